@@ -1,0 +1,1 @@
+"""Backends: the WGSL (and later MSL) emitters and the wgpu runtime."""

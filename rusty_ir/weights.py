@@ -1,0 +1,211 @@
+"""Weight storage shared by every layer: quantization schemes, tensor views and the weight store.
+
+This module is the bottom of the dependency graph: the importers produce a
+``WeightStore``, the reference interpreter and the passes read it, and the
+runtime uploads its byte views to the GPU. It imports neither xDSL nor any
+other part of rusty-ir, so a compiled artifact can run without the compiler.
+
+Layouts (all little-endian, rows of ``shape[-1]`` elements, blocks never span
+two rows):
+
+- ``f32``/``f16``/``bf16``: plain arrays.
+- GGUF block schemes (``q8_0``, ``q4_0``, ``q4_1``, ``q4_k``, ``q6_k``): exactly
+  the bytes llama.cpp writes; each block holds ``block`` consecutive elements of
+  a row in ``block_bytes`` bytes.
+- Group-wise schemes ``int4_gN`` / ``int8_gN`` (N = 32 or 128): each block of N
+  elements is an f16 scale followed by the codes; int4 codes are unsigned
+  nibbles with an implicit zero point of 8, two per byte as in Q4_0 (byte ``i``
+  holds element ``i`` in its low nibble and element ``i + N/2`` in its high
+  nibble); int8 codes are signed bytes. value = scale * (code - zero_point).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """How one element type is stored: ``block`` elements in ``block_bytes`` bytes."""
+
+    name: str
+    block: int
+    block_bytes: int
+    ggml_type: int | None = None
+    """The GGML type id for GGUF schemes, None for rusty-ir's own group-wise schemes."""
+
+    @property
+    def quantized(self) -> bool:
+        return self.name not in ("f32", "f16", "bf16")
+
+    def row_bytes(self, row_length: int) -> int:
+        """Bytes of one row of ``row_length`` elements; raises if blocks don't divide it."""
+        if row_length % self.block:
+            raise ValueError(f"{self.name}: row length {row_length} is not a multiple of the block size {self.block}")
+        return row_length // self.block * self.block_bytes
+
+    def nbytes(self, shape: tuple[int, ...]) -> int:
+        rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
+        return rows * self.row_bytes(shape[-1])
+
+
+def _ggml(name: str, type_id: int, block: int, block_bytes: int) -> Scheme:
+    return Scheme(name, block, block_bytes, type_id)
+
+
+SCHEMES: dict[str, Scheme] = {
+    s.name: s
+    for s in (
+        _ggml("f32", 0, 1, 4),
+        _ggml("f16", 1, 1, 2),
+        _ggml("q4_0", 2, 32, 18),
+        _ggml("q4_1", 3, 32, 20),
+        _ggml("q8_0", 8, 32, 34),
+        _ggml("q4_k", 12, 256, 144),
+        _ggml("q6_k", 14, 256, 210),
+        _ggml("bf16", 30, 1, 2),
+        Scheme("int4_g32", 32, 2 + 16),
+        Scheme("int4_g128", 128, 2 + 64),
+        Scheme("int8_g32", 32, 2 + 32),
+        Scheme("int8_g128", 128, 2 + 128),
+    )
+}
+"""Every storage scheme rusty-ir knows, by name."""
+
+SCHEME_BY_GGML_TYPE: dict[int, Scheme] = {s.ggml_type: s for s in SCHEMES.values() if s.ggml_type is not None}
+
+
+def scheme(name: str) -> Scheme:
+    """The scheme called ``name``, or a ValueError that lists the known ones."""
+    try:
+        return SCHEMES[name]
+    except KeyError:
+        raise ValueError(f"unknown storage scheme '{name}' (known: {', '.join(SCHEMES)})") from None
+
+
+@dataclass(frozen=True)
+class TensorView:
+    """One stored tensor: its logical shape, its scheme and a zero-copy view of its bytes.
+
+    ``data`` is a flat uint8 array, usually a slice of a ``np.memmap``; nothing
+    is read from disk until someone touches it.
+    """
+
+    name: str
+    shape: tuple[int, ...]
+    scheme: Scheme
+    data: np.ndarray
+    source: str = ""
+    """Where the bytes come from (a file path), for error messages."""
+
+    def __post_init__(self) -> None:
+        expected = self.scheme.nbytes(self.shape)
+        if self.data.nbytes != expected:
+            raise ValueError(
+                f"{self.source or '<memory>'}: tensor '{self.name}' of shape {list(self.shape)} "
+                f"in {self.scheme.name} needs {expected} bytes, found {self.data.nbytes}"
+            )
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.nbytes
+
+    def to_numpy(self) -> np.ndarray:
+        """The tensor as float32 (dequantized or converted); this copies."""
+        return dequantize(self.data, self.scheme, self.shape)
+
+
+class WeightStore(Mapping[str, TensorView]):
+    """A read-only mapping from weight names to tensor views, with the file it came from."""
+
+    def __init__(self, tensors: Mapping[str, TensorView], source: str = "") -> None:
+        self._tensors = dict(tensors)
+        self.source = source
+
+    def __getitem__(self, name: str) -> TensorView:
+        try:
+            return self._tensors[name]
+        except KeyError:
+            raise KeyError(f"{self.source or 'weight store'}: no tensor named '{name}'") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tensors)
+
+    def __len__(self) -> int:
+        return len(self._tensors)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(t.nbytes for t in self._tensors.values())
+
+
+def dequantize(data: np.ndarray, sch: Scheme, shape: tuple[int, ...]) -> np.ndarray:
+    """Float32 values of ``data`` (flat uint8, stored in ``sch``), reshaped to ``shape``."""
+    raw = np.ascontiguousarray(data).view(np.uint8)
+    if sch.name == "f32":
+        out = raw.view(np.float32)
+    elif sch.name == "f16":
+        out = raw.view(np.float16).astype(np.float32)
+    elif sch.name == "bf16":
+        out = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+    elif sch.ggml_type is not None:
+        from gguf.quants import dequantize as gguf_dequantize  # noqa: PLC0415 - keeps gguf off the runtime import path
+
+        rows = raw.reshape(-1, sch.row_bytes(shape[-1]))
+        out = gguf_dequantize(rows, sch.ggml_type)
+    else:
+        out = _dequantize_group(raw, sch)
+    return np.asarray(out, dtype=np.float32).reshape(shape)
+
+
+def _dequantize_group(raw: np.ndarray, sch: Scheme) -> np.ndarray:
+    blocks = raw.reshape(-1, sch.block_bytes)
+    scale = blocks[:, :2].copy().view(np.float16).astype(np.float32)  # (nblocks, 1)
+    codes = blocks[:, 2:]
+    if sch.name.startswith("int4"):
+        # byte i holds element i (low nibble) and element i + block/2 (high nibble), as in Q4_0.
+        q = np.concatenate([codes & 0x0F, codes >> 4], axis=1).astype(np.float32) - 8.0
+    else:
+        q = codes.view(np.int8).astype(np.float32)
+    return (q * scale).reshape(-1)
+
+
+def quantize(values: np.ndarray, sch: Scheme) -> np.ndarray:
+    """Encode float values (last axis = rows) in ``sch``; returns flat uint8 bytes."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    if sch.name == "f32":
+        return values.reshape(-1).view(np.uint8)
+    if sch.name == "f16":
+        return values.astype(np.float16).reshape(-1).view(np.uint8)
+    if sch.name == "bf16":
+        bits = values.reshape(-1).view(np.uint32)
+        rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16  # round to nearest even
+        return rounded.astype(np.uint16).view(np.uint8)
+    if sch.name in ("q4_k", "q6_k"):
+        raise ValueError(f"quantizing to {sch.name} is not supported (only reading it); use q4_0, q4_1, q8_0 or int4/int8")
+    if sch.ggml_type is not None:
+        from gguf.quants import quantize as gguf_quantize  # noqa: PLC0415
+
+        return np.ascontiguousarray(gguf_quantize(values.reshape(-1, values.shape[-1]), sch.ggml_type)).reshape(-1).view(np.uint8)
+    return _quantize_group(values, sch)
+
+
+def _quantize_group(values: np.ndarray, sch: Scheme) -> np.ndarray:
+    groups = values.reshape(-1, sch.block)
+    bits = 4 if sch.name.startswith("int4") else 8
+    qmax = (1 << (bits - 1)) - 1  # 7 or 127
+    amax = np.abs(groups).max(axis=1, keepdims=True)
+    scale = (amax / qmax).astype(np.float16)
+    inv = np.divide(1.0, scale.astype(np.float32), out=np.zeros_like(amax), where=scale != 0)
+    q = np.clip(np.rint(groups * inv), -qmax - 1, qmax)
+    if bits == 4:
+        codes = (q + 8).astype(np.uint8)
+        half = sch.block // 2
+        packed = codes[:, :half] | (codes[:, half:] << 4)
+    else:
+        packed = q.astype(np.int8).view(np.uint8)
+    out = np.concatenate([scale.view(np.uint8).reshape(-1, 2), packed], axis=1)
+    return out.reshape(-1)
