@@ -1,0 +1,37 @@
+"""The one exception type for user-facing errors, and how to say where an op is.
+
+Anything a user can cause (bad IR, an unknown pass, a corrupt checkpoint, an op
+a backend cannot print) raises ``RustyError`` with a message that names what is
+wrong and where. The tools print it as ``error: <message>`` and exit 1, with no
+traceback. This module imports nothing from xDSL so the runtime can use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RustyError(Exception):
+    """A user-facing error: the message names what is wrong and where."""
+
+
+def describe_op(op: Any) -> str:
+    """A short 'where' for an xDSL operation: its name and the symbols that enclose it.
+
+    xDSL keeps no source locations on ops, so an op is located by the chain of
+    symbol-defining parents (``gpu.module @kernels > gpu.func @softmax``) and
+    its position in its block.
+    """
+    chain: list[str] = []
+    parent = op.parent_op()
+    while parent is not None:
+        sym = parent.properties.get("sym_name") or parent.attributes.get("sym_name")
+        if sym is not None:
+            chain.append(f"{parent.name} @{sym.data}")
+        parent = parent.parent_op()
+    where = " > ".join(reversed(chain))
+    index = ""
+    block = op.parent_block()
+    if block is not None:
+        index = f" (op #{list(block.ops).index(op)} of its block)"
+    return f"'{op.name}'{index}" + (f" in {where}" if where else "")
