@@ -12,7 +12,16 @@ from typing import Any
 
 
 class RustyError(Exception):
-    """A user-facing error: the message names what is wrong and where."""
+    """A user-facing error: the message names what is wrong and where.
+
+    Passes and emitters that fail on a particular op pass it as ``op``, so the
+    tools can report the op's source line (and ``--verify-diagnostics`` can
+    match it against an ``expected-error`` annotation).
+    """
+
+    def __init__(self, message: str, op: Any = None) -> None:
+        super().__init__(message)
+        self.op = op
 
 
 def describe_op(op: Any) -> str:

@@ -1,0 +1,130 @@
+"""IR utilities for the tools: parsing with source locations, verifying, printing.
+
+xDSL ops carry no source location, so ``parse_module`` records where each op
+starts in the text; ``Diagnostic`` errors then say ``file:line:col`` like
+mlir-opt does, and ``--verify-diagnostics`` can match them to annotations.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation
+from xdsl.parser import Parser
+from xdsl.printer import Printer
+from xdsl.utils.exceptions import DiagnosticException, ParseError
+
+from rusty_ir.errors import RustyError, describe_op
+
+
+@dataclass
+class SourceMap:
+    """Where each parsed op starts: name of the input, its text, and op -> offset."""
+
+    name: str
+    text: str
+    line_offset: int = 0
+    """Lines before this chunk in the original file (for --split-input-file)."""
+
+    def __post_init__(self) -> None:
+        self._offsets: dict[int, int] = {}
+        self._ops: list[Operation] = []  # keeps ids valid while the map lives
+
+    def record(self, op: Operation, offset: int) -> None:
+        self._offsets[id(op)] = offset
+        self._ops.append(op)
+
+    def line_col(self, offset: int) -> tuple[int, int]:
+        line = self.text.count("\n", 0, offset) + 1 + self.line_offset
+        col = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
+        return line, col
+
+    def locate(self, op: Operation | None) -> tuple[int, int] | None:
+        """Line and column of ``op`` or of its closest parsed ancestor."""
+        while op is not None:
+            offset = self._offsets.get(id(op))
+            if offset is not None:
+                return self.line_col(offset)
+            op = op.parent_op()
+        return None
+
+
+class _LocatingParser(Parser):
+    """An xDSL parser that records the start offset of every op it parses."""
+
+    def __init__(self, ctx: Context, source: SourceMap) -> None:
+        super().__init__(ctx, source.text, source.name)
+        self.source = source
+
+    def parse_optional_operation(self) -> Operation | None:
+        start = self._current_token.span.start
+        op = super().parse_optional_operation()
+        if op is not None:
+            self.source.record(op, start)
+        return op
+
+
+@dataclass
+class Diagnostic(Exception):
+    """An error at a source position (line/column are None when unknown)."""
+
+    message: str
+    source: str
+    line: int | None = None
+    col: int | None = None
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}:{self.col}"
+        return f"{where}: error: {self.message}"
+
+
+def parse_module(ctx: Context, source: SourceMap) -> ModuleOp:
+    """Parse and verify ``source``; every problem is a located ``Diagnostic``."""
+    try:
+        module = _LocatingParser(ctx, source).parse_module()
+    except ParseError as err:
+        line, col = source.line_col(err.span.start)
+        raise Diagnostic(err.msg, source.name, line, col) from None
+    verify(module, source)
+    return module
+
+
+def verify(module: ModuleOp, source: SourceMap | None = None, stage: str = "") -> None:
+    """Verify every op (outermost first); the first failure becomes a ``Diagnostic``."""
+    for op in module.walk():
+        try:
+            op.verify(verify_nested_ops=False)
+        except (DiagnosticException, ValueError) as err:
+            raise _op_diagnostic(op, _message(err), source, stage) from None
+
+
+def op_error(err: RustyError, source: SourceMap | None, stage: str = "") -> Diagnostic:
+    """A RustyError raised by a pass, located at its ``op`` when it names one."""
+    op = getattr(err, "op", None)
+    if op is None:
+        return Diagnostic(str(err), source.name if source else "<input>")
+    return _op_diagnostic(op, str(err), source, stage)
+
+
+def _op_diagnostic(op: Operation, message: str, source: SourceMap | None, stage: str) -> Diagnostic:
+    loc = source.locate(op) if source else None
+    prefix = f"after {stage}: " if stage else ""
+    name = source.name if source else "<input>"
+    if loc is None:
+        return Diagnostic(f"{prefix}{describe_op(op)}: {message}", name)
+    return Diagnostic(f"{prefix}'{op.name}' op {message}", name, *loc)
+
+
+def _message(err: Exception) -> str:
+    """A verifier's message on one line (xDSL puts the annotated IR in ``__notes__``)."""
+    text = " ".join(line.strip() for line in str(err).replace("Operation does not verify: ", "").splitlines())
+    return text or type(err).__name__
+
+
+def print_module(module: Operation, generic: bool = False) -> str:
+    out = io.StringIO()
+    Printer(stream=out, print_generic_format=generic).print_op(module)
+    return out.getvalue() + "\n"

@@ -1,0 +1,136 @@
+"""Pass pipelines: MLIR's textual syntax, building xDSL pipelines, and pass documentation.
+
+MLIR writes ``builtin.module(func.func(canonicalize),cse{opt=1})``; xDSL's
+parser takes the flat ``canonicalize,cse{opt=1}`` with no stray spaces. Every
+xDSL pass is a module pass, so op anchors are dropped and their contents
+flattened in order. Option syntax inside ``{}`` is the same in both.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import re
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from xdsl.passes import ModulePass, PassPipeline
+from xdsl.utils.arg_spec import ArgSpecParseError, parse_pipeline
+
+from rusty_ir.errors import RustyError
+from rusty_ir.registry import Registry
+
+_ANCHOR = re.compile(r"[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)+\(")  # `builtin.module(`, `func.func(`
+
+
+def mlir_to_xdsl_pipeline(text: str) -> str:
+    """Flatten an MLIR-style pipeline into xDSL's ``-p`` syntax.
+
+    Drops op anchors (``builtin.module(``, ``func.func(``) and their closing
+    parentheses, and removes whitespace outside ``{...}`` option lists.
+    """
+    out: list[str] = []
+    depth_braces = 0
+    anchors: list[int] = []  # depth of parentheses opened by an anchor
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if depth_braces == 0:
+            m = _ANCHOR.match(text, i)
+            if m:
+                anchors.append(1)
+                i = m.end()
+                continue
+            if ch == "(":
+                raise RustyError(f"pipeline '{text}': '(' at column {i + 1} must follow an op name like builtin.module")
+            if ch == ")":
+                if not anchors:
+                    raise RustyError(f"pipeline '{text}': unbalanced ')' at column {i + 1}")
+                anchors.pop()
+                i += 1
+                continue
+            if ch.isspace():
+                i += 1
+                continue
+        if ch == "{":
+            depth_braces += 1
+        elif ch == "}":
+            depth_braces -= 1
+        out.append(ch)
+        i += 1
+    if anchors or depth_braces:
+        raise RustyError(f"pipeline '{text}': unbalanced parentheses or braces")
+    return "".join(out)
+
+
+def build_pipeline(
+    registry: Registry,
+    spec: str,
+    callback: Callable[[ModulePass | None, object, ModulePass | None], None] | None = None,
+) -> PassPipeline:
+    """Parse an xDSL pipeline spec against the registry; every mistake is a RustyError."""
+    try:
+        specs = list(parse_pipeline(spec))
+    except ArgSpecParseError as err:  # derives from BaseException
+        raise RustyError(f"cannot parse pass pipeline '{spec}': {err}") from None
+    passes: list[ModulePass] = []
+    for s in specs:
+        cls = registry.pass_class(s.name)
+        try:
+            passes.append(cls.from_pass_spec(s))
+        except (ValueError, TypeError, ArgSpecParseError) as err:
+            raise RustyError(f"pass '{s.name}': {err}") from None
+    return PassPipeline(tuple(passes), callback)  # pyright: ignore[reportArgumentType]
+
+
+@dataclass(frozen=True)
+class OptionDoc:
+    name: str
+    type: str
+    default: str | None
+    doc: str
+
+
+def pass_summary(cls: type) -> str:
+    """The first line of a pass's docstring ('' when it has none)."""
+    doc = inspect.getdoc(cls)
+    return doc.strip().splitlines()[0] if doc else ""
+
+
+def option_docs(cls: type[ModulePass]) -> list[OptionDoc]:
+    """Each option of a pass with its docstring: the string literal below its field."""
+    docs = _field_docstrings(cls)
+    out: list[OptionDoc] = []
+    for f in dataclasses.fields(cls):
+        if f.name == "name":
+            continue
+        default = None
+        if f.default is not dataclasses.MISSING:
+            default = str(f.default).lower() if isinstance(f.default, bool) else str(f.default)
+        type_name = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        out.append(OptionDoc(f.name.replace("_", "-"), type_name, default, docs.get(f.name, "")))
+    return out
+
+
+def _field_docstrings(cls: type) -> dict[str, str]:
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if klass is object or klass.__module__.startswith("xdsl.passes"):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for stmt, nxt in zip(body, body[1:]):
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                docs[stmt.target.id] = inspect.cleandoc(nxt.value.value)
+    return docs

@@ -1,0 +1,150 @@
+"""What the tools can see: dialects and passes from rusty-ir, upstream xDSL and plugins.
+
+Three sources, merged in this order (a later duplicate name is an error):
+
+1. upstream xDSL: every dialect, and the upstream passes listed in
+   ``UPSTREAM_PASSES`` (the ones that make sense on rusty-ir's IR);
+2. rusty-ir's own registries, ``rusty_ir.dialects.DIALECTS`` and
+   ``rusty_ir.passes.PASSES``;
+3. plugins: packages that declare an entry point in the group
+   ``rusty_ir.plugins``, and files given with ``--load-pass-plugin`` or
+   ``--load-dialect-plugin``. A plugin is a module (or any object) with
+   optional ``PASSES`` (pass classes) and ``DIALECTS`` (xDSL ``Dialect``s).
+   See docs/plugins.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from xdsl.context import Context
+from xdsl.ir import Dialect
+from xdsl.passes import ModulePass
+
+from rusty_ir.errors import RustyError
+
+PLUGIN_GROUP = "rusty_ir.plugins"
+
+UPSTREAM_PASSES = (
+    "apply-pdl",
+    "canonicalize",
+    "control-flow-hoist",
+    "convert-linalg-to-loops",
+    "convert-scf-to-cf",
+    "cse",
+    "dce",
+    "gpu-map-parallel-loops",
+    "licm",
+    "lift-arith-to-linalg",
+    "linalg-fuse-multiply-add",
+    "linalg-generalize-named-ops",
+    "loop-hoist-memref",
+    "lower-affine",
+    "memref-to-gpu",
+    "scf-for-loop-unroll",
+    "scf-parallel-loop-tiling",
+    "transform-interpreter",
+)
+"""Upstream xDSL passes offered beside rusty-ir's own (kept alphabetical)."""
+
+
+@dataclass
+class Registry:
+    """The dialects and passes one tool invocation can use."""
+
+    dialects: dict[str, Callable[[], Dialect]] = field(default_factory=dict)
+    passes: dict[str, Callable[[], type[ModulePass]]] = field(default_factory=dict)
+    pass_origin: dict[str, str] = field(default_factory=dict)
+    """Where each pass comes from: 'rusty-ir', 'xdsl' or the plugin's name."""
+
+    def add_dialect(self, name: str, factory: Callable[[], Dialect], origin: str) -> None:
+        if name in self.dialects and origin != "xdsl":
+            raise RustyError(f"{origin}: dialect '{name}' is already registered")
+        self.dialects[name] = factory
+
+    def add_pass(self, name: str, factory: Callable[[], type[ModulePass]], origin: str) -> None:
+        if name in self.passes:
+            raise RustyError(f"{origin}: pass '{name}' is already registered (by {self.pass_origin[name]})")
+        self.passes[name] = factory
+        self.pass_origin[name] = origin
+
+    def add_plugin(self, plugin: Any, origin: str) -> None:
+        """Register a plugin's ``PASSES`` and ``DIALECTS``."""
+        passes = getattr(plugin, "PASSES", ())
+        dialects = getattr(plugin, "DIALECTS", ())
+        if not passes and not dialects:
+            raise RustyError(f"{origin}: a plugin must define PASSES and/or DIALECTS")
+        for p in passes:
+            if not (isinstance(p, type) and issubclass(p, ModulePass)):
+                raise RustyError(f"{origin}: PASSES entry {p!r} is not a ModulePass subclass")
+            self.add_pass(p.name, lambda p=p: p, origin)
+        for d in dialects:
+            if not isinstance(d, Dialect):
+                raise RustyError(f"{origin}: DIALECTS entry {d!r} is not an xdsl Dialect")
+            self.add_dialect(d.name, lambda d=d: d, origin)
+
+    def load_plugin_file(self, path: str) -> None:
+        """Import a Python file as a plugin (``--load-pass-plugin=FILE.py``)."""
+        file = Path(path)
+        if not file.is_file():
+            raise RustyError(f"plugin file '{path}' does not exist")
+        spec = importlib.util.spec_from_file_location(f"rusty_plugin_{file.stem}", file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as err:  # a broken plugin is the user's input: report it, no traceback
+            raise RustyError(f"plugin file '{path}' failed to import: {type(err).__name__}: {err}") from err
+        self.add_plugin(module, str(path))
+
+    def context(self) -> Context:
+        """A fresh xDSL context with every registered dialect (loaded lazily)."""
+        ctx = Context()
+        for name, factory in self.dialects.items():
+            ctx.register_dialect(name, factory)
+        return ctx
+
+    def pass_class(self, name: str) -> type[ModulePass]:
+        try:
+            return self.passes[name]()
+        except KeyError:
+            raise RustyError(f"unknown pass '{name}' (rusty-opt --list-passes shows them all)") from None
+
+
+def _entry_point_plugins() -> Iterable[tuple[str, ModuleType | Any]]:
+    for ep in entry_points(group=PLUGIN_GROUP):
+        try:
+            yield ep.name, ep.load()
+        except Exception as err:
+            raise RustyError(f"plugin '{ep.name}' ({ep.value}) failed to load: {type(err).__name__}: {err}") from err
+
+
+def build_registry(plugin_files: Iterable[str] = ()) -> Registry:
+    """Everything the tools can use: upstream, rusty-ir, installed plugins, then plugin files."""
+    from xdsl.dialects import get_all_dialects
+    from xdsl.transforms import get_all_passes
+
+    from rusty_ir.dialects import DIALECTS
+    from rusty_ir.passes import PASSES
+
+    reg = Registry()
+    for name, factory in get_all_dialects().items():
+        reg.add_dialect(name, factory, "xdsl")
+    for name, factory in DIALECTS.items():
+        reg.add_dialect(name, factory, "rusty-ir")
+    upstream = get_all_passes()
+    for name in UPSTREAM_PASSES:
+        reg.add_pass(name, upstream[name], "xdsl")
+    for name, factory in PASSES.items():
+        reg.add_pass(name, factory, "rusty-ir")
+    for name, plugin in _entry_point_plugins():
+        reg.add_plugin(plugin, f"plugin '{name}'")
+    for path in plugin_files:
+        reg.load_plugin_file(path)
+    return reg

@@ -1,0 +1,94 @@
+"""What every rusty-ir tool shares: error reporting, reading input, writing output.
+
+User errors (``RustyError``, located ``Diagnostic``s) print as one ``error:``
+line on stderr and exit 1, with no traceback; set ``RUSTY_DEBUG=1`` to see the
+traceback of an internal error. Output files are written atomically, so a
+failed run leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rusty_ir.errors import RustyError
+from rusty_ir.ir import Diagnostic
+
+_SPLIT = re.compile(r"^// -----\s*$", re.MULTILINE)
+
+
+def run_tool(name: str, body: Callable[[], int]) -> int:
+    """Run a tool's body, turning user errors into ``<tool>: error: ...`` and exit code 1."""
+    try:
+        return body()
+    except (RustyError, Diagnostic) as err:
+        text = str(err)
+        print(text if isinstance(err, Diagnostic) else f"{name}: error: {text}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as err:  # an internal error: say so plainly
+        if os.environ.get("RUSTY_DEBUG"):
+            traceback.print_exc()
+        print(f"{name}: internal error: {type(err).__name__}: {err} (set RUSTY_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 2
+
+
+@dataclass(frozen=True)
+class Chunk:
+    text: str
+    line_offset: int
+    """Lines of the original file before this chunk."""
+
+
+def read_input(path: str | None) -> tuple[str, str]:
+    """The input's display name and text; '-' or None reads stdin."""
+    if path in (None, "-"):
+        return "<stdin>", sys.stdin.read()
+    file = Path(path)
+    if not file.is_file():
+        raise RustyError(f"cannot read '{path}': no such file")
+    try:
+        return path, file.read_text()
+    except UnicodeDecodeError:
+        raise RustyError(f"'{path}' is not UTF-8 text") from None
+
+
+def split_input(text: str, split: bool) -> list[Chunk]:
+    """Chunks separated by lines that are exactly ``// -----`` (only with ``split``)."""
+    if not split:
+        return [Chunk(text, 0)]
+    chunks: list[Chunk] = []
+    start = 0
+    for m in _SPLIT.finditer(text):
+        chunks.append(Chunk(text[start : m.start()], text.count("\n", 0, start)))
+        start = m.end()
+    chunks.append(Chunk(text[start:], text.count("\n", 0, start)))
+    return chunks
+
+
+def write_output(path: str | None, text: str) -> None:
+    """Write to stdout, or atomically to ``path`` (a temp file renamed into place)."""
+    if path in (None, "-"):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,70 @@
+"""rusty-translate: turn gpu-level IR into target text (the habits of mlir-translate).
+
+    rusty-translate --to-wgsl [FILE|-]      WGSL kernels of every gpu.module
+    rusty-translate --to-msl [FILE|-]       Metal Shading Language (not yet supported)
+    rusty-translate --to-schedule [FILE|-]  the host schedule as JSON (not yet supported)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rusty_ir.errors import RustyError
+from rusty_ir.ir import SourceMap, op_error, parse_module
+from rusty_ir.registry import build_registry
+from rusty_ir.tools.common import read_input, run_tool, split_input, write_output
+
+
+def _to_wgsl(module) -> str:  # noqa: ANN001 - a builtin.module
+    from rusty_ir.backends.wgsl import emit_wgsl
+
+    return emit_wgsl(module)
+
+
+def _not_yet(target: str):  # noqa: ANN202
+    def emit(_module) -> str:  # noqa: ANN001
+        raise RustyError(f"--to-{target} is not supported yet")
+
+    return emit
+
+
+TARGETS = {"wgsl": _to_wgsl, "msl": _not_yet("msl"), "schedule": _not_yet("schedule")}
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rusty-translate", description="Translate gpu-level IR into kernels or a schedule.")
+    p.add_argument("input", nargs="?", default="-", help="input file ('-' or nothing: stdin)")
+    group = p.add_mutually_exclusive_group(required=True)
+    for target in TARGETS:
+        group.add_argument(f"--to-{target}", dest="target", action="store_const", const=target)
+    p.add_argument("-o", "--output", default="-", help="output file (written only if everything succeeds)")
+    p.add_argument("--split-input-file", action="store_true", help="translate each '// -----' chunk separately")
+    p.add_argument("--allow-unregistered-dialect", action="store_true", help="accept ops of unknown dialects")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_tool("rusty-translate", lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = make_parser().parse_args(argv)
+    ctx = build_registry().context()
+    ctx.allow_unregistered = args.allow_unregistered_dialect
+    name, text = read_input(args.input)
+    outputs: list[str] = []
+    for chunk in split_input(text, args.split_input_file):
+        source = SourceMap(name, chunk.text, chunk.line_offset)
+        module = parse_module(ctx, source)
+        try:
+            outputs.append(TARGETS[args.target](module))
+        except RustyError as err:
+            raise op_error(err, source) from None
+    write_output(args.output, "// -----\n".join(outputs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
