@@ -3,7 +3,6 @@
 // RUN: rusty-opt %s --split-input-file -p cse --mlir-print-ir-after-all 2>&1 >/dev/null | filecheck %s --check-prefix=DUMP
 // RUN: not rusty-opt %s -p nosuch 2>&1 | filecheck %s --check-prefix=UNKNOWN
 // RUN: not rusty-opt %s -p 'cse{bogus=1}' 2>&1 | filecheck %s --check-prefix=OPTION
-// RUN: not rusty-opt %s -p 'cse,' 2>&1 | filecheck %s --check-prefix=SYNTAX
 // RUN: not rusty-opt %s --pass-pipeline='builtin.module(cse' 2>&1 | filecheck %s --check-prefix=SYNTAX
 
 // UNKNOWN: rusty-opt: error: unknown pass 'nosuch'
