@@ -1,0 +1,58 @@
+"""Numpy reference implementations of the ``quant`` ops for xDSL's interpreter.
+
+Runtime values: a quantized tensor is a ``rusty_ir.weights.TensorView`` (its
+logical shape, scheme and raw bytes); a float tensor is a float32 numpy array.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import TensorType
+from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
+
+from rusty_ir.dialects.quant.attrs import BlockQuantType
+from rusty_ir.dialects.quant.ops import DequantizeOp, QuantizeOp
+from rusty_ir.errors import RustyError, describe_op
+from rusty_ir.weights import TensorView, dequantize, quantize
+
+
+def check_runtime_shape(op: Any, what: str, shape: tuple[int, ...], ty: TensorType) -> None:  # pyright: ignore[reportMissingTypeArgument]
+    """Raise RustyError if a runtime ``shape`` disagrees with the static dims of ``ty``."""
+    static = ty.get_shape()
+    if len(static) != len(shape) or any(s >= 0 and s != d for s, d in zip(static, shape)):
+        raise RustyError(f"{describe_op(op)}: {what} has runtime shape {list(shape)}, but its type is {ty}")
+
+
+@register_impls
+class QuantFunctions(InterpreterFunctions):
+    """``quant.dequantize`` / ``quant.quantize`` through ``rusty_ir.weights``."""
+
+    @impl(DequantizeOp)
+    def run_dequantize(self, interpreter: Interpreter, op: DequantizeOp, args: PythonValues) -> PythonValues:
+        (view,) = args
+        ty = op.input.type
+        assert isinstance(ty, TensorType) and isinstance(ty.element_type, BlockQuantType)
+        if not isinstance(view, TensorView):
+            raise RustyError(f"{describe_op(op)}: expected a quantized tensor view, got {type(view).__name__}")
+        if view.scheme != ty.element_type.scheme:
+            raise RustyError(
+                f"{describe_op(op)}: tensor '{view.name}' is stored as {view.scheme.name}, but its type says {ty.element_type}"
+            )
+        check_runtime_shape(op, f"tensor '{view.name}'", view.shape, ty)  # pyright: ignore[reportUnknownArgumentType]
+        return (dequantize(view.data, view.scheme, view.shape),)
+
+    @impl(QuantizeOp)
+    def run_quantize(self, interpreter: Interpreter, op: QuantizeOp, args: PythonValues) -> PythonValues:
+        (values,) = args
+        ty = op.result.type
+        assert isinstance(ty, TensorType) and isinstance(ty.element_type, BlockQuantType)
+        arr = np.asarray(values, dtype=np.float32)
+        check_runtime_shape(op, "input", arr.shape, ty)  # pyright: ignore[reportUnknownArgumentType]
+        sch = ty.element_type.scheme
+        try:
+            data = quantize(arr, sch)
+        except ValueError as err:
+            raise RustyError(f"{describe_op(op)}: {err}") from None
+        return (TensorView(op.result.name_hint or "quant.quantize", tuple(arr.shape), sch, data),)
