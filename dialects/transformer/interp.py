@@ -311,7 +311,7 @@ class NumpyTensorFunctions(TensorFunctions):
     @impl(tensor.CastOp)
     def run_cast(self, interpreter: Interpreter, op: tensor.CastOp, args: PythonValues) -> PythonValues:
         (value,) = args
-        ty = op.result.type
+        ty = op.dest.type
         assert isinstance(ty, TensorType)
         shape = value.shape if isinstance(value, TensorView) else np.shape(value)
         check_runtime_shape(op, "tensor.cast operand", tuple(shape), cast(TensorType[Any], ty))

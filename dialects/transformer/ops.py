@@ -30,6 +30,7 @@ from xdsl.dialects.builtin import (
     TensorType,
     f32,
     i32,
+    i64,
 )
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.irdl import (
@@ -110,7 +111,7 @@ def _positive(op: IRDLOperation, attr_name: str, value: int | float) -> None:
 
 
 def _int(value: int) -> IntegerAttr[IntegerType]:
-    return IntegerAttr(value, I64)
+    return IntegerAttr(value, i64)
 
 
 # --- symbols and weights ------------------------------------------------------------------------
