@@ -1,0 +1,167 @@
+"""Write a loaded model as a Hugging Face folder (safetensors + config.json + tokenizer.json).
+
+Used by tests and scripts to check the safetensors path on the same weights as a GGUF:
+``write_hf_folder(load_model(gguf), folder, dtype="f32")``. Quantized tensors are
+dequantized one at a time (never the whole model in memory). GGUF ``llama`` q/k rows are in
+llama.cpp's interleaved rope order; they are permuted back into Hugging Face's "half" order
+(``interleaved_to_half``), so the folder loads with ``rope_style == "half"``.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rusty_ir.weights import SCHEMES, quantize
+
+from .safetensors import gguf_to_hf_name
+
+_ST_DTYPE = {"f32": "F32", "f16": "F16", "bf16": "BF16"}
+
+
+def interleaved_to_half(w: np.ndarray, n_heads: int) -> np.ndarray:
+    """Rows of a q/k weight (or bias) from llama.cpp's pair order to Hugging Face's half order.
+
+    Within each head, GGUF row ``2i + s`` (s = 0, 1) becomes Hugging Face row ``s * D/2 + i``;
+    this undoes the ``permute`` of llama.cpp's convert_hf_to_gguf.py.
+    """
+    rows = w.shape[0]
+    d = rows // n_heads
+    return w.reshape(n_heads, d // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def half_to_interleaved(w: np.ndarray, n_heads: int) -> np.ndarray:
+    """Inverse of ``interleaved_to_half`` (llama.cpp's permute)."""
+    rows = w.shape[0]
+    d = rows // n_heads
+    return w.reshape(n_heads, 2, d // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def hf_config_dict(cfg: Any) -> dict[str, Any]:
+    """A transformers-style config.json for a ModelConfig."""
+    out: dict[str, Any] = {
+        "architectures": ["Qwen2ForCausalLM" if cfg.arch == "qwen2" else "LlamaForCausalLM"],
+        "model_type": cfg.arch,
+        "hidden_size": cfg.hidden,
+        "intermediate_size": cfg.ffn_hidden,
+        "num_hidden_layers": cfg.n_layers,
+        "num_attention_heads": cfg.n_heads,
+        "num_key_value_heads": cfg.n_kv_heads,
+        "head_dim": cfg.head_dim,
+        "vocab_size": cfg.vocab,
+        "rms_norm_eps": cfg.rms_eps,
+        "rope_theta": cfg.rope_theta,
+        "max_position_embeddings": cfg.context_length,
+        "tie_word_embeddings": cfg.tied_embeddings,
+        "hidden_act": "silu",
+        "torch_dtype": "float32",
+    }
+    if cfg.bos_token_id is not None:
+        out["bos_token_id"] = cfg.bos_token_id
+    if cfg.eos_token_ids:
+        out["eos_token_id"] = cfg.eos_token_ids[0] if len(cfg.eos_token_ids) == 1 else list(cfg.eos_token_ids)
+    if cfg.arch == "llama":
+        out["attention_bias"] = False
+        out["mlp_bias"] = False
+    return out
+
+
+def write_safetensors(path: Path, tensors: dict[str, tuple[str, tuple[int, ...], Callable[[], np.ndarray]]]) -> None:
+    """Write a .safetensors file; ``tensors[name] = (dtype "F32"/"F16"/"BF16", shape, make_bytes)``.
+
+    ``make_bytes`` is called once per tensor while writing, so only one tensor is in memory.
+    """
+    itemsize = {"F32": 4, "F16": 2, "BF16": 2}
+    header: dict[str, Any] = {}
+    off = 0
+    for name, (dtype, shape, _) in tensors.items():
+        n = int(np.prod(shape, dtype=np.int64)) * itemsize[dtype]
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [off, off + n]}
+        off += n
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<Q", len(raw)))
+        fh.write(raw)
+        for name, (_, _, make) in tensors.items():
+            data = np.ascontiguousarray(make()).view(np.uint8)
+            want = header[name]["data_offsets"][1] - header[name]["data_offsets"][0]
+            if data.nbytes != want:
+                raise ValueError(f"{path}: tensor {name}: {data.nbytes} bytes, expected {want}")
+            fh.write(data.tobytes())
+
+
+def write_hf_folder(
+    model: Any,
+    folder: str | Path,
+    *,
+    dtype: str = "f32",
+    norm_dtype: str = "f32",
+    shards: int = 1,
+    n_layers: int | None = None,
+) -> Path:
+    """Write ``model`` (a LoadedModel) as a Hugging Face folder and return its path.
+
+    ``dtype`` is used for matrices, ``norm_dtype`` for 1-D tensors (norms, biases).
+    ``shards > 1`` writes ``model-0000i-of-0000n.safetensors`` plus the index.
+    ``n_layers`` keeps only the first layers (and says so in config.json), for quick tests.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = model.config
+    if n_layers is not None:
+        cfg = cfg.replace(n_layers=n_layers)
+    names = [
+        n
+        for n in model.weights
+        if not (n.startswith("blk.") and int(n.split(".")[1]) >= cfg.n_layers) and n != "rope_freqs.weight"
+    ]
+
+    def maker(name: str, sch_name: str) -> Callable[[], np.ndarray]:
+        def make() -> np.ndarray:
+            w = model.weights[name].to_numpy()
+            if model.config.rope_style == "interleaved":
+                if name.endswith(("attn_q.weight", "attn_q.bias")):
+                    w = interleaved_to_half(w, cfg.n_heads)
+                elif name.endswith(("attn_k.weight", "attn_k.bias")):
+                    w = interleaved_to_half(w, cfg.n_kv_heads)
+            return quantize(w, SCHEMES[sch_name])
+
+        return make
+
+    entries = {}
+    for name in names:
+        view = model.weights[name]
+        sch_name = norm_dtype if len(view.shape) == 1 else dtype
+        entries[gguf_to_hf_name(name)] = (_ST_DTYPE[sch_name], view.shape, maker(name, sch_name))
+
+    if shards <= 1:
+        write_safetensors(folder / "model.safetensors", entries)
+    else:
+        items = list(entries.items())
+        per = -(-len(items) // shards)
+        weight_map = {}
+        for i in range(shards):
+            part = dict(items[i * per : (i + 1) * per])
+            fname = f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
+            write_safetensors(folder / fname, part)
+            weight_map.update({n: fname for n in part})
+        (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}, indent=1))
+
+    (folder / "config.json").write_text(json.dumps(hf_config_dict(cfg), indent=1))
+    tok = model.tokenizer
+    tok.save(folder / "tokenizer.json")
+    tcfg: dict[str, Any] = {}
+    if tok.chat_template:
+        tcfg["chat_template"] = tok.chat_template
+    if tok.bos_token_id is not None:
+        tcfg["bos_token"] = tok.id_to_token(tok.bos_token_id)
+    if tok.eos_token_id is not None:
+        tcfg["eos_token"] = tok.id_to_token(tok.eos_token_id)
+    (folder / "tokenizer_config.json").write_text(json.dumps(tcfg, indent=1))
+    return folder

@@ -1,0 +1,478 @@
+"""Tokenizers built with the ``tokenizers`` library, from GGUF metadata or ``tokenizer.json``.
+
+``Tokenizer`` wraps a ``tokenizers.Tokenizer`` with what a generator needs: ``encode``
+(special tokens in the text map to single ids; BOS only when the checkpoint asks for it),
+``decode``, a streaming decoder (``stream()``), the chat template and the end-of-generation
+ids.
+
+From GGUF:
+
+- ``tokenizer.ggml.model == "gpt2"``: byte-level BPE from ``tokens``/``merges``, with the
+  pre-tokenizer named by ``tokenizer.ggml.pre`` written as llama.cpp runs it (``PRE_TOKENIZERS``):
+  ``smollm`` splits every ``\\p{N}`` code point on its own before the GPT-2 regex;
+  ``llama-bpe`` (Llama 3) and ``qwen2`` use their own regexes; Llama 3 also ignores merges
+  for words that are whole tokens, as llama.cpp and Hugging Face do.
+- ``tokenizer.ggml.model == "llama"``: a SentencePiece BPE vocabulary with scores and
+  ``<0xNN>`` byte-fallback tokens, built the way Hugging Face's ``LlamaTokenizerFast``
+  converts one: BPE with merges ordered by the merged piece's score, byte fallback,
+  spaces replaced by ``▁`` and a ``▁`` prepended to each text segment
+  (``tokenizer.ggml.add_space_prefix``, default true).
+
+Tokens of type CONTROL, USER_DEFINED and UNKNOWN become added tokens matched in raw text
+(control and unknown ones are "special": ``decode(..., skip_special_tokens=True)`` drops them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rusty_ir.errors import RustyError
+
+# GGUF token types (llama.cpp's llama_token_type)
+TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = 1, 2, 3, 4, 5, 6
+
+_GPT2_REGEX = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
+_LLAMA3_REGEX = (
+    r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_QWEN2_REGEX = (
+    r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+PRE_TOKENIZERS: dict[str, tuple[str, ...]] = {
+    # GGUF tokenizer.ggml.pre -> the regexes llama.cpp splits with, in order
+    "default": (_GPT2_REGEX,),
+    "gpt-2": (_GPT2_REGEX,),
+    "gpt2": (_GPT2_REGEX,),
+    "smollm": (r"\p{N}", _GPT2_REGEX),
+    "starcoder": (r"\p{N}", _GPT2_REGEX),
+    "refact": (r"\p{N}", _GPT2_REGEX),
+    "llama-bpe": (_LLAMA3_REGEX,),
+    "llama3": (_LLAMA3_REGEX,),
+    "llama-v3": (_LLAMA3_REGEX,),
+    "smaug-bpe": (_LLAMA3_REGEX,),
+    "qwen2": (_QWEN2_REGEX,),
+    "deepseek-r1-qwen": (_QWEN2_REGEX,),
+    "megrez": (_QWEN2_REGEX,),
+}
+"""GGUF pre-tokenizer names this importer implements, with llama.cpp's regexes."""
+
+_IGNORE_MERGES = {"llama-bpe", "llama3", "llama-v3", "smaug-bpe"}
+_NFC = {"qwen2", "deepseek-r1-qwen"}  # Hugging Face's Qwen2 tokenizer.json normalizes to NFC
+
+
+def _tk():
+    import tokenizers  # noqa: PLC0415
+
+    return tokenizers
+
+
+class StreamDecoder:
+    """Turns ids, one at a time, into text without splitting a multi-byte character.
+
+    ``push(id)`` returns the text that became final with this id ("" while a character is
+    still incomplete); ``flush()`` returns what is left (an incomplete character decodes
+    to U+FFFD, as a full ``decode`` would). The concatenation of everything returned
+    equals ``tokenizer.decode(all_ids)``.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, skip_special_tokens: bool = False) -> None:
+        self._tok = tokenizer
+        self._skip = skip_special_tokens
+        self._ids: list[int] = []
+        self._prefix = 0  # start of the window we decode (context for the next piece)
+        self._read = 0  # ids up to here have been emitted
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        return self._tok.decode(ids, skip_special_tokens=self._skip)
+
+    def push(self, token_id: int) -> str:
+        self._ids.append(int(token_id))
+        before = self._decode(self._ids[self._prefix : self._read])
+        text = self._decode(self._ids[self._prefix :])
+        if len(text) > len(before) and not text.endswith("\ufffd") and text.startswith(before):
+            self._prefix, self._read = self._read, len(self._ids)
+            return text[len(before) :]
+        return ""
+
+    def flush(self) -> str:
+        before = self._decode(self._ids[self._prefix : self._read])
+        text = self._decode(self._ids[self._prefix :])
+        self._prefix = self._read = len(self._ids)
+        return text[len(before) :] if text.startswith(before) else text
+
+    def __call__(self, ids: Iterable[int]) -> Iterable[str]:
+        """Yield the non-empty pieces for ``ids``, then whatever ``flush`` leaves."""
+        for i in ids:
+            piece = self.push(i)
+            if piece:
+                yield piece
+        rest = self.flush()
+        if rest:
+            yield rest
+
+
+class Tokenizer:
+    """A checkpoint's tokenizer: encode, decode, stream, chat template, end-of-generation ids."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        *,
+        bos_token_id: int | None = None,
+        eos_token_ids: Sequence[int] = (),
+        chat_template: str | None = None,
+        source: str = "",
+    ) -> None:
+        self.hf = tokenizer
+        """The underlying ``tokenizers.Tokenizer``."""
+        self.bos_token_id = bos_token_id
+        self.eos_token_ids = tuple(dict.fromkeys(int(i) for i in eos_token_ids))
+        self.chat_template = chat_template
+        self.source = source
+
+    # --- basic use ----------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return self.hf.get_vocab_size(with_added_tokens=True)
+
+    @property
+    def eos_token_id(self) -> int | None:
+        return self.eos_token_ids[0] if self.eos_token_ids else None
+
+    def token_to_id(self, token: str) -> int | None:
+        return self.hf.token_to_id(token)
+
+    def id_to_token(self, token_id: int) -> str | None:
+        return self.hf.id_to_token(int(token_id))
+
+    def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
+        """Token ids of ``text``. Special-token strings in the text become single ids;
+        ``add_special_tokens`` adds BOS/EOS only where the checkpoint asks for them."""
+        return list(self.hf.encode(text, add_special_tokens=add_special_tokens).ids)
+
+    def decode(self, ids: Iterable[int], skip_special_tokens: bool = False) -> str:
+        return self.hf.decode([int(i) for i in ids], skip_special_tokens=skip_special_tokens)
+
+    def stream(self, skip_special_tokens: bool = False) -> StreamDecoder:
+        """A fresh streaming decoder (see ``StreamDecoder``)."""
+        return StreamDecoder(self, skip_special_tokens)
+
+    # --- chat -----------------------------------------------------------------------------
+    def apply_chat_template(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        add_generation_prompt: bool = True,
+        **extra: Any,
+    ) -> str:
+        """Render ``messages`` ([{"role": ..., "content": ...}]) with the checkpoint's Jinja
+        chat template, as Hugging Face's ``apply_chat_template(..., tokenize=False)`` does."""
+        if not self.chat_template:
+            raise RustyError(f"{self.source or 'tokenizer'}: the checkpoint has no chat template")
+        try:
+            import jinja2  # noqa: PLC0415
+            from jinja2.sandbox import ImmutableSandboxedEnvironment  # noqa: PLC0415
+        except ImportError:
+            raise RustyError("chat templates need the 'jinja2' package: pip install jinja2") from None
+
+        def raise_exception(message: str) -> None:
+            raise jinja2.exceptions.TemplateError(message)
+
+        def tojson(x: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None, sort_keys: bool = False) -> str:
+            return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+        def strftime_now(fmt: str) -> str:
+            import datetime  # noqa: PLC0415
+
+            return datetime.datetime.now().strftime(fmt)
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
+        env.filters["tojson"] = tojson
+        env.globals["raise_exception"] = raise_exception
+        env.globals["strftime_now"] = strftime_now
+        bos = self.id_to_token(self.bos_token_id) if self.bos_token_id is not None else ""
+        eos = self.id_to_token(self.eos_token_id) if self.eos_token_id is not None else ""
+        try:
+            template = env.from_string(self.chat_template)
+            return template.render(
+                messages=[dict(m) for m in messages],
+                add_generation_prompt=add_generation_prompt,
+                bos_token=bos or "",
+                eos_token=eos or "",
+                **extra,
+            )
+        except jinja2.exceptions.TemplateError as e:
+            raise RustyError(f"{self.source or 'tokenizer'}: chat template failed: {e}") from None
+
+    def encode_chat(self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True) -> list[int]:
+        """Ids of the rendered chat prompt. The template writes any BOS itself, so nothing
+        is added (Hugging Face's ``apply_chat_template(tokenize=True)`` does the same)."""
+        return self.encode(self.apply_chat_template(messages, add_generation_prompt), add_special_tokens=False)
+
+    # --- export ---------------------------------------------------------------------------
+    def to_json(self) -> str:
+        """The ``tokenizer.json`` text (loadable by ``tokenizers`` and Hugging Face)."""
+        return self.hf.to_str()
+
+    def save(self, path: str | Path) -> None:
+        self.hf.save(str(path))
+
+
+# --- building -----------------------------------------------------------------------------
+
+
+def _post_processor(tokens: Sequence[str], bos_id: int | None, eos_id: int | None, add_bos: bool, add_eos: bool):
+    tk = _tk()
+    if not ((add_bos and bos_id is not None) or (add_eos and eos_id is not None)):
+        return None
+    specials = []
+    single, pair = ["$A:0"], ["$A:0", "$B:1"]
+    if add_bos and bos_id is not None:
+        bos = tokens[bos_id]
+        specials.append((bos, bos_id))
+        single = [bos, *single]
+        pair = [bos, "$A:0", bos, "$B:1"]
+    if add_eos and eos_id is not None:
+        eos = tokens[eos_id]
+        if (eos, eos_id) not in specials:
+            specials.append((eos, eos_id))
+        single = [*single, eos]
+        pair = [*pair[:2], eos, *pair[2:], eos]
+    return tk.processors.TemplateProcessing(single=single, pair=pair, special_tokens=specials)
+
+
+def _added_tokens(tokens: Sequence[str], types: Sequence[int] | None):
+    tk = _tk()
+    added = []
+    if types is None:
+        return added
+    for i, (tok, typ) in enumerate(zip(tokens, types, strict=False)):
+        if typ in (TOKEN_CONTROL, TOKEN_UNKNOWN):
+            added.append((i, tk.AddedToken(tok, special=True, normalized=False)))
+        elif typ == TOKEN_USER_DEFINED:
+            added.append((i, tk.AddedToken(tok, special=False, normalized=False)))
+    return added
+
+
+def _register(tokenizer: Any, added: list, source: str) -> None:
+    """Add tokens, checking each keeps its id (tokenizers looks them up in the model vocab)."""
+    if not added:
+        return
+    tokenizer.add_tokens([t for _, t in added])
+    for i, t in added:
+        got = tokenizer.token_to_id(t.content)
+        if got != i:
+            # duplicate strings in the vocab: the first one wins in tokenizers' added vocabulary
+            if got is None:
+                raise RustyError(f"{source}: special token {t.content!r} (id {i}) could not be registered")
+
+
+def _split_merges(merges: Sequence[str], source: str) -> list[tuple[str, str]]:
+    out = []
+    for m in merges:
+        pos = m.find(" ", 1)  # llama.cpp: the first space after the first character
+        if pos < 0:
+            raise RustyError(f"{source}: malformed merge {m!r} in tokenizer.ggml.merges")
+        out.append((m[:pos], m[pos + 1 :]))
+    return out
+
+
+def build_bpe_tokenizer(
+    tokens: Sequence[str],
+    merges: Sequence[str],
+    *,
+    pre: str,
+    token_types: Sequence[int] | None = None,
+    bos_id: int | None = None,
+    eos_id: int | None = None,
+    add_bos: bool = False,
+    add_eos: bool = False,
+    source: str = "",
+) -> Any:
+    """A byte-level BPE ``tokenizers.Tokenizer`` (GGUF ``tokenizer.ggml.model == "gpt2"``)."""
+    tk = _tk()
+    regexes = PRE_TOKENIZERS.get(pre)
+    if regexes is None:
+        raise RustyError(
+            f"{source}: unsupported pre-tokenizer {pre!r} (key tokenizer.ggml.pre; supported: {', '.join(sorted(PRE_TOKENIZERS))})"
+        )
+    vocab: dict[str, int] = {}
+    for i, t in enumerate(tokens):
+        vocab.setdefault(t, i)
+    model = tk.models.BPE(
+        vocab=vocab, merges=_split_merges(merges, source), ignore_merges=pre in _IGNORE_MERGES, fuse_unk=False, byte_fallback=False
+    )
+    tok = tk.Tokenizer(model)
+    steps = []
+    if regexes[-1] == _GPT2_REGEX:
+        # the GPT-2 regex is ByteLevel's own, written the way Hugging Face's tokenizer.json does
+        steps = [tk.pre_tokenizers.Split(tk.Regex(r), behavior="isolated") for r in regexes[:-1]]
+        steps.append(tk.pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=True))
+    else:
+        steps = [tk.pre_tokenizers.Split(tk.Regex(r), behavior="isolated") for r in regexes]
+        steps.append(tk.pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False))
+    tok.pre_tokenizer = steps[0] if len(steps) == 1 else tk.pre_tokenizers.Sequence(steps)
+    if pre in _NFC:
+        tok.normalizer = tk.normalizers.NFC()
+    tok.decoder = tk.decoders.ByteLevel()
+    _register(tok, _added_tokens(tokens, token_types), source)
+    post = _post_processor(tokens, bos_id, eos_id, add_bos, add_eos)
+    if post is not None:
+        tok.post_processor = post
+    return tok
+
+
+def spm_merges(tokens: Sequence[str], scores: Sequence[float]) -> list[tuple[str, str]]:
+    """BPE merges for a SentencePiece vocabulary, as Hugging Face's converter makes them.
+
+    Every split of a piece into two pieces of the vocabulary is a merge; merges are ordered
+    by the merged piece's score (highest first), ties by the ids of the two halves.
+    """
+    vocab: dict[str, int] = {}
+    for i, t in enumerate(tokens):
+        vocab.setdefault(t, i)
+    merges: list[tuple[str, str, float]] = []
+    for piece, score in zip(tokens, scores, strict=True):
+        local = []
+        for k in range(1, len(piece)):
+            left, right = piece[:k], piece[k:]
+            if left in vocab and right in vocab:
+                local.append((left, right, float(score)))
+        local.sort(key=lambda x: (vocab[x[0]], vocab[x[1]]))
+        merges.extend(local)
+    merges.sort(key=lambda x: x[2], reverse=True)  # stable: keeps the per-piece order
+    return [(a, b) for a, b, _ in merges]
+
+
+def build_spm_tokenizer(
+    tokens: Sequence[str],
+    scores: Sequence[float],
+    *,
+    token_types: Sequence[int] | None = None,
+    unk_id: int | None = 0,
+    bos_id: int | None = 1,
+    eos_id: int | None = 2,
+    add_bos: bool = True,
+    add_eos: bool = False,
+    add_space_prefix: bool = True,
+    source: str = "",
+) -> Any:
+    """A SentencePiece-style BPE ``tokenizers.Tokenizer`` (GGUF ``tokenizer.ggml.model == "llama"``),
+    equivalent to Hugging Face's ``LlamaTokenizerFast`` (legacy) conversion."""
+    tk = _tk()
+    if scores is None:
+        raise RustyError(f"{source}: a 'llama' (SentencePiece) vocabulary needs tokenizer.ggml.scores")
+    vocab: dict[str, int] = {}
+    for i, t in enumerate(tokens):
+        vocab.setdefault(t, i)
+    unk = tokens[unk_id] if unk_id is not None and 0 <= unk_id < len(tokens) else None
+    model = tk.models.BPE(vocab=vocab, merges=spm_merges(tokens, scores), unk_token=unk, fuse_unk=True, byte_fallback=True)
+    tok = tk.Tokenizer(model)
+    replace = tk.normalizers.Replace(" ", "\u2581")
+    tok.normalizer = tk.normalizers.Sequence([tk.normalizers.Prepend("\u2581"), replace]) if add_space_prefix else replace
+    decoders = [tk.decoders.Replace("\u2581", " "), tk.decoders.ByteFallback(), tk.decoders.Fuse()]
+    if add_space_prefix:
+        decoders.append(tk.decoders.Strip(" ", 1, 0))
+    tok.decoder = tk.decoders.Sequence(decoders)
+    _register(tok, _added_tokens(tokens, token_types), source)
+    post = _post_processor(tokens, bos_id, eos_id, add_bos, add_eos)
+    if post is not None:
+        tok.post_processor = post
+    return tok
+
+
+def tokenizer_from_gguf(meta: Mapping[str, Any], source: str) -> Tokenizer:
+    """The tokenizer described by GGUF metadata (``tokenizer.ggml.*``, ``tokenizer.chat_template``)."""
+    kind = meta.get("tokenizer.ggml.model")
+    tokens = meta.get("tokenizer.ggml.tokens")
+    if kind is None or tokens is None:
+        raise RustyError(f"{source}: no tokenizer in the file (keys tokenizer.ggml.model / tokenizer.ggml.tokens)")
+    types = meta.get("tokenizer.ggml.token_type")
+    bos = meta.get("tokenizer.ggml.bos_token_id")
+    eos = meta.get("tokenizer.ggml.eos_token_id")
+    n = len(tokens)
+    for key, val in (("bos", bos), ("eos", eos)):
+        if val is not None and not 0 <= int(val) < n:
+            raise RustyError(f"{source}: tokenizer.ggml.{key}_token_id={val} is outside the vocabulary of {n} tokens")
+    if kind == "gpt2":
+        merges = meta.get("tokenizer.ggml.merges")
+        if merges is None:
+            raise RustyError(f"{source}: byte-level BPE vocabulary without merges (key tokenizer.ggml.merges)")
+        pre = str(meta.get("tokenizer.ggml.pre", "default"))
+        add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", pre in _IGNORE_MERGES))
+        hf = build_bpe_tokenizer(
+            tokens,
+            merges,
+            pre=pre,
+            token_types=types,
+            bos_id=bos,
+            eos_id=eos,
+            add_bos=add_bos,
+            add_eos=bool(meta.get("tokenizer.ggml.add_eos_token", False)),
+            source=source,
+        )
+    elif kind == "llama":
+        hf = build_spm_tokenizer(
+            tokens,
+            meta.get("tokenizer.ggml.scores"),
+            token_types=types,
+            unk_id=meta.get("tokenizer.ggml.unknown_token_id", 0),
+            bos_id=1 if bos is None else bos,
+            eos_id=2 if eos is None else eos,
+            add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", True)),
+            add_eos=bool(meta.get("tokenizer.ggml.add_eos_token", False)),
+            add_space_prefix=bool(meta.get("tokenizer.ggml.add_space_prefix", True)),
+            source=source,
+        )
+        bos = 1 if bos is None else bos
+        eos = 2 if eos is None else eos
+    else:
+        raise RustyError(f"{source}: unsupported tokenizer model {kind!r} (key tokenizer.ggml.model; supported: gpt2, llama)")
+    eos_ids = [int(x) for x in (eos, meta.get("tokenizer.ggml.eot_token_id"), meta.get("tokenizer.ggml.eom_token_id")) if x is not None]
+    return Tokenizer(
+        hf,
+        bos_token_id=None if bos is None else int(bos),
+        eos_token_ids=eos_ids,
+        chat_template=meta.get("tokenizer.chat_template"),
+        source=source,
+    )
+
+
+def tokenizer_from_folder(folder: Path, *, bos_token_id: int | None, eos_token_ids: Sequence[int]) -> Tokenizer:
+    """The tokenizer of a Hugging Face folder: ``tokenizer.json``, plus the chat template from
+    ``chat_template.jinja`` or ``tokenizer_config.json`` when present."""
+    tk = _tk()
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        raise RustyError(f"{folder}: no tokenizer.json")
+    try:
+        hf = tk.Tokenizer.from_file(str(path))
+    except Exception as e:  # tokenizers raises plain Exceptions
+        raise RustyError(f"{path}: cannot read the tokenizer: {e}") from None
+    template = None
+    jinja_file = folder / "chat_template.jinja"
+    cfg_file = folder / "tokenizer_config.json"
+    tcfg: dict[str, Any] = {}
+    if cfg_file.is_file():
+        try:
+            tcfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as e:
+            raise RustyError(f"{cfg_file}: not valid JSON: {e}") from None
+    if jinja_file.is_file():
+        template = jinja_file.read_text(encoding="utf-8")
+    elif isinstance(tcfg.get("chat_template"), str):
+        template = tcfg["chat_template"]
+    elif isinstance(tcfg.get("chat_template"), list):  # [{"name": "default", "template": ...}, ...]
+        named = {t.get("name"): t.get("template") for t in tcfg["chat_template"]}
+        template = named.get("default") or next(iter(named.values()), None)
+    if bos_token_id is None and isinstance(tcfg.get("bos_token"), str):
+        bos_token_id = hf.token_to_id(tcfg["bos_token"])
+    if not eos_token_ids and isinstance(tcfg.get("eos_token"), str):
+        eid = hf.token_to_id(tcfg["eos_token"])
+        eos_token_ids = [eid] if eid is not None else []
+    return Tokenizer(hf, bos_token_id=bos_token_id, eos_token_ids=eos_token_ids, chat_template=template, source=str(path))

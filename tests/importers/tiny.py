@@ -1,0 +1,143 @@
+"""Helpers that write tiny random-weight checkpoints (GGUF and Hugging Face folders)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gguf
+import numpy as np
+
+from rusty_ir.importers.config import ModelConfig, expected_tensors
+from rusty_ir.weights import SCHEMES, quantize
+
+# A small byte-level BPE vocabulary: the 256 byte symbols, a few merges, three control tokens.
+_BYTES = [chr(c) for c in range(ord("!"), ord("~") + 1)] + [chr(c) for c in range(ord("¡"), ord("¬") + 1)] + [chr(c) for c in range(ord("®"), ord("ÿ") + 1)]
+
+
+def byte_level_alphabet() -> list[str]:
+    """The 256 symbols of GPT-2's byte-to-unicode map, in byte order."""
+    bs = [ord(c) for c in _BYTES]
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    table = dict(zip(bs, cs, strict=True))
+    return [chr(table[b]) for b in range(256)]
+
+
+def tiny_bpe_vocab() -> tuple[list[str], list[str], list[int]]:
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    merges = ["Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "o n", "Ġ w", "Ġw o", "r l", "Ġwo rl", "Ġworl d", "1 2"]
+    tokens = specials + byte_level_alphabet()
+    for m in merges:
+        a, b = m.split(" ")
+        tokens.append(a + b)
+    types = [3] * len(specials) + [1] * (len(tokens) - len(specials))
+    return tokens, merges, types
+
+
+def tiny_config(arch: str = "qwen2", **kw) -> ModelConfig:
+    base = dict(
+        arch=arch,
+        n_layers=2,
+        hidden=64,
+        n_heads=4,
+        n_kv_heads=2,
+        head_dim=16,
+        ffn_hidden=96,
+        vocab=len(tiny_bpe_vocab()[0]),
+        rope_theta=1000000.0,
+        rope_style="half" if arch == "qwen2" else "interleaved",
+        rms_eps=1e-6,
+        context_length=256,
+        tied_embeddings=arch == "qwen2",
+        qkv_bias=arch == "qwen2",
+        bos_token_id=0,
+        eos_token_ids=(2,),
+    )
+    base.update(kw)
+    return ModelConfig(**base)
+
+
+def random_weights(cfg: ModelConfig, seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {name: rng.standard_normal(spec.shape).astype(np.float32) * 0.1 for name, spec in expected_tensors(cfg).items()}
+
+
+def write_tiny_gguf(
+    path: Path,
+    cfg: ModelConfig,
+    weights: dict[str, np.ndarray],
+    *,
+    types: dict[str, str] | None = None,
+    tokenizer: dict | None = None,
+    skip_keys: tuple[str, ...] = (),
+    extra_tensors: dict[str, tuple[np.ndarray, object]] | None = None,
+) -> Path:
+    """A GGUF with ``weights`` stored in ``types[name]`` (default: q8_0 for matrices whose rows
+    allow it, f32 otherwise) and a byte-level BPE (or given) tokenizer."""
+    types = types or {}
+    w = gguf.GGUFWriter(str(path), cfg.arch)
+    arch = cfg.arch
+    kv = {
+        f"{arch}.block_count": ("uint32", cfg.n_layers),
+        f"{arch}.context_length": ("uint32", cfg.context_length),
+        f"{arch}.embedding_length": ("uint32", cfg.hidden),
+        f"{arch}.feed_forward_length": ("uint32", cfg.ffn_hidden),
+        f"{arch}.attention.head_count": ("uint32", cfg.n_heads),
+        f"{arch}.attention.head_count_kv": ("uint32", cfg.n_kv_heads),
+        f"{arch}.rope.freq_base": ("float32", cfg.rope_theta),
+        f"{arch}.attention.layer_norm_rms_epsilon": ("float32", cfg.rms_eps),
+        f"{arch}.attention.key_length": ("uint32", cfg.head_dim),
+    }
+    for key, (kind, val) in kv.items():
+        if key not in skip_keys:
+            getattr(w, f"add_{kind}")(key, val)
+    tok = tokenizer
+    if tok is None:
+        tokens, merges, ttypes = tiny_bpe_vocab()
+        tok = {"model": "gpt2", "pre": "qwen2", "tokens": tokens, "merges": merges, "token_type": ttypes,
+               "bos_token_id": 0, "eos_token_id": 2, "add_bos_token": False,
+               "chat_template": "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+                                "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"}
+    w.add_tokenizer_model(tok["model"])
+    if "pre" in tok:
+        w.add_tokenizer_pre(tok["pre"])
+    w.add_token_list(tok["tokens"])
+    if "merges" in tok:
+        w.add_token_merges(tok["merges"])
+    if "scores" in tok:
+        w.add_token_scores(tok["scores"])
+    w.add_token_types(tok["token_type"])
+    for k in ("bos_token_id", "eos_token_id"):
+        if k in tok:
+            w.add_uint32(f"tokenizer.ggml.{k}", tok[k])
+    if "unknown_token_id" in tok:
+        w.add_uint32("tokenizer.ggml.unknown_token_id", tok["unknown_token_id"])
+    if "add_bos_token" in tok:
+        w.add_bool("tokenizer.ggml.add_bos_token", tok["add_bos_token"])
+    if "chat_template" in tok:
+        w.add_chat_template(tok["chat_template"])
+    all_tensors = {name: (arr, None) for name, arr in weights.items()}
+    all_tensors.update(extra_tensors or {})
+    for name, (arr, raw_type) in all_tensors.items():
+        if raw_type is not None:  # already-encoded bytes with a given ggml type
+            w.add_tensor(name, arr, raw_shape=None, raw_dtype=raw_type)
+            continue
+        sch_name = types.get(name) or ("q8_0" if arr.ndim == 2 and arr.shape[-1] % 32 == 0 else "f32")
+        sch = SCHEMES[sch_name]
+        if sch_name == "f32":
+            w.add_tensor(name, arr.astype(np.float32))
+        elif sch_name == "f16":
+            w.add_tensor(name, arr.astype(np.float16))
+        else:
+            data = quantize(arr, sch).reshape(arr.shape[0], -1)
+            w.add_tensor(name, data, raw_shape=data.shape, raw_dtype=gguf.GGMLQuantizationType(sch.ggml_type))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
