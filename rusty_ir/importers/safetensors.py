@@ -115,7 +115,9 @@ def _shard_views(path: Path) -> dict[str, TensorView]:
             raise RustyError(f"{path}: truncated file: tensor '{name}' needs bytes {start + begin}..{start + end}, the file has {size}")
         expected = sch.nbytes(shape) if shape else sch.block_bytes
         if end - begin != expected:
-            raise RustyError(f"{path}: tensor '{name}' of shape {list(shape)} in {dtype} needs {expected} bytes, the header gives {end - begin}")
+            raise RustyError(
+                f"{path}: tensor '{name}' of shape {list(shape)} in {dtype} needs {expected} bytes, the header gives {end - begin}"
+            )
         views[name] = TensorView(name, shape or (1,), sch, mm[start + begin : start + end], source=str(path))
     return views
 

@@ -93,7 +93,8 @@ def test_misshaped_tensor(tmp_path):
     cfg = tiny_config("qwen2")
     weights = random_weights(cfg)
     weights["blk.0.attn_k.weight"] = np.zeros((cfg.n_heads * cfg.head_dim, cfg.hidden), np.float32)
-    _raises(write_tiny_gguf(tmp_path / "s.gguf", cfg, weights), "s.gguf", "blk.0.attn_k.weight", "[64, 64]", "qwen2.attention.head_count_kv=2")
+    path = write_tiny_gguf(tmp_path / "s.gguf", cfg, weights)
+    _raises(path, "s.gguf", "blk.0.attn_k.weight", "[64, 64]", "qwen2.attention.head_count_kv=2")
 
 
 def test_missing_metadata_key(tmp_path):

@@ -11,7 +11,7 @@ from rusty_ir.importers.config import ModelConfig, expected_tensors
 from rusty_ir.weights import SCHEMES, quantize
 
 # A small byte-level BPE vocabulary: the 256 byte symbols, a few merges, three control tokens.
-_BYTES = [chr(c) for c in range(ord("!"), ord("~") + 1)] + [chr(c) for c in range(ord("¡"), ord("¬") + 1)] + [chr(c) for c in range(ord("®"), ord("ÿ") + 1)]
+_BYTES = [chr(c) for lo, hi in (("!", "~"), ("¡", "¬"), ("®", "ÿ")) for c in range(ord(lo), ord(hi) + 1)]
 
 
 def byte_level_alphabet() -> list[str]:
