@@ -1,0 +1,251 @@
+"""The wgpu device layer: adapter and device, buffers, WGSL compilation, pipelines and batched dispatches.
+
+No xDSL here: it runs kernels described by ``kernel_abi.KernelInterface``.
+Typical use::
+
+    dev = Device()
+    shader = dev.compile(wgsl_source)                 # RustyError pointing at the bad WGSL line
+    kernel = dev.kernel(shader, interface)            # pipeline + bind group layout, built once
+    x = dev.buffer(np.ones(1024, np.float32))         # or bytes / a memoryview of an mmap
+    y = dev.empty(4096)
+    step = kernel.bind([x, y], {"n": 1024})           # bind group + params buffer, built once
+    dev.run([(step, (16, 1, 1))])                     # all dispatches: one encoder, one submit
+    out = dev.read(y, np.float32)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import wgpu
+
+from rusty_ir.backends.runtime.kernel_abi import KernelInterface
+from rusty_ir.errors import RustyError
+
+WANTED_FEATURES: tuple[str, ...] = ("shader-f16", "subgroup")
+"""Optional features requested when the adapter has them."""
+
+WANTED_LIMITS: tuple[str, ...] = (
+    "max-buffer-size",
+    "max-storage-buffer-binding-size",
+    "max-storage-buffers-per-shader-stage",
+    "max-uniform-buffer-binding-size",
+    "max-bindings-per-bind-group",
+    "max-compute-workgroup-storage-size",
+    "max-compute-invocations-per-workgroup",
+    "max-compute-workgroup-size-x",
+    "max-compute-workgroup-size-y",
+    "max-compute-workgroup-size-z",
+    "max-compute-workgroups-per-dimension",
+)
+"""Limits raised to what the adapter offers (compute-related ones only; WebGPU defaults otherwise)."""
+
+STORAGE_USAGE = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
+_WGSL_LOCATION = re.compile(r"┌─ .*:(\d+):(\d+)")  # naga: "┌─ <label or wgsl>:LINE:COL"
+
+
+def _as_bytes_view(data: Any) -> memoryview:
+    """A flat byte view of an ndarray, bytes or memoryview (no copy when already contiguous)."""
+    if isinstance(data, np.ndarray):
+        data = np.ascontiguousarray(data)
+    view = memoryview(data)
+    if not view.c_contiguous:
+        raise RustyError("buffer data must be contiguous")
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+def wgsl_error_context(message: str, source: str, context: int = 1) -> str:
+    """The WGSL lines around each ``LINE:COL`` a naga message points at, with a caret under the column."""
+    lines = source.splitlines()
+    shown: list[str] = []
+    for match in _WGSL_LOCATION.finditer(message):
+        line, col = int(match.group(1)), int(match.group(2))
+        for n in range(max(1, line - context), min(len(lines), line + context) + 1):
+            shown.append(f"{n:5d} | {lines[n - 1]}")
+            if n == line:
+                shown.append("      | " + " " * (col - 1) + "^")
+    return "\n".join(shown)
+
+
+@dataclass
+class Kernel:
+    """A compiled kernel: its interface, compute pipeline and bind group layout (built once)."""
+
+    device: Device
+    interface: KernelInterface
+    pipeline: Any
+    layout: Any
+
+    def bind(
+        self,
+        buffers: Sequence[Any] | Mapping[str, Any],
+        params: Mapping[str, float | int | bool] | Sequence[float | int | bool] | None = None,
+    ) -> BoundKernel:
+        """A bind group for these storage buffers (in binding order, or by argument name) and params."""
+        iface = self.interface
+        if isinstance(buffers, Mapping):
+            missing = [b.name for b in iface.buffers if b.name not in buffers]
+            if missing:
+                raise RustyError(f"kernel {iface.name}: no buffer given for {missing}")
+            ordered = [buffers[b.name] for b in iface.buffers]
+        else:
+            ordered = list(buffers)
+        if len(ordered) != len(iface.buffers):
+            raise RustyError(f"kernel {iface.name} takes {len(iface.buffers)} buffers, got {len(ordered)}")
+        entries: list[dict[str, Any]] = [
+            {"binding": b.binding, "resource": {"buffer": buf, "offset": 0, "size": buf.size}}
+            for b, buf in zip(iface.buffers, ordered, strict=True)
+        ]
+        params_buffer = None
+        if iface.params is not None:
+            if params is None:
+                raise RustyError(f"kernel {iface.name} needs params {[f.name for f in iface.params.fields]}")
+            params_buffer = self.device.device.create_buffer_with_data(
+                data=iface.params.pack(params), usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST
+            )
+            entries.append({"binding": iface.params.binding, "resource": {"buffer": params_buffer, "offset": 0, "size": iface.params.size}})
+        elif params:
+            raise RustyError(f"kernel {iface.name} takes no params")
+        group = self.device.device.create_bind_group(layout=self.layout, entries=entries, label=iface.name)
+        return BoundKernel(self, group, params_buffer)
+
+
+@dataclass
+class BoundKernel:
+    """A kernel with its bind group: ready to dispatch any number of times."""
+
+    kernel: Kernel
+    bind_group: Any
+    params_buffer: Any = None
+
+    def set_params(self, params: Mapping[str, float | int | bool] | Sequence[float | int | bool]) -> None:
+        """Rewrite the params (takes effect for dispatches submitted after this call)."""
+        layout = self.kernel.interface.params
+        if layout is None or self.params_buffer is None:
+            raise RustyError(f"kernel {self.kernel.interface.name} takes no params")
+        self.kernel.device.device.queue.write_buffer(self.params_buffer, 0, layout.pack(params))
+
+
+@dataclass
+class Device:
+    """One wgpu adapter and device with the optional features and limits it offers."""
+
+    power_preference: str = "high-performance"
+    adapter: Any = None
+    device: Any = None
+    features: frozenset[str] = field(default_factory=frozenset[str])
+    limits: dict[str, int] = field(default_factory=dict[str, int])
+
+    def __post_init__(self) -> None:
+        if self.adapter is None:
+            self.adapter = wgpu.gpu.request_adapter_sync(power_preference=self.power_preference)
+        if self.adapter is None:
+            raise RustyError("no WebGPU adapter found (on a machine without a GPU, install mesa-vulkan-drivers)")
+        if self.device is None:
+            offered = set(self.adapter.features)
+            features = [f for f in WANTED_FEATURES if f in offered]
+            limits = {k: self.adapter.limits[k] for k in WANTED_LIMITS if k in self.adapter.limits}
+            self.device = self.adapter.request_device_sync(required_features=features, required_limits=limits)
+        self.features = frozenset(self.device.features)
+        self.limits = dict(self.device.limits)
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return dict(self.adapter.info)
+
+    # -- buffers -----------------------------------------------------------
+
+    def empty(self, nbytes: int, *, label: str = "") -> Any:
+        """A zero-filled storage buffer of at least ``nbytes`` (rounded up to 4)."""
+        return self.device.create_buffer(size=max(4, -(-nbytes // 4) * 4), usage=STORAGE_USAGE, label=label)
+
+    def buffer(self, data: Any, *, label: str = "") -> Any:
+        """A storage buffer holding ``data`` (ndarray, bytes, or a memoryview, e.g. of an mmap, uploaded without a host copy)."""
+        view = _as_bytes_view(data)
+        buf = self.empty(view.nbytes, label=label)
+        self.write(buf, view)
+        return buf
+
+    def write(self, buffer: Any, data: Any, offset: int = 0) -> None:
+        """Copy ``data`` into ``buffer`` at byte ``offset`` (a multiple of 4); sizes need not be."""
+        view = _as_bytes_view(data)
+        aligned = view.nbytes // 4 * 4
+        if aligned:
+            self.device.queue.write_buffer(buffer, offset, view[:aligned])  # a slice of a view: no copy
+        if aligned != view.nbytes:
+            tail = bytes(view[aligned:]) + bytes(4 - (view.nbytes - aligned))  # WebGPU writes whole words
+            self.device.queue.write_buffer(buffer, offset + aligned, tail)
+
+    def read(self, buffer: Any, dtype: Any = np.float32, count: int | None = None) -> np.ndarray:
+        """Read a buffer back (waits for submitted work) as ``count`` elements of ``dtype``."""
+        data = self.device.queue.read_buffer(buffer)
+        return np.frombuffer(data, dtype=dtype, count=-1 if count is None else count).copy()
+
+    # -- kernels -----------------------------------------------------------
+
+    def compile(self, source: str, *, label: str = "") -> Any:
+        """Compile WGSL; a compilation error becomes a RustyError showing the WGSL line it points at."""
+        try:
+            return self.device.create_shader_module(code=source, label=label)
+        except wgpu.GPUError as error:
+            message = str(getattr(error, "message", error))
+            raise RustyError(f"WGSL compilation failed{' for ' + label if label else ''}:\n{message.strip()}\n{wgsl_error_context(message, source)}") from None
+
+    def kernel(self, shader: Any, interface: KernelInterface) -> Kernel:
+        """The compute pipeline of one entry point of a compiled WGSL module, with an explicit bind group layout."""
+        self._check_requirements(interface)
+        storage = {
+            "read": wgpu.BufferBindingType.read_only_storage,
+            "read_write": wgpu.BufferBindingType.storage,
+        }
+        entries: list[dict[str, Any]] = [
+            {"binding": b.binding, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": {"type": storage[b.access]}}
+            for b in interface.buffers
+        ]
+        if interface.params is not None:
+            entries.append(
+                {"binding": interface.params.binding, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": {"type": wgpu.BufferBindingType.uniform}}
+            )
+        try:
+            layout = self.device.create_bind_group_layout(entries=entries, label=interface.name)
+            pipeline_layout = self.device.create_pipeline_layout(bind_group_layouts=[layout])
+            pipeline = self.device.create_compute_pipeline(
+                layout=pipeline_layout, compute={"module": shader, "entry_point": interface.entry_point}, label=interface.name
+            )
+        except wgpu.GPUError as error:
+            raise RustyError(f"cannot build the pipeline of kernel {interface.name}: {getattr(error, 'message', error)}") from None
+        return Kernel(self, interface, pipeline, layout)
+
+    def _check_requirements(self, iface: KernelInterface) -> None:
+        if iface.uses_f16 and "shader-f16" not in self.features:
+            raise RustyError(f"kernel {iface.name} uses f16 but the device has no shader-f16 feature")
+        if iface.uses_subgroups and "subgroup" not in self.features:
+            raise RustyError(f"kernel {iface.name} uses subgroup ops but the device has no subgroup feature")
+        checks = [
+            (len(iface.buffers), "max-storage-buffers-per-shader-stage", "storage buffers"),
+            (iface.workgroup_memory_bytes, "max-compute-workgroup-storage-size", "bytes of workgroup memory"),
+            (int(np.prod(iface.workgroup_size)), "max-compute-invocations-per-workgroup", "invocations per workgroup"),
+        ]
+        for value, limit, what in checks:
+            if value > self.limits.get(limit, value):
+                raise RustyError(f"kernel {iface.name} needs {value} {what}; the device allows {self.limits[limit]} ({limit})")
+
+    def run(self, dispatches: Sequence[tuple[BoundKernel, Sequence[int]]]) -> None:
+        """Encode every (kernel, workgroup counts) dispatch in order into one compute pass and submit once.
+
+        WebGPU orders the dispatches of a pass: a dispatch sees the storage
+        writes of the ones before it.
+        """
+        encoder = self.device.create_command_encoder()
+        compute = encoder.begin_compute_pass()
+        for bound, grid in dispatches:
+            counts = (list(grid) + [1, 1])[:3]
+            compute.set_pipeline(bound.kernel.pipeline)
+            compute.set_bind_group(0, bound.bind_group)
+            compute.dispatch_workgroups(*counts)
+        compute.end()
+        self.device.queue.submit([encoder.finish()])

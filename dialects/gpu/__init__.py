@@ -1,0 +1,17 @@
+"""The `rgpu` dialect: the few gpu-level ops our kernels need that upstream `gpu` lacks.
+
+This level sits beside upstream `gpu`, `arith`, `math`, `memref` and `scf` inside
+`gpu.func` kernels: `convert-tiled-to-gpu` (and hand-written kernels) produce
+these ops, and the WGSL emitter (`rusty_ir.backends.wgsl`) prints them. Each op
+here exists because no upstream op expresses it; when upstream grows one, use
+that instead.
+"""
+
+from xdsl.ir import Dialect
+
+from rusty_ir.dialects.gpu.ops import HalfAttr, HalfEnum, SubgroupAddOp, UnpackF16Op
+
+RGpu = Dialect("rgpu", [SubgroupAddOp, UnpackF16Op], [HalfAttr])
+"""The `rgpu` dialect object, registered by the tools as `rgpu`."""
+
+__all__ = ["HalfAttr", "HalfEnum", "RGpu", "SubgroupAddOp", "UnpackF16Op"]

@@ -1,0 +1,136 @@
+"""Operations of the `rgpu` dialect: f16 unpacking from 32-bit words and subgroup reductions."""
+
+from __future__ import annotations
+
+from enum import auto
+from typing import ClassVar
+
+from xdsl.dialects.builtin import Float16Type, Float32Type, IntegerType, f32, i32
+from xdsl.dialects.utils import EnumAttribute
+from xdsl.ir import Attribute, SpacedOpaqueSyntaxAttribute, SSAValue
+from xdsl.irdl import (
+    AnyAttr,
+    VarConstraint,
+    IRDLOperation,
+    irdl_attr_definition,
+    irdl_op_definition,
+    operand_def,
+    prop_def,
+    result_def,
+    traits_def,
+)
+from xdsl.parser import Parser
+from xdsl.printer import Printer
+from xdsl.traits import Pure
+from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.str_enum import StrEnum
+
+
+class HalfEnum(StrEnum):
+    """Which 16-bit half of a 32-bit word: `lo` = bits 0..15, `hi` = bits 16..31."""
+
+    LO = auto()
+    HI = auto()
+
+
+@irdl_attr_definition
+class HalfAttr(EnumAttribute[HalfEnum], SpacedOpaqueSyntaxAttribute):
+    """A half selector, `#rgpu<half lo>` or `#rgpu<half hi>` in generic form."""
+
+    name = "rgpu.half"
+
+
+@irdl_op_definition
+class UnpackF16Op(IRDLOperation):
+    """Reads one IEEE binary16 value out of a 32-bit word and widens it to f32.
+
+    Semantics: `word` is a signless i32 holding two little-endian halves; `half`
+    selects bits 0..15 (`lo`) or bits 16..31 (`hi`). The result is the exact f32
+    value of that binary16 (subnormals, infinities and NaNs included). It is the
+    WGSL builtin `unpack2x16float(bitcast<u32>(word))[0 or 1]` and needs no
+    `shader-f16` support, which is why quantized kernels use it to read the f16
+    block scales of GGUF weights stored as `memref<?xi32>`.
+
+    Where it appears: gpu level, inside `gpu.func` kernels, produced by the
+    lowering of `quant` dequantization (or written by hand).
+
+    Example:
+        %scale = rgpu.unpack_f16 %word lo : i32 -> f32
+        // generic: "rgpu.unpack_f16"(%word) <{half = #rgpu<half lo>}> : (i32) -> f32
+    """
+
+    name = "rgpu.unpack_f16"
+    word = operand_def(IntegerType)
+    half = prop_def(HalfAttr)
+    result = result_def(Float32Type)
+    traits = traits_def(Pure())
+
+    def __init__(self, word: SSAValue, half: HalfEnum | str):
+        super().__init__(operands=[word], result_types=[f32], properties={"half": HalfAttr(HalfEnum(half))})
+
+    def verify_(self) -> None:
+        if self.word.type != i32:
+            raise VerifyException(f"rgpu.unpack_f16 expects an i32 word, got {self.word.type}")
+
+    @classmethod
+    def parse(cls, parser: Parser) -> UnpackF16Op:
+        unresolved = parser.parse_unresolved_operand()
+        half = parser.parse_str_enum(HalfEnum)
+        attrs = parser.parse_optional_attr_dict()
+        parser.parse_punctuation(":")
+        pos = parser.pos
+        word_type = parser.parse_type()
+        parser.parse_punctuation("->")
+        result_type = parser.parse_type()
+        if word_type != i32 or result_type != f32:
+            parser.raise_error(f"rgpu.unpack_f16 has type i32 -> f32, got {word_type} -> {result_type}", pos, parser.pos)
+        op = cls(parser.resolve_operand(unresolved, word_type), half)
+        op.attributes.update(attrs)
+        return op
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_operand(self.word)
+        printer.print_string(f" {self.half.data.value}")
+        printer.print_op_attributes(self.attributes)
+        printer.print_string(" : ")
+        printer.print_attribute(self.word.type)
+        printer.print_string(" -> ")
+        printer.print_attribute(self.result.type)
+
+
+_SUBGROUP_TYPES: tuple[Attribute, ...] = (f32, Float16Type(), i32)
+
+
+@irdl_op_definition
+class SubgroupAddOp(IRDLOperation):
+    """Sums a value over all active invocations of the subgroup; every invocation gets the sum.
+
+    Semantics: an inclusive reduction with `+` across the active lanes of the
+    calling invocation's subgroup (WGSL `subgroupAdd`, which needs the WebGPU
+    `subgroup` feature). Lanes are active when control flow reaching the op is
+    subgroup-uniform; results for lanes in divergent control flow are
+    undefined. Float sums are in an unspecified order. The subgroup size is the
+    adapter's (see `gpu.subgroup_size`), not a compile-time constant.
+
+    Where it appears: gpu level, in row reductions chosen by the tiled lowering
+    when the target reports subgroup support.
+
+    Example:
+        %sum = rgpu.subgroup_add %partial : f32
+    """
+
+    name = "rgpu.subgroup_add"
+    T: ClassVar = VarConstraint("T", AnyAttr())
+    value = operand_def(T)
+    result = result_def(T)
+    traits = traits_def(Pure())
+
+    assembly_format = "$value attr-dict `:` type($value)"
+
+    def __init__(self, value: SSAValue):
+        super().__init__(operands=[value], result_types=[value.type])
+
+    def verify_(self) -> None:
+        if self.value.type not in _SUBGROUP_TYPES:
+            raise VerifyException(f"rgpu.subgroup_add works on f32, f16 or i32, got {self.value.type}")

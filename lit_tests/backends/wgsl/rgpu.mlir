@@ -1,0 +1,41 @@
+// RUN: rusty-translate --to-wgsl %s | filecheck %s
+// rgpu ops: unpack_f16 (an f16 half of an i32 word, as f32) and subgroup_add, with
+// gpu.subgroup_size and gpu.lane_id.
+// tests/backends/test_wgsl_exec.py runs both kernels against numpy.
+
+"gpu.module"() <{sym_name = "rgpu"}> ({
+  // out[i] = [lo half of w[i], hi half of w[i]] as f32.
+  "gpu.func"() <{function_type = (memref<?xi32>, memref<?x2xf32>) -> (), kernel}> ({
+  ^bb0(%w: memref<?xi32>, %out: memref<?x2xf32>):
+    %i = "gpu.global_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %word = memref.load %w[%i] : memref<?xi32>
+    %lo = rgpu.unpack_f16 %word lo : i32 -> f32
+    %hi = rgpu.unpack_f16 %word hi : i32 -> f32
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    memref.store %lo, %out[%i, %c0] : memref<?x2xf32>
+    memref.store %hi, %out[%i, %c1] : memref<?x2xf32>
+    "gpu.return"() : () -> ()
+  }) {sym_name = "unpack", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
+
+  // out[i] = [sum of x over i's subgroup, subgroup size, lane id] (as f32).
+  "gpu.func"() <{function_type = (memref<?xf32>, memref<?x3xf32>) -> (), kernel}> ({
+  ^bb0(%x: memref<?xf32>, %out: memref<?x3xf32>):
+    %i = "gpu.global_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %v = memref.load %x[%i] : memref<?xf32>
+    %sum = rgpu.subgroup_add %v : f32
+    %size = "gpu.subgroup_size"() : () -> index
+    %lane = "gpu.lane_id"() : () -> index
+    %size_i = arith.index_cast %size : index to i32
+    %lane_i = arith.index_cast %lane : index to i32
+    %size_f = arith.sitofp %size_i : i32 to f32
+    %lane_f = arith.sitofp %lane_i : i32 to f32
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    memref.store %sum, %out[%i, %c0] : memref<?x3xf32>
+    memref.store %size_f, %out[%i, %c1] : memref<?x3xf32>
+    memref.store %lane_f, %out[%i, %c2] : memref<?x3xf32>
+    "gpu.return"() : () -> ()
+  }) {sym_name = "subgroup_sum", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
+}) : () -> ()
