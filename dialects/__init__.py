@@ -10,6 +10,18 @@ from collections.abc import Callable
 from xdsl.ir import Dialect
 
 
+def _dispatch() -> Dialect:
+    from rusty_ir.dialects.dispatch import Dispatch
+
+    return Dispatch
+
+
+def _linalg_ext() -> Dialect:
+    from rusty_ir.dialects.linalg_ext import LinalgExt
+
+    return LinalgExt
+
+
 def _quant() -> Dialect:
     from rusty_ir.dialects.quant import Quant
 
@@ -22,6 +34,12 @@ def _rgpu() -> Dialect:
     return RGpu
 
 
+def _tiled() -> Dialect:
+    from rusty_ir.dialects.tiled import Tiled
+
+    return Tiled
+
+
 def _tfm() -> Dialect:
     from rusty_ir.dialects.transformer import Transformer
 
@@ -29,7 +47,10 @@ def _tfm() -> Dialect:
 
 
 DIALECTS: dict[str, Callable[[], Dialect]] = {
+    "dispatch": _dispatch,
+    "linalg_ext": _linalg_ext,
     "quant": _quant,
     "rgpu": _rgpu,
     "tfm": _tfm,
+    "tiled": _tiled,
 }

@@ -9,4 +9,14 @@ from collections.abc import Callable
 
 from xdsl.passes import ModulePass
 
-PASSES: dict[str, Callable[[], type[ModulePass]]] = {}
+
+
+def _convert_transformer_to_tensor() -> type[ModulePass]:
+    from rusty_ir.passes.conversion.transformer_to_tensor import ConvertTransformerToTensorPass
+
+    return ConvertTransformerToTensorPass
+
+
+PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "convert-transformer-to-tensor": _convert_transformer_to_tensor,
+}

@@ -1,0 +1,253 @@
+"""Ops of the ``dispatch`` dialect: host resources and kernel-sized regions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import (
+    I64,
+    i64,
+    IndexType,
+    IntegerAttr,
+    MemRefType,
+    ModuleOp,
+    StringAttr,
+    SymbolRefAttr,
+    TensorType,
+)
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_op_definition,
+    lazy_traits_def,
+    operand_def,
+    opt_operand_def,
+    opt_prop_def,
+    prop_def,
+    region_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+    var_result_def,
+)
+from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator, Pure, SymbolOpInterface, SymbolTable
+from xdsl.utils.exceptions import VerifyException
+
+from rusty_ir.dialects.dispatch.attrs import LoweringConfigAttr
+
+
+@irdl_op_definition
+class WeightOp(IRDLOperation):
+    """A tensor of the weight store, bound by name.
+
+    Semantics: as ``tfm.weight``: the stored tensor ``weight_name`` (a template
+    with one ``{}`` replaced by ``layer`` when that operand is present). Its
+    type is a tensor at the tensor and dispatch levels and a memref once
+    bufferized; a quantized element type stays quantized down to the kernel
+    that reads it (the runtime binds the weight's raw bytes).
+
+    Pipeline: made by ``convert-transformer-to-tensor``; ``rusty-bufferize``
+    turns its type into a memref; the host schedule lists it as a weight binding.
+
+    Example:
+        %wq = dispatch.weight "blk.{}.attn_q.weight"[%layer] : tensor<576x576x!quant.q4_1>
+    """
+
+    name = "dispatch.weight"
+
+    weight_name = prop_def(StringAttr)
+    layer = opt_operand_def(IndexType)
+    result = result_def(TensorType | MemRefType)
+
+    traits = traits_def(Pure())
+    assembly_format = "$weight_name (`[` $layer^ `]`)? attr-dict `:` type($result)"
+
+    def __init__(self, weight_name: str, result_type: Attribute, layer: SSAValue | None = None) -> None:
+        super().__init__(
+            operands=[[layer] if layer is not None else []],
+            properties={"weight_name": StringAttr(weight_name)},
+            result_types=[result_type],
+        )
+
+    def verify_(self) -> None:
+        holes = self.weight_name.data.count("{}")
+        if holes != (1 if self.layer is not None else 0):
+            raise VerifyException(
+                f"weight name '{self.weight_name.data}' must contain one '{{}}' exactly when a layer operand is given"
+            )
+        ty = self.result.type
+        assert isinstance(ty, TensorType | MemRefType)
+        if any(d < 0 for d in ty.get_shape()):
+            raise VerifyException(f"weight '{self.weight_name.data}' must have a static shape")
+
+
+@irdl_op_definition
+class KvCacheOp(IRDLOperation):
+    """Declare the key/value cache: a K and a V buffer per layer.
+
+    Semantics: a module-level symbol; each layer's K and V buffers hold one row
+    of ``row_width`` f32 values per position. The number of rows (the context
+    length) is chosen by the runtime.
+
+    Pipeline: made from ``tfm.kv_cache`` by ``convert-transformer-to-tensor``;
+    the host schedule lists its buffers.
+
+    Example:
+        dispatch.kv_cache @kv {num_layers = 30 : i64, row_width = 192 : i64}
+    """
+
+    name = "dispatch.kv_cache"
+
+    sym_name = prop_def(StringAttr)
+    num_layers = prop_def(IntegerAttr[I64])
+    row_width = prop_def(IntegerAttr[I64])
+
+    traits = traits_def(SymbolOpInterface(), HasParent(ModuleOp))
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$sym_name attr-dict"
+
+    def __init__(self, sym_name: str, num_layers: int, row_width: int) -> None:
+        super().__init__(
+            properties={
+                "sym_name": StringAttr(sym_name),
+                "num_layers": IntegerAttr(num_layers, i64),
+                "row_width": IntegerAttr(row_width, i64),
+            }
+        )
+
+    def verify_(self) -> None:
+        if self.num_layers.value.data <= 0 or self.row_width.value.data <= 0:
+            raise VerifyException("num_layers and row_width must be positive")
+
+
+@irdl_op_definition
+class CacheOp(IRDLOperation):
+    """One layer's K or V cache buffer.
+
+    Semantics: the buffer ``part`` ("k" or "v") of layer ``layer`` of the cache
+    ``cache``: a ``memref<?xWxf32>`` with one row per position. It is a buffer
+    from the tensor level on, so the ops that append to it and read it are
+    ordered by their memory effects.
+
+    Example:
+        %kc = dispatch.cache @kv[%layer] {part = "k"} : memref<?x192xf32>
+    """
+
+    name = "dispatch.cache"
+
+    cache = prop_def(SymbolRefAttr)
+    part = prop_def(StringAttr)
+    layer = operand_def(IndexType)
+    result = result_def(MemRefType)
+
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$cache `[` $layer `]` attr-dict `:` type($result)"
+
+    def __init__(self, cache: str, part: str, layer: SSAValue, result_type: Attribute) -> None:
+        super().__init__(
+            operands=[layer],
+            properties={"cache": SymbolRefAttr(cache), "part": StringAttr(part)},
+            result_types=[result_type],
+        )
+
+    def verify_(self) -> None:
+        if self.part.data not in ("k", "v"):
+            raise VerifyException(f"part must be \"k\" or \"v\", got \"{self.part.data}\"")
+        decl = SymbolTable.lookup_symbol(self, self.cache)
+        if not isinstance(decl, KvCacheOp):
+            raise VerifyException(f"'{self.cache}' does not name a dispatch.kv_cache")
+        ty = self.result.type
+        assert isinstance(ty, MemRefType)
+        shape = ty.get_shape()
+        if len(shape) != 2 or shape[1] != decl.row_width.value.data:
+            raise VerifyException(f"cache buffer must be memref<?x{decl.row_width.value.data}xf32>, got {ty}")
+
+
+@irdl_op_definition
+class RegionOp(IRDLOperation):
+    """A region that becomes exactly one GPU kernel.
+
+    Semantics: runs its body on ``args`` (block arguments in the same order)
+    and returns what ``dispatch.yield`` yields. The body is isolated from
+    above: everything it reads is an argument, so it can be outlined as is.
+    ``label`` names the kernel; ``config`` (set by ``tune-workgroups``) says how
+    to lower it. The ops in the body still have tensor semantics; values that
+    are memrefs (KV cache buffers) are read or written in place.
+
+    Pipeline: made by ``form-dispatches``; consumed by ``convert-dispatch-to-tiled``.
+
+    Example:
+        %y = dispatch.region "add"(%a, %b) : (tensor<?x8xf32>, tensor<?x8xf32>) -> tensor<?x8xf32> {
+        ^bb0(%x: tensor<?x8xf32>, %z: tensor<?x8xf32>):
+          ...
+          dispatch.yield %s : tensor<?x8xf32>
+        }
+    """
+
+    name = "dispatch.region"
+
+    label = prop_def(StringAttr)
+    config = opt_prop_def(LoweringConfigAttr)
+    args = var_operand_def()
+    outputs = var_result_def()
+    body = region_def("single_block")
+
+    traits = traits_def(IsolatedFromAbove())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$label `(` $args `)` attr-dict `:` functional-type($args, $outputs) $body"
+
+    def __init__(
+        self,
+        label: str,
+        args: Sequence[SSAValue],
+        result_types: Sequence[Attribute],
+        body: Region | Block,
+        config: LoweringConfigAttr | None = None,
+    ) -> None:
+        props: dict[str, Attribute] = {"label": StringAttr(label)}
+        if config is not None:
+            props["config"] = config
+        region = body if isinstance(body, Region) else Region(body)
+        super().__init__(operands=[args], result_types=[result_types], properties=props, regions=[region])
+
+    @property
+    def block(self) -> Block:
+        return self.body.block
+
+    def verify_(self) -> None:
+        block = self.body.block
+        if tuple(a.type for a in block.args) != tuple(a.type for a in self.args):
+            raise VerifyException("block arguments must match the region's operands in number and type")
+        term = block.last_op
+        if not isinstance(term, YieldOp):
+            raise VerifyException("body must end with dispatch.yield")
+        if tuple(v.type for v in term.values) != tuple(r.type for r in self.outputs):
+            raise VerifyException("dispatch.yield must yield the region's result types")
+
+
+@irdl_op_definition
+class YieldOp(IRDLOperation):
+    """Return the results of a ``dispatch.region``.
+
+    Example: ``dispatch.yield %a, %b : tensor<?x8xf32>, tensor<?xf32>``
+    """
+
+    name = "dispatch.yield"
+
+    values = var_operand_def()
+
+    traits = lazy_traits_def(lambda: (IsTerminator(), HasParent(RegionOp)))
+    assembly_format = "$values attr-dict (`:` type($values)^)?"
+
+    def __init__(self, values: Sequence[SSAValue | Operation] = ()) -> None:
+        super().__init__(operands=[values])
+
+
+def region_ops(region: RegionOp) -> list[Operation]:
+    """The ops of a region's body, terminator excluded."""
+    return [op for op in region.block.ops if not isinstance(op, YieldOp)]
+
+
+__all__ = ["CacheOp", "KvCacheOp", "RegionOp", "WeightOp", "YieldOp", "region_ops"]

@@ -1,0 +1,15 @@
+"""Tensor-level structured ops that upstream linalg lacks: attention over a KV cache, appending to it, argmax.
+
+The tensor level is upstream ``linalg``/``tensor``/``arith``/``math`` plus
+``quant.dequantize``; these three ops cover what a ``linalg.generic`` cannot
+say well (IREE keeps the same ops in its ``iree_linalg_ext`` dialect). Each is
+the root of a dispatch region whose strategy knows its semantics.
+"""
+
+from xdsl.ir import Dialect
+
+from rusty_ir.dialects.linalg_ext.ops import ArgmaxOp, AttentionOp, CacheAppendOp
+
+LinalgExt = Dialect("linalg_ext", [ArgmaxOp, AttentionOp, CacheAppendOp])
+
+__all__ = ["ArgmaxOp", "AttentionOp", "CacheAppendOp", "LinalgExt"]

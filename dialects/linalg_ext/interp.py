@@ -1,0 +1,354 @@
+"""A numpy interpreter for the tensor and dispatch levels.
+
+It runs what ``convert-transformer-to-tensor`` and the fusion passes produce,
+so each pass can be checked by executing the IR before and after it:
+
+- ``linalg.generic`` is vectorized: the body runs once on numpy arrays shaped
+  like the iteration space (``linalg.index`` is an ``arange``, a
+  ``tensor.extract`` in the body is a gather). A reduction body must be
+  ``combine(f(inputs), acc)`` with ``combine`` one of addf/mulf/maximumf/
+  minimumf; ``f`` is evaluated everywhere and reduced with the matching numpy
+  ufunc. Contractions (``acc + a * b``) go through ``np.einsum``.
+- ``linalg.fill``, ``tensor.extract_slice``; the ``linalg_ext`` ops; the
+  ``dispatch`` ops (a ``dispatch.region`` runs its body; weights come from a
+  weight store; each layer's K/V cache is a numpy buffer written in place).
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from xdsl.dialects import arith, linalg, math as mathd, tensor
+from xdsl.dialects.builtin import AffineMapAttr, FloatAttr, IntegerAttr, IntegerType, ModuleOp, TensorType
+from xdsl.interpreter import (
+    Interpreter,
+    InterpreterFunctions,
+    PythonValues,
+    ReturnedValues,
+    TerminatorValue,
+    impl,
+    impl_terminator,
+    register_impls,
+)
+from xdsl.interpreters.arith import ArithFunctions
+from xdsl.interpreters.builtin import BuiltinFunctions
+from xdsl.interpreters.func import FuncFunctions
+from xdsl.interpreters.scf import ScfFunctions
+from xdsl.ir import Operation, SSAValue
+from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
+
+from rusty_ir.dialects.dispatch import CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp
+from rusty_ir.dialects.linalg_ext.ops import ArgmaxOp, AttentionOp, CacheAppendOp
+from rusty_ir.dialects.quant.interp import QuantFunctions
+from rusty_ir.dialects.transformer.interp import NumpyTensorFunctions
+from rusty_ir.errors import RustyError, describe_op
+from rusty_ir.weights import TensorView
+
+_CMP = {
+    "eq": np.equal, "ne": np.not_equal, "slt": np.less, "sle": np.less_equal, "sgt": np.greater,
+    "sge": np.greater_equal, "ult": np.less, "ule": np.less_equal, "ugt": np.greater, "uge": np.greater_equal,
+    "oeq": np.equal, "one": np.not_equal, "olt": np.less, "ole": np.less_equal, "ogt": np.greater, "oge": np.greater_equal,
+}  # fmt: skip
+
+_ELEMENTWISE: dict[type[Operation], Callable[..., Any]] = {
+    arith.AddfOp: np.add, arith.SubfOp: np.subtract, arith.MulfOp: np.multiply, arith.DivfOp: np.divide,
+    arith.MaximumfOp: np.maximum, arith.MinimumfOp: np.minimum, arith.NegfOp: np.negative,
+    arith.AddiOp: np.add, arith.SubiOp: np.subtract, arith.MuliOp: np.multiply,
+    arith.DivUIOp: np.floor_divide, arith.DivSIOp: np.floor_divide, arith.RemUIOp: np.remainder,
+    arith.RemSIOp: np.remainder, arith.AndIOp: np.bitwise_and, arith.OrIOp: np.bitwise_or,
+    arith.XOrIOp: np.bitwise_xor, arith.ShLIOp: np.left_shift, arith.ShRUIOp: np.right_shift,
+    arith.ShRSIOp: np.right_shift, arith.CeilDivUIOp: lambda a, b: -(-a // b),
+    arith.SelectOp: np.where,
+    mathd.ExpOp: np.exp, mathd.TanhOp: np.tanh, mathd.SqrtOp: np.sqrt, mathd.RsqrtOp: lambda x: 1 / np.sqrt(x),
+    mathd.CosOp: np.cos, mathd.SinOp: np.sin, mathd.PowFOp: np.power, mathd.LogOp: np.log,
+    mathd.AbsFOp: np.abs,
+}  # fmt: skip
+
+_COMBINERS: dict[type[Operation], tuple[np.ufunc, str]] = {
+    arith.AddfOp: (np.add, "sum"),
+    arith.MulfOp: (np.multiply, "prod"),
+    arith.MaximumfOp: (np.maximum, "max"),
+    arith.MinimumfOp: (np.minimum, "min"),
+}
+
+
+def dense(value: Any) -> np.ndarray:
+    """A runtime tensor value as a numpy array (stored tensors are dequantized)."""
+    if isinstance(value, TensorView):
+        return value.to_numpy()
+    return np.asarray(value)
+
+
+def _as_dtype(x: Any, ty: Any) -> Any:
+    if isinstance(ty, IntegerType):
+        return np.asarray(x).astype(np.int64)
+    return np.asarray(x, dtype=np.float32)
+
+
+class _GenericEvaluator:
+    """Evaluates one ``linalg.generic`` on numpy arrays (see the module docstring)."""
+
+    def __init__(self, interpreter: Interpreter, op: linalg.GenericOp, args: PythonValues) -> None:
+        self.interpreter = interpreter
+        self.op = op
+        n_in = len(op.inputs)
+        self.inputs = [dense(a) for a in args[:n_in]]
+        self.outputs = [dense(a) for a in args[n_in:]]
+        self.maps = [m.data for m in op.indexing_maps.data if isinstance(m, AffineMapAttr)]
+        self.num_dims = self.maps[0].num_dims
+        self.reductions = [i for i, it in enumerate(op.iterator_types.data) if it.data.value == "reduction"]
+        self.space = self._iteration_space()
+
+    def _iteration_space(self) -> list[int]:
+        sizes: list[int | None] = [None] * self.num_dims
+        for arr, amap in zip([*self.inputs, *self.outputs], self.maps):
+            for axis, expr in enumerate(amap.results):
+                if isinstance(expr, AffineDimExpr) and sizes[expr.position] is None:
+                    sizes[expr.position] = arr.shape[axis]
+        if any(s is None for s in sizes):
+            raise RustyError(f"{describe_op(self.op)}: cannot infer the iteration space", self.op)
+        return [int(s) for s in sizes]  # pyright: ignore[reportArgumentType]
+
+    def _grid(self, dim: int) -> np.ndarray:
+        shape = [1] * self.num_dims
+        shape[dim] = self.space[dim]
+        return np.arange(self.space[dim], dtype=np.int64).reshape(shape)
+
+    def _read(self, arr: np.ndarray, amap: Any) -> np.ndarray:
+        index = []
+        for expr in amap.results:
+            if isinstance(expr, AffineDimExpr):
+                index.append(self._grid(expr.position))
+            elif isinstance(expr, AffineConstantExpr):
+                index.append(np.int64(expr.value))
+            else:
+                raise RustyError(f"{describe_op(self.op)}: only dim and constant map results are supported", self.op)
+        return arr[tuple(index)] if index else arr
+
+    def run(self) -> PythonValues:
+        if fast := self._einsum():
+            return fast
+        block = self.op.body.block
+        env: dict[SSAValue, Any] = {}
+        for arg, arr, amap in zip(block.args, self.inputs, self.maps):
+            env[arg] = self._read(arr, amap)
+        acc_args = block.args[len(self.inputs) :]
+        yield_op = block.last_op
+        assert isinstance(yield_op, linalg.YieldOp)
+        combiners = self._combiners(acc_args, yield_op) if self.reductions else {}
+        for body_op in block.ops:
+            if body_op is yield_op or body_op in combiners:
+                continue
+            self._eval(body_op, env)
+        results = []
+        for i, (value, out) in enumerate(zip(yield_op.arguments, self.outputs)):
+            out_map = self.maps[len(self.inputs) + i]
+            if value.owner in combiners:
+                combiner = value.owner
+                assert isinstance(combiner, Operation)
+                ufunc, _ = _COMBINERS[type(combiner)]
+                f_val = next(env[o] for o in combiner.operands if o not in acc_args)
+                full = np.broadcast_to(f_val, self.space)
+                reduced = ufunc.reduce(full, axis=tuple(self.reductions))
+                results.append(ufunc(out, reduced).astype(out.dtype))
+            else:
+                full = np.broadcast_to(env[value] if value in env else self._outer(value), self.space)
+                order = [e.position for e in out_map.results if isinstance(e, AffineDimExpr)]
+                results.append(np.ascontiguousarray(np.transpose(full, order) if order != sorted(order) else full).astype(out.dtype))
+        return tuple(results)
+
+    def _combiners(self, acc_args: Sequence[SSAValue], yield_op: linalg.YieldOp) -> set[Operation]:
+        found: set[Operation] = set()
+        for acc, yielded in zip(acc_args, yield_op.arguments):
+            owner = yielded.owner
+            uses = list(acc.uses)
+            if not (len(uses) == 1 and uses[0].operation is owner and type(owner) in _COMBINERS):
+                raise RustyError(
+                    f"{describe_op(self.op)}: a reduction body must be combine(f(inputs), acc) with combine in "
+                    "addf/mulf/maximumf/minimumf",
+                    self.op,
+                )
+            assert isinstance(owner, Operation)
+            found.add(owner)
+        return found
+
+    def _einsum(self) -> PythonValues | None:
+        """``acc + a * b`` with plain dim maps: one einsum."""
+        block = self.op.body.block
+        ops = list(block.ops)
+        if len(self.inputs) != 2 or len(self.outputs) != 1 or len(ops) != 3:
+            return None
+        mul, add, _ = ops
+        a, b, acc = block.args
+        if not (isinstance(mul, arith.MulfOp) and isinstance(add, arith.AddfOp)):
+            return None
+        if {mul.lhs, mul.rhs} != {a, b} or {add.lhs, add.rhs} != {mul.result, acc}:
+            return None
+        if any(not isinstance(e, AffineDimExpr) for m in self.maps for e in m.results):
+            return None
+        letters = string.ascii_lowercase
+        subs = ["".join(letters[e.position] for e in m.results) for m in self.maps]  # pyright: ignore[reportAttributeAccessIssue]
+        out = self.outputs[0]
+        res = np.einsum(f"{subs[0]},{subs[1]}->{subs[2]}", self.inputs[0].astype(np.float32), self.inputs[1].astype(np.float32))
+        return ((out + res).astype(out.dtype),)
+
+    def _outer(self, value: SSAValue) -> Any:
+        (v,) = self.interpreter.get_values((value,))
+        return dense(v)
+
+    def _eval(self, op: Operation, env: dict[SSAValue, Any]) -> None:
+        def val(v: SSAValue) -> Any:
+            return env[v] if v in env else self._outer(v)
+
+        if isinstance(op, arith.ConstantOp):
+            attr = op.value
+            assert isinstance(attr, IntegerAttr | FloatAttr)
+            env[op.result] = _as_dtype(attr.value.data, op.result.type)
+        elif isinstance(op, linalg.IndexOp):
+            env[op.result] = self._grid(op.dim.value.data)
+        elif isinstance(op, tensor.ExtractOp):
+            source = dense(val(op.tensor))
+            env[op.result] = source[tuple(np.asarray(val(i)).astype(np.int64) for i in op.indices)]
+        elif isinstance(op, arith.CmpiOp | arith.CmpfOp):
+            pred = op.predicate.value.data
+            name = (arith.CMPI_COMPARISON_OPERATIONS if isinstance(op, arith.CmpiOp) else arith.CMPF_COMPARISON_OPERATIONS)[pred]
+            env[op.result] = _CMP[name](val(op.lhs), val(op.rhs))
+        elif isinstance(op, arith.IndexCastOp | arith.ExtFOp | arith.TruncFOp | arith.SIToFPOp | arith.UIToFPOp):
+            env[op.results[0]] = _as_dtype(val(op.operands[0]), op.results[0].type)
+        elif type(op) in _ELEMENTWISE:
+            env[op.results[0]] = _as_dtype(_ELEMENTWISE[type(op)](*(val(o) for o in op.operands)), op.results[0].type)
+        else:
+            raise RustyError(f"{describe_op(op)}: the numpy interpreter cannot run this op in a linalg body", op)
+
+
+@register_impls
+class LinalgNumpyFunctions(InterpreterFunctions):
+    """``linalg.generic``/``fill`` and ``tensor.extract_slice`` on numpy arrays."""
+
+    @impl(linalg.GenericOp)
+    def run_generic(self, interpreter: Interpreter, op: linalg.GenericOp, args: PythonValues) -> PythonValues:
+        return _GenericEvaluator(interpreter, op, args).run()
+
+    @impl(linalg.FillOp)
+    def run_fill(self, interpreter: Interpreter, op: linalg.FillOp, args: PythonValues) -> PythonValues:
+        value, out = args
+        return (np.full_like(dense(out), value),)
+
+    @impl(tensor.ExtractSliceOp)
+    def run_extract_slice(self, interpreter: Interpreter, op: tensor.ExtractSliceOp, args: PythonValues) -> PythonValues:
+        source = dense(args[0])
+        dyn = iter(args[1:])
+        offsets = [o if o != tensor.DYNAMIC_INDEX else int(next(dyn)) for o in op.static_offsets.get_values()]
+        sizes = [s if s != tensor.DYNAMIC_INDEX else int(next(dyn)) for s in op.static_sizes.get_values()]
+        piece = source[tuple(slice(o, o + s) for o, s in zip(offsets, sizes))]
+        result_ty = op.result.type
+        assert isinstance(result_ty, TensorType)
+        return (np.ascontiguousarray(piece.reshape(result_ty.get_shape())),)
+
+
+class CacheBuffers:
+    """The KV cache buffers of every ``dispatch.kv_cache``: one numpy array per (symbol, layer, part)."""
+
+    def __init__(self, context_length: int) -> None:
+        self.context_length = context_length
+        self.buffers: dict[tuple[str, int, str], np.ndarray] = {}
+
+    def get(self, decl: KvCacheOp, layer: int, part: str) -> np.ndarray:
+        key = (decl.sym_name.data, layer, part)
+        if layer >= decl.num_layers.value.data:
+            raise RustyError(f"cache @{key[0]} has {decl.num_layers.value.data} layers, not {layer + 1}")
+        if key not in self.buffers:
+            self.buffers[key] = np.zeros((self.context_length, decl.row_width.value.data), np.float32)
+        return self.buffers[key]
+
+    def reset(self) -> None:
+        self.buffers.clear()
+
+
+@register_impls
+class DispatchFunctions(InterpreterFunctions):
+    """``dispatch`` and ``linalg_ext`` ops on numpy, against a weight store and numpy cache buffers."""
+
+    def __init__(self, weights: Mapping[str, TensorView], context_length: int) -> None:
+        self.weights = weights
+        self.caches = CacheBuffers(context_length)
+
+    @impl(WeightOp)
+    def run_weight(self, interpreter: Interpreter, op: WeightOp, args: PythonValues) -> PythonValues:
+        name = op.weight_name.data
+        if op.layer is not None:
+            name = name.replace("{}", str(int(args[0])))
+        if name not in self.weights:
+            raise RustyError(f"{describe_op(op)}: the weight store has no tensor '{name}'", op)
+        return (self.weights[name],)
+
+    @impl(CacheOp)
+    def run_cache(self, interpreter: Interpreter, op: CacheOp, args: PythonValues) -> PythonValues:
+        module = op.get_toplevel_object()
+        assert isinstance(module, ModuleOp)
+        decl = next(o for o in module.ops if isinstance(o, KvCacheOp) and o.sym_name.data == op.cache.string_value())
+        return (self.caches.get(decl, int(args[0]), op.part.data),)
+
+    @impl(CacheAppendOp)
+    def run_cache_append(self, interpreter: Interpreter, op: CacheAppendOp, args: PythonValues) -> PythonValues:
+        keys, values, kc, vc, pos = args
+        end = int(pos) + dense(keys).shape[0]
+        if end > kc.shape[0]:
+            raise RustyError(f"{describe_op(op)}: positions up to {end - 1} exceed the context length {kc.shape[0]}", op)
+        kc[int(pos) : end] = dense(keys)
+        vc[int(pos) : end] = dense(values)
+        return ()
+
+    @impl(AttentionOp)
+    def run_attention(self, interpreter: Interpreter, op: AttentionOp, args: PythonValues) -> PythonValues:
+        q, kc, vc, pos = dense(args[0]), args[1], args[2], int(args[3])
+        heads, kv_heads, hd = (a.value.data for a in (op.num_heads, op.num_kv_heads, op.head_dim))
+        scale = op.scale.value.data
+        rows = q.shape[0]
+        out = np.zeros_like(q, dtype=np.float32)
+        group = heads // kv_heads
+        for h in range(heads):
+            kvh = h // group
+            k = kc[: pos + rows, kvh * hd : (kvh + 1) * hd]
+            v = vc[: pos + rows, kvh * hd : (kvh + 1) * hd]
+            scores = (q[:, h * hd : (h + 1) * hd] @ k.T) * np.float32(scale)
+            mask = np.arange(pos + rows)[None, :] > (pos + np.arange(rows))[:, None]
+            scores = np.where(mask, -np.inf, scores)
+            p = np.exp(scores - scores.max(axis=1, keepdims=True))
+            out[:, h * hd : (h + 1) * hd] = (p / p.sum(axis=1, keepdims=True)) @ v
+        return (out.astype(np.float32),)
+
+    @impl(ArgmaxOp)
+    def run_argmax(self, interpreter: Interpreter, op: ArgmaxOp, args: PythonValues) -> PythonValues:
+        return (np.array([int(np.argmax(dense(args[0])))], np.int32),)
+
+    @impl(RegionOp)
+    def run_region(self, interpreter: Interpreter, op: RegionOp, args: PythonValues) -> PythonValues:
+        return interpreter.run_ssacfg_region(op.body, args, op.label.data)
+
+    @impl_terminator(YieldOp)
+    def run_yield(self, interpreter: Interpreter, op: YieldOp, args: PythonValues) -> tuple[TerminatorValue, PythonValues]:
+        return ReturnedValues(args), ()
+
+
+class TensorInterpreter:
+    """Runs functions of a tensor- or dispatch-level module on numpy, against a weight store."""
+
+    def __init__(self, module: ModuleOp, weights: Mapping[str, TensorView], context_length: int = 64) -> None:
+        self.functions = DispatchFunctions(weights, context_length)
+        self.interpreter = Interpreter(module)
+        for fns in (ArithFunctions(), BuiltinFunctions(), FuncFunctions(), ScfFunctions(), QuantFunctions(), LinalgNumpyFunctions(), self.functions):
+            self.interpreter.register_implementations(fns)
+        self.interpreter.register_implementations(NumpyTensorFunctions(), override=True)
+
+    def call(self, function: str, *args: Any) -> Any:
+        converted = tuple(int(a) if isinstance(a, int | np.integer) else a for a in args)
+        results = self.interpreter.call_op(function, converted)
+        return results[0] if len(results) == 1 else results
+
+    def reset(self) -> None:
+        self.functions.caches.reset()
+

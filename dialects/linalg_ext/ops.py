@@ -1,0 +1,176 @@
+"""Ops of the ``linalg_ext`` dialect."""
+
+from __future__ import annotations
+
+from xdsl.dialects.builtin import (
+    i32,
+    I64,
+    i64,
+    Float32Type,
+    FloatAttr,
+    IndexType,
+    IntegerAttr,
+    MemRefType,
+    TensorType,
+)
+from xdsl.ir import SSAValue
+from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, operand_def, prop_def, result_def, traits_def
+from xdsl.traits import MemoryReadEffect, MemoryWriteEffect, Pure
+from xdsl.utils.exceptions import VerifyException
+
+
+def _rows_of(value: SSAValue, what: str) -> tuple[int, int]:
+    ty = value.type
+    if not isinstance(ty, TensorType | MemRefType) or len(ty.get_shape()) != 2:
+        raise VerifyException(f"{what} must be a 2-D tensor or memref, got {ty}")
+    rows, width = ty.get_shape()
+    return rows, width
+
+
+def _int(v: int) -> IntegerAttr:
+    return IntegerAttr(v, i64)
+
+
+@irdl_op_definition
+class CacheAppendOp(IRDLOperation):
+    """Write new key and value rows into a layer's KV cache.
+
+    Semantics: for each row ``s`` of ``keys``/``values`` (``S x W``), writes
+    ``k_cache[pos + s, :] = keys[s, :]`` and ``v_cache[pos + s, :] = values[s, :]``.
+    The caches are buffers (``dispatch.cache``), written in place. Writing past
+    the cache's rows is undefined behaviour; the runtime refuses such prompts.
+
+    Pipeline: made by ``convert-transformer-to-tensor`` from ``tfm.attention``;
+    the root of a dispatch region (elementwise strategy) into which the RoPE of
+    the keys is fused.
+
+    Example:
+        linalg_ext.cache_append %k, %v into %kc, %vc at %pos : tensor<?x192xf32>, tensor<?x192xf32>, memref<?x192xf32>, memref<?x192xf32>
+    """
+
+    name = "linalg_ext.cache_append"
+
+    keys = operand_def(TensorType)
+    values = operand_def(TensorType)
+    k_cache = operand_def(MemRefType)
+    v_cache = operand_def(MemRefType)
+    pos = operand_def(IndexType)
+
+    traits = traits_def(MemoryWriteEffect())
+    assembly_format = (
+        "$keys `,` $values `into` $k_cache `,` $v_cache `at` $pos attr-dict "
+        "`:` type($keys) `,` type($values) `,` type($k_cache) `,` type($v_cache)"
+    )
+
+    def __init__(self, keys: SSAValue, values: SSAValue, k_cache: SSAValue, v_cache: SSAValue, pos: SSAValue) -> None:
+        super().__init__(operands=[keys, values, k_cache, v_cache, pos])
+
+    def verify_(self) -> None:
+        widths = {_rows_of(v, n)[1] for v, n in ((self.keys, "keys"), (self.values, "values"), (self.k_cache, "k_cache"), (self.v_cache, "v_cache"))}
+        if len(widths) != 1:
+            raise VerifyException("keys, values and both caches must have the same row width")
+
+
+@irdl_op_definition
+class AttentionOp(IRDLOperation):
+    """Causal grouped-query attention of new query rows over a layer's KV cache.
+
+    Semantics: ``query`` is ``S x (num_heads * head_dim)``; the caches are
+    ``T x (num_kv_heads * head_dim)`` buffers whose first ``pos + S`` rows are
+    valid. Row ``s``, head ``h`` attends over cache positions ``0 .. pos + s``
+    of kv head ``h / (num_heads / num_kv_heads)``:
+    ``softmax(scale * q . K^T) . V``. The caches are only read.
+
+    Pipeline: made by ``convert-transformer-to-tensor`` from ``tfm.attention``;
+    the root of an attention-strategy dispatch region (online softmax over KV
+    tiles), into which the RoPE of the queries is fused.
+
+    Example:
+        %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 9 : i64, num_kv_heads = 3 : i64, head_dim = 64 : i64, scale = 0.125 : f32} : tensor<?x576xf32>, memref<?x192xf32>, memref<?x192xf32> -> tensor<?x576xf32>
+    """
+
+    name = "linalg_ext.attention"
+
+    query = operand_def(TensorType)
+    k_cache = operand_def(MemRefType)
+    v_cache = operand_def(MemRefType)
+    pos = operand_def(IndexType)
+    num_heads = prop_def(IntegerAttr[I64])
+    num_kv_heads = prop_def(IntegerAttr[I64])
+    head_dim = prop_def(IntegerAttr[I64])
+    scale = prop_def(FloatAttr[Float32Type])
+    result = result_def(TensorType)
+
+    traits = traits_def(MemoryReadEffect())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = (
+        "$query `,` $k_cache `,` $v_cache `,` $pos attr-dict `:` type($query) `,` type($k_cache) `,` type($v_cache) `->` type($result)"
+    )
+
+    def __init__(
+        self,
+        query: SSAValue,
+        k_cache: SSAValue,
+        v_cache: SSAValue,
+        pos: SSAValue,
+        num_heads: int,
+        num_kv_heads: int,
+        head_dim: int,
+        scale: float,
+    ) -> None:
+        super().__init__(
+            operands=[query, k_cache, v_cache, pos],
+            properties={
+                "num_heads": _int(num_heads),
+                "num_kv_heads": _int(num_kv_heads),
+                "head_dim": _int(head_dim),
+                "scale": FloatAttr(scale, Float32Type()),
+            },
+            result_types=[query.type],
+        )
+
+    def verify_(self) -> None:
+        h, kvh, d = (a.value.data for a in (self.num_heads, self.num_kv_heads, self.head_dim))
+        if min(h, kvh, d) <= 0 or h % kvh:
+            raise VerifyException(f"num_heads ({h}) must be a positive multiple of num_kv_heads ({kvh})")
+        if _rows_of(self.query, "query")[1] != h * d:
+            raise VerifyException(f"query width must be num_heads * head_dim = {h * d}")
+        for v, n in ((self.k_cache, "k_cache"), (self.v_cache, "v_cache")):
+            if _rows_of(v, n)[1] != kvh * d:
+                raise VerifyException(f"{n} width must be num_kv_heads * head_dim = {kvh * d}")
+        if self.result.type != self.query.type:
+            raise VerifyException("result type must equal the query type")
+
+
+@irdl_op_definition
+class ArgmaxOp(IRDLOperation):
+    """Index of the largest element of a vector.
+
+    Semantics: ``result[0]`` is the smallest ``i`` with ``input[i] == max(input)``
+    (NaNs are never the maximum). The result is a one-element tensor so that it
+    lives in a buffer the host can read back: only the token id leaves the GPU.
+
+    Pipeline: made from ``tfm.argmax``; a row-strategy dispatch region.
+
+    Example:
+        %id = linalg_ext.argmax %logits : tensor<49152xf32> -> tensor<1xi32>
+    """
+
+    name = "linalg_ext.argmax"
+
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(self, input: SSAValue) -> None:
+        super().__init__(operands=[input], result_types=[TensorType(i32, [1])])
+
+    def verify_(self) -> None:
+        ty = self.input.type
+        assert isinstance(ty, TensorType)
+        if len(ty.get_shape()) != 1 or not isinstance(ty.element_type, Float32Type):
+            raise VerifyException(f"input must be a 1-D f32 tensor, got {ty}")
+        if self.result.type != TensorType(i32, [1]):
+            raise VerifyException("result must be tensor<1xi32>")
