@@ -382,7 +382,8 @@ class _KernelEmitter:
             raise _located(f"memref element type {t.element_type} cannot live in GPU memory", op)
         shape = t.get_shape()
         if any(d < 0 for d in shape[1:]) or (shape and shape[0] < 0 and not allow_dynamic):
-            raise _located(f"memref type {t}: only the outermost dimension may be dynamic" + ("" if allow_dynamic else " (and none here)"), op)
+            rule = "only the outermost dimension may be dynamic" if allow_dynamic else "workgroup and private arrays need a static shape"
+            raise _located(f"memref type {t}: {rule}", op)
         strides = tuple(int(np.prod(shape[i + 1 :], dtype=np.int64)) for i in range(len(shape)))
         return elem, strides
 

@@ -358,3 +358,85 @@
     "gpu.return"() : () -> ()
   }) {sym_name = "constants", gpu.known_block_size = array<i32: 1, 1, 1>} : () -> ()
 }) : () -> ()
+
+// CHECK-LABEL: // gpu.module @arith > gpu.func @float_binary
+// CHECK:       fn float_binary(@builtin(global_invocation_id) gid: vec3<u32>) {
+// CHECK:         let [[X:v_x]]: f32 = float_binary_a[v_i];
+// CHECK:         let [[Y:v_y]]: f32 = float_binary_b[v_i];
+// CHECK-NEXT:    let v_add: f32 = [[X]] + [[Y]];
+// CHECK-NEXT:    let v_sub: f32 = [[X]] - [[Y]];
+// CHECK-NEXT:    let v_mul: f32 = [[X]] * [[Y]];
+// CHECK-NEXT:    let v_div: f32 = [[X]] / [[Y]];
+// CHECK-NEXT:    let v_max: f32 = max([[X]], [[Y]]);
+// CHECK-NEXT:    let v_min: f32 = min([[X]], [[Y]]);
+// CHECK-NEXT:    let v_neg: f32 = -[[X]];
+// CHECK-NEXT:    float_binary_out[v_i * 7 + 0i] = v_add;
+
+// CHECK-LABEL: // gpu.module @arith > gpu.func @int_binary
+// CHECK:         let [[S:v_s]]: i32 = v_y & 31i;
+// CHECK:         let v_divsi: i32 = v_x / v_y;
+// CHECK-NEXT:    let v_remsi: i32 = v_x % v_y;
+// CHECK-NEXT:    let v_divui: i32 = bitcast<i32>(bitcast<u32>(v_x) / bitcast<u32>(v_y));
+// CHECK-NEXT:    let v_remui: i32 = bitcast<i32>(bitcast<u32>(v_x) % bitcast<u32>(v_y));
+// CHECK-NEXT:    let v_maxsi: i32 = max(v_x, v_y);
+// CHECK-NEXT:    let v_minsi: i32 = min(v_x, v_y);
+// CHECK-NEXT:    let v_maxui: i32 = bitcast<i32>(max(bitcast<u32>(v_x), bitcast<u32>(v_y)));
+// CHECK-NEXT:    let v_minui: i32 = bitcast<i32>(min(bitcast<u32>(v_x), bitcast<u32>(v_y)));
+// CHECK-NEXT:    let v_andi: i32 = v_x & v_y;
+// CHECK-NEXT:    let v_ori: i32 = v_x | v_y;
+// CHECK-NEXT:    let v_xori: i32 = v_x ^ v_y;
+// CHECK-NEXT:    let v_shli: i32 = v_x << bitcast<u32>([[S]]);
+// CHECK-NEXT:    let v_shrsi: i32 = v_x >> bitcast<u32>([[S]]);
+// CHECK-NEXT:    let v_shrui: i32 = bitcast<i32>(bitcast<u32>(v_x) >> bitcast<u32>([[S]]));
+// CHECK-NEXT:    let v_absi: i32 = abs(v_x);
+
+// CHECK-LABEL: // gpu.module @arith > gpu.func @compare
+// CHECK:         let v_f_false: bool = false;
+// CHECK:         let v_f_oeq: bool = v_x == v_y;
+// CHECK:         let v_f_one: bool = (v_x < v_y) || (v_x > v_y);
+// CHECK:         let v_f_ord: bool = (v_x == v_x) && (v_y == v_y);
+// CHECK:         let v_f_ugt: bool = !(v_x <= v_y);
+// CHECK:         let v_f_une: bool = !(v_x == v_y);
+// CHECK:         let v_f_uno: bool = !((v_x == v_x) && (v_y == v_y));
+// CHECK:         let v_f_true: bool = true;
+// CHECK:         let v_i_slt: bool = v_m < v_n;
+// CHECK:         let v_i_ult: bool = bitcast<u32>(v_m) < bitcast<u32>(v_n);
+// CHECK-NEXT:    let v_r_i_ult: i32 = i32(v_i_ult);
+
+// CHECK-LABEL: // gpu.module @arith > gpu.func @bool_ops
+// CHECK:         let [[P:v_p]]: bool = v_x < 0i;
+// CHECK-NEXT:    let [[Q:v_q]]: bool = v_y > 0i;
+// CHECK-NEXT:    let v_and: bool = [[P]] & [[Q]];
+// CHECK-NEXT:    let v_or: bool = [[P]] | [[Q]];
+// CHECK-NEXT:    let v_xor: bool = [[P]] != [[Q]];
+// CHECK:         let v_xor_i: i32 = -i32(v_xor);
+// CHECK-NEXT:    let v_sel: i32 = select(v_y, v_x, [[P]]);
+// CHECK-NEXT:    let v_low: bool = (v_x & 1) != 0;
+// CHECK:         let v_nq: bool = [[Q]] != true;
+
+// CHECK-LABEL: // gpu.module @arith > gpu.func @casts
+// CHECK:         let v_sitofp: f32 = f32(v_n);
+// CHECK-NEXT:    let v_uitofp: f32 = f32(bitcast<u32>(v_n));
+// CHECK-NEXT:    let v_bits_f: f32 = bitcast<f32>(v_n);
+// CHECK-NEXT:    let v_idx: i32 = v_n;
+// CHECK:         let v_fptosi: i32 = i32(v_x);
+// CHECK:         let v_fptoui: i32 = bitcast<i32>(u32(v_ax));
+// CHECK-NEXT:    let v_bits_i: i32 = bitcast<i32>(v_x);
+
+// Constants are inlined as typed literals; inf, nan and -0.0 go through bitcast.
+// CHECK-LABEL: // gpu.module @arith > gpu.func @constants
+// CHECK:       @compute @workgroup_size(1, 1, 1)
+// CHECK-NEXT:  fn constants() {
+// CHECK-NEXT:    constants_out_f[0i] = 1.5f;
+// CHECK-NEXT:    constants_out_f[1i] = (-2.25f);
+// CHECK-NEXT:    constants_out_f[2i] = 0.1f;
+// CHECK-NEXT:    constants_out_f[3i] = 3.4028235e+38f;
+// CHECK-NEXT:    constants_out_f[4i] = 1e-30f;
+// CHECK-NEXT:    constants_out_f[5i] = bitcast<f32>(0x7f800000u);
+// CHECK-NEXT:    constants_out_f[6i] = bitcast<f32>(0xff800000u);
+// CHECK-NEXT:    constants_out_f[7i] = bitcast<f32>(0x7fc00000u);
+// CHECK-NEXT:    constants_out_f[8i] = bitcast<f32>(0x80000000u);
+// CHECK:         constants_out_i[3i] = i32(-2147483648);
+// CHECK-NEXT:    constants_out_i[4i] = 2147483647i;
+// CHECK-NEXT:    constants_out_i[5i] = (-252645136i);
+// CHECK:         let v_t_i: i32 = i32(true);

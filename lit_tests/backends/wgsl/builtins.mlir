@@ -78,3 +78,24 @@
     "gpu.return"() : () -> ()
   }) {sym_name = "ids", gpu.known_block_size = array<i32: 4, 2, 3>} : () -> ()
 }) : () -> ()
+
+// block_dim is the workgroup size (a literal), grid_dim is num_workgroups.
+// CHECK-LABEL: // gpu.module @builtins > gpu.func @ids
+// CHECK:       @compute @workgroup_size(4, 2, 3)
+// CHECK-NEXT:  fn ids(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+// CHECK-NEXT:    let v_tx: i32 = i32(lid.x);
+// CHECK-NEXT:    let v_ty: i32 = i32(lid.y);
+// CHECK-NEXT:    let v_tz: i32 = i32(lid.z);
+// CHECK-NEXT:    let v_bx: i32 = i32(wid.x);
+// CHECK-NEXT:    let v_by: i32 = i32(wid.y);
+// CHECK-NEXT:    let v_bz: i32 = i32(wid.z);
+// CHECK-NEXT:    let v_nx: i32 = i32(nwg.x);
+// CHECK-NEXT:    let v_ny: i32 = i32(nwg.y);
+// CHECK-NEXT:    let v_nz: i32 = i32(nwg.z);
+// CHECK-NEXT:    let v_gx: i32 = i32(gid.x);
+// CHECK-NEXT:    let v_gy: i32 = i32(gid.y);
+// CHECK-NEXT:    let v_gz: i32 = i32(gid.z);
+// CHECK-NEXT:    let v_width: i32 = 4i * v_nx;
+// CHECK-NEXT:    let v_height: i32 = 2i * v_ny;
+// CHECK-NOT:     local_invocation_id
+// CHECK:         let v_v8: i32 = 3i;

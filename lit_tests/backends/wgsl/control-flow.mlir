@@ -80,3 +80,49 @@
     "gpu.return"() : () -> ()
   }) {sym_name = "nested", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
 }) : () -> ()
+
+// CHECK-LABEL: // gpu.module @control_flow > gpu.func @row_sum
+// CHECK:         var [[SUM:v_sum]]: f32 = 0.0f;
+// CHECK-NEXT:    for (var [[J:v_j]]: i32 = 0i; [[J]] < 16i; [[J]] = [[J]] + 1i) {
+// CHECK-NEXT:      let [[V:v_v]]: f32 = row_sum_x[v_i * 16 + [[J]]];
+// CHECK-NEXT:      let [[NEXT:v_next]]: f32 = [[SUM]] + [[V]];
+// CHECK-NEXT:      [[SUM]] = [[NEXT]];
+// CHECK-NEXT:    }
+// CHECK-NEXT:    row_sum_out[v_i] = [[SUM]];
+
+// A yield that permutes loop-carried values assigns through temporaries.
+// CHECK-LABEL: // gpu.module @control_flow > gpu.func @fib
+// CHECK:         var [[A:v_fib]]: i32 = 0i;
+// CHECK-NEXT:    var [[B:v_fib_1]]: i32 = 1i;
+// CHECK-NEXT:    for (var [[K:v_k]]: i32 = 0i; [[K]] < v_i; [[K]] = [[K]] + 1i) {
+// CHECK-NEXT:      let [[S:v_s]]: i32 = [[A]] + [[B]];
+// CHECK-NEXT:      let [[TA:v_fib_next]] = [[B]];
+// CHECK-NEXT:      let [[TB:v_fib_1_next]] = [[S]];
+// CHECK-NEXT:      [[A]] = [[TA]];
+// CHECK-NEXT:      [[B]] = [[TB]];
+// CHECK-NEXT:    }
+// CHECK-NEXT:    fib_out[v_i] = [[A]];
+
+// CHECK-LABEL: // gpu.module @control_flow > gpu.func @nested
+// CHECK:         var [[R:v_r]]: f32;
+// CHECK-NEXT:    if (v_in_range) {
+// CHECK-NEXT:      var [[TOTAL:v_total]]: f32 = 0.0f;
+// CHECK-NEXT:      for (var [[J:v_j]]: i32 = 1i; [[J]] < v_i; [[J]] = [[J]] + 2i) {
+// CHECK:             var [[TERM:v_term]]: f32;
+// CHECK-NEXT:        if (v_div3) {
+// CHECK-NEXT:          [[TERM]] = v_jf;
+// CHECK-NEXT:        } else {
+// CHECK-NEXT:          let [[NEG:v_neg]]: f32 = -v_jf;
+// CHECK-NEXT:          [[TERM]] = [[NEG]];
+// CHECK-NEXT:        }
+// CHECK:           [[R]] = v_scaled;
+// CHECK-NEXT:    } else {
+// CHECK-NEXT:      [[R]] = (-1.0f);
+// CHECK-NEXT:    }
+// CHECK-NEXT:    nested_out[v_i] = [[R]];
+// CHECK-NEXT:    let v_low: bool = bitcast<u32>(v_i) < bitcast<u32>(4i);
+// CHECK-NEXT:    if (v_low) {
+// CHECK-NEXT:      let v_plus: f32 = [[R]] + 1000.0f;
+// CHECK-NEXT:      nested_out[v_i] = v_plus;
+// CHECK-NEXT:    }
+// CHECK-NEXT:  }

@@ -29,3 +29,16 @@
     "gpu.return"() : () -> ()
   }) {sym_name = "half_ops", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
 }) : () -> ()
+
+// CHECK:       enable f16;
+// CHECK-LABEL: // gpu.module @half > gpu.func @half_ops
+// CHECK-NEXT:  @group(0) @binding(0) var<storage, read> half_ops_x: array<f16>;
+// CHECK:       @group(0) @binding(2) var<storage, read_write> half_ops_out16: array<f16>;
+// CHECK:         let [[H:v_h]]: f16 = half_ops_x[v_i];
+// CHECK-NEXT:    let v_yf: f32 = half_ops_y[v_i];
+// CHECK-NEXT:    let [[T:v_t]]: f16 = f16(v_yf);
+// CHECK-NEXT:    let v_sum: f16 = [[H]] + [[T]];
+// CHECK-NEXT:    let [[PROD:v_prod]]: f16 = [[H]] * [[T]];
+// CHECK-NEXT:    let v_max: f16 = max([[H]], 2.5h);
+// CHECK-NEXT:    let v_wide: f32 = f32([[PROD]]);
+// CHECK:         half_ops_out16[v_i * 4 + 3i] = f16(unpack2x16float(0x7c00u).x);

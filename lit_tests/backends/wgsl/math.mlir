@@ -66,3 +66,23 @@
     "gpu.return"() : () -> ()
   }) {sym_name = "math_ops", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
 }) : () -> ()
+
+// CHECK:       fn rusty_erf(x: f32) -> f32 {
+// CHECK-LABEL: // gpu.module @math > gpu.func @math_ops
+// CHECK:         let v_exp: f32 = exp(v_y);
+// CHECK-NEXT:    let v_tanh: f32 = tanh(v_y10);
+// CHECK-NEXT:    let v_rsqrt: f32 = inverseSqrt(v_x);
+// CHECK-NEXT:    let v_sqrt: f32 = sqrt(v_x);
+// CHECK-NEXT:    let v_log: f32 = log(v_x);
+// CHECK-NEXT:    let v_absf: f32 = abs(v_y);
+// CHECK-NEXT:    let v_exp2: f32 = exp2(v_y);
+// CHECK-NEXT:    let v_log2: f32 = log2(v_x);
+// CHECK-NEXT:    let v_floor: f32 = floor(v_y);
+// CHECK-NEXT:    let v_ceil: f32 = ceil(v_y);
+// CHECK-NEXT:    let v_sin: f32 = sin(v_y);
+// CHECK-NEXT:    let v_cos: f32 = cos(v_y);
+// CHECK-NEXT:    let v_roundeven: f32 = round(v_y);
+// CHECK-NEXT:    let v_trunc: f32 = trunc(v_y);
+// CHECK-NEXT:    let v_erf: f32 = rusty_erf(v_y);
+// CHECK-NEXT:    let v_powf: f32 = pow(v_x, v_y);
+// CHECK-NEXT:    let v_fma: f32 = fma(v_x, v_y, v_x);

@@ -106,3 +106,43 @@
     "gpu.return"() : () -> ()
   }) {sym_name = "private_array", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
 }) : () -> ()
+
+// CHECK-LABEL: // gpu.module @memory > gpu.func @matmul_rows
+// CHECK-NEXT:  @group(0) @binding(0) var<storage, read> matmul_rows_a: array<f32>;
+// CHECK-NEXT:  @group(0) @binding(1) var<storage, read> matmul_rows_b: array<f32>;
+// CHECK-NEXT:  @group(0) @binding(2) var<storage, read_write> matmul_rows_out: array<f32>;
+// CHECK-NEXT:  @compute @workgroup_size(8, 4, 1)
+// CHECK:           let v_x: f32 = matmul_rows_a[v_row * 4 + v_k];
+// CHECK-NEXT:      let v_y: f32 = matmul_rows_b[v_k * 8 + v_col];
+// CHECK:         matmul_rows_out[v_row * 8 + v_col] = v_dot;
+
+// CHECK-LABEL: // gpu.module @memory > gpu.func @rank3
+// CHECK:         let v_u: f32 = rank3_x[v_i * 6 + 1i * 3 + 2i];
+// CHECK-NEXT:    let v_v: f32 = rank3_x[v_i * 6 + 0i * 3 + 1i];
+
+// CHECK-LABEL: // gpu.module @memory > gpu.func @bswap
+// CHECK:         let v_b0: i32 = v_word << bitcast<u32>(24i);
+// CHECK:         let v_t2: i32 = bitcast<i32>(bitcast<u32>(v_word) >> bitcast<u32>(8i));
+
+// Workgroup memory is a module-scope var<workgroup>; gpu.barrier also orders storage
+// writes when the kernel stores to a buffer.
+// CHECK-LABEL: // gpu.module @memory > gpu.func @reverse_tile
+// CHECK:       var<workgroup> [[TILE:reverse_tile_tile]]: array<f32, 64>;
+// CHECK-NEXT:  @compute @workgroup_size(64, 1, 1)
+// CHECK-NEXT:  fn reverse_tile(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+// CHECK-NEXT:    let [[T:v_t]]: i32 = i32(lid.x);
+// CHECK:         [[TILE]][[[T]]] = v_v;
+// CHECK-NEXT:    storageBarrier();
+// CHECK-NEXT:    workgroupBarrier();
+// CHECK-NEXT:    let [[RT:v_rt]]: i32 = 63i - [[T]];
+// CHECK-NEXT:    let v_w: f32 = [[TILE]][[[RT]]];
+
+// A memref.alloca without a memory space is a private (function) array.
+// CHECK-LABEL: // gpu.module @memory > gpu.func @private_array
+// CHECK-NEXT:  @group(0) @binding(0) var<storage, read> private_array_x: array<f32>;
+// CHECK-NEXT:  @group(0) @binding(1) var<storage, read_write> private_array_out: array<f32>;
+// CHECK-NEXT:  @compute @workgroup_size(64, 1, 1)
+// CHECK-NEXT:  fn private_array(@builtin(global_invocation_id) gid: vec3<u32>) {
+// CHECK-NEXT:    var [[P:v_p]]: array<f32, 4>;
+// CHECK:             [[P]][v_r * 2 + v_c] = v_val;
+// CHECK:         let v_a: f32 = [[P]][1i * 2 + 1i];

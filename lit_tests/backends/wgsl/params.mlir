@@ -30,3 +30,20 @@
     "gpu.return"() : () -> ()
   }) {sym_name = "all_scalars", gpu.known_block_size = array<i32: 1, 1, 1>} : () -> ()
 }) : () -> ()
+
+// CHECK:       enable f16;
+// CHECK-LABEL: // gpu.module @params > gpu.func @all_scalars
+// CHECK-NEXT:  @group(0) @binding(0) var<storage, read_write> all_scalars_out: array<f32>;
+// CHECK-NEXT:  struct [[STRUCT:all_scalars_Params]] {
+// CHECK-NEXT:    n: i32,
+// CHECK-NEXT:    k: i32,
+// CHECK-NEXT:    s: f32,
+// CHECK-NEXT:    h: f32,
+// CHECK-NEXT:    flag: i32,
+// CHECK-NEXT:  }
+// CHECK-NEXT:  @group(0) @binding(1) var<uniform> [[P:all_scalars_params]]: [[STRUCT]];
+// CHECK:         let v_ni: i32 = [[P]].n;
+// CHECK:         let v_kf: f32 = f32([[P]].k);
+// CHECK-NEXT:    let v_hf: f32 = f32(f16([[P]].h));
+// CHECK-NEXT:    let v_ff: f32 = select((-1.0f), 1.0f, ([[P]].flag != 0));
+// CHECK-NEXT:    let v_sh: f32 = [[P]].s * v_hf;

@@ -39,3 +39,15 @@
     "gpu.return"() : () -> ()
   }) {sym_name = "subgroup_sum", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
 }) : () -> ()
+
+// CHECK-NOT:   enable f16;
+// CHECK-LABEL: // gpu.module @rgpu > gpu.func @unpack
+// CHECK:         let [[W:v_word]]: i32 = unpack_w[v_i];
+// CHECK-NEXT:    let v_lo: f32 = unpack2x16float(bitcast<u32>([[W]])).x;
+// CHECK-NEXT:    let v_hi: f32 = unpack2x16float(bitcast<u32>([[W]])).y;
+
+// CHECK-LABEL: // gpu.module @rgpu > gpu.func @subgroup_sum
+// CHECK:       fn subgroup_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32) {
+// CHECK:         let v_sum: f32 = subgroupAdd(v_v);
+// CHECK-NEXT:    let v_size: i32 = i32(sg_size);
+// CHECK-NEXT:    let v_lane: i32 = i32(sg_lane);

@@ -87,3 +87,20 @@
     "gpu.return"() : () -> ()
   }) {sym_name = "q4_1_gemv", gpu.known_block_size = array<i32: 32, 1, 1>} : () -> ()
 }) : () -> ()
+
+// CHECK-LABEL: // gpu.module @quant > gpu.func @q4_1_gemv
+// CHECK-NEXT:  @group(0) @binding(0) var<storage, read> [[W:q4_1_gemv_w]]: array<i32>;
+// CHECK:       var<workgroup> q4_1_gemv_red: array<f32, 32>;
+// CHECK-NEXT:  @compute @workgroup_size(32, 1, 1)
+// CHECK:         let [[HEAD:v_head]]: i32 = [[W]][v_w0];
+// CHECK-NEXT:    let [[D:v_d]]: f32 = unpack2x16float(bitcast<u32>([[HEAD]])).x;
+// CHECK-NEXT:    let [[M:v_m]]: f32 = unpack2x16float(bitcast<u32>([[HEAD]])).y;
+// CHECK:             let v_shifted: i32 = bitcast<i32>(bitcast<u32>(v_word) >> bitcast<u32>(v_sh));
+// CHECK-NEXT:        let [[BYTE:v_byte]]: i32 = v_shifted & 255i;
+// CHECK-NEXT:        let [[LO:v_lo]]: i32 = [[BYTE]] & 15i;
+// CHECK-NEXT:        let [[HI:v_hi]]: i32 = bitcast<i32>(bitcast<u32>([[BYTE]]) >> bitcast<u32>(4i));
+// CHECK-NEXT:        let v_lof: f32 = f32(bitcast<u32>([[LO]]));
+// CHECK-NEXT:        let v_hif: f32 = f32(bitcast<u32>([[HI]]));
+// CHECK-NEXT:        let v_wlo0: f32 = [[D]] * v_lof;
+// CHECK-NEXT:        let v_wlo: f32 = v_wlo0 + [[M]];
+// CHECK:             let v_plo: f32 = fma(v_wlo, v_xlo, v_wsum);

@@ -80,3 +80,26 @@
     "gpu.return"() : () -> ()
   }) {sym_name = "softmax_rows", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
 }) : () -> ()
+
+// CHECK-LABEL: // gpu.module @softmax > gpu.func @softmax_rows
+// CHECK:       var<workgroup> [[RED:softmax_rows_red]]: array<f32, 64>;
+// CHECK-NEXT:  @compute @workgroup_size(64, 1, 1)
+// CHECK:         var [[PMAX:v_pmax]]: f32 = bitcast<f32>(0xff800000u);
+// CHECK-NEXT:    for (var [[J:v_j]]: i32 = v_t; [[J]] < softmax_rows_params.n; [[J]] = [[J]] + 64i) {
+// CHECK:           [[PMAX]] = v_m2;
+// CHECK:         [[RED]][v_t] = [[PMAX]];
+// CHECK-NEXT:    storageBarrier();
+// CHECK-NEXT:    workgroupBarrier();
+// CHECK-NEXT:    for (var [[K:v_k]]: i32 = 0i; [[K]] < 6i; [[K]] = [[K]] + 1i) {
+// CHECK-NEXT:      let [[S:v_s]]: i32 = bitcast<i32>(bitcast<u32>(32i) >> bitcast<u32>([[K]]));
+// CHECK-NEXT:      let [[ACTIVE:v_active]]: bool = bitcast<u32>(v_t) < bitcast<u32>([[S]]);
+// CHECK-NEXT:      if ([[ACTIVE]]) {
+// CHECK:             let v_mx: f32 = max(v_a, v_b);
+// CHECK-NEXT:        [[RED]][v_t] = v_mx;
+// CHECK-NEXT:      }
+// CHECK-NEXT:      storageBarrier();
+// CHECK-NEXT:      workgroupBarrier();
+// CHECK-NEXT:    }
+// CHECK-NEXT:    let [[ROWMAX:v_rowmax]]: f32 = [[RED]][0i];
+// CHECK:           let v_e: f32 = exp(v_d);
+// CHECK:         let v_inv: f32 = 1.0f / v_rowsum;
