@@ -5,18 +5,26 @@ pass lives in a file named after its pipeline name (``convert-a-to-b`` in
 ``conversion/a_to_b.py``, others under ``passes/<area>/``). Keep it alphabetical.
 """
 
+import importlib
 from collections.abc import Callable
 
 from xdsl.passes import ModulePass
 
 
+def _lazy(module: str, cls: str) -> Callable[[], type[ModulePass]]:
+    def load() -> type[ModulePass]:
+        return getattr(importlib.import_module(module), cls)
 
-def _convert_transformer_to_tensor() -> type[ModulePass]:
-    from rusty_ir.passes.conversion.transformer_to_tensor import ConvertTransformerToTensorPass
-
-    return ConvertTransformerToTensorPass
+    return load
 
 
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
-    "convert-transformer-to-tensor": _convert_transformer_to_tensor,
+    "convert-dispatch-to-tiled": _lazy("rusty_ir.passes.conversion.dispatch_to_tiled", "ConvertDispatchToTiledPass"),
+    "convert-tiled-to-gpu": _lazy("rusty_ir.passes.conversion.tiled_to_gpu", "ConvertTiledToGpuPass"),
+    "convert-transformer-to-tensor": _lazy("rusty_ir.passes.conversion.transformer_to_tensor", "ConvertTransformerToTensorPass"),
+    "form-dispatches": _lazy("rusty_ir.passes.dispatch.form_dispatches", "FormDispatchesPass"),
+    "linalg-fuse-siblings": _lazy("rusty_ir.passes.dispatch.linalg_fuse_siblings", "LinalgFuseSiblingsPass"),
+    "plan-memory": _lazy("rusty_ir.passes.memory.plan_memory", "PlanMemoryPass"),
+    "rusty-bufferize": _lazy("rusty_ir.passes.bufferization.rusty_bufferize", "RustyBufferizePass"),
+    "tune-workgroups": _lazy("rusty_ir.passes.tuning.tune_workgroups", "TuneWorkgroupsPass"),
 }

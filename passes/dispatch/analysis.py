@@ -1,0 +1,72 @@
+"""What the dispatch-level passes need to know about tensor-level ops: their kinds.
+
+One classification, shared by ``linalg-fuse-siblings``, ``form-dispatches``,
+``tune-workgroups`` and ``convert-dispatch-to-tiled`` so they agree on what a
+contraction or a row reduction is.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from xdsl.dialects import linalg, tensor
+from xdsl.dialects.builtin import AffineMapAttr
+from xdsl.ir import Operation
+from xdsl.ir.affine import AffineDimExpr, AffineMap
+
+from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp
+from rusty_ir.dialects.quant import DequantizeOp
+
+
+class Kind(Enum):
+    CONTRACTION = "contraction"
+    """A generic with one trailing reduction dim read by two or more inputs (a matmul/GEMV)."""
+    ROW_REDUCTION = "row_reduction"
+    """A generic that reduces its trailing dim, read by one input (sums, maxima)."""
+    ELEMENTWISE = "elementwise"
+    """A generic with only parallel dims."""
+    ATTENTION = "attention"
+    CACHE_APPEND = "cache_append"
+    ARGMAX = "argmax"
+    DEQUANTIZE = "dequantize"
+    SLICE = "slice"
+    INIT = "init"
+    """tensor.empty / linalg.fill: the destination of a generic."""
+
+
+def maps(op: linalg.GenericOp) -> list[AffineMap]:
+    return [m.data for m in op.indexing_maps.data if isinstance(m, AffineMapAttr)]
+
+
+def reduction_dims(op: linalg.GenericOp) -> list[int]:
+    return [i for i, it in enumerate(op.iterator_types.data) if it.data.value == "reduction"]
+
+
+def reads_dim(amap: AffineMap, dim: int) -> bool:
+    return any(isinstance(e, AffineDimExpr) and e.position == dim for e in amap.results)
+
+
+def kind(op: Operation) -> Kind | None:
+    """The kind of a tensor-level compute op, or None for host ops."""
+    if isinstance(op, linalg.GenericOp):
+        red = reduction_dims(op)
+        if not red:
+            return Kind.ELEMENTWISE
+        readers = [m for m in maps(op)[: len(op.inputs)] if reads_dim(m, red[-1])]
+        return Kind.CONTRACTION if len(readers) >= 2 else Kind.ROW_REDUCTION
+    return {
+        AttentionOp: Kind.ATTENTION,
+        CacheAppendOp: Kind.CACHE_APPEND,
+        ArgmaxOp: Kind.ARGMAX,
+        DequantizeOp: Kind.DEQUANTIZE,
+        tensor.ExtractSliceOp: Kind.SLICE,
+        tensor.EmptyOp: Kind.INIT,
+        linalg.FillOp: Kind.INIT,
+    }.get(type(op))
+
+
+ROOT_KINDS = frozenset({Kind.CONTRACTION, Kind.ATTENTION, Kind.CACHE_APPEND, Kind.ARGMAX})
+"""Kinds that always root a region of their own (never recomputed in another region)."""
+
+DUPLICABLE_KINDS = frozenset({Kind.ELEMENTWISE, Kind.ROW_REDUCTION, Kind.DEQUANTIZE, Kind.SLICE, Kind.INIT})
+"""Kinds cheap enough to recompute inside every region that reads them."""
