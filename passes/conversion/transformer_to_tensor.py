@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import func, linalg, tensor
-from xdsl.dialects.builtin import AffineMapAttr, Float32Type, FunctionType, MemRefType, ModuleOp, TensorType
+from xdsl.dialects.builtin import DYNAMIC_INDEX, AffineMapAttr, Float32Type, FunctionType, MemRefType, ModuleOp, TensorType
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 from xdsl.passes import ModulePass
@@ -300,7 +300,7 @@ class AttentionLowering(_Lowering):
     def match_and_rewrite(self, op: tfm.AttentionOp, rewriter: PatternRewriter, /) -> None:
         b = self.builder(op)
         width = op.num_kv_heads.value.data * op.head_dim.value.data
-        buf = MemRefType(F32, [-1, width])
+        buf = MemRefType(F32, [DYNAMIC_INDEX, width])
         cache = op.cache.string_value()
         kc = b.value(CacheOp(cache, "k", op.layer, buf))
         vc = b.value(CacheOp(cache, "v", op.layer, buf))
