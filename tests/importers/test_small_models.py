@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import regex  # test extra: evaluates llama.cpp's pre-tokenizer patterns
 
 from rusty_ir.importers import load_model
 from rusty_ir.importers.tokenizer import PRE_TOKENIZERS, build_bpe_tokenizer
@@ -113,7 +114,6 @@ TEXTS = [
 @pytest.mark.parametrize("pre", ["smollm", "llama-bpe", "qwen2", "gpt2"])
 def test_pre_tokenizer_splits_like_llama_cpp(pre):
     """Our tokenizers pipeline splits text exactly where llama.cpp's regexes do."""
-    pytest.importorskip("regex", reason="the 'regex' package (test extra) evaluates llama.cpp's patterns")
     tokens, merges, types = tiny_bpe_vocab()
     tk = build_bpe_tokenizer(tokens, merges, pre=pre, token_types=types)
     alphabet = byte_level_alphabet()
@@ -127,8 +127,6 @@ def test_pre_tokenizer_splits_like_llama_cpp(pre):
 
 
 def _split_isolated(rx: str, text: str) -> list[str]:
-    import regex
-
     out, last = [], 0
     for m in regex.finditer(rx, text):
         if m.start() > last:

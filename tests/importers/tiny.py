@@ -141,3 +141,77 @@ def write_tiny_gguf(
     w.write_tensors_to_file()
     w.close()
     return path
+
+
+# --- tiny checkpoints checked against Hugging Face transformers --------------------------------
+# scripts/make_hf_references.py runs transformers on these and commits its outputs under
+# tests/data/hf_*; tests/test_reference_model.py runs the reference interpreter on the same
+# files. Both build them here, so the bytes are the same (seeded, deterministic).
+
+HF_REFERENCE_PROMPT = "the world 12 hello the world"
+HF_REFERENCE_STEPS = 8
+
+
+def scaled_random_weights(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
+    """Random weights with a realistic scale (logits of order 1-10, so greedy choices are not near-ties):
+    matrices ~ N(0, 4/in), norms ~ 1 + N(0, 0.1), biases ~ N(0, 0.25), embeddings ~ N(0, 0.25)."""
+    rng = np.random.default_rng(seed)
+    out: dict[str, np.ndarray] = {}
+    for name, spec in expected_tensors(cfg).items():
+        if name.endswith("norm.weight"):
+            w = 1.0 + 0.1 * rng.standard_normal(spec.shape)
+        elif name.endswith(".bias"):
+            w = 0.5 * rng.standard_normal(spec.shape)
+        elif name in ("token_embd.weight", "output.weight"):
+            w = 0.5 * rng.standard_normal(spec.shape)
+        else:
+            w = 2.0 * rng.standard_normal(spec.shape) / np.sqrt(spec.shape[-1])
+        out[name] = w.astype(np.float32)
+    return out
+
+
+def spm_tokenizer_fields(data_dir: Path) -> dict:
+    """The GGUF tokenizer fields of the tiny SentencePiece vocabulary in tests/data/spm_tiny.json."""
+    import json  # noqa: PLC0415
+
+    d = json.loads((data_dir / "spm_tiny.json").read_text(encoding="utf-8"))
+    return {
+        "model": "llama",
+        "tokens": d["tokens"],
+        "scores": d["scores"],
+        "token_type": d["token_types"],
+        "bos_token_id": d["bos_token_id"],
+        "eos_token_id": d["eos_token_id"],
+        "unknown_token_id": d["unknown_token_id"],
+        "add_bos_token": True,
+    }
+
+
+def hf_reference_checkpoints(folder: Path, data_dir: Path) -> dict[str, Path]:
+    """Write the three tiny checkpoints into ``folder``; name -> path (GGUF file or HF folder).
+
+    - ``qwen2_bias``: GGUF qwen2 with q/k/v biases, Q8_0 matrices, tied embeddings ("half" rope);
+    - ``llama_spm``: GGUF llama with a SentencePiece vocabulary, F16 matrices, untied output,
+      q/k rows in llama.cpp's interleaved order;
+    - ``llama_bf16_folder``: a Hugging Face folder (safetensors, BF16 everywhere, byte-level BPE).
+    """
+    from rusty_ir.importers import load_model  # noqa: PLC0415
+    from rusty_ir.importers.export import write_hf_folder  # noqa: PLC0415
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+
+    cfg = tiny_config("qwen2", n_heads=4, n_kv_heads=2, head_dim=16, hidden=64, ffn_hidden=128)
+    out["qwen2_bias"] = write_tiny_gguf(folder / "qwen2_bias.gguf", cfg, scaled_random_weights(cfg, seed=101))
+
+    spm = spm_tokenizer_fields(data_dir)
+    cfg = tiny_config("llama", vocab=len(spm["tokens"]), tied_embeddings=False, bos_token_id=1, ffn_hidden=128)
+    weights = scaled_random_weights(cfg, seed=202)
+    types = {n: "f16" for n, w in weights.items() if w.ndim == 2}
+    out["llama_spm"] = write_tiny_gguf(folder / "llama_spm.gguf", cfg, weights, types=types, tokenizer=spm)
+
+    cfg = tiny_config("llama", n_layers=3, n_heads=8, n_kv_heads=2, head_dim=8, ffn_hidden=160, rope_theta=10000.0)
+    source = write_tiny_gguf(folder / "llama_f32_source.gguf", cfg, scaled_random_weights(cfg, seed=303),
+                             types={n: "f32" for n in expected_tensors(cfg)})
+    out["llama_bf16_folder"] = write_hf_folder(load_model(source), folder / "llama_bf16", dtype="bf16", norm_dtype="bf16")
+    return out

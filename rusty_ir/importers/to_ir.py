@@ -1,0 +1,292 @@
+"""Build the transformer-level (``tfm``) module of an imported checkpoint.
+
+``build_module(config, weights)`` produces the module docs/architecture.md
+describes ("Transformer level"):
+
+- the module attribute ``tfm.config``: the model's hyper-parameters;
+- ``tfm.kv_cache @kv``: one K/V cache for every layer;
+- ``func.func @decoder_layer(%h, %pos, %layer, <weights>) -> tensor<?xDxf32>``:
+  one pre-norm llama/qwen2 decoder layer, its weights as arguments;
+- ``func.func @prefill(%tokens: tensor<?xi32>, %pos: index) -> i32`` and
+  ``func.func @decode(%token: tensor<1xi32>, %pos: index) -> i32``: embedding,
+  an ``scf.for`` over the layers that loads each layer's weights with
+  layer-indexed ``tfm.weight "blk.{}.<name>"[%l]`` and calls ``@decoder_layer``,
+  the final norm, ``tfm.logits`` of the last row and ``tfm.argmax``;
+- optionally (``logits_entry=True``) ``func.func @prefill_logits(%tokens, %pos)
+  -> tensor<Vxf32>``: the same as ``@prefill`` but returning the logits, for
+  checking numerics against a reference.
+
+The IR size does not depend on the number of layers. Weight types come from the
+weight store: the element type is the storage scheme (``f32``/``f16``/``bf16``
+or a ``!quant`` type), so quantized weights stay quantized in the IR.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from xdsl.builder import ImplicitBuilder
+from xdsl.dialects import arith, func, scf, tensor
+from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
+    ArrayAttr,
+    BoolAttr,
+    DictionaryAttr,
+    FloatAttr,
+    FunctionType,
+    IndexType,
+    IntegerAttr,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    f32,
+    f64,
+    i32,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Region, SSAValue
+
+from rusty_ir.dialects.quant.attrs import element_type_for_scheme
+from rusty_ir.dialects.transformer import (
+    AddOp,
+    ArgmaxOp,
+    AttentionOp,
+    EmbeddingOp,
+    KvCacheOp,
+    LinearOp,
+    LogitsOp,
+    MulOp,
+    RmsNormOp,
+    RopeOp,
+    SiluOp,
+    WeightOp,
+)
+from rusty_ir.errors import RustyError
+from rusty_ir.weights import TensorView
+
+from .config import ModelConfig
+
+__all__ = ["KV_CACHE", "build_module", "layer_weight_names"]
+
+KV_CACHE = "kv"
+"""Symbol name of the model's KV cache."""
+
+INDEX = IndexType()
+
+# The per-layer tensors, in the order they are passed to @decoder_layer (suffixes of "blk.N.").
+_LAYER_WEIGHTS = (
+    "attn_norm.weight",
+    "attn_q.weight",
+    "attn_k.weight",
+    "attn_v.weight",
+    "attn_output.weight",
+    "ffn_norm.weight",
+    "ffn_gate.weight",
+    "ffn_up.weight",
+    "ffn_down.weight",
+)
+_BIASES = ("attn_q.bias", "attn_k.bias", "attn_v.bias")
+
+
+def layer_weight_names(config: ModelConfig) -> tuple[str, ...]:
+    """The suffixes of the per-layer tensors (``attn_q.weight``, ...), in @decoder_layer argument order."""
+    return _LAYER_WEIGHTS + (_BIASES if config.qkv_bias else ())
+
+
+def _tensor(shape: Sequence[int], elem: Attribute = f32) -> TensorType[Attribute]:
+    return TensorType(elem, list(shape))
+
+
+def _weight_type(view: TensorView) -> TensorType[Attribute]:
+    """The IR type of a stored tensor: its shape, and its storage scheme as element type."""
+    return _tensor(view.shape, element_type_for_scheme(view.scheme))
+
+
+def _lookup(weights: Mapping[str, TensorView], name: str) -> TensorView:
+    view = weights.get(name)
+    if view is None:
+        raise RustyError(f"{getattr(weights, 'source', '') or 'weight store'}: missing tensor '{name}'")
+    return view
+
+
+def _config_attr(config: ModelConfig) -> DictionaryAttr:
+    """``tfm.config``: every hyper-parameter as a builtin attribute (None values left out)."""
+
+    def convert(value: Any) -> Attribute | None:
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return BoolAttr.from_bool(value)
+        if isinstance(value, int):
+            return IntegerAttr(value, i64)
+        if isinstance(value, float):
+            return FloatAttr(value, f64)
+        if isinstance(value, str):
+            return StringAttr(value)
+        if isinstance(value, Mapping):
+            items = {str(k): convert(v) for k, v in value.items()}
+            return DictionaryAttr({k: v for k, v in items.items() if v is not None})
+        if isinstance(value, list | tuple):
+            converted = [convert(v) for v in value]
+            return ArrayAttr([v for v in converted if v is not None])
+        return StringAttr(str(value))
+
+    entries: dict[str, Attribute] = {}
+    for key, value in config.to_dict().items():
+        attr = convert(value)
+        if attr is not None:
+            entries[key] = attr
+    return DictionaryAttr(entries)
+
+
+def _check_supported(config: ModelConfig) -> None:
+    """Refuse what the tfm ops cannot express yet, rather than compute something else."""
+    if config.rope_scaling is not None:
+        raise RustyError(
+            f"model '{config.name or config.arch}': rope scaling {dict(config.rope_scaling)} is not supported yet"
+        )
+    if config.rope_dim != config.head_dim:
+        raise RustyError(
+            f"model '{config.name or config.arch}': partial rotary embeddings (rope_dim {config.rope_dim} "
+            f"< head_dim {config.head_dim}) are not supported yet"
+        )
+    if config.n_heads % config.n_kv_heads:
+        raise RustyError(f"n_heads ({config.n_heads}) is not a multiple of n_kv_heads ({config.n_kv_heads})")
+
+
+def _layer_types(config: ModelConfig, weights: Mapping[str, TensorView]) -> list[TensorType[Attribute]]:
+    """The type of each per-layer tensor, after checking every layer stores it the same way."""
+    types: list[TensorType[Attribute]] = []
+    for suffix in layer_weight_names(config):
+        first = _lookup(weights, f"blk.0.{suffix}")
+        for layer in range(1, config.n_layers):
+            view = _lookup(weights, f"blk.{layer}.{suffix}")
+            if view.scheme != first.scheme:
+                raise RustyError(
+                    f"layers use different weight types: {view.name} is {view.scheme.name}, "
+                    f"{first.name} is {first.scheme.name} (mixed-quantization checkpoints are not supported yet)"
+                )
+            if view.shape != first.shape:
+                raise RustyError(f"{view.name} has shape {list(view.shape)}, {first.name} has {list(first.shape)}")
+        types.append(_weight_type(first))
+    return types
+
+
+def _decoder_layer(config: ModelConfig, wtypes: Sequence[TensorType[Attribute]]) -> func.FuncOp:
+    """``@decoder_layer(%h, %pos, %layer, weights...) -> %h``: pre-norm attention + SwiGLU MLP, residuals."""
+    act = _tensor([DYNAMIC_INDEX, config.hidden])
+    names = layer_weight_names(config)
+    block = Block(arg_types=[act, INDEX, INDEX, *wtypes])
+    with ImplicitBuilder(block):
+        h, pos, layer, *ws = block.args
+        w = dict(zip(names, ws, strict=True))
+        bias = {n: w.get(f"attn_{n}.bias") for n in "qkv"}
+        # 1. Attention block: h + o(attention(rope(q), rope(k), v)) of rms_norm(h).
+        n1 = RmsNormOp(h, w["attn_norm.weight"], config.rms_eps)
+        q = LinearOp(n1, w["attn_q.weight"], _tensor([DYNAMIC_INDEX, config.q_dim]), bias=bias["q"])
+        k = LinearOp(n1, w["attn_k.weight"], _tensor([DYNAMIC_INDEX, config.kv_dim]), bias=bias["k"])
+        v = LinearOp(n1, w["attn_v.weight"], _tensor([DYNAMIC_INDEX, config.kv_dim]), bias=bias["v"])
+        qr = RopeOp(q, pos, config.rope_dim, config.rope_theta, config.rope_style)
+        kr = RopeOp(k, pos, config.rope_dim, config.rope_theta, config.rope_style)
+        att = AttentionOp(
+            qr,
+            kr,
+            v,
+            pos,
+            layer,
+            cache=KV_CACHE,
+            num_heads=config.n_heads,
+            num_kv_heads=config.n_kv_heads,
+            head_dim=config.head_dim,
+            scale=1.0 / math.sqrt(config.head_dim),
+        )
+        o = LinearOp(att, w["attn_output.weight"], act)
+        h2 = AddOp(h, o)
+        # 2. MLP block: h2 + down(silu(gate(n2)) * up(n2)) of n2 = rms_norm(h2).
+        n2 = RmsNormOp(h2, w["ffn_norm.weight"], config.rms_eps)
+        gate = LinearOp(n2, w["ffn_gate.weight"], _tensor([DYNAMIC_INDEX, config.ffn_hidden]))
+        up = LinearOp(n2, w["ffn_up.weight"], _tensor([DYNAMIC_INDEX, config.ffn_hidden]))
+        down = LinearOp(MulOp(SiluOp(gate), up), w["ffn_down.weight"], act)
+        func.ReturnOp(AddOp(h2, down))
+    return func.FuncOp("decoder_layer", FunctionType.from_lists(block.arg_types, [act]), Region(block))
+
+
+class _EntryBuilder:
+    """Emits the body shared by @prefill, @decode and @prefill_logits."""
+
+    def __init__(self, config: ModelConfig, weights: Mapping[str, TensorView], wtypes: Sequence[TensorType[Attribute]]):
+        self.config = config
+        self.wtypes = wtypes
+        self.embd_type = _weight_type(_lookup(weights, "token_embd.weight"))
+        self.norm_type = _weight_type(_lookup(weights, "output_norm.weight"))
+        head = "token_embd.weight" if config.tied_embeddings else "output.weight"
+        self.head_name = head
+        self.head_type = _weight_type(_lookup(weights, head))
+
+    def logits(self, tokens: SSAValue, pos: SSAValue, static_rows: int | None) -> SSAValue:
+        """Ops (into the current ImplicitBuilder block) from token ids to the last row's logits."""
+        cfg = self.config
+        act = _tensor([DYNAMIC_INDEX, cfg.hidden])
+        # 1. Embedding; a static row count (decode) is cast to the dynamic activation type.
+        emb = WeightOp("token_embd.weight", self.embd_type)
+        if static_rows is None:
+            h0: SSAValue = EmbeddingOp(tokens, emb, act).result
+        else:
+            rows = EmbeddingOp(tokens, emb, _tensor([static_rows, cfg.hidden]))
+            h0 = tensor.CastOp(rows, act).dest
+        # 2. for %l in [0, n_layers): h = @decoder_layer(h, pos, %l, blk.{%l}.* weights).
+        lo = arith.ConstantOp.from_int_and_width(0, INDEX)
+        hi = arith.ConstantOp.from_int_and_width(cfg.n_layers, INDEX)
+        step = arith.ConstantOp.from_int_and_width(1, INDEX)
+        body = Block(arg_types=[INDEX, act])
+        with ImplicitBuilder(body):
+            layer, h = body.args
+            loaded = [
+                WeightOp(f"blk.{{}}.{name}", ty, layer=layer)
+                for name, ty in zip(layer_weight_names(cfg), self.wtypes, strict=True)
+            ]
+            call = func.CallOp("decoder_layer", [h, pos, layer, *loaded], [act])
+            scf.YieldOp(call)
+        loop = scf.ForOp(lo, hi, step, [h0], body)
+        # 3. Final norm and the logits of the last row (output head, or the tied embedding table).
+        hn = RmsNormOp(loop, WeightOp("output_norm.weight", self.norm_type), cfg.rms_eps)
+        head = emb if cfg.tied_embeddings else WeightOp(self.head_name, self.head_type)
+        return LogitsOp(hn, head, _tensor([cfg.vocab])).result
+
+    def entry(self, name: str, token_type: TensorType[Attribute], returns_logits: bool = False) -> func.FuncOp:
+        static = token_type.get_shape()[0]
+        block = Block(arg_types=[token_type, INDEX])
+        with ImplicitBuilder(block):
+            tokens, pos = block.args
+            logits = self.logits(tokens, pos, None if static == DYNAMIC_INDEX else static)
+            func.ReturnOp(logits if returns_logits else ArgmaxOp(logits).result)
+        result_type = logits.type if returns_logits else i32
+        return func.FuncOp(name, FunctionType.from_lists(block.arg_types, [result_type]), Region(block))
+
+
+def build_module(
+    config: ModelConfig, weights: Mapping[str, TensorView], *, logits_entry: bool = False
+) -> ModuleOp:
+    """The transformer-level module of a model (see the module docstring).
+
+    ``weights`` is the model's WeightStore; only names, shapes and schemes are
+    read, never tensor data. ``logits_entry`` adds ``@prefill_logits``. Raises
+    RustyError for what the tfm level cannot express yet (rope scaling, partial
+    rotary, layers stored in different schemes).
+    """
+    _check_supported(config)
+    wtypes = _layer_types(config, weights)
+    entries = _EntryBuilder(config, weights, wtypes)
+    ops = [
+        KvCacheOp(KV_CACHE, config.n_layers, config.n_kv_heads, config.head_dim),
+        _decoder_layer(config, wtypes),
+        entries.entry("prefill", _tensor([DYNAMIC_INDEX], i32)),
+        entries.entry("decode", _tensor([1], i32)),
+    ]
+    if logits_entry:
+        ops.append(entries.entry("prefill_logits", _tensor([DYNAMIC_INDEX], i32), returns_logits=True))
+    module = ModuleOp(ops, attributes={"tfm.config": _config_attr(config)})
+    module.verify()
+    return module

