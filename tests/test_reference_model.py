@@ -27,9 +27,9 @@ from rusty_ir.importers import load_model
 from rusty_ir.importers.to_ir import build_module
 from rusty_ir.weights import SCHEMES, TensorView, WeightStore
 
-from conftest import DATA
 from importers.tiny import HF_REFERENCE_PROMPT, HF_REFERENCE_STEPS, hf_reference_checkpoints
 
+DATA = Path(__file__).resolve().parent / "data"
 NEAR_TIE = 1e-3
 """A greedy mismatch is accepted only where the reference's top-two logits are closer than this."""
 LOGITS_REL_TOL = 1e-3
