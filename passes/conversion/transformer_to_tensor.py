@@ -173,35 +173,38 @@ class ElementwiseLowering(_Lowering):
         rewriter.replace(op, [], [y])
 
 
+def rms_norm(b: IRBuilder, x: SSAValue, weight: SSAValue, eps: float) -> SSAValue:
+    """x * rsqrt(mean(x^2) + eps) * w over the last dim: a sum-of-squares reduction, then elementwise."""
+    ty = x.type
+    assert isinstance(ty, TensorType)
+    width = ty.get_shape()[-1]
+    rows = _rows(b, x)
+    ss = Generic(b, 2, (1,)).build(
+        [(x, [0, 1])],
+        TensorType(F32, [ty.get_shape()[0]]),
+        rows,
+        lambda ib, a, acc: ib.fma(a[0], a[0], acc),  # pyright: ignore[reportArgumentType]
+        init=0.0,
+    )
+    w = _float_input(b, weight)
+
+    def normalize(ib: IRBuilder, a: Sequence[SSAValue], _: SSAValue | None) -> SSAValue:
+        inv = ib.rsqrt(ib.addf(ib.divf(a[1], ib.f32(float(width))), ib.f32(eps)))
+        return ib.mulf(ib.mulf(a[0], inv), _as_f32(ib, a[2]))
+
+    return Generic(b, 2).build([(x, [0, 1]), (ss, [0]), (w, [1])], ty, rows, normalize)
+
+
 class RmsNormLowering(_Lowering):
     """``tfm.rms_norm``: a sum-of-squares row reduction, then x * rsqrt(ss / D + eps) * w."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tfm.RmsNormOp, rewriter: PatternRewriter, /) -> None:
-        b = self.builder(op)
-        x, ty = op.input, op.input.type
-        assert isinstance(ty, TensorType)
-        width = ty.get_shape()[-1]
-        rows = _rows(b, x)
-        ss = Generic(b, 2, (1,)).build(
-            [(x, [0, 1])],
-            TensorType(F32, [ty.get_shape()[0]]),
-            rows,
-            lambda ib, a, acc: ib.fma(a[0], a[0], acc),  # pyright: ignore[reportArgumentType]
-            init=0.0,
-        )
-        eps = op.epsilon.value.data
-        w = _float_input(b, op.weight)
-
-        def normalize(ib: IRBuilder, a: Sequence[SSAValue], _: SSAValue | None) -> SSAValue:
-            inv = ib.rsqrt(ib.addf(ib.divf(a[1], ib.f32(float(width))), ib.f32(eps)))
-            return ib.mulf(ib.mulf(a[0], inv), _as_f32(ib, a[2]))
-
-        y = Generic(b, 2).build([(x, [0, 1]), (ss, [0]), (w, [1])], ty, rows, normalize)
+        y = rms_norm(self.builder(op), op.input, op.weight, op.epsilon.value.data)
         rewriter.replace(op, [], [y])
 
 
-def contraction(b: IRBuilder, x: SSAValue, w: SSAValue, x_dims: Sequence[int], out_type: TensorType, sizes: Sequence[SSAValue]) -> SSAValue:
+def contraction(b: IRBuilder, x: SSAValue, w: SSAValue, x_dims: Sequence[int | str], out_type: TensorType, sizes: Sequence[SSAValue]) -> SSAValue:
     """``out[..., n] = sum_k x[..., k] * w[n, k]`` over loop dims (..., n, k), k last."""
     rank = len(out_type.get_shape()) + 1
     n, k = rank - 2, rank - 1
@@ -335,23 +338,33 @@ class SoftmaxLowering(_Lowering):
 
 
 class LogitsLowering(_Lowering):
-    """``tfm.logits``: the last row (``tensor.extract_slice``), then a contraction over (n, k)."""
+    """``tfm.logits``: the last row (``tensor.extract_slice``), then a contraction over (n, k).
+
+    When the hidden state comes from a ``tfm.rms_norm`` used only here, the row
+    is sliced before the norm, so only that row is normalized.
+    """
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tfm.LogitsOp, rewriter: PatternRewriter, /) -> None:
         b = self.builder(op)
-        x, ty = op.input, op.input.type
+        norm = op.input.owner
+        fold_norm = isinstance(norm, tfm.RmsNormOp) and len(list(op.input.uses)) == 1
+        x = norm.input if fold_norm else op.input  # pyright: ignore[reportAttributeAccessIssue]
+        ty = x.type
         assert isinstance(ty, TensorType)
         width = ty.get_shape()[1]
         rows = b.value(tensor.DimOp(x, b.index(0)))
-        last_row = b.subi(rows, b.index(1))
         last = b.value(
-            tensor.ExtractSliceOp(x, [last_row, b.index(0)], [1, width], [1, 1], TensorType(F32, [width]))
+            tensor.ExtractSliceOp(x, [b.subi(rows, b.index(1)), b.index(0)], [1, width], [1, 1], TensorType(F32, [1, width]))
         )
+        if fold_norm:
+            last = rms_norm(b, last, norm.weight, norm.epsilon.value.data)  # pyright: ignore[reportAttributeAccessIssue]
         out_ty = op.result.type
         assert isinstance(out_ty, TensorType)
-        y = contraction(b, last, op.weight, [1], out_ty, [])
+        y = contraction(b, last, op.weight, ["0", 1], out_ty, [])
         rewriter.replace(op, [], [y])
+        if fold_norm:
+            rewriter.erase_op(norm)  # pyright: ignore[reportArgumentType]
 
 
 class ArgmaxLowering(_Lowering):
@@ -417,6 +430,8 @@ class ConvertTransformerToTensorPass(ModulePass):
     name = "convert-transformer-to-tensor"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        # logits first: they may absorb the rms_norm that feeds them (see LogitsLowering)
+        PatternRewriteWalker(LogitsLowering(), apply_recursively=False).rewrite_module(op)
         PatternRewriteWalker(GreedyRewritePatternApplier(list(PATTERNS)), apply_recursively=False).rewrite_module(op)
         _fix_function_types(op)
         for inner in op.walk():

@@ -70,3 +70,24 @@ ROOT_KINDS = frozenset({Kind.CONTRACTION, Kind.ATTENTION, Kind.CACHE_APPEND, Kin
 
 DUPLICABLE_KINDS = frozenset({Kind.ELEMENTWISE, Kind.ROW_REDUCTION, Kind.DEQUANTIZE, Kind.SLICE, Kind.INIT})
 """Kinds cheap enough to recompute inside every region that reads them."""
+
+
+def region_strategy(ops: list[Operation]) -> str:
+    """The lowering strategy a region's ops call for (see ``#dispatch.lowering_config``)."""
+    kinds = {kind(op) for op in ops}
+    if Kind.ATTENTION in kinds:
+        return "attention"
+    if Kind.CONTRACTION in kinds:
+        return "contraction"
+    if Kind.ARGMAX in kinds or Kind.ROW_REDUCTION in kinds:
+        return "row"
+    return "elementwise"
+
+
+def root_of(ops: list[Operation]) -> Operation:
+    """The op a region is built around: its attention, first contraction, or its last op."""
+    for wanted in (Kind.ATTENTION, Kind.CONTRACTION, Kind.CACHE_APPEND, Kind.ARGMAX):
+        for op in ops:
+            if kind(op) is wanted:
+                return op
+    return ops[-1]

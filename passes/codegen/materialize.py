@@ -1,0 +1,207 @@
+"""Materializing tensor values element by element: how fusion becomes code.
+
+A region's body is tensor-level IR. ``Materializer.element(b, value, idx)``
+emits, at builder ``b``, the scalar IR that computes ``value[idx]``:
+
+1. a value the strategy has already computed (a reduction's per-row result, a
+   contraction's accumulator) is returned as bound in ``known``;
+2. a tensor read from a buffer (``bufferization.to_tensor`` of a kernel
+   argument) is a ``memref.load``, or a decode of the raw words for stored weights;
+3. an elementwise ``linalg.generic`` is its body cloned at ``idx``: each input is
+   materialized at its indexing map applied to ``idx``, ``linalg.index`` is
+   the loop index, and a ``tensor.extract`` in the body is materialized at its
+   indices (a gather);
+4. ``quant.dequantize`` decodes its input at ``idx``; ``tensor.extract_slice``
+   shifts ``idx`` by the offsets; ``linalg.fill`` is its scalar.
+
+Nothing is cached across calls: a producer read at several indices is
+recomputed at each (cheap next to the memory traffic it saves).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from xdsl.dialects import arith, bufferization, linalg, tensor
+from xdsl.dialects.builtin import IntegerAttr, MemRefType, TensorType
+from xdsl.ir import Operation, SSAValue
+from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
+
+from rusty_ir.dialects.quant import DequantizeOp
+from rusty_ir.errors import RustyError
+from rusty_ir.passes.builder import IRBuilder
+from rusty_ir.passes.codegen.quant import WeightReader
+from rusty_ir.passes.codegen.kernel import stored_scheme
+from rusty_ir.passes.dispatch.analysis import Kind, kind, maps
+
+Known = Callable[[IRBuilder, Sequence[SSAValue]], SSAValue]
+
+
+def static_shape(value: SSAValue) -> tuple[int, ...]:
+    ty = value.type
+    assert isinstance(ty, TensorType | MemRefType)
+    return tuple(ty.get_shape())
+
+
+class Materializer:
+    """Element-wise evaluation of one region's tensor values inside its kernel."""
+
+    def __init__(self, args: dict[SSAValue, SSAValue]) -> None:
+        self.args = args
+        """Region block argument -> kernel block argument."""
+        self.known: dict[SSAValue, Known] = {}
+        """Values the strategy computed itself, by their element function."""
+
+    # --- where a tensor lives ---------------------------------------------------------------------
+    def buffer(self, value: SSAValue) -> SSAValue | None:
+        """The kernel buffer a tensor is read from, if it is one (``to_tensor`` of an argument)."""
+        owner = value.owner
+        if isinstance(owner, bufferization.ToTensorOp):
+            return self.args.get(owner.memref)
+        if value in self.args and isinstance(value.type, MemRefType):
+            return self.args[value]
+        return None
+
+    def reader(self, value: SSAValue) -> WeightReader | None:
+        """A decoder for a tensor read from a stored weight's raw words."""
+        owner = value.owner
+        source = owner.memref if isinstance(owner, bufferization.ToTensorOp) else value
+        sch = stored_scheme(source.type)
+        buf = self.buffer(value)
+        if sch is None or buf is None:
+            return None
+        return WeightReader(buf, sch, static_shape(value)[-1])
+
+    # --- sizes --------------------------------------------------------------------------------
+    def dims(self, b: IRBuilder, value: SSAValue, args: dict[SSAValue, SSAValue] | None = None) -> list[SSAValue]:
+        """The sizes of ``value`` as index values at ``b`` (dynamic ones traced to region arguments)."""
+        args = self.args if args is None else args
+        return [b.index(d) if d >= 0 else self._dynamic_dim(b, value, i, args) for i, d in enumerate(static_shape(value))]
+
+    def _dynamic_dim(self, b: IRBuilder, value: SSAValue, i: int, args: dict[SSAValue, SSAValue]) -> SSAValue:
+        op = value.owner
+        if isinstance(op, linalg.GenericOp | linalg.FillOp):
+            return self._dynamic_dim(b, op.outputs[list(op.results).index(value)], i, args)  # pyright: ignore[reportArgumentType]
+        if isinstance(op, tensor.EmptyOp):
+            shape = static_shape(value)
+            size = op.dynamic_sizes[sum(1 for d in shape[:i] if d < 0)]
+            return self._index_value(b, size, args)
+        if kind(op) is Kind.ATTENTION:
+            return self._dynamic_dim(b, op.operands[0], i, args)  # pyright: ignore[reportOptionalMemberAccess]
+        raise RustyError(f"cannot tell dimension {i} of a value made by '{getattr(op, 'name', 'a block argument')}'")
+
+    def _index_value(self, b: IRBuilder, value: SSAValue, args: dict[SSAValue, SSAValue]) -> SSAValue:
+        if value in args:
+            return args[value]
+        owner = value.owner
+        if isinstance(owner, arith.ConstantOp):
+            attr = owner.value
+            assert isinstance(attr, IntegerAttr)
+            return b.index(attr.value.data)
+        raise RustyError(f"a size in this region is computed by '{getattr(owner, 'name', '?')}', not passed in")
+
+    # --- elements -----------------------------------------------------------------------------
+    def element(self, b: IRBuilder, value: SSAValue, idx: Sequence[SSAValue]) -> SSAValue:
+        if value in self.known:
+            return self.known[value](b, idx)
+        if (reader := self.reader(value)) is not None:
+            if len(idx) != 2:
+                raise RustyError("stored weights are read as [rows, columns]")
+            return reader.at(b, idx[0], idx[1])
+        if (buf := self.buffer(value)) is not None:
+            return b.value(_load(buf, idx))
+        op = value.owner
+        if isinstance(op, linalg.GenericOp):
+            if kind(op) is not Kind.ELEMENTWISE:
+                raise RustyError(f"a {kind(op).value} result is read before its kernel phase computed it", op)  # pyright: ignore[reportOptionalMemberAccess]
+            return self.generic_at(b, op, idx)[list(op.results).index(value)]
+        if isinstance(op, DequantizeOp):
+            return self.element(b, op.input, idx)
+        if isinstance(op, linalg.FillOp):
+            return self._index_or_scalar(b, op.inputs[0])
+        if isinstance(op, tensor.ExtractSliceOp):
+            return self.element(b, op.source, self._slice_indices(b, op, idx))
+        raise RustyError(f"cannot compute elements of a value made by '{getattr(op, 'name', 'a block argument')}' here")
+
+    def generic_at(self, b: IRBuilder, op: linalg.GenericOp, loop: Sequence[SSAValue], acc: Sequence[SSAValue] = ()) -> list[SSAValue]:
+        """The body of ``op`` at loop indices ``loop`` (accumulators ``acc`` for reductions): its yields."""
+        block = op.body.block
+        mapping: dict[SSAValue, SSAValue] = {}
+        for arg, value, amap in zip(block.args, op.inputs, maps(op)):
+            if arg.uses:
+                mapping[arg] = self.element(b, value, _apply(b, amap, loop))
+        for arg, a in zip(block.args[len(op.inputs) :], acc):
+            mapping[arg] = a
+        yielded: list[SSAValue] = []
+        for inner in block.ops:
+            if isinstance(inner, linalg.YieldOp):
+                yielded = [mapping.get(v, v) for v in inner.arguments]
+            elif isinstance(inner, linalg.IndexOp):
+                mapping[inner.result] = loop[inner.dim.value.data]
+            elif isinstance(inner, tensor.ExtractOp):
+                mapping[inner.result] = self.element(b, inner.tensor, [mapping.get(i, i) for i in inner.indices])
+            elif isinstance(inner, arith.ConstantOp):
+                mapping[inner.result] = b.value(inner.clone())
+            else:
+                for operand in inner.operands:
+                    if operand not in mapping and not _defined_in(operand, op):
+                        mapping[operand] = self._index_or_scalar(b, operand)
+                clone = inner.clone(value_mapper=mapping)
+                b.insert(clone)
+                mapping.update(zip(inner.results, clone.results))
+        return yielded
+
+    def _index_or_scalar(self, b: IRBuilder, value: SSAValue) -> SSAValue:
+        """A scalar from outside a body: a region argument (pos) or a constant."""
+        if value in self.args:
+            return self.args[value]
+        owner = value.owner
+        if isinstance(owner, arith.ConstantOp):
+            return b.value(owner.clone())
+        raise RustyError(f"a scalar made by '{getattr(owner, 'name', '?')}' is not available in the kernel")
+
+    def _slice_indices(self, b: IRBuilder, op: tensor.ExtractSliceOp, idx: Sequence[SSAValue]) -> list[SSAValue]:
+        dyn_offsets = iter(op.offsets)
+        offsets = [b.index(o) if o != tensor.DYNAMIC_INDEX else self._index_or_scalar(b, next(dyn_offsets)) for o in op.static_offsets.get_values()]
+        sizes = list(op.static_sizes.get_values())
+        dropped = len(sizes) - len(idx)
+        out: list[SSAValue] = []
+        it = iter(idx)
+        for off, size in zip(offsets, sizes):
+            if size == 1 and dropped > 0:
+                out.append(off)
+                dropped -= 1
+            else:
+                out.append(b.addi(off, next(it)))
+        return out
+
+
+def _defined_in(value: SSAValue, op: Operation) -> bool:
+    owner = value.owner
+    scope = owner if isinstance(owner, Operation) else owner.parent_op()
+    while scope is not None:
+        if scope is op:
+            return True
+        scope = scope.parent_op()
+    return False
+
+
+def _apply(b: IRBuilder, amap: object, loop: Sequence[SSAValue]) -> list[SSAValue]:
+    out: list[SSAValue] = []
+    for expr in amap.results:  # pyright: ignore[reportAttributeAccessIssue]
+        if isinstance(expr, AffineDimExpr):
+            out.append(loop[expr.position])
+        elif isinstance(expr, AffineConstantExpr):
+            out.append(b.index(expr.value))
+        else:
+            raise RustyError(f"indexing map result {expr} is not a dimension or a constant")
+    return out
+
+
+def _load(buf: SSAValue, idx: Sequence[SSAValue]) -> Operation:
+    from xdsl.dialects import memref
+
+    return memref.LoadOp.get(buf, idx)
+
+
+__all__ = ["Materializer", "static_shape"]

@@ -1,0 +1,434 @@
+"""The four lowering strategies: how one bufferized dispatch region becomes one kernel.
+
+Each ``lower_<strategy>(kernel, mat, ops)`` writes the kernel body through
+``kernel.b`` and returns the grid (built through ``kernel.grid_b``). They share
+the ``Materializer`` for everything fused into the region, so what a strategy
+adds is only the mapping onto workgroups, the reductions and the stores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects import arith, bufferization, linalg
+from xdsl.dialects.builtin import i32
+from xdsl.ir import Operation, SSAValue
+
+from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp
+from rusty_ir.errors import RustyError
+from rusty_ir.passes.builder import F32, IRBuilder
+from rusty_ir.passes.codegen.kernel import Kernel
+from rusty_ir.passes.codegen.materialize import Materializer, static_shape
+from rusty_ir.passes.dispatch.analysis import Kind, kind, maps, reduction_dims
+
+MAX_GROUPS_X = 65535
+"""Workgroups per grid dimension that every WebGPU adapter supports."""
+
+
+def _outputs(kernel: Kernel, ops: Sequence[Operation]) -> list[tuple[SSAValue, SSAValue]]:
+    """(tensor value, kernel buffer) for each ``materialize_in_destination`` of the region."""
+    out = []
+    for op in ops:
+        if isinstance(op, bufferization.MaterializeInDestinationOp):
+            out.append((op.source, kernel.body_args[op.dest]))
+    return out
+
+
+def _combiner(op: linalg.GenericOp) -> type[Operation]:
+    """The op that folds a value into the accumulator of a reduction body."""
+    acc = op.body.block.args[len(op.inputs)]
+    uses = list(acc.uses)
+    if len(uses) != 1 or type(uses[0].operation) not in (arith.AddfOp, arith.MaximumfOp, arith.MinimumfOp, arith.MulfOp):
+        raise RustyError("a reduction body must fold into its accumulator with one addf/maximumf/minimumf/mulf", op)
+    return type(uses[0].operation)
+
+
+def _product(b: IRBuilder, values: Sequence[SSAValue]) -> SSAValue:
+    total = b.index(1)
+    for v in values:
+        total = b.muli(total, v)
+    return total
+
+
+def _linear_grid(kernel: Kernel, total: SSAValue) -> list[SSAValue]:
+    """Enough workgroups for ``total`` invocations, folded into y past the x limit."""
+    g = kernel.grid_b
+    groups = g.ceildiv(total, g.index(kernel.threads))
+    gx = g.minui(groups, g.index(MAX_GROUPS_X))
+    return [gx, g.ceildiv(groups, gx), g.index(1)]
+
+
+def _linear_id(kernel: Kernel) -> SSAValue:
+    b = kernel.b
+    from xdsl.dialects import gpu
+
+    gx = b.value(gpu.GridDimOp(gpu.DimensionAttr(gpu.DimensionEnum("x"))))
+    group = b.addi(b.muli(kernel.block_id("y"), gx), kernel.block_id("x"))
+    return b.addi(b.muli(group, b.index(kernel.threads)), kernel.thread_id("x"))
+
+
+def _delinearize(b: IRBuilder, linear: SSAValue, dims: Sequence[SSAValue]) -> list[SSAValue]:
+    idx: list[SSAValue] = []
+    for d in reversed(dims[1:]):
+        idx.append(b.remui(linear, d))
+        linear = b.divui(linear, d)
+    idx.append(linear)
+    return list(reversed(idx))
+
+
+# --- elementwise ------------------------------------------------------------------------------------
+
+
+def lower_elementwise(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
+    """One invocation per element of the region's iteration space (its outputs, or the rows it appends)."""
+    b = kernel.b
+    outputs = _outputs(kernel, ops)
+    appends = [op for op in ops if isinstance(op, CacheAppendOp)]
+    space_value = appends[0].keys if appends else outputs[0][0]
+    shape = static_shape(space_value)
+    if any(static_shape(v) != shape for v, _ in outputs):
+        raise RustyError("an elementwise region's outputs must all have the same shape", ops[0])
+    total = _product(kernel.grid_b, mat.dims(kernel.grid_b, space_value, kernel.grid_args))
+    grid = _linear_grid(kernel, total)
+
+    dims = mat.dims(b, space_value)
+    linear = _linear_id(kernel)
+
+    def body(ib: IRBuilder) -> list[SSAValue]:
+        idx = _delinearize(ib, linear, dims)
+        for value, buf in outputs:
+            kernel.store(ib, mat.element(ib, value, idx), buf, idx)
+        for op in appends:
+            row = ib.addi(mat.args[op.pos], idx[0])
+            for src, cache in ((op.keys, op.k_cache), (op.values, op.v_cache)):
+                kernel.store(ib, mat.element(ib, src, idx), mat.args[cache], [row, idx[1]])
+        return []
+
+    b.if_then(b.cmpi("ult", linear, _product(b, dims)), body)
+    return grid
+
+
+# --- row ------------------------------------------------------------------------------------------
+
+
+def reduce_rows(kernel: Kernel, mat: Materializer, reductions: Sequence[linalg.GenericOp], row: list[SSAValue]) -> None:
+    """Compute each row reduction for batch index ``row`` with the whole workgroup, binding ``mat.known``.
+
+    Each thread folds a strided slice of the reduced dim with the op's own body,
+    then a tree in workgroup memory combines the partial results.
+    """
+    b = kernel.b
+    tid = kernel.thread_id("x")
+    for red in reductions:
+        combine = _combiner(red)
+        extent = mat.dims(b, red.inputs[0])[-1]
+        init = mat.element(b, red.outputs[0], row)
+
+        def fold(ib: IRBuilder, c: SSAValue, carried: Sequence[SSAValue], red: linalg.GenericOp = red) -> list[SSAValue]:
+            return mat.generic_at(ib, red, [*row, c], carried)
+
+        (partial,) = b.for_loop(tid, extent, b.index(kernel.threads), [init], fold)
+        shared = kernel.shared(kernel.threads)
+        kernel.store(b, partial, shared, [tid])
+        kernel.barrier()
+        kernel.tree_reduce(shared, tid, kernel.threads, lambda ib, x, y, c=combine: ib.value(c(x, y)))  # pyright: ignore[reportCallIssue]
+        total = kernel.load(b, shared, [b.index(0)])
+        mat.known[red.results[0]] = lambda _b, _idx, total=total: total
+
+
+def lower_row(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
+    """One workgroup per row: reductions as phases, then the row's outputs (or an argmax)."""
+    b = kernel.b
+    outputs = _outputs(kernel, ops)
+    argmaxes = [op for op in ops if isinstance(op, ArgmaxOp)]
+    if argmaxes:
+        return _lower_argmax(kernel, mat, argmaxes[0], outputs)
+    reductions = [op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.ROW_REDUCTION]
+    if not reductions:
+        raise RustyError("a row region needs a reduction", ops[0])
+    red_shape = mat.dims(kernel.grid_b, reductions[0].inputs[0], kernel.grid_args)
+    rows = _product(kernel.grid_b, red_shape[:-1])
+    grid = [rows, kernel.grid_b.index(1), kernel.grid_b.index(1)]
+
+    row_dims = mat.dims(b, reductions[0].inputs[0])
+    row = _delinearize(b, kernel.block_id("x"), row_dims[:-1])
+    reduce_rows(kernel, mat, reductions, row)
+    tid = kernel.thread_id("x")
+    for value, buf in outputs:
+        if len(static_shape(value)) == len(row):
+            b.if_then(b.cmpi("eq", tid, b.index(0)), lambda ib, v=value, o=buf: (kernel.store(ib, mat.element(ib, v, row), o, row), [])[1])
+        else:
+
+            def store(ib: IRBuilder, c: SSAValue, _: Sequence[SSAValue], v: SSAValue = value, o: SSAValue = buf) -> list[SSAValue]:
+                kernel.store(ib, mat.element(ib, v, [*row, c]), o, [*row, c])
+                return []
+
+            b.for_loop(tid, row_dims[-1], b.index(kernel.threads), [], store)
+    return grid
+
+
+def _lower_argmax(kernel: Kernel, mat: Materializer, op: ArgmaxOp, outputs: list[tuple[SSAValue, SSAValue]]) -> list[SSAValue]:
+    """One workgroup: strided (value, index) maxima, then a tree that keeps the first index of ties."""
+    b = kernel.b
+    g = kernel.grid_b
+    (length,) = mat.dims(b, op.input)
+    tid = kernel.thread_id("x")
+
+    def fold(ib: IRBuilder, i: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
+        best, best_i = carried
+        v = mat.element(ib, op.input, [i])
+        better = ib.cmpf("ogt", v, best)
+        return [ib.select(better, v, best), ib.select(better, i, best_i)]
+
+    best, best_i = b.for_loop(tid, length, b.index(kernel.threads), [b.f32(float("-inf")), tid], fold)
+    vals = kernel.shared(kernel.threads)
+    idxs = kernel.shared(kernel.threads, i32)
+    kernel.store(b, best, vals, [tid])
+    kernel.store(b, b.index_cast(best_i, i32), idxs, [tid])
+    kernel.barrier()
+    stride = kernel.threads // 2
+    while stride >= 1:
+        s = b.index(stride)
+
+        def step(ib: IRBuilder, s: SSAValue = s) -> list[SSAValue]:
+            other = ib.addi(tid, s)
+            va, vb = kernel.load(ib, vals, [tid]), kernel.load(ib, vals, [other])
+            ia, ib_ = kernel.load(ib, idxs, [tid]), kernel.load(ib, idxs, [other])
+            take = ib.value(arith.OrIOp(ib.cmpf("ogt", vb, va), ib.value(arith.AndIOp(ib.cmpf("oeq", vb, va), ib.cmpi("slt", ib_, ia)))))
+            kernel.store(ib, ib.select(take, vb, va), vals, [tid])
+            kernel.store(ib, ib.select(take, ib_, ia), idxs, [tid])
+            return []
+
+        b.if_then(b.cmpi("ult", tid, s), step)
+        kernel.barrier()
+        stride //= 2
+    result = kernel.load(b, idxs, [b.index(0)])
+    mat.known[op.result] = lambda _b, _idx: result
+    for value, buf in outputs:
+        b.if_then(b.cmpi("eq", tid, b.index(0)), lambda ib, v=value, o=buf: (kernel.store(ib, mat.element(ib, v, [ib.index(0)]), o, [ib.index(0)]), [])[1])
+    return [g.index(1), g.index(1), g.index(1)]
+
+
+# --- contraction ----------------------------------------------------------------------------------
+
+
+def lower_contraction(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
+    """A workgroup per (``rows`` output rows, batch index); each row's threads split K.
+
+    1. Prologue: row reductions the activation needs (RMSNorm) for this batch
+       index, by the whole workgroup.
+    2. Each thread folds its share of K (whole quantization blocks when the
+       weights are block-quantized, so a block's scales are loaded once) with
+       the contraction's own body, for every output of a fused group.
+    3. Partial sums meet in workgroup memory, one tree per row group.
+    4. The first thread of each row stores the region's outputs at (batch, n):
+       the epilogue is materialized with the reduced values bound.
+    """
+    b, g = kernel.b, kernel.grid_b
+    root = next(op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.CONTRACTION)
+    (rows_per_group,) = kernel.config.tile_sizes
+    tpr = kernel.threads // rows_per_group
+    if tpr & (tpr - 1):
+        raise RustyError("threads per row must be a power of two", root)
+    x = root.inputs[0]
+    weights = list(root.inputs[1:])
+    n_outputs = len(root.outputs)
+    out_shape = static_shape(root.results[0])
+    batch_rank = len(out_shape) - 1
+    red = reduction_dims(root)
+    if red != [len(out_shape)] or any(static_shape(w)[-1] != static_shape(x)[-1] for w in weights):
+        raise RustyError("a contraction must reduce its last loop dim over the inputs' last dim", root)
+    n_total = out_shape[-1]
+    k_total = static_shape(x)[-1]
+
+    # grid: x over blocks of output rows, y over the batch (tokens)
+    batch = _product(g, mat.dims(g, root.results[0], kernel.grid_args)[:-1])
+    grid = [g.index(-(-n_total // rows_per_group)), batch, g.index(1)]
+
+    tid = kernel.thread_id("x")
+    lane = b.remui(tid, b.index(tpr))
+    group = b.divui(tid, b.index(tpr))
+    n = b.addi(b.muli(kernel.block_id("x"), b.index(rows_per_group)), group)
+    n_in = b.minui(n, b.index(n_total - 1))  # threads past N compute row N-1 and store nothing
+    batch_dims = mat.dims(b, root.results[0])[:-1]
+    bidx = _delinearize(b, kernel.block_id("y"), batch_dims) if batch_rank else []
+
+    for red in (op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.ROW_REDUCTION):
+        red_shape = static_shape(red.results[0])
+        if len(red_shape) == batch_rank:
+            row = bidx
+        elif all(d == 1 for d in red_shape):  # e.g. the norm of the one row the logits read
+            row = [b.index(0)] * len(red_shape)
+        else:
+            raise RustyError("a prologue reduction must be per batch index of its contraction", red)
+        reduce_rows(kernel, mat, [red], row)
+
+    readers = [mat.reader(w) for w in weights]
+    block = readers[0].block if all(r is not None and r.blockwise for r in readers) else 1
+    if block > 1 and any(r.block != block for r in readers if r is not None):
+        block = 1
+    zero = [mat.element(b, o, [*bidx, n_in]) for o in root.outputs]
+
+    def mac(ib: IRBuilder, k: SSAValue, w_values: Sequence[SSAValue], acc: Sequence[SSAValue]) -> list[SSAValue]:
+        xv = mat.element(ib, x, [*bidx, k])
+        return _body(ib, root, [xv, *w_values], acc)
+
+    if block > 1:
+        assert all(r is not None for r in readers)
+
+        def per_block(ib: IRBuilder, blk: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
+            heads = [r.header(ib, n_in, blk) for r in readers]  # pyright: ignore[reportOptionalMemberAccess]
+            k0 = ib.muli(blk, ib.index(block))
+
+            def per_value(jb: IRBuilder, j: SSAValue, acc2: Sequence[SSAValue]) -> list[SSAValue]:
+                ws = [r.element(jb, h, j) for r, h in zip(readers, heads)]  # pyright: ignore[reportOptionalMemberAccess]
+                return mac(jb, jb.addi(k0, j), ws, acc2)
+
+            return list(ib.for_loop(ib.index(0), ib.index(block), ib.index(1), acc, per_value))
+
+        partial = b.for_loop(lane, b.index(k_total // block), b.index(tpr), zero, per_block)
+    else:
+
+        def per_k(ib: IRBuilder, k: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
+            ws = [mat.element(ib, w, [n_in, k]) for w in weights]
+            return mac(ib, k, ws, acc)
+
+        partial = b.for_loop(lane, b.index(k_total), b.index(tpr), zero, per_k)
+
+    combine = _combiner(root)
+    totals: list[SSAValue] = []
+    base = b.muli(group, b.index(tpr))
+    for i in range(n_outputs):
+        shared = kernel.shared(kernel.threads)
+        kernel.store(b, partial[i], shared, [tid])
+        totals.append(shared)
+    kernel.barrier()
+    for shared in totals:
+        kernel.tree_reduce(shared, tid, tpr, lambda ib, p, q: ib.value(combine(p, q)), lane=lane)  # pyright: ignore[reportCallIssue]
+
+    def epilogue(ib: IRBuilder) -> list[SSAValue]:
+        for i, shared in enumerate(totals):
+            total = kernel.load(ib, shared, [base])
+            mat.known[root.results[i]] = lambda _b, _idx, t=total: t
+        for value, buf in _outputs(kernel, ops):
+            idx = [*bidx, n]
+            kernel.store(ib, mat.element(ib, value, idx), buf, idx)
+        return []
+
+    last = b.value(arith.AndIOp(b.cmpi("eq", lane, b.index(0)), b.cmpi("ult", n, b.index(n_total))))
+    b.if_then(last, epilogue)
+    return grid
+
+
+def _body(b: IRBuilder, op: linalg.GenericOp, inputs: Sequence[SSAValue], acc: Sequence[SSAValue]) -> list[SSAValue]:
+    """Clone a contraction's body with scalar inputs and accumulators: the new accumulators."""
+    block = op.body.block
+    mapping = dict(zip(block.args, [*inputs, *acc]))
+    yielded: list[SSAValue] = []
+    for inner in block.ops:
+        if isinstance(inner, linalg.YieldOp):
+            yielded = [mapping[v] for v in inner.arguments]
+            continue
+        clone = inner.clone(value_mapper=mapping)
+        b.insert(clone)
+        mapping.update(zip(inner.results, clone.results))
+    return yielded
+
+
+# --- attention ------------------------------------------------------------------------------------
+
+
+def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
+    """A workgroup per (head, query row): online softmax over tiles of KV positions.
+
+    1. The query row of this head, scaled, is staged in workgroup memory
+       (RoPE and any other fused producer are materialized as it is read).
+    2. For each tile of ``kv_tile`` positions up to ``pos + row``: each thread
+       scores one position; every thread then reads the tile's scores to
+       update the running maximum ``m`` and sum ``l`` (FlashAttention-2 style
+       rescaling), and thread ``d`` accumulates output dimension ``d``.
+    3. Thread ``d`` stores ``acc / l``; fused consumers are materialized there.
+    """
+    b, g = kernel.b, kernel.grid_b
+    op = next(o for o in ops if isinstance(o, AttentionOp))
+    heads, kv_heads, hd = (a.value.data for a in (op.num_heads, op.num_kv_heads, op.head_dim))
+    (tile,) = kernel.config.tile_sizes
+    if kernel.threads < hd or tile != kernel.threads:
+        raise RustyError(f"attention needs at least head_dim ({hd}) threads and kv_tile equal to the workgroup size", op)
+    scale = op.scale.value.data
+    rows = mat.dims(g, op.query, kernel.grid_args)[0]
+    grid = [g.index(heads), rows, g.index(1)]
+
+    tid = kernel.thread_id("x")
+    h = kernel.block_id("x")
+    s = kernel.block_id("y")
+    kv_col = b.muli(b.divui(h, b.index(heads // kv_heads)), b.index(hd))
+    pos = mat.args[op.pos]
+    end = b.addi(b.addi(pos, s), b.index(1))
+    kc, vc = mat.args[op.k_cache], mat.args[op.v_cache]
+
+    q_shared = kernel.shared(hd)
+
+    def stage(ib: IRBuilder, d: SSAValue, _: Sequence[SSAValue]) -> list[SSAValue]:
+        q = mat.element(ib, op.query, [s, ib.addi(ib.muli(h, ib.index(hd)), d)])
+        kernel.store(ib, ib.mulf(q, ib.f32(scale)), q_shared, [d])
+        return []
+
+    b.for_loop(tid, b.index(hd), b.index(kernel.threads), [], stage)
+    kernel.barrier()
+    scores = kernel.shared(tile)
+    d_valid = b.cmpi("ult", tid, b.index(hd))
+    d = b.minui(tid, b.index(hd - 1))
+
+    def per_tile(ib: IRBuilder, t0: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
+        m, l, acc = carried
+        t = ib.addi(t0, tid)
+
+        def score(jb: IRBuilder) -> list[SSAValue]:
+            def dot(kb: IRBuilder, dd: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+                kv = kernel.load(kb, kc, [t, kb.addi(kv_col, dd)])
+                return [kb.addf(kb.mulf(kernel.load(kb, q_shared, [dd]), kv), c[0])]
+
+            return list(jb.for_loop(jb.index(0), jb.index(hd), jb.index(1), [jb.f32(0.0)], dot))
+
+        (sc,) = ib.if_then(ib.cmpi("ult", t, end), score, lambda jb: [jb.f32(float("-inf"))], [F32])
+        kernel.store(ib, sc, scores, [tid])
+        kernel.barrier(ib)
+        count = ib.minui(ib.index(tile), ib.subi(end, t0))
+
+        def tile_max(jb: IRBuilder, i: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+            return [jb.maximumf(c[0], kernel.load(jb, scores, [i]))]
+
+        (mt,) = ib.for_loop(ib.index(0), count, ib.index(1), [m], tile_max)
+        alpha = ib.exp(ib.subf(m, mt))
+
+        def accumulate(jb: IRBuilder, i: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+            p = jb.exp(jb.subf(kernel.load(jb, scores, [i]), mt))
+            v = kernel.load(jb, vc, [jb.addi(t0, i), jb.addi(kv_col, d)])
+            return [jb.addf(c[0], p), jb.addf(c[1], jb.mulf(p, v))]
+
+        l2, acc2 = ib.for_loop(ib.index(0), count, ib.index(1), [ib.mulf(l, alpha), ib.mulf(acc, alpha)], accumulate)
+        kernel.barrier(ib)  # the next tile overwrites the scores
+        return [mt, l2, acc2]
+
+    _m, l, acc = b.for_loop(b.index(0), end, b.index(tile), [b.f32(float("-inf")), b.f32(0.0), b.f32(0.0)], per_tile)
+    col = b.addi(b.muli(h, b.index(hd)), d)
+    out = b.divf(acc, l)
+    mat.known[op.result] = lambda _b, _idx: out
+
+    def store(ib: IRBuilder) -> list[SSAValue]:
+        for value, buf in _outputs(kernel, ops):
+            kernel.store(ib, mat.element(ib, value, [s, col]), buf, [s, col])
+        return []
+
+    b.if_then(d_valid, store)
+    return grid
+
+
+STRATEGIES = {
+    "elementwise": lower_elementwise,
+    "row": lower_row,
+    "contraction": lower_contraction,
+    "attention": lower_attention,
+}
+

@@ -1,0 +1,135 @@
+"""convert-tiled-to-gpu: outline each ``tiled.kernel`` body into a ``gpu.func`` and launch it from the host."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import gpu
+from xdsl.dialects.builtin import ModuleOp, StringAttr, SymbolRefAttr, UnitAttr
+from xdsl.ir import Block, Region
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from rusty_ir.dialects.tiled import KernelOp, YieldOp
+from rusty_ir.errors import RustyError
+from rusty_ir.passes.builder import IRBuilder
+
+KERNELS_MODULE = "kernels"
+"""The ``gpu.module`` that receives every outlined kernel."""
+
+CONTAINER_ATTR = "gpu.container_module"
+"""Set on the builtin module, as MLIR requires of a module holding ``gpu.module``s and launches."""
+
+
+def _kernels_module(module: ModuleOp) -> gpu.ModuleOp:
+    """The top-level ``gpu.module @kernels``, created at the end of the module if absent."""
+    for op in module.ops:
+        if isinstance(op, gpu.ModuleOp) and op.sym_name.data == KERNELS_MODULE:
+            return op
+    kernels = gpu.ModuleOp(StringAttr(KERNELS_MODULE), Region(Block()))  # pyright: ignore[reportArgumentType]
+    module.body.block.add_op(kernels)
+    return kernels
+
+
+def _unique_name(label: str, taken: set[str]) -> str:
+    """``label`` as a WGSL-friendly identifier, suffixed ``_1``, ``_2``, ... until unused."""
+    base = re.sub(r"\W", "_", label) or "kernel"
+    if base[0].isdigit() or base.startswith("__"):
+        base = "k_" + base
+    name, n = base, 0
+    while name in taken:
+        n += 1
+        name = f"{base}_{n}"
+    taken.add(name)
+    return name
+
+
+def outline(kernel: KernelOp, kernels: gpu.ModuleOp, taken: set[str]) -> gpu.LaunchFuncOp:
+    """Moves one kernel's body into ``kernels`` and replaces the kernel by its grid and a launch."""
+    # 1. The body becomes a gpu.func: its block arguments are the function's, tiled.yield a gpu.return.
+    name = _unique_name(kernel.label.data, taken)
+    body = kernel.body.block
+    arg_types = [a.type for a in body.args]
+    Rewriter.replace_op(body.last_op, gpu.ReturnOp([]))  # pyright: ignore[reportArgumentType]
+    fn = gpu.FuncOp(
+        name,
+        (arg_types, []),
+        Rewriter.move_region_contents_to_new_regions(kernel.body),
+        kernel=True,
+        known_block_size=list(kernel.workgroup),
+    )
+    kernels.body.block.add_op(fn)
+    # 2. The grid's ops move before the kernel, its block arguments replaced by the kernel's operands.
+    grid = kernel.grid.block
+    grid_yield = grid.last_op
+    assert isinstance(grid_yield, YieldOp)
+    # a count may be a grid argument itself (one workgroup per row: the row count)
+    counts = [kernel.args[v.index] if v in grid.args else v for v in grid_yield.values]
+    Rewriter.erase_op(grid_yield, safe_erase=False)
+    Rewriter.inline_block(grid, InsertPoint.before(kernel), kernel.args)
+    # 3. The launch, with the workgroup size as index constants and the kernel's operands as is
+    #    (a quantized weight buffer binds to a memref<Nxi32> argument: gpu.launch_func checks no types).
+    b = IRBuilder(InsertPoint.before(kernel))
+    threads = [b.index(w) for w in kernel.workgroup]
+    launch = gpu.LaunchFuncOp(
+        SymbolRefAttr(KERNELS_MODULE, [name]), counts, threads, kernelOperands=list(kernel.args)
+    )
+    b.insert(launch)
+    Rewriter.erase_op(kernel)
+    return launch
+
+
+@dataclass(frozen=True)
+class ConvertTiledToGpuPass(ModulePass):
+    """Outlines every ``tiled.kernel`` into ``gpu.module @kernels`` and launches it with ``gpu.launch_func``.
+
+    Matches: every ``tiled.kernel`` of the module's host functions (also inside
+    ``scf.for`` bodies).
+
+    Produces (docs/compiler.md, "GPU-level host IR")::
+
+        tiled.kernel "axpb"(%x, %y, %s) {workgroup_size = array<i64: 64, 1, 1>} : memref<?x8xf32>, memref<?x8xf32>, index
+        grid { ^bb0(%a, %b, %n): ...; tiled.yield %gx, %c1, %c1 : index, index, index }
+        body { ^bb0(%a, %b, %n): ...; tiled.yield }
+        // becomes, in the host function
+        ...grid ops on %x, %y, %s...
+        %c64 = arith.constant 64 : index
+        %c1 = arith.constant 1 : index
+        gpu.launch_func @kernels::@axpb blocks in (%gx, %c1, %c1) threads in (%c64, %c1, %c1) args(%x, %y, %s)
+        // and at module level
+        gpu.module @kernels {
+          gpu.func @axpb(%a: memref<?x8xf32>, %b: memref<?x8xf32>, %n: index) kernel
+              attributes {gpu.known_block_size = array<i32: 64, 1, 1>} { ...; gpu.return }
+        }
+
+    The ``gpu.func`` is named after the kernel's label (made an identifier,
+    suffixed ``_1``, ``_2``... to stay unique in ``@kernels``) and takes the
+    body's block arguments, so a quantized weight operand is passed as is to a
+    ``memref<Nxi32>`` argument. The module gets ``gpu.container_module``. No
+    ``tiled`` op remains.
+
+    Pre-conditions: the ``tiled.kernel`` ops verify (three index grid counts, an
+    empty body yield); grid regions only hold host-evaluable ops (arith, memref.dim).
+    """
+
+    name = "convert-tiled-to-gpu"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        found = [k for k in op.walk() if isinstance(k, KernelOp)]
+        if not found:
+            return
+        kernels = _kernels_module(op)
+        taken = {f.sym_name.data for f in kernels.body.block.ops if isinstance(f, gpu.FuncOp)}
+        for kernel in found:
+            if isinstance(kernel.parent_op(), gpu.ModuleOp | gpu.FuncOp):
+                raise RustyError("convert-tiled-to-gpu: a tiled.kernel must be in a host function", kernel)
+            outline(kernel, kernels, taken)
+        op.attributes[CONTAINER_ATTR] = UnitAttr()
+        for inner in op.walk():
+            if inner.dialect_name() == "tiled":
+                raise RustyError(f"convert-tiled-to-gpu: '{inner.name}' remains", inner)
+
+
+__all__ = ["CONTAINER_ATTR", "KERNELS_MODULE", "ConvertTiledToGpuPass", "outline"]

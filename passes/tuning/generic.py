@@ -1,0 +1,44 @@
+"""Default heuristics for workgroup and tile sizes, for any GPU (within the target's limits)."""
+
+from __future__ import annotations
+
+from xdsl.dialects import linalg
+from xdsl.ir import Operation
+
+from rusty_ir.dialects.dispatch import LoweringConfigAttr
+from rusty_ir.dialects.linalg_ext import AttentionOp
+from rusty_ir.passes.tuning.target import TargetDescription
+
+
+def _pow2_floor(n: int) -> int:
+    return 1 << (max(n, 1).bit_length() - 1)
+
+
+def _pow2_ceil(n: int) -> int:
+    return 1 << (max(n, 1) - 1).bit_length()
+
+
+def default_config(strategy: str, root: Operation, target: TargetDescription) -> LoweringConfigAttr:
+    """A lowering config that is correct everywhere and reasonable on most GPUs.
+
+    - elementwise and row: ``min(256, max_invocations)`` threads;
+    - contraction: 256 threads split into ``rows`` groups, each reducing one
+      output row; a group gets about one quantization block (32 values) of K per
+      thread, so short rows use small groups and more rows per workgroup;
+    - attention: one thread per head dimension (at least a subgroup), and a KV
+      tile of as many positions as threads.
+    """
+    threads = min(256, target.max_invocations)
+    if strategy == "contraction":
+        assert isinstance(root, linalg.GenericOp)
+        k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
+        per_row = max(1, min(threads, target.subgroup_size, _pow2_floor(k // 32)))
+        return LoweringConfigAttr("contraction", [threads, 1, 1], [threads // per_row])
+    if strategy == "attention":
+        assert isinstance(root, AttentionOp)
+        hd = root.head_dim.value.data
+        wg = min(threads, max(target.subgroup_size, _pow2_ceil(hd)))
+        return LoweringConfigAttr("attention", [wg, 1, 1], [wg])
+    return LoweringConfigAttr(strategy, [threads, 1, 1])
+
+

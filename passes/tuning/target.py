@@ -1,0 +1,36 @@
+"""Target descriptions: the limits tuning and tiling must respect, per GPU family.
+
+Tuning reads these instead of branching on a backend (STYLE habit 8). The
+defaults are WebGPU's guaranteed limits, so a schedule chosen without an
+adapter runs on any adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TargetDescription:
+    """What a kernel may use on one kind of GPU."""
+
+    name: str
+    max_invocations: int = 256
+    """Invocations per workgroup."""
+    max_workgroup_memory: int = 16384
+    """Bytes of workgroup (threadgroup) memory per workgroup."""
+    max_workgroups_per_dim: int = 65535
+    """Workgroups per grid dimension."""
+    subgroup_size: int = 32
+    """Preferred SIMD width (NVIDIA warps, Apple SIMD-groups); a hint, not a requirement."""
+
+
+TARGETS: dict[str, TargetDescription] = {
+    t.name: t
+    for t in (
+        TargetDescription("webgpu"),
+        TargetDescription("apple", max_invocations=1024, max_workgroup_memory=32768, subgroup_size=32),
+        TargetDescription("nvidia", max_invocations=1024, max_workgroup_memory=49152, subgroup_size=32),
+    )
+}
+"""Known targets by name; ``webgpu`` is the portable default."""
