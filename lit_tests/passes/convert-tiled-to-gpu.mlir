@@ -1,0 +1,151 @@
+// RUN: rusty-opt %s -p convert-tiled-to-gpu --split-input-file | filecheck %s
+// RUN: rusty-opt %s -p convert-tiled-to-gpu --split-input-file | rusty-translate --to-wgsl --split-input-file | filecheck %s --check-prefix=WGSL
+// tests/passes/test_convert_tiled_to_gpu.py runs the first case on wgpu against numpy.
+
+// Two kernels of one step: y = 3 x + 1 over ceildiv(S * 8, 64) workgroups, then one
+// workgroup per row sums the row through workgroup memory.
+// CHECK-LABEL: builtin.module attributes {gpu.container_module}
+// CHECK:       func.func @step(%[[X:.*]]: memref<?x8xf32>, %[[Y:.*]]: memref<?x8xf32>, %[[SUMS:.*]]: memref<?xf32>, %[[S:.*]]: index) {
+// CHECK-DAG:     %[[C1:.*]] = arith.constant 1 : index
+// CHECK-DAG:     %[[C8:.*]] = arith.constant 8 : index
+// CHECK-DAG:     %[[C64:.*]] = arith.constant 64 : index
+// CHECK:         %[[ELEMS:.*]] = arith.muli %[[S]], %[[C8]] : index
+// CHECK-NEXT:    %[[GX:.*]] = arith.ceildivui %[[ELEMS]], %[[C64]] : index
+// CHECK-NEXT:    %[[WX:.*]] = arith.constant 64 : index
+// CHECK-NEXT:    %[[W1:.*]] = arith.constant 1 : index
+// CHECK-NEXT:    "gpu.launch_func"(%[[GX]], %[[C1]], %[[C1]], %[[WX]], %[[W1]], %[[W1]], %[[X]], %[[Y]], %[[S]]) <{kernel = @kernels::@axpb, operandSegmentSizes = array<i32: 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 3, 0>}>
+// CHECK:         "gpu.launch_func"(%[[S]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[Y]], %[[SUMS]], %[[S]]) <{kernel = @kernels::@rowsum
+// CHECK-NEXT:    func.return
+// CHECK:       "gpu.module"() <{sym_name = "kernels"}> ({
+// CHECK-NEXT:    "gpu.func"() <{function_type = (memref<?x8xf32>, memref<?x8xf32>, index) -> (), kernel}> ({
+// CHECK-NEXT:    ^bb0(%{{.*}}: memref<?x8xf32>, %{{.*}}: memref<?x8xf32>, %{{.*}}: index):
+// CHECK:           "gpu.return"() : () -> ()
+// CHECK-NEXT:    }) {sym_name = "axpb", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
+// CHECK:           %{{.*}} = memref.alloca() : memref<64xf32, 3 : i64>
+// CHECK:           "gpu.barrier"() : () -> ()
+// CHECK:         }) {sym_name = "rowsum", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
+// CHECK-NOT:   tiled.
+// WGSL:        fn axpb(
+// WGSL:        var<workgroup> rowsum_red: array<f32, 64>;
+// WGSL:        fn rowsum(
+func.func @step(%x: memref<?x8xf32>, %y: memref<?x8xf32>, %sums: memref<?xf32>, %s: index) {
+  tiled.kernel "axpb"(%x, %y, %s) {workgroup_size = array<i64: 64, 1, 1>} : memref<?x8xf32>, memref<?x8xf32>, index grid {
+  ^bb0(%a: memref<?x8xf32>, %b: memref<?x8xf32>, %n: index):
+    %c1 = arith.constant 1 : index
+    %c8 = arith.constant 8 : index
+    %c64 = arith.constant 64 : index
+    %elems = arith.muli %n, %c8 : index
+    %gx = arith.ceildivui %elems, %c64 : index
+    tiled.yield %gx, %c1, %c1 : index, index, index
+  } body {
+  ^bb0(%a: memref<?x8xf32>, %b: memref<?x8xf32>, %n: index):
+    %c8 = arith.constant 8 : index
+    %i = "gpu.global_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %elems = arith.muli %n, %c8 : index
+    %in = arith.cmpi ult, %i, %elems : index
+    scf.if %in {
+      %row = arith.divui %i, %c8 : index
+      %col = arith.remui %i, %c8 : index
+      %v = memref.load %a[%row, %col] : memref<?x8xf32>
+      %three = arith.constant 3.0 : f32
+      %one = arith.constant 1.0 : f32
+      %m = arith.mulf %v, %three : f32
+      %r = arith.addf %m, %one : f32
+      memref.store %r, %b[%row, %col] : memref<?x8xf32>
+    }
+    tiled.yield
+  }
+  tiled.kernel "rowsum"(%y, %sums, %s) {workgroup_size = array<i64: 64, 1, 1>} : memref<?x8xf32>, memref<?xf32>, index grid {
+  ^bb0(%a: memref<?x8xf32>, %out: memref<?xf32>, %n: index):
+    %c1 = arith.constant 1 : index
+    tiled.yield %n, %c1, %c1 : index, index, index
+  } body {
+  ^bb0(%a: memref<?x8xf32>, %out: memref<?xf32>, %n: index):
+    %red = memref.alloca() : memref<64xf32, 3>
+    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %row = "gpu.block_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c6 = arith.constant 6 : index
+    %c8 = arith.constant 8 : index
+    %c32 = arith.constant 32 : index
+    %zero = arith.constant 0.0 : f32
+    %inrow = arith.cmpi ult, %t, %c8 : index
+    %v = scf.if %inrow -> (f32) {
+      %l = memref.load %a[%row, %t] : memref<?x8xf32>
+      scf.yield %l : f32
+    } else {
+      scf.yield %zero : f32
+    }
+    memref.store %v, %red[%t] : memref<64xf32, 3>
+    "gpu.barrier"() : () -> ()
+    scf.for %k = %c0 to %c6 step %c1 {
+      %st = arith.shrui %c32, %k : index
+      %active = arith.cmpi ult, %t, %st : index
+      scf.if %active {
+        %other = arith.addi %t, %st : index
+        %p = memref.load %red[%t] : memref<64xf32, 3>
+        %q = memref.load %red[%other] : memref<64xf32, 3>
+        %sm = arith.addf %p, %q : f32
+        memref.store %sm, %red[%t] : memref<64xf32, 3>
+      }
+      "gpu.barrier"() : () -> ()
+    }
+    %first = arith.cmpi eq, %t, %c0 : index
+    scf.if %first {
+      %total = memref.load %red[%c0] : memref<64xf32, 3>
+      memref.store %total, %out[%row] : memref<?xf32>
+    }
+    tiled.yield
+  }
+  func.return
+}
+
+// -----
+
+// A quantized weight is passed to the launch as is and binds to the kernel's memref<Nxi32>
+// argument; kernels inside a loop are launched in the loop; equal labels get suffixes and
+// an existing gpu.module @kernels is reused.
+// CHECK:       "gpu.module"() <{sym_name = "kernels"}> ({
+// CHECK:         }) {sym_name = "gemv", gpu.known_block_size = array<i32: 1, 1, 1>} : () -> ()
+// CHECK-NEXT:    "gpu.func"() <{function_type = (memref<34xi32>, memref<4xf32>) -> (), kernel}>
+// CHECK:         }) {sym_name = "gemv_1", gpu.known_block_size = array<i32: 32, 1, 1>} : () -> ()
+// CHECK-NEXT:    "gpu.func"() <{function_type = (memref<34xi32>, memref<4xf32>) -> (), kernel}>
+// CHECK:         }) {sym_name = "gemv_2", gpu.known_block_size = array<i32: 32, 1, 1>} : () -> ()
+// CHECK-LABEL: func.func @quantized
+// CHECK-SAME:  (%[[W:.*]]: memref<4x32x!quant.q8_0>, %[[OUT:.*]]: memref<4xf32>, %[[N:.*]]: index)
+// CHECK:         scf.for
+// CHECK:           "gpu.launch_func"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[W]], %[[OUT]]) <{kernel = @kernels::@gemv_1,
+// CHECK-SAME:        (index, index, index, index, index, index, memref<4x32x!quant.q8_0>, memref<4xf32>) -> ()
+// CHECK:         "gpu.launch_func"({{.*}}) <{kernel = @kernels::@gemv_2,
+// WGSL:        fn gemv_1(
+// WGSL:        fn gemv_2(
+"gpu.module"() <{sym_name = "kernels"}> ({
+  "gpu.func"() <{function_type = () -> (), kernel}> ({
+    "gpu.return"() : () -> ()
+  }) {sym_name = "gemv", gpu.known_block_size = array<i32: 1, 1, 1>} : () -> ()
+}) : () -> ()
+func.func @quantized(%w: memref<4x32x!quant.q8_0>, %out: memref<4xf32>, %n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.for %i = %c0 to %n step %c1 {
+    tiled.kernel "gemv"(%w, %out) {workgroup_size = array<i64: 32, 1, 1>} : memref<4x32x!quant.q8_0>, memref<4xf32> grid {
+    ^bb0(%a: memref<34xi32>, %o: memref<4xf32>):
+      %g1 = arith.constant 1 : index
+      %g4 = arith.constant 4 : index
+      tiled.yield %g4, %g1, %g1 : index, index, index
+    } body {
+    ^bb0(%a: memref<34xi32>, %o: memref<4xf32>):
+      tiled.yield
+    }
+  }
+  tiled.kernel "gemv"(%w, %out) {workgroup_size = array<i64: 32, 1, 1>} : memref<4x32x!quant.q8_0>, memref<4xf32> grid {
+  ^bb0(%a: memref<34xi32>, %o: memref<4xf32>):
+    %g1 = arith.constant 1 : index
+    tiled.yield %g1, %g1, %g1 : index, index, index
+  } body {
+  ^bb0(%a: memref<34xi32>, %o: memref<4xf32>):
+    tiled.yield
+  }
+  func.return
+}
