@@ -2,7 +2,7 @@
 
     rusty-translate --to-wgsl [FILE|-]      WGSL kernels of every gpu.module
     rusty-translate --to-msl [FILE|-]       Metal Shading Language (not yet supported)
-    rusty-translate --to-schedule [FILE|-]  the host schedule as JSON (not yet supported)
+    rusty-translate --to-schedule [FILE|-]  the host schedule as JSON (backends/runtime/schedule.py)
 """
 
 from __future__ import annotations
@@ -23,6 +23,12 @@ def _to_wgsl(module) -> str:  # noqa: ANN001 - a builtin.module
     return emit_wgsl(module)
 
 
+def _to_schedule(module) -> str:  # noqa: ANN001 - a builtin.module
+    from rusty_ir.backends.schedule import emit_schedule
+
+    return emit_schedule(module)
+
+
 def _not_yet(target: str):  # noqa: ANN202
     def emit(_module) -> str:  # noqa: ANN001
         raise RustyError(f"--to-{target} is not supported yet")
@@ -30,7 +36,7 @@ def _not_yet(target: str):  # noqa: ANN202
     return emit
 
 
-TARGETS = {"wgsl": _to_wgsl, "msl": _not_yet("msl"), "schedule": _not_yet("schedule")}
+TARGETS = {"wgsl": _to_wgsl, "msl": _not_yet("msl"), "schedule": _to_schedule}
 
 
 def make_parser() -> argparse.ArgumentParser:

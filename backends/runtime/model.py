@@ -1,0 +1,591 @@
+"""The model runtime: runs a host schedule's ``prefill`` and ``decode`` entries on a wgpu device. No xDSL.
+
+    rt = ModelRuntime(schedule_json, wgsl_source, weight_store, context_length=512)
+    token = rt.prefill(np.array(prompt_ids, np.int32), 0)
+    token = rt.decode(token, len(prompt_ids))
+
+At load (once):
+
+1. Each entry is expanded symbolically: the host steps are interpreted with
+   the step symbols ``S`` (tokens in the step: the length of the entry's token
+   buffer) and ``pos`` (position of its first token); loops and calls are
+   unrolled, weight names resolved per layer, so an entry becomes one flat list
+   of launches whose grids and scalar arguments are expressions of ``S`` and
+   ``pos``. Loop bounds, layer indices and ``memref.dim`` indices must come out
+   as constants.
+2. Pipelines are built for the kernels used; every weight the expansions bind
+   is uploaded once straight from its (memory-mapped) bytes; K and V buffers of
+   ``context_length`` rows are made per layer (f32); each slot gets one buffer
+   as large as its largest alloc, evaluated at the largest step: ``S =
+   max_prefill`` (default: the context length) for prefill and ``S = 1`` for
+   decode, each at ``pos = 0`` and at the last position that fits (sizes are
+   assumed monotone in ``S`` and ``pos``).
+3. Scalar arguments are deduplicated: each distinct tuple of expressions gets
+   its own slice of one uniform buffer per entry. Bind groups are built once.
+
+Per step: evaluate the entry's few distinct expressions, write the token(s)
+and the uniform buffer, encode every dispatch into one command encoder and
+compute pass, copy the 4-byte token id from ``out`` into a mappable buffer,
+submit once, map and read it. A prompt longer than ``max_prefill`` is run as
+several prefill steps of at most ``max_prefill`` tokens.
+
+Entries must have the signature ``(tokens: memref<?xi32> | memref<1xi32>,
+pos: index, out: memref<1xi32>)`` (docs/compiler.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+import wgpu
+
+from rusty_ir.backends.runtime.device import BoundKernel, Device, Kernel
+from rusty_ir.backends.runtime.schedule import (
+    OPERATORS,
+    Alloc,
+    Cache,
+    Call,
+    Dim,
+    Expr,
+    Function,
+    Launch,
+    Let,
+    Loop,
+    Return,
+    Schedule,
+    Step,
+    Weight,
+    load_schedule,
+)
+from rusty_ir.errors import RustyError
+from rusty_ir.weights import SCHEMES, TensorView
+
+ENTRIES = ("prefill", "decode")
+ELEMENT_BYTES: Mapping[str, int] = {"f32": 4, "i32": 4, "f16": 2, "bf16": 2}
+
+# -- symbolic values -----------------------------------------------------------
+
+Sym = Union[int, float, str, tuple]  # "S", "pos", literals, or (op, a, b)
+"""A value during expansion: an expression of the step symbols ``S`` and ``pos``."""
+
+
+def _fold(op: str, a: Sym, b: Sym) -> Sym:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        if b == 0 and op in ("div", "ceildiv", "rem"):
+            raise RustyError(f"schedule: division by zero in [{op}, {a}, {b}]")
+        return OPERATORS[op](a, b)
+    if op in ("add", "sub") and b == 0 or op in ("mul", "div", "ceildiv") and b == 1:
+        return a
+    if op == "add" and a == 0 or op == "mul" and a == 1:
+        return b
+    if op == "mul" and (a == 0 or b == 0):
+        return 0
+    return (op, a, b)
+
+
+def _eval(s: Sym, S: int, pos: int) -> Any:  # noqa: N803 - the symbol's name
+    if isinstance(s, tuple):
+        return OPERATORS[s[0]](_eval(s[1], S, pos), _eval(s[2], S, pos))
+    if isinstance(s, str):
+        return S if s == "S" else pos
+    return s
+
+
+def _show(s: Sym) -> str:
+    return f"[{s[0]}, {_show(s[1])}, {_show(s[2])}]" if isinstance(s, tuple) else str(s)
+
+
+@dataclass(frozen=True)
+class _Buf:
+    """A buffer value during expansion: which device buffer, and its shape."""
+
+    key: tuple[Any, ...]
+    """("slot", n), ("weight", name), ("cache", cache, layer, part) or ("io", entry, arg name)."""
+    shape: tuple[Sym, ...]
+    element_type: str
+
+
+@dataclass(frozen=True)
+class _Launch:
+    kernel: str
+    buffers: tuple[_Buf, ...]
+    grid: tuple[Sym, Sym, Sym]
+    scalars: tuple[Sym, ...]
+    where: str
+
+
+@dataclass
+class _Expansion:
+    entry: str
+    launches: list[_Launch] = field(default_factory=list)
+    allocs: list[tuple[int, Sym, str]] = field(default_factory=list)
+    """(slot, byte size, where) of every alloc."""
+    weights: dict[str, Weight] = field(default_factory=dict)
+    """Resolved weight name -> its step."""
+    io: dict[str, tuple[_Buf, str]] = field(default_factory=dict)
+    """tokens/out -> (buffer, argument name)."""
+
+
+class _Expander:
+    """Interprets one entry's host steps symbolically (module docstring, step 1)."""
+
+    MAX_DEPTH = 32
+
+    def __init__(self, schedule: Schedule, context_length: int, entry: str) -> None:
+        self.schedule = schedule
+        self.context_length = context_length
+        self.out = _Expansion(entry)
+        self.caches = {c.name: c for c in schedule.kv_caches}
+
+    def run(self) -> _Expansion:
+        entry = self.out.entry
+        fn = self.schedule.functions.get(entry)
+        if fn is None:
+            raise RustyError(f"the schedule has no '{entry}' function (entries: {list(self.schedule.entries)})")
+        a = fn.args
+        ok = (
+            len(a) == 3
+            and a[0].kind == "buffer" and a[0].element_type == "i32" and a[0].shape is not None and len(a[0].shape) == 1
+            and a[1].kind == "index"
+            and a[2].kind == "buffer" and a[2].element_type == "i32" and a[2].shape == (1,)
+        )  # fmt: skip
+        if not ok:
+            got = ", ".join(f"{x.name}: {x.kind}{'' if x.shape is None else list(x.shape)}" for x in a)
+            raise RustyError(f"entry '{entry}' must take (tokens: i32 buffer [S], pos: index, out: i32 buffer [1]), got ({got})")
+        tokens = _Buf(("io", entry, "tokens"), tuple("S" if d is None else d for d in a[0].shape), "i32")  # type: ignore[union-attr]
+        out = _Buf(("io", entry, "out"), (1,), "i32")
+        self.out.io = {"tokens": (tokens, a[0].name), "out": (out, a[2].name)}
+        self.call(fn, [tokens, "pos", out], 0, entry)
+        return self.out
+
+    # -- values --------------------------------------------------------------
+
+    def value(self, e: Expr, env: dict[str, Any], where: str) -> Sym | _Buf:
+        if isinstance(e, str):
+            if e not in env:
+                raise RustyError(f"schedule: {where}: unknown value '{e}'")
+            return env[e]
+        if isinstance(e, list):
+            a, b = self.index(e[1], env, where), self.index(e[2], env, where)
+            return _fold(e[0], a, b)
+        return e
+
+    def index(self, e: Expr, env: dict[str, Any], where: str) -> Sym:
+        v = self.value(e, env, where)
+        if isinstance(v, _Buf):
+            raise RustyError(f"schedule: {where}: '{e}' is a buffer where a number is expected")
+        return v
+
+    def const(self, e: Expr, env: dict[str, Any], where: str, what: str) -> int:
+        v = self.index(e, env, where)
+        if not isinstance(v, int):
+            raise RustyError(f"schedule: {where}: {what} must be a constant when the schedule is expanded, got {_show(v)}")
+        return v
+
+    def buffer(self, name: str, env: dict[str, Any], where: str) -> _Buf:
+        v = self.value(name, env, where)
+        if not isinstance(v, _Buf):
+            raise RustyError(f"schedule: {where}: '{name}' is not a buffer")
+        return v
+
+    # -- steps ---------------------------------------------------------------
+
+    def call(self, fn: Function, args: Sequence[Sym | _Buf], depth: int, where: str) -> list[Sym | _Buf]:
+        if depth > self.MAX_DEPTH:
+            raise RustyError(f"schedule: {where}: calls nest deeper than {self.MAX_DEPTH} (recursion?)")
+        if len(args) != len(fn.args):
+            raise RustyError(f"schedule: {where}: '{fn.name}' takes {len(fn.args)} arguments, got {len(args)}")
+        env: dict[str, Any] = {}
+        for arg, v in zip(fn.args, args, strict=True):
+            if (arg.kind == "buffer") != isinstance(v, _Buf):
+                raise RustyError(f"schedule: {where}: argument '{arg.name}' of '{fn.name}' must be {'a buffer' if arg.kind == 'buffer' else 'a number'}")
+            env[arg.name] = v
+        result = self.steps(fn, fn.body, env, depth)
+        return result or []
+
+    def steps(self, fn: Function, steps: Sequence[Step], env: dict[str, Any], depth: int) -> list[Sym | _Buf] | None:
+        for i, step in enumerate(steps):
+            where = f"{fn.name}.body[{i}] ({step.OP})"
+            if isinstance(step, Return):
+                return [self.value(v, env, where) for v in step.values]
+            self.step(fn, step, env, depth, where)
+        return None
+
+    def step(self, fn: Function, step: Step, env: dict[str, Any], depth: int, where: str) -> None:  # noqa: PLR0912
+        if isinstance(step, Let):
+            env[step.result] = self.index(step.expr, env, where)
+        elif isinstance(step, Dim):
+            buf = self.buffer(step.buffer, env, where)
+            if not 0 <= step.index < len(buf.shape):
+                raise RustyError(f"schedule: {where}: dimension {step.index} of a rank-{len(buf.shape)} buffer")
+            env[step.result] = buf.shape[step.index]
+        elif isinstance(step, Alloc):
+            shape = tuple(self.index(d, env, where) for d in step.shape)
+            nbytes = _nbytes(step.element_type, shape, where)
+            self.out.allocs.append((step.slot, nbytes, where))
+            env[step.result] = _Buf(("slot", step.slot), shape, step.element_type)
+        elif isinstance(step, Weight):
+            name = step.name
+            if step.layer is not None:
+                name = name.replace("{}", str(self.const(step.layer, env, where, "a weight's layer")))
+            self.out.weights.setdefault(name, step)
+            env[step.result] = _Buf(("weight", name), tuple(step.shape), step.scheme)
+        elif isinstance(step, Cache):
+            cache = self.caches.get(step.cache)
+            layer = self.const(step.layer, env, where, "a cache's layer")
+            if cache is None or step.part not in ("k", "v") or not 0 <= layer < cache.num_layers:
+                raise RustyError(f"schedule: {where}: no {step.part!r} cache buffer of layer {layer} in cache '{step.cache}'")
+            env[step.result] = _Buf(("cache", cache.name, layer, step.part), (self.context_length, cache.row_width), cache.element_type)
+        elif isinstance(step, Launch):
+            if step.kernel not in self.schedule.kernels:
+                raise RustyError(f"schedule: {where}: unknown kernel '{step.kernel}'")
+            grid = tuple(self.index(g, env, where) for g in step.grid)
+            buffers = tuple(self.buffer(b, env, where) for b in step.buffers)
+            scalars = tuple(self.index(s, env, where) for s in step.scalars)
+            self.out.launches.append(_Launch(step.kernel, buffers, grid, scalars, f"{self.out.entry}: {where}"))  # type: ignore[arg-type]
+        elif isinstance(step, Call):
+            callee = self.schedule.functions.get(step.callee)
+            if callee is None:
+                raise RustyError(f"schedule: {where}: unknown function '{step.callee}'")
+            results = self.call(callee, [self.value(a, env, where) for a in step.args], depth + 1, where)
+            if len(results) != len(step.results):
+                raise RustyError(f"schedule: {where}: '{step.callee}' returns {len(results)} values, {len(step.results)} expected")
+            env.update(zip(step.results, results, strict=True))
+        elif isinstance(step, Loop):
+            lo, hi, st = (self.const(e, env, where, "a loop bound") for e in (step.lower, step.upper, step.step))
+            if st <= 0:
+                raise RustyError(f"schedule: {where}: loop step must be positive, got {st}")
+            values = [self.value(init, env, where) for _, init in step.iter_args]
+            for iv in range(lo, hi, st):
+                env[step.iv] = iv
+                env.update(zip((n for n, _ in step.iter_args), values, strict=True))
+                if self.steps(fn, step.body, env, depth) is not None:
+                    raise RustyError(f"schedule: {where}: return inside a loop")
+                values = [self.value(y, env, where) for y in step.yields]
+            if len(values) != len(step.results):
+                raise RustyError(f"schedule: {where}: the loop yields {len(values)} values for {len(step.results)} results")
+            env.update(zip(step.results, values, strict=True))
+        else:
+            raise RustyError(f"schedule: {where}: cannot run step {type(step).__name__}")
+
+
+def _nbytes(element_type: str, shape: tuple[Sym, ...], where: str) -> Sym:
+    if element_type in ELEMENT_BYTES:
+        size: Sym = ELEMENT_BYTES[element_type]
+        for d in shape:
+            size = _fold("mul", size, d)
+        return size
+    scheme = SCHEMES.get(element_type)
+    if scheme is None or not shape or not isinstance(shape[-1], int):
+        raise RustyError(f"schedule: {where}: cannot size a buffer of {element_type} with shape {[_show(d) for d in shape]}")
+    size = scheme.row_bytes(shape[-1])
+    for d in shape[:-1]:
+        size = _fold("mul", size, d)
+    return size
+
+
+# -- per-step plans --------------------------------------------------------------
+
+
+class _Table:
+    """Interned expressions of one entry: values[0] = S, values[1] = pos, then constants and results."""
+
+    def __init__(self) -> None:
+        self.base: list[Any] = [0, 0]
+        self.code: list[tuple[int, Callable[[Any, Any], Any], int, int]] = []
+        self.index: dict[Any, int] = {(str, "S"): 0, (str, "pos"): 1}
+
+    def intern(self, s: Sym) -> int:
+        key = (type(s), s)  # keeps 1 and 1.0 apart
+        if key in self.index:
+            return self.index[key]
+        if isinstance(s, tuple):
+            a, b = self.intern(s[1]), self.intern(s[2])
+            i = len(self.base)
+            self.base.append(0)
+            self.code.append((i, OPERATORS[s[0]], a, b))
+        else:
+            i = len(self.base)
+            self.base.append(s)
+        self.index[key] = i
+        return i
+
+
+@dataclass
+class _Plan:
+    """What one entry does per step, all built at load time."""
+
+    entry: str
+    table: _Table
+    dispatches: list[tuple[Any, Any, int, int, int]]
+    """(pipeline, bind group, value index of grid x, y, z)."""
+    bound: list[BoundKernel]
+    tokens: Any
+    out: Any
+    staging: Any
+    max_tokens: int
+    params_buffer: Any = None
+    params_words: np.ndarray | None = None
+    int_dst: np.ndarray | None = None
+    int_src: np.ndarray | None = None
+    float_dst: np.ndarray | None = None
+    float_src: np.ndarray | None = None
+
+
+class ModelRuntime:
+    """A compiled model on one wgpu device: the ``Backend`` protocol of ``rusty_ir.generate``."""
+
+    name = "wgpu"
+
+    def __init__(
+        self,
+        schedule: Schedule | str | bytes | Mapping[str, Any],
+        wgsl_source: str,
+        weights: Mapping[str, TensorView],
+        context_length: int,
+        device: Device | None = None,
+        *,
+        max_prefill: int | None = None,
+    ) -> None:
+        start = time.perf_counter()
+        self.schedule = load_schedule(schedule)
+        if context_length <= 0:
+            raise RustyError(f"the context length must be positive, got {context_length}")
+        self.context_length = context_length
+        self.max_prefill = context_length if max_prefill is None else max_prefill
+        if not 1 <= self.max_prefill <= context_length:
+            raise RustyError(f"max_prefill must be between 1 and the context length {context_length}, got {max_prefill}")
+        expansions = {e: _Expander(self.schedule, context_length, e).run() for e in ENTRIES}
+        self._steps = {"prefill": self.max_prefill, "decode": 1}
+
+        self.device = device if device is not None else Device()
+        self._queue = self.device.device.queue
+        shader = self.device.compile(wgsl_source, label="model")
+        used = sorted({launch.kernel for x in expansions.values() for launch in x.launches})
+        self._kernels: dict[str, Kernel] = {k: self.device.kernel(shader, self.schedule.kernels[k]) for k in used}
+        self._buffers: dict[tuple[Any, ...], Any] = {}
+        self._bytes = {"weights": 0, "kv_cache": 0, "slots": 0, "io": 0, "params": 0}
+        self._upload_weights(weights, expansions.values())
+        self._create_caches()
+        self._create_slots(expansions.values())
+        self._plans = {e: self._plan(expansions[e]) for e in ENTRIES}
+        self._token = np.zeros(1, np.int32)
+        self.load_seconds = time.perf_counter() - start
+        self.last_step_seconds: tuple[float, float, float] = (0.0, 0.0, 0.0)
+        """(prepare, encode, submit + wait + read) of the last step."""
+
+    # -- the Backend protocol ------------------------------------------------------
+
+    def prefill(self, tokens: np.ndarray, pos: int) -> int:
+        """Run ``tokens`` at positions ``pos ..`` (in chunks of ``max_prefill``); the greedy next token."""
+        ids = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
+        n = ids.size
+        if n == 0:
+            raise RustyError("prefill needs at least one token")
+        self._check_fits(n, pos)
+        token = 0
+        for start in range(0, n, self.max_prefill):
+            chunk = ids[start : start + self.max_prefill]
+            token = self._step(self._plans["prefill"], chunk, chunk.size, pos + start)
+        return token
+
+    def decode(self, token: int, pos: int) -> int:
+        """Run one token at position ``pos``; the greedy next token."""
+        self._check_fits(1, pos)
+        self._token[0] = token
+        return self._step(self._plans["decode"], self._token, 1, pos)
+
+    def reset(self) -> None:
+        """Start a new sequence. Nothing to clear: a step writes cache rows ``pos .. pos+S-1`` before it
+        reads them, and never reads rows past them (causal kernels)."""
+
+    def dispatches_per_step(self, entry: str) -> int:
+        return len(self._plans[entry].dispatches)
+
+    def memory_report(self) -> dict[str, int]:
+        """Bytes of device memory by use: weights, kv_cache, slots, io, params, and total."""
+        return {**self._bytes, "total": sum(self._bytes.values())}
+
+    def _check_fits(self, n: int, pos: int) -> None:
+        if pos < 0 or pos + n > self.context_length:
+            raise RustyError(
+                f"{n} token{'s' if n > 1 else ''} at position {pos} exceed the context length {self.context_length}"
+            )
+
+    # -- one step: the hot path ------------------------------------------------------
+
+    def _step(self, plan: _Plan, tokens: np.ndarray, S: int, pos: int) -> int:  # noqa: N803
+        t0 = time.perf_counter()
+        values = plan.table.base.copy()
+        values[0] = S
+        values[1] = pos
+        try:
+            for i, f, a, b in plan.table.code:
+                values[i] = f(values[a], values[b])
+        except ZeroDivisionError:
+            raise RustyError(f"{plan.entry}: division by zero evaluating the schedule at S={S}, pos={pos}") from None
+        queue = self._queue
+        queue.write_buffer(plan.tokens, 0, tokens)
+        if plan.params_buffer is not None:
+            v = np.array(values)
+            words = plan.params_words
+            words[plan.int_dst] = v[plan.int_src]  # type: ignore[index]
+            if plan.float_dst is not None:
+                words.view(np.float32)[plan.float_dst] = v[plan.float_src]  # type: ignore[union-attr]
+            queue.write_buffer(plan.params_buffer, 0, words)
+        t1 = time.perf_counter()
+        encoder = self.device.device.create_command_encoder()
+        compute = encoder.begin_compute_pass()
+        last = None
+        for pipeline, group, gx, gy, gz in plan.dispatches:
+            if pipeline is not last:
+                compute.set_pipeline(pipeline)
+                last = pipeline
+            compute.set_bind_group(0, group)
+            compute.dispatch_workgroups(values[gx], values[gy], values[gz])
+        compute.end()
+        encoder.copy_buffer_to_buffer(plan.out, 0, plan.staging, 0, 4)
+        t2 = time.perf_counter()
+        queue.submit([encoder.finish()])
+        plan.staging.map_sync(wgpu.MapMode.READ)
+        token = int.from_bytes(plan.staging.read_mapped(0, 4), "little", signed=True)
+        plan.staging.unmap()
+        self.last_step_seconds = (t1 - t0, t2 - t1, time.perf_counter() - t2)
+        return token
+
+    # -- load time -------------------------------------------------------------------
+
+    def _points(self, entry: str) -> list[tuple[int, int]]:
+        """(S, pos) pairs buffer sizes and grids are checked at: the largest step, first and last position."""
+        s = self._steps[entry]
+        return [(s, 0), (s, self.context_length - s)]
+
+    def _upload_weights(self, weights: Mapping[str, TensorView], expansions: Any) -> None:
+        limit = self.device.limits.get("max-storage-buffer-binding-size")
+        for x in expansions:
+            for name, step in x.weights.items():
+                if ("weight", name) in self._buffers:
+                    continue
+                try:
+                    view = weights[name]
+                except KeyError:
+                    raise RustyError(f"the schedule binds weight '{name}' (from '{step.name}'), which the weights do not have") from None
+                if view.scheme.name != step.scheme or tuple(view.shape) != tuple(step.shape):
+                    raise RustyError(
+                        f"weight '{name}' is {view.scheme.name}{list(view.shape)} in the weights "
+                        f"but {step.scheme}{list(step.shape)} in the schedule"
+                    )
+                if limit is not None and view.nbytes > limit:
+                    raise RustyError(f"weight '{name}' has {view.nbytes} bytes; the device binds at most {limit} (max-storage-buffer-binding-size)")
+                self._buffers[("weight", name)] = self.device.buffer(view.data, label=name)
+                self._bytes["weights"] += view.nbytes
+
+    def _create_caches(self) -> None:
+        for cache in self.schedule.kv_caches:
+            if cache.element_type != "f32":
+                raise RustyError(f"KV cache '{cache.name}' is {cache.element_type}; the runtime supports f32 caches only")
+            nbytes = self.context_length * cache.row_width * 4
+            for layer in range(cache.num_layers):
+                for part in ("k", "v"):
+                    self._buffers[("cache", cache.name, layer, part)] = self.device.empty(nbytes, label=f"{cache.name}.{layer}.{part}")
+                    self._bytes["kv_cache"] += nbytes
+
+    def _create_slots(self, expansions: Any) -> None:
+        sizes: dict[tuple[Any, ...], int] = {}
+        for x in expansions:
+            points = self._points(x.entry)
+            for slot, nbytes, where in x.allocs:
+                n = max(_eval(nbytes, s, p) for s, p in points)
+                if not isinstance(n, int) or n < 0:
+                    raise RustyError(f"schedule: {x.entry}: {where}: buffer size {_show(nbytes)} is {n}")
+                sizes[("slot", slot)] = max(sizes.get(("slot", slot), 0), n)
+            for role, (buf, _) in x.io.items():
+                n = max(_eval(_nbytes("i32", buf.shape, role), s, p) for s, p in points)
+                sizes[buf.key] = n
+        for key, n in sorted(sizes.items(), key=str):
+            self._buffers[key] = self.device.empty(n, label=":".join(map(str, key)))
+            self._bytes["slots" if key[0] == "slot" else "io"] += max(4, -(-n // 4) * 4)
+
+    def _plan(self, x: _Expansion) -> _Plan:
+        dev = self.device
+        table = _Table()
+        max_groups = dev.limits.get("max-compute-workgroups-per-dimension", 65535)
+        align = max(16, dev.limits.get("min-uniform-buffer-offset-alignment", 256))
+        params: dict[tuple[Any, ...], int] = {}  # (field types/offsets, size, value indices) -> byte offset
+        int_fields: list[tuple[int, int]] = []
+        float_fields: list[tuple[int, int]] = []
+        groups: dict[tuple[Any, ...], Any] = {}
+        dispatches: list[tuple[Any, Any, int, int, int]] = []
+        bound: list[BoundKernel] = []
+        pending: list[tuple[Kernel, list[Any], tuple[Any, ...], int | None]] = []
+        total = 0
+        for launch in x.launches:
+            kernel = self._kernels[launch.kernel]
+            iface = kernel.interface
+            if len(launch.buffers) != len(iface.buffers):
+                raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' takes {len(iface.buffers)} buffers, got {len(launch.buffers)}")
+            fields = iface.params.fields if iface.params is not None else ()
+            if len(launch.scalars) != len(fields):
+                raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' takes {len(fields)} scalars, got {len(launch.scalars)}")
+            keys = tuple(b.key for b in launch.buffers)
+            for b, binding in zip(launch.buffers, iface.buffers, strict=True):
+                if keys.count(b.key) > 1 and any(
+                    iface.buffers[j].access == "read_write" for j, k in enumerate(keys) if k == b.key
+                ):
+                    raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' binds {':'.join(map(str, b.key))} twice and writes it")
+            for axis, g in enumerate(launch.grid):
+                if isinstance(g, float) or any(not 0 <= _eval(g, s, p) <= max_groups for s, p in self._points(x.entry)):
+                    raise RustyError(f"schedule: {launch.where}: grid {'xyz'[axis]} = {_show(g)} leaves 0..{max_groups} (max-compute-workgroups-per-dimension)")
+            offset = None
+            if iface.params is not None:
+                packing = tuple((f.type, f.offset) for f in iface.params.fields)
+                pkey = (packing, iface.params.size, tuple(table.intern(s) for s in launch.scalars))
+                if pkey not in params:
+                    params[pkey] = total
+                    for f, src in zip(iface.params.fields, pkey[2], strict=True):
+                        (int_fields if f.type == "i32" else float_fields).append(((total + f.offset) // 4, src))
+                    total += -(-iface.params.size // align) * align
+                offset = params[pkey]
+            pending.append((kernel, [self._buffers[k] for k in keys], keys, offset))
+            grid = tuple(table.intern(g) for g in launch.grid)
+            dispatches.append((kernel.pipeline, None, *grid))  # type: ignore[arg-type]
+        params_buffer = None
+        if total:
+            params_buffer = dev.device.create_buffer(size=total, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST, label=f"{x.entry}.params")
+            self._bytes["params"] += total
+        for i, (kernel, buffers, keys, offset) in enumerate(pending):
+            gkey = (kernel.interface.name, keys, offset)
+            if gkey not in groups:
+                entries: list[dict[str, Any]] = [
+                    {"binding": b.binding, "resource": {"buffer": buf, "offset": 0, "size": buf.size}}
+                    for b, buf in zip(kernel.interface.buffers, buffers, strict=True)
+                ]
+                if kernel.interface.params is not None:
+                    p = kernel.interface.params
+                    entries.append({"binding": p.binding, "resource": {"buffer": params_buffer, "offset": offset, "size": p.size}})
+                group = dev.device.create_bind_group(layout=kernel.layout, entries=entries, label=kernel.interface.name)
+                groups[gkey] = BoundKernel(kernel, group, params_buffer)
+            bound.append(groups[gkey])
+            pipeline, _, gx, gy, gz = dispatches[i]
+            dispatches[i] = (pipeline, groups[gkey].bind_group, gx, gy, gz)
+        staging = dev.device.create_buffer(size=4, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label=f"{x.entry}.token")
+        plan = _Plan(
+            x.entry, table, dispatches, bound,
+            tokens=self._buffers[x.io["tokens"][0].key], out=self._buffers[x.io["out"][0].key], staging=staging,
+            max_tokens=self._steps[x.entry], params_buffer=params_buffer,
+        )  # fmt: skip
+        if params_buffer is not None:
+            plan.params_words = np.zeros(total // 4, np.int32)
+            plan.int_dst = np.array([d for d, _ in int_fields], np.intp)
+            plan.int_src = np.array([s for _, s in int_fields], np.intp)
+            if float_fields:
+                plan.float_dst = np.array([d for d, _ in float_fields], np.intp)
+                plan.float_src = np.array([s for _, s in float_fields], np.intp)
+        return plan
+
+
+__all__ = ["ModelRuntime"]

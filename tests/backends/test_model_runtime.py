@@ -1,0 +1,199 @@
+"""ModelRuntime runs the hand-written tiny model (lit_tests/backends/schedule/tiny-model.mlir) on wgpu against numpy."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rusty_ir.backends.runtime import Device
+from rusty_ir.backends.runtime.model import ModelRuntime
+from rusty_ir.backends.schedule import build_schedule
+from rusty_ir.backends.wgsl import emit_program
+from rusty_ir.errors import RustyError
+from rusty_ir.ir import SourceMap, parse_module
+from rusty_ir.registry import build_registry
+from rusty_ir.weights import SCHEMES, TensorView
+
+TINY = Path(__file__).resolve().parents[2] / "lit_tests" / "backends" / "schedule" / "tiny-model.mlir"
+VOCAB, HIDDEN, LAYERS = 16, 8, 2
+
+
+@functools.cache
+def compiled() -> tuple[str, str]:
+    """(schedule JSON, WGSL source) of the tiny model."""
+    module = parse_module(build_registry().context(), SourceMap(str(TINY), TINY.read_text()))
+    return build_schedule(module).to_json(), emit_program(module).source
+
+
+def make_weights(seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    w = {"token_embd.weight": rng.standard_normal((VOCAB, HIDDEN)), "output.weight": rng.standard_normal((VOCAB, HIDDEN))}
+    w |= {f"blk.{layer}.w": rng.standard_normal(HIDDEN) for layer in range(LAYERS)}
+    return {k: v.astype(np.float32) for k, v in w.items()}
+
+
+def views(weights: dict[str, np.ndarray]) -> dict[str, TensorView]:
+    return {k: TensorView(k, v.shape, SCHEMES["f32"], v.reshape(-1).view(np.uint8)) for k, v in weights.items()}
+
+
+class Reference:
+    """The tiny model in numpy (the formulas in the lit file's header)."""
+
+    def __init__(self, weights: dict[str, np.ndarray], context_length: int):
+        self.w = weights
+        self.k = np.zeros((LAYERS, context_length, HIDDEN), np.float32)
+        self.v = np.zeros_like(self.k)
+
+    def step(self, tokens: np.ndarray, pos: int) -> np.ndarray:
+        h = self.w["token_embd.weight"][tokens]
+        for layer in range(LAYERS):
+            w = self.w[f"blk.{layer}.w"]
+            self.k[layer, pos : pos + len(tokens)] = h
+            self.v[layer, pos : pos + len(tokens)] = h * w
+            t = np.empty_like(h)
+            for s in range(len(tokens)):
+                n = pos + s + 1
+                acc = (self.k[layer, :n] * self.v[layer, :n]).sum(0)
+                t[s] = w * np.tanh(acc / n) + np.float32(0.01 * layer)
+            h = h + t
+        return self.w["output.weight"] @ h[-1]  # the logits
+
+
+@pytest.fixture(scope="module")
+def weights() -> dict[str, np.ndarray]:
+    return make_weights()
+
+
+def runtime(device: Device, weights: dict[str, np.ndarray], context_length: int = 16, **kw) -> ModelRuntime:
+    schedule, wgsl_source = compiled()
+    return ModelRuntime(schedule, wgsl_source, views(weights), context_length, device, **kw)
+
+
+def logits_of(rt: ModelRuntime) -> np.ndarray:
+    return rt.device.read(rt._buffers[("slot", 3)], np.float32, VOCAB)  # white box: the logits slot
+
+
+def test_prefill_and_decode_match_numpy(device: Device, weights):
+    rt = runtime(device, weights)
+    ref = Reference(weights, 16)
+    prompt = np.array([3, 1, 4, 1, 5], np.int32)
+    expected = ref.step(prompt, 0)
+    token = rt.prefill(prompt, 0)
+    np.testing.assert_allclose(logits_of(rt), expected, rtol=1e-5, atol=1e-5)
+    assert token == int(np.argmax(expected))
+    # Greedy decoding of this model settles on one token, so feed chosen ones too: every step reads the cache.
+    for pos, fed in enumerate([token, 9, 2, 6, 5, 3], start=len(prompt)):
+        expected = ref.step(np.array([fed], np.int32), pos)
+        token = rt.decode(fed, pos)
+        np.testing.assert_allclose(logits_of(rt), expected, rtol=1e-5, atol=1e-5)
+        assert token == int(np.argmax(expected))
+
+
+def test_decode_depends_on_the_cache(device: Device, weights):
+    rt = runtime(device, weights)
+    rt.prefill(np.array([1, 2, 3], np.int32), 0)
+    rt.decode(4, 3)
+    after_123 = logits_of(rt)
+    rt.reset()
+    rt.prefill(np.array([9, 9, 9], np.int32), 0)
+    rt.decode(4, 3)
+    assert not np.allclose(logits_of(rt), after_123)
+
+
+def test_counts_and_memory(device: Device, weights):
+    rt = runtime(device, weights, context_length=16, max_prefill=4)
+    assert rt.name == "wgpu" and rt.context_length == 16
+    assert rt.dispatches_per_step("prefill") == rt.dispatches_per_step("decode") == 1 + 3 * LAYERS + 2
+    report = rt.memory_report()
+    assert report["weights"] == sum(v.nbytes for v in weights.values())
+    assert report["kv_cache"] == LAYERS * 2 * 16 * HIDDEN * 4
+    assert report["slots"] == 3 * 4 * HIDDEN * 4 + VOCAB * 4  # slots 0-2 sized for S = max_prefill = 4
+    assert report["total"] == sum(v for k, v in report.items() if k != "total")
+
+
+def test_chunked_prefill_and_reset(device: Device, weights):
+    prompt = np.array([7, 2, 9, 2, 6, 5, 3], np.int32)
+    expected = int(np.argmax(Reference(weights, 16).step(prompt, 0)))
+    rt = runtime(device, weights, max_prefill=3)
+    assert rt.prefill(prompt, 0) == expected
+    rt.reset()
+    first = rt.prefill(prompt[:4], 0)
+    rt.reset()
+    assert rt.prefill(prompt[:4], 0) == first  # a new sequence over old cache contents gives the same answer
+
+
+def test_context_length_is_checked_before_any_dispatch(device: Device, weights, monkeypatch):
+    rt = runtime(device, weights, context_length=6)
+    submits = count_submits(device, monkeypatch)
+    with pytest.raises(RustyError, match="7 tokens at position 0 exceed the context length 6"):
+        rt.prefill(np.arange(7, dtype=np.int32), 0)
+    with pytest.raises(RustyError, match="1 token at position 6 exceed the context length 6"):
+        rt.decode(1, 6)
+    with pytest.raises(RustyError, match="at least one token"):
+        rt.prefill(np.zeros(0, np.int32), 0)
+    assert submits == []
+    rt.prefill(np.arange(5, dtype=np.int32), 0)
+    rt.decode(1, 5)  # the last position fits
+
+
+def count_submits(device: Device, monkeypatch) -> list[int]:
+    """Record each queue submit of command buffers (the number of buffers per submit).
+
+    wgpu-py's ``GPUBuffer.map_async`` submits an empty command buffer of its
+    own to drive the mapping; those are not counted.
+    """
+    calls: list[int] = []
+    queue_type = type(device.device.queue)
+    original = queue_type.submit
+
+    def submit(self, command_buffers):  # noqa: ANN001, ANN202
+        if sys._getframe(1).f_code.co_name != "map_async":
+            calls.append(len(command_buffers))
+        return original(self, command_buffers)
+
+    monkeypatch.setattr(queue_type, "submit", submit)
+    return calls
+
+
+def test_one_submit_per_decode_step(device: Device, weights, monkeypatch):
+    rt = runtime(device, weights)
+    token = rt.prefill(np.array([1, 2, 3], np.int32), 0)
+    submits = count_submits(device, monkeypatch)
+    for pos in range(3, 8):
+        token = rt.decode(token, pos)
+    assert submits == [1] * 5
+
+
+def test_schedule_and_weight_errors(device: Device, weights):
+    schedule, wgsl_source = compiled()
+    with pytest.raises(RustyError, match="invalid JSON at line 1"):
+        ModelRuntime("{", wgsl_source, views(weights), 8, device)
+    data = json.loads(schedule)
+    with pytest.raises(RustyError, match="schedule version 99 is not supported"):
+        ModelRuntime({**data, "version": 99}, wgsl_source, views(weights), 8, device)
+    with pytest.raises(RustyError, match="not a rusty-ir schedule"):
+        ModelRuntime({**data, "format": "other"}, wgsl_source, views(weights), 8, device)
+    broken = json.loads(schedule)
+    broken["functions"]["layer"]["body"][4]["expr"] = ["pow", "n", 2]
+    with pytest.raises(RustyError, match=r"functions.layer.body\[4\] \(let\).expr: expected \[op, a, b\]"):
+        ModelRuntime(broken, wgsl_source, views(weights), 8, device)
+    broken = json.loads(schedule)
+    del broken["functions"]["decode"]["body"][0]["buffer"]
+    with pytest.raises(RustyError, match=r"functions.decode.body\[0\] \(dim\) has no 'buffer'"):
+        ModelRuntime(broken, wgsl_source, views(weights), 8, device)
+    broken = json.loads(schedule)
+    broken["functions"]["layer"]["body"][7]["buffers"][0] = "nowhere"
+    with pytest.raises(RustyError, match=r"layer.body\[7\] \(launch\): unknown value 'nowhere'"):
+        ModelRuntime(broken, wgsl_source, views(weights), 8, device)
+    partial = views(weights)
+    del partial["blk.1.w"]
+    with pytest.raises(RustyError, match=r"binds weight 'blk.1.w' \(from 'blk.\{\}.w'\), which the weights do not have"):
+        ModelRuntime(schedule, wgsl_source, partial, 8, device)
+    wrong = views(weights | {"output.weight": np.zeros((VOCAB, 4), np.float32)})
+    with pytest.raises(RustyError, match=r"'output.weight' is f32\[16, 4\] in the weights but f32\[16, 8\] in the schedule"):
+        ModelRuntime(schedule, wgsl_source, wrong, 8, device)
