@@ -22,6 +22,37 @@ from xdsl.utils.arg_spec import ArgSpecParseError, parse_pipeline
 from rusty_ir.errors import RustyError
 from rusty_ir.registry import Registry
 
+DEFAULT_STAGES: tuple[tuple[str, str], ...] = (
+    # (stage name, pass spec): the IR after each pass is that stage
+    ("tensor", "convert-transformer-to-tensor"),
+    # siblings first: form-dispatches must see gate/up as one contraction to fuse SiLU(gate) * up
+    ("fused", "linalg-fuse-siblings"),
+    ("dispatch", "form-dispatches"),
+    # tuning annotates; everything after only reads the configs
+    ("tuned", "tune-workgroups{target=TARGET}"),
+    # bufferize before tiling: strategies store into the region's out buffers
+    ("bufferized", "rusty-bufferize"),
+    ("tiled", "convert-dispatch-to-tiled"),
+    # slots are planned on the host functions that tiling left
+    ("planned", "plan-memory"),
+    ("gpu", "convert-tiled-to-gpu"),
+)
+"""The default pipeline, stage by stage: transformer-level IR in, gpu-level IR out."""
+
+
+def default_pipeline(target: str = "webgpu") -> str:
+    """The ``rusty-default`` pipeline as an xDSL pass list."""
+    return ",".join(spec.replace("TARGET", target) for _, spec in DEFAULT_STAGES)
+
+
+_NAMED = re.compile(r"rusty-default(\{target=([\w-]+)\})?")
+
+
+def expand_named_pipelines(spec: str) -> str:
+    """Replace ``rusty-default`` (optionally ``rusty-default{target=apple}``) by its passes."""
+    return _NAMED.sub(lambda m: default_pipeline(m.group(2) or "webgpu"), spec)
+
+
 _ANCHOR = re.compile(r"[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)+\(")  # `builtin.module(`, `func.func(`
 
 
@@ -71,6 +102,7 @@ def build_pipeline(
     callback: Callable[[ModulePass | None, object, ModulePass | None], None] | None = None,
 ) -> PassPipeline:
     """Parse an xDSL pipeline spec against the registry; every mistake is a RustyError."""
+    spec = expand_named_pipelines(spec)
     try:
         specs = list(parse_pipeline(spec))
     except ArgSpecParseError as err:  # derives from BaseException

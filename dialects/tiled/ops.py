@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import I64, DenseArrayBase, IndexType, MemRefType, StringAttr, i32
+from xdsl.dialects.builtin import DenseArrayBase, IndexType, MemRefType, StringAttr, i32, i64
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
@@ -71,7 +71,7 @@ class KernelOp(IRDLOperation):
             operands=[args],
             properties={
                 "label": StringAttr(label),
-                "workgroup_size": DenseArrayBase.from_list(I64, list(workgroup_size)),
+                "workgroup_size": DenseArrayBase.from_list(i64, list(workgroup_size)),
             },
             regions=[Region(grid), Region(body)],
         )

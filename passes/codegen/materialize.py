@@ -75,8 +75,15 @@ class Materializer:
     # --- sizes --------------------------------------------------------------------------------
     def dims(self, b: IRBuilder, value: SSAValue, args: dict[SSAValue, SSAValue] | None = None) -> list[SSAValue]:
         """The sizes of ``value`` as index values at ``b`` (dynamic ones traced to region arguments)."""
-        args = self.args if args is None else args
-        return [b.index(d) if d >= 0 else self._dynamic_dim(b, value, i, args) for i, d in enumerate(static_shape(value))]
+        return [self.dim(b, value, i, args) for i in range(len(static_shape(value)))]
+
+    def dim(self, b: IRBuilder, value: SSAValue, i: int, args: dict[SSAValue, SSAValue] | None = None) -> SSAValue:
+        """Size ``i`` of ``value`` (negative ``i`` counts from the end)."""
+        shape = static_shape(value)
+        i = i % len(shape)
+        if shape[i] >= 0:
+            return b.index(shape[i])
+        return self._dynamic_dim(b, value, i, self.args if args is None else args)
 
     def _dynamic_dim(self, b: IRBuilder, value: SSAValue, i: int, args: dict[SSAValue, SSAValue]) -> SSAValue:
         op = value.owner
@@ -129,7 +136,7 @@ class Materializer:
         mapping: dict[SSAValue, SSAValue] = {}
         for arg, value, amap in zip(block.args, op.inputs, maps(op)):
             if arg.uses:
-                mapping[arg] = self.element(b, value, _apply(b, amap, loop))
+                mapping[arg] = self.element(b, value, apply_map(b, amap, loop))
         for arg, a in zip(block.args[len(op.inputs) :], acc):
             mapping[arg] = a
         yielded: list[SSAValue] = []
@@ -186,7 +193,7 @@ def _defined_in(value: SSAValue, op: Operation) -> bool:
     return False
 
 
-def _apply(b: IRBuilder, amap: object, loop: Sequence[SSAValue]) -> list[SSAValue]:
+def apply_map(b: IRBuilder, amap: object, loop: Sequence[SSAValue]) -> list[SSAValue]:
     out: list[SSAValue] = []
     for expr in amap.results:  # pyright: ignore[reportAttributeAccessIssue]
         if isinstance(expr, AffineDimExpr):
@@ -204,4 +211,4 @@ def _load(buf: SSAValue, idx: Sequence[SSAValue]) -> Operation:
     return memref.LoadOp.get(buf, idx)
 
 
-__all__ = ["Materializer", "static_shape"]
+__all__ = ["Materializer", "apply_map", "static_shape"]

@@ -18,7 +18,7 @@ from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.passes.codegen.kernel import Kernel
-from rusty_ir.passes.codegen.materialize import Materializer, static_shape
+from rusty_ir.passes.codegen.materialize import Materializer, apply_map, static_shape
 from rusty_ir.passes.dispatch.analysis import Kind, kind, maps, reduction_dims
 
 MAX_GROUPS_X = 65535
@@ -121,7 +121,7 @@ def reduce_rows(kernel: Kernel, mat: Materializer, reductions: Sequence[linalg.G
     tid = kernel.thread_id("x")
     for red in reductions:
         combine = _combiner(red)
-        extent = mat.dims(b, red.inputs[0])[-1]
+        extent = mat.dim(b, red.inputs[0], -1)
         init = mat.element(b, red.outputs[0], row)
 
         def fold(ib: IRBuilder, c: SSAValue, carried: Sequence[SSAValue], red: linalg.GenericOp = red) -> list[SSAValue]:
@@ -146,13 +146,13 @@ def lower_row(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> li
     reductions = [op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.ROW_REDUCTION]
     if not reductions:
         raise RustyError("a row region needs a reduction", ops[0])
-    red_shape = mat.dims(kernel.grid_b, reductions[0].inputs[0], kernel.grid_args)
-    rows = _product(kernel.grid_b, red_shape[:-1])
+    rows = _product(kernel.grid_b, mat.dims(kernel.grid_b, reductions[0].results[0], kernel.grid_args))
     grid = [rows, kernel.grid_b.index(1), kernel.grid_b.index(1)]
 
-    row_dims = mat.dims(b, reductions[0].inputs[0])
-    row = _delinearize(b, kernel.block_id("x"), row_dims[:-1])
+    row_dims = mat.dims(b, reductions[0].results[0])
+    row = _delinearize(b, kernel.block_id("x"), row_dims)
     reduce_rows(kernel, mat, reductions, row)
+    row_length = mat.dim(b, reductions[0].inputs[0], -1)
     tid = kernel.thread_id("x")
     for value, buf in outputs:
         if len(static_shape(value)) == len(row):
@@ -163,7 +163,7 @@ def lower_row(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> li
                 kernel.store(ib, mat.element(ib, v, [*row, c]), o, [*row, c])
                 return []
 
-            b.for_loop(tid, row_dims[-1], b.index(kernel.threads), [], store)
+            b.for_loop(tid, row_length, b.index(kernel.threads), [], store)
     return grid
 
 
@@ -269,8 +269,10 @@ def lower_contraction(kernel: Kernel, mat: Materializer, ops: Sequence[Operation
         block = 1
     zero = [mat.element(b, o, [*bidx, n_in]) for o in root.outputs]
 
+    x_map = maps(root)[0]
+
     def mac(ib: IRBuilder, k: SSAValue, w_values: Sequence[SSAValue], acc: Sequence[SSAValue]) -> list[SSAValue]:
-        xv = mat.element(ib, x, [*bidx, k])
+        xv = mat.element(ib, x, apply_map(ib, x_map, [*bidx, n_in, k]))
         return _body(ib, root, [xv, *w_values], acc)
 
     if block > 1:
