@@ -229,13 +229,12 @@ class _EntryBuilder:
         """Ops (into the current ImplicitBuilder block) from token ids to the last row's logits."""
         cfg = self.config
         act = _tensor([DYNAMIC_INDEX, cfg.hidden])
-        # 1. Embedding; a static row count (decode) is cast to the dynamic activation type.
+        # 1. Embedding. Decode's one token is cast to the dynamic token type first, so every
+        #    activation of both entries has the same type (and the loop starts from a fresh value).
         emb = WeightOp("token_embd.weight", self.embd_type)
-        if static_rows is None:
-            h0: SSAValue = EmbeddingOp(tokens, emb, act).result
-        else:
-            rows = EmbeddingOp(tokens, emb, _tensor([static_rows, cfg.hidden]))
-            h0 = tensor.CastOp(rows, act).dest
+        if static_rows is not None:
+            tokens = tensor.CastOp(tokens, _tensor([DYNAMIC_INDEX], i32)).dest
+        h0: SSAValue = EmbeddingOp(tokens, emb, act).result
         # 2. for %l in [0, n_layers): h = @decoder_layer(h, pos, %l, blk.{%l}.* weights).
         lo = arith.ConstantOp.from_int_and_width(0, INDEX)
         hi = arith.ConstantOp.from_int_and_width(cfg.n_layers, INDEX)

@@ -53,6 +53,10 @@ class _Progress:
 
         return done
 
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            print(f"rusty:   {message}", file=sys.stderr, flush=True)
+
 
 def _load(model_arg: str | None, progress: _Progress) -> Any:
     from rusty_ir.importers import default_model_path, load_model  # noqa: PLC0415 - keep --help fast
@@ -76,24 +80,49 @@ def _build(model: Any, progress: _Progress, logits_entry: bool = False) -> Any:
 # --- backends ---------------------------------------------------------------------------------
 
 
-def _reference_backend(model: Any, module: Any, context_length: int) -> Any:
+def _reference_backend(model: Any, context_length: int, progress: _Progress) -> tuple[Any, dict[str, Any] | None]:
     from rusty_ir.generate import ReferenceBackend  # noqa: PLC0415
 
-    return ReferenceBackend(module, model.weights, context_length)
+    return ReferenceBackend(_build(model, progress), model.weights, context_length), None
 
 
-def _wgpu_backend(model: Any, module: Any, context_length: int) -> Any:
-    raise RustyError("the wgpu backend is not available yet (use --backend reference)")
+def _adapter_key(device: Any) -> str:
+    info = device.adapter.info
+    return f"{info.get('vendor', '')}/{info.get('device', '')}/{info.get('backend_type', '')}/{info.get('description', '')}"
 
 
-BACKENDS: dict[str, Callable[[Any, Any, int], Any]] = {
+def _wgpu_backend(model: Any, context_length: int, progress: _Progress) -> tuple[Any, dict[str, Any] | None]:
+    from rusty_ir.backends.runtime import Device  # noqa: PLC0415
+    from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
+    from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
+
+    device = Device()
+    done = progress.step("compiling (cached after the first run)")
+    result = compile_model(model, CompileOptions(), adapter=_adapter_key(device), progress=lambda m: progress.note(m))
+    done("cache hit" if result.cache_hit else f"{result.artifact.manifest['kernels']} kernels")
+    done = progress.step("loading kernels and weights onto the GPU")
+    runtime = ModelRuntime(result.artifact.schedule, result.artifact.wgsl, model.weights, context_length, device)
+    done()
+    report = {
+        "cache_hit": result.cache_hit,
+        "compile_seconds": round(result.seconds, 3),
+        "load_seconds": round(runtime.load_seconds, 3),
+        "kernels": result.artifact.manifest["kernels"],
+        "dispatches_per_token": runtime.dispatches_per_step("decode"),
+        "dispatches_per_prefill": runtime.dispatches_per_step("prefill"),
+        "cache_folder": str(result.folder) if result.folder else None,
+        "memory": runtime.memory_report(),
+    }
+    return runtime, report
+
+
+BACKENDS: dict[str, Callable[[Any, int, _Progress], tuple[Any, dict[str, Any] | None]]] = {
     "reference": _reference_backend,
     "wgpu": _wgpu_backend,
 }
-"""Backend name -> factory(model, transformer-level module, context length) -> Backend."""
+"""Backend name -> factory(model, context length, progress) -> (Backend, compile report or None)."""
 
-DEFAULT_BACKEND = "reference"
-"""Becomes "wgpu" once that backend exists."""
+DEFAULT_BACKEND = "wgpu"
 
 
 # --- subcommands ------------------------------------------------------------------------------
@@ -133,10 +162,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     prompt_ids, chat = _prompt_ids(model, args)
     context_length = args.context_length or min(model.config.context_length, DEFAULT_CONTEXT_CAP)
     check_fits(len(prompt_ids), args.max_tokens, context_length)  # before any compute
-    module = _build(model, progress)
-    done = progress.step(f"preparing the {args.backend} backend")
-    backend = BACKENDS[args.backend](model, module, context_length)
-    done()
+    backend, compile_report = BACKENDS[args.backend](model, context_length, progress)
 
     if args.json:
         on_text = None
@@ -169,7 +195,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "stopped_at_eos": result.stopped_at_eos,
             "context_length": context_length,
             "timings": asdict(t),
-            "compile": None,  # filled by compiling backends (kernel counts, cache hits, compile seconds)
+            "compile": compile_report,  # compiling backends: cache hit, compile seconds, kernels, dispatches
         }
         print(json.dumps(report, ensure_ascii=False))
     else:

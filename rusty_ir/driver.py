@@ -1,0 +1,199 @@
+"""The compile driver: transformer-level IR to WGSL kernels + host schedule, with an on-disk cache.
+
+``compile_module`` runs the named stages of ``rusty_ir.pipeline.DEFAULT_STAGES``
+(the same passes as ``rusty-opt -p rusty-default``) and returns an
+``Artifact``: the WGSL source, the schedule (JSON) and a manifest.
+``compile_model`` adds the cache: an artifact is stored under a key made of the
+model file's identity, the pipeline, the options, the compiler's own sources
+and the adapter, so a second run skips the compiler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xdsl.dialects.builtin import ModuleOp
+
+import rusty_ir
+from rusty_ir.errors import RustyError
+
+KERNELS_FILE = "kernels.wgsl"
+SCHEDULE_FILE = "schedule.json"
+MANIFEST_FILE = "manifest.json"
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Everything that changes the compiler's output; hashed into the cache key."""
+
+    target: str = "webgpu"
+    """Tuning target description (webgpu, apple, nvidia): the limits kernels must respect."""
+
+    def __post_init__(self) -> None:
+        from rusty_ir.passes.tuning.target import TARGETS
+
+        if self.target not in TARGETS:
+            raise RustyError(f"unknown target '{self.target}' (known: {', '.join(TARGETS)})")
+
+    @property
+    def pipeline(self) -> str:
+        from rusty_ir.pipeline import default_pipeline
+
+        return default_pipeline(self.target)
+
+
+@dataclass
+class Artifact:
+    """A compiled model: kernels, schedule and what produced them."""
+
+    wgsl: str
+    schedule: str
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, folder: Path) -> None:
+        """Write the three files atomically (a temp folder renamed into place)."""
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+        try:
+            (tmp / KERNELS_FILE).write_text(self.wgsl)
+            (tmp / SCHEDULE_FILE).write_text(self.schedule)
+            (tmp / MANIFEST_FILE).write_text(json.dumps(self.manifest, indent=2, sort_keys=True) + "\n")
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def load(cls, folder: Path) -> Artifact:
+        try:
+            return cls(
+                (folder / KERNELS_FILE).read_text(),
+                (folder / SCHEDULE_FILE).read_text(),
+                json.loads((folder / MANIFEST_FILE).read_text()),
+            )
+        except (OSError, json.JSONDecodeError) as err:
+            raise RustyError(f"'{folder}' is not a compiled rusty-ir model: {err}") from None
+
+
+def compile_module(
+    module: ModuleOp,
+    options: CompileOptions = CompileOptions(),
+    on_stage: Callable[[str, ModuleOp, float], None] | None = None,
+) -> Artifact:
+    """Lower a transformer-level module through every stage; ``on_stage(name, ir, seconds)`` sees each."""
+    from rusty_ir.backends.schedule import emit_schedule
+    from rusty_ir.backends.wgsl import emit_program
+    from rusty_ir.ir import verify
+    from rusty_ir.pipeline import DEFAULT_STAGES, build_pipeline
+    from rusty_ir.registry import build_registry
+
+    registry = build_registry()
+    ctx = registry.context()
+    timings: dict[str, float] = {}
+    for stage, spec in DEFAULT_STAGES:
+        start = time.perf_counter()
+        build_pipeline(registry, spec.replace("TARGET", options.target)).apply(ctx, module)
+        verify(module, stage=f"stage '{stage}'")
+        timings[stage] = time.perf_counter() - start
+        if on_stage is not None:
+            on_stage(stage, module, timings[stage])
+    start = time.perf_counter()
+    program = emit_program(module)
+    schedule = emit_schedule(module)
+    timings["emit"] = time.perf_counter() - start
+    manifest = {
+        "rusty_ir": rusty_ir.__version__,
+        "options": asdict(options),
+        "pipeline": options.pipeline,
+        "kernels": len(program.kernels),
+        "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
+    }
+    return Artifact(program.source, schedule, manifest)
+
+
+_FINGERPRINT: str | None = None
+
+
+def compiler_fingerprint() -> str:
+    """A hash of the compiler's own sources: a changed pass invalidates cached kernels."""
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        digest = hashlib.sha256()
+        roots = [Path(rusty_ir.__file__).parent]
+        for name in ("dialects", "passes", "backends"):
+            roots.append(Path(__import__(f"rusty_ir.{name}", fromlist=["_"]).__file__).parent)
+        for root in roots:
+            for file in sorted(root.rglob("*.py")):
+                digest.update(file.read_bytes())
+        _FINGERPRINT = digest.hexdigest()[:16]
+    return _FINGERPRINT
+
+
+def cache_dir() -> Path:
+    """Where compiled models are kept: $RUSTY_CACHE_DIR, else ~/.cache/rusty-ir."""
+    env = os.environ.get("RUSTY_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "rusty-ir"
+
+
+def cache_key(model_path: Path, options: CompileOptions, adapter: str) -> str:
+    """Model identity (path, size, mtime), options, pipeline, compiler sources and adapter."""
+    stat = model_path.stat()
+    parts = [str(model_path.resolve()), str(stat.st_size), str(stat.st_mtime_ns)]
+    if model_path.is_dir():
+        for f in sorted(model_path.iterdir()):
+            s = f.stat()
+            parts += [f.name, str(s.st_size), str(s.st_mtime_ns)]
+    parts += [json.dumps(asdict(options), sort_keys=True), options.pipeline, compiler_fingerprint(), adapter]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+
+
+@dataclass
+class CompileResult:
+    artifact: Artifact
+    cache_hit: bool
+    seconds: float
+    """Compile time (or cache load time on a hit)."""
+    folder: Path | None
+
+
+def compile_model(
+    model: Any,
+    options: CompileOptions = CompileOptions(),
+    adapter: str = "",
+    use_cache: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> CompileResult:
+    """Compile a loaded model (``rusty_ir.importers.LoadedModel``), through the cache."""
+    start = time.perf_counter()
+    folder = cache_dir() / cache_key(Path(model.source), options, adapter) if use_cache else None
+    if folder is not None and (folder / MANIFEST_FILE).is_file():
+        return CompileResult(Artifact.load(folder), True, time.perf_counter() - start, folder)
+    from rusty_ir.importers.to_ir import build_module
+
+    module = build_module(model.config, model.weights)
+
+    def on_stage(stage: str, _ir: ModuleOp, seconds: float) -> None:
+        if progress is not None:
+            progress(f"{stage} ({seconds:.2f} s)")
+
+    artifact = compile_module(module, options, on_stage)
+    artifact.manifest.update({"model": str(model.source), "adapter": adapter})
+    if folder is not None:
+        try:
+            artifact.save(folder)
+        except OSError as err:  # a read-only cache is no reason to fail the run
+            if progress is not None:
+                progress(f"could not write the compile cache at {folder}: {err}")
+            folder = None
+    return CompileResult(artifact, False, time.perf_counter() - start, folder)
