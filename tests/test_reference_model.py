@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,8 @@ from rusty_ir.importers import load_model
 from rusty_ir.importers.to_ir import build_module
 from rusty_ir.weights import SCHEMES, TensorView, WeightStore
 
+import oracle_checks
+from oracle_checks import max_rel_err
 from importers.tiny import HF_REFERENCE_PROMPT, HF_REFERENCE_STEPS, hf_reference_checkpoints
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -35,27 +36,8 @@ NEAR_TIE = 1e-3
 LOGITS_REL_TOL = 1e-3
 
 
-def max_rel_err(got: np.ndarray, want: np.ndarray) -> float:
-    return float(np.abs(got.astype(np.float64) - want).max() / np.abs(want).max())
-
-
 def compare_greedy(got: list[int], want: list[int], steps: list[dict[str, Any]], what: str) -> int:
-    """Assert ``got`` equals ``want`` up to the first near-tie mismatch; return how many ids were compared."""
-    assert len(got) == len(want), f"{what}: generated {len(got)} ids, the reference has {len(want)}"
-    for i, (a, b) in enumerate(zip(got, want, strict=True)):
-        if a == b:
-            continue
-        gap = steps[i]["top1_minus_top2"]
-        assert gap < NEAR_TIE, (
-            f"{what}: step {i} generated {a}, the reference {b} (its top-two gap {gap:.4g} is not a near-tie); "
-            f"ids so far agreed: {got[:i]}"
-        )
-        warnings.warn(
-            f"{what}: step {i} differs at a near-tie (reference gap {gap:.3g} < {NEAR_TIE}); stopped comparing there",
-            stacklevel=2,
-        )
-        return i
-    return len(want)
+    return oracle_checks.compare_greedy(got, want, steps, what, NEAR_TIE)
 
 
 # --- 1. SmolLM2 against the oracle ---------------------------------------------------------------

@@ -112,9 +112,9 @@ class Materializer:
         if value in self.known:
             return self.known[value](b, idx)
         if (reader := self.reader(value)) is not None:
-            if len(idx) != 2:
-                raise RustyError("stored weights are read as [rows, columns]")
-            return reader.at(b, idx[0], idx[1])
+            if len(idx) not in (1, 2):
+                raise RustyError("stored weights are vectors or [rows, columns] matrices")
+            return reader.at(b, idx[0], idx[1]) if len(idx) == 2 else reader.at(b, b.index(0), idx[0])
         if (buf := self.buffer(value)) is not None:
             return b.value(_load(buf, idx))
         op = value.owner

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects import func, linalg, scf
 from xdsl.dialects.builtin import ArrayAttr, ModuleOp
-from xdsl.ir import Block, Region, SSAValue
+from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 
+from rusty_ir.errors import RustyError
 from rusty_ir.passes.dispatch.analysis import Kind, kind
 
 
@@ -22,8 +23,24 @@ def _sibling_key(op: linalg.GenericOp) -> tuple[object, ...] | None:
     return (op.inputs[0], maps[0], maps[1], maps[2], op.iterator_types, op.results[0].type)
 
 
+def _hoist_before(value: SSAValue, anchor: Operation) -> None:
+    """Move the (pure) op defining ``value``, and what it needs, before ``anchor`` if it is after it."""
+    op = value.owner
+    if not isinstance(op, Operation) or op.parent_block() is not anchor.parent_block():
+        return
+    if anchor.is_before_in_block(op) or op is anchor:
+        for operand in op.operands:
+            _hoist_before(operand, anchor)
+        op.detach()
+        anchor.parent_block().insert_op_before(op, anchor)  # pyright: ignore[reportOptionalMemberAccess]
+
+
 def _fuse(group: list[linalg.GenericOp]) -> None:
-    """Replace ``group`` by one generic with an input and an output per member, placed at the last one."""
+    """Replace ``group`` by one generic with an input and an output per member.
+
+    It goes before the first use of any member's result; the weights and
+    initial values of later members (pure ops) are moved up to it if needed.
+    """
     first, last = group[0], group[-1]
     weights = [g.inputs[1] for g in group]
     inits = [g.outputs[0] for g in group]
@@ -52,11 +69,27 @@ def _fuse(group: list[linalg.GenericOp]) -> None:
     )
     parent = last.parent_block()
     assert parent is not None
-    parent.insert_op_after(fused, last)
+    users = [u.operation for g in group for u in g.results[0].uses]
+    tops = [_top(u, parent) for u in users]
+    anchor = min((t for t in tops if t is not None), key=lambda t: list(parent.ops).index(t), default=last.next_op)
+    if anchor is None:
+        raise RustyError("linalg-fuse-siblings: a contraction's result has no later use point", last)
+    for v in fused.operands:
+        _hoist_before(v, anchor)
+    parent.insert_op_before(fused, anchor)
     for g, result in zip(group, fused.results):
         g.results[0].replace_all_uses_with(result)
         g.detach()
         g.erase()
+
+
+def _top(op: Operation, block: Block) -> Operation | None:
+    while op.parent_block() is not block:
+        parent = op.parent_op()
+        if parent is None:
+            return None
+        op = parent
+    return op
 
 
 def _blocks(module: ModuleOp) -> list[Block]:

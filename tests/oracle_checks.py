@@ -1,0 +1,31 @@
+"""Comparing generated ids and logits with reference outputs (the oracle, Hugging Face)."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+
+def max_rel_err(got: np.ndarray, want: np.ndarray) -> float:
+    return float(np.abs(got.astype(np.float64) - want).max() / np.abs(want).max())
+
+
+def compare_greedy(got: list[int], want: list[int], steps: list[dict[str, Any]], what: str, near_tie: float) -> int:
+    """Assert ``got`` equals ``want`` up to the first near-tie mismatch; return how many ids were compared."""
+    assert len(got) == len(want), f"{what}: generated {len(got)} ids, the reference has {len(want)}"
+    for i, (a, b) in enumerate(zip(got, want, strict=True)):
+        if a == b:
+            continue
+        gap = steps[i]["top1_minus_top2"]
+        assert gap < near_tie, (
+            f"{what}: step {i} generated {a}, the reference {b} (its top-two gap {gap:.4g} is not a near-tie); "
+            f"ids so far agreed: {got[:i]}"
+        )
+        warnings.warn(
+            f"{what}: step {i} differs at a near-tie (reference gap {gap:.3g} < {near_tie}); stopped comparing there",
+            stacklevel=2,
+        )
+        return i
+    return len(want)
