@@ -63,6 +63,7 @@ class Artifact:
         """Write the three files atomically (a temp folder renamed into place)."""
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+        tmp.chmod(0o755)
         try:
             (tmp / KERNELS_FILE).write_text(self.wgsl)
             (tmp / SCHEDULE_FILE).write_text(self.schedule)

@@ -4,6 +4,8 @@
     rusty run [MODEL] [--prompt TEXT] [--chat|--no-chat] [--max-tokens N]
               [--backend reference|wgpu] [--context-length N] [--json]
                                        generate greedily, streaming text to stdout
+    rusty compile [MODEL] -o DIR [--target T] [--dump-after STAGE]
+                                       lower to WGSL kernels + host schedule + manifest
     rusty info                         wgpu adapters, their features and limits
 
 MODEL is a ``.gguf`` file or a Hugging Face folder (config.json + safetensors +
@@ -135,6 +137,39 @@ def _cmd_import(args: argparse.Namespace) -> int:
     model = _load(args.model, progress)
     module = _build(model, progress)
     write_output(args.output, print_module(module, generic=args.generic))
+    return 0
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from pathlib import Path  # noqa: PLC0415
+
+    from rusty_ir.driver import CompileOptions, compile_module  # noqa: PLC0415
+    from rusty_ir.ir import print_module  # noqa: PLC0415
+    from rusty_ir.pipeline import DEFAULT_STAGES  # noqa: PLC0415
+
+    stages = [name for name, _ in DEFAULT_STAGES]
+    if args.dump_after is not None and args.dump_after not in stages:
+        raise RustyError(f"--dump-after: unknown stage '{args.dump_after}' (stages: {', '.join(stages)})")
+    options = CompileOptions(target=args.target)
+    progress = _Progress(args.quiet)
+    model = _load(args.model, progress)
+    module = _build(model, progress)
+    done = progress.step(f"compiling ({', '.join(stages)})")
+    dumped: list[str] = []
+
+    def on_stage(stage: str, ir: Any, seconds: float) -> None:
+        progress.note(f"{stage} ({seconds:.2f} s)")
+        if stage == args.dump_after:
+            dumped.append(print_module(ir))
+
+    artifact = compile_module(module, options, on_stage)
+    artifact.manifest["model"] = str(model.source)
+    done(f"{artifact.manifest['kernels']} kernels")
+    if dumped:
+        write_output("-", dumped[0])
+    if args.output is not None:
+        artifact.save(Path(args.output))
+        progress.note(f"wrote {args.output}/kernels.wgsl, schedule.json, manifest.json")
     return 0
 
 
@@ -301,6 +336,17 @@ def make_parser() -> argparse.ArgumentParser:
                           "instead of streaming text")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     run.set_defaults(handler=_cmd_run)
+
+    comp = sub.add_parser("compile", help="compile a checkpoint to WGSL kernels and a host schedule",
+                          description="Lower MODEL through every IR level (the rusty-default pipeline) and write "
+                                      "kernels.wgsl, schedule.json and manifest.json to DIR.")
+    comp.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
+    comp.add_argument("-o", "--output", metavar="DIR", help="folder to write (replaced atomically)")
+    comp.add_argument("--target", default="webgpu", help="tuning target: webgpu (default), apple or nvidia")
+    comp.add_argument("--dump-after", metavar="STAGE",
+                      help="print the IR after one stage (tensor, fused, dispatch, tuned, bufferized, tiled, planned, gpu)")
+    comp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
+    comp.set_defaults(handler=_cmd_compile)
 
     info = sub.add_parser("info", help="list wgpu adapters, features and limits",
                           description="List the GPU adapters wgpu sees, with their features and main limits.")
