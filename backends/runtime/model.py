@@ -532,11 +532,9 @@ class ModelRuntime:
             if len(launch.scalars) != len(fields):
                 raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' takes {len(fields)} scalars, got {len(launch.scalars)}")
             keys = tuple(b.key for b in launch.buffers)
-            for b, binding in zip(launch.buffers, iface.buffers, strict=True):
-                if keys.count(b.key) > 1 and any(
-                    iface.buffers[j].access == "read_write" for j, k in enumerate(keys) if k == b.key
-                ):
-                    raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' binds {':'.join(map(str, b.key))} twice and writes it")
+            for key in keys:  # WebGPU forbids a writable binding aliasing another in one dispatch
+                if keys.count(key) > 1 and any(iface.buffers[j].access == "read_write" for j, k in enumerate(keys) if k == key):
+                    raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' binds {':'.join(map(str, key))} twice and writes it")
             for axis, g in enumerate(launch.grid):
                 if isinstance(g, float) or any(not 0 <= _eval(g, s, p) <= max_groups for s, p in self._points(x.entry)):
                     raise RustyError(f"schedule: {launch.where}: grid {'xyz'[axis]} = {_show(g)} leaves 0..{max_groups} (max-compute-workgroups-per-dimension)")

@@ -197,3 +197,24 @@ def test_schedule_and_weight_errors(device: Device, weights):
     wrong = views(weights | {"output.weight": np.zeros((VOCAB, 4), np.float32)})
     with pytest.raises(RustyError, match=r"'output.weight' is f32\[16, 4\] in the weights but f32\[16, 8\] in the schedule"):
         ModelRuntime(schedule, wgsl_source, wrong, 8, device)
+
+
+def test_expansion_errors(device: Device, weights):
+    schedule, wgsl_source = compiled()
+    data = json.loads(schedule)
+    loop = data["functions"]["prefill"]["body"][7]
+    loop["upper"] = "S"
+    with pytest.raises(RustyError, match=r"prefill.body\[7\] \(loop\): a loop bound must be a constant when the schedule is expanded, got S"):
+        ModelRuntime(data, wgsl_source, views(weights), 8, device)
+    data = json.loads(schedule)
+    data["functions"]["prefill"]["body"][7]["yield"] = ["in", "in"]  # the layer would write the buffer it reads
+    with pytest.raises(RustyError, match="kernel 'residual' binds slot:0 twice and writes it"):
+        ModelRuntime(data, wgsl_source, views(weights), 8, device)
+    data = json.loads(schedule)
+    data["kv_caches"][0]["num_layers"] = 1
+    with pytest.raises(RustyError, match=r"no 'k' cache buffer of layer 1 in cache 'kv'"):
+        ModelRuntime(data, wgsl_source, views(weights), 8, device)
+    data = json.loads(schedule)
+    data["functions"]["decode"]["args"][1]["kind"] = "i32"
+    with pytest.raises(RustyError, match=r"entry 'decode' must take \(tokens: i32 buffer \[S\], pos: index, out: i32 buffer \[1\]\)"):
+        ModelRuntime(data, wgsl_source, views(weights), 8, device)

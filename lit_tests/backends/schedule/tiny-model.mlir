@@ -10,7 +10,7 @@
 // tests/backends/test_model_runtime.py runs it with the wgpu runtime against numpy.
 
 module attributes {gpu.container_module} {
-  dispatch.kv_cache "kv" {num_layers = 2 : i64, row_width = 8 : i64}
+  dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 8 : i64}
 
   "gpu.module"() <{sym_name = "kernels"}> ({
     "gpu.func"() <{function_type = (memref<?xi32>, memref<16x8xf32>, memref<?x8xf32>, index, index) -> (), kernel}> ({
