@@ -38,6 +38,9 @@ class CompileOptions:
     target: str = "webgpu"
     """Tuning target description (webgpu, apple, nvidia): the limits kernels must respect."""
 
+    logits_entry: bool = False
+    """Also compile ``@prefill_logits`` (the last row's logits), for checking numerics."""
+
     def __post_init__(self) -> None:
         from rusty_ir.passes.tuning.target import TARGETS
 
@@ -182,7 +185,7 @@ def compile_model(
         return CompileResult(Artifact.load(folder), True, time.perf_counter() - start, folder)
     from rusty_ir.importers.to_ir import build_module
 
-    module = build_module(model.config, model.weights)
+    module = build_module(model.config, model.weights, logits_entry=options.logits_entry)
 
     def on_stage(stage: str, _ir: ModuleOp, seconds: float) -> None:
         if progress is not None:

@@ -24,10 +24,11 @@ from rusty_ir.importers import load_model
 
 DATA = Path(__file__).resolve().parent / "data"
 NEAR_TIE = 0.05
+LOGITS_REL_TOL = 2e-2
 
 
 def compile_and_load(model: Any, context_length: int) -> tuple[ModelRuntime, Any]:
-    result = compile_model(model, CompileOptions(), use_cache=False)
+    result = compile_model(model, CompileOptions(logits_entry=True), use_cache=False)
     runtime = ModelRuntime(result.artifact.schedule, result.artifact.wgsl, model.weights, context_length)
     return runtime, result
 
@@ -38,12 +39,14 @@ def smollm2_gpu(smollm2: Any) -> tuple[Any, ModelRuntime]:
     return smollm2, runtime
 
 
-def test_smollm2_on_wgpu_matches_oracle(smollm2_gpu: tuple[Any, ModelRuntime], oracle: dict) -> None:
+def test_smollm2_on_wgpu_matches_oracle(smollm2_gpu: tuple[Any, ModelRuntime], oracle: dict, oracle_logits: dict) -> None:
     model, runtime = smollm2_gpu
     compared = {}
     for p in oracle["prompts"]:
         ids = model.tokenizer.encode_chat(p["messages"]) if p.get("messages") else model.tokenizer.encode(p["prompt_text"])
         assert ids == p["input_ids"], p["name"]
+        err = oracle_checks.max_rel_err(runtime.prefill_logits(np.array(ids, np.int32)), oracle_logits[p["name"]])
+        assert err < LOGITS_REL_TOL, f"wgpu {p['name']}: first-step logits off by {err:.3g}"
         result = generate(runtime, model.tokenizer, ids, len(p["generated_ids"]), stop_at_eos=False)
         compared[p["name"]] = oracle_checks.compare_greedy(
             result.generated_ids, p["generated_ids"], p["greedy_steps"], f"wgpu {p['name']}", NEAR_TIE
@@ -64,11 +67,15 @@ def test_smollm2_dispatch_budget(smollm2_gpu: tuple[Any, ModelRuntime]) -> None:
 def test_tiny_checkpoints_on_wgpu(tmp_path: Path) -> None:
     """Biases (qwen2), f16 weights and an interleaved-rope SentencePiece GGUF, bf16 safetensors."""
     report = json.loads((DATA / "hf_reference.json").read_text(encoding="utf-8"))
+    with np.load(DATA / "hf_reference_logits.npz") as z:
+        hf_logits = {k: z[k] for k in z.files}
     for name, path in hf_reference_checkpoints(tmp_path, DATA).items():
         ref = report["checkpoints"][name]
         model = load_model(path)
         runtime, _ = compile_and_load(model, 64)
         ids = model.tokenizer.encode(report["prompt_text"])
+        err = oracle_checks.max_rel_err(runtime.prefill_logits(np.array(ids, np.int32)), hf_logits[name])
+        assert err < LOGITS_REL_TOL, f"wgpu {name}: first-step logits off by {err:.3g}"
         result = generate(runtime, model.tokenizer, ids, report["steps"], stop_at_eos=False)
         oracle_checks.compare_greedy(result.generated_ids, ref["generated_ids"], ref["greedy_steps"], name, NEAR_TIE)
 

@@ -65,6 +65,9 @@ from rusty_ir.errors import RustyError
 from rusty_ir.weights import SCHEMES, TensorView
 
 ENTRIES = ("prefill", "decode")
+"""Entries every schedule has: (tokens: i32 [S], pos, out: i32 [1]) -> the greedy next token in ``out``."""
+LOGITS_ENTRY = "prefill_logits"
+"""An optional entry (tokens, pos, out: f32 [vocab]) -> the last row's logits, for checking numerics."""
 ELEMENT_BYTES: Mapping[str, int] = {"f32": 4, "i32": 4, "f16": 2, "bf16": 2}
 
 # -- symbolic values -----------------------------------------------------------
@@ -147,17 +150,20 @@ class _Expander:
         if fn is None:
             raise RustyError(f"the schedule has no '{entry}' function (entries: {list(self.schedule.entries)})")
         a = fn.args
+        logits = entry == LOGITS_ENTRY
         ok = (
             len(a) == 3
             and a[0].kind == "buffer" and a[0].element_type == "i32" and a[0].shape is not None and len(a[0].shape) == 1
             and a[1].kind == "index"
-            and a[2].kind == "buffer" and a[2].element_type == "i32" and a[2].shape == (1,)
+            and a[2].kind == "buffer" and a[2].shape is not None and len(a[2].shape) == 1
+            and (a[2].element_type, a[2].shape[0] if logits else a[2].shape) == (("f32", a[2].shape[0]) if logits else ("i32", (1,)))
         )  # fmt: skip
         if not ok:
             got = ", ".join(f"{x.name}: {x.kind}{'' if x.shape is None else list(x.shape)}" for x in a)
-            raise RustyError(f"entry '{entry}' must take (tokens: i32 buffer [S], pos: index, out: i32 buffer [1]), got ({got})")
+            want = "f32 buffer [vocab]" if logits else "i32 buffer [1]"
+            raise RustyError(f"entry '{entry}' must take (tokens: i32 buffer [S], pos: index, out: {want}), got ({got})")
         tokens = _Buf(("io", entry, "tokens"), tuple("S" if d is None else d for d in a[0].shape), "i32")  # type: ignore[union-attr]
-        out = _Buf(("io", entry, "out"), (1,), "i32")
+        out = _Buf(("io", entry, "out"), tuple(a[2].shape), a[2].element_type)  # type: ignore[arg-type]
         self.out.io = {"tokens": (tokens, a[0].name), "out": (out, a[2].name)}
         self.call(fn, [tokens, "pos", out], 0, entry)
         return self.out
@@ -334,6 +340,8 @@ class _Plan:
     int_src: np.ndarray | None = None
     float_dst: np.ndarray | None = None
     float_src: np.ndarray | None = None
+    result: Any = None
+    """The bytes of ``out`` read back by the last step."""
 
 
 class ModelRuntime:
@@ -359,8 +367,9 @@ class ModelRuntime:
         self.max_prefill = context_length if max_prefill is None else max_prefill
         if not 1 <= self.max_prefill <= context_length:
             raise RustyError(f"max_prefill must be between 1 and the context length {context_length}, got {max_prefill}")
-        expansions = {e: _Expander(self.schedule, context_length, e).run() for e in ENTRIES}
-        self._steps = {"prefill": self.max_prefill, "decode": 1}
+        entries = [*ENTRIES, *([LOGITS_ENTRY] if LOGITS_ENTRY in self.schedule.functions else [])]
+        expansions = {e: _Expander(self.schedule, context_length, e).run() for e in entries}
+        self._steps = {"prefill": self.max_prefill, "decode": 1, LOGITS_ENTRY: self.max_prefill}
 
         self.device = device if device is not None else Device()
         self._queue = self.device.device.queue
@@ -372,7 +381,7 @@ class ModelRuntime:
         self._upload_weights(weights, expansions.values())
         self._create_caches()
         self._create_slots(expansions.values())
-        self._plans = {e: self._plan(expansions[e]) for e in ENTRIES}
+        self._plans = {e: self._plan(expansions[e]) for e in entries}
         self._token = np.zeros(1, np.int32)
         self.load_seconds = time.perf_counter() - start
         self.last_step_seconds: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -398,6 +407,18 @@ class ModelRuntime:
         self._check_fits(1, pos)
         self._token[0] = token
         return self._step(self._plans["decode"], self._token, 1, pos)
+
+    def prefill_logits(self, tokens: np.ndarray, pos: int = 0) -> np.ndarray:
+        """The last row's logits after ``tokens`` (one step of at most ``max_prefill`` tokens)."""
+        plan = self._plans.get(LOGITS_ENTRY)
+        if plan is None:
+            raise RustyError(f"this schedule has no '{LOGITS_ENTRY}' entry (compile with logits_entry=True)")
+        ids = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
+        self._check_fits(ids.size, pos)
+        if not 1 <= ids.size <= self.max_prefill:
+            raise RustyError(f"{LOGITS_ENTRY} takes 1..{self.max_prefill} tokens, got {ids.size}")
+        self._step(plan, ids, ids.size, pos)
+        return np.frombuffer(plan.result, np.float32).copy()
 
     def reset(self) -> None:
         """Start a new sequence. Nothing to clear: a step writes cache rows ``pos .. pos+S-1`` before it
@@ -448,11 +469,12 @@ class ModelRuntime:
             compute.set_bind_group(0, group)
             compute.dispatch_workgroups(values[gx], values[gy], values[gz])
         compute.end()
-        encoder.copy_buffer_to_buffer(plan.out, 0, plan.staging, 0, 4)
+        encoder.copy_buffer_to_buffer(plan.out, 0, plan.staging, 0, plan.staging.size)
         t2 = time.perf_counter()
         queue.submit([encoder.finish()])
         plan.staging.map_sync(wgpu.MapMode.READ)
-        token = int.from_bytes(plan.staging.read_mapped(0, 4), "little", signed=True)
+        plan.result = plan.staging.read_mapped(0, plan.staging.size)
+        token = int.from_bytes(plan.result[:4], "little", signed=True)
         plan.staging.unmap()
         self.last_step_seconds = (t1 - t0, t2 - t1, time.perf_counter() - t2)
         return token
@@ -504,7 +526,7 @@ class ModelRuntime:
                     raise RustyError(f"schedule: {x.entry}: {where}: buffer size {_show(nbytes)} is {n}")
                 sizes[("slot", slot)] = max(sizes.get(("slot", slot), 0), n)
             for role, (buf, _) in x.io.items():
-                n = max(_eval(_nbytes("i32", buf.shape, role), s, p) for s, p in points)
+                n = max(_eval(_nbytes(buf.element_type, buf.shape, role), s, p) for s, p in points)
                 sizes[buf.key] = n
         for key, n in sorted(sizes.items(), key=str):
             self._buffers[key] = self.device.empty(n, label=":".join(map(str, key)))
@@ -570,10 +592,11 @@ class ModelRuntime:
             bound.append(groups[gkey])
             pipeline, _, gx, gy, gz = dispatches[i]
             dispatches[i] = (pipeline, groups[gkey].bind_group, gx, gy, gz)
-        staging = dev.device.create_buffer(size=4, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label=f"{x.entry}.token")
+        out = self._buffers[x.io["out"][0].key]
+        staging = dev.device.create_buffer(size=out.size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label=f"{x.entry}.out")
         plan = _Plan(
             x.entry, table, dispatches, bound,
-            tokens=self._buffers[x.io["tokens"][0].key], out=self._buffers[x.io["out"][0].key], staging=staging,
+            tokens=self._buffers[x.io["tokens"][0].key], out=out, staging=staging,
             max_tokens=self._steps[x.entry], params_buffer=params_buffer,
         )  # fmt: skip
         if params_buffer is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from xdsl.dialects import arith, bufferization, linalg, tensor
+from xdsl.dialects import arith, bufferization, linalg, memref, tensor
 from xdsl.dialects.builtin import IntegerAttr, MemRefType, TensorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
@@ -63,8 +63,10 @@ class Materializer:
         return None
 
     def reader(self, value: SSAValue) -> WeightReader | None:
-        """A decoder for a tensor read from a stored weight's raw words."""
+        """A decoder for a tensor read from a stored weight's raw words (through its dequantization)."""
         owner = value.owner
+        if isinstance(owner, DequantizeOp):
+            return self.reader(owner.input)
         source = owner.memref if isinstance(owner, bufferization.ToTensorOp) else value
         sch = stored_scheme(source.type)
         buf = self.buffer(value)
@@ -95,6 +97,10 @@ class Materializer:
             return self._index_value(b, size, args)
         if kind(op) is Kind.ATTENTION:
             return self._dynamic_dim(b, op.operands[0], i, args)  # pyright: ignore[reportOptionalMemberAccess]
+        buffer = op.memref if isinstance(op, bufferization.ToTensorOp) else value
+        if buffer in args and isinstance(buffer.type, MemRefType):
+            # a tensor read from an argument buffer: the buffer's own size
+            return b.value(memref.DimOp.from_source_and_index(args[buffer], b.index(i)))
         raise RustyError(f"cannot tell dimension {i} of a value made by '{getattr(op, 'name', 'a block argument')}'")
 
     def _index_value(self, b: IRBuilder, value: SSAValue, args: dict[SSAValue, SSAValue]) -> SSAValue:
@@ -105,6 +111,11 @@ class Materializer:
             attr = owner.value
             assert isinstance(attr, IntegerAttr)
             return b.index(attr.value.data)
+        if isinstance(owner, tensor.DimOp) and isinstance(owner.index.owner, arith.ConstantOp):
+            # tensor.dim of a value of this region: that value's size, traced the same way
+            index_attr = owner.index.owner.value
+            assert isinstance(index_attr, IntegerAttr)
+            return self.dim(b, owner.source, index_attr.value.data, args)
         raise RustyError(f"a size in this region is computed by '{getattr(owner, 'name', '?')}', not passed in")
 
     # --- elements -----------------------------------------------------------------------------

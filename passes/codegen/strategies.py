@@ -24,6 +24,9 @@ from rusty_ir.passes.dispatch.analysis import Kind, kind, maps, reduction_dims
 MAX_GROUPS_X = 65535
 """Workgroups per grid dimension that every WebGPU adapter supports."""
 
+MAX_STAGED_K = 2048
+"""Contractions with at most this many K values stage the activation row in workgroup memory."""
+
 
 def _outputs(kernel: Kernel, ops: Sequence[Operation]) -> list[tuple[SSAValue, SSAValue]]:
     """(tensor value, kernel buffer) for each ``materialize_in_destination`` of the region."""
@@ -270,9 +273,22 @@ def lower_contraction(kernel: Kernel, mat: Materializer, ops: Sequence[Operation
     zero = [mat.element(b, o, [*bidx, n_in]) for o in root.outputs]
 
     x_map = maps(root)[0]
+    staged = k_total <= MAX_STAGED_K
+    if staged:  # the activation row, with its fused producers applied, once per workgroup
+        xs = kernel.shared(k_total)
+
+        def stage(ib: IRBuilder, k: SSAValue, _: Sequence[SSAValue]) -> list[SSAValue]:
+            kernel.store(ib, mat.element(ib, x, apply_map(ib, x_map, [*bidx, n_in, k])), xs, [k])
+            return []
+
+        b.for_loop(tid, b.index(k_total), b.index(kernel.threads), [], stage)
+        kernel.barrier()
 
     def mac(ib: IRBuilder, k: SSAValue, w_values: Sequence[SSAValue], acc: Sequence[SSAValue]) -> list[SSAValue]:
-        xv = mat.element(ib, x, apply_map(ib, x_map, [*bidx, n_in, k]))
+        if staged:
+            xv = kernel.load(ib, xs, [k])
+        else:
+            xv = mat.element(ib, x, apply_map(ib, x_map, [*bidx, n_in, k]))
         return _body(ib, root, [xv, *w_values], acc)
 
     if block > 1:
