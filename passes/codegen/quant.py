@@ -109,6 +109,34 @@ class WeightReader:
             return b.addf(b.mulf(head.scale, b.sitofp(nibble)), head.minimum)
         return b.mulf(head.scale, b.sitofp(b.subi(nibble, b.i32(8))))
 
+    def block_values(self, b: IRBuilder, head: BlockHeader) -> list[SSAValue]:
+        """All ``block`` values of a block, unrolled: indices are constants, shared words loaded once.
+
+        When the codes are 4-byte aligned (Q4_1: 20-byte blocks, codes at +4)
+        each 32-bit word yields eight 4-bit codes; otherwise bytes are loaded
+        one by one.
+        """
+        name = self.scheme.name
+        block = self.block
+        if name == "q8_0" or name.startswith("int8"):
+            return [
+                b.mulf(head.scale, b.sitofp(sign_extend_byte(b, load_byte(b, self.words, b.addi(head.base, b.index(2 + j))))))
+                for j in range(block)
+            ]
+        half = block // 2
+        codes_at = 4 if name == "q4_1" else 2
+        aligned = self.scheme.block_bytes % 4 == 0 and codes_at % 4 == 0 and self.scheme.row_bytes(self.row_length) % 4 == 0
+        if aligned:
+            words = [load_word(b, self.words, b.addi(head.base, b.index(codes_at + 4 * i))) for i in range(half // 4)]
+            codes = [b.andi(b.shrui(words[i // 4], b.i32(8 * (i % 4))), b.i32(0xFF)) for i in range(half)]
+        else:
+            codes = [load_byte(b, self.words, b.addi(head.base, b.index(codes_at + i))) for i in range(half)]
+        nibbles = [b.andi(c, b.i32(0xF)) for c in codes] + [b.shrui(c, b.i32(4)) for c in codes]
+        if name == "q4_1":
+            assert head.minimum is not None
+            return [b.addf(b.mulf(head.scale, b.sitofp(q)), head.minimum) for q in nibbles]
+        return [b.mulf(head.scale, b.sitofp(b.subi(q, b.i32(8)))) for q in nibbles]
+
     def at(self, b: IRBuilder, row: SSAValue, col: SSAValue) -> SSAValue:
         """The element at ``(row, col)``, for any scheme."""
         sch = self.scheme

@@ -295,14 +295,11 @@ def lower_contraction(kernel: Kernel, mat: Materializer, ops: Sequence[Operation
         assert all(r is not None for r in readers)
 
         def per_block(ib: IRBuilder, blk: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
-            heads = [r.header(ib, n_in, blk) for r in readers]  # pyright: ignore[reportOptionalMemberAccess]
+            values = [r.block_values(ib, r.header(ib, n_in, blk)) for r in readers]  # pyright: ignore[reportOptionalMemberAccess]
             k0 = ib.muli(blk, ib.index(block))
-
-            def per_value(jb: IRBuilder, j: SSAValue, acc2: Sequence[SSAValue]) -> list[SSAValue]:
-                ws = [r.element(jb, h, j) for r, h in zip(readers, heads)]  # pyright: ignore[reportOptionalMemberAccess]
-                return mac(jb, jb.addi(k0, j), ws, acc2)
-
-            return list(ib.for_loop(ib.index(0), ib.index(block), ib.index(1), acc, per_value))
+            for j in range(block):  # unrolled: the block's codes are decoded from shared words
+                acc = mac(ib, ib.addi(k0, ib.index(j)), [v[j] for v in values], acc)
+            return list(acc)
 
         partial = b.for_loop(lane, b.index(k_total // block), b.index(tpr), zero, per_block)
     else:
