@@ -16,6 +16,9 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.gpu import ModuleOp as GpuModuleOp
+from xdsl.ir import Operation
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.arg_spec import ArgSpecParseError, parse_pipeline
 
@@ -38,6 +41,45 @@ DEFAULT_STAGES: tuple[tuple[str, str], ...] = (
     ("gpu", "convert-tiled-to-gpu"),
 )
 """The default pipeline, stage by stage: transformer-level IR in, gpu-level IR out."""
+
+
+_LOWERED_BY: tuple[tuple[str, str], ...] = (
+    ("tfm.", "convert-transformer-to-tensor (stage 'tensor')"),
+    ("linalg.", "form-dispatches (stage 'dispatch')"),
+    ("linalg_ext.", "form-dispatches (stage 'dispatch')"),
+    ("quant.", "form-dispatches (stage 'dispatch')"),
+    ("tensor.", "form-dispatches and rusty-bufferize (stages 'dispatch', 'bufferized')"),
+    ("bufferization.", "convert-dispatch-to-tiled (stage 'tiled')"),
+    ("dispatch.region", "tune-workgroups, rusty-bufferize and convert-dispatch-to-tiled (stages 'tuned' to 'tiled')"),
+    ("tiled.", "convert-tiled-to-gpu (stage 'gpu')"),
+)
+"""Which stage removes each kind of op: what a module at the gpu level must no longer contain."""
+
+
+def require_gpu_level(module: ModuleOp) -> None:
+    """Raise, naming the op and the stage that lowers it, if ``module`` is not gpu-level IR yet.
+
+    Kernel bodies (inside ``gpu.module``) are the emitters' business; this
+    checks the host side, which must be only buffers, index arithmetic,
+    loops, calls and launches.
+    """
+    for op in module.walk():
+        if isinstance(op, GpuModuleOp):
+            continue
+        if any(isinstance(p, GpuModuleOp) for p in _ancestors(op)):
+            continue
+        for prefix, stage in _LOWERED_BY:
+            if op.name.startswith(prefix):
+                raise RustyError(f"'{op.name}' is still here: it is lowered by {stage}; run the whole rusty-default pipeline", op)
+
+
+def _ancestors(op: Operation) -> list[Operation]:
+    out: list[Operation] = []
+    parent = op.parent_op()
+    while parent is not None:
+        out.append(parent)
+        parent = parent.parent_op()
+    return out
 
 
 def default_pipeline(target: str = "webgpu") -> str:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from rusty_ir.errors import RustyError
 from rusty_ir.ir import SourceMap, op_error, parse_module
+from rusty_ir.pipeline import require_gpu_level
 from rusty_ir.registry import build_registry
 from rusty_ir.tools.common import read_input, run_tool, split_input, write_output
 
@@ -20,12 +21,14 @@ from rusty_ir.tools.common import read_input, run_tool, split_input, write_outpu
 def _to_wgsl(module) -> str:  # noqa: ANN001 - a builtin.module
     from rusty_ir.backends.wgsl import emit_wgsl
 
+    require_gpu_level(module)
     return emit_wgsl(module)
 
 
 def _to_schedule(module) -> str:  # noqa: ANN001 - a builtin.module
     from rusty_ir.backends.schedule import emit_schedule
 
+    require_gpu_level(module)
     return emit_schedule(module)
 
 
