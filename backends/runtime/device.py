@@ -21,7 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import wgpu
+
+from rusty_ir.backends.runtime.quiet import quiet_window_system
+
+quiet_window_system()
+import wgpu  # noqa: E402 - after the environment fix above
 
 from rusty_ir.backends.runtime.kernel_abi import KernelInterface
 from rusty_ir.errors import RustyError

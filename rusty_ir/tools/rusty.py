@@ -273,6 +273,9 @@ def _adapter_report(adapter: Any) -> dict[str, Any]:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     try:
+        from rusty_ir.backends.runtime.quiet import quiet_window_system  # noqa: PLC0415
+
+        quiet_window_system()
         import wgpu  # noqa: PLC0415
 
         adapters = list(wgpu.gpu.enumerate_adapters_sync())
