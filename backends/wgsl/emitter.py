@@ -471,7 +471,10 @@ class _KernelEmitter:
                 buffers.append(BufferBinding(len(buffers), label, index, access, elem, shape))  # type: ignore[arg-type]
             else:
                 scalars.append((index, arg, label))
-        self.writes_storage = any(b.access == "read_write" for b in buffers)
+        # Invocations talk through a storage buffer only if the kernel both writes and reads it;
+        # then a barrier must also order storage memory (WGSL's storageBarrier).
+        loaded = {op.operands[0] for op in func.walk() if op.name == "memref.load"}
+        self.writes_storage = bool(stored & loaded & set(block.args))
         if not scalars:
             return buffers, None
         struct_name = self._global_name("Params")
@@ -652,7 +655,8 @@ class _KernelEmitter:
                 self._emit(f"{target} = {v};")
 
     def _barrier(self, op: Operation) -> None:
-        # gpu.barrier orders all memory of the workgroup; WGSL splits that in two.
+        # gpu.barrier orders all memory of the workgroup; WGSL splits that in two, and the
+        # storage half is only needed when a storage buffer is both written and read.
         if self.writes_storage:
             self._emit("storageBarrier();")
         self._emit("workgroupBarrier();")

@@ -88,7 +88,6 @@
 // CHECK-NEXT:    for (var [[J:v_j]]: i32 = v_t; [[J]] < softmax_rows_params.n; [[J]] = [[J]] + 64i) {
 // CHECK:           [[PMAX]] = v_m2;
 // CHECK:         [[RED]][v_t] = [[PMAX]];
-// CHECK-NEXT:    storageBarrier();
 // CHECK-NEXT:    workgroupBarrier();
 // CHECK-NEXT:    for (var [[K:v_k]]: i32 = 0i; [[K]] < 6i; [[K]] = [[K]] + 1i) {
 // CHECK-NEXT:      let [[S:v_s]]: i32 = bitcast<i32>(bitcast<u32>(32i) >> bitcast<u32>([[K]]));
