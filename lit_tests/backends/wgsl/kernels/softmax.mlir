@@ -96,7 +96,6 @@
 // CHECK:             let v_mx: f32 = max(v_a, v_b);
 // CHECK-NEXT:        [[RED]][v_t] = v_mx;
 // CHECK-NEXT:      }
-// CHECK-NEXT:      storageBarrier();
 // CHECK-NEXT:      workgroupBarrier();
 // CHECK-NEXT:    }
 // CHECK-NEXT:    let [[ROWMAX:v_rowmax]]: f32 = [[RED]][0i];
