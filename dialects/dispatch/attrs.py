@@ -65,16 +65,9 @@ class LoweringConfigAttr(ParametrizedAttribute):
         return x * y * z
 
     def verify(self) -> None:
-        if self.strategy.data not in STRATEGIES:
-            raise VerifyException(f"unknown strategy '{self.strategy.data}' (expected one of {', '.join(STRATEGIES)})")
-        if len(self.workgroup.data) != 3 or any(w.data <= 0 for w in self.workgroup.data):
-            raise VerifyException("workgroup must be three positive sizes [x, y, z]")
-        if any(t.data <= 0 for t in self.tile.data):
-            raise VerifyException("tile sizes must be positive")
-        if self.strategy.data == "contraction" and (
-            len(self.tile.data) != 1 or self.threads % self.tile.data[0].data
-        ):
-            raise VerifyException("contraction needs tile = [rows] with rows dividing the workgroup size")
+        problem = _config_problem(self.strategy.data, [w.data for w in self.workgroup.data], [t.data for t in self.tile.data])
+        if problem is not None:
+            raise VerifyException(problem)
 
     @classmethod
     def parse_parameters(cls, parser: AttrParser) -> list[StringAttr | ArrayAttr[IntAttr]]:
@@ -93,6 +86,10 @@ class LoweringConfigAttr(ParametrizedAttribute):
                 parser.parse_keyword("tile")
                 parser.parse_punctuation("=")
                 tile = int_list()
+        # checked here too, so that a bad config is a located parse error rather than a crash
+        problem = _config_problem(strategy, [w.data for w in workgroup.data], [t.data for t in tile.data])
+        if problem is not None:
+            parser.raise_error(problem)
         return [StringAttr(strategy), workgroup, tile]
 
     def print_parameters(self, printer: Printer) -> None:
@@ -101,3 +98,16 @@ class LoweringConfigAttr(ParametrizedAttribute):
         if self.tile.data:
             printer.print_string(", tile = [" + ", ".join(str(t.data) for t in self.tile.data) + "]")
         printer.print_string(">")
+
+
+def _config_problem(strategy: str, workgroup: Sequence[int], tile: Sequence[int]) -> str | None:
+    """Why a lowering config is invalid, or None."""
+    if strategy not in STRATEGIES:
+        return f"unknown strategy '{strategy}' (expected one of {', '.join(STRATEGIES)})"
+    if len(workgroup) != 3 or any(w <= 0 for w in workgroup):
+        return "workgroup must be three positive sizes [x, y, z]"
+    if any(t <= 0 for t in tile):
+        return "tile sizes must be positive"
+    if strategy == "contraction" and (len(tile) != 1 or (workgroup[0] * workgroup[1] * workgroup[2]) % tile[0]):
+        return "contraction needs tile = [rows] with rows dividing the workgroup size"
+    return None

@@ -12,6 +12,7 @@ from xdsl.dialects.builtin import (
     MemRefType,
     ModuleOp,
     StringAttr,
+    SymbolNameConstraint,
     SymbolRefAttr,
     TensorType,
 )
@@ -99,7 +100,7 @@ class KvCacheOp(IRDLOperation):
 
     name = "dispatch.kv_cache"
 
-    sym_name = prop_def(StringAttr)
+    sym_name = prop_def(SymbolNameConstraint())
     num_layers = prop_def(IntegerAttr[I64])
     row_width = prop_def(IntegerAttr[I64])
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 from xdsl.dialects import arith, linalg, math as mathd, tensor
-from xdsl.dialects.builtin import AffineMapAttr, FloatAttr, IntegerAttr, IntegerType, ModuleOp, TensorType
+from xdsl.dialects.builtin import AffineMapAttr, FloatAttr, IndexType, IntegerAttr, IntegerType, ModuleOp, TensorType
 from xdsl.interpreter import (
     Interpreter,
     InterpreterFunctions,
@@ -83,7 +83,7 @@ def dense(value: Any) -> np.ndarray:
 
 
 def _as_dtype(x: Any, ty: Any) -> Any:
-    if isinstance(ty, IntegerType):
+    if isinstance(ty, IntegerType | IndexType):  # index values are integers (xori, remui... need them)
         return np.asarray(x).astype(np.int64)
     return np.asarray(x, dtype=np.float32)
 

@@ -152,8 +152,12 @@ def lower_row(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> li
     rows = _product(kernel.grid_b, mat.dims(kernel.grid_b, reductions[0].results[0], kernel.grid_args))
     grid = [rows, kernel.grid_b.index(1), kernel.grid_b.index(1)]
 
-    row_dims = mat.dims(b, reductions[0].results[0])
-    row = _delinearize(b, kernel.block_id("x"), row_dims)
+    # only the inner sizes split the workgroup id: the outermost may be a buffer's size (memref.dim),
+    # which a kernel cannot read
+    rows_value = reductions[0].results[0]
+    inner = [mat.dim(b, rows_value, i) for i in range(1, len(static_shape(rows_value)))]
+    group = kernel.block_id("x")
+    row = _delinearize(b, group, [group, *inner])  # _delinearize never reads the outermost size
     reduce_rows(kernel, mat, reductions, row)
     row_length = mat.dim(b, reductions[0].inputs[0], -1)
     tid = kernel.thread_id("x")

@@ -1,0 +1,205 @@
+// RUN: rusty-opt %s --split-input-file --verify-diagnostics
+
+func.func @weight_layer_without_hole(%layer: index) {
+  // expected-error @+1 {{weight name 'blk.0.w' must contain one '{}' exactly when a layer operand is given}}
+  %w = dispatch.weight "blk.0.w"[%layer] : tensor<8x32xf32>
+  func.return
+}
+
+// -----
+
+func.func @weight_hole_without_layer() {
+  // expected-error @+1 {{weight name 'blk.{}.w' must contain one '{}' exactly when a layer operand is given}}
+  %w = dispatch.weight "blk.{}.w" : tensor<8x32xf32>
+  func.return
+}
+
+// -----
+
+func.func @weight_dynamic() {
+  // expected-error @+1 {{weight 'w' must have a static shape}}
+  %w = dispatch.weight "w" : memref<?x32xf32>
+  func.return
+}
+
+// -----
+
+// expected-error @+1 {{num_layers and row_width must be positive}}
+dispatch.kv_cache @kv {num_layers = 0 : i64, row_width = 8 : i64}
+
+// -----
+
+// expected-error @+1 {{num_layers and row_width must be positive}}
+dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = -8 : i64}
+
+// -----
+
+func.func @kv_cache_in_function() {
+  // expected-error @+1 {{'dispatch.kv_cache' expects parent op 'builtin.module'}}
+  dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 8 : i64}
+  func.return
+}
+
+// -----
+
+dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 8 : i64}
+func.func @cache_part(%layer: index) {
+  // expected-error @+1 {{part must be "k" or "v", got "q"}}
+  %c = dispatch.cache @kv[%layer] {part = "q"} : memref<?x8xf32>
+  func.return
+}
+
+// -----
+
+func.func @cache_unknown_symbol(%layer: index) {
+  // expected-error @+1 {{'@kv' does not name a dispatch.kv_cache}}
+  %c = dispatch.cache @kv[%layer] {part = "k"} : memref<?x8xf32>
+  func.return
+}
+
+// -----
+
+func.func @cache_names_a_function(%layer: index) {
+  // expected-error @+1 {{'@cache_names_a_function' does not name a dispatch.kv_cache}}
+  %c = dispatch.cache @cache_names_a_function[%layer] {part = "k"} : memref<?x8xf32>
+  func.return
+}
+
+// -----
+
+dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 8 : i64}
+func.func @cache_width(%layer: index) {
+  // expected-error @+1 {{cache buffer must be memref<?x8xf32>, got memref<?x16xf32>}}
+  %c = dispatch.cache @kv[%layer] {part = "k"} : memref<?x16xf32>
+  func.return
+}
+
+// -----
+
+dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 8 : i64}
+func.func @cache_rank(%layer: index) {
+  // expected-error @+1 {{cache buffer must be memref<?x8xf32>, got memref<?xf32>}}
+  %c = dispatch.cache @kv[%layer] {part = "k"} : memref<?xf32>
+  func.return
+}
+
+// -----
+
+func.func @region_block_args(%x: tensor<?x8xf32>) {
+  // expected-error @+1 {{block arguments must match the region's operands in number and type}}
+  dispatch.region "r"(%x) : (tensor<?x8xf32>) -> () {
+  ^bb0(%a: tensor<?x4xf32>):
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+func.func @region_block_arg_count(%x: tensor<?x8xf32>) {
+  // expected-error @+1 {{block arguments must match the region's operands in number and type}}
+  dispatch.region "r"(%x) : (tensor<?x8xf32>) -> () {
+  ^bb0:
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+func.func @region_without_yield(%x: tensor<?x8xf32>) {
+  // expected-error @+1 {{body must end with dispatch.yield}}
+  dispatch.region "r"(%x) : (tensor<?x8xf32>) -> () {
+  ^bb0(%a: tensor<?x8xf32>):
+    "test.op"() : () -> ()
+  }
+  func.return
+}
+
+// -----
+
+func.func @region_yield_types(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{dispatch.yield must yield the region's result types}}
+  %r = dispatch.region "r"(%x) : (tensor<?x8xf32>) -> tensor<?x8xf32> {
+  ^bb0(%a: tensor<?x8xf32>):
+    dispatch.yield
+  }
+  func.return %r : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @region_isolated(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{Operation using value defined out of its IsolatedFromAbove parent}}
+  %r = dispatch.region "r"() : () -> tensor<?x8xf32> {
+    dispatch.yield %x : tensor<?x8xf32>
+  }
+  func.return %r : tensor<?x8xf32>
+}
+
+// -----
+
+func.func @yield_outside_region() {
+  // expected-error @+1 {{'dispatch.yield' expects parent op 'dispatch.region'}}
+  dispatch.yield
+}
+
+// -----
+
+func.func @config_strategy() {
+  // expected-error @+1 {{unknown strategy 'tiles' (expected one of elementwise, row, contraction, attention)}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<tiles, workgroup = [64, 1, 1]>} : () -> () {
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+func.func @config_workgroup_rank() {
+  // expected-error @+1 {{workgroup must be three positive sizes [x, y, z]}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<row, workgroup = [64, 1]>} : () -> () {
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+func.func @config_workgroup_zero() {
+  // expected-error @+1 {{workgroup must be three positive sizes [x, y, z]}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<row, workgroup = [64, 0, 1]>} : () -> () {
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+func.func @config_tile_zero() {
+  // expected-error @+1 {{tile sizes must be positive}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], tile = [0]>} : () -> () {
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+func.func @config_contraction_rows() {
+  // expected-error @+1 {{contraction needs tile = [rows] with rows dividing the workgroup size}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [3]>} : () -> () {
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+func.func @config_contraction_no_tile() {
+  // expected-error @+1 {{contraction needs tile = [rows] with rows dividing the workgroup size}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1]>} : () -> () {
+    dispatch.yield
+  }
+  func.return
+}

@@ -1,0 +1,35 @@
+// RUN: rusty-opt %s --split-input-file | filecheck %s
+// RUN: %roundtrip
+
+// Appending S new rows to a layer's K and V cache buffers at %pos.
+// CHECK-LABEL: func.func @cache_append
+// CHECK-SAME:  (%[[K:.*]]: tensor<?x8xf32>, %[[V:.*]]: tensor<?x8xf32>, %[[KC:.*]]: memref<?x8xf32>, %[[VC:.*]]: memref<?x8xf32>, %[[POS:.*]]: index)
+// CHECK-NEXT:    linalg_ext.cache_append %[[K]], %[[V]] into %[[KC]], %[[VC]] at %[[POS]] : tensor<?x8xf32>, tensor<?x8xf32>, memref<?x8xf32>, memref<?x8xf32>
+func.func @cache_append(%k: tensor<?x8xf32>, %v: tensor<?x8xf32>, %kc: memref<?x8xf32>, %vc: memref<?x8xf32>, %pos: index) {
+  linalg_ext.cache_append %k, %v into %kc, %vc at %pos : tensor<?x8xf32>, tensor<?x8xf32>, memref<?x8xf32>, memref<?x8xf32>
+  func.return
+}
+
+// -----
+
+// Grouped-query attention (4 heads over 2 kv heads of 4 dims) over the cache buffers.
+// CHECK-LABEL: func.func @attention
+// CHECK-SAME:  (%[[Q:.*]]: tensor<?x16xf32>, %[[KC:.*]]: memref<?x8xf32>, %[[VC:.*]]: memref<?x8xf32>, %[[POS:.*]]: index)
+// CHECK-NEXT:    %[[O:.*]] = linalg_ext.attention %[[Q]], %[[KC]], %[[VC]], %[[POS]] {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 5.000000e-01 : f32} : tensor<?x16xf32>, memref<?x8xf32>, memref<?x8xf32> -> tensor<?x16xf32>
+// CHECK-NEXT:    func.return %[[O]]
+func.func @attention(%q: tensor<?x16xf32>, %kc: memref<?x8xf32>, %vc: memref<?x8xf32>, %pos: index) -> tensor<?x16xf32> {
+  %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32} : tensor<?x16xf32>, memref<?x8xf32>, memref<?x8xf32> -> tensor<?x16xf32>
+  func.return %o : tensor<?x16xf32>
+}
+
+// -----
+
+// The index of the largest logit, as a one-element i32 tensor.
+// CHECK-LABEL: func.func @argmax
+// CHECK-SAME:  (%[[L:.*]]: tensor<16xf32>) -> tensor<1xi32>
+// CHECK-NEXT:    %[[T:.*]] = linalg_ext.argmax %[[L]] : tensor<16xf32> -> tensor<1xi32>
+// CHECK-NEXT:    func.return %[[T]]
+func.func @argmax(%l: tensor<16xf32>) -> tensor<1xi32> {
+  %t = linalg_ext.argmax %l : tensor<16xf32> -> tensor<1xi32>
+  func.return %t : tensor<1xi32>
+}

@@ -1,0 +1,79 @@
+// RUN: rusty-opt %s -p convert-dispatch-to-tiled --split-input-file --verify-diagnostics
+
+// A region without a lowering config: tune-workgroups has not run.
+func.func @no_config(%x: memref<?x8xf32>, %y: memref<?x8xf32>) {
+  // expected-error @+1 {{dispatch region 'copy_0' has no lowering config (run tune-workgroups first)}}
+  dispatch.region "copy_0"(%x, %y) : (memref<?x8xf32>, memref<?x8xf32>) -> () {
+  ^bb0(%a: memref<?x8xf32>, %out: memref<?x8xf32>):
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+// A region still returning tensors: rusty-bufferize has not run.
+func.func @tensor_results(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
+  // expected-error @+1 {{dispatch region 'copy_0' still returns tensors (run rusty-bufferize first)}}
+  %r = dispatch.region "copy_0"(%x) {config = #dispatch.lowering_config<elementwise, workgroup = [64, 1, 1]>} : (tensor<?x8xf32>) -> tensor<?x8xf32> {
+  ^bb0(%a: tensor<?x8xf32>):
+    dispatch.yield %a : tensor<?x8xf32>
+  }
+  func.return %r : tensor<?x8xf32>
+}
+
+// -----
+
+// A row region with nothing to reduce.
+func.func @row_without_reduction(%x: memref<?x8xf32>, %s: index, %y: memref<?x8xf32>) {
+  dispatch.region "neg_0"(%x, %s, %y) {config = #dispatch.lowering_config<row, workgroup = [64, 1, 1]>} : (memref<?x8xf32>, index, memref<?x8xf32>) -> () {
+  ^bb0(%a: memref<?x8xf32>, %n: index, %out: memref<?x8xf32>):
+    // expected-error @+1 {{dispatch region 'neg_0' (row): a row region needs a reduction}}
+    %at = bufferization.to_tensor %a : memref<?x8xf32> to tensor<?x8xf32>
+    %e = tensor.empty(%n) : tensor<?x8xf32>
+    %r = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%at : tensor<?x8xf32>) outs(%e : tensor<?x8xf32>) {
+    ^bb1(%v: f32, %o: f32):
+      %m = arith.negf %v : f32
+      linalg.yield %m : f32
+    } -> tensor<?x8xf32>
+    bufferization.materialize_in_destination %r in restrict writable %out : (tensor<?x8xf32>, memref<?x8xf32>) -> ()
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+// Attention needs a KV tile equal to its workgroup size.
+func.func @attention_tile(%q: memref<?x16xf32>, %kc: memref<?x8xf32>, %pos: index, %y: memref<?x16xf32>) {
+  dispatch.region "attention_0"(%q, %kc, %pos, %y) {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], tile = [16]>} : (memref<?x16xf32>, memref<?x8xf32>, index, memref<?x16xf32>) -> () {
+  ^bb0(%a: memref<?x16xf32>, %k: memref<?x8xf32>, %p: index, %out: memref<?x16xf32>):
+    %at = bufferization.to_tensor %a : memref<?x16xf32> to tensor<?x16xf32>
+    // expected-error @+1 {{dispatch region 'attention_0' (attention): attention needs at least head_dim (4) threads and kv_tile equal to the workgroup size}}
+    %r = linalg_ext.attention %at, %k, %k, %p {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32} : tensor<?x16xf32>, memref<?x8xf32>, memref<?x8xf32> -> tensor<?x16xf32>
+    bufferization.materialize_in_destination %r in restrict writable %out : (tensor<?x16xf32>, memref<?x16xf32>) -> ()
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+// A size computed by an op the kernel cannot see (not an argument, constant or tensor.dim).
+func.func @size_not_passed(%x: memref<?x8xf32>, %s: index, %y: memref<?x8xf32>) {
+  // expected-error @+1 {{a size in this region is computed by 'arith.addi', not passed in}}
+  dispatch.region "neg_0"(%x, %s, %y) {config = #dispatch.lowering_config<elementwise, workgroup = [64, 1, 1]>} : (memref<?x8xf32>, index, memref<?x8xf32>) -> () {
+  ^bb0(%a: memref<?x8xf32>, %n: index, %out: memref<?x8xf32>):
+    %at = bufferization.to_tensor %a : memref<?x8xf32> to tensor<?x8xf32>
+    %n2 = arith.addi %n, %n : index
+    %e = tensor.empty(%n2) : tensor<?x8xf32>
+    %r = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%at : tensor<?x8xf32>) outs(%e : tensor<?x8xf32>) {
+    ^bb1(%v: f32, %o: f32):
+      %m = arith.negf %v : f32
+      linalg.yield %m : f32
+    } -> tensor<?x8xf32>
+    bufferization.materialize_in_destination %r in restrict writable %out : (tensor<?x8xf32>, memref<?x8xf32>) -> ()
+    dispatch.yield
+  }
+  func.return
+}

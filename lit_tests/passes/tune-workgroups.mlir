@@ -1,0 +1,116 @@
+// RUN: rusty-opt %s -p tune-workgroups --split-input-file | filecheck %s
+// RUN: rusty-opt %s -p 'tune-workgroups{target=apple}' --split-input-file | filecheck %s --check-prefix=APPLE
+// RUN: rusty-opt %s -p 'tune-workgroups{overwrite=true}' --split-input-file | filecheck %s --check-prefix=OVERWRITE
+
+// One region per strategy. Contractions get 256 threads split into row groups of about one
+// 32-value block of K per thread, capped at a subgroup (K = 32: 1 thread per row, 256 rows;
+// K = 256: 8 threads per row, 32 rows); attention gets max(subgroup, head_dim) threads and a
+// KV tile as large; row and elementwise regions get 256 threads. Apple allows 1024
+// invocations, but the heuristics stay at 256, so the configs are the same.
+// CHECK-LABEL: func.func @strategies
+// CHECK:         dispatch.region "gemv_k32"(%{{.*}}) {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [256]>}
+// CHECK:         dispatch.region "gemv_k256"(%{{.*}}) {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [32]>}
+// CHECK:         dispatch.region "sum"(%{{.*}}) {config = #dispatch.lowering_config<row, workgroup = [256, 1, 1]>}
+// CHECK:         dispatch.region "neg"(%{{.*}}) {config = #dispatch.lowering_config<elementwise, workgroup = [256, 1, 1]>}
+// CHECK:         dispatch.region "argmax"(%{{.*}}) {config = #dispatch.lowering_config<row, workgroup = [256, 1, 1]>}
+// CHECK:         dispatch.region "attention_hd4"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], tile = [32]>}
+// CHECK:         dispatch.region "attention_hd64"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [64, 1, 1], tile = [64]>}
+// APPLE-LABEL: func.func @strategies
+// APPLE:         dispatch.region "gemv_k32"(%{{.*}}) {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [256]>}
+// APPLE:         dispatch.region "gemv_k256"(%{{.*}}) {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [32]>}
+// APPLE:         dispatch.region "sum"(%{{.*}}) {config = #dispatch.lowering_config<row, workgroup = [256, 1, 1]>}
+// APPLE:         dispatch.region "neg"(%{{.*}}) {config = #dispatch.lowering_config<elementwise, workgroup = [256, 1, 1]>}
+// APPLE:         dispatch.region "argmax"(%{{.*}}) {config = #dispatch.lowering_config<row, workgroup = [256, 1, 1]>}
+// APPLE:         dispatch.region "attention_hd4"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], tile = [32]>}
+// APPLE:         dispatch.region "attention_hd64"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [64, 1, 1], tile = [64]>}
+func.func @strategies(%x: tensor<2x32xf32>, %w: tensor<8x32x!quant.q4_0>, %x2: tensor<2x256xf32>, %w2: tensor<8x256x!quant.q8_0>, %l: tensor<16xf32>, %q: tensor<?x16xf32>, %q64: tensor<?x128xf32>, %kc: memref<?x8xf32>, %kc64: memref<?x64xf32>, %pos: index) {
+  %y = dispatch.region "gemv_k32"(%x, %w) : (tensor<2x32xf32>, tensor<8x32x!quant.q4_0>) -> tensor<2x8xf32> {
+  ^bb0(%a: tensor<2x32xf32>, %b: tensor<8x32x!quant.q4_0>):
+    %zero = arith.constant 0.0 : f32
+    %bf = quant.dequantize %b : tensor<8x32x!quant.q4_0> -> tensor<8x32xf32>
+    %e = tensor.empty() : tensor<2x8xf32>
+    %i = linalg.fill ins(%zero : f32) outs(%e : tensor<2x8xf32>) -> tensor<2x8xf32>
+    %r = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%a, %bf : tensor<2x32xf32>, tensor<8x32xf32>) outs(%i : tensor<2x8xf32>) {
+    ^bb1(%xa: f32, %wa: f32, %acc: f32):
+      %p = arith.mulf %xa, %wa : f32
+      %s = arith.addf %p, %acc : f32
+      linalg.yield %s : f32
+    } -> tensor<2x8xf32>
+    dispatch.yield %r : tensor<2x8xf32>
+  }
+  %y2 = dispatch.region "gemv_k256"(%x2, %w2) : (tensor<2x256xf32>, tensor<8x256x!quant.q8_0>) -> tensor<2x8xf32> {
+  ^bb0(%a: tensor<2x256xf32>, %b: tensor<8x256x!quant.q8_0>):
+    %zero = arith.constant 0.0 : f32
+    %bf = quant.dequantize %b : tensor<8x256x!quant.q8_0> -> tensor<8x256xf32>
+    %e = tensor.empty() : tensor<2x8xf32>
+    %i = linalg.fill ins(%zero : f32) outs(%e : tensor<2x8xf32>) -> tensor<2x8xf32>
+    %r = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%a, %bf : tensor<2x256xf32>, tensor<8x256xf32>) outs(%i : tensor<2x8xf32>) {
+    ^bb1(%xa: f32, %wa: f32, %acc: f32):
+      %p = arith.mulf %xa, %wa : f32
+      %s = arith.addf %p, %acc : f32
+      linalg.yield %s : f32
+    } -> tensor<2x8xf32>
+    dispatch.yield %r : tensor<2x8xf32>
+  }
+  %sum = dispatch.region "sum"(%x) : (tensor<2x32xf32>) -> tensor<2xf32> {
+  ^bb0(%a: tensor<2x32xf32>):
+    %zero = arith.constant 0.0 : f32
+    %e = tensor.empty() : tensor<2xf32>
+    %i = linalg.fill ins(%zero : f32) outs(%e : tensor<2xf32>) -> tensor<2xf32>
+    %r = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%a : tensor<2x32xf32>) outs(%i : tensor<2xf32>) {
+    ^bb1(%v: f32, %acc: f32):
+      %s = arith.addf %v, %acc : f32
+      linalg.yield %s : f32
+    } -> tensor<2xf32>
+    dispatch.yield %r : tensor<2xf32>
+  }
+  %neg = dispatch.region "neg"(%x) : (tensor<2x32xf32>) -> tensor<2x32xf32> {
+  ^bb0(%a: tensor<2x32xf32>):
+    %e = tensor.empty() : tensor<2x32xf32>
+    %r = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<2x32xf32>) outs(%e : tensor<2x32xf32>) {
+    ^bb1(%v: f32, %o: f32):
+      %n = arith.negf %v : f32
+      linalg.yield %n : f32
+    } -> tensor<2x32xf32>
+    dispatch.yield %r : tensor<2x32xf32>
+  }
+  %t = dispatch.region "argmax"(%l) : (tensor<16xf32>) -> tensor<1xi32> {
+  ^bb0(%a: tensor<16xf32>):
+    %r = linalg_ext.argmax %a : tensor<16xf32> -> tensor<1xi32>
+    dispatch.yield %r : tensor<1xi32>
+  }
+  %o = dispatch.region "attention_hd4"(%q, %kc, %pos) : (tensor<?x16xf32>, memref<?x8xf32>, index) -> tensor<?x16xf32> {
+  ^bb0(%a: tensor<?x16xf32>, %k: memref<?x8xf32>, %p: index):
+    %r = linalg_ext.attention %a, %k, %k, %p {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32} : tensor<?x16xf32>, memref<?x8xf32>, memref<?x8xf32> -> tensor<?x16xf32>
+    dispatch.yield %r : tensor<?x16xf32>
+  }
+  %o64 = dispatch.region "attention_hd64"(%q64, %kc64, %pos) : (tensor<?x128xf32>, memref<?x64xf32>, index) -> tensor<?x128xf32> {
+  ^bb0(%a: tensor<?x128xf32>, %k: memref<?x64xf32>, %p: index):
+    %r = linalg_ext.attention %a, %k, %k, %p {num_heads = 2 : i64, num_kv_heads = 1 : i64, head_dim = 64 : i64, scale = 0.125 : f32} : tensor<?x128xf32>, memref<?x64xf32>, memref<?x64xf32> -> tensor<?x128xf32>
+    dispatch.yield %r : tensor<?x128xf32>
+  }
+  func.return
+}
+
+// -----
+
+// A config already in the IR (hand-tuned) is kept; overwrite=true replaces it.
+// CHECK-LABEL: func.func @keep_existing
+// CHECK:         dispatch.region "neg"(%{{.*}}) {config = #dispatch.lowering_config<elementwise, workgroup = [64, 2, 1]>}
+// APPLE-LABEL: func.func @keep_existing
+// APPLE:         dispatch.region "neg"(%{{.*}}) {config = #dispatch.lowering_config<elementwise, workgroup = [64, 2, 1]>}
+// OVERWRITE-LABEL: func.func @keep_existing
+// OVERWRITE:     dispatch.region "neg"(%{{.*}}) {config = #dispatch.lowering_config<elementwise, workgroup = [256, 1, 1]>}
+func.func @keep_existing(%x: tensor<2x32xf32>) -> tensor<2x32xf32> {
+  %neg = dispatch.region "neg"(%x) {config = #dispatch.lowering_config<elementwise, workgroup = [64, 2, 1]>} : (tensor<2x32xf32>) -> tensor<2x32xf32> {
+  ^bb0(%a: tensor<2x32xf32>):
+    %e = tensor.empty() : tensor<2x32xf32>
+    %r = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<2x32xf32>) outs(%e : tensor<2x32xf32>) {
+    ^bb1(%v: f32, %o: f32):
+      %n = arith.negf %v : f32
+      linalg.yield %n : f32
+    } -> tensor<2x32xf32>
+    dispatch.yield %r : tensor<2x32xf32>
+  }
+  func.return %neg : tensor<2x32xf32>
+}
