@@ -48,6 +48,27 @@ def load_bf16(b: IRBuilder, words: SSAValue, byte_offset: SSAValue) -> SSAValue:
     return b.value(arith.BitcastOp(bits, F32))
 
 
+def load_code_words(b: IRBuilder, words: SSAValue, byte_offset: SSAValue, count: int, aligned: bool) -> list[SSAValue]:
+    """``count`` 32-bit words of the bytes at ``byte_offset`` (which is at least 2-byte aligned).
+
+    Aligned offsets are plain loads. Otherwise the offset is 0 or 2 modulo 4:
+    one extra word is loaded and neighbours are funnel-shifted by 16 bits
+    (selected at run time, since the block's alignment depends on its index).
+    A word past the end of the buffer may be read and discarded; WebGPU
+    clamps out-of-bounds reads.
+    """
+    from xdsl.dialects import memref
+
+    first = b.divui(byte_offset, b.index(4))
+    raw = [b.value(memref.LoadOp.get(words, [b.addi(first, b.index(i))])) for i in range(count + (0 if aligned else 1))]
+    if aligned:
+        return raw
+    shift = b.index_cast(b.muli(b.remui(byte_offset, b.index(4)), b.index(8)), i32)
+    even = b.cmpi("eq", shift, b.i32(0))
+    back = b.subi(b.i32(32), shift)
+    return [b.select(even, raw[i], b.ori(b.shrui(raw[i], shift), b.shli(raw[i + 1], back))) for i in range(count)]
+
+
 def sign_extend_byte(b: IRBuilder, byte: SSAValue) -> SSAValue:
     return b.shrsi(b.shli(byte, b.i32(24)), b.i32(24))
 
@@ -110,27 +131,24 @@ class WeightReader:
         return b.mulf(head.scale, b.sitofp(b.subi(nibble, b.i32(8))))
 
     def block_values(self, b: IRBuilder, head: BlockHeader) -> list[SSAValue]:
-        """All ``block`` values of a block, unrolled: indices are constants, shared words loaded once.
+        """All ``block`` values of a block, unrolled: each 32-bit word of codes is loaded once.
 
-        When the codes are 4-byte aligned (Q4_1: 20-byte blocks, codes at +4)
-        each 32-bit word yields eight 4-bit codes; otherwise bytes are loaded
-        one by one.
+        Codes are read as whole words (``load_code_words``), so a Q4 word
+        yields eight 4-bit codes and a Q8 word four bytes.
         """
         name = self.scheme.name
         block = self.block
+        aligned = self.scheme.block_bytes % 4 == 0 and self.scheme.row_bytes(self.row_length) % 4 == 0
         if name == "q8_0" or name.startswith("int8"):
-            return [
-                b.mulf(head.scale, b.sitofp(sign_extend_byte(b, load_byte(b, self.words, b.addi(head.base, b.index(2 + j))))))
-                for j in range(block)
-            ]
+            words = load_code_words(b, self.words, b.addi(head.base, b.index(2)), block // 4, aligned)
+            codes = [
+                b.shrsi(b.shli(words[j // 4], b.i32(24 - 8 * (j % 4))), b.i32(24)) for j in range(block)
+            ]  # sign-extended bytes
+            return [b.mulf(head.scale, b.sitofp(q)) for q in codes]
         half = block // 2
         codes_at = 4 if name == "q4_1" else 2
-        aligned = self.scheme.block_bytes % 4 == 0 and codes_at % 4 == 0 and self.scheme.row_bytes(self.row_length) % 4 == 0
-        if aligned:
-            words = [load_word(b, self.words, b.addi(head.base, b.index(codes_at + 4 * i))) for i in range(half // 4)]
-            codes = [b.andi(b.shrui(words[i // 4], b.i32(8 * (i % 4))), b.i32(0xFF)) for i in range(half)]
-        else:
-            codes = [load_byte(b, self.words, b.addi(head.base, b.index(codes_at + i))) for i in range(half)]
+        words = load_code_words(b, self.words, b.addi(head.base, b.index(codes_at)), half // 4, aligned and codes_at % 4 == 0)
+        codes = [b.andi(b.shrui(words[i // 4], b.i32(8 * (i % 4))), b.i32(0xFF)) for i in range(half)]
         nibbles = [b.andi(c, b.i32(0xF)) for c in codes] + [b.shrui(c, b.i32(4)) for c in codes]
         if name == "q4_1":
             assert head.minimum is not None
