@@ -61,6 +61,7 @@ class _LocatingParser(Parser):
 
     def parse_optional_operation(self) -> Operation | None:
         start = self._current_token.span.start
+        self.last_op_start = start
         op = super().parse_optional_operation()
         if op is not None:
             self.source.record(op, start)
@@ -83,11 +84,15 @@ class Diagnostic(Exception):
 
 def parse_module(ctx: Context, source: SourceMap) -> ModuleOp:
     """Parse and verify ``source``; every problem is a located ``Diagnostic``."""
+    parser = _LocatingParser(ctx, source)
     try:
-        module = _LocatingParser(ctx, source).parse_module()
+        module = parser.parse_module()
     except ParseError as err:
         line, col = source.line_col(err.span.start)
         raise Diagnostic(err.msg, source.name, line, col) from None
+    except (DiagnosticException, ValueError, TypeError) as err:  # an op or type rejected while being built
+        line, col = source.line_col(getattr(parser, "last_op_start", 0))
+        raise Diagnostic(_message(err), source.name, line, col) from None
     verify(module, source)
     return module
 

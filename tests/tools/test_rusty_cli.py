@@ -129,7 +129,6 @@ def test_prompt_past_context_length(smollm2_path: Path) -> None:
 
 
 def test_bad_options(smollm2_path: Path) -> None:
-    assert_user_error(rusty("run", "--backend", "wgpu", "--max-tokens", "1"), "the wgpu backend is not available yet")
     assert_user_error(rusty("run", "--max-tokens", "-1"), "--max-tokens must not be negative")
     assert_user_error(rusty("run", "--context-length", "0"), "--context-length must be positive")
     usage = rusty("run", "--backend", "cuda")
