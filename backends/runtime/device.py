@@ -30,7 +30,7 @@ import wgpu  # noqa: E402 - after the environment fix above
 from rusty_ir.backends.runtime.kernel_abi import KernelInterface
 from rusty_ir.errors import RustyError
 
-WANTED_FEATURES: tuple[str, ...] = ("shader-f16", "subgroup")
+WANTED_FEATURES: tuple[str, ...] = ("shader-f16", "subgroup", "timestamp-query")
 """Optional features requested when the adapter has them."""
 
 WANTED_LIMITS: tuple[str, ...] = (
