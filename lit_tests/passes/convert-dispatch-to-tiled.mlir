@@ -199,8 +199,10 @@ func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: 
 // -----
 
 // Attention: a workgroup per (head, query row); the scaled query head is staged in workgroup
-// memory, then an scf.for over KV tiles of 32 positions up to pos + s carries (max, sum, acc)
-// with the scores of a tile in workgroup memory and barriers around them; kv head = h / 2.
+// memory, then an scf.for over KV tiles of 32 positions up to pos + s carries (max, sum, acc):
+// each thread scores one position, a tree in workgroup memory gives the tile's maximum, and
+// groups of head_dim threads accumulate their share of the tile; kv head = h / 2. The groups'
+// partial sums meet in workgroup memory and group 0 stores acc / l.
 // CHECK-LABEL: func.func @attention
 // CHECK-SAME:  (%[[Q:.*]]: memref<?x16xf32>, %[[KC:.*]]: memref<?x8xf32>, %[[VC:.*]]: memref<?x8xf32>, %[[POS:.*]]: index, %[[Y:.*]]: memref<?x16xf32>)
 // CHECK-NEXT:    tiled.kernel "attention_0"(%[[Q]], %[[KC]], %[[VC]], %[[POS]], %[[Y]]) {workgroup_size = array<i64: 32, 1, 1>}
@@ -210,7 +212,6 @@ func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: 
 // CHECK:           tiled.yield %[[HEADS]], %[[ROWS]], %{{.*}} : index, index, index
 // CHECK-NEXT:    } body {
 // CHECK-NEXT:    ^{{.*}}(%[[A:.*]]: memref<?x16xf32>, %[[K:.*]]: memref<?x8xf32>, %[[V:.*]]: memref<?x8xf32>, %[[P:.*]]: index, %[[OUT:.*]]: memref<?x16xf32>):
-// CHECK-DAG:       %[[SCORES:.*]] = memref.alloca() : memref<32xf32, 3 : i64>
 // CHECK-DAG:       %[[QSH:.*]] = memref.alloca() : memref<4xf32, 3 : i64>
 // CHECK:           %[[TID:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
 // CHECK-NEXT:      %[[HEAD:.*]] = "gpu.block_id"() <{dimension = #gpu<dim x>}> : () -> index
@@ -224,13 +225,17 @@ func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: 
 // CHECK:           "gpu.barrier"() : () -> ()
 // CHECK:           %{{.*}}, %[[L:.*]], %[[ACC:.*]] = scf.for %{{.*}} = %{{.*}} to %[[END]] step %{{.*}} iter_args(
 // CHECK:             memref.load %[[K]]
-// CHECK:             memref.store %{{.*}}, %[[SCORES]][%[[TID]]] : memref<32xf32, 3 : i64>
-// CHECK-NEXT:        "gpu.barrier"() : () -> ()
+// CHECK:             memref.store %{{.*}}, %{{.*}}[%[[TID]]] : memref<32xf32, 3 : i64>
+// CHECK:             "gpu.barrier"() : () -> ()
+// CHECK:             arith.maximumf
 // CHECK:             math.exp
 // CHECK:             memref.load %[[V]]
 // CHECK:             "gpu.barrier"() : () -> ()
-// CHECK:           %[[O:.*]] = arith.divf %[[ACC]], %[[L]] : f32
-// CHECK:           memref.store %[[O]], %[[OUT]][%[[ROW]], %{{.*}}] : memref<?x16xf32>
+// CHECK:           memref.store %[[ACC]]
+// CHECK:           memref.store %[[L]]
+// CHECK:           scf.if
+// CHECK:             %[[O:.*]] = arith.divf
+// CHECK:             memref.store %[[O]], %[[OUT]][%[[ROW]], %{{.*}}] : memref<?x16xf32>
 func.func @attention(%q: memref<?x16xf32>, %kc: memref<?x8xf32>, %vc: memref<?x8xf32>, %pos: index, %y: memref<?x16xf32>) {
   dispatch.region "attention_0"(%q, %kc, %vc, %pos, %y) {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], tile = [32]>} : (memref<?x16xf32>, memref<?x8xf32>, memref<?x8xf32>, index, memref<?x16xf32>) -> () {
   ^bb0(%a: memref<?x16xf32>, %k: memref<?x8xf32>, %v: memref<?x8xf32>, %p: index, %out: memref<?x16xf32>):

@@ -109,16 +109,17 @@ class Kernel:
         tid: SSAValue,
         width: int,
         combine: Callable[[IRBuilder, SSAValue, SSAValue], SSAValue],
-        group_base: SSAValue | None = None,
         lane: SSAValue | None = None,
+        b: IRBuilder | None = None,
     ) -> None:
-        """Reduce ``shared[base .. base+width)`` into ``shared[base]`` with barriers between halvings.
+        """Reduce each group's ``width`` slots of ``shared`` into its first slot, with barriers between halvings.
 
-        Every thread of the workgroup must call this (barriers); with groups,
-        ``lane`` is the thread's index in its group and ``group_base`` its
-        group's first slot. ``width`` is a power of two.
+        Every thread of the workgroup must call this (barriers). Groups are
+        ``width`` consecutive threads; ``lane`` is a thread's index in its
+        group (default: one group, ``lane = tid``). ``width`` is a power of
+        two. ``b`` builds the code (default: the kernel body).
         """
-        b = self.b
+        b = b or self.b
         lane = lane if lane is not None else tid
         stride = width // 2
         while stride >= 1:
@@ -132,7 +133,7 @@ class Kernel:
                 return []
 
             b.if_then(b.cmpi("ult", lane, s), step)
-            self.barrier()
+            self.barrier(b)
             stride //= 2
 
     # --- finishing ----------------------------------------------------------------------------

@@ -360,20 +360,29 @@ def _body(b: IRBuilder, op: linalg.GenericOp, inputs: Sequence[SSAValue], acc: S
 def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
     """A workgroup per (head, query row): online softmax over tiles of KV positions.
 
+    The workgroup's ``W`` threads form ``G = W / head_dim`` groups of
+    ``head_dim``; a tile holds ``W`` positions.
+
     1. The query row of this head, scaled, is staged in workgroup memory
        (RoPE and any other fused producer are materialized as it is read).
-    2. For each tile of ``kv_tile`` positions up to ``pos + row``: each thread
-       scores one position; every thread then reads the tile's scores to
-       update the running maximum ``m`` and sum ``l`` (FlashAttention-2 style
-       rescaling), and thread ``d`` accumulates output dimension ``d``.
-    3. Thread ``d`` stores ``acc / l``; fused consumers are materialized there.
+    2. Per tile: thread ``i`` scores position ``t0 + i``; a tree gives the
+       tile's maximum and the running maximum ``m`` is updated (rescaling the
+       partial sums, FlashAttention-2 style); then thread ``(g, d)``
+       accumulates output dimension ``d`` over group ``g``'s share of the tile.
+    3. The groups' partial sums are added in workgroup memory and thread ``d``
+       of group 0 stores ``acc / l``; fused consumers are materialized there.
     """
     b, g = kernel.b, kernel.grid_b
     op = next(o for o in ops if isinstance(o, AttentionOp))
     heads, kv_heads, hd = (a.value.data for a in (op.num_heads, op.num_kv_heads, op.head_dim))
     (tile,) = kernel.config.tile_sizes
-    if kernel.threads < hd or tile != kernel.threads:
-        raise RustyError(f"attention needs at least head_dim ({hd}) threads and kv_tile equal to the workgroup size", op)
+    threads = kernel.threads
+    if threads % hd or tile != threads or threads & (threads - 1):
+        raise RustyError(
+            f"attention needs a power-of-two workgroup that is a multiple of head_dim ({hd}) and kv_tile equal to it", op
+        )
+    groups = threads // hd
+    share = tile // groups  # positions of a tile each group accumulates
     scale = op.scale.value.data
     rows = mat.dims(g, op.query, kernel.grid_args)[0]
     grid = [g.index(heads), rows, g.index(1)]
@@ -385,19 +394,20 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
     pos = mat.args[op.pos]
     end = b.addi(b.addi(pos, s), b.index(1))
     kc, vc = mat.args[op.k_cache], mat.args[op.v_cache]
+    group = b.divui(tid, b.index(hd))
+    d = b.remui(tid, b.index(hd))
 
     q_shared = kernel.shared(hd)
 
-    def stage(ib: IRBuilder, d: SSAValue, _: Sequence[SSAValue]) -> list[SSAValue]:
-        q = mat.element(ib, op.query, [s, ib.addi(ib.muli(h, ib.index(hd)), d)])
-        kernel.store(ib, ib.mulf(q, ib.f32(scale)), q_shared, [d])
+    def stage(ib: IRBuilder, dd: SSAValue, _: Sequence[SSAValue]) -> list[SSAValue]:
+        q = mat.element(ib, op.query, [s, ib.addi(ib.muli(h, ib.index(hd)), dd)])
+        kernel.store(ib, ib.mulf(q, ib.f32(scale)), q_shared, [dd])
         return []
 
-    b.for_loop(tid, b.index(hd), b.index(kernel.threads), [], stage)
+    b.for_loop(tid, b.index(hd), b.index(threads), [], stage)
     kernel.barrier()
     scores = kernel.shared(tile)
-    d_valid = b.cmpi("ult", tid, b.index(hd))
-    d = b.minui(tid, b.index(hd - 1))
+    maxima = kernel.shared(tile)
 
     def per_tile(ib: IRBuilder, t0: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
         m, l, acc = carried
@@ -412,35 +422,46 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
 
         (sc,) = ib.if_then(ib.cmpi("ult", t, end), score, lambda jb: [jb.f32(float("-inf"))], [F32])
         kernel.store(ib, sc, scores, [tid])
+        kernel.store(ib, sc, maxima, [tid])
         kernel.barrier(ib)
-        count = ib.minui(ib.index(tile), ib.subi(end, t0))
-
-        def tile_max(jb: IRBuilder, i: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-            return [jb.maximumf(c[0], kernel.load(jb, scores, [i]))]
-
-        (mt,) = ib.for_loop(ib.index(0), count, ib.index(1), [m], tile_max)
-        alpha = ib.exp(ib.subf(m, mt))
+        kernel.tree_reduce(maxima, tid, tile, lambda jb, x, y: jb.maximumf(x, y), b=ib)
+        m_new = ib.maximumf(m, kernel.load(ib, maxima, [ib.index(0)]))
+        alpha = ib.exp(ib.subf(m, m_new))
+        first = ib.muli(group, ib.index(share))
+        last = ib.minui(ib.addi(first, ib.index(share)), ib.subi(end, t0))
 
         def accumulate(jb: IRBuilder, i: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-            p = jb.exp(jb.subf(kernel.load(jb, scores, [i]), mt))
+            p = jb.exp(jb.subf(kernel.load(jb, scores, [i]), m_new))
             v = kernel.load(jb, vc, [jb.addi(t0, i), jb.addi(kv_col, d)])
             return [jb.addf(c[0], p), jb.addf(c[1], jb.mulf(p, v))]
 
-        l2, acc2 = ib.for_loop(ib.index(0), count, ib.index(1), [ib.mulf(l, alpha), ib.mulf(acc, alpha)], accumulate)
+        l2, acc2 = ib.for_loop(first, last, ib.index(1), [ib.mulf(l, alpha), ib.mulf(acc, alpha)], accumulate)
         kernel.barrier(ib)  # the next tile overwrites the scores
-        return [mt, l2, acc2]
+        return [m_new, l2, acc2]
 
     _m, l, acc = b.for_loop(b.index(0), end, b.index(tile), [b.f32(float("-inf")), b.f32(0.0), b.f32(0.0)], per_tile)
+    partial_acc = kernel.shared(threads)
+    partial_l = kernel.shared(threads)
+    kernel.store(b, acc, partial_acc, [tid])
+    kernel.store(b, l, partial_l, [tid])
+    kernel.barrier()
+
+    def total(ib: IRBuilder, buf: SSAValue) -> SSAValue:
+        value = kernel.load(ib, buf, [d])
+        for other in range(1, groups):
+            value = ib.addf(value, kernel.load(ib, buf, [ib.addi(d, ib.index(other * hd))]))
+        return value
+
     col = b.addi(b.muli(h, b.index(hd)), d)
-    out = b.divf(acc, l)
-    mat.known[op.result] = lambda _b, _idx: out
 
     def store(ib: IRBuilder) -> list[SSAValue]:
+        out = ib.divf(total(ib, partial_acc), total(ib, partial_l))
+        mat.known[op.result] = lambda _b, _idx: out
         for value, buf in _outputs(kernel, ops):
             kernel.store(ib, mat.element(ib, value, [s, col]), buf, [s, col])
         return []
 
-    b.if_then(d_valid, store)
+    b.if_then(b.cmpi("eq", group, b.index(0)), store)
     return grid
 
 

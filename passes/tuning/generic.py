@@ -25,8 +25,8 @@ def default_config(strategy: str, root: Operation, target: TargetDescription) ->
     - contraction: 256 threads split into ``rows`` groups, each reducing one
       output row; a group gets about one quantization block (32 values) of K per
       thread, so short rows use small groups and more rows per workgroup;
-    - attention: one thread per head dimension (at least a subgroup), and a KV
-      tile of as many positions as threads.
+    - attention: 256 threads (more if head_dim is larger), split into groups of
+      head_dim threads, and a KV tile of as many positions as threads.
     """
     threads = min(256, target.max_invocations)
     if strategy == "contraction":
@@ -37,7 +37,7 @@ def default_config(strategy: str, root: Operation, target: TargetDescription) ->
     if strategy == "attention":
         assert isinstance(root, AttentionOp)
         hd = root.head_dim.value.data
-        wg = min(threads, max(target.subgroup_size, _pow2_ceil(hd)))
+        wg = max(threads, _pow2_ceil(hd))
         return LoweringConfigAttr("attention", [wg, 1, 1], [wg])
     return LoweringConfigAttr(strategy, [threads, 1, 1])
 
