@@ -431,6 +431,68 @@ class ModelRuntime:
         """Bytes of device memory by use: weights, kv_cache, slots, io, params, and total."""
         return {**self._bytes, "total": sum(self._bytes.values())}
 
+    # -- profiling (not on the per-step path) ------------------------------------------
+
+    QUERIES_PER_SET = 4096
+    """wgpu's limit on the queries of one query set."""
+
+    def profile_step(self, entry: str, tokens: np.ndarray, pos: int) -> list[tuple[str, float]] | None:
+        """GPU seconds of every dispatch of one ``entry`` step, in order: [(kernel name, seconds)].
+
+        None when the device lacks the 'timestamp-query' feature (the device must be
+        created with it: ``rusty_ir.bench.profiling_device``). Each dispatch runs in its
+        own compute pass with timestamp writes at its beginning and end, so the step is
+        slower than a normal one as a whole, but each kernel's time is its own. The step
+        does what a normal step does (KV cache rows, ``out``) and takes at most the
+        entry's step size of tokens (no chunking).
+        """
+        if "timestamp-query" not in self.device.features:
+            return None
+        plan = self._plans.get(entry)
+        if plan is None:
+            raise RustyError(f"no entry '{entry}' to profile (entries: {', '.join(self._plans)})")
+        ids = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
+        if not 1 <= ids.size <= plan.max_tokens:
+            raise RustyError(f"profile_step: {entry} takes 1..{plan.max_tokens} tokens, got {ids.size}")
+        self._check_fits(ids.size, pos)
+        values = plan.table.base.copy()
+        values[0] = ids.size
+        values[1] = pos
+        for i, f, a, b in plan.table.code:
+            values[i] = f(values[a], values[b])
+        queue = self._queue
+        queue.write_buffer(plan.tokens, 0, ids)
+        if plan.params_buffer is not None:
+            v = np.array(values)
+            words = plan.params_words.copy()  # type: ignore[union-attr]
+            words[plan.int_dst] = v[plan.int_src]  # type: ignore[index]
+            if plan.float_dst is not None:
+                words.view(np.float32)[plan.float_dst] = v[plan.float_src]  # type: ignore[union-attr]
+            queue.write_buffer(plan.params_buffer, 0, words)
+        dev = self.device.device
+        per_set = self.QUERIES_PER_SET // 2
+        encoder = dev.create_command_encoder()
+        resolved = []
+        for start in range(0, len(plan.dispatches), per_set):
+            chunk = plan.dispatches[start : start + per_set]
+            count = 2 * len(chunk)
+            query_set = dev.create_query_set(type=wgpu.QueryType.timestamp, count=count)
+            for j, (pipeline, group, gx, gy, gz) in enumerate(chunk):
+                compute = encoder.begin_compute_pass(
+                    timestamp_writes={"query_set": query_set, "beginning_of_pass_write_index": 2 * j, "end_of_pass_write_index": 2 * j + 1}
+                )
+                compute.set_pipeline(pipeline)
+                compute.set_bind_group(0, group)
+                compute.dispatch_workgroups(values[gx], values[gy], values[gz])
+                compute.end()
+            buf = dev.create_buffer(size=8 * count, usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
+            encoder.resolve_query_set(query_set, 0, count, buf, 0)
+            resolved.append(buf)
+        queue.submit([encoder.finish()])
+        stamps = np.concatenate([np.frombuffer(queue.read_buffer(b), np.uint64) for b in resolved])
+        ns = (stamps[1::2].astype(np.int64) - stamps[0::2].astype(np.int64)).clip(min=0)
+        return [(b.kernel.interface.name, float(t) * 1e-9) for b, t in zip(plan.bound, ns, strict=True)]
+
     def _check_fits(self, n: int, pos: int) -> None:
         if pos < 0 or pos + n > self.context_length:
             raise RustyError(

@@ -6,6 +6,8 @@
                                        generate greedily, streaming text to stdout
     rusty compile [MODEL] -o DIR [--target T] [--dump-after STAGE]
                                        lower to WGSL kernels + host schedule + manifest
+    rusty bench [MODEL | --synthetic SHAPE --quant Q] [--prompt-tokens N] [--decode-tokens N] [--json] ...
+                                       prefill/decode tokens/s, roofline share, per-kernel GPU time
     rusty info                         wgpu adapters, their features and limits
 
 MODEL is a ``.gguf`` file or a Hugging Face folder (config.json + safetensors +
@@ -244,6 +246,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from rusty_ir.bench import BenchOptions, bench_main  # noqa: PLC0415
+
+    opts = BenchOptions(
+        model=args.model, synthetic=args.synthetic, quant=args.quant, seed=args.seed,
+        prompt_tokens=args.prompt_tokens, decode_tokens=args.decode_tokens, repeats=args.repeats, warmup=args.warmup,
+        context_length=args.context_length, vs_torch=args.vs_torch, profile=args.profile, check=args.check,
+        cache_dir=args.cache_dir,
+    )  # fmt: skip
+    return bench_main(opts, as_json=args.json, quiet=args.quiet)
+
+
 def _adapter_report(adapter: Any) -> dict[str, Any]:
     info = dict(adapter.info)
     main_limits = (
@@ -350,6 +364,29 @@ def make_parser() -> argparse.ArgumentParser:
                       help="print the IR after one stage (tensor, fused, dispatch, tuned, bufferized, tiled, planned, gpu)")
     comp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     comp.set_defaults(handler=_cmd_compile)
+
+    bench = sub.add_parser("bench", help="measure prefill and decode tokens/s at batch 1",
+                           description="Compile MODEL (or a synthetic random-weight model of a real shape) and measure "
+                                       "prefill and decode tokens/s at batch 1, dispatches and weight bytes per token, "
+                                       "the device's copy bandwidth and the roofline share; check the first-step logits "
+                                       "against the reference interpreter or PyTorch (see rusty_ir/bench.py).")
+    bench.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2, unless --synthetic)")
+    bench.add_argument("--synthetic", metavar="SHAPE", help="a random-weight model of this shape: smollm2-135m, tinyllama-1.1b, llama3-8b")
+    bench.add_argument("--quant", metavar="Q", help="the synthetic model's matrices: q4_0 (default), q4_1, q8_0, f16")
+    bench.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights and the prompt (default 0)")
+    bench.add_argument("--cache-dir", metavar="DIR", help="where synthetic checkpoints are kept (default ~/.cache/rusty-ir/synthetic)")
+    bench.add_argument("--prompt-tokens", type=int, default=512, help="prompt length for prefill (default 512)")
+    bench.add_argument("--decode-tokens", type=int, default=128, help="decode steps per run (default 128)")
+    bench.add_argument("--repeats", type=int, default=3, help="timed runs; medians are reported (default 3)")
+    bench.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
+    bench.add_argument("--context-length", type=int, default=None, help="KV-cache positions (default: prompt + decode tokens)")
+    bench.add_argument("--vs-torch", action="store_true",
+                       help="also time Hugging Face generate (fp16, eager) on the same device with the same weights")
+    bench.add_argument("--profile", action="store_true", help="GPU time per kernel (timestamp queries) of one decode and one prefill step")
+    bench.add_argument("--no-check", dest="check", action="store_false", help="skip the first-step logits correctness guard")
+    bench.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    bench.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
+    bench.set_defaults(handler=_cmd_bench)
 
     info = sub.add_parser("info", help="list wgpu adapters, features and limits",
                           description="List the GPU adapters wgpu sees, with their features and main limits.")

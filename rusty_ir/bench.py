@@ -1,0 +1,774 @@
+"""``rusty bench``: prefill and decode speed at batch 1, next to the bandwidth roofline and PyTorch.
+
+    report = run_bench(BenchOptions(synthetic="llama3-8b", quant="q4_0", prompt_tokens=512, decode_tokens=128))
+    print(format_report(report))            # or json.dumps(report)
+
+What it does, in order:
+
+1. The model: a checkpoint (``MODEL``) or a synthetic random-weight GGUF of a real shape
+   (``rusty_ir.synthetic``, cached). Either way it goes through ``load_model`` and the
+   normal compile driver (``compile_model``, cached, with the ``prefill_logits`` entry).
+2. The wgpu device is created with the usual features plus ``timestamp-query`` when the
+   adapter has it (per-kernel GPU times with ``--profile``).
+3. Timing: ``warmup + repeats`` runs of one prompt of ``prompt_tokens`` random token ids
+   (prefill, timed) followed by ``decode_tokens`` greedy decode steps (timed together); the
+   warm-up runs are dropped, the medians of the rest reported. Each step ends by reading the
+   token back, so every time is wall clock of finished GPU work.
+4. Static figures: dispatches per decode step and per prefill step, the bytes of every weight
+   a decode step binds (the embedding table counts one row when only the lookup reads it,
+   the whole table when it is also the output head), the KV-cache bytes a decode step reads on
+   average, and the device's copy bandwidth (a large buffer-to-buffer copy, read + write bytes
+   over wall time). Roofline share = weight bytes per token x decode tokens/s / bandwidth.
+5. ``--profile``: one decode step and one prefill step with a timestamp query around every
+   dispatch (``ModelRuntime.profile_step``); GPU time summed per kernel name.
+6. Correctness guard: the first-step logits of a short prompt (``prefill_logits``) against
+   the reference interpreter (models up to ``REFERENCE_MAX_PARAMS``), or against PyTorch in
+   float32 (with ``--vs-torch``, or for bigger models when torch and transformers are
+   installed), else skipped with a note. Max relative error (max |ours - ref| / max |ref|)
+   above ``LOGITS_REL_TOL`` fails the run (after the report is printed).
+7. ``--vs-torch``: a Hugging Face ``LlamaForCausalLM`` (``Qwen2ForCausalLM`` for qwen2)
+   built on the same device (cuda when available) from the same weights, dequantized on that
+   device, q/k rows permuted from GGUF's interleaved rope order to Hugging Face's; float32 for
+   the guard, then fp16 with eager attention for ``generate`` (greedy, same prompt ids, same
+   number of tokens), timed the same way: prefill = ``generate(max_new_tokens=1)``, decode =
+   the difference to ``generate(max_new_tokens=decode_tokens + 1)``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rusty_ir.errors import RustyError
+
+LOGITS_REL_TOL = 2e-2
+"""Max relative error of the first-step logits that the guard accepts (quantized weights, f32 math)."""
+REFERENCE_MAX_PARAMS = 400_000_000
+"""Models up to this many parameters are checked against the numpy reference interpreter."""
+CHECK_TOKENS = 8
+"""Prompt length of the correctness guard."""
+CPU_COPY_BYTES = 64 << 20
+GPU_COPY_BYTES = 1 << 30
+
+
+@dataclass
+class BenchOptions:
+    model: str | None = None
+    """A checkpoint path; None with ``synthetic`` set."""
+    synthetic: str | None = None
+    quant: str | None = None
+    """Synthetic models only (default q4_0)."""
+    seed: int = 0
+    prompt_tokens: int = 512
+    decode_tokens: int = 128
+    repeats: int = 3
+    warmup: int = 1
+    context_length: int | None = None
+    """KV-cache positions (default: prompt + decode tokens)."""
+    vs_torch: bool = False
+    profile: bool = False
+    check: bool = True
+    cache_dir: str | None = None
+    """Where synthetic checkpoints are kept (default ``rusty_ir.synthetic.default_cache_dir()``)."""
+    command: str | None = None
+    """The command line, for the report."""
+
+
+def _note(progress: Callable[[str], None] | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
+
+
+def validate(opts: BenchOptions) -> None:
+    """RustyError for inconsistent options, before anything is loaded."""
+    from rusty_ir.synthetic import check_quant, shape_of  # noqa: PLC0415
+
+    if opts.model is not None and opts.synthetic is not None:
+        raise RustyError("give either MODEL or --synthetic SHAPE, not both")
+    if opts.synthetic is not None:
+        shape_of(opts.synthetic)
+        check_quant(opts.quant or "q4_0")
+    elif opts.quant is not None:
+        raise RustyError("--quant applies to --synthetic models only (a checkpoint keeps its own types)")
+    for name, value, low in (
+        ("--prompt-tokens", opts.prompt_tokens, 1),
+        ("--decode-tokens", opts.decode_tokens, 1),
+        ("--repeats", opts.repeats, 1),
+        ("--warmup", opts.warmup, 0),
+    ):
+        if value < low:
+            raise RustyError(f"{name} must be at least {low}, got {value}")
+    if opts.context_length is not None:
+        need = opts.prompt_tokens + opts.decode_tokens
+        if opts.context_length < need:
+            raise RustyError(
+                f"--context-length {opts.context_length} is too small for {opts.prompt_tokens} prompt + "
+                f"{opts.decode_tokens} decode tokens (at least {need})"
+            )
+
+
+# --- the device -------------------------------------------------------------------------------
+
+
+def profiling_device() -> Any:
+    """A ``Device`` with the runtime's usual features plus 'timestamp-query' when the adapter offers it."""
+    from rusty_ir.backends.runtime.device import WANTED_FEATURES, WANTED_LIMITS, Device  # noqa: PLC0415
+    from rusty_ir.backends.runtime.quiet import quiet_window_system  # noqa: PLC0415
+
+    quiet_window_system()
+    import wgpu  # noqa: PLC0415
+
+    adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+    if adapter is None:
+        raise RustyError("no WebGPU adapter found (on a machine without a GPU, install mesa-vulkan-drivers)")
+    offered = set(adapter.features)
+    features = [f for f in (*WANTED_FEATURES, "timestamp-query") if f in offered]
+    limits = {k: adapter.limits[k] for k in WANTED_LIMITS if k in adapter.limits}
+    device = adapter.request_device_sync(required_features=features, required_limits=limits)
+    return Device(adapter=adapter, device=device)
+
+
+def adapter_key(device: Any) -> str:
+    """The compile cache's adapter key (the same as ``rusty run``'s)."""
+    info = device.adapter.info
+    return f"{info.get('vendor', '')}/{info.get('device', '')}/{info.get('backend_type', '')}/{info.get('description', '')}"
+
+
+def device_report(device: Any) -> dict[str, Any]:
+    info = dict(device.adapter.info)
+    return {
+        "name": info.get("device") or info.get("description") or "?",
+        "vendor": info.get("vendor", ""),
+        "backend": info.get("backend_type", ""),
+        "type": info.get("adapter_type", ""),
+        "driver": info.get("description", ""),
+        "features": sorted(f for f in device.features if f in ("shader-f16", "subgroup", "timestamp-query")),
+        "max_storage_buffer_binding_size": device.limits.get("max-storage-buffer-binding-size"),
+    }
+
+
+def measure_copy_bandwidth(device: Any, nbytes: int | None = None, copies: int = 8, trials: int = 3) -> dict[str, Any]:
+    """Read + write bytes per second of buffer-to-buffer copies: ``copies`` copies of ``nbytes`` per
+    submit, wall time to completion, best of ``trials`` (after one warm-up copy)."""
+    if nbytes is None:
+        cpu = str(device.adapter.info.get("adapter_type", "")).lower() == "cpu"
+        nbytes = CPU_COPY_BYTES if cpu else GPU_COPY_BYTES
+    limit = int(device.limits.get("max-buffer-size", nbytes))
+    nbytes = max(4, min(nbytes, limit) // 256 * 256)
+    dev = device.device
+    import wgpu  # noqa: PLC0415
+
+    src = device.empty(nbytes, label="bench.copy.src")
+    dst = device.empty(nbytes, label="bench.copy.dst")
+    staging = dev.create_buffer(size=4, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
+
+    def run(n: int) -> float:
+        encoder = dev.create_command_encoder()
+        for _ in range(n):
+            encoder.copy_buffer_to_buffer(src, 0, dst, 0, nbytes)
+        encoder.copy_buffer_to_buffer(dst, 0, staging, 0, 4)  # mapping it waits for every copy
+        start = time.perf_counter()
+        dev.queue.submit([encoder.finish()])
+        staging.map_sync(wgpu.MapMode.READ)
+        elapsed = time.perf_counter() - start
+        staging.unmap()
+        return elapsed
+
+    try:
+        run(1)
+        best = min(run(copies) for _ in range(trials))
+    finally:
+        src.destroy()
+        dst.destroy()
+        staging.destroy()
+    moved = 2 * nbytes * copies
+    return {"bytes_per_s": moved / best, "buffer_bytes": nbytes, "copies": copies, "seconds": best,
+            "method": "copy_buffer_to_buffer, read + write bytes / wall time to completion, best of %d" % trials}  # fmt: skip
+
+
+# --- static figures ---------------------------------------------------------------------------
+
+
+def decode_weight_bytes(runtime: Any, weights: Any) -> tuple[int, dict[str, int]]:
+    """Bytes of weights one decode step reads, and per weight.
+
+    Every weight the decode entry binds counts in full, except the embedding table when only
+    the embedding lookup (the first launch binding it) reads it: then one row.
+    """
+    from rusty_ir.backends.runtime.model import _Expander  # noqa: PLC0415
+
+    x = _Expander(runtime.schedule, runtime.context_length, "decode").run()
+    binders: dict[str, int] = {}
+    for launch in x.launches:
+        for name in {b.key[1] for b in launch.buffers if b.key[0] == "weight"}:
+            binders[name] = binders.get(name, 0) + 1
+    per: dict[str, int] = {}
+    for name in x.weights:
+        view = weights[name]
+        if name == "token_embd.weight" and binders.get(name, 0) <= 1:
+            per[name] = view.scheme.row_bytes(view.shape[-1])
+        else:
+            per[name] = view.nbytes
+    return sum(per.values()), per
+
+
+def kv_read_bytes(runtime: Any, first_pos: int, steps: int) -> float:
+    """Average KV-cache bytes a decode step reads over positions ``first_pos .. first_pos + steps - 1``
+    (K and V rows 0..pos of every layer)."""
+    row = sum(2 * c.num_layers * c.row_width * 4 for c in runtime.schedule.kv_caches)
+    return row * (first_pos + (steps - 1) / 2 + 1)
+
+
+def git_commit() -> str | None:
+    """The rusty-ir commit (with '-dirty' for uncommitted changes to tracked files), if git knows it."""
+    import rusty_ir  # noqa: PLC0415
+
+    for where in (Path(rusty_ir.__file__).resolve().parent, Path.cwd()):
+        try:
+            sha = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+            if sha.returncode != 0:
+                continue
+            dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=10)  # fmt: skip
+            return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+        except (OSError, subprocess.SubprocessError):
+            continue
+    return os.environ.get("RUSTY_COMMIT")
+
+
+# --- PyTorch ----------------------------------------------------------------------------------
+
+
+def torch_available() -> bool:
+    import importlib.util  # noqa: PLC0415
+
+    return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("transformers") is not None
+
+
+def dequantize_torch(view: Any, device: Any, dtype: Any = None) -> Any:
+    """A weight as a torch tensor on ``device`` (float32 by default), decoded there from its raw bytes
+    (q4_0, q4_1, q8_0, f16, bf16, f32; other schemes through numpy on the host)."""
+    import torch  # noqa: PLC0415
+
+    dtype = dtype or torch.float32
+    name = view.scheme.name
+    if name not in ("f32", "f16", "bf16", "q4_0", "q4_1", "q8_0"):
+        return torch.from_numpy(view.to_numpy()).to(device=device, dtype=dtype)
+    raw = torch.from_numpy(np.array(view.data, dtype=np.uint8, copy=True)).to(device)
+    if name == "f32":
+        out = raw.view(torch.float32)
+    elif name == "f16":
+        out = raw.view(torch.float16)
+    elif name == "bf16":
+        out = raw.view(torch.bfloat16)
+    else:
+        blocks = raw.view(-1, view.scheme.block_bytes)
+        d = blocks[:, 0:2].contiguous().view(torch.float16).to(dtype)
+        if name == "q8_0":
+            out = blocks[:, 2:].contiguous().view(torch.int8).to(dtype) * d
+        else:
+            qs = blocks[:, 4:] if name == "q4_1" else blocks[:, 2:]
+            q = torch.cat([qs & 0x0F, qs >> 4], dim=1).to(dtype)  # byte i: element i (low), i + 16 (high)
+            if name == "q4_0":
+                out = (q - 8) * d
+            else:
+                m = blocks[:, 2:4].contiguous().view(torch.float16).to(dtype)
+                out = q * d + m
+    return out.to(dtype).reshape(view.shape)
+
+
+def _interleaved_to_half(w: Any, n_heads: int) -> Any:
+    """rusty_ir.importers.export.interleaved_to_half on a torch tensor (llama.cpp's q/k row order -> HF's)."""
+    d = w.shape[0] // n_heads
+    return w.reshape(n_heads, d // 2, 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
+
+
+def torch_device_name() -> str:
+    import torch  # noqa: PLC0415
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def build_torch_model(model: Any, device: str, progress: Callable[[str], None] | None = None) -> Any:
+    """A Hugging Face causal LM (float32, eager attention) on ``device`` holding ``model``'s weights."""
+    import torch  # noqa: PLC0415
+    import transformers  # noqa: PLC0415
+
+    from rusty_ir.importers.export import hf_config_dict  # noqa: PLC0415
+    from rusty_ir.importers.safetensors import gguf_to_hf_name  # noqa: PLC0415
+
+    cfg = model.config
+    if cfg.rope_scaling:
+        raise RustyError(f"--vs-torch: rope scaling {dict(cfg.rope_scaling)} is not passed to the PyTorch model")
+    transformers.logging.set_verbosity_error()
+    hf = hf_config_dict(cfg)
+    hf["torch_dtype"] = "float32"
+    config_cls = transformers.Qwen2Config if cfg.arch == "qwen2" else transformers.LlamaConfig
+    model_cls = transformers.Qwen2ForCausalLM if cfg.arch == "qwen2" else transformers.LlamaForCausalLM
+    config = config_cls(**{k: v for k, v in hf.items() if k not in ("architectures", "model_type")})
+    config._attn_implementation = "eager"
+    start = time.perf_counter()
+    with torch.device(device):
+        tm = model_cls(config)
+    tm.eval()
+    params = dict(tm.named_parameters())
+    assigned = set()
+    with torch.no_grad():
+        for name in model.weights:
+            if name == "rope_freqs.weight":
+                continue
+            hf_name = gguf_to_hf_name(name)
+            if hf_name not in params:
+                raise RustyError(f"--vs-torch: weight '{name}' ({hf_name}) has no place in the PyTorch model")
+            w = dequantize_torch(model.weights[name], device)
+            if cfg.rope_style == "interleaved":
+                if name.endswith(("attn_q.weight", "attn_q.bias")):
+                    w = _interleaved_to_half(w, cfg.n_heads)
+                elif name.endswith(("attn_k.weight", "attn_k.bias")):
+                    w = _interleaved_to_half(w, cfg.n_kv_heads)
+            params[hf_name].copy_(w)
+            assigned.add(hf_name)
+            del w
+    missing = [n for n in params if n not in assigned and not (n == "lm_head.weight" and cfg.tied_embeddings)]
+    if missing:
+        raise RustyError(f"--vs-torch: PyTorch parameters left without weights: {missing[:5]}")
+    tm.generation_config.eos_token_id = None
+    tm.generation_config.pad_token_id = 0
+    _note(progress, f"PyTorch model built on {device} in {time.perf_counter() - start:.1f} s")
+    return tm
+
+
+def torch_logits(tm: Any, ids: Sequence[int]) -> np.ndarray:
+    import torch  # noqa: PLC0415
+
+    dev = next(tm.parameters()).device
+    with torch.no_grad():
+        out = tm(torch.tensor([list(ids)], device=dev), use_cache=False).logits[0, -1]
+    return out.float().cpu().numpy()
+
+
+def time_torch_generate(tm: Any, prompt: Sequence[int], decode_tokens: int, repeats: int, warmup: int) -> dict[str, Any]:
+    """Greedy ``generate`` timings: prefill = generate(1 new token), decode = generate(decode_tokens + 1) minus that."""
+    import torch  # noqa: PLC0415
+
+    dev = next(tm.parameters()).device
+    ids = torch.tensor([list(prompt)], device=dev)
+    mask = torch.ones_like(ids)
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    def gen(n: int) -> tuple[float, list[int]]:
+        sync()
+        start = time.perf_counter()
+        with torch.no_grad():
+            out = tm.generate(ids, attention_mask=mask, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                              pad_token_id=0, eos_token_id=None)  # fmt: skip
+        sync()
+        return time.perf_counter() - start, out[0, ids.shape[1] :].tolist()
+
+    firsts, diffs, generated = [], [], []
+    for r in range(max(1, warmup) + repeats):  # at least one warm-up: torch's first call is much slower
+        t1, _ = gen(1)
+        tn, generated = gen(decode_tokens + 1)
+        if r >= max(1, warmup):
+            firsts.append(t1)
+            diffs.append(tn - t1)
+    prefill_s = statistics.median(firsts)
+    decode_s = statistics.median(diffs)
+    return {
+        "device": str(dev),
+        "dtype": str(next(tm.parameters()).dtype).replace("torch.", ""),
+        "attention": "eager",
+        "prefill_seconds": prefill_s,
+        "prefill_tokens_per_s": len(prompt) / prefill_s,
+        "decode_seconds": decode_s,
+        "decode_tokens_per_s": decode_tokens / decode_s if decode_s > 0 else None,
+        "generate_seconds": statistics.median(f + d for f, d in zip(firsts, diffs, strict=True)),
+        "generated_ids": generated,
+        "torch_version": torch.__version__,
+        "cuda_device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
+    }
+
+
+# --- the benchmark ----------------------------------------------------------------------------
+
+
+def _median(xs: Sequence[float]) -> float:
+    return float(statistics.median(xs))
+
+
+def _profile_table(rows: list[tuple[str, float]] | None) -> dict[str, Any] | None:
+    if rows is None:
+        return None
+    per: dict[str, dict[str, Any]] = {}
+    for name, seconds in rows:
+        entry = per.setdefault(name, {"kernel": name, "seconds": 0.0, "dispatches": 0})
+        entry["seconds"] += seconds
+        entry["dispatches"] += 1
+    total = sum(s for _, s in rows)
+    table = sorted(per.values(), key=lambda e: -e["seconds"])
+    for e in table:
+        e["share"] = e["seconds"] / total if total > 0 else 0.0
+    return {"gpu_seconds": total, "dispatches": len(rows), "kernels": table}
+
+
+def _load(opts: BenchOptions, progress: Callable[[str], None] | None) -> tuple[Any, dict[str, Any]]:
+    from rusty_ir.importers import load_model  # noqa: PLC0415
+
+    info: dict[str, Any] = {}
+    if opts.synthetic is not None:
+        from rusty_ir.synthetic import synthetic_model_path  # noqa: PLC0415
+
+        quant = opts.quant or "q4_0"
+        start = time.perf_counter()
+        path, hit = synthetic_model_path(opts.synthetic, quant, opts.seed, opts.cache_dir, progress)
+        info = {"synthetic": opts.synthetic, "quant": quant, "seed": opts.seed, "file_cache_hit": hit,
+                "file_seconds": round(time.perf_counter() - start, 3)}  # fmt: skip
+    else:
+        path = opts.model
+        if path is None:
+            from rusty_ir.importers import default_model_path  # noqa: PLC0415
+
+            path = default_model_path()
+        info = {"synthetic": None, "quant": None}
+    model = load_model(path)
+    cfg = model.config
+    schemes = sorted({v.scheme.name for v in model.weights.values()})
+    params = sum(int(np.prod(v.shape)) for v in model.weights.values())
+    info.update({"source": str(model.source), "arch": cfg.arch, "n_layers": cfg.n_layers, "hidden": cfg.hidden,
+                 "n_heads": cfg.n_heads, "n_kv_heads": cfg.n_kv_heads, "ffn_hidden": cfg.ffn_hidden, "vocab": cfg.vocab,
+                 "tied_embeddings": cfg.tied_embeddings, "parameters": params, "weight_bytes": model.weights.nbytes,
+                 "schemes": schemes})  # fmt: skip
+    return model, info
+
+
+def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the benchmark; the report (a JSON-able dict). Does not raise on a failed guard:
+    ``report["correctness"]["passed"]`` is False then (``check_report`` raises)."""
+    from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
+    from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
+
+    validate(opts)
+    started = datetime.datetime.now(datetime.timezone.utc)
+    model, model_info = _load(opts, progress)
+    cfg = model.config
+    P, N = opts.prompt_tokens, opts.decode_tokens  # noqa: N806
+    context = opts.context_length or P + N
+    device = profiling_device()
+    _note(progress, f"device: {device_report(device)['name']}")
+
+    _note(progress, "compiling (cached after the first run)")
+    compiled = compile_model(model, CompileOptions(logits_entry=True), adapter=adapter_key(device),
+                             progress=progress)  # fmt: skip
+    _note(progress, "loading kernels and weights onto the GPU")
+    runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device)
+
+    rng = np.random.default_rng(opts.seed + 1)
+    prompt = rng.integers(0, cfg.vocab, size=P, dtype=np.int32)
+
+    prefill_s: list[float] = []
+    decode_s: list[float] = []
+    host: list[tuple[float, float, float]] = []
+    generated: list[int] = []
+    for r in range(opts.warmup + opts.repeats):
+        _note(progress, f"{'warm-up' if r < opts.warmup else 'run'} {r + 1 - (0 if r < opts.warmup else opts.warmup)}: "
+                        f"prefill {P} + decode {N}")  # fmt: skip
+        runtime.reset()
+        t0 = time.perf_counter()
+        token = runtime.prefill(prompt, 0)
+        t1 = time.perf_counter()
+        ids = [token]
+        split = np.zeros(3)
+        for i in range(N):
+            token = runtime.decode(token, P + i)
+            split += runtime.last_step_seconds
+            ids.append(token)
+        t2 = time.perf_counter()
+        if r >= opts.warmup:
+            prefill_s.append(t1 - t0)
+            decode_s.append(t2 - t1)
+            host.append(tuple(split / N))
+            generated = ids
+
+    pre = _median(prefill_s)
+    dec = _median(decode_s)
+    decode_tps = N / dec
+    weight_bytes, _ = decode_weight_bytes(runtime, model.weights)
+    _note(progress, "measuring copy bandwidth")
+    bandwidth = measure_copy_bandwidth(device)
+    report: dict[str, Any] = {
+        "tool": "rusty bench",
+        "command": opts.command or canonical_command(opts),
+        "options": asdict(opts),
+        "date": started.isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "rusty_ir_version": __import__("rusty_ir").__version__,
+        "python": sys.version.split()[0],
+        "device": device_report(device),
+        "model": model_info,
+        "settings": {"prompt_tokens": P, "decode_tokens": N, "repeats": opts.repeats, "warmup": opts.warmup,
+                     "context_length": context, "batch": 1, "seed": opts.seed},  # fmt: skip
+        "compile": {"cache_hit": compiled.cache_hit, "seconds": round(compiled.seconds, 3),
+                    "kernels": compiled.artifact.manifest.get("kernels"), "load_seconds": round(runtime.load_seconds, 3),
+                    "pipeline": compiled.artifact.manifest.get("pipeline")},  # fmt: skip
+        "prefill_tokens_per_s": P / pre,
+        "prefill_seconds": pre,
+        "prefill_seconds_runs": prefill_s,
+        "decode_tokens_per_s": decode_tps,
+        "decode_seconds": dec,
+        "decode_seconds_runs": decode_s,
+        "decode_ms_per_token": 1e3 * dec / N,
+        "decode_host_seconds_per_step": dict(zip(("prepare", "encode", "submit_wait_read"),
+                                                 (float(_median([h[i] for h in host])) for i in range(3)), strict=True)),  # fmt: skip
+        "dispatches_per_token": runtime.dispatches_per_step("decode"),
+        "dispatches_per_prefill_step": runtime.dispatches_per_step("prefill"),
+        "weight_bytes_per_token": weight_bytes,
+        "kv_cache_bytes_per_token_avg": kv_read_bytes(runtime, P, N),
+        "copy_bandwidth_bytes_per_s": bandwidth["bytes_per_s"],
+        "copy_bandwidth": bandwidth,
+        "roofline_share": weight_bytes * decode_tps / bandwidth["bytes_per_s"],
+        "memory": runtime.memory_report(),
+        "generated_ids": generated,
+        "profile": None,
+        "correctness": None,
+        "torch": None,
+        "ratio_decode_vs_torch": None,
+        "ratio_prefill_vs_torch": None,
+    }
+
+    if opts.profile:
+        _note(progress, "profiling one decode step and one prefill step (timestamp queries)")
+        dec_rows = runtime.profile_step("decode", np.array([generated[-1]], np.int32), P)
+        pre_rows = runtime.profile_step("prefill", prompt[: runtime.max_prefill], 0)
+        report["profile"] = {"decode": _profile_table(dec_rows), "prefill": _profile_table(pre_rows),
+                             "prefill_tokens": int(min(P, runtime.max_prefill))}  # fmt: skip
+        if dec_rows is None:
+            report["profile"]["note"] = "the device has no 'timestamp-query' feature: no per-kernel GPU times"
+
+    tm = None
+    check_ids = prompt[: min(CHECK_TOKENS, P)]
+    correctness: dict[str, Any] = {"reference": None, "max_rel_err": None, "tolerance": LOGITS_REL_TOL,
+                                   "passed": None, "prompt_tokens": int(check_ids.size), "note": ""}  # fmt: skip
+    params = model_info["parameters"]
+    use_torch = opts.vs_torch or (opts.check and params > REFERENCE_MAX_PARAMS and torch_available())
+    if use_torch:
+        if not torch_available():
+            raise RustyError("--vs-torch needs the packages torch and transformers")
+        tdev = torch_device_name()
+        _note(progress, f"building the PyTorch model on {tdev} from the same weights")
+        tm = build_torch_model(model, tdev, progress)
+    if opts.check:
+        ours = runtime.prefill_logits(check_ids, 0)
+        ref = None
+        if tm is not None:
+            _note(progress, "correctness guard: first-step logits against PyTorch (float32)")
+            ref, correctness["reference"] = torch_logits(tm, check_ids.tolist()), f"pytorch float32 ({torch_device_name()})"
+        elif params <= REFERENCE_MAX_PARAMS:
+            _note(progress, "correctness guard: first-step logits against the reference interpreter")
+            from rusty_ir.generate import ReferenceBackend  # noqa: PLC0415
+            from rusty_ir.importers.to_ir import build_module  # noqa: PLC0415
+
+            backend = ReferenceBackend(build_module(cfg, model.weights, logits_entry=True), model.weights,
+                                       max(CHECK_TOKENS, check_ids.size), keep_logits=True)  # fmt: skip
+            backend.prefill(check_ids, 0)
+            ref, correctness["reference"] = backend.last_logits, "reference interpreter (numpy)"
+        else:
+            correctness["note"] = (f"skipped: {params / 1e9:.2f} B parameters is too many for the numpy interpreter "
+                                   "and torch/transformers are not installed")  # fmt: skip
+        if ref is not None:
+            err = float(np.abs(ours.astype(np.float64) - ref).max() / max(np.abs(ref).max(), 1e-30))
+            correctness.update(max_rel_err=err, passed=bool(err <= LOGITS_REL_TOL and np.isfinite(ours).all()),
+                               argmax_ours=int(np.argmax(ours)), argmax_reference=int(np.argmax(ref)))  # fmt: skip
+    else:
+        correctness["note"] = "skipped (--no-check)"
+    report["correctness"] = correctness
+
+    if opts.vs_torch:
+        import torch  # noqa: PLC0415
+
+        tm = tm.half()
+        _note(progress, f"timing Hugging Face generate (fp16, eager) on {torch_device_name()}")
+        t = time_torch_generate(tm, prompt.tolist(), N, opts.repeats, opts.warmup)
+        match = 0
+        for a, b in zip(generated, t["generated_ids"], strict=False):
+            if a != b:
+                break
+            match += 1
+        t["greedy_prefix_match"] = match
+        report["torch"] = t
+        report["ratio_decode_vs_torch"] = decode_tps / t["decode_tokens_per_s"] if t["decode_tokens_per_s"] else None
+        report["ratio_prefill_vs_torch"] = (P / pre) / t["prefill_tokens_per_s"]
+        del tm
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    report["total_seconds"] = round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(), 3)
+    return report
+
+
+def check_report(report: dict[str, Any]) -> None:
+    """RustyError when the correctness guard failed."""
+    c = report.get("correctness") or {}
+    if c.get("passed") is False:
+        raise RustyError(
+            f"correctness guard FAILED: first-step logits differ from the {c['reference']} by a max relative error of "
+            f"{c['max_rel_err']:.3g} > {c['tolerance']:g}; the speed figures above are not to be trusted"
+        )
+
+
+# --- printing ---------------------------------------------------------------------------------
+
+
+def _si(x: float, unit: str) -> str:
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"{x / scale:.2f} {prefix}{unit}"
+    return f"{x:.2f} {unit}"
+
+
+def _bytes(n: float) -> str:
+    for scale, unit in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n:.0f} B"
+
+
+def format_report(r: dict[str, Any]) -> str:
+    """The report as a readable table."""
+    m, s, d = r["model"], r["settings"], r["device"]
+    name = f"synthetic {m['synthetic']} {m['quant']}" if m.get("synthetic") else m["source"]
+    lines = [
+        f"rusty bench: {name} ({m['arch']}, {m['n_layers']} layers, {_si(m['parameters'], '').strip()} parameters, "
+        f"{_bytes(m['weight_bytes'])} of weights: {', '.join(m['schemes'])})",
+        f"  device: {d['name']} [{d['backend']}, {d['type']}] {d['driver']}",
+        f"  batch 1, prompt {s['prompt_tokens']} tokens, decode {s['decode_tokens']} tokens, median of {s['repeats']} "
+        f"after {s['warmup']} warm-up; context {s['context_length']}; commit {r['commit'] or '?'}; {r['date']}",
+        "",
+    ]
+    t = r.get("torch")
+    head = f"  {'':28s}{'rusty-ir (wgpu)':>18s}"
+    if t:
+        head += f"{'PyTorch ' + t['dtype'] + ' eager (' + t['device'] + ')':>32s}{'ours/torch':>12s}"
+    lines.append(head)
+
+    def row(label: str, ours: str, theirs: str = "", ratio: float | None = None) -> None:
+        line = f"  {label:28s}{ours:>18s}"
+        if t:
+            line += f"{theirs:>32s}{(f'{ratio:.2f}x' if ratio is not None else ''):>12s}"
+        lines.append(line)
+
+    row("prefill tokens/s", f"{r['prefill_tokens_per_s']:.1f}", f"{t['prefill_tokens_per_s']:.1f}" if t else "",
+        r.get("ratio_prefill_vs_torch"))
+    t_dec = t and t["decode_tokens_per_s"]
+    row("decode tokens/s", f"{r['decode_tokens_per_s']:.1f}", f"{t_dec:.1f}" if t_dec else "?", r.get("ratio_decode_vs_torch"))
+    row("decode ms/token", f"{r['decode_ms_per_token']:.3f}", f"{1e3 / t_dec:.3f}" if t_dec else "?")
+    row("dispatches per token", str(r["dispatches_per_token"]))
+    row("dispatches per prefill step", str(r["dispatches_per_prefill_step"]))
+    row("weight bytes per token", _bytes(r["weight_bytes_per_token"]))
+    row("KV bytes per token (avg)", _bytes(r["kv_cache_bytes_per_token_avg"]))
+    bw = r["copy_bandwidth"]
+    row("copy bandwidth (r+w)", _si(bw["bytes_per_s"], "B/s"))
+    row("roofline share (weights)", f"{100 * r['roofline_share']:.1f} %")
+    h = r["decode_host_seconds_per_step"]
+    row("host per decode step (ms)", f"{1e3 * h['prepare']:.2f}/{1e3 * h['encode']:.2f}/{1e3 * h['submit_wait_read']:.2f}")
+    lines.append("  (host per decode step: prepare / encode / submit+wait+read; "
+                 f"copy bandwidth: {_bytes(bw['buffer_bytes'])} buffer x {bw['copies']})")  # fmt: skip
+    c = r.get("correctness") or {}
+    if c.get("max_rel_err") is not None:
+        verdict = "ok" if c["passed"] else "FAILED"
+        lines.append(f"  correctness: first-step logits of {c['prompt_tokens']} tokens vs {c['reference']}: "
+                     f"max rel err {c['max_rel_err']:.3g} (tolerance {c['tolerance']:g}) {verdict}")  # fmt: skip
+    else:
+        lines.append(f"  correctness: {c.get('note') or 'not checked'}")
+    if t:
+        lines.append(f"  torch: {t['torch_version']}{', ' + t['cuda_device'] if t.get('cuda_device') else ''}; "
+                     f"greedy ids agree for the first {t['greedy_prefix_match']} tokens "
+                     "(random weights have near-ties; informative only)")  # fmt: skip
+    p = r.get("profile")
+    if p:
+        for entry in ("decode", "prefill"):
+            table = p.get(entry)
+            if table is None:
+                continue
+            what = "one decode step" if entry == "decode" else f"one prefill step of {p['prefill_tokens']} tokens"
+            lines += ["", f"  GPU time per kernel, {what}: {1e3 * table['gpu_seconds']:.3f} ms in {table['dispatches']} dispatches"]
+            lines.append(f"    {'kernel':32s}{'ms':>10s}{'dispatches':>12s}{'share':>8s}")
+            for e in table["kernels"]:
+                lines.append(f"    {e['kernel']:32s}{1e3 * e['seconds']:10.3f}{e['dispatches']:12d}{100 * e['share']:7.1f}%")
+        if p.get("note"):
+            lines.append(f"  profile: {p['note']}")
+    return "\n".join(lines)
+
+
+def bench_main(opts: BenchOptions, as_json: bool, quiet: bool = False) -> int:
+    """The ``rusty bench`` command: run, print (table or JSON), then fail on a failed guard."""
+    import json  # noqa: PLC0415
+
+    def progress(message: str) -> None:
+        if not quiet:
+            print(f"rusty: {message}", file=sys.stderr, flush=True)
+
+    report = run_bench(opts, progress)
+    if as_json:
+        print(json.dumps(report, default=_json_default))
+    else:
+        print(format_report(report))
+    sys.stdout.flush()
+    check_report(report)
+    return 0
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    raise TypeError(f"not JSON-able: {type(x).__name__}")
+
+
+def canonical_command(opts: BenchOptions) -> str:
+    """The ``rusty bench`` command line that reproduces ``opts``."""
+    args = ["rusty", "bench"]
+    if opts.model is not None:
+        args.append(opts.model)
+    if opts.synthetic is not None:
+        args += ["--synthetic", opts.synthetic, "--quant", opts.quant or "q4_0"]
+        if opts.seed:
+            args += ["--seed", str(opts.seed)]
+    args += ["--prompt-tokens", str(opts.prompt_tokens), "--decode-tokens", str(opts.decode_tokens),
+             "--repeats", str(opts.repeats), "--warmup", str(opts.warmup)]  # fmt: skip
+    if opts.context_length is not None:
+        args += ["--context-length", str(opts.context_length)]
+    args += [flag for flag, on in (("--vs-torch", opts.vs_torch), ("--profile", opts.profile), ("--no-check", not opts.check)) if on]
+    return shlex.join(args)
+
+
+__all__ = [
+    "LOGITS_REL_TOL",
+    "BenchOptions",
+    "bench_main",
+    "build_torch_model",
+    "check_report",
+    "decode_weight_bytes",
+    "dequantize_torch",
+    "format_report",
+    "measure_copy_bandwidth",
+    "profiling_device",
+    "run_bench",
+    "validate",
+]
