@@ -162,6 +162,7 @@ def test_profile_sums_every_dispatch(tiny_report: dict[str, Any]) -> None:
         table = p[entry]
         assert table["dispatches"] == dispatches == sum(k["dispatches"] for k in table["kernels"])
         assert table["gpu_seconds"] > 0 and sum(k["share"] for k in table["kernels"]) == pytest.approx(1.0)
+        assert table["gpu_seconds"] <= 1.05 * table["wall_seconds"] and "note" not in table  # timestamps are ns here
         assert all(k["kernel"] and k["seconds"] >= 0 for k in table["kernels"])
 
 
