@@ -30,8 +30,10 @@ class LoweringConfigAttr(ParametrizedAttribute):
 
     - elementwise: ``[]`` (one element per thread);
     - row: ``[]`` (one row per workgroup, threads stride along the row);
-    - contraction: ``[rows]``, output rows per workgroup; the workgroup's
-      threads split into ``rows`` groups that each reduce one row (split-K);
+    - contraction: ``[rows]`` or ``[rows, tokens]``: output rows per workgroup
+      (its threads split into ``rows`` groups that each reduce one row,
+      split-K) and tokens per workgroup (default 1; more reuses each decoded
+      weight block for several tokens of a prefill);
     - attention: ``[kv_tile]``, KV positions per step of the online softmax.
 
     Example: ``#dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [8]>``
@@ -108,6 +110,6 @@ def _config_problem(strategy: str, workgroup: Sequence[int], tile: Sequence[int]
         return "workgroup must be three positive sizes [x, y, z]"
     if any(t <= 0 for t in tile):
         return "tile sizes must be positive"
-    if strategy == "contraction" and (len(tile) != 1 or (workgroup[0] * workgroup[1] * workgroup[2]) % tile[0]):
-        return "contraction needs tile = [rows] with rows dividing the workgroup size"
+    if strategy == "contraction" and (len(tile) not in (1, 2) or (workgroup[0] * workgroup[1] * workgroup[2]) % tile[0]):
+        return "contraction needs tile = [rows] or [rows, tokens] with rows dividing the workgroup size"
     return None

@@ -122,21 +122,21 @@ func.func @row(%x: memref<?x50xf32>, %y: memref<?x50xf32>) {
 // -----
 
 // Contraction with a q4_0 weight (bound as its 333 raw words): a workgroup per (4 output rows,
-// token), 10 = ceil(37 / 4) workgroups in x; the activation row is staged in workgroup memory;
-// 16 threads per row walk whole 32-value blocks (the f16 scale unpacked once per block);
-// partial sums meet in workgroup memory and the first lane of each in-range row stores the
-// residual-add epilogue.
+// token), 10 = ceil(37 / 4) workgroups in x and ceil(tokens / 1) in y; K is walked in chunks
+// whose activation rows are staged in workgroup memory; 16 threads per row walk whole 32-value
+// blocks (the f16 scale unpacked once per block); partial sums meet in the same workgroup
+// buffer and the first lane of each in-range row stores the residual-add epilogue.
 // CHECK-LABEL: func.func @contraction
 // CHECK-SAME:  (%[[X:.*]]: memref<?x64xf32>, %[[W:.*]]: memref<37x64x!quant.q4_0>, %[[H:.*]]: memref<?x37xf32>, %[[S:.*]]: index, %[[Y:.*]]: memref<?x37xf32>)
 // CHECK-NEXT:    tiled.kernel "gemv_0"(%[[X]], %[[W]], %[[H]], %[[S]], %[[Y]]) {workgroup_size = array<i64: 64, 1, 1>} : memref<?x64xf32>, memref<37x64x!quant.q4_0>, memref<?x37xf32>, index, memref<?x37xf32> grid {
 // CHECK-NEXT:    ^{{.*}}(%{{.*}}: memref<?x64xf32>, %{{.*}}: memref<333xi32>, %{{.*}}: memref<?x37xf32>, %[[GS:.*]]: index, %{{.*}}: memref<?x37xf32>):
 // CHECK:           %[[TOKENS:.*]] = arith.muli %{{.*}}, %[[GS]] : index
 // CHECK-NEXT:      %[[C10:.*]] = arith.constant 10 : index
-// CHECK-NEXT:      tiled.yield %[[C10]], %[[TOKENS]], %{{.*}} : index, index, index
+// CHECK:           %[[GY:.*]] = arith.ceildivui %[[TOKENS]], %{{.*}} : index
+// CHECK-NEXT:      tiled.yield %[[C10]], %[[GY]], %{{.*}} : index, index, index
 // CHECK-NEXT:    } body {
 // CHECK-NEXT:    ^{{.*}}(%[[A:.*]]: memref<?x64xf32>, %[[WORDS:.*]]: memref<333xi32>, %[[HB:.*]]: memref<?x37xf32>, %{{.*}}: index, %[[OUT:.*]]: memref<?x37xf32>):
-// CHECK-DAG:       %[[SUMS:.*]] = memref.alloca() : memref<64xf32, 3 : i64>
-// CHECK-DAG:       %[[XROW:.*]] = memref.alloca() : memref<64xf32, 3 : i64>
+// CHECK-NEXT:      %[[SCRATCH:.*]] = memref.alloca() : memref<64xf32, 3 : i64>
 // CHECK:           %[[TID:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
 // CHECK-NEXT:      %[[TPR:.*]] = arith.constant 16 : index
 // CHECK-NEXT:      %[[LANE:.*]] = arith.remui %[[TID]], %[[TPR]] : index
@@ -145,29 +145,26 @@ func.func @row(%x: memref<?x50xf32>, %y: memref<?x50xf32>) {
 // CHECK:           %[[NROW:.*]] = arith.addi %{{.*}}, %[[GROUP]] : index
 // CHECK-NEXT:      %[[LASTROW:.*]] = arith.constant 36 : index
 // CHECK-NEXT:      %[[NIN:.*]] = arith.minui %[[NROW]], %[[LASTROW]] : index
-// CHECK:           %[[TOK:.*]] = "gpu.block_id"() <{dimension = #gpu<dim y>}> : () -> index
-// CHECK:           memref.store %{{.*}}, %[[XROW]][%{{.*}}] : memref<64xf32, 3 : i64>
-// CHECK:           "gpu.barrier"() : () -> ()
-// CHECK-NEXT:      %[[NBLK:.*]] = arith.constant 2 : index
-// CHECK-NEXT:      %[[PART:.*]] = scf.for %[[BLK:.*]] = %[[LANE]] to %[[NBLK]] step %[[TPR]] iter_args(%{{.*}} = %{{.*}}) -> (f32) {
-// CHECK-NEXT:        %[[ROWBYTES:.*]] = arith.constant 36 : index
-// CHECK-NEXT:        %{{.*}} = arith.muli %[[NIN]], %[[ROWBYTES]] : index
-// CHECK:             %[[SCALEWORD:.*]] = memref.load %[[WORDS]][%{{.*}}] : memref<333xi32>
-// CHECK:             %[[SCALE:.*]] = rgpu.unpack_f16 %{{.*}} lo : i32 -> f32
-// CHECK-NOT:         rgpu.unpack_f16
-// CHECK:             memref.load %[[XROW]]
-// CHECK:             scf.yield
-// CHECK-NEXT:      }
-// CHECK:           memref.store %[[PART]], %[[SUMS]][%[[TID]]] : memref<64xf32, 3 : i64>
+// CHECK:           "gpu.block_id"() <{dimension = #gpu<dim y>}> : () -> index
+// CHECK:           %[[PART:.*]] = scf.for %[[K0:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (f32) {
+// CHECK:             memref.store %{{.*}}, %[[SCRATCH]][%{{.*}}] : memref<64xf32, 3 : i64>
+// CHECK:             "gpu.barrier"() : () -> ()
+// CHECK:             scf.for %{{.*}} = %[[LANE]] to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (f32) {
+// CHECK:               %[[SCALEWORD:.*]] = memref.load %[[WORDS]][%{{.*}}] : memref<333xi32>
+// CHECK:               rgpu.unpack_f16 %{{.*}} lo : i32 -> f32
+// CHECK-NOT:           rgpu.unpack_f16
+// CHECK:               memref.load %[[SCRATCH]]
+// CHECK:             "gpu.barrier"() : () -> ()
+// CHECK:           memref.store %[[PART]], %[[SCRATCH]][%{{.*}}] : memref<64xf32, 3 : i64>
 // CHECK-NEXT:      "gpu.barrier"() : () -> ()
 // CHECK-COUNT-4:   "gpu.barrier"() : () -> ()
 // CHECK:           %[[FIRST:.*]] = arith.cmpi eq, %[[LANE]], %{{.*}} : index
-// CHECK-NEXT:      %[[INROW:.*]] = arith.cmpi ult, %[[NROW]], %{{.*}} : index
+// CHECK:           %[[INROW:.*]] = arith.cmpi ult, %[[NROW]], %{{.*}} : index
 // CHECK-NEXT:      %[[STORE:.*]] = arith.andi %[[FIRST]], %[[INROW]] : i1
 // CHECK-NEXT:      scf.if %[[STORE]] {
-// CHECK:             %[[RES:.*]] = memref.load %[[HB]][%[[TOK]], %[[NROW]]] : memref<?x37xf32>
-// CHECK:             %[[SUM:.*]] = arith.addf %[[RES]], %{{.*}} : f32
-// CHECK-NEXT:        memref.store %[[SUM]], %[[OUT]][%[[TOK]], %[[NROW]]] : memref<?x37xf32>
+// CHECK:               %[[RES:.*]] = memref.load %[[HB]][%[[TOK:.*]], %[[NROW]]] : memref<?x37xf32>
+// CHECK:               %[[SUM:.*]] = arith.addf %[[RES]], %{{.*}} : f32
+// CHECK-NEXT:          memref.store %[[SUM]], %[[OUT]][%[[TOK]], %[[NROW]]] : memref<?x37xf32>
 func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: memref<?x37xf32>, %s: index, %y: memref<?x37xf32>) {
   dispatch.region "gemv_0"(%x, %w, %h, %s, %y) {config = #dispatch.lowering_config<contraction, workgroup = [64, 1, 1], tile = [4]>} : (memref<?x64xf32>, memref<37x64x!quant.q4_0>, memref<?x37xf32>, index, memref<?x37xf32>) -> () {
   ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64x!quant.q4_0>, %hb: memref<?x37xf32>, %n: index, %out: memref<?x37xf32>):

@@ -111,25 +111,29 @@ class Kernel:
         combine: Callable[[IRBuilder, SSAValue, SSAValue], SSAValue],
         lane: SSAValue | None = None,
         b: IRBuilder | None = None,
+        slot: SSAValue | None = None,
     ) -> None:
         """Reduce each group's ``width`` slots of ``shared`` into its first slot, with barriers between halvings.
 
         Every thread of the workgroup must call this (barriers). Groups are
         ``width`` consecutive threads; ``lane`` is a thread's index in its
-        group (default: one group, ``lane = tid``). ``width`` is a power of
-        two. ``b`` builds the code (default: the kernel body).
+        group (default: one group, ``lane = tid``) and ``slot`` its place in
+        ``shared`` (default ``tid``; an offset lets several reductions share
+        one buffer). ``width`` is a power of two. ``b`` builds the code
+        (default: the kernel body).
         """
         b = b or self.b
         lane = lane if lane is not None else tid
+        slot = slot if slot is not None else tid
         stride = width // 2
         while stride >= 1:
             s = b.index(stride)
 
             def step(ib: IRBuilder, s: SSAValue = s) -> list[SSAValue]:
-                other = ib.addi(tid, s)
-                a = self.load(ib, shared, [tid])
+                other = ib.addi(slot, s)
+                a = self.load(ib, shared, [slot])
                 c = self.load(ib, shared, [other])
-                self.store(ib, combine(ib, a, c), shared, [tid])
+                self.store(ib, combine(ib, a, c), shared, [slot])
                 return []
 
             b.if_then(b.cmpi("ult", lane, s), step)

@@ -24,8 +24,8 @@ from rusty_ir.passes.dispatch.analysis import Kind, kind, maps, reduction_dims
 MAX_GROUPS_X = 65535
 """Workgroups per grid dimension that every WebGPU adapter supports."""
 
-MAX_STAGED_K = 2048
-"""Contractions with at most this many K values stage the activation row in workgroup memory."""
+MAX_STAGED_FLOATS = 2048
+"""Activation values a contraction stages in workgroup memory at once (8 KiB; K is walked in chunks)."""
 
 
 def _outputs(kernel: Kernel, ops: Sequence[Operation]) -> list[tuple[SSAValue, SSAValue]]:
@@ -114,14 +114,24 @@ def lower_elementwise(kernel: Kernel, mat: Materializer, ops: Sequence[Operation
 # --- row ------------------------------------------------------------------------------------------
 
 
-def reduce_rows(kernel: Kernel, mat: Materializer, reductions: Sequence[linalg.GenericOp], row: list[SSAValue]) -> None:
-    """Compute each row reduction for batch index ``row`` with the whole workgroup, binding ``mat.known``.
+def reduce_rows(
+    kernel: Kernel,
+    mat: Materializer,
+    reductions: Sequence[linalg.GenericOp],
+    row: list[SSAValue],
+    b: IRBuilder | None = None,
+    scratch: SSAValue | None = None,
+) -> list[SSAValue]:
+    """Compute each row reduction for batch index ``row`` with the whole workgroup; their values.
 
     Each thread folds a strided slice of the reduced dim with the op's own body,
-    then a tree in workgroup memory combines the partial results.
+    then a tree in workgroup memory (``scratch``, at least ``threads`` floats)
+    combines the partial results. Binds ``mat.known`` for single-row use.
     """
-    b = kernel.b
-    tid = kernel.thread_id("x")
+    b = b or kernel.b
+    tid = kernel.thread_id("x", b)
+    scratch = scratch if scratch is not None else kernel.shared(kernel.threads)
+    totals: list[SSAValue] = []
     for red in reductions:
         combine = _combiner(red)
         extent = mat.dim(b, red.inputs[0], -1)
@@ -131,12 +141,14 @@ def reduce_rows(kernel: Kernel, mat: Materializer, reductions: Sequence[linalg.G
             return mat.generic_at(ib, red, [*row, c], carried)
 
         (partial,) = b.for_loop(tid, extent, b.index(kernel.threads), [init], fold)
-        shared = kernel.shared(kernel.threads)
-        kernel.store(b, partial, shared, [tid])
-        kernel.barrier()
-        kernel.tree_reduce(shared, tid, kernel.threads, lambda ib, x, y, c=combine: ib.value(c(x, y)))  # pyright: ignore[reportCallIssue]
-        total = kernel.load(b, shared, [b.index(0)])
+        kernel.store(b, partial, scratch, [tid])
+        kernel.barrier(b)
+        kernel.tree_reduce(scratch, tid, kernel.threads, lambda ib, x, y, c=combine: ib.value(c(x, y)), b=b)  # pyright: ignore[reportCallIssue]
+        total = kernel.load(b, scratch, [b.index(0)])
+        kernel.barrier(b)  # the scratch is reused
         mat.known[red.results[0]] = lambda _b, _idx, total=total: total
+        totals.append(total)
+    return totals
 
 
 def lower_row(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
@@ -220,123 +232,191 @@ def _lower_argmax(kernel: Kernel, mat: Materializer, op: ArgmaxOp, outputs: list
 
 
 def lower_contraction(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
-    """A workgroup per (``rows`` output rows, batch index); each row's threads split K.
+    """A workgroup per (``rows`` output rows, ``tokens`` batch indices); each row's threads split K.
 
-    1. Prologue: row reductions the activation needs (RMSNorm) for this batch
-       index, by the whole workgroup.
-    2. Each thread folds its share of K (whole quantization blocks when the
-       weights are block-quantized, so a block's scales are loaded once) with
-       the contraction's own body, for every output of a fused group.
-    3. Partial sums meet in workgroup memory, one tree per row group.
-    4. The first thread of each row stores the region's outputs at (batch, n):
-       the epilogue is materialized with the reduced values bound.
+    1. Prologue: the row reductions the activation needs (RMSNorm), per token,
+       by the whole workgroup.
+    2. K is walked in chunks: the chunk of each token's activation row (fused
+       producers applied) is staged in workgroup memory, then each thread
+       decodes its share of the weight blocks once and folds them into every
+       token's accumulators with the contraction's own body.
+    3. Partial sums meet in workgroup memory, one tree per (token, output).
+    4. The first thread of each row group stores the region's outputs at
+       (token, n): the epilogue is materialized with the reduced values bound.
+
+    With ``tokens > 1`` the kernel holds two copies of this body: one token
+    per workgroup when the step has a single token (decode), and the tiled one
+    otherwise (prefill); the branch is uniform, so barriers stay legal.
     """
     b, g = kernel.b, kernel.grid_b
     root = next(op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.CONTRACTION)
-    (rows_per_group,) = kernel.config.tile_sizes
+    rows_per_group, *rest = kernel.config.tile_sizes
+    tokens = rest[0] if rest else 1
     tpr = kernel.threads // rows_per_group
     if tpr & (tpr - 1):
         raise RustyError("threads per row must be a power of two", root)
-    x = root.inputs[0]
-    weights = list(root.inputs[1:])
-    n_outputs = len(root.outputs)
     out_shape = static_shape(root.results[0])
     batch_rank = len(out_shape) - 1
-    red = reduction_dims(root)
-    if red != [len(out_shape)] or any(static_shape(w)[-1] != static_shape(x)[-1] for w in weights):
+    if batch_rank > 1 or (batch_rank == 0 and tokens != 1):
+        raise RustyError("a contraction tiles at most one batch dim (tokens), and needs one to tile it", root)
+    if reduction_dims(root) != [len(out_shape)] or any(static_shape(w)[-1] != static_shape(root.inputs[0])[-1] for w in root.inputs[1:]):
         raise RustyError("a contraction must reduce its last loop dim over the inputs' last dim", root)
     n_total = out_shape[-1]
-    k_total = static_shape(x)[-1]
-
-    # grid: x over blocks of output rows, y over the batch (tokens)
     batch = _product(g, mat.dims(g, root.results[0], kernel.grid_args)[:-1])
-    grid = [g.index(-(-n_total // rows_per_group)), batch, g.index(1)]
+    grid = [g.index(-(-n_total // rows_per_group)), g.ceildiv(batch, g.index(tokens)), g.index(1)]
 
-    tid = kernel.thread_id("x")
+    # workgroup memory shared by both variants: activation chunks, then the partial sums
+    k_total = static_shape(root.inputs[0])[-1]
+    chunk = min(k_total, max(32, (MAX_STAGED_FLOATS // tokens) // 32 * 32))
+    n_out = len(root.outputs)
+    scratch = kernel.shared(max(tokens * chunk, tokens * n_out * kernel.threads, kernel.threads))
+    if tokens == 1 or batch_rank == 0:
+        _contraction_body(kernel, mat, ops, root, b, 1, chunk, scratch)
+    else:
+        batch_b = _product(b, mat.dims(b, root.results[0])[:-1])
+        b.if_then(
+            b.cmpi("ule", batch_b, b.index(1)),
+            lambda ib: (_contraction_body(kernel, mat, ops, root, ib, 1, chunk, scratch), [])[1],
+            lambda ib: (_contraction_body(kernel, mat, ops, root, ib, tokens, chunk, scratch), [])[1],
+        )
+    return grid
+
+
+def _contraction_body(
+    kernel: Kernel,
+    mat: Materializer,
+    ops: Sequence[Operation],
+    root: linalg.GenericOp,
+    b: IRBuilder,
+    tokens: int,
+    chunk: int,
+    scratch: SSAValue,
+) -> None:
+    """One variant of the contraction kernel (see ``lower_contraction``) for ``tokens`` tokens per workgroup."""
+    rows_per_group = kernel.config.tile_sizes[0]
+    tpr = kernel.threads // rows_per_group
+    x, weights = root.inputs[0], list(root.inputs[1:])
+    n_out = len(root.outputs)
+    out_shape = static_shape(root.results[0])
+    batch_rank = len(out_shape) - 1
+    n_total, k_total = out_shape[-1], static_shape(x)[-1]
+
+    tid = kernel.thread_id("x", b)
     lane = b.remui(tid, b.index(tpr))
     group = b.divui(tid, b.index(tpr))
-    n = b.addi(b.muli(kernel.block_id("x"), b.index(rows_per_group)), group)
+    n = b.addi(b.muli(kernel.block_id("x", b), b.index(rows_per_group)), group)
     n_in = b.minui(n, b.index(n_total - 1))  # threads past N compute row N-1 and store nothing
-    batch_dims = mat.dims(b, root.results[0])[:-1]
-    bidx = _delinearize(b, kernel.block_id("y"), batch_dims) if batch_rank else []
+    if batch_rank:
+        batch = mat.dim(b, root.results[0], 0)
+        first = b.muli(kernel.block_id("y", b), b.index(tokens))
+        token_idx = [b.addi(first, b.index(t)) for t in range(tokens)]
+        valid = [b.cmpi("ult", t, batch) for t in token_idx]
+        bidx = [[b.minui(t, b.subi(batch, b.index(1)))] for t in token_idx]
+    else:
+        valid, bidx = [None], [[]]
 
+    # 1. prologue reductions, per token; element lookups pick the token's total by its row index
     for red in (op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.ROW_REDUCTION):
         red_shape = static_shape(red.results[0])
         if len(red_shape) == batch_rank:
-            row = bidx
+            rows = bidx
         elif all(d == 1 for d in red_shape):  # e.g. the norm of the one row the logits read
-            row = [b.index(0)] * len(red_shape)
+            rows = [[b.index(0)] * len(red_shape)]
         else:
             raise RustyError("a prologue reduction must be per batch index of its contraction", red)
-        reduce_rows(kernel, mat, [red], row)
+        table = {id(r[0]) if r else None: reduce_rows(kernel, mat, [red], r, b, scratch)[0] for r in rows}
+        mat.known[red.results[0]] = lambda _b, idx, table=table: table[id(idx[0]) if idx else None] if len(table) > 1 else next(iter(table.values()))
 
     readers = [mat.reader(w) for w in weights]
     block = readers[0].block if all(r is not None and r.blockwise for r in readers) else 1
     if block > 1 and any(r.block != block for r in readers if r is not None):
         block = 1
-    zero = [mat.element(b, o, [*bidx, n_in]) for o in root.outputs]
-
+    chunk = chunk // block * block if block > 1 else chunk
     x_map = maps(root)[0]
-    staged = k_total <= MAX_STAGED_K
-    if staged:  # the activation row, with its fused producers applied, once per workgroup
-        xs = kernel.shared(k_total)
+    acc0 = [mat.element(b, o, [*bidx[0], n_in]) for o in root.outputs]
 
-        def stage(ib: IRBuilder, k: SSAValue, _: Sequence[SSAValue]) -> list[SSAValue]:
-            kernel.store(ib, mat.element(ib, x, apply_map(ib, x_map, [*bidx, n_in, k])), xs, [k])
+    def fold(ib: IRBuilder, k_local: SSAValue, w_values: Sequence[SSAValue], acc: list[SSAValue]) -> list[SSAValue]:
+        """Fold weight values at chunk offset ``k_local`` into every token's accumulators."""
+        out: list[SSAValue] = []
+        for t in range(tokens):
+            xv = kernel.load(ib, scratch, [ib.addi(ib.index(t * chunk), k_local)])
+            out += _body(ib, root, [xv, *w_values], acc[t * n_out : (t + 1) * n_out])
+        return out
+
+    def per_chunk(cb: IRBuilder, k0: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
+        # 2a. stage this chunk of every token's activation row
+        def stage(ib: IRBuilder, i: SSAValue, _: Sequence[SSAValue]) -> list[SSAValue]:
+            t_of, k_of = ib.divui(i, ib.index(chunk)), ib.remui(i, ib.index(chunk))
+            k = ib.addi(k0, k_of)
+            in_k = ib.cmpi("ult", k, ib.index(k_total))
+            k_safe = ib.minui(k, ib.index(k_total - 1))
+            for t in range(tokens):
+                def put(jb: IRBuilder, t: int = t) -> list[SSAValue]:
+                    v = mat.element(jb, x, apply_map(jb, x_map, [*bidx[t], n_in, k_safe]))
+                    kernel.store(jb, jb.select(in_k, v, jb.f32(0.0)), scratch, [i])
+                    return []
+
+                cb_t = ib.cmpi("eq", t_of, ib.index(t))
+                ib.if_then(cb_t, put)
             return []
 
-        b.for_loop(tid, b.index(k_total), b.index(kernel.threads), [], stage)
-        kernel.barrier()
+        cb.for_loop(tid, cb.index(tokens * chunk), cb.index(kernel.threads), [], stage)
+        kernel.barrier(cb)
+        # 2b. this thread's blocks (or values) of the chunk
+        if block > 1:
+            def per_block(ib: IRBuilder, blk: SSAValue, acc2: Sequence[SSAValue]) -> list[SSAValue]:
+                values = [r.block_values(ib, r.header(ib, n_in, ib.addi(ib.divui(k0, ib.index(block)), blk))) for r in readers]  # pyright: ignore[reportOptionalMemberAccess]
+                acc3 = list(acc2)
+                base = ib.muli(blk, ib.index(block))
+                for j in range(block):
+                    acc3 = fold(ib, ib.addi(base, ib.index(j)), [v[j] for v in values], acc3)
+                return acc3
 
-    def mac(ib: IRBuilder, k: SSAValue, w_values: Sequence[SSAValue], acc: Sequence[SSAValue]) -> list[SSAValue]:
-        if staged:
-            xv = kernel.load(ib, xs, [k])
+            steps = cb.divui(cb.minui(cb.index(chunk), cb.subi(cb.index(k_total), k0)), cb.index(block))
+            new = cb.for_loop(lane, steps, cb.index(tpr), acc, per_block)
         else:
-            xv = mat.element(ib, x, apply_map(ib, x_map, [*bidx, n_in, k]))
-        return _body(ib, root, [xv, *w_values], acc)
+            def per_k(ib: IRBuilder, kl: SSAValue, acc2: Sequence[SSAValue]) -> list[SSAValue]:
+                k = ib.addi(k0, kl)
+                return fold(ib, kl, [mat.element(ib, w, [n_in, k]) for w in weights], list(acc2))
 
-    if block > 1:
-        assert all(r is not None for r in readers)
+            steps = cb.minui(cb.index(chunk), cb.subi(cb.index(k_total), k0))
+            new = cb.for_loop(lane, steps, cb.index(tpr), acc, per_k)
+        kernel.barrier(cb)  # the next chunk overwrites the staged rows
+        return list(new)
 
-        def per_block(ib: IRBuilder, blk: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
-            values = [r.block_values(ib, r.header(ib, n_in, blk)) for r in readers]  # pyright: ignore[reportOptionalMemberAccess]
-            k0 = ib.muli(blk, ib.index(block))
-            for j in range(block):  # unrolled: the block's codes are decoded from shared words
-                acc = mac(ib, ib.addi(k0, ib.index(j)), [v[j] for v in values], acc)
-            return list(acc)
+    partial = b.for_loop(b.index(0), b.index(k_total), b.index(chunk), acc0 * tokens, per_chunk)
 
-        partial = b.for_loop(lane, b.index(k_total // block), b.index(tpr), zero, per_block)
-    else:
-
-        def per_k(ib: IRBuilder, k: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
-            ws = [mat.element(ib, w, [n_in, k]) for w in weights]
-            return mac(ib, k, ws, acc)
-
-        partial = b.for_loop(lane, b.index(k_total), b.index(tpr), zero, per_k)
-
+    # 3. one tree per (token, output) in the scratch buffer
     combine = _combiner(root)
-    totals: list[SSAValue] = []
+    for j, value in enumerate(partial):
+        kernel.store(b, value, scratch, [b.addi(b.index(j * kernel.threads), tid)])
+    kernel.barrier(b)
+    for j in range(len(partial)):
+        slot = b.addi(b.index(j * kernel.threads), tid)
+        kernel.tree_reduce(scratch, tid, tpr, lambda ib, p, q: ib.value(combine(p, q)), lane=lane, b=b, slot=slot)  # pyright: ignore[reportCallIssue]
+
+    # 4. epilogue at (token, n)
     base = b.muli(group, b.index(tpr))
-    for i in range(n_outputs):
-        shared = kernel.shared(kernel.threads)
-        kernel.store(b, partial[i], shared, [tid])
-        totals.append(shared)
-    kernel.barrier()
-    for shared in totals:
-        kernel.tree_reduce(shared, tid, tpr, lambda ib, p, q: ib.value(combine(p, q)), lane=lane)  # pyright: ignore[reportCallIssue]
 
     def epilogue(ib: IRBuilder) -> list[SSAValue]:
-        for i, shared in enumerate(totals):
-            total = kernel.load(ib, shared, [base])
-            mat.known[root.results[i]] = lambda _b, _idx, t=total: t
-        for value, buf in _outputs(kernel, ops):
-            idx = [*bidx, n]
-            kernel.store(ib, mat.element(ib, value, idx), buf, idx)
+        for t in range(tokens):
+            def one(jb: IRBuilder, t: int = t) -> list[SSAValue]:
+                for i in range(n_out):
+                    total = kernel.load(jb, scratch, [jb.addi(jb.index((t * n_out + i) * kernel.threads), base)])
+                    mat.known[root.results[i]] = lambda _b, _idx, v=total: v
+                for value, buf in _outputs(kernel, ops):
+                    idx = [*bidx[t], n]
+                    kernel.store(jb, mat.element(jb, value, idx), buf, idx)
+                return []
+
+            if valid[t] is None:
+                one(ib)
+            else:
+                ib.if_then(valid[t], one)  # pyright: ignore[reportArgumentType]
         return []
 
     last = b.value(arith.AndIOp(b.cmpi("eq", lane, b.index(0)), b.cmpi("ult", n, b.index(n_total))))
     b.if_then(last, epilogue)
-    return grid
 
 
 def _body(b: IRBuilder, op: linalg.GenericOp, inputs: Sequence[SSAValue], acc: Sequence[SSAValue]) -> list[SSAValue]:

@@ -10,6 +10,10 @@ from rusty_ir.dialects.linalg_ext import AttentionOp
 from rusty_ir.passes.tuning.target import TargetDescription
 
 
+PREFILL_TOKENS = 4
+"""Tokens a contraction workgroup handles in a prefill step (each decoded weight block is reused for all)."""
+
+
 def _pow2_floor(n: int) -> int:
     return 1 << (max(n, 1).bit_length() - 1)
 
@@ -24,7 +28,8 @@ def default_config(strategy: str, root: Operation, target: TargetDescription) ->
     - elementwise and row: ``min(256, max_invocations)`` threads;
     - contraction: 256 threads split into ``rows`` groups, each reducing one
       output row; a group gets about one quantization block (32 values) of K per
-      thread, so short rows use small groups and more rows per workgroup;
+      thread, so short rows use small groups and more rows per workgroup; a
+      contraction over tokens takes ``PREFILL_TOKENS`` of them per workgroup;
     - attention: 256 threads (more if head_dim is larger), split into groups of
       head_dim threads, and a KV tile of as many positions as threads.
     """
@@ -33,7 +38,9 @@ def default_config(strategy: str, root: Operation, target: TargetDescription) ->
         assert isinstance(root, linalg.GenericOp)
         k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
         per_row = max(1, min(threads, target.subgroup_size, _pow2_floor(k // 32)))
-        return LoweringConfigAttr("contraction", [threads, 1, 1], [threads // per_row])
+        batched = len(root.results[0].type.get_shape()) > 1  # pyright: ignore[reportAttributeAccessIssue]
+        tile = [threads // per_row, PREFILL_TOKENS] if batched else [threads // per_row]
+        return LoweringConfigAttr("contraction", [threads, 1, 1], tile)
     if strategy == "attention":
         assert isinstance(root, AttentionOp)
         hd = root.head_dim.value.data

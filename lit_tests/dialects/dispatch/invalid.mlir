@@ -187,7 +187,7 @@ func.func @config_tile_zero() {
 // -----
 
 func.func @config_contraction_rows() {
-  // expected-error @+1 {{contraction needs tile = [rows] with rows dividing the workgroup size}}
+  // expected-error @+1 {{contraction needs tile = [rows] or [rows, tokens] with rows dividing the workgroup size}}
   dispatch.region "r"() {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [3]>} : () -> () {
     dispatch.yield
   }
@@ -197,7 +197,7 @@ func.func @config_contraction_rows() {
 // -----
 
 func.func @config_contraction_no_tile() {
-  // expected-error @+1 {{contraction needs tile = [rows] with rows dividing the workgroup size}}
+  // expected-error @+1 {{contraction needs tile = [rows] or [rows, tokens] with rows dividing the workgroup size}}
   dispatch.region "r"() {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1]>} : () -> () {
     dispatch.yield
   }
