@@ -348,7 +348,12 @@ def build_torch_model(model: Any, device: str, progress: Callable[[str], None] |
             params[hf_name].copy_(w)
             assigned.add(hf_name)
             del w
-    missing = [n for n in params if n not in assigned and not (n == "lm_head.weight" and cfg.tied_embeddings)]
+        out_name, in_name = gguf_to_hf_name("output.weight"), gguf_to_hf_name("token_embd.weight")
+        if cfg.tied_embeddings and out_name in params and out_name not in assigned:
+            # without the random init transformers leaves the head untied: give it the embedding's values
+            params[out_name].copy_(params[in_name])
+            assigned.add(out_name)
+    missing = [n for n in params if n not in assigned]
     if missing:
         raise RustyError(f"--vs-torch: PyTorch parameters left without weights: {missing[:5]}")
     tm.generation_config.eos_token_id = None

@@ -69,6 +69,7 @@ SHAPES: dict[str, Shape] = {
 
 HIDDEN_SHAPES: dict[str, Shape] = {
     "test-tiny": Shape(2, 64, 4, 2, 128, 512, False, rope_theta=10000.0, context_length=256, name="test-tiny"),
+    "test-tiny-tied": Shape(2, 64, 4, 2, 128, 512, True, rope_theta=100000.0, context_length=256, name="test-tiny-tied"),
 }
 """Shapes for tests: accepted everywhere, not listed in ``--help``."""
 

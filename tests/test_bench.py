@@ -220,6 +220,23 @@ def test_dequantize_torch_matches_numpy(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not HAVE_TORCH, reason="torch and transformers are not installed")
+@pytest.mark.parametrize("shape", ["test-tiny", "test-tiny-tied"])
+def test_torch_model_matches_the_reference_interpreter(shape: str, tmp_path: Path) -> None:
+    """Untied and tied output heads, GGUF q/k rows permuted to HF's rope order."""
+    from rusty_ir.bench import build_torch_model, torch_logits
+    from rusty_ir.generate import ReferenceBackend
+    from rusty_ir.importers.to_ir import build_module
+
+    model = load_model(write_synthetic_gguf(shape, "q4_1", tmp_path / "m.gguf"))
+    assert model.config.tied_embeddings == (shape == "test-tiny-tied")
+    ids = [5, 9, 100, 200, 7, 300]
+    ref = ReferenceBackend(build_module(model.config, model.weights, logits_entry=True), model.weights, 16, keep_logits=True)
+    ref.prefill(np.array(ids, np.int32), 0)
+    got = torch_logits(build_torch_model(model, "cpu"), ids)
+    assert np.abs(got - ref.last_logits).max() < 1e-4 * np.abs(ref.last_logits).max()
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch and transformers are not installed")
 def test_vs_torch(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The PyTorch model holds the same weights (q/k rows permuted to HF's rope order): its float32
     logits match ours; then it is timed in fp16."""
