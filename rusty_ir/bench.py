@@ -479,6 +479,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
     ``report["correctness"]["passed"]`` is False then (``check_report`` raises)."""
     from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
     from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
+    from rusty_ir.passes.tuning.target import target_for_adapter  # noqa: PLC0415
 
     validate(opts)
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -490,7 +491,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
     _note(progress, f"device: {device_report(device)['name']}")
 
     _note(progress, "compiling (cached after the first run)")
-    compiled = compile_model(model, CompileOptions(logits_entry=True), adapter=adapter_key(device),
+    compiled = compile_model(model, CompileOptions(target=target_for_adapter(device.info), logits_entry=True), adapter=adapter_key(device),
                              progress=progress)  # fmt: skip
     _note(progress, "loading kernels and weights onto the GPU")
     runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device)

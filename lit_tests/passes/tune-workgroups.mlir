@@ -4,12 +4,12 @@
 
 // One region per strategy. Contractions get 256 threads split into row groups of about one
 // 32-value block of K per thread, capped at a subgroup (K = 32: 1 thread per row, 256 rows;
-// K = 256: 8 threads per row, 32 rows; 4 tokens per workgroup); attention gets 256 threads (groups of head_dim) and a
+// K = 256: 8 threads per row, 32 rows; apple and nvidia add 4 prefill tokens per workgroup); attention gets 256 threads (groups of head_dim) and a
 // KV tile as large; row and elementwise regions get 256 threads. Apple allows 1024
-// invocations, but the heuristics stay at 256, so the configs are the same.
+// invocations, but the heuristics stay at 256.
 // CHECK-LABEL: func.func @strategies
-// CHECK:         dispatch.region "gemv_k32"(%{{.*}}) {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [256, 4]>}
-// CHECK:         dispatch.region "gemv_k256"(%{{.*}}) {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [32, 4]>}
+// CHECK:         dispatch.region "gemv_k32"(%{{.*}}) {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [256]>}
+// CHECK:         dispatch.region "gemv_k256"(%{{.*}}) {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [32]>}
 // CHECK:         dispatch.region "sum"(%{{.*}}) {config = #dispatch.lowering_config<row, workgroup = [256, 1, 1]>}
 // CHECK:         dispatch.region "neg"(%{{.*}}) {config = #dispatch.lowering_config<elementwise, workgroup = [256, 1, 1]>}
 // CHECK:         dispatch.region "argmax"(%{{.*}}) {config = #dispatch.lowering_config<row, workgroup = [256, 1, 1]>}

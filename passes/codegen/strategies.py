@@ -346,18 +346,22 @@ def _contraction_body(
     def per_chunk(cb: IRBuilder, k0: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
         # 2a. stage this chunk of every token's activation row
         def stage(ib: IRBuilder, i: SSAValue, _: Sequence[SSAValue]) -> list[SSAValue]:
-            t_of, k_of = ib.divui(i, ib.index(chunk)), ib.remui(i, ib.index(chunk))
+            t_of, k_of = (ib.index(0), i) if tokens == 1 else (ib.divui(i, ib.index(chunk)), ib.remui(i, ib.index(chunk)))
             k = ib.addi(k0, k_of)
-            in_k = ib.cmpi("ult", k, ib.index(k_total))
-            k_safe = ib.minui(k, ib.index(k_total - 1))
+            ragged = k_total % chunk != 0  # the last chunk is partial: pad it with zeros
+            k_safe = ib.minui(k, ib.index(k_total - 1)) if ragged else k
             for t in range(tokens):
                 def put(jb: IRBuilder, t: int = t) -> list[SSAValue]:
                     v = mat.element(jb, x, apply_map(jb, x_map, [*bidx[t], n_in, k_safe]))
-                    kernel.store(jb, jb.select(in_k, v, jb.f32(0.0)), scratch, [i])
+                    if ragged:
+                        v = jb.select(jb.cmpi("ult", k, jb.index(k_total)), v, jb.f32(0.0))
+                    kernel.store(jb, v, scratch, [i])
                     return []
 
-                cb_t = ib.cmpi("eq", t_of, ib.index(t))
-                ib.if_then(cb_t, put)
+                if tokens == 1:
+                    put(ib)
+                else:
+                    ib.if_then(ib.cmpi("eq", t_of, ib.index(t)), put)
             return []
 
         cb.for_loop(tid, cb.index(tokens * chunk), cb.index(kernel.threads), [], stage)
@@ -384,7 +388,10 @@ def _contraction_body(
         kernel.barrier(cb)  # the next chunk overwrites the staged rows
         return list(new)
 
-    partial = b.for_loop(b.index(0), b.index(k_total), b.index(chunk), acc0 * tokens, per_chunk)
+    if k_total <= chunk:  # one chunk: no loop around the barriers (much cheaper on CPU adapters)
+        partial = per_chunk(b, b.index(0), acc0 * tokens)
+    else:
+        partial = b.for_loop(b.index(0), b.index(k_total), b.index(chunk), acc0 * tokens, per_chunk)
 
     # 3. one tree per (token, output) in the scratch buffer
     combine = _combiner(root)

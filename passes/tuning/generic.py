@@ -10,10 +10,6 @@ from rusty_ir.dialects.linalg_ext import AttentionOp
 from rusty_ir.passes.tuning.target import TargetDescription
 
 
-PREFILL_TOKENS = 4
-"""Tokens a contraction workgroup handles in a prefill step (each decoded weight block is reused for all)."""
-
-
 def _pow2_floor(n: int) -> int:
     return 1 << (max(n, 1).bit_length() - 1)
 
@@ -29,7 +25,7 @@ def default_config(strategy: str, root: Operation, target: TargetDescription) ->
     - contraction: 256 threads split into ``rows`` groups, each reducing one
       output row; a group gets about one quantization block (32 values) of K per
       thread, so short rows use small groups and more rows per workgroup; a
-      contraction over tokens takes ``PREFILL_TOKENS`` of them per workgroup;
+      contraction over tokens takes the target's ``prefill_tokens`` per workgroup;
     - attention: 256 threads (more if head_dim is larger), split into groups of
       head_dim threads, and a KV tile of as many positions as threads.
     """
@@ -39,7 +35,7 @@ def default_config(strategy: str, root: Operation, target: TargetDescription) ->
         k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
         per_row = max(1, min(threads, target.subgroup_size, _pow2_floor(k // 32)))
         batched = len(root.results[0].type.get_shape()) > 1  # pyright: ignore[reportAttributeAccessIssue]
-        tile = [threads // per_row, PREFILL_TOKENS] if batched else [threads // per_row]
+        tile = [threads // per_row, target.prefill_tokens] if batched and target.prefill_tokens > 1 else [threads // per_row]
         return LoweringConfigAttr("contraction", [threads, 1, 1], tile)
     if strategy == "attention":
         assert isinstance(root, AttentionOp)

@@ -23,14 +23,29 @@ class TargetDescription:
     """Workgroups per grid dimension."""
     subgroup_size: int = 32
     """Preferred SIMD width (NVIDIA warps, Apple SIMD-groups); a hint, not a requirement."""
+    prefill_tokens: int = 1
+    """Tokens a contraction workgroup handles in a prefill step (reusing each decoded weight block).
+    More than one makes kernels larger: worth it on GPUs, not on CPU adapters such as llvmpipe."""
 
 
 TARGETS: dict[str, TargetDescription] = {
     t.name: t
     for t in (
         TargetDescription("webgpu"),
-        TargetDescription("apple", max_invocations=1024, max_workgroup_memory=32768, subgroup_size=32),
-        TargetDescription("nvidia", max_invocations=1024, max_workgroup_memory=49152, subgroup_size=32),
+        TargetDescription("apple", max_invocations=1024, max_workgroup_memory=32768, subgroup_size=32, prefill_tokens=4),
+        TargetDescription("nvidia", max_invocations=1024, max_workgroup_memory=49152, subgroup_size=32, prefill_tokens=4),
     )
 }
 """Known targets by name; ``webgpu`` is the portable default."""
+
+
+def target_for_adapter(info: dict[str, str]) -> str:
+    """The target description for a wgpu adapter (its ``info``): by vendor, portable otherwise."""
+    if info.get("adapter_type", "").lower() == "cpu":
+        return "webgpu"
+    text = " ".join(str(v) for v in info.values()).lower()
+    if "nvidia" in text:
+        return "nvidia"
+    if "apple" in text:
+        return "apple"
+    return "webgpu"

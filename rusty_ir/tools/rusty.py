@@ -99,10 +99,12 @@ def _wgpu_backend(model: Any, context_length: int, progress: _Progress) -> tuple
     from rusty_ir.backends.runtime import Device  # noqa: PLC0415
     from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
     from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
+    from rusty_ir.passes.tuning.target import target_for_adapter  # noqa: PLC0415
 
     device = Device()
     done = progress.step("compiling (cached after the first run)")
-    result = compile_model(model, CompileOptions(), adapter=_adapter_key(device), progress=lambda m: progress.note(m))
+    options = CompileOptions(target=target_for_adapter(device.info))
+    result = compile_model(model, options, adapter=_adapter_key(device), progress=lambda m: progress.note(m))
     done("cache hit" if result.cache_hit else f"{result.artifact.manifest['kernels']} kernels")
     done = progress.step("loading kernels and weights onto the GPU")
     runtime = ModelRuntime(result.artifact.schedule, result.artifact.wgsl, model.weights, context_length, device)
@@ -112,6 +114,7 @@ def _wgpu_backend(model: Any, context_length: int, progress: _Progress) -> tuple
         "compile_seconds": round(result.seconds, 3),
         "load_seconds": round(runtime.load_seconds, 3),
         "kernels": result.artifact.manifest["kernels"],
+        "target": options.target,
         "dispatches_per_token": runtime.dispatches_per_step("decode"),
         "dispatches_per_prefill": runtime.dispatches_per_step("prefill"),
         "cache_folder": str(result.folder) if result.folder else None,
