@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from xdsl.dialects import arith, linalg, math as mathd, tensor
+from xdsl.dialects import arith, math as mathd, tensor
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import AffineMapAttr, FloatAttr, IndexType, IntegerAttr, IntegerType, ModuleOp, TensorType
 from xdsl.interpreter import (
     Interpreter,

@@ -7,7 +7,8 @@ from typing import cast
 from dataclasses import dataclass, field
 
 from xdsl.context import Context
-from xdsl.dialects import arith, bufferization, func, linalg, memref, scf, tensor
+from xdsl.dialects import arith, bufferization, func, memref, scf, tensor
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import FunctionType, MemRefType, ModuleOp, TensorType, UnitAttr
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from xdsl.dialects import arith, bufferization, linalg, memref, tensor
+from xdsl.dialects import arith, bufferization, memref, tensor
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import IntegerAttr, MemRefType, TensorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
@@ -32,7 +33,7 @@ from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
 from rusty_ir.passes.codegen.quant import WeightReader
 from rusty_ir.passes.codegen.kernel import stored_scheme
-from rusty_ir.passes.dispatch.analysis import Kind, kind, maps
+from rusty_ir.passes.dispatch.analysis import Kind, defined_within, kind, maps
 
 Known = Callable[[IRBuilder, Sequence[SSAValue]], SSAValue]
 
@@ -162,7 +163,7 @@ class Materializer:
                 mapping[inner.result] = b.value(inner.clone())
             else:
                 for operand in inner.operands:
-                    if operand not in mapping and not _defined_in(operand, op):
+                    if operand not in mapping and not defined_within(operand, op):
                         mapping[operand] = self._index_or_scalar(b, operand)
                 clone = inner.clone(value_mapper=mapping)
                 b.insert(clone)
@@ -192,16 +193,6 @@ class Materializer:
             else:
                 out.append(b.addi(off, next(it)))
         return out
-
-
-def _defined_in(value: SSAValue, op: Operation) -> bool:
-    owner = value.owner
-    scope = owner if isinstance(owner, Operation) else owner.parent_op()
-    while scope is not None:
-        if scope is op:
-            return True
-        scope = scope.parent_op()
-    return False
 
 
 def apply_map(b: IRBuilder, amap: object, loop: Sequence[SSAValue]) -> list[SSAValue]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects import arith, bufferization, linalg
+from xdsl.dialects import arith, bufferization
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import i32
 from xdsl.ir import Operation, SSAValue
 

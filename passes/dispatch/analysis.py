@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from enum import Enum
 
-from xdsl.dialects import linalg, tensor
+from xdsl.dialects import tensor
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import AffineMapAttr
-from xdsl.ir import Operation
+from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineDimExpr, AffineMap
 
 from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp
@@ -32,6 +33,17 @@ class Kind(Enum):
     SLICE = "slice"
     INIT = "init"
     """tensor.empty / linalg.fill: the destination of a generic."""
+
+
+def defined_within(value: SSAValue, op: Operation) -> bool:
+    """Whether ``value`` is a result of ``op`` or of an op nested in it, or an argument of a nested block."""
+    owner = value.owner
+    scope = owner if isinstance(owner, Operation) else owner.parent_op()
+    while scope is not None:
+        if scope is op:
+            return True
+        scope = scope.parent_op()
+    return False
 
 
 def maps(op: linalg.GenericOp) -> list[AffineMap]:

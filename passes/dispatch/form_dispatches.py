@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 from xdsl.context import Context
-from xdsl.dialects import arith, func, linalg, scf, tensor
+from xdsl.dialects import arith, func, scf, tensor
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, TensorType
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
@@ -39,7 +40,7 @@ from xdsl.passes import ModulePass
 from rusty_ir.dialects.dispatch import RegionOp, YieldOp
 from rusty_ir.dialects.linalg_ext import AttentionOp
 from rusty_ir.errors import RustyError
-from rusty_ir.passes.dispatch.analysis import DUPLICABLE_KINDS, ROOT_KINDS, Kind, kind, maps
+from rusty_ir.passes.dispatch.analysis import DUPLICABLE_KINDS, ROOT_KINDS, Kind, defined_within, kind, maps
 
 
 @dataclass(eq=False)
@@ -60,23 +61,12 @@ class _Region:
         return f"{k.value if k else root.name}_{self.index}"
 
 
-def _defined_within(value: SSAValue, op: Operation) -> bool:
-    """Whether ``value`` is a result of ``op`` or of an op nested in it, or an argument of a nested block."""
-    owner = value.owner
-    scope = owner if isinstance(owner, Operation) else owner.parent_op()
-    while scope is not None:
-        if scope is op:
-            return True
-        scope = scope.parent_op()
-    return False
-
-
 def _external_values(op: Operation) -> list[SSAValue]:
     """Values that ``op`` or any op nested in it reads but that are defined outside ``op``."""
     seen: list[SSAValue] = []
     for inner in op.walk():
         for v in inner.operands:
-            if not _defined_within(v, op) and v not in seen:
+            if not defined_within(v, op) and v not in seen:
                 seen.append(v)
     return seen
 

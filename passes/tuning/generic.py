@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xdsl.dialects import linalg
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Operation
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr

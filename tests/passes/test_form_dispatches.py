@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from xdsl.dialects import func, linalg
+from xdsl.dialects import func
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import ModuleOp
 
 from rusty_ir.dialects.dispatch import RegionOp
