@@ -101,7 +101,7 @@ class Materializer:
         buffer = op.memref if isinstance(op, bufferization.ToTensorOp) else value
         if buffer in args and isinstance(buffer.type, MemRefType):
             # a tensor read from an argument buffer: the buffer's own size
-            return b.value(memref.DimOp.from_source_and_index(args[buffer], b.index(i)))
+            return b.value(memref.DimOp(args[buffer], b.index(i)))
         raise RustyError(f"cannot tell dimension {i} of a value made by '{getattr(op, 'name', 'a block argument')}'")
 
     def _index_value(self, b: IRBuilder, value: SSAValue, args: dict[SSAValue, SSAValue]) -> SSAValue:

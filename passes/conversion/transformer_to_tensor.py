@@ -366,7 +366,7 @@ class LogitsLowering(_Lowering):
         y = contraction(b, last, op.weight, ["0", 1], out_ty, [])
         rewriter.replace(op, [], [y])
         if fold_norm:
-            rewriter.erase_op(norm)  # pyright: ignore[reportArgumentType]
+            rewriter.erase(norm)  # pyright: ignore[reportArgumentType]
 
 
 class ArgmaxLowering(_Lowering):
