@@ -7,7 +7,6 @@ and imported here (SmolLM2-135M: 72 MiB in Q4_0); their speed is measured on the
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from rusty_ir.synthetic import SHAPES, random_matrix_bytes, shape_of, synthetic_
 from rusty_ir.tools.rusty import main
 from rusty_ir.weights import SCHEMES, dequantize
 
-HAVE_TORCH = importlib.util.find_spec("torch") is not None and importlib.util.find_spec("transformers") is not None
 TINY = ["--synthetic", "test-tiny", "--quant", "q4_0", "--prompt-tokens", "8", "--decode-tokens", "4", "--repeats", "1"]
 
 
@@ -156,8 +154,7 @@ def test_weight_bytes_per_token(tiny_report: dict[str, Any]) -> None:
 def test_profile_sums_every_dispatch(tiny_report: dict[str, Any]) -> None:
     p = tiny_report["profile"]
     assert p is not None
-    if p["decode"] is None:
-        pytest.skip("the adapter has no timestamp-query feature")
+    assert p["decode"] is not None, "the adapter has no timestamp-query feature (llvmpipe and current GPUs do)"
     for entry, dispatches in (("decode", tiny_report["dispatches_per_token"]), ("prefill", tiny_report["dispatches_per_prefill_step"])):
         table = p[entry]
         assert table["dispatches"] == dispatches == sum(k["dispatches"] for k in table["kernels"])
@@ -206,45 +203,3 @@ def test_bad_arguments(args: list[str], message: str, cache: Path, capsys: pytes
     code, out, err = run_bench_cli(args, cache, capsys)
     assert code == 1 and out == ""
     assert f"rusty: error: {message}" in err
-
-
-@pytest.mark.skipif(not HAVE_TORCH, reason="torch and transformers are not installed")
-def test_dequantize_torch_matches_numpy(tmp_path: Path) -> None:
-    from rusty_ir.bench import dequantize_torch
-
-    for quant in ("q4_0", "q4_1", "q8_0", "f16"):
-        model = load_model(write_synthetic_gguf("test-tiny", quant, tmp_path / f"{quant}.gguf"))
-        for name in ("token_embd.weight", "blk.1.attn_k.weight", "blk.0.ffn_down.weight", "output_norm.weight"):
-            view = model.weights[name]
-            np.testing.assert_array_equal(dequantize_torch(view, "cpu").numpy(), view.to_numpy(), err_msg=f"{quant} {name}")
-
-
-@pytest.mark.skipif(not HAVE_TORCH, reason="torch and transformers are not installed")
-@pytest.mark.parametrize("shape", ["test-tiny", "test-tiny-tied"])
-def test_torch_model_matches_the_reference_interpreter(shape: str, tmp_path: Path) -> None:
-    """Untied and tied output heads, GGUF q/k rows permuted to HF's rope order."""
-    from rusty_ir.bench import build_torch_model, torch_logits
-    from rusty_ir.generate import ReferenceBackend
-    from rusty_ir.importers.to_ir import build_module
-
-    model = load_model(write_synthetic_gguf(shape, "q4_1", tmp_path / "m.gguf"))
-    assert model.config.tied_embeddings == (shape == "test-tiny-tied")
-    ids = [5, 9, 100, 200, 7, 300]
-    ref = ReferenceBackend(build_module(model.config, model.weights, logits_entry=True), model.weights, 16, keep_logits=True)
-    ref.prefill(np.array(ids, np.int32), 0)
-    got = torch_logits(build_torch_model(model, "cpu"), ids)
-    assert np.abs(got - ref.last_logits).max() < 1e-4 * np.abs(ref.last_logits).max()
-
-
-@pytest.mark.skipif(not HAVE_TORCH, reason="torch and transformers are not installed")
-def test_vs_torch(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The PyTorch model holds the same weights (q/k rows permuted to HF's rope order): its float32
-    logits match ours; then it is timed in fp16."""
-    code, out, err = run_bench_cli([*TINY, "--warmup", "0", "--vs-torch", "--json"], cache, capsys)
-    assert code == 0, err
-    r = json.loads(out)
-    c, t = r["correctness"], r["torch"]
-    assert c["reference"].startswith("pytorch float32") and c["passed"] and c["max_rel_err"] < 1e-4
-    assert t["dtype"] == "float16" and t["attention"] == "eager" and t["prefill_tokens_per_s"] > 0
-    assert r["ratio_prefill_vs_torch"] > 0
-    assert len(t["generated_ids"]) == 5

@@ -79,7 +79,7 @@ def test_step_runs_on_wgpu(rows: int):
     try:
         device = Device()
     except Exception as err:  # no adapter: skip, as tests/backends does
-        pytest.skip(f"no wgpu adapter: {err}")
+        pytest.fail(f"no wgpu adapter (install mesa-vulkan-drivers on a machine without a GPU): {err}")
     module = _chunk(0)
     program = emit_program(module)
     shader = device.compile(program.source)

@@ -39,7 +39,7 @@ def device() -> Any:
     try:
         return Device()
     except Exception as err:  # no adapter
-        pytest.skip(f"no wgpu adapter: {err}")
+        pytest.fail(f"no wgpu adapter (install mesa-vulkan-drivers on a machine without a GPU): {err}")
 
 
 def chunk(index: int) -> ModuleOp:
