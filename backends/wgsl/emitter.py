@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 import numpy as np
-from xdsl.dialects import arith, gpu
+from xdsl.dialects import gpu
 from xdsl.dialects.builtin import (
     DenseArrayBase,
     Float16Type,
@@ -572,19 +572,6 @@ class _KernelEmitter:
             raise _located(f"memref operand is not a kernel argument or memref.alloca", op)
         return self.memrefs[value]
 
-    def _dim(self, op: Operation) -> None:
-        # The outermost size of a kernel argument: its runtime array length over the inner sizes.
-        info = self._memref(op.operands[0], op)
-        index = op.operands[1].owner
-        t = op.operands[0].type
-        if not (isinstance(index, arith.ConstantOp) and isinstance(index.value, IntegerAttr) and index.value.value.data == 0):
-            raise _located("memref.dim of a kernel argument supports only the outermost dimension (a constant 0)", op)
-        if not isinstance(t, MemRefType) or not isinstance(t.memory_space, NoneAttr) or op.operands[0] not in self.func.body.block.args:
-            raise _located("memref.dim needs a kernel argument (a storage buffer)", op)
-        inner = info.strides[0]
-        length = f"i32(arrayLength(&{info.name}))"
-        self._let(op, length if inner == 1 else f"{length} / {inner}i")
-
     def _load(self, op: Operation) -> None:
         info = self._memref(op.operands[0], op)
         self._let(op, f"{info.name}[{self._index(info, op.operands[1:], op)}]")
@@ -688,7 +675,6 @@ _HANDLERS: Mapping[str, Callable[[_KernelEmitter, Operation], None]] = MappingPr
         "gpu.block_dim": _KernelEmitter._block_size,
         "gpu.return": _KernelEmitter._return,
         "memref.alloca": _KernelEmitter._alloca,
-        "memref.dim": _KernelEmitter._dim,
         "memref.load": _KernelEmitter._load,
         "memref.store": _KernelEmitter._store,
         "scf.for": _KernelEmitter._for,

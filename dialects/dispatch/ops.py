@@ -129,10 +129,7 @@ class CacheOp(IRDLOperation):
     Semantics: the buffer ``part`` ("k" or "v") of layer ``layer`` of the cache
     ``cache``: a ``memref<?xWxf32>`` with one row per position. It is a buffer
     from the tensor level on, so the ops that append to it and read it are
-    ordered by their memory effects. On the GPU the K buffer is stored
-    transposed (row ``c`` holds column ``c`` of every position) so attention
-    reads neighbouring keys from neighbouring threads; only the kernels that
-    append to it and read it see that layout.
+    ordered by their memory effects.
 
     Example:
         %kc = dispatch.cache @kv[%layer] {part = "k"} : memref<?x192xf32>

@@ -29,9 +29,7 @@ class KernelOp(IRDLOperation):
     over the same arguments and yields the three workgroup counts (index).
     Arguments are memrefs (bound as storage buffers; a quantized weight is
     bound as its raw 32-bit words, so a block argument may be ``memref<Nxi32>``
-    where the operand has a ``!quant`` element type of the same byte size; a
-    buffer the kernel addresses itself, such as the transposed K cache, may be
-    bound as a flat ``memref<?xT>``) and
+    where the operand has a ``!quant`` element type of the same byte size) and
     index scalars (the step's symbols, passed in a uniform block).
 
     Pipeline: made by ``convert-dispatch-to-tiled``; outlined by
@@ -103,12 +101,15 @@ class KernelOp(IRDLOperation):
 
 
 def _binds(operand: Attribute, arg: Attribute) -> bool:
-    """Same type, a memref (typically a quantized weight) bound as its raw i32 words, or a flat view."""
+    """Same type, or a memref (typically a quantized weight) bound as its raw i32 words."""
     if operand == arg:
         return True
-    if not (isinstance(operand, MemRefType) and isinstance(arg, MemRefType) and len(arg.get_shape()) == 1):
-        return False
-    return arg.element_type == i32 or (arg.element_type == operand.element_type and arg.get_shape()[0] < 0)
+    return (
+        isinstance(operand, MemRefType)
+        and isinstance(arg, MemRefType)
+        and arg.element_type == i32
+        and len(arg.get_shape()) == 1
+    )
 
 
 @irdl_op_definition

@@ -197,18 +197,17 @@ func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: 
 // Attention: a workgroup per (head, query row); the scaled query head is staged in workgroup
 // memory, then an scf.for over KV tiles of 32 positions up to pos + s carries (max, sum, acc):
 // each thread scores one position, a tree in workgroup memory gives the tile's maximum, and
-// groups of head_dim threads accumulate their share of the tile; kv head = h / 2; the K cache
-// is bound flat, as it is stored transposed (memref.dim gives its capacity). The groups'
+// groups of head_dim threads accumulate their share of the tile; kv head = h / 2. The groups'
 // partial sums meet in workgroup memory and group 0 stores acc / l.
 // CHECK-LABEL: func.func @attention
 // CHECK-SAME:  (%[[Q:.*]]: memref<?x16xf32>, %[[KC:.*]]: memref<?x8xf32>, %[[VC:.*]]: memref<?x8xf32>, %[[POS:.*]]: index, %[[Y:.*]]: memref<?x16xf32>)
 // CHECK-NEXT:    tiled.kernel "attention_0"(%[[Q]], %[[KC]], %[[VC]], %[[POS]], %[[Y]]) {workgroup_size = array<i64: 32, 1, 1>}
-// CHECK-NEXT:    ^{{.*}}(%[[GQ:.*]]: memref<?x16xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: memref<?x8xf32>, %{{.*}}: index, %{{.*}}: memref<?x16xf32>):
+// CHECK-NEXT:    ^{{.*}}(%[[GQ:.*]]: memref<?x16xf32>, %{{.*}}: memref<?x8xf32>, %{{.*}}: memref<?x8xf32>, %{{.*}}: index, %{{.*}}: memref<?x16xf32>):
 // CHECK:           %[[ROWS:.*]] = memref.dim %[[GQ]], %{{.*}} : memref<?x16xf32>
 // CHECK:           %[[HEADS:.*]] = arith.constant 4 : index
 // CHECK:           tiled.yield %[[HEADS]], %[[ROWS]], %{{.*}} : index, index, index
 // CHECK-NEXT:    } body {
-// CHECK-NEXT:    ^{{.*}}(%[[A:.*]]: memref<?x16xf32>, %[[K:.*]]: memref<?xf32>, %[[V:.*]]: memref<?x8xf32>, %[[P:.*]]: index, %[[OUT:.*]]: memref<?x16xf32>):
+// CHECK-NEXT:    ^{{.*}}(%[[A:.*]]: memref<?x16xf32>, %[[K:.*]]: memref<?x8xf32>, %[[V:.*]]: memref<?x8xf32>, %[[P:.*]]: index, %[[OUT:.*]]: memref<?x16xf32>):
 // CHECK-DAG:       %[[QSH:.*]] = memref.alloca() : memref<4xf32, 3 : i64>
 // CHECK:           %[[TID:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
 // CHECK-NEXT:      %[[HEAD:.*]] = "gpu.block_id"() <{dimension = #gpu<dim x>}> : () -> index

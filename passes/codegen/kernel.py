@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 
 from xdsl.dialects import gpu, memref
 from xdsl.dialects.builtin import (
-    DYNAMIC_INDEX,
     BFloat16Type,
     Float16Type,
     IntegerAttr,
@@ -46,12 +45,8 @@ def stored_scheme(ty: Attribute) -> Scheme | None:
     return None
 
 
-def kernel_arg_type(ty: Attribute, flat: bool = False) -> Attribute:
-    """How a region operand is bound in the kernel: stored weights become ``memref<Nxi32>``,
-    buffers the strategy addresses itself (``flat``) a 1-D ``memref<?xT>``."""
-    if flat:
-        assert isinstance(ty, MemRefType)
-        return MemRefType(ty.element_type, [DYNAMIC_INDEX])
+def kernel_arg_type(ty: Attribute) -> Attribute:
+    """How a region operand is bound in the kernel: stored weights become ``memref<Nxi32>``."""
     sch = stored_scheme(ty)
     if sch is None:
         return ty
@@ -63,10 +58,10 @@ def kernel_arg_type(ty: Attribute, flat: bool = False) -> Attribute:
 class Kernel:
     """A kernel under construction for one region."""
 
-    def __init__(self, region: RegionOp, config: LoweringConfigAttr, flat: frozenset[SSAValue] = frozenset()) -> None:
+    def __init__(self, region: RegionOp, config: LoweringConfigAttr) -> None:
         self.region = region
         self.config = config
-        types = [kernel_arg_type(a.type, a in flat) for a in region.block.args]
+        types = [kernel_arg_type(a.type) for a in region.args]
         self.body = Block(arg_types=types)
         self.grid = Block(arg_types=types)
         self.b = IRBuilder(self.body)

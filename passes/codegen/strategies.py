@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects import arith, bufferization, memref
+from xdsl.dialects import arith, bufferization
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import i32
 from xdsl.ir import Operation, SSAValue
@@ -52,16 +52,6 @@ def _product(b: IRBuilder, values: Sequence[SSAValue]) -> SSAValue:
     for v in values:
         total = b.muli(total, v)
     return total
-
-
-def transposed_index(b: IRBuilder, buf: SSAValue, width: int, position: SSAValue, column: SSAValue) -> SSAValue:
-    """Where element (position, column) of a K cache lives: caches of keys are stored transposed.
-
-    The buffer holds ``width`` rows of ``capacity`` positions, ``capacity``
-    being its length over ``width`` (the runtime sizes it by the context length).
-    """
-    capacity = b.divui(b.value(memref.DimOp(buf, b.index(0))), b.index(width))
-    return b.addi(b.muli(column, capacity), position)
 
 
 def _linear_grid(kernel: Kernel, total: SSAValue) -> list[SSAValue]:
@@ -114,9 +104,8 @@ def lower_elementwise(kernel: Kernel, mat: Materializer, ops: Sequence[Operation
             kernel.store(ib, mat.element(ib, value, idx), buf, idx)
         for op in appends:
             row = ib.addi(mat.args[op.pos], idx[0])
-            kt = mat.args[op.k_cache]
-            kernel.store(ib, mat.element(ib, op.keys, idx), kt, [transposed_index(ib, kt, static_shape(op.keys)[1], row, idx[1])])
-            kernel.store(ib, mat.element(ib, op.values, idx), mat.args[op.v_cache], [row, idx[1]])
+            for src, cache in ((op.keys, op.k_cache), (op.values, op.v_cache)):
+                kernel.store(ib, mat.element(ib, src, idx), mat.args[cache], [row, idx[1]])
         return []
 
     b.if_then(b.cmpi("ult", linear, _product(b, dims)), body)
@@ -464,8 +453,7 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
 
     1. The query row of this head, scaled, is staged in workgroup memory
        (RoPE and any other fused producer are materialized as it is read).
-    2. Per tile: thread ``i`` scores position ``t0 + i`` (the K cache is
-       stored transposed, so neighbouring threads read neighbouring keys); a tree gives the
+    2. Per tile: thread ``i`` scores position ``t0 + i``; a tree gives the
        tile's maximum and the running maximum ``m`` is updated (rescaling the
        partial sums, FlashAttention-2 style); then thread ``(g, d)``
        accumulates output dimension ``d`` over group ``g``'s share of the tile.
@@ -494,7 +482,6 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
     pos = mat.args[op.pos]
     end = b.addi(b.addi(pos, s), b.index(1))
     kc, vc = mat.args[op.k_cache], mat.args[op.v_cache]
-    capacity = b.divui(b.value(memref.DimOp(kc, b.index(0))), b.index(kv_heads * hd))  # keys are stored transposed
     group = b.divui(tid, b.index(hd))
     d = b.remui(tid, b.index(hd))
 
@@ -516,7 +503,7 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
 
         def score(jb: IRBuilder) -> list[SSAValue]:
             def dot(kb: IRBuilder, dd: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-                kv = kernel.load(kb, kc, [kb.addi(kb.muli(kb.addi(kv_col, dd), capacity), t)])
+                kv = kernel.load(kb, kc, [t, kb.addi(kv_col, dd)])
                 return [kb.addf(kb.mulf(kernel.load(kb, q_shared, [dd]), kv), c[0])]
 
             return list(jb.for_loop(jb.index(0), jb.index(hd), jb.index(1), [jb.f32(0.0)], dot))

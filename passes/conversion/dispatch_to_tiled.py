@@ -11,7 +11,6 @@ from xdsl.rewriter import Rewriter
 
 from rusty_ir.dialects.dispatch import RegionOp
 from rusty_ir.dialects.dispatch.ops import region_ops
-from rusty_ir.dialects.linalg_ext import AttentionOp, CacheAppendOp
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.codegen.kernel import Kernel
 from rusty_ir.passes.codegen.materialize import Materializer
@@ -25,10 +24,7 @@ def lower_region(region: RegionOp) -> None:
         raise RustyError(f"dispatch region '{region.label.data}' has no lowering config (run tune-workgroups first)", region)
     if region.outputs:
         raise RustyError(f"dispatch region '{region.label.data}' still returns tensors (run rusty-bufferize first)", region)
-    # K caches are stored transposed (one row per head dimension), so the attention's
-    # per-position dot products read consecutive addresses across threads.
-    flat = frozenset(op.k_cache for op in region_ops(region) if isinstance(op, AttentionOp | CacheAppendOp))
-    kernel = Kernel(region, config, flat)
+    kernel = Kernel(region, config)
     mat = Materializer(kernel.body_args)
     try:
         grid = STRATEGIES[config.strategy.data](kernel, mat, region_ops(region))
