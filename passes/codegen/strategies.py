@@ -25,6 +25,9 @@ from rusty_ir.passes.dispatch.analysis import Kind, kind, maps, reduction_dims
 MAX_GROUPS_X = 65535
 """Workgroups per grid dimension that every WebGPU adapter supports."""
 
+ILP = 4
+"""Independent partial results per loop step in attention's dot products and sums."""
+
 MAX_STAGED_FLOATS = 2048
 """Activation values a contraction stages in workgroup memory at once (8 KiB; K is walked in chunks)."""
 
@@ -502,11 +505,21 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
         t = ib.addi(t0, tid)
 
         def score(jb: IRBuilder) -> list[SSAValue]:
-            def dot(kb: IRBuilder, dd: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-                kv = kernel.load(kb, kc, [t, kb.addi(kv_col, dd)])
-                return [kb.addf(kb.mulf(kernel.load(kb, q_shared, [dd]), kv), c[0])]
+            lanes = ILP if hd % ILP == 0 else 1  # independent partial sums hide the loads' latency
 
-            return list(jb.for_loop(jb.index(0), jb.index(hd), jb.index(1), [jb.f32(0.0)], dot))
+            def dot(kb: IRBuilder, dd: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+                out = []
+                for u in range(lanes):
+                    du = kb.addi(dd, kb.index(u))
+                    kv = kernel.load(kb, kc, [t, kb.addi(kv_col, du)])
+                    out.append(kb.addf(kb.mulf(kernel.load(kb, q_shared, [du]), kv), c[u]))
+                return out
+
+            sums = jb.for_loop(jb.index(0), jb.index(hd), jb.index(lanes), [jb.f32(0.0)] * lanes, dot)
+            total = sums[0]
+            for part in sums[1:]:
+                total = jb.addf(total, part)
+            return [total]
 
         (sc,) = ib.if_then(ib.cmpi("ult", t, end), score, lambda jb: [jb.f32(float("-inf"))], [F32])
         kernel.store(ib, sc, scores, [tid])
@@ -518,12 +531,22 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
         first = ib.muli(group, ib.index(share))
         last = ib.minui(ib.addi(first, ib.index(share)), ib.subi(end, t0))
 
-        def accumulate(jb: IRBuilder, i: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-            p = jb.exp(jb.subf(kernel.load(jb, scores, [i]), m_new))
-            v = kernel.load(jb, vc, [jb.addi(t0, i), jb.addi(kv_col, d)])
-            return [jb.addf(c[0], p), jb.addf(c[1], jb.mulf(p, v))]
+        unroll = ILP if share % ILP == 0 else 1
 
-        l2, acc2 = ib.for_loop(first, last, ib.index(1), [ib.mulf(l, alpha), ib.mulf(acc, alpha)], accumulate)
+        def accumulate(jb: IRBuilder, i: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+            # ``unroll`` positions at a time, their exponentials and loads independent; positions
+            # past ``last`` weigh 0 (their reads stay inside the tile and, clamped, inside the cache)
+            l_new, acc_new = c
+            for u in range(unroll):
+                iu = jb.addi(i, jb.index(u))
+                p = jb.exp(jb.subf(kernel.load(jb, scores, [iu]), m_new))
+                if unroll > 1:
+                    p = jb.select(jb.cmpi("ult", iu, last), p, jb.f32(0.0))
+                v = kernel.load(jb, vc, [jb.addi(t0, iu), jb.addi(kv_col, d)])
+                l_new, acc_new = jb.addf(l_new, p), jb.addf(acc_new, jb.mulf(p, v))
+            return [l_new, acc_new]
+
+        l2, acc2 = ib.for_loop(first, last, ib.index(unroll), [ib.mulf(l, alpha), ib.mulf(acc, alpha)], accumulate)
         kernel.barrier(ib)  # the next tile overwrites the scores
         return [m_new, l2, acc2]
 
