@@ -124,7 +124,8 @@ func.func @row(%x: memref<?x50xf32>, %y: memref<?x50xf32>) {
 // Contraction with a q4_0 weight (bound as its 333 raw words): a workgroup per (4 output rows,
 // token), 10 = ceil(37 / 4) workgroups in x and ceil(tokens / 1) in y; the activation row
 // (one chunk of K here) is staged in workgroup memory; 16 threads per row walk whole 32-value
-// blocks (the f16 scale unpacked once per block); partial sums meet in the same workgroup
+// blocks (the f16 scale unpacked once per block) into four independent sums, added after the
+// loop; partial sums meet in the same workgroup
 // buffer and the first lane of each in-range row stores the residual-add epilogue.
 // CHECK-LABEL: func.func @contraction
 // CHECK-SAME:  (%[[X:.*]]: memref<?x64xf32>, %[[W:.*]]: memref<37x64x!quant.q4_0>, %[[H:.*]]: memref<?x37xf32>, %[[S:.*]]: index, %[[Y:.*]]: memref<?x37xf32>)
@@ -148,12 +149,15 @@ func.func @row(%x: memref<?x50xf32>, %y: memref<?x50xf32>) {
 // CHECK:           "gpu.block_id"() <{dimension = #gpu<dim y>}> : () -> index
 // CHECK:           memref.store %{{.*}}, %[[SCRATCH]][%{{.*}}] : memref<64xf32, 3 : i64>
 // CHECK:           "gpu.barrier"() : () -> ()
-// CHECK:           %[[PART:.*]] = scf.for %{{.*}} = %[[LANE]] to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}) -> (f32) {
+// CHECK:           %[[P0:.*]], %[[P1:.*]], %[[P2:.*]], %[[P3:.*]] = scf.for %{{.*}} = %[[LANE]] to %{{.*}} step %{{.*}} iter_args(%{{.*}}) -> (f32, f32, f32, f32) {
 // CHECK:             %[[SCALEWORD:.*]] = memref.load %[[WORDS]][%{{.*}}] : memref<333xi32>
 // CHECK:             rgpu.unpack_f16 %{{.*}} lo : i32 -> f32
 // CHECK-NOT:         rgpu.unpack_f16
 // CHECK:             memref.load %[[SCRATCH]]
 // CHECK:           "gpu.barrier"() : () -> ()
+// CHECK:           %[[S1:.*]] = arith.addf %[[P0]], %[[P1]] : f32
+// CHECK-NEXT:      %[[S2:.*]] = arith.addf %[[S1]], %[[P2]] : f32
+// CHECK-NEXT:      %[[PART:.*]] = arith.addf %[[S2]], %[[P3]] : f32
 // CHECK:           memref.store %[[PART]], %[[SCRATCH]][%{{.*}}] : memref<64xf32, 3 : i64>
 // CHECK-NEXT:      "gpu.barrier"() : () -> ()
 // CHECK-COUNT-4:   "gpu.barrier"() : () -> ()

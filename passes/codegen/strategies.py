@@ -338,6 +338,9 @@ def _contraction_body(
     chunk = chunk // block * block if block > 1 else chunk
     x_map = maps(root)[0]
     acc0 = [mat.element(b, o, [*bidx[0], n_in]) for o in root.outputs]
+    per = tokens * n_out
+    # sums over a block split into ILP independent chains (only for additions: they reassociate)
+    lanes = ILP if block > 1 and block % ILP == 0 and _combiner(root) is arith.AddfOp else 1
 
     def fold(ib: IRBuilder, k_local: SSAValue, w_values: Sequence[SSAValue], acc: list[SSAValue]) -> list[SSAValue]:
         """Fold weight values at chunk offset ``k_local`` into every token's accumulators."""
@@ -376,8 +379,9 @@ def _contraction_body(
                 values = [r.block_values(ib, r.header(ib, n_in, ib.addi(ib.divui(k0, ib.index(block)), blk))) for r in readers]  # pyright: ignore[reportOptionalMemberAccess]
                 acc3 = list(acc2)
                 base = ib.muli(blk, ib.index(block))
-                for j in range(block):
-                    acc3 = fold(ib, ib.addi(base, ib.index(j)), [v[j] for v in values], acc3)
+                for j in range(block):  # value j goes to accumulator set j % lanes (independent chains)
+                    u = (j % lanes) * per
+                    acc3[u : u + per] = fold(ib, ib.addi(base, ib.index(j)), [v[j] for v in values], acc3[u : u + per])
                 return acc3
 
             steps = cb.divui(cb.minui(cb.index(chunk), cb.subi(cb.index(k_total), k0)), cb.index(block))
@@ -385,17 +389,21 @@ def _contraction_body(
         else:
             def per_k(ib: IRBuilder, kl: SSAValue, acc2: Sequence[SSAValue]) -> list[SSAValue]:
                 k = ib.addi(k0, kl)
-                return fold(ib, kl, [mat.element(ib, w, [n_in, k]) for w in weights], list(acc2))
+                return fold(ib, kl, [mat.element(ib, w, [n_in, k]) for w in weights], list(acc2[:per])) + list(acc2[per:])
 
             steps = cb.minui(cb.index(chunk), cb.subi(cb.index(k_total), k0))
             new = cb.for_loop(lane, steps, cb.index(tpr), acc, per_k)
         kernel.barrier(cb)  # the next chunk overwrites the staged rows
         return list(new)
 
+    init = acc0 * tokens + [b.f32(0.0)] * (per * (lanes - 1))
     if k_total <= chunk:  # one chunk: no loop around the barriers (much cheaper on CPU adapters)
-        partial = per_chunk(b, b.index(0), acc0 * tokens)
+        sets = per_chunk(b, b.index(0), init)
     else:
-        partial = b.for_loop(b.index(0), b.index(k_total), b.index(chunk), acc0 * tokens, per_chunk)
+        sets = b.for_loop(b.index(0), b.index(k_total), b.index(chunk), init, per_chunk)
+    partial = list(sets[:per])
+    for u in range(1, lanes):
+        partial = [b.addf(p, q) for p, q in zip(partial, sets[u * per : (u + 1) * per])]
 
     # 3. one tree per (token, output) in the scratch buffer
     combine = _combiner(root)
