@@ -53,7 +53,7 @@ def test_torch_model_matches_the_reference_interpreter(shape: str, tmp_path: Pat
     assert np.abs(got - ref.last_logits).max() < 1e-4 * np.abs(ref.last_logits).max()
 
 
-def test_vs_torch(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_vs_torch(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811 - the imported fixture
     """The PyTorch model holds the same weights (q/k rows permuted to HF's rope order): its float32
     logits match ours; then it is timed in fp16."""
     code, out, err = run_bench_cli([*TINY, "--warmup", "0", "--vs-torch", "--json"], cache, capsys)

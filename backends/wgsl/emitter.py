@@ -418,7 +418,7 @@ class _KernelEmitter:
             raise _located(f"kernel has {len(func.body.blocks)} blocks; only structured control flow (scf) is printed", func)
         size_attr = func.known_block_size
         if not isinstance(size_attr, DenseArrayBase):
-            raise _located(f"kernel has no gpu.known_block_size, which gives its @workgroup_size", func)
+            raise _located("kernel has no gpu.known_block_size, which gives its @workgroup_size", func)
         sizes = [int(s) for s in size_attr.get_values()]  # type: ignore[arg-type]
         if not 1 <= len(sizes) <= 3 or any(s < 1 for s in sizes):
             raise _located(f"gpu.known_block_size {sizes} must be 1 to 3 positive sizes", func)
@@ -521,7 +521,7 @@ class _KernelEmitter:
 
     def _emit_expression_op(self, op: Operation) -> None:
         if len(op.results) != 1:
-            raise _located(f"expected one result", op)
+            raise _located("expected one result", op)
         result_type = self._type(op.results[0].type, op)
         operand_types = [self._type(o.type, op) for o in op.operands]
         operands = [self._expr(o, op) for o in op.operands]
@@ -569,7 +569,7 @@ class _KernelEmitter:
 
     def _memref(self, value: SSAValue, op: Operation) -> _MemrefInfo:
         if value not in self.memrefs:
-            raise _located(f"memref operand is not a kernel argument or memref.alloca", op)
+            raise _located("memref operand is not a kernel argument or memref.alloca", op)
         return self.memrefs[value]
 
     def _load(self, op: Operation) -> None:
@@ -663,7 +663,7 @@ class _KernelEmitter:
 
     def _return(self, op: Operation) -> None:
         if op.operands:
-            raise _located(f"a kernel returns no values", op)
+            raise _located("a kernel returns no values", op)
         if op is not self.func.body.block.last_op:
             self._emit("return;")
 
@@ -704,7 +704,7 @@ class WgslEmitter:
                 if not isinstance(func, gpu.FuncOp):
                     raise _located("the WGSL emitter cannot print this op inside a gpu.module", func)
                 if func.kernel is None:
-                    raise _located(f"only kernels are printed (device functions must be inlined first)", func)
+                    raise _located("only kernels are printed (device functions must be inlined first)", func)
                 name = func.sym_name.data
                 if name in entry_points:
                     raise _located(f"two kernels are named @{name} (WGSL entry points must be unique)", func)

@@ -710,7 +710,7 @@ class ArgmaxOp(IRDLOperation):
     def verify_(self) -> None:
         (n,) = _activation(self, "input", self.input.type, 1)
         if n == 0:
-            raise VerifyException(f"input must not be empty")
+            raise VerifyException("input must not be empty")
 
 
 TFM_OPS: Sequence[type[IRDLOperation]] = (

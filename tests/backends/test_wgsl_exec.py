@@ -7,7 +7,6 @@ read), emits WGSL, runs one kernel and checks its outputs.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from wgsl_harness import Runner
 
 N = 64

@@ -15,7 +15,7 @@ from types import ModuleType
 import numpy as np
 import pytest
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DYNAMIC_INDEX, FunctionType, IndexType, ModuleOp, f16, f32, i32
+from xdsl.dialects.builtin import DYNAMIC_INDEX, FunctionType, IndexType, ModuleOp, f16, i32
 from xdsl.ir import SSAValue
 from xdsl.rewriter import Rewriter
 
