@@ -207,15 +207,9 @@ def decode_weight_bytes(runtime: Any, weights: Any) -> tuple[int, dict[str, int]
     Every weight the decode entry binds counts in full, except the embedding table when only
     the embedding lookup (the first launch binding it) reads it: then one row.
     """
-    from rusty_ir.backends.runtime.model import _Expander  # noqa: PLC0415
-
-    x = _Expander(runtime.schedule, runtime.context_length, "decode").run()
-    binders: dict[str, int] = {}
-    for launch in x.launches:
-        for name in {b.key[1] for b in launch.buffers if b.key[0] == "weight"}:
-            binders[name] = binders.get(name, 0) + 1
+    binders = runtime.weight_bindings("decode")
     per: dict[str, int] = {}
-    for name in x.weights:
+    for name in binders:
         view = weights[name]
         if name == "token_embd.weight" and binders.get(name, 0) <= 1:
             per[name] = view.scheme.row_bytes(view.shape[-1])

@@ -424,6 +424,15 @@ class ModelRuntime:
         """Start a new sequence. Nothing to clear: a step writes cache rows ``pos .. pos+S-1`` before it
         reads them, and never reads rows past them (causal kernels)."""
 
+    def weight_bindings(self, entry: str) -> dict[str, int]:
+        """For one step of ``entry``: each weight it binds (by resolved name) and how many dispatches bind it."""
+        x = _Expander(self.schedule, self.context_length, entry).run()
+        counts: dict[str, int] = dict.fromkeys(x.weights, 0)
+        for launch in x.launches:
+            for name in {b.key[1] for b in launch.buffers if b.key[0] == "weight"}:
+                counts[name] += 1
+        return counts
+
     def dispatches_per_step(self, entry: str) -> int:
         return len(self._plans[entry].dispatches)
 
