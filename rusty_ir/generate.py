@@ -162,7 +162,9 @@ def generate(
     generation and is kept in ``generated_ids``. ``stream_special_tokens=False``
     leaves control tokens (``<|im_end|>``) out of what ``on_text`` receives;
     ``result.text`` always keeps them. The backend is reset first, so every call
-    starts a new sequence.
+    starts a new sequence. A backend with ``decode_stream(token, pos, count)``
+    (an iterator of next tokens that may run ahead by a step) is driven through
+    it; otherwise ``decode`` is called step by step.
     """
     prompt = [int(t) for t in prompt_ids]
     check_fits(len(prompt), max_tokens, backend.context_length)
@@ -187,6 +189,16 @@ def generate(
         emit(token)
         stopped = token in eos
         decode_start = time.perf_counter()
+        stream_steps = getattr(backend, "decode_stream", None)
+        if stream_steps is not None and not stopped and max_tokens > 1:
+            # the backend keeps one step in flight; stop it at EOS or the token budget
+            steps = stream_steps(token, len(prompt), max_tokens - 1)
+            for token in steps:
+                emit(token)
+                stopped = token in eos
+                if stopped:
+                    steps.close()
+                    break
         while not stopped and len(generated) < max_tokens:
             token = backend.decode(token, len(prompt) + len(generated) - 1)
             emit(token)

@@ -88,3 +88,26 @@ def test_context_length_is_enforced(smollm2_gpu: tuple[Any, ModelRuntime]) -> No
         runtime.decode(1, runtime.context_length)
     with pytest.raises(RustyError, match="context length"):
         runtime.prefill(np.ones(10, np.int32), runtime.context_length - 5)
+
+
+def test_decode_stream_runs_ahead_and_matches_decode(smollm2_gpu: tuple[Any, ModelRuntime]) -> None:
+    """decode_stream keeps a step in flight (its input token copied on the GPU); the tokens are decode's."""
+    model, runtime = smollm2_gpu
+    prompt = np.array(model.tokenizer.encode("The capital of France is"), np.int32)
+    first = runtime.prefill(prompt, 0)
+    stepwise, token = [], first
+    for i in range(6):
+        token = runtime.decode(token, len(prompt) + i)
+        stepwise.append(token)
+    assert runtime.prefill(prompt, 0) == first
+    assert list(runtime.decode_stream(first, len(prompt), 6)) == stepwise
+    # closing early, then continuing step by step from where it stopped, gives the same tokens
+    runtime.prefill(prompt, 0)
+    steps = runtime.decode_stream(first, len(prompt), 6)
+    head = [next(steps), next(steps)]
+    steps.close()
+    token = head[-1]
+    for i in range(2, 6):
+        token = runtime.decode(token, len(prompt) + i)
+        head.append(token)
+    assert head == stepwise

@@ -36,7 +36,7 @@ pos: index, out: memref<1xi32>)`` (docs/compiler.md).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -342,6 +342,8 @@ class _Plan:
     float_src: np.ndarray | None = None
     result: Any = None
     """The bytes of ``out`` read back by the last step."""
+    spare_staging: Any = None
+    """A second read-back buffer, so one step can be read while the next is in flight."""
 
 
 class ModelRuntime:
@@ -512,6 +514,19 @@ class ModelRuntime:
 
     def _step(self, plan: _Plan, tokens: np.ndarray, S: int, pos: int) -> int:  # noqa: N803
         t0 = time.perf_counter()
+        t1 = self._submit(plan, tokens, S, pos, plan.staging)
+        t2 = time.perf_counter()
+        token = self._read(plan, plan.staging)
+        self.last_step_seconds = (t1 - t0, t2 - t1, time.perf_counter() - t2)
+        return token
+
+    def _submit(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: Any) -> float:  # noqa: N803
+        """Write the step's inputs, encode every dispatch into one command buffer, submit it.
+
+        ``tokens=None`` (decode only) takes the input token from ``out`` on the GPU: the
+        previous step's argmax, so the host need not have read it yet. Returns the time
+        the inputs were written (the rest is encoding).
+        """
         values = plan.table.base.copy()
         values[0] = S
         values[1] = pos
@@ -521,7 +536,8 @@ class ModelRuntime:
         except ZeroDivisionError:
             raise RustyError(f"{plan.entry}: division by zero evaluating the schedule at S={S}, pos={pos}") from None
         queue = self._queue
-        queue.write_buffer(plan.tokens, 0, tokens)
+        if tokens is not None:
+            queue.write_buffer(plan.tokens, 0, tokens)
         if plan.params_buffer is not None:
             v = np.array(values)
             words = plan.params_words
@@ -529,8 +545,10 @@ class ModelRuntime:
             if plan.float_dst is not None:
                 words.view(np.float32)[plan.float_dst] = v[plan.float_src]  # type: ignore[union-attr]
             queue.write_buffer(plan.params_buffer, 0, words)
-        t1 = time.perf_counter()
+        written = time.perf_counter()
         encoder = self.device.device.create_command_encoder()
+        if tokens is None:
+            encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
         compute = encoder.begin_compute_pass()
         last = None
         for pipeline, group, gx, gy, gz in plan.dispatches:
@@ -540,15 +558,41 @@ class ModelRuntime:
             compute.set_bind_group(0, group)
             compute.dispatch_workgroups(values[gx], values[gy], values[gz])
         compute.end()
-        encoder.copy_buffer_to_buffer(plan.out, 0, plan.staging, 0, plan.staging.size)
-        t2 = time.perf_counter()
+        encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)
         queue.submit([encoder.finish()])
-        plan.staging.map_sync(wgpu.MapMode.READ)
-        plan.result = plan.staging.read_mapped(0, plan.staging.size)
-        token = int.from_bytes(plan.result[:4], "little", signed=True)
-        plan.staging.unmap()
-        self.last_step_seconds = (t1 - t0, t2 - t1, time.perf_counter() - t2)
-        return token
+        return written
+
+    def _read(self, plan: _Plan, staging: Any) -> int:
+        """Wait for the step that copied into ``staging``; its token (and ``plan.result``, the bytes)."""
+        staging.map_sync(wgpu.MapMode.READ)
+        plan.result = staging.read_mapped(0, staging.size)
+        staging.unmap()
+        return int.from_bytes(plan.result[:4], "little", signed=True)
+
+    def decode_stream(self, token: int, pos: int, count: int) -> Iterator[int]:
+        """``count`` greedy decode steps from ``token`` at ``pos``, yielding each next token.
+
+        One step stays in flight: step ``i + 1`` is encoded and submitted (its input
+        token copied from step ``i``'s argmax on the GPU) before step ``i``'s token is
+        read back, so the host's encoding overlaps the GPU's work. Stopping early
+        (closing the generator) leaves at most one extra step's KV row written,
+        which the next step at that position overwrites.
+        """
+        if count <= 0:
+            return
+        self._check_fits(count, pos)
+        plan = self._plans["decode"]
+        if plan.spare_staging is None:
+            plan.spare_staging = self.device.device.create_buffer(
+                size=plan.staging.size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label="decode.out2"
+            )
+        stagings = (plan.staging, plan.spare_staging)
+        self._token[0] = token
+        self._submit(plan, self._token, 1, pos, stagings[0])
+        for i in range(1, count):
+            self._submit(plan, None, 1, pos + i, stagings[i % 2])
+            yield self._read(plan, stagings[(i - 1) % 2])
+        yield self._read(plan, stagings[(count - 1) % 2])
 
     # -- load time -------------------------------------------------------------------
 
