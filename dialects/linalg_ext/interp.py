@@ -34,17 +34,12 @@ from xdsl.interpreter import (
     impl_terminator,
     register_impls,
 )
-from xdsl.interpreters.arith import ArithFunctions
-from xdsl.interpreters.builtin import BuiltinFunctions
-from xdsl.interpreters.func import FuncFunctions
-from xdsl.interpreters.scf import ScfFunctions
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
 
 from rusty_ir.dialects.dispatch import CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp
 from rusty_ir.dialects.linalg_ext.ops import ArgmaxOp, AttentionOp, CacheAppendOp
-from rusty_ir.dialects.quant.interp import QuantFunctions
-from rusty_ir.dialects.transformer.interp import NumpyTensorFunctions
+from rusty_ir.dialects.transformer.interp import NumpyInterpreter
 from rusty_ir.errors import RustyError, describe_op
 from rusty_ir.weights import TensorView
 
@@ -335,20 +330,12 @@ class DispatchFunctions(InterpreterFunctions):
         return ReturnedValues(args), ()
 
 
-class TensorInterpreter:
+class TensorInterpreter(NumpyInterpreter):
     """Runs functions of a tensor- or dispatch-level module on numpy, against a weight store."""
 
     def __init__(self, module: ModuleOp, weights: Mapping[str, TensorView], context_length: int = 64) -> None:
         self.functions = DispatchFunctions(weights, context_length)
-        self.interpreter = Interpreter(module)
-        for fns in (ArithFunctions(), BuiltinFunctions(), FuncFunctions(), ScfFunctions(), QuantFunctions(), LinalgNumpyFunctions(), self.functions):
-            self.interpreter.register_implementations(fns)
-        self.interpreter.register_implementations(NumpyTensorFunctions(), override=True)
-
-    def call(self, function: str, *args: Any) -> Any:
-        converted = tuple(int(a) if isinstance(a, int | np.integer) else a for a in args)
-        results = self.interpreter.call_op(function, converted)
-        return results[0] if len(results) == 1 else results
+        super().__init__(module, [LinalgNumpyFunctions(), self.functions])
 
     def reset(self) -> None:
         self.functions.caches.reset()

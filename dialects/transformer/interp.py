@@ -21,7 +21,7 @@ tfm) together::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import numpy as np
@@ -339,22 +339,14 @@ class NumpyTensorFunctions(TensorFunctions):
         return (np.asarray(value)[tuple(indices)].item(),)
 
 
-class ReferenceInterpreter:
-    """Runs functions of a transformer-level module on numpy, against a weight store.
+class NumpyInterpreter:
+    """An xDSL interpreter whose values are numpy arrays: func, scf, arith, builtin, quant and
+    numpy-backed tensor ops, plus the level-specific ``functions`` a subclass adds."""
 
-    It registers func, scf, arith, builtin, tensor (numpy-backed), quant and tfm
-    implementations on one xDSL ``Interpreter``. The KV cache lives as long as
-    this object (``reset()`` clears it), so ``prefill`` then ``decode`` steps
-    continue one sequence.
-    """
-
-    def __init__(
-        self, module: ModuleOp, weights: Mapping[str, TensorView], *, max_context: int = DEFAULT_MAX_CONTEXT
-    ) -> None:
+    def __init__(self, module: ModuleOp, functions: Sequence[InterpreterFunctions]) -> None:
         self.module = module
-        self.functions = TransformerFunctions(weights, max_context)
         self.interpreter = Interpreter(module)
-        for fns in (ArithFunctions(), BuiltinFunctions(), FuncFunctions(), ScfFunctions(), QuantFunctions(), self.functions):
+        for fns in (ArithFunctions(), BuiltinFunctions(), FuncFunctions(), ScfFunctions(), QuantFunctions(), *functions):
             self.interpreter.register_implementations(fns)
         self.interpreter.register_implementations(NumpyTensorFunctions(), override=True)
 
@@ -363,6 +355,20 @@ class ReferenceInterpreter:
         converted = tuple(int(a) if isinstance(a, int | np.integer) else a for a in args)
         results = self.interpreter.call_op(function, converted)
         return results[0] if len(results) == 1 else results
+
+
+class ReferenceInterpreter(NumpyInterpreter):
+    """Runs functions of a transformer-level module on numpy, against a weight store.
+
+    The KV cache lives as long as this object (``reset()`` clears it), so
+    ``prefill`` then ``decode`` steps continue one sequence.
+    """
+
+    def __init__(
+        self, module: ModuleOp, weights: Mapping[str, TensorView], *, max_context: int = DEFAULT_MAX_CONTEXT
+    ) -> None:
+        self.functions = TransformerFunctions(weights, max_context)
+        super().__init__(module, [self.functions])
 
     def prefill(self, tokens: Any, pos: int = 0) -> Any:
         """``call("prefill", tokens as int32, pos)``: the next token id."""
