@@ -140,20 +140,11 @@ def profiling_device() -> Any:
     return Device(adapter=adapter, device=device)
 
 
-def adapter_key(device: Any) -> str:
-    """The compile cache's adapter key (the same as ``rusty run``'s)."""
-    info = device.adapter.info
-    return f"{info.get('vendor', '')}/{info.get('device', '')}/{info.get('backend_type', '')}/{info.get('description', '')}"
-
-
 def device_report(device: Any) -> dict[str, Any]:
-    info = dict(device.adapter.info)
+    from rusty_ir.backends.runtime.device import adapter_summary  # noqa: PLC0415
+
     return {
-        "name": info.get("device") or info.get("description") or "?",
-        "vendor": info.get("vendor", ""),
-        "backend": info.get("backend_type", ""),
-        "type": info.get("adapter_type", ""),
-        "driver": info.get("description", ""),
+        **adapter_summary(device.adapter),
         "features": sorted(f for f in device.features if f in ("shader-f16", "subgroup", "timestamp-query")),
         "max_storage_buffer_binding_size": device.limits.get("max-storage-buffer-binding-size"),
     }
@@ -485,7 +476,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
     _note(progress, f"device: {device_report(device)['name']}")
 
     _note(progress, "compiling (cached after the first run)")
-    compiled = compile_model(model, CompileOptions(target=target_for_adapter(device.info), logits_entry=True), adapter=adapter_key(device),
+    compiled = compile_model(model, CompileOptions(target=target_for_adapter(device.info), logits_entry=True), adapter=device.identity,
                              progress=progress)  # fmt: skip
     _note(progress, "loading kernels and weights onto the GPU")
     runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device)

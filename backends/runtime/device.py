@@ -134,6 +134,24 @@ class BoundKernel:
         self.kernel.device.device.queue.write_buffer(self.params_buffer, 0, layout.pack(params))
 
 
+def adapter_identity(adapter: Any) -> str:
+    """vendor/device/backend/driver of a wgpu adapter."""
+    info = adapter.info
+    return f"{info.get('vendor', '')}/{info.get('device', '')}/{info.get('backend_type', '')}/{info.get('description', '')}"
+
+
+def adapter_summary(adapter: Any) -> dict[str, str]:
+    """Name, vendor, backend, type and driver of a wgpu adapter, for reports."""
+    info = dict(adapter.info)
+    return {
+        "name": info.get("device") or info.get("description") or "?",
+        "vendor": info.get("vendor", ""),
+        "backend": info.get("backend_type", "?"),
+        "type": info.get("adapter_type", "?"),
+        "driver": info.get("description", ""),
+    }
+
+
 @dataclass
 class Device:
     """One wgpu adapter and device with the optional features and limits it offers."""
@@ -160,6 +178,11 @@ class Device:
     @property
     def info(self) -> dict[str, Any]:
         return dict(self.adapter.info)
+
+    @property
+    def identity(self) -> str:
+        """vendor/device/backend/driver: what the compile cache keys compiled kernels by."""
+        return adapter_identity(self.adapter)
 
     # -- buffers -----------------------------------------------------------
 

@@ -90,11 +90,6 @@ def _reference_backend(model: Any, context_length: int, progress: _Progress) -> 
     return ReferenceBackend(_build(model, progress), model.weights, context_length), None
 
 
-def _adapter_key(device: Any) -> str:
-    info = device.adapter.info
-    return f"{info.get('vendor', '')}/{info.get('device', '')}/{info.get('backend_type', '')}/{info.get('description', '')}"
-
-
 def _wgpu_backend(model: Any, context_length: int, progress: _Progress) -> tuple[Any, dict[str, Any] | None]:
     from rusty_ir.backends.runtime import Device  # noqa: PLC0415
     from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
@@ -104,7 +99,7 @@ def _wgpu_backend(model: Any, context_length: int, progress: _Progress) -> tuple
     device = Device()
     done = progress.step("compiling (cached after the first run)")
     options = CompileOptions(target=target_for_adapter(device.info))
-    result = compile_model(model, options, adapter=_adapter_key(device), progress=lambda m: progress.note(m))
+    result = compile_model(model, options, adapter=device.identity, progress=lambda m: progress.note(m))
     done("cache hit" if result.cache_hit else f"{result.artifact.manifest['kernels']} kernels")
     done = progress.step("loading kernels and weights onto the GPU")
     runtime = ModelRuntime(result.artifact.schedule, result.artifact.wgsl, model.weights, context_length, device)
@@ -262,29 +257,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _adapter_report(adapter: Any) -> dict[str, Any]:
-    info = dict(adapter.info)
-    main_limits = (
-        "max-buffer-size",
-        "max-storage-buffer-binding-size",
-        "max-storage-buffers-per-shader-stage",
-        "max-uniform-buffer-binding-size",
-        "max-compute-workgroup-storage-size",
-        "max-compute-invocations-per-workgroup",
-        "max-compute-workgroup-size-x",
-        "max-compute-workgroup-size-y",
-        "max-compute-workgroup-size-z",
-        "max-compute-workgroups-per-dimension",
-        "max-bind-groups",
-    )
+    from rusty_ir.backends.runtime.device import WANTED_LIMITS, adapter_summary  # noqa: PLC0415
+
     limits = dict(adapter.limits)
     return {
-        "name": info.get("device") or info.get("description") or "?",
-        "vendor": info.get("vendor", ""),
-        "backend": info.get("backend_type", "?"),
-        "type": info.get("adapter_type", "?"),
-        "description": info.get("description", ""),
+        **adapter_summary(adapter),
         "features": sorted(str(f) for f in adapter.features),
-        "limits": {k: limits[k] for k in main_limits if k in limits},
+        "limits": {k: limits[k] for k in (*WANTED_LIMITS, "max-bind-groups") if k in limits},
     }
 
 
@@ -307,7 +286,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
               "install Mesa's software Vulkan driver, Debian package mesa-vulkan-drivers)")
         return 1
     for i, r in enumerate(reports):
-        print(f"adapter {i}: {r['name']}  [{r['backend']}, {r['type']}]{'  ' + r['description'] if r['description'] else ''}")
+        print(f"adapter {i}: {r['name']}  [{r['backend']}, {r['type']}]{'  ' + r['driver'] if r['driver'] else ''}")
         print(f"  features: {', '.join(r['features']) or '(none)'}")
         print("  limits:")
         for key, value in r["limits"].items():
