@@ -23,6 +23,12 @@ or an ``scf.for`` body):
 A value read by a ``tensor.extract`` gather is never recomputed inside the
 gathering region unless it is a dequantization (which can be evaluated at any
 index); otherwise it is read from a buffer.
+
+With ``fuse=false`` (a baseline for measuring fusion, ``rusty bench --fusion``)
+step 1 roots a region at every elementwise op and row reduction too, step 2 is
+skipped, and step 3 recomputes only what is never stored on its own:
+initialisations, slices and ``quant.dequantize`` (a quantized weight still never
+becomes floats in memory). Every computed value then goes through a buffer.
 """
 
 from __future__ import annotations
@@ -80,9 +86,18 @@ def _is_constant(v: SSAValue) -> bool:
     return isinstance(v.owner, arith.ConstantOp)
 
 
+UNFUSED_ROOT_KINDS = ROOT_KINDS | {Kind.ELEMENTWISE, Kind.ROW_REDUCTION}
+"""With ``fuse=false``: kinds that root a region of their own."""
+UNFUSED_DUPLICABLE_KINDS = frozenset({Kind.DEQUANTIZE, Kind.SLICE, Kind.INIT})
+"""With ``fuse=false``: kinds still recomputed inside the regions that read them."""
+
+
 class _BlockFormer:
-    def __init__(self, block: Block) -> None:
+    def __init__(self, block: Block, fuse: bool = True) -> None:
         self.block = block
+        self.fuse = fuse
+        self.root_kinds = ROOT_KINDS if fuse else UNFUSED_ROOT_KINDS
+        self.duplicable_kinds = DUPLICABLE_KINDS if fuse else UNFUSED_DUPLICABLE_KINDS
         self.ops = list(block.ops)
         self.order = {op: i for i, op in enumerate(self.ops)}
         self.home: dict[Operation, _Region] = {}
@@ -115,7 +130,7 @@ class _BlockFormer:
         self.ops = list(self.block.ops)
         self.order = {op: i for i, op in enumerate(self.ops)}
         for op in self.ops:
-            if kind(op) in ROOT_KINDS:
+            if kind(op) in self.root_kinds:
                 self.new_region(op)
         self.grow_epilogues()
         while True:
@@ -133,7 +148,10 @@ class _BlockFormer:
         needs is either another region's output (a buffer) or recomputable
         without R's values: a row reduction over R's output, for instance,
         cannot run inside R, whose rows are spread over many workgroups.
+        Nothing joins with ``fuse=false``.
         """
+        if not self.fuse:
+            return
         for op in self.ops:
             if op in self.home or kind(op) is not Kind.ELEMENTWISE:
                 continue
@@ -178,7 +196,7 @@ class _BlockFormer:
             gathered = _gathered(op)
             for v in _external_values(op):
                 p = self.producer(v)
-                if p is None or p in region.members or p in self.home or kind(p) not in DUPLICABLE_KINDS:
+                if p is None or p in region.members or p in self.home or kind(p) not in self.duplicable_kinds:
                     continue
                 if v in gathered and kind(p) is not Kind.DEQUANTIZE:
                     continue
@@ -339,10 +357,16 @@ class FormDispatchesPass(ModulePass):
 
     name = "form-dispatches"
 
+    fuse: bool = True
+    """true (default): fuse as described above. false: one region per compute op (every
+    elementwise op and row reduction roots its own), no epilogues or recomputed
+    producers except inits, slices and dequantization; the unfused baseline that
+    ``rusty bench --fusion`` measures fusion against."""
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         blocks = [b for f in op.ops if isinstance(f, func.FuncOp) and not f.is_declaration for b in _host_blocks(f.body.block)]
         for block in blocks:
-            _BlockFormer(block).form()
+            _BlockFormer(block, self.fuse).form()
 
 
 def _host_blocks(block: Block) -> list[Block]:
