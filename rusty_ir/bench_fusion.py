@@ -288,9 +288,9 @@ class _Dispatch:
 class _Program:
     """A compiled variant on the device: buffers made, kernels bound, ready to encode.
 
-    Runs a schedule function that is straight-line host code (``weight``, ``dim``, ``let``,
-    ``alloc``, ``launch``, ``return``): what the pipeline makes of one function without loops,
-    calls or KV caches. Allocs of one ``rusty.slot`` share a device buffer, as in ``ModelRuntime``.
+    Runs a schedule function made of ``weight``, ``dim``, ``let``, ``alloc``, ``launch``, ``if``
+    and ``return`` steps, evaluated once for the case's sizes: what the pipeline makes of one
+    function without loops, calls or KV caches. Allocs of one ``rusty.slot`` share a device buffer, as in ``ModelRuntime``.
     """
 
     device: Any
@@ -331,37 +331,47 @@ class _Program:
             env[arg.name] = (value, tuple(shape))
             sizes[value.key] = value.nbytes
         launches: list[tuple[Launch, list[_Value], list[int | float]]] = []
-        for i, step in enumerate(fn.body):
-            where = f"{function}.body[{i}] ({step.OP})"
-            if isinstance(step, Let):
-                env[step.result] = evaluate(step.expr, env)
-            elif isinstance(step, Dim):
-                _, shape = env[step.buffer]
-                env[step.result] = shape[step.index]
-            elif isinstance(step, Alloc):
-                shape = tuple(int(evaluate(d, env)) for d in step.shape)
-                value = _Value(("slot", step.slot), int(np.prod(shape)) * _ELEMENT_BYTES[step.element_type])
-                sizes[value.key] = max(sizes.get(value.key, 0), value.nbytes)
-                env[step.result] = (value, shape)
-            elif isinstance(step, Weight):
-                if step.name not in weights:
-                    raise RustyError(f"{where}: the schedule binds weight '{step.name}', which the case does not have")
-                array = np.ascontiguousarray(weights[step.name])
-                expected = SCHEMES[step.scheme].nbytes(tuple(step.shape))
-                if array.nbytes != expected:
-                    raise RustyError(f"{where}: weight '{step.name}' has {array.nbytes} bytes, the schedule expects {expected}")
-                value = _Value(("weight", step.name), array.nbytes)
-                data[value.key] = array
-                sizes[value.key] = value.nbytes
-                env[step.result] = (value, tuple(step.shape))
-            elif isinstance(step, Launch):
-                grid = [int(evaluate(g, env)) for g in step.grid]
-                scalars = [evaluate(s, env) for s in step.scalars]
-                launches.append((step, [env[b][0] for b in step.buffers], [*grid, *scalars]))
-            elif isinstance(step, Return):
-                break
-            else:
-                raise RustyError(f"{where}: a '{step.OP}' step; this runner takes straight-line functions only")
+
+        def run(steps: Sequence[Any], where_prefix: str) -> bool:
+            """Interpret ``steps`` in order; True once a ``return`` is reached."""
+            for i, step in enumerate(steps):
+                where = f"{where_prefix}[{i}] ({step.OP})"
+                if isinstance(step, Let):
+                    env[step.result] = evaluate(step.expr, env)
+                elif isinstance(step, Dim):
+                    _, shape = env[step.buffer]
+                    env[step.result] = shape[step.index]
+                elif isinstance(step, Alloc):
+                    shape = tuple(int(evaluate(d, env)) for d in step.shape)
+                    value = _Value(("slot", step.slot), int(np.prod(shape)) * _ELEMENT_BYTES[step.element_type])
+                    sizes[value.key] = max(sizes.get(value.key, 0), value.nbytes)
+                    env[step.result] = (value, shape)
+                elif isinstance(step, Weight):
+                    if step.name not in weights:
+                        raise RustyError(f"{where}: the schedule binds weight '{step.name}', which the case does not have")
+                    array = np.ascontiguousarray(weights[step.name])
+                    expected = SCHEMES[step.scheme].nbytes(tuple(step.shape))
+                    if array.nbytes != expected:
+                        raise RustyError(f"{where}: weight '{step.name}' has {array.nbytes} bytes, the schedule expects {expected}")
+                    value = _Value(("weight", step.name), array.nbytes)
+                    data[value.key] = array
+                    sizes[value.key] = value.nbytes
+                    env[step.result] = (value, tuple(step.shape))
+                elif isinstance(step, Launch):
+                    grid = [int(evaluate(g, env)) for g in step.grid]
+                    scalars = [evaluate(s, env) for s in step.scalars]
+                    launches.append((step, [env[b][0] for b in step.buffers], [*grid, *scalars]))
+                elif isinstance(step, Return):
+                    return True
+                elif step.OP == "if":  # scf.if without results (a kernel version per step size): take one branch
+                    branch = step.then if evaluate(step.cond, env) else step.orelse
+                    if run(branch, f"{where}.{'then' if branch is step.then else 'else'}"):
+                        return True
+                else:
+                    raise RustyError(f"{where}: a '{step.OP}' step; this runner takes functions without loops, calls or caches")
+            return False
+
+        run(fn.body, f"{function}.body")
         for key, n in sizes.items():
             what = f"{key[0]} '{key[1]}'"
             if n > limit:

@@ -29,6 +29,10 @@ step 1 roots a region at every elementwise op and row reduction too, step 2 is
 skipped, and step 3 recomputes only what is never stored on its own:
 initialisations, slices and ``quant.dequantize`` (a quantized weight still never
 becomes floats in memory). Every computed value then goes through a buffer.
+The later stages lower such regions for elementwise ops, reductions and
+contractions; a whole decoder layer does not lower yet, because the kernel of a
+cache append that reads its keys from a buffer needs that buffer's size
+(``memref.dim`` inside the kernel), which the WGSL emitter does not print.
 """
 
 from __future__ import annotations

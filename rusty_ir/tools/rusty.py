@@ -8,6 +8,8 @@
                                        lower to WGSL kernels + host schedule + manifest
     rusty bench [MODEL | --synthetic SHAPE --quant Q] [--prompt-tokens N] [--decode-tokens N] [--json] ...
                                        prefill/decode tokens/s, roofline share, per-kernel GPU time
+    rusty bench --fusion [--fusion-elements N] [--fusion-gemm MxKxN] [--fusion-gemv MxKxN] [--vs-torch]
+                                       fused vs unfused kernels (and PyTorch eager): time, bytes moved
     rusty info                         wgpu adapters, their features and limits
 
 MODEL is a ``.gguf`` file or a Hugging Face folder (config.json + safetensors +
@@ -245,15 +247,45 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.fusion:
+        return _cmd_bench_fusion(args)
+    if args.torch_dtype is not None or any(v is not None for v in (args.fusion_cases, args.fusion_elements, args.fusion_gemm, args.fusion_gemv)):
+        raise RustyError("--fusion-* and --torch-dtype apply to rusty bench --fusion only")
     from rusty_ir.bench import BenchOptions, bench_main  # noqa: PLC0415
 
     opts = BenchOptions(
         model=args.model, synthetic=args.synthetic, quant=args.quant, seed=args.seed,
-        prompt_tokens=args.prompt_tokens, decode_tokens=args.decode_tokens, repeats=args.repeats, warmup=args.warmup,
+        prompt_tokens=args.prompt_tokens, decode_tokens=args.decode_tokens,
+        repeats=3 if args.repeats is None else args.repeats, warmup=1 if args.warmup is None else args.warmup,
         context_length=args.context_length, vs_torch=args.vs_torch, profile=args.profile, check=args.check,
         cache_dir=args.cache_dir,
     )  # fmt: skip
     return bench_main(opts, as_json=args.json, quiet=args.quiet)
+
+
+def _cmd_bench_fusion(args: argparse.Namespace) -> int:
+    """``rusty bench --fusion`` (rusty_ir/bench_fusion.py); model options are refused, not ignored."""
+    from rusty_ir.bench_fusion import DEFAULT_ELEMENTS, DEFAULT_GEMM, DEFAULT_GEMV, FusionOptions, fusion_main, parse_cases, parse_shape  # noqa: PLC0415
+
+    model_only = [flag for flag, given in (
+        ("MODEL", args.model is not None), ("--synthetic", args.synthetic is not None), ("--quant", args.quant is not None),
+        ("--cache-dir", args.cache_dir is not None), ("--prompt-tokens", args.prompt_tokens != 512),
+        ("--decode-tokens", args.decode_tokens != 128), ("--context-length", args.context_length is not None),
+        ("--profile", args.profile), ("--no-check", not args.check),
+    ) if given]  # fmt: skip
+    if model_only:
+        raise RustyError(f"{model_only[0]} does not apply to rusty bench --fusion (its results are always checked against numpy)")
+    if args.torch_dtype is not None and not args.vs_torch:
+        raise RustyError("--torch-dtype needs --vs-torch")
+    opts = FusionOptions(
+        cases=parse_cases(args.fusion_cases) if args.fusion_cases is not None else FusionOptions.cases,
+        elements=DEFAULT_ELEMENTS if args.fusion_elements is None else args.fusion_elements,
+        gemm=parse_shape(args.fusion_gemm, "--fusion-gemm") if args.fusion_gemm is not None else DEFAULT_GEMM,
+        gemv=parse_shape(args.fusion_gemv, "--fusion-gemv") if args.fusion_gemv is not None else DEFAULT_GEMV,
+        repeats=10 if args.repeats is None else args.repeats, warmup=2 if args.warmup is None else args.warmup,
+        seed=args.seed, vs_torch=args.vs_torch, torch_dtype=args.torch_dtype or "auto",
+    )  # fmt: skip
+    return fusion_main(opts, as_json=args.json, quiet=args.quiet)
 
 
 def _adapter_report(adapter: Any) -> dict[str, Any]:
@@ -359,13 +391,22 @@ def make_parser() -> argparse.ArgumentParser:
     bench.add_argument("--cache-dir", metavar="DIR", help="where synthetic checkpoints are kept (default ~/.cache/rusty-ir/synthetic)")
     bench.add_argument("--prompt-tokens", type=int, default=512, help="prompt length for prefill (default 512)")
     bench.add_argument("--decode-tokens", type=int, default=128, help="decode steps per run (default 128)")
-    bench.add_argument("--repeats", type=int, default=3, help="timed runs; medians are reported (default 3)")
-    bench.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
+    bench.add_argument("--repeats", type=int, default=None, help="timed runs; medians are reported (default 3; --fusion: 10)")
+    bench.add_argument("--warmup", type=int, default=None, help="untimed runs first (default 1; --fusion: 2)")
     bench.add_argument("--context-length", type=int, default=None, help="KV-cache positions (default: prompt + decode tokens)")
     bench.add_argument("--vs-torch", action="store_true",
                        help="also time Hugging Face generate (fp16, eager) on the same device with the same weights")
     bench.add_argument("--profile", action="store_true", help="GPU time per kernel (timestamp queries) of one decode and one prefill step")
     bench.add_argument("--no-check", dest="check", action="store_false", help="skip the first-step logits correctness guard")
+    bench.add_argument("--fusion", action="store_true",
+                       help="instead of a model: fused vs unfused kernels of (A+B)*C and MatMul+bias+GELU, time and bytes moved "
+                            "(rusty_ir/bench_fusion.py); with --vs-torch also PyTorch eager")
+    bench.add_argument("--fusion-cases", metavar="LIST", help="--fusion: comma-separated cases (default elementwise,gemm,gemv)")
+    bench.add_argument("--fusion-elements", type=int, metavar="N", help="--fusion: elements of each (A+B)*C operand (default 67108864)")
+    bench.add_argument("--fusion-gemm", metavar="MxKxN", help="--fusion: GEMM size, f16 weights (default 4096x4096x4096)")
+    bench.add_argument("--fusion-gemv", metavar="MxKxN", help="--fusion: GEMV size, f16 weights (default 1x4096x14336)")
+    bench.add_argument("--torch-dtype", choices=("auto", "float16", "float32"), default=None,
+                       help="--fusion --vs-torch: PyTorch's dtype (default auto: float32 elementwise, float16 matmuls)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     bench.set_defaults(handler=_cmd_bench)
