@@ -1,8 +1,9 @@
-"""The compile driver: transformer-level IR to WGSL kernels + host schedule, with an on-disk cache.
+"""The compile driver: transformer-level IR to WGSL or MSL kernels + host schedule, with an on-disk cache.
 
 ``compile_module`` runs the named stages of ``rusty_ir.pipeline.DEFAULT_STAGES``
 (the same passes as ``rusty-opt -p rusty-default``) and returns an
-``Artifact``: the WGSL source, the schedule (JSON) and a manifest.
+``Artifact``: the kernel source (WGSL, or MSL with ``language="msl"``), the
+schedule (JSON) and a manifest.
 ``compile_model`` adds the cache: an artifact is stored under a key made of the
 model file's identity, the pipeline, the options, the compiler's own sources
 and the adapter, so a second run skips the compiler.
@@ -27,6 +28,8 @@ import rusty_ir
 from rusty_ir.errors import RustyError
 
 KERNELS_FILE = "kernels.wgsl"
+KERNEL_FILES = {"wgsl": KERNELS_FILE, "msl": "kernels.metal"}
+"""The kernel file of each language in a compiled folder."""
 SCHEDULE_FILE = "schedule.json"
 MANIFEST_FILE = "manifest.json"
 
@@ -41,11 +44,29 @@ class CompileOptions:
     logits_entry: bool = False
     """Also compile ``@prefill_logits`` (the last row's logits), for checking numerics."""
 
+    language: str = "wgsl"
+    """Kernel language: ``wgsl`` (WebGPU, any target) or ``msl`` (Metal; only with the ``apple`` target,
+    whose limits the MSL emitter also checks every kernel against)."""
+
     def __post_init__(self) -> None:
         from rusty_ir.passes.tuning.target import TARGETS
 
         if self.target not in TARGETS:
             raise RustyError(f"unknown target '{self.target}' (known: {', '.join(TARGETS)})")
+        if self.language not in KERNEL_FILES:
+            raise RustyError(f"unknown kernel language '{self.language}' (known: {', '.join(KERNEL_FILES)})")
+        if self.language == "msl" and self.target != "apple":
+            raise RustyError(
+                f"MSL kernels run on Apple GPUs and are tuned for the 'apple' target, not '{self.target}' "
+                "(rusty compile --target msl)"
+            )
+
+    @classmethod
+    def for_target(cls, name: str, **kwargs: Any) -> CompileOptions:
+        """Options for a ``rusty compile --target`` name: a tuning target (WGSL), or ``msl`` (MSL tuned for apple)."""
+        if name == "msl":
+            return cls(target="apple", language="msl", **kwargs)
+        return cls(target=name, **kwargs)
 
     @property
     def pipeline(self) -> str:
@@ -58,9 +79,24 @@ class CompileOptions:
 class Artifact:
     """A compiled model: kernels, schedule and what produced them."""
 
-    wgsl: str
+    kernels: str
+    """The kernel source, in ``language``."""
     schedule: str
     manifest: dict[str, Any] = field(default_factory=dict)
+    language: str = "wgsl"
+    """``wgsl`` or ``msl`` (``CompileOptions.language``)."""
+
+    @property
+    def wgsl(self) -> str:
+        """The WGSL source (what the wgpu runtime takes); an error for an MSL artifact."""
+        if self.language != "wgsl":
+            raise RustyError(f"this compiled model has {self.language.upper()} kernels; the wgpu runtime needs WGSL")
+        return self.kernels
+
+    @property
+    def kernels_file(self) -> str:
+        """The file name of the kernels in a saved folder (kernels.wgsl or kernels.metal)."""
+        return KERNEL_FILES[self.language]
 
     def save(self, folder: Path) -> None:
         """Write the three files atomically (a temp folder renamed into place)."""
@@ -68,7 +104,7 @@ class Artifact:
         tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
         tmp.chmod(0o755)
         try:
-            (tmp / KERNELS_FILE).write_text(self.wgsl)
+            (tmp / self.kernels_file).write_text(self.kernels)
             (tmp / SCHEDULE_FILE).write_text(self.schedule)
             (tmp / MANIFEST_FILE).write_text(json.dumps(self.manifest, indent=2, sort_keys=True) + "\n")
             if folder.exists():
@@ -81,10 +117,13 @@ class Artifact:
     @classmethod
     def load(cls, folder: Path) -> Artifact:
         try:
+            manifest = json.loads((folder / MANIFEST_FILE).read_text())
+            language = manifest.get("options", {}).get("language", "wgsl")
             return cls(
-                (folder / KERNELS_FILE).read_text(),
+                (folder / KERNEL_FILES.get(language, KERNELS_FILE)).read_text(),
                 (folder / SCHEDULE_FILE).read_text(),
-                json.loads((folder / MANIFEST_FILE).read_text()),
+                manifest,
+                language,
             )
         except (OSError, json.JSONDecodeError) as err:
             raise RustyError(f"'{folder}' is not a compiled rusty-ir model: {err}") from None
@@ -97,7 +136,6 @@ def compile_module(
 ) -> Artifact:
     """Lower a transformer-level module through every stage; ``on_stage(name, ir, seconds)`` sees each."""
     from rusty_ir.backends.schedule import emit_schedule
-    from rusty_ir.backends.wgsl import emit_program
     from rusty_ir.ir import verify
     from rusty_ir.pipeline import DEFAULT_STAGES, build_pipeline
     from rusty_ir.registry import build_registry
@@ -113,7 +151,15 @@ def compile_module(
         if on_stage is not None:
             on_stage(stage, module, timings[stage])
     start = time.perf_counter()
-    program = emit_program(module)
+    if options.language == "msl":
+        from rusty_ir.backends.msl import emit_program as emit_msl_program
+        from rusty_ir.passes.tuning.target import TARGETS
+
+        program = emit_msl_program(module, TARGETS[options.target])  # also checks the target's limits
+    else:
+        from rusty_ir.backends.wgsl import emit_program
+
+        program = emit_program(module)
     schedule = emit_schedule(module)
     timings["emit"] = time.perf_counter() - start
     manifest = {
@@ -123,7 +169,7 @@ def compile_module(
         "kernels": len(program.kernels),
         "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
     }
-    return Artifact(program.source, schedule, manifest)
+    return Artifact(program.source, schedule, manifest, options.language)
 
 
 _FINGERPRINT: str | None = None
