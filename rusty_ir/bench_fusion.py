@@ -64,6 +64,7 @@ from typing import Any
 
 import numpy as np
 
+from rusty_ir.bench import _bytes, _json_default
 from rusty_ir.errors import RustyError
 
 CASES = ("elementwise", "gemm", "gemv")
@@ -82,7 +83,9 @@ TORCH_DTYPES = ("auto", "float16", "float32")
 ELEMENTWISE_MAX_WIDTH = 4096
 """Row width of the elementwise case's ``[N / W, W]`` layout: ``W = gcd(N, 4096)``."""
 MAX_REPEATS = 1000
-"""Timed runs are one query set: WebGPU allows 4096 queries per set, two per run."""
+"""Most timed runs per variant (all of them go into one command buffer)."""
+QUERIES_PER_SET = 4096
+"""WebGPU's limit on the queries of one query set (two per timed pass)."""
 
 
 @dataclass
@@ -227,6 +230,27 @@ def build_case(name: str, opts: FusionOptions) -> Case:
         return _elementwise_case(opts.elements, rng)
     m, k, n = opts.gemm if name == "gemm" else opts.gemv
     return _matmul_case(name, m, k, n, rng)
+
+
+def largest_binding(name: str, opts: FusionOptions) -> tuple[int, str]:
+    """Bytes of the largest buffer case ``name`` binds (inputs, weights, intermediates, output), and the flag that sizes it."""
+    if name == "elementwise":
+        return 4 * opts.elements, "--fusion-elements"
+    m, k, n = opts.gemm if name == "gemm" else opts.gemv
+    return max(4 * m * k, 2 * n * k, 4 * m * n), f"--fusion-{name}"
+
+
+def check_device_fits(device: Any, opts: FusionOptions) -> None:
+    """RustyError, before any work, when a case's largest buffer exceeds the device's binding or buffer size."""
+    for limit_name in ("max-storage-buffer-binding-size", "max-buffer-size"):
+        limit = device.limits.get(limit_name)
+        if limit is None:
+            continue
+        for name in opts.cases:
+            need, flag = largest_binding(name, opts)
+            if need > limit:
+                raise RustyError(f"{name}: a buffer of {need} bytes ({_bytes(need)}) exceeds this device's {limit_name} "
+                                 f"of {limit} bytes ({_bytes(limit)}); choose smaller sizes with {flag}")  # fmt: skip
 
 
 # --- compiling ---------------------------------------------------------------------------------
@@ -375,8 +399,8 @@ class _Program:
         for key, n in sizes.items():
             what = f"{key[0]} '{key[1]}'"
             if n > limit:
-                raise RustyError(f"{what} needs {n} bytes ({n / (1 << 20):.0f} MiB) in one binding; this device binds at most {limit} "
-                                 f"({limit / (1 << 20):.0f} MiB, max-storage-buffer-binding-size): choose smaller sizes")  # fmt: skip
+                raise RustyError(f"{what} needs {n} bytes ({_bytes(n)}) in one binding; this device binds at most {limit} "
+                                 f"({_bytes(limit)}, max-storage-buffer-binding-size): choose smaller sizes")  # fmt: skip
             if n > max_buffer:
                 raise RustyError(f"{what} needs a buffer of {n} bytes; this device allows {max_buffer} (max-buffer-size)")
         for key, n in sizes.items():
@@ -463,18 +487,24 @@ def time_program(prog: _Program, repeats: int, warmup: int, timestamps: bool) ->
         return {"seconds": statistics.median(runs), "seconds_runs": runs, "per_dispatch_seconds": None, "note": ""}
 
     def stamped(passes: list[int | None]) -> tuple[np.ndarray, float]:
-        query_set = dev.create_query_set(type=wgpu.QueryType.timestamp, count=2 * len(passes))
-        resolve = dev.create_buffer(size=16 * len(passes), usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
+        """GPU seconds of each pass (None: every dispatch, i: dispatch i alone), all in one submit; and its wall time."""
         encoder = dev.create_command_encoder()
-        for j, only in enumerate(passes):
-            prog.encode(encoder, (query_set, 2 * j), only)
-        encoder.resolve_query_set(query_set, 0, 2 * len(passes), resolve, 0)
+        chunks = []
+        for first in range(0, len(passes), QUERIES_PER_SET // 2):
+            chunk = passes[first : first + QUERIES_PER_SET // 2]
+            query_set = dev.create_query_set(type=wgpu.QueryType.timestamp, count=2 * len(chunk))
+            resolve = dev.create_buffer(size=16 * len(chunk), usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
+            for j, only in enumerate(chunk):
+                prog.encode(encoder, (query_set, 2 * j), only)
+            encoder.resolve_query_set(query_set, 0, 2 * len(chunk), resolve, 0)
+            chunks.append((query_set, resolve))
         start = time.perf_counter()
         dev.queue.submit([encoder.finish()])
-        stamps = np.frombuffer(dev.queue.read_buffer(resolve), np.uint64)
+        stamps = np.concatenate([np.frombuffer(dev.queue.read_buffer(resolve), np.uint64) for _, resolve in chunks])
         wall = time.perf_counter() - start
-        resolve.destroy()
-        query_set.destroy()
+        for query_set, resolve in chunks:
+            resolve.destroy()
+            query_set.destroy()
         return (stamps[1::2].astype(np.int64) - stamps[0::2].astype(np.int64)).clip(min=0) * 1e-9, wall
 
     runs, wall = stamped([None] * repeats)
@@ -658,6 +688,7 @@ def run_fusion_bench(opts: FusionOptions, progress: Callable[[str], None] | None
         import_torch()  # fail before any work
     started = datetime.datetime.now(datetime.timezone.utc)
     device = profiling_device()
+    check_device_fits(device, opts)
     timestamps = "timestamp-query" in device.features
     target = target_for_adapter(device.info)
     _note(progress, f"device: {device_report(device)['name']} (target {target}; "
@@ -778,8 +809,6 @@ def format_fusion_report(r: dict[str, Any]) -> str:
 def fusion_main(opts: FusionOptions, as_json: bool, quiet: bool = False) -> int:
     """The ``rusty bench --fusion`` command: run, print (table or JSON), then fail on a failed guard."""
     import json  # noqa: PLC0415
-
-    from rusty_ir.bench import _json_default  # noqa: PLC0415
 
     def progress(message: str) -> None:
         if not quiet:

@@ -157,8 +157,9 @@ def test_binding_limit_is_a_clear_error(capsys: pytest.CaptureFixture[str], monk
     monkeypatch.setattr(bench, "profiling_device", small_device)
     code, _, err = cli([*TINY, "--fusion-cases", "elementwise"], capsys)
     assert code == 1
-    assert "rusty: error: arg 'a' needs 16384 bytes" in err and "binds at most 8192" in err and "max-storage-buffer-binding-size" in err
-    assert "Traceback" not in err
+    assert ("rusty: error: elementwise: a buffer of 16384 bytes (16.00 KiB) exceeds this device's max-storage-buffer-binding-size "
+            "of 8192 bytes (8.00 KiB); choose smaller sizes with --fusion-elements") in err
+    assert "Traceback" not in err and "compiling" not in err  # refused before any work
 
 
 def test_vs_torch_without_torch(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
