@@ -1,0 +1,765 @@
+"""Measured tuning: time candidate lowering configs of each dispatch region on the wgpu adapter, and cache the winners.
+
+``tune-workgroups{mode=measure}`` uses this; it can also be driven directly
+(tests do)::
+
+    tuner = Tuner(device, TuningCache(path), TARGETS["nvidia"])
+    tuner.tune_module(module, ctx)          # sets every region's config
+    tuner.measurements                      # candidate timings taken (0 when everything came from the cache)
+
+How one region is tuned:
+
+1. Its **signature** is a hash of the region outlined on its own (``outline``: the
+   region, without config and label, as the body of ``func.func @tuned_region``),
+   its strategy, the target, the prefill length and the sources of the kernel
+   generator (``codegen_fingerprint``). Identical regions (the decoder layer's,
+   every layer) share it and are tuned once per compile.
+2. The **cache** (``TuningCache``, JSON, one file) is looked up under the
+   signature and the adapter identity; a hit is used without timing.
+3. Otherwise the region's arguments are given shapes for each representative
+   **step** (``representative_steps``): decode (1 token at position L) and prefill
+   (L tokens at position 0), L = ``prefill_length``. Activations (tensors with a
+   dynamic dimension) get the step's token count as that dimension, KV caches
+   (memrefs) L + 1 rows, index operands the value the host computes for them
+   (``HostScalars``: ``tensor.dim`` of an activation is the token count, an entry's
+   index argument is the position, a loop's induction variable its lower bound).
+   Steps that give the region identical arguments are timed once.
+4. The **search** starts at the heuristic's config (``default_config``) and goes
+   axis by axis (``candidates.search_axes``): each candidate is lowered alone
+   through the real passes (``LOWERING``), compiled and built on the device
+   (configs beyond the target's or the device's limits are dropped), and timed on
+   random inputs: ``repeats`` runs after a warm-up, the median of the GPU time
+   between two timestamp queries around one compute pass (wall clock of
+   submit + wait when the device has no 'timestamp-query'). On a discrete GPU the
+   pass cycles through enough copies of the arguments (``ROTATE_BYTES``) that the
+   weights come from memory, as in the model, not from the L2 cache.
+5. A candidate's **score** is the sum over the steps of its time divided by the
+   heuristic config's time; one replaces the best so far when it scores at least
+   ``MIN_GAIN`` lower (below that is noise). The winner goes into the cache.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import json
+import math
+import operator
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from xdsl.context import Context
+from xdsl.dialects import func, scf
+from xdsl.dialects.builtin import FunctionType, IndexType, IntegerAttr, IntegerType, MemRefType, ModuleOp, TensorType
+from xdsl.ir import Attribute, Block, BlockArgument, OpResult, Region, SSAValue
+from xdsl.printer import Printer
+
+from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
+from rusty_ir.dialects.dispatch.ops import region_ops
+from rusty_ir.errors import RustyError
+from rusty_ir.passes.dispatch.analysis import region_strategy, root_of
+from rusty_ir.passes.tuning.candidates import search_axes, seed_config
+from rusty_ir.passes.tuning.target import TargetDescription
+
+TUNER_VERSION = 1
+"""Changes when the measuring method changes: part of every signature."""
+
+FUNCTION = "tuned_region"
+"""The host function an outlined region lives in."""
+
+LOWERING: tuple[str, ...] = ("rusty-bufferize", "convert-dispatch-to-tiled", "plan-memory", "convert-tiled-to-gpu")
+"""The passes after 'tuned' in ``rusty_ir.pipeline.DEFAULT_STAGES`` (a test keeps the two in step)."""
+
+MIN_GAIN = 0.01
+"""A candidate must score this much (relative) below the best so far to replace it."""
+
+ROTATE_BYTES = 256 << 20
+"""On discrete GPUs, each timed run reads at least this many bytes of argument copies (L2 caches are 50-100 MiB)."""
+
+MAX_COPIES = 32
+"""At most this many copies of a region's arguments."""
+
+CACHE_FORMAT = "rusty-tuning"
+
+
+# --- steps, signature, outlining ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimedStep:
+    """A representative model step: ``tokens`` tokens starting at position ``pos``."""
+
+    name: str
+    tokens: int
+    pos: int
+
+
+def representative_steps(prefill_length: int) -> list[TimedStep]:
+    """Decode (1 token after ``prefill_length`` positions) and, for a length above 1, prefill."""
+    steps = [TimedStep("decode", 1, prefill_length)]
+    if prefill_length > 1:
+        steps.append(TimedStep("prefill", prefill_length, 0))
+    return steps
+
+
+def outline(region: RegionOp) -> ModuleOp:
+    """A module holding a copy of ``region`` alone, without config, labelled ``tuned``, in ``func.func @tuned_region``.
+
+    The region's operands become the function's arguments (in order) and its
+    results the function's results, so ``rusty-bufferize`` makes them trailing
+    out-buffers, as it does for the region in a model.
+    """
+    types = [a.type for a in region.args]
+    block = Block(arg_types=types)
+    copy = RegionOp("tuned", block.args, [r.type for r in region.outputs], region.body.clone())
+    block.add_ops([copy, func.ReturnOp(*copy.outputs)])
+    fn = func.FuncOp(FUNCTION, FunctionType.from_lists(types, [r.type for r in region.outputs]), Region(block))
+    return ModuleOp([fn])
+
+
+def ir_text(module: ModuleOp) -> str:
+    out = io.StringIO()
+    Printer(stream=out).print_op(module)
+    return out.getvalue()
+
+
+_FINGERPRINT: str | None = None
+
+
+def codegen_fingerprint() -> str:
+    """A hash of the sources that decide what a config's kernel looks like: codegen, dispatch-to-tiled and tuning."""
+    global _FINGERPRINT
+    if _FINGERPRINT is None:
+        passes = Path(__file__).resolve().parents[1]
+        files = sorted((passes / "codegen").glob("*.py")) + sorted((passes / "tuning").glob("*.py"))
+        files.append(passes / "conversion" / "dispatch_to_tiled.py")
+        digest = hashlib.sha256()
+        for f in files:
+            digest.update(f.name.encode() + b"\0" + f.read_bytes())
+        _FINGERPRINT = digest.hexdigest()[:16]
+    return _FINGERPRINT
+
+
+def kernel_signature(region: RegionOp, strategy: str, target: TargetDescription, prefill_length: int) -> str:
+    """What identifies a region's tuning problem on any adapter (see the module docstring, step 1)."""
+    parts = [f"v{TUNER_VERSION}", codegen_fingerprint(), strategy, repr(target), str(prefill_length), ir_text(outline(region))]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+def cache_key(signature: str, adapter: str) -> str:
+    return hashlib.sha256(f"{adapter}\0{signature}".encode()).hexdigest()[:32]
+
+
+# --- the cache file -------------------------------------------------------------------------
+
+
+def default_cache_path() -> Path:
+    """tuning/workgroups.json in the compile cache folder: $RUSTY_CACHE_DIR, else ~/.cache/rusty-ir.
+
+    (The same rule as ``rusty_ir.driver.cache_dir``; passes do not import the driver.)
+    """
+    env = os.environ.get("RUSTY_CACHE_DIR")
+    root = Path(env) if env else Path.home() / ".cache" / "rusty-ir"
+    return root / "tuning" / "workgroups.json"
+
+
+class TuningCache:
+    """Winning configs by cache key, in one JSON file written atomically (temp file + rename).
+
+    An unreadable file is reported once and treated as empty (the next write replaces it).
+    """
+
+    def __init__(self, path: Path, warn: Callable[[str], None] | None = None) -> None:
+        self.path = Path(path)
+        self.warn = warn
+        self.entries: dict[str, dict[str, Any]] = self._read()
+
+    def _read(self) -> dict[str, dict[str, Any]]:
+        if not self.path.is_file():
+            return {}
+        try:
+            data = json.loads(self.path.read_text())
+            if data.get("format") != CACHE_FORMAT or not isinstance(data.get("entries"), dict):
+                raise ValueError("not a rusty-ir tuning cache")
+            return dict(data["entries"])
+        except (OSError, ValueError, AttributeError) as err:
+            if self.warn is not None:
+                self.warn(f"ignoring the tuning cache {self.path}: {err}")
+            return {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.entries.get(key)
+
+    def put(self, key: str, entry: dict[str, Any]) -> None:
+        """Record an entry and write the file (merged with what other processes wrote meanwhile)."""
+        self.entries = {**self._read(), **self.entries, key: entry}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump({"format": CACHE_FORMAT, "version": TUNER_VERSION, "entries": self.entries}, f, indent=1, sort_keys=True)
+                f.write("\n")
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def config_to_json(config: LoweringConfigAttr) -> dict[str, Any]:
+    return {"strategy": config.strategy.data, "workgroup": list(config.workgroup_size), "tile": list(config.tile_sizes)}
+
+
+def config_from_json(d: Any) -> LoweringConfigAttr | None:
+    """The config of a cache entry, or None when it is malformed or no longer valid."""
+    try:
+        return LoweringConfigAttr(d["strategy"], [int(w) for w in d["workgroup"]], [int(t) for t in d["tile"]])
+    except Exception:  # noqa: BLE001 - a stale or hand-edited entry is re-tuned, not fatal
+        return None
+
+
+def describe(config: LoweringConfigAttr) -> str:
+    tile = f" tile {list(config.tile_sizes)}" if config.tile_sizes else ""
+    return f"workgroup {list(config.workgroup_size)}{tile}"
+
+
+# --- host values of a region's index operands ------------------------------------------------
+
+
+class UnknownHostValue(Exception):
+    """An index operand whose value in a representative step the tuner cannot work out."""
+
+
+_ARITH: Mapping[str, Callable[[int, int], int]] = {
+    "arith.addi": operator.add,
+    "arith.subi": operator.sub,
+    "arith.muli": operator.mul,
+    "arith.divui": operator.floordiv,
+    "arith.divsi": operator.floordiv,
+    "arith.floordivsi": operator.floordiv,
+    "arith.ceildivui": lambda a, b: -(-a // b),
+    "arith.ceildivsi": lambda a, b: -(-a // b),
+    "arith.remui": operator.mod,
+    "arith.remsi": operator.mod,
+    "arith.minui": min,
+    "arith.minsi": min,
+    "arith.maxui": max,
+    "arith.maxsi": max,
+}
+_PASS_THROUGH = frozenset({"arith.index_cast", "arith.index_castui"})
+
+
+class HostScalars:
+    """Values of host index values in a representative step (docs/compiler.md, "Invariants").
+
+    The one dynamic dimension of an activation is the step's token count, of a KV
+    cache buffer its row count; an index argument of an entry function (one no
+    ``func.call`` calls) is the step's position; an argument of a called function is
+    what its first call site passes; a loop's induction variable is its lower bound.
+    """
+
+    def __init__(self, module: ModuleOp) -> None:
+        self.calls: dict[str, func.CallOp] = {}
+        for op in module.walk():
+            if isinstance(op, func.CallOp):
+                self.calls.setdefault(op.callee.root_reference.data, op)
+
+    def value(self, v: SSAValue, step: TimedStep, rows: int, depth: int = 0) -> int:
+        if depth > 64:
+            raise UnknownHostValue("too deep")
+        if isinstance(v, BlockArgument):
+            return self._argument(v, step, rows, depth)
+        assert isinstance(v, OpResult)
+        op = v.op
+        if op.name == "arith.constant":
+            value = op.properties.get("value")
+            if isinstance(value, IntegerAttr):
+                return int(value.value.data)
+        elif op.name in ("tensor.dim", "memref.dim"):
+            source, index = op.operands
+            k = self.value(index, step, rows, depth + 1)
+            ty = source.type
+            assert isinstance(ty, TensorType | MemRefType)
+            size = ty.get_shape()[k]
+            if size >= 0:
+                return size
+            return step.tokens if isinstance(ty, TensorType) else rows
+        elif op.name in _ARITH:
+            a, b = (self.value(x, step, rows, depth + 1) for x in op.operands)
+            return _ARITH[op.name](a, b)
+        elif op.name in _PASS_THROUGH:
+            return self.value(op.operands[0], step, rows, depth + 1)
+        raise UnknownHostValue(f"'{op.name}'")
+
+    def _argument(self, v: BlockArgument, step: TimedStep, rows: int, depth: int) -> int:
+        owner = v.block.parent_op()
+        if isinstance(owner, scf.ForOp) and v.index == 0:
+            return self.value(owner.lb, step, rows, depth + 1)
+        if isinstance(owner, func.FuncOp):
+            call = self.calls.get(owner.sym_name.data)
+            if call is not None:
+                return self.value(call.arguments[v.index], step, rows, depth + 1)
+            if isinstance(v.type, IndexType):
+                return step.pos
+        raise UnknownHostValue(f"argument #{v.index} of '{owner.name if owner else '?'}'")
+
+
+# --- arguments of an outlined region ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BufferArg:
+    element_type: str
+    """The schedule's element type name (f32, f16, bf16, i32 or a quantized scheme)."""
+    shape: tuple[int, ...]
+
+    @property
+    def nbytes(self) -> int:
+        if self.element_type == "i32":
+            return 4 * int(np.prod(self.shape, dtype=np.int64))
+        from rusty_ir.weights import scheme  # noqa: PLC0415
+
+        return scheme(self.element_type).nbytes(self.shape)
+
+
+StepArgs = tuple[BufferArg | int, ...]
+"""The outlined function's arguments in one step: buffers (shape, type) and scalar values."""
+
+
+def random_array(arg: BufferArg, rng: np.random.Generator) -> np.ndarray:
+    """Random contents for a buffer: normal floats, zero token ids, and for quantized or
+    bf16 data bytes below 0x3c (every f16 scale then finite and below 1)."""
+    n = int(np.prod(arg.shape, dtype=np.int64))
+    if arg.element_type == "f32":
+        return rng.standard_normal(n, dtype=np.float32)
+    if arg.element_type == "f16":
+        return rng.standard_normal(n, dtype=np.float32).astype(np.float16)
+    if arg.element_type == "i32":
+        return np.zeros(n, np.int32)  # token ids: 0 is valid for every table
+    return rng.integers(0, 0x3C, size=arg.nbytes, dtype=np.uint8)
+
+
+# --- lowering and running one candidate ------------------------------------------------------
+
+
+@dataclass
+class Lowered:
+    """One candidate config of a region, lowered: WGSL, kernel interfaces and the host function's schedule."""
+
+    config: LoweringConfigAttr
+    source: str
+    kernels: dict[str, Any]
+    function: Any
+    """``rusty_ir.backends.runtime.schedule.Function`` of ``@tuned_region``."""
+
+    @property
+    def workgroup_memory_bytes(self) -> int:
+        return max((k.workgroup_memory_bytes for k in self.kernels.values()), default=0)
+
+
+class RegionBenchmark:
+    """One region outlined (``outline``) and lowered per candidate config through ``LOWERING``."""
+
+    def __init__(self, region: RegionOp, ctx: Context) -> None:
+        self.region = region
+        self.ctx = ctx
+        self.module = outline(region)
+
+    def lower(self, config: LoweringConfigAttr) -> Lowered:
+        """The candidate lowered; a RustyError when the passes or the emitters refuse it."""
+        from rusty_ir.backends.schedule import build_schedule  # noqa: PLC0415
+        from rusty_ir.backends.wgsl import emit_program  # noqa: PLC0415
+        from rusty_ir.passes import PASSES  # noqa: PLC0415
+
+        module = self.module.clone()
+        for op in module.walk():
+            if isinstance(op, RegionOp):
+                op.config = config
+        try:
+            for name in LOWERING:
+                PASSES[name]()().apply(self.ctx, module)
+            module.verify()
+            program = emit_program(module)
+            schedule = build_schedule(module)
+        except RustyError:
+            raise
+        except Exception as err:  # noqa: BLE001 - a pass refusing a config is a rejected candidate
+            raise RustyError(f"{type(err).__name__}: {err}") from None
+        return Lowered(config, program.source, dict(schedule.kernels), schedule.functions[FUNCTION])
+
+    def step_args(self, step: TimedStep, host: HostScalars, rows: int, lowered: Lowered) -> StepArgs:
+        """The outlined function's arguments in ``step``: the region's operands, then its results' out-buffers."""
+        region_types = [a.type for a in self.region.args] + [r.type for r in self.region.outputs]
+        fn_args = lowered.function.args
+        if len(fn_args) != len(region_types):
+            raise RustyError(f"@{FUNCTION} has {len(fn_args)} arguments, expected {len(region_types)}")
+        out: list[BufferArg | int] = []
+        for i, (arg, ty) in enumerate(zip(fn_args, region_types, strict=True)):
+            if arg.kind == "buffer":
+                dynamic = rows if isinstance(ty, MemRefType) else step.tokens
+                out.append(BufferArg(arg.element_type, tuple(dynamic if d is None else d for d in arg.shape)))
+            elif isinstance(ty, IndexType | IntegerType):
+                out.append(host.value(self.region.args[i], step, rows))
+            else:
+                raise UnknownHostValue(f"argument #{i} of type {ty}")
+        return tuple(out)
+
+
+def _evaluate(e: Any, env: Mapping[str, Any]) -> Any:
+    from rusty_ir.backends.runtime.schedule import evaluate  # noqa: PLC0415
+
+    return evaluate(e, env)
+
+
+class DeviceRunner:
+    """Builds, binds and times lowered candidates on one ``rusty_ir.backends.runtime.Device``."""
+
+    def __init__(self, device: Any, repeats: int = 5, warmup: int = 1) -> None:
+        self.device = device
+        self.repeats = repeats
+        self.warmup = warmup
+        self.timestamps = "timestamp-query" in device.features
+        self.cpu = str(device.info.get("adapter_type", "")).lower() == "cpu"
+        self.measurements = 0
+        """Candidate timings taken (one per candidate and step)."""
+
+    def build(self, lowered: Lowered) -> dict[str, Any]:
+        """Pipelines of every kernel; a RustyError when the device refuses one (limits, WGSL)."""
+        shader = self.device.compile(lowered.source, label=FUNCTION)
+        return {name: self.device.kernel(shader, iface) for name, iface in lowered.kernels.items()}
+
+    def upload(self, args: StepArgs, rng: np.random.Generator, copies: int = 1) -> list[list[Any]]:
+        """``copies`` sets of device arguments (buffers with random contents; scalars as they are)."""
+        first = [self.device.buffer(random_array(a, rng)) if isinstance(a, BufferArg) else a for a in args]
+        sets = [first]
+        if copies > 1:
+            encoder = self.device.device.create_command_encoder()
+            for _ in range(copies - 1):
+                copy = []
+                for a, buf in zip(args, first, strict=True):
+                    if isinstance(a, BufferArg):
+                        new = self.device.empty(a.nbytes)
+                        encoder.copy_buffer_to_buffer(buf, 0, new, 0, buf.size)
+                        copy.append(new)
+                    else:
+                        copy.append(buf)
+                sets.append(copy)
+            self.device.device.queue.submit([encoder.finish()])
+        return sets
+
+    def copies_for(self, args: StepArgs) -> int:
+        """Argument copies a timed run cycles through (1 on CPU adapters, where there is no L2 to defeat)."""
+        if self.cpu:
+            return 1
+        nbytes = sum(a.nbytes for a in args if isinstance(a, BufferArg))
+        return max(1, min(MAX_COPIES, math.ceil(ROTATE_BYTES / max(nbytes, 1))))
+
+    def dispatches(self, lowered: Lowered, pipelines: Mapping[str, Any], values: Sequence[Any], shapes: Sequence[Any]) -> list[tuple[Any, tuple[int, int, int]]]:
+        """The bound launches of the host function for one set of arguments."""
+        from rusty_ir.backends.runtime import schedule as sch  # noqa: PLC0415
+
+        fn = lowered.function
+        env: dict[str, Any] = {a.name: v for a, v in zip(fn.args, values, strict=True)}
+        dims: dict[str, tuple[int, ...]] = {a.name: s.shape for a, s in zip(fn.args, shapes, strict=True) if isinstance(s, BufferArg)}
+        out: list[tuple[Any, tuple[int, int, int]]] = []
+
+        def run(steps: Sequence[Any]) -> bool:
+            for s in steps:
+                if isinstance(s, sch.Let):
+                    env[s.result] = _evaluate(s.expr, env)
+                elif isinstance(s, sch.Dim):
+                    env[s.result] = dims[s.buffer][s.index]
+                elif isinstance(s, sch.Alloc):
+                    shape = tuple(int(_evaluate(d, env)) for d in s.shape)
+                    dims[s.result] = shape
+                    env[s.result] = self.device.empty(BufferArg(s.element_type, shape).nbytes)
+                elif isinstance(s, sch.Launch):
+                    kernel = pipelines[s.kernel]
+                    scalars = [_evaluate(e, env) for e in s.scalars]
+                    bound = kernel.bind([env[b] for b in s.buffers], scalars if kernel.interface.params is not None else None)
+                    grid = tuple(int(_evaluate(g, env)) for g in s.grid)
+                    out.append((bound, grid))  # type: ignore[arg-type]
+                elif isinstance(s, sch.If):
+                    if not run(s.then if _evaluate(s.cond, env) else s.orelse):
+                        return False
+                elif isinstance(s, sch.Return):
+                    return False
+                else:
+                    raise RustyError(f"@{FUNCTION}: unexpected host step '{s.OP}' in an outlined region")
+            return True
+
+        run(fn.body)
+        return out
+
+    def time(self, runs: Sequence[Sequence[tuple[Any, tuple[int, int, int]]]]) -> float:
+        """Median seconds of one set of dispatches (``runs``: one list per argument copy, cycled in one pass)."""
+        dev = self.device.device
+        import wgpu  # noqa: PLC0415
+
+        samples: list[float] = []
+        for r in range(self.warmup + self.repeats):
+            encoder = dev.create_command_encoder()
+            query_set = resolve = None
+            if self.timestamps:
+                query_set = dev.create_query_set(type=wgpu.QueryType.timestamp, count=2)
+                compute = encoder.begin_compute_pass(
+                    timestamp_writes={"query_set": query_set, "beginning_of_pass_write_index": 0, "end_of_pass_write_index": 1}
+                )
+            else:
+                compute = encoder.begin_compute_pass()
+            for dispatches in runs:
+                for bound, (gx, gy, gz) in dispatches:
+                    compute.set_pipeline(bound.kernel.pipeline)
+                    compute.set_bind_group(0, bound.bind_group)
+                    compute.dispatch_workgroups(gx, gy, gz)
+            compute.end()
+            if query_set is not None:
+                resolve = dev.create_buffer(size=16, usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
+                encoder.resolve_query_set(query_set, 0, 2, resolve, 0)
+            start = time.perf_counter()
+            dev.queue.submit([encoder.finish()])
+            if resolve is not None:
+                t0, t1 = np.frombuffer(dev.queue.read_buffer(resolve), np.uint64)
+                seconds = max(int(t1) - int(t0), 0) * 1e-9  # the period is taken as 1 ns; ranking does not depend on it
+            else:
+                dev.queue.on_submitted_work_done_sync()
+                seconds = time.perf_counter() - start
+            if r >= self.warmup:
+                samples.append(seconds / len(runs))
+        self.measurements += 1
+        return float(statistics.median(samples))
+
+    def execute(self, lowered: Lowered, args: Sequence[np.ndarray | int], shapes: StepArgs) -> list[np.ndarray | int]:
+        """Run the candidate once on the given arguments; every buffer argument read back (outputs included)."""
+        pipelines = self.build(lowered)
+        values = [self.device.buffer(np.ascontiguousarray(a)) if isinstance(a, np.ndarray) else a for a in args]
+        self.device.run(self.dispatches(lowered, pipelines, values, shapes))
+        return [
+            self.device.read(v, a.dtype, a.size).reshape(a.shape) if isinstance(a, np.ndarray) else a
+            for a, v in zip(args, values, strict=True)
+        ]
+
+
+# --- the search -------------------------------------------------------------------------------
+
+
+@dataclass
+class RegionResult:
+    """How one region's config was chosen."""
+
+    label: str
+    strategy: str
+    config: LoweringConfigAttr
+    source: str
+    """``measured``, ``cache`` or ``heuristic`` (with ``note`` saying why)."""
+    tried: list[LoweringConfigAttr] = field(default_factory=list[LoweringConfigAttr])
+    """Configs timed, the heuristic's first."""
+    rejected: dict[str, str] = field(default_factory=dict[str, str])
+    """Configs (``describe``) that could not be lowered or built, and why."""
+    seconds: dict[str, float] = field(default_factory=dict[str, float])
+    """The winner's median time per step."""
+    default_seconds: dict[str, float] = field(default_factory=dict[str, float])
+    """The heuristic config's median time per step."""
+    note: str = ""
+
+
+class Tuner:
+    """Measured tuning of the dispatch regions of a module (the module docstring says how)."""
+
+    def __init__(
+        self,
+        device: Any,
+        cache: TuningCache | None,
+        target: TargetDescription,
+        prefill_length: int = 512,
+        repeats: int = 5,
+        adapter: str | None = None,
+        log: Callable[[str], None] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.runner = DeviceRunner(device, repeats)
+        self.cache = cache
+        self.target = within_device_limits(target, device)
+        self.prefill_length = prefill_length
+        self.adapter = adapter if adapter is not None else device.identity
+        self.log = log
+        self.seed = seed
+        self.results: list[RegionResult] = []
+
+    @property
+    def measurements(self) -> int:
+        """Candidate timings taken so far (none when every region came from the cache)."""
+        return self.runner.measurements
+
+    def _say(self, message: str) -> None:
+        if self.log is not None:
+            self.log(message)
+
+    def tune_module(self, module: ModuleOp, ctx: Context, overwrite: bool = False) -> list[RegionResult]:
+        """Set the config of every region (keeping existing ones unless ``overwrite``); one result per region tuned."""
+        host = HostScalars(module)
+        done: dict[str, RegionResult] = {}
+        results: list[RegionResult] = []
+        for region in [op for op in module.walk() if isinstance(op, RegionOp)]:
+            if region.config is not None and not overwrite:
+                continue
+            ops = region_ops(region)
+            strategy = region_strategy(ops)
+            signature = kernel_signature(region, strategy, self.target, self.prefill_length)
+            if signature not in done:
+                done[signature] = self.tune_region(region, ctx, host, signature)
+            region.config = done[signature].config
+            results.append(done[signature])
+        self.results += results
+        return results
+
+    def tune_region(self, region: RegionOp, ctx: Context, host: HostScalars, signature: str | None = None) -> RegionResult:
+        """The config of one region: from the cache, else measured, else (arguments unknown) the heuristic's."""
+        ops = region_ops(region)
+        strategy, root = region_strategy(ops), root_of(ops)
+        label = region.label.data
+        seed = seed_config(strategy, root, self.target)
+        signature = signature or kernel_signature(region, strategy, self.target, self.prefill_length)
+        key = cache_key(signature, self.adapter)
+        entry = self.cache.get(key) if self.cache is not None else None
+        if entry is not None:
+            cached = config_from_json(entry.get("config"))
+            if cached is not None and cached.strategy.data == strategy:
+                return RegionResult(label, strategy, cached, "cache", seconds=dict(entry.get("seconds", {})),
+                                    default_seconds=dict(entry.get("default_seconds", {})))  # fmt: skip
+        start = time.perf_counter()
+        result = self._search(region, ctx, host, strategy, root, seed)
+        spent = time.perf_counter() - start
+        if result.source == "measured":
+            if self.cache is not None:
+                self.cache.put(key, {
+                    "label": label, "strategy": strategy, "config": config_to_json(result.config),
+                    "adapter": self.adapter, "target": self.target.name, "prefill_length": self.prefill_length,
+                    "seconds": result.seconds, "default_seconds": result.default_seconds,
+                    "candidates": len(result.tried), "search_seconds": round(spent, 3),
+                    "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                })  # fmt: skip
+            gains = ", ".join(f"{k} {result.default_seconds[k] / v:.2f}x" for k, v in result.seconds.items() if v > 0)
+            self._say(f"{label} ({strategy}): {describe(result.config)} of {len(result.tried)} configs timed in {spent:.1f} s"
+                      f" ({gains or 'no timing'} vs the heuristic's {describe(seed)})")  # fmt: skip
+        else:
+            self._say(f"{label} ({strategy}): heuristic {describe(result.config)}: {result.note}")
+        return result
+
+    def _search(self, region: RegionOp, ctx: Context, host: HostScalars, strategy: str, root: Any, seed: LoweringConfigAttr) -> RegionResult:
+        label = region.label.data
+        bench = RegionBenchmark(region, ctx)
+        result = RegionResult(label, strategy, seed, "heuristic")
+        try:
+            first = bench.lower(seed)
+        except RustyError as err:
+            result.note = f"the heuristic's config does not lower on its own ({err})"
+            return result
+        rows = self.prefill_length + 1
+        steps: list[tuple[TimedStep, StepArgs]] = []
+        try:
+            for step in representative_steps(self.prefill_length):
+                args = bench.step_args(step, host, rows, first)
+                if all(args != seen for _, seen in steps):
+                    steps.append((step, args))
+        except (UnknownHostValue, RustyError) as err:
+            result.note = f"cannot give its arguments representative values ({err})"
+            return result
+        rng = np.random.default_rng(self.seed)
+        uploads = {step.name: self.runner.upload(args, rng, self.runner.copies_for(args)) for step, args in steps}
+        try:
+            return self._descend(bench, strategy, root, seed, first, steps, uploads, result)
+        finally:
+            for sets in uploads.values():
+                for values in sets:
+                    for v in values:
+                        if hasattr(v, "destroy"):
+                            v.destroy()
+
+    def _descend(
+        self,
+        bench: RegionBenchmark,
+        strategy: str,
+        root: Any,
+        seed: LoweringConfigAttr,
+        first: Lowered,
+        steps: list[tuple[TimedStep, StepArgs]],
+        uploads: dict[str, list[list[Any]]],
+        result: RegionResult,
+    ) -> RegionResult:
+        timed: dict[LoweringConfigAttr, dict[str, float] | None] = {}
+
+        def measure(config: LoweringConfigAttr, lowered: Lowered | None = None) -> dict[str, float] | None:
+            if config in timed:
+                return timed[config]
+            timed[config] = None
+            try:
+                lowered = lowered or bench.lower(config)
+                if lowered.workgroup_memory_bytes > self.target.max_workgroup_memory:
+                    raise RustyError(f"{lowered.workgroup_memory_bytes} bytes of workgroup memory > {self.target.max_workgroup_memory}")
+                pipelines = self.runner.build(lowered)
+                times: dict[str, float] = {}
+                for step, args in steps:
+                    runs = [self.runner.dispatches(lowered, pipelines, values, args) for values in uploads[step.name]]
+                    times[step.name] = self.runner.time(runs)
+            except RustyError as err:
+                result.rejected[describe(config)] = str(err).splitlines()[0]
+                return None
+            result.tried.append(config)
+            timed[config] = times
+            return times
+
+        baseline = measure(seed, first)
+        if baseline is None:
+            result.note = f"the heuristic's config does not run: {result.rejected.get(describe(seed))}"
+            return result
+
+        def score(times: dict[str, float]) -> float:
+            return sum(t / baseline[k] if baseline[k] > 0 else 1.0 for k, t in times.items())
+
+        best, best_times = seed, baseline
+        for axis in search_axes(strategy, root, self.target):
+            for config in axis(best)[1:]:
+                times = measure(config)
+                if times is not None and score(times) < score(best_times) * (1 - MIN_GAIN):
+                    best, best_times = config, times
+        result.config, result.source = best, "measured"
+        result.seconds, result.default_seconds = best_times, baseline
+        return result
+
+
+def within_device_limits(target: TargetDescription, device: Any) -> TargetDescription:
+    """``target`` with its invocation and workgroup-memory limits lowered to the device's where those are smaller."""
+    limits = getattr(device, "limits", {}) or {}
+    return replace(
+        target,
+        max_invocations=min(target.max_invocations, int(limits.get("max-compute-invocations-per-workgroup", target.max_invocations))),
+        max_workgroup_memory=min(target.max_workgroup_memory, int(limits.get("max-compute-workgroup-storage-size", target.max_workgroup_memory))),
+    )
+
+
+_DEVICE: dict[str, Any] = {}
+
+
+def measuring_device() -> tuple[Any, str]:
+    """The process's wgpu device for tuning (created once), or None and the reason there is none."""
+    if "device" not in _DEVICE:
+        try:
+            from rusty_ir.backends.runtime import Device  # noqa: PLC0415
+
+            _DEVICE["device"], _DEVICE["reason"] = Device(), ""
+        except Exception as err:  # noqa: BLE001 - no driver, no adapter: tuning falls back to the heuristic
+            _DEVICE["device"], _DEVICE["reason"] = None, f"{type(err).__name__}: {err}".splitlines()[0]
+    return _DEVICE["device"], _DEVICE["reason"]
+
+
+def stderr_log(message: str) -> None:
+    print(f"tune-workgroups: {message}", file=sys.stderr, flush=True)
