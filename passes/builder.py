@@ -132,6 +132,15 @@ class IRBuilder:
     def ceildiv(self, a: SSAValue, b: SSAValue) -> SSAValue:
         return self.value(arith.CeilDivUIOp(a, b))
 
+    def product(self, values: Sequence[SSAValue]) -> SSAValue:
+        """The index product of ``values`` (1 for none)."""
+        if not values:
+            return self.index(1)
+        total = values[0]
+        for v in values[1:]:
+            total = self.muli(total, v)
+        return total
+
     # --- casts ----------------------------------------------------------------------------------
     def index_cast(self, x: SSAValue, to: Attribute) -> SSAValue:
         return x if x.type == to else self.value(arith.IndexCastOp(x, to))

@@ -12,7 +12,9 @@ At load (once):
    unrolled, weight names resolved per layer, so an entry becomes one flat list
    of launches whose grids and scalar arguments are expressions of ``S`` and
    ``pos``. Loop bounds, layer indices and ``memref.dim`` indices must come out
-   as constants.
+   as constants. An ``if`` whose condition is a constant (decode: ``S = 1``)
+   keeps one branch; otherwise both branches' launches are kept with a guard
+   expression, and each step runs those whose guard holds.
 2. Pipelines are built for the kernels used; every weight the expansions bind
    is uploaded once straight from its (memory-mapped) bytes; K and V buffers of
    ``context_length`` rows are made per layer (f32); each slot gets one buffer
@@ -52,6 +54,7 @@ from rusty_ir.backends.runtime.schedule import (
     Dim,
     Expr,
     Function,
+    If,
     Launch,
     Let,
     Loop,
@@ -119,6 +122,8 @@ class _Launch:
     grid: tuple[Sym, Sym, Sym]
     scalars: tuple[Sym, ...]
     where: str
+    guard: Sym = 1
+    """Nonzero when the launch runs: the conditions of the ``if`` steps around it."""
 
 
 @dataclass
@@ -143,6 +148,7 @@ class _Expander:
         self.context_length = context_length
         self.out = _Expansion(entry)
         self.caches = {c.name: c for c in schedule.kv_caches}
+        self.guard: Sym = 1
 
     def run(self) -> _Expansion:
         entry = self.out.entry
@@ -252,7 +258,22 @@ class _Expander:
             grid = tuple(self.index(g, env, where) for g in step.grid)
             buffers = tuple(self.buffer(b, env, where) for b in step.buffers)
             scalars = tuple(self.index(s, env, where) for s in step.scalars)
-            self.out.launches.append(_Launch(step.kernel, buffers, grid, scalars, f"{self.out.entry}: {where}"))  # type: ignore[arg-type]
+            self.out.launches.append(_Launch(step.kernel, buffers, grid, scalars, f"{self.out.entry}: {where}", self.guard))  # type: ignore[arg-type]
+        elif isinstance(step, If):
+            # a condition known at expansion (decode: S = 1) picks a branch; otherwise both
+            # branches' launches are kept, guarded, and the step's S decides
+            cond = self.index(step.cond, env, where)
+            if isinstance(cond, tuple) and cond[0] != "le":
+                raise RustyError(f"schedule: {where}: a condition must be a comparison ('le'), got {_show(cond)}")
+            outer = self.guard
+            then = int(cond != 0) if isinstance(cond, int | float) else cond
+            for steps, taken in ((step.then, then), (step.orelse, _fold("sub", 1, then))):
+                if taken == 0:
+                    continue
+                self.guard = _fold("mul", outer, taken)
+                if self.steps(fn, steps, env, depth) is not None:
+                    raise RustyError(f"schedule: {where}: return inside an if")
+            self.guard = outer
         elif isinstance(step, Call):
             callee = self.schedule.functions.get(step.callee)
             if callee is None:
@@ -327,8 +348,8 @@ class _Plan:
 
     entry: str
     table: _Table
-    dispatches: list[tuple[Any, Any, int, int, int]]
-    """(pipeline, bind group, value index of grid x, y, z)."""
+    dispatches: list[tuple[Any, Any, int, int, int, int | None]]
+    """(pipeline, bind group, value index of grid x, y, z, value index of the guard or None)."""
     bound: list[BoundKernel]
     tokens: Any
     out: Any
@@ -436,7 +457,9 @@ class ModelRuntime:
         return counts
 
     def dispatches_per_step(self, entry: str) -> int:
-        return len(self._plans[entry].dispatches)
+        """Dispatches of one ``entry`` step of the most tokens it takes."""
+        plan = self._plans[entry]
+        return len(self._active(plan, self._values(plan, plan.max_tokens, 0)))
 
     def memory_report(self) -> dict[str, int]:
         """Bytes of device memory by use: weights, kv_cache, slots, io, params, and total."""
@@ -466,29 +489,19 @@ class ModelRuntime:
         if not 1 <= ids.size <= plan.max_tokens:
             raise RustyError(f"profile_step: {entry} takes 1..{plan.max_tokens} tokens, got {ids.size}")
         self._check_fits(ids.size, pos)
-        values = plan.table.base.copy()
-        values[0] = ids.size
-        values[1] = pos
-        for i, f, a, b in plan.table.code:
-            values[i] = f(values[a], values[b])
-        queue = self._queue
-        queue.write_buffer(plan.tokens, 0, ids)
-        if plan.params_buffer is not None:
-            v = np.array(values)
-            words = plan.params_words.copy()  # type: ignore[union-attr]
-            words[plan.int_dst] = v[plan.int_src]  # type: ignore[index]
-            if plan.float_dst is not None:
-                words.view(np.float32)[plan.float_dst] = v[plan.float_src]  # type: ignore[union-attr]
-            queue.write_buffer(plan.params_buffer, 0, words)
+        values = self._values(plan, ids.size, pos)
+        self._queue.write_buffer(plan.tokens, 0, ids)
+        self._write_params(plan, values)
+        active = self._active(plan, values)
         dev = self.device.device
         per_set = self.QUERIES_PER_SET // 2
         encoder = dev.create_command_encoder()
         resolved = []
-        for start in range(0, len(plan.dispatches), per_set):
-            chunk = plan.dispatches[start : start + per_set]
+        for start in range(0, len(active), per_set):
+            chunk = active[start : start + per_set]
             count = 2 * len(chunk)
             query_set = dev.create_query_set(type=wgpu.QueryType.timestamp, count=count)
-            for j, (pipeline, group, gx, gy, gz) in enumerate(chunk):
+            for j, (_, (pipeline, group, gx, gy, gz, _)) in enumerate(chunk):
                 compute = encoder.begin_compute_pass(
                     timestamp_writes={"query_set": query_set, "beginning_of_pass_write_index": 2 * j, "end_of_pass_write_index": 2 * j + 1}
                 )
@@ -499,10 +512,10 @@ class ModelRuntime:
             buf = dev.create_buffer(size=8 * count, usage=wgpu.BufferUsage.QUERY_RESOLVE | wgpu.BufferUsage.COPY_SRC)
             encoder.resolve_query_set(query_set, 0, count, buf, 0)
             resolved.append(buf)
-        queue.submit([encoder.finish()])
-        stamps = np.concatenate([np.frombuffer(queue.read_buffer(b), np.uint64) for b in resolved])
+        self._queue.submit([encoder.finish()])
+        stamps = np.concatenate([np.frombuffer(self._queue.read_buffer(b), np.uint64) for b in resolved])
         ns = (stamps[1::2].astype(np.int64) - stamps[0::2].astype(np.int64)).clip(min=0)
-        return [(b.kernel.interface.name, float(t) * 1e-9) for b, t in zip(plan.bound, ns, strict=True)]
+        return [(plan.bound[i].kernel.interface.name, float(t) * 1e-9) for (i, _), t in zip(active, ns, strict=True)]
 
     def _check_fits(self, n: int, pos: int) -> None:
         if pos < 0 or pos + n > self.context_length:
@@ -527,6 +540,32 @@ class ModelRuntime:
         previous step's argmax, so the host need not have read it yet. Returns the time
         the inputs were written (the rest is encoding).
         """
+        values = self._values(plan, S, pos)
+        if tokens is not None:
+            self._queue.write_buffer(plan.tokens, 0, tokens)
+        self._write_params(plan, values)
+        written = time.perf_counter()
+        encoder = self.device.device.create_command_encoder()
+        if tokens is None:
+            encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
+        compute = encoder.begin_compute_pass()
+        last = None
+        for pipeline, group, gx, gy, gz, guard in plan.dispatches:
+            if guard is not None and not values[guard]:
+                continue
+            if pipeline is not last:
+                compute.set_pipeline(pipeline)
+                last = pipeline
+            compute.set_bind_group(0, group)
+            compute.dispatch_workgroups(values[gx], values[gy], values[gz])
+        compute.end()
+        encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)
+        self._queue.submit([encoder.finish()])
+        return written
+
+    @staticmethod
+    def _values(plan: _Plan, S: int, pos: int) -> list[Any]:  # noqa: N803
+        """Every interned expression of ``plan`` at step size ``S`` and position ``pos``."""
         values = plan.table.base.copy()
         values[0] = S
         values[1] = pos
@@ -535,32 +574,23 @@ class ModelRuntime:
                 values[i] = f(values[a], values[b])
         except ZeroDivisionError:
             raise RustyError(f"{plan.entry}: division by zero evaluating the schedule at S={S}, pos={pos}") from None
-        queue = self._queue
-        if tokens is not None:
-            queue.write_buffer(plan.tokens, 0, tokens)
-        if plan.params_buffer is not None:
-            v = np.array(values)
-            words = plan.params_words
-            words[plan.int_dst] = v[plan.int_src]  # type: ignore[index]
-            if plan.float_dst is not None:
-                words.view(np.float32)[plan.float_dst] = v[plan.float_src]  # type: ignore[union-attr]
-            queue.write_buffer(plan.params_buffer, 0, words)
-        written = time.perf_counter()
-        encoder = self.device.device.create_command_encoder()
-        if tokens is None:
-            encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
-        compute = encoder.begin_compute_pass()
-        last = None
-        for pipeline, group, gx, gy, gz in plan.dispatches:
-            if pipeline is not last:
-                compute.set_pipeline(pipeline)
-                last = pipeline
-            compute.set_bind_group(0, group)
-            compute.dispatch_workgroups(values[gx], values[gy], values[gz])
-        compute.end()
-        encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)
-        queue.submit([encoder.finish()])
-        return written
+        return values
+
+    def _write_params(self, plan: _Plan, values: list[Any]) -> None:
+        """Upload the kernels' scalar arguments of one step."""
+        if plan.params_buffer is None:
+            return
+        v = np.array(values)
+        words = plan.params_words
+        words[plan.int_dst] = v[plan.int_src]  # type: ignore[index]
+        if plan.float_dst is not None:
+            words.view(np.float32)[plan.float_dst] = v[plan.float_src]  # type: ignore[union-attr]
+        self._queue.write_buffer(plan.params_buffer, 0, words)
+
+    @staticmethod
+    def _active(plan: _Plan, values: list[Any]) -> list[tuple[int, tuple[Any, ...]]]:
+        """(index, dispatch) of the dispatches a step with these values runs (guards hold)."""
+        return [(i, d) for i, d in enumerate(plan.dispatches) if d[5] is None or values[d[5]]]
 
     def _read(self, plan: _Plan, staging: Any) -> int:
         """Wait for the step that copied into ``staging``; its token (and ``plan.result``, the bytes)."""
@@ -656,7 +686,7 @@ class ModelRuntime:
         int_fields: list[tuple[int, int]] = []
         float_fields: list[tuple[int, int]] = []
         groups: dict[tuple[Any, ...], Any] = {}
-        dispatches: list[tuple[Any, Any, int, int, int]] = []
+        dispatches: list[tuple[Any, Any, int, int, int, int | None]] = []
         bound: list[BoundKernel] = []
         pending: list[tuple[Kernel, list[Any], tuple[Any, ...], int | None]] = []
         total = 0
@@ -687,7 +717,8 @@ class ModelRuntime:
                 offset = params[pkey]
             pending.append((kernel, [self._buffers[k] for k in keys], keys, offset))
             grid = tuple(table.intern(g) for g in launch.grid)
-            dispatches.append((kernel.pipeline, None, *grid))  # type: ignore[arg-type]
+            guard = None if launch.guard == 1 else table.intern(launch.guard)
+            dispatches.append((kernel.pipeline, None, *grid, guard))  # type: ignore[arg-type]
         params_buffer = None
         if total:
             params_buffer = dev.device.create_buffer(size=total, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST, label=f"{x.entry}.params")
@@ -705,8 +736,8 @@ class ModelRuntime:
                 group = dev.device.create_bind_group(layout=kernel.layout, entries=entries, label=kernel.interface.name)
                 groups[gkey] = BoundKernel(kernel, group, params_buffer)
             bound.append(groups[gkey])
-            pipeline, _, gx, gy, gz = dispatches[i]
-            dispatches[i] = (pipeline, groups[gkey].bind_group, gx, gy, gz)
+            pipeline, _, gx, gy, gz, guard = dispatches[i]
+            dispatches[i] = (pipeline, groups[gkey].bind_group, gx, gy, gz, guard)
         out = self._buffers[x.io["out"][0].key]
         staging = dev.device.create_buffer(size=out.size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label=f"{x.entry}.out")
         plan = _Plan(

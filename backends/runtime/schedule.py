@@ -21,9 +21,9 @@ Names are the SSA names of the host function, unique within it.
 **Expressions** (sizes, grids, scalar kernel arguments, loop bounds) are JSON
 trees: an int or float literal, a value name (a string), or
 ``[op, a, b]`` with ``op`` in ``OPERATORS`` (``add sub mul div ceildiv rem min
-max``; ``div``/``rem`` round towards minus infinity, which for the
-non-negative sizes of a schedule is ``divui``/``remui``). Nothing is ever
-evaluated as Python.
+max le``; ``div``/``rem`` round towards minus infinity, which for the
+non-negative sizes of a schedule is ``divui``/``remui``; ``le`` is 1 when
+``a <= b``, else 0). Nothing is ever evaluated as Python.
 
 **Steps**, in order (``op`` says which):
 
@@ -43,6 +43,9 @@ evaluated as Python.
 - ``{"op": "loop", "iv": "l", "lower": 0, "upper": 2, "step": 1, "iter_args": [["in", "h0"], ["o", "spare"]],
   "body": [...], "yield": ["o", "in"], "results": ["hl", "hl_1"]}`` ``scf.for``; iteration values
   may be buffers, which is how loop-carried activations swap;
+- ``{"op": "if", "cond": ["le", "S", 1], "then": [...], "else": [...]}`` ``scf.if`` without
+  results: the ``then`` steps when ``cond`` is nonzero, else the ``else`` steps (how a
+  single-token step launches its own version of a kernel);
 - ``{"op": "return", "values": []}``.
 
 ``memref.cast`` and ``arith.index_cast`` are not steps: their result is the
@@ -80,8 +83,9 @@ OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
     "rem": operator.mod,
     "min": min,
     "max": max,
+    "le": lambda a, b: int(a <= b),
 }
-"""Every expression operator (all binary) and what it computes."""
+"""Every expression operator (all binary) and what it computes (``le`` is 1 or 0)."""
 
 
 def check_expr(e: Any, where: str) -> Expr:
@@ -346,6 +350,17 @@ class Loop(Step):
 
 
 @dataclass(frozen=True)
+class If(Step):
+    OP: ClassVar[str] = "if"
+    cond: Expr
+    then: tuple[Step, ...]
+    orelse: tuple[Step, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {("else" if k == "orelse" else k): v for k, v in super().to_dict().items()}
+
+
+@dataclass(frozen=True)
 class Return(Step):
     OP: ClassVar[str] = "return"
     values: tuple[Expr, ...]
@@ -382,6 +397,9 @@ def _step_from_dict(d: Any, where: str) -> Step:
         return Loop(
             r.name("iv"), r.expr("lower"), r.expr("upper"), r.expr("step"), tuple(iter_args), body, r.exprs("yield"), r.names("results")
         )
+    if op == "if":
+        branches = (tuple(_step_from_dict(s, f"{r.at(k)}[{i}]") for i, s in enumerate(r.get(k, list))) for k in ("then", "else"))
+        return If(r.expr("cond"), *branches)
     if op == "return":
         return Return(r.exprs("values"))
     raise RustyError(f"schedule: {where}: unknown step op '{op}'")

@@ -5,7 +5,8 @@ interfaces come from the WGSL emitter) and host ``func.func``s. A host
 function may contain only index ``arith`` (constants are inlined, the rest
 become ``let`` steps), ``memref.dim``/``alloc``/``cast``/``dealloc``,
 ``dispatch.weight``/``cache``, ``gpu.launch_func``, ``func.call``,
-``scf.for``/``yield`` and ``func.return``. Anything else is a ``RustyError``
+``scf.for``/``yield``, ``scf.if`` without results (its condition an
+``arith.cmpi ule``) and ``func.return``. Anything else is a ``RustyError``
 naming the op (``err.op`` is set, so ``rusty-translate`` prints its line).
 """
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from xdsl.dialects import func, gpu, scf
+from xdsl.dialects import arith, func, gpu, scf
 from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, IntegerType, MemRefType, ModuleOp
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
@@ -27,6 +28,7 @@ from rusty_ir.backends.runtime.schedule import (
     Dim,
     Expr,
     Function,
+    If,
     KvCache,
     Launch,
     Let,
@@ -217,8 +219,23 @@ class _FunctionEmitter:
         if isinstance(op, func.CallOp):
             args = tuple(self.ref(v, op) for v in op.arguments)
             return Call(op.callee.root_reference.data, args, tuple(self.define(r) for r in op.results))
+        if isinstance(op, arith.CmpiOp) and arith.CMPI_COMPARISON_OPERATIONS[op.predicate.value.data] in ("ule", "sle"):
+            a, b = (self.ref(v, op) for v in op.operands)
+            expr = _fold("le", a, b)
+            if not isinstance(expr, list):
+                self.refs[op.results[0]] = expr
+                return None
+            return Let(self.define(op.results[0]), expr)
         if isinstance(op, scf.ForOp):
             return self.loop(op)
+        if isinstance(op, scf.IfOp):
+            if op.results:
+                raise _error("scf.if with results is not supported on the host", op)
+            cond = self.ref(op.cond, op)
+            then, orelse = (self.block(r.block) if r.blocks else [] for r in (op.true_region, op.false_region))
+            return If(cond, tuple(then), tuple(orelse))
+        if isinstance(op, scf.YieldOp) and not op.operands:
+            return None
         if isinstance(op, func.ReturnOp):
             return Return(tuple(self.ref(v, op) for v in op.operands))
         raise _error("the schedule emitter cannot translate this op in a host function", op)

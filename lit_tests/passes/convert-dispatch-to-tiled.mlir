@@ -8,14 +8,14 @@
 // CHECK-SAME:  (%[[X:.*]]: memref<?x8xf32>, %[[S:.*]]: index, %[[Y:.*]]: memref<?x8xf32>)
 // CHECK-NEXT:    tiled.kernel "axpb_0"(%[[X]], %[[S]], %[[Y]]) {workgroup_size = array<i64: 64, 1, 1>} : memref<?x8xf32>, index, memref<?x8xf32> grid {
 // CHECK-NEXT:    ^{{.*}}(%{{.*}}: memref<?x8xf32>, %[[GS:.*]]: index, %{{.*}}: memref<?x8xf32>):
-// CHECK:           %[[ROWS:.*]] = arith.muli %{{.*}}, %[[GS]] : index
-// CHECK-NEXT:      %[[TOTAL:.*]] = arith.muli %[[ROWS]], %{{.*}} : index
+// CHECK:           %[[TOTAL:.*]] = arith.muli %[[GS]], %{{.*}} : index
 // CHECK-NEXT:      %[[C64:.*]] = arith.constant 64 : index
 // CHECK-NEXT:      %[[GROUPS:.*]] = arith.ceildivui %[[TOTAL]], %[[C64]] : index
 // CHECK-NEXT:      %[[MAXX:.*]] = arith.constant 65535 : index
 // CHECK-NEXT:      %[[GX:.*]] = arith.minui %[[GROUPS]], %[[MAXX]] : index
 // CHECK-NEXT:      %[[GY:.*]] = arith.ceildivui %[[GROUPS]], %[[GX]] : index
-// CHECK-NEXT:      tiled.yield %[[GX]], %[[GY]], %{{.*}} : index, index, index
+// CHECK-NEXT:      %[[ONE:.*]] = arith.constant 1 : index
+// CHECK-NEXT:      tiled.yield %[[GX]], %[[GY]], %[[ONE]] : index, index, index
 // CHECK-NEXT:    } body {
 // CHECK-NEXT:    ^{{.*}}(%[[A:.*]]: memref<?x8xf32>, %[[BS:.*]]: index, %[[OUT:.*]]: memref<?x8xf32>):
 // CHECK:           %[[NX:.*]] = "gpu.grid_dim"() <{dimension = #gpu<dim x>}> : () -> index
@@ -65,8 +65,7 @@ func.func @elementwise(%x: memref<?x8xf32>, %s: index, %y: memref<?x8xf32>) {
 // CHECK-NEXT:      %[[C0:.*]] = arith.constant 0 : index
 // CHECK-NEXT:      %[[N:.*]] = memref.dim %[[GX]], %[[C0]] : memref<?x50xf32>
 // CHECK-NEXT:      %[[C1:.*]] = arith.constant 1 : index
-// CHECK-NEXT:      %[[ROWS:.*]] = arith.muli %[[C1]], %[[N]] : index
-// CHECK-NEXT:      tiled.yield %[[ROWS]], %[[C1]], %[[C1]] : index, index, index
+// CHECK-NEXT:      tiled.yield %[[N]], %[[C1]], %[[C1]] : index, index, index
 // CHECK-NEXT:    } body {
 // CHECK-NEXT:    ^{{.*}}(%[[A:.*]]: memref<?x50xf32>, %[[OUT:.*]]: memref<?x50xf32>):
 // CHECK-NEXT:      %[[SH:.*]] = memref.alloca() : memref<64xf32, 3 : i64>
@@ -131,10 +130,9 @@ func.func @row(%x: memref<?x50xf32>, %y: memref<?x50xf32>) {
 // CHECK-SAME:  (%[[X:.*]]: memref<?x64xf32>, %[[W:.*]]: memref<37x64x!quant.q4_0>, %[[H:.*]]: memref<?x37xf32>, %[[S:.*]]: index, %[[Y:.*]]: memref<?x37xf32>)
 // CHECK-NEXT:    tiled.kernel "gemv_0"(%[[X]], %[[W]], %[[H]], %[[S]], %[[Y]]) {workgroup_size = array<i64: 64, 1, 1>} : memref<?x64xf32>, memref<37x64x!quant.q4_0>, memref<?x37xf32>, index, memref<?x37xf32> grid {
 // CHECK-NEXT:    ^{{.*}}(%{{.*}}: memref<?x64xf32>, %{{.*}}: memref<333xi32>, %{{.*}}: memref<?x37xf32>, %[[GS:.*]]: index, %{{.*}}: memref<?x37xf32>):
-// CHECK:           %[[TOKENS:.*]] = arith.muli %{{.*}}, %[[GS]] : index
-// CHECK-NEXT:      %[[C10:.*]] = arith.constant 10 : index
-// CHECK:           %[[GY:.*]] = arith.ceildivui %[[TOKENS]], %{{.*}} : index
-// CHECK-NEXT:      tiled.yield %[[C10]], %[[GY]], %{{.*}} : index, index, index
+// CHECK:           %[[C10:.*]] = arith.constant 10 : index
+// CHECK-NEXT:      %[[ONE:.*]] = arith.constant 1 : index
+// CHECK-NEXT:      tiled.yield %[[C10]], %[[GS]], %[[ONE]] : index, index, index
 // CHECK-NEXT:    } body {
 // CHECK-NEXT:    ^{{.*}}(%[[A:.*]]: memref<?x64xf32>, %[[WORDS:.*]]: memref<333xi32>, %[[HB:.*]]: memref<?x37xf32>, %{{.*}}: index, %[[OUT:.*]]: memref<?x37xf32>):
 // CHECK-NEXT:      %[[SCRATCH:.*]] = memref.alloca() : memref<64xf32, 3 : i64>
@@ -191,6 +189,46 @@ func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: 
       linalg.yield %r : f32
     } -> tensor<?x37xf32>
     bufferization.materialize_in_destination %sum in restrict writable %out : (tensor<?x37xf32>, memref<?x37xf32>) -> ()
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+// A contraction tiled over 4 tokens per workgroup is multi-versioned: the host tests the batch
+// (the step's tokens) and launches a one-token kernel (tile [4]) or, in the else branch, the
+// tiled one (tile [4, 4]).
+// CHECK-LABEL: func.func @contraction_tokens
+// CHECK-SAME:  (%[[X:.*]]: memref<?x64xf32>, %[[W:.*]]: memref<37x64xf32>, %[[Y:.*]]: memref<?x37xf32>)
+// CHECK:         %[[T:.*]] = memref.dim %[[Y]], %{{.*}} : memref<?x37xf32>
+// CHECK-NEXT:    %[[ONE:.*]] = arith.constant 1 : index
+// CHECK-NEXT:    %[[SINGLE:.*]] = arith.cmpi ule, %[[T]], %[[ONE]] : index
+// CHECK-NEXT:    scf.if %[[SINGLE]] {
+// CHECK-NEXT:      tiled.kernel "mm_0"(%[[X]], %[[W]], %[[Y]]) {workgroup_size = array<i64: 64, 1, 1>}
+// CHECK:             %[[ROWS:.*]] = memref.dim
+// CHECK:             tiled.yield %{{.*}}, %[[ROWS]], %{{.*}} : index, index, index
+// CHECK:           tiled.kernel "mm_0"(%[[X]], %[[W]], %[[Y]]) {workgroup_size = array<i64: 64, 1, 1>}
+// CHECK:             %[[ROWS2:.*]] = memref.dim
+// CHECK:             %[[FOUR:.*]] = arith.constant 4 : index
+// CHECK-NEXT:        %[[GY:.*]] = arith.ceildivui %[[ROWS2]], %[[FOUR]] : index
+// CHECK:             tiled.yield %{{.*}}, %[[GY]], %{{.*}} : index, index, index
+// CHECK-NOT:     dispatch.region
+func.func @contraction_tokens(%x: memref<?x64xf32>, %w: memref<37x64xf32>, %y: memref<?x37xf32>) {
+  dispatch.region "mm_0"(%x, %w, %y) {config = #dispatch.lowering_config<contraction, workgroup = [64, 1, 1], tile = [4, 4]>} : (memref<?x64xf32>, memref<37x64xf32>, memref<?x37xf32>) -> () {
+  ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64xf32>, %out: memref<?x37xf32>):
+    %at = bufferization.to_tensor %a : memref<?x64xf32> to tensor<?x64xf32>
+    %wt = bufferization.to_tensor %wb : memref<37x64xf32> to tensor<37x64xf32>
+    %ot = bufferization.to_tensor %out : memref<?x37xf32> to tensor<?x37xf32>
+    %zero = arith.constant 0.0 : f32
+    %i = linalg.fill ins(%zero : f32) outs(%ot : tensor<?x37xf32>) -> tensor<?x37xf32>
+    %mm = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%at, %wt : tensor<?x64xf32>, tensor<37x64xf32>) outs(%i : tensor<?x37xf32>) {
+    ^bb1(%xa: f32, %wa: f32, %acc: f32):
+      %p = arith.mulf %xa, %wa : f32
+      %r = arith.addf %p, %acc : f32
+      linalg.yield %r : f32
+    } -> tensor<?x37xf32>
+    bufferization.materialize_in_destination %mm in restrict writable %out : (tensor<?x37xf32>, memref<?x37xf32>) -> ()
     dispatch.yield
   }
   func.return

@@ -15,6 +15,7 @@ from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import i32
 from xdsl.ir import Operation, SSAValue
 
+from rusty_ir.dialects.dispatch import LoweringConfigAttr
 from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
@@ -48,13 +49,6 @@ def _combiner(op: linalg.GenericOp) -> type[Operation]:
     if len(uses) != 1 or type(uses[0].operation) not in (arith.AddfOp, arith.MaximumfOp, arith.MinimumfOp, arith.MulfOp):
         raise RustyError("a reduction body must fold into its accumulator with one addf/maximumf/minimumf/mulf", op)
     return type(uses[0].operation)
-
-
-def _product(b: IRBuilder, values: Sequence[SSAValue]) -> SSAValue:
-    total = b.index(1)
-    for v in values:
-        total = b.muli(total, v)
-    return total
 
 
 def _linear_grid(kernel: Kernel, total: SSAValue) -> list[SSAValue]:
@@ -95,7 +89,7 @@ def lower_elementwise(kernel: Kernel, mat: Materializer, ops: Sequence[Operation
     shape = static_shape(space_value)
     if any(static_shape(v) != shape for v, _ in outputs):
         raise RustyError("an elementwise region's outputs must all have the same shape", ops[0])
-    total = _product(kernel.grid_b, mat.dims(kernel.grid_b, space_value, kernel.grid_args))
+    total = kernel.grid_b.product(mat.dims(kernel.grid_b, space_value, kernel.grid_args))
     grid = _linear_grid(kernel, total)
 
     dims = mat.dims(b, space_value)
@@ -111,7 +105,7 @@ def lower_elementwise(kernel: Kernel, mat: Materializer, ops: Sequence[Operation
                 kernel.store(ib, mat.element(ib, src, idx), mat.args[cache], [row, idx[1]])
         return []
 
-    b.if_then(b.cmpi("ult", linear, _product(b, dims)), body)
+    b.if_then(b.cmpi("ult", linear, b.product(dims)), body)
     return grid
 
 
@@ -165,7 +159,7 @@ def lower_row(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> li
     reductions = [op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.ROW_REDUCTION]
     if not reductions:
         raise RustyError("a row region needs a reduction", ops[0])
-    rows = _product(kernel.grid_b, mat.dims(kernel.grid_b, reductions[0].results[0], kernel.grid_args))
+    rows = kernel.grid_b.product(mat.dims(kernel.grid_b, reductions[0].results[0], kernel.grid_args))
     grid = [rows, kernel.grid_b.index(1), kernel.grid_b.index(1)]
 
     # only the inner sizes split the workgroup id: the outermost may be a buffer's size (memref.dim),
@@ -248,9 +242,10 @@ def lower_contraction(kernel: Kernel, mat: Materializer, ops: Sequence[Operation
     4. The first thread of each row group stores the region's outputs at
        (token, n): the epilogue is materialized with the reduced values bound.
 
-    With ``tokens > 1`` the kernel holds two copies of this body: one token
-    per workgroup when the step has a single token (decode), and the tiled one
-    otherwise (prefill); the branch is uniform, so barriers stay legal.
+    A ``tokens > 1`` kernel is still correct for one token, but wastes most of
+    its work there: ``convert-dispatch-to-tiled`` multi-versions such regions
+    (``single_token_config``), so a single-token step launches a kernel
+    lowered with ``tokens = 1`` and its own, larger activation chunk.
     """
     b, g = kernel.b, kernel.grid_b
     root = next(op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.CONTRACTION)
@@ -266,24 +261,30 @@ def lower_contraction(kernel: Kernel, mat: Materializer, ops: Sequence[Operation
     if reduction_dims(root) != [len(out_shape)] or any(static_shape(w)[-1] != static_shape(root.inputs[0])[-1] for w in root.inputs[1:]):
         raise RustyError("a contraction must reduce its last loop dim over the inputs' last dim", root)
     n_total = out_shape[-1]
-    batch = _product(g, mat.dims(g, root.results[0], kernel.grid_args)[:-1])
-    grid = [g.index(-(-n_total // rows_per_group)), g.ceildiv(batch, g.index(tokens)), g.index(1)]
+    batch = g.product(mat.dims(g, root.results[0], kernel.grid_args)[:-1])
+    grid = [g.index(-(-n_total // rows_per_group)), batch if tokens == 1 else g.ceildiv(batch, g.index(tokens)), g.index(1)]
 
     # workgroup memory shared by both variants: activation chunks, then the partial sums
     k_total = static_shape(root.inputs[0])[-1]
     chunk = min(k_total, max(32, (MAX_STAGED_FLOATS // tokens) // 32 * 32))
     n_out = len(root.outputs)
     scratch = kernel.shared(max(tokens * chunk, tokens * n_out * kernel.threads, kernel.threads))
-    if tokens == 1 or batch_rank == 0:
-        _contraction_body(kernel, mat, ops, root, b, 1, chunk, scratch)
-    else:
-        batch_b = _product(b, mat.dims(b, root.results[0])[:-1])
-        b.if_then(
-            b.cmpi("ule", batch_b, b.index(1)),
-            lambda ib: (_contraction_body(kernel, mat, ops, root, ib, 1, chunk, scratch), [])[1],
-            lambda ib: (_contraction_body(kernel, mat, ops, root, ib, tokens, chunk, scratch), [])[1],
-        )
+    _contraction_body(kernel, mat, ops, root, b, tokens, chunk, scratch)
     return grid
+
+
+def single_token_config(config: LoweringConfigAttr) -> LoweringConfigAttr | None:
+    """The config of a region's single-token version, or None when it needs none.
+
+    A contraction tiled over several tokens per workgroup (prefill) gets a
+    version with one token per workgroup, which the host launches instead when
+    the step has one token (decode): it decodes each weight block for one
+    token only and stages longer activation chunks.
+    """
+    tile = config.tile_sizes
+    if config.strategy.data != "contraction" or len(tile) < 2 or tile[1] <= 1:
+        return None
+    return LoweringConfigAttr("contraction", config.workgroup_size, tile[:1])
 
 
 def _contraction_body(

@@ -65,6 +65,7 @@ def test_expressions():
     assert evaluate(["add", ["rem", "pos", 4], ["div", "pos", 4]], env) == 4
     assert evaluate(["min", ["sub", "pos", "S"], ["max", 1, 0]], env) == 1
     assert evaluate(3, env) == 3
+    assert evaluate(["le", "S", 5], env) == 1 and evaluate(["le", "pos", "S"], env) == 0
     for bad in (["pow", 1, 2], ["add", 1], True, None, {"add": 1}, ["add", 1, [1]]):
         with pytest.raises(RustyError, match="expected"):
             check_expr(bad, "here")
@@ -116,6 +117,9 @@ module attributes {{gpu.container_module}} {{
         ("%h = memref.alloc() : memref<8xf32>", "no rusty.slot attribute", "memref.alloc"),
         ("%h = memref.alloc() {rusty.slot = 0 : i64} : memref<8xf64>", "no buffers of element type f64", "memref.alloc"),
         ("%S = memref.dim %tokens, %pos : memref<?xi32>", "memref.dim needs a constant index", "memref.dim"),
+        ("%b = arith.cmpi ult, %pos, %c0 : index", "cannot translate this op in a host function", "arith.cmpi"),
+        ("%t = arith.constant true\n    %r = scf.if %t -> (index) {\n scf.yield %c0 : index\n } else {\n scf.yield %c0 : index\n }",
+         "scf.if with results is not supported", "scf.if"),
     ],
 )
 def test_emitter_errors_name_the_op(body: str, message: str, op_name: str):
@@ -142,3 +146,26 @@ def test_runtime_modules_do_not_import_xdsl():
         "assert not [m for m in sys.modules if m.startswith('xdsl')], 'xdsl imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_host_if_becomes_an_if_step_and_round_trips():
+    """``scf.if`` on ``arith.cmpi ule`` is an ``if`` step whose condition is an ``le`` expression."""
+    module = parse(HOST.format(body="""%S = memref.dim %tokens, %c0 : memref<?xi32>
+    %c1 = arith.constant 1 : index
+    %one = arith.cmpi ule, %S, %c1 : index
+    scf.if %one {
+      %a = memref.alloc() {rusty.slot = 0 : i64} : memref<8xf32>
+    } else {
+      %b = memref.alloc() {rusty.slot = 1 : i64} : memref<16xf32>
+    }"""))
+    schedule = build_schedule(module)
+    body = schedule.to_dict()["functions"]["prefill"]["body"]
+    let, step = body[1], body[2]
+    assert let == {"op": "let", "result": let["result"], "expr": ["le", body[0]["result"], 1]}
+    assert step["op"] == "if" and step["cond"] == let["result"]
+    assert [s["slot"] for s in step["then"]] == [0] and [s["slot"] for s in step["else"]] == [1]
+    assert Schedule.from_json(schedule.to_json()).to_json() == schedule.to_json()
+    bad = json.loads(schedule.to_json())
+    bad["functions"]["prefill"]["body"][2]["then"] = {"op": "alloc"}
+    with pytest.raises(RustyError, match=r"body\[2\] \(if\).then has the wrong type"):
+        Schedule.from_dict(bad)
