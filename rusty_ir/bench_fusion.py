@@ -47,7 +47,10 @@ than half, and what does that buy in time? What it does, in order:
    then ``* c``; ``x @ W.T``, ``+ bias``, ``gelu(approximate="tanh")``) on cuda when available,
    timed with CUDA events (wall clock on the CPU), in ``torch_dtype``: ``auto`` is float32 for the
    elementwise case (as ours) and float16 for the matmul cases (everything f16, as PyTorch users
-   run them). torch is imported only here; it is not a dependency.
+   run them). Its ``dispatches`` count eager ops (a cuBLAS call may launch more than one kernel).
+   torch is imported only here; it is not a dependency.
+
+Tuning is the default pipeline's (the target's heuristic), the same for both variants.
 """
 
 from __future__ import annotations
@@ -110,6 +113,8 @@ class FusionOptions:
     """Also time PyTorch eager on the same device (needs torch)."""
     torch_dtype: str = "auto"
     """PyTorch's dtype: auto (float32 elementwise, float16 matmuls), float16 or float32."""
+    target: str | None = None
+    """Tuning target description (``rusty_ir.passes.tuning.target.TARGETS``); None: the adapter's."""
     command: str | None = None
     """The command line, for the report."""
 
@@ -149,6 +154,11 @@ def validate(opts: FusionOptions) -> None:
         raise RustyError(f"--repeats must be between 1 and {MAX_REPEATS}, got {opts.repeats}")
     if opts.warmup < 0:
         raise RustyError(f"--warmup must be at least 0, got {opts.warmup}")
+    if opts.target is not None:
+        from rusty_ir.passes.tuning.target import TARGETS  # noqa: PLC0415
+
+        if opts.target not in TARGETS:
+            raise RustyError(f"unknown target '{opts.target}' (known: {', '.join(TARGETS)})")
     if opts.torch_dtype not in TORCH_DTYPES:
         raise RustyError(f"--torch-dtype must be one of {', '.join(TORCH_DTYPES)}, got '{opts.torch_dtype}'")
 
@@ -314,7 +324,8 @@ class _Program:
 
     Runs a schedule function made of ``weight``, ``dim``, ``let``, ``alloc``, ``launch``, ``if``
     and ``return`` steps, evaluated once for the case's sizes: what the pipeline makes of one
-    function without loops, calls or KV caches. Allocs of one ``rusty.slot`` share a device buffer, as in ``ModelRuntime``.
+    function without loops, calls or KV caches. Allocs of one ``rusty.slot`` share a device
+    buffer, as in ``ModelRuntime``.
     """
 
     device: Any
@@ -690,7 +701,7 @@ def run_fusion_bench(opts: FusionOptions, progress: Callable[[str], None] | None
     device = profiling_device()
     check_device_fits(device, opts)
     timestamps = "timestamp-query" in device.features
-    target = target_for_adapter(device.info)
+    target = opts.target or target_for_adapter(device.info)
     _note(progress, f"device: {device_report(device)['name']} (target {target}; "
                     f"{'GPU timestamp queries' if timestamps else 'no timestamp-query: wall clock'})")  # fmt: skip
     cases = []

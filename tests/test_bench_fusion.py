@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from rusty_ir.bench_fusion import FusionOptions, _Program, format_fusion_report, run_fusion_bench
+from rusty_ir.errors import RustyError
 from rusty_ir.tools.rusty import main
 
 N = 4096
@@ -96,6 +97,18 @@ def test_gpu_timestamps(report: dict[str, Any]) -> None:
             assert v["timing_note"] == ""  # GPU time within the wall time of its submit
             per = [d["seconds"] for d in v["by_dispatch"]]
             assert all(s is not None and s > 0 for s in per)
+
+
+def test_gpu_target_kernels_on_this_adapter() -> None:
+    """The kernels the H200 gets (target nvidia: multi-token contractions behind a host ``if``) run here too and match numpy."""
+    r = run_fusion_bench(FusionOptions(cases=("gemm", "gemv"), gemm=GEMM, gemv=GEMV, repeats=1, warmup=0, target="nvidia"))
+    assert r["target"] == "nvidia"
+    for c in r["cases"]:
+        assert [c["variants"][k]["dispatches"] for k in ("fused", "unfused")] == [1, 3]
+        for v in c["variants"].values():
+            assert v["correctness"]["passed"] and v["correctness"]["max_rel_err"] <= 1e-5, (c["case"], v["variant"])
+    with pytest.raises(RustyError, match="unknown target 'tpu' \\(known: webgpu"):
+        run_fusion_bench(FusionOptions(target="tpu"))
 
 
 def test_table(report: dict[str, Any]) -> None:
