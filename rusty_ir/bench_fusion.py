@@ -539,6 +539,15 @@ def rel_err(out: np.ndarray, ref: np.ndarray) -> float:
     return float(np.abs(out.astype(np.float64) - ref).max() / max(float(np.abs(ref).max()), 1e-30))
 
 
+def _verdict(err: float, tol: float) -> dict[str, Any]:
+    """The correctness entry of a variant; a non-finite output has max_rel_err None (JSON has no infinity)."""
+    return {"max_rel_err": err if math.isfinite(err) else None, "tolerance": tol, "passed": bool(err <= tol)}
+
+
+def _err_text(err: float | None) -> str:
+    return "non-finite" if err is None else f"{err:.3g}"
+
+
 def run_variant(device: Any, case: Case, fused: bool, target: str, opts: FusionOptions, timestamps: bool,
                 reference: np.ndarray, progress: Callable[[str], None] | None) -> dict[str, Any]:  # fmt: skip
     """Compile, load, time and check one variant of ours; its report entry."""
@@ -570,7 +579,7 @@ def run_variant(device: Any, case: Case, fused: bool, target: str, opts: FusionO
                          "seconds": per[i] if per else None} for i, d in enumerate(prog.dispatches)],  # fmt: skip
         "dtypes": case.dtypes,
         "timing_note": timing["note"],
-        "correctness": {"max_rel_err": err, "tolerance": OURS_REL_TOL, "passed": bool(err <= OURS_REL_TOL)},
+        "correctness": _verdict(err, OURS_REL_TOL),
     }
 
 
@@ -676,7 +685,7 @@ def run_torch(case: Case, opts: FusionOptions, reference: np.ndarray, progress: 
         "timing_method": "CUDA events around the ops of one run" if dev.type == "cuda" else "wall clock (CPU)",
         "torch_version": torch.__version__,
         "cuda_device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
-        "correctness": {"max_rel_err": err, "tolerance": tol, "passed": bool(err <= tol)},
+        "correctness": _verdict(err, tol),
     }
 
 
@@ -764,8 +773,9 @@ def check_fusion_report(report: dict[str, Any]) -> None:
               if not v["correctness"]["passed"]]  # fmt: skip
     if failed:
         case, name, c = failed[0]
-        raise RustyError(f"correctness guard FAILED: {case} ({name}) differs from numpy by a max relative error of "
-                         f"{c['max_rel_err']:.3g} > {c['tolerance']:g}; the figures above are not to be trusted")  # fmt: skip
+        how = ("has non-finite values" if c["max_rel_err"] is None else
+               f"differs from numpy by a max relative error of {c['max_rel_err']:.3g} > {c['tolerance']:g}")  # fmt: skip
+        raise RustyError(f"correctness guard FAILED: {case} ({name}) {how}; the figures above are not to be trusted")
 
 
 # --- printing ------------------------------------------------------------------------------------
@@ -797,7 +807,7 @@ def format_fusion_report(r: dict[str, Any]) -> str:
             dtypes = ", ".join(f"{k} {ty}" for k, ty in v["dtypes"].items())
             label = v["variant"] + (f" ({v['device']})" if "device" in v else "")
             lines.append(f"    {label:16s}{v['dispatches']:>11d}{_time(v['seconds']):>14s}{_mb(v['bytes_moved']):>16s}{gbs:>10s}"
-                         f"{v['correctness']['max_rel_err']:>13.2g}{ok}  {dtypes}")  # fmt: skip
+                         f"{_err_text(v['correctness']['max_rel_err']):>13s}{ok}  {dtypes}")  # fmt: skip
         for key in ("fused", "unfused"):
             v = c["variants"][key]
             if len(v["by_dispatch"]) > 1 or v["by_dispatch"][0]["seconds"] is not None:
