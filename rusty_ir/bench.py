@@ -84,6 +84,9 @@ class BenchOptions:
     """Where synthetic checkpoints are kept (default ``rusty_ir.synthetic.default_cache_dir()``)."""
     command: str | None = None
     """The command line, for the report."""
+    tune: bool = False
+    """Also compile with measured tuning (``CompileOptions.tune``) and time that model the same way: the report's
+    ``tuned`` entry, tuned against default side by side (see ``bench_tuned``)."""
 
 
 def _note(progress: Callable[[str], None] | None, message: str) -> None:
@@ -625,12 +628,86 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
         del tm
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+    if opts.tune:
+        report["tuned"] = bench_tuned(opts, model, device, runtime, report, prompt, progress)
     report["total_seconds"] = round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(), 3)
     return report
 
 
+def bench_tuned(opts: BenchOptions, model: Any, device: Any, default_runtime: Any, report: dict[str, Any], prompt: np.ndarray,
+                progress: Callable[[str], None] | None) -> dict[str, Any]:  # fmt: skip
+    """``--tune``: the model compiled with measured tuning, timed as the default one was (same prompt, runs, warm-up).
+
+    Compiling measures every distinct kernel's candidates once per adapter (progress on stderr; the winners
+    are cached, and so is the tuned compile). Correctness: the tuned kernels' first-step logits against the
+    default kernels' (which the main guard checks against the reference), same tolerance.
+    """
+    from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
+    from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
+    from rusty_ir.passes.tuning.target import target_for_adapter  # noqa: PLC0415
+
+    P, N = opts.prompt_tokens, opts.decode_tokens  # noqa: N806
+    _note(progress, "compiling with measured tuning (tune-workgroups{mode=measure}; cached after the first run)")
+    options = CompileOptions(target=target_for_adapter(device.info), logits_entry=True, tune=True)
+    compiled = compile_model(model, options, adapter=device.identity, progress=progress)
+    context = report["settings"]["context_length"]
+    runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device)
+    prefill_s: list[float] = []
+    decode_s: list[float] = []
+    generated: list[int] = []
+    for r in range(opts.warmup + opts.repeats):  # as run_bench times the default kernels
+        _note(progress, f"tuned {'warm-up' if r < opts.warmup else 'run'} {r + 1 - (0 if r < opts.warmup else opts.warmup)}: "
+                        f"prefill {P} + decode {N}")  # fmt: skip
+        runtime.reset()
+        t0 = time.perf_counter()
+        token = runtime.prefill(prompt, 0)
+        t1 = time.perf_counter()
+        ids = [token, *runtime.decode_stream(token, P, N)]
+        t2 = time.perf_counter()
+        if r >= opts.warmup:
+            prefill_s.append(t1 - t0)
+            decode_s.append(t2 - t1)
+            generated = ids
+    pre, dec = _median(prefill_s), _median(decode_s)
+    correctness: dict[str, Any] = {"reference": "default kernels", "max_rel_err": None, "tolerance": LOGITS_REL_TOL, "passed": None}
+    if opts.check:
+        check_ids = prompt[: min(CHECK_TOKENS, P)]
+        ours = runtime.prefill_logits(check_ids, 0).astype(np.float64)
+        ref = default_runtime.prefill_logits(check_ids, 0).astype(np.float64)
+        err = float(np.abs(ours - ref).max() / max(np.abs(ref).max(), 1e-30))
+        correctness.update(max_rel_err=err, passed=bool(err <= LOGITS_REL_TOL and np.isfinite(ours).all()), prompt_tokens=int(check_ids.size))
+    match = 0
+    for a, b in zip(report["generated_ids"], generated, strict=False):
+        if a != b:
+            break
+        match += 1
+    return {
+        "compile": {"cache_hit": compiled.cache_hit, "seconds": round(compiled.seconds, 3),
+                    "kernels": compiled.artifact.manifest.get("kernels"), "pipeline": compiled.artifact.manifest.get("pipeline")},  # fmt: skip
+        "prefill_tokens_per_s": P / pre,
+        "prefill_seconds": pre,
+        "prefill_seconds_runs": prefill_s,
+        "decode_tokens_per_s": N / dec,
+        "decode_seconds": dec,
+        "decode_seconds_runs": decode_s,
+        "decode_ms_per_token": 1e3 * dec / N,
+        "dispatches_per_token": runtime.dispatches_per_step("decode"),
+        "speedup_prefill": report["prefill_seconds"] / pre,
+        "speedup_decode": report["decode_seconds"] / dec,
+        "generated_ids": generated,
+        "greedy_prefix_match": match,
+        "correctness": correctness,
+    }
+
+
 def check_report(report: dict[str, Any]) -> None:
-    """RustyError when the correctness guard failed."""
+    """RustyError when the correctness guard failed (or, with --tune, the tuned kernels' check)."""
+    tc = (report.get("tuned") or {}).get("correctness") or {}
+    if tc.get("passed") is False:
+        raise RustyError(
+            f"tuned kernels FAILED their check: first-step logits differ from the default kernels' by a max relative error of "
+            f"{tc['max_rel_err']:.3g} > {tc['tolerance']:g}; the tuned figures above are not to be trusted"
+        )
     c = report.get("correctness") or {}
     if c.get("passed") is False:
         raise RustyError(
@@ -707,6 +784,19 @@ def format_report(r: dict[str, Any]) -> str:
         lines.append(f"  torch: {t['torch_version']}{', ' + t['cuda_device'] if t.get('cuda_device') else ''}; "
                      f"greedy ids agree for the first {t['greedy_prefix_match']} tokens "
                      "(random weights have near-ties; informative only)")  # fmt: skip
+    tu = r.get("tuned")
+    if tu:
+        lines += ["", f"  tuned against default (tune-workgroups{{mode=measure}}; tuned compile "
+                      f"{'from the cache' if tu['compile']['cache_hit'] else 'took ' + format(tu['compile']['seconds'], '.1f') + ' s'})",
+                  f"  {'':28s}{'default':>18s}{'tuned':>14s}{'tuned/default':>16s}"]  # fmt: skip
+        lines.append(f"  {'prefill tokens/s':28s}{r['prefill_tokens_per_s']:18.1f}{tu['prefill_tokens_per_s']:14.1f}{tu['speedup_prefill']:15.2f}x")
+        lines.append(f"  {'decode tokens/s':28s}{r['decode_tokens_per_s']:18.1f}{tu['decode_tokens_per_s']:14.1f}{tu['speedup_decode']:15.2f}x")
+        lines.append(f"  {'decode ms/token':28s}{r['decode_ms_per_token']:18.3f}{tu['decode_ms_per_token']:14.3f}")
+        tc = tu["correctness"]
+        if tc.get("max_rel_err") is not None:
+            lines.append(f"  tuned correctness: first-step logits vs the default kernels: max rel err {tc['max_rel_err']:.3g} "
+                         f"(tolerance {tc['tolerance']:g}) {'ok' if tc['passed'] else 'FAILED'}; "
+                         f"greedy ids agree for the first {tu['greedy_prefix_match']} tokens")  # fmt: skip
     p = r.get("profile")
     if p:
         for entry in ("decode", "prefill"):
@@ -767,7 +857,7 @@ def canonical_command(opts: BenchOptions) -> str:
              "--repeats", str(opts.repeats), "--warmup", str(opts.warmup)]  # fmt: skip
     if opts.context_length is not None:
         args += ["--context-length", str(opts.context_length)]
-    args += [flag for flag, on in (("--vs-torch", opts.vs_torch), ("--profile", opts.profile), ("--no-check", not opts.check)) if on]
+    args += [flag for flag, on in (("--vs-torch", opts.vs_torch), ("--profile", opts.profile), ("--no-check", not opts.check), ("--tune", opts.tune)) if on]
     return shlex.join(args)
 
 
@@ -775,6 +865,7 @@ __all__ = [
     "LOGITS_REL_TOL",
     "BenchOptions",
     "bench_main",
+    "bench_tuned",
     "build_torch_model",
     "check_report",
     "decode_weight_bytes",

@@ -48,6 +48,12 @@ class CompileOptions:
     """Kernel language: ``wgsl`` (WebGPU, any target) or ``msl`` (Metal; only with the ``apple`` target,
     whose limits the MSL emitter also checks every kernel against)."""
 
+    tune: bool = False
+    """Choose each region's workgroup and tile sizes by timing candidates on this machine's wgpu adapter
+    (``tune-workgroups{mode=measure}``; winners cached in ``tuning/workgroups.json`` under ``cache_dir()``)
+    instead of taking the target's heuristic; without an adapter the heuristic is used. Tuned and default
+    compiles have different cache keys (this field and the pipeline are part of them)."""
+
     def __post_init__(self) -> None:
         from rusty_ir.passes.tuning.target import TARGETS
 
@@ -70,9 +76,16 @@ class CompileOptions:
 
     @property
     def pipeline(self) -> str:
-        from rusty_ir.pipeline import default_pipeline
+        from rusty_ir.pipeline import DEFAULT_STAGES
 
-        return default_pipeline(self.target)
+        return ",".join(self.stage_spec(spec) for _, spec in DEFAULT_STAGES)
+
+    def stage_spec(self, spec: str) -> str:
+        """A stage's pass spec from ``DEFAULT_STAGES`` with these options: the target, and measured tuning with ``tune``."""
+        spec = spec.replace("TARGET", self.target)
+        if self.tune:
+            spec = spec.replace("tune-workgroups{", "tune-workgroups{mode=measure ")
+        return spec
 
 
 @dataclass
@@ -145,7 +158,7 @@ def compile_module(
     timings: dict[str, float] = {}
     for stage, spec in DEFAULT_STAGES:
         start = time.perf_counter()
-        build_pipeline(registry, spec.replace("TARGET", options.target)).apply(ctx, module)
+        build_pipeline(registry, options.stage_spec(spec)).apply(ctx, module)
         verify(module, stage=f"stage '{stage}'")
         timings[stage] = time.perf_counter() - start
         if on_stage is not None:

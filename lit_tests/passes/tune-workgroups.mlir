@@ -1,6 +1,7 @@
 // RUN: rusty-opt %s -p tune-workgroups --split-input-file | filecheck %s
 // RUN: rusty-opt %s -p 'tune-workgroups{target=apple}' --split-input-file | filecheck %s --check-prefix=APPLE
 // RUN: rusty-opt %s -p 'tune-workgroups{overwrite=true}' --split-input-file | filecheck %s --check-prefix=OVERWRITE
+// RUN: rusty-opt %s -p 'tune-workgroups{mode=heuristic}' --split-input-file | filecheck %s
 
 // One region per strategy. Contractions get 256 threads split into row groups of about one
 // 32-value block of K per thread, capped at a subgroup (K = 32: 1 thread per row, 256 rows;

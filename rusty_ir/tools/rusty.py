@@ -2,12 +2,13 @@
 
     rusty import [MODEL] [-o FILE]     print the model as transformer-level (tfm) IR
     rusty run [MODEL] [--prompt TEXT] [--chat|--no-chat] [--max-tokens N]
-              [--backend reference|wgpu] [--context-length N] [--json]
+              [--backend reference|wgpu] [--context-length N] [--json] [--tune]
                                        generate greedily, streaming text to stdout
-    rusty compile [MODEL] -o DIR [--target T] [--dump-after STAGE]
+    rusty compile [MODEL] -o DIR [--target T] [--dump-after STAGE] [--tune]
                                        lower to WGSL kernels + host schedule + manifest
-    rusty bench [MODEL | --synthetic SHAPE --quant Q] [--prompt-tokens N] [--decode-tokens N] [--json] ...
+    rusty bench [MODEL | --synthetic SHAPE --quant Q] [--prompt-tokens N] [--decode-tokens N] [--json] [--tune] ...
                                        prefill/decode tokens/s, roofline share, per-kernel GPU time
+                                       (--tune: measured-tuned kernels against default ones, side by side)
     rusty bench --fusion [--fusion-elements N] [--fusion-gemm MxKxN] [--fusion-gemv MxKxN] [--vs-torch]
                                        fused vs unfused kernels (and PyTorch eager): time, bytes moved
     rusty info                         wgpu adapters, their features and limits
@@ -25,6 +26,7 @@ loaded model, its transformer-level module and the context length and returns a
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -92,7 +94,7 @@ def _reference_backend(model: Any, context_length: int, progress: _Progress) -> 
     return ReferenceBackend(_build(model, progress), model.weights, context_length), None
 
 
-def _wgpu_backend(model: Any, context_length: int, progress: _Progress) -> tuple[Any, dict[str, Any] | None]:
+def _wgpu_backend(model: Any, context_length: int, progress: _Progress, tune: bool = False) -> tuple[Any, dict[str, Any] | None]:
     from rusty_ir.backends.runtime import Device  # noqa: PLC0415
     from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
     from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
@@ -100,7 +102,7 @@ def _wgpu_backend(model: Any, context_length: int, progress: _Progress) -> tuple
 
     device = Device()
     done = progress.step("compiling (cached after the first run)")
-    options = CompileOptions(target=target_for_adapter(device.info))
+    options = CompileOptions(target=target_for_adapter(device.info), tune=tune)
     result = compile_model(model, options, adapter=device.identity, progress=lambda m: progress.note(m))
     done("cache hit" if result.cache_hit else f"{result.artifact.manifest['kernels']} kernels")
     done = progress.step("loading kernels and weights onto the GPU")
@@ -128,6 +130,10 @@ BACKENDS: dict[str, Callable[[Any, int, _Progress], tuple[Any, dict[str, Any] | 
 
 DEFAULT_BACKEND = "wgpu"
 
+TUNE_HELP = ("choose workgroup and tile sizes by timing candidates of every kernel on this GPU "
+             "(tune-workgroups{mode=measure}; winners cached in tuning/workgroups.json under ~/.cache/rusty-ir "
+             "or $RUSTY_CACHE_DIR; heuristic without a GPU)")
+
 
 # --- subcommands ------------------------------------------------------------------------------
 
@@ -152,7 +158,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     stages = [name for name, _ in DEFAULT_STAGES]
     if args.dump_after is not None and args.dump_after not in stages:
         raise RustyError(f"--dump-after: unknown stage '{args.dump_after}' (stages: {', '.join(stages)})")
-    options = CompileOptions(target=args.target)
+    options = CompileOptions(target=args.target, tune=args.tune)
     progress = _Progress(args.quiet)
     model = _load(args.model, progress)
     module = _build(model, progress)
@@ -199,7 +205,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     prompt_ids, chat = _prompt_ids(model, args)
     context_length = args.context_length or min(model.config.context_length, DEFAULT_CONTEXT_CAP)
     check_fits(len(prompt_ids), args.max_tokens, context_length)  # before any compute
-    backend, compile_report = BACKENDS[args.backend](model, context_length, progress)
+    if args.tune and args.backend != "wgpu":
+        raise RustyError("--tune applies to the wgpu backend (it times kernels on the GPU)")
+    factory = functools.partial(_wgpu_backend, tune=True) if args.tune else BACKENDS[args.backend]
+    backend, compile_report = factory(model, context_length, progress)
 
     if args.json:
         on_text = None
@@ -247,6 +256,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.fusion and args.tune:
+        raise RustyError("--tune does not apply to rusty bench --fusion (it compares a model's tuned and default kernels)")
     if args.fusion:
         return _cmd_bench_fusion(args)
     if args.torch_dtype is not None or any(v is not None for v in (args.fusion_cases, args.fusion_elements, args.fusion_gemm, args.fusion_gemv)):
@@ -258,7 +269,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         prompt_tokens=args.prompt_tokens, decode_tokens=args.decode_tokens,
         repeats=3 if args.repeats is None else args.repeats, warmup=1 if args.warmup is None else args.warmup,
         context_length=args.context_length, vs_torch=args.vs_torch, profile=args.profile, check=args.check,
-        cache_dir=args.cache_dir,
+        cache_dir=args.cache_dir, tune=args.tune,
     )  # fmt: skip
     return bench_main(opts, as_json=args.json, quiet=args.quiet)
 
@@ -365,6 +376,7 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true",
                      help="print one JSON object (model, backend, prompt_ids, generated_ids, text, timings, compile) "
                           "instead of streaming text")
+    run.add_argument("--tune", action="store_true", help=TUNE_HELP)
     run.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     run.set_defaults(handler=_cmd_run)
 
@@ -376,6 +388,7 @@ def make_parser() -> argparse.ArgumentParser:
     comp.add_argument("--target", default="webgpu", help="tuning target: webgpu (default), apple or nvidia")
     comp.add_argument("--dump-after", metavar="STAGE",
                       help="print the IR after one stage (tensor, fused, dispatch, tuned, bufferized, tiled, planned, gpu)")
+    comp.add_argument("--tune", action="store_true", help=TUNE_HELP)
     comp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     comp.set_defaults(handler=_cmd_compile)
 
@@ -398,6 +411,9 @@ def make_parser() -> argparse.ArgumentParser:
                        help="also time Hugging Face generate (fp16, eager) on the same device with the same weights")
     bench.add_argument("--profile", action="store_true", help="GPU time per kernel (timestamp queries) of one decode and one prefill step")
     bench.add_argument("--no-check", dest="check", action="store_false", help="skip the first-step logits correctness guard")
+    bench.add_argument("--tune", action="store_true",
+                       help="also compile with measured tuning (tune-workgroups{mode=measure}) and report tuned against "
+                            "default prefill and decode tokens/s side by side")
     bench.add_argument("--fusion", action="store_true",
                        help="instead of a model: fused vs unfused kernels of (A+B)*C and MatMul+bias+GELU, time and bytes moved "
                             "(rusty_ir/bench_fusion.py); with --vs-torch also PyTorch eager")

@@ -1,0 +1,326 @@
+"""tune-workgroups{mode=measure} on the real wgpu adapter (llvmpipe in CI): candidates, the tuning cache, numerics, fallback.
+
+Regions are tiny (a 16x64 q8_0 contraction over a dynamic token count, a 2x32
+elementwise region) and the timed steps short (prefill of 4 tokens, 2 runs), so
+the whole file takes well under a minute on llvmpipe. The reference for the
+numbers is numpy on the dequantized weight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.parser import Parser
+
+from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
+from rusty_ir.dialects.dispatch.ops import region_ops
+from rusty_ir.errors import RustyError
+from rusty_ir.passes.dispatch.analysis import region_strategy, root_of
+from rusty_ir.passes.tuning import autotune
+from rusty_ir.passes.tuning.autotune import (
+    LOWERING,
+    BufferArg,
+    DeviceRunner,
+    HostScalars,
+    RegionBenchmark,
+    TimedStep,
+    Tuner,
+    TuningCache,
+)
+from rusty_ir.passes.tuning.candidates import all_candidates, search_axes
+from rusty_ir.passes.tuning.generic import default_config
+from rusty_ir.passes.tuning.target import TARGETS
+from rusty_ir.passes.tuning.tune_workgroups import TuneWorkgroupsPass
+from rusty_ir.registry import build_registry
+from rusty_ir.weights import SCHEMES, dequantize, quantize
+
+N_OUT, K = 16, 64
+
+CONTRACTION = f"""
+func.func @prefill(%x: tensor<?x{K}xf32>, %w: tensor<{N_OUT}x{K}x!quant.q8_0>) -> tensor<?x{N_OUT}xf32> {{
+  %c0 = arith.constant 0 : index
+  %s = tensor.dim %x, %c0 : tensor<?x{K}xf32>
+  %y = dispatch.region "gemv"(%s, %x, %w) : (index, tensor<?x{K}xf32>, tensor<{N_OUT}x{K}x!quant.q8_0>) -> tensor<?x{N_OUT}xf32> {{
+  ^bb0(%n: index, %a: tensor<?x{K}xf32>, %b: tensor<{N_OUT}x{K}x!quant.q8_0>):
+    %bf = quant.dequantize %b : tensor<{N_OUT}x{K}x!quant.q8_0> -> tensor<{N_OUT}x{K}xf32>
+    %e = tensor.empty(%n) : tensor<?x{N_OUT}xf32>
+    %zero = arith.constant 0.0 : f32
+    %i = linalg.fill ins(%zero : f32) outs(%e : tensor<?x{N_OUT}xf32>) -> tensor<?x{N_OUT}xf32>
+    %r = linalg.generic {{indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]}} ins(%a, %bf : tensor<?x{K}xf32>, tensor<{N_OUT}x{K}xf32>) outs(%i : tensor<?x{N_OUT}xf32>) {{
+    ^bb1(%xa: f32, %wa: f32, %acc: f32):
+      %p = arith.mulf %xa, %wa : f32
+      %q = arith.addf %p, %acc : f32
+      linalg.yield %q : f32
+    }} -> tensor<?x{N_OUT}xf32>
+    dispatch.yield %r : tensor<?x{N_OUT}xf32>
+  }}
+  func.return %y : tensor<?x{N_OUT}xf32>
+}}
+"""
+
+
+def elementwise(cols: int) -> str:
+    return f"""
+func.func @neg(%x: tensor<2x{cols}xf32>) -> tensor<2x{cols}xf32> {{
+  %y = dispatch.region "neg"(%x) : (tensor<2x{cols}xf32>) -> tensor<2x{cols}xf32> {{
+  ^bb0(%a: tensor<2x{cols}xf32>):
+    %e = tensor.empty() : tensor<2x{cols}xf32>
+    %r = linalg.generic {{indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}} ins(%a : tensor<2x{cols}xf32>) outs(%e : tensor<2x{cols}xf32>) {{
+    ^bb1(%v: f32, %o: f32):
+      %n = arith.negf %v : f32
+      linalg.yield %n : f32
+    }} -> tensor<2x{cols}xf32>
+    dispatch.yield %r : tensor<2x{cols}xf32>
+  }}
+  func.return %y : tensor<2x{cols}xf32>
+}}
+"""
+
+
+def parse(text: str) -> ModuleOp:
+    return Parser(build_registry().context(), text).parse_module()
+
+
+def the_region(module: ModuleOp) -> RegionOp:
+    (region,) = [op for op in module.walk() if isinstance(op, RegionOp)]
+    return region
+
+
+def heuristic(module: ModuleOp, target: str = "webgpu") -> LoweringConfigAttr:
+    ops = region_ops(the_region(module))
+    return default_config(region_strategy(ops), root_of(ops), TARGETS[target])
+
+
+@pytest.fixture(scope="module")
+def device() -> Any:
+    from rusty_ir.backends.runtime import Device  # noqa: PLC0415
+
+    try:
+        return Device()
+    except Exception as err:  # noqa: BLE001
+        pytest.fail(f"no wgpu adapter (install mesa-vulkan-drivers on a machine without a GPU): {err}")
+
+
+def tuner(device: Any, path: Path | None, **kwargs: Any) -> Tuner:
+    cache = TuningCache(path) if path is not None else None
+    return Tuner(device, cache, TARGETS["webgpu"], prefill_length=4, repeats=2, **kwargs)
+
+
+# --- candidates ---------------------------------------------------------------------------------
+
+
+def test_candidates_vary_the_heuristic_within_the_limits() -> None:
+    module = parse(CONTRACTION)
+    ops = region_ops(the_region(module))
+    root = root_of(ops)
+    for name in ("webgpu", "nvidia"):
+        target = TARGETS[name]
+        seed = default_config("contraction", root, target)
+        configs = all_candidates("contraction", root, target)
+        assert configs[0] == seed and len(configs) == len(set(configs)) > 5
+        for c in configs:
+            assert c.threads <= target.max_invocations
+            assert c.threads % c.tile_sizes[0] == 0  # whole split-K groups
+            assert c.threads // c.tile_sizes[0] <= K // 32  # never more threads per row than K-blocks
+        # the prefill axis varies tokens per workgroup (the region is batched), keeping rows
+        tokens = {c.tile_sizes[1] if len(c.tile_sizes) > 1 else 1 for c in search_axes("contraction", root, target)[1](seed)}
+        assert tokens == {1, 2, 4, 8}
+    neg = all_candidates("elementwise", root_of(region_ops(the_region(parse(elementwise(32))))), TARGETS["webgpu"])
+    assert [c.threads for c in neg] == [256, 32, 64, 128]
+
+
+def test_lowering_is_the_default_pipeline_after_tuning() -> None:
+    from rusty_ir.pipeline import DEFAULT_STAGES  # noqa: PLC0415
+
+    names = [spec for _, spec in DEFAULT_STAGES]
+    after = names[[i for i, s in enumerate(names) if s.startswith("tune-workgroups")][0] + 1 :]
+    assert tuple(after) == LOWERING
+
+
+def test_host_scalars_follow_calls_and_loops() -> None:
+    module = parse("""
+func.func @layer(%x: tensor<?x8xf32>, %pos: index, %layer: index) {
+  %c1 = arith.constant 1 : index
+  %c0 = arith.constant 0 : index
+  %s = tensor.dim %x, %c0 : tensor<?x8xf32>
+  %last = arith.subi %s, %c1 : index
+  %end = arith.addi %pos, %s : index
+  "test.op"(%last, %end, %layer) : (index, index, index) -> ()
+  func.return
+}
+func.func @prefill(%x: tensor<?x8xf32>, %pos: index) {
+  %c0 = arith.constant 0 : index
+  %c3 = arith.constant 3 : index
+  %c1 = arith.constant 1 : index
+  scf.for %l = %c3 to %c3 step %c1 {
+    func.call @layer(%x, %pos, %l) : (tensor<?x8xf32>, index, index) -> ()
+    scf.yield
+  }
+  func.return
+}
+""")
+    host = HostScalars(module)
+    use = next(op for op in module.walk() if op.name == "test.op")
+    step = TimedStep("prefill", 5, 7)
+    assert [host.value(v, step, rows=99) for v in use.operands] == [4, 12, 3]
+
+
+# --- measuring, the cache ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tuned_contraction(device: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Tuner, autotune.RegionResult, ModuleOp, Path]:
+    """The contraction tuned once for the tests below (the search is the slow part)."""
+    path = tmp_path_factory.mktemp("tuning") / "tuning.json"
+    module = parse(CONTRACTION)
+    first = tuner(device, path)
+    (result,) = first.tune_module(module, build_registry().context())
+    return first, result, module, path
+
+
+def test_measured_config_is_a_timed_candidate_and_is_cached(device: Any, tuned_contraction: Any) -> None:
+    first, result, module, path = tuned_contraction
+    assert result.source == "measured", result.note
+    assert result.tried[0] == heuristic(module) and result.config in result.tried
+    assert len(result.tried) > 5
+    assert set(result.seconds) == {"decode", "prefill"} and all(t > 0 for t in result.seconds.values())
+    assert the_region(module).config == result.config
+    # one timing per timed candidate and step
+    assert first.measurements == 2 * len(result.tried)
+
+    data = json.loads(path.read_text())
+    (entry,) = data["entries"].values()
+    assert data["format"] == "rusty-tuning"
+    assert entry["adapter"] == device.identity and entry["label"] == "gemv"
+    assert autotune.config_from_json(entry["config"]) == result.config
+
+    # a second compile (new tuner, file read afresh) takes the winner without timing anything
+    again = parse(CONTRACTION)
+    second = tuner(device, path)
+    (hit,) = second.tune_module(again, build_registry().context())
+    assert (hit.source, hit.config, second.measurements) == ("cache", result.config, 0)
+    assert the_region(again).config == result.config
+
+
+def test_every_timed_contraction_config_computes_the_right_numbers(device: Any, tuned_contraction: Any) -> None:
+    _, result, module, _ = tuned_contraction
+    assert result.source == "measured"
+    rng = np.random.default_rng(3)
+    tokens = 3
+    x = rng.standard_normal((tokens, K)).astype(np.float32)
+    raw = quantize(rng.standard_normal((N_OUT, K)).astype(np.float32), SCHEMES["q8_0"])
+    want = x @ dequantize(raw, SCHEMES["q8_0"], (N_OUT, K)).T
+    bench = RegionBenchmark(the_region(module), build_registry().context())
+    runner = DeviceRunner(device)
+    shapes = (tokens, BufferArg("f32", (tokens, K)), BufferArg("q8_0", (N_OUT, K)), BufferArg("f32", (tokens, N_OUT)))
+    # the winner and every other config the search timed (the lowering reads only the config)
+    for config in dict.fromkeys([result.config, *result.tried]):
+        out = np.full((tokens, N_OUT), np.nan, np.float32)
+        got = runner.execute(bench.lower(config), [tokens, x, raw, out], shapes)[3]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4, err_msg=str(config))
+
+
+def test_other_adapter_or_other_kernel_misses_the_cache(device: Any, tmp_path: Path) -> None:
+    path = tmp_path / "tuning.json"
+    ctx = build_registry().context()
+    base = tuner(device, path, adapter="adapter A")
+    base.tune_module(parse(elementwise(32)), ctx)
+    assert base.measurements > 0
+    same = tuner(device, path, adapter="adapter A")
+    same.tune_module(parse(elementwise(32)), ctx)
+    assert same.measurements == 0
+
+    other_adapter = tuner(device, path, adapter="adapter B")
+    (r,) = other_adapter.tune_module(parse(elementwise(32)), ctx)
+    assert r.source == "measured" and other_adapter.measurements > 0
+
+    other_kernel = tuner(device, path, adapter="adapter A")
+    (r,) = other_kernel.tune_module(parse(elementwise(64)), ctx)  # another shape: another signature
+    assert r.source == "measured" and other_kernel.measurements > 0
+    assert len(json.loads(path.read_text())["entries"]) == 3
+
+
+def test_identical_regions_are_tuned_once(device: Any) -> None:
+    text = elementwise(32)
+    module = parse(text + text.replace("@neg", "@neg2"))
+    t = tuner(device, None)
+    results = t.tune_module(module, build_registry().context())
+    assert len(results) == 2 and results[0] is results[1]
+    assert t.measurements == len(results[0].tried)  # one step: a static region is the same in decode and prefill
+
+
+def test_pass_measures_writes_the_cache_and_reports_on_stderr(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "cache.json"
+    module = parse(elementwise(32))
+    TuneWorkgroupsPass(mode="measure", prefill_length=2, repeats=1, cache=str(path)).apply(build_registry().context(), module)
+    err = capfd.readouterr().err
+    assert "tune-workgroups: neg (elementwise): workgroup" in err
+    assert "1 regions on " in err and "1 measured" in err
+    config = the_region(module).config
+    assert config is not None and config.strategy.data == "elementwise"
+    assert path.is_file()
+    # the pass keeps a config that is already there
+    TuneWorkgroupsPass(mode="measure", prefill_length=2, repeats=1, cache="none").apply(build_registry().context(), module)
+    assert the_region(module).config == config
+
+
+def test_corrupt_cache_is_reported_and_replaced(device: Any, tmp_path: Path) -> None:
+    path = tmp_path / "tuning.json"
+    path.write_text("{not json")
+    warnings: list[str] = []
+    cache = TuningCache(path, warn=warnings.append)
+    assert cache.entries == {} and "ignoring the tuning cache" in warnings[0]
+    Tuner(device, cache, TARGETS["webgpu"], prefill_length=2, repeats=1).tune_module(parse(elementwise(32)), build_registry().context())
+    assert len(json.loads(path.read_text())["entries"]) == 1
+
+
+# --- without an adapter ----------------------------------------------------------------------------
+
+
+def test_without_an_adapter_measure_falls_back_to_the_heuristic(tmp_path: Path) -> None:
+    """A real run with no adapter: Vulkan only (WGPU_BACKEND_TYPE), and no Vulkan driver (VK_ICD_FILENAMES)."""
+    src = tmp_path / "m.mlir"
+    src.write_text(CONTRACTION)
+    opt = Path(sys.executable).with_name("rusty-opt")
+    env = {**os.environ, "VK_ICD_FILENAMES": str(tmp_path / "no-driver.json"), "WGPU_BACKEND_TYPE": "Vulkan",
+           "RUSTY_CACHE_DIR": str(tmp_path / "cache")}  # fmt: skip
+    measured = subprocess.run([str(opt), str(src), "-p", "tune-workgroups{mode=measure}"], capture_output=True, text=True, env=env, timeout=120)
+    plain = subprocess.run([str(opt), str(src), "-p", "tune-workgroups"], capture_output=True, text=True, timeout=120)
+    assert measured.returncode == 0, measured.stderr
+    assert "no wgpu adapter to measure on" in measured.stderr and "using the webgpu heuristic" in measured.stderr
+    assert measured.stdout == plain.stdout
+    assert f"config = {heuristic(parse(CONTRACTION))}" in plain.stdout
+    assert not (tmp_path / "cache").exists()
+
+
+# --- the driver -----------------------------------------------------------------------------------
+
+
+def test_tuned_and_default_compiles_have_different_cache_keys(tmp_path: Path) -> None:
+    from rusty_ir.driver import CompileOptions, cache_key  # noqa: PLC0415
+    from rusty_ir.pipeline import default_pipeline  # noqa: PLC0415
+
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+    tuned, plain = CompileOptions(target="nvidia", tune=True), CompileOptions(target="nvidia")
+    assert plain.pipeline == default_pipeline("nvidia")
+    assert "tune-workgroups{mode=measure target=nvidia}" in tuned.pipeline
+    assert cache_key(model, tuned, "gpu") != cache_key(model, plain, "gpu")
+
+
+def test_bad_options_are_errors() -> None:
+    for bad, message in (
+        (TuneWorkgroupsPass(mode="fast"), "unknown mode 'fast' (known: heuristic, measure)"),
+        (TuneWorkgroupsPass(repeats=0), "repeats must be at least 1"),
+        (TuneWorkgroupsPass(prefill_length=-1), "prefill-length must not be negative"),
+    ):
+        with pytest.raises(RustyError, match=message.replace("(", r"\(").replace(")", r"\)")):
+            bad.apply(build_registry().context(), parse(elementwise(32)))
