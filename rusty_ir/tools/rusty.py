@@ -114,6 +114,7 @@ def _wgpu_backend(model: Any, context_length: int, progress: _Progress, tune: bo
         "load_seconds": round(runtime.load_seconds, 3),
         "kernels": result.artifact.manifest["kernels"],
         "target": options.target,
+        "tune": options.tune,
         "dispatches_per_token": runtime.dispatches_per_step("decode"),
         "dispatches_per_prefill": runtime.dispatches_per_step("prefill"),
         "cache_folder": str(result.folder) if result.folder else None,
