@@ -121,8 +121,9 @@ func.func @row(%x: memref<?x50xf32>, %y: memref<?x50xf32>) {
 // -----
 
 // Contraction with a q4_0 weight (bound as its 333 raw words): a workgroup per (4 output rows,
-// token), 10 = ceil(37 / 4) workgroups in x and ceil(tokens / 1) in y; the activation row
-// (one chunk of K here) is staged in workgroup memory; 16 threads per row walk whole 32-value
+// token), 10 = ceil(37 / 4) workgroups in x and one per token in y; the activation row
+// (one chunk of K here) is staged in workgroup memory with one pad float per 32-value block
+// (64 + 2 floats: lanes walking different blocks hit different banks); 16 threads per row walk whole 32-value
 // blocks (the f16 scale unpacked once per block) into four independent sums, added after the
 // loop; partial sums meet in the same workgroup
 // buffer and the first lane of each in-range row stores the residual-add epilogue.
@@ -135,7 +136,7 @@ func.func @row(%x: memref<?x50xf32>, %y: memref<?x50xf32>) {
 // CHECK-NEXT:      tiled.yield %[[C10]], %[[GS]], %[[ONE]] : index, index, index
 // CHECK-NEXT:    } body {
 // CHECK-NEXT:    ^{{.*}}(%[[A:.*]]: memref<?x64xf32>, %[[WORDS:.*]]: memref<333xi32>, %[[HB:.*]]: memref<?x37xf32>, %{{.*}}: index, %[[OUT:.*]]: memref<?x37xf32>):
-// CHECK-NEXT:      %[[SCRATCH:.*]] = memref.alloca() : memref<64xf32, 3 : i64>
+// CHECK-NEXT:      %[[SCRATCH:.*]] = memref.alloca() : memref<66xf32, 3 : i64>
 // CHECK:           %[[TID:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
 // CHECK-NEXT:      %[[TPR:.*]] = arith.constant 16 : index
 // CHECK-NEXT:      %[[LANE:.*]] = arith.remui %[[TID]], %[[TPR]] : index
@@ -145,7 +146,7 @@ func.func @row(%x: memref<?x50xf32>, %y: memref<?x50xf32>) {
 // CHECK-NEXT:      %[[LASTROW:.*]] = arith.constant 36 : index
 // CHECK-NEXT:      %[[NIN:.*]] = arith.minui %[[NROW]], %[[LASTROW]] : index
 // CHECK:           "gpu.block_id"() <{dimension = #gpu<dim y>}> : () -> index
-// CHECK:           memref.store %{{.*}}, %[[SCRATCH]][%{{.*}}] : memref<64xf32, 3 : i64>
+// CHECK:           memref.store %{{.*}}, %[[SCRATCH]][%{{.*}}] : memref<66xf32, 3 : i64>
 // CHECK:           "gpu.barrier"() : () -> ()
 // CHECK:           %[[P0:.*]], %[[P1:.*]], %[[P2:.*]], %[[P3:.*]] = scf.for %{{.*}} = %[[LANE]] to %{{.*}} step %{{.*}} iter_args(%{{.*}}) -> (f32, f32, f32, f32) {
 // CHECK:             %[[SCALEWORD:.*]] = memref.load %[[WORDS]][%{{.*}}] : memref<333xi32>
@@ -156,7 +157,7 @@ func.func @row(%x: memref<?x50xf32>, %y: memref<?x50xf32>) {
 // CHECK:           %[[S1:.*]] = arith.addf %[[P0]], %[[P1]] : f32
 // CHECK-NEXT:      %[[S2:.*]] = arith.addf %[[S1]], %[[P2]] : f32
 // CHECK-NEXT:      %[[PART:.*]] = arith.addf %[[S2]], %[[P3]] : f32
-// CHECK:           memref.store %[[PART]], %[[SCRATCH]][%{{.*}}] : memref<64xf32, 3 : i64>
+// CHECK:           memref.store %[[PART]], %[[SCRATCH]][%{{.*}}] : memref<66xf32, 3 : i64>
 // CHECK-NEXT:      "gpu.barrier"() : () -> ()
 // CHECK-COUNT-4:   "gpu.barrier"() : () -> ()
 // CHECK:           %[[FIRST:.*]] = arith.cmpi eq, %[[LANE]], %{{.*}} : index
@@ -189,46 +190,6 @@ func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: 
       linalg.yield %r : f32
     } -> tensor<?x37xf32>
     bufferization.materialize_in_destination %sum in restrict writable %out : (tensor<?x37xf32>, memref<?x37xf32>) -> ()
-    dispatch.yield
-  }
-  func.return
-}
-
-// -----
-
-// A contraction tiled over 4 tokens per workgroup is multi-versioned: the host tests the batch
-// (the step's tokens) and launches a one-token kernel (tile [4]) or, in the else branch, the
-// tiled one (tile [4, 4]).
-// CHECK-LABEL: func.func @contraction_tokens
-// CHECK-SAME:  (%[[X:.*]]: memref<?x64xf32>, %[[W:.*]]: memref<37x64xf32>, %[[Y:.*]]: memref<?x37xf32>)
-// CHECK:         %[[T:.*]] = memref.dim %[[Y]], %{{.*}} : memref<?x37xf32>
-// CHECK-NEXT:    %[[ONE:.*]] = arith.constant 1 : index
-// CHECK-NEXT:    %[[SINGLE:.*]] = arith.cmpi ule, %[[T]], %[[ONE]] : index
-// CHECK-NEXT:    scf.if %[[SINGLE]] {
-// CHECK-NEXT:      tiled.kernel "mm_0"(%[[X]], %[[W]], %[[Y]]) {workgroup_size = array<i64: 64, 1, 1>}
-// CHECK:             %[[ROWS:.*]] = memref.dim
-// CHECK:             tiled.yield %{{.*}}, %[[ROWS]], %{{.*}} : index, index, index
-// CHECK:           tiled.kernel "mm_0"(%[[X]], %[[W]], %[[Y]]) {workgroup_size = array<i64: 64, 1, 1>}
-// CHECK:             %[[ROWS2:.*]] = memref.dim
-// CHECK:             %[[FOUR:.*]] = arith.constant 4 : index
-// CHECK-NEXT:        %[[GY:.*]] = arith.ceildivui %[[ROWS2]], %[[FOUR]] : index
-// CHECK:             tiled.yield %{{.*}}, %[[GY]], %{{.*}} : index, index, index
-// CHECK-NOT:     dispatch.region
-func.func @contraction_tokens(%x: memref<?x64xf32>, %w: memref<37x64xf32>, %y: memref<?x37xf32>) {
-  dispatch.region "mm_0"(%x, %w, %y) {config = #dispatch.lowering_config<contraction, workgroup = [64, 1, 1], tile = [4, 4]>} : (memref<?x64xf32>, memref<37x64xf32>, memref<?x37xf32>) -> () {
-  ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64xf32>, %out: memref<?x37xf32>):
-    %at = bufferization.to_tensor %a : memref<?x64xf32> to tensor<?x64xf32>
-    %wt = bufferization.to_tensor %wb : memref<37x64xf32> to tensor<37x64xf32>
-    %ot = bufferization.to_tensor %out : memref<?x37xf32> to tensor<?x37xf32>
-    %zero = arith.constant 0.0 : f32
-    %i = linalg.fill ins(%zero : f32) outs(%ot : tensor<?x37xf32>) -> tensor<?x37xf32>
-    %mm = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%at, %wt : tensor<?x64xf32>, tensor<37x64xf32>) outs(%i : tensor<?x37xf32>) {
-    ^bb1(%xa: f32, %wa: f32, %acc: f32):
-      %p = arith.mulf %xa, %wa : f32
-      %r = arith.addf %p, %acc : f32
-      linalg.yield %r : f32
-    } -> tensor<?x37xf32>
-    bufferization.materialize_in_destination %mm in restrict writable %out : (tensor<?x37xf32>, memref<?x37xf32>) -> ()
     dispatch.yield
   }
   func.return
@@ -280,6 +241,45 @@ func.func @attention(%q: memref<?x16xf32>, %kc: memref<?x8xf32>, %vc: memref<?x8
     %at = bufferization.to_tensor %a : memref<?x16xf32> to tensor<?x16xf32>
     %r = linalg_ext.attention %at, %k, %v, %p {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32} : tensor<?x16xf32>, memref<?x8xf32>, memref<?x8xf32> -> tensor<?x16xf32>
     bufferization.materialize_in_destination %r in restrict writable %out : (tensor<?x16xf32>, memref<?x16xf32>) -> ()
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+// A contraction tiled over 4 tokens per workgroup is multi-versioned: the host tests the batch
+// (the step's tokens) and launches a one-token kernel (tile [4]) or, in the else branch, the
+// tiled one (tile [4, 4]).
+// CHECK-LABEL: func.func @contraction_tokens
+// CHECK-SAME:  (%[[X:.*]]: memref<?x64xf32>, %[[W:.*]]: memref<37x64xf32>, %[[Y:.*]]: memref<?x37xf32>, %[[S:.*]]: index)
+// CHECK:         %[[ONE:.*]] = arith.constant 1 : index
+// CHECK-NEXT:    %[[SINGLE:.*]] = arith.cmpi ule, %[[S]], %[[ONE]] : index
+// CHECK-NEXT:    scf.if %[[SINGLE]] {
+// CHECK-NEXT:      tiled.kernel "mm_0"(%[[X]], %[[W]], %[[Y]], %[[S]]) {workgroup_size = array<i64: 64, 1, 1>}
+// CHECK-NEXT:      ^{{.*}}(%{{.*}}: memref<?x64xf32>, %{{.*}}: memref<37x64xf32>, %{{.*}}: memref<?x37xf32>, %[[ROWS:.*]]: index):
+// CHECK:             tiled.yield %{{.*}}, %[[ROWS]], %{{.*}} : index, index, index
+// CHECK:           tiled.kernel "mm_0"(%[[X]], %[[W]], %[[Y]], %[[S]]) {workgroup_size = array<i64: 64, 1, 1>}
+// CHECK-NEXT:      ^{{.*}}(%{{.*}}: memref<?x64xf32>, %{{.*}}: memref<37x64xf32>, %{{.*}}: memref<?x37xf32>, %[[ROWS2:.*]]: index):
+// CHECK:             %[[FOUR:.*]] = arith.constant 4 : index
+// CHECK-NEXT:        %[[GY:.*]] = arith.ceildivui %[[ROWS2]], %[[FOUR]] : index
+// CHECK:             tiled.yield %{{.*}}, %[[GY]], %{{.*}} : index, index, index
+// CHECK-NOT:     dispatch.region
+func.func @contraction_tokens(%x: memref<?x64xf32>, %w: memref<37x64xf32>, %y: memref<?x37xf32>, %s: index) {
+  dispatch.region "mm_0"(%x, %w, %y, %s) {config = #dispatch.lowering_config<contraction, workgroup = [64, 1, 1], tile = [4, 4]>} : (memref<?x64xf32>, memref<37x64xf32>, memref<?x37xf32>, index) -> () {
+  ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64xf32>, %out: memref<?x37xf32>, %n: index):
+    %at = bufferization.to_tensor %a : memref<?x64xf32> to tensor<?x64xf32>
+    %wt = bufferization.to_tensor %wb : memref<37x64xf32> to tensor<37x64xf32>
+    %zero = arith.constant 0.0 : f32
+    %e = tensor.empty(%n) : tensor<?x37xf32>
+    %i = linalg.fill ins(%zero : f32) outs(%e : tensor<?x37xf32>) -> tensor<?x37xf32>
+    %mm = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%at, %wt : tensor<?x64xf32>, tensor<37x64xf32>) outs(%i : tensor<?x37xf32>) {
+    ^bb1(%xa: f32, %wa: f32, %acc: f32):
+      %p = arith.mulf %xa, %wa : f32
+      %r = arith.addf %p, %acc : f32
+      linalg.yield %r : f32
+    } -> tensor<?x37xf32>
+    bufferization.materialize_in_destination %mm in restrict writable %out : (tensor<?x37xf32>, memref<?x37xf32>) -> ()
     dispatch.yield
   }
   func.return

@@ -268,7 +268,8 @@ def lower_contraction(kernel: Kernel, mat: Materializer, ops: Sequence[Operation
     k_total = static_shape(root.inputs[0])[-1]
     chunk = min(k_total, max(32, (MAX_STAGED_FLOATS // tokens) // 32 * 32))
     n_out = len(root.outputs)
-    scratch = kernel.shared(max(tokens * chunk, tokens * n_out * kernel.threads, kernel.threads))
+    staged = tokens * chunk + tokens * chunk // 32  # room for one pad float per block (see ``_contraction_body``)
+    scratch = kernel.shared(max(staged, tokens * n_out * kernel.threads, kernel.threads))
     _contraction_body(kernel, mat, ops, root, b, tokens, chunk, scratch)
     return grid
 
@@ -337,6 +338,12 @@ def _contraction_body(
     if block > 1 and any(r.block != block for r in readers if r is not None):
         block = 1
     chunk = chunk // block * block if block > 1 else chunk
+
+    def slot(ib: IRBuilder, i: SSAValue) -> SSAValue:
+        """Where staged value ``i`` lives: after one pad float per block, so the lanes of a row,
+        which walk different blocks, read different workgroup-memory banks (without the pad,
+        lane strides of 32 floats put every lane in the same bank)."""
+        return ib.addi(i, ib.divui(i, ib.index(block))) if block > 1 else i
     x_map = maps(root)[0]
     acc0 = [mat.element(b, o, [*bidx[0], n_in]) for o in root.outputs]
     per = tokens * n_out
@@ -347,7 +354,7 @@ def _contraction_body(
         """Fold weight values at chunk offset ``k_local`` into every token's accumulators."""
         out: list[SSAValue] = []
         for t in range(tokens):
-            xv = kernel.load(ib, scratch, [ib.addi(ib.index(t * chunk), k_local)])
+            xv = kernel.load(ib, scratch, [slot(ib, ib.addi(ib.index(t * chunk), k_local))])
             out += _body(ib, root, [xv, *w_values], acc[t * n_out : (t + 1) * n_out])
         return out
 
@@ -363,7 +370,7 @@ def _contraction_body(
                     v = mat.element(jb, x, apply_map(jb, x_map, [*bidx[t], n_in, k_safe]))
                     if ragged:
                         v = jb.select(jb.cmpi("ult", k, jb.index(k_total)), v, jb.f32(0.0))
-                    kernel.store(jb, v, scratch, [i])
+                    kernel.store(jb, v, scratch, [slot(jb, i)])
                     return []
 
                 if tokens == 1:
