@@ -70,8 +70,12 @@ class CompileOptions:
     @classmethod
     def for_target(cls, name: str, **kwargs: Any) -> CompileOptions:
         """Options for a ``rusty compile --target`` name: a tuning target (WGSL), or ``msl`` (MSL tuned for apple)."""
+        from rusty_ir.passes.tuning.target import TARGETS
+
         if name == "msl":
             return cls(target="apple", language="msl", **kwargs)
+        if name not in TARGETS:
+            raise RustyError(f"unknown target '{name}' (known: {', '.join(TARGETS)}, msl)")
         return cls(target=name, **kwargs)
 
     @property

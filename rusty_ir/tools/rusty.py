@@ -5,7 +5,7 @@
               [--backend reference|wgpu] [--context-length N] [--json] [--tune]
                                        generate greedily, streaming text to stdout
     rusty compile [MODEL] -o DIR [--target T] [--dump-after STAGE] [--tune]
-                                       lower to WGSL kernels + host schedule + manifest
+                                       lower to WGSL (--target msl: MSL) kernels + host schedule + manifest
     rusty bench [MODEL | --synthetic SHAPE --quant Q] [--prompt-tokens N] [--decode-tokens N] [--json] [--tune] ...
                                        prefill/decode tokens/s, roofline share, per-kernel GPU time
                                        (--tune: measured-tuned kernels against default ones, side by side)
@@ -159,7 +159,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     stages = [name for name, _ in DEFAULT_STAGES]
     if args.dump_after is not None and args.dump_after not in stages:
         raise RustyError(f"--dump-after: unknown stage '{args.dump_after}' (stages: {', '.join(stages)})")
-    options = CompileOptions(target=args.target, tune=args.tune)
+    options = CompileOptions.for_target(args.target, tune=args.tune)
     progress = _Progress(args.quiet)
     model = _load(args.model, progress)
     module = _build(model, progress)
@@ -178,7 +178,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         write_output("-", dumped[0])
     if args.output is not None:
         artifact.save(Path(args.output))
-        progress.note(f"wrote {args.output}/kernels.wgsl, schedule.json, manifest.json")
+        progress.note(f"wrote {args.output}/{artifact.kernels_file}, schedule.json, manifest.json")
     return 0
 
 
@@ -381,12 +381,14 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     run.set_defaults(handler=_cmd_run)
 
-    comp = sub.add_parser("compile", help="compile a checkpoint to WGSL kernels and a host schedule",
+    comp = sub.add_parser("compile", help="compile a checkpoint to WGSL or MSL kernels and a host schedule",
                           description="Lower MODEL through every IR level (the rusty-default pipeline) and write "
-                                      "kernels.wgsl, schedule.json and manifest.json to DIR.")
+                                      "kernels.wgsl (kernels.metal with --target msl), schedule.json and manifest.json to DIR.")
     comp.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
     comp.add_argument("-o", "--output", metavar="DIR", help="folder to write (replaced atomically)")
-    comp.add_argument("--target", default="webgpu", help="tuning target: webgpu (default), apple or nvidia")
+    comp.add_argument("--target", default="webgpu",
+                      help="webgpu (default), apple or nvidia: WGSL kernels tuned for that target's limits; "
+                           "msl: Metal Shading Language kernels tuned for (and checked against) the apple target")
     comp.add_argument("--dump-after", metavar="STAGE",
                       help="print the IR after one stage (tensor, fused, dispatch, tuned, bufferized, tiled, planned, gpu)")
     comp.add_argument("--tune", action="store_true", help=TUNE_HELP)

@@ -1,7 +1,7 @@
 """rusty-translate: turn gpu-level IR into target text (the habits of mlir-translate).
 
     rusty-translate --to-wgsl [FILE|-]      WGSL kernels of every gpu.module
-    rusty-translate --to-msl [FILE|-]       Metal Shading Language (not yet supported)
+    rusty-translate --to-msl [FILE|-]       Metal Shading Language kernels, checked against the apple target's limits
     rusty-translate --to-schedule [FILE|-]  the host schedule as JSON (backends/runtime/schedule.py)
 """
 
@@ -32,14 +32,15 @@ def _to_schedule(module) -> str:  # noqa: ANN001 - a builtin.module
     return emit_schedule(module)
 
 
-def _not_yet(target: str):  # noqa: ANN202
-    def emit(_module) -> str:  # noqa: ANN001
-        raise RustyError(f"--to-{target} is not supported yet")
+def _to_msl(module) -> str:  # noqa: ANN001 - a builtin.module
+    from rusty_ir.backends.msl import emit_msl
+    from rusty_ir.passes.tuning.target import TARGETS as TUNING_TARGETS
 
-    return emit
+    require_gpu_level(module)
+    return emit_msl(module, TUNING_TARGETS["apple"])
 
 
-TARGETS = {"wgsl": _to_wgsl, "msl": _not_yet("msl"), "schedule": _to_schedule}
+TARGETS = {"wgsl": _to_wgsl, "msl": _to_msl, "schedule": _to_schedule}
 
 
 def make_parser() -> argparse.ArgumentParser:

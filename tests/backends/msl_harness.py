@@ -35,7 +35,7 @@ from rusty_ir.backends.runtime.kernel_abi import KernelInterface
 STANDIN = Path(__file__).resolve().parent / "msl_standin"
 LIT_DIR = Path(__file__).resolve().parents[2] / "lit_tests" / "backends" / "wgsl"
 SIMD_WIDTH = 32  # the apple target description's subgroup_size
-KERNEL_FLAGS = ("-std=c++14", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wno-unused-variable", "-Wno-unused-but-set-variable",
+KERNEL_FLAGS = ("-std=c++14", "-nostdinc++", "-fno-exceptions", "-fno-rtti", "-Wall", "-Wno-unused-variable", "-Wno-unused-but-set-variable",
                 "-Wno-unknown-attributes", "-Werror=return-type", "-O1", "-fPIC")  # fmt: skip
 
 _C_TYPES = {"f32": "float", "f16": "half", "i32": "int"}
