@@ -32,8 +32,9 @@ CONFIGS: dict[str, tuple[str, str]] = {
     # name: (tuning target, kernel language) -- the `rusty compile --target` choices
     "webgpu": ("webgpu", "wgsl"),
     "nvidia": ("nvidia", "wgsl"),
+    "msl": ("apple", "msl"),
 }
-"""The configurations kept: the default WGSL and the nvidia-tuned WGSL (other kernels)."""
+"""The configurations kept: the default WGSL, the nvidia-tuned WGSL (other kernels) and MSL (`--target msl`)."""
 
 EXTENSIONS = {"wgsl": "wgsl", "msl": "metal"}
 
