@@ -638,8 +638,8 @@ def bench_tuned(opts: BenchOptions, model: Any, device: Any, default_runtime: An
                 progress: Callable[[str], None] | None) -> dict[str, Any]:  # fmt: skip
     """``--tune``: the model compiled with measured tuning, timed as the default one was (same prompt, runs, warm-up).
 
-    Compiling measures every distinct kernel's candidates once per adapter (progress on stderr; the winners
-    are cached, and so is the tuned compile). Correctness: the tuned kernels' first-step logits against the
+    Compiling measures every distinct kernel's candidates once per adapter, with prefill steps of the bench's
+    prompt length (progress on stderr; the winners are cached, and so is the tuned compile). Correctness: the tuned kernels' first-step logits against the
     default kernels' (which the main guard checks against the reference), same tolerance.
     """
     from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
@@ -648,7 +648,8 @@ def bench_tuned(opts: BenchOptions, model: Any, device: Any, default_runtime: An
 
     P, N = opts.prompt_tokens, opts.decode_tokens  # noqa: N806
     _note(progress, "compiling with measured tuning (tune-workgroups{mode=measure}; cached after the first run)")
-    options = CompileOptions(target=target_for_adapter(device.info), logits_entry=True, tune=True)
+    # tuned for the prompt length being measured (decode is timed after that many positions)
+    options = CompileOptions(target=target_for_adapter(device.info), logits_entry=True, tune=True, tune_prefill_length=P)
     compiled = compile_model(model, options, adapter=device.identity, progress=progress)
     context = report["settings"]["context_length"]
     runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device)
@@ -786,7 +787,7 @@ def format_report(r: dict[str, Any]) -> str:
                      "(random weights have near-ties; informative only)")  # fmt: skip
     tu = r.get("tuned")
     if tu:
-        lines += ["", f"  tuned against default (tune-workgroups{{mode=measure}}; tuned compile "
+        lines += ["", f"  tuned against default (tune-workgroups{{mode=measure prefill-length={s['prompt_tokens']}}}; tuned compile "
                       f"{'from the cache' if tu['compile']['cache_hit'] else 'took ' + format(tu['compile']['seconds'], '.1f') + ' s'})",
                   f"  {'':28s}{'default':>18s}{'tuned':>14s}{'tuned/default':>16s}"]  # fmt: skip
         lines.append(f"  {'prefill tokens/s':28s}{r['prefill_tokens_per_s']:18.1f}{tu['prefill_tokens_per_s']:14.1f}{tu['speedup_prefill']:15.2f}x")

@@ -54,11 +54,17 @@ class CompileOptions:
     instead of taking the target's heuristic; without an adapter the heuristic is used. Tuned and default
     compiles have different cache keys (this field and the pipeline are part of them)."""
 
+    tune_prefill_length: int = 512
+    """With ``tune``: tokens of the prefill step each candidate is timed on, and KV positions of the timed
+    decode step (``tune-workgroups`` option ``prefill-length``; 0 = decode only)."""
+
     def __post_init__(self) -> None:
         from rusty_ir.passes.tuning.target import TARGETS
 
         if self.target not in TARGETS:
             raise RustyError(f"unknown target '{self.target}' (known: {', '.join(TARGETS)})")
+        if self.tune_prefill_length < 0:
+            raise RustyError(f"the tuning prefill length must not be negative, got {self.tune_prefill_length}")
         if self.language not in KERNEL_FILES:
             raise RustyError(f"unknown kernel language '{self.language}' (known: {', '.join(KERNEL_FILES)})")
         if self.language == "msl" and self.target != "apple":
@@ -88,7 +94,7 @@ class CompileOptions:
         """A stage's pass spec from ``DEFAULT_STAGES`` with these options: the target, and measured tuning with ``tune``."""
         spec = spec.replace("TARGET", self.target)
         if self.tune:
-            spec = spec.replace("tune-workgroups{", "tune-workgroups{mode=measure ")
+            spec = spec.replace("tune-workgroups{", f"tune-workgroups{{mode=measure prefill-length={self.tune_prefill_length} ")
         return spec
 
 

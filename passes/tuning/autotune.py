@@ -30,12 +30,16 @@ How one region is tuned:
    (configs beyond the target's or the device's limits are dropped), and timed on
    random inputs: ``repeats`` runs after a warm-up, the median of the GPU time
    between two timestamp queries around one compute pass (wall clock of
-   submit + wait when the device has no 'timestamp-query'). On a discrete GPU the
-   pass cycles through enough copies of the arguments (``ROTATE_BYTES``) that the
-   weights come from memory, as in the model, not from the L2 cache.
+   submit + wait when the device has no 'timestamp-query'); a candidate whose
+   first timed run takes over ``CUTOFF`` times the best's is not run again. On a
+   discrete GPU the pass cycles through enough copies of the arguments
+   (``ROTATE_BYTES``) that the weights come from memory, as in the model, not
+   from the L2 cache.
 5. A candidate's **score** is the sum over the steps of its time divided by the
    heuristic config's time; one replaces the best so far when it scores at least
-   ``MIN_GAIN`` lower (below that is noise). The winner goes into the cache.
+   ``MIN_GAIN`` lower (below that is noise). A best that is not the heuristic's
+   config is timed again against it, head to head, and kept only if it still wins
+   by ``MIN_GAIN`` on average over the steps. The winner goes into the cache.
 """
 
 from __future__ import annotations
@@ -87,6 +91,9 @@ ROTATE_BYTES = 256 << 20
 
 MAX_COPIES = 32
 """At most this many copies of a region's arguments."""
+
+CUTOFF = 2.0
+"""A candidate whose first timed run is this many times slower than the best's is not run again for that step."""
 
 CACHE_FORMAT = "rusty-tuning"
 
@@ -499,8 +506,11 @@ class DeviceRunner:
         run(fn.body)
         return out
 
-    def time(self, runs: Sequence[Sequence[tuple[Any, tuple[int, int, int]]]]) -> float:
-        """Median seconds of one set of dispatches (``runs``: one list per argument copy, cycled in one pass)."""
+    def time(self, runs: Sequence[Sequence[tuple[Any, tuple[int, int, int]]]], cutoff: float = math.inf) -> float:
+        """Median seconds of one set of dispatches (``runs``: one list per argument copy, cycled in one pass).
+
+        A run slower than ``cutoff`` ends the measurement early (a clear loser need not be timed ``repeats`` times).
+        """
         dev = self.device.device
         import wgpu  # noqa: PLC0415
 
@@ -534,6 +544,8 @@ class DeviceRunner:
                 seconds = time.perf_counter() - start
             if r >= self.warmup:
                 samples.append(seconds / len(runs))
+                if samples[-1] > cutoff:
+                    break
         self.measurements += 1
         return float(statistics.median(samples))
 
@@ -568,6 +580,10 @@ class RegionResult:
     """The winner's median time per step."""
     default_seconds: dict[str, float] = field(default_factory=dict[str, float])
     """The heuristic config's median time per step."""
+    timings: int = 0
+    """Times a config was timed (on every step): once per config tried, plus the recheck."""
+    rechecked: bool = False
+    """Whether the search's best was timed again against the heuristic (it is when it is not the heuristic)."""
     note: str = ""
 
 
@@ -648,8 +664,9 @@ class Tuner:
                     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 })  # fmt: skip
             gains = ", ".join(f"{k} {result.default_seconds[k] / v:.2f}x" for k, v in result.seconds.items() if v > 0)
+            note = f"; {result.note}" if result.note else ""
             self._say(f"{label} ({strategy}): {describe(result.config)} of {len(result.tried)} configs timed in {spent:.1f} s"
-                      f" ({gains or 'no timing'} vs the heuristic's {describe(seed)})")  # fmt: skip
+                      f" ({gains or 'no timing'} vs the heuristic's {describe(seed)}{note})")  # fmt: skip
         else:
             self._say(f"{label} ({strategy}): heuristic {describe(result.config)}: {result.note}")
         return result
@@ -696,6 +713,16 @@ class Tuner:
         result: RegionResult,
     ) -> RegionResult:
         timed: dict[LoweringConfigAttr, dict[str, float] | None] = {}
+        runs_of: dict[LoweringConfigAttr, dict[str, list[Any]]] = {}
+        best_times: dict[str, float] = {}
+
+        def time_runs(config: LoweringConfigAttr, cutoffs: bool = True) -> dict[str, float]:
+            out: dict[str, float] = {}
+            for step, _ in steps:
+                cutoff = CUTOFF * best_times[step.name] if cutoffs and step.name in best_times else math.inf
+                out[step.name] = self.runner.time(runs_of[config][step.name], cutoff)
+            result.timings += 1
+            return out
 
         def measure(config: LoweringConfigAttr, lowered: Lowered | None = None) -> dict[str, float] | None:
             if config in timed:
@@ -706,10 +733,11 @@ class Tuner:
                 if lowered.workgroup_memory_bytes > self.target.max_workgroup_memory:
                     raise RustyError(f"{lowered.workgroup_memory_bytes} bytes of workgroup memory > {self.target.max_workgroup_memory}")
                 pipelines = self.runner.build(lowered)
-                times: dict[str, float] = {}
-                for step, args in steps:
-                    runs = [self.runner.dispatches(lowered, pipelines, values, args) for values in uploads[step.name]]
-                    times[step.name] = self.runner.time(runs)
+                runs_of[config] = {
+                    step.name: [self.runner.dispatches(lowered, pipelines, values, args) for values in uploads[step.name]]
+                    for step, args in steps
+                }
+                times = time_runs(config)
             except RustyError as err:
                 result.rejected[describe(config)] = str(err).splitlines()[0]
                 return None
@@ -725,14 +753,28 @@ class Tuner:
         def score(times: dict[str, float]) -> float:
             return sum(t / baseline[k] if baseline[k] > 0 else 1.0 for k, t in times.items())
 
-        best, best_times = seed, baseline
+        best = seed
+        best_times.update(baseline)
         for axis in search_axes(strategy, root, self.target):
             for config in axis(best)[1:]:
                 times = measure(config)
                 if times is not None and score(times) < score(best_times) * (1 - MIN_GAIN):
-                    best, best_times = config, times
+                    best = config
+                    best_times.clear()
+                    best_times.update(times)
+        if best != seed:
+            # head to head: both timed again, so that a winner that noise picked is dropped
+            again_seed, again_best = time_runs(seed, cutoffs=False), time_runs(best, cutoffs=False)
+            result.rechecked = True
+            relative = sum(again_best[k] / again_seed[k] if again_seed[k] > 0 else 1.0 for k in again_seed) / len(again_seed)
+            baseline = again_seed
+            if relative > 1 - MIN_GAIN:
+                best, best_times = seed, again_seed
+                result.note = "the best candidate did not beat the heuristic when timed again"
+            else:
+                best_times = again_best
         result.config, result.source = best, "measured"
-        result.seconds, result.default_seconds = best_times, baseline
+        result.seconds, result.default_seconds = dict(best_times), dict(baseline)
         return result
 
 

@@ -95,8 +95,9 @@ class TuneWorkgroupsPass(ModulePass):
             cache = TuningCache(Path(self.cache) if self.cache else default_cache_path(), warn=stderr_log)
         tuner = Tuner(device, cache, TARGETS[self.target], self.prefill_length, self.repeats, log=stderr_log)
         results = tuner.tune_module(op, ctx, self.overwrite)
-        by_source = {s: sum(1 for r in results if r.source == s) for s in ("measured", "cache", "heuristic")}
+        distinct = list({id(r): r for r in results}.values())  # identical regions share one result
+        by_source = {s: sum(1 for r in distinct if r.source == s) for s in ("measured", "cache", "heuristic")}
         where = f" ({cache.path})" if cache is not None else ""
-        stderr_log(f"{len(results)} regions on {tuner.adapter}: {by_source['measured']} measured ({tuner.measurements} timings), "
-                   f"{by_source['cache']} from the cache{where}, {by_source['heuristic']} by heuristic")  # fmt: skip
+        stderr_log(f"{len(results)} regions, {len(distinct)} distinct, on {tuner.adapter}: {by_source['measured']} measured "
+                   f"({tuner.measurements} timings), {by_source['cache']} from the cache{where}, {by_source['heuristic']} by heuristic")  # fmt: skip
         return True

@@ -193,8 +193,9 @@ def test_measured_config_is_a_timed_candidate_and_is_cached(device: Any, tuned_c
     assert len(result.tried) > 5
     assert set(result.seconds) == {"decode", "prefill"} and all(t > 0 for t in result.seconds.values())
     assert the_region(module).config == result.config
-    # one timing per timed candidate and step
-    assert first.measurements == 2 * len(result.tried)
+    # one timing per step of each candidate, and of the best and the heuristic again when they differ
+    assert result.timings == len(result.tried) + (2 if result.rechecked else 0)
+    assert first.measurements == 2 * result.timings
 
     data = json.loads(path.read_text())
     (entry,) = data["entries"].values()
@@ -254,7 +255,7 @@ def test_identical_regions_are_tuned_once(device: Any) -> None:
     t = tuner(device, None)
     results = t.tune_module(module, build_registry().context())
     assert len(results) == 2 and results[0] is results[1]
-    assert t.measurements == len(results[0].tried)  # one step: a static region is the same in decode and prefill
+    assert t.measurements == results[0].timings  # one step: a static region is the same in decode and prefill
 
 
 def test_pass_measures_writes_the_cache_and_reports_on_stderr(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
@@ -263,7 +264,7 @@ def test_pass_measures_writes_the_cache_and_reports_on_stderr(tmp_path: Path, ca
     TuneWorkgroupsPass(mode="measure", prefill_length=2, repeats=1, cache=str(path)).apply(build_registry().context(), module)
     err = capfd.readouterr().err
     assert "tune-workgroups: neg (elementwise): workgroup" in err
-    assert "1 regions on " in err and "1 measured" in err
+    assert "1 regions, 1 distinct, on " in err and ": 1 measured (" in err
     config = the_region(module).config
     assert config is not None and config.strategy.data == "elementwise"
     assert path.is_file()
@@ -312,7 +313,8 @@ def test_tuned_and_default_compiles_have_different_cache_keys(tmp_path: Path) ->
     model.write_bytes(b"GGUF")
     tuned, plain = CompileOptions(target="nvidia", tune=True), CompileOptions(target="nvidia")
     assert plain.pipeline == default_pipeline("nvidia")
-    assert "tune-workgroups{mode=measure target=nvidia}" in tuned.pipeline
+    assert "tune-workgroups{mode=measure prefill-length=512 target=nvidia}" in tuned.pipeline
+    assert cache_key(model, CompileOptions(target="nvidia", tune=True, tune_prefill_length=8), "gpu") != cache_key(model, tuned, "gpu")
     assert cache_key(model, tuned, "gpu") != cache_key(model, plain, "gpu")
 
 
@@ -324,3 +326,33 @@ def test_bad_options_are_errors() -> None:
     ):
         with pytest.raises(RustyError, match=message.replace("(", r"\(").replace(")", r"\)")):
             bad.apply(build_registry().context(), parse(elementwise(32)))
+
+
+# --- rusty bench --tune ------------------------------------------------------------------------------
+
+
+def test_bench_tune_reports_tuned_against_default(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end on the hidden 'test-tiny' synthetic shape: tuned compile, timings side by side, tuned logits checked."""
+    from rusty_ir.bench import format_report  # noqa: PLC0415
+    from rusty_ir.tools.rusty import main  # noqa: PLC0415
+
+    monkeypatch.setenv("RUSTY_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["bench", "--synthetic", "test-tiny", "--quant", "q4_0", "--prompt-tokens", "8", "--decode-tokens", "4",
+            "--repeats", "1", "--warmup", "0", "--cache-dir", str(tmp_path / "synthetic"), "--tune", "--json"]  # fmt: skip
+    code = main(args)
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    r = json.loads(out)
+    t = r["tuned"]
+    assert "--tune" in r["command"] and r["options"]["tune"] is True
+    assert "mode=measure prefill-length=8 " in t["compile"]["pipeline"] and "mode=measure" not in r["compile"]["pipeline"]
+    assert t["compile"]["cache_hit"] is False and r["compile"]["cache_hit"] is False  # two artifacts, two keys
+    assert t["prefill_tokens_per_s"] > 0 and t["decode_tokens_per_s"] > 0
+    assert t["speedup_decode"] == pytest.approx(r["decode_seconds"] / t["decode_seconds"])
+    assert t["correctness"]["passed"] is True and t["correctness"]["max_rel_err"] < 2e-2
+    assert len(t["generated_ids"]) == len(r["generated_ids"]) == 5
+    assert "tune-workgroups: " in err and " measured (" in err
+    entries = json.loads((tmp_path / "cache" / "tuning" / "workgroups.json").read_text())["entries"]
+    assert entries and all(e["adapter"] for e in entries.values())
+    text = format_report(r)
+    assert "tuned against default" in text and "tuned/default" in text and "tuned correctness" in text
