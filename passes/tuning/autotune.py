@@ -64,7 +64,7 @@ import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func, scf
 from xdsl.dialects.builtin import FunctionType, IndexType, IntegerAttr, IntegerType, MemRefType, ModuleOp, TensorType
-from xdsl.ir import Attribute, Block, BlockArgument, OpResult, Region, SSAValue
+from xdsl.ir import Block, BlockArgument, OpResult, Region, SSAValue
 from xdsl.printer import Printer
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp

@@ -199,6 +199,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.max_tokens < 0:
         raise RustyError(f"--max-tokens must not be negative, got {args.max_tokens}")
+    if args.tune and args.backend != "wgpu":
+        raise RustyError("--tune applies to the wgpu backend (it times kernels on the GPU)")
     if args.context_length is not None and args.context_length <= 0:
         raise RustyError(f"--context-length must be positive, got {args.context_length}")
     progress = _Progress(args.quiet or args.json)
@@ -206,8 +208,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     prompt_ids, chat = _prompt_ids(model, args)
     context_length = args.context_length or min(model.config.context_length, DEFAULT_CONTEXT_CAP)
     check_fits(len(prompt_ids), args.max_tokens, context_length)  # before any compute
-    if args.tune and args.backend != "wgpu":
-        raise RustyError("--tune applies to the wgpu backend (it times kernels on the GPU)")
     factory = functools.partial(_wgpu_backend, tune=True) if args.tune else BACKENDS[args.backend]
     backend, compile_report = factory(model, context_length, progress)
 

@@ -141,7 +141,7 @@ def test_lowering_is_the_default_pipeline_after_tuning() -> None:
     from rusty_ir.pipeline import DEFAULT_STAGES  # noqa: PLC0415
 
     names = [spec for _, spec in DEFAULT_STAGES]
-    after = names[[i for i, s in enumerate(names) if s.startswith("tune-workgroups")][0] + 1 :]
+    after = names[next(i for i, s in enumerate(names) if s.startswith("tune-workgroups")) + 1 :]
     assert tuple(after) == LOWERING
 
 
@@ -293,8 +293,8 @@ def test_without_an_adapter_measure_falls_back_to_the_heuristic(tmp_path: Path) 
     opt = Path(sys.executable).with_name("rusty-opt")
     env = {**os.environ, "VK_ICD_FILENAMES": str(tmp_path / "no-driver.json"), "WGPU_BACKEND_TYPE": "Vulkan",
            "RUSTY_CACHE_DIR": str(tmp_path / "cache")}  # fmt: skip
-    measured = subprocess.run([str(opt), str(src), "-p", "tune-workgroups{mode=measure}"], capture_output=True, text=True, env=env, timeout=120)
-    plain = subprocess.run([str(opt), str(src), "-p", "tune-workgroups"], capture_output=True, text=True, timeout=120)
+    measured = subprocess.run([str(opt), str(src), "-p", "tune-workgroups{mode=measure}"], capture_output=True, text=True, env=env, timeout=120, check=False)
+    plain = subprocess.run([str(opt), str(src), "-p", "tune-workgroups"], capture_output=True, text=True, timeout=120, check=True)
     assert measured.returncode == 0, measured.stderr
     assert "no wgpu adapter to measure on" in measured.stderr and "using the webgpu heuristic" in measured.stderr
     assert measured.stdout == plain.stdout
@@ -356,3 +356,18 @@ def test_bench_tune_reports_tuned_against_default(tmp_path: Path, capsys: pytest
     assert entries and all(e["adapter"] for e in entries.values())
     text = format_report(r)
     assert "tuned against default" in text and "tuned/default" in text and "tuned correctness" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--backend", "reference", "--tune"], "--tune applies to the wgpu backend"),
+        (["bench", "--fusion", "--tune"], "--tune does not apply to rusty bench --fusion"),
+    ],
+)
+def test_tune_flag_errors(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from rusty_ir.tools.rusty import main  # noqa: PLC0415
+
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert f"rusty: error: {message}" in err and "Traceback" not in err
