@@ -135,8 +135,9 @@ def test_bench_cli_json_end_to_end(cache: Path, capsys: pytest.CaptureFixture[st
     assert r["model"]["synthetic"] == "test-tiny" and r["model"]["quant"] == "q4_0" and r["model"]["n_layers"] == 2
     assert r["device"]["name"] and "driver" in r["device"]
     assert r["dispatches_per_token"] > 0
-    assert r["copy_bandwidth_bytes_per_s"] > 0
-    assert r["roofline_share"] == pytest.approx(r["weight_bytes_per_token"] * r["decode_tokens_per_s"] / r["copy_bandwidth_bytes_per_s"])
+    assert r["copy_bandwidth_bytes_per_s"] > 0 and r["read_bandwidth"]["bytes_per_s"] > 0
+    ceiling = max(r["copy_bandwidth_bytes_per_s"], r["read_bandwidth"]["bytes_per_s"])
+    assert r["roofline_share"] == pytest.approx(r["weight_bytes_per_token"] * r["decode_tokens_per_s"] / ceiling)
     c = r["correctness"]
     assert c["reference"].startswith("reference interpreter") and c["passed"] is True and c["max_rel_err"] < 2e-2
     assert len(r["generated_ids"]) == 5
@@ -168,7 +169,7 @@ def test_bench_table(tiny_report: dict[str, Any]) -> None:
 
     text = format_report(tiny_report)
     for needle in ("prefill tokens/s", "decode tokens/s", "dispatches per token", "weight bytes per token",
-                   "copy bandwidth", "roofline share", "correctness:", "ok"):  # fmt: skip
+                   "copy bandwidth", "read bandwidth", "roofline share", "correctness:", "ok"):  # fmt: skip
         assert needle in text, needle
     if tiny_report["profile"]["decode"] is not None:
         assert "GPU time per kernel, one decode step" in text
