@@ -1,13 +1,21 @@
-"""Runs every construct the WGSL emitter prints on the real wgpu adapter and compares with numpy.
+"""Runs every construct the emitters print, as WGSL on the wgpu adapter and as MSL on the CPU, and compares with numpy.
 
 Each test parses a file of lit_tests/backends/wgsl (the same IR the FileCheck tests
-read), emits WGSL, runs one kernel and checks its outputs.
+read), emits WGSL or MSL, runs one kernel and checks its outputs.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from wgsl_harness import Runner
+
+
+@pytest.fixture
+def runner(both_backends: Runner) -> Runner:
+    """Every test here runs twice: WGSL on wgpu and MSL on the CPU (conftest.py)."""
+    return both_backends
+
 
 N = 64
 RNG = np.random.default_rng(0)

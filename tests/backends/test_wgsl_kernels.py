@@ -1,9 +1,17 @@
-"""The three hand-written gpu-level kernels of lit_tests/backends/wgsl/kernels, run on wgpu against numpy."""
+"""The three hand-written gpu-level kernels of lit_tests/backends/wgsl/kernels, as WGSL on wgpu and MSL on the CPU, against numpy."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from wgsl_harness import Runner
+
+
+@pytest.fixture
+def runner(both_backends: Runner) -> Runner:
+    """Every test here runs twice: WGSL on wgpu and MSL on the CPU (conftest.py)."""
+    return both_backends
+
 
 RNG = np.random.default_rng(1)
 
