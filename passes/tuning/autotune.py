@@ -37,7 +37,8 @@ How one region is tuned:
    from the L2 cache.
 5. A candidate's **score** is the sum over the steps of its time divided by the
    heuristic config's time; one replaces the best so far when it scores at least
-   ``MIN_GAIN`` lower (below that is noise). A best that is not the heuristic's
+   ``MIN_GAIN`` lower (below that is noise). Every candidate's outputs must match
+   the heuristic config's (``check_outputs``), or it is rejected. A best that is not the heuristic's
    config is timed again against it, head to head, and kept only if it still wins
    by ``MIN_GAIN`` on average over the steps. The winner goes into the cache.
 """
@@ -549,6 +550,24 @@ class DeviceRunner:
         self.measurements += 1
         return float(statistics.median(samples))
 
+    def poison(self, values: Sequence[Any], shapes: StepArgs, indices: Sequence[int]) -> None:
+        """Fill the buffers at ``indices`` with 0xFF bytes (NaN as f32, -1 as i32)."""
+        for i in indices:
+            arg = shapes[i]
+            assert isinstance(arg, BufferArg)
+            self.device.write(values[i], np.full(arg.nbytes, 0xFF, np.uint8))
+
+    def read(self, values: Sequence[Any], shapes: StepArgs, indices: Sequence[int]) -> list[np.ndarray]:
+        """The buffers at ``indices``, read back (f32, f16 and i32 as such; other element types as bytes)."""
+        out = []
+        for i in indices:
+            arg = shapes[i]
+            assert isinstance(arg, BufferArg)
+            dtype = {"f32": np.float32, "f16": np.float16, "i32": np.int32}.get(arg.element_type, np.uint8)
+            count = int(np.prod(arg.shape, dtype=np.int64)) if dtype is not np.uint8 else arg.nbytes
+            out.append(self.device.read(values[i], dtype, count))
+        return out
+
     def execute(self, lowered: Lowered, args: Sequence[np.ndarray | int], shapes: StepArgs) -> list[np.ndarray | int]:
         """Run the candidate once on the given arguments; every buffer argument read back (outputs included)."""
         pipelines = self.build(lowered)
@@ -724,6 +743,10 @@ class Tuner:
             result.timings += 1
             return out
 
+        n_args = len(steps[0][1])
+        results_at = range(n_args - len(bench.region.outputs), n_args)  # the out-buffers of the region's results
+        reference: dict[str, list[np.ndarray]] = {}
+
         def measure(config: LoweringConfigAttr, lowered: Lowered | None = None) -> dict[str, float] | None:
             if config in timed:
                 return timed[config]
@@ -737,7 +760,15 @@ class Tuner:
                     step.name: [self.runner.dispatches(lowered, pipelines, values, args) for values in uploads[step.name]]
                     for step, args in steps
                 }
+                for step, args in steps:  # outputs poisoned, so what is read back is this config's
+                    self.runner.poison(uploads[step.name][0], args, results_at)
                 times = time_runs(config)
+                for step, args in steps:
+                    got = self.runner.read(uploads[step.name][0], args, results_at)
+                    if step.name not in reference:
+                        reference[step.name] = got
+                    else:
+                        check_outputs(got, reference[step.name], step.name)
             except RustyError as err:
                 result.rejected[describe(config)] = str(err).splitlines()[0]
                 return None
@@ -776,6 +807,26 @@ class Tuner:
         result.config, result.source = best, "measured"
         result.seconds, result.default_seconds = dict(best_times), dict(baseline)
         return result
+
+
+OUTPUT_TOLERANCE = 1e-3
+"""A candidate's outputs may differ from the heuristic config's by this much, relative to the largest of them."""
+
+
+def check_outputs(got: Sequence[np.ndarray], want: Sequence[np.ndarray], step: str) -> None:
+    """RustyError unless a candidate's outputs match the heuristic config's (summation order may differ)."""
+    for k, (g, w) in enumerate(zip(got, want, strict=True)):
+        if not np.issubdtype(w.dtype, np.floating):
+            if not np.array_equal(g, w):
+                raise RustyError(f"wrong results: {step} output #{k} differs from the heuristic config's")
+            continue
+        finite = np.isfinite(w)
+        scale = float(np.abs(w[finite]).max()) if finite.any() else 0.0
+        g64, w64 = g.astype(np.float64), w.astype(np.float64)
+        if not np.allclose(g64, w64, rtol=OUTPUT_TOLERANCE, atol=OUTPUT_TOLERANCE * max(scale, 1e-30), equal_nan=True):
+            diff = np.abs(g64 - w64)[finite]
+            err = float(diff.max()) / max(scale, 1e-30) if diff.size and np.isfinite(diff).all() else math.inf
+            raise RustyError(f"wrong results: {step} output #{k} differs from the heuristic config's (max rel err {err:.3g})")
 
 
 def within_device_limits(target: TargetDescription, device: Any) -> TargetDescription:

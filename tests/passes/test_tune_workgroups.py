@@ -190,7 +190,7 @@ def test_measured_config_is_a_timed_candidate_and_is_cached(device: Any, tuned_c
     first, result, module, path = tuned_contraction
     assert result.source == "measured", result.note
     assert result.tried[0] == heuristic(module) and result.config in result.tried
-    assert len(result.tried) > 5
+    assert len(result.tried) > 5 and not [r for r in result.rejected.values() if "wrong results" in r]
     assert set(result.seconds) == {"decode", "prefill"} and all(t > 0 for t in result.seconds.values())
     assert the_region(module).config == result.config
     # one timing per step of each candidate, and of the best and the heuristic again when they differ
@@ -247,6 +247,32 @@ def test_other_adapter_or_other_kernel_misses_the_cache(device: Any, tmp_path: P
     (r,) = other_kernel.tune_module(parse(elementwise(64)), ctx)  # another shape: another signature
     assert r.source == "measured" and other_kernel.measurements > 0
     assert len(json.loads(path.read_text())["entries"]) == 3
+
+
+def test_outputs_must_match_the_heuristic_config() -> None:
+    want = np.linspace(-2, 2, 64).astype(np.float32)
+    autotune.check_outputs([want * (1 + 1e-6)], [want], "decode")  # another summation order
+    for bad in (want + 0.1, np.full_like(want, np.nan)):
+        with pytest.raises(RustyError, match="wrong results: decode output #0"):
+            autotune.check_outputs([bad], [want], "decode")
+    with pytest.raises(RustyError, match="wrong results"):
+        autotune.check_outputs([np.array([3], np.int32)], [np.array([2], np.int32)], "decode")
+
+
+def test_a_candidate_that_computes_nothing_is_rejected(device: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Candidates other than the heuristic's launch empty grids: their poisoned outputs stay NaN."""
+    module = parse(elementwise(32))
+    seed = heuristic(module)
+    real = DeviceRunner.dispatches
+
+    def nothing_but_the_seed(self: DeviceRunner, lowered: Any, *args: Any) -> Any:
+        out = real(self, lowered, *args)
+        return out if lowered.config == seed else [(bound, (0, 1, 1)) for bound, _ in out]
+
+    monkeypatch.setattr(DeviceRunner, "dispatches", nothing_but_the_seed)
+    (result,) = tuner(device, None).tune_module(module, build_registry().context())
+    assert result.config == seed and result.tried == [seed]
+    assert len(result.rejected) == 3 and all(r.startswith("wrong results: decode output #0") for r in result.rejected.values())
 
 
 def test_identical_regions_are_tuned_once(device: Any) -> None:
