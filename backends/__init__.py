@@ -1,1 +1,1 @@
-"""Backends: the WGSL (and later MSL) emitters and the wgpu runtime."""
+"""Backends: the WGSL and MSL emitters (one C-like printer, a table per language), the schedule emitter and the wgpu runtime."""

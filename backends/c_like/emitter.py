@@ -40,6 +40,13 @@ from types import MappingProxyType
 from typing import ClassVar
 
 import numpy as np
+from rusty_ir.backends.runtime.kernel_abi import (
+    PARAMS_ALIGN,
+    BufferBinding,
+    KernelInterface,
+    ParamField,
+    ParamsLayout,
+)
 from xdsl.dialects import gpu
 from xdsl.dialects.builtin import (
     AffineMapAttr,
@@ -57,13 +64,6 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.ir.affine import AffineMap
 
-from rusty_ir.backends.runtime.kernel_abi import (
-    PARAMS_ALIGN,
-    BufferBinding,
-    KernelInterface,
-    ParamField,
-    ParamsLayout,
-)
 from rusty_ir.errors import RustyError, describe_op
 
 WORKGROUP_MEMORY_SPACE = 3
@@ -106,6 +106,43 @@ def sanitize(hint: str) -> str:
     """A name hint with every character that is not a letter, digit or underscore replaced by ``_``."""
     return re.sub(r"[^A-Za-z0-9_]", "_", hint)
 
+
+# Comparisons: the same text in WGSL and C/MSL, so the languages share these tables.
+CMPI_FORMATS: Sequence[str] = (
+    # arith.cmpi predicate numbers 0..9: eq ne slt sle sgt sge ult ule ugt uge
+    "{a} == {b}",
+    "{a} != {b}",
+    "{a} < {b}",
+    "{a} <= {b}",
+    "{a} > {b}",
+    "{a} >= {b}",
+    "{ua} < {ub}",
+    "{ua} <= {ub}",
+    "{ua} > {ub}",
+    "{ua} >= {ub}",
+)
+
+CMPF_FORMATS: Sequence[str] = (
+    # arith.cmpf predicate numbers 0..15, built from ==, <, <=, >, >= only: they
+    # are ordered (false on NaN) everywhere. `!=` is not used: WGSL says it is
+    # unordered but naga on Vulkan emits an ordered compare (false on NaN).
+    "false",  # false
+    "{a} == {b}",  # oeq
+    "{a} > {b}",  # ogt
+    "{a} >= {b}",  # oge
+    "{a} < {b}",  # olt
+    "{a} <= {b}",  # ole
+    "({a} < {b}) || ({a} > {b})",  # one
+    "({a} == {a}) && ({b} == {b})",  # ord
+    "!(({a} < {b}) || ({a} > {b}))",  # ueq
+    "!({a} <= {b})",  # ugt
+    "!({a} < {b})",  # uge
+    "!({a} >= {b})",  # ult
+    "!({a} > {b})",  # ule
+    "!({a} == {b})",  # une
+    "!(({a} == {a}) && ({b} == {b}))",  # uno
+    "true",  # true
+)
 
 # ---------------------------------------------------------------------------
 # What a kernel is made of, for the language to assemble
@@ -629,7 +666,7 @@ _HANDLERS: Mapping[str, Callable[[KernelEmitter, Operation], None]] = MappingPro
 
 def emit_module(lang: CLikeLanguage, module: ModuleOp) -> Program:
     """Print every kernel of ``module`` in ``lang``: the source and one interface per kernel, in IR order."""
-    taken: set[str] = set(h for h, _ in lang.helpers.values())
+    taken: set[str] = {h for h, _ in lang.helpers.values()}
     chunks: list[str] = []
     interfaces: list[KernelInterface] = []
     helpers: set[str] = set()

@@ -30,12 +30,18 @@ from types import MappingProxyType
 from typing import Protocol
 
 import numpy as np
+from rusty_ir.backends.c_like.emitter import (
+    CMPF_FORMATS,
+    CMPI_FORMATS,
+    CLikeLanguage,
+    KernelParts,
+    Program,
+    emit_module,
+    located,
+)
+from rusty_ir.backends.runtime.kernel_abi import KernelInterface
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation
-
-from rusty_ir.backends.c_like.emitter import CLikeLanguage, KernelParts, Program, emit_module, located
-from rusty_ir.backends.runtime.kernel_abi import KernelInterface
-from rusty_ir.backends.wgsl.emitter import CMPF_FORMATS, CMPI_FORMATS
 
 MslProgram = Program
 """The MSL text of all kernels of a module and one interface per kernel, in the same order."""
@@ -134,26 +140,21 @@ HELPERS = MappingProxyType(
     {
         "math.erf": (
             "rusty_erf",
-            "// erf(x), Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7): MSL has no erf.\n"
-            "inline float rusty_erf(float x) {\n"
-            "  const float a = abs(x);\n"
-            "  const float t = 1.0f / (1.0f + 0.3275911f * a);\n"
-            "  const float p = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));\n"
-            "  return sign(x) * (1.0f - p * exp(-a * a));\n"
-            "}\n",
+            (
+                "// erf(x), Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7): MSL has no erf.\n"
+                "inline float rusty_erf(float x) {\n"
+                "  const float a = abs(x);\n"
+                "  const float t = 1.0f / (1.0f + 0.3275911f * a);\n"
+                "  const float p = t * (0.254829592f + t * (-0.284496736f + t * (1.421413741f + t * (-1.453152027f + t * 1.061405429f))));\n"
+                "  return sign(x) * (1.0f - p * exp(-a * a));\n"
+                "}\n"
+            ),
         ),
     }
 )
 
 MSL_RESERVED = frozenset(
-    """alignas alignof and and_eq asm auto bitand bitor bool break case catch char char16_t char32_t class compl const
-    constexpr const_cast continue decltype default delete do double dynamic_cast else enum explicit export extern false
-    float for friend goto if inline int long mutable namespace new noexcept not not_eq nullptr operator or or_eq private
-    protected public register reinterpret_cast return short signed sizeof static static_assert static_cast struct switch
-    template this thread_local throw true try typedef typeid typename union unsigned using virtual void volatile wchar_t
-    while xor xor_eq half uint ushort uchar ulong size_t ptrdiff_t kernel vertex fragment device constant threadgroup
-    thread threadgroup_imageblock ray_data object_data metal main float2 float3 float4 half2 half3 half4 int2 int3
-    int4 uint2 uint3 uint4 bool2 bool3 bool4 as_type""".split()
+    ["alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch", "char", "char16_t", "char32_t", "class", "compl", "const", "constexpr", "const_cast", "continue", "decltype", "default", "delete", "do", "double", "dynamic_cast", "else", "enum", "explicit", "export", "extern", "false", "float", "for", "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not", "not_eq", "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "register", "reinterpret_cast", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast", "struct", "switch", "template", "this", "thread_local", "throw", "true", "try", "typedef", "typeid", "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq", "half", "uint", "ushort", "uchar", "ulong", "size_t", "ptrdiff_t", "kernel", "vertex", "fragment", "device", "constant", "threadgroup", "thread", "threadgroup_imageblock", "ray_data", "object_data", "metal", "main", "float2", "float3", "float4", "half2", "half3", "half4", "int2", "int3", "int4", "uint2", "uint3", "uint4", "bool2", "bool3", "bool4", "as_type"]
 )
 """C++14 keywords, MSL address spaces, function qualifiers and type names: not usable as kernel or field names."""
 
@@ -255,7 +256,7 @@ class Msl(CLikeLanguage):
 
 def default_limits() -> TargetLimits:
     """The ``apple`` target description (passes/tuning/target.py): Apple GPUs' limits."""
-    from rusty_ir.passes.tuning.target import TARGETS  # noqa: PLC0415 - the one table of target limits
+    from rusty_ir.passes.tuning.target import TARGETS
 
     return TARGETS["apple"]
 

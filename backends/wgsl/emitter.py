@@ -13,15 +13,16 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 import numpy as np
-from xdsl.dialects.builtin import ModuleOp
-
 from rusty_ir.backends.c_like.emitter import (
+    CMPF_FORMATS,
+    CMPI_FORMATS,
     CLikeLanguage,
     KernelParts,
     Program,
     emit_module,
 )
 from rusty_ir.backends.runtime.kernel_abi import KernelInterface
+from xdsl.dialects.builtin import ModuleOp
 
 WgslProgram = Program
 """The WGSL text of all kernels of a module and one interface per kernel, in the same order."""
@@ -98,42 +99,6 @@ OP_FORMATS: Mapping[str, str | Mapping[str, str]] = MappingProxyType(
     }
 )
 
-CMPI_FORMATS: Sequence[str] = (
-    # arith.cmpi predicate numbers 0..9: eq ne slt sle sgt sge ult ule ugt uge
-    "{a} == {b}",
-    "{a} != {b}",
-    "{a} < {b}",
-    "{a} <= {b}",
-    "{a} > {b}",
-    "{a} >= {b}",
-    "{ua} < {ub}",
-    "{ua} <= {ub}",
-    "{ua} > {ub}",
-    "{ua} >= {ub}",
-)
-
-CMPF_FORMATS: Sequence[str] = (
-    # arith.cmpf predicate numbers 0..15, built from ==, <, <=, >, >= only: they
-    # are ordered (false on NaN) everywhere. `!=` is not used: WGSL says it is
-    # unordered but naga on Vulkan emits an ordered compare (false on NaN).
-    "false",  # false
-    "{a} == {b}",  # oeq
-    "{a} > {b}",  # ogt
-    "{a} >= {b}",  # oge
-    "{a} < {b}",  # olt
-    "{a} <= {b}",  # ole
-    "({a} < {b}) || ({a} > {b})",  # one
-    "({a} == {a}) && ({b} == {b})",  # ord
-    "!(({a} < {b}) || ({a} > {b}))",  # ueq
-    "!({a} <= {b})",  # ugt
-    "!({a} < {b})",  # uge
-    "!({a} >= {b})",  # ult
-    "!({a} > {b})",  # ule
-    "!({a} == {b})",  # une
-    "!(({a} == {a}) && ({b} == {b}))",  # uno
-    "true",  # true
-)
-
 # Builtin values: op name -> (entry-point parameter, WGSL builtin, expression on it)
 BUILTINS: Mapping[str, tuple[str, str, str]] = MappingProxyType(
     {
@@ -164,19 +129,7 @@ HELPERS: Mapping[str, tuple[str, str]] = MappingProxyType(
 )
 # Keywords and reserved words a user-chosen name (kernel, params field) must avoid.
 WGSL_RESERVED = frozenset(
-    """alias break case const const_assert continue continuing default diagnostic discard else enable false fn for
-    if let loop override requires return struct switch true var while bool f16 f32 i32 u32 vec2 vec3 vec4 array
-    atomic mat2x2 mat3x3 mat4x4 ptr sampler texture_2d NULL Self abstract active alignas alignof as asm asm_fragment
-    async attribute auto await become cast catch class co_await co_return co_yield coherent column_major common compile
-    compile_fragment concept const_cast consteval constexpr constinit crate debugger decltype delete demote
-    demote_to_helper do dynamic_cast enum explicit export extends extern external fallthrough filter final finally
-    friend from fxgroup get goto groupshared highp impl implements import inline instanceof interface layout lowp
-    macro macro_rules match mediump meta mod module move mut mutable namespace new nil noexcept noinline
-    nointerpolation non_coherent noncoherent noperspective null nullptr of operator package packoffset partition pass
-    patch pixelfragment precise precision premerge priv protected pub public readonly ref regardless register
-    reinterpret_cast require resource restrict self set shared sizeof smooth snorm static static_assert static_cast std
-    subroutine super target template this thread_local throw trait try type typedef typeid typename typeof union
-    unless unorm unsafe unsized use using varying virtual volatile wgsl where with writeonly yield""".split()
+    ["alias", "break", "case", "const", "const_assert", "continue", "continuing", "default", "diagnostic", "discard", "else", "enable", "false", "fn", "for", "if", "let", "loop", "override", "requires", "return", "struct", "switch", "true", "var", "while", "bool", "f16", "f32", "i32", "u32", "vec2", "vec3", "vec4", "array", "atomic", "mat2x2", "mat3x3", "mat4x4", "ptr", "sampler", "texture_2d", "NULL", "Self", "abstract", "active", "alignas", "alignof", "as", "asm", "asm_fragment", "async", "attribute", "auto", "await", "become", "cast", "catch", "class", "co_await", "co_return", "co_yield", "coherent", "column_major", "common", "compile", "compile_fragment", "concept", "const_cast", "consteval", "constexpr", "constinit", "crate", "debugger", "decltype", "delete", "demote", "demote_to_helper", "do", "dynamic_cast", "enum", "explicit", "export", "extends", "extern", "external", "fallthrough", "filter", "final", "finally", "friend", "from", "fxgroup", "get", "goto", "groupshared", "highp", "impl", "implements", "import", "inline", "instanceof", "interface", "layout", "lowp", "macro", "macro_rules", "match", "mediump", "meta", "mod", "module", "move", "mut", "mutable", "namespace", "new", "nil", "noexcept", "noinline", "nointerpolation", "non_coherent", "noncoherent", "noperspective", "null", "nullptr", "of", "operator", "package", "packoffset", "partition", "pass", "patch", "pixelfragment", "precise", "precision", "premerge", "priv", "protected", "pub", "public", "readonly", "ref", "regardless", "register", "reinterpret_cast", "require", "resource", "restrict", "self", "set", "shared", "sizeof", "smooth", "snorm", "static", "static_assert", "static_cast", "std", "subroutine", "super", "target", "template", "this", "thread_local", "throw", "trait", "try", "type", "typedef", "typeid", "typename", "typeof", "union", "unless", "unorm", "unsafe", "unsized", "use", "using", "varying", "virtual", "volatile", "wgsl", "where", "with", "writeonly", "yield"]
 )
 
 def _float_literal(value: float, wgsl_type: str) -> str:

@@ -32,7 +32,7 @@ def _to_schedule(module) -> str:  # noqa: ANN001 - a builtin.module
     return emit_schedule(module)
 
 
-def _to_msl(module) -> str:  # noqa: ANN001 - a builtin.module
+def _to_msl(module) -> str:  # a builtin.module
     from rusty_ir.backends.msl import emit_msl
     from rusty_ir.passes.tuning.target import TARGETS as TUNING_TARGETS
 

@@ -44,9 +44,9 @@ _KERNEL_BANNER = re.compile(r"^// gpu\.module @\S+ > gpu\.func @(\S+)$", re.MULT
 @functools.cache
 def compiled(config: str) -> str:
     """The kernel text `rusty compile --target <config>` writes for the bundled SmolLM2 (cached per process)."""
-    from rusty_ir.driver import CompileOptions, compile_module  # noqa: PLC0415
-    from rusty_ir.importers import load_model  # noqa: PLC0415
-    from rusty_ir.importers.to_ir import build_module  # noqa: PLC0415
+    from rusty_ir.driver import CompileOptions, compile_module
+    from rusty_ir.importers import load_model
+    from rusty_ir.importers.to_ir import build_module
 
     target, language = CONFIGS[config]
     model = load_model()

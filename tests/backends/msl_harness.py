@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from rusty_ir.backends.msl import MslProgram, emit_program
 from rusty_ir.backends.runtime.kernel_abi import KernelInterface
 
@@ -65,7 +64,7 @@ def clang() -> str:
         if shutil.which(cxx) is None:
             continue
         probe = subprocess.run([cxx, "-x", "c++", "-fsyntax-only", "-"], input="_Float16 f(_Float16 a) { return a + a; }",
-                               capture_output=True, text=True)  # fmt: skip
+                               capture_output=True, text=True, check=False)  # fmt: skip
         if probe.returncode == 0:
             return cxx
     raise RuntimeError("no clang++ with _Float16 (clang >= 15) is installed: run `bash scripts/setup.sh` (Debian clang)")
@@ -152,7 +151,7 @@ def compile_kernels(source: str, out: Path, extra: str = "") -> subprocess.Compl
     cpp.write_text(f'#include "{src.name}"\n{extra}')
     return subprocess.run(
         [clang(), *KERNEL_FLAGS, "-I", str(STANDIN), "-x", "c++", "-c", str(cpp), "-o", str(out)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
 
 
@@ -160,12 +159,12 @@ def metal_compile(source: str, workdir: Path) -> subprocess.CompletedProcess[str
     """Compile with Apple's Metal compiler where it exists (``xcrun metal``); None elsewhere."""
     if shutil.which("xcrun") is None:
         return None
-    probe = subprocess.run(["xcrun", "--find", "metal"], capture_output=True, text=True)
+    probe = subprocess.run(["xcrun", "--find", "metal"], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
         return None
     src = workdir / "kernels.metal"
     src.write_text(source)
-    return subprocess.run(["xcrun", "metal", "-c", str(src), "-o", str(workdir / "kernels.air")], capture_output=True, text=True)
+    return subprocess.run(["xcrun", "metal", "-c", str(src), "-o", str(workdir / "kernels.air")], capture_output=True, text=True, check=False)
 
 
 class MslLibrary:
@@ -179,7 +178,7 @@ class MslLibrary:
         if r.returncode != 0:
             raise AssertionError(f"clang++ rejected the MSL:\n{r.stderr[:4000]}")
         lib = workdir / f"k_{digest}.so"
-        link = subprocess.run([clang(), "-shared", "-pthread", str(obj), str(runtime_obj), "-o", str(lib)], capture_output=True, text=True)
+        link = subprocess.run([clang(), "-shared", "-pthread", str(obj), str(runtime_obj), "-o", str(lib)], capture_output=True, text=True, check=False)
         if link.returncode != 0:
             raise AssertionError(f"linking failed:\n{link.stderr[:4000]}")
         self.lib = ctypes.CDLL(str(lib))
@@ -216,7 +215,7 @@ class MslRunner:
         self.runtime_obj = workdir / "msl_runtime.o"
         r = subprocess.run(
             [clang(), "-std=c++20", "-O1", "-fPIC", "-pthread", "-c", str(STANDIN / "msl_runtime.cpp"), "-o", str(self.runtime_obj)],
-            capture_output=True, text=True,
+            capture_output=True, text=True, check=False,
         )  # fmt: skip
         if r.returncode != 0:
             raise AssertionError(f"msl_runtime.cpp does not compile:\n{r.stderr}")
@@ -249,6 +248,6 @@ class MslRunner:
 @functools.cache
 def lit_program(relpath: str) -> MslProgram:
     """The MSL program of one lit input file (relative to lit_tests/backends/wgsl)."""
-    from wgsl_harness import parse  # noqa: PLC0415
+    from wgsl_harness import parse
 
     return emit_program(parse((LIT_DIR / relpath).read_text()))

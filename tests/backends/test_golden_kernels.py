@@ -10,7 +10,15 @@ import difflib
 import json
 
 import pytest
-from golden import CONFIGS, GOLDEN_FILE, UPDATE_COMMAND, compiled, digests, excerpt_path, split_kernels
+from golden import (
+    CONFIGS,
+    GOLDEN_FILE,
+    UPDATE_COMMAND,
+    compiled,
+    digests,
+    excerpt_path,
+    split_kernels,
+)
 
 
 def _golden() -> dict[str, dict]:

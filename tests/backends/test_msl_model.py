@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pytest
 from msl_harness import MslLibrary, MslRunner, metal_compile
-
 from rusty_ir.backends.wgsl import emit_program as emit_wgsl_program
 
 CONTEXT = 16
@@ -32,9 +31,9 @@ RNG = np.random.default_rng(7)
 @pytest.fixture(scope="session")
 def compiled_msl() -> dict[str, Any]:
     """The bundled SmolLM2 compiled by the driver with --target msl, and its gpu-level module."""
-    from rusty_ir.driver import CompileOptions, compile_module  # noqa: PLC0415
-    from rusty_ir.importers import load_model  # noqa: PLC0415
-    from rusty_ir.importers.to_ir import build_module  # noqa: PLC0415
+    from rusty_ir.driver import CompileOptions, compile_module
+    from rusty_ir.importers import load_model
+    from rusty_ir.importers.to_ir import build_module
 
     model = load_model()
     module = build_module(model.config, model.weights)
@@ -44,7 +43,7 @@ def compiled_msl() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def msl_library(compiled_msl: dict[str, Any], msl_runner: MslRunner) -> MslLibrary:
-    from rusty_ir.backends.msl import emit_program  # noqa: PLC0415
+    from rusty_ir.backends.msl import emit_program
 
     program = emit_program(compiled_msl["module"])
     assert program.source == compiled_msl["artifact"].kernels
@@ -111,7 +110,7 @@ class ScheduleRun:
         env = dict(args)
         self.steps(self.schedule["functions"][fn]["body"], env, run_calls)
 
-    def steps(self, body: list[dict[str, Any]], env: dict[str, Any], run_calls: bool) -> None:  # noqa: C901, PLR0912
+    def steps(self, body: list[dict[str, Any]], env: dict[str, Any], run_calls: bool) -> None:
         for step in body:
             op = step["op"]
             if op == "dim":
