@@ -6,6 +6,11 @@ checking every kernel against a target description's limits (default ``apple``).
 The contract is in docs/backends.md.
 """
 
-from rusty_ir.backends.msl.emitter import MslProgram, TargetLimits, emit_msl, emit_program
+from rusty_ir.backends.msl.emitter import (
+    MslProgram,
+    TargetLimits,
+    emit_msl,
+    emit_program,
+)
 
 __all__ = ["MslProgram", "TargetLimits", "emit_msl", "emit_program"]

@@ -6,6 +6,12 @@ the bindings and params layout the runtime needs (``rusty_ir.backends.runtime.ke
 """
 
 from rusty_ir.backends.runtime.kernel_abi import KernelInterface
-from rusty_ir.backends.wgsl.emitter import WgslEmitter, WgslProgram, emit_program, emit_wgsl, kernel_interfaces
+from rusty_ir.backends.wgsl.emitter import (
+    WgslEmitter,
+    WgslProgram,
+    emit_program,
+    emit_wgsl,
+    kernel_interfaces,
+)
 
 __all__ = ["KernelInterface", "WgslEmitter", "WgslProgram", "emit_program", "emit_wgsl", "kernel_interfaces"]
