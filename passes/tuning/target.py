@@ -36,7 +36,9 @@ TARGETS: dict[str, TargetDescription] = {
         TargetDescription("nvidia", max_invocations=1024, max_workgroup_memory=49152, subgroup_size=32, prefill_tokens=4),
     )
 }
-"""Known targets by name; ``webgpu`` is the portable default."""
+"""Known targets by name; ``webgpu`` is the portable default. ``apple`` holds Apple GPUs' limits (1024 threads
+and 32 KiB of threadgroup memory per threadgroup, SIMD-groups of 32): ``rusty compile --target msl`` tunes for it,
+and the MSL emitter (``rusty_ir.backends.msl``) checks every kernel against it."""
 
 
 def target_for_adapter(info: dict[str, str]) -> str:
