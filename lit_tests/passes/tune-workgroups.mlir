@@ -5,9 +5,9 @@
 
 // One region per strategy. Contractions get 256 threads split into row groups of about one
 // 32-value block of K per thread, capped at a subgroup (K = 32: 1 thread per row, 256 rows;
-// K = 256: 8 threads per row, 32 rows; apple and nvidia add 4 prefill tokens per workgroup); attention gets 256 threads (groups of head_dim) and a
-// KV tile as large; row and elementwise regions get 256 threads. Apple allows 1024
-// invocations, but the heuristics stay at 256.
+// K = 256: 8 threads per row, 32 rows; apple and nvidia add 4 prefill tokens per workgroup); attention gets
+// as many threads as the target allows up to 1024 (webgpu 256, apple 1024; groups of head_dim) and a KV tile
+// as large; row and elementwise regions get 256 threads, also on apple.
 // CHECK-LABEL: func.func @strategies
 // CHECK:         dispatch.region "gemv_k32"(%{{.*}}) {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [256]>}
 // CHECK:         dispatch.region "gemv_k256"(%{{.*}}) {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [32]>}
@@ -22,8 +22,8 @@
 // APPLE:         dispatch.region "sum"(%{{.*}}) {config = #dispatch.lowering_config<row, workgroup = [256, 1, 1]>}
 // APPLE:         dispatch.region "neg"(%{{.*}}) {config = #dispatch.lowering_config<elementwise, workgroup = [256, 1, 1]>}
 // APPLE:         dispatch.region "argmax"(%{{.*}}) {config = #dispatch.lowering_config<row, workgroup = [256, 1, 1]>}
-// APPLE:         dispatch.region "attention_hd4"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [256, 1, 1], tile = [256]>}
-// APPLE:         dispatch.region "attention_hd64"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [256, 1, 1], tile = [256]>}
+// APPLE:         dispatch.region "attention_hd4"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [1024, 1, 1], tile = [1024]>}
+// APPLE:         dispatch.region "attention_hd64"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [1024, 1, 1], tile = [1024]>}
 func.func @strategies(%x: tensor<2x32xf32>, %w: tensor<8x32x!quant.q4_0>, %x2: tensor<2x256xf32>, %w2: tensor<8x256x!quant.q8_0>, %l: tensor<16xf32>, %q: tensor<?x16xf32>, %q64: tensor<?x128xf32>, %kc: memref<?x8xf32>, %kc64: memref<?x64xf32>, %pos: index) {
   %y = dispatch.region "gemv_k32"(%x, %w) : (tensor<2x32xf32>, tensor<8x32x!quant.q4_0>) -> tensor<2x8xf32> {
   ^bb0(%a: tensor<2x32xf32>, %b: tensor<8x32x!quant.q4_0>):
