@@ -20,8 +20,9 @@ At load (once):
    ``context_length`` rows are made per layer (f32); each slot gets one buffer
    as large as its largest alloc, evaluated at the largest step: ``S =
    max_prefill`` (default: the context length) for prefill and ``S = 1`` for
-   decode, each at ``pos = 0`` and at the last position that fits (sizes are
-   assumed monotone in ``S`` and ``pos``).
+   decode, and ``S = 1``, each at ``pos = 0`` and at the last position that
+   fits (sizes are assumed monotone in ``S`` and ``pos``); an alloc under a
+   guard is sized only at the points where its guard holds.
 3. Scalar arguments are deduplicated: each distinct tuple of expressions gets
    its own slice of one uniform buffer per entry. Bind groups are built once.
 
@@ -130,8 +131,8 @@ class _Launch:
 class _Expansion:
     entry: str
     launches: list[_Launch] = field(default_factory=list)
-    allocs: list[tuple[int, Sym, str]] = field(default_factory=list)
-    """(slot, byte size, where) of every alloc."""
+    allocs: list[tuple[int, Sym, str, Sym]] = field(default_factory=list)
+    """(slot, byte size, where, guard) of every alloc."""
     weights: dict[str, Weight] = field(default_factory=dict)
     """Resolved weight name -> its step."""
     io: dict[str, tuple[_Buf, str]] = field(default_factory=dict)
@@ -238,7 +239,7 @@ class _Expander:
         elif isinstance(step, Alloc):
             shape = tuple(self.index(d, env, where) for d in step.shape)
             nbytes = _nbytes(step.element_type, shape, where)
-            self.out.allocs.append((step.slot, nbytes, where))
+            self.out.allocs.append((step.slot, nbytes, where, self.guard))
             env[step.result] = _Buf(("slot", step.slot), shape, step.element_type)
         elif isinstance(step, Weight):
             name = step.name
@@ -627,9 +628,10 @@ class ModelRuntime:
     # -- load time -------------------------------------------------------------------
 
     def _points(self, entry: str) -> list[tuple[int, int]]:
-        """(S, pos) pairs buffer sizes and grids are checked at: the largest step, first and last position."""
+        """(S, pos) pairs buffer sizes and grids are checked at: the largest step and a one-token step,
+        each at the first and the last position (guards compare S with constants)."""
         s = self._steps[entry]
-        return [(s, 0), (s, self.context_length - s)]
+        return sorted({(s, 0), (s, self.context_length - s), (1, 0), (1, self.context_length - 1)})
 
     def _upload_weights(self, weights: Mapping[str, TensorView], expansions: Any) -> None:
         limit = self.device.limits.get("max-storage-buffer-binding-size")
@@ -665,8 +667,8 @@ class ModelRuntime:
         sizes: dict[tuple[Any, ...], int] = {}
         for x in expansions:
             points = self._points(x.entry)
-            for slot, nbytes, where in x.allocs:
-                n = max(_eval(nbytes, s, p) for s, p in points)
+            for slot, nbytes, where, guard in x.allocs:
+                n = max((_eval(nbytes, s, p) for s, p in points if _eval(guard, s, p)), default=0)
                 if not isinstance(n, int) or n < 0:
                     raise RustyError(f"schedule: {x.entry}: {where}: buffer size {_show(nbytes)} is {n}")
                 sizes[("slot", slot)] = max(sizes.get(("slot", slot), 0), n)

@@ -34,7 +34,11 @@ class LoweringConfigAttr(ParametrizedAttribute):
       (its threads split into ``rows`` groups that each reduce one row,
       split-K) and tokens per workgroup (default 1; more reuses each decoded
       weight block for several tokens of a prefill);
-    - attention: ``[kv_tile]``, KV positions per step of the online softmax.
+    - attention: ``[kv_tile]``, KV positions per step of the online softmax,
+      or ``[kv_tile, partition]``: split-KV, each workgroup takes
+      ``partition`` positions and writes partial results that a second
+      kernel combines (``kv_tile`` may be smaller than the workgroup: then
+      ``workgroup / kv_tile`` threads share each position's dot product).
 
     Example: ``#dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [8]>``
     """
@@ -112,4 +116,6 @@ def _config_problem(strategy: str, workgroup: Sequence[int], tile: Sequence[int]
         return "tile sizes must be positive"
     if strategy == "contraction" and (len(tile) not in (1, 2) or (workgroup[0] * workgroup[1] * workgroup[2]) % tile[0]):
         return "contraction needs tile = [rows] or [rows, tokens] with rows dividing the workgroup size"
+    if strategy == "attention" and (len(tile) not in (1, 2) or (len(tile) == 2 and tile[1] % tile[0])):
+        return "attention needs tile = [kv_tile] or [kv_tile, partition] with partition a multiple of kv_tile"
     return None

@@ -44,12 +44,12 @@ func.func @row_without_reduction(%x: memref<?x8xf32>, %s: index, %y: memref<?x8x
 
 // -----
 
-// Attention needs a KV tile equal to its workgroup size.
+// Attention needs a KV tile that divides its workgroup size.
 func.func @attention_tile(%q: memref<?x16xf32>, %kc: memref<?x8xf32>, %pos: index, %y: memref<?x16xf32>) {
-  dispatch.region "attention_0"(%q, %kc, %pos, %y) {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], tile = [16]>} : (memref<?x16xf32>, memref<?x8xf32>, index, memref<?x16xf32>) -> () {
+  dispatch.region "attention_0"(%q, %kc, %pos, %y) {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], tile = [64]>} : (memref<?x16xf32>, memref<?x8xf32>, index, memref<?x16xf32>) -> () {
   ^bb0(%a: memref<?x16xf32>, %k: memref<?x8xf32>, %p: index, %out: memref<?x16xf32>):
     %at = bufferization.to_tensor %a : memref<?x16xf32> to tensor<?x16xf32>
-    // expected-error @+1 {{dispatch region 'attention_0' (attention): attention needs a power-of-two workgroup that is a multiple of head_dim (4) and kv_tile equal to it}}
+    // expected-error @+1 {{dispatch region 'attention_0' (attention): attention needs a power-of-two workgroup that is a multiple of head_dim (4) and of a power-of-two kv_tile, with head_dim divisible by workgroup / kv_tile and kv_tile by workgroup / head_dim}}
     %r = linalg_ext.attention %at, %k, %k, %p {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32} : tensor<?x16xf32>, memref<?x8xf32>, memref<?x8xf32> -> tensor<?x16xf32>
     bufferization.materialize_in_destination %r in restrict writable %out : (tensor<?x16xf32>, memref<?x16xf32>) -> ()
     dispatch.yield

@@ -204,7 +204,20 @@ func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: 
 // partial sums meet in workgroup memory and group 0 stores acc / l.
 // CHECK-LABEL: func.func @attention
 // CHECK-SAME:  (%[[Q:.*]]: memref<?x16xf32>, %[[KC:.*]]: memref<?x8xf32>, %[[VC:.*]]: memref<?x8xf32>, %[[POS:.*]]: index, %[[Y:.*]]: memref<?x16xf32>)
-// CHECK-NEXT:    tiled.kernel "attention_0"(%[[Q]], %[[KC]], %[[VC]], %[[POS]], %[[Y]]) {workgroup_size = array<i64: 32, 1, 1>}
+// A single query row (decode) takes the split-KV version: 32-position partitions, one
+// workgroup each, write (acc[4], m, l) per (head, row, partition) to a host buffer of
+// 4 * rows * ceil((pos + rows) / 32) * 6 floats, and a second kernel merges them.
+// CHECK:         %[[SINGLE:.*]] = arith.cmpi ule, %{{.*}}, %{{.*}} : index
+// CHECK-NEXT:    scf.if %[[SINGLE]] {
+// CHECK:           %[[PARTS:.*]] = memref.alloc(%{{.*}}) : memref<?xf32>
+// CHECK-NEXT:      tiled.kernel "attention_0"(%[[Q]], %[[KC]], %[[VC]], %[[POS]], %[[Y]], %[[PARTS]]) {workgroup_size = array<i64: 32, 1, 1>}
+// CHECK:             %[[SPLITS:.*]] = arith.ceildivui
+// CHECK:             tiled.yield %{{.*}}, %{{.*}}, %[[SPLITS]] : index, index, index
+// CHECK:             "gpu.block_id"() <{dimension = #gpu<dim z>}> : () -> index
+// CHECK:           tiled.kernel "attention_0"(%[[Q]], %[[KC]], %[[VC]], %[[POS]], %[[Y]], %[[PARTS]]) {workgroup_size = array<i64: 32, 1, 1>}
+// CHECK:               math.exp
+// CHECK:               arith.divf
+// CHECK:           tiled.kernel "attention_0"(%[[Q]], %[[KC]], %[[VC]], %[[POS]], %[[Y]]) {workgroup_size = array<i64: 32, 1, 1>}
 // CHECK-NEXT:    ^{{.*}}(%[[GQ:.*]]: memref<?x16xf32>, %{{.*}}: memref<?x8xf32>, %{{.*}}: memref<?x8xf32>, %{{.*}}: index, %{{.*}}: memref<?x16xf32>):
 // CHECK:           %[[ROWS:.*]] = memref.dim %[[GQ]], %{{.*}} : memref<?x16xf32>
 // CHECK:           %[[HEADS:.*]] = arith.constant 4 : index

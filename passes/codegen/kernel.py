@@ -58,23 +58,27 @@ def kernel_arg_type(ty: Attribute) -> Attribute:
 class Kernel:
     """A kernel under construction for one region."""
 
-    def __init__(self, region: RegionOp, config: LoweringConfigAttr) -> None:
+    def __init__(self, region: RegionOp, config: LoweringConfigAttr, extra: Sequence[SSAValue] = ()) -> None:
+        """``extra``: host buffers the kernel takes after the region's operands (scratch between
+        the kernels of one region); the body sees them as ``extra_args``."""
         self.region = region
         self.config = config
-        types = [kernel_arg_type(a.type) for a in region.args]
+        self.extra = list(extra)
+        types = [kernel_arg_type(a.type) for a in region.args] + [v.type for v in self.extra]
         self.body = Block(arg_types=types)
         self.grid = Block(arg_types=types)
         self.b = IRBuilder(self.body)
         self.grid_b = IRBuilder(self.grid)
         self.body_args = dict(zip(region.block.args, self.body.args))
         self.grid_args = dict(zip(region.block.args, self.grid.args))
+        self.extra_args = list(self.body.args[len(region.args) :])
 
     @property
     def threads(self) -> int:
         return self.config.threads
 
     # --- ids ----------------------------------------------------------------------------------
-    def _id(self, op_cls: type[gpu.ThreadIdOp] | type[gpu.BlockIdOp], dim: str, b: IRBuilder | None = None) -> SSAValue:
+    def _id(self, op_cls: type[gpu.ThreadIdOp] | type[gpu.BlockIdOp] | type[gpu.GridDimOp], dim: str, b: IRBuilder | None = None) -> SSAValue:
         return (b or self.b).value(op_cls(gpu.DimensionAttr(gpu.DimensionEnum(dim))))
 
     def thread_id(self, dim: str = "x", b: IRBuilder | None = None) -> SSAValue:
@@ -82,6 +86,10 @@ class Kernel:
 
     def block_id(self, dim: str = "x", b: IRBuilder | None = None) -> SSAValue:
         return self._id(gpu.BlockIdOp, dim, b)
+
+    def grid_dim(self, dim: str = "x", b: IRBuilder | None = None) -> SSAValue:
+        """Workgroups in the grid along ``dim`` (as launched)."""
+        return self._id(gpu.GridDimOp, dim, b)
 
     # --- memory -------------------------------------------------------------------------------
     def shared(self, size: int, elem: Attribute = F32) -> SSAValue:
@@ -145,7 +153,7 @@ class Kernel:
         """Close both regions: the grid yields ``grid`` (built with ``grid_b``)."""
         self.grid_b.insert(YieldOp(grid))
         self.b.insert(YieldOp())
-        return KernelOp(self.region.label.data, list(self.region.args), self.config.workgroup_size, self.grid, self.body)
+        return KernelOp(self.region.label.data, [*self.region.args, *self.extra], self.config.workgroup_size, self.grid, self.body)
 
 
 __all__ = ["Kernel", "kernel_arg_type", "stored_scheme"]

@@ -8,11 +8,11 @@ adds is only the mapping onto workgroups, the reductions and the stores.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from xdsl.dialects import arith, bufferization
+from xdsl.dialects import arith, bufferization, memref
 from xdsl.dialects.linalg import ops as linalg
-from xdsl.dialects.builtin import i32
+from xdsl.dialects.builtin import DYNAMIC_INDEX, MemRefType, i32
 from xdsl.ir import Operation, SSAValue
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr
@@ -61,9 +61,7 @@ def _linear_grid(kernel: Kernel, total: SSAValue) -> list[SSAValue]:
 
 def _linear_id(kernel: Kernel) -> SSAValue:
     b = kernel.b
-    from xdsl.dialects import gpu
-
-    gx = b.value(gpu.GridDimOp(gpu.DimensionAttr(gpu.DimensionEnum("x"))))
+    gx = kernel.grid_dim("x")
     group = b.addi(b.muli(kernel.block_id("y"), gx), kernel.block_id("x"))
     return b.addi(b.muli(group, b.index(kernel.threads)), kernel.thread_id("x"))
 
@@ -274,18 +272,24 @@ def lower_contraction(kernel: Kernel, mat: Materializer, ops: Sequence[Operation
     return grid
 
 
-def single_token_config(config: LoweringConfigAttr) -> LoweringConfigAttr | None:
+def single_token_config(config: LoweringConfigAttr, ops: Sequence[Operation]) -> LoweringConfigAttr | None:
     """The config of a region's single-token version, or None when it needs none.
 
-    A contraction tiled over several tokens per workgroup (prefill) gets a
-    version with one token per workgroup, which the host launches instead when
-    the step has one token (decode): it decodes each weight block for one
-    token only and stages longer activation chunks.
+    - A contraction tiled over several tokens per workgroup (prefill) gets a
+      version with one token per workgroup: it decodes each weight block for
+      one token only and stages longer activation chunks.
+    - Attention gets a split-KV version (``SPLIT_KV_TILE`` positions per
+      workgroup, the same threads): a decode step has only one workgroup per
+      head otherwise, each walking every position.
     """
     tile = config.tile_sizes
-    if config.strategy.data != "contraction" or len(tile) < 2 or tile[1] <= 1:
-        return None
-    return LoweringConfigAttr("contraction", config.workgroup_size, tile[:1])
+    if config.strategy.data == "contraction" and len(tile) == 2 and tile[1] > 1:
+        return LoweringConfigAttr("contraction", config.workgroup_size, tile[:1])
+    if config.strategy.data == "attention" and len(tile) == 1:
+        hd = next(o for o in ops if isinstance(o, AttentionOp)).head_dim.value.data
+        kv_tile = min(config.threads, max(SPLIT_KV_TILE, config.threads // hd))
+        return LoweringConfigAttr("attention", config.workgroup_size, [kv_tile, kv_tile])
+    return None
 
 
 def _contraction_body(
@@ -468,31 +472,42 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
     """A workgroup per (head, query row): online softmax over tiles of KV positions.
 
     The workgroup's ``W`` threads form ``G = W / head_dim`` groups of
-    ``head_dim``; a tile holds ``W`` positions.
+    ``head_dim``; a tile holds ``T`` positions (``T`` divides ``W``).
 
     1. The query row of this head, scaled, is staged in workgroup memory
        (RoPE and any other fused producer are materialized as it is read).
-    2. Per tile: thread ``i`` scores position ``t0 + i``; a tree gives the
-       tile's maximum and the running maximum ``m`` is updated (rescaling the
-       partial sums, FlashAttention-2 style); then thread ``(g, d)``
-       accumulates output dimension ``d`` over group ``g``'s share of the tile.
+    2. Per tile: ``W / T`` consecutive threads score each position, each a
+       slice of the head (coalesced reads of the K row), their partial dots
+       added in workgroup memory; a tree gives the tile's maximum and the
+       running maximum ``m`` is updated (rescaling the partial sums,
+       FlashAttention-2 style); then thread ``(g, d)`` accumulates output
+       dimension ``d`` over group ``g``'s share of the tile.
     3. The groups' partial sums are added in workgroup memory and thread ``d``
        of group 0 stores ``acc / l``; fused consumers are materialized there.
+
+    Split-KV (tile ``[T, P]``, the single-token version of decode): a third
+    grid dimension splits the positions into partitions of ``P``; step 3
+    stores each partition's ``(acc, m, l)`` in the kernel's extra buffer
+    (``split_kv_scratch``) and ``lower_attention_combine`` merges them.
     """
     b, g = kernel.b, kernel.grid_b
     op = next(o for o in ops if isinstance(o, AttentionOp))
     heads, kv_heads, hd = (a.value.data for a in (op.num_heads, op.num_kv_heads, op.head_dim))
-    (tile,) = kernel.config.tile_sizes
+    tile, *split = kernel.config.tile_sizes
     threads = kernel.threads
-    if threads % hd or tile != threads or threads & (threads - 1):
-        raise RustyError(
-            f"attention needs a power-of-two workgroup that is a multiple of head_dim ({hd}) and kv_tile equal to it", op
-        )
     groups = threads // hd
+    slices = threads // tile if threads % tile == 0 else 0  # threads per scored position
+    if threads % hd or threads & (threads - 1) or tile & (tile - 1) or not slices or hd % slices or tile % groups:
+        raise RustyError(
+            f"attention needs a power-of-two workgroup that is a multiple of head_dim ({hd}) and of a power-of-two "
+            "kv_tile, with head_dim divisible by workgroup / kv_tile and kv_tile by workgroup / head_dim", op
+        )
     share = tile // groups  # positions of a tile each group accumulates
+    width = hd // slices  # dimensions of a position's dot product each of its threads takes
     scale = op.scale.value.data
     rows = mat.dims(g, op.query, kernel.grid_args)[0]
-    grid = [g.index(heads), rows, g.index(1)]
+    splits = g.ceildiv(g.addi(kernel.grid_args[op.pos], rows), g.index(split[0])) if split else g.index(1)
+    grid = [g.index(heads), rows, splits]
 
     tid = kernel.thread_id("x")
     h = kernel.block_id("x")
@@ -500,9 +515,15 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
     kv_col = b.muli(b.divui(h, b.index(heads // kv_heads)), b.index(hd))
     pos = mat.args[op.pos]
     end = b.addi(b.addi(pos, s), b.index(1))
+    lo, hi = b.index(0), end
+    if split:
+        lo = b.muli(kernel.block_id("z"), b.index(split[0]))
+        hi = b.minui(end, b.addi(lo, b.index(split[0])))
     kc, vc = mat.args[op.k_cache], mat.args[op.v_cache]
     group = b.divui(tid, b.index(hd))
     d = b.remui(tid, b.index(hd))
+    p_of = b.divui(tid, b.index(slices))  # the position (in the tile) this thread scores
+    dim0 = b.muli(b.remui(tid, b.index(slices)), b.index(width))  # and its first dimension
 
     q_shared = kernel.shared(hd)
 
@@ -515,13 +536,14 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
     kernel.barrier()
     scores = kernel.shared(tile)
     maxima = kernel.shared(tile)
+    parts = kernel.shared(threads) if slices > 1 else None
 
     def per_tile(ib: IRBuilder, t0: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
         m, l, acc = carried
-        t = ib.addi(t0, tid)
+        t = ib.addi(t0, p_of)
 
         def score(jb: IRBuilder) -> list[SSAValue]:
-            lanes = ILP if hd % ILP == 0 else 1  # independent partial sums hide the loads' latency
+            lanes = ILP if width % ILP == 0 else 1  # independent partial sums hide the loads' latency
 
             def dot(kb: IRBuilder, dd: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
                 out = []
@@ -531,21 +553,37 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
                     out.append(kb.addf(kb.mulf(kernel.load(kb, q_shared, [du]), kv), c[u]))
                 return out
 
-            sums = jb.for_loop(jb.index(0), jb.index(hd), jb.index(lanes), [jb.f32(0.0)] * lanes, dot)
+            sums = jb.for_loop(dim0, jb.addi(dim0, jb.index(width)), jb.index(lanes), [jb.f32(0.0)] * lanes, dot)
             total = sums[0]
             for part in sums[1:]:
                 total = jb.addf(total, part)
             return [total]
 
-        (sc,) = ib.if_then(ib.cmpi("ult", t, end), score, lambda jb: [jb.f32(float("-inf"))], [F32])
-        kernel.store(ib, sc, scores, [tid])
-        kernel.store(ib, sc, maxima, [tid])
+        masked = float("-inf") if parts is None else 0.0
+        (sc,) = ib.if_then(ib.cmpi("ult", t, hi), score, lambda jb: [jb.f32(masked)], [F32])
+        if parts is None:
+            kernel.store(ib, sc, scores, [tid])
+            kernel.store(ib, sc, maxima, [tid])
+        else:  # the slices of a position meet in workgroup memory
+            kernel.store(ib, sc, parts, [tid])
+            kernel.barrier(ib)
+
+            def gather(jb: IRBuilder) -> list[SSAValue]:
+                total = kernel.load(jb, parts, [jb.muli(tid, jb.index(slices))])
+                for k in range(1, slices):
+                    total = jb.addf(total, kernel.load(jb, parts, [jb.addi(jb.muli(tid, jb.index(slices)), jb.index(k))]))
+                total = jb.select(jb.cmpi("ult", jb.addi(t0, tid), hi), total, jb.f32(float("-inf")))
+                kernel.store(jb, total, scores, [tid])
+                kernel.store(jb, total, maxima, [tid])
+                return []
+
+            ib.if_then(ib.cmpi("ult", tid, ib.index(tile)), gather)
         kernel.barrier(ib)
         kernel.tree_reduce(maxima, tid, tile, lambda jb, x, y: jb.maximumf(x, y), b=ib)
         m_new = ib.maximumf(m, kernel.load(ib, maxima, [ib.index(0)]))
         alpha = ib.exp(ib.subf(m, m_new))
         first = ib.muli(group, ib.index(share))
-        last = ib.minui(ib.addi(first, ib.index(share)), ib.subi(end, t0))
+        last = ib.minui(ib.addi(first, ib.index(share)), ib.subi(hi, t0))
 
         unroll = ILP if share % ILP == 0 else 1
 
@@ -566,7 +604,7 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
         kernel.barrier(ib)  # the next tile overwrites the scores
         return [m_new, l2, acc2]
 
-    _m, l, acc = b.for_loop(b.index(0), end, b.index(tile), [b.f32(float("-inf")), b.f32(0.0), b.f32(0.0)], per_tile)
+    m, l, acc = b.for_loop(lo, hi, b.index(tile), [b.f32(float("-inf")), b.f32(0.0), b.f32(0.0)], per_tile)
     partial_acc = kernel.shared(threads)
     partial_l = kernel.shared(threads)
     kernel.store(b, acc, partial_acc, [tid])
@@ -578,6 +616,26 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
         for other in range(1, groups):
             value = ib.addf(value, kernel.load(ib, buf, [ib.addi(d, ib.index(other * hd))]))
         return value
+
+    if split:
+        (scratch,) = kernel.extra_args
+        rows_b, n_splits = kernel.grid_dim("y"), kernel.grid_dim("z")
+        base = b.muli(b.addi(b.muli(b.addi(b.muli(h, rows_b), s), n_splits), kernel.block_id("z")), b.index(hd + 2))
+
+        def store_partial(ib: IRBuilder) -> list[SSAValue]:
+            kernel.store(ib, total(ib, partial_acc), scratch, [ib.addi(base, d)])
+            l_total = total(ib, partial_l)
+
+            def stats(jb: IRBuilder) -> list[SSAValue]:
+                kernel.store(jb, m, scratch, [jb.addi(base, jb.index(hd))])
+                kernel.store(jb, l_total, scratch, [jb.addi(base, jb.index(hd + 1))])
+                return []
+
+            ib.if_then(ib.cmpi("eq", d, ib.index(0)), stats)
+            return []
+
+        b.if_then(b.cmpi("eq", group, b.index(0)), store_partial)
+        return grid
 
     col = b.addi(b.muli(h, b.index(hd)), d)
 
@@ -592,7 +650,79 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
     return grid
 
 
-STRATEGIES = {
+def lower_attention_combine(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
+    """The second kernel of split-KV attention: a workgroup per (head, query row) merges the partitions.
+
+    Thread ``d < head_dim`` reads every partition's ``(acc_d, m, l)`` from the
+    extra buffer, rescales them to the largest ``m`` and stores
+    ``sum(acc_d e^(m - M)) / sum(l e^(m - M))``; fused consumers are
+    materialized there, as in ``lower_attention``'s step 3.
+    """
+    b, g = kernel.b, kernel.grid_b
+    op = next(o for o in ops if isinstance(o, AttentionOp))
+    heads, hd = op.num_heads.value.data, op.head_dim.value.data
+    _, partition = kernel.config.tile_sizes
+    (scratch,) = kernel.extra_args
+    grid = [g.index(heads), mat.dims(g, op.query, kernel.grid_args)[0], g.index(1)]
+    tid = kernel.thread_id("x")
+    h = kernel.block_id("x")
+    s = kernel.block_id("y")
+    rows = kernel.grid_dim("y")
+    n_splits = b.divui(b.addi(b.addi(mat.args[op.pos], rows), b.index(partition - 1)), b.index(partition))  # ceil, in-kernel
+    base = b.muli(b.addi(b.muli(h, rows), s), n_splits)
+
+    def at(ib: IRBuilder, z: SSAValue, offset: SSAValue) -> SSAValue:
+        return kernel.load(ib, scratch, [ib.addi(ib.muli(ib.addi(base, z), ib.index(hd + 2)), offset)])
+
+    def merge(ib: IRBuilder) -> list[SSAValue]:
+        (m_max,) = ib.for_loop(ib.index(0), n_splits, ib.index(1), [ib.f32(float("-inf"))],
+                               lambda jb, z, c: [jb.maximumf(c[0], at(jb, z, jb.index(hd)))])  # fmt: skip
+
+        def add(jb: IRBuilder, z: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+            w = jb.exp(jb.subf(at(jb, z, jb.index(hd)), m_max))
+            return [jb.addf(c[0], jb.mulf(at(jb, z, jb.index(hd + 1)), w)), jb.addf(c[1], jb.mulf(at(jb, z, tid), w))]
+
+        l, acc = ib.for_loop(ib.index(0), n_splits, ib.index(1), [ib.f32(0.0), ib.f32(0.0)], add)
+        out = ib.divf(acc, l)
+        mat.known[op.result] = lambda _b, _idx: out
+        col = ib.addi(ib.muli(h, ib.index(hd)), tid)
+        for value, buf in _outputs(kernel, ops):
+            kernel.store(ib, mat.element(ib, value, [s, col]), buf, [s, col])
+        return []
+
+    b.if_then(b.cmpi("ult", tid, b.index(hd)), merge)
+    return grid
+
+
+def split_kv_scratch(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSAValue], config: LoweringConfigAttr) -> SSAValue:
+    """The host buffer split-KV attention's kernels share: ``(acc[head_dim], m, l)`` per
+    (head, query row, partition), ``heads * rows * ceil((pos + rows) / partition) * (head_dim + 2)`` floats."""
+    op = next(o for o in ops if isinstance(o, AttentionOp))
+    heads, hd = op.num_heads.value.data, op.head_dim.value.data
+    rows = Materializer(args).dim(b, op.query, 0, args)
+    splits = b.ceildiv(b.addi(args[op.pos], rows), b.index(config.tile_sizes[1]))
+    size = b.product([b.index(heads), rows, splits, b.index(hd + 2)])
+    return b.value(memref.AllocOp([size], [], MemRefType(F32, [DYNAMIC_INDEX])))
+
+
+def step_tokens(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSAValue]) -> SSAValue:
+    """The step's token count, on the host: a contraction's batch or an attention's query rows."""
+    mat = Materializer(args)
+    attention = next((o for o in ops if isinstance(o, AttentionOp)), None)
+    if attention is not None:
+        return mat.dim(b, attention.query, 0, args)
+    root = next(o for o in ops if isinstance(o, linalg.GenericOp) and kind(o) is Kind.CONTRACTION)
+    return b.product([mat.dim(b, root.results[0], i, args) for i in range(len(static_shape(root.results[0])) - 1)])
+
+
+SPLIT_KV_TILE = 64
+"""Positions per workgroup (one tile) of decode's split-KV attention."""
+
+
+Strategy = Callable[[Kernel, Materializer, Sequence[Operation]], list[SSAValue]]
+"""Writes one kernel's body and returns its grid."""
+
+STRATEGIES: dict[str, Strategy] = {
     "elementwise": lower_elementwise,
     "row": lower_row,
     "contraction": lower_contraction,
