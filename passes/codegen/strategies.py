@@ -653,10 +653,11 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
 def lower_attention_combine(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
     """The second kernel of split-KV attention: a workgroup per (head, query row) merges the partitions.
 
-    Thread ``d < head_dim`` reads every partition's ``(acc_d, m, l)`` from the
-    extra buffer, rescales them to the largest ``m`` and stores
-    ``sum(acc_d e^(m - M)) / sum(l e^(m - M))``; fused consumers are
-    materialized there, as in ``lower_attention``'s step 3.
+    Thread ``d < head_dim`` folds every partition's ``(acc_d, m, l)`` from the
+    extra buffer into a running ``(M, L, A)``, rescaling by ``e^(m - M)`` as
+    the maximum grows (one pass, ``ILP`` partitions' loads at a time), and
+    stores ``A / L``; fused consumers are materialized there, as in
+    ``lower_attention``'s step 3.
     """
     b, g = kernel.b, kernel.grid_b
     op = next(o for o in ops if isinstance(o, AttentionOp))
@@ -670,19 +671,26 @@ def lower_attention_combine(kernel: Kernel, mat: Materializer, ops: Sequence[Ope
     rows = kernel.grid_dim("y")
     n_splits = b.divui(b.addi(b.addi(mat.args[op.pos], rows), b.index(partition - 1)), b.index(partition))  # ceil, in-kernel
     base = b.muli(b.addi(b.muli(h, rows), s), n_splits)
-
-    def at(ib: IRBuilder, z: SSAValue, offset: SSAValue) -> SSAValue:
-        return kernel.load(ib, scratch, [ib.addi(ib.muli(ib.addi(base, z), ib.index(hd + 2)), offset)])
+    last = b.subi(n_splits, b.index(1))
 
     def merge(ib: IRBuilder) -> list[SSAValue]:
-        (m_max,) = ib.for_loop(ib.index(0), n_splits, ib.index(1), [ib.f32(float("-inf"))],
-                               lambda jb, z, c: [jb.maximumf(c[0], at(jb, z, jb.index(hd)))])  # fmt: skip
+        def fold(jb: IRBuilder, z: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+            m_run, l_run, acc_run = c
+            parts = []
+            for u in range(ILP):  # partitions past the last read the last one and weigh nothing
+                zu = jb.addi(z, jb.index(u))
+                row = jb.muli(jb.addi(base, jb.minui(zu, last)), jb.index(hd + 2))
+                m = kernel.load(jb, scratch, [jb.addi(row, jb.index(hd))])
+                parts.append((jb.cmpi("ult", zu, n_splits), m, kernel.load(jb, scratch, [jb.addi(row, jb.index(hd + 1))]),
+                              kernel.load(jb, scratch, [jb.addi(row, tid)])))  # fmt: skip
+            for valid, m, l, acc in parts:
+                m_new = jb.maximumf(m_run, jb.select(valid, m, jb.f32(float("-inf"))))
+                old, w = jb.exp(jb.subf(m_run, m_new)), jb.select(valid, jb.exp(jb.subf(m, m_new)), jb.f32(0.0))
+                m_run, l_run = m_new, jb.addf(jb.mulf(l_run, old), jb.mulf(l, w))
+                acc_run = jb.addf(jb.mulf(acc_run, old), jb.mulf(acc, w))
+            return [m_run, l_run, acc_run]
 
-        def add(jb: IRBuilder, z: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-            w = jb.exp(jb.subf(at(jb, z, jb.index(hd)), m_max))
-            return [jb.addf(c[0], jb.mulf(at(jb, z, jb.index(hd + 1)), w)), jb.addf(c[1], jb.mulf(at(jb, z, tid), w))]
-
-        l, acc = ib.for_loop(ib.index(0), n_splits, ib.index(1), [ib.f32(0.0), ib.f32(0.0)], add)
+        _, l, acc = ib.for_loop(ib.index(0), n_splits, ib.index(ILP), [ib.f32(float("-inf")), ib.f32(0.0), ib.f32(0.0)], fold)
         out = ib.divf(acc, l)
         mat.known[op.result] = lambda _b, _idx: out
         col = ib.addi(ib.muli(h, ib.index(hd)), tid)
