@@ -155,26 +155,26 @@ def device_report(device: Any) -> dict[str, Any]:
     }
 
 
-def measure_copy_bandwidth(device: Any, nbytes: int | None = None, copies: int = 8, trials: int = 3) -> dict[str, Any]:
-    """Read + write bytes per second of buffer-to-buffer copies: ``copies`` copies of ``nbytes`` per
-    submit, wall time to completion, best of ``trials`` (after one warm-up copy)."""
+def _bench_bytes(device: Any, nbytes: int | None, limit: str) -> int:
+    """The buffer size of a bandwidth measurement: the default for the adapter kind, within ``limit``."""
     if nbytes is None:
         cpu = str(device.adapter.info.get("adapter_type", "")).lower() == "cpu"
         nbytes = CPU_COPY_BYTES if cpu else GPU_COPY_BYTES
-    limit = int(device.limits.get("max-buffer-size", nbytes))
-    nbytes = max(4, min(nbytes, limit) // 256 * 256)
-    dev = device.device
+    return max(256, min(nbytes, int(device.limits.get(limit, nbytes))) // 256 * 256)
+
+
+def _best_wall_seconds(device: Any, encode: Any, last: Any, n: int, trials: int) -> float:
+    """Best of ``trials`` wall times of one submit holding ``encode(encoder, n)``, after one warm-up of
+    ``n = 1``; the submit is waited for by mapping 4 bytes copied from ``last`` at the end."""
     import wgpu  # noqa: PLC0415
 
-    src = device.empty(nbytes, label="bench.copy.src")
-    dst = device.empty(nbytes, label="bench.copy.dst")
+    dev = device.device
     staging = dev.create_buffer(size=4, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
 
-    def run(n: int) -> float:
+    def run(count: int) -> float:
         encoder = dev.create_command_encoder()
-        for _ in range(n):
-            encoder.copy_buffer_to_buffer(src, 0, dst, 0, nbytes)
-        encoder.copy_buffer_to_buffer(dst, 0, staging, 0, 4)  # mapping it waits for every copy
+        encode(encoder, count)
+        encoder.copy_buffer_to_buffer(last, 0, staging, 0, 4)  # mapping it waits for all the work
         start = time.perf_counter()
         dev.queue.submit([encoder.finish()])
         staging.map_sync(wgpu.MapMode.READ)
@@ -184,13 +184,28 @@ def measure_copy_bandwidth(device: Any, nbytes: int | None = None, copies: int =
 
     try:
         run(1)
-        best = min(run(copies) for _ in range(trials))
+        return min(run(n) for _ in range(trials))
+    finally:
+        staging.destroy()
+
+
+def measure_copy_bandwidth(device: Any, nbytes: int | None = None, copies: int = 8, trials: int = 3) -> dict[str, Any]:
+    """Read + write bytes per second of buffer-to-buffer copies: ``copies`` copies of ``nbytes`` per
+    submit, wall time to completion, best of ``trials`` (after one warm-up copy)."""
+    nbytes = _bench_bytes(device, nbytes, "max-buffer-size")
+    src = device.empty(nbytes, label="bench.copy.src")
+    dst = device.empty(nbytes, label="bench.copy.dst")
+
+    def encode(encoder: Any, n: int) -> None:
+        for _ in range(n):
+            encoder.copy_buffer_to_buffer(src, 0, dst, 0, nbytes)
+
+    try:
+        best = _best_wall_seconds(device, encode, dst, copies, trials)
     finally:
         src.destroy()
         dst.destroy()
-        staging.destroy()
-    moved = 2 * nbytes * copies
-    return {"bytes_per_s": moved / best, "buffer_bytes": nbytes, "copies": copies, "seconds": best,
+    return {"bytes_per_s": 2 * nbytes * copies / best, "buffer_bytes": nbytes, "copies": copies, "seconds": best,
             "method": "copy_buffer_to_buffer, read + write bytes / wall time to completion, best of %d" % trials}  # fmt: skip
 
 
@@ -210,45 +225,28 @@ def measure_read_bandwidth(device: Any, nbytes: int | None = None, reads: int = 
     """Bytes per second a compute kernel reads from one buffer (16-byte loads, a grid-stride loop):
     ``reads`` dispatches over ``nbytes`` per submit, wall time to completion, best of ``trials``.
     This is the ceiling for weight streaming, which only reads (the copy measures read + write)."""
-    if nbytes is None:
-        cpu = str(device.adapter.info.get("adapter_type", "")).lower() == "cpu"
-        nbytes = CPU_COPY_BYTES if cpu else GPU_COPY_BYTES
-    limit = int(device.limits.get("max-storage-buffer-binding-size", nbytes))
-    nbytes = max(16, min(nbytes, limit) // 256 * 256)
+    nbytes = _bench_bytes(device, nbytes, "max-storage-buffer-binding-size")
     dev = device.device
-    import wgpu  # noqa: PLC0415
-
     src = device.empty(nbytes, label="bench.read.src")
     sink = device.empty(16, label="bench.read.sink")
-    staging = dev.create_buffer(size=4, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
     pipeline = dev.create_compute_pipeline(layout="auto", compute={"module": device.compile(_READ_KERNEL, label="bench.read"), "entry_point": "main"})
     group = dev.create_bind_group(layout=pipeline.get_bind_group_layout(0),
                                   entries=[{"binding": 0, "resource": {"buffer": src}}, {"binding": 1, "resource": {"buffer": sink}}])  # fmt: skip
     workgroups = min(4096, -(-nbytes // (16 * 256)))
 
-    def run(n: int) -> float:
-        encoder = dev.create_command_encoder()
+    def encode(encoder: Any, n: int) -> None:
         compute = encoder.begin_compute_pass()
         compute.set_pipeline(pipeline)
         compute.set_bind_group(0, group)
         for _ in range(n):
             compute.dispatch_workgroups(workgroups)
         compute.end()
-        encoder.copy_buffer_to_buffer(sink, 0, staging, 0, 4)  # mapping it waits for every dispatch
-        start = time.perf_counter()
-        dev.queue.submit([encoder.finish()])
-        staging.map_sync(wgpu.MapMode.READ)
-        elapsed = time.perf_counter() - start
-        staging.unmap()
-        return elapsed
 
     try:
-        run(1)
-        best = min(run(reads) for _ in range(trials))
+        best = _best_wall_seconds(device, encode, sink, reads, trials)
     finally:
         src.destroy()
         sink.destroy()
-        staging.destroy()
     return {"bytes_per_s": nbytes * reads / best, "buffer_bytes": nbytes, "reads": reads, "seconds": best,
             "method": "compute kernel, 16-byte loads, read bytes / wall time to completion, best of %d" % trials}  # fmt: skip
 
