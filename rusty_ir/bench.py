@@ -881,22 +881,25 @@ def format_report(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def bench_main(opts: BenchOptions, as_json: bool, quiet: bool = False) -> int:
-    """The ``rusty bench`` command: run, print (table or JSON), then fail on a failed guard."""
+def report_main(run: Any, fmt: Any, check: Any, as_json: bool, quiet: bool = False) -> int:
+    """Run a benchmark (``run(progress)``, progress lines on stderr unless ``quiet``), print its
+    report as a table (``fmt``) or JSON, then fail on a failed guard (``check`` raises)."""
     import json  # noqa: PLC0415
 
     def progress(message: str) -> None:
         if not quiet:
             print(f"rusty: {message}", file=sys.stderr, flush=True)
 
-    report = run_bench(opts, progress)
-    if as_json:
-        print(json.dumps(report, default=_json_default))
-    else:
-        print(format_report(report))
+    report = run(progress)
+    print(json.dumps(report, default=_json_default) if as_json else fmt(report))
     sys.stdout.flush()
-    check_report(report)
+    check(report)
     return 0
+
+
+def bench_main(opts: BenchOptions, as_json: bool, quiet: bool = False) -> int:
+    """The ``rusty bench`` command: run, print (table or JSON), then fail on a failed guard."""
+    return report_main(lambda progress: run_bench(opts, progress), format_report, check_report, as_json, quiet)
 
 
 def _json_default(x: Any) -> Any:

@@ -67,7 +67,7 @@ from typing import Any
 
 import numpy as np
 
-from rusty_ir.bench import _bytes, _json_default
+from rusty_ir.bench import _bytes, report_main
 from rusty_ir.errors import RustyError
 
 CASES = ("elementwise", "gemm", "gemv")
@@ -829,17 +829,7 @@ def format_fusion_report(r: dict[str, Any]) -> str:
 
 def fusion_main(opts: FusionOptions, as_json: bool, quiet: bool = False) -> int:
     """The ``rusty bench --fusion`` command: run, print (table or JSON), then fail on a failed guard."""
-    import json  # noqa: PLC0415
-
-    def progress(message: str) -> None:
-        if not quiet:
-            print(f"rusty: {message}", file=sys.stderr, flush=True)
-
-    report = run_fusion_bench(opts, progress)
-    print(json.dumps(report, default=_json_default) if as_json else format_fusion_report(report))
-    sys.stdout.flush()
-    check_fusion_report(report)
-    return 0
+    return report_main(lambda progress: run_fusion_bench(opts, progress), format_fusion_report, check_fusion_report, as_json, quiet)
 
 
 def canonical_fusion_command(opts: FusionOptions) -> str:

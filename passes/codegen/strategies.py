@@ -343,7 +343,7 @@ def _contraction_body(
         block = 1
     chunk = chunk // block * block if block > 1 else chunk
 
-    def slot(ib: IRBuilder, i: SSAValue) -> SSAValue:
+    def staged_at(ib: IRBuilder, i: SSAValue) -> SSAValue:
         """Where staged value ``i`` lives: after one pad float per block, so the lanes of a row,
         which walk different blocks, read different workgroup-memory banks (without the pad,
         lane strides of 32 floats put every lane in the same bank)."""
@@ -358,7 +358,7 @@ def _contraction_body(
         """Fold weight values at chunk offset ``k_local`` into every token's accumulators."""
         out: list[SSAValue] = []
         for t in range(tokens):
-            xv = kernel.load(ib, scratch, [slot(ib, ib.addi(ib.index(t * chunk), k_local))])
+            xv = kernel.load(ib, scratch, [staged_at(ib, ib.addi(ib.index(t * chunk), k_local))])
             out += _body(ib, root, [xv, *w_values], acc[t * n_out : (t + 1) * n_out])
         return out
 
@@ -374,7 +374,7 @@ def _contraction_body(
                     v = mat.element(jb, x, apply_map(jb, x_map, [*bidx[t], n_in, k_safe]))
                     if ragged:
                         v = jb.select(jb.cmpi("ult", k, jb.index(k_total)), v, jb.f32(0.0))
-                    kernel.store(jb, v, scratch, [slot(jb, i)])
+                    kernel.store(jb, v, scratch, [staged_at(jb, i)])
                     return []
 
                 if tokens == 1:
