@@ -108,6 +108,60 @@ def sanitize(hint: str) -> str:
 
 
 # Comparisons: the same text in WGSL and C/MSL, so the languages share these tables.
+COMMON_OP_FORMATS: Mapping[str, str | Mapping[str, str]] = MappingProxyType(
+    {
+        # arith: float and integer arithmetic
+        "arith.addf": "{a} + {b}",
+        "arith.subf": "{a} - {b}",
+        "arith.mulf": "{a} * {b}",
+        "arith.divf": "{a} / {b}",
+        "arith.divsi": "{a} / {b}",
+        "arith.remsi": "{a} % {b}",
+        "arith.negf": "-{a}",
+        # min/max: WGSL's and Metal's min/max return the other operand for one NaN, unlike maximumf/minimumf (documented)
+        "arith.maximumf": "max({a}, {b})",
+        "arith.minimumf": "min({a}, {b})",
+        "arith.maxnumf": "max({a}, {b})",
+        "arith.minnumf": "min({a}, {b})",
+        "arith.maxsi": "max({a}, {b})",
+        "arith.minsi": "min({a}, {b})",
+        # bitwise; on i1 (bool) xor is !=
+        "arith.andi": "{a} & {b}",
+        "arith.ori": "{a} | {b}",
+        "arith.xori": {"bool": "{a} != {b}", "*": "{a} ^ {b}"},
+        # casts (index and i32 are both the language's 32-bit int)
+        "arith.index_cast": "{a}",
+        "arith.sitofp": "{T}({a})",
+        "arith.uitofp": "{T}({ua})",
+        "arith.fptosi": "{T}({a})",
+        "arith.extf": "{T}({a})",
+        "arith.truncf": "{T}({a})",
+        "arith.extui": "{T}({a})",  # only i1 -> i32 reaches here (the type maps have no other widths)
+        "arith.extsi": "-{T}({a})",  # i1 -> i32: true is -1
+        "arith.trunci": "({a} & 1) != 0",  # i32 -> i1
+        # math
+        "math.absf": "abs({a})",
+        "math.absi": "abs({a})",
+        "math.ceil": "ceil({a})",
+        "math.cos": "cos({a})",
+        "math.erf": "rusty_erf({a})",
+        "math.exp": "exp({a})",
+        "math.exp2": "exp2({a})",
+        "math.floor": "floor({a})",
+        "math.fma": "fma({a}, {b}, {c})",
+        "math.log": "log({a})",
+        "math.log2": "log2({a})",
+        "math.powf": "pow({a}, {b})",
+        "math.sin": "sin({a})",
+        "math.sqrt": "sqrt({a})",
+        "math.tanh": "tanh({a})",
+        "math.trunc": "trunc({a})",
+    }
+)
+"""The op spellings WGSL and MSL share (placeholders as in ``CLikeLanguage.op_formats``); each
+language's ``op_formats`` is this table plus what it spells differently."""
+
+
 CMPI_FORMATS: Sequence[str] = (
     # arith.cmpi predicate numbers 0..9: eq ne slt sle sgt sge ult ule ugt uge
     "{a} == {b}",

@@ -33,6 +33,7 @@ import numpy as np
 from rusty_ir.backends.c_like.emitter import (
     CMPF_FORMATS,
     CMPI_FORMATS,
+    COMMON_OP_FORMATS,
     CLikeLanguage,
     KernelParts,
     Program,
@@ -59,65 +60,24 @@ _C_TYPES = {"f32": "float", "f16": "half", "i32": "int", "bool": "bool"}
 
 OP_FORMATS = MappingProxyType(
     {
+        **COMMON_OP_FORMATS,
         # i32 + - * wrap through uint (signed overflow is undefined behaviour in MSL, as in C++)
-        "arith.addf": "{a} + {b}",
         "arith.addi": "as_type<int>({ua} + {ub})",
-        "arith.subf": "{a} - {b}",
         "arith.subi": "as_type<int>({ua} - {ub})",
-        "arith.mulf": "{a} * {b}",
         "arith.muli": "as_type<int>({ua} * {ub})",
-        "arith.divf": "{a} / {b}",
-        "arith.divsi": "{a} / {b}",
         "arith.divui": "as_type<int>({ua} / {ub})",
-        "arith.remsi": "{a} % {b}",
         "arith.remui": "as_type<int>({ua} % {ub})",
-        "arith.negf": "-{a}",
-        # min/max: like WGSL, metal::min/max return the other operand for one NaN (documented)
-        "arith.maximumf": "max({a}, {b})",
-        "arith.minimumf": "min({a}, {b})",
-        "arith.maxnumf": "max({a}, {b})",
-        "arith.minnumf": "min({a}, {b})",
-        "arith.maxsi": "max({a}, {b})",
-        "arith.minsi": "min({a}, {b})",
         "arith.maxui": "as_type<int>(max({ua}, {ub}))",
         "arith.minui": "as_type<int>(min({ua}, {ub}))",
-        "arith.andi": "{a} & {b}",
-        "arith.ori": "{a} | {b}",
-        "arith.xori": {"bool": "{a} != {b}", "*": "{a} ^ {b}"},
         # shift amounts modulo 32, as WGSL defines them (a C++ shift by >= 32 is undefined)
         "arith.shli": "as_type<int>({ua} << ({ub} & 31u))",
         "arith.shrsi": "{a} >> ({ub} & 31u)",
         "arith.shrui": "as_type<int>({ua} >> ({ub} & 31u))",
         "arith.select": "{a} ? {b} : {c}",  # operands: condition, true value, false value
-        "arith.index_cast": "{a}",
-        "arith.sitofp": "{T}({a})",
-        "arith.uitofp": "{T}({ua})",
-        "arith.fptosi": "{T}({a})",
         "arith.fptoui": "as_type<int>(uint({a}))",
-        "arith.extf": "{T}({a})",
-        "arith.truncf": "{T}({a})",
         "arith.bitcast": "as_type<{T}>({a})",
-        "arith.extui": "{T}({a})",  # only i1 -> i32 reaches here
-        "arith.extsi": "-{T}({a})",  # i1 -> i32: true is -1
-        "arith.trunci": "({a} & 1) != 0",  # i32 -> i1
-        "math.absf": "abs({a})",
-        "math.absi": "abs({a})",
-        "math.ceil": "ceil({a})",
-        "math.cos": "cos({a})",
-        "math.erf": "rusty_erf({a})",
-        "math.exp": "exp({a})",
-        "math.exp2": "exp2({a})",
-        "math.floor": "floor({a})",
-        "math.fma": "fma({a}, {b}, {c})",
-        "math.log": "log({a})",
-        "math.log2": "log2({a})",
-        "math.powf": "pow({a}, {b})",
         "math.roundeven": "rint({a})",  # metal::round rounds halves away from zero; rint to even
         "math.rsqrt": "rsqrt({a})",
-        "math.sin": "sin({a})",
-        "math.sqrt": "sqrt({a})",
-        "math.tanh": "tanh({a})",
-        "math.trunc": "trunc({a})",
         "rgpu.unpack_f16": "float(as_type<half2>({ua}).{half})",
         "rgpu.subgroup_add": "simd_sum({a})",
     }

@@ -16,6 +16,7 @@ import numpy as np
 from rusty_ir.backends.c_like.emitter import (
     CMPF_FORMATS,
     CMPI_FORMATS,
+    COMMON_OP_FORMATS,
     CLikeLanguage,
     KernelParts,
     Program,
@@ -32,68 +33,23 @@ WgslProgram = Program
 # picks a format by the WGSL type of operand 0 ("*" = any other).
 OP_FORMATS: Mapping[str, str | Mapping[str, str]] = MappingProxyType(
     {
-        # arith: float and integer arithmetic
-        "arith.addf": "{a} + {b}",
+        **COMMON_OP_FORMATS,
+        # what WGSL spells its own way: unsigned ops read their operands as u32 and bitcast back
         "arith.addi": "{a} + {b}",
-        "arith.subf": "{a} - {b}",
         "arith.subi": "{a} - {b}",
-        "arith.mulf": "{a} * {b}",
         "arith.muli": "{a} * {b}",
-        "arith.divf": "{a} / {b}",
-        "arith.divsi": "{a} / {b}",
         "arith.divui": "bitcast<i32>({ua} / {ub})",
-        "arith.remsi": "{a} % {b}",
         "arith.remui": "bitcast<i32>({ua} % {ub})",
-        "arith.negf": "-{a}",
-        # min/max: WGSL min/max do not propagate NaN like maximumf/minimumf (documented)
-        "arith.maximumf": "max({a}, {b})",
-        "arith.minimumf": "min({a}, {b})",
-        "arith.maxnumf": "max({a}, {b})",
-        "arith.minnumf": "min({a}, {b})",
-        "arith.maxsi": "max({a}, {b})",
-        "arith.minsi": "min({a}, {b})",
         "arith.maxui": "bitcast<i32>(max({ua}, {ub}))",
         "arith.minui": "bitcast<i32>(min({ua}, {ub}))",
-        # bitwise; on i1 (WGSL bool) xor is !=
-        "arith.andi": "{a} & {b}",
-        "arith.ori": "{a} | {b}",
-        "arith.xori": {"bool": "{a} != {b}", "*": "{a} ^ {b}"},
         "arith.shli": "{a} << {ub}",
         "arith.shrsi": "{a} >> {ub}",
         "arith.shrui": "bitcast<i32>({ua} >> {ub})",
         "arith.select": "select({c}, {b}, {a})",
-        # casts (index and i32 are both WGSL i32)
-        "arith.index_cast": "{a}",
-        "arith.sitofp": "{T}({a})",
-        "arith.uitofp": "{T}({ua})",
-        "arith.fptosi": "{T}({a})",
         "arith.fptoui": "bitcast<i32>(u32({a}))",
-        "arith.extf": "{T}({a})",
-        "arith.truncf": "{T}({a})",
         "arith.bitcast": "bitcast<{T}>({a})",
-        "arith.extui": "{T}({a})",  # only i1 -> i32 reaches here (the type map has no other widths)
-        "arith.extsi": "-{T}({a})",  # i1 -> i32: true is -1
-        "arith.trunci": "({a} & 1) != 0",  # i32 -> i1
-        # math
-        "math.absf": "abs({a})",
-        "math.absi": "abs({a})",
-        "math.ceil": "ceil({a})",
-        "math.cos": "cos({a})",
-        "math.erf": "rusty_erf({a})",
-        "math.exp": "exp({a})",
-        "math.exp2": "exp2({a})",
-        "math.floor": "floor({a})",
-        "math.fma": "fma({a}, {b}, {c})",
-        "math.log": "log({a})",
-        "math.log2": "log2({a})",
-        "math.powf": "pow({a}, {b})",
         "math.roundeven": "round({a})",
         "math.rsqrt": "inverseSqrt({a})",
-        "math.sin": "sin({a})",
-        "math.sqrt": "sqrt({a})",
-        "math.tanh": "tanh({a})",
-        "math.trunc": "trunc({a})",
-        # rgpu
         "rgpu.unpack_f16": "unpack2x16float({ua}).{half}",
         "rgpu.subgroup_add": "subgroupAdd({a})",
     }
