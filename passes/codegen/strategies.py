@@ -32,6 +32,9 @@ ILP = 4
 MAX_STAGED_FLOATS = 2048
 """Activation values a contraction stages in workgroup memory at once (8 KiB; K is walked in chunks)."""
 
+SPLIT_KV_TILE = 64
+"""Positions per workgroup (one tile) of decode's split-KV attention."""
+
 
 def _outputs(kernel: Kernel, ops: Sequence[Operation]) -> list[tuple[SSAValue, SSAValue]]:
     """(tensor value, kernel buffer) for each ``materialize_in_destination`` of the region."""
@@ -721,10 +724,6 @@ def step_tokens(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSA
         return mat.dim(b, attention.query, 0, args)
     root = next(o for o in ops if isinstance(o, linalg.GenericOp) and kind(o) is Kind.CONTRACTION)
     return b.product([mat.dim(b, root.results[0], i, args) for i in range(len(static_shape(root.results[0])) - 1)])
-
-
-SPLIT_KV_TILE = 64
-"""Positions per workgroup (one tile) of decode's split-KV attention."""
 
 
 Strategy = Callable[[Kernel, Materializer, Sequence[Operation]], list[SSAValue]]
