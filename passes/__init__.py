@@ -5,10 +5,14 @@ pass lives in a file named after its pipeline name (``convert-a-to-b`` in
 ``conversion/a_to_b.py``, others under ``passes/<area>/``). Keep it alphabetical.
 """
 
+from __future__ import annotations
+
 import importlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from xdsl.passes import ModulePass
+if TYPE_CHECKING:
+    from xdsl.passes import ModulePass
 
 
 def _lazy(module: str, cls: str) -> Callable[[], type[ModulePass]]:
@@ -25,6 +29,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "form-dispatches": _lazy("rusty_ir.passes.dispatch.form_dispatches", "FormDispatchesPass"),
     "linalg-fuse-siblings": _lazy("rusty_ir.passes.dispatch.linalg_fuse_siblings", "LinalgFuseSiblingsPass"),
     "plan-memory": _lazy("rusty_ir.passes.memory.plan_memory", "PlanMemoryPass"),
+    "quantize-weights": _lazy("rusty_ir.passes.quant.quantize_weights", "QuantizeWeightsPass"),
     "rusty-bufferize": _lazy("rusty_ir.passes.bufferization.rusty_bufferize", "RustyBufferizePass"),
     "tune-workgroups": _lazy("rusty_ir.passes.tuning.tune_workgroups", "TuneWorkgroupsPass"),
 }

@@ -20,9 +20,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xdsl.dialects.builtin import ModuleOp
+if TYPE_CHECKING:
+    from xdsl.dialects.builtin import ModuleOp
 
 import rusty_ir
 from rusty_ir.errors import RustyError
@@ -86,7 +87,7 @@ class CompileOptions:
 
     @property
     def pipeline(self) -> str:
-        from rusty_ir.pipeline import DEFAULT_STAGES
+        from rusty_ir.stages import DEFAULT_STAGES
 
         return ",".join(self.stage_spec(spec) for _, spec in DEFAULT_STAGES)
 

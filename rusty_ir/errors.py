@@ -8,6 +8,7 @@ traceback. This module imports nothing from xDSL so the runtime can use it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -44,3 +45,17 @@ def describe_op(op: Any) -> str:
     if block is not None:
         index = f" (op #{list(block.ops).index(op)} of its block)"
     return f"'{op.name}'{index}" + (f" in {where}" if where else "")
+
+
+@dataclass
+class Diagnostic(Exception):
+    """An error at a source position (line/column are None when unknown), e.g. in parsed IR."""
+
+    message: str
+    source: str
+    line: int | None = None
+    col: int | None = None
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}:{self.col}"
+        return f"{where}: error: {self.message}"

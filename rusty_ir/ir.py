@@ -17,7 +17,7 @@ from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import DiagnosticException, ParseError
 
-from rusty_ir.errors import RustyError, describe_op
+from rusty_ir.errors import Diagnostic, RustyError, describe_op
 
 
 @dataclass
@@ -66,20 +66,6 @@ class _LocatingParser(Parser):
         if op is not None:
             self.source.record(op, start)
         return op
-
-
-@dataclass
-class Diagnostic(Exception):
-    """An error at a source position (line/column are None when unknown)."""
-
-    message: str
-    source: str
-    line: int | None = None
-    col: int | None = None
-
-    def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}:{self.col}"
-        return f"{where}: error: {self.message}"
 
 
 def parse_module(ctx: Context, source: SourceMap) -> ModuleOp:

@@ -24,23 +24,8 @@ from xdsl.utils.arg_spec import ArgSpecParseError, parse_pipeline
 
 from rusty_ir.errors import RustyError
 from rusty_ir.registry import Registry
+from rusty_ir.stages import DEFAULT_STAGES
 
-DEFAULT_STAGES: tuple[tuple[str, str], ...] = (
-    # (stage name, pass spec): the IR after each pass is that stage
-    ("tensor", "convert-transformer-to-tensor"),
-    # siblings first: form-dispatches must see gate/up as one contraction to fuse SiLU(gate) * up
-    ("fused", "linalg-fuse-siblings"),
-    ("dispatch", "form-dispatches"),
-    # tuning annotates; everything after only reads the configs
-    ("tuned", "tune-workgroups{target=TARGET}"),
-    # bufferize before tiling: strategies store into the region's out buffers
-    ("bufferized", "rusty-bufferize"),
-    ("tiled", "convert-dispatch-to-tiled"),
-    # slots are planned on the host functions that tiling left
-    ("planned", "plan-memory"),
-    ("gpu", "convert-tiled-to-gpu"),
-)
-"""The default pipeline, stage by stage: transformer-level IR in, gpu-level IR out."""
 
 
 _LOWERED_BY: tuple[tuple[str, str], ...] = (

@@ -17,8 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rusty_ir.errors import RustyError
-from rusty_ir.ir import Diagnostic
+from rusty_ir.errors import Diagnostic, RustyError
 
 _SPLIT = re.compile(r"^// -----\s*$", re.MULTILINE)
 

@@ -94,30 +94,46 @@ def _reference_backend(model: Any, context_length: int, progress: _Progress) -> 
     return ReferenceBackend(_build(model, progress), model.weights, context_length), None
 
 
-def _wgpu_backend(model: Any, context_length: int, progress: _Progress, tune: bool = False) -> tuple[Any, dict[str, Any] | None]:
+def _wgpu_backend(
+    model: Any, context_length: int, progress: _Progress, tune: bool = False, compiled: str | None = None
+) -> tuple[Any, dict[str, Any] | None]:
+    """The wgpu runtime on a model compiled through the cache, or on the folder ``compiled``
+    (``rusty compile -o DIR``). Neither path imports the compiler when nothing is compiled."""
+    from pathlib import Path  # noqa: PLC0415
+
     from rusty_ir.backends.runtime import Device  # noqa: PLC0415
     from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
-    from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
+    from rusty_ir.driver import Artifact, CompileOptions, compile_model  # noqa: PLC0415
     from rusty_ir.passes.tuning.target import target_for_adapter  # noqa: PLC0415
 
     device = Device()
-    done = progress.step("compiling (cached after the first run)")
-    options = CompileOptions(target=target_for_adapter(device.info), tune=tune)
-    result = compile_model(model, options, adapter=device.identity, progress=lambda m: progress.note(m))
-    done("cache hit" if result.cache_hit else f"{result.artifact.manifest['kernels']} kernels")
+    if compiled is not None:
+        done = progress.step(f"loading the compiled model in {compiled}")
+        start = time.perf_counter()
+        artifact, folder, cache_hit = Artifact.load(Path(compiled)), Path(compiled), None
+        seconds = time.perf_counter() - start
+        target, tuned = (artifact.manifest.get("options") or {}).get("target"), (artifact.manifest.get("options") or {}).get("tune")
+        done()
+    else:
+        done = progress.step("compiling (cached after the first run)")
+        options = CompileOptions(target=target_for_adapter(device.info), tune=tune)
+        result = compile_model(model, options, adapter=device.identity, progress=lambda m: progress.note(m))
+        artifact, folder, cache_hit, seconds = result.artifact, result.folder, result.cache_hit, result.seconds
+        target, tuned = options.target, options.tune
+        done("cache hit" if cache_hit else f"{artifact.manifest['kernels']} kernels")
     done = progress.step("loading kernels and weights onto the GPU")
-    runtime = ModelRuntime(result.artifact.schedule, result.artifact.wgsl, model.weights, context_length, device)
+    runtime = ModelRuntime(artifact.schedule, artifact.wgsl, model.weights, context_length, device)
     done()
     report = {
-        "cache_hit": result.cache_hit,
-        "compile_seconds": round(result.seconds, 3),
+        "cache_hit": cache_hit,
+        "compile_seconds": round(seconds, 3),
         "load_seconds": round(runtime.load_seconds, 3),
-        "kernels": result.artifact.manifest["kernels"],
-        "target": options.target,
-        "tune": options.tune,
+        "kernels": artifact.manifest.get("kernels"),
+        "target": target,
+        "tune": tuned,
         "dispatches_per_token": runtime.dispatches_per_step("decode"),
         "dispatches_per_prefill": runtime.dispatches_per_step("prefill"),
-        "cache_folder": str(result.folder) if result.folder else None,
+        "cache_folder": str(folder) if folder else None,
         "memory": runtime.memory_report(),
     }
     return runtime, report
@@ -134,6 +150,14 @@ DEFAULT_BACKEND = "wgpu"
 TUNE_HELP = ("choose workgroup and tile sizes by timing candidates of every kernel on this GPU "
              "(tune-workgroups{mode=measure}; winners cached in tuning/workgroups.json under ~/.cache/rusty-ir "
              "or $RUSTY_CACHE_DIR; heuristic without a GPU)")
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size (Linux and macOS report it in different units)."""
+    import resource  # noqa: PLC0415
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 # --- subcommands ------------------------------------------------------------------------------
@@ -201,6 +225,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise RustyError(f"--max-tokens must not be negative, got {args.max_tokens}")
     if args.tune and args.backend != "wgpu":
         raise RustyError("--tune applies to the wgpu backend (it times kernels on the GPU)")
+    if args.compiled is not None and (args.backend != "wgpu" or args.tune):
+        raise RustyError("--compiled runs a compiled model on the wgpu backend (and is already tuned or not)")
     if args.context_length is not None and args.context_length <= 0:
         raise RustyError(f"--context-length must be positive, got {args.context_length}")
     progress = _Progress(args.quiet or args.json)
@@ -208,7 +234,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     prompt_ids, chat = _prompt_ids(model, args)
     context_length = args.context_length or min(model.config.context_length, DEFAULT_CONTEXT_CAP)
     check_fits(len(prompt_ids), args.max_tokens, context_length)  # before any compute
-    factory = functools.partial(_wgpu_backend, tune=True) if args.tune else BACKENDS[args.backend]
+    if args.compiled is not None:
+        factory = functools.partial(_wgpu_backend, compiled=args.compiled)
+    else:
+        factory = functools.partial(_wgpu_backend, tune=True) if args.tune else BACKENDS[args.backend]
     backend, compile_report = factory(model, context_length, progress)
 
     if args.json:
@@ -242,7 +271,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "stopped_at_eos": result.stopped_at_eos,
             "context_length": context_length,
             "timings": asdict(t),
-            "compile": compile_report,  # compiling backends: cache hit, compile seconds, kernels, dispatches
+            "compile": compile_report,  # compiling backends: cache hit, compile seconds, kernels, dispatches, device memory
+            "host_peak_rss_bytes": peak_rss_bytes(),
+            "compiler_imported": "xdsl" in sys.modules,  # false when the run needed no compiling
         }
         print(json.dumps(report, ensure_ascii=False))
     else:
@@ -378,6 +409,9 @@ def make_parser() -> argparse.ArgumentParser:
                      help="print one JSON object (model, backend, prompt_ids, generated_ids, text, timings, compile) "
                           "instead of streaming text")
     run.add_argument("--tune", action="store_true", help=TUNE_HELP)
+    run.add_argument("--compiled", metavar="DIR",
+                     help="run the kernels and schedule in DIR (from rusty compile -o DIR) instead of compiling; "
+                          "MODEL still gives the weights and tokenizer, which must match what DIR was compiled from")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     run.set_defaults(handler=_cmd_run)
 

@@ -58,6 +58,29 @@ def test_run_on_wgpu_reports_cache_hits_and_dispatches(tmp_path: Path) -> None:
     warm = json.loads(tool("rusty", *args, env=env).stdout)
     assert warm["compile"]["cache_hit"] is True
     assert warm["generated_ids"] == first["generated_ids"]
+    # a cache hit runs without the compiler: xDSL and the passes are never imported
+    assert first["compiler_imported"] is True and warm["compiler_imported"] is False
+    assert warm["host_peak_rss_bytes"] > 0
+    assert set(warm["compile"]["memory"]) == {"weights", "kv_cache", "slots", "io", "params", "total"}
+
+
+def test_run_a_compiled_folder_without_the_compiler(tmp_path: Path) -> None:
+    out = tmp_path / "compiled"
+    assert tool("rusty", "compile", "-q", "-o", str(out)).returncode == 0
+    args = ("run", "--json", "--max-tokens", "2", "--prompt", "Hi")
+    env = {"RUSTY_CACHE_DIR": str(tmp_path / "cache")}  # empty: nothing may come from the cache
+    r = tool("rusty", *args, "--compiled", str(out), env=env)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["compiler_imported"] is False and got["compile"]["cache_hit"] is None
+    assert got["compile"]["cache_folder"] == str(out) and not (tmp_path / "cache").exists()
+    assert got["generated_ids"] == json.loads(tool("rusty", *args, "--backend", "reference").stdout)["generated_ids"]
+    for bad, message in (
+        (("--compiled", str(tmp_path / "nowhere")), "is not a compiled rusty-ir model"),
+        (("--compiled", str(out), "--backend", "reference"), "--compiled runs a compiled model on the wgpu backend"),
+    ):
+        r = tool("rusty", *args, *bad)
+        assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
 def test_a_stage_that_cannot_lower_names_the_op(tmp_path: Path) -> None:
