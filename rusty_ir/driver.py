@@ -12,6 +12,7 @@ and the adapter, so a second run skips the compiler.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -205,8 +206,10 @@ def compiler_fingerprint() -> str:
     if _FINGERPRINT is None:
         digest = hashlib.sha256()
         roots = [Path(rusty_ir.__file__).parent]
-        for name in ("dialects", "passes", "backends"):
-            roots.append(Path(__import__(f"rusty_ir.{name}", fromlist=["_"]).__file__).parent)
+        for name in ("dialects", "passes", "backends"):  # found, not imported: a cache hit must not load xDSL
+            spec = importlib.util.find_spec(f"rusty_ir.{name}")
+            assert spec is not None and spec.submodule_search_locations
+            roots.append(Path(next(iter(spec.submodule_search_locations))))
         for root in roots:
             for file in sorted(root.rglob("*.py")):
                 digest.update(file.read_bytes())
