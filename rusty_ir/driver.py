@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,12 +28,15 @@ if TYPE_CHECKING:
 
 import rusty_ir
 from rusty_ir.errors import RustyError
+from rusty_ir.weights import TensorView
 
 KERNELS_FILE = "kernels.wgsl"
 KERNEL_FILES = {"wgsl": KERNELS_FILE, "msl": "kernels.metal"}
 """The kernel file of each language in a compiled folder."""
 SCHEDULE_FILE = "schedule.json"
 MANIFEST_FILE = "manifest.json"
+QUANTIZED_STAGE = "quantized"
+"""The stage ``CompileOptions.quantize`` adds before the default ones."""
 
 
 @dataclass(frozen=True)
@@ -60,13 +63,21 @@ class CompileOptions:
     """With ``tune``: tokens of the prefill step each candidate is timed on, and KV positions of the timed
     decode step (``tune-workgroups`` option ``prefill-length``; 0 = decode only)."""
 
+    quantize: str = ""
+    """Quantize the float weight matrices at compile time to this scheme (q8_0, q4_0, int4_g32, int4_g128;
+    ``quantize-weights{scheme=...}`` as a first stage 'quantized'); empty = keep the checkpoint's types.
+    The runtime then needs ``Artifact.runtime_weights``, which quantizes each tensor as it is uploaded."""
+
     def __post_init__(self) -> None:
         from rusty_ir.passes.tuning.target import TARGETS
+        from rusty_ir.weights import QUANTIZE_TARGETS
 
         if self.target not in TARGETS:
             raise RustyError(f"unknown target '{self.target}' (known: {', '.join(TARGETS)})")
         if self.tune_prefill_length < 0:
             raise RustyError(f"the tuning prefill length must not be negative, got {self.tune_prefill_length}")
+        if self.quantize and self.quantize not in QUANTIZE_TARGETS:
+            raise RustyError(f"unknown quantization scheme '{self.quantize}' (known: {', '.join(QUANTIZE_TARGETS)})")
         if self.language not in KERNEL_FILES:
             raise RustyError(f"unknown kernel language '{self.language}' (known: {', '.join(KERNEL_FILES)})")
         if self.language == "msl" and self.target != "apple":
@@ -87,10 +98,16 @@ class CompileOptions:
         return cls(target=name, **kwargs)
 
     @property
-    def pipeline(self) -> str:
+    def stages(self) -> tuple[tuple[str, str], ...]:
+        """``DEFAULT_STAGES``, after a first stage 'quantized' (``quantize-weights``) when ``quantize`` is set."""
         from rusty_ir.stages import DEFAULT_STAGES
 
-        return ",".join(self.stage_spec(spec) for _, spec in DEFAULT_STAGES)
+        first = ((QUANTIZED_STAGE, f"quantize-weights{{scheme={self.quantize}}}"),) if self.quantize else ()
+        return first + DEFAULT_STAGES
+
+    @property
+    def pipeline(self) -> str:
+        return ",".join(self.stage_spec(spec) for _, spec in self.stages)
 
     def stage_spec(self, spec: str) -> str:
         """A stage's pass spec from ``DEFAULT_STAGES`` with these options: the target, and measured tuning with ``tune``."""
@@ -117,6 +134,11 @@ class Artifact:
         if self.language != "wgsl":
             raise RustyError(f"this compiled model has {self.language.upper()} kernels; the wgpu runtime needs WGSL")
         return self.kernels
+
+    def runtime_weights(self, weights: Mapping[str, TensorView]) -> Mapping[str, TensorView]:
+        """The weights these kernels expect: ``weights`` itself, or, when compiled with ``quantize``, a
+        ``QuantizingStore`` that quantizes each tensor the manifest lists as the runtime reads it."""
+        return quantized_weights(self.manifest.get("quantized_weights") or {}, weights)
 
     @property
     def kernels_file(self) -> str:
@@ -162,17 +184,21 @@ def compile_module(
     """Lower a transformer-level module through every stage; ``on_stage(name, ir, seconds)`` sees each."""
     from rusty_ir.backends.schedule import emit_schedule
     from rusty_ir.ir import verify
-    from rusty_ir.pipeline import DEFAULT_STAGES, build_pipeline
+    from rusty_ir.passes.quant.quantize_weights import quantization_templates
+    from rusty_ir.pipeline import build_pipeline
     from rusty_ir.registry import build_registry
 
     registry = build_registry()
     ctx = registry.context()
     timings: dict[str, float] = {}
-    for stage, spec in DEFAULT_STAGES:
+    quantized: dict[str, str] = {}
+    for stage, spec in options.stages:
         start = time.perf_counter()
         build_pipeline(registry, options.stage_spec(spec)).apply(ctx, module)
         verify(module, stage=f"stage '{stage}'")
         timings[stage] = time.perf_counter() - start
+        if stage == QUANTIZED_STAGE:
+            quantized = quantization_templates(module)  # later stages drop the tfm ops and the attribute
         if on_stage is not None:
             on_stage(stage, module, timings[stage])
     start = time.perf_counter()
@@ -193,6 +219,7 @@ def compile_module(
         "pipeline": options.pipeline,
         "kernels": len(program.kernels),
         "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
+        "quantized_weights": quantized,
     }
     return Artifact(program.source, schedule, manifest, options.language)
 
@@ -242,6 +269,31 @@ class CompileResult:
     seconds: float
     """Compile time (or cache load time on a hit)."""
     folder: Path | None
+
+
+def quantized_weights(templates: Mapping[str, str], weights: Mapping[str, TensorView]) -> Mapping[str, TensorView]:
+    """``weights`` as the quantize-weights pass retyped them: ``{name or blk.{} template: scheme}`` quantized on read."""
+    if not templates:
+        return weights
+    from rusty_ir.weights import QuantizingStore, plan_from_templates
+
+    try:
+        return QuantizingStore(weights, plan_from_templates(templates, weights))
+    except ValueError as err:
+        raise RustyError(str(err)) from None
+
+
+def quantize_module(module: ModuleOp, scheme: str) -> dict[str, str]:
+    """Run ``quantize-weights{scheme=...}`` on a transformer-level module (for the reference interpreter);
+    returns what it recorded, for ``quantized_weights``."""
+    from rusty_ir.passes.quant.quantize_weights import quantization_templates
+    from rusty_ir.pipeline import build_pipeline
+    from rusty_ir.registry import build_registry
+
+    CompileOptions(quantize=scheme)  # validates the name
+    registry = build_registry()
+    build_pipeline(registry, f"quantize-weights{{scheme={scheme}}}").apply(registry.context(), module)
+    return quantization_templates(module)
 
 
 def compile_model(

@@ -209,3 +209,78 @@ def _quantize_group(values: np.ndarray, sch: Scheme) -> np.ndarray:
         packed = q.astype(np.int8).view(np.uint8)
     out = np.concatenate([scale.view(np.uint8).reshape(-1, 2), packed], axis=1)
     return out.reshape(-1)
+
+
+def expand_template(template: str, names: Iterator[str] | Mapping[str, object]) -> list[str]:
+    """The stored names a weight name matches: itself, or for a ``blk.{}.x`` template every ``blk.N.x``."""
+    if "{}" not in template:
+        return [template]
+    head, tail = template.split("{}", 1)
+    return [n for n in names if n.startswith(head) and n.endswith(tail) and n[len(head) : len(n) - len(tail)].isdigit()]
+
+
+class QuantizingStore(WeightStore):
+    """A weight store that quantizes some float tensors of another store when they are read.
+
+    ``plan`` maps stored tensor names to the scheme each is quantized to (the
+    ``quantize-weights`` pass decides it; ``plan_from_templates`` expands its
+    ``blk.{}.x`` templates). Reading a planned tensor converts that one tensor
+    from the base store's view (usually a memory map) to float32, quantizes it
+    and returns a view of the new bytes; nothing is cached, so host memory holds
+    about one tensor of floats at a time while the runtime uploads the weights
+    one by one. Other names pass through unchanged. ``conversions`` counts the
+    tensors quantized so far (the tests check that reading one converts one).
+    """
+
+    def __init__(self, base: Mapping[str, TensorView], plan: Mapping[str, Scheme]) -> None:
+        source = getattr(base, "source", "")
+        super().__init__(base, source)
+        for name, sch in plan.items():
+            view = base.get(name)
+            if view is None:
+                raise ValueError(f"{source or 'weight store'}: cannot quantize '{name}': no such tensor")
+            check_quantizable(name, view.scheme, view.shape, sch)
+        self.plan = dict(plan)
+        self.conversions = 0
+
+    def __getitem__(self, name: str) -> TensorView:
+        view = super().__getitem__(name)
+        sch = self.plan.get(name)
+        if sch is None:
+            return view
+        self.conversions += 1
+        # One tensor of float32 lives here at a time; the quantized bytes replace it.
+        data = quantize(view.to_numpy(), sch)
+        return TensorView(name, view.shape, sch, data, source=view.source)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(self.plan[n].nbytes(v.shape) if n in self.plan else v.nbytes for n, v in self._tensors.items())
+
+
+QUANTIZE_TARGETS = ("q8_0", "q4_0", "int4_g32", "int4_g128")
+"""The schemes float weights can be quantized to at compile time (``quantize-weights``, ``--quantize``)."""
+
+
+def check_quantizable(name: str, source: Scheme, shape: tuple[int, ...], target: Scheme) -> None:
+    """Raise ValueError, naming the weight, unless a ``source`` tensor of ``shape`` can be stored in ``target``."""
+    if target.name not in QUANTIZE_TARGETS:
+        raise ValueError(f"cannot quantize '{name}' to '{target.name}' (schemes: {', '.join(QUANTIZE_TARGETS)})")
+    if source.quantized:
+        raise ValueError(f"weight '{name}' is already quantized ({source.name}); only f32, f16 and bf16 weights can be quantized")
+    if shape[-1] % target.block:
+        raise ValueError(
+            f"weight '{name}' has rows of {shape[-1]} elements, not a multiple of {target.name}'s block of {target.block}"
+        )
+
+
+def plan_from_templates(templates: Mapping[str, str], store: Mapping[str, TensorView]) -> dict[str, Scheme]:
+    """Expand ``{weight name or blk.{} template: scheme name}`` over the names of ``store``."""
+    plan: dict[str, Scheme] = {}
+    for template, sch_name in templates.items():
+        names = expand_template(template, store)
+        if not names:
+            raise ValueError(f"{getattr(store, 'source', '') or 'weight store'}: no tensor matches '{template}'")
+        for name in names:
+            plan[name] = scheme(sch_name)
+    return plan

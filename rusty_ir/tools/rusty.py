@@ -88,14 +88,17 @@ def _build(model: Any, progress: _Progress, logits_entry: bool = False) -> Any:
 # --- backends ---------------------------------------------------------------------------------
 
 
-def _reference_backend(model: Any, context_length: int, progress: _Progress) -> tuple[Any, dict[str, Any] | None]:
+def _reference_backend(model: Any, context_length: int, progress: _Progress, quantize: str = "") -> tuple[Any, dict[str, Any] | None]:
+    from rusty_ir.driver import quantize_module, quantized_weights  # noqa: PLC0415
     from rusty_ir.generate import ReferenceBackend  # noqa: PLC0415
 
-    return ReferenceBackend(_build(model, progress), model.weights, context_length), None
+    module = _build(model, progress)
+    weights = quantized_weights(quantize_module(module, quantize), model.weights) if quantize else model.weights
+    return ReferenceBackend(module, weights, context_length), None
 
 
 def _wgpu_backend(
-    model: Any, context_length: int, progress: _Progress, tune: bool = False, compiled: str | None = None
+    model: Any, context_length: int, progress: _Progress, tune: bool = False, compiled: str | None = None, quantize: str = ""
 ) -> tuple[Any, dict[str, Any] | None]:
     """The wgpu runtime on a model compiled through the cache, or on the folder ``compiled``
     (``rusty compile -o DIR``). Neither path imports the compiler when nothing is compiled."""
@@ -116,13 +119,13 @@ def _wgpu_backend(
         done()
     else:
         done = progress.step("compiling (cached after the first run)")
-        options = CompileOptions(target=target_for_adapter(device.info), tune=tune)
+        options = CompileOptions(target=target_for_adapter(device.info), tune=tune, quantize=quantize)
         result = compile_model(model, options, adapter=device.identity, progress=lambda m: progress.note(m))
         artifact, folder, cache_hit, seconds = result.artifact, result.folder, result.cache_hit, result.seconds
         target, tuned = options.target, options.tune
         done("cache hit" if cache_hit else f"{artifact.manifest['kernels']} kernels")
     done = progress.step("loading kernels and weights onto the GPU")
-    runtime = ModelRuntime(artifact.schedule, artifact.wgsl, model.weights, context_length, device)
+    runtime = ModelRuntime(artifact.schedule, artifact.wgsl, artifact.runtime_weights(model.weights), context_length, device)
     done()
     report = {
         "cache_hit": cache_hit,
@@ -160,6 +163,10 @@ def peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
+QUANTIZE_HELP = ("quantize the float (f32/f16/bf16) weight matrices of the layers and the LM head at compile time: "
+                 "q8_0, q4_0, int4_g32 or int4_g128 (quantize-weights; docs/quantization.md)")
+
+
 # --- subcommands ------------------------------------------------------------------------------
 
 
@@ -178,12 +185,11 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
     from rusty_ir.driver import CompileOptions, compile_module  # noqa: PLC0415
     from rusty_ir.ir import print_module  # noqa: PLC0415
-    from rusty_ir.pipeline import DEFAULT_STAGES  # noqa: PLC0415
 
-    stages = [name for name, _ in DEFAULT_STAGES]
+    options = CompileOptions.for_target(args.target, tune=args.tune, quantize=args.quantize or "")
+    stages = [name for name, _ in options.stages]
     if args.dump_after is not None and args.dump_after not in stages:
         raise RustyError(f"--dump-after: unknown stage '{args.dump_after}' (stages: {', '.join(stages)})")
-    options = CompileOptions.for_target(args.target, tune=args.tune)
     progress = _Progress(args.quiet)
     model = _load(args.model, progress)
     module = _build(model, progress)
@@ -238,6 +244,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         factory = functools.partial(_wgpu_backend, compiled=args.compiled)
     else:
         factory = functools.partial(_wgpu_backend, tune=True) if args.tune else BACKENDS[args.backend]
+    if args.quantize:
+        if args.compiled is not None:
+            raise RustyError("--quantize applies when compiling; a --compiled folder already has its weight types")
+        factory = functools.partial(factory, quantize=args.quantize)
     backend, compile_report = factory(model, context_length, progress)
 
     if args.json:
@@ -409,6 +419,7 @@ def make_parser() -> argparse.ArgumentParser:
                      help="print one JSON object (model, backend, prompt_ids, generated_ids, text, timings, compile) "
                           "instead of streaming text")
     run.add_argument("--tune", action="store_true", help=TUNE_HELP)
+    run.add_argument("--quantize", metavar="SCHEME", help=QUANTIZE_HELP)
     run.add_argument("--compiled", metavar="DIR",
                      help="run the kernels and schedule in DIR (from rusty compile -o DIR) instead of compiling; "
                           "MODEL still gives the weights and tokenizer, which must match what DIR was compiled from")
@@ -426,6 +437,7 @@ def make_parser() -> argparse.ArgumentParser:
     comp.add_argument("--dump-after", metavar="STAGE",
                       help="print the IR after one stage (tensor, fused, dispatch, tuned, bufferized, tiled, planned, gpu)")
     comp.add_argument("--tune", action="store_true", help=TUNE_HELP)
+    comp.add_argument("--quantize", metavar="SCHEME", help=QUANTIZE_HELP)
     comp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     comp.set_defaults(handler=_cmd_compile)
 

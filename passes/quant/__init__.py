@@ -1,0 +1,1 @@
+"""Passes on weight storage at the transformer level: compile-time weight quantization."""
