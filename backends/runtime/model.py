@@ -38,6 +38,9 @@ pos: index, out: memref<1xi32>)`` (docs/compiler.md).
 
 from __future__ import annotations
 
+import ctypes
+import mmap
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -314,6 +317,20 @@ def _nbytes(element_type: str, shape: tuple[Sym, ...], where: str) -> Sym:
     for d in shape[:-1]:
         size = _fold("mul", size, d)
     return size
+
+
+def release_mapped_pages(data: np.ndarray) -> bool:
+    """Drop the resident pages of a tensor read from a memory-mapped file (``np.memmap``) once its
+    bytes are on the device; touching it again re-reads them from the file. Other arrays are left
+    alone (their memory is the only copy). True when pages were released."""
+    if getattr(data, "_mmap", None) is None or data.nbytes == 0 or sys.platform not in ("linux", "darwin"):
+        return False
+    page = mmap.PAGESIZE
+    start = data.ctypes.data // page * page
+    end = -(-(data.ctypes.data + data.nbytes) // page) * page
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    return libc.madvise(start, end - start, 4) == 0  # MADV_DONTNEED (4 on Linux and macOS)
 
 
 # -- per-step plans --------------------------------------------------------------
@@ -651,6 +668,7 @@ class ModelRuntime:
                 if limit is not None and view.nbytes > limit:
                     raise RustyError(f"weight '{name}' has {view.nbytes} bytes; the device binds at most {limit} (max-storage-buffer-binding-size)")
                 self._buffers[("weight", name)] = self.device.buffer(view.data, label=name)
+                release_mapped_pages(view.data)  # uploaded: the model is not held twice where GPU memory is host memory
                 self._bytes["weights"] += view.nbytes
 
     def _create_caches(self) -> None:

@@ -218,3 +218,24 @@ def test_expansion_errors(device: Device, weights):
     data["functions"]["decode"]["args"][1]["kind"] = "i32"
     with pytest.raises(RustyError, match=r"entry 'decode' must take \(tokens: i32 buffer \[S\], pos: index, out: i32 buffer \[1\]\)"):
         ModelRuntime(data, wgsl_source, views(weights), 8, device)
+
+
+def _rss_mib() -> int:
+    return next(int(line.split()[1]) // 1024 for line in open("/proc/self/status") if line.startswith("VmRSS"))
+
+
+def test_uploaded_mapped_weights_leave_the_resident_set(tmp_path):
+    """release_mapped_pages drops a memory-mapped tensor's pages (they re-read from the file) and
+    leaves ordinary arrays alone."""
+    from rusty_ir.backends.runtime.model import release_mapped_pages
+
+    path = tmp_path / "w.bin"
+    np.arange(40_000_000, dtype=np.int32).tofile(path)  # 160 MB
+    mapped = np.memmap(path, np.uint8, mode="r")[12_345:]
+    checksum = int(mapped[::4096].sum())  # touches every page
+    before = _rss_mib()
+    assert release_mapped_pages(mapped)
+    assert before - _rss_mib() > 100
+    assert int(mapped[::4096].sum()) == checksum
+    plain = np.ones(1 << 20, np.uint8)
+    assert not release_mapped_pages(plain) and int(plain.sum()) == 1 << 20
