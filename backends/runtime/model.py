@@ -19,7 +19,7 @@ At load (once):
    is uploaded once straight from its (memory-mapped) bytes; K and V buffers of
    ``context_length`` rows are made per layer (f32); each slot gets one buffer
    as large as its largest alloc, evaluated at the largest step: ``S =
-   max_prefill`` (default: the context length) for prefill and ``S = 1`` for
+   max_prefill`` (default: the context length, at most ``DEFAULT_MAX_PREFILL``) for prefill and ``S = 1`` for
    decode, and ``S = 1``, each at ``pos = 0`` and at the last position that
    fits (sizes are assumed monotone in ``S`` and ``pos``); an alloc under a
    guard is sized only at the points where its guard holds.
@@ -76,6 +76,9 @@ ENTRIES = ("prefill", "decode")
 LOGITS_ENTRY = "prefill_logits"
 """An optional entry (tokens, pos, out: f32 [vocab]) -> the last row's logits, for checking numerics."""
 ELEMENT_BYTES: Mapping[str, int] = {"f32": 4, "i32": 4, "f16": 2, "bf16": 2}
+DEFAULT_MAX_PREFILL = 512
+"""Tokens per prefill step unless given: activation buffers are sized for the largest step, so this
+bounds them (a 4096-token context would otherwise size every slot for a 4096-token step)."""
 
 # -- symbolic values -----------------------------------------------------------
 
@@ -405,7 +408,7 @@ class ModelRuntime:
         if context_length <= 0:
             raise RustyError(f"the context length must be positive, got {context_length}")
         self.context_length = context_length
-        self.max_prefill = context_length if max_prefill is None else max_prefill
+        self.max_prefill = min(context_length, DEFAULT_MAX_PREFILL) if max_prefill is None else max_prefill
         if not 1 <= self.max_prefill <= context_length:
             raise RustyError(f"max_prefill must be between 1 and the context length {context_length}, got {max_prefill}")
         entries = [*ENTRIES, *([LOGITS_ENTRY] if LOGITS_ENTRY in self.schedule.functions else [])]
