@@ -64,6 +64,7 @@ SHAPES: dict[str, Shape] = {
     "smollm2-135m": Shape(30, 576, 9, 3, 1536, 49152, True, rope_theta=100000.0, context_length=8192, name="SmolLM2-135M"),
     "tinyllama-1.1b": Shape(22, 2048, 32, 4, 5632, 32000, False, rope_theta=10000.0, context_length=2048, name="TinyLlama-1.1B"),
     "llama3-8b": Shape(32, 4096, 32, 8, 14336, 128256, False, rope_theta=500000.0, context_length=8192, name="Llama-3-8B"),
+    "llama2-7b": Shape(32, 4096, 32, 32, 11008, 32000, False, rope_theta=10000.0, context_length=4096, name="Llama-2-7B"),
 }
 """The public shapes (``rusty bench --synthetic``)."""
 

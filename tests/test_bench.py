@@ -64,7 +64,8 @@ def test_real_shapes() -> None:
     assert abs(shape_of("tinyllama-1.1b").parameters() / 1e9 - 1.10) < 0.01
     assert abs(shape_of("llama3-8b").parameters() / 1e9 - 8.03) < 0.01
     assert shape_of("llama3-8b").rope_theta == 500000.0 and not shape_of("llama3-8b").tied_embeddings
-    assert set(SHAPES) == {"smollm2-135m", "tinyllama-1.1b", "llama3-8b"}
+    assert set(SHAPES) == {"smollm2-135m", "tinyllama-1.1b", "llama3-8b", "llama2-7b"}
+    assert abs(shape_of("llama2-7b").parameters() / 1e9 - 6.74) < 0.01 and shape_of("llama2-7b").n_kv_heads == 32
     with pytest.raises(RustyError, match="unknown synthetic shape 'nope'.*llama3-8b"):
         shape_of("nope")
 
