@@ -271,14 +271,17 @@ class CompileResult:
     folder: Path | None
 
 
-def quantized_weights(templates: Mapping[str, str], weights: Mapping[str, TensorView]) -> Mapping[str, TensorView]:
-    """``weights`` as the quantize-weights pass retyped them: ``{name or blk.{} template: scheme}`` quantized on read."""
+def quantized_weights(
+    templates: Mapping[str, str], weights: Mapping[str, TensorView], *, keep: bool = False
+) -> Mapping[str, TensorView]:
+    """``weights`` as the quantize-weights pass retyped them: ``{name or blk.{} template: scheme}`` quantized on read
+    (``keep``: each tensor once, kept; for the reference interpreter, which reads weights at every step)."""
     if not templates:
         return weights
     from rusty_ir.weights import QuantizingStore, plan_from_templates
 
     try:
-        return QuantizingStore(weights, plan_from_templates(templates, weights))
+        return QuantizingStore(weights, plan_from_templates(templates, weights), keep=keep)
     except ValueError as err:
         raise RustyError(str(err)) from None
 

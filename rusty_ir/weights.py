@@ -21,7 +21,7 @@ two rows):
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -211,7 +211,7 @@ def _quantize_group(values: np.ndarray, sch: Scheme) -> np.ndarray:
     return out.reshape(-1)
 
 
-def expand_template(template: str, names: Iterator[str] | Mapping[str, object]) -> list[str]:
+def expand_template(template: str, names: Iterable[str]) -> list[str]:
     """The stored names a weight name matches: itself, or for a ``blk.{}.x`` template every ``blk.N.x``."""
     if "{}" not in template:
         return [template]
@@ -230,9 +230,13 @@ class QuantizingStore(WeightStore):
     about one tensor of floats at a time while the runtime uploads the weights
     one by one. Other names pass through unchanged. ``conversions`` counts the
     tensors quantized so far (the tests check that reading one converts one).
+
+    ``keep=True`` keeps each quantized view after its first read, for readers that
+    read a tensor many times (the reference interpreter caches dequantized weights
+    by view identity); host memory then also holds the quantized model.
     """
 
-    def __init__(self, base: Mapping[str, TensorView], plan: Mapping[str, Scheme]) -> None:
+    def __init__(self, base: Mapping[str, TensorView], plan: Mapping[str, Scheme], *, keep: bool = False) -> None:
         source = getattr(base, "source", "")
         super().__init__(base, source)
         for name, sch in plan.items():
@@ -242,16 +246,21 @@ class QuantizingStore(WeightStore):
             check_quantizable(name, view.scheme, view.shape, sch)
         self.plan = dict(plan)
         self.conversions = 0
+        self._kept: dict[str, TensorView] | None = {} if keep else None
 
     def __getitem__(self, name: str) -> TensorView:
         view = super().__getitem__(name)
         sch = self.plan.get(name)
         if sch is None:
             return view
+        if self._kept is not None and name in self._kept:
+            return self._kept[name]
         self.conversions += 1
         # One tensor of float32 lives here at a time; the quantized bytes replace it.
-        data = quantize(view.to_numpy(), sch)
-        return TensorView(name, view.shape, sch, data, source=view.source)
+        out = TensorView(name, view.shape, sch, quantize(view.to_numpy(), sch), source=view.source)
+        if self._kept is not None:
+            self._kept[name] = out
+        return out
 
     @property
     def nbytes(self) -> int:

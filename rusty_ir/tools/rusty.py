@@ -93,7 +93,7 @@ def _reference_backend(model: Any, context_length: int, progress: _Progress, qua
     from rusty_ir.generate import ReferenceBackend  # noqa: PLC0415
 
     module = _build(model, progress)
-    weights = quantized_weights(quantize_module(module, quantize), model.weights) if quantize else model.weights
+    weights = quantized_weights(quantize_module(module, quantize), model.weights, keep=True) if quantize else model.weights
     return ReferenceBackend(module, weights, context_length), None
 
 
