@@ -357,11 +357,14 @@ def _contraction_body(
     # sums over a block split into ILP independent chains (only for additions: they reassociate)
     lanes = ILP if block > 1 and block % ILP == 0 and _combiner(root) is arith.AddfOp else 1
 
-    def fold(ib: IRBuilder, k_local: SSAValue, w_values: Sequence[SSAValue], acc: list[SSAValue]) -> list[SSAValue]:
-        """Fold weight values at chunk offset ``k_local`` into every token's accumulators."""
+    token_stride = chunk + (chunk // block if block > 1 else 0)  # staged floats per token, pads included
+
+    def fold(ib: IRBuilder, slot: SSAValue, w_values: Sequence[SSAValue], acc: list[SSAValue]) -> list[SSAValue]:
+        """Fold weight values into every token's accumulators; token 0's activation is staged at
+        ``slot`` (``staged_at`` of its chunk offset), token t's ``t * token_stride`` further."""
         out: list[SSAValue] = []
         for t in range(tokens):
-            xv = kernel.load(ib, scratch, [staged_at(ib, ib.addi(ib.index(t * chunk), k_local))])
+            xv = kernel.load(ib, scratch, [ib.addi(ib.index(t * token_stride), slot) if t else slot])
             out += _body(ib, root, [xv, *w_values], acc[t * n_out : (t + 1) * n_out])
         return out
 
@@ -393,10 +396,10 @@ def _contraction_body(
             def per_block(ib: IRBuilder, blk: SSAValue, acc2: Sequence[SSAValue]) -> list[SSAValue]:
                 values = [r.block_values(ib, r.header(ib, n_in, ib.addi(ib.divui(k0, ib.index(block)), blk))) for r in readers]  # pyright: ignore[reportOptionalMemberAccess]
                 acc3 = list(acc2)
-                base = ib.muli(blk, ib.index(block))
+                first = ib.muli(blk, ib.index(block + 1))  # staged_at(blk * block): the block's values follow it
                 for j in range(block):  # value j goes to accumulator set j % lanes (independent chains)
                     u = (j % lanes) * per
-                    acc3[u : u + per] = fold(ib, ib.addi(base, ib.index(j)), [v[j] for v in values], acc3[u : u + per])
+                    acc3[u : u + per] = fold(ib, ib.addi(first, ib.index(j)), [v[j] for v in values], acc3[u : u + per])
                 return acc3
 
             steps = cb.divui(cb.minui(cb.index(chunk), cb.subi(cb.index(k_total), k0)), cb.index(block))
