@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 from typing import Any
@@ -127,3 +131,38 @@ def test_quantized_tiny_model_on_wgpu_matches_reference(tmp_path: Path, scheme: 
     # and quantization did change the model (the comparison is not float against float)
     float_ref = np.asarray(ReferenceInterpreter(build_module(model.config, model.weights, logits_entry=True), model.weights, max_context=32).call("prefill_logits", ids, 0))
     assert np.max(np.abs(float_ref - ref)) > 1e-4
+
+
+# --- the CLI -----------------------------------------------------------------------------------
+
+
+def rusty(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RUSTY_CACHE_DIR": str(cache)}
+    return subprocess.run([sys.executable, "-m", "rusty_ir.tools.rusty", *args], capture_output=True, text=True, timeout=300, env=env)
+
+
+def assert_user_error(r: subprocess.CompletedProcess[str], message: str) -> None:
+    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    assert "rusty: error:" in r.stderr and message in r.stderr, r.stderr
+
+
+def test_cli_quantize(tmp_path: Path, smollm2_path: Path) -> None:
+    folder = str(f16_folder(tmp_path).source)
+    cache = tmp_path / "cache"
+    r = rusty("compile", folder, "--quantize", "q8_0", "--dump-after", "quantized", "-q", cache=cache)
+    assert r.returncode == 0, r.stderr
+    assert 'tfm.quantization = {scheme = "q8_0"' in r.stdout and 'tfm.weight "blk.{}.ffn_up.weight"[%' in r.stdout
+    assert "x!quant.q8_0>" in r.stdout
+    ids = {}
+    for backend in ("reference", "wgpu"):
+        r = rusty("run", folder, "--quantize", "int4_g32", "--backend", backend, "--no-chat", "--prompt", "the world",
+                  "--max-tokens", "6", "--ignore-eos", "--json", cache=cache)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        ids[backend] = json.loads(r.stdout)["generated_ids"]
+    assert ids["reference"] == ids["wgpu"] and len(ids["wgpu"]) == 6
+    assert_user_error(rusty("run", folder, "--quantize", "q5_1", cache=cache), "unknown quantization scheme 'q5_1'")
+    assert_user_error(
+        rusty("run", str(smollm2_path), "--quantize", "q8_0", "--backend", "reference", cache=cache),
+        "weight 'token_embd.weight' is already quantized (q8_0)",  # the bundled GGUF: Q8_0 embeddings, Q4_1 layers
+    )
