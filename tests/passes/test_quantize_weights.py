@@ -161,6 +161,14 @@ def test_cli_quantize(tmp_path: Path, smollm2_path: Path) -> None:
         assert r.returncode == 0, r.stderr
         ids[backend] = json.loads(r.stdout)["generated_ids"]
     assert ids["reference"] == ids["wgpu"] and len(ids["wgpu"]) == 6
+    # a compiled folder records the quantized weights in its manifest; running it needs no compiler
+    out = tmp_path / "compiled"
+    assert rusty("compile", folder, "--quantize", "int4_g32", "-q", "-o", str(out), cache=cache).returncode == 0
+    assert json.loads((out / "manifest.json").read_text())["quantized_weights"]["blk.{}.ffn_down.weight"] == "int4_g32"
+    r = rusty("run", folder, "--compiled", str(out), "--no-chat", "--prompt", "the world", "--max-tokens", "6",
+              "--ignore-eos", "--json", cache=cache)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["generated_ids"] == ids["wgpu"] and json.loads(r.stdout)["compiler_imported"] is False
     assert_user_error(rusty("run", folder, "--quantize", "q5_1", cache=cache), "unknown quantization scheme 'q5_1'")
     assert_user_error(
         rusty("run", str(smollm2_path), "--quantize", "q8_0", "--backend", "reference", cache=cache),
