@@ -161,6 +161,8 @@ class Device:
     device: Any = None
     features: frozenset[str] = field(default_factory=frozenset[str])
     limits: dict[str, int] = field(default_factory=dict[str, int])
+    _fence: Any = field(default=None, repr=False)
+    """A 4-byte buffer ``flush`` reads back to wait for the queue."""
 
     def __post_init__(self) -> None:
         if self.adapter is None:
@@ -206,6 +208,13 @@ class Device:
         if aligned != view.nbytes:
             tail = bytes(view[aligned:]) + bytes(4 - (view.nbytes - aligned))  # WebGPU writes whole words
             self.device.queue.write_buffer(buffer, offset + aligned, tail)
+
+    def flush(self) -> None:
+        """Submit the pending ``write``s and wait for them: wgpu keeps a staging copy of every write
+        until then (where GPU memory is host memory, uploading a model unflushed holds it twice)."""
+        if self._fence is None:
+            self._fence = self.empty(4, label="flush")
+        self.device.queue.read_buffer(self._fence)  # submits (pending writes go first) and waits
 
     def read(self, buffer: Any, dtype: Any = np.float32, count: int | None = None) -> np.ndarray:
         """Read a buffer back (waits for submitted work) as ``count`` elements of ``dtype``."""
