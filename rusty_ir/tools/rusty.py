@@ -447,7 +447,7 @@ def make_parser() -> argparse.ArgumentParser:
                                        "the device's copy bandwidth and the roofline share; check the first-step logits "
                                        "against the reference interpreter or PyTorch (see rusty_ir/bench.py).")
     bench.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2, unless --synthetic)")
-    bench.add_argument("--synthetic", metavar="SHAPE", help="a random-weight model of this shape: smollm2-135m, tinyllama-1.1b, llama3-8b")
+    bench.add_argument("--synthetic", metavar="SHAPE", help="a random-weight model of this shape: smollm2-135m, tinyllama-1.1b, llama3-8b, llama2-7b")
     bench.add_argument("--quant", metavar="Q", help="the synthetic model's matrices: q4_0 (default), q4_1, q8_0, f16")
     bench.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights and the prompt (default 0)")
     bench.add_argument("--cache-dir", metavar="DIR", help="where synthetic checkpoints are kept (default ~/.cache/rusty-ir/synthetic)")
