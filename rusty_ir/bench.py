@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from rusty_ir.errors import RustyError
+from rusty_ir.tools.common import peak_rss_bytes
 
 LOGITS_REL_TOL = 2e-2
 """Max relative error of the first-step logits that the guard accepts (quantized weights, f32 math)."""
@@ -614,6 +615,8 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
         "read_bandwidth": read_bandwidth,
         "roofline_share": weight_bytes * decode_tps / ceiling,
         "memory": runtime.memory_report(),
+        "memory_planning": runtime.memory_planning_report(),
+        "host_peak_rss_bytes": peak_rss_bytes(),
         "generated_ids": generated,
         "profile": None,
         "correctness": None,

@@ -126,7 +126,7 @@ def test_bench_cli_json_end_to_end(cache: Path, capsys: pytest.CaptureFixture[st
     for key in (
         "command", "date", "commit", "device", "model", "settings", "compile", "prefill_tokens_per_s", "decode_tokens_per_s",
         "dispatches_per_token", "dispatches_per_prefill_step", "weight_bytes_per_token", "copy_bandwidth_bytes_per_s",
-        "roofline_share", "decode_host_seconds_per_step", "memory", "correctness", "profile", "torch",
+        "roofline_share", "decode_host_seconds_per_step", "memory", "memory_planning", "host_peak_rss_bytes", "correctness", "profile", "torch",
     ):  # fmt: skip
         assert key in r, key
     assert r["command"].startswith("rusty bench --synthetic test-tiny --quant q4_0 --prompt-tokens 8 --decode-tokens 4")

@@ -422,6 +422,7 @@ class ModelRuntime:
         self._kernels: dict[str, Kernel] = {k: self.device.kernel(shader, self.schedule.kernels[k]) for k in used}
         self._buffers: dict[tuple[Any, ...], Any] = {}
         self._bytes = {"weights": 0, "kv_cache": 0, "slots": 0, "io": 0, "params": 0}
+        self._unshared_slot_bytes = 0
         self._upload_weights(weights, expansions.values())
         self._create_caches()
         self._create_slots(expansions.values())
@@ -485,6 +486,11 @@ class ModelRuntime:
     def memory_report(self) -> dict[str, int]:
         """Bytes of device memory by use: weights, kv_cache, slots, io, params, and total."""
         return {**self._bytes, "total": sum(self._bytes.values())}
+
+    def memory_planning_report(self) -> dict[str, int]:
+        """What plan-memory's buffer sharing saves: the activation slots' bytes, against one buffer
+        per allocated value (every alloc of the largest entry's expansion, layers unrolled)."""
+        return {"slots": self._bytes["slots"], "one_buffer_per_value": self._unshared_slot_bytes}
 
     # -- profiling (not on the per-step path) ------------------------------------------
 
@@ -697,11 +703,14 @@ class ModelRuntime:
         sizes: dict[tuple[Any, ...], int] = {}
         for x in expansions:
             points = self._points(x.entry)
+            unshared = 0
             for slot, nbytes, where, guard in x.allocs:
                 n = max((_eval(nbytes, s, p) for s, p in points if _eval(guard, s, p)), default=0)
                 if not isinstance(n, int) or n < 0:
                     raise RustyError(f"schedule: {x.entry}: {where}: buffer size {_show(nbytes)} is {n}")
                 sizes[("slot", slot)] = max(sizes.get(("slot", slot), 0), n)
+                unshared += n
+            self._unshared_slot_bytes = max(self._unshared_slot_bytes, unshared)
             for role, (buf, _) in x.io.items():
                 n = max(_eval(_nbytes(buf.element_type, buf.shape, role), s, p) for s, p in points)
                 sizes[buf.key] = n

@@ -91,3 +91,11 @@ def write_output(path: str | None, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size (Linux and macOS report it in different units)."""
+    import resource  # noqa: PLC0415
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024

@@ -35,7 +35,7 @@ from dataclasses import asdict
 from typing import Any
 
 from rusty_ir.errors import RustyError
-from rusty_ir.tools.common import run_tool, write_output
+from rusty_ir.tools.common import peak_rss_bytes, run_tool, write_output
 
 DEFAULT_PROMPT = "What is the capital of France?"
 DEFAULT_MAX_TOKENS = 64
@@ -138,6 +138,7 @@ def _wgpu_backend(
         "dispatches_per_prefill": runtime.dispatches_per_step("prefill"),
         "cache_folder": str(folder) if folder else None,
         "memory": runtime.memory_report(),
+        "memory_planning": runtime.memory_planning_report(),
     }
     return runtime, report
 
@@ -153,14 +154,6 @@ DEFAULT_BACKEND = "wgpu"
 TUNE_HELP = ("choose workgroup and tile sizes by timing candidates of every kernel on this GPU "
              "(tune-workgroups{mode=measure}; winners cached in tuning/workgroups.json under ~/.cache/rusty-ir "
              "or $RUSTY_CACHE_DIR; heuristic without a GPU)")
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident set size (Linux and macOS report it in different units)."""
-    import resource  # noqa: PLC0415
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
 
 
 QUANTIZE_HELP = ("quantize the float (f32/f16/bf16) weight matrices of the layers and the LM head at compile time: "

@@ -62,6 +62,8 @@ def test_run_on_wgpu_reports_cache_hits_and_dispatches(tmp_path: Path) -> None:
     assert first["compiler_imported"] is True and warm["compiler_imported"] is False
     assert warm["host_peak_rss_bytes"] > 0
     assert set(warm["compile"]["memory"]) == {"weights", "kv_cache", "slots", "io", "params", "total"}
+    planning = warm["compile"]["memory_planning"]  # plan-memory's sharing, against one buffer per value
+    assert planning["slots"] == warm["compile"]["memory"]["slots"] and 10 * planning["slots"] < planning["one_buffer_per_value"]
 
 
 def test_run_a_compiled_folder_without_the_compiler(tmp_path: Path) -> None:
