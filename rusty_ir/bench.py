@@ -583,14 +583,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
     read_bandwidth = measure_read_bandwidth(device)
     ceiling = max(bandwidth["bytes_per_s"], read_bandwidth["bytes_per_s"])
     report: dict[str, Any] = {
-        "tool": "rusty bench",
-        "command": opts.command or canonical_command(opts),
-        "options": asdict(opts),
-        "date": started.isoformat(timespec="seconds"),
-        "commit": git_commit(),
-        "rusty_ir_version": __import__("rusty_ir").__version__,
-        "python": sys.version.split()[0],
-        "device": device_report(device),
+        **report_header("rusty bench", opts.command or canonical_command(opts), opts, started, device),
         "model": model_info,
         "settings": {"prompt_tokens": P, "decode_tokens": N, "repeats": opts.repeats, "warmup": opts.warmup,
                      "context_length": context, "batch": 1, "seed": opts.seed},  # fmt: skip
@@ -882,6 +875,21 @@ def format_report(r: dict[str, Any]) -> str:
         if p.get("note"):
             lines.append(f"  profile: {p['note']}")
     return "\n".join(lines)
+
+
+def report_header(tool: str, command: str, opts: Any, started: Any, device: Any) -> dict[str, Any]:
+    """What every benchmark report starts with: the tool, how to reproduce it, when, which code and
+    which device."""
+    return {
+        "tool": tool,
+        "command": command,
+        "options": asdict(opts),
+        "date": started.isoformat(timespec="seconds"),
+        "commit": git_commit(),
+        "rusty_ir_version": __import__("rusty_ir").__version__,
+        "python": sys.version.split()[0],
+        "device": device_report(device),
+    }
 
 
 def report_main(run: Any, fmt: Any, check: Any, as_json: bool, quiet: bool = False) -> int:

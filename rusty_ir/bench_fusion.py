@@ -59,15 +59,14 @@ import datetime
 import math
 import shlex
 import statistics
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from rusty_ir.bench import _bytes, report_main
+from rusty_ir.bench import _bytes, report_header, report_main
 from rusty_ir.errors import RustyError
 
 CASES = ("elementwise", "gemm", "gemv")
@@ -700,7 +699,7 @@ def _note(progress: Callable[[str], None] | None, message: str) -> None:
 def run_fusion_bench(opts: FusionOptions, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every case; the report (a JSON-able dict). A failed guard does not raise here
     (``check_fusion_report`` does)."""
-    from rusty_ir.bench import device_report, git_commit, profiling_device  # noqa: PLC0415
+    from rusty_ir.bench import device_report, profiling_device  # noqa: PLC0415
     from rusty_ir.passes.tuning.target import target_for_adapter  # noqa: PLC0415
 
     validate(opts)
@@ -742,14 +741,7 @@ def run_fusion_bench(opts: FusionOptions, progress: Callable[[str], None] | None
             entry["speedup_fused_over_torch"] = t["seconds"] / fused["seconds"] if fused["seconds"] > 0 else None
         cases.append(entry)
     return {
-        "tool": "rusty bench --fusion",
-        "command": opts.command or canonical_fusion_command(opts),
-        "options": asdict(opts),
-        "date": started.isoformat(timespec="seconds"),
-        "commit": git_commit(),
-        "rusty_ir_version": __import__("rusty_ir").__version__,
-        "python": sys.version.split()[0],
-        "device": device_report(device),
+        **report_header("rusty bench --fusion", opts.command or canonical_fusion_command(opts), opts, started, device),
         "target": target,
         "timing": {
             "method": "gpu-timestamps" if timestamps else "wall-clock",
