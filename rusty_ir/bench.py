@@ -92,6 +92,32 @@ class BenchOptions:
     ``tuned`` entry, tuned against default side by side (see ``bench_tuned``)."""
 
 
+def _timed_runs(
+    runtime: Any, prompt: np.ndarray, decode_tokens: int, opts: BenchOptions, progress: Callable[[str], None] | None, label: str = ""
+) -> tuple[list[float], list[float], list[int]]:
+    """``opts.warmup`` untimed then ``opts.repeats`` timed runs of a prefill of ``prompt`` and
+    ``decode_tokens`` greedy steps, decoded as ``rusty run`` does (one step in flight): the timed
+    runs' prefill and decode seconds, and the last run's token ids."""
+    prefill_s: list[float] = []
+    decode_s: list[float] = []
+    generated: list[int] = []
+    for r in range(opts.warmup + opts.repeats):
+        timed = r >= opts.warmup
+        _note(progress, f"{label}{'run' if timed else 'warm-up'} {r + 1 - (opts.warmup if timed else 0)}: "
+                        f"prefill {prompt.size} + decode {decode_tokens}")  # fmt: skip
+        runtime.reset()
+        t0 = time.perf_counter()
+        token = runtime.prefill(prompt, 0)
+        t1 = time.perf_counter()
+        ids = [token, *runtime.decode_stream(token, prompt.size, decode_tokens)]
+        t2 = time.perf_counter()
+        if timed:
+            prefill_s.append(t1 - t0)
+            decode_s.append(t2 - t1)
+            generated = ids
+    return prefill_s, decode_s, generated
+
+
 def _note(progress: Callable[[str], None] | None, message: str) -> None:
     if progress is not None:
         progress(message)
@@ -547,23 +573,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
     rng = np.random.default_rng(opts.seed + 1)
     prompt = rng.integers(0, cfg.vocab, size=P, dtype=np.int32)
 
-    prefill_s: list[float] = []
-    decode_s: list[float] = []
-    host: list[tuple[float, float, float]] = []
-    generated: list[int] = []
-    for r in range(opts.warmup + opts.repeats):
-        _note(progress, f"{'warm-up' if r < opts.warmup else 'run'} {r + 1 - (0 if r < opts.warmup else opts.warmup)}: "
-                        f"prefill {P} + decode {N}")  # fmt: skip
-        runtime.reset()
-        t0 = time.perf_counter()
-        token = runtime.prefill(prompt, 0)
-        t1 = time.perf_counter()
-        ids = [token, *runtime.decode_stream(token, P, N)]  # as `rusty run` decodes: one step in flight
-        t2 = time.perf_counter()
-        if r >= opts.warmup:
-            prefill_s.append(t1 - t0)
-            decode_s.append(t2 - t1)
-            generated = ids
+    prefill_s, decode_s, generated = _timed_runs(runtime, prompt, N, opts, progress)
     # the host's share of a step, measured step by step (no overlap) after the timed runs
     runtime.reset()
     token = runtime.prefill(prompt, 0)
@@ -572,7 +582,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
     for i in range(steps):
         token = runtime.decode(token, P + i)
         split += runtime.last_step_seconds
-    host.append(tuple(split / max(steps, 1)))
+    host_split = split / max(steps, 1)
 
     pre = _median(prefill_s)
     dec = _median(decode_s)
@@ -597,8 +607,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
         "decode_seconds": dec,
         "decode_seconds_runs": decode_s,
         "decode_ms_per_token": 1e3 * dec / N,
-        "decode_host_seconds_per_step": dict(zip(("prepare", "encode", "submit_wait_read"),
-                                                 (float(_median([h[i] for h in host])) for i in range(3)), strict=True)),  # fmt: skip
+        "decode_host_seconds_per_step": dict(zip(("prepare", "encode", "submit_wait_read"), map(float, host_split), strict=True)),
         "dispatches_per_token": runtime.dispatches_per_step("decode"),
         "dispatches_per_prefill_step": runtime.dispatches_per_step("prefill"),
         "weight_bytes_per_token": weight_bytes,
@@ -711,22 +720,7 @@ def bench_tuned(opts: BenchOptions, model: Any, device: Any, default_runtime: An
     compiled = compile_model(model, options, adapter=device.identity, progress=progress)
     context = report["settings"]["context_length"]
     runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device)
-    prefill_s: list[float] = []
-    decode_s: list[float] = []
-    generated: list[int] = []
-    for r in range(opts.warmup + opts.repeats):  # as run_bench times the default kernels
-        _note(progress, f"tuned {'warm-up' if r < opts.warmup else 'run'} {r + 1 - (0 if r < opts.warmup else opts.warmup)}: "
-                        f"prefill {P} + decode {N}")  # fmt: skip
-        runtime.reset()
-        t0 = time.perf_counter()
-        token = runtime.prefill(prompt, 0)
-        t1 = time.perf_counter()
-        ids = [token, *runtime.decode_stream(token, P, N)]
-        t2 = time.perf_counter()
-        if r >= opts.warmup:
-            prefill_s.append(t1 - t0)
-            decode_s.append(t2 - t1)
-            generated = ids
+    prefill_s, decode_s, generated = _timed_runs(runtime, prompt, N, opts, progress, "tuned ")  # as the default kernels
     pre, dec = _median(prefill_s), _median(decode_s)
     correctness: dict[str, Any] = {"reference": "default kernels", "max_rel_err": None, "tolerance": LOGITS_REL_TOL, "passed": None}
     if opts.check:
