@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -163,6 +163,12 @@ class Device:
     limits: dict[str, int] = field(default_factory=dict[str, int])
     _fence: Any = field(default=None, repr=False)
     """A 4-byte buffer ``flush`` reads back to wait for the queue."""
+    _unflushed: int = field(default=0, repr=False)
+    """Bytes written since the last flush."""
+
+    FLUSH_BYTES: ClassVar[int] = 64 << 20
+    """``write`` flushes after this many bytes: wgpu keeps a staging copy of every write until the
+    queue's next submit, so uploading a model unflushed would hold it twice where GPU memory is host memory."""
 
     def __post_init__(self) -> None:
         if self.adapter is None:
@@ -208,13 +214,16 @@ class Device:
         if aligned != view.nbytes:
             tail = bytes(view[aligned:]) + bytes(4 - (view.nbytes - aligned))  # WebGPU writes whole words
             self.device.queue.write_buffer(buffer, offset + aligned, tail)
+        self._unflushed += view.nbytes
+        if self._unflushed >= self.FLUSH_BYTES:
+            self.flush()
 
     def flush(self) -> None:
-        """Submit the pending ``write``s and wait for them: wgpu keeps a staging copy of every write
-        until then (where GPU memory is host memory, uploading a model unflushed holds it twice)."""
+        """Submit the pending ``write``s and wait for them, so wgpu frees their staging copies."""
         if self._fence is None:
             self._fence = self.empty(4, label="flush")
         self.device.queue.read_buffer(self._fence)  # submits (pending writes go first) and waits
+        self._unflushed = 0
 
     def read(self, buffer: Any, dtype: Any = np.float32, count: int | None = None) -> np.ndarray:
         """Read a buffer back (waits for submitted work) as ``count`` elements of ``dtype``."""

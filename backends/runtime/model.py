@@ -659,12 +659,8 @@ class ModelRuntime:
         s = self._steps[entry]
         return sorted({(s, 0), (s, self.context_length - s), (1, 0), (1, self.context_length - 1)})
 
-    UPLOAD_FLUSH_BYTES = 64 << 20
-    """Weight bytes uploaded between flushes (each flush frees wgpu's staging copies)."""
-
     def _upload_weights(self, weights: Mapping[str, TensorView], expansions: Any) -> None:
         limit = self.device.limits.get("max-storage-buffer-binding-size")
-        pending = 0
         for x in expansions:
             for name, step in x.weights.items():
                 if ("weight", name) in self._buffers:
@@ -683,11 +679,6 @@ class ModelRuntime:
                 self._buffers[("weight", name)] = self.device.buffer(view.data, label=name)
                 release_mapped_pages(view.data)  # uploaded: the model is not held twice where GPU memory is host memory
                 self._bytes["weights"] += view.nbytes
-                pending += view.nbytes
-                if pending >= self.UPLOAD_FLUSH_BYTES:
-                    self.device.flush()
-                    pending = 0
-        self.device.flush()
 
     def _create_caches(self) -> None:
         for cache in self.schedule.kv_caches:
