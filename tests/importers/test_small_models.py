@@ -14,7 +14,7 @@ from rusty_ir.importers.tokenizer import PRE_TOKENIZERS, build_bpe_tokenizer
 from rusty_ir.weights import SCHEMES, dequantize, quantize
 
 from .conftest import DATA
-from .tiny import byte_level_alphabet, random_weights, tiny_bpe_vocab, tiny_config, write_tiny_gguf
+from .tiny import byte_level_alphabet, random_weights, spm_tokenizer_fields, tiny_bpe_vocab, tiny_config, write_tiny_gguf
 
 
 def test_qwen2_gguf_with_biases(tmp_path):
@@ -71,16 +71,7 @@ def test_tensor_types(tmp_path, name):
 
 def _spm_gguf(tmp_path):
     d = json.loads((DATA / "spm_tiny.json").read_text(encoding="utf-8"))
-    tok = {
-        "model": "llama",
-        "tokens": d["tokens"],
-        "scores": d["scores"],
-        "token_type": d["token_types"],
-        "bos_token_id": d["bos_token_id"],
-        "eos_token_id": d["eos_token_id"],
-        "unknown_token_id": d["unknown_token_id"],
-        "add_bos_token": True,
-    }
+    tok = spm_tokenizer_fields(DATA)
     cfg = tiny_config("llama", vocab=len(d["tokens"]), tied_embeddings=False, bos_token_id=1)
     path = write_tiny_gguf(tmp_path / "spm.gguf", cfg, random_weights(cfg), tokenizer=tok)
     return load_model(path), d
