@@ -31,5 +31,6 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "plan-memory": _lazy("rusty_ir.passes.memory.plan_memory", "PlanMemoryPass"),
     "quantize-weights": _lazy("rusty_ir.passes.quant.quantize_weights", "QuantizeWeightsPass"),
     "rusty-bufferize": _lazy("rusty_ir.passes.bufferization.rusty_bufferize", "RustyBufferizePass"),
+    "split-bindings": _lazy("rusty_ir.passes.gpu.split_bindings", "SplitBindingsPass"),
     "tune-workgroups": _lazy("rusty_ir.passes.tuning.tune_workgroups", "TuneWorkgroupsPass"),
 }

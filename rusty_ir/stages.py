@@ -17,5 +17,7 @@ DEFAULT_STAGES: tuple[tuple[str, str], ...] = (
     # slots are planned on the host functions that tiling left
     ("planned", "plan-memory"),
     ("gpu", "convert-tiled-to-gpu"),
+    # a read-only argument bigger than one storage binding (Llama-3-8B's 295 MB embedding) becomes parts
+    ("split", "split-bindings{target=TARGET}"),
 )
 """The default pipeline, stage by stage: transformer-level IR in, gpu-level IR out."""

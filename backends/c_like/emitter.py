@@ -50,6 +50,7 @@ from rusty_ir.backends.runtime.kernel_abi import (
 from xdsl.dialects import gpu
 from xdsl.dialects.builtin import (
     AffineMapAttr,
+    ArrayAttr,
     DenseArrayBase,
     Float16Type,
     Float32Type,
@@ -65,6 +66,9 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.ir.affine import AffineMap
 
 from rusty_ir.errors import RustyError, describe_op
+
+BINDING_PARTS_ATTR = "rusty.binding_parts"
+"""Kernel attribute written by ``split-bindings``: which arguments are parts of a bigger buffer, and their byte ranges."""
 
 WORKGROUP_MEMORY_SPACE = 3
 """memref memory space of workgroup memory (MLIR's #gpu.address_space<workgroup>)."""
@@ -495,6 +499,7 @@ class KernelEmitter:
         stored = {op.operands[1] for op in func.walk() if op.name == "memref.store"}
         buffers: list[BufferBinding] = []
         scalars: list[tuple[int, SSAValue, str]] = []
+        ranges = self._binding_parts(block)
         for index, arg in enumerate(block.args):
             label = sanitize(arg.name_hint) if arg.name_hint else f"arg{index}"
             if isinstance(arg.type, MemRefType):
@@ -507,7 +512,7 @@ class KernelEmitter:
                 self.parts.buffers.append(BufferDecl(name, elem, access, len(buffers)))
                 self.memrefs[arg] = _MemrefInfo(name, strides)
                 shape = tuple(None if d < 0 else d for d in arg.type.get_shape())
-                buffers.append(BufferBinding(len(buffers), label, index, access, elem, shape))  # type: ignore[arg-type]
+                buffers.append(BufferBinding(len(buffers), label, index, access, elem, shape, ranges.get(index)))  # type: ignore[arg-type]
             else:
                 scalars.append((index, arg, label))
         # Invocations talk through a buffer only if the kernel both writes and reads it;
@@ -531,6 +536,29 @@ class KernelEmitter:
         self.parts.params = ParamsLayout(len(buffers), struct_name, tuple(fields), size)
         self.parts.params_var = var_name
         return buffers
+
+    def _binding_parts(self, block: Block) -> dict[int, tuple[int, int]]:
+        """Argument index -> (byte offset, byte size) from ``rusty.binding_parts`` (split-bindings' record of parts)."""
+        attr = self.func.attributes.get(BINDING_PARTS_ATTR)
+        if attr is None:
+            return {}
+        entries = attr.data if isinstance(attr, ArrayAttr) else None
+        ranges: dict[int, tuple[int, int]] = {}
+        for entry in entries or ():
+            values = [int(v) for v in entry.get_values()] if isinstance(entry, DenseArrayBase) else []  # type: ignore[arg-type]
+            if len(values) != 4:
+                break
+            arg, _, offset, size = values
+            t = block.args[arg].type if 0 <= arg < len(block.args) else None
+            if not isinstance(t, MemRefType) or offset < 0 or size <= 0:
+                break
+            ranges[arg] = (offset, size)
+        else:
+            if entries is not None:
+                return ranges
+        raise located(
+            f"{BINDING_PARTS_ATTR} must be [array<i64: ARG, OF, OFFSET, SIZE>, ...] naming memref arguments, got {attr}", self.func
+        )
 
     # -- blocks and ops ----------------------------------------------------
 

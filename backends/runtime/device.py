@@ -101,7 +101,7 @@ class Kernel:
         if len(ordered) != len(iface.buffers):
             raise RustyError(f"kernel {iface.name} takes {len(iface.buffers)} buffers, got {len(ordered)}")
         entries: list[dict[str, Any]] = [
-            {"binding": b.binding, "resource": {"buffer": buf, "offset": 0, "size": buf.size}}
+            {"binding": b.binding, "resource": b.resource(buf)}
             for b, buf in zip(iface.buffers, ordered, strict=True)
         ]
         params_buffer = None

@@ -14,6 +14,12 @@ The contract (docs/backends.md):
    bound at ``@binding(len(buffers))``. Every field is 4 bytes (``i32`` for
    index/i32/i1, ``f32`` for f32 and f16 scalars), so field k sits at byte
    offset 4*k; the struct's byte size is rounded up to 16.
+3. A buffer with a ``byte_range`` ``(offset, size)`` is a *part* of a launch operand
+   (``split-bindings`` split an argument bigger than one binding may be): the launch
+   passes that operand once per part, and the runtime binds only bytes
+   ``offset .. offset + size`` of it (``size`` rounded up to 4 where the buffer allows),
+   so the kernel's ``array`` starts at the part's first row. Without a range the
+   whole buffer is bound.
 """
 
 from __future__ import annotations
@@ -48,6 +54,16 @@ class BufferBinding:
     """WGSL element type of the ``array<...>``: ``f32``, ``f16`` or ``i32``."""
     shape: tuple[int | None, ...]
     """The memref's shape; None for the (outermost) dynamic dimension."""
+    byte_range: tuple[int, int] | None = None
+    """(byte offset, byte size) of the launch operand this binding covers, for a part made by
+    ``split-bindings`` (contract item 3); None binds the whole buffer."""
+
+    def resource(self, buffer: Any) -> dict[str, Any]:
+        """The WebGPU buffer-binding resource of ``buffer`` for this binding: its byte range, or all of it."""
+        if self.byte_range is None:
+            return {"buffer": buffer, "offset": 0, "size": buffer.size}
+        offset, size = self.byte_range
+        return {"buffer": buffer, "offset": offset, "size": min(-(-size // 4) * 4, buffer.size - offset)}
 
 
 @dataclass(frozen=True)
@@ -126,7 +142,7 @@ class KernelInterface:
             "module": self.module,
             "entry_point": self.entry_point,
             "workgroup_size": list(self.workgroup_size),
-            "buffers": [{**b.__dict__, "shape": list(b.shape)} for b in self.buffers],
+            "buffers": [_buffer_dict(b) for b in self.buffers],
             "params": None
             if self.params is None
             else {
@@ -152,10 +168,23 @@ class KernelInterface:
             module=d["module"],
             entry_point=d["entry_point"],
             workgroup_size=tuple(d["workgroup_size"]),  # type: ignore[arg-type]
-            buffers=tuple(BufferBinding(**{**b, "shape": tuple(b["shape"])}) for b in d["buffers"]),
+            buffers=tuple(
+                BufferBinding(**{**b, "shape": tuple(b["shape"]), "byte_range": None if b.get("byte_range") is None else tuple(b["byte_range"])})
+                for b in d["buffers"]
+            ),
             params=params,
             workgroup_memory_bytes=d.get("workgroup_memory_bytes", 0),
             uses_f16=d.get("uses_f16", False),
             uses_subgroups=d.get("uses_subgroups", False),
             extra=dict(d.get("extra", {})),
         )
+
+
+def _buffer_dict(b: BufferBinding) -> dict[str, Any]:
+    """A buffer's JSON form; ``byte_range`` only when set, so unsplit interfaces keep their old form."""
+    d: dict[str, Any] = {**b.__dict__, "shape": list(b.shape)}
+    if b.byte_range is None:
+        del d["byte_range"]
+    else:
+        d["byte_range"] = list(b.byte_range)
+    return d

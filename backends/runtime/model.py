@@ -661,6 +661,8 @@ class ModelRuntime:
 
     def _upload_weights(self, weights: Mapping[str, TensorView], expansions: Any) -> None:
         limit = self.device.limits.get("max-storage-buffer-binding-size")
+        expansions = list(expansions)
+        bound = _weight_ranges(expansions, self._kernels)  # per weight: (kernel, byte range or None) of each binding
         for x in expansions:
             for name, step in x.weights.items():
                 if ("weight", name) in self._buffers:
@@ -674,11 +676,31 @@ class ModelRuntime:
                         f"weight '{name}' is {view.scheme.name}{list(view.shape)} in the weights "
                         f"but {step.scheme}{list(step.shape)} in the schedule"
                     )
-                if limit is not None and view.nbytes > limit:
-                    raise RustyError(f"weight '{name}' has {view.nbytes} bytes; the device binds at most {limit} (max-storage-buffer-binding-size)")
+                self._check_weight_ranges(name, view.nbytes, bound.get(name, ()), limit)
                 self._buffers[("weight", name)] = self.device.buffer(view.data, label=name)
                 release_mapped_pages(view.data)  # uploaded: the model is not held twice where GPU memory is host memory
                 self._bytes["weights"] += view.nbytes
+
+    def _check_weight_ranges(self, name: str, nbytes: int, ranges: Any, limit: int | None) -> None:
+        """Refuse a weight the device cannot hold, or that some kernel binds (whole or a part) beyond what one binding may be."""
+        max_buffer = self.device.limits.get("max-buffer-size")
+        if max_buffer is not None and nbytes > max_buffer:
+            raise RustyError(f"weight '{name}' has {nbytes} bytes; the device's buffers hold at most {max_buffer} (max-buffer-size)")
+        align = self.device.limits.get("min-storage-buffer-offset-alignment", 256)
+        for kernel, byte_range in sorted(ranges, key=str):
+            offset, size = (0, nbytes) if byte_range is None else byte_range
+            what = "binds all of it" if byte_range is None else f"binds bytes {offset}..{offset + size} of it"
+            if limit is not None and size > limit:
+                hint = "; compile with a smaller split-bindings max-bytes" if byte_range is None else ""
+                raise RustyError(
+                    f"weight '{name}' has {nbytes} bytes and kernel '{kernel}' {what}; the device binds at most {limit} "
+                    f"(max-storage-buffer-binding-size){hint}"
+                )
+            if offset % align or offset + size > nbytes:
+                raise RustyError(
+                    f"weight '{name}' has {nbytes} bytes and kernel '{kernel}' {what}: a part must lie inside it and start at a "
+                    f"multiple of {align} bytes (min-storage-buffer-offset-alignment)"
+                )
 
     def _create_caches(self) -> None:
         for cache in self.schedule.kv_caches:
@@ -759,7 +781,7 @@ class ModelRuntime:
             gkey = (kernel.interface.name, keys, offset)
             if gkey not in groups:
                 entries: list[dict[str, Any]] = [
-                    {"binding": b.binding, "resource": {"buffer": buf, "offset": 0, "size": buf.size}}
+                    {"binding": b.binding, "resource": b.resource(buf)}
                     for b, buf in zip(kernel.interface.buffers, buffers, strict=True)
                 ]
                 if kernel.interface.params is not None:
@@ -785,6 +807,17 @@ class ModelRuntime:
                 plan.float_dst = np.array([d for d, _ in float_fields], np.intp)
                 plan.float_src = np.array([s for _, s in float_fields], np.intp)
         return plan
+
+
+def _weight_ranges(expansions: Any, kernels: Mapping[str, Kernel]) -> dict[str, set[tuple[str, tuple[int, int] | None]]]:
+    """Each weight's bindings: (kernel, byte range of a split-bindings part, or None for the whole buffer)."""
+    out: dict[str, set[tuple[str, tuple[int, int] | None]]] = {}
+    for x in expansions:
+        for launch in x.launches:
+            for b, binding in zip(launch.buffers, kernels[launch.kernel].interface.buffers, strict=False):
+                if b.key[0] == "weight":
+                    out.setdefault(b.key[1], set()).add((launch.kernel, binding.byte_range))
+    return out
 
 
 __all__ = ["ModelRuntime"]

@@ -26,6 +26,12 @@ class TargetDescription:
     prefill_tokens: int = 1
     """Tokens a contraction workgroup handles in a prefill step (reusing each decoded weight block).
     More than one makes kernels larger: worth it on GPUs, not on CPU adapters such as llvmpipe."""
+    max_binding_bytes: int = 128 << 20
+    """Bytes one storage-buffer binding may cover (WebGPU's guaranteed ``maxStorageBufferBindingSize``,
+    128 MiB). A buffer may be larger: ``split-bindings`` binds a bigger read-only argument as several parts."""
+    binding_offset_alignment: int = 256
+    """Byte multiple a binding's offset into its buffer must be (WebGPU's guaranteed
+    ``minStorageBufferOffsetAlignment``, 256; adapters may allow less, never require more)."""
 
 
 TARGETS: dict[str, TargetDescription] = {

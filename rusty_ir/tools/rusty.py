@@ -428,7 +428,7 @@ def make_parser() -> argparse.ArgumentParser:
                       help="webgpu (default), apple or nvidia: WGSL kernels tuned for that target's limits; "
                            "msl: Metal Shading Language kernels tuned for (and checked against) the apple target")
     comp.add_argument("--dump-after", metavar="STAGE",
-                      help="print the IR after one stage (tensor, fused, dispatch, tuned, bufferized, tiled, planned, gpu)")
+                      help="print the IR after one stage (tensor, fused, dispatch, tuned, bufferized, tiled, planned, gpu, split)")
     comp.add_argument("--tune", action="store_true", help=TUNE_HELP)
     comp.add_argument("--quantize", metavar="SCHEME", help=QUANTIZE_HELP)
     comp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
