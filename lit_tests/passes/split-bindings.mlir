@@ -2,7 +2,12 @@
 // RUN: rusty-opt %s -p 'split-bindings{max-bytes=128 alignment=32}' --split-input-file | rusty-translate --to-schedule --split-input-file | filecheck %s --check-prefix=ABI
 // RUN: rusty-opt %s -p 'split-bindings{max-bytes=128 alignment=32}' --split-input-file | rusty-translate --to-wgsl --split-input-file | filecheck %s --check-prefix=WGSL
 // RUN: rusty-opt %s -p 'split-bindings{max-bytes=128 alignment=32}' --split-input-file | rusty-translate --to-msl --split-input-file | filecheck %s --check-prefix=MSL
-// tests/passes/test_split_bindings.py runs a split kernel on wgpu against numpy.
+// RUN: rusty-opt %s -p 'split-bindings{max-bytes=128 alignment=32},split-bindings{max-bytes=64 alignment=32}' --split-input-file | filecheck %s --check-prefix=TWICE
+// tests/backends/test_split_bindings.py runs a split kernel on wgpu (and as MSL) against numpy.
+
+// Splitting parts again composes: offsets stay relative to the original argument.
+// TWICE: "gpu.launch_func"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[W:.*]], %[[W]], %[[W]], %[[W]], %[[M:.*]], %[[M]], %[[M]], %[[M]], %[[M]], %{{.*}}, %{{.*}})
+// TWICE: rusty.binding_parts = [array<i64: 0, 0, 0, 64>, array<i64: 1, 0, 64, 64>, array<i64: 2, 0, 128, 64>, array<i64: 3, 0, 192, 64>, array<i64: 4, 1, 0, 64>, array<i64: 5, 1, 64, 64>, array<i64: 6, 1, 128, 64>, array<i64: 7, 1, 192, 64>, array<i64: 8, 1, 256, 64>]
 
 // A 256-byte word array (1-D: a row is one i32) becomes two parts of 32 words; a 10x8xf32
 // matrix (32-byte rows) parts of 4, 4 and 2 rows. Each load becomes an scf.if chain on the

@@ -6,16 +6,24 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rusty_ir.passes.builder import IRBuilder
+from rusty_ir.passes.tuning.target import TARGETS
 from xdsl.context import Context
 from xdsl.dialects import gpu, memref
-from xdsl.dialects.builtin import ArrayAttr, DenseArrayBase, FunctionType, IndexType, MemRefType, ModuleOp, i64
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseArrayBase,
+    FunctionType,
+    IndexType,
+    MemRefType,
+    ModuleOp,
+    i64,
+)
 from xdsl.ir import Attribute, BlockArgument, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from rusty_ir.errors import RustyError
-from rusty_ir.passes.builder import IRBuilder
-from rusty_ir.passes.tuning.target import TARGETS
 
 PARTS_ATTR = "rusty.binding_parts"
 """On a ``gpu.func`` kernel: one ``array<i64: ARG, OF, OFFSET, SIZE>`` per part argument.
@@ -85,16 +93,14 @@ class SplitBindingsPass(ModulePass):
                 _rewrite_launches(op, kernel, splits)
 
 
-def _byte_size(t: MemRefType, kernel: gpu.FuncOp, index: int) -> tuple[int, int] | None:
+def _byte_size(t: MemRefType) -> tuple[int, int] | None:
     """(total bytes, bytes per row along dim 0) of a static memref argument; None if any dimension is dynamic."""
     shape = t.get_shape()
     if not shape or any(d < 0 for d in shape):
         return None
-    width = getattr(t.element_type, "bitwidth", None)
-    if isinstance(t.element_type, IndexType) or not isinstance(width, int) or width % 8:
-        raise RustyError(
-            f"split-bindings: kernel @{kernel.sym_name.data}: argument #{index} ({t}) has an element type without a byte size", kernel
-        )
+    width = 32 if isinstance(t.element_type, IndexType) else getattr(t.element_type, "bitwidth", None)  # index is i32 on the GPU
+    if not isinstance(width, int) or width % 8:
+        return None  # no byte size (i1, vectors): not a buffer the emitters print, nothing to split
     row = width // 8 * math.prod(shape[1:])
     return row * shape[0], row
 
@@ -139,7 +145,7 @@ def _split_kernel(kernel: gpu.FuncOp, limit: int, align: int) -> dict[int, int]:
     for index, arg in enumerate(block.args):
         if not isinstance(arg.type, MemRefType):
             continue
-        sizes = _byte_size(arg.type, kernel, index)
+        sizes = _byte_size(arg.type)
         if sizes is None or sizes[0] <= limit:
             continue
         total, row = sizes

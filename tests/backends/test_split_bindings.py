@@ -12,13 +12,15 @@ import pytest
 from msl_harness import MslRunner
 from rusty_ir.backends.msl import emit_program as emit_msl
 from rusty_ir.backends.runtime import Device
-from rusty_ir.backends.runtime.kernel_abi import KernelInterface
+from rusty_ir.backends.runtime.kernel_abi import BufferBinding, KernelInterface
 from rusty_ir.backends.runtime.model import ModelRuntime
 from rusty_ir.backends.wgsl import emit_program as emit_wgsl
 from rusty_ir.driver import CompileOptions, compile_model
 from rusty_ir.errors import RustyError
 from rusty_ir.importers import load_model
 from rusty_ir.passes.gpu.split_bindings import SplitBindingsPass
+from rusty_ir.passes.tuning.target import TARGETS
+from rusty_ir.stages import DEFAULT_STAGES
 from rusty_ir.synthetic import write_synthetic_gguf
 from wgsl_harness import context, parse
 
@@ -117,8 +119,6 @@ def test_split_kernel_runs_as_msl(msl_runner: MslRunner) -> None:
 
 def test_buffer_binding_byte_range(device: Device) -> None:
     """A part binds its byte range (size rounded up to a word) and round-trips through JSON; no range, no key."""
-    from rusty_ir.backends.runtime.kernel_abi import BufferBinding
-
     b = BufferBinding(0, "w", 0, "read", "f32", (8,), (256, 10))
     buf = device.empty(1024)
     assert b.resource(buf) == {"buffer": buf, "offset": 256, "size": 12}  # size rounded up to a word
@@ -203,11 +203,8 @@ def test_split_over_what_the_device_binds_is_refused(tiny_model: Any, device: De
         ModelRuntime(artifact.schedule, artifact.wgsl, tiny_model.weights, 64, device=small)
 
 
-def test_default_pipeline_splits_nothing_for_smollm2_sized_kernels() -> None:
-    """The default limit is WebGPU's 128 MiB for every target."""
-    from rusty_ir.passes.tuning.target import TARGETS
-    from rusty_ir.stages import DEFAULT_STAGES
-
+def test_default_pipeline_splits_at_webgpus_limit() -> None:
+    """split-bindings is a stage of the default pipeline; the limit is WebGPU's 128 MiB for every target."""
     assert ("split", "split-bindings{target=TARGET}") in DEFAULT_STAGES
     assert {t.max_binding_bytes for t in TARGETS.values()} == {128 << 20}
 
