@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 import rusty_ir
 from rusty_ir.errors import RustyError
+from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 from rusty_ir.weights import TensorView
 
 KERNELS_FILE = "kernels.wgsl"
@@ -68,6 +69,14 @@ class CompileOptions:
     ``quantize-weights{scheme=...}`` as a first stage 'quantized'); empty = keep the checkpoint's types.
     The runtime then needs ``Artifact.runtime_weights``, which quantizes each tensor as it is uploaded."""
 
+    kv_cache: str = "f32"
+    """What the KV cache holds: ``f32``, or ``f16`` (half the memory; the adapter needs 'shader-f16')
+    (``convert-transformer-to-tensor`` option ``kv-cache-type``)."""
+
+    kv_block_size: int = DEFAULT_KV_BLOCK_SIZE
+    """Positions per block of the paged KV cache; 0 = not paged, every layer's K and V sized for the whole
+    context at load (``convert-transformer-to-tensor`` option ``kv-block-size``)."""
+
     def __post_init__(self) -> None:
         from rusty_ir.passes.tuning.target import TARGETS
         from rusty_ir.weights import QUANTIZE_TARGETS
@@ -78,6 +87,10 @@ class CompileOptions:
             raise RustyError(f"the tuning prefill length must not be negative, got {self.tune_prefill_length}")
         if self.quantize and self.quantize not in QUANTIZE_TARGETS:
             raise RustyError(f"unknown quantization scheme '{self.quantize}' (known: {', '.join(QUANTIZE_TARGETS)})")
+        if self.kv_cache not in KV_CACHE_TYPES:
+            raise RustyError(f"unknown KV cache type '{self.kv_cache}' (known: {', '.join(KV_CACHE_TYPES)})")
+        if self.kv_block_size < 0:
+            raise RustyError(f"the KV block size must be 0 (not paged) or positive, got {self.kv_block_size}")
         if self.language not in KERNEL_FILES:
             raise RustyError(f"unknown kernel language '{self.language}' (known: {', '.join(KERNEL_FILES)})")
         if self.language == "msl" and self.target != "apple":
@@ -110,8 +123,11 @@ class CompileOptions:
         return ",".join(self.stage_spec(spec) for _, spec in self.stages)
 
     def stage_spec(self, spec: str) -> str:
-        """A stage's pass spec from ``DEFAULT_STAGES`` with these options: the target, and measured tuning with ``tune``."""
+        """A stage's pass spec from ``DEFAULT_STAGES`` with these options: the target, the KV cache's layout
+        where it is not the default, and measured tuning with ``tune``."""
         spec = spec.replace("TARGET", self.target)
+        if spec == "convert-transformer-to-tensor" and (self.kv_cache, self.kv_block_size) != ("f32", DEFAULT_KV_BLOCK_SIZE):
+            spec += f"{{kv-cache-type={self.kv_cache} kv-block-size={self.kv_block_size}}}"
         if self.tune:
             spec = spec.replace("tune-workgroups{", f"tune-workgroups{{mode=measure prefill-length={self.tune_prefill_length} ")
         return spec

@@ -21,3 +21,9 @@ DEFAULT_STAGES: tuple[tuple[str, str], ...] = (
     ("split", "split-bindings{target=TARGET}"),
 )
 """The default pipeline, stage by stage: transformer-level IR in, gpu-level IR out."""
+
+KV_CACHE_TYPES: tuple[str, ...] = ("f32", "f16")
+"""What the KV cache may hold (``convert-transformer-to-tensor{kv-cache-type=...}``, ``--kv-cache``)."""
+
+DEFAULT_KV_BLOCK_SIZE = 16
+"""Positions per block of the paged KV cache unless given (``kv-block-size``; 0 = not paged)."""

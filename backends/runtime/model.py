@@ -16,8 +16,9 @@ At load (once):
    keeps one branch; otherwise both branches' launches are kept with a guard
    expression, and each step runs those whose guard holds.
 2. Pipelines are built for the kernels used; every weight the expansions bind
-   is uploaded once straight from its (memory-mapped) bytes; K and V buffers of
-   ``context_length`` rows are made per layer (f32); each slot gets one buffer
+   is uploaded once straight from its (memory-mapped) bytes; the KV caches are
+   made (``kv_cache.py``: paged pools that grow with the sequence, or K and V
+   buffers of ``context_length`` rows per layer); each slot gets one buffer
    as large as its largest alloc, evaluated at the largest step: ``S =
    max_prefill`` (default: the context length, at most ``DEFAULT_MAX_PREFILL``) for prefill and ``S = 1`` for
    decode, and ``S = 1``, each at ``pos = 0`` and at the last position that
@@ -50,9 +51,11 @@ import numpy as np
 import wgpu
 
 from rusty_ir.backends.runtime.device import BoundKernel, Device, Kernel
+from rusty_ir.backends.runtime.kv_cache import KvCaches
 from rusty_ir.backends.runtime.schedule import (
     OPERATORS,
     Alloc,
+    BlockTable,
     Cache,
     Call,
     Dim,
@@ -117,7 +120,7 @@ class _Buf:
     """A buffer value during expansion: which device buffer, and its shape."""
 
     key: tuple[Any, ...]
-    """("slot", n), ("weight", name), ("cache", cache, layer, part) or ("io", entry, arg name)."""
+    """("slot", n), ("weight", name), ("cache", cache, layer, part), ("block_table", cache) or ("io", entry, arg name)."""
     shape: tuple[Sym, ...]
     element_type: str
 
@@ -259,6 +262,11 @@ class _Expander:
             if cache is None or step.part not in ("k", "v") or not 0 <= layer < cache.num_layers:
                 raise RustyError(f"schedule: {where}: no {step.part!r} cache buffer of layer {layer} in cache '{step.cache}'")
             env[step.result] = _Buf(("cache", cache.name, layer, step.part), (self.context_length, cache.row_width), cache.element_type)
+        elif isinstance(step, BlockTable):
+            cache = self.caches.get(step.cache)
+            if cache is None or not cache.block_size:
+                raise RustyError(f"schedule: {where}: cache '{step.cache}' is not a paged cache with a block table")
+            env[step.result] = _Buf(("block_table", cache.name), (-(-self.context_length // cache.block_size),), "i32")
         elif isinstance(step, Launch):
             if step.kernel not in self.schedule.kernels:
                 raise RustyError(f"schedule: {where}: unknown kernel '{step.kernel}'")
@@ -412,7 +420,7 @@ class ModelRuntime:
         if not 1 <= self.max_prefill <= context_length:
             raise RustyError(f"max_prefill must be between 1 and the context length {context_length}, got {max_prefill}")
         entries = [*ENTRIES, *([LOGITS_ENTRY] if LOGITS_ENTRY in self.schedule.functions else [])]
-        expansions = {e: _Expander(self.schedule, context_length, e).run() for e in entries}
+        self._expansions = expansions = {e: _Expander(self.schedule, context_length, e).run() for e in entries}
         self._steps = {"prefill": self.max_prefill, "decode": 1, LOGITS_ENTRY: self.max_prefill}
 
         self.device = device if device is not None else Device()
@@ -421,12 +429,13 @@ class ModelRuntime:
         used = sorted({launch.kernel for x in expansions.values() for launch in x.launches})
         self._kernels: dict[str, Kernel] = {k: self.device.kernel(shader, self.schedule.kernels[k]) for k in used}
         self._buffers: dict[tuple[Any, ...], Any] = {}
-        self._bytes = {"weights": 0, "kv_cache": 0, "slots": 0, "io": 0, "params": 0}
+        self._bytes = {"weights": 0, "slots": 0, "io": 0, "params": 0}
         self._unshared_slot_bytes = 0
         self._upload_weights(weights, expansions.values())
-        self._create_caches()
+        self._caches = KvCaches(self.device, self.schedule.kv_caches, context_length, self.max_prefill)
+        self._buffers.update(self._caches.buffers)
         self._create_slots(expansions.values())
-        self._plans = {e: self._plan(expansions[e]) for e in entries}
+        self._plans = self._make_plans()
         self._token = np.zeros(1, np.int32)
         self.load_seconds = time.perf_counter() - start
         self.last_step_seconds: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -440,7 +449,7 @@ class ModelRuntime:
         n = ids.size
         if n == 0:
             raise RustyError("prefill needs at least one token")
-        self._check_fits(n, pos)
+        self._reserve(n, pos)
         token = 0
         for start in range(0, n, self.max_prefill):
             chunk = ids[start : start + self.max_prefill]
@@ -449,7 +458,7 @@ class ModelRuntime:
 
     def decode(self, token: int, pos: int) -> int:
         """Run one token at position ``pos``; the greedy next token."""
-        self._check_fits(1, pos)
+        self._reserve(1, pos)
         self._token[0] = token
         return self._step(self._plans["decode"], self._token, 1, pos)
 
@@ -459,15 +468,18 @@ class ModelRuntime:
         if plan is None:
             raise RustyError(f"this schedule has no '{LOGITS_ENTRY}' entry (compile with logits_entry=True)")
         ids = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
-        self._check_fits(ids.size, pos)
         if not 1 <= ids.size <= self.max_prefill:
             raise RustyError(f"{LOGITS_ENTRY} takes 1..{self.max_prefill} tokens, got {ids.size}")
+        self._reserve(ids.size, pos)
+        plan = self._plans[LOGITS_ENTRY]  # new bind groups if the cache grew
         self._step(plan, ids, ids.size, pos)
         return np.frombuffer(plan.result, np.float32).copy()
 
     def reset(self) -> None:
-        """Start a new sequence. Nothing to clear: a step writes cache rows ``pos .. pos+S-1`` before it
-        reads them, and never reads rows past them (causal kernels)."""
+        """Start a new sequence: a paged cache's blocks go back to its pool. Nothing is cleared: a step
+        writes the cache rows of positions ``pos .. pos+S-1`` before it reads them, and never reads
+        rows past them (causal kernels)."""
+        self._caches.reset()
 
     def weight_bindings(self, entry: str) -> dict[str, int]:
         """For one step of ``entry``: each weight it binds (by resolved name) and how many dispatches bind it."""
@@ -484,8 +496,14 @@ class ModelRuntime:
         return len(self._active(plan, self._values(plan, plan.max_tokens, 0)))
 
     def memory_report(self) -> dict[str, int]:
-        """Bytes of device memory by use: weights, kv_cache, slots, io, params, and total."""
-        return {**self._bytes, "total": sum(self._bytes.values())}
+        """Bytes of device memory by use now: weights, kv_cache (paged pools grow with the sequence),
+        slots, io, params, and total."""
+        used = {**self._bytes, "kv_cache": self._caches.nbytes}
+        return {**used, "total": sum(used.values())}
+
+    def kv_cache_report(self) -> dict[str, dict[str, int]]:
+        """Per paged KV cache: block size and blocks used by the sequence, allocated, and needed for the context."""
+        return self._caches.report()
 
     def memory_planning_report(self) -> dict[str, int]:
         """What plan-memory's buffer sharing saves: the activation slots' bytes, against one buffer
@@ -515,7 +533,8 @@ class ModelRuntime:
         ids = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
         if not 1 <= ids.size <= plan.max_tokens:
             raise RustyError(f"profile_step: {entry} takes 1..{plan.max_tokens} tokens, got {ids.size}")
-        self._check_fits(ids.size, pos)
+        self._reserve(ids.size, pos)
+        plan = self._plans[entry]
         values = self._values(plan, ids.size, pos)
         self._queue.write_buffer(plan.tokens, 0, ids)
         self._write_params(plan, values)
@@ -544,11 +563,16 @@ class ModelRuntime:
         ns = (stamps[1::2].astype(np.int64) - stamps[0::2].astype(np.int64)).clip(min=0)
         return [(plan.bound[i].kernel.interface.name, float(t) * 1e-9) for (i, _), t in zip(active, ns, strict=True)]
 
-    def _check_fits(self, n: int, pos: int) -> None:
+    def _reserve(self, n: int, pos: int) -> None:
+        """Refuse positions past the context; give the KV cache rows for positions up to ``pos + n``
+        (rebuilding the plans' bind groups when a paged pool grew)."""
         if pos < 0 or pos + n > self.context_length:
             raise RustyError(
                 f"{n} token{'s' if n > 1 else ''} at position {pos} exceed the context length {self.context_length}"
             )
+        if self._caches.reserve(pos + n):
+            self._buffers.update(self._caches.buffers)
+            self._plans = self._make_plans()
 
     # -- one step: the hot path ------------------------------------------------------
 
@@ -637,7 +661,7 @@ class ModelRuntime:
         """
         if count <= 0:
             return
-        self._check_fits(count, pos)
+        self._reserve(count, pos)
         plan = self._plans["decode"]
         if plan.spare_staging is None:
             plan.spare_staging = self.device.device.create_buffer(
@@ -702,16 +726,6 @@ class ModelRuntime:
                     f"multiple of {align} bytes (min-storage-buffer-offset-alignment)"
                 )
 
-    def _create_caches(self) -> None:
-        for cache in self.schedule.kv_caches:
-            if cache.element_type != "f32":
-                raise RustyError(f"KV cache '{cache.name}' is {cache.element_type}; the runtime supports f32 caches only")
-            nbytes = self.context_length * cache.row_width * 4
-            for layer in range(cache.num_layers):
-                for part in ("k", "v"):
-                    self._buffers[("cache", cache.name, layer, part)] = self.device.empty(nbytes, label=f"{cache.name}.{layer}.{part}")
-                    self._bytes["kv_cache"] += nbytes
-
     def _create_slots(self, expansions: Any) -> None:
         sizes: dict[tuple[Any, ...], int] = {}
         for x in expansions:
@@ -730,6 +744,11 @@ class ModelRuntime:
         for key, n in sorted(sizes.items(), key=str):
             self._buffers[key] = self.device.empty(n, label=":".join(map(str, key)))
             self._bytes["slots" if key[0] == "slot" else "io"] += max(4, -(-n // 4) * 4)
+
+    def _make_plans(self) -> dict[str, _Plan]:
+        """Every entry's plan (its bind groups hold the current buffers)."""
+        self._bytes["params"] = 0
+        return {e: self._plan(x) for e, x in self._expansions.items()}
 
     def _plan(self, x: _Expansion) -> _Plan:
         dev = self.device

@@ -172,12 +172,14 @@ class _In:
 
 @dataclass(frozen=True)
 class KvCache:
-    """``dispatch.kv_cache``: a K and a V buffer per layer, ``row_width`` values per position."""
+    """``dispatch.kv_cache``: a K and a V buffer per layer, ``row_width`` values (f32 or f16) per position;
+    paged in blocks of ``block_size`` positions when that is positive (0: one row per position of the context)."""
 
     name: str
     num_layers: int
     row_width: int
     element_type: str = "f32"
+    block_size: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -185,7 +187,12 @@ class KvCache:
     @classmethod
     def from_dict(cls, d: Any, where: str) -> KvCache:
         r = _In(d, where)
-        return cls(r.name("name"), r.get("num_layers", int), r.get("row_width", int), r.get("element_type", str, "f32"))
+        cache = cls(
+            r.name("name"), r.get("num_layers", int), r.get("row_width", int), r.get("element_type", str, "f32"), r.get("block_size", int, 0)
+        )
+        if cache.block_size < 0 or cache.element_type not in ("f32", "f16"):
+            raise RustyError(f"schedule: {where}: a KV cache holds f32 or f16 in blocks of 0 (not paged) or more positions")
+        return cache
 
 
 @dataclass(frozen=True)
@@ -316,6 +323,15 @@ class Cache(Step):
 
 
 @dataclass(frozen=True)
+class BlockTable(Step):
+    """The block table of a paged cache: which physical block holds each block of the sequence's positions."""
+
+    OP: ClassVar[str] = "block_table"
+    result: str
+    cache: str
+
+
+@dataclass(frozen=True)
 class Launch(Step):
     OP: ClassVar[str] = "launch"
     kernel: str
@@ -382,6 +398,8 @@ def _step_from_dict(d: Any, where: str) -> Step:
         return Weight(r.name("result"), r.name("name"), layer, r.name("scheme"), tuple(r.get("shape", list)))
     if op == "cache":
         return Cache(r.name("result"), r.name("cache"), r.name("part"), r.expr("layer"))
+    if op == "block_table":
+        return BlockTable(r.name("result"), r.name("cache"))
     if op == "launch":
         return Launch(r.name("kernel"), r.exprs("grid", 3), r.exprs("block", 3), r.names("buffers"), r.exprs("scalars"))  # type: ignore[arg-type]
     if op == "call":

@@ -4,7 +4,7 @@ Top level: ``dispatch.kv_cache`` declarations, ``gpu.module``s (their kernels'
 interfaces come from the WGSL emitter) and host ``func.func``s. A host
 function may contain only index ``arith`` (constants are inlined, the rest
 become ``let`` steps), ``memref.dim``/``alloc``/``cast``/``dealloc``,
-``dispatch.weight``/``cache``, ``gpu.launch_func``, ``func.call``,
+``dispatch.weight``/``cache``/``block_table``, ``gpu.launch_func``, ``func.call``,
 ``scf.for``/``yield``, ``scf.if`` without results (its condition an
 ``arith.cmpi ule``) and ``func.return``. Anything else is a ``RustyError``
 naming the op (``err.op`` is set, so ``rusty-translate`` prints its line).
@@ -23,6 +23,7 @@ from rusty_ir.backends.runtime.schedule import (
     OPERATORS,
     Alloc,
     Arg,
+    BlockTable,
     Cache,
     Call,
     Dim,
@@ -40,6 +41,7 @@ from rusty_ir.backends.runtime.schedule import (
     Weight,
     WeightDecl,
 )
+from rusty_ir.dialects.dispatch import BlockTableOp, KvCacheOp
 from rusty_ir.errors import RustyError, describe_op
 
 ENTRIES = ("prefill", "decode")
@@ -93,9 +95,13 @@ def build_schedule(module: ModuleOp) -> Schedule:
     weights: dict[str, WeightDecl] = {}
     for op in module.body.block.ops:
         if op.name == "dispatch.kv_cache":
+            assert isinstance(op, KvCacheOp)
             caches.append(
-                KvCache(op.sym_name.data, op.num_layers.value.data, op.row_width.value.data)  # type: ignore[attr-defined]
-            )
+                KvCache(
+                    op.sym_name.data, op.num_layers.value.data, op.row_width.value.data,
+                    element_type_name(op.cache_element_type, op), op.paged_block_size or 0,
+                )
+            )  # fmt: skip
         elif isinstance(op, gpu.ModuleOp):
             continue
         elif isinstance(op, func.FuncOp):
@@ -214,6 +220,8 @@ class _FunctionEmitter:
         if name == "dispatch.cache":
             layer = self.ref(op.layer, op)  # type: ignore[attr-defined]
             return Cache(self.define(op.results[0]), op.cache.root_reference.data, op.part.data, layer)  # type: ignore[attr-defined]
+        if isinstance(op, BlockTableOp):
+            return BlockTable(self.define(op.result), op.cache.root_reference.data)
         if isinstance(op, gpu.LaunchFuncOp):
             return self.launch(op)
         if isinstance(op, func.CallOp):

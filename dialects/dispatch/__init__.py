@@ -9,14 +9,15 @@ only reads it.
 
 The same dialect names the host's resources from the tensor level down to the
 schedule: ``dispatch.weight`` (a tensor of the weight store, bound by name) and
-``dispatch.cache`` (one layer's K or V cache buffer).
+``dispatch.cache`` (one layer's K or V cache buffer) and ``dispatch.block_table``
+(which physical blocks of a paged cache hold the sequence).
 """
 
 from xdsl.ir import Dialect
 
 from rusty_ir.dialects.dispatch.attrs import LoweringConfigAttr
-from rusty_ir.dialects.dispatch.ops import CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp
+from rusty_ir.dialects.dispatch.ops import BlockTableOp, CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp
 
-Dispatch = Dialect("dispatch", [CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp], [LoweringConfigAttr])
+Dispatch = Dialect("dispatch", [BlockTableOp, CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp], [LoweringConfigAttr])
 
-__all__ = ["CacheOp", "Dispatch", "KvCacheOp", "LoweringConfigAttr", "RegionOp", "WeightOp", "YieldOp"]
+__all__ = ["BlockTableOp", "CacheOp", "Dispatch", "KvCacheOp", "LoweringConfigAttr", "RegionOp", "WeightOp", "YieldOp"]

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
     I64,
+    Float16Type,
+    Float32Type,
+    i32,
     i64,
     IndexType,
     IntegerAttr,
@@ -88,14 +92,20 @@ class KvCacheOp(IRDLOperation):
     """Declare the key/value cache: a K and a V buffer per layer.
 
     Semantics: a module-level symbol; each layer's K and V buffers hold one row
-    of ``row_width`` f32 values per position. The number of rows (the context
-    length) is chosen by the runtime.
+    of ``row_width`` values of ``element_type`` (f32 unless given; f16 halves
+    the cache) per position. The number of rows (the context length) is chosen
+    by the runtime. With ``block_size`` B the cache is paged: positions are
+    grouped in blocks of B rows, the buffers are pools of physical blocks, and
+    the sequence's block table (``dispatch.block_table``) says which physical
+    block holds each logical one, so the runtime hands blocks out as the
+    sequence grows instead of sizing the cache for the whole context.
 
     Pipeline: made from ``tfm.kv_cache`` by ``convert-transformer-to-tensor``;
     the host schedule lists its buffers.
 
     Example:
         dispatch.kv_cache @kv {num_layers = 30 : i64, row_width = 192 : i64}
+        dispatch.kv_cache @kv {num_layers = 30 : i64, row_width = 192 : i64, element_type = f16, block_size = 16 : i64}
     """
 
     name = "dispatch.kv_cache"
@@ -103,23 +113,49 @@ class KvCacheOp(IRDLOperation):
     sym_name = prop_def(SymbolNameConstraint())
     num_layers = prop_def(IntegerAttr[I64])
     row_width = prop_def(IntegerAttr[I64])
+    element_type = opt_prop_def(Float32Type | Float16Type)
+    block_size = opt_prop_def(IntegerAttr[I64])
 
     traits = traits_def(SymbolOpInterface(), HasParent(ModuleOp))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$sym_name attr-dict"
 
-    def __init__(self, sym_name: str, num_layers: int, row_width: int) -> None:
-        super().__init__(
-            properties={
-                "sym_name": StringAttr(sym_name),
-                "num_layers": IntegerAttr(num_layers, i64),
-                "row_width": IntegerAttr(row_width, i64),
-            }
-        )
+    def __init__(
+        self, sym_name: str, num_layers: int, row_width: int, element_type: Attribute | None = None, block_size: int | None = None
+    ) -> None:
+        props: dict[str, Attribute] = {
+            "sym_name": StringAttr(sym_name),
+            "num_layers": IntegerAttr(num_layers, i64),
+            "row_width": IntegerAttr(row_width, i64),
+        }
+        if element_type is not None and not isinstance(element_type, Float32Type):
+            props["element_type"] = element_type
+        if block_size is not None:
+            props["block_size"] = IntegerAttr(block_size, i64)
+        super().__init__(properties=props)
+
+    @property
+    def cache_element_type(self) -> Attribute:
+        """f32 or f16: what a cache row holds."""
+        return self.element_type or Float32Type()
+
+    @property
+    def paged_block_size(self) -> int | None:
+        """Rows per block of a paged cache; None when the rows are contiguous."""
+        return None if self.block_size is None else self.block_size.value.data
 
     def verify_(self) -> None:
         if self.num_layers.value.data <= 0 or self.row_width.value.data <= 0:
             raise VerifyException("num_layers and row_width must be positive")
+        if self.block_size is not None and self.block_size.value.data <= 0:
+            raise VerifyException(f"block_size must be positive, got {self.block_size.value.data}")
+
+
+def _kv_cache_decl(op: Operation, cache: SymbolRefAttr) -> KvCacheOp:
+    decl = SymbolTable.lookup_symbol(op, cache)
+    if not isinstance(decl, KvCacheOp):
+        raise VerifyException(f"'{cache}' does not name a dispatch.kv_cache")
+    return decl
 
 
 @irdl_op_definition
@@ -156,14 +192,43 @@ class CacheOp(IRDLOperation):
     def verify_(self) -> None:
         if self.part.data not in ("k", "v"):
             raise VerifyException(f"part must be \"k\" or \"v\", got \"{self.part.data}\"")
-        decl = SymbolTable.lookup_symbol(self, self.cache)
-        if not isinstance(decl, KvCacheOp):
-            raise VerifyException(f"'{self.cache}' does not name a dispatch.kv_cache")
-        ty = self.result.type
-        assert isinstance(ty, MemRefType)
-        shape = ty.get_shape()
-        if len(shape) != 2 or shape[1] != decl.row_width.value.data:
-            raise VerifyException(f"cache buffer must be memref<?x{decl.row_width.value.data}xf32>, got {ty}")
+        decl = _kv_cache_decl(self, self.cache)
+        want = MemRefType(decl.cache_element_type, [DYNAMIC_INDEX, decl.row_width.value.data])
+        if self.result.type != want:
+            raise VerifyException(f"cache buffer must be {want}, got {self.result.type}")
+
+
+@irdl_op_definition
+class BlockTableOp(IRDLOperation):
+    """The block table of a paged KV cache, for the sequence being run.
+
+    Semantics: an ``i32`` buffer; entry ``b`` is the physical block of the
+    cache's pools that holds positions ``b * block_size .. (b + 1) * block_size - 1``
+    of the sequence, in every layer. The runtime owns it: it hands out blocks as
+    the sequence grows and writes the table before a step runs.
+
+    Pipeline: made by ``convert-transformer-to-tensor`` for a paged cache; read
+    by ``linalg_ext.cache_append``/``attention``; the host schedule lists it.
+
+    Example:
+        %table = dispatch.block_table @kv : memref<?xi32>
+    """
+
+    name = "dispatch.block_table"
+
+    cache = prop_def(SymbolRefAttr)
+    result = result_def(MemRefType(i32, [DYNAMIC_INDEX]))
+
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$cache attr-dict `:` type($result)"
+
+    def __init__(self, cache: str) -> None:
+        super().__init__(properties={"cache": SymbolRefAttr(cache)}, result_types=[MemRefType(i32, [DYNAMIC_INDEX])])
+
+    def verify_(self) -> None:
+        if _kv_cache_decl(self, self.cache).paged_block_size is None:
+            raise VerifyException(f"'{self.cache}' is not paged (it has no block_size)")
 
 
 @irdl_op_definition
@@ -251,4 +316,4 @@ def region_ops(region: RegionOp) -> list[Operation]:
     return [op for op in region.block.ops if not isinstance(op, YieldOp)]
 
 
-__all__ = ["CacheOp", "KvCacheOp", "RegionOp", "WeightOp", "YieldOp", "region_ops"]
+__all__ = ["BlockTableOp", "CacheOp", "KvCacheOp", "RegionOp", "WeightOp", "YieldOp", "region_ops"]

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from xdsl.dialects import arith, math as mathd, tensor
 from xdsl.dialects.linalg import ops as linalg
-from xdsl.dialects.builtin import AffineMapAttr, FloatAttr, IndexType, IntegerAttr, IntegerType, ModuleOp, TensorType
+from xdsl.dialects.builtin import AffineMapAttr, Float16Type, FloatAttr, IndexType, IntegerAttr, IntegerType, ModuleOp, SymbolRefAttr, TensorType
 from xdsl.interpreter import (
     Interpreter,
     InterpreterFunctions,
@@ -37,7 +37,7 @@ from xdsl.interpreter import (
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
 
-from rusty_ir.dialects.dispatch import CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp
+from rusty_ir.dialects.dispatch import BlockTableOp, CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp
 from rusty_ir.dialects.linalg_ext.ops import ArgmaxOp, AttentionOp, CacheAppendOp
 from rusty_ir.dialects.transformer.interp import NumpyInterpreter
 from rusty_ir.errors import RustyError, describe_op
@@ -246,22 +246,48 @@ class LinalgNumpyFunctions(InterpreterFunctions):
 
 
 class CacheBuffers:
-    """The KV cache buffers of every ``dispatch.kv_cache``: one numpy array per (symbol, layer, part)."""
+    """The KV cache buffers of every ``dispatch.kv_cache``: one numpy array per (symbol, layer, part),
+    of the cache's element type, with a row per position of the context (rounded up to whole blocks
+    when paged). A paged cache's block table is the reverse of the identity, so that reading through
+    it is exercised: logical block ``b`` lives in physical block ``blocks - 1 - b``."""
 
     def __init__(self, context_length: int) -> None:
         self.context_length = context_length
         self.buffers: dict[tuple[str, int, str], np.ndarray] = {}
+
+    def rows(self, decl: KvCacheOp) -> int:
+        block = decl.paged_block_size or 1
+        return -(-self.context_length // block) * block
 
     def get(self, decl: KvCacheOp, layer: int, part: str) -> np.ndarray:
         key = (decl.sym_name.data, layer, part)
         if layer >= decl.num_layers.value.data:
             raise RustyError(f"cache @{key[0]} has {decl.num_layers.value.data} layers, not {layer + 1}")
         if key not in self.buffers:
-            self.buffers[key] = np.zeros((self.context_length, decl.row_width.value.data), np.float32)
+            dtype = np.float16 if isinstance(decl.cache_element_type, Float16Type) else np.float32
+            self.buffers[key] = np.zeros((self.rows(decl), decl.row_width.value.data), dtype)
         return self.buffers[key]
+
+    def table(self, decl: KvCacheOp) -> np.ndarray:
+        blocks = self.rows(decl) // (decl.paged_block_size or 1)
+        return np.arange(blocks - 1, -1, -1, dtype=np.int32)
 
     def reset(self) -> None:
         self.buffers.clear()
+
+
+def _decl(op: Operation, cache: SymbolRefAttr) -> KvCacheOp:
+    module = op.get_toplevel_object()
+    assert isinstance(module, ModuleOp)
+    return next(o for o in module.ops if isinstance(o, KvCacheOp) and o.sym_name.data == cache.string_value())
+
+
+def _cache_rows(op: CacheAppendOp | AttentionOp, table: np.ndarray | None, positions: np.ndarray) -> np.ndarray:
+    """The cache rows holding ``positions`` (through the block table when the cache is paged)."""
+    if table is None or op.block_size is None:
+        return positions
+    block = op.block_size.value.data
+    return table[positions // block] * block + positions % block
 
 
 @register_impls
@@ -283,33 +309,36 @@ class DispatchFunctions(InterpreterFunctions):
 
     @impl(CacheOp)
     def run_cache(self, interpreter: Interpreter, op: CacheOp, args: PythonValues) -> PythonValues:
-        module = op.get_toplevel_object()
-        assert isinstance(module, ModuleOp)
-        decl = next(o for o in module.ops if isinstance(o, KvCacheOp) and o.sym_name.data == op.cache.string_value())
-        return (self.caches.get(decl, int(args[0]), op.part.data),)
+        return (self.caches.get(_decl(op, op.cache), int(args[0]), op.part.data),)
+
+    @impl(BlockTableOp)
+    def run_block_table(self, interpreter: Interpreter, op: BlockTableOp, args: PythonValues) -> PythonValues:
+        return (self.caches.table(_decl(op, op.cache)),)
 
     @impl(CacheAppendOp)
     def run_cache_append(self, interpreter: Interpreter, op: CacheAppendOp, args: PythonValues) -> PythonValues:
-        keys, values, kc, vc, pos = args
+        keys, values, kc, vc, pos, *table = args
         end = int(pos) + dense(keys).shape[0]
-        if end > kc.shape[0]:
-            raise RustyError(f"{describe_op(op)}: positions up to {end - 1} exceed the context length {kc.shape[0]}", op)
-        kc[int(pos) : end] = dense(keys)
-        vc[int(pos) : end] = dense(values)
+        if end > self.caches.context_length:
+            raise RustyError(f"{describe_op(op)}: positions up to {end - 1} exceed the context length {self.caches.context_length}", op)
+        rows = _cache_rows(op, table[0] if table else None, np.arange(int(pos), end))
+        kc[rows] = dense(keys)
+        vc[rows] = dense(values)
         return ()
 
     @impl(AttentionOp)
     def run_attention(self, interpreter: Interpreter, op: AttentionOp, args: PythonValues) -> PythonValues:
-        q, kc, vc, pos = dense(args[0]), args[1], args[2], int(args[3])
+        q, kc, vc, pos, *table = dense(args[0]), args[1], args[2], int(args[3]), *args[4:]
         heads, kv_heads, hd = (a.value.data for a in (op.num_heads, op.num_kv_heads, op.head_dim))
         scale = op.scale.value.data
         rows = q.shape[0]
         out = np.zeros_like(q, dtype=np.float32)
         group = heads // kv_heads
+        held = _cache_rows(op, table[0] if table else None, np.arange(pos + rows))
         for h in range(heads):
             kvh = h // group
-            k = kc[: pos + rows, kvh * hd : (kvh + 1) * hd]
-            v = vc[: pos + rows, kvh * hd : (kvh + 1) * hd]
+            k = kc[held, kvh * hd : (kvh + 1) * hd].astype(np.float32)
+            v = vc[held, kvh * hd : (kvh + 1) * hd].astype(np.float32)
             scores = (q[:, h * hd : (h + 1) * hd] @ k.T) * np.float32(scale)
             mask = np.arange(pos + rows)[None, :] > (pos + np.arange(rows))[:, None]
             scores = np.where(mask, -np.inf, scores)

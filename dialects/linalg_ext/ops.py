@@ -6,15 +6,27 @@ from xdsl.dialects.builtin import (
     i32,
     I64,
     i64,
+    Float16Type,
     Float32Type,
     FloatAttr,
     IndexType,
+    DYNAMIC_INDEX,
     IntegerAttr,
     MemRefType,
     TensorType,
 )
 from xdsl.ir import SSAValue
-from xdsl.irdl import IRDLOperation, ParsePropInAttrDict, irdl_op_definition, operand_def, prop_def, result_def, traits_def
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_op_definition,
+    operand_def,
+    opt_operand_def,
+    opt_prop_def,
+    prop_def,
+    result_def,
+    traits_def,
+)
 from xdsl.traits import MemoryReadEffect, MemoryWriteEffect, Pure
 from xdsl.utils.exceptions import VerifyException
 
@@ -31,14 +43,42 @@ def _int(v: int) -> IntegerAttr:
     return IntegerAttr(v, i64)
 
 
+BLOCK_TABLE_TYPE = MemRefType(i32, [DYNAMIC_INDEX])
+"""A paged KV cache's block table: entry ``b`` is the physical block holding positions ``b*B .. b*B+B-1``."""
+
+
+def cache_rows(block_size: int | None) -> str:
+    """How a position reaches its cache row, for the ops' docs and errors."""
+    return "row t" if block_size is None else f"row table[t / {block_size}] * {block_size} + t % {block_size}"
+
+
+def _verify_cache_types(k_cache: SSAValue, v_cache: SSAValue) -> None:
+    """K and V caches hold f32 or f16, both the same."""
+    types = {k_cache.type.element_type, v_cache.type.element_type}  # type: ignore[attr-defined]
+    if len(types) != 1 or not isinstance(types.pop(), Float32Type | Float16Type):
+        raise VerifyException("the K and V caches must both hold f32 or both f16")
+
+
+def _verify_paging(op: CacheAppendOp | AttentionOp) -> None:
+    """A block table and a block size come together; the size is positive."""
+    if (op.block_table is None) != (op.block_size is None):
+        raise VerifyException("a paged cache needs both a block table operand and block_size")
+    if op.block_size is not None and op.block_size.value.data <= 0:
+        raise VerifyException(f"block_size must be positive, got {op.block_size.value.data}")
+
+
 @irdl_op_definition
 class CacheAppendOp(IRDLOperation):
     """Write new key and value rows into a layer's KV cache.
 
     Semantics: for each row ``s`` of ``keys``/``values`` (``S x W``), writes
-    ``k_cache[pos + s, :] = keys[s, :]`` and ``v_cache[pos + s, :] = values[s, :]``.
-    The caches are buffers (``dispatch.cache``), written in place. Writing past
-    the cache's rows is undefined behaviour; the runtime refuses such prompts.
+    ``k_cache[r, :] = keys[s, :]`` and ``v_cache[r, :] = values[s, :]`` where ``r``
+    is the cache row of position ``t = pos + s``: ``t`` itself, or, for a paged
+    cache (a ``block_table`` operand and ``block_size`` B), ``table[t / B] * B +
+    t % B``. The caches may hold f16 (the f32 rows are rounded as they are
+    stored). They are buffers (``dispatch.cache``), written in place. Writing
+    past the cache's rows (or the table's blocks) is undefined behaviour; the
+    runtime refuses such prompts.
 
     Pipeline: made by ``convert-transformer-to-tensor`` from ``tfm.attention``;
     the root of a dispatch region (elementwise strategy) into which the RoPE of
@@ -46,6 +86,7 @@ class CacheAppendOp(IRDLOperation):
 
     Example:
         linalg_ext.cache_append %k, %v into %kc, %vc at %pos : tensor<?x192xf32>, tensor<?x192xf32>, memref<?x192xf32>, memref<?x192xf32>
+        linalg_ext.cache_append %k, %v into %kc, %vc at %pos pages %table {block_size = 16 : i64} : tensor<?x192xf32>, tensor<?x192xf32>, memref<?x192xf16>, memref<?x192xf16>
     """
 
     name = "linalg_ext.cache_append"
@@ -55,20 +96,31 @@ class CacheAppendOp(IRDLOperation):
     k_cache = operand_def(MemRefType)
     v_cache = operand_def(MemRefType)
     pos = operand_def(IndexType)
+    block_table = opt_operand_def(BLOCK_TABLE_TYPE)
+    block_size = opt_prop_def(IntegerAttr[I64])
 
     traits = traits_def(MemoryWriteEffect())
+    irdl_options = (ParsePropInAttrDict(),)
     assembly_format = (
-        "$keys `,` $values `into` $k_cache `,` $v_cache `at` $pos attr-dict "
+        "$keys `,` $values `into` $k_cache `,` $v_cache `at` $pos (`pages` $block_table^)? attr-dict "
         "`:` type($keys) `,` type($values) `,` type($k_cache) `,` type($v_cache)"
     )
 
-    def __init__(self, keys: SSAValue, values: SSAValue, k_cache: SSAValue, v_cache: SSAValue, pos: SSAValue) -> None:
-        super().__init__(operands=[keys, values, k_cache, v_cache, pos])
+    def __init__(
+        self, keys: SSAValue, values: SSAValue, k_cache: SSAValue, v_cache: SSAValue, pos: SSAValue,
+        block_table: SSAValue | None = None, block_size: int | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(
+            operands=[keys, values, k_cache, v_cache, pos, block_table],
+            properties={} if block_size is None else {"block_size": _int(block_size)},
+        )
 
     def verify_(self) -> None:
         widths = {_rows_of(v, n)[1] for v, n in ((self.keys, "keys"), (self.values, "values"), (self.k_cache, "k_cache"), (self.v_cache, "v_cache"))}
         if len(widths) != 1:
             raise VerifyException("keys, values and both caches must have the same row width")
+        _verify_cache_types(self.k_cache, self.v_cache)
+        _verify_paging(self)
 
 
 @irdl_op_definition
@@ -79,7 +131,9 @@ class AttentionOp(IRDLOperation):
     ``T x (num_kv_heads * head_dim)`` buffers whose first ``pos + S`` rows are
     valid. Row ``s``, head ``h`` attends over cache positions ``0 .. pos + s``
     of kv head ``h / (num_heads / num_kv_heads)``:
-    ``softmax(scale * q . K^T) . V``. The caches are only read.
+    ``softmax(scale * q . K^T) . V``. The caches are only read; f16 caches are
+    read as f32. A paged cache (``block_table`` and ``block_size``) holds
+    position ``t`` in row ``table[t / B] * B + t % B``, as ``cache_append`` wrote it.
 
     Pipeline: made by ``convert-transformer-to-tensor`` from ``tfm.attention``;
     the root of an attention-strategy dispatch region (online softmax over KV
@@ -95,16 +149,19 @@ class AttentionOp(IRDLOperation):
     k_cache = operand_def(MemRefType)
     v_cache = operand_def(MemRefType)
     pos = operand_def(IndexType)
+    block_table = opt_operand_def(BLOCK_TABLE_TYPE)
     num_heads = prop_def(IntegerAttr[I64])
     num_kv_heads = prop_def(IntegerAttr[I64])
     head_dim = prop_def(IntegerAttr[I64])
     scale = prop_def(FloatAttr[Float32Type])
+    block_size = opt_prop_def(IntegerAttr[I64])
     result = result_def(TensorType)
 
     traits = traits_def(MemoryReadEffect())
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = (
-        "$query `,` $k_cache `,` $v_cache `,` $pos attr-dict `:` type($query) `,` type($k_cache) `,` type($v_cache) `->` type($result)"
+        "$query `,` $k_cache `,` $v_cache `,` $pos (`pages` $block_table^)? attr-dict "
+        "`:` type($query) `,` type($k_cache) `,` type($v_cache) `->` type($result)"
     )
 
     def __init__(
@@ -117,14 +174,17 @@ class AttentionOp(IRDLOperation):
         num_kv_heads: int,
         head_dim: int,
         scale: float,
+        block_table: SSAValue | None = None,
+        block_size: int | None = None,
     ) -> None:
         super().__init__(
-            operands=[query, k_cache, v_cache, pos],
+            operands=[query, k_cache, v_cache, pos, block_table],
             properties={
                 "num_heads": _int(num_heads),
                 "num_kv_heads": _int(num_kv_heads),
                 "head_dim": _int(head_dim),
                 "scale": FloatAttr(scale, Float32Type()),
+                **({} if block_size is None else {"block_size": _int(block_size)}),
             },
             result_types=[query.type],
         )
@@ -140,6 +200,8 @@ class AttentionOp(IRDLOperation):
                 raise VerifyException(f"{n} width must be num_kv_heads * head_dim = {kvh * d}")
         if self.result.type != self.query.type:
             raise VerifyException("result type must equal the query type")
+        _verify_cache_types(self.k_cache, self.v_cache)
+        _verify_paging(self)
 
 
 @irdl_op_definition

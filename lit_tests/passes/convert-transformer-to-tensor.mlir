@@ -1,15 +1,17 @@
 // RUN: rusty-opt %s -p convert-transformer-to-tensor --split-input-file | filecheck %s
 // tests/passes/test_transformer_to_tensor.py runs each tfm op before and after the pass on numpy.
 
-// tfm.kv_cache becomes dispatch.kv_cache with its row width; tfm.attention appends to the
-// layer's K and V cache buffers, then attends over the same buffers.
-// CHECK:       dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 8 : i64}
+// tfm.kv_cache becomes dispatch.kv_cache with its row width, paged by default (blocks of 16
+// positions); tfm.attention appends to the layer's K and V cache pools through the sequence's
+// block table, then attends over the same pools through it.
+// CHECK:       dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 8 : i64, block_size = 16 : i64}
 // CHECK-LABEL: func.func @attention
-// CHECK-SAME:  (%[[Q:.*]]: tensor<?x16xf32>, %[[K:.*]]: tensor<?x8xf32>, %[[V:.*]]: tensor<?x8xf32>, %[[POS:.*]]: index, %[[L:.*]]: index) -> tensor<?x16xf32>
+// CHECK-SAME:  (%[[Q:.*]]: tensor<?x16xf32>, %[[K:.*]]: tensor<?x8xf32>, %[[V:.*]]: tensor<?x8xf32>, %[[POS:.*]]: index, %[[L:.*]]: index)
 // CHECK-NEXT:    %[[KC:.*]] = dispatch.cache @kv[%[[L]]] {part = "k"} : memref<?x8xf32>
 // CHECK-NEXT:    %[[VC:.*]] = dispatch.cache @kv[%[[L]]] {part = "v"} : memref<?x8xf32>
-// CHECK-NEXT:    linalg_ext.cache_append %[[K]], %[[V]] into %[[KC]], %[[VC]] at %[[POS]] : tensor<?x8xf32>, tensor<?x8xf32>, memref<?x8xf32>, memref<?x8xf32>
-// CHECK-NEXT:    %[[O:.*]] = linalg_ext.attention %[[Q]], %[[KC]], %[[VC]], %[[POS]] {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 5.000000e-01 : f32}
+// CHECK-NEXT:    %[[T:.*]] = dispatch.block_table @kv : memref<?xi32>
+// CHECK-NEXT:    linalg_ext.cache_append %[[K]], %[[V]] into %[[KC]], %[[VC]] at %[[POS]] pages %[[T]] {block_size = 16 : i64} : tensor<?x8xf32>, tensor<?x8xf32>, memref<?x8xf32>, memref<?x8xf32>
+// CHECK-NEXT:    %[[O:.*]] = linalg_ext.attention %[[Q]], %[[KC]], %[[VC]], %[[POS]] pages %[[T]] {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 5.000000e-01 : f32, block_size = 16 : i64}
 // CHECK-NEXT:    func.return %[[O]] : tensor<?x16xf32>
 tfm.kv_cache @kv {head_dim = 4 : i64, num_kv_heads = 2 : i64, num_layers = 2 : i64}
 func.func @attention(%q: tensor<?x16xf32>, %k: tensor<?x8xf32>, %v: tensor<?x8xf32>, %pos: index, %layer: index) -> tensor<?x16xf32> {

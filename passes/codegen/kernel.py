@@ -32,8 +32,9 @@ WORKGROUP_SPACE = IntegerAttr(3, i64)
 
 
 def stored_scheme(ty: Attribute) -> Scheme | None:
-    """The storage scheme of a weight memref read as raw words (None for plain f32/i32 buffers)."""
-    if not isinstance(ty, MemRefType):
+    """The storage scheme of a weight memref read as raw words (None for plain f32/i32 buffers, and for
+    dynamically sized ones: an f16 KV cache is an ``array<f16>`` the kernels index directly)."""
+    if not isinstance(ty, MemRefType) or not ty.has_static_shape():
         return None
     elem = ty.element_type
     if isinstance(elem, BlockQuantType):

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from xdsl.dialects import arith, bufferization, memref
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import DYNAMIC_INDEX, MemRefType, i32
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Attribute, Operation, SSAValue
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr
 from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp
@@ -101,13 +101,37 @@ def lower_elementwise(kernel: Kernel, mat: Materializer, ops: Sequence[Operation
         for value, buf in outputs:
             kernel.store(ib, mat.element(ib, value, idx), buf, idx)
         for op in appends:
-            row = ib.addi(mat.args[op.pos], idx[0])
+            row = cache_row(kernel, mat, ib, op, ib.addi(mat.args[op.pos], idx[0]))
             for src, cache in ((op.keys, op.k_cache), (op.values, op.v_cache)):
-                kernel.store(ib, mat.element(ib, src, idx), mat.args[cache], [row, idx[1]])
+                buf = mat.args[cache]
+                value = mat.element(ib, src, idx)
+                if _element_type(buf) != value.type:
+                    value = ib.value(arith.TruncFOp(value, _element_type(buf)))
+                kernel.store(ib, value, buf, [row, idx[1]])
         return []
 
     b.if_then(b.cmpi("ult", linear, b.product(dims)), body)
     return grid
+
+
+def _element_type(buf: SSAValue) -> Attribute:
+    ty = buf.type
+    assert isinstance(ty, MemRefType)
+    return ty.element_type
+
+
+def cache_row(kernel: Kernel, mat: Materializer, b: IRBuilder, op: CacheAppendOp | AttentionOp, t: SSAValue) -> SSAValue:
+    """The KV cache row of position ``t``: ``t``, or ``table[t / B] * B + t % B`` for a paged cache."""
+    if op.block_table is None or op.block_size is None:
+        return t
+    block = b.index(op.block_size.value.data)
+    physical = b.to_index(kernel.load(b, mat.args[op.block_table], [b.divui(t, block)]))
+    return b.addi(b.muli(physical, block), b.remui(t, block))
+
+
+def cache_load(kernel: Kernel, b: IRBuilder, buf: SSAValue, indices: Sequence[SSAValue]) -> SSAValue:
+    """A KV cache element as f32 (f16 caches are widened as they are read)."""
+    return b.to_f32(kernel.load(b, buf, indices))
 
 
 # --- row ------------------------------------------------------------------------------------------
@@ -550,12 +574,13 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
 
         def score(jb: IRBuilder) -> list[SSAValue]:
             lanes = ILP if width % ILP == 0 else 1  # independent partial sums hide the loads' latency
+            row = cache_row(kernel, mat, jb, op, t)
 
             def dot(kb: IRBuilder, dd: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
                 out = []
                 for u in range(lanes):
                     du = kb.addi(dd, kb.index(u))
-                    kv = kernel.load(kb, kc, [t, kb.addi(kv_col, du)])
+                    kv = cache_load(kernel, kb, kc, [row, kb.addi(kv_col, du)])
                     out.append(kb.addf(kb.mulf(kernel.load(kb, q_shared, [du]), kv), c[u]))
                 return out
 
@@ -602,7 +627,7 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
                 p = jb.exp(jb.subf(kernel.load(jb, scores, [iu]), m_new))
                 if unroll > 1:
                     p = jb.select(jb.cmpi("ult", iu, last), p, jb.f32(0.0))
-                v = kernel.load(jb, vc, [jb.addi(t0, iu), jb.addi(kv_col, d)])
+                v = cache_load(kernel, jb, vc, [cache_row(kernel, mat, jb, op, jb.addi(t0, iu)), jb.addi(kv_col, d)])
                 l_new, acc_new = jb.addf(l_new, p), jb.addf(acc_new, jb.mulf(p, v))
             return [l_new, acc_new]
 

@@ -10,7 +10,7 @@ from xdsl.context import Context
 from xdsl.dialects import func, tensor
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.linalg.attrs import IteratorTypeAttr
-from xdsl.dialects.builtin import DYNAMIC_INDEX, AffineMapAttr, Float32Type, FunctionType, MemRefType, ModuleOp, TensorType
+from xdsl.dialects.builtin import DYNAMIC_INDEX, AffineMapAttr, Float16Type, Float32Type, FunctionType, MemRefType, ModuleOp, TensorType
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 from xdsl.passes import ModulePass
@@ -24,11 +24,12 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from rusty_ir.dialects import transformer as tfm
-from rusty_ir.dialects.dispatch import CacheOp, KvCacheOp, WeightOp
+from rusty_ir.dialects.dispatch import BlockTableOp, CacheOp, KvCacheOp, WeightOp
 from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp
 from rusty_ir.dialects.quant import DequantizeOp
 from rusty_ir.dialects.quant.attrs import BlockQuantType
 from rusty_ir.errors import RustyError
+from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE
 from rusty_ir.passes.builder import F32, IRBuilder
 
 PARALLEL = IteratorTypeAttr.parallel()
@@ -148,12 +149,28 @@ class WeightLowering(_Lowering):
         rewriter.replace(op, WeightOp(op.weight_name.data, op.result.type, op.layer))
 
 
+KV_ELEMENT_TYPES: dict[str, Attribute] = {"f32": F32, "f16": Float16Type()}
+"""The element type of each ``kv-cache-type`` (``rusty_ir.stages.KV_CACHE_TYPES``)."""
+
+
+@dataclass(frozen=True)
+class CacheLayout:
+    """How the KV cache is stored: its element type and, when paged, rows per block."""
+
+    element_type: Attribute = F32
+    block_size: int | None = None
+
+
 class KvCacheLowering(_Lowering):
-    """``tfm.kv_cache`` becomes ``dispatch.kv_cache`` with its row width."""
+    """``tfm.kv_cache`` becomes ``dispatch.kv_cache`` with its row width, element type and block size."""
+
+    def __init__(self, layout: CacheLayout) -> None:
+        self.layout = layout
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tfm.KvCacheOp, rewriter: PatternRewriter, /) -> None:
-        rewriter.replace(op, KvCacheOp(op.sym_name.data, op.num_layers.value.data, op.row_width))
+        decl = KvCacheOp(op.sym_name.data, op.num_layers.value.data, op.row_width, self.layout.element_type, self.layout.block_size)
+        rewriter.replace(op, decl)
 
 
 class ElementwiseLowering(_Lowering):
@@ -299,21 +316,28 @@ class RopeLowering(_Lowering):
 
 
 class AttentionLowering(_Lowering):
-    """``tfm.attention``: append K/V to the layer's cache buffers, then attend over them."""
+    """``tfm.attention``: append K/V to the layer's cache buffers, then attend over them (through the
+    block table when the cache is paged)."""
+
+    def __init__(self, layout: CacheLayout) -> None:
+        self.layout = layout
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tfm.AttentionOp, rewriter: PatternRewriter, /) -> None:
         b = self.builder(op)
         width = op.num_kv_heads.value.data * op.head_dim.value.data
-        buf = MemRefType(F32, [DYNAMIC_INDEX, width])
+        buf = MemRefType(self.layout.element_type, [DYNAMIC_INDEX, width])
         cache = op.cache.string_value()
         kc = b.value(CacheOp(cache, "k", op.layer, buf))
         vc = b.value(CacheOp(cache, "v", op.layer, buf))
-        b.insert(CacheAppendOp(op.key, op.value, kc, vc, op.pos))
+        block = self.layout.block_size
+        table = None if block is None else b.value(BlockTableOp(cache))
+        b.insert(CacheAppendOp(op.key, op.value, kc, vc, op.pos, table, block))
         out = b.value(
             AttentionOp(
                 op.query, kc, vc, op.pos,
                 op.num_heads.value.data, op.num_kv_heads.value.data, op.head_dim.value.data, op.scale.value.data,
+                table, block,
             )
         )
         rewriter.replace(op, [], [out])
@@ -377,20 +401,21 @@ class ArgmaxLowering(_Lowering):
         rewriter.replace(op, ArgmaxOp(op.input))
 
 
-PATTERNS: tuple[RewritePattern, ...] = (
-    WeightLowering(),
-    KvCacheLowering(),
-    ElementwiseLowering(),
-    RmsNormLowering(),
-    LinearLowering(),
-    EmbeddingLowering(),
-    RopeLowering(),
-    AttentionLowering(),
-    SoftmaxLowering(),
-    LogitsLowering(),
-    ArgmaxLowering(),
-)
-"""The conversion patterns, reusable by umbrella passes."""
+def patterns(layout: CacheLayout) -> tuple[RewritePattern, ...]:
+    """The conversion patterns (reusable by umbrella passes), the KV cache stored as ``layout`` says."""
+    return (
+        WeightLowering(),
+        KvCacheLowering(layout),
+        ElementwiseLowering(),
+        RmsNormLowering(),
+        LinearLowering(),
+        EmbeddingLowering(),
+        RopeLowering(),
+        AttentionLowering(layout),
+        SoftmaxLowering(),
+        LogitsLowering(),
+        ArgmaxLowering(),
+    )
 
 
 def _fix_function_types(module: ModuleOp) -> None:
@@ -425,20 +450,37 @@ class ConvertTransformerToTensorPass(ModulePass):
     row reductions, contractions over (..., n, k) reading weights through
     ``quant.dequantize``), ``tensor.extract`` gathers (embedding, RoPE pairs),
     ``linalg_ext.cache_append``/``attention``/``argmax``, and
-    ``dispatch.weight``/``kv_cache``/``cache`` for the host's resources. No
-    ``tfm`` op remains. Pre-conditions: the module verifies.
+    ``dispatch.weight``/``kv_cache``/``cache``/``block_table`` for the host's
+    resources. No ``tfm`` op remains. Pre-conditions: the module verifies.
+
+    The KV cache is paged by default (blocks of ``kv-block-size`` positions
+    handed out by the runtime as the sequence grows, read through a block
+    table) and holds ``kv-cache-type`` values.
     """
 
     name = "convert-transformer-to-tensor"
 
+    kv_cache_type: str = "f32"
+    """What the KV cache holds: f32, or f16 (half the memory; attention still computes in f32; needs the
+    adapter's shader-f16 feature)."""
+
+    kv_block_size: int = DEFAULT_KV_BLOCK_SIZE
+    """Positions per block of the paged KV cache; 0 = not paged (every layer's K and V buffers sized for
+    the whole context when the model is loaded)."""
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.kv_cache_type not in KV_ELEMENT_TYPES:
+            raise RustyError(f"convert-transformer-to-tensor: kv-cache-type must be one of {', '.join(KV_ELEMENT_TYPES)}, got '{self.kv_cache_type}'")
+        if self.kv_block_size < 0:
+            raise RustyError(f"convert-transformer-to-tensor: kv-block-size must be 0 (not paged) or positive, got {self.kv_block_size}")
+        layout = CacheLayout(KV_ELEMENT_TYPES[self.kv_cache_type], self.kv_block_size or None)
         # logits first: they may absorb the rms_norm that feeds them (see LogitsLowering)
         PatternRewriteWalker(LogitsLowering(), apply_recursively=False).rewrite_module(op)
-        PatternRewriteWalker(GreedyRewritePatternApplier(list(PATTERNS)), apply_recursively=False).rewrite_module(op)
+        PatternRewriteWalker(GreedyRewritePatternApplier(list(patterns(layout))), apply_recursively=False).rewrite_module(op)
         _fix_function_types(op)
         for inner in op.walk():
             if inner.dialect_name() == "tfm":
                 raise RustyError(f"convert-transformer-to-tensor: '{inner.name}' has no lowering", inner)
 
 
-__all__ = ["PATTERNS", "ConvertTransformerToTensorPass", "contraction", "gelu_tanh", "silu"]
+__all__ = ["CacheLayout", "ConvertTransformerToTensorPass", "patterns", "contraction", "gelu_tanh", "silu"]

@@ -35,6 +35,7 @@ from dataclasses import asdict
 from typing import Any
 
 from rusty_ir.errors import RustyError
+from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 from rusty_ir.tools.common import peak_rss_bytes, run_tool, write_output
 
 DEFAULT_PROMPT = "What is the capital of France?"
@@ -98,10 +99,11 @@ def _reference_backend(model: Any, context_length: int, progress: _Progress, qua
 
 
 def _wgpu_backend(
-    model: Any, context_length: int, progress: _Progress, tune: bool = False, compiled: str | None = None, quantize: str = ""
+    model: Any, context_length: int, progress: _Progress, compiled: str | None = None, **options: Any
 ) -> tuple[Any, dict[str, Any] | None]:
-    """The wgpu runtime on a model compiled through the cache, or on the folder ``compiled``
-    (``rusty compile -o DIR``). Neither path imports the compiler when nothing is compiled."""
+    """The wgpu runtime on a model compiled through the cache with ``CompileOptions(**options)`` for this
+    adapter's target, or on the folder ``compiled`` (``rusty compile -o DIR``). Neither path imports the
+    compiler when nothing is compiled."""
     from pathlib import Path  # noqa: PLC0415
 
     from rusty_ir.backends.runtime import Device  # noqa: PLC0415
@@ -119,10 +121,10 @@ def _wgpu_backend(
         done()
     else:
         done = progress.step("compiling (cached after the first run)")
-        options = CompileOptions(target=target_for_adapter(device.info), tune=tune, quantize=quantize)
-        result = compile_model(model, options, adapter=device.identity, progress=lambda m: progress.note(m))
+        compile_options = CompileOptions(target=target_for_adapter(device.info), **options)
+        result = compile_model(model, compile_options, adapter=device.identity, progress=lambda m: progress.note(m))
         artifact, folder, cache_hit, seconds = result.artifact, result.folder, result.cache_hit, result.seconds
-        target, tuned = options.target, options.tune
+        target, tuned = compile_options.target, compile_options.tune
         done("cache hit" if cache_hit else f"{artifact.manifest['kernels']} kernels")
     done = progress.step("loading kernels and weights onto the GPU")
     runtime = ModelRuntime(artifact.schedule, artifact.wgsl, artifact.runtime_weights(model.weights), context_length, device)
@@ -139,6 +141,7 @@ def _wgpu_backend(
         "cache_folder": str(folder) if folder else None,
         "memory": runtime.memory_report(),
         "memory_planning": runtime.memory_planning_report(),
+        "kv_cache_blocks": runtime.kv_cache_report(),
     }
     return runtime, report
 
@@ -158,6 +161,25 @@ TUNE_HELP = ("choose workgroup and tile sizes by timing candidates of every kern
 
 QUANTIZE_HELP = ("quantize the float (f32/f16/bf16) weight matrices of the layers and the LM head at compile time: "
                  "q8_0, q4_0, int4_g32 or int4_g128 (quantize-weights; docs/quantization.md)")
+KV_CACHE_HELP = "what the KV cache holds: f32 (default) or f16 (half the memory; needs the adapter's shader-f16)"
+KV_BLOCK_HELP = f"positions per block of the paged KV cache (default {DEFAULT_KV_BLOCK_SIZE}; 0 = one buffer per layer sized for the context)"
+
+
+def _add_compile_options(parser: argparse.ArgumentParser) -> None:
+    """The flags that change what is compiled: --tune, --quantize, --kv-cache, --kv-block-size."""
+    parser.add_argument("--tune", action="store_true", help=TUNE_HELP)
+    parser.add_argument("--quantize", metavar="SCHEME", help=QUANTIZE_HELP)
+    parser.add_argument("--kv-cache", choices=KV_CACHE_TYPES, default="f32", help=KV_CACHE_HELP)
+    parser.add_argument("--kv-block-size", type=int, default=DEFAULT_KV_BLOCK_SIZE, metavar="N", help=KV_BLOCK_HELP)
+
+
+def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``CompileOptions`` fields from the flags of ``_add_compile_options``."""
+    return {"tune": args.tune, "quantize": args.quantize or "", "kv_cache": args.kv_cache, "kv_block_size": args.kv_block_size}
+
+
+COMPILE_DEFAULTS: dict[str, Any] = {"tune": False, "quantize": "", "kv_cache": "f32", "kv_block_size": DEFAULT_KV_BLOCK_SIZE}
+"""What ``_compile_options`` gives without flags."""
 
 
 # --- subcommands ------------------------------------------------------------------------------
@@ -179,7 +201,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     from rusty_ir.driver import CompileOptions, compile_module  # noqa: PLC0415
     from rusty_ir.ir import print_module  # noqa: PLC0415
 
-    options = CompileOptions.for_target(args.target, tune=args.tune, quantize=args.quantize or "")
+    options = CompileOptions.for_target(args.target, **_compile_options(args))
     stages = [name for name, _ in options.stages]
     if args.dump_after is not None and args.dump_after not in stages:
         raise RustyError(f"--dump-after: unknown stage '{args.dump_after}' (stages: {', '.join(stages)})")
@@ -222,10 +244,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.max_tokens < 0:
         raise RustyError(f"--max-tokens must not be negative, got {args.max_tokens}")
-    if args.tune and args.backend != "wgpu":
-        raise RustyError("--tune applies to the wgpu backend (it times kernels on the GPU)")
-    if args.compiled is not None and (args.backend != "wgpu" or args.tune):
-        raise RustyError("--compiled runs a compiled model on the wgpu backend (and is already tuned or not)")
+    options = _compile_options(args)
+    flags = [f"--{k.replace('_', '-')}" for k, v in options.items() if v != COMPILE_DEFAULTS[k]]  # those that change the kernels
+    if args.backend != "wgpu" and (args.compiled is not None or set(flags) - {"--quantize"}):
+        raise RustyError(f"{'--compiled' if args.compiled else ', '.join(sorted(set(flags) - {'--quantize'}))} applies to the wgpu backend")
+    if args.compiled is not None and flags:
+        raise RustyError(f"{', '.join(flags)} applies when compiling; a --compiled folder is already compiled")
     if args.context_length is not None and args.context_length <= 0:
         raise RustyError(f"--context-length must be positive, got {args.context_length}")
     progress = _Progress(args.quiet or args.json)
@@ -235,12 +259,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     check_fits(len(prompt_ids), args.max_tokens, context_length)  # before any compute
     if args.compiled is not None:
         factory = functools.partial(_wgpu_backend, compiled=args.compiled)
+    elif args.backend == "wgpu":
+        factory = functools.partial(_wgpu_backend, **options)
     else:
-        factory = functools.partial(_wgpu_backend, tune=True) if args.tune else BACKENDS[args.backend]
-    if args.quantize:
-        if args.compiled is not None:
-            raise RustyError("--quantize applies when compiling; a --compiled folder already has its weight types")
-        factory = functools.partial(factory, quantize=args.quantize)
+        factory = functools.partial(BACKENDS[args.backend], quantize=options["quantize"])
     backend, compile_report = factory(model, context_length, progress)
 
     if args.json:
@@ -411,8 +433,7 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true",
                      help="print one JSON object (model, backend, prompt_ids, generated_ids, text, timings, compile) "
                           "instead of streaming text")
-    run.add_argument("--tune", action="store_true", help=TUNE_HELP)
-    run.add_argument("--quantize", metavar="SCHEME", help=QUANTIZE_HELP)
+    _add_compile_options(run)
     run.add_argument("--compiled", metavar="DIR",
                      help="run the kernels and schedule in DIR (from rusty compile -o DIR) instead of compiling; "
                           "MODEL still gives the weights and tokenizer, which must match what DIR was compiled from")
@@ -429,8 +450,7 @@ def make_parser() -> argparse.ArgumentParser:
                            "msl: Metal Shading Language kernels tuned for (and checked against) the apple target")
     comp.add_argument("--dump-after", metavar="STAGE",
                       help="print the IR after one stage (tensor, fused, dispatch, tuned, bufferized, tiled, planned, gpu, split)")
-    comp.add_argument("--tune", action="store_true", help=TUNE_HELP)
-    comp.add_argument("--quantize", metavar="SCHEME", help=QUANTIZE_HELP)
+    _add_compile_options(comp)
     comp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     comp.set_defaults(handler=_cmd_compile)
 

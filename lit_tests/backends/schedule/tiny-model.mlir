@@ -233,7 +233,7 @@ module attributes {gpu.container_module} {
 // CHECK:        "logits": {
 // CHECK:        "mix": {
 // CHECK:        "residual": {
-// CHECK:        "kv_caches": [{"name": "kv", "num_layers": 2, "row_width": 8, "element_type": "f32"}],
+// CHECK:        "kv_caches": [{"name": "kv", "num_layers": 2, "row_width": 8, "element_type": "f32", "block_size": 0}],
 // CHECK-NEXT:   "slots": [
 // CHECK-NEXT:     {"slot": 0, "element_types": ["f32"]},
 // CHECK-NEXT:     {"slot": 1, "element_types": ["f32"]},

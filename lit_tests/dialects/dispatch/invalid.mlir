@@ -203,3 +203,26 @@ func.func @config_contraction_no_tile() {
   }
   func.return
 }
+
+// -----
+
+dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 8 : i64, element_type = f16}
+func.func @cache_element_type(%layer: index) {
+  // expected-error @+1 {{cache buffer must be memref<?x8xf16>, got memref<?x8xf32>}}
+  %c = dispatch.cache @kv[%layer] {part = "k"} : memref<?x8xf32>
+  func.return
+}
+
+// -----
+
+dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 8 : i64}
+func.func @block_table_of_contiguous_cache() {
+  // expected-error @+1 {{'@kv' is not paged (it has no block_size)}}
+  %t = dispatch.block_table @kv : memref<?xi32>
+  func.return
+}
+
+// -----
+
+// expected-error @+1 {{block_size must be positive, got 0}}
+dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 8 : i64, block_size = 0 : i64}

@@ -34,6 +34,20 @@ func.func @caches(%layer: index) -> (memref<?x8xf32>, memref<?x8xf32>) {
 
 // -----
 
+// A paged f16 cache: its pools hold f16 rows; the block table is an i32 buffer.
+// CHECK:       dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 8 : i64, element_type = f16, block_size = 16 : i64}
+// CHECK-LABEL: func.func @paged
+// CHECK-NEXT:    %{{.*}} = dispatch.cache @kv[%{{.*}}] {part = "k"} : memref<?x8xf16>
+// CHECK-NEXT:    %{{.*}} = dispatch.block_table @kv : memref<?xi32>
+dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 8 : i64, element_type = f16, block_size = 16 : i64}
+func.func @paged(%layer: index) -> (memref<?x8xf16>, memref<?xi32>) {
+  %k = dispatch.cache @kv[%layer] {part = "k"} : memref<?x8xf16>
+  %t = dispatch.block_table @kv : memref<?xi32>
+  func.return %k, %t : memref<?x8xf16>, memref<?xi32>
+}
+
+// -----
+
 // A region with a lowering config, two results, and block arguments in operand order.
 // CHECK-LABEL: func.func @region
 // CHECK-SAME:  (%[[X:.*]]: tensor<?x8xf32>, %[[S:.*]]: index)

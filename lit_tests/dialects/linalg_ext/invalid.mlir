@@ -85,3 +85,27 @@ func.func @argmax_result(%l: tensor<16xf32>) {
   %t = linalg_ext.argmax %l : tensor<16xf32> -> tensor<1xi64>
   func.return
 }
+
+// -----
+
+func.func @append_pages_without_block_size(%k: tensor<?x8xf32>, %kc: memref<?x8xf32>, %pos: index, %t: memref<?xi32>) {
+  // expected-error @+1 {{a paged cache needs both a block table operand and block_size}}
+  linalg_ext.cache_append %k, %k into %kc, %kc at %pos pages %t : tensor<?x8xf32>, tensor<?x8xf32>, memref<?x8xf32>, memref<?x8xf32>
+  func.return
+}
+
+// -----
+
+func.func @attention_zero_block(%q: tensor<?x16xf32>, %kc: memref<?x8xf32>, %pos: index, %t: memref<?xi32>) {
+  // expected-error @+1 {{block_size must be positive, got 0}}
+  %o = linalg_ext.attention %q, %kc, %kc, %pos pages %t {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32, block_size = 0 : i64} : tensor<?x16xf32>, memref<?x8xf32>, memref<?x8xf32> -> tensor<?x16xf32>
+  func.return
+}
+
+// -----
+
+func.func @attention_mixed_cache_types(%q: tensor<?x16xf32>, %kc: memref<?x8xf16>, %vc: memref<?x8xf32>, %pos: index) {
+  // expected-error @+1 {{the K and V caches must both hold f32 or both f16}}
+  %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32} : tensor<?x16xf32>, memref<?x8xf16>, memref<?x8xf32> -> tensor<?x16xf32>
+  func.return
+}

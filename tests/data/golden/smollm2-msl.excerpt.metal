@@ -1,15 +1,13 @@
-// gpu.module @kernels > gpu.func @cache_append_2
-struct cache_append_2_Params {
-  int arg0;
-  int arg2;
+// gpu.module @kernels > gpu.func @elementwise_2
+struct elementwise_2_Params {
+  int arg1;
 };
 // threadgroup size 256 x 1 x 1 (the host schedule's block)
 [[max_total_threads_per_threadgroup(256)]]
-kernel void cache_append_2(device const float* cache_append_2_arg1 [[buffer(0)]],
-    device const float* cache_append_2_arg3 [[buffer(1)]],
-    device float* cache_append_2_arg4 [[buffer(2)]],
-    device float* cache_append_2_arg5 [[buffer(3)]],
-    constant cache_append_2_Params& cache_append_2_params [[buffer(4)]],
+kernel void elementwise_2(device const int* elementwise_2_arg0 [[buffer(0)]],
+    device const int* elementwise_2_arg2 [[buffer(1)]],
+    device float* elementwise_2_arg3 [[buffer(2)]],
+    constant elementwise_2_Params& elementwise_2_params [[buffer(3)]],
     uint3 lid [[thread_position_in_threadgroup]],
     uint3 wid [[threadgroup_position_in_grid]],
     uint3 nwg [[threadgroups_per_grid]]) {
@@ -21,37 +19,39 @@ kernel void cache_append_2(device const float* cache_append_2_arg1 [[buffer(0)]]
   const int v5 = as_type<int>(as_type<uint>(v4) * as_type<uint>(256));
   const int v6 = int(lid.x);
   const int v7 = as_type<int>(as_type<uint>(v5) + as_type<uint>(v6));
-  const int v8 = as_type<int>(as_type<uint>(cache_append_2_params.arg0) * as_type<uint>(192));
+  const int v8 = as_type<int>(as_type<uint>(elementwise_2_params.arg1) * as_type<uint>(576));
   const bool v9 = as_type<uint>(v7) < as_type<uint>(v8);
   if (v9) {
-    const int v10 = as_type<int>(as_type<uint>(v7) % as_type<uint>(192));
-    const int v11 = as_type<int>(as_type<uint>(v7) / as_type<uint>(192));
-    const int v12 = as_type<int>(as_type<uint>(cache_append_2_params.arg2) + as_type<uint>(v11));
-    const float v13 = cache_append_2_arg1[v11 * 192 + v10];
-    const int v14 = as_type<int>(as_type<uint>(v10) % as_type<uint>(64));
-    const int v15 = as_type<int>(as_type<uint>(v14) / as_type<uint>(2));
-    const int v16 = v10 ^ 1;
-    const int v17 = as_type<int>(as_type<uint>(v14) % as_type<uint>(2));
-    const bool v18 = v17 == 0;
-    const int v19 = v15;
-    const float v20 = float(as_type<uint>(v19));
-    const float v21 = v20 * (-0.03125f);
-    const float v22 = pow(100000.0f, v21);
-    const int v23 = as_type<int>(as_type<uint>(cache_append_2_params.arg2) + as_type<uint>(v11));
-    const int v24 = v23;
-    const float v25 = float(as_type<uint>(v24));
-    const float v26 = v25 * v22;
-    const float v27 = cache_append_2_arg1[v11 * 192 + v16];
-    const float v28 = v18 ? (-1.0f) : 1.0f;
-    const float v29 = cos(v26);
-    const float v30 = v13 * v29;
-    const float v31 = v28 * v27;
-    const float v32 = sin(v26);
-    const float v33 = v31 * v32;
-    const float v34 = v30 + v33;
-    cache_append_2_arg4[v12 * 192 + v10] = v34;
-    const float v35 = cache_append_2_arg3[v11 * 192 + v10];
-    cache_append_2_arg5[v12 * 192 + v10] = v35;
+    const int v10 = as_type<int>(as_type<uint>(v7) % as_type<uint>(576));
+    const int v11 = as_type<int>(as_type<uint>(v7) / as_type<uint>(576));
+    const int v12 = elementwise_2_arg2[v11];
+    const int v13 = v12;
+    const int v14 = as_type<int>(as_type<uint>(v10) / as_type<uint>(32));
+    const int v15 = as_type<int>(as_type<uint>(v13) * as_type<uint>(612));
+    const int v16 = as_type<int>(as_type<uint>(v14) * as_type<uint>(34));
+    const int v17 = as_type<int>(as_type<uint>(v15) + as_type<uint>(v16));
+    const int v18 = as_type<int>(as_type<uint>(v17) / as_type<uint>(4));
+    const int v19 = elementwise_2_arg0[v18];
+    const int v20 = as_type<int>(as_type<uint>(v17) % as_type<uint>(4));
+    const int v21 = as_type<int>(as_type<uint>(v20) * as_type<uint>(8));
+    const int v22 = v21;
+    const int v23 = as_type<int>(as_type<uint>(v19) >> (as_type<uint>(v22) & 31u));
+    const float v24 = float(as_type<half2>(as_type<uint>(v23)).x);
+    const int v25 = as_type<int>(as_type<uint>(v10) % as_type<uint>(32));
+    const int v26 = as_type<int>(as_type<uint>(2) + as_type<uint>(v25));
+    const int v27 = as_type<int>(as_type<uint>(v17) + as_type<uint>(v26));
+    const int v28 = as_type<int>(as_type<uint>(v27) / as_type<uint>(4));
+    const int v29 = elementwise_2_arg0[v28];
+    const int v30 = as_type<int>(as_type<uint>(v27) % as_type<uint>(4));
+    const int v31 = as_type<int>(as_type<uint>(v30) * as_type<uint>(8));
+    const int v32 = v31;
+    const int v33 = as_type<int>(as_type<uint>(v29) >> (as_type<uint>(v32) & 31u));
+    const int v34 = v33 & 255;
+    const int v35 = as_type<int>(as_type<uint>(v34) << (as_type<uint>(24) & 31u));
+    const int v36 = v35 >> (as_type<uint>(24) & 31u);
+    const float v37 = float(v36);
+    const float v38 = v24 * v37;
+    elementwise_2_arg3[v11 * 576 + v10] = v38;
   } else {
   }
 }

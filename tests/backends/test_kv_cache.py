@@ -1,0 +1,157 @@
+"""The KV cache's layouts on the wgpu adapter: paged (block tables, pools that grow), contiguous, f16.
+
+A small synthetic model is compiled through every IR level with each layout; the paged and f16
+caches must give what the contiguous f32 cache gives, on the real adapter (llvmpipe in CI).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rusty_ir.backends.runtime import Device
+from rusty_ir.backends.runtime.kv_cache import KvCaches
+from rusty_ir.backends.runtime.model import ModelRuntime
+from rusty_ir.backends.runtime.schedule import KvCache
+from rusty_ir.driver import CompileOptions, compile_model
+from rusty_ir.errors import RustyError
+from rusty_ir.generate import generate
+from rusty_ir.importers import load_model
+from rusty_ir.synthetic import write_synthetic_gguf
+
+CONTEXT = 96
+PROMPT = list(range(3, 40))  # 37 tokens: three prefill steps of at most 16
+TOKENS = 12
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return load_model(str(write_synthetic_gguf("test-tiny", "q4_0", tmp_path_factory.mktemp("kv") / "tiny.gguf")))
+
+
+@functools.cache
+def _artifact(model_path: str, kv_cache: str, block: int) -> Any:
+    model = load_model(model_path)
+    return compile_model(model, CompileOptions(kv_cache=kv_cache, kv_block_size=block, logits_entry=True), use_cache=False).artifact
+
+
+def runtime(model: Any, kv_cache: str = "f32", block: int = 0, device: Device | None = None) -> ModelRuntime:
+    artifact = _artifact(str(model.source), kv_cache, block)
+    return ModelRuntime(artifact.schedule, artifact.wgsl, model.weights, CONTEXT, device, max_prefill=16)
+
+
+def run(rt: ModelRuntime, model: Any, prompt: list[int] = PROMPT) -> tuple[list[int], np.ndarray]:
+    """Greedy tokens after ``prompt``, and the logits of a fresh 9-token sequence."""
+    tokens = generate(rt, model.tokenizer, prompt, TOKENS, stop_at_eos=False).generated_ids
+    rt.reset()
+    return tokens, rt.prefill_logits(np.array(prompt[:9], np.int32))
+
+
+@pytest.fixture(scope="module")
+def contiguous(model: Any) -> tuple[list[int], np.ndarray]:
+    return run(runtime(model), model)
+
+
+@pytest.mark.parametrize("block", [4, 16])
+def test_paged_cache_gives_what_the_contiguous_cache_gives(model: Any, contiguous: Any, block: int) -> None:
+    rt = runtime(model, block=block)
+    tokens, logits = run(rt, model)
+    assert tokens == contiguous[0]
+    np.testing.assert_allclose(logits, contiguous[1], rtol=1e-5, atol=1e-5)
+    assert rt.kv_cache_report()["kv"]["block_size"] == block
+
+
+def test_a_later_sequence_reads_through_a_permuted_block_table(model: Any, contiguous: Any) -> None:
+    """After reset the blocks come back most recent first: the second sequence's table is not the
+    identity, and its tokens are still those of a fresh runtime."""
+    rt = runtime(model, block=4)
+    generate(rt, model.tokenizer, PROMPT[:30], 20, stop_at_eos=False)  # 50 positions: 13 blocks
+    rt.reset()
+    tokens = generate(rt, model.tokenizer, PROMPT, TOKENS, stop_at_eos=False).generated_ids
+    blocks = -(-(len(PROMPT) + TOKENS - 1) // 4)
+    table = rt.device.read(rt._caches.buffers[("block_table", "kv")], np.int32, blocks)
+    assert list(table) != list(range(blocks)), "the test needs a permuted table"
+    assert sorted(table) == sorted(set(table)), "a block is held twice"
+    assert tokens == contiguous[0]
+
+
+def test_attention_reads_through_the_block_table(model: Any) -> None:
+    """Pointing logical block 0 at a block the sequence never wrote changes the next step's logits;
+    pointing it back restores them: the kernels address the pools through the table."""
+    rt = runtime(model, block=4)
+    rt.prefill_logits(np.array(PROMPT[:8], np.int32), 0)  # positions 0..7: blocks 0 and 1
+    step = np.array([PROMPT[8]], np.int32)
+    expected = rt.prefill_logits(step, 8)
+    pool, table = rt._caches.pools["kv"], rt._caches.buffers[("block_table", "kv")]
+    unused = next(b for b in range(pool.capacity) if b not in pool.sequence)
+    rt.device.write(table, np.array([unused], np.int32))
+    assert not np.allclose(rt.prefill_logits(step, 8), expected, rtol=1e-3, atol=1e-3)
+    rt.device.write(table, np.array(pool.sequence[:1], np.int32))
+    np.testing.assert_allclose(rt.prefill_logits(step, 8), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_paged_pools_grow_with_the_sequence(model: Any) -> None:
+    rt = runtime(model, block=4)
+    flat = runtime(model).memory_report()["kv_cache"]
+    before = rt.memory_report()["kv_cache"]
+    assert before < flat / 4, "the pools start with room for one prefill step, not the context"
+    generate(rt, model.tokenizer, PROMPT, TOKENS, stop_at_eos=False)
+    report = rt.kv_cache_report()["kv"]
+    assert report["blocks_used"] == -(-(len(PROMPT) + TOKENS - 1) // 4)
+    assert report["blocks_used"] <= report["blocks_allocated"] <= report["blocks_max"] == CONTEXT // 4
+    assert before < rt.memory_report()["kv_cache"] <= flat + 4 * report["blocks_max"]
+
+
+def test_f16_cache_halves_the_memory_and_keeps_the_logits(model: Any, contiguous: Any) -> None:
+    rt = runtime(model, kv_cache="f16", block=8)
+    if "shader-f16" not in rt.device.features:
+        pytest.fail("the CI adapter (llvmpipe) offers shader-f16; this one does not")
+    tokens, logits = run(rt, model)
+    rel = float(np.abs(logits - contiguous[1]).max() / np.abs(contiguous[1]).max())
+    assert 0 < rel < 1e-2, f"f16 cache logits off by {rel:.3g}"
+    assert tokens[:4] == contiguous[0][:4]
+    f32 = runtime(model, block=8)
+    run(f32, model)  # the same sequences: the pools grew alike
+    assert rt.kv_cache_report() == f32.kv_cache_report()
+    assert rt.memory_report()["kv_cache"] < 0.6 * f32.memory_report()["kv_cache"]
+
+
+def test_f16_cache_needs_shader_f16() -> None:
+    device = Device()
+    device.features = device.features - {"shader-f16"}
+    with pytest.raises(RustyError, match="no 'shader-f16' feature.*--kv-cache f32"):
+        KvCaches(device, [KvCache("kv", 2, 8, "f16", 4)], 32, 8)
+
+
+def test_block_allocator_hands_out_returns_and_grows() -> None:
+    caches = KvCaches(Device(), [KvCache("kv", 1, 4, "f32", 2)], context_length=16, initial_tokens=4)
+    pool = caches.pools["kv"]
+    assert (pool.capacity, pool.max_blocks) == (2, 8)
+    assert not caches.reserve(3) and pool.sequence == [0, 1]
+    old = caches.buffers[("cache", "kv", 0, "k")]
+    caches.device.write(old, np.arange(16, dtype=np.float32))
+    assert caches.reserve(7)  # 4 blocks: the pool doubles
+    new = caches.buffers[("cache", "kv", 0, "k")]
+    assert new is not old and pool.capacity == 4 and pool.sequence == [0, 1, 2, 3]
+    np.testing.assert_array_equal(caches.device.read(new, np.float32, 16), np.arange(16, dtype=np.float32))
+    caches.reset()
+    assert not caches.reserve(4) and pool.sequence == [3, 2]  # the most recently returned first
+    np.testing.assert_array_equal(caches.device.read(caches.buffers[("block_table", "kv")], np.int32, 2), [3, 2])
+
+
+def test_positions_past_the_context_are_refused(model: Any) -> None:
+    rt = runtime(model, block=4)
+    with pytest.raises(RustyError, match="exceed the context length 96"):
+        rt.prefill(np.arange(3, 3 + CONTEXT + 1, dtype=np.int32), 0)
+
+
+def test_kv_cache_flags_reach_the_pipeline(tmp_path: Path) -> None:
+    options = CompileOptions(kv_cache="f16", kv_block_size=32)
+    assert "convert-transformer-to-tensor{kv-cache-type=f16 kv-block-size=32}" in options.pipeline
+    assert "convert-transformer-to-tensor," in CompileOptions().pipeline  # defaults: the pass's own
+    with pytest.raises(RustyError, match="unknown KV cache type 'q4'"):
+        CompileOptions(kv_cache="q4")
