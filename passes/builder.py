@@ -57,6 +57,8 @@ _UNARY: dict[str, type[Operation]] = {
     "sqrt": math.SqrtOp,
     "cos": math.CosOp,
     "sin": math.SinOp,
+    "absf": math.AbsFOp,
+    "roundeven": math.RoundEvenOp,
     "negf": arith.NegfOp,
 }
 

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from rusty_ir.errors import RustyError
+from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE
 from rusty_ir.tools.common import peak_rss_bytes
 
 LOGITS_REL_TOL = 2e-2
@@ -87,6 +88,10 @@ class BenchOptions:
     """Where synthetic checkpoints are kept (default ``rusty_ir.synthetic.default_cache_dir()``)."""
     command: str | None = None
     """The command line, for the report."""
+    kv_cache: str = "f32"
+    """What the KV cache holds (``CompileOptions.kv_cache``)."""
+    kv_block_size: int = DEFAULT_KV_BLOCK_SIZE
+    """Positions per KV block (``CompileOptions.kv_block_size``; 0 = not paged)."""
     tune: bool = False
     """Also compile with measured tuning (``CompileOptions.tune``) and time that model the same way: the report's
     ``tuned`` entry, tuned against default side by side (see ``bench_tuned``)."""
@@ -301,7 +306,9 @@ def decode_weight_bytes(runtime: Any, weights: Any) -> tuple[int, dict[str, int]
 def kv_read_bytes(runtime: Any, first_pos: int, steps: int) -> float:
     """Average KV-cache bytes a decode step reads over positions ``first_pos .. first_pos + steps - 1``
     (K and V rows 0..pos of every layer)."""
-    row = sum(2 * c.num_layers * c.row_width * 4 for c in runtime.schedule.kv_caches)
+    from rusty_ir.backends.runtime.kv_cache import row_bytes  # noqa: PLC0415
+
+    row = sum(2 * c.num_layers * row_bytes(c) for c in runtime.schedule.kv_caches)
     return row * (first_pos + (steps - 1) / 2 + 1)
 
 
@@ -565,8 +572,8 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
     _note(progress, f"device: {device_report(device)['name']}")
 
     _note(progress, "compiling (cached after the first run)")
-    compiled = compile_model(model, CompileOptions(target=target_for_adapter(device.info), logits_entry=True), adapter=device.identity,
-                             progress=progress)  # fmt: skip
+    options = CompileOptions(target=target_for_adapter(device.info), logits_entry=True, kv_cache=opts.kv_cache, kv_block_size=opts.kv_block_size)
+    compiled = compile_model(model, options, adapter=device.identity, progress=progress)
     _note(progress, "loading kernels and weights onto the GPU")
     runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device)
 
@@ -716,7 +723,8 @@ def bench_tuned(opts: BenchOptions, model: Any, device: Any, default_runtime: An
     P, N = opts.prompt_tokens, opts.decode_tokens  # noqa: N806
     _note(progress, "compiling with measured tuning (tune-workgroups{mode=measure}; cached after the first run)")
     # tuned for the prompt length being measured (decode is timed after that many positions)
-    options = CompileOptions(target=target_for_adapter(device.info), logits_entry=True, tune=True, tune_prefill_length=P)
+    options = CompileOptions(target=target_for_adapter(device.info), logits_entry=True, tune=True, tune_prefill_length=P,
+                             kv_cache=opts.kv_cache, kv_block_size=opts.kv_block_size)  # fmt: skip
     compiled = compile_model(model, options, adapter=device.identity, progress=progress)
     context = report["settings"]["context_length"]
     runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device)
@@ -930,6 +938,10 @@ def canonical_command(opts: BenchOptions) -> str:
              "--repeats", str(opts.repeats), "--warmup", str(opts.warmup)]  # fmt: skip
     if opts.context_length is not None:
         args += ["--context-length", str(opts.context_length)]
+    if opts.kv_cache != "f32":
+        args += ["--kv-cache", opts.kv_cache]
+    if opts.kv_block_size != DEFAULT_KV_BLOCK_SIZE:
+        args += ["--kv-block-size", str(opts.kv_block_size)]
     args += [flag for flag, on in (("--vs-torch", opts.vs_torch), ("--profile", opts.profile), ("--no-check", not opts.check), ("--tune", opts.tune)) if on]
     return shlex.join(args)
 

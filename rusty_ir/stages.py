@@ -22,7 +22,7 @@ DEFAULT_STAGES: tuple[tuple[str, str], ...] = (
 )
 """The default pipeline, stage by stage: transformer-level IR in, gpu-level IR out."""
 
-KV_CACHE_TYPES: tuple[str, ...] = ("f32", "f16")
+KV_CACHE_TYPES: tuple[str, ...] = ("f32", "f16", "q8_0")
 """What the KV cache may hold (``convert-transformer-to-tensor{kv-cache-type=...}``, ``--kv-cache``)."""
 
 DEFAULT_KV_BLOCK_SIZE = 16

@@ -79,6 +79,7 @@ OP_FORMATS = MappingProxyType(
         "math.roundeven": "rint({a})",  # metal::round rounds halves away from zero; rint to even
         "math.rsqrt": "rsqrt({a})",
         "rgpu.unpack_f16": "float(as_type<half2>({ua}).{half})",
+        "rgpu.pack_f16": "as_type<int>(uint(as_type<ushort>(half({a}))) | (uint(as_type<ushort>(half({b}))) << 16))",
         "rgpu.subgroup_add": "simd_sum({a})",
     }
 )

@@ -30,7 +30,9 @@ from rusty_ir.backends.runtime.device import Device
 from rusty_ir.backends.runtime.schedule import KvCache
 from rusty_ir.errors import RustyError
 
-ELEMENT_BYTES = {"f32": 4, "f16": 2}
+def row_bytes(cache: KvCache) -> int:
+    """Bytes of one position's K (or V) row: f32 4, f16 2, q8_0 17/16 bytes a value (codes, then f16 scales)."""
+    return {"f32": 4 * cache.row_width, "f16": 2 * cache.row_width, "q8_0": cache.row_width * 17 // 16}[cache.element_type]
 
 
 class _Pool:
@@ -62,8 +64,8 @@ class KvCaches:
         self.buffers: dict[tuple[Any, ...], Any] = {}
         self.pools = {c.name: _Pool(c, context_length, initial_tokens) for c in self.caches if c.block_size}
         for cache in self.caches:
-            if cache.element_type not in ELEMENT_BYTES:
-                raise RustyError(f"KV cache '{cache.name}' holds {cache.element_type}; the runtime supports f32 and f16")
+            if cache.element_type not in ("f32", "f16", "q8_0"):
+                raise RustyError(f"KV cache '{cache.name}' holds {cache.element_type}; the runtime supports f32, f16 and q8_0")
             if cache.element_type == "f16" and "shader-f16" not in device.features:
                 raise RustyError(
                     f"KV cache '{cache.name}' holds f16, which this adapter's kernels cannot use (no 'shader-f16' feature); "
@@ -76,7 +78,7 @@ class KvCaches:
                 self.buffers[("block_table", cache.name)] = device.empty(4 * pool.max_blocks, label=f"{cache.name}.block_table")
 
     def _allocate(self, cache: KvCache, rows: int) -> None:
-        nbytes = rows * cache.row_width * ELEMENT_BYTES[cache.element_type]
+        nbytes = rows * row_bytes(cache)
         for layer in range(cache.num_layers):
             for part in ("k", "v"):
                 self.buffers[("cache", cache.name, layer, part)] = self.device.empty(nbytes, label=f"{cache.name}.{layer}.{part}")
@@ -135,4 +137,4 @@ class KvCaches:
         }
 
 
-__all__ = ["KvCaches"]
+__all__ = ["KvCaches", "row_bytes"]

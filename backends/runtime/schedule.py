@@ -172,7 +172,7 @@ class _In:
 
 @dataclass(frozen=True)
 class KvCache:
-    """``dispatch.kv_cache``: a K and a V buffer per layer, ``row_width`` values (f32 or f16) per position;
+    """``dispatch.kv_cache``: a K and a V buffer per layer, ``row_width`` values (f32, f16 or q8_0) per position;
     paged in blocks of ``block_size`` positions when that is positive (0: one row per position of the context)."""
 
     name: str
@@ -190,8 +190,8 @@ class KvCache:
         cache = cls(
             r.name("name"), r.get("num_layers", int), r.get("row_width", int), r.get("element_type", str, "f32"), r.get("block_size", int, 0)
         )
-        if cache.block_size < 0 or cache.element_type not in ("f32", "f16"):
-            raise RustyError(f"schedule: {where}: a KV cache holds f32 or f16 in blocks of 0 (not paged) or more positions")
+        if cache.block_size < 0 or cache.element_type not in ("f32", "f16", "q8_0"):
+            raise RustyError(f"schedule: {where}: a KV cache holds f32, f16 or q8_0 in blocks of 0 (not paged) or more positions")
         return cache
 
 

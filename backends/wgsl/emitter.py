@@ -51,6 +51,7 @@ OP_FORMATS: Mapping[str, str | Mapping[str, str]] = MappingProxyType(
         "math.roundeven": "round({a})",
         "math.rsqrt": "inverseSqrt({a})",
         "rgpu.unpack_f16": "unpack2x16float({ua}).{half}",
+        "rgpu.pack_f16": "bitcast<i32>(pack2x16float(vec2<f32>({a}, {b})))",
         "rgpu.subgroup_add": "subgroupAdd({a})",
     }
 )

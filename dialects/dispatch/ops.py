@@ -40,6 +40,7 @@ from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator, Pure, Symbol
 from xdsl.utils.exceptions import VerifyException
 
 from rusty_ir.dialects.dispatch.attrs import LoweringConfigAttr
+from rusty_ir.dialects.quant.attrs import Q8_0Type
 
 
 @irdl_op_definition
@@ -93,7 +94,8 @@ class KvCacheOp(IRDLOperation):
 
     Semantics: a module-level symbol; each layer's K and V buffers hold one row
     of ``row_width`` values of ``element_type`` (f32 unless given; f16 halves
-    the cache) per position. The number of rows (the context length) is chosen
+    the cache, ``!quant.q8_0`` stores 8-bit codes and an f16 scale per 32
+    values) per position. The number of rows (the context length) is chosen
     by the runtime. With ``block_size`` B the cache is paged: positions are
     grouped in blocks of B rows, the buffers are pools of physical blocks, and
     the sequence's block table (``dispatch.block_table``) says which physical
@@ -113,7 +115,7 @@ class KvCacheOp(IRDLOperation):
     sym_name = prop_def(SymbolNameConstraint())
     num_layers = prop_def(IntegerAttr[I64])
     row_width = prop_def(IntegerAttr[I64])
-    element_type = opt_prop_def(Float32Type | Float16Type)
+    element_type = opt_prop_def(Float32Type | Float16Type | Q8_0Type)
     block_size = opt_prop_def(IntegerAttr[I64])
 
     traits = traits_def(SymbolOpInterface(), HasParent(ModuleOp))
@@ -136,7 +138,7 @@ class KvCacheOp(IRDLOperation):
 
     @property
     def cache_element_type(self) -> Attribute:
-        """f32 or f16: what a cache row holds."""
+        """f32, f16 or !quant.q8_0: what a cache row holds."""
         return self.element_type or Float32Type()
 
     @property

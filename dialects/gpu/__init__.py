@@ -9,9 +9,9 @@ that instead.
 
 from xdsl.ir import Dialect
 
-from rusty_ir.dialects.gpu.ops import HalfAttr, HalfEnum, SubgroupAddOp, UnpackF16Op
+from rusty_ir.dialects.gpu.ops import HalfAttr, HalfEnum, PackF16Op, SubgroupAddOp, UnpackF16Op
 
-RGpu = Dialect("rgpu", [SubgroupAddOp, UnpackF16Op], [HalfAttr])
+RGpu = Dialect("rgpu", [PackF16Op, SubgroupAddOp, UnpackF16Op], [HalfAttr])
 """The `rgpu` dialect object, registered by the tools as `rgpu`."""
 
-__all__ = ["HalfAttr", "HalfEnum", "RGpu", "SubgroupAddOp", "UnpackF16Op"]
+__all__ = ["HalfAttr", "HalfEnum", "PackF16Op", "RGpu", "SubgroupAddOp", "UnpackF16Op"]

@@ -1,4 +1,4 @@
-"""Operations of the `rgpu` dialect: f16 unpacking from 32-bit words and subgroup reductions."""
+"""Operations of the `rgpu` dialect: f16 packing into and unpacking from 32-bit words, and subgroup reductions."""
 
 from __future__ import annotations
 
@@ -97,6 +97,32 @@ class UnpackF16Op(IRDLOperation):
         printer.print_attribute(self.word.type)
         printer.print_string(" -> ")
         printer.print_attribute(self.result.type)
+
+
+@irdl_op_definition
+class PackF16Op(IRDLOperation):
+    """Packs two f32 values, rounded to IEEE halves, into one 32-bit word.
+
+    Semantics: bits 0..15 of the result hold ``lo`` as an f16, bits 16..31
+    ``hi`` (WGSL ``pack2x16float``); the inverse of two ``rgpu.unpack_f16``.
+
+    Where it appears: gpu level, where a kernel stores f16 values into a buffer
+    of words (the scales of a q8_0 KV cache).
+
+    Example:
+        %word = rgpu.pack_f16 %lo, %hi : i32
+    """
+
+    name = "rgpu.pack_f16"
+    lo = operand_def(Float32Type)
+    hi = operand_def(Float32Type)
+    result = result_def(i32)
+    traits = traits_def(Pure())
+
+    assembly_format = "$lo `,` $hi attr-dict `:` type($result)"
+
+    def __init__(self, lo: SSAValue, hi: SSAValue):
+        super().__init__(operands=[lo, hi], result_types=[i32])
 
 
 _SUBGROUP_TYPES: tuple[Attribute, ...] = (f32, Float16Type(), i32)

@@ -39,6 +39,7 @@ from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
 
 from rusty_ir.dialects.dispatch import BlockTableOp, CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp
 from rusty_ir.dialects.linalg_ext.ops import ArgmaxOp, AttentionOp, CacheAppendOp
+from rusty_ir.dialects.quant.attrs import Q8_0Type
 from rusty_ir.dialects.transformer.interp import NumpyInterpreter
 from rusty_ir.errors import RustyError, describe_op
 from rusty_ir.weights import TensorView
@@ -247,7 +248,7 @@ class LinalgNumpyFunctions(InterpreterFunctions):
 
 class CacheBuffers:
     """The KV cache buffers of every ``dispatch.kv_cache``: one numpy array per (symbol, layer, part),
-    of the cache's element type, with a row per position of the context (rounded up to whole blocks
+    of the cache's element type (q8_0 rows: the f32 values they decode to), with a row per position of the context (rounded up to whole blocks
     when paged). A paged cache's block table is the reverse of the identity, so that reading through
     it is exercised: logical block ``b`` lives in physical block ``blocks - 1 - b``."""
 
@@ -274,6 +275,18 @@ class CacheBuffers:
 
     def reset(self) -> None:
         self.buffers.clear()
+
+
+def _q8_round_trip(rows: np.ndarray) -> np.ndarray:
+    """What a q8_0 cache row gives back: per 32 values, codes ``roundeven(v * 127 / max|v|)`` times the
+    f16 scale ``max|v| / 127`` (the GPU kernels' arithmetic, ``passes/codegen/kv_cache.py``)."""
+    blocks = rows.astype(np.float32).reshape(rows.shape[0], -1, 32)
+    amax = np.abs(blocks).max(axis=2, keepdims=True)
+    with np.errstate(divide="ignore"):
+        inverse = np.where(amax > 0, np.float32(127) / amax, np.float32(0))
+    codes = np.round(blocks * inverse)  # numpy rounds halves to even
+    scale = (amax / np.float32(127)).astype(np.float16).astype(np.float32)
+    return (codes * scale).reshape(rows.shape).astype(np.float32)
 
 
 def _decl(op: Operation, cache: SymbolRefAttr) -> KvCacheOp:
@@ -322,8 +335,9 @@ class DispatchFunctions(InterpreterFunctions):
         if end > self.caches.context_length:
             raise RustyError(f"{describe_op(op)}: positions up to {end - 1} exceed the context length {self.caches.context_length}", op)
         rows = _cache_rows(op, table[0] if table else None, np.arange(int(pos), end))
-        kc[rows] = dense(keys)
-        vc[rows] = dense(values)
+        q8 = isinstance(op.k_cache.type.element_type, Q8_0Type)  # type: ignore[attr-defined]
+        kc[rows] = _q8_round_trip(dense(keys)) if q8 else dense(keys)
+        vc[rows] = _q8_round_trip(dense(values)) if q8 else dense(values)
         return ()
 
     @impl(AttentionOp)

@@ -30,6 +30,8 @@ from xdsl.irdl import (
 from xdsl.traits import MemoryReadEffect, MemoryWriteEffect, Pure
 from xdsl.utils.exceptions import VerifyException
 
+from rusty_ir.dialects.quant.attrs import Q8_0Type
+
 
 def _rows_of(value: SSAValue, what: str) -> tuple[int, int]:
     ty = value.type
@@ -53,10 +55,10 @@ def cache_rows(block_size: int | None) -> str:
 
 
 def _verify_cache_types(k_cache: SSAValue, v_cache: SSAValue) -> None:
-    """K and V caches hold f32 or f16, both the same."""
+    """K and V caches hold f32, f16 or q8_0, both the same."""
     types = {k_cache.type.element_type, v_cache.type.element_type}  # type: ignore[attr-defined]
-    if len(types) != 1 or not isinstance(types.pop(), Float32Type | Float16Type):
-        raise VerifyException("the K and V caches must both hold f32 or both f16")
+    if len(types) != 1 or not isinstance(types.pop(), Float32Type | Float16Type | Q8_0Type):
+        raise VerifyException("the K and V caches must both hold f32, both f16 or both q8_0")
 
 
 def _verify_paging(op: CacheAppendOp | AttentionOp) -> None:

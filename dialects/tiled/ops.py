@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import DenseArrayBase, IndexType, MemRefType, StringAttr, i32, i64
+from xdsl.dialects.builtin import DYNAMIC_INDEX, DenseArrayBase, IndexType, MemRefType, StringAttr, i32, i64
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
@@ -101,15 +101,14 @@ class KernelOp(IRDLOperation):
 
 
 def _binds(operand: Attribute, arg: Attribute) -> bool:
-    """Same type, or a memref (typically a quantized weight) bound as its raw i32 words."""
+    """Same type, or a memref bound as its raw i32 words: a stored weight as ``memref<Nxi32>``, a
+    q8_0 KV cache as rows of words ``memref<?xRxi32>``."""
     if operand == arg:
         return True
-    return (
-        isinstance(operand, MemRefType)
-        and isinstance(arg, MemRefType)
-        and arg.element_type == i32
-        and len(arg.get_shape()) == 1
-    )
+    if not (isinstance(operand, MemRefType) and isinstance(arg, MemRefType) and arg.element_type == i32):
+        return False
+    shape = arg.get_shape()
+    return len(shape) == 1 or (len(shape) == 2 and shape[0] == DYNAMIC_INDEX and operand.get_shape()[0] == DYNAMIC_INDEX)
 
 
 @irdl_op_definition

@@ -1,5 +1,6 @@
 // RUN: rusty-opt %s -p 'convert-transformer-to-tensor{kv-cache-type=f16 kv-block-size=4}' | filecheck %s --check-prefix=F16
 // RUN: rusty-opt %s -p 'convert-transformer-to-tensor{kv-block-size=0}' | filecheck %s --check-prefix=FLAT
+// RUN: not rusty-opt %s -p 'convert-transformer-to-tensor{kv-cache-type=q8_0}' 2>&1 | filecheck %s --check-prefix=Q8ROW
 // RUN: not rusty-opt %s -p 'convert-transformer-to-tensor{kv-cache-type=bf16}' 2>&1 | filecheck %s --check-prefix=BADTYPE
 // RUN: not rusty-opt %s -p 'convert-transformer-to-tensor{kv-block-size=-1}' 2>&1 | filecheck %s --check-prefix=BADBLOCK
 // The KV cache's layout options: an f16 cache in blocks of 4 positions, and a contiguous
@@ -16,7 +17,8 @@
 // FLAT:      linalg_ext.cache_append %{{.*}}, %{{.*}} into %{{.*}}, %{{.*}} at %{{[^ ]*}} : tensor
 // FLAT-NOT:  pages
 
-// BADTYPE:   kv-cache-type must be one of f32, f16, got 'bf16'
+// Q8ROW:     a q8_0 KV cache needs rows (kv heads x head dim) of a multiple of 64 values, got 8
+// BADTYPE:   kv-cache-type must be one of f32, f16, q8_0, got 'bf16'
 // BADBLOCK:  kv-block-size must be 0 (not paged) or positive, got -1
 
 tfm.kv_cache @kv {head_dim = 4 : i64, num_kv_heads = 2 : i64, num_layers = 2 : i64}

@@ -25,6 +25,7 @@ from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
 from rusty_ir.dialects.quant.attrs import BlockQuantType
 from rusty_ir.dialects.tiled import KernelOp, YieldOp
 from rusty_ir.passes.builder import F32, IRBuilder
+from rusty_ir.passes.codegen.kv_cache import cache_arg_type
 from rusty_ir.weights import Scheme, scheme
 
 WORKGROUP_SPACE = IntegerAttr(3, i64)
@@ -47,10 +48,11 @@ def stored_scheme(ty: Attribute) -> Scheme | None:
 
 
 def kernel_arg_type(ty: Attribute) -> Attribute:
-    """How a region operand is bound in the kernel: stored weights become ``memref<Nxi32>``."""
+    """How a region operand is bound in the kernel: stored weights become ``memref<Nxi32>``, q8_0 KV
+    cache rows ``memref<?xRxi32>`` (``kv_cache.cache_arg_type``)."""
     sch = stored_scheme(ty)
     if sch is None:
-        return ty
+        return cache_arg_type(ty) if isinstance(ty, MemRefType) else ty
     assert isinstance(ty, MemRefType)
     words = (sch.nbytes(tuple(ty.get_shape())) + 3) // 4
     return MemRefType(i32, [words])

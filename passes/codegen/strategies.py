@@ -13,13 +13,14 @@ from collections.abc import Callable, Sequence
 from xdsl.dialects import arith, bufferization, memref
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import DYNAMIC_INDEX, MemRefType, i32
-from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir import Operation, SSAValue
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr
 from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.passes.codegen.kernel import Kernel
+from rusty_ir.passes.codegen.kv_cache import Q8_GROUP, cache_load, cache_row, is_q8, store_cache, store_q8_group
 from rusty_ir.passes.codegen.materialize import Materializer, apply_map, static_shape
 from rusty_ir.passes.dispatch.analysis import Kind, kind, maps, reduction_dims
 
@@ -90,10 +91,16 @@ def lower_elementwise(kernel: Kernel, mat: Materializer, ops: Sequence[Operation
     shape = static_shape(space_value)
     if any(static_shape(v) != shape for v, _ in outputs):
         raise RustyError("an elementwise region's outputs must all have the same shape", ops[0])
-    total = kernel.grid_b.product(mat.dims(kernel.grid_b, space_value, kernel.grid_args))
-    grid = _linear_grid(kernel, total)
-
+    q8 = any(is_q8(op.k_cache) for op in appends)  # an invocation per group of 64 values of a row
+    width = shape[-1]
+    if q8 and outputs:
+        raise RustyError("an append to a q8_0 KV cache cannot share its kernel with other outputs", appends[0])
+    grid_dims = mat.dims(kernel.grid_b, space_value, kernel.grid_args)
     dims = mat.dims(b, space_value)
+    if q8:
+        grid_dims[-1] = kernel.grid_b.index(width // Q8_GROUP)
+        dims[-1] = b.index(width // Q8_GROUP)
+    grid = _linear_grid(kernel, kernel.grid_b.product(grid_dims))
     linear = _linear_id(kernel)
 
     def body(ib: IRBuilder) -> list[SSAValue]:
@@ -101,37 +108,23 @@ def lower_elementwise(kernel: Kernel, mat: Materializer, ops: Sequence[Operation
         for value, buf in outputs:
             kernel.store(ib, mat.element(ib, value, idx), buf, idx)
         for op in appends:
-            row = cache_row(kernel, mat, ib, op, ib.addi(mat.args[op.pos], idx[0]))
+            row = cache_row(ib, op, _table(mat, op), ib.addi(mat.args[op.pos], idx[0]))
             for src, cache in ((op.keys, op.k_cache), (op.values, op.v_cache)):
-                buf = mat.args[cache]
-                value = mat.element(ib, src, idx)
-                if _element_type(buf) != value.type:
-                    value = ib.value(arith.TruncFOp(value, _element_type(buf)))
-                kernel.store(ib, value, buf, [row, idx[1]])
+                if q8:  # idx[1] is a group of 64 values
+                    first = ib.muli(idx[1], ib.index(Q8_GROUP))
+                    values = [mat.element(ib, src, [idx[0], ib.addi(first, ib.index(i))]) for i in range(Q8_GROUP)]
+                    store_q8_group(ib, values, mat.args[cache], row, idx[1], width)
+                else:
+                    store_cache(ib, mat.element(ib, src, idx), mat.args[cache], row, idx[1])
         return []
 
     b.if_then(b.cmpi("ult", linear, b.product(dims)), body)
     return grid
 
 
-def _element_type(buf: SSAValue) -> Attribute:
-    ty = buf.type
-    assert isinstance(ty, MemRefType)
-    return ty.element_type
-
-
-def cache_row(kernel: Kernel, mat: Materializer, b: IRBuilder, op: CacheAppendOp | AttentionOp, t: SSAValue) -> SSAValue:
-    """The KV cache row of position ``t``: ``t``, or ``table[t / B] * B + t % B`` for a paged cache."""
-    if op.block_table is None or op.block_size is None:
-        return t
-    block = b.index(op.block_size.value.data)
-    physical = b.to_index(kernel.load(b, mat.args[op.block_table], [b.divui(t, block)]))
-    return b.addi(b.muli(physical, block), b.remui(t, block))
-
-
-def cache_load(kernel: Kernel, b: IRBuilder, buf: SSAValue, indices: Sequence[SSAValue]) -> SSAValue:
-    """A KV cache element as f32 (f16 caches are widened as they are read)."""
-    return b.to_f32(kernel.load(b, buf, indices))
+def _table(mat: Materializer, op: CacheAppendOp | AttentionOp) -> SSAValue | None:
+    """The kernel's block-table argument of a paged cache op (None for a contiguous cache)."""
+    return None if op.block_table is None else mat.args[op.block_table]
 
 
 # --- row ------------------------------------------------------------------------------------------
@@ -549,7 +542,7 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
     if split:
         lo = b.muli(kernel.block_id("z"), b.index(split[0]))
         hi = b.minui(end, b.addi(lo, b.index(split[0])))
-    kc, vc = mat.args[op.k_cache], mat.args[op.v_cache]
+    kc, vc, table = mat.args[op.k_cache], mat.args[op.v_cache], _table(mat, op)
     group = b.divui(tid, b.index(hd))
     d = b.remui(tid, b.index(hd))
     p_of = b.divui(tid, b.index(slices))  # the position (in the tile) this thread scores
@@ -574,13 +567,13 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
 
         def score(jb: IRBuilder) -> list[SSAValue]:
             lanes = ILP if width % ILP == 0 else 1  # independent partial sums hide the loads' latency
-            row = cache_row(kernel, mat, jb, op, t)
+            row = cache_row(jb, op, table, t)
 
             def dot(kb: IRBuilder, dd: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
                 out = []
                 for u in range(lanes):
                     du = kb.addi(dd, kb.index(u))
-                    kv = cache_load(kernel, kb, kc, [row, kb.addi(kv_col, du)])
+                    kv = cache_load(kb, op.k_cache, kc, row, kb.addi(kv_col, du))
                     out.append(kb.addf(kb.mulf(kernel.load(kb, q_shared, [du]), kv), c[u]))
                 return out
 
@@ -627,7 +620,7 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
                 p = jb.exp(jb.subf(kernel.load(jb, scores, [iu]), m_new))
                 if unroll > 1:
                     p = jb.select(jb.cmpi("ult", iu, last), p, jb.f32(0.0))
-                v = cache_load(kernel, jb, vc, [cache_row(kernel, mat, jb, op, jb.addi(t0, iu)), jb.addi(kv_col, d)])
+                v = cache_load(jb, op.v_cache, vc, cache_row(jb, op, table, jb.addi(t0, iu)), jb.addi(kv_col, d))
                 l_new, acc_new = jb.addf(l_new, p), jb.addf(acc_new, jb.mulf(p, v))
             return [l_new, acc_new]
 

@@ -27,10 +27,11 @@ from rusty_ir.dialects import transformer as tfm
 from rusty_ir.dialects.dispatch import BlockTableOp, CacheOp, KvCacheOp, WeightOp
 from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp
 from rusty_ir.dialects.quant import DequantizeOp
-from rusty_ir.dialects.quant.attrs import BlockQuantType
+from rusty_ir.dialects.quant.attrs import BlockQuantType, Q8_0Type
 from rusty_ir.errors import RustyError
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE
 from rusty_ir.passes.builder import F32, IRBuilder
+from rusty_ir.passes.codegen.kv_cache import Q8_GROUP
 
 PARALLEL = IteratorTypeAttr.parallel()
 REDUCTION = IteratorTypeAttr.reduction()
@@ -149,7 +150,7 @@ class WeightLowering(_Lowering):
         rewriter.replace(op, WeightOp(op.weight_name.data, op.result.type, op.layer))
 
 
-KV_ELEMENT_TYPES: dict[str, Attribute] = {"f32": F32, "f16": Float16Type()}
+KV_ELEMENT_TYPES: dict[str, Attribute] = {"f32": F32, "f16": Float16Type(), "q8_0": Q8_0Type()}
 """The element type of each ``kv-cache-type`` (``rusty_ir.stages.KV_CACHE_TYPES``)."""
 
 
@@ -169,6 +170,8 @@ class KvCacheLowering(_Lowering):
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tfm.KvCacheOp, rewriter: PatternRewriter, /) -> None:
+        if isinstance(self.layout.element_type, Q8_0Type) and op.row_width % Q8_GROUP:
+            raise RustyError(f"a q8_0 KV cache needs rows (kv heads x head dim) of a multiple of {Q8_GROUP} values, got {op.row_width}", op)
         decl = KvCacheOp(op.sym_name.data, op.num_layers.value.data, op.row_width, self.layout.element_type, self.layout.block_size)
         rewriter.replace(op, decl)
 
@@ -461,8 +464,9 @@ class ConvertTransformerToTensorPass(ModulePass):
     name = "convert-transformer-to-tensor"
 
     kv_cache_type: str = "f32"
-    """What the KV cache holds: f32, or f16 (half the memory; attention still computes in f32; needs the
-    adapter's shader-f16 feature)."""
+    """What the KV cache holds: f32; f16 (half the memory; needs the adapter's shader-f16 feature); or
+    q8_0 (8-bit codes with an f16 scale per 32 values, 0.27 of f32; rows of a multiple of 64 values).
+    Attention computes in f32 either way."""
 
     kv_block_size: int = DEFAULT_KV_BLOCK_SIZE
     """Positions per block of the paged KV cache; 0 = not paged (every layer's K and V buffers sized for

@@ -326,7 +326,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         prompt_tokens=args.prompt_tokens, decode_tokens=args.decode_tokens,
         repeats=3 if args.repeats is None else args.repeats, warmup=1 if args.warmup is None else args.warmup,
         context_length=args.context_length, vs_torch=args.vs_torch, profile=args.profile, check=args.check,
-        cache_dir=args.cache_dir, tune=args.tune,
+        cache_dir=args.cache_dir, tune=args.tune, kv_cache=args.kv_cache, kv_block_size=args.kv_block_size,
     )  # fmt: skip
     return bench_main(opts, as_json=args.json, quiet=args.quiet)
 
@@ -473,6 +473,8 @@ def make_parser() -> argparse.ArgumentParser:
                        help="also time Hugging Face generate (fp16, eager) on the same device with the same weights")
     bench.add_argument("--profile", action="store_true", help="GPU time per kernel (timestamp queries) of one decode and one prefill step")
     bench.add_argument("--no-check", dest="check", action="store_false", help="skip the first-step logits correctness guard")
+    bench.add_argument("--kv-cache", choices=KV_CACHE_TYPES, default="f32", help=KV_CACHE_HELP)
+    bench.add_argument("--kv-block-size", type=int, default=DEFAULT_KV_BLOCK_SIZE, metavar="N", help=KV_BLOCK_HELP)
     bench.add_argument("--tune", action="store_true",
                        help="also compile with measured tuning (tune-workgroups{mode=measure}) and report tuned against "
                             "default prefill and decode tokens/s side by side")

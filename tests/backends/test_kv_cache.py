@@ -120,6 +120,44 @@ def test_f16_cache_halves_the_memory_and_keeps_the_logits(model: Any, contiguous
     assert rt.memory_report()["kv_cache"] < 0.6 * f32.memory_report()["kv_cache"]
 
 
+@pytest.fixture(scope="module")
+def model64(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Rows of 64 values (2 kv heads of 32): a q8_0 cache stores them in one group."""
+    return load_model(str(write_synthetic_gguf("test-tiny-kv64", "q4_0", tmp_path_factory.mktemp("kv64") / "tiny64.gguf")))
+
+
+def test_q8_0_cache_decodes_what_the_reference_stores(model64: Any) -> None:
+    """The GPU's q8_0 codes and f16 scales give the logits of the tensor-level interpreter, whose cache
+    rounds each row through q8_0 in numpy; both are a little off the f32 cache's, at 17/64 of its bytes."""
+    from rusty_ir.dialects.linalg_ext.interp import TensorInterpreter
+    from rusty_ir.driver import compile_module
+    from rusty_ir.importers.to_ir import build_module
+
+    tensor_ir: list[Any] = []
+    options = CompileOptions(kv_cache="q8_0", kv_block_size=4, logits_entry=True)
+    module = build_module(model64.config, model64.weights, logits_entry=True)
+    artifact = compile_module(module, options, lambda stage, ir, _: tensor_ir.append(ir.clone()) if stage == "tensor" else None)
+    rt = ModelRuntime(artifact.schedule, artifact.wgsl, model64.weights, CONTEXT, max_prefill=16)
+    reference = TensorInterpreter(tensor_ir[0], model64.weights, context_length=CONTEXT)
+    first, second = np.array(PROMPT[:11], np.int32), np.array(PROMPT[11:14], np.int32)
+    got = [rt.prefill_logits(first, 0), rt.prefill_logits(second, 11)]
+    want = [reference.call("prefill_logits", first, 0), reference.call("prefill_logits", second, 11)]
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, np.asarray(w), rtol=1e-4, atol=1e-4 * float(np.abs(w).max()))
+
+    f32 = runtime(model64, block=4)
+    f32.prefill_logits(first, 0)
+    exact = f32.prefill_logits(second, 11)
+    rel = float(np.abs(got[1] - exact).max() / np.abs(exact).max())
+    assert 1e-4 < rel < 3e-2, f"q8_0 cache logits off the f32 cache's by {rel:.3g}"
+    assert rt.memory_report()["kv_cache"] < 0.3 * f32.memory_report()["kv_cache"]
+
+
+def test_q8_0_cache_needs_rows_of_64(model: Any) -> None:
+    with pytest.raises(RustyError, match="q8_0 KV cache needs rows .* multiple of 64 values, got 32"):
+        compile_model(model, CompileOptions(kv_cache="q8_0"), use_cache=False)
+
+
 def test_f16_cache_needs_shader_f16() -> None:
     device = Device()
     device.features = device.features - {"shader-f16"}

@@ -105,7 +105,7 @@ func.func @attention_zero_block(%q: tensor<?x16xf32>, %kc: memref<?x8xf32>, %pos
 // -----
 
 func.func @attention_mixed_cache_types(%q: tensor<?x16xf32>, %kc: memref<?x8xf16>, %vc: memref<?x8xf32>, %pos: index) {
-  // expected-error @+1 {{the K and V caches must both hold f32 or both f16}}
+  // expected-error @+1 {{the K and V caches must both hold f32, both f16 or both q8_0}}
   %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32} : tensor<?x16xf32>, memref<?x8xf16>, memref<?x8xf32> -> tensor<?x16xf32>
   func.return
 }

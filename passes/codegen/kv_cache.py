@@ -1,0 +1,123 @@
+"""Reading and writing the KV cache inside a kernel: paged rows, f16 and q8_0 elements.
+
+A cache row holds one position's ``W`` values (``W`` = kv heads x head dim) as
+
+- ``f32`` or ``f16``: ``memref<?xWxf32|f16>``, read and written element by element;
+- ``q8_0`` (``!quant.q8_0``): q8_0's precision and size (signed 8-bit codes, an f16 scale per 32
+  values, 1.0625 bytes a value), laid out for stores that never share a word between threads:
+  the row is ``W / 4`` words of codes (4 per word, in order) followed by ``W / 64`` words of
+  scales (two f16 per word: blocks ``2g`` and ``2g + 1``). The kernel binds it as
+  ``memref<?x(W/4 + W/64)xi32>``; one invocation writes a whole 64-value group (16 code words
+  and its scale word).
+
+A paged cache reaches position ``t`` at row ``table[t / B] * B + t % B`` (``cache_row``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects import arith, memref
+from xdsl.dialects.builtin import DYNAMIC_INDEX, MemRefType, i32
+from xdsl.ir import Attribute, SSAValue
+
+from rusty_ir.dialects.gpu.ops import PackF16Op, UnpackF16Op
+from rusty_ir.dialects.linalg_ext import AttentionOp, CacheAppendOp
+from rusty_ir.dialects.quant.attrs import Q8_0Type
+from rusty_ir.errors import RustyError
+from rusty_ir.passes.builder import F32, IRBuilder
+from rusty_ir.passes.codegen.quant import sign_extend_byte
+
+Q8_BLOCK = 32
+"""Values per f16 scale of a q8_0 cache row."""
+Q8_GROUP = 2 * Q8_BLOCK
+"""Values one invocation quantizes and stores (two blocks: one scale word)."""
+
+
+def _row_type(cache: SSAValue) -> MemRefType:
+    ty = cache.type
+    assert isinstance(ty, MemRefType)
+    return ty
+
+
+def is_q8(cache: SSAValue) -> bool:
+    """Whether a (region-level) cache value holds q8_0 rows."""
+    return isinstance(_row_type(cache).element_type, Q8_0Type)
+
+
+def q8_row_words(width: int) -> int:
+    """32-bit words of a q8_0 cache row of ``width`` values: codes, then scales."""
+    if width % Q8_GROUP:
+        raise RustyError(f"a q8_0 KV cache needs rows of a multiple of {Q8_GROUP} values, got {width}")
+    return width // 4 + width // Q8_GROUP
+
+
+def cache_arg_type(ty: MemRefType) -> Attribute:
+    """How a cache memref is bound in a kernel: q8_0 rows as words, f32/f16 rows as they are."""
+    if not isinstance(ty.element_type, Q8_0Type):
+        return ty
+    return MemRefType(i32, [DYNAMIC_INDEX, q8_row_words(ty.get_shape()[1])])
+
+
+def cache_row(b: IRBuilder, op: CacheAppendOp | AttentionOp, table: SSAValue | None, t: SSAValue) -> SSAValue:
+    """The cache row of position ``t``: ``t``, or ``table[t / B] * B + t % B`` for a paged cache
+    (``table`` the kernel's block-table argument)."""
+    if table is None or op.block_size is None:
+        return t
+    block = b.index(op.block_size.value.data)
+    physical = b.to_index(b.value(memref.LoadOp.get(table, [b.divui(t, block)])))
+    return b.addi(b.muli(physical, block), b.remui(t, block))
+
+
+def cache_load(b: IRBuilder, cache: SSAValue, buf: SSAValue, row: SSAValue, col: SSAValue) -> SSAValue:
+    """Element ``col`` of cache row ``row`` as f32 (``cache`` the region-level value, ``buf`` the kernel's)."""
+    if not is_q8(cache):
+        return b.to_f32(b.value(memref.LoadOp.get(buf, [row, col])))
+    width = _row_type(cache).get_shape()[1]
+    word = b.value(memref.LoadOp.get(buf, [row, b.divui(col, b.index(4))]))
+    shift = b.index_cast(b.muli(b.remui(col, b.index(4)), b.index(8)), i32)
+    code = sign_extend_byte(b, b.andi(b.shrui(word, shift), b.i32(0xFF)))
+    group = b.divui(col, b.index(Q8_GROUP))
+    scales = b.value(memref.LoadOp.get(buf, [row, b.addi(b.index(width // 4), group)]))
+    half = b.index_cast(b.muli(b.remui(b.divui(col, b.index(Q8_BLOCK)), b.index(2)), b.index(16)), i32)
+    scale = b.value(UnpackF16Op(b.shrui(scales, half), "lo"))
+    return b.mulf(b.sitofp(code), scale)
+
+
+def store_cache(b: IRBuilder, value: SSAValue, buf: SSAValue, row: SSAValue, col: SSAValue) -> None:
+    """Store an f32 ``value`` into an f32 or f16 cache row (rounded to f16 there)."""
+    elem = _row_type(buf).element_type
+    if value.type != elem:
+        value = b.value(arith.TruncFOp(value, elem))
+    b.insert(memref.StoreOp.get(value, buf, [row, col]))
+
+
+def store_q8_group(b: IRBuilder, values: Sequence[SSAValue], buf: SSAValue, row: SSAValue, group: SSAValue, width: int) -> None:
+    """Quantize the 64 f32 ``values`` of group ``group`` of a q8_0 row and store its 16 code words and scale word.
+
+    Each block of 32 gets scale ``max|v| / 127`` (stored as f16) and codes ``roundeven(v * 127 / max|v|)``
+    (0 for an all-zero block).
+    """
+    scales: list[SSAValue] = []
+    for blk in range(2):
+        block = values[blk * Q8_BLOCK : (blk + 1) * Q8_BLOCK]
+        amax = b.absf(block[0])
+        for v in block[1:]:
+            amax = b.maximumf(amax, b.absf(v))
+        nonzero = b.cmpf("ogt", amax, b.f32(0.0))
+        inverse = b.select(nonzero, b.divf(b.f32(127.0), amax), b.f32(0.0))
+        scales.append(b.divf(amax, b.f32(127.0)))
+        for w in range(Q8_BLOCK // 4):
+            word = None
+            for k in range(4):
+                code = b.value(arith.FPToSIOp(b.roundeven(b.mulf(block[4 * w + k], inverse)), i32))
+                byte = b.andi(code, b.i32(0xFF))
+                byte = byte if k == 0 else b.shli(byte, b.i32(8 * k))
+                word = byte if word is None else b.ori(word, byte)
+            assert word is not None
+            col = b.addi(b.muli(group, b.index(Q8_GROUP // 4)), b.index(blk * Q8_BLOCK // 4 + w))
+            b.insert(memref.StoreOp.get(word, buf, [row, col]))
+    b.insert(memref.StoreOp.get(b.value(PackF16Op(scales[0], scales[1])), buf, [row, b.addi(b.index(width // 4), group)]))
+
+
+__all__ = ["Q8_BLOCK", "Q8_GROUP", "cache_arg_type", "cache_load", "cache_row", "is_q8", "q8_row_words", "store_cache", "store_q8_group"]
