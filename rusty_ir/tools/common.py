@@ -93,6 +93,15 @@ def write_output(path: str | None, text: str) -> None:
         raise
 
 
+def rss_bytes() -> int | None:
+    """This process's resident set size now (Linux; None elsewhere)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return None
+
+
 def peak_rss_bytes() -> int:
     """This process's peak resident set size (Linux and macOS report it in different units)."""
     import resource  # noqa: PLC0415

@@ -36,7 +36,7 @@ from typing import Any
 
 from rusty_ir.errors import RustyError
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
-from rusty_ir.tools.common import peak_rss_bytes, run_tool, write_output
+from rusty_ir.tools.common import peak_rss_bytes, rss_bytes, run_tool, write_output
 
 DEFAULT_PROMPT = "What is the capital of France?"
 DEFAULT_MAX_TOKENS = 64
@@ -298,6 +298,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "timings": asdict(t),
             "compile": compile_report,  # compiling backends: cache hit, compile seconds, kernels, dispatches, device memory
             "host_peak_rss_bytes": peak_rss_bytes(),
+            "host_rss_bytes": rss_bytes(),  # after generating: the steady state (None off Linux)
             "compiler_imported": "xdsl" in sys.modules,  # false when the run needed no compiling
         }
         print(json.dumps(report, ensure_ascii=False))
