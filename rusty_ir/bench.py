@@ -92,6 +92,8 @@ class BenchOptions:
     """What the KV cache holds (``CompileOptions.kv_cache``)."""
     kv_block_size: int = DEFAULT_KV_BLOCK_SIZE
     """Positions per KV block (``CompileOptions.kv_block_size``; 0 = not paged)."""
+    resident_layers: int | None = None
+    """Layer streaming: layers whose weights stay on the device (``ModelRuntime``'s ``resident_layers``; None: all)."""
     tune: bool = False
     """Also compile with measured tuning (``CompileOptions.tune``) and time that model the same way: the report's
     ``tuned`` entry, tuned against default side by side (see ``bench_tuned``)."""
@@ -147,6 +149,10 @@ def validate(opts: BenchOptions) -> None:
     ):
         if value < low:
             raise RustyError(f"{name} must be at least {low}, got {value}")
+    if opts.resident_layers is not None and opts.resident_layers < 1:
+        raise RustyError(f"--resident-layers must be at least 1 (layers kept on the GPU), got {opts.resident_layers}")
+    if opts.resident_layers is not None and opts.profile:
+        raise RustyError("--profile times a step as one command buffer; it does not apply with --resident-layers")
     if opts.context_length is not None:
         need = opts.prompt_tokens + opts.decode_tokens
         if opts.context_length < need:
@@ -575,7 +581,8 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
     options = CompileOptions(target=target_for_adapter(device.info), logits_entry=True, kv_cache=opts.kv_cache, kv_block_size=opts.kv_block_size)
     compiled = compile_model(model, options, adapter=device.identity, progress=progress)
     _note(progress, "loading kernels and weights onto the GPU")
-    runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device)
+    runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device,
+                           resident_layers=opts.resident_layers)  # fmt: skip
 
     rng = np.random.default_rng(opts.seed + 1)
     prompt = rng.integers(0, cfg.vocab, size=P, dtype=np.int32)
@@ -603,7 +610,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
         **report_header("rusty bench", opts.command or canonical_command(opts), opts, started, device),
         "model": model_info,
         "settings": {"prompt_tokens": P, "decode_tokens": N, "repeats": opts.repeats, "warmup": opts.warmup,
-                     "context_length": context, "batch": 1, "seed": opts.seed},  # fmt: skip
+                     "context_length": context, "batch": 1, "seed": opts.seed, "resident_layers": runtime.resident_layers},  # fmt: skip
         "compile": {"cache_hit": compiled.cache_hit, "seconds": round(compiled.seconds, 3),
                     "kernels": compiled.artifact.manifest.get("kernels"), "load_seconds": round(runtime.load_seconds, 3),
                     "pipeline": compiled.artifact.manifest.get("pipeline")},  # fmt: skip
@@ -727,7 +734,8 @@ def bench_tuned(opts: BenchOptions, model: Any, device: Any, default_runtime: An
                              kv_cache=opts.kv_cache, kv_block_size=opts.kv_block_size)  # fmt: skip
     compiled = compile_model(model, options, adapter=device.identity, progress=progress)
     context = report["settings"]["context_length"]
-    runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device)
+    runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device,
+                           resident_layers=opts.resident_layers)  # fmt: skip
     prefill_s, decode_s, generated = _timed_runs(runtime, prompt, N, opts, progress, "tuned ")  # as the default kernels
     pre, dec = _median(prefill_s), _median(decode_s)
     correctness: dict[str, Any] = {"reference": "default kernels", "max_rel_err": None, "tolerance": LOGITS_REL_TOL, "passed": None}
@@ -942,6 +950,8 @@ def canonical_command(opts: BenchOptions) -> str:
         args += ["--kv-cache", opts.kv_cache]
     if opts.kv_block_size != DEFAULT_KV_BLOCK_SIZE:
         args += ["--kv-block-size", str(opts.kv_block_size)]
+    if opts.resident_layers is not None:
+        args += ["--resident-layers", str(opts.resident_layers)]
     args += [flag for flag, on in (("--vs-torch", opts.vs_torch), ("--profile", opts.profile), ("--no-check", not opts.check), ("--tune", opts.tune)) if on]
     return shlex.join(args)
 

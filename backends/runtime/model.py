@@ -16,7 +16,8 @@ At load (once):
    keeps one branch; otherwise both branches' launches are kept with a guard
    expression, and each step runs those whose guard holds.
 2. Pipelines are built for the kernels used; every weight the expansions bind
-   is uploaded once straight from its (memory-mapped) bytes; the KV caches are
+   is uploaded once straight from its (memory-mapped) bytes (with layer
+   streaming, below, the layers' weights get slots instead); the KV caches are
    made (``kv_cache.py``: paged pools that grow with the sequence, or K and V
    buffers of ``context_length`` rows per layer); each slot gets one buffer
    as large as its largest alloc, evaluated at the largest step: ``S =
@@ -32,6 +33,21 @@ and the uniform buffer, encode every dispatch into one command encoder and
 compute pass, copy the 4-byte token id from ``out`` into a mappable buffer,
 submit once, map and read it. A prompt longer than ``max_prefill`` is run as
 several prefill steps of at most ``max_prefill`` tokens.
+
+Layer streaming (``resident_layers=N``, for models larger than device memory): the
+weights whose ``Weight`` step has a layer (``blk.{}.*``, recorded per resolved name
+during expansion) are not uploaded at load. N slots are made, each one buffer per
+layer-indexed weight template (every layer's must have one shape); layer ``l`` uses
+slot ``l % N``, and ``("weight", name)`` maps to the slot's buffer, so the bind groups
+are still built once. Other weights (embedding, output, final norm) stay resident.
+Each plan's dispatches are grouped by the layer whose streamed weights they bind
+(dispatches binding none stay in the group they sit in), and a step submits one
+command buffer per group: before a group, its layer's weights are written into its
+slot with ``queue.write_buffer`` from the memory map (the queue orders that write
+after the previous group, which the GPU runs meanwhile; with N >= 2 the slot being
+written is not the one being read). Writes wait until the group ``STREAM_AHEAD``
+back has run, so at most that many layers wait in wgpu's staging memory; streamed
+weights keep their mapped pages (read every step). Decode runs one step at a time.
 
 Entries must have the signature ``(tokens: memref<?xi32> | memref<1xi32>,
 pos: index, out: memref<1xi32>)`` (docs/compiler.md).
@@ -50,7 +66,7 @@ from typing import Any, Union
 import numpy as np
 import wgpu
 
-from rusty_ir.backends.runtime.device import BoundKernel, Device, Kernel
+from rusty_ir.backends.runtime.device import BoundKernel, Device, Kernel, _as_bytes_view
 from rusty_ir.backends.runtime.kv_cache import KvCaches
 from rusty_ir.backends.runtime.schedule import (
     OPERATORS,
@@ -144,6 +160,8 @@ class _Expansion:
     """(slot, byte size, where, guard) of every alloc."""
     weights: dict[str, Weight] = field(default_factory=dict)
     """Resolved weight name -> its step."""
+    weight_layers: dict[str, tuple[str, int]] = field(default_factory=dict)
+    """Resolved name of a layer-indexed weight -> (its template, its layer)."""
     io: dict[str, tuple[_Buf, str]] = field(default_factory=dict)
     """tokens/out -> (buffer, argument name)."""
 
@@ -253,7 +271,9 @@ class _Expander:
         elif isinstance(step, Weight):
             name = step.name
             if step.layer is not None:
-                name = name.replace("{}", str(self.const(step.layer, env, where, "a weight's layer")))
+                layer = self.const(step.layer, env, where, "a weight's layer")
+                name = name.replace("{}", str(layer))
+                self.out.weight_layers.setdefault(name, (step.name, layer))
             self.out.weights.setdefault(name, step)
             env[step.result] = _Buf(("weight", name), tuple(step.shape), step.scheme)
         elif isinstance(step, Cache):
@@ -394,6 +414,33 @@ class _Plan:
     """The bytes of ``out`` read back by the last step."""
     spare_staging: Any = None
     """A second read-back buffer, so one step can be read while the next is in flight."""
+    groups: list[tuple[int, int, int | None]] | None = None
+    """With layer streaming: the dispatches as (start, end, layer) runs, each its own command buffer,
+    run after ``layer``'s weights are written to its slot; None when every layer is resident."""
+
+
+@dataclass
+class _Stream:
+    """Layer streaming (``ModelRuntime(resident_layers=N)``): N slots of one layer's weights each."""
+
+    slots: int
+    layers: dict[int, list[tuple[Any, memoryview, bytes, int]]]
+    """Layer -> (its slot's buffer, the whole words of the weight's bytes, the last partial word
+    zero-padded or b"", its offset) of each of its weights."""
+    names: dict[str, int]
+    """Resolved name of each streamed weight -> its layer."""
+    held: list[int | None]
+    """The layer each slot holds (written, or queued to be written, on the queue timeline)."""
+    fences: list[Any]
+    """Small mappable buffers cleared by each group's command buffer (a ring): mapping one waits for that group."""
+    nbytes: int
+    """Bytes of every streamed layer's weights (host memory; the device holds ``slots`` of them)."""
+
+
+STREAM_AHEAD = 2
+"""With layer streaming, a layer's weights are written once the group ``STREAM_AHEAD`` groups back has run:
+the GPU still has the previous group to run (the upload overlaps it) and at most this many layers' writes
+wait in wgpu's staging memory (unthrottled, the host would stage a whole step's weights at once)."""
 
 
 class ModelRuntime:
@@ -410,7 +457,14 @@ class ModelRuntime:
         device: Device | None = None,
         *,
         max_prefill: int | None = None,
+        resident_layers: int | None = None,
     ) -> None:
+        """``resident_layers=N`` streams the layers' weights: only N layers' weights are on the device
+        (N slots; layer ``l`` runs from slot ``l % N``), each layer's written to its slot from the
+        (memory-mapped) weights just before it runs, while the GPU runs the layer before; every other
+        weight (embedding, output, final norm) stays resident. For models larger than device memory:
+        every step uploads every layer, so it is slower. None, or N at least the number of layers,
+        keeps every layer resident (one command buffer per step)."""
         start = time.perf_counter()
         self.schedule = load_schedule(schedule)
         if context_length <= 0:
@@ -422,6 +476,13 @@ class ModelRuntime:
         entries = [*ENTRIES, *([LOGITS_ENTRY] if LOGITS_ENTRY in self.schedule.functions else [])]
         self._expansions = expansions = {e: _Expander(self.schedule, context_length, e).run() for e in entries}
         self._steps = {"prefill": self.max_prefill, "decode": 1, LOGITS_ENTRY: self.max_prefill}
+        if resident_layers is not None and (isinstance(resident_layers, bool) or not isinstance(resident_layers, int) or resident_layers < 1):
+            raise RustyError(f"resident_layers must be a whole number of layers, at least 1, got {resident_layers!r}")
+        layered = {name: tl for x in expansions.values() for name, tl in x.weight_layers.items()}
+        self.num_layers = len({layer for _, layer in layered.values()})
+        self.resident_layers = resident_layers if resident_layers is not None and resident_layers < self.num_layers else None
+        """Layers whose weights the device holds when streaming; None when every layer is resident."""
+        self._stream: _Stream | None = None
 
         self.device = device if device is not None else Device()
         self._queue = self.device.device.queue
@@ -431,7 +492,7 @@ class ModelRuntime:
         self._buffers: dict[tuple[Any, ...], Any] = {}
         self._bytes = {"weights": 0, "slots": 0, "io": 0, "params": 0}
         self._unshared_slot_bytes = 0
-        self._upload_weights(weights, expansions.values())
+        self._upload_weights(weights, expansions.values(), layered if self.resident_layers else {})
         self._caches = KvCaches(self.device, self.schedule.kv_caches, context_length, self.max_prefill)
         self._buffers.update(self._caches.buffers)
         self._create_slots(expansions.values())
@@ -525,6 +586,8 @@ class ModelRuntime:
         does what a normal step does (KV cache rows, ``out``) and takes at most the
         entry's step size of tokens (no chunking).
         """
+        if self._stream is not None:
+            raise RustyError("profile_step runs a step as one command buffer; it does not support layer streaming (resident_layers)")
         if "timestamp-query" not in self.device.features:
             return None
         plan = self._plans.get(entry)
@@ -591,6 +654,8 @@ class ModelRuntime:
         previous step's argmax, so the host need not have read it yet. Returns the time
         the inputs were written (the rest is encoding).
         """
+        if plan.groups is not None:
+            return self._submit_streamed(plan, tokens, S, pos, staging)
         values = self._values(plan, S, pos)
         if tokens is not None:
             self._queue.write_buffer(plan.tokens, 0, tokens)
@@ -612,6 +677,49 @@ class ModelRuntime:
         compute.end()
         encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)
         self._queue.submit([encoder.finish()])
+        return written
+
+    def _submit_streamed(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: Any) -> float:  # noqa: N803
+        """``_submit`` with layer streaming: one command buffer per group of ``plan.groups``, each submitted once
+        its layer's weights are written to its slot. A write issued after the previous group's submit lands after
+        that group ran (the queue orders writes and submits), and the GPU runs that group meanwhile."""
+        stream = self._stream
+        assert stream is not None and plan.groups is not None
+        values = self._values(plan, S, pos)
+        if tokens is not None:
+            self._queue.write_buffer(plan.tokens, 0, tokens)
+        self._write_params(plan, values)
+        written = time.perf_counter()
+        dispatches, fences, held, last = plan.dispatches, stream.fences, stream.held, len(plan.groups) - 1
+        for g, (start, end, layer) in enumerate(plan.groups):
+            if layer is not None and held[layer % stream.slots] != layer:
+                if g >= STREAM_AHEAD:  # bound the writes waiting in staging memory (STREAM_AHEAD)
+                    fence = fences[(g - STREAM_AHEAD) % len(fences)]
+                    fence.map_sync(wgpu.MapMode.READ)
+                    fence.unmap()
+                for buf, data, tail, offset in stream.layers[layer]:
+                    self._queue.write_buffer(buf, 0, data)
+                    if tail:
+                        self._queue.write_buffer(buf, offset, tail)
+                held[layer % stream.slots] = layer
+            encoder = self.device.device.create_command_encoder()
+            if g == 0 and tokens is None:
+                encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
+            compute = encoder.begin_compute_pass()
+            previous = None
+            for pipeline, group, gx, gy, gz, guard in dispatches[start:end]:
+                if guard is not None and not values[guard]:
+                    continue
+                if pipeline is not previous:
+                    compute.set_pipeline(pipeline)
+                    previous = pipeline
+                compute.set_bind_group(0, group)
+                compute.dispatch_workgroups(values[gx], values[gy], values[gz])
+            compute.end()
+            if g == last:
+                encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)
+            encoder.clear_buffer(fences[g % len(fences)], 0, 4)
+            self._queue.submit([encoder.finish()])
         return written
 
     @staticmethod
@@ -657,12 +765,19 @@ class ModelRuntime:
         token copied from step ``i``'s argmax on the GPU) before step ``i``'s token is
         read back, so the host's encoding overlaps the GPU's work. Stopping early
         (closing the generator) leaves at most one extra step's KV row written,
-        which the next step at that position overwrites.
+        which the next step at that position overwrites. With layer streaming
+        (``resident_layers``) steps run one at a time: each uploads every layer anyway.
         """
         if count <= 0:
             return
         self._reserve(count, pos)
         plan = self._plans["decode"]
+        if plan.groups is not None:  # layer streaming: one step at a time (each step uploads every layer anyway)
+            for i in range(count):
+                self._token[0] = token
+                token = self._step(plan, self._token, 1, pos + i)
+                yield token
+            return
         if plan.spare_staging is None:
             plan.spare_staging = self.device.device.create_buffer(
                 size=plan.staging.size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label="decode.out2"
@@ -683,13 +798,16 @@ class ModelRuntime:
         s = self._steps[entry]
         return sorted({(s, 0), (s, self.context_length - s), (1, 0), (1, self.context_length - 1)})
 
-    def _upload_weights(self, weights: Mapping[str, TensorView], expansions: Any) -> None:
+    def _upload_weights(self, weights: Mapping[str, TensorView], expansions: Any, streamed: Mapping[str, tuple[str, int]]) -> None:
+        """Upload every weight the expansions bind, except the ``streamed`` ones (name -> (template, layer)),
+        which get slots (``_make_stream``) and are written per step."""
         limit = self.device.limits.get("max-storage-buffer-binding-size")
         expansions = list(expansions)
         bound = _weight_ranges(expansions, self._kernels)  # per weight: (kernel, byte range or None) of each binding
+        views: dict[str, TensorView] = {}
         for x in expansions:
             for name, step in x.weights.items():
-                if ("weight", name) in self._buffers:
+                if ("weight", name) in self._buffers or name in views:
                     continue
                 try:
                     view = weights[name]
@@ -701,9 +819,57 @@ class ModelRuntime:
                         f"but {step.scheme}{list(step.shape)} in the schedule"
                     )
                 self._check_weight_ranges(name, view.nbytes, bound.get(name, ()), limit)
+                if name in streamed:
+                    views[name] = view  # its pages stay mapped: read every step
+                    continue
                 self._buffers[("weight", name)] = self.device.buffer(view.data, label=name)
                 release_mapped_pages(view.data)  # uploaded: the model is not held twice where GPU memory is host memory
                 self._bytes["weights"] += view.nbytes
+        if streamed:
+            self._stream = self._make_stream(streamed, views)
+
+    def _make_stream(self, streamed: Mapping[str, tuple[str, int]], views: Mapping[str, TensorView]) -> _Stream:
+        """The slots of layer streaming (one buffer per weight template each) and what to write into them;
+        ``self._buffers`` maps each streamed weight to its layer's slot, so the bind groups bind slots.
+        Nothing is uploaded here: the first step writes what it runs."""
+        n = self.resident_layers
+        assert n is not None
+        by_layer: dict[int, dict[str, str]] = {}  # layer -> template -> resolved name
+        for name, (template, layer) in streamed.items():
+            by_layer.setdefault(layer, {})[template] = name
+        templates = sorted({t for t, _ in streamed.values()})
+        kinds: dict[str, tuple[str, tuple[int, ...], int]] = {}
+        for layer, names in sorted(by_layer.items()):
+            missing = sorted(set(templates) - set(names))
+            if missing:
+                raise RustyError(f"layer streaming needs every layer to bind the same weights; layer {layer} has no {', '.join(missing)}")
+            for t, name in sorted(names.items()):
+                v = views[name]
+                kind = (v.scheme.name, tuple(v.shape), v.nbytes)
+                first = kinds.setdefault(t, kind)
+                if kind != first:
+                    raise RustyError(
+                        f"layer streaming needs every layer's weights to have one shape: '{name}' is {kind[0]}{list(kind[1])}, "
+                        f"an earlier layer's '{t}' is {first[0]}{list(first[1])}"
+                    )
+        slots = [{t: self.device.empty(kinds[t][2], label=f"slot{i}:{t}") for t in templates} for i in range(n)]
+        layers: dict[int, list[tuple[Any, memoryview, bytes, int]]] = {}
+        for layer, names in sorted(by_layer.items()):
+            writes = layers[layer] = []
+            for t, name in sorted(names.items()):
+                buf = slots[layer % n][t]
+                self._buffers[("weight", name)] = buf
+                data = _as_bytes_view(views[name].data)  # a view of the memory map: no copy
+                aligned = data.nbytes // 4 * 4
+                tail = bytes(data[aligned:]).ljust(-(-(data.nbytes - aligned) // 4) * 4, b"\0")  # WebGPU writes whole words
+                writes.append((buf, data[:aligned], tail, aligned))
+        self._bytes["weights"] += n * sum(k[2] for k in kinds.values())
+        fences = [
+            self.device.device.create_buffer(size=4, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label=f"stream.fence{i}")
+            for i in range(STREAM_AHEAD + 1)
+        ]
+        return _Stream(n, layers, {name: layer for name, (_, layer) in streamed.items()}, [None] * n, fences,
+                       sum(views[name].nbytes for name in streamed))  # fmt: skip
 
     def _check_weight_ranges(self, name: str, nbytes: int, ranges: Any, limit: int | None) -> None:
         """Refuse a weight the device cannot hold, or that some kernel binds (whole or a part) beyond what one binding may be."""
@@ -762,6 +928,7 @@ class ModelRuntime:
         dispatches: list[tuple[Any, Any, int, int, int, int | None]] = []
         bound: list[BoundKernel] = []
         pending: list[tuple[Kernel, list[Any], tuple[Any, ...], int | None]] = []
+        layer_of: list[int | None] = []  # with layer streaming: the layer whose streamed weights each dispatch binds
         total = 0
         for launch in x.launches:
             kernel = self._kernels[launch.kernel]
@@ -772,6 +939,12 @@ class ModelRuntime:
             if len(launch.scalars) != len(fields):
                 raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' takes {len(fields)} scalars, got {len(launch.scalars)}")
             keys = tuple(b.key for b in launch.buffers)
+            if self._stream is not None:
+                layers = {self._stream.names[k[1]] for k in keys if k[0] == "weight" and k[1] in self._stream.names}
+                if len(layers) > 1:
+                    raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' binds weights of layers {sorted(layers)}; "
+                                     "layer streaming (resident_layers) needs one layer per dispatch")  # fmt: skip
+                layer_of.append(layers.pop() if layers else None)
             for key in keys:  # WebGPU forbids a writable binding aliasing another in one dispatch
                 if keys.count(key) > 1 and any(iface.buffers[j].access == "read_write" for j, k in enumerate(keys) if k == key):
                     raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' binds {':'.join(map(str, key))} twice and writes it")
@@ -818,6 +991,8 @@ class ModelRuntime:
             tokens=self._buffers[x.io["tokens"][0].key], out=out, staging=staging,
             max_tokens=self._steps[x.entry], params_buffer=params_buffer,
         )  # fmt: skip
+        if self._stream is not None:
+            plan.groups = _layer_groups(layer_of)
         if params_buffer is not None:
             plan.params_words = np.zeros(total // 4, np.int32)
             plan.int_dst = np.array([d for d, _ in int_fields], np.intp)
@@ -826,6 +1001,22 @@ class ModelRuntime:
                 plan.float_dst = np.array([d for d, _ in float_fields], np.intp)
                 plan.float_src = np.array([s for _, s in float_fields], np.intp)
         return plan
+
+
+def _layer_groups(layer_of: Sequence[int | None]) -> list[tuple[int, int, int | None]]:
+    """Runs of dispatches, (start, end, layer): a new run starts at each dispatch binding a streamed layer other
+    than the run's; dispatches binding none stay in the run they sit in (those before the first layer: the first)."""
+    groups: list[tuple[int, int, int | None]] = []
+    start, current = 0, None
+    for i, layer in enumerate(layer_of):
+        if layer is None or layer == current:
+            continue
+        if current is not None:
+            groups.append((start, i, current))
+            start = i
+        current = layer
+    groups.append((start, len(layer_of), current))
+    return groups
 
 
 def _weight_ranges(expansions: Any, kernels: Mapping[str, Kernel]) -> dict[str, set[tuple[str, tuple[int, int] | None]]]:

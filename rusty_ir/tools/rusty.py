@@ -2,7 +2,7 @@
 
     rusty import [MODEL] [-o FILE]     print the model as transformer-level (tfm) IR
     rusty run [MODEL] [--prompt TEXT] [--chat|--no-chat] [--max-tokens N]
-              [--backend reference|wgpu] [--context-length N] [--json] [--tune]
+              [--backend reference|wgpu] [--context-length N] [--json] [--tune] [--resident-layers N]
                                        generate greedily, streaming text to stdout
     rusty compile [MODEL] -o DIR [--target T] [--dump-after STAGE] [--tune]
                                        lower to WGSL (--target msl: MSL) kernels + host schedule + manifest
@@ -99,11 +99,12 @@ def _reference_backend(model: Any, context_length: int, progress: _Progress, qua
 
 
 def _wgpu_backend(
-    model: Any, context_length: int, progress: _Progress, compiled: str | None = None, **options: Any
+    model: Any, context_length: int, progress: _Progress, compiled: str | None = None, resident_layers: int | None = None,
+    **options: Any,
 ) -> tuple[Any, dict[str, Any] | None]:
     """The wgpu runtime on a model compiled through the cache with ``CompileOptions(**options)`` for this
     adapter's target, or on the folder ``compiled`` (``rusty compile -o DIR``). Neither path imports the
-    compiler when nothing is compiled."""
+    compiler when nothing is compiled. ``resident_layers``: ``ModelRuntime``'s layer streaming."""
     from pathlib import Path  # noqa: PLC0415
 
     from rusty_ir.backends.runtime import Device  # noqa: PLC0415
@@ -127,7 +128,8 @@ def _wgpu_backend(
         target, tuned = compile_options.target, compile_options.tune
         done("cache hit" if cache_hit else f"{artifact.manifest['kernels']} kernels")
     done = progress.step("loading kernels and weights onto the GPU")
-    runtime = ModelRuntime(artifact.schedule, artifact.wgsl, artifact.runtime_weights(model.weights), context_length, device)
+    runtime = ModelRuntime(artifact.schedule, artifact.wgsl, artifact.runtime_weights(model.weights), context_length, device,
+                           resident_layers=resident_layers)  # fmt: skip
     done()
     report = {
         "cache_hit": cache_hit,
@@ -140,6 +142,7 @@ def _wgpu_backend(
         "dispatches_per_prefill": runtime.dispatches_per_step("prefill"),
         "cache_folder": str(folder) if folder else None,
         "memory": runtime.memory_report(),
+        "resident_layers": runtime.resident_layers,  # None: every layer's weights on the device
         "memory_planning": runtime.memory_planning_report(),
         "kv_cache_blocks": runtime.kv_cache_report(),
     }
@@ -239,6 +242,17 @@ def _prompt_ids(model: Any, args: argparse.Namespace) -> tuple[list[int], bool]:
     return model.tokenizer.encode(args.prompt), False
 
 
+RESIDENT_LAYERS_HELP = ("stream the layers' weights: keep only N layers on the GPU and upload each layer's weights while "
+                        "the GPU runs the one before (for models larger than GPU memory; slower: every token uploads every "
+                        "layer). Default: every layer resident; N >= the model's layers is the same")
+
+
+def check_resident_layers(n: int | None) -> None:
+    """RustyError for a --resident-layers below 1."""
+    if n is not None and n < 1:
+        raise RustyError(f"--resident-layers must be at least 1 (layers kept on the GPU), got {n}")
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from rusty_ir.generate import check_fits, generate  # noqa: PLC0415
 
@@ -252,15 +266,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise RustyError(f"{', '.join(flags)} applies when compiling; a --compiled folder is already compiled")
     if args.context_length is not None and args.context_length <= 0:
         raise RustyError(f"--context-length must be positive, got {args.context_length}")
+    check_resident_layers(args.resident_layers)
+    if args.resident_layers is not None and args.backend != "wgpu":
+        raise RustyError("--resident-layers applies to the wgpu backend")
     progress = _Progress(args.quiet or args.json)
     model = _load(args.model, progress)
     prompt_ids, chat = _prompt_ids(model, args)
     context_length = args.context_length or min(model.config.context_length, DEFAULT_CONTEXT_CAP)
     check_fits(len(prompt_ids), args.max_tokens, context_length)  # before any compute
     if args.compiled is not None:
-        factory = functools.partial(_wgpu_backend, compiled=args.compiled)
+        factory = functools.partial(_wgpu_backend, compiled=args.compiled, resident_layers=args.resident_layers)
     elif args.backend == "wgpu":
-        factory = functools.partial(_wgpu_backend, **options)
+        factory = functools.partial(_wgpu_backend, resident_layers=args.resident_layers, **options)
     else:
         factory = functools.partial(BACKENDS[args.backend], quantize=options["quantize"])
     backend, compile_report = factory(model, context_length, progress)
@@ -328,6 +345,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         repeats=3 if args.repeats is None else args.repeats, warmup=1 if args.warmup is None else args.warmup,
         context_length=args.context_length, vs_torch=args.vs_torch, profile=args.profile, check=args.check,
         cache_dir=args.cache_dir, tune=args.tune, kv_cache=args.kv_cache, kv_block_size=args.kv_block_size,
+        resident_layers=args.resident_layers,
     )  # fmt: skip
     return bench_main(opts, as_json=args.json, quiet=args.quiet)
 
@@ -340,7 +358,7 @@ def _cmd_bench_fusion(args: argparse.Namespace) -> int:
         ("MODEL", args.model is not None), ("--synthetic", args.synthetic is not None), ("--quant", args.quant is not None),
         ("--cache-dir", args.cache_dir is not None), ("--prompt-tokens", args.prompt_tokens != 512),
         ("--decode-tokens", args.decode_tokens != 128), ("--context-length", args.context_length is not None),
-        ("--profile", args.profile), ("--no-check", not args.check),
+        ("--profile", args.profile), ("--no-check", not args.check), ("--resident-layers", args.resident_layers is not None),
     ) if given]  # fmt: skip
     if model_only:
         raise RustyError(f"{model_only[0]} does not apply to rusty bench --fusion (its results are always checked against numpy)")
@@ -435,6 +453,7 @@ def make_parser() -> argparse.ArgumentParser:
                      help="print one JSON object (model, backend, prompt_ids, generated_ids, text, timings, compile) "
                           "instead of streaming text")
     _add_compile_options(run)
+    run.add_argument("--resident-layers", type=int, metavar="N", help=RESIDENT_LAYERS_HELP)
     run.add_argument("--compiled", metavar="DIR",
                      help="run the kernels and schedule in DIR (from rusty compile -o DIR) instead of compiling; "
                           "MODEL still gives the weights and tokenizer, which must match what DIR was compiled from")
@@ -476,6 +495,7 @@ def make_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-check", dest="check", action="store_false", help="skip the first-step logits correctness guard")
     bench.add_argument("--kv-cache", choices=KV_CACHE_TYPES, default="f32", help=KV_CACHE_HELP)
     bench.add_argument("--kv-block-size", type=int, default=DEFAULT_KV_BLOCK_SIZE, metavar="N", help=KV_BLOCK_HELP)
+    bench.add_argument("--resident-layers", type=int, metavar="N", help=RESIDENT_LAYERS_HELP)
     bench.add_argument("--tune", action="store_true",
                        help="also compile with measured tuning (tune-workgroups{mode=measure}) and report tuned against "
                             "default prefill and decode tokens/s side by side")
