@@ -206,15 +206,23 @@ class Device:
         return buf
 
     def write(self, buffer: Any, data: Any, offset: int = 0) -> None:
-        """Copy ``data`` into ``buffer`` at byte ``offset`` (a multiple of 4); sizes need not be."""
+        """Copy ``data`` into ``buffer`` at byte ``offset`` (a multiple of 4); sizes need not be.
+
+        Large data goes in pieces of ``FLUSH_BYTES``, flushed as they add up, so wgpu's staging
+        copies never exceed that (a 295 MB embedding would otherwise be staged whole)."""
         view = _as_bytes_view(data)
         aligned = view.nbytes // 4 * 4
-        if aligned:
-            self.device.queue.write_buffer(buffer, offset, view[:aligned])  # a slice of a view: no copy
+        for start in range(0, aligned, self.FLUSH_BYTES):
+            piece = view[start : min(aligned, start + self.FLUSH_BYTES)]  # a slice of a view: no copy
+            self.device.queue.write_buffer(buffer, offset + start, piece)
+            self._count(piece.nbytes)
         if aligned != view.nbytes:
             tail = bytes(view[aligned:]) + bytes(4 - (view.nbytes - aligned))  # WebGPU writes whole words
             self.device.queue.write_buffer(buffer, offset + aligned, tail)
-        self._unflushed += view.nbytes
+            self._count(len(tail))
+
+    def _count(self, nbytes: int) -> None:
+        self._unflushed += nbytes
         if self._unflushed >= self.FLUSH_BYTES:
             self.flush()
 

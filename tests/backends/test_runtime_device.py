@@ -31,6 +31,20 @@ def test_upload_from_mmap_without_copy_and_odd_sizes(device: Device, tmp_path):
     assert back.size == 1004 and (back[:1001] == data).all() and not back[1001:].any()
 
 
+def test_large_writes_go_in_flushed_pieces(device: Device, monkeypatch: pytest.MonkeyPatch):
+    """A write larger than FLUSH_BYTES is staged a piece at a time, at the right offsets."""
+    device.flush()  # earlier writes to the shared device
+    monkeypatch.setattr(Device, "FLUSH_BYTES", 64)
+    flushes = []
+    monkeypatch.setattr(device, "flush", lambda: (flushes.append(device._unflushed), setattr(device, "_unflushed", 0)))
+    data = np.arange(1003, dtype=np.uint16).view(np.uint8)[:2005]  # 2005 bytes: 31 pieces and a tail
+    buf = device.empty(2048)
+    device.write(buf, data, offset=16)
+    assert len(flushes) == 31 and max(flushes) == 64
+    back = device.read(buf, np.uint8)
+    assert (back[16 : 16 + 2005] == data).all() and not back[:16].any() and not back[2021:].any()
+
+
 def test_compile_error_shows_the_wgsl_line(device: Device):
     source = "@compute @workgroup_size(1)\nfn main() {\n  let x: i32 = 1.5f;\n}\n"
     with pytest.raises(RustyError) as info:
