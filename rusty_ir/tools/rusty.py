@@ -144,7 +144,6 @@ def _wgpu_backend(
         "memory": runtime.memory_report(),
         "resident_layers": runtime.resident_layers,  # None: every layer's weights on the device
         "memory_planning": runtime.memory_planning_report(),
-        "kv_cache_blocks": runtime.kv_cache_report(),
     }
     return runtime, report
 
@@ -260,8 +259,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise RustyError(f"--max-tokens must not be negative, got {args.max_tokens}")
     options = _compile_options(args)
     flags = [f"--{k.replace('_', '-')}" for k, v in options.items() if v != COMPILE_DEFAULTS[k]]  # those that change the kernels
-    if args.backend != "wgpu" and (args.compiled is not None or set(flags) - {"--quantize"}):
-        raise RustyError(f"{'--compiled' if args.compiled else ', '.join(sorted(set(flags) - {'--quantize'}))} applies to the wgpu backend")
+    if args.backend != "wgpu" and args.compiled is not None:
+        raise RustyError("--compiled runs a compiled model on the wgpu backend")
+    if args.backend != "wgpu" and set(flags) - {"--quantize"}:  # the reference interpreter quantizes too
+        raise RustyError(f"{', '.join(sorted(set(flags) - {'--quantize'}))} applies to the wgpu backend")
     if args.compiled is not None and flags:
         raise RustyError(f"{', '.join(flags)} applies when compiling; a --compiled folder is already compiled")
     if args.context_length is not None and args.context_length <= 0:
@@ -301,6 +302,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         stream_special_tokens=False,  # the terminal shows the answer, not <|im_end|>; --json's text keeps them
     )
     t = result.timings
+    if compile_report is not None and "memory" in compile_report:  # device memory after generating: paged KV pools grow
+        compile_report.update(memory=backend.memory_report(), kv_cache_blocks=backend.kv_cache_report())
     if args.json:
         report = {
             "model": str(model.source),

@@ -60,8 +60,11 @@ def test_run_on_wgpu_reports_cache_hits_and_dispatches(tmp_path: Path) -> None:
     assert warm["generated_ids"] == first["generated_ids"]
     # a cache hit runs without the compiler: xDSL and the passes are never imported
     assert first["compiler_imported"] is True and warm["compiler_imported"] is False
-    assert warm["host_peak_rss_bytes"] > 0
+    assert warm["host_peak_rss_bytes"] > 0 and warm["host_rss_bytes"] > 0
     assert set(warm["compile"]["memory"]) == {"weights", "kv_cache", "slots", "io", "params", "total"}
+    blocks = warm["compile"]["kv_cache_blocks"]["kv"]  # paged: blocks for the prompt and the answer, not the context
+    n = len(warm["prompt_ids"]) + len(warm["generated_ids"]) - 1
+    assert blocks["block_size"] == 16 and blocks["blocks_used"] == -(-n // 16) and blocks["blocks_allocated"] < blocks["blocks_max"]
     planning = warm["compile"]["memory_planning"]  # plan-memory's sharing, against one buffer per value
     assert planning["slots"] == warm["compile"]["memory"]["slots"] and 10 * planning["slots"] < planning["one_buffer_per_value"]
 
