@@ -24,7 +24,7 @@ import pytest
 from msl_harness import MslLibrary, MslRunner, metal_compile
 from rusty_ir.backends.wgsl import emit_program as emit_wgsl_program
 
-CONTEXT = 16
+CONTEXT = 64  # four blocks of the paged cache
 RNG = np.random.default_rng(7)
 
 
@@ -88,6 +88,15 @@ class ScheduleRun:
         self.groups = groups or {}
         self.caches: dict[tuple[str, str, int], np.ndarray] = {}
         self.launched: list[str] = []
+        (cache,) = schedule["kv_caches"]
+        self.block = cache.get("block_size", 0)
+        # a paged cache's block table, reversed so that reading through it is exercised
+        self.table = np.arange(CONTEXT // self.block - 1, -1, -1, dtype=np.int32) if self.block else None
+
+    def rows(self, positions: range) -> np.ndarray:
+        """The cache rows holding ``positions`` (through the block table when the cache is paged)."""
+        t = np.asarray(positions)
+        return t if self.table is None else self.table[t // self.block] * self.block + t % self.block
 
     def expr(self, e: Any, env: dict[str, Any]) -> Any:
         if isinstance(e, list):
@@ -125,6 +134,8 @@ class ScheduleRun:
                 env[step["result"]] = self.weight(name)
             elif op == "cache":
                 env[step["result"]] = self.cache(step, env)
+            elif op == "block_table":
+                env[step["result"]] = self.table
             elif op == "if":
                 self.steps(step["then"] if self.expr(step["cond"], env) else step.get("else", []), env, run_calls)
             elif op == "launch":
@@ -230,14 +241,18 @@ def test_decoder_layer_kernels_match_numpy(compiled_msl: dict[str, Any], msl_lib
     args[index_args[0]], args[index_args[1]] = pos, 0
     run.caches[("kv", "k", 0)] = np.zeros((CONTEXT, 192), np.float32)
     run.caches[("kv", "v", 0)] = np.zeros((CONTEXT, 192), np.float32)
-    run.caches[("kv", "k", 0)][:pos], run.caches[("kv", "v", 0)][:pos] = k_prev, v_prev
+    run.caches[("kv", "k", 0)][run.rows(range(pos))], run.caches[("kv", "v", 0)][run.rows(range(pos))] = k_prev, v_prev
     run.call("decoder_layer", args)
+    new = run.rows(range(pos, pos + tokens))
 
     dense = {w: weights[f"blk.0.{w}.weight"].to_numpy() for w in LAYER_WEIGHTS}
     expected, k_new, v_new = reference_layer(x, dense, k_prev, v_prev, pos)
-    np.testing.assert_allclose(run.caches[("kv", "k", 0)][pos : pos + tokens], k_new, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(run.caches[("kv", "v", 0)][pos : pos + tokens], v_new, rtol=1e-4, atol=1e-4)
-    assert not run.caches[("kv", "k", 0)][pos + tokens :].any()  # nothing written past the new rows
+    assert run.block, "the default cache is paged"
+    np.testing.assert_allclose(run.caches[("kv", "k", 0)][new], k_new, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(run.caches[("kv", "v", 0)][new], v_new, rtol=1e-4, atol=1e-4)
+    untouched = np.ones(CONTEXT, bool)
+    untouched[run.rows(range(pos + tokens))] = False
+    assert not run.caches[("kv", "k", 0)][untouched].any()  # nothing written but the new rows
     np.testing.assert_allclose(args[buffers[-1]], expected, rtol=2e-3, atol=2e-3)
     # every kernel of a layer, once (one token: split-KV attention is two kernels)
     assert len(set(run.launched)) == len(run.launched) == (8 if tokens == 1 else 7)
