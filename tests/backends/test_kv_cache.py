@@ -6,12 +6,13 @@ caches must give what the contiguous f32 cache gives, on the real adapter (llvmp
 
 from __future__ import annotations
 
-import functools
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+
+import tiny_runs
+from tiny_runs import CONTEXT, MAX_PREFILL, PROMPT, run, synthetic_model
 
 from rusty_ir.backends.runtime import Device
 from rusty_ir.backends.runtime.kv_cache import KvCaches
@@ -20,46 +21,28 @@ from rusty_ir.backends.runtime.schedule import KvCache
 from rusty_ir.driver import CompileOptions, compile_model
 from rusty_ir.errors import RustyError
 from rusty_ir.generate import generate
-from rusty_ir.importers import load_model
-from rusty_ir.synthetic import write_synthetic_gguf
 
-CONTEXT = 96
-PROMPT = list(range(3, 40))  # 37 tokens: three prefill steps of at most 16
 TOKENS = 12
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return load_model(str(write_synthetic_gguf("test-tiny", "q4_0", tmp_path_factory.mktemp("kv") / "tiny.gguf")))
+    return synthetic_model("test-tiny", tmp_path_factory.mktemp("kv"))
 
 
-@functools.cache
-def _artifact(model_path: str, kv_cache: str, block: int) -> Any:
-    model = load_model(model_path)
-    return compile_model(model, CompileOptions(kv_cache=kv_cache, kv_block_size=block, logits_entry=True), use_cache=False).artifact
-
-
-def runtime(model: Any, kv_cache: str = "f32", block: int = 0, device: Device | None = None) -> ModelRuntime:
-    artifact = _artifact(str(model.source), kv_cache, block)
-    return ModelRuntime(artifact.schedule, artifact.wgsl, model.weights, CONTEXT, device, max_prefill=16)
-
-
-def run(rt: ModelRuntime, model: Any, prompt: list[int] = PROMPT) -> tuple[list[int], np.ndarray]:
-    """Greedy tokens after ``prompt``, and the logits of a fresh 9-token sequence."""
-    tokens = generate(rt, model.tokenizer, prompt, TOKENS, stop_at_eos=False).generated_ids
-    rt.reset()
-    return tokens, rt.prefill_logits(np.array(prompt[:9], np.int32))
+def runtime(model: Any, kv_cache: str = "f32", block: int = 0) -> ModelRuntime:
+    return tiny_runs.runtime(model, CompileOptions(kv_cache=kv_cache, kv_block_size=block))
 
 
 @pytest.fixture(scope="module")
 def contiguous(model: Any) -> tuple[list[int], np.ndarray]:
-    return run(runtime(model), model)
+    return run(runtime(model), model, TOKENS)
 
 
 @pytest.mark.parametrize("block", [4, 16])
 def test_paged_cache_gives_what_the_contiguous_cache_gives(model: Any, contiguous: Any, block: int) -> None:
     rt = runtime(model, block=block)
-    tokens, logits = run(rt, model)
+    tokens, logits = run(rt, model, TOKENS)
     assert tokens == contiguous[0]
     np.testing.assert_allclose(logits, contiguous[1], rtol=1e-5, atol=1e-5)
     assert rt.kv_cache_report()["kv"]["block_size"] == block
@@ -110,12 +93,12 @@ def test_f16_cache_halves_the_memory_and_keeps_the_logits(model: Any, contiguous
     rt = runtime(model, kv_cache="f16", block=8)
     if "shader-f16" not in rt.device.features:
         pytest.fail("the CI adapter (llvmpipe) offers shader-f16; this one does not")
-    tokens, logits = run(rt, model)
+    tokens, logits = run(rt, model, TOKENS)
     rel = float(np.abs(logits - contiguous[1]).max() / np.abs(contiguous[1]).max())
     assert 0 < rel < 1e-2, f"f16 cache logits off by {rel:.3g}"
     assert tokens[:4] == contiguous[0][:4]
     f32 = runtime(model, block=8)
-    run(f32, model)  # the same sequences: the pools grew alike
+    run(f32, model, TOKENS)  # the same sequences: the pools grew alike
     assert rt.kv_cache_report() == f32.kv_cache_report()
     assert rt.memory_report()["kv_cache"] < 0.6 * f32.memory_report()["kv_cache"]
 
@@ -123,7 +106,7 @@ def test_f16_cache_halves_the_memory_and_keeps_the_logits(model: Any, contiguous
 @pytest.fixture(scope="module")
 def model64(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Rows of 64 values (2 kv heads of 32): a q8_0 cache stores them in one group."""
-    return load_model(str(write_synthetic_gguf("test-tiny-kv64", "q4_0", tmp_path_factory.mktemp("kv64") / "tiny64.gguf")))
+    return synthetic_model("test-tiny-kv64", tmp_path_factory.mktemp("kv64"))
 
 
 def test_q8_0_cache_decodes_what_the_reference_stores(model64: Any) -> None:
@@ -137,7 +120,7 @@ def test_q8_0_cache_decodes_what_the_reference_stores(model64: Any) -> None:
     options = CompileOptions(kv_cache="q8_0", kv_block_size=4, logits_entry=True)
     module = build_module(model64.config, model64.weights, logits_entry=True)
     artifact = compile_module(module, options, lambda stage, ir, _: tensor_ir.append(ir.clone()) if stage == "tensor" else None)
-    rt = ModelRuntime(artifact.schedule, artifact.wgsl, model64.weights, CONTEXT, max_prefill=16)
+    rt = ModelRuntime(artifact.schedule, artifact.wgsl, model64.weights, CONTEXT, max_prefill=MAX_PREFILL)
     reference = TensorInterpreter(tensor_ir[0], model64.weights, context_length=CONTEXT)
     first, second = np.array(PROMPT[:11], np.int32), np.array(PROMPT[11:14], np.int32)
     got = [rt.prefill_logits(first, 0), rt.prefill_logits(second, 11)]
@@ -187,7 +170,7 @@ def test_positions_past_the_context_are_refused(model: Any) -> None:
         rt.prefill(np.arange(3, 3 + CONTEXT + 1, dtype=np.int32), 0)
 
 
-def test_kv_cache_flags_reach_the_pipeline(tmp_path: Path) -> None:
+def test_kv_cache_flags_reach_the_pipeline() -> None:
     options = CompileOptions(kv_cache="f16", kv_block_size=32)
     assert "convert-transformer-to-tensor{kv-cache-type=f16 kv-block-size=32}" in options.pipeline
     assert "convert-transformer-to-tensor," in CompileOptions().pipeline  # defaults: the pass's own

@@ -8,7 +8,6 @@ time), and the logits entry.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
@@ -19,52 +18,31 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rusty_ir.backends.runtime.model import ModelRuntime
-from rusty_ir.driver import CompileOptions, compile_model
+from tiny_runs import PROMPT, run, runtime, synthetic_model
+
 from rusty_ir.errors import RustyError
 from rusty_ir.generate import generate
-from rusty_ir.importers import load_model
-from rusty_ir.synthetic import write_synthetic_gguf
 
-CONTEXT = 96
-PROMPT = list(range(3, 40))  # 37 tokens: three prefill steps of at most 16
 TOKENS = 10
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return load_model(str(write_synthetic_gguf("test-tiny-3l", "q4_0", tmp_path_factory.mktemp("stream") / "tiny3.gguf")))
-
-
-@functools.cache
-def _artifact(model_path: str) -> Any:
-    return compile_model(load_model(model_path), CompileOptions(logits_entry=True), use_cache=False).artifact
-
-
-def runtime(model: Any, resident_layers: int | None = None) -> ModelRuntime:
-    artifact = _artifact(str(model.source))
-    return ModelRuntime(artifact.schedule, artifact.wgsl, model.weights, CONTEXT, max_prefill=16, resident_layers=resident_layers)
-
-
-def run(rt: ModelRuntime, model: Any) -> tuple[list[int], np.ndarray]:
-    """Greedy tokens after ``PROMPT`` (prefill in three steps, then decode), and the logits of a fresh 9-token sequence."""
-    tokens = generate(rt, model.tokenizer, PROMPT, TOKENS, stop_at_eos=False).generated_ids
-    rt.reset()
-    return tokens, rt.prefill_logits(np.array(PROMPT[:9], np.int32))
+    return synthetic_model("test-tiny-3l", tmp_path_factory.mktemp("stream"))
 
 
 @pytest.fixture(scope="module")
 def resident(model: Any) -> tuple[list[int], np.ndarray]:
-    return run(runtime(model), model)
+    return run(runtime(model), model, TOKENS)
 
 
 @pytest.mark.parametrize("n", [1, 2])
 def test_streamed_layers_give_what_resident_layers_give(model: Any, resident: Any, n: int) -> None:
-    rt = runtime(model, n)
+    rt = runtime(model, resident_layers=n)
     assert rt.num_layers == 3 and rt.resident_layers == n
     groups = rt._plans["decode"].groups
     assert groups is not None and [g[2] for g in groups] == [0, 1, 2], "one command buffer per layer"
-    tokens, logits = run(rt, model)
+    tokens, logits = run(rt, model, TOKENS)
     assert tokens == resident[0]
     np.testing.assert_array_equal(logits, resident[1])
     # a second sequence: the slots hold the last layers of the first one and are written again
@@ -76,17 +54,17 @@ def test_streamed_layers_give_what_resident_layers_give(model: Any, resident: An
 def test_a_stale_slot_changes_the_tokens(model: Any, resident: Any) -> None:
     """The test model notices a slot that is not refreshed: writing layer 0's weights where layer 1's belong
     (one slot) changes the tokens and logits, so the tests above show that each layer gets its own weights."""
-    rt = runtime(model, 1)
+    rt = runtime(model, resident_layers=1)
     assert rt._stream is not None
     rt._stream.layers[1] = rt._stream.layers[0]
-    tokens, logits = run(rt, model)
+    tokens, logits = run(rt, model, TOKENS)
     assert tokens != resident[0]
     assert not np.allclose(logits, resident[1], rtol=1e-3, atol=1e-3)
 
 
 def test_streaming_keeps_only_the_slots_on_the_device(model: Any) -> None:
     full = runtime(model).memory_report()["weights"]
-    one, two = (runtime(model, n) for n in (1, 2))
+    one, two = (runtime(model, resident_layers=n) for n in (1, 2))
     assert one._stream is not None and one._stream.held == [None], "nothing is uploaded before the first step"
     per_layer = one._stream.nbytes // 3
     assert per_layer > 0 and one._stream.nbytes == 3 * per_layer
@@ -97,19 +75,19 @@ def test_streaming_keeps_only_the_slots_on_the_device(model: Any) -> None:
 
 @pytest.mark.parametrize("n", [3, 7])
 def test_as_many_resident_layers_as_layers_is_fully_resident(model: Any, n: int) -> None:
-    rt = runtime(model, n)
+    rt = runtime(model, resident_layers=n)
     assert rt.resident_layers is None and rt._stream is None and rt._plans["decode"].groups is None
 
 
 @pytest.mark.parametrize("n", [0, -2, 1.5, True])
 def test_invalid_resident_layers_are_refused(model: Any, n: Any) -> None:
     with pytest.raises(RustyError, match="resident_layers"):
-        runtime(model, n)
+        runtime(model, resident_layers=n)
 
 
 def test_profiling_a_streamed_step_is_refused(model: Any) -> None:
     with pytest.raises(RustyError, match="layer streaming"):
-        runtime(model, 1).profile_step("decode", np.array([5], np.int32), 0)
+        runtime(model, resident_layers=1).profile_step("decode", np.array([5], np.int32), 0)
 
 
 def _rusty(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
