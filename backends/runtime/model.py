@@ -664,9 +664,17 @@ class ModelRuntime:
         encoder = self.device.device.create_command_encoder()
         if tokens is None:
             encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
+        self._encode(encoder, plan.dispatches, values)
+        encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)
+        self._queue.submit([encoder.finish()])
+        return written
+
+    @staticmethod
+    def _encode(encoder: Any, dispatches: Sequence[tuple[Any, ...]], values: list[Any]) -> None:
+        """One compute pass of the ``dispatches`` whose guards hold, at these expression values."""
         compute = encoder.begin_compute_pass()
         last = None
-        for pipeline, group, gx, gy, gz, guard in plan.dispatches:
+        for pipeline, group, gx, gy, gz, guard in dispatches:
             if guard is not None and not values[guard]:
                 continue
             if pipeline is not last:
@@ -675,9 +683,6 @@ class ModelRuntime:
             compute.set_bind_group(0, group)
             compute.dispatch_workgroups(values[gx], values[gy], values[gz])
         compute.end()
-        encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)
-        self._queue.submit([encoder.finish()])
-        return written
 
     def _submit_streamed(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: Any) -> float:  # noqa: N803
         """``_submit`` with layer streaming: one command buffer per group of ``plan.groups``, each submitted once
@@ -705,17 +710,7 @@ class ModelRuntime:
             encoder = self.device.device.create_command_encoder()
             if g == 0 and tokens is None:
                 encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
-            compute = encoder.begin_compute_pass()
-            previous = None
-            for pipeline, group, gx, gy, gz, guard in dispatches[start:end]:
-                if guard is not None and not values[guard]:
-                    continue
-                if pipeline is not previous:
-                    compute.set_pipeline(pipeline)
-                    previous = pipeline
-                compute.set_bind_group(0, group)
-                compute.dispatch_workgroups(values[gx], values[gy], values[gz])
-            compute.end()
+            self._encode(encoder, dispatches[start:end], values)
             if g == last:
                 encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)
             encoder.clear_buffer(fences[g % len(fences)], 0, 4)
