@@ -40,8 +40,10 @@ from rusty_ir.tools.common import peak_rss_bytes, rss_bytes, run_tool, write_out
 
 DEFAULT_PROMPT = "What is the capital of France?"
 DEFAULT_MAX_TOKENS = 64
-DEFAULT_CONTEXT_CAP = 2048
-"""Without --context-length: the model's own context length, capped at this many positions."""
+DEFAULT_CONTEXT_CAP = 8192
+"""Without --context-length: the model's own context length, capped at this many positions. The paged
+KV cache takes memory as the sequence grows, so a long default costs nothing until it is used (a
+contiguous cache, --kv-block-size 0, is sized for it at load)."""
 
 
 class _Progress:
