@@ -52,7 +52,7 @@ STORAGE_USAGE = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.Buff
 _WGSL_LOCATION = re.compile(r"┌─ .*:(\d+):(\d+)")  # naga: "┌─ <label or wgsl>:LINE:COL"
 
 
-def _as_bytes_view(data: Any) -> memoryview:
+def as_bytes_view(data: Any) -> memoryview:
     """A flat byte view of an ndarray, bytes or memoryview (no copy when already contiguous)."""
     if isinstance(data, np.ndarray):
         data = np.ascontiguousarray(data)
@@ -200,7 +200,7 @@ class Device:
 
     def buffer(self, data: Any, *, label: str = "") -> Any:
         """A storage buffer holding ``data`` (ndarray, bytes, or a memoryview, e.g. of an mmap, uploaded without a host copy)."""
-        view = _as_bytes_view(data)
+        view = as_bytes_view(data)
         buf = self.empty(view.nbytes, label=label)
         self.write(buf, view)
         return buf
@@ -210,7 +210,7 @@ class Device:
 
         Large data goes in pieces of ``FLUSH_BYTES``, flushed as they add up, so wgpu's staging
         copies never exceed that (a 295 MB embedding would otherwise be staged whole)."""
-        view = _as_bytes_view(data)
+        view = as_bytes_view(data)
         aligned = view.nbytes // 4 * 4
         for start in range(0, aligned, self.FLUSH_BYTES):
             piece = view[start : min(aligned, start + self.FLUSH_BYTES)]  # a slice of a view: no copy

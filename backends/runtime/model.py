@@ -66,7 +66,7 @@ from typing import Any, Union
 import numpy as np
 import wgpu
 
-from rusty_ir.backends.runtime.device import BoundKernel, Device, Kernel, _as_bytes_view
+from rusty_ir.backends.runtime.device import BoundKernel, Device, Kernel, as_bytes_view
 from rusty_ir.backends.runtime.kv_cache import KvCaches
 from rusty_ir.backends.runtime.schedule import (
     OPERATORS,
@@ -854,7 +854,7 @@ class ModelRuntime:
             for t, name in sorted(names.items()):
                 buf = slots[layer % n][t]
                 self._buffers[("weight", name)] = buf
-                data = _as_bytes_view(views[name].data)  # a view of the memory map: no copy
+                data = as_bytes_view(views[name].data)  # a view of the memory map: no copy
                 aligned = data.nbytes // 4 * 4
                 tail = bytes(data[aligned:]).ljust(-(-(data.nbytes - aligned) // 4) * 4, b"\0")  # WebGPU writes whole words
                 writes.append((buf, data[:aligned], tail, aligned))
