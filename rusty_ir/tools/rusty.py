@@ -169,12 +169,23 @@ KV_CACHE_HELP = "what the KV cache holds: f32 (default) or f16 (half the memory;
 KV_BLOCK_HELP = f"positions per block of the paged KV cache (default {DEFAULT_KV_BLOCK_SIZE}; 0 = one buffer per layer sized for the context)"
 
 
+def _block_size(text: str) -> int:
+    """``--kv-block-size``: 0 (not paged) or a positive number of positions."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (not paged) or a positive number of positions, got '{text}'")
+    return value
+
+
 def _add_compile_options(parser: argparse.ArgumentParser) -> None:
     """The flags that change what is compiled: --tune, --quantize, --kv-cache, --kv-block-size."""
     parser.add_argument("--tune", action="store_true", help=TUNE_HELP)
     parser.add_argument("--quantize", metavar="SCHEME", help=QUANTIZE_HELP)
     parser.add_argument("--kv-cache", choices=KV_CACHE_TYPES, default="f32", help=KV_CACHE_HELP)
-    parser.add_argument("--kv-block-size", type=int, default=DEFAULT_KV_BLOCK_SIZE, metavar="N", help=KV_BLOCK_HELP)
+    parser.add_argument("--kv-block-size", type=_block_size, default=DEFAULT_KV_BLOCK_SIZE, metavar="N", help=KV_BLOCK_HELP)
 
 
 def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -499,7 +510,7 @@ def make_parser() -> argparse.ArgumentParser:
     bench.add_argument("--profile", action="store_true", help="GPU time per kernel (timestamp queries) of one decode and one prefill step")
     bench.add_argument("--no-check", dest="check", action="store_false", help="skip the first-step logits correctness guard")
     bench.add_argument("--kv-cache", choices=KV_CACHE_TYPES, default="f32", help=KV_CACHE_HELP)
-    bench.add_argument("--kv-block-size", type=int, default=DEFAULT_KV_BLOCK_SIZE, metavar="N", help=KV_BLOCK_HELP)
+    bench.add_argument("--kv-block-size", type=_block_size, default=DEFAULT_KV_BLOCK_SIZE, metavar="N", help=KV_BLOCK_HELP)
     bench.add_argument("--resident-layers", type=int, metavar="N", help=RESIDENT_LAYERS_HELP)
     bench.add_argument("--tune", action="store_true",
                        help="also compile with measured tuning (tune-workgroups{mode=measure}) and report tuned against "

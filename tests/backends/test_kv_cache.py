@@ -176,3 +176,14 @@ def test_kv_cache_flags_reach_the_pipeline() -> None:
     assert "convert-transformer-to-tensor," in CompileOptions().pipeline  # defaults: the pass's own
     with pytest.raises(RustyError, match="unknown KV cache type 'q4'"):
         CompileOptions(kv_cache="q4")
+
+
+@pytest.mark.parametrize("argv", [["run", "--kv-block-size", "-1"], ["bench", "--kv-block-size", "x"], ["compile", "--kv-cache", "q4"]])
+def test_bad_kv_flags_are_refused_before_any_work(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from rusty_ir.tools.rusty import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--kv-" in err and "Traceback" not in err
+
