@@ -610,7 +610,8 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
         **report_header("rusty bench", opts.command or canonical_command(opts), opts, started, device),
         "model": model_info,
         "settings": {"prompt_tokens": P, "decode_tokens": N, "repeats": opts.repeats, "warmup": opts.warmup,
-                     "context_length": context, "batch": 1, "seed": opts.seed, "resident_layers": runtime.resident_layers},  # fmt: skip
+                     "context_length": context, "batch": 1, "seed": opts.seed, "resident_layers": runtime.resident_layers,
+                     "kv_cache": opts.kv_cache, "kv_block_size": opts.kv_block_size},  # fmt: skip
         "compile": {"cache_hit": compiled.cache_hit, "seconds": round(compiled.seconds, 3),
                     "kernels": compiled.artifact.manifest.get("kernels"), "load_seconds": round(runtime.load_seconds, 3),
                     "pipeline": compiled.artifact.manifest.get("pipeline")},  # fmt: skip
@@ -811,7 +812,9 @@ def format_report(r: dict[str, Any]) -> str:
         f"{_bytes(m['weight_bytes'])} of weights: {', '.join(m['schemes'])})",
         f"  device: {d['name']} [{d['backend']}, {d['type']}] {d['driver']}",
         f"  batch 1, prompt {s['prompt_tokens']} tokens, decode {s['decode_tokens']} tokens, median of {s['repeats']} "
-        f"after {s['warmup']} warm-up; context {s['context_length']}; commit {r['commit'] or '?'}; {r['date']}",
+        f"after {s['warmup']} warm-up; context {s['context_length']}, {s['kv_cache']} KV cache "
+        f"{'paged in blocks of ' + str(s['kv_block_size']) if s['kv_block_size'] else 'contiguous'}"
+        f"{'' if s['resident_layers'] is None else ', ' + str(s['resident_layers']) + ' resident layers'}; commit {r['commit'] or '?'}; {r['date']}",
         "",
     ]
     t = r.get("torch")

@@ -132,7 +132,7 @@ def test_bench_cli_json_end_to_end(cache: Path, capsys: pytest.CaptureFixture[st
     assert r["command"].startswith("rusty bench --synthetic test-tiny --quant q4_0 --prompt-tokens 8 --decode-tokens 4")
     assert r["prefill_tokens_per_s"] > 0 and r["decode_tokens_per_s"] > 0
     assert r["settings"] == {"prompt_tokens": 8, "decode_tokens": 4, "repeats": 1, "warmup": 1, "context_length": 12,
-                             "batch": 1, "seed": 0}  # fmt: skip
+                             "batch": 1, "seed": 0, "resident_layers": None, "kv_cache": "f32", "kv_block_size": 16}  # fmt: skip
     assert r["model"]["synthetic"] == "test-tiny" and r["model"]["quant"] == "q4_0" and r["model"]["n_layers"] == 2
     assert r["device"]["name"] and "driver" in r["device"]
     assert r["dispatches_per_token"] > 0
