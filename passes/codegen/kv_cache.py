@@ -84,6 +84,20 @@ def cache_load(b: IRBuilder, cache: SSAValue, buf: SSAValue, row: SSAValue, col:
     return b.mulf(b.sitofp(code), scale)
 
 
+def cache_load_run(b: IRBuilder, cache: SSAValue, buf: SSAValue, row: SSAValue, col: SSAValue, count: int) -> list[SSAValue]:
+    """Elements ``col .. col + count - 1`` of cache row ``row`` as f32. For q8_0 and ``count`` 4 (``col`` a
+    multiple of 4) the four codes share one word load and one scale load; otherwise element by element."""
+    if not is_q8(cache) or count != 4:
+        return [cache_load(b, cache, buf, row, b.addi(col, b.index(u))) for u in range(count)]
+    width = _row_type(cache).get_shape()[1]
+    word = b.value(memref.LoadOp.get(buf, [row, b.divui(col, b.index(4))]))
+    scales = b.value(memref.LoadOp.get(buf, [row, b.addi(b.index(width // 4), b.divui(col, b.index(Q8_GROUP)))]))
+    half = b.index_cast(b.muli(b.remui(b.divui(col, b.index(Q8_BLOCK)), b.index(2)), b.index(16)), i32)
+    scale = b.value(UnpackF16Op(b.shrui(scales, half), "lo"))
+    codes = [sign_extend_byte(b, b.andi(b.shrui(word, b.i32(8 * u)) if u else word, b.i32(0xFF))) for u in range(4)]
+    return [b.mulf(b.sitofp(code), scale) for code in codes]
+
+
 def store_cache(b: IRBuilder, value: SSAValue, buf: SSAValue, row: SSAValue, col: SSAValue) -> None:
     """Store an f32 ``value`` into an f32 or f16 cache row (rounded to f16 there)."""
     elem = _row_type(buf).element_type
@@ -120,4 +134,4 @@ def store_q8_group(b: IRBuilder, values: Sequence[SSAValue], buf: SSAValue, row:
     b.insert(memref.StoreOp.get(b.value(PackF16Op(scales[0], scales[1])), buf, [row, b.addi(b.index(width // 4), group)]))
 
 
-__all__ = ["Q8_BLOCK", "Q8_GROUP", "cache_arg_type", "cache_load", "cache_row", "is_q8", "q8_row_words", "store_cache", "store_q8_group"]
+__all__ = ["Q8_BLOCK", "Q8_GROUP", "cache_arg_type", "cache_load", "cache_load_run", "cache_row", "is_q8", "q8_row_words", "store_cache", "store_q8_group"]

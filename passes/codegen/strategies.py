@@ -20,7 +20,7 @@ from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.passes.codegen.kernel import Kernel
-from rusty_ir.passes.codegen.kv_cache import Q8_GROUP, cache_load, cache_row, is_q8, store_cache, store_q8_group
+from rusty_ir.passes.codegen.kv_cache import Q8_GROUP, cache_load, cache_load_run, cache_row, is_q8, store_cache, store_q8_group
 from rusty_ir.passes.codegen.materialize import Materializer, apply_map, static_shape
 from rusty_ir.passes.dispatch.analysis import Kind, kind, maps, reduction_dims
 
@@ -570,12 +570,8 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
             row = cache_row(jb, op, table, t)
 
             def dot(kb: IRBuilder, dd: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-                out = []
-                for u in range(lanes):
-                    du = kb.addi(dd, kb.index(u))
-                    kv = cache_load(kb, op.k_cache, kc, row, kb.addi(kv_col, du))
-                    out.append(kb.addf(kb.mulf(kernel.load(kb, q_shared, [du]), kv), c[u]))
-                return out
+                keys = cache_load_run(kb, op.k_cache, kc, row, kb.addi(kv_col, dd), lanes)  # dd: a multiple of lanes
+                return [kb.addf(kb.mulf(kernel.load(kb, q_shared, [kb.addi(dd, kb.index(u))]), keys[u]), c[u]) for u in range(lanes)]
 
             sums = jb.for_loop(dim0, jb.addi(dim0, jb.index(width)), jb.index(lanes), [jb.f32(0.0)] * lanes, dot)
             total = sums[0]
