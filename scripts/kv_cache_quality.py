@@ -45,6 +45,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
+
     from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
     from rusty_ir.generate import generate  # noqa: PLC0415
     from rusty_ir.importers import load_model  # noqa: PLC0415

@@ -25,10 +25,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
 from rusty_ir.backends.runtime.device import Device
 from rusty_ir.backends.runtime.schedule import KvCache
+
 from rusty_ir.errors import RustyError
+
 
 def row_bytes(cache: KvCache) -> int:
     """Bytes of one position's K (or V) row: f32 4, f16 2, q8_0 17/16 bytes a value (codes, then f16 scales)."""
