@@ -72,6 +72,7 @@ HIDDEN_SHAPES: dict[str, Shape] = {
     "test-tiny": Shape(2, 64, 4, 2, 128, 512, False, rope_theta=10000.0, context_length=256, name="test-tiny"),
     "test-tiny-tied": Shape(2, 64, 4, 2, 128, 512, True, rope_theta=100000.0, context_length=256, name="test-tiny-tied"),
     "test-tiny-3l": Shape(3, 64, 4, 2, 128, 512, False, rope_theta=10000.0, context_length=256, name="test-tiny-3l"),
+    "test-tiny-4l": Shape(4, 64, 4, 2, 128, 512, False, rope_theta=10000.0, context_length=256, name="test-tiny-4l"),
     # KV rows of 64 values (2 kv heads of 32): what a q8_0 KV cache needs
     "test-tiny-kv64": Shape(2, 64, 2, 2, 128, 512, False, rope_theta=10000.0, context_length=256, name="test-tiny-kv64"),
 }

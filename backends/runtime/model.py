@@ -37,9 +37,11 @@ several prefill steps of at most ``max_prefill`` tokens.
 Layer streaming (``resident_layers=N``, for models larger than device memory): the
 weights whose ``Weight`` step has a layer (``blk.{}.*``, recorded per resolved name
 during expansion) are not uploaded at load. N slots are made, each one buffer per
-layer-indexed weight template (every layer's must have one shape); layer ``l`` uses
-slot ``l % N``, and ``("weight", name)`` maps to the slot's buffer, so the bind groups
-are still built once. Other weights (embedding, output, final norm) stay resident.
+layer-indexed weight template (every layer's must have one shape). The first N - 2
+layers keep a slot of their own (written by the first step, then never again); the
+other layers take turns in the last two slots (``slot_of_layer``; with N <= 2 layer
+``l`` uses slot ``l % N``), so a step uploads only the layers that do not fit.
+``("weight", name)`` maps to the slot's buffer, so the bind groups are still built once. Other weights (embedding, output, final norm) stay resident.
 Each plan's dispatches are grouped by the layer whose streamed weights they bind
 (dispatches binding none stay in the group they sit in), and a step submits one
 command buffer per group: before a group, its layer's weights are written into its
@@ -424,6 +426,8 @@ class _Stream:
     """Layer streaming (``ModelRuntime(resident_layers=N)``): N slots of one layer's weights each."""
 
     slots: int
+    slot: dict[int, int]
+    """Layer -> its slot (``slot_of_layer``)."""
     layers: dict[int, list[tuple[Any, memoryview, bytes, int]]]
     """Layer -> (its slot's buffer, the whole words of the weight's bytes, the last partial word
     zero-padded or b"", its offset) of each of its weights."""
@@ -435,6 +439,15 @@ class _Stream:
     """Small mappable buffers cleared by each group's command buffer (a ring): mapping one waits for that group."""
     nbytes: int
     """Bytes of every streamed layer's weights (host memory; the device holds ``slots`` of them)."""
+
+
+def slot_of_layer(layer: int, slots: int) -> int:
+    """Layer streaming's slot for ``layer``: layers ``0 .. slots - 3`` have one each (they stay on the
+    device), the rest alternate between the last two (one is written while the other is read)."""
+    pinned = max(0, slots - 2)
+    if layer < pinned:
+        return layer
+    return pinned + (layer - pinned) % min(slots, 2)
 
 
 STREAM_AHEAD = 2
@@ -460,10 +473,11 @@ class ModelRuntime:
         resident_layers: int | None = None,
     ) -> None:
         """``resident_layers=N`` streams the layers' weights: only N layers' weights are on the device
-        (N slots; layer ``l`` runs from slot ``l % N``), each layer's written to its slot from the
-        (memory-mapped) weights just before it runs, while the GPU runs the layer before; every other
-        weight (embedding, output, final norm) stays resident. For models larger than device memory:
-        every step uploads every layer, so it is slower. None, or N at least the number of layers,
+        (N slots: the first N - 2 layers keep theirs, the others take turns in the last two), each
+        streamed layer's written to its slot from the (memory-mapped) weights just before it runs,
+        while the GPU runs the layer before; every other weight (embedding, output, final norm) stays
+        resident. For models larger than device memory: every step uploads the layers beyond the
+        first N - 2, so it is slower. None, or N at least the number of layers,
         keeps every layer resident (one command buffer per step)."""
         start = time.perf_counter()
         self.schedule = load_schedule(schedule)
@@ -697,7 +711,7 @@ class ModelRuntime:
         written = time.perf_counter()
         dispatches, fences, held, last = plan.dispatches, stream.fences, stream.held, len(plan.groups) - 1
         for g, (start, end, layer) in enumerate(plan.groups):
-            if layer is not None and held[layer % stream.slots] != layer:
+            if layer is not None and held[stream.slot[layer]] != layer:
                 if g >= STREAM_AHEAD:  # bound the writes waiting in staging memory (STREAM_AHEAD)
                     fence = fences[(g - STREAM_AHEAD) % len(fences)]
                     fence.map_sync(wgpu.MapMode.READ)
@@ -706,7 +720,7 @@ class ModelRuntime:
                     self._queue.write_buffer(buf, 0, data)
                     if tail:
                         self._queue.write_buffer(buf, offset, tail)
-                held[layer % stream.slots] = layer
+                held[stream.slot[layer]] = layer
             encoder = self.device.device.create_command_encoder()
             if g == 0 and tokens is None:
                 encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
@@ -849,10 +863,11 @@ class ModelRuntime:
                     )
         slots = [{t: self.device.empty(kinds[t][2], label=f"slot{i}:{t}") for t in templates} for i in range(n)]
         layers: dict[int, list[tuple[Any, memoryview, bytes, int]]] = {}
+        slot = {layer: slot_of_layer(layer, n) for layer in by_layer}
         for layer, names in sorted(by_layer.items()):
             writes = layers[layer] = []
             for t, name in sorted(names.items()):
-                buf = slots[layer % n][t]
+                buf = slots[slot[layer]][t]
                 self._buffers[("weight", name)] = buf
                 data = as_bytes_view(views[name].data)  # a view of the memory map: no copy
                 aligned = data.nbytes // 4 * 4
@@ -863,7 +878,7 @@ class ModelRuntime:
             self.device.device.create_buffer(size=4, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label=f"stream.fence{i}")
             for i in range(STREAM_AHEAD + 1)
         ]
-        return _Stream(n, layers, {name: layer for name, (_, layer) in streamed.items()}, [None] * n, fences,
+        return _Stream(n, slot, layers, {name: layer for name, (_, layer) in streamed.items()}, [None] * n, fences,
                        sum(views[name].nbytes for name in streamed))  # fmt: skip
 
     def _check_weight_ranges(self, name: str, nbytes: int, ranges: Any, limit: int | None) -> None:

@@ -254,9 +254,9 @@ def _prompt_ids(model: Any, args: argparse.Namespace) -> tuple[list[int], bool]:
     return model.tokenizer.encode(args.prompt), False
 
 
-RESIDENT_LAYERS_HELP = ("stream the layers' weights: keep only N layers on the GPU and upload each layer's weights while "
-                        "the GPU runs the one before (for models larger than GPU memory; slower: every token uploads every "
-                        "layer). Default: every layer resident; N >= the model's layers is the same")
+RESIDENT_LAYERS_HELP = ("stream the layers' weights: keep only N layers on the GPU (for models larger than GPU memory): the "
+                        "first N - 2 stay, the others are uploaded every token while the GPU runs the layer before (slower). "
+                        "Default: every layer resident; N >= the model's layers is the same")
 
 
 def check_resident_layers(n: int | None) -> None:

@@ -9,6 +9,7 @@ time), and the logits entry.
 from __future__ import annotations
 
 import json
+from collections import Counter
 import os
 import subprocess
 import sys
@@ -19,6 +20,8 @@ import numpy as np
 import pytest
 
 from tiny_runs import PROMPT, run, runtime, synthetic_model
+
+from rusty_ir.backends.runtime.model import slot_of_layer
 
 from rusty_ir.errors import RustyError
 from rusty_ir.generate import generate
@@ -71,6 +74,36 @@ def test_streaming_keeps_only_the_slots_on_the_device(model: Any) -> None:
     assert one.memory_report()["weights"] == full - 2 * per_layer
     assert two.memory_report()["weights"] == full - per_layer
     assert one.memory_report()["total"] < two.memory_report()["total"] < runtime(model).memory_report()["total"]
+
+
+class _CountingQueue:
+    """A device queue that counts, per buffer label, the writes that go through it."""
+
+    def __init__(self, queue: Any) -> None:
+        self.queue, self.writes = queue, Counter[str]()
+
+    def write_buffer(self, buffer: Any, *args: Any) -> None:
+        self.writes[buffer.label] += 1
+        self.queue.write_buffer(buffer, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.queue, name)
+
+
+def test_the_first_layers_stay_and_the_rest_take_turns(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Three slots for four layers: layer 0 keeps slot 0; layers 1-3 take turns in slots 1 and 2, so layers
+    1 and 3 share slot 1 (both written every step) and layer 2 stays in slot 2 (written once). The tokens
+    are the resident runtime's."""
+    model4 = synthetic_model("test-tiny-4l", tmp_path_factory.mktemp("stream4"))
+    assert [slot_of_layer(layer, 3) for layer in range(4)] == [0, 1, 2, 1]
+    assert [slot_of_layer(layer, 2) for layer in range(4)] == [0, 1, 0, 1]
+    rt = runtime(model4, resident_layers=3)
+    counting = rt._queue = _CountingQueue(rt._queue)
+    tokens = generate(rt, model4.tokenizer, PROMPT[:5], 3, stop_at_eos=False).generated_ids  # 3 steps
+    assert tokens == generate(runtime(model4), model4.tokenizer, PROMPT[:5], 3, stop_at_eos=False).generated_ids
+    writes = {slot: sum(n for label, n in counting.writes.items() if label.startswith(f"slot{slot}:")) for slot in range(3)}
+    per_layer = len(rt._stream.layers[0])  # weights (writes) of one layer
+    assert writes == {0: per_layer, 1: 2 * 3 * per_layer, 2: per_layer}
 
 
 @pytest.mark.parametrize("n", [3, 7])
