@@ -238,6 +238,14 @@ def test_unpack_f16(runner: Runner):
     np.testing.assert_array_equal(out.reshape(-1), halves.astype(np.float32))
 
 
+def test_pack_f16(runner: Runner):
+    x = (RNG.standard_normal(2 * N) * 100).astype(np.float32)
+    x[:4] = [-0.0, 65504.0, 0.1, 1 / 3]  # the sign of zero, the largest half, values that round (WGSL leaves
+    # overflow, and whether subnormal halves flush, to the implementation: not tested)
+    out = runner.run("rgpu.mlir", "pack", (1,), {"x": x}, {"out": (np.int32, (N,))})["out"]
+    np.testing.assert_array_equal(out.view(np.float16), x.astype(np.float16))  # round to nearest even, lo half first
+
+
 def test_subgroup_add(runner: Runner):
     x = RNG.integers(-8, 8, N).astype(np.float32)  # small integers: the sum is exact in any order
     out = runner.run("rgpu.mlir", "subgroup_sum", (1,), {"x": x}, {"out": (np.float32, (N, 3))})["out"]

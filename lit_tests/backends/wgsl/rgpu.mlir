@@ -1,7 +1,7 @@
 // RUN: rusty-translate --to-wgsl %s | filecheck %s
-// rgpu ops: unpack_f16 (an f16 half of an i32 word, as f32) and subgroup_add, with
-// gpu.subgroup_size and gpu.lane_id.
-// tests/backends/test_wgsl_exec.py runs both kernels against numpy.
+// rgpu ops: unpack_f16 (an f16 half of an i32 word, as f32), pack_f16 (two f32 as the halves of
+// a word) and subgroup_add, with gpu.subgroup_size and gpu.lane_id.
+// tests/backends/test_wgsl_exec.py runs the kernels against numpy.
 
 "gpu.module"() <{sym_name = "rgpu"}> ({
   // out[i] = [lo half of w[i], hi half of w[i]] as f32.
@@ -17,6 +17,21 @@
     memref.store %hi, %out[%i, %c1] : memref<?x2xf32>
     "gpu.return"() : () -> ()
   }) {sym_name = "unpack", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
+
+  // out[i] = x[2i] and x[2i + 1] rounded to f16, packed into one word (x[2i] in the low half).
+  "gpu.func"() <{function_type = (memref<?xf32>, memref<?xi32>) -> (), kernel}> ({
+  ^bb0(%x: memref<?xf32>, %out: memref<?xi32>):
+    %i = "gpu.global_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %even = arith.muli %i, %c2 : index
+    %odd = arith.addi %even, %c1 : index
+    %a = memref.load %x[%even] : memref<?xf32>
+    %b = memref.load %x[%odd] : memref<?xf32>
+    %word = rgpu.pack_f16 %a, %b : i32
+    memref.store %word, %out[%i] : memref<?xi32>
+    "gpu.return"() : () -> ()
+  }) {sym_name = "pack", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
 
   // out[i] = [sum of x over i's subgroup, subgroup size, lane id] (as f32).
   "gpu.func"() <{function_type = (memref<?xf32>, memref<?x3xf32>) -> (), kernel}> ({
@@ -45,6 +60,9 @@
 // CHECK:         let [[W:v_word]]: i32 = unpack_w[v_i];
 // CHECK-NEXT:    let v_lo: f32 = unpack2x16float(bitcast<u32>([[W]])).x;
 // CHECK-NEXT:    let v_hi: f32 = unpack2x16float(bitcast<u32>([[W]])).y;
+
+// CHECK-LABEL: // gpu.module @rgpu > gpu.func @pack
+// CHECK:         let v_word: i32 = bitcast<i32>(pack2x16float(vec2<f32>(v_a, v_b)));
 
 // CHECK-LABEL: // gpu.module @rgpu > gpu.func @subgroup_sum
 // CHECK:       fn subgroup_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32) {

@@ -30,3 +30,11 @@ func.func @unpack_parse(%w: i32) -> f16 {
   %h = rgpu.unpack_f16 %w lo : i32 -> f16
   func.return %h : f16
 }
+
+// -----
+
+func.func @pack_f16_of_f16(%a: f16, %b: f32) -> i32 {
+  // expected-error @+1 {{operand 'lo' at position 0 does not verify}}
+  %w = "rgpu.pack_f16"(%a, %b) : (f16, f32) -> i32
+  func.return %w : i32
+}

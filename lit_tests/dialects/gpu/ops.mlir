@@ -15,6 +15,18 @@ func.func @unpack(%w: i32) -> (f32, f32) {
 
 // -----
 
+// pack_f16 rounds two f32 values to halves and packs them into one i32 word (lo in bits 0..15).
+// CHECK-LABEL: func.func @pack
+// CHECK-SAME:  (%[[A:.*]]: f32, %[[B:.*]]: f32)
+// CHECK-NEXT:    %[[W:.*]] = rgpu.pack_f16 %[[A]], %[[B]] : i32
+// CHECK-NEXT:    func.return %[[W]] : i32
+func.func @pack(%a: f32, %b: f32) -> i32 {
+  %w = rgpu.pack_f16 %a, %b : i32
+  func.return %w : i32
+}
+
+// -----
+
 // The generic form of unpack_f16 parses to the same op.
 // CHECK-LABEL: func.func @unpack_generic
 // CHECK-NEXT:    %{{.*}} = rgpu.unpack_f16 %{{.*}} hi : i32 -> f32
