@@ -425,7 +425,6 @@ class _Plan:
 class _Stream:
     """Layer streaming (``ModelRuntime(resident_layers=N)``): N slots of one layer's weights each."""
 
-    slots: int
     slot: dict[int, int]
     """Layer -> its slot (``slot_of_layer``)."""
     layers: dict[int, list[tuple[Any, memoryview, bytes, int]]]
@@ -438,7 +437,7 @@ class _Stream:
     fences: list[Any]
     """Small mappable buffers cleared by each group's command buffer (a ring): mapping one waits for that group."""
     nbytes: int
-    """Bytes of every streamed layer's weights (host memory; the device holds ``slots`` of them)."""
+    """Bytes of every streamed layer's weights (host memory; the device holds one slot's worth per slot)."""
 
 
 def slot_of_layer(layer: int, slots: int) -> int:
@@ -878,7 +877,7 @@ class ModelRuntime:
             self.device.device.create_buffer(size=4, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label=f"stream.fence{i}")
             for i in range(STREAM_AHEAD + 1)
         ]
-        return _Stream(n, slot, layers, {name: layer for name, (_, layer) in streamed.items()}, [None] * n, fences,
+        return _Stream(slot, layers, {name: layer for name, (_, layer) in streamed.items()}, [None] * n, fences,
                        sum(views[name].nbytes for name in streamed))  # fmt: skip
 
     def _check_weight_ranges(self, name: str, nbytes: int, ranges: Any, limit: int | None) -> None:

@@ -73,15 +73,18 @@ def cache_load(b: IRBuilder, cache: SSAValue, buf: SSAValue, row: SSAValue, col:
     """Element ``col`` of cache row ``row`` as f32 (``cache`` the region-level value, ``buf`` the kernel's)."""
     if not is_q8(cache):
         return b.to_f32(b.value(memref.LoadOp.get(buf, [row, col])))
-    width = _row_type(cache).get_shape()[1]
     word = b.value(memref.LoadOp.get(buf, [row, b.divui(col, b.index(4))]))
     shift = b.index_cast(b.muli(b.remui(col, b.index(4)), b.index(8)), i32)
     code = sign_extend_byte(b, b.andi(b.shrui(word, shift), b.i32(0xFF)))
-    group = b.divui(col, b.index(Q8_GROUP))
-    scales = b.value(memref.LoadOp.get(buf, [row, b.addi(b.index(width // 4), group)]))
+    return b.mulf(b.sitofp(code), _q8_scale(b, cache, buf, row, col))
+
+
+def _q8_scale(b: IRBuilder, cache: SSAValue, buf: SSAValue, row: SSAValue, col: SSAValue) -> SSAValue:
+    """The f16 scale of the q8_0 block holding element ``col`` of row ``row``, as f32."""
+    width = _row_type(cache).get_shape()[1]
+    scales = b.value(memref.LoadOp.get(buf, [row, b.addi(b.index(width // 4), b.divui(col, b.index(Q8_GROUP)))]))
     half = b.index_cast(b.muli(b.remui(b.divui(col, b.index(Q8_BLOCK)), b.index(2)), b.index(16)), i32)
-    scale = b.value(UnpackF16Op(b.shrui(scales, half), "lo"))
-    return b.mulf(b.sitofp(code), scale)
+    return b.value(UnpackF16Op(b.shrui(scales, half), "lo"))
 
 
 def cache_load_run(b: IRBuilder, cache: SSAValue, buf: SSAValue, row: SSAValue, col: SSAValue, count: int) -> list[SSAValue]:
@@ -89,11 +92,8 @@ def cache_load_run(b: IRBuilder, cache: SSAValue, buf: SSAValue, row: SSAValue, 
     multiple of 4) the four codes share one word load and one scale load; otherwise element by element."""
     if not is_q8(cache) or count != 4:
         return [cache_load(b, cache, buf, row, b.addi(col, b.index(u))) for u in range(count)]
-    width = _row_type(cache).get_shape()[1]
     word = b.value(memref.LoadOp.get(buf, [row, b.divui(col, b.index(4))]))
-    scales = b.value(memref.LoadOp.get(buf, [row, b.addi(b.index(width // 4), b.divui(col, b.index(Q8_GROUP)))]))
-    half = b.index_cast(b.muli(b.remui(b.divui(col, b.index(Q8_BLOCK)), b.index(2)), b.index(16)), i32)
-    scale = b.value(UnpackF16Op(b.shrui(scales, half), "lo"))
+    scale = _q8_scale(b, cache, buf, row, col)
     codes = [sign_extend_byte(b, b.andi(b.shrui(word, b.i32(8 * u)) if u else word, b.i32(0xFF))) for u in range(4)]
     return [b.mulf(b.sitofp(code), scale) for code in codes]
 

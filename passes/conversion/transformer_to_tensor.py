@@ -29,7 +29,7 @@ from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp
 from rusty_ir.dialects.quant import DequantizeOp
 from rusty_ir.dialects.quant.attrs import BlockQuantType, Q8_0Type
 from rusty_ir.errors import RustyError
-from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE
+from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.passes.codegen.kv_cache import Q8_GROUP
 
@@ -152,6 +152,7 @@ class WeightLowering(_Lowering):
 
 KV_ELEMENT_TYPES: dict[str, Attribute] = {"f32": F32, "f16": Float16Type(), "q8_0": Q8_0Type()}
 """The element type of each ``kv-cache-type`` (``rusty_ir.stages.KV_CACHE_TYPES``)."""
+assert tuple(KV_ELEMENT_TYPES) == KV_CACHE_TYPES, "KV cache types out of sync with rusty_ir.stages"
 
 
 @dataclass(frozen=True)

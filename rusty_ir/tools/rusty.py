@@ -143,7 +143,6 @@ def _wgpu_backend(
         "dispatches_per_token": runtime.dispatches_per_step("decode"),
         "dispatches_per_prefill": runtime.dispatches_per_step("prefill"),
         "cache_folder": str(folder) if folder else None,
-        "memory": runtime.memory_report(),
         "resident_layers": runtime.resident_layers,  # None: every layer's weights on the device
         "memory_planning": runtime.memory_planning_report(),
     }
@@ -191,10 +190,6 @@ def _add_compile_options(parser: argparse.ArgumentParser) -> None:
 def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
     """``CompileOptions`` fields from the flags of ``_add_compile_options``."""
     return {"tune": args.tune, "quantize": args.quantize or "", "kv_cache": args.kv_cache, "kv_block_size": args.kv_block_size}
-
-
-COMPILE_DEFAULTS: dict[str, Any] = {"tune": False, "quantize": "", "kv_cache": "f32", "kv_block_size": DEFAULT_KV_BLOCK_SIZE}
-"""What ``_compile_options`` gives without flags."""
 
 
 # --- subcommands ------------------------------------------------------------------------------
@@ -270,8 +265,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.max_tokens < 0:
         raise RustyError(f"--max-tokens must not be negative, got {args.max_tokens}")
+    from rusty_ir.driver import CompileOptions  # noqa: PLC0415 - no compiler behind it
+
     options = _compile_options(args)
-    flags = [f"--{k.replace('_', '-')}" for k, v in options.items() if v != COMPILE_DEFAULTS[k]]  # those that change the kernels
+    defaults = CompileOptions()
+    flags = [f"--{k.replace('_', '-')}" for k, v in options.items() if v != getattr(defaults, k)]  # those that change the kernels
     if args.backend != "wgpu" and args.compiled is not None:
         raise RustyError("--compiled runs a compiled model on the wgpu backend")
     if args.backend != "wgpu" and set(flags) - {"--quantize"}:  # the reference interpreter quantizes too
@@ -315,7 +313,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         stream_special_tokens=False,  # the terminal shows the answer, not <|im_end|>; --json's text keeps them
     )
     t = result.timings
-    if compile_report is not None and "memory" in compile_report:  # device memory after generating: paged KV pools grow
+    if compile_report is not None:  # the wgpu runtime's device memory, after generating: paged KV pools grow
         compile_report.update(memory=backend.memory_report(), kv_cache_blocks=backend.kv_cache_report())
     if args.json:
         report = {
