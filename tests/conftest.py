@@ -1,8 +1,8 @@
 """Session fixtures shared by every test folder: the SmolLM2 oracle and the real SmolLM2 GGUF.
 
 Both are required, not optional: a missing oracle or model is a failed test with a message
-saying where it was looked for (CI always has both). The oracle is
-``../shared/oracle`` relative to the repository root unless ``RUSTY_ORACLE_DIR`` names another
+saying where it was looked for. The oracle is ``tests/data/oracle`` (copied from the team's
+``../shared/oracle``, so that a plain clone has it) unless ``RUSTY_ORACLE_DIR`` names another
 folder.
 """
 
@@ -21,16 +21,16 @@ DATA = REPO_ROOT / "tests" / "data"
 
 
 def oracle_dir() -> Path:
-    """Where the SmolLM2 reference outputs are: $RUSTY_ORACLE_DIR, else ../shared/oracle beside the repo."""
+    """Where the SmolLM2 reference outputs are: $RUSTY_ORACLE_DIR, else tests/data/oracle."""
     env = os.environ.get("RUSTY_ORACLE_DIR")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "oracle"
+    return Path(env) if env else DATA / "oracle"
 
 
 def _require_file(path: Path) -> Path:
     if not path.is_file():
         pytest.fail(
-            f"oracle file {path} is missing: the SmolLM2 reference outputs live in ../shared/oracle beside the "
-            "repository, or set RUSTY_ORACLE_DIR to their folder",
+            f"oracle file {path} is missing: the SmolLM2 reference outputs live in tests/data/oracle, "
+            "or set RUSTY_ORACLE_DIR to their folder",
             pytrace=False,
         )
     return path

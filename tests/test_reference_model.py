@@ -1,7 +1,7 @@
 """Real checkpoints imported as tfm IR and run by the reference interpreter, against Hugging Face.
 
 1. SmolLM2-135M-Instruct (GGUF Q4_1, and the same weights as a float32 safetensors folder)
-   against ../shared/oracle: prompt ids, 32 greedy ids, first-step logits within 1e-3.
+   against tests/data/oracle: prompt ids, 32 greedy ids, first-step logits within 1e-3.
 2. Tiny random checkpoints (qwen2 with biases, a SentencePiece llama GGUF, a BF16 folder)
    against tests/data/hf_reference.json, which scripts/make_hf_references.py made with
    transformers on the same bytes.

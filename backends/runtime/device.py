@@ -48,6 +48,22 @@ WANTED_LIMITS: tuple[str, ...] = (
 )
 """Limits raised to what the adapter offers (compute-related ones only; WebGPU defaults otherwise)."""
 
+NATIVE_BACKENDS: tuple[str, ...] = ("Vulkan", "Metal", "D3D12")
+"""wgpu backends the runtime prefers; OpenGL (and WebGL) adapters lack compute features (f16, subgroups)
+and are used only when nothing else is there."""
+
+
+def choose_adapter(power_preference: str = "high-performance") -> Any:
+    """The adapter kernels run on: a Vulkan, Metal or DX12 one when there is one (discrete GPUs, then
+    integrated, then software), else whatever wgpu offers (an OpenGL one); None when there is none."""
+    rank = {"DiscreteGPU": 0, "IntegratedGPU": 1, "VirtualGPU": 2, "CPU": 3}
+    adapters = list(wgpu.gpu.enumerate_adapters_sync())
+    native = [a for a in adapters if a.info.get("backend_type") in NATIVE_BACKENDS]
+    if native:
+        return min(native, key=lambda a: rank.get(a.info.get("adapter_type", ""), 4))
+    return wgpu.gpu.request_adapter_sync(power_preference=power_preference)
+
+
 STORAGE_USAGE = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
 _WGSL_LOCATION = re.compile(r"┌─ .*:(\d+):(\d+)")  # naga: "┌─ <label or wgsl>:LINE:COL"
 
@@ -172,7 +188,7 @@ class Device:
 
     def __post_init__(self) -> None:
         if self.adapter is None:
-            self.adapter = wgpu.gpu.request_adapter_sync(power_preference=self.power_preference)
+            self.adapter = choose_adapter(self.power_preference)
         if self.adapter is None:
             raise RustyError("no WebGPU adapter found (on a machine without a GPU, install mesa-vulkan-drivers)")
         if self.device is None:

@@ -1,4 +1,4 @@
-"""The GGUF-built tokenizer of SmolLM2 against the Hugging Face oracle (../shared/oracle)."""
+"""The GGUF-built tokenizer of SmolLM2 against the Hugging Face oracle (tests/data/oracle)."""
 
 from __future__ import annotations
 
