@@ -35,9 +35,12 @@ def q4_0_random(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarray, n
 # ---------------------------------------------------------------------------------------- GEMV
 
 
-def gemv_wgsl(n: int, k: int, rows: int, warps: int, conv: str, red: str) -> str:
-    """y[n] = sum_k W[n, k] x[k]; a group of 32 invocations per ``rows`` rows, lanes walk the blocks."""
+def gemv_wgsl(n: int, k: int, rows: int, groups: int, split: int, unroll: int, conv: str) -> str:
+    """y[n] = sum_k W[n, k] x[k]. A workgroup holds ``groups`` row groups of ``rows`` rows; each row group is
+    ``split`` subgroups of 32 lanes that divide the blocks of K between them; a lane loads ``unroll``
+    blocks (all of their loads first) per step; subgroupAdd per row, then the splits meet in workgroup memory."""
     nb = k // 32
+    threads = 32 * groups * split
     shifts_lo = "vec4<u32>(0u, 8u, 16u, 24u)"
     shifts_hi = "vec4<u32>(4u, 12u, 20u, 28u)"
 
@@ -48,43 +51,51 @@ def gemv_wgsl(n: int, k: int, rows: int, warps: int, conv: str, red: str) -> str
         return f"(vec4<f32>({q}) - vec4<f32>(8.0))"
 
     body = []
-    for r in range(rows):
-        body.append(f"    let n{r} = min(row0 + {r}u, {n - 1}u);")
-        body.append(f"    let c{r} = codes[n{r} * {nb}u + b];")
-        body.append(f"    let s{r} = f32(scales[n{r} * {nb}u + b]);")
-        terms = " + ".join(
-            f"dot({deq(f'c{r}.{c}', shifts_lo)}, x{i}) + dot({deq(f'c{r}.{c}', shifts_hi)}, x{i + 4})" for i, c in enumerate("xyzw")
-        )
-        body.append(f"    acc{r} = fma(s{r}, {terms}, acc{r});")
-    if red == "subgroup":
-        reduce = [f"  let t{r} = subgroupAdd(acc{r});" for r in range(rows)]
-        store = [f"    if (row0 + {r}u < {n}u) {{ y[row0 + {r}u] = t{r}; }}" for r in range(rows)]
-        tail = reduce + ["  if (lane == 0u) {", *store, "  }"]
-    else:
-        tail = [f"  part[{r}u * {32 * warps}u + lid.x] = acc{r};" for r in range(rows)]
-        tail.append("  workgroupBarrier();")
-        for s in (16, 8, 4, 2, 1):
-            tail.append(f"  if (lane < {s}u) {{")
-            tail += [f"    part[{r}u * {32 * warps}u + lid.x] += part[{r}u * {32 * warps}u + lid.x + {s}u];" for r in range(rows)]
-            tail.append("  }")
-            tail.append("  workgroupBarrier();")
+    for u in range(unroll):
+        body.append(f"    let b{u} = b + {u * 32 * split}u; let ok{u} = b{u} < {nb}u; let bb{u} = min(b{u}, {nb - 1}u);")
+        body += [f"    let x{u}_{i} = x[bb{u} * 8u + {i}u];" for i in range(8)]
+        for r in range(rows):
+            body.append(f"    let c{u}_{r} = codes[n{r} * {nb}u + bb{u}];")
+            body.append(f"    let s{u}_{r} = select(0.0, f32(scales[n{r} * {nb}u + bb{u}]), ok{u});")
+    for u in range(unroll):
+        for r in range(rows):
+            terms = " + ".join(
+                f"dot({deq(f'c{u}_{r}.{c}', shifts_lo)}, x{u}_{i}) + dot({deq(f'c{u}_{r}.{c}', shifts_hi)}, x{u}_{i + 4})"
+                for i, c in enumerate("xyzw")
+            )
+            body.append(f"    acc{r} = fma(s{u}_{r}, {terms}, acc{r});")
+    tail = [f"  let t{r} = subgroupAdd(acc{r});" for r in range(rows)]
+    if split == 1:
         tail.append("  if (lane == 0u) {")
-        tail += [f"    if (row0 + {r}u < {n}u) {{ y[row0 + {r}u] = part[{r}u * {32 * warps}u + lid.x]; }}" for r in range(rows)]
+        tail += [f"    if (row0 + {r}u < {n}u) {{ y[row0 + {r}u] = t{r}; }}" for r in range(rows)]
         tail.append("  }")
-    decls = f"var<workgroup> part: array<f32, {rows * 32 * warps}>;\n" if red == "shared" else ""
+        decls = ""
+    else:
+        decls = f"var<workgroup> part: array<f32, {groups * split * rows}>;"
+        tail.append("  if (lane == 0u) {")
+        tail += [f"    part[(g * {split}u + s) * {rows}u + {r}u] = t{r};" for r in range(rows)]
+        tail.append("  }")
+        tail.append("  workgroupBarrier();")
+        tail.append(f"  if (s == 0u && lane < {rows}u && row0 + lane < {n}u) {{")
+        tail.append("    var total = 0.0f;")
+        tail.append(f"    for (var i = 0u; i < {split}u; i += 1u) {{ total += part[(g * {split}u + i) * {rows}u + lane]; }}")
+        tail.append("    y[row0 + lane] = total;")
+        tail.append("  }")
     return f"""enable f16;
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> codes: array<vec4<u32>>;
 @group(0) @binding(2) var<storage, read> scales: array<f16>;
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
 {decls}
-@compute @workgroup_size({32 * warps})
+@compute @workgroup_size({threads})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{
   let lane = lid.x % 32u;
-  let row0 = (wid.x * {warps}u + lid.x / 32u) * {rows}u;
+  let s = (lid.x / 32u) % {split}u;
+  let g = lid.x / {32 * split}u;
+  let row0 = (wid.x * {groups}u + g) * {rows}u;
+{chr(10).join(f"  let n{r} = min(row0 + {r}u, {n - 1}u);" for r in range(rows))}
 {chr(10).join(f"  var acc{r} = 0.0f;" for r in range(rows))}
-  for (var b = lane; b < {nb}u; b += 32u) {{
-{chr(10).join(f"    let x{i} = x[b * 8u + {i}u];" for i in range(8))}
+  for (var b = s * 32u + lane; b < {nb}u; b += {32 * split * unroll}u) {{
 {chr(10).join(body)}
   }}
 {chr(10).join(tail)}
@@ -95,94 +106,102 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 # ---------------------------------------------------------------------------------------- GEMM
 
 
-def gemm_wgsl(m: int, n: int, k: int, bm: int, bn: int, math: str) -> str:
-    """Y[m, n] = sum_k X[m, k] W[n, k]: a (bm x bn) tile per workgroup of 256 invocations (16 x 16), an
-    8 x 8 register tile per invocation (rows ty*4.. and bm/2 + ty*4.., columns likewise), K in steps of one
-    Q4_0 block: the X tile staged transposed [k][m], the weight tile dequantized once into [k][n];
-    the next step's global loads are issued before this step's arithmetic (register prefetch).
-    ``math``: f32 (f32 tiles and FMAs) or f16 (f16 tiles, vec4<f16> FMAs per block, f32 accumulators)."""
-    assert bm in (64, 128) and bn in (64, 128)
+def gemm_wgsl(m: int, n: int, k: int, bm: int, bn: int, bk: int, math: str, unroll: bool) -> str:
+    """Y[m, n] = sum_k X[m, k] W[n, k]: a (bm x bn) tile per workgroup of 256 invocations (16 x 16), a
+    (bm/16 x bn/16) register tile per invocation (groups of 4 rows/columns, bm/4 and bn/4 apart... see
+    below), K in steps of ``bk`` (whole Q4_0 blocks): the X tile staged transposed [k][m], the weight tile
+    dequantized once into [k][n]; the next step's global loads are issued before this step's arithmetic.
+    ``math``: f32, or f16 (f16 tiles, vec4<f16> FMAs over one step, f32 accumulators); ``unroll``: the
+    k loop of a step written out."""
     nb = k // 32
-    tm, tn = bm // 16, bn // 16  # rows and columns per invocation: two groups of tm/2, tn/2
+    tm, tn = bm // 16, bn // 16
+    gm, gn = tm // 4, tn // 4  # vec4 groups per invocation along m and n, bm / gm and bn / gn apart
     elem = "f16" if math == "f16" else "f32"
-    a_loads = bm * 8 // 256  # vec4 loads of X per invocation per step (bm rows x 8 vec4)
-    b_rows = 256 // (bn) if bn < 256 else 1  # invocations per weight row per step
-    # weight staging: invocation t -> row t % bn, part t / bn of the block's 32 values (32 / b_rows values)
-    per = 32 // b_rows
-    lines = []
+    a_loads = bm * bk // 4 // 256
+    parts = 256 // bn  # invocations per weight row per step
+    per = bk // parts  # values of a row each stages
+    lines: list[str] = []
     add = lines.append
     add("enable f16;")
     add("@group(0) @binding(0) var<storage, read> X: array<vec4<f32>>;")
     add("@group(0) @binding(1) var<storage, read> codes: array<vec4<u32>>;")
     add("@group(0) @binding(2) var<storage, read> scales: array<f16>;")
     add("@group(0) @binding(3) var<storage, read_write> Y: array<f32>;")
-    add(f"var<workgroup> As: array<vec4<{elem}>, {32 * bm // 4}>;")
-    add(f"var<workgroup> Bs: array<vec4<{elem}>, {32 * bn // 4}>;")
+    add(f"var<workgroup> As: array<vec4<{elem}>, {bk * bm // 4}>;")
+    add(f"var<workgroup> Bs: array<vec4<{elem}>, {bk * bn // 4}>;")
     add("@compute @workgroup_size(256)")
     add("fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {")
     add("  let t = lid.x; let tx = t % 16u; let ty = t / 16u;")
     add(f"  let n0 = wid.x * {bn}u; let m0 = wid.y * {bm}u;")
-    # prefetch registers
     for i in range(a_loads):
-        add(f"  let ar{i} = (t + {256 * i}u) % {bm}u; let aq{i} = (t + {256 * i}u) / {bm}u;")  # row, vec4 index in the block
+        add(f"  let ar{i} = (t + {256 * i}u) % {bm}u; let aq{i} = (t + {256 * i}u) / {bm}u;")
         add(f"  let arow{i} = min(m0 + ar{i}, {m - 1}u);")
-    add(f"  let brow = n0 + t % {bn}u; let bpart = t / {bn}u;")
-    add(f"  let bn_ = min(brow, {n - 1}u);")
+    add(f"  let bcol = t % {bn}u; let bpart = t / {bn}u; let brow = min(n0 + bcol, {n - 1}u);")
+    nblk = max(1, per // 32)
 
-    def global_loads(kb: str, suffix: str) -> None:
+    def global_loads(kb: str) -> None:
         for i in range(a_loads):
-            add(f"    let pa{i}{suffix} = X[arow{i} * {k // 4}u + {kb} * 8u + aq{i}];")
-        add(f"    let pc{suffix} = codes[bn_ * {nb}u + {kb}];")
-        add(f"    let ps{suffix} = scales[bn_ * {nb}u + {kb}];")
+            add(f"    let pa{i} = X[arow{i} * {k // 4}u + {kb} * {bk // 4}u + aq{i}];")
+        for i in range(nblk):
+            blk = f"{kb} * {bk // 32}u + (bpart * {per}u) / 32u + {i}u"
+            add(f"    let pc{i} = codes[brow * {nb}u + {blk}];")
+            add(f"    let ps{i} = f32(scales[brow * {nb}u + {blk}]);")
 
-    def stage(suffix: str) -> None:
+    def stage() -> None:
         for i in range(a_loads):
             for c in range(4):
-                # value (row ar, k = aq*4 + c) -> As[k][row]
-                add(f"    As[(aq{i} * 4u + {c}u) * {bm // 4}u + ar{i} / 4u][ar{i} % 4u] = {elem}(pa{i}{suffix}[{c}]);")
-        # weight: part p of b_rows covers values p*per .. p*per+per-1 of the block
+                add(f"    As[(aq{i} * 4u + {c}u) * {bm // 4}u + ar{i} / 4u][ar{i} % 4u] = {elem}(pa{i}[{c}]);")
         for j in range(per):
-            # element e = bpart * per + j: word (e % 16) / 4, byte e % 4, high nibble if e >= 16
-            add(f"    {{ let e = bpart * {per}u + {j}u; let w = pc{suffix}[(e % 16u) / 4u];")
-            add(f"      let q = (w >> ((e % 4u) * 8u + (e / 16u) * 4u)) & 15u;")
-            add(f"      Bs[e * {bn // 4}u + (t % {bn}u) / 4u][t % 4u] = {elem}(f32(ps{suffix}) * (f32(q) - 8.0)); }}")
+            bi = j // 32 if per >= 32 else 0
+            add(f"    {{ let e = bpart * {per}u + {j}u; let w = (e % 32u) % 16u; let word = pc{bi}[w / 4u];")
+            add(f"      let q = (word >> ((w % 4u) * 8u + ((e % 32u) / 16u) * 4u)) & 15u;")
+            add(f"      Bs[e * {bn // 4}u + bcol / 4u][bcol % 4u] = {elem}(ps{bi} * (f32(q) - 8.0)); }}")
 
-    gm, gn = tm // 4, tn // 4  # vec4 groups per invocation along m and n, bm / gm and bn / gn apart
+    def step(kk: str) -> None:
+        for g in range(gm):
+            add(f"      let a{g} = As[{kk} * {bm // 4}u + {g * bm // (4 * gm)}u + ty];")
+        for g in range(gn):
+            add(f"      let b{g} = Bs[{kk} * {bn // 4}u + {g * bn // (4 * gn)}u + tx];")
+        for r in range(tm):
+            a = f"a{r // 4}[{r % 4}]"
+            for c in range(gn):
+                if math == "f16":
+                    add(f"      h{r}_{c} = fma(vec4<f16>({a}), b{c}, h{r}_{c});")
+                else:
+                    add(f"      acc{r}_{c} = fma(vec4<f32>({a}), b{c}, acc{r}_{c});")
+
     for r in range(tm):
         for c in range(gn):
             add(f"  var acc{r}_{c} = vec4<f32>(0.0);")
     add("  {")
-    global_loads("0u", "")
-    stage("")
+    global_loads("0u")
+    stage()
     add("  }")
     add("  workgroupBarrier();")
-    add(f"  for (var kb = 0u; kb < {nb}u; kb += 1u) {{")
-    add(f"    let kn = min(kb + 1u, {nb - 1}u);")
-    global_loads("kn", "")
+    steps = k // bk
+    add(f"  for (var kb = 0u; kb < {steps}u; kb += 1u) {{")
+    add(f"    let kn = min(kb + 1u, {steps - 1}u);")
+    global_loads("kn")
     if math == "f16":
         for r in range(tm):
             for c in range(gn):
                 add(f"    var h{r}_{c} = vec4<f16>(0.0h);")
-    add("    for (var kk = 0u; kk < 32u; kk += 1u) {")
-    for g in range(gm):
-        add(f"      let a{g} = As[kk * {bm // 4}u + {g * bm // (4 * gm)}u + ty];")
-    for g in range(gn):
-        add(f"      let b{g} = Bs[kk * {bn // 4}u + {g * bn // (4 * gn)}u + tx];")
-    for r in range(tm):
-        a = f"a{r // 4}[{r % 4}]"
-        for c in range(gn):
-            if math == "f16":
-                add(f"      h{r}_{c} = fma(vec4<f16>({a}), b{c}, h{r}_{c});")
-            else:
-                add(f"      acc{r}_{c} = fma(vec4<f32>({a}), b{c}, acc{r}_{c});")
-    add("    }")
+    if unroll:
+        for kk in range(bk):
+            add("    {")
+            step(f"{kk}u")
+            add("    }")
+    else:
+        add(f"    for (var kk = 0u; kk < {bk}u; kk += 1u) {{")
+        step("kk")
+        add("    }")
     if math == "f16":
         for r in range(tm):
             for c in range(gn):
                 add(f"    acc{r}_{c} += vec4<f32>(h{r}_{c});")
     add("    workgroupBarrier();")
-    add(f"    if (kb + 1u < {nb}u) {{")
-    stage("")
+    add(f"    if (kb + 1u < {steps}u) {{")
+    stage()
     add("    }")
     add("    workgroupBarrier();")
     add("  }")
@@ -265,21 +284,22 @@ def run_gemv(lab: Lab, n: int, k: int, variants, copies: int, reps: int, rng) ->
     y = lab.dev.empty(4 * n)
     out = []
     wbytes = codes.nbytes + scales.nbytes
-    for rows, warps, conv, red in variants:
-        label = f"gemv {n}x{k} rows={rows} warps={warps} {conv} {red}"
+    for rows, groups, split, unroll, conv in variants:
+        label = f"gemv {n}x{k} rows={rows} groups={groups} split={split} unroll={unroll} {conv}"
         try:
-            p = lab.pipeline(gemv_wgsl(n, k, rows, warps, conv, red), label)
+            p = lab.pipeline(gemv_wgsl(n, k, rows, groups, split, unroll, conv), label)
         except Exception as err:  # noqa: BLE001 - a variant the adapter refuses is reported, not fatal
             print(f"{label}: FAILED {str(err).splitlines()[0][:200]}", flush=True)
             continue
-        groups = [lab.group(p, [xb, c, s, y]) for c, s in wbufs]
-        grid = (-(-n // (rows * warps)), 1, 1)
+        binds = [lab.group(p, [xb, c, s, y]) for c, s in wbufs]
+        grid = (-(-n // (rows * groups)), 1, 1)
         lab.dev.write(y, np.full(n, np.nan, np.float32))
-        t = lab.time(p, groups[:1], grid, 1)
+        t = lab.time(p, binds[:1], grid, 1)
         err = rel_err(lab.dev.read(y, np.float32, n).astype(np.float64), ref)
-        t = lab.time(p, groups, grid, reps)
-        row = {"kernel": "gemv", "n": n, "k": k, "rows": rows, "warps": warps, "conv": conv, "red": red, "us": t * 1e6, "GBps": wbytes / t / 1e9, "rel_err": err}
-        print(f"{label:58s} {t * 1e6:9.1f} us {wbytes / t / 1e9:8.1f} GB/s  err {err:.1e}", flush=True)
+        t = lab.time(p, binds, grid, reps)
+        row = {"kernel": "gemv", "n": n, "k": k, "rows": rows, "groups": groups, "split": split, "unroll": unroll, "conv": conv,
+               "us": t * 1e6, "GBps": wbytes / t / 1e9, "rel_err": err}
+        print(f"{label:66s} {t * 1e6:9.1f} us {wbytes / t / 1e9:8.1f} GB/s  err {err:.1e}", flush=True)
         out.append(row)
     return out
 
@@ -291,10 +311,10 @@ def run_gemm(lab: Lab, m: int, n: int, k: int, variants, reps: int, rng) -> list
     xb, cb, sb = lab.dev.buffer(x), lab.dev.buffer(codes), lab.dev.buffer(scales)
     y = lab.dev.empty(4 * m * n)
     out = []
-    for bm, bn, math in variants:
-        label = f"gemm {m}x{n}x{k} tile={bm}x{bn} {math}"
+    for bm, bn, bk, math, unroll in variants:
+        label = f"gemm {m}x{n}x{k} tile={bm}x{bn}x{bk} {math}{' unrolled' if unroll else ''}"
         try:
-            p = lab.pipeline(gemm_wgsl(m, n, k, bm, bn, math), label)
+            p = lab.pipeline(gemm_wgsl(m, n, k, bm, bn, bk, math, unroll), label)
         except Exception as err:  # noqa: BLE001
             print(f"{label}: FAILED {str(err).splitlines()[0][:300]}", flush=True)
             continue
@@ -305,8 +325,8 @@ def run_gemm(lab: Lab, m: int, n: int, k: int, variants, reps: int, rng) -> list
         err = rel_err(lab.dev.read(y, np.float32, m * n).astype(np.float64).reshape(m, n), ref)
         t = lab.time(p, [g], grid, reps)
         tflops = 2 * m * n * k / t / 1e12
-        print(f"{label:58s} {t * 1e6:9.1f} us {tflops:8.2f} TFLOP/s  err {err:.1e}", flush=True)
-        out.append({"kernel": "gemm", "m": m, "n": n, "k": k, "bm": bm, "bn": bn, "math": math, "us": t * 1e6, "TFLOPs": tflops, "rel_err": err})
+        print(f"{label:66s} {t * 1e6:9.1f} us {tflops:8.2f} TFLOP/s  err {err:.1e}", flush=True)
+        out.append({"kernel": "gemm", "m": m, "n": n, "k": k, "bm": bm, "bn": bn, "bk": bk, "math": math, "unroll": unroll, "us": t * 1e6, "TFLOPs": tflops, "rel_err": err})
     return out
 
 
@@ -326,19 +346,21 @@ def main() -> int:
         bw = measure_read_bandwidth(lab.dev)
         print(f"read bandwidth {bw['bytes_per_s'] / 1e9:.0f} GB/s", flush=True)
         results.append({"kernel": "read", "GBps": bw["bytes_per_s"] / 1e9})
-    subgroup = "subgroup" in lab.dev.features and not args.small
-    reds = ["subgroup", "shared"] if subgroup else ["shared"]
     if "gemv" in args.only:
-        shapes = [(96, 256)] if args.small else [(14336, 4096), (4096, 14336), (4096, 4096), (1024, 4096)]
+        shapes = [(96, 512)] if args.small else [(14336, 4096), (4096, 14336), (4096, 4096), (1024, 4096)]
         for n, k in shapes:
-            variants = [(r, w, conv, red) for r in (1, 2, 4) for w in (4, 8) for conv in ("i2f", "magic") for red in reds]
+            variants = [(r, g, s, u, conv) for r in (4, 8) for g, s in ((1, 4), (2, 2), (4, 1), (2, 4), (8, 1), (1, 8))
+                        for u in (1, 2) for conv in ("magic", "i2f") if conv == "magic" or (r == 4 and u == 2)]  # fmt: skip
             if args.small:
-                variants = [(r, 2, conv, "shared") for r in (1, 4) for conv in ("i2f", "magic")]
+                variants = [(4, 1, 2, 2, "magic"), (2, 2, 1, 1, "i2f")]
             results += run_gemv(lab, n, k, variants, copies=1 if args.small else 4, reps=2 if args.small else 50, rng=rng)
     if "gemm" in args.only:
-        shapes = [(70, 200, 64)] if args.small else [(512, 14336, 4096), (512, 4096, 4096), (512, 4096, 14336)]
+        shapes = [(70, 200, 128)] if args.small else [(512, 14336, 4096), (512, 4096, 14336)]
         for m, n, k in shapes:
-            variants = [(bm, bn, math) for bm, bn in ((128, 128), (64, 128), (128, 64)) for math in ("f32", "f16")]
+            variants = [(bm, bn, bk, math, u) for bm, bn in ((128, 128), (64, 128)) for bk in (32, 64) for math in ("f32", "f16")
+                        for u in (False, True) if not (math == "f32" and bk == 64 and bm == 128)]  # fmt: skip
+            if args.small:
+                variants = [(64, 128, 64, "f16", True), (128, 128, 32, "f32", False)]
             results += run_gemm(lab, m, n, k, variants, reps=2 if args.small else 20, rng=rng)
     print("best per shape:")
     best: dict[tuple, dict] = {}
