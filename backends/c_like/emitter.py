@@ -52,6 +52,7 @@ from xdsl.dialects.builtin import (
     AffineMapAttr,
     ArrayAttr,
     DenseArrayBase,
+    DenseIntOrFPElementsAttr,
     Float16Type,
     Float32Type,
     FloatAttr,
@@ -61,6 +62,7 @@ from xdsl.dialects.builtin import (
     MemRefType,
     ModuleOp,
     NoneAttr,
+    VectorType,
 )
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.ir.affine import AffineMap
@@ -75,6 +77,24 @@ WORKGROUP_MEMORY_SPACE = 3
 
 ELEMENT_BYTES: Mapping[str, int] = MappingProxyType({"f32": 4, "i32": 4, "f16": 2})
 """Buffer/workgroup element types (kernel-ABI names) and their byte sizes (bool is not host-shareable)."""
+
+
+def abi_type(t: Attribute) -> str | None:
+    """The kernel-ABI name of an IR scalar type (f32 f16 i32 bool) or of a vector of 2 to 4 of them
+    (``f32x4``, ``f16x2``, ...), or None when no target has it."""
+    if isinstance(t, VectorType):
+        shape = t.get_shape()
+        elem = abi_scalar_type(t.element_type)
+        if len(shape) != 1 or not 2 <= shape[0] <= 4 or elem is None or t.get_num_scalable_dims():
+            return None
+        return f"{elem}x{shape[0]}"
+    return abi_scalar_type(t)
+
+
+def split_abi(abi: str) -> tuple[str, int]:
+    """(scalar ABI name, lanes) of an ABI type name: ``f32x4`` -> ("f32", 4), ``i32`` -> ("i32", 1)."""
+    elem, _, lanes = abi.partition("x")
+    return elem, int(lanes or 1)
 
 
 def abi_scalar_type(t: Attribute) -> str | None:
@@ -160,6 +180,9 @@ COMMON_OP_FORMATS: Mapping[str, str | Mapping[str, str]] = MappingProxyType(
         "math.sqrt": "sqrt({a})",
         "math.tanh": "tanh({a})",
         "math.trunc": "trunc({a})",
+        # vector (1-D, 2 to 4 lanes; loads, stores, extract, insert and reduction have handlers)
+        "vector.broadcast": "{T}({a})",
+        "vector.fma": "fma({a}, {b}, {c})",
     }
 )
 """The op spellings WGSL and MSL share (placeholders as in ``CLikeLanguage.op_formats``); each
@@ -209,7 +232,8 @@ CMPF_FORMATS: Sequence[str] = (
 
 @dataclass(frozen=True)
 class BufferDecl:
-    """One buffer argument: its printed name, ABI element type, access and binding index."""
+    """One buffer argument: its printed name, ABI element type (a vector type when the kernel reads it
+    with vector loads: ``f32x4``), access and binding index."""
 
     name: str
     elem: str
@@ -219,7 +243,7 @@ class BufferDecl:
 
 @dataclass(frozen=True)
 class WorkgroupArray:
-    """One workgroup (threadgroup) array: printed name, ABI element type, element count."""
+    """One workgroup (threadgroup) array: printed name, ABI element type (maybe a vector), element count."""
 
     name: str
     elem: str
@@ -263,14 +287,12 @@ class CLikeLanguage:
     """Words a user-chosen name (kernel, params field) must avoid."""
     op_formats: ClassVar[Mapping[str, str | Mapping[str, str]]] = MappingProxyType({})
     """Op name -> format. Placeholders: {a} {b} {c} operands, {ua} {ub} an operand reinterpreted as unsigned
-    (``unsigned``), {T} the result type, {half} ``x``/``y`` (rgpu.unpack_f16). A dict value picks a format by
+    (``unsigned_of``), {T} the result type, {half} ``x``/``y`` (rgpu.unpack_f16). A dict value picks a format by
     the ABI type of operand 0 (``"*"`` = any other)."""
     cmpi_formats: ClassVar[Sequence[str]] = ()
     """arith.cmpi predicates 0..9 (eq ne slt sle sgt sge ult ule ugt uge)."""
     cmpf_formats: ClassVar[Sequence[str]] = ()
     """arith.cmpf predicates 0..15."""
-    unsigned: ClassVar[str] = "{x}"
-    """An i32 expression ``{x}`` reinterpreted as a 32-bit unsigned integer."""
     builtins: ClassVar[Mapping[str, tuple[str, str, str]]] = MappingProxyType({})
     """Builtin op -> (entry-point parameter, the language's builtin, expression reading it with ``{dim}``)."""
     builtin_types: ClassVar[Mapping[str, str]] = MappingProxyType({})
@@ -281,6 +303,30 @@ class CLikeLanguage:
     """Ops printed for f32 results only."""
     subgroup_ops: ClassVar[frozenset[str]] = frozenset({"rgpu.subgroup_add", "gpu.lane_id", "gpu.subgroup_size"})
     """Ops that need subgroup (SIMD-group) support."""
+
+    # -- types -------------------------------------------------------------------
+
+    def vector_type(self, elem: str, lanes: int) -> str:
+        """The language's vector of ``lanes`` (2..4) of the scalar type spelled ``elem``."""
+        raise NotImplementedError
+
+    def spell(self, abi: str) -> str:
+        """The language's spelling of a kernel-ABI type name, scalar or vector (``f32x4``)."""
+        elem, lanes = split_abi(abi)
+        return self.types[elem] if lanes == 1 else self.vector_type(self.types[elem], lanes)
+
+    def unsigned_of(self, expr: str, lanes: int) -> str:
+        """An i32 (or i32 vector) expression reinterpreted as unsigned."""
+        raise NotImplementedError
+
+    def vector_literal(self, abi: str, lanes: Sequence[str]) -> str:
+        """A vector of the ABI type ``abi`` made of the lane expressions ``lanes``."""
+        return f"{self.spell(abi)}({', '.join(lanes)})"
+
+    def vector_cast(self, expr: str, result_abi: str) -> str | None:
+        """A conversion of the vector atom ``expr`` to ``result_abi`` (same lanes, other element type), or None
+        to print the op's format (``{T}({a})``)."""
+        return None
 
     # -- literals and declarations (C spellings) ------------------------------
 
@@ -312,6 +358,10 @@ class CLikeLanguage:
     def private_array(self, name: str, elem: str, count: int) -> str:
         return f"{elem} {name}[{count}];"
 
+    def shift_right(self, expr: str, amount: int) -> str:
+        """A non-negative i32 ``expr`` divided by ``2**amount`` (a shift)."""
+        return f"{expr} >> {amount}"
+
     def param_read(self, access: str, abi: str) -> str:
         """The expression of a scalar argument read from its params-struct field ``access`` (i32 or f32)."""
         return {"f16": f"half({access})", "bool": f"({access} != 0)"}.get(abi, access)
@@ -341,10 +391,12 @@ class CLikeLanguage:
 
 @dataclass(frozen=True)
 class _MemrefInfo:
-    """How a memref value is addressed: an array name and row-major strides."""
+    """How a memref value is addressed: an array name, row-major strides (in scalars) and the vector width
+    of its declaration (the width of the kernel's ``vector.load``/``vector.store`` on it; 1 = scalars)."""
 
     name: str
     strides: tuple[int, ...]
+    width: int = 1
 
 
 @dataclass(frozen=True)
@@ -375,6 +427,7 @@ class KernelEmitter:
         self.workgroup_bytes = 0
         self.writes_storage = False
         self.indent = 1
+        self.widths = self._vector_widths(func)
 
     # -- names and types ---------------------------------------------------
 
@@ -407,15 +460,30 @@ class KernelEmitter:
         return name
 
     def _abi(self, t: Attribute, op: Operation) -> str:
-        abi = abi_scalar_type(t)
-        if abi is None or abi not in self.lang.types:
+        abi = abi_type(t)
+        if abi is None or split_abi(abi)[0] not in self.lang.types:
             raise located(f"type {t} has no {self.lang.name} equivalent (legalize it before printing)", op)
-        if abi == "f16":
+        if split_abi(abi)[0] == "f16":
             self.uses_f16 = True
         return abi
 
     def _type(self, t: Attribute, op: Operation) -> str:
-        return self.lang.types[self._abi(t, op)]
+        return self.lang.spell(self._abi(t, op))
+
+    def _vector_widths(self, func: gpu.FuncOp) -> dict[SSAValue, int]:
+        """Memref value -> the lane count of the vector loads and stores on it (one width per memref)."""
+        widths: dict[SSAValue, int] = {}
+        for op in func.walk():
+            if op.name not in ("vector.load", "vector.store"):
+                continue
+            mem = op.operands[0] if op.name == "vector.load" else op.operands[1]
+            vec = op.results[0].type if op.name == "vector.load" else op.operands[0].type
+            lanes = vec.get_shape()[0] if isinstance(vec, VectorType) and vec.get_num_dims() == 1 else 0
+            if lanes not in (2, 4):
+                raise located(f"{op.name} of {vec}: only vectors of 2 or 4 lanes are printed", op)
+            if widths.setdefault(mem, lanes) != lanes:
+                raise located(f"{op.name}: the memref is also accessed with vectors of {widths[mem]} lanes (one width per memref)", op)
+        return widths
 
     def _memref_layout(self, t: Attribute, op: Operation, *, allow_dynamic: bool) -> tuple[str, tuple[int, ...]]:
         """ABI element type and row-major strides of a memref type the emitter can address."""
@@ -456,7 +524,17 @@ class KernelEmitter:
             if not -(2**31) <= value < 2**32:
                 raise located(f"constant {value} does not fit in 32 bits", op)
             return self.lang.int_literal((value + 2**31) % 2**32 - 2**31)  # signless: keep the bits, print as i32
-        raise located(f"constant {attr} is not a scalar", op)
+        if isinstance(attr, DenseIntOrFPElementsAttr) and isinstance(op.results[0].type, VectorType):
+            elem, _ = split_abi(abi)
+            values = list(attr.get_values())
+            if elem in ("f32", "f16"):
+                lanes = [self.lang.float_literal(float(v), elem) for v in values]
+            elif elem == "i32":
+                lanes = [self.lang.int_literal((int(v) + 2**31) % 2**32 - 2**31) for v in values]
+            else:
+                lanes = [self.lang.bool_literal(bool(v)) for v in values]
+            return f"{self.lang.spell(abi)}({lanes[0]})" if len(set(lanes)) == 1 else self.lang.vector_literal(abi, lanes)
+        raise located(f"constant {attr} is not a scalar or a vector", op)
 
     def _emit(self, line: str) -> None:
         self.parts.body.append("  " * self.indent + line)
@@ -496,7 +574,7 @@ class KernelEmitter:
     def _bind_arguments(self, block: Block) -> list[BufferBinding]:
         """Step 1 of the module docstring: buffers, then one params struct."""
         func = self.func
-        stored = {op.operands[1] for op in func.walk() if op.name == "memref.store"}
+        stored = {op.operands[1] for op in func.walk() if op.name in ("memref.store", "vector.store")}
         buffers: list[BufferBinding] = []
         scalars: list[tuple[int, SSAValue, str]] = []
         ranges = self._binding_parts(block)
@@ -509,15 +587,16 @@ class KernelEmitter:
                 elem, strides = self._memref_layout(arg.type, func, allow_dynamic=True)
                 access = "read_write" if arg in stored else "read"
                 name = self._global_name(label)
-                self.parts.buffers.append(BufferDecl(name, elem, access, len(buffers)))
-                self.memrefs[arg] = _MemrefInfo(name, strides)
+                width = self.widths.get(arg, 1)
+                self.parts.buffers.append(BufferDecl(name, elem if width == 1 else f"{elem}x{width}", access, len(buffers)))
+                self.memrefs[arg] = _MemrefInfo(name, strides, width)
                 shape = tuple(None if d < 0 else d for d in arg.type.get_shape())
-                buffers.append(BufferBinding(len(buffers), label, index, access, elem, shape, ranges.get(index)))  # type: ignore[arg-type]
+                buffers.append(BufferBinding(len(buffers), label, index, access, elem, shape, ranges.get(index), width))  # type: ignore[arg-type]
             else:
                 scalars.append((index, arg, label))
         # Invocations talk through a buffer only if the kernel both writes and reads it;
         # then a barrier must also order device (storage) memory.
-        loaded = {op.operands[0] for op in func.walk() if op.name == "memref.load"}
+        loaded = {op.operands[0] for op in func.walk() if op.name in ("memref.load", "vector.load")}
         self.writes_storage = bool(stored & loaded & set(block.args))
         if not scalars:
             return buffers
@@ -590,7 +669,7 @@ class KernelEmitter:
         result_abi = self._abi(op.results[0].type, op)
         operand_abis = [self._abi(o.type, op) for o in op.operands]
         operands = [self._expr(o, op) for o in op.operands]
-        fields: dict[str, str] = {"T": lang.types[result_abi]}
+        fields: dict[str, str] = {"T": lang.spell(result_abi)}
         if op.name in lang.builtins:
             param, _, fmt = lang.builtins[op.name]
             self.builtins.add(param)
@@ -611,12 +690,18 @@ class KernelEmitter:
             self.uses_subgroups = True
         if op.name == "rgpu.unpack_f16":
             fields["half"] = "x" if op.properties["half"].data.value == "lo" else "y"  # type: ignore[union-attr]
+        if op.name in _VECTOR_CASTS and split_abi(result_abi)[1] > 1:
+            cast = lang.vector_cast(operands[0], result_abi)
+            if cast is not None:
+                self._let(op, cast)
+                return
         for letter, expr, abi in zip("abc", operands, operand_abis):
             fields[letter] = expr
             if "{u" + letter + "}" in fmt:
-                if abi != "i32":
-                    raise located(f"unsigned {op.name} on {lang.types[abi]} is not supported", op)
-                fields["u" + letter] = lang.unsigned.format(x=expr)
+                elem, lanes = split_abi(abi)
+                if elem != "i32":
+                    raise located(f"unsigned {op.name} on {lang.spell(abi)} is not supported", op)
+                fields["u" + letter] = lang.unsigned_of(expr, lanes)
         self._let(op, fmt.format(**fields))
 
     def _block_size(self, op: Operation) -> None:
@@ -637,31 +722,85 @@ class KernelEmitter:
             raise located("memref operand is not a kernel argument or memref.alloca", op)
         return self.memrefs[value]
 
+    def _element(self, info: _MemrefInfo, indices: Sequence[SSAValue], op: Operation, vector: bool) -> str:
+        """The array access of a scalar (or, with ``vector``, of a whole vector at an index the vectorizer
+        made a multiple of the width) of a memref declared as scalars or as vectors of ``info.width``."""
+        index = self._index(info, indices, op)
+        if info.width == 1:
+            return f"{info.name}[{index}]"
+        shift = info.width.bit_length() - 1
+        outer = f"{info.name}[{self.lang.shift_right(f'({index})', shift)}]"
+        return outer if vector else f"{outer}[({index}) & {self.lang.int_literal(info.width - 1)}]"
+
     def _load(self, op: Operation) -> None:
         info = self._memref(op.operands[0], op)
-        self._let(op, f"{info.name}[{self._index(info, op.operands[1:], op)}]")
+        self._let(op, self._element(info, op.operands[1:], op, vector=op.name == "vector.load"))
 
     def _store(self, op: Operation) -> None:
         info = self._memref(op.operands[1], op)
         value = self._expr(op.operands[0], op)
-        self._emit(f"{info.name}[{self._index(info, op.operands[2:], op)}] = {value};")
+        self._emit(f"{self._element(info, op.operands[2:], op, vector=op.name == 'vector.store')} = {value};")
+
+    def _extract(self, op: Operation) -> None:
+        """vector.extract of one lane (a static or dynamic position)."""
+        static = [int(v) for v in op.properties["static_position"].get_values()]  # type: ignore[union-attr]
+        dynamic = iter(op.operands[1:])
+        if len(static) != 1:
+            raise located("vector.extract of one lane of a 1-D vector only", op)
+        pos = self._expr(next(dynamic), op) if static[0] < 0 else self.lang.int_literal(static[0])
+        self._let(op, f"{self._expr(op.operands[0], op)}[{pos}]")
+
+    def _insert(self, op: Operation) -> None:
+        """vector.insert of one lane: a copy of the vector with that lane replaced."""
+        static = [int(v) for v in op.properties["static_position"].get_values()]  # type: ignore[union-attr]
+        if len(static) != 1:
+            raise located("vector.insert of one lane of a 1-D vector only", op)
+        result = op.results[0]
+        name = self._local_name(result)
+        self._emit(self.lang.var(name, self._type(result.type, op), self._expr(op.operands[1], op)))
+        pos = self._expr(op.operands[2], op) if static[0] < 0 else self.lang.int_literal(static[0])
+        self._emit(f"{name}[{pos}] = {self._expr(op.operands[0], op)};")
+        self.exprs[result] = name
+
+    def _reduction(self, op: Operation) -> None:
+        """vector.reduction <add|mul|maxnumf|minnumf|maximumf|minimumf> (no accumulator), lane by lane."""
+        kind = str(op.properties["kind"].data.value)  # type: ignore[union-attr]
+        if op.operands[1:]:
+            raise located("vector.reduction with an accumulator is not printed", op)
+        v = self._expr(op.operands[0], op)
+        lanes = [f"{v}[{self.lang.int_literal(i)}]" for i in range(op.operands[0].type.get_shape()[0])]  # type: ignore[union-attr]
+        infix = {"add": " + ", "mul": " * "}.get(kind)
+        if infix is not None:
+            self._let(op, "(" + infix.join(lanes) + ")")
+            return
+        fn = {"maxnumf": "max", "maximumf": "max", "minnumf": "min", "minimumf": "min"}.get(kind)
+        if fn is None:
+            raise located(f"vector.reduction <{kind}> is not printed", op)
+        expr = lanes[0]
+        for lane in lanes[1:]:
+            expr = f"{fn}({expr}, {lane})"
+        self._let(op, expr)
 
     def _alloca(self, op: Operation) -> None:
         t = op.results[0].type
         elem, strides = self._memref_layout(t, op, allow_dynamic=False)
         assert isinstance(t, MemRefType)
         count = int(np.prod(t.get_shape(), dtype=np.int64))
+        width = self.widths.get(op.results[0], 1)
+        if count % width:
+            raise located(f"a memref of {count} elements accessed with vectors of {width} lanes", op)
+        decl = elem if width == 1 else f"{elem}x{width}"
         space = t.memory_space
         if isinstance(space, IntegerAttr) and space.value.data == WORKGROUP_MEMORY_SPACE:
             name = self._global_name(op.results[0].name_hint or "shared")
-            self.parts.workgroup_arrays.append(WorkgroupArray(name, elem, count))
+            self.parts.workgroup_arrays.append(WorkgroupArray(name, decl, count // width))
             self.workgroup_bytes += count * ELEMENT_BYTES[elem]
         elif isinstance(space, NoneAttr):
             name = self._local_name(op.results[0])
-            self._emit(self.lang.private_array(name, self.lang.types[elem], count))
+            self._emit(self.lang.private_array(name, self.lang.spell(decl), count // width))
         else:
             raise located(f"memref.alloca in memory space {space} (expected none or {WORKGROUP_MEMORY_SPACE} = workgroup)", op)
-        self.memrefs[op.results[0]] = _MemrefInfo(name, strides)
+        self.memrefs[op.results[0]] = _MemrefInfo(name, strides, width)
 
     def _declare_vars(self, values: Sequence[SSAValue], op: Operation, inits: Sequence[str] | None) -> list[str]:
         names: list[str] = []
@@ -730,6 +869,9 @@ class KernelEmitter:
             self._emit("return;")
 
 
+_VECTOR_CASTS = frozenset({"arith.extf", "arith.truncf", "arith.sitofp", "arith.fptosi"})
+"""Element-type conversions that a language may print lane by lane for vectors (``vector_cast``)."""
+
 _HANDLERS: Mapping[str, Callable[[KernelEmitter, Operation], None]] = MappingProxyType(
     {
         "arith.constant": KernelEmitter._skip_constant,
@@ -739,6 +881,11 @@ _HANDLERS: Mapping[str, Callable[[KernelEmitter, Operation], None]] = MappingPro
         "memref.alloca": KernelEmitter._alloca,
         "memref.load": KernelEmitter._load,
         "memref.store": KernelEmitter._store,
+        "vector.load": KernelEmitter._load,
+        "vector.store": KernelEmitter._store,
+        "vector.extract": KernelEmitter._extract,
+        "vector.insert": KernelEmitter._insert,
+        "vector.reduction": KernelEmitter._reduction,
         "scf.for": KernelEmitter._for,
         "scf.if": KernelEmitter._if,
         "scf.yield": KernelEmitter._yield,

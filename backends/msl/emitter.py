@@ -39,6 +39,7 @@ from rusty_ir.backends.c_like.emitter import (
     Program,
     emit_module,
     located,
+    split_abi,
 )
 from rusty_ir.backends.runtime.kernel_abi import KernelInterface
 from xdsl.dialects.builtin import ModuleOp
@@ -65,17 +66,18 @@ OP_FORMATS = MappingProxyType(
         "arith.addi": "as_type<int>({ua} + {ub})",
         "arith.subi": "as_type<int>({ua} - {ub})",
         "arith.muli": "as_type<int>({ua} * {ub})",
-        "arith.divui": "as_type<int>({ua} / {ub})",
-        "arith.remui": "as_type<int>({ua} % {ub})",
-        "arith.maxui": "as_type<int>(max({ua}, {ub}))",
-        "arith.minui": "as_type<int>(min({ua}, {ub}))",
+        "arith.divui": "as_type<{T}>({ua} / {ub})",
+        "arith.remui": "as_type<{T}>({ua} % {ub})",
+        "arith.maxui": "as_type<{T}>(max({ua}, {ub}))",
+        "arith.minui": "as_type<{T}>(min({ua}, {ub}))",
         # shift amounts modulo 32, as WGSL defines them (a C++ shift by >= 32 is undefined)
-        "arith.shli": "as_type<int>({ua} << ({ub} & 31u))",
+        "arith.shli": "as_type<{T}>({ua} << ({ub} & 31u))",
         "arith.shrsi": "{a} >> ({ub} & 31u)",
-        "arith.shrui": "as_type<int>({ua} >> ({ub} & 31u))",
+        "arith.shrui": "as_type<{T}>({ua} >> ({ub} & 31u))",
         "arith.select": "{a} ? {b} : {c}",  # operands: condition, true value, false value
         "arith.fptoui": "as_type<int>(uint({a}))",
         "arith.bitcast": "as_type<{T}>({a})",
+        "vector.bitcast": "as_type<{T}>({a})",
         "math.roundeven": "rint({a})",  # metal::round rounds halves away from zero; rint to even
         "math.rsqrt": "rsqrt({a})",
         "rgpu.unpack_f16": "float(as_type<half2>({ua}).{half})",
@@ -144,13 +146,28 @@ class Msl(CLikeLanguage):
     op_formats = OP_FORMATS
     cmpi_formats = CMPI_FORMATS  # C's ==, <, <=, >, >=, &&, || and ! mean the same as WGSL's
     cmpf_formats = CMPF_FORMATS  # built from ordered comparisons only, as in WGSL
-    unsigned = "as_type<uint>({x})"
     builtins = BUILTINS
     builtin_types = MappingProxyType({"sg_lane": "uint", "sg_size": "uint", "*": "uint3"})
     helpers = HELPERS
 
     def __init__(self, limits: TargetLimits | None = None):
         self.limits = limits
+
+    def vector_type(self, elem: str, lanes: int) -> str:
+        return f"{elem}{lanes}"
+
+    def unsigned_of(self, expr: str, lanes: int) -> str:
+        return f"as_type<uint>({expr})" if lanes == 1 else f"as_type<uint{lanes}>({expr})"
+
+    def vector_literal(self, abi: str, lanes: Sequence[str]) -> str:
+        # list-initialization: Metal's vectors are clang ext_vector_types, which take it (a constructor
+        # call with several scalars is a Metal extension plain clang lacks)
+        return f"{self.spell(abi)}{{{', '.join(lanes)}}}"
+
+    def vector_cast(self, expr: str, result_abi: str) -> str | None:
+        # lane by lane: clang reads `float4(half4_value)` as a reinterpretation, Metal as a conversion
+        elem, lanes = split_abi(result_abi)
+        return self.vector_literal(result_abi, [f"{self.types[elem]}({expr}[{i}])" for i in range(lanes)])
 
     def float_literal(self, value: float, abi: str) -> str:
         return _float_literal(value, abi)
@@ -169,7 +186,7 @@ class Msl(CLikeLanguage):
     def kernel_text(self, k: KernelParts) -> str:
         c = self.types
         args = [
-            f"device {'' if b.access == 'read_write' else 'const '}{c[b.elem]}* {b.name} [[buffer({b.binding})]]"
+            f"device {'' if b.access == 'read_write' else 'const '}{self.spell(b.elem)}* {b.name} [[buffer({b.binding})]]"
             for b in k.buffers
         ]
         text = [f"// gpu.module @{k.module_name} > gpu.func @{k.name}"]
@@ -187,7 +204,7 @@ class Msl(CLikeLanguage):
         text.append(f"// threadgroup size {wx} x {wy} x {wz} (the host schedule's block)")
         text.append(f"[[max_total_threads_per_threadgroup({wx * wy * wz})]]")
         text.append(f"kernel void {k.name}(" + ",\n    ".join(args) + ") {")
-        text += [f"  threadgroup {c[a.elem]} {a.name}[{a.count}];" for a in k.workgroup_arrays]
+        text += [f"  threadgroup {self.spell(a.elem)} {a.name}[{a.count}];" for a in k.workgroup_arrays]
         text += k.body
         text.append("}")
         return "\n".join(text) + "\n"

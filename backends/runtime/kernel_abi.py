@@ -51,12 +51,15 @@ class BufferBinding:
     access: Access
     """``read`` unless the kernel stores to it."""
     element_type: str
-    """WGSL element type of the ``array<...>``: ``f32``, ``f16`` or ``i32``."""
+    """The memref's element type: ``f32``, ``f16`` or ``i32``."""
     shape: tuple[int | None, ...]
     """The memref's shape; None for the (outermost) dynamic dimension."""
     byte_range: tuple[int, int] | None = None
     """(byte offset, byte size) of the launch operand this binding covers, for a part made by
     ``split-bindings`` (contract item 3); None binds the whole buffer."""
+    vector_width: int = 1
+    """Elements per array element of the kernel's declaration (4: ``array<vec4<f32>>``, read with 16-byte
+    loads); the binding's byte size is then used in whole vectors."""
 
     def resource(self, buffer: Any) -> dict[str, Any]:
         """The WebGPU buffer-binding resource of ``buffer`` for this binding: its byte range, or all of it."""
@@ -183,6 +186,8 @@ class KernelInterface:
 def _buffer_dict(b: BufferBinding) -> dict[str, Any]:
     """A buffer's JSON form; ``byte_range`` only when set, so unsplit interfaces keep their old form."""
     d: dict[str, Any] = {**b.__dict__, "shape": list(b.shape)}
+    if b.vector_width == 1:
+        del d["vector_width"]
     if b.byte_range is None:
         del d["byte_range"]
     else:

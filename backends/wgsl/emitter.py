@@ -38,16 +38,17 @@ OP_FORMATS: Mapping[str, str | Mapping[str, str]] = MappingProxyType(
         "arith.addi": "{a} + {b}",
         "arith.subi": "{a} - {b}",
         "arith.muli": "{a} * {b}",
-        "arith.divui": "bitcast<i32>({ua} / {ub})",
-        "arith.remui": "bitcast<i32>({ua} % {ub})",
-        "arith.maxui": "bitcast<i32>(max({ua}, {ub}))",
-        "arith.minui": "bitcast<i32>(min({ua}, {ub}))",
+        "arith.divui": "bitcast<{T}>({ua} / {ub})",
+        "arith.remui": "bitcast<{T}>({ua} % {ub})",
+        "arith.maxui": "bitcast<{T}>(max({ua}, {ub}))",
+        "arith.minui": "bitcast<{T}>(min({ua}, {ub}))",
         "arith.shli": "{a} << {ub}",
         "arith.shrsi": "{a} >> {ub}",
-        "arith.shrui": "bitcast<i32>({ua} >> {ub})",
+        "arith.shrui": "bitcast<{T}>({ua} >> {ub})",
         "arith.select": "select({c}, {b}, {a})",
         "arith.fptoui": "bitcast<i32>(u32({a}))",
         "arith.bitcast": "bitcast<{T}>({a})",
+        "vector.bitcast": "bitcast<{T}>({a})",
         "math.roundeven": "round({a})",
         "math.rsqrt": "inverseSqrt({a})",
         "rgpu.unpack_f16": "unpack2x16float({ua}).{half}",
@@ -112,10 +113,18 @@ class Wgsl(CLikeLanguage):
     op_formats = OP_FORMATS
     cmpi_formats = CMPI_FORMATS
     cmpf_formats = CMPF_FORMATS
-    unsigned = "bitcast<u32>({x})"
     builtins = BUILTINS
     builtin_types = MappingProxyType({"sg_lane": "u32", "sg_size": "u32", "*": "vec3<u32>"})
     helpers = HELPERS
+
+    def vector_type(self, elem: str, lanes: int) -> str:
+        return f"vec{lanes}<{elem}>"
+
+    def unsigned_of(self, expr: str, lanes: int) -> str:
+        return f"bitcast<u32>({expr})" if lanes == 1 else f"bitcast<vec{lanes}<u32>>({expr})"
+
+    def shift_right(self, expr: str, amount: int) -> str:
+        return f"{expr} >> {amount}u"
 
     def float_literal(self, value: float, abi: str) -> str:
         return _float_literal(value, abi)
@@ -150,14 +159,14 @@ class Wgsl(CLikeLanguage):
 
     def kernel_text(self, k: KernelParts) -> str:
         decls = [
-            f"@group(0) @binding({b.binding}) var<storage, {b.access}> {b.name}: array<{b.elem}>;" for b in k.buffers
+            f"@group(0) @binding({b.binding}) var<storage, {b.access}> {b.name}: array<{self.spell(b.elem)}>;" for b in k.buffers
         ]
         if k.params is not None:
             decls.append(f"struct {k.params.struct_name} {{")
             decls += [f"  {f.name}: {f.type}," for f in k.params.fields]
             decls.append("}")
             decls.append(f"@group(0) @binding({k.params.binding}) var<uniform> {k.params_var}: {k.params.struct_name};")
-        decls += [f"var<workgroup> {a.name}: array<{a.elem}, {a.count}>;" for a in k.workgroup_arrays]
+        decls += [f"var<workgroup> {a.name}: array<{self.spell(a.elem)}, {a.count}>;" for a in k.workgroup_arrays]
         entry_params = [
             f"@builtin({builtin}) {param}: {self.builtin_types.get(param, self.builtin_types['*'])}"
             for param, builtin, _ in self.builtins.values()

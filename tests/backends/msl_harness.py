@@ -97,7 +97,10 @@ def signatures(source: str) -> dict[str, list[KernelParam]]:
 def check_binding(iface: KernelInterface, params: Sequence[KernelParam]) -> None:
     """The printed signature binds what the interface (and so the host schedule) says, where it says."""
     buffers = [p for p in params if p.attribute == "buffer"]
-    expected = [(b.binding, f"device {'' if b.access == 'read_write' else 'const '}{_C_TYPES[b.element_type]}*") for b in iface.buffers]
+    expected = [
+        (b.binding, f"device {'' if b.access == 'read_write' else 'const '}{_C_TYPES[b.element_type]}{'' if b.vector_width == 1 else b.vector_width}*")
+        for b in iface.buffers
+    ]
     if iface.params is not None:
         expected.append((iface.params.binding, f"constant {iface.params.struct_name}&"))
     assert [(p.index, p.type) for p in buffers] == expected, f"{iface.name}: buffer parameters {buffers} != {expected}"
@@ -123,7 +126,8 @@ def driver_source(program: MslProgram, msl_file: str) -> str:
         args = []
         for p in params:
             if p.attribute == "buffer" and p.index is not None and p.index < len(iface.buffers):
-                elem = _C_TYPES[iface.buffers[p.index].element_type]
+                buf = iface.buffers[p.index]
+                elem = _C_TYPES[buf.element_type] + ("" if buf.vector_width == 1 else str(buf.vector_width))
                 args.append(f"(device {elem}*)b[{p.index}]")
             elif p.attribute == "buffer":
                 assert iface.params is not None

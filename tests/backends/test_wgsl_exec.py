@@ -253,3 +253,27 @@ def test_subgroup_add(runner: Runner):
     assert size in (4, 8, 16, 32, 64, 128) and (out[:, 1] == size).all()
     np.testing.assert_array_equal(out[:, 2], np.arange(N) % size)
     np.testing.assert_array_equal(out[:, 0], np.repeat(x.reshape(-1, size).sum(axis=1), size))
+
+
+def test_vector_fma_and_lane_access(runner: Runner):
+    a, b, c = (RNG.standard_normal(N).astype(np.float32) for _ in range(3))
+    out = runner.run("vector.mlir", "fma4", (1,), {"a": a, "b": b, "c": c}, {"out": (np.float32, (N,))})["out"]
+    expected = (a * b + 2).reshape(-1, 4)
+    expected[:, 3] = c.reshape(-1, 4)[:, 3]
+    np.testing.assert_allclose(out, (expected + c.reshape(-1, 4)).reshape(-1), rtol=1e-5, atol=1e-6)  # fma rounds once
+
+
+def test_vector_extract_reduce_bitcast(runner: Runner):
+    x = RNG.standard_normal(4 * N).astype(np.float32)
+    w = RNG.integers(-(2**31), 2**31, N, dtype=np.int64).astype(np.int32)
+    out = runner.run("vector.mlir", "lanes", (N // 16,), {"x": x, "w": w}, {"out": (np.float32, (N,))})["out"]
+    xv = x.reshape(N, 4)
+    lane = xv[np.arange(N), np.arange(N) % 4]
+    nibbles = (w.view(np.uint32)[:, None] >> np.array([0, 4, 8, 12], np.uint32)) & 15
+    np.testing.assert_allclose(out, (xv * lane[:, None]).sum(axis=1) + nibbles.sum(axis=1), rtol=1e-5, atol=1e-5)
+
+
+def test_vector_f16_workgroup_pairs(runner: Runner):
+    x = RNG.standard_normal(32).astype(np.float32)
+    out = runner.run("vector.mlir", "half_pairs", (1,), {"in": x}, {"out": (np.float32, (32,))})["out"]
+    np.testing.assert_array_equal(out, x.astype(np.float16).astype(np.float32))

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 from xdsl.context import Context
-from xdsl.dialects import arith, builtin, func, gpu, math, memref, scf
+from xdsl.dialects import arith, builtin, func, gpu, math, memref, scf, vector
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 
@@ -22,7 +22,7 @@ LIT_DIR = Path(__file__).resolve().parents[2] / "lit_tests" / "backends" / "wgsl
 
 def context() -> Context:
     ctx = Context()
-    for dialect in (builtin.Builtin, func.Func, arith.Arith, math.Math, memref.MemRef, scf.Scf, gpu.GPU, RGpu):
+    for dialect in (builtin.Builtin, func.Func, arith.Arith, math.Math, memref.MemRef, scf.Scf, gpu.GPU, vector.Vector, RGpu):
         ctx.load_dialect(dialect)
     return ctx
 
