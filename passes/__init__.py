@@ -23,6 +23,7 @@ def _lazy(module: str, cls: str) -> Callable[[], type[ModulePass]]:
 
 
 PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "attach-target": _lazy("rusty_ir.passes.gpu.attach_target", "AttachTargetPass"),
     "convert-dispatch-to-tiled": _lazy("rusty_ir.passes.conversion.dispatch_to_tiled", "ConvertDispatchToTiledPass"),
     "convert-tiled-to-gpu": _lazy("rusty_ir.passes.conversion.tiled_to_gpu", "ConvertTiledToGpuPass"),
     "convert-transformer-to-tensor": _lazy("rusty_ir.passes.conversion.transformer_to_tensor", "ConvertTransformerToTensorPass"),

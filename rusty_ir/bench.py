@@ -562,7 +562,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
     ``report["correctness"]["passed"]`` is False then (``check_report`` raises)."""
     from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
     from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
-    from rusty_ir.passes.tuning.target import target_for_adapter  # noqa: PLC0415
+    from rusty_ir.targets import target_for_adapter  # noqa: PLC0415
 
     validate(opts)
     started = datetime.datetime.now(datetime.timezone.utc)
@@ -722,7 +722,7 @@ def bench_tuned(opts: BenchOptions, model: Any, device: Any, default_runtime: An
     """
     from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
     from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
-    from rusty_ir.passes.tuning.target import target_for_adapter  # noqa: PLC0415
+    from rusty_ir.targets import target_for_adapter  # noqa: PLC0415
 
     P, N = opts.prompt_tokens, opts.decode_tokens  # noqa: N806
     _note(progress, "compiling with measured tuning (tune-workgroups{mode=measure}; cached after the first run)")

@@ -113,7 +113,7 @@ class FusionOptions:
     torch_dtype: str = "auto"
     """PyTorch's dtype: auto (float32 elementwise, float16 matmuls), float16 or float32."""
     target: str | None = None
-    """Tuning target description (``rusty_ir.passes.tuning.target.TARGETS``); None: the adapter's."""
+    """Tuning target description (``rusty_ir.targets.TARGETS``); None: the adapter's."""
     command: str | None = None
     """The command line, for the report."""
 
@@ -154,7 +154,7 @@ def validate(opts: FusionOptions) -> None:
     if opts.warmup < 0:
         raise RustyError(f"--warmup must be at least 0, got {opts.warmup}")
     if opts.target is not None:
-        from rusty_ir.passes.tuning.target import TARGETS  # noqa: PLC0415
+        from rusty_ir.targets import TARGETS  # noqa: PLC0415
 
         if opts.target not in TARGETS:
             raise RustyError(f"unknown target '{opts.target}' (known: {', '.join(TARGETS)})")
@@ -700,7 +700,7 @@ def run_fusion_bench(opts: FusionOptions, progress: Callable[[str], None] | None
     """Run every case; the report (a JSON-able dict). A failed guard does not raise here
     (``check_fusion_report`` does)."""
     from rusty_ir.bench import device_report, profiling_device  # noqa: PLC0415
-    from rusty_ir.passes.tuning.target import target_for_adapter  # noqa: PLC0415
+    from rusty_ir.targets import target_for_adapter  # noqa: PLC0415
 
     validate(opts)
     if opts.vs_torch:

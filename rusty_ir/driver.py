@@ -78,7 +78,7 @@ class CompileOptions:
     context at load (``convert-transformer-to-tensor`` option ``kv-block-size``)."""
 
     def __post_init__(self) -> None:
-        from rusty_ir.passes.tuning.target import TARGETS
+        from rusty_ir.targets import TARGETS
         from rusty_ir.weights import QUANTIZE_TARGETS
 
         if self.target not in TARGETS:
@@ -102,7 +102,7 @@ class CompileOptions:
     @classmethod
     def for_target(cls, name: str, **kwargs: Any) -> CompileOptions:
         """Options for a ``rusty compile --target`` name: a tuning target (WGSL), or ``msl`` (MSL tuned for apple)."""
-        from rusty_ir.passes.tuning.target import TARGETS
+        from rusty_ir.targets import TARGETS
 
         if name == "msl":
             return cls(target="apple", language="msl", **kwargs)
@@ -220,7 +220,7 @@ def compile_module(
     start = time.perf_counter()
     if options.language == "msl":
         from rusty_ir.backends.msl import emit_program as emit_msl_program
-        from rusty_ir.passes.tuning.target import TARGETS
+        from rusty_ir.targets import TARGETS
 
         program = emit_msl_program(module, TARGETS[options.target])  # also checks the target's limits
     else:

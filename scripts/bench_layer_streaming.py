@@ -36,7 +36,7 @@ def main() -> None:
 
     from rusty_ir.backends.runtime import Device  # noqa: PLC0415
     from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
-    from rusty_ir.passes.tuning.target import target_for_adapter  # noqa: PLC0415
+    from rusty_ir.targets import target_for_adapter  # noqa: PLC0415
 
     from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
     from rusty_ir.importers import load_model  # noqa: PLC0415

@@ -50,7 +50,7 @@ MslProgram = Program
 
 
 class TargetLimits(Protocol):
-    """What the MSL emitter checks each kernel against (``rusty_ir.passes.tuning.target.TargetDescription``)."""
+    """What the MSL emitter checks each kernel against (``rusty_ir.targets.TargetDescription``)."""
 
     name: str
     max_invocations: int
@@ -233,8 +233,8 @@ class Msl(CLikeLanguage):
 
 
 def default_limits() -> TargetLimits:
-    """The ``apple`` target description (passes/tuning/target.py): Apple GPUs' limits."""
-    from rusty_ir.passes.tuning.target import TARGETS
+    """The ``apple`` target description (rusty_ir/targets.py): Apple GPUs' limits."""
+    from rusty_ir.targets import TARGETS
 
     return TARGETS["apple"]
 

@@ -1,4 +1,5 @@
-"""The `rgpu` dialect: the few gpu-level ops our kernels need that upstream `gpu` lacks.
+"""The `rgpu` dialect: the few gpu-level ops our kernels need that upstream `gpu` lacks,
+and the target description a module is compiled for (`#rgpu.target`).
 
 This level sits beside upstream `gpu`, `arith`, `math`, `memref` and `scf` inside
 `gpu.func` kernels: `convert-tiled-to-gpu` (and hand-written kernels) produce
@@ -9,9 +10,10 @@ that instead.
 
 from xdsl.ir import Dialect
 
+from rusty_ir.dialects.gpu.attrs import TargetAttr
 from rusty_ir.dialects.gpu.ops import HalfAttr, HalfEnum, PackF16Op, SubgroupAddOp, UnpackF16Op
 
-RGpu = Dialect("rgpu", [PackF16Op, SubgroupAddOp, UnpackF16Op], [HalfAttr])
+RGpu = Dialect("rgpu", [PackF16Op, SubgroupAddOp, UnpackF16Op], [HalfAttr, TargetAttr])
 """The `rgpu` dialect object, registered by the tools as `rgpu`."""
 
-__all__ = ["HalfAttr", "HalfEnum", "PackF16Op", "RGpu", "SubgroupAddOp", "UnpackF16Op"]
+__all__ = ["HalfAttr", "HalfEnum", "PackF16Op", "RGpu", "SubgroupAddOp", "TargetAttr", "UnpackF16Op"]

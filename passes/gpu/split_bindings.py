@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rusty_ir.passes.builder import IRBuilder
-from rusty_ir.passes.tuning.target import TARGETS
+from rusty_ir.targets import TARGETS
 from xdsl.context import Context
 from xdsl.dialects import gpu, memref
 from xdsl.dialects.builtin import (

@@ -73,7 +73,7 @@ from rusty_ir.dialects.dispatch.ops import region_ops
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.dispatch.analysis import region_strategy, root_of
 from rusty_ir.passes.tuning.candidates import search_axes, seed_config
-from rusty_ir.passes.tuning.target import TargetDescription
+from rusty_ir.targets import TargetDescription
 
 TUNER_VERSION = 1
 """Changes when the measuring method changes: part of every signature."""

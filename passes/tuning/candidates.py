@@ -32,7 +32,7 @@ from xdsl.utils.exceptions import VerifyException
 from rusty_ir.dialects.dispatch import LoweringConfigAttr
 from rusty_ir.dialects.linalg_ext import AttentionOp
 from rusty_ir.passes.tuning.generic import default_config
-from rusty_ir.passes.tuning.target import TargetDescription
+from rusty_ir.targets import TargetDescription
 
 THREADS: tuple[int, ...] = (32, 64, 128, 256, 512, 1024)
 """Workgroup sizes tried (those within the target's ``max_invocations``)."""

@@ -7,7 +7,12 @@ from xdsl.ir import Operation
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr
 from rusty_ir.dialects.linalg_ext import AttentionOp
-from rusty_ir.passes.tuning.target import TargetDescription
+from rusty_ir.targets import TargetDescription
+
+
+PREFILL_TOKENS = 4
+"""Tokens a contraction workgroup handles in a prefill step on GPU targets (reusing each decoded weight block);
+more than one makes kernels larger: worth it on GPUs, not on CPU adapters such as llvmpipe."""
 
 
 def _pow2_floor(n: int) -> int:
@@ -25,7 +30,7 @@ def default_config(strategy: str, root: Operation, target: TargetDescription) ->
     - contraction: 256 threads split into ``rows`` groups, each reducing one
       output row; a group gets about one quantization block (32 values) of K per
       thread, so short rows use small groups and more rows per workgroup; a
-      contraction over tokens takes the target's ``prefill_tokens`` per workgroup;
+      contraction over tokens takes ``PREFILL_TOKENS`` per workgroup on GPUs with subgroups;
     - attention: as many threads as the target allows, up to 1024 (more if
       head_dim is larger), split into groups of head_dim threads, and a KV
       tile of as many positions as threads. A decode step has one workgroup
@@ -39,7 +44,7 @@ def default_config(strategy: str, root: Operation, target: TargetDescription) ->
         k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
         per_row = max(1, min(threads, target.subgroup_size, _pow2_floor(k // 32)))
         batched = len(root.results[0].type.get_shape()) > 1  # pyright: ignore[reportAttributeAccessIssue]
-        tile = [threads // per_row, target.prefill_tokens] if batched and target.prefill_tokens > 1 else [threads // per_row]
+        tile = [threads // per_row, PREFILL_TOKENS] if batched and target.subgroup_size else [threads // per_row]
         return LoweringConfigAttr("contraction", [threads, 1, 1], tile)
     if strategy == "attention":
         assert isinstance(root, AttentionOp)

@@ -14,7 +14,7 @@ from rusty_ir.dialects.dispatch.ops import region_ops
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.dispatch.analysis import region_strategy, root_of
 from rusty_ir.passes.tuning.generic import default_config
-from rusty_ir.passes.tuning.target import TARGETS
+from rusty_ir.targets import TARGETS
 
 MODES = ("heuristic", "measure")
 

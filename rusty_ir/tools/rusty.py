@@ -112,7 +112,7 @@ def _wgpu_backend(
     from rusty_ir.backends.runtime import Device  # noqa: PLC0415
     from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
     from rusty_ir.driver import Artifact, CompileOptions, compile_model  # noqa: PLC0415
-    from rusty_ir.passes.tuning.target import target_for_adapter  # noqa: PLC0415
+    from rusty_ir.targets import target_for_adapter  # noqa: PLC0415
 
     device = Device()
     if compiled is not None:

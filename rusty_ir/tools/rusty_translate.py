@@ -34,7 +34,7 @@ def _to_schedule(module) -> str:  # noqa: ANN001 - a builtin.module
 
 def _to_msl(module) -> str:  # a builtin.module
     from rusty_ir.backends.msl import emit_msl
-    from rusty_ir.passes.tuning.target import TARGETS as TUNING_TARGETS
+    from rusty_ir.targets import TARGETS as TUNING_TARGETS
 
     require_gpu_level(module)
     return emit_msl(module, TUNING_TARGETS["apple"])

@@ -19,7 +19,7 @@ from rusty_ir.driver import CompileOptions, compile_model
 from rusty_ir.errors import RustyError
 from rusty_ir.importers import load_model
 from rusty_ir.passes.gpu.split_bindings import SplitBindingsPass
-from rusty_ir.passes.tuning.target import TARGETS
+from rusty_ir.targets import TARGETS
 from rusty_ir.stages import DEFAULT_STAGES
 from rusty_ir.synthetic import write_synthetic_gguf
 from wgsl_harness import context, parse

@@ -37,7 +37,7 @@ from rusty_ir.passes.tuning.autotune import (
 )
 from rusty_ir.passes.tuning.candidates import all_candidates, search_axes
 from rusty_ir.passes.tuning.generic import default_config
-from rusty_ir.passes.tuning.target import TARGETS
+from rusty_ir.targets import TARGETS
 from rusty_ir.passes.tuning.tune_workgroups import TuneWorkgroupsPass
 from rusty_ir.registry import build_registry
 from rusty_ir.weights import SCHEMES, dequantize, quantize

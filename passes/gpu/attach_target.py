@@ -1,0 +1,63 @@
+"""attach-target: write the target description the module is compiled for into the IR."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from xdsl.context import Context
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
+
+from rusty_ir.dialects.gpu.attrs import TARGET_ATTR, set_module_target
+from rusty_ir.errors import RustyError
+from rusty_ir.targets import target as find_target
+
+
+@dataclass(frozen=True)
+class AttachTargetPass(ModulePass):
+    """Sets the builtin module's ``rgpu.target`` attribute: the limits and features kernels may use.
+
+    Matches: the builtin module. Produces: the same module with
+    ``rgpu.target = #rgpu.target<...>``, the named target of
+    ``rusty_ir.targets.TARGETS`` with any field given as an option replaced
+    (the driver passes an adapter's own limits where they are smaller). A
+    module that already has a target keeps it unless ``overwrite`` is set.
+    Every later pass that needs a limit reads this attribute. Pre-conditions:
+    none; it runs first.
+
+    Example: ``rusty-opt m.mlir -p 'attach-target{target=nvidia max-workgroup-memory=32768}'``
+    """
+
+    name = "attach-target"
+
+    target: str = "webgpu"
+    """The target's name: webgpu (portable default: WebGPU's guaranteed limits, no optional feature), apple or nvidia."""
+
+    max_invocations: int = -1
+    """Invocations per workgroup, if not the named target's (-1 = keep)."""
+
+    max_workgroup_memory: int = -1
+    """Bytes of workgroup memory per workgroup, if not the named target's (-1 = keep)."""
+
+    subgroup_size: int = -1
+    """Fixed subgroup width, 0 for no subgroup operations, if not the named target's (-1 = keep)."""
+
+    f16: int = -1
+    """1 = f16 arithmetic allowed, 0 = not, if not the named target's (-1 = keep)."""
+
+    overwrite: bool = False
+    """Replace a target the module already has (false = keep it)."""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if TARGET_ATTR in op.attributes and not self.overwrite:
+            return
+        try:
+            desc = find_target(self.target)
+            changes = {k: v for k, v in (("max_invocations", self.max_invocations), ("max_workgroup_memory", self.max_workgroup_memory),
+                                         ("subgroup_size", self.subgroup_size)) if v != -1}  # fmt: skip
+            if self.f16 != -1:
+                changes["f16"] = bool(self.f16)
+            desc = replace(desc, **changes)
+        except ValueError as err:
+            raise RustyError(f"attach-target: {err}") from None
+        set_module_target(op, desc)
