@@ -29,6 +29,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "convert-transformer-to-tensor": _lazy("rusty_ir.passes.conversion.transformer_to_tensor", "ConvertTransformerToTensorPass"),
     "form-dispatches": _lazy("rusty_ir.passes.dispatch.form_dispatches", "FormDispatchesPass"),
     "linalg-fuse-siblings": _lazy("rusty_ir.passes.dispatch.linalg_fuse_siblings", "LinalgFuseSiblingsPass"),
+    "lower-quant-loads": _lazy("rusty_ir.passes.quant.lower_quant_loads", "LowerQuantLoadsPass"),
     "plan-memory": _lazy("rusty_ir.passes.memory.plan_memory", "PlanMemoryPass"),
     "quantize-weights": _lazy("rusty_ir.passes.quant.quantize_weights", "QuantizeWeightsPass"),
     "rusty-bufferize": _lazy("rusty_ir.passes.bufferization.rusty_bufferize", "RustyBufferizePass"),

@@ -142,6 +142,53 @@ class WeightStore(Mapping[str, TensorView]):
         return sum(t.nbytes for t in self._tensors.values())
 
 
+# --- the split layout: codes and scales apart, for 16-byte loads -----------------------------------
+
+WEIGHT_PARTS = ("codes", "scales")
+"""The two buffers of a weight in the split layout (``split_part``)."""
+
+
+@dataclass(frozen=True)
+class SplitLayout:
+    """How a block scheme's blocks split into 16-byte-aligned codes and f16 scales.
+
+    A block of the GGUF and group-wise schemes is ``halves`` f16 header values
+    (the scale; Q4_1 also its minimum) followed by ``code_bytes`` bytes of codes.
+    In the split layout a ``[rows, K]`` weight becomes two buffers: ``codes``,
+    every block's code bytes in row-major block order (row ``n``'s codes are
+    ``K / block * code_bytes`` contiguous bytes, each block's at a multiple of 16),
+    and ``scales``, every block's ``halves`` f16 values in the same order. Codes
+    keep their byte order within a block (Q4: byte ``i`` holds element ``i`` in
+    its low nibble and ``i + block/2`` in its high one). Same total size.
+    """
+
+    halves: int
+    code_bytes: int
+
+
+def split_layout(sch: Scheme) -> SplitLayout | None:
+    """The split layout of a block scheme whose codes are a multiple of 16 bytes; None otherwise
+    (plain float schemes and the K-quants keep their layout)."""
+    if not sch.quantized or sch.name in ("q4_k", "q6_k"):
+        return None
+    halves = 2 if sch.name == "q4_1" else 1
+    code_bytes = sch.block_bytes - 2 * halves
+    return SplitLayout(halves, code_bytes) if code_bytes % 16 == 0 else None
+
+
+def split_part(view: TensorView, part: str) -> np.ndarray:
+    """The bytes of one buffer (``codes`` or ``scales``) of ``view`` in the split layout (a copy)."""
+    layout = split_layout(view.scheme)
+    if layout is None:
+        raise ValueError(f"tensor '{view.name}' in {view.scheme.name} has no split layout")
+    blocks = np.ascontiguousarray(view.data).view(np.uint8).reshape(-1, view.scheme.block_bytes)
+    if part == "codes":
+        return np.ascontiguousarray(blocks[:, 2 * layout.halves :]).reshape(-1)
+    if part == "scales":
+        return np.ascontiguousarray(blocks[:, : 2 * layout.halves]).reshape(-1)
+    raise ValueError(f"unknown weight part '{part}' (known: {', '.join(WEIGHT_PARTS)})")
+
+
 def dequantize(data: np.ndarray, sch: Scheme, shape: tuple[int, ...]) -> np.ndarray:
     """Float32 values of ``data`` (flat uint8, stored in ``sch``), reshaped to ``shape``."""
     raw = np.ascontiguousarray(data).view(np.uint8)

@@ -2,120 +2,197 @@
 
 IREE's habit: tuning annotates, lowering reads. ``tune-workgroups`` (or a
 person editing the IR) writes this attribute on a ``dispatch.region``;
-``convert-dispatch-to-tiled`` materializes exactly what it says and never
-chooses sizes itself.
+``convert-dispatch-to-tiled`` builds exactly the loop nest it describes and
+never chooses sizes itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
-from xdsl.dialects.builtin import ArrayAttr, IntAttr, StringAttr
-from xdsl.ir import ParametrizedAttribute
+from xdsl.ir import Data
 from xdsl.irdl import irdl_attr_definition
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-STRATEGIES = ("elementwise", "row", "contraction", "attention")
-"""How a region is mapped onto workgroups (see passes/conversion/dispatch_to_tiled.py)."""
+STRATEGIES = ("elementwise", "row", "gemv", "gemm", "attention")
+"""How a region is mapped onto workgroups (passes/codegen/ holds one schedule builder per strategy)."""
+
+MATH = ("f32", "f16")
+"""Arithmetic of a contraction's multiply-adds: f32, or packed f16 (accumulated in f32 per reduction step)."""
+
+
+@dataclass(frozen=True)
+class LoweringConfig:
+    """The fields of ``#dispatch.lowering_config``; what each means depends on the strategy.
+
+    ``elementwise``: ``workgroup`` invocations each compute one element (or
+    ``vector_width`` consecutive ones) of the iteration space.
+
+    ``row``: one workgroup per row; its invocations stride along the row.
+
+    ``gemv`` (contractions over a few tokens, decode): ``workgroup_tile = [T, N]``:
+    tokens and output rows per workgroup; ``thread_tile = [R]``: rows each
+    invocation accumulates; ``split``: invocations that share one group of R
+    rows, each taking every ``split``-th weight block of K (their partial sums
+    meet in a cross-invocation reduction: one subgroup when ``split`` is the
+    target's subgroup size); ``reduction_tile``: weight blocks an invocation
+    loads before it multiplies (loads in flight). Invocations per workgroup =
+    ``N / R * split``.
+
+    ``gemm`` (contractions over many tokens, prefill): ``workgroup_tile = [M, N]``:
+    tokens and output rows per workgroup; ``thread_tile = [TM, TN]``: the
+    register tile of each invocation (multiples of 4; rows and columns in
+    groups of 4 that are ``M / (TM/4)`` and ``N / (TN/4)`` apart);
+    ``reduction_tile``: K per step (a multiple of the weight's block), each
+    step's activation and weight tiles promoted to workgroup memory
+    (weights dequantized once there); ``pipeline_depth`` 2 issues the next
+    step's global loads before this step's multiply-adds; ``math`` f16 keeps
+    the tiles in f16 and multiplies in packed f16 (``math = f16`` needs the
+    target's f16); ``vector_width``: lanes of the tile reads.
+
+    ``attention``: one workgroup per (head, query row); ``reduction_tile``: KV
+    positions per step of the online softmax (``workgroup / reduction_tile``
+    invocations share one position's dot product); ``split``: positions per
+    workgroup for split-KV (0 = none; a second kernel merges the partitions).
+    """
+
+    strategy: str
+    workgroup: tuple[int, int, int]
+    workgroup_tile: tuple[int, ...] = ()
+    thread_tile: tuple[int, ...] = ()
+    reduction_tile: int = 0
+    split: int = 0
+    vector_width: int = 1
+    pipeline_depth: int = 1
+    math: str = "f32"
+
+    @property
+    def threads(self) -> int:
+        x, y, z = self.workgroup
+        return x * y * z
+
+    def problem(self) -> str | None:
+        """Why this config is invalid, or None."""
+        s, tile, tt = self.strategy, self.workgroup_tile, self.thread_tile
+        if s not in STRATEGIES:
+            return f"unknown strategy '{s}' (expected one of {', '.join(STRATEGIES)})"
+        if len(self.workgroup) != 3 or min(self.workgroup) <= 0:
+            return "workgroup must be three positive sizes [x, y, z]"
+        if any(t <= 0 for t in (*tile, *tt)) or self.reduction_tile < 0 or self.split < 0:
+            return "tile sizes must be positive"
+        if self.vector_width not in (1, 2, 4):
+            return f"vector_width must be 1, 2 or 4, got {self.vector_width}"
+        if self.pipeline_depth not in (1, 2):
+            return f"pipeline_depth must be 1 or 2, got {self.pipeline_depth}"
+        if self.math not in MATH:
+            return f"math must be one of {', '.join(MATH)}, got '{self.math}'"
+        if s == "gemv":
+            if len(tile) != 2 or len(tt) != 1 or self.split < 1 or tile[1] % tt[0]:
+                return "gemv needs workgroup_tile = [tokens, rows], thread_tile = [rows per invocation] dividing rows, split >= 1"
+            if tile[1] // tt[0] * self.split != self.threads:
+                return f"gemv: workgroup_tile rows / thread_tile * split = {tile[1] // tt[0] * self.split} must equal the {self.threads} invocations"
+        if s == "gemm":
+            if len(tile) != 2 or len(tt) != 2 or any(t % 4 for t in tt) or tile[0] % tt[0] or tile[1] % tt[1]:
+                return "gemm needs workgroup_tile = [M, N] and thread_tile = [TM, TN] (multiples of 4 dividing M and N)"
+            if (tile[0] // tt[0]) * (tile[1] // tt[1]) != self.threads:
+                return f"gemm: (M / TM) * (N / TN) = {(tile[0] // tt[0]) * (tile[1] // tt[1])} must equal the {self.threads} invocations"
+            if self.reduction_tile < 1:
+                return "gemm needs reduction_tile (K per step)"
+        if s == "attention" and (self.reduction_tile < 1 or (self.split and self.split % self.reduction_tile)):
+            return "attention needs reduction_tile (KV positions per step) and a split that is a multiple of it"
+        return None
+
+
+_DEFAULTS = {f.name: f.default for f in fields(LoweringConfig) if f.name not in ("strategy", "workgroup")}
+_FIELDS = tuple(f.name for f in fields(LoweringConfig) if f.name != "strategy")
 
 
 @irdl_attr_definition
-class LoweringConfigAttr(ParametrizedAttribute):
-    """How to lower one dispatch region: strategy, workgroup size and tile sizes.
+class LoweringConfigAttr(Data[LoweringConfig]):
+    """How to lower one dispatch region: its strategy and named tile sizes (``LoweringConfig``).
 
-    ``strategy`` is one of ``STRATEGIES``. ``workgroup`` is the workgroup size
-    (x, y, z). ``tile`` is strategy-specific:
+    Fields at their default are not printed. Lists print as ``[a, b]``,
+    ``math`` as a bare word.
 
-    - elementwise: ``[]`` (one element per thread);
-    - row: ``[]`` (one row per workgroup, threads stride along the row);
-    - contraction: ``[rows]`` or ``[rows, tokens]``: output rows per workgroup
-      (its threads split into ``rows`` groups that each reduce one row,
-      split-K) and tokens per workgroup (default 1; more reuses each decoded
-      weight block for several tokens of a prefill);
-    - attention: ``[kv_tile]``, KV positions per step of the online softmax,
-      or ``[kv_tile, partition]``: split-KV, each workgroup takes
-      ``partition`` positions and writes partial results that a second
-      kernel combines (``kv_tile`` may be smaller than the workgroup: then
-      ``workgroup / kv_tile`` threads share each position's dot product).
-
-    Example: ``#dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [8]>``
+    Example: ``#dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [64, 128],
+    thread_tile = [4, 8], reduction_tile = 32, vector_width = 4, pipeline_depth = 2, math = f16>``
     """
 
     name = "dispatch.lowering_config"
 
-    strategy: StringAttr
-    workgroup: ArrayAttr[IntAttr]
-    tile: ArrayAttr[IntAttr]
+    def __init__(self, strategy: str | LoweringConfig, workgroup: Sequence[int] = (1, 1, 1), **kwargs: Any) -> None:
+        config = strategy if isinstance(strategy, LoweringConfig) else _make(strategy, workgroup, kwargs)
+        super().__init__(config)
 
-    def __init__(self, strategy: str, workgroup: Sequence[int], tile: Sequence[int] = ()) -> None:
-        super().__init__(
-            StringAttr(strategy),
-            ArrayAttr([IntAttr(w) for w in workgroup]),
-            ArrayAttr([IntAttr(t) for t in tile]),
-        )
+    # -- convenience accessors ------------------------------------------------------------------
+
+    @property
+    def config(self) -> LoweringConfig:
+        return self.data
+
+    @property
+    def strategy(self) -> str:
+        return self.data.strategy
 
     @property
     def workgroup_size(self) -> tuple[int, int, int]:
-        x, y, z = (w.data for w in self.workgroup.data)
-        return x, y, z
-
-    @property
-    def tile_sizes(self) -> tuple[int, ...]:
-        return tuple(t.data for t in self.tile.data)
+        return self.data.workgroup
 
     @property
     def threads(self) -> int:
-        x, y, z = self.workgroup_size
-        return x * y * z
+        return self.data.threads
+
+    def replace(self, **changes: Any) -> LoweringConfigAttr:
+        return LoweringConfigAttr(replace(self.data, **{k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}))
 
     def verify(self) -> None:
-        problem = _config_problem(self.strategy.data, [w.data for w in self.workgroup.data], [t.data for t in self.tile.data])
+        problem = self.data.problem()
         if problem is not None:
             raise VerifyException(problem)
 
     @classmethod
-    def parse_parameters(cls, parser: AttrParser) -> list[StringAttr | ArrayAttr[IntAttr]]:
-        def int_list() -> ArrayAttr[IntAttr]:
-            items = parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parser.parse_integer)
-            return ArrayAttr([IntAttr(i) for i in items])
-
+    def parse_parameter(cls, parser: AttrParser) -> LoweringConfig:
+        values: dict[str, Any] = {}
         with parser.in_angle_brackets():
-            strategy = parser.parse_identifier()
-            parser.parse_punctuation(",")
-            parser.parse_keyword("workgroup")
-            parser.parse_punctuation("=")
-            workgroup = int_list()
-            tile: ArrayAttr[IntAttr] = ArrayAttr([])
-            if parser.parse_optional_punctuation(","):
-                parser.parse_keyword("tile")
+            strategy = parser.parse_identifier("expected a strategy")
+            while parser.parse_optional_punctuation(","):
+                pos = parser.pos
+                key = parser.parse_identifier("expected a config field")
+                if key not in _FIELDS:
+                    parser.raise_error(f"unknown lowering_config field '{key}' (fields: {', '.join(_FIELDS)})", pos, parser.pos)
+                if key in values:
+                    parser.raise_error(f"lowering_config field '{key}' given twice", pos, parser.pos)
                 parser.parse_punctuation("=")
-                tile = int_list()
+                if key in ("workgroup", "workgroup_tile", "thread_tile"):
+                    values[key] = tuple(parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parser.parse_integer))
+                elif key == "math":
+                    values[key] = parser.parse_identifier("expected f32 or f16")
+                else:
+                    values[key] = parser.parse_integer(allow_boolean=False)
+        if "workgroup" not in values:
+            parser.raise_error("lowering_config needs workgroup = [x, y, z]")
+        config = _make(strategy, values.pop("workgroup"), values)
         # checked here too, so that a bad config is a located parse error rather than a crash
-        problem = _config_problem(strategy, [w.data for w in workgroup.data], [t.data for t in tile.data])
+        problem = config.problem()
         if problem is not None:
             parser.raise_error(problem)
-        return [StringAttr(strategy), workgroup, tile]
+        return config
 
-    def print_parameters(self, printer: Printer) -> None:
-        wg = ", ".join(str(w.data) for w in self.workgroup.data)
-        printer.print_string(f"<{self.strategy.data}, workgroup = [{wg}]")
-        if self.tile.data:
-            printer.print_string(", tile = [" + ", ".join(str(t.data) for t in self.tile.data) + "]")
-        printer.print_string(">")
+    def print_parameter(self, printer: Printer) -> None:
+        c = self.data
+        parts = [c.strategy, "workgroup = [" + ", ".join(map(str, c.workgroup)) + "]"]
+        for name in _FIELDS[1:]:
+            value = getattr(c, name)
+            if value == _DEFAULTS[name]:
+                continue
+            parts.append(f"{name} = " + ("[" + ", ".join(map(str, value)) + "]" if isinstance(value, tuple) else str(value)))
+        printer.print_string("<" + ", ".join(parts) + ">")
 
 
-def _config_problem(strategy: str, workgroup: Sequence[int], tile: Sequence[int]) -> str | None:
-    """Why a lowering config is invalid, or None."""
-    if strategy not in STRATEGIES:
-        return f"unknown strategy '{strategy}' (expected one of {', '.join(STRATEGIES)})"
-    if len(workgroup) != 3 or any(w <= 0 for w in workgroup):
-        return "workgroup must be three positive sizes [x, y, z]"
-    if any(t <= 0 for t in tile):
-        return "tile sizes must be positive"
-    if strategy == "contraction" and (len(tile) not in (1, 2) or (workgroup[0] * workgroup[1] * workgroup[2]) % tile[0]):
-        return "contraction needs tile = [rows] or [rows, tokens] with rows dividing the workgroup size"
-    if strategy == "attention" and (len(tile) not in (1, 2) or (len(tile) == 2 and tile[1] % tile[0])):
-        return "attention needs tile = [kv_tile] or [kv_tile, partition] with partition a multiple of kv_tile"
-    return None
+def _make(strategy: str, workgroup: Sequence[int], kwargs: dict[str, Any]) -> LoweringConfig:
+    clean = {k: tuple(v) if isinstance(v, list | tuple) else v for k, v in kwargs.items()}
+    return LoweringConfig(strategy, tuple(workgroup), **clean)  # type: ignore[arg-type]

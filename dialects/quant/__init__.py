@@ -7,7 +7,9 @@ Its element types (``!quant.q4_0``, ``!quant.q4_1``, ``!quant.q8_0``,
 one per quantized scheme of ``rusty_ir.weights.SCHEMES``; ``quant.dequantize``
 and ``quant.quantize`` convert between them and f32. Quantized weights stay
 quantized in GPU memory: later passes fuse ``quant.dequantize`` into the kernel
-that consumes the weight. The transformer level (``tfm``) uses the same element
+that consumes the weight, where (tiled level) ``quant.load`` and
+``quant.load_block`` read values and blocks of a weight bound as raw words,
+until ``lower-quant-loads`` turns them into word loads and bit arithmetic. The transformer level (``tfm``) uses the same element
 types for its weights.
 """
 
@@ -30,15 +32,17 @@ from rusty_ir.dialects.quant.attrs import (
     element_type_for_scheme,
     storage_scheme,
 )
-from rusty_ir.dialects.quant.ops import DequantizeOp, QuantizeOp
+from rusty_ir.dialects.quant.ops import DequantizeOp, LoadBlockOp, LoadOp, QuantizeOp, kernel_block
 
-Quant = Dialect("quant", [DequantizeOp, QuantizeOp], list(BLOCK_QUANT_TYPES.values()))
+Quant = Dialect("quant", [DequantizeOp, LoadBlockOp, LoadOp, QuantizeOp], list(BLOCK_QUANT_TYPES.values()))
 """The ``quant`` dialect object, as registered in ``rusty_ir.dialects.DIALECTS``."""
 
 __all__ = [
     "BLOCK_QUANT_TYPES",
     "BlockQuantType",
     "DequantizeOp",
+    "LoadBlockOp",
+    "LoadOp",
     "Int4G128Type",
     "Int4G32Type",
     "Int8G128Type",
@@ -53,5 +57,6 @@ __all__ = [
     "block_quant_type",
     "check_block_divisible",
     "element_type_for_scheme",
+    "kernel_block",
     "storage_scheme",
 ]

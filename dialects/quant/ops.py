@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
-from xdsl.dialects.builtin import Float32Type, TensorType
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import DenseArrayBase, Float16Type, Float32Type, IndexType, MemRefType, StringAttr, TensorType, f32, i32, i64
 from xdsl.ir import Attribute, Operation, SSAValue
-from xdsl.irdl import IRDLOperation, irdl_op_definition, operand_def, result_def, traits_def
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_op_definition,
+    operand_def,
+    prop_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+    var_result_def,
+)
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
 from rusty_ir.dialects.quant.attrs import BlockQuantType, check_block_divisible
+from rusty_ir.weights import SCHEMES, Scheme, split_layout
+
+LAYOUTS = ("blocks", "split")
+"""How a stored weight is bound: its blocks as stored (one buffer of words), or split into codes and scales
+(two buffers; ``rusty_ir.weights.SplitLayout``)."""
 
 
 def _check_same_shape(src: TensorType, dst: TensorType) -> None:
@@ -100,3 +117,127 @@ class QuantizeOp(IRDLOperation):
             raise VerifyException(f"result element type must be a quant block type, got {dst.element_type}")
         _check_same_shape(src, dst)
         check_block_divisible("result", dst)
+
+
+def kernel_block(sch: Scheme) -> int:
+    """Values ``quant.load_block`` decodes at once: the scheme's block, or for plain floats one 16-byte word group
+    (8 halves, 4 floats)."""
+    if sch.quantized:
+        return sch.block
+    return 16 // (2 if sch.name in ("f16", "bf16") else 4)
+
+
+class _WeightLoad(IRDLOperation):
+    """What ``quant.load`` and ``quant.load_block`` share: the weight's buffers, scheme, shape and layout."""
+
+    buffers = var_operand_def(MemRefType)
+    row = operand_def(IndexType)
+    col = operand_def(IndexType)
+    scheme_name = prop_def(StringAttr, prop_name="scheme")
+    shape = prop_def(DenseArrayBase)
+    layout = prop_def(StringAttr)
+
+    irdl_options = (ParsePropInAttrDict(),)
+
+    @property
+    def scheme(self) -> Scheme:
+        return SCHEMES[self.scheme_name.data]
+
+    @property
+    def weight_shape(self) -> tuple[int, int]:
+        rows, cols = (int(v) for v in self.shape.get_values())
+        return rows, cols
+
+    @staticmethod
+    def _props(scheme: str, shape: Sequence[int], layout: str) -> dict[str, Attribute]:
+        return {"scheme": StringAttr(scheme), "shape": DenseArrayBase.from_list(i64, list(shape)), "layout": StringAttr(layout)}
+
+    def verify_(self) -> None:
+        name, layout = self.scheme_name.data, self.layout.data
+        sch = SCHEMES.get(name)
+        if sch is None or sch.name in ("q4_k", "q6_k"):
+            raise VerifyException(f"scheme '{name}' cannot be read in a kernel (known: {', '.join(n for n in SCHEMES if n not in ('q4_k', 'q6_k'))})")
+        if layout not in LAYOUTS:
+            raise VerifyException(f"layout must be one of {', '.join(LAYOUTS)}, got '{layout}'")
+        shape = tuple(self.shape.get_values())
+        if len(shape) != 2 or min(shape) <= 0 or shape[1] % kernel_block(sch):
+            raise VerifyException(f"shape must be [rows, K] with K a multiple of {kernel_block(sch)}, got {list(shape)}")
+        want = 2 if layout == "split" else 1
+        if len(self.buffers) != want:
+            raise VerifyException(f"the {layout} layout reads {want} buffer(s), got {len(self.buffers)}")
+        if layout == "split" and split_layout(sch) is None:
+            raise VerifyException(f"{name} has no split layout")
+        for i, buf in enumerate(self.buffers):
+            ty = buf.type
+            assert isinstance(ty, MemRefType)
+            scales = layout == "split" and i == 1
+            ok = ty.get_num_dims() == 1 and (ty.element_type == i32 or (scales and isinstance(ty.element_type, Float16Type)))
+            if not ok:
+                raise VerifyException(f"buffer #{i} must be a 1-D memref of i32 words{' or f16 scales' if scales else ''}, got {ty}")
+
+
+@irdl_op_definition
+class LoadOp(_WeightLoad):
+    """One value of a stored weight, decoded: ``W[row, col]`` as f32.
+
+    Semantics: the weight is a ``shape = [rows, K]`` tensor stored in
+    ``scheme`` (``rusty_ir.weights``), bound as 32-bit words: its bytes as
+    stored (``layout = "blocks"``), or as two buffers, codes and f16 scales
+    (``"split"``, ``rusty_ir.weights.SplitLayout``; the scales buffer may be
+    words or f16). The result is exactly ``rusty_ir.weights.dequantize``'s value.
+
+    Pipeline: made by ``convert-dispatch-to-tiled`` where a kernel reads single
+    weight values (a gather); ``weight-layout`` may switch it to ``split``;
+    lowered by ``lower-quant-loads`` into word loads and bit arithmetic.
+
+    Example:
+        %v = quant.load %w[%row, %col] {scheme = "q8_0", shape = array<i64: 49152, 576>, layout = "blocks"}
+            : memref<7962624xi32> -> f32
+    """
+
+    name = "quant.load"
+
+    result = result_def(Float32Type)
+    traits = traits_def(Pure())
+    assembly_format = "$buffers `[` $row `,` $col `]` attr-dict `:` type($buffers) `->` type($result)"
+
+    def __init__(self, buffers: Sequence[SSAValue], row: SSAValue, col: SSAValue, scheme: str, shape: Sequence[int], layout: str = "blocks") -> None:
+        super().__init__(operands=[buffers, row, col], result_types=[f32], properties=self._props(scheme, shape, layout))
+
+
+@irdl_op_definition
+class LoadBlockOp(_WeightLoad):
+    """One block of a stored weight, decoded as ``scale * q_j + offset`` (``j < kernel_block``).
+
+    Semantics: as ``quant.load`` for the ``kernel_block(scheme)`` values
+    ``W[row, block * B + j]``, returned factored: ``scale``, ``offset`` and the
+    codes ``q_j`` as f32 (Q4_0: ``nibble - 8`` and offset 0; Q4_1: ``nibble``,
+    its scale and minimum; Q8_0 and int8: signed bytes; int4: ``nibble - 8``;
+    plain floats: the values with scale 1). A contraction multiplies codes and
+    sums, then applies the block's scale once: ``sum_j x_j w_j = scale * sum_j
+    x_j q_j + offset * sum_j x_j``.
+
+    Pipeline: made by ``convert-dispatch-to-tiled`` (contractions walking
+    weight blocks); lowered by ``lower-quant-loads``.
+
+    Example:
+        %s, %o, %q:32 = quant.load_block %codes, %scales[%row, %b] {scheme = "q4_0",
+            shape = array<i64: 1536, 576>, layout = "split"} : memref<110592xi32>, memref<13824xi32> -> f32, f32, f32, ...
+    """
+
+    name = "quant.load_block"
+
+    scale = result_def(Float32Type)
+    offset = result_def(Float32Type)
+    values = var_result_def(Float32Type)
+    traits = traits_def(Pure())
+    assembly_format = "$buffers `[` $row `,` $col `]` attr-dict `:` type($buffers) `->` type($scale) `,` type($offset) `,` type($values)"
+
+    def __init__(self, buffers: Sequence[SSAValue], row: SSAValue, block: SSAValue, scheme: str, shape: Sequence[int], layout: str = "blocks") -> None:
+        count = kernel_block(SCHEMES[scheme])
+        super().__init__(operands=[buffers, row, block], result_types=[f32, f32, [f32] * count], properties=self._props(scheme, shape, layout))
+
+    def verify_(self) -> None:
+        super().verify_()
+        if len(self.values) != kernel_block(self.scheme):
+            raise VerifyException(f"{self.scheme.name} decodes blocks of {kernel_block(self.scheme)} values, got {len(self.values)} results")
