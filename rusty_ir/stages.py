@@ -5,15 +5,25 @@ from __future__ import annotations
 
 DEFAULT_STAGES: tuple[tuple[str, str], ...] = (
     # (stage name, pass spec): the IR after each pass is that stage
+    # the target (limits, subgroups, f16) every later pass reads from the module
+    ("target", "attach-target{target=TARGET}"),
     ("tensor", "convert-transformer-to-tensor"),
     # siblings first: form-dispatches must see gate/up as one contraction to fuse SiLU(gate) * up
     ("fused", "linalg-fuse-siblings"),
     ("dispatch", "form-dispatches"),
     # tuning annotates; everything after only reads the configs
-    ("tuned", "tune-workgroups{target=TARGET}"),
-    # bufferize before tiling: strategies store into the region's out buffers
+    ("tuned", "tune-workgroups"),
+    # bufferize before tiling: schedules store into the region's out buffers
     ("bufferized", "rusty-bufferize"),
+    # tile and distribute: each region's schedule as a loop nest of tiled ops
     ("tiled", "convert-dispatch-to-tiled"),
+    # collective ops first (they need every invocation), then the loops become ids
+    ("promoted", "promote-to-workgroup-memory"),
+    ("reduced", "reduction-to-subgroup"),
+    ("distributed", "distribute-to-gpu-ids"),
+    # weight reads become word loads, which vectorize then merges into 16-byte loads
+    ("dequantized", "lower-quant-loads"),
+    ("vectorized", "vectorize"),
     # slots are planned on the host functions that tiling left
     ("planned", "plan-memory"),
     ("gpu", "convert-tiled-to-gpu"),

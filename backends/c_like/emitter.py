@@ -301,7 +301,9 @@ class CLikeLanguage:
     """Op name -> (helper function name, its text): emitted once at module scope when used."""
     f32_only: ClassVar[frozenset[str]] = frozenset({"math.erf"})
     """Ops printed for f32 results only."""
-    subgroup_ops: ClassVar[frozenset[str]] = frozenset({"rgpu.subgroup_add", "gpu.lane_id", "gpu.subgroup_size"})
+    subgroup_ops: ClassVar[frozenset[str]] = frozenset(
+        {"rgpu.subgroup_add", "rgpu.subgroup_max", "rgpu.subgroup_min", "gpu.lane_id", "gpu.subgroup_size"}
+    )
     """Ops that need subgroup (SIMD-group) support."""
 
     # -- types -------------------------------------------------------------------

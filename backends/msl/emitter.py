@@ -66,6 +66,7 @@ OP_FORMATS = MappingProxyType(
         "arith.addi": "as_type<int>({ua} + {ub})",
         "arith.subi": "as_type<int>({ua} - {ub})",
         "arith.muli": "as_type<int>({ua} * {ub})",
+        "arith.ceildivui": "as_type<{T}>(({ua} + {ub} - 1u) / {ub})",
         "arith.divui": "as_type<{T}>({ua} / {ub})",
         "arith.remui": "as_type<{T}>({ua} % {ub})",
         "arith.maxui": "as_type<{T}>(max({ua}, {ub}))",
@@ -83,6 +84,8 @@ OP_FORMATS = MappingProxyType(
         "rgpu.unpack_f16": "float(as_type<half2>({ua}).{half})",
         "rgpu.pack_f16": "as_type<int>(uint(as_type<ushort>(half({a}))) | (uint(as_type<ushort>(half({b}))) << 16))",
         "rgpu.subgroup_add": "simd_sum({a})",
+        "rgpu.subgroup_max": "simd_max({a})",
+        "rgpu.subgroup_min": "simd_min({a})",
     }
 )
 """Op name -> MSL format (placeholders as in ``CLikeLanguage.op_formats``)."""

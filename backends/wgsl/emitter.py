@@ -38,6 +38,7 @@ OP_FORMATS: Mapping[str, str | Mapping[str, str]] = MappingProxyType(
         "arith.addi": "{a} + {b}",
         "arith.subi": "{a} - {b}",
         "arith.muli": "{a} * {b}",
+        "arith.ceildivui": "bitcast<{T}>(({ua} + {ub} - 1u) / {ub})",
         "arith.divui": "bitcast<{T}>({ua} / {ub})",
         "arith.remui": "bitcast<{T}>({ua} % {ub})",
         "arith.maxui": "bitcast<{T}>(max({ua}, {ub}))",
@@ -54,6 +55,8 @@ OP_FORMATS: Mapping[str, str | Mapping[str, str]] = MappingProxyType(
         "rgpu.unpack_f16": "unpack2x16float({ua}).{half}",
         "rgpu.pack_f16": "bitcast<i32>(pack2x16float(vec2<f32>({a}, {b})))",
         "rgpu.subgroup_add": "subgroupAdd({a})",
+        "rgpu.subgroup_max": "subgroupMax({a})",
+        "rgpu.subgroup_min": "subgroupMin({a})",
     }
 )
 

@@ -160,3 +160,47 @@ class SubgroupAddOp(IRDLOperation):
     def verify_(self) -> None:
         if self.value.type not in _SUBGROUP_TYPES:
             raise VerifyException(f"rgpu.subgroup_add works on f32, f16 or i32, got {self.value.type}")
+
+
+class _SubgroupReduce(IRDLOperation):
+    """What the subgroup reductions share: one operand, a result of its type."""
+
+    T: ClassVar = VarConstraint("T", AnyAttr())
+    value = operand_def(T)
+    result = result_def(T)
+    traits = traits_def(Pure())
+
+    assembly_format = "$value attr-dict `:` type($value)"
+
+    def __init__(self, value: SSAValue):
+        super().__init__(operands=[value], result_types=[value.type])
+
+    def verify_(self) -> None:
+        if self.value.type not in _SUBGROUP_TYPES:
+            raise VerifyException(f"{self.name} works on f32, f16 or i32, got {self.value.type}")
+
+
+@irdl_op_definition
+class SubgroupMaxOp(_SubgroupReduce):
+    """The maximum of a value over all active invocations of the subgroup; every invocation gets it.
+
+    Semantics: as ``rgpu.subgroup_add`` with ``max`` (WGSL ``subgroupMax``, MSL
+    ``simd_max``; i32 compares signed).
+
+    Example: ``%m = rgpu.subgroup_max %score : f32``
+    """
+
+    name = "rgpu.subgroup_max"
+
+
+@irdl_op_definition
+class SubgroupMinOp(_SubgroupReduce):
+    """The minimum of a value over all active invocations of the subgroup; every invocation gets it.
+
+    Semantics: as ``rgpu.subgroup_add`` with ``min`` (WGSL ``subgroupMin``, MSL
+    ``simd_min``; i32 compares signed).
+
+    Example: ``%i = rgpu.subgroup_min %index : i32``
+    """
+
+    name = "rgpu.subgroup_min"

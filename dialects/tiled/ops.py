@@ -301,26 +301,30 @@ class ReduceOp(IRDLOperation):
 class PromoteOp(IRDLOperation):
     """A tile of values, computed by the workgroup's invocations together, in a new workgroup-memory buffer.
 
-    Semantics: for every point ``p`` of ``[0, shape0) x ... `` the body computes
-    one value (its block arguments are ``p``); the result buffer holds it at
-    ``p`` permuted by ``permutation`` (``[1, 0]`` stores a tile transposed),
-    converted to the buffer's element type (f32 or f16). Collective: every
-    invocation of the workgroup must reach it; afterwards every invocation may
-    read the whole buffer. Inside an ``scf.for`` whose iterations each promote
-    a new tile, ``depth = 2`` asks for software pipelining: the next
+    Semantics: the tile ``[0, shape0) x ... x [0, shapeN)`` is cut into units of
+    ``unit`` consecutive points along the last dim. For every unit the body
+    computes its values: its block arguments are the unit's coordinates (the
+    last one counts units) and it yields ``unit`` values, those of points
+    ``(p0, ..., unit * p_last + c)`` for c = 0, 1, .... The result buffer holds
+    each value at its point permuted by ``permutation`` (``[1, 0]`` stores a
+    tile transposed), converted to the buffer's element type (f32 or f16).
+    Collective: every invocation of the workgroup must reach it; afterwards
+    every invocation may read the whole buffer. Units are dealt to invocations
+    by linear index in the order of ``deal`` (unit dims from slowest to
+    fastest; default row-major). Inside an ``scf.for`` whose iterations each
+    promote a new tile, ``depth = 2`` asks for software pipelining: the next
     iteration's values are loaded before this iteration's uses of the buffer.
-    ``vector_width``: consecutive points along the last dim each invocation
-    computes (so that their loads can be vectorized).
 
     Pipeline: made by ``convert-dispatch-to-tiled``; lowered by
     ``promote-to-workgroup-memory`` into a ``memref.alloca`` in memory space 3,
-    a cooperative copy loop and barriers.
+    a cooperative copy and barriers.
 
     Example:
-        %a = tiled.promote (%m, %k) in [64, 32] attributes {permutation = array<i64: 1, 0>, depth = 2 : i64,
-                                                          vector_width = 4 : i64} : memref<32x64xf16, 3> {
-          %v = memref.load %x[%m, %k] : memref<?x576xf32>
-          tiled.yield %v : f32
+        %a = tiled.promote (%m, %kq) in [64, 32] attributes {permutation = array<i64: 1, 0>, unit = 4 : i64,
+                                                            depth = 2 : i64} : memref<32x64xf16, 3> {
+          %k = arith.muli %kq, %c4 : index
+          ...
+          tiled.yield %v0, %v1, %v2, %v3 : f32, f32, f32, f32
         }
     """
 
@@ -329,23 +333,25 @@ class PromoteOp(IRDLOperation):
     shape = prop_def(DenseArrayBase)
     permutation = prop_def(DenseArrayBase)
     depth = prop_def(IntegerAttr)
-    vector_width = prop_def(IntegerAttr)
+    unit = prop_def(IntegerAttr)
     result = result_def(MemRefType)
     body = region_def("single_block")
 
     def __init__(self, shape: Sequence[int], result_type: MemRefType, body: Block, permutation: Sequence[int] | None = None,
-                 depth: int = 1, vector_width: int = 1) -> None:  # fmt: skip
+                 depth: int = 1, unit: int = 1, deal: Sequence[int] | None = None) -> None:  # fmt: skip
         perm = list(permutation) if permutation is not None else list(range(len(shape)))
         super().__init__(
             properties={
                 "shape": DenseArrayBase.from_list(i64, list(shape)),
                 "permutation": DenseArrayBase.from_list(i64, perm),
                 "depth": IntegerAttr(depth, i64),
-                "vector_width": IntegerAttr(vector_width, i64),
+                "unit": IntegerAttr(unit, i64),
             },
             result_types=[result_type],
             regions=[Region(body)],
         )
+        if deal is not None:
+            self.attributes["deal"] = DenseArrayBase.from_list(i64, list(deal))
 
     @property
     def tile(self) -> tuple[int, ...]:
@@ -354,6 +360,15 @@ class PromoteOp(IRDLOperation):
     @property
     def perm(self) -> tuple[int, ...]:
         return tuple(int(v) for v in self.permutation.get_values())
+
+    @property
+    def unit_size(self) -> int:
+        return self.unit.value.data
+
+    @property
+    def deal_order(self) -> tuple[int, ...]:
+        attr = self.attributes.get("deal")
+        return tuple(int(v) for v in attr.get_values()) if isinstance(attr, DenseArrayBase) else tuple(range(len(self.tile)))
 
     def verify_(self) -> None:
         tile, perm = self.tile, self.perm
@@ -370,14 +385,19 @@ class PromoteOp(IRDLOperation):
             raise VerifyException("the result must be in workgroup memory (memory space 3)")
         if not isinstance(ty.element_type, Float32Type | Float16Type):
             raise VerifyException("the result holds f32 or f16")
-        if self.depth.value.data not in (1, 2) or self.vector_width.value.data not in (1, 2, 4):
-            raise VerifyException("depth must be 1 or 2 and vector_width 1, 2 or 4")
+        if self.depth.value.data not in (1, 2):
+            raise VerifyException("depth must be 1 or 2")
+        unit = self.unit_size
+        if unit <= 0 or tile[-1] % unit:
+            raise VerifyException(f"unit {unit} must divide the last tile dim {tile[-1]}")
+        if sorted(self.deal_order) != list(range(len(tile))):
+            raise VerifyException(f"deal {list(self.deal_order)} is not a permutation of {len(tile)} dims")
         block = self.body.block
         if len(block.args) != len(tile) or any(not isinstance(a.type, IndexType) for a in block.args):
             raise VerifyException("the body takes one index argument per tile dim")
         term = block.last_op
-        if not isinstance(term, YieldOp) or len(term.values) != 1 or not isinstance(term.values[0].type, Float32Type | Float16Type):
-            raise VerifyException("the body must end with tiled.yield of one f32 or f16 value")
+        if not isinstance(term, YieldOp) or len(term.values) != unit or any(not isinstance(v.type, Float32Type | Float16Type) for v in term.values):
+            raise VerifyException(f"the body must end with tiled.yield of {unit} f32 or f16 values (one per point of a unit)")
 
     @classmethod
     def parse(cls, parser: Parser) -> PromoteOp:
@@ -393,14 +413,14 @@ class PromoteOp(IRDLOperation):
         extra = dict(attrs.data) if attrs is not None else {}
         perm = extra.pop("permutation", None)
         depth = extra.pop("depth", None)
-        width = extra.pop("vector_width", None)
+        unit = extra.pop("unit", None)
         op = cls(
             shape,
             result_type,
             region.detach_block(0),
             [int(v) for v in perm.get_values()] if isinstance(perm, DenseArrayBase) else None,
             depth.value.data if isinstance(depth, IntegerAttr) else 1,
-            width.value.data if isinstance(width, IntegerAttr) else 1,
+            unit.value.data if isinstance(unit, IntegerAttr) else 1,
         )
         op.attributes.update(extra)
         return op
@@ -414,8 +434,8 @@ class PromoteOp(IRDLOperation):
             shown["permutation"] = self.permutation
         if self.depth.value.data != 1:
             shown["depth"] = self.depth
-        if self.vector_width.value.data != 1:
-            shown["vector_width"] = self.vector_width
+        if self.unit_size != 1:
+            shown["unit"] = self.unit
         printer.print_op_attributes(shown, print_keyword=True)
         printer.print_string(" : ")
         printer.print_attribute(self.result.type)

@@ -168,7 +168,7 @@ func.func @row(%x: memref<?x50xf32>, %y: memref<?x50xf32>) {
 // CHECK:               %[[SUM:.*]] = arith.addf %[[RES]], %{{.*}} : f32
 // CHECK-NEXT:          memref.store %[[SUM]], %[[OUT]][%[[TOK]], %[[NROW]]] : memref<?x37xf32>
 func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: memref<?x37xf32>, %s: index, %y: memref<?x37xf32>) {
-  dispatch.region "gemv_0"(%x, %w, %h, %s, %y) {config = #dispatch.lowering_config<contraction, workgroup = [64, 1, 1], tile = [4]>} : (memref<?x64xf32>, memref<37x64x!quant.q4_0>, memref<?x37xf32>, index, memref<?x37xf32>) -> () {
+  dispatch.region "gemv_0"(%x, %w, %h, %s, %y) {config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32>} : (memref<?x64xf32>, memref<37x64x!quant.q4_0>, memref<?x37xf32>, index, memref<?x37xf32>) -> () {
   ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64x!quant.q4_0>, %hb: memref<?x37xf32>, %n: index, %out: memref<?x37xf32>):
     %at = bufferization.to_tensor %a : memref<?x64xf32> to tensor<?x64xf32>
     %wt = bufferization.to_tensor %wb : memref<37x64x!quant.q4_0> to tensor<37x64x!quant.q4_0>
@@ -249,7 +249,7 @@ func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: 
 // CHECK:             %[[O:.*]] = arith.divf
 // CHECK:             memref.store %[[O]], %[[OUT]][%[[ROW]], %{{.*}}] : memref<?x16xf32>
 func.func @attention(%q: memref<?x16xf32>, %kc: memref<?x8xf32>, %vc: memref<?x8xf32>, %pos: index, %y: memref<?x16xf32>) {
-  dispatch.region "attention_0"(%q, %kc, %vc, %pos, %y) {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], tile = [32]>} : (memref<?x16xf32>, memref<?x8xf32>, memref<?x8xf32>, index, memref<?x16xf32>) -> () {
+  dispatch.region "attention_0"(%q, %kc, %vc, %pos, %y) {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], reduction_tile = 32>} : (memref<?x16xf32>, memref<?x8xf32>, memref<?x8xf32>, index, memref<?x16xf32>) -> () {
   ^bb0(%a: memref<?x16xf32>, %k: memref<?x8xf32>, %v: memref<?x8xf32>, %p: index, %out: memref<?x16xf32>):
     %at = bufferization.to_tensor %a : memref<?x16xf32> to tensor<?x16xf32>
     %r = linalg_ext.attention %at, %k, %v, %p {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32} : tensor<?x16xf32>, memref<?x8xf32>, memref<?x8xf32> -> tensor<?x16xf32>
@@ -279,7 +279,7 @@ func.func @attention(%q: memref<?x16xf32>, %kc: memref<?x8xf32>, %vc: memref<?x8
 // CHECK:             tiled.yield %{{.*}}, %[[GY]], %{{.*}} : index, index, index
 // CHECK-NOT:     dispatch.region
 func.func @contraction_tokens(%x: memref<?x64xf32>, %w: memref<37x64xf32>, %y: memref<?x37xf32>, %s: index) {
-  dispatch.region "mm_0"(%x, %w, %y, %s) {config = #dispatch.lowering_config<contraction, workgroup = [64, 1, 1], tile = [4, 4]>} : (memref<?x64xf32>, memref<37x64xf32>, memref<?x37xf32>, index) -> () {
+  dispatch.region "mm_0"(%x, %w, %y, %s) {config = #dispatch.lowering_config<gemm, workgroup = [64, 1, 1], workgroup_tile = [32, 32], thread_tile = [4, 4], reduction_tile = 32>} : (memref<?x64xf32>, memref<37x64xf32>, memref<?x37xf32>, index) -> () {
   ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64xf32>, %out: memref<?x37xf32>, %n: index):
     %at = bufferization.to_tensor %a : memref<?x64xf32> to tensor<?x64xf32>
     %wt = bufferization.to_tensor %wb : memref<37x64xf32> to tensor<37x64xf32>

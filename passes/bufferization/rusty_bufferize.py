@@ -243,6 +243,8 @@ class _FunctionBufferizer:
             )
         Rewriter.replace_op(yield_op, YieldOp())
         new = RegionOp(region.label.data, [*region.args, *outs], [], Rewriter.move_region_contents_to_new_regions(region.body), region.config)
+        if region.single_token_config is not None:
+            new.single_token_config = region.single_token_config
         new.attributes.update(region.attributes)
         Rewriter.insert_op(new, InsertPoint.before(region))
         for result, out in zip(region.outputs, outs):

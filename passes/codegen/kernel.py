@@ -1,9 +1,11 @@
-"""Building one ``tiled.kernel``: arguments, GPU ids, workgroup memory, barriers, reductions.
+"""Building one ``tiled.kernel``: arguments, the grid, and the schedule ops of the tiled level.
 
 A ``Kernel`` is made from a bufferized ``dispatch.region``: the kernel takes
 the region's operands; a memref of a stored weight type (``!quant`` blocks,
-f16, bf16) is bound as its raw 32-bit words. The strategy code builds the
-body through ``kernel.b`` and the host-side grid through ``kernel.grid_b``.
+f16, bf16) is bound as its raw 32-bit words. A schedule builder
+(``passes/codegen/<strategy>.py``) writes the body through ``kernel.b`` with
+the helpers here (``forall``, ``reduce``, ``promote``, ``contract_tile``) and
+the host-side grid through ``kernel.grid_b``.
 """
 
 from __future__ import annotations
@@ -11,25 +13,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from xdsl.dialects import gpu, memref
-from xdsl.dialects.builtin import (
-    BFloat16Type,
-    Float16Type,
-    IntegerAttr,
-    MemRefType,
-    i32,
-    i64,
-)
+from xdsl.dialects.builtin import BFloat16Type, Float16Type, IntegerAttr, MemRefType, i32, i64
 from xdsl.ir import Attribute, Block, SSAValue
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
+from rusty_ir.dialects.dispatch.attrs import LoweringConfig
 from rusty_ir.dialects.quant.attrs import BlockQuantType
-from rusty_ir.dialects.tiled import KernelOp, YieldOp
-from rusty_ir.passes.builder import F32, IRBuilder
+from rusty_ir.dialects.tiled import WORKGROUP_SPACE, ContractTileOp, ForallOp, KernelOp, PromoteOp, ReduceOp, YieldOp
+from rusty_ir.passes.builder import INDEX, IRBuilder
 from rusty_ir.passes.codegen.kv_cache import cache_arg_type
+from rusty_ir.targets import TargetDescription
 from rusty_ir.weights import Scheme, scheme
 
-WORKGROUP_SPACE = IntegerAttr(3, i64)
-"""Memory space of workgroup memory (``memref.alloca`` in a kernel)."""
+MAX_GROUPS_X = 65535
+"""Workgroups per grid dimension that every WebGPU adapter supports."""
 
 
 def stored_scheme(ty: Attribute) -> Scheme | None:
@@ -58,14 +55,20 @@ def kernel_arg_type(ty: Attribute) -> Attribute:
     return MemRefType(i32, [words])
 
 
+Body = Callable[[IRBuilder, Sequence[SSAValue]], None]
+"""Writes a loop body at the builder, given the ivs."""
+
+
 class Kernel:
     """A kernel under construction for one region."""
 
-    def __init__(self, region: RegionOp, config: LoweringConfigAttr, extra: Sequence[SSAValue] = ()) -> None:
+    def __init__(self, region: RegionOp, config: LoweringConfigAttr, target: TargetDescription, extra: Sequence[SSAValue] = ()) -> None:
         """``extra``: host buffers the kernel takes after the region's operands (scratch between
         the kernels of one region); the body sees them as ``extra_args``."""
         self.region = region
-        self.config = config
+        self.config_attr = config
+        self.config: LoweringConfig = config.config
+        self.target = target
         self.extra = list(extra)
         types = [kernel_arg_type(a.type) for a in region.args] + [v.type for v in self.extra]
         self.body = Block(arg_types=types)
@@ -80,24 +83,59 @@ class Kernel:
     def threads(self) -> int:
         return self.config.threads
 
-    # --- ids ----------------------------------------------------------------------------------
-    def _id(self, op_cls: type[gpu.ThreadIdOp] | type[gpu.BlockIdOp] | type[gpu.GridDimOp], dim: str, b: IRBuilder | None = None) -> SSAValue:
-        return (b or self.b).value(op_cls(gpu.DimensionAttr(gpu.DimensionEnum(dim))))
+    # --- the schedule ---------------------------------------------------------------------------
+    def forall(self, b: IRBuilder, bounds: Sequence[SSAValue], mapping: str, body: Body) -> None:
+        """``tiled.forall (ivs) in (bounds) mapping { body }``."""
+        block = Block(arg_types=[INDEX] * len(bounds))
+        inner = IRBuilder(block)
+        body(inner, block.args)
+        inner.insert(YieldOp())
+        b.insert(ForallOp(bounds, mapping, block))
 
-    def thread_id(self, dim: str = "x", b: IRBuilder | None = None) -> SSAValue:
-        return self._id(gpu.ThreadIdOp, dim, b)
+    def workgroups(self, bounds: Sequence[SSAValue], body: Body, b: IRBuilder | None = None) -> None:
+        self.forall(b or self.b, bounds, "workgroup", body)
 
-    def block_id(self, dim: str = "x", b: IRBuilder | None = None) -> SSAValue:
-        return self._id(gpu.BlockIdOp, dim, b)
+    def invocations(self, b: IRBuilder, bounds: Sequence[int], body: Body) -> None:
+        self.forall(b, [b.index(n) for n in bounds], "invocation", body)
 
-    def grid_dim(self, dim: str = "x", b: IRBuilder | None = None) -> SSAValue:
-        """Workgroups in the grid along ``dim`` (as launched)."""
-        return self._id(gpu.GridDimOp, dim, b)
+    def reduce(self, b: IRBuilder, kind: str, values: Sequence[SSAValue], width: int) -> list[SSAValue]:
+        """``tiled.reduce`` of ``values`` across groups of ``width`` invocations (collective)."""
+        if width == 1 or not values:
+            return list(values)
+        return list(b.insert(ReduceOp(kind, values, width)).results)
 
-    # --- memory -------------------------------------------------------------------------------
-    def shared(self, size: int, elem: Attribute = F32) -> SSAValue:
+    def promote(
+        self,
+        b: IRBuilder,
+        shape: Sequence[int],
+        elem: Attribute,
+        body: Callable[[IRBuilder, Sequence[SSAValue]], Sequence[SSAValue]],
+        *,
+        permutation: Sequence[int] | None = None,
+        depth: int = 1,
+        unit: int = 1,
+        deal: Sequence[int] | None = None,
+        name: str = "",
+    ) -> SSAValue:
+        """``tiled.promote``: a workgroup-memory tile whose units (``unit`` points along the last dim) ``body``
+        computes from the unit's coordinates (collective)."""
+        perm = list(permutation) if permutation is not None else list(range(len(shape)))
+        block = Block(arg_types=[INDEX] * len(shape))
+        inner = IRBuilder(block)
+        inner.insert(YieldOp(list(body(inner, block.args))))
+        ty = MemRefType(elem, [shape[p] for p in perm], memory_space=IntegerAttr(WORKGROUP_SPACE, i64))
+        op = PromoteOp(shape, ty, block, perm, depth, unit, deal)
+        if name:
+            op.result.name_hint = name
+        return b.value(op)
+
+    def contract_tile(self, b: IRBuilder, a: SSAValue, a_offset: SSAValue, bt: SSAValue, b_offset: SSAValue, accs: Sequence[SSAValue],
+                      k: int, rows: int, columns: int, a_stride: int, b_stride: int) -> list[SSAValue]:  # fmt: skip
+        return list(b.insert(ContractTileOp(a, a_offset, bt, b_offset, accs, k, rows, columns, a_stride, b_stride)).results)
+
+    def shared(self, size: int, elem: Attribute) -> SSAValue:
         """A workgroup-memory array of ``size`` elements (allocated at the top of the body)."""
-        op = memref.AllocaOp.get(elem, shape=[size], memory_space=WORKGROUP_SPACE)
+        op = memref.AllocaOp.get(elem, shape=[size], memory_space=IntegerAttr(WORKGROUP_SPACE, i64))
         first = self.body.first_op
         if first is None:
             self.body.add_op(op)
@@ -105,58 +143,32 @@ class Kernel:
             self.body.insert_op_before(op, first)
         return op.memref
 
-    def barrier(self, b: IRBuilder | None = None) -> None:
-        (b or self.b).insert(gpu.BarrierOp())
+    def grid_dim(self, b: IRBuilder, axis: str) -> SSAValue:
+        """Workgroups in the grid along ``axis`` (x, y or z), read in the kernel (``gpu.grid_dim``): how a body
+        knows a count the host computed from a buffer's size, which a kernel cannot read."""
+        return b.value(gpu.GridDimOp(gpu.DimensionAttr(gpu.DimensionEnum(axis))))
 
-    def load(self, b: IRBuilder, buf: SSAValue, indices: Sequence[SSAValue]) -> SSAValue:
-        return b.value(memref.LoadOp.get(buf, indices))
+    # --- grids ----------------------------------------------------------------------------------
+    def linear_grid(self, count: SSAValue) -> list[SSAValue]:
+        """A grid of ``count`` workgroups (host side), folded into y past the per-dimension limit."""
+        g = self.grid_b
+        gx = g.minui(count, g.index(MAX_GROUPS_X))
+        return [gx, g.ceildiv(count, gx), g.index(1)]
 
-    def store(self, b: IRBuilder, value: SSAValue, buf: SSAValue, indices: Sequence[SSAValue]) -> None:
-        b.insert(memref.StoreOp.get(value, buf, indices))
-
-    def tree_reduce(
-        self,
-        shared: SSAValue,
-        tid: SSAValue,
-        width: int,
-        combine: Callable[[IRBuilder, SSAValue, SSAValue], SSAValue],
-        lane: SSAValue | None = None,
-        b: IRBuilder | None = None,
-        slot: SSAValue | None = None,
-    ) -> None:
-        """Reduce each group's ``width`` slots of ``shared`` into its first slot, with barriers between halvings.
-
-        Every thread of the workgroup must call this (barriers). Groups are
-        ``width`` consecutive threads; ``lane`` is a thread's index in its
-        group (default: one group, ``lane = tid``) and ``slot`` its place in
-        ``shared`` (default ``tid``; an offset lets several reductions share
-        one buffer). ``width`` is a power of two. ``b`` builds the code
-        (default: the kernel body).
-        """
-        b = b or self.b
-        lane = lane if lane is not None else tid
-        slot = slot if slot is not None else tid
-        stride = width // 2
-        while stride >= 1:
-            s = b.index(stride)
-
-            def step(ib: IRBuilder, s: SSAValue = s) -> list[SSAValue]:
-                other = ib.addi(slot, s)
-                a = self.load(ib, shared, [slot])
-                c = self.load(ib, shared, [other])
-                self.store(ib, combine(ib, a, c), shared, [slot])
-                return []
-
-            b.if_then(b.cmpi("ult", lane, s), step)
-            self.barrier(b)
-            stride //= 2
-
-    # --- finishing ----------------------------------------------------------------------------
+    # --- finishing ------------------------------------------------------------------------------
     def finish(self, grid: Sequence[SSAValue]) -> KernelOp:
         """Close both regions: the grid yields ``grid`` (built with ``grid_b``)."""
         self.grid_b.insert(YieldOp(grid))
         self.b.insert(YieldOp())
-        return KernelOp(self.region.label.data, [*self.region.args, *self.extra], self.config.workgroup_size, self.grid, self.body)
+        return KernelOp(self.region.label.data, [*self.region.args, *self.extra], self.config.workgroup, self.grid, self.body)
 
 
-__all__ = ["Kernel", "kernel_arg_type", "stored_scheme"]
+def load(b: IRBuilder, buf: SSAValue, indices: Sequence[SSAValue]) -> SSAValue:
+    return b.value(memref.LoadOp.get(buf, indices))
+
+
+def store(b: IRBuilder, value: SSAValue, buf: SSAValue, indices: Sequence[SSAValue]) -> None:
+    b.insert(memref.StoreOp.get(value, buf, indices))
+
+
+__all__ = ["Kernel", "kernel_arg_type", "load", "store", "stored_scheme"]

@@ -21,7 +21,6 @@ from rusty_ir.dialects.gpu.ops import PackF16Op, UnpackF16Op
 from rusty_ir.dialects.linalg_ext import AttentionOp, CacheAppendOp
 from rusty_ir.dialects.quant.attrs import Q8_0Type
 from rusty_ir.passes.builder import IRBuilder
-from rusty_ir.passes.codegen.quant import sign_extend_byte
 from xdsl.dialects import arith, memref
 from xdsl.dialects.builtin import DYNAMIC_INDEX, MemRefType, i32
 from xdsl.ir import Attribute, SSAValue
@@ -32,6 +31,10 @@ Q8_BLOCK = 32
 """Values per f16 scale of a q8_0 cache row."""
 Q8_GROUP = 2 * Q8_BLOCK
 """Values one invocation quantizes and stores (two blocks: one scale word)."""
+
+
+def sign_extend_byte(b: IRBuilder, byte: SSAValue) -> SSAValue:
+    return b.shrsi(b.shli(byte, b.i32(24)), b.i32(24))
 
 
 def _row_type(cache: SSAValue) -> MemRefType:

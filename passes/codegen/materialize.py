@@ -6,7 +6,7 @@ emits, at builder ``b``, the scalar IR that computes ``value[idx]``:
 1. a value the strategy has already computed (a reduction's per-row result, a
    contraction's accumulator) is returned as bound in ``known``;
 2. a tensor read from a buffer (``bufferization.to_tensor`` of a kernel
-   argument) is a ``memref.load``, or a decode of the raw words for stored weights;
+   argument) is a ``memref.load``, or a ``quant.load`` for stored weights;
 3. an elementwise ``linalg.generic`` is its body cloned at ``idx``: each input is
    materialized at its indexing map applied to ``idx``, ``linalg.index`` is
    the loop index, and a ``tensor.extract`` in the body is materialized at its
@@ -21,6 +21,7 @@ recomputed at each (cheap next to the memory traffic it saves).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from xdsl.dialects import arith, bufferization, memref, tensor
 from xdsl.dialects.linalg import ops as linalg
@@ -28,15 +29,40 @@ from xdsl.dialects.builtin import IntegerAttr, MemRefType, TensorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
 
-from rusty_ir.dialects.quant import DequantizeOp
+from rusty_ir.dialects.quant import DequantizeOp, LoadBlockOp, LoadOp, kernel_block
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
-from rusty_ir.passes.codegen.quant import WeightReader
 from rusty_ir.passes.codegen.kernel import stored_scheme
 from rusty_ir.passes.dispatch.analysis import Kind, defined_within, kind, maps
+from rusty_ir.weights import Scheme
 
 Known = Callable[[IRBuilder, Sequence[SSAValue]], SSAValue]
 
+
+@dataclass(frozen=True)
+class WeightRef:
+    """A stored weight a kernel reads: its buffer (raw words), scheme and ``[rows, K]`` shape (vectors: ``[1, K]``).
+
+    Reads are ``quant`` ops (``weight-layout`` may still change the layout they
+    read; ``lower-quant-loads`` expands them)."""
+
+    buffer: SSAValue
+    scheme: Scheme
+    shape: tuple[int, int]
+
+    @property
+    def block(self) -> int:
+        """Values one ``load_block`` decodes."""
+        return kernel_block(self.scheme)
+
+    def element(self, b: IRBuilder, row: SSAValue, col: SSAValue) -> SSAValue:
+        return b.value(LoadOp([self.buffer], row, col, self.scheme.name, self.shape))
+
+    def load_block(self, b: IRBuilder, row: SSAValue, blk: SSAValue) -> tuple[SSAValue, SSAValue, list[SSAValue]]:
+        """(scale, offset, codes) of block ``blk`` of ``row``: value j = scale * codes[j] + offset."""
+        op = b.insert(LoadBlockOp([self.buffer], row, blk, self.scheme.name, self.shape))
+        assert isinstance(op, LoadBlockOp)
+        return op.scale, op.offset, list(op.values)
 
 def static_shape(value: SSAValue) -> tuple[int, ...]:
     ty = value.type
@@ -63,8 +89,8 @@ class Materializer:
             return self.args[value]
         return None
 
-    def reader(self, value: SSAValue) -> WeightReader | None:
-        """A decoder for a tensor read from a stored weight's raw words (through its dequantization)."""
+    def reader(self, value: SSAValue) -> WeightRef | None:
+        """The stored weight a tensor is read from (through its dequantization), if it is one."""
         owner = value.owner
         if isinstance(owner, DequantizeOp):
             return self.reader(owner.input)
@@ -73,7 +99,8 @@ class Materializer:
         buf = self.buffer(value)
         if sch is None or buf is None:
             return None
-        return WeightReader(buf, sch, static_shape(value)[-1])
+        shape = static_shape(value)
+        return WeightRef(buf, sch, (shape[0], shape[1]) if len(shape) == 2 else (1, shape[-1]))
 
     # --- sizes --------------------------------------------------------------------------------
     def dims(self, b: IRBuilder, value: SSAValue, args: dict[SSAValue, SSAValue] | None = None) -> list[SSAValue]:
@@ -126,7 +153,7 @@ class Materializer:
         if (reader := self.reader(value)) is not None:
             if len(idx) not in (1, 2):
                 raise RustyError("stored weights are vectors or [rows, columns] matrices")
-            return reader.at(b, idx[0], idx[1]) if len(idx) == 2 else reader.at(b, b.index(0), idx[0])
+            return reader.element(b, idx[0], idx[1]) if len(idx) == 2 else reader.element(b, b.index(0), idx[0])
         if (buf := self.buffer(value)) is not None:
             return b.value(_load(buf, idx))
         op = value.owner
@@ -213,4 +240,4 @@ def _load(buf: SSAValue, idx: Sequence[SSAValue]) -> Operation:
     return memref.LoadOp.get(buf, idx)
 
 
-__all__ = ["Materializer", "apply_map", "static_shape"]
+__all__ = ["Materializer", "WeightRef", "apply_map", "static_shape"]

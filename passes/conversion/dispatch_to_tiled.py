@@ -1,8 +1,9 @@
-"""convert-dispatch-to-tiled: each bufferized dispatch region becomes a tiled.kernel by its strategy."""
+"""convert-dispatch-to-tiled: each bufferized dispatch region becomes a tiled.kernel, its schedule built from its
+lowering config (tile and distribute)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from xdsl.context import Context
@@ -14,65 +15,98 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
 from rusty_ir.dialects.dispatch.ops import region_ops
+from rusty_ir.dialects.gpu.attrs import module_target
+from rusty_ir.dialects.linalg_ext import AttentionOp
 from rusty_ir.errors import RustyError
-from rusty_ir.passes.codegen.kernel import Kernel
-from rusty_ir.passes.codegen.materialize import Materializer
 from rusty_ir.passes.builder import IRBuilder
-from rusty_ir.passes.codegen.strategies import (
-    STRATEGIES,
-    Strategy,
-    lower_attention_combine,
-    single_token_config,
-    split_kv_scratch,
-    step_tokens,
-)
+from rusty_ir.passes.codegen.attention import lower_attention, lower_attention_combine, split_kv_scratch
+from rusty_ir.passes.codegen.elementwise import lower_elementwise
+from rusty_ir.passes.codegen.gemm import lower_gemm
+from rusty_ir.passes.codegen.gemv import lower_gemv
+from rusty_ir.passes.codegen.kernel import Kernel
+from rusty_ir.passes.codegen.materialize import Materializer, static_shape
+from rusty_ir.passes.codegen.row import lower_row
+from rusty_ir.passes.dispatch.analysis import Kind, kind
+from rusty_ir.targets import TargetDescription
+
+Schedule = Callable[[Kernel, Materializer, Sequence[Operation]], list[SSAValue]]
+"""Writes one kernel's body and returns its grid."""
+
+SCHEDULES: dict[str, Schedule] = {
+    "attention": lower_attention,
+    "elementwise": lower_elementwise,
+    "gemm": lower_gemm,
+    "gemv": lower_gemv,
+    "row": lower_row,
+}
+"""The schedule builder of each strategy (passes/codegen/<strategy>.py)."""
 
 
-def _kernel(region: RegionOp, config: LoweringConfigAttr, lower: Strategy, extra: Sequence[SSAValue] = ()) -> Operation:
+def check_limits(config: LoweringConfigAttr, target: TargetDescription, region: RegionOp) -> None:
+    """A located error when a config asks for more than the target allows."""
+    if config.threads > target.max_invocations:
+        raise RustyError(
+            f"dispatch region '{region.label.data}': {config.threads} invocations per workgroup exceed the "
+            f"'{target.name}' target's {target.max_invocations} (max_invocations)", region,
+        )  # fmt: skip
+
+
+def _kernel(region: RegionOp, config: LoweringConfigAttr, target: TargetDescription, lower: Schedule, extra: Sequence[SSAValue] = ()) -> Operation:
     """The tiled.kernel of one region under one lowering config."""
-    kernel = Kernel(region, config, extra)
+    check_limits(config, target, region)
+    kernel = Kernel(region, config, target, extra)
     mat = Materializer(kernel.body_args)
     try:
         grid = lower(kernel, mat, region_ops(region))
     except RustyError as err:
         if err.op is None:
             err.op = region
-        raise RustyError(f"dispatch region '{region.label.data}' ({config.strategy.data}): {err}", err.op) from None
+        raise RustyError(f"dispatch region '{region.label.data}' ({config.strategy}): {err}", err.op) from None
     return kernel.finish(grid)
 
 
-def _lower(region: RegionOp, config: LoweringConfigAttr, b: IRBuilder) -> None:
+def _lower(region: RegionOp, config: LoweringConfigAttr, target: TargetDescription, b: IRBuilder) -> None:
     """Insert what replaces ``region`` under ``config``: its kernel, or split-KV attention's
     partials buffer and its two kernels."""
-    if config.strategy.data == "attention" and len(config.tile_sizes) == 2:
+    if config.strategy not in SCHEDULES:
+        raise RustyError(f"dispatch region '{region.label.data}': unknown strategy '{config.strategy}'", region)
+    if config.strategy == "attention" and config.config.split:
         scratch = split_kv_scratch(b, region_ops(region), dict(zip(region.block.args, region.args)), config)
-        b.insert(_kernel(region, config, STRATEGIES["attention"], [scratch]))
-        b.insert(_kernel(region, config, lower_attention_combine, [scratch]))
+        b.insert(_kernel(region, config, target, lower_attention, [scratch]))
+        b.insert(_kernel(region, config, target, lower_attention_combine, [scratch]))
     else:
-        b.insert(_kernel(region, config, STRATEGIES[config.strategy.data]))
+        b.insert(_kernel(region, config, target, SCHEDULES[config.strategy]))
 
 
-def lower_region(region: RegionOp) -> None:
-    """Replace one region by its kernel (the strategy is the region's lowering config).
+def step_tokens(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSAValue]) -> SSAValue:
+    """The step's token count, on the host: a contraction's batch or an attention's query rows."""
+    mat = Materializer(args)
+    attention = next((o for o in ops if isinstance(o, AttentionOp)), None)
+    if attention is not None:
+        return mat.dim(b, attention.query, 0, args)
+    from xdsl.dialects.linalg import ops as linalg  # noqa: PLC0415
 
-    A region with a single-token version (``single_token_config``) becomes
-    ``scf.if`` on the host: the single-token kernels when the step has one
-    token (``step_tokens``), the general ones otherwise.
-    """
+    root = next(o for o in ops if isinstance(o, linalg.GenericOp) and kind(o) is Kind.CONTRACTION)
+    return b.product([mat.dim(b, root.results[0], i, args) for i in range(len(static_shape(root.results[0])) - 1)])
+
+
+def lower_region(region: RegionOp, target: TargetDescription) -> None:
+    """Replace one region by its kernel(s); with a ``single_token_config`` by a host ``scf.if`` on the step's
+    token count: the single-token kernels when the step has one token (``step_tokens``), the general ones otherwise."""
     config = region.config
     if config is None:
         raise RustyError(f"dispatch region '{region.label.data}' has no lowering config (run tune-workgroups first)", region)
     if region.outputs:
         raise RustyError(f"dispatch region '{region.label.data}' still returns tensors (run rusty-bufferize first)", region)
     b = IRBuilder(InsertPoint.before(region))
-    single = single_token_config(config, region_ops(region))
+    single = region.single_token_config
     if single is None:
-        _lower(region, config, b)
+        _lower(region, config, target, b)
     else:
         tokens = step_tokens(b, region_ops(region), dict(zip(region.block.args, region.args)))
         blocks = [Block(), Block()]
         for block, c in zip(blocks, (single, config)):
-            _lower(region, c, IRBuilder(block))
+            _lower(region, c, target, IRBuilder(block))
             block.add_op(scf.YieldOp())
         b.insert(scf.IfOp(b.cmpi("ule", tokens, b.index(1)), [], Region(blocks[0]), Region(blocks[1])))
     Rewriter.erase_op(region)
@@ -80,23 +114,32 @@ def lower_region(region: RegionOp) -> None:
 
 @dataclass(frozen=True)
 class ConvertDispatchToTiledPass(ModulePass):
-    """Lowers every dispatch.region to a tiled.kernel, following its #dispatch.lowering_config.
+    """Lowers every dispatch.region to a tiled.kernel whose body is the schedule its #dispatch.lowering_config asks for.
 
     Matches: bufferized ``dispatch.region`` ops (memref operands, no results)
     with a ``config``. Produces: ``tiled.kernel`` ops with the same operands: a
     ``grid`` region computing the workgroup counts on the host, and a ``body``
-    of upstream gpu/scf/memref/arith/math ops plus ``rgpu.unpack_f16``, written
-    by the region's strategy (elementwise, row, contraction or attention; see
-    passes/codegen/strategies.py). Every op of the region is consumed: fused
-    producers and epilogues are materialized element by element. Contractions
-    tiled over several tokens and attention get a single-token version under a
-    host ``scf.if`` on the step's tokens (see ``lower_region``); decode's
-    split-KV attention is two kernels sharing a host ``memref.alloc``.
-    Pre-conditions: ``tune-workgroups`` and ``rusty-bufferize`` have run.
+    that is the tiled and distributed loop nest of the region's strategy
+    (``elementwise``, ``row``, ``gemv``, ``gemm``, ``attention``; one builder each in
+    passes/codegen/): ``tiled.forall`` over workgroups and invocations,
+    ``tiled.promote`` of tiles into workgroup memory, ``tiled.contract_tile``
+    register micro-tiles, ``tiled.reduce`` across invocations, ``quant.load`` /
+    ``quant.load_block`` of stored weights, around ``scf``/``memref``/``arith``.
+    Every op of the region is consumed: fused producers and epilogues are
+    materialized element by element where their values are needed. A region
+    with a ``single_token_config`` becomes both versions under a host
+    ``scf.if`` on the step's tokens; split-KV attention is two kernels sharing
+    a host ``memref.alloc``. Configs beyond the module's target
+    (``#rgpu.target``) are located errors. Pre-conditions: ``attach-target``,
+    ``tune-workgroups`` and ``rusty-bufferize`` have run.
     """
 
     name = "convert-dispatch-to-tiled"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for region in [r for r in op.walk() if isinstance(r, RegionOp)]:
-            lower_region(region)
+        regions = [r for r in op.walk() if isinstance(r, RegionOp)]
+        if not regions:
+            return
+        target = module_target(op)
+        for region in regions:
+            lower_region(region, target)

@@ -1,18 +1,40 @@
-"""Default heuristics for workgroup and tile sizes, for any GPU (within the target's limits)."""
+"""Default lowering configs for any GPU, within the target's limits (the heuristic of ``tune-workgroups``).
+
+``default_configs(region ops, target)`` returns the config of a region and, for
+regions over tokens, the config of its single-token (decode) version:
+
+- elementwise and row: ``min(256, max_invocations)`` invocations;
+- contractions over tokens: ``gemm`` for steps of many tokens, ``gemv`` for
+  steps of one; contractions without a token dim (the last row's logits): ``gemv``;
+- attention: the old FlashAttention schedule, split-KV for one token.
+
+The sizes come from measurements on an H200 (docs/notes/kernel-lab.md) and fit
+the target: a ``gemm`` tile's workgroup memory (activation and weight tiles,
+f16 with the target's f16) must fit ``max_workgroup_memory``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import BFloat16Type, Float16Type
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Operation
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr
 from rusty_ir.dialects.linalg_ext import AttentionOp
+from rusty_ir.dialects.quant.attrs import BlockQuantType
+from rusty_ir.passes.dispatch.analysis import Kind, kind, region_strategy, root_of
 from rusty_ir.targets import TargetDescription
 
+SPLIT_KV_TILE = 64
+"""Positions per workgroup (one tile) of decode's split-KV attention."""
 
-PREFILL_TOKENS = 4
-"""Tokens a contraction workgroup handles in a prefill step on GPU targets (reusing each decoded weight block);
-more than one makes kernels larger: worth it on GPUs, not on CPU adapters such as llvmpipe."""
+GEMV_ROWS = 4
+"""Rows each invocation of a gemv accumulates: four rows' loads in flight per block (2.6x over one row, H200)."""
+
+GEMV_GROUPS = 4
+"""Row groups per gemv workgroup."""
 
 
 def _pow2_floor(n: int) -> int:
@@ -23,34 +45,67 @@ def _pow2_ceil(n: int) -> int:
     return 1 << (max(n, 1) - 1).bit_length()
 
 
-def default_config(strategy: str, root: Operation, target: TargetDescription) -> LoweringConfigAttr:
-    """A lowering config that is correct everywhere and reasonable on most GPUs.
+def _weight_block(root: linalg.GenericOp) -> int:
+    """Values of K the kernels decode at once from the weights (``quant.kernel_block``)."""
+    sizes = set()
+    for w in root.inputs[1:]:
+        elem = getattr(w.type, "element_type", None)
+        sizes.add(elem.block if isinstance(elem, BlockQuantType) else 8 if isinstance(elem, Float16Type | BFloat16Type) else 4)
+    return max(sizes) if sizes else 4
 
-    - elementwise and row: ``min(256, max_invocations)`` threads;
-    - contraction: 256 threads split into ``rows`` groups, each reducing one
-      output row; a group gets about one quantization block (32 values) of K per
-      thread, so short rows use small groups and more rows per workgroup; a
-      contraction over tokens takes ``PREFILL_TOKENS`` per workgroup on GPUs with subgroups;
-    - attention: as many threads as the target allows, up to 1024 (more if
-      head_dim is larger), split into groups of head_dim threads, and a KV
-      tile of as many positions as threads. A decode step has one workgroup
-      per head, so its latency is a per-thread walk over ``positions /
-      groups`` positions: on an H100, 1024 threads made SmolLM2's decode
-      attention 25% faster than 256 (prefill attention 0-10% slower).
-    """
+
+def gemv_config(root: linalg.GenericOp, target: TargetDescription) -> LoweringConfigAttr:
+    """Row groups of ``GEMV_ROWS`` rows, each walked by up to one subgroup of invocations splitting K."""
+    k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
+    blocks = max(1, k // _weight_block(root))
+    split = max(1, min(target.subgroup_size or 32, _pow2_floor(blocks)))
+    groups = max(1, min(GEMV_GROUPS, target.max_invocations // split))
+    return LoweringConfigAttr("gemv", [groups * split, 1, 1], workgroup_tile=[1, groups * GEMV_ROWS], thread_tile=[GEMV_ROWS], split=split)
+
+
+def gemm_config(root: linalg.GenericOp, target: TargetDescription) -> LoweringConfigAttr:
+    """Register-tiled: 256 invocations of 4x8 (f16 where the target has it), 32 k per step, pipelined; smaller
+    tiles where the target's workgroup memory or invocations are WebGPU's guaranteed minimum."""
+    n_out = len(root.outputs)
+    f16 = target.f16
+    elem = 2 if f16 else 4
+    k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
+    block = _weight_block(root)
+    bk = next((t for t in (max(32, block), 16, 8, 4) if k % t == 0 and t % block == 0), block)
+    for bm, bn, tm, tn in ((64, 128, 4, 8), (64, 64, 4, 4), (32, 64, 4, 4), (32, 32, 4, 4)):
+        threads = (bm // tm) * (bn // tn)
+        memory = (bm + bn * n_out) * bk * elem
+        if threads <= target.max_invocations and memory <= target.max_workgroup_memory:
+            return LoweringConfigAttr("gemm", [threads, 1, 1], workgroup_tile=[bm, bn], thread_tile=[tm, tn], reduction_tile=bk,
+                                      pipeline_depth=2, math="f16" if f16 else "f32")  # fmt: skip
+    raise ValueError(f"no gemm tile fits the '{target.name}' target")
+
+
+def attention_configs(root: AttentionOp, target: TargetDescription) -> tuple[LoweringConfigAttr, LoweringConfigAttr]:
+    """As many invocations as the target allows, up to 1024 (more if head_dim is larger), a KV tile of as many
+    positions as invocations; the single-token version is split-KV over ``SPLIT_KV_TILE`` positions."""
+    hd = root.head_dim.value.data
+    wg = max(_pow2_floor(min(1024, target.max_invocations)), _pow2_ceil(hd))
+    kv_tile = min(wg, max(SPLIT_KV_TILE, wg // hd))
+    general = LoweringConfigAttr("attention", [wg, 1, 1], reduction_tile=wg)
+    return general, LoweringConfigAttr("attention", [wg, 1, 1], reduction_tile=kv_tile, split=kv_tile)
+
+
+def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tuple[LoweringConfigAttr, LoweringConfigAttr | None]:
+    """(config, single-token config or None) of a region's ops."""
+    strategy = region_strategy(list(ops))
+    root = root_of(list(ops))
     threads = min(256, target.max_invocations)
     if strategy == "contraction":
-        assert isinstance(root, linalg.GenericOp)
-        k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
-        per_row = max(1, min(threads, target.subgroup_size, _pow2_floor(k // 32)))
+        assert isinstance(root, linalg.GenericOp) and kind(root) is Kind.CONTRACTION
         batched = len(root.results[0].type.get_shape()) > 1  # pyright: ignore[reportAttributeAccessIssue]
-        tile = [threads // per_row, PREFILL_TOKENS] if batched and target.subgroup_size else [threads // per_row]
-        return LoweringConfigAttr("contraction", [threads, 1, 1], tile)
+        if not batched:
+            return gemv_config(root, target), None
+        return gemm_config(root, target), gemv_config(root, target)
     if strategy == "attention":
         assert isinstance(root, AttentionOp)
-        hd = root.head_dim.value.data
-        wg = max(_pow2_floor(min(1024, target.max_invocations)), _pow2_ceil(hd))
-        return LoweringConfigAttr("attention", [wg, 1, 1], [wg])
-    return LoweringConfigAttr(strategy, [threads, 1, 1])
+        return attention_configs(root, target)
+    return LoweringConfigAttr(strategy, [threads, 1, 1]), None
 
 
+__all__ = ["default_configs", "gemm_config", "gemv_config"]

@@ -15,18 +15,19 @@ from typing import Any
 import numpy as np
 import pytest
 from xdsl.dialects import arith, func, gpu, memref, scf
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp
-from xdsl.ir import Block, SSAValue
+from xdsl.dialects.builtin import IndexType, IntegerAttr, ModuleOp
+from xdsl.ir import Block, Region, SSAValue
 from xdsl.parser import Parser
 
 from rusty_ir.backends.schedule import build_schedule
 from rusty_ir.backends.wgsl import emit_program, emit_wgsl
 from rusty_ir.dialects.dispatch.interp import BufferInterpreter
 from rusty_ir.dialects.transformer.interp import ReferenceInterpreter
-from rusty_ir.passes.conversion.dispatch_to_tiled import ConvertDispatchToTiledPass
-from rusty_ir.passes.conversion.tiled_to_gpu import ConvertTiledToGpuPass
+from rusty_ir.dialects.dispatch import RegionOp
+from rusty_ir.passes.tuning.signature import parse_config
 from rusty_ir.pipeline import build_pipeline, default_pipeline
 from rusty_ir.registry import build_registry
+from rusty_ir.stages import DEFAULT_STAGES
 from test_transformer_to_tensor import tiny  # tests/passes is on sys.path (rootdir conftest)
 
 LIT = Path(__file__).resolve().parents[2] / "lit_tests" / "passes" / "convert-dispatch-to-tiled.mlir"
@@ -52,12 +53,33 @@ _HOST = {
 }  # fmt: skip
 
 
-def run_on_gpu(device: Any, module: ModuleOp, args: list[Any], outputs: dict[int, np.ndarray]) -> None:
-    """Lower the host function's regions, launch its kernels with ``args`` (arrays become buffers), read back ``outputs``."""
-    ctx = build_registry().context()
-    ConvertDispatchToTiledPass().apply(ctx, module)
-    ConvertTiledToGpuPass().apply(ctx, module)
+TILED_TO_GPU = (
+    "convert-dispatch-to-tiled,promote-to-workgroup-memory,reduction-to-subgroup,distribute-to-gpu-ids,"
+    "lower-quant-loads,vectorize,convert-tiled-to-gpu"
+)
+"""The default pipeline's stages from the tiled level to gpu kernels (rusty_ir/stages.py)."""
+
+
+def lower(module: ModuleOp, target: str = "webgpu", configs: dict[str, tuple[Any, Any]] | None = None) -> ModuleOp:
+    """Attach ``target``, replace region configs by label (``(config, single_token_config)`` text), lower to gpu kernels."""
+    registry = build_registry()
+    ctx = registry.context()
+    build_pipeline(registry, f"attach-target{{target={target}}}").apply(ctx, module)
+    for region in (op for op in module.walk() if isinstance(op, RegionOp)):
+        if configs and region.label.data in configs:
+            config, single = configs[region.label.data]
+            region.config = parse_config(config)
+            if single:
+                region.single_token_config = parse_config(single)
+    build_pipeline(registry, TILED_TO_GPU).apply(ctx, module)
     module.verify()
+    return module
+
+
+def run_on_gpu(device: Any, module: ModuleOp, args: list[Any], outputs: dict[int, np.ndarray], target: str = "webgpu",
+               configs: dict[str, tuple[Any, Any]] | None = None) -> None:  # fmt: skip
+    """Lower the host function's regions, launch its kernels with ``args`` (arrays become buffers), read back ``outputs``."""
+    lower(module, target, configs)
     program = emit_program(module)
     shader = device.compile(program.source)
     host = next(op for op in module.ops if isinstance(op, func.FuncOp))
@@ -102,10 +124,10 @@ def run_on_gpu(device: Any, module: ModuleOp, args: list[Any], outputs: dict[int
         out[...] = device.read(buffers[i], out.dtype, out.size).reshape(out.shape)
 
 
-def reference(index: int, args: list[Any], weights: dict[str, Any] | None = None) -> list[Any]:
+def reference(index: int | ModuleOp, args: list[Any], weights: dict[str, Any] | None = None) -> list[Any]:
     """The region before the pass on the numpy buffer interpreter: the arguments after the call (outs written in place)."""
     copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    module = chunk(index)
+    module = chunk(index) if isinstance(index, int) else index
     host = next(op for op in module.ops if isinstance(op, func.FuncOp))
     BufferInterpreter(module, weights or {}).call(host.sym_name.data, *copies)
     return copies
@@ -128,15 +150,29 @@ def test_row_reduction_length_50(device: Any, rows: int) -> None:
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
 
 
-def test_contraction_q4_0_37_rows_3_tokens(device: Any) -> None:
+CONTRACTION_CONFIGS = {
+    "gemv": "#dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32>",
+    "gemv-2-tokens-unrolled": "#dispatch.lowering_config<gemv, workgroup = [32, 1, 1], workgroup_tile = [2, 8], thread_tile = [2], "
+    "split = 8, reduction_tile = 2>",
+    "gemm": "#dispatch.lowering_config<gemm, workgroup = [64, 1, 1], workgroup_tile = [32, 32], thread_tile = [4, 4], reduction_tile = 32>",
+    "gemm-pipelined": "#dispatch.lowering_config<gemm, workgroup = [32, 1, 1], workgroup_tile = [16, 32], thread_tile = [4, 4], "
+    "reduction_tile = 64, pipeline_depth = 2>",
+}
+
+
+@pytest.mark.parametrize(("config", "scheme"), [(c, "q4_0") for c in sorted(CONTRACTION_CONFIGS)] + [
+    (c, s) for c in ("gemv", "gemm") for s in ("q4_1", "q8_0", "int4_g32", "int8_g32")])  # fmt: skip
+def test_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str) -> None:
     rng = np.random.default_rng(37)
-    view = tiny.store_tensor("w", rng.standard_normal((37, 64)).astype(np.float32), "q4_0")
+    view = tiny.store_tensor("w", rng.standard_normal((37, 64)).astype(np.float32), scheme)
     x = rng.standard_normal((3, 64)).astype(np.float32)
     h = rng.standard_normal((3, 37)).astype(np.float32)
     y = np.full((3, 37), np.nan, np.float32)
     words = np.frombuffer(view.data.tobytes() + b"\0" * (-len(view.data.tobytes()) % 4), np.int32)
-    run_on_gpu(device, chunk(2), [x, words, h, 3, y.copy()], {4: y})
-    want = reference(2, [x, view, h, 3, np.zeros_like(y)])[4]
+    text = str(chunk(2)).replace("!quant.q4_0", f"!quant.{scheme}")
+    parse = lambda: Parser(build_registry().context(), text).parse_module()  # noqa: E731
+    run_on_gpu(device, parse(), [x, words, h, 3, y.copy()], {4: y}, configs={"gemv_0": (CONTRACTION_CONFIGS[config], None)})
+    want = reference(parse(), [x, view, h, 3, np.zeros_like(y)])[4]
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(y, x @ view.to_numpy().T + h, rtol=1e-4, atol=1e-4)
 
@@ -155,19 +191,47 @@ def test_attention_gqa_prefill(device: Any, rows: int, pos: int) -> None:
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
 
 
+_SUBGROUP_PROBE = """
+@group(0) @binding(0) var<storage, read_write> out: array<u32>;
+@compute @workgroup_size(64) fn main(@builtin(subgroup_size) size: u32) { out[0] = size; }
+"""
+
+
+def adapter_subgroup_size(device: Any) -> int:
+    """The subgroup width compute kernels get on this adapter (8 on llvmpipe's 256-bit vectors, 32 on NVIDIA)."""
+    import wgpu  # noqa: PLC0415
+
+    dev = device.device
+    pipeline = dev.create_compute_pipeline(layout="auto", compute={"module": device.compile(_SUBGROUP_PROBE), "entry_point": "main"})
+    buf = device.empty(4)
+    group = dev.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=[{"binding": 0, "resource": {"buffer": buf}}])
+    enc = dev.create_command_encoder()
+    cp = enc.begin_compute_pass()
+    cp.set_pipeline(pipeline)
+    cp.set_bind_group(0, group)
+    cp.dispatch_workgroups(1)
+    cp.end()
+    dev.queue.submit([enc.finish()])
+    del wgpu
+    return int(device.read(buf, np.uint32, 1)[0])
+
+
 @pytest.mark.parametrize("target", ["webgpu", "nvidia"])
 def test_tiny_model_on_wgpu_matches_reference(device: Any, target: str) -> None:
     """The tiny mixed-quant model through every stage, prefill then decode steps on wgpu, against the tfm reference.
 
-    Attention (and, for the nvidia target, whose prefill contractions take 4 tokens per
-    workgroup, the contractions) is multi-versioned: decode folds the host ``if`` to the
-    single-token kernels, a prefill step picks per step (a 5-token prompt, then a 1-token prefill).
+    Attention and the contractions are multi-versioned (gemm and gemv): decode folds the host ``if`` to the
+    single-token kernels, a prefill step picks per step (a 5-token prompt, then a 1-token prefill). The nvidia
+    target brings f16 GEMM tiles and subgroup reductions (at this adapter's subgroup width).
     """
     from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
 
     registry = build_registry()
     module = tiny.build_model()
-    build_pipeline(registry, default_pipeline(target)).apply(registry.context(), module)
+    pipeline = default_pipeline(target)
+    if target == "nvidia":  # NVIDIA's limits and f16 math, with this adapter's subgroup width (subgroup reductions need it)
+        pipeline = pipeline.replace("attach-target{target=nvidia}", f"attach-target{{target=nvidia subgroup-size={adapter_subgroup_size(device)}}}")
+    build_pipeline(registry, pipeline).apply(registry.context(), module)
     module.verify()
     runtime = ModelRuntime(build_schedule(module), emit_wgsl(module), *_store(), 16)
     store = _store()[0]
@@ -192,3 +256,72 @@ def test_tiny_model_on_wgpu_matches_reference(device: Any, target: str) -> None:
 
 def _store() -> tuple[Any]:
     return (tiny.random_store(np.random.default_rng(1234))[0],)
+
+
+def tiny_regions(stage: str = "bufferized") -> ModuleOp:
+    """The tiny model after the default pipeline up to ``stage`` (configs from the webgpu heuristic)."""
+    registry = build_registry()
+    module = tiny.build_model()
+    specs = [spec.replace("TARGET", "webgpu") for _, spec in DEFAULT_STAGES]
+    names = [n for n, _ in DEFAULT_STAGES]
+    build_pipeline(registry, ",".join(specs[: names.index(stage) + 1])).apply(registry.context(), module)
+    return module
+
+
+def outline_region(module: ModuleOp, label: str) -> ModuleOp:
+    """One bufferized region of ``module`` as the body of a function of its operands."""
+    region = next(op for op in module.walk() if isinstance(op, RegionOp) and op.label.data == label)
+    fn_block = Block(arg_types=[a.type for a in region.args])
+    clone = region.clone()
+    for i, arg in enumerate(fn_block.args):
+        clone.operands[i] = arg
+    fn_block.add_op(clone)
+    fn_block.add_op(func.ReturnOp())
+    fn = func.FuncOp("case", ([a.type for a in region.args], []), Region(fn_block))
+    out = ModuleOp([fn])
+    out.verify()
+    return out
+
+
+def region_inputs(module: ModuleOp, tokens: int, rng: np.random.Generator) -> tuple[list[Any], list[Any], list[int]]:
+    """(GPU args, reference args, indices of the buffers it writes) for an outlined region whose index operands are
+    all the step's token count (contractions, elementwise regions): random activations, random quantized weights."""
+    from rusty_ir.passes.codegen.kernel import stored_scheme  # noqa: PLC0415
+    from rusty_ir.weights import TensorView, quantize  # noqa: PLC0415
+
+    fn = next(op for op in module.ops if isinstance(op, func.FuncOp))
+    region = next(op for op in fn.walk() if isinstance(op, RegionOp))
+    written = {region.block.args.index(op.dest) for op in region.walk() if op.name == "bufferization.materialize_in_destination"}
+    gpu_args: list[Any] = []
+    ref_args: list[Any] = []
+    for i, arg in enumerate(fn.body.block.args):
+        ty = arg.type
+        if isinstance(ty, IndexType):
+            gpu_args.append(tokens)
+            ref_args.append(tokens)
+            continue
+        shape = tuple(tokens if d < 0 else d for d in ty.get_shape())
+        sch = stored_scheme(ty)
+        if sch is not None:
+            data = quantize(rng.standard_normal(shape).astype(np.float32) * 0.3, sch)
+            gpu_args.append(np.frombuffer(data.tobytes() + b"\0" * (-len(data) % 4), np.int32))
+            ref_args.append(TensorView(f"w{i}", shape, sch, data))
+            continue
+        arr = rng.standard_normal(shape).astype(np.float32)
+        gpu_args.append(arr)
+        ref_args.append(arr.copy())
+    return gpu_args, ref_args, sorted(written)
+
+
+@pytest.mark.parametrize("tokens", [1, 5])
+@pytest.mark.parametrize("label", ["contraction_0", "contraction_1", "contraction_4", "contraction_5", "contraction_6"])
+def test_tiny_model_contractions_match_the_buffer_interpreter(device: Any, label: str, tokens: int) -> None:
+    """Each contraction region of the tiny model (mixed schemes, RMSNorm prologues, residual and SiLU epilogues)
+    through the tiled pipeline on wgpu, at one token (gemv) and five (gemm), against the dispatch-level interpreter."""
+    rng = np.random.default_rng(tokens)
+    gpu_args, ref_args, outs = region_inputs(outline_region(tiny_regions(), label), tokens, rng)
+    results = {i: np.full_like(gpu_args[i], np.nan) for i in outs}
+    run_on_gpu(device, outline_region(tiny_regions(), label), gpu_args, results)
+    want = reference(outline_region(tiny_regions(), label), ref_args)
+    for i in outs:
+        np.testing.assert_allclose(results[i], want[i], rtol=1e-4, atol=1e-4, err_msg=f"{label} output #{i}")

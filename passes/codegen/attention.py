@@ -1,0 +1,286 @@
+"""The ``attention`` schedule: FlashAttention-style online softmax, one workgroup per (head, query row).
+
+For config ``workgroup = [W]``, ``reduction_tile = T`` (KV positions per step),
+``split = P`` (positions per workgroup; 0 = all of them):
+
+    workgroups (h, s, z) over (heads, query rows, ceil((pos + rows) / P) or 1)
+      invocations (tid) over (W)                             -- every invocation
+        q = promote [head_dim]: the head's query row, scaled (RoPE and other
+            fused producers applied as it is read)
+        for t0 in this workgroup's positions, T at a time:
+          W / T invocations score each position of the tile, each a slice of the
+          head (coalesced K reads), their partial dots meeting in workgroup memory;
+          m_tile = tiled.reduce max; the running (m, l, acc) rescaled by
+          e^(m - m_new) (FlashAttention-2); invocation (g, d) accumulates
+          dimension d of V over group g's share of the tile
+        the groups' (acc, l) meet in workgroup memory; group 0 stores acc / l
+        (fused consumers materialized there) or, split, the partition's
+        (acc, m, l) into the scratch buffer that ``lower_attention_combine``'s
+        kernel merges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects import gpu, memref
+from xdsl.dialects.builtin import DYNAMIC_INDEX, MemRefType
+from xdsl.ir import Operation, SSAValue
+
+from rusty_ir.dialects.dispatch.attrs import LoweringConfigAttr
+from rusty_ir.dialects.linalg_ext import AttentionOp
+from rusty_ir.errors import RustyError
+from rusty_ir.passes.builder import F32, IRBuilder
+from rusty_ir.passes.codegen.common import ILP, outputs
+from rusty_ir.passes.codegen.kernel import Kernel, load, store
+from rusty_ir.passes.codegen.kv_cache import cache_load, cache_load_run, cache_row
+from rusty_ir.passes.codegen.materialize import Materializer
+
+
+def _attention(ops: Sequence[Operation]) -> AttentionOp:
+    return next(o for o in ops if isinstance(o, AttentionOp))
+
+
+def _table(mat: Materializer, op: AttentionOp) -> SSAValue | None:
+    return None if op.block_table is None else mat.args[op.block_table]
+
+
+def _barrier(b: IRBuilder) -> None:
+    b.insert(gpu.BarrierOp())
+
+
+def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
+    """Write the kernel body (see the module docstring); returns the grid."""
+    g = kernel.grid_b
+    op = _attention(ops)
+    heads, kv_heads, hd = (a.value.data for a in (op.num_heads, op.num_kv_heads, op.head_dim))
+    cfg = kernel.config
+    tile, split = cfg.reduction_tile, cfg.split
+    threads = kernel.threads
+    groups = threads // hd
+    slices = threads // tile if threads % tile == 0 else 0  # invocations per scored position
+    if threads % hd or threads & (threads - 1) or tile & (tile - 1) or not slices or hd % slices or tile % groups:
+        raise RustyError(
+            f"attention needs a power-of-two workgroup that is a multiple of head_dim ({hd}) and of a power-of-two "
+            "reduction_tile, with head_dim divisible by workgroup / reduction_tile and reduction_tile by workgroup / head_dim", op
+        )
+    rows = mat.dims(g, op.query, kernel.grid_args)[0]
+    splits = g.ceildiv(g.addi(kernel.grid_args[op.pos], rows), g.index(split)) if split else g.index(1)
+    grid = [g.index(heads), rows, splits]
+    b = kernel.b
+    rows_b = kernel.grid_dim(b, "y")  # the query rows: a buffer's size on the host, the grid's y in the kernel
+    splits_b = kernel.grid_dim(b, "z")
+
+    def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
+        h, s, z = wivs
+        kernel.invocations(wb, [threads], lambda ib, ivs: _body(kernel, mat, ops, ib, ivs[0], h, s, z, rows_b, splits_b))
+
+    kernel.workgroups([b.index(heads), rows_b, splits_b], per_workgroup)
+    return grid
+
+
+def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], b: IRBuilder, tid: SSAValue, h: SSAValue, s: SSAValue,
+          z: SSAValue, rows: SSAValue, n_splits: SSAValue) -> None:  # fmt: skip
+    op = _attention(ops)
+    heads, kv_heads, hd = (a.value.data for a in (op.num_heads, op.num_kv_heads, op.head_dim))
+    cfg = kernel.config
+    tile, split = cfg.reduction_tile, cfg.split
+    threads = kernel.threads
+    groups = threads // hd
+    slices = threads // tile
+    share = tile // groups  # positions of a tile each group accumulates
+    width = hd // slices  # dimensions of a position's dot product each of its invocations takes
+    scale = op.scale.value.data
+    kv_col = b.muli(b.divui(h, b.index(heads // kv_heads)), b.index(hd))
+    pos = mat.args[op.pos]
+    end = b.addi(b.addi(pos, s), b.index(1))
+    lo, hi = b.index(0), end
+    if split:
+        lo = b.muli(z, b.index(split))
+        hi = b.minui(end, b.addi(lo, b.index(split)))
+    kc, vc, table = mat.args[op.k_cache], mat.args[op.v_cache], _table(mat, op)
+    group = b.divui(tid, b.index(hd))
+    d = b.remui(tid, b.index(hd))
+    p_of = b.divui(tid, b.index(slices))  # the position (in the tile) this invocation scores
+    dim0 = b.muli(b.remui(tid, b.index(slices)), b.index(width))  # and its first dimension
+
+    def query(pb: IRBuilder, unit: Sequence[SSAValue]) -> list[SSAValue]:
+        q = mat.element(pb, op.query, [s, pb.addi(pb.muli(h, pb.index(hd)), unit[0])])
+        return [pb.mulf(q, pb.f32(scale))]
+
+    q_tile = kernel.promote(b, [hd], F32, query, name="q")
+    scores = kernel.shared(tile, F32)
+    parts = kernel.shared(threads, F32) if slices > 1 else None
+
+    def per_tile(ib: IRBuilder, t0: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
+        m, l, acc = carried
+        t = ib.addi(t0, p_of)
+
+        def score(jb: IRBuilder) -> list[SSAValue]:
+            lanes = ILP if width % ILP == 0 else 1  # independent partial sums hide the loads' latency
+            row = cache_row(jb, op, table, t)
+
+            def dot(kb: IRBuilder, dd: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+                keys = cache_load_run(kb, op.k_cache, kc, row, kb.addi(kv_col, dd), lanes)  # dd: a multiple of lanes
+                return [kb.addf(kb.mulf(load(kb, q_tile, [kb.addi(dd, kb.index(u))]), keys[u]), c[u]) for u in range(lanes)]
+
+            sums = jb.for_loop(dim0, jb.addi(dim0, jb.index(width)), jb.index(lanes), [jb.f32(0.0)] * lanes, dot)
+            total = sums[0]
+            for part in sums[1:]:
+                total = jb.addf(total, part)
+            return [total]
+
+        masked = float("-inf") if parts is None else 0.0
+        (sc,) = ib.if_then(ib.cmpi("ult", t, hi), score, lambda jb: [jb.f32(masked)], [F32])
+        if parts is None:
+            store(ib, sc, scores, [tid])
+            mine = sc
+        else:  # the slices of a position meet in workgroup memory
+            store(ib, sc, parts, [tid])
+            _barrier(ib)
+
+            def gather(jb: IRBuilder) -> list[SSAValue]:
+                total = load(jb, parts, [jb.muli(tid, jb.index(slices))])
+                for k in range(1, slices):
+                    total = jb.addf(total, load(jb, parts, [jb.addi(jb.muli(tid, jb.index(slices)), jb.index(k))]))
+                total = jb.select(jb.cmpi("ult", jb.addi(t0, tid), hi), total, jb.f32(float("-inf")))
+                store(jb, total, scores, [tid])
+                return [total]
+
+            (mine,) = ib.if_then(ib.cmpi("ult", tid, ib.index(tile)), gather, lambda jb: [jb.f32(float("-inf"))], [F32])
+        _barrier(ib)  # the scores are read by every group
+        (tile_max,) = kernel.reduce(ib, "max", [mine], threads)
+        m_new = ib.maximumf(m, tile_max)
+        alpha = ib.exp(ib.subf(m, m_new))
+        first = ib.muli(group, ib.index(share))
+        last = ib.minui(ib.addi(first, ib.index(share)), ib.subi(hi, t0))
+        unroll = ILP if share % ILP == 0 else 1
+
+        def accumulate(jb: IRBuilder, i: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+            # ``unroll`` positions at a time, their exponentials and loads independent; positions
+            # past ``last`` weigh 0 (their reads stay inside the tile and, clamped, inside the cache)
+            l_new, acc_new = c
+            for u in range(unroll):
+                iu = jb.addi(i, jb.index(u))
+                p = jb.exp(jb.subf(load(jb, scores, [iu]), m_new))
+                if unroll > 1:
+                    p = jb.select(jb.cmpi("ult", iu, last), p, jb.f32(0.0))
+                v = cache_load(jb, op.v_cache, vc, cache_row(jb, op, table, jb.addi(t0, iu)), jb.addi(kv_col, d))
+                l_new, acc_new = jb.addf(l_new, p), jb.addf(acc_new, jb.mulf(p, v))
+            return [l_new, acc_new]
+
+        l2, acc2 = ib.for_loop(first, last, ib.index(unroll), [ib.mulf(l, alpha), ib.mulf(acc, alpha)], accumulate)
+        _barrier(ib)  # the next tile overwrites the scores
+        return [m_new, l2, acc2]
+
+    m, l, acc = b.for_loop(lo, hi, b.index(tile), [b.f32(float("-inf")), b.f32(0.0), b.f32(0.0)], per_tile)
+    partial_acc = kernel.shared(threads, F32)
+    partial_l = kernel.shared(threads, F32)
+    store(b, acc, partial_acc, [tid])
+    store(b, l, partial_l, [tid])
+    _barrier(b)
+
+    def total(ib: IRBuilder, buf: SSAValue) -> SSAValue:
+        value = load(ib, buf, [d])
+        for other in range(1, groups):
+            value = ib.addf(value, load(ib, buf, [ib.addi(d, ib.index(other * hd))]))
+        return value
+
+    if split:
+        (scratch,) = kernel.extra_args
+        base = b.muli(b.addi(b.muli(b.addi(b.muli(h, rows), s), n_splits), z), b.index(hd + 2))
+
+        def store_partial(ib: IRBuilder) -> list[SSAValue]:
+            store(ib, total(ib, partial_acc), scratch, [ib.addi(base, d)])
+            l_total = total(ib, partial_l)
+
+            def stats(jb: IRBuilder) -> list[SSAValue]:
+                store(jb, m, scratch, [jb.addi(base, jb.index(hd))])
+                store(jb, l_total, scratch, [jb.addi(base, jb.index(hd + 1))])
+                return []
+
+            ib.if_then(ib.cmpi("eq", d, ib.index(0)), stats)
+            return []
+
+        b.if_then(b.cmpi("eq", group, b.index(0)), store_partial)
+        return
+
+    col = b.addi(b.muli(h, b.index(hd)), d)
+
+    def write(ib: IRBuilder) -> list[SSAValue]:
+        out = ib.divf(total(ib, partial_acc), total(ib, partial_l))
+        mat.known[op.result] = lambda _b, _idx: out
+        for value, buf in outputs(kernel, ops):
+            store(ib, mat.element(ib, value, [s, col]), buf, [s, col])
+        return []
+
+    b.if_then(b.cmpi("eq", group, b.index(0)), write)
+
+
+def lower_attention_combine(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
+    """The second kernel of split-KV attention: a workgroup per (head, query row) merges the partitions.
+
+    Invocation ``d < head_dim`` folds every partition's ``(acc_d, m, l)`` from the
+    scratch buffer into a running ``(M, L, A)``, rescaling by ``e^(m - M)`` as
+    the maximum grows (one pass, ``ILP`` partitions' loads at a time), and
+    stores ``A / L``; fused consumers are materialized there.
+    """
+    g = kernel.grid_b
+    op = _attention(ops)
+    heads, hd = op.num_heads.value.data, op.head_dim.value.data
+    partition = kernel.config.split
+    (scratch,) = kernel.extra_args
+    grid = [g.index(heads), mat.dims(g, op.query, kernel.grid_args)[0], g.index(1)]
+    b = kernel.b
+    rows = kernel.grid_dim(b, "y")
+
+    def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
+        h, s = wivs
+
+        def merge(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
+            (tid,) = ivs
+            n_splits = ib.ceildiv(ib.addi(mat.args[op.pos], rows), ib.index(partition))
+            base = ib.muli(ib.addi(ib.muli(h, rows), s), n_splits)
+            last = ib.subi(n_splits, ib.index(1))
+
+            def fold(jb: IRBuilder, zz: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+                m_run, l_run, acc_run = c
+                parts = []
+                for u in range(ILP):  # partitions past the last read the last one and weigh nothing
+                    zu = jb.addi(zz, jb.index(u))
+                    row = jb.muli(jb.addi(base, jb.minui(zu, last)), jb.index(hd + 2))
+                    m = load(jb, scratch, [jb.addi(row, jb.index(hd))])
+                    parts.append((jb.cmpi("ult", zu, n_splits), m, load(jb, scratch, [jb.addi(row, jb.index(hd + 1))]),
+                                  load(jb, scratch, [jb.addi(row, tid)])))  # fmt: skip
+                for valid, m, l, acc in parts:
+                    m_new = jb.maximumf(m_run, jb.select(valid, m, jb.f32(float("-inf"))))
+                    old, w = jb.exp(jb.subf(m_run, m_new)), jb.select(valid, jb.exp(jb.subf(m, m_new)), jb.f32(0.0))
+                    m_run, l_run = m_new, jb.addf(jb.mulf(l_run, old), jb.mulf(l, w))
+                    acc_run = jb.addf(jb.mulf(acc_run, old), jb.mulf(acc, w))
+                return [m_run, l_run, acc_run]
+
+            _, l, acc = ib.for_loop(ib.index(0), n_splits, ib.index(ILP), [ib.f32(float("-inf")), ib.f32(0.0), ib.f32(0.0)], fold)
+            out = ib.divf(acc, l)
+            mat.known[op.result] = lambda _b, _idx: out
+            col = ib.addi(ib.muli(h, ib.index(hd)), tid)
+            for value, buf in outputs(kernel, ops):
+                store(ib, mat.element(ib, value, [s, col]), buf, [s, col])
+
+        kernel.invocations(wb, [hd], merge)
+
+    kernel.workgroups([b.index(heads), rows], per_workgroup)
+    return grid
+
+
+def split_kv_scratch(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSAValue], config: LoweringConfigAttr) -> SSAValue:
+    """The host buffer split-KV attention's kernels share: ``(acc[head_dim], m, l)`` per
+    (head, query row, partition), ``heads * rows * ceil((pos + rows) / partition) * (head_dim + 2)`` floats."""
+    op = _attention(ops)
+    heads, hd = op.num_heads.value.data, op.head_dim.value.data
+    rows = Materializer(args).dim(b, op.query, 0, args)
+    splits = b.ceildiv(b.addi(args[op.pos], rows), b.index(config.config.split))
+    size = b.product([b.index(heads), rows, splits, b.index(hd + 2)])
+    return b.value(memref.AllocOp([size], [], MemRefType(F32, [DYNAMIC_INDEX])))
+
+
+__all__ = ["lower_attention", "lower_attention_combine", "split_kv_scratch"]

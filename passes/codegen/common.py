@@ -1,0 +1,67 @@
+"""What the schedule builders share: a region's outputs, reduction combiners, values picked by index."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects import arith, bufferization
+from xdsl.dialects.linalg import ops as linalg
+from xdsl.ir import Operation, SSAValue
+
+from rusty_ir.errors import RustyError
+from rusty_ir.passes.builder import IRBuilder
+from rusty_ir.passes.codegen.kernel import Kernel
+
+ILP = 4
+"""Independent partial results per loop step in long dot products and sums (loads in flight)."""
+
+
+def outputs(kernel: Kernel, ops: Sequence[Operation]) -> list[tuple[SSAValue, SSAValue]]:
+    """(tensor value, kernel buffer) for each ``materialize_in_destination`` of the region."""
+    out = []
+    for op in ops:
+        if isinstance(op, bufferization.MaterializeInDestinationOp):
+            out.append((op.source, kernel.body_args[op.dest]))
+    return out
+
+
+_KINDS = {arith.AddfOp: "add", arith.MaximumfOp: "max", arith.MinimumfOp: "min"}
+
+
+def reduction_kind(op: linalg.GenericOp) -> str:
+    """The ``tiled.reduce`` kind of a reduction body: how it folds a value into its accumulator."""
+    acc = op.body.block.args[len(op.inputs)]
+    uses = list(acc.uses)
+    if len(uses) != 1 or type(uses[0].operation) not in _KINDS:
+        raise RustyError("a reduction body must fold into its accumulator with one addf, maximumf or minimumf", op)
+    return _KINDS[type(uses[0].operation)]  # type: ignore[index]
+
+
+def pick(b: IRBuilder, index: SSAValue, candidates: Sequence[tuple[SSAValue, SSAValue]]) -> SSAValue:
+    """The value whose key equals ``index`` among ``(key, value)`` candidates: the value itself when ``index``
+    is a key (the common case, no code), else a chain of selects (the last candidate when none matches)."""
+    for key, value in candidates:
+        if key is index:
+            return value
+    out = candidates[-1][1]
+    for key, value in candidates[:-1]:
+        out = b.select(b.cmpi("eq", index, key), value, out)
+    return out
+
+
+def clone_body(b: IRBuilder, op: linalg.GenericOp, inputs: Sequence[SSAValue], acc: Sequence[SSAValue]) -> list[SSAValue]:
+    """Clone a contraction's body with scalar inputs and accumulators: the new accumulators."""
+    block = op.body.block
+    mapping = dict(zip(block.args, [*inputs, *acc]))
+    yielded: list[SSAValue] = []
+    for inner in block.ops:
+        if isinstance(inner, linalg.YieldOp):
+            yielded = [mapping[v] for v in inner.arguments]
+            continue
+        clone = inner.clone(value_mapper=mapping)
+        b.insert(clone)
+        mapping.update(zip(inner.results, clone.results))
+    return yielded
+
+
+__all__ = ["ILP", "clone_body", "outputs", "pick", "reduction_kind"]

@@ -1,0 +1,189 @@
+"""The ``gemm`` schedule: contractions over many tokens (prefill), register-tiled.
+
+For config ``workgroup_tile = [M, N]``, ``thread_tile = [TM, TN]``,
+``reduction_tile = BK``, ``pipeline_depth``, ``math``:
+
+    workgroups (wn, wm) over (ceil(N_total / N), ceil(tokens / M))
+      invocations (ty, tx) over (M / TM, N / TN)           -- every invocation
+        [prologue reductions of the M rows into workgroup memory]
+        for kb = 0; kb < K; kb += BK
+          A = promote [M, BK] (transposed: [BK][M]), 4 activation values per unit,
+              fused producers applied                       -- f16 with math = f16
+          B = promote [N, BK] per weight (transposed), one weight block per
+              unit, dequantized once here and read by every row of the tile
+          acc = contract_tile(A, B, acc)                     -- TM x TN registers
+        the epilogue of the TM x TN outputs (stores of four consecutive columns)
+
+The register tile of invocation (ty, tx) is rows ``ty*4 + i`` of every group of
+``M / (TM/4)`` rows and columns ``tx*4 + j`` of every group of ``N / (TN/4)``,
+so that a k step reads ``TM/4 + TN/4`` 4-wide vectors of workgroup memory
+for ``TM * TN`` multiply-adds, the neighbours reading neighbouring vectors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects import arith, gpu, vector
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, Float16Type, VectorType, f32
+from xdsl.ir import Operation, SSAValue
+
+from rusty_ir.errors import RustyError
+from rusty_ir.passes.builder import F32, IRBuilder
+from rusty_ir.passes.codegen.common import pick, reduction_kind
+from rusty_ir.passes.codegen.contraction import Contraction, analyse
+from rusty_ir.passes.codegen.kernel import Kernel, load, store
+from rusty_ir.passes.codegen.materialize import Materializer
+
+
+def _prologue(c: Contraction, b: IRBuilder, m0: SSAValue, batch: SSAValue, rows: int, linear: SSAValue) -> list[SSAValue]:
+    """Each prologue reduction of the tile's ``rows`` tokens into a workgroup-memory array (one per reduction):
+    ``threads / rows`` invocations per row, their partials combined by ``tiled.reduce``, then a barrier."""
+    kernel = c.kernel
+    threads = kernel.threads
+    lanes = max(1, threads // rows)
+    if threads % rows and rows % threads:
+        raise RustyError(f"gemm: {rows} rows per workgroup and {threads} invocations must divide one another", c.root)
+    arrays = [kernel.shared(rows, F32) for _ in c.prologue]
+    row = b.divui(linear, b.index(lanes))
+    lane = b.remui(linear, b.index(lanes))
+    for p in range(max(1, rows * lanes // threads)):
+        local = b.addi(row, b.index(p * threads // lanes)) if p else row
+        token = b.minui(b.addi(m0, local), b.subi(batch, b.index(1)))
+        partials: list[SSAValue] = []
+        for red in c.prologue:
+            init = c.reduction_init(b, red, token)
+            add = reduction_kind(red) == "add"
+            first = b.select(b.cmpi("eq", lane, b.index(0)), init, b.f32(0.0)) if add else init
+            step = 4 if c.k_total % 4 == 0 else 1
+
+            def fold(ib: IRBuilder, kq: SSAValue, acc: Sequence[SSAValue], red=red, token=token, step=step) -> list[SSAValue]:  # noqa: ANN001
+                new = acc[0]
+                k0 = ib.muli(kq, ib.index(step)) if step > 1 else kq
+                for j in range(step):
+                    new = c.reduction_element(ib, red, token, ib.addi(k0, ib.index(j)) if j else k0, new)
+                return [new]
+
+            partials.append(b.for_loop(lane, b.index(c.k_total // step), b.index(lanes), [first], fold)[0])
+        kinds = {reduction_kind(red) for red in c.prologue}
+        if len(kinds) != 1:
+            raise RustyError("prologue reductions of different kinds in one contraction are not supported", c.root)
+        totals = kernel.reduce(b, kinds.pop(), partials, lanes)
+
+        def write(ib: IRBuilder, totals: list[SSAValue] = totals, local: SSAValue = local) -> list[SSAValue]:
+            for arr, total in zip(arrays, totals):
+                store(ib, total, arr, [local])
+            return []
+
+        b.if_then(b.cmpi("eq", lane, b.index(0)), write)
+    b.insert(gpu.BarrierOp())
+    return arrays
+
+
+def lower_gemm(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
+    """Write the kernel body (see the module docstring); returns the grid."""
+    c = analyse(kernel, mat, ops)
+    if not c.batched:
+        raise RustyError("the gemm schedule needs a contraction over tokens (use gemv)", c.root)
+    cfg = kernel.config
+    tm_wg, tn_wg = cfg.workgroup_tile
+    tm, tn = cfg.thread_tile
+    bk = cfg.reduction_tile
+    if c.k_total % bk or bk % c.block:
+        raise RustyError(f"gemm: reduction_tile {bk} must divide K = {c.k_total} and be a multiple of the weights' block {c.block}", c.root)
+    if cfg.math == "f16" and not kernel.target.f16:
+        raise RustyError(f"gemm: math = f16 needs a target with f16 arithmetic ('{kernel.target.name}' has none)", c.root)
+    elem = Float16Type() if cfg.math == "f16" else F32
+
+    g = kernel.grid_b
+    grid = [g.index(-(-c.n_total // tn_wg)), g.ceildiv(c.batch_size(g, kernel.grid_args), g.index(tm_wg)), g.index(1)]
+    b = kernel.b
+    batch = c.batch_size(b)
+
+    def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
+        wn, wm = wivs
+        kernel.invocations(wb, [tm_wg // tm, tn_wg // tn], lambda ib, ivs: _invocation(c, ib, ivs, wn, wm, batch, elem))
+
+    kernel.workgroups([b.index(-(-c.n_total // tn_wg)), b.ceildiv(batch, b.index(tm_wg))], per_workgroup)
+    return grid
+
+
+def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAValue, wm: SSAValue, batch: SSAValue, elem) -> None:  # noqa: ANN001
+    kernel = c.kernel
+    cfg = kernel.config
+    tm_wg, tn_wg = cfg.workgroup_tile
+    tm, tn = cfg.thread_tile
+    bk, depth = cfg.reduction_tile, cfg.pipeline_depth
+    ty, tx = ivs
+    m0 = b.muli(wm, b.index(tm_wg))
+    n0 = b.muli(wn, b.index(tn_wg))
+    last_token = b.subi(batch, b.index(1))
+    linear = b.addi(b.muli(ty, b.index(tn_wg // tn)), tx)
+    rowvals = _prologue(c, b, m0, batch, tm_wg, linear) if c.prologue else []
+
+    def a_tile(pb: IRBuilder, unit: Sequence[SSAValue], kb: SSAValue) -> list[SSAValue]:
+        m, kq = unit
+        token = pb.minui(pb.addi(m0, m), last_token)
+        reduced = [load(pb, arr, [m]) for arr in rowvals]
+        k0 = pb.addi(kb, pb.muli(kq, pb.index(4)))
+        return [c.full_lhs_value(pb, token, pb.addi(k0, pb.index(j)) if j else k0, reduced) for j in range(4)]
+
+    def b_tile(pb: IRBuilder, unit: Sequence[SSAValue], kb: SSAValue, w: int) -> list[SSAValue]:
+        n, kq = unit
+        row = pb.minui(pb.addi(n0, n), pb.index(c.n_total - 1))
+        ref = c.refs[w]
+        if ref is None:  # a plain f32 buffer: four values per unit
+            k0 = pb.addi(kb, pb.muli(kq, pb.index(4)))
+            return [c.mat.element(pb, c.weights[w], [row, pb.addi(k0, pb.index(j)) if j else k0]) for j in range(4)]
+        scale, offset, q = ref.load_block(pb, row, pb.addi(pb.divui(kb, pb.index(ref.block)), kq))
+        return [pb.fma(scale, v, offset) for v in q]
+
+    zero = b.value(arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(VectorType(f32, [4]), [0.0] * 4), VectorType(f32, [4])))
+    per = tm * tn // 4
+    inits = [zero] * (per * c.n_out)
+
+    def k_step(lb: IRBuilder, kb: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
+        a = kernel.promote(lb, [tm_wg, bk], elem, lambda pb, u: a_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=4,
+                           deal=[1, 0], name="a_tile")  # fmt: skip
+        out: list[SSAValue] = []
+        for w in range(c.n_out):
+            ref = c.refs[w]
+            bt = kernel.promote(lb, [tn_wg, bk], elem, lambda pb, u, w=w: b_tile(pb, u, kb, w), permutation=[1, 0], depth=depth,
+                                unit=ref.block if ref is not None else 4, deal=[1, 0], name="b_tile")  # fmt: skip
+            out += kernel.contract_tile(lb, a, lb.muli(ty, lb.index(4)), bt, lb.muli(tx, lb.index(4)), acc[w * per : (w + 1) * per],
+                                        bk, tm, tn, tm_wg // (tm // 4), tn_wg // (tn // 4))  # fmt: skip
+        return out
+
+    acc = list(b.for_loop(b.index(0), b.index(c.k_total), b.index(bk), inits, k_step))
+
+    groups_n = tn // 4
+    for i in range(tm):
+        m = b.addi(m0, b.addi(b.muli(ty, b.index(4)), b.index((i // 4) * (tm_wg // (tm // 4)) + i % 4)))
+        token = b.minui(m, last_token)
+
+        def row(rb: IRBuilder, i: int = i, token: SSAValue = token) -> list[SSAValue]:
+            for gi in range(groups_n):
+                col0 = rb.addi(n0, rb.addi(rb.muli(tx, rb.index(4)), rb.index(gi * (tn_wg // groups_n))))
+                cols = [rb.addi(col0, rb.index(j)) if j else col0 for j in range(4)]
+                values = [[_lane(rb, acc[w * per + i * groups_n + gi], j) for j in range(4)] for w in range(c.n_out)]
+                if not c.zero_init:
+                    values = [[rb.addf(c.init(rb, w, token, col), v) for col, v in zip(cols, vs)] for w, vs in enumerate(values)]
+
+                def known(w: int, kb: IRBuilder, idx: Sequence[SSAValue], values: list[list[SSAValue]] = values, cols: list[SSAValue] = cols) -> SSAValue:
+                    return pick(kb, idx[-1], list(zip(cols, values[w])))
+
+                for col in cols:
+                    if c.n_total % tn_wg:
+                        rb.if_then(rb.cmpi("ult", col, rb.index(c.n_total)), lambda sb, col=col, known=known: (c.store_outputs(sb, token, col, known), [])[1])
+                    else:
+                        c.store_outputs(rb, token, col, known)
+            return []
+
+        b.if_then(b.cmpi("ult", m, batch), row)
+
+
+def _lane(b: IRBuilder, v: SSAValue, j: int) -> SSAValue:
+    return b.value(vector.ExtractOp(v, [j], f32))
+
+
+__all__ = ["lower_gemm"]

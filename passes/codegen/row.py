@@ -1,0 +1,110 @@
+"""The ``row`` schedule: one workgroup per row, its invocations striding along the row.
+
+    workgroups (r) over rows
+      invocations (t) over (W)                        -- every invocation
+        each row reduction: strided partials (t, t + W, ...), tiled.reduce over
+        the workgroup; then the row's outputs, strided (or by invocation 0 for
+        per-row outputs)
+    argmax: the same with (value, index) pairs, ties to the smallest index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import i32
+from xdsl.dialects.linalg import ops as linalg
+from xdsl.ir import Operation, SSAValue
+
+from rusty_ir.dialects.linalg_ext import ArgmaxOp
+from rusty_ir.errors import RustyError
+from rusty_ir.passes.builder import IRBuilder
+from rusty_ir.passes.codegen.common import outputs, reduction_kind
+from rusty_ir.passes.codegen.kernel import Kernel, store
+from rusty_ir.passes.codegen.materialize import Materializer, static_shape
+from rusty_ir.passes.dispatch.analysis import Kind, kind
+from rusty_ir.passes.tiling.distribute_to_gpu_ids import delinearize
+
+
+def lower_row(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
+    """Write the kernel body (see the module docstring); returns the grid."""
+    argmaxes = [op for op in ops if isinstance(op, ArgmaxOp)]
+    if argmaxes:
+        return _lower_argmax(kernel, mat, argmaxes[0], ops)
+    reductions = [op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.ROW_REDUCTION]
+    if not reductions:
+        raise RustyError("a row region needs a reduction", ops[0])
+    b, g = kernel.b, kernel.grid_b
+    threads = kernel.threads
+    outs = outputs(kernel, ops)
+    rows_value = reductions[0].results[0]
+    grid = [g.product(mat.dims(g, rows_value, kernel.grid_args)), g.index(1), g.index(1)]
+    # only the inner sizes split the workgroup id: the outermost may be a buffer's size (memref.dim), which a
+    # kernel cannot read; the row count is the grid's x
+    inner = [mat.dim(b, rows_value, i) for i in range(1, len(static_shape(rows_value)))]
+
+    def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
+        def per_invocation(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
+            (tid,) = ivs
+            row = delinearize(ib, wivs[0], [wivs[0], *inner])  # delinearize never reads the outermost size
+            length = mat.dim(ib, reductions[0].inputs[0], -1)
+            for red in reductions:
+                init = mat.element(ib, red.outputs[0], row)
+                combine = reduction_kind(red)
+                # every invocation folds its strided slice; only the first starts from the init (it is counted once)
+                start = ib.select(ib.cmpi("eq", tid, ib.index(0)), init, ib.f32(0.0)) if combine == "add" else init
+
+                def fold(fb: IRBuilder, c: SSAValue, acc: Sequence[SSAValue], red: linalg.GenericOp = red) -> list[SSAValue]:
+                    return mat.generic_at(fb, red, [*row, c], acc)
+
+                (partial,) = ib.for_loop(tid, length, ib.index(threads), [start], fold)
+                (total,) = kernel.reduce(ib, combine, [partial], threads)
+                mat.known[red.results[0]] = lambda _b, _idx, total=total: total
+            for value, buf in outs:
+                if len(static_shape(value)) == len(row):
+                    ib.if_then(ib.cmpi("eq", tid, ib.index(0)), lambda sb, v=value, o=buf: (store(sb, mat.element(sb, v, row), o, row), [])[1])
+                else:
+
+                    def put(sb: IRBuilder, c: SSAValue, _: Sequence[SSAValue], v: SSAValue = value, o: SSAValue = buf) -> list[SSAValue]:
+                        store(sb, mat.element(sb, v, [*row, c]), o, [*row, c])
+                        return []
+
+                    ib.for_loop(tid, length, ib.index(threads), [], put)
+
+        kernel.invocations(wb, [threads], per_invocation)
+
+    kernel.workgroups([kernel.grid_dim(b, "x"), b.index(1)], per_workgroup)
+    return grid
+
+
+def _lower_argmax(kernel: Kernel, mat: Materializer, op: ArgmaxOp, ops: Sequence[Operation]) -> list[SSAValue]:
+    """One workgroup: strided (value, index) maxima, then one tiled.reduce argmax."""
+    b, g = kernel.b, kernel.grid_b
+    threads = kernel.threads
+    outs = outputs(kernel, ops)
+
+    def per_workgroup(wb: IRBuilder, _: Sequence[SSAValue]) -> None:
+        def per_invocation(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
+            (tid,) = ivs
+            (length,) = mat.dims(ib, op.input)
+
+            def fold(fb: IRBuilder, i: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
+                best, best_i = carried
+                v = mat.element(fb, op.input, [i])
+                better = fb.cmpf("ogt", v, best)
+                return [fb.select(better, v, best), fb.select(better, fb.index_cast(i, i32), best_i)]
+
+            best, best_i = ib.for_loop(tid, length, ib.index(threads), [ib.f32(float("-inf")), ib.index_cast(tid, i32)], fold)
+            _, index = kernel.reduce(ib, "argmax", [best, best_i], threads)
+            mat.known[op.result] = lambda _b, _idx: index
+            for value, buf in outs:
+                ib.if_then(ib.cmpi("eq", tid, ib.index(0)),
+                           lambda sb, v=value, o=buf: (store(sb, mat.element(sb, v, [sb.index(0)]), o, [sb.index(0)]), [])[1])  # fmt: skip
+
+        kernel.invocations(wb, [threads], per_invocation)
+
+    kernel.workgroups([b.index(1)], per_workgroup)
+    return [g.index(1), g.index(1), g.index(1)]
+
+
+__all__ = ["lower_row"]

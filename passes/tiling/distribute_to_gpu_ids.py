@@ -1,0 +1,158 @@
+"""distribute-to-gpu-ids: ``tiled.forall`` loops become workgroup and invocation ids, guards and strided loops."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import arith, gpu
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp
+from xdsl.ir import Block, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from rusty_ir.dialects.tiled import ForallOp, KernelOp, YieldOp
+from rusty_ir.errors import RustyError
+from rusty_ir.passes.builder import IRBuilder
+
+
+def constant_index(value: SSAValue) -> int | None:
+    """The value of an ``arith.constant`` index, or None."""
+    owner = value.owner
+    if isinstance(owner, arith.ConstantOp) and isinstance(owner.value, IntegerAttr):
+        return owner.value.value.data
+    return None
+
+
+def linear_invocation(b: IRBuilder, workgroup: Sequence[int]) -> SSAValue:
+    """The invocation's linear index in its workgroup (x fastest)."""
+    x, y, z = workgroup
+    tid = b.value(gpu.ThreadIdOp(gpu.DimensionAttr(gpu.DimensionEnum("x"))))
+    if y * z == 1:
+        return tid
+    ty = b.value(gpu.ThreadIdOp(gpu.DimensionAttr(gpu.DimensionEnum("y"))))
+    linear = b.addi(b.muli(ty, b.index(x)), tid)
+    if z == 1:
+        return linear
+    tz = b.value(gpu.ThreadIdOp(gpu.DimensionAttr(gpu.DimensionEnum("z"))))
+    return b.addi(b.muli(tz, b.index(x * y)), linear)
+
+
+def delinearize(b: IRBuilder, linear: SSAValue, extents: Sequence[SSAValue]) -> list[SSAValue]:
+    """Row-major coordinates of ``linear`` in ``extents`` (the last varies fastest; the first is not divided)."""
+    idx: list[SSAValue] = []
+    for extent in reversed(extents[1:]):
+        idx.append(b.remui(linear, extent))
+        linear = b.divui(linear, extent)
+    idx.append(linear)
+    return list(reversed(idx))
+
+
+def _distribute_workgroups(forall: ForallOp) -> None:
+    b = IRBuilder(InsertPoint.before(forall))
+    bounds = list(forall.upper_bounds)
+    dims = "xyz"
+    if len(bounds) == 1:  # a 1-D grid may be folded into y past the per-dimension limit
+        bx = b.value(gpu.BlockIdOp(gpu.DimensionAttr(gpu.DimensionEnum("x"))))
+        by = b.value(gpu.BlockIdOp(gpu.DimensionAttr(gpu.DimensionEnum("y"))))
+        gx = b.value(gpu.GridDimOp(gpu.DimensionAttr(gpu.DimensionEnum("x"))))
+        iv = b.addi(b.muli(by, gx), bx)
+        _guarded(forall, b, b.cmpi("ult", iv, bounds[0]), [iv])
+        return
+    ivs = [b.value(gpu.BlockIdOp(gpu.DimensionAttr(gpu.DimensionEnum(dims[i])))) for i in range(len(bounds))]
+    _move_body(forall, b, ivs)
+
+
+def _move_body(forall: ForallOp, b: IRBuilder, ivs: Sequence[SSAValue]) -> None:
+    block = forall.body.block
+    Rewriter.erase_op(block.last_op)  # tiled.yield
+    for op in list(block.ops):
+        op.detach()
+        b.insert(op)
+    for old, new in zip(block.args, ivs, strict=True):
+        old.replace_all_uses_with(new)
+    Rewriter.erase_op(forall)
+
+
+def _guarded(forall: ForallOp, b: IRBuilder, cond: SSAValue, ivs: Sequence[SSAValue]) -> None:
+    holder: list[IRBuilder] = []
+
+    def then(ib: IRBuilder) -> list[SSAValue]:
+        holder.append(ib)
+        return []
+
+    b.if_then(cond, then)
+    inner = holder[0]
+    inner.builder.insertion_point = InsertPoint.before(inner.builder.insertion_point.block.last_op)  # before scf.yield
+    _move_body(forall, inner, ivs)
+
+
+def _distribute_invocations(forall: ForallOp, kernel: KernelOp) -> None:
+    b = IRBuilder(InsertPoint.before(forall))
+    threads = kernel.threads
+    bounds = list(forall.upper_bounds)
+    static = [constant_index(v) for v in bounds]
+    tid = linear_invocation(b, kernel.workgroup)
+    total = None if None in static else 1
+    for s in static:
+        if total is not None and s is not None:
+            total *= s
+    if total is not None and total == threads:
+        _move_body(forall, b, delinearize(b, tid, bounds))
+        return
+    if total is not None and total < threads:
+        _guarded(forall, b, b.cmpi("ult", tid, b.index(total)), delinearize(b, tid, bounds))
+        return
+    extent = b.index(total) if total is not None else b.product(bounds)
+    holder: list[tuple[IRBuilder, SSAValue]] = []
+
+    def body(ib: IRBuilder, linear: SSAValue, _: Sequence[SSAValue]) -> list[SSAValue]:
+        holder.append((ib, linear))
+        return []
+
+    b.for_loop(tid, extent, b.index(threads), [], body)
+    inner, linear = holder[0]
+    inner.builder.insertion_point = InsertPoint.before(inner.builder.insertion_point.block.last_op)
+    _move_body(forall, inner, delinearize(inner, linear, bounds))
+
+
+def distribute_kernel(kernel: KernelOp) -> None:
+    """Distribute every ``tiled.forall`` of one kernel, outermost first."""
+    while True:
+        forall = next((op for op in kernel.body.walk() if isinstance(op, ForallOp)), None)
+        if forall is None:
+            return
+        try:
+            if forall.mapping.data == "workgroup":
+                _distribute_workgroups(forall)
+            else:
+                _distribute_invocations(forall, kernel)
+        except RustyError as err:
+            raise RustyError(f"distribute-to-gpu-ids: {err}", forall) from None
+
+
+@dataclass(frozen=True)
+class DistributeToGpuIdsPass(ModulePass):
+    """Lowers every ``tiled.forall`` to ``gpu.block_id``/``gpu.thread_id`` arithmetic.
+
+    Matches: ``tiled.forall`` inside ``tiled.kernel`` bodies. Produces:
+
+    - ``workgroup``: the ivs are ``gpu.block_id`` x, y, z; a one-dimensional
+      one is ``block_id.y * grid_dim.x + block_id.x`` under a guard (the grid
+      may fold a long range into y);
+    - ``invocation``: the iteration space, linearized row-major, against the
+      workgroup's linear invocation index: the ivs directly when it has as many
+      points as invocations, under an ``scf.if`` when fewer, an ``scf.for``
+      striding by the workgroup size when more (or dynamic).
+
+    Pre-conditions: collective ops (``tiled.promote``, ``tiled.reduce``) are
+    lowered first: an invocation forall with a guard or a loop must not
+    contain a barrier.
+    """
+
+    name = "distribute-to-gpu-ids"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for kernel in [k for k in op.walk() if isinstance(k, KernelOp)]:
+            distribute_kernel(kernel)

@@ -1,0 +1,233 @@
+"""vectorize: register micro-tiles become vector FMAs, and runs of scalar loads and stores become vector ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import arith, gpu, memref, scf, vector
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, Float16Type, Float32Type, IntegerAttr, MemRefType, ModuleOp, VectorType, i32
+from xdsl.ir import Block, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.rewriter import InsertPoint, Rewriter
+
+from rusty_ir.dialects.tiled import ContractTileOp, KernelOp
+from rusty_ir.passes.builder import IRBuilder
+
+WIDTH = 4
+"""Lanes of the vectors this pass makes (16 bytes of f32 or i32, 8 of f16)."""
+
+
+# --- the register micro-tile ----------------------------------------------------------------------
+
+
+def _vec(b: IRBuilder, buf: SSAValue, row: SSAValue, col: SSAValue) -> SSAValue:
+    elem = buf.type.element_type  # type: ignore[attr-defined]
+    return b.value(vector.LoadOp(buf, [row, col], VectorType(elem, [WIDTH])))
+
+
+def _extract(b: IRBuilder, v: SSAValue, lane: int) -> SSAValue:
+    elem = v.type.element_type  # type: ignore[attr-defined]
+    return b.value(vector.ExtractOp(v, [lane], elem))
+
+
+def _splat(b: IRBuilder, value: SSAValue) -> SSAValue:
+    return b.value(vector.BroadcastOp(value, VectorType(value.type, [WIDTH])))
+
+
+def _zeros(b: IRBuilder, elem: Float16Type | Float32Type) -> SSAValue:
+    ty = VectorType(elem, [WIDTH])
+    return b.value(arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(ty, [0.0] * WIDTH), ty))
+
+
+def expand_contract_tile(op: ContractTileOp, unroll: bool) -> None:
+    """Replace one ``tiled.contract_tile`` by vector loads of its A and B slices and ``vector.fma``s per k."""
+    b = IRBuilder(InsertPoint.before(op))
+    rows, cols = op.rows.data, op.columns.data
+    groups_a, groups_b = rows // WIDTH, cols // WIDTH
+    elem = op.a.type.element_type  # type: ignore[attr-defined]
+    half = isinstance(elem, Float16Type)
+    accs = list(op.accumulators)
+    carried = [_zeros(b, elem) for _ in accs] if half else accs
+
+    def step(ib: IRBuilder, kk: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
+        a = [_vec(ib, op.a, kk, ib.addi(op.a_offset, ib.index(g * op.a_stride.data))) for g in range(groups_a)]
+        bv = [_vec(ib, op.b, kk, ib.addi(op.b_offset, ib.index(g * op.b_stride.data))) for g in range(groups_b)]
+        out = list(acc)
+        for i in range(rows):
+            s = _splat(ib, _extract(ib, a[i // WIDTH], i % WIDTH))
+            for g in range(groups_b):
+                k = i * groups_b + g
+                out[k] = ib.value(vector.FMAOp(s, bv[g], out[k]))
+        return out
+
+    k = op.k.data
+    if unroll:
+        for kk in range(k):
+            carried = step(b, b.index(kk), carried)
+    else:
+        carried = list(b.for_loop(b.index(0), b.index(k), b.index(1), carried, step))
+    if half:
+        wide = VectorType(Float32Type(), [WIDTH])
+        carried = [b.addf(acc, b.value(arith.ExtFOp(h, wide))) for acc, h in zip(accs, carried)]
+    Rewriter.replace_op(op, [], carried)
+
+
+# --- loads and stores -------------------------------------------------------------------------------
+
+
+def multiple_of(value: SSAValue, cap: int = 16) -> int:
+    """The largest power of two up to ``cap`` that provably divides an index ``value``."""
+    owner = value.owner
+    if isinstance(owner, arith.ConstantOp) and isinstance(owner.value, IntegerAttr):
+        n = owner.value.value.data
+        return cap if n == 0 else min(cap, n & -n)
+    if isinstance(owner, arith.MuliOp):
+        return min(cap, multiple_of(owner.lhs, cap) * multiple_of(owner.rhs, cap))
+    if isinstance(owner, arith.AddiOp | arith.SubiOp | arith.MinUIOp | arith.MaxUIOp):
+        return min(multiple_of(owner.lhs, cap), multiple_of(owner.rhs, cap))
+    if isinstance(owner, arith.SelectOp):
+        return min(multiple_of(owner.lhs, cap), multiple_of(owner.rhs, cap))
+    if isinstance(owner, arith.IndexCastOp):
+        return multiple_of(owner.input, cap)
+    if isinstance(owner, arith.ShLIOp):
+        shift = owner.rhs.owner
+        if isinstance(shift, arith.ConstantOp) and isinstance(shift.value, IntegerAttr):
+            return min(cap, multiple_of(owner.lhs, cap) << shift.value.value.data)
+    block = getattr(value, "block", None)
+    if block is not None and isinstance(block.parent_op(), scf.ForOp) and value is block.args[0]:
+        loop = block.parent_op()
+        assert isinstance(loop, scf.ForOp)
+        return min(multiple_of(loop.lb, cap), multiple_of(loop.step, cap))
+    return 1
+
+
+def _base_and_offset(index: SSAValue) -> tuple[SSAValue, int]:
+    """``index`` as ``base + c`` with a constant c (c = 0 when it is not an addition of a constant)."""
+    owner = index.owner
+    if isinstance(owner, arith.AddiOp):
+        for x, y in ((owner.lhs, owner.rhs), (owner.rhs, owner.lhs)):
+            c = y.owner
+            if isinstance(c, arith.ConstantOp) and isinstance(c.value, IntegerAttr):
+                return x, c.value.value.data
+    return index, 0
+
+
+def _vectorizable(mem: SSAValue) -> bool:
+    ty = mem.type
+    if not isinstance(ty, MemRefType) or ty.element_type not in (Float32Type(), Float16Type(), i32):
+        return False
+    shape = ty.get_shape()
+    return len(shape) == 1 or (shape[-1] > 0 and shape[-1] % WIDTH == 0 and all(d > 0 for d in shape[1:]))
+
+
+def _between(first: Operation, last: Operation) -> list[Operation]:
+    """The ops strictly between ``first`` and ``last`` of one block (and everything nested in them)."""
+    out: list[Operation] = []
+    op = first.next_op
+    while op is not None and op is not last:
+        out.extend(op.walk())
+        op = op.next_op
+    return out
+
+
+def _conflicts(first: Operation, last: Operation, mem: SSAValue, writes: bool) -> bool:
+    """Whether something between ``first`` and ``last`` synchronizes, or writes (``writes``) or reads ``mem``."""
+    for inner in _between(first, last):
+        if isinstance(inner, gpu.BarrierOp):
+            return True
+        if writes and isinstance(inner, memref.StoreOp | vector.StoreOp) and inner.operands[1] is mem:
+            return True
+        if not writes and isinstance(inner, memref.LoadOp | vector.LoadOp) and inner.operands[0] is mem:
+            return True
+    return False
+
+
+def vectorize_block(block: Block) -> int:
+    """Merge aligned runs of ``memref.load``/``memref.store`` in one block; the number of vector ops made."""
+    order = {op: i for i, op in enumerate(block.ops)}
+    groups: dict[tuple, list[tuple[int, Operation]]] = {}
+    for op in block.ops:
+        if isinstance(op, memref.LoadOp | memref.StoreOp):
+            mem = op.memref
+            if not _vectorizable(mem) or not op.indices:
+                continue
+            base, c = _base_and_offset(op.indices[-1])
+            if multiple_of(base) < WIDTH:
+                continue
+            key = (type(op), mem, tuple(op.indices[:-1]), base, c // WIDTH)
+            groups.setdefault(key, []).append((c % WIDTH, op))
+    made = 0
+    for (kind, mem, outer, base, chunk), members in groups.items():
+        lanes = {lane: op for lane, op in members}
+        if len(lanes) < 2 or len(lanes) != len(members):
+            continue
+        ops = [op for _, op in members]
+        first = min(ops, key=lambda o: order[o])
+        last = max(ops, key=lambda o: order[o])
+        elem = mem.type.element_type  # type: ignore[attr-defined]
+        vty = VectorType(elem, [WIDTH])
+        if kind is memref.LoadOp:
+            if _conflicts(first, last, mem, writes=True):
+                continue
+            b = IRBuilder(InsertPoint.before(first))
+            if 0 in lanes:
+                index = lanes[0].indices[-1]
+            else:
+                index = b.addi(base, b.index(chunk * WIDTH)) if chunk else base
+            vec = b.value(vector.LoadOp(mem, [*outer, index], vty))
+            for lane, op in lanes.items():
+                Rewriter.replace_op(op, vector.ExtractOp(vec, [lane], elem))
+        else:
+            if len(lanes) != WIDTH or _conflicts(first, last, mem, writes=False):
+                continue
+            b = IRBuilder(InsertPoint.after(last))  # every lane's value and the index are defined by then
+            index = lanes[0].indices[-1]
+            vec = _splat(b, lanes[0].value)
+            for lane in range(1, WIDTH):
+                vec = b.value(vector.InsertOp(lanes[lane].value, vec, [lane]))
+            b.insert(vector.StoreOp(vec, mem, [*outer, index]))
+            for op in ops:
+                Rewriter.erase_op(op)
+        made += 1
+    return made
+
+
+@dataclass(frozen=True)
+class VectorizePass(ModulePass):
+    """Makes vector code: ``tiled.contract_tile`` micro-kernels and aligned runs of scalar memory accesses.
+
+    Matches: ``tiled.contract_tile`` and ``memref.load``/``memref.store`` in
+    ``tiled.kernel`` bodies. Produces:
+
+    1. each ``tiled.contract_tile``, per k: ``vector.load``s of the
+       invocation's 4-wide groups of A and B, then for each of its rows a
+       broadcast of that row's A value and one ``vector.fma`` per group of
+       four columns (f16 tiles: f16 FMAs into f16 partial sums over the op's
+       k, added to the f32 accumulators at the end); the k loop is written
+       out (``unroll``) or an ``scf.for``;
+    2. in every block, loads (stores) of one memref at ``base + c`` with the
+       same outer indices, c constant and base a provable multiple of 4
+       (constants, multiples, loop ivs with aligned bounds), four lanes
+       apart from an aligned start, become one ``vector.load`` and
+       ``vector.extract``s (one ``vector.store`` of all four lanes) when
+       nothing between them writes (reads) that memref or synchronizes.
+       The memref's last dim must be a multiple of 4 (or it is 1-D), so that
+       the linear index is aligned too; the emitters then declare it as an
+       array of vectors.
+
+    Pre-conditions: ``lower-quant-loads`` has run (its word loads are merged here).
+    """
+
+    name = "vectorize"
+
+    unroll: bool = True
+    """Write out the k loop of register micro-tiles (false: an scf.for over k)."""
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for tile in [t for t in op.walk() if isinstance(t, ContractTileOp)]:
+            expand_contract_tile(tile, self.unroll)
+        for kernel in [k for k in op.walk() if isinstance(k, KernelOp)]:
+            for block in [blk for o in kernel.body.walk() for r in o.regions for blk in r.blocks]:
+                vectorize_block(block)
