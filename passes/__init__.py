@@ -39,4 +39,5 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "split-bindings": _lazy("rusty_ir.passes.gpu.split_bindings", "SplitBindingsPass"),
     "tune-workgroups": _lazy("rusty_ir.passes.tuning.tune_workgroups", "TuneWorkgroupsPass"),
     "vectorize": _lazy("rusty_ir.passes.tiling.vectorize", "VectorizePass"),
+    "weight-layout": _lazy("rusty_ir.passes.quant.weight_layout", "WeightLayoutPass"),
 }

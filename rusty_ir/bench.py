@@ -294,7 +294,10 @@ def decode_weight_bytes(runtime: Any, weights: Any) -> tuple[int, dict[str, int]
     Every weight the decode entry binds counts in full, except the embedding table when only
     the embedding lookup (the first launch binding it) reads it: then one row.
     """
-    binders = runtime.weight_bindings("decode")
+    binders: dict[str, int] = {}
+    for name, count in runtime.weight_bindings("decode").items():  # split-layout parts name#codes, name#scales: one weight
+        stored = name.split("#")[0]
+        binders[stored] = max(binders.get(stored, 0), count)
     per: dict[str, int] = {}
     for name in binders:
         view = weights[name]

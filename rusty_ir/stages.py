@@ -17,6 +17,8 @@ DEFAULT_STAGES: tuple[tuple[str, str], ...] = (
     ("bufferized", "rusty-bufferize"),
     # tile and distribute: each region's schedule as a loop nest of tiled ops
     ("tiled", "convert-dispatch-to-tiled"),
+    # quantized weights the kernels read through quant loads: codes and scales apart, 16-byte aligned
+    ("laid-out", "weight-layout"),
     # collective ops first (they need every invocation), then the loops become ids
     ("promoted", "promote-to-workgroup-memory"),
     ("reduced", "reduction-to-subgroup"),

@@ -90,7 +90,25 @@ from rusty_ir.backends.runtime.schedule import (
     load_schedule,
 )
 from rusty_ir.errors import RustyError
-from rusty_ir.weights import SCHEMES, TensorView
+from rusty_ir.weights import SCHEMES, TensorView, split_part
+
+PART_SEPARATOR = "#"
+"""Joins a weight's name and its split-layout part (``codes``, ``scales``) in buffer keys: ``output.weight#codes``."""
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One buffer of a weight's split layout, as the upload code reads a ``TensorView``."""
+
+    name: str
+    scheme: Any
+    shape: tuple[int, ...]
+    data: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return self.data.nbytes
+
 
 ENTRIES = ("prefill", "decode")
 """Entries every schedule has: (tokens: i32 [S], pos, out: i32 [1]) -> the greedy next token in ``out``."""
@@ -272,10 +290,12 @@ class _Expander:
             env[step.result] = _Buf(("slot", step.slot), shape, step.element_type)
         elif isinstance(step, Weight):
             name = step.name
+            part = f"{PART_SEPARATOR}{step.part}" if step.part else ""
             if step.layer is not None:
                 layer = self.const(step.layer, env, where, "a weight's layer")
                 name = name.replace("{}", str(layer))
-                self.out.weight_layers.setdefault(name, (step.name, layer))
+                self.out.weight_layers.setdefault(name + part, (step.name + part, layer))
+            name += part
             self.out.weights.setdefault(name, step)
             env[step.result] = _Buf(("weight", name), tuple(step.shape), step.scheme)
         elif isinstance(step, Cache):
@@ -817,21 +837,25 @@ class ModelRuntime:
             for name, step in x.weights.items():
                 if ("weight", name) in self._buffers or name in views:
                     continue
+                stored = name.split(PART_SEPARATOR)[0]
                 try:
-                    view = weights[name]
+                    view = weights[stored]
                 except KeyError:
-                    raise RustyError(f"the schedule binds weight '{name}' (from '{step.name}'), which the weights do not have") from None
+                    raise RustyError(f"the schedule binds weight '{stored}' (from '{step.name}'), which the weights do not have") from None
                 if view.scheme.name != step.scheme or tuple(view.shape) != tuple(step.shape):
                     raise RustyError(
-                        f"weight '{name}' is {view.scheme.name}{list(view.shape)} in the weights "
+                        f"weight '{stored}' is {view.scheme.name}{list(view.shape)} in the weights "
                         f"but {step.scheme}{list(step.shape)} in the schedule"
                     )
+                if step.part is not None:  # one buffer of the split layout: a copy of those bytes
+                    view = _Part(name, view.scheme, tuple(view.shape), split_part(view, step.part))
                 self._check_weight_ranges(name, view.nbytes, bound.get(name, ()), limit)
                 if name in streamed:
-                    views[name] = view  # its pages stay mapped: read every step
+                    views[name] = view  # its pages stay mapped: read every step (a split part: held in memory)
                     continue
                 self._buffers[("weight", name)] = self.device.buffer(view.data, label=name)
-                release_mapped_pages(view.data)  # uploaded: the model is not held twice where GPU memory is host memory
+                if step.part is None:
+                    release_mapped_pages(view.data)  # uploaded: the model is not held twice where GPU memory is host memory
                 self._bytes["weights"] += view.nbytes
         if streamed:
             self._stream = self._make_stream(streamed, views)

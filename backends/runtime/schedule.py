@@ -305,12 +305,22 @@ class Alloc(Step):
 
 @dataclass(frozen=True)
 class Weight(Step):
+    """A stored tensor, whole (``part`` None) or one buffer of its split layout (``codes``/``scales``,
+    ``rusty_ir.weights.split_part``); ``scheme``/``shape`` are the stored tensor's either way."""
+
     OP: ClassVar[str] = "weight"
     result: str
     name: str
     layer: Expr | None
     scheme: str
     shape: tuple[int, ...]
+    part: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        if self.part is None:
+            del out["part"]
+        return out
 
 
 @dataclass(frozen=True)
@@ -395,7 +405,10 @@ def _step_from_dict(d: Any, where: str) -> Step:
         return Alloc(r.name("result"), r.get("slot", int), r.name("element_type"), r.exprs("shape"))
     if op == "weight":
         layer = None if r.d.get("layer") is None else r.expr("layer")
-        return Weight(r.name("result"), r.name("name"), layer, r.name("scheme"), tuple(r.get("shape", list)))
+        part = r.d.get("part")
+        if part not in (None, "codes", "scales"):
+            raise RustyError(f"schedule: {where}: a weight part is 'codes' or 'scales', got {part!r}")
+        return Weight(r.name("result"), r.name("name"), layer, r.name("scheme"), tuple(r.get("shape", list)), part)
     if op == "cache":
         return Cache(r.name("result"), r.name("cache"), r.name("part"), r.expr("layer"))
     if op == "block_table":

@@ -282,11 +282,13 @@ class _FunctionEmitter:
             raise _error("dispatch.weight must be bufferized (a memref) at the gpu level", op)
         template = op.weight_name.data  # type: ignore[attr-defined]
         layer = None if op.layer is None else self.ref(op.layer, op)  # type: ignore[attr-defined]
-        decl = WeightDecl(template, layer is not None, element_type_name(t.element_type, op), tuple(t.get_shape()))
+        part = op.part.data if op.part is not None else None  # type: ignore[attr-defined]
+        stored = op.stored if part is not None else t  # type: ignore[attr-defined]
+        decl = WeightDecl(template, layer is not None, element_type_name(stored.element_type, op), tuple(stored.get_shape()))
         if self.weights.setdefault(template, decl) != decl:
             raise _error(f"weight '{template}' is used with two types ({self.weights[template].scheme}"
                          f"{list(self.weights[template].shape)} and {decl.scheme}{list(decl.shape)})", op)
-        return Weight(self.define(op.results[0]), template, layer, decl.scheme, decl.shape)
+        return Weight(self.define(op.results[0]), template, layer, decl.scheme, decl.shape, part)
 
     def launch(self, op: gpu.LaunchFuncOp) -> Step:
         kernel = op.kernel.nested_references.data[-1].data if op.kernel.nested_references.data else op.kernel.root_reference.data

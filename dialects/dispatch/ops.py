@@ -53,26 +53,41 @@ class WeightOp(IRDLOperation):
     bufferized; a quantized element type stays quantized down to the kernel
     that reads it (the runtime binds the weight's raw bytes).
 
+    With ``part`` (``codes`` or ``scales``) it is one buffer of the stored
+    tensor in the split layout (``rusty_ir.weights.SplitLayout``), bound as
+    words (scales: words or f16); ``stored`` is then the tensor's own
+    (quantized) memref type. The runtime makes the part from the stored bytes.
+
     Pipeline: made by ``convert-transformer-to-tensor``; ``rusty-bufferize``
-    turns its type into a memref; the host schedule lists it as a weight binding.
+    turns its type into a memref; ``weight-layout`` may replace it by its two
+    parts; the host schedule lists it as a weight binding.
 
     Example:
         %wq = dispatch.weight "blk.{}.attn_q.weight"[%layer] : tensor<576x576x!quant.q4_1>
+        %codes = dispatch.weight "output.weight" {part = "codes", stored = memref<49152x576x!quant.q4_0>} : memref<3538944xi32>
     """
 
     name = "dispatch.weight"
 
     weight_name = prop_def(StringAttr)
+    part = opt_prop_def(StringAttr)
+    stored = opt_prop_def(MemRefType)
     layer = opt_operand_def(IndexType)
     result = result_def(TensorType | MemRefType)
 
     traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$weight_name (`[` $layer^ `]`)? attr-dict `:` type($result)"
 
-    def __init__(self, weight_name: str, result_type: Attribute, layer: SSAValue | None = None) -> None:
+    def __init__(self, weight_name: str, result_type: Attribute, layer: SSAValue | None = None, part: str | None = None,
+                 stored: MemRefType | None = None) -> None:  # fmt: skip
+        props: dict[str, Attribute] = {"weight_name": StringAttr(weight_name)}
+        if part is not None and stored is not None:
+            props["part"] = StringAttr(part)
+            props["stored"] = stored
         super().__init__(
             operands=[[layer] if layer is not None else []],
-            properties={"weight_name": StringAttr(weight_name)},
+            properties=props,
             result_types=[result_type],
         )
 
@@ -86,6 +101,10 @@ class WeightOp(IRDLOperation):
         assert isinstance(ty, TensorType | MemRefType)
         if any(d < 0 for d in ty.get_shape()):
             raise VerifyException(f"weight '{self.weight_name.data}' must have a static shape")
+        if (self.part is None) != (self.stored is None):
+            raise VerifyException("a weight part needs both 'part' and 'stored'")
+        if self.part is not None and (self.part.data not in ("codes", "scales") or not isinstance(ty, MemRefType) or ty.get_num_dims() != 1):
+            raise VerifyException("part must be 'codes' or 'scales', of a 1-D memref of words")
 
 
 @irdl_op_definition
