@@ -68,7 +68,7 @@ from typing import Any, Union
 import numpy as np
 import wgpu
 
-from rusty_ir.backends.runtime.device import BoundKernel, Device, Kernel, as_bytes_view
+from rusty_ir.backends.runtime.device import BoundKernel, Device, Kernel, PassEncoder, as_bytes_view
 from rusty_ir.backends.runtime.kv_cache import KvCaches
 from rusty_ir.backends.runtime.schedule import (
     OPERATORS,
@@ -705,16 +705,13 @@ class ModelRuntime:
     @staticmethod
     def _encode(encoder: Any, dispatches: Sequence[tuple[Any, ...]], values: list[Any]) -> None:
         """One compute pass of the ``dispatches`` whose guards hold, at these expression values."""
-        compute = encoder.begin_compute_pass()
+        compute = PassEncoder(encoder.begin_compute_pass())
         last = None
         for pipeline, group, gx, gy, gz, guard in dispatches:
             if guard is not None and not values[guard]:
                 continue
-            if pipeline is not last:
-                compute.set_pipeline(pipeline)
-                last = pipeline
-            compute.set_bind_group(0, group)
-            compute.dispatch_workgroups(values[gx], values[gy], values[gz])
+            compute.dispatch(pipeline, group, values[gx], values[gy], values[gz], pipeline is last)
+            last = pipeline
         compute.end()
 
     def _submit_streamed(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: Any) -> float:  # noqa: N803

@@ -55,30 +55,52 @@ def _weight_block(root: linalg.GenericOp) -> int:
 
 
 def gemv_config(root: linalg.GenericOp, target: TargetDescription) -> LoweringConfigAttr:
-    """Row groups of ``GEMV_ROWS`` rows, each walked by up to one subgroup of invocations splitting K."""
+    """Row groups of ``GEMV_ROWS`` rows, each walked by up to one subgroup of invocations splitting K, two
+    weight blocks in flight per invocation where a row has blocks enough."""
     k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
     blocks = max(1, k // _weight_block(root))
     split = max(1, min(target.subgroup_size or 32, _pow2_floor(blocks)))
     groups = max(1, min(GEMV_GROUPS, target.max_invocations // split))
-    return LoweringConfigAttr("gemv", [groups * split, 1, 1], workgroup_tile=[1, groups * GEMV_ROWS], thread_tile=[GEMV_ROWS], split=split)
+    unroll = 2 if blocks >= 4 * split else 1
+    return LoweringConfigAttr("gemv", [groups * split, 1, 1], workgroup_tile=[1, groups * GEMV_ROWS], thread_tile=[GEMV_ROWS], split=split,
+                              reduction_tile=unroll)  # fmt: skip
+
+
+GEMM_TILES = ((128, 128, 8, 8), (64, 128, 4, 8), (64, 64, 4, 4), (32, 64, 4, 4), (32, 32, 4, 4))
+"""(M, N, TM, TN) of gemm workgroup tiles, largest first: 128 x 128 of 8 x 8 registers ran 38 TFLOP/s (f16) on an
+H200 where 64 x 128 ran 34 (docs/notes/kernel-lab.md); the smaller ones fit WebGPU's guaranteed limits."""
+
+GEMM_MIN_WORKGROUPS = 128
+"""A gemm tile is taken only if the weight rows alone give this many workgroups (an H200 has 132
+multiprocessors; fewer workgroups leave some idle), unless no tile does."""
 
 
 def gemm_config(root: linalg.GenericOp, target: TargetDescription) -> LoweringConfigAttr:
-    """Register-tiled: 256 invocations of 4x8 (f16 where the target has it), 32 k per step, pipelined; smaller
-    tiles where the target's workgroup memory or invocations are WebGPU's guaranteed minimum."""
+    """Register-tiled, f16 where the target has it, 64 (else 32) k per step, pipelined: the largest tile of
+    ``GEMM_TILES`` whose workgroup memory and invocations the target allows and whose weight rows give
+    ``GEMM_MIN_WORKGROUPS`` workgroups over a 512-token prefill."""
     n_out = len(root.outputs)
+    n = root.results[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
     f16 = target.f16
     elem = 2 if f16 else 4
     k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
     block = _weight_block(root)
-    bk = next((t for t in (max(32, block), 16, 8, 4) if k % t == 0 and t % block == 0), block)
-    for bm, bn, tm, tn in ((64, 128, 4, 8), (64, 64, 4, 4), (32, 64, 4, 4), (32, 32, 4, 4)):
-        threads = (bm // tm) * (bn // tn)
-        memory = (bm + bn * n_out) * bk * elem
-        if threads <= target.max_invocations and memory <= target.max_workgroup_memory:
-            return LoweringConfigAttr("gemm", [threads, 1, 1], workgroup_tile=[bm, bn], thread_tile=[tm, tn], reduction_tile=bk,
-                                      pipeline_depth=2, math="f16" if f16 else "f32")  # fmt: skip
-    raise ValueError(f"no gemm tile fits the '{target.name}' target")
+    fitting = []
+    for bk in (64, 32, 16, 8, 4):
+        if k % bk or bk % block:
+            continue
+        for bm, bn, tm, tn in GEMM_TILES:
+            threads = (bm // tm) * (bn // tn)
+            # the tiles, a float per row for prologue reductions, their reduction's scratch
+            memory = (bm + bn * n_out) * bk * elem + 4 * bm + 4 * threads
+            if threads <= target.max_invocations and memory <= target.max_workgroup_memory:
+                fitting.append((bm, bn, tm, tn, bk, threads))
+    if not fitting:
+        raise ValueError(f"no gemm tile fits the '{target.name}' target")
+    busy = [f for f in fitting if -(-512 // f[0]) * -(-n // f[1]) >= GEMM_MIN_WORKGROUPS]
+    bm, bn, tm, tn, bk, threads = (busy or fitting)[0]
+    return LoweringConfigAttr("gemm", [threads, 1, 1], workgroup_tile=[bm, bn], thread_tile=[tm, tn], reduction_tile=bk,
+                              pipeline_depth=2, math="f16" if f16 else "f32")  # fmt: skip
 
 
 def attention_configs(root: AttentionOp, target: TargetDescription) -> tuple[LoweringConfigAttr, LoweringConfigAttr]:
