@@ -58,6 +58,9 @@ class LoweringConfig:
     positions per step of the online softmax (``workgroup / reduction_tile``
     invocations share one position's dot product); ``split``: positions per
     workgroup for split-KV (0 = none; a second kernel merges the partitions).
+    With ``workgroup_tile = [Bq]``: one workgroup per (head, block of Bq query
+    rows), FlashAttention-2 with Q, K and V tiles in workgroup memory
+    (``reduction_tile`` keys per step; ``workgroup = (Bq / 2) * (Bk / 2)``).
     """
 
     strategy: str

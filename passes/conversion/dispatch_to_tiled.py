@@ -21,6 +21,7 @@ from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
 from rusty_ir.passes.codegen.attention import lower_attention, lower_attention_combine, split_kv_scratch
 from rusty_ir.passes.codegen.elementwise import lower_elementwise
+from rusty_ir.passes.codegen.flash_attention import lower_flash_attention
 from rusty_ir.passes.codegen.gemm import lower_gemm
 from rusty_ir.passes.codegen.gemv import lower_gemv
 from rusty_ir.passes.codegen.kernel import Kernel
@@ -74,6 +75,11 @@ def _lower(region: RegionOp, config: LoweringConfigAttr, target: TargetDescripti
         scratch = split_kv_scratch(b, region_ops(region), dict(zip(region.block.args, region.args)), config)
         b.insert(_kernel(region, config, target, lower_attention, [scratch]))
         b.insert(_kernel(region, config, target, lower_attention_combine, [scratch]))
+    elif config.strategy == "attention" and config.config.workgroup_tile:  # blocks of query rows: FlashAttention-2
+        args = dict(zip(region.block.args, region.args))
+        query = next(o for o in region_ops(region) if isinstance(o, AttentionOp)).query
+        rows = Materializer(args).dim(b, query, 0, args)  # on the host: a kernel cannot read a buffer's size
+        b.insert(_kernel(region, config, target, lower_flash_attention, [rows]))
     else:
         b.insert(_kernel(region, config, target, SCHEDULES[config.strategy]))
 
@@ -120,8 +126,8 @@ class ConvertDispatchToTiledPass(ModulePass):
     with a ``config``. Produces: ``tiled.kernel`` ops with the same operands: a
     ``grid`` region computing the workgroup counts on the host, and a ``body``
     that is the tiled and distributed loop nest of the region's strategy
-    (``elementwise``, ``row``, ``gemv``, ``gemm``, ``attention``; one builder each in
-    passes/codegen/): ``tiled.forall`` over workgroups and invocations,
+    (``elementwise``, ``row``, ``gemv``, ``gemm``, ``attention`` per query row or, with a
+    ``workgroup_tile``, per block of query rows; one builder each in passes/codegen/): ``tiled.forall`` over workgroups and invocations,
     ``tiled.promote`` of tiles into workgroup memory, ``tiled.contract_tile``
     register micro-tiles, ``tiled.reduce`` across invocations, ``quant.load`` /
     ``quant.load_block`` of stored weights, around ``scf``/``memref``/``arith``.

@@ -103,14 +103,24 @@ def gemm_config(root: linalg.GenericOp, target: TargetDescription) -> LoweringCo
                               pipeline_depth=2, math="f16" if f16 else "f32")  # fmt: skip
 
 
+FLASH_TILES = ((32, 32), (16, 32), (16, 16), (8, 16), (8, 8))
+"""(query rows, keys) per step of the tiled prefill attention, largest first."""
+
+
 def attention_configs(root: AttentionOp, target: TargetDescription) -> tuple[LoweringConfigAttr, LoweringConfigAttr]:
-    """As many invocations as the target allows, up to 1024 (more if head_dim is larger), a KV tile of as many
-    positions as invocations; the single-token version is split-KV over ``SPLIT_KV_TILE`` positions."""
+    """Prefill: FlashAttention-2 over blocks of query rows (``flash_attention.py``), the largest of ``FLASH_TILES``
+    whose Q, K, V and score tiles fit the target's workgroup memory. One token: one workgroup per head and
+    split-KV over ``SPLIT_KV_TILE`` positions, with as many invocations as the target allows, up to 1024."""
     hd = root.head_dim.value.data
     wg = max(_pow2_floor(min(1024, target.max_invocations)), _pow2_ceil(hd))
     kv_tile = min(wg, max(SPLIT_KV_TILE, wg // hd))
-    general = LoweringConfigAttr("attention", [wg, 1, 1], reduction_tile=wg)
-    return general, LoweringConfigAttr("attention", [wg, 1, 1], reduction_tile=kv_tile, split=kv_tile)
+    single = LoweringConfigAttr("attention", [wg, 1, 1], reduction_tile=kv_tile, split=kv_tile)
+    for bq, bk in FLASH_TILES:
+        threads = (bq // 2) * (bk // 2)
+        memory = 4 * (bq * hd + 2 * bk * hd + bq * bk)
+        if threads <= target.max_invocations and memory <= target.max_workgroup_memory and hd % (threads // bq) == 0 and hd % 4 == 0:
+            return LoweringConfigAttr("attention", [threads, 1, 1], workgroup_tile=[bq], reduction_tile=bk), single
+    return LoweringConfigAttr("attention", [wg, 1, 1], reduction_tile=wg), single
 
 
 def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tuple[LoweringConfigAttr, LoweringConfigAttr | None]:

@@ -177,16 +177,25 @@ def test_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str) -> 
     np.testing.assert_allclose(y, x @ view.to_numpy().T + h, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize(("rows", "pos"), [(3, 2), (1, 40)])
-def test_attention_gqa_prefill(device: Any, rows: int, pos: int) -> None:
-    """3 query rows at pos 2 (causal within the prompt), and one decode row over 41 positions (two KV tiles)."""
+ATTENTION_CONFIGS = {
+    "per-row": None,
+    "flash": "#dispatch.lowering_config<attention, workgroup = [16, 1, 1], workgroup_tile = [4], reduction_tile = 16>",
+}
+
+
+@pytest.mark.parametrize("config", sorted(ATTENTION_CONFIGS))
+@pytest.mark.parametrize(("rows", "pos"), [(3, 2), (1, 40), (9, 30)])
+def test_attention_gqa_prefill(device: Any, rows: int, pos: int, config: str) -> None:
+    """3 query rows at pos 2 (causal within the prompt), one decode row over 41 positions (two KV tiles), 9 rows
+    at pos 30 (query blocks and key tiles cut by the causal mask); per query row, and FlashAttention-2."""
     rng = np.random.default_rng(rows + pos)
     context = 48
     q = rng.standard_normal((rows, 16)).astype(np.float32)
     kc = rng.standard_normal((context, 8)).astype(np.float32)
     vc = rng.standard_normal((context, 8)).astype(np.float32)
     y = np.full((rows, 16), np.nan, np.float32)
-    run_on_gpu(device, chunk(3), [q, kc, vc, pos, y.copy()], {4: y})
+    flash = ATTENTION_CONFIGS[config]
+    run_on_gpu(device, chunk(3), [q, kc, vc, pos, y.copy()], {4: y}, configs={"attention_0": (flash, None)} if flash else None)
     want = reference(3, [q, kc, vc, pos, np.zeros_like(y)])[4]
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
 
