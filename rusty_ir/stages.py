@@ -11,6 +11,8 @@ DEFAULT_STAGES: tuple[tuple[str, str], ...] = (
     # siblings first: form-dispatches must see gate/up as one contraction to fuse SiLU(gate) * up
     ("fused", "linalg-fuse-siblings"),
     ("dispatch", "form-dispatches"),
+    # fewer kernels: cache appends into the k/v projection's epilogue, the q and k/v projections side by side
+    ("merged", "merge-dispatches"),
     # tuning annotates; everything after only reads the configs
     ("tuned", "tune-workgroups"),
     # bufferize before tiling: schedules store into the region's out buffers

@@ -38,15 +38,25 @@ def reduction_kind(op: linalg.GenericOp) -> str:
 
 
 def pick(b: IRBuilder, index: SSAValue, candidates: Sequence[tuple[SSAValue, SSAValue]]) -> SSAValue:
-    """The value whose key equals ``index`` among ``(key, value)`` candidates: the value itself when ``index``
-    is a key (the common case, no code), else a chain of selects (the last candidate when none matches)."""
-    for key, value in candidates:
+    """The value an epilogue reads at ``index`` among an invocation's ``(key, value)`` candidates: consecutive rows
+    (or columns) starting at an even one. ``index`` must be a key, or ``key ^ 1`` (RoPE's partner in GGUF's
+    interleaved order), which is then the neighbouring candidate; any other index is a compile-time error,
+    never a wrong value."""
+    for j, (key, value) in enumerate(candidates):
         if key is index:
             return value
-    out = candidates[-1][1]
-    for key, value in candidates[:-1]:
-        out = b.select(b.cmpi("eq", index, key), value, out)
-    return out
+    owner = index.owner
+    if isinstance(owner, arith.XOrIOp) and len(candidates) % 2 == 0:
+        for x, y in ((owner.lhs, owner.rhs), (owner.rhs, owner.lhs)):
+            one = y.owner
+            if isinstance(one, arith.ConstantOp) and getattr(one.value, "value", None) is not None and one.value.value.data == 1:
+                for j, (key, _) in enumerate(candidates):
+                    if key is x:
+                        return candidates[j ^ 1][1]
+    raise RustyError(
+        "an epilogue reads a neighbour this invocation does not hold (only an element and its xor-1 partner are "
+        "supported; give each invocation an even number of rows)"
+    )
 
 
 def clone_body(b: IRBuilder, op: linalg.GenericOp, inputs: Sequence[SSAValue], acc: Sequence[SSAValue]) -> list[SSAValue]:

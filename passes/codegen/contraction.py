@@ -19,10 +19,12 @@ from xdsl.dialects.builtin import FloatAttr
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.ir.affine import AffineMap
 
+from rusty_ir.dialects.linalg_ext import CacheAppendOp
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import INDEX, IRBuilder
 from rusty_ir.passes.codegen.common import outputs
 from rusty_ir.passes.codegen.kernel import Kernel
+from rusty_ir.passes.codegen.kv_cache import cache_row, store_cache
 from rusty_ir.passes.codegen.materialize import Materializer, WeightRef, apply_map, static_shape
 from rusty_ir.passes.dispatch.analysis import Kind, kind, maps, reduction_dims
 
@@ -164,19 +166,70 @@ class Contraction:
         """The initial accumulator of output ``i`` (its fill value) at (token, n)."""
         return self.mat.element(b, self.root.outputs[i], [token, n] if self.batched else [n])
 
+    def _mine(self, value: SSAValue) -> bool:
+        """Whether a region value is computed from this contraction's results (a region may hold several)."""
+        todo, seen = [value], set()
+        mine = set(self.root.results)
+        while todo:
+            v = todo.pop()
+            if v in mine:
+                return True
+            if v in seen:
+                continue
+            seen.add(v)
+            owner = v.owner
+            if isinstance(owner, Operation) and owner in self.ops:
+                todo.extend(o for inner in owner.walk() for o in inner.operands)
+        return False
+
     def store_outputs(self, b: IRBuilder, token: SSAValue, n: SSAValue, known: Callable[[int, IRBuilder, Sequence[SSAValue]], SSAValue]) -> None:
-        """Materialize and store every region output at (token, n); ``known(i, b, idx)`` gives result ``i``'s
-        value at index ``idx`` (the epilogue may read a neighbour row, as RoPE reads its partner)."""
+        """Materialize and store this contraction's region outputs at (token, n), and append its keys and values
+        to the KV cache where the region does; ``known(i, b, idx)`` gives result ``i``'s value at index ``idx``
+        (the epilogue may read a neighbour row, as RoPE reads its partner)."""
         for i, result in enumerate(self.root.results):
             self.mat.known[result] = lambda ib, idx, i=i: known(i, ib, idx)
         idx = [token, n] if self.batched else [n]
         for value, buf in outputs(self.kernel, self.ops):
-            b.insert(memref.StoreOp.get(self.mat.element(b, value, idx), buf, idx))
+            if self._mine(value):
+                b.insert(memref.StoreOp.get(self.mat.element(b, value, idx), buf, idx))
+        for op in self.ops:
+            if isinstance(op, CacheAppendOp) and self._mine(op.keys):
+                table = None if op.block_table is None else self.mat.args[op.block_table]
+                row = cache_row(b, op, table, b.addi(self.mat.args[op.pos], token))
+                for src, cache in ((op.keys, op.k_cache), (op.values, op.v_cache)):
+                    store_cache(b, self.mat.element(b, src, idx), self.mat.args[cache], row, n)
 
 
-def analyse(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> Contraction:
-    """The contraction of a region (raises RustyError for shapes the schedules do not handle)."""
-    root = next(op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.CONTRACTION)
+def by_segment(b: IRBuilder, tile: SSAValue, tiles: Sequence[int], body: Callable[[IRBuilder, int, SSAValue], None]) -> None:
+    """Run ``body(builder, i, local tile)`` for the segment (contraction ``i`` of a region holding several) that owns
+    workgroup tile ``tile`` of their concatenated ranges (``tiles[i]`` tiles each): a chain of ``scf.if`` on
+    ``tile``, which is uniform over the workgroup, so collective ops may sit inside."""
+    if len(tiles) == 1:
+        body(b, 0, tile)
+        return
+
+    def chain(cb: IRBuilder, i: int, start: int) -> list[SSAValue]:
+        local = cb.subi(tile, cb.index(start)) if start else tile
+        if i == len(tiles) - 1:
+            body(cb, i, local)
+            return []
+        cb.if_then(cb.cmpi("ult", tile, cb.index(start + tiles[i])), lambda tb: (body(tb, i, local), [])[1],
+                   lambda eb: chain(eb, i + 1, start + tiles[i]))  # fmt: skip
+        return []
+
+    chain(b, 0, 0)
+
+
+def analyse_all(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[Contraction]:
+    """Every contraction of a region, in order (``merge-dispatches`` may put several in one)."""
+    roots = [op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.CONTRACTION]
+    return [analyse(kernel, mat, ops, root) for root in roots]
+
+
+def analyse(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], root: linalg.GenericOp | None = None) -> Contraction:
+    """The (first, or ``root``) contraction of a region (raises RustyError for shapes the schedules do not handle)."""
+    if root is None:
+        root = next(op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.CONTRACTION)
     out_shape = static_shape(root.results[0])
     batched = len(out_shape) == 2
     if len(out_shape) not in (1, 2):
@@ -187,7 +240,7 @@ def analyse(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> Cont
         raise RustyError("a contraction must reduce its last loop dim over the inputs' last dim", root)
     n_total = out_shape[-1]
     refs = [mat.reader(w) for w in weights]
-    prologue = [op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.ROW_REDUCTION]
+    prologue = [op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.ROW_REDUCTION and _feeds(op, root, ops)]
     for red in prologue:
         if len(static_shape(red.results[0])) != (1 if batched else 0) and not all(d == 1 for d in static_shape(red.results[0])):
             raise RustyError("a prologue reduction must be per token of its contraction", red)
@@ -206,6 +259,22 @@ def analyse(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> Cont
     mac = all(_is_mac(root, i) for i in range(len(root.outputs)))
     factored = bool(prologue) and mac and _factor(lhs)  # a linear body: the row scale may move past the sum
     return Contraction(kernel, mat, list(ops), root, weights, refs, prologue, n_total, k_total, batched, lhs, factored, mac)
+
+
+def _feeds(producer: Operation, root: Operation, ops: Sequence[Operation]) -> bool:
+    """Whether ``producer``'s results reach ``root``'s activation within the region."""
+    todo, seen = [root.operands[0]], set()
+    while todo:
+        v = todo.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        owner = v.owner
+        if owner is producer:
+            return True
+        if isinstance(owner, Operation) and owner in ops:
+            todo.extend(o for inner in owner.walk() for o in inner.operands)
+    return False
 
 
 def _factor(lhs: Template) -> bool:
@@ -248,4 +317,4 @@ def _is_mac(root: linalg.GenericOp, i: int) -> bool:
     return isinstance(mul, arith.MulfOp) and {mul.lhs, mul.rhs} == {x, w}
 
 
-__all__ = ["Contraction", "Template", "analyse"]
+__all__ = ["Contraction", "Template", "analyse", "analyse_all", "by_segment"]

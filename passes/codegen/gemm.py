@@ -31,7 +31,7 @@ from xdsl.ir import Operation, SSAValue
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.passes.codegen.common import pick, reduction_kind
-from rusty_ir.passes.codegen.contraction import Contraction, analyse
+from rusty_ir.passes.codegen.contraction import Contraction, analyse_all, by_segment
 from rusty_ir.passes.codegen.kernel import Kernel, load, store
 from rusty_ir.passes.codegen.materialize import Materializer
 
@@ -81,30 +81,37 @@ def _prologue(c: Contraction, b: IRBuilder, m0: SSAValue, batch: SSAValue, rows:
 
 
 def lower_gemm(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
-    """Write the kernel body (see the module docstring); returns the grid."""
-    c = analyse(kernel, mat, ops)
-    if not c.batched:
-        raise RustyError("the gemm schedule needs a contraction over tokens (use gemv)", c.root)
+    """Write the kernel body (see the module docstring); returns the grid. A region with several contractions
+    gives each its own range of workgroups along x."""
+    segments = analyse_all(kernel, mat, ops)
     cfg = kernel.config
     tm_wg, tn_wg = cfg.workgroup_tile
     tm, tn = cfg.thread_tile
     bk = cfg.reduction_tile
-    if c.k_total % bk or bk % c.block:
-        raise RustyError(f"gemm: reduction_tile {bk} must divide K = {c.k_total} and be a multiple of the weights' block {c.block}", c.root)
+    for c in segments:
+        if not c.batched:
+            raise RustyError("the gemm schedule needs a contraction over tokens (use gemv)", c.root)
+        if c.k_total % bk or bk % c.block:
+            raise RustyError(f"gemm: reduction_tile {bk} must divide K = {c.k_total} and be a multiple of the weights' block {c.block}", c.root)
     if cfg.math == "f16" and not kernel.target.f16:
-        raise RustyError(f"gemm: math = f16 needs a target with f16 arithmetic ('{kernel.target.name}' has none)", c.root)
+        raise RustyError(f"gemm: math = f16 needs a target with f16 arithmetic ('{kernel.target.name}' has none)", segments[0].root)
     elem = Float16Type() if cfg.math == "f16" else F32
+    tiles = [-(-c.n_total // tn_wg) for c in segments]
 
     g = kernel.grid_b
-    grid = [g.index(-(-c.n_total // tn_wg)), g.ceildiv(c.batch_size(g, kernel.grid_args), g.index(tm_wg)), g.index(1)]
+    grid = [g.index(sum(tiles)), g.ceildiv(segments[0].batch_size(g, kernel.grid_args), g.index(tm_wg)), g.index(1)]
     b = kernel.b
-    batch = c.batch_size(b)
+    batch = segments[0].batch_size(b)
 
     def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
         wn, wm = wivs
-        kernel.invocations(wb, [tm_wg // tm, tn_wg // tn], lambda ib, ivs: _invocation(c, ib, ivs, wn, wm, batch, elem))
 
-    kernel.workgroups([b.index(-(-c.n_total // tn_wg)), b.ceildiv(batch, b.index(tm_wg))], per_workgroup)
+        def per_invocation(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
+            by_segment(ib, wn, tiles, lambda sb, i, local: _invocation(segments[i], sb, ivs, local, wm, batch, elem))
+
+        kernel.invocations(wb, [tm_wg // tm, tn_wg // tn], per_invocation)
+
+    kernel.workgroups([b.index(sum(tiles)), b.ceildiv(batch, b.index(tm_wg))], per_workgroup)
     return grid
 
 

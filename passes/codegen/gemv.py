@@ -30,7 +30,7 @@ from xdsl.ir import Operation, SSAValue
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
 from rusty_ir.passes.codegen.common import clone_body, pick, reduction_kind
-from rusty_ir.passes.codegen.contraction import Contraction, analyse
+from rusty_ir.passes.codegen.contraction import Contraction, analyse_all, by_segment
 from rusty_ir.passes.codegen.kernel import Kernel
 from rusty_ir.passes.codegen.materialize import Materializer
 
@@ -58,33 +58,38 @@ def _prologue(c: Contraction, b: IRBuilder, tokens: Sequence[SSAValue], linear: 
 
 
 def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
-    """Write the kernel body (see the module docstring); returns the grid."""
-    c = analyse(kernel, mat, ops)
+    """Write the kernel body (see the module docstring); returns the grid. A region with several contractions
+    gives each its own range of workgroups along x."""
+    segments = analyse_all(kernel, mat, ops)
     cfg = kernel.config
     tokens_per_wg, rows_per_wg = cfg.workgroup_tile
     (rows,) = cfg.thread_tile
     split, unroll = cfg.split, max(1, cfg.reduction_tile)
     groups = rows_per_wg // rows
-    if not c.batched and tokens_per_wg != 1:
-        raise RustyError("a contraction without a token dim takes one token per workgroup", c.root)
-    block = c.block
-    blocks = c.k_total // block
-    if c.k_total % block:
-        raise RustyError(f"K = {c.k_total} is not a multiple of the weights' block of {block}", c.root)
+    for c in segments:
+        if not c.batched and tokens_per_wg != 1:
+            raise RustyError("a contraction without a token dim takes one token per workgroup", c.root)
+        if c.k_total % c.block:
+            raise RustyError(f"K = {c.k_total} is not a multiple of the weights' block of {c.block}", c.root)
+    tiles = [-(-c.n_total // rows_per_wg) for c in segments]
 
     g = kernel.grid_b
-    grid_tokens = c.batch_size(g, kernel.grid_args)
-    grid = [g.index(-(-c.n_total // rows_per_wg)), g.ceildiv(grid_tokens, g.index(tokens_per_wg)), g.index(1)]
+    grid_tokens = segments[0].batch_size(g, kernel.grid_args)
+    grid = [g.index(sum(tiles)), g.ceildiv(grid_tokens, g.index(tokens_per_wg)), g.index(1)]
 
     b = kernel.b
-    batch = c.batch_size(b)
-    wg_bounds = [b.index(-(-c.n_total // rows_per_wg)), b.ceildiv(batch, b.index(tokens_per_wg))]
+    batch = segments[0].batch_size(b)
+    wg_bounds = [b.index(sum(tiles)), b.ceildiv(batch, b.index(tokens_per_wg))]
 
     def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
         wn, wt = wivs
 
         def per_invocation(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
-            _invocation(c, ib, ivs, wn, wt, rows, rows_per_wg, tokens_per_wg, split, unroll, block, blocks)
+            def segment(sb: IRBuilder, i: int, local: SSAValue) -> None:
+                c = segments[i]
+                _invocation(c, sb, ivs, local, wt, rows, rows_per_wg, tokens_per_wg, split, unroll, c.block, c.k_total // c.block)
+
+            by_segment(ib, wn, tiles, segment)
 
         kernel.invocations(wb, [groups, split], per_invocation)
 

@@ -84,20 +84,48 @@ def _barrier(b: IRBuilder) -> None:
     b.insert(gpu.BarrierOp())
 
 
-def _alloca(kernel: KernelOp, promote: PromoteOp) -> SSAValue:
+def _exclusive(a: Operation, b: Operation) -> bool:
+    """Whether ``a`` and ``b`` sit in different branches of one ``scf.if`` (never both run)."""
+    ancestors: dict[Operation, Operation] = {}  # ancestor op -> the child region's first op on a's path
+    child: Operation = a
+    parent = a.parent_op()
+    while parent is not None:
+        ancestors[parent] = child
+        child, parent = parent, parent.parent_op()
+    child, parent = b, b.parent_op()
+    while parent is not None:
+        if parent in ancestors:
+            if not isinstance(parent, scf.IfOp):
+                return False
+            return ancestors[parent].parent_region() is not child.parent_region()
+        child, parent = parent, parent.parent_op()
+    return False
+
+
+def _alloca(kernel: KernelOp, promote: PromoteOp, shared: dict[MemRefType, list[tuple[SSAValue, list[PromoteOp]]]]) -> SSAValue:
+    """The promote's workgroup buffer: one already made for promotes that never run with this one (the branches
+    of the contractions of one region, ``by_segment``), else a new ``memref.alloca`` at the top of the kernel."""
     ty = promote.result.type
     assert isinstance(ty, MemRefType)
+    for buf, users in shared.setdefault(ty, []):
+        if all(_exclusive(promote, other) for other in users):
+            users.append(promote)
+            return buf
     alloca = memref.AllocaOp.get(ty.element_type, shape=ty.get_shape(), memory_space=IntegerAttr(3, i64))
     if promote.result.name_hint:
         alloca.memref.name_hint = promote.result.name_hint
     block = kernel.body.block
     block.insert_op_before(alloca, block.first_op)  # pyright: ignore[reportArgumentType]
+    shared[ty].append((alloca.memref, [promote]))
     return alloca.memref
 
 
-def _lower_direct(promote: PromoteOp, kernel: KernelOp) -> None:
+Shared = dict[MemRefType, list[tuple[SSAValue, list[PromoteOp]]]]
+
+
+def _lower_direct(promote: PromoteOp, kernel: KernelOp, shared: Shared) -> None:
     """depth 1: [barrier when in a loop] every invocation stores its points, barrier."""
-    buf = _alloca(kernel, promote)
+    buf = _alloca(kernel, promote, shared)
     b = IRBuilder(InsertPoint.before(promote))
     if _enclosing(promote, scf.ForOp) is not None:
         _barrier(b)  # the previous iteration's readers are done with the buffer
@@ -107,7 +135,7 @@ def _lower_direct(promote: PromoteOp, kernel: KernelOp) -> None:
     Rewriter.replace_op(promote, [], [buf])
 
 
-def _lower_pipelined(promotes: Sequence[PromoteOp], loop: scf.ForOp, kernel: KernelOp) -> None:
+def _lower_pipelined(promotes: Sequence[PromoteOp], loop: scf.ForOp, kernel: KernelOp, shared: Shared) -> None:
     """depth 2, for all pipelined promotes of one loop: the first tiles are stored before the loop; each iteration
     loads the next tiles' values where the promote was, and stores them after its last use of the buffers."""
     iv = loop.body.block.args[0]
@@ -117,7 +145,7 @@ def _lower_pipelined(promotes: Sequence[PromoteOp], loop: scf.ForOp, kernel: Ker
                 owner = operand.owner
                 if isinstance(owner, Operation) and owner.parent_block() is loop.body.block:
                     raise RustyError("tiled.promote with depth 2 may read only the loop's iv and values from outside the loop", promote)
-    bufs = [_alloca(kernel, p) for p in promotes]
+    bufs = [_alloca(kernel, p, shared) for p in promotes]
     pre = IRBuilder(InsertPoint.before(loop))
     tid = linear_invocation(pre, kernel.workgroup)
     for promote, buf in zip(promotes, bufs):
@@ -151,14 +179,15 @@ def _dedupe_barriers(kernel: KernelOp) -> None:
 def promote_kernel(kernel: KernelOp) -> None:
     promotes = [op for op in kernel.body.walk() if isinstance(op, PromoteOp)]
     pipelined: dict[scf.ForOp, list[PromoteOp]] = {}
+    shared: Shared = {}
     for p in promotes:
         loop = p.parent_op()
         if p.depth.value.data == 2 and isinstance(loop, scf.ForOp):
             pipelined.setdefault(loop, []).append(p)
         else:
-            _lower_direct(p, kernel)
+            _lower_direct(p, kernel, shared)
     for loop, group in pipelined.items():
-        _lower_pipelined(group, loop, kernel)
+        _lower_pipelined(group, loop, kernel, shared)
     _dedupe_barriers(kernel)
 
 
@@ -170,7 +199,8 @@ class PromoteToWorkgroupMemoryPass(ModulePass):
     (``memref.alloca``, memory space 3, at the top of the kernel); each
     invocation evaluates the promote's body at its share of the tile's points
     (units of ``unit`` points along the last dim, dealt by linear invocation
-    index in ``deal`` order) and stores the values, permuted, converted to
+    index in ``deal`` order); promotes in different branches of one ``scf.if``
+    (the contractions of a merged region) share a buffer and stores the values, permuted, converted to
     the buffer's element type; barriers around the stores. With ``depth = 2``
     in an ``scf.for`` (the promote directly in its body, reading only the
     loop's iv and values from outside the loop) the copy is software-pipelined:

@@ -45,20 +45,22 @@ def _pow2_ceil(n: int) -> int:
     return 1 << (max(n, 1) - 1).bit_length()
 
 
-def _weight_block(root: linalg.GenericOp) -> int:
-    """Values of K the kernels decode at once from the weights (``quant.kernel_block``)."""
+def _weight_block(root: linalg.GenericOp, ops: Sequence[Operation] = ()) -> int:
+    """Values of K the kernels decode at once from the weights (``quant.kernel_block``) of ``root`` and of the
+    other contractions in ``ops``: the largest."""
     sizes = set()
-    for w in root.inputs[1:]:
+    roots = [root, *(op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.CONTRACTION)]
+    for w in (w for r in roots for w in r.inputs[1:]):
         elem = getattr(w.type, "element_type", None)
         sizes.add(elem.block if isinstance(elem, BlockQuantType) else 8 if isinstance(elem, Float16Type | BFloat16Type) else 4)
     return max(sizes) if sizes else 4
 
 
-def gemv_config(root: linalg.GenericOp, target: TargetDescription) -> LoweringConfigAttr:
+def gemv_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence[Operation] = ()) -> LoweringConfigAttr:
     """Row groups of ``GEMV_ROWS`` rows, each walked by up to one subgroup of invocations splitting K, two
     weight blocks in flight per invocation where a row has blocks enough."""
     k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
-    blocks = max(1, k // _weight_block(root))
+    blocks = max(1, k // _weight_block(root, ops))
     split = max(1, min(target.subgroup_size or 32, _pow2_floor(blocks)))
     groups = max(1, min(GEMV_GROUPS, target.max_invocations // split))
     unroll = 2 if blocks >= 4 * split else 1
@@ -66,7 +68,7 @@ def gemv_config(root: linalg.GenericOp, target: TargetDescription) -> LoweringCo
                               reduction_tile=unroll)  # fmt: skip
 
 
-GEMM_TILES = ((128, 128, 8, 8), (64, 128, 4, 8), (64, 64, 4, 4), (32, 64, 4, 4), (32, 32, 4, 4))
+GEMM_TILES = ((128, 128, 8, 8), (64, 128, 4, 8), (64, 64, 4, 4), (32, 64, 4, 4), (32, 32, 4, 4), (16, 32, 4, 4))
 """(M, N, TM, TN) of gemm workgroup tiles, largest first: 128 x 128 of 8 x 8 registers ran 38 TFLOP/s (f16) on an
 H200 where 64 x 128 ran 34 (docs/notes/kernel-lab.md); the smaller ones fit WebGPU's guaranteed limits."""
 
@@ -75,16 +77,19 @@ GEMM_MIN_WORKGROUPS = 128
 multiprocessors; fewer workgroups leave some idle), unless no tile does."""
 
 
-def gemm_config(root: linalg.GenericOp, target: TargetDescription) -> LoweringConfigAttr:
+def gemm_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence[Operation] = ()) -> LoweringConfigAttr:
     """Register-tiled, f16 where the target has it, 64 (else 32) k per step, pipelined: the largest tile of
     ``GEMM_TILES`` whose workgroup memory and invocations the target allows and whose weight rows give
-    ``GEMM_MIN_WORKGROUPS`` workgroups over a 512-token prefill."""
-    n_out = len(root.outputs)
+    ``GEMM_MIN_WORKGROUPS`` workgroups over a 512-token prefill. ``ops``: the region's ops, when it holds
+    several contractions (they run in different workgroups: their tiles share workgroup memory)."""
+    contractions = [op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.CONTRACTION] or [root]
+    segments = len(contractions)
+    per_segment = max(len(c.outputs) for c in contractions)
     n = root.results[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
     f16 = target.f16
     elem = 2 if f16 else 4
     k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
-    block = _weight_block(root)
+    block = _weight_block(root, ops)
     fitting = []
     for bk in (64, 32, 16, 8, 4):
         if k % bk or bk % block:
@@ -92,7 +97,7 @@ def gemm_config(root: linalg.GenericOp, target: TargetDescription) -> LoweringCo
         for bm, bn, tm, tn in GEMM_TILES:
             threads = (bm // tm) * (bn // tn)
             # the tiles, a float per row for prologue reductions, their reduction's scratch
-            memory = (bm + bn * n_out) * bk * elem + 4 * bm + 4 * threads
+            memory = (bm + bn * per_segment) * bk * elem + 4 * bm * segments + 4 * threads
             if threads <= target.max_invocations and memory <= target.max_workgroup_memory:
                 fitting.append((bm, bn, tm, tn, bk, threads))
     if not fitting:
@@ -132,8 +137,8 @@ def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tupl
         assert isinstance(root, linalg.GenericOp) and kind(root) is Kind.CONTRACTION
         batched = len(root.results[0].type.get_shape()) > 1  # pyright: ignore[reportAttributeAccessIssue]
         if not batched:
-            return gemv_config(root, target), None
-        return gemm_config(root, target), gemv_config(root, target)
+            return gemv_config(root, target, ops), None
+        return gemm_config(root, target, ops), gemv_config(root, target, ops)
     if strategy == "attention":
         assert isinstance(root, AttentionOp)
         return attention_configs(root, target)
