@@ -84,6 +84,10 @@ def _barrier(b: IRBuilder) -> None:
     b.insert(gpu.BarrierOp())
 
 
+Shared = dict[MemRefType, list[tuple[SSAValue, list[Operation]]]]
+"""Workgroup buffers by type, with the parent ops of the promotes using each."""
+
+
 def _exclusive(a: Operation, b: Operation) -> bool:
     """Whether ``a`` and ``b`` sit in different branches of one ``scf.if`` (never both run)."""
     ancestors: dict[Operation, Operation] = {}  # ancestor op -> the child region's first op on a's path
@@ -102,25 +106,25 @@ def _exclusive(a: Operation, b: Operation) -> bool:
     return False
 
 
-def _alloca(kernel: KernelOp, promote: PromoteOp, shared: dict[MemRefType, list[tuple[SSAValue, list[PromoteOp]]]]) -> SSAValue:
+def _alloca(kernel: KernelOp, promote: PromoteOp, shared: Shared) -> SSAValue:
     """The promote's workgroup buffer: one already made for promotes that never run with this one (the branches
-    of the contractions of one region, ``by_segment``), else a new ``memref.alloca`` at the top of the kernel."""
+    of the contractions of one region, ``by_segment``), else a new ``memref.alloca`` at the top of the kernel.
+    A promote is remembered by its parent op, which outlives its lowering."""
     ty = promote.result.type
     assert isinstance(ty, MemRefType)
+    here = promote.parent_op()
+    assert here is not None
     for buf, users in shared.setdefault(ty, []):
-        if all(_exclusive(promote, other) for other in users):
-            users.append(promote)
+        if all(_exclusive(here, other) for other in users):
+            users.append(here)
             return buf
     alloca = memref.AllocaOp.get(ty.element_type, shape=ty.get_shape(), memory_space=IntegerAttr(3, i64))
     if promote.result.name_hint:
         alloca.memref.name_hint = promote.result.name_hint
     block = kernel.body.block
     block.insert_op_before(alloca, block.first_op)  # pyright: ignore[reportArgumentType]
-    shared[ty].append((alloca.memref, [promote]))
+    shared[ty].append((alloca.memref, [here]))
     return alloca.memref
-
-
-Shared = dict[MemRefType, list[tuple[SSAValue, list[PromoteOp]]]]
 
 
 def _lower_direct(promote: PromoteOp, kernel: KernelOp, shared: Shared) -> None:

@@ -326,7 +326,7 @@ def region_inputs(module: ModuleOp, tokens: int, rng: np.random.Generator) -> tu
 
 
 @pytest.mark.parametrize("tokens", [1, 5])
-@pytest.mark.parametrize("label", ["contraction_0", "contraction_1", "contraction_4", "contraction_5", "contraction_6"])
+@pytest.mark.parametrize("label", ["contraction_0_contraction_1", "contraction_4", "contraction_5", "contraction_6"])
 def test_tiny_model_contractions_match_the_buffer_interpreter(device: Any, label: str, tokens: int) -> None:
     """Each contraction region of the tiny model (mixed schemes, RMSNorm prologues, residual and SiLU epilogues)
     through the tiled pipeline on wgpu, at one token (gemv) and five (gemm), against the dispatch-level interpreter."""
