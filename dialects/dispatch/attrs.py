@@ -17,7 +17,7 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-STRATEGIES = ("elementwise", "row", "contraction", "attention")
+STRATEGIES = ("elementwise", "row", "contraction", "attention", "sample")
 """How a region is mapped onto workgroups (see passes/conversion/dispatch_to_tiled.py)."""
 
 
@@ -34,6 +34,7 @@ class LoweringConfigAttr(ParametrizedAttribute):
       (its threads split into ``rows`` groups that each reduce one row,
       split-K) and tokens per workgroup (default 1; more reuses each decoded
       weight block for several tokens of a prefill);
+    - sample: ``[]`` (one workgroup draws the token: passes/codegen/sampling.py);
     - attention: ``[kv_tile]``, KV positions per step of the online softmax,
       or ``[kv_tile, partition]``: split-KV, each workgroup takes
       ``partition`` positions and writes partial results that a second

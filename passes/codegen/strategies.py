@@ -22,6 +22,7 @@ from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.passes.codegen.kernel import Kernel
 from rusty_ir.passes.codegen.kv_cache import Q8_GROUP, cache_load, cache_load_run, cache_row, is_q8, store_cache, store_q8_group
 from rusty_ir.passes.codegen.materialize import Materializer, apply_map, static_shape
+from rusty_ir.passes.codegen.sampling import lower_sample
 from rusty_ir.passes.dispatch.analysis import Kind, kind, maps, reduction_dims
 
 MAX_GROUPS_X = 65535
@@ -751,5 +752,6 @@ STRATEGIES: dict[str, Strategy] = {
     "row": lower_row,
     "contraction": lower_contraction,
     "attention": lower_attention,
+    "sample": lower_sample,
 }
 
