@@ -71,13 +71,20 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
 
 
 def load_options(args: argparse.Namespace, sampling: bool) -> LoadOptions:
-    """``LoadOptions`` from the flags of ``add_load_options``; ``sampling``: compile the sampling entries."""
+    """``LoadOptions`` from the flags of ``add_load_options`` (errors name the flags); ``sampling``: compile the
+    sampling entries."""
     from rusty_ir.driver import CompileOptions  # noqa: PLC0415 - no compiler behind it
 
     options = compile_options(args)
     changed = [f"--{k.replace('_', '-')}" for k, v in options.items() if v != getattr(CompileOptions(), k)]
     if args.compiled is not None and changed:
         raise RustyError(f"{', '.join(changed)} applies when compiling; a --compiled folder is already compiled")
+    if args.compiled is not None and args.backend != "wgpu":
+        raise RustyError("--compiled runs a compiled model on the wgpu backend")
+    if args.context_length is not None and args.context_length <= 0:
+        raise RustyError(f"--context-length must be positive, got {args.context_length}")
+    if args.resident_layers is not None and args.resident_layers < 1:
+        raise RustyError(f"--resident-layers must be at least 1 (layers kept on the GPU), got {args.resident_layers}")
     return LoadOptions(backend=args.backend, context_length=args.context_length, compiled=args.compiled,
                        resident_layers=args.resident_layers, sampling=sampling, compile=options)  # fmt: skip
 
