@@ -247,8 +247,12 @@ def make_app(engine: Engine) -> Any:
     async def models(_request: Request) -> JSONResponse:
         return JSONResponse({"object": "list", "data": [{"id": engine.name, "object": "model", "created": created, "owned_by": "rusty-ir"}]})
 
+    device = getattr(engine.model.backend, "device", None)
+    adapter = (device.info.get("device") or device.info.get("description")) if device is not None else engine.model.backend.name
+
     async def health(_request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "model": engine.name, "waiting": engine.jobs.qsize(), "served": engine.served})
+        return JSONResponse({"status": "ok", "model": engine.name, "adapter": adapter, "waiting": engine.jobs.qsize(),
+                             "served": engine.served, "cancelled": engine.cancelled})  # fmt: skip
 
     async def completions(request: Request, chat: bool) -> Any:
         try:
@@ -384,8 +388,9 @@ def require_stack() -> None:
 
 
 def served_name(model: Any, given: str | None) -> str:
-    """The model id clients use: ``given``, else the checkpoint's file or folder name."""
-    return given or model.model.source.name
+    """The model id clients use: ``given``, else the checkpoint's file name without ``.gguf``, or its folder's name."""
+    source = model.model.source
+    return given or (source.stem if source.suffix == ".gguf" else source.name)
 
 
 def serve_main(args: argparse.Namespace) -> int:

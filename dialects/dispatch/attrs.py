@@ -34,12 +34,12 @@ class LoweringConfigAttr(ParametrizedAttribute):
       (its threads split into ``rows`` groups that each reduce one row,
       split-K) and tokens per workgroup (default 1; more reuses each decoded
       weight block for several tokens of a prefill);
-    - sample: ``[]`` (one workgroup draws the token: passes/codegen/sampling.py);
     - attention: ``[kv_tile]``, KV positions per step of the online softmax,
       or ``[kv_tile, partition]``: split-KV, each workgroup takes
       ``partition`` positions and writes partial results that a second
       kernel combines (``kv_tile`` may be smaller than the workgroup: then
-      ``workgroup / kv_tile`` threads share each position's dot product).
+      ``workgroup / kv_tile`` threads share each position's dot product);
+    - sample: ``[]`` (one workgroup draws the token: passes/codegen/sampling.py).
 
     Example: ``#dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [8]>``
     """

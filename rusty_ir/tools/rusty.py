@@ -361,7 +361,8 @@ def make_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 = any free one)")
     serve.add_argument("--model-name", metavar="NAME",
-                       help="the model id clients name and /v1/models lists (default: the checkpoint's file or folder name)")
+                       help="the model id clients name and /v1/models lists (default: the checkpoint's file name without .gguf, "
+                            "or its folder's name)")
     serve.add_argument("--max-queue", type=int, default=64, metavar="N",
                        help="requests waiting at most; more get HTTP 503 (default 64)")
     serve.add_argument("-q", "--quiet", action="store_true", help="no progress messages or request log on stderr")
