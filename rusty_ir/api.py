@@ -11,7 +11,7 @@
 
 ``load`` takes the options of ``rusty run`` as keyword arguments, with the same defaults;
 ``generate``, ``stream`` and ``chat`` take the generation options (``max_tokens``, ``stop``,
-``ignore_eos``) and the sampling options of ``rusty_ir.sampling.SamplingParams``
+``ignore_eos``, ``cancel``) and the sampling options of ``rusty_ir.sampling.SamplingParams``
 (``temperature``, ``top_k``, ``top_p``, ``min_p``, the penalties, ``seed``; greedy by default).
 One ``Model`` keeps one KV cache: a prompt that continues the previous one (a chat's next turn)
 prefills only its new tokens. docs/python.md is the guide.
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,21 +63,26 @@ class LoadOptions:
     """``CompileOptions`` fields: tune, quantize, kv_cache, kv_block_size."""
 
     def __post_init__(self) -> None:
+        """Checks, named by ``rusty run``'s flags (the keywords of ``load`` are the same options)."""
+        from rusty_ir.driver import CompileOptions  # noqa: PLC0415 - no compiler behind it
+
         if self.backend not in BACKENDS:
             raise RustyError(f"unknown backend '{self.backend}' (known: {', '.join(BACKENDS)})")
         if self.context_length is not None and self.context_length <= 0:
-            raise RustyError(f"the context length must be positive, got {self.context_length}")
+            raise RustyError(f"--context-length must be positive, got {self.context_length}")
         if self.resident_layers is not None and self.resident_layers < 1:
-            raise RustyError(f"resident layers must be at least 1 (layers kept on the GPU), got {self.resident_layers}")
-        if self.backend != "wgpu":
-            from rusty_ir.driver import CompileOptions  # noqa: PLC0415 - no compiler behind it
-
-            defaults = CompileOptions()
-            wgpu_only = [k for k, v in self.compile.items() if k != "quantize" and v != getattr(defaults, k)]
-            wgpu_only += ["compiled"] * (self.compiled is not None) + ["resident_layers"] * (self.resident_layers is not None)
-            if wgpu_only:
-                flags = ", ".join(f"--{k.replace('_', '-')}" for k in wgpu_only)
-                raise RustyError(f"{flags} applies to the wgpu backend")
+            raise RustyError(f"--resident-layers must be at least 1 (layers kept on the GPU), got {self.resident_layers}")
+        changed = [k for k, v in self.compile.items() if v != getattr(CompileOptions(), k)]
+        flags = lambda names: ", ".join(f"--{n.replace('_', '-')}" for n in names)  # noqa: E731
+        if self.compiled is not None and changed:
+            raise RustyError(f"{flags(changed)} applies when compiling; a --compiled folder is already compiled")
+        if self.backend == "wgpu":
+            return
+        if self.compiled is not None:
+            raise RustyError("--compiled runs a compiled model on the wgpu backend")
+        wgpu_only = [k for k in changed if k != "quantize"] + ["resident_layers"] * (self.resident_layers is not None)
+        if wgpu_only:  # the reference interpreter quantizes too
+            raise RustyError(f"{flags(wgpu_only)} applies to the wgpu backend")
 
 
 def resolve_model_path(model: str | Path | None) -> Path:
@@ -260,14 +265,17 @@ class Model:
         return _drain(self.stream(list(messages), **options))
 
     def stream(self, prompt: str | Sequence[int] | Sequence[Mapping[str, Any]], *, max_tokens: int = DEFAULT_MAX_TOKENS,
-               stop: str | Sequence[str] = (), ignore_eos: bool = False, **sampling: Any) -> Iterator[str]:  # fmt: skip
+               stop: str | Sequence[str] = (), ignore_eos: bool = False, cancel: Callable[[], bool] | None = None,
+               **sampling: Any) -> Iterator[str]:  # fmt: skip
         """The text as it is generated, piece by piece; a list of chat messages goes through the chat
-        template. The generator's return value (``StopIteration.value``) is the ``GenerationResult``."""
+        template. ``cancel()`` is asked after each token (True stops). The generator's return value
+        (``StopIteration.value``) is the ``GenerationResult``."""
         params = sampling_params(sampling)
         ids = self.encode(prompt)
         stops = [stop] if isinstance(stop, str) else list(stop)
         with self._lock:
-            return (yield from self.session.stream(ids, max_tokens, sampling=params, stop=stops, stop_at_eos=not ignore_eos, special_tokens=False))
+            return (yield from self.session.stream(ids, max_tokens, sampling=params, stop=stops, stop_at_eos=not ignore_eos,
+                                                   special_tokens=False, cancel=cancel))  # fmt: skip
 
     def reset(self) -> None:
         """Forget the KV cache (the next prompt is prefilled whole)."""

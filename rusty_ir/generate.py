@@ -32,13 +32,10 @@ import numpy as np
 
 from rusty_ir.errors import RustyError
 from rusty_ir.progress import Progress
-from rusty_ir.sampling import Sampler, SamplingParams
+from rusty_ir.sampling import SAMPLE_ENTRIES, Sampler, SamplingParams
 from rusty_ir.weights import TensorView
 
 __all__ = ["Backend", "GenerationResult", "ReferenceBackend", "Session", "Timings", "check_fits", "generate"]
-
-SAMPLE_ENTRIES = ("prefill_sample", "decode_sample")
-"""The entries a module compiled with sampling has: (tokens, pos, sampling words) -> the sampled token."""
 
 
 @runtime_checkable
@@ -136,10 +133,6 @@ class Timings:
     total_s: float = 0.0
 
 
-FINISH_REASONS = ("stop", "length", "cancelled")
-"""Why a generation ended: an EOS token or a stop string, the token budget, or the caller's ``cancel``."""
-
-
 @dataclass
 class GenerationResult:
     prompt_ids: list[int]
@@ -150,7 +143,7 @@ class GenerationResult:
     timings: Timings = field(default_factory=Timings)
     stopped_at_eos: bool = False
     finish_reason: str = "length"
-    """One of ``FINISH_REASONS``."""
+    """Why it ended: ``stop`` (an EOS token or a stop string), ``length`` (``max_tokens``) or ``cancelled``."""
     stop: str | None = None
     """The stop string that ended the text, if one did."""
     cached_tokens: int = 0
@@ -164,7 +157,7 @@ class GenerationResult:
         return len(self.prompt_ids) - self.cached_tokens
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "prefilled_tokens": self.prefilled_tokens}
+        return asdict(self)
 
 
 def check_fits(prompt_tokens: int, max_tokens: int, context_length: int) -> None:

@@ -66,6 +66,10 @@ SAMPLING_WORDS = HEADER_WORDS + 2 * MAX_PENALIZED
 """Length of the packed int32 vector the sampling entries take."""
 DEFAULT_PENALTY_LAST_N = 64
 """Generated tokens the penalties look back over unless given (llama.cpp's ``repeat_last_n``)."""
+SAMPLE_ENTRIES = ("prefill_sample", "decode_sample")
+"""The entries a model compiled with sampling has (``build_module(..., sampling_entries=True)``): (tokens, pos,
+sampling: i32 [SAMPLING_WORDS]) -> the token drawn under the packed options, which the host writes before
+each step like the tokens."""
 
 
 @dataclass(frozen=True)
@@ -255,6 +259,7 @@ def describe(params: SamplingParams, names: Sequence[str] | None = None) -> str:
 __all__ = [
     "DEFAULT_PENALTY_LAST_N",
     "MAX_PENALIZED",
+    "SAMPLE_ENTRIES",
     "SAMPLING_WORDS",
     "Sampler",
     "SamplingParams",

@@ -95,7 +95,7 @@ def _parse_request(body: Any, chat: bool, model: Any, served_name: str) -> Job:
     for key, why in _UNSUPPORTED.items():
         if body.get(key):  # absent, null, false, 0 and [] ask for nothing
             raise RequestError(why, param=key)
-    if body.get("n", 1) != 1:
+    if body.get("n") not in (None, 1):
         raise RequestError("only n = 1 is supported", param="n")
     ids = _chat_ids(body, model) if chat else _completion_ids(body, model)
     stop = body.get("stop")
@@ -108,12 +108,12 @@ def _parse_request(body: Any, chat: bool, model: Any, served_name: str) -> Job:
     except RustyError as err:
         raise RequestError(str(err), param=str(err).split()[0]) from None
     context = model.context_length
-    limit = body.get("max_completion_tokens", body.get("max_tokens")) if chat else body.get("max_tokens")
+    limit = body.get("max_completion_tokens") if chat and body.get("max_completion_tokens") is not None else body.get("max_tokens")
     if limit is None:
-        limit = max(0, context - len(ids)) if chat else COMPLETIONS_DEFAULT_MAX_TOKENS
+        limit = max(1, context - len(ids)) if chat else COMPLETIONS_DEFAULT_MAX_TOKENS
     elif not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
         raise RequestError("max_tokens must be a whole number >= 1", param="max_tokens")
-    if len(ids) + max(limit, 1) > context:
+    if len(ids) + limit > context:
         raise RequestError(
             f"this model's context holds {context} tokens; the request needs {len(ids) + limit} "
             f"({len(ids)} in the prompt, {limit} to generate): shorten the prompt or lower max_tokens",
@@ -210,16 +210,14 @@ class Engine:
             job.deliver(("done", result))
 
     def _generate(self, job: Job) -> Any:
-        model = self.model
-        with model._lock:  # noqa: SLF001 - the Model's own serialization
-            pieces = model.session.stream(job.prompt_ids, job.max_tokens, sampling=job.sampling, stop=job.stop,
-                                          special_tokens=False, cancel=job.cancelled.is_set)  # fmt: skip
-            while True:
-                try:
-                    piece = next(pieces)
-                except StopIteration as done:
-                    return done.value
-                job.deliver(("text", piece))
+        pieces = self.model.stream(job.prompt_ids, max_tokens=job.max_tokens, stop=job.stop, cancel=job.cancelled.is_set,
+                                   **job.sampling.to_dict())  # fmt: skip
+        while True:
+            try:
+                piece = next(pieces)
+            except StopIteration as done:
+                return done.value
+            job.deliver(("text", piece))
 
 
 # --- HTTP -----------------------------------------------------------------------------------------

@@ -90,16 +90,13 @@ from rusty_ir.backends.runtime.schedule import (
     load_schedule,
 )
 from rusty_ir.errors import RustyError
-from rusty_ir.sampling import SAMPLING_WORDS
+from rusty_ir.sampling import SAMPLE_ENTRIES, SAMPLING_WORDS
 from rusty_ir.weights import SCHEMES, TensorView
 
 ENTRIES = ("prefill", "decode")
 """Entries every schedule has: (tokens: i32 [S], pos, out: i32 [1]) -> the greedy next token in ``out``."""
 LOGITS_ENTRY = "prefill_logits"
 """An optional entry (tokens, pos, out: f32 [vocab]) -> the last row's logits, for checking numerics."""
-SAMPLE_ENTRIES = ("prefill_sample", "decode_sample")
-"""Optional entries (tokens, pos, sampling: i32 [SAMPLING_WORDS], out: i32 [1]) -> the token drawn under the
-packed options of ``rusty_ir.sampling`` (written by the host before each step, like the tokens)."""
 ELEMENT_BYTES: Mapping[str, int] = {"f32": 4, "i32": 4, "f16": 2, "bf16": 2}
 DEFAULT_MAX_PREFILL = 512
 """Tokens per prefill step unless given: activation buffers are sized for the largest step, so this
@@ -571,17 +568,13 @@ class ModelRuntime:
         return np.frombuffer(plan.result, np.float32).copy()
 
     def prefill_sample(self, tokens: np.ndarray, pos: int, words: np.ndarray) -> int:
-        """``prefill``, the last step drawing the next token under the packed sampling ``words``
-        (``rusty_ir.sampling.pack``) instead of taking the argmax."""
+        """``tokens`` (one step: at most ``max_prefill``) at positions ``pos ..``; the next token drawn under
+        the packed sampling ``words`` (``rusty_ir.sampling.pack``). A longer prompt's earlier steps are ``prefill``'s."""
         ids = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
-        if ids.size == 0:
-            raise RustyError("prefill needs at least one token")
-        last = (ids.size - 1) // self.max_prefill * self.max_prefill  # the last step's first token
-        if last:
-            self.prefill(ids[:last], pos)
-        self._reserve(ids.size - last, pos + last)
-        plan = self._sample_plan("prefill_sample", words)
-        return self._step(plan, ids[last:], ids.size - last, pos + last)
+        if not 1 <= ids.size <= self.max_prefill:
+            raise RustyError(f"prefill_sample takes 1..{self.max_prefill} tokens, got {ids.size}")
+        self._reserve(ids.size, pos)
+        return self._step(self._sample_plan("prefill_sample", words), ids, ids.size, pos)
 
     def decode_sample(self, token: int, pos: int, words: np.ndarray) -> int:
         """One token at position ``pos``; the next token drawn under the packed sampling ``words``."""

@@ -11,7 +11,6 @@ import argparse
 from typing import Any
 
 from rusty_ir.api import BACKENDS, DEFAULT_CONTEXT_CAP, DEFAULT_MAX_TOKENS, LoadOptions
-from rusty_ir.errors import RustyError
 from rusty_ir.sampling import DEFAULT_PENALTY_LAST_N, MAX_PENALIZED, SamplingParams
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 
@@ -71,22 +70,10 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
 
 
 def load_options(args: argparse.Namespace, sampling: bool) -> LoadOptions:
-    """``LoadOptions`` from the flags of ``add_load_options`` (errors name the flags); ``sampling``: compile the
+    """``LoadOptions`` from the flags of ``add_load_options`` (it checks them); ``sampling``: compile the
     sampling entries."""
-    from rusty_ir.driver import CompileOptions  # noqa: PLC0415 - no compiler behind it
-
-    options = compile_options(args)
-    changed = [f"--{k.replace('_', '-')}" for k, v in options.items() if v != getattr(CompileOptions(), k)]
-    if args.compiled is not None and changed:
-        raise RustyError(f"{', '.join(changed)} applies when compiling; a --compiled folder is already compiled")
-    if args.compiled is not None and args.backend != "wgpu":
-        raise RustyError("--compiled runs a compiled model on the wgpu backend")
-    if args.context_length is not None and args.context_length <= 0:
-        raise RustyError(f"--context-length must be positive, got {args.context_length}")
-    if args.resident_layers is not None and args.resident_layers < 1:
-        raise RustyError(f"--resident-layers must be at least 1 (layers kept on the GPU), got {args.resident_layers}")
     return LoadOptions(backend=args.backend, context_length=args.context_length, compiled=args.compiled,
-                       resident_layers=args.resident_layers, sampling=sampling, compile=options)  # fmt: skip
+                       resident_layers=args.resident_layers, sampling=sampling, compile=compile_options(args))  # fmt: skip
 
 
 def add_generation_options(parser: argparse.ArgumentParser, max_tokens: int | None = DEFAULT_MAX_TOKENS) -> None:

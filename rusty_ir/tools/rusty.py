@@ -38,8 +38,8 @@ from typing import Any
 
 from rusty_ir.errors import RustyError
 from rusty_ir.progress import Progress
-from rusty_ir.tools.common import peak_rss_bytes, rss_bytes, run_tool, write_output
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
+from rusty_ir.tools.common import peak_rss_bytes, rss_bytes, run_tool, write_output
 from rusty_ir.tools.options import (
     KV_BLOCK_HELP,
     KV_CACHE_HELP,
