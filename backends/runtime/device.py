@@ -58,26 +58,21 @@ _TYPE_RANK = {"DiscreteGPU": 0, "IntegratedGPU": 1, "VirtualGPU": 2, "CPU": 3}
 
 def pick_adapter(infos: Sequence[Mapping[str, Any]]) -> tuple[int | None, str]:
     """Which of these adapters (their ``info``) kernels run on, and why: a Vulkan, Metal or DX12 one
-    when there is one, discrete GPUs first, then integrated, virtual and software (CPU) ones; else the
-    best-ranked of the others (OpenGL). (None, reason) when there is none."""
-    if not infos:
-        return None, "no adapter"
+    when there is one, discrete GPUs first, then integrated, virtual and software (CPU) ones. (None,
+    why) when there is none: then wgpu chooses (``choose_adapter``)."""
     native = [i for i, info in enumerate(infos) if info.get("backend_type") in NATIVE_BACKENDS]
-    pool = native or list(range(len(infos)))
-    best = min(pool, key=lambda i: _TYPE_RANK.get(infos[i].get("adapter_type", ""), 4))
-    kind = str(infos[best].get("adapter_type", "?"))
-    if len(infos) == 1:
-        return best, "the only adapter"
     if not native:
-        return best, f"no Vulkan, Metal or DX12 adapter; the best-ranked {kind} of the others"
+        return None, "no Vulkan, Metal or DX12 adapter: wgpu's own choice"
+    best = min(native, key=lambda i: _TYPE_RANK.get(infos[i].get("adapter_type", ""), 4))
     if len(native) == 1:
         return best, f"the only {infos[best].get('backend_type')} adapter (Vulkan, Metal and DX12 come before OpenGL)"
+    kind = infos[best].get("adapter_type", "?")
     return best, f"a {kind}: first of the {len(native)} Vulkan/Metal/DX12 adapters (discrete, integrated, virtual, then CPU)"
 
 
 def choose_adapter(power_preference: str = "high-performance") -> Any:
-    """The adapter kernels run on (``pick_adapter``); wgpu's own choice for ``power_preference``
-    when enumerating finds none; None when there is none."""
+    """The adapter kernels run on (``pick_adapter``), else wgpu's own choice for ``power_preference``
+    (an OpenGL one); None when there is none."""
     adapters = list(wgpu.gpu.enumerate_adapters_sync())
     best, _ = pick_adapter([a.info for a in adapters])
     if best is not None:

@@ -276,13 +276,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
         quiet_window_system()
         import wgpu  # noqa: PLC0415
 
-        from rusty_ir.backends.runtime.device import pick_adapter  # noqa: PLC0415
+        from rusty_ir.backends.runtime.device import choose_adapter, pick_adapter  # noqa: PLC0415
 
         adapters = list(wgpu.gpu.enumerate_adapters_sync())
+        chosen, reason = pick_adapter([a.info for a in adapters])
+        if chosen is None and adapters:  # wgpu's own choice: find it among the listed ones
+            fallback = choose_adapter()
+            chosen = next((i for i, a in enumerate(adapters) if fallback is not None and dict(a.info) == dict(fallback.info)), None)
     except Exception as err:  # noqa: BLE001 - a missing driver or library is a user-visible condition
         raise RustyError(f"wgpu cannot list GPU adapters: {type(err).__name__}: {err}") from None
     reports = [_adapter_report(a) for a in adapters]
-    chosen, reason = pick_adapter([a.info for a in adapters])
     for i, r in enumerate(reports):
         r["used"] = i == chosen
     if args.json:
