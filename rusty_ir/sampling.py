@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -249,13 +249,6 @@ def sampling_params(options: dict[str, Any]) -> SamplingParams:
     return SamplingParams(**options)
 
 
-def describe(params: SamplingParams, names: Sequence[str] | None = None) -> str:
-    """``temperature=0.7 top_k=40 ...``: the options that differ from the defaults (or ``names``), for reports."""
-    default = SamplingParams()
-    shown = names if names is not None else [n for n in SamplingParams.field_names() if getattr(params, n) != getattr(default, n)]
-    return " ".join(f"{n}={getattr(params, n)}" for n in shown) or "greedy"
-
-
 __all__ = [
     "DEFAULT_PENALTY_LAST_N",
     "MAX_PENALIZED",
@@ -263,7 +256,6 @@ __all__ = [
     "SAMPLING_WORDS",
     "Sampler",
     "SamplingParams",
-    "describe",
     "pack",
     "sample_token",
     "sampling_params",

@@ -73,11 +73,6 @@ def _key(b: IRBuilder, z: SSAValue) -> SSAValue:
     return b.xori(bits, b.select(b.cmpi("slt", bits, b.i32(0)), b.i32(-1), b.i32(SIGN)))
 
 
-def _float_of_key(b: IRBuilder, key: SSAValue) -> SSAValue:
-    """The float a key stands for (``_key``'s inverse)."""
-    return _bitcast(b, b.xori(key, b.select(b.cmpi("slt", key, b.i32(0)), b.i32(SIGN), b.i32(-1))), F32)
-
-
 def _count(b: IRBuilder, cond: SSAValue, weight: SSAValue) -> SSAValue:
     return b.select(cond, weight, b.f32(0.0))
 

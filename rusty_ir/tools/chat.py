@@ -155,11 +155,11 @@ def chat_main(args: argparse.Namespace) -> int:
     """``rusty chat``: load the model, then read messages until /quit or the end of input."""
     from rusty_ir.api import build_backend, load_checkpoint  # noqa: PLC0415
     from rusty_ir.generate import Session  # noqa: PLC0415
-    from rusty_ir.tools.options import load_options, sampling_params  # noqa: PLC0415
+    from rusty_ir.tools.options import load_options, sampling_from_args  # noqa: PLC0415
 
     if args.max_tokens < 1:
         raise RustyError(f"--max-tokens must be at least 1, got {args.max_tokens}")
-    sampling = sampling_params(args)
+    sampling = sampling_from_args(args)
     progress = Progress(args.quiet)
     model = load_checkpoint(args.model, progress)
     if not model.tokenizer.chat_template:

@@ -14,7 +14,7 @@ from rusty_ir.api import BACKENDS, DEFAULT_CONTEXT_CAP, DEFAULT_MAX_TOKENS, Load
 from rusty_ir.sampling import DEFAULT_PENALTY_LAST_N, MAX_PENALIZED, SamplingParams
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 
-DEFAULT_BACKEND = "wgpu"
+DEFAULT_BACKEND = LoadOptions.backend
 
 TUNE_HELP = ("choose workgroup and tile sizes by timing candidates of every kernel on this GPU "
              "(tune-workgroups{mode=measure}; winners cached in tuning/workgroups.json under ~/.cache/rusty-ir "
@@ -76,11 +76,9 @@ def load_options(args: argparse.Namespace, sampling: bool) -> LoadOptions:
                        resident_layers=args.resident_layers, sampling=sampling, compile=compile_options(args))  # fmt: skip
 
 
-def add_generation_options(parser: argparse.ArgumentParser, max_tokens: int | None = DEFAULT_MAX_TOKENS) -> None:
-    """The token budget, stop strings and the sampling options (greedy by default)."""
-    if max_tokens is not None:
-        parser.add_argument("--max-tokens", type=int, default=max_tokens, metavar="N",
-                            help=f"new tokens to generate at most (default: {max_tokens})")  # fmt: skip
+def add_generation_options(parser: argparse.ArgumentParser, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
+    """The token budget (default ``max_tokens``), stop strings and the sampling options (greedy by default)."""
+    parser.add_argument("--max-tokens", type=int, default=max_tokens, metavar="N", help=f"new tokens to generate at most (default: {max_tokens})")
     parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
                         help="stop before this text (repeat the flag for several)")
     parser.add_argument("--ignore-eos", action="store_true", help="keep generating after an end-of-sequence token")
@@ -103,7 +101,7 @@ def add_generation_options(parser: argparse.ArgumentParser, max_tokens: int | No
     group.add_argument("--seed", type=int, default=None, help="seed of the random draws: the same seed repeats a run (default: a fresh one)")
 
 
-def sampling_params(args: argparse.Namespace) -> SamplingParams:
+def sampling_from_args(args: argparse.Namespace) -> SamplingParams:
     """``SamplingParams`` from the flags of ``add_generation_options`` (RustyError for a bad value)."""
     return SamplingParams(
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,

@@ -50,7 +50,7 @@ from rusty_ir.tools.options import (
     block_size,
     compile_options,
     load_options,
-    sampling_params,
+    sampling_from_args,
 )
 
 DEFAULT_PROMPT = "What is the capital of France?"
@@ -137,7 +137,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.max_tokens < 0:
         raise RustyError(f"--max-tokens must not be negative, got {args.max_tokens}")
-    sampling = sampling_params(args)
+    sampling = sampling_from_args(args)
     options = load_options(args, sampling=not sampling.greedy)  # greedy runs the kernels (and cache entry) they always did
     progress = Progress(args.quiet or args.json)
     model = _load(args.model, progress)
