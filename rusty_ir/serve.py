@@ -411,10 +411,9 @@ def serve_main(args: argparse.Namespace) -> int:
     engine = Engine(model, served_name(model, args.model_name), args.max_queue, log)
     config = uvicorn.Config(make_app(engine), log_level="warning" if args.quiet else "info")
     listener = socket.create_server((args.host, args.port))  # bound here, so that port 0 can say which port it got
-    if not args.quiet:
-        host, port = listener.getsockname()[:2]
-        print(f"rusty: serving '{engine.name}' (context {context_length} tokens) on http://{host}:{port}/v1 (Ctrl-C stops)",
-              file=sys.stderr, flush=True)  # fmt: skip
+    host, port = listener.getsockname()[:2]
+    print(f"rusty: serving '{engine.name}' (context {context_length} tokens) on http://{host}:{port}/v1 (Ctrl-C stops)",
+          file=sys.stderr, flush=True)  # even with -q: where to connect  # fmt: skip
     try:
         uvicorn.Server(config).run(sockets=[listener])
     finally:

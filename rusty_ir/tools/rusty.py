@@ -368,7 +368,8 @@ def make_parser() -> argparse.ArgumentParser:
                             "or its folder's name)")
     serve.add_argument("--max-queue", type=int, default=64, metavar="N",
                        help="requests waiting at most; more get HTTP 503 (default 64)")
-    serve.add_argument("-q", "--quiet", action="store_true", help="no progress messages or request log on stderr")
+    serve.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress messages or request log on stderr (the address it serves on is still printed)")
     serve.set_defaults(handler=_cmd_serve)
 
     comp = sub.add_parser("compile", help="compile a checkpoint to WGSL or MSL kernels and a host schedule",
