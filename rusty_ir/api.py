@@ -319,4 +319,16 @@ def load(
     return Model(loaded, runtime, length, report, reporter)
 
 
-__all__ = ["BACKENDS", "DEFAULT_MAX_TOKENS", "LoadOptions", "Model", "SamplingParams", "build_backend", "context_length_for", "load", "load_checkpoint", "open_model", "resolve_model_path"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_MAX_TOKENS",
+    "LoadOptions",
+    "Model",
+    "SamplingParams",
+    "build_backend",
+    "context_length_for",
+    "load",
+    "load_checkpoint",
+    "open_model",
+    "resolve_model_path",
+]
