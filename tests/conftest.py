@@ -73,3 +73,12 @@ def smollm2_hf_folder(smollm2: Any, tmp_path_factory: pytest.TempPathFactory) ->
     from rusty_ir.importers.export import write_hf_folder  # noqa: PLC0415
 
     return write_hf_folder(smollm2, tmp_path_factory.mktemp("smollm2_hf"), dtype="f32")
+
+
+@pytest.fixture(scope="session")
+def smollm2_api() -> Any:
+    """``rusty_ir.load()``: the bundled SmolLM2 on the wgpu adapter, with the sampling entries (one per session:
+    the API, server and chat tests share it, and with it the KV cache they reuse)."""
+    import rusty_ir  # noqa: PLC0415
+
+    return rusty_ir.load(context_length=512)

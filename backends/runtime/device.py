@@ -92,15 +92,43 @@ class PassEncoder:
         self.compute.end()
 
 
+_TYPE_RANK = {"DiscreteGPU": 0, "IntegratedGPU": 1, "VirtualGPU": 2, "CPU": 3}
+
+
+def pick_adapter(infos: Sequence[Mapping[str, Any]]) -> tuple[int | None, str]:
+    """Which of these adapters (their ``info``) kernels run on, and why: a Vulkan, Metal or DX12 one
+    when there is one, discrete GPUs first, then integrated, virtual and software (CPU) ones. (None,
+    why) when there is none: then wgpu chooses (``choose_adapter``)."""
+    native = [i for i, info in enumerate(infos) if info.get("backend_type") in NATIVE_BACKENDS]
+    if not native:
+        return None, "no Vulkan, Metal or DX12 adapter: wgpu's own choice"
+    best = min(native, key=lambda i: _TYPE_RANK.get(infos[i].get("adapter_type", ""), 4))
+    if len(native) == 1:
+        return best, f"the only {infos[best].get('backend_type')} adapter (Vulkan, Metal and DX12 come before OpenGL)"
+    kind = infos[best].get("adapter_type", "?")
+    return best, f"a {kind}: first of the {len(native)} Vulkan/Metal/DX12 adapters (discrete, integrated, virtual, then CPU)"
+
+
 def choose_adapter(power_preference: str = "high-performance") -> Any:
-    """The adapter kernels run on: a Vulkan, Metal or DX12 one when there is one (discrete GPUs, then
-    integrated, then software), else whatever wgpu offers (an OpenGL one); None when there is none."""
-    rank = {"DiscreteGPU": 0, "IntegratedGPU": 1, "VirtualGPU": 2, "CPU": 3}
+    """The adapter kernels run on (``pick_adapter``), else wgpu's own choice for ``power_preference``
+    (an OpenGL one); None when there is none."""
     adapters = list(wgpu.gpu.enumerate_adapters_sync())
-    native = [a for a in adapters if a.info.get("backend_type") in NATIVE_BACKENDS]
-    if native:
-        return min(native, key=lambda a: rank.get(a.info.get("adapter_type", ""), 4))
+    best, _ = pick_adapter([a.info for a in adapters])
+    if best is not None:
+        return adapters[best]
     return wgpu.gpu.request_adapter_sync(power_preference=power_preference)
+
+
+def adapter_warning(adapter: Any) -> str | None:
+    """A warning for an adapter that makes a slow run (software rendering on the CPU, or OpenGL); None otherwise."""
+    info = adapter.info
+    name = info.get("device") or info.get("description") or "?"
+    if info.get("backend_type") not in NATIVE_BACKENDS:
+        return (f"running on '{name}' through {info.get('backend_type')}: an OpenGL adapter lacks compute features and "
+                "encodes slowly; install a Vulkan driver (Linux: Debian package mesa-vulkan-drivers), or try --backend reference")  # fmt: skip
+    if info.get("adapter_type") == "CPU":
+        return f"running on '{name}', a software {info.get('backend_type')} driver on the CPU: expect a few tokens/s; a GPU driver is far faster"
+    return None
 
 
 STORAGE_USAGE = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST

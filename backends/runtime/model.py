@@ -90,6 +90,7 @@ from rusty_ir.backends.runtime.schedule import (
     load_schedule,
 )
 from rusty_ir.errors import RustyError
+from rusty_ir.sampling import SAMPLE_ENTRIES, SAMPLING_WORDS
 from rusty_ir.weights import SCHEMES, TensorView, split_part
 
 PART_SEPARATOR = "#"
@@ -183,7 +184,7 @@ class _Expansion:
     weight_layers: dict[str, tuple[str, int]] = field(default_factory=dict)
     """Resolved name of a layer-indexed weight -> (its template, its layer)."""
     io: dict[str, tuple[_Buf, str]] = field(default_factory=dict)
-    """tokens/out -> (buffer, argument name)."""
+    """tokens/out (and sampling) -> (buffer, argument name)."""
 
 
 class _Expander:
@@ -205,21 +206,31 @@ class _Expander:
             raise RustyError(f"the schedule has no '{entry}' function (entries: {list(self.schedule.entries)})")
         a = fn.args
         logits = entry == LOGITS_ENTRY
+        sampling = entry in SAMPLE_ENTRIES  # (tokens, pos, sampling: i32 [SAMPLING_WORDS], out)
+        o = a[3] if sampling and len(a) == 4 else a[2] if len(a) == 3 else None
         ok = (
-            len(a) == 3
+            o is not None
             and a[0].kind == "buffer" and a[0].element_type == "i32" and a[0].shape is not None and len(a[0].shape) == 1
             and a[1].kind == "index"
-            and a[2].kind == "buffer" and a[2].shape is not None and len(a[2].shape) == 1
-            and (a[2].element_type, a[2].shape[0] if logits else a[2].shape) == (("f32", a[2].shape[0]) if logits else ("i32", (1,)))
+            and (not sampling or (a[2].kind, a[2].element_type, a[2].shape) == ("buffer", "i32", (SAMPLING_WORDS,)))
+            and o.kind == "buffer" and o.shape is not None and len(o.shape) == 1
+            and (o.element_type, o.shape[0] if logits else o.shape) == (("f32", o.shape[0]) if logits else ("i32", (1,)))
         )  # fmt: skip
         if not ok:
             got = ", ".join(f"{x.name}: {x.kind}{'' if x.shape is None else list(x.shape)}" for x in a)
             want = "f32 buffer [vocab]" if logits else "i32 buffer [1]"
-            raise RustyError(f"entry '{entry}' must take (tokens: i32 buffer [S], pos: index, out: {want}), got ({got})")
+            middle = f"sampling: i32 buffer [{SAMPLING_WORDS}], " if sampling else ""
+            raise RustyError(f"entry '{entry}' must take (tokens: i32 buffer [S], pos: index, {middle}out: {want}), got ({got})")
+        assert o is not None
         tokens = _Buf(("io", entry, "tokens"), tuple("S" if d is None else d for d in a[0].shape), "i32")  # type: ignore[union-attr]
-        out = _Buf(("io", entry, "out"), tuple(a[2].shape), a[2].element_type)  # type: ignore[arg-type]
-        self.out.io = {"tokens": (tokens, a[0].name), "out": (out, a[2].name)}
-        self.call(fn, [tokens, "pos", out], 0, entry)
+        out = _Buf(("io", entry, "out"), tuple(o.shape), o.element_type)  # type: ignore[arg-type]
+        self.out.io = {"tokens": (tokens, a[0].name), "out": (out, o.name)}
+        args: list[Sym | _Buf] = [tokens, "pos", out]
+        if sampling:
+            words = _Buf(("io", entry, "sampling"), (SAMPLING_WORDS,), "i32")
+            self.out.io["sampling"] = (words, a[2].name)
+            args.insert(2, words)
+        self.call(fn, args, 0, entry)
         return self.out
 
     # -- values --------------------------------------------------------------
@@ -439,6 +450,8 @@ class _Plan:
     groups: list[tuple[int, int, int | None]] | None = None
     """With layer streaming: the dispatches as (start, end, layer) runs, each its own command buffer,
     run after ``layer``'s weights are written to its slot; None when every layer is resident."""
+    sampling: Any = None
+    """The packed sampling words' buffer of a sampling entry (written before each step); None for others."""
 
 
 @dataclass
@@ -490,6 +503,7 @@ class ModelRuntime:
         *,
         max_prefill: int | None = None,
         resident_layers: int | None = None,
+        on_upload: Callable[[int], None] | None = None,
     ) -> None:
         """``resident_layers=N`` streams the layers' weights: only N layers' weights are on the device
         (N slots: the first N - 2 layers keep theirs, the others take turns in the last two), each
@@ -497,7 +511,8 @@ class ModelRuntime:
         while the GPU runs the layer before; every other weight (embedding, output, final norm) stays
         resident. For models larger than device memory: every step uploads the layers beyond the
         first N - 2, so it is slower. None, or N at least the number of layers,
-        keeps every layer resident (one command buffer per step)."""
+        keeps every layer resident (one command buffer per step). ``on_upload(nbytes)`` is told of each
+        weight uploaded at load (for a progress bar)."""
         start = time.perf_counter()
         self.schedule = load_schedule(schedule)
         if context_length <= 0:
@@ -506,9 +521,12 @@ class ModelRuntime:
         self.max_prefill = min(context_length, DEFAULT_MAX_PREFILL) if max_prefill is None else max_prefill
         if not 1 <= self.max_prefill <= context_length:
             raise RustyError(f"max_prefill must be between 1 and the context length {context_length}, got {max_prefill}")
-        entries = [*ENTRIES, *([LOGITS_ENTRY] if LOGITS_ENTRY in self.schedule.functions else [])]
+        entries = [*ENTRIES, *(e for e in (LOGITS_ENTRY, *SAMPLE_ENTRIES) if e in self.schedule.functions)]
         self._expansions = expansions = {e: _Expander(self.schedule, context_length, e).run() for e in entries}
-        self._steps = {"prefill": self.max_prefill, "decode": 1, LOGITS_ENTRY: self.max_prefill}
+        self._steps = {"prefill": self.max_prefill, "decode": 1, LOGITS_ENTRY: self.max_prefill, "prefill_sample": self.max_prefill, "decode_sample": 1}
+        self.can_sample = all(e in expansions for e in SAMPLE_ENTRIES)
+        """Whether the schedule has the sampling entries (``prefill_sample``, ``decode_sample``)."""
+        self._on_upload = on_upload
         if resident_layers is not None and (isinstance(resident_layers, bool) or not isinstance(resident_layers, int) or resident_layers < 1):
             raise RustyError(f"resident_layers must be a whole number of layers, at least 1, got {resident_layers!r}")
         layered = {name: tl for x in expansions.values() for name, tl in x.weight_layers.items()}
@@ -568,6 +586,31 @@ class ModelRuntime:
         plan = self._plans[LOGITS_ENTRY]  # new bind groups if the cache grew
         self._step(plan, ids, ids.size, pos)
         return np.frombuffer(plan.result, np.float32).copy()
+
+    def prefill_sample(self, tokens: np.ndarray, pos: int, words: np.ndarray) -> int:
+        """``tokens`` (one step: at most ``max_prefill``) at positions ``pos ..``; the next token drawn under
+        the packed sampling ``words`` (``rusty_ir.sampling.pack``). A longer prompt's earlier steps are ``prefill``'s."""
+        ids = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
+        if not 1 <= ids.size <= self.max_prefill:
+            raise RustyError(f"prefill_sample takes 1..{self.max_prefill} tokens, got {ids.size}")
+        self._reserve(ids.size, pos)
+        return self._step(self._sample_plan("prefill_sample", words), ids, ids.size, pos)
+
+    def decode_sample(self, token: int, pos: int, words: np.ndarray) -> int:
+        """One token at position ``pos``; the next token drawn under the packed sampling ``words``."""
+        self._reserve(1, pos)
+        plan = self._sample_plan("decode_sample", words)
+        self._token[0] = token
+        return self._step(plan, self._token, 1, pos)
+
+    def _sample_plan(self, entry: str, words: np.ndarray | None = None) -> _Plan:
+        """A sampling entry's plan (after ``_reserve``, which may rebuild the plans), its words written."""
+        plan = self._plans.get(entry)
+        if plan is None:
+            raise RustyError(f"this schedule has no '{entry}' entry (compile with sampling_entries=True)")
+        if words is not None:
+            self._queue.write_buffer(plan.sampling, 0, np.ascontiguousarray(words, np.int32))
+        return plan
 
     def reset(self) -> None:
         """Start a new sequence: a paged cache's blocks go back to its pool. Nothing is cleared: a step
@@ -783,8 +826,9 @@ class ModelRuntime:
         staging.unmap()
         return int.from_bytes(plan.result[:4], "little", signed=True)
 
-    def decode_stream(self, token: int, pos: int, count: int) -> Iterator[int]:
-        """``count`` greedy decode steps from ``token`` at ``pos``, yielding each next token.
+    def decode_stream(self, token: int, pos: int, count: int, sampling: Callable[[], np.ndarray] | None = None) -> Iterator[int]:
+        """``count`` greedy decode steps from ``token`` at ``pos``, yielding each next token; with
+        ``sampling`` (a function giving each step's packed words, ``rusty_ir.sampling``) sampled ones.
 
         One step stays in flight: step ``i + 1`` is encoded and submitted (its input
         token copied from step ``i``'s argmax on the GPU) before step ``i``'s token is
@@ -796,10 +840,16 @@ class ModelRuntime:
         if count <= 0:
             return
         self._reserve(count, pos)
-        plan = self._plans["decode"]
+        plan = self._plans["decode"] if sampling is None else self._sample_plan("decode_sample")
+
+        def write_words() -> None:  # queued after the step in flight, before the next
+            if sampling is not None:
+                self._queue.write_buffer(plan.sampling, 0, np.ascontiguousarray(sampling(), np.int32))
+
         if plan.groups is not None:  # layer streaming: one step at a time (each step uploads every layer anyway)
             for i in range(count):
                 self._token[0] = token
+                write_words()
                 token = self._step(plan, self._token, 1, pos + i)
                 yield token
             return
@@ -809,8 +859,10 @@ class ModelRuntime:
             )
         stagings = (plan.staging, plan.spare_staging)
         self._token[0] = token
+        write_words()
         self._submit(plan, self._token, 1, pos, stagings[0])
         for i in range(1, count):
+            write_words()
             self._submit(plan, None, 1, pos + i, stagings[i % 2])
             yield self._read(plan, stagings[(i - 1) % 2])
         yield self._read(plan, stagings[(count - 1) % 2])
@@ -854,6 +906,8 @@ class ModelRuntime:
                 if step.part is None:
                     release_mapped_pages(view.data)  # uploaded: the model is not held twice where GPU memory is host memory
                 self._bytes["weights"] += view.nbytes
+                if self._on_upload is not None:
+                    self._on_upload(view.nbytes)
         if streamed:
             self._stream = self._make_stream(streamed, views)
 
@@ -1023,6 +1077,8 @@ class ModelRuntime:
         )  # fmt: skip
         if self._stream is not None:
             plan.groups = _layer_groups(layer_of)
+        if "sampling" in x.io:
+            plan.sampling = self._buffers[x.io["sampling"][0].key]
         if params_buffer is not None:
             plan.params_words = np.zeros(total // 4, np.int32)
             plan.int_dst = np.array([d for d, _ in int_fields], np.intp)

@@ -18,7 +18,7 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
-STRATEGIES = ("elementwise", "row", "gemv", "gemm", "attention")
+STRATEGIES = ("elementwise", "row", "gemv", "gemm", "attention", "sample")
 """How a region is mapped onto workgroups (passes/codegen/ holds one schedule builder per strategy)."""
 
 MATH = ("f32", "f16")
@@ -61,6 +61,9 @@ class LoweringConfig:
     With ``workgroup_tile = [Bq]``: one workgroup per (head, block of Bq query
     rows), FlashAttention-2 with Q, K and V tiles in workgroup memory
     (``reduction_tile`` keys per step; ``workgroup = (Bq / 2) * (Bk / 2)``).
+
+    ``sample``: one workgroup draws the next token from the logits
+    (passes/codegen/sampling.py).
     """
 
     strategy: str

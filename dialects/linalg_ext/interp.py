@@ -38,10 +38,11 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
 
 from rusty_ir.dialects.dispatch import BlockTableOp, CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp
-from rusty_ir.dialects.linalg_ext.ops import ArgmaxOp, AttentionOp, CacheAppendOp
+from rusty_ir.dialects.linalg_ext.ops import ArgmaxOp, AttentionOp, CacheAppendOp, SampleOp
 from rusty_ir.dialects.quant.attrs import Q8_0Type
 from rusty_ir.dialects.transformer.interp import NumpyInterpreter
 from rusty_ir.errors import RustyError, describe_op
+from rusty_ir.sampling import sample_token
 from rusty_ir.weights import TensorView
 
 _CMP = {
@@ -363,6 +364,10 @@ class DispatchFunctions(InterpreterFunctions):
     @impl(ArgmaxOp)
     def run_argmax(self, interpreter: Interpreter, op: ArgmaxOp, args: PythonValues) -> PythonValues:
         return (np.array([int(np.argmax(dense(args[0])))], np.int32),)
+
+    @impl(SampleOp)
+    def run_sample(self, interpreter: Interpreter, op: SampleOp, args: PythonValues) -> PythonValues:
+        return (np.array([sample_token(dense(args[0]), np.asarray(args[1], np.int32))], np.int32),)
 
     @impl(RegionOp)
     def run_region(self, interpreter: Interpreter, op: RegionOp, args: PythonValues) -> PythonValues:

@@ -31,6 +31,7 @@ from xdsl.traits import MemoryReadEffect, MemoryWriteEffect, Pure
 from xdsl.utils.exceptions import VerifyException
 
 from rusty_ir.dialects.quant.attrs import Q8_0Type
+from rusty_ir.sampling import SAMPLING_WORDS
 
 
 def _rows_of(value: SSAValue, what: str) -> tuple[int, int]:
@@ -236,5 +237,49 @@ class ArgmaxOp(IRDLOperation):
         assert isinstance(ty, TensorType)
         if len(ty.get_shape()) != 1 or not isinstance(ty.element_type, Float32Type):
             raise VerifyException(f"input must be a 1-D f32 tensor, got {ty}")
+        if self.result.type != TensorType(i32, [1]):
+            raise VerifyException("result must be tensor<1xi32>")
+
+
+@irdl_op_definition
+class SampleOp(IRDLOperation):
+    """A token drawn from a vector of logits under packed sampling options.
+
+    Semantics: those of ``tfm.sample`` (``rusty_ir.sampling.sample_token``):
+    ``params`` holds the ``SAMPLING_WORDS`` int32 words of ``rusty_ir.sampling.pack``
+    (temperature, top-k, top-p, min-p, the penalties and their (id, count) pairs,
+    the draw's uniform ``u``). ``result[0]`` is the token: with temperature 0 the
+    smallest index of the largest penalized logit; otherwise the kept token whose
+    running weight ``exp(z - max z)``, in ascending index order, first exceeds
+    ``u`` times the kept total. Like ``argmax``, the result is a one-element tensor
+    so that only the token id leaves the GPU.
+
+    Pipeline: made from ``tfm.sample``; a region of its own lowered by the
+    ``sample`` strategy (passes/codegen/sampling.py: one workgroup, thresholds
+    found by bisection over the logits' order-preserving integer keys, then the draw).
+
+    Example:
+        %id = linalg_ext.sample %logits, %params : tensor<49152xf32>, tensor<521xi32> -> tensor<1xi32>
+    """
+
+    name = "linalg_ext.sample"
+
+    input = operand_def(TensorType)
+    params = operand_def(TensorType)
+    result = result_def(TensorType)
+
+    traits = traits_def(Pure())
+    assembly_format = "$input `,` $params attr-dict `:` type($input) `,` type($params) `->` type($result)"
+
+    def __init__(self, input: SSAValue, params: SSAValue) -> None:
+        super().__init__(operands=[input, params], result_types=[TensorType(i32, [1])])
+
+    def verify_(self) -> None:
+        ty = self.input.type
+        assert isinstance(ty, TensorType)
+        if len(ty.get_shape()) != 1 or ty.get_shape()[0] == 0 or not isinstance(ty.element_type, Float32Type):
+            raise VerifyException(f"input must be a non-empty 1-D f32 tensor, got {ty}")
+        if self.params.type != TensorType(i32, [SAMPLING_WORDS]):
+            raise VerifyException(f"params must be tensor<{SAMPLING_WORDS}xi32> (rusty_ir.sampling.pack), got {self.params.type}")
         if self.result.type != TensorType(i32, [1]):
             raise VerifyException("result must be tensor<1xi32>")

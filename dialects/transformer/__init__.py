@@ -2,7 +2,7 @@
 
 Level: what the importers produce from a checkpoint. One op per model-level
 operation (embedding, rms_norm, linear, rope, attention against a KV cache,
-silu/gelu, mul/add, softmax, logits, argmax) on 2-D activations
+silu/gelu, mul/add, softmax, logits, argmax, sample) on 2-D activations
 ``tensor<?xNxf32>`` (tokens x features, the sequence length dynamic), with
 weights as ``tfm.weight`` ops that name tensors of the weight store, possibly
 quantized (``!quant`` element types). The decoder layer is one function called
@@ -29,6 +29,7 @@ from rusty_ir.dialects.transformer.ops import (
     MulOp,
     RmsNormOp,
     RopeOp,
+    SampleOp,
     SiluOp,
     SoftmaxOp,
     WeightOp,
@@ -51,6 +52,7 @@ __all__ = [
     "MulOp",
     "RmsNormOp",
     "RopeOp",
+    "SampleOp",
     "SiluOp",
     "SoftmaxOp",
     "Transformer",

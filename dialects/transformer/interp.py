@@ -49,11 +49,13 @@ from rusty_ir.dialects.transformer.ops import (
     MulOp,
     RmsNormOp,
     RopeOp,
+    SampleOp,
     SiluOp,
     SoftmaxOp,
     WeightOp,
 )
 from rusty_ir.errors import RustyError, describe_op
+from rusty_ir.sampling import sample_token
 from rusty_ir.weights import TensorView, dequantize
 
 DEFAULT_MAX_CONTEXT = 2048
@@ -298,6 +300,10 @@ class TransformerFunctions(InterpreterFunctions):
     @impl(ArgmaxOp)
     def run_argmax(self, interpreter: Interpreter, op: ArgmaxOp, args: PythonValues) -> PythonValues:
         return (int(np.argmax(_f32(args[0]))),)
+
+    @impl(SampleOp)
+    def run_sample(self, interpreter: Interpreter, op: SampleOp, args: PythonValues) -> PythonValues:
+        return (sample_token(_f32(args[0]), np.asarray(args[1], np.int32)),)
 
 
 @register_impls

@@ -49,6 +49,7 @@ from xdsl.traits import HasParent, MemoryReadEffect, MemoryWriteEffect, Pure, Sy
 from xdsl.utils.exceptions import VerifyException
 
 from rusty_ir.dialects.quant.attrs import BlockQuantType, check_block_divisible, storage_scheme
+from rusty_ir.sampling import SAMPLING_WORDS
 
 ROPE_STYLES = ("interleaved", "half")
 """``tfm.rope`` styles: llama.cpp's adjacent pairs, or Hugging Face/NeoX halves."""
@@ -713,6 +714,48 @@ class ArgmaxOp(IRDLOperation):
             raise VerifyException("input must not be empty")
 
 
+@irdl_op_definition
+class SampleOp(IRDLOperation):
+    """A token drawn from a vector of logits under sampling options, as i32.
+
+    Semantics: ``params`` is the packed ``rusty_ir.sampling`` vector (``SAMPLING_WORDS``
+    int32 words, floats as their bits): temperature, top-k, top-p, min-p, the
+    repetition/presence/frequency penalties with the (id, count) pairs they apply to,
+    and the uniform number ``u`` in [0, 1) the host drew for this token. The result
+    is what ``rusty_ir.sampling.sample_token`` computes: penalties, temperature (0 =
+    the smallest id of the largest logit), the kept set ``z >= max(tau_k, tau_p,
+    tau_min)``, then the token whose running weight in ascending id order passes
+    ``u`` times the kept total. The draw is deterministic given ``u``: the host's
+    seeded generator makes a run reproducible.
+
+    Pipeline: the sampled twin of ``tfm.argmax`` after ``tfm.logits`` in the
+    ``@prefill_sample``/``@decode_sample`` entries (``build_module(...,
+    sampling_entries=True)``); runs on the GPU so that only the token id is read back.
+
+    Example:
+        %t = tfm.sample %l, %p : tensor<49152xf32>, tensor<521xi32> -> i32
+    """
+
+    name = "tfm.sample"
+
+    input = operand_def(TensorType)
+    params = operand_def(TensorType)
+    result = result_def(I32)
+
+    traits = traits_def(Pure())
+    assembly_format = "$input `,` $params attr-dict `:` type($input) `,` type($params) `->` type($result)"
+
+    def __init__(self, input: SSAValue | Operation, params: SSAValue | Operation) -> None:
+        super().__init__(operands=[input, params], result_types=[i32])
+
+    def verify_(self) -> None:
+        (n,) = _activation(self, "input", self.input.type, 1)
+        if n == 0:
+            raise VerifyException("input must not be empty")
+        if self.params.type != TensorType(i32, [SAMPLING_WORDS]):
+            raise VerifyException(f"params must be tensor<{SAMPLING_WORDS}xi32> (rusty_ir.sampling.pack), got {self.params.type}")
+
+
 TFM_OPS: Sequence[type[IRDLOperation]] = (
     AddOp,
     ArgmaxOp,
@@ -725,6 +768,7 @@ TFM_OPS: Sequence[type[IRDLOperation]] = (
     MulOp,
     RmsNormOp,
     RopeOp,
+    SampleOp,
     SiluOp,
     SoftmaxOp,
     WeightOp,

@@ -283,6 +283,18 @@ func.func @caller(%h: tensor<?x32xf32>, %w: tensor<32xf32>) -> i32 {
 
 // -----
 
+// tfm.sample becomes linalg_ext.sample on the same packed options; the function returns tensor<1xi32>.
+// CHECK-LABEL: func.func @sample
+// CHECK-SAME:  (%[[L:.*]]: tensor<16xf32>, %[[P:.*]]: tensor<521xi32>) -> tensor<1xi32>
+// CHECK-NEXT:    %[[T:.*]] = linalg_ext.sample %[[L]], %[[P]] : tensor<16xf32>, tensor<521xi32> -> tensor<1xi32>
+// CHECK-NEXT:    func.return %[[T]] : tensor<1xi32>
+func.func @sample(%l: tensor<16xf32>, %p: tensor<521xi32>) -> i32 {
+  %t = tfm.sample %l, %p : tensor<16xf32>, tensor<521xi32> -> i32
+  func.return %t : i32
+}
+
+// -----
+
 // tfm.logits whose rms_norm has another use: the norm stays on every row and the slice
 // takes the last normalized row.
 // CHECK-LABEL: func.func @logits_shared_norm

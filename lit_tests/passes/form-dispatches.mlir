@@ -482,3 +482,19 @@ func.func @head(%h: tensor<?x32xf32>, %w: tensor<32xf32>) -> tensor<1xi32> {
   %t = linalg_ext.argmax %l : tensor<16xf32> -> tensor<1xi32>
   func.return %t : tensor<1xi32>
 }
+
+// -----
+
+// Sampling, like argmax, is a region of its own that reads the logits and the packed options.
+// CHECK-LABEL: func.func @sample
+// CHECK-SAME:  (%[[L:.*]]: tensor<16xf32>, %[[P:.*]]: tensor<521xi32>) -> tensor<1xi32>
+// CHECK-NEXT:    %[[T:.*]] = dispatch.region "sample_0"(%[[L]], %[[P]]) : (tensor<16xf32>, tensor<521xi32>) -> tensor<1xi32> {
+// CHECK-NEXT:    ^{{.*}}(%[[RL:.*]]: tensor<16xf32>, %[[RP:.*]]: tensor<521xi32>):
+// CHECK-NEXT:      %[[RT:.*]] = linalg_ext.sample %[[RL]], %[[RP]] : tensor<16xf32>, tensor<521xi32> -> tensor<1xi32>
+// CHECK-NEXT:      dispatch.yield %[[RT]] : tensor<1xi32>
+// CHECK-NEXT:    }
+// CHECK-NEXT:    func.return %[[T]] : tensor<1xi32>
+func.func @sample(%l: tensor<16xf32>, %p: tensor<521xi32>) -> tensor<1xi32> {
+  %t = linalg_ext.sample %l, %p : tensor<16xf32>, tensor<521xi32> -> tensor<1xi32>
+  func.return %t : tensor<1xi32>
+}

@@ -115,3 +115,19 @@ func.func @keep_existing(%x: tensor<2x32xf32>) -> tensor<2x32xf32> {
   }
   func.return %neg : tensor<2x32xf32>
 }
+
+// -----
+
+// A sampling region gets the sample strategy: one workgroup of 256 threads, also on apple.
+// CHECK-LABEL: func.func @sample
+// CHECK:         dispatch.region "sample"(%{{.*}}, %{{.*}}) {config = #dispatch.lowering_config<sample, workgroup = [256, 1, 1]>}
+// APPLE-LABEL: func.func @sample
+// APPLE:         dispatch.region "sample"(%{{.*}}, %{{.*}}) {config = #dispatch.lowering_config<sample, workgroup = [256, 1, 1]>}
+func.func @sample(%l: tensor<16xf32>, %p: tensor<521xi32>) -> tensor<1xi32> {
+  %t = dispatch.region "sample"(%l, %p) : (tensor<16xf32>, tensor<521xi32>) -> tensor<1xi32> {
+  ^bb0(%a: tensor<16xf32>, %b: tensor<521xi32>):
+    %r = linalg_ext.sample %a, %b : tensor<16xf32>, tensor<521xi32> -> tensor<1xi32>
+    dispatch.yield %r : tensor<1xi32>
+  }
+  func.return %t : tensor<1xi32>
+}

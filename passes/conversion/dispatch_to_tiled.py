@@ -27,6 +27,7 @@ from rusty_ir.passes.codegen.gemv import lower_gemv
 from rusty_ir.passes.codegen.kernel import Kernel
 from rusty_ir.passes.codegen.materialize import Materializer, static_shape
 from rusty_ir.passes.codegen.row import lower_row
+from rusty_ir.passes.codegen.sampling import lower_sample
 from rusty_ir.passes.dispatch.analysis import Kind, kind
 from rusty_ir.targets import TargetDescription
 
@@ -39,6 +40,7 @@ SCHEDULES: dict[str, Schedule] = {
     "gemm": lower_gemm,
     "gemv": lower_gemv,
     "row": lower_row,
+    "sample": lower_sample,
 }
 """The schedule builder of each strategy (passes/codegen/<strategy>.py)."""
 
@@ -127,7 +129,7 @@ class ConvertDispatchToTiledPass(ModulePass):
     ``grid`` region computing the workgroup counts on the host, and a ``body``
     that is the tiled and distributed loop nest of the region's strategy
     (``elementwise``, ``row``, ``gemv``, ``gemm``, ``attention`` per query row or, with a
-    ``workgroup_tile``, per block of query rows; one builder each in passes/codegen/): ``tiled.forall`` over workgroups and invocations,
+    ``workgroup_tile``, per block of query rows, ``sample``; one builder each in passes/codegen/): ``tiled.forall`` over workgroups and invocations,
     ``tiled.promote`` of tiles into workgroup memory, ``tiled.contract_tile``
     register micro-tiles, ``tiled.reduce`` across invocations, ``quant.load`` /
     ``quant.load_block`` of stored weights, around ``scf``/``memref``/``arith``.

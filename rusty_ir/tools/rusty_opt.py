@@ -26,7 +26,7 @@ from xdsl.utils.exceptions import DiagnosticException
 
 from rusty_ir.errors import RustyError
 from rusty_ir.ir import Diagnostic, SourceMap, op_error, parse_module, print_module, verify
-from rusty_ir.pipeline import build_pipeline, mlir_to_xdsl_pipeline, option_docs, pass_summary
+from rusty_ir.pipeline import build_pipeline, first_paragraph, mlir_to_xdsl_pipeline, option_docs, pass_summary
 from rusty_ir.registry import Registry, build_registry
 from rusty_ir.tools.common import Chunk, read_input, run_tool, split_input, write_output
 
@@ -68,7 +68,7 @@ def list_passes(registry: Registry) -> str:
             default = f" = {opt.default}" if opt.default is not None else " (required)"
             lines.append(f"      {opt.name}: {opt.type}{default}")
             if opt.doc:
-                lines.append(f"          {opt.doc.splitlines()[0]}")
+                lines.append(f"          {first_paragraph(opt.doc)}")
     return "\n".join(lines) + "\n"
 
 

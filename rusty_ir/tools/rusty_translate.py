@@ -41,6 +41,11 @@ def _to_msl(module) -> str:  # a builtin.module
 
 
 TARGETS = {"wgsl": _to_wgsl, "msl": _to_msl, "schedule": _to_schedule}
+TARGET_HELP = {
+    "wgsl": "print the kernels of gpu.module as WGSL (WebGPU), each with a banner naming its gpu.func",
+    "msl": "print the kernels as Metal Shading Language, checked against the apple target's limits",
+    "schedule": "print the host functions as the runtime's schedule (JSON: buffers, kernels, launches per entry)",
+}
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -48,7 +53,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="?", default="-", help="input file ('-' or nothing: stdin)")
     group = p.add_mutually_exclusive_group(required=True)
     for target in TARGETS:
-        group.add_argument(f"--to-{target}", dest="target", action="store_const", const=target)
+        group.add_argument(f"--to-{target}", dest="target", action="store_const", const=target, help=TARGET_HELP[target])
     p.add_argument("-o", "--output", default="-", help="output file (written only if everything succeeds)")
     p.add_argument("--split-input-file", action="store_true", help="translate each '// -----' chunk separately")
     p.add_argument("--allow-unregistered-dialect", action="store_true", help="accept ops of unknown dialects")

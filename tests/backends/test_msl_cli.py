@@ -19,7 +19,7 @@ def test_compile_target_msl_writes_metal_kernels_and_schedule(tmp_path: Path) ->
     assert sorted(p.name for p in out.iterdir()) == ["kernels.metal", "manifest.json", "schedule.json"]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["options"]["language"] == "msl" and manifest["options"]["target"] == "apple"
-    assert "tune-workgroups{target=apple}" in manifest["pipeline"]
+    assert "attach-target{target=apple}" in manifest["pipeline"]
     metal = (out / "kernels.metal").read_text()
     assert metal.count("kernel void ") == manifest["kernels"] == len(json.loads((out / "schedule.json").read_text())["kernels"])
     assert "kernels.metal" in r.stderr

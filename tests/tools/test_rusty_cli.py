@@ -98,6 +98,13 @@ def test_run_streams_text(smollm2_path: Path) -> None:
     assert "decode" in r.stderr and "tokens/s" in r.stderr
 
 
+def test_run_samples_reproducibly_with_a_seed(smollm2_path: Path) -> None:
+    args = ("--no-chat", "--prompt", "Once upon a time", "--max-tokens", "3", "--temperature", "1.2", "--top-k", "40", "--seed", "5")
+    first, again = _run_json(*args), _run_json(*args)
+    assert first["generated_ids"] == again["generated_ids"] and len(first["generated_ids"]) == 3
+    assert first["sampling"]["seed"] == 5 and first["sampling"]["top_k"] == 40 and first["finish_reason"] == "length"
+
+
 # --- bad input -----------------------------------------------------------------------------------
 
 
@@ -133,6 +140,13 @@ def test_bad_options(smollm2_path: Path) -> None:
     assert_user_error(rusty("run", "--context-length", "0"), "--context-length must be positive")
     usage = rusty("run", "--backend", "cuda")
     assert usage.returncode == 2 and "invalid choice" in usage.stderr and "Traceback" not in usage.stderr
+    unknown = rusty("run", "--temprature=0.5")  # the subcommand's usage, not the top level's
+    assert unknown.returncode == 2 and "rusty run: error: unrecognized arguments: --temprature=0.5" in unknown.stderr
+    assert "usage: rusty run" in unknown.stderr
+    assert_user_error(rusty("run", "--temperature", "-1"), "temperature must be a number >= 0")
+    assert_user_error(rusty("run", "--context-length", "100000"), "past what the model was trained for (8192 positions)")
+    assert_user_error(rusty("run", "HuggingFaceTB/SmolLM2-135M-Instruct"), "looks like a Hugging Face model id")
+    assert_user_error(rusty("compile"), "nothing to write: give -o DIR")
 
 
 # --- info ----------------------------------------------------------------------------------------
@@ -143,10 +157,12 @@ def test_info_lists_adapters_without_traceback() -> None:
     assert "Traceback" not in r.stderr
     if r.returncode == 0:
         assert "adapter 0:" in r.stdout and "max-storage-buffer-binding-size" in r.stdout and "features:" in r.stdout
+        assert r.stdout.count("* adapter") == 1 and "used by rusty: " in r.stdout  # the one kernels run on, and why
     else:
         assert r.returncode == 1 and "no GPU adapter" in r.stdout
     j = rusty("info", "--json", timeout=120)
     assert "Traceback" not in j.stderr
-    adapters = json.loads(j.stdout)["adapters"]
-    for a in adapters:
-        assert {"name", "backend", "type", "features", "limits"} <= set(a)
+    report = json.loads(j.stdout)
+    for a in report["adapters"]:
+        assert {"name", "backend", "type", "features", "limits", "used", "warning"} <= set(a)
+    assert [a["used"] for a in report["adapters"]].count(True) == (1 if report["adapters"] else 0) and report["why"]

@@ -147,7 +147,7 @@ func.func @yield_outside_region() {
 // -----
 
 func.func @config_strategy() {
-  // expected-error @+1 {{unknown strategy 'tiles' (expected one of elementwise, row, contraction, attention)}}
+  // expected-error @+1 {{unknown strategy 'tiles' (expected one of elementwise, row, contraction, attention, sample)}}
   dispatch.region "r"() {config = #dispatch.lowering_config<tiles, workgroup = [64, 1, 1]>} : () -> () {
     dispatch.yield
   }

@@ -109,3 +109,19 @@ func.func @attention_mixed_cache_types(%q: tensor<?x16xf32>, %kc: memref<?x8xf16
   %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32} : tensor<?x16xf32>, memref<?x8xf16>, memref<?x8xf32> -> tensor<?x16xf32>
   func.return
 }
+
+// -----
+
+func.func @sample_params(%l: tensor<16xf32>, %p: tensor<9xi32>) {
+  // expected-error @+1 {{params must be tensor<521xi32> (rusty_ir.sampling.pack), got tensor<9xi32>}}
+  %t = linalg_ext.sample %l, %p : tensor<16xf32>, tensor<9xi32> -> tensor<1xi32>
+  func.return
+}
+
+// -----
+
+func.func @sample_input(%l: tensor<2x16xf32>, %p: tensor<521xi32>) {
+  // expected-error @+1 {{input must be a non-empty 1-D f32 tensor, got tensor<2x16xf32>}}
+  %t = linalg_ext.sample %l, %p : tensor<2x16xf32>, tensor<521xi32> -> tensor<1xi32>
+  func.return
+}

@@ -33,3 +33,15 @@ func.func @argmax(%l: tensor<16xf32>) -> tensor<1xi32> {
   %t = linalg_ext.argmax %l : tensor<16xf32> -> tensor<1xi32>
   func.return %t : tensor<1xi32>
 }
+
+// -----
+
+// A token drawn under packed sampling options (rusty_ir.sampling.pack: 521 words), as a one-element i32 tensor.
+// CHECK-LABEL: func.func @sample
+// CHECK-SAME:  (%[[L:.*]]: tensor<16xf32>, %[[P:.*]]: tensor<521xi32>) -> tensor<1xi32>
+// CHECK-NEXT:    %[[T:.*]] = linalg_ext.sample %[[L]], %[[P]] : tensor<16xf32>, tensor<521xi32> -> tensor<1xi32>
+// CHECK-NEXT:    func.return %[[T]]
+func.func @sample(%l: tensor<16xf32>, %p: tensor<521xi32>) -> tensor<1xi32> {
+  %t = linalg_ext.sample %l, %p : tensor<16xf32>, tensor<521xi32> -> tensor<1xi32>
+  func.return %t : tensor<1xi32>
+}

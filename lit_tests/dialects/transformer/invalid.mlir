@@ -226,3 +226,11 @@ func.func @argmax_rank(%l: tensor<2x16xf32>) {
   %t = tfm.argmax %l : tensor<2x16xf32> -> i32
   func.return
 }
+
+// -----
+
+func.func @sample_params(%l: tensor<16xf32>, %p: tensor<16xf32>) {
+  // expected-error @+1 {{params must be tensor<521xi32> (rusty_ir.sampling.pack), got tensor<16xf32>}}
+  %t = tfm.sample %l, %p : tensor<16xf32>, tensor<16xf32> -> i32
+  func.return
+}

@@ -88,3 +88,15 @@ func.func @head(%tokens: tensor<?xi32>) -> i32 {
   %t = tfm.argmax %l : tensor<16xf32> -> i32
   func.return %t : i32
 }
+
+// -----
+
+// Sampling: the logits and the packed options (rusty_ir.sampling.pack) give the token, as i32.
+// CHECK-LABEL: func.func @sample
+// CHECK-SAME:  (%[[L:.*]]: tensor<16xf32>, %[[P:.*]]: tensor<521xi32>) -> i32
+// CHECK-NEXT:  %[[T:.*]] = tfm.sample %[[L]], %[[P]] : tensor<16xf32>, tensor<521xi32> -> i32
+// CHECK-NEXT:  func.return %[[T]] : i32
+func.func @sample(%l: tensor<16xf32>, %p: tensor<521xi32>) -> i32 {
+  %t = tfm.sample %l, %p : tensor<16xf32>, tensor<521xi32> -> i32
+  func.return %t : i32
+}

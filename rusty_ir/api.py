@@ -1,0 +1,334 @@
+"""The Python API: ``rusty_ir.load(...)`` gives a ``Model`` that generates, streams and chats.
+
+::
+
+    import rusty_ir
+
+    model = rusty_ir.load()                       # the bundled SmolLM2, compiled (cached) for this GPU
+    print(model.chat("What is the capital of France?").text)
+    for piece in model.stream("Once upon a time", max_tokens=32, temperature=0.8, seed=1):
+        print(piece, end="")
+
+``load`` takes the options of ``rusty run`` as keyword arguments, with the same defaults;
+``generate``, ``stream`` and ``chat`` take the generation options (``max_tokens``, ``stop``,
+``ignore_eos``, ``cancel``) and the sampling options of ``rusty_ir.sampling.SamplingParams``
+(``temperature``, ``top_k``, ``top_p``, ``min_p``, the penalties, ``seed``; greedy by default).
+One ``Model`` keeps one KV cache: a prompt that continues the previous one (a chat's next turn)
+prefills only its new tokens. docs/python.md is the guide.
+
+This module also builds the backends for the ``rusty`` tool (``open_model``), so the CLI and the
+API run a model the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rusty_ir.errors import RustyError
+from rusty_ir.progress import Progress
+from rusty_ir.sampling import SamplingParams, sampling_params
+from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE
+
+if TYPE_CHECKING:
+    from rusty_ir.generate import GenerationResult
+
+DEFAULT_MAX_TOKENS = 64
+DEFAULT_CONTEXT_CAP = 8192
+"""Without a context length: the model's own, capped at this many positions. The paged KV cache
+takes memory as the sequence grows, so a long default costs nothing until it is used (a contiguous
+cache, ``kv_block_size=0``, is sized for it at load)."""
+BACKENDS = ("reference", "wgpu")
+"""What runs the model: the numpy interpreter of the transformer IR, or the compiled kernels on wgpu."""
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How ``open_model`` loads and compiles a model: ``rusty run``'s flags and ``load``'s keywords."""
+
+    backend: str = "wgpu"
+    context_length: int | None = None
+    """KV-cache positions; None = the model's own, at most ``DEFAULT_CONTEXT_CAP``."""
+    compiled: str | None = None
+    """A folder from ``rusty compile -o DIR`` to run instead of compiling (wgpu)."""
+    resident_layers: int | None = None
+    """Layer streaming: keep only this many layers' weights on the GPU (wgpu)."""
+    sampling: bool = True
+    """Compile the sampling entries too (needed for anything but greedy)."""
+    compile: dict[str, Any] = field(default_factory=dict)
+    """``CompileOptions`` fields: tune, quantize, kv_cache, kv_block_size."""
+
+    def __post_init__(self) -> None:
+        """Checks, named by ``rusty run``'s flags (the keywords of ``load`` are the same options)."""
+        from rusty_ir.driver import CompileOptions  # noqa: PLC0415 - no compiler behind it
+
+        if self.backend not in BACKENDS:
+            raise RustyError(f"unknown backend '{self.backend}' (known: {', '.join(BACKENDS)})")
+        if self.context_length is not None and self.context_length <= 0:
+            raise RustyError(f"--context-length must be positive, got {self.context_length}")
+        if self.resident_layers is not None and self.resident_layers < 1:
+            raise RustyError(f"--resident-layers must be at least 1 (layers kept on the GPU), got {self.resident_layers}")
+        changed = [k for k, v in self.compile.items() if v != getattr(CompileOptions(), k)]
+        flags = lambda names: ", ".join(f"--{n.replace('_', '-')}" for n in names)  # noqa: E731
+        if self.compiled is not None and changed:
+            raise RustyError(f"{flags(changed)} applies when compiling; a --compiled folder is already compiled")
+        if self.backend == "wgpu":
+            return
+        if self.compiled is not None:
+            raise RustyError("--compiled runs a compiled model on the wgpu backend")
+        wgpu_only = [k for k in changed if k != "quantize"] + ["resident_layers"] * (self.resident_layers is not None)
+        if wgpu_only:  # the reference interpreter quantizes too
+            raise RustyError(f"{flags(wgpu_only)} applies to the wgpu backend")
+
+
+def resolve_model_path(model: str | Path | None) -> Path:
+    """The checkpoint to load: ``model``, or the bundled SmolLM2; a missing path is an error with a hint."""
+    from rusty_ir.importers import default_model_path  # noqa: PLC0415
+
+    if model is None:
+        return default_model_path()
+    path = Path(model)
+    if not path.exists():
+        text = str(model)
+        hint = ""
+        if text.count("/") == 1 and not text.startswith((".", "/", "~")):
+            hint = (f"; '{text}' looks like a Hugging Face model id: rusty reads local files, so download it first "
+                    f"(for example `hf download {text} --local-dir {text.split('/')[1]}`) and pass the folder or a .gguf file")  # fmt: skip
+        raise RustyError(f"no such file or folder: '{text}'{hint}")
+    return path
+
+
+def load_checkpoint(model: str | Path | None, progress: Progress) -> Any:
+    """The imported checkpoint (``rusty_ir.importers.LoadedModel``) of ``model`` (default: the bundled SmolLM2)."""
+    from rusty_ir.importers import load_model  # noqa: PLC0415 - keep `import rusty_ir` and --help fast
+
+    path = resolve_model_path(model)
+    done = progress.step(f"loading {path}")
+    loaded = load_model(path)
+    done(f"{loaded.config.arch}, {loaded.config.n_layers} layers, {loaded.weights.nbytes / 2**20:.0f} MiB of weights")
+    return loaded
+
+
+def context_length_for(model: Any, requested: int | None) -> int:
+    """The KV-cache positions to build for: ``requested`` (at most what the model was trained for), or
+    the model's own capped at ``DEFAULT_CONTEXT_CAP``."""
+    limit = model.config.context_length
+    if requested is not None and limit and requested > limit:
+        raise RustyError(f"the context length {requested} is past what the model was trained for ({limit} positions)")
+    return requested or min(limit or DEFAULT_CONTEXT_CAP, DEFAULT_CONTEXT_CAP)
+
+
+def build_backend(model: Any, options: LoadOptions, progress: Progress) -> tuple[Any, int, dict[str, Any] | None]:
+    """The backend of a loaded model: (the backend, its context length, the wgpu backend's compile report or None)."""
+    context_length = context_length_for(model, options.context_length)
+    if options.backend == "reference":
+        return _reference_backend(model, context_length, options, progress), context_length, None
+    backend, report = _wgpu_backend(model, context_length, options, progress)
+    return backend, context_length, report
+
+
+def open_model(model: str | Path | None, options: LoadOptions, progress: Progress) -> tuple[Any, Any, int, dict[str, Any] | None]:
+    """``load_checkpoint`` then ``build_backend``: (the loaded model, the backend, the context length, the report)."""
+    loaded = load_checkpoint(model, progress)
+    return (loaded, *build_backend(loaded, options, progress))
+
+
+def _reference_backend(model: Any, context_length: int, options: LoadOptions, progress: Progress) -> Any:
+    from rusty_ir.driver import quantize_module, quantized_weights  # noqa: PLC0415
+    from rusty_ir.generate import ReferenceBackend  # noqa: PLC0415
+    from rusty_ir.importers.to_ir import build_module  # noqa: PLC0415
+
+    done = progress.step("building transformer IR")
+    module = build_module(model.config, model.weights, sampling_entries=options.sampling)
+    done()
+    quantize = options.compile.get("quantize", "")
+    weights = quantized_weights(quantize_module(module, quantize), model.weights, keep=True) if quantize else model.weights
+    return ReferenceBackend(module, weights, context_length)
+
+
+def _wgpu_backend(model: Any, context_length: int, options: LoadOptions, progress: Progress) -> tuple[Any, dict[str, Any]]:
+    """The wgpu runtime on a model compiled through the cache for this adapter's target, or on the
+    folder ``options.compiled`` (``rusty compile -o DIR``). Neither path imports the compiler when
+    nothing is compiled."""
+    from rusty_ir.backends.runtime import Device  # noqa: PLC0415
+    from rusty_ir.backends.runtime.device import adapter_warning  # noqa: PLC0415
+    from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
+    from rusty_ir.driver import Artifact, CompileOptions, compile_model  # noqa: PLC0415
+    from rusty_ir.passes.tuning.target import target_for_adapter  # noqa: PLC0415
+
+    device = Device()
+    warning = adapter_warning(device.adapter)
+    if warning:
+        progress.warn_once(warning)
+    if options.compiled is not None:
+        done = progress.step(f"loading the compiled model in {options.compiled}")
+        start = time.perf_counter()
+        artifact, folder, cache_hit = Artifact.load(Path(options.compiled)), Path(options.compiled), None
+        seconds = time.perf_counter() - start
+        compiled_with = artifact.manifest.get("options") or {}
+        _check_features(device, compiled_with.get("kv_cache", "f32"))
+        target, tuned = compiled_with.get("target"), compiled_with.get("tune")
+        done()
+    else:
+        compile_options = CompileOptions(target=target_for_adapter(device.info), sampling_entries=options.sampling, **options.compile)
+        _check_features(device, compile_options.kv_cache)
+        done = progress.step("compiling (cached after the first run)")
+        stages = len(compile_options.stages)
+        with progress.bar(stages, "compiling", "stage") as advance:
+
+            def on_stage(message: str) -> None:
+                advance(1)
+                if not progress.bars:
+                    progress.note(message)
+
+            result = compile_model(model, compile_options, adapter=device.identity, progress=on_stage)
+        artifact, folder, cache_hit, seconds = result.artifact, result.folder, result.cache_hit, result.seconds
+        target, tuned = compile_options.target, compile_options.tune
+        done("cache hit" if cache_hit else f"{artifact.manifest['kernels']} kernels")
+    done = progress.step("loading kernels and weights onto the GPU")
+    with progress.bar(model.weights.nbytes, "uploading weights", "B") as advance:
+        runtime = ModelRuntime(artifact.schedule, artifact.wgsl, artifact.runtime_weights(model.weights), context_length, device,
+                               resident_layers=options.resident_layers, on_upload=advance)  # fmt: skip
+    done()
+    report = {
+        "cache_hit": cache_hit,
+        "compile_seconds": round(seconds, 3),
+        "load_seconds": round(runtime.load_seconds, 3),
+        "kernels": artifact.manifest.get("kernels"),
+        "target": target,
+        "tune": tuned,
+        "dispatches_per_token": runtime.dispatches_per_step("decode"),
+        "dispatches_per_prefill": runtime.dispatches_per_step("prefill"),
+        "cache_folder": str(folder) if folder else None,
+        "resident_layers": runtime.resident_layers,  # None: every layer's weights on the device
+        "memory_planning": runtime.memory_planning_report(),
+    }
+    return runtime, report
+
+
+def _check_features(device: Any, kv_cache: str) -> None:
+    """Refuse, before compiling, what the adapter cannot run: an f16 KV cache needs 'shader-f16'."""
+    if kv_cache == "f16" and "shader-f16" not in device.features:
+        name = device.info.get("device") or device.info.get("description") or "this adapter"
+        raise RustyError(f"--kv-cache f16 needs the adapter's shader-f16 feature, which {name} lacks; use --kv-cache f32 or q8_0")
+
+
+class Model:
+    """A loaded model and its backend, with one KV cache kept across calls (``rusty_ir.load``).
+
+    Calls are serialized (a lock): one generation at a time, as the backend runs batch 1.
+    """
+
+    def __init__(self, model: Any, backend: Any, context_length: int, compile_report: dict[str, Any] | None = None,
+                 progress: Progress | None = None) -> None:  # fmt: skip
+        self.model = model
+        """The imported checkpoint (``rusty_ir.importers.LoadedModel``)."""
+        self.tokenizer = model.tokenizer
+        self.config = model.config
+        self.backend = backend
+        self.context_length = context_length
+        self.compile_report = compile_report
+        """The wgpu backend's compile report (cache hit, kernels, dispatches per token); None for reference."""
+        from rusty_ir.generate import Session  # noqa: PLC0415 - numpy only when a model is loaded
+
+        self.session = Session(backend, model.tokenizer, progress)
+        self._lock = threading.Lock()
+
+    def encode(self, prompt: str | Sequence[int] | Sequence[Mapping[str, Any]]) -> list[int]:
+        """Token ids of a prompt: text as is, ids as given, or a list of chat messages through the chat template."""
+        if isinstance(prompt, str):
+            return self.tokenizer.encode(prompt)
+        items = list(prompt)
+        if items and all(isinstance(m, Mapping) for m in items):
+            if not self.tokenizer.chat_template:
+                raise RustyError(f"{self.model.source}: chat needs a chat template, and this model has none")
+            return self.tokenizer.encode_chat(items)
+        if not all(isinstance(t, int) and not isinstance(t, bool) for t in items):
+            raise RustyError("a prompt is text, a list of token ids or a list of chat messages ({'role': ..., 'content': ...})")
+        return [int(t) for t in items]
+
+    def generate(self, prompt: str | Sequence[int], **options: Any) -> GenerationResult:
+        """Continue ``prompt`` (text as is, no chat template; or token ids). Options: ``max_tokens``
+        (default 64), ``stop`` (strings), ``ignore_eos``, and the sampling options."""
+        pieces = self.stream(prompt, **options)
+        return _drain(pieces)
+
+    def chat(self, messages: str | Sequence[Mapping[str, Any]], **options: Any) -> GenerationResult:
+        """The assistant's answer to ``messages`` (``[{"role": "user", "content": ...}, ...]``, or one user
+        message as a string), through the model's chat template; options as ``generate``."""
+        if isinstance(messages, str):
+            messages = [{"role": "user", "content": messages}]
+        return _drain(self.stream(list(messages), **options))
+
+    def stream(self, prompt: str | Sequence[int] | Sequence[Mapping[str, Any]], *, max_tokens: int = DEFAULT_MAX_TOKENS,
+               stop: str | Sequence[str] = (), ignore_eos: bool = False, cancel: Callable[[], bool] | None = None,
+               **sampling: Any) -> Iterator[str]:  # fmt: skip
+        """The text as it is generated, piece by piece; a list of chat messages goes through the chat
+        template. ``cancel()`` is asked after each token (True stops). The generator's return value
+        (``StopIteration.value``) is the ``GenerationResult``."""
+        params = sampling_params(sampling)
+        ids = self.encode(prompt)
+        stops = [stop] if isinstance(stop, str) else list(stop)
+        with self._lock:
+            return (yield from self.session.stream(ids, max_tokens, sampling=params, stop=stops, stop_at_eos=not ignore_eos,
+                                                   special_tokens=False, cancel=cancel))  # fmt: skip
+
+    def reset(self) -> None:
+        """Forget the KV cache (the next prompt is prefilled whole)."""
+        with self._lock:
+            self.session.reset()
+
+
+def _drain(pieces: Iterator[str]) -> GenerationResult:
+    while True:
+        try:
+            next(pieces)
+        except StopIteration as done:
+            return done.value
+
+
+def load(
+    model: str | Path | None = None,
+    *,
+    backend: str = "wgpu",
+    context_length: int | None = None,
+    compiled: str | Path | None = None,
+    resident_layers: int | None = None,
+    tune: bool = False,
+    quantize: str = "",
+    kv_cache: str = "f32",
+    kv_block_size: int = DEFAULT_KV_BLOCK_SIZE,
+    progress: bool = False,
+) -> Model:
+    """Load ``model`` (a .gguf file or a Hugging Face folder; default the bundled SmolLM2-135M-Instruct)
+    and make it ready to generate, with ``rusty run``'s options and defaults: ``backend`` (``wgpu`` or
+    ``reference``), ``context_length`` (the model's, at most 8192), ``compiled`` (a ``rusty compile -o``
+    folder), ``resident_layers``, ``tune``, ``quantize``, ``kv_cache``, ``kv_block_size``. ``progress``
+    prints what it does on stderr (bars on a terminal). Errors are ``rusty_ir.RustyError``."""
+    options = LoadOptions(
+        backend=backend, context_length=context_length, compiled=None if compiled is None else str(compiled),
+        resident_layers=resident_layers,
+        compile={"tune": tune, "quantize": quantize, "kv_cache": kv_cache, "kv_block_size": kv_block_size},
+    )  # fmt: skip
+    reporter = Progress(quiet=not progress)
+    loaded, runtime, length, report = open_model(model, options, reporter)
+    return Model(loaded, runtime, length, report, reporter)
+
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_MAX_TOKENS",
+    "LoadOptions",
+    "Model",
+    "SamplingParams",
+    "build_backend",
+    "context_length_for",
+    "load",
+    "load_checkpoint",
+    "open_model",
+    "resolve_model_path",
+]
