@@ -158,7 +158,7 @@ def _wgpu_backend(model: Any, context_length: int, options: LoadOptions, progres
     from rusty_ir.backends.runtime.device import adapter_warning  # noqa: PLC0415
     from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
     from rusty_ir.driver import Artifact, CompileOptions, compile_model  # noqa: PLC0415
-    from rusty_ir.passes.tuning.target import target_for_adapter  # noqa: PLC0415
+    from rusty_ir.targets import target_for_adapter  # noqa: PLC0415
 
     device = Device()
     warning = adapter_warning(device.adapter)
