@@ -4,7 +4,7 @@
 // RUN: not rusty-opt %s -p 'split-bindings{max-bytes=-1}' 2>&1 | filecheck %s --check-prefix=MAX
 
 // Option values are checked first; each is one error line, no traceback.
-// TARGET: error: split-bindings: unknown target 'mali' (known: webgpu, apple, nvidia)
+// TARGET: error: split-bindings: unknown target 'mali' (known: apple, nvidia, webgpu)
 // TARGET-NOT: Traceback
 // ALIGN: error: split-bindings: alignment must be a positive multiple of 4, got 6
 // MAX: error: split-bindings: max-bytes must be positive, got -1
@@ -42,13 +42,13 @@ builtin.module attributes {gpu.container_module} {
 
 // -----
 
-// Any use other than memref.load (here a view) is refused rather than left reading one part.
+// Any use other than memref.load and vector.load (here a view) is refused rather than left reading one part.
 builtin.module attributes {gpu.container_module} {
   "gpu.module"() <{sym_name = "kernels"}> ({
     "gpu.func"() <{function_type = (memref<64xf32>, memref<?xf32>) -> (), kernel}> ({
     ^bb0(%w: memref<64xf32>, %out: memref<?xf32>):
       %i = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
-      // expected-error @+1 {{split-bindings: kernel @view: argument #0 (memref<64xf32>, 256 bytes, over the 128-byte binding limit) is used by 'memref.cast'; only memref.load of a split argument is supported}}
+      // expected-error @+1 {{split-bindings: kernel @view: argument #0 (memref<64xf32>, 256 bytes, over the 128-byte binding limit) is used by 'memref.cast'; only memref.load and vector.load of a split argument are supported}}
       %c = "memref.cast"(%w) : (memref<64xf32>) -> memref<?xf32>
       %v = memref.load %c[%i] : memref<?xf32>
       memref.store %v, %out[%i] : memref<?xf32>

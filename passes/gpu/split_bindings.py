@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from rusty_ir.passes.builder import IRBuilder
 from rusty_ir.targets import TARGETS
 from xdsl.context import Context
-from xdsl.dialects import gpu, memref
+from xdsl.dialects import gpu, memref, vector
 from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
@@ -50,16 +50,16 @@ class SplitBindingsPass(ModulePass):
     binding, though a buffer may be bigger: Llama-3-8B's Q4_0 embedding and output matrices are
     295 MB each. Matches: every memref argument of a ``gpu.func`` kernel with a static shape whose
     byte size is over ``max-bytes``. Produces: that argument replaced by k part arguments, each
-    a contiguous range of whole rows (along dim 0; a 1-D word array's rows are its elements) of
-    at most ``max-bytes`` bytes starting at a byte offset that is a multiple of ``alignment``;
-    every ``memref.load`` of it becomes an ``scf.if`` chain that picks the part holding the row
+    a contiguous range of whole rows (along dim 0; a 1-D word array's rows are its elements, whole
+    vectors of them where it is read by ``vector.load``) of at most ``max-bytes`` bytes starting at a byte offset that is a multiple of ``alignment``;
+    every ``memref.load`` or ``vector.load`` of it becomes an ``scf.if`` chain that picks the part holding the row
     and loads from it (row index rebased); ``rusty.binding_parts`` on the kernel records each
     part's byte range (see ``PARTS_ATTR``); every ``gpu.launch_func`` of the kernel passes the
     argument's buffer once per part. Arguments with a dynamic dimension are left alone; a module
     with nothing over the limit is left unchanged.
 
     Errors (``RustyError`` naming kernel, argument and limit): a store to, or any use other than
-    ``memref.load`` of, an argument that must be split (only read-only weights can be split), and
+    ``memref.load``/``vector.load`` of, an argument that must be split (only read-only weights can be split), and
     a row so large (or so misaligned with ``alignment``) that no part of whole rows fits.
     Pre-conditions: gpu-level IR (after ``convert-tiled-to-gpu``).
 
@@ -105,9 +105,18 @@ def _byte_size(t: MemRefType) -> tuple[int, int] | None:
     return row * shape[0], row
 
 
-def _rows_per_part(kernel: gpu.FuncOp, index: int, t: MemRefType, row: int, limit: int, align: int) -> int:
-    """The most rows a part may hold: at most ``limit`` bytes, and a whole multiple of ``align`` bytes (so every offset is)."""
+def _vector_rows(arg: SSAValue) -> int:
+    """Rows (dim-0 indices) one ``vector.load`` of ``arg`` spans: its width for a 1-D memref, else 1 (a vector runs
+    along the last dimension, within a row)."""
+    widths = [u.operation.result.type.get_shape()[0] for u in arg.uses if isinstance(u.operation, vector.LoadOp)]
+    return max(widths) if widths and len(arg.type.get_shape()) == 1 else 1  # type: ignore[attr-defined]
+
+
+def _rows_per_part(kernel: gpu.FuncOp, index: int, t: MemRefType, row: int, limit: int, align: int, vector_rows: int = 1) -> int:
+    """The most rows a part may hold: at most ``limit`` bytes, a whole multiple of ``align`` bytes (so every offset is),
+    and a multiple of ``vector_rows`` (an aligned vector load never straddles two parts)."""
     step = align // math.gcd(row, align)  # rows whose bytes are a multiple of align
+    step = step * vector_rows // math.gcd(step, vector_rows)
     rows = limit // row // step * step
     if rows == 0:
         raise RustyError(
@@ -157,13 +166,13 @@ def _split_kernel(kernel: gpu.FuncOp, limit: int, align: int) -> dict[int, int]:
                     f"{limit}-byte binding limit: only read-only arguments can be split into parts",
                     user,
                 )
-            if not isinstance(user, memref.LoadOp):
+            if not isinstance(user, memref.LoadOp | vector.LoadOp):
                 raise RustyError(
                     f"split-bindings: kernel @{name}: argument #{index} ({arg.type}, {total} bytes, over the {limit}-byte binding "
-                    f"limit) is used by '{user.name}'; only memref.load of a split argument is supported",
+                    f"limit) is used by '{user.name}'; only memref.load and vector.load of a split argument are supported",
                     user,
                 )
-        plans.append((index, arg.type, total, row, _rows_per_part(kernel, index, arg.type, row, limit, align)))
+        plans.append((index, arg.type, total, row, _rows_per_part(kernel, index, arg.type, row, limit, align, _vector_rows(arg))))
     if not plans:
         return {}
 
@@ -198,15 +207,17 @@ def _split_kernel(kernel: gpu.FuncOp, limit: int, align: int) -> dict[int, int]:
     return counts
 
 
-def _rewrite_load(load: memref.LoadOp, parts: Sequence[SSAValue], starts: Sequence[int], t: MemRefType) -> None:
+def _rewrite_load(load: memref.LoadOp | vector.LoadOp, parts: Sequence[SSAValue], starts: Sequence[int], t: MemRefType) -> None:
     """Replace ``load`` of the split argument by an ``scf.if`` chain choosing the part that holds its row."""
     b = IRBuilder(InsertPoint.before(load))
     row, rest = load.indices[0], list(load.indices[1:])
     bounds = [row, *(b.index(s) for s in starts[1:])]  # bounds[0] is never read
-    result_type: Attribute = load.res.type
+    result_type: Attribute = load.results[0].type
 
     def part_load(builder: IRBuilder, j: int) -> SSAValue:
         index = row if j == 0 else builder.subi(row, bounds[j])
+        if isinstance(load, vector.LoadOp):
+            return builder.value(vector.LoadOp(parts[j], [index, *rest], result_type))
         return builder.value(memref.LoadOp.get(parts[j], [index, *rest]))
 
     def chain(builder: IRBuilder, j: int) -> SSAValue:

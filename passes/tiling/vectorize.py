@@ -11,6 +11,7 @@ from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, Float16Type, Float32
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.transforms.common_subexpression_elimination import cse
 
 from rusty_ir.dialects.tiled import ContractTileOp, KernelOp
 from rusty_ir.passes.builder import IRBuilder
@@ -91,10 +92,16 @@ def multiple_of(value: SSAValue, cap: int = 16) -> int:
         return min(multiple_of(owner.lhs, cap), multiple_of(owner.rhs, cap))
     if isinstance(owner, arith.IndexCastOp):
         return multiple_of(owner.input, cap)
-    if isinstance(owner, arith.ShLIOp):
-        shift = owner.rhs.owner
-        if isinstance(shift, arith.ConstantOp) and isinstance(shift.value, IntegerAttr):
-            return min(cap, multiple_of(owner.lhs, cap) << shift.value.value.data)
+    if isinstance(owner, arith.ShLIOp | arith.ShRUIOp | arith.DivUIOp | arith.DivSIOp):
+        c = owner.rhs.owner
+        if isinstance(c, arith.ConstantOp) and isinstance(c.value, IntegerAttr) and c.value.value.data >= 0:
+            n = c.value.value.data
+            if isinstance(owner, arith.ShLIOp):
+                return min(cap, multiple_of(owner.lhs, cap) << n)
+            # a divisor that is a power of two: the quotient keeps what the dividend has beyond it
+            shift = n if isinstance(owner, arith.ShRUIOp) else n.bit_length() - 1 if n & (n - 1) == 0 and n else -1
+            if shift >= 0:
+                return max(1, multiple_of(owner.lhs, cap << shift) >> shift)
     block = getattr(value, "block", None)
     if block is not None and isinstance(block.parent_op(), scf.ForOp) and value is block.args[0]:
         loop = block.parent_op()
@@ -104,13 +111,15 @@ def multiple_of(value: SSAValue, cap: int = 16) -> int:
 
 
 def _base_and_offset(index: SSAValue) -> tuple[SSAValue, int]:
-    """``index`` as ``base + c`` with a constant c (c = 0 when it is not an addition of a constant)."""
+    """``index`` as ``base + c`` with a constant c, through nested additions of constants (c = 0 when
+    there are none)."""
     owner = index.owner
     if isinstance(owner, arith.AddiOp):
         for x, y in ((owner.lhs, owner.rhs), (owner.rhs, owner.lhs)):
             c = y.owner
             if isinstance(c, arith.ConstantOp) and isinstance(c.value, IntegerAttr):
-                return x, c.value.value.data
+                base, inner = _base_and_offset(x)
+                return base, inner + c.value.value.data
     return index, 0
 
 
@@ -160,9 +169,11 @@ def vectorize_block(block: Block) -> int:
             groups.setdefault(key, []).append((c % WIDTH, op))
     made = 0
     for (kind, mem, outer, base, chunk), members in groups.items():
-        lanes = {lane: op for lane, op in members}
-        if len(lanes) < 2 or len(lanes) != len(members):
-            continue
+        lanes: dict[int, list[Operation]] = {}
+        for lane, op in members:
+            lanes.setdefault(lane, []).append(op)
+        if len(lanes) < 2 or (kind is memref.StoreOp and len(lanes) != len(members)):
+            continue  # a load may repeat (one vector serves every copy); two stores to one lane may not
         ops = [op for _, op in members]
         first = min(ops, key=lambda o: order[o])
         last = max(ops, key=lambda o: order[o])
@@ -172,21 +183,20 @@ def vectorize_block(block: Block) -> int:
             if _conflicts(first, last, mem, writes=True):
                 continue
             b = IRBuilder(InsertPoint.before(first))
-            if 0 in lanes:
-                index = lanes[0].indices[-1]
-            else:
-                index = b.addi(base, b.index(chunk * WIDTH)) if chunk else base
+            index = b.addi(base, b.index(chunk * WIDTH)) if chunk else base  # base is defined before every copy
             vec = b.value(vector.LoadOp(mem, [*outer, index], vty))
-            for lane, op in lanes.items():
-                Rewriter.replace_op(op, vector.ExtractOp(vec, [lane], elem))
+            for lane, copies in lanes.items():
+                for op in copies:
+                    Rewriter.replace_op(op, vector.ExtractOp(vec, [lane], elem))
         else:
             if len(lanes) != WIDTH or _conflicts(first, last, mem, writes=False):
                 continue
             b = IRBuilder(InsertPoint.after(last))  # every lane's value and the index are defined by then
-            index = lanes[0].indices[-1]
-            vec = _splat(b, lanes[0].value)
+            (store0,) = lanes[0]
+            index = store0.indices[-1]
+            vec = _splat(b, store0.value)
             for lane in range(1, WIDTH):
-                vec = b.value(vector.InsertOp(lanes[lane].value, vec, [lane]))
+                vec = b.value(vector.InsertOp(lanes[lane][0].value, vec, [lane]))
             b.insert(vector.StoreOp(vec, mem, [*outer, index]))
             for op in ops:
                 Rewriter.erase_op(op)
@@ -229,5 +239,6 @@ class VectorizePass(ModulePass):
         for tile in [t for t in op.walk() if isinstance(t, ContractTileOp)]:
             expand_contract_tile(tile, self.unroll)
         for kernel in [k for k in op.walk() if isinstance(k, KernelOp)]:
-            for block in [blk for o in kernel.body.walk() for r in o.regions for blk in r.blocks]:
+            cse(kernel)  # one SSA value per index expression, so that equal indices group together
+            for block in [*kernel.body.blocks, *(blk for o in kernel.body.walk() for r in o.regions for blk in r.blocks)]:
                 vectorize_block(block)
