@@ -34,13 +34,17 @@ def q4_0_random(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarray, n
 
 # ---------------------------------------------------------------------------------------- GEMV
 
+LANES = 32
+"""Subgroup width the GEMV kernels assume (``--lanes``; llvmpipe's is 8 on AVX2)."""
+
+
 
 def gemv_wgsl(n: int, k: int, rows: int, groups: int, split: int, unroll: int, conv: str) -> str:
     """y[n] = sum_k W[n, k] x[k]. A workgroup holds ``groups`` row groups of ``rows`` rows; each row group is
     ``split`` subgroups of 32 lanes that divide the blocks of K between them; a lane loads ``unroll``
     blocks (all of their loads first) per step; subgroupAdd per row, then the splits meet in workgroup memory."""
     nb = k // 32
-    threads = 32 * groups * split
+    threads = LANES * groups * split
     shifts_lo = "vec4<u32>(0u, 8u, 16u, 24u)"
     shifts_hi = "vec4<u32>(4u, 12u, 20u, 28u)"
 
@@ -52,7 +56,7 @@ def gemv_wgsl(n: int, k: int, rows: int, groups: int, split: int, unroll: int, c
 
     body = []
     for u in range(unroll):
-        body.append(f"    let b{u} = b + {u * 32 * split}u; let ok{u} = b{u} < {nb}u; let bb{u} = min(b{u}, {nb - 1}u);")
+        body.append(f"    let b{u} = b + {u * LANES * split}u; let ok{u} = b{u} < {nb}u; let bb{u} = min(b{u}, {nb - 1}u);")
         body += [f"    let x{u}_{i} = x[bb{u} * 8u + {i}u];" for i in range(8)]
         for r in range(rows):
             body.append(f"    let c{u}_{r} = codes[n{r} * {nb}u + bb{u}];")
@@ -89,14 +93,109 @@ def gemv_wgsl(n: int, k: int, rows: int, groups: int, split: int, unroll: int, c
 {decls}
 @compute @workgroup_size({threads})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{
-  let lane = lid.x % 32u;
-  let s = (lid.x / 32u) % {split}u;
-  let g = lid.x / {32 * split}u;
+  let lane = lid.x % {LANES}u;
+  let s = (lid.x / {LANES}u) % {split}u;
+  let g = lid.x / {LANES * split}u;
   let row0 = (wid.x * {groups}u + g) * {rows}u;
 {chr(10).join(f"  let n{r} = min(row0 + {r}u, {n - 1}u);" for r in range(rows))}
 {chr(10).join(f"  var acc{r} = 0.0f;" for r in range(rows))}
-  for (var b = s * 32u + lane; b < {nb}u; b += {32 * split * unroll}u) {{
+  for (var b = s * {LANES}u + lane; b < {nb}u; b += {LANES * split * unroll}u) {{
 {chr(10).join(body)}
+  }}
+{chr(10).join(tail)}
+}}
+"""
+
+
+def quantize_x_q8(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x in blocks of 32 as int8 with one f32 scale each (llama.cpp's Q8_1 idea): packed words, (d, 8 d sum q) per
+    block, and the dequantized values."""
+    blocks = x.reshape(-1, 32).astype(np.float32)
+    amax = np.abs(blocks).max(axis=1)
+    d = amax / 127.0
+    inv = np.where(amax > 0, 127.0 / np.where(amax > 0, amax, 1), 0).astype(np.float32)
+    q = np.round(blocks * inv[:, None]).astype(np.int8)
+    dv = np.stack([d, 8 * d * q.astype(np.float32).sum(axis=1)], axis=1).astype(np.float32)
+    return q.view(np.uint32).reshape(-1), dv.reshape(-1), (q.astype(np.float32) * d[:, None]).reshape(-1)
+
+
+def gemv_dp4a_wgsl(n: int, k: int, rows: int, groups: int, split: int, unroll: int, xmode: str) -> str:
+    """The GEMV with x as int8 blocks and 4-wide integer dot products (``dot4I8Packed``) against the Q4_0 nibbles.
+    ``xmode``: ``pre`` reads x already quantized (words + per-block (d, 8 d sum)); ``shared`` reads f32 x and
+    quantizes it into workgroup memory first (one block per invocation per step)."""
+    nb = k // 32
+    threads = LANES * groups * split
+    m = "0x0F0F0F0Fu"
+    body = []
+    for u in range(unroll):
+        body.append(f"    let b{u} = b + {u * LANES * split}u; let ok{u} = b{u} < {nb}u; let bb{u} = min(b{u}, {nb - 1}u);")
+        body.append(f"    let xl{u} = XQ[bb{u} * 2u]; let xh{u} = XQ[bb{u} * 2u + 1u]; let xd{u} = XD[bb{u}];")
+        for r in range(rows):
+            body.append(f"    let c{u}_{r} = codes[n{r} * {nb}u + bb{u}];")
+            body.append(f"    let s{u}_{r} = select(0.0, f32(scales[n{r} * {nb}u + bb{u}]), ok{u});")
+    for u in range(unroll):
+        for r in range(rows):
+            terms = " + ".join(f"dot4I8Packed(c{u}_{r}.{c} & {m}, xl{u}.{c}) + dot4I8Packed((c{u}_{r}.{c} >> 4u) & {m}, xh{u}.{c})" for c in "xyzw")
+            body.append(f"    acc{r} = fma(s{u}_{r}, fma(xd{u}.x, f32({terms}), -xd{u}.y), acc{r});")
+    tail = [f"  let t{r} = subgroupAdd(acc{r});" for r in range(rows)]
+    decls = []
+    if split == 1:
+        tail.append("  if (lane == 0u) {")
+        tail += [f"    if (row0 + {r}u < {n}u) {{ y[row0 + {r}u] = t{r}; }}" for r in range(rows)]
+        tail.append("  }")
+    else:
+        decls.append(f"var<workgroup> part: array<f32, {groups * split * rows}>;")
+        tail.append("  if (lane == 0u) {")
+        tail += [f"    part[(g * {split}u + s) * {rows}u + {r}u] = t{r};" for r in range(rows)]
+        tail.append("  }")
+        tail.append("  workgroupBarrier();")
+        tail.append(f"  if (s == 0u && lane < {rows}u && row0 + lane < {n}u) {{")
+        tail.append("    var total = 0.0f;")
+        tail.append(f"    for (var i = 0u; i < {split}u; i += 1u) {{ total += part[(g * {split}u + i) * {rows}u + lane]; }}")
+        tail.append("    y[row0 + lane] = total;")
+        tail.append("  }")
+    if xmode == "pre":
+        binds = ("@group(0) @binding(0) var<storage, read> XQ: array<vec4<i32>>;\n"
+                 "@group(0) @binding(4) var<storage, read> XD: array<vec2<f32>>;")
+        prologue = ""
+    else:
+        binds = "@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;"
+        decls.append(f"var<workgroup> XQ: array<vec4<i32>, {2 * nb}>;\nvar<workgroup> XD: array<vec2<f32>, {nb}>;")
+        prologue = f"""  for (var qb = lid.x; qb < {nb}u; qb += {threads}u) {{
+    var v: array<vec4<f32>, 8>;
+    var amax = vec4<f32>(0.0);
+    for (var i = 0u; i < 8u; i += 1u) {{ v[i] = x[qb * 8u + i]; amax = max(amax, abs(v[i])); }}
+    let a = max(max(amax.x, amax.y), max(amax.z, amax.w));
+    let inv = select(0.0, 127.0 / a, a > 0.0);
+    var w: array<i32, 8>;
+    var total = 0;
+    for (var i = 0u; i < 8u; i += 1u) {{
+      w[i] = bitcast<i32>(pack4xI8(vec4<i32>(round(v[i] * inv))));
+      total += dot4I8Packed(bitcast<u32>(w[i]), 0x01010101u);
+    }}
+    XQ[qb * 2u] = vec4<i32>(w[0], w[1], w[2], w[3]);
+    XQ[qb * 2u + 1u] = vec4<i32>(w[4], w[5], w[6], w[7]);
+    XD[qb] = vec2<f32>(a / 127.0, 8.0 * (a / 127.0) * f32(total));
+  }}
+  workgroupBarrier();
+"""
+    body_s = "\n".join(body).replace("XQ[", "bitcast<vec4<u32>>(XQ[").replace("* 2u];", "* 2u]);").replace("* 2u + 1u];", "* 2u + 1u]);")
+    return f"""enable f16;
+{binds}
+@group(0) @binding(1) var<storage, read> codes: array<vec4<u32>>;
+@group(0) @binding(2) var<storage, read> scales: array<f16>;
+@group(0) @binding(3) var<storage, read_write> y: array<f32>;
+{chr(10).join(decls)}
+@compute @workgroup_size({threads})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {{
+{prologue}  let lane = lid.x % {LANES}u;
+  let s = (lid.x / {LANES}u) % {split}u;
+  let g = lid.x / {LANES * split}u;
+  let row0 = (wid.x * {groups}u + g) * {rows}u;
+{chr(10).join(f"  let n{r} = min(row0 + {r}u, {n - 1}u);" for r in range(rows))}
+{chr(10).join(f"  var acc{r} = 0.0f;" for r in range(rows))}
+  for (var b = s * {LANES}u + lane; b < {nb}u; b += {LANES * split * unroll}u) {{
+{body_s}
   }}
 {chr(10).join(tail)}
 }}
@@ -304,6 +403,43 @@ def run_gemv(lab: Lab, n: int, k: int, variants, copies: int, reps: int, rng) ->
     return out
 
 
+def run_gemv_dp4a(lab: Lab, n: int, k: int, variants, copies: int, reps: int, rng) -> list[dict]:
+    codes, scales, values = q4_0_random(rng, n, k)
+    x = rng.standard_normal(k).astype(np.float32)
+    xq, xd, xdeq = quantize_x_q8(x)
+    ref = values.astype(np.float64) @ x.astype(np.float64)
+    ref_q = values.astype(np.float64) @ xdeq.astype(np.float64)
+    bufs = {"x": lab.dev.buffer(x), "xq": lab.dev.buffer(xq), "xd": lab.dev.buffer(xd)}
+    wbufs = [(lab.dev.buffer(codes), lab.dev.buffer(scales)) for _ in range(copies)]
+    y = lab.dev.empty(4 * n)
+    out = []
+    wbytes = codes.nbytes + scales.nbytes
+    for rows, groups, split, unroll, xmode in variants:
+        label = f"dp4a {n}x{k} rows={rows} groups={groups} split={split} unroll={unroll} {xmode}"
+        try:
+            p = lab.pipeline(gemv_dp4a_wgsl(n, k, rows, groups, split, unroll, xmode), label)
+        except Exception as err:  # noqa: BLE001 - a variant the adapter refuses is reported, not fatal
+            print(f"{label}: FAILED {str(err).splitlines()[0][:300]}", flush=True)
+            continue
+        import wgpu
+
+        def group(c, s_):
+            ents = [(0, bufs["xq"] if xmode == "pre" else bufs["x"]), (1, c), (2, s_), (3, y)] + ([(4, bufs["xd"])] if xmode == "pre" else [])
+            return lab.d.create_bind_group(layout=p.get_bind_group_layout(0), entries=[{"binding": i, "resource": {"buffer": b}} for i, b in ents])
+
+        binds = [group(c, s_) for c, s_ in wbufs]
+        grid = (-(-n // (rows * groups)), 1, 1)
+        lab.dev.write(y, np.full(n, np.nan, np.float32))
+        lab.time(p, binds[:1], grid, 1)
+        got = lab.dev.read(y, np.float32, n).astype(np.float64)
+        err, errq = rel_err(got, ref), rel_err(got, ref_q)
+        t = lab.time(p, binds, grid, reps)
+        print(f"{label:66s} {t * 1e6:9.1f} us {wbytes / t / 1e9:8.1f} GB/s  err {err:.1e} (vs q8 x {errq:.1e})", flush=True)
+        out.append({"kernel": "dp4a", "n": n, "k": k, "rows": rows, "groups": groups, "split": split, "unroll": unroll, "xmode": xmode,
+                    "us": t * 1e6, "GBps": wbytes / t / 1e9, "rel_err": err, "rel_err_q8": errq})
+    return out
+
+
 def run_gemm(lab: Lab, m: int, n: int, k: int, variants, reps: int, rng) -> list[dict]:
     codes, scales, values = q4_0_random(rng, n, k)
     x = rng.standard_normal((m, k)).astype(np.float32)
@@ -335,7 +471,10 @@ def main() -> int:
     ap.add_argument("--small", action="store_true", help="small sizes (CPU adapters)")
     ap.add_argument("--out", default="", help="write every result as JSON here")
     ap.add_argument("--only", default="gemv,gemm")
+    ap.add_argument("--lanes", type=int, default=32, help="the adapter's subgroup size")
     args = ap.parse_args()
+    global LANES
+    LANES = args.lanes
     lab = Lab()
     print(lab.dev.adapter.info["device"], lab.dev.adapter.info.get("description", ""), flush=True)
     rng = np.random.default_rng(0)
@@ -354,6 +493,18 @@ def main() -> int:
             if args.small:
                 variants = [(4, 1, 2, 2, "magic"), (2, 2, 1, 1, "i2f")]
             results += run_gemv(lab, n, k, variants, copies=1 if args.small else 4, reps=2 if args.small else 50, rng=rng)
+    if "dp4a" in args.only:
+        shapes = [(96, 512)] if args.small else [(28672, 4096), (4096, 14336), (4096, 4096), (6144, 4096)]
+        for n, k in shapes:
+            if args.small:
+                variants = [(2, 2, 2, 2, "pre"), (4, 1, 1, 1, "shared"), (1, 4, 1, 2, "shared")]
+                floats = [(4, 1, 1, 2, "magic")]
+            else:
+                variants = [(r, g, s, u, xm) for xm in ("pre", "shared") for r in (1, 2, 4) for g, s in ((4, 1), (2, 2), (8, 1), (1, 4))
+                            for u in (1, 2) if not (xm == "shared" and g * s < 4)]  # fmt: skip
+                floats = [(4, 4, 1, 2, "magic"), (2, 4, 1, 2, "magic"), (2, 2, 2, 2, "magic")]
+            results += run_gemv(lab, n, k, floats, copies=1 if args.small else 4, reps=2 if args.small else 50, rng=rng)
+            results += run_gemv_dp4a(lab, n, k, variants, copies=1 if args.small else 4, reps=2 if args.small else 50, rng=rng)
     if "gemm" in args.only:
         shapes = [(70, 200, 128)] if args.small else [(512, 14336, 4096), (512, 4096, 14336)]
         for m, n, k in shapes:
@@ -367,7 +518,7 @@ def main() -> int:
     for r in results:
         if r["kernel"] == "read":
             continue
-        key = (r["kernel"], r.get("m"), r["n"], r["k"])
+        key = (r["kernel"] if r["kernel"] == "gemm" else "gemv", r.get("m"), r["n"], r["k"])
         if key not in best or r["us"] < best[key]["us"]:
             best[key] = r
     for key, r in best.items():
