@@ -31,6 +31,11 @@ class TargetDescription:
     NVIDIA warps and Apple SIMD-groups); 0 = reductions across invocations go through workgroup memory."""
     f16: bool = False
     """f16 arithmetic (WebGPU's ``shader-f16``): contractions may multiply in packed f16 with f32 accumulation."""
+    int_dot: bool = False
+    """A packed 8-bit dot-product instruction (DP4A; WGSL ``dot4I8Packed``): decode GEMVs may quantize their
+    activations to int8 blocks and multiply them with the weight codes in integers (``math = dp4a``), which
+    does four code multiply-adds per instruction where the float path spends about four instructions per code.
+    Off where the builtin would be emulated (then it is slower than the float path)."""
     max_binding_bytes: int = 128 << 20
     """Bytes one storage-buffer binding may cover (WebGPU's guaranteed ``maxStorageBufferBindingSize``,
     128 MiB). A buffer may be larger: ``split-bindings`` binds a bigger read-only argument as several parts."""
@@ -65,14 +70,14 @@ TARGETS: dict[str, TargetDescription] = {
     t.name: t
     for t in (
         TargetDescription("apple", max_invocations=1024, max_workgroup_memory=32768, subgroup_size=32, f16=True),
-        TargetDescription("nvidia", max_invocations=1024, max_workgroup_memory=49152, subgroup_size=32, f16=True),
+        TargetDescription("nvidia", max_invocations=1024, max_workgroup_memory=49152, subgroup_size=32, f16=True, int_dot=True),
         TargetDescription("webgpu"),
     )
 }
 """Known targets by name; ``webgpu`` is the portable default. ``apple``: Apple GPUs (1024 threads and 32 KiB of
 threadgroup memory per threadgroup, SIMD-groups of 32, half arithmetic); ``rusty compile --target msl`` compiles
 for it and the MSL emitter checks every kernel against it. ``nvidia``: NVIDIA GPUs through Vulkan (warps of 32,
-48 KiB of workgroup memory, ``shader-f16``)."""
+48 KiB of workgroup memory, ``shader-f16``, DP4A since Pascal)."""
 
 
 def target(name: str) -> TargetDescription:

@@ -83,6 +83,7 @@ OP_FORMATS = MappingProxyType(
         "math.rsqrt": "rsqrt({a})",
         "rgpu.unpack_f16": "float(as_type<half2>({ua}).{half})",
         "rgpu.pack_f16": "as_type<int>(uint(as_type<ushort>(half({a}))) | (uint(as_type<ushort>(half({b}))) << 16))",
+        "rgpu.dot4_i8": "rusty_dot4_i8({a}, {b})",
         "rgpu.subgroup_add": "simd_sum({a})",
         "rgpu.subgroup_max": "simd_max({a})",
         "rgpu.subgroup_min": "simd_min({a})",
@@ -104,6 +105,19 @@ BUILTINS = MappingProxyType(
 
 HELPERS = MappingProxyType(
     {
+        "rgpu.dot4_i8": (
+            "rusty_dot4_i8",
+            (
+                "// the dot product of two words' four signed bytes (WGSL dot4I8Packed): MSL has no packed dot.\n"
+                "inline int rusty_dot4_i8(int a, int b) {\n"
+                "  int sum = 0;\n"
+                "  for (int shift = 24; shift >= 0; shift -= 8) {  // byte i sign-extended: << (24 - 8i), then >> 24\n"
+                "    sum += ((a << shift) >> 24) * ((b << shift) >> 24);\n"
+                "  }\n"
+                "  return sum;\n"
+                "}\n"
+            ),
+        ),
         "math.erf": (
             "rusty_erf",
             (

@@ -54,6 +54,7 @@ OP_FORMATS: Mapping[str, str | Mapping[str, str]] = MappingProxyType(
         "math.rsqrt": "inverseSqrt({a})",
         "rgpu.unpack_f16": "unpack2x16float({ua}).{half}",
         "rgpu.pack_f16": "bitcast<i32>(pack2x16float(vec2<f32>({a}, {b})))",
+        "rgpu.dot4_i8": "dot4I8Packed({ua}, {ub})",
         "rgpu.subgroup_add": "subgroupAdd({a})",
         "rgpu.subgroup_max": "subgroupMax({a})",
         "rgpu.subgroup_min": "subgroupMin({a})",

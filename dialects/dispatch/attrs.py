@@ -21,8 +21,10 @@ from xdsl.utils.exceptions import VerifyException
 STRATEGIES = ("elementwise", "row", "gemv", "gemm", "attention", "sample")
 """How a region is mapped onto workgroups (passes/codegen/ holds one schedule builder per strategy)."""
 
-MATH = ("f32", "f16")
-"""Arithmetic of a contraction's multiply-adds: f32, or packed f16 (accumulated in f32 per reduction step)."""
+MATH = ("f32", "f16", "dp4a")
+"""Arithmetic of a contraction's multiply-adds: f32; packed f16 (accumulated in f32 per reduction step; gemm);
+or ``dp4a`` (gemv): activations quantized to int8 per weight block, multiplied with the weight codes by
+packed 8-bit dot products, accumulated in i32 per block."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,11 @@ class LoweringConfig:
     meet in a cross-invocation reduction: one subgroup when ``split`` is the
     target's subgroup size); ``reduction_tile``: weight blocks an invocation
     loads before it multiplies (loads in flight). Invocations per workgroup =
-    ``N / R * split``.
+    ``N / R * split``. ``math = dp4a`` (needs the target's ``int_dot``):
+    the workgroup first quantizes the activation blocks into workgroup memory
+    as int8 with one scale each (``x ~ d * a``, relative error about 0.5%, as
+    llama.cpp's Q8_1); each weight block is then ``quant.dot_block`` against
+    them, four codes per instruction.
 
     ``gemm`` (contractions over many tokens, prefill): ``workgroup_tile = [M, N]``:
     tokens and output rows per workgroup; ``thread_tile = [TM, TN]``: the
@@ -96,6 +102,8 @@ class LoweringConfig:
             return f"pipeline_depth must be 1 or 2, got {self.pipeline_depth}"
         if self.math not in MATH:
             return f"math must be one of {', '.join(MATH)}, got '{self.math}'"
+        if self.math == "dp4a" and s != "gemv":
+            return f"math = dp4a is a gemv schedule, not {s}"
         if s == "gemv":
             if len(tile) != 2 or len(tt) != 1 or self.split < 1 or tile[1] % tt[0]:
                 return "gemv needs workgroup_tile = [tokens, rows], thread_tile = [rows per invocation] dividing rows, split >= 1"

@@ -34,7 +34,7 @@ class TargetAttr(Data[TargetDescription]):
     Example:
         module attributes {rgpu.target = #rgpu.target<"nvidia", max_invocations = 1024,
             max_workgroup_memory = 49152, max_workgroups_per_dim = 65535, subgroup_size = 32,
-            f16 = true, max_binding_bytes = 134217728, binding_offset_alignment = 256>} { ... }
+            f16 = true, int_dot = true, max_binding_bytes = 134217728, binding_offset_alignment = 256>} { ... }
     """
 
     name = "rgpu.target"

@@ -1,4 +1,5 @@
-"""Operations of the `rgpu` dialect: f16 packing into and unpacking from 32-bit words, and subgroup reductions."""
+"""Operations of the `rgpu` dialect: f16 packing into and unpacking from 32-bit words, packed 8-bit dot products,
+and subgroup reductions."""
 
 from __future__ import annotations
 
@@ -123,6 +124,34 @@ class PackF16Op(IRDLOperation):
 
     def __init__(self, lo: SSAValue, hi: SSAValue):
         super().__init__(operands=[lo, hi], result_types=[i32])
+
+
+@irdl_op_definition
+class Dot4I8Op(IRDLOperation):
+    """The dot product of two words read as four signed bytes each.
+
+    Semantics: ``sum_{i<4} a_i * b_i`` where ``a_i`` is byte ``i`` (bits
+    ``8i..8i+7``) of ``lhs`` as a signed 8-bit integer, likewise ``b_i``; the
+    result is exact (at most 4 * 128 * 128 in magnitude). WGSL
+    ``dot4I8Packed``, one instruction (DP4A) on GPUs that have it.
+
+    Where it appears: gpu level, from ``quant.dot_block`` (lower-quant-loads),
+    where a decode GEMV multiplies weight codes with int8 activations.
+
+    Example:
+        %d = rgpu.dot4_i8 %codes, %acts : i32
+    """
+
+    name = "rgpu.dot4_i8"
+    lhs = operand_def(i32)
+    rhs = operand_def(i32)
+    result = result_def(i32)
+    traits = traits_def(Pure())
+
+    assembly_format = "$lhs `,` $rhs attr-dict `:` type($result)"
+
+    def __init__(self, lhs: SSAValue, rhs: SSAValue):
+        super().__init__(operands=[lhs, rhs], result_types=[i32])
 
 
 _SUBGROUP_TYPES: tuple[Attribute, ...] = (f32, Float16Type(), i32)

@@ -32,15 +32,17 @@ from rusty_ir.dialects.quant.attrs import (
     element_type_for_scheme,
     storage_scheme,
 )
-from rusty_ir.dialects.quant.ops import DequantizeOp, LoadBlockOp, LoadOp, QuantizeOp, kernel_block
+from rusty_ir.dialects.quant.ops import DOT_SCHEMES, DequantizeOp, DotBlockOp, LoadBlockOp, LoadOp, QuantizeOp, kernel_block
 
-Quant = Dialect("quant", [DequantizeOp, LoadBlockOp, LoadOp, QuantizeOp], list(BLOCK_QUANT_TYPES.values()))
+Quant = Dialect("quant", [DequantizeOp, DotBlockOp, LoadBlockOp, LoadOp, QuantizeOp], list(BLOCK_QUANT_TYPES.values()))
 """The ``quant`` dialect object, as registered in ``rusty_ir.dialects.DIALECTS``."""
 
 __all__ = [
     "BLOCK_QUANT_TYPES",
+    "DOT_SCHEMES",
     "BlockQuantType",
     "DequantizeOp",
+    "DotBlockOp",
     "LoadBlockOp",
     "LoadOp",
     "Int4G128Type",

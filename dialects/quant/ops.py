@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from xdsl.dialects.builtin import DenseArrayBase, Float16Type, Float32Type, IndexType, MemRefType, StringAttr, TensorType, f32, i32, i64
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.irdl import (
+    AttrSizedOperandSegments,
     IRDLOperation,
     ParsePropInAttrDict,
     irdl_op_definition,
@@ -241,3 +242,57 @@ class LoadBlockOp(_WeightLoad):
         super().verify_()
         if len(self.values) != kernel_block(self.scheme):
             raise VerifyException(f"{self.scheme.name} decodes blocks of {kernel_block(self.scheme)} values, got {len(self.values)} results")
+
+
+DOT_SCHEMES = ("q4_0", "q4_1", "q8_0", "int4_g32", "int4_g128", "int8_g32", "int8_g128")
+"""Schemes whose codes ``quant.dot_block`` multiplies as 8-bit integers (4-bit codes and signed bytes)."""
+
+
+@irdl_op_definition
+class DotBlockOp(_WeightLoad):
+    """One block of a stored weight times a block of int8 activations: ``sum_j q_j a_j`` in integers.
+
+    Semantics: ``scale``, ``offset`` and codes ``q_j`` are those of
+    ``quant.load_block`` (value j = ``scale * q_j + offset``); ``acts`` are
+    ``block / 4`` words holding the activations ``a_j`` as signed bytes (byte
+    ``j % 4`` of word ``j / 4``) and ``asum = sum_j a_j``. ``dot`` is ``sum_j
+    q_j a_j`` exactly, so for activations ``x_j ~ d * a_j`` the block contributes
+    ``d * (scale * dot + offset * asum)``. ``asum`` is an operand because it is
+    the same for every weight row the activations meet: the caller computes it
+    once. Schemes: ``DOT_SCHEMES``.
+
+    Pipeline: made by ``convert-dispatch-to-tiled`` for gemv configs with
+    ``math = dp4a``; lowered by ``lower-quant-loads`` into word loads, masks and
+    ``rgpu.dot4_i8``.
+
+    Example:
+        %s, %o, %d = quant.dot_block %codes, %scales[%row, %b], %a0, %a1, %a2, %a3, %a4, %a5, %a6, %a7 sum %asum
+            {scheme = "q4_0", shape = array<i64: 4096, 4096>, layout = "split"}
+            : memref<1048576xi32>, memref<524288xf16> -> f32, f32, i32
+    """
+
+    name = "quant.dot_block"
+
+    acts = var_operand_def(i32)
+    asum = operand_def(i32)
+    scale = result_def(Float32Type)
+    offset = result_def(Float32Type)
+    dot = result_def(i32)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(), AttrSizedOperandSegments(as_property=True))
+    assembly_format = (
+        "$buffers `[` $row `,` $col `]` `,` $acts `sum` $asum attr-dict `:` type($buffers) `->` type($scale) `,` type($offset) `,` type($dot)"
+    )
+
+    def __init__(self, buffers: Sequence[SSAValue], row: SSAValue, block: SSAValue, acts: Sequence[SSAValue], asum: SSAValue, scheme: str,
+                 shape: Sequence[int], layout: str = "blocks") -> None:  # fmt: skip
+        # IRDL orders a subclass's operands first: acts, asum, then the weight's buffers, row and block
+        super().__init__(operands=[acts, asum, buffers, row, block], result_types=[f32, f32, i32], properties=self._props(scheme, shape, layout))
+
+    def verify_(self) -> None:
+        super().verify_()
+        sch = self.scheme
+        if sch.name not in DOT_SCHEMES:
+            raise VerifyException(f"quant.dot_block multiplies {', '.join(DOT_SCHEMES)} codes, not {sch.name}")
+        if len(self.acts) * 4 != sch.block:
+            raise VerifyException(f"a {sch.name} block of {sch.block} values takes {sch.block // 4} activation words, got {len(self.acts)}")

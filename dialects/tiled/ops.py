@@ -307,7 +307,7 @@ class PromoteOp(IRDLOperation):
     last one counts units) and it yields ``unit`` values, those of points
     ``(p0, ..., unit * p_last + c)`` for c = 0, 1, .... The result buffer holds
     each value at its point permuted by ``permutation`` (``[1, 0]`` stores a
-    tile transposed), converted to the buffer's element type (f32 or f16).
+    tile transposed), converted to the buffer's element type (f32 or f16; an i32 buffer holds i32 values as they are).
     Collective: every invocation of the workgroup must reach it; afterwards
     every invocation may read the whole buffer. Units are dealt to invocations
     by linear index in the order of ``deal`` (unit dims from slowest to
@@ -383,8 +383,9 @@ class PromoteOp(IRDLOperation):
         space = ty.memory_space
         if not (isinstance(space, IntegerAttr) and space.value.data == WORKGROUP_SPACE):
             raise VerifyException("the result must be in workgroup memory (memory space 3)")
-        if not isinstance(ty.element_type, Float32Type | Float16Type):
-            raise VerifyException("the result holds f32 or f16")
+        integer = ty.element_type == i32
+        if not (integer or isinstance(ty.element_type, Float32Type | Float16Type)):
+            raise VerifyException("the result holds f32, f16 or i32")
         if self.depth.value.data not in (1, 2):
             raise VerifyException("depth must be 1 or 2")
         unit = self.unit_size
@@ -396,8 +397,10 @@ class PromoteOp(IRDLOperation):
         if len(block.args) != len(tile) or any(not isinstance(a.type, IndexType) for a in block.args):
             raise VerifyException("the body takes one index argument per tile dim")
         term = block.last_op
-        if not isinstance(term, YieldOp) or len(term.values) != unit or any(not isinstance(v.type, Float32Type | Float16Type) for v in term.values):
-            raise VerifyException(f"the body must end with tiled.yield of {unit} f32 or f16 values (one per point of a unit)")
+        kinds = "i32" if integer else "f32 or f16"
+        ok = (lambda t: t == i32) if integer else (lambda t: isinstance(t, Float32Type | Float16Type))
+        if not isinstance(term, YieldOp) or len(term.values) != unit or any(not ok(v.type) for v in term.values):
+            raise VerifyException(f"the body must end with tiled.yield of {unit} {kinds} values (one per point of a unit)")
 
     @classmethod
     def parse(cls, parser: Parser) -> PromoteOp:

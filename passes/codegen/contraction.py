@@ -26,7 +26,7 @@ from rusty_ir.passes.codegen.common import outputs
 from rusty_ir.passes.codegen.kernel import Kernel
 from rusty_ir.passes.codegen.kv_cache import cache_row, store_cache
 from rusty_ir.passes.codegen.materialize import Materializer, WeightRef, apply_map, static_shape
-from rusty_ir.passes.dispatch.analysis import Kind, kind, maps, reduction_dims
+from rusty_ir.passes.dispatch.analysis import Kind, is_mac, kind, maps, reduction_dims
 
 
 class Template:
@@ -256,7 +256,7 @@ def analyse(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], root: l
     lhs = Template(2 + len(prologue), build)
     for red in prologue:
         mat.known.pop(red.results[0], None)
-    mac = all(_is_mac(root, i) for i in range(len(root.outputs)))
+    mac = is_mac(root)
     factored = bool(prologue) and mac and _factor(lhs)  # a linear body: the row scale may move past the sum
     return Contraction(kernel, mat, list(ops), root, weights, refs, prologue, n_total, k_total, batched, lhs, factored, mac)
 
@@ -301,20 +301,6 @@ def _factor(lhs: Template) -> bool:
         scale_v = b.mulf(scale_v, f)
     lhs.values = [core_v, scale_v]
     return True
-
-
-def _is_mac(root: linalg.GenericOp, i: int) -> bool:
-    """Whether output ``i`` of the body is ``acc + x * w_i`` (in either operand order)."""
-    block = root.body.block
-    term = block.last_op
-    assert isinstance(term, linalg.YieldOp)
-    acc = block.args[len(root.inputs) + i]
-    x, w = block.args[0], block.args[1 + i]
-    add = term.arguments[i].owner
-    if not isinstance(add, arith.AddfOp):
-        return False
-    mul = add.lhs.owner if add.rhs is acc else add.rhs.owner if add.lhs is acc else None
-    return isinstance(mul, arith.MulfOp) and {mul.lhs, mul.rhs} == {x, w}
 
 
 __all__ = ["Contraction", "Template", "analyse", "analyse_all", "by_segment"]

@@ -25,13 +25,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from xdsl.dialects import arith
+from xdsl.dialects.builtin import i32
 from xdsl.ir import Operation, SSAValue
 
+from rusty_ir.dialects.quant import DOT_SCHEMES
 from rusty_ir.errors import RustyError
-from rusty_ir.passes.builder import IRBuilder
+from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.passes.codegen.common import clone_body, pick, reduction_kind
 from rusty_ir.passes.codegen.contraction import Contraction, analyse_all, by_segment
-from rusty_ir.passes.codegen.kernel import Kernel
+from rusty_ir.passes.codegen.kernel import Kernel, load
 from rusty_ir.passes.codegen.materialize import Materializer
 
 
@@ -62,6 +65,9 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> l
     gives each its own range of workgroups along x."""
     segments = analyse_all(kernel, mat, ops)
     cfg = kernel.config
+    if cfg.math == "dp4a" and not kernel.target.int_dot:
+        raise RustyError(f"math = dp4a needs a target with packed 8-bit dot products; {kernel.target.name} has none "
+                         "(attach-target{int-dot=1} if the adapter has them)", kernel.region)  # fmt: skip
     tokens_per_wg, rows_per_wg = cfg.workgroup_tile
     (rows,) = cfg.thread_tile
     split, unroll = cfg.split, max(1, cfg.reduction_tile)
@@ -99,7 +105,6 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> l
 
 def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAValue, wt: SSAValue, rows: int, rows_per_wg: int,
                 tokens_per_wg: int, split: int, unroll: int, block: int, blocks: int) -> None:  # fmt: skip
-    kernel = c.kernel
     grp, lane = ivs
     batch = c.batch_size(b)
     n0 = b.addi(b.muli(wn, b.index(rows_per_wg)), b.muli(grp, b.index(rows)))
@@ -109,34 +114,72 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
     ts = [b.addi(t0, b.index(i)) if i else t0 for i in range(tokens_per_wg)]
     t_in = [b.minui(t, b.subi(batch, b.index(1))) for t in ts]
     linear = b.addi(b.muli(grp, b.index(split)), lane)
+    walk = _Walk(c, lane, n_in, t_in, split, unroll, block, blocks)
+    if c.kernel.config.math == "dp4a":
+        # the activations as int8 blocks (the prologue's row scale inside them): nothing is scaled after the sum
+        prologue = _prologue(c, b, t_in, linear) if c.prologue else [[] for _ in ts]
+        totals = c.kernel.reduce(b, "add", walk.integer(b, _quantized_activations(c, b, t0, t_in, batch, prologue, block, blocks)), split)
+        scales: list[SSAValue | None] = [None] * len(ts)
+    elif c.factored:  # the prologue's partial sums ride along the walk: one reduction for both
+        per_token = len(t_in) * rows * c.n_out
+        totals = c.kernel.reduce(b, "add", walk.floats(b, []), split)
+        sums = totals[per_token:]
+        p = len(c.prologue)
+        scales = [c.row_scale(b, t, sums[ti * p : (ti + 1) * p]) for ti, t in enumerate(t_in)]
+        totals = totals[:per_token]
+    else:
+        prologue = _prologue(c, b, t_in, linear) if c.prologue else [[] for _ in ts]
+        totals = c.kernel.reduce(b, "add", walk.floats(b, prologue), split)
+        scales = [None] * len(ts)
+    _epilogue(c, b, lane, ns, n_in, ts, t_in, batch, totals, scales, rows_per_wg)
 
-    factored = c.factored
-    prologue: list[list[SSAValue]] = [[] for _ in ts]
-    if c.prologue and not factored:
-        prologue = _prologue(c, b, t_in, linear)
-    n_out = c.n_out
-    per_token = rows * n_out
-    # carried: acc[t][r][w], then (factored) the prologue partials per token
-    inits: list[SSAValue] = []
-    for t in t_in:
-        for n in n_in:
-            inits += [c.init(b, i, t, n) for i in range(n_out)] if not c.mac else [b.f32(0.0)] * n_out
-    if factored:
+
+class _Walk:
+    """One invocation's walk over its share of K's blocks (every ``split``-th, ``unroll`` at a time), accumulating
+    ``acc[token][row][output]`` (and, factored, the prologue's partial sums per token after them)."""
+
+    def __init__(self, c: Contraction, lane: SSAValue, n_in: Sequence[SSAValue], t_in: Sequence[SSAValue], split: int, unroll: int,
+                 block: int, blocks: int) -> None:  # fmt: skip
+        self.c, self.lane, self.n_in, self.t_in = c, lane, list(n_in), list(t_in)
+        self.split, self.unroll, self.block, self.blocks = split, unroll, block, blocks
+
+    def slot(self, ti: int, r: int, w: int) -> int:
+        return (ti * len(self.n_in) + r) * self.c.n_out + w
+
+    def run(self, b: IRBuilder, inits: list[SSAValue], body) -> list[SSAValue]:  # noqa: ANN001
+        """``body(builder, acc, block index, in-range flag or None)`` per unrolled block; the final accumulators."""
+        split, unroll, blocks = self.split, self.unroll, self.blocks
+
+        def step(lb: IRBuilder, blk: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
+            acc = list(carried)
+            for u in range(unroll):
+                bu = lb.addi(blk, lb.index(u * split)) if u else blk
+                ok = lb.cmpi("ult", bu, lb.index(blocks)) if unroll > 1 or blocks % split else None
+                body(lb, acc, lb.minui(bu, lb.index(blocks - 1)) if ok is not None else bu, ok)
+            return acc
+
+        return list(b.for_loop(self.lane, b.index(blocks), b.index(split * unroll), inits, step))
+
+    def floats(self, b: IRBuilder, prologue: Sequence[Sequence[SSAValue]]) -> list[SSAValue]:
+        """The float walk: each block's activation values (once, for every row), times the decoded codes."""
+        c, t_in, n_in = self.c, self.t_in, self.n_in
+        inits: list[SSAValue] = []
         for t in t_in:
-            inits += [b.select(b.cmpi("eq", lane, b.index(0)), c.reduction_init(b, red, t), b.f32(0.0)) for red in c.prologue]
-    needs_sum = any(r is not None and r.scheme.name == "q4_1" for r in c.refs)
+            for n in n_in:
+                inits += [c.init(b, i, t, n) for i in range(c.n_out)] if not c.mac else [b.f32(0.0)] * c.n_out
+        factored = c.factored
+        base = len(inits)
+        if factored:
+            for t in t_in:
+                inits += [b.select(b.cmpi("eq", self.lane, b.index(0)), c.reduction_init(b, red, t), b.f32(0.0)) for red in c.prologue]
+        needs_sum = any(r is not None and r.scheme.name == "q4_1" for r in c.refs)
+        dot_blocks = c.mac and all(ref is not None for ref in c.refs)
 
-    def step(lb: IRBuilder, blk: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
-        acc = list(carried)
-        for u in range(unroll):
-            bu = lb.addi(blk, lb.index(u * split)) if u else blk
-            ok = lb.cmpi("ult", bu, lb.index(blocks)) if unroll > 1 or blocks % split else None
-            bb = lb.minui(bu, lb.index(blocks - 1)) if ok is not None else bu
-            k0 = lb.muli(bb, lb.index(block))
-            ks = [lb.addi(k0, lb.index(j)) if j else k0 for j in range(block)]
-            xs = [[c.lhs_value(lb, t, k, prologue[ti]) for k in ks] for ti, t in enumerate(t_in)]
+        def body(lb: IRBuilder, acc: list[SSAValue], bb: SSAValue, ok: SSAValue | None) -> None:
+            k0 = lb.muli(bb, lb.index(self.block))
+            ks = [lb.addi(k0, lb.index(j)) if j else k0 for j in range(self.block)]
+            xs = [[c.lhs_value(lb, t, k, prologue[ti] if prologue else []) for k in ks] for ti, t in enumerate(t_in)]
             if factored:
-                base = len(t_in) * per_token
                 for ti, t in enumerate(t_in):
                     for pi, red in enumerate(c.prologue):
                         slot = base + ti * len(c.prologue) + pi
@@ -146,7 +189,7 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
                         acc[slot] = lb.select(ok, new, acc[slot]) if ok is not None else new
             sums = [_sum(lb, x) for x in xs] if needs_sum else []
             for r, n in enumerate(n_in):
-                if c.mac and all(ref is not None for ref in c.refs):
+                if dot_blocks:
                     for w, ref in enumerate(c.refs):
                         assert ref is not None
                         scale, offset, q = ref.load_block(lb, n, bb)
@@ -154,29 +197,99 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
                             scale = lb.select(ok, scale, lb.f32(0.0))
                             offset = lb.select(ok, offset, lb.f32(0.0))
                         for ti in range(len(t_in)):
-                            slot = ti * per_token + r * n_out + w
+                            slot = self.slot(ti, r, w)
                             acc[slot] = lb.fma(scale, _dot(lb, xs[ti], q), acc[slot])
                             if ref.scheme.name == "q4_1":
                                 acc[slot] = lb.fma(offset, sums[ti], acc[slot])
                     continue
                 for ti in range(len(t_in)):  # the general path: the contraction's body per value
-                    first = ti * per_token + r * n_out
-                    new = acc[first : first + n_out]
+                    first = self.slot(ti, r, 0)
+                    new = acc[first : first + c.n_out]
                     for k, x in zip(ks, xs[ti]):
                         new = clone_body(lb, c.root, [x, *(c.mat.element(lb, w, [n, k]) for w in c.weights)], new)
-                    acc[first : first + n_out] = [lb.select(ok, v, a) for v, a in zip(new, acc[first : first + n_out])] if ok is not None else new
-        return acc
+                    acc[first : first + c.n_out] = [lb.select(ok, v, a) for v, a in zip(new, acc[first : first + c.n_out])] if ok is not None else new
 
-    carried = list(b.for_loop(lane, b.index(blocks), b.index(split * unroll), inits, step))
-    totals = c.kernel.reduce(b, "add", carried, split)
-    if factored:
-        base = len(t_in) * per_token
-        prologue = [totals[base + ti * len(c.prologue) : base + (ti + 1) * len(c.prologue)] for ti in range(len(t_in))]
+        return self.run(b, inits, body)
+
+    def integer(self, b: IRBuilder, xq: SSAValue) -> list[SSAValue]:
+        """The dp4a walk: each block's int8 activation words and scale from workgroup memory (once, for every row),
+        ``quant.dot_block`` per weight row; ``acc += d * scale * dot (+ d * offset * asum)``."""
+        c, t_in, n_in = self.c, self.t_in, self.n_in
+        words, unit = self.block // 4, activation_unit(self.block)
+
+        def body(lb: IRBuilder, acc: list[SSAValue], bb: SSAValue, ok: SSAValue | None) -> None:
+            start = lb.muli(bb, lb.index(unit))
+            for ti in range(len(t_in)):
+                loaded = [load(lb, xq, [lb.index(ti), lb.addi(start, lb.index(i)) if i else start]) for i in range(words + 2)]
+                acts, d, asum = loaded[:words], lb.value(arith.BitcastOp(loaded[words], F32)), loaded[words + 1]
+                if ok is not None:
+                    d = lb.select(ok, d, lb.f32(0.0))
+                for r, n in enumerate(n_in):
+                    for w, ref in enumerate(c.refs):
+                        assert ref is not None
+                        scale, offset, dot = ref.dot_block(lb, n, bb, acts, asum)
+                        slot = self.slot(ti, r, w)
+                        acc[slot] = lb.fma(lb.mulf(d, scale), lb.sitofp(dot), acc[slot])
+                        if ref.scheme.name == "q4_1":
+                            acc[slot] = lb.fma(lb.mulf(d, offset), lb.sitofp(asum), acc[slot])
+
+        return self.run(b, [b.f32(0.0)] * (len(t_in) * len(n_in) * c.n_out), body)
+
+
+def activation_unit(block: int) -> int:
+    """Words one quantized activation block takes in workgroup memory: its ``block / 4`` words of int8
+    values, its scale (f32 bits) and the sum of its values, padded to a multiple of 4 (16-byte loads)."""
+    return -(-(block // 4 + 2) // 4) * 4
+
+
+def _quantized_activations(c: Contraction, b: IRBuilder, t0: SSAValue, t_in: Sequence[SSAValue], batch: SSAValue,
+                           prologue: Sequence[Sequence[SSAValue]], block: int, blocks: int) -> SSAValue:  # fmt: skip
+    """``tiled.promote`` of the workgroup's tokens' activations as int8 blocks: per block (unit) its words of
+    ``round(x / d)`` (4 signed bytes each, in K order), ``d = max |x| / 127`` (as i32 bits) and the sum of
+    the int8 values; ``x`` is the full activation (fused producers and prologue row scale applied)."""
+    if not (c.mac and all(ref is not None and ref.scheme.name in DOT_SCHEMES for ref in c.refs)):
+        raise RustyError(f"math = dp4a needs a multiply-add contraction of weights stored in {', '.join(DOT_SCHEMES)}", c.root)
+    tokens = len(t_in)
+
+    def quantize(qb: IRBuilder, coords: Sequence[SSAValue]) -> list[SSAValue]:
+        tl, blk = coords
+        t = t_in[0] if tokens == 1 else qb.minui(qb.addi(t0, tl), qb.subi(batch, qb.index(1)))
+        values = prologue[0]
+        for ti in range(1, tokens):  # this unit's token's prologue values
+            values = [qb.select(qb.cmpi("eq", tl, qb.index(ti)), mine, other) for mine, other in zip(prologue[ti], values)]
+        k0 = qb.muli(blk, qb.index(block))
+        xs = [c.full_lhs_value(qb, t, qb.addi(k0, qb.index(j)) if j else k0, values) for j in range(block)]
+        amax = qb.absf(xs[0])
+        for x in xs[1:]:
+            amax = qb.maximumf(amax, qb.absf(x))
+        positive = qb.cmpf("ogt", amax, qb.f32(0.0))
+        inv = qb.select(positive, qb.divf(qb.f32(127.0), amax), qb.f32(0.0))
+        ints = [qb.value(arith.FPToSIOp(qb.roundeven(qb.mulf(x, inv)), i32)) for x in xs]
+        words = []
+        for i in range(block // 4):
+            word = qb.andi(ints[4 * i], qb.i32(0xFF))
+            for j in range(1, 4):
+                word = qb.ori(word, qb.shli(qb.andi(ints[4 * i + j], qb.i32(0xFF)), qb.i32(8 * j)))
+            words.append(word)
+        total = ints[0]
+        for v in ints[1:]:
+            total = qb.addi(total, v)
+        d = qb.value(arith.BitcastOp(qb.mulf(amax, qb.f32(1.0 / 127.0)), i32))
+        pad = [qb.i32(0)] * (activation_unit(block) - len(words) - 2)
+        return [*words, d, total, *pad]
+
+    return c.kernel.promote(b, [tokens, blocks * activation_unit(block)], i32, quantize, unit=activation_unit(block), name="xq")
+
+
+def _epilogue(c: Contraction, b: IRBuilder, lane: SSAValue, ns: Sequence[SSAValue], n_in: Sequence[SSAValue], ts: Sequence[SSAValue],
+              t_in: Sequence[SSAValue], batch: SSAValue, totals: Sequence[SSAValue], scales: Sequence[SSAValue | None], rows_per_wg: int) -> None:  # fmt: skip
+    """Lane 0 of each row group: its rows' reduced sums (times the row scale), through the epilogue, stored."""
+    rows, n_out = len(ns), c.n_out
 
     def epilogue(eb: IRBuilder) -> list[SSAValue]:
         for ti, (t, t_clamped) in enumerate(zip(ts, t_in)):
-            scale = c.row_scale(eb, t_clamped, prologue[ti]) if factored else None
-            values = [[totals[ti * per_token + r * n_out + w] for w in range(n_out)] for r in range(rows)]
+            scale = scales[ti]
+            values = [[totals[(ti * rows + r) * n_out + w] for w in range(n_out)] for r in range(rows)]
             if c.mac and (scale is not None or not c.zero_init):
                 values = [[_finish(c, eb, w, t_clamped, n_in[r], v, scale) for w, v in enumerate(vs)] for r, vs in enumerate(values)]
 
@@ -224,4 +337,4 @@ def _sum(b: IRBuilder, xs: Sequence[SSAValue]) -> SSAValue:
     return total
 
 
-__all__ = ["lower_gemv"]
+__all__ = ["activation_unit", "lower_gemv"]

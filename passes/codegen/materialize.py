@@ -29,7 +29,7 @@ from xdsl.dialects.builtin import IntegerAttr, MemRefType, TensorType
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
 
-from rusty_ir.dialects.quant import DequantizeOp, LoadBlockOp, LoadOp, kernel_block
+from rusty_ir.dialects.quant import DequantizeOp, DotBlockOp, LoadBlockOp, LoadOp, kernel_block
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
 from rusty_ir.passes.codegen.kernel import stored_scheme
@@ -63,6 +63,12 @@ class WeightRef:
         op = b.insert(LoadBlockOp([self.buffer], row, blk, self.scheme.name, self.shape))
         assert isinstance(op, LoadBlockOp)
         return op.scale, op.offset, list(op.values)
+
+    def dot_block(self, b: IRBuilder, row: SSAValue, blk: SSAValue, acts: Sequence[SSAValue], asum: SSAValue) -> tuple[SSAValue, SSAValue, SSAValue]:
+        """(scale, offset, sum_j codes[j] * a_j) of block ``blk`` of ``row`` against int8 activations (``quant.dot_block``)."""
+        op = b.insert(DotBlockOp([self.buffer], row, blk, acts, asum, self.scheme.name, self.shape))
+        assert isinstance(op, DotBlockOp)
+        return op.scale, op.offset, op.dot
 
 def static_shape(value: SSAValue) -> tuple[int, ...]:
     ty = value.type

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from xdsl.dialects import tensor
+from xdsl.dialects import arith, tensor
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import AffineMapAttr
 from xdsl.ir import Operation, SSAValue
@@ -107,3 +107,21 @@ def root_of(ops: list[Operation]) -> Operation:
             if kind(op) is wanted:
                 return op
     return ops[-1]
+
+
+def is_mac(root: linalg.GenericOp) -> bool:
+    """Whether every output ``i`` of a contraction's body is ``acc_i + x * w_i`` (in either operand order): a weight
+    block's scale may then be applied once per block."""
+    block = root.body.block
+    term = block.last_op
+    assert isinstance(term, linalg.YieldOp)
+    for i in range(len(root.outputs)):
+        acc = block.args[len(root.inputs) + i]
+        x, w = block.args[0], block.args[1 + i]
+        add = term.arguments[i].owner
+        if not isinstance(add, arith.AddfOp):
+            return False
+        mul = add.lhs.owner if add.rhs is acc else add.rhs.owner if add.lhs is acc else None
+        if not (isinstance(mul, arith.MulfOp) and {mul.lhs, mul.rhs} == {x, w}):
+            return False
+    return True

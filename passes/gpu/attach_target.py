@@ -45,6 +45,9 @@ class AttachTargetPass(ModulePass):
     f16: int = -1
     """1 = f16 arithmetic allowed, 0 = not, if not the named target's (-1 = keep)."""
 
+    int_dot: int = -1
+    """1 = packed 8-bit dot products (DP4A) allowed, 0 = not, if not the named target's (-1 = keep)."""
+
     overwrite: bool = False
     """Replace a target the module already has (false = keep it)."""
 
@@ -55,8 +58,9 @@ class AttachTargetPass(ModulePass):
             desc = find_target(self.target)
             changes = {k: v for k, v in (("max_invocations", self.max_invocations), ("max_workgroup_memory", self.max_workgroup_memory),
                                          ("subgroup_size", self.subgroup_size)) if v != -1}  # fmt: skip
-            if self.f16 != -1:
-                changes["f16"] = bool(self.f16)
+            for flag, value in (("f16", self.f16), ("int_dot", self.int_dot)):
+                if value != -1:
+                    changes[flag] = bool(value)
             desc = replace(desc, **changes)
         except ValueError as err:
             raise RustyError(f"attach-target: {err}") from None

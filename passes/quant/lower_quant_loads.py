@@ -19,8 +19,8 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from rusty_ir.dialects.gpu.ops import UnpackF16Op
-from rusty_ir.dialects.quant.ops import LoadBlockOp, LoadOp, kernel_block
+from rusty_ir.dialects.gpu.ops import Dot4I8Op, UnpackF16Op
+from rusty_ir.dialects.quant.ops import DotBlockOp, LoadBlockOp, LoadOp, kernel_block
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.weights import Scheme, split_layout
@@ -201,11 +201,45 @@ def _lower_block(op: LoadBlockOp, b: IRBuilder) -> list[SSAValue]:
     return [scale, offset, *qs]
 
 
+NIBBLES = 0x0F0F0F0F
+"""The low nibble of each byte of a word."""
+
+
+def _lower_dot(op: DotBlockOp, b: IRBuilder) -> list[SSAValue]:
+    """[scale, offset, dot]: 4-bit codes as bytes (their nibbles masked out, so each is 0..15 as a signed byte),
+    four per ``rgpu.dot4_i8``, the zero point taken off once through ``asum``; signed bytes as they are."""
+    w = _Weight(op)
+    sch = w.sch
+    scale, minimum, codes, at = w.header(b, op.row, op.col)
+    offset = minimum if minimum is not None else b.f32(0.0)
+    acts = list(op.acts)
+    terms: list[SSAValue] = []
+    if _four_bit(sch):
+        half = len(acts) // 2  # words of the low nibbles' activations (values j < block / 2), then the high ones'
+        words = _code_words(b, codes, at, half, w.code_alignment())
+        for i, word in enumerate(words):
+            terms.append(b.value(Dot4I8Op(b.andi(word, b.i32(NIBBLES)), acts[i])))
+            terms.append(b.value(Dot4I8Op(b.andi(b.shrui(word, b.i32(4)), b.i32(NIBBLES)), acts[half + i])))
+    else:
+        words = _code_words(b, codes, at, len(acts), w.code_alignment())
+        terms = [b.value(Dot4I8Op(word, act)) for word, act in zip(words, acts)]
+    dot = terms[0]
+    for t in terms[1:]:
+        dot = b.addi(dot, t)
+    zero = _zero_point(sch) if _four_bit(sch) else 0
+    if zero:
+        dot = b.subi(dot, b.muli(op.asum, b.i32(zero)))
+    return [scale, offset, dot]
+
+
 def lower_quant_load(op: Operation) -> None:
-    """Replace one ``quant.load`` or ``quant.load_block`` by its word loads and arithmetic."""
+    """Replace one ``quant.load``, ``quant.load_block`` or ``quant.dot_block`` by its word loads and arithmetic."""
     b = IRBuilder(InsertPoint.before(op))
     try:
-        new = [_lower_element(op, b)] if isinstance(op, LoadOp) else _lower_block(op, b)  # type: ignore[arg-type]
+        if isinstance(op, DotBlockOp):
+            new = _lower_dot(op, b)
+        else:
+            new = [_lower_element(op, b)] if isinstance(op, LoadOp) else _lower_block(op, b)  # type: ignore[arg-type]
     except RustyError as err:
         raise RustyError(f"{op.name}: {err}", op) from None
     Rewriter.replace_op(op, [], new)
@@ -213,12 +247,15 @@ def lower_quant_load(op: Operation) -> None:
 
 @dataclass(frozen=True)
 class LowerQuantLoadsPass(ModulePass):
-    """Expands every ``quant.load`` and ``quant.load_block`` into ``memref.load``s of words and bit arithmetic.
+    """Expands every ``quant.load``, ``quant.load_block`` and ``quant.dot_block`` into ``memref.load``s of words and
+    bit arithmetic.
 
-    Matches: ``quant.load`` / ``quant.load_block`` (inside kernels). Produces:
+    Matches: ``quant.load`` / ``quant.load_block`` / ``quant.dot_block`` (inside kernels). Produces:
     ``memref.load`` of i32 words (or f16 scales), shifts, masks,
     ``rgpu.unpack_f16`` for f16 scales held in words, and codes turned into
-    floats with the 2^23 exponent trick (``code_float``). Consecutive words of
+    floats with the 2^23 exponent trick (``code_float``); for ``dot_block``,
+    ``rgpu.dot4_i8`` of the code bytes (4-bit codes masked into bytes) and the
+    activation words. Consecutive words of
     one block are loaded by consecutive ``memref.load``s for ``vectorize`` to
     merge. Pre-conditions: the loads' layouts are final (after ``weight-layout``).
     """
@@ -226,5 +263,5 @@ class LowerQuantLoadsPass(ModulePass):
     name = "lower-quant-loads"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for load in [o for o in op.walk() if isinstance(o, LoadOp | LoadBlockOp)]:
+        for load in [o for o in op.walk() if isinstance(o, LoadOp | LoadBlockOp | DotBlockOp)]:
             lower_quant_load(load)

@@ -14,7 +14,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from rusty_ir.dialects.dispatch import WeightOp
 from rusty_ir.dialects.gpu.attrs import module_target
-from rusty_ir.dialects.quant import LoadBlockOp, LoadOp
+from rusty_ir.dialects.quant import DotBlockOp, LoadBlockOp, LoadOp
 from rusty_ir.dialects.quant.attrs import BlockQuantType
 from rusty_ir.dialects.tiled import KernelOp
 from rusty_ir.weights import split_layout
@@ -43,7 +43,7 @@ def _reads_only_blocks(kernel: KernelOp, index: int) -> bool:
     """Whether the kernel's argument ``index`` is read only by quant loads in the blocks layout (and the grid ignores it)."""
     if kernel.grid.block.args[index].uses:
         return False
-    return all(isinstance(u.operation, LoadOp | LoadBlockOp) and u.operation.layout.data == "blocks" for u in kernel.body.block.args[index].uses)
+    return all(isinstance(u.operation, LoadOp | LoadBlockOp | DotBlockOp) and u.operation.layout.data == "blocks" for u in kernel.body.block.args[index].uses)
 
 
 class _Analysis:
@@ -95,9 +95,12 @@ def _split_kernel_arg(kernel: KernelOp, index: int, parts: Sequence[SSAValue]) -
         new = [block.insert_arg(t, index + 1 + i) for i, t in enumerate(types)]
         for use in list(old.uses):
             load = use.operation
-            assert isinstance(load, LoadOp | LoadBlockOp)
-            cls = type(load)
-            Rewriter.replace_op(load, cls(new, load.row, load.col, load.scheme_name.data, load.weight_shape, "split"))
+            assert isinstance(load, LoadOp | LoadBlockOp | DotBlockOp)
+            where = (load.scheme_name.data, load.weight_shape, "split")
+            if isinstance(load, DotBlockOp):
+                Rewriter.replace_op(load, DotBlockOp(new, load.row, load.col, list(load.acts), load.asum, *where))
+            else:
+                Rewriter.replace_op(load, type(load)(new, load.row, load.col, *where))
         block.erase_arg(old)
     grid, body = kernel.grid.block, kernel.body.block
     kernel.grid.detach_block(grid)
@@ -132,7 +135,7 @@ class WeightLayoutPass(ModulePass):
     split layout (Q4_0, Q4_1, Q8_0, int4/int8 groups: codes a multiple of 16
     bytes per block), and the function arguments they are passed to (the
     decoder layer's weights), when every use is a ``tiled.kernel`` operand
-    read only by ``quant.load`` / ``quant.load_block`` in the blocks layout or
+    read only by ``quant.load`` / ``quant.load_block`` / ``quant.dot_block`` in the blocks layout or
     a call passing it on to such an argument. Produces: two ``dispatch.weight``
     parts, ``codes`` (words) and ``scales`` (f16 where the target has f16
     arithmetic, words otherwise), passed through the calls as two arguments,

@@ -6,7 +6,7 @@ regions over tokens, the config of its single-token (decode) version:
 - elementwise and row: ``min(256, max_invocations)`` invocations;
 - contractions over tokens: ``gemm`` for steps of many tokens, ``gemv`` for
   steps of one; contractions without a token dim (the last row's logits): ``gemv``;
-- attention: the old FlashAttention schedule, split-KV for one token.
+- attention: FlashAttention-2 over blocks of query rows, split-KV for one token.
 
 The sizes come from measurements on an H200 (docs/notes/kernel-lab.md) and fit
 the target: a ``gemm`` tile's workgroup memory (activation and weight tiles,
@@ -19,12 +19,14 @@ from collections.abc import Sequence
 
 from xdsl.dialects.builtin import BFloat16Type, Float16Type
 from xdsl.dialects.linalg import ops as linalg
-from xdsl.ir import Operation
+from xdsl.ir import Attribute, Operation, SSAValue
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr
 from rusty_ir.dialects.linalg_ext import AttentionOp
+from rusty_ir.dialects.quant import DOT_SCHEMES, DequantizeOp
 from rusty_ir.dialects.quant.attrs import BlockQuantType
-from rusty_ir.passes.dispatch.analysis import Kind, kind, region_strategy, root_of
+from rusty_ir.passes.codegen.gemv import activation_unit
+from rusty_ir.passes.dispatch.analysis import Kind, is_mac, kind, region_strategy, root_of
 from rusty_ir.targets import TargetDescription
 
 SPLIT_KV_TILE = 64
@@ -45,27 +47,57 @@ def _pow2_ceil(n: int) -> int:
     return 1 << (max(n, 1) - 1).bit_length()
 
 
+def _contractions(root: linalg.GenericOp, ops: Sequence[Operation]) -> list[linalg.GenericOp]:
+    """``root`` and the other contractions of its region (``merge-dispatches`` may put several in one)."""
+    return [root, *(op for op in ops if op is not root and isinstance(op, linalg.GenericOp) and kind(op) is Kind.CONTRACTION)]
+
+
+def _stored(weight: SSAValue) -> Attribute | None:
+    """The element type a contraction's weight operand is stored in (through its ``quant.dequantize``)."""
+    owner = weight.owner
+    if isinstance(owner, DequantizeOp):
+        weight = owner.input
+    return getattr(weight.type, "element_type", None)
+
+
 def _weight_block(root: linalg.GenericOp, ops: Sequence[Operation] = ()) -> int:
     """Values of K the kernels decode at once from the weights (``quant.kernel_block``) of ``root`` and of the
     other contractions in ``ops``: the largest."""
     sizes = set()
-    roots = [root, *(op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.CONTRACTION)]
-    for w in (w for r in roots for w in r.inputs[1:]):
-        elem = getattr(w.type, "element_type", None)
+    for w in (w for r in _contractions(root, ops) for w in r.inputs[1:]):
+        elem = _stored(w)
         sizes.add(elem.block if isinstance(elem, BlockQuantType) else 8 if isinstance(elem, Float16Type | BFloat16Type) else 4)
     return max(sizes) if sizes else 4
 
 
+DP4A_GROUPS = 8
+"""Row groups per gemv workgroup with ``math = dp4a``: the workgroup quantizes the activation once for all of
+them, so more rows per workgroup amortize it (8 groups of 4 rows ran 2.5 TB/s on an H200 where 4 ran 2.4)."""
+
+
+def _dot_weights(root: linalg.GenericOp, ops: Sequence[Operation]) -> bool:
+    """Whether every contraction of the region multiply-adds weights whose codes ``quant.dot_block`` takes."""
+    for r in _contractions(root, ops):
+        elems = [_stored(w) for w in r.inputs[1:]]
+        if not is_mac(r) or not all(isinstance(e, BlockQuantType) and e.scheme.name in DOT_SCHEMES for e in elems):
+            return False
+    return True
+
+
 def gemv_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence[Operation] = ()) -> LoweringConfigAttr:
     """Row groups of ``GEMV_ROWS`` rows, each walked by up to one subgroup of invocations splitting K, two
-    weight blocks in flight per invocation where a row has blocks enough."""
+    weight blocks in flight per invocation where a row has blocks enough; int8 dot products (``dp4a``,
+    ``DP4A_GROUPS`` row groups) where the target has them and the weights' codes allow."""
     k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
-    blocks = max(1, k // _weight_block(root, ops))
+    block = _weight_block(root, ops)
+    blocks = max(1, k // block)
     split = max(1, min(target.subgroup_size or 32, _pow2_floor(blocks)))
-    groups = max(1, min(GEMV_GROUPS, target.max_invocations // split))
+    dp4a = target.int_dot and _dot_weights(root, ops) and 4 * blocks * activation_unit(block) <= target.max_workgroup_memory
+    groups = max(1, min(DP4A_GROUPS if dp4a else GEMV_GROUPS, target.max_invocations // split))
     unroll = 2 if blocks >= 4 * split else 1
     return LoweringConfigAttr("gemv", [groups * split, 1, 1], workgroup_tile=[1, groups * GEMV_ROWS], thread_tile=[GEMV_ROWS], split=split,
-                              reduction_tile=unroll)  # fmt: skip
+                              reduction_tile=unroll, math="dp4a" if dp4a else "f32")  # fmt: skip
+
 
 
 GEMM_TILES = ((128, 128, 8, 8), (64, 128, 4, 8), (64, 64, 4, 4), (32, 64, 4, 4), (32, 32, 4, 4), (16, 32, 4, 4))

@@ -246,6 +246,15 @@ def test_pack_f16(runner: Runner):
     np.testing.assert_array_equal(out.view(np.float16), x.astype(np.float16))  # round to nearest even, lo half first
 
 
+def test_dot4_i8(runner: Runner):
+    a = RNG.integers(-128, 128, (N, 4)).astype(np.int8)
+    b = RNG.integers(-128, 128, (N, 4)).astype(np.int8)
+    a[0], b[0] = -128, -128  # the largest products
+    out = runner.run("rgpu.mlir", "dot4", (1,), {"a": a.view(np.int32).reshape(-1), "b": b.view(np.int32).reshape(-1)},
+                     {"out": (np.int32, (N,))})["out"]  # fmt: skip
+    np.testing.assert_array_equal(out, (a.astype(np.int32) * b.astype(np.int32)).sum(axis=1))
+
+
 def test_subgroup_add(runner: Runner):
     x = RNG.integers(-8, 8, N).astype(np.float32)  # small integers: the sum is exact in any order
     out = runner.run("rgpu.mlir", "subgroup_sum", (1,), {"x": x}, {"out": (np.float32, (N, 3))})["out"]

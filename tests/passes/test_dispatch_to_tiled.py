@@ -24,6 +24,7 @@ from rusty_ir.backends.wgsl import emit_program, emit_wgsl
 from rusty_ir.dialects.dispatch.interp import BufferInterpreter
 from rusty_ir.dialects.transformer.interp import ReferenceInterpreter
 from rusty_ir.dialects.dispatch import RegionOp
+from rusty_ir.errors import RustyError
 from rusty_ir.passes.tuning.signature import parse_config
 from rusty_ir.pipeline import build_pipeline, default_pipeline
 from rusty_ir.registry import build_registry
@@ -160,6 +161,24 @@ CONTRACTION_CONFIGS = {
 }
 
 
+DP4A_CONFIGS = {
+    "gemv-dp4a": "#dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32, "
+    "math = dp4a>",
+    "gemv-dp4a-2-tokens-unrolled": "#dispatch.lowering_config<gemv, workgroup = [32, 1, 1], workgroup_tile = [2, 8], thread_tile = [2], "
+    "split = 8, reduction_tile = 2, math = dp4a>",
+}
+
+
+def int8_activations(x: np.ndarray, block: int = 32) -> np.ndarray:
+    """What a dp4a gemv multiplies instead of ``x``: each block of K rounded to int8 steps of max|x| / 127, in f32
+    as the kernel computes it."""
+    blocks = x.reshape(*x.shape[:-1], -1, block).astype(np.float32)
+    amax = np.abs(blocks).max(axis=-1, keepdims=True)
+    inv = np.where(amax > 0, np.float32(127) / np.where(amax > 0, amax, 1), 0).astype(np.float32)
+    d = (amax * np.float32(1 / 127)).astype(np.float32)
+    return (np.round(blocks * inv) * d).reshape(x.shape).astype(np.float32)
+
+
 @pytest.mark.parametrize(("config", "scheme"), [(c, "q4_0") for c in sorted(CONTRACTION_CONFIGS)] + [
     (c, s) for c in ("gemv", "gemm") for s in ("q4_1", "q8_0", "int4_g32", "int8_g32")])  # fmt: skip
 def test_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str) -> None:
@@ -175,6 +194,33 @@ def test_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str) -> 
     want = reference(parse(), [x, view, h, 3, np.zeros_like(y)])[4]
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(y, x @ view.to_numpy().T + h, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("scheme", ["q4_0", "q4_1", "q8_0", "int4_g32", "int8_g32"])
+@pytest.mark.parametrize("config", sorted(DP4A_CONFIGS))
+def test_dp4a_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str) -> None:
+    """The gemv with int8 activations and packed dot products (``math = dp4a``; llvmpipe has ``dot4I8Packed``):
+    exactly the float contraction of the int8-rounded activations, and within 2% of the float one."""
+    rng = np.random.default_rng(38)
+    view = tiny.store_tensor("w", rng.standard_normal((37, 64)).astype(np.float32), scheme)
+    x = rng.standard_normal((3, 64)).astype(np.float32)
+    h = rng.standard_normal((3, 37)).astype(np.float32)
+    y = np.full((3, 37), np.nan, np.float32)
+    words = np.frombuffer(view.data.tobytes() + b"\0" * (-len(view.data.tobytes()) % 4), np.int32)
+    text = str(chunk(2)).replace("!quant.q4_0", f"!quant.{scheme}")
+    module = Parser(build_registry().context(), text).parse_module()
+    run_on_gpu(device, module, [x, words, h, 3, y.copy()], {4: y}, target="webgpu int-dot=1", configs={"gemv_0": (DP4A_CONFIGS[config], None)})
+    w = view.to_numpy().astype(np.float64)
+    np.testing.assert_allclose(y, int8_activations(x) @ w.T + h, rtol=1e-5, atol=1e-4)
+    exact = x @ w.T
+    assert np.abs(y - h - exact).max() <= 2e-2 * np.abs(exact).max()
+
+
+def test_dp4a_needs_the_targets_int_dot() -> None:
+    text = str(chunk(2))
+    module = Parser(build_registry().context(), text).parse_module()
+    with pytest.raises(RustyError, match=r"math = dp4a needs a target with packed 8-bit dot products; webgpu has none"):
+        lower(module, "webgpu", {"gemv_0": (DP4A_CONFIGS["gemv-dp4a"], None)})
 
 
 ATTENTION_CONFIGS = {

@@ -1,6 +1,6 @@
 // RUN: rusty-translate --to-wgsl %s | filecheck %s
 // rgpu ops: unpack_f16 (an f16 half of an i32 word, as f32), pack_f16 (two f32 as the halves of
-// a word) and subgroup_add, with gpu.subgroup_size and gpu.lane_id.
+// a word), dot4_i8 (four signed bytes times four) and subgroup_add, with gpu.subgroup_size and gpu.lane_id.
 // tests/backends/test_wgsl_exec.py runs the kernels against numpy.
 
 "gpu.module"() <{sym_name = "rgpu"}> ({
@@ -33,6 +33,17 @@
     "gpu.return"() : () -> ()
   }) {sym_name = "pack", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
 
+  // out[i] = the dot product of the four signed bytes of a[i] and b[i].
+  "gpu.func"() <{function_type = (memref<?xi32>, memref<?xi32>, memref<?xi32>) -> (), kernel}> ({
+  ^bb0(%a: memref<?xi32>, %b: memref<?xi32>, %out: memref<?xi32>):
+    %i = "gpu.global_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %x = memref.load %a[%i] : memref<?xi32>
+    %y = memref.load %b[%i] : memref<?xi32>
+    %d = rgpu.dot4_i8 %x, %y : i32
+    memref.store %d, %out[%i] : memref<?xi32>
+    "gpu.return"() : () -> ()
+  }) {sym_name = "dot4", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
+
   // out[i] = [sum of x over i's subgroup, subgroup size, lane id] (as f32).
   "gpu.func"() <{function_type = (memref<?xf32>, memref<?x3xf32>) -> (), kernel}> ({
   ^bb0(%x: memref<?xf32>, %out: memref<?x3xf32>):
@@ -63,6 +74,9 @@
 
 // CHECK-LABEL: // gpu.module @rgpu > gpu.func @pack
 // CHECK:         let v_word: i32 = bitcast<i32>(pack2x16float(vec2<f32>(v_a, v_b)));
+
+// CHECK-LABEL: // gpu.module @rgpu > gpu.func @dot4
+// CHECK:         let v_d: i32 = dot4I8Packed(bitcast<u32>(v_x), bitcast<u32>(v_y));
 
 // CHECK-LABEL: // gpu.module @rgpu > gpu.func @subgroup_sum
 // CHECK:       fn subgroup_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(subgroup_invocation_id) sg_lane: u32, @builtin(subgroup_size) sg_size: u32) {

@@ -27,6 +27,18 @@ func.func @pack(%a: f32, %b: f32) -> i32 {
 
 // -----
 
+// dot4_i8 is the dot product of two words' four signed bytes.
+// CHECK-LABEL: func.func @dot4
+// CHECK-SAME:  (%[[A:.*]]: i32, %[[B:.*]]: i32)
+// CHECK-NEXT:    %[[D:.*]] = rgpu.dot4_i8 %[[A]], %[[B]] : i32
+// CHECK-NEXT:    func.return %[[D]] : i32
+func.func @dot4(%a: i32, %b: i32) -> i32 {
+  %d = rgpu.dot4_i8 %a, %b : i32
+  func.return %d : i32
+}
+
+// -----
+
 // The generic form of unpack_f16 parses to the same op.
 // CHECK-LABEL: func.func @unpack_generic
 // CHECK-NEXT:    %{{.*}} = rgpu.unpack_f16 %{{.*}} hi : i32 -> f32
