@@ -5,7 +5,8 @@
         each row reduction: strided partials (t, t + W, ...), tiled.reduce over
         the workgroup; then the row's outputs, strided (or by invocation 0 for
         per-row outputs)
-    argmax: the same with (value, index) pairs, ties to the smallest index.
+    argmax: the same with (value, index) pairs (several chains per invocation: loads in flight), ties to
+    the smallest index.
 """
 
 from __future__ import annotations
@@ -77,24 +78,46 @@ def lower_row(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> li
     return grid
 
 
+ARGMAX_CHAINS = 4
+"""Independent (value, index) maxima each invocation keeps: loads in flight per step of its walk."""
+
+
+def _better(b: IRBuilder, v: SSAValue, i: SSAValue, best: SSAValue, best_i: SSAValue) -> SSAValue:
+    """Whether (v, i) beats (best, best_i): larger, or equal at a smaller index (argmax's first maximum)."""
+    return b.ori(b.cmpf("ogt", v, best), b.andi(b.cmpf("oeq", v, best), b.cmpi("slt", i, best_i)))
+
+
 def _lower_argmax(kernel: Kernel, mat: Materializer, op: ArgmaxOp, ops: Sequence[Operation]) -> list[SSAValue]:
-    """One workgroup: strided (value, index) maxima, then one tiled.reduce argmax."""
+    """One workgroup: each invocation keeps ``ARGMAX_CHAINS`` strided (value, index) maxima (elements
+    ``t + j * W`` of each step of ``ARGMAX_CHAINS * W``), merges them, then one tiled.reduce argmax."""
     b, g = kernel.b, kernel.grid_b
     threads = kernel.threads
     outs = outputs(kernel, ops)
+    chains = ARGMAX_CHAINS
 
     def per_workgroup(wb: IRBuilder, _: Sequence[SSAValue]) -> None:
         def per_invocation(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
             (tid,) = ivs
             (length,) = mat.dims(ib, op.input)
+            last = ib.subi(length, ib.index(1))
 
             def fold(fb: IRBuilder, i: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
-                best, best_i = carried
-                v = mat.element(fb, op.input, [i])
-                better = fb.cmpf("ogt", v, best)
-                return [fb.select(better, v, best), fb.select(better, fb.index_cast(i, i32), best_i)]
+                out: list[SSAValue] = []
+                for j in range(chains):
+                    best, best_i = carried[2 * j : 2 * j + 2]
+                    k = fb.addi(i, fb.index(j * threads)) if j else i
+                    v = mat.element(fb, op.input, [fb.minui(k, last)])
+                    better = fb.andi(fb.cmpi("ult", k, length), fb.cmpf("ogt", v, best))  # a chain's indices only grow
+                    out += [fb.select(better, v, best), fb.select(better, fb.index_cast(k, i32), best_i)]
+                return out
 
-            best, best_i = ib.for_loop(tid, length, ib.index(threads), [ib.f32(float("-inf")), ib.index_cast(tid, i32)], fold)
+            inits = [ib.f32(float("-inf")), ib.index_cast(tid, i32)] * chains
+            carried = ib.for_loop(tid, length, ib.index(chains * threads), inits, fold)
+            best, best_i = carried[0], carried[1]
+            for j in range(1, chains):
+                v, i = carried[2 * j], carried[2 * j + 1]
+                better = _better(ib, v, i, best, best_i)
+                best, best_i = ib.select(better, v, best), ib.select(better, i, best_i)
             _, index = kernel.reduce(ib, "argmax", [best, best_i], threads)
             mat.known[op.result] = lambda _b, _idx: index
             for value, buf in outs:

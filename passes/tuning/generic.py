@@ -22,7 +22,7 @@ from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr
-from rusty_ir.dialects.linalg_ext import AttentionOp
+from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp
 from rusty_ir.dialects.quant import DOT_SCHEMES, DequantizeOp
 from rusty_ir.dialects.quant.attrs import BlockQuantType
 from rusty_ir.passes.codegen.gemv import activation_unit
@@ -70,6 +70,10 @@ def _weight_block(root: linalg.GenericOp, ops: Sequence[Operation] = ()) -> int:
     return max(sizes) if sizes else 4
 
 
+GEMV_MIN_WORKGROUPS = 256
+"""Workgroups a dp4a gemv aims for (two per multiprocessor on an H200's 132): Llama-3-8B's 4096-row matrices
+take 2 rows per invocation instead of 4."""
+
 DP4A_GROUPS = 8
 """Row groups per gemv workgroup with ``math = dp4a``: the workgroup quantizes the activation once for all of
 them, so more rows per workgroup amortize it (8 groups of 4 rows ran 2.5 TB/s on an H200 where 4 ran 2.4)."""
@@ -94,8 +98,13 @@ def gemv_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence
     split = max(1, min(target.subgroup_size or 32, _pow2_floor(blocks)))
     dp4a = target.int_dot and _dot_weights(root, ops) and 4 * blocks * activation_unit(block) <= target.max_workgroup_memory
     groups = max(1, min(DP4A_GROUPS if dp4a else GEMV_GROUPS, target.max_invocations // split))
+    rows = GEMV_ROWS
+    if dp4a:  # fewer rows per invocation where the matrix is too narrow to keep every multiprocessor busy
+        n = sum(r.results[0].type.get_shape()[-1] for r in _contractions(root, ops))  # pyright: ignore[reportAttributeAccessIssue]
+        while rows > 1 and -(-n // (groups * rows)) < GEMV_MIN_WORKGROUPS:
+            rows //= 2
     unroll = 2 if blocks >= 4 * split else 1
-    return LoweringConfigAttr("gemv", [groups * split, 1, 1], workgroup_tile=[1, groups * GEMV_ROWS], thread_tile=[GEMV_ROWS], split=split,
+    return LoweringConfigAttr("gemv", [groups * split, 1, 1], workgroup_tile=[1, groups * rows], thread_tile=[rows], split=split,
                               reduction_tile=unroll, math="dp4a" if dp4a else "f32")  # fmt: skip
 
 
@@ -174,6 +183,8 @@ def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tupl
     if strategy == "attention":
         assert isinstance(root, AttentionOp)
         return attention_configs(root, target)
+    if isinstance(root, ArgmaxOp):  # one workgroup walks the whole vocabulary: as wide as the target allows
+        threads = target.max_invocations
     return LoweringConfigAttr(strategy, [threads, 1, 1]), None
 
 
