@@ -285,6 +285,62 @@ def measure_read_bandwidth(device: Any, nbytes: int | None = None, reads: int = 
             "method": "compute kernel, 16-byte loads, read bytes / wall time to completion, best of %d" % trials}  # fmt: skip
 
 
+_FMA_CHAINS = 8
+"""Independent vec4 fma chains per invocation of the peak kernel (enough to hide the fma latency)."""
+
+
+def _fma_kernel(elem: str, iterations: int) -> str:
+    chains = "\n".join(f"  var a{i} = vec4<{elem}>(seed + {elem}({i + 1}));" for i in range(_FMA_CHAINS))
+    steps = "\n".join(f"    a{i} = fma(a{i}, m, c);" for i in range(_FMA_CHAINS))
+    total = " + ".join(f"a{i}" for i in range(_FMA_CHAINS))
+    return f"""{"enable f16;" if elem == "f16" else ""}
+@group(0) @binding(0) var<storage, read_write> sink: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
+  let seed = {elem}(gid.x & 7u) * {elem}(0.125);
+  let m = vec4<{elem}>({elem}(0.5));
+  let c = vec4<{elem}>({elem}(0.25));
+{chains}
+  for (var i = 0u; i < {iterations}u; i += 1u) {{
+{steps}
+  }}
+  let t = {total};
+  if (f32(t.x + t.y + t.z + t.w) == -1.0) {{ sink[0] = f32(t.x); }}  // keeps the fmas; never stores
+}}
+"""
+
+
+def measure_fma_peak(device: Any, elem: str = "f32", trials: int = 3) -> dict[str, Any]:
+    """Floating-point operations per second of a compute kernel that only multiply-adds: ``_FMA_CHAINS``
+    independent ``vec4<elem>`` fma chains per invocation (``elem`` f32, or f16 where the adapter has
+    ``shader-f16``: packed half arithmetic), a fma counted as 2 operations, best of ``trials`` wall times.
+    The ceiling a contraction's arithmetic can reach through WGSL on this adapter."""
+    cpu = str(device.info.get("adapter_type", "")).lower() == "cpu"
+    iterations, workgroups = (64, 64) if cpu else (4096, 1024)  # a CPU adapter: enough to time, not minutes
+    dev = device.device
+    sink = device.empty(16, label="bench.fma.sink")
+    module = device.compile(_fma_kernel(elem, iterations), label=f"bench.fma.{elem}")
+    pipeline = dev.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "main"})
+    group = dev.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=[{"binding": 0, "resource": {"buffer": sink}}])
+
+    def encode(encoder: Any, n: int) -> None:
+        compute = encoder.begin_compute_pass()
+        compute.set_pipeline(pipeline)
+        compute.set_bind_group(0, group)
+        for _ in range(n):
+            compute.dispatch_workgroups(workgroups)
+        compute.end()
+
+    try:
+        best = _best_wall_seconds(device, encode, sink, 4, trials)
+    finally:
+        sink.destroy()
+    flops = 4 * workgroups * 256 * iterations * _FMA_CHAINS * 4 * 2
+    return {"flops_per_s": flops / best, "elem": elem, "seconds": best,
+            "method": f"{_FMA_CHAINS} vec4<{elem}> fma chains per invocation, 4 dispatches of {workgroups} x 256 invocations x "
+                      f"{iterations} steps, wall time to completion, best of {trials}"}  # fmt: skip
+
+
 # --- static figures ---------------------------------------------------------------------------
 
 

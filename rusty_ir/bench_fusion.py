@@ -77,8 +77,10 @@ DEFAULT_GEMM = (4096, 4096, 4096)
 """M x K x N of the GEMM case."""
 DEFAULT_GEMV = (1, 4096, 14336)
 """M x K x N of the GEMV case (one row: a decode-step projection of Llama-3-8B's MLP)."""
-OURS_REL_TOL = 1e-3
-"""Max relative error (max |out - ref| / max |ref|) our f32 kernels may show against numpy."""
+OURS_REL_TOL = 5e-3
+"""Max relative error (max |out - ref| / max |ref|) our kernels may show against numpy: f32 kernels are near
+1e-7, but on targets with f16 arithmetic the GEMM multiplies f16 tiles (its activations rounded to f16,
+2^-11 relative each), which on K = 4096 reaches about 1.5e-3."""
 TORCH_REL_TOL = {"float32": 1e-3, "float16": 2e-2}
 """The same for PyTorch, by its dtype (f16 activations round every intermediate)."""
 TORCH_DTYPES = ("auto", "float16", "float32")
@@ -735,14 +737,25 @@ def run_fusion_bench(opts: FusionOptions, progress: Callable[[str], None] | None
             "cuts_more_than_half": bool(ratio < 0.5),
             "speedup_fused_over_unfused": unfused["seconds"] / fused["seconds"] if fused["seconds"] > 0 else None,
         }
+        if name == "gemm" and fused["seconds"] > 0:
+            m, k, n = opts.gemm
+            entry["tflops_fused"] = 2 * m * k * n / fused["seconds"] / 1e12
         if "torch" in variants:
             t = variants["torch"]
             entry["traffic_ratio_fused_over_torch"] = fused["bytes_moved"] / t["bytes_moved"]
             entry["speedup_fused_over_torch"] = t["seconds"] / fused["seconds"] if fused["seconds"] > 0 else None
         cases.append(entry)
+    peaks: dict[str, Any] = {}
+    if "gemm" in opts.cases:  # what the contraction's arithmetic is measured against
+        from rusty_ir.bench import measure_fma_peak  # noqa: PLC0415
+
+        for elem in ("f32", "f16") if "shader-f16" in device.features else ("f32",):
+            _note(progress, f"measuring the {elem} fma peak")
+            peaks[elem] = measure_fma_peak(device, elem)
     return {
         **report_header("rusty bench --fusion", opts.command or canonical_fusion_command(opts), opts, started, device),
         "target": target,
+        "fma_peaks": peaks,
         "timing": {
             "method": "gpu-timestamps" if timestamps else "wall-clock",
             "description": ("GPU timestamps at the start and end of one compute pass holding the variant's dispatches "
@@ -811,6 +824,10 @@ def format_fusion_report(r: dict[str, Any]) -> str:
         verdict = "yes" if c["cuts_more_than_half"] else "no"
         lines.append(f"    traffic fused/unfused = {ratio:.3f} (fusion cuts modelled traffic by {100 * c['traffic_cut']:.1f}%; "
                      f"more than half: {verdict}); time unfused/fused = {c['speedup_fused_over_unfused']:.2f}x")  # fmt: skip
+        if "tflops_fused" in c:
+            vs = ", ".join(f"{100 * c['tflops_fused'] * 1e12 / p['flops_per_s']:.0f}% of the measured {e} fma peak "
+                           f"({p['flops_per_s'] / 1e12:.1f} TFLOP/s)" for e, p in r.get("fma_peaks", {}).items())  # fmt: skip
+            lines.append(f"    fused: {c['tflops_fused']:.2f} TFLOP/s{'; ' + vs if vs else ''}")
         if "speedup_fused_over_torch" in c:
             tv = c["variants"]["torch"]
             lines.append(f"    vs PyTorch eager ({tv['ops']}; {tv['torch_version']}{', ' + tv['cuda_device'] if tv.get('cuda_device') else ''}): "
