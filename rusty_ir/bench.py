@@ -784,7 +784,7 @@ def bench_tuned(opts: BenchOptions, model: Any, device: Any, default_runtime: An
     from rusty_ir.targets import target_for_adapter  # noqa: PLC0415
 
     P, N = opts.prompt_tokens, opts.decode_tokens  # noqa: N806
-    _note(progress, "compiling with measured tuning (tune-workgroups{mode=measure}; cached after the first run)")
+    _note(progress, "compiling with measured tuning (rusty_ir.tuning; winners cached per adapter after the first run)")
     # tuned for the prompt length being measured (decode is timed after that many positions)
     options = CompileOptions(target=target_for_adapter(device.info), logits_entry=True, tune=True, tune_prefill_length=P,
                              kv_cache=opts.kv_cache, kv_block_size=opts.kv_block_size)  # fmt: skip
@@ -915,7 +915,7 @@ def format_report(r: dict[str, Any]) -> str:
                      "(random weights have near-ties; informative only)")  # fmt: skip
     tu = r.get("tuned")
     if tu:
-        lines += ["", f"  tuned against default (tune-workgroups{{mode=measure prefill-length={s['prompt_tokens']}}}; tuned compile "
+        lines += ["", f"  tuned against default (measured tuning, prefill length {s['prompt_tokens']}; tuned compile "
                       f"{'from the cache' if tu['compile']['cache_hit'] else 'took ' + format(tu['compile']['seconds'], '.1f') + ' s'})",
                   f"  {'':28s}{'default':>18s}{'tuned':>14s}{'tuned/default':>16s}"]  # fmt: skip
         lines.append(f"  {'prefill tokens/s':28s}{r['prefill_tokens_per_s']:18.1f}{tu['prefill_tokens_per_s']:14.1f}{tu['speedup_prefill']:15.2f}x")

@@ -40,6 +40,10 @@ QUANTIZED_STAGE = "quantized"
 """The stage ``CompileOptions.quantize`` adds before the default ones."""
 
 
+TUNING_CACHE = "TUNING_CACHE"
+"""Stands for this adapter's tuning cache file in the pipeline text of a tuned compile (``tune-workgroups{configs=...}``)."""
+
+
 @dataclass(frozen=True)
 class CompileOptions:
     """Everything that changes the compiler's output; hashed into the cache key."""
@@ -59,14 +63,15 @@ class CompileOptions:
     whose limits the MSL emitter also checks every kernel against)."""
 
     tune: bool = False
-    """Choose each region's workgroup and tile sizes by timing candidates on this machine's wgpu adapter
-    (``tune-workgroups{mode=measure}``; winners cached in ``tuning/workgroups.json`` under ``cache_dir()``)
-    instead of taking the target's heuristic; without an adapter the heuristic is used. Tuned and default
-    compiles have different cache keys (this field and the pipeline are part of them)."""
+    """Choose each region's configs by timing candidates on this machine's wgpu adapter (``rusty_ir.tuning``,
+    run by the driver before the stage 'tuned'; winners cached per adapter in ``tuning/`` under ``cache_dir()``,
+    which ``tune-workgroups{configs=...}`` then reads) instead of taking the target's heuristic; without an
+    adapter the heuristic is used. Tuned and default compiles have different cache keys (this field and the
+    pipeline are part of them)."""
 
     tune_prefill_length: int = 512
     """With ``tune``: tokens of the prefill step each candidate is timed on, and KV positions of the timed
-    decode step (``tune-workgroups`` option ``prefill-length``; 0 = decode only)."""
+    decode step (0 = decode only)."""
 
     quantize: str = ""
     """Quantize the float weight matrices at compile time to this scheme (q8_0, q4_0, int4_g32, int4_g128;
@@ -132,8 +137,8 @@ class CompileOptions:
         spec = spec.replace("TARGET", self.target)
         if spec == "convert-transformer-to-tensor" and (self.kv_cache, self.kv_block_size) != ("f32", DEFAULT_KV_BLOCK_SIZE):
             spec += f"{{kv-cache-type={self.kv_cache} kv-block-size={self.kv_block_size}}}"
-        if self.tune:
-            spec = spec.replace("tune-workgroups{", f"tune-workgroups{{mode=measure prefill-length={self.tune_prefill_length} ")
+        if self.tune and spec == "tune-workgroups":
+            spec = f'tune-workgroups{{configs="{TUNING_CACHE}"}}'  # the adapter's cache file, known when compiling
         return spec
 
 
@@ -214,7 +219,13 @@ def compile_module(
     quantized: dict[str, str] = {}
     for stage, spec in options.stages:
         start = time.perf_counter()
-        build_pipeline(registry, options.stage_spec(spec)).apply(ctx, module)
+        spec = options.stage_spec(spec)
+        if TUNING_CACHE in spec:  # measure first (rusty_ir.tuning), then the pass reads the winners
+            from rusty_ir.tuning import tune_for_compile
+
+            tuned = tune_for_compile(module, options.tune_prefill_length, cache_dir())
+            spec = spec.replace(TUNING_CACHE, json.dumps(str(tuned))[1:-1]) if tuned is not None else "tune-workgroups"
+        build_pipeline(registry, spec).apply(ctx, module)
         verify(module, stage=f"stage '{stage}'")
         timings[stage] = time.perf_counter() - start
         if stage == QUANTIZED_STAGE:

@@ -101,7 +101,7 @@ def gemv_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence
     rows = GEMV_ROWS
     if dp4a:  # fewer rows per invocation where the matrix is too narrow to keep every multiprocessor busy
         n = sum(r.results[0].type.get_shape()[-1] for r in _contractions(root, ops))  # pyright: ignore[reportAttributeAccessIssue]
-        while rows > 1 and -(-n // (groups * rows)) < GEMV_MIN_WORKGROUPS:
+        while rows > 2 and -(-n // (groups * rows)) < GEMV_MIN_WORKGROUPS:  # 2: RoPE epilogues read a row's partner
             rows //= 2
     unroll = 2 if blocks >= 4 * split else 1
     return LoweringConfigAttr("gemv", [groups * split, 1, 1], workgroup_tile=[1, groups * rows], thread_tile=[rows], split=split,

@@ -17,8 +17,8 @@ from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 DEFAULT_BACKEND = LoadOptions.backend
 
 TUNE_HELP = ("choose workgroup and tile sizes by timing candidates of every kernel on this GPU "
-             "(tune-workgroups{mode=measure}; winners cached in tuning/workgroups.json under ~/.cache/rusty-ir "
-             "or $RUSTY_CACHE_DIR; heuristic without a GPU)")
+             "(winners cached per GPU in tuning/ under ~/.cache/rusty-ir or $RUSTY_CACHE_DIR, read by "
+             "tune-workgroups{configs=...}; heuristic without a GPU)")
 QUANTIZE_HELP = ("quantize the float (f32/f16/bf16) weight matrices of the layers and the LM head at compile time: "
                  "q8_0, q4_0, int4_g32 or int4_g128 (quantize-weights; docs/quantization.md)")
 KV_CACHE_HELP = ("what the KV cache holds: f32 (default), f16 (half the memory; needs the adapter's shader-f16) "

@@ -414,7 +414,7 @@ def make_parser() -> argparse.ArgumentParser:
     bench.add_argument("--kv-block-size", type=block_size, default=DEFAULT_KV_BLOCK_SIZE, metavar="N", help=KV_BLOCK_HELP)
     bench.add_argument("--resident-layers", type=int, metavar="N", help=RESIDENT_LAYERS_HELP)
     bench.add_argument("--tune", action="store_true",
-                       help="also compile with measured tuning (tune-workgroups{mode=measure}) and report tuned against "
+                       help="also compile with measured tuning (rusty_ir.tuning) and report tuned against "
                             "default prefill and decode tokens/s side by side")
     bench.add_argument("--fusion", action="store_true",
                        help="instead of a model: fused vs unfused kernels of (A+B)*C and MatMul+bias+GELU, time and bytes moved "

@@ -1,53 +1,45 @@
 """Measured tuning: time candidate lowering configs of each dispatch region on the wgpu adapter, and cache the winners.
 
-``tune-workgroups{mode=measure}`` uses this; it can also be driven directly
-(tests do)::
+The compile driver runs it (``CompileOptions.tune``, ``rusty compile/run/bench --tune``) on the module after
+the stage 'merged', before 'tuned'; then ``tune-workgroups{configs=FILE}`` reads the winners from the cache
+file of this adapter, by region signature. Passes never time anything. It can also be driven directly::
 
     tuner = Tuner(device, TuningCache(path), TARGETS["nvidia"])
-    tuner.tune_module(module, ctx)          # sets every region's config
-    tuner.measurements                      # candidate timings taken (0 when everything came from the cache)
+    tuner.tune_module(module)                # measures every region, writes the cache
+    tuner.measurements                       # candidate timings taken (0 when everything came from the cache)
 
 How one region is tuned:
 
-1. Its **signature** is a hash of the region outlined on its own (``outline``: the
-   region, without config and label, as the body of ``func.func @tuned_region``),
-   its strategy, the target, the prefill length and the sources of the kernel
-   generator (``codegen_fingerprint``). Identical regions (the decoder layer's,
-   every layer) share it and are tuned once per compile.
-2. The **cache** (``TuningCache``, JSON, one file) is looked up under the
-   signature and the adapter identity; a hit is used without timing.
-3. Otherwise the region's arguments are given shapes for each representative
-   **step** (``representative_steps``): decode (1 token at position L) and prefill
-   (L tokens at position 0), L = ``prefill_length``. Activations (tensors with a
-   dynamic dimension) get the step's token count as that dimension, KV caches
-   (memrefs) L + 1 rows, index operands the value the host computes for them
-   (``HostScalars``: ``tensor.dim`` of an activation is the token count, an entry's
-   index argument is the position, a loop's induction variable its lower bound).
-   Steps that give the region identical arguments are timed once.
-4. The **search** starts at the heuristic's config (``default_config``) and goes
-   axis by axis (``candidates.search_axes``): each candidate is lowered alone
-   through the real passes (``LOWERING``), compiled and built on the device
-   (configs beyond the target's or the device's limits are dropped), and timed on
-   random inputs: ``repeats`` runs after a warm-up, the median of the GPU time
-   between two timestamp queries around one compute pass (wall clock of
-   submit + wait when the device has no 'timestamp-query'); a candidate whose
-   first timed run takes over ``CUTOFF`` times the best's is not run again. On a
-   discrete GPU the pass cycles through enough copies of the arguments
-   (``ROTATE_BYTES``) that the weights come from memory, as in the model, not
-   from the L2 cache.
-5. A candidate's **score** is the sum over the steps of its time divided by the
-   heuristic config's time; one replaces the best so far when it scores at least
-   ``MIN_GAIN`` lower (below that is noise). Every candidate's outputs must match
-   the heuristic config's (``check_outputs``), or it is rejected. A best that is not the heuristic's
-   config is timed again against it, head to head, and kept only if it still wins
-   by ``MIN_GAIN`` on average over the steps. The winner goes into the cache.
+1. Its **signature** (``passes/tuning/signature.py``) hashes the region without configs or label, the
+   target and the sources of the kernel generator. Identical regions (every decoder layer's) share it and
+   are tuned once.
+2. The **cache** (``TuningCache``: one JSON file per adapter, ``tuning/<adapter>.json`` under the compile
+   cache) is looked up under the signature; a hit is used without timing.
+3. Otherwise the region is outlined (``outline``) and given arguments for each representative **step**:
+   decode (1 token at position L) and prefill (L tokens at position 0), L = ``prefill_length``.
+   Activations get the step's token count as their dynamic dimension, KV caches L + 1 rows, index
+   operands the value the host computes for them (``HostScalars``).
+4. The **search** starts at the heuristic's configs (``generic.default_configs``) and goes axis by axis
+   (``search_axes``, coordinate descent over the typed config's fields). A region over tokens has two
+   configs, and each is searched on the step that runs it: the single-token config on decode, the
+   config on prefill; a region without one has its config searched on every step. A candidate is
+   lowered alone through the default pipeline's passes after 'tuned' (``LOWERING``), compiled, and timed
+   on random inputs: ``repeats`` runs after a warm-up, the median of the GPU time between two
+   timestamps around one compute pass (wall clock without 'timestamp-query'); one whose first run
+   takes over ``CUTOFF`` times the best's is not run again. On a discrete GPU the runs cycle through
+   enough copies of the arguments (``ROTATE_BYTES``) that the weights come from memory, not the L2.
+5. A candidate replaces the best when its time (summed over its steps, relative to the heuristic's) is
+   at least ``MIN_GAIN`` lower. Its outputs must match the heuristic config's (``check_outputs``). A best
+   that is not the heuristic's is timed again against it and kept only if it still wins by ``MIN_GAIN``.
+
+The timed kernels read weights in the layout the region is given (``weight-layout`` changes the outlined
+function's arguments, so it is not run): relative timings, not the model's absolute ones.
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
-import io
 import json
 import math
 import operator
@@ -62,27 +54,31 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from xdsl.context import Context
 from xdsl.dialects import func, scf
 from xdsl.dialects.builtin import FunctionType, IndexType, IntegerAttr, IntegerType, MemRefType, ModuleOp, TensorType
 from xdsl.ir import Block, BlockArgument, OpResult, Region, SSAValue
-from xdsl.printer import Printer
+from xdsl.utils.exceptions import VerifyException
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
 from rusty_ir.dialects.dispatch.ops import region_ops
+from rusty_ir.dialects.gpu.attrs import module_target, set_module_target
 from rusty_ir.errors import RustyError
-from rusty_ir.passes.dispatch.analysis import region_strategy, root_of
-from rusty_ir.passes.tuning.candidates import search_axes, seed_config
+from rusty_ir.passes.tuning.generic import FLASH_TILES, GEMM_TILES, default_configs
+from rusty_ir.passes.tuning.signature import config_text, parse_config, region_signature
+from rusty_ir.stages import DEFAULT_STAGES
 from rusty_ir.targets import TargetDescription
 
-TUNER_VERSION = 1
-"""Changes when the measuring method changes: part of every signature."""
+TUNER_VERSION = 2
+"""Changes when the measuring method or the cache format changes (version 1: untyped configs)."""
 
 FUNCTION = "tuned_region"
 """The host function an outlined region lives in."""
 
-LOWERING: tuple[str, ...] = ("rusty-bufferize", "convert-dispatch-to-tiled", "plan-memory", "convert-tiled-to-gpu", "split-bindings")
-"""The passes after 'tuned' in ``rusty_ir.pipeline.DEFAULT_STAGES``, with default options (a test keeps the two in step)."""
+LOWERING: tuple[str, ...] = tuple(
+    spec for name, spec in DEFAULT_STAGES[[n for n, _ in DEFAULT_STAGES].index("tuned") + 1 :] if name != "laid-out"
+)
+"""The default pipeline's passes after 'tuned', but ``weight-layout`` (it would change the outlined function's
+arguments); ``TARGET`` stands for the target's name."""
 
 MIN_GAIN = 0.01
 """A candidate must score this much (relative) below the best so far to replace it."""
@@ -99,7 +95,7 @@ CUTOFF = 2.0
 CACHE_FORMAT = "rusty-tuning"
 
 
-# --- steps, signature, outlining ------------------------------------------------------------
+# --- steps, outlining ------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -119,72 +115,32 @@ def representative_steps(prefill_length: int) -> list[TimedStep]:
     return steps
 
 
-def outline(region: RegionOp) -> ModuleOp:
-    """A module holding a copy of ``region`` alone, without config, labelled ``tuned``, in ``func.func @tuned_region``.
-
-    The region's operands become the function's arguments (in order) and its
-    results the function's results, so ``rusty-bufferize`` makes them trailing
-    out-buffers, as it does for the region in a model.
-    """
+def outline(region: RegionOp, target: TargetDescription) -> ModuleOp:
+    """A module for ``target`` holding a copy of ``region`` alone, without configs, labelled ``tuned``, in
+    ``func.func @tuned_region``: the region's operands are the function's arguments (in order) and its results
+    the function's results, so ``rusty-bufferize`` makes them trailing out-buffers, as in a model."""
     types = [a.type for a in region.args]
     block = Block(arg_types=types)
     copy = RegionOp("tuned", block.args, [r.type for r in region.outputs], region.body.clone())
     block.add_ops([copy, func.ReturnOp(*copy.outputs)])
     fn = func.FuncOp(FUNCTION, FunctionType.from_lists(types, [r.type for r in region.outputs]), Region(block))
-    return ModuleOp([fn])
-
-
-def ir_text(module: ModuleOp) -> str:
-    out = io.StringIO()
-    Printer(stream=out).print_op(module)
-    return out.getvalue()
-
-
-_FINGERPRINT: str | None = None
-
-
-def codegen_fingerprint() -> str:
-    """A hash of the sources that decide what a config's kernel looks like: codegen, dispatch-to-tiled and tuning."""
-    global _FINGERPRINT
-    if _FINGERPRINT is None:
-        passes = Path(__file__).resolve().parents[1]
-        files = sorted((passes / "codegen").glob("*.py")) + sorted((passes / "tuning").glob("*.py"))
-        files.append(passes / "conversion" / "dispatch_to_tiled.py")
-        digest = hashlib.sha256()
-        for f in files:
-            digest.update(f.name.encode() + b"\0" + f.read_bytes())
-        _FINGERPRINT = digest.hexdigest()[:16]
-    return _FINGERPRINT
-
-
-def kernel_signature(region: RegionOp, strategy: str, target: TargetDescription, prefill_length: int) -> str:
-    """What identifies a region's tuning problem on any adapter (see the module docstring, step 1)."""
-    parts = [f"v{TUNER_VERSION}", codegen_fingerprint(), strategy, repr(target), str(prefill_length), ir_text(outline(region))]
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
-
-
-def cache_key(signature: str, adapter: str) -> str:
-    return hashlib.sha256(f"{adapter}\0{signature}".encode()).hexdigest()[:32]
+    module = ModuleOp([fn])
+    set_module_target(module, target)
+    return module
 
 
 # --- the cache file -------------------------------------------------------------------------
 
 
-def default_cache_path() -> Path:
-    """tuning/workgroups.json in the compile cache folder: $RUSTY_CACHE_DIR, else ~/.cache/rusty-ir.
-
-    (The same rule as ``rusty_ir.driver.cache_dir``; passes do not import the driver.)
-    """
-    env = os.environ.get("RUSTY_CACHE_DIR")
-    root = Path(env) if env else Path.home() / ".cache" / "rusty-ir"
-    return root / "tuning" / "workgroups.json"
+def cache_path(root: Path, adapter: str) -> Path:
+    """The tuning cache of one adapter: ``tuning/<hash of its identity>.json`` under the compile cache ``root``."""
+    return Path(root) / "tuning" / f"{hashlib.sha256(adapter.encode()).hexdigest()[:16]}.json"
 
 
 class TuningCache:
-    """Winning configs by cache key, in one JSON file written atomically (temp file + rename).
-
-    An unreadable file is reported once and treated as empty (the next write replaces it).
-    """
+    """Winning configs of one adapter by region signature, in one JSON file written atomically (temp file +
+    rename). ``tune-workgroups{configs=FILE}`` reads its ``regions``. An unreadable file is reported once and
+    treated as empty (the next write replaces it)."""
 
     def __init__(self, path: Path, warn: Callable[[str], None] | None = None) -> None:
         self.path = Path(path)
@@ -196,25 +152,25 @@ class TuningCache:
             return {}
         try:
             data = json.loads(self.path.read_text())
-            if data.get("format") != CACHE_FORMAT or not isinstance(data.get("entries"), dict):
-                raise ValueError("not a rusty-ir tuning cache")
-            return dict(data["entries"])
+            if data.get("format") != CACHE_FORMAT or data.get("version") != TUNER_VERSION or not isinstance(data.get("regions"), dict):
+                raise ValueError("not a rusty-ir tuning cache of this version")
+            return dict(data["regions"])
         except (OSError, ValueError, AttributeError) as err:
             if self.warn is not None:
                 self.warn(f"ignoring the tuning cache {self.path}: {err}")
             return {}
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        return self.entries.get(key)
+    def get(self, signature: str) -> dict[str, Any] | None:
+        return self.entries.get(signature)
 
-    def put(self, key: str, entry: dict[str, Any]) -> None:
+    def put(self, signature: str, entry: dict[str, Any]) -> None:
         """Record an entry and write the file (merged with what other processes wrote meanwhile)."""
-        self.entries = {**self._read(), **self.entries, key: entry}
+        self.entries = {**self._read(), **self.entries, signature: entry}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
         try:
             with os.fdopen(fd, "w") as f:
-                json.dump({"format": CACHE_FORMAT, "version": TUNER_VERSION, "entries": self.entries}, f, indent=1, sort_keys=True)
+                json.dump({"format": CACHE_FORMAT, "version": TUNER_VERSION, "regions": self.entries}, f, indent=1, sort_keys=True)
                 f.write("\n")
             os.replace(tmp, self.path)
         except BaseException:
@@ -222,21 +178,86 @@ class TuningCache:
             raise
 
 
-def config_to_json(config: LoweringConfigAttr) -> dict[str, Any]:
-    return {"strategy": config.strategy.data, "workgroup": list(config.workgroup_size), "tile": list(config.tile_sizes)}
+def describe(config: LoweringConfigAttr | None) -> str:
+    return config_text(config) or "none"
 
 
-def config_from_json(d: Any) -> LoweringConfigAttr | None:
-    """The config of a cache entry, or None when it is malformed or no longer valid."""
+# --- candidates ------------------------------------------------------------------------------
+
+Axis = Callable[[LoweringConfigAttr], list[LoweringConfigAttr]]
+"""Configs that differ from the given one in one aspect, the given one first."""
+
+THREADS: tuple[int, ...] = (32, 64, 128, 256, 512, 1024)
+"""Workgroup sizes tried for elementwise and row regions (those within the target's ``max_invocations``)."""
+
+
+def _config(base: LoweringConfigAttr, **changes: Any) -> LoweringConfigAttr | None:
+    """``base`` with fields changed, or None where the attribute's verifier refuses it."""
+    fields = {**base.config.__dict__, **changes}
+    strategy, workgroup = fields.pop("strategy"), fields.pop("workgroup")
     try:
-        return LoweringConfigAttr(d["strategy"], [int(w) for w in d["workgroup"]], [int(t) for t in d["tile"]])
-    except Exception:  # noqa: BLE001 - a stale or hand-edited entry is re-tuned, not fatal
+        return LoweringConfigAttr(strategy, list(workgroup), **{k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
+    except (VerifyException, ValueError, TypeError):
         return None
 
 
-def describe(config: LoweringConfigAttr) -> str:
-    tile = f" tile {list(config.tile_sizes)}" if config.tile_sizes else ""
-    return f"workgroup {list(config.workgroup_size)}{tile}"
+def _unique(base: LoweringConfigAttr, configs: Sequence[LoweringConfigAttr | None], target: TargetDescription) -> list[LoweringConfigAttr]:
+    out = [base]
+    for c in configs:
+        if c is not None and c not in out and c.config.threads <= target.max_invocations:
+            out.append(c)
+    return out
+
+
+def search_axes(config: LoweringConfigAttr, target: TargetDescription) -> list[Axis]:
+    """The axes searched from the heuristic's ``config``, in order (by its strategy)."""
+    strategy = config.config.strategy
+
+    def threads(c: LoweringConfigAttr) -> list[LoweringConfigAttr]:
+        return _unique(c, [_config(c, workgroup=(t, 1, 1)) for t in THREADS], target)
+
+    if strategy == "gemv":
+
+        def rows(c: LoweringConfigAttr) -> list[LoweringConfigAttr]:  # rows per invocation x row groups per workgroup
+            cfg = c.config
+            tokens, _ = cfg.workgroup_tile
+            out = [_config(c, workgroup=(g * cfg.split, 1, 1), workgroup_tile=(tokens, g * r), thread_tile=(r,))
+                   for r in (1, 2, 4, 8) for g in (1, 2, 4, 8)]  # fmt: skip
+            return _unique(c, out, target)
+
+        def unroll(c: LoweringConfigAttr) -> list[LoweringConfigAttr]:
+            return _unique(c, [_config(c, reduction_tile=u) for u in (1, 2, 4)], target)
+
+        def math(c: LoweringConfigAttr) -> list[LoweringConfigAttr]:
+            return _unique(c, [_config(c, math=m) for m in (("f32", "dp4a") if target.int_dot else ("f32",))], target)
+
+        return [rows, unroll, math]
+    if strategy == "gemm":
+
+        def tiles(c: LoweringConfigAttr) -> list[LoweringConfigAttr]:
+            out = [_config(c, workgroup=((bm // tm) * (bn // tn), 1, 1), workgroup_tile=(bm, bn), thread_tile=(tm, tn), reduction_tile=bk)
+                   for bm, bn, tm, tn in GEMM_TILES for bk in (32, 64)]  # fmt: skip
+            return _unique(c, out, target)
+
+        def depth(c: LoweringConfigAttr) -> list[LoweringConfigAttr]:
+            return _unique(c, [_config(c, pipeline_depth=d) for d in (1, 2)], target)
+
+        return [tiles, depth]
+    if strategy == "attention":
+
+        def attention(c: LoweringConfigAttr) -> list[LoweringConfigAttr]:
+            cfg = c.config
+            if cfg.workgroup_tile:  # FlashAttention over blocks of query rows
+                out = [_config(c, workgroup=((bq // 2) * (bk // 2), 1, 1), workgroup_tile=(bq,), reduction_tile=bk) for bq, bk in FLASH_TILES]
+            else:  # one workgroup per (head, query row), split-KV when split
+                out = [_config(c, workgroup=(t, 1, 1), reduction_tile=min(t, cfg.reduction_tile or t), split=sp)
+                       for t in (64, 128, 256, 512, 1024) for sp in ((32, 64, 128) if cfg.split else (0,))]  # fmt: skip
+            return _unique(c, out, target)
+
+        return [attention]
+    if strategy in ("elementwise", "row"):
+        return [threads]
+    return []  # sample: one workgroup, nothing to search
 
 
 # --- host values of a region's index operands ------------------------------------------------
@@ -360,9 +381,10 @@ def random_array(arg: BufferArg, rng: np.random.Generator) -> np.ndarray:
 
 @dataclass
 class Lowered:
-    """One candidate config of a region, lowered: WGSL, kernel interfaces and the host function's schedule."""
+    """One candidate of a region (its config and single-token config), lowered: WGSL, kernel interfaces and the
+    host function's schedule."""
 
-    config: LoweringConfigAttr
+    configs: tuple[LoweringConfigAttr, LoweringConfigAttr | None]
     source: str
     kernels: dict[str, Any]
     function: Any
@@ -374,26 +396,29 @@ class Lowered:
 
 
 class RegionBenchmark:
-    """One region outlined (``outline``) and lowered per candidate config through ``LOWERING``."""
+    """One region outlined (``outline``) and lowered per candidate through ``LOWERING``."""
 
-    def __init__(self, region: RegionOp, ctx: Context) -> None:
+    def __init__(self, region: RegionOp, target: TargetDescription) -> None:
         self.region = region
-        self.ctx = ctx
-        self.module = outline(region)
+        self.target = target
+        self.module = outline(region, target)
 
-    def lower(self, config: LoweringConfigAttr) -> Lowered:
+    def lower(self, config: LoweringConfigAttr, single: LoweringConfigAttr | None = None) -> Lowered:
         """The candidate lowered; a RustyError when the passes or the emitters refuse it."""
         from rusty_ir.backends.schedule import build_schedule  # noqa: PLC0415
         from rusty_ir.backends.wgsl import emit_program  # noqa: PLC0415
-        from rusty_ir.passes import PASSES  # noqa: PLC0415
+        from rusty_ir.pipeline import build_pipeline  # noqa: PLC0415
+        from rusty_ir.registry import build_registry  # noqa: PLC0415
 
         module = self.module.clone()
         for op in module.walk():
             if isinstance(op, RegionOp):
                 op.config = config
+                if single is not None:
+                    op.single_token_config = single
+        registry = build_registry()
         try:
-            for name in LOWERING:
-                PASSES[name]()().apply(self.ctx, module)
+            build_pipeline(registry, ",".join(LOWERING).replace("TARGET", self.target.name)).apply(registry.context(), module)
             module.verify()
             program = emit_program(module)
             schedule = build_schedule(module)
@@ -401,7 +426,7 @@ class RegionBenchmark:
             raise
         except Exception as err:  # noqa: BLE001 - a pass refusing a config is a rejected candidate
             raise RustyError(f"{type(err).__name__}: {err}") from None
-        return Lowered(config, program.source, dict(schedule.kernels), schedule.functions[FUNCTION])
+        return Lowered((config, single), program.source, dict(schedule.kernels), schedule.functions[FUNCTION])
 
     def step_args(self, step: TimedStep, host: HostScalars, rows: int, lowered: Lowered) -> StepArgs:
         """The outlined function's arguments in ``step``: the region's operands, then its results' out-buffers."""
@@ -581,50 +606,44 @@ class DeviceRunner:
 
 # --- the search -------------------------------------------------------------------------------
 
+Pair = tuple[LoweringConfigAttr, LoweringConfigAttr | None]
+"""A region's config and single-token config."""
+
 
 @dataclass
 class RegionResult:
-    """How one region's config was chosen."""
+    """How one region's configs were chosen."""
 
     label: str
     strategy: str
     config: LoweringConfigAttr
+    single: LoweringConfigAttr | None
     source: str
     """``measured``, ``cache`` or ``heuristic`` (with ``note`` saying why)."""
-    tried: list[LoweringConfigAttr] = field(default_factory=list[LoweringConfigAttr])
-    """Configs timed, the heuristic's first."""
+    tried: list[Pair] = field(default_factory=list[Pair])
+    """Candidates timed, the heuristic's first."""
     rejected: dict[str, str] = field(default_factory=dict[str, str])
-    """Configs (``describe``) that could not be lowered or built, and why."""
+    """Candidates (``describe``) that could not be lowered, built or checked, and why."""
     seconds: dict[str, float] = field(default_factory=dict[str, float])
     """The winner's median time per step."""
     default_seconds: dict[str, float] = field(default_factory=dict[str, float])
-    """The heuristic config's median time per step."""
+    """The heuristic's median time per step."""
     timings: int = 0
-    """Times a config was timed (on every step): once per config tried, plus the recheck."""
-    rechecked: bool = False
-    """Whether the search's best was timed again against the heuristic (it is when it is not the heuristic)."""
+    """Times a candidate was timed on its steps: once per candidate tried, plus the rechecks."""
     note: str = ""
 
 
 class Tuner:
     """Measured tuning of the dispatch regions of a module (the module docstring says how)."""
 
-    def __init__(
-        self,
-        device: Any,
-        cache: TuningCache | None,
-        target: TargetDescription,
-        prefill_length: int = 512,
-        repeats: int = 5,
-        adapter: str | None = None,
-        log: Callable[[str], None] | None = None,
-        seed: int = 0,
-    ) -> None:
+    def __init__(self, device: Any, cache: TuningCache | None, target: TargetDescription | None = None, prefill_length: int = 512,
+                 repeats: int = 5, log: Callable[[str], None] | None = None, seed: int = 0) -> None:  # fmt: skip
+        """``target``: the one the configs are for (default: the module's ``#rgpu.target``)."""
         self.runner = DeviceRunner(device, repeats)
         self.cache = cache
-        self.target = within_device_limits(target, device)
+        self.target = target
         self.prefill_length = prefill_length
-        self.adapter = adapter if adapter is not None else device.identity
+        self.adapter = device.identity
         self.log = log
         self.seed = seed
         self.results: list[RegionResult] = []
@@ -638,66 +657,63 @@ class Tuner:
         if self.log is not None:
             self.log(message)
 
-    def tune_module(self, module: ModuleOp, ctx: Context, overwrite: bool = False) -> list[RegionResult]:
-        """Set the config of every region (keeping existing ones unless ``overwrite``); one result per region tuned."""
+    def tune_module(self, module: ModuleOp) -> list[RegionResult]:
+        """Find every region's configs (cache or search; identical regions once) and record the measured ones in the
+        cache; the regions themselves are left as they are (``tune-workgroups{configs=...}`` applies the cache)."""
+        target = self.target or module_target(module)
         host = HostScalars(module)
         done: dict[str, RegionResult] = {}
         results: list[RegionResult] = []
         for region in [op for op in module.walk() if isinstance(op, RegionOp)]:
-            if region.config is not None and not overwrite:
-                continue
-            ops = region_ops(region)
-            strategy = region_strategy(ops)
-            signature = kernel_signature(region, strategy, self.target, self.prefill_length)
+            signature = region_signature(region, target)
             if signature not in done:
-                done[signature] = self.tune_region(region, ctx, host, signature)
-            region.config = done[signature].config
+                done[signature] = self.tune_region(region, target, host, signature)
             results.append(done[signature])
         self.results += results
         return results
 
-    def tune_region(self, region: RegionOp, ctx: Context, host: HostScalars, signature: str | None = None) -> RegionResult:
-        """The config of one region: from the cache, else measured, else (arguments unknown) the heuristic's."""
+    def tune_region(self, region: RegionOp, target: TargetDescription, host: HostScalars, signature: str) -> RegionResult:
+        """The configs of one region: from the cache, else measured, else (arguments unknown) the heuristic's."""
         ops = region_ops(region)
-        strategy, root = region_strategy(ops), root_of(ops)
         label = region.label.data
-        seed = seed_config(strategy, root, self.target)
-        signature = signature or kernel_signature(region, strategy, self.target, self.prefill_length)
-        key = cache_key(signature, self.adapter)
-        entry = self.cache.get(key) if self.cache is not None else None
+        config, single = default_configs(ops, target)
+        strategy = config.config.strategy
+        entry = self.cache.get(signature) if self.cache is not None else None
         if entry is not None:
-            cached = config_from_json(entry.get("config"))
-            if cached is not None and cached.strategy.data == strategy:
-                return RegionResult(label, strategy, cached, "cache", seconds=dict(entry.get("seconds", {})),
+            try:
+                cached = (parse_config(entry["config"]), parse_config(entry["single_token_config"]) if entry.get("single_token_config") else None)
+                return RegionResult(label, strategy, *cached, "cache", seconds=dict(entry.get("seconds", {})),
                                     default_seconds=dict(entry.get("default_seconds", {})))  # fmt: skip
+            except Exception:  # noqa: BLE001, S110 - a stale or hand-edited entry is tuned again
+                pass
         start = time.perf_counter()
-        result = self._search(region, ctx, host, strategy, root, seed)
+        result = self._search(region, target, host, strategy, (config, single))
         spent = time.perf_counter() - start
         if result.source == "measured":
             if self.cache is not None:
-                self.cache.put(key, {
-                    "label": label, "strategy": strategy, "config": config_to_json(result.config),
-                    "adapter": self.adapter, "target": self.target.name, "prefill_length": self.prefill_length,
-                    "seconds": result.seconds, "default_seconds": result.default_seconds,
+                self.cache.put(signature, {
+                    "label": label, "strategy": strategy, "config": config_text(result.config),
+                    "single_token_config": config_text(result.single), "adapter": self.adapter, "target": target.name,
+                    "prefill_length": self.prefill_length, "seconds": result.seconds, "default_seconds": result.default_seconds,
                     "candidates": len(result.tried), "search_seconds": round(spent, 3),
                     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 })  # fmt: skip
-            gains = ", ".join(f"{k} {result.default_seconds[k] / v:.2f}x" for k, v in result.seconds.items() if v > 0)
+            gains = ", ".join(f"{k} {result.default_seconds[k] / v:.2f}x" for k, v in result.seconds.items() if v > 0 and k in result.default_seconds)
             note = f"; {result.note}" if result.note else ""
-            self._say(f"{label} ({strategy}): {describe(result.config)} of {len(result.tried)} configs timed in {spent:.1f} s"
-                      f" ({gains or 'no timing'} vs the heuristic's {describe(seed)}{note})")  # fmt: skip
+            self._say(f"{label} ({strategy}): {len(result.tried)} candidates timed in {spent:.1f} s, {gains or 'no timing'} over the "
+                      f"heuristic{note}: {describe(result.config)}" + (f", single token {describe(result.single)}" if result.single else ""))  # fmt: skip
         else:
-            self._say(f"{label} ({strategy}): heuristic {describe(result.config)}: {result.note}")
+            self._say(f"{label} ({strategy}): the heuristic's configs: {result.note}")
         return result
 
-    def _search(self, region: RegionOp, ctx: Context, host: HostScalars, strategy: str, root: Any, seed: LoweringConfigAttr) -> RegionResult:
+    def _search(self, region: RegionOp, target: TargetDescription, host: HostScalars, strategy: str, seed: Pair) -> RegionResult:
         label = region.label.data
-        bench = RegionBenchmark(region, ctx)
-        result = RegionResult(label, strategy, seed, "heuristic")
+        bench = RegionBenchmark(region, target)
+        result = RegionResult(label, strategy, *seed, "heuristic")
         try:
-            first = bench.lower(seed)
+            first = bench.lower(*seed)
         except RustyError as err:
-            result.note = f"the heuristic's config does not lower on its own ({err})"
+            result.note = f"the heuristic's configs do not lower on their own ({err})"
             return result
         rows = self.prefill_length + 1
         steps: list[tuple[TimedStep, StepArgs]] = []
@@ -711,8 +727,18 @@ class Tuner:
             return result
         rng = np.random.default_rng(self.seed)
         uploads = {step.name: self.runner.upload(args, rng, self.runner.copies_for(args)) for step, args in steps}
+        # each config on the steps that run it: the single-token one on decode, the other on prefill
+        phases = [(0, steps)] if seed[1] is None else [(1, [s for s in steps if s[0].tokens == 1]), (0, [s for s in steps if s[0].tokens > 1])]
         try:
-            return self._descend(bench, strategy, root, seed, first, steps, uploads, result)
+            best = seed
+            for which, phase in phases:
+                if phase:
+                    best = self._descend(bench, target, which, best, first if best == seed else None, phase, uploads, result)
+                    if best is None:
+                        return result
+            result.config, result.single = best
+            result.source = "measured"
+            return result
         finally:
             for sets in uploads.values():
                 for values in sets:
@@ -720,26 +746,19 @@ class Tuner:
                         if hasattr(v, "destroy"):
                             v.destroy()
 
-    def _descend(
-        self,
-        bench: RegionBenchmark,
-        strategy: str,
-        root: Any,
-        seed: LoweringConfigAttr,
-        first: Lowered,
-        steps: list[tuple[TimedStep, StepArgs]],
-        uploads: dict[str, list[list[Any]]],
-        result: RegionResult,
-    ) -> RegionResult:
-        timed: dict[LoweringConfigAttr, dict[str, float] | None] = {}
-        runs_of: dict[LoweringConfigAttr, dict[str, list[Any]]] = {}
+    def _descend(self, bench: RegionBenchmark, target: TargetDescription, which: int, seed: Pair, first: Lowered | None,
+                 steps: list[tuple[TimedStep, StepArgs]], uploads: dict[str, list[list[Any]]], result: RegionResult) -> Pair | None:  # fmt: skip
+        """Coordinate descent over config ``which`` (0: the config, 1: the single-token config) from ``seed``,
+        timed on ``steps``; the best pair, or None when the seed itself does not run."""
+        timed: dict[Pair, dict[str, float] | None] = {}
+        runs_of: dict[Pair, dict[str, list[Any]]] = {}
         best_times: dict[str, float] = {}
 
-        def time_runs(config: LoweringConfigAttr, cutoffs: bool = True) -> dict[str, float]:
+        def time_runs(pair: Pair, cutoffs: bool = True) -> dict[str, float]:
             out: dict[str, float] = {}
             for step, _ in steps:
                 cutoff = CUTOFF * best_times[step.name] if cutoffs and step.name in best_times else math.inf
-                out[step.name] = self.runner.time(runs_of[config][step.name], cutoff)
+                out[step.name] = self.runner.time(runs_of[pair][step.name], cutoff)
             result.timings += 1
             return out
 
@@ -747,56 +766,56 @@ class Tuner:
         results_at = range(n_args - len(bench.region.outputs), n_args)  # the out-buffers of the region's results
         reference: dict[str, list[np.ndarray]] = {}
 
-        def measure(config: LoweringConfigAttr, lowered: Lowered | None = None) -> dict[str, float] | None:
-            if config in timed:
-                return timed[config]
-            timed[config] = None
+        def measure(pair: Pair, lowered: Lowered | None = None) -> dict[str, float] | None:
+            if pair in timed:
+                return timed[pair]
+            timed[pair] = None
             try:
-                lowered = lowered or bench.lower(config)
-                if lowered.workgroup_memory_bytes > self.target.max_workgroup_memory:
-                    raise RustyError(f"{lowered.workgroup_memory_bytes} bytes of workgroup memory > {self.target.max_workgroup_memory}")
+                lowered = lowered or bench.lower(*pair)
+                if lowered.workgroup_memory_bytes > target.max_workgroup_memory:
+                    raise RustyError(f"{lowered.workgroup_memory_bytes} bytes of workgroup memory > {target.max_workgroup_memory}")
                 pipelines = self.runner.build(lowered)
-                runs_of[config] = {
-                    step.name: [self.runner.dispatches(lowered, pipelines, values, args) for values in uploads[step.name]]
-                    for step, args in steps
-                }
-                for step, args in steps:  # outputs poisoned, so what is read back is this config's
+                runs_of[pair] = {step.name: [self.runner.dispatches(lowered, pipelines, values, args) for values in uploads[step.name]]
+                                 for step, args in steps}  # fmt: skip
+                for step, args in steps:  # outputs poisoned, so what is read back is this candidate's
                     self.runner.poison(uploads[step.name][0], args, results_at)
-                times = time_runs(config)
+                times = time_runs(pair)
                 for step, args in steps:
                     got = self.runner.read(uploads[step.name][0], args, results_at)
                     if step.name not in reference:
                         reference[step.name] = got
                     else:
-                        check_outputs(got, reference[step.name], step.name)
+                        check_outputs(got, reference[step.name], step.name, loose=_loose(pair[which], seed[which]))
             except RustyError as err:
-                result.rejected[describe(config)] = str(err).splitlines()[0]
+                result.rejected[describe(pair[which])] = str(err).splitlines()[0]
                 return None
-            result.tried.append(config)
-            timed[config] = times
+            result.tried.append(pair)
+            timed[pair] = times
             return times
 
         baseline = measure(seed, first)
         if baseline is None:
-            result.note = f"the heuristic's config does not run: {result.rejected.get(describe(seed))}"
-            return result
+            result.note = f"the heuristic's configs do not run: {result.rejected.get(describe(seed[which]))}"
+            return None
 
         def score(times: dict[str, float]) -> float:
             return sum(t / baseline[k] if baseline[k] > 0 else 1.0 for k, t in times.items())
 
+        def with_(config: LoweringConfigAttr) -> Pair:
+            return (config, seed[1]) if which == 0 else (seed[0], config)
+
         best = seed
         best_times.update(baseline)
-        for axis in search_axes(strategy, root, self.target):
-            for config in axis(best)[1:]:
-                times = measure(config)
+        for axis in search_axes(seed[which], target):
+            for config in axis(best[which])[1:]:
+                times = measure(with_(config))
                 if times is not None and score(times) < score(best_times) * (1 - MIN_GAIN):
-                    best = config
+                    best = with_(config)
                     best_times.clear()
                     best_times.update(times)
         if best != seed:
             # head to head: both timed again, so that a winner that noise picked is dropped
             again_seed, again_best = time_runs(seed, cutoffs=False), time_runs(best, cutoffs=False)
-            result.rechecked = True
             relative = sum(again_best[k] / again_seed[k] if again_seed[k] > 0 else 1.0 for k in again_seed) / len(again_seed)
             baseline = again_seed
             if relative > 1 - MIN_GAIN:
@@ -804,17 +823,28 @@ class Tuner:
                 result.note = "the best candidate did not beat the heuristic when timed again"
             else:
                 best_times = again_best
-        result.config, result.source = best, "measured"
-        result.seconds, result.default_seconds = dict(best_times), dict(baseline)
-        return result
+        result.seconds.update(best_times)
+        result.default_seconds.update(baseline)
+        return best
+
+
+def _loose(config: LoweringConfigAttr, seed: LoweringConfigAttr) -> bool:
+    """Whether a candidate computes with other rounding than the heuristic's (int8 activations, f16 tiles)."""
+    return config.config.math != seed.config.math
 
 
 OUTPUT_TOLERANCE = 1e-3
 """A candidate's outputs may differ from the heuristic config's by this much, relative to the largest of them."""
 
 
-def check_outputs(got: Sequence[np.ndarray], want: Sequence[np.ndarray], step: str) -> None:
-    """RustyError unless a candidate's outputs match the heuristic config's (summation order may differ)."""
+LOOSE_TOLERANCE = 2e-2
+"""The same for a candidate with other arithmetic than the heuristic's (``math``: int8 activations, f16 tiles)."""
+
+
+def check_outputs(got: Sequence[np.ndarray], want: Sequence[np.ndarray], step: str, loose: bool = False) -> None:
+    """RustyError unless a candidate's outputs match the heuristic config's (summation order may differ; ``loose``:
+    its arithmetic rounds differently)."""
+    tol = LOOSE_TOLERANCE if loose else OUTPUT_TOLERANCE
     for k, (g, w) in enumerate(zip(got, want, strict=True)):
         if not np.issubdtype(w.dtype, np.floating):
             if not np.array_equal(g, w):
@@ -823,20 +853,12 @@ def check_outputs(got: Sequence[np.ndarray], want: Sequence[np.ndarray], step: s
         finite = np.isfinite(w)
         scale = float(np.abs(w[finite]).max()) if finite.any() else 0.0
         g64, w64 = g.astype(np.float64), w.astype(np.float64)
-        if not np.allclose(g64, w64, rtol=OUTPUT_TOLERANCE, atol=OUTPUT_TOLERANCE * max(scale, 1e-30), equal_nan=True):
+        if not np.allclose(g64, w64, rtol=tol, atol=tol * max(scale, 1e-30), equal_nan=True):
             diff = np.abs(g64 - w64)[finite]
             err = float(diff.max()) / max(scale, 1e-30) if diff.size and np.isfinite(diff).all() else math.inf
             raise RustyError(f"wrong results: {step} output #{k} differs from the heuristic config's (max rel err {err:.3g})")
 
 
-def within_device_limits(target: TargetDescription, device: Any) -> TargetDescription:
-    """``target`` with its invocation and workgroup-memory limits lowered to the device's where those are smaller."""
-    limits = getattr(device, "limits", {}) or {}
-    return replace(
-        target,
-        max_invocations=min(target.max_invocations, int(limits.get("max-compute-invocations-per-workgroup", target.max_invocations))),
-        max_workgroup_memory=min(target.max_workgroup_memory, int(limits.get("max-compute-workgroup-storage-size", target.max_workgroup_memory))),
-    )
 
 
 _DEVICE: dict[str, Any] = {}
@@ -855,4 +877,23 @@ def measuring_device() -> tuple[Any, str]:
 
 
 def stderr_log(message: str) -> None:
-    print(f"tune-workgroups: {message}", file=sys.stderr, flush=True)
+    print(f"tuning: {message}", file=sys.stderr, flush=True)
+
+
+def tune_for_compile(module: ModuleOp, prefill_length: int, cache_root: Path, log: Callable[[str], None] = stderr_log) -> Path | None:
+    """The driver's step before 'tuned': measure the module's regions on this machine's adapter into its cache
+    file; that file (for ``tune-workgroups{configs=...}``), or None without an adapter (the heuristic then)."""
+    device, reason = measuring_device()
+    if device is None:
+        log(f"no wgpu adapter to measure on ({reason}): using the {module_target(module).name} heuristic")
+        return None
+    path = cache_path(cache_root, device.identity)
+    tuner = Tuner(device, TuningCache(path, warn=log), prefill_length=prefill_length, log=log)
+    start = time.perf_counter()
+    results = tuner.tune_module(module)
+    distinct = {id(r): r for r in results}.values()
+    counts = {s: sum(r.source == s for r in distinct) for s in ("measured", "cache", "heuristic")}
+    log(f"{len(results)} regions, {len(distinct)} distinct, on {device.identity}: {counts['measured']} measured "
+        f"({tuner.measurements} timings, {time.perf_counter() - start:.1f} s), {counts['cache']} from the cache, "
+        f"{counts['heuristic']} heuristic")  # fmt: skip
+    return path
