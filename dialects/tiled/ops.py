@@ -54,6 +54,8 @@ from xdsl.printer import Printer
 from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator
 from xdsl.utils.exceptions import VerifyException
 
+from rusty_ir.dialects.quant.attrs import BlockQuantType
+
 WORKGROUP_SPACE = 3
 """Memory space of workgroup memory (MLIR's ``#gpu.address_space<workgroup>``)."""
 
@@ -140,6 +142,8 @@ def _binds(operand: Attribute, arg: Attribute) -> bool:
         return True
     if not (isinstance(operand, MemRefType) and isinstance(arg, MemRefType) and isinstance(arg.element_type, type(i32) | Float16Type)):
         return False
+    if isinstance(arg.element_type, Float16Type) and not isinstance(operand.element_type, BlockQuantType | Float16Type):
+        return False  # halves are a quantized weight's scales (or an f16 weight), never a float buffer reinterpreted
     shape = arg.get_shape()
     return len(shape) == 1 or (len(shape) == 2 and shape[0] == DYNAMIC_INDEX and operand.get_shape()[0] == DYNAMIC_INDEX)
 

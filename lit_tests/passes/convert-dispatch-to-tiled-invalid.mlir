@@ -1,4 +1,4 @@
-// RUN: rusty-opt %s -p convert-dispatch-to-tiled --split-input-file --verify-diagnostics
+// RUN: rusty-opt %s -p attach-target,convert-dispatch-to-tiled --split-input-file --verify-diagnostics
 
 // A region without a lowering config: tune-workgroups has not run.
 func.func @no_config(%x: memref<?x8xf32>, %y: memref<?x8xf32>) {
@@ -44,12 +44,12 @@ func.func @row_without_reduction(%x: memref<?x8xf32>, %s: index, %y: memref<?x8x
 
 // -----
 
-// Attention needs a KV tile that divides its workgroup size.
+// Attention needs a KV tile (reduction_tile) that divides its workgroup size.
 func.func @attention_tile(%q: memref<?x16xf32>, %kc: memref<?x8xf32>, %pos: index, %y: memref<?x16xf32>) {
-  dispatch.region "attention_0"(%q, %kc, %pos, %y) {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], tile = [64]>} : (memref<?x16xf32>, memref<?x8xf32>, index, memref<?x16xf32>) -> () {
+  dispatch.region "attention_0"(%q, %kc, %pos, %y) {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], reduction_tile = 64>} : (memref<?x16xf32>, memref<?x8xf32>, index, memref<?x16xf32>) -> () {
   ^bb0(%a: memref<?x16xf32>, %k: memref<?x8xf32>, %p: index, %out: memref<?x16xf32>):
     %at = bufferization.to_tensor %a : memref<?x16xf32> to tensor<?x16xf32>
-    // expected-error @+1 {{dispatch region 'attention_0' (attention): attention needs a power-of-two workgroup that is a multiple of head_dim (4) and of a power-of-two kv_tile, with head_dim divisible by workgroup / kv_tile and kv_tile by workgroup / head_dim}}
+    // expected-error @+1 {{dispatch region 'attention_0' (attention): attention needs a power-of-two workgroup that is a multiple of head_dim (4) and of a power-of-two reduction_tile, with head_dim divisible by workgroup / reduction_tile and reduction_tile by workgroup / head_dim}}
     %r = linalg_ext.attention %at, %k, %k, %p {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32} : tensor<?x16xf32>, memref<?x8xf32>, memref<?x8xf32> -> tensor<?x16xf32>
     bufferization.materialize_in_destination %r in restrict writable %out : (tensor<?x16xf32>, memref<?x16xf32>) -> ()
     dispatch.yield
@@ -73,6 +73,18 @@ func.func @size_not_passed(%x: memref<?x8xf32>, %s: index, %y: memref<?x8xf32>) 
       linalg.yield %m : f32
     } -> tensor<?x8xf32>
     bufferization.materialize_in_destination %r in restrict writable %out : (tensor<?x8xf32>, memref<?x8xf32>) -> ()
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+// math = dp4a needs a target with packed 8-bit dot products (the webgpu target promises none).
+func.func @dp4a_without_int_dot(%x: memref<?x64xf32>, %w: memref<8x64x!quant.q4_0>, %s: index, %y: memref<?x8xf32>) {
+  // expected-error @+1 {{dispatch region 'gemv_0' (gemv): math = dp4a needs a target with packed 8-bit dot products; webgpu has none (attach-target{int-dot=1} if the adapter has them)}}
+  dispatch.region "gemv_0"(%x, %w, %s, %y) {config = #dispatch.lowering_config<gemv, workgroup = [32, 1, 1], workgroup_tile = [1, 4], thread_tile = [4], split = 32, math = dp4a>} : (memref<?x64xf32>, memref<8x64x!quant.q4_0>, index, memref<?x8xf32>) -> () {
+  ^bb0(%a: memref<?x64xf32>, %b: memref<8x64x!quant.q4_0>, %n: index, %out: memref<?x8xf32>):
     dispatch.yield
   }
   func.return

@@ -1,22 +1,20 @@
-// RUN: rusty-opt %s -p 'tune-workgroups{target=mali}' --split-input-file --verify-diagnostics
-// RUN: not rusty-opt %s -p 'tune-workgroups{mode=fast}' 2>&1 | filecheck %s --check-prefix=MODE
-// RUN: not rusty-opt %s -p 'tune-workgroups{mode=measure repeats=0}' 2>&1 | filecheck %s --check-prefix=REPEATS
-// RUN: not rusty-opt %s -p 'tune-workgroups{prefill-length=-4}' 2>&1 | filecheck %s --check-prefix=LENGTH
-// RUN: not rusty-opt %s -p 'tune-workgroups{mode}' 2>&1 | filecheck %s --check-prefix=NOVALUE
-// RUN: not rusty-opt %s -p 'tune-workgroups{measure=true}' 2>&1 | filecheck %s --check-prefix=UNKNOWN
+// RUN: not rusty-opt %s -p 'tune-workgroups' 2>&1 | filecheck %s --check-prefix=TARGET
+// RUN: not rusty-opt %s -p 'attach-target,tune-workgroups{configs="%t.missing.json"}' 2>&1 | filecheck %s --check-prefix=MISSING
+// RUN: echo '{"regions": {"0123": {"config": "not a config"}}}' > %t.bad.json
+// RUN: not rusty-opt %s -p 'attach-target,tune-workgroups{configs="%t.bad.json"}' 2>&1 | filecheck %s --check-prefix=BAD
+// RUN: not rusty-opt %s -p 'tune-workgroups{mode=measure}' 2>&1 | filecheck %s --check-prefix=UNKNOWN
 
-// Option values are checked before anything is measured; each is one error line, no traceback.
-// MODE: error: tune-workgroups: unknown mode 'fast' (known: heuristic, measure)
-// MODE-NOT: Traceback
-// REPEATS: error: tune-workgroups: repeats must be at least 1, got 0
-// LENGTH: error: tune-workgroups: prefill-length must not be negative, got -4
-// NOVALUE: rusty-opt: error: pass 'tune-workgroups': {{.*}}
-// NOVALUE-NOT: Traceback
-// UNKNOWN: rusty-opt: error: pass 'tune-workgroups': {{.*}}measure
+// The heuristic reads the module's target: without one the pass says how to set it.
+// TARGET: error: the module has no rgpu.target attribute: run attach-target{target=NAME} first
+// TARGET-NOT: Traceback
+// A tuned-configs file (rusty_ir/tuning.py writes them) that cannot be read or parsed is one error line.
+// MISSING: error: tune-workgroups: cannot read tuned configs '{{.*}}missing.json': {{.*}}No such file or directory
+// MISSING-NOT: Traceback
+// BAD: error: tune-workgroups: cannot read tuned configs '{{.*}}bad.json': a config does not parse
+// BAD-NOT: Traceback
+// Measuring is the driver's work now (rusty compile --tune), not an option of the pass.
+// UNKNOWN: rusty-opt: error: pass 'tune-workgroups': {{.*}}mode
 // UNKNOWN-NOT: Traceback
-
-// An unknown target description is refused (the error names the known ones).
-// expected-error @+1 {{tune-workgroups: unknown target 'mali' (known: webgpu, apple, nvidia)}}
 func.func @any() {
   func.return
 }

@@ -1,29 +1,30 @@
-// RUN: rusty-opt %s -p tune-workgroups --split-input-file | filecheck %s
-// RUN: rusty-opt %s -p 'tune-workgroups{target=apple}' --split-input-file | filecheck %s --check-prefix=APPLE
-// RUN: rusty-opt %s -p 'tune-workgroups{overwrite=true}' --split-input-file | filecheck %s --check-prefix=OVERWRITE
-// RUN: rusty-opt %s -p 'tune-workgroups{mode=heuristic}' --split-input-file | filecheck %s
+// RUN: rusty-opt %s -p 'attach-target{target=webgpu},tune-workgroups' --split-input-file | filecheck %s
+// RUN: rusty-opt %s -p 'attach-target{target=apple},tune-workgroups' --split-input-file | filecheck %s --check-prefix=APPLE
+// RUN: rusty-opt %s -p 'attach-target{target=nvidia},tune-workgroups' --split-input-file | filecheck %s --check-prefix=NVIDIA
+// RUN: rusty-opt %s -p 'attach-target{target=webgpu},tune-workgroups{overwrite=true}' --split-input-file | filecheck %s --check-prefix=OVERWRITE
 
-// One region per strategy. Contractions get 256 threads split into row groups of about one
-// 32-value block of K per thread, capped at a subgroup (K = 32: 1 thread per row, 256 rows;
-// K = 256: 8 threads per row, 32 rows; apple and nvidia add 4 prefill tokens per workgroup); attention gets
-// as many threads as the target allows up to 1024 (webgpu 256, apple 1024; groups of head_dim) and a KV tile
-// as large; row and elementwise regions get 256 threads, also on apple.
+// One region per strategy; the heuristic reads the module's target (passes/tuning/generic.py).
+// Contractions over tokens get a gemm config (register tiles; f16 tiles where the target has f16, the largest
+// tile whose workgroup memory fits) and a single-token gemv config (row groups of 4 rows, K split over up to a
+// subgroup of invocations; int8 dot products where the target has them, 2 rows per invocation on these narrow
+// matrices). Attention gets FlashAttention tiles for prompts and split-KV for one token. Row and elementwise
+// regions get 256 invocations; argmax as many as the target allows.
 // CHECK-LABEL: func.func @strategies
-// CHECK:         dispatch.region "gemv_k32"(%{{.*}}) {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [256]>}
-// CHECK:         dispatch.region "gemv_k256"(%{{.*}}) {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [32]>}
+// CHECK:         dispatch.region "gemv_k32"(%{{.*}}) {config = #dispatch.lowering_config<gemm, workgroup = [128, 1, 1], workgroup_tile = [32, 64], thread_tile = [4, 4], reduction_tile = 32, pipeline_depth = 2>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [4, 1, 1], workgroup_tile = [1, 16], thread_tile = [4], reduction_tile = 1, split = 1>}
+// CHECK:         dispatch.region "gemv_k256"(%{{.*}}) {config = #dispatch.lowering_config<gemm, workgroup = [32, 1, 1], workgroup_tile = [16, 32], thread_tile = [4, 4], reduction_tile = 64, pipeline_depth = 2>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [32, 1, 1], workgroup_tile = [1, 16], thread_tile = [4], reduction_tile = 1, split = 8>}
 // CHECK:         dispatch.region "sum"(%{{.*}}) {config = #dispatch.lowering_config<row, workgroup = [256, 1, 1]>}
 // CHECK:         dispatch.region "neg"(%{{.*}}) {config = #dispatch.lowering_config<elementwise, workgroup = [256, 1, 1]>}
 // CHECK:         dispatch.region "argmax"(%{{.*}}) {config = #dispatch.lowering_config<row, workgroup = [256, 1, 1]>}
-// CHECK:         dispatch.region "attention_hd4"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [256, 1, 1], tile = [256]>}
-// CHECK:         dispatch.region "attention_hd64"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [256, 1, 1], tile = [256]>}
+// CHECK:         dispatch.region "attention_hd4"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [64, 1, 1], workgroup_tile = [16], reduction_tile = 16>, single_token_config = #dispatch.lowering_config<attention, workgroup = [256, 1, 1], reduction_tile = 64, split = 64>}
+// CHECK:         dispatch.region "attention_hd64"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [64, 1, 1], workgroup_tile = [16], reduction_tile = 16>, single_token_config = #dispatch.lowering_config<attention, workgroup = [256, 1, 1], reduction_tile = 64, split = 64>}
 // APPLE-LABEL: func.func @strategies
-// APPLE:         dispatch.region "gemv_k32"(%{{.*}}) {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [256, 4]>}
-// APPLE:         dispatch.region "gemv_k256"(%{{.*}}) {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [32, 4]>}
-// APPLE:         dispatch.region "sum"(%{{.*}}) {config = #dispatch.lowering_config<row, workgroup = [256, 1, 1]>}
-// APPLE:         dispatch.region "neg"(%{{.*}}) {config = #dispatch.lowering_config<elementwise, workgroup = [256, 1, 1]>}
-// APPLE:         dispatch.region "argmax"(%{{.*}}) {config = #dispatch.lowering_config<row, workgroup = [256, 1, 1]>}
-// APPLE:         dispatch.region "attention_hd4"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [1024, 1, 1], tile = [1024]>}
-// APPLE:         dispatch.region "attention_hd64"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [1024, 1, 1], tile = [1024]>}
+// APPLE:         dispatch.region "gemv_k32"(%{{.*}}) {config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [128, 128], thread_tile = [8, 8], reduction_tile = 32, pipeline_depth = 2, math = f16>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [4, 1, 1], workgroup_tile = [1, 16], thread_tile = [4], reduction_tile = 1, split = 1>}
+// APPLE:         dispatch.region "gemv_k256"(%{{.*}}) {config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [64, 128], thread_tile = [4, 8], reduction_tile = 64, pipeline_depth = 2, math = f16>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [32, 1, 1], workgroup_tile = [1, 16], thread_tile = [4], reduction_tile = 1, split = 8>}
+// APPLE:         dispatch.region "argmax"(%{{.*}}) {config = #dispatch.lowering_config<row, workgroup = [1024, 1, 1]>}
+// APPLE:         dispatch.region "attention_hd64"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [256, 1, 1], workgroup_tile = [32], reduction_tile = 32>, single_token_config = #dispatch.lowering_config<attention, workgroup = [1024, 1, 1], reduction_tile = 64, split = 64>}
+// NVIDIA-LABEL: func.func @strategies
+// NVIDIA:        dispatch.region "gemv_k32"(%{{.*}}) {{.*}} single_token_config = #dispatch.lowering_config<gemv, workgroup = [8, 1, 1], workgroup_tile = [1, 16], thread_tile = [2], reduction_tile = 1, split = 1, math = dp4a>}
+// NVIDIA:        dispatch.region "gemv_k256"(%{{.*}}) {config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [128, 128], thread_tile = [8, 8], reduction_tile = 64, pipeline_depth = 2, math = f16>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 16], thread_tile = [2], reduction_tile = 1, split = 8, math = dp4a>}
 func.func @strategies(%x: tensor<2x32xf32>, %w: tensor<8x32x!quant.q4_0>, %x2: tensor<2x256xf32>, %w2: tensor<8x256x!quant.q8_0>, %l: tensor<16xf32>, %q: tensor<?x16xf32>, %q64: tensor<?x128xf32>, %kc: memref<?x8xf32>, %kc64: memref<?x64xf32>, %pos: index) {
   %y = dispatch.region "gemv_k32"(%x, %w) : (tensor<2x32xf32>, tensor<8x32x!quant.q4_0>) -> tensor<2x8xf32> {
   ^bb0(%a: tensor<2x32xf32>, %b: tensor<8x32x!quant.q4_0>):
@@ -100,6 +101,7 @@ func.func @strategies(%x: tensor<2x32xf32>, %w: tensor<8x32x!quant.q4_0>, %x2: t
 // CHECK:         dispatch.region "neg"(%{{.*}}) {config = #dispatch.lowering_config<elementwise, workgroup = [64, 2, 1]>}
 // APPLE-LABEL: func.func @keep_existing
 // APPLE:         dispatch.region "neg"(%{{.*}}) {config = #dispatch.lowering_config<elementwise, workgroup = [64, 2, 1]>}
+// NVIDIA-LABEL: func.func @keep_existing
 // OVERWRITE-LABEL: func.func @keep_existing
 // OVERWRITE:     dispatch.region "neg"(%{{.*}}) {config = #dispatch.lowering_config<elementwise, workgroup = [256, 1, 1]>}
 func.func @keep_existing(%x: tensor<2x32xf32>) -> tensor<2x32xf32> {
@@ -123,6 +125,7 @@ func.func @keep_existing(%x: tensor<2x32xf32>) -> tensor<2x32xf32> {
 // CHECK:         dispatch.region "sample"(%{{.*}}, %{{.*}}) {config = #dispatch.lowering_config<sample, workgroup = [256, 1, 1]>}
 // APPLE-LABEL: func.func @sample
 // APPLE:         dispatch.region "sample"(%{{.*}}, %{{.*}}) {config = #dispatch.lowering_config<sample, workgroup = [256, 1, 1]>}
+// NVIDIA-LABEL: func.func @sample
 func.func @sample(%l: tensor<16xf32>, %p: tensor<521xi32>) -> tensor<1xi32> {
   %t = dispatch.region "sample"(%l, %p) : (tensor<16xf32>, tensor<521xi32>) -> tensor<1xi32> {
   ^bb0(%a: tensor<16xf32>, %b: tensor<521xi32>):

@@ -74,5 +74,8 @@ class TuneWorkgroupsPass(ModulePass):
         path = Path(self.configs)
         try:
             return load_tuned(path)
-        except (OSError, ValueError, json.JSONDecodeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as err:
             raise RustyError(f"tune-workgroups: cannot read tuned configs '{path}': {err}") from None
+        except Exception as err:  # noqa: BLE001 - xDSL's ParseError of a config string
+            first = str(err).strip().splitlines()
+            raise RustyError(f"tune-workgroups: cannot read tuned configs '{path}': a config does not parse ({first[-1] if first else err})") from None

@@ -147,7 +147,7 @@ func.func @yield_outside_region() {
 // -----
 
 func.func @config_strategy() {
-  // expected-error @+1 {{unknown strategy 'tiles' (expected one of elementwise, row, contraction, attention, sample)}}
+  // expected-error @+1 {{unknown strategy 'tiles' (expected one of elementwise, row, gemv, gemm, attention, sample)}}
   dispatch.region "r"() {config = #dispatch.lowering_config<tiles, workgroup = [64, 1, 1]>} : () -> () {
     dispatch.yield
   }
@@ -178,7 +178,7 @@ func.func @config_workgroup_zero() {
 
 func.func @config_tile_zero() {
   // expected-error @+1 {{tile sizes must be positive}}
-  dispatch.region "r"() {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], tile = [0]>} : () -> () {
+  dispatch.region "r"() {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], workgroup_tile = [0], reduction_tile = 8>} : () -> () {
     dispatch.yield
   }
   func.return
@@ -186,9 +186,9 @@ func.func @config_tile_zero() {
 
 // -----
 
-func.func @config_contraction_rows() {
-  // expected-error @+1 {{contraction needs tile = [rows] or [rows, tokens] with rows dividing the workgroup size}}
-  dispatch.region "r"() {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [3]>} : () -> () {
+func.func @config_unknown_field() {
+  // expected-error @+1 {{unknown lowering_config field 'tile' (fields: workgroup, workgroup_tile, thread_tile, reduction_tile, split, vector_width, pipeline_depth, math)}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<gemv, workgroup = [256, 1, 1], tile = [3]>} : () -> () {
     dispatch.yield
   }
   func.return
@@ -196,9 +196,49 @@ func.func @config_contraction_rows() {
 
 // -----
 
-func.func @config_contraction_no_tile() {
-  // expected-error @+1 {{contraction needs tile = [rows] or [rows, tokens] with rows dividing the workgroup size}}
-  dispatch.region "r"() {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1]>} : () -> () {
+func.func @config_gemv_rows() {
+  // expected-error @+1 {{gemv needs workgroup_tile = [tokens, rows], thread_tile = [rows per invocation] dividing rows, split >= 1}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<gemv, workgroup = [128, 1, 1], workgroup_tile = [1, 10], thread_tile = [4], split = 32>} : () -> () {
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+func.func @config_gemv_invocations() {
+  // expected-error @+1 {{gemv: workgroup_tile rows / thread_tile * split = 128 must equal the 256 invocations}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<gemv, workgroup = [256, 1, 1], workgroup_tile = [1, 16], thread_tile = [4], split = 32>} : () -> () {
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+func.func @config_gemm_register_tile() {
+  // expected-error @+1 {{gemm needs workgroup_tile = [M, N] and thread_tile = [TM, TN] (multiples of 4 dividing M and N)}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [64, 64], thread_tile = [3, 4], reduction_tile = 32>} : () -> () {
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+func.func @config_dp4a_is_gemv() {
+  // expected-error @+1 {{math = dp4a is a gemv schedule, not gemm}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [64, 64], thread_tile = [4, 4], reduction_tile = 32, math = dp4a>} : () -> () {
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
+func.func @config_math() {
+  // expected-error @+1 {{math must be one of f32, f16, dp4a, got 'bf16'}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [64, 64], thread_tile = [4, 4], reduction_tile = 32, math = bf16>} : () -> () {
     dispatch.yield
   }
   func.return

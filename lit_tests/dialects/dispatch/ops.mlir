@@ -85,19 +85,20 @@ func.func @bufferized_region(%x: memref<?x8xf32>) {
 
 // -----
 
-// Lowering configs of every strategy (tile lists are printed only when present).
+// Lowering configs of every strategy, with named fields (only those that differ from the defaults are printed).
 // CHECK-LABEL: func.func @configs
 // CHECK:       config = #dispatch.lowering_config<row, workgroup = [256, 1, 1]>
-// CHECK:       config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [8]>
-// CHECK:       config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], tile = [32]>
+// CHECK:       config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [128, 128], thread_tile = [8, 8], reduction_tile = 64, pipeline_depth = 2, math = f16>
+// CHECK-SAME:  single_token_config = #dispatch.lowering_config<gemv, workgroup = [256, 1, 1], workgroup_tile = [1, 32], thread_tile = [4], reduction_tile = 2, split = 32, math = dp4a>
+// CHECK:       config = #dispatch.lowering_config<attention, workgroup = [256, 1, 1], workgroup_tile = [32], reduction_tile = 32>
 func.func @configs() {
   dispatch.region "r"() {config = #dispatch.lowering_config<row, workgroup = [256, 1, 1]>} : () -> () {
     dispatch.yield
   }
-  dispatch.region "c"() {config = #dispatch.lowering_config<contraction, workgroup = [256, 1, 1], tile = [8]>} : () -> () {
+  dispatch.region "c"() {config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [128, 128], thread_tile = [8, 8], reduction_tile = 64, pipeline_depth = 2, math = f16>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [256, 1, 1], workgroup_tile = [1, 32], thread_tile = [4], split = 32, reduction_tile = 2, math = dp4a>} : () -> () {
     dispatch.yield
   }
-  dispatch.region "a"() {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], tile = [32]>} : () -> () {
+  dispatch.region "a"() {config = #dispatch.lowering_config<attention, workgroup = [256, 1, 1], workgroup_tile = [32], reduction_tile = 32>} : () -> () {
     dispatch.yield
   }
   func.return

@@ -168,6 +168,6 @@ func.func @kernel_isolated(%x: memref<4xf32>) {
 // -----
 
 func.func @yield_outside_kernel() {
-  // expected-error @+1 {{'tiled.yield' expects parent op 'tiled.kernel'}}
+  // expected-error @+1 {{'tiled.yield' op 'tiled.yield' expects parent op to be one of 'tiled.kernel', 'tiled.forall', 'tiled.promote'}}
   tiled.yield
 }
