@@ -35,6 +35,7 @@ from dataclasses import asdict
 from typing import Any
 
 from rusty_ir.errors import RustyError
+from rusty_ir.outputs import check_output_file, check_output_folder
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 from rusty_ir.tools.common import peak_rss_bytes, rss_bytes, run_tool, write_output
 
@@ -198,6 +199,8 @@ def _compile_options(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_import(args: argparse.Namespace) -> int:
     from rusty_ir.ir import print_module  # noqa: PLC0415
 
+    if args.output != "-":
+        check_output_file(args.output)  # before any work
     progress = _Progress(args.quiet)
     model = _load(args.model, progress)
     module = _build(model, progress)
@@ -208,9 +211,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from pathlib import Path  # noqa: PLC0415
 
-    from rusty_ir.driver import CompileOptions, compile_module  # noqa: PLC0415
+    from rusty_ir.driver import ARTIFACT_FILES, CompileOptions, compile_module  # noqa: PLC0415
     from rusty_ir.ir import print_module  # noqa: PLC0415
 
+    if args.output is not None:
+        check_output_folder(Path(args.output), ARTIFACT_FILES)  # before any work
     options = CompileOptions.for_target(args.target, **_compile_options(args))
     stages = [name for name, _ in options.stages]
     if args.dump_after is not None and args.dump_after not in stages:
@@ -478,7 +483,8 @@ def make_parser() -> argparse.ArgumentParser:
                           description="Lower MODEL through every IR level (the rusty-default pipeline) and write "
                                       "kernels.wgsl (kernels.metal with --target msl), schedule.json and manifest.json to DIR.")
     comp.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
-    comp.add_argument("-o", "--output", metavar="DIR", help="folder to write (replaced atomically)")
+    comp.add_argument("-o", "--output", metavar="DIR", help="folder to write: a new or empty one, or an earlier output of rusty compile, "
+                                                        "whose files are replaced; a folder holding other files is refused")
     comp.add_argument("--target", default="webgpu",
                       help="webgpu (default), apple or nvidia: WGSL kernels tuned for that target's limits; "
                            "msl: Metal Shading Language kernels tuned for (and checked against) the apple target")
