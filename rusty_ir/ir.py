@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation
+from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
+from xdsl.irdl.dominance import DominanceInfo
+from xdsl.traits import IsolatedFromAbove
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import DiagnosticException, ParseError
@@ -79,17 +81,79 @@ def parse_module(ctx: Context, source: SourceMap) -> ModuleOp:
     except (DiagnosticException, ValueError, TypeError) as err:  # an op or type rejected while being built
         line, col = source.line_col(getattr(parser, "last_op_start", 0))
         raise Diagnostic(_message(err), source.name, line, col) from None
+    except RecursionError:  # deep nesting: say where the parser gave up
+        line, col = source.line_col(parser._current_token.span.start)  # noqa: SLF001 - the parser's position
+        raise Diagnostic(TOO_DEEP, source.name, line, col) from None
     verify(module, source)
     return module
 
 
 def verify(module: ModuleOp, source: SourceMap | None = None, stage: str = "") -> None:
-    """Verify every op (outermost first); the first failure becomes a ``Diagnostic``."""
-    for op in module.walk():
-        try:
-            op.verify(verify_nested_ops=False)
-        except (DiagnosticException, ValueError) as err:
-            raise _op_diagnostic(op, _message(err), source, stage) from None
+    """Verify every op (outermost first), then SSA dominance; the first failure becomes a ``Diagnostic``."""
+    try:
+        for op in module.walk():
+            try:
+                op.verify(verify_nested_ops=False)
+            except (DiagnosticException, ValueError) as err:
+                raise _op_diagnostic(op, _message(err), source, stage) from None
+        _Dominance().check(module, source, stage)
+    except RecursionError:
+        raise Diagnostic(f"{stage + ': ' if stage else ''}{TOO_DEEP}", source.name if source else "<input>") from None
+
+
+TOO_DEEP = "the IR is nested too deeply (past Python's recursion limit)"
+
+_GRAPH_REGION_OPS = ("builtin.module", "gpu.module")
+"""Ops whose regions are graph regions (MLIR's RegionKind::Graph): no order among their ops."""
+
+
+class _Dominance:
+    """SSA dominance (xDSL's verifiers do not check it): every operand is defined by an op before its user in
+    the same block, or in a block that dominates the user's, of the user's region or one that encloses it
+    (not past an op that is isolated from above); a block argument belongs to such a block."""
+
+    def __init__(self) -> None:
+        self._index: dict[int, dict[int, int]] = {}  # id(block) -> id(op) -> position
+        self._blocks: dict[int, DominanceInfo] = {}  # id(region) -> block dominance
+
+    def check(self, module: ModuleOp, source: SourceMap | None, stage: str) -> None:
+        for op in module.walk():
+            for i, operand in enumerate(op.operands):
+                if not self._dominates(operand, op):
+                    what = "a block argument" if isinstance(operand, BlockArgument) else f"the result of '{operand.owner.name}'"
+                    raise _op_diagnostic(op, f"operand #{i} ({what}) is used before it is defined, or outside its scope",
+                                         source, stage)  # fmt: skip
+
+    def _dominates(self, value: SSAValue, user: Operation) -> bool:
+        def_op = None if isinstance(value, BlockArgument) else value.owner
+        def_block = value.block if isinstance(value, BlockArgument) else def_op.parent_block()  # type: ignore[union-attr]
+        if def_block is None or def_block.parent is None:
+            return False
+        region = def_block.parent
+        ancestor = user
+        while (block := ancestor.parent_block()) is not None:
+            if block.parent is region:
+                graph = region.parent is not None and region.parent.name in _GRAPH_REGION_OPS
+                if block is not def_block:
+                    return graph or self._block_dominance(region).dominates(def_block, block)
+                return def_op is None or graph or self._position(block, def_op) < self._position(block, ancestor)
+            parent = block.parent_op()
+            if parent is None or parent.has_trait(IsolatedFromAbove):
+                return False
+            ancestor = parent
+        return False
+
+    def _position(self, block: Block, op: Operation) -> int:
+        index = self._index.get(id(block))
+        if index is None:
+            index = self._index[id(block)] = {id(o): i for i, o in enumerate(block.ops)}
+        return index[id(op)]
+
+    def _block_dominance(self, region: Region) -> DominanceInfo:
+        info = self._blocks.get(id(region))
+        if info is None:
+            info = self._blocks[id(region)] = DominanceInfo(region)
+        return info
 
 
 def op_error(err: RustyError, source: SourceMap | None, stage: str = "") -> Diagnostic:

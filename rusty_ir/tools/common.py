@@ -27,7 +27,7 @@ def run_tool(name: str, body: Callable[[], int]) -> int:
     try:
         return body()
     except (RustyError, Diagnostic) as err:
-        text = str(err)
+        text = terminal_safe(str(err))
         print(text if isinstance(err, Diagnostic) else f"{name}: error: {text}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -38,8 +38,21 @@ def run_tool(name: str, body: Callable[[], int]) -> int:
     except Exception as err:  # an internal error: say so plainly
         if os.environ.get("RUSTY_DEBUG"):
             traceback.print_exc()
-        print(f"{name}: internal error: {type(err).__name__}: {err} (set RUSTY_DEBUG=1 for a traceback)", file=sys.stderr)
+        print(f"{name}: internal error: {type(err).__name__}: {terminal_safe(str(err))} (set RUSTY_DEBUG=1 for a traceback)", file=sys.stderr)
         return 2
+
+
+MAX_MESSAGE_CHARS = 4000
+
+
+def terminal_safe(text: str) -> str:
+    """An error message as it may reach a terminal: control characters other than newline and tab escaped (no
+    escape sequence from a user's file runs), and at most ``MAX_MESSAGE_CHARS`` characters (head and tail kept)."""
+    text = "".join(ch if ch in "\n\t" or ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    if len(text) > MAX_MESSAGE_CHARS:
+        half = MAX_MESSAGE_CHARS // 2
+        text = f"{text[:half]} [... {len(text) - 2 * half} characters ...] {text[-half:]}"
+    return text
 
 
 @dataclass(frozen=True)

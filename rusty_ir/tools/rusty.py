@@ -42,6 +42,8 @@ from rusty_ir.tools.common import peak_rss_bytes, rss_bytes, run_tool, write_out
 DEFAULT_PROMPT = "What is the capital of France?"
 DEFAULT_MAX_TOKENS = 64
 DEFAULT_CONTEXT_CAP = 8192
+MAX_CONTEXT_LENGTH = 2**31 - 1
+"""The largest --context-length (positions are 32-bit in the kernels)."""
 """Without --context-length: the model's own context length, capped at this many positions. The paged
 KV cache takes memory as the sequence grows, so a long default costs nothing until it is used (a
 contiguous cache, --kv-block-size 0, is sized for it at load)."""
@@ -131,8 +133,11 @@ def _wgpu_backend(
         target, tuned = compile_options.target, compile_options.tune
         done("cache hit" if cache_hit else f"{artifact.manifest['kernels']} kernels")
     done = progress.step("loading kernels and weights onto the GPU")
-    runtime = ModelRuntime(artifact.schedule, artifact.wgsl, artifact.runtime_weights(model.weights), context_length, device,
-                           resident_layers=resident_layers)  # fmt: skip
+    try:
+        runtime = ModelRuntime(artifact.schedule, artifact.wgsl, artifact.runtime_weights(model.weights), context_length, device,
+                               resident_layers=resident_layers)  # fmt: skip
+    except Exception as err:
+        raise _gpu_refusal(err, context_length) or err from None
     done()
     report = {
         "cache_hit": cache_hit,
@@ -148,6 +153,18 @@ def _wgpu_backend(
         "memory_planning": runtime.memory_planning_report(),
     }
     return runtime, report
+
+
+def _gpu_refusal(err: Exception, context_length: int) -> RustyError | None:
+    """A user error for a buffer the GPU refuses (past its limits or its memory), e.g. at a huge --context-length;
+    None for any other error (a real bug stays an internal error)."""
+    import wgpu  # noqa: PLC0415
+
+    text = str(err).strip()
+    if isinstance(err, wgpu.GPUOutOfMemoryError) or (isinstance(err, wgpu.GPUValidationError) and "buffer size" in text.lower()):
+        return RustyError(f"the GPU cannot hold this model with --context-length {context_length} "
+                          f"({text.splitlines()[-1].strip()}): give a smaller --context-length, or --resident-layers")  # fmt: skip
+    return None
 
 
 BACKENDS: dict[str, Callable[[Any, int, _Progress], tuple[Any, dict[str, Any] | None]]] = {
@@ -259,6 +276,14 @@ RESIDENT_LAYERS_HELP = ("stream the layers' weights: keep only N layers on the G
                         "Default: every layer resident; N >= the model's layers is the same")
 
 
+def check_text(flag: str, text: str) -> None:
+    """RustyError for text that is not valid Unicode (bytes the locale could not decode arrive as surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise RustyError(f"{flag} is not valid UTF-8 text (character {err.start} is an undecodable byte); check the terminal's encoding") from None
+
+
 def check_resident_layers(n: int | None) -> None:
     """RustyError for a --resident-layers below 1."""
     if n is not None and n < 1:
@@ -281,8 +306,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise RustyError(f"{', '.join(sorted(set(flags) - {'--quantize'}))} applies to the wgpu backend")
     if args.compiled is not None and flags:
         raise RustyError(f"{', '.join(flags)} applies when compiling; a --compiled folder is already compiled")
-    if args.context_length is not None and args.context_length <= 0:
-        raise RustyError(f"--context-length must be positive, got {args.context_length}")
+    if args.context_length is not None and not 1 <= args.context_length <= MAX_CONTEXT_LENGTH:
+        raise RustyError(f"--context-length must be from 1 to {MAX_CONTEXT_LENGTH}, got {args.context_length}")
+    check_text("--prompt", args.prompt)
     check_resident_layers(args.resident_layers)
     if args.resident_layers is not None and args.backend != "wgpu":
         raise RustyError("--resident-layers applies to the wgpu backend")

@@ -1,0 +1,39 @@
+// RUN: rusty-opt %s --split-input-file --verify-diagnostics
+
+// A value used before the op that defines it, in the same block.
+func.func @use_before_def(%a: f32) -> f32 {
+  // expected-error @+1 {{operand #0 (the result of 'arith.addf') is used before it is defined}}
+  %b = arith.addf %c, %a : f32
+  %c = arith.addf %a, %a : f32
+  func.return %b : f32
+}
+
+// -----
+
+// A nested region uses a value of the enclosing block that is defined after the loop.
+func.func @nested_use_before_def(%n: index) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  scf.for %i = %c0 to %n step %c1 {
+    // expected-error @+1 {{operand #0 (the result of 'arith.addi') is used before it is defined, or outside its scope}}
+    %x = arith.addi %later, %i : index
+  }
+  %later = arith.addi %c1, %c1 : index
+  func.return
+}
+
+// -----
+
+// Values of enclosing blocks are visible in nested regions, and later blocks see what dominates them.
+func.func @ok(%a: f32, %n: index) -> f32 {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %s = scf.for %i = %c0 to %n step %c1 iter_args(%acc = %a) -> (f32) {
+    %t = arith.addf %acc, %a : f32
+    scf.yield %t : f32
+  }
+  cf.br ^next
+^next:
+  %r = arith.addf %s, %a : f32
+  func.return %r : f32
+}
