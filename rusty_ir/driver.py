@@ -186,6 +186,9 @@ class Artifact:
             language = options.get("language", "wgsl") if isinstance(options, dict) else None
             if language not in KERNEL_FILES:
                 raise ValueError(f"{MANIFEST_FILE} has no valid 'options' (a kernel language: {', '.join(KERNEL_FILES)})")
+            quantized = manifest.get("quantized_weights") or {}
+            if not isinstance(quantized, dict) or not all(isinstance(v, str) for v in quantized.values()):
+                raise ValueError(f"{MANIFEST_FILE}: 'quantized_weights' must map weight names to schemes")
             return cls(
                 (folder / KERNEL_FILES[language]).read_text(encoding="utf-8"),
                 (folder / SCHEDULE_FILE).read_text(encoding="utf-8"),

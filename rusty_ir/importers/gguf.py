@@ -376,7 +376,7 @@ def load_gguf(path: str | Path):
         {name: v.shape for name, v in views.items()},
         source_of=lambda _name: str(f.path),
         key_of=keys,
-        config_source=f"{f.path.name}'s metadata",
+        config_source=f"{f.path}'s metadata",
     )
     tok = tokenizer_from_gguf(f.metadata, str(f.path))
     weights = WeightStore(views, source=str(f.path))
