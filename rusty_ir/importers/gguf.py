@@ -243,9 +243,11 @@ def tensor_nbytes(f: GGUFFile, info: GGUFTensorInfo) -> int:
 
 
 def _check_layout(f: GGUFFile) -> None:
-    """RustyError unless every tensor lies inside the data section at an offset that is a multiple of the
-    alignment, no two tensors overlap, and the data section ends where the file does (within the last
-    tensor's padding): a wrong ``general.alignment`` shifts the data section, and so leaves bytes over."""
+    """RustyError unless the tensors tile the data section as GGUF writers lay them out (llama.cpp requires the same):
+    each starts at a multiple of the alignment, at the end of the one before rounded up to the alignment (no
+    overlap, no gap: a tensor whose type or dims were changed no longer fits), and the data ends where the file
+    does, within the last tensor's padding (a wrong ``general.alignment`` shifts the data section and leaves
+    bytes over)."""
     size = f.mm.shape[0]
     spans: list[tuple[int, int, str]] = []
     for info in f.tensors.values():
@@ -263,12 +265,15 @@ def _check_layout(f: GGUFFile) -> None:
             )
         spans.append((info.offset, end, info.name))
     spans.sort()
-    for (_, end, name), (start, _, other) in zip(spans, spans[1:], strict=False):
-        if start < end:
-            raise RustyError(f"{f.path}: corrupt tensor table: tensors '{printable(name)}' and '{printable(other)}' overlap")
-    data_end = max((end for _, end, _ in spans), default=f.data_offset)
-    padded_end = -(-data_end // f.alignment) * f.alignment
-    if size > padded_end:
+    expected, before = f.data_offset, None
+    for start, end, name in spans:
+        if start != expected:
+            what = f"overlaps '{printable(before)}'" if start < expected else f"leaves {start - expected} bytes unused before it"
+            raise RustyError(f"{f.path}: corrupt tensor table: tensor '{printable(name)}' at data offset "
+                             f"{start - f.data_offset} {what} (a wrong offset, type or shape)")  # fmt: skip
+        expected, before = -(-end // f.alignment) * f.alignment, name
+    data_end = spans[-1][1] if spans else f.data_offset
+    if size > max(expected, data_end):
         raise RustyError(
             f"{f.path}: corrupt GGUF file: {size - data_end} bytes follow the last tensor's data "
             f"(a wrong general.alignment={f.alignment} or tensor table)"

@@ -400,8 +400,12 @@ def _config_value(folder: Path, rng: random.Random) -> Mutation:
     else:
         cfg[key] = value
     path.write_text(json.dumps(cfg))  # NaN and Infinity as Python's json writes them
-    # a valid value that changes the model (tying the embeddings, another rope) is not detectable
-    valid_change = key in ("tie_word_embeddings",) and value in (0, 1) or key in ("rope_scaling", "rope_parameters") and isinstance(value, dict)
+    # a valid value, or a key left to its default, is a different model, not a broken file
+    valid_change = (
+        removed
+        or key in ("bos_token_id", "eos_token_id")
+        or key in HF_FLOAT_KEYS and type(value) in (int, float) and math.isfinite(value) and value > 0
+    )
     return Mutation("hf-config", f"{key} {'removed' if removed else '= ' + repr(value)}", detectable=not valid_change)
 
 
