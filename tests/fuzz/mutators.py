@@ -267,7 +267,10 @@ def _hyper_type(raw: bytes, layout: GGUFLayout, arch: str, rng: random.Random) -
                                (ARRAY, (U32, [64, 64])), (ARRAY, (STRING, ["a"])), (U64, 2**64 - 1)))  # fmt: skip
     before = kv.vtype
     kv.vtype, kv.payload = vtype, encode(vtype, value)
-    return layout.write(), Mutation("gguf-hyper-type", f"{kv.key}: type {before} -> {vtype} {value!r}", detectable=True)
+    # a number stays a number for a float key, a string a string for the template: other values, not wrong types
+    numeric = {0, 1, 2, 3, U32, I32, F32, U64, 11, F64}
+    valid = before in (F32, F64) and vtype in numeric or (kv.key == "tokenizer.chat_template" and vtype == STRING)
+    return layout.write(), Mutation("gguf-hyper-type", f"{kv.key}: type {before} -> {vtype} {value!r}", detectable=not valid)
 
 
 def _alignment(raw: bytes, layout: GGUFLayout, _arch: str, rng: random.Random) -> tuple[bytes, Mutation]:
@@ -278,9 +281,15 @@ def _alignment(raw: bytes, layout: GGUFLayout, _arch: str, rng: random.Random) -
     return layout.write(pad_to=layout.alignment), Mutation("gguf-alignment", f"{vtype}:{value!r}", detectable=True)
 
 
-def _drop_key(raw: bytes, layout: GGUFLayout, _arch: str, rng: random.Random) -> tuple[bytes, Mutation]:
+REQUIRED_KEYS = ("general.architecture", "block_count", "embedding_length", "attention.head_count", "feed_forward_length",
+                 "attention.layer_norm_rms_epsilon", "tokenizer.ggml.model", "tokenizer.ggml.tokens")  # fmt: skip
+"""Keys without a default: dropping one must be an error (dropping another may select its default: a different model)."""
+
+
+def _drop_key(raw: bytes, layout: GGUFLayout, arch: str, rng: random.Random) -> tuple[bytes, Mutation]:
     kv = layout.kvs.pop(rng.randrange(len(layout.kvs)))
-    return layout.write(), Mutation("gguf-drop-key", kv.key, detectable=True)
+    required = kv.key in REQUIRED_KEYS or kv.key.removeprefix(f"{arch}.") in REQUIRED_KEYS
+    return layout.write(), Mutation("gguf-drop-key", kv.key, detectable=required)
 
 
 def _duplicate(raw: bytes, layout: GGUFLayout, _arch: str, rng: random.Random) -> tuple[bytes, Mutation]:
