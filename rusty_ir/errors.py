@@ -26,17 +26,13 @@ class RustyError(Exception):
         self.op = op
 
 
-def printable(text: Any, limit: int = 80) -> str:
-    """``text`` (a name or value read from a user's file) made safe to quote on one terminal line: control,
-    format and unassigned characters escaped (no escape sequence reaches the terminal), at most ``limit``
-    characters kept."""
+def printable(text: Any, limit: int = 80, keep: str = "") -> str:
+    """``text`` (a name or value read from a user's file, or a whole message) made safe to quote on a terminal:
+    control, format and unassigned characters escaped except those in ``keep`` (no escape sequence reaches
+    the terminal), at most ``limit`` characters kept."""
     text = str(text)
-    cut = len(text) > limit
-    out = "".join(
-        ch if unicodedata.category(ch)[0] != "C" else ascii(ch)[1:-1] if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}"
-        for ch in text[:limit]
-    )
-    return out + (f"... ({len(text)} characters)" if cut else "")
+    out = "".join(ch if ch in keep or unicodedata.category(ch)[0] != "C" else ascii(ch)[1:-1] for ch in text[:limit])
+    return out + (f"... ({len(text)} characters)" if len(text) > limit else "")
 
 
 def describe_op(op: Any) -> str:

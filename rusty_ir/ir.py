@@ -22,6 +22,12 @@ from xdsl.utils.exceptions import DiagnosticException, ParseError
 from rusty_ir.errors import Diagnostic, RustyError, describe_op
 
 
+TOO_DEEP = "the IR is nested too deeply (past Python's recursion limit)"
+
+_GRAPH_REGION_OPS = ("builtin.module", "gpu.module")
+"""Ops whose regions are graph regions (MLIR's RegionKind::Graph): no order among their ops."""
+
+
 @dataclass
 class SourceMap:
     """Where each parsed op starts: name of the input, its text, and op -> offset."""
@@ -99,12 +105,6 @@ def verify(module: ModuleOp, source: SourceMap | None = None, stage: str = "") -
         _Dominance().check(module, source, stage)
     except RecursionError:
         raise Diagnostic(f"{stage + ': ' if stage else ''}{TOO_DEEP}", source.name if source else "<input>") from None
-
-
-TOO_DEEP = "the IR is nested too deeply (past Python's recursion limit)"
-
-_GRAPH_REGION_OPS = ("builtin.module", "gpu.module")
-"""Ops whose regions are graph regions (MLIR's RegionKind::Graph): no order among their ops."""
 
 
 class _Dominance:

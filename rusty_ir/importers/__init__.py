@@ -31,9 +31,11 @@ ordered per head: "interleaved" for GGUF llama (llama.cpp's order), "half" for H
 folders and GGUF qwen2.
 
 Every problem with the input (missing file, truncated file, wrong magic, unknown
-architecture, unsupported tensor type, missing or mis-shaped tensor, a config.json that
+architecture, unsupported tensor type, missing or mis-shaped tensor, a tensor table that does
+not tile the data, a hyper-parameter of the wrong type or out of range, a config.json that
 contradicts the weights) raises ``RustyError`` naming the file and the tensor or key. All
-tensors are checked for presence and shape at load time without reading their data.
+tensors are checked for presence, shape and layout at load time without reading their data
+(docs/bad-input.md lists every check).
 """
 
 from __future__ import annotations

@@ -143,7 +143,8 @@ class Fields:
             return default
         what, ok = _KINDS[kind]
         if not ok(value):
-            raise RustyError(f"{self.source}: {key} = {printable(repr(value))}: must be {what}")
+            shown = f"an array of {len(value)} items" if isinstance(value, list) and len(value) > 8 else printable(repr(value))
+            raise RustyError(f"{self.source}: {key} = {shown}: must be {what}")
         return float(value) if kind is float else value
 
     def config_error(self, err: ConfigValueError, keys: Mapping[str, str]) -> RustyError:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rusty_ir.errors import Diagnostic, RustyError
+from rusty_ir.errors import Diagnostic, RustyError, printable
 from rusty_ir.outputs import write_file
 
 _SPLIT = re.compile(r"^// -----\s*$", re.MULTILINE)
@@ -43,16 +43,12 @@ def run_tool(name: str, body: Callable[[], int]) -> int:
 
 
 MAX_MESSAGE_CHARS = 4000
+"""Longest error message printed (a corrupt name once made a 116 MB one)."""
 
 
 def terminal_safe(text: str) -> str:
-    """An error message as it may reach a terminal: control characters other than newline and tab escaped (no
-    escape sequence from a user's file runs), and at most ``MAX_MESSAGE_CHARS`` characters (head and tail kept)."""
-    text = "".join(ch if ch in "\n\t" or ch.isprintable() else ascii(ch)[1:-1] for ch in text)
-    if len(text) > MAX_MESSAGE_CHARS:
-        half = MAX_MESSAGE_CHARS // 2
-        text = f"{text[:half]} [... {len(text) - 2 * half} characters ...] {text[-half:]}"
-    return text
+    """An error message as it may reach a terminal: escaped but for newlines and tabs, and bounded."""
+    return printable(text, MAX_MESSAGE_CHARS, keep="\n\t")
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,11 @@ from rusty_ir.tools.common import peak_rss_bytes, rss_bytes, run_tool, write_out
 DEFAULT_PROMPT = "What is the capital of France?"
 DEFAULT_MAX_TOKENS = 64
 DEFAULT_CONTEXT_CAP = 8192
-MAX_CONTEXT_LENGTH = 2**31 - 1
-"""The largest --context-length (positions are 32-bit in the kernels)."""
 """Without --context-length: the model's own context length, capped at this many positions. The paged
 KV cache takes memory as the sequence grows, so a long default costs nothing until it is used (a
 contiguous cache, --kv-block-size 0, is sized for it at load)."""
+MAX_CONTEXT_LENGTH = 2**31 - 1
+"""The largest --context-length (positions are 32-bit in the kernels)."""
 
 
 class _Progress:
