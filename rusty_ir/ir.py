@@ -11,13 +11,14 @@ import io
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects import tensor
+from xdsl.dialects.builtin import DYNAMIC_INDEX, ModuleOp
 from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.irdl.dominance import DominanceInfo
 from xdsl.traits import IsolatedFromAbove
 from xdsl.parser import Parser
 from xdsl.printer import Printer
-from xdsl.utils.exceptions import DiagnosticException, ParseError
+from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyException
 
 from rusty_ir.errors import Diagnostic, RustyError, describe_op
 
@@ -100,11 +101,22 @@ def verify(module: ModuleOp, source: SourceMap | None = None, stage: str = "") -
         for op in module.walk():
             try:
                 op.verify(verify_nested_ops=False)
+                _verify_upstream(op)
             except (DiagnosticException, ValueError) as err:
                 raise _op_diagnostic(op, _message(err), source, stage) from None
         _Dominance().check(module, source, stage)
     except RecursionError:
         raise Diagnostic(f"{stage + ': ' if stage else ''}{TOO_DEEP}", source.name if source else "<input>") from None
+
+
+def _verify_upstream(op: Operation) -> None:
+    """What MLIR's verifiers check and xDSL's do not (the passes rely on it): a ``tensor.empty`` has one size
+    operand per dynamic dimension."""
+    if isinstance(op, tensor.EmptyOp):
+        shape = op.tensor.type.get_shape()
+        want = sum(d == DYNAMIC_INDEX for d in shape)
+        if len(op.dynamic_sizes) != want:
+            raise VerifyException(f"incorrect number of dynamic sizes, has {len(op.dynamic_sizes)}, expected {want}")
 
 
 class _Dominance:

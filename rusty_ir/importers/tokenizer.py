@@ -371,27 +371,19 @@ def build_spm_tokenizer(
     return tok
 
 
-def _string_list(meta: Mapping[str, Any], key: str, source: str, length: int | None = None) -> list[str] | None:
-    """``meta[key]`` as a list of strings (of ``length`` items when given), None when absent; RustyError otherwise."""
+_ITEMS: dict[type, tuple[tuple[type, ...], str]] = {str: ((str,), "strings"), int: ((int,), "integers"), float: ((int, float), "numbers")}
+
+
+def _array(meta: Mapping[str, Any], key: str, source: str, kind: type, length: int | None = None) -> list[Any] | None:
+    """``meta[key]`` as a list of ``kind`` (str, int, or float: any number), of ``length`` items when given; None when
+    absent; RustyError naming the key otherwise."""
     value = meta.get(key)
     if value is None:
         return None
-    if not isinstance(value, list) or not all(type(v) is str for v in value):
-        raise RustyError(f"{source}: {key} must be an array of strings")
+    types, what = _ITEMS[kind]
+    if not isinstance(value, list) or not all(type(v) in types for v in value):
+        raise RustyError(f"{source}: {key} must be an array of {what}")
     if length is not None and len(value) != length:
-        raise RustyError(f"{source}: {key} has {len(value)} entries for {length} tokens")
-    return value
-
-
-def _number_list(meta: Mapping[str, Any], key: str, source: str, length: int, kind: type) -> list[Any] | None:
-    """``meta[key]`` as a list of ``length`` numbers (ints, or with ``kind=float`` ints and floats), None when absent."""
-    value = meta.get(key)
-    if value is None:
-        return None
-    ok = (int,) if kind is int else (int, float)
-    if not isinstance(value, list) or not all(type(v) in ok for v in value):
-        raise RustyError(f"{source}: {key} must be an array of {'integers' if kind is int else 'numbers'}")
-    if len(value) != length:
         raise RustyError(f"{source}: {key} has {len(value)} entries for {length} tokens")
     return value
 
@@ -402,11 +394,11 @@ def tokenizer_from_gguf(meta: Mapping[str, Any], source: str) -> Tokenizer:
 
     fields = Fields(meta, source)
     kind = fields.get("tokenizer.ggml.model", str, None)
-    tokens = _string_list(meta, "tokenizer.ggml.tokens", source)
+    tokens = _array(meta, "tokenizer.ggml.tokens", source, str)
     if kind is None or tokens is None:
         raise RustyError(f"{source}: no tokenizer in the file (keys tokenizer.ggml.model / tokenizer.ggml.tokens)")
     n = len(tokens)
-    types = _number_list(meta, "tokenizer.ggml.token_type", source, n, int)
+    types = _array(meta, "tokenizer.ggml.token_type", source, int, n)
     ids = {k: fields.get(f"tokenizer.ggml.{k}_token_id", int, None) for k in ("bos", "eos", "eot", "eom", "unknown")}
     for key, val in ids.items():
         if val is not None and not 0 <= val < n:
@@ -415,7 +407,7 @@ def tokenizer_from_gguf(meta: Mapping[str, Any], source: str) -> Tokenizer:
     flags = {k: fields.get(f"tokenizer.ggml.{k}", bool, None) for k in ("add_bos_token", "add_eos_token", "add_space_prefix")}
     template = fields.get("tokenizer.chat_template", str, None)
     if kind == "gpt2":
-        merges = _string_list(meta, "tokenizer.ggml.merges", source)
+        merges = _array(meta, "tokenizer.ggml.merges", source, str)
         if merges is None:
             raise RustyError(f"{source}: byte-level BPE vocabulary without merges (key tokenizer.ggml.merges)")
         pre = fields.get("tokenizer.ggml.pre", str, "default")
@@ -436,7 +428,7 @@ def tokenizer_from_gguf(meta: Mapping[str, Any], source: str) -> Tokenizer:
         for key, val in (("bos", bos), ("eos", eos)):  # llama.cpp's defaults must exist too
             if not 0 <= val < n:
                 raise RustyError(f"{source}: the SentencePiece {key} token (id {val}) is outside the vocabulary of {n} tokens")
-        scores = _number_list(meta, "tokenizer.ggml.scores", source, n, float)
+        scores = _array(meta, "tokenizer.ggml.scores", source, float, n)
         hf = build_spm_tokenizer(
             tokens,
             scores,  # type: ignore[arg-type]
@@ -455,6 +447,14 @@ def tokenizer_from_gguf(meta: Mapping[str, Any], source: str) -> Tokenizer:
     return Tokenizer(hf, bos_token_id=bos, eos_token_ids=eos_ids, chat_template=template, source=source)
 
 
+def _read(path: Path, parse: Any = lambda text: text) -> Any:
+    """``parse`` of a UTF-8 file's text; RustyError naming the file when it cannot be read or parsed."""
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError, RecursionError) as e:
+        raise RustyError(f"{path}: cannot read: {printable(e, 200)}") from None
+
+
 def tokenizer_from_folder(folder: Path, *, bos_token_id: int | None, eos_token_ids: Sequence[int]) -> Tokenizer:
     """The tokenizer of a Hugging Face folder: ``tokenizer.json``, plus the chat template from
     ``chat_template.jinja`` or ``tokenizer_config.json`` when present."""
@@ -466,21 +466,10 @@ def tokenizer_from_folder(folder: Path, *, bos_token_id: int | None, eos_token_i
         hf = tk.Tokenizer.from_file(str(path))
     except Exception as e:  # noqa: BLE001 - tokenizers raises plain Exceptions
         raise RustyError(f"{path}: cannot read the tokenizer: {printable(e, 200)}") from None
-    template = None
     jinja_file = folder / "chat_template.jinja"
     cfg_file = folder / "tokenizer_config.json"
-    tcfg: Any = {}
-    for file in (cfg_file, jinja_file):
-        if not file.is_file():
-            continue
-        try:
-            text = file.read_text(encoding="utf-8")
-            if file == cfg_file:
-                tcfg = json.loads(text)
-            else:
-                template = text
-        except (ValueError, OSError, RecursionError) as e:
-            raise RustyError(f"{file}: cannot read: {printable(e, 200)}") from None
+    template = _read(jinja_file) if jinja_file.is_file() else None
+    tcfg = _read(cfg_file, json.loads) if cfg_file.is_file() else {}
     if not isinstance(tcfg, dict):
         raise RustyError(f"{cfg_file}: expected a JSON object")
     if template is None and isinstance(tcfg.get("chat_template"), str):

@@ -381,6 +381,7 @@ HOSTILE_TEMPLATES = (
 HF_INT_KEYS = ("num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads", "head_dim",
                "intermediate_size", "vocab_size", "max_position_embeddings", "bos_token_id", "eos_token_id")  # fmt: skip
 HF_FLOAT_KEYS = ("rms_norm_eps", "rope_theta")
+REQUIRED_HF_KEYS = ("model_type", "num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size", "vocab_size")
 BAD_JSON_VALUES = (math.nan, math.inf, -math.inf, -1, 0, 1e12, 10**12, 2**63, 1.5, "64", True, None, [1], {"a": 1}, "")
 
 
@@ -411,7 +412,7 @@ def _config_value(folder: Path, rng: random.Random) -> Mutation:
     path.write_text(json.dumps(cfg))  # NaN and Infinity as Python's json writes them
     # a valid value, or a key left to its default, is a different model, not a broken file
     valid_change = (
-        removed
+        (removed or value is None) and key not in REQUIRED_HF_KEYS  # null is read as absent
         or key in ("bos_token_id", "eos_token_id")
         or key in HF_FLOAT_KEYS and type(value) in (int, float) and math.isfinite(value) and value > 0
     )

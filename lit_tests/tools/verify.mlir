@@ -1,4 +1,5 @@
 // RUN: rusty-opt %s --split-input-file --verify-diagnostics
+// What the tools verify beyond xDSL's verifiers (rusty_ir/ir.py: verify): SSA dominance, tensor.empty sizes.
 
 // A value used before the op that defines it, in the same block.
 func.func @use_before_def(%a: f32) -> f32 {
@@ -36,4 +37,13 @@ func.func @ok(%a: f32, %n: index) -> f32 {
 ^next:
   %r = arith.addf %s, %a : f32
   func.return %r : f32
+}
+
+// -----
+
+// tensor.empty needs one size per dynamic dimension (xDSL's verifier does not check it; MLIR's does).
+func.func @empty_sizes(%n: index) -> tensor<?x?xf32> {
+  // expected-error @+1 {{'tensor.empty' op incorrect number of dynamic sizes, has 1, expected 2}}
+  %e = tensor.empty(%n) : tensor<?x?xf32>
+  func.return %e : tensor<?x?xf32>
 }
