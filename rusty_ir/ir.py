@@ -11,7 +11,7 @@ import io
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects import tensor
+from xdsl.dialects import scf, tensor
 from xdsl.dialects.builtin import DYNAMIC_INDEX, ModuleOp
 from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.irdl.dominance import DominanceInfo
@@ -79,18 +79,20 @@ class _LocatingParser(Parser):
 
 def parse_module(ctx: Context, source: SourceMap) -> ModuleOp:
     """Parse and verify ``source``; every problem is a located ``Diagnostic``."""
-    parser = _LocatingParser(ctx, source)
+    parser = None
     try:
+        parser = _LocatingParser(ctx, source)  # lexes the first token: a ParseError too
         module = parser.parse_module()
     except ParseError as err:
         line, col = source.line_col(err.span.start)
         raise Diagnostic(err.msg, source.name, line, col) from None
-    except (DiagnosticException, ValueError, TypeError) as err:  # an op or type rejected while being built
-        line, col = source.line_col(getattr(parser, "last_op_start", 0))
-        raise Diagnostic(_message(err), source.name, line, col) from None
     except RecursionError:  # deep nesting: say where the parser gave up
-        line, col = source.line_col(parser._current_token.span.start)  # noqa: SLF001 - the parser's position
+        line, col = source.line_col(parser._current_token.span.start if parser else 0)  # noqa: SLF001 - the parser's position
         raise Diagnostic(TOO_DEEP, source.name, line, col) from None
+    except Exception as err:  # noqa: BLE001 - an op or type rejected while being built from the text, however xDSL says it
+        line, col = source.line_col(getattr(parser, "last_op_start", 0))
+        known = isinstance(err, DiagnosticException | ValueError | TypeError)
+        raise Diagnostic(_message(err) if known else _malformed(err), source.name, line, col) from None
     verify(module, source)
     return module
 
@@ -104,19 +106,30 @@ def verify(module: ModuleOp, source: SourceMap | None = None, stage: str = "") -
                 _verify_upstream(op)
             except (DiagnosticException, ValueError) as err:
                 raise _op_diagnostic(op, _message(err), source, stage) from None
+            except RecursionError:
+                raise
+            except Exception as err:  # noqa: BLE001 - an xDSL verifier tripping over a malformed op
+                raise _op_diagnostic(op, _malformed(err), source, stage) from None
         _Dominance().check(module, source, stage)
     except RecursionError:
         raise Diagnostic(f"{stage + ': ' if stage else ''}{TOO_DEEP}", source.name if source else "<input>") from None
 
 
 def _verify_upstream(op: Operation) -> None:
-    """What MLIR's verifiers check and xDSL's do not (the passes rely on it): a ``tensor.empty`` has one size
-    operand per dynamic dimension."""
+    """What MLIR's verifiers check and xDSL's do not (the passes and emitters rely on it): a ``tensor.empty`` has
+    one size operand per dynamic dimension; an ``scf.yield`` yields what its ``scf.if``, ``scf.for`` or
+    ``scf.execute_region`` returns (xDSL inserts an empty yield where one is missing)."""
     if isinstance(op, tensor.EmptyOp):
         shape = op.tensor.type.get_shape()
         want = sum(d == DYNAMIC_INDEX for d in shape)
         if len(op.dynamic_sizes) != want:
             raise VerifyException(f"incorrect number of dynamic sizes, has {len(op.dynamic_sizes)}, expected {want}")
+    parent = op.parent_op()
+    if isinstance(op, scf.YieldOp) and isinstance(parent, scf.IfOp | scf.ForOp | scf.ExecuteRegionOp):
+        got, want = [v.type for v in op.operands], [r.type for r in parent.results]
+        if got != want:
+            raise VerifyException(f"yields {len(got)} values ({', '.join(map(str, got))}) where '{parent.name}' returns "
+                                  f"{len(want)} ({', '.join(map(str, want))})")  # fmt: skip
 
 
 class _Dominance:
@@ -189,6 +202,12 @@ def _message(err: Exception) -> str:
     """A verifier's message on one line (xDSL puts the annotated IR in ``__notes__``)."""
     text = " ".join(line.strip() for line in str(err).replace("Operation does not verify: ", "").splitlines())
     return text or type(err).__name__
+
+
+def _malformed(err: Exception) -> str:
+    """The message for an exception xDSL raised on malformed IR without a message of its own."""
+    text = _message(err)
+    return f"malformed op ({text if text == type(err).__name__ else f'{type(err).__name__}: {text}'})"
 
 
 def print_module(module: Operation, generic: bool = False) -> str:

@@ -5,8 +5,8 @@
 
 Seeds are tiny real checkpoints (``tests/importers/tiny.py``: GGUF qwen2 Q8_0 with biases and a chat template,
 GGUF llama with a SentencePiece vocabulary in F16, GGUF llama Q4_0 with an explicit general.alignment, Hugging
-Face folders in F32 and BF16) and IR (their transformer-level modules from ``rusty import``, the gpu-level
-module ``rusty-opt -p rusty-default`` makes of one, and the chunks of every lit test). Each case applies one
+Face folders in F32 and BF16) and IR (their transformer-level modules from ``rusty import``, the tensor- and
+gpu-level modules ``rusty-opt`` makes of one, and the chunks of every lit test). Each case applies one
 mutation of ``tests/fuzz/mutators.py`` and runs the command a user would:
 
 - a checkpoint: ``rusty run MODEL --backend reference --json --max-tokens 3`` (``--chat`` when the chat template
@@ -201,8 +201,10 @@ def ir_seeds(work: Path, seeds: dict[str, Path], mains: dict[str, Any]) -> list[
         out.append((f"tfm:{name}", r.stdout, ["-p", "rusty-default"]))
         out.append((f"tfm-parse:{name}", r.stdout, []))
     (work / "tfm.mlir").write_text(out[0][1])
+    tensor = run_forked(mains["rusty-opt"], [str(work / "tfm.mlir"), "-p", "convert-transformer-to-tensor"], 300, work)
     gpu = run_forked(mains["rusty-opt"], [str(work / "tfm.mlir"), "-p", "rusty-default"], 300, work)
-    assert gpu.rc == 0, gpu.stderr
+    assert tensor.rc == 0 and gpu.rc == 0, tensor.stderr + gpu.stderr
+    out.append(("tensor:qwen2-q8_0.gguf", tensor.stdout, ["-p", "rusty-default"]))
     for target in ("wgsl", "schedule", "msl"):
         out.append((f"gpu:{target}", gpu.stdout, [f"--to-{target}"]))
     for lit in sorted((ROOT / "lit_tests").rglob("*.mlir")):

@@ -1,5 +1,5 @@
 // RUN: rusty-opt %s --split-input-file --verify-diagnostics
-// What the tools verify beyond xDSL's verifiers (rusty_ir/ir.py: verify): SSA dominance, tensor.empty sizes.
+// What the tools verify beyond xDSL's verifiers (rusty_ir/ir.py: verify): SSA dominance, tensor.empty sizes, scf.yield types.
 
 // A value used before the op that defines it, in the same block.
 func.func @use_before_def(%a: f32) -> f32 {
@@ -46,4 +46,17 @@ func.func @empty_sizes(%n: index) -> tensor<?x?xf32> {
   // expected-error @+1 {{'tensor.empty' op incorrect number of dynamic sizes, has 1, expected 2}}
   %e = tensor.empty(%n) : tensor<?x?xf32>
   func.return %e : tensor<?x?xf32>
+}
+
+// -----
+
+// A region without its terminator gets an empty scf.yield from xDSL: it must still yield what scf.if returns.
+func.func @missing_yield(%c: i1, %a: f32) -> f32 {
+  // expected-error @+1 {{'scf.yield' op yields 0 values () where 'scf.if' returns 1 (f32)}}
+  %r = scf.if %c -> (f32) {
+    %b = arith.addf %a, %a : f32
+  } else {
+    scf.yield %a : f32
+  }
+  func.return %r : f32
 }

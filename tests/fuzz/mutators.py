@@ -256,7 +256,8 @@ def _hyper_value(raw: bytes, layout: GGUFLayout, arch: str, rng: random.Random) 
         key = f"{arch}.{rng.choice(HYPER_INT_KEYS)}" if rng.random() < 0.8 else rng.choice(TOKEN_ID_KEYS)
         value, vtype = rng.choice(((0, U32), (2**31 - 1, U32), (2**32 - 1, U32), (-1, I32), (2**62, U64), (10**6, U32)))
     layout.set(key, vtype, encode(vtype, value))
-    return layout.write(), Mutation("gguf-hyper-value", f"{key} = {value}", detectable=True)
+    valid = key in TOKEN_ID_KEYS and value == 0  # another token, not a broken file (the others are past the vocabulary)
+    return layout.write(), Mutation("gguf-hyper-value", f"{key} = {value}", detectable=not valid)
 
 
 def _hyper_type(raw: bytes, layout: GGUFLayout, arch: str, rng: random.Random) -> tuple[bytes, Mutation]:
@@ -267,9 +268,9 @@ def _hyper_type(raw: bytes, layout: GGUFLayout, arch: str, rng: random.Random) -
                                (ARRAY, (U32, [64, 64])), (ARRAY, (STRING, ["a"])), (U64, 2**64 - 1)))  # fmt: skip
     before = kv.vtype
     kv.vtype, kv.payload = vtype, encode(vtype, value)
-    # a number stays a number for a float key, a string a string for the template: other values, not wrong types
+    # the same type, or any number for a float key: another value, not a wrong type
     numeric = {0, 1, 2, 3, U32, I32, F32, U64, 11, F64}
-    valid = before in (F32, F64) and vtype in numeric or (kv.key == "tokenizer.chat_template" and vtype == STRING)
+    valid = vtype == before or before in (F32, F64) and vtype in numeric  # another value of an accepted type
     return layout.write(), Mutation("gguf-hyper-type", f"{kv.key}: type {before} -> {vtype} {value!r}", detectable=not valid)
 
 
