@@ -8,6 +8,7 @@ mlir-opt does, and ``--verify-diagnostics`` can match them to annotations.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 
 from xdsl.context import Context
@@ -19,8 +20,14 @@ from xdsl.traits import IsolatedFromAbove
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyException
+from xdsl.utils.mlir_lexer import MLIRLexer
 
 from rusty_ir.errors import Diagnostic, RustyError, describe_op
+
+# xDSL's string-literal pattern nests quantifiers, '"(?:[^"\\...]+|\\...)*"', so an unterminated string of
+# a few dozen characters backtracks exponentially (rusty-opt hung on `x"({{.*}}) <{kernel = @k::@g,`).
+# The same language with possessive quantifiers (Python 3.11+) never backtracks.
+MLIRLexer._unescaped_characters_regex = re.compile(r'"(?:[^"\\\n\v\f]++|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*+"')  # noqa: SLF001
 
 
 TOO_DEEP = "the IR is nested too deeply (past Python's recursion limit)"

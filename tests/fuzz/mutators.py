@@ -543,7 +543,7 @@ def mutate_ir(text: str, rng: random.Random) -> tuple[str, Mutation]:
         out = _replace_one(text, _SSA, rng, lambda _m: rng.choice(names)) if names else text
     elif kind == "insert":
         at = rng.randrange(len(text) + 1)
-        junk = rng.choice(("{", "}", "(", ")", "\x00", "\x1b[31m", "\udcff", "%", "@", "<", ">", ":", "\n", "// -----\n", "^bb0:"))
+        junk = rng.choice(("{", "}", "(", ")", "\x00", "\x1b[31m", "\udcff", "%", "@", "<", ">", ":", "\n", "// -----\n", "^bb0:", '"', "\\"))
         out = text[:at] + junk + text[at:]
     elif kind == "truncate":
         out = text[: rng.randrange(len(text) + 1)]

@@ -82,3 +82,13 @@ def test_escape_sequences_never_reach_the_terminal(tmp_path: Path, capsys) -> No
     (tmp_path / "bad.mlir").write_text('func.func @f() {\n  "\x1b[2Jtest.op"() : () -> ()\n  func.return\n}\n')
     err = _error(capsys, rusty_opt.main, [str(tmp_path / "bad.mlir")], "")
     assert "\x1b" not in err and "\\x1b[2J" in err
+
+
+def test_an_unterminated_string_fails_fast(tmp_path: Path, capsys) -> None:
+    """xDSL's string pattern backtracked exponentially: this line hung rusty-opt and rusty-translate for good."""
+    import time
+
+    (tmp_path / "cut.mlir").write_text('x"({{.*}}) <{kernel = @kernels::@gemv_2, more words to backtrack over\n')
+    start = time.perf_counter()
+    err = _error(capsys, rusty_opt.main, [str(tmp_path / "cut.mlir")], "")
+    assert "End of file reached before closing string literal" in err and time.perf_counter() - start < 5
