@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects import scf, tensor
-from xdsl.dialects.builtin import DYNAMIC_INDEX, ModuleOp
+from xdsl.dialects import arith, memref, scf, tensor
+from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerAttr, MemRefType, ModuleOp, TensorType
 from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.irdl.dominance import DominanceInfo
 from xdsl.traits import IsolatedFromAbove
@@ -124,13 +124,19 @@ def verify(module: ModuleOp, source: SourceMap | None = None, stage: str = "") -
 
 def _verify_upstream(op: Operation) -> None:
     """What MLIR's verifiers check and xDSL's do not (the passes and emitters rely on it): a ``tensor.empty`` has
-    one size operand per dynamic dimension; an ``scf.yield`` yields what its ``scf.if``, ``scf.for`` or
+    one size operand per dynamic dimension; a ``tensor.dim``/``memref.dim`` of a constant index names a
+    dimension the value has; an ``scf.yield`` yields what its ``scf.if``, ``scf.for`` or
     ``scf.execute_region`` returns (xDSL inserts an empty yield where one is missing)."""
     if isinstance(op, tensor.EmptyOp):
         shape = op.tensor.type.get_shape()
         want = sum(d == DYNAMIC_INDEX for d in shape)
         if len(op.dynamic_sizes) != want:
             raise VerifyException(f"incorrect number of dynamic sizes, has {len(op.dynamic_sizes)}, expected {want}")
+    if isinstance(op, tensor.DimOp | memref.DimOp) and isinstance(op.index.owner, arith.ConstantOp):
+        rank = len(op.source.type.get_shape()) if isinstance(op.source.type, TensorType | MemRefType) else None
+        index = op.index.owner.value
+        if rank is not None and isinstance(index, IntegerAttr) and not 0 <= index.value.data < rank:
+            raise VerifyException(f"index {index.value.data} is out of range for a value of rank {rank}")
     parent = op.parent_op()
     if isinstance(op, scf.YieldOp) and isinstance(parent, scf.IfOp | scf.ForOp | scf.ExecuteRegionOp):
         got, want = [v.type for v in op.operands], [r.type for r in parent.results]

@@ -1,5 +1,5 @@
 // RUN: rusty-opt %s --split-input-file --verify-diagnostics
-// What the tools verify beyond xDSL's verifiers (rusty_ir/ir.py: verify): SSA dominance, tensor.empty sizes, scf.yield types.
+// What the tools verify beyond xDSL's verifiers (rusty_ir/ir.py: verify): SSA dominance, tensor.empty sizes, dim indices, scf.yield types.
 
 // A value used before the op that defines it, in the same block.
 func.func @use_before_def(%a: f32) -> f32 {
@@ -59,4 +59,14 @@ func.func @missing_yield(%c: i1, %a: f32) -> f32 {
     scf.yield %a : f32
   }
   func.return %r : f32
+}
+
+// -----
+
+// A constant dimension index past the rank (MLIR's verifier refuses it; passes read the shape at that index).
+func.func @dim_out_of_range(%t: tensor<?x8xf32>) -> index {
+  %c2 = arith.constant 2 : index
+  // expected-error @+1 {{'tensor.dim' op index 2 is out of range for a value of rank 2}}
+  %d = tensor.dim %t, %c2 : tensor<?x8xf32>
+  func.return %d : index
 }
