@@ -21,6 +21,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Mapping
+from functools import update_wrapper
 from typing import Any
 
 from rusty_ir.errors import RustyError, printable
@@ -59,7 +60,9 @@ def _size(value: Any, limit: int) -> int:
 
 def _environment(max_chars: int, filters: Mapping[str, Any], globals_: Mapping[str, Any]) -> Any:
     """A sandbox that enforces the size limits of the module docstring, with these extra filters and globals."""
-    from jinja2.sandbox import ImmutableSandboxedEnvironment  # noqa: PLC0415 - jinja2 only when a template is used
+    from jinja2.environment import Environment  # noqa: PLC0415 - jinja2 only when a template is used
+    from jinja2.runtime import Context, EvalContext  # noqa: PLC0415
+    from jinja2.sandbox import ImmutableSandboxedEnvironment  # noqa: PLC0415
     from jinja2.utils import Namespace  # noqa: PLC0415
 
     def check(value: Any) -> Any:
@@ -97,36 +100,27 @@ def _environment(max_chars: int, filters: Mapping[str, Any], globals_: Mapping[s
             return check(super().call_binop(context, operator, left, right))
 
         def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - jinja's signature
-            bound = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)  # str.format's own string
-            check_args(args, kwargs, bound)
+            method = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format
+            fmt = getattr(method, "__self__", None) if getattr(method, "__name__", "") in ("format", "format_map") else None
+            check_args(args, kwargs, fmt)
             return check(super().call(__context, __obj, *args, **kwargs))
+
+    def bounded_filter(fn: Callable[..., Any], is_format: bool) -> Any:
+        """A filter with its arguments and result checked (filters are called without ``env.call``)."""
+
+        def bounded(*args: Any, **kwargs: Any) -> Any:
+            values = [a for a in args if not isinstance(a, Environment | Context | EvalContext)]  # jinja's own arguments
+            check_args(tuple(values), kwargs, values[0] if is_format and values else None)
+            return check(fn(*args, **kwargs))
+
+        return update_wrapper(bounded, fn)  # keeps jinja's pass_context/pass_environment markers
 
     # finalize sees every {{ value }} before it is turned into text
     env = BoundedSandbox(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"], finalize=check)
     env.filters.update(filters)
-    for name, fn in list(env.filters.items()):
-        env.filters[name] = _bounded_filter(fn, check_args, check, name == "format")
+    env.filters = {name: bounded_filter(fn, name == "format") for name, fn in env.filters.items()}
     env.globals.update(globals_, namespace=BoundedNamespace)
     return env
-
-
-def _bounded_filter(fn: Callable[..., Any], check_args: Callable[..., None], check: Callable[[Any], Any], is_format: bool) -> Any:
-    """A Jinja filter with its arguments and result size-checked (filters are called without ``env.call``)."""
-    from functools import update_wrapper  # noqa: PLC0415
-
-    def bounded(*args: Any, **kwargs: Any) -> Any:
-        values = [a for a in args if not _is_jinja_internal(a)]
-        check_args(tuple(values), kwargs, values[0] if is_format and values else None)
-        return check(fn(*args, **kwargs))
-
-    return update_wrapper(bounded, fn)  # keeps jinja's pass_context/pass_environment markers
-
-
-def _is_jinja_internal(value: Any) -> bool:
-    from jinja2.environment import Environment  # noqa: PLC0415
-    from jinja2.runtime import Context, EvalContext  # noqa: PLC0415
-
-    return isinstance(value, Environment | Context | EvalContext)
 
 
 def render_chat_template(
