@@ -12,7 +12,7 @@ Every file a tool writes goes through here:
 - ``replace_folder(folder, files)``: a folder that belongs to rusty-ir (a compile-cache entry),
   built whole beside it and renamed into place.
 
-This module imports nothing from xDSL (the runtime's cache writes go through it).
+This module imports nothing from xDSL: the compile cache writes through it without loading the compiler.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from rusty_ir.errors import RustyError
 
 
 def umask_mode(base: int = 0o666) -> int:
-    """``base`` with the process's umask applied (what ``open()`` would give a new file)."""
+    """``base`` with the process's umask applied (what ``open()`` would give a new file). Reading the umask
+    means setting it for an instant: the tools are single-threaded when they write."""
     mask = os.umask(0)
     os.umask(mask)
     return base & ~mask
@@ -112,21 +113,21 @@ def write_folder(folder: Path, files: Mapping[str, str | bytes], owned: frozense
     stale kernels); nothing else is touched. RustyError, before anything is written, for any other folder."""
     check_output_folder(folder, owned)
     created = not folder.exists()
-    temps: list[Path] = []
+    temps: list[tuple[Path, Path]] = []  # (temporary file, the file it replaces)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
-            _, mode = _regular_target(folder / name)
-            temps.append(_write_temp(folder, name, data, umask_mode() if mode is None else mode))
+            target, mode = _regular_target(folder / name)
+            temps.append((_write_temp(target.parent, name, data, umask_mode() if mode is None else mode), target))
         # every file is complete before the first rename: a failure above leaves the folder as it was
-        for tmp, name in zip(temps, files, strict=True):
-            os.replace(tmp, folder / name)
+        for tmp, target in temps:
+            os.replace(tmp, target)
         for name in owned - set(files):
             (folder / name).unlink(missing_ok=True)
     except OSError as err:
         raise RustyError(f"cannot write '{folder}': {err.strerror or err}") from None
     finally:
-        for tmp in temps:
+        for tmp, _ in temps:
             tmp.unlink(missing_ok=True)
         if created and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()

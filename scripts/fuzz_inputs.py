@@ -142,7 +142,7 @@ def run_forked(main: Any, argv: list[str], timeout: float, scratch: Path) -> Out
     return Outcome(rc, seconds, usage.ru_maxrss * 1024, read(out_path), read(err_path))
 
 
-def classify(tool: str, outcome: Outcome, max_rss: int) -> str:
+def classify(outcome: Outcome, max_rss: int) -> str:
     """The verdict on one run, before comparing outputs."""
     if outcome.rc is None:
         return "hang"
@@ -222,14 +222,18 @@ def ir_seeds(work: Path, seeds: dict[str, Path], mains: dict[str, Any]) -> list[
 # --- the campaign ---------------------------------------------------------------------------------
 
 
+def run_command(model: Path, backend: str, chat: bool) -> list[str]:
+    return ["run", str(model), "--backend", backend, "--json", "--max-tokens", "3", "-q", "--chat" if chat else "--no-chat",
+            "--prompt", PROMPT]  # fmt: skip
+
+
 def checkpoint_command(model: Path, mutation: Mutation, rng: random.Random, out_dir: Path) -> list[str]:
+    """One case in ten a compile, one in 25 a run on wgpu, the others a run on the reference interpreter."""
     roll = rng.random()
     if roll < 0.1:
         shutil.rmtree(out_dir, ignore_errors=True)
         return ["compile", str(model), "-q", "-o", str(out_dir)]
-    backend = "wgpu" if roll < 0.14 else "reference"
-    chat = "--chat" if "template" in mutation.kind else "--no-chat"
-    return ["run", str(model), "--backend", backend, "--json", "--max-tokens", "3", "-q", chat, "--prompt", PROMPT]
+    return run_command(model, "wgpu" if roll < 0.14 else "reference", "template" in mutation.kind)
 
 
 def fingerprint(command: list[str], outcome: Outcome) -> Any:
@@ -261,15 +265,15 @@ def main() -> int:
     try:
         mains = _tool_mains()
         seeds = make_seeds(work / "seeds")
-        baseline: dict[tuple[str, bool], Any] = {}
+        baseline: dict[tuple[str, str, bool], Any] = {}  # (seed, backend, chat) -> ids
         for name, path in seeds.items():
-            for chat in (False, True):
-                command = checkpoint_command(path, Mutation("none", "", False), random.Random(1), work / "out")
-                command[command.index("--no-chat")] = "--chat" if chat else "--no-chat"
-                r = run_forked(mains["rusty"], command, args.timeout, work)
-                if r.rc != 0:
-                    raise SystemExit(f"seed {name} does not run: {r.stderr}")
-                baseline[(name, chat)] = fingerprint(command, r)
+            for backend in ("reference", "wgpu"):
+                for chat in (False, True):
+                    command = run_command(path, backend, chat)
+                    r = run_forked(mains["rusty"], command, args.timeout, work)
+                    if r.rc != 0:
+                        raise SystemExit(f"seed {name} does not run: {r.stderr}")
+                    baseline[(name, backend, chat)] = fingerprint(command, r)
         cases: list[Case] = []
         for i in range(args.checkpoints):
             name = rng.choice(sorted(seeds))
@@ -286,10 +290,10 @@ def main() -> int:
                 mutation = mutate_hf_folder(model, rng)
             command = checkpoint_command(model, mutation, rng, case_dir / "out")
             r = run_forked(mains["rusty"], command, args.timeout, work)
-            verdict = classify("rusty", r, max_rss)
-            expected = baseline[(name, "--chat" in command)]
-            if verdict == "ok" and mutation.detectable and command[0] == "run" and fingerprint(command, r) != expected:
-                verdict = "silently-wrong"
+            verdict = classify(r, max_rss)
+            if verdict == "ok" and mutation.detectable and command[0] == "run":
+                if fingerprint(command, r) != baseline[(name, command[3], "--chat" in command)]:
+                    verdict = "silently-wrong"
             cases.append(Case("checkpoint", Mutation(mutation.kind, f"{name}: {mutation.detail}", mutation.detectable), command, r, verdict))
             _keep(args.keep, cases[-1], model, i)
             _progress(i + 1, args.checkpoints, "checkpoints", cases, start)
@@ -303,7 +307,7 @@ def main() -> int:
             tool = "rusty-translate" if name.startswith("gpu:") else "rusty-opt"
             command = [str(path), *flags, "-o", str(work / "out.txt")]
             r = run_forked(mains[tool], command, args.timeout, work)
-            cases.append(Case("ir", Mutation(mutation.kind, name, False), [tool, *command], r, classify(tool, r, max_rss)))
+            cases.append(Case("ir", Mutation(mutation.kind, name, False), [tool, *command], r, classify(r, max_rss)))
             _keep(args.keep, cases[-1], path, i)
             _progress(i + 1, args.ir, "IR files", cases, start)
     finally:
