@@ -3,7 +3,7 @@
     python scripts/fuzz_inputs.py                      # 2,000 checkpoints + 500 IR files (about an hour on 2 cores)
     python scripts/fuzz_inputs.py --checkpoints 200 --ir 50 --seed 7 --keep failures/
 
-Seeds are tiny real checkpoints (``tests/importers/tiny.py``: GGUF qwen2 Q8_0 with biases and a chat template,
+Seeds are tiny real checkpoints (``tests/fuzz/seeds.py``: GGUF qwen2 Q8_0 with biases and a chat template,
 GGUF llama with a SentencePiece vocabulary in F16, GGUF llama Q4_0 with an explicit general.alignment, Hugging
 Face folders in F32 and BF16) and IR (their transformer-level modules from ``rusty import``, the tensor- and
 gpu-level modules ``rusty-opt`` makes of one, and the chunks of every lit test). Each case applies one
@@ -45,7 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ["TOKENIZERS_PARALLELISM"] = "false"  # forked children must not inherit a thread pool
 
-from fuzz.mutators import GGUFLayout, Mutation, U32, encode, mutate_gguf, mutate_hf_folder, mutate_ir  # noqa: E402
+from fuzz.mutators import Mutation, mutate_gguf, mutate_hf_folder, mutate_ir  # noqa: E402
+from fuzz.seeds import make_seeds  # noqa: E402
 
 PROMPT = "the world 12 hello the world"
 SAFETY_ADDRESS_SPACE = 16 * 2**30
@@ -160,36 +161,6 @@ def classify(outcome: Outcome, max_rss: int) -> str:
 
 
 # --- seeds ----------------------------------------------------------------------------------------
-
-
-def make_seeds(work: Path) -> dict[str, Path]:
-    """The unmutated checkpoints, by name: GGUF files and Hugging Face folders."""
-    from importers.tiny import scaled_random_weights, spm_tokenizer_fields, tiny_config, write_tiny_gguf  # noqa: PLC0415
-
-    from rusty_ir.importers import load_model  # noqa: PLC0415
-    from rusty_ir.importers.export import write_hf_folder  # noqa: PLC0415
-
-    work.mkdir(parents=True)
-    seeds: dict[str, Path] = {}
-    cfg = tiny_config("qwen2")
-    seeds["qwen2-q8_0.gguf"] = write_tiny_gguf(work / "qwen2-q8_0.gguf", cfg, scaled_random_weights(cfg, 1))
-    spm = spm_tokenizer_fields(ROOT / "tests" / "data")
-    spm["chat_template"] = "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{% endfor %}<|assistant|>"
-    cfg = tiny_config("llama", vocab=len(spm["tokens"]), tied_embeddings=False, bos_token_id=1)
-    weights = scaled_random_weights(cfg, 2)
-    seeds["llama-spm-f16.gguf"] = write_tiny_gguf(work / "llama-spm-f16.gguf", cfg, weights,
-                                                  types={n: "f16" for n, w in weights.items() if w.ndim == 2}, tokenizer=spm)  # fmt: skip
-    cfg = tiny_config("llama", n_layers=3)
-    path = write_tiny_gguf(work / "llama-q4_0.gguf", cfg, scaled_random_weights(cfg, 3),
-                           types={n: "q4_0" for n in scaled_random_weights(cfg, 3) if n != "output_norm.weight" and "norm" not in n})  # fmt: skip
-    layout = GGUFLayout.parse(path.read_bytes())
-    layout.set("general.alignment", U32, encode(U32, 32))  # so that mutations can change a key that exists
-    path.write_bytes(layout.write())
-    seeds["llama-q4_0.gguf"] = path
-    seeds["qwen2-f32-folder"] = write_hf_folder(load_model(seeds["qwen2-q8_0.gguf"]), work / "qwen2-f32-folder", dtype="f32")
-    seeds["llama-bf16-folder"] = write_hf_folder(load_model(seeds["llama-q4_0.gguf"]), work / "llama-bf16-folder",
-                                                 dtype="bf16", norm_dtype="bf16")  # fmt: skip
-    return seeds
 
 
 def ir_seeds(work: Path, seeds: dict[str, Path], mains: dict[str, Any]) -> list[tuple[str, str, list[str]]]:

@@ -29,6 +29,7 @@ from rusty_ir.errors import RustyError
 from rusty_ir.tools import rusty, rusty_opt
 
 from .mutators import HOSTILE_TEMPLATES, mutate_gguf, mutate_hf_folder, mutate_ir
+from .seeds import make_seeds
 
 SCALE = float(os.environ.get("RUSTY_FUZZ_EXAMPLES", "1"))
 """Multiplies every test's number of examples (the CI budget is a few seconds per test)."""
@@ -45,27 +46,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def seeds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from importers.tiny import scaled_random_weights, spm_tokenizer_fields, tiny_config, write_tiny_gguf
+    return make_seeds(tmp_path_factory.mktemp("seeds"))
 
-    from rusty_ir.importers import load_model
-    from rusty_ir.importers.export import write_hf_folder
 
-    work = tmp_path_factory.mktemp("seeds")
-    cfg = tiny_config("qwen2")
-    qwen = write_tiny_gguf(work / "qwen2.gguf", cfg, scaled_random_weights(cfg, 1))
-    spm = spm_tokenizer_fields(ROOT / "tests" / "data")
-    cfg = tiny_config("llama", vocab=len(spm["tokens"]), tied_embeddings=False, bos_token_id=1)
-    weights = scaled_random_weights(cfg, 2)
-    llama = write_tiny_gguf(work / "llama.gguf", cfg, weights, types={n: "f16" for n, w in weights.items() if w.ndim == 2}, tokenizer=spm)
-    folder = write_hf_folder(load_model(qwen), work / "qwen2-folder", dtype="f32")
-    return {"qwen2.gguf": qwen, "llama.gguf": llama, "qwen2-folder": folder}
+def _run_argv(model: Path, chat: bool) -> list[str]:
+    return ["run", str(model), "--backend", "reference", "--json", "--max-tokens", "2", "-q", "--prompt", PROMPT,
+            "--chat" if chat else "--no-chat"]  # fmt: skip
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], model: Path, chat: bool) -> tuple[int, Any]:
     """``rusty run`` on the reference backend, as a user runs it: (exit code, (prompt ids, generated ids) or the error)."""
     capsys.readouterr()
-    argv = ["run", str(model), "--backend", "reference", "--json", "--max-tokens", "2", "-q", "--prompt", PROMPT]
-    rc = rusty.main([*argv, "--chat" if chat else "--no-chat"])
+    rc = rusty.main(_run_argv(model, chat))
     out, err = capsys.readouterr()
     assert rc in (0, 1), err  # 2 is an internal error
     if rc == 1:
@@ -89,8 +81,7 @@ def baselines(seeds: dict[str, Path]) -> dict[tuple[str, bool], Any]:
     out: dict[tuple[str, bool], Any] = {}
     for name, path in seeds.items():
         for chat in (False, True):
-            rc, text = _captured(rusty.main, ["run", str(path), "--backend", "reference", "--json", "--max-tokens", "2", "-q",
-                                              "--prompt", PROMPT, "--chat" if chat else "--no-chat"])  # fmt: skip
+            rc, text = _captured(rusty.main, _run_argv(path, chat))
             if rc == 0:
                 report = json.loads(text)
                 out[(name, chat)] = (report["prompt_ids"], report["generated_ids"])
@@ -100,11 +91,11 @@ def baselines(seeds: dict[str, Path]) -> dict[tuple[str, bool], Any]:
 @budget(60)
 @given(rng=st.randoms(use_true_random=False))
 def test_mutated_gguf(seeds, baselines, capsys, tmp_path, rng: random.Random) -> None:
-    name = rng.choice(["qwen2.gguf", "llama.gguf"])
+    name = rng.choice([n for n in seeds if n.endswith(".gguf")])
     data, mutation = mutate_gguf(seeds[name].read_bytes(), rng)
     path = tmp_path / "m.gguf"
     path.write_bytes(data)
-    chat = "template" in mutation.kind and (name, True) in baselines
+    chat = "template" in mutation.kind
     rc, result = run_cli(capsys, path, chat)
     if rc == 0 and mutation.detectable:
         assert result == baselines[(name, chat)], f"silently wrong after {mutation}"
@@ -115,11 +106,12 @@ def test_mutated_gguf(seeds, baselines, capsys, tmp_path, rng: random.Random) ->
 def test_mutated_hf_folder(seeds, baselines, capsys, rng: random.Random) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "m"
-        shutil.copytree(seeds["qwen2-folder"], folder)
+        name = rng.choice([n for n in seeds if n.endswith("-folder")])
+        shutil.copytree(seeds[name], folder)
         mutation = mutate_hf_folder(folder, rng)
         rc, result = run_cli(capsys, folder, False)
     if rc == 0 and mutation.detectable:
-        assert result == baselines[("qwen2-folder", False)], f"silently wrong after {mutation}"
+        assert result == baselines[(name, False)], f"silently wrong after {mutation}"
 
 
 @budget(200)
@@ -173,7 +165,7 @@ def test_chat_templates(parts: list[str], n: int, hostile: str) -> None:
 @pytest.fixture(scope="module")
 def ir_seeds(seeds: dict[str, Path]) -> list[tuple[str, list[str]]]:
     """(IR text, rusty-opt flags): the tiny model's transformer-level module, and every chunk of the passes' lit tests."""
-    rc, tfm = _captured(rusty.main, ["import", str(seeds["qwen2.gguf"]), "-q"])
+    rc, tfm = _captured(rusty.main, ["import", str(seeds["qwen2-q8_0.gguf"]), "-q"])
     assert rc == 0
     out = [(tfm, ["-p", "convert-transformer-to-tensor,linalg-fuse-siblings,form-dispatches"])]
     for lit in sorted((ROOT / "lit_tests" / "passes").glob("*.mlir")):
