@@ -331,14 +331,20 @@ def _vocab(raw: bytes, layout: GGUFLayout, _arch: str, rng: random.Random) -> tu
     if kv is None:
         kv = layout.get("tokenizer.ggml.tokens")
     assert kv is not None
-    items = _decode_string_array(kv.payload)
+    items = decode_string_array(kv.payload)
     i = rng.randrange(len(items))
     items[i] = rng.choice((b"\x1b[31mred\x1b[0m", b"\xff\xfe", items[i][:-1] + b"\x80", b"", b"a" * 5000, b"x y z"))
-    kv.payload = struct.pack("<IQ", STRING, len(items)) + b"".join(encode_string(s) for s in items)
+    kv.payload = encode_string_array(items)
     return layout.write(), Mutation("gguf-vocab", f"{kv.key}[{i}]", detectable=False)
 
 
-def _decode_string_array(payload: bytes) -> list[bytes]:
+def encode_string_array(items: list[bytes]) -> bytes:
+    """The payload of an array of strings."""
+    return struct.pack("<IQ", STRING, len(items)) + b"".join(encode_string(s) for s in items)
+
+
+def decode_string_array(payload: bytes) -> list[bytes]:
+    """The items of an array-of-strings payload, as bytes."""
     (count,) = struct.unpack_from("<Q", payload, 4)
     off, out = 12, []
     for _ in range(count):

@@ -339,21 +339,14 @@ def test_huge_block_count_fails_fast(good_gguf, tmp_path):
 
 def test_corrupt_vocabulary_string(good_gguf, tmp_path):
     """One flipped byte in a token used by a merge: tokenizers' "Error while initializing BPE" was an internal error."""
-    from fuzz.mutators import STRING, _decode_string_array, encode_string
+    from fuzz.mutators import decode_string_array, encode_string_array
 
     layout = _layout(good_gguf[0])
     kv = layout.get("tokenizer.ggml.tokens")
-    tokens = _decode_string_array(kv.payload)
-    i = tokens.index("Ġt".encode())
-    tokens[i] = b"\xc4\xa0u"
-    kv.payload = mutators_array(STRING, tokens, encode_string)
+    tokens = decode_string_array(kv.payload)
+    tokens[tokens.index("Ġt".encode())] = b"\xc4\xa0u"
+    kv.payload = encode_string_array(tokens)
     _raises(_write(tmp_path, layout), "the vocabulary does not make a tokenizer")
-
-
-def mutators_array(etype, items, encode_item):
-    import struct
-
-    return struct.pack("<IQ", etype, len(items)) + b"".join(encode_item(i) for i in items)
 
 
 def test_unreadable_file(good_gguf, monkeypatch):
