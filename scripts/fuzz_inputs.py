@@ -321,7 +321,10 @@ def _report(cases: list[Case], args: argparse.Namespace, seconds: float, max_rss
     slowest = max(cases, key=lambda c: c.outcome.seconds)
     biggest = max(cases, key=lambda c: c.outcome.peak_rss)
     failures = [c for c in cases if c.verdict in FAILURES]
-    print(f"\n{len(cases)} cases in {seconds:.0f} s; slowest run {slowest.outcome.seconds:.1f} s ({slowest.mutation.kind}), "
+    detectable = collections.Counter(c.verdict for c in cases if c.mutation.detectable)
+    print(f"\ndetectable mutations: {sum(detectable.values())} ({detectable['clean-error']} clean errors, {detectable['ok']} runs "
+          f"with the seed's output or compiles, {detectable['silently-wrong']} silently wrong)")  # fmt: skip
+    print(f"{len(cases)} cases in {seconds:.0f} s; slowest run {slowest.outcome.seconds:.1f} s ({slowest.mutation.kind}), "
           f"largest peak RSS {biggest.outcome.peak_rss / 2**20:.0f} MiB ({biggest.mutation.kind}); {len(failures)} failures")  # fmt: skip
     for c in failures[:20]:
         print(f"  {c.verdict}: {c.mutation.kind} {c.mutation.detail[:100]!r}: {c.outcome.stderr.strip()[-300:]}")
@@ -329,6 +332,7 @@ def _report(cases: list[Case], args: argparse.Namespace, seconds: float, max_rss
         summary = {
             "seed": args.seed, "seconds": round(seconds), "timeout_s": args.timeout, "max_rss_bytes": max_rss,
             "groups": {g: dict(v) for g, v in by_group.items()}, "kinds": {k: dict(v) for k, v in by_kind.items()},
+            "detectable": dict(detectable),
             "slowest_s": round(slowest.outcome.seconds, 2), "largest_rss_bytes": biggest.outcome.peak_rss,
             "failures": [asdict(c) for c in failures],
         }  # fmt: skip
