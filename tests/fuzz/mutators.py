@@ -48,8 +48,9 @@ class Field:
     offset: int
     fmt: str
     role: str
-    """``count`` (header counts, string lengths, array counts, n_dims), ``dim``, ``type`` (a tensor's GGML type
-    or a value's type id), ``offset`` (a tensor's data offset) or ``value`` (a scalar metadata value)."""
+    """``count`` (header counts, string lengths, array counts, n_dims), ``dim``, ``ggml-type`` (a tensor's type),
+    ``type`` (a metadata value's or array element's type id), ``offset`` (a tensor's data offset) or ``value``
+    (a scalar metadata value)."""
     label: str
 
 
@@ -127,7 +128,7 @@ class GGUFLayout:
             name = string("a tensor name")
             n_dims = take("<I", "count", f"n_dims of {name}")
             dims = [take("<Q", "dim", f"dim {i} of {name}") for i in range(n_dims)]
-            ggml_type = take("<I", "type", f"type of {name}")
+            ggml_type = take("<I", "ggml-type", f"type of {name}")
             offset = take("<Q", "offset", f"offset of {name}")
             tensors.append(TensorInfo(name, dims, ggml_type, offset))
         alignment = next((struct.unpack("<I", kv.payload)[0] for kv in kvs if kv.key == "general.alignment"), 32)
@@ -212,10 +213,7 @@ def _struct_field(raw: bytes, layout: GGUFLayout, _arch: str, rng: random.Random
     fld = rng.choice([f for f in layout.fields if f.role != "value"])
     old = struct.unpack_from(fld.fmt, raw, fld.offset)[0]
     new = _fit(rng.choice((*BOUNDARY_INTS, old + 1, old - 1, old * 2, old // 2, rng.getrandbits(64))), fld.fmt)
-    if fld.role == "type" and fld.label.startswith("type of ") and not fld.label.startswith("type of tokenizer") and new != old:
-        same_size = _same_block(old, new)  # e.g. F16 <-> BF16: a different, equally valid model
-    else:
-        same_size = False
+    same_size = fld.role == "ggml-type" and new != old and _same_block(old, new)  # F16 <-> BF16: an equally valid model
     data = bytearray(raw)
     struct.pack_into(fld.fmt, data, fld.offset, new)
     return bytes(data), Mutation(f"gguf-{fld.role}", f"{fld.label}: {old} -> {new}", detectable=not same_size)
