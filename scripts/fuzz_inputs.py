@@ -1,6 +1,6 @@
 """The long fuzz campaign: mutated checkpoints and IR files through the real tools, in forked children.
 
-    python scripts/fuzz_inputs.py                      # 2,000 checkpoints + 500 IR files (about an hour on 2 cores)
+    python scripts/fuzz_inputs.py                      # 2,000 checkpoints + 500 IR files (about 6 minutes on 2 cores)
     python scripts/fuzz_inputs.py --checkpoints 200 --ir 50 --seed 7 --keep failures/
 
 Seeds are tiny real checkpoints (``tests/fuzz/seeds.py``: GGUF qwen2 Q8_0 with biases and a chat template,
