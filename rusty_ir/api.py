@@ -42,6 +42,22 @@ DEFAULT_CONTEXT_CAP = 8192
 """Without a context length: the model's own, capped at this many positions. The paged KV cache
 takes memory as the sequence grows, so a long default costs nothing until it is used (a contiguous
 cache, ``kv_block_size=0``, is sized for it at load)."""
+MAX_CONTEXT_LENGTH = 2**31 - 1
+"""The largest --context-length (positions are 32-bit in the kernels)."""
+
+
+def _gpu_refusal(err: Exception, context_length: int) -> RustyError | None:
+    """A user error for a buffer the GPU refuses (past its limits or its memory), e.g. at a huge --context-length;
+    None for any other error (a real bug stays an internal error)."""
+    import wgpu  # noqa: PLC0415
+
+    text = str(err).strip()
+    if isinstance(err, wgpu.GPUOutOfMemoryError) or (isinstance(err, wgpu.GPUValidationError) and "buffer size" in text.lower()):
+        return RustyError(f"the GPU cannot hold this model with --context-length {context_length} "
+                          f"({text.splitlines()[-1].strip()}): give a smaller --context-length, or --resident-layers")  # fmt: skip
+    return None
+
+
 BACKENDS = ("reference", "wgpu")
 """What runs the model: the numpy interpreter of the transformer IR, or the compiled kernels on wgpu."""
 
@@ -68,8 +84,8 @@ class LoadOptions:
 
         if self.backend not in BACKENDS:
             raise RustyError(f"unknown backend '{self.backend}' (known: {', '.join(BACKENDS)})")
-        if self.context_length is not None and self.context_length <= 0:
-            raise RustyError(f"--context-length must be positive, got {self.context_length}")
+        if self.context_length is not None and not 1 <= self.context_length <= MAX_CONTEXT_LENGTH:
+            raise RustyError(f"--context-length must be from 1 to {MAX_CONTEXT_LENGTH}, got {self.context_length}")
         if self.resident_layers is not None and self.resident_layers < 1:
             raise RustyError(f"--resident-layers must be at least 1 (layers kept on the GPU), got {self.resident_layers}")
         changed = [k for k, v in self.compile.items() if v != getattr(CompileOptions(), k)]
@@ -191,8 +207,11 @@ def _wgpu_backend(model: Any, context_length: int, options: LoadOptions, progres
         done("cache hit" if cache_hit else f"{artifact.manifest['kernels']} kernels")
     done = progress.step("loading kernels and weights onto the GPU")
     with progress.bar(model.weights.nbytes, "uploading weights", "B") as advance:
-        runtime = ModelRuntime(artifact.schedule, artifact.wgsl, artifact.runtime_weights(model.weights), context_length, device,
-                               resident_layers=options.resident_layers, on_upload=advance)  # fmt: skip
+        try:
+            runtime = ModelRuntime(artifact.schedule, artifact.wgsl, artifact.runtime_weights(model.weights), context_length, device,
+                                   resident_layers=options.resident_layers, on_upload=advance)  # fmt: skip
+        except Exception as err:
+            raise _gpu_refusal(err, context_length) or err from None
     done()
     report = {
         "cache_hit": cache_hit,

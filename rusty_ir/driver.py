@@ -5,8 +5,10 @@
 ``Artifact``: the kernel source (WGSL, or MSL with ``language="msl"``), the
 schedule (JSON) and a manifest.
 ``compile_model`` adds the cache: an artifact is stored under a key made of the
-model file's identity, the pipeline, the options, the compiler's own sources
-and the adapter, so a second run skips the compiler.
+model's content (its config and tensor table, ``model_fingerprint``), the
+pipeline, the options, the compiler's own sources and the adapter, so a second
+run skips the compiler. Entries are written whole and checksummed; one that is
+incomplete or edited is compiled again (with a warning), never served.
 """
 
 from __future__ import annotations
@@ -15,8 +17,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 import rusty_ir
 from rusty_ir.errors import RustyError
+from rusty_ir.outputs import replace_folder, write_folder
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 from rusty_ir.weights import TensorView
 
@@ -36,6 +37,10 @@ KERNEL_FILES = {"wgsl": KERNELS_FILE, "msl": "kernels.metal"}
 """The kernel file of each language in a compiled folder."""
 SCHEDULE_FILE = "schedule.json"
 MANIFEST_FILE = "manifest.json"
+ARTIFACT_FILES = frozenset({*KERNEL_FILES.values(), SCHEDULE_FILE, MANIFEST_FILE})
+"""Every file a compiled folder may hold: what ``Artifact.save`` replaces in a folder it wrote before."""
+CHECKSUM_FILE = "SHA256SUMS"
+"""A compile-cache entry's checksums of its other files (``sha256sum`` format)."""
 QUANTIZED_STAGE = "quantized"
 """The stage ``CompileOptions.quantize`` adds before the default ones."""
 
@@ -170,34 +175,36 @@ class Artifact:
         """The file name of the kernels in a saved folder (kernels.wgsl or kernels.metal)."""
         return KERNEL_FILES[self.language]
 
+    def files(self) -> dict[str, str]:
+        """The files of a compiled folder: kernels, schedule and manifest, by name."""
+        manifest = json.dumps(self.manifest, indent=2, sort_keys=True) + "\n"
+        return {self.kernels_file: self.kernels, SCHEDULE_FILE: self.schedule, MANIFEST_FILE: manifest}
+
     def save(self, folder: Path) -> None:
-        """Write the three files atomically (a temp folder renamed into place)."""
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-        tmp.chmod(0o755)
-        try:
-            (tmp / self.kernels_file).write_text(self.kernels)
-            (tmp / SCHEDULE_FILE).write_text(self.schedule)
-            (tmp / MANIFEST_FILE).write_text(json.dumps(self.manifest, indent=2, sort_keys=True) + "\n")
-            if folder.exists():
-                shutil.rmtree(folder)
-            os.replace(tmp, folder)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        """Write the files into ``folder``: a new or empty folder, or an earlier compiled folder whose files are
+        replaced (each written beside and renamed into place); a folder holding anything else is refused
+        (``rusty_ir.outputs.write_folder``)."""
+        write_folder(folder, self.files(), ARTIFACT_FILES)
 
     @classmethod
     def load(cls, folder: Path) -> Artifact:
+        """The artifact in a compiled folder; RustyError naming what is missing or malformed."""
         try:
-            manifest = json.loads((folder / MANIFEST_FILE).read_text())
-            language = manifest.get("options", {}).get("language", "wgsl")
+            manifest = json.loads((folder / MANIFEST_FILE).read_text(encoding="utf-8"))
+            options = manifest.get("options") if isinstance(manifest, dict) else None
+            language = options.get("language", "wgsl") if isinstance(options, dict) else None
+            if language not in KERNEL_FILES:
+                raise ValueError(f"{MANIFEST_FILE} has no valid 'options' (a kernel language: {', '.join(KERNEL_FILES)})")
+            quantized = manifest.get("quantized_weights") or {}
+            if not isinstance(quantized, dict) or not all(isinstance(v, str) for v in quantized.values()):
+                raise ValueError(f"{MANIFEST_FILE}: 'quantized_weights' must map weight names to schemes")
             return cls(
-                (folder / KERNEL_FILES.get(language, KERNELS_FILE)).read_text(),
-                (folder / SCHEDULE_FILE).read_text(),
+                (folder / KERNEL_FILES[language]).read_text(encoding="utf-8"),
+                (folder / SCHEDULE_FILE).read_text(encoding="utf-8"),
                 manifest,
                 language,
             )
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, ValueError) as err:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise RustyError(f"'{folder}' is not a compiled rusty-ir model: {err}") from None
 
 
@@ -281,16 +288,51 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "rusty-ir"
 
 
-def cache_key(model_path: Path, options: CompileOptions, adapter: str) -> str:
-    """Model identity (path, size, mtime), options, pipeline, compiler sources and adapter."""
-    stat = model_path.stat()
-    parts = [str(model_path.resolve()), str(stat.st_size), str(stat.st_mtime_ns)]
-    if model_path.is_dir():
-        for f in sorted(model_path.iterdir()):
-            s = f.stat()
-            parts += [f.name, str(s.st_size), str(s.st_mtime_ns)]
-    parts += [json.dumps(asdict(options), sort_keys=True), options.pipeline, compiler_fingerprint(), adapter]
+def model_fingerprint(model: Any) -> str:
+    """A hash of everything of a loaded model that the compiler reads: its ``ModelConfig`` (epsilon and RoPE
+    theta are baked into the kernels) and its tensor table (name, shape, storage scheme of every weight).
+    Weight values are not compiled in (the runtime reads them from the checkpoint), so they are not hashed:
+    an edited file gets a new key when anything the kernels depend on changes, whatever its path or mtime."""
+    table = sorted((name, list(view.shape), view.scheme.name) for name, view in model.weights.items())
+    text = json.dumps([model.config.to_dict(), table], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def cache_key(model: Any, options: CompileOptions, adapter: str) -> str:
+    """The model's content (``model_fingerprint``), options, pipeline, compiler sources and adapter."""
+    parts = [model_fingerprint(model), json.dumps(asdict(options), sort_keys=True), options.pipeline, compiler_fingerprint(), adapter]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
+
+
+def _sha256(data: str | bytes) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def save_cache_entry(folder: Path, artifact: Artifact) -> None:
+    """Store ``artifact`` as the cache entry ``folder`` with ``CHECKSUM_FILE`` (``sha256sum`` lines) over its
+    files, written whole and renamed into place (``rusty_ir.outputs.replace_folder``). Raises OSError."""
+    files = artifact.files()
+    sums = "".join(f"{_sha256(data)}  {name}\n" for name, data in sorted(files.items()))
+    replace_folder(folder, {**files, CHECKSUM_FILE: sums})
+
+
+def load_cache_entry(folder: Path) -> Artifact:
+    """The artifact of the cache entry ``folder``, after checking its files against ``CHECKSUM_FILE``;
+    RustyError saying what is wrong with an entry that is incomplete, edited or corrupt."""
+    try:
+        lines = (folder / CHECKSUM_FILE).read_text(encoding="utf-8").splitlines()
+        recorded = {name: digest for digest, _, name in (line.partition("  ") for line in lines)}
+        if not set(recorded) <= ARTIFACT_FILES:
+            raise RustyError(f"{CHECKSUM_FILE} lists files a compiled model does not have")
+        for name, digest in recorded.items():
+            if _sha256((folder / name).read_bytes()) != digest:
+                raise RustyError(f"{name} does not match its checksum in {CHECKSUM_FILE} (edited or corrupt)")
+    except (OSError, ValueError) as err:
+        raise RustyError(f"cannot check it against {CHECKSUM_FILE}: {err}") from None
+    artifact = Artifact.load(folder)
+    if set(recorded) != set(artifact.files()):
+        raise RustyError(f"{CHECKSUM_FILE} does not cover {', '.join(sorted(set(artifact.files()) - set(recorded)))}")
+    return artifact
 
 
 @dataclass
@@ -339,9 +381,13 @@ def compile_model(
 ) -> CompileResult:
     """Compile a loaded model (``rusty_ir.importers.LoadedModel``), through the cache."""
     start = time.perf_counter()
-    folder = cache_dir() / cache_key(Path(model.source), options, adapter) if use_cache else None
-    if folder is not None and (folder / MANIFEST_FILE).is_file():
-        return CompileResult(Artifact.load(folder), True, time.perf_counter() - start, folder)
+    folder = cache_dir() / cache_key(model, options, adapter) if use_cache else None
+    if folder is not None and folder.exists():
+        try:
+            return CompileResult(load_cache_entry(folder), True, time.perf_counter() - start, folder)
+        except RustyError as err:  # never served: compiled again and replaced below
+            if progress is not None:
+                progress(f"warning: the compile cache entry {folder} is unusable ({err}); compiling again")
     from rusty_ir.importers.to_ir import build_module
 
     module = build_module(model.config, model.weights, logits_entry=options.logits_entry, sampling_entries=options.sampling_entries)
@@ -354,7 +400,7 @@ def compile_model(
     artifact.manifest.update({"model": str(model.source), "adapter": adapter})
     if folder is not None:
         try:
-            artifact.save(folder)
+            save_cache_entry(folder, artifact)
         except OSError as err:  # a read-only cache is no reason to fail the run
             if progress is not None:
                 progress(f"could not write the compile cache at {folder}: {err}")

@@ -8,6 +8,7 @@ traceback. This module imports nothing from xDSL so the runtime can use it.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,15 @@ class RustyError(Exception):
     def __init__(self, message: str, op: Any = None) -> None:
         super().__init__(message)
         self.op = op
+
+
+def printable(text: Any, limit: int = 80, keep: str = "") -> str:
+    """``text`` (a name or value read from a user's file, or a whole message) made safe to quote on a terminal:
+    control, format and unassigned characters escaped except those in ``keep`` (no escape sequence reaches
+    the terminal), at most ``limit`` characters kept."""
+    text = str(text)
+    out = "".join(ch if ch in keep or unicodedata.category(ch)[0] != "C" else ascii(ch)[1:-1] for ch in text[:limit])
+    return out + (f"... ({len(text)} characters)" if len(text) > limit else "")
 
 
 def describe_op(op: Any) -> str:

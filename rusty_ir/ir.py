@@ -8,16 +8,32 @@ mlir-opt does, and ``--verify-diagnostics`` can match them to annotations.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation
+from xdsl.dialects import arith, memref, scf, tensor
+from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerAttr, MemRefType, ModuleOp, TensorType
+from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
+from xdsl.irdl.dominance import DominanceInfo
+from xdsl.traits import IsolatedFromAbove
 from xdsl.parser import Parser
 from xdsl.printer import Printer
-from xdsl.utils.exceptions import DiagnosticException, ParseError
+from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyException
+from xdsl.utils.mlir_lexer import MLIRLexer
 
 from rusty_ir.errors import Diagnostic, RustyError, describe_op
+
+# xDSL's string-literal pattern nests quantifiers, '"(?:[^"\\...]+|\\...)*"', so an unterminated string of
+# a few dozen characters backtracks exponentially (rusty-opt hung on `x"({{.*}}) <{kernel = @k::@g,`).
+# The same language with possessive quantifiers (Python 3.11+) never backtracks.
+MLIRLexer._unescaped_characters_regex = re.compile(r'"(?:[^"\\\n\v\f]++|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*+"')  # noqa: SLF001
+
+
+TOO_DEEP = "the IR is nested too deeply (past Python's recursion limit)"
+
+_GRAPH_REGION_OPS = ("builtin.module", "gpu.module")
+"""Ops whose regions are graph regions (MLIR's RegionKind::Graph): no order among their ops."""
 
 
 @dataclass
@@ -70,26 +86,112 @@ class _LocatingParser(Parser):
 
 def parse_module(ctx: Context, source: SourceMap) -> ModuleOp:
     """Parse and verify ``source``; every problem is a located ``Diagnostic``."""
-    parser = _LocatingParser(ctx, source)
+    parser = None
     try:
+        parser = _LocatingParser(ctx, source)  # lexes the first token: a ParseError too
         module = parser.parse_module()
     except ParseError as err:
         line, col = source.line_col(err.span.start)
         raise Diagnostic(err.msg, source.name, line, col) from None
-    except (DiagnosticException, ValueError, TypeError) as err:  # an op or type rejected while being built
+    except RecursionError:  # deep nesting: say where the parser gave up
+        line, col = source.line_col(parser._current_token.span.start if parser else 0)  # noqa: SLF001 - the parser's position
+        raise Diagnostic(TOO_DEEP, source.name, line, col) from None
+    except Exception as err:  # noqa: BLE001 - an op or type rejected while being built from the text, however xDSL says it
         line, col = source.line_col(getattr(parser, "last_op_start", 0))
-        raise Diagnostic(_message(err), source.name, line, col) from None
+        known = isinstance(err, DiagnosticException | ValueError | TypeError)
+        raise Diagnostic(_message(err) if known else _malformed(err), source.name, line, col) from None
     verify(module, source)
     return module
 
 
 def verify(module: ModuleOp, source: SourceMap | None = None, stage: str = "") -> None:
-    """Verify every op (outermost first); the first failure becomes a ``Diagnostic``."""
-    for op in module.walk():
-        try:
-            op.verify(verify_nested_ops=False)
-        except (DiagnosticException, ValueError) as err:
-            raise _op_diagnostic(op, _message(err), source, stage) from None
+    """Verify every op (outermost first), then SSA dominance; the first failure becomes a ``Diagnostic``."""
+    try:
+        for op in module.walk():
+            try:
+                op.verify(verify_nested_ops=False)
+                _verify_upstream(op)
+            except (DiagnosticException, ValueError) as err:
+                raise _op_diagnostic(op, _message(err), source, stage) from None
+            except RecursionError:
+                raise
+            except Exception as err:  # noqa: BLE001 - an xDSL verifier tripping over a malformed op
+                raise _op_diagnostic(op, _malformed(err), source, stage) from None
+        _Dominance().check(module, source, stage)
+    except RecursionError:
+        raise Diagnostic(f"{stage + ': ' if stage else ''}{TOO_DEEP}", source.name if source else "<input>") from None
+
+
+def _verify_upstream(op: Operation) -> None:
+    """What MLIR's verifiers check and xDSL's do not (the passes and emitters rely on it): a ``tensor.empty`` has
+    one size operand per dynamic dimension; a ``tensor.dim``/``memref.dim`` of a constant index names a
+    dimension the value has; an ``scf.yield`` yields what its ``scf.if``, ``scf.for`` or
+    ``scf.execute_region`` returns (xDSL inserts an empty yield where one is missing)."""
+    if isinstance(op, tensor.EmptyOp):
+        shape = op.tensor.type.get_shape()
+        want = sum(d == DYNAMIC_INDEX for d in shape)
+        if len(op.dynamic_sizes) != want:
+            raise VerifyException(f"incorrect number of dynamic sizes, has {len(op.dynamic_sizes)}, expected {want}")
+    if isinstance(op, tensor.DimOp | memref.DimOp) and isinstance(op.index.owner, arith.ConstantOp):
+        rank = len(op.source.type.get_shape()) if isinstance(op.source.type, TensorType | MemRefType) else None
+        index = op.index.owner.value
+        if rank is not None and isinstance(index, IntegerAttr) and not 0 <= index.value.data < rank:
+            raise VerifyException(f"index {index.value.data} is out of range for a value of rank {rank}")
+    parent = op.parent_op()
+    if isinstance(op, scf.YieldOp) and isinstance(parent, scf.IfOp | scf.ForOp | scf.ExecuteRegionOp):
+        got, want = [v.type for v in op.operands], [r.type for r in parent.results]
+        if got != want:
+            raise VerifyException(f"yields {len(got)} values ({', '.join(map(str, got))}) where '{parent.name}' returns "
+                                  f"{len(want)} ({', '.join(map(str, want))})")  # fmt: skip
+
+
+class _Dominance:
+    """SSA dominance (xDSL's verifiers do not check it): every operand is defined by an op before its user in
+    the same block, or in a block that dominates the user's, of the user's region or one that encloses it
+    (not past an op that is isolated from above); a block argument belongs to such a block."""
+
+    def __init__(self) -> None:
+        self._index: dict[int, dict[int, int]] = {}  # id(block) -> id(op) -> position
+        self._blocks: dict[int, DominanceInfo] = {}  # id(region) -> block dominance
+
+    def check(self, module: ModuleOp, source: SourceMap | None, stage: str) -> None:
+        for op in module.walk():
+            for i, operand in enumerate(op.operands):
+                if not self._dominates(operand, op):
+                    what = "a block argument" if isinstance(operand, BlockArgument) else f"the result of '{operand.owner.name}'"
+                    raise _op_diagnostic(op, f"operand #{i} ({what}) is used before it is defined, or outside its scope",
+                                         source, stage)  # fmt: skip
+
+    def _dominates(self, value: SSAValue, user: Operation) -> bool:
+        def_op = None if isinstance(value, BlockArgument) else value.owner
+        def_block = value.block if isinstance(value, BlockArgument) else def_op.parent_block()  # type: ignore[union-attr]
+        if def_block is None or def_block.parent is None:
+            return False
+        region = def_block.parent
+        ancestor = user
+        while (block := ancestor.parent_block()) is not None:
+            if block.parent is region:
+                graph = region.parent is not None and region.parent.name in _GRAPH_REGION_OPS
+                if block is not def_block:
+                    return graph or self._block_dominance(region).dominates(def_block, block)
+                return def_op is None or graph or self._position(block, def_op) < self._position(block, ancestor)
+            parent = block.parent_op()
+            if parent is None or parent.has_trait(IsolatedFromAbove):
+                return False
+            ancestor = parent
+        return False
+
+    def _position(self, block: Block, op: Operation) -> int:
+        index = self._index.get(id(block))
+        if index is None:
+            index = self._index[id(block)] = {id(o): i for i, o in enumerate(block.ops)}
+        return index[id(op)]
+
+    def _block_dominance(self, region: Region) -> DominanceInfo:
+        info = self._blocks.get(id(region))
+        if info is None:
+            info = self._blocks[id(region)] = DominanceInfo(region)
+        return info
 
 
 def op_error(err: RustyError, source: SourceMap | None, stage: str = "") -> Diagnostic:
@@ -113,6 +215,12 @@ def _message(err: Exception) -> str:
     """A verifier's message on one line (xDSL puts the annotated IR in ``__notes__``)."""
     text = " ".join(line.strip() for line in str(err).replace("Operation does not verify: ", "").splitlines())
     return text or type(err).__name__
+
+
+def _malformed(err: Exception) -> str:
+    """The message for an exception xDSL raised on malformed IR without a message of its own."""
+    text = _message(err)
+    return f"malformed op ({text if text == type(err).__name__ else f'{type(err).__name__}: {text}'})"
 
 
 def print_module(module: Operation, generic: bool = False) -> str:

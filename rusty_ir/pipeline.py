@@ -18,11 +18,13 @@ from dataclasses import dataclass
 
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.dialects.gpu import ModuleOp as GpuModuleOp
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Operation
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.arg_spec import ArgSpecParseError, parse_pipeline
 
 from rusty_ir.errors import RustyError
+from rusty_ir.passes.dispatch.analysis import defined_within
 from rusty_ir.registry import Registry
 from rusty_ir.stages import DEFAULT_STAGES
 
@@ -141,7 +143,33 @@ def build_pipeline(
             passes.append(cls.from_pass_spec(s))
         except (ValueError, TypeError, ArgSpecParseError) as err:
             raise RustyError(f"pass '{s.name}': {err}") from None
-    return PassPipeline(tuple(passes), callback)  # pyright: ignore[reportArgumentType]
+
+    def between(prev: ModulePass | None, module: object, nxt: ModulePass | None) -> None:
+        if callback is not None:
+            callback(prev, module, nxt)
+        if nxt is not None and registry.pass_origin.get(nxt.name) == "rusty-ir":
+            require_rusty_subset(module, nxt.name)  # pyright: ignore[reportArgumentType]
+
+    return PassPipeline(tuple(passes), between)  # pyright: ignore[reportArgumentType]
+
+
+def require_rusty_subset(module: ModuleOp, pass_name: str) -> None:
+    """RustyError, at the op, for IR outside the subset of MLIR that every rusty-ir pass takes (checked before
+    each of them runs; upstream and plugin passes take any IR):
+
+    - structured control flow: every region has at most one block (scf, no cf branches);
+    - ``linalg.generic`` bodies compute from their own arguments: the yielded values are defined in the body
+      or are its block arguments (the kernel generators rebuild the body from them).
+    """
+    for op in module.walk():
+        for region in op.regions:
+            if len(region.blocks) > 1:
+                raise RustyError(f"{pass_name}: a region of {len(region.blocks)} blocks; rusty-ir passes take "
+                                 "structured control flow only (scf, one block per region)", op)  # fmt: skip
+        terminator = op.body.block.last_op if isinstance(op, linalg.GenericOp) and op.body.blocks else None
+        if terminator is not None and not all(defined_within(v, op) for v in terminator.operands):
+            raise RustyError(f"{pass_name}: this generic yields a value defined outside its body; rusty-ir passes take "
+                             "generics that compute from their own arguments", op)  # fmt: skip
 
 
 @dataclass(frozen=True)

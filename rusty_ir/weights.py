@@ -21,6 +21,7 @@ two rows):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -48,8 +49,8 @@ class Scheme:
         return row_length // self.block * self.block_bytes
 
     def nbytes(self, shape: tuple[int, ...]) -> int:
-        rows = int(np.prod(shape[:-1], dtype=np.int64)) if len(shape) > 1 else 1
-        return rows * self.row_bytes(shape[-1])
+        """Bytes of a tensor of ``shape`` (exact: Python integers never wrap)."""
+        return math.prod(shape[:-1]) * self.row_bytes(shape[-1])
 
 
 def _ggml(name: str, type_id: int, block: int, block_bytes: int) -> Scheme:

@@ -335,8 +335,12 @@ def test_tuned_and_default_compiles_have_different_cache_keys(tmp_path: Path) ->
     from rusty_ir.driver import CompileOptions, cache_key  # noqa: PLC0415
     from rusty_ir.pipeline import default_pipeline  # noqa: PLC0415
 
-    model = tmp_path / "model.gguf"
-    model.write_bytes(b"GGUF")
+    from importers.tiny import random_weights, tiny_config, write_tiny_gguf  # noqa: PLC0415
+
+    from rusty_ir.importers import load_model  # noqa: PLC0415
+
+    cfg = tiny_config("qwen2")
+    model = load_model(write_tiny_gguf(tmp_path / "model.gguf", cfg, random_weights(cfg)))
     tuned, plain = CompileOptions(target="nvidia", tune=True), CompileOptions(target="nvidia")
     assert plain.pipeline == default_pipeline("nvidia")
     assert 'tune-workgroups{configs="TUNING_CACHE"}' in tuned.pipeline and "tune-workgroups," in plain.pipeline

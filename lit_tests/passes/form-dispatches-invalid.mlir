@@ -17,3 +17,20 @@ func.func @dequantize_to_call(%w: tensor<8x32x!quant.q8_0>) {
   func.call @use(%f) : (tensor<8x32xf32>) -> ()
   func.return
 }
+
+// -----
+
+// A contraction over 0 elements: no kernel is generated for an empty tensor (was a ZeroDivisionError in tiling).
+func.func @empty_reduction(%x: tensor<?x0xf32>, %w: tensor<8x0xf32>) -> tensor<?x8xf32> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?x0xf32>
+  %e = tensor.empty(%n) : tensor<?x8xf32>
+  // expected-error @+1 {{form-dispatches: tensor<?x0xf32> has a dimension of size 0; there is no kernel for an empty tensor}}
+  %r = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x, %w : tensor<?x0xf32>, tensor<8x0xf32>) outs(%e : tensor<?x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %acc: f32):
+    %m = arith.mulf %a, %b : f32
+    %s = arith.addf %acc, %m : f32
+    linalg.yield %s : f32
+  } -> tensor<?x8xf32>
+  func.return %r : tensor<?x8xf32>
+}

@@ -455,6 +455,24 @@ def _fix_function_types(module: ModuleOp) -> None:
                     Rewriter.replace_op(call, func.CallOp(call.callee, call.arguments, new.outputs.data))
 
 
+def _check_shapes(module: ModuleOp) -> None:
+    """RustyError, located at the op, for a tfm tensor this lowering cannot handle: only the leading (token)
+    dimension may be dynamic (the kernels are generated for static rows), and no dimension may be 0."""
+    for inner in module.walk():
+        if inner.dialect_name() != "tfm":
+            continue
+        for value in (*inner.operands, *inner.results):
+            if not isinstance(value.type, TensorType):
+                continue
+            shape = value.type.get_shape()
+            if any(d == DYNAMIC_INDEX for d in shape[1:]) or 0 in shape:
+                raise RustyError(
+                    f"convert-transformer-to-tensor: {value.type} is not supported: only the leading (token) "
+                    "dimension may be dynamic, and no dimension may be 0",
+                    inner,
+                )
+
+
 @dataclass(frozen=True)
 class ConvertTransformerToTensorPass(ModulePass):
     """Rewrites every ``tfm`` op into linalg on tensors, quant.dequantize and linalg_ext ops.
@@ -464,7 +482,8 @@ class ConvertTransformerToTensorPass(ModulePass):
     ``quant.dequantize``), ``tensor.extract`` gathers (embedding, RoPE pairs),
     ``linalg_ext.cache_append``/``attention``/``argmax``/``sample``, and
     ``dispatch.weight``/``kv_cache``/``cache``/``block_table`` for the host's
-    resources. No ``tfm`` op remains. Pre-conditions: the module verifies.
+    resources. No ``tfm`` op remains. Pre-conditions: the module verifies; tfm
+    tensors have static, non-zero dimensions except the leading (token) one.
 
     The KV cache is paged by default (blocks of ``kv-block-size`` positions
     handed out by the runtime as the sequence grows, read through a block
@@ -487,6 +506,7 @@ class ConvertTransformerToTensorPass(ModulePass):
             raise RustyError(f"convert-transformer-to-tensor: kv-cache-type must be one of {', '.join(KV_ELEMENT_TYPES)}, got '{self.kv_cache_type}'")
         if self.kv_block_size < 0:
             raise RustyError(f"convert-transformer-to-tensor: kv-block-size must be 0 (not paged) or positive, got {self.kv_block_size}")
+        _check_shapes(op)
         layout = CacheLayout(KV_ELEMENT_TYPES[self.kv_cache_type], self.kv_block_size or None)
         # logits first: they may absorb the rms_norm that feeds them (see LogitsLowering)
         PatternRewriteWalker(LogitsLowering(), apply_recursively=False).rewrite_module(op)

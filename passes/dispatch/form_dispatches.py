@@ -356,7 +356,8 @@ class FormDispatchesPass(ModulePass):
     materialized) with its epilogue and its recomputed producers; host ops stay
     outside. ``quant.dequantize`` is always inside the region that consumes it,
     so no float copy of a quantized weight is ever materialized.
-    Pre-conditions: tensor-level IR (after ``convert-transformer-to-tensor``).
+    Pre-conditions: tensor-level IR (after ``convert-transformer-to-tensor``), no tensor with a
+    dimension of size 0 (an error at the op).
     """
 
     name = "form-dispatches"
@@ -368,9 +369,21 @@ class FormDispatchesPass(ModulePass):
     ``rusty bench --fusion`` measures fusion against."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        _refuse_empty_tensors(op)
         blocks = [b for f in op.ops if isinstance(f, func.FuncOp) and not f.is_declaration for b in _host_blocks(f.body.block)]
         for block in blocks:
             _BlockFormer(block, self.fuse).form()
+
+
+def _refuse_empty_tensors(module: ModuleOp) -> None:
+    """RustyError at the op for a tensor with a dimension of size 0: no kernel is generated for an empty
+    iteration space (a contraction over 0 elements has no chunks to split)."""
+    for inner in module.walk():
+        if kind(inner) in (None, Kind.INIT):  # host ops and destinations: the computing op is named instead
+            continue
+        for value in (*inner.operands, *inner.results):
+            if isinstance(value.type, TensorType) and 0 in value.type.get_shape():
+                raise RustyError(f"form-dispatches: {value.type} has a dimension of size 0; there is no kernel for an empty tensor", inner)
 
 
 def _host_blocks(block: Block) -> list[Block]:

@@ -31,9 +31,11 @@ ordered per head: "interleaved" for GGUF llama (llama.cpp's order), "half" for H
 folders and GGUF qwen2.
 
 Every problem with the input (missing file, truncated file, wrong magic, unknown
-architecture, unsupported tensor type, missing or mis-shaped tensor, a config.json that
+architecture, unsupported tensor type, missing or mis-shaped tensor, a tensor table that does
+not tile the data, a hyper-parameter of the wrong type or out of range, a config.json that
 contradicts the weights) raises ``RustyError`` naming the file and the tensor or key. All
-tensors are checked for presence and shape at load time without reading their data.
+tensors are checked for presence, shape and layout at load time without reading their data
+(docs/bad-input.md lists every check).
 """
 
 from __future__ import annotations
@@ -75,6 +77,14 @@ class LoadedModel:
     """"gguf" or "safetensors"."""
     metadata: dict[str, Any] = field(default_factory=dict, repr=False)
     """The raw GGUF key/values or the config.json contents."""
+
+    def __post_init__(self) -> None:
+        # every id the tokenizer can produce must select a row of the embedding (a larger id reads past it)
+        if self.tokenizer.vocab_size > self.config.vocab:
+            raise RustyError(
+                f"{self.source}: the tokenizer has {self.tokenizer.vocab_size} tokens, but the model's embedding "
+                f"has only {self.config.vocab} rows"
+            )
 
 
 def default_model_path() -> Path:

@@ -10,14 +10,29 @@ shapes against it before any tensor data is read.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rusty_ir.errors import RustyError
+from rusty_ir.errors import RustyError, printable
 
 ARCHITECTURES = ("llama", "qwen2")
 ROPE_STYLES = ("interleaved", "half")
+MAX_SIZE = 2**31 - 1
+"""The largest count or dimension a config may give (kernels index with 32-bit integers)."""
+_SIZES = ("n_layers", "hidden", "n_heads", "n_kv_heads", "head_dim", "ffn_hidden", "vocab", "context_length", "rope_dim")
+_POSITIVE_FLOATS = ("rope_theta", "rms_eps")
+
+
+class ConfigValueError(ValueError):
+    """A ``ModelConfig`` field out of range; ``field`` names it, so an importer can name its metadata key."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field} {message}")
+        self.field = field
+        self.reason = message
 
 
 @dataclass(frozen=True)
@@ -55,12 +70,30 @@ class ModelConfig:
     name: str = ""
 
     def __post_init__(self) -> None:
+        """Check every field's type and range: ``ConfigValueError`` naming the field otherwise."""
         if self.rope_dim == 0:
             object.__setattr__(self, "rope_dim", self.head_dim)
         if self.arch not in ARCHITECTURES:
-            raise ValueError(f"unknown architecture {self.arch!r} (known: {', '.join(ARCHITECTURES)})")
+            raise ConfigValueError("arch", f"{self.arch!r} is unknown (known: {', '.join(ARCHITECTURES)})")
         if self.rope_style not in ROPE_STYLES:
-            raise ValueError(f"unknown rope_style {self.rope_style!r} (known: {', '.join(ROPE_STYLES)})")
+            raise ConfigValueError("rope_style", f"{self.rope_style!r} is unknown (known: {', '.join(ROPE_STYLES)})")
+        for name in _SIZES:
+            value = getattr(self, name)
+            if type(value) is not int or not 1 <= value <= MAX_SIZE:
+                raise ConfigValueError(name, f"= {value!r}: must be an integer from 1 to {MAX_SIZE}")
+        for name in _POSITIVE_FLOATS:
+            value = getattr(self, name)
+            if type(value) not in (int, float) or not math.isfinite(value) or value <= 0:
+                raise ConfigValueError(name, f"= {value!r}: must be a finite number above 0")
+        for name in ("tied_embeddings", "qkv_bias"):
+            if type(getattr(self, name)) is not bool:
+                raise ConfigValueError(name, f"= {getattr(self, name)!r}: must be true or false")
+        for name, ids in (("bos_token_id", () if self.bos_token_id is None else (self.bos_token_id,)), ("eos_token_ids", self.eos_token_ids)):
+            if any(type(i) is not int or not 0 <= i < self.vocab for i in ids):
+                raise ConfigValueError(name, f"= {self.bos_token_id if name == 'bos_token_id' else list(ids)!r}: "
+                                             f"token ids must be in the vocabulary (0 to {self.vocab - 1})")  # fmt: skip
+        if self.n_heads % self.n_kv_heads:
+            raise ConfigValueError("n_kv_heads", f"= {self.n_kv_heads} does not divide n_heads = {self.n_heads}")
 
     @property
     def q_dim(self) -> int:
@@ -80,6 +113,43 @@ class ModelConfig:
 
     def replace(self, **changes: Any) -> ModelConfig:
         return dataclasses.replace(self, **changes)
+
+
+# --- reading hyper-parameters -----------------------------------------------------------------
+
+_KINDS: dict[type, tuple[str, Any]] = {
+    int: ("an integer", lambda v: type(v) is int),
+    float: ("a number", lambda v: type(v) in (int, float)),
+    bool: ("true or false", lambda v: type(v) is bool),
+    str: ("a string", lambda v: type(v) is str),
+}
+
+
+class Fields:
+    """Typed reads of a checkpoint's metadata (GGUF key/values or a config.json): a value of the wrong type
+    (``"no"`` for a boolean, ``1e12`` or ``[2, 3]`` for a count) is a RustyError naming the file and key."""
+
+    def __init__(self, data: Mapping[str, Any], source: str) -> None:
+        self.data = data
+        self.source = source
+
+    def get(self, key: str, kind: type, default: Any = ..., *, null_is_missing: bool = False) -> Any:
+        """``data[key]`` if it is of ``kind`` (int, float, bool or str; an int is a float too), ``default`` when
+        the key is absent (or null, with ``null_is_missing``); RustyError when absent without a default."""
+        value = self.data.get(key)
+        if key not in self.data or (value is None and null_is_missing):
+            if default is ...:
+                raise RustyError(f"{self.source}: missing key '{key}'")
+            return default
+        what, ok = _KINDS[kind]
+        if not ok(value):
+            shown = f"an array of {len(value)} items" if isinstance(value, list) and len(value) > 8 else printable(repr(value))
+            raise RustyError(f"{self.source}: {key} = {shown}: must be {what}")
+        return float(value) if kind is float else value
+
+    def config_error(self, err: ConfigValueError, keys: Mapping[str, str]) -> RustyError:
+        """A ModelConfig range error, naming the key the field came from."""
+        return RustyError(f"{self.source}: {keys.get(err.field, err.field)} {printable(err.reason, 200)}")
 
 
 # --- the tensors a config implies -------------------------------------------------------
@@ -107,7 +177,7 @@ _BIAS_TENSORS: dict[str, tuple[str, ...]] = {
     "attn_v.bias": ("n_kv_heads*head_dim",),
 }
 
-LAYER_TENSOR_RE = re.compile(r"^blk\.(\d+)\.(.+)$")
+LAYER_TENSOR_RE = re.compile(r"^blk\.(\d{1,10})\.(.+)$")
 
 
 @dataclass(frozen=True)
@@ -163,6 +233,11 @@ def check_tensors(
     ``config_source`` the file holding that metadata. Layer tensors with an index at or past
     ``n_layers`` are an error too (the config contradicts the weights).
     """
+    if cfg.n_layers * len(_LAYER_TENSORS) > len(shapes):  # before listing them: a huge count is no work
+        raise RustyError(
+            f"{config_source} says {key_of.get('n_layers', 'n_layers')}={cfg.n_layers}, but the checkpoint has only "
+            f"{len(shapes)} tensors ({len(_LAYER_TENSORS)} per layer)"
+        )
     specs = expected_tensors(cfg)
     for name, spec in specs.items():
         if name not in shapes:
@@ -182,6 +257,6 @@ def check_tensors(
         m = LAYER_TENSOR_RE.match(name)
         if m and int(m.group(1)) >= cfg.n_layers:
             raise RustyError(
-                f"{source_of(name)}: tensor '{display_name(name)}' belongs to layer {m.group(1)}, "
+                f"{source_of(name)}: tensor '{printable(display_name(name))}' belongs to layer {m.group(1)}, "
                 f"but {config_source} says {key_of.get('n_layers', 'n_layers')}={cfg.n_layers}"
             )

@@ -17,6 +17,7 @@ row-major ``[out, in]`` order that Hugging Face uses.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,14 +25,17 @@ from typing import Any
 
 import numpy as np
 
-from rusty_ir.errors import RustyError
+from rusty_ir.errors import RustyError, printable
 from rusty_ir.weights import SCHEME_BY_GGML_TYPE, TensorView, WeightStore
 
-from .config import ModelConfig, check_tensors
+from .config import ConfigValueError, Fields, ModelConfig, check_tensors
 
 GGUF_MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
 DEFAULT_ALIGNMENT = 32
+MAX_NAME_BYTES = 1024
+"""Longest metadata key or tensor name accepted (llama.cpp allows 63-byte tensor names)."""
+MAX_ARRAY_NESTING = 8
 
 # GGUFValueType -> struct format
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
@@ -103,17 +107,22 @@ class _Cursor:
     def u64(self) -> int:
         return self.scalar(10)
 
-    def string(self) -> str:
+    def string(self, limit: int | None = None) -> str:
+        """A length-prefixed UTF-8 string (invalid bytes become U+FFFD); RustyError past ``limit`` bytes."""
         n = self.u64()
+        if limit is not None and n > limit:
+            raise RustyError(f"{self.path}: corrupt GGUF file: {self.where} has a name of {n} bytes (at most {limit})")
         self.need(n)
         s = bytes(self.buf[self.off : self.off + n]).decode("utf-8", errors="replace")
         self.off += n
         return s
 
-    def value(self, vtype: int) -> Any:
+    def value(self, vtype: int, depth: int = 0) -> Any:
         if vtype == _STRING:
             return self.string()
         if vtype == _ARRAY:
+            if depth >= MAX_ARRAY_NESTING:
+                raise RustyError(f"{self.path}: corrupt GGUF file: {self.where} nests arrays more than {MAX_ARRAY_NESTING} deep")
             etype = self.u32()
             count = self.u64()
             if etype == _STRING:
@@ -140,7 +149,7 @@ class _Cursor:
                 self.off += count * dt.itemsize
                 return arr.tolist()
             if etype == _ARRAY:
-                return [self.value(_ARRAY) for _ in range(count)]
+                return [self.value(_ARRAY, depth + 1) for _ in range(count)]
             raise RustyError(f"{self.path}: {self.where}: unknown GGUF array element type {etype}")
         if vtype in _SCALARS:
             return self.scalar(vtype)
@@ -148,19 +157,22 @@ class _Cursor:
 
 
 def read_gguf(path: str | Path) -> GGUFFile:
-    """Parse a GGUF file's header, metadata and tensor infos; tensor data stays on disk."""
+    """Parse a GGUF file's header, metadata and tensor infos; tensor data stays on disk.
+
+    Everything is checked before it is used: lengths and counts against the file's size, keys and
+    tensor names unique, and the tensor layout (``_check_layout``)."""
     path = Path(path)
     try:
         size = path.stat().st_size
-    except OSError as e:
-        raise RustyError(f"{path}: cannot open: {e.strerror or e}") from None
-    if size < 24:
+        mm = np.memmap(path, dtype=np.uint8, mode="r") if size >= 24 else None
+    except (OSError, ValueError) as e:
+        raise RustyError(f"{path}: cannot open: {getattr(e, 'strerror', None) or e}") from None
+    if mm is None:
         raise RustyError(f"{path}: truncated GGUF file ({size} bytes, smaller than a GGUF header)")
-    mm = np.memmap(path, dtype=np.uint8, mode="r")
     cur = _Cursor(memoryview(mm), path)
     magic = bytes(cur.buf[:4])
     if magic != GGUF_MAGIC:
-        raise RustyError(f"{path}: not a GGUF file (magic {magic!r}, expected {GGUF_MAGIC!r})")
+        raise RustyError(f"{path}: not a GGUF file (magic {printable(magic)}, expected {GGUF_MAGIC!r})")
     cur.off = 4
     version = cur.u32()
     if version not in SUPPORTED_VERSIONS:
@@ -173,61 +185,118 @@ def read_gguf(path: str | Path) -> GGUFFile:
     meta: dict[str, Any] = {}
     for i in range(n_kv):
         cur.where = f"metadata entry #{i}"
-        key = cur.string()
-        cur.where = f"metadata key '{key}'"
+        key = cur.string(MAX_NAME_BYTES)
+        if key in meta:
+            raise RustyError(f"{path}: corrupt GGUF file: metadata key '{printable(key)}' appears twice")
+        cur.where = f"metadata key '{printable(key)}'"
         meta[key] = cur.value(cur.u32())
     infos: list[tuple[str, tuple[int, ...], int, int]] = []
     for i in range(n_tensors):
         cur.where = f"tensor info #{i}"
-        name = cur.string()
-        cur.where = f"tensor info of '{name}'"
+        name = cur.string(MAX_NAME_BYTES)
+        cur.where = f"tensor info of '{printable(name)}'"
         n_dims = cur.u32()
         if n_dims > 8:
-            raise RustyError(f"{path}: tensor '{name}' has {n_dims} dimensions (corrupt tensor info)")
+            raise RustyError(f"{path}: tensor '{printable(name)}' has {n_dims} dimensions (corrupt tensor info)")
         dims = tuple(cur.u64() for _ in range(n_dims))
         ggml_type = cur.u32()
         offset = cur.u64()
         infos.append((name, dims, ggml_type, offset))
     alignment = meta.get("general.alignment", DEFAULT_ALIGNMENT)
-    if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
-        raise RustyError(f"{path}: invalid general.alignment {alignment!r} (must be a power of two)")
+    if type(alignment) is not int or alignment <= 0 or alignment & (alignment - 1):
+        raise RustyError(f"{path}: invalid general.alignment {printable(repr(alignment))} (must be a power of two)")
     data_offset = -(-cur.off // alignment) * alignment
     tensors: dict[str, GGUFTensorInfo] = {}
     for name, dims, ggml_type, offset in infos:
         if name in tensors:
-            raise RustyError(f"{path}: tensor '{name}' appears twice")
+            raise RustyError(f"{path}: tensor '{printable(name)}' appears twice")
         tensors[name] = GGUFTensorInfo(name, dims, ggml_type, data_offset + offset)
-    return GGUFFile(path, version, meta, tensors, data_offset, alignment, mm)
+    f = GGUFFile(path, version, meta, tensors, data_offset, alignment, mm)
+    _check_layout(f)
+    return f
+
+
+def _block_size(f: GGUFFile, info: GGUFTensorInfo) -> tuple[int, int]:
+    """(elements, bytes) of one block of the tensor's GGML type; RustyError for a type id GGML does not have."""
+    sch = SCHEME_BY_GGML_TYPE.get(info.ggml_type)
+    if sch is not None:
+        return sch.block, sch.block_bytes
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType  # noqa: PLC0415 - only for types we do not run
+
+    try:
+        return GGML_QUANT_SIZES[GGMLQuantizationType(info.ggml_type)]
+    except (ValueError, KeyError):
+        raise RustyError(f"{f.path}: tensor '{printable(info.name)}' has unknown GGML type id {info.ggml_type} (corrupt tensor info)") from None
+
+
+def tensor_nbytes(f: GGUFFile, info: GGUFTensorInfo) -> int:
+    """Bytes of the tensor's data (exact integers: dims whose product overflows 64 bits stay huge and are caught
+    by the layout check); RustyError when its rows are not whole blocks."""
+    block, block_bytes = _block_size(f, info)
+    row = info.dims[0] if info.dims else 1
+    if row % block:
+        raise RustyError(
+            f"{f.path}: tensor '{printable(info.name)}': row length {row} is not a multiple of the "
+            f"{f.type_name(info.ggml_type)} block size {block}"
+        )
+    return math.prod(info.dims[1:]) * (row // block) * block_bytes
+
+
+def _check_layout(f: GGUFFile) -> None:
+    """RustyError unless the tensors tile the data section as GGUF writers lay them out (llama.cpp requires the same):
+    each starts at a multiple of the alignment, at the end of the one before rounded up to the alignment (no
+    overlap, no gap: a tensor whose type or dims were changed no longer fits), and the data ends where the file
+    does, within the last tensor's padding (a wrong ``general.alignment`` shifts the data section and leaves
+    bytes over)."""
+    size = f.mm.shape[0]
+    spans: list[tuple[int, int, str]] = []
+    for info in f.tensors.values():
+        rel = info.offset - f.data_offset
+        if rel % f.alignment:
+            raise RustyError(
+                f"{f.path}: tensor '{printable(info.name)}' starts at data offset {rel}, not a multiple of the alignment "
+                f"{f.alignment} (corrupt tensor info or general.alignment)"
+            )
+        end = info.offset + tensor_nbytes(f, info)
+        if end > size:
+            raise RustyError(
+                f"{f.path}: truncated or corrupt file: tensor '{printable(info.name)}' needs bytes {info.offset}..{end}, "
+                f"the file has {size}"
+            )
+        spans.append((info.offset, end, info.name))
+    spans.sort()
+    expected, before = f.data_offset, None
+    for start, end, name in spans:
+        if start != expected:
+            what = f"overlaps '{printable(before)}'" if start < expected else f"leaves {start - expected} bytes unused before it"
+            raise RustyError(f"{f.path}: corrupt tensor table: tensor '{printable(name)}' at data offset "
+                             f"{start - f.data_offset} {what} (a wrong offset, type or shape)")  # fmt: skip
+        expected, before = -(-end // f.alignment) * f.alignment, name
+    data_end = spans[-1][1] if spans else f.data_offset
+    if size > max(expected, data_end):
+        raise RustyError(
+            f"{f.path}: corrupt GGUF file: {size - data_end} bytes follow the last tensor's data "
+            f"(a wrong general.alignment={f.alignment} or tensor table)"
+        )
 
 
 def tensor_view(f: GGUFFile, info: GGUFTensorInfo) -> TensorView:
-    """A zero-copy view of one tensor; RustyError for unsupported types or data past the end."""
+    """A zero-copy view of one tensor (its extent was checked by ``read_gguf``); RustyError for unsupported types."""
     sch = SCHEME_BY_GGML_TYPE.get(info.ggml_type)
     if sch is None:
         raise RustyError(
-            f"{f.path}: tensor '{info.name}' has unsupported type {f.type_name(info.ggml_type)} "
+            f"{f.path}: tensor '{printable(info.name)}' has unsupported type {f.type_name(info.ggml_type)} "
             f"(supported: {', '.join(s.name.upper() for s in SCHEME_BY_GGML_TYPE.values())})"
         )
-    shape = info.shape
-    try:
-        nbytes = sch.nbytes(shape)
-    except ValueError as e:
-        raise RustyError(f"{f.path}: tensor '{info.name}': {e}") from None
-    end = info.offset + nbytes
-    if end > f.mm.shape[0]:
-        raise RustyError(
-            f"{f.path}: truncated file: tensor '{info.name}' needs bytes {info.offset}..{end}, the file has {f.mm.shape[0]}"
-        )
-    return TensorView(info.name, shape, sch, f.mm[info.offset : end], source=str(f.path))
+    return TensorView(info.name, info.shape, sch, f.mm[info.offset : info.offset + tensor_nbytes(f, info)], source=str(f.path))
 
 
 def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
     meta = f.metadata
-    arch = meta.get("general.architecture")
-    if arch is None:
-        raise RustyError(f"{f.path}: missing metadata key general.architecture")
+    fields = Fields(meta, str(f.path))
+    arch = fields.get("general.architecture", str)
     if arch not in ("llama", "qwen2"):
-        raise RustyError(f"{f.path}: unknown architecture {arch!r} (key general.architecture; supported: llama, qwen2)")
+        raise RustyError(f"{f.path}: unknown architecture '{printable(arch)}' (key general.architecture; supported: llama, qwen2)")
 
     keys = {
         "n_layers": f"{arch}.block_count",
@@ -243,32 +312,27 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
         "rope_dim": f"{arch}.rope.dimension_count",
     }
 
-    def get(field: str, default: Any = ...) -> Any:
-        key = keys[field]
-        if key in meta:
-            return meta[key]
-        if default is ...:
-            raise RustyError(f"{f.path}: missing metadata key {key}")
-        return default
+    def get(field: str, kind: type = int, default: Any = ...) -> Any:
+        return fields.get(keys[field], kind, default)
 
-    hidden = int(get("hidden"))
-    n_heads = int(get("n_heads"))
-    if n_heads <= 0 or hidden % n_heads and keys["head_dim"] not in meta:
-        raise RustyError(f"{f.path}: {keys['n_heads']}={n_heads} does not divide {keys['hidden']}={hidden}")
-    head_dim = int(get("head_dim", hidden // n_heads))
+    hidden = get("hidden")
+    n_heads = get("n_heads")
     if keys["head_dim"] not in meta:
+        if n_heads <= 0 or hidden % n_heads:
+            raise RustyError(f"{f.path}: {keys['n_heads']}={n_heads} does not divide {keys['hidden']}={hidden}")
         keys["head_dim"] = f"{keys['hidden']}/{keys['n_heads']}"
-    vocab = get("vocab", None)
+    head_dim = get("head_dim", int, hidden // n_heads if n_heads > 0 else 0)
+    vocab = get("vocab", int, None)
     if vocab is None:
         toks = meta.get("tokenizer.ggml.tokens")
-        if toks is not None:
+        if isinstance(toks, list):
             vocab, keys["vocab"] = len(toks), "tokenizer.ggml.tokens (count)"
         elif "token_embd.weight" in f.tensors:
             vocab, keys["vocab"] = f.tensors["token_embd.weight"].shape[0], "token_embd.weight rows"
         else:
             raise RustyError(f"{f.path}: cannot tell the vocabulary size ({keys['vocab']} missing)")
-    eos_ids = [meta.get(k) for k in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id")]
-    bos = meta.get("tokenizer.ggml.bos_token_id")
+    token_ids = [fields.get(f"tokenizer.ggml.{k}_token_id", int, None) for k in ("bos", "eos", "eot", "eom")]
+    bos, eos_ids = token_ids[0], token_ids[1:]
     if meta.get("tokenizer.ggml.model") == "llama":  # llama.cpp's SentencePiece defaults
         bos = 1 if bos is None else bos
         eos_ids[0] = 2 if eos_ids[0] is None else eos_ids[0]
@@ -280,27 +344,27 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
     try:
         cfg = ModelConfig(
             arch=arch,
-            n_layers=int(get("n_layers")),
+            n_layers=get("n_layers"),
             hidden=hidden,
             n_heads=n_heads,
-            n_kv_heads=int(get("n_kv_heads", n_heads)),
+            n_kv_heads=get("n_kv_heads", int, n_heads),
             head_dim=head_dim,
-            ffn_hidden=int(get("ffn_hidden")),
-            vocab=int(vocab),
-            rope_theta=float(get("rope_theta", 10000.0)),
+            ffn_hidden=get("ffn_hidden"),
+            vocab=vocab,
+            rope_theta=get("rope_theta", float, 10000.0),
             rope_style="interleaved" if arch == "llama" else "half",
-            rms_eps=float(get("rms_eps")),
-            context_length=int(get("context_length", 2048)),
+            rms_eps=get("rms_eps", float),
+            context_length=get("context_length", int, 2048),
             tied_embeddings="output.weight" not in f.tensors,
             qkv_bias=arch == "qwen2",
-            rope_dim=int(get("rope_dim", head_dim)),
-            bos_token_id=None if bos is None else int(bos),
-            eos_token_ids=tuple(dict.fromkeys(int(e) for e in eos_ids if e is not None)),
+            rope_dim=get("rope_dim", int, head_dim),
+            bos_token_id=bos,
+            eos_token_ids=tuple(dict.fromkeys(e for e in eos_ids if e is not None)),
             rope_scaling=tuple(sorted(scaling.items())) or None,
             name=str(meta.get("general.name", "")),
         )
-    except (TypeError, ValueError) as e:
-        raise RustyError(f"{f.path}: bad model metadata: {e}") from None
+    except ConfigValueError as e:
+        raise fields.config_error(e, {**keys, "bos_token_id": "tokenizer.ggml.bos_token_id", "eos_token_ids": "tokenizer.ggml.eos_token_id"}) from None
     return cfg, keys
 
 
@@ -317,7 +381,7 @@ def load_gguf(path: str | Path):
         {name: v.shape for name, v in views.items()},
         source_of=lambda _name: str(f.path),
         key_of=keys,
-        config_source=f"{f.path.name}'s metadata",
+        config_source=f"{f.path}'s metadata",
     )
     tok = tokenizer_from_gguf(f.metadata, str(f.path))
     weights = WeightStore(views, source=str(f.path))

@@ -11,6 +11,7 @@ rest of the compiler uses (``HF_TO_GGUF``). q/k projections stay in Hugging Face
 from __future__ import annotations
 
 import json
+import math
 import re
 import struct
 from pathlib import Path
@@ -18,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from rusty_ir.errors import RustyError
+from rusty_ir.errors import RustyError, printable
 from rusty_ir.weights import SCHEMES, TensorView, WeightStore
 
-from .config import ModelConfig, check_tensors
+from .config import ConfigValueError, Fields, ModelConfig, check_tensors
 
 DTYPES = {"F32": SCHEMES["f32"], "F16": SCHEMES["f16"], "BF16": SCHEMES["bf16"]}
 """safetensors dtypes this importer reads."""
@@ -72,6 +73,13 @@ def gguf_to_hf_name(name: str) -> str:
     return name
 
 
+SAFETENSORS_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+                           "I32": 4, "U32": 4, "F32": 4, "F64": 8, "I64": 8, "U64": 8}
+"""Bytes per element of every safetensors dtype (to check the layout of tensors this importer does not read)."""
+MAX_HEADER_BYTES = 100_000_000
+"""The safetensors library's own limit on a header."""
+
+
 def read_safetensors_header(path: Path) -> tuple[dict[str, Any], int, int]:
     """(header dict, data start, file size) of a .safetensors file; reads only the header."""
     try:
@@ -81,43 +89,74 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, Any], int, int]:
             if len(head) < 8:
                 raise RustyError(f"{path}: truncated safetensors file ({size} bytes, no header length)")
             (n,) = struct.unpack("<Q", head)
-            if n > size - 8 or n > 100_000_000:
+            if n > size - 8 or n > MAX_HEADER_BYTES:
                 raise RustyError(f"{path}: truncated or not a safetensors file (header length {n}, file size {size})")
             raw = fh.read(n)
     except OSError as e:
         raise RustyError(f"{path}: cannot read: {e.strerror or e}") from None
+    if not raw.startswith(b"{"):
+        raise RustyError(f"{path}: not a safetensors file (the header does not start with '{{')")
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
-        raise RustyError(f"{path}: not a safetensors file (header is not JSON: {e})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise RustyError(f"{path}: not a safetensors file (header is not JSON: {printable(e, 200)})") from None
     if not isinstance(header, dict):
         raise RustyError(f"{path}: not a safetensors file (header is not a JSON object)")
     return header, 8 + n, size
 
 
+def _entry(path: Path, name: str, info: Any) -> tuple[str, tuple[int, ...], int, int]:
+    """(dtype, shape, begin, end) of a header entry; RustyError for anything malformed."""
+    where = f"{path}: tensor '{printable(name)}'"
+    if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
+        raise RustyError(f"{where}: malformed header entry (needs dtype, shape and data_offsets)")
+    dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
+    if not isinstance(dtype, str) or dtype not in SAFETENSORS_DTYPE_BYTES:
+        raise RustyError(f"{where}: unknown dtype {printable(repr(dtype))}")
+    if not isinstance(shape, list) or any(type(d) is not int or d < 0 for d in shape):
+        raise RustyError(f"{where}: shape {printable(repr(shape))} is not a list of non-negative integers")
+    if not isinstance(offsets, list) or len(offsets) != 2 or any(type(o) is not int for o in offsets) or not 0 <= offsets[0] <= offsets[1]:
+        raise RustyError(f"{where}: data_offsets {printable(repr(offsets))} is not [begin, end] with 0 <= begin <= end")
+    expected = math.prod(shape) * SAFETENSORS_DTYPE_BYTES[dtype]
+    if offsets[1] - offsets[0] != expected:
+        raise RustyError(
+            f"{where} of shape {shape} in {dtype} needs {expected} bytes, its data_offsets {offsets} give {offsets[1] - offsets[0]}"
+        )
+    return dtype, tuple(shape), offsets[0], offsets[1]
+
+
 def _shard_views(path: Path) -> dict[str, TensorView]:
+    """Every tensor of one shard as a zero-copy view. As the format requires, the tensors' byte ranges must cover
+    the data section exactly, without gaps or overlaps: a wrong header length or offset is an error, not garbage."""
     header, start, size = read_safetensors_header(path)
-    mm = np.memmap(path, dtype=np.uint8, mode="r") if size > 0 else np.zeros(0, np.uint8)
+    entries = {name: _entry(path, name, info) for name, info in header.items() if name != "__metadata__"}
+    cursor = 0
+    for name, (_, _, begin, end) in sorted(entries.items(), key=lambda e: (e[1][2], e[1][3])):
+        if begin != cursor:
+            what = "overlaps the tensor before it" if begin < cursor else f"leaves a gap of {begin - cursor} bytes before it"
+            raise RustyError(f"{path}: corrupt header: tensor '{printable(name)}' at data offset {begin} {what}")
+        cursor = end
+    if start + cursor > size:
+        last = max(entries, key=lambda n: entries[n][3])
+        raise RustyError(
+            f"{path}: truncated file: tensor '{printable(last)}' needs bytes {start + entries[last][2]}..{start + cursor}, "
+            f"the file has {size}"
+        )
+    if start + cursor < size:
+        raise RustyError(
+            f"{path}: corrupt file: {size - start - cursor} bytes follow the last tensor's data (a wrong header length?)"
+        )
+    try:
+        mm = np.memmap(path, dtype=np.uint8, mode="r") if size > 0 else np.zeros(0, np.uint8)
+    except (OSError, ValueError) as e:
+        raise RustyError(f"{path}: cannot open: {getattr(e, 'strerror', None) or e}") from None
     views: dict[str, TensorView] = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype, shape, (begin, end) = info["dtype"], tuple(int(d) for d in info["shape"]), info["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise RustyError(f"{path}: malformed header entry for tensor '{name}'") from None
+    for name, (dtype, shape, begin, end) in entries.items():
         if _IGNORED.search(name):
             continue
         sch = DTYPES.get(dtype)
         if sch is None:
-            raise RustyError(f"{path}: tensor '{name}' has unsupported dtype {dtype} (supported: {', '.join(DTYPES)})")
-        if not (0 <= begin <= end) or start + end > size:
-            raise RustyError(f"{path}: truncated file: tensor '{name}' needs bytes {start + begin}..{start + end}, the file has {size}")
-        expected = sch.nbytes(shape) if shape else sch.block_bytes
-        if end - begin != expected:
-            raise RustyError(
-                f"{path}: tensor '{name}' of shape {list(shape)} in {dtype} needs {expected} bytes, the header gives {end - begin}"
-            )
+            raise RustyError(f"{path}: tensor '{printable(name)}' has unsupported dtype {dtype} (supported: {', '.join(DTYPES)})")
         views[name] = TensorView(name, shape or (1,), sch, mm[start + begin : start + end], source=str(path))
     return views
 
@@ -135,13 +174,14 @@ def _load_json(path: Path) -> dict[str, Any]:
 
 
 def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[ModelConfig, dict[str, str]]:
-    model_type = cfg.get("model_type")
+    fields = Fields(cfg, str(path))
+    model_type = fields.get("model_type", str, None)
     arch = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2"}.get(model_type)  # type: ignore[arg-type]
     if arch is None:
-        raise RustyError(f"{path}: unknown architecture: model_type={model_type!r} (supported: llama, mistral, qwen2)")
-    if cfg.get("mlp_bias"):
+        raise RustyError(f"{path}: unknown architecture: model_type={printable(repr(model_type))} (supported: llama, mistral, qwen2)")
+    if fields.get("mlp_bias", bool, False, null_is_missing=True):
         raise RustyError(f"{path}: mlp_bias=true is not supported")
-    if arch == "llama" and cfg.get("attention_bias"):
+    if arch == "llama" and fields.get("attention_bias", bool, False, null_is_missing=True):
         raise RustyError(f"{path}: attention_bias=true is not supported for model_type {model_type!r}")
     keys = {
         "n_layers": "num_hidden_layers",
@@ -153,55 +193,62 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
         "vocab": "vocab_size",
         "rms_eps": "rms_norm_eps",
         "context_length": "max_position_embeddings",
+        "rope_theta": "rope_theta",
+        "tied_embeddings": "tie_word_embeddings",
+        "bos_token_id": "bos_token_id",
+        "eos_token_ids": "eos_token_id",
     }
 
-    def get(field: str, default: Any = ...) -> Any:
-        key = keys[field]
-        val = cfg.get(key)
-        if val is None:
-            if default is ...:
-                raise RustyError(f"{path}: missing key '{key}'")
-            return default
-        return val
+    def get(field: str, kind: type = int, default: Any = ...) -> Any:
+        return fields.get(keys[field], kind, default, null_is_missing=True)
 
+    hidden, n_heads = get("hidden"), get("n_heads")
+    head_dim = get("head_dim", int, 0) or (hidden // n_heads if n_heads > 0 else 0)
+    rope = cfg.get("rope_parameters") or {}
+    if not isinstance(rope, dict):
+        raise RustyError(f"{path}: rope_parameters must be an object, got {printable(repr(rope))}")
+    rope_theta = get("rope_theta", float, None)
+    if rope_theta is None:
+        rope_theta, keys["rope_theta"] = Fields(rope, f"{path}: rope_parameters").get("rope_theta", float, 10000.0), "rope_parameters.rope_theta"
+    scaling = cfg.get("rope_scaling") or {k: v for k, v in rope.items() if k != "rope_theta"}
+    if not isinstance(scaling, dict):
+        raise RustyError(f"{path}: rope_scaling must be an object such as {{\"rope_type\": \"linear\", \"factor\": 2.0}}, got {printable(repr(scaling))}")
+    if scaling.get("rope_type", scaling.get("type")) in (None, "default"):
+        scaling = {}
+    rotary = fields.get("partial_rotary_factor", float, 1.0, null_is_missing=True)
+    if not 0 < rotary <= 1:
+        raise RustyError(f"{path}: partial_rotary_factor = {rotary!r}: must be above 0 and at most 1")
+    gen = folder / "generation_config.json"
+    eos = _load_json(gen).get("eos_token_id") if gen.is_file() else None
+    if eos is None:
+        eos = cfg.get("eos_token_id")
+    eos_ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
+    if any(type(e) is not int for e in eos_ids):
+        raise RustyError(f"{path}: eos_token_id = {printable(repr(eos))}: must be a token id or a list of them")
     try:
-        hidden, n_heads = int(get("hidden")), int(get("n_heads"))
-        head_dim = int(get("head_dim", 0)) or hidden // n_heads
-        rope = cfg.get("rope_parameters") or {}
-        rope_theta = cfg.get("rope_theta", rope.get("rope_theta", 10000.0))
-        scaling = cfg.get("rope_scaling") or {k: v for k, v in rope.items() if k != "rope_theta"}
-        if scaling.get("rope_type", scaling.get("type")) in (None, "default"):
-            scaling = {}
-        rope_dim = int(head_dim * float(cfg.get("partial_rotary_factor", 1.0)))
-        gen = folder / "generation_config.json"
-        eos = _load_json(gen).get("eos_token_id") if gen.is_file() else None
-        if eos is None:
-            eos = cfg.get("eos_token_id")
-        eos_ids = tuple(int(e) for e in (eos if isinstance(eos, list) else [eos] if eos is not None else []))
-        bos = cfg.get("bos_token_id")
         config = ModelConfig(
             arch=arch,
-            n_layers=int(get("n_layers")),
+            n_layers=get("n_layers"),
             hidden=hidden,
             n_heads=n_heads,
-            n_kv_heads=int(get("n_kv_heads", n_heads)),
+            n_kv_heads=get("n_kv_heads", int, n_heads),
             head_dim=head_dim,
-            ffn_hidden=int(get("ffn_hidden")),
-            vocab=int(get("vocab")),
-            rope_theta=float(rope_theta),
+            ffn_hidden=get("ffn_hidden"),
+            vocab=get("vocab"),
+            rope_theta=rope_theta,
             rope_style="half",
-            rms_eps=float(get("rms_eps", 1e-6)),
-            context_length=int(get("context_length", 2048)),
-            tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+            rms_eps=get("rms_eps", float, 1e-6),
+            context_length=get("context_length", int, 2048),
+            tied_embeddings=get("tied_embeddings", bool, False),
             qkv_bias=arch == "qwen2",
-            rope_dim=rope_dim,
-            bos_token_id=None if bos is None else int(bos),
-            eos_token_ids=eos_ids,
+            rope_dim=int(head_dim * rotary),
+            bos_token_id=get("bos_token_id", int, None),
+            eos_token_ids=tuple(eos_ids),
             rope_scaling=tuple(sorted((k, v if not isinstance(v, list) else tuple(v)) for k, v in scaling.items())) or None,
             name=str(cfg.get("_name_or_path", folder.name)),
         )
-    except (TypeError, ValueError) as e:
-        raise RustyError(f"{path}: bad value: {e}") from None
+    except ConfigValueError as e:
+        raise fields.config_error(e, keys) from None
     if "head_dim" not in cfg:
         keys["head_dim"] = "hidden_size/num_attention_heads"
     return config, keys
@@ -228,11 +275,14 @@ def load_safetensors_folder(folder: str | Path):
         weight_map = _load_json(index).get("weight_map")
         if not isinstance(weight_map, dict):
             raise RustyError(f"{index}: missing key 'weight_map'")
-        shard_of = {name: folder / str(file) for name, file in weight_map.items()}
+        for file in weight_map.values():
+            if not isinstance(file, str) or Path(file).name != file or file in ("", ".", ".."):
+                raise RustyError(f"{index}: shard {printable(repr(file))} is not a file name in the model folder")
+        shard_of = {name: folder / file for name, file in weight_map.items()}
         shards = list(dict.fromkeys(shard_of.values()))
         for s in shards:
             if not s.is_file():
-                raise RustyError(f"{index}: shard file {s.name} does not exist")
+                raise RustyError(f"{index}: shard file {printable(s.name)} does not exist")
     else:
         raise RustyError(f"{folder}: no model.safetensors or model.safetensors.index.json")
 

@@ -67,7 +67,7 @@ from rusty_ir.dialects.transformer import (
     SiluOp,
     WeightOp,
 )
-from rusty_ir.errors import RustyError
+from rusty_ir.errors import RustyError, printable
 from rusty_ir.sampling import SAMPLING_WORDS
 from rusty_ir.weights import TensorView
 
@@ -148,17 +148,14 @@ def _config_attr(config: ModelConfig) -> DictionaryAttr:
 
 def _check_supported(config: ModelConfig) -> None:
     """Refuse what the tfm ops cannot express yet, rather than compute something else."""
+    name = printable(config.name or config.arch)
     if config.rope_scaling is not None:
-        raise RustyError(
-            f"model '{config.name or config.arch}': rope scaling {dict(config.rope_scaling)} is not supported yet"
-        )
+        raise RustyError(f"model '{name}': rope scaling {printable(dict(config.rope_scaling), 200)} is not supported yet")
     if config.rope_dim != config.head_dim:
         raise RustyError(
-            f"model '{config.name or config.arch}': partial rotary embeddings (rope_dim {config.rope_dim} "
+            f"model '{name}': partial rotary embeddings (rope_dim {config.rope_dim} "
             f"< head_dim {config.head_dim}) are not supported yet"
         )
-    if config.n_heads % config.n_kv_heads:
-        raise RustyError(f"n_heads ({config.n_heads}) is not a multiple of n_kv_heads ({config.n_kv_heads})")
 
 
 def _layer_types(config: ModelConfig, weights: Mapping[str, TensorView]) -> list[TensorType[Attribute]]:

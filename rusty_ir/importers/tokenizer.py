@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rusty_ir.errors import RustyError
+from rusty_ir.errors import RustyError, printable
 
 # GGUF token types (llama.cpp's llama_token_type)
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = 1, 2, 3, 4, 5, 6
@@ -174,40 +174,13 @@ class Tokenizer:
         chat template, as Hugging Face's ``apply_chat_template(..., tokenize=False)`` does."""
         if not self.chat_template:
             raise RustyError(f"{self.source or 'tokenizer'}: the checkpoint has no chat template")
-        try:
-            import jinja2  # noqa: PLC0415
-            from jinja2.sandbox import ImmutableSandboxedEnvironment  # noqa: PLC0415
-        except ImportError:
-            raise RustyError("chat templates need the 'jinja2' package: pip install jinja2") from None
+        from .chat_template import render_chat_template  # noqa: PLC0415
 
-        def raise_exception(message: str) -> None:
-            raise jinja2.exceptions.TemplateError(message)
-
-        def tojson(x: Any, ensure_ascii: bool = False, indent: Any = None, separators: Any = None, sort_keys: bool = False) -> str:
-            return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
-
-        def strftime_now(fmt: str) -> str:
-            import datetime  # noqa: PLC0415
-
-            return datetime.datetime.now().strftime(fmt)
-
-        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=["jinja2.ext.loopcontrols"])
-        env.filters["tojson"] = tojson
-        env.globals["raise_exception"] = raise_exception
-        env.globals["strftime_now"] = strftime_now
         bos = self.id_to_token(self.bos_token_id) if self.bos_token_id is not None else ""
         eos = self.id_to_token(self.eos_token_id) if self.eos_token_id is not None else ""
-        try:
-            template = env.from_string(self.chat_template)
-            return template.render(
-                messages=[dict(m) for m in messages],
-                add_generation_prompt=add_generation_prompt,
-                bos_token=bos or "",
-                eos_token=eos or "",
-                **extra,
-            )
-        except jinja2.exceptions.TemplateError as e:
-            raise RustyError(f"{self.source or 'tokenizer'}: chat template failed: {e}") from None
+        variables = {"messages": [dict(m) for m in messages], "add_generation_prompt": add_generation_prompt,
+                     "bos_token": bos or "", "eos_token": eos or "", **extra}  # fmt: skip
+        return render_chat_template(self.chat_template, variables, self.source or "tokenizer")
 
     def encode_chat(self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True) -> list[int]:
         """Ids of the rendered chat prompt. The template writes any BOS itself, so nothing
@@ -269,7 +242,16 @@ def _register(tokenizer: Any, added: list, source: str) -> None:
         if got != i:
             # duplicate strings in the vocab: the first one wins in tokenizers' added vocabulary
             if got is None:
-                raise RustyError(f"{source}: special token {t.content!r} (id {i}) could not be registered")
+                raise RustyError(f"{source}: special token '{printable(t.content)}' (id {i}) could not be registered")
+
+
+def _bpe_model(source: str, **options: Any) -> Any:
+    """``tokenizers.models.BPE(**options)``; RustyError when the vocabulary cannot make one (e.g. a merge of a
+    token the vocabulary lacks: one corrupt byte in a token string does it)."""
+    try:
+        return _tk().models.BPE(**options)
+    except Exception as e:  # noqa: BLE001 - tokenizers raises plain Exceptions
+        raise RustyError(f"{source}: the vocabulary does not make a tokenizer ({printable(e, 200)})") from None
 
 
 def _split_merges(merges: Sequence[str], source: str) -> list[tuple[str, str]]:
@@ -277,7 +259,7 @@ def _split_merges(merges: Sequence[str], source: str) -> list[tuple[str, str]]:
     for m in merges:
         pos = m.find(" ", 1)  # llama.cpp: the first space after the first character
         if pos < 0:
-            raise RustyError(f"{source}: malformed merge {m!r} in tokenizer.ggml.merges")
+            raise RustyError(f"{source}: malformed merge '{printable(m)}' in tokenizer.ggml.merges")
         out.append((m[:pos], m[pos + 1 :]))
     return out
 
@@ -299,13 +281,13 @@ def build_bpe_tokenizer(
     regexes = PRE_TOKENIZERS.get(pre)
     if regexes is None:
         raise RustyError(
-            f"{source}: unsupported pre-tokenizer {pre!r} (key tokenizer.ggml.pre; supported: {', '.join(sorted(PRE_TOKENIZERS))})"
+            f"{source}: unsupported pre-tokenizer '{printable(pre)}' (key tokenizer.ggml.pre; supported: {', '.join(sorted(PRE_TOKENIZERS))})"
         )
     vocab: dict[str, int] = {}
     for i, t in enumerate(tokens):
         vocab.setdefault(t, i)
-    model = tk.models.BPE(
-        vocab=vocab, merges=_split_merges(merges, source), ignore_merges=pre in _IGNORE_MERGES, fuse_unk=False, byte_fallback=False
+    model = _bpe_model(
+        source, vocab=vocab, merges=_split_merges(merges, source), ignore_merges=pre in _IGNORE_MERGES, fuse_unk=False, byte_fallback=False
     )
     tok = tk.Tokenizer(model)
     steps = []
@@ -336,10 +318,13 @@ def spm_merges(tokens: Sequence[str], scores: Sequence[float]) -> list[tuple[str
     vocab: dict[str, int] = {}
     for i, t in enumerate(tokens):
         vocab.setdefault(t, i)
+    lengths = {len(t) for t in vocab}  # only splits into two lengths the vocabulary has can match
     merges: list[tuple[str, str, float]] = []
     for piece, score in zip(tokens, scores, strict=True):
         local = []
-        for k in range(1, len(piece)):
+        for k in lengths:
+            if not 1 <= k < len(piece) or len(piece) - k not in lengths:
+                continue
             left, right = piece[:k], piece[k:]
             if left in vocab and right in vocab:
                 local.append((left, right, float(score)))
@@ -371,7 +356,7 @@ def build_spm_tokenizer(
     for i, t in enumerate(tokens):
         vocab.setdefault(t, i)
     unk = tokens[unk_id] if unk_id is not None and 0 <= unk_id < len(tokens) else None
-    model = tk.models.BPE(vocab=vocab, merges=spm_merges(tokens, scores), unk_token=unk, fuse_unk=True, byte_fallback=True)
+    model = _bpe_model(source, vocab=vocab, merges=spm_merges(tokens, scores), unk_token=unk, fuse_unk=True, byte_fallback=True)
     tok = tk.Tokenizer(model)
     replace = tk.normalizers.Replace(" ", "\u2581")
     tok.normalizer = tk.normalizers.Sequence([tk.normalizers.Prepend("\u2581"), replace]) if add_space_prefix else replace
@@ -386,25 +371,46 @@ def build_spm_tokenizer(
     return tok
 
 
+_ITEMS: dict[type, tuple[tuple[type, ...], str]] = {str: ((str,), "strings"), int: ((int,), "integers"), float: ((int, float), "numbers")}
+
+
+def _array(meta: Mapping[str, Any], key: str, source: str, kind: type, length: int | None = None) -> list[Any] | None:
+    """``meta[key]`` as a list of ``kind`` (str, int, or float: any number), of ``length`` items when given; None when
+    absent; RustyError naming the key otherwise."""
+    value = meta.get(key)
+    if value is None:
+        return None
+    types, what = _ITEMS[kind]
+    if not isinstance(value, list) or not all(type(v) in types for v in value):
+        raise RustyError(f"{source}: {key} must be an array of {what}")
+    if length is not None and len(value) != length:
+        raise RustyError(f"{source}: {key} has {len(value)} entries for {length} tokens")
+    return value
+
+
 def tokenizer_from_gguf(meta: Mapping[str, Any], source: str) -> Tokenizer:
     """The tokenizer described by GGUF metadata (``tokenizer.ggml.*``, ``tokenizer.chat_template``)."""
-    kind = meta.get("tokenizer.ggml.model")
-    tokens = meta.get("tokenizer.ggml.tokens")
+    from .config import Fields  # noqa: PLC0415
+
+    fields = Fields(meta, source)
+    kind = fields.get("tokenizer.ggml.model", str, None)
+    tokens = _array(meta, "tokenizer.ggml.tokens", source, str)
     if kind is None or tokens is None:
         raise RustyError(f"{source}: no tokenizer in the file (keys tokenizer.ggml.model / tokenizer.ggml.tokens)")
-    types = meta.get("tokenizer.ggml.token_type")
-    bos = meta.get("tokenizer.ggml.bos_token_id")
-    eos = meta.get("tokenizer.ggml.eos_token_id")
     n = len(tokens)
-    for key, val in (("bos", bos), ("eos", eos)):
-        if val is not None and not 0 <= int(val) < n:
+    types = _array(meta, "tokenizer.ggml.token_type", source, int, n)
+    ids = {k: fields.get(f"tokenizer.ggml.{k}_token_id", int, None) for k in ("bos", "eos", "eot", "eom", "unknown")}
+    for key, val in ids.items():
+        if val is not None and not 0 <= val < n:
             raise RustyError(f"{source}: tokenizer.ggml.{key}_token_id={val} is outside the vocabulary of {n} tokens")
+    bos, eos = ids["bos"], ids["eos"]
+    flags = {k: fields.get(f"tokenizer.ggml.{k}", bool, None) for k in ("add_bos_token", "add_eos_token", "add_space_prefix")}
+    template = fields.get("tokenizer.chat_template", str, None)
     if kind == "gpt2":
-        merges = meta.get("tokenizer.ggml.merges")
+        merges = _array(meta, "tokenizer.ggml.merges", source, str)
         if merges is None:
             raise RustyError(f"{source}: byte-level BPE vocabulary without merges (key tokenizer.ggml.merges)")
-        pre = str(meta.get("tokenizer.ggml.pre", "default"))
-        add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", pre in _IGNORE_MERGES))
+        pre = fields.get("tokenizer.ggml.pre", str, "default")
         hf = build_bpe_tokenizer(
             tokens,
             merges,
@@ -412,35 +418,41 @@ def tokenizer_from_gguf(meta: Mapping[str, Any], source: str) -> Tokenizer:
             token_types=types,
             bos_id=bos,
             eos_id=eos,
-            add_bos=add_bos,
-            add_eos=bool(meta.get("tokenizer.ggml.add_eos_token", False)),
+            add_bos=pre in _IGNORE_MERGES if flags["add_bos_token"] is None else flags["add_bos_token"],
+            add_eos=bool(flags["add_eos_token"]),
             source=source,
         )
     elif kind == "llama":
-        hf = build_spm_tokenizer(
-            tokens,
-            meta.get("tokenizer.ggml.scores"),
-            token_types=types,
-            unk_id=meta.get("tokenizer.ggml.unknown_token_id", 0),
-            bos_id=1 if bos is None else bos,
-            eos_id=2 if eos is None else eos,
-            add_bos=bool(meta.get("tokenizer.ggml.add_bos_token", True)),
-            add_eos=bool(meta.get("tokenizer.ggml.add_eos_token", False)),
-            add_space_prefix=bool(meta.get("tokenizer.ggml.add_space_prefix", True)),
-            source=source,
-        )
         bos = 1 if bos is None else bos
         eos = 2 if eos is None else eos
+        for key, val in (("bos", bos), ("eos", eos)):  # llama.cpp's defaults must exist too
+            if not 0 <= val < n:
+                raise RustyError(f"{source}: the SentencePiece {key} token (id {val}) is outside the vocabulary of {n} tokens")
+        scores = _array(meta, "tokenizer.ggml.scores", source, float, n)
+        hf = build_spm_tokenizer(
+            tokens,
+            scores,  # type: ignore[arg-type]
+            token_types=types,
+            unk_id=0 if ids["unknown"] is None else ids["unknown"],
+            bos_id=bos,
+            eos_id=eos,
+            add_bos=flags["add_bos_token"] is not False,
+            add_eos=bool(flags["add_eos_token"]),
+            add_space_prefix=flags["add_space_prefix"] is not False,
+            source=source,
+        )
     else:
-        raise RustyError(f"{source}: unsupported tokenizer model {kind!r} (key tokenizer.ggml.model; supported: gpt2, llama)")
-    eos_ids = [int(x) for x in (eos, meta.get("tokenizer.ggml.eot_token_id"), meta.get("tokenizer.ggml.eom_token_id")) if x is not None]
-    return Tokenizer(
-        hf,
-        bos_token_id=None if bos is None else int(bos),
-        eos_token_ids=eos_ids,
-        chat_template=meta.get("tokenizer.chat_template"),
-        source=source,
-    )
+        raise RustyError(f"{source}: unsupported tokenizer model '{printable(kind)}' (key tokenizer.ggml.model; supported: gpt2, llama)")
+    eos_ids = [x for x in (eos, ids["eot"], ids["eom"]) if x is not None]
+    return Tokenizer(hf, bos_token_id=bos, eos_token_ids=eos_ids, chat_template=template, source=source)
+
+
+def _read(path: Path, parse: Any = lambda text: text) -> Any:
+    """``parse`` of a UTF-8 file's text; RustyError naming the file when it cannot be read or parsed."""
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError, RecursionError) as e:
+        raise RustyError(f"{path}: cannot read: {printable(e, 200)}") from None
 
 
 def tokenizer_from_folder(folder: Path, *, bos_token_id: int | None, eos_token_ids: Sequence[int]) -> Tokenizer:
@@ -452,24 +464,21 @@ def tokenizer_from_folder(folder: Path, *, bos_token_id: int | None, eos_token_i
         raise RustyError(f"{folder}: no tokenizer.json")
     try:
         hf = tk.Tokenizer.from_file(str(path))
-    except Exception as e:  # tokenizers raises plain Exceptions
-        raise RustyError(f"{path}: cannot read the tokenizer: {e}") from None
-    template = None
+    except Exception as e:  # noqa: BLE001 - tokenizers raises plain Exceptions
+        raise RustyError(f"{path}: cannot read the tokenizer: {printable(e, 200)}") from None
     jinja_file = folder / "chat_template.jinja"
     cfg_file = folder / "tokenizer_config.json"
-    tcfg: dict[str, Any] = {}
-    if cfg_file.is_file():
-        try:
-            tcfg = json.loads(cfg_file.read_text(encoding="utf-8"))
-        except (ValueError, OSError) as e:
-            raise RustyError(f"{cfg_file}: not valid JSON: {e}") from None
-    if jinja_file.is_file():
-        template = jinja_file.read_text(encoding="utf-8")
-    elif isinstance(tcfg.get("chat_template"), str):
+    template = _read(jinja_file) if jinja_file.is_file() else None
+    tcfg = _read(cfg_file, json.loads) if cfg_file.is_file() else {}
+    if not isinstance(tcfg, dict):
+        raise RustyError(f"{cfg_file}: expected a JSON object")
+    if template is None and isinstance(tcfg.get("chat_template"), str):
         template = tcfg["chat_template"]
-    elif isinstance(tcfg.get("chat_template"), list):  # [{"name": "default", "template": ...}, ...]
-        named = {t.get("name"): t.get("template") for t in tcfg["chat_template"]}
+    elif template is None and isinstance(tcfg.get("chat_template"), list):  # [{"name": "default", "template": ...}, ...]
+        named = {t.get("name"): t.get("template") for t in tcfg["chat_template"] if isinstance(t, dict)}
         template = named.get("default") or next(iter(named.values()), None)
+        if template is not None and not isinstance(template, str):
+            raise RustyError(f"{cfg_file}: chat_template entries must hold a template string")
     if bos_token_id is None and isinstance(tcfg.get("bos_token"), str):
         bos_token_id = hf.token_to_id(tcfg["bos_token"])
     if not eos_token_ids and isinstance(tcfg.get("eos_token"), str):

