@@ -2,7 +2,7 @@
 
     python scripts/bench_shapes.py --out DIR [--shapes smollm2-135m,tinyllama-1.1b,llama3-8b] [--decode-tokens 128]
 
-Each shape: ``rusty bench --synthetic SHAPE --quant q4_0 --prompt-tokens 512 --decode-tokens N --repeats R
+Each shape: ``rusty bench --synthetic SHAPE --quantize q4_0 --prompt-tokens 512 --max-tokens N --repeats R
 --warmup 1 --profile --json`` in its own process (its report in DIR/SHAPE.json), then a table of tokens/s,
 GPU ms per step and the five slowest kernels of each step.
 """
@@ -27,7 +27,7 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for shape in args.shapes.split(","):
-        cmd = ["rusty", "bench", "--synthetic", shape, "--quant", "q4_0", "--prompt-tokens", "512", "--decode-tokens",
+        cmd = ["rusty", "bench", "--synthetic", shape, "--quantize", "q4_0", "--prompt-tokens", "512", "--max-tokens",
                str(args.decode_tokens), "--repeats", str(args.repeats), "--warmup", "1", "--profile", "--json", *args.extra.split()]  # fmt: skip
         run = subprocess.run(cmd, capture_output=True, text=True, check=False)
         (args.out / f"{shape}.json").write_text(run.stdout)
