@@ -69,9 +69,9 @@ class TargetDescription:
 TARGETS: dict[str, TargetDescription] = {
     t.name: t
     for t in (
+        TargetDescription("webgpu"),
         TargetDescription("apple", max_invocations=1024, max_workgroup_memory=32768, subgroup_size=32, f16=True),
         TargetDescription("nvidia", max_invocations=1024, max_workgroup_memory=49152, subgroup_size=32, f16=True, int_dot=True),
-        TargetDescription("webgpu"),
     )
 }
 """Known targets by name; ``webgpu`` is the portable default. ``apple``: Apple GPUs (1024 threads and 32 KiB of

@@ -177,9 +177,13 @@ def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tupl
     if strategy == "contraction":
         assert isinstance(root, linalg.GenericOp) and kind(root) is Kind.CONTRACTION
         batched = len(root.results[0].type.get_shape()) > 1  # pyright: ignore[reportAttributeAccessIssue]
+        single = gemv_config(root, target, ops)
         if not batched:
-            return gemv_config(root, target, ops), None
-        return gemm_config(root, target, ops), gemv_config(root, target, ops)
+            return single, None
+        try:
+            return gemm_config(root, target, ops), single
+        except ValueError:  # no register tile fits (e.g. 128-value weight blocks in f32 on WebGPU's 16 KiB): token by token
+            return single, single
     if strategy == "attention":
         assert isinstance(root, AttentionOp)
         return attention_configs(root, target)

@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from msl_harness import MslLibrary, MslRunner, metal_compile
 from rusty_ir.backends.wgsl import emit_program as emit_wgsl_program
+from rusty_ir.weights import split_part
 
 CONTEXT = 64  # four blocks of the paged cache
 RNG = np.random.default_rng(7)
@@ -103,8 +104,12 @@ class ScheduleRun:
             return _OPS[e[0]](self.expr(e[1], env), self.expr(e[2], env))
         return env[e] if isinstance(e, str) else e
 
-    def weight(self, name: str) -> np.ndarray:
+    def weight(self, name: str, part: str | None = None) -> np.ndarray:
+        """A stored tensor as its kernel argument: whole, or one buffer (``codes``/``scales``) of its split layout."""
         view = self.weights[name]
+        if part is not None:
+            raw = split_part(view, part)
+            return raw.view(np.int32) if part == "codes" else raw.view(np.float16)
         raw = np.array(view.data)  # an aligned copy of the stored bytes
         return raw.view(np.float32) if view.scheme.name == "f32" else raw.view(np.int32)
 
@@ -131,7 +136,7 @@ class ScheduleRun:
                 env[step["result"]] = np.full(shape, np.nan, _NP[step["element_type"]]) if step["element_type"] == "f32" else np.zeros(shape, _NP[step["element_type"]])
             elif op == "weight":
                 name = step["name"].replace("{}", str(self.expr(step["layer"], env))) if step.get("layered") or "{}" in step["name"] else step["name"]
-                env[step["result"]] = self.weight(name)
+                env[step["result"]] = self.weight(name, step.get("part"))
             elif op == "cache":
                 env[step["result"]] = self.cache(step, env)
             elif op == "block_table":
@@ -231,8 +236,13 @@ def test_decoder_layer_kernels_match_numpy(compiled_msl: dict[str, Any], msl_lib
     for a in fn["args"]:
         if a["kind"] == "index":
             args[a["name"]] = None
-        elif a["element_type"] in ("q4_1", "q8_0", "q4_0", "f16") or list(a["shape"]) == [576] or list(a["shape"]) == [1536]:
+        elif list(a["shape"]) == [576]:  # a norm's gain
             args[a["name"]] = run.weight(next(names))
+        elif a["element_type"] == "i32":  # a quantized matrix in the split layout: codes, then its scales
+            name = next(names)
+            args[a["name"]] = run.weight(name, "codes")
+        elif a["element_type"] == "f16":
+            args[a["name"]] = run.weight(name, "scales")
         else:
             args[a["name"]] = np.full((tokens, a["shape"][1]), np.nan, np.float32)
     buffers = [a["name"] for a in fn["args"] if a["kind"] == "buffer"]
@@ -248,14 +258,16 @@ def test_decoder_layer_kernels_match_numpy(compiled_msl: dict[str, Any], msl_lib
     dense = {w: weights[f"blk.0.{w}.weight"].to_numpy() for w in LAYER_WEIGHTS}
     expected, k_new, v_new = reference_layer(x, dense, k_prev, v_prev, pos)
     assert run.block, "the default cache is paged"
-    np.testing.assert_allclose(run.caches[("kv", "k", 0)][new], k_new, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(run.caches[("kv", "v", 0)][new], v_new, rtol=1e-4, atol=1e-4)
+    # a multi-token step's GEMMs stage activations in f16 tiles on apple (half arithmetic): 11-bit mantissas
+    tol = 1e-4 if tokens == 1 else 1e-2
+    np.testing.assert_allclose(run.caches[("kv", "k", 0)][new], k_new, rtol=tol, atol=tol)
+    np.testing.assert_allclose(run.caches[("kv", "v", 0)][new], v_new, rtol=tol, atol=tol)
     untouched = np.ones(CONTEXT, bool)
     untouched[run.rows(range(pos + tokens))] = False
     assert not run.caches[("kv", "k", 0)][untouched].any()  # nothing written but the new rows
-    np.testing.assert_allclose(args[buffers[-1]], expected, rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(args[buffers[-1]], expected, rtol=max(tol, 2e-3), atol=max(tol, 2e-3))
     # every kernel of a layer, once (one token: split-KV attention is two kernels)
-    assert len(set(run.launched)) == len(run.launched) == (8 if tokens == 1 else 7)
+    assert len(set(run.launched)) == len(run.launched) == (6 if tokens == 1 else 5), run.launched
 
 
 @pytest.mark.parametrize("entry", ["prefill", "decode"])

@@ -44,8 +44,10 @@ def device() -> Any:
         pytest.fail(f"no wgpu adapter (install mesa-vulkan-drivers on a machine without a GPU): {err}")
 
 
-def chunk(index: int) -> ModuleOp:
-    return Parser(build_registry().context(), LIT.read_text().split("// -----")[index]).parse_module()
+def chunk(label: str) -> ModuleOp:
+    """The lit file's case whose dispatch region is named ``label``."""
+    text = next(case for case in LIT.read_text().split("// -----") if f'dispatch.region "{label}"' in case)
+    return Parser(build_registry().context(), text).parse_module()
 
 
 _HOST = {
@@ -125,10 +127,10 @@ def run_on_gpu(device: Any, module: ModuleOp, args: list[Any], outputs: dict[int
         out[...] = device.read(buffers[i], out.dtype, out.size).reshape(out.shape)
 
 
-def reference(index: int | ModuleOp, args: list[Any], weights: dict[str, Any] | None = None) -> list[Any]:
+def reference(case: str | ModuleOp, args: list[Any], weights: dict[str, Any] | None = None) -> list[Any]:
     """The region before the pass on the numpy buffer interpreter: the arguments after the call (outs written in place)."""
     copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
-    module = chunk(index) if isinstance(index, int) else index
+    module = chunk(case) if isinstance(case, str) else case
     host = next(op for op in module.ops if isinstance(op, func.FuncOp))
     BufferInterpreter(module, weights or {}).call(host.sym_name.data, *copies)
     return copies
@@ -137,8 +139,8 @@ def reference(index: int | ModuleOp, args: list[Any], weights: dict[str, Any] | 
 def test_elementwise_three_tokens(device: Any) -> None:
     x = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
     y = np.full((3, 8), np.nan, np.float32)
-    run_on_gpu(device, chunk(0), [x, 3, y.copy()], {2: y})
-    np.testing.assert_allclose(y, reference(0, [x, 3, np.zeros_like(x)])[2], rtol=1e-6)
+    run_on_gpu(device, chunk("axpb_0"), [x, 3, y.copy()], {2: y})
+    np.testing.assert_allclose(y, reference("axpb_0", [x, 3, np.zeros_like(x)])[2], rtol=1e-6)
     np.testing.assert_allclose(y, 2 * x + 1, rtol=1e-6)
 
 
@@ -146,8 +148,8 @@ def test_elementwise_three_tokens(device: Any) -> None:
 def test_row_reduction_length_50(device: Any, rows: int) -> None:
     x = np.random.default_rng(rows).standard_normal((rows, 50)).astype(np.float32)
     y = np.full((rows, 50), np.nan, np.float32)
-    run_on_gpu(device, chunk(1), [x, y.copy()], {1: y})
-    want = reference(1, [x, np.zeros_like(x)])[1]
+    run_on_gpu(device, chunk("norm_0"), [x, y.copy()], {1: y})
+    want = reference("norm_0", [x, np.zeros_like(x)])[1]
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)
 
 
@@ -188,7 +190,7 @@ def test_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str) -> 
     h = rng.standard_normal((3, 37)).astype(np.float32)
     y = np.full((3, 37), np.nan, np.float32)
     words = np.frombuffer(view.data.tobytes() + b"\0" * (-len(view.data.tobytes()) % 4), np.int32)
-    text = str(chunk(2)).replace("!quant.q4_0", f"!quant.{scheme}")
+    text = str(chunk("gemv_0")).replace("!quant.q4_0", f"!quant.{scheme}")
     parse = lambda: Parser(build_registry().context(), text).parse_module()  # noqa: E731
     run_on_gpu(device, parse(), [x, words, h, 3, y.copy()], {4: y}, configs={"gemv_0": (CONTRACTION_CONFIGS[config], None)})
     want = reference(parse(), [x, view, h, 3, np.zeros_like(y)])[4]
@@ -207,7 +209,7 @@ def test_dp4a_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str
     h = rng.standard_normal((3, 37)).astype(np.float32)
     y = np.full((3, 37), np.nan, np.float32)
     words = np.frombuffer(view.data.tobytes() + b"\0" * (-len(view.data.tobytes()) % 4), np.int32)
-    text = str(chunk(2)).replace("!quant.q4_0", f"!quant.{scheme}")
+    text = str(chunk("gemv_0")).replace("!quant.q4_0", f"!quant.{scheme}")
     module = Parser(build_registry().context(), text).parse_module()
     run_on_gpu(device, module, [x, words, h, 3, y.copy()], {4: y}, target="webgpu int-dot=1", configs={"gemv_0": (DP4A_CONFIGS[config], None)})
     w = view.to_numpy().astype(np.float64)
@@ -217,7 +219,7 @@ def test_dp4a_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str
 
 
 def test_dp4a_needs_the_targets_int_dot() -> None:
-    text = str(chunk(2))
+    text = str(chunk("gemv_0"))
     module = Parser(build_registry().context(), text).parse_module()
     with pytest.raises(RustyError, match=r"math = dp4a needs a target with packed 8-bit dot products; webgpu has none"):
         lower(module, "webgpu", {"gemv_0": (DP4A_CONFIGS["gemv-dp4a"], None)})
@@ -241,8 +243,8 @@ def test_attention_gqa_prefill(device: Any, rows: int, pos: int, config: str) ->
     vc = rng.standard_normal((context, 8)).astype(np.float32)
     y = np.full((rows, 16), np.nan, np.float32)
     flash = ATTENTION_CONFIGS[config]
-    run_on_gpu(device, chunk(3), [q, kc, vc, pos, y.copy()], {4: y}, configs={"attention_0": (flash, None)} if flash else None)
-    want = reference(3, [q, kc, vc, pos, np.zeros_like(y)])[4]
+    run_on_gpu(device, chunk("attention_0"), [q, kc, vc, pos, y.copy()], {4: y}, configs={"attention_0": (flash, None)} if flash else None)
+    want = reference("attention_0", [q, kc, vc, pos, np.zeros_like(y)])[4]
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
 
 
