@@ -63,6 +63,10 @@ class CompileOptions:
     """Also compile ``@prefill_sample`` and ``@decode_sample`` (``tfm.sample`` on the GPU under packed
     options, ``rusty_ir.sampling``): needed for anything but greedy decoding."""
 
+    verify_entry: bool = False
+    """Also compile ``@verify`` (the greedy next token after every row of a step): speculative decoding's
+    verification (``rusty_ir.speculative``)."""
+
     language: str = "wgsl"
     """Kernel language: ``wgsl`` (WebGPU, any target) or ``msl`` (Metal; only with the ``apple`` target,
     whose limits the MSL emitter also checks every kernel against)."""
@@ -390,7 +394,8 @@ def compile_model(
                 progress(f"warning: the compile cache entry {folder} is unusable ({err}); compiling again")
     from rusty_ir.importers.to_ir import build_module
 
-    module = build_module(model.config, model.weights, logits_entry=options.logits_entry, sampling_entries=options.sampling_entries)
+    module = build_module(model.config, model.weights, logits_entry=options.logits_entry, sampling_entries=options.sampling_entries,
+                          verify_entry=options.verify_entry)  # fmt: skip
 
     def on_stage(stage: str, _ir: ModuleOp, seconds: float) -> None:
         if progress is not None:

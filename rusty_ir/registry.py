@@ -125,6 +125,12 @@ def _entry_point_plugins() -> Iterable[tuple[str, ModuleType | Any]]:
             raise RustyError(f"plugin '{ep.name}' ({ep.value}) failed to load: {type(err).__name__}: {err}") from err
 
 
+def _linalg() -> Dialect:
+    from rusty_ir.upstream_syntax import linalg_dialect  # noqa: PLC0415 - loaded with the dialect
+
+    return linalg_dialect()
+
+
 def build_registry(plugin_files: Iterable[str] = ()) -> Registry:
     """Everything the tools can use: upstream, rusty-ir, installed plugins, then plugin files."""
     from xdsl.dialects import get_all_dialects
@@ -136,6 +142,7 @@ def build_registry(plugin_files: Iterable[str] = ()) -> Registry:
     reg = Registry()
     for name, factory in get_all_dialects().items():
         reg.add_dialect(name, factory, "xdsl")
+    reg.add_dialect("linalg", _linalg, "xdsl")  # upstream's, parsing `-> (T1, T2)` as MLIR does
     for name, factory in DIALECTS.items():
         reg.add_dialect(name, factory, "rusty-ir")
     upstream = get_all_passes()

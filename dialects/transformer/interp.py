@@ -49,6 +49,7 @@ from rusty_ir.dialects.transformer.ops import (
     MulOp,
     RmsNormOp,
     RopeOp,
+    RowArgmaxOp,
     SampleOp,
     SiluOp,
     SoftmaxOp,
@@ -300,6 +301,10 @@ class TransformerFunctions(InterpreterFunctions):
     @impl(ArgmaxOp)
     def run_argmax(self, interpreter: Interpreter, op: ArgmaxOp, args: PythonValues) -> PythonValues:
         return (int(np.argmax(_f32(args[0]))),)
+
+    @impl(RowArgmaxOp)
+    def run_row_argmax(self, interpreter: Interpreter, op: RowArgmaxOp, args: PythonValues) -> PythonValues:
+        return (np.argmax(_f32(args[0]), axis=-1).astype(np.int32),)
 
     @impl(SampleOp)
     def run_sample(self, interpreter: Interpreter, op: SampleOp, args: PythonValues) -> PythonValues:

@@ -715,6 +715,45 @@ class ArgmaxOp(IRDLOperation):
 
 
 @irdl_op_definition
+class RowArgmaxOp(IRDLOperation):
+    """Index of the largest value of every row (the first one on ties), as i32: ``t[r] = argmax(x[r, :])``.
+
+    Semantics: ``x`` is ``[S, V]`` f32, the result ``[S]`` i32; row ``r``'s value is what ``tfm.argmax``
+    gives for ``x[r, :]``.
+
+    Pipeline: speculative decoding's verification (``@verify``: the greedy next token after every
+    position of a multi-token step, after a ``tfm.linear`` of every row onto the vocabulary); lowered
+    to two row reductions (the maximum, then the smallest index holding it) and a conversion to i32,
+    so only the ``S`` token ids leave the GPU.
+
+    Example:
+        %t = tfm.row_argmax %l : tensor<?x49152xf32> -> tensor<?xi32>
+    """
+
+    name = "tfm.row_argmax"
+
+    input = operand_def(TensorType)
+    result = result_def(TensorType)
+
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(self, input: SSAValue | Operation) -> None:
+        ty = SSAValue.get(input).type
+        assert isinstance(ty, TensorType)
+        super().__init__(operands=[input], result_types=[TensorType(i32, [ty.get_shape()[0]])])
+
+    def verify_(self) -> None:
+        rows, n = _activation(self, "input", self.input.type)
+        if n == 0:
+            raise VerifyException("input rows must not be empty")
+        ty = self.result.type
+        if not isinstance(ty, TensorType) or ty.element_type != i32 or len(ty.get_shape()) != 1:
+            raise VerifyException(f"result must be a 1-D i32 tensor, got {ty}")
+        _require_agree(self, ty.get_shape()[0], "result length", rows, "input rows")
+
+
+@irdl_op_definition
 class SampleOp(IRDLOperation):
     """A token drawn from a vector of logits under sampling options, as i32.
 
@@ -768,6 +807,7 @@ TFM_OPS: Sequence[type[IRDLOperation]] = (
     MulOp,
     RmsNormOp,
     RopeOp,
+    RowArgmaxOp,
     SampleOp,
     SiluOp,
     SoftmaxOp,

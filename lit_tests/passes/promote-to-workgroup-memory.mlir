@@ -281,3 +281,54 @@ func.func @branches(%x: memref<4x4xf32>, %y: memref<4xf32>, %n: index) {
   }
   func.return
 }
+
+// -----
+
+// Promotes directly in the two branches of an scf.if (the int8 activations of a merged dp4a gemv's
+// contractions) share one buffer too; two promotes of one branch do not.
+// CHECK-LABEL: func.func @direct_branches
+// CHECK:           %[[P1:.*]] = memref.alloca() : memref<4xf32, 3 : i64>
+// CHECK-NEXT:      %[[P0:.*]] = memref.alloca() : memref<4xf32, 3 : i64>
+// CHECK-NOT:       memref.alloca
+// CHECK:           scf.if
+// CHECK:             memref.store %{{.*}}, %[[P0]][%{{.*}}] : memref<4xf32, 3 : i64>
+// CHECK:             memref.store %{{.*}}, %[[P1]][%{{.*}}] : memref<4xf32, 3 : i64>
+// CHECK:           } else {
+// CHECK:             memref.store %{{.*}}, %[[P0]][%{{.*}}] : memref<4xf32, 3 : i64>
+func.func @direct_branches(%x: memref<4x4xf32>, %y: memref<4xf32>, %n: index) {
+  tiled.kernel "dbr"(%x, %y, %n) {workgroup_size = array<i64: 4, 1, 1>} : memref<4x4xf32>, memref<4xf32>, index grid {
+  ^bb0(%a: memref<4x4xf32>, %b: memref<4xf32>, %m: index):
+    %c1 = arith.constant 1 : index
+    tiled.yield %c1, %c1, %c1 : index, index, index
+  } body {
+  ^bb0(%a: memref<4x4xf32>, %b: memref<4xf32>, %m: index):
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %first = arith.cmpi ult, %m, %c2 : index
+    scf.if %first {
+      %p = tiled.promote (%i) in [4] : memref<4xf32, 3> {
+        %v = memref.load %a[%c0, %i] : memref<4x4xf32>
+        tiled.yield %v : f32
+      }
+      %r = tiled.promote (%i) in [4] : memref<4xf32, 3> {
+        %v = memref.load %a[%c1, %i] : memref<4x4xf32>
+        tiled.yield %v : f32
+      }
+      %u = memref.load %p[%t] : memref<4xf32, 3>
+      %u2 = memref.load %r[%t] : memref<4xf32, 3>
+      %s = arith.addf %u, %u2 : f32
+      memref.store %s, %b[%t] : memref<4xf32>
+    } else {
+      %q = tiled.promote (%i) in [4] : memref<4xf32, 3> {
+        %v = memref.load %a[%i, %c0] : memref<4x4xf32>
+        tiled.yield %v : f32
+      }
+      %w = memref.load %q[%t] : memref<4xf32, 3>
+      memref.store %w, %b[%t] : memref<4xf32>
+    }
+    tiled.yield
+  }
+  func.return
+}

@@ -231,3 +231,49 @@ builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations 
     func.return
   }
 }
+
+// -----
+
+// A splittable argument whose caller passes a weight that another kernel's grid reads: the caller
+// cannot pass parts, so the argument stays whole and the call still matches its callee.
+// CHECK-LABEL: func.func @layer
+// CHECK-SAME:    (%{{.*}}: memref<4x32x!quant.q4_0>, %{{.*}}: memref<4xf32>)
+// CHECK:         quant.load %{{.*}} {scheme = "q4_0", shape = array<i64: 4, 32>, layout = "blocks"}
+// CHECK-LABEL: func.func @entry
+// CHECK:         %[[W:.*]] = dispatch.weight "w" : memref<4x32x!quant.q4_0>
+// CHECK-NEXT:    func.call @layer(%[[W]], %{{.*}}) : (memref<4x32x!quant.q4_0>, memref<4xf32>) -> ()
+builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations = 256, max_workgroup_memory = 16384, max_workgroups_per_dim = 65535, subgroup_size = 0, f16 = true, int_dot = false, max_binding_bytes = 134217728, binding_offset_alignment = 256>} {
+  func.func @layer(%w: memref<4x32x!quant.q4_0>, %y: memref<4xf32>) {
+    tiled.kernel "k"(%w, %y) {workgroup_size = array<i64: 4, 1, 1>} : memref<4x32x!quant.q4_0>, memref<4xf32> grid {
+    ^bb0(%gw: memref<18xi32>, %gy: memref<4xf32>):
+      %c1 = arith.constant 1 : index
+      tiled.yield %c1, %c1, %c1 : index, index, index
+    } body {
+    ^bb0(%bw: memref<18xi32>, %by: memref<4xf32>):
+      %c0 = arith.constant 0 : index
+      %c4 = arith.constant 4 : index
+      tiled.forall (%r) in (%c4) invocation {
+        %v = quant.load %bw[%r, %c0] {scheme = "q4_0", shape = array<i64: 4, 32>, layout = "blocks"} : memref<18xi32> -> f32
+        memref.store %v, %by[%r] : memref<4xf32>
+        tiled.yield
+      }
+      tiled.yield
+    }
+    func.return
+  }
+  func.func @entry(%y: memref<4xf32>) {
+    %w = dispatch.weight "w" : memref<4x32x!quant.q4_0>
+    func.call @layer(%w, %y) : (memref<4x32x!quant.q4_0>, memref<4xf32>) -> ()
+    tiled.kernel "sized"(%w, %y) {workgroup_size = array<i64: 1, 1, 1>} : memref<4x32x!quant.q4_0>, memref<4xf32> grid {
+    ^bb0(%gw: memref<18xi32>, %gy: memref<4xf32>):
+      %c0 = arith.constant 0 : index
+      %c1 = arith.constant 1 : index
+      %n = memref.dim %gw, %c0 : memref<18xi32>
+      tiled.yield %n, %c1, %c1 : index, index, index
+    } body {
+    ^bb0(%bw: memref<18xi32>, %by: memref<4xf32>):
+      tiled.yield
+    }
+    func.return
+  }
+}

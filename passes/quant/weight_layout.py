@@ -48,18 +48,20 @@ def _reads_only_blocks(kernel: KernelOp, index: int) -> bool:
 
 class _Analysis:
     """Which weight values (``dispatch.weight`` results and function arguments they flow into) can be split:
-    every use is a kernel reading it only through quant loads, or a call passing it to a splittable argument."""
+    every use is a kernel reading it only through quant loads, or a call passing it to a splittable argument;
+    an argument also needs every call to pass it a splittable value."""
 
     def __init__(self, module: ModuleOp) -> None:
         self.functions = {op.sym_name.data: op for op in module.walk() if isinstance(op, func.FuncOp)}
+        self.calls = [op for op in module.walk() if isinstance(op, func.CallOp)]
         self.args: set[BlockArgument] = {
             a for f in self.functions.values() if f.body.blocks for a in f.body.block.args if _splittable_type(a.type)
         }
         changed = True
-        while changed:  # shrink to a fixpoint: an argument stays only while all its uses qualify
+        while changed:  # shrink to a fixpoint: an argument stays only while all its uses and all its callers qualify
             changed = False
             for arg in list(self.args):
-                if not self.qualifies(arg):
+                if not self.qualifies(arg) or not all(self.source(v) for v in self.passed(arg)):
                     self.args.discard(arg)
                     changed = True
         self.weights = [w for w in module.walk() if isinstance(w, WeightOp) and w.part is None and _splittable_type(w.result.type)
@@ -68,6 +70,20 @@ class _Analysis:
     def callee_arg(self, call: func.CallOp, index: int) -> BlockArgument | None:
         fn = self.functions.get(call.callee.root_reference.data)
         return fn.body.block.args[index] if fn is not None and fn.body.blocks else None
+
+    def passed(self, arg: BlockArgument) -> list[SSAValue]:
+        """The values the module's calls pass to function argument ``arg``."""
+        fn = arg.owner.parent_op()
+        assert isinstance(fn, func.FuncOp)
+        return [c.arguments[arg.index] for c in self.calls if c.callee.root_reference.data == fn.sym_name.data]
+
+    def source(self, value: SSAValue) -> bool:
+        """Whether ``value``, passed to a call, can be passed split: a splittable argument, or a whole stored
+        weight all of whose uses qualify."""
+        if isinstance(value, BlockArgument):
+            return value in self.args
+        owner = value.owner
+        return isinstance(owner, WeightOp) and owner.part is None and _splittable_type(value.type) and self.qualifies(value)
 
     def qualifies(self, value: SSAValue) -> bool:
         uses = list(value.uses)

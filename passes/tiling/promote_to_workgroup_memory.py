@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects import arith, gpu, memref, scf
 from xdsl.dialects.builtin import Float16Type, IntegerAttr, MemRefType, ModuleOp, i64
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
@@ -84,35 +84,38 @@ def _barrier(b: IRBuilder) -> None:
     b.insert(gpu.BarrierOp())
 
 
-Shared = dict[MemRefType, list[tuple[SSAValue, list[Operation]]]]
-"""Workgroup buffers by type, with the parent ops of the promotes using each."""
+Shared = dict[MemRefType, list[tuple[SSAValue, list[Block]]]]
+"""Workgroup buffers by type, with the blocks of the promotes using each."""
 
 
-def _exclusive(a: Operation, b: Operation) -> bool:
-    """Whether ``a`` and ``b`` sit in different branches of one ``scf.if`` (never both run)."""
-    ancestors: dict[Operation, Operation] = {}  # ancestor op -> the child region's first op on a's path
-    child: Operation = a
-    parent = a.parent_op()
-    while parent is not None:
-        ancestors[parent] = child
-        child, parent = parent, parent.parent_op()
-    child, parent = b, b.parent_op()
-    while parent is not None:
-        if parent in ancestors:
-            if not isinstance(parent, scf.IfOp):
-                return False
-            return ancestors[parent].parent_region() is not child.parent_region()
-        child, parent = parent, parent.parent_op()
+def _path(block: Block) -> dict[Operation, Region]:
+    """The ops enclosing ``block``, each with its region that holds ``block``."""
+    out: dict[Operation, Region] = {}
+    while (region := block.parent) is not None and (op := region.parent) is not None:
+        out[op] = region
+        if (up := op.parent) is None:
+            break
+        block = up
+    return out
+
+
+def _exclusive(a: Block, b: Block) -> bool:
+    """Whether ``a`` and ``b`` sit in different branches of one ``scf.if`` (never both run): their innermost
+    common enclosing op is an ``scf.if`` holding them in different regions."""
+    path = _path(a)
+    for op, region in _path(b).items():
+        if op in path:
+            return isinstance(op, scf.IfOp) and path[op] is not region
     return False
 
 
 def _alloca(kernel: KernelOp, promote: PromoteOp, shared: Shared) -> SSAValue:
     """The promote's workgroup buffer: one already made for promotes that never run with this one (the branches
     of the contractions of one region, ``by_segment``), else a new ``memref.alloca`` at the top of the kernel.
-    A promote is remembered by its parent op, which outlives its lowering."""
+    A promote is remembered by its block, which outlives its lowering."""
     ty = promote.result.type
     assert isinstance(ty, MemRefType)
-    here = promote.parent_op()
+    here = promote.parent
     assert here is not None
     for buf, users in shared.setdefault(ty, []):
         if all(_exclusive(here, other) for other in users):

@@ -17,7 +17,11 @@ describes ("Transformer level"):
   checking numerics against a reference;
 - optionally (``sampling_entries=True``) ``func.func @prefill_sample(%tokens, %pos,
   %sampling: tensor<Wxi32>) -> i32`` and ``@decode_sample``: ``tfm.sample`` under the
-  packed options ``%sampling`` (``rusty_ir.sampling.pack``) instead of ``tfm.argmax``.
+  packed options ``%sampling`` (``rusty_ir.sampling.pack``) instead of ``tfm.argmax``;
+- optionally (``verify_entry=True``) ``func.func @verify(%tokens: tensor<?xi32>, %pos)
+  -> tensor<?xi32>``: the greedy next token after *every* row (``tfm.linear`` of the
+  normed rows onto the vocabulary, ``tfm.row_argmax``), for speculative decoding's
+  verification step (``rusty_ir.speculative``).
 
 The IR size does not depend on the number of layers. Weight types come from the
 weight store: the element type is the storage scheme (``f32``/``f16``/``bf16``
@@ -63,6 +67,7 @@ from rusty_ir.dialects.transformer import (
     MulOp,
     RmsNormOp,
     RopeOp,
+    RowArgmaxOp,
     SampleOp,
     SiluOp,
     WeightOp,
@@ -229,11 +234,17 @@ class _EntryBuilder:
 
     def logits(self, tokens: SSAValue, pos: SSAValue, static_rows: int | None) -> SSAValue:
         """Ops (into the current ImplicitBuilder block) from token ids to the last row's logits."""
+        hn = self.hidden(tokens, pos, static_rows)
+        head = self.embedding if self.config.tied_embeddings else WeightOp(self.head_name, self.head_type)
+        return LogitsOp(hn, head, _tensor([self.config.vocab])).result
+
+    def hidden(self, tokens: SSAValue, pos: SSAValue, static_rows: int | None) -> SSAValue:
+        """Ops from token ids to the final norm's rows (``self.embedding`` is the embedding table's op)."""
         cfg = self.config
         act = _tensor([DYNAMIC_INDEX, cfg.hidden])
         # 1. Embedding. Decode's one token is cast to the dynamic token type first, so every
         #    activation of both entries has the same type (and the loop starts from a fresh value).
-        emb = WeightOp("token_embd.weight", self.embd_type)
+        emb = self.embedding = WeightOp("token_embd.weight", self.embd_type)
         if static_rows is not None:
             tokens = tensor.CastOp(tokens, _tensor([DYNAMIC_INDEX], i32)).dest
         h0: SSAValue = EmbeddingOp(tokens, emb, act).result
@@ -251,10 +262,24 @@ class _EntryBuilder:
             call = func.CallOp("decoder_layer", [h, pos, layer, *loaded], [act])
             scf.YieldOp(call)
         loop = scf.ForOp(lo, hi, step, [h0], body)
-        # 3. Final norm and the logits of the last row (output head, or the tied embedding table).
-        hn = RmsNormOp(loop, WeightOp("output_norm.weight", self.norm_type), cfg.rms_eps)
-        head = emb if cfg.tied_embeddings else WeightOp(self.head_name, self.head_type)
-        return LogitsOp(hn, head, _tensor([cfg.vocab])).result
+        # 3. The final norm; ``logits`` takes the last row's logits (output head, or the tied embedding table).
+        return RmsNormOp(loop, WeightOp("output_norm.weight", self.norm_type), cfg.rms_eps).result
+
+    def verify_entry(self, name: str = "verify") -> func.FuncOp:
+        """``@verify(%tokens: tensor<?xi32>, %pos) -> tensor<?xi32>``: the greedy next token after every row
+        (speculative decoding checks a step's drafted tokens against them): the final norm's rows onto
+        the vocabulary (``tfm.linear``), then ``tfm.row_argmax``."""
+        cfg = self.config
+        token_type = _tensor([DYNAMIC_INDEX], i32)
+        block = Block(arg_types=[token_type, INDEX])
+        with ImplicitBuilder(block):
+            tokens, pos = block.args
+            hn = self.hidden(tokens, pos, None)
+            head = self.embedding if cfg.tied_embeddings else WeightOp(self.head_name, self.head_type)
+            logits = LinearOp(hn, head, _tensor([DYNAMIC_INDEX, cfg.vocab]))
+            ids = RowArgmaxOp(logits)
+            func.ReturnOp(ids.result)
+        return func.FuncOp(name, FunctionType.from_lists(block.arg_types, [ids.result.type]), Region(block))
 
     def entry(self, name: str, token_type: TensorType[Attribute], returns: str = "argmax") -> func.FuncOp:
         """An entry ``(tokens, pos) -> i32`` (``returns="argmax"``), ``(tokens, pos, sampling) -> i32``
@@ -276,13 +301,19 @@ class _EntryBuilder:
 
 
 def build_module(
-    config: ModelConfig, weights: Mapping[str, TensorView], *, logits_entry: bool = False, sampling_entries: bool = False
+    config: ModelConfig,
+    weights: Mapping[str, TensorView],
+    *,
+    logits_entry: bool = False,
+    sampling_entries: bool = False,
+    verify_entry: bool = False,
 ) -> ModuleOp:
     """The transformer-level module of a model (see the module docstring).
 
     ``weights`` is the model's WeightStore; only names, shapes and schemes are
     read, never tensor data. ``logits_entry`` adds ``@prefill_logits``,
-    ``sampling_entries`` ``@prefill_sample`` and ``@decode_sample``. Raises
+    ``sampling_entries`` ``@prefill_sample`` and ``@decode_sample``, ``verify_entry``
+    ``@verify`` (speculative decoding). Raises
     RustyError for what the tfm level cannot express yet (rope scaling, partial
     rotary, layers stored in different schemes).
     """
@@ -300,6 +331,8 @@ def build_module(
     if sampling_entries:
         ops.append(entries.entry("prefill_sample", _tensor([DYNAMIC_INDEX], i32), returns="sample"))
         ops.append(entries.entry("decode_sample", _tensor([1], i32), returns="sample"))
+    if verify_entry:
+        ops.append(entries.verify_entry())
     module = ModuleOp(ops, attributes={"tfm.config": _config_attr(config)})
     module.verify()
     return module

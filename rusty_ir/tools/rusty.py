@@ -9,7 +9,7 @@
                                        an interactive chat: multi-turn, the KV cache kept between turns
     rusty serve [MODEL] [--host H] [--port N] [run's model options]
                                        an OpenAI-compatible HTTP server (pip install 'rusty-ir[serve]')
-    rusty compile [MODEL] -o DIR [--target T] [--dump-after STAGE] [--tune]
+    rusty compile [MODEL] -o DIR [--target T] [--dump-after STAGE [--generic]] [--tune]
                                        lower to WGSL (--target msl: MSL) kernels + host schedule + manifest
     rusty bench [MODEL | --synthetic SHAPE --quantize Q] [--prompt-tokens N] [--max-tokens N] [--json] [--tune] ...
                                        prefill/decode tokens/s, roofline share, per-kernel GPU time
@@ -39,7 +39,7 @@ from typing import Any
 from rusty_ir.errors import RustyError
 from rusty_ir.outputs import check_output_file, check_output_folder
 from rusty_ir.progress import Progress
-from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
+from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, DEFAULT_STAGES, KV_CACHE_TYPES
 from rusty_ir.tools.common import peak_rss_bytes, rss_bytes, run_tool, write_output
 from rusty_ir.tools.options import (
     KV_BLOCK_HELP,
@@ -110,7 +110,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     def on_stage(stage: str, ir: Any, seconds: float) -> None:
         progress.note(f"{stage} ({seconds:.2f} s)")
         if stage == args.dump_after:
-            dumped.append(print_module(ir))
+            dumped.append(print_module(ir, generic=args.generic))
 
     artifact = compile_module(module, options, on_stage)
     artifact.manifest["model"] = str(model.source)
@@ -339,7 +339,8 @@ def make_parser() -> argparse.ArgumentParser:
                          description="Print MODEL as transformer-level (tfm) IR: @decoder_layer, @prefill, @decode.")
     imp.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
     imp.add_argument("-o", "--output", default="-", help="output file (written only if everything succeeds)")
-    imp.add_argument("--generic", action="store_true", help="print ops in MLIR's generic form")
+    imp.add_argument("--generic", "--mlir-print-op-generic", dest="generic", action="store_true",
+                     help="print ops in MLIR's generic form")
     imp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     imp.set_defaults(handler=_cmd_import)
 
@@ -397,7 +398,9 @@ def make_parser() -> argparse.ArgumentParser:
                       help="webgpu (default), apple or nvidia: WGSL kernels tuned for that target's limits; "
                            "msl: Metal Shading Language kernels tuned for (and checked against) the apple target")
     comp.add_argument("--dump-after", metavar="STAGE",
-                      help="print the IR after one stage (tensor, fused, dispatch, tuned, bufferized, tiled, planned, gpu, split)")
+                      help=f"print the IR after one stage ({', '.join(name for name, _ in DEFAULT_STAGES)})")
+    comp.add_argument("--generic", "--mlir-print-op-generic", dest="generic", action="store_true",
+                      help="print the --dump-after IR in MLIR's generic form (rusty-opt and mlir-opt parse both forms)")
     add_compile_options(comp)
     comp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     comp.set_defaults(handler=_cmd_compile)
