@@ -318,6 +318,50 @@ def gemm_wgsl(m: int, n: int, k: int, bm: int, bn: int, bk: int, math: str, unro
     return "\n".join(lines) + "\n"
 
 
+def peak_wgsl(elem: str, width: int, chains: int, iterations: int, unroll: int) -> str:
+    """``chains`` independent ``vec<width><elem>`` fma chains per invocation (width 1: scalars), ``unroll``
+    copies of the chain step per loop iteration."""
+    ty = elem if width == 1 else f"vec{width}<{elem}>"
+    init = "\n".join(f"  var a{i} = {ty}(seed + {elem}({i + 1}));" for i in range(chains))
+    step = "\n".join(f"    a{i} = fma(a{i}, m, c);" for i in range(chains))
+    total = " + ".join(f"a{i}" for i in range(chains))
+    check = "t" if width == 1 else " + ".join(f"t[{j}]" for j in range(width))
+    body = "\n".join([step] * unroll)
+    return f"""{"enable f16;" if elem == "f16" else ""}
+@group(0) @binding(0) var<storage, read_write> sink: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
+  let seed = {elem}(gid.x & 7u) * {elem}(0.125);
+  let m = {ty}({elem}(0.5));
+  let c = {ty}({elem}(0.25));
+{init}
+  for (var i = 0u; i < {iterations}u; i += 1u) {{
+{body}
+  }}
+  let t = {total};
+  if (f32({check}) == -1.0) {{ sink[0] = f32({check}); }}
+}}
+"""
+
+
+def run_peak(lab: "Lab", variants, workgroups: int, reps: int) -> list[dict]:
+    """FMA throughput of each (elem, width, chains, iterations, unroll) variant, timed by timestamps."""
+    sink = lab.dev.empty(16)
+    out = []
+    for elem, width, chains, iterations, unroll in variants:
+        label = f"peak {elem} vec{width} chains={chains} iters={iterations} unroll={unroll} wg={workgroups}"
+        if elem == "f16" and "shader-f16" not in lab.dev.features:
+            continue
+        p = lab.pipeline(peak_wgsl(elem, width, chains, iterations, unroll), label)
+        g = lab.group(p, [sink])
+        t = lab.time(p, [g], (workgroups, 1, 1), reps)
+        tflops = workgroups * 256 * iterations * unroll * chains * width * 2 / t / 1e12
+        print(f"{label:66s} {t * 1e6:9.1f} us {tflops:8.2f} TFLOP/s", flush=True)
+        out.append({"kernel": "peak", "elem": elem, "width": width, "chains": chains, "iterations": iterations,
+                    "unroll": unroll, "workgroups": workgroups, "us": t * 1e6, "TFLOPs": tflops})  # fmt: skip
+    return out
+
+
 # ---------------------------------------------------------------------------------------- running
 
 
@@ -505,6 +549,13 @@ def main() -> int:
                 floats = [(4, 4, 1, 2, "magic"), (2, 4, 1, 2, "magic"), (2, 2, 2, 2, "magic")]
             results += run_gemv(lab, n, k, floats, copies=1 if args.small else 4, reps=2 if args.small else 50, rng=rng)
             results += run_gemv_dp4a(lab, n, k, variants, copies=1 if args.small else 4, reps=2 if args.small else 50, rng=rng)
+    if "peak" in args.only:  # what measure_fma_peak measures (vec4 x 8 chains, 4096 steps, 1024 workgroups), and variations
+        variants = [("f32", 4, 8, 4096, 1), ("f32", 4, 8, 512, 8), ("f32", 1, 16, 512, 8), ("f32", 4, 4, 512, 8),
+                    ("f16", 4, 8, 4096, 1), ("f16", 4, 8, 512, 8), ("f16", 2, 16, 512, 8)]  # fmt: skip
+        if args.small:
+            variants = [(e, w, ch, 16, u) for e, w, ch, _, u in variants[:3]]
+        for wg in (1024,) if args.small else (1024, 4096):
+            results += run_peak(lab, variants, wg, reps=1 if args.small else 2)
     if "gemm" in args.only:
         shapes = [(70, 200, 128)] if args.small else [(512, 14336, 4096), (512, 4096, 14336)]
         for m, n, k in shapes:
@@ -516,7 +567,7 @@ def main() -> int:
     print("best per shape:")
     best: dict[tuple, dict] = {}
     for r in results:
-        if r["kernel"] == "read":
+        if r["kernel"] in ("read", "peak"):
             continue
         key = (r["kernel"] if r["kernel"] == "gemm" else "gemv", r.get("m"), r["n"], r["k"])
         if key not in best or r["us"] < best[key]["us"]:
