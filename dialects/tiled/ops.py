@@ -19,6 +19,7 @@ workgroup must reach them (uniform control flow), as for ``gpu.barrier``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
@@ -58,6 +59,8 @@ from rusty_ir.dialects.quant.attrs import BlockQuantType
 
 WORKGROUP_SPACE = 3
 """Memory space of workgroup memory (MLIR's ``#gpu.address_space<workgroup>``)."""
+MAX_WORKGROUP_INVOCATIONS = 1024
+"""The most invocations a workgroup may have on any target (Vulkan, Metal and D3D12 all stop at 1024)."""
 
 
 @irdl_op_definition
@@ -118,6 +121,9 @@ class KernelOp(IRDLOperation):
     def verify_(self) -> None:
         if len(self.workgroup) != 3 or min(self.workgroup) <= 0:
             raise VerifyException("workgroup_size must be three positive sizes")
+        if math.prod(self.workgroup) > MAX_WORKGROUP_INVOCATIONS:
+            raise VerifyException(f"workgroup_size {list(self.workgroup)} has more than {MAX_WORKGROUP_INVOCATIONS} invocations "
+                                  "(no GPU runs a larger workgroup)")
         for which, region in (("grid", self.grid), ("body", self.body)):
             args = region.block.args
             if len(args) != len(self.args):

@@ -13,6 +13,19 @@ func.func @workgroup_rank() {
 
 // -----
 
+func.func @workgroup_too_large() {
+  // expected-error @+1 {{workgroup_size [65536, 65536, 2] has more than 1024 invocations (no GPU runs a larger workgroup)}}
+  tiled.kernel "k"() {workgroup_size = array<i64: 65536, 65536, 2>} : grid {
+    %c1 = arith.constant 1 : index
+    tiled.yield %c1, %c1, %c1 : index, index, index
+  } body {
+    tiled.yield
+  }
+  func.return
+}
+
+// -----
+
 func.func @workgroup_zero() {
   // expected-error @+1 {{workgroup_size must be three positive sizes}}
   tiled.kernel "k"() {workgroup_size = array<i64: 64, 0, 1>} : grid {
