@@ -33,6 +33,7 @@ import numpy as np
 from rusty_ir.errors import RustyError
 from rusty_ir.progress import Progress
 from rusty_ir.sampling import SAMPLE_ENTRIES, Sampler, SamplingParams
+from rusty_ir.speculative import SpeculativeStats, Speculator
 from rusty_ir.weights import TensorView
 
 __all__ = ["Backend", "GenerationResult", "ReferenceBackend", "Session", "Timings", "check_fits", "generate"]
@@ -93,6 +94,9 @@ class ReferenceBackend:
         names = {getattr(getattr(op, "sym_name", None), "data", None) for op in module.ops}
         self.can_sample = all(e in names for e in SAMPLE_ENTRIES)
         """Whether the module has the sampling entries (``build_module(..., sampling_entries=True)``)."""
+        self.can_verify = "verify" in names
+        """Whether the module has ``@verify`` (``build_module(..., verify_entry=True)``): speculative decoding."""
+        self.max_verify = context_length
 
     def prefill(self, tokens: np.ndarray, pos: int) -> int:
         ids = np.asarray(tokens, dtype=np.int32).reshape(-1)
@@ -110,6 +114,14 @@ class ReferenceBackend:
 
     def decode_sample(self, token: int, pos: int, words: np.ndarray) -> int:
         return int(self.interpreter.call("decode_sample", np.asarray([token], dtype=np.int32), pos, words))
+
+    def verify(self, tokens: np.ndarray, pos: int) -> np.ndarray:
+        """``tokens`` at positions ``pos ..``; the greedy next token after each (speculative decoding)."""
+        return np.asarray(self.interpreter.call("verify", np.asarray(tokens, dtype=np.int32).reshape(-1), pos), np.int32).reshape(-1)
+
+    def truncate(self, length: int) -> None:
+        """Keep the KV cache's positions ``0 .. length - 1`` only."""
+        self.interpreter.truncate(length)
 
     def reset(self) -> None:
         self.interpreter.reset()
@@ -150,6 +162,9 @@ class GenerationResult:
     """Prompt tokens whose KV-cache rows a previous call of the session left (not prefilled again)."""
     seed: int | None = None
     """The seed the draws used (None when greedy): the same seed repeats the run."""
+    speculative: dict[str, Any] | None = None
+    """With speculative decoding: ``rusty_ir.speculative.SpeculativeStats.to_dict()`` (drafted, accepted,
+    acceptance rate, tokens per verification step); None without."""
 
     @property
     def prefilled_tokens(self) -> int:
@@ -270,6 +285,7 @@ class Session:
         stop_at_eos: bool = True,
         special_tokens: bool = True,
         cancel: Callable[[], bool] | None = None,
+        speculative: Speculator | None = None,
     ) -> Generator[str, None, GenerationResult]:
         """Prefill what the cache lacks of the prompt, then decode until ``max_tokens``, an EOS token,
         a stop string or ``cancel()``; yields the text as it is generated and returns the result.
@@ -284,7 +300,9 @@ class Session:
         generator: the cache stays consistent either way). A backend with
         ``decode_stream(token, pos, count[, sampling])`` (an iterator of next tokens
         that may run ahead by a step) is driven through it unless penalties make each
-        draw depend on the token before.
+        draw depend on the token before. ``speculative`` (greedy only) makes the tokens after the
+        prefill's in rounds of drafted tokens checked by one ``verify`` step each (``rusty_ir.speculative``):
+        the same tokens, fewer steps; ``result.speculative`` says how it went.
         """
         prompt = [int(t) for t in prompt_ids]
         backend = self.backend
@@ -293,6 +311,13 @@ class Session:
         sampler = None if params.greedy else Sampler(params)
         if sampler is not None and not getattr(backend, "can_sample", False):
             raise RustyError(f"the {backend.name} backend was built without the sampling entries; it can only decode greedily")
+        stats = None
+        if speculative is not None:
+            if not params.greedy:
+                raise RustyError("speculative decoding (--speculate) is greedy only: give --temperature 0 and no penalties, "
+                                 "or leave --speculate out to sample")  # fmt: skip
+            speculative.check(backend)
+            stats = SpeculativeStats(speculative.options.mode, speculative.options.draft_tokens)
         eos = set(self.tokenizer.eos_token_ids) if stop_at_eos else set()
         text = _Text(self.tokenizer, special_tokens, stop)
         timings = Timings()
@@ -309,7 +334,10 @@ class Session:
         timings.prefill_s = timings.time_to_first_token_s = time.perf_counter() - start
         decode_start = time.perf_counter()
         finish = None
-        steps = self._next_tokens(token, len(prompt), max_tokens - 1, sampler)
+        if speculative is not None and stats is not None:
+            steps = speculative.tokens(backend, prompt, token, max_tokens - 1, stats)
+        else:
+            steps = self._next_tokens(token, len(prompt), max_tokens - 1, sampler)
         consistent = False  # whether the cache holds exactly the rows of prompt + generated[:-1]
         try:
             while True:
@@ -333,6 +361,8 @@ class Session:
         finally:
             steps.close()  # a backend running a step ahead stops it
             self.tokens = prompt + generated[:-1] if consistent else []  # the last token was never run
+            if speculative is not None and consistent and hasattr(backend, "truncate"):
+                backend.truncate(len(self.tokens))  # a round may have run past the tokens taken
         text.flush()
         if piece := text.take():
             yield piece
@@ -343,6 +373,7 @@ class Session:
         timings.total_s = time.perf_counter() - start
         result.text, result.stop, result.cached_tokens, result.finish_reason = text.text, text.stop, cached, finish
         result.stopped_at_eos = generated[-1] in eos
+        result.speculative = stats.to_dict() if stats is not None else None
         return result
 
     def _prefill(self, prompt: list[int], start: int, sampler: Sampler | None) -> int:

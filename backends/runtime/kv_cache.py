@@ -124,6 +124,15 @@ class KvCaches:
         pool.free[:0] = range(capacity - 1, pool.capacity - 1, -1)  # under the free ones: used last
         pool.capacity = capacity
 
+    def truncate(self, end: int) -> None:
+        """Shorten the sequence to positions ``0 .. end - 1``: the blocks past them go back to the pools (on top, so
+        the next ``reserve`` takes them again; the table's entries past the sequence are never read)."""
+        for pool in self.pools.values():
+            keep = pool.blocks_for(max(end, 0))
+            if keep < len(pool.sequence):
+                pool.free += reversed(pool.sequence[keep:])
+                del pool.sequence[keep:]
+
     def reset(self) -> None:
         """End the sequence: its blocks go back to the pools (the most recent on top)."""
         for pool in self.pools.values():

@@ -115,6 +115,12 @@ ENTRIES = ("prefill", "decode")
 """Entries every schedule has: (tokens: i32 [S], pos, out: i32 [1]) -> the greedy next token in ``out``."""
 LOGITS_ENTRY = "prefill_logits"
 """An optional entry (tokens, pos, out: f32 [vocab]) -> the last row's logits, for checking numerics."""
+VERIFY_ENTRY = "verify"
+"""An optional entry (tokens, pos, out: i32 [S]) -> the greedy next token after every row: speculative
+decoding's verification step (``rusty_ir.speculative``)."""
+MAX_VERIFY_TOKENS = 33
+"""Tokens of a ``verify`` step at most (the last accepted token and up to 32 drafted ones): its activation
+slots (every row's logits) are sized for this many rows, not for a prefill step's."""
 ELEMENT_BYTES: Mapping[str, int] = {"f32": 4, "i32": 4, "f16": 2, "bf16": 2}
 DEFAULT_MAX_PREFILL = 512
 """Tokens per prefill step unless given: activation buffers are sized for the largest step, so this
@@ -206,6 +212,7 @@ class _Expander:
             raise RustyError(f"the schedule has no '{entry}' function (entries: {list(self.schedule.entries)})")
         a = fn.args
         logits = entry == LOGITS_ENTRY
+        verify = entry == VERIFY_ENTRY  # out: i32 [S], a token per row
         sampling = entry in SAMPLE_ENTRIES  # (tokens, pos, sampling: i32 [SAMPLING_WORDS], out)
         o = a[3] if sampling and len(a) == 4 else a[2] if len(a) == 3 else None
         ok = (
@@ -214,16 +221,17 @@ class _Expander:
             and a[1].kind == "index"
             and (not sampling or (a[2].kind, a[2].element_type, a[2].shape) == ("buffer", "i32", (SAMPLING_WORDS,)))
             and o.kind == "buffer" and o.shape is not None and len(o.shape) == 1
-            and (o.element_type, o.shape[0] if logits else o.shape) == (("f32", o.shape[0]) if logits else ("i32", (1,)))
+            and (o.element_type, o.shape[0] if logits else o.shape)
+            == (("f32", o.shape[0]) if logits else ("i32", (None,)) if verify else ("i32", (1,)))
         )  # fmt: skip
         if not ok:
             got = ", ".join(f"{x.name}: {x.kind}{'' if x.shape is None else list(x.shape)}" for x in a)
-            want = "f32 buffer [vocab]" if logits else "i32 buffer [1]"
+            want = "f32 buffer [vocab]" if logits else "i32 buffer [S]" if verify else "i32 buffer [1]"
             middle = f"sampling: i32 buffer [{SAMPLING_WORDS}], " if sampling else ""
             raise RustyError(f"entry '{entry}' must take (tokens: i32 buffer [S], pos: index, {middle}out: {want}), got ({got})")
         assert o is not None
         tokens = _Buf(("io", entry, "tokens"), tuple("S" if d is None else d for d in a[0].shape), "i32")  # type: ignore[union-attr]
-        out = _Buf(("io", entry, "out"), tuple(o.shape), o.element_type)  # type: ignore[arg-type]
+        out = _Buf(("io", entry, "out"), tuple("S" if d is None else d for d in o.shape), o.element_type)  # type: ignore[union-attr]
         self.out.io = {"tokens": (tokens, a[0].name), "out": (out, o.name)}
         args: list[Sym | _Buf] = [tokens, "pos", out]
         if sampling:
@@ -521,9 +529,14 @@ class ModelRuntime:
         self.max_prefill = min(context_length, DEFAULT_MAX_PREFILL) if max_prefill is None else max_prefill
         if not 1 <= self.max_prefill <= context_length:
             raise RustyError(f"max_prefill must be between 1 and the context length {context_length}, got {max_prefill}")
-        entries = [*ENTRIES, *(e for e in (LOGITS_ENTRY, *SAMPLE_ENTRIES) if e in self.schedule.functions)]
+        entries = [*ENTRIES, *(e for e in (LOGITS_ENTRY, *SAMPLE_ENTRIES, VERIFY_ENTRY) if e in self.schedule.functions)]
         self._expansions = expansions = {e: _Expander(self.schedule, context_length, e).run() for e in entries}
-        self._steps = {"prefill": self.max_prefill, "decode": 1, LOGITS_ENTRY: self.max_prefill, "prefill_sample": self.max_prefill, "decode_sample": 1}
+        self.max_verify = min(context_length, MAX_VERIFY_TOKENS)
+        """Tokens of one ``verify`` step at most."""
+        self._steps = {"prefill": self.max_prefill, "decode": 1, LOGITS_ENTRY: self.max_prefill, "prefill_sample": self.max_prefill,
+                       "decode_sample": 1, VERIFY_ENTRY: self.max_verify}  # fmt: skip
+        self.can_verify = VERIFY_ENTRY in expansions
+        """Whether the schedule has the ``verify`` entry (speculative decoding)."""
         self.can_sample = all(e in expansions for e in SAMPLE_ENTRIES)
         """Whether the schedule has the sampling entries (``prefill_sample``, ``decode_sample``)."""
         self._on_upload = on_upload
@@ -586,6 +599,27 @@ class ModelRuntime:
         plan = self._plans[LOGITS_ENTRY]  # new bind groups if the cache grew
         self._step(plan, ids, ids.size, pos)
         return np.frombuffer(plan.result, np.float32).copy()
+
+    def verify(self, tokens: np.ndarray, pos: int) -> np.ndarray:
+        """Run ``tokens`` (one step: at most ``max_verify``) at positions ``pos ..``, as a prefill step does (their
+        KV-cache rows written); the greedy next token after each of them (int32, one per token): the
+        verification step of speculative decoding. Only the token ids are read back."""
+        plan = self._plans.get(VERIFY_ENTRY)
+        if plan is None:
+            raise RustyError(f"this schedule has no '{VERIFY_ENTRY}' entry (compile with verify_entry=True)")
+        ids = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
+        if not 1 <= ids.size <= self.max_verify:
+            raise RustyError(f"{VERIFY_ENTRY} takes 1..{self.max_verify} tokens, got {ids.size}")
+        self._reserve(ids.size, pos)
+        plan = self._plans[VERIFY_ENTRY]  # new bind groups if the cache grew
+        self._step(plan, ids, ids.size, pos)
+        return np.frombuffer(plan.result, np.int32)[: ids.size].copy()
+
+    def truncate(self, length: int) -> None:
+        """Keep the KV-cache rows of positions ``0 .. length - 1`` only: a paged cache's blocks past them go back
+        to its pool through the block table (nothing is copied or cleared). Speculative decoding calls it after a
+        verification step whose rejected tokens wrote rows past the accepted ones."""
+        self._caches.truncate(length)
 
     def prefill_sample(self, tokens: np.ndarray, pos: int, words: np.ndarray) -> int:
         """``tokens`` (one step: at most ``max_prefill``) at positions ``pos ..``; the next token drawn under

@@ -129,6 +129,11 @@ class TransformerFunctions(InterpreterFunctions):
         """Forget every KV cache (start a new sequence); dequantized weights stay cached."""
         self.caches.clear()
 
+    def truncate(self, length: int) -> None:
+        """Keep positions ``0 .. length - 1`` of every KV cache (later rows count as never written)."""
+        for state in self.caches.values():
+            state.filled = [min(f, max(length, 0)) for f in state.filled]
+
     # --- helpers --------------------------------------------------------------------------------
 
     def dense(self, value: Any) -> np.ndarray:
@@ -392,3 +397,7 @@ class ReferenceInterpreter(NumpyInterpreter):
     def reset(self) -> None:
         """Start a new sequence: clear the KV caches."""
         self.functions.reset()
+
+    def truncate(self, length: int) -> None:
+        """Keep the KV caches' positions ``0 .. length - 1`` only."""
+        self.functions.truncate(length)

@@ -1,0 +1,249 @@
+"""Speculative decoding: draft a few tokens cheaply, check them all in one multi-token step of the model.
+
+Each round, a *drafter* proposes up to K tokens that may follow the text so far; the model runs the
+last accepted token and the K drafted ones as one step (the ``@verify`` entry, ``build_module(...,
+verify_entry=True)``: a prefill-like step whose result is the greedy next token after *every* row, so
+only K + 1 token ids leave the GPU). Drafted token ``i`` is accepted when it equals the model's own
+greedy token after the tokens before it; the round yields the longest agreeing prefix plus the model's
+token after it (the first disagreement's correction, or a bonus token when all K agree), so every
+round makes at least one token and the output is the one plain greedy decoding gives.
+
+KV cache: the step writes the rows of all K + 1 positions. Rows past the accepted tokens are stale;
+``backend.truncate(length)`` gives a paged cache's blocks past them back to its pool through the
+block table (nothing copied or cleared), and the next round's step starts at the first position not
+accepted, so it writes those rows again before any kernel reads them (attention is causal).
+
+Drafters:
+
+- ``lookup`` (prompt lookup): the last n tokens (n = 3, 2, then 1) are looked up among the earlier
+  tokens of the prompt and the text generated so far; the K tokens that followed their most recent
+  earlier occurrence are the draft (a copy that reaches the end of the text continues into itself, so a
+  repeating span is drafted to its full length). No second model: it pays off where the answer repeats the input
+  (summaries, code edits, extraction).
+- ``draft``: a smaller model with the same tokenizer generates K tokens greedily. It keeps its own KV
+  cache across rounds (and generations), so a round prefills only the tokens it has not seen (the
+  model's correction or bonus token, and the last draft when all were accepted).
+
+A round with no draft (lookup found no match) is a plain decode step. Sampling (temperature > 0, or
+penalties) is refused: the rejection-sampling acceptance rule that keeps the sampled distribution
+would need every row's probabilities, which the ``@verify`` entry does not return.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rusty_ir.errors import RustyError
+
+__all__ = [
+    "DEFAULT_DRAFT_TOKENS",
+    "MAX_DRAFT_TOKENS",
+    "SPECULATE_MODES",
+    "DraftModel",
+    "PromptLookup",
+    "SpeculativeOptions",
+    "SpeculativeStats",
+    "Speculator",
+    "check_same_vocabulary",
+]
+
+SPECULATE_MODES = ("lookup", "draft")
+"""``--speculate``: prompt lookup (n-grams of the text so far), or a draft model (``--draft MODEL``)."""
+MAX_DRAFT_TOKENS = 32
+"""The most tokens one round may draft (``--draft-tokens``): the ``@verify`` step is sized for this many
+plus one (``rusty_ir.backends.runtime.model.MAX_VERIFY_TOKENS``)."""
+DEFAULT_DRAFT_TOKENS = 5
+"""Tokens drafted per round unless ``--draft-tokens`` says otherwise."""
+LOOKUP_MAX_NGRAM = 3
+"""Prompt lookup matches the last 3 tokens first, then 2, then 1."""
+
+
+@dataclass(frozen=True)
+class SpeculativeOptions:
+    """How to speculate: ``mode`` (``lookup`` or ``draft``) and ``draft_tokens`` (K, 1..32) per round."""
+
+    mode: str
+    draft_tokens: int = DEFAULT_DRAFT_TOKENS
+
+    def __post_init__(self) -> None:
+        if self.mode not in SPECULATE_MODES:
+            raise RustyError(f"unknown --speculate mode '{self.mode}' (known: {', '.join(SPECULATE_MODES)})")
+        k = self.draft_tokens
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_DRAFT_TOKENS:
+            raise RustyError(f"--draft-tokens must be from 1 to {MAX_DRAFT_TOKENS}, got {k!r}")
+
+
+@dataclass
+class SpeculativeStats:
+    """What speculation did in one generation (``GenerationResult.speculative``)."""
+
+    mode: str
+    draft_tokens: int
+    """K: tokens asked of the drafter per round."""
+    drafted: int = 0
+    """Tokens drafted (and checked) in all."""
+    accepted: int = 0
+    """Drafted tokens the model agreed with."""
+    verify_steps: int = 0
+    """Multi-token verification steps run."""
+    plain_steps: int = 0
+    """Rounds without a draft (no lookup match, or no room left), run as ordinary decode steps."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The counts, with ``acceptance_rate`` (accepted / drafted) and ``tokens_per_verify_step``
+        (tokens the verification steps produced, accepted drafts plus one each, per step)."""
+        return {
+            "mode": self.mode,
+            "draft_tokens": self.draft_tokens,
+            "drafted": self.drafted,
+            "accepted": self.accepted,
+            "acceptance_rate": round(self.accepted / self.drafted, 4) if self.drafted else None,
+            "verify_steps": self.verify_steps,
+            "plain_steps": self.plain_steps,
+            "tokens_per_verify_step": round((self.accepted + self.verify_steps) / self.verify_steps, 4) if self.verify_steps else None,
+        }
+
+
+class PromptLookup:
+    """Drafts from the text itself: the tokens after the most recent earlier occurrence of the last n tokens
+    (n from ``max_ngram`` down to 1). The index of n-grams grows with the sequence (one per generation)."""
+
+    def __init__(self, max_ngram: int = LOOKUP_MAX_NGRAM) -> None:
+        self.max_ngram = max_ngram
+        self.index: list[dict[tuple[int, ...], int]] = [{} for _ in range(max_ngram + 1)]
+        """``index[n][ngram]``: where the tokens after its latest occurrence start."""
+        self.indexed = 0
+        """N-grams ending before this position are indexed (one that ends at the last token has no continuation yet)."""
+        self.seq: list[int] = []
+
+    def propose(self, seq: Sequence[int], k: int) -> list[int]:
+        if self.seq != list(seq[: len(self.seq)]):  # another sequence: start again
+            self.__init__(self.max_ngram)  # type: ignore[misc]
+        self.seq = list(seq)
+        for end in range(self.indexed, len(seq) - 1):
+            for n in range(1, min(self.max_ngram, end + 1) + 1):
+                self.index[n][tuple(seq[end - n + 1 : end + 1])] = end + 1
+        self.indexed = max(self.indexed, len(seq) - 1)
+        for n in range(min(self.max_ngram, len(seq)), 0, -1):
+            at = self.index[n].get(tuple(seq[-n:]))
+            if at is not None:  # copy what followed, overlapping into the copy itself (a repeating span repeats on)
+                out = list(seq)
+                for i in range(k):
+                    out.append(out[at + i])
+                return out[len(seq) :]
+        return []
+
+
+class DraftModel:
+    """Drafts with a second backend (same tokenizer), greedily; its KV cache holds ``tokens`` across rounds."""
+
+    def __init__(self, backend: Any, vocab: int | None = None) -> None:
+        self.backend = backend
+        self.vocab = vocab
+        """The model's vocabulary rows: a drafted id past them ends the draft."""
+        self.tokens: list[int] = []
+
+    def propose(self, seq: Sequence[int], k: int) -> list[int]:
+        b = self.backend
+        k = min(k, b.context_length - len(seq) + 1)  # the draft runs seq[-1] and k - 1 drafted tokens
+        if k <= 0:
+            return []
+        cached = min(_common_prefix(self.tokens, seq), len(seq) - 1)
+        self.tokens = []  # unknown until the steps are done
+        if cached == 0:
+            b.reset()
+        elif hasattr(b, "truncate"):
+            b.truncate(cached)
+        rest = np.asarray(seq[cached:], np.int32)
+        chunk = getattr(b, "max_prefill", None) or rest.size
+        token = 0
+        for first in range(0, rest.size, chunk):
+            token = b.prefill(rest[first : first + chunk], cached + first)
+        out = [int(token)]
+        for i in range(k - 1):
+            out.append(int(b.decode(out[-1], len(seq) + i)))
+        self.tokens = [*seq, *out[:-1]]
+        if self.vocab is not None:
+            out = out[: next((i for i, t in enumerate(out) if t >= self.vocab), len(out))]
+        return out
+
+
+class Speculator:
+    """Speculative decoding for ``rusty_ir.generate.Session``: the options and, for ``draft``, the draft backend."""
+
+    def __init__(self, options: SpeculativeOptions, draft_backend: Any = None, vocab: int | None = None) -> None:
+        if options.mode == "draft" and draft_backend is None:
+            raise RustyError("--speculate draft needs a draft model: give --draft MODEL")
+        self.options = options
+        self.draft = DraftModel(draft_backend, vocab) if draft_backend is not None else None
+
+    def check(self, backend: Any) -> None:
+        """RustyError unless ``backend`` can verify (has the ``@verify`` entry)."""
+        if not getattr(backend, "can_verify", False):
+            raise RustyError(f"the {backend.name} backend was built without the verify entry; speculative decoding needs it "
+                             "(load the model with speculate=... / rusty run --speculate)")  # fmt: skip
+
+    def tokens(self, backend: Any, prompt: Sequence[int], token: int, count: int, stats: SpeculativeStats) -> Generator[int, None, None]:
+        """The tokens after ``token`` (the prefill's, to run at position ``len(prompt)``), up to ``count``: what
+        plain greedy decoding gives, made in rounds of one verification step (module docstring)."""
+        drafter = self.draft if self.options.mode == "draft" else PromptLookup()
+        assert drafter is not None
+        seq = [*prompt, token]  # seq[-1] is the next token to run, at position len(seq) - 1
+        made = 0
+        limit = min(getattr(backend, "max_verify", MAX_DRAFT_TOKENS + 1), MAX_DRAFT_TOKENS + 1) - 1
+        while made < count:
+            pos = len(seq) - 1
+            k = min(self.options.draft_tokens, count - made - 1, limit, backend.context_length - pos - 1)
+            draft = drafter.propose(seq, k)[:k] if k > 0 else []
+            if not draft:
+                stats.plain_steps += 1
+                accepted = [int(backend.decode(seq[-1], pos))]
+            else:
+                out = backend.verify(np.asarray([seq[-1], *draft], np.int32), pos)
+                n = 0
+                while n < len(draft) and int(out[n]) == draft[n]:
+                    n += 1
+                accepted = [*draft[:n], int(out[n])]
+                stats.verify_steps += 1
+                stats.drafted += len(draft)
+                stats.accepted += n
+                if n < len(draft) and hasattr(backend, "truncate"):
+                    backend.truncate(pos + n + 1)  # rows of the rejected drafts: their blocks go back
+            for t in accepted:
+                seq.append(t)
+                made += 1
+                yield t
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def check_same_vocabulary(model: Any, draft: Any) -> None:
+    """RustyError unless the draft model's tokenizer has the model's vocabulary (the same token for every id)."""
+    mine, theirs = _vocabulary(model), _vocabulary(draft)
+    if mine == theirs:
+        return
+    ids = sorted(set(mine) | set(theirs))
+    first = next(i for i in ids if mine.get(i) != theirs.get(i))
+    raise RustyError(
+        f"--draft {draft.source}: its vocabulary differs from {model.source}'s ({len(theirs)} tokens against {len(mine)}; "
+        f"id {first} is {theirs.get(first)!r} there, {mine.get(first)!r} here): speculative decoding needs one tokenizer"
+    )
+
+
+def _vocabulary(model: Any) -> dict[int, str]:
+    tok = model.tokenizer
+    hf = getattr(tok, "hf", None)
+    if hf is not None and hasattr(hf, "get_vocab"):
+        return {int(i): str(t) for t, i in hf.get_vocab(with_added_tokens=True).items()}
+    return {i: str(tok.id_to_token(i)) for i in range(tok.vocab_size)}
