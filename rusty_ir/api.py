@@ -25,13 +25,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rusty_ir.errors import RustyError
 from rusty_ir.progress import Progress
 from rusty_ir.sampling import SamplingParams, sampling_params
+from rusty_ir.speculative import DEFAULT_DRAFT_TOKENS, SpeculativeOptions, Speculator, check_same_vocabulary
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE
 
 if TYPE_CHECKING:
@@ -77,6 +78,13 @@ class LoadOptions:
     """Compile the sampling entries too (needed for anything but greedy)."""
     compile: dict[str, Any] = field(default_factory=dict)
     """``CompileOptions`` fields: tune, quantize, kv_cache, kv_block_size."""
+    speculate: str | None = None
+    """Speculative decoding (greedy only): ``lookup`` (prompt lookup) or ``draft`` (a draft model, ``draft``);
+    None = off. Compiles the ``@verify`` entry (``rusty_ir.speculative``)."""
+    draft: str | None = None
+    """The draft model (a checkpoint with the same tokenizer) of ``speculate="draft"``."""
+    draft_tokens: int = DEFAULT_DRAFT_TOKENS
+    """Tokens drafted per verification step (1..32)."""
 
     def __post_init__(self) -> None:
         """Checks, named by ``rusty run``'s flags (the keywords of ``load`` are the same options)."""
@@ -84,6 +92,12 @@ class LoadOptions:
 
         if self.backend not in BACKENDS:
             raise RustyError(f"unknown backend '{self.backend}' (known: {', '.join(BACKENDS)})")
+        if self.speculate is not None:
+            SpeculativeOptions(self.speculate, self.draft_tokens)  # checks the mode and K
+            if self.speculate == "draft" and self.draft is None:
+                raise RustyError("--speculate draft needs a draft model: give --draft MODEL (same tokenizer, smaller model)")
+        if self.draft is not None and self.speculate != "draft":
+            raise RustyError("--draft MODEL applies to --speculate draft")
         if self.context_length is not None and not 1 <= self.context_length <= MAX_CONTEXT_LENGTH:
             raise RustyError(f"--context-length must be from 1 to {MAX_CONTEXT_LENGTH}, got {self.context_length}")
         if self.resident_layers is not None and self.resident_layers < 1:
@@ -148,6 +162,25 @@ def build_backend(model: Any, options: LoadOptions, progress: Progress) -> tuple
     return backend, context_length, report
 
 
+def build_speculator(model: Any, options: LoadOptions, context_length: int, progress: Progress) -> Speculator | None:
+    """The speculative decoder of ``options.speculate`` (None when off). For ``draft``: the draft checkpoint loaded,
+    its vocabulary checked against ``model``'s (a RustyError if they differ), and its backend built like the
+    model's (same backend, context length and compile options; greedy entries only)."""
+    if options.speculate is None:
+        return None
+    spec = SpeculativeOptions(options.speculate, options.draft_tokens)
+    if options.speculate != "draft":
+        return Speculator(spec)
+    draft = load_checkpoint(options.draft, progress)
+    check_same_vocabulary(model, draft)
+    if draft.config.context_length and draft.config.context_length < context_length:
+        raise RustyError(f"--draft {draft.source}: trained for {draft.config.context_length} positions, fewer than the context "
+                         f"length {context_length}: give --context-length {draft.config.context_length} or less")  # fmt: skip
+    draft_options = replace(options, speculate=None, draft=None, sampling=False, compiled=None, context_length=context_length)
+    backend, _, _ = build_backend(draft, draft_options, progress)
+    return Speculator(spec, backend, vocab=model.config.vocab)
+
+
 def open_model(model: str | Path | None, options: LoadOptions, progress: Progress) -> tuple[Any, Any, int, dict[str, Any] | None]:
     """``load_checkpoint`` then ``build_backend``: (the loaded model, the backend, the context length, the report)."""
     loaded = load_checkpoint(model, progress)
@@ -160,7 +193,7 @@ def _reference_backend(model: Any, context_length: int, options: LoadOptions, pr
     from rusty_ir.importers.to_ir import build_module  # noqa: PLC0415
 
     done = progress.step("building transformer IR")
-    module = build_module(model.config, model.weights, sampling_entries=options.sampling)
+    module = build_module(model.config, model.weights, sampling_entries=options.sampling, verify_entry=options.speculate is not None)
     done()
     quantize = options.compile.get("quantize", "")
     weights = quantized_weights(quantize_module(module, quantize), model.weights, keep=True) if quantize else model.weights
@@ -191,7 +224,8 @@ def _wgpu_backend(model: Any, context_length: int, options: LoadOptions, progres
         target, tuned = compiled_with.get("target"), compiled_with.get("tune")
         done()
     else:
-        compile_options = CompileOptions(target=target_for_adapter(device.info), sampling_entries=options.sampling, **options.compile)
+        compile_options = CompileOptions(target=target_for_adapter(device.info), sampling_entries=options.sampling,
+                                         verify_entry=options.speculate is not None, **options.compile)  # fmt: skip
         _check_features(device, compile_options.kv_cache)
         done = progress.step("compiling (cached after the first run)")
         stages = len(compile_options.stages)
@@ -214,6 +248,9 @@ def _wgpu_backend(model: Any, context_length: int, options: LoadOptions, progres
         except Exception as err:
             raise _gpu_refusal(err, context_length) or err from None
     done()
+    if options.speculate is not None and not runtime.can_verify:
+        raise RustyError(f"--speculate needs the @verify entry, which {options.compiled} was compiled without; "
+                         "run without --compiled (it is then compiled, and cached, with the entry) or without --speculate")  # fmt: skip
     report = {
         "cache_hit": cache_hit,
         "compile_seconds": round(seconds, 3),
@@ -223,6 +260,7 @@ def _wgpu_backend(model: Any, context_length: int, options: LoadOptions, progres
         "tune": tuned,
         "dispatches_per_token": runtime.dispatches_per_step("decode"),
         "dispatches_per_prefill": runtime.dispatches_per_step("prefill"),
+        "dispatches_per_verify": runtime.dispatches_per_step("verify") if runtime.can_verify else None,
         "cache_folder": str(folder) if folder else None,
         "resident_layers": runtime.resident_layers,  # None: every layer's weights on the device
         "memory_planning": runtime.memory_planning_report(),
@@ -244,7 +282,7 @@ class Model:
     """
 
     def __init__(self, model: Any, backend: Any, context_length: int, compile_report: dict[str, Any] | None = None,
-                 progress: Progress | None = None) -> None:  # fmt: skip
+                 progress: Progress | None = None, speculator: Speculator | None = None) -> None:  # fmt: skip
         self.model = model
         """The imported checkpoint (``rusty_ir.importers.LoadedModel``)."""
         self.tokenizer = model.tokenizer
@@ -256,6 +294,9 @@ class Model:
         from rusty_ir.generate import Session  # noqa: PLC0415 - numpy only when a model is loaded
 
         self.session = Session(backend, model.tokenizer, progress)
+        self.speculator = speculator
+        """Speculative decoding as loaded (``load(speculate=...)``), used by every greedy call unless it says
+        ``speculate=False``; None when off."""
         self._lock = threading.Lock()
 
     def encode(self, prompt: str | Sequence[int] | Sequence[Mapping[str, Any]]) -> list[int]:
@@ -286,16 +327,23 @@ class Model:
 
     def stream(self, prompt: str | Sequence[int] | Sequence[Mapping[str, Any]], *, max_tokens: int = DEFAULT_MAX_TOKENS,
                stop: str | Sequence[str] = (), ignore_eos: bool = False, cancel: Callable[[], bool] | None = None,
-               **sampling: Any) -> Iterator[str]:  # fmt: skip
+               speculate: bool = True, draft_tokens: int | None = None, **sampling: Any) -> Iterator[str]:  # fmt: skip
         """The text as it is generated, piece by piece; a list of chat messages goes through the chat
         template. ``cancel()`` is asked after each token (True stops). The generator's return value
-        (``StopIteration.value``) is the ``GenerationResult``."""
+        (``StopIteration.value``) is the ``GenerationResult``. A model loaded with ``speculate=...`` decodes
+        speculatively (greedy only: sampling options are refused unless ``speculate=False``);
+        ``draft_tokens`` changes K for this call."""
         params = sampling_params(sampling)
         ids = self.encode(prompt)
         stops = [stop] if isinstance(stop, str) else list(stop)
+        speculator = self.speculator if speculate else None
+        if speculator is not None and draft_tokens is not None:
+            speculator = speculator.with_draft_tokens(draft_tokens)
+        elif draft_tokens is not None:
+            raise RustyError("draft_tokens applies to speculative decoding: load the model with speculate='lookup' or 'draft'")
         with self._lock:
             return (yield from self.session.stream(ids, max_tokens, sampling=params, stop=stops, stop_at_eos=not ignore_eos,
-                                                   special_tokens=False, cancel=cancel))  # fmt: skip
+                                                   special_tokens=False, cancel=cancel, speculative=speculator))  # fmt: skip
 
     def reset(self) -> None:
         """Forget the KV cache (the next prompt is prefilled whole)."""
@@ -322,21 +370,30 @@ def load(
     quantize: str = "",
     kv_cache: str = "f32",
     kv_block_size: int = DEFAULT_KV_BLOCK_SIZE,
+    speculate: str | None = None,
+    draft: str | Path | None = None,
+    draft_tokens: int = DEFAULT_DRAFT_TOKENS,
     progress: bool = False,
 ) -> Model:
     """Load ``model`` (a .gguf file or a Hugging Face folder; default the bundled SmolLM2-135M-Instruct)
     and make it ready to generate, with ``rusty run``'s options and defaults: ``backend`` (``wgpu`` or
     ``reference``), ``context_length`` (the model's, at most 8192), ``compiled`` (a ``rusty compile -o``
-    folder), ``resident_layers``, ``tune``, ``quantize``, ``kv_cache``, ``kv_block_size``. ``progress``
-    prints what it does on stderr (bars on a terminal). Errors are ``rusty_ir.RustyError``."""
+    folder), ``resident_layers``, ``tune``, ``quantize``, ``kv_cache``, ``kv_block_size``, and speculative
+    decoding: ``speculate`` (``"lookup"``, or ``"draft"`` with a ``draft`` checkpoint of the same tokenizer; a
+    ``draft`` alone means ``"draft"``) with ``draft_tokens`` per step. ``progress`` prints what it does on
+    stderr (bars on a terminal). Errors are ``rusty_ir.RustyError``."""
     options = LoadOptions(
         backend=backend, context_length=context_length, compiled=None if compiled is None else str(compiled),
         resident_layers=resident_layers,
         compile={"tune": tune, "quantize": quantize, "kv_cache": kv_cache, "kv_block_size": kv_block_size},
+        speculate=speculate or ("draft" if draft is not None else None), draft=None if draft is None else str(draft),
+        draft_tokens=draft_tokens,
     )  # fmt: skip
     reporter = Progress(quiet=not progress)
-    loaded, runtime, length, report = open_model(model, options, reporter)
-    return Model(loaded, runtime, length, report, reporter)
+    loaded = load_checkpoint(model, reporter)
+    speculator = build_speculator(loaded, options, context_length_for(loaded, options.context_length), reporter)
+    runtime, length, report = build_backend(loaded, options, reporter)
+    return Model(loaded, runtime, length, report, reporter, speculator)
 
 
 __all__ = [
@@ -346,6 +403,7 @@ __all__ = [
     "Model",
     "SamplingParams",
     "build_backend",
+    "build_speculator",
     "context_length_for",
     "load",
     "load_checkpoint",

@@ -181,6 +181,12 @@ class Speculator:
         self.options = options
         self.draft = DraftModel(draft_backend, vocab) if draft_backend is not None else None
 
+    def with_draft_tokens(self, k: int) -> Speculator:
+        """The same drafter (and draft model's cache) with ``k`` tokens per round."""
+        other = Speculator.__new__(Speculator)
+        other.options, other.draft = SpeculativeOptions(self.options.mode, k), self.draft
+        return other
+
     def check(self, backend: Any) -> None:
         """RustyError unless ``backend`` can verify (has the ``@verify`` entry)."""
         if not getattr(backend, "can_verify", False):

@@ -12,6 +12,7 @@ from typing import Any
 
 from rusty_ir.api import BACKENDS, DEFAULT_CONTEXT_CAP, DEFAULT_MAX_TOKENS, LoadOptions
 from rusty_ir.sampling import DEFAULT_PENALTY_LAST_N, MAX_PENALIZED, SamplingParams
+from rusty_ir.speculative import DEFAULT_DRAFT_TOKENS, MAX_DRAFT_TOKENS, SPECULATE_MODES
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 
 DEFAULT_BACKEND = LoadOptions.backend
@@ -69,11 +70,27 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
                              "MODEL still gives the weights and tokenizer, which must match what DIR was compiled from")  # fmt: skip
 
 
+def add_speculative_options(parser: argparse.ArgumentParser) -> None:
+    """Speculative decoding: --speculate, --draft, --draft-tokens (checked by ``LoadOptions``, not argparse, so that a
+    bad value is a one-line error and exit 1)."""
+    group = parser.add_argument_group("speculative decoding (greedy only; the same tokens as plain greedy decoding, in fewer steps)")
+    group.add_argument("--speculate", metavar="MODE",
+                       help=f"draft tokens and check them in one multi-token step: {' or '.join(SPECULATE_MODES)} "
+                            "(lookup: n-grams of the prompt and the text so far; draft: a draft model, --draft)")  # fmt: skip
+    group.add_argument("--draft", metavar="MODEL",
+                       help="the draft model of --speculate draft (implies it): a smaller checkpoint with the same tokenizer")
+    group.add_argument("--draft-tokens", type=int, default=DEFAULT_DRAFT_TOKENS, metavar="K",
+                       help=f"tokens drafted per verification step, 1 to {MAX_DRAFT_TOKENS} (default {DEFAULT_DRAFT_TOKENS})")
+
+
 def load_options(args: argparse.Namespace, sampling: bool) -> LoadOptions:
-    """``LoadOptions`` from the flags of ``add_load_options`` (it checks them); ``sampling``: compile the
-    sampling entries."""
+    """``LoadOptions`` from the flags of ``add_load_options`` (and ``add_speculative_options``, where the command has
+    them; it checks them); ``sampling``: compile the sampling entries."""
+    draft = getattr(args, "draft", None)
+    speculate = getattr(args, "speculate", None) or ("draft" if draft is not None else None)
     return LoadOptions(backend=args.backend, context_length=args.context_length, compiled=args.compiled,
-                       resident_layers=args.resident_layers, sampling=sampling, compile=compile_options(args))  # fmt: skip
+                       resident_layers=args.resident_layers, sampling=sampling, compile=compile_options(args),
+                       speculate=speculate, draft=draft, draft_tokens=getattr(args, "draft_tokens", DEFAULT_DRAFT_TOKENS))  # fmt: skip
 
 
 def add_generation_options(parser: argparse.ArgumentParser, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:

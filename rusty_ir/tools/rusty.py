@@ -4,6 +4,7 @@
     rusty run [MODEL] [--prompt TEXT] [--chat|--no-chat] [--max-tokens N] [--stop TEXT]
               [--temperature T --top-k K --top-p P --min-p P --seed N ...]
               [--backend reference|wgpu] [--context-length N] [--json] [--tune] [--resident-layers N]
+              [--speculate lookup|draft [--draft MODEL] [--draft-tokens K]]
                                        generate (greedily by default), streaming text to stdout
     rusty chat [MODEL] [--system TEXT] [sampling and run's model options]
                                        an interactive chat: multi-turn, the KV cache kept between turns
@@ -48,6 +49,7 @@ from rusty_ir.tools.options import (
     add_compile_options,
     add_generation_options,
     add_load_options,
+    add_speculative_options,
     block_size,
     compile_options,
     load_options,
@@ -145,18 +147,22 @@ def _prompt_ids(model: Any, args: argparse.Namespace) -> tuple[list[int], bool]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from rusty_ir.api import build_backend, context_length_for  # noqa: PLC0415
-    from rusty_ir.generate import check_fits, generate  # noqa: PLC0415
+    from rusty_ir.api import build_backend, build_speculator, context_length_for  # noqa: PLC0415
+    from rusty_ir.generate import Session, check_fits  # noqa: PLC0415
 
     if args.max_tokens < 0:
         raise RustyError(f"--max-tokens must not be negative, got {args.max_tokens}")
     check_text("--prompt", args.prompt)
     sampling = sampling_from_args(args)
     options = load_options(args, sampling=not sampling.greedy)  # greedy runs the kernels (and cache entry) they always did
+    if options.speculate is not None and not sampling.greedy:
+        raise RustyError("--speculate is greedy only (the verification step returns each position's greedy token, not "
+                         "its probabilities): leave out --temperature and the penalties, or leave out --speculate")  # fmt: skip
     progress = Progress(args.quiet or args.json)
     model = _load(args.model, progress)
     prompt_ids, chat = _prompt_ids(model, args)
     check_fits(len(prompt_ids), args.max_tokens, context_length_for(model, options.context_length))  # before any compute
+    speculator = build_speculator(model, options, context_length_for(model, options.context_length), progress)
     backend, context_length, compile_report = build_backend(model, options, progress)
 
     if args.json:
@@ -168,9 +174,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             sys.stdout.write(piece)
             sys.stdout.flush()
 
-    result = generate(
-        backend,
-        model.tokenizer,
+    result = Session(backend, model.tokenizer).generate(
         prompt_ids,
         args.max_tokens,
         sampling=sampling,
@@ -178,6 +182,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         stop_at_eos=not args.ignore_eos,
         on_text=on_text,
         special_tokens=args.json,  # the terminal shows the answer, not <|im_end|>; --json's text keeps them
+        speculative=speculator,
     )
     t = result.timings
     if compile_report is not None:  # the wgpu runtime's device memory, after generating: paged KV pools grow
@@ -196,6 +201,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "sampling": {**sampling.to_dict(), "seed": result.seed},
             "context_length": context_length,
             "timings": asdict(t),
+            "speculative": result.speculative,  # drafted, accepted, acceptance_rate, tokens_per_verify_step (None: off)
             "compile": compile_report,  # compiling backends: cache hit, compile seconds, kernels, dispatches, device memory
             "host_peak_rss_bytes": peak_rss_bytes(),
             "host_rss_bytes": rss_bytes(),  # after generating: the steady state (None off Linux)
@@ -206,6 +212,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
         if not args.quiet:
             seed = f"; seed {result.seed}" if result.seed is not None else ""
+            spec = result.speculative
+            if spec is not None and spec["drafted"]:
+                seed += (f"; speculative ({spec['mode']}): {spec['accepted']} of {spec['drafted']} drafted tokens accepted, "
+                         f"{spec['tokens_per_verify_step']:.2f} tokens per verification step")  # fmt: skip
             print(
                 f"rusty: {len(result.generated_ids)} tokens; prefill {t.prefill_s:.2f} s, "
                 f"decode {t.decode_tokens_per_s:.1f} tokens/s, first token after {t.time_to_first_token_s:.2f} s{seed}",
@@ -353,9 +363,10 @@ def make_parser() -> argparse.ArgumentParser:
                      help="wrap the prompt as one user message in the model's chat template "
                           "(default: --chat when the checkpoint has a chat template, else --no-chat)")
     add_generation_options(run)
+    add_speculative_options(run)
     run.add_argument("--json", action="store_true",
                      help="print one JSON object (model, backend, prompt_ids, generated_ids, text, finish_reason, sampling, "
-                          "timings, compile) instead of streaming text")
+                          "timings, speculative, compile) instead of streaming text")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     run.set_defaults(handler=_cmd_run)
 
