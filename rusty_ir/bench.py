@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from rusty_ir.errors import RustyError
+from rusty_ir.probes import SPIN_UP_SECONDS, measure_copy_bandwidth, measure_read_bandwidth, spin_up
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE
 from rusty_ir.tools.common import peak_rss_bytes
 
@@ -63,8 +64,6 @@ REFERENCE_MAX_PARAMS = 400_000_000
 """Models up to this many parameters are checked against the numpy reference interpreter."""
 CHECK_TOKENS = 8
 """Prompt length of the correctness guard."""
-CPU_COPY_BYTES = 64 << 20
-GPU_COPY_BYTES = 1 << 30
 
 
 @dataclass
@@ -108,6 +107,8 @@ def _timed_runs(
     prefill_s: list[float] = []
     decode_s: list[float] = []
     generated: list[int] = []
+    _note(progress, f"{label}spinning the GPU up ({SPIN_UP_SECONDS:g} s of multiply-adds: an idle GPU runs at a low clock)")
+    spin_up(runtime.device)
     for r in range(opts.warmup + opts.repeats):
         timed = r >= opts.warmup
         _note(progress, f"{label}{'run' if timed else 'warm-up'} {r + 1 - (opts.warmup if timed else 0)}: "
@@ -187,158 +188,6 @@ def device_report(device: Any) -> dict[str, Any]:
         "features": sorted(f for f in device.features if f in ("shader-f16", "subgroup", "timestamp-query")),
         "max_storage_buffer_binding_size": device.limits.get("max-storage-buffer-binding-size"),
     }
-
-
-def _bench_bytes(device: Any, nbytes: int | None, limit: str) -> int:
-    """The buffer size of a bandwidth measurement: the default for the adapter kind, within ``limit``."""
-    if nbytes is None:
-        cpu = str(device.adapter.info.get("adapter_type", "")).lower() == "cpu"
-        nbytes = CPU_COPY_BYTES if cpu else GPU_COPY_BYTES
-    return max(256, min(nbytes, int(device.limits.get(limit, nbytes))) // 256 * 256)
-
-
-def _best_wall_seconds(device: Any, encode: Any, last: Any, n: int, trials: int) -> float:
-    """Best of ``trials`` wall times of one submit holding ``encode(encoder, n)``, after one warm-up of
-    ``n = 1``; the submit is waited for by mapping 4 bytes copied from ``last`` at the end."""
-    import wgpu  # noqa: PLC0415
-
-    dev = device.device
-    staging = dev.create_buffer(size=4, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
-
-    def run(count: int) -> float:
-        encoder = dev.create_command_encoder()
-        encode(encoder, count)
-        encoder.copy_buffer_to_buffer(last, 0, staging, 0, 4)  # mapping it waits for all the work
-        start = time.perf_counter()
-        dev.queue.submit([encoder.finish()])
-        staging.map_sync(wgpu.MapMode.READ)
-        elapsed = time.perf_counter() - start
-        staging.unmap()
-        return elapsed
-
-    try:
-        run(1)
-        return min(run(n) for _ in range(trials))
-    finally:
-        staging.destroy()
-
-
-def measure_copy_bandwidth(device: Any, nbytes: int | None = None, copies: int = 8, trials: int = 3) -> dict[str, Any]:
-    """Read + write bytes per second of buffer-to-buffer copies: ``copies`` copies of ``nbytes`` per
-    submit, wall time to completion, best of ``trials`` (after one warm-up copy)."""
-    nbytes = _bench_bytes(device, nbytes, "max-buffer-size")
-    src = device.empty(nbytes, label="bench.copy.src")
-    dst = device.empty(nbytes, label="bench.copy.dst")
-
-    def encode(encoder: Any, n: int) -> None:
-        for _ in range(n):
-            encoder.copy_buffer_to_buffer(src, 0, dst, 0, nbytes)
-
-    try:
-        best = _best_wall_seconds(device, encode, dst, copies, trials)
-    finally:
-        src.destroy()
-        dst.destroy()
-    return {"bytes_per_s": 2 * nbytes * copies / best, "buffer_bytes": nbytes, "copies": copies, "seconds": best,
-            "method": "copy_buffer_to_buffer, read + write bytes / wall time to completion, best of %d" % trials}  # fmt: skip
-
-
-_READ_KERNEL = """
-@group(0) @binding(0) var<storage, read> src: array<vec4<u32>>;
-@group(0) @binding(1) var<storage, read_write> sink: array<u32>;
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-  var acc = vec4<u32>(0u);
-  for (var i = gid.x; i < arrayLength(&src); i += groups.x * 256u) { acc ^= src[i]; }
-  if (all(acc == vec4<u32>(gid.x))) { sink[0] = acc.x; }  // keeps the loads; practically never stores
-}
-"""
-
-
-def measure_read_bandwidth(device: Any, nbytes: int | None = None, reads: int = 8, trials: int = 3) -> dict[str, Any]:
-    """Bytes per second a compute kernel reads from one buffer (16-byte loads, a grid-stride loop):
-    ``reads`` dispatches over ``nbytes`` per submit, wall time to completion, best of ``trials``.
-    This is the ceiling for weight streaming, which only reads (the copy measures read + write)."""
-    nbytes = _bench_bytes(device, nbytes, "max-storage-buffer-binding-size")
-    dev = device.device
-    src = device.empty(nbytes, label="bench.read.src")
-    sink = device.empty(16, label="bench.read.sink")
-    pipeline = dev.create_compute_pipeline(layout="auto", compute={"module": device.compile(_READ_KERNEL, label="bench.read"), "entry_point": "main"})
-    group = dev.create_bind_group(layout=pipeline.get_bind_group_layout(0),
-                                  entries=[{"binding": 0, "resource": {"buffer": src}}, {"binding": 1, "resource": {"buffer": sink}}])  # fmt: skip
-    workgroups = min(4096, -(-nbytes // (16 * 256)))
-
-    def encode(encoder: Any, n: int) -> None:
-        compute = encoder.begin_compute_pass()
-        compute.set_pipeline(pipeline)
-        compute.set_bind_group(0, group)
-        for _ in range(n):
-            compute.dispatch_workgroups(workgroups)
-        compute.end()
-
-    try:
-        best = _best_wall_seconds(device, encode, sink, reads, trials)
-    finally:
-        src.destroy()
-        sink.destroy()
-    return {"bytes_per_s": nbytes * reads / best, "buffer_bytes": nbytes, "reads": reads, "seconds": best,
-            "method": "compute kernel, 16-byte loads, read bytes / wall time to completion, best of %d" % trials}  # fmt: skip
-
-
-_FMA_CHAINS = 8
-"""Independent vec4 fma chains per invocation of the peak kernel (enough to hide the fma latency)."""
-
-
-def _fma_kernel(elem: str, iterations: int) -> str:
-    chains = "\n".join(f"  var a{i} = vec4<{elem}>(seed + {elem}({i + 1}));" for i in range(_FMA_CHAINS))
-    steps = "\n".join(f"    a{i} = fma(a{i}, m, c);" for i in range(_FMA_CHAINS))
-    total = " + ".join(f"a{i}" for i in range(_FMA_CHAINS))
-    return f"""{"enable f16;" if elem == "f16" else ""}
-@group(0) @binding(0) var<storage, read_write> sink: array<f32>;
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
-  let seed = {elem}(gid.x & 7u) * {elem}(0.125);
-  let m = vec4<{elem}>({elem}(0.5));
-  let c = vec4<{elem}>({elem}(0.25));
-{chains}
-  for (var i = 0u; i < {iterations}u; i += 1u) {{
-{steps}
-  }}
-  let t = {total};
-  if (f32(t.x + t.y + t.z + t.w) == -1.0) {{ sink[0] = f32(t.x); }}  // keeps the fmas; never stores
-}}
-"""
-
-
-def measure_fma_peak(device: Any, elem: str = "f32", trials: int = 3) -> dict[str, Any]:
-    """Floating-point operations per second of a compute kernel that only multiply-adds: ``_FMA_CHAINS``
-    independent ``vec4<elem>`` fma chains per invocation (``elem`` f32, or f16 where the adapter has
-    ``shader-f16``: packed half arithmetic), a fma counted as 2 operations, best of ``trials`` wall times.
-    The ceiling a contraction's arithmetic can reach through WGSL on this adapter."""
-    cpu = str(device.info.get("adapter_type", "")).lower() == "cpu"
-    iterations, workgroups = (64, 64) if cpu else (4096, 1024)  # a CPU adapter: enough to time, not minutes
-    dev = device.device
-    sink = device.empty(16, label="bench.fma.sink")
-    module = device.compile(_fma_kernel(elem, iterations), label=f"bench.fma.{elem}")
-    pipeline = dev.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "main"})
-    group = dev.create_bind_group(layout=pipeline.get_bind_group_layout(0), entries=[{"binding": 0, "resource": {"buffer": sink}}])
-
-    def encode(encoder: Any, n: int) -> None:
-        compute = encoder.begin_compute_pass()
-        compute.set_pipeline(pipeline)
-        compute.set_bind_group(0, group)
-        for _ in range(n):
-            compute.dispatch_workgroups(workgroups)
-        compute.end()
-
-    try:
-        best = _best_wall_seconds(device, encode, sink, 4, trials)
-    finally:
-        sink.destroy()
-    flops = 4 * workgroups * 256 * iterations * _FMA_CHAINS * 4 * 2
-    return {"flops_per_s": flops / best, "elem": elem, "seconds": best,
-            "method": f"{_FMA_CHAINS} vec4<{elem}> fma chains per invocation, 4 dispatches of {workgroups} x 256 invocations x "
-                      f"{iterations} steps, wall time to completion, best of {trials}"}  # fmt: skip
 
 
 # --- static figures ---------------------------------------------------------------------------
@@ -1024,7 +873,6 @@ __all__ = [
     "decode_weight_bytes",
     "dequantize_torch",
     "format_report",
-    "measure_copy_bandwidth",
     "profiling_device",
     "run_bench",
     "validate",

@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 
 from rusty_ir.bench import _bytes, report_header, report_main
+from rusty_ir.probes import spin_up
 from rusty_ir.errors import RustyError
 
 CASES = ("elementwise", "gemm", "gemv")
@@ -482,6 +483,7 @@ def time_program(prog: _Program, repeats: int, warmup: int, timestamps: bool) ->
 
     dev = prog.device.device
     sync_buffer = prog.buffers[prog.outputs[0].key]
+    spin_up(prog.device)  # after compiling, the GPU is idle and at a low clock
     for _ in range(warmup):
         encoder = dev.create_command_encoder()
         prog.encode(encoder)
@@ -747,7 +749,7 @@ def run_fusion_bench(opts: FusionOptions, progress: Callable[[str], None] | None
         cases.append(entry)
     peaks: dict[str, Any] = {}
     if "gemm" in opts.cases:  # what the contraction's arithmetic is measured against
-        from rusty_ir.bench import measure_fma_peak  # noqa: PLC0415
+        from rusty_ir.probes import measure_fma_peak  # noqa: PLC0415
 
         for elem in ("f32", "f16") if "shader-f16" in device.features else ("f32",):
             _note(progress, f"measuring the {elem} fma peak")

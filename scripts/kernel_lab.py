@@ -524,7 +524,7 @@ def main() -> int:
     rng = np.random.default_rng(0)
     results = []
     if not args.small:
-        from rusty_ir.bench import measure_read_bandwidth
+        from rusty_ir.probes import measure_read_bandwidth
 
         bw = measure_read_bandwidth(lab.dev)
         print(f"read bandwidth {bw['bytes_per_s'] / 1e9:.0f} GB/s", flush=True)

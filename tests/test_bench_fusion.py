@@ -108,7 +108,7 @@ def test_gpu_target_kernels_on_this_adapter() -> None:
         for v in c["variants"].values():
             # the gemm multiplies f16 tiles on this target (activations rounded to f16); the gemv is f32
             assert v["correctness"]["passed"] and v["correctness"]["max_rel_err"] <= (5e-3 if c["case"] == "gemm" else 1e-5), (c["case"], v["variant"])
-    with pytest.raises(RustyError, match="unknown target 'tpu' \\(known: apple, nvidia, webgpu\\)"):
+    with pytest.raises(RustyError, match="unknown target 'tpu' \\(known: webgpu, apple, nvidia\\)"):
         run_fusion_bench(FusionOptions(target="tpu"))
 
 

@@ -6,7 +6,7 @@
 // An unknown target name lists the known ones; a field given as an option must make a valid
 // target (a power-of-two or 0 subgroup width, non-negative limits). Each is one error line
 // naming the pass, with no traceback and no module printed.
-// TARGET: error: attach-target: unknown target 'mali' (known: apple, nvidia, webgpu)
+// TARGET: error: attach-target: unknown target 'mali' (known: webgpu, apple, nvidia)
 // TARGET-NOT: Traceback
 // TARGET-NOT: builtin.module
 // SUBGROUP: error: attach-target: target 'apple': subgroup_size must be a power of two or 0, got 24

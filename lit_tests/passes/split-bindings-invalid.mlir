@@ -4,7 +4,7 @@
 // RUN: not rusty-opt %s -p 'split-bindings{max-bytes=-1}' 2>&1 | filecheck %s --check-prefix=MAX
 
 // Option values are checked first; each is one error line, no traceback.
-// TARGET: error: split-bindings: unknown target 'mali' (known: apple, nvidia, webgpu)
+// TARGET: error: split-bindings: unknown target 'mali' (known: webgpu, apple, nvidia)
 // TARGET-NOT: Traceback
 // ALIGN: error: split-bindings: alignment must be a positive multiple of 4, got 6
 // MAX: error: split-bindings: max-bytes must be positive, got -1
