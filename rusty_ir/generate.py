@@ -309,8 +309,6 @@ class Session:
         check_fits(len(prompt), max_tokens, backend.context_length)
         params = sampling if sampling is not None else SamplingParams()
         sampler = None if params.greedy else Sampler(params)
-        if sampler is not None and not getattr(backend, "can_sample", False):
-            raise RustyError(f"the {backend.name} backend was built without the sampling entries; it can only decode greedily")
         stats = None
         if speculative is not None:
             if not params.greedy:
@@ -318,6 +316,8 @@ class Session:
                                  "or leave --speculate out to sample")  # fmt: skip
             speculative.check(backend)
             stats = SpeculativeStats(speculative.options.mode, speculative.options.draft_tokens)
+        if sampler is not None and not getattr(backend, "can_sample", False):
+            raise RustyError(f"the {backend.name} backend was built without the sampling entries; it can only decode greedily")
         eos = set(self.tokenizer.eos_token_ids) if stop_at_eos else set()
         text = _Text(self.tokenizer, special_tokens, stop)
         timings = Timings()

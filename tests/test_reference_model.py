@@ -21,9 +21,10 @@ import pytest
 from xdsl.dialects.builtin import ModuleOp
 
 from rusty_ir.errors import RustyError
-from rusty_ir.generate import GenerationResult, ReferenceBackend, generate
+from rusty_ir.generate import GenerationResult, ReferenceBackend, Session, generate
 from rusty_ir.importers import load_model
 from rusty_ir.importers.to_ir import build_module
+from rusty_ir.speculative import SpeculativeOptions, Speculator
 from rusty_ir.weights import SCHEMES, TensorView, WeightStore
 
 import oracle_checks
@@ -31,6 +32,9 @@ from oracle_checks import max_rel_err
 from importers.tiny import HF_REFERENCE_PROMPT, HF_REFERENCE_STEPS, hf_reference_checkpoints
 
 DATA = Path(__file__).resolve().parent / "data"
+SPECULATIVE = {"code_python": 16, "unicode_mixed": 16}
+"""Oracle prompts also decoded speculatively (prompt lookup) on the GGUF run, and how many of their tokens:
+they must be plain greedy's, token for token."""
 NEAR_TIE = 1e-3
 """A greedy mismatch is accepted only where the reference's top-two logits are closer than this."""
 LOGITS_REL_TOL = 1e-3
@@ -48,7 +52,7 @@ def smollm2_runs(smollm2: Any, smollm2_hf_folder: Path) -> dict[str, tuple[Any, 
     """Per source, the loaded model and a reference backend that keeps the first-step logits."""
     runs: dict[str, tuple[Any, ReferenceBackend]] = {}
     for source, model in (("gguf", smollm2), ("safetensors", load_model(smollm2_hf_folder))):
-        module = build_module(model.config, model.weights, logits_entry=True)
+        module = build_module(model.config, model.weights, logits_entry=True, verify_entry=source == "gguf")
         runs[source] = (model, ReferenceBackend(module, model.weights, 512, keep_logits=True))
     return runs
 
@@ -69,12 +73,18 @@ def test_smollm2_matches_oracle(source: str, smollm2_runs: dict, oracle: dict, o
         what = f"{source} {p['name']}"
         ids = model.tokenizer.encode_chat(p["messages"]) if p.get("messages") else model.tokenizer.encode(p["prompt_text"])
         assert ids == p["input_ids"], f"{what}: prompt ids differ"
-        result = generate(backend, model.tokenizer, ids, len(p["generated_ids"]), stop_at_eos=False)
+        session = Session(backend, model.tokenizer)
+        result = session.generate(ids, len(p["generated_ids"]), stop_at_eos=False)
         assert backend.last_logits is not None
         err = max_rel_err(backend.last_logits, oracle_logits[p["name"]])
         assert err < LOGITS_REL_TOL, f"{what}: first-step logits off by {err:.3g} (relative to max |logit|)"
         compared[p["name"]] = compare_greedy(result.generated_ids, p["generated_ids"], p["greedy_steps"], what)
         assert result.text == model.tokenizer.decode(result.generated_ids)
+        if source == "gguf" and p["name"] in SPECULATIVE:  # the cache holds the prompt: only its last token is run again
+            n = SPECULATIVE[p["name"]]
+            spec = session.generate(ids, n, stop_at_eos=False, speculative=Speculator(SpeculativeOptions("lookup", 4)))
+            assert spec.generated_ids == result.generated_ids[:n], f"{what}: speculative greedy differs from plain greedy"
+            assert spec.speculative is not None and spec.speculative["verify_steps"] > 0, spec.speculative
     print(f"\n{source}: greedy ids compared per prompt: {compared}")
 
 

@@ -98,3 +98,21 @@ def test_an_unterminated_string_fails_fast(tmp_path: Path, capsys) -> None:
     start = time.perf_counter()
     err = _error(capsys, rusty_opt.main, [str(tmp_path / "cut.mlir")], "")
     assert "End of file reached before closing string literal" in err and time.perf_counter() - start < 5
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--speculate", "medusa"], "unknown --speculate mode 'medusa' (known: lookup, draft)"),
+        (["--speculate", "lookup", "--draft-tokens", "0"], "--draft-tokens must be from 1 to 32, got 0"),
+        (["--speculate", "lookup", "--draft-tokens", "33"], "--draft-tokens must be from 1 to 32, got 33"),
+        (["--speculate", "draft"], "--speculate draft needs a draft model: give --draft MODEL"),
+        (["--speculate", "lookup", "--temperature", "0.8"], "--speculate is greedy only"),
+        (["--draft", "SMOLLM2"], "its vocabulary differs from"),
+    ],
+)
+def test_bad_speculative_options(tiny: Path, smollm2_path: Path, capsys, flags: list[str], message: str) -> None:
+    """Speculative decoding's options: a bad mode, K out of range, sampling, a draft model of another vocabulary."""
+    flags = [str(smollm2_path) if f == "SMOLLM2" else f for f in flags]
+    err = _error(capsys, rusty.main, ["run", str(tiny), "--backend", "reference", "-q", "--prompt", "hi", *flags])
+    assert message in err
