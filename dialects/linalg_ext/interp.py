@@ -214,7 +214,7 @@ class _GenericEvaluator:
             pred = op.predicate.value.data
             name = (arith.CMPI_COMPARISON_OPERATIONS if isinstance(op, arith.CmpiOp) else arith.CMPF_COMPARISON_OPERATIONS)[pred]
             env[op.result] = _CMP[name](val(op.lhs), val(op.rhs))
-        elif isinstance(op, arith.IndexCastOp | arith.ExtFOp | arith.TruncFOp | arith.SIToFPOp | arith.UIToFPOp):
+        elif isinstance(op, arith.IndexCastOp | arith.ExtFOp | arith.TruncFOp | arith.SIToFPOp | arith.UIToFPOp | arith.FPToSIOp):
             env[op.results[0]] = _as_dtype(val(op.operands[0]), op.results[0].type)
         elif type(op) in _ELEMENTWISE:
             env[op.results[0]] = _as_dtype(_ELEMENTWISE[type(op)](*(val(o) for o in op.operands)), op.results[0].type)

@@ -162,6 +162,18 @@ def test_argmax_becomes_a_one_element_tensor(rng: np.random.Generator) -> None:
     np.testing.assert_array_equal(after, [before])
 
 
+def test_row_argmax_is_each_rows_argmax(rng: np.random.Generator) -> None:
+    """tfm.row_argmax (speculative decoding's @verify) before and after lowering: the first maximum on ties."""
+    module = tiny.one_func_module([t(DYN, 40)], lambda x: [tfm.RowArgmaxOp(x).result])
+    x = rng.standard_normal((5, 40)).astype(np.float32)
+    x[1, 7] = x[1, 30] = 9.0  # a tie: the smaller index
+    x[3, 39] = 9.0  # the last column
+    before, after = both(module, (x,))
+    np.testing.assert_array_equal(before, np.argmax(x, axis=1))
+    np.testing.assert_array_equal(after, before)
+    assert list(after[[1, 3]]) == [7, 39]
+
+
 def test_attention_prefill_then_decode(rng: np.random.Generator) -> None:
     """GQA attention over the cache: prefill 3 rows, then a 1-row step at pos 3, same interpreter state."""
     heads, kv_heads, hd = 4, 2, 4

@@ -100,3 +100,18 @@ func.func @sample(%l: tensor<16xf32>, %p: tensor<521xi32>) -> i32 {
   %t = tfm.sample %l, %p : tensor<16xf32>, tensor<521xi32> -> i32
   func.return %t : i32
 }
+
+// -----
+
+// Every row's greedy token (speculative decoding's @verify): the rows onto the vocabulary, then tfm.row_argmax.
+// CHECK-LABEL: func.func @verify_head
+// CHECK-SAME:  (%[[H:.*]]: tensor<?x32xf32>) -> tensor<?xi32>
+// CHECK:       %[[L:.*]] = tfm.linear %[[H]], %{{.*}} : tensor<?x32xf32>, tensor<16x32xf16> -> tensor<?x16xf32>
+// CHECK-NEXT:  %[[T:.*]] = tfm.row_argmax %[[L]] : tensor<?x16xf32> -> tensor<?xi32>
+// CHECK-NEXT:  func.return %[[T]] : tensor<?xi32>
+func.func @verify_head(%h: tensor<?x32xf32>) -> tensor<?xi32> {
+  %w = tfm.weight "output.weight" : tensor<16x32xf16>
+  %l = tfm.linear %h, %w : tensor<?x32xf32>, tensor<16x32xf16> -> tensor<?x16xf32>
+  %t = tfm.row_argmax %l : tensor<?x16xf32> -> tensor<?xi32>
+  func.return %t : tensor<?xi32>
+}
