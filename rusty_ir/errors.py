@@ -9,7 +9,7 @@ traceback. This module imports nothing from xDSL so the runtime can use it.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -18,12 +18,15 @@ class RustyError(Exception):
 
     Passes and emitters that fail on a particular op pass it as ``op``, so the
     tools can report the op's source line (and ``--verify-diagnostics`` can
-    match it against an ``expected-error`` annotation).
+    match it against an ``expected-error`` annotation). ``notes`` are
+    ``(message, op)`` pairs printed after the error, each at its op's line
+    (``expected-note`` matches them), e.g. where a conflicting value is defined.
     """
 
-    def __init__(self, message: str, op: Any = None) -> None:
+    def __init__(self, message: str, op: Any = None, notes: Any = ()) -> None:
         super().__init__(message)
         self.op = op
+        self.notes: list[tuple[str, Any]] = list(notes)
 
 
 def printable(text: Any, limit: int = 80, keep: str = "") -> str:
@@ -57,15 +60,54 @@ def describe_op(op: Any) -> str:
     return f"'{op.name}'{index}" + (f" in {where}" if where else "")
 
 
+SEVERITIES = ("error", "warning", "remark", "note")
+"""MLIR's diagnostic severities."""
+
+SNIPPET_CHARS = 160
+"""Widest source excerpt shown under a diagnostic (a window around the column of longer lines)."""
+
+
 @dataclass
 class Diagnostic(Exception):
-    """An error at a source position (line/column are None when unknown), e.g. in parsed IR."""
+    """A diagnostic at a source position (line/column are None when unknown), e.g. in parsed IR.
+
+    Printed as mlir-opt does: ``file:line:col: error: message``, then the source line with a caret
+    under the column (when ``snippet`` holds that line), then each note the same way.
+    """
 
     message: str
     source: str
     line: int | None = None
     col: int | None = None
+    severity: str = "error"
+    snippet: str | None = None
+    """The text of the source line, shown with a caret under ``col``."""
+    notes: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def where(self) -> str:
+        return self.source if self.line is None else f"{self.source}:{self.line}:{self.col}"
+
+    def headline(self) -> str:
+        """The first line: ``file:line:col: severity: message``."""
+        return f"{self.where}: {self.severity}: {self.message}"
 
     def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}:{self.col}"
-        return f"{where}: error: {self.message}"
+        lines = [self.headline(), *caret_lines(self.snippet, self.col)]
+        return "\n".join(lines + [str(note) for note in self.notes])
+
+
+def caret_lines(text: str | None, col: int | None) -> list[str]:
+    """A source line and a caret under column ``col`` (1-based), as MLIR's SourceMgr prints them; a window
+    of ``SNIPPET_CHARS`` around the column for longer lines; nothing without the text."""
+    if text is None or col is None:
+        return []
+    text = text.rstrip("\r\n")
+    start = 0
+    if len(text) > SNIPPET_CHARS:  # a window around the column
+        start = max(0, min(col - 1 - SNIPPET_CHARS // 2, len(text) - SNIPPET_CHARS))
+    window = text[start : start + SNIPPET_CHARS]
+    before, after = ("..." if start else ""), ("..." if start + SNIPPET_CHARS < len(text) else "")
+    lead = before + text[start : max(start, col - 1)]
+    pad = "".join("\t" if ch == "\t" else " " for ch in lead)
+    return [before + printable(window, SNIPPET_CHARS, keep="\t") + after, pad + "^"]

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import arith, memref, scf, tensor
-from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerAttr, MemRefType, ModuleOp, TensorType
+from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerAttr, MemRefType, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.irdl.dominance import DominanceInfo
 from xdsl.traits import IsolatedFromAbove
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyException
-from xdsl.utils.mlir_lexer import MLIRLexer
+from xdsl.utils.mlir_lexer import MLIRLexer, MLIRTokenKind
 
 from rusty_ir.errors import Diagnostic, RustyError, describe_op
 
@@ -48,6 +48,7 @@ class SourceMap:
     def __post_init__(self) -> None:
         self._offsets: dict[int, int] = {}
         self._ops: list[Operation] = []  # keeps ids valid while the map lives
+        self._lines: list[str] | None = None
 
     def record(self, op: Operation, offset: int) -> None:
         self._offsets[id(op)] = offset
@@ -67,6 +68,22 @@ class SourceMap:
             op = op.parent_op()
         return None
 
+    def line_text(self, line: int) -> str | None:
+        """The text of line ``line`` (numbered in the whole file, as ``line_col`` gives it)."""
+        index = line - 1 - self.line_offset
+        if self._lines is None:
+            self._lines = self.text.split("\n")
+        return self._lines[index] if 0 <= index < len(self._lines) else None
+
+    def diagnostic(self, message: str, line: int | None = None, col: int | None = None, severity: str = "error",
+                   notes: list[Diagnostic] | None = None) -> Diagnostic:
+        """A diagnostic at ``line``:``col`` of this input, with that line as its snippet."""
+        snippet = self.line_text(line) if line is not None else None
+        return Diagnostic(message, self.name, line, col, severity, snippet, notes or [])
+
+    def at_offset(self, offset: int, message: str, severity: str = "error") -> Diagnostic:
+        return self.diagnostic(message, *self.line_col(offset), severity=severity)
+
 
 class _LocatingParser(Parser):
     """An xDSL parser that records the start offset of every op it parses."""
@@ -85,21 +102,21 @@ class _LocatingParser(Parser):
 
 
 def parse_module(ctx: Context, source: SourceMap) -> ModuleOp:
-    """Parse and verify ``source``; every problem is a located ``Diagnostic``."""
+    """Parse and verify ``source``; every problem is a located ``Diagnostic`` (with the line and a caret)."""
     parser = None
     try:
         parser = _LocatingParser(ctx, source)  # lexes the first token: a ParseError too
+        if parser._current_token.kind is MLIRTokenKind.EOF:  # noqa: SLF001 - nothing but comments: an empty module, as in MLIR
+            return ModuleOp([])
         module = parser.parse_module()
     except ParseError as err:
-        line, col = source.line_col(err.span.start)
-        raise Diagnostic(err.msg, source.name, line, col) from None
+        raise source.at_offset(err.span.start, err.msg) from None
     except RecursionError:  # deep nesting: say where the parser gave up
-        line, col = source.line_col(parser._current_token.span.start if parser else 0)  # noqa: SLF001 - the parser's position
-        raise Diagnostic(TOO_DEEP, source.name, line, col) from None
+        offset = parser._current_token.span.start if parser else 0  # noqa: SLF001 - the parser's position
+        raise source.at_offset(offset, TOO_DEEP) from None
     except Exception as err:  # noqa: BLE001 - an op or type rejected while being built from the text, however xDSL says it
-        line, col = source.line_col(getattr(parser, "last_op_start", 0))
         known = isinstance(err, DiagnosticException | ValueError | TypeError)
-        raise Diagnostic(_message(err) if known else _malformed(err), source.name, line, col) from None
+        raise source.at_offset(getattr(parser, "last_op_start", 0), _message(err) if known else _malformed(err)) from None
     verify(module, source)
     return module
 
@@ -159,8 +176,13 @@ class _Dominance:
             for i, operand in enumerate(op.operands):
                 if not self._dominates(operand, op):
                     what = "a block argument" if isinstance(operand, BlockArgument) else f"the result of '{operand.owner.name}'"
-                    raise _op_diagnostic(op, f"operand #{i} ({what}) is used before it is defined, or outside its scope",
+                    err = _op_diagnostic(op, f"operand #{i} ({what}) is used before it is defined, or outside its scope",
                                          source, stage)  # fmt: skip
+                    definer = operand.owner if isinstance(operand.owner, Operation) else operand.owner.parent_op()
+                    if definer is not None and source is not None and source.locate(definer) is not None:
+                        err.notes.append(_op_diagnostic(definer, "", source, "", severity="note",
+                                                        text=f"operand #{i} is defined here"))  # fmt: skip
+                    raise err
 
     def _dominates(self, value: SSAValue, user: Operation) -> bool:
         def_op = None if isinstance(value, BlockArgument) else value.owner
@@ -194,21 +216,43 @@ class _Dominance:
         return info
 
 
-def op_error(err: RustyError, source: SourceMap | None, stage: str = "") -> Diagnostic:
-    """A RustyError raised by a pass, located at its ``op`` when it names one."""
-    op = getattr(err, "op", None)
+def op_error(err: RustyError, source: SourceMap | None, stage: str = "", root: Operation | None = None) -> Diagnostic:
+    """A RustyError raised by a pass, located at its ``op`` when it names one (else at ``root``, the op the pass
+    ran on, as MLIR locates a pass's errors about its root op; an implicit module has no location), with its notes."""
+    op = getattr(err, "op", None) or root
+    if op is None or (op is root and source is not None and source.locate(op) is None):
+        diag = Diagnostic(str(err), source.name if source else "<input>")
+    else:
+        diag = _op_diagnostic(op, str(err), source, stage)
+    for message, note_op in getattr(err, "notes", ()):
+        diag.notes.append(located(note_op, message, source, "note"))
+    return diag
+
+
+def located(op: Operation | None, message: str, source: SourceMap | None, severity: str = "error") -> Diagnostic:
+    """A diagnostic of ``severity`` at ``op``'s source line (or unlocated when ``op`` is None), as passes emit them."""
     if op is None:
-        return Diagnostic(str(err), source.name if source else "<input>")
-    return _op_diagnostic(op, str(err), source, stage)
+        return Diagnostic(message, source.name if source else "<input>", severity=severity)
+    return _op_diagnostic(op, "", source, "", severity=severity, text=message)
 
 
-def _op_diagnostic(op: Operation, message: str, source: SourceMap | None, stage: str) -> Diagnostic:
+def _op_diagnostic(op: Operation, message: str, source: SourceMap | None, stage: str, severity: str = "error",
+                   text: str | None = None) -> Diagnostic:
+    """``'op.name' op <message>`` at the op (``text``: the whole message, as given)."""
     loc = source.locate(op) if source else None
     prefix = f"after {stage}: " if stage else ""
     name = source.name if source else "<input>"
     if loc is None:
-        return Diagnostic(f"{prefix}{describe_op(op)}: {message}", name)
-    return Diagnostic(f"{prefix}'{op.name}' op {message}", name, *loc)
+        return Diagnostic(f"{prefix}{describe_op(op)}: {text if text is not None else message}", name, severity=severity)
+    body = text if text is not None else f"'{op_name(op)}' op {message}"
+    assert source is not None
+    return source.diagnostic(f"{prefix}{body}", *loc, severity=severity)
+
+
+def op_name(op: Operation) -> str:
+    """The op's name as written, also for an unregistered op (which xDSL names 'builtin.unregistered')."""
+    written = getattr(op, "op_name", None)
+    return written.data if isinstance(written, StringAttr) else op.name
 
 
 def _message(err: Exception) -> str:

@@ -1,11 +1,12 @@
 // RUN: rusty-opt %s --split-input-file --verify-diagnostics
 // What the tools verify beyond xDSL's verifiers (rusty_ir/ir.py: verify): SSA dominance, tensor.empty sizes, dim indices, scf.yield types.
 
-// A value used before the op that defines it, in the same block.
+// A value used before the op that defines it, in the same block: the error is at the use, a note at the definition.
 func.func @use_before_def(%a: f32) -> f32 {
   // expected-error @+1 {{operand #0 (the result of 'arith.addf') is used before it is defined}}
   %b = arith.addf %c, %a : f32
   %c = arith.addf %a, %a : f32
+  // expected-note @above {{operand #0 is defined here}}
   func.return %b : f32
 }
 
@@ -20,6 +21,7 @@ func.func @nested_use_before_def(%n: index) {
     %x = arith.addi %later, %i : index
   }
   %later = arith.addi %c1, %c1 : index
+  // expected-note @-1 {{operand #0 is defined here}}
   func.return
 }
 

@@ -8,18 +8,39 @@ failed run leaves nothing half-written (``rusty_ir.outputs``).
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rusty_ir.errors import Diagnostic, RustyError, printable
 from rusty_ir.outputs import write_file
 
-_SPLIT = re.compile(r"^// -----\s*$", re.MULTILINE)
+DEFAULT_SPLIT_MARKER = "// -----"
+"""The line between chunks of ``--split-input-file`` input and output (mlir-opt's)."""
+
+
+class ToolArgumentParser(argparse.ArgumentParser):
+    """An argument parser whose mistakes are one ``<tool>: error: ...`` line and exit status 1 (through
+    ``run_tool``), not a usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise RustyError(f"{message} ({self.prog} --help lists the flags)")
+
+
+def optional_value_flags(argv: Sequence[str], consts: Mapping[str, str]) -> list[str]:
+    """mlir-opt's optional flag values: ``--flag=value`` gives a value, a bare ``--flag`` means ``consts[flag]``
+    and never takes the next argument (``--split-input-file in.mlir`` reads in.mlir)."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            return out + list(argv[i:])
+        out.append(f"{arg}={consts[arg]}" if arg in consts else arg)
+    return out
 
 
 def run_tool(name: str, body: Callable[[], int]) -> int:
@@ -71,13 +92,17 @@ def read_input(path: str | None) -> tuple[str, str]:
         raise RustyError(f"'{path}' is not UTF-8 text") from None
 
 
-def split_input(text: str, split: bool) -> list[Chunk]:
-    """Chunks separated by lines that are exactly ``// -----`` (only with ``split``)."""
-    if not split:
+def split_input(text: str, marker: str | bool | None) -> list[Chunk]:
+    """Chunks separated by lines that are exactly ``marker`` (trailing blanks allowed); ``True`` is
+    ``// -----``; ``None``/``False``: the whole text as one chunk."""
+    if not marker:
         return [Chunk(text, 0)]
+    if marker is True:
+        marker = DEFAULT_SPLIT_MARKER
+    split = re.compile(rf"^{re.escape(marker.strip())}[ \t]*$", re.MULTILINE)
     chunks: list[Chunk] = []
     start = 0
-    for m in _SPLIT.finditer(text):
+    for m in split.finditer(text):
         chunks.append(Chunk(text[start : m.start()], text.count("\n", 0, start)))
         start = m.end()
     chunks.append(Chunk(text[start:], text.count("\n", 0, start)))

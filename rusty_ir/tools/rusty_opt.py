@@ -1,60 +1,94 @@
-"""rusty-opt: parse IR, run a pass pipeline, print the result (the habits of mlir-opt).
+"""rusty-opt: parse IR, run a pass pipeline, print the result (the habits and flag names of mlir-opt).
 
     rusty-opt [FILE|-] --pass-pipeline='builtin.module(canonicalize,cse)'
     rusty-opt [FILE|-] -p canonicalize,cse
+    rusty-opt FILE --split-input-file --verify-diagnostics
     rusty-opt --list-passes
 
-``--verify-diagnostics`` works like mlir-opt's: every ``// expected-error
-{{text}}`` annotation (optionally ``@+N``/``@-N`` for a line below/above) must
-be matched by an error at that line whose message contains ``text``, and every
-error must be expected; the tool exits 1 otherwise.
+``--split-input-file`` processes every ``// -----`` chunk, even after one fails:
+the outputs of the chunks that succeed are printed separated by ``// -----``
+lines (a failed chunk's output is empty), diagnostics go to stderr, and the exit
+status is 1 if any chunk failed. ``--verify-diagnostics`` checks the diagnostics
+against ``expected-*`` annotations (``rusty_ir.tools.verify_diagnostics``) and
+exits 1 only if they differ. Diagnostics print as ``file:line:col: error: ...``
+with the source line and a caret. The pre-mlir spellings (``--print-op-generic``,
+``--print-ir-after-all``, ``--time-passes``) are kept as aliases. docs/tools.md
+describes every flag.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.utils.exceptions import DiagnosticException
 
-from rusty_ir.errors import RustyError
-from rusty_ir.ir import Diagnostic, SourceMap, op_error, parse_module, print_module, verify
+from rusty_ir.diagnostics import diagnostic_handler
+from rusty_ir.errors import Diagnostic, RustyError
+from rusty_ir.ir import SourceMap, located, op_error, parse_module, print_module, verify
 from rusty_ir.pipeline import build_pipeline, first_paragraph, mlir_to_xdsl_pipeline, option_docs, pass_summary
 from rusty_ir.registry import Registry, build_registry
-from rusty_ir.tools.common import Chunk, read_input, run_tool, split_input, write_output
+from rusty_ir.tools.common import (
+    DEFAULT_SPLIT_MARKER,
+    Chunk,
+    ToolArgumentParser,
+    optional_value_flags,
+    read_input,
+    run_tool,
+    split_input,
+    terminal_safe,
+    write_output,
+)
+from rusty_ir.tools.verify_diagnostics import LEVELS, check, parse_expectations
 
-_EXPECTED = re.compile(r"//\s*expected-(error|warning|remark|note)\s*(?:@([+-]\d+))?\s*\{\{(.*?)\}\}")
+TOOL = "rusty-opt"
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rusty-opt", description="Run rusty-ir passes over MLIR-style IR.")
+    p = ToolArgumentParser(prog=TOOL, description="Run rusty-ir passes over MLIR-style IR (flags as mlir-opt spells them).")
     p.add_argument("input", nargs="?", default="-", help="input file ('-' or nothing: stdin)")
     p.add_argument("-o", "--output", default="-", help="output file (written only if everything succeeds)")
     p.add_argument("--pass-pipeline", default="", help="MLIR syntax: 'builtin.module(a,b{opt=v})'")
     p.add_argument("-p", "--passes", default="", help="short form: 'a,b{opt=v}'")
-    p.add_argument("--split-input-file", action="store_true", help="treat each '// -----' chunk as its own input")
-    p.add_argument("--verify-diagnostics", action="store_true", help="check errors against expected-error annotations")
-    p.add_argument("--print-op-generic", action="store_true", help="print ops in the generic form")
-    p.add_argument(
-        "--mlir-print-ir-after-all",
-        "--print-ir-after-all",
-        dest="print_after_all",
-        action="store_true",
-        help="print the IR to stderr after every pass",
-    )
-    p.add_argument("--time-passes", action="store_true", help="report each pass's time on stderr")
+    p.add_argument("--split-input-file", dest="split_marker", nargs="?", const=DEFAULT_SPLIT_MARKER, default=None,
+                   metavar="MARKER", help="process each chunk between '// -----' lines (or lines of =MARKER) on its own, "
+                                          "all of them even when some fail")  # fmt: skip
+    p.add_argument("--output-split-marker", default=DEFAULT_SPLIT_MARKER, metavar="MARKER",
+                   help="the line printed between the outputs of the chunks (default '// -----')")
+    p.add_argument("--verify-diagnostics", nargs="?", const="all", default=None, choices=LEVELS, metavar="LEVEL",
+                   help="check the diagnostics against expected-error/-warning/-remark/-note annotations instead of "
+                        "printing them; =only-expected lets unexpected ones through")  # fmt: skip
+    p.add_argument("--mlir-print-op-generic", "--print-op-generic", dest="generic", action="store_true",
+                   help="print ops in the generic form")
+    p.add_argument("--mlir-print-ir-before", dest="print_before", action="append", default=[], metavar="PASS[,PASS]",
+                   help="print the IR to stderr before each run of these passes")
+    p.add_argument("--mlir-print-ir-after", dest="print_after", action="append", default=[], metavar="PASS[,PASS]",
+                   help="print the IR to stderr after each run of these passes")
+    p.add_argument("--mlir-print-ir-before-all", dest="print_before_all", action="store_true",
+                   help="print the IR to stderr before every pass")
+    p.add_argument("--mlir-print-ir-after-all", "--print-ir-after-all", dest="print_after_all", action="store_true",
+                   help="print the IR to stderr after every pass")
+    p.add_argument("--mlir-timing", "--time-passes", dest="timing", action="store_true",
+                   help="report the wall time of parsing, each pass, verification and printing on stderr")
+    p.add_argument("--mlir-pass-statistics", dest="statistics", action="store_true",
+                   help="report each pass's statistics on stderr (the ops in the module before and after it)")
     p.add_argument("--allow-unregistered-dialect", action="store_true", help="accept ops of unknown dialects")
     p.add_argument("--list-passes", action="store_true", help="list every pass with its summary and options")
     p.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py", help="load passes from a file")
     p.add_argument("--load-dialect-plugin", action="append", default=[], metavar="FILE.py", help="load dialects from a file")
     return p
+
+
+_OPTIONAL_VALUES = {"--split-input-file": DEFAULT_SPLIT_MARKER, "--verify-diagnostics": "all"}
+"""Flags that take a value only as ``--flag=value`` (mlir-opt's ValueOptional): a bare flag never eats the input file."""
 
 
 def list_passes(registry: Registry) -> str:
@@ -72,6 +106,59 @@ def list_passes(registry: Registry) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --- timing and statistics -----------------------------------------------------------------------
+
+
+@dataclass
+class _Report:
+    """Wall times (``--mlir-timing``) and op counts (``--mlir-pass-statistics``) summed over the chunks."""
+
+    times: dict[str, float] = field(default_factory=dict)
+    passes: list[list[Any]] = field(default_factory=list)
+    """Per pipeline position: [name, seconds, runs, ops before, ops after]."""
+
+    def add(self, name: str, seconds: float) -> None:
+        self.times[name] = self.times.get(name, 0.0) + seconds
+
+    def add_pass(self, index: int, name: str, seconds: float, ops_before: int, ops_after: int) -> None:
+        while len(self.passes) <= index:
+            self.passes.append([name, 0.0, 0, 0, 0])
+        entry = self.passes[index]
+        entry[1] += seconds
+        entry[2] += 1
+        entry[3] += ops_before
+        entry[4] += ops_after
+
+    def timing_text(self, total: float) -> str:
+        rule = "===" + "-" * 73 + "==="
+        rows = [("Parser", self.times.get("Parser", 0.0))]
+        rows += [(name, seconds) for name, seconds, *_ in self.passes]
+        rows += [(k, self.times[k]) for k in ("Verifier", "Output") if k in self.times]
+        lines = [rule, " " * 25 + "... Execution time report ...", rule, f"  Total Execution Time: {total:.4f} seconds", "",
+                 "  ----Wall Time----  ----Name----"]  # fmt: skip
+        for name, seconds in rows + [("Total", total)]:
+            share = 100.0 * seconds / total if total > 0 else 0.0
+            lines.append(f"  {seconds:8.4f} ({share:5.1f}%)  {name}")
+        return "\n".join(lines) + "\n"
+
+    def statistics_text(self) -> str:
+        rule = "===" + "-" * 73 + "==="
+        lines = [rule, " " * 25 + "... Pass statistics report ...", rule]
+        for name, _seconds, runs, before, after in self.passes:
+            lines.append(name)
+            lines.append(f"  (S) {runs} runs - Times the pass ran (once per input chunk)")
+            lines.append(f"  (S) {before} ops-before - Operations in the module before the pass")
+            lines.append(f"  (S) {after} ops-after - Operations in the module after the pass")
+        return "\n".join(lines) + "\n"
+
+
+def _count_ops(module: Operation) -> int:
+    return sum(1 for _ in module.walk())
+
+
+# --- one invocation ---------------------------------------------------------------------------------
+
+
 @dataclass
 class _Run:
     """One invocation's settings, shared by every chunk."""
@@ -80,98 +167,139 @@ class _Run:
     ctx: Context
     pipeline_spec: str
     args: argparse.Namespace
+    print_before: set[str]
+    print_after: set[str]
+    report: _Report = field(default_factory=_Report)
 
     def pipeline(self, source: SourceMap) -> PassPipeline:
-        last = [time.perf_counter()]
+        args = self.args
+        state: dict[str, Any] = {"index": -1, "start": time.perf_counter(), "ops": 0}
+        measure_ops = args.statistics
 
-        def after_each_pass(prev: ModulePass | None, module: ModuleOp, _next: ModulePass | None) -> None:
+        def dump(when: str, p: ModulePass, module: ModuleOp) -> None:
+            print(f"// -----// IR Dump {when} {p.name} //----- //", file=sys.stderr)
+            print(print_module(module, args.generic), file=sys.stderr, end="")
+
+        def between(prev: ModulePass | None, module: ModuleOp, nxt: ModulePass | None) -> None:
             if prev is not None:
-                if self.args.time_passes:
-                    print(f"// {prev.name}: {time.perf_counter() - last[0]:.4f} s", file=sys.stderr)
-                if self.args.print_after_all:
-                    print(f"// -----// IR Dump After {prev.name} //----- //", file=sys.stderr)
-                    print(print_module(module, self.args.print_op_generic), file=sys.stderr)
-                # the IR a pass hands on must verify, as in mlir-opt
-                verify(module, source, f"pass '{prev.name}'")
-            last[0] = time.perf_counter()
+                seconds = time.perf_counter() - state["start"]
+                ops_after = _count_ops(module) if measure_ops else 0
+                self.report.add_pass(state["index"], prev.name, seconds, state["ops"], ops_after)
+                if args.print_after_all or prev.name in self.print_after:
+                    dump("After", prev, module)
+                started = time.perf_counter()
+                verify(module, source, f"pass '{prev.name}'")  # the IR a pass hands on must verify, as in mlir-opt
+                self.report.add("Verifier", time.perf_counter() - started)
+            if nxt is not None:
+                if args.print_before_all or nxt.name in self.print_before:
+                    dump("Before", nxt, module)
+                state["ops"] = _count_ops(module) if measure_ops else 0
+                state["index"] += 1
+            state["start"] = time.perf_counter()
 
-        return build_pipeline(self.registry, self.pipeline_spec, after_each_pass)
+        return build_pipeline(self.registry, self.pipeline_spec, between)  # pyright: ignore[reportArgumentType]
 
-    def process(self, name: str, chunk: Chunk) -> str:
+    def process(self, name: str, chunk: Chunk, diags: list[Diagnostic], show: bool) -> str | None:
+        """The chunk's output, or None if it failed; its diagnostics are added to ``diags`` (and printed if ``show``)."""
         source = SourceMap(name, chunk.text, chunk.line_offset)
-        module = parse_module(self.ctx, source)
-        pipeline = self.pipeline(source)
+
+        def report(diag: Diagnostic) -> None:
+            diags.append(diag)
+            if show:
+                print(terminal_safe(str(diag)), file=sys.stderr)
+
+        def from_pass(severity: str, message: str, op: Any, notes: list[tuple[str, Any]]) -> None:
+            diag = located(op, message, source, severity)
+            diag.notes += [located(note_op, text, source, "note") for text, note_op in notes]
+            report(diag)
+
         try:
-            pipeline.apply(self.ctx, module)
-        except RustyError as err:
-            raise op_error(err, source) from None
-        except DiagnosticException as err:
-            raise Diagnostic(str(err).strip().splitlines()[0], name) from None
-        return print_module(module, self.args.print_op_generic)
+            started = time.perf_counter()
+            try:
+                module = parse_module(self.ctx, source)
+            finally:
+                self.report.add("Parser", time.perf_counter() - started)
+            with diagnostic_handler(from_pass):
+                try:
+                    self.pipeline(source).apply(self.ctx, module)
+                except RustyError as err:
+                    raise op_error(err, source, root=module) from None
+                except DiagnosticException as err:
+                    raise Diagnostic(str(err).strip().splitlines()[0], name) from None
+            started = time.perf_counter()
+            text = print_module(module, self.args.generic)
+            self.report.add("Output", time.perf_counter() - started)
+            return text
+        except Diagnostic as diag:
+            report(diag)
+            return None
 
 
-def _check_expectations(name: str, chunk: Chunk, emitted: Diagnostic | None) -> list[str]:
-    """Compare a chunk's emitted error with its expected-error annotations."""
-    problems: list[str] = []
-    expected: list[tuple[int, str, str]] = []
-    for i, line in enumerate(chunk.text.splitlines()):
-        for m in _EXPECTED.finditer(line):
-            lineno = chunk.line_offset + i + 1 + int(m.group(2) or 0)
-            expected.append((lineno, m.group(1), m.group(3)))
-    matched = False
-    for lineno, kind, text in expected:
-        ok = (
-            emitted is not None
-            and kind == "error"
-            and text in emitted.message
-            and (emitted.line is None or emitted.line == lineno)
-        )
-        if ok:
-            matched = True
-        else:
-            problems.append(f"{name}:{lineno}: expected {kind} \"{text}\" was not produced")
-    if emitted is not None and not matched:
-        problems.append(f"unexpected {emitted}")
-    return problems
+def _pass_names(flag: str, values: list[str], registry: Registry) -> set[str]:
+    """The pass names given to a --mlir-print-ir-* flag (repeatable, comma separated); unknown names are an error."""
+    names = {n.strip() for v in values for n in v.split(",") if n.strip()}
+    for n in sorted(names):
+        if n not in registry.passes:
+            raise RustyError(f"{flag}: unknown pass '{n}' (rusty-opt --list-passes shows them all)")
+    return names
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_tool("rusty-opt", lambda: _main(argv))
+    return run_tool(TOOL, lambda: _main(argv))
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = make_parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = make_parser().parse_args(optional_value_flags(raw, _OPTIONAL_VALUES))
     registry = build_registry([*args.load_pass_plugin, *args.load_dialect_plugin])
     if args.list_passes:
         write_output("-", list_passes(registry))
         return 0
     if args.pass_pipeline and args.passes:
         raise RustyError("give either --pass-pipeline or -p, not both")
+    if args.split_marker is not None and not args.split_marker.strip():
+        raise RustyError("--split-input-file: the marker is empty")
     spec = mlir_to_xdsl_pipeline(args.pass_pipeline or args.passes)
+    print_before = _pass_names("--mlir-print-ir-before", args.print_before, registry)
+    print_after = _pass_names("--mlir-print-ir-after", args.print_after, registry)
+    in_pipeline = {p.name for p in build_pipeline(registry, spec).passes}  # an unknown pass or bad option fails here
+    for flag, names in (("--mlir-print-ir-before", print_before), ("--mlir-print-ir-after", print_after)):
+        for n in sorted(names - in_pipeline):
+            print(f"{TOOL}: warning: {flag}: pass '{n}' is not in the pipeline; nothing is printed for it", file=sys.stderr)
     ctx = registry.context()
     ctx.allow_unregistered = args.allow_unregistered_dialect
-    run = _Run(registry, ctx, spec, args)
-    build_pipeline(registry, spec)  # an unknown pass or bad option fails before any input is read
+    run = _Run(registry, ctx, spec, args, print_before, print_after)
 
+    started = time.perf_counter()
     name, text = read_input(args.input)
+    verifying = args.verify_diagnostics is not None
+    to_stdout = args.output in (None, "-")
     outputs: list[str] = []
-    problems: list[str] = []
-    for chunk in split_input(text, args.split_input_file):
-        if not args.verify_diagnostics:
-            outputs.append(run.process(name, chunk))
-            continue
-        emitted = None
-        try:
-            outputs.append(run.process(name, chunk))
-        except Diagnostic as err:
-            emitted = err
-        problems += _check_expectations(name, chunk, emitted)
-    if problems:
-        for p in problems:
-            print(p, file=sys.stderr)
-        return 1
-    write_output(args.output, "// -----\n".join(outputs))
-    return 0
+    failed = False
+    problems = 0
+    for i, chunk in enumerate(split_input(text, args.split_marker)):
+        diags: list[Diagnostic] = []
+        out = run.process(name, chunk, diags, show=not verifying)
+        failed |= out is None
+        if verifying:
+            expected, bad_annotations = parse_expectations(name, chunk.text, chunk.line_offset)
+            found = bad_annotations + check(expected, diags, args.verify_diagnostics)
+            for problem in found:
+                print(terminal_safe(str(problem)), file=sys.stderr)
+            problems += len(found)
+        piece = (args.output_split_marker + "\n" if i else "") + (out or "")
+        outputs.append(piece)
+        if to_stdout:
+            write_output("-", piece)
+    ok = problems == 0 if verifying else not failed
+    if ok and not to_stdout:
+        write_output(args.output, "".join(outputs))
+    total = time.perf_counter() - started
+    if args.timing:
+        print(run.report.timing_text(total), file=sys.stderr, end="")
+    if args.statistics:
+        print(run.report.statistics_text(), file=sys.stderr, end="")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ def _error(capsys: pytest.CaptureFixture[str], main, argv: list[str], tool: str 
     assert main(argv) == 1
     # a run on llvmpipe warns once that the adapter is a software one; the error is the one other line
     err = "".join(line for line in capsys.readouterr().err.splitlines(keepends=True) if not line.startswith(f"{tool}: warning: "))
+    lines = err.splitlines(keepends=True)
+    if len(lines) == 3 and lines[2].strip() == "^":  # a located error shows its source line and a caret, as mlir-opt does
+        err = lines[0]
     assert err.count("\n") == 1 and "Traceback" not in err and "internal error" not in err, err
     assert err.startswith(f"{tool}: error: ") or ": error: " in err, err
     return err

@@ -1,0 +1,8 @@
+// Checked by ../split-input-file.mlir: chunks split by '// =====' lines.
+func.func @one() {
+  func.return
+}
+// =====
+func.func @two() {
+  func.return
+}
