@@ -7,15 +7,24 @@
 
 from __future__ import annotations
 
-import argparse
+import argparse  # noqa: F401 - make_parser returns one
 import sys
 from collections.abc import Sequence
 
-from rusty_ir.errors import RustyError
+from rusty_ir.errors import Diagnostic, RustyError
 from rusty_ir.ir import SourceMap, op_error, parse_module
 from rusty_ir.pipeline import require_gpu_level
 from rusty_ir.registry import build_registry
-from rusty_ir.tools.common import read_input, run_tool, split_input, write_output
+from rusty_ir.tools.common import (
+    DEFAULT_SPLIT_MARKER,
+    ToolArgumentParser,
+    optional_value_flags,
+    read_input,
+    run_tool,
+    split_input,
+    terminal_safe,
+    write_output,
+)
 
 
 def _to_wgsl(module) -> str:  # noqa: ANN001 - a builtin.module
@@ -49,13 +58,17 @@ TARGET_HELP = {
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="rusty-translate", description="Translate gpu-level IR into kernels or a schedule.")
+    p = ToolArgumentParser(prog="rusty-translate", description="Translate gpu-level IR into kernels or a schedule.")
     p.add_argument("input", nargs="?", default="-", help="input file ('-' or nothing: stdin)")
     group = p.add_mutually_exclusive_group(required=True)
     for target in TARGETS:
         group.add_argument(f"--to-{target}", dest="target", action="store_const", const=target, help=TARGET_HELP[target])
     p.add_argument("-o", "--output", default="-", help="output file (written only if everything succeeds)")
-    p.add_argument("--split-input-file", action="store_true", help="translate each '// -----' chunk separately")
+    p.add_argument("--split-input-file", dest="split_marker", nargs="?", const=DEFAULT_SPLIT_MARKER, default=None,
+                   metavar="MARKER", help="translate each chunk between '// -----' lines (or lines of =MARKER) on its own, "
+                                          "all of them even when some fail (exit 1 then)")  # fmt: skip
+    p.add_argument("--output-split-marker", default=DEFAULT_SPLIT_MARKER, metavar="MARKER",
+                   help="the line printed between the outputs of the chunks (default '// -----')")
     p.add_argument("--allow-unregistered-dialect", action="store_true", help="accept ops of unknown dialects")
     return p
 
@@ -65,20 +78,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = make_parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = make_parser().parse_args(optional_value_flags(raw, {"--split-input-file": DEFAULT_SPLIT_MARKER}))
     ctx = build_registry().context()
     ctx.allow_unregistered = args.allow_unregistered_dialect
     name, text = read_input(args.input)
+    to_stdout = args.output in (None, "-")
     outputs: list[str] = []
-    for chunk in split_input(text, args.split_input_file):
+    failed = False
+    for i, chunk in enumerate(split_input(text, args.split_marker)):  # every chunk, as rusty-opt does
         source = SourceMap(name, chunk.text, chunk.line_offset)
-        module = parse_module(ctx, source)
+        out = ""
         try:
-            outputs.append(TARGETS[args.target](module))
-        except RustyError as err:
-            raise op_error(err, source) from None
-    write_output(args.output, "// -----\n".join(outputs))
-    return 0
+            module = parse_module(ctx, source)
+            try:
+                out = TARGETS[args.target](module)
+            except RustyError as err:
+                raise op_error(err, source, root=module) from None
+        except Diagnostic as diag:
+            print(terminal_safe(str(diag)), file=sys.stderr)
+            failed = True
+        piece = (args.output_split_marker + "\n" if i else "") + out
+        outputs.append(piece)
+        if to_stdout:
+            write_output("-", piece)
+    if not failed and not to_stdout:
+        write_output(args.output, "".join(outputs))
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
