@@ -1,7 +1,8 @@
 """Speculative decoding (rusty_ir/speculative.py): the drafters, the accept-longest-prefix loop, the KV-cache
 bookkeeping, and the options; on tiny models and the reference backend (cheap). The real-model checks, plain
-greedy against speculative greedy on the SmolLM2 oracle prompts, are in test_reference_model.py and
-test_wgpu_model.py (the wgpu one also checks that a paged cache keeps no block past the kept positions)."""
+greedy against speculative greedy on the SmolLM2 oracle prompts, are in test_reference_model.py; the wgpu
+runtime's verify steps and block-table truncation are checked here on a tiny model (on llvmpipe a SmolLM2
+verify step costs about ten decode steps)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,26 @@ def test_rejected_rows_are_dropped_and_stop_early(models: tuple) -> None:
     assert result.generated_ids == plain
     assert kept and kept[-1] == len(PROMPT) + 9  # the last: the prompt and every generated token but the last
     assert all(b >= a for a, b in zip(kept, kept[1:]))
+
+
+def test_wgpu_verify_steps_and_truncation(models: tuple, tiny_pair: tuple[Path, Path]) -> None:
+    """The wgpu runtime's @verify (a token per row) and block-table truncation: speculative greedy is plain
+    greedy there too, drafts were rejected along the way, and the paged cache keeps blocks for kept rows only."""
+    from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
+    from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
+
+    target, _, _, draft_backend = models
+    result = compile_model(target, CompileOptions(verify_entry=True, kv_block_size=4), use_cache=False)
+    runtime = ModelRuntime(result.artifact.schedule, result.artifact.wgsl, target.weights, 64)
+    plain = Session(runtime, target.tokenizer).generate(PROMPT, 14, stop_at_eos=False).generated_ids
+    for spec in (Speculator(SpeculativeOptions("lookup", 4)), Speculator(SpeculativeOptions("draft", 3), draft_backend)):
+        runtime.reset()
+        got = Session(runtime, target.tokenizer).generate(PROMPT, 14, stop_at_eos=False, speculative=spec)
+        assert got.generated_ids == plain, spec.options.mode
+        stats = got.speculative
+        assert stats is not None and stats["verify_steps"] > 0 and stats["accepted"] < stats["drafted"], stats
+        kv = runtime.kv_cache_report()["kv"]
+        assert kv["blocks_used"] == -(-(len(PROMPT) + 13) // kv["block_size"]), kv  # rejected rows' blocks given back
 
 
 def test_sampling_and_missing_entry_are_refused(models: tuple) -> None:
