@@ -23,6 +23,10 @@ from rusty_ir.generate import Session, generate
 from rusty_ir.importers import load_model
 
 DATA = Path(__file__).resolve().parent / "data"
+WGPU_TOKENS = 16
+"""Greedy tokens compared per oracle prompt on wgpu (llvmpipe decodes SmolLM2 at about 4 tokens/s); the
+reference backend compares all 32 (test_reference_model.py), and every prompt's first-step logits are
+compared here too."""
 NEAR_TIE = 0.05
 LOGITS_REL_TOL = 2e-2
 
@@ -47,10 +51,10 @@ def test_smollm2_on_wgpu_matches_oracle(smollm2_gpu: tuple[Any, ModelRuntime], o
         assert ids == p["input_ids"], p["name"]
         err = oracle_checks.max_rel_err(runtime.prefill_logits(np.array(ids, np.int32)), oracle_logits[p["name"]])
         assert err < LOGITS_REL_TOL, f"wgpu {p['name']}: first-step logits off by {err:.3g}"
-        session = Session(runtime, model.tokenizer)
-        result = session.generate(ids, len(p["generated_ids"]), stop_at_eos=False)
+        n = min(WGPU_TOKENS, len(p["generated_ids"]))
+        result = Session(runtime, model.tokenizer).generate(ids, n, stop_at_eos=False)
         compared[p["name"]] = oracle_checks.compare_greedy(
-            result.generated_ids, p["generated_ids"], p["greedy_steps"], f"wgpu {p['name']}", NEAR_TIE
+            result.generated_ids, p["generated_ids"][:n], p["greedy_steps"], f"wgpu {p['name']}", NEAR_TIE
         )
     print(f"\nwgpu: greedy ids compared per prompt: {compared}")
 

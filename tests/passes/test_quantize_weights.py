@@ -110,9 +110,10 @@ def test_store_quantizes_one_tensor_per_read(tmp_path: Path) -> None:
     assert peak < 4 * max(floats.values()) and peak < sum(floats.values()) / 4, (peak, max(floats.values()), sum(floats.values()))
 
 
-@pytest.mark.parametrize(("scheme", "hidden"), [("q8_0", 64), ("q4_0", 64), ("int4_g32", 64), ("int4_g128", 128)])
+@pytest.mark.parametrize(("scheme", "hidden"), [("q8_0", 64), ("q4_0", 64), ("int4_g128", 128)])
 def test_quantized_tiny_model_on_wgpu_matches_reference(tmp_path: Path, scheme: str, hidden: int) -> None:
-    """The in-kernel block readers decode what QuantizingStore wrote: wgpu logits = numpy on the same quantized weights."""
+    """The in-kernel block readers decode what QuantizingStore wrote: wgpu logits = numpy on the same quantized weights.
+    (int4_g32 runs on wgpu in test_cli_quantize, which compares its tokens with the reference backend's.)"""
     kw = {} if hidden == 64 else {"hidden": 128, "head_dim": 32, "ffn_hidden": 128}
     model = f16_folder(tmp_path, **kw)
     ids = np.array(model.tokenizer.encode("the world 12 hello"), np.int32)
