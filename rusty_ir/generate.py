@@ -33,7 +33,7 @@ import numpy as np
 from rusty_ir.errors import RustyError
 from rusty_ir.progress import Progress
 from rusty_ir.sampling import SAMPLE_ENTRIES, Sampler, SamplingParams
-from rusty_ir.speculative import SpeculativeStats, Speculator
+from rusty_ir.speculative import SpeculativeStats, Speculator, common_prefix
 from rusty_ir.weights import TensorView
 
 __all__ = ["Backend", "GenerationResult", "ReferenceBackend", "Session", "Timings", "check_fits", "generate"]
@@ -231,16 +231,6 @@ class _Text:
         self.text += self.held[: len(self.held) - keep]
         self.held = self.held[len(self.held) - keep :]
         return False
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """The length of the longest common prefix of two token lists."""
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class Session:

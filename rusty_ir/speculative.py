@@ -49,6 +49,7 @@ __all__ = [
     "SpeculativeStats",
     "Speculator",
     "check_same_vocabulary",
+    "common_prefix",
 ]
 
 SPECULATE_MODES = ("lookup", "draft")
@@ -152,7 +153,7 @@ class DraftModel:
         k = min(k, b.context_length - len(seq) + 1)  # the draft runs seq[-1] and k - 1 drafted tokens
         if k <= 0:
             return []
-        cached = min(_common_prefix(self.tokens, seq), len(seq) - 1)
+        cached = min(common_prefix(self.tokens, seq), len(seq) - 1)
         self.tokens = []  # unknown until the steps are done
         if cached == 0:
             b.reset()
@@ -225,7 +226,8 @@ class Speculator:
                 yield t
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """The length of the longest common prefix of two token lists."""
     n = 0
     for x, y in zip(a, b):
         if x != y:

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from rusty_ir.errors import RustyError
-from rusty_ir.generate import Session, common_prefix
+from rusty_ir.generate import Session
+from rusty_ir.speculative import common_prefix
 from rusty_ir.sampling import MAX_PENALIZED, SAMPLING_WORDS, Sampler, SamplingParams, pack, sample_token, unpack
 
 GRID = 2000

@@ -589,31 +589,27 @@ class ModelRuntime:
 
     def prefill_logits(self, tokens: np.ndarray, pos: int = 0) -> np.ndarray:
         """The last row's logits after ``tokens`` (one step of at most ``max_prefill`` tokens)."""
-        plan = self._plans.get(LOGITS_ENTRY)
-        if plan is None:
-            raise RustyError(f"this schedule has no '{LOGITS_ENTRY}' entry (compile with logits_entry=True)")
-        ids = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
-        if not 1 <= ids.size <= self.max_prefill:
-            raise RustyError(f"{LOGITS_ENTRY} takes 1..{self.max_prefill} tokens, got {ids.size}")
-        self._reserve(ids.size, pos)
-        plan = self._plans[LOGITS_ENTRY]  # new bind groups if the cache grew
-        self._step(plan, ids, ids.size, pos)
+        plan = self._run_entry(LOGITS_ENTRY, "logits_entry", self.max_prefill, tokens, pos)
         return np.frombuffer(plan.result, np.float32).copy()
 
     def verify(self, tokens: np.ndarray, pos: int) -> np.ndarray:
         """Run ``tokens`` (one step: at most ``max_verify``) at positions ``pos ..``, as a prefill step does (their
         KV-cache rows written); the greedy next token after each of them (int32, one per token): the
         verification step of speculative decoding. Only the token ids are read back."""
-        plan = self._plans.get(VERIFY_ENTRY)
-        if plan is None:
-            raise RustyError(f"this schedule has no '{VERIFY_ENTRY}' entry (compile with verify_entry=True)")
+        plan = self._run_entry(VERIFY_ENTRY, "verify_entry", self.max_verify, tokens, pos)
+        return np.frombuffer(plan.result, np.int32)[: np.size(tokens)].copy()
+
+    def _run_entry(self, entry: str, option: str, most: int, tokens: np.ndarray, pos: int) -> Any:
+        """One step of the optional ``entry`` (compiled with ``option``) over at most ``most`` tokens; its plan."""
+        if entry not in self._plans:
+            raise RustyError(f"this schedule has no '{entry}' entry (compile with {option}=True)")
         ids = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
-        if not 1 <= ids.size <= self.max_verify:
-            raise RustyError(f"{VERIFY_ENTRY} takes 1..{self.max_verify} tokens, got {ids.size}")
+        if not 1 <= ids.size <= most:
+            raise RustyError(f"{entry} takes 1..{most} tokens, got {ids.size}")
         self._reserve(ids.size, pos)
-        plan = self._plans[VERIFY_ENTRY]  # new bind groups if the cache grew
+        plan = self._plans[entry]  # new bind groups if the cache grew
         self._step(plan, ids, ids.size, pos)
-        return np.frombuffer(plan.result, np.int32)[: ids.size].copy()
+        return plan
 
     def truncate(self, length: int) -> None:
         """Keep the KV-cache rows of positions ``0 .. length - 1`` only: a paged cache's blocks past them go back
