@@ -14,11 +14,15 @@ GPU_COPY_BYTES = 1 << 30
 """Bytes a bandwidth probe moves per copy on a GPU, at most the device's limits."""
 
 
+def _on_cpu(device: Any) -> bool:
+    """Whether the adapter is a CPU (a software driver such as llvmpipe)."""
+    return str(device.info.get("adapter_type", "")).lower() == "cpu"
+
+
 def _bench_bytes(device: Any, nbytes: int | None, limit: str) -> int:
     """The buffer size of a bandwidth measurement: the default for the adapter kind, within ``limit``."""
     if nbytes is None:
-        cpu = str(device.adapter.info.get("adapter_type", "")).lower() == "cpu"
-        nbytes = CPU_COPY_BYTES if cpu else GPU_COPY_BYTES
+        nbytes = CPU_COPY_BYTES if _on_cpu(device) else GPU_COPY_BYTES
     return max(256, min(nbytes, int(device.limits.get(limit, nbytes))) // 256 * 256)
 
 
@@ -166,10 +170,6 @@ class _FmaWork:
 
     def release(self) -> None:
         self.sink.destroy()
-
-
-def _on_cpu(device: Any) -> bool:
-    return str(device.info.get("adapter_type", "")).lower() == "cpu"
 
 
 SPIN_UP_SECONDS = 1.0
