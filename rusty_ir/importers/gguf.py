@@ -370,7 +370,7 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
 
 def load_gguf(path: str | Path):
     """Import a GGUF checkpoint: config, weight views (zero-copy), tokenizer, chat template."""
-    from . import LoadedModel  # noqa: PLC0415
+    from .loaded import LoadedModel  # noqa: PLC0415
     from .tokenizer import tokenizer_from_gguf  # noqa: PLC0415
 
     f = read_gguf(path)

@@ -256,7 +256,7 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
 
 def load_safetensors_folder(folder: str | Path):
     """Import a Hugging Face model folder (F32/F16/BF16 safetensors)."""
-    from . import LoadedModel  # noqa: PLC0415
+    from .loaded import LoadedModel  # noqa: PLC0415
     from .tokenizer import tokenizer_from_folder  # noqa: PLC0415
 
     folder = Path(folder)
