@@ -1,7 +1,9 @@
 """What every rusty-ir tool shares: error reporting, reading input, writing output.
 
 User errors (``RustyError``, located ``Diagnostic``s) print as one ``error:``
-line on stderr and exit 1, with no traceback; set ``RUSTY_DEBUG=1`` to see the
+line on stderr (a located one followed by its source line and a caret, and its
+notes, as mlir-opt prints them) and exit 1, with no traceback; bad flags too
+(``ToolArgumentParser``); set ``RUSTY_DEBUG=1`` to see the
 traceback of an internal error. Output files are written atomically, so a
 failed run leaves nothing half-written (``rusty_ir.outputs``).
 """
@@ -116,20 +118,3 @@ def write_output(path: str | None, text: str) -> None:
         sys.stdout.flush()
         return
     write_file(path, text)
-
-
-def rss_bytes() -> int | None:
-    """This process's resident set size now (Linux; None elsewhere)."""
-    try:
-        with open("/proc/self/status") as status:
-            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
-    except (OSError, StopIteration):
-        return None
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak resident set size (Linux and macOS report it in different units)."""
-    import resource  # noqa: PLC0415
-
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024

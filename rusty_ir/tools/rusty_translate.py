@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-import argparse  # noqa: F401 - make_parser returns one
+import argparse
 import sys
 from collections.abc import Sequence
 
