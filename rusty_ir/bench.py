@@ -54,9 +54,8 @@ from typing import Any
 import numpy as np
 
 from rusty_ir.errors import RustyError
-from rusty_ir.probes import SPIN_UP_SECONDS, measure_copy_bandwidth, measure_read_bandwidth, spin_up
+from rusty_ir.probes import SPIN_UP_SECONDS, measure_copy_bandwidth, measure_read_bandwidth, peak_rss_bytes, spin_up
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE
-from rusty_ir.tools.common import peak_rss_bytes
 
 LOGITS_REL_TOL = 2e-2
 """Max relative error of the first-step logits that the guard accepts (quantized weights, f32 math)."""

@@ -1,10 +1,14 @@
 """Probes of a wgpu device's limits, timed on the device itself: copy and read bandwidth, the multiply-add
 peak a WGSL kernel reaches, and ``spin_up``, which brings an idle GPU's clock up before anything is timed.
 Used by ``rusty bench`` (rusty_ir/bench.py), its fusion cases (bench_fusion.py) and measured tuning
-(tuning.py); they need a ``rusty_ir.backends.runtime.Device`` and nothing else of the project."""
+(tuning.py); they need a ``rusty_ir.backends.runtime.Device`` and nothing else of the project.
+
+And the host's side: ``rss_bytes`` and ``peak_rss_bytes``, this process's memory (``rusty run --json``,
+``rusty compile --json``, ``rusty bench``)."""
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
@@ -212,4 +216,29 @@ def measure_fma_peak(device: Any, elem: str = "f32", trials: int = 3) -> dict[st
                       f"{SPIN_UP_SECONDS:g} s of spin-up"}  # fmt: skip
 
 
-__all__ = ["SPIN_UP_SECONDS", "measure_copy_bandwidth", "measure_fma_peak", "measure_read_bandwidth", "spin_up"]
+def rss_bytes() -> int | None:
+    """This process's resident set size now (Linux; None elsewhere)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return None
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size (Linux and macOS report it in different units)."""
+    import resource  # noqa: PLC0415
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
+
+
+__all__ = [
+    "SPIN_UP_SECONDS",
+    "measure_copy_bandwidth",
+    "measure_fma_peak",
+    "measure_read_bandwidth",
+    "peak_rss_bytes",
+    "rss_bytes",
+    "spin_up",
+]

@@ -35,10 +35,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rusty_ir.errors import RustyError
 from rusty_ir.sampling import SamplingParams
+
+if TYPE_CHECKING:
+    from rusty_ir.api import LoadOptions
 
 COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 """``/v1/completions`` without ``max_tokens``: OpenAI's default. Chat without one may fill the context."""
@@ -391,21 +394,21 @@ def served_name(model: Any, given: str | None) -> str:
     return given or (source.stem if source.suffix == ".gguf" else source.name)
 
 
-def serve_main(args: argparse.Namespace) -> int:
-    """``rusty serve``: load the model, then serve until interrupted."""
+def serve_main(args: argparse.Namespace, options: LoadOptions) -> int:
+    """``rusty serve``: load the model (``options``: what the command's model flags ask for, from
+    ``rusty_ir.tools.options.load_options``), then serve until interrupted."""
     require_stack()
     import uvicorn  # noqa: PLC0415
 
     from rusty_ir.api import Model, open_model  # noqa: PLC0415
     from rusty_ir.progress import Progress  # noqa: PLC0415
-    from rusty_ir.tools.options import load_options  # noqa: PLC0415
 
     if args.max_queue < 1:
         raise RustyError(f"--max-queue must be at least 1, got {args.max_queue}")
     if not 0 <= args.port < 65536:
         raise RustyError(f"--port must be in 0..65535, got {args.port}")
     progress = Progress(args.quiet)
-    loaded, backend, context_length, report = open_model(args.model, load_options(args, sampling=True), progress)
+    loaded, backend, context_length, report = open_model(args.model, options, progress)
     model = Model(loaded, backend, context_length, report)
     log = None if args.quiet else (lambda m: print(f"rusty: {m}", file=sys.stderr, flush=True))
     engine = Engine(model, served_name(model, args.model_name), args.max_queue, log)

@@ -226,7 +226,7 @@ def test_bad_arguments(args: list[str], message: str, capsys: pytest.CaptureFixt
 def test_unfused_regions_compute_the_same_model(tmp_path: Path) -> None:
     """The tiny model at the dispatch level: fuse=false gives one region per op and the same logits exactly."""
     from rusty_ir.dialects.dispatch import RegionOp
-    from rusty_ir.dialects.linalg_ext.interp import TensorInterpreter
+    from rusty_ir.dialects.dispatch.interp import TensorInterpreter
     from rusty_ir.importers import load_model
     from rusty_ir.importers.to_ir import build_module
     from rusty_ir.pipeline import build_pipeline

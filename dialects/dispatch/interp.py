@@ -1,8 +1,13 @@
-"""A numpy interpreter for bufferized host IR: buffers are numpy arrays written in place.
+"""numpy interpreters for the dispatch level and for bufferized host IR.
 
-``BufferInterpreter`` extends ``TensorInterpreter`` (the tensor/dispatch-level
-numpy interpreter) with what ``rusty-bufferize`` introduces, so a module can be
-run before and after bufferization and the results compared:
+``TensorInterpreter`` runs functions of a tensor- or dispatch-level module: the
+``dispatch`` ops here (a ``dispatch.region`` runs its body; ``dispatch.weight``
+reads a weight store; ``dispatch.cache`` is one layer's K or V cache, a numpy
+buffer; ``dispatch.block_table`` the table of a paged one), the tensor-level ops
+of ``rusty_ir.dialects.linalg_ext.interp`` and those of ``NumpyInterpreter``.
+
+``BufferInterpreter`` extends it with what ``rusty-bufferize`` introduces, so a
+module can be run before and after bufferization and the results compared:
 
 - ``memref.alloc`` (zeros of the buffer's shape; dynamic sizes from operands),
   ``memref.dim``, ``memref.cast`` (the same array: a cast aliases);
@@ -19,12 +24,106 @@ from typing import Any
 
 import numpy as np
 from xdsl.dialects import bufferization, memref
-from xdsl.dialects.builtin import Float16Type, Float32Type, IntegerType, MemRefType, ModuleOp
-from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
+from xdsl.dialects.builtin import Float16Type, Float32Type, IntegerType, MemRefType, ModuleOp, SymbolRefAttr
+from xdsl.interpreter import (
+    Interpreter,
+    InterpreterFunctions,
+    PythonValues,
+    ReturnedValues,
+    TerminatorValue,
+    impl,
+    impl_terminator,
+    register_impls,
+)
+from xdsl.ir import Operation
 
-from rusty_ir.dialects.linalg_ext.interp import TensorInterpreter, dense
+from rusty_ir.dialects.dispatch.ops import BlockTableOp, CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp
+from rusty_ir.dialects.linalg_ext.interp import LinalgExtFunctions, LinalgNumpyFunctions, dense
+from rusty_ir.dialects.transformer.interp import NumpyInterpreter
 from rusty_ir.errors import RustyError, describe_op
 from rusty_ir.weights import TensorView
+
+
+class CacheBuffers:
+    """The KV cache buffers of every ``dispatch.kv_cache``: one numpy array per (symbol, layer, part),
+    of the cache's element type (q8_0 rows: the f32 values they decode to), with a row per position of the context (rounded up to whole blocks
+    when paged). A paged cache's block table is the reverse of the identity, so that reading through
+    it is exercised: logical block ``b`` lives in physical block ``blocks - 1 - b``."""
+
+    def __init__(self, context_length: int) -> None:
+        self.context_length = context_length
+        self.buffers: dict[tuple[str, int, str], np.ndarray] = {}
+
+    def rows(self, decl: KvCacheOp) -> int:
+        block = decl.paged_block_size or 1
+        return -(-self.context_length // block) * block
+
+    def get(self, decl: KvCacheOp, layer: int, part: str) -> np.ndarray:
+        key = (decl.sym_name.data, layer, part)
+        if layer >= decl.num_layers.value.data:
+            raise RustyError(f"cache @{key[0]} has {decl.num_layers.value.data} layers, not {layer + 1}")
+        if key not in self.buffers:
+            dtype = np.float16 if isinstance(decl.cache_element_type, Float16Type) else np.float32
+            self.buffers[key] = np.zeros((self.rows(decl), decl.row_width.value.data), dtype)
+        return self.buffers[key]
+
+    def table(self, decl: KvCacheOp) -> np.ndarray:
+        blocks = self.rows(decl) // (decl.paged_block_size or 1)
+        return np.arange(blocks - 1, -1, -1, dtype=np.int32)
+
+    def reset(self) -> None:
+        self.buffers.clear()
+
+
+def _decl(op: Operation, cache: SymbolRefAttr) -> KvCacheOp:
+    module = op.get_toplevel_object()
+    assert isinstance(module, ModuleOp)
+    return next(o for o in module.ops if isinstance(o, KvCacheOp) and o.sym_name.data == cache.string_value())
+
+
+@register_impls
+class DispatchFunctions(InterpreterFunctions):
+    """The ``dispatch`` ops on numpy, against a weight store and numpy cache buffers."""
+
+    def __init__(self, weights: Mapping[str, TensorView], context_length: int) -> None:
+        self.weights = weights
+        self.caches = CacheBuffers(context_length)
+
+    @impl(WeightOp)
+    def run_weight(self, interpreter: Interpreter, op: WeightOp, args: PythonValues) -> PythonValues:
+        name = op.weight_name.data
+        if op.layer is not None:
+            name = name.replace("{}", str(int(args[0])))
+        if name not in self.weights:
+            raise RustyError(f"{describe_op(op)}: the weight store has no tensor '{name}'", op)
+        return (self.weights[name],)
+
+    @impl(CacheOp)
+    def run_cache(self, interpreter: Interpreter, op: CacheOp, args: PythonValues) -> PythonValues:
+        return (self.caches.get(_decl(op, op.cache), int(args[0]), op.part.data),)
+
+    @impl(BlockTableOp)
+    def run_block_table(self, interpreter: Interpreter, op: BlockTableOp, args: PythonValues) -> PythonValues:
+        return (self.caches.table(_decl(op, op.cache)),)
+
+    @impl(RegionOp)
+    def run_region(self, interpreter: Interpreter, op: RegionOp, args: PythonValues) -> PythonValues:
+        return interpreter.run_ssacfg_region(op.body, args, op.label.data)
+
+    @impl_terminator(YieldOp)
+    def run_yield(self, interpreter: Interpreter, op: YieldOp, args: PythonValues) -> tuple[TerminatorValue, PythonValues]:
+        return ReturnedValues(args), ()
+
+
+class TensorInterpreter(NumpyInterpreter):
+    """Runs functions of a tensor- or dispatch-level module on numpy, against a weight store."""
+
+    def __init__(self, module: ModuleOp, weights: Mapping[str, TensorView], context_length: int = 64) -> None:
+        self.functions = DispatchFunctions(weights, context_length)
+        super().__init__(module, [LinalgNumpyFunctions(), LinalgExtFunctions(context_length), self.functions])
+
+    def reset(self) -> None:
+        self.functions.caches.reset()
 
 
 def numpy_dtype(element_type: Any) -> np.dtype[Any]:
@@ -84,4 +183,4 @@ class BufferInterpreter(TensorInterpreter):
         self.interpreter.register_implementations(BufferFunctions())
 
 
-__all__ = ["BufferFunctions", "BufferInterpreter", "numpy_dtype"]
+__all__ = ["BufferFunctions", "BufferInterpreter", "CacheBuffers", "DispatchFunctions", "TensorInterpreter", "numpy_dtype"]

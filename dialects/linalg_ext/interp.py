@@ -1,7 +1,8 @@
-"""A numpy interpreter for the tensor and dispatch levels.
+"""numpy implementations of the tensor level: ``linalg``, ``tensor.extract_slice`` and the ``linalg_ext`` ops.
 
-It runs what ``convert-transformer-to-tensor`` and the fusion passes produce,
-so each pass can be checked by executing the IR before and after it:
+``TensorInterpreter`` (rusty_ir.dialects.dispatch.interp) runs with them what
+``convert-transformer-to-tensor`` and the fusion passes produce, so each pass can be
+checked by executing the IR before and after it:
 
 - ``linalg.generic`` is vectorized: the body runs once on numpy arrays shaped
   like the iteration space (``linalg.index`` is an ``arange``, a
@@ -9,38 +10,27 @@ so each pass can be checked by executing the IR before and after it:
   ``combine(f(inputs), acc)`` with ``combine`` one of addf/mulf/maximumf/
   minimumf; ``f`` is evaluated everywhere and reduced with the matching numpy
   ufunc. Contractions (``acc + a * b``) go through ``np.einsum``.
-- ``linalg.fill``, ``tensor.extract_slice``; the ``linalg_ext`` ops; the
-  ``dispatch`` ops (a ``dispatch.region`` runs its body; weights come from a
-  weight store; each layer's K/V cache is a numpy buffer written in place).
+- ``linalg.fill``, ``tensor.extract_slice``; the ``linalg_ext`` ops (each layer's
+  K/V cache is a numpy buffer written in place). The ``dispatch`` ops, which hold
+  and feed these, are interpreted in ``rusty_ir.dialects.dispatch.interp``.
 """
 
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from xdsl.dialects import arith, math as mathd, tensor
 from xdsl.dialects.linalg import ops as linalg
-from xdsl.dialects.builtin import AffineMapAttr, Float16Type, FloatAttr, IndexType, IntegerAttr, IntegerType, ModuleOp, SymbolRefAttr, TensorType
-from xdsl.interpreter import (
-    Interpreter,
-    InterpreterFunctions,
-    PythonValues,
-    ReturnedValues,
-    TerminatorValue,
-    impl,
-    impl_terminator,
-    register_impls,
-)
+from xdsl.dialects.builtin import AffineMapAttr, FloatAttr, IndexType, IntegerAttr, IntegerType, TensorType
+from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
 
-from rusty_ir.dialects.dispatch import BlockTableOp, CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp
 from rusty_ir.dialects.linalg_ext.ops import ArgmaxOp, AttentionOp, CacheAppendOp, SampleOp
 from rusty_ir.dialects.quant.attrs import Q8_0Type
-from rusty_ir.dialects.transformer.interp import NumpyInterpreter
 from rusty_ir.errors import RustyError, describe_op
 from rusty_ir.sampling import sample_token
 from rusty_ir.weights import TensorView
@@ -247,37 +237,6 @@ class LinalgNumpyFunctions(InterpreterFunctions):
         return (np.ascontiguousarray(piece.reshape(result_ty.get_shape())),)
 
 
-class CacheBuffers:
-    """The KV cache buffers of every ``dispatch.kv_cache``: one numpy array per (symbol, layer, part),
-    of the cache's element type (q8_0 rows: the f32 values they decode to), with a row per position of the context (rounded up to whole blocks
-    when paged). A paged cache's block table is the reverse of the identity, so that reading through
-    it is exercised: logical block ``b`` lives in physical block ``blocks - 1 - b``."""
-
-    def __init__(self, context_length: int) -> None:
-        self.context_length = context_length
-        self.buffers: dict[tuple[str, int, str], np.ndarray] = {}
-
-    def rows(self, decl: KvCacheOp) -> int:
-        block = decl.paged_block_size or 1
-        return -(-self.context_length // block) * block
-
-    def get(self, decl: KvCacheOp, layer: int, part: str) -> np.ndarray:
-        key = (decl.sym_name.data, layer, part)
-        if layer >= decl.num_layers.value.data:
-            raise RustyError(f"cache @{key[0]} has {decl.num_layers.value.data} layers, not {layer + 1}")
-        if key not in self.buffers:
-            dtype = np.float16 if isinstance(decl.cache_element_type, Float16Type) else np.float32
-            self.buffers[key] = np.zeros((self.rows(decl), decl.row_width.value.data), dtype)
-        return self.buffers[key]
-
-    def table(self, decl: KvCacheOp) -> np.ndarray:
-        blocks = self.rows(decl) // (decl.paged_block_size or 1)
-        return np.arange(blocks - 1, -1, -1, dtype=np.int32)
-
-    def reset(self) -> None:
-        self.buffers.clear()
-
-
 def _q8_round_trip(rows: np.ndarray) -> np.ndarray:
     """What a q8_0 cache row gives back: per 32 values, codes ``roundeven(v * 127 / max|v|)`` times the
     f16 scale ``max|v| / 127`` (the GPU kernels' arithmetic, ``passes/codegen/kv_cache.py``)."""
@@ -290,12 +249,6 @@ def _q8_round_trip(rows: np.ndarray) -> np.ndarray:
     return (codes * scale).reshape(rows.shape).astype(np.float32)
 
 
-def _decl(op: Operation, cache: SymbolRefAttr) -> KvCacheOp:
-    module = op.get_toplevel_object()
-    assert isinstance(module, ModuleOp)
-    return next(o for o in module.ops if isinstance(o, KvCacheOp) and o.sym_name.data == cache.string_value())
-
-
 def _cache_rows(op: CacheAppendOp | AttentionOp, table: np.ndarray | None, positions: np.ndarray) -> np.ndarray:
     """The cache rows holding ``positions`` (through the block table when the cache is paged)."""
     if table is None or op.block_size is None:
@@ -305,36 +258,18 @@ def _cache_rows(op: CacheAppendOp | AttentionOp, table: np.ndarray | None, posit
 
 
 @register_impls
-class DispatchFunctions(InterpreterFunctions):
-    """``dispatch`` and ``linalg_ext`` ops on numpy, against a weight store and numpy cache buffers."""
+class LinalgExtFunctions(InterpreterFunctions):
+    """The ``linalg_ext`` ops on numpy; the K/V caches are the numpy buffers their operands hold, written in place."""
 
-    def __init__(self, weights: Mapping[str, TensorView], context_length: int) -> None:
-        self.weights = weights
-        self.caches = CacheBuffers(context_length)
-
-    @impl(WeightOp)
-    def run_weight(self, interpreter: Interpreter, op: WeightOp, args: PythonValues) -> PythonValues:
-        name = op.weight_name.data
-        if op.layer is not None:
-            name = name.replace("{}", str(int(args[0])))
-        if name not in self.weights:
-            raise RustyError(f"{describe_op(op)}: the weight store has no tensor '{name}'", op)
-        return (self.weights[name],)
-
-    @impl(CacheOp)
-    def run_cache(self, interpreter: Interpreter, op: CacheOp, args: PythonValues) -> PythonValues:
-        return (self.caches.get(_decl(op, op.cache), int(args[0]), op.part.data),)
-
-    @impl(BlockTableOp)
-    def run_block_table(self, interpreter: Interpreter, op: BlockTableOp, args: PythonValues) -> PythonValues:
-        return (self.caches.table(_decl(op, op.cache)),)
+    def __init__(self, context_length: int) -> None:
+        self.context_length = context_length
 
     @impl(CacheAppendOp)
     def run_cache_append(self, interpreter: Interpreter, op: CacheAppendOp, args: PythonValues) -> PythonValues:
         keys, values, kc, vc, pos, *table = args
         end = int(pos) + dense(keys).shape[0]
-        if end > self.caches.context_length:
-            raise RustyError(f"{describe_op(op)}: positions up to {end - 1} exceed the context length {self.caches.context_length}", op)
+        if end > self.context_length:
+            raise RustyError(f"{describe_op(op)}: positions up to {end - 1} exceed the context length {self.context_length}", op)
         rows = _cache_rows(op, table[0] if table else None, np.arange(int(pos), end))
         q8 = isinstance(op.k_cache.type.element_type, Q8_0Type)  # type: ignore[attr-defined]
         kc[rows] = _q8_round_trip(dense(keys)) if q8 else dense(keys)
@@ -369,22 +304,5 @@ class DispatchFunctions(InterpreterFunctions):
     def run_sample(self, interpreter: Interpreter, op: SampleOp, args: PythonValues) -> PythonValues:
         return (np.array([sample_token(dense(args[0]), np.asarray(args[1], np.int32))], np.int32),)
 
-    @impl(RegionOp)
-    def run_region(self, interpreter: Interpreter, op: RegionOp, args: PythonValues) -> PythonValues:
-        return interpreter.run_ssacfg_region(op.body, args, op.label.data)
 
-    @impl_terminator(YieldOp)
-    def run_yield(self, interpreter: Interpreter, op: YieldOp, args: PythonValues) -> tuple[TerminatorValue, PythonValues]:
-        return ReturnedValues(args), ()
-
-
-class TensorInterpreter(NumpyInterpreter):
-    """Runs functions of a tensor- or dispatch-level module on numpy, against a weight store."""
-
-    def __init__(self, module: ModuleOp, weights: Mapping[str, TensorView], context_length: int = 64) -> None:
-        self.functions = DispatchFunctions(weights, context_length)
-        super().__init__(module, [LinalgNumpyFunctions(), self.functions])
-
-    def reset(self) -> None:
-        self.functions.caches.reset()
-
+__all__ = ["LinalgExtFunctions", "LinalgNumpyFunctions", "dense"]

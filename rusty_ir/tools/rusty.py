@@ -39,9 +39,10 @@ from typing import Any
 
 from rusty_ir.errors import RustyError
 from rusty_ir.outputs import check_output_file, check_output_folder
+from rusty_ir.probes import peak_rss_bytes, rss_bytes
 from rusty_ir.progress import Progress
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, DEFAULT_STAGES, KV_CACHE_TYPES
-from rusty_ir.tools.common import peak_rss_bytes, rss_bytes, run_tool, write_output
+from rusty_ir.tools.common import run_tool, write_output
 from rusty_ir.tools.options import (
     KV_BLOCK_HELP,
     KV_CACHE_HELP,
@@ -233,7 +234,7 @@ def _cmd_chat(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from rusty_ir.serve import serve_main  # noqa: PLC0415
 
-    return serve_main(args)
+    return serve_main(args, load_options(args, sampling=True))
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

@@ -111,7 +111,7 @@ def model64(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def test_q8_0_cache_decodes_what_the_reference_stores(model64: Any) -> None:
     """The GPU's q8_0 codes and f16 scales give the logits of the tensor-level interpreter, whose cache
     rounds each row through q8_0 in numpy; both are a little off the f32 cache's, at 17/64 of its bytes."""
-    from rusty_ir.dialects.linalg_ext.interp import TensorInterpreter
+    from rusty_ir.dialects.dispatch.interp import TensorInterpreter
 
     from rusty_ir.driver import compile_module
     from rusty_ir.importers.to_ir import build_module

@@ -9,7 +9,7 @@ from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import ModuleOp
 
 from rusty_ir.dialects.dispatch import RegionOp
-from rusty_ir.dialects.linalg_ext.interp import TensorInterpreter
+from rusty_ir.dialects.dispatch.interp import TensorInterpreter
 from rusty_ir.dialects.quant import DequantizeOp
 from rusty_ir.passes.dispatch.analysis import Kind, kind
 from rusty_ir.passes.dispatch.form_dispatches import FormDispatchesPass

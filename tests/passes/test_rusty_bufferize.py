@@ -11,8 +11,7 @@ from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.parser import Parser
 
 from rusty_ir.dialects.dispatch import RegionOp
-from rusty_ir.dialects.dispatch.interp import BufferInterpreter
-from rusty_ir.dialects.linalg_ext.interp import TensorInterpreter
+from rusty_ir.dialects.dispatch.interp import BufferInterpreter, TensorInterpreter
 from rusty_ir.passes.bufferization.rusty_bufferize import RustyBufferizePass
 from rusty_ir.passes.memory.plan_memory import PlanMemoryPass
 from rusty_ir.registry import build_registry

@@ -20,7 +20,7 @@ from xdsl.ir import SSAValue
 from xdsl.rewriter import Rewriter
 
 from rusty_ir.dialects import transformer as tfm
-from rusty_ir.dialects.linalg_ext.interp import TensorInterpreter
+from rusty_ir.dialects.dispatch.interp import TensorInterpreter
 from rusty_ir.dialects.quant import block_quant_type
 from rusty_ir.dialects.transformer.interp import ReferenceInterpreter
 from rusty_ir.passes.conversion.transformer_to_tensor import ConvertTransformerToTensorPass
