@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from xdsl.dialects import linalg
+from xdsl.dialects.linalg.ops import GenericOp
 from xdsl.ir import Dialect
 from xdsl.parser import Parser
 from xdsl.utils.mlir_lexer import MLIRTokenKind
@@ -24,9 +25,9 @@ def fix_linalg_generic() -> None:
     global _fixed  # noqa: PLW0603 - patch once per process
     if _fixed:
         return
-    upstream = linalg.GenericOp.parse.__func__  # type: ignore[attr-defined]
+    upstream = GenericOp.parse.__func__  # type: ignore[attr-defined]
 
-    def parse(cls: type[linalg.GenericOp], parser: Parser) -> Any:
+    def parse(cls: type[GenericOp], parser: Parser) -> Any:
         # Upstream reads the result types last, with parse_comma_separated_list(NONE, parse_attribute): when that
         # list opens with '(', read it as a parenthesized list instead. Other lists (ins/outs types) are untouched.
         plain = parser.parse_comma_separated_list
@@ -47,7 +48,7 @@ def fix_linalg_generic() -> None:
             else:
                 parser.parse_comma_separated_list = outer  # type: ignore[method-assign]
 
-    linalg.GenericOp.parse = classmethod(parse)  # type: ignore[method-assign,assignment]
+    GenericOp.parse = classmethod(parse)  # type: ignore[method-assign,assignment]
     _fixed = True
 
 
