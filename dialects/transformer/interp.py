@@ -219,6 +219,8 @@ class TransformerFunctions(InterpreterFunctions):
         inv_freq = (np.float32(1.0) / theta ** (np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim))).astype(
             np.float32
         )
+        if len(args) > 2:  # rope scaling: each pair's frequency divided by its factor
+            inv_freq = (inv_freq / self.dense(args[2]).reshape(-1)).astype(np.float32)
         angle = np.arange(pos, pos + rows, dtype=np.float32)[:, None] * inv_freq[None, :]
         cos, sin = np.cos(angle)[:, None, :], np.sin(angle)[:, None, :]  # [rows, 1, half]
         # 2. Split each head into the pairs of its style and rotate them.

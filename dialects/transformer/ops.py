@@ -370,11 +370,19 @@ class RopeOp(IRDLOperation):
 
     ``(a, b) -> (a cos - b sin, a sin + b cos)``, in f32.
 
+    With the optional ``freq_factors`` operand (a ``[head_dim / 2]`` f32 tensor,
+    llama.cpp's ``rope_freqs.weight``), pair ``i``'s frequency is divided by
+    ``freq_factors[i]``: ``p * theta^(-2i / head_dim) / freq_factors[i]``. Every
+    static RoPE scaling is such a division (``linear``: the factor for every
+    pair; ``llama3``: per-pair factors), so the importers turn the scaling into
+    this tensor and one lowering serves them all.
+
     Pipeline: applied to q and k before ``tfm.attention``; lowered to an
     elementwise kernel (fused with the q/k projection epilogue when possible).
 
     Example:
         %qr = tfm.rope %q, %pos {head_dim = 64 : i64, style = "half", theta = 1.000000e+04 : f32} : tensor<?x576xf32> -> tensor<?x576xf32>
+        %kr = tfm.rope %k, %pos factors %ff {head_dim = 64 : i64, style = "half", theta = 5.000000e+05 : f32} : tensor<?x192xf32>, tensor<32xf32> -> tensor<?x192xf32>
     """
 
     name = "tfm.rope"
@@ -384,18 +392,27 @@ class RopeOp(IRDLOperation):
     head_dim = prop_def(IntegerAttr[I64])
     theta = prop_def(FloatAttr[Float32Type])
     style = prop_def(StringAttr)
+    freq_factors = opt_operand_def(TensorType)
     result = result_def(TensorType)
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$input `,` $pos attr-dict `:` type($input) `->` type($result)"
+    assembly_format = (
+        "$input `,` $pos (`factors` $freq_factors^)? attr-dict `:` type($input) (`,` type($freq_factors)^)? `->` type($result)"
+    )
 
     def __init__(
-        self, input: SSAValue | Operation, pos: SSAValue | Operation, head_dim: int, theta: float, style: str
+        self,
+        input: SSAValue | Operation,
+        pos: SSAValue | Operation,
+        head_dim: int,
+        theta: float,
+        style: str,
+        freq_factors: SSAValue | Operation | None = None,
     ) -> None:
         input_value = SSAValue.get(input)
         super().__init__(
-            operands=[input_value, pos],
+            operands=[input_value, pos, [freq_factors] if freq_factors is not None else []],
             properties={"head_dim": _int(head_dim), "theta": FloatAttr(theta, f32), "style": StringAttr(style)},
             result_types=[input_value.type],
         )
@@ -413,6 +430,12 @@ class RopeOp(IRDLOperation):
             raise VerifyException(f"style must be one of {', '.join(ROPE_STYLES)}, got '{self.style.data}'")
         if self.result.type != self.input.type:
             raise VerifyException(f"result type {self.result.type} must equal input type {self.input.type}")
+        if self.freq_factors is not None:
+            ty = self.freq_factors.type
+            if not isinstance(ty, TensorType) or not isinstance(ty.element_type, Float32Type):
+                raise VerifyException(f"freq_factors must be a tensor of f32, got {ty}")
+            if tuple(ty.get_shape()) != (head_dim // 2,):  # pyright: ignore[reportUnknownArgumentType, reportUnknownMemberType]
+                raise VerifyException(f"freq_factors must be tensor<{head_dim // 2}xf32> (one per pair of head_dim {head_dim}), got {ty}")
 
 
 @irdl_op_definition

@@ -228,6 +228,22 @@ func.func @rope_interleaved(%x: tensor<?x16xf32>, %pos: index) -> tensor<?x16xf3
 
 // -----
 
+// tfm.rope with freq_factors (RoPE scaling): pair p's frequency is divided by factors[p], gathered
+// with tensor.extract at the pair index; the rest is the unscaled lowering.
+// CHECK-LABEL: func.func @rope_factors
+// CHECK-SAME:  (%[[X:.*]]: tensor<?x16xf32>, %[[POS:.*]]: index, %[[FF:.*]]: tensor<4xf32>)
+// CHECK:           %[[PAIR:.*]] = arith.divui %{{.*}}, %{{.*}} : index
+// CHECK:           %[[FREQ:.*]] = math.powf %{{.*}}, %{{.*}} : f32
+// CHECK-NEXT:      %[[F:.*]] = tensor.extract %[[FF]][%[[PAIR]]] : tensor<4xf32>
+// CHECK-NEXT:      %[[SCALED:.*]] = arith.divf %[[FREQ]], %[[F]] : f32
+// CHECK:           arith.mulf %{{.*}}, %[[SCALED]] : f32
+func.func @rope_factors(%x: tensor<?x16xf32>, %pos: index, %ff: tensor<4xf32>) -> tensor<?x16xf32> {
+  %r = tfm.rope %x, %pos factors %ff {head_dim = 8 : i64, style = "interleaved", theta = 5.0e+05 : f32} : tensor<?x16xf32>, tensor<4xf32> -> tensor<?x16xf32>
+  func.return %r : tensor<?x16xf32>
+}
+
+// -----
+
 // tfm.softmax: a max reduction from -inf, a sum of exp(x - max) reading the max, then
 // exp(x - max) / sum reading both.
 // CHECK-LABEL: func.func @softmax

@@ -282,7 +282,8 @@ class RopeLowering(_Lowering):
 
     The partner is read with ``tensor.extract``: ``j ^ 1`` for the interleaved
     (llama.cpp) layout, ``j +- head_dim/2`` within the head for the half (NEOX)
-    layout. The angle is ``(pos + s) * theta^(-2p/head_dim)`` for pair ``p``.
+    layout. The angle is ``(pos + s) * theta^(-2p/head_dim)`` for pair ``p``, divided by
+    ``freq_factors[p]`` (gathered with ``tensor.extract``) when the op has them.
     """
 
     @op_type_rewrite_pattern
@@ -294,6 +295,7 @@ class RopeLowering(_Lowering):
         theta = op.theta.value.data
         interleaved = op.style.data == "interleaved"
         pos = op.pos
+        factors = None if op.freq_factors is None else _float_input(b, op.freq_factors)
 
         def rotate(ib: IRBuilder, a: Sequence[SSAValue], _: SSAValue | None) -> SSAValue:
             s = ib.value(linalg.IndexOp(0))
@@ -310,6 +312,8 @@ class RopeLowering(_Lowering):
                 partner = ib.select(first, ib.addi(j, half), ib.subi(j, half))
             exponent = ib.mulf(ib.to_f32(pair), ib.f32(-2.0 / hd))
             inv_freq = ib.powf(ib.f32(theta), exponent)
+            if factors is not None:
+                inv_freq = ib.divf(inv_freq, _as_f32(ib, ib.value(tensor.ExtractOp(factors, [pair], _elem(factors)))))
             angle = ib.mulf(ib.to_f32(ib.addi(pos, s)), inv_freq)
             other = ib.value(tensor.ExtractOp(x, [s, partner], F32))
             sign = ib.select(first, ib.f32(-1.0), ib.f32(1.0))

@@ -19,6 +19,28 @@ from typing import Any
 from rusty_ir.errors import RustyError, printable
 
 ARCHITECTURES = ("llama", "qwen2")
+NOT_SUPPORTED_YET: dict[str, str] = {
+    "qwen3": "Qwen3 adds an RMSNorm on each head of q and k before RoPE and drops the q/k/v biases",
+    "gemma": "Gemma scales the embeddings by sqrt(hidden), stores RMSNorm weights as w - 1 and uses GeGLU (tanh GELU)",
+    "gemma2": "Gemma 2 adds norms after attention and the FFN, GeGLU with tanh GELU, attention-logit and final-logit "
+              "soft-capping, sliding-window layers interleaved with global ones, and embeddings scaled by sqrt(hidden)",
+    "gemma3": "Gemma 3 adds per-head q/k RMSNorm, norms after attention and the FFN, GeGLU with tanh GELU, sliding-window "
+              "layers with their own RoPE base interleaved with global ones, and embeddings scaled by sqrt(hidden)",
+    "phi3": "Phi-3 fuses q/k/v into one qkv_proj and gate/up into one gate_up_proj, and its long-context versions use "
+            "LongRoPE scaling",
+}
+"""Architectures people ask for that the compiler does not run yet, with what differs from llama: the importers
+name it instead of calling the architecture unknown (``gemma3_text`` and ``gemma3`` are the same here)."""
+SUPPORTED_DESCRIPTION = "llama (and mistral, Llama 3.x with llama3 or linear RoPE scaling), qwen2"
+
+
+def unsupported_architecture(source: str, key: str, name: str) -> str:
+    """The error text for an architecture the importers do not take: what differs where it is a known one."""
+    base = "gemma3" if name in ("gemma3_text", "gemma3n") else name
+    why = NOT_SUPPORTED_YET.get(base)
+    if why is not None:
+        return f"{source}: architecture '{printable(name)}' ({key}) is not supported yet: {why}. Supported: {SUPPORTED_DESCRIPTION}"
+    return f"{source}: unknown architecture '{printable(name)}' ({key}; supported: {SUPPORTED_DESCRIPTION})"
 ROPE_STYLES = ("interleaved", "half")
 MAX_SIZE = 2**31 - 1
 """The largest count or dimension a config may give (kernels index with 32-bit integers)."""
@@ -65,9 +87,14 @@ class ModelConfig:
     bos_token_id: int | None = None
     eos_token_ids: tuple[int, ...] = ()
     rope_scaling: tuple[tuple[str, Any], ...] | None = None
-    """The checkpoint's rope scaling parameters, sorted (key, value) pairs, or None.
-    Recorded, not applied: a consumer that cannot honour them should refuse the model."""
+    """The checkpoint's rope scaling parameters, sorted (key, value) pairs, or None. The importers
+    apply them as ``rope_freqs.weight`` (per-pair frequency divisors, importers/rope.py); a consumer
+    that cannot honour them should refuse the model."""
     name: str = ""
+    sliding_window: int | None = None
+    """The checkpoint's attention window (Mistral's ``sliding_window``) where it is shorter than its
+    trained positions. ``context_length`` is then capped at it: with no sequence longer than the
+    window, sliding-window attention is full attention."""
 
     def __post_init__(self) -> None:
         """Check every field's type and range: ``ConfigValueError`` naming the field otherwise."""
@@ -92,6 +119,14 @@ class ModelConfig:
             if any(type(i) is not int or not 0 <= i < self.vocab for i in ids):
                 raise ConfigValueError(name, f"= {self.bos_token_id if name == 'bos_token_id' else list(ids)!r}: "
                                              f"token ids must be in the vocabulary (0 to {self.vocab - 1})")  # fmt: skip
+        if self.sliding_window is not None and (type(self.sliding_window) is not int or not 1 <= self.sliding_window <= MAX_SIZE):
+            raise ConfigValueError("sliding_window", f"= {self.sliding_window!r}: must be an integer from 1 to {MAX_SIZE}")
+        if self.sliding_window is not None and self.context_length > self.sliding_window:
+            raise ConfigValueError(
+                "context_length",
+                f"= {self.context_length} is past the sliding window of {self.sliding_window} positions (sliding-window "
+                "attention is not supported yet; cap the context at the window)",
+            )
         if self.n_heads % self.n_kv_heads:
             raise ConfigValueError("n_kv_heads", f"= {self.n_kv_heads} does not divide n_heads = {self.n_heads}")
 
@@ -109,6 +144,8 @@ class ModelConfig:
         out["eos_token_ids"] = list(self.eos_token_ids)
         if self.rope_scaling is not None:
             out["rope_scaling"] = dict(self.rope_scaling)
+        if self.sliding_window is None:  # absent rather than null: configs and fingerprints as before the field
+            del out["sliding_window"]
         return out
 
     def replace(self, **changes: Any) -> ModelConfig:

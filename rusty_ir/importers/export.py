@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from rusty_ir.errors import RustyError
 from rusty_ir.weights import SCHEMES, quantize
 
 from .safetensors import gguf_to_hf_name
@@ -68,7 +69,26 @@ def hf_config_dict(cfg: Any) -> dict[str, Any]:
     if cfg.arch == "llama":
         out["attention_bias"] = False
         out["mlp_bias"] = False
+    if cfg.rope_scaling:
+        out["rope_scaling"] = _hf_rope_scaling(dict(cfg.rope_scaling))
     return out
+
+
+def _hf_rope_scaling(scaling: dict[str, Any]) -> dict[str, Any]:
+    """config.json's ``rope_scaling`` for a recorded scaling; RustyError where it cannot say it (a GGUF's
+    ``rope_freqs.weight`` factors: Hugging Face configs hold llama3's parameters, not the factors)."""
+    kind = scaling.get("rope_type", scaling.get("type"))
+    if "freq_factors_tensor" in scaling:
+        raise RustyError(
+            "this model's RoPE frequency factors come from the GGUF tensor rope_freqs.weight; a Hugging Face "
+            "config.json cannot hold them (it names llama3's parameters instead), so the folder would rotate differently"
+        )
+    if kind == "linear":
+        return {"rope_type": "linear", "factor": scaling["factor"]}
+    if kind == "llama3":
+        keys = ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
+        return {"rope_type": "llama3", **{k: scaling[k] for k in keys}}
+    raise RustyError(f"rope scaling {scaling!r} cannot be written to a Hugging Face config.json")
 
 
 def write_safetensors(path: Path, tensors: dict[str, tuple[str, tuple[int, ...], Callable[[], np.ndarray]]]) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 from rusty_ir.errors import RustyError, printable
 from rusty_ir.weights import SCHEME_BY_GGML_TYPE, TensorView, WeightStore
 
-from .config import ConfigValueError, Fields, ModelConfig, check_tensors
+from .config import ConfigValueError, Fields, ModelConfig, check_tensors, unsupported_architecture
 
 GGUF_MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -296,7 +296,7 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
     fields = Fields(meta, str(f.path))
     arch = fields.get("general.architecture", str)
     if arch not in ("llama", "qwen2"):
-        raise RustyError(f"{f.path}: unknown architecture '{printable(arch)}' (key general.architecture; supported: llama, qwen2)")
+        raise RustyError(unsupported_architecture(str(f.path), "key general.architecture", arch))
 
     keys = {
         "n_layers": f"{arch}.block_count",
@@ -337,6 +337,11 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
         bos = 1 if bos is None else bos
         eos_ids[0] = 2 if eos_ids[0] is None else eos_ids[0]
     scaling = {k.split(".rope.scaling.", 1)[1]: v for k, v in meta.items() if k.startswith(f"{arch}.rope.scaling.")}
+    legacy = meta.get(f"{arch}.rope.scale_linear")  # llama.cpp's older key for a linear factor
+    if "factor" not in scaling and legacy is not None:
+        scaling["factor"] = legacy
+    if "type" not in scaling and scaling.get("factor") not in (None, 0, 0.0, 1, 1.0):
+        scaling["type"] = "linear"  # llama.cpp's default type when a factor is given
     if scaling.get("type") in (None, "none") and "rope_freqs.weight" not in f.tensors:
         scaling = {}
     if "rope_freqs.weight" in f.tensors:
@@ -371,11 +376,14 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
 def load_gguf(path: str | Path):
     """Import a GGUF checkpoint: config, weight views (zero-copy), tokenizer, chat template."""
     from .loaded import LoadedModel  # noqa: PLC0415
+    from .rope import FREQS_TENSOR, gguf_freq_factors, put_factors  # noqa: PLC0415
     from .tokenizer import tokenizer_from_gguf  # noqa: PLC0415
 
     f = read_gguf(path)
     cfg, keys = _config_from_gguf(f)
     views = {name: tensor_view(f, info) for name, info in f.tensors.items()}
+    factors = gguf_freq_factors(dict(cfg.rope_scaling or ()), cfg.arch, views.get(FREQS_TENSOR), cfg.rope_dim, str(f.path))
+    put_factors(views, factors, str(f.path))
     check_tensors(
         cfg,
         {name: v.shape for name, v in views.items()},

@@ -22,7 +22,7 @@ import numpy as np
 from rusty_ir.errors import RustyError, printable
 from rusty_ir.weights import SCHEMES, TensorView, WeightStore
 
-from .config import ConfigValueError, Fields, ModelConfig, check_tensors
+from .config import SUPPORTED_DESCRIPTION, ConfigValueError, Fields, ModelConfig, check_tensors, unsupported_architecture
 
 DTYPES = {"F32": SCHEMES["f32"], "F16": SCHEMES["f16"], "BF16": SCHEMES["bf16"]}
 """safetensors dtypes this importer reads."""
@@ -178,7 +178,9 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
     model_type = fields.get("model_type", str, None)
     arch = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2"}.get(model_type)  # type: ignore[arg-type]
     if arch is None:
-        raise RustyError(f"{path}: unknown architecture: model_type={printable(repr(model_type))} (supported: llama, mistral, qwen2)")
+        if model_type is None:
+            raise RustyError(f"{path}: unknown architecture: no model_type (supported: {SUPPORTED_DESCRIPTION})")
+        raise RustyError(unsupported_architecture(str(path), "model_type", model_type))
     if fields.get("mlp_bias", bool, False, null_is_missing=True):
         raise RustyError(f"{path}: mlp_bias=true is not supported")
     if arch == "llama" and fields.get("attention_bias", bool, False, null_is_missing=True):
@@ -218,6 +220,15 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
     rotary = fields.get("partial_rotary_factor", float, 1.0, null_is_missing=True)
     if not 0 < rotary <= 1:
         raise RustyError(f"{path}: partial_rotary_factor = {rotary!r}: must be above 0 and at most 1")
+    context_length = get("context_length", int, 2048)
+    window = fields.get("sliding_window", int, None, null_is_missing=True)
+    if model_type == "qwen2" and not fields.get("use_sliding_window", bool, False, null_is_missing=True):
+        window = None  # Qwen2 configs name a window that only applies with use_sliding_window
+    if window is not None and window >= context_length:
+        window = None  # never reached: full attention
+    if window is not None:
+        keys["context_length"] = f"max_position_embeddings (capped at sliding_window={window})"
+        context_length = window
     gen = folder / "generation_config.json"
     eos = _load_json(gen).get("eos_token_id") if gen.is_file() else None
     if eos is None:
@@ -238,7 +249,7 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
             rope_theta=rope_theta,
             rope_style="half",
             rms_eps=get("rms_eps", float, 1e-6),
-            context_length=get("context_length", int, 2048),
+            context_length=context_length,
             tied_embeddings=get("tied_embeddings", bool, False),
             qkv_bias=arch == "qwen2",
             rope_dim=int(head_dim * rotary),
@@ -246,6 +257,7 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
             eos_token_ids=tuple(eos_ids),
             rope_scaling=tuple(sorted((k, v if not isinstance(v, list) else tuple(v)) for k, v in scaling.items())) or None,
             name=str(cfg.get("_name_or_path", folder.name)),
+            sliding_window=window,
         )
     except ConfigValueError as e:
         raise fields.config_error(e, keys) from None
@@ -257,6 +269,7 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
 def load_safetensors_folder(folder: str | Path):
     """Import a Hugging Face model folder (F32/F16/BF16 safetensors)."""
     from .loaded import LoadedModel  # noqa: PLC0415
+    from .rope import hf_freq_factors, put_factors  # noqa: PLC0415
     from .tokenizer import tokenizer_from_folder  # noqa: PLC0415
 
     folder = Path(folder)
@@ -265,6 +278,7 @@ def load_safetensors_folder(folder: str | Path):
         raise RustyError(f"{folder}: not a model folder (no config.json)")
     hf_cfg = _load_json(config_path)
     cfg, keys = _config_from_hf(hf_cfg, config_path, folder)
+    factors = hf_freq_factors(dict(cfg.rope_scaling or ()), cfg.rope_theta, cfg.rope_dim, str(config_path))
 
     index = folder / "model.safetensors.index.json"
     single = folder / "model.safetensors"
@@ -305,6 +319,7 @@ def load_safetensors_folder(folder: str | Path):
                 raise RustyError(f"{shard}: missing tensor '{name}' (listed in {index.name})")
     if cfg.tied_embeddings:
         views.pop("output.weight", None)
+    put_factors(views, factors, str(config_path))
 
     check_tensors(
         cfg,

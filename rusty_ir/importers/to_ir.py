@@ -77,6 +77,7 @@ from rusty_ir.sampling import SAMPLING_WORDS
 from rusty_ir.weights import TensorView
 
 from .config import ModelConfig
+from .rope import FREQS_TENSOR
 
 __all__ = ["KV_CACHE", "build_module", "layer_weight_names"]
 
@@ -151,11 +152,27 @@ def _config_attr(config: ModelConfig) -> DictionaryAttr:
     return DictionaryAttr(entries)
 
 
+def _rope_factors_type(config: ModelConfig, weights: Mapping[str, TensorView]) -> TensorType[Attribute] | None:
+    """The type of ``rope_freqs.weight`` (RoPE scaling's per-pair frequency divisors, see importers/rope.py)
+    when the weights have it; RustyError when the config records a scaling the weights do not carry."""
+    view = weights.get(FREQS_TENSOR)
+    if view is None:
+        if config.rope_scaling is not None:
+            name = printable(config.name or config.arch)
+            raise RustyError(
+                f"model '{name}': rope scaling {printable(dict(config.rope_scaling), 200)} has no '{FREQS_TENSOR}' "
+                "in the weights (the importers compute it; a hand-made config must add it)"
+            )
+        return None
+    want = (config.rope_dim // 2,)
+    if view.shape != want or view.scheme.name != "f32":
+        raise RustyError(f"{FREQS_TENSOR} must be f32 of shape {list(want)}, got {view.scheme.name} {list(view.shape)}")
+    return _weight_type(view)
+
+
 def _check_supported(config: ModelConfig) -> None:
     """Refuse what the tfm ops cannot express yet, rather than compute something else."""
     name = printable(config.name or config.arch)
-    if config.rope_scaling is not None:
-        raise RustyError(f"model '{name}': rope scaling {printable(dict(config.rope_scaling), 200)} is not supported yet")
     if config.rope_dim != config.head_dim:
         raise RustyError(
             f"model '{name}': partial rotary embeddings (rope_dim {config.rope_dim} "
@@ -181,13 +198,17 @@ def _layer_types(config: ModelConfig, weights: Mapping[str, TensorView]) -> list
     return types
 
 
-def _decoder_layer(config: ModelConfig, wtypes: Sequence[TensorType[Attribute]]) -> func.FuncOp:
-    """``@decoder_layer(%h, %pos, %layer, weights...) -> %h``: pre-norm attention + SwiGLU MLP, residuals."""
+def _decoder_layer(
+    config: ModelConfig, wtypes: Sequence[TensorType[Attribute]], factors_type: TensorType[Attribute] | None = None
+) -> func.FuncOp:
+    """``@decoder_layer(%h, %pos, %layer, weights... [, %rope_freqs]) -> %h``: pre-norm attention + SwiGLU MLP,
+    residuals; with RoPE scaling, the per-pair frequency divisors come last."""
     act = _tensor([DYNAMIC_INDEX, config.hidden])
     names = layer_weight_names(config)
-    block = Block(arg_types=[act, INDEX, INDEX, *wtypes])
+    block = Block(arg_types=[act, INDEX, INDEX, *wtypes, *([factors_type] if factors_type is not None else [])])
     with ImplicitBuilder(block):
         h, pos, layer, *ws = block.args
+        ff = ws.pop() if factors_type is not None else None
         w = dict(zip(names, ws, strict=True))
         bias = {n: w.get(f"attn_{n}.bias") for n in "qkv"}
         # 1. Attention block: h + o(attention(rope(q), rope(k), v)) of rms_norm(h).
@@ -195,8 +216,8 @@ def _decoder_layer(config: ModelConfig, wtypes: Sequence[TensorType[Attribute]])
         q = LinearOp(n1, w["attn_q.weight"], _tensor([DYNAMIC_INDEX, config.q_dim]), bias=bias["q"])
         k = LinearOp(n1, w["attn_k.weight"], _tensor([DYNAMIC_INDEX, config.kv_dim]), bias=bias["k"])
         v = LinearOp(n1, w["attn_v.weight"], _tensor([DYNAMIC_INDEX, config.kv_dim]), bias=bias["v"])
-        qr = RopeOp(q, pos, config.rope_dim, config.rope_theta, config.rope_style)
-        kr = RopeOp(k, pos, config.rope_dim, config.rope_theta, config.rope_style)
+        qr = RopeOp(q, pos, config.rope_dim, config.rope_theta, config.rope_style, ff)
+        kr = RopeOp(k, pos, config.rope_dim, config.rope_theta, config.rope_style, ff)
         att = AttentionOp(
             qr,
             kr,
@@ -223,9 +244,16 @@ def _decoder_layer(config: ModelConfig, wtypes: Sequence[TensorType[Attribute]])
 class _EntryBuilder:
     """Emits the body shared by @prefill, @decode and @prefill_logits."""
 
-    def __init__(self, config: ModelConfig, weights: Mapping[str, TensorView], wtypes: Sequence[TensorType[Attribute]]):
+    def __init__(
+        self,
+        config: ModelConfig,
+        weights: Mapping[str, TensorView],
+        wtypes: Sequence[TensorType[Attribute]],
+        factors_type: TensorType[Attribute] | None = None,
+    ):
         self.config = config
         self.wtypes = wtypes
+        self.factors_type = factors_type
         self.embd_type = _weight_type(_lookup(weights, "token_embd.weight"))
         self.norm_type = _weight_type(_lookup(weights, "output_norm.weight"))
         head = "token_embd.weight" if config.tied_embeddings else "output.weight"
@@ -259,6 +287,8 @@ class _EntryBuilder:
                 WeightOp(f"blk.{{}}.{name}", ty, layer=layer)
                 for name, ty in zip(layer_weight_names(cfg), self.wtypes, strict=True)
             ]
+            if self.factors_type is not None:
+                loaded.append(WeightOp(FREQS_TENSOR, self.factors_type))
             call = func.CallOp("decoder_layer", [h, pos, layer, *loaded], [act])
             scf.YieldOp(call)
         loop = scf.ForOp(lo, hi, step, [h0], body)
@@ -314,15 +344,17 @@ def build_module(
     read, never tensor data. ``logits_entry`` adds ``@prefill_logits``,
     ``sampling_entries`` ``@prefill_sample`` and ``@decode_sample``, ``verify_entry``
     ``@verify`` (speculative decoding). Raises
-    RustyError for what the tfm level cannot express yet (rope scaling, partial
-    rotary, layers stored in different schemes).
+    RustyError for what the tfm level cannot express yet (partial rotary, layers
+    stored in different schemes). RoPE scaling arrives as the weight
+    ``rope_freqs.weight`` (importers/rope.py), read by every ``tfm.rope``.
     """
     _check_supported(config)
     wtypes = _layer_types(config, weights)
-    entries = _EntryBuilder(config, weights, wtypes)
+    factors_type = _rope_factors_type(config, weights)
+    entries = _EntryBuilder(config, weights, wtypes, factors_type)
     ops = [
         KvCacheOp(KV_CACHE, config.n_layers, config.n_kv_heads, config.head_dim),
-        _decoder_layer(config, wtypes),
+        _decoder_layer(config, wtypes, factors_type),
         entries.entry("prefill", _tensor([DYNAMIC_INDEX], i32)),
         entries.entry("decode", _tensor([1], i32)),
     ]

@@ -76,6 +76,7 @@ def write_tiny_gguf(
     tokenizer: dict | None = None,
     skip_keys: tuple[str, ...] = (),
     extra_tensors: dict[str, tuple[np.ndarray, object]] | None = None,
+    extra_kv: dict[str, tuple[str, object]] | None = None,
 ) -> Path:
     """A GGUF with ``weights`` stored in ``types[name]`` (default: q8_0 for matrices whose rows
     allow it, f32 otherwise) and a byte-level BPE (or given) tokenizer."""
@@ -93,6 +94,7 @@ def write_tiny_gguf(
         f"{arch}.attention.layer_norm_rms_epsilon": ("float32", cfg.rms_eps),
         f"{arch}.attention.key_length": ("uint32", cfg.head_dim),
     }
+    kv.update(extra_kv or {})  # e.g. {"llama.rope.scaling.type": ("string", "linear")}
     for key, (kind, val) in kv.items():
         if key not in skip_keys:
             getattr(w, f"add_{kind}")(key, val)

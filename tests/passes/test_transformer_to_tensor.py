@@ -135,6 +135,13 @@ CASES: list[Case] = [
         lambda rng: {},
     ),
     (
+        "rope_scaled_factors_weight",  # RoPE scaling: per-pair frequency divisors read from a stored weight
+        [t(DYN, 16), INDEX],
+        lambda x, pos: [tfm.RopeOp(x, pos, 8, 10000.0, "half", tfm.WeightOp("rope_freqs.weight", t(4))).result],
+        lambda rng: (rng.standard_normal((3, 16)).astype(np.float32), 9),
+        lambda rng: {"rope_freqs.weight": tiny.store_tensor("rope_freqs.weight", np.array([1.0, 1.7, 6.5, 8.0], np.float32), "f32")},
+    ),
+    (
         "logits_norm_argmax",
         [t(DYN, 32), t(32)],
         lambda h, w: [

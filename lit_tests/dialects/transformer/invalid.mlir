@@ -133,6 +133,22 @@ func.func @rope_odd_head_dim(%x: tensor<?x30xf32>, %pos: index) {
 
 // -----
 
+func.func @rope_factors_shape(%x: tensor<?x32xf32>, %pos: index, %ff: tensor<16xf32>) {
+  // expected-error @+1 {{freq_factors must be tensor<8xf32> (one per pair of head_dim 16), got tensor<16xf32>}}
+  %y = tfm.rope %x, %pos factors %ff {head_dim = 16 : i64, style = "half", theta = 1.0e+04 : f32} : tensor<?x32xf32>, tensor<16xf32> -> tensor<?x32xf32>
+  func.return
+}
+
+// -----
+
+func.func @rope_factors_type(%x: tensor<?x32xf32>, %pos: index, %ff: tensor<8xf16>) {
+  // expected-error @+1 {{freq_factors must be a tensor of f32, got tensor<8xf16>}}
+  %y = tfm.rope %x, %pos factors %ff {head_dim = 16 : i64, style = "half", theta = 1.0e+04 : f32} : tensor<?x32xf32>, tensor<8xf16> -> tensor<?x32xf32>
+  func.return
+}
+
+// -----
+
 func.func @attention_no_cache(%q: tensor<?x32xf32>, %k: tensor<?x16xf32>, %pos: index, %layer: index) {
   // expected-error @+1 {{cache symbol @kv does not exist}}
   %o = tfm.attention %q, %k, %k at %pos in @kv[%layer] {head_dim = 8 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, scale = 0.35 : f32} : tensor<?x32xf32>, tensor<?x16xf32>, tensor<?x16xf32> -> tensor<?x32xf32>

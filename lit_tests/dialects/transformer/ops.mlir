@@ -52,6 +52,16 @@ func.func @norm_linear_rope(%h: tensor<?x32xf32>, %w: tensor<32xf32>, %wq: tenso
 
 // -----
 
+// RoPE scaling: per-pair frequency divisors as an operand.
+// CHECK-LABEL: func.func @rope_factors
+// CHECK:       tfm.rope %{{.*}}, %{{.*}} factors %{{.*}} {head_dim = 8 : i64, style = "half", theta = 5.000000e+05 : f32} : tensor<?x16xf32>, tensor<4xf32> -> tensor<?x16xf32>
+func.func @rope_factors(%k: tensor<?x16xf32>, %pos: index, %ff: tensor<4xf32>) {
+  %kr = tfm.rope %k, %pos factors %ff {head_dim = 8 : i64, style = "half", theta = 5.0e+05 : f32} : tensor<?x16xf32>, tensor<4xf32> -> tensor<?x16xf32>
+  func.return
+}
+
+// -----
+
 // Elementwise ops and softmax keep their operand type.
 // CHECK-LABEL: func.func @elementwise
 // CHECK-SAME:  (%[[G:.*]]: tensor<?x64xf32>, %[[U:.*]]: tensor<?x64xf32>)

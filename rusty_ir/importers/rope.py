@@ -1,0 +1,145 @@
+"""RoPE scaling: a checkpoint's scaling parameters turned into per-frequency factors.
+
+Every static RoPE scaling the compiler supports divides each rotated pair's frequency by a
+factor: pair ``i`` of a head turns by ``pos * theta^(-2i / rope_dim) / factors[i]``. The
+importers compute those factors and put them in the weight store as ``rope_freqs.weight``
+(a ``[rope_dim / 2]`` float32 tensor, the name and meaning llama.cpp gives it), and
+``tfm.rope`` reads them as data, so one lowering serves every variant:
+
+- ``linear`` (Hugging Face ``rope_scaling = {"rope_type": "linear", "factor": f}``, GGUF
+  ``<arch>.rope.scaling.type = linear`` with ``<arch>.rope.scaling.factor``): positions
+  divided by ``f``, i.e. the factor ``f`` for every pair;
+- ``llama3`` (Llama 3.1/3.2: ``factor``, ``low_freq_factor``, ``high_freq_factor``,
+  ``original_max_position_embeddings``): wavelengths shorter than ``original / high``
+  keep their frequency (factor 1), longer than ``original / low`` are divided by
+  ``factor``, and those between blend the two smoothly. GGUF files carry the result as
+  the ``rope_freqs.weight`` tensor (llama.cpp's converter computes it the same way).
+
+Scalings that are not a static division (``dynamic`` NTK, which depends on the sequence
+length; ``yarn`` and ``longrope``, which also rescale the attention logits) are refused
+with an error naming the type, never approximated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import numpy as np
+
+from rusty_ir.errors import RustyError, printable
+from rusty_ir.weights import SCHEMES, TensorView
+
+FREQS_TENSOR = "rope_freqs.weight"
+"""The weight-store name of the per-pair frequency divisors (llama.cpp's name)."""
+
+HF_SUPPORTED = ("default", "linear", "llama3")
+GGUF_SUPPORTED = ("none", "linear")
+
+_WHY_NOT = {
+    "dynamic": "dynamic NTK scaling changes the frequencies with the sequence length",
+    "yarn": "YaRN also rescales the attention logits and blends frequencies per sequence",
+    "longrope": "LongRoPE switches between short and long factor lists by sequence length",
+    "su": "LongRoPE (su) switches between short and long factor lists by sequence length",
+}
+
+
+def _unsupported(source: str, key: str, kind: str, supported: str) -> RustyError:
+    why = _WHY_NOT.get(kind)
+    return RustyError(
+        f"{source}: {key} {printable(repr(kind))} is not supported yet"
+        + (f" ({why})" if why else "")
+        + f"; supported: {supported}"
+    )
+
+
+def _number(params: Mapping[str, Any], key: str, source: str, where: str, *, positive: bool = True) -> float:
+    if key not in params or params[key] is None:
+        raise RustyError(f"{source}: {where} is missing '{key}'")
+    value = params[key]
+    if type(value) not in (int, float) or not math.isfinite(value) or (positive and value <= 0):
+        raise RustyError(f"{source}: {where}.{key} = {printable(repr(value))}: must be a finite number above 0")
+    return float(value)
+
+
+def default_inv_freq(rope_theta: float, rope_dim: int) -> np.ndarray:
+    """``theta^(-2i / rope_dim)`` for each pair, in float32 as Hugging Face computes it."""
+    exps = np.arange(0, rope_dim, 2, dtype=np.float32) / np.float32(rope_dim)
+    return (np.float32(1.0) / np.float32(rope_theta) ** exps).astype(np.float32)
+
+
+def llama3_factors(inv_freq: np.ndarray, factor: float, low: float, high: float, original: float) -> np.ndarray:
+    """Llama 3.1's per-pair divisors: 1 for short wavelengths, ``factor`` for long ones, a smooth blend
+    between (the frequency becomes ``(1 - s) * f / factor + s * f`` with ``s`` linear in 1/wavelength)."""
+    wavelen = 2 * math.pi / inv_freq.astype(np.float64)
+    smooth = (original / wavelen - low) / (high - low)
+    out = 1.0 / ((1.0 - smooth) / factor + smooth)
+    out = np.where(wavelen < original / high, 1.0, out)
+    out = np.where(wavelen > original / low, factor, out)
+    return out.astype(np.float32)
+
+
+def hf_scaling_type(scaling: Mapping[str, Any]) -> str:
+    kind = scaling.get("rope_type", scaling.get("type"))
+    return "default" if kind is None else kind
+
+
+def hf_freq_factors(scaling: Mapping[str, Any], rope_theta: float, rope_dim: int, source: str) -> np.ndarray | None:
+    """The per-pair divisors of a config.json ``rope_scaling`` (or ``rope_parameters``) object; None for the
+    default; RustyError naming the type for one that is not supported."""
+    kind = hf_scaling_type(scaling)
+    if not isinstance(kind, str):
+        raise RustyError(f"{source}: rope_scaling.rope_type = {printable(repr(kind))}: must be a string")
+    if kind == "default":
+        return None
+    if kind == "linear":
+        return np.full(rope_dim // 2, _number(scaling, "factor", source, "rope_scaling"), np.float32)
+    if kind == "llama3":
+        factor, low, high, original = (
+            _number(scaling, k, source, "rope_scaling")
+            for k in ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
+        )
+        if high <= low:
+            raise RustyError(f"{source}: rope_scaling.high_freq_factor = {high:g} must be above low_freq_factor = {low:g}")
+        return llama3_factors(default_inv_freq(rope_theta, rope_dim), factor, low, high, original)
+    raise _unsupported(source, "rope_scaling.rope_type", kind, ", ".join(HF_SUPPORTED))
+
+
+def gguf_freq_factors(scaling: Mapping[str, Any], arch: str, freqs: TensorView | None, rope_dim: int, source: str) -> np.ndarray | None:
+    """The per-pair divisors of a GGUF: ``<arch>.rope.scaling.type`` (none or linear, with ``.factor``), times
+    the ``rope_freqs.weight`` tensor if the file has one (Llama 3.1's factors); None when neither applies."""
+    kind = scaling.get("type", "none")
+    key = f"{arch}.rope.scaling.type"
+    if not isinstance(kind, str):
+        raise RustyError(f"{source}: {key} = {printable(repr(kind))}: must be a string")
+    out: np.ndarray | None = None
+    if kind == "linear":
+        out = np.full(rope_dim // 2, _number(scaling, "factor", source, f"{arch}.rope.scaling"), np.float32)
+    elif kind != "none":
+        raise _unsupported(source, key, kind, "none, linear, and per-frequency factors in rope_freqs.weight (Llama 3.1's llama3 scaling)")
+    if freqs is not None:
+        if freqs.shape != (rope_dim // 2,):
+            raise RustyError(
+                f"{source}: tensor '{FREQS_TENSOR}' has shape {list(freqs.shape)}, but a rotation of {rope_dim} "
+                f"dimensions needs one factor per pair: [{rope_dim // 2}]"
+            )
+        ff = freqs.to_numpy().astype(np.float32).reshape(-1)
+        if not np.all(np.isfinite(ff)) or np.any(ff <= 0):
+            raise RustyError(f"{source}: tensor '{FREQS_TENSOR}' holds factors that are not finite numbers above 0")
+        out = ff if out is None else (out * ff).astype(np.float32)
+    return out
+
+
+def freqs_view(factors: np.ndarray, source: str) -> TensorView:
+    """``rope_freqs.weight`` as a float32 view of ``factors`` (held in memory)."""
+    data = np.ascontiguousarray(factors, dtype="<f4").view(np.uint8).reshape(-1)
+    return TensorView(FREQS_TENSOR, (factors.shape[0],), SCHEMES["f32"], data, source=source)
+
+
+def put_factors(views: MutableMapping[str, TensorView], factors: np.ndarray | None, source: str) -> None:
+    """Store ``factors`` as ``rope_freqs.weight`` (or drop a stale one when there are none)."""
+    if factors is None:
+        views.pop(FREQS_TENSOR, None)
+    else:
+        views[FREQS_TENSOR] = freqs_view(factors, source)

@@ -1,0 +1,61 @@
+"""Make tests/data/hf_rope_scaling.json (+ _logits.npz): transformers on tiny checkpoints with RoPE scaling.
+
+Not run in CI. Needs torch and transformers, installed by hand only (never a project dependency):
+``pip install torch --index-url https://download.pytorch.org/whl/cpu; pip install transformers``.
+Made with torch 2.13.0 (CPU) and transformers 5.24.0.
+
+The checkpoints are ``tests/importers/tiny_rope.py: rope_scaling_checkpoints`` (seeded, so the test
+rebuilds the same bytes). transformers loads each Hugging Face folder with
+``AutoModelForCausalLM.from_pretrained`` in float32, so its own RoPE initialisation
+(``_compute_llama3_parameters``, linear scaling) is the reference; the GGUF twins must match it too.
+Recorded per scaling: ``STEPS`` greedy ids after ``PROMPT_IDS`` (full recompute per step, no EOS stop),
+each step's top-two gap, and the first step's logits (in the npz).
+
+    python scripts/make_rope_scaling_references.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+sys.path.insert(0, str(ROOT / "tests"))
+
+from importers.tiny_rope import PROMPT_IDS, STEPS, rope_scaling_checkpoints  # noqa: E402
+
+
+def main() -> None:
+    report: dict = {"prompt_ids": PROMPT_IDS, "steps": STEPS, "torch": torch.__version__,
+                    "transformers": transformers.__version__, "scalings": {}}  # fmt: skip
+    logits: dict[str, np.ndarray] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = rope_scaling_checkpoints(Path(tmp))
+        for name in ("llama3", "linear"):
+            model = transformers.AutoModelForCausalLM.from_pretrained(paths[f"{name}_folder"], dtype=torch.float32).eval()
+            ids, gen, steps = list(PROMPT_IDS), [], []
+            with torch.no_grad():
+                for i in range(STEPS):
+                    row = model(torch.tensor([ids])).logits[0, -1].numpy().astype(np.float32)
+                    if i == 0:
+                        logits[name] = row
+                    top = np.sort(row)[-2:]
+                    steps.append({"top1_minus_top2": float(top[1] - top[0])})
+                    gen.append(int(row.argmax()))
+                    ids.append(gen[-1])
+            report["scalings"][name] = {"generated_ids": gen, "greedy_steps": steps,
+                                        "inv_freq": model.model.rotary_emb.inv_freq.tolist()}  # fmt: skip
+    (DATA / "hf_rope_scaling.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    np.savez_compressed(DATA / "hf_rope_scaling_logits.npz", **logits)
+    print(json.dumps({k: v["generated_ids"] for k, v in report["scalings"].items()}))
+
+
+if __name__ == "__main__":
+    main()
