@@ -69,8 +69,9 @@ from rusty_ir.probes import spin_up
 from rusty_ir.stages import DEFAULT_STAGES
 from rusty_ir.targets import TargetDescription
 
-TUNER_VERSION = 2
-"""Changes when the measuring method or the cache format changes (version 1: untyped configs)."""
+TUNER_VERSION = 3
+"""Changes when the measuring method or the cache format changes (version 1: untyped configs; 2: timed without
+spinning an idle GPU up first, so winners may have been ranked at a low clock)."""
 
 FUNCTION = "tuned_region"
 """The host function an outlined region lives in."""
