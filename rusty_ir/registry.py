@@ -16,11 +16,11 @@ Three sources, merged in this order (a later duplicate name is an error):
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from xdsl.context import Context
@@ -62,6 +62,8 @@ class Registry:
     passes: dict[str, Callable[[], type[ModulePass]]] = field(default_factory=dict)
     pass_origin: dict[str, str] = field(default_factory=dict)
     """Where each pass comes from: 'rusty-ir', 'xdsl' or the plugin's name."""
+    broken: dict[str, str] = field(default_factory=dict)
+    """Installed plugins that failed to load, by name: why (they were skipped)."""
 
     def add_dialect(self, name: str, factory: Callable[[], Dialect], origin: str) -> None:
         if name in self.dialects and origin != "xdsl":
@@ -76,17 +78,23 @@ class Registry:
 
     def add_plugin(self, plugin: Any, origin: str) -> None:
         """Register a plugin's ``PASSES`` and ``DIALECTS``."""
-        passes = getattr(plugin, "PASSES", ())
-        dialects = getattr(plugin, "DIALECTS", ())
+        passes = tuple(getattr(plugin, "PASSES", ()))
+        dialects = tuple(getattr(plugin, "DIALECTS", ()))
         if not passes and not dialects:
             raise RustyError(f"{origin}: a plugin must define PASSES and/or DIALECTS")
-        for p in passes:
+        for p in passes:  # all checked before any is registered: a bad plugin leaves nothing behind
             if not (isinstance(p, type) and issubclass(p, ModulePass)):
                 raise RustyError(f"{origin}: PASSES entry {p!r} is not a ModulePass subclass")
-            self.add_pass(p.name, lambda p=p: p, origin)
+            if p.name in self.passes:
+                raise RustyError(f"{origin}: pass '{p.name}' is already registered (by {self.pass_origin[p.name]})")
         for d in dialects:
             if not isinstance(d, Dialect):
                 raise RustyError(f"{origin}: DIALECTS entry {d!r} is not an xdsl Dialect")
+            if d.name in self.dialects:
+                raise RustyError(f"{origin}: dialect '{d.name}' is already registered")
+        for p in passes:
+            self.add_pass(p.name, lambda p=p: p, origin)
+        for d in dialects:
             self.add_dialect(d.name, lambda d=d: d, origin)
 
     def load_plugin_file(self, path: str) -> None:
@@ -114,15 +122,24 @@ class Registry:
         try:
             return self.passes[name]()
         except KeyError:
-            raise RustyError(f"unknown pass '{name}' (rusty-opt --list-passes shows them all)") from None
+            broken = "".join(f"; plugin '{p}' failed to load ({why})" for p, why in self.broken.items())
+            raise RustyError(f"unknown pass '{name}' (rusty-opt --list-passes shows them all){broken}") from None
+
+    def add_installed_plugins(self, warn: Callable[[str], None]) -> None:
+        """Register the plugins installed under the entry-point group ``PLUGIN_GROUP``. One that fails to load
+        or to register is skipped with a warning (a broken package must not break every command); a pipeline
+        that names one of its passes fails on that pass, with the reason."""
+        for ep in entry_points(group=PLUGIN_GROUP):
+            try:
+                self.add_plugin(ep.load(), f"plugin '{ep.name}'")
+            except Exception as err:  # noqa: BLE001 - any failure of third-party code at import
+                why = f"{type(err).__name__}: {err}".splitlines()[0] if not isinstance(err, RustyError) else str(err)
+                self.broken[ep.name] = why
+                warn(f"plugin '{ep.name}' ({ep.value}) failed to load and is skipped: {why}")
 
 
-def _entry_point_plugins() -> Iterable[tuple[str, ModuleType | Any]]:
-    for ep in entry_points(group=PLUGIN_GROUP):
-        try:
-            yield ep.name, ep.load()
-        except Exception as err:
-            raise RustyError(f"plugin '{ep.name}' ({ep.value}) failed to load: {type(err).__name__}: {err}") from err
+def _stderr_warning(message: str) -> None:
+    print(f"rusty-ir: warning: {message}", file=sys.stderr)
 
 
 def _linalg() -> Dialect:
@@ -131,8 +148,9 @@ def _linalg() -> Dialect:
     return linalg_dialect()
 
 
-def build_registry(plugin_files: Iterable[str] = ()) -> Registry:
-    """Everything the tools can use: upstream, rusty-ir, installed plugins, then plugin files."""
+def build_registry(plugin_files: Iterable[str] = (), warn: Callable[[str], None] = _stderr_warning) -> Registry:
+    """Everything the tools can use: upstream, rusty-ir, installed plugins (a broken one skipped with ``warn``),
+    then plugin files (a broken one is an error: the user named it)."""
     from xdsl.dialects import get_all_dialects
     from xdsl.transforms import get_all_passes
 
@@ -150,8 +168,7 @@ def build_registry(plugin_files: Iterable[str] = ()) -> Registry:
         reg.add_pass(name, upstream[name], "xdsl")
     for name, factory in PASSES.items():
         reg.add_pass(name, factory, "rusty-ir")
-    for name, plugin in _entry_point_plugins():
-        reg.add_plugin(plugin, f"plugin '{name}'")
+    reg.add_installed_plugins(warn)
     for path in plugin_files:
         reg.load_plugin_file(path)
     return reg

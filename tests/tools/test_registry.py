@@ -63,3 +63,22 @@ def test_entry_point_plugin_is_found(tmp_path: Path):
         check=True,
     )
     assert "hello-strength-reduce  [plugin 'hello']" in out.stdout
+
+
+def test_a_broken_installed_plugin_is_skipped_with_a_warning(tmp_path: Path):
+    """A package whose entry point fails to import no longer breaks every command: the tools warn once and go
+    on; a pipeline that names a pass it would have given fails on that pass, saying why."""
+    dist = tmp_path / "rusty_broken-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: rusty-broken\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text(f"[{PLUGIN_GROUP}]\nbroken = rusty_broken\n")
+    (tmp_path / "rusty_broken.py").write_text("raise ImportError('needs libfoo')\n")
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    tool = [sys.executable, "-m", "rusty_ir.tools.rusty_opt"]
+    listed = subprocess.run([*tool, "--list-passes"], capture_output=True, text=True, env=env)
+    assert listed.returncode == 0 and "convert-transformer-to-tensor" in listed.stdout
+    assert listed.stderr.count("\n") == 1 and "plugin 'broken' (rusty_broken) failed to load and is skipped: ImportError: needs libfoo" in listed.stderr
+    named = subprocess.run([*tool, "-", "-p", "broken-pass"], input="", capture_output=True, text=True, env=env)
+    assert named.returncode == 1 and "Traceback" not in named.stderr
+    assert "unknown pass 'broken-pass'" in named.stderr and "plugin 'broken' failed to load (ImportError: needs libfoo)" in named.stderr
+
