@@ -10,7 +10,8 @@ What it does, in order:
    normal compile driver (``compile_model``, cached, with the ``prefill_logits`` entry).
 2. The wgpu device is created with the usual features plus ``timestamp-query`` when the
    adapter has it (per-kernel GPU times with ``--profile``).
-3. Timing: ``warmup + repeats`` runs of one prompt of ``prompt_tokens`` random token ids
+3. Timing: first ``SPIN_UP_SECONDS`` of multiply-adds on the GPU (``rusty_ir.probes.spin_up``: an idle
+   GPU runs at a low clock), then ``warmup + repeats`` runs of one prompt of ``prompt_tokens`` random token ids
    (prefill, timed) followed by ``decode_tokens`` greedy decode steps (timed together); the
    warm-up runs are dropped, the medians of the rest reported. Each step ends by reading the
    token back, so every time is wall clock of finished GPU work.
