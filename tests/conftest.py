@@ -1,15 +1,13 @@
 """Session fixtures shared by every test folder: the SmolLM2 oracle and the real SmolLM2 GGUF.
 
 Both are required, not optional: a missing oracle or model is a failed test with a message
-saying where it was looked for. The oracle is ``tests/data/oracle`` (copied from the team's
-``../shared/oracle``, so that a plain clone has it) unless ``RUSTY_ORACLE_DIR`` names another
-folder.
+saying where it was looked for. The oracle is ``tests/data/oracle``, inside the repository, so that a
+plain clone has everything the tests read.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +19,15 @@ DATA = REPO_ROOT / "tests" / "data"
 
 
 def oracle_dir() -> Path:
-    """Where the SmolLM2 reference outputs are: $RUSTY_ORACLE_DIR, else tests/data/oracle."""
-    env = os.environ.get("RUSTY_ORACLE_DIR")
-    return Path(env) if env else DATA / "oracle"
+    """Where the SmolLM2 reference outputs are: tests/data/oracle."""
+    return DATA / "oracle"
 
 
 def _require_file(path: Path) -> Path:
     if not path.is_file():
         pytest.fail(
-            f"oracle file {path} is missing: the SmolLM2 reference outputs live in tests/data/oracle, "
-            "or set RUSTY_ORACLE_DIR to their folder",
+            f"oracle file {path} is missing: the SmolLM2 reference outputs live in tests/data/oracle "
+            "(restore them from git)",
             pytrace=False,
         )
     return path
