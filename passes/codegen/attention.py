@@ -22,6 +22,7 @@ For config ``workgroup = [W]``, ``reduction_tile = T`` (KV positions per step),
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from xdsl.dialects import gpu, memref
 from xdsl.dialects.builtin import DYNAMIC_INDEX, MemRefType
@@ -49,21 +50,43 @@ def _barrier(b: IRBuilder) -> None:
     b.insert(gpu.BarrierOp())
 
 
+@dataclass(frozen=True)
+class _Geometry:
+    """The sizes one per-row attention kernel is built from (its op and config), checked once."""
+
+    heads: int
+    kv_heads: int
+    hd: int
+    tile: int
+    """Positions scored per step (``reduction_tile``)."""
+    split: int
+    """Positions per workgroup along z (split-KV), 0 = one workgroup walks them all."""
+    threads: int
+    groups: int
+    """Invocation groups of ``hd`` (each accumulates its share of a tile's positions)."""
+    slices: int
+    """Invocations per scored position."""
+
+    @staticmethod
+    def of(kernel: Kernel, op: AttentionOp) -> _Geometry:
+        heads, kv_heads, hd = (a.value.data for a in (op.num_heads, op.num_kv_heads, op.head_dim))
+        tile, split, threads = kernel.config.reduction_tile, kernel.config.split, kernel.threads
+        groups = threads // hd
+        slices = threads // tile if threads % tile == 0 else 0
+        if threads % hd or threads & (threads - 1) or tile & (tile - 1) or not slices or hd % slices or tile % groups:
+            raise RustyError(
+                f"attention needs a power-of-two workgroup that is a multiple of head_dim ({hd}) and of a power-of-two "
+                "reduction_tile, with head_dim divisible by workgroup / reduction_tile and reduction_tile by workgroup / head_dim", op
+            )
+        return _Geometry(heads, kv_heads, hd, tile, split, threads, groups, slices)
+
+
 def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
     """Write the kernel body (see the module docstring); returns the grid."""
     g = kernel.grid_b
     op = _attention(ops)
-    heads, kv_heads, hd = (a.value.data for a in (op.num_heads, op.num_kv_heads, op.head_dim))
-    cfg = kernel.config
-    tile, split = cfg.reduction_tile, cfg.split
-    threads = kernel.threads
-    groups = threads // hd
-    slices = threads // tile if threads % tile == 0 else 0  # invocations per scored position
-    if threads % hd or threads & (threads - 1) or tile & (tile - 1) or not slices or hd % slices or tile % groups:
-        raise RustyError(
-            f"attention needs a power-of-two workgroup that is a multiple of head_dim ({hd}) and of a power-of-two "
-            "reduction_tile, with head_dim divisible by workgroup / reduction_tile and reduction_tile by workgroup / head_dim", op
-        )
+    geo = _Geometry.of(kernel, op)
+    heads, split, threads = geo.heads, geo.split, geo.threads
     rows = mat.dims(g, op.query, kernel.grid_args)[0]
     splits = g.ceildiv(g.addi(kernel.grid_args[op.pos], rows), g.index(split)) if split else g.index(1)
     grid = [g.index(heads), rows, splits]
@@ -73,21 +96,17 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
 
     def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
         h, s, z = wivs
-        kernel.invocations(wb, [threads], lambda ib, ivs: _body(kernel, mat, ops, ib, ivs[0], h, s, z, rows_b, splits_b))
+        kernel.invocations(wb, [threads], lambda ib, ivs: _body(kernel, mat, ops, geo, ib, ivs[0], h, s, z, rows_b, splits_b))
 
     kernel.workgroups([b.index(heads), rows_b, splits_b], per_workgroup)
     return grid
 
 
-def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], b: IRBuilder, tid: SSAValue, h: SSAValue, s: SSAValue,
-          z: SSAValue, rows: SSAValue, n_splits: SSAValue) -> None:  # fmt: skip
+def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geometry, b: IRBuilder, tid: SSAValue,
+          h: SSAValue, s: SSAValue, z: SSAValue, rows: SSAValue, n_splits: SSAValue) -> None:  # fmt: skip
     op = _attention(ops)
-    heads, kv_heads, hd = (a.value.data for a in (op.num_heads, op.num_kv_heads, op.head_dim))
-    cfg = kernel.config
-    tile, split = cfg.reduction_tile, cfg.split
-    threads = kernel.threads
-    groups = threads // hd
-    slices = threads // tile
+    heads, kv_heads, hd, tile, split = geo.heads, geo.kv_heads, geo.hd, geo.tile, geo.split
+    threads, groups, slices = geo.threads, geo.groups, geo.slices
     share = tile // groups  # positions of a tile each group accumulates
     width = hd // slices  # dimensions of a position's dot product each of its invocations takes
     scale = op.scale.value.data
