@@ -29,6 +29,23 @@ from rusty_ir.passes.codegen.materialize import Materializer, WeightRef, apply_m
 from rusty_ir.passes.dispatch.analysis import Kind, is_mac, kind, maps, reduction_dims
 
 
+def _computed_from(value: SSAValue, sources: set[SSAValue], inputs: Callable[[Operation], Sequence[SSAValue]]) -> bool:
+    """Whether ``value`` is computed from any of ``sources``, walking back through ``inputs(op)`` of each
+    defining op (an empty list ends the walk there)."""
+    seen: set[SSAValue] = set()
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if v in sources:
+            return True
+        if v in seen:
+            continue
+        seen.add(v)
+        if isinstance(v.owner, Operation):
+            todo.extend(inputs(v.owner))
+    return False
+
+
 class Template:
     """Scalar IR built once in a detached block over placeholder arguments, then cloned where it is used.
 
@@ -41,19 +58,7 @@ class Template:
 
     def depends_on(self, value: SSAValue, args: set[SSAValue]) -> bool:
         """Whether ``value`` (of this template) is computed from any of ``args``."""
-        seen: set[SSAValue] = set()
-        todo = [value]
-        while todo:
-            v = todo.pop()
-            if v in args:
-                return True
-            if v in seen:
-                continue
-            seen.add(v)
-            owner = v.owner
-            if isinstance(owner, Operation) and owner.parent_block() is self.block:
-                todo.extend(owner.operands)
-        return False
+        return _computed_from(value, args, lambda op: op.operands if op.parent_block() is self.block else ())
 
     def emit(self, b: IRBuilder, args: Sequence[SSAValue], value: SSAValue) -> SSAValue:
         """``value`` computed at ``b`` with the block's arguments bound to ``args``."""
@@ -168,19 +173,8 @@ class Contraction:
 
     def _mine(self, value: SSAValue) -> bool:
         """Whether a region value is computed from this contraction's results (a region may hold several)."""
-        todo, seen = [value], set()
-        mine = set(self.root.results)
-        while todo:
-            v = todo.pop()
-            if v in mine:
-                return True
-            if v in seen:
-                continue
-            seen.add(v)
-            owner = v.owner
-            if isinstance(owner, Operation) and owner in self.ops:
-                todo.extend(o for inner in owner.walk() for o in inner.operands)
-        return False
+        return _computed_from(value, set(self.root.results),
+                              lambda op: [o for inner in op.walk() for o in inner.operands] if op in self.ops else ())  # fmt: skip
 
     def store_outputs(self, b: IRBuilder, token: SSAValue, n: SSAValue, known: Callable[[int, IRBuilder, Sequence[SSAValue]], SSAValue]) -> None:
         """Materialize and store this contraction's region outputs at (token, n), and append its keys and values
