@@ -181,17 +181,23 @@ def int8_activations(x: np.ndarray, block: int = 32) -> np.ndarray:
     return (np.round(blocks * inv) * d).reshape(x.shape).astype(np.float32)
 
 
-@pytest.mark.parametrize(("config", "scheme"), [(c, "q4_0") for c in sorted(CONTRACTION_CONFIGS)] + [
-    (c, s) for c in ("gemv", "gemm") for s in ("q4_1", "q8_0", "int4_g32", "int8_g32")])  # fmt: skip
-def test_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str) -> None:
-    rng = np.random.default_rng(37)
+def _gemv_case(scheme: str, seed: int) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any]:
+    """The lit file's gemv case (y = x @ W^T + h) with a 37 x 64 weight stored in ``scheme`` and 3 tokens:
+    (the stored weight, x, h, y filled with NaN, the weight's words, a parser of a fresh module)."""
+    rng = np.random.default_rng(seed)
     view = tiny.store_tensor("w", rng.standard_normal((37, 64)).astype(np.float32), scheme)
     x = rng.standard_normal((3, 64)).astype(np.float32)
     h = rng.standard_normal((3, 37)).astype(np.float32)
     y = np.full((3, 37), np.nan, np.float32)
     words = np.frombuffer(view.data.tobytes() + b"\0" * (-len(view.data.tobytes()) % 4), np.int32)
     text = str(chunk("gemv_0")).replace("!quant.q4_0", f"!quant.{scheme}")
-    parse = lambda: Parser(build_registry().context(), text).parse_module()  # noqa: E731
+    return view, x, h, y, words, lambda: Parser(build_registry().context(), text).parse_module()
+
+
+@pytest.mark.parametrize(("config", "scheme"), [(c, "q4_0") for c in sorted(CONTRACTION_CONFIGS)] + [
+    (c, s) for c in ("gemv", "gemm") for s in ("q4_1", "q8_0", "int4_g32", "int8_g32")])  # fmt: skip
+def test_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str) -> None:
+    view, x, h, y, words, parse = _gemv_case(scheme, 37)
     run_on_gpu(device, parse(), [x, words, h, 3, y.copy()], {4: y}, configs={"gemv_0": (CONTRACTION_CONFIGS[config], None)})
     want = reference(parse(), [x, view, h, 3, np.zeros_like(y)])[4]
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
@@ -203,15 +209,8 @@ def test_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str) -> 
 def test_dp4a_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str) -> None:
     """The gemv with int8 activations and packed dot products (``math = dp4a``; llvmpipe has ``dot4I8Packed``):
     exactly the float contraction of the int8-rounded activations, and within 2% of the float one."""
-    rng = np.random.default_rng(38)
-    view = tiny.store_tensor("w", rng.standard_normal((37, 64)).astype(np.float32), scheme)
-    x = rng.standard_normal((3, 64)).astype(np.float32)
-    h = rng.standard_normal((3, 37)).astype(np.float32)
-    y = np.full((3, 37), np.nan, np.float32)
-    words = np.frombuffer(view.data.tobytes() + b"\0" * (-len(view.data.tobytes()) % 4), np.int32)
-    text = str(chunk("gemv_0")).replace("!quant.q4_0", f"!quant.{scheme}")
-    module = Parser(build_registry().context(), text).parse_module()
-    run_on_gpu(device, module, [x, words, h, 3, y.copy()], {4: y}, target="webgpu int-dot=1", configs={"gemv_0": (DP4A_CONFIGS[config], None)})
+    view, x, h, y, words, parse = _gemv_case(scheme, 38)
+    run_on_gpu(device, parse(), [x, words, h, 3, y.copy()], {4: y}, target="webgpu int-dot=1", configs={"gemv_0": (DP4A_CONFIGS[config], None)})
     w = view.to_numpy().astype(np.float64)
     np.testing.assert_allclose(y, int8_activations(x) @ w.T + h, rtol=1e-5, atol=1e-4)
     exact = x @ w.T
