@@ -589,18 +589,20 @@ class ModelRuntime:
 
     def prefill_logits(self, tokens: np.ndarray, pos: int = 0) -> np.ndarray:
         """The last row's logits after ``tokens`` (one step of at most ``max_prefill`` tokens)."""
-        plan = self._run_entry(LOGITS_ENTRY, "logits_entry", self.max_prefill, tokens, pos)
+        plan, _ = self._run_entry(LOGITS_ENTRY, "logits_entry", self.max_prefill, tokens, pos)
         return np.frombuffer(plan.result, np.float32).copy()
 
     def verify(self, tokens: np.ndarray, pos: int) -> np.ndarray:
         """Run ``tokens`` (one step: at most ``max_verify``) at positions ``pos ..``, as a prefill step does (their
         KV-cache rows written); the greedy next token after each of them (int32, one per token): the
         verification step of speculative decoding. Only the token ids are read back."""
-        plan = self._run_entry(VERIFY_ENTRY, "verify_entry", self.max_verify, tokens, pos)
+        plan, _ = self._run_entry(VERIFY_ENTRY, "verify_entry", self.max_verify, tokens, pos)
         return np.frombuffer(plan.result, np.int32)[: np.size(tokens)].copy()
 
-    def _run_entry(self, entry: str, option: str, most: int, tokens: np.ndarray, pos: int) -> Any:
-        """One step of the optional ``entry`` (compiled with ``option``) over at most ``most`` tokens; its plan."""
+    def _run_entry(self, entry: str, option: str, most: int, tokens: np.ndarray, pos: int,
+                   words: np.ndarray | None = None) -> tuple[_Plan, int]:  # fmt: skip
+        """One step of the optional ``entry`` (compiled with ``option``) over at most ``most`` tokens, the packed
+        sampling ``words`` written first for a sampling entry: its plan, and the token the step read back."""
         if entry not in self._plans:
             raise RustyError(f"this schedule has no '{entry}' entry (compile with {option}=True)")
         ids = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
@@ -608,8 +610,9 @@ class ModelRuntime:
             raise RustyError(f"{entry} takes 1..{most} tokens, got {ids.size}")
         self._reserve(ids.size, pos)
         plan = self._plans[entry]  # new bind groups if the cache grew
-        self._step(plan, ids, ids.size, pos)
-        return plan
+        if words is not None:
+            self._queue.write_buffer(plan.sampling, 0, np.ascontiguousarray(words, np.int32))
+        return plan, self._step(plan, ids, ids.size, pos)
 
     def truncate(self, length: int) -> None:
         """Keep the KV-cache rows of positions ``0 .. length - 1`` only: a paged cache's blocks past them go back
@@ -620,11 +623,7 @@ class ModelRuntime:
     def prefill_sample(self, tokens: np.ndarray, pos: int, words: np.ndarray) -> int:
         """``tokens`` (one step: at most ``max_prefill``) at positions ``pos ..``; the next token drawn under
         the packed sampling ``words`` (``rusty_ir.sampling.pack``). A longer prompt's earlier steps are ``prefill``'s."""
-        ids = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
-        if not 1 <= ids.size <= self.max_prefill:
-            raise RustyError(f"prefill_sample takes 1..{self.max_prefill} tokens, got {ids.size}")
-        self._reserve(ids.size, pos)
-        return self._step(self._sample_plan("prefill_sample", words), ids, ids.size, pos)
+        return self._run_entry("prefill_sample", "sampling_entries", self.max_prefill, tokens, pos, words)[1]
 
     def decode_sample(self, token: int, pos: int, words: np.ndarray) -> int:
         """One token at position ``pos``; the next token drawn under the packed sampling ``words``."""
