@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from typing import Any
 
 from xdsl.context import Context
 from xdsl.dialects import arith, memref, scf, tensor
@@ -17,7 +19,7 @@ from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerAttr, MemRefType, Module
 from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.irdl.dominance import DominanceInfo
 from xdsl.traits import IsolatedFromAbove
-from xdsl.parser import Parser
+from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyException
 from xdsl.utils.mlir_lexer import MLIRLexer, MLIRTokenKind
@@ -99,6 +101,23 @@ class _LocatingParser(Parser):
         if op is not None:
             self.source.record(op, start)
         return op
+
+
+def parse_keyword_fields(parser: AttrParser, what: str, known: Collection[str], parse_value: Callable[[str], Any]) -> dict[str, Any]:
+    """The ``, key = value`` pairs that follow an attribute's leading parameter, up to its closing bracket:
+    ``parse_value(key)`` reads each value; an unknown or repeated key is a located parse error naming
+    ``what`` (``unknown target field 'x' (fields: ...)``)."""
+    values: dict[str, Any] = {}
+    while parser.parse_optional_punctuation(","):
+        pos = parser.pos
+        key = parser.parse_identifier(f"expected a {what} field")
+        if key not in known:
+            parser.raise_error(f"unknown {what} field '{key}' (fields: {', '.join(known)})", pos, parser.pos)
+        if key in values:
+            parser.raise_error(f"{what} field '{key}' given twice", pos, parser.pos)
+        parser.parse_punctuation("=")
+        values[key] = parse_value(key)
+    return values
 
 
 def parse_module(ctx: Context, source: SourceMap) -> ModuleOp:

@@ -18,6 +18,8 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
+from rusty_ir.ir import parse_keyword_fields
+
 STRATEGIES = ("elementwise", "row", "gemv", "gemm", "attention", "sample")
 """How a region is mapped onto workgroups (passes/codegen/ holds one schedule builder per strategy)."""
 
@@ -170,23 +172,17 @@ class LoweringConfigAttr(Data[LoweringConfig]):
 
     @classmethod
     def parse_parameter(cls, parser: AttrParser) -> LoweringConfig:
-        values: dict[str, Any] = {}
         with parser.in_angle_brackets():
             strategy = parser.parse_identifier("expected a strategy")
-            while parser.parse_optional_punctuation(","):
-                pos = parser.pos
-                key = parser.parse_identifier("expected a config field")
-                if key not in _FIELDS:
-                    parser.raise_error(f"unknown lowering_config field '{key}' (fields: {', '.join(_FIELDS)})", pos, parser.pos)
-                if key in values:
-                    parser.raise_error(f"lowering_config field '{key}' given twice", pos, parser.pos)
-                parser.parse_punctuation("=")
+
+            def value(key: str) -> Any:
                 if key in ("workgroup", "workgroup_tile", "thread_tile"):
-                    values[key] = tuple(parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parser.parse_integer))
-                elif key == "math":
-                    values[key] = parser.parse_identifier("expected f32 or f16")
-                else:
-                    values[key] = parser.parse_integer(allow_boolean=False)
+                    return tuple(parser.parse_comma_separated_list(parser.Delimiter.SQUARE, parser.parse_integer))
+                if key == "math":
+                    return parser.parse_identifier("expected f32 or f16")
+                return parser.parse_integer(allow_boolean=False)
+
+            values = parse_keyword_fields(parser, "lowering_config", _FIELDS, value)
         if "workgroup" not in values:
             parser.raise_error("lowering_config needs workgroup = [x, y, z]")
         config = _make(strategy, values.pop("workgroup"), values)

@@ -18,6 +18,7 @@ from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 
 from rusty_ir.errors import RustyError
+from rusty_ir.ir import parse_keyword_fields
 from rusty_ir.targets import TargetDescription
 
 TARGET_ATTR = "rgpu.target"
@@ -43,17 +44,11 @@ class TargetAttr(Data[TargetDescription]):
     def parse_parameter(cls, parser: AttrParser) -> TargetDescription:
         with parser.in_angle_brackets():
             name = parser.parse_str_literal("expected the target's name as a string")
-            values: dict[str, object] = {}
             known = {f.name: f for f in fields(TargetDescription) if f.name != "name"}
-            while parser.parse_optional_punctuation(","):
-                pos = parser.pos
-                key = parser.parse_identifier("expected a target field name")
-                if key not in known:
-                    parser.raise_error(f"unknown target field '{key}' (fields: {', '.join(known)})", pos, parser.pos)
-                if key in values:
-                    parser.raise_error(f"target field '{key}' given twice", pos, parser.pos)
-                parser.parse_punctuation("=")
-                values[key] = parser.parse_boolean() if known[key].type in ("bool", bool) else parser.parse_integer(allow_boolean=False)
+            values = parse_keyword_fields(
+                parser, "target", known,
+                lambda key: parser.parse_boolean() if known[key].type in ("bool", bool) else parser.parse_integer(allow_boolean=False),
+            )  # fmt: skip
         try:
             return TargetDescription(name, **values)  # type: ignore[arg-type]
         except ValueError as err:
