@@ -63,7 +63,7 @@ from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
 from rusty_ir.dialects.dispatch.ops import region_ops
 from rusty_ir.dialects.gpu.attrs import module_target, set_module_target
 from rusty_ir.errors import RustyError
-from rusty_ir.passes.tuning.generic import FLASH_TILES, GEMM_TILES, default_configs
+from rusty_ir.passes.tuning.generic import FLASH_TILES, contraction_weights, default_configs, gemm_tiles
 from rusty_ir.passes.tuning.signature import config_text, parse_config, region_signature
 from rusty_ir.probes import spin_up
 from rusty_ir.stages import DEFAULT_STAGES
@@ -215,8 +215,9 @@ def _unique(base: LoweringConfigAttr, configs: Sequence[LoweringConfigAttr | Non
     return out
 
 
-def search_axes(config: LoweringConfigAttr, target: TargetDescription) -> list[Axis]:
-    """The axes searched from the heuristic's ``config``, in order (by its strategy)."""
+def search_axes(config: LoweringConfigAttr, target: TargetDescription, weights: int = 1) -> list[Axis]:
+    """The axes searched from the heuristic's ``config``, in order (by its strategy); ``weights``: the most
+    weights one contraction of the region multiplies (gemm tiles share their columns among them)."""
     strategy = config.config.strategy
 
     def threads(c: LoweringConfigAttr) -> list[LoweringConfigAttr]:
@@ -242,7 +243,7 @@ def search_axes(config: LoweringConfigAttr, target: TargetDescription) -> list[A
 
         def tiles(c: LoweringConfigAttr) -> list[LoweringConfigAttr]:
             out = [_config(c, workgroup=((bm // tm) * (bn // tn), 1, 1), workgroup_tile=(bm, bn), thread_tile=(tm, tn), reduction_tile=bk)
-                   for bm, bn, tm, tn in GEMM_TILES for bk in (32, 64)]  # fmt: skip
+                   for bm, bn, tm, tn in gemm_tiles(weights) for bk in (32, 64)]  # fmt: skip
             return _unique(c, out, target)
 
         def depth(c: LoweringConfigAttr) -> list[LoweringConfigAttr]:
@@ -816,7 +817,7 @@ class Tuner:
 
         best = seed
         best_times.update(baseline)
-        for axis in search_axes(seed[which], target):
+        for axis in search_axes(seed[which], target, contraction_weights(region_ops(bench.region))):
             for config in axis(best[which])[1:]:
                 times = measure(with_(config))
                 if times is not None and score(times) < score(best_times) * (1 - MIN_GAIN):

@@ -250,3 +250,42 @@ def test_unfused_regions_compute_the_same_model(tmp_path: Path) -> None:
     assert labels["false"].count("row_reduction") == 2 and labels["false"].count("elementwise") == 8
     assert labels["false"].count("contraction") == labels["true"].count("contraction") == 5
     np.testing.assert_array_equal(logits["false"], logits["true"])
+
+
+@pytest.mark.parametrize("weights", [2, 3])
+def test_gemm_weights_share_one_register_tile(weights: int) -> None:
+    """Sibling linears fused into one contraction of 2 weights (SiLU(x A^T) * x B^T, as gate and up) or 3 (a sum, as
+    q, k and v of equal width): the gemm tile's columns are split among the weights (128 x 128 of 8 x 8 holds 64
+    rows of each of two, 128 x 192 of 8 x 12 64 of each of three), on the nvidia target's f16 tiles, 40 rows (not
+    a whole tile) and 5 tokens, against numpy."""
+    from rusty_ir.backends.runtime import Device  # noqa: PLC0415
+    from rusty_ir.bench_fusion import compile_variant  # noqa: PLC0415
+
+    m, k, n = 5, 32, 40  # K = 32: the tiles of three weights fit llvmpipe's 32 KiB of workgroup memory
+    rng = np.random.default_rng(weights)
+    names = "abc"[:weights]
+    ws = {w: (rng.standard_normal((n, k)) / 8).astype(np.float16) for w in names}
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    t = f"tensor<?x{n}xf32>"
+    lines = [f'  %{w} = tfm.weight "{w}" : tensor<{n}x{k}xf16>\n  %y{w} = tfm.linear %x, %{w} : tensor<?x{k}xf32>, tensor<{n}x{k}xf16> -> {t}'
+             for w in names]  # fmt: skip
+    if weights == 2:
+        lines.append(f"  %s = tfm.silu %ya : {t}\n  %out = tfm.mul %s, %yb : {t}")
+        y = [x @ ws[w].astype(np.float32).T for w in names]
+        want = y[0] / (1 + np.exp(-y[0])) * y[1]
+    else:
+        lines.append(f"  %ab = tfm.add %ya, %yb : {t}\n  %out = tfm.add %ab, %yc : {t}")
+        want = sum(x @ ws[w].astype(np.float32).T for w in names)
+    ir = f"func.func @bench(%x: tensor<?x{k}xf32>) -> {t} {{\n" + "\n".join(lines) + f"\n  func.return %out : {t}\n}}\n"
+    wgsl, schedule, _ = compile_variant(ir, True, "nvidia")
+    assert f"b_tile: array<vec4<f16>, {64 * weights * k // 4}>" in wgsl  # the weights' tile: 64 rows of each, all of K per step
+    prog = _Program.load(Device(), wgsl, schedule, {"x": x}, ws, (m, n))
+    try:
+        encoder = prog.device.device.create_command_encoder()
+        prog.encode(encoder)
+        prog.device.device.queue.submit([encoder.finish()])
+        got = prog.read_output((m, n))
+    finally:
+        prog.release()
+    assert len(prog.dispatches) == 1
+    np.testing.assert_allclose(got, want, rtol=2e-2, atol=2e-2 * np.abs(want).max())

@@ -359,7 +359,7 @@ def test_bench_tune_reports_tuned_against_default(tmp_path: Path, capsys: pytest
     monkeypatch.setenv("RUSTY_CACHE_DIR", str(tmp_path / "cache"))
     # the search itself is tested above: here one alternative per axis keeps the tiny model's dozen regions quick
     axes = tuning.search_axes
-    monkeypatch.setattr(tuning, "search_axes", lambda config, target: [lambda c, a=a: a(c)[:2] for a in axes(config, target)])
+    monkeypatch.setattr(tuning, "search_axes", lambda config, target, weights: [lambda c, a=a: a(c)[:2] for a in axes(config, target, weights)])
     args = ["bench", "--synthetic", "test-tiny", "--quant", "q4_0", "--prompt-tokens", "8", "--decode-tokens", "4",
             "--repeats", "1", "--warmup", "0", "--cache-dir", str(tmp_path / "synthetic"), "--tune", "--json"]  # fmt: skip
     code = main(args)

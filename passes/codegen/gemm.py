@@ -18,6 +18,13 @@ The register tile of invocation (ty, tx) is rows ``ty*4 + i`` of every group of
 ``M / (TM/4)`` rows and columns ``tx*4 + j`` of every group of ``N / (TN/4)``,
 so that a k step reads ``TM/4 + TN/4`` 4-wide vectors of workgroup memory
 for ``TM * TN`` multiply-adds, the neighbours reading neighbouring vectors.
+
+A contraction with W weights (gate and up) splits the tile's N columns among
+them: columns ``[w*N/W, (w+1)*N/W)`` of the weight tile are weight w's rows
+``n0 .. n0 + N/W``, so one promote and one register tile serve every weight,
+and each invocation holds every weight's value of its output columns (the
+epilogue's ``silu(gate) * up`` needs no exchange). ``TN`` must then be a
+multiple of ``4 * W``.
 """
 
 from __future__ import annotations
@@ -91,12 +98,14 @@ def lower_gemm(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> l
     for c in segments:
         if not c.batched:
             raise RustyError("the gemm schedule needs a contraction over tokens (use gemv)", c.root)
-        if c.k_total % bk or bk % c.block:
-            raise RustyError(f"gemm: reduction_tile {bk} must divide K = {c.k_total} and be a multiple of the weights' block {c.block}", c.root)
+        if c.k_total % bk or bk % _unit(c):
+            raise RustyError(f"gemm: reduction_tile {bk} must divide K = {c.k_total} and be a multiple of the weights' block {_unit(c)}", c.root)
+        if tn % (4 * c.n_out):
+            raise RustyError(f"gemm: thread_tile N = {tn} must be a multiple of 4 x the contraction's {c.n_out} weights", c.root)
     if cfg.math == "f16" and not kernel.target.f16:
         raise RustyError(f"gemm: math = f16 needs a target with f16 arithmetic ('{kernel.target.name}' has none)", segments[0].root)
     elem = Float16Type() if cfg.math == "f16" else F32
-    tiles = [-(-c.n_total // tn_wg) for c in segments]
+    tiles = [-(-c.n_total // (tn_wg // c.n_out)) for c in segments]
 
     g = kernel.grid_b
     grid = [g.index(sum(tiles)), g.ceildiv(segments[0].batch_size(g, kernel.grid_args), g.index(tm_wg)), g.index(1)]
@@ -122,11 +131,13 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
     tm, tn = cfg.thread_tile
     bk, depth = cfg.reduction_tile, cfg.pipeline_depth
     ty, tx = ivs
+    per_w = tn_wg // c.n_out  # rows of each weight in the tile
     m0 = b.muli(wm, b.index(tm_wg))
-    n0 = b.muli(wn, b.index(tn_wg))
+    n0 = b.muli(wn, b.index(per_w))
     last_token = b.subi(batch, b.index(1))
     linear = b.addi(b.muli(ty, b.index(tn_wg // tn)), tx)
     rowvals = _prologue(c, b, m0, batch, tm_wg, linear) if c.prologue else []
+    unit = _unit(c)
 
     def a_tile(pb: IRBuilder, unit: Sequence[SSAValue], kb: SSAValue) -> list[SSAValue]:
         m, kq = unit
@@ -135,44 +146,53 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
         k0 = pb.addi(kb, pb.muli(kq, pb.index(4)))
         return [c.full_lhs_value(pb, token, pb.addi(k0, pb.index(j)) if j else k0, reduced) for j in range(4)]
 
-    def b_tile(pb: IRBuilder, unit: Sequence[SSAValue], kb: SSAValue, w: int) -> list[SSAValue]:
-        n, kq = unit
+    def weight_unit(pb: IRBuilder, w: int, n: SSAValue, kq: SSAValue, kb: SSAValue) -> list[SSAValue]:
+        """Weight w's ``unit`` values at row ``n`` of its part of the tile, k from ``kb + kq * unit``."""
         row = pb.minui(pb.addi(n0, n), pb.index(c.n_total - 1))
         ref = c.refs[w]
-        if ref is None:  # a plain f32 buffer: four values per unit
-            k0 = pb.addi(kb, pb.muli(kq, pb.index(4)))
-            return [c.mat.element(pb, c.weights[w], [row, pb.addi(k0, pb.index(j)) if j else k0]) for j in range(4)]
-        scale, offset, q = ref.load_block(pb, row, pb.addi(pb.divui(kb, pb.index(ref.block)), kq))
-        return [pb.fma(scale, v, offset) for v in q]
+        if ref is None:  # a plain float buffer
+            k0 = pb.addi(kb, pb.muli(kq, pb.index(unit)))
+            return [pb.to_f32(c.mat.element(pb, c.weights[w], [row, pb.addi(k0, pb.index(j)) if j else k0])) for j in range(unit)]
+        per = unit // ref.block
+        first = pb.addi(pb.divui(kb, pb.index(ref.block)), pb.muli(kq, pb.index(per)) if per > 1 else kq)
+        values: list[SSAValue] = []
+        for i in range(per):
+            scale, offset, q = ref.load_block(pb, row, pb.addi(first, pb.index(i)) if i else first)
+            values += [pb.fma(scale, v, offset) for v in q]
+        return values
+
+    def b_tile(pb: IRBuilder, units: Sequence[SSAValue], kb: SSAValue, w: int = 0) -> list[SSAValue]:
+        n, kq = units
+        if w == c.n_out - 1:
+            return weight_unit(pb, w, pb.subi(n, pb.index(w * per_w)) if w else n, kq, kb)
+        return list(pb.if_then(pb.cmpi("ult", n, pb.index((w + 1) * per_w)), lambda tb: weight_unit(tb, w, pb.subi(n, pb.index(w * per_w)) if w else n, kq, kb),
+                               lambda eb: b_tile(eb, units, kb, w + 1), [F32] * unit))  # fmt: skip
 
     zero = b.value(arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(VectorType(f32, [4]), [0.0] * 4), VectorType(f32, [4])))
     per = tm * tn // 4
-    inits = [zero] * (per * c.n_out)
+    inits = [zero] * per
 
     def k_step(lb: IRBuilder, kb: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
         a = kernel.promote(lb, [tm_wg, bk], elem, lambda pb, u: a_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=4,
                            deal=[1, 0], name="a_tile")  # fmt: skip
-        out: list[SSAValue] = []
-        for w in range(c.n_out):
-            ref = c.refs[w]
-            bt = kernel.promote(lb, [tn_wg, bk], elem, lambda pb, u, w=w: b_tile(pb, u, kb, w), permutation=[1, 0], depth=depth,
-                                unit=ref.block if ref is not None else 4, deal=[1, 0], name="b_tile")  # fmt: skip
-            out += kernel.contract_tile(lb, a, lb.muli(ty, lb.index(4)), bt, lb.muli(tx, lb.index(4)), acc[w * per : (w + 1) * per],
-                                        bk, tm, tn, tm_wg // (tm // 4), tn_wg // (tn // 4))  # fmt: skip
-        return out
+        bt = kernel.promote(lb, [tn_wg, bk], elem, lambda pb, u: b_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=unit,
+                            deal=[1, 0], name="b_tile")  # fmt: skip
+        return kernel.contract_tile(lb, a, lb.muli(ty, lb.index(4)), bt, lb.muli(tx, lb.index(4)), acc, bk, tm, tn,
+                                    tm_wg // (tm // 4), tn_wg // (tn // 4))  # fmt: skip
 
     acc = list(b.for_loop(b.index(0), b.index(c.k_total), b.index(bk), inits, k_step))
 
-    groups_n = tn // 4
+    groups_n = tn // 4  # column groups of the register tile: weight w's are w * per_group ..
+    per_group = groups_n // c.n_out
     for i in range(tm):
         m = b.addi(m0, b.addi(b.muli(ty, b.index(4)), b.index((i // 4) * (tm_wg // (tm // 4)) + i % 4)))
         token = b.minui(m, last_token)
 
         def row(rb: IRBuilder, i: int = i, token: SSAValue = token) -> list[SSAValue]:
-            for gi in range(groups_n):
-                col0 = rb.addi(n0, rb.addi(rb.muli(tx, rb.index(4)), rb.index(gi * (tn_wg // groups_n))))
+            for gi in range(per_group):
+                col0 = rb.addi(n0, rb.addi(rb.muli(tx, rb.index(4)), rb.index(gi * (per_w // per_group))))
                 cols = [rb.addi(col0, rb.index(j)) if j else col0 for j in range(4)]
-                values = [[_lane(rb, acc[w * per + i * groups_n + gi], j) for j in range(4)] for w in range(c.n_out)]
+                values = [[_lane(rb, acc[i * groups_n + w * per_group + gi], j) for j in range(4)] for w in range(c.n_out)]
                 if not c.zero_init:
                     values = [[rb.addf(c.init(rb, w, token, col), v) for col, v in zip(cols, vs)] for w, vs in enumerate(values)]
 
@@ -180,13 +200,18 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
                     return pick(kb, idx[-1], list(zip(cols, values[w])))
 
                 for col in cols:
-                    if c.n_total % tn_wg:
+                    if c.n_total % per_w:
                         rb.if_then(rb.cmpi("ult", col, rb.index(c.n_total)), lambda sb, col=col, known=known: (c.store_outputs(sb, token, col, known), [])[1])
                     else:
                         c.store_outputs(rb, token, col, known)
             return []
 
         b.if_then(b.cmpi("ult", m, batch), row)
+
+
+def _unit(c: Contraction) -> int:
+    """K values per unit of the weight tile: the largest of the weights' blocks (4 for plain f32 buffers)."""
+    return max(r.block if r is not None else 4 for r in c.refs)
 
 
 def _lane(b: IRBuilder, v: SSAValue, j: int) -> SSAValue:

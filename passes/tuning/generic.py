@@ -118,15 +118,31 @@ GEMM_MIN_WORKGROUPS = 128
 multiprocessors; fewer workgroups leave some idle), unless no tile does."""
 
 
+def gemm_tiles(weights: int = 1) -> list[tuple[int, int, int, int]]:
+    """``GEMM_TILES`` for contractions of ``weights`` weights: the N columns of a tile (and TN of the register
+    tile) are shared among the weights, so TN must hold 4 columns of each; a tile whose TN does not keeps its
+    invocations and widens to 4 columns per weight (128 x 128 of 8 x 8 is 64 rows of gate and 64 of up, 8 x 4
+    registers each; with 3 weights it becomes 128 x 192 of 8 x 12)."""
+    out = []
+    for bm, bn, tm, tn in GEMM_TILES:
+        per = 4 * max(1, tn // (4 * weights))  # columns of each weight per invocation
+        out.append((bm, (bn // tn) * per * weights, tm, per * weights))
+    return out
+
+
+def contraction_weights(ops: Sequence[Operation]) -> int:
+    """The most weights one contraction among ``ops`` multiplies (2 for gate and up; 1 when there is none)."""
+    return max((len(op.outputs) for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.CONTRACTION), default=1)
+
+
 def gemm_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence[Operation] = ()) -> LoweringConfigAttr:
     """Register-tiled, f16 where the target has it, 64 (else 32) k per step, pipelined: the largest tile of
-    ``GEMM_TILES`` whose workgroup memory and invocations the target allows and whose weight rows give
+    ``gemm_tiles`` whose workgroup memory and invocations the target allows and whose output columns give
     ``GEMM_MIN_WORKGROUPS`` workgroups over a 512-token prefill. ``ops``: the region's ops, when it holds
-    several contractions (they run in different workgroups: their tiles share workgroup memory)."""
-    contractions = [op for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.CONTRACTION] or [root]
-    segments = len(contractions)
-    per_segment = max(len(c.outputs) for c in contractions)
-    n = root.results[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
+    several contractions (they run in different workgroups and share the tiles' workgroup memory)."""
+    segments = len(_contractions(root, ops))
+    weights = contraction_weights([root, *ops])
+    n = root.results[0].type.get_shape()[-1] * len(root.outputs)  # pyright: ignore[reportAttributeAccessIssue]
     f16 = target.f16
     elem = 2 if f16 else 4
     k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
@@ -135,10 +151,10 @@ def gemm_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence
     for bk in (64, 32, 16, 8, 4):
         if k % bk or bk % block:
             continue
-        for bm, bn, tm, tn in GEMM_TILES:
+        for bm, bn, tm, tn in gemm_tiles(weights):
             threads = (bm // tm) * (bn // tn)
             # the tiles, a float per row for prologue reductions, their reduction's scratch
-            memory = (bm + bn * per_segment) * bk * elem + 4 * bm * segments + 4 * threads
+            memory = (bm + bn) * bk * elem + 4 * bm * segments + 4 * threads
             if threads <= target.max_invocations and memory <= target.max_workgroup_memory:
                 fitting.append((bm, bn, tm, tn, bk, threads))
     if not fitting:
@@ -192,4 +208,4 @@ def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tupl
     return LoweringConfigAttr(strategy, [threads, 1, 1]), None
 
 
-__all__ = ["default_configs", "gemm_config", "gemv_config"]
+__all__ = ["contraction_weights", "default_configs", "gemm_config", "gemm_tiles", "gemv_config"]
