@@ -89,8 +89,8 @@ class IRBuilder:
     def const(self, value: int | float, type: Attribute) -> SSAValue:
         key = (value, type)
         if key not in self._constants:
-            attr = FloatAttr(float(value), type) if isinstance(type, Float32Type) else IntegerAttr(int(value), type)
-            self._constants[key] = self.value(arith.ConstantOp(attr))  # pyright: ignore[reportArgumentType]
+            attr = FloatAttr(float(value), type) if isinstance(type, Float32Type) else IntegerAttr(int(value), type)  # type: ignore[call-overload]
+            self._constants[key] = self.value(arith.ConstantOp(attr))
         return self._constants[key]
 
     def index(self, value: int) -> SSAValue:
@@ -104,10 +104,10 @@ class IRBuilder:
 
     # --- arithmetic -----------------------------------------------------------------------------
     def binary(self, name: str, lhs: SSAValue, rhs: SSAValue) -> SSAValue:
-        return self.value(_BINARY[name](lhs, rhs))  # pyright: ignore[reportCallIssue]
+        return self.value(_BINARY[name](lhs, rhs))  # type: ignore[arg-type, call-arg]
 
     def unary(self, name: str, x: SSAValue) -> SSAValue:
-        return self.value(_UNARY[name](x))  # pyright: ignore[reportCallIssue]
+        return self.value(_UNARY[name](x))  # type: ignore[arg-type, call-arg]
 
     def __getattr__(self, name: str) -> Callable[..., SSAValue]:
         if name in _BINARY:

@@ -23,7 +23,7 @@ _API = {"load": "rusty_ir.api", "Model": "rusty_ir.api", "SamplingParams": "rust
 
 def __getattr__(name: str) -> Any:
     if name in _API:
-        import importlib  # noqa: PLC0415
+        import importlib
 
         return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'rusty_ir' has no attribute '{name}'")

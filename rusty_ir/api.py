@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from rusty_ir.errors import RustyError
 from rusty_ir.progress import Progress
@@ -50,7 +50,7 @@ MAX_CONTEXT_LENGTH = 2**31 - 1
 def _gpu_refusal(err: Exception, context_length: int) -> RustyError | None:
     """A user error for a buffer the GPU refuses (past its limits or its memory), e.g. at a huge --context-length;
     None for any other error (a real bug stays an internal error)."""
-    import wgpu  # noqa: PLC0415
+    import wgpu
 
     text = str(err).strip()
     if isinstance(err, wgpu.GPUOutOfMemoryError) or (isinstance(err, wgpu.GPUValidationError) and "buffer size" in text.lower()):
@@ -88,7 +88,7 @@ class LoadOptions:
 
     def __post_init__(self) -> None:
         """Checks, named by ``rusty run``'s flags (the keywords of ``load`` are the same options)."""
-        from rusty_ir.driver import CompileOptions  # noqa: PLC0415 - no compiler behind it
+        from rusty_ir.driver import CompileOptions  # no compiler behind it
 
         if self.backend not in BACKENDS:
             raise RustyError(f"unknown backend '{self.backend}' (known: {', '.join(BACKENDS)})")
@@ -117,7 +117,7 @@ class LoadOptions:
 
 def resolve_model_path(model: str | Path | None) -> Path:
     """The checkpoint to load: ``model``, or the bundled SmolLM2; a missing path is an error with a hint."""
-    from rusty_ir.importers import default_model_path  # noqa: PLC0415
+    from rusty_ir.importers import default_model_path
 
     if model is None:
         return default_model_path()
@@ -134,7 +134,7 @@ def resolve_model_path(model: str | Path | None) -> Path:
 
 def load_checkpoint(model: str | Path | None, progress: Progress) -> Any:
     """The imported checkpoint (``rusty_ir.importers.LoadedModel``) of ``model`` (default: the bundled SmolLM2)."""
-    from rusty_ir.importers import load_model  # noqa: PLC0415 - keep `import rusty_ir` and --help fast
+    from rusty_ir.importers import load_model  # keep `import rusty_ir` and --help fast
 
     path = resolve_model_path(model)
     done = progress.step(f"loading {path}")
@@ -191,9 +191,9 @@ def open_model(model: str | Path | None, options: LoadOptions, progress: Progres
 
 
 def _reference_backend(model: Any, context_length: int, options: LoadOptions, progress: Progress) -> Any:
-    from rusty_ir.driver import quantize_module, quantized_weights  # noqa: PLC0415
-    from rusty_ir.generate import ReferenceBackend  # noqa: PLC0415
-    from rusty_ir.importers.to_ir import build_module  # noqa: PLC0415
+    from rusty_ir.driver import quantize_module, quantized_weights
+    from rusty_ir.generate import ReferenceBackend
+    from rusty_ir.importers.to_ir import build_module
 
     done = progress.step("building transformer IR")
     module = build_module(model.config, model.weights, sampling_entries=options.sampling, verify_entry=options.speculate is not None)
@@ -207,16 +207,17 @@ def _wgpu_backend(model: Any, context_length: int, options: LoadOptions, progres
     """The wgpu runtime on a model compiled through the cache for this adapter's target, or on the
     folder ``options.compiled`` (``rusty compile -o DIR``). Neither path imports the compiler when
     nothing is compiled."""
-    from rusty_ir.backends.runtime import Device  # noqa: PLC0415
-    from rusty_ir.backends.runtime.device import adapter_warning  # noqa: PLC0415
-    from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
-    from rusty_ir.driver import Artifact, CompileOptions, compile_model  # noqa: PLC0415
-    from rusty_ir.targets import target_for_adapter  # noqa: PLC0415
+    from rusty_ir.backends.runtime import Device
+    from rusty_ir.backends.runtime.device import adapter_warning
+    from rusty_ir.backends.runtime.model import ModelRuntime
+    from rusty_ir.driver import Artifact, CompileOptions, compile_model
+    from rusty_ir.targets import target_for_adapter
 
     device = Device()
     warning = adapter_warning(device.adapter)
     if warning:
         progress.warn_once(warning)
+    folder: Path | None
     if options.compiled is not None:
         done = progress.step(f"loading the compiled model in {options.compiled}")
         start = time.perf_counter()
@@ -294,7 +295,7 @@ class Model:
         self.context_length = context_length
         self.compile_report = compile_report
         """The wgpu backend's compile report (cache hit, kernels, dispatches per token); None for reference."""
-        from rusty_ir.generate import Session  # noqa: PLC0415 - numpy only when a model is loaded
+        from rusty_ir.generate import Session  # numpy only when a model is loaded
 
         self.session = Session(backend, model.tokenizer, progress)
         self.speculator = speculator
@@ -313,7 +314,7 @@ class Model:
             return self.tokenizer.encode_chat(items)
         if not all(isinstance(t, int) and not isinstance(t, bool) for t in items):
             raise RustyError("a prompt is text, a list of token ids or a list of chat messages ({'role': ..., 'content': ...})")
-        return [int(t) for t in items]
+        return [int(cast(int, t)) for t in items]
 
     def generate(self, prompt: str | Sequence[int], **options: Any) -> GenerationResult:
         """Continue ``prompt`` (text as is, no chat template; or token ids). Options: ``max_tokens``
@@ -330,7 +331,7 @@ class Model:
 
     def stream(self, prompt: str | Sequence[int] | Sequence[Mapping[str, Any]], *, max_tokens: int = DEFAULT_MAX_TOKENS,
                stop: str | Sequence[str] = (), ignore_eos: bool = False, cancel: Callable[[], bool] | None = None,
-               speculate: bool = True, draft_tokens: int | None = None, **sampling: Any) -> Iterator[str]:  # fmt: skip
+               speculate: bool = True, draft_tokens: int | None = None, **sampling: Any) -> Generator[str, None, GenerationResult]:  # fmt: skip
         """The text as it is generated, piece by piece; a list of chat messages goes through the chat
         template. ``cancel()`` is asked after each token (True stops). The generator's return value
         (``StopIteration.value``) is the ``GenerationResult``. A model loaded with ``speculate=...`` decodes

@@ -133,7 +133,7 @@ def _note(progress: Callable[[str], None] | None, message: str) -> None:
 
 def validate(opts: BenchOptions) -> None:
     """RustyError for inconsistent options, before anything is loaded."""
-    from rusty_ir.synthetic import check_quant, shape_of  # noqa: PLC0415
+    from rusty_ir.synthetic import check_quant, shape_of
 
     if opts.model is not None and opts.synthetic is not None:
         raise RustyError("give either MODEL or --synthetic SHAPE, not both")
@@ -168,7 +168,7 @@ def validate(opts: BenchOptions) -> None:
 
 def profiling_device() -> Any:
     """A ``Device`` with the runtime's usual features plus 'timestamp-query' when the adapter offers it."""
-    from rusty_ir.backends.runtime.device import WANTED_FEATURES, WANTED_LIMITS, Device, choose_adapter  # noqa: PLC0415
+    from rusty_ir.backends.runtime.device import WANTED_FEATURES, WANTED_LIMITS, Device, choose_adapter
 
     adapter = choose_adapter()
     if adapter is None:
@@ -181,7 +181,7 @@ def profiling_device() -> Any:
 
 
 def device_report(device: Any) -> dict[str, Any]:
-    from rusty_ir.backends.runtime.device import adapter_summary  # noqa: PLC0415
+    from rusty_ir.backends.runtime.device import adapter_summary
 
     return {
         **adapter_summary(device.adapter),
@@ -216,7 +216,7 @@ def decode_weight_bytes(runtime: Any, weights: Any) -> tuple[int, dict[str, int]
 def kv_read_bytes(runtime: Any, first_pos: int, steps: int) -> float:
     """Average KV-cache bytes a decode step reads over positions ``first_pos .. first_pos + steps - 1``
     (K and V rows 0..pos of every layer)."""
-    from rusty_ir.backends.runtime.kv_cache import row_bytes  # noqa: PLC0415
+    from rusty_ir.backends.runtime.kv_cache import row_bytes
 
     row = sum(2 * c.num_layers * row_bytes(c) for c in runtime.schedule.kv_caches)
     return row * (first_pos + (steps - 1) / 2 + 1)
@@ -224,7 +224,7 @@ def kv_read_bytes(runtime: Any, first_pos: int, steps: int) -> float:
 
 def git_commit() -> str | None:
     """The rusty-ir commit (with '-dirty' for uncommitted changes to tracked files), if git knows it."""
-    import rusty_ir  # noqa: PLC0415
+    import rusty_ir
 
     for where in (Path(rusty_ir.__file__).resolve().parent, Path.cwd()):
         try:
@@ -243,7 +243,7 @@ def git_commit() -> str | None:
 
 
 def torch_available() -> bool:
-    import importlib.util  # noqa: PLC0415
+    import importlib.util
 
     return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("transformers") is not None
 
@@ -251,7 +251,7 @@ def torch_available() -> bool:
 def dequantize_torch(view: Any, device: Any, dtype: Any = None) -> Any:
     """A weight as a torch tensor on ``device`` (float32 by default), decoded there from its raw bytes
     (q4_0, q4_1, q8_0, f16, bf16, f32; other schemes through numpy on the host)."""
-    import torch  # noqa: PLC0415
+    import torch
 
     dtype = dtype or torch.float32
     name = view.scheme.name
@@ -287,18 +287,18 @@ def _interleaved_to_half(w: Any, n_heads: int) -> Any:
 
 
 def torch_device_name() -> str:
-    import torch  # noqa: PLC0415
+    import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def build_torch_model(model: Any, device: str, progress: Callable[[str], None] | None = None) -> Any:
     """A Hugging Face causal LM (float32, eager attention) on ``device`` holding ``model``'s weights."""
-    import torch  # noqa: PLC0415
-    import transformers  # noqa: PLC0415
+    import torch
+    import transformers
 
-    from rusty_ir.importers.export import hf_config_dict  # noqa: PLC0415
-    from rusty_ir.importers.safetensors import gguf_to_hf_name  # noqa: PLC0415
+    from rusty_ir.importers.export import hf_config_dict
+    from rusty_ir.importers.safetensors import gguf_to_hf_name
 
     cfg = model.config
     if cfg.rope_scaling:
@@ -311,12 +311,12 @@ def build_torch_model(model: Any, device: str, progress: Callable[[str], None] |
     config = config_cls(**{k: v for k, v in hf.items() if k not in ("architectures", "model_type")})
     config._attn_implementation = "eager"
     try:  # skip the random initialisation: every parameter is overwritten below
-        from transformers.initialization import no_init_weights  # noqa: PLC0415
+        from transformers.initialization import no_init_weights
     except ImportError:
         try:
-            from transformers.modeling_utils import no_init_weights  # noqa: PLC0415
+            from transformers.modeling_utils import no_init_weights
         except ImportError:
-            from contextlib import nullcontext as no_init_weights  # noqa: PLC0415
+            from contextlib import nullcontext as no_init_weights
     start = time.perf_counter()
     with torch.device(device), no_init_weights():
         tm = model_cls(config)
@@ -354,7 +354,7 @@ def build_torch_model(model: Any, device: str, progress: Callable[[str], None] |
 
 
 def torch_logits(tm: Any, ids: Sequence[int]) -> np.ndarray:
-    import torch  # noqa: PLC0415
+    import torch
 
     dev = next(tm.parameters()).device
     with torch.no_grad():
@@ -364,7 +364,7 @@ def torch_logits(tm: Any, ids: Sequence[int]) -> np.ndarray:
 
 def time_torch_generate(tm: Any, prompt: Sequence[int], decode_tokens: int, repeats: int, warmup: int) -> dict[str, Any]:
     """Greedy ``generate`` timings: prefill = generate(1 new token), decode = generate(decode_tokens + 1) minus that."""
-    import torch  # noqa: PLC0415
+    import torch
 
     dev = next(tm.parameters()).device
     ids = torch.tensor([list(prompt)], device=dev)
@@ -383,7 +383,9 @@ def time_torch_generate(tm: Any, prompt: Sequence[int], decode_tokens: int, repe
         sync()
         return time.perf_counter() - start, out[0, ids.shape[1] :].tolist()
 
-    firsts, diffs, generated = [], [], []
+    firsts: list[float] = []
+    diffs: list[float] = []
+    generated: list[int] = []
     for r in range(max(1, warmup) + repeats):  # at least one warm-up: torch's first call is much slower
         t1, _ = gen(1)
         tn, generated = gen(decode_tokens + 1)
@@ -429,18 +431,19 @@ def _profile_table(rows: list[tuple[str, float]] | None, wall: float) -> dict[st
     table = sorted(per.values(), key=lambda e: -e["seconds"])
     for e in table:
         e["share"] = e["seconds"] / total if total > 0 else 0.0
-    out = {"gpu_seconds": total, "wall_seconds": wall, "dispatches": len(rows), "kernels": table}
+    out: dict[str, Any] = {"gpu_seconds": total, "wall_seconds": wall, "dispatches": len(rows), "kernels": table}
     if total > 1.05 * wall:
         out["note"] = "GPU times exceed the wall time: this device's timestamp period is not 1 ns, times are off by it"
     return out
 
 
 def _load(opts: BenchOptions, progress: Callable[[str], None] | None) -> tuple[Any, dict[str, Any]]:
-    from rusty_ir.importers import load_model  # noqa: PLC0415
+    from rusty_ir.importers import load_model
 
     info: dict[str, Any] = {}
+    path: str | Path | None
     if opts.synthetic is not None:
-        from rusty_ir.synthetic import synthetic_model_path  # noqa: PLC0415
+        from rusty_ir.synthetic import synthetic_model_path
 
         quant = opts.quant or "q4_0"
         start = time.perf_counter()
@@ -450,7 +453,7 @@ def _load(opts: BenchOptions, progress: Callable[[str], None] | None) -> tuple[A
     else:
         path = opts.model
         if path is None:
-            from rusty_ir.importers import default_model_path  # noqa: PLC0415
+            from rusty_ir.importers import default_model_path
 
             path = default_model_path()
         info = {"synthetic": None, "quant": None}
@@ -468,15 +471,15 @@ def _load(opts: BenchOptions, progress: Callable[[str], None] | None) -> tuple[A
 def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the benchmark; the report (a JSON-able dict). Does not raise on a failed guard:
     ``report["correctness"]["passed"]`` is False then (``check_report`` raises)."""
-    from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
-    from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
-    from rusty_ir.targets import target_for_adapter  # noqa: PLC0415
+    from rusty_ir.backends.runtime.model import ModelRuntime
+    from rusty_ir.driver import CompileOptions, compile_model
+    from rusty_ir.targets import target_for_adapter
 
     validate(opts)
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     model, model_info = _load(opts, progress)
     cfg = model.config
-    P, N = opts.prompt_tokens, opts.decode_tokens  # noqa: N806
+    P, N = opts.prompt_tokens, opts.decode_tokens
     context = opts.context_length or P + N
     device = profiling_device()
     _note(progress, f"device: {device_report(device)['name']}")
@@ -558,7 +561,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
         if dec_rows is None:
             report["profile"]["note"] = "the device has no 'timestamp-query' feature: no per-kernel GPU times"
 
-    tm = None
+    tm: Any = None
     check_ids = prompt[: min(CHECK_TOKENS, P)]
     correctness: dict[str, Any] = {"reference": None, "max_rel_err": None, "tolerance": LOGITS_REL_TOL,
                                    "passed": None, "prompt_tokens": int(check_ids.size), "note": ""}  # fmt: skip
@@ -578,8 +581,8 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
             ref, correctness["reference"] = torch_logits(tm, check_ids.tolist()), f"pytorch float32 ({torch_device_name()})"
         elif params <= REFERENCE_MAX_PARAMS:
             _note(progress, "correctness guard: first-step logits against the reference interpreter")
-            from rusty_ir.generate import ReferenceBackend  # noqa: PLC0415
-            from rusty_ir.importers.to_ir import build_module  # noqa: PLC0415
+            from rusty_ir.generate import ReferenceBackend
+            from rusty_ir.importers.to_ir import build_module
 
             backend = ReferenceBackend(build_module(cfg, model.weights, logits_entry=True), model.weights,
                                        max(CHECK_TOKENS, check_ids.size), keep_logits=True)  # fmt: skip
@@ -597,7 +600,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
     report["correctness"] = correctness
 
     if opts.vs_torch:
-        import torch  # noqa: PLC0415
+        import torch
 
         tm = tm.half()
         _note(progress, f"timing Hugging Face generate (fp16, eager) on {torch_device_name()}")
@@ -616,7 +619,7 @@ def run_bench(opts: BenchOptions, progress: Callable[[str], None] | None = None)
             torch.cuda.empty_cache()
     if opts.tune:
         report["tuned"] = bench_tuned(opts, model, device, runtime, report, prompt, progress)
-    report["total_seconds"] = round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(), 3)
+    report["total_seconds"] = round((datetime.datetime.now(datetime.UTC) - started).total_seconds(), 3)
     return report
 
 
@@ -628,11 +631,11 @@ def bench_tuned(opts: BenchOptions, model: Any, device: Any, default_runtime: An
     prompt length (progress on stderr; the winners are cached, and so is the tuned compile). Correctness: the tuned kernels' first-step logits against the
     default kernels' (which the main guard checks against the reference), same tolerance.
     """
-    from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
-    from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
-    from rusty_ir.targets import target_for_adapter  # noqa: PLC0415
+    from rusty_ir.backends.runtime.model import ModelRuntime
+    from rusty_ir.driver import CompileOptions, compile_model
+    from rusty_ir.targets import target_for_adapter
 
-    P, N = opts.prompt_tokens, opts.decode_tokens  # noqa: N806
+    P, N = opts.prompt_tokens, opts.decode_tokens
     _note(progress, "compiling with measured tuning (rusty_ir.tuning; winners cached per adapter after the first run)")
     # tuned for the prompt length being measured (decode is timed after that many positions)
     options = CompileOptions(target=target_for_adapter(device.info), logits_entry=True, tune=True, tune_prefill_length=P,
@@ -812,7 +815,7 @@ def report_header(tool: str, command: str, opts: Any, started: Any, device: Any)
 def report_main(run: Any, fmt: Any, check: Any, as_json: bool, quiet: bool = False) -> int:
     """Run a benchmark (``run(progress)``, progress lines on stderr unless ``quiet``), print its
     report as a table (``fmt``) or JSON, then fail on a failed guard (``check`` raises)."""
-    import json  # noqa: PLC0415
+    import json
 
     def progress(message: str) -> None:
         if not quiet:

@@ -67,8 +67,8 @@ from typing import Any
 import numpy as np
 
 from rusty_ir.bench import _bytes, report_header, report_main
-from rusty_ir.probes import spin_up
 from rusty_ir.errors import RustyError
+from rusty_ir.probes import spin_up
 
 CASES = ("elementwise", "gemm", "gemv")
 """Every case, in the order they run."""
@@ -130,7 +130,7 @@ def parse_shape(text: str, flag: str) -> tuple[int, int, int]:
         dims = ()
     if len(dims) != 3 or min(dims) < 1:
         raise RustyError(f"{flag} takes MxKxN with three positive integers (for example 4096x4096x4096), got '{text}'")
-    return dims  # type: ignore[return-value]
+    return dims
 
 
 def parse_cases(text: str) -> tuple[str, ...]:
@@ -157,7 +157,7 @@ def validate(opts: FusionOptions) -> None:
     if opts.warmup < 0:
         raise RustyError(f"--warmup must be at least 0, got {opts.warmup}")
     if opts.target is not None:
-        from rusty_ir.targets import TARGETS  # noqa: PLC0415
+        from rusty_ir.targets import TARGETS
 
         if opts.target not in TARGETS:
             raise RustyError(f"unknown target '{opts.target}' (known: {', '.join(TARGETS)})")
@@ -271,14 +271,14 @@ def check_device_fits(device: Any, opts: FusionOptions) -> None:
 def compile_variant(ir: str, fused: bool, target: str) -> tuple[str, Any, float]:
     """The case's IR through the default stages (``form-dispatches{fuse=false}`` when not ``fused``):
     (WGSL source, ``Schedule``, compile seconds)."""
-    from xdsl.parser import Parser  # noqa: PLC0415
+    from xdsl.parser import Parser
 
-    from rusty_ir.backends.runtime.schedule import load_schedule  # noqa: PLC0415
-    from rusty_ir.backends.schedule import emit_schedule  # noqa: PLC0415
-    from rusty_ir.backends.wgsl import emit_program  # noqa: PLC0415
-    from rusty_ir.ir import verify  # noqa: PLC0415
-    from rusty_ir.pipeline import DEFAULT_STAGES, build_pipeline  # noqa: PLC0415
-    from rusty_ir.registry import build_registry  # noqa: PLC0415
+    from rusty_ir.backends.runtime.schedule import load_schedule
+    from rusty_ir.backends.schedule import emit_schedule
+    from rusty_ir.backends.wgsl import emit_program
+    from rusty_ir.ir import verify
+    from rusty_ir.pipeline import DEFAULT_STAGES, build_pipeline
+    from rusty_ir.registry import build_registry
 
     start = time.perf_counter()
     registry = build_registry()
@@ -338,8 +338,8 @@ class _Program:
     @classmethod
     def load(cls, device: Any, wgsl: str, schedule: Any, inputs: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray],
              out_shape: tuple[int, ...], function: str = "bench") -> _Program:  # fmt: skip
-        from rusty_ir.backends.runtime.schedule import Alloc, Dim, Launch, Let, Return, Weight, evaluate  # noqa: PLC0415
-        from rusty_ir.weights import SCHEMES  # noqa: PLC0415
+        from rusty_ir.backends.runtime.schedule import Alloc, Dim, Launch, Let, Return, Weight, evaluate
+        from rusty_ir.weights import SCHEMES
 
         fn = schedule.functions.get(function)
         if fn is None:
@@ -465,7 +465,7 @@ class _Program:
 
 def _wait(device: Any, buffer: Any) -> None:
     """Block until the submitted work is done: map a 4-byte copy of ``buffer``."""
-    import wgpu  # noqa: PLC0415
+    import wgpu
 
     dev = device.device
     staging = dev.create_buffer(size=4, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
@@ -479,7 +479,7 @@ def _wait(device: Any, buffer: Any) -> None:
 
 def time_program(prog: _Program, repeats: int, warmup: int, timestamps: bool) -> dict[str, Any]:
     """Median seconds of a whole run of the variant, the runs, and per-dispatch medians (module docstring, step 3)."""
-    import wgpu  # noqa: PLC0415
+    import wgpu
 
     dev = prog.device.device
     sync_buffer = prog.buffers[prog.outputs[0].key]
@@ -521,9 +521,9 @@ def time_program(prog: _Program, repeats: int, warmup: int, timestamps: bool) ->
             query_set.destroy()
         return (stamps[1::2].astype(np.int64) - stamps[0::2].astype(np.int64)).clip(min=0) * 1e-9, wall
 
-    runs, wall = stamped([None] * repeats)
+    stamps, wall = stamped([None] * repeats)
     note = ""
-    if runs.sum() > 1.05 * wall:
+    if stamps.sum() > 1.05 * wall:
         note = "GPU times exceed the wall time of their submit: this device's timestamp period is not 1 ns; times are off by it"
     count = len(prog.dispatches)
     per = None
@@ -531,8 +531,8 @@ def time_program(prog: _Program, repeats: int, warmup: int, timestamps: bool) ->
         each, _ = stamped([i for _ in range(repeats) for i in range(count)])
         per = [float(np.median(each[i::count])) for i in range(count)]
     else:
-        per = [float(np.median(runs))]
-    return {"seconds": float(np.median(runs)), "seconds_runs": runs.tolist(), "per_dispatch_seconds": per, "note": note}
+        per = [float(np.median(stamps))]
+    return {"seconds": float(np.median(stamps)), "seconds_runs": stamps.tolist(), "per_dispatch_seconds": per, "note": note}
 
 
 def rel_err(out: np.ndarray, ref: np.ndarray) -> float:
@@ -592,7 +592,7 @@ def run_variant(device: Any, case: Case, fused: bool, target: str, opts: FusionO
 def import_torch() -> Any:
     """torch, or a RustyError saying how to get it (it is not a dependency of rusty-ir)."""
     try:
-        import torch  # noqa: PLC0415
+        import torch
     except ImportError:
         raise RustyError("--vs-torch needs PyTorch, which is not installed (pip install torch); it is not a dependency of rusty-ir") from None
     return torch
@@ -607,7 +607,7 @@ def torch_dtype_for(case: str, choice: str) -> str:
 def run_torch(case: Case, opts: FusionOptions, reference: np.ndarray, progress: Callable[[str], None] | None) -> dict[str, Any]:
     """PyTorch eager, op by op, on the same inputs: its report entry (module docstring, step 6)."""
     torch = import_torch()
-    import torch.nn.functional as F  # noqa: N812, PLC0415
+    import torch.nn.functional as F
 
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype_name = torch_dtype_for(case.name, opts.torch_dtype)
@@ -666,7 +666,7 @@ def run_torch(case: Case, opts: FusionOptions, reference: np.ndarray, progress: 
     result = out.float().cpu().numpy()
     err = rel_err(result, reference)
     tol = TORCH_REL_TOL[dtype_name]
-    by_op = [{"op": name, "bytes_read": sum(int(i.nelement() * i.element_size()) for i in ins),
+    by_op: list[dict[str, Any]] = [{"op": name, "bytes_read": sum(int(i.nelement() * i.element_size()) for i in ins),
               "bytes_written": int(o.nelement() * o.element_size())} for name, ins, o in ops]  # fmt: skip
     read = sum(o["bytes_read"] for o in by_op)
     written = sum(o["bytes_written"] for o in by_op)
@@ -703,13 +703,13 @@ def _note(progress: Callable[[str], None] | None, message: str) -> None:
 def run_fusion_bench(opts: FusionOptions, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every case; the report (a JSON-able dict). A failed guard does not raise here
     (``check_fusion_report`` does)."""
-    from rusty_ir.bench import device_report, profiling_device  # noqa: PLC0415
-    from rusty_ir.targets import target_for_adapter  # noqa: PLC0415
+    from rusty_ir.bench import device_report, profiling_device
+    from rusty_ir.targets import target_for_adapter
 
     validate(opts)
     if opts.vs_torch:
         import_torch()  # fail before any work
-    started = datetime.datetime.now(datetime.timezone.utc)
+    started = datetime.datetime.now(datetime.UTC)
     device = profiling_device()
     check_device_fits(device, opts)
     timestamps = "timestamp-query" in device.features
@@ -749,7 +749,7 @@ def run_fusion_bench(opts: FusionOptions, progress: Callable[[str], None] | None
         cases.append(entry)
     peaks: dict[str, Any] = {}
     if "gemm" in opts.cases:  # what the contraction's arithmetic is measured against
-        from rusty_ir.probes import measure_fma_peak  # noqa: PLC0415
+        from rusty_ir.probes import measure_fma_peak
 
         for elem in ("f32", "f16") if "shader-f16" in device.features else ("f32",):
             _note(progress, f"measuring the {elem} fma peak")
@@ -770,7 +770,7 @@ def run_fusion_bench(opts: FusionOptions, progress: Callable[[str], None] | None
         "bytes_model": "per dispatch (or PyTorch op): every bound buffer once, at the size of the value bound; "
                        "read-only bindings = read, writable = written; no cache effects, no re-reads from tiling",
         "cases": cases,
-        "total_seconds": round((datetime.datetime.now(datetime.timezone.utc) - started).total_seconds(), 3),
+        "total_seconds": round((datetime.datetime.now(datetime.UTC) - started).total_seconds(), 3),
     }
 
 

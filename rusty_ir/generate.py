@@ -83,7 +83,7 @@ class ReferenceBackend:
     def __init__(
         self, module: Any, weights: Mapping[str, TensorView], context_length: int, *, keep_logits: bool = False
     ) -> None:
-        from rusty_ir.dialects.transformer.interp import ReferenceInterpreter  # noqa: PLC0415 - xDSL only when used
+        from rusty_ir.dialects.transformer.interp import ReferenceInterpreter  # xDSL only when used
 
         if context_length <= 0:
             raise RustyError(f"the context length must be positive, got {context_length}")

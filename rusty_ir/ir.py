@@ -11,16 +11,16 @@ import io
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from xdsl.context import Context
 from xdsl.dialects import arith, memref, scf, tensor
 from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerAttr, MemRefType, ModuleOp, StringAttr, TensorType
 from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.irdl.dominance import DominanceInfo
-from xdsl.traits import IsolatedFromAbove
 from xdsl.parser import AttrParser, Parser
 from xdsl.printer import Printer
+from xdsl.traits import IsolatedFromAbove
 from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyException
 from xdsl.utils.mlir_lexer import MLIRLexer, MLIRTokenKind
 
@@ -29,7 +29,7 @@ from rusty_ir.errors import Diagnostic, RustyError, describe_op
 # xDSL's string-literal pattern nests quantifiers, '"(?:[^"\\...]+|\\...)*"', so an unterminated string of
 # a few dozen characters backtracks exponentially (rusty-opt hung on `x"({{.*}}) <{kernel = @k::@g,`).
 # The same language with possessive quantifiers (Python 3.11+) never backtracks.
-MLIRLexer._unescaped_characters_regex = re.compile(r'"(?:[^"\\\n\v\f]++|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*+"')  # noqa: SLF001
+MLIRLexer._unescaped_characters_regex = re.compile(r'"(?:[^"\\\n\v\f]++|\\(?:["nt\\]|[0-9A-Fa-f]{2}))*+"')
 
 
 TOO_DEEP = "the IR is nested too deeply (past Python's recursion limit)"
@@ -125,15 +125,15 @@ def parse_module(ctx: Context, source: SourceMap) -> ModuleOp:
     parser = None
     try:
         parser = _LocatingParser(ctx, source)  # lexes the first token: a ParseError too
-        if parser._current_token.kind is MLIRTokenKind.EOF:  # noqa: SLF001 - nothing but comments: an empty module, as in MLIR
+        if parser._current_token.kind is MLIRTokenKind.EOF:  # nothing but comments: an empty module, as in MLIR
             return ModuleOp([])
         module = parser.parse_module()
     except ParseError as err:
         raise source.at_offset(err.span.start, err.msg) from None
     except RecursionError:  # deep nesting: say where the parser gave up
-        offset = parser._current_token.span.start if parser else 0  # noqa: SLF001 - the parser's position
+        offset = parser._current_token.span.start if parser else 0  # the parser's position
         raise source.at_offset(offset, TOO_DEEP) from None
-    except Exception as err:  # noqa: BLE001 - an op or type rejected while being built from the text, however xDSL says it
+    except Exception as err:  # an op or type rejected while being built from the text, however xDSL says it
         known = isinstance(err, DiagnosticException | ValueError | TypeError)
         raise source.at_offset(getattr(parser, "last_op_start", 0), _message(err) if known else _malformed(err)) from None
     verify(module, source)
@@ -151,7 +151,7 @@ def verify(module: ModuleOp, source: SourceMap | None = None, stage: str = "") -
                 raise _op_diagnostic(op, _message(err), source, stage) from None
             except RecursionError:
                 raise
-            except Exception as err:  # noqa: BLE001 - an xDSL verifier tripping over a malformed op
+            except Exception as err:  # an xDSL verifier tripping over a malformed op
                 raise _op_diagnostic(op, _malformed(err), source, stage) from None
         _Dominance().check(module, source, stage)
     except RecursionError:
@@ -165,9 +165,9 @@ def _verify_upstream(op: Operation) -> None:
     ``scf.execute_region`` returns (xDSL inserts an empty yield where one is missing)."""
     if isinstance(op, tensor.EmptyOp):
         shape = op.tensor.type.get_shape()
-        want = sum(d == DYNAMIC_INDEX for d in shape)
-        if len(op.dynamic_sizes) != want:
-            raise VerifyException(f"incorrect number of dynamic sizes, has {len(op.dynamic_sizes)}, expected {want}")
+        dynamic = sum(d == DYNAMIC_INDEX for d in shape)
+        if len(op.dynamic_sizes) != dynamic:
+            raise VerifyException(f"incorrect number of dynamic sizes, has {len(op.dynamic_sizes)}, expected {dynamic}")
     if isinstance(op, tensor.DimOp | memref.DimOp) and isinstance(op.index.owner, arith.ConstantOp):
         rank = len(op.source.type.get_shape()) if isinstance(op.source.type, TensorType | MemRefType) else None
         index = op.index.owner.value
@@ -194,7 +194,7 @@ class _Dominance:
         for op in module.walk():
             for i, operand in enumerate(op.operands):
                 if not self._dominates(operand, op):
-                    what = "a block argument" if isinstance(operand, BlockArgument) else f"the result of '{operand.owner.name}'"
+                    what = "a block argument" if isinstance(operand, BlockArgument) else f"the result of '{cast(Operation, operand.owner).name}'"
                     err = _op_diagnostic(op, f"operand #{i} ({what}) is used before it is defined, or outside its scope",
                                          source, stage)  # fmt: skip
                     definer = operand.owner if isinstance(operand.owner, Operation) else operand.owner.parent_op()
@@ -204,11 +204,11 @@ class _Dominance:
                     raise err
 
     def _dominates(self, value: SSAValue, user: Operation) -> bool:
-        def_op = None if isinstance(value, BlockArgument) else value.owner
-        def_block = value.block if isinstance(value, BlockArgument) else def_op.parent_block()  # type: ignore[union-attr]
+        def_op = None if isinstance(value, BlockArgument) else cast(Operation, value.owner)
+        def_block = value.block if isinstance(value, BlockArgument) else cast(Operation, def_op).parent_block()
         if def_block is None or def_block.parent is None:
             return False
-        region = def_block.parent
+        region: Region = def_block.parent
         ancestor = user
         while (block := ancestor.parent_block()) is not None:
             if block.parent is region:

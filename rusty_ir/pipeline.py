@@ -28,8 +28,6 @@ from rusty_ir.passes.dispatch.analysis import defined_within
 from rusty_ir.registry import Registry
 from rusty_ir.stages import DEFAULT_STAGES
 
-
-
 _LOWERED_BY: tuple[tuple[str, str], ...] = (
     ("tfm.", "convert-transformer-to-tensor (stage 'tensor')"),
     ("linalg.", "form-dispatches (stage 'dispatch')"),
@@ -128,7 +126,7 @@ def mlir_to_xdsl_pipeline(text: str) -> str:
 def build_pipeline(
     registry: Registry,
     spec: str,
-    callback: Callable[[ModulePass | None, object, ModulePass | None], None] | None = None,
+    callback: Callable[[ModulePass | None, ModuleOp, ModulePass | None], None] | None = None,
 ) -> PassPipeline:
     """Parse an xDSL pipeline spec against the registry; every mistake is a RustyError."""
     spec = expand_named_pipelines(spec)
@@ -144,13 +142,13 @@ def build_pipeline(
         except (ValueError, TypeError, ArgSpecParseError) as err:
             raise RustyError(f"pass '{s.name}': {err}") from None
 
-    def between(prev: ModulePass | None, module: object, nxt: ModulePass | None) -> None:
+    def between(prev: ModulePass | None, module: ModuleOp, nxt: ModulePass | None) -> None:
         if callback is not None:
             callback(prev, module, nxt)
         if nxt is not None and registry.pass_origin.get(nxt.name) == "rusty-ir":
-            require_rusty_subset(module, nxt.name)  # pyright: ignore[reportArgumentType]
+            require_rusty_subset(module, nxt.name)
 
-    return PassPipeline(tuple(passes), between)  # pyright: ignore[reportArgumentType]
+    return PassPipeline(tuple(passes), between)
 
 
 def require_rusty_subset(module: ModuleOp, pass_name: str) -> None:

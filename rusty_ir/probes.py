@@ -33,7 +33,7 @@ def _bench_bytes(device: Any, nbytes: int | None, limit: str) -> int:
 def _best_wall_seconds(device: Any, encode: Any, last: Any, n: int, trials: int) -> float:
     """Best of ``trials`` wall times of one submit holding ``encode(encoder, n)``, after one warm-up of
     ``n = 1``; the submit is waited for by mapping 4 bytes copied from ``last`` at the end."""
-    import wgpu  # noqa: PLC0415
+    import wgpu
 
     dev = device.device
     staging = dev.create_buffer(size=4, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
@@ -73,7 +73,7 @@ def measure_copy_bandwidth(device: Any, nbytes: int | None = None, copies: int =
         src.destroy()
         dst.destroy()
     return {"bytes_per_s": 2 * nbytes * copies / best, "buffer_bytes": nbytes, "copies": copies, "seconds": best,
-            "method": "copy_buffer_to_buffer, read + write bytes / wall time to completion, best of %d" % trials}  # fmt: skip
+            "method": f"copy_buffer_to_buffer, read + write bytes / wall time to completion, best of {trials}"}  # fmt: skip
 
 
 _READ_KERNEL = """
@@ -115,7 +115,7 @@ def measure_read_bandwidth(device: Any, nbytes: int | None = None, reads: int = 
         src.destroy()
         sink.destroy()
     return {"bytes_per_s": nbytes * reads / best, "buffer_bytes": nbytes, "reads": reads, "seconds": best,
-            "method": "compute kernel, 16-byte loads, read bytes / wall time to completion, best of %d" % trials}  # fmt: skip
+            "method": f"compute kernel, 16-byte loads, read bytes / wall time to completion, best of {trials}"}  # fmt: skip
 
 
 _FMA_CHAINS = 8
@@ -227,7 +227,7 @@ def rss_bytes() -> int | None:
 
 def peak_rss_bytes() -> int:
     """This process's peak resident set size (Linux and macOS report it in different units)."""
-    import resource  # noqa: PLC0415
+    import resource
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024

@@ -11,9 +11,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 _WARNED: set[str] = set()
+
+
+class StepDone(Protocol):
+    """What ``Progress.step`` returns: call it when the step is done, with an optional detail."""
+
+    def __call__(self, detail: str = "") -> None: ...
 
 
 class Progress:
@@ -24,7 +30,7 @@ class Progress:
         self.quiet = quiet
         self.bars = (not quiet and sys.stderr.isatty()) if bars is None else bars and not quiet
 
-    def step(self, message: str) -> Callable[[str], None]:
+    def step(self, message: str) -> StepDone:
         """Print ``message...``; the returned function prints how long the step took (and a detail)."""
         start = time.perf_counter()
         if not self.quiet:
@@ -53,7 +59,7 @@ class Progress:
         if not self.bars or total <= 0:
             yield lambda _n: None
             return
-        from tqdm import tqdm  # noqa: PLC0415 - only on a terminal
+        from tqdm import tqdm  # only on a terminal
 
         scale: dict[str, Any] = {"unit_scale": True, "unit_divisor": 1024} if unit == "B" else {}
         with tqdm(total=total, desc=f"rusty: {desc}", unit=unit, leave=False, file=sys.stderr, dynamic_ncols=True, **scale) as t:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from xdsl.context import Context
 from xdsl.ir import Dialect
@@ -52,6 +52,14 @@ UPSTREAM_PASSES = (
     "transform-interpreter",
 )
 """Upstream xDSL passes offered beside rusty-ir's own (kept alphabetical)."""
+
+
+_T = TypeVar("_T")
+
+
+def _returning(value: _T) -> Callable[[], _T]:
+    """A registry factory for what a plugin hands over already built."""
+    return lambda: value
 
 
 @dataclass
@@ -93,9 +101,9 @@ class Registry:
             if d.name in self.dialects:
                 raise RustyError(f"{origin}: dialect '{d.name}' is already registered")
         for p in passes:
-            self.add_pass(p.name, lambda p=p: p, origin)
+            self.add_pass(p.name, _returning(p), origin)
         for d in dialects:
-            self.add_dialect(d.name, lambda d=d: d, origin)
+            self.add_dialect(d.name, _returning(d), origin)
 
     def load_plugin_file(self, path: str) -> None:
         """Import a Python file as a plugin (``--load-pass-plugin=FILE.py``)."""
@@ -132,7 +140,7 @@ class Registry:
         for ep in entry_points(group=PLUGIN_GROUP):
             try:
                 self.add_plugin(ep.load(), f"plugin '{ep.name}'")
-            except Exception as err:  # noqa: BLE001 - any failure of third-party code at import
+            except Exception as err:  # any failure of third-party code at import
                 why = f"{type(err).__name__}: {err}".splitlines()[0] if not isinstance(err, RustyError) else str(err)
                 self.broken[ep.name] = why
                 warn(f"plugin '{ep.name}' ({ep.value}) failed to load and is skipped: {why}")
@@ -143,7 +151,7 @@ def _stderr_warning(message: str) -> None:
 
 
 def _linalg() -> Dialect:
-    from rusty_ir.upstream_syntax import linalg_dialect  # noqa: PLC0415 - loaded with the dialect
+    from rusty_ir.upstream_syntax import linalg_dialect  # loaded with the dialect
 
     return linalg_dialect()
 
@@ -166,8 +174,8 @@ def build_registry(plugin_files: Iterable[str] = (), warn: Callable[[str], None]
     upstream = get_all_passes()
     for name in UPSTREAM_PASSES:
         reg.add_pass(name, upstream[name], "xdsl")
-    for name, factory in PASSES.items():
-        reg.add_pass(name, factory, "rusty-ir")
+    for name, pass_factory in PASSES.items():
+        reg.add_pass(name, pass_factory, "rusty-ir")
     reg.add_installed_plugins(warn)
     for path in plugin_files:
         reg.load_plugin_file(path)

@@ -141,7 +141,7 @@ def _whole(x: Any) -> bool:
 def pack(params: SamplingParams, u: float, counts: Iterable[tuple[int, int]] = ()) -> np.ndarray:
     """The int32 words the sampling entries take (module docstring): ``params``, the draw's ``u``
     and the penalized (id, count) pairs (at most ``MAX_PENALIZED`` distinct ids)."""
-    import numpy as np  # noqa: PLC0415 - `rusty --help` reads this module's constants without numpy
+    import numpy as np  # `rusty --help` reads this module's constants without numpy
 
     pairs = sorted((int(i), int(c)) for i, c in counts if c > 0)
     if len(pairs) > MAX_PENALIZED:
@@ -160,7 +160,7 @@ def pack(params: SamplingParams, u: float, counts: Iterable[tuple[int, int]] = (
 
 def unpack(words: np.ndarray) -> tuple[float, int, float, float, float, float, float, float, list[tuple[int, int]]]:
     """(temperature, top_k, top_p, min_p, repetition, presence, frequency, u, pairs) of packed words."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     w = np.asarray(words, np.int32).reshape(-1)
     if w.size != SAMPLING_WORDS:
@@ -173,7 +173,7 @@ def unpack(words: np.ndarray) -> tuple[float, int, float, float, float, float, f
 
 def sample_token(logits: np.ndarray, words: np.ndarray) -> int:
     """The token the sampling entries choose for these logits and packed words, in float32 (module docstring)."""
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     temperature, top_k, top_p, min_p, repetition, presence, frequency, u, pairs = unpack(words)
     f32 = np.float32
@@ -222,7 +222,7 @@ class Sampler:
     """The seed used (``params.seed``, or a fresh one when that is None): reported so a run can be repeated."""
 
     def __post_init__(self) -> None:
-        import numpy as np  # noqa: PLC0415
+        import numpy as np
 
         self.seed = self.params.seed if self.params.seed is not None else secrets.randbits(63)
         self._rng = np.random.Generator(np.random.PCG64(self.seed))
@@ -230,7 +230,7 @@ class Sampler:
 
     def words(self) -> np.ndarray:
         """Packed words for the next token (draws its ``u``)."""
-        import numpy as np  # noqa: PLC0415
+        import numpy as np
 
         u = float(self._rng.random(dtype=np.float32))
         counts = Counter(self._window).items() if self.params.penalized else ()

@@ -83,7 +83,7 @@ class Job:
     max_tokens: int
     sampling: SamplingParams
     stop: list[str]
-    deliver: Callable[[tuple[str, Any]], None]
+    deliver: Callable[[tuple[str, Any]], object]
     """Called from the worker thread with ("text", piece), ("done", result) or ("error", message)."""
     cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -145,7 +145,7 @@ def _chat_ids(body: dict[str, Any], model: Any) -> list[int]:
         raise RequestError("this model has no chat template: use /v1/completions", param="messages")
     try:
         return model.tokenizer.encode_chat(plain)
-    except Exception as err:  # noqa: BLE001 - a template may reject a conversation (roles out of order)
+    except Exception as err:  # a template may reject a conversation (roles out of order)
         raise RequestError(f"the chat template refused these messages: {err}", param="messages") from None
 
 
@@ -201,7 +201,7 @@ class Engine:
                 continue
             try:
                 result = self._generate(job)
-            except Exception as err:  # noqa: BLE001 - reported to the client as a 500, the server keeps running
+            except Exception as err:  # reported to the client as a 500, the server keeps running
                 job.deliver(("error", f"{type(err).__name__}: {err}" if not isinstance(err, RustyError) else str(err)))
                 continue
             self.served += 1
@@ -234,11 +234,11 @@ def _usage(result: Any) -> dict[str, Any]:
 
 def make_app(engine: Engine) -> Any:
     """The Starlette application of ``engine``."""
-    from starlette.applications import Starlette  # noqa: PLC0415
-    from starlette.exceptions import HTTPException  # noqa: PLC0415
-    from starlette.requests import Request  # noqa: PLC0415
-    from starlette.responses import JSONResponse, StreamingResponse  # noqa: PLC0415
-    from starlette.routing import Route  # noqa: PLC0415
+    from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, StreamingResponse
+    from starlette.routing import Route
 
     created = int(time.time())
 
@@ -340,7 +340,7 @@ async def _sse(job: Job, events: asyncio.Queue[tuple[str, Any]], chat: bool, ide
 
 async def _whole(request: Any, job: Job, events: asyncio.Queue[tuple[str, Any]], chat: bool, ident: str, name: str) -> Any:
     """The answer as one JSON response, cancelling the job if the client disconnects while it waits."""
-    from starlette.responses import JSONResponse  # noqa: PLC0415
+    from starlette.responses import JSONResponse
 
     async def disconnected() -> None:
         while (await request.receive())["type"] != "http.disconnect":
@@ -382,8 +382,8 @@ async def _whole(request: Any, job: Job, events: asyncio.Queue[tuple[str, Any]],
 def require_stack() -> None:
     """RustyError naming the extra to install when Starlette or uvicorn is missing."""
     try:
-        import starlette  # noqa: F401, PLC0415
-        import uvicorn  # noqa: F401, PLC0415
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
     except ImportError as err:
         raise RustyError(f"rusty serve needs the serve extra ({err.name} is missing): pip install 'rusty-ir[serve]'") from None
 
@@ -398,10 +398,10 @@ def serve_main(args: argparse.Namespace, options: LoadOptions) -> int:
     """``rusty serve``: load the model (``options``: what the command's model flags ask for, from
     ``rusty_ir.tools.options.load_options``), then serve until interrupted."""
     require_stack()
-    import uvicorn  # noqa: PLC0415
+    import uvicorn
 
-    from rusty_ir.api import Model, open_model  # noqa: PLC0415
-    from rusty_ir.progress import Progress  # noqa: PLC0415
+    from rusty_ir.api import Model, open_model
+    from rusty_ir.progress import Progress
 
     if args.max_queue < 1:
         raise RustyError(f"--max-queue must be at least 1, got {args.max_queue}")

@@ -217,7 +217,7 @@ def write_synthetic_gguf(shape: str, quant: str, path: str | Path, seed: int = 0
     Written to a temporary file beside ``path`` and renamed into place, so an
     interrupted run never leaves a truncated file under the cached name.
     """
-    import gguf  # noqa: PLC0415
+    import gguf
 
     spec = shape_of(shape)
     check_quant(quant)
@@ -267,7 +267,7 @@ def write_synthetic_gguf(shape: str, quant: str, path: str | Path, seed: int = 0
         w.write_kv_data_to_file()
         w.write_ti_data_to_file()
         rng = np.random.default_rng(seed)
-        for name, shp in plan:
+        for _name, shp in plan:
             if len(shp) == 1:
                 w.write_tensor_data(np.ones(shp, np.float32))
             else:

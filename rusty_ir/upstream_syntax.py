@@ -22,7 +22,7 @@ _fixed = False
 
 def fix_linalg_generic() -> None:
     """Let ``linalg.generic``'s custom parser read ``-> (T1, T2)`` as well as ``-> T1, T2`` (idempotent)."""
-    global _fixed  # noqa: PLW0603 - patch once per process
+    global _fixed  # patch once per process
     if _fixed:
         return
     upstream = GenericOp.parse.__func__  # type: ignore[attr-defined]
@@ -34,12 +34,12 @@ def fix_linalg_generic() -> None:
 
         def results_list(delimiter: Parser.Delimiter, element: Any, context_msg: str = "") -> list[Any]:
             if (delimiter is Parser.Delimiter.NONE and element == parser.parse_attribute
-                    and parser._current_token.kind is MLIRTokenKind.L_PAREN):  # noqa: SLF001 - the next token
+                    and parser._current_token.kind is MLIRTokenKind.L_PAREN):  # the next token
                 delimiter = Parser.Delimiter.PAREN
             return plain(delimiter, element, context_msg)
 
         outer = parser.__dict__.get("parse_comma_separated_list")  # a generic nested in this one's region
-        parser.parse_comma_separated_list = results_list  # type: ignore[method-assign]
+        parser.parse_comma_separated_list = results_list  # type: ignore[assignment, method-assign]
         try:
             return upstream(cls, parser)
         finally:

@@ -8,11 +8,11 @@ Usage: python scripts/bench_compile.py [MODEL]
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
 import time
-import os
 
 
 def run_once(model: list[str], cache: str) -> dict:

@@ -41,7 +41,7 @@ def main() -> int:
     parser.add_argument("model", nargs="?", help="checkpoint (default: bundled SmolLM2 GGUF)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
-    from rusty_ir.importers import default_model_path  # noqa: PLC0415
+    from rusty_ir.importers import default_model_path
 
     model = Path(args.model) if args.model else default_model_path()
     size = sum(f.stat().st_size for f in model.rglob("*") if f.is_file()) if model.is_dir() else model.stat().st_size

@@ -34,13 +34,12 @@ def main() -> None:
     parser.add_argument("--layers", default="none,1,2", help="comma-separated resident_layers settings ('none': every layer)")
     args = parser.parse_args()
 
-    from rusty_ir.backends.runtime import Device  # noqa: PLC0415
-    from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
-    from rusty_ir.targets import target_for_adapter  # noqa: PLC0415
-
-    from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
-    from rusty_ir.importers import load_model  # noqa: PLC0415
-    from rusty_ir.synthetic import cached_name, default_cache_dir, write_synthetic_gguf  # noqa: PLC0415
+    from rusty_ir.backends.runtime import Device
+    from rusty_ir.backends.runtime.model import ModelRuntime
+    from rusty_ir.driver import CompileOptions, compile_model
+    from rusty_ir.importers import load_model
+    from rusty_ir.synthetic import cached_name, default_cache_dir, write_synthetic_gguf
+    from rusty_ir.targets import target_for_adapter
 
     path = default_cache_dir() / cached_name(args.shape, args.quant)
     if not path.exists():
@@ -48,7 +47,7 @@ def main() -> None:
     model = load_model(str(path))
     device = Device()
     compiled = compile_model(model, CompileOptions(target=target_for_adapter(device.info)), adapter=device.identity)
-    P, N = args.prompt_tokens, args.decode_tokens  # noqa: N806
+    P, N = args.prompt_tokens, args.decode_tokens
     prompt = np.random.default_rng(1).integers(0, model.config.vocab, size=P, dtype=np.int32)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
     print(f"{args.shape} {args.quant}: {model.config.n_layers} layers; {device.info.get('device')} ({device.info.get('backend_type')}); "

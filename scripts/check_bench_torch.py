@@ -14,14 +14,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_bench import TINY, _private_compile_cache, cache, run_bench_cli  # noqa: E402,F401 - fixtures and helpers of the bench tests
+import json
 
-import json  # noqa: E402
+import numpy as np
+from test_bench import TINY, _private_compile_cache, cache, run_bench_cli  # noqa: F401 - fixtures and helpers of the bench tests - fixtures and helpers of the bench tests
 
-import numpy as np  # noqa: E402
-
-from rusty_ir.importers import load_model  # noqa: E402
-from rusty_ir.synthetic import write_synthetic_gguf  # noqa: E402
+from rusty_ir.importers import load_model
+from rusty_ir.synthetic import write_synthetic_gguf
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")

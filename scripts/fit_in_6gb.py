@@ -38,7 +38,7 @@ def main() -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="rusty-6gb-"))
     work.mkdir(parents=True, exist_ok=True)
 
-    from rusty_ir.synthetic import write_synthetic_gguf  # noqa: PLC0415
+    from rusty_ir.synthetic import write_synthetic_gguf
 
     print(f"{'config':<20} {'peak RSS':>9} {'end RSS':>8} {'weights':>8} {'KV cache':>9} {'slots':>7} {'prefill':>8} {'decode':>9}")
     for config in args.configs:

@@ -80,15 +80,14 @@ class Case:
 
 
 def _tool_mains() -> dict[str, Any]:
-    from rusty_ir.tools import rusty, rusty_opt, rusty_translate  # noqa: PLC0415
-
     # what the children need, imported once here: xDSL, the passes, the emitters, tokenizers, jinja2
-    import jinja2.sandbox  # noqa: F401, PLC0415
-    import tokenizers  # noqa: F401, PLC0415
+    import jinja2.sandbox  # noqa: F401
+    import tokenizers  # noqa: F401
 
-    from rusty_ir.backends import msl, schedule, wgsl  # noqa: F401, PLC0415
-    from rusty_ir.importers import to_ir  # noqa: F401, PLC0415
-    from rusty_ir.registry import build_registry  # noqa: PLC0415
+    from rusty_ir.backends import msl, schedule, wgsl  # noqa: F401
+    from rusty_ir.importers import to_ir  # noqa: F401
+    from rusty_ir.registry import build_registry
+    from rusty_ir.tools import rusty, rusty_opt, rusty_translate
 
     build_registry()
     return {"rusty": rusty.main, "rusty-opt": rusty_opt.main, "rusty-translate": rusty_translate.main}
@@ -112,8 +111,8 @@ def run_forked(main: Any, argv: list[str], timeout: float, scratch: Path) -> Out
             rc = int(main(argv))
         except SystemExit as e:  # argparse
             rc = e.code if isinstance(e.code, int) else 2
-        except BaseException:  # noqa: BLE001 - anything escaping main is a crash
-            import traceback  # noqa: PLC0415
+        except BaseException:  # anything escaping main is a crash
+            import traceback
 
             traceback.print_exc()
             rc = 71
@@ -121,7 +120,7 @@ def run_forked(main: Any, argv: list[str], timeout: float, scratch: Path) -> Out
             for stream in (sys.stdout, sys.stderr):
                 try:
                     stream.flush()
-                except Exception:  # noqa: BLE001, S110
+                except Exception:
                     pass
             os._exit(rc)
     rc: int | None = None

@@ -253,7 +253,7 @@ def gemm_wgsl(m: int, n: int, k: int, bm: int, bn: int, bk: int, math: str, unro
         for j in range(per):
             bi = j // 32 if per >= 32 else 0
             add(f"    {{ let e = bpart * {per}u + {j}u; let w = (e % 32u) % 16u; let word = pc{bi}[w / 4u];")
-            add(f"      let q = (word >> ((w % 4u) * 8u + ((e % 32u) / 16u) * 4u)) & 15u;")
+            add("      let q = (word >> ((w % 4u) * 8u + ((e % 32u) / 16u) * 4u)) & 15u;")
             add(f"      Bs[e * {bn // 4}u + bcol / 4u][bcol % 4u] = {elem}(ps{bi} * (f32(q) - 8.0)); }}")
 
     def step(kk: str) -> None:
@@ -344,7 +344,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
 """
 
 
-def run_peak(lab: "Lab", variants, workgroups: int, reps: int) -> list[dict]:
+def run_peak(lab: Lab, variants, workgroups: int, reps: int) -> list[dict]:
     """FMA throughput of each (elem, width, chains, iterations, unroll) variant, timed by timestamps."""
     sink = lab.dev.empty(16)
     out = []
@@ -431,7 +431,7 @@ def run_gemv(lab: Lab, n: int, k: int, variants, copies: int, reps: int, rng) ->
         label = f"gemv {n}x{k} rows={rows} groups={groups} split={split} unroll={unroll} {conv}"
         try:
             p = lab.pipeline(gemv_wgsl(n, k, rows, groups, split, unroll, conv), label)
-        except Exception as err:  # noqa: BLE001 - a variant the adapter refuses is reported, not fatal
+        except Exception as err:  # a variant the adapter refuses is reported, not fatal
             print(f"{label}: FAILED {str(err).splitlines()[0][:200]}", flush=True)
             continue
         binds = [lab.group(p, [xb, c, s, y]) for c, s in wbufs]
@@ -462,12 +462,11 @@ def run_gemv_dp4a(lab: Lab, n: int, k: int, variants, copies: int, reps: int, rn
         label = f"dp4a {n}x{k} rows={rows} groups={groups} split={split} unroll={unroll} {xmode}"
         try:
             p = lab.pipeline(gemv_dp4a_wgsl(n, k, rows, groups, split, unroll, xmode), label)
-        except Exception as err:  # noqa: BLE001 - a variant the adapter refuses is reported, not fatal
+        except Exception as err:  # a variant the adapter refuses is reported, not fatal
             print(f"{label}: FAILED {str(err).splitlines()[0][:300]}", flush=True)
             continue
-        import wgpu
 
-        def group(c, s_):
+        def group(c, s_, xmode=xmode, p=p):
             ents = [(0, bufs["xq"] if xmode == "pre" else bufs["x"]), (1, c), (2, s_), (3, y)] + ([(4, bufs["xd"])] if xmode == "pre" else [])
             return lab.d.create_bind_group(layout=p.get_bind_group_layout(0), entries=[{"binding": i, "resource": {"buffer": b}} for i, b in ents])
 
@@ -495,7 +494,7 @@ def run_gemm(lab: Lab, m: int, n: int, k: int, variants, reps: int, rng) -> list
         label = f"gemm {m}x{n}x{k} tile={bm}x{bn}x{bk} {math}{' unrolled' if unroll else ''}"
         try:
             p = lab.pipeline(gemm_wgsl(m, n, k, bm, bn, bk, math, unroll), label)
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             print(f"{label}: FAILED {str(err).splitlines()[0][:300]}", flush=True)
             continue
         g = lab.group(p, [xb, cb, sb, y])

@@ -44,11 +44,10 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
 
-    from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
-
-    from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
-    from rusty_ir.generate import generate  # noqa: PLC0415
-    from rusty_ir.importers import load_model  # noqa: PLC0415
+    from rusty_ir.backends.runtime.model import ModelRuntime
+    from rusty_ir.driver import CompileOptions, compile_model
+    from rusty_ir.generate import generate
+    from rusty_ir.importers import load_model
 
     model = load_model(None)
     prompts = [model.tokenizer.encode_chat([{"role": "user", "content": p}]) for p in PROMPTS]

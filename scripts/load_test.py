@@ -99,7 +99,7 @@ async def one_request(client: Any, model: str, index: int, max_tokens: int, want
                     first = first if first is not None else time.perf_counter() - start
                     parts.append(choice.delta.content)
                 finish = choice.finish_reason or finish
-    except Exception as err:  # noqa: BLE001 - every failure is counted and reported
+    except Exception as err:  # every failure is counted and reported
         return Outcome(index, False, time.perf_counter() - start, first, 0, f"{type(err).__name__}: {err}")
     latency = time.perf_counter() - start
     text, tokens = "".join(parts), usage.completion_tokens if usage else 0
@@ -114,11 +114,11 @@ async def one_request(client: Any, model: str, index: int, max_tokens: int, want
 
 
 async def run(url: str, clients: int, requests: int, max_tokens: int) -> Report:
-    from openai import AsyncOpenAI  # noqa: PLC0415 - the test extra
+    from openai import AsyncOpenAI  # the test extra
 
     client = AsyncOpenAI(base_url=url, api_key="unused", max_retries=0, timeout=3600)
     model = (await client.models.list()).data[0].id
-    with urllib.request.urlopen(url.removesuffix("/v1") + "/health") as health:  # noqa: S310 - the server under test
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/health") as health:  # the server under test
         adapter = json.load(health).get("adapter") or "?"
     wants = [await reference(client, model, p, max_tokens) for p in PROMPTS]
 
@@ -146,7 +146,7 @@ async def run(url: str, clients: int, requests: int, max_tokens: int) -> Report:
 def launch(serve_args: list[str]) -> tuple[subprocess.Popen[str], str]:
     """``rusty serve --port 0 ...``; the process and its URL, once it listens."""
     cmd = [sys.executable, "-m", "rusty_ir.tools.rusty", "serve", "--port", "0", *serve_args]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)  # noqa: S603 - our own tool
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)  # our own tool
     assert proc.stderr is not None
     for line in proc.stderr:
         sys.stderr.write(line)

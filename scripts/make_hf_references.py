@@ -88,7 +88,7 @@ def hf_tokenizer_ids(path: Path, text: str) -> tuple[list[int] | None, str]:
         else:
             tok = transformers.AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
         return [int(i) for i in tok(text)["input_ids"]], "transformers AutoTokenizer"
-    except Exception as err:  # noqa: BLE001 - recorded, not fatal
+    except Exception as err:  # recorded, not fatal
         return None, f"transformers could not build a tokenizer: {type(err).__name__}: {str(err)[:200]}"
 
 

@@ -45,7 +45,7 @@ def main() -> None:
     for line in subprocess.run([sys.executable, "-c", "import json, sys\n" + PHASES], capture_output=True, text=True, check=True).stdout.splitlines():
         print("  " + ", ".join(f"{k}: {v}" + (" MiB" if type(v) is int else "") for k, v in json.loads(line).items()))
 
-    from rusty_ir.synthetic import write_synthetic_gguf  # noqa: PLC0415
+    from rusty_ir.synthetic import write_synthetic_gguf
 
     tiny = write_synthetic_gguf("test-tiny", "q4_0", work / "tiny.gguf")
     for name, model in (("tiny (2 layers, 64 wide)", str(tiny)), ("SmolLM2-135M Q4_1", None)):

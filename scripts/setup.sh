@@ -2,7 +2,7 @@
 # One-step set-up for rusty-ir, then the main job or the tests.
 #
 #   bash scripts/setup.sh run [ARGS...]   install everything, then `rusty run ARGS...`
-#   bash scripts/setup.sh test            install everything, then every test (lit + pytest)
+#   bash scripts/setup.sh test            install everything, then lint (ruff), types (mypy) and every test (lit + pytest)
 #
 # Installs into .venv/ (Python 3.11+): the project (editable) with its test tools (among them the serve
 # extra, Starlette and uvicorn, and the openai client the server tests use) and the default model
@@ -59,6 +59,9 @@ fi
 case "$mode" in
   run)  exec rusty run "$@" ;;
   test)
+    # lint and types first (pyproject.toml: [tool.ruff], [tool.mypy]; seconds), then the tests
+    ruff check .
+    python scripts/typecheck.py
     lit -q lit_tests/
     python -m pytest -q tests/ ;;
   *) echo "usage: bash scripts/setup.sh run [ARGS...] | test" >&2; exit 2 ;;

@@ -48,8 +48,8 @@ def oracle_logits() -> dict[str, np.ndarray]:
 
 @pytest.fixture(scope="session")
 def smollm2_path() -> Path:
-    from rusty_ir.errors import RustyError  # noqa: PLC0415
-    from rusty_ir.importers import default_model_path  # noqa: PLC0415
+    from rusty_ir.errors import RustyError
+    from rusty_ir.importers import default_model_path
 
     try:
         return default_model_path()
@@ -59,7 +59,7 @@ def smollm2_path() -> Path:
 
 @pytest.fixture(scope="session")
 def smollm2(smollm2_path: Path) -> Any:
-    from rusty_ir.importers import load_model  # noqa: PLC0415
+    from rusty_ir.importers import load_model
 
     return load_model(smollm2_path)
 
@@ -67,7 +67,7 @@ def smollm2(smollm2_path: Path) -> Any:
 @pytest.fixture(scope="session")
 def smollm2_hf_folder(smollm2: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The SmolLM2 weights as a Hugging Face folder (float32 safetensors, q/k rows in HF order)."""
-    from rusty_ir.importers.export import write_hf_folder  # noqa: PLC0415
+    from rusty_ir.importers.export import write_hf_folder
 
     return write_hf_folder(smollm2, tmp_path_factory.mktemp("smollm2_hf"), dtype="f32")
 
@@ -76,6 +76,6 @@ def smollm2_hf_folder(smollm2: Any, tmp_path_factory: pytest.TempPathFactory) ->
 def smollm2_api() -> Any:
     """``rusty_ir.load()``: the bundled SmolLM2 on the wgpu adapter, with the sampling entries (one per session:
     the API, server and chat tests share it, and with it the KV cache they reuse)."""
-    import rusty_ir  # noqa: PLC0415
+    import rusty_ir
 
     return rusty_ir.load(context_length=512)

@@ -49,6 +49,6 @@ def test_python_md_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(blocks) >= 5
     namespace: dict[str, Any] = {}
     for i, code in enumerate(blocks):
-        exec(compile(code, f"docs/python.md block {i + 1}", "exec"), namespace)  # noqa: S102 - the docs' own examples
+        exec(compile(code, f"docs/python.md block {i + 1}", "exec"), namespace)  # the docs' own examples
     out = capsys.readouterr().out
     assert "Paris" in out and "temperature must be a number >= 0" in out and "prompt tokens from the cache" in out

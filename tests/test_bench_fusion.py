@@ -258,8 +258,8 @@ def test_gemm_weights_share_one_register_tile(weights: int) -> None:
     q, k and v of equal width): the gemm tile's columns are split among the weights (128 x 128 of 8 x 8 holds 64
     rows of each of two, 128 x 192 of 8 x 12 64 of each of three), on the nvidia target's f16 tiles, 40 rows (not
     a whole tile) and 5 tokens, against numpy."""
-    from rusty_ir.backends.runtime import Device  # noqa: PLC0415
-    from rusty_ir.bench_fusion import compile_variant  # noqa: PLC0415
+    from rusty_ir.backends.runtime import Device
+    from rusty_ir.bench_fusion import compile_variant
 
     m, k, n = 5, 32, 40  # K = 32: the tiles of three weights fit llvmpipe's 32 KiB of workgroup memory
     rng = np.random.default_rng(weights)

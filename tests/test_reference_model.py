@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import oracle_checks
 import pytest
+from importers.tiny import HF_REFERENCE_PROMPT, HF_REFERENCE_STEPS, hf_reference_checkpoints
+from oracle_checks import max_rel_err
 from xdsl.dialects.builtin import ModuleOp
 
 from rusty_ir.errors import RustyError
@@ -26,10 +29,6 @@ from rusty_ir.importers import load_model
 from rusty_ir.importers.to_ir import build_module
 from rusty_ir.speculative import SpeculativeOptions, Speculator
 from rusty_ir.weights import SCHEMES, TensorView, WeightStore
-
-import oracle_checks
-from oracle_checks import max_rel_err
-from importers.tiny import HF_REFERENCE_PROMPT, HF_REFERENCE_STEPS, hf_reference_checkpoints
 
 DATA = Path(__file__).resolve().parent / "data"
 SPECULATIVE = {"unicode_mixed": 16}

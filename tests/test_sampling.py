@@ -11,8 +11,8 @@ import pytest
 
 from rusty_ir.errors import RustyError
 from rusty_ir.generate import Session
-from rusty_ir.speculative import common_prefix
 from rusty_ir.sampling import MAX_PENALIZED, SAMPLING_WORDS, Sampler, SamplingParams, pack, sample_token, unpack
+from rusty_ir.speculative import common_prefix
 
 GRID = 2000
 """Draws per distribution check: u = (j + 0.5) / GRID, so each token's share is its probability within 1 / GRID."""

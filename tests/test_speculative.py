@@ -10,10 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-
 from importers.tiny import random_weights, tiny_config, write_tiny_gguf
+
 from rusty_ir.errors import RustyError
 from rusty_ir.generate import ReferenceBackend, Session
 from rusty_ir.importers import load_model
@@ -94,8 +93,8 @@ def test_rejected_rows_are_dropped_and_stop_early(models: tuple) -> None:
 def test_wgpu_verify_steps_and_truncation(models: tuple, tiny_pair: tuple[Path, Path]) -> None:
     """The wgpu runtime's @verify (a token per row) and block-table truncation: speculative greedy is plain
     greedy there too, drafts were rejected along the way, and the paged cache keeps blocks for kept rows only."""
-    from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
-    from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
+    from rusty_ir.backends.runtime.model import ModelRuntime
+    from rusty_ir.driver import CompileOptions, compile_model
 
     target, _, _, draft_backend = models
     result = compile_model(target, CompileOptions(verify_entry=True, kv_block_size=4), use_cache=False)
@@ -148,7 +147,7 @@ def test_rusty_run_reports_speculation(tiny_pair: tuple[Path, Path], capsys: pyt
 
 
 def test_api_speculates(tiny_pair: tuple[Path, Path]) -> None:
-    import rusty_ir  # noqa: PLC0415
+    import rusty_ir
 
     target, draft = tiny_pair
     model = rusty_ir.load(target, backend="reference", context_length=64, draft=draft, draft_tokens=3)

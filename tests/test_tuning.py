@@ -91,11 +91,11 @@ def heuristic(module: ModuleOp, target: str = "webgpu") -> tuning.Pair:
 
 @pytest.fixture(scope="module")
 def device() -> Any:
-    from rusty_ir.backends.runtime import Device  # noqa: PLC0415
+    from rusty_ir.backends.runtime import Device
 
     try:
         return Device()
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         pytest.fail(f"no wgpu adapter (install mesa-vulkan-drivers on a machine without a GPU): {err}")
 
 
@@ -136,7 +136,7 @@ def test_candidates_vary_the_heuristic_within_the_limits() -> None:
 
 
 def test_lowering_is_the_default_pipeline_after_tuning_but_the_weight_layout() -> None:
-    from rusty_ir.stages import DEFAULT_STAGES  # noqa: PLC0415
+    from rusty_ir.stages import DEFAULT_STAGES
 
     names = [n for n, _ in DEFAULT_STAGES]
     after = [spec for n, spec in DEFAULT_STAGES[names.index("tuned") + 1 :] if n != "laid-out"]
@@ -332,12 +332,11 @@ def test_without_an_adapter_the_driver_keeps_the_heuristic(tmp_path: Path) -> No
 
 
 def test_tuned_and_default_compiles_have_different_cache_keys(tmp_path: Path) -> None:
-    from rusty_ir.driver import CompileOptions, cache_key  # noqa: PLC0415
-    from rusty_ir.pipeline import default_pipeline  # noqa: PLC0415
+    from importers.tiny import random_weights, tiny_config, write_tiny_gguf
 
-    from importers.tiny import random_weights, tiny_config, write_tiny_gguf  # noqa: PLC0415
-
-    from rusty_ir.importers import load_model  # noqa: PLC0415
+    from rusty_ir.driver import CompileOptions, cache_key
+    from rusty_ir.importers import load_model
+    from rusty_ir.pipeline import default_pipeline
 
     cfg = tiny_config("qwen2")
     model = load_model(write_tiny_gguf(tmp_path / "model.gguf", cfg, random_weights(cfg)))
@@ -353,8 +352,8 @@ def test_tuned_and_default_compiles_have_different_cache_keys(tmp_path: Path) ->
 
 def test_bench_tune_reports_tuned_against_default(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """End to end on the hidden 'test-tiny' synthetic shape: tuned compile, timings side by side, tuned logits checked."""
-    from rusty_ir.bench import format_report  # noqa: PLC0415
-    from rusty_ir.tools.rusty import main  # noqa: PLC0415
+    from rusty_ir.bench import format_report
+    from rusty_ir.tools.rusty import main
 
     monkeypatch.setenv("RUSTY_CACHE_DIR", str(tmp_path / "cache"))
     # the search itself is tested above: here one alternative per axis keeps the tiny model's dozen regions quick
@@ -390,7 +389,7 @@ def test_bench_tune_reports_tuned_against_default(tmp_path: Path, capsys: pytest
     ],
 )
 def test_tune_flag_errors(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from rusty_ir.tools.rusty import main  # noqa: PLC0415
+    from rusty_ir.tools.rusty import main
 
     assert main(args) == 1
     err = capsys.readouterr().err

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
-
 import oracle_checks
+import pytest
 from importers.tiny import hf_reference_checkpoints
+
 from rusty_ir.backends.runtime.model import ModelRuntime
 from rusty_ir.driver import CompileOptions, compile_model
 from rusty_ir.generate import Session, generate

@@ -40,13 +40,6 @@ from types import MappingProxyType
 from typing import ClassVar
 
 import numpy as np
-from rusty_ir.backends.runtime.kernel_abi import (
-    PARAMS_ALIGN,
-    BufferBinding,
-    KernelInterface,
-    ParamField,
-    ParamsLayout,
-)
 from xdsl.dialects import gpu
 from xdsl.dialects.builtin import (
     AffineMapAttr,
@@ -67,6 +60,13 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 from xdsl.ir.affine import AffineMap
 
+from rusty_ir.backends.runtime.kernel_abi import (
+    PARAMS_ALIGN,
+    BufferBinding,
+    KernelInterface,
+    ParamField,
+    ParamsLayout,
+)
 from rusty_ir.errors import RustyError, describe_op
 
 BINDING_PARTS_ATTR = "rusty.binding_parts"
@@ -117,7 +117,7 @@ def located(message: str, op: Operation) -> RustyError:
     """A RustyError that says where ``op`` is and carries it (``err.op``) so tools can point at its line."""
     where = _where_func(op) if isinstance(op, gpu.FuncOp) else describe_op(op)
     err = RustyError(f"{message}, in {where}")
-    err.op = op  # type: ignore[attr-defined]
+    err.op = op
     return err
 
 
@@ -550,7 +550,7 @@ class KernelEmitter:
         size_attr = func.known_block_size
         if not isinstance(size_attr, DenseArrayBase):
             raise located("kernel has no gpu.known_block_size, which gives its workgroup size", func)
-        sizes = [int(s) for s in size_attr.get_values()]  # type: ignore[arg-type]
+        sizes = [int(s) for s in size_attr.get_values()]
         if not 1 <= len(sizes) <= 3 or any(s < 1 for s in sizes):
             raise located(f"gpu.known_block_size {sizes} must be 1 to 3 positive sizes", func)
         wx, wy, wz = (sizes + [1, 1])[:3]
@@ -606,7 +606,7 @@ class KernelEmitter:
         var_name = self._global_name("params")
         fields: list[ParamField] = []
         seen: set[str] = set()
-        for k, (index, arg, label) in enumerate(scalars):
+        for k, (index, arg, label) in enumerate(scalars):  # type: ignore[assignment]
             abi = self._abi(arg.type, func)
             field_name = label if label not in self.lang.reserved and label not in seen and not label.startswith("__") else f"arg{index}"
             seen.add(field_name)
@@ -626,7 +626,7 @@ class KernelEmitter:
         entries = attr.data if isinstance(attr, ArrayAttr) else None
         ranges: dict[int, tuple[int, int]] = {}
         for entry in entries or ():
-            values = [int(v) for v in entry.get_values()] if isinstance(entry, DenseArrayBase) else []  # type: ignore[arg-type]
+            values = [int(v) for v in entry.get_values()] if isinstance(entry, DenseArrayBase) else []
             if len(values) != 4:
                 break
             arg, _, offset, size = values
@@ -675,12 +675,12 @@ class KernelEmitter:
         if op.name in lang.builtins:
             param, _, fmt = lang.builtins[op.name]
             self.builtins.add(param)
-            dim = op.properties["dimension"].data.value if "dimension" in op.properties else ""  # type: ignore[union-attr]
+            dim = op.properties["dimension"].data.value if "dimension" in op.properties else ""  # type: ignore[attr-defined]
             fields["dim"] = dim
         elif op.name == "arith.cmpi":
-            fmt = lang.cmpi_formats[op.properties["predicate"].value.data]  # type: ignore[union-attr]
+            fmt = lang.cmpi_formats[op.properties["predicate"].value.data]  # type: ignore[attr-defined]
         elif op.name == "arith.cmpf":
-            fmt = lang.cmpf_formats[op.properties["predicate"].value.data]  # type: ignore[union-attr]
+            fmt = lang.cmpf_formats[op.properties["predicate"].value.data]  # type: ignore[attr-defined]
         else:
             entry = lang.op_formats[op.name]
             fmt = entry if isinstance(entry, str) else entry.get(operand_abis[0], entry["*"])
@@ -691,7 +691,7 @@ class KernelEmitter:
         if op.name in lang.subgroup_ops:
             self.uses_subgroups = True
         if op.name == "rgpu.unpack_f16":
-            fields["half"] = "x" if op.properties["half"].data.value == "lo" else "y"  # type: ignore[union-attr]
+            fields["half"] = "x" if op.properties["half"].data.value == "lo" else "y"  # type: ignore[attr-defined]
         if op.name in _VECTOR_CASTS and split_abi(result_abi)[1] > 1:
             cast = lang.vector_cast(operands[0], result_abi)
             if cast is not None:
@@ -707,7 +707,7 @@ class KernelEmitter:
         self._let(op, fmt.format(**fields))
 
     def _block_size(self, op: Operation) -> None:
-        dim = op.properties["dimension"].data.value  # type: ignore[union-attr]
+        dim = op.properties["dimension"].data.value  # type: ignore[attr-defined]
         self.exprs[op.results[0]] = self.lang.int_literal(self.parts.workgroup_size["xyz".index(dim)])
 
     def _skip_constant(self, op: Operation) -> None:
@@ -745,7 +745,7 @@ class KernelEmitter:
 
     def _extract(self, op: Operation) -> None:
         """vector.extract of one lane (a static or dynamic position)."""
-        static = [int(v) for v in op.properties["static_position"].get_values()]  # type: ignore[union-attr]
+        static = [int(v) for v in op.properties["static_position"].get_values()]  # type: ignore[attr-defined]
         dynamic = iter(op.operands[1:])
         if len(static) != 1:
             raise located("vector.extract of one lane of a 1-D vector only", op)
@@ -754,7 +754,7 @@ class KernelEmitter:
 
     def _insert(self, op: Operation) -> None:
         """vector.insert of one lane: a copy of the vector with that lane replaced."""
-        static = [int(v) for v in op.properties["static_position"].get_values()]  # type: ignore[union-attr]
+        static = [int(v) for v in op.properties["static_position"].get_values()]  # type: ignore[attr-defined]
         if len(static) != 1:
             raise located("vector.insert of one lane of a 1-D vector only", op)
         result = op.results[0]
@@ -766,11 +766,11 @@ class KernelEmitter:
 
     def _reduction(self, op: Operation) -> None:
         """vector.reduction <add|mul|maxnumf|minnumf|maximumf|minimumf> (no accumulator), lane by lane."""
-        kind = str(op.properties["kind"].data.value)  # type: ignore[union-attr]
+        kind = str(op.properties["kind"].data.value)  # type: ignore[attr-defined]
         if op.operands[1:]:
             raise located("vector.reduction with an accumulator is not printed", op)
         v = self._expr(op.operands[0], op)
-        lanes = [f"{v}[{self.lang.int_literal(i)}]" for i in range(op.operands[0].type.get_shape()[0])]  # type: ignore[union-attr]
+        lanes = [f"{v}[{self.lang.int_literal(i)}]" for i in range(op.operands[0].type.get_shape()[0])]  # type: ignore[attr-defined]
         infix = {"add": " + ", "mul": " * "}.get(kind)
         if infix is not None:
             self._let(op, "(" + infix.join(lanes) + ")")

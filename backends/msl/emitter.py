@@ -30,6 +30,9 @@ from types import MappingProxyType
 from typing import Protocol
 
 import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation
+
 from rusty_ir.backends.c_like.emitter import (
     CMPF_FORMATS,
     CMPI_FORMATS,
@@ -42,19 +45,21 @@ from rusty_ir.backends.c_like.emitter import (
     split_abi,
 )
 from rusty_ir.backends.runtime.kernel_abi import KernelInterface
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Operation
 
 MslProgram = Program
 """The MSL text of all kernels of a module and one interface per kernel, in the same order."""
 
 
 class TargetLimits(Protocol):
-    """What the MSL emitter checks each kernel against (``rusty_ir.targets.TargetDescription``)."""
+    """What the MSL emitter checks each kernel against (``rusty_ir.targets.TargetDescription``, a frozen
+    dataclass: so read-only here)."""
 
-    name: str
-    max_invocations: int
-    max_workgroup_memory: int
+    @property
+    def name(self) -> str: ...
+    @property
+    def max_invocations(self) -> int: ...
+    @property
+    def max_workgroup_memory(self) -> int: ...
 
 
 _C_TYPES = {"f32": "float", "f16": "half", "i32": "int", "bool": "bool"}

@@ -22,13 +22,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from rusty_ir.backends.runtime.kernel_abi import KernelInterface
 from rusty_ir.backends.runtime.quiet import quiet_window_system
+from rusty_ir.errors import RustyError
 
 quiet_window_system()
 import wgpu  # noqa: E402 - after the environment fix above
-
-from rusty_ir.backends.runtime.kernel_abi import KernelInterface
-from rusty_ir.errors import RustyError
 
 WANTED_FEATURES: tuple[str, ...] = ("shader-f16", "subgroup", "timestamp-query")
 """Optional features requested when the adapter has them."""
@@ -66,7 +65,7 @@ class PassEncoder:
     def __init__(self, compute: Any) -> None:
         self.compute = compute
         try:
-            from wgpu.backends.wgpu_native._ffi import ffi, lib  # noqa: PLC0415
+            from wgpu.backends.wgpu_native._ffi import ffi, lib
 
             self._raw = compute._internal
             self._null = ffi.NULL

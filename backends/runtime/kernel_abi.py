@@ -170,7 +170,7 @@ class KernelInterface:
             name=d["name"],
             module=d["module"],
             entry_point=d["entry_point"],
-            workgroup_size=tuple(d["workgroup_size"]),  # type: ignore[arg-type]
+            workgroup_size=tuple(d["workgroup_size"]),
             buffers=tuple(
                 BufferBinding(**{**b, "shape": tuple(b["shape"]), "byte_range": None if b.get("byte_range") is None else tuple(b["byte_range"])})
                 for b in d["buffers"]

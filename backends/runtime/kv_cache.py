@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+
 from rusty_ir.backends.runtime.device import Device
 from rusty_ir.backends.runtime.schedule import KvCache
-
 from rusty_ir.errors import RustyError
 
 

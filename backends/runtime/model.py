@@ -63,7 +63,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import wgpu
@@ -128,7 +128,7 @@ bounds them (a 4096-token context would otherwise size every slot for a 4096-tok
 
 # -- symbolic values -----------------------------------------------------------
 
-Sym = Union[int, float, str, tuple]  # "S", "pos", literals, or (op, a, b)
+Sym = int | float | str | tuple  # "S", "pos", literals, or (op, a, b)
 """A value during expansion: an expression of the step symbols ``S`` and ``pos``."""
 
 
@@ -146,7 +146,7 @@ def _fold(op: str, a: Sym, b: Sym) -> Sym:
     return (op, a, b)
 
 
-def _eval(s: Sym, S: int, pos: int) -> Any:  # noqa: N803 - the symbol's name
+def _eval(s: Sym, S: int, pos: int) -> Any:  # the symbol's name
     if isinstance(s, tuple):
         return OPERATORS[s[0]](_eval(s[1], S, pos), _eval(s[2], S, pos))
     if isinstance(s, str):
@@ -231,7 +231,7 @@ class _Expander:
             raise RustyError(f"entry '{entry}' must take (tokens: i32 buffer [S], pos: index, {middle}out: {want}), got ({got})")
         assert o is not None
         tokens = _Buf(("io", entry, "tokens"), tuple("S" if d is None else d for d in a[0].shape), "i32")  # type: ignore[union-attr]
-        out = _Buf(("io", entry, "out"), tuple("S" if d is None else d for d in o.shape), o.element_type)  # type: ignore[union-attr]
+        out = _Buf(("io", entry, "out"), tuple("S" if d is None else d for d in o.shape), o.element_type)  # type: ignore[arg-type, union-attr]
         self.out.io = {"tokens": (tokens, a[0].name), "out": (out, o.name)}
         args: list[Sym | _Buf] = [tokens, "pos", out]
         if sampling:
@@ -294,7 +294,7 @@ class _Expander:
             self.step(fn, step, env, depth, where)
         return None
 
-    def step(self, fn: Function, step: Step, env: dict[str, Any], depth: int, where: str) -> None:  # noqa: PLR0912
+    def step(self, fn: Function, step: Step, env: dict[str, Any], depth: int, where: str) -> None:
         if isinstance(step, Let):
             env[step.result] = self.index(step.expr, env, where)
         elif isinstance(step, Dim):
@@ -744,7 +744,7 @@ class ModelRuntime:
 
     # -- one step: the hot path ------------------------------------------------------
 
-    def _step(self, plan: _Plan, tokens: np.ndarray, S: int, pos: int) -> int:  # noqa: N803
+    def _step(self, plan: _Plan, tokens: np.ndarray, S: int, pos: int) -> int:
         t0 = time.perf_counter()
         t1 = self._submit(plan, tokens, S, pos, plan.staging)
         t2 = time.perf_counter()
@@ -752,7 +752,7 @@ class ModelRuntime:
         self.last_step_seconds = (t1 - t0, t2 - t1, time.perf_counter() - t2)
         return token
 
-    def _submit(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: Any) -> float:  # noqa: N803
+    def _submit(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: Any) -> float:
         """Write the step's inputs, encode every dispatch into one command buffer, submit it.
 
         ``tokens=None`` (decode only) takes the input token from ``out`` on the GPU: the
@@ -786,7 +786,7 @@ class ModelRuntime:
             last = pipeline
         compute.end()
 
-    def _submit_streamed(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: Any) -> float:  # noqa: N803
+    def _submit_streamed(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: Any) -> float:
         """``_submit`` with layer streaming: one command buffer per group of ``plan.groups``, each submitted once
         its layer's weights are written to its slot. A write issued after the previous group's submit lands after
         that group ran (the queue orders writes and submits), and the GPU runs that group meanwhile."""
@@ -820,7 +820,7 @@ class ModelRuntime:
         return written
 
     @staticmethod
-    def _values(plan: _Plan, S: int, pos: int) -> list[Any]:  # noqa: N803
+    def _values(plan: _Plan, S: int, pos: int) -> list[Any]:
         """Every interned expression of ``plan`` at step size ``S`` and position ``pos``."""
         values = plan.table.base.copy()
         values[0] = S
@@ -926,7 +926,7 @@ class ModelRuntime:
                         f"but {step.scheme}{list(step.shape)} in the schedule"
                     )
                 if step.part is not None:  # one buffer of the split layout: a copy of those bytes
-                    view = _Part(name, view.scheme, tuple(view.shape), split_part(view, step.part))
+                    view = _Part(name, view.scheme, tuple(view.shape), split_part(view, step.part))  # type: ignore[assignment]
                 self._check_weight_ranges(name, view.nbytes, bound.get(name, ()), limit)
                 if name in streamed:
                     views[name] = view  # its pages stay mapped: read every step (a split part: held in memory)
@@ -1077,7 +1077,7 @@ class ModelRuntime:
             pending.append((kernel, [self._buffers[k] for k in keys], keys, offset))
             grid = tuple(table.intern(g) for g in launch.grid)
             guard = None if launch.guard == 1 else table.intern(launch.guard)
-            dispatches.append((kernel.pipeline, None, *grid, guard))  # type: ignore[arg-type]
+            dispatches.append((kernel.pipeline, None, *grid, guard))
         params_buffer = None
         if total:
             params_buffer = dev.device.create_buffer(size=total, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST, label=f"{x.entry}.params")

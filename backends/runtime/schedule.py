@@ -58,7 +58,7 @@ import json
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 from rusty_ir.backends.runtime.kernel_abi import KernelInterface
 from rusty_ir.errors import RustyError
@@ -66,7 +66,7 @@ from rusty_ir.errors import RustyError
 FORMAT = "rusty-schedule"
 SCHEDULE_VERSION = 1
 
-Expr = Union[int, float, str, list[Any]]
+Expr = int | float | str | list[Any]
 """An expression tree: literal, value name, or ``[op, a, b]``."""
 
 

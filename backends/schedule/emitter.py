@@ -86,7 +86,7 @@ def element_type_name(t: Attribute, op: Operation) -> str:
 
 def build_schedule(module: ModuleOp) -> Schedule:
     """The host schedule of a gpu-level module."""
-    from rusty_ir.backends.wgsl import emit_program  # noqa: PLC0415 - the kernels' interfaces
+    from rusty_ir.backends.wgsl import emit_program  # the kernels' interfaces
 
     kernels = {k.name: k for k in emit_program(module).kernels}
     caches: list[KvCache] = []
@@ -188,7 +188,7 @@ class _FunctionEmitter:
                 steps.append(step)
         return steps
 
-    def op(self, op: Operation) -> Step | None:  # noqa: PLR0911, PLR0912 - one case per op
+    def op(self, op: Operation) -> Step | None:  # one case per op
         name = op.name
         if name == "arith.constant":
             value = op.value  # type: ignore[attr-defined]

@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
 import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
 from rusty_ir.backends.c_like.emitter import (
     CMPF_FORMATS,
     CMPI_FORMATS,
@@ -23,7 +25,6 @@ from rusty_ir.backends.c_like.emitter import (
     emit_module,
 )
 from rusty_ir.backends.runtime.kernel_abi import KernelInterface
-from xdsl.dialects.builtin import ModuleOp
 
 WgslProgram = Program
 """The WGSL text of all kernels of a module and one interface per kernel, in the same order."""

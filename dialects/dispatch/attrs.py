@@ -163,7 +163,7 @@ class LoweringConfigAttr(Data[LoweringConfig]):
         return self.data.threads
 
     def replace(self, **changes: Any) -> LoweringConfigAttr:
-        return LoweringConfigAttr(replace(self.data, **{k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}))
+        return LoweringConfigAttr(replace(self.data, **{k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}))  # type: ignore[arg-type]
 
     def verify(self) -> None:
         problem = self.data.problem()

@@ -9,8 +9,6 @@ from xdsl.dialects.builtin import (
     I64,
     Float16Type,
     Float32Type,
-    i32,
-    i64,
     IndexType,
     IntegerAttr,
     MemRefType,
@@ -19,6 +17,8 @@ from xdsl.dialects.builtin import (
     SymbolNameConstraint,
     SymbolRefAttr,
     TensorType,
+    i32,
+    i64,
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.irdl import (
@@ -73,7 +73,7 @@ class WeightOp(IRDLOperation):
     part = opt_prop_def(StringAttr)
     stored = opt_prop_def(MemRefType)
     layer = opt_operand_def(IndexType)
-    result = result_def(TensorType | MemRefType)
+    result = result_def(TensorType | MemRefType)  # type: ignore[arg-type]
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)

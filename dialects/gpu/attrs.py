@@ -50,7 +50,7 @@ class TargetAttr(Data[TargetDescription]):
                 lambda key: parser.parse_boolean() if known[key].type in ("bool", bool) else parser.parse_integer(allow_boolean=False),
             )  # fmt: skip
         try:
-            return TargetDescription(name, **values)  # type: ignore[arg-type]
+            return TargetDescription(name, **values)
         except ValueError as err:
             parser.raise_error(str(err))
 

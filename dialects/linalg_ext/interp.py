@@ -22,9 +22,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from xdsl.dialects import arith, math as mathd, tensor
-from xdsl.dialects.linalg import ops as linalg
+from xdsl.dialects import arith, tensor
+from xdsl.dialects import math as mathd
 from xdsl.dialects.builtin import AffineMapAttr, FloatAttr, IndexType, IntegerAttr, IntegerType, TensorType
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
@@ -98,7 +99,7 @@ class _GenericEvaluator:
                     sizes[expr.position] = arr.shape[axis]
         if any(s is None for s in sizes):
             raise RustyError(f"{describe_op(self.op)}: cannot infer the iteration space", self.op)
-        return [int(s) for s in sizes]  # pyright: ignore[reportArgumentType]
+        return [int(s) for s in sizes]  # type: ignore[arg-type]
 
     def _grid(self, dim: int) -> np.ndarray:
         shape = [1] * self.num_dims
@@ -111,7 +112,7 @@ class _GenericEvaluator:
             if isinstance(expr, AffineDimExpr):
                 index.append(self._grid(expr.position))
             elif isinstance(expr, AffineConstantExpr):
-                index.append(np.int64(expr.value))
+                index.append(np.int64(expr.value))  # type: ignore[arg-type]
             else:
                 raise RustyError(f"{describe_op(self.op)}: only dim and constant map results are supported", self.op)
         return arr[tuple(index)] if index else arr
@@ -178,7 +179,7 @@ class _GenericEvaluator:
         if any(not isinstance(e, AffineDimExpr) for m in self.maps for e in m.results):
             return None
         letters = string.ascii_lowercase
-        subs = ["".join(letters[e.position] for e in m.results) for m in self.maps]  # pyright: ignore[reportAttributeAccessIssue]
+        subs = ["".join(letters[e.position] for e in m.results) for m in self.maps]  # type: ignore[attr-defined]
         out = self.outputs[0]
         res = np.einsum(f"{subs[0]},{subs[1]}->{subs[2]}", self.inputs[0].astype(np.float32), self.inputs[1].astype(np.float32))
         return ((out + res).astype(out.dtype),)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from xdsl.dialects.builtin import (
-    i32,
+    DYNAMIC_INDEX,
     I64,
-    i64,
     Float16Type,
     Float32Type,
     FloatAttr,
     IndexType,
-    DYNAMIC_INDEX,
     IntegerAttr,
     MemRefType,
     TensorType,
+    i32,
+    i64,
 )
 from xdsl.ir import SSAValue
 from xdsl.irdl import (

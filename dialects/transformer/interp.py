@@ -109,7 +109,7 @@ def _f32(value: Any) -> np.ndarray:
 
 def _gelu_erf(x: np.ndarray) -> np.ndarray:
     erf = np.frompyfunc(math.erf, 1, 1)
-    return (0.5 * x * (1.0 + erf(x / np.float32(math.sqrt(2.0))).astype(np.float32))).astype(np.float32)
+    return (0.5 * x * (1.0 + erf(x / np.float32(math.sqrt(2.0))).astype(np.float32))).astype(np.float32)  # type: ignore[union-attr]
 
 
 @register_impls
@@ -153,7 +153,7 @@ class TransformerFunctions(InterpreterFunctions):
         """Return ``(result,)`` after checking its shape against the op's result type."""
         ty = op.results[0].type
         assert isinstance(ty, TensorType)
-        check_runtime_shape(op, "result", result.shape, cast(TensorType[Any], ty))
+        check_runtime_shape(op, "result", result.shape, ty)
         return (result,)
 
     def _cache_state(self, op: AttentionOp) -> KvCacheState:
@@ -176,11 +176,11 @@ class TransformerFunctions(InterpreterFunctions):
             raise RustyError(f"{describe_op(op)}: the weight store has no tensor named '{weight_name}'")
         ty = op.result.type
         assert isinstance(ty, TensorType)
-        if storage_scheme(ty.element_type) != view.scheme:  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+        if storage_scheme(ty.element_type) != view.scheme:
             raise RustyError(
                 f"{describe_op(op)}: tensor '{weight_name}' is stored as {view.scheme.name}, but its type is {ty}"
             )
-        check_runtime_shape(op, f"tensor '{weight_name}'", view.shape, cast(TensorType[Any], ty))
+        check_runtime_shape(op, f"tensor '{weight_name}'", view.shape, ty)
         return (view,)
 
     @impl(EmbeddingOp)
@@ -346,8 +346,8 @@ class NumpyTensorFunctions(TensorFunctions):
         ty = op.tensor.type
         assert isinstance(ty, TensorType)
         dynamic = iter(args)
-        shape = [d if d >= 0 else int(next(dynamic)) for d in ty.get_shape()]  # pyright: ignore[reportUnknownVariableType, reportUnknownMemberType]
-        elem = ty.element_type  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        shape = [d if d >= 0 else int(next(dynamic)) for d in ty.get_shape()]
+        elem = ty.element_type
         dtype = np.int32 if isinstance(elem, IntegerType) else np.float32
         return (np.zeros(shape, dtype),)
 

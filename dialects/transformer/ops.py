@@ -65,7 +65,7 @@ def _shape(op: IRDLOperation, what: str, ty: Attribute, rank: int) -> tuple[int,
     """The shape of ``ty`` (-1 for ``?``), after checking it is a tensor of ``rank`` dims."""
     if not isinstance(ty, TensorType):
         raise VerifyException(f"{what} must be a tensor, got {ty}")
-    shape = tuple(ty.get_shape())  # pyright: ignore[reportUnknownArgumentType, reportUnknownMemberType]
+    shape = tuple(ty.get_shape())
     if len(shape) != rank:
         raise VerifyException(f"{what} must have rank {rank}, got {ty}")
     return shape
@@ -75,7 +75,7 @@ def _activation(op: IRDLOperation, what: str, ty: Attribute, rank: int = 2) -> t
     """Check ``ty`` is an f32 tensor of ``rank`` dims (an activation); return its shape."""
     shape = _shape(op, what, ty, rank)
     assert isinstance(ty, TensorType)
-    if not isinstance(ty.element_type, Float32Type):  # pyright: ignore[reportUnknownMemberType]
+    if not isinstance(ty.element_type, Float32Type):
         raise VerifyException(f"{what} must have element type f32, got {ty}")
     return shape
 
@@ -84,7 +84,7 @@ def _weight(op: IRDLOperation, what: str, ty: Attribute, rank: int, allow_quant:
     """Check ``ty`` is a weight tensor (f32/f16/bf16 or, if allowed, a quant type); return its shape."""
     shape = _shape(op, what, ty, rank)
     assert isinstance(ty, TensorType)
-    elem: Attribute = ty.element_type  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+    elem: Attribute = ty.element_type
     if storage_scheme(elem) is None or (not allow_quant and isinstance(elem, BlockQuantType)):
         kinds = "f32, f16, bf16 or a !quant type" if allow_quant else "f32, f16 or bf16"
         raise VerifyException(f"{what} must have element type {kinds}, got {ty}")
@@ -206,8 +206,8 @@ class WeightOp(IRDLOperation):
         ty = self.result.type
         if not isinstance(ty, TensorType):
             raise VerifyException(f"result must be a tensor, got {ty}")
-        shape = tuple(ty.get_shape())  # pyright: ignore[reportUnknownArgumentType, reportUnknownMemberType]
-        _weight(self, "result", ty, len(shape))  # pyright: ignore[reportUnknownArgumentType]
+        shape = tuple(ty.get_shape())
+        _weight(self, "result", ty, len(shape))
         if any(d < 0 for d in shape):
             raise VerifyException(f"weight '{self.weight_name.data}' must have a static shape, got {ty}")
         holes = self.weight_name.data.count("{}")
@@ -255,7 +255,7 @@ class EmbeddingOp(IRDLOperation):
     def verify_(self) -> None:
         (seq,) = _shape(self, "tokens", self.tokens.type, 1)
         assert isinstance(self.tokens.type, TensorType)
-        if self.tokens.type.element_type != i32:  # pyright: ignore[reportUnknownMemberType]
+        if self.tokens.type.element_type != i32:
             raise VerifyException(f"tokens must have element type i32, got {self.tokens.type}")
         _, dim = _weight(self, "table", self.table.type, 2)
         out_seq, out_dim = _activation(self, "result", self.result.type)
@@ -434,7 +434,7 @@ class RopeOp(IRDLOperation):
             ty = self.freq_factors.type
             if not isinstance(ty, TensorType) or not isinstance(ty.element_type, Float32Type):
                 raise VerifyException(f"freq_factors must be a tensor of f32, got {ty}")
-            if tuple(ty.get_shape()) != (head_dim // 2,):  # pyright: ignore[reportUnknownArgumentType, reportUnknownMemberType]
+            if tuple(ty.get_shape()) != (head_dim // 2,):
                 raise VerifyException(f"freq_factors must be tensor<{head_dim // 2}xf32> (one per pair of head_dim {head_dim}), got {ty}")
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import cast
 from dataclasses import dataclass, field
+from typing import cast
 
 from xdsl.context import Context
 from xdsl.dialects import arith, bufferization, func, memref, scf, tensor
-from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import FunctionType, MemRefType, ModuleOp, TensorType, UnitAttr
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
@@ -133,7 +133,7 @@ class _RegionSizes:
             return self.b.value(op.clone())
         if isinstance(op, tensor.DimOp) and isinstance(op.index.owner, arith.ConstantOp):
             attr = op.index.owner.value
-            return self.dim(op.source, int(attr.value.data))  # pyright: ignore[reportAttributeAccessIssue]
+            return self.dim(op.source, int(attr.value.data))  # type: ignore[union-attr]
         raise RustyError(
             f"rusty-bufferize: a size in region \"{self.region.label.data}\" is computed by "
             f"'{op.name if isinstance(op, Operation) else value}', which the host cannot evaluate",
@@ -182,7 +182,7 @@ class _FunctionBufferizer:
         elif isinstance(op, tensor.DimOp):
             Rewriter.replace_op(op, memref.DimOp(op.source, op.index))
         elif isinstance(op, tensor.CastOp):
-            Rewriter.replace_op(op, memref.CastOp.get(op.source, memref_of(op.dest.type)))  # pyright: ignore[reportArgumentType]
+            Rewriter.replace_op(op, memref.CastOp.get(op.source, memref_of(op.dest.type)))  # type: ignore[arg-type]
         elif isinstance(op, RegionOp):
             self.convert_region(op, dests)
         elif isinstance(op, func.CallOp):
@@ -219,7 +219,7 @@ class _FunctionBufferizer:
             if not _is_tensor(result):
                 raise RustyError(f"rusty-bufferize: region \"{region.label.data}\" has a non-tensor result", region)
             yielded = cast(YieldOp, body.last_op).values[result.index]
-            outs.append(self.destination(result, dests, lambda v=yielded: reifier.sizes(v), b))
+            outs.append(self.destination(result, dests, lambda v=yielded: reifier.sizes(v), b))  # type: ignore[misc]
         # Inside: tensor arguments are read through to_tensor; yielded values written to the out buffers.
         inner = IRBuilder(InsertPoint.at_start(body))
         for arg, operand in zip(list(body.args), region.args):
@@ -227,7 +227,7 @@ class _FunctionBufferizer:
                 buffer = Rewriter.replace_value_with_new_type(arg, operand.type)
                 read = bufferization.ToTensorOp(buffer)
                 inner.insert(read)
-                buffer.replace_uses_with_if(read.tensor, lambda use: use.operation is not read)
+                buffer.replace_uses_with_if(read.tensor, lambda use: use.operation is not read)  # noqa: B023 - used at once
             elif _is_tensor(arg) or _is_tensor(operand):
                 raise RustyError(f"rusty-bufferize: region operand #{arg.index} has type {operand.type}", region)
         yield_op = body.last_op
@@ -260,7 +260,7 @@ class _FunctionBufferizer:
             ty = memref_of(result.type)
             assert isinstance(ty, MemRefType)
             # The callee keeps its dynamic sizes from an argument of the same type (the activation).
-            outs.append(self.destination(result, dests, lambda ty=ty: self._call_sizes(call, ty, b), b))
+            outs.append(self.destination(result, dests, lambda ty=ty: self._call_sizes(call, ty, b), b))  # type: ignore[misc]
         kept = [r for r in call.res if not _is_tensor(r)]
         new = func.CallOp(call.callee, [*call.arguments, *outs], [r.type for r in kept])
         Rewriter.insert_op(new, InsertPoint.before(call))
@@ -320,7 +320,7 @@ class _FunctionBufferizer:
             if i not in pairs:
                 values.append(v)
                 continue
-            in_arg, out_arg = pairs[i]
+            in_arg, out_arg = pairs[i]  # type: ignore[assignment]
             if v is out_arg:
                 values += [out_arg, in_arg]
             elif v is in_arg:

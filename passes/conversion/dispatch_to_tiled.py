@@ -58,7 +58,7 @@ def _kernel(region: RegionOp, config: LoweringConfigAttr, target: TargetDescript
     """The tiled.kernel of one region under one lowering config."""
     check_limits(config, target, region)
     kernel = Kernel(region, config, target, extra)
-    mat = Materializer(kernel.body_args)
+    mat = Materializer(kernel.body_args)  # type: ignore[arg-type]
     try:
         grid = lower(kernel, mat, region_ops(region))
     except RustyError as err:
@@ -80,7 +80,7 @@ def _lower(region: RegionOp, config: LoweringConfigAttr, target: TargetDescripti
     elif config.strategy == "attention" and config.config.workgroup_tile:  # blocks of query rows: FlashAttention-2
         args = dict(zip(region.block.args, region.args))
         query = next(o for o in region_ops(region) if isinstance(o, AttentionOp)).query
-        rows = Materializer(args).dim(b, query, 0, args)  # on the host: a kernel cannot read a buffer's size
+        rows = Materializer(args).dim(b, query, 0, args)  # type: ignore[arg-type]  # on the host: a kernel cannot read a buffer's size
         b.insert(_kernel(region, config, target, lower_flash_attention, [rows]))
     else:
         b.insert(_kernel(region, config, target, SCHEDULES[config.strategy]))
@@ -92,7 +92,7 @@ def step_tokens(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSA
     attention = next((o for o in ops if isinstance(o, AttentionOp)), None)
     if attention is not None:
         return mat.dim(b, attention.query, 0, args)
-    from xdsl.dialects.linalg import ops as linalg  # noqa: PLC0415
+    from xdsl.dialects.linalg import ops as linalg
 
     root = next(o for o in ops if isinstance(o, linalg.GenericOp) and kind(o) is Kind.CONTRACTION)
     return b.product([mat.dim(b, root.results[0], i, args) for i in range(len(static_shape(root.results[0])) - 1)])

@@ -28,7 +28,7 @@ def _kernels_module(module: ModuleOp) -> gpu.ModuleOp:
     for op in module.ops:
         if isinstance(op, gpu.ModuleOp) and op.sym_name.data == KERNELS_MODULE:
             return op
-    kernels = gpu.ModuleOp(StringAttr(KERNELS_MODULE), Region(Block()))  # pyright: ignore[reportArgumentType]
+    kernels = gpu.ModuleOp(StringAttr(KERNELS_MODULE), Region(Block()))  # type: ignore[arg-type]
     module.body.block.add_op(kernels)
     return kernels
 
@@ -52,7 +52,7 @@ def outline(kernel: KernelOp, kernels: gpu.ModuleOp, taken: set[str]) -> gpu.Lau
     name = _unique_name(kernel.label.data, taken)
     body = kernel.body.block
     arg_types = [a.type for a in body.args]
-    Rewriter.replace_op(body.last_op, gpu.ReturnOp([]))  # pyright: ignore[reportArgumentType]
+    Rewriter.replace_op(body.last_op, gpu.ReturnOp([]))  # type: ignore[arg-type]
     fn = gpu.FuncOp(
         name,
         (arg_types, []),
@@ -66,7 +66,7 @@ def outline(kernel: KernelOp, kernels: gpu.ModuleOp, taken: set[str]) -> gpu.Lau
     grid_yield = grid.last_op
     assert isinstance(grid_yield, YieldOp)
     # a count may be a grid argument itself (one workgroup per row: the row count)
-    counts = [kernel.args[v.index] if v in grid.args else v for v in grid_yield.values]
+    counts = [kernel.args[v.index] if v in grid.args else v for v in grid_yield.values]  # type: ignore[attr-defined]
     Rewriter.erase_op(grid_yield, safe_erase=False)
     Rewriter.inline_block(grid, InsertPoint.before(kernel), kernel.args)
     # 3. The launch, with the workgroup size as index constants and the kernel's operands as is

@@ -8,9 +8,19 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import arith, func, tensor
+from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
+    AffineMapAttr,
+    Float16Type,
+    Float32Type,
+    FunctionType,
+    MemRefType,
+    ModuleOp,
+    TensorType,
+    i32,
+)
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.linalg.attrs import IteratorTypeAttr
-from xdsl.dialects.builtin import DYNAMIC_INDEX, AffineMapAttr, Float16Type, Float32Type, FunctionType, MemRefType, ModuleOp, TensorType, i32
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.ir.affine import AffineExpr, AffineMap
 from xdsl.passes import ModulePass
@@ -29,9 +39,9 @@ from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp, S
 from rusty_ir.dialects.quant import DequantizeOp
 from rusty_ir.dialects.quant.attrs import BlockQuantType, Q8_0Type
 from rusty_ir.errors import RustyError
-from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.passes.codegen.kv_cache import Q8_GROUP
+from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 
 PARALLEL = IteratorTypeAttr.parallel()
 REDUCTION = IteratorTypeAttr.reduction()
@@ -206,7 +216,7 @@ def rms_norm(b: IRBuilder, x: SSAValue, weight: SSAValue, eps: float) -> SSAValu
         [(x, [0, 1])],
         TensorType(F32, [ty.get_shape()[0]]),
         rows,
-        lambda ib, a, acc: ib.fma(a[0], a[0], acc),  # pyright: ignore[reportArgumentType]
+        lambda ib, a, acc: ib.fma(a[0], a[0], acc),  # type: ignore[arg-type]
         init=0.0,
     )
     w = _float_input(b, weight)
@@ -236,7 +246,7 @@ def contraction(b: IRBuilder, x: SSAValue, w: SSAValue, x_dims: Sequence[int | s
         [(x, x_dims), (wf, [n, k])],
         out_type,
         sizes,
-        lambda ib, a, acc: ib.fma(_as_f32(ib, a[0]), _as_f32(ib, a[1]), acc),  # pyright: ignore[reportArgumentType]
+        lambda ib, a, acc: ib.fma(_as_f32(ib, a[0]), _as_f32(ib, a[1]), acc),  # type: ignore[arg-type]
         init=0.0,
     )
 
@@ -361,9 +371,9 @@ class SoftmaxLowering(_Lowering):
         assert isinstance(ty, TensorType)
         rows = _rows(b, x)
         row_ty = TensorType(F32, [ty.get_shape()[0]])
-        mx = Generic(b, 2, (1,)).build([(x, [0, 1])], row_ty, rows, lambda ib, a, acc: ib.maximumf(a[0], acc), init=float("-inf"))  # pyright: ignore[reportArgumentType]
+        mx = Generic(b, 2, (1,)).build([(x, [0, 1])], row_ty, rows, lambda ib, a, acc: ib.maximumf(a[0], acc), init=float("-inf"))
         total = Generic(b, 2, (1,)).build(
-            [(x, [0, 1]), (mx, [0])], row_ty, rows, lambda ib, a, acc: ib.addf(ib.exp(ib.subf(a[0], a[1])), acc), init=0.0  # pyright: ignore[reportArgumentType]
+            [(x, [0, 1]), (mx, [0])], row_ty, rows, lambda ib, a, acc: ib.addf(ib.exp(ib.subf(a[0], a[1])), acc), init=0.0
         )
         y = Generic(b, 2).build(
             [(x, [0, 1]), (mx, [0]), (total, [0])], ty, rows, lambda ib, a, _: ib.divf(ib.exp(ib.subf(a[0], a[1])), a[2])
@@ -383,7 +393,7 @@ class LogitsLowering(_Lowering):
         b = self.builder(op)
         norm = op.input.owner
         fold_norm = isinstance(norm, tfm.RmsNormOp) and len(list(op.input.uses)) == 1
-        x = norm.input if fold_norm else op.input  # pyright: ignore[reportAttributeAccessIssue]
+        x = norm.input if fold_norm else op.input  # type: ignore[union-attr]
         ty = x.type
         assert isinstance(ty, TensorType)
         width = ty.get_shape()[1]
@@ -392,13 +402,13 @@ class LogitsLowering(_Lowering):
             tensor.ExtractSliceOp(x, [b.subi(rows, b.index(1)), b.index(0)], [1, width], [1, 1], TensorType(F32, [1, width]))
         )
         if fold_norm:
-            last = rms_norm(b, last, norm.weight, norm.epsilon.value.data)  # pyright: ignore[reportAttributeAccessIssue]
+            last = rms_norm(b, last, norm.weight, norm.epsilon.value.data)  # type: ignore[union-attr]
         out_ty = op.result.type
         assert isinstance(out_ty, TensorType)
         y = contraction(b, last, op.weight, ["0", 1], out_ty, [])
         rewriter.replace(op, [], [y])
         if fold_norm:
-            rewriter.erase(norm)  # pyright: ignore[reportArgumentType]
+            rewriter.erase(norm)  # type: ignore[arg-type]
 
 
 class ArgmaxLowering(_Lowering):
@@ -428,11 +438,11 @@ class RowArgmaxLowering(_Lowering):
             raise RustyError(f"tfm.row_argmax: {vocab} columns cannot be indexed exactly in f32 (at most 2^24)", op)
         rows = _rows(b, x)
         row_ty = TensorType(F32, [seq])
-        mx = Generic(b, 2, (1,)).build([(x, [0, 1])], row_ty, rows, lambda ib, a, acc: ib.maximumf(a[0], acc), init=float("-inf"))  # pyright: ignore[reportArgumentType]
+        mx = Generic(b, 2, (1,)).build([(x, [0, 1])], row_ty, rows, lambda ib, a, acc: ib.maximumf(a[0], acc), init=float("-inf"))
 
         def first(ib: IRBuilder, a: Sequence[SSAValue], acc: SSAValue | None) -> SSAValue:
             col = ib.sitofp(ib.index_cast(ib.value(linalg.IndexOp(1)), i32))
-            return ib.minimumf(ib.select(ib.cmpf("oeq", a[0], a[1]), col, ib.f32(float(vocab))), acc)  # pyright: ignore[reportArgumentType]
+            return ib.minimumf(ib.select(ib.cmpf("oeq", a[0], a[1]), col, ib.f32(float(vocab))), acc)
 
         at = Generic(b, 2, (1,)).build([(x, [0, 1]), (mx, [0])], row_ty, rows, first, init=float(vocab))
         out_ty = op.result.type

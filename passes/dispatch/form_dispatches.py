@@ -42,8 +42,8 @@ from dataclasses import dataclass, field
 import networkx as nx
 from xdsl.context import Context
 from xdsl.dialects import arith, func, scf, tensor
-from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, TensorType
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
@@ -292,7 +292,7 @@ class _BlockFormer:
         for op in members:
             for v in _external_values(op):
                 if _is_constant(v) and v not in mapping:
-                    const = v.owner.clone()  # pyright: ignore[reportAttributeAccessIssue]
+                    const = v.owner.clone()  # type: ignore[union-attr]
                     body.add_op(const)
                     mapping[v] = const.results[0]
             clone = op.clone(value_mapper=mapping)
@@ -309,7 +309,7 @@ def _dim_source(value: SSAValue, dim: int) -> SSAValue | None:
     """An index value equal to ``dim`` of ``value`` that does not need ``value`` itself."""
     op = value.owner
     if isinstance(op, linalg.GenericOp | linalg.FillOp):
-        return _dim_source(op.outputs[op.results.index(value)], dim)  # pyright: ignore[reportArgumentType]
+        return _dim_source(op.outputs[op.results.index(value)], dim)
     if isinstance(op, AttentionOp):
         return _dim_source(op.query, dim)
     if isinstance(op, tensor.EmptyOp):

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import func, scf
-from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import ArrayAttr, ModuleOp
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 
@@ -33,7 +33,7 @@ def _hoist_before(value: SSAValue, anchor: Operation) -> None:
         for operand in op.operands:
             _hoist_before(operand, anchor)
         op.detach()
-        anchor.parent_block().insert_op_before(op, anchor)  # pyright: ignore[reportOptionalMemberAccess]
+        anchor.parent_block().insert_op_before(op, anchor)  # type: ignore[union-attr]
 
 
 def _fuse(group: list[linalg.GenericOp]) -> None:
@@ -45,7 +45,7 @@ def _fuse(group: list[linalg.GenericOp]) -> None:
     first, last = group[0], group[-1]
     weights = [g.inputs[1] for g in group]
     inits = [g.outputs[0] for g in group]
-    block = Block(arg_types=[first.inputs[0].type.element_type, *(w.type.element_type for w in weights), *(i.type.element_type for i in inits)])  # pyright: ignore[reportAttributeAccessIssue]
+    block = Block(arg_types=[first.inputs[0].type.element_type, *(w.type.element_type for w in weights), *(i.type.element_type for i in inits)])  # type: ignore[attr-defined]
     x_arg, w_args, acc_args = block.args[0], block.args[1 : 1 + len(group)], block.args[1 + len(group) :]
     yielded: list[SSAValue] = []
     for g, w_arg, acc_arg in zip(group, w_args, acc_args):

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import arith, func, scf, tensor
-from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import Float16Type, Float32Type, MemRefType, ModuleOp, TensorType
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
@@ -98,7 +98,7 @@ def merge_regions(first: RegionOp, second: RegionOp, label: str) -> RegionOp:
     second_mapping: dict[SSAValue, SSAValue] = {}
     for arg, operand in zip(second.block.args, second.args):
         if operand in inner_of_first:
-            second_mapping[arg] = inner_of_first[operand]
+            second_mapping[arg] = inner_of_first[operand]  # type: ignore[index]
         elif operand in args:
             second_mapping[arg] = block.args[args.index(operand)]
         else:
@@ -133,8 +133,8 @@ def _merge_block(block: Block) -> None:
             producers = {a.owner for a in append.args if isinstance(a.owner, RegionOp)}
             if len(producers) == 1:
                 (producer,) = producers
-                if _contractions(producer) and len(_contractions(producer)) == 1:  # type: ignore[arg-type]
-                    merge_regions(producer, append, producer.label.data)  # type: ignore[arg-type]
+                if _contractions(producer) and len(_contractions(producer)) == 1:
+                    merge_regions(producer, append, producer.label.data)
                     changed = True
                     break
         if changed:

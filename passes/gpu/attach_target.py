@@ -61,7 +61,7 @@ class AttachTargetPass(ModulePass):
             for flag, value in (("f16", self.f16), ("int_dot", self.int_dot)):
                 if value != -1:
                     changes[flag] = bool(value)
-            desc = replace(desc, **changes)
+            desc = replace(desc, **changes)  # type: ignore[arg-type]
         except ValueError as err:
             raise RustyError(f"attach-target: {err}") from None
         set_module_target(op, desc)

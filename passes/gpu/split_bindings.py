@@ -6,8 +6,6 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rusty_ir.passes.builder import IRBuilder
-from rusty_ir.targets import TARGETS
 from xdsl.context import Context
 from xdsl.dialects import gpu, memref, vector
 from xdsl.dialects.builtin import (
@@ -24,6 +22,8 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from rusty_ir.errors import RustyError
+from rusty_ir.passes.builder import IRBuilder
+from rusty_ir.targets import TARGETS
 
 PARTS_ATTR = "rusty.binding_parts"
 """On a ``gpu.func`` kernel: one ``array<i64: ARG, OF, OFFSET, SIZE>`` per part argument.
@@ -136,7 +136,7 @@ def _existing_parts(kernel: gpu.FuncOp) -> dict[int, _Part]:
     if isinstance(attr, ArrayAttr):
         for entry in attr.data:
             if isinstance(entry, DenseArrayBase):
-                values = [int(v) for v in entry.get_values()]  # type: ignore[arg-type]
+                values = [int(v) for v in entry.get_values()]
                 if len(values) == 4:
                     out[values[0]] = _Part(values[1], values[2], values[3])
                     continue
@@ -180,7 +180,7 @@ def _split_kernel(kernel: gpu.FuncOp, limit: int, align: int) -> dict[int, int]:
     # per argument of the new signature: its part record (None for an argument that is not a part)
     records: list[_Part | None] = [old_parts.get(i) for i in range(len(block.args))]
     counts: dict[int, int] = {}
-    for index, t, total, row, rows in reversed(plans):  # right to left: earlier indices stay valid
+    for index, t, _total, row, rows in reversed(plans):  # right to left: earlier indices stay valid
         arg = block.args[index]
         shape = t.get_shape()
         base = records[index]
@@ -217,7 +217,7 @@ def _rewrite_load(load: memref.LoadOp | vector.LoadOp, parts: Sequence[SSAValue]
     def part_load(builder: IRBuilder, j: int) -> SSAValue:
         index = row if j == 0 else builder.subi(row, bounds[j])
         if isinstance(load, vector.LoadOp):
-            return builder.value(vector.LoadOp(parts[j], [index, *rest], result_type))
+            return builder.value(vector.LoadOp(parts[j], [index, *rest], result_type))  # type: ignore[arg-type]
         return builder.value(memref.LoadOp.get(parts[j], [index, *rest]))
 
     def chain(builder: IRBuilder, j: int) -> SSAValue:

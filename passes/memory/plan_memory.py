@@ -112,18 +112,18 @@ class _Liveness:
         blocks_of_a: list[Block] = []
         op: Operation | None = a
         while op is not None and op.parent_block() is not None:
-            blocks_of_a.append(op.parent_block())  # pyright: ignore[reportArgumentType]
+            blocks_of_a.append(op.parent_block())  # type: ignore[arg-type]
             op = op.parent_op()
         chain_b: dict[Block, Operation] = {}
         op = b
         while op is not None and op.parent_block() is not None:
-            chain_b.setdefault(op.parent_block(), op)  # pyright: ignore[reportArgumentType]
+            chain_b.setdefault(op.parent_block(), op)  # type: ignore[arg-type]
             op = op.parent_op()
         for block in blocks_of_a:
             if block in chain_b:
                 anchor_a: Operation = a
                 while anchor_a.parent_block() is not block:
-                    anchor_a = anchor_a.parent_op()  # pyright: ignore[reportAssignmentType]
+                    anchor_a = anchor_a.parent_op()  # type: ignore[assignment]
                 return anchor_a, chain_b[block]
         raise AssertionError("ops of one function share its body block")
 

@@ -48,7 +48,7 @@ def _points(b: IRBuilder, promote: PromoteOp, threads: int, tid: SSAValue, extra
     total = 1
     for u in units:
         total *= u
-    elem = promote.result.type.element_type  # type: ignore[union-attr]
+    elem = promote.result.type.element_type
     out: list[Point] = []
     for k in range(-(-total // threads)):
         linear = b.addi(tid, b.index(k * threads)) if k else tid
@@ -77,7 +77,7 @@ def _store(b: IRBuilder, buf: SSAValue, points: Sequence[Point]) -> None:
         if guard is None:
             b.insert(memref.StoreOp.get(value, buf, indices))
         else:
-            b.if_then(guard, lambda ib, v=value, i=indices: (ib.insert(memref.StoreOp.get(v, buf, i)), [])[1])
+            b.if_then(guard, lambda ib, v=value, i=indices: (ib.insert(memref.StoreOp.get(v, buf, i)), [])[1])  # type: ignore[misc]
 
 
 def _barrier(b: IRBuilder) -> None:
@@ -125,7 +125,7 @@ def _alloca(kernel: KernelOp, promote: PromoteOp, shared: Shared) -> SSAValue:
     if promote.result.name_hint:
         alloca.memref.name_hint = promote.result.name_hint
     block = kernel.body.block
-    block.insert_op_before(alloca, block.first_op)  # pyright: ignore[reportArgumentType]
+    block.insert_op_before(alloca, block.first_op)  # type: ignore[arg-type]
     shared[ty].append((alloca.memref, [here]))
     return alloca.memref
 
@@ -165,7 +165,7 @@ def _lower_pipelined(promotes: Sequence[PromoteOp], loop: scf.ForOp, kernel: Ker
         nxt = b.select(b.cmpi("ult", after, loop.ub), after, iv)  # the last iteration reloads its own tile
         held.append(_points(b, promote, kernel.threads, linear_invocation(b, kernel.workgroup), {iv: nxt}))
         Rewriter.replace_op(promote, [], [buf])
-    end = IRBuilder(InsertPoint.before(loop.body.block.last_op))  # before scf.yield
+    end = IRBuilder(InsertPoint.before(loop.body.block.last_op))  # type: ignore[arg-type]  # before scf.yield
     _barrier(end)
     for buf, points in zip(bufs, held):
         _store(end, buf, points)

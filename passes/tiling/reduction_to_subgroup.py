@@ -46,7 +46,7 @@ def _scratch(kernel: KernelOp, elem: Attribute, size: int) -> SSAValue:
     """A workgroup-memory array at the top of the kernel body."""
     alloca = memref.AllocaOp.get(elem, shape=[size], memory_space=IntegerAttr(WORKGROUP_SPACE, i64))
     block = kernel.body.block
-    block.insert_op_before(alloca, block.first_op)  # pyright: ignore[reportArgumentType]
+    block.insert_op_before(alloca, block.first_op)  # type: ignore[arg-type]
     return alloca.memref
 
 

@@ -100,7 +100,8 @@ class Chat:
                 raise RustyError(f"max_tokens must be a whole number >= 1, got {value!r}")
             self.max_tokens = number
         elif key in SamplingParams.field_names():
-            self.sampling = dataclasses.replace(self.sampling, **{key: None if value.lower() == "none" else _number(value, key)})
+            parsed: Any = None if value.lower() == "none" else _number(value, key)  # the field's own check follows
+            self.sampling = dataclasses.replace(self.sampling, **{key: parsed})
         else:
             raise RustyError(f"unknown option '{key}' (/help lists them)")
         return f"({key} = {value})"
@@ -153,9 +154,9 @@ def _read(interactive: bool) -> str | None:
 
 def chat_main(args: argparse.Namespace) -> int:
     """``rusty chat``: load the model, then read messages until /quit or the end of input."""
-    from rusty_ir.api import build_backend, load_checkpoint  # noqa: PLC0415
-    from rusty_ir.generate import Session  # noqa: PLC0415
-    from rusty_ir.tools.options import load_options, sampling_from_args  # noqa: PLC0415
+    from rusty_ir.api import build_backend, load_checkpoint
+    from rusty_ir.generate import Session
+    from rusty_ir.tools.options import load_options, sampling_from_args
 
     if args.max_tokens < 1:
         raise RustyError(f"--max-tokens must be at least 1, got {args.max_tokens}")

@@ -61,13 +61,13 @@ DEFAULT_PROMPT = "What is the capital of France?"
 
 
 def _load(model_arg: str | None, progress: Progress) -> Any:
-    from rusty_ir.api import load_checkpoint  # noqa: PLC0415 - keep --help fast
+    from rusty_ir.api import load_checkpoint  # keep --help fast
 
     return load_checkpoint(model_arg, progress)
 
 
 def _build(model: Any, progress: Progress, logits_entry: bool = False) -> Any:
-    from rusty_ir.importers.to_ir import build_module  # noqa: PLC0415
+    from rusty_ir.importers.to_ir import build_module
 
     done = progress.step("building transformer IR")
     module = build_module(model.config, model.weights, logits_entry=logits_entry)
@@ -79,7 +79,7 @@ def _build(model: Any, progress: Progress, logits_entry: bool = False) -> Any:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from rusty_ir.ir import print_module  # noqa: PLC0415
+    from rusty_ir.ir import print_module
 
     if args.output != "-":
         check_output_file(args.output)  # before any work
@@ -91,10 +91,10 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from pathlib import Path  # noqa: PLC0415
+    from pathlib import Path
 
-    from rusty_ir.driver import ARTIFACT_FILES, SCHEDULE_FILE, MANIFEST_FILE, CompileOptions, compile_module  # noqa: PLC0415
-    from rusty_ir.ir import print_module  # noqa: PLC0415
+    from rusty_ir.driver import ARTIFACT_FILES, MANIFEST_FILE, SCHEDULE_FILE, CompileOptions, compile_module
+    from rusty_ir.ir import print_module
 
     if args.output is None and args.dump_after is None:
         raise RustyError("nothing to write: give -o DIR for the compiled model (or --dump-after STAGE to print the IR)")
@@ -148,8 +148,8 @@ def _prompt_ids(model: Any, args: argparse.Namespace) -> tuple[list[int], bool]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from rusty_ir.api import build_backend, build_speculator, context_length_for  # noqa: PLC0415
-    from rusty_ir.generate import Session, check_fits  # noqa: PLC0415
+    from rusty_ir.api import build_backend, build_speculator, context_length_for
+    from rusty_ir.generate import Session, check_fits
 
     if args.max_tokens < 0:
         raise RustyError(f"--max-tokens must not be negative, got {args.max_tokens}")
@@ -226,13 +226,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_chat(args: argparse.Namespace) -> int:
-    from rusty_ir.tools.chat import chat_main  # noqa: PLC0415
+    from rusty_ir.tools.chat import chat_main
 
     return chat_main(args)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from rusty_ir.serve import serve_main  # noqa: PLC0415
+    from rusty_ir.serve import serve_main
 
     return serve_main(args, load_options(args, sampling=True))
 
@@ -244,7 +244,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return _cmd_bench_fusion(args)
     if args.torch_dtype is not None or any(v is not None for v in (args.fusion_cases, args.fusion_elements, args.fusion_gemm, args.fusion_gemv)):
         raise RustyError("--fusion-* and --torch-dtype apply to rusty bench --fusion only")
-    from rusty_ir.bench import BenchOptions, bench_main  # noqa: PLC0415
+    from rusty_ir.bench import BenchOptions, bench_main
 
     opts = BenchOptions(
         model=args.model, synthetic=args.synthetic, quant=args.quant, seed=args.seed,
@@ -259,7 +259,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_bench_fusion(args: argparse.Namespace) -> int:
     """``rusty bench --fusion`` (rusty_ir/bench_fusion.py); model options are refused, not ignored."""
-    from rusty_ir.bench_fusion import DEFAULT_ELEMENTS, DEFAULT_GEMM, DEFAULT_GEMV, FusionOptions, fusion_main, parse_cases, parse_shape  # noqa: PLC0415
+    from rusty_ir.bench_fusion import DEFAULT_ELEMENTS, DEFAULT_GEMM, DEFAULT_GEMV, FusionOptions, fusion_main, parse_cases, parse_shape
 
     model_only = [flag for flag, given in (
         ("MODEL", args.model is not None), ("--synthetic", args.synthetic is not None), ("--quantize", args.quant is not None),
@@ -283,7 +283,7 @@ def _cmd_bench_fusion(args: argparse.Namespace) -> int:
 
 
 def _adapter_report(adapter: Any) -> dict[str, Any]:
-    from rusty_ir.backends.runtime.device import WANTED_LIMITS, adapter_summary, adapter_warning  # noqa: PLC0415
+    from rusty_ir.backends.runtime.device import WANTED_LIMITS, adapter_summary, adapter_warning
 
     limits = dict(adapter.limits)
     return {
@@ -296,19 +296,19 @@ def _adapter_report(adapter: Any) -> dict[str, Any]:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     try:
-        from rusty_ir.backends.runtime.quiet import quiet_window_system  # noqa: PLC0415
+        from rusty_ir.backends.runtime.quiet import quiet_window_system
 
         quiet_window_system()
-        import wgpu  # noqa: PLC0415
+        import wgpu
 
-        from rusty_ir.backends.runtime.device import choose_adapter, pick_adapter  # noqa: PLC0415
+        from rusty_ir.backends.runtime.device import choose_adapter, pick_adapter
 
         adapters = list(wgpu.gpu.enumerate_adapters_sync())
         chosen, reason = pick_adapter([a.info for a in adapters])
         if chosen is None and adapters:  # wgpu's own choice: find it among the listed ones
             fallback = choose_adapter()
             chosen = next((i for i, a in enumerate(adapters) if fallback is not None and dict(a.info) == dict(fallback.info)), None)
-    except Exception as err:  # noqa: BLE001 - a missing driver or library is a user-visible condition
+    except Exception as err:  # a missing driver or library is a user-visible condition
         raise RustyError(f"wgpu cannot list GPU adapters: {type(err).__name__}: {err}") from None
     reports = [_adapter_report(a) for a in adapters]
     for i, r in enumerate(reports):
@@ -472,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = make_parser()
         args, extra = parser.parse_known_args(argv)
         if extra:  # argparse would print the top-level usage; the subcommand's is the helpful one
-            commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+            commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
             commands.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
         return int(args.handler(args))
 

@@ -197,7 +197,7 @@ class _Run:
                 state["index"] += 1
             state["start"] = time.perf_counter()
 
-        return build_pipeline(self.registry, self.pipeline_spec, between)  # pyright: ignore[reportArgumentType]
+        return build_pipeline(self.registry, self.pipeline_spec, between)
 
     def process(self, name: str, chunk: Chunk, diags: list[Diagnostic], show: bool) -> str | None:
         """The chunk's output, or None if it failed; its diagnostics are added to ``diags`` (and printed if ``show``)."""

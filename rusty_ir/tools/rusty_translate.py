@@ -27,14 +27,14 @@ from rusty_ir.tools.common import (
 )
 
 
-def _to_wgsl(module) -> str:  # noqa: ANN001 - a builtin.module
+def _to_wgsl(module) -> str:  # a builtin.module
     from rusty_ir.backends.wgsl import emit_wgsl
 
     require_gpu_level(module)
     return emit_wgsl(module)
 
 
-def _to_schedule(module) -> str:  # noqa: ANN001 - a builtin.module
+def _to_schedule(module) -> str:  # a builtin.module
     from rusty_ir.backends.schedule import emit_schedule
 
     require_gpu_level(module)

@@ -9,11 +9,12 @@ test_wgsl_kernels.py) take it as their ``runner``, so each runs on both backends
 from pathlib import Path
 
 import pytest
+
+# tests/backends is on sys.path (rootdir-relative imports, no __init__.py)
 from msl_harness import MslRunner
+from wgsl_harness import Runner
+
 from rusty_ir.backends.runtime import Device
-from wgsl_harness import (
-    Runner,  # tests/backends is on sys.path (rootdir-relative imports, no __init__.py)
-)
 
 
 @pytest.fixture(scope="session")

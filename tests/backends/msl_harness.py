@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from rusty_ir.backends.msl import MslProgram, emit_program
 from rusty_ir.backends.runtime.kernel_abi import KernelInterface
 

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import pytest
 import tiny_runs
+from tiny_runs import CONTEXT, MAX_PREFILL, PROMPT, run, synthetic_model
+
 from rusty_ir.backends.runtime import Device
 from rusty_ir.backends.runtime.kv_cache import KvCaches
 from rusty_ir.backends.runtime.model import ModelRuntime
 from rusty_ir.backends.runtime.schedule import KvCache
-from tiny_runs import CONTEXT, MAX_PREFILL, PROMPT, run, synthetic_model
-
 from rusty_ir.driver import CompileOptions, compile_model
 from rusty_ir.errors import RustyError
 from rusty_ir.generate import generate
@@ -112,7 +112,6 @@ def test_q8_0_cache_decodes_what_the_reference_stores(model64: Any) -> None:
     """The GPU's q8_0 codes and f16 scales give the logits of the tensor-level interpreter, whose cache
     rounds each row through q8_0 in numpy; both are a little off the f32 cache's, at 17/64 of its bytes."""
     from rusty_ir.dialects.dispatch.interp import TensorInterpreter
-
     from rusty_ir.driver import compile_module
     from rusty_ir.importers.to_ir import build_module
 

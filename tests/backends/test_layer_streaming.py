@@ -9,20 +9,18 @@ time), and the logits entry.
 from __future__ import annotations
 
 import json
-from collections import Counter
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-
 from tiny_runs import PROMPT, run, runtime, synthetic_model
 
 from rusty_ir.backends.runtime.model import slot_of_layer
-
 from rusty_ir.errors import RustyError
 from rusty_ir.generate import generate
 
@@ -154,7 +152,7 @@ def test_rusty_run_resident_layers(model: Any, tmp_path: Path) -> None:
     ],
 )
 def test_rusty_bench_refuses_bad_resident_layers(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    from rusty_ir.tools.rusty import main  # noqa: PLC0415
+    from rusty_ir.tools.rusty import main
 
     assert main(["bench", "--synthetic", "test-tiny", *args] if "--fusion" not in args else ["bench", *args]) == 1
     assert f"rusty: error: {message}" in capsys.readouterr().err

@@ -151,7 +151,7 @@ def count_submits(device: Device, monkeypatch) -> list[int]:
     queue_type = type(device.device.queue)
     original = queue_type.submit
 
-    def submit(self, command_buffers):  # noqa: ANN001, ANN202
+    def submit(self, command_buffers):
         if sys._getframe(1).f_code.co_name != "map_async":
             calls.append(len(command_buffers))
         return original(self, command_buffers)

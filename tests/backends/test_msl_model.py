@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 from msl_harness import MslLibrary, MslRunner, metal_compile
+
 from rusty_ir.backends.wgsl import emit_program as emit_wgsl_program
 from rusty_ir.weights import split_part
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from msl_harness import MslRunner
+from wgsl_harness import Runner
+from xdsl.parser import Parser
+
 from rusty_ir.backends.msl import emit_program as emit_msl_program
 from rusty_ir.backends.wgsl import emit_program
 from rusty_ir.dialects.quant import kernel_block
 from rusty_ir.passes.quant.lower_quant_loads import LowerQuantLoadsPass
 from rusty_ir.registry import build_registry
 from rusty_ir.weights import SCHEMES, TensorView, dequantize, quantize, split_layout, split_part
-from wgsl_harness import Runner
-from xdsl.parser import Parser
 
 ROWS, K = 6, 256
 RNG = np.random.default_rng(7)

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from xdsl.parser import Parser
 
 from rusty_ir.backends.wgsl import emit_program
-from xdsl.parser import Parser
 from rusty_ir.pipeline import build_pipeline
 from rusty_ir.registry import build_registry
 from rusty_ir.sampling import MAX_PENALIZED, SAMPLING_WORDS, SamplingParams, pack, sample_token
@@ -57,7 +57,7 @@ class SampleKernel:
 
 @pytest.fixture(scope="module")
 def device() -> Any:
-    from rusty_ir.backends.runtime import Device  # noqa: PLC0415
+    from rusty_ir.backends.runtime import Device
 
     return Device()
 

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 from msl_harness import MslRunner
+from wgsl_harness import context, parse
+
 from rusty_ir.backends.msl import emit_program as emit_msl
 from rusty_ir.backends.runtime import Device
 from rusty_ir.backends.runtime.kernel_abi import BufferBinding, KernelInterface
@@ -19,10 +21,9 @@ from rusty_ir.driver import CompileOptions, compile_model
 from rusty_ir.errors import RustyError
 from rusty_ir.importers import load_model
 from rusty_ir.passes.gpu.split_bindings import SplitBindingsPass
-from rusty_ir.targets import TARGETS
 from rusty_ir.stages import DEFAULT_STAGES
 from rusty_ir.synthetic import write_synthetic_gguf
-from wgsl_harness import context, parse
+from rusty_ir.targets import TARGETS
 
 ROWS, COLS, WORDS = 40, 16, 700
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rusty_ir.backends.runtime.model import ModelRuntime
 
+from rusty_ir.backends.runtime.model import ModelRuntime
 from rusty_ir.driver import Artifact, CompileOptions, compile_model
 from rusty_ir.generate import generate
 from rusty_ir.importers import load_model

@@ -220,7 +220,7 @@ def _struct_field(raw: bytes, layout: GGUFLayout, _arch: str, rng: random.Random
 
 
 def _same_block(a: int, b: int) -> bool:
-    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType  # noqa: PLC0415
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
     try:
         return GGML_QUANT_SIZES[GGMLQuantizationType(a)] == GGML_QUANT_SIZES[GGMLQuantizationType(b)]

@@ -133,7 +133,7 @@ def test_random_gguf_headers(tmp_path, header: bytes, count: int) -> None:
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3), max_leaves=12,
 ).map(lambda v: json.dumps({"t": v} if not isinstance(v, dict) else v).encode())), tail=st.binary(max_size=64))  # fmt: skip
 def test_random_safetensors_headers(tmp_path, header: bytes, tail: bytes) -> None:
-    from rusty_ir.importers.safetensors import _shard_views  # noqa: PLC2701
+    from rusty_ir.importers.safetensors import _shard_views
 
     path = tmp_path / "x.safetensors"
     path.write_bytes(struct.pack("<Q", len(header)) + header + tail)

@@ -173,7 +173,7 @@ def test_safetensors_header_garbage(good_folder):
 def test_unsupported_dtype_and_missing_tensor(good_folder):
     import safetensors.numpy
 
-    from rusty_ir.importers.safetensors import _shard_views  # noqa: PLC2701
+    from rusty_ir.importers.safetensors import _shard_views
 
     names = list(_shard_views(good_folder / "model.safetensors"))
     tensors = {n: np.zeros(v.shape, np.float32) for n, v in _shard_views(good_folder / "model.safetensors").items()}
@@ -406,7 +406,7 @@ def test_tokenizer_larger_than_the_embedding(good_folder):
     """Ids past the embedding's rows would read past it."""
     import safetensors.numpy
 
-    from rusty_ir.importers.safetensors import _shard_views  # noqa: PLC2701
+    from rusty_ir.importers.safetensors import _shard_views
 
     tensors = {n: v.to_numpy() for n, v in _shard_views(good_folder / "model.safetensors").items()}
     tensors["model.embed_tokens.weight"] = tensors["model.embed_tokens.weight"][:200]

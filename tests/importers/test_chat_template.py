@@ -81,9 +81,9 @@ def test_the_output_limit_grows_with_the_messages() -> None:
 
 
 def test_a_checkpoint_template_goes_through_the_limits(tmp_path) -> None:
-    from .tiny import random_weights, tiny_bpe_vocab, tiny_config, write_tiny_gguf
-
     from rusty_ir.importers import load_model
+
+    from .tiny import random_weights, tiny_bpe_vocab, tiny_config, write_tiny_gguf
 
     tokens, merges, types = tiny_bpe_vocab()
     tok = {"model": "gpt2", "pre": "qwen2", "tokens": tokens, "merges": merges, "token_type": types, "chat_template": "{{ 'a' * 3000000000 }}"}

@@ -14,9 +14,9 @@ from typing import Any
 
 import gguf
 import numpy as np
+import oracle_checks
 import pytest
 
-import oracle_checks
 from rusty_ir.errors import RustyError
 from rusty_ir.generate import ReferenceBackend, generate
 from rusty_ir.importers import load_model
@@ -87,8 +87,8 @@ def test_scaled_rope_matches_transformers(checkpoints, reference, name: str) -> 
 
 def test_scaled_rope_on_wgpu(checkpoints, reference) -> None:
     """The llama3 GGUF compiled for wgpu (llvmpipe in CI): the factors are read by the fused RoPE epilogue."""
-    from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
-    from rusty_ir.driver import CompileOptions, compile_model  # noqa: PLC0415
+    from rusty_ir.backends.runtime.model import ModelRuntime
+    from rusty_ir.driver import CompileOptions, compile_model
 
     report, logits = reference
     model = load_model(checkpoints["llama3_gguf"])
@@ -102,16 +102,16 @@ def test_scaled_rope_on_wgpu(checkpoints, reference) -> None:
 
 
 def test_rope_op_prints_and_parses_its_factors(checkpoints) -> None:
-    from xdsl.context import Context  # noqa: PLC0415
-    from xdsl.dialects.arith import Arith  # noqa: PLC0415
-    from xdsl.dialects.builtin import Builtin  # noqa: PLC0415
-    from xdsl.dialects.func import Func  # noqa: PLC0415
-    from xdsl.dialects.scf import Scf  # noqa: PLC0415
-    from xdsl.dialects.tensor import Tensor  # noqa: PLC0415
-    from xdsl.parser import Parser  # noqa: PLC0415
+    from xdsl.context import Context
+    from xdsl.dialects.arith import Arith
+    from xdsl.dialects.builtin import Builtin
+    from xdsl.dialects.func import Func
+    from xdsl.dialects.scf import Scf
+    from xdsl.dialects.tensor import Tensor
+    from xdsl.parser import Parser
 
-    from rusty_ir.dialects.quant import Quant  # noqa: PLC0415
-    from rusty_ir.dialects.transformer import Transformer  # noqa: PLC0415
+    from rusty_ir.dialects.quant import Quant
+    from rusty_ir.dialects.transformer import Transformer
 
     model = load_model(checkpoints["llama3_folder"])
     module = build_module(model.config, model.weights)
@@ -132,7 +132,7 @@ def test_unscaled_models_have_no_factors() -> None:
 
 
 def _store(cfg):
-    from rusty_ir.weights import SCHEMES, TensorView, WeightStore, quantize  # noqa: PLC0415
+    from rusty_ir.weights import SCHEMES, TensorView, WeightStore, quantize
 
     return WeightStore({n: TensorView(n, w.shape, SCHEMES["f32"], quantize(w, SCHEMES["f32"]).reshape(-1)) for n, w in random_weights(cfg).items()})
 

@@ -174,7 +174,7 @@ def scaled_random_weights(cfg: ModelConfig, seed: int) -> dict[str, np.ndarray]:
 
 def spm_tokenizer_fields(data_dir: Path) -> dict:
     """The GGUF tokenizer fields of the tiny SentencePiece vocabulary in tests/data/spm_tiny.json."""
-    import json  # noqa: PLC0415
+    import json
 
     d = json.loads((data_dir / "spm_tiny.json").read_text(encoding="utf-8"))
     return {
@@ -197,8 +197,8 @@ def hf_reference_checkpoints(folder: Path, data_dir: Path) -> dict[str, Path]:
       q/k rows in llama.cpp's interleaved order;
     - ``llama_bf16_folder``: a Hugging Face folder (safetensors, BF16 everywhere, byte-level BPE).
     """
-    from rusty_ir.importers import load_model  # noqa: PLC0415
-    from rusty_ir.importers.export import write_hf_folder  # noqa: PLC0415
+    from rusty_ir.importers import load_model
+    from rusty_ir.importers.export import write_hf_folder
 
     folder.mkdir(parents=True, exist_ok=True)
     out: dict[str, Path] = {}

@@ -55,8 +55,8 @@ def config():
 
 def rope_scaling_checkpoints(folder: Path) -> dict[str, Path]:
     """Write the four checkpoints into ``folder``; name -> path."""
-    from rusty_ir.importers import load_model  # noqa: PLC0415
-    from rusty_ir.importers.export import write_hf_folder  # noqa: PLC0415
+    from rusty_ir.importers import load_model
+    from rusty_ir.importers.export import write_hf_folder
 
     folder.mkdir(parents=True, exist_ok=True)
     cfg = config()

@@ -69,12 +69,12 @@ def test_quantized_operand_verifies():
     launch = next(op for op in module.walk() if isinstance(op, gpu.LaunchFuncOp))
     kernel = next(op for op in module.walk() if isinstance(op, gpu.FuncOp) and op.sym_name.data == "gemv_1")
     assert str(launch.kernelOperands[0].type) == "memref<4x32x!quant.q8_0>"
-    assert kernel.function_type.inputs.data[0].element_type == i32  # pyright: ignore[reportAttributeAccessIssue]
+    assert kernel.function_type.inputs.data[0].element_type == i32
 
 
 @pytest.mark.parametrize("rows", [1, 5, 13])
 def test_step_runs_on_wgpu(rows: int):
-    from rusty_ir.backends.runtime import Device  # noqa: PLC0415
+    from rusty_ir.backends.runtime import Device
 
     try:
         device = Device()

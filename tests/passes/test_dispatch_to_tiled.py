@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_transformer_to_tensor import tiny  # tests/passes is on sys.path (rootdir conftest)
 from xdsl.dialects import arith, func, gpu, memref, scf
 from xdsl.dialects.builtin import IndexType, IntegerAttr, ModuleOp
 from xdsl.ir import Block, Region, SSAValue
@@ -21,22 +22,21 @@ from xdsl.parser import Parser
 
 from rusty_ir.backends.schedule import build_schedule
 from rusty_ir.backends.wgsl import emit_program, emit_wgsl
+from rusty_ir.dialects.dispatch import RegionOp
 from rusty_ir.dialects.dispatch.interp import BufferInterpreter
 from rusty_ir.dialects.transformer.interp import ReferenceInterpreter
-from rusty_ir.dialects.dispatch import RegionOp
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.tuning.signature import parse_config
 from rusty_ir.pipeline import build_pipeline, default_pipeline
 from rusty_ir.registry import build_registry
 from rusty_ir.stages import DEFAULT_STAGES
-from test_transformer_to_tensor import tiny  # tests/passes is on sys.path (rootdir conftest)
 
 LIT = Path(__file__).resolve().parents[2] / "lit_tests" / "passes" / "convert-dispatch-to-tiled.mlir"
 
 
 @pytest.fixture(scope="module")
 def device() -> Any:
-    from rusty_ir.backends.runtime import Device  # noqa: PLC0415
+    from rusty_ir.backends.runtime import Device
 
     try:
         return Device()
@@ -255,7 +255,7 @@ _SUBGROUP_PROBE = """
 
 def adapter_subgroup_size(device: Any) -> int:
     """The subgroup width compute kernels get on this adapter (8 on llvmpipe's 256-bit vectors, 32 on NVIDIA)."""
-    import wgpu  # noqa: PLC0415
+    import wgpu
 
     dev = device.device
     pipeline = dev.create_compute_pipeline(layout="auto", compute={"module": device.compile(_SUBGROUP_PROBE), "entry_point": "main"})
@@ -280,7 +280,7 @@ def test_tiny_model_on_wgpu_matches_reference(device: Any, target: str) -> None:
     single-token kernels, a prefill step picks per step (a 5-token prompt, then a 1-token prefill). The nvidia
     target brings f16 GEMM tiles and subgroup reductions (at this adapter's subgroup width).
     """
-    from rusty_ir.backends.runtime.model import ModelRuntime  # noqa: PLC0415
+    from rusty_ir.backends.runtime.model import ModelRuntime
 
     registry = build_registry()
     module = tiny.build_model()
@@ -345,8 +345,8 @@ def outline_region(module: ModuleOp, label: str) -> ModuleOp:
 def region_inputs(module: ModuleOp, tokens: int, rng: np.random.Generator) -> tuple[list[Any], list[Any], list[int]]:
     """(GPU args, reference args, indices of the buffers it writes) for an outlined region whose index operands are
     all the step's token count (contractions, elementwise regions): random activations, random quantized weights."""
-    from rusty_ir.passes.codegen.kernel import stored_scheme  # noqa: PLC0415
-    from rusty_ir.weights import TensorView, quantize  # noqa: PLC0415
+    from rusty_ir.passes.codegen.kernel import stored_scheme
+    from rusty_ir.weights import TensorView, quantize
 
     fn = next(op for op in module.ops if isinstance(op, func.FuncOp))
     region = next(op for op in fn.walk() if isinstance(op, RegionOp))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_transformer_to_tensor import convert, prefill_logits, tiny  # tests/passes is on sys.path (rootdir conftest)
 from xdsl.dialects import func
-from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.linalg import ops as linalg
 
 from rusty_ir.dialects.dispatch import RegionOp
 from rusty_ir.dialects.dispatch.interp import TensorInterpreter
@@ -15,7 +16,6 @@ from rusty_ir.passes.dispatch.analysis import Kind, kind
 from rusty_ir.passes.dispatch.form_dispatches import FormDispatchesPass
 from rusty_ir.passes.dispatch.linalg_fuse_siblings import LinalgFuseSiblingsPass
 from rusty_ir.registry import build_registry
-from test_transformer_to_tensor import convert, prefill_logits, tiny  # tests/passes is on sys.path (rootdir conftest)
 
 
 def stages() -> tuple[ModuleOp, ModuleOp, ModuleOp]:

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from importers.tiny import scaled_random_weights, tiny_config, write_tiny_gguf
 from xdsl.dialects.builtin import TensorType
 
-from importers.tiny import scaled_random_weights, tiny_config, write_tiny_gguf
 from rusty_ir.backends.runtime.model import ModelRuntime
 from rusty_ir.dialects.quant.attrs import BlockQuantType
 from rusty_ir.dialects.transformer import WeightOp

@@ -43,7 +43,7 @@ def test_structure():
         assert not any(isinstance(t, TensorType) for t in (*op.operand_types, *op.result_types)), op.name
 
 
-def _ancestors(op):  # noqa: ANN001, ANN202
+def _ancestors(op):
     parent = op.parent_op()
     while parent is not None:
         yield parent
@@ -55,9 +55,9 @@ def test_same_numbers_before_and_after(rows: int, layers: int):
     rng = np.random.default_rng(rows * 10 + layers)
     weights = {f"blk.{i}.w": rng.standard_normal((8, 8)).astype(np.float32) for i in range(layers)}
     x = rng.standard_normal((rows, 8)).astype(np.float32)
-    expected = TensorInterpreter(_model(False), weights).call("main", x, layers)  # pyright: ignore[reportArgumentType]
+    expected = TensorInterpreter(_model(False), weights).call("main", x, layers)
     out = np.full((rows, 8), np.nan, np.float32)
-    BufferInterpreter(_model(True), weights).call("main", x, layers, out)  # pyright: ignore[reportArgumentType]
+    BufferInterpreter(_model(True), weights).call("main", x, layers, out)
     np.testing.assert_array_equal(out, expected)
     h = 2 * x
     for i in range(layers):
@@ -69,5 +69,5 @@ def test_same_numbers_after_plan_memory():
     """Slot assignment changes no semantics, but the plan must not let the loop's buffers share a slot."""
     module = _model(True)
     PlanMemoryPass().apply(build_registry().context(), module)
-    slots = [op.attributes["rusty.slot"].value.data for op in module.walk() if isinstance(op, memref.AllocOp)]  # pyright: ignore[reportAttributeAccessIssue]
+    slots = [op.attributes["rusty.slot"].value.data for op in module.walk() if isinstance(op, memref.AllocOp)]
     assert sorted(slots) == [0, 1, 2]

@@ -20,7 +20,7 @@ from rusty_ir.diagnostics import emit_remark, emit_warning
 from rusty_ir.errors import RustyError
 
 
-def _text(op, key: str) -> str | None:  # noqa: ANN001 - an xDSL op
+def _text(op, key: str) -> str | None:  # an xDSL op
     attr = op.attributes.get(key)
     return attr.data if isinstance(attr, StringAttr) else None
 
