@@ -1,4 +1,4 @@
-"""``rusty bench`` and the synthetic checkpoints it runs (rusty_ir/bench.py, rusty_ir/synthetic.py).
+"""``rusty bench`` and the synthetic checkpoints it runs (rusty_ir/bench/, rusty_ir/synthetic.py).
 
 Runs on whatever adapter wgpu finds (llvmpipe in CI), on the hidden 'test-tiny' shape
 (2 layers, hidden 64), so the whole file takes seconds. The real shapes are only written

@@ -74,7 +74,6 @@ LAYER_OF_MODULE = {
     "rusty_ir.upstream_syntax": "core",
     "rusty_ir.weights": "core",
     "rusty_ir.api": "driver",
-    "rusty_ir.bench": "driver",
     "rusty_ir.bench_fusion": "driver",
     "rusty_ir.driver": "driver",
     "rusty_ir.generate": "driver",
@@ -92,6 +91,7 @@ LAYER_OF_PREFIX = {
     "rusty_ir.passes": "passes",
     "rusty_ir.backends": "emitters",
     "rusty_ir.backends.runtime": RUNTIME,
+    "rusty_ir.bench": "driver",
     "rusty_ir.importers": "driver",
     "rusty_ir.tools": "tools",
 }
@@ -230,7 +230,7 @@ def layer(module: str) -> str:
 def package_node(module: str) -> str:
     """The node of the package graph a module belongs to."""
     parts = module.split(".")
-    if len(parts) >= 2 and parts[1] in ("importers", "tools"):
+    if len(parts) >= 2 and parts[1] in ("bench", "importers", "tools"):
         return ".".join(parts[:2])
     if len(parts) >= 3 and parts[1] in ("dialects", "passes", "backends"):
         package = ".".join(parts[:3])

@@ -421,7 +421,7 @@ def make_parser() -> argparse.ArgumentParser:
                            description="Compile MODEL (or a synthetic random-weight model of a real shape) and measure "
                                        "prefill and decode tokens/s at batch 1, dispatches and weight bytes per token, "
                                        "the device's copy bandwidth and the roofline share; check the first-step logits "
-                                       "against the reference interpreter or PyTorch (see rusty_ir/bench.py).")
+                                       "against the reference interpreter or PyTorch (see rusty_ir/bench/model.py).")
     bench.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2, unless --synthetic)")
     bench.add_argument("--synthetic", metavar="SHAPE", help="a random-weight model of this shape: smollm2-135m, tinyllama-1.1b, llama3-8b, llama2-7b")
     bench.add_argument("--quantize", dest="quant", metavar="Q",

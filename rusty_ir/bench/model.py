@@ -1,0 +1,370 @@
+"""``rusty bench``: prefill and decode speed at batch 1, next to the bandwidth roofline and PyTorch.
+
+    report = run_bench(BenchOptions(synthetic="llama3-8b", quant="q4_0", prompt_tokens=512, decode_tokens=128))
+    print(format_report(report))            # or json.dumps(report)
+
+What it does, in order:
+
+1. The model: a checkpoint (``MODEL``) or a synthetic random-weight GGUF of a real shape
+   (``rusty_ir.synthetic``, cached). Either way it goes through ``load_model`` and the
+   normal compile driver (``compile_model``, cached, with the ``prefill_logits`` entry).
+2. The wgpu device is created with the usual features plus ``timestamp-query`` when the
+   adapter has it (per-kernel GPU times with ``--profile``).
+3. Timing: first ``SPIN_UP_SECONDS`` of multiply-adds on the GPU (``rusty_ir.probes.spin_up``: an idle
+   GPU runs at a low clock), then ``warmup + repeats`` runs of one prompt of ``prompt_tokens`` random token ids
+   (prefill, timed) followed by ``decode_tokens`` greedy decode steps (timed together); the
+   warm-up runs are dropped, the medians of the rest reported. Each step ends by reading the
+   token back, so every time is wall clock of finished GPU work.
+4. Static figures: dispatches per decode step and per prefill step, the bytes of every weight
+   a decode step binds (the embedding table counts one row when only the lookup reads it,
+   the whole table when it is also the output head), the KV-cache bytes a decode step reads on
+   average, the device's copy bandwidth (a large buffer-to-buffer copy, read + write bytes
+   over wall time) and read bandwidth (a compute kernel streaming one large buffer with
+   16-byte loads). Roofline share = weight bytes per token x decode tokens/s / the larger
+   of the two (on an H100 the copy reaches ~0.8 TB/s, the read kernel ~3.4 TB/s).
+5. ``--profile``: one decode step and one prefill step with a timestamp query around every
+   dispatch (``ModelRuntime.profile_step``); GPU time summed per kernel name.
+6. Correctness guard: the first-step logits of a short prompt (``prefill_logits``) against
+   the reference interpreter (models up to ``REFERENCE_MAX_PARAMS``), or against PyTorch in
+   float32 (with ``--vs-torch``, or for bigger models when torch and transformers are
+   installed), else skipped with a note. Max relative error (max |ours - ref| / max |ref|)
+   above ``LOGITS_REL_TOL`` fails the run (after the report is printed).
+7. ``--vs-torch``: a Hugging Face ``LlamaForCausalLM`` (``Qwen2ForCausalLM`` for qwen2)
+   built on the same device (cuda when available) from the same weights, dequantized on that
+   device, q/k rows permuted from GGUF's interleaved rope order to Hugging Face's; float32 for
+   the guard, then fp16 with eager attention for ``generate`` (greedy, same prompt ids, same
+   number of tokens), timed the same way: prefill = ``generate(max_new_tokens=1)``, decode =
+   the difference to ``generate(max_new_tokens=decode_tokens + 1)``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rusty_ir.bench.measure import _profile_table, decode_weight_bytes, device_report, kv_read_bytes, profiling_device
+from rusty_ir.bench.options import CHECK_TOKENS, LOGITS_REL_TOL, REFERENCE_MAX_PARAMS, BenchOptions, _note, canonical_command, validate
+from rusty_ir.bench.report import check_report, format_report, report_header, report_main
+from rusty_ir.bench.torch_baseline import build_torch_model, time_torch_generate, torch_available, torch_device_name, torch_logits
+from rusty_ir.errors import RustyError
+from rusty_ir.probes import SPIN_UP_SECONDS, measure_copy_bandwidth, measure_read_bandwidth, peak_rss_bytes, spin_up
+
+Progress = Callable[[str], None] | None
+"""Where progress lines go (None: nowhere)."""
+
+
+def _timed_runs(
+    runtime: Any, prompt: np.ndarray, decode_tokens: int, opts: BenchOptions, progress: Callable[[str], None] | None, label: str = ""
+) -> tuple[list[float], list[float], list[int]]:
+    """``opts.warmup`` untimed then ``opts.repeats`` timed runs of a prefill of ``prompt`` and
+    ``decode_tokens`` greedy steps, decoded as ``rusty run`` does (one step in flight): the timed
+    runs' prefill and decode seconds, and the last run's token ids."""
+    prefill_s: list[float] = []
+    decode_s: list[float] = []
+    generated: list[int] = []
+    _note(progress, f"{label}spinning the GPU up ({SPIN_UP_SECONDS:g} s of multiply-adds: an idle GPU runs at a low clock)")
+    spin_up(runtime.device)
+    for r in range(opts.warmup + opts.repeats):
+        timed = r >= opts.warmup
+        _note(progress, f"{label}{'run' if timed else 'warm-up'} {r + 1 - (opts.warmup if timed else 0)}: "
+                        f"prefill {prompt.size} + decode {decode_tokens}")  # fmt: skip
+        runtime.reset()
+        t0 = time.perf_counter()
+        token = runtime.prefill(prompt, 0)
+        t1 = time.perf_counter()
+        ids = [token, *runtime.decode_stream(token, prompt.size, decode_tokens)]
+        t2 = time.perf_counter()
+        if timed:
+            prefill_s.append(t1 - t0)
+            decode_s.append(t2 - t1)
+            generated = ids
+    return prefill_s, decode_s, generated
+
+
+def _median(xs: Sequence[float]) -> float:
+    return float(statistics.median(xs))
+
+
+def _load(opts: BenchOptions, progress: Callable[[str], None] | None) -> tuple[Any, dict[str, Any]]:
+    from rusty_ir.importers import load_model
+
+    info: dict[str, Any] = {}
+    path: str | Path | None
+    if opts.synthetic is not None:
+        from rusty_ir.synthetic import synthetic_model_path
+
+        quant = opts.quant or "q4_0"
+        start = time.perf_counter()
+        path, hit = synthetic_model_path(opts.synthetic, quant, opts.seed, opts.cache_dir, progress)
+        info = {"synthetic": opts.synthetic, "quant": quant, "seed": opts.seed, "file_cache_hit": hit,
+                "file_seconds": round(time.perf_counter() - start, 3)}  # fmt: skip
+    else:
+        path = opts.model
+        if path is None:
+            from rusty_ir.importers import default_model_path
+
+            path = default_model_path()
+        info = {"synthetic": None, "quant": None}
+    model = load_model(path)
+    cfg = model.config
+    schemes = sorted({v.scheme.name for v in model.weights.values()})
+    params = sum(int(np.prod(v.shape)) for v in model.weights.values())
+    info.update({"source": str(model.source), "arch": cfg.arch, "n_layers": cfg.n_layers, "hidden": cfg.hidden,
+                 "n_heads": cfg.n_heads, "n_kv_heads": cfg.n_kv_heads, "ffn_hidden": cfg.ffn_hidden, "vocab": cfg.vocab,
+                 "tied_embeddings": cfg.tied_embeddings, "parameters": params, "weight_bytes": model.weights.nbytes,
+                 "schemes": schemes})  # fmt: skip
+    return model, info
+
+
+
+
+def run_bench(opts: BenchOptions, progress: Progress = None) -> dict[str, Any]:
+    """Run the benchmark; the report (a JSON-able dict). Does not raise on a failed guard:
+    ``report["correctness"]["passed"]`` is False then (``check_report`` raises)."""
+    from rusty_ir.backends.runtime.model import ModelRuntime
+    from rusty_ir.driver import CompileOptions, compile_model
+    from rusty_ir.targets import target_for_adapter
+
+    validate(opts)
+    started = datetime.datetime.now(datetime.UTC)
+    model, model_info = _load(opts, progress)
+    P, N = opts.prompt_tokens, opts.decode_tokens
+    context = opts.context_length or P + N
+    device = profiling_device()
+    _note(progress, f"device: {device_report(device)['name']}")
+
+    _note(progress, "compiling (cached after the first run)")
+    options = CompileOptions(target=target_for_adapter(device.info), logits_entry=True, kv_cache=opts.kv_cache, kv_block_size=opts.kv_block_size)
+    compiled = compile_model(model, options, adapter=device.identity, progress=progress)
+    _note(progress, "loading kernels and weights onto the GPU")
+    runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device,
+                           resident_layers=opts.resident_layers)  # fmt: skip
+
+    rng = np.random.default_rng(opts.seed + 1)
+    prompt = rng.integers(0, model.config.vocab, size=P, dtype=np.int32)
+    prefill_s, decode_s, generated = _timed_runs(runtime, prompt, N, opts, progress)
+    report: dict[str, Any] = {
+        **report_header("rusty bench", opts.command or canonical_command(opts), opts, started, device),
+        "model": model_info,
+        "settings": {"prompt_tokens": P, "decode_tokens": N, "repeats": opts.repeats, "warmup": opts.warmup,
+                     "context_length": context, "batch": 1, "seed": opts.seed, "resident_layers": runtime.resident_layers,
+                     "kv_cache": opts.kv_cache, "kv_block_size": opts.kv_block_size},  # fmt: skip
+        "compile": {"cache_hit": compiled.cache_hit, "seconds": round(compiled.seconds, 3),
+                    "kernels": compiled.artifact.manifest.get("kernels"), "load_seconds": round(runtime.load_seconds, 3),
+                    "pipeline": compiled.artifact.manifest.get("pipeline")},  # fmt: skip
+        **_speed_figures(runtime, model, device, prompt, N, prefill_s, decode_s, progress),
+        "generated_ids": generated,
+        "profile": None,
+        "correctness": None,
+        "torch": None,
+        "ratio_decode_vs_torch": None,
+        "ratio_prefill_vs_torch": None,
+    }
+    if opts.profile:
+        report["profile"] = _profile(runtime, prompt, generated, progress)
+    tm = _torch_model(opts, model, model_info["parameters"], progress)
+    report["correctness"] = _correctness(opts, model, runtime, prompt, model_info["parameters"], tm, progress)
+    if opts.vs_torch:
+        _vs_torch(report, tm, prompt, generated, opts, progress)
+    if opts.tune:
+        report["tuned"] = bench_tuned(opts, model, device, runtime, report, prompt, progress)
+    report["total_seconds"] = round((datetime.datetime.now(datetime.UTC) - started).total_seconds(), 3)
+    return report
+
+
+def _speed_figures(runtime: Any, model: Any, device: Any, prompt: np.ndarray, N: int, prefill_s: list[float],
+                   decode_s: list[float], progress: Progress) -> dict[str, Any]:  # fmt: skip
+    """The report's speed and static figures (steps 3 and 4 of the module docstring): timings, the host's share of a
+    decode step (measured step by step after the timed runs, so with no overlap), dispatches, bytes per token,
+    bandwidth and the roofline share, memory."""
+    P = prompt.size
+    runtime.reset()
+    token = runtime.prefill(prompt, 0)
+    split = np.zeros(3)
+    steps = min(N, 16)
+    for i in range(steps):
+        token = runtime.decode(token, P + i)
+        split += runtime.last_step_seconds
+    host_split = split / max(steps, 1)
+
+    pre = _median(prefill_s)
+    dec = _median(decode_s)
+    decode_tps = N / dec
+    weight_bytes, _ = decode_weight_bytes(runtime, model.weights)
+    _note(progress, "measuring copy and read bandwidth")
+    bandwidth = measure_copy_bandwidth(device)
+    read_bandwidth = measure_read_bandwidth(device)
+    ceiling = max(bandwidth["bytes_per_s"], read_bandwidth["bytes_per_s"])
+    return {
+        "prefill_tokens_per_s": P / pre,
+        "prefill_seconds": pre,
+        "prefill_seconds_runs": prefill_s,
+        "decode_tokens_per_s": decode_tps,
+        "decode_seconds": dec,
+        "decode_seconds_runs": decode_s,
+        "decode_ms_per_token": 1e3 * dec / N,
+        "decode_host_seconds_per_step": dict(zip(("prepare", "encode", "submit_wait_read"), map(float, host_split), strict=True)),
+        "dispatches_per_token": runtime.dispatches_per_step("decode"),
+        "dispatches_per_prefill_step": runtime.dispatches_per_step("prefill"),
+        "weight_bytes_per_token": weight_bytes,
+        "kv_cache_bytes_per_token_avg": kv_read_bytes(runtime, P, N),
+        "copy_bandwidth_bytes_per_s": bandwidth["bytes_per_s"],
+        "copy_bandwidth": bandwidth,
+        "read_bandwidth": read_bandwidth,
+        "roofline_share": weight_bytes * decode_tps / ceiling,
+        "memory": runtime.memory_report(),
+        "memory_planning": runtime.memory_planning_report(),
+        "host_peak_rss_bytes": peak_rss_bytes(),
+    }
+
+
+def _profile(runtime: Any, prompt: np.ndarray, generated: list[int], progress: Progress) -> dict[str, Any]:
+    """``--profile``: per-kernel GPU time of one decode step and one prefill step (timestamp queries)."""
+    P = prompt.size
+    _note(progress, "profiling one decode step and one prefill step (timestamp queries)")
+    t0 = time.perf_counter()
+    dec_rows = runtime.profile_step("decode", np.array([generated[-1]], np.int32), P)
+    t1 = time.perf_counter()
+    pre_rows = runtime.profile_step("prefill", prompt[: runtime.max_prefill], 0)
+    t2 = time.perf_counter()
+    profile: dict[str, Any] = {"decode": _profile_table(dec_rows, t1 - t0), "prefill": _profile_table(pre_rows, t2 - t1),
+               "prefill_tokens": int(min(P, runtime.max_prefill))}  # fmt: skip
+    if dec_rows is None:
+        profile["note"] = "the device has no 'timestamp-query' feature: no per-kernel GPU times"
+    return profile
+
+
+def _torch_model(opts: BenchOptions, model: Any, params: int, progress: Progress) -> Any:
+    """The PyTorch model (float32) when ``--vs-torch`` asks for it, or the guard needs it (a model too big for the
+    numpy interpreter, with torch installed); else None."""
+    use_torch = opts.vs_torch or (opts.check and params > REFERENCE_MAX_PARAMS and torch_available())
+    if not use_torch:
+        return None
+    if not torch_available():
+        raise RustyError("--vs-torch needs the packages torch and transformers")
+    tdev = torch_device_name()
+    _note(progress, f"building the PyTorch model on {tdev} from the same weights")
+    return build_torch_model(model, tdev, progress)
+
+
+def _correctness(opts: BenchOptions, model: Any, runtime: Any, prompt: np.ndarray, params: int, tm: Any,
+                 progress: Progress) -> dict[str, Any]:  # fmt: skip
+    """The correctness guard (step 6 of the module docstring): first-step logits against PyTorch or the reference
+    interpreter."""
+    check_ids = prompt[: min(CHECK_TOKENS, prompt.size)]
+    correctness: dict[str, Any] = {"reference": None, "max_rel_err": None, "tolerance": LOGITS_REL_TOL,
+                                   "passed": None, "prompt_tokens": int(check_ids.size), "note": ""}  # fmt: skip
+    if not opts.check:
+        correctness["note"] = "skipped (--no-check)"
+        return correctness
+    ours = runtime.prefill_logits(check_ids, 0)
+    ref = None
+    if tm is not None:
+        _note(progress, "correctness guard: first-step logits against PyTorch (float32)")
+        ref, correctness["reference"] = torch_logits(tm, check_ids.tolist()), f"pytorch float32 ({torch_device_name()})"
+    elif params <= REFERENCE_MAX_PARAMS:
+        _note(progress, "correctness guard: first-step logits against the reference interpreter")
+        from rusty_ir.generate import ReferenceBackend
+        from rusty_ir.importers.to_ir import build_module
+
+        backend = ReferenceBackend(build_module(model.config, model.weights, logits_entry=True), model.weights,
+                                   max(CHECK_TOKENS, check_ids.size), keep_logits=True)  # fmt: skip
+        backend.prefill(check_ids, 0)
+        ref, correctness["reference"] = backend.last_logits, "reference interpreter (numpy)"
+    else:
+        correctness["note"] = (f"skipped: {params / 1e9:.2f} B parameters is too many for the numpy interpreter "
+                               "and torch/transformers are not installed")  # fmt: skip
+    if ref is not None:
+        err = float(np.abs(ours.astype(np.float64) - ref).max() / max(np.abs(ref).max(), 1e-30))
+        correctness.update(max_rel_err=err, passed=bool(err <= LOGITS_REL_TOL and np.isfinite(ours).all()),
+                           argmax_ours=int(np.argmax(ours)), argmax_reference=int(np.argmax(ref)))  # fmt: skip
+    return correctness
+
+
+def _vs_torch(report: dict[str, Any], tm: Any, prompt: np.ndarray, generated: list[int], opts: BenchOptions,
+              progress: Progress) -> None:  # fmt: skip
+    """``--vs-torch`` (step 7 of the module docstring): Hugging Face ``generate`` timed in fp16, into ``report``."""
+    import torch
+
+    tm = tm.half()
+    _note(progress, f"timing Hugging Face generate (fp16, eager) on {torch_device_name()}")
+    t = time_torch_generate(tm, prompt.tolist(), opts.decode_tokens, opts.repeats, opts.warmup)
+    t["greedy_prefix_match"] = _prefix_match(generated, t["generated_ids"])
+    report["torch"] = t
+    report["ratio_decode_vs_torch"] = report["decode_tokens_per_s"] / t["decode_tokens_per_s"] if t["decode_tokens_per_s"] else None
+    report["ratio_prefill_vs_torch"] = report["prefill_tokens_per_s"] / t["prefill_tokens_per_s"]
+    del tm
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _prefix_match(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading token ids ``a`` and ``b`` share."""
+    match = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        match += 1
+    return match
+
+
+def bench_tuned(opts: BenchOptions, model: Any, device: Any, default_runtime: Any, report: dict[str, Any], prompt: np.ndarray,
+                progress: Callable[[str], None] | None) -> dict[str, Any]:  # fmt: skip
+    """``--tune``: the model compiled with measured tuning, timed as the default one was (same prompt, runs, warm-up).
+
+    Compiling measures every distinct kernel's candidates once per adapter, with prefill steps of the bench's
+    prompt length (progress on stderr; the winners are cached, and so is the tuned compile). Correctness: the tuned kernels' first-step logits against the
+    default kernels' (which the main guard checks against the reference), same tolerance.
+    """
+    from rusty_ir.backends.runtime.model import ModelRuntime
+    from rusty_ir.driver import CompileOptions, compile_model
+    from rusty_ir.targets import target_for_adapter
+
+    P, N = opts.prompt_tokens, opts.decode_tokens
+    _note(progress, "compiling with measured tuning (rusty_ir.tuning; winners cached per adapter after the first run)")
+    # tuned for the prompt length being measured (decode is timed after that many positions)
+    options = CompileOptions(target=target_for_adapter(device.info), logits_entry=True, tune=True, tune_prefill_length=P,
+                             kv_cache=opts.kv_cache, kv_block_size=opts.kv_block_size)  # fmt: skip
+    compiled = compile_model(model, options, adapter=device.identity, progress=progress)
+    context = report["settings"]["context_length"]
+    runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device,
+                           resident_layers=opts.resident_layers)  # fmt: skip
+    prefill_s, decode_s, generated = _timed_runs(runtime, prompt, N, opts, progress, "tuned ")  # as the default kernels
+    pre, dec = _median(prefill_s), _median(decode_s)
+    correctness: dict[str, Any] = {"reference": "default kernels", "max_rel_err": None, "tolerance": LOGITS_REL_TOL, "passed": None}
+    if opts.check:
+        check_ids = prompt[: min(CHECK_TOKENS, P)]
+        ours = runtime.prefill_logits(check_ids, 0).astype(np.float64)
+        ref = default_runtime.prefill_logits(check_ids, 0).astype(np.float64)
+        err = float(np.abs(ours - ref).max() / max(np.abs(ref).max(), 1e-30))
+        correctness.update(max_rel_err=err, passed=bool(err <= LOGITS_REL_TOL and np.isfinite(ours).all()), prompt_tokens=int(check_ids.size))
+    match = _prefix_match(report["generated_ids"], generated)
+    return {
+        "compile": {"cache_hit": compiled.cache_hit, "seconds": round(compiled.seconds, 3),
+                    "kernels": compiled.artifact.manifest.get("kernels"), "pipeline": compiled.artifact.manifest.get("pipeline")},  # fmt: skip
+        "prefill_tokens_per_s": P / pre,
+        "prefill_seconds": pre,
+        "prefill_seconds_runs": prefill_s,
+        "decode_tokens_per_s": N / dec,
+        "decode_seconds": dec,
+        "decode_seconds_runs": decode_s,
+        "decode_ms_per_token": 1e3 * dec / N,
+        "dispatches_per_token": runtime.dispatches_per_step("decode"),
+        "speedup_prefill": report["prefill_seconds"] / pre,
+        "speedup_decode": report["decode_seconds"] / dec,
+        "generated_ids": generated,
+        "greedy_prefix_match": match,
+        "correctness": correctness,
+    }
+
+
+
+def bench_main(opts: BenchOptions, as_json: bool, quiet: bool = False) -> int:
+    """The ``rusty bench`` command: run, print (table or JSON), then fail on a failed guard."""
+    return report_main(lambda progress: run_bench(opts, progress), format_report, check_report, as_json, quiet)
