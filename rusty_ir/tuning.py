@@ -63,6 +63,7 @@ from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
 from rusty_ir.dialects.dispatch.ops import region_ops
 from rusty_ir.dialects.gpu.attrs import module_target, set_module_target
 from rusty_ir.errors import RustyError
+from rusty_ir.passes.codegen.flash_attention import flash_threads
 from rusty_ir.passes.tuning.generic import FLASH_TILES, contraction_weights, default_configs, gemm_tiles
 from rusty_ir.passes.tuning.signature import config_text, parse_config, region_signature
 from rusty_ir.probes import spin_up
@@ -255,7 +256,7 @@ def search_axes(config: LoweringConfigAttr, target: TargetDescription, weights: 
         def attention(c: LoweringConfigAttr) -> list[LoweringConfigAttr]:
             cfg = c.config
             if cfg.workgroup_tile:  # FlashAttention over blocks of query rows
-                out = [_config(c, workgroup=((bq // 2) * (bk // 2), 1, 1), workgroup_tile=(bq,), reduction_tile=bk) for bq, bk in FLASH_TILES]
+                out = [_config(c, workgroup=(flash_threads(bq, bk), 1, 1), workgroup_tile=(bq,), reduction_tile=bk) for bq, bk in FLASH_TILES]
             else:  # one workgroup per (head, query row), split-KV when split
                 out = [_config(c, workgroup=(t, 1, 1), reduction_tile=min(t, cfg.reduction_tile or t), split=sp)
                        for t in (64, 128, 256, 512, 1024) for sp in ((32, 64, 128) if cfg.split else (0,))]  # fmt: skip

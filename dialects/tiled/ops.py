@@ -32,6 +32,7 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     MemRefType,
     StringAttr,
+    UnitAttr,
     VectorType,
     i32,
     i64,
@@ -43,6 +44,7 @@ from xdsl.irdl import (
     irdl_op_definition,
     lazy_traits_def,
     operand_def,
+    opt_prop_def,
     prop_def,
     region_def,
     result_def,
@@ -468,7 +470,10 @@ class ContractTileOp(IRDLOperation):
     ``kk`` in ``[0, k)``: ``acc[m_i, n_j] += a[kk, m_i] * b[kk, n_j]``. With
     f16 tiles the products and their sums over the op's ``k`` values are f16,
     added to the f32 accumulators at the end (packed f16 arithmetic, f32
-    accumulation across steps). ``rows`` and ``columns`` are multiples of 4.
+    accumulation across steps), unless ``wide`` is set: then the f16 values
+    are widened as they are loaded and multiplied and summed in f32 (f16 tiles
+    for memory, f32 arithmetic: attention scores). ``rows`` and ``columns``
+    are multiples of 4.
 
     Pipeline: made by ``convert-dispatch-to-tiled`` (``gemm`` strategy);
     ``vectorize`` expands it into vector loads and ``vector.fma``s.
@@ -490,6 +495,7 @@ class ContractTileOp(IRDLOperation):
     columns = prop_def(IntAttr)
     a_stride = prop_def(IntAttr)
     b_stride = prop_def(IntAttr)
+    wide = opt_prop_def(UnitAttr)
     results_ = var_result_def(VectorType)
 
     irdl_options = (ParsePropInAttrDict(),)
@@ -498,13 +504,13 @@ class ContractTileOp(IRDLOperation):
     )
 
     def __init__(self, a: SSAValue, a_offset: SSAValue, b: SSAValue, b_offset: SSAValue, accumulators: Sequence[SSAValue],
-                 k: int, rows: int, columns: int, a_stride: int, b_stride: int) -> None:  # fmt: skip
-        super().__init__(
-            operands=[a, b, a_offset, b_offset, accumulators],
-            result_types=[[acc.type for acc in accumulators]],
-            properties={"k": IntAttr(k), "rows": IntAttr(rows), "columns": IntAttr(columns),
-                        "a_stride": IntAttr(a_stride), "b_stride": IntAttr(b_stride)},  # fmt: skip
-        )
+                 k: int, rows: int, columns: int, a_stride: int, b_stride: int, wide: bool = False) -> None:  # fmt: skip
+        properties: dict[str, Attribute] = {"k": IntAttr(k), "rows": IntAttr(rows), "columns": IntAttr(columns),
+                                            "a_stride": IntAttr(a_stride), "b_stride": IntAttr(b_stride)}  # fmt: skip
+        if wide:
+            properties["wide"] = UnitAttr()
+        super().__init__(operands=[a, b, a_offset, b_offset, accumulators], result_types=[[acc.type for acc in accumulators]],
+                         properties=properties)  # fmt: skip
 
     def verify_(self) -> None:
         rows, cols = self.rows.data, self.columns.data

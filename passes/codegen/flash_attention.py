@@ -1,61 +1,90 @@
 """The tiled ``attention`` schedule (``workgroup_tile = [Bq]``): FlashAttention-2 over blocks of query rows (prefill).
 
 For config ``workgroup = [W]``, ``workgroup_tile = [Bq]``, ``reduction_tile = Bk`` (the kernel's extra
-operand is the number of query rows, computed on the host):
+operand is the number of query rows, computed on the host), ``W = (Bq / 4) * (Bk / 4)``:
 
     workgroups (h, qb) over (heads, ceil(query rows / Bq))
       invocations (t) over (W)                                  -- every invocation
-        Q = promote [Bq, head_dim]: the block's query rows of head h, scaled
-            (RoPE and other fused producers applied as they are read)
+        Qt = promote [Bq, head_dim] (stored [head_dim][Bq]): the block's query
+             rows of head h, scaled (RoPE and other fused producers applied as
+             they are read); f16 where the target has it
         for t0 = 0; t0 <= the block's last position; t0 += Bk
-          K, V = promote [Bk, head_dim]: the KV head's rows t0 .. t0 + Bk - 1
-          S = Q K^T in workgroup memory, a 2 x 2 register tile of (row, key)
-              pairs per invocation, keys past each row's position masked
-          row r's W / Bq invocations each hold head_dim / (W / Bq) dims of its
-          output: m_new = max(m, max_j S[r, j]) (each reads the row of S),
-          l = l e^(m - m_new) + sum_j e^(S[r, j] - m_new), O = O e^(m - m_new) +
-          sum_j e^(S[r, j] - m_new) V[j, :]
+          Kt = promote [Bk, head_dim] (stored [head_dim][Bk]), V = promote
+               [Bk, head_dim]: the KV head's rows t0 .. t0 + Bk - 1
+          S = contract_tile(Qt, Kt): a 4 x 4 register tile of (row, key) per
+              invocation, keys past each row's position masked, into
+              workgroup memory
+          the online softmax, W / Bq invocations per row (or Bq / W rows per
+              invocation): m_new = max(m, max_j S[r, j]), alpha = e^(m - m_new),
+              P[r, j] = e^(S[r, j] - m_new) into workgroup memory (as Pt [Bk][Bq]),
+              l = l alpha + sum_j P[r, j]
+          O = O * alpha[row] + contract_tile(Pt, V): a TM x TN register tile of
+              the Bq x head_dim output per invocation
         O / l stored (fused consumers materialized there)
 
-Every K and V row is read from the cache once per block of Bq query rows
-(the per-row schedule reads it once per row).
+Both products are the gemm's register micro-kernel (``tiled.contract_tile``,
+``wide``: f16 tiles, f32 arithmetic). Every K and V row is read from the cache
+once per block of Bq query rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects import gpu
+from xdsl.dialects import arith, gpu, vector
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, Float16Type, VectorType, f32
 from xdsl.ir import Operation, SSAValue
 
 from rusty_ir.dialects.linalg_ext import AttentionOp
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
-from rusty_ir.passes.codegen.common import outputs
+from rusty_ir.passes.codegen.common import outputs, pick
 from rusty_ir.passes.codegen.kernel import Kernel, load, store
 from rusty_ir.passes.codegen.kv_cache import cache_load, cache_row
 from rusty_ir.passes.codegen.materialize import Materializer
 
 
-def _check(kernel: Kernel, op: AttentionOp) -> tuple[int, int, int, int]:
-    """(threads, Bq, Bk, head_dim) after checking that the mappings of the module docstring fit."""
+def output_tile(bq: int, hd: int, threads: int) -> tuple[int, int] | None:
+    """(TM, TN) of each invocation's register tile of the Bq x head_dim output: multiples of 4, as square as
+    the sizes allow; None when the output has fewer than 16 values per invocation or does not divide."""
+    per = bq * hd // threads
+    if per * threads != bq * hd or per < 16:
+        return None
+    tm = 4
+    while tm * 2 * tm * 2 <= per and bq % (tm * 2) == 0 and per % (tm * 2) == 0:
+        tm *= 2
+    tn = per // tm
+    if tn % 4 or hd % tn or bq % tm:
+        return None
+    return tm, tn
+
+
+def flash_threads(bq: int, bk: int) -> int:
+    """Invocations of a FlashAttention workgroup over ``bq`` query rows and ``bk`` keys: one per 4 x 4 scores."""
+    return (bq // 4) * (bk // 4)
+
+
+def _check(kernel: Kernel, op: AttentionOp) -> tuple[int, int, int, int, tuple[int, int]]:
+    """(threads, Bq, Bk, head_dim, output register tile) after checking that the mappings of the module docstring fit."""
     hd = op.head_dim.value.data
     threads = kernel.threads
     (bq,) = kernel.config.workgroup_tile
     bk = kernel.config.reduction_tile
-    per_row = threads // bq if threads % bq == 0 else 0
-    if not per_row or hd % per_row or hd % 4 or bq % 2 or bk % 2 or (bq // 2) * (bk // 2) != threads:
+    tile = output_tile(bq, hd, threads)
+    rows_fit = (threads % bq == 0 and bk % (threads // bq) == 0) or bq % threads == 0
+    if bq % 4 or bk % 4 or hd % 4 or flash_threads(bq, bk) != threads or tile is None or not rows_fit:
         raise RustyError(
-            f"tiled attention needs (Bq / 2) * (Bk / 2) = workgroup ({threads}) and head_dim ({hd}) divisible by 4 and by "
-            f"workgroup / Bq", op
+            f"tiled attention needs Bq ({bq}), Bk ({bk}) and head_dim ({hd}) multiples of 4, a workgroup of (Bq / 4) * (Bk / 4) "
+            f"invocations (has {threads}), at least 16 output values per invocation (Bk <= head_dim) and rows that divide "
+            "among the invocations", op
         )  # fmt: skip
-    return threads, bq, bk, hd
+    return threads, bq, bk, hd, tile
 
 
 def lower_flash_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
     """Write the kernel body (see the module docstring); returns the grid."""
     op = next(o for o in ops if isinstance(o, AttentionOp))
-    threads, bq, bk, hd = _check(kernel, op)
+    threads, bq, bk, hd, _ = _check(kernel, op)
     heads = op.num_heads.value.data
     g = kernel.grid_b
     grid = [g.index(heads), g.ceildiv(mat.dims(g, op.query, kernel.grid_args)[0], g.index(bq)), g.index(1)]
@@ -70,12 +99,19 @@ def lower_flash_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Opera
     return grid
 
 
+def _vec4(b: IRBuilder, value: float | SSAValue) -> SSAValue:
+    ty = VectorType(f32, [4])
+    if isinstance(value, SSAValue):
+        return b.value(vector.BroadcastOp(value, ty))
+    return b.value(arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(ty, [value] * 4), ty))
+
+
 def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Operation], b: IRBuilder, tid: SSAValue,
           h: SSAValue, qb: SSAValue, rows: SSAValue) -> None:  # fmt: skip
-    threads, bq, bk, hd = _check(kernel, op)
+    threads, bq, bk, hd, (tm, tn) = _check(kernel, op)
     heads, kv_heads = op.num_heads.value.data, op.num_kv_heads.value.data
-    per_row = threads // bq
-    dims = hd // per_row  # output dims each invocation accumulates
+    elem = Float16Type() if kernel.target.f16 else F32
+    wide = kernel.target.f16
     scale = op.scale.value.data
     pos = mat.args[op.pos]
     kc, vc = mat.args[op.k_cache], mat.args[op.v_cache]
@@ -92,17 +128,24 @@ def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Oper
         col0 = pb.addi(pb.muli(h, pb.index(hd)), pb.muli(dq, pb.index(4)))
         return [pb.mulf(mat.element(pb, op.query, [s, pb.addi(col0, pb.index(j)) if j else col0]), pb.f32(scale)) for j in range(4)]
 
-    q_tile = kernel.promote(b, [bq, hd], F32, query, unit=4, name="q_tile")
+    q_t = kernel.promote(b, [bq, hd], elem, query, permutation=[1, 0], unit=4, deal=[1, 0], name="q_tile")
     scores = kernel.shared(bq * bk, F32)
-    # scoring: a 2 x 2 tile of (row, key) pairs
-    r0 = b.muli(b.divui(tid, b.index(bk // 2)), b.index(2))
-    j0 = b.muli(b.remui(tid, b.index(bk // 2)), b.index(2))
-    # accumulating: row r owns per_row invocations, each ``dims`` output dims
-    r = b.divui(tid, b.index(per_row))
-    d0 = b.muli(b.remui(tid, b.index(per_row)), b.index(dims))
-    row_pos = b.addi(pos, b.minui(b.addi(s0, r), last_row))
+    p_t = kernel.shared([bk, bq], elem)
+    alphas = kernel.shared(bq, F32)
+    # the scores' 4 x 4 tile: rows sy*4 .., keys sx*4 ..
+    sy = b.divui(tid, b.index(bk // 4))
+    sx = b.remui(tid, b.index(bk // 4))
+    # the softmax: lanes per row (or rows per invocation)
+    lanes = max(1, threads // bq)
+    mine = [b.divui(tid, b.index(lanes))] if lanes > 1 else [b.addi(tid, b.index(i * threads)) if i else tid for i in range(bq // threads)]
+    lane = b.remui(tid, b.index(lanes)) if lanes > 1 else b.index(0)
+    # the output's TM x TN tile: rows oy*4 + (i / 4) * (Bq / (TM/4)) + i % 4, columns ox*4 + (j / 4) * (hd / (TN/4)) + j % 4
+    oy = b.divui(tid, b.index(hd // tn))
+    ox = b.remui(tid, b.index(hd // tn))
+    row_stride, col_stride = bq // (tm // 4), hd // (tn // 4)
+    out_rows = [b.addi(b.muli(oy, b.index(4)), b.index((i // 4) * row_stride + i % 4)) for i in range(tm)]
 
-    def kv_tile(t0: SSAValue, cache: SSAValue, buf: SSAValue, name: str, lb: IRBuilder) -> SSAValue:
+    def kv_tile(t0: SSAValue, cache: SSAValue, buf: SSAValue, lb: IRBuilder, transposed: bool, name: str) -> SSAValue:
         def rows_of(pb: IRBuilder, unit: Sequence[SSAValue]) -> list[SSAValue]:
             j, dq = unit
             t = pb.minui(pb.addi(t0, j), pb.subi(end, pb.index(1)))  # past the block's last position: a row it may read
@@ -110,67 +153,75 @@ def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Oper
             col0 = pb.addi(kv_col, pb.muli(dq, pb.index(4)))
             return [cache_load(pb, cache, buf, row, pb.addi(col0, pb.index(c)) if c else col0) for c in range(4)]
 
-        return kernel.promote(lb, [bk, hd], F32, rows_of, unit=4, name=name)
+        if transposed:
+            return kernel.promote(lb, [bk, hd], elem, rows_of, permutation=[1, 0], unit=4, deal=[1, 0], name=name)
+        return kernel.promote(lb, [bk, hd], elem, rows_of, unit=4, name=name)
 
     def per_tile(lb: IRBuilder, t0: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
-        m, l, *acc = carried
-        k_tile = kv_tile(t0, op.k_cache, kc, "k_tile", lb)
-        v_tile = kv_tile(t0, op.v_cache, vc, "v_tile", lb)
+        ms, ls, acc = carried[: len(mine)], carried[len(mine) : 2 * len(mine)], carried[2 * len(mine) :]
+        k_t = kv_tile(t0, op.k_cache, kc, lb, True, "k_tile")
+        v = kv_tile(t0, op.v_cache, vc, lb, False, "v_tile")
+        sc = kernel.contract_tile(lb, q_t, lb.muli(sy, lb.index(4)), k_t, lb.muli(sx, lb.index(4)), [_vec4(lb, 0.0)] * 4, hd, 4, 4,
+                                  bq, bk, wide)  # fmt: skip
+        for i in range(4):
+            r = lb.addi(lb.muli(sy, lb.index(4)), lb.index(i))
+            qpos = lb.addi(pos, lb.addi(s0, r))
+            for j in range(4):
+                col = lb.addi(lb.muli(sx, lb.index(4)), lb.index(j))
+                value = lb.value(vector.ExtractOp(sc[i], [j], f32))
+                masked = lb.select(lb.cmpi("ule", lb.addi(t0, col), qpos), value, lb.f32(float("-inf")))
+                store(lb, masked, scores, [lb.addi(lb.muli(r, lb.index(bk)), col)])
+        lb.insert(gpu.BarrierOp())  # every score of a row is read by its lanes
+        new_m, new_l = [], []
+        for r, m, l in zip(mine, ms, ls):
+            keys = [lb.addi(lb.index(i * lanes), lane) for i in range(bk // lanes)]
+            vals = [load(lb, scores, [lb.addi(lb.muli(r, lb.index(bk)), key)]) for key in keys]
+            tile_max = vals[0]
+            for x in vals[1:]:
+                tile_max = lb.maximumf(tile_max, x)
+            (tile_max,) = kernel.reduce(lb, "max", [tile_max], lanes)
+            m_new = lb.maximumf(m, tile_max)
+            alpha = lb.exp(lb.subf(m, m_new))
+            ps = [lb.exp(lb.subf(x, m_new)) for x in vals]
+            total = ps[0]
+            for p in ps[1:]:
+                total = lb.addf(total, p)
+            (total,) = kernel.reduce(lb, "add", [total], lanes)
+            for key, p in zip(keys, ps):
+                store(lb, lb.value(arith.TruncFOp(p, elem)) if isinstance(elem, Float16Type) else p, p_t, [key, r])
+            lb.if_then(lb.cmpi("eq", lane, lb.index(0)), lambda ib, r=r, alpha=alpha: (store(ib, alpha, alphas, [r]), [])[1])
+            new_m.append(m_new)
+            new_l.append(lb.addf(lb.mulf(l, alpha), total))
+        lb.insert(gpu.BarrierOp())  # P and the rows' alphas are read by every invocation
+        rescaled = []
+        for i, row in enumerate(out_rows):
+            alpha = _vec4(lb, load(lb, alphas, [row]))
+            rescaled += [lb.mulf(a, alpha) for a in acc[i * (tn // 4) : (i + 1) * (tn // 4)]]
+        acc = kernel.contract_tile(lb, p_t, lb.muli(oy, lb.index(4)), v, lb.muli(ox, lb.index(4)), rescaled, bk, tm, tn,
+                                   row_stride, col_stride, wide)  # fmt: skip
+        return [*new_m, *new_l, *acc]
 
-        def dot(db: IRBuilder, d: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-            qs = [[load(db, q_tile, [db.addi(r0, db.index(i)), db.addi(d, db.index(u))]) for u in range(4)] for i in range(2)]
-            ks = [[load(db, k_tile, [db.addi(j0, db.index(j)), db.addi(d, db.index(u))]) for u in range(4)] for j in range(2)]
-            out = list(c)
-            for i in range(2):
-                for j in range(2):
-                    for u in range(4):
-                        out[i * 2 + j] = db.fma(qs[i][u], ks[j][u], out[i * 2 + j])
-            return out
+    inits = [b.f32(float("-inf"))] * len(mine) + [b.f32(0.0)] * len(mine) + [_vec4(b, 0.0)] * (tm * tn // 4)
+    carried = b.for_loop(b.index(0), end, b.index(bk), inits, per_tile)
+    ls, acc = carried[len(mine) : 2 * len(mine)], carried[2 * len(mine) :]
+    totals = kernel.shared(bq, F32)
+    for r, l in zip(mine, ls):
+        b.if_then(b.cmpi("eq", lane, b.index(0)), lambda ib, r=r, l=l: (store(ib, l, totals, [r]), [])[1])
+    b.insert(gpu.BarrierOp())
+    cols = [b.addi(b.addi(b.muli(h, b.index(hd)), b.muli(ox, b.index(4))), b.index((j // 4) * col_stride + j % 4)) for j in range(tn)]
+    for i, row in enumerate(out_rows):
+        s = b.addi(s0, row)
 
-        sums = lb.for_loop(lb.index(0), lb.index(hd), lb.index(4), [lb.f32(0.0)] * 4, dot)
-        for i in range(2):
-            qpos = lb.addi(pos, lb.addi(s0, lb.addi(r0, lb.index(i))))
-            for j in range(2):
-                key = lb.addi(t0, lb.addi(j0, lb.index(j)))
-                masked = lb.select(lb.cmpi("ule", key, qpos), sums[i * 2 + j], lb.f32(float("-inf")))
-                store(lb, masked, scores, [lb.addi(lb.muli(lb.addi(r0, lb.index(i)), lb.index(bk)), lb.addi(j0, lb.index(j)))])
-        lb.insert(gpu.BarrierOp())  # the scores are read by every invocation of their row
-        row_base = lb.muli(r, lb.index(bk))
-        tile_max = load(lb, scores, [row_base])
-        for j in range(1, bk):
-            tile_max = lb.maximumf(tile_max, load(lb, scores, [lb.addi(row_base, lb.index(j))]))
-        m_new = lb.maximumf(m, tile_max)
-        alpha = lb.exp(lb.subf(m, m_new))
-        l_new = lb.mulf(l, alpha)
-        acc_new = [lb.mulf(a, alpha) for a in acc]
-        for j in range(bk):
-            p = lb.exp(lb.subf(load(lb, scores, [lb.addi(row_base, lb.index(j))]), m_new))
-            l_new = lb.addf(l_new, p)
-            for c in range(dims):
-                acc_new[c] = lb.fma(p, load(lb, v_tile, [lb.index(j), lb.addi(d0, lb.index(c))]), acc_new[c])
-        return [m_new, l_new, *acc_new]
+        def write(wb: IRBuilder, i: int = i, row: SSAValue = row, s: SSAValue = s) -> list[SSAValue]:
+            inv = wb.divf(wb.f32(1.0), load(wb, totals, [row]))
+            values = [wb.mulf(wb.value(vector.ExtractOp(acc[i * (tn // 4) + j // 4], [j % 4], f32)), inv) for j in range(tn)]
+            mat.known[op.result] = lambda kb, idx: pick(kb, idx[-1], list(zip(cols, values)))
+            for value, buf in outputs(kernel, ops):
+                for col in cols:
+                    store(wb, mat.element(wb, value, [s, col]), buf, [s, col])
+            return []
 
-    inits = [b.f32(float("-inf")), b.f32(0.0)] + [b.f32(0.0)] * dims
-    _, l, *acc = b.for_loop(b.index(0), end, b.index(bk), inits, per_tile)
-    s = b.addi(s0, r)
-
-    def write(wb: IRBuilder) -> list[SSAValue]:
-        inv = wb.divf(wb.f32(1.0), l)
-        cols = [wb.addi(wb.muli(h, wb.index(hd)), wb.addi(d0, wb.index(c))) for c in range(dims)]
-        values = [wb.mulf(a, inv) for a in acc]
-
-        def known(kb: IRBuilder, idx: Sequence[SSAValue]) -> SSAValue:
-            from rusty_ir.passes.codegen.common import pick  # noqa: PLC0415
-
-            return pick(kb, idx[-1], list(zip(cols, values)))
-
-        mat.known[op.result] = known
-        for value, buf in outputs(kernel, ops):
-            for col in cols:
-                store(wb, mat.element(wb, value, [s, col]), buf, [s, col])
-        return []
-
-    b.if_then(b.cmpi("ult", s, rows), write)
+        b.if_then(b.cmpi("ult", s, rows), write)
 
 
-__all__ = ["lower_flash_attention"]
+__all__ = ["flash_threads", "lower_flash_attention", "output_tile"]

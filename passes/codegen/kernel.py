@@ -130,12 +130,14 @@ class Kernel:
         return b.value(op)
 
     def contract_tile(self, b: IRBuilder, a: SSAValue, a_offset: SSAValue, bt: SSAValue, b_offset: SSAValue, accs: Sequence[SSAValue],
-                      k: int, rows: int, columns: int, a_stride: int, b_stride: int) -> list[SSAValue]:  # fmt: skip
-        return list(b.insert(ContractTileOp(a, a_offset, bt, b_offset, accs, k, rows, columns, a_stride, b_stride)).results)
+                      k: int, rows: int, columns: int, a_stride: int, b_stride: int, wide: bool = False) -> list[SSAValue]:  # fmt: skip
+        """``tiled.contract_tile`` (``wide``: f16 tiles multiplied and summed in f32)."""
+        return list(b.insert(ContractTileOp(a, a_offset, bt, b_offset, accs, k, rows, columns, a_stride, b_stride, wide)).results)
 
-    def shared(self, size: int, elem: Attribute) -> SSAValue:
-        """A workgroup-memory array of ``size`` elements (allocated at the top of the body)."""
-        op = memref.AllocaOp.get(elem, shape=[size], memory_space=IntegerAttr(WORKGROUP_SPACE, i64))
+    def shared(self, size: int | Sequence[int], elem: Attribute) -> SSAValue:
+        """A workgroup-memory array of ``size`` elements, or of shape ``size`` (allocated at the top of the body)."""
+        shape = [size] if isinstance(size, int) else list(size)
+        op = memref.AllocaOp.get(elem, shape=shape, memory_space=IntegerAttr(WORKGROUP_SPACE, i64))
         first = self.body.first_op
         if first is None:
             self.body.add_op(op)

@@ -48,13 +48,18 @@ def expand_contract_tile(op: ContractTileOp, unroll: bool) -> None:
     rows, cols = op.rows.data, op.columns.data
     groups_a, groups_b = rows // WIDTH, cols // WIDTH
     elem = op.a.type.element_type  # type: ignore[attr-defined]
-    half = isinstance(elem, Float16Type)
+    wide = op.wide is not None and isinstance(elem, Float16Type)  # f16 tiles, f32 arithmetic
+    half = isinstance(elem, Float16Type) and not wide
     accs = list(op.accumulators)
     carried = [_zeros(b, elem) for _ in accs] if half else accs
 
+    def loaded(ib: IRBuilder, buf: SSAValue, kk: SSAValue, col: SSAValue) -> SSAValue:
+        v = _vec(ib, buf, kk, col)
+        return ib.value(arith.ExtFOp(v, VectorType(Float32Type(), [WIDTH]))) if wide else v
+
     def step(ib: IRBuilder, kk: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
-        a = [_vec(ib, op.a, kk, ib.addi(op.a_offset, ib.index(g * op.a_stride.data))) for g in range(groups_a)]
-        bv = [_vec(ib, op.b, kk, ib.addi(op.b_offset, ib.index(g * op.b_stride.data))) for g in range(groups_b)]
+        a = [loaded(ib, op.a, kk, ib.addi(op.a_offset, ib.index(g * op.a_stride.data))) for g in range(groups_a)]
+        bv = [loaded(ib, op.b, kk, ib.addi(op.b_offset, ib.index(g * op.b_stride.data))) for g in range(groups_b)]
         out = list(acc)
         for i in range(rows):
             s = _splat(ib, _extract(ib, a[i // WIDTH], i % WIDTH))

@@ -23,8 +23,9 @@ from xdsl.ir import Attribute, Operation, SSAValue
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr
 from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp
-from rusty_ir.dialects.quant import DOT_SCHEMES, DequantizeOp
+from rusty_ir.dialects.quant import DOT_SCHEMES, DequantizeOp, kernel_block
 from rusty_ir.dialects.quant.attrs import BlockQuantType
+from rusty_ir.passes.codegen.flash_attention import flash_threads, output_tile
 from rusty_ir.passes.codegen.gemv import activation_unit
 from rusty_ir.passes.dispatch.analysis import Kind, is_mac, kind, region_strategy, root_of
 from rusty_ir.targets import TargetDescription
@@ -66,7 +67,7 @@ def _weight_block(root: linalg.GenericOp, ops: Sequence[Operation] = ()) -> int:
     sizes = set()
     for w in (w for r in _contractions(root, ops) for w in r.inputs[1:]):
         elem = _stored(w)
-        sizes.add(elem.block if isinstance(elem, BlockQuantType) else 8 if isinstance(elem, Float16Type | BFloat16Type) else 4)
+        sizes.add(kernel_block(elem.scheme) if isinstance(elem, BlockQuantType) else 8 if isinstance(elem, Float16Type | BFloat16Type) else 4)
     return max(sizes) if sizes else 4
 
 
@@ -165,22 +166,29 @@ def gemm_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence
                               pipeline_depth=2, math="f16" if f16 else "f32")  # fmt: skip
 
 
-FLASH_TILES = ((32, 32), (16, 32), (16, 16), (8, 16), (8, 8))
+FLASH_TILES = ((64, 32), (32, 32), (32, 16), (16, 16), (16, 8), (16, 4), (8, 4))
 """(query rows, keys) per step of the tiled prefill attention, largest first."""
+
+
+def flash_memory(bq: int, bk: int, hd: int, f16: bool) -> int:
+    """Workgroup memory of a FlashAttention tile: Q, K, V and P tiles (f16 with the target's f16), the scores,
+    a row's alpha and total."""
+    return (2 if f16 else 4) * (bq * hd + 2 * bk * hd + bk * bq) + 4 * bq * bk + 8 * bq
 
 
 def attention_configs(root: AttentionOp, target: TargetDescription) -> tuple[LoweringConfigAttr, LoweringConfigAttr]:
     """Prefill: FlashAttention-2 over blocks of query rows (``flash_attention.py``), the largest of ``FLASH_TILES``
-    whose Q, K, V and score tiles fit the target's workgroup memory. One token: one workgroup per head and
+    whose tiles fit the target's workgroup memory and invocations. One token: one workgroup per head and
     split-KV over ``SPLIT_KV_TILE`` positions, with as many invocations as the target allows, up to 1024."""
     hd = root.head_dim.value.data
     wg = max(_pow2_floor(min(1024, target.max_invocations)), _pow2_ceil(hd))
     kv_tile = min(wg, max(SPLIT_KV_TILE, wg // hd))
     single = LoweringConfigAttr("attention", [wg, 1, 1], reduction_tile=kv_tile, split=kv_tile)
     for bq, bk in FLASH_TILES:
-        threads = (bq // 2) * (bk // 2)
-        memory = 4 * (bq * hd + 2 * bk * hd + bq * bk)
-        if threads <= target.max_invocations and memory <= target.max_workgroup_memory and hd % (threads // bq) == 0 and hd % 4 == 0:
+        threads = flash_threads(bq, bk)
+        fits = threads <= target.max_invocations and flash_memory(bq, bk, hd, target.f16) <= target.max_workgroup_memory
+        rows_fit = (threads % bq == 0 and bk % (threads // bq) == 0) or bq % threads == 0
+        if fits and rows_fit and output_tile(bq, hd, threads) is not None:
             return LoweringConfigAttr("attention", [threads, 1, 1], workgroup_tile=[bq], reduction_tile=bk), single
     return LoweringConfigAttr("attention", [wg, 1, 1], reduction_tile=wg), single
 

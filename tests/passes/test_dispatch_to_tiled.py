@@ -226,25 +226,41 @@ def test_dp4a_needs_the_targets_int_dot() -> None:
 
 ATTENTION_CONFIGS = {
     "per-row": None,
-    "flash": "#dispatch.lowering_config<attention, workgroup = [16, 1, 1], workgroup_tile = [4], reduction_tile = 16>",
+    # FlashAttention-2 (W = Bq/4 * Bk/4): rows per invocation (head_dim 4 allows Bk = 4), lanes per row (head_dim 32)
+    "flash": "#dispatch.lowering_config<attention, workgroup = [4, 1, 1], workgroup_tile = [16], reduction_tile = 4>",
+    "flash-2-lanes-per-row": "#dispatch.lowering_config<attention, workgroup = [16, 1, 1], workgroup_tile = [8], reduction_tile = 32>",
 }
+F16_TILES = {"flash-2-lanes-per-row"}
+"""Configs also run on the nvidia target: Q, K, V and P tiles in f16, products and sums in f32 (``wide``)."""
 
 
-@pytest.mark.parametrize("config", sorted(ATTENTION_CONFIGS))
+def _attention_chunk(head_dim: int) -> ModuleOp:
+    """The lit file's attention case (4 heads over 2 KV heads) with heads of ``head_dim``."""
+    text = str(chunk("attention_0"))
+    if head_dim != 4:
+        text = (text.replace("x16xf32", f"x{4 * head_dim}xf32").replace("x8xf32", f"x{2 * head_dim}xf32")
+                .replace("head_dim = 4 : i64", f"head_dim = {head_dim} : i64"))  # fmt: skip
+    return Parser(build_registry().context(), text).parse_module()
+
+
+@pytest.mark.parametrize(("config", "target"), [(c, "webgpu") for c in sorted(ATTENTION_CONFIGS)] + [(c, "nvidia") for c in sorted(F16_TILES)])
 @pytest.mark.parametrize(("rows", "pos"), [(3, 2), (1, 40), (9, 30)])
-def test_attention_gqa_prefill(device: Any, rows: int, pos: int, config: str) -> None:
+def test_attention_gqa_prefill(device: Any, rows: int, pos: int, config: str, target: str) -> None:
     """3 query rows at pos 2 (causal within the prompt), one decode row over 41 positions (two KV tiles), 9 rows
-    at pos 30 (query blocks and key tiles cut by the causal mask); per query row, and FlashAttention-2."""
+    at pos 30 (query blocks and key tiles cut by the causal mask); per query row, and FlashAttention-2 (a
+    4 x 4 register tile of scores and of outputs per invocation)."""
     rng = np.random.default_rng(rows + pos)
     context = 48
-    q = rng.standard_normal((rows, 16)).astype(np.float32)
-    kc = rng.standard_normal((context, 8)).astype(np.float32)
-    vc = rng.standard_normal((context, 8)).astype(np.float32)
-    y = np.full((rows, 16), np.nan, np.float32)
+    hd = 32 if config == "flash-2-lanes-per-row" else 4
+    q = rng.standard_normal((rows, 4 * hd)).astype(np.float32)
+    kc = rng.standard_normal((context, 2 * hd)).astype(np.float32)
+    vc = rng.standard_normal((context, 2 * hd)).astype(np.float32)
+    y = np.full((rows, 4 * hd), np.nan, np.float32)
     flash = ATTENTION_CONFIGS[config]
-    run_on_gpu(device, chunk("attention_0"), [q, kc, vc, pos, y.copy()], {4: y}, configs={"attention_0": (flash, None)} if flash else None)
-    want = reference("attention_0", [q, kc, vc, pos, np.zeros_like(y)])[4]
-    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+    run_on_gpu(device, _attention_chunk(hd), [q, kc, vc, pos, y.copy()], {4: y}, target, configs={"attention_0": (flash, None)} if flash else None)
+    want = reference(_attention_chunk(hd), [q, kc, vc, pos, np.zeros_like(y)])[4]
+    tol = 1e-5 if target == "webgpu" else 3e-3  # f16 tiles: q, k, v and the probabilities rounded to f16
+    np.testing.assert_allclose(y, want, rtol=tol, atol=tol)
 
 
 _SUBGROUP_PROBE = """
