@@ -9,9 +9,11 @@ Layouts (all little-endian, rows of ``shape[-1]`` elements, blocks never span
 two rows):
 
 - ``f32``/``f16``/``bf16``: plain arrays.
-- GGUF block schemes (``q8_0``, ``q4_0``, ``q4_1``, ``q4_k``, ``q6_k``): exactly
-  the bytes llama.cpp writes; each block holds ``block`` consecutive elements of
-  a row in ``block_bytes`` bytes.
+- GGUF block schemes (``q8_0``, ``q4_0``, ``q4_1``, ``q5_0``, ``q5_1``,
+  ``iq4_nl``, and the K-quants ``q2_k``, ``q3_k``, ``q4_k``, ``q5_k``, ``q6_k``):
+  exactly the bytes llama.cpp writes; each block holds ``block`` consecutive
+  elements of a row in ``block_bytes`` bytes. A K-quant block is a super-block
+  of 256 values in sub-blocks of 16 or 32 with their own scales (``K_QUANTS``).
 - Group-wise schemes ``int4_gN`` / ``int8_gN`` (N = 32 or 128): each block of N
   elements is an f16 scale followed by the codes; int4 codes are unsigned
   nibbles with an implicit zero point of 8, two per byte as in Q4_0 (byte ``i``
@@ -64,9 +66,15 @@ SCHEMES: dict[str, Scheme] = {
         _ggml("f16", 1, 1, 2),
         _ggml("q4_0", 2, 32, 18),
         _ggml("q4_1", 3, 32, 20),
+        _ggml("q5_0", 6, 32, 22),
+        _ggml("q5_1", 7, 32, 24),
         _ggml("q8_0", 8, 32, 34),
+        _ggml("q2_k", 10, 256, 84),
+        _ggml("q3_k", 11, 256, 110),
         _ggml("q4_k", 12, 256, 144),
+        _ggml("q5_k", 13, 256, 176),
         _ggml("q6_k", 14, 256, 210),
+        _ggml("iq4_nl", 20, 32, 18),
         _ggml("bf16", 30, 1, 2),
         Scheme("int4_g32", 32, 2 + 16),
         Scheme("int4_g128", 128, 2 + 64),
@@ -75,6 +83,15 @@ SCHEMES: dict[str, Scheme] = {
     )
 }
 """Every storage scheme rusty-ir knows, by name."""
+
+K_QUANTS = ("q2_k", "q3_k", "q4_k", "q5_k", "q6_k")
+"""GGUF's K-quants: super-blocks of 256 values whose sub-blocks (16 or 32 values) carry their own scales."""
+
+READ_ONLY = (*K_QUANTS, "iq4_nl")
+"""Schemes rusty-ir reads (reference backend and kernels) but does not produce (``quantize`` refuses them)."""
+
+IQ4_NL_VALUES = (-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113)
+"""IQ4_NL's non-linear grid: a 4-bit code ``c`` stands for ``d * IQ4_NL_VALUES[c]`` (llama.cpp's ``kvalues_iq4nl``)."""
 
 SCHEME_BY_GGML_TYPE: dict[int, Scheme] = {s.ggml_type: s for s in SCHEMES.values() if s.ggml_type is not None}
 
@@ -169,10 +186,10 @@ class SplitLayout:
 
 def split_layout(sch: Scheme) -> SplitLayout | None:
     """The split layout of a block scheme whose codes are a multiple of 16 bytes; None otherwise
-    (plain float schemes and the K-quants keep their layout)."""
-    if not sch.quantized or sch.name in ("q4_k", "q6_k"):
+    (plain float schemes, Q5_0/Q5_1 (20 bytes of codes) and the K-quants keep their layout)."""
+    if not sch.quantized or sch.name in K_QUANTS:
         return None
-    halves = 2 if sch.name == "q4_1" else 1
+    halves = 2 if sch.name in ("q4_1", "q5_1") else 1
     code_bytes = sch.block_bytes - 2 * halves
     return SplitLayout(halves, code_bytes) if code_bytes % 16 == 0 else None
 
@@ -221,6 +238,27 @@ def _dequantize_group(raw: np.ndarray, sch: Scheme) -> np.ndarray:
     return (q * scale).reshape(-1)
 
 
+HALF_FIELDS: dict[str, tuple[int, ...]] = {
+    "q4_0": (0,), "q4_1": (0, 2), "q5_0": (0,), "q5_1": (0, 2), "q8_0": (0,), "iq4_nl": (0,),
+    "q2_k": (80, 82), "q3_k": (108,), "q4_k": (0, 2), "q5_k": (0, 2), "q6_k": (208,),
+}  # fmt: skip
+"""Byte offsets of the f16 fields (scale ``d``, and ``m``/``dmin`` where there is one) in a block of each GGUF scheme."""
+
+
+def random_blocks(sch: Scheme, shape: tuple[int, ...], rng: np.random.Generator, scale: float = 2**-7) -> np.ndarray:
+    """Random valid bytes of a ``shape`` tensor in a GGUF block scheme: every code and sub-scale bit random, the f16
+    fields (``HALF_FIELDS``) in ``[scale / 2, scale)``, so the values are finite. For synthetic weights of schemes
+    that cannot be quantized to (``READ_ONLY``) and for tests of the decoders."""
+    fields = HALF_FIELDS.get(sch.name)
+    if fields is None:
+        raise ValueError(f"random_blocks: {sch.name} is not a GGUF block scheme ({', '.join(HALF_FIELDS)})")
+    blocks = rng.integers(0, 256, size=(sch.nbytes(shape) // sch.block_bytes, sch.block_bytes), dtype=np.uint8)
+    for at in fields:
+        halves = rng.uniform(scale / 2, scale, size=len(blocks)).astype(np.float16)
+        blocks[:, at : at + 2] = halves.view(np.uint8).reshape(-1, 2)
+    return blocks.reshape(-1)
+
+
 def quantize(values: np.ndarray, sch: Scheme) -> np.ndarray:
     """Encode float values (last axis = rows) in ``sch``; returns flat uint8 bytes."""
     values = np.ascontiguousarray(values, dtype=np.float32)
@@ -232,8 +270,8 @@ def quantize(values: np.ndarray, sch: Scheme) -> np.ndarray:
         bits = values.reshape(-1).view(np.uint32)
         rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16  # round to nearest even
         return rounded.astype(np.uint16).view(np.uint8)
-    if sch.name in ("q4_k", "q6_k"):
-        raise ValueError(f"quantizing to {sch.name} is not supported (only reading it); use q4_0, q4_1, q8_0 or int4/int8")
+    if sch.name in READ_ONLY:
+        raise ValueError(f"quantizing to {sch.name} is not supported (only reading it); use q4_0, q4_1, q5_0, q5_1, q8_0 or int4/int8")
     if sch.ggml_type is not None:
         from gguf.quants import quantize as gguf_quantize  # noqa: PLC0415
 

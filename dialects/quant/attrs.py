@@ -74,11 +74,59 @@ class Q8_0Type(BlockQuantType):
 
 
 @irdl_attr_definition
+class Q5_0Type(BlockQuantType):
+    """GGUF Q5_0: blocks of 32 values, an f16 scale, 4-bit codes and a word of fifth bits (zero point 16)."""
+
+    name = "quant.q5_0"
+    SCHEME_NAME = "q5_0"
+
+
+@irdl_attr_definition
+class Q5_1Type(BlockQuantType):
+    """GGUF Q5_1: blocks of 32 values, f16 scale and minimum, 5-bit codes (4 bits + a word of fifth bits)."""
+
+    name = "quant.q5_1"
+    SCHEME_NAME = "q5_1"
+
+
+@irdl_attr_definition
+class IQ4_NLType(BlockQuantType):
+    """GGUF IQ4_NL: blocks of 32 values, an f16 scale and 4-bit indices into a fixed non-linear grid."""
+
+    name = "quant.iq4_nl"
+    SCHEME_NAME = "iq4_nl"
+
+
+@irdl_attr_definition
+class Q2_KType(BlockQuantType):
+    """GGUF Q2_K: super-blocks of 256 values, 4-bit scales and minimums per 16 values, 2-bit codes."""
+
+    name = "quant.q2_k"
+    SCHEME_NAME = "q2_k"
+
+
+@irdl_attr_definition
+class Q3_KType(BlockQuantType):
+    """GGUF Q3_K: super-blocks of 256 values, 6-bit scales per 16 values, 3-bit codes (2 bits + a high-bit mask)."""
+
+    name = "quant.q3_k"
+    SCHEME_NAME = "q3_k"
+
+
+@irdl_attr_definition
 class Q4_KType(BlockQuantType):
     """GGUF Q4_K: super-blocks of 256 values with 6-bit sub-block scales and minimums, 4-bit codes."""
 
     name = "quant.q4_k"
     SCHEME_NAME = "q4_k"
+
+
+@irdl_attr_definition
+class Q5_KType(BlockQuantType):
+    """GGUF Q5_K: super-blocks of 256 values with 6-bit sub-block scales and minimums, 5-bit codes."""
+
+    name = "quant.q5_k"
+    SCHEME_NAME = "q5_k"
 
 
 @irdl_attr_definition
@@ -128,9 +176,15 @@ BLOCK_QUANT_TYPES: dict[str, type[BlockQuantType]] = {
         Int4G32Type,
         Int8G128Type,
         Int8G32Type,
+        IQ4_NLType,
+        Q2_KType,
+        Q3_KType,
         Q4_0Type,
         Q4_1Type,
         Q4_KType,
+        Q5_0Type,
+        Q5_1Type,
+        Q5_KType,
         Q6_KType,
         Q8_0Type,
     )

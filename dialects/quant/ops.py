@@ -22,7 +22,7 @@ from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
 from rusty_ir.dialects.quant.attrs import BlockQuantType, check_block_divisible
-from rusty_ir.weights import SCHEMES, Scheme, split_layout
+from rusty_ir.weights import K_QUANTS, SCHEMES, Scheme, split_layout
 
 LAYOUTS = ("blocks", "split")
 """How a stored weight is bound: its blocks as stored (one buffer of words), or split into codes and scales
@@ -88,8 +88,9 @@ class QuantizeOp(IRDLOperation):
     Semantics: each block of ``scheme.block`` consecutive elements of a row is
     encoded as ``rusty_ir.weights.quantize`` does (round to nearest code; the
     scale comes from the block's absolute maximum). Lossy: ``dequantize(quantize(x))``
-    is ``x`` only up to the scheme's precision. The K-quants (``q4_k``, ``q6_k``)
-    can be read but not produced; quantizing to them fails at run time.
+    is ``x`` only up to the scheme's precision. The K-quants (``q2_k`` ..
+    ``q6_k``) and ``iq4_nl`` can be read but not produced; quantizing to them
+    fails at run time.
 
     Pipeline: not produced by the compiler today (weights arrive quantized);
     used to quantize f32 checkpoints and in tests.
@@ -120,9 +121,17 @@ class QuantizeOp(IRDLOperation):
         check_block_divisible("result", dst)
 
 
+KERNEL_BLOCK_K = 32
+"""Values of a K-quant super-block (256) that ``quant.load_block`` decodes at once: every kernel block of the GGUF
+schemes is then 32 values, so contractions over weights of different GGUF schemes (a Q4_K_M layer's Q4_K keys and
+Q6_K values) share one block size."""
+
+
 def kernel_block(sch: Scheme) -> int:
-    """Values ``quant.load_block`` decodes at once: the scheme's block, or for plain floats one 16-byte word group
-    (8 halves, 4 floats)."""
+    """Values ``quant.load_block`` decodes at once: the scheme's block (32 values of a K-quant's super-block of 256),
+    or for plain floats one 16-byte word group (8 halves, 4 floats)."""
+    if sch.name in K_QUANTS:
+        return KERNEL_BLOCK_K
     if sch.quantized:
         return sch.block
     return 16 // (2 if sch.name in ("f16", "bf16") else 4)
@@ -156,8 +165,8 @@ class _WeightLoad(IRDLOperation):
     def verify_(self) -> None:
         name, layout = self.scheme_name.data, self.layout.data
         sch = SCHEMES.get(name)
-        if sch is None or sch.name in ("q4_k", "q6_k"):
-            raise VerifyException(f"scheme '{name}' cannot be read in a kernel (known: {', '.join(n for n in SCHEMES if n not in ('q4_k', 'q6_k'))})")
+        if sch is None:
+            raise VerifyException(f"scheme '{name}' cannot be read in a kernel (known: {', '.join(SCHEMES)})")
         if layout not in LAYOUTS:
             raise VerifyException(f"layout must be one of {', '.join(LAYOUTS)}, got '{layout}'")
         shape = tuple(self.shape.get_values())
@@ -213,10 +222,21 @@ class LoadBlockOp(_WeightLoad):
     Semantics: as ``quant.load`` for the ``kernel_block(scheme)`` values
     ``W[row, block * B + j]``, returned factored: ``scale``, ``offset`` and the
     codes ``q_j`` as f32 (Q4_0: ``nibble - 8`` and offset 0; Q4_1: ``nibble``,
-    its scale and minimum; Q8_0 and int8: signed bytes; int4: ``nibble - 8``;
-    plain floats: the values with scale 1). A contraction multiplies codes and
-    sums, then applies the block's scale once: ``sum_j x_j w_j = scale * sum_j
-    x_j q_j + offset * sum_j x_j``.
+    its scale and minimum; Q5_0: the 5-bit code ``- 16``; Q5_1: the 5-bit code,
+    scale and minimum; IQ4_NL: the grid value ``IQ4_NL_VALUES[nibble]``; Q8_0
+    and int8: signed bytes; int4: ``nibble - 8``; plain floats: the values with
+    scale 1). A contraction multiplies codes and sums, then applies the block's
+    scale once: ``sum_j x_j w_j = scale * sum_j x_j q_j + offset * sum_j x_j``.
+    Only ``OFFSET_SCHEMES`` have a non-zero offset.
+
+    K-quants decode 32 values (``KERNEL_BLOCK_K``) of a 256-value super-block
+    per block index, ``block = super-block * 8 + i``: Q4_K, Q5_K: sub-block
+    ``i``'s scale ``d * sc_i`` and offset ``-dmin * m_i`` (6-bit ``sc_i``,
+    ``m_i`` unpacked from the 12 packed bytes), codes the 4- or 5-bit values;
+    Q6_K, Q3_K (signed scales per 16 values): scale ``d`` and codes
+    ``sc * q`` (exact integers), so both halves' scales are inside the codes;
+    Q2_K (a scale and a minimum per 16 values): scale 1, offset 0 and codes
+    the values ``d * sc * q - dmin * m``.
 
     Pipeline: made by ``convert-dispatch-to-tiled`` (contractions walking
     weight blocks); lowered by ``lower-quant-loads``.
@@ -245,7 +265,12 @@ class LoadBlockOp(_WeightLoad):
 
 
 DOT_SCHEMES = ("q4_0", "q4_1", "q8_0", "int4_g32", "int4_g128", "int8_g32", "int8_g128")
-"""Schemes whose codes ``quant.dot_block`` multiplies as 8-bit integers (4-bit codes and signed bytes)."""
+"""Schemes whose codes ``quant.dot_block`` multiplies as 8-bit integers (4-bit codes and signed bytes). The other
+GGUF schemes (Q5_0, Q5_1, IQ4_NL, the K-quants) are read through ``quant.load_block`` in float only."""
+
+OFFSET_SCHEMES = ("q4_1", "q5_1", "q4_k", "q5_k")
+"""Schemes whose ``quant.load_block`` / ``quant.dot_block`` offset may be non-zero (a block minimum): a
+contraction adds ``offset * sum_j x_j`` for them only."""
 
 
 @irdl_op_definition

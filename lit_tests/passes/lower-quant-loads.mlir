@@ -476,3 +476,87 @@ func.func @plain(%h: memref<1x16xf16>, %b: memref<2x8xbf16>, %y: memref<8xf32>) 
   }
   func.return
 }
+
+// -----
+
+// quant.load_block of a q4_k weight (1 x 256: one 144-byte super-block, 36 words) decodes kernel
+// block blk = 32 values of super-block blk / 8, sub-block i = blk % 8: three bytes of the 12 packed
+// scales at base + 4 (bytes i, i + 4 and i % 4) give the 6-bit scale and minimum (low 6 bits for
+// i < 4, else nibbles below top bits: selected on i < 4); scale = d * sc, offset = -(dmin * m). The
+// codes are the 32 bytes at base + 16 + 32 * (i / 2), 8 aligned words each shifted once by
+// 4 * (i % 2) (the low or high nibbles), then masked byte by byte with constant shifts.
+// CHECK-LABEL: func.func @block_q4_k
+// CHECK:           %[[C8:.*]] = arith.constant 8 : index
+// CHECK-NEXT:      %[[SB:.*]] = arith.divui %[[BLK:.*]], %[[C8]] : index
+// CHECK:           %[[C144:.*]] = arith.constant 144 : index
+// CHECK-NEXT:      %[[BASE:.*]] = arith.muli %{{.*}}, %[[C144]] : index
+// CHECK-NEXT:      %[[I:.*]] = arith.remui %[[BLK]], %[[C8]] : index
+// CHECK:           %[[LOW:.*]] = arith.cmpi ult, %[[I]], %{{.*}} : index
+// CHECK:           %[[SC:.*]] = arith.select %[[LOW]], %{{.*}}, %{{.*}} : i32
+// CHECK:           %[[M:.*]] = arith.select %[[LOW]], %{{.*}}, %{{.*}} : i32
+// CHECK:           %[[D:.*]] = rgpu.unpack_f16
+// CHECK:           %[[SCF:.*]] = arith.subf
+// CHECK-NEXT:      %[[SCALE:.*]] = arith.mulf %[[D]], %[[SCF]] : f32
+// CHECK:           %[[DMIN:.*]] = rgpu.unpack_f16
+// CHECK:           %[[MF:.*]] = arith.subf
+// CHECK-NEXT:      %[[DM:.*]] = arith.mulf %[[DMIN]], %[[MF]] : f32
+// CHECK-NEXT:      %[[OFF:.*]] = arith.negf %[[DM]] : f32
+// CHECK-COUNT-8:   memref.load
+// CHECK:           %[[SHIFT:.*]] = arith.index_cast %{{.*}} : index to i32
+// CHECK-COUNT-8:   arith.shrui %{{.*}}, %[[SHIFT]] : i32
+// CHECK:           %[[V:.*]] = arith.mulf %[[SCALE]], %{{.*}} : f32
+// CHECK-NEXT:      %{{.*}} = arith.addf %[[V]], %[[OFF]] : f32
+// CHECK-NOT:       quant.
+// WGSL-LABEL:  fn block_q4_k(
+// WGSL:          * 144i;
+// WGSL:          let v_off: f32 = -{{v[0-9]+}};
+func.func @block_q4_k(%w: memref<1x256x!quant.q4_k>, %y: memref<16xf32>) {
+  tiled.kernel "block_q4_k"(%w, %y) {workgroup_size = array<i64: 8, 1, 1>} : memref<1x256x!quant.q4_k>, memref<16xf32> grid {
+  ^bb0(%gw: memref<36xi32>, %gy: memref<16xf32>):
+    %c1 = arith.constant 1 : index
+    tiled.yield %c1, %c1, %c1 : index, index, index
+  } body {
+  ^bb0(%words: memref<36xi32>, %out: memref<16xf32>):
+    %blk = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %c0 = arith.constant 0 : index
+    %c2 = arith.constant 2 : index
+    %base = arith.muli %blk, %c2 : index
+    %sc, %off, %q:32 = quant.load_block %words[%c0, %blk] {scheme = "q4_k", shape = array<i64: 1, 256>, layout = "blocks"} : memref<36xi32> -> f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32
+    %v = arith.mulf %sc, %q#5 : f32
+    %r = arith.addf %v, %off : f32
+    memref.store %r, %out[%base] : memref<16xf32>
+    tiled.yield
+  }
+  func.return
+}
+
+// -----
+
+// quant.load of iq4_nl (Q4_0's layout): the nibble indexes the non-linear grid, packed as the grid
+// values + 128 in four constant words (-127, -104, -83, -65 -> bytes 1, 24, 45, 63 = 0x3F2D1801):
+// the word is selected on nibble >> 2 and byte nibble & 3 taken out, then 2^23 + 128 subtracted.
+// CHECK-LABEL: func.func @load_iq4_nl
+// CHECK:           %[[C15:.*]] = arith.constant 15 : i32
+// CHECK-NEXT:      %[[NIB:.*]] = arith.andi %{{.*}}, %[[C15]] : i32
+// CHECK-NEXT:      %[[C2:.*]] = arith.constant 2 : i32
+// CHECK-NEXT:      %[[QUARTER:.*]] = arith.shrui %[[NIB]], %[[C2]] : i32
+// CHECK-NEXT:      %{{.*}} = arith.constant 1059919873 : i32
+// CHECK:           arith.cmpi eq, %[[QUARTER]]
+// CHECK-COUNT-3:   arith.select
+// CHECK:           %{{.*}} = arith.constant 0x4B000080 : f32
+// CHECK-NOT:       quant.
+func.func @load_iq4_nl(%w: memref<1x32x!quant.iq4_nl>, %y: memref<32xf32>) {
+  tiled.kernel "load_iq4_nl"(%w, %y) {workgroup_size = array<i64: 32, 1, 1>} : memref<1x32x!quant.iq4_nl>, memref<32xf32> grid {
+  ^bb0(%gw: memref<5xi32>, %gy: memref<32xf32>):
+    %c1 = arith.constant 1 : index
+    tiled.yield %c1, %c1, %c1 : index, index, index
+  } body {
+  ^bb0(%words: memref<5xi32>, %out: memref<32xf32>):
+    %col = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %c0 = arith.constant 0 : index
+    %v = quant.load %words[%c0, %col] {scheme = "iq4_nl", shape = array<i64: 1, 32>, layout = "blocks"} : memref<5xi32> -> f32
+    memref.store %v, %out[%col] : memref<32xf32>
+    tiled.yield
+  }
+  func.return
+}

@@ -29,7 +29,7 @@ from xdsl.dialects import arith
 from xdsl.dialects.builtin import i32
 from xdsl.ir import Operation, SSAValue
 
-from rusty_ir.dialects.quant import DOT_SCHEMES
+from rusty_ir.dialects.quant import DOT_SCHEMES, OFFSET_SCHEMES
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.passes.codegen.common import clone_body, pick, reduction_kind
@@ -172,7 +172,7 @@ class _Walk:
         if factored:
             for t in t_in:
                 inits += [b.select(b.cmpi("eq", self.lane, b.index(0)), c.reduction_init(b, red, t), b.f32(0.0)) for red in c.prologue]
-        needs_sum = any(r is not None and r.scheme.name == "q4_1" for r in c.refs)
+        needs_sum = any(r is not None and r.scheme.name in OFFSET_SCHEMES for r in c.refs)
         dot_blocks = c.mac and all(ref is not None for ref in c.refs)
 
         def body(lb: IRBuilder, acc: list[SSAValue], bb: SSAValue, ok: SSAValue | None) -> None:
@@ -199,7 +199,7 @@ class _Walk:
                         for ti in range(len(t_in)):
                             slot = self.slot(ti, r, w)
                             acc[slot] = lb.fma(scale, _dot(lb, xs[ti], q), acc[slot])
-                            if ref.scheme.name == "q4_1":
+                            if ref.scheme.name in OFFSET_SCHEMES:
                                 acc[slot] = lb.fma(offset, sums[ti], acc[slot])
                     continue
                 for ti in range(len(t_in)):  # the general path: the contraction's body per value
@@ -230,7 +230,7 @@ class _Walk:
                         scale, offset, dot = ref.dot_block(lb, n, bb, acts, asum)
                         slot = self.slot(ti, r, w)
                         acc[slot] = lb.fma(lb.mulf(d, scale), lb.sitofp(dot), acc[slot])
-                        if ref.scheme.name == "q4_1":
+                        if ref.scheme.name in OFFSET_SCHEMES:
                             acc[slot] = lb.fma(lb.mulf(d, offset), lb.sitofp(asum), acc[slot])
 
         return self.run(b, [b.f32(0.0)] * (len(t_in) * len(n_in) * c.n_out), body)

@@ -280,13 +280,28 @@ def _check_layout(f: GGUFFile) -> None:
         )
 
 
+def _file_type(f: GGUFFile) -> str:
+    """`` (Q4_K_M)``: the quantization llama-quantize recorded in ``general.file_type``, or nothing."""
+    value = f.metadata.get("general.file_type")
+    if not isinstance(value, int) or isinstance(value, bool):
+        return ""
+    from gguf import LlamaFileType  # noqa: PLC0415 - only for this message
+
+    try:
+        return f" ({LlamaFileType(value).name.removeprefix('MOSTLY_').removeprefix('ALL_')})"
+    except ValueError:
+        return f" (general.file_type {value})"
+
+
 def tensor_view(f: GGUFFile, info: GGUFTensorInfo) -> TensorView:
     """A zero-copy view of one tensor (its extent was checked by ``read_gguf``); RustyError for unsupported types."""
     sch = SCHEME_BY_GGML_TYPE.get(info.ggml_type)
     if sch is None:
         raise RustyError(
-            f"{f.path}: tensor '{printable(info.name)}' has unsupported type {f.type_name(info.ggml_type)} "
-            f"(supported: {', '.join(s.name.upper() for s in SCHEME_BY_GGML_TYPE.values())})"
+            f"{f.path}: this file{_file_type(f)} stores tensor '{printable(info.name)}' as {f.type_name(info.ggml_type)}, "
+            f"which rusty-ir cannot decode yet; supported tensor types are {', '.join(s.name.upper() for s in SCHEME_BY_GGML_TYPE.values())} "
+            "(files such as Q4_K_M, Q5_K_M, Q3_K_M, Q2_K, Q6_K, Q8_0, IQ4_NL): re-quantize the original model to one of them "
+            "with llama.cpp's llama-quantize, or pick that download instead"
         )
     return TensorView(info.name, info.shape, sch, f.mm[info.offset : info.offset + tensor_nbytes(f, info)], source=str(f.path))
 

@@ -64,8 +64,8 @@ def test_tensor_of_block_type_round_trips(scheme: str) -> None:
 
 
 def test_unknown_block_type_is_a_parse_error() -> None:
-    with pytest.raises(Exception, match="quant.q5_0"):
-        Parser(context(), "tensor<4x32x!quant.q5_0>").parse_type()
+    with pytest.raises(Exception, match="quant.iq4_xs"):
+        Parser(context(), "tensor<4x256x!quant.iq4_xs>").parse_type()
     with pytest.raises(ValueError, match="not a quantized scheme"):
         block_quant_type("f16")
 

@@ -76,10 +76,15 @@ def test_unknown_architecture(tmp_path):
 def test_unsupported_tensor_type(tmp_path):
     cfg = tiny_config("qwen2")
     weights = random_weights(cfg)
-    q5 = np.zeros((cfg.ffn_hidden, cfg.hidden // 32 * 22), np.uint8)  # Q5_0: 22 bytes per 32
+    q8_1 = np.zeros((cfg.ffn_hidden, cfg.hidden // 32 * 40), np.uint8)  # Q8_1: 40 bytes per 32 (llama.cpp's activation type)
     del weights["blk.1.ffn_up.weight"]
-    path = write_tiny_gguf(tmp_path / "q5.gguf", cfg, weights, extra_tensors={"blk.1.ffn_up.weight": (q5, gguf.GGMLQuantizationType.Q5_0)})
-    _raises(path, "q5.gguf", "blk.1.ffn_up.weight", "Q5_0")
+    path = write_tiny_gguf(tmp_path / "q8_1.gguf", cfg, weights, extra_tensors={"blk.1.ffn_up.weight": (q8_1, gguf.GGMLQuantizationType.Q8_1)})
+    _raises(path, "q8_1.gguf", "stores tensor 'blk.1.ffn_up.weight' as Q8_1", "supported tensor types are", "Q4_K", "IQ4_NL",
+            "llama-quantize")
+    # the quantization llama-quantize recorded for the file is named too
+    path = write_tiny_gguf(tmp_path / "ftype.gguf", cfg, weights, extra_tensors={"blk.1.ffn_up.weight": (q8_1, gguf.GGMLQuantizationType.Q8_1)},
+                           extra_kv={"general.file_type": ("uint32", int(gguf.LlamaFileType.MOSTLY_IQ2_XXS))})
+    _raises(path, "this file (IQ2_XXS) stores tensor 'blk.1.ffn_up.weight' as Q8_1")
 
 
 def test_missing_tensor(tmp_path):

@@ -11,6 +11,16 @@ func.func @types(%a: tensor<64x32x!quant.q4_0>, %b: tensor<64x32x!quant.q4_1>, %
 
 // -----
 
+// The GGUF schemes decoded field by field (rusty_ir/weights.py): Q5_0, Q5_1, IQ4_NL and the K-quants.
+// CHECK-LABEL: func.func @gguf_types
+// CHECK-SAME:  (%a: tensor<2x32x!quant.q5_0>, %b: tensor<2x32x!quant.q5_1>, %c: tensor<2x32x!quant.iq4_nl>, %d: tensor<2x256x!quant.q2_k>,
+// CHECK-SAME:  %e: tensor<2x256x!quant.q3_k>, %f: tensor<2x256x!quant.q5_k>)
+func.func @gguf_types(%a: tensor<2x32x!quant.q5_0>, %b: tensor<2x32x!quant.q5_1>, %c: tensor<2x32x!quant.iq4_nl>, %d: tensor<2x256x!quant.q2_k>, %e: tensor<2x256x!quant.q3_k>, %f: tensor<2x256x!quant.q5_k>) {
+  func.return
+}
+
+// -----
+
 // Dequantize a weight matrix (static) and quantize activations (dynamic rows).
 // CHECK-LABEL: func.func @convert
 // CHECK-SAME:  (%[[W:.*]]: tensor<576x576x!quant.q4_1>, %[[X:.*]]: tensor<?x128xf32>)
