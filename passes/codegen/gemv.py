@@ -32,7 +32,7 @@ from xdsl.ir import Operation, SSAValue
 from rusty_ir.dialects.quant import DOT_SCHEMES, OFFSET_SCHEMES
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
-from rusty_ir.passes.codegen.common import clone_body, pick, reduction_kind
+from rusty_ir.passes.codegen.common import ILP, clone_body, pick, reduction_kind
 from rusty_ir.passes.codegen.contraction import Contraction, analyse_all, by_segment
 from rusty_ir.passes.codegen.kernel import Kernel, load
 from rusty_ir.passes.codegen.materialize import Materializer
@@ -50,14 +50,31 @@ def _prologue(c: Contraction, b: IRBuilder, tokens: Sequence[SSAValue], linear: 
                 return [c.reduction_element(ib, red, t, k, acc[0])]
 
             # every invocation starts from the init; the tree adds them: only the first keeps it (add reductions)
-            first = b.select(b.cmpi("eq", linear, b.index(0)), init, b.f32(0.0)) if reduction_kind(red) == "add" else init
-            partials.append(b.for_loop(linear, b.index(c.k_total), b.index(kernel.threads), [first], fold)[0])
+            kind = reduction_kind(red)
+            first = b.select(b.cmpi("eq", linear, b.index(0)), init, b.f32(0.0)) if kind == "add" else init
+            partials.append(_strided_fold(b, linear, c.k_total, kernel.threads, first, b.f32(0.0) if kind == "add" else init, kind, fold))
     kinds = {reduction_kind(red) for red in c.prologue}
     if len(kinds) != 1:
         raise RustyError("prologue reductions of different kinds in one contraction are not supported", c.root)
     totals = kernel.reduce(b, kinds.pop(), partials, kernel.threads)
     p = len(c.prologue)
     return [totals[i * p : (i + 1) * p] for i in range(len(tokens))]
+
+
+def _strided_fold(b: IRBuilder, start: SSAValue, total: int, stride: int, first: SSAValue, neutral: SSAValue, kind: str, fold) -> SSAValue:  # noqa: ANN001
+    """``fold`` over k = start, start + stride, ... < total, as ``ILP`` independent chains (their loads in flight
+    together) where ``ILP * stride`` divides ``total``, combined at the end by the reduction's ``kind``."""
+    if total % (stride * ILP):
+        return b.for_loop(start, b.index(total), b.index(stride), [first], fold)[0]
+
+    def step(ib: IRBuilder, k: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
+        return [fold(ib, ib.addi(k, ib.index(u * stride)) if u else k, [acc[u]])[0] for u in range(ILP)]
+
+    chains = b.for_loop(start, b.index(total), b.index(stride * ILP), [first] + [neutral] * (ILP - 1), step)
+    out = chains[0]
+    for chain in chains[1:]:
+        out = {"add": b.addf, "max": b.maximumf, "min": b.minimumf}[kind](out, chain)
+    return out
 
 
 def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
