@@ -8,6 +8,9 @@ Conventions shared by every op (see docs/architecture.md, "Transformer level"):
   is the storage scheme (f32, f16, bf16 or a ``!quant`` block type).
   Matrices are ``[out, in]`` as in GGUF and Hugging Face.
 - Verifiers check the static dims that must agree; a ``?`` agrees with anything.
+
+Size: over 600 lines because it holds the dialect's op definitions, one class per op with its docstring,
+assembly format and verifier (``TFM_OPS``); the shared shape checks are helpers at the top.
 """
 
 from __future__ import annotations

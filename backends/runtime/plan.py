@@ -1,0 +1,189 @@
+"""Per-step plans (the model runtime's load step 3, ``model.py``): an entry's launches as dispatches whose grids,
+guards and scalars are indices into one table of interned expressions of ``S`` and ``pos``, the scalars packed
+into one uniform buffer, the bind groups built once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import wgpu
+
+from rusty_ir.backends.runtime.device import BoundKernel, Device, Kernel
+from rusty_ir.backends.runtime.expand import Sym, _eval, _Expansion, _show
+from rusty_ir.backends.runtime.schedule import OPERATORS
+from rusty_ir.backends.runtime.streaming import _layer_groups, _Stream
+from rusty_ir.errors import RustyError
+
+
+class _Table:
+    """Interned expressions of one entry: values[0] = S, values[1] = pos, then constants and results."""
+
+    def __init__(self) -> None:
+        self.base: list[Any] = [0, 0]
+        self.code: list[tuple[int, Callable[[Any, Any], Any], int, int]] = []
+        self.index: dict[Any, int] = {(str, "S"): 0, (str, "pos"): 1}
+
+    def intern(self, s: Sym) -> int:
+        key = (type(s), s)  # keeps 1 and 1.0 apart
+        if key in self.index:
+            return self.index[key]
+        if isinstance(s, tuple):
+            a, b = self.intern(s[1]), self.intern(s[2])
+            i = len(self.base)
+            self.base.append(0)
+            self.code.append((i, OPERATORS[s[0]], a, b))
+        else:
+            i = len(self.base)
+            self.base.append(s)
+        self.index[key] = i
+        return i
+
+
+@dataclass
+class _Plan:
+    """What one entry does per step, all built at load time."""
+
+    entry: str
+    table: _Table
+    dispatches: list[tuple[Any, Any, int, int, int, int | None]]
+    """(pipeline, bind group, value index of grid x, y, z, value index of the guard or None)."""
+    bound: list[BoundKernel]
+    tokens: Any
+    out: Any
+    staging: Any
+    max_tokens: int
+    params_buffer: Any = None
+    params_words: np.ndarray | None = None
+    int_dst: np.ndarray | None = None
+    int_src: np.ndarray | None = None
+    float_dst: np.ndarray | None = None
+    float_src: np.ndarray | None = None
+    result: Any = None
+    """The bytes of ``out`` read back by the last step."""
+    spare_staging: Any = None
+    """A second read-back buffer, so one step can be read while the next is in flight."""
+    groups: list[tuple[int, int, int | None]] | None = None
+    """With layer streaming: the dispatches as (start, end, layer) runs, each its own command buffer,
+    run after ``layer``'s weights are written to its slot; None when every layer is resident."""
+    sampling: Any = None
+    """The packed sampling words' buffer of a sampling entry (written before each step); None for others."""
+
+
+@dataclass
+class _Dispatches:
+    """An entry's launches checked and laid out, before their bind groups exist (``make_plan``)."""
+
+    dispatches: list[tuple[Any, Any, int, int, int, int | None]]
+    pending: list[tuple[Kernel, list[Any], tuple[Any, ...], int | None]]
+    """Per dispatch: (kernel, its buffers, their keys, its params' byte offset or None)."""
+    int_fields: list[tuple[int, int]]
+    """(params word, value index) of every i32 scalar; float_fields: of every f32 one."""
+    float_fields: list[tuple[int, int]]
+    params_bytes: int
+    layer_of: list[int | None]
+    """With layer streaming: the layer whose streamed weights each dispatch binds."""
+
+
+def make_plan(x: _Expansion, device: Device, kernels: Mapping[str, Kernel], buffers: Mapping[tuple[Any, ...], Any],
+              stream: _Stream | None, points: Sequence[tuple[int, int]], max_tokens: int) -> tuple[_Plan, int]:  # fmt: skip
+    """The plan of one entry's expansion ``x`` over the current ``buffers`` (checked at the (S, pos) ``points``), and
+    the bytes of its params buffer."""
+    dev = device
+    table = _Table()
+    laid = _lay_out(x, dev, kernels, buffers, stream, points, table)
+    total = laid.params_bytes
+    params_buffer = None
+    if total:
+        params_buffer = dev.device.create_buffer(size=total, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST, label=f"{x.entry}.params")
+    dispatches, bound = _bind(dev, laid, params_buffer)
+    out = buffers[x.io["out"][0].key]
+    staging = dev.device.create_buffer(size=out.size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label=f"{x.entry}.out")
+    plan = _Plan(
+        x.entry, table, dispatches, bound,
+        tokens=buffers[x.io["tokens"][0].key], out=out, staging=staging,
+        max_tokens=max_tokens, params_buffer=params_buffer,
+    )  # fmt: skip
+    if stream is not None:
+        plan.groups = _layer_groups(laid.layer_of)
+    if "sampling" in x.io:
+        plan.sampling = buffers[x.io["sampling"][0].key]
+    if params_buffer is not None:
+        plan.params_words = np.zeros(total // 4, np.int32)
+        plan.int_dst = np.array([d for d, _ in laid.int_fields], np.intp)
+        plan.int_src = np.array([s for _, s in laid.int_fields], np.intp)
+        if laid.float_fields:
+            plan.float_dst = np.array([d for d, _ in laid.float_fields], np.intp)
+            plan.float_src = np.array([s for _, s in laid.float_fields], np.intp)
+    return plan, total
+
+
+def _lay_out(x: _Expansion, dev: Device, kernels: Mapping[str, Kernel], buffers: Mapping[tuple[Any, ...], Any],
+             stream: _Stream | None, points: Sequence[tuple[int, int]], table: _Table) -> _Dispatches:  # fmt: skip
+    """Check every launch against its kernel and the device, intern its grid, guard and scalars in ``table``,
+    and give each distinct tuple of scalars its slice of the params buffer."""
+    max_groups = dev.limits.get("max-compute-workgroups-per-dimension", 65535)
+    align = max(16, dev.limits.get("min-uniform-buffer-offset-alignment", 256))
+    params: dict[tuple[Any, ...], int] = {}  # (field types/offsets, size, value indices) -> byte offset
+    out = _Dispatches([], [], [], [], 0, [])
+    for launch in x.launches:
+        kernel = kernels[launch.kernel]
+        iface = kernel.interface
+        if len(launch.buffers) != len(iface.buffers):
+            raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' takes {len(iface.buffers)} buffers, got {len(launch.buffers)}")
+        fields = iface.params.fields if iface.params is not None else ()
+        if len(launch.scalars) != len(fields):
+            raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' takes {len(fields)} scalars, got {len(launch.scalars)}")
+        keys = tuple(b.key for b in launch.buffers)
+        if stream is not None:
+            layers = {stream.names[k[1]] for k in keys if k[0] == "weight" and k[1] in stream.names}
+            if len(layers) > 1:
+                raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' binds weights of layers {sorted(layers)}; "
+                                 "layer streaming (resident_layers) needs one layer per dispatch")  # fmt: skip
+            out.layer_of.append(layers.pop() if layers else None)
+        for key in keys:  # WebGPU forbids a writable binding aliasing another in one dispatch
+            if keys.count(key) > 1 and any(iface.buffers[j].access == "read_write" for j, k in enumerate(keys) if k == key):
+                raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' binds {':'.join(map(str, key))} twice and writes it")
+        for axis, g in enumerate(launch.grid):
+            if isinstance(g, float) or any(not 0 <= _eval(g, s, p) <= max_groups for s, p in points):
+                raise RustyError(f"schedule: {launch.where}: grid {'xyz'[axis]} = {_show(g)} leaves 0..{max_groups} (max-compute-workgroups-per-dimension)")
+        offset = None
+        if iface.params is not None:
+            packing = tuple((f.type, f.offset) for f in iface.params.fields)
+            pkey = (packing, iface.params.size, tuple(table.intern(s) for s in launch.scalars))
+            if pkey not in params:
+                params[pkey] = out.params_bytes
+                for f, src in zip(iface.params.fields, pkey[2], strict=True):
+                    (out.int_fields if f.type == "i32" else out.float_fields).append(((out.params_bytes + f.offset) // 4, src))
+                out.params_bytes += -(-iface.params.size // align) * align
+            offset = params[pkey]
+        out.pending.append((kernel, [buffers[k] for k in keys], keys, offset))
+        grid = tuple(table.intern(g) for g in launch.grid)
+        guard = None if launch.guard == 1 else table.intern(launch.guard)
+        out.dispatches.append((kernel.pipeline, None, *grid, guard))
+    return out
+
+
+def _bind(dev: Device, laid: _Dispatches, params_buffer: Any) -> tuple[list[tuple[Any, Any, int, int, int, int | None]], list[BoundKernel]]:
+    """The dispatches with their bind groups (one per distinct kernel, buffers and params offset), and the bound kernels."""
+    groups: dict[tuple[Any, ...], Any] = {}
+    dispatches = list(laid.dispatches)
+    bound: list[BoundKernel] = []
+    for i, (kernel, buffers, keys, offset) in enumerate(laid.pending):
+        gkey = (kernel.interface.name, keys, offset)
+        if gkey not in groups:
+            entries: list[dict[str, Any]] = [
+                {"binding": b.binding, "resource": b.resource(buf)}
+                for b, buf in zip(kernel.interface.buffers, buffers, strict=True)
+            ]
+            if kernel.interface.params is not None:
+                p = kernel.interface.params
+                entries.append({"binding": p.binding, "resource": {"buffer": params_buffer, "offset": offset, "size": p.size}})
+            group = dev.device.create_bind_group(layout=kernel.layout, entries=entries, label=kernel.interface.name)
+            groups[gkey] = BoundKernel(kernel, group, params_buffer)
+        bound.append(groups[gkey])
+        pipeline, _, gx, gy, gz, guard = dispatches[i]
+        dispatches[i] = (pipeline, groups[gkey].bind_group, gx, gy, gz, guard)
+    return dispatches, bound
