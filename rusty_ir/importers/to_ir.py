@@ -180,29 +180,46 @@ def _check_supported(config: ModelConfig) -> None:
         )
 
 
-def _layer_types(config: ModelConfig, weights: Mapping[str, TensorView]) -> list[TensorType[Attribute]]:
-    """The type of each per-layer tensor, after checking every layer stores it the same way."""
-    types: list[TensorType[Attribute]] = []
-    for suffix in layer_weight_names(config):
-        first = _lookup(weights, f"blk.0.{suffix}")
-        for layer in range(1, config.n_layers):
-            view = _lookup(weights, f"blk.{layer}.{suffix}")
-            if view.scheme != first.scheme:
-                raise RustyError(
-                    f"layers use different weight types: {view.name} is {view.scheme.name}, "
-                    f"{first.name} is {first.scheme.name} (mixed-quantization checkpoints are not supported yet)"
-                )
-            if view.shape != first.shape:
-                raise RustyError(f"{view.name} has shape {list(view.shape)}, {first.name} has {list(first.shape)}")
-        types.append(_weight_type(first))
-    return types
+class _Layers:
+    """How the layers store their tensors: one type per tensor when every layer agrees (``uniform``), else each
+    layer's own (mixed quantizations such as Q4_K_M keep attn_v and ffn_down in Q6_K in some layers only).
+
+    ``signatures`` are the distinct per-layer type lists, in order of first use; layer ``l`` runs the decoder
+    layer function ``function(of_layer[l])``: ``@decoder_layer`` for the first, ``@decoder_layer_1``, ... for the
+    others, so kernels are specialized per signature."""
+
+    def __init__(self, config: ModelConfig, weights: Mapping[str, TensorView]) -> None:
+        self.names = layer_weight_names(config)
+        per_layer: list[tuple[TensorType[Attribute], ...]] = []
+        for layer in range(config.n_layers):
+            per_layer.append(tuple(_weight_type(_lookup(weights, f"blk.{layer}.{suffix}")) for suffix in self.names))
+        for i, suffix in enumerate(self.names):
+            first = per_layer[0][i]
+            for layer in range(1, config.n_layers):
+                ty = per_layer[layer][i]
+                if ty.get_shape() != first.get_shape():
+                    raise RustyError(f"blk.{layer}.{suffix} has shape {list(ty.get_shape())}, blk.0.{suffix} has {list(first.get_shape())}")
+        self.varying = {suffix for i, suffix in enumerate(self.names) if len({types[i] for types in per_layer}) > 1}
+        """Tensors stored in different schemes by different layers: loaded by their own name in each layer."""
+        self.signatures: list[tuple[TensorType[Attribute], ...]] = list(dict.fromkeys(per_layer))
+        self.of_layer = [self.signatures.index(types) for types in per_layer]
+
+    @property
+    def uniform(self) -> bool:
+        return not self.varying
+
+    @staticmethod
+    def function(signature: int) -> str:
+        return "decoder_layer" if signature == 0 else f"decoder_layer_{signature}"
 
 
 def _decoder_layer(
-    config: ModelConfig, wtypes: Sequence[TensorType[Attribute]], factors_type: TensorType[Attribute] | None = None
+    config: ModelConfig, wtypes: Sequence[TensorType[Attribute]], factors_type: TensorType[Attribute] | None = None,
+    name: str = "decoder_layer",
 ) -> func.FuncOp:
     """``@decoder_layer(%h, %pos, %layer, weights... [, %rope_freqs]) -> %h``: pre-norm attention + SwiGLU MLP,
-    residuals; with RoPE scaling, the per-pair frequency divisors come last."""
+    residuals; with RoPE scaling, the per-pair frequency divisors come last. ``name``: one function per distinct
+    layer signature (``_Layers``)."""
     act = _tensor([DYNAMIC_INDEX, config.hidden])
     names = layer_weight_names(config)
     block = Block(arg_types=[act, INDEX, INDEX, *wtypes, *([factors_type] if factors_type is not None else [])])
@@ -238,7 +255,7 @@ def _decoder_layer(
         up = LinearOp(n2, w["ffn_up.weight"], _tensor([DYNAMIC_INDEX, config.ffn_hidden]))
         down = LinearOp(MulOp(SiluOp(gate), up), w["ffn_down.weight"], act)
         func.ReturnOp(AddOp(h2, down))
-    return func.FuncOp("decoder_layer", FunctionType.from_lists(block.arg_types, [act]), Region(block))
+    return func.FuncOp(name, FunctionType.from_lists(block.arg_types, [act]), Region(block))
 
 
 class _EntryBuilder:
@@ -248,11 +265,11 @@ class _EntryBuilder:
         self,
         config: ModelConfig,
         weights: Mapping[str, TensorView],
-        wtypes: Sequence[TensorType[Attribute]],
+        layers: _Layers,
         factors_type: TensorType[Attribute] | None = None,
     ):
         self.config = config
-        self.wtypes = wtypes
+        self.layers = layers
         self.factors_type = factors_type
         self.embd_type = _weight_type(_lookup(weights, "token_embd.weight"))
         self.norm_type = _weight_type(_lookup(weights, "output_norm.weight"))
@@ -276,24 +293,48 @@ class _EntryBuilder:
         if static_rows is not None:
             tokens = tensor.CastOp(tokens, _tensor([DYNAMIC_INDEX], i32)).dest
         h0: SSAValue = EmbeddingOp(tokens, emb, act).result
-        # 2. for %l in [0, n_layers): h = @decoder_layer(h, pos, %l, blk.{%l}.* weights).
+        # 2. for %l in [0, n_layers): h = @decoder_layer(h, pos, %l, blk.{%l}.* weights). When layers store a tensor
+        #    in different schemes (a mixed quantization), one call per layer instead, to its signature's function,
+        #    those tensors by their own names (blk.5.attn_v.weight): a weight template has one type.
+        if self.layers.uniform:
+            loop = self.layer_loop(h0, pos)
+        else:
+            loop = h0
+            for layer in range(cfg.n_layers):
+                index = arith.ConstantOp.from_int_and_width(layer, INDEX)
+                loop = self.layer_call(loop, pos, index.result, layer)
+        # 3. The final norm; ``logits`` takes the last row's logits (output head, or the tied embedding table).
+        return RmsNormOp(loop, WeightOp("output_norm.weight", self.norm_type), cfg.rms_eps).result
+
+    def layer_weights(self, layer: SSAValue, static: int | None) -> list[SSAValue]:
+        """The loaded weights of a layer, in @decoder_layer argument order: ``blk.{}.x`` templates indexed by
+        ``layer``, except a mixed-scheme tensor of layer ``static``, loaded by its own name."""
+        signature = self.layers.signatures[0 if static is None else self.layers.of_layer[static]]
+        loaded = [
+            WeightOp(f"blk.{static}.{name}", ty).result if name in self.layers.varying else WeightOp(f"blk.{{}}.{name}", ty, layer=layer).result
+            for name, ty in zip(self.layers.names, signature, strict=True)
+        ]
+        if self.factors_type is not None:
+            loaded.append(WeightOp(FREQS_TENSOR, self.factors_type).result)
+        return loaded
+
+    def layer_call(self, h: SSAValue, pos: SSAValue, layer: SSAValue, static: int | None = None) -> SSAValue:
+        """``@decoder_layer*(h, pos, layer, weights)`` of layer ``static`` (or of any layer of the loop)."""
+        act = _tensor([DYNAMIC_INDEX, self.config.hidden])
+        fn = _Layers.function(0 if static is None else self.layers.of_layer[static])
+        return func.CallOp(fn, [h, pos, layer, *self.layer_weights(layer, static)], [act]).res[0]
+
+    def layer_loop(self, h0: SSAValue, pos: SSAValue) -> SSAValue:
+        """``scf.for %l = 0 to n_layers`` calling @decoder_layer with the ``blk.{}`` weights of layer ``%l``."""
+        act = _tensor([DYNAMIC_INDEX, self.config.hidden])
         lo = arith.ConstantOp.from_int_and_width(0, INDEX)
-        hi = arith.ConstantOp.from_int_and_width(cfg.n_layers, INDEX)
+        hi = arith.ConstantOp.from_int_and_width(self.config.n_layers, INDEX)
         step = arith.ConstantOp.from_int_and_width(1, INDEX)
         body = Block(arg_types=[INDEX, act])
         with ImplicitBuilder(body):
             layer, h = body.args
-            loaded = [
-                WeightOp(f"blk.{{}}.{name}", ty, layer=layer)
-                for name, ty in zip(layer_weight_names(cfg), self.wtypes, strict=True)
-            ]
-            if self.factors_type is not None:
-                loaded.append(WeightOp(FREQS_TENSOR, self.factors_type))
-            call = func.CallOp("decoder_layer", [h, pos, layer, *loaded], [act])
-            scf.YieldOp(call)
-        loop = scf.ForOp(lo, hi, step, [h0], body)
-        # 3. The final norm; ``logits`` takes the last row's logits (output head, or the tied embedding table).
-        return RmsNormOp(loop, WeightOp("output_norm.weight", self.norm_type), cfg.rms_eps).result
+            scf.YieldOp(self.layer_call(h, pos, layer))
+        return scf.ForOp(lo, hi, step, [h0], body).res[0]
 
     def verify_entry(self, name: str = "verify") -> func.FuncOp:
         """``@verify(%tokens: tensor<?xi32>, %pos) -> tensor<?xi32>``: the greedy next token after every row
@@ -344,17 +385,19 @@ def build_module(
     read, never tensor data. ``logits_entry`` adds ``@prefill_logits``,
     ``sampling_entries`` ``@prefill_sample`` and ``@decode_sample``, ``verify_entry``
     ``@verify`` (speculative decoding). Raises
-    RustyError for what the tfm level cannot express yet (partial rotary, layers
-    stored in different schemes). RoPE scaling arrives as the weight
+    RustyError for what the tfm level cannot express yet (partial rotary). Layers
+    that store a tensor in different schemes (mixed quantizations) get one
+    decoder layer function per distinct signature and one call per layer
+    (``_Layers``). RoPE scaling arrives as the weight
     ``rope_freqs.weight`` (importers/rope.py), read by every ``tfm.rope``.
     """
     _check_supported(config)
-    wtypes = _layer_types(config, weights)
+    layers = _Layers(config, weights)
     factors_type = _rope_factors_type(config, weights)
-    entries = _EntryBuilder(config, weights, wtypes, factors_type)
+    entries = _EntryBuilder(config, weights, layers, factors_type)
     ops = [
         KvCacheOp(KV_CACHE, config.n_layers, config.n_kv_heads, config.head_dim),
-        _decoder_layer(config, wtypes, factors_type),
+        *(_decoder_layer(config, sig, factors_type, _Layers.function(i)) for i, sig in enumerate(layers.signatures)),
         entries.entry("prefill", _tensor([DYNAMIC_INDEX], i32)),
         entries.entry("decode", _tensor([1], i32)),
     ]

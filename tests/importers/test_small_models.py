@@ -11,7 +11,7 @@ import regex  # test extra: evaluates llama.cpp's pre-tokenizer patterns
 
 from rusty_ir.importers import load_model
 from rusty_ir.importers.tokenizer import PRE_TOKENIZERS, build_bpe_tokenizer
-from rusty_ir.weights import SCHEMES, dequantize, quantize
+from rusty_ir.weights import READ_ONLY, SCHEMES, dequantize, quantize, random_blocks
 
 from .conftest import DATA
 from .tiny import byte_level_alphabet, random_weights, spm_tokenizer_fields, tiny_bpe_vocab, tiny_config, write_tiny_gguf
@@ -38,7 +38,8 @@ def test_qwen2_gguf_with_biases(tmp_path):
     assert tok.apply_chat_template([{"role": "user", "content": "hi"}]) == "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
 
 
-@pytest.mark.parametrize("name", ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k", "q6_k"])
+@pytest.mark.parametrize("name", ["f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "q2_k", "q3_k", "q4_k", "q5_k",
+                                  "q6_k"])  # fmt: skip
 def test_tensor_types(tmp_path, name):
     cfg = tiny_config("llama", hidden=256, n_heads=4, head_dim=64, n_kv_heads=2, ffn_hidden=256, n_layers=1)
     weights = random_weights(cfg, seed=3)
@@ -46,14 +47,9 @@ def test_tensor_types(tmp_path, name):
     types = {}
     import gguf
 
-    if name in ("q4_k", "q6_k"):  # no quantizer here: random block bytes with small f16 scales
-        rng = np.random.default_rng(0)
+    if name in READ_ONLY:  # no quantizer here: random block bytes with small f16 scales
         sch = SCHEMES[name]
-        raw = rng.integers(0, 256, size=(cfg.ffn_hidden, sch.row_bytes(cfg.hidden)), dtype=np.uint8)
-        blocks = raw.reshape(-1, sch.block_bytes)
-        scale_at = {"q4_k": [0, 2], "q6_k": [208]}[name]  # offsets of the f16 d (and dmin) in a block
-        for off in scale_at:
-            blocks[:, off : off + 2] = np.frombuffer(np.float16(0.01).tobytes(), np.uint8)
+        raw = random_blocks(sch, (cfg.ffn_hidden, cfg.hidden), np.random.default_rng(0)).reshape(cfg.ffn_hidden, -1)
         extra["blk.0.ffn_up.weight"] = (raw, gguf.GGMLQuantizationType(sch.ggml_type))
         del weights["blk.0.ffn_up.weight"]
     else:
@@ -61,7 +57,7 @@ def test_tensor_types(tmp_path, name):
     m = load_model(write_tiny_gguf(tmp_path / "t.gguf", cfg, weights, types=types, extra_tensors=extra))
     v = m.weights["blk.0.ffn_up.weight"]
     assert v.scheme.name == name and v.shape == (cfg.ffn_hidden, cfg.hidden)
-    if name in ("q4_k", "q6_k"):
+    if name in READ_ONLY:
         want = gguf.quants.dequantize(extra["blk.0.ffn_up.weight"][0], extra["blk.0.ffn_up.weight"][1])
     else:
         w = weights["blk.0.ffn_up.weight"]

@@ -15,10 +15,12 @@ from rusty_ir.registry import build_registry
 from rusty_ir.weights import SCHEMES, TensorView, random_blocks
 
 SCHEMES_READ = ("q5_0", "q5_1", "iq4_nl", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k")
+GEMM_SCHEMES = ("q5_1", "q4_k", "q6_k")
+"""The gemm schedule reads blocks through the same quant.load_block (tests/backends/test_gguf_quant_loads.py checks
+every scheme's): a scheme with a minimum, a K-quant with one, and the 2-byte-aligned Q6_K."""
 
 
-@pytest.mark.parametrize("config", ["gemv", "gemm"])
-@pytest.mark.parametrize("scheme", SCHEMES_READ)
+@pytest.mark.parametrize(("scheme", "config"), [(s, "gemv") for s in SCHEMES_READ] + [(s, "gemm") for s in GEMM_SCHEMES])
 def test_gguf_contraction_37_rows_3_tokens(device: Any, scheme: str, config: str) -> None:
     rng = np.random.default_rng(list(SCHEMES).index(scheme))
     sch = SCHEMES[scheme]
