@@ -167,15 +167,16 @@ func.func @contraction_dp4a(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>,
 
 // -----
 
-// Attention (one workgroup per (head, query row)): the scaled query head promoted to workgroup
-// memory, positions walked 32 at a time with a tiled.reduce max for the online softmax.
+// Attention (one workgroup per (KV head, query row)): the scaled query rows of the KV head's 2 query heads
+// promoted to workgroup memory, positions walked 32 at a time: each position's two scores (one per head) from
+// one K read, a tiled.reduce max per head over the tile for the online softmax.
 // CHECK-LABEL: func.func @attention
 // CHECK:         tiled.kernel "attention_0"
 // CHECK:           tiled.forall (%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}}, %{{.*}}, %{{.*}}) workgroup {
 // CHECK:             tiled.forall (%{{.*}}) in (%{{.*}}) invocation {
-// CHECK:               %{{.*}} = tiled.promote (%{{.*}}) in [4] : memref<4xf32, 3 : i64> {
+// CHECK:               %{{.*}} = tiled.promote (%{{.*}}, %{{.*}}) in [2, 4] : memref<2x4xf32, 3 : i64> {
 // CHECK:               scf.for
-// CHECK:                 tiled.reduce max %{{.*}} width 32 : f32
+// CHECK:                 tiled.reduce max %{{.*}}, %{{.*}} width 32 : f32, f32
 func.func @attention(%q: memref<?x16xf32>, %kc: memref<?x8xf32>, %vc: memref<?x8xf32>, %pos: index, %y: memref<?x16xf32>) {
   dispatch.region "attention_0"(%q, %kc, %vc, %pos, %y) {config = #dispatch.lowering_config<attention, workgroup = [32, 1, 1], reduction_tile = 32>} : (memref<?x16xf32>, memref<?x8xf32>, memref<?x8xf32>, index, memref<?x16xf32>) -> () {
   ^bb0(%a: memref<?x16xf32>, %k: memref<?x8xf32>, %v: memref<?x8xf32>, %p: index, %out: memref<?x16xf32>):

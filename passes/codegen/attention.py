@@ -1,22 +1,27 @@
-"""The ``attention`` schedule: FlashAttention-style online softmax, one workgroup per (head, query row).
+"""The ``attention`` schedule: FlashAttention-style online softmax, one workgroup per (KV head, query row).
 
 For config ``workgroup = [W]``, ``reduction_tile = T`` (KV positions per step),
-``split = P`` (positions per workgroup; 0 = all of them):
+``split = P`` (positions per workgroup; 0 = all of them), with ``G`` query heads
+per KV head (grouped-query attention):
 
-    workgroups (h, s, z) over (heads, query rows, ceil((pos + rows) / P) or 1)
+    workgroups (kv, s, z) over (kv heads, query rows, ceil((pos + rows) / P) or 1)
       invocations (tid) over (W)                             -- every invocation
-        q = promote [head_dim]: the head's query row, scaled (RoPE and other
-            fused producers applied as it is read)
+        q = promote [G, head_dim]: the group's query rows, scaled (RoPE and
+            other fused producers applied as they are read)
         for t0 in this workgroup's positions, T at a time:
           W / T invocations score each position of the tile, each a slice of the
-          head (coalesced K reads), their partial dots meeting in workgroup memory;
-          m_tile = tiled.reduce max; the running (m, l, acc) rescaled by
-          e^(m - m_new) (FlashAttention-2); invocation (g, d) accumulates
-          dimension d of V over group g's share of the tile
-        the groups' (acc, l) meet in workgroup memory; group 0 stores acc / l
-        (fused consumers materialized there) or, split, the partition's
+          head dims (one K read serves the G heads), their partial dots combined
+          by tiled.reduce; per head m_tile = tiled.reduce max over the tile, the
+          running (m, l, acc) rescaled by e^(m - m_new) (FlashAttention-2), the
+          position's probability e^(s - m_new) written once to workgroup memory;
+          invocation (g, d) accumulates dimension d of V (read once for the G
+          heads) over group g's share of the tile
+        the groups' (acc, l) meet in workgroup memory; group 0 stores each head's
+        acc / l (fused consumers materialized there) or, split, the partition's
         (acc, m, l) into the scratch buffer that ``lower_attention_combine``'s
         kernel merges.
+
+Every K and V row is read once per KV head (not once per query head).
 """
 
 from __future__ import annotations
@@ -86,31 +91,32 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
     g = kernel.grid_b
     op = _attention(ops)
     geo = _Geometry.of(kernel, op)
-    heads, split, threads = geo.heads, geo.split, geo.threads
+    split, threads = geo.split, geo.threads
     rows = mat.dims(g, op.query, kernel.grid_args)[0]
     splits = g.ceildiv(g.addi(kernel.grid_args[op.pos], rows), g.index(split)) if split else g.index(1)
-    grid = [g.index(heads), rows, splits]
+    grid = [g.index(geo.kv_heads), rows, splits]
     b = kernel.b
     rows_b = kernel.grid_dim(b, "y")  # the query rows: a buffer's size on the host, the grid's y in the kernel
     splits_b = kernel.grid_dim(b, "z")
 
     def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
-        h, s, z = wivs
-        kernel.invocations(wb, [threads], lambda ib, ivs: _body(kernel, mat, ops, geo, ib, ivs[0], h, s, z, rows_b, splits_b))
+        kv, s, z = wivs
+        kernel.invocations(wb, [threads], lambda ib, ivs: _body(kernel, mat, ops, geo, ib, ivs[0], kv, s, z, rows_b, splits_b))
 
-    kernel.workgroups([b.index(heads), rows_b, splits_b], per_workgroup)
+    kernel.workgroups([b.index(geo.kv_heads), rows_b, splits_b], per_workgroup)
     return grid
 
 
 def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geometry, b: IRBuilder, tid: SSAValue,
-          h: SSAValue, s: SSAValue, z: SSAValue, rows: SSAValue, n_splits: SSAValue) -> None:  # fmt: skip
+          kv: SSAValue, s: SSAValue, z: SSAValue, rows: SSAValue, n_splits: SSAValue) -> None:  # fmt: skip
     op = _attention(ops)
-    heads, kv_heads, hd, tile, split = geo.heads, geo.kv_heads, geo.hd, geo.tile, geo.split
+    hd, tile, split = geo.hd, geo.tile, geo.split
     threads, groups, slices = geo.threads, geo.groups, geo.slices
+    heads = geo.heads // geo.kv_heads  # query heads sharing this KV head
     share = tile // groups  # positions of a tile each group accumulates
     width = hd // slices  # dimensions of a position's dot product each of its invocations takes
     scale = op.scale.value.data
-    kv_col = b.muli(b.divui(h, b.index(heads // kv_heads)), b.index(hd))
+    kv_col = b.muli(kv, b.index(hd))
     pos = mat.args[op.pos]
     end = b.addi(b.addi(pos, s), b.index(1))
     lo, hi = b.index(0), end
@@ -121,19 +127,21 @@ def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geo
     group = b.divui(tid, b.index(hd))
     d = b.remui(tid, b.index(hd))
     p_of = b.divui(tid, b.index(slices))  # the position (in the tile) this invocation scores
-    dim0 = b.muli(b.remui(tid, b.index(slices)), b.index(width))  # and its first dimension
+    slice_ = b.remui(tid, b.index(slices))
+    dim0 = b.muli(slice_, b.index(width))  # and its first dimension
+    q_col0 = b.muli(kv, b.index(heads * hd))  # the group's first query column
 
     def query(pb: IRBuilder, unit: Sequence[SSAValue]) -> list[SSAValue]:
-        q = mat.element(pb, op.query, [s, pb.addi(pb.muli(h, pb.index(hd)), unit[0])])
+        q = mat.element(pb, op.query, [s, pb.addi(q_col0, pb.addi(pb.muli(unit[0], pb.index(hd)), unit[1]))])
         return [pb.mulf(q, pb.f32(scale))]
 
-    q_tile = kernel.promote(b, [hd], F32, query, name="q")
-    scores = kernel.shared(tile, F32)
-    parts = kernel.shared(threads, F32) if slices > 1 else None
+    q_tile = kernel.promote(b, [heads, hd], F32, query, name="q")
+    probs = kernel.shared(heads * tile, F32)
 
     def per_tile(ib: IRBuilder, t0: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
-        m, l, acc = carried
+        m, l, acc = carried[:heads], carried[heads : 2 * heads], carried[2 * heads :]
         t = ib.addi(t0, p_of)
+        inside = ib.cmpi("ult", t, hi)
 
         def score(jb: IRBuilder) -> list[SSAValue]:
             lanes = ILP if width % ILP == 0 else 1  # independent partial sums hide the loads' latency
@@ -141,99 +149,100 @@ def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geo
 
             def dot(kb: IRBuilder, dd: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
                 keys = cache_load_run(kb, op.k_cache, kc, row, kb.addi(kv_col, dd), lanes)  # dd: a multiple of lanes
-                return [kb.addf(kb.mulf(load(kb, q_tile, [kb.addi(dd, kb.index(u))]), keys[u]), c[u]) for u in range(lanes)]
+                return [kb.fma(load(kb, q_tile, [kb.index(h), kb.addi(dd, kb.index(u))]), keys[u], c[h * lanes + u])
+                        for h in range(heads) for u in range(lanes)]  # fmt: skip
 
-            sums = jb.for_loop(dim0, jb.addi(dim0, jb.index(width)), jb.index(lanes), [jb.f32(0.0)] * lanes, dot)
-            total = sums[0]
-            for part in sums[1:]:
-                total = jb.addf(total, part)
-            return [total]
+            sums = jb.for_loop(dim0, jb.addi(dim0, jb.index(width)), jb.index(lanes), [jb.f32(0.0)] * (heads * lanes), dot)
+            totals = []
+            for h in range(heads):
+                total = sums[h * lanes]
+                for part in sums[h * lanes + 1 : (h + 1) * lanes]:
+                    total = jb.addf(total, part)
+                totals.append(total)
+            return totals
 
-        masked = float("-inf") if parts is None else 0.0
-        (sc,) = ib.if_then(ib.cmpi("ult", t, hi), score, lambda jb: [jb.f32(masked)], [F32])
-        if parts is None:
-            store(ib, sc, scores, [tid])
-            mine = sc
-        else:  # the slices of a position meet in workgroup memory
-            store(ib, sc, parts, [tid])
-            _barrier(ib)
+        partial = ib.if_then(inside, score, lambda jb: [jb.f32(0.0)] * heads, [F32] * heads)
+        dots = kernel.reduce(ib, "add", list(partial), slices)  # the slices of a position
+        scores = [ib.select(inside, x, ib.f32(float("-inf"))) for x in dots]
+        tile_max = kernel.reduce(ib, "max", scores, threads)
+        m_new = [ib.maximumf(mh, th) for mh, th in zip(m, tile_max)]
+        alpha = [ib.exp(ib.subf(mh, mn)) for mh, mn in zip(m, m_new)]
 
-            def gather(jb: IRBuilder) -> list[SSAValue]:
-                total = load(jb, parts, [jb.muli(tid, jb.index(slices))])
-                for k in range(1, slices):
-                    total = jb.addf(total, load(jb, parts, [jb.addi(jb.muli(tid, jb.index(slices)), jb.index(k))]))
-                total = jb.select(jb.cmpi("ult", jb.addi(t0, tid), hi), total, jb.f32(float("-inf")))
-                store(jb, total, scores, [tid])
-                return [total]
+        def write(jb: IRBuilder) -> list[SSAValue]:
+            for h in range(heads):
+                store(jb, jb.exp(jb.subf(scores[h], m_new[h])), probs, [jb.addi(jb.index(h * tile), p_of)])
+            return []
 
-            (mine,) = ib.if_then(ib.cmpi("ult", tid, ib.index(tile)), gather, lambda jb: [jb.f32(float("-inf"))], [F32])
-        _barrier(ib)  # the scores are read by every group
-        (tile_max,) = kernel.reduce(ib, "max", [mine], threads)
-        m_new = ib.maximumf(m, tile_max)
-        alpha = ib.exp(ib.subf(m, m_new))
+        ib.if_then(ib.cmpi("eq", slice_, ib.index(0)), write)
+        _barrier(ib)  # the probabilities are read by every group
         first = ib.muli(group, ib.index(share))
-        last = ib.minui(ib.addi(first, ib.index(share)), ib.subi(hi, t0))
         unroll = ILP if share % ILP == 0 else 1
+        last_row = ib.subi(hi, ib.index(1))
 
         def accumulate(jb: IRBuilder, i: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-            # ``unroll`` positions at a time, their exponentials and loads independent; positions
-            # past ``last`` weigh 0 (their reads stay inside the tile and, clamped, inside the cache)
-            l_new, acc_new = c
+            # ``unroll`` positions at a time, their loads independent; positions past ``hi`` weigh 0 (their
+            # probabilities are e^-inf) and read the last row inside it
+            ls, accs = list(c[:heads]), list(c[heads:])
             for u in range(unroll):
-                iu = jb.addi(i, jb.index(u))
-                p = jb.exp(jb.subf(load(jb, scores, [iu]), m_new))
-                if unroll > 1:
-                    p = jb.select(jb.cmpi("ult", iu, last), p, jb.f32(0.0))
-                v = cache_load(jb, op.v_cache, vc, cache_row(jb, op, table, jb.addi(t0, iu)), jb.addi(kv_col, d))
-                l_new, acc_new = jb.addf(l_new, p), jb.addf(acc_new, jb.mulf(p, v))
-            return [l_new, acc_new]
+                iu = jb.addi(i, jb.index(u)) if u else i
+                v = cache_load(jb, op.v_cache, vc, cache_row(jb, op, table, jb.minui(jb.addi(t0, iu), last_row)), jb.addi(kv_col, d))
+                for h in range(heads):
+                    p = load(jb, probs, [jb.addi(jb.index(h * tile), iu)])
+                    ls[h], accs[h] = jb.addf(ls[h], p), jb.fma(p, v, accs[h])
+            return [*ls, *accs]
 
-        l2, acc2 = ib.for_loop(first, last, ib.index(unroll), [ib.mulf(l, alpha), ib.mulf(acc, alpha)], accumulate)
-        _barrier(ib)  # the next tile overwrites the scores
-        return [m_new, l2, acc2]
+        rescaled = [ib.mulf(x, a) for x, a in zip(l, alpha)] + [ib.mulf(x, a) for x, a in zip(acc, alpha)]
+        new = ib.for_loop(first, ib.addi(first, ib.index(share)), ib.index(unroll), rescaled, accumulate)
+        _barrier(ib)  # the next tile overwrites the probabilities
+        return [*m_new, *new]
 
-    m, l, acc = b.for_loop(lo, hi, b.index(tile), [b.f32(float("-inf")), b.f32(0.0), b.f32(0.0)], per_tile)
-    partial_acc = kernel.shared(threads, F32)
-    partial_l = kernel.shared(threads, F32)
-    store(b, acc, partial_acc, [tid])
-    store(b, l, partial_l, [tid])
+    inits = [b.f32(float("-inf"))] * heads + [b.f32(0.0)] * (2 * heads)
+    carried = b.for_loop(lo, hi, b.index(tile), inits, per_tile)
+    m, l, acc = carried[:heads], carried[heads : 2 * heads], carried[2 * heads :]
+    partial_acc = kernel.shared(heads * threads, F32)
+    partial_l = kernel.shared(heads * threads, F32)
+    for h in range(heads):
+        store(b, acc[h], partial_acc, [b.addi(b.index(h * threads), tid)])
+        store(b, l[h], partial_l, [b.addi(b.index(h * threads), tid)])
     _barrier(b)
 
-    def total(ib: IRBuilder, buf: SSAValue) -> SSAValue:
-        value = load(ib, buf, [d])
+    def total(ib: IRBuilder, buf: SSAValue, h: int) -> SSAValue:
+        value = load(ib, buf, [ib.addi(ib.index(h * threads), d)])
         for other in range(1, groups):
-            value = ib.addf(value, load(ib, buf, [ib.addi(d, ib.index(other * hd))]))
+            value = ib.addf(value, load(ib, buf, [ib.addi(d, ib.index(h * threads + other * hd))]))
         return value
 
     if split:
         (scratch,) = kernel.extra_args
-        base = b.muli(b.addi(b.muli(b.addi(b.muli(h, rows), s), n_splits), z), b.index(hd + 2))
 
         def store_partial(ib: IRBuilder) -> list[SSAValue]:
-            store(ib, total(ib, partial_acc), scratch, [ib.addi(base, d)])
-            l_total = total(ib, partial_l)
+            for h in range(heads):
+                head = ib.addi(ib.muli(kv, ib.index(heads)), ib.index(h))
+                base = ib.muli(ib.addi(ib.muli(ib.addi(ib.muli(head, rows), s), n_splits), z), ib.index(hd + 2))
+                store(ib, total(ib, partial_acc, h), scratch, [ib.addi(base, d)])
+                l_total = total(ib, partial_l, h)
 
-            def stats(jb: IRBuilder) -> list[SSAValue]:
-                store(jb, m, scratch, [jb.addi(base, jb.index(hd))])
-                store(jb, l_total, scratch, [jb.addi(base, jb.index(hd + 1))])
-                return []
+                def stats(jb: IRBuilder, h: int = h, base: SSAValue = base, l_total: SSAValue = l_total) -> list[SSAValue]:
+                    store(jb, m[h], scratch, [jb.addi(base, jb.index(hd))])
+                    store(jb, l_total, scratch, [jb.addi(base, jb.index(hd + 1))])
+                    return []
 
-            ib.if_then(ib.cmpi("eq", d, ib.index(0)), stats)
+                ib.if_then(ib.cmpi("eq", d, ib.index(0)), stats)
             return []
 
         b.if_then(b.cmpi("eq", group, b.index(0)), store_partial)
         return
 
-    col = b.addi(b.muli(h, b.index(hd)), d)
-
-    def write(ib: IRBuilder) -> list[SSAValue]:
-        out = ib.divf(total(ib, partial_acc), total(ib, partial_l))
-        mat.known[op.result] = lambda _b, _idx: out
-        for value, buf in outputs(kernel, ops):
-            store(ib, mat.element(ib, value, [s, col]), buf, [s, col])
+    def write_out(ib: IRBuilder) -> list[SSAValue]:
+        for h in range(heads):
+            col = ib.addi(ib.addi(q_col0, ib.index(h * hd)), d)
+            out = ib.divf(total(ib, partial_acc, h), total(ib, partial_l, h))
+            mat.known[op.result] = lambda _b, _idx, out=out: out
+            for value, buf in outputs(kernel, ops):
+                store(ib, mat.element(ib, value, [s, col]), buf, [s, col])
         return []
 
-    b.if_then(b.cmpi("eq", group, b.index(0)), write)
+    b.if_then(b.cmpi("eq", group, b.index(0)), write_out)
 
 
 def lower_attention_combine(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
