@@ -36,3 +36,22 @@ def test_gguf_contraction_37_rows_3_tokens(device: Any, scheme: str, config: str
     np.testing.assert_allclose(y, x.astype(np.float64) @ w.T.astype(np.float64) + h, rtol=1e-4, atol=1e-4 * np.abs(w).max())
     want = reference(parse(), [x, view, h, 3, np.zeros_like(y)])[4]
     np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4 * np.abs(w).max())
+
+
+@pytest.mark.parametrize("scheme", ["q4_0", *SCHEMES_READ])
+def test_gemv_heuristic_takes_dp4a_only_for_dot_schemes(scheme: str) -> None:
+    """On a target with packed int8 dot products the gemv heuristic picks ``math = dp4a`` for the schemes
+    quant.dot_block reads (DOT_SCHEMES) and f32 for the field-by-field ones; the K-quants' kernel block is 32."""
+    from rusty_ir.dialects.quant import DOT_SCHEMES
+    from rusty_ir.passes.dispatch.analysis import Kind, kind
+    from rusty_ir.passes.tuning.generic import gemm_config, gemv_config
+    from rusty_ir.targets import TARGETS
+
+    text = str(chunk("gemv_0")).replace("!quant.q4_0", f"!quant.{scheme}").replace("x64", "x256")
+    module = Parser(build_registry().context(), text).parse_module()
+    root = next(op for op in module.walk() if kind(op) is Kind.CONTRACTION)
+    target = TARGETS["nvidia"]
+    assert target.int_dot
+    config = gemv_config(root, target)  # type: ignore[arg-type]
+    assert config.config.math == ("dp4a" if scheme in DOT_SCHEMES else "f32")
+    assert gemm_config(root, target).config.reduction_tile % 32 == 0  # type: ignore[arg-type]
