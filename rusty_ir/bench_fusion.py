@@ -52,8 +52,9 @@ than half, and what does that buy in time? What it does, in order:
 
 Tuning is the default pipeline's (the target's heuristic), the same for both variants.
 
-Size: over 600 lines for now: its own walk of the host schedule (``_Program``) is to go to the runtime's
-schedule executor (issue 18), and its cases and PyTorch baseline to modules of ``rusty_ir.bench``.
+Size: over 600 lines for now: its cases, the timing of a variant and its PyTorch baseline are to become
+modules of ``rusty_ir.bench`` (issue 18). The host schedule is walked by the runtime's schedule executor
+(``rusty_ir.backends.runtime.execute``), as the tuner's is.
 """
 
 from __future__ import annotations
@@ -69,10 +70,13 @@ from typing import Any
 
 import numpy as np
 
+from rusty_ir.backends.runtime.execute import ELEMENT_BYTES, run_steps
+from rusty_ir.backends.runtime.schedule import Alloc, Launch, Step, Weight
 from rusty_ir.bench import report_header, report_main
 from rusty_ir.bench.report import _bytes
 from rusty_ir.errors import RustyError
 from rusty_ir.probes import spin_up
+from rusty_ir.weights import SCHEMES
 
 CASES = ("elementwise", "gemm", "gemv")
 """Every case, in the order they run."""
@@ -304,9 +308,6 @@ def compile_variant(ir: str, fused: bool, target: str) -> tuple[str, Any, float]
 
 # --- running a schedule's function ------------------------------------------------------------
 
-_ELEMENT_BYTES = {"f32": 4, "i32": 4, "f16": 2, "bf16": 2}
-
-
 @dataclass
 class _Value:
     """A buffer value of the host function: which device buffer, and the bytes the value spans."""
@@ -322,6 +323,41 @@ class _Dispatch:
     grid: tuple[int, int, int]
     read_bytes: int
     written_bytes: int
+
+
+class _Host:
+    """The fusion bench's side of the schedule executor (``rusty_ir.backends.runtime.execute``): values are
+    ``_Value`` (a buffer key and the bytes it spans); allocs of one ``rusty.slot`` share a device buffer, as in
+    ``ModelRuntime``; weights come from the case's arrays."""
+
+    def __init__(self, weights: Mapping[str, np.ndarray]) -> None:
+        self.weights = weights
+        self.sizes: dict[tuple[Any, ...], int] = {}
+        self.data: dict[tuple[Any, ...], np.ndarray] = {}
+        self.launches: list[tuple[Launch, list[_Value], list[int | float]]] = []
+
+    def alloc(self, step: Alloc, shape: tuple[int, ...], where: str) -> _Value:
+        value = _Value(("slot", step.slot), int(np.prod(shape)) * ELEMENT_BYTES[step.element_type])
+        self.sizes[value.key] = max(self.sizes.get(value.key, 0), value.nbytes)
+        return value
+
+    def weight(self, step: Weight, where: str) -> _Value:
+        if step.name not in self.weights:
+            raise RustyError(f"{where}: the schedule binds weight '{step.name}', which the case does not have")
+        array = np.ascontiguousarray(self.weights[step.name])
+        expected = SCHEMES[step.scheme].nbytes(tuple(step.shape))
+        if array.nbytes != expected:
+            raise RustyError(f"{where}: weight '{step.name}' has {array.nbytes} bytes, the schedule expects {expected}")
+        value = _Value(("weight", step.name), array.nbytes)
+        self.data[value.key] = array
+        self.sizes[value.key] = value.nbytes
+        return value
+
+    def launch(self, step: Launch, buffers: list[Any], grid: tuple[int, ...], scalars: list[Any], where: str) -> None:
+        self.launches.append((step, buffers, [*grid, *scalars]))
+
+    def unsupported(self, step: Step, where: str) -> None:
+        raise RustyError(f"{where}: a '{step.OP}' step; this runner takes functions without loops, calls or caches")
 
 
 @dataclass
@@ -342,18 +378,13 @@ class _Program:
     @classmethod
     def load(cls, device: Any, wgsl: str, schedule: Any, inputs: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray],
              out_shape: tuple[int, ...], function: str = "bench") -> _Program:  # fmt: skip
-        from rusty_ir.backends.runtime.schedule import Alloc, Dim, Launch, Let, Return, Weight, evaluate
-        from rusty_ir.weights import SCHEMES
-
         fn = schedule.functions.get(function)
         if fn is None:
             raise RustyError(f"the compiled schedule has no function '{function}'")
         prog = cls(device)
-        limit = int(device.limits.get("max-storage-buffer-binding-size", 128 << 20))
-        max_buffer = int(device.limits.get("max-buffer-size", 256 << 20))
-        sizes: dict[tuple[Any, ...], int] = {}
-        data: dict[tuple[Any, ...], np.ndarray] = {}
+        host = _Host(weights)
         env: dict[str, Any] = {}
+        dims: dict[str, tuple[int, ...]] = {}
         args = list(fn.args)
         if [a.name for a in args[: len(inputs)]] != list(inputs):
             raise RustyError(f"function '{function}' takes {[a.name for a in args]}; expected {list(inputs)} first, then outputs")
@@ -363,66 +394,40 @@ class _Program:
             if arg.name in inputs:
                 array = np.ascontiguousarray(inputs[arg.name])
                 value = _Value(("arg", arg.name), array.nbytes)
-                data[value.key] = array
+                host.data[value.key] = array
                 shape = array.shape
             else:
                 shape = out_shape
-                value = _Value(("arg", arg.name), int(np.prod(shape)) * _ELEMENT_BYTES[arg.element_type or "f32"])
+                value = _Value(("arg", arg.name), int(np.prod(shape)) * ELEMENT_BYTES[arg.element_type or "f32"])
                 prog.outputs.append(value)
-            env[arg.name] = (value, tuple(shape))
-            sizes[value.key] = value.nbytes
-        launches: list[tuple[Launch, list[_Value], list[int | float]]] = []
+            env[arg.name] = value
+            dims[arg.name] = tuple(shape)
+            host.sizes[value.key] = value.nbytes
+        run_steps(fn.body, env, dims, host, f"{function}.body")
+        prog._make_buffers(host)
+        prog._bind(wgsl, schedule, host.launches)
+        return prog
 
-        def run(steps: Sequence[Any], where_prefix: str) -> bool:
-            """Interpret ``steps`` in order; True once a ``return`` is reached."""
-            for i, step in enumerate(steps):
-                where = f"{where_prefix}[{i}] ({step.OP})"
-                if isinstance(step, Let):
-                    env[step.result] = evaluate(step.expr, env)
-                elif isinstance(step, Dim):
-                    _, shape = env[step.buffer]
-                    env[step.result] = shape[step.index]
-                elif isinstance(step, Alloc):
-                    shape = tuple(int(evaluate(d, env)) for d in step.shape)
-                    value = _Value(("slot", step.slot), int(np.prod(shape)) * _ELEMENT_BYTES[step.element_type])
-                    sizes[value.key] = max(sizes.get(value.key, 0), value.nbytes)
-                    env[step.result] = (value, shape)
-                elif isinstance(step, Weight):
-                    if step.name not in weights:
-                        raise RustyError(f"{where}: the schedule binds weight '{step.name}', which the case does not have")
-                    array = np.ascontiguousarray(weights[step.name])
-                    expected = SCHEMES[step.scheme].nbytes(tuple(step.shape))
-                    if array.nbytes != expected:
-                        raise RustyError(f"{where}: weight '{step.name}' has {array.nbytes} bytes, the schedule expects {expected}")
-                    value = _Value(("weight", step.name), array.nbytes)
-                    data[value.key] = array
-                    sizes[value.key] = value.nbytes
-                    env[step.result] = (value, tuple(step.shape))
-                elif isinstance(step, Launch):
-                    grid = [int(evaluate(g, env)) for g in step.grid]
-                    scalars = [evaluate(s, env) for s in step.scalars]
-                    launches.append((step, [env[b][0] for b in step.buffers], [*grid, *scalars]))
-                elif isinstance(step, Return):
-                    return True
-                elif step.OP == "if":  # scf.if without results (a kernel version per step size): take one branch
-                    branch = step.then if evaluate(step.cond, env) else step.orelse
-                    if run(branch, f"{where}.{'then' if branch is step.then else 'else'}"):
-                        return True
-                else:
-                    raise RustyError(f"{where}: a '{step.OP}' step; this runner takes functions without loops, calls or caches")
-            return False
-
-        run(fn.body, f"{function}.body")
-        for key, n in sizes.items():
+    def _make_buffers(self, host: _Host) -> None:
+        """One device buffer per value key (an argument, a weight, a ``rusty.slot`` shared by its allocs), checked
+        against the device's limits first."""
+        device = self.device
+        limit = int(device.limits.get("max-storage-buffer-binding-size", 128 << 20))
+        max_buffer = int(device.limits.get("max-buffer-size", 256 << 20))
+        for key, n in host.sizes.items():
             what = f"{key[0]} '{key[1]}'"
             if n > limit:
                 raise RustyError(f"{what} needs {n} bytes ({_bytes(n)}) in one binding; this device binds at most {limit} "
                                  f"({_bytes(limit)}, max-storage-buffer-binding-size): choose smaller sizes")  # fmt: skip
             if n > max_buffer:
                 raise RustyError(f"{what} needs a buffer of {n} bytes; this device allows {max_buffer} (max-buffer-size)")
-        for key, n in sizes.items():
+        for key, n in host.sizes.items():
             label = ":".join(map(str, key))
-            prog.buffers[key] = device.buffer(data[key], label=label) if key in data else device.empty(n, label=label)
+            self.buffers[key] = device.buffer(host.data[key], label=label) if key in host.data else device.empty(n, label=label)
+
+    def _bind(self, wgsl: str, schedule: Any, launches: Sequence[tuple[Any, list[_Value], list[int | float]]]) -> None:
+        """The launches as bound dispatches, with the bytes each reads and writes."""
+        device = self.device
         shader = device.compile(wgsl, label="bench-fusion")
         kernels: dict[str, Any] = {}
         max_groups = int(device.limits.get("max-compute-workgroups-per-dimension", 65535))
@@ -436,11 +441,10 @@ class _Program:
             params = None
             if iface.params is not None:
                 params = {f.name: v for f, v in zip(iface.params.fields, numbers[3:], strict=True)}
-            bound = kernels[step.kernel].bind([prog.buffers[v.key] for v in values], params)
+            bound = kernels[step.kernel].bind([self.buffers[v.key] for v in values], params)
             read = sum(v.nbytes for v, b in zip(values, iface.buffers, strict=True) if b.access == "read")
             written = sum(v.nbytes for v, b in zip(values, iface.buffers, strict=True) if b.access != "read")
-            prog.dispatches.append(_Dispatch(step.kernel, bound, grid, read, written))  # type: ignore[arg-type]
-        return prog
+            self.dispatches.append(_Dispatch(step.kernel, bound, grid, read, written))  # type: ignore[arg-type]
 
     def encode(self, encoder: Any, timestamps: tuple[Any, int] | None = None, only: int | None = None) -> None:
         """One compute pass with every dispatch (or only dispatch ``only``), timestamps at its start and end."""

@@ -460,6 +460,30 @@ def _evaluate(e: Any, env: Mapping[str, Any]) -> Any:
     return evaluate(e, env)
 
 
+class _TunerHost:
+    """The tuner's side of the schedule executor: an alloc is a fresh device buffer, a launch a bound kernel and its
+    grid; an outlined region has no weights, loops, calls or caches."""
+
+    def __init__(self, device: Any, pipelines: Mapping[str, Any]) -> None:
+        self.device = device
+        self.pipelines = pipelines
+        self.out: list[tuple[Any, tuple[int, int, int]]] = []
+
+    def alloc(self, step: Any, shape: tuple[int, ...], where: str) -> Any:
+        return self.device.empty(BufferArg(step.element_type, shape).nbytes)
+
+    def weight(self, step: Any, where: str) -> Any:
+        self.unsupported(step, where)
+
+    def launch(self, step: Any, buffers: list[Any], grid: tuple[int, ...], scalars: list[Any], where: str) -> None:
+        kernel = self.pipelines[step.kernel]
+        bound = kernel.bind(buffers, scalars if kernel.interface.params is not None else None)
+        self.out.append((bound, grid))  # type: ignore[arg-type]
+
+    def unsupported(self, step: Any, where: str) -> None:
+        raise RustyError(f"@{FUNCTION}: unexpected host step '{step.OP}' in an outlined region")
+
+
 class DeviceRunner:
     """Builds, binds and times lowered candidates on one ``rusty_ir.backends.runtime.Device``."""
 
@@ -505,41 +529,16 @@ class DeviceRunner:
         return max(1, min(MAX_COPIES, math.ceil(ROTATE_BYTES / max(nbytes, 1))))
 
     def dispatches(self, lowered: Lowered, pipelines: Mapping[str, Any], values: Sequence[Any], shapes: Sequence[Any]) -> list[tuple[Any, tuple[int, int, int]]]:
-        """The bound launches of the host function for one set of arguments."""
-        from rusty_ir.backends.runtime import schedule as sch  # noqa: PLC0415
+        """The bound launches of the host function for one set of arguments (the schedule executor,
+        ``rusty_ir.backends.runtime.execute``, walks it; allocs get fresh device buffers)."""
+        from rusty_ir.backends.runtime.execute import run_steps
 
         fn = lowered.function
         env: dict[str, Any] = {a.name: v for a, v in zip(fn.args, values, strict=True)}
         dims: dict[str, tuple[int, ...]] = {a.name: s.shape for a, s in zip(fn.args, shapes, strict=True) if isinstance(s, BufferArg)}
-        out: list[tuple[Any, tuple[int, int, int]]] = []
-
-        def run(steps: Sequence[Any]) -> bool:
-            for s in steps:
-                if isinstance(s, sch.Let):
-                    env[s.result] = _evaluate(s.expr, env)
-                elif isinstance(s, sch.Dim):
-                    env[s.result] = dims[s.buffer][s.index]
-                elif isinstance(s, sch.Alloc):
-                    shape = tuple(int(_evaluate(d, env)) for d in s.shape)
-                    dims[s.result] = shape
-                    env[s.result] = self.device.empty(BufferArg(s.element_type, shape).nbytes)
-                elif isinstance(s, sch.Launch):
-                    kernel = pipelines[s.kernel]
-                    scalars = [_evaluate(e, env) for e in s.scalars]
-                    bound = kernel.bind([env[b] for b in s.buffers], scalars if kernel.interface.params is not None else None)
-                    grid = tuple(int(_evaluate(g, env)) for g in s.grid)
-                    out.append((bound, grid))  # type: ignore[arg-type]
-                elif isinstance(s, sch.If):
-                    if not run(s.then if _evaluate(s.cond, env) else s.orelse):
-                        return False
-                elif isinstance(s, sch.Return):
-                    return False
-                else:
-                    raise RustyError(f"@{FUNCTION}: unexpected host step '{s.OP}' in an outlined region")
-            return True
-
-        run(fn.body)
-        return out
+        host = _TunerHost(self.device, pipelines)
+        run_steps(fn.body, env, dims, host, f"@{FUNCTION}")
+        return host.out
 
     def time(self, runs: Sequence[Sequence[tuple[Any, tuple[int, int, int]]]], cutoff: float = math.inf) -> float:
         """Median seconds of one set of dispatches (``runs``: one list per argument copy, cycled in one pass).

@@ -32,7 +32,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "passes/codegen/attention.py::_body": OWNED_ELSEWHERE,
     "passes/codegen/flash_attention.py::_body": OWNED_ELSEWHERE,
     "passes/codegen/gemm.py::_invocation": OWNED_ELSEWHERE,
-    "rusty_ir/bench_fusion.py::_Program.load": "the fusion bench's one walk of a schedule into dispatches; goes with the shared schedule executor",
     "rusty_ir/bench_fusion.py::run_torch": "the PyTorch baseline of the fusion bench, one case per op kind; goes with the shared executor",
     "rusty_ir/generate.py::Session.stream": "the decode loop with stops, cancellation and speculative steps in one generator (its state is local)",
 }

@@ -5,10 +5,11 @@ resolved per layer, ``if`` steps kept as guards when their condition is not a co
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rusty_ir.backends.runtime.execute import ELEMENT_BYTES
 from rusty_ir.backends.runtime.schedule import (
     OPERATORS,
     Alloc,
@@ -41,7 +42,6 @@ LOGITS_ENTRY = "prefill_logits"
 VERIFY_ENTRY = "verify"
 """An optional entry (tokens, pos, out: i32 [S]) -> the greedy next token after every row: speculative
 decoding's verification step (``rusty_ir.speculative``)."""
-ELEMENT_BYTES: Mapping[str, int] = {"f32": 4, "i32": 4, "f16": 2, "bf16": 2}
 
 Sym = int | float | str | tuple  # "S", "pos", literals, or (op, a, b)
 """A value during expansion: an expression of the step symbols ``S`` and ``pos``."""
