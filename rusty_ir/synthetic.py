@@ -11,7 +11,9 @@ bytes (random codes, one f16 scale per block chosen so that a matrix-vector prod
 RMS-normalised input has outputs of order one); nothing is quantized from floats, so even
 Llama-3-8B (about 4.6 GB in Q4_0) is written at disk speed, one tensor in memory at a time.
 The tokenizer is a byte-level BPE of the right vocabulary size: three control tokens, the 256
-byte symbols, a few merges and ``<filler_N>`` tokens up to the vocabulary size.
+byte symbols, a few merges and ``<filler_N>`` tokens up to the vocabulary size; the chat template
+is ChatML (SmolLM2's ``<|im_start|>``/``<|im_end|>``), so ``rusty serve`` and ``rusty chat`` run
+on a synthetic file as on a real one.
 
 Files are cached under ``--cache-dir`` (default ``~/.cache/rusty-ir/synthetic``, or
 ``$RUSTY_CACHE_DIR/synthetic``), named by shape, quantization, seed and format version.
@@ -30,7 +32,7 @@ import numpy as np
 
 from rusty_ir.errors import RustyError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Bumped whenever the bytes written for a (shape, quant, seed) change: part of the cache name."""
 
 
@@ -123,6 +125,11 @@ def synthetic_model_path(
 # --- tokenizer ---------------------------------------------------------------------------------
 
 _SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+"""ChatML, as SmolLM2 writes it (without its default system prompt)."""
 _MERGES = ["Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "o n", "Ġ w", "Ġw o", "r l", "Ġwo rl", "Ġworl d"]
 
 
@@ -251,6 +258,7 @@ def write_synthetic_gguf(shape: str, quant: str, path: str | Path, seed: int = 0
         w.add_uint32("tokenizer.ggml.bos_token_id", 0)
         w.add_uint32("tokenizer.ggml.eos_token_id", 0)
         w.add_bool("tokenizer.ggml.add_bos_token", False)
+        w.add_chat_template(CHAT_TEMPLATE)
 
         raw_type = gguf.GGMLQuantizationType(_GGML_TYPE[quant])
         plan = list(_tensors(spec))
