@@ -233,6 +233,15 @@ class _Text:
         return False
 
 
+def _finish_timings(timings: Timings, decode_tokens: int, start: float, decode_start: float) -> None:
+    """The decode and total times of a generation that started at ``start`` and began decoding at ``decode_start``."""
+    timings.decode_s = time.perf_counter() - decode_start
+    timings.decode_tokens = decode_tokens
+    if timings.decode_tokens and timings.decode_s > 0:
+        timings.decode_tokens_per_s = timings.decode_tokens / timings.decode_s
+    timings.total_s = time.perf_counter() - start
+
+
 class Session:
     """One backend's KV cache across generations (a chat, or a server's requests).
 
@@ -294,20 +303,8 @@ class Session:
         prefill's in rounds of drafted tokens checked by one ``verify`` step each (``rusty_ir.speculative``):
         the same tokens, fewer steps; ``result.speculative`` says how it went.
         """
-        prompt = [int(t) for t in prompt_ids]
+        prompt, sampler, stats = self._checked(prompt_ids, max_tokens, sampling, speculative)
         backend = self.backend
-        check_fits(len(prompt), max_tokens, backend.context_length)
-        params = sampling if sampling is not None else SamplingParams()
-        sampler = None if params.greedy else Sampler(params)
-        stats = None
-        if speculative is not None:
-            if not params.greedy:
-                raise RustyError("speculative decoding (--speculate) is greedy only: give --temperature 0 and no penalties, "
-                                 "or leave --speculate out to sample")  # fmt: skip
-            speculative.check(backend)
-            stats = SpeculativeStats(speculative.options.mode, speculative.options.draft_tokens)
-        if sampler is not None and not getattr(backend, "can_sample", False):
-            raise RustyError(f"the {backend.name} backend was built without the sampling entries; it can only decode greedily")
         eos = set(self.tokenizer.eos_token_ids) if stop_at_eos else set()
         text = _Text(self.tokenizer, special_tokens, stop)
         timings = Timings()
@@ -356,15 +353,31 @@ class Session:
         text.flush()
         if piece := text.take():
             yield piece
-        timings.decode_s = time.perf_counter() - decode_start
-        timings.decode_tokens = len(generated) - 1
-        if timings.decode_tokens and timings.decode_s > 0:
-            timings.decode_tokens_per_s = timings.decode_tokens / timings.decode_s
-        timings.total_s = time.perf_counter() - start
+        _finish_timings(timings, len(generated) - 1, start, decode_start)
         result.text, result.stop, result.cached_tokens, result.finish_reason = text.text, text.stop, cached, finish
         result.stopped_at_eos = generated[-1] in eos
         result.speculative = stats.to_dict() if stats is not None else None
         return result
+
+    def _checked(self, prompt_ids: Sequence[int], max_tokens: int, sampling: SamplingParams | None,
+                 speculative: Speculator | None) -> tuple[list[int], Sampler | None, SpeculativeStats | None]:  # fmt: skip
+        """``stream``'s checks before any compute: the prompt (as ints), the sampler (None: greedy) and the
+        speculative decoding statistics (None without it)."""
+        prompt = [int(t) for t in prompt_ids]
+        backend = self.backend
+        check_fits(len(prompt), max_tokens, backend.context_length)
+        params = sampling if sampling is not None else SamplingParams()
+        sampler = None if params.greedy else Sampler(params)
+        stats = None
+        if speculative is not None:
+            if not params.greedy:
+                raise RustyError("speculative decoding (--speculate) is greedy only: give --temperature 0 and no penalties, "
+                                 "or leave --speculate out to sample")  # fmt: skip
+            speculative.check(backend)
+            stats = SpeculativeStats(speculative.options.mode, speculative.options.draft_tokens)
+        if sampler is not None and not getattr(backend, "can_sample", False):
+            raise RustyError(f"the {backend.name} backend was built without the sampling entries; it can only decode greedily")
+        return prompt, sampler, stats
 
     def _prefill(self, prompt: list[int], start: int, sampler: Sampler | None) -> int:
         """Run ``prompt[start:]`` at positions ``start ..`` in steps of ``backend.max_prefill`` tokens
