@@ -198,8 +198,11 @@ class TransformerFunctions(InterpreterFunctions):
     def run_rms_norm(self, interpreter: Interpreter, op: RmsNormOp, args: PythonValues) -> PythonValues:
         x, w = _f32(args[0]), self.dense(args[1])
         eps = np.float32(op.epsilon.value.data)
+        shape = x.shape
+        if op.group is not None:  # per head: [rows, heads, head_dim], the same weight for every head
+            x = x.reshape(shape[0], -1, op.group)
         inv = 1.0 / np.sqrt(np.mean(x * x, axis=-1, keepdims=True, dtype=np.float32) + eps)
-        return self._checked(op, (x * inv.astype(np.float32) * w).astype(np.float32))
+        return self._checked(op, (x * inv.astype(np.float32) * w).astype(np.float32).reshape(shape))
 
     @impl(LinearOp)
     def run_linear(self, interpreter: Interpreter, op: LinearOp, args: PythonValues) -> PythonValues:

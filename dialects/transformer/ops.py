@@ -44,6 +44,7 @@ from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
     opt_operand_def,
+    opt_prop_def,
     prop_def,
     result_def,
     traits_def,
@@ -272,12 +273,17 @@ class RmsNormOp(IRDLOperation):
 
     Semantics (as Hugging Face, in f32):
     ``y[r, :] = x[r, :] * rsqrt(mean(x[r, :]^2) + epsilon) * w``.
+    With ``head_dim = D`` (optional) each row is normalised per head instead: every group of
+    ``D`` consecutive values ``x[r, hD : (h+1)D]`` on its own, all with the same ``w`` of length
+    ``D`` (Qwen3's and Gemma 3's q/k norms; the row width is a multiple of ``D``).
 
     Pipeline: before attention and MLP in each layer and before the logits;
-    lowered to a row reduction, usually fused as the prologue of the next matmul.
+    lowered to a row reduction, usually fused as the prologue of the next matmul. The per-head
+    form (after the q/k projections, before RoPE) lowers to a row reduction over ``[rows, heads, D]``.
 
     Example:
         %n = tfm.rms_norm %h, %w {epsilon = 1.000000e-05 : f32} : tensor<?x576xf32>, tensor<576xf32> -> tensor<?x576xf32>
+        %qn = tfm.rms_norm %q, %wqn {epsilon = 1.000000e-06 : f32, head_dim = 64 : i64} : tensor<?x1024xf32>, tensor<64xf32> -> tensor<?x1024xf32>
     """
 
     name = "tfm.rms_norm"
@@ -285,24 +291,37 @@ class RmsNormOp(IRDLOperation):
     input = operand_def(TensorType)
     weight = operand_def(TensorType)
     epsilon = prop_def(FloatAttr[Float32Type])
+    head_dim = opt_prop_def(IntegerAttr[I64])
+    """Normalise each group of this many consecutive values of a row on its own (absent: the whole row)."""
     result = result_def(TensorType)
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)"
 
-    def __init__(self, input: SSAValue | Operation, weight: SSAValue | Operation, epsilon: float) -> None:
+    def __init__(self, input: SSAValue | Operation, weight: SSAValue | Operation, epsilon: float, head_dim: int | None = None) -> None:
         input_value = SSAValue.get(input)
-        super().__init__(
-            operands=[input_value, weight],
-            properties={"epsilon": FloatAttr(epsilon, f32)},
-            result_types=[input_value.type],
-        )
+        props: dict[str, Attribute] = {"epsilon": FloatAttr(epsilon, f32)}
+        if head_dim is not None:
+            props["head_dim"] = _int(head_dim)
+        super().__init__(operands=[input_value, weight], properties=props, result_types=[input_value.type])
+
+    @property
+    def group(self) -> int | None:
+        """``head_dim`` as an int, or None when the whole row is normalised."""
+        return None if self.head_dim is None else self.head_dim.value.data
 
     def verify_(self) -> None:
         _, dim = _activation(self, "input", self.input.type)
         (wdim,) = _weight(self, "weight", self.weight.type, 1, allow_quant=False)
-        _require_agree(self, wdim, "weight length", dim, "the input width")
+        group = self.group
+        if group is None:
+            _require_agree(self, wdim, "weight length", dim, "the input width")
+        else:
+            _positive(self, "head_dim", group)
+            _require_agree(self, wdim, "weight length", group, "head_dim")
+            if dim >= 0 and dim % group:
+                raise VerifyException(f"input width ({dim}) must be a multiple of head_dim ({group})")
         if self.result.type != self.input.type:
             raise VerifyException(f"result type {self.result.type} must equal input type {self.input.type}")
         if self.epsilon.value.data < 0:

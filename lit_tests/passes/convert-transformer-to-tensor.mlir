@@ -127,6 +127,36 @@ func.func @rms_norm(%h: tensor<?x32xf32>, %w: tensor<32xf16>) -> tensor<?x32xf32
 
 // -----
 
+// tfm.rms_norm with head_dim (Qwen3's q/k norm): the row seen as ?x4x8 by an elementwise gather
+// x[s, h * 8 + d], the same reduction and normalisation over the last dim (the weight at (d)), and
+// the ?x32 result gathered back at [s, j / 8, j % 8].
+// CHECK-LABEL: func.func @rms_norm_per_head
+// CHECK-SAME:  (%[[Q:.*]]: tensor<?x32xf32>, %[[W:.*]]: tensor<8xf32>)
+// CHECK:         %[[E:.*]] = tensor.empty(%{{.*}}) : tensor<?x4x8xf32>
+// CHECK-NEXT:    %[[X3:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "parallel"]} outs(%[[E]] : tensor<?x4x8xf32>)
+// CHECK:           %[[H:.*]] = linalg.index 1 : index
+// CHECK-NEXT:      %[[D:.*]] = linalg.index 2 : index
+// CHECK-NEXT:      %[[HD:.*]] = arith.constant 8 : index
+// CHECK-NEXT:      %[[OFF:.*]] = arith.muli %[[H]], %[[HD]] : index
+// CHECK-NEXT:      %[[J:.*]] = arith.addi %[[OFF]], %[[D]] : index
+// CHECK-NEXT:      tensor.extract %[[Q]][%{{.*}}, %[[J]]] : tensor<?x32xf32>
+// CHECK:         %[[SS:.*]] = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]}
+// CHECK-SAME:      ins(%[[X3]] : tensor<?x4x8xf32>) outs(%{{.*}} : tensor<?x4xf32>)
+// CHECK:         %[[N3:.*]] = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>, affine_map<(d0, d1, d2) -> (d2)>, affine_map<(d0, d1, d2) -> (d0, d1, d2)>]
+// CHECK-SAME:      ins(%[[X3]], %[[SS]], %[[W]] : tensor<?x4x8xf32>, tensor<?x4xf32>, tensor<8xf32>)
+// CHECK:           arith.constant 8.000000e+00 : f32
+// CHECK:         %[[N:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]} outs(%{{.*}} : tensor<?x32xf32>)
+// CHECK:           %[[DIV:.*]] = arith.divui
+// CHECK-NEXT:      %[[REM:.*]] = arith.remui
+// CHECK-NEXT:      tensor.extract %[[N3]][%{{.*}}, %[[DIV]], %[[REM]]] : tensor<?x4x8xf32>
+// CHECK:         func.return %[[N]]
+func.func @rms_norm_per_head(%q: tensor<?x32xf32>, %w: tensor<8xf32>) -> tensor<?x32xf32> {
+  %n = tfm.rms_norm %q, %w {epsilon = 1.0e-06 : f32, head_dim = 8 : i64} : tensor<?x32xf32>, tensor<8xf32> -> tensor<?x32xf32>
+  func.return %n : tensor<?x32xf32>
+}
+
+// -----
+
 // tfm.linear with a q4_0 weight and a bias: the weight becomes dispatch.weight, read through
 // quant.dequantize by a contraction over (s, n, k) with the weight at (n, k); then the bias.
 // CHECK-LABEL: func.func @linear

@@ -211,10 +211,12 @@ def rms_norm(b: IRBuilder, x: SSAValue, weight: SSAValue, eps: float) -> SSAValu
     ty = x.type
     assert isinstance(ty, TensorType)
     width = ty.get_shape()[-1]
+    rank = len(ty.get_shape())
+    dims = list(range(rank))
     rows = _rows(b, x)
-    ss = Generic(b, 2, (1,)).build(
-        [(x, [0, 1])],
-        TensorType(F32, [ty.get_shape()[0]]),
+    ss = Generic(b, rank, (rank - 1,)).build(
+        [(x, dims)],
+        TensorType(F32, ty.get_shape()[:-1]),
         rows,
         lambda ib, a, acc: ib.fma(a[0], a[0], acc),  # type: ignore[arg-type]
         init=0.0,
@@ -225,15 +227,44 @@ def rms_norm(b: IRBuilder, x: SSAValue, weight: SSAValue, eps: float) -> SSAValu
         inv = ib.rsqrt(ib.addf(ib.divf(a[1], ib.f32(float(width))), ib.f32(eps)))
         return ib.mulf(ib.mulf(a[0], inv), _as_f32(ib, a[2]))
 
-    return Generic(b, 2).build([(x, [0, 1]), (ss, [0]), (w, [1])], ty, rows, normalize)
+    return Generic(b, rank).build([(x, dims), (ss, dims[:-1]), (w, [rank - 1])], ty, rows, normalize)
+
+
+def head_rms_norm(b: IRBuilder, x: SSAValue, weight: SSAValue, eps: float, head_dim: int) -> SSAValue:
+    """RMSNorm of each ``head_dim`` group of a row (Qwen3's q/k norm), from generics the row schedule knows:
+    ``x`` viewed as ``[rows, heads, head_dim]`` (an elementwise generic gathering ``x[s, h * head_dim + d]``),
+    ``rms_norm`` over its last dim, and the ``[rows, heads * head_dim]`` result gathered back."""
+    ty = x.type
+    assert isinstance(ty, TensorType)
+    rows_dim, width = ty.get_shape()
+    heads = width // head_dim
+    rows = _rows(b, x)
+
+    def split(ib: IRBuilder, _a: Sequence[SSAValue], _acc: SSAValue | None) -> SSAValue:
+        s, h, d = (ib.value(linalg.IndexOp(i)) for i in range(3))
+        return ib.value(tensor.ExtractOp(x, [s, ib.addi(ib.muli(h, ib.index(head_dim)), d)], F32))
+
+    x3 = Generic(b, 3).build([], TensorType(F32, [rows_dim, heads, head_dim]), rows, split)
+    y3 = rms_norm(b, x3, weight, eps)
+
+    def join(ib: IRBuilder, _a: Sequence[SSAValue], _acc: SSAValue | None) -> SSAValue:
+        s, j = (ib.value(linalg.IndexOp(i)) for i in range(2))
+        hd = ib.index(head_dim)
+        return ib.value(tensor.ExtractOp(y3, [s, ib.divui(j, hd), ib.remui(j, hd)], F32))
+
+    return Generic(b, 2).build([], ty, rows, join)
 
 
 class RmsNormLowering(_Lowering):
-    """``tfm.rms_norm``: a sum-of-squares row reduction, then x * rsqrt(ss / D + eps) * w."""
+    """``tfm.rms_norm``: a sum-of-squares row reduction, then x * rsqrt(ss / D + eps) * w (per head with ``head_dim``)."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tfm.RmsNormOp, rewriter: PatternRewriter, /) -> None:
-        y = rms_norm(self.builder(op), op.input, op.weight, op.epsilon.value.data)
+        eps = op.epsilon.value.data
+        if op.group is None:
+            y = rms_norm(self.builder(op), op.input, op.weight, eps)
+        else:
+            y = head_rms_norm(self.builder(op), op.input, op.weight, eps, op.group)
         rewriter.replace(op, [], [y])
 
 

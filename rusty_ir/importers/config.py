@@ -17,21 +17,63 @@ from dataclasses import dataclass
 from typing import Any
 
 from rusty_ir.errors import RustyError, printable
+from rusty_ir.weights import TensorView
 
-ARCHITECTURES = ("llama", "qwen2")
+
+@dataclass(frozen=True)
+class Architecture:
+    """What an architecture changes in the llama decoder layer, as data: both importers, the tensor checks and
+    ``to_ir`` read it from ``ARCHS``, so adding a llama-like architecture is one entry here.
+
+    Every architecture runs the same layer: RMSNorm, q/k/v projections, RoPE, attention, o projection and
+    residual, RMSNorm, SwiGLU MLP and residual; the fields switch on what some add."""
+
+    name: str
+    """GGUF ``general.architecture`` (and ``ModelConfig.arch``)."""
+    hf_model_types: tuple[str, ...]
+    """Hugging Face ``model_type`` values read as this architecture."""
+    hf_class: str
+    """config.json ``architectures`` entry (for ``export.write_hf_folder``)."""
+    qkv_bias: bool = False
+    """q/k/v projections have biases (``attn_q.bias``, ...; Hugging Face ``q_proj.bias``)."""
+    qk_norm: bool = False
+    """An RMSNorm over each head of q and of k, before RoPE (``attn_q_norm.weight``/``attn_k_norm.weight`` of
+    ``head_dim``; Hugging Face ``self_attn.q_norm``/``k_norm``): ``tfm.rms_norm`` with ``head_dim``."""
+    gguf_rope_style: str = "half"
+    """Row order of q/k in a GGUF: llama.cpp permutes ``llama`` into ``"interleaved"``; NEOX archs stay ``"half"``."""
+    fused: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Fused layer tensors and the tensors their rows hold, in order (split at import, zero-copy)."""
+    gguf_renames: tuple[tuple[str, str], ...] = ()
+    """Layer tensor names a GGUF of this architecture uses for a fused tensor (``ffn_up.weight`` holding gate and
+    up rows in a ``phi3`` GGUF), renamed before splitting."""
+    window_needs_flag: bool = False
+    """config.json's ``sliding_window`` applies only with ``use_sliding_window: true`` (Qwen2, Qwen3)."""
+
+
+ARCHS: dict[str, Architecture] = {
+    "llama": Architecture("llama", ("llama", "mistral"), "LlamaForCausalLM", gguf_rope_style="interleaved"),
+    "phi3": Architecture(
+        "phi3", ("phi3",), "Phi3ForCausalLM",
+        fused=(("attn_qkv.weight", ("attn_q.weight", "attn_k.weight", "attn_v.weight")),
+               ("ffn_gate_up.weight", ("ffn_gate.weight", "ffn_up.weight"))),
+        gguf_renames=(("ffn_up.weight", "ffn_gate_up.weight"),),
+    ),  # fmt: skip
+    "qwen2": Architecture("qwen2", ("qwen2",), "Qwen2ForCausalLM", qkv_bias=True, window_needs_flag=True),
+    "qwen3": Architecture("qwen3", ("qwen3",), "Qwen3ForCausalLM", qk_norm=True, window_needs_flag=True),
+}
+"""The architectures the compiler runs."""
+ARCHITECTURES = tuple(ARCHS)
+ARCH_OF_HF_MODEL_TYPE = {t: a.name for a in ARCHS.values() for t in a.hf_model_types}
 NOT_SUPPORTED_YET: dict[str, str] = {
-    "qwen3": "Qwen3 adds an RMSNorm on each head of q and k before RoPE and drops the q/k/v biases",
     "gemma": "Gemma scales the embeddings by sqrt(hidden), stores RMSNorm weights as w - 1 and uses GeGLU (tanh GELU)",
     "gemma2": "Gemma 2 adds norms after attention and the FFN, GeGLU with tanh GELU, attention-logit and final-logit "
               "soft-capping, sliding-window layers interleaved with global ones, and embeddings scaled by sqrt(hidden)",
     "gemma3": "Gemma 3 adds per-head q/k RMSNorm, norms after attention and the FFN, GeGLU with tanh GELU, sliding-window "
               "layers with their own RoPE base interleaved with global ones, and embeddings scaled by sqrt(hidden)",
-    "phi3": "Phi-3 fuses q/k/v into one qkv_proj and gate/up into one gate_up_proj, and its long-context versions use "
-            "LongRoPE scaling",
 }
 """Architectures people ask for that the compiler does not run yet, with what differs from llama: the importers
 name it instead of calling the architecture unknown (``gemma3_text`` and ``gemma3`` are the same here)."""
-SUPPORTED_DESCRIPTION = "llama (and mistral, Llama 3.x with llama3 or linear RoPE scaling), qwen2"
+SUPPORTED_DESCRIPTION = "llama (and mistral, Llama 3.x with llama3 or linear RoPE scaling), qwen2, qwen3, phi3 (without LongRoPE)"
 
 
 def unsupported_architecture(source: str, key: str, name: str) -> str:
@@ -131,6 +173,15 @@ class ModelConfig:
             raise ConfigValueError("n_kv_heads", f"= {self.n_kv_heads} does not divide n_heads = {self.n_heads}")
 
     @property
+    def architecture(self) -> Architecture:
+        return ARCHS[self.arch]
+
+    @property
+    def qk_norm(self) -> bool:
+        """Per-head RMSNorm on q and k before RoPE (Qwen3)."""
+        return ARCHS[self.arch].qk_norm
+
+    @property
     def q_dim(self) -> int:
         return self.n_heads * self.head_dim
 
@@ -208,6 +259,10 @@ _LAYER_TENSORS: dict[str, tuple[str, ...]] = {
     "ffn_up.weight": ("ffn_hidden", "hidden"),
     "ffn_down.weight": ("hidden", "ffn_hidden"),
 }
+_QK_NORM_TENSORS: dict[str, tuple[str, ...]] = {
+    "attn_q_norm.weight": ("head_dim",),
+    "attn_k_norm.weight": ("head_dim",),
+}
 _BIAS_TENSORS: dict[str, tuple[str, ...]] = {
     "attn_q.bias": ("n_heads*head_dim",),
     "attn_k.bias": ("n_kv_heads*head_dim",),
@@ -248,6 +303,8 @@ def expected_tensors(cfg: ModelConfig) -> dict[str, TensorSpec]:
     layer = dict(_LAYER_TENSORS)
     if cfg.qkv_bias:
         layer.update(_BIAS_TENSORS)
+    if cfg.qk_norm:
+        layer.update(_QK_NORM_TENSORS)
     for i in range(cfg.n_layers):
         for suffix, dims in layer.items():
             add(f"blk.{i}.{suffix}", dims)
@@ -297,3 +354,43 @@ def check_tensors(
                 f"{source_of(name)}: tensor '{printable(display_name(name))}' belongs to layer {m.group(1)}, "
                 f"but {config_source} says {key_of.get('n_layers', 'n_layers')}={cfg.n_layers}"
             )
+
+
+def split_fused(cfg: ModelConfig, views: dict[str, TensorView], *, display_name: Any = lambda n: n, config_source: str) -> None:
+    """Replace, in place, each fused layer tensor of ``cfg``'s architecture (Phi-3's ``attn_qkv.weight``, and its
+    gate-up tensor) by the tensors its rows hold, as zero-copy row slices of its bytes (a row of any scheme is
+    whole blocks). Renames the GGUF names in ``Architecture.gguf_renames`` first where a file uses them.
+    RustyError when a fused tensor's rows are not the sum of its parts' (naming the tensor and the config)."""
+    arch = cfg.architecture
+    if not arch.fused:
+        return
+    specs = expected_tensors(cfg)
+    for name in list(views):
+        m = LAYER_TENSOR_RE.match(name)
+        if m is None:
+            continue
+        layer, suffix = m.group(1), m.group(2)
+        suffix = dict(arch.gguf_renames).get(suffix, suffix)
+        parts = dict(arch.fused).get(suffix)
+        if parts is None:
+            continue
+        view = views.pop(name)
+        want = [specs[f"blk.{layer}.{p}"].shape if f"blk.{layer}.{p}" in specs else None for p in parts]
+        if any(w is None for w in want) or any(len(w) != len(view.shape) or w[1:] != view.shape[1:] for w in want if w is not None) \
+                or sum(w[0] for w in want if w is not None) != view.shape[0]:  # fmt: skip
+            shapes = " + ".join(f"{list(w) if w else '?'} ({p})" for w, p in zip(want, parts, strict=True))
+            raise RustyError(
+                f"{view.source or config_source}: fused tensor '{printable(display_name(name))}' has shape {list(view.shape)}, "
+                f"but {config_source} implies its rows are {shapes}"
+            )
+        row_bytes = view.nbytes // view.shape[0]
+        start = 0
+        for part, shape in zip(parts, want, strict=True):
+            assert shape is not None
+            target = f"blk.{layer}.{part}"
+            if target in views:
+                raise RustyError(f"{view.source or config_source}: tensor '{target}' is stored both on its own and inside "
+                                 f"the fused '{printable(display_name(name))}'")  # fmt: skip
+            data = view.data[start * row_bytes : (start + shape[0]) * row_bytes]
+            views[target] = TensorView(target, shape, view.scheme, data, source=view.source)
+            start += shape[0]

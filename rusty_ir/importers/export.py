@@ -46,7 +46,7 @@ def half_to_interleaved(w: np.ndarray, n_heads: int) -> np.ndarray:
 def hf_config_dict(cfg: Any) -> dict[str, Any]:
     """A transformers-style config.json for a ModelConfig."""
     out: dict[str, Any] = {
-        "architectures": ["Qwen2ForCausalLM" if cfg.arch == "qwen2" else "LlamaForCausalLM"],
+        "architectures": [cfg.architecture.hf_class],
         "model_type": cfg.arch,
         "hidden_size": cfg.hidden,
         "intermediate_size": cfg.ffn_hidden,
@@ -66,8 +66,9 @@ def hf_config_dict(cfg: Any) -> dict[str, Any]:
         out["bos_token_id"] = cfg.bos_token_id
     if cfg.eos_token_ids:
         out["eos_token_id"] = cfg.eos_token_ids[0] if len(cfg.eos_token_ids) == 1 else list(cfg.eos_token_ids)
-    if cfg.arch == "llama":
+    if not cfg.qkv_bias:
         out["attention_bias"] = False
+    if cfg.arch == "llama":
         out["mlp_bias"] = False
     if cfg.rope_scaling:
         out["rope_scaling"] = _hf_rope_scaling(dict(cfg.rope_scaling))
@@ -154,10 +155,23 @@ def write_hf_folder(
 
         return make
 
-    entries = {}
+    entries: dict[str, tuple[str, tuple[int, ...], Callable[[], np.ndarray]]] = {}
+    fused_parts = {f"blk.{i}.{p}": f"blk.{i}.{f}" for i in range(cfg.n_layers) for f, parts in cfg.architecture.fused for p in parts}
     for name in names:
         view = model.weights[name]
         sch_name = norm_dtype if len(view.shape) == 1 else dtype
+        if name in fused_parts:  # Phi-3: the fused tensor holds its parts' rows, in order
+            fused = fused_parts[name]
+            parts = [n for n in names if fused_parts.get(n) == fused]
+            if name == parts[0]:
+                rows = sum(model.weights[n].shape[0] for n in parts)
+                makers = [maker(n, sch_name) for n in parts]
+
+                def concat(makers: list[Callable[[], np.ndarray]] = makers) -> np.ndarray:
+                    return np.concatenate([m() for m in makers])
+
+                entries[gguf_to_hf_name(fused)] = (_ST_DTYPE[sch_name], (rows, *view.shape[1:]), concat)
+            continue
         entries[gguf_to_hf_name(name)] = (_ST_DTYPE[sch_name], view.shape, maker(name, sch_name))
 
     if shards <= 1:

@@ -28,7 +28,7 @@ import numpy as np
 from rusty_ir.errors import RustyError, printable
 from rusty_ir.weights import SCHEME_BY_GGML_TYPE, TensorView, WeightStore
 
-from .config import ConfigValueError, Fields, ModelConfig, check_tensors, unsupported_architecture
+from .config import ARCHS, ConfigValueError, Fields, ModelConfig, check_tensors, split_fused, unsupported_architecture
 
 GGUF_MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -310,7 +310,7 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
     meta = f.metadata
     fields = Fields(meta, str(f.path))
     arch = fields.get("general.architecture", str)
-    if arch not in ("llama", "qwen2"):
+    if arch not in ARCHS:
         raise RustyError(unsupported_architecture(str(f.path), "key general.architecture", arch))
 
     keys = {
@@ -361,6 +361,13 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
         scaling = {}
     if "rope_freqs.weight" in f.tensors:
         scaling["freq_factors_tensor"] = "rope_freqs.weight"
+    longrope = [t for t in ("rope_factors_long.weight", "rope_factors_short.weight") if t in f.tensors]
+    if longrope:
+        raise RustyError(
+            f"{f.path}: tensor '{longrope[0]}' means LongRoPE scaling (Phi-3's long-context versions), which is not "
+            "supported yet: it switches between short and long factor lists by sequence length. Use a version "
+            "without it (such as Phi-3-mini-4k-instruct)"
+        )
     try:
         cfg = ModelConfig(
             arch=arch,
@@ -372,11 +379,11 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
             ffn_hidden=get("ffn_hidden"),
             vocab=vocab,
             rope_theta=get("rope_theta", float, 10000.0),
-            rope_style="interleaved" if arch == "llama" else "half",
+            rope_style=ARCHS[arch].gguf_rope_style,
             rms_eps=get("rms_eps", float),
             context_length=get("context_length", int, 2048),
             tied_embeddings="output.weight" not in f.tensors,
-            qkv_bias=arch == "qwen2",
+            qkv_bias=ARCHS[arch].qkv_bias,
             rope_dim=get("rope_dim", int, head_dim),
             bos_token_id=bos,
             eos_token_ids=tuple(dict.fromkeys(e for e in eos_ids if e is not None)),
@@ -399,6 +406,7 @@ def load_gguf(path: str | Path):
     views = {name: tensor_view(f, info) for name, info in f.tensors.items()}
     factors = gguf_freq_factors(dict(cfg.rope_scaling or ()), cfg.arch, views.get(FREQS_TENSOR), cfg.rope_dim, str(f.path))
     put_factors(views, factors, str(f.path))
+    split_fused(cfg, views, config_source=f"{f.path}'s metadata")
     check_tensors(
         cfg,
         {name: v.shape for name, v in views.items()},

@@ -22,7 +22,17 @@ import numpy as np
 from rusty_ir.errors import RustyError, printable
 from rusty_ir.weights import SCHEMES, TensorView, WeightStore
 
-from .config import SUPPORTED_DESCRIPTION, ConfigValueError, Fields, ModelConfig, check_tensors, unsupported_architecture
+from .config import (
+    ARCH_OF_HF_MODEL_TYPE,
+    ARCHS,
+    SUPPORTED_DESCRIPTION,
+    ConfigValueError,
+    Fields,
+    ModelConfig,
+    check_tensors,
+    split_fused,
+    unsupported_architecture,
+)
 
 DTYPES = {"F32": SCHEMES["f32"], "F16": SCHEMES["f16"], "BF16": SCHEMES["bf16"]}
 """safetensors dtypes this importer reads."""
@@ -42,6 +52,10 @@ HF_LAYER = {
     "self_attn.k_proj.bias": "attn_k.bias",
     "self_attn.v_proj.bias": "attn_v.bias",
     "self_attn.o_proj.weight": "attn_output.weight",
+    "self_attn.q_norm.weight": "attn_q_norm.weight",
+    "self_attn.k_norm.weight": "attn_k_norm.weight",
+    "self_attn.qkv_proj.weight": "attn_qkv.weight",
+    "mlp.gate_up_proj.weight": "ffn_gate_up.weight",
     "mlp.gate_proj.weight": "ffn_gate.weight",
     "mlp.up_proj.weight": "ffn_up.weight",
     "mlp.down_proj.weight": "ffn_down.weight",
@@ -176,14 +190,14 @@ def _load_json(path: Path) -> dict[str, Any]:
 def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[ModelConfig, dict[str, str]]:
     fields = Fields(cfg, str(path))
     model_type = fields.get("model_type", str, None)
-    arch = {"llama": "llama", "mistral": "llama", "qwen2": "qwen2"}.get(model_type)  # type: ignore[arg-type]
+    arch = ARCH_OF_HF_MODEL_TYPE.get(model_type)  # type: ignore[arg-type]
     if arch is None:
         if model_type is None:
             raise RustyError(f"{path}: unknown architecture: no model_type (supported: {SUPPORTED_DESCRIPTION})")
         raise RustyError(unsupported_architecture(str(path), "model_type", model_type))
     if fields.get("mlp_bias", bool, False, null_is_missing=True):
         raise RustyError(f"{path}: mlp_bias=true is not supported")
-    if arch == "llama" and fields.get("attention_bias", bool, False, null_is_missing=True):
+    if not ARCHS[arch].qkv_bias and fields.get("attention_bias", bool, False, null_is_missing=True):
         raise RustyError(f"{path}: attention_bias=true is not supported for model_type {model_type!r}")
     keys = {
         "n_layers": "num_hidden_layers",
@@ -222,8 +236,8 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
         raise RustyError(f"{path}: partial_rotary_factor = {rotary!r}: must be above 0 and at most 1")
     context_length = get("context_length", int, 2048)
     window = fields.get("sliding_window", int, None, null_is_missing=True)
-    if model_type == "qwen2" and not fields.get("use_sliding_window", bool, False, null_is_missing=True):
-        window = None  # Qwen2 configs name a window that only applies with use_sliding_window
+    if ARCHS[arch].window_needs_flag and not fields.get("use_sliding_window", bool, False, null_is_missing=True):
+        window = None  # Qwen2/Qwen3 configs name a window that only applies with use_sliding_window
     if window is not None and window >= context_length:
         window = None  # never reached: full attention
     if window is not None:
@@ -251,7 +265,7 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
             rms_eps=get("rms_eps", float, 1e-6),
             context_length=context_length,
             tied_embeddings=get("tied_embeddings", bool, False),
-            qkv_bias=arch == "qwen2",
+            qkv_bias=ARCHS[arch].qkv_bias,
             rope_dim=int(head_dim * rotary),
             bos_token_id=get("bos_token_id", int, None),
             eos_token_ids=tuple(eos_ids),
@@ -320,6 +334,9 @@ def load_safetensors_folder(folder: str | Path):
     if cfg.tied_embeddings:
         views.pop("output.weight", None)
     put_factors(views, factors, str(config_path))
+    split_fused(cfg, views, display_name=lambda n: hf_name.get(n, gguf_to_hf_name(n)), config_source=str(config_path))
+    for name, view in views.items():
+        file_of.setdefault(name, Path(view.source))
 
     check_tensors(
         cfg,

@@ -99,11 +99,12 @@ _LAYER_WEIGHTS = (
     "ffn_down.weight",
 )
 _BIASES = ("attn_q.bias", "attn_k.bias", "attn_v.bias")
+_QK_NORMS = ("attn_q_norm.weight", "attn_k_norm.weight")
 
 
 def layer_weight_names(config: ModelConfig) -> tuple[str, ...]:
     """The suffixes of the per-layer tensors (``attn_q.weight``, ...), in @decoder_layer argument order."""
-    return _LAYER_WEIGHTS + (_BIASES if config.qkv_bias else ())
+    return _LAYER_WEIGHTS + (_BIASES if config.qkv_bias else ()) + (_QK_NORMS if config.qk_norm else ())
 
 
 def _tensor(shape: Sequence[int], elem: Attribute = f32) -> TensorType[Attribute]:
@@ -218,7 +219,7 @@ def _decoder_layer(
     name: str = "decoder_layer",
 ) -> func.FuncOp:
     """``@decoder_layer(%h, %pos, %layer, weights... [, %rope_freqs]) -> %h``: pre-norm attention + SwiGLU MLP,
-    residuals; with RoPE scaling, the per-pair frequency divisors come last. ``name``: one function per distinct
+    residuals (the q/k per-head norms of ``Architecture.qk_norm`` before RoPE); with RoPE scaling, the per-pair frequency divisors come last. ``name``: one function per distinct
     layer signature (``_Layers``)."""
     act = _tensor([DYNAMIC_INDEX, config.hidden])
     names = layer_weight_names(config)
@@ -230,9 +231,12 @@ def _decoder_layer(
         bias = {n: w.get(f"attn_{n}.bias") for n in "qkv"}
         # 1. Attention block: h + o(attention(rope(q), rope(k), v)) of rms_norm(h).
         n1 = RmsNormOp(h, w["attn_norm.weight"], config.rms_eps)
-        q = LinearOp(n1, w["attn_q.weight"], _tensor([DYNAMIC_INDEX, config.q_dim]), bias=bias["q"])
-        k = LinearOp(n1, w["attn_k.weight"], _tensor([DYNAMIC_INDEX, config.kv_dim]), bias=bias["k"])
+        q: SSAValue = LinearOp(n1, w["attn_q.weight"], _tensor([DYNAMIC_INDEX, config.q_dim]), bias=bias["q"]).result
+        k: SSAValue = LinearOp(n1, w["attn_k.weight"], _tensor([DYNAMIC_INDEX, config.kv_dim]), bias=bias["k"]).result
         v = LinearOp(n1, w["attn_v.weight"], _tensor([DYNAMIC_INDEX, config.kv_dim]), bias=bias["v"])
+        if config.qk_norm:  # Qwen3: RMSNorm over each head of q and of k, before RoPE
+            q = RmsNormOp(q, w["attn_q_norm.weight"], config.rms_eps, head_dim=config.head_dim).result
+            k = RmsNormOp(k, w["attn_k_norm.weight"], config.rms_eps, head_dim=config.head_dim).result
         qr = RopeOp(q, pos, config.rope_dim, config.rope_theta, config.rope_style, ff)
         kr = RopeOp(k, pos, config.rope_dim, config.rope_theta, config.rope_style, ff)
         att = AttentionOp(

@@ -98,6 +98,13 @@ CASES: list[Case] = [
         _w("n.w", (32,), "f16"),
     ),
     (
+        "rms_norm_per_head",
+        [t(DYN, 32)],
+        lambda a: [tfm.RmsNormOp(a, tfm.WeightOp("n.w", t(8)), 1e-6, head_dim=8).result],
+        _x((3, 32)),
+        _w("n.w", (8,), "f32"),
+    ),
+    (
         "linear_q4_0_bias",
         [t(DYN, 64), INDEX, t(12)],
         lambda a, layer, bias: [

@@ -77,6 +77,22 @@ func.func @rms_norm_weight_length(%h: tensor<?x32xf32>, %w: tensor<64xf32>) {
 
 // -----
 
+func.func @rms_norm_head_weight_length(%q: tensor<?x64xf32>, %w: tensor<32xf32>) {
+  // expected-error @+1 {{weight length (32) must equal head_dim (16)}}
+  %n = tfm.rms_norm %q, %w {epsilon = 1.0e-06 : f32, head_dim = 16 : i64} : tensor<?x64xf32>, tensor<32xf32> -> tensor<?x64xf32>
+  func.return
+}
+
+// -----
+
+func.func @rms_norm_head_dim_divides_width(%q: tensor<?x64xf32>, %w: tensor<24xf32>) {
+  // expected-error @+1 {{input width (64) must be a multiple of head_dim (24)}}
+  %n = tfm.rms_norm %q, %w {epsilon = 1.0e-06 : f32, head_dim = 24 : i64} : tensor<?x64xf32>, tensor<24xf32> -> tensor<?x64xf32>
+  func.return
+}
+
+// -----
+
 func.func @rms_norm_quantized_weight(%h: tensor<?x32xf32>, %w: tensor<32x!quant.q8_0>) {
   // expected-error @+1 {{weight must have element type f32, f16 or bf16}}
   %n = tfm.rms_norm %h, %w {epsilon = 1.0e-05 : f32} : tensor<?x32xf32>, tensor<32x!quant.q8_0> -> tensor<?x32xf32>

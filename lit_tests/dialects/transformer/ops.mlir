@@ -38,12 +38,14 @@ func.func @attention(%q: tensor<?x32xf32>, %k: tensor<?x16xf32>, %v: tensor<?x16
 // CHECK-SAME:  (%[[H:.*]]: tensor<?x32xf32>, %[[W:.*]]: tensor<32xf32>, %[[WQ:.*]]: tensor<64x32x!quant.q8_0>, %[[WK:.*]]: tensor<16x32xf16>, %[[BK:.*]]: tensor<16xf32>, %[[POS:.*]]: index)
 // CHECK:       %[[N:.*]] = tfm.rms_norm %[[H]], %[[W]] {epsilon = 1.000000e-05 : f32} : tensor<?x32xf32>, tensor<32xf32> -> tensor<?x32xf32>
 // CHECK-NEXT:  %[[Q:.*]] = tfm.linear %[[N]], %[[WQ]] : tensor<?x32xf32>, tensor<64x32x!quant.q8_0> -> tensor<?x64xf32>
+// CHECK-NEXT:  tfm.rms_norm %[[Q]], %[[KB:.*]] {epsilon = 1.000000e-06 : f32, head_dim = 16 : i64} : tensor<?x64xf32>, tensor<16xf32> -> tensor<?x64xf32>
 // CHECK-NEXT:  %[[K:.*]] = tfm.linear %[[N]], %[[WK]], %[[BK]] : tensor<?x32xf32>, tensor<16x32xf16>, tensor<16xf32> -> tensor<?x16xf32>
 // CHECK-NEXT:  tfm.rope %[[Q]], %[[POS]] {head_dim = 16 : i64, style = "half", theta = 1.000000e+04 : f32} : tensor<?x64xf32> -> tensor<?x64xf32>
 // CHECK-NEXT:  tfm.rope %[[K]], %[[POS]] {head_dim = 8 : i64, style = "interleaved", theta = 5.000000e+05 : f32} : tensor<?x16xf32> -> tensor<?x16xf32>
 func.func @norm_linear_rope(%h: tensor<?x32xf32>, %w: tensor<32xf32>, %wq: tensor<64x32x!quant.q8_0>, %wk: tensor<16x32xf16>, %bk: tensor<16xf32>, %pos: index) {
   %n = tfm.rms_norm %h, %w {epsilon = 1.0e-05 : f32} : tensor<?x32xf32>, tensor<32xf32> -> tensor<?x32xf32>
   %q = tfm.linear %n, %wq : tensor<?x32xf32>, tensor<64x32x!quant.q8_0> -> tensor<?x64xf32>
+  %qn = tfm.rms_norm %q, %bk {epsilon = 1.0e-06 : f32, head_dim = 16 : i64} : tensor<?x64xf32>, tensor<16xf32> -> tensor<?x64xf32>
   %k = tfm.linear %n, %wk, %bk : tensor<?x32xf32>, tensor<16x32xf16>, tensor<16xf32> -> tensor<?x16xf32>
   %qr = tfm.rope %q, %pos {head_dim = 16 : i64, style = "half", theta = 1.0e+04 : f32} : tensor<?x64xf32> -> tensor<?x64xf32>
   %kr = tfm.rope %k, %pos {head_dim = 8 : i64, style = "interleaved", theta = 5.0e+05 : f32} : tensor<?x16xf32> -> tensor<?x16xf32>

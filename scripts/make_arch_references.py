@@ -1,0 +1,60 @@
+"""Make tests/data/hf_architectures.json (+ _logits.npz): transformers on tiny Qwen3 and Phi-3 checkpoints.
+
+Not run in CI. Needs torch and transformers, installed by hand only (never a project dependency):
+``pip install torch --index-url https://download.pytorch.org/whl/cpu; pip install transformers``.
+Made with torch 2.13.0 (CPU) and transformers 5.24.0.
+
+The checkpoints are ``tests/importers/tiny_arch.py: architecture_checkpoints`` (seeded, so the test rebuilds
+the same bytes). transformers loads each Hugging Face folder (``Qwen3ForCausalLM``: per-head q/k RMSNorm;
+``Phi3ForCausalLM``: fused ``qkv_proj`` and ``gate_up_proj``) with ``AutoModelForCausalLM.from_pretrained``
+in float32; the GGUF twins must match it too. Recorded per architecture: ``STEPS`` greedy ids after
+``PROMPT_IDS`` (full recompute per step, no EOS stop), each step's top-two gap, the model class that ran,
+and the first step's logits (in the npz).
+
+    python scripts/make_arch_references.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import transformers
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+sys.path.insert(0, str(ROOT / "tests"))
+
+from importers.tiny_arch import ARCHS, PROMPT_IDS, STEPS, architecture_checkpoints  # noqa: E402
+
+
+def main() -> None:
+    report: dict = {"prompt_ids": PROMPT_IDS, "steps": STEPS, "torch": torch.__version__,
+                    "transformers": transformers.__version__, "architectures": {}}  # fmt: skip
+    logits: dict[str, np.ndarray] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = architecture_checkpoints(Path(tmp), DATA)
+        for name in ARCHS:
+            model = transformers.AutoModelForCausalLM.from_pretrained(paths[f"{name}_folder"], dtype=torch.float32).eval()
+            ids, gen, steps = list(PROMPT_IDS), [], []
+            with torch.no_grad():
+                for i in range(STEPS):
+                    row = model(torch.tensor([ids])).logits[0, -1].numpy().astype(np.float32)
+                    if i == 0:
+                        logits[name] = row
+                    top = np.sort(row)[-2:]
+                    steps.append({"top1_minus_top2": float(top[1] - top[0])})
+                    gen.append(int(row.argmax()))
+                    ids.append(gen[-1])
+            report["architectures"][name] = {"model_class": type(model).__name__, "generated_ids": gen, "greedy_steps": steps}
+    (DATA / "hf_architectures.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    np.savez_compressed(DATA / "hf_architectures_logits.npz", **logits)
+    print(json.dumps({k: [v["model_class"], v["generated_ids"]] for k, v in report["architectures"].items()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Tiny Qwen3 and Phi-3 checkpoints (issue 13's architectures), each as a GGUF and as a Hugging Face folder.
+
+``architecture_checkpoints`` writes, from seeded random weights (so scripts/make_arch_references.py and the
+tests build the same bytes):
+
+- ``qwen3_gguf``: GGUF ``qwen3`` (q/k rows in the "half" order llama.cpp keeps for NEOX archs), with the per-head
+  q/k norm weights ``blk.N.attn_q_norm.weight``/``attn_k_norm.weight``, tied embeddings, byte-level BPE;
+  ``qwen3_folder``: the same model as a Hugging Face folder (``Qwen3ForCausalLM``, ``self_attn.q_norm``/``k_norm``);
+- ``phi3_gguf``: GGUF ``phi3`` with llama.cpp's fused tensors (``blk.N.attn_qkv.weight`` = q, k, v rows;
+  ``blk.N.ffn_up.weight`` = gate then up rows), untied output, the SentencePiece vocabulary of
+  tests/data/spm_tiny.json; ``phi3_folder``: the same as a Hugging Face folder (``Phi3ForCausalLM``,
+  ``qkv_proj``, ``gate_up_proj``).
+
+scripts/make_arch_references.py runs transformers on the two folders and commits its outputs as
+tests/data/hf_architectures.json (+ _logits.npz); each GGUF must give its folder's numbers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from importers.tiny import scaled_random_weights, spm_tokenizer_fields, tiny_config, write_tiny_gguf
+
+PROMPT_IDS = [5, 70, 80, 90, 100, 33, 44, 55, 66, 77, 120, 130, 140, 150, 160, 170]
+"""Token ids of the prompt (no tokenizer in the comparison; all below both vocabularies' sizes)."""
+STEPS = 6
+ARCHS = ("qwen3", "phi3")
+
+
+def qwen3_config():
+    return tiny_config(
+        "qwen3", n_layers=2, hidden=64, n_heads=4, n_kv_heads=2, head_dim=32, ffn_hidden=128,
+        rope_theta=1000000.0, rope_style="half", tied_embeddings=True, qkv_bias=False, context_length=256,
+    )  # fmt: skip
+
+
+def phi3_config(vocab: int):
+    return tiny_config(
+        "phi3", n_layers=2, hidden=64, n_heads=4, n_kv_heads=4, head_dim=16, ffn_hidden=96, vocab=vocab,
+        rope_theta=10000.0, rope_style="half", tied_embeddings=False, qkv_bias=False, context_length=256,
+        rms_eps=1e-5, bos_token_id=1,
+    )  # fmt: skip
+
+
+def _fuse_phi3(cfg, weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """llama.cpp's phi3 layout: q, k, v rows in ``attn_qkv.weight``; gate then up rows in ``ffn_up.weight``."""
+    out = dict(weights)
+    for i in range(cfg.n_layers):
+        q, k, v, gate, up = (out.pop(f"blk.{i}.{n}.weight") for n in ("attn_q", "attn_k", "attn_v", "ffn_gate", "ffn_up"))
+        out[f"blk.{i}.attn_qkv.weight"] = np.concatenate([q, k, v])
+        out[f"blk.{i}.ffn_up.weight"] = np.concatenate([gate, up])
+    return out
+
+
+def architecture_checkpoints(folder: Path, data_dir: Path) -> dict[str, Path]:
+    """Write the four checkpoints into ``folder``; name -> path."""
+    from rusty_ir.importers import load_model
+    from rusty_ir.importers.export import write_hf_folder
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Path] = {}
+    cfg = qwen3_config()
+    weights = scaled_random_weights(cfg, seed=505)
+    out["qwen3_gguf"] = write_tiny_gguf(folder / "qwen3.gguf", cfg, weights, types={n: "f32" for n in weights})
+    out["qwen3_folder"] = write_hf_folder(load_model(out["qwen3_gguf"]), folder / "qwen3_folder", dtype="f32")
+
+    spm = spm_tokenizer_fields(data_dir)
+    cfg = phi3_config(len(spm["tokens"]))
+    weights = _fuse_phi3(cfg, scaled_random_weights(cfg, seed=606))
+    out["phi3_gguf"] = write_tiny_gguf(folder / "phi3.gguf", cfg, weights, types={n: "f32" for n in weights}, tokenizer=spm)
+    path = write_hf_folder(load_model(out["phi3_gguf"]), folder / "phi3_folder", dtype="f32")
+    hf = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    hf["pad_token_id"] = None  # Phi3Config's default (32000) is past the tiny vocabulary
+    (path / "config.json").write_text(json.dumps(hf, indent=1), encoding="utf-8")
+    out["phi3_folder"] = path
+    return out
