@@ -368,6 +368,13 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
             "supported yet: it switches between short and long factor lists by sequence length. Use a version "
             "without it (such as Phi-3-mini-4k-instruct)"
         )
+    context_length = get("context_length", int, 2048)
+    window = fields.get(f"{arch}.attention.sliding_window", int, None)  # llama.cpp's key (phi3 writes it)
+    if window is not None and 1 <= window < context_length:  # capped as for config.json: no sequence outgrows it
+        keys["context_length"] = f"{keys['context_length']} (capped at {arch}.attention.sliding_window={window})"
+        context_length = window
+    else:
+        window = None
     try:
         cfg = ModelConfig(
             arch=arch,
@@ -381,7 +388,7 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
             rope_theta=get("rope_theta", float, 10000.0),
             rope_style=ARCHS[arch].gguf_rope_style,
             rms_eps=get("rms_eps", float),
-            context_length=get("context_length", int, 2048),
+            context_length=context_length,
             tied_embeddings="output.weight" not in f.tensors,
             qkv_bias=ARCHS[arch].qkv_bias,
             rope_dim=get("rope_dim", int, head_dim),
@@ -389,6 +396,7 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
             eos_token_ids=tuple(dict.fromkeys(e for e in eos_ids if e is not None)),
             rope_scaling=tuple(sorted(scaling.items())) or None,
             name=str(meta.get("general.name", "")),
+            sliding_window=window,
         )
     except ConfigValueError as e:
         raise fields.config_error(e, {**keys, "bos_token_id": "tokenizer.ggml.bos_token_id", "eos_token_ids": "tokenizer.ggml.eos_token_id"}) from None

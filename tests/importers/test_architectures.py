@@ -149,3 +149,17 @@ def test_phi3_gguf_longrope_is_refused(tmp_path: Path) -> None:
                            extra_tensors={"rope_factors_long.weight": (long, None), "rope_factors_short.weight": (long, None)})  # fmt: skip
     with pytest.raises(RustyError, match=r"tensor 'rope_factors_long.weight' means LongRoPE scaling .* not supported yet"):
         load_model(path)
+
+
+def test_phi3_gguf_sliding_window_caps_the_context(tmp_path: Path) -> None:
+    """llama.cpp writes Phi-3-mini-4k's window (2047) as phi3.attention.sliding_window: capped as from config.json,
+    never full attention past the window without a word."""
+    from .tiny import scaled_random_weights, spm_tokenizer_fields, write_tiny_gguf
+    from .tiny_arch import _fuse_phi3, phi3_config
+
+    spm = spm_tokenizer_fields(DATA)
+    cfg = phi3_config(len(spm["tokens"]))
+    weights = _fuse_phi3(cfg, scaled_random_weights(cfg, seed=1))
+    path = write_tiny_gguf(tmp_path / "swa.gguf", cfg, weights, tokenizer=spm, extra_kv={"phi3.attention.sliding_window": ("uint32", 100)})
+    model = load_model(path)
+    assert model.config.context_length == 100 and model.config.sliding_window == 100
