@@ -136,15 +136,19 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
     n0 = b.muli(wn, b.index(per_w))
     last_token = b.subi(batch, b.index(1))
     linear = b.addi(b.muli(ty, b.index(tn_wg // tn)), tx)
-    rowvals = _prologue(c, b, m0, batch, tm_wg, linear) if c.prologue else []
+    riding = _RidingPrologue.of(c, kernel.threads, tm_wg, bk, linear, m0, last_token)
+    rowvals = _prologue(c, b, m0, batch, tm_wg, linear) if c.prologue and riding is None else []
     unit = _unit(c)
 
     def a_tile(pb: IRBuilder, unit: Sequence[SSAValue], kb: SSAValue) -> list[SSAValue]:
         m, kq = unit
         token = pb.minui(pb.addi(m0, m), last_token)
-        reduced = [load(pb, arr, [m]) for arr in rowvals]
         k0 = pb.addi(kb, pb.muli(kq, pb.index(4)))
-        return [c.full_lhs_value(pb, token, pb.addi(k0, pb.index(j)) if j else k0, reduced) for j in range(4)]
+        ks = [pb.addi(k0, pb.index(j)) if j else k0 for j in range(4)]
+        if riding is not None:  # the activation's core: the row scale multiplies the sums
+            return [c.lhs_value(pb, token, k, []) for k in ks]
+        reduced = [load(pb, arr, [m]) for arr in rowvals]
+        return [c.full_lhs_value(pb, token, k, reduced) for k in ks]
 
     def weight_unit(pb: IRBuilder, w: int, n: SSAValue, kq: SSAValue, kb: SSAValue) -> list[SSAValue]:
         """Weight w's ``unit`` values at row ``n`` of its part of the tile, k from ``kb + kq * unit``."""
@@ -170,29 +174,36 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
 
     zero = b.value(arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(VectorType(f32, [4]), [0.0] * 4), VectorType(f32, [4])))
     per = tm * tn // 4
-    inits = [zero] * per
+    inits = [zero] * per + (riding.inits(b) if riding is not None else [])
 
-    def k_step(lb: IRBuilder, kb: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
+    def k_step(lb: IRBuilder, kb: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
         a = kernel.promote(lb, [tm_wg, bk], elem, lambda pb, u: a_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=4,
                            deal=[1, 0], name="a_tile")  # fmt: skip
         bt = kernel.promote(lb, [tn_wg, bk], elem, lambda pb, u: b_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=unit,
                             deal=[1, 0], name="b_tile")  # fmt: skip
-        return kernel.contract_tile(lb, a, lb.muli(ty, lb.index(4)), bt, lb.muli(tx, lb.index(4)), acc, bk, tm, tn,
-                                    tm_wg // (tm // 4), tn_wg // (tn // 4))  # fmt: skip
+        acc = kernel.contract_tile(lb, a, lb.muli(ty, lb.index(4)), bt, lb.muli(tx, lb.index(4)), carried[:per], bk, tm, tn,
+                                   tm_wg // (tm // 4), tn_wg // (tn // 4))  # fmt: skip
+        return acc + (riding.fold(lb, kb, carried[per:]) if riding is not None else [])
 
-    acc = list(b.for_loop(b.index(0), b.index(c.k_total), b.index(bk), inits, k_step))
+    carried = list(b.for_loop(b.index(0), b.index(c.k_total), b.index(bk), inits, k_step))
+    acc = carried[:per]
+    row_sums = riding.finish(b, carried[per:]) if riding is not None else None
 
     groups_n = tn // 4  # column groups of the register tile: weight w's are w * per_group ..
     per_group = groups_n // c.n_out
     for i in range(tm):
-        m = b.addi(m0, b.addi(b.muli(ty, b.index(4)), b.index((i // 4) * (tm_wg // (tm // 4)) + i % 4)))
+        local = b.addi(b.muli(ty, b.index(4)), b.index((i // 4) * (tm_wg // (tm // 4)) + i % 4))
+        m = b.addi(m0, local)
         token = b.minui(m, last_token)
 
-        def row(rb: IRBuilder, i: int = i, token: SSAValue = token) -> list[SSAValue]:
+        def row(rb: IRBuilder, i: int = i, token: SSAValue = token, local: SSAValue = local) -> list[SSAValue]:
+            scale = c.row_scale(rb, token, [load(rb, arr, [local]) for arr in row_sums]) if row_sums is not None else None
             for gi in range(per_group):
                 col0 = rb.addi(n0, rb.addi(rb.muli(tx, rb.index(4)), rb.index(gi * (per_w // per_group))))
                 cols = [rb.addi(col0, rb.index(j)) if j else col0 for j in range(4)]
                 values = [[_lane(rb, acc[i * groups_n + w * per_group + gi], j) for j in range(4)] for w in range(c.n_out)]
+                if scale is not None:
+                    values = [[rb.mulf(v, scale) for v in vs] for vs in values]
                 if not c.zero_init:
                     values = [[rb.addf(c.init(rb, w, token, col), v) for col, v in zip(cols, vs)] for w, vs in enumerate(values)]
 
@@ -207,6 +218,78 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
             return []
 
         b.if_then(b.cmpi("ult", m, batch), row)
+
+
+class _RidingPrologue:
+    """A factored prologue (RMSNorm: ``x' = core(x) * scale(sum x^2)``) summed where the activation tile is read:
+    each invocation folds the reduction over the activation units it is dealt (the A tile's dealing: unit
+    ``linear + i * W`` is row ``% M``, k-quad ``/ M``), the rows' sums meet in workgroup memory after the K loop,
+    and the row scale multiplies the register tile in the epilogue. No pass over the rows before the loop (the
+    plain prologue reads each row ``W / M`` times per workgroup, one dependent load after another)."""
+
+    def __init__(self, c: Contraction, threads: int, rows: int, bk: int, linear: SSAValue, m0: SSAValue, last: SSAValue) -> None:
+        self.c, self.threads, self.rows, self.bk, self.linear, self.m0, self.last = c, threads, rows, bk, linear, m0, last
+        self.units = rows * (bk // 4)
+        # the rows an invocation's units fall on: one (W a multiple of M) or M / W of them (at linear + offset)
+        self.offsets = [0] if threads % rows == 0 else list(range(0, rows, threads))
+
+    @staticmethod
+    def of(c: Contraction, threads: int, rows: int, bk: int, linear: SSAValue, m0: SSAValue, last: SSAValue) -> _RidingPrologue | None:
+        """The riding form of ``c``'s prologue, or None where it has none, it is not factored, a reduction is not a
+        sum, or the units do not deal evenly."""
+        if not c.prologue or not c.factored or any(reduction_kind(red) != "add" for red in c.prologue):
+            return None
+        if (threads % rows and rows % threads) or (rows * (bk // 4)) % threads:
+            return None
+        return _RidingPrologue(c, threads, rows, bk, linear, m0, last)
+
+    def inits(self, b: IRBuilder) -> list[SSAValue]:
+        return [b.f32(0.0)] * (len(self.offsets) * len(self.c.prologue))
+
+    def fold(self, b: IRBuilder, kb: SSAValue, partials: Sequence[SSAValue]) -> list[SSAValue]:
+        """This invocation's partial sums after the units of the K step at ``kb``."""
+        out = list(partials)
+        slot_of = {o: i for i, o in enumerate(self.offsets)}
+        for i in range(self.units // self.threads):
+            unit = b.addi(self.linear, b.index(i * self.threads)) if i else self.linear
+            slot = slot_of[(i * self.threads) % self.rows] if len(self.offsets) > 1 else 0
+            token = b.minui(b.addi(self.m0, b.remui(unit, b.index(self.rows))), self.last)
+            k0 = b.addi(kb, b.muli(b.divui(unit, b.index(self.rows)), b.index(4)))
+            for r, red in enumerate(self.c.prologue):
+                at = slot * len(self.c.prologue) + r
+                for j in range(4):
+                    out[at] = self.c.reduction_element(b, red, token, b.addi(k0, b.index(j)) if j else k0, out[at])
+        return out
+
+    def finish(self, b: IRBuilder, partials: Sequence[SSAValue]) -> list[SSAValue]:
+        """Workgroup-memory arrays (one per reduction) of the tile's rows' totals, the reductions' inits included."""
+        kernel = self.c.kernel
+        n = len(self.c.prologue)
+        totals = [kernel.shared(self.rows, F32) for _ in self.c.prologue]
+        if len(self.offsets) == 1:  # W / M invocations per row: their partials meet in workgroup memory
+            scratch = [kernel.shared(self.threads, F32) for _ in self.c.prologue]
+            for r in range(n):
+                store(b, partials[r], scratch[r], [self.linear])
+            b.insert(gpu.BarrierOp())
+
+            def total(ib: IRBuilder) -> list[SSAValue]:
+                token = ib.minui(ib.addi(self.m0, self.linear), self.last)
+                for r, red in enumerate(self.c.prologue):
+                    value = self.c.reduction_init(ib, red, token)
+                    for j in range(self.threads // self.rows):
+                        value = ib.addf(value, load(ib, scratch[r], [ib.addi(self.linear, ib.index(j * self.rows)) if j else self.linear]))
+                    store(ib, value, totals[r], [self.linear])
+                return []
+
+            b.if_then(b.cmpi("ult", self.linear, b.index(self.rows)), total)
+        else:  # each row is one invocation's
+            for slot, offset in enumerate(self.offsets):
+                row = b.addi(self.linear, b.index(offset)) if offset else self.linear
+                token = b.minui(b.addi(self.m0, row), self.last)
+                for r, red in enumerate(self.c.prologue):
+                    store(b, b.addf(self.c.reduction_init(b, red, token), partials[slot * n + r]), totals[r], [row])
+        b.insert(gpu.BarrierOp())
+        return totals
 
 
 def _unit(c: Contraction) -> int:
