@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects import arith
+from xdsl.dialects import arith, gpu
 from xdsl.dialects.builtin import i32
 from xdsl.ir import Operation, SSAValue
 
@@ -34,7 +34,7 @@ from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.passes.codegen.common import ILP, clone_body, pick, reduction_kind
 from rusty_ir.passes.codegen.contraction import Contraction, analyse_all, by_segment
-from rusty_ir.passes.codegen.kernel import Kernel, load
+from rusty_ir.passes.codegen.kernel import Kernel, load, store
 from rusty_ir.passes.codegen.materialize import Materializer
 
 
@@ -135,7 +135,7 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
     if c.kernel.config.math == "dp4a":
         # the activations as int8 blocks (the prologue's row scale inside them): nothing is scaled after the sum
         prologue = _prologue(c, b, t_in, linear) if c.prologue else [[] for _ in ts]
-        totals = c.kernel.reduce(b, "add", walk.integer(b, _quantized_activations(c, b, t0, t_in, batch, prologue, block, blocks)), split)
+        totals = c.kernel.reduce(b, "add", walk.integer(b, _quantized_activations(c, b, linear, t0, t_in, batch, prologue, block, blocks)), split)
         scales: list[SSAValue | None] = [None] * len(ts)
     elif c.factored:  # the prologue's partial sums ride along the walk: one reduction for both
         per_token = len(t_in) * rows * c.n_out
@@ -259,43 +259,66 @@ def activation_unit(block: int) -> int:
     return -(-(block // 4 + 2) // 4) * 4
 
 
-def _quantized_activations(c: Contraction, b: IRBuilder, t0: SSAValue, t_in: Sequence[SSAValue], batch: SSAValue,
+def _quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: SSAValue, t_in: Sequence[SSAValue], batch: SSAValue,
                            prologue: Sequence[Sequence[SSAValue]], block: int, blocks: int) -> SSAValue:  # fmt: skip
-    """``tiled.promote`` of the workgroup's tokens' activations as int8 blocks: per block (unit) its words of
-    ``round(x / d)`` (4 signed bytes each, in K order), ``d = max |x| / 127`` (as i32 bits) and the sum of
-    the int8 values; ``x`` is the full activation (fused producers and prologue row scale applied)."""
+    """A workgroup-memory array ``[tokens, blocks * activation_unit(block)]`` of the workgroup's tokens' activations
+    as int8 blocks: per block its words of ``round(x / d)`` (4 signed bytes each, in K order), ``d = max |x| / 127``
+    (as i32 bits) and the sum of the int8 values; ``x`` is the full activation (fused producers and prologue row
+    scale applied). All invocations quantize together: ``block / 4`` neighbouring invocations share a block, each
+    reading 4 values and packing one word, their maximum and sum met by ``tiled.reduce`` (one block per invocation,
+    its 32 values one after another, made the whole workgroup wait on the slowest chain)."""
     if not (c.mac and all(ref is not None and ref.scheme.name in DOT_SCHEMES for ref in c.refs)):
         raise RustyError(f"math = dp4a needs a multiply-add contraction of weights stored in {', '.join(DOT_SCHEMES)}", c.root)
-    tokens = len(t_in)
-
-    def quantize(qb: IRBuilder, coords: Sequence[SSAValue]) -> list[SSAValue]:
-        tl, blk = coords
-        t = t_in[0] if tokens == 1 else qb.minui(qb.addi(t0, tl), qb.subi(batch, qb.index(1)))
+    kernel = c.kernel
+    tokens, unit, lanes, threads = len(t_in), activation_unit(block), block // 4, kernel.threads
+    if threads % lanes:
+        raise RustyError(f"math = dp4a: a workgroup of {threads} invocations cannot split blocks of {block} values among {lanes}", c.root)
+    xq = kernel.shared([tokens, blocks * unit], i32)
+    items = tokens * blocks * lanes
+    lane = b.remui(linear, b.index(lanes))
+    for i in range(-(-items // threads)):
+        item = b.addi(linear, b.index(i * threads)) if i else linear
+        inside = b.cmpi("ult", item, b.index(items)) if (i + 1) * threads > items else None
+        if inside is not None:
+            item = b.minui(item, b.index(items - 1))  # past the last block: quantize it again, store nothing
+        blk = b.remui(b.divui(item, b.index(lanes)), b.index(blocks))
+        tl = b.divui(item, b.index(blocks * lanes)) if tokens > 1 else b.index(0)
+        t = t_in[0] if tokens == 1 else b.minui(b.addi(t0, tl), b.subi(batch, b.index(1)))
         values = prologue[0]
-        for ti in range(1, tokens):  # this unit's token's prologue values
-            values = [qb.select(qb.cmpi("eq", tl, qb.index(ti)), mine, other) for mine, other in zip(prologue[ti], values)]
-        k0 = qb.muli(blk, qb.index(block))
-        xs = [c.full_lhs_value(qb, t, qb.addi(k0, qb.index(j)) if j else k0, values) for j in range(block)]
-        amax = qb.absf(xs[0])
+        for ti in range(1, tokens):  # this item's token's prologue values
+            values = [b.select(b.cmpi("eq", tl, b.index(ti)), mine, other) for mine, other in zip(prologue[ti], values)]
+        k0 = b.addi(b.muli(blk, b.index(block)), b.muli(lane, b.index(4)))
+        xs = [c.full_lhs_value(b, t, b.addi(k0, b.index(j)) if j else k0, values) for j in range(4)]
+        amax = b.absf(xs[0])
         for x in xs[1:]:
-            amax = qb.maximumf(amax, qb.absf(x))
-        positive = qb.cmpf("ogt", amax, qb.f32(0.0))
-        inv = qb.select(positive, qb.divf(qb.f32(127.0), amax), qb.f32(0.0))
-        ints = [qb.value(arith.FPToSIOp(qb.roundeven(qb.mulf(x, inv)), i32)) for x in xs]
-        words = []
-        for i in range(block // 4):
-            word = qb.andi(ints[4 * i], qb.i32(0xFF))
-            for j in range(1, 4):
-                word = qb.ori(word, qb.shli(qb.andi(ints[4 * i + j], qb.i32(0xFF)), qb.i32(8 * j)))
-            words.append(word)
-        total = ints[0]
-        for v in ints[1:]:
-            total = qb.addi(total, v)
-        d = qb.value(arith.BitcastOp(qb.mulf(amax, qb.f32(1.0 / 127.0)), i32))
-        pad = [qb.i32(0)] * (activation_unit(block) - len(words) - 2)
-        return [*words, d, total, *pad]
+            amax = b.maximumf(amax, b.absf(x))
+        (amax,) = kernel.reduce(b, "max", [amax], lanes)
+        inv = b.select(b.cmpf("ogt", amax, b.f32(0.0)), b.divf(b.f32(127.0), amax), b.f32(0.0))
+        ints = [b.value(arith.FPToSIOp(b.roundeven(b.mulf(x, inv)), i32)) for x in xs]
+        word = b.andi(ints[0], b.i32(0xFF))
+        for j in range(1, 4):
+            word = b.ori(word, b.shli(b.andi(ints[j], b.i32(0xFF)), b.i32(8 * j)))
+        (total,) = kernel.reduce(b, "add", [b.sitofp(b.addi(b.addi(ints[0], ints[1]), b.addi(ints[2], ints[3])))], lanes)
+        base = b.muli(blk, b.index(unit))
 
-    return c.kernel.promote(b, [tokens, blocks * activation_unit(block)], i32, quantize, unit=activation_unit(block), name="xq")
+        def write(wb: IRBuilder, tl: SSAValue = tl, base: SSAValue = base, word: SSAValue = word, amax: SSAValue = amax,
+                  total: SSAValue = total) -> list[SSAValue]:  # fmt: skip
+            store(wb, word, xq, [tl, wb.addi(base, lane)])
+
+            def stats(sb: IRBuilder) -> list[SSAValue]:
+                store(sb, sb.value(arith.BitcastOp(sb.mulf(amax, sb.f32(1.0 / 127.0)), i32)), xq, [tl, sb.addi(base, sb.index(lanes))])
+                store(sb, sb.value(arith.FPToSIOp(total, i32)), xq, [tl, sb.addi(base, sb.index(lanes + 1))])
+                return []
+
+            wb.if_then(wb.cmpi("eq", lane, wb.index(0)), stats)
+            return []
+
+        if inside is None:
+            write(b)
+        else:
+            b.if_then(inside, write)
+    b.insert(gpu.BarrierOp())
+    return xq
 
 
 def _epilogue(c: Contraction, b: IRBuilder, lane: SSAValue, ns: Sequence[SSAValue], n_in: Sequence[SSAValue], ts: Sequence[SSAValue],
