@@ -291,7 +291,7 @@ class CLikeLanguage:
     """Words a user-chosen name (kernel, params field) must avoid."""
     op_formats: ClassVar[Mapping[str, str | Mapping[str, str]]] = MappingProxyType({})
     """Op name -> format. Placeholders: {a} {b} {c} operands, {ua} {ub} an operand reinterpreted as unsigned
-    (``unsigned_of``), {T} the result type, {half} ``x``/``y`` (rgpu.unpack_f16). A dict value picks a format by
+    (``unsigned_of``), {T} the result type, {half} ``x``/``y`` (rgpu.unpack_f16), {mask} the lane mask (rgpu.subgroup_shuffle_xor). A dict value picks a format by
     the ABI type of operand 0 (``"*"`` = any other)."""
     cmpi_formats: ClassVar[Sequence[str]] = ()
     """arith.cmpi predicates 0..9 (eq ne slt sle sgt sge ult ule ugt uge)."""
@@ -306,7 +306,7 @@ class CLikeLanguage:
     f32_only: ClassVar[frozenset[str]] = frozenset({"math.erf"})
     """Ops printed for f32 results only."""
     subgroup_ops: ClassVar[frozenset[str]] = frozenset(
-        {"rgpu.subgroup_add", "rgpu.subgroup_max", "rgpu.subgroup_min", "gpu.lane_id", "gpu.subgroup_size"}
+        {"rgpu.subgroup_add", "rgpu.subgroup_max", "rgpu.subgroup_min", "rgpu.subgroup_shuffle_xor", "gpu.lane_id", "gpu.subgroup_size"}
     )
     """Ops that need subgroup (SIMD-group) support."""
 
@@ -696,6 +696,8 @@ class KernelEmitter:
             self.uses_subgroups = True
         if op.name == "rgpu.unpack_f16":
             fields["half"] = "x" if op.properties["half"].data.value == "lo" else "y"  # type: ignore[attr-defined]
+        if op.name == "rgpu.subgroup_shuffle_xor":
+            fields["mask"] = str(op.properties["mask"].value.data)  # type: ignore[attr-defined]
         if op.name in _VECTOR_CASTS and split_abi(result_abi)[1] > 1:
             cast = lang.vector_cast(operands[0], result_abi)
             if cast is not None:

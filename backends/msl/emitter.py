@@ -92,6 +92,7 @@ OP_FORMATS = MappingProxyType(
         "rgpu.subgroup_add": "simd_sum({a})",
         "rgpu.subgroup_max": "simd_max({a})",
         "rgpu.subgroup_min": "simd_min({a})",
+        "rgpu.subgroup_shuffle_xor": "simd_shuffle_xor({a}, ushort({mask}))",
     }
 )
 """Op name -> MSL format (placeholders as in ``CLikeLanguage.op_formats``)."""

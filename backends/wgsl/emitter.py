@@ -59,6 +59,7 @@ OP_FORMATS: Mapping[str, str | Mapping[str, str]] = MappingProxyType(
         "rgpu.subgroup_add": "subgroupAdd({a})",
         "rgpu.subgroup_max": "subgroupMax({a})",
         "rgpu.subgroup_min": "subgroupMin({a})",
+        "rgpu.subgroup_shuffle_xor": "subgroupShuffleXor({a}, {mask}u)",
     }
 )
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from enum import auto
 from typing import ClassVar
 
-from xdsl.dialects.builtin import Float16Type, Float32Type, IntegerType, f32, i32
+from xdsl.dialects.builtin import Float16Type, Float32Type, IntegerAttr, IntegerType, f32, i32, i64
 from xdsl.dialects.utils import EnumAttribute
 from xdsl.ir import Attribute, SpacedOpaqueSyntaxAttribute, SSAValue
 from xdsl.irdl import (
     AnyAttr,
     IRDLOperation,
+    ParsePropInAttrDict,
     VarConstraint,
     irdl_attr_definition,
     irdl_op_definition,
@@ -233,3 +234,36 @@ class SubgroupMinOp(_SubgroupReduce):
     """
 
     name = "rgpu.subgroup_min"
+
+
+@irdl_op_definition
+class SubgroupShuffleXorOp(IRDLOperation):
+    """The value of ``value`` in the subgroup lane whose index is this lane's xor ``mask``.
+
+    Semantics: WGSL ``subgroupShuffleXor(value, mask)``, MSL ``simd_shuffle_xor``;
+    ``mask`` is a constant below the subgroup size, and the lanes read must be
+    active (subgroup-uniform control flow). ``reduction-to-subgroup`` combines a
+    group of ``width`` neighbouring lanes (narrower than the subgroup) with
+    ``log2(width)`` of them (a butterfly), with no workgroup memory or barrier.
+
+    Example: ``%other = rgpu.subgroup_shuffle_xor %x {mask = 4 : i64} : f32``
+    """
+
+    name = "rgpu.subgroup_shuffle_xor"
+    T: ClassVar = VarConstraint("T", AnyAttr())
+    value = operand_def(T)
+    mask = prop_def(IntegerAttr)
+    result = result_def(T)
+    traits = traits_def(Pure())
+
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$value attr-dict `:` type($value)"
+
+    def __init__(self, value: SSAValue, mask: int):
+        super().__init__(operands=[value], result_types=[value.type], properties={"mask": IntegerAttr(mask, i64)})
+
+    def verify_(self) -> None:
+        if self.value.type not in _SUBGROUP_TYPES:
+            raise VerifyException(f"rgpu.subgroup_shuffle_xor works on f32, f16 or i32, got {self.value.type}")
+        if self.mask.value.data <= 0:
+            raise VerifyException(f"rgpu.subgroup_shuffle_xor needs a positive mask, got {self.mask.value.data}")

@@ -124,15 +124,19 @@ func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: 
 // -----
 
 // gemv with math = dp4a (targets with packed 8-bit dot products): the workgroup first quantizes the
-// activation blocks into workgroup memory (a tiled.promote of i32 units: 8 words of int8 values, the
-// block's scale and sum, padding), then each weight block is a quant.dot_block against them.
+// activation blocks into workgroup memory together (i32 units of 12: 8 words of int8 values, the block's
+// scale and sum, padding; 8 neighbouring invocations per block, 4 values and one word each, the block's
+// maximum and sum by tiled.reduce), then each weight block is a quant.dot_block against them.
 // CHECK-LABEL: func.func @contraction_dp4a
 // CHECK:         tiled.kernel "gemv_dp4a_0"
+// CHECK:           %[[XQ:.*]] = memref.alloca() : memref<1x24xi32, 3 : i64>
 // CHECK:           tiled.forall (%{{.*}}, %{{.*}}) in (%{{.*}}, %{{.*}}) workgroup {
 // CHECK:             tiled.forall (%{{.*}}, %{{.*}}) in (%{{.*}}, %{{.*}}) invocation {
-// CHECK:               %[[XQ:.*]] = tiled.promote (%{{.*}}, %{{.*}}) in [1, 24] attributes {unit = 12 : i64} : memref<1x24xi32, 3 : i64> {
-// CHECK:                 math.roundeven
-// CHECK:                 tiled.yield %{{.*}} : i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32, i32
+// CHECK:               tiled.reduce max %{{.*}} width 8 : f32
+// CHECK-COUNT-4:       math.roundeven
+// CHECK:               tiled.reduce add %{{.*}} width 8 : f32
+// CHECK:                 memref.store %{{.*}}, %[[XQ]][%{{.*}}, %{{.*}}] : memref<1x24xi32, 3 : i64>
+// CHECK:               "gpu.barrier"() : () -> ()
 // CHECK:               scf.for
 // CHECK:                 memref.load %[[XQ]]
 // CHECK-COUNT-4:         quant.dot_block %{{.*}}[%{{.*}}, %{{.*}}], {{.*}} sum %{{.*}} {scheme = "q4_0", shape = array<i64: 37, 64>, layout = "blocks"} : memref<333xi32> -> f32, f32, i32

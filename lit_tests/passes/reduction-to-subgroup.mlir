@@ -233,3 +233,35 @@ func.func @narrow(%x: memref<8xf32>, %y: memref<8xf32>) {
   }
   func.return
 }
+
+// -----
+
+// Groups of 4 in a workgroup of whole subgroups: with subgroups, a butterfly of two lane exchanges
+// (xor 1, then 2), no workgroup memory; without, the tree.
+// CHECK-LABEL:  func.func @butterfly
+// SG-NOT:           memref.alloca
+// SG:               %[[X1:.*]] = rgpu.subgroup_shuffle_xor %[[V:.*]] {mask = 1 : i64} : f32
+// SG-NEXT:          %[[S1:.*]] = arith.addf %[[V]], %[[X1]] : f32
+// SG-NEXT:          %[[X2:.*]] = rgpu.subgroup_shuffle_xor %[[S1]] {mask = 2 : i64} : f32
+// SG-NEXT:          %[[S2:.*]] = arith.addf %[[S1]], %[[X2]] : f32
+// SG-NOT:           "gpu.barrier"
+// SG:               memref.store %[[S2]]
+// TREE:             memref.alloca() : memref<64xf32, 3 : i64>
+// TREE-NOT:         rgpu.subgroup_shuffle_xor
+// WGSL:         subgroupShuffleXor(v_v, 1u)
+// WGSL:         subgroupShuffleXor(v{{[0-9]+}}, 2u)
+func.func @butterfly(%x: memref<64xf32>, %y: memref<64xf32>) {
+  tiled.kernel "butterfly"(%x, %y) {workgroup_size = array<i64: 64, 1, 1>} : memref<64xf32>, memref<64xf32> grid {
+  ^bb0(%a: memref<64xf32>, %b: memref<64xf32>):
+    %c1 = arith.constant 1 : index
+    tiled.yield %c1, %c1, %c1 : index, index, index
+  } body {
+  ^bb0(%a: memref<64xf32>, %b: memref<64xf32>):
+    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %v = memref.load %a[%t] : memref<64xf32>
+    %s = tiled.reduce add %v width 4 : f32
+    memref.store %s, %b[%t] : memref<64xf32>
+    tiled.yield
+  }
+  func.return
+}

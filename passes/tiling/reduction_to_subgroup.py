@@ -13,7 +13,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from rusty_ir.dialects.gpu.attrs import module_target
-from rusty_ir.dialects.gpu.ops import SubgroupAddOp, SubgroupMaxOp, SubgroupMinOp
+from rusty_ir.dialects.gpu.ops import SubgroupAddOp, SubgroupMaxOp, SubgroupMinOp, SubgroupShuffleXorOp
 from rusty_ir.dialects.tiled import WORKGROUP_SPACE, KernelOp, ReduceOp
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
@@ -71,6 +71,18 @@ def _subgroup(b: IRBuilder, kind: str, values: Sequence[SSAValue]) -> list[SSAVa
         return [best, b.value(SubgroupMinOp(candidate))]
     op = {"add": SubgroupAddOp, "max": SubgroupMaxOp, "min": SubgroupMinOp}[kind]
     return [b.value(op(v)) for v in values]
+
+
+def _butterfly(b: IRBuilder, kind: str, values: Sequence[SSAValue], width: int) -> list[SSAValue]:
+    """Each value combined over its group of ``width`` neighbouring lanes of a subgroup (a power of two below the
+    subgroup size): ``log2(width)`` exchanges with the lane ``xor`` 1, 2, 4, ...; every lane ends with the result."""
+    combine = _combiner(kind)
+    out = list(values)
+    mask = 1
+    while mask < width:
+        out = combine(b, out, [b.value(SubgroupShuffleXorOp(v, mask)) for v in out])
+        mask *= 2
+    return out
 
 
 def _through_memory(b: IRBuilder, kernel: KernelOp, values: Sequence[SSAValue], slots: int, count: int, slot: SSAValue,
@@ -134,6 +146,8 @@ def lower_reduce(op: ReduceOp, kernel: KernelOp, target: TargetDescription) -> N
     sg = target.subgroup_size
     if width == 1:
         results = values
+    elif sg and width < sg and sg % width == 0 and kernel.threads % sg == 0 and kind != "argmax":
+        results = _butterfly(b, kind, values, width)
     elif sg and width % sg == 0 and kernel.threads % sg == 0:
         results = _subgroup(b, kind, values)
         if width > sg:  # the group's subgroups meet in workgroup memory
@@ -154,6 +168,9 @@ class ReductionToSubgroupPass(ModulePass):
     Matches: ``tiled.reduce`` in ``tiled.kernel`` bodies. Produces, for a group
     of ``width`` invocations:
 
+    - ``width`` a power of two below the target's fixed ``subgroup_size`` (not
+      argmax): ``log2(width)`` ``rgpu.subgroup_shuffle_xor`` exchanges with
+      the neighbouring lanes (a butterfly; no workgroup memory, no barrier);
     - ``width`` a multiple of the target's fixed ``subgroup_size``: one
       ``rgpu.subgroup_add|max|min`` per value (argmax: the maximum, then the
       smallest index holding it), and when the group spans several subgroups

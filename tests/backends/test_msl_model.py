@@ -259,8 +259,9 @@ def test_decoder_layer_kernels_match_numpy(compiled_msl: dict[str, Any], msl_lib
     dense = {w: weights[f"blk.0.{w}.weight"].to_numpy() for w in LAYER_WEIGHTS}
     expected, k_new, v_new = reference_layer(x, dense, k_prev, v_prev, pos)
     assert run.block, "the default cache is paged"
-    # a multi-token step's GEMMs stage activations in f16 tiles on apple (half arithmetic): 11-bit mantissas
-    tol = 1e-4 if tokens == 1 else 1e-2
+    # a multi-token step stages activations in f16 tiles on apple (half arithmetic: 11-bit mantissas) in its GEMMs,
+    # and q, k, v and the probabilities in its FlashAttention tiles
+    tol = 1e-4 if tokens == 1 else 2e-2
     np.testing.assert_allclose(run.caches[("kv", "k", 0)][new], k_new, rtol=tol, atol=tol)
     np.testing.assert_allclose(run.caches[("kv", "v", 0)][new], v_new, rtol=tol, atol=tol)
     untouched = np.ones(CONTEXT, bool)

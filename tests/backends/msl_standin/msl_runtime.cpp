@@ -54,6 +54,8 @@ extern "C" void rusty_simd_gather(const void* mine, unsigned size, void* lanes, 
   g.simd[group]->arrive_and_wait();  // all lanes have read: the slots may be reused
 }
 
+extern "C" unsigned rusty_simd_lane() { return current_thread % current_simd_width; }
+
 // Run `fn` for every thread of every threadgroup of `grid` (or only the `ngroups` linear threadgroup
 // ids in `groups`, when not null). Returns 0.
 extern "C" int rusty_dispatch(rusty_thread_fn fn, void* const* buffers, const void* params, const uint32_t grid[3],
