@@ -145,7 +145,9 @@ async def run(url: str, clients: int, requests: int, max_tokens: int) -> Report:
 
 def launch(serve_args: list[str]) -> tuple[subprocess.Popen[str], str]:
     """``rusty serve --port 0 ...``; the process and its URL, once it listens."""
-    cmd = [sys.executable, "-m", "rusty_ir.tools.rusty", "serve", "--port", "0", *serve_args]
+    # -P: not the working directory first on sys.path, where a source checkout's rusty_ir/ (without the
+    # dialects/, passes/ and backends/ the install maps into it) would shadow the installed package
+    cmd = [sys.executable, "-P", "-m", "rusty_ir.tools.rusty", "serve", "--port", "0", *serve_args]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)  # our own tool
     assert proc.stderr is not None
     for line in proc.stderr:
