@@ -5,13 +5,17 @@ For config ``workgroup_tile = [M, N]``, ``thread_tile = [TM, TN]``,
 
     workgroups (wn, wm) over (ceil(N_total / N), ceil(tokens / M))
       invocations (ty, tx) over (M / TM, N / TN)           -- every invocation
-        [prologue reductions of the M rows into workgroup memory]
+        [prologue reductions of the M rows into workgroup memory, unless factored]
         for kb = 0; kb < K; kb += BK
           A = promote [M, BK] (transposed: [BK][M]), 4 activation values per unit,
               fused producers applied                       -- f16 with math = f16
+              [factored prologue (RMSNorm): the core values; each invocation folds
+              the row sums of the units it is dealt, _RidingPrologue]
           B = promote [N, BK] per weight (transposed), one weight block per
               unit, dequantized once here and read by every row of the tile
           acc = contract_tile(A, B, acc)                     -- TM x TN registers
+        [factored: the rows' sums meet in workgroup memory; the row scale
+        multiplies the register tile]
         the epilogue of the TM x TN outputs (stores of four consecutive columns)
 
 The register tile of invocation (ty, tx) is rows ``ty*4 + i`` of every group of
