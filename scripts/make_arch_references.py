@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 sys.path.insert(0, str(ROOT / "tests"))
 
+from hf_greedy import greedy_reference  # noqa: E402
 from importers.tiny_arch import ARCHS, PROMPT_IDS, STEPS, architecture_checkpoints  # noqa: E402
 
 
@@ -40,16 +41,7 @@ def main() -> None:
         paths = architecture_checkpoints(Path(tmp), DATA)
         for name in ARCHS:
             model = transformers.AutoModelForCausalLM.from_pretrained(paths[f"{name}_folder"], dtype=torch.float32).eval()
-            ids, gen, steps = list(PROMPT_IDS), [], []
-            with torch.no_grad():
-                for i in range(STEPS):
-                    row = model(torch.tensor([ids])).logits[0, -1].numpy().astype(np.float32)
-                    if i == 0:
-                        logits[name] = row
-                    top = np.sort(row)[-2:]
-                    steps.append({"top1_minus_top2": float(top[1] - top[0])})
-                    gen.append(int(row.argmax()))
-                    ids.append(gen[-1])
+            logits[name], gen, steps = greedy_reference(model, PROMPT_IDS, STEPS)
             report["architectures"][name] = {"model_class": type(model).__name__, "generated_ids": gen, "greedy_steps": steps}
     (DATA / "hf_architectures.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     np.savez_compressed(DATA / "hf_architectures_logits.npz", **logits)

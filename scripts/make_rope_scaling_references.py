@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 sys.path.insert(0, str(ROOT / "tests"))
 
+from hf_greedy import greedy_reference  # noqa: E402
 from importers.tiny_rope import PROMPT_IDS, STEPS, rope_scaling_checkpoints  # noqa: E402
 
 
@@ -40,16 +41,7 @@ def main() -> None:
         paths = rope_scaling_checkpoints(Path(tmp))
         for name in ("llama3", "linear"):
             model = transformers.AutoModelForCausalLM.from_pretrained(paths[f"{name}_folder"], dtype=torch.float32).eval()
-            ids, gen, steps = list(PROMPT_IDS), [], []
-            with torch.no_grad():
-                for i in range(STEPS):
-                    row = model(torch.tensor([ids])).logits[0, -1].numpy().astype(np.float32)
-                    if i == 0:
-                        logits[name] = row
-                    top = np.sort(row)[-2:]
-                    steps.append({"top1_minus_top2": float(top[1] - top[0])})
-                    gen.append(int(row.argmax()))
-                    ids.append(gen[-1])
+            logits[name], gen, steps = greedy_reference(model, PROMPT_IDS, STEPS)
             report["scalings"][name] = {"generated_ids": gen, "greedy_steps": steps,
                                         "inv_freq": model.model.rotary_emb.inv_freq.tolist()}  # fmt: skip
     (DATA / "hf_rope_scaling.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
