@@ -29,3 +29,17 @@ def compare_greedy(got: list[int], want: list[int], steps: list[dict[str, Any]],
         )
         return i
     return len(want)
+
+
+def check_reference_backend(model: Any, prompt_ids: list[int], steps: int, want: dict[str, Any], first_logits: np.ndarray,
+                            what: str, near_tie: float) -> None:  # fmt: skip
+    """A loaded tiny checkpoint on the reference backend against a transformers reference: greedy ids after
+    ``prompt_ids`` (``want``: generated_ids, greedy_steps) and first-step logits within 1e-3 relative."""
+    from rusty_ir.generate import ReferenceBackend, generate
+    from rusty_ir.importers.to_ir import build_module
+
+    backend = ReferenceBackend(build_module(model.config, model.weights, logits_entry=True), model.weights, 64, keep_logits=True)
+    result = generate(backend, model.tokenizer, list(prompt_ids), steps, stop_at_eos=False)
+    err = max_rel_err(backend.last_logits, first_logits)
+    assert err < 1e-3, f"{what}: first-step logits off by {err:.3g}"
+    compare_greedy(result.generated_ids, want["generated_ids"], want["greedy_steps"], what, near_tie)

@@ -18,7 +18,7 @@ import oracle_checks
 import pytest
 
 from rusty_ir.errors import RustyError
-from rusty_ir.generate import ReferenceBackend, generate
+from rusty_ir.generate import generate
 from rusty_ir.importers import load_model
 from rusty_ir.importers.to_ir import build_module
 
@@ -52,12 +52,7 @@ def test_matches_transformers(checkpoints, reference, name: str) -> None:
     arch = name.split("_")[0]
     model = load_model(checkpoints[name])
     assert model.config.arch == arch and not model.config.qkv_bias
-    backend = ReferenceBackend(build_module(model.config, model.weights, logits_entry=True), model.weights, 64, keep_logits=True)
-    want = report["architectures"][arch]
-    result = generate(backend, model.tokenizer, list(PROMPT_IDS), report["steps"], stop_at_eos=False)
-    err = oracle_checks.max_rel_err(backend.last_logits, logits[arch])
-    assert err < 1e-3, f"{name}: first-step logits off by {err:.3g}"
-    oracle_checks.compare_greedy(result.generated_ids, want["generated_ids"], want["greedy_steps"], name, NEAR_TIE)
+    oracle_checks.check_reference_backend(model, PROMPT_IDS, report["steps"], report["architectures"][arch], logits[arch], name, NEAR_TIE)
 
 
 @pytest.mark.parametrize("arch", ["qwen3", "phi3"])

@@ -18,7 +18,7 @@ import oracle_checks
 import pytest
 
 from rusty_ir.errors import RustyError
-from rusty_ir.generate import ReferenceBackend, generate
+from rusty_ir.generate import generate
 from rusty_ir.importers import load_model
 from rusty_ir.importers.export import write_hf_folder
 from rusty_ir.importers.rope import default_inv_freq, llama3_factors
@@ -77,12 +77,7 @@ def test_scaled_rope_matches_transformers(checkpoints, reference, name: str) -> 
     model = load_model(checkpoints[name])
     assert model.config.tied_embeddings and "output.weight" not in model.weights
     assert model.weights["rope_freqs.weight"].shape == (8,)
-    backend = ReferenceBackend(build_module(model.config, model.weights, logits_entry=True), model.weights, 64, keep_logits=True)
-    want = report["scalings"][scaling]
-    result = generate(backend, model.tokenizer, list(PROMPT_IDS), report["steps"], stop_at_eos=False)
-    err = oracle_checks.max_rel_err(backend.last_logits, logits[scaling])
-    assert err < 1e-3, f"{name}: first-step logits off by {err:.3g}"
-    oracle_checks.compare_greedy(result.generated_ids, want["generated_ids"], want["greedy_steps"], name, NEAR_TIE)
+    oracle_checks.check_reference_backend(model, PROMPT_IDS, report["steps"], report["scalings"][scaling], logits[scaling], name, NEAR_TIE)
 
 
 def test_scaled_rope_on_wgpu(checkpoints, reference) -> None:
