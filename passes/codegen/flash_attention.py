@@ -64,15 +64,26 @@ def flash_threads(bq: int, bk: int) -> int:
     return (bq // 4) * (bk // 4)
 
 
+def flash_tile(bq: int, bk: int, hd: int) -> tuple[int, int] | None:
+    """The output register tile (TM, TN) of a FlashAttention workgroup over ``bq`` rows and ``bk`` keys with
+    ``flash_threads(bq, bk)`` invocations, or None where the module docstring's mappings do not fit: sizes
+    multiples of 4, at least 16 output values per invocation (Bk <= head_dim), softmax rows that divide among
+    the invocations."""
+    threads = flash_threads(bq, bk)
+    rows_fit = (threads % bq == 0 and bk % (threads // bq) == 0) or bq % threads == 0
+    if bq % 4 or bk % 4 or hd % 4 or not threads or not rows_fit:
+        return None
+    return output_tile(bq, hd, threads)
+
+
 def _check(kernel: Kernel, op: AttentionOp) -> tuple[int, int, int, int, tuple[int, int]]:
     """(threads, Bq, Bk, head_dim, output register tile) after checking that the mappings of the module docstring fit."""
     hd = op.head_dim.value.data
     threads = kernel.threads
     (bq,) = kernel.config.workgroup_tile
     bk = kernel.config.reduction_tile
-    tile = output_tile(bq, hd, threads)
-    rows_fit = (threads % bq == 0 and bk % (threads // bq) == 0) or bq % threads == 0
-    if bq % 4 or bk % 4 or hd % 4 or flash_threads(bq, bk) != threads or tile is None or not rows_fit:
+    tile = flash_tile(bq, bk, hd)
+    if tile is None or flash_threads(bq, bk) != threads:
         raise RustyError(
             f"tiled attention needs Bq ({bq}), Bk ({bk}) and head_dim ({hd}) multiples of 4, a workgroup of (Bq / 4) * (Bk / 4) "
             f"invocations (has {threads}), at least 16 output values per invocation (Bk <= head_dim) and rows that divide "
@@ -84,7 +95,8 @@ def _check(kernel: Kernel, op: AttentionOp) -> tuple[int, int, int, int, tuple[i
 def lower_flash_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
     """Write the kernel body (see the module docstring); returns the grid."""
     op = next(o for o in ops if isinstance(o, AttentionOp))
-    threads, bq, bk, hd, _ = _check(kernel, op)
+    geometry = _check(kernel, op)
+    threads, bq = geometry[0], geometry[1]
     heads = op.num_heads.value.data
     g = kernel.grid_b
     grid = [g.index(heads), g.ceildiv(mat.dims(g, op.query, kernel.grid_args)[0], g.index(bq)), g.index(1)]
@@ -93,7 +105,7 @@ def lower_flash_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Opera
 
     def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
         h, qb = wivs
-        kernel.invocations(wb, [threads], lambda ib, ivs: _body(kernel, mat, op, ops, ib, ivs[0], h, qb, rows))
+        kernel.invocations(wb, [threads], lambda ib, ivs: _body(kernel, mat, op, ops, geometry, ib, ivs[0], h, qb, rows))
 
     kernel.workgroups([b.index(heads), b.ceildiv(rows, b.index(bq))], per_workgroup)
     return grid
@@ -106,9 +118,9 @@ def _vec4(b: IRBuilder, value: float | SSAValue) -> SSAValue:
     return b.value(arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(ty, [value] * 4), ty))
 
 
-def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Operation], b: IRBuilder, tid: SSAValue,
-          h: SSAValue, qb: SSAValue, rows: SSAValue) -> None:  # fmt: skip
-    threads, bq, bk, hd, (tm, tn) = _check(kernel, op)
+def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Operation], geometry: tuple[int, int, int, int, tuple[int, int]],
+          b: IRBuilder, tid: SSAValue, h: SSAValue, qb: SSAValue, rows: SSAValue) -> None:  # fmt: skip
+    threads, bq, bk, hd, (tm, tn) = geometry
     heads, kv_heads = op.num_heads.value.data, op.num_kv_heads.value.data
     elem = Float16Type() if kernel.target.f16 else F32
     wide = kernel.target.f16
@@ -224,4 +236,4 @@ def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Oper
         b.if_then(b.cmpi("ult", s, rows), write)
 
 
-__all__ = ["flash_threads", "lower_flash_attention", "output_tile"]
+__all__ = ["flash_threads", "flash_tile", "lower_flash_attention", "output_tile"]

@@ -25,7 +25,7 @@ from rusty_ir.dialects.dispatch import LoweringConfigAttr
 from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp
 from rusty_ir.dialects.quant import DOT_SCHEMES, DequantizeOp, kernel_block
 from rusty_ir.dialects.quant.attrs import BlockQuantType
-from rusty_ir.passes.codegen.flash_attention import flash_threads, output_tile
+from rusty_ir.passes.codegen.flash_attention import flash_threads, flash_tile
 from rusty_ir.passes.codegen.gemv import activation_unit
 from rusty_ir.passes.dispatch.analysis import Kind, is_mac, kind, region_strategy, root_of
 from rusty_ir.targets import TargetDescription
@@ -190,8 +190,7 @@ def attention_configs(root: AttentionOp, target: TargetDescription) -> tuple[Low
     for bq, bk in FLASH_TILES:
         threads = flash_threads(bq, bk)
         fits = threads <= target.max_invocations and flash_memory(bq, bk, hd, target.f16) <= target.max_workgroup_memory
-        rows_fit = (threads % bq == 0 and bk % (threads // bq) == 0) or bq % threads == 0
-        if fits and rows_fit and output_tile(bq, hd, threads) is not None:
+        if fits and flash_tile(bq, bk, hd) is not None:
             return LoweringConfigAttr("attention", [threads, 1, 1], workgroup_tile=[bq], reduction_tile=bk), single
     return LoweringConfigAttr("attention", [wg, 1, 1], reduction_tile=wg), single
 
