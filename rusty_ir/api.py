@@ -77,7 +77,7 @@ class LoadOptions:
     sampling: bool = True
     """Compile the sampling entries too (needed for anything but greedy)."""
     compile: dict[str, Any] = field(default_factory=dict)
-    """``CompileOptions`` fields: tune, quantize, kv_cache, kv_block_size."""
+    """``CompileOptions`` fields: tune, quantize, kv_cache, kv_block_size, pass_pipeline, insert_after, insert_before."""
     speculate: str | None = None
     """Speculative decoding (greedy only): ``lookup`` (prompt lookup) or ``draft`` (a draft model, ``draft``);
     None = off. Compiles the ``@verify`` entry (``rusty_ir.speculative``)."""
@@ -102,6 +102,7 @@ class LoadOptions:
             raise RustyError(f"--context-length must be from 1 to {MAX_CONTEXT_LENGTH}, got {self.context_length}")
         if self.resident_layers is not None and self.resident_layers < 1:
             raise RustyError(f"--resident-layers must be at least 1 (layers kept on the GPU), got {self.resident_layers}")
+        CompileOptions(**self.compile)  # its checks (a pipeline's stages, a scheme's name) before anything is loaded
         changed = [k for k, v in self.compile.items() if v != getattr(CompileOptions(), k)]
         flags = lambda names: ", ".join(f"--{n.replace('_', '-')}" for n in names)  # noqa: E731
         if self.compiled is not None and changed:
@@ -355,6 +356,11 @@ class Model:
             self.session.reset()
 
 
+def _strings(value: str | Sequence[str]) -> tuple[str, ...]:
+    """One string or a sequence of them, as a tuple (``insert_after="gpu=my-pass"`` is one insertion)."""
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def _drain(pieces: Iterator[str]) -> GenerationResult:
     while True:
         try:
@@ -374,6 +380,9 @@ def load(
     quantize: str = "",
     kv_cache: str = "f32",
     kv_block_size: int = DEFAULT_KV_BLOCK_SIZE,
+    pass_pipeline: str = "",
+    insert_after: str | Sequence[str] = (),
+    insert_before: str | Sequence[str] = (),
     speculate: str | None = None,
     draft: str | Path | None = None,
     draft_tokens: int = DEFAULT_DRAFT_TOKENS,
@@ -382,14 +391,17 @@ def load(
     """Load ``model`` (a .gguf file or a Hugging Face folder; default the bundled SmolLM2-135M-Instruct)
     and make it ready to generate, with ``rusty run``'s options and defaults: ``backend`` (``wgpu`` or
     ``reference``), ``context_length`` (the model's, at most 8192), ``compiled`` (a ``rusty compile -o``
-    folder), ``resident_layers``, ``tune``, ``quantize``, ``kv_cache``, ``kv_block_size``, and speculative
+    folder), ``resident_layers``, ``tune``, ``quantize``, ``kv_cache``, ``kv_block_size``, the pipeline
+    (``pass_pipeline``, or passes inserted at stages: ``insert_after=["gpu=my-pass{x=1}"]``, ``insert_before``;
+    installed plugins' passes may be named, docs/plugins.md), and speculative
     decoding: ``speculate`` (``"lookup"``, or ``"draft"`` with a ``draft`` checkpoint of the same tokenizer; a
     ``draft`` alone means ``"draft"``) with ``draft_tokens`` per step. ``progress`` prints what it does on
     stderr (bars on a terminal). Errors are ``rusty_ir.RustyError``."""
     options = LoadOptions(
         backend=backend, context_length=context_length, compiled=None if compiled is None else str(compiled),
         resident_layers=resident_layers,
-        compile={"tune": tune, "quantize": quantize, "kv_cache": kv_cache, "kv_block_size": kv_block_size},
+        compile={"tune": tune, "quantize": quantize, "kv_cache": kv_cache, "kv_block_size": kv_block_size,
+                 "pass_pipeline": pass_pipeline, "insert_after": _strings(insert_after), "insert_before": _strings(insert_before)},
         speculate=speculate or ("draft" if draft is not None else None), draft=None if draft is None else str(draft),
         draft_tokens=draft_tokens,
     )  # fmt: skip

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 import rusty_ir
 from rusty_ir.errors import RustyError
 from rusty_ir.outputs import replace_folder, write_folder
+from rusty_ir.pipeline import mlir_to_xdsl_pipeline, spec_pass_name, split_pipeline
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 from rusty_ir.weights import TensorView
 
@@ -95,6 +96,19 @@ class CompileOptions:
     """Positions per block of the paged KV cache; 0 = not paged, every layer's K and V sized for the whole
     context at load (``convert-transformer-to-tensor`` option ``kv-block-size``)."""
 
+    pass_pipeline: str = ""
+    """A whole pipeline instead of the default stages (``--pass-pipeline``), in MLIR's syntax
+    (``builtin.module(a,b{x=1})``) or xDSL's (``a,b{x=1}``); ``rusty-default`` in it stands for the default
+    stages with these options. It must end at the gpu level. Each pass is a stage named after the pass; the
+    default stages keep their names. Plugins' passes (``rusty_ir.plugins`` entry points) may be named."""
+
+    insert_after: tuple[str, ...] = ()
+    """Passes to run after a stage, each ``STAGE=PASS{options}[,PASS...]`` (``--insert-after``); each inserted
+    pass is a stage named after it (``name#2`` for a second one of the same name)."""
+
+    insert_before: tuple[str, ...] = ()
+    """Passes to run before a stage, as ``insert_after`` (``--insert-before``)."""
+
     def __post_init__(self) -> None:
         from rusty_ir.targets import TARGETS
         from rusty_ir.weights import QUANTIZE_TARGETS
@@ -116,6 +130,12 @@ class CompileOptions:
                 f"MSL kernels run on Apple GPUs and are tuned for the 'apple' target, not '{self.target}' "
                 "(rusty compile --target msl)"
             )
+        for name in ("insert_after", "insert_before"):  # lists (the API, JSON) count as the tuples they are
+            value = getattr(self, name)
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise RustyError(f"{name} must be a list of 'STAGE=PASS{{options}}' strings, got {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        _ = self.stages  # every pipeline mistake that needs no pass registry: now, before any work
 
     @classmethod
     def for_target(cls, name: str, **kwargs: Any) -> CompileOptions:
@@ -130,15 +150,50 @@ class CompileOptions:
 
     @property
     def stages(self) -> tuple[tuple[str, str], ...]:
-        """``DEFAULT_STAGES``, after a first stage 'quantized' (``quantize-weights``) when ``quantize`` is set."""
+        """The stages to run, as (name, pass spec) pairs: ``DEFAULT_STAGES`` with these options (``stage_spec``),
+        or the passes of ``pass_pipeline``; after a first stage 'quantized' (``quantize-weights``) when
+        ``quantize`` is set; with the passes of ``insert_after``/``insert_before`` where they say."""
         from rusty_ir.stages import DEFAULT_STAGES
 
         first = ((QUANTIZED_STAGE, f"quantize-weights{{scheme={self.quantize}}}"),) if self.quantize else ()
-        return first + DEFAULT_STAGES
+        defaults = tuple((name, self.stage_spec(spec)) for name, spec in DEFAULT_STAGES)
+        stages = list(first + (self._custom_stages(defaults) if self.pass_pipeline.strip() else defaults))
+        names = {name for name, _ in stages}
+        for flag, after in (("--insert-before", False), ("--insert-after", True)):
+            for item in self.insert_after if after else self.insert_before:
+                stage, eq, text = item.partition("=")
+                stage = stage.strip()
+                where = [i for i, (name, _) in enumerate(stages) if name == stage]
+                if not eq or not text.strip():
+                    raise RustyError(f"{flag} '{item}': give STAGE=PASS{{options}} (stages: {', '.join(n for n, _ in stages)})")
+                if not where:
+                    raise RustyError(f"{flag} '{item}': unknown stage '{stage}' (stages: {', '.join(n for n, _ in stages)})")
+                inserted = [(_unique(spec_pass_name(s), names), s) for s in split_pipeline(_flat(text, flag))]
+                at = where[0] + after
+                stages[at:at] = inserted
+        return tuple(stages)
+
+    def _custom_stages(self, defaults: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        """The stages of ``pass_pipeline``: ``rusty-default`` becomes ``defaults``; a pass that is one of the
+        default stages' (same spec) keeps that stage's name, any other pass is a stage named after it."""
+        default_name = {spec: name for name, spec in defaults}
+        stages: list[tuple[str, str]] = []
+        names: set[str] = set()
+        for spec in split_pipeline(_flat(self.pass_pipeline, "--pass-pipeline")):
+            if spec_pass_name(spec) == "rusty-default":
+                if spec != "rusty-default":
+                    raise RustyError(f"--pass-pipeline: '{spec}': in a compile, rusty-default takes no options (give --target)")
+                parts = list(defaults)
+            else:
+                parts = [(default_name.get(spec) or spec_pass_name(spec), spec)]
+            for name, s in parts:
+                stages.append((_unique(name, names), s))
+        return tuple(stages)
 
     @property
     def pipeline(self) -> str:
-        return ",".join(self.stage_spec(spec) for _, spec in self.stages)
+        """The whole pipeline, in xDSL's syntax: what the compile runs (part of the cache key)."""
+        return ",".join(spec for _, spec in self.stages)
 
     def stage_spec(self, spec: str) -> str:
         """A stage's pass spec from ``DEFAULT_STAGES`` with these options: the target, the KV cache's layout
@@ -149,6 +204,24 @@ class CompileOptions:
         if self.tune and spec == "tune-workgroups":
             spec = f'tune-workgroups{{configs="{TUNING_CACHE}"}}'  # the adapter's cache file, known when compiling
         return spec
+
+
+def _flat(text: str, flag: str) -> str:
+    """A pipeline given in MLIR's or xDSL's syntax, flat (``rusty_ir.pipeline.mlir_to_xdsl_pipeline``)."""
+    flat = mlir_to_xdsl_pipeline(text)
+    if not flat:
+        raise RustyError(f"{flag}: the pipeline '{text}' has no passes")
+    return flat
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """``name``, or ``name#2``, ``name#3``, ... when taken; the result is added to ``taken``."""
+    unique, n = name, 1
+    while unique in taken:
+        n += 1
+        unique = f"{name}#{n}"
+    taken.add(unique)
+    return unique
 
 
 @dataclass
@@ -216,21 +289,21 @@ def compile_module(
     module: ModuleOp,
     options: CompileOptions = CompileOptions(),
     on_stage: Callable[[str, ModuleOp, float], None] | None = None,
+    registry: Any = None,
 ) -> Artifact:
-    """Lower a transformer-level module through every stage; ``on_stage(name, ir, seconds)`` sees each."""
+    """Lower a transformer-level module through every stage; ``on_stage(name, ir, seconds)`` sees each.
+    ``registry``: the passes, as ``check_pipeline`` returned them (default: checked here)."""
     from rusty_ir.backends.schedule import emit_schedule
     from rusty_ir.ir import verify
     from rusty_ir.passes.quant.quantize_weights import quantization_templates
-    from rusty_ir.pipeline import build_pipeline
-    from rusty_ir.registry import build_registry
+    from rusty_ir.pipeline import build_pipeline, require_gpu_level
 
-    registry = build_registry()
+    registry = registry or check_pipeline(options)
     ctx = registry.context()
     timings: dict[str, float] = {}
     quantized: dict[str, str] = {}
     for stage, spec in options.stages:
         start = time.perf_counter()
-        spec = options.stage_spec(spec)
         if TUNING_CACHE in spec:  # measure first (rusty_ir.tuning), then the pass reads the winners
             from rusty_ir.tuning import tune_for_compile
 
@@ -243,6 +316,11 @@ def compile_module(
             quantized = quantization_templates(module)  # later stages drop the tfm ops and the attribute
         if on_stage is not None:
             on_stage(stage, module, timings[stage])
+    if options.pass_pipeline or options.insert_after or options.insert_before:
+        try:
+            require_gpu_level(module)
+        except RustyError as err:
+            raise RustyError(f"the pipeline '{options.pipeline}' does not end at the gpu level: {err}", err.op) from None
     start = time.perf_counter()
     if options.language == "msl":
         from rusty_ir.backends.msl import emit_program as emit_msl_program
@@ -259,11 +337,69 @@ def compile_module(
         "rusty_ir": rusty_ir.__version__,
         "options": asdict(options),
         "pipeline": options.pipeline,
+        "plugins": [{k: p[k] for k in ("name", "distribution", "version")} for p in installed_plugins()],
         "kernels": len(program.kernels),
         "stage_seconds": {k: round(v, 3) for k, v in timings.items()},
         "quantized_weights": quantized,
     }
     return Artifact(program.source, schedule, manifest, options.language)
+
+
+def check_pipeline(options: CompileOptions) -> Any:
+    """The pass registry (``rusty_ir.registry.Registry``: rusty-ir's, upstream's and the installed plugins'
+    passes; a plugin that fails to load is skipped with a warning on stderr) after checking that every stage's
+    passes and options exist in it: a RustyError naming the first that does not (and any plugin that failed to
+    load, which might have given it), before any stage runs."""
+    from rusty_ir.pipeline import build_pipeline
+    from rusty_ir.registry import build_registry
+
+    registry = build_registry()
+    for stage, spec in options.stages:
+        try:
+            build_pipeline(registry, spec)
+        except RustyError as err:
+            raise RustyError(f"stage '{stage}': {err}") from None
+    return registry
+
+
+def installed_plugins() -> list[dict[str, str]]:
+    """The plugins installed under the ``rusty_ir.plugins`` entry-point group, found without importing them (a
+    cache hit must not load xDSL): name, module, distribution, version, and a hash of the module's sources
+    (an editable install keeps its version while its code changes). Sorted by name."""
+    from importlib.metadata import entry_points
+
+    from rusty_ir.registry import PLUGIN_GROUP
+
+    out: list[dict[str, str]] = []
+    for ep in entry_points(group=PLUGIN_GROUP):
+        dist = ep.dist
+        out.append({"name": ep.name, "module": ep.value, "distribution": dist.name if dist else "",
+                    "version": dist.version if dist else "", "sources": _module_sources_hash(ep.value)})  # fmt: skip
+    return sorted(out, key=lambda p: (p["name"], p["module"]))
+
+
+def _module_sources_hash(value: str) -> str:
+    """A hash of the Python files of an entry point's top-level package or module ('' if it cannot be found)."""
+    top = value.split(":", 1)[0].split(".", 1)[0].strip()
+    try:
+        spec = importlib.util.find_spec(top)  # a top-level name: found, not imported
+    except (ImportError, ValueError):
+        return ""
+    if spec is None:
+        return ""
+    if spec.submodule_search_locations:
+        files = sorted(f for root in spec.submodule_search_locations for f in Path(root).rglob("*.py"))
+    elif spec.origin and spec.origin not in ("built-in", "frozen"):
+        files = [Path(spec.origin)]
+    else:
+        return ""
+    digest = hashlib.sha256()
+    for file in files:
+        try:
+            digest.update(file.read_bytes())
+        except OSError:
+            continue
+    return digest.hexdigest()[:16]
 
 
 _FINGERPRINT: str | None = None
@@ -303,8 +439,10 @@ def model_fingerprint(model: Any) -> str:
 
 
 def cache_key(model: Any, options: CompileOptions, adapter: str) -> str:
-    """The model's content (``model_fingerprint``), options, pipeline, compiler sources and adapter."""
-    parts = [model_fingerprint(model), json.dumps(asdict(options), sort_keys=True), options.pipeline, compiler_fingerprint(), adapter]
+    """The model's content (``model_fingerprint``), options, pipeline, compiler sources, the installed plugins
+    (``installed_plugins``: names, versions and sources) and adapter."""
+    plugins = json.dumps(installed_plugins(), sort_keys=True)
+    parts = [model_fingerprint(model), json.dumps(asdict(options), sort_keys=True), options.pipeline, compiler_fingerprint(), plugins, adapter]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
 

@@ -4,6 +4,9 @@ MLIR writes ``builtin.module(func.func(canonicalize),cse{opt=1})``; xDSL's
 parser takes the flat ``canonicalize,cse{opt=1}`` with no stray spaces. Every
 xDSL pass is a module pass, so op anchors are dropped and their contents
 flattened in order. Option syntax inside ``{}`` is the same in both.
+
+The text functions (``mlir_to_xdsl_pipeline``, ``split_pipeline``, ``expand_named_pipelines``) import no
+xDSL: the compile driver reads pipelines with them to find a compiled model in its cache.
 """
 
 from __future__ import annotations
@@ -15,18 +18,17 @@ import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.dialects.gpu import ModuleOp as GpuModuleOp
-from xdsl.dialects.linalg import ops as linalg
-from xdsl.ir import Operation
-from xdsl.passes import ModulePass, PassPipeline
-from xdsl.utils.arg_spec import ArgSpecParseError, parse_pipeline
+from typing import TYPE_CHECKING
 
 from rusty_ir.errors import RustyError
-from rusty_ir.passes.dispatch.analysis import defined_within
-from rusty_ir.registry import Registry
 from rusty_ir.stages import DEFAULT_STAGES
+
+if TYPE_CHECKING:  # xDSL is imported where it is used: the text functions serve the compile cache's key
+    from xdsl.dialects.builtin import ModuleOp
+    from xdsl.ir import Operation
+    from xdsl.passes import ModulePass, PassPipeline
+
+    from rusty_ir.registry import Registry
 
 _LOWERED_BY: tuple[tuple[str, str], ...] = (
     ("tfm.", "convert-transformer-to-tensor (stage 'tensor')"),
@@ -48,6 +50,8 @@ def require_gpu_level(module: ModuleOp) -> None:
     checks the host side, which must be only buffers, index arithmetic,
     loops, calls and launches.
     """
+    from xdsl.dialects.gpu import ModuleOp as GpuModuleOp
+
     for op in module.walk():
         if isinstance(op, GpuModuleOp):
             continue
@@ -123,12 +127,43 @@ def mlir_to_xdsl_pipeline(text: str) -> str:
     return "".join(out)
 
 
+def split_pipeline(spec: str) -> list[str]:
+    """The pass specs of a flat xDSL pipeline (``a,b{x=1 y=2,3}`` -> ``['a', 'b{x=1 y=2,3}']``): split at the
+    commas outside braces and quotes. An empty pass (``a,,b``) is a RustyError."""
+    parts: list[str] = []
+    depth, quote, start = 0, "", 0
+    for i, ch in enumerate(spec):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(spec[start:i])
+            start = i + 1
+    parts.append(spec[start:])
+    if any(not p.strip() for p in parts):
+        raise RustyError(f"pipeline '{spec}': an empty pass name (two commas, or one at an end)")
+    return [p.strip() for p in parts]
+
+
+def spec_pass_name(spec: str) -> str:
+    """The pass name of one pass spec (``b{x=1}`` -> ``b``)."""
+    return spec.split("{", 1)[0].strip()
+
+
 def build_pipeline(
     registry: Registry,
     spec: str,
     callback: Callable[[ModulePass | None, ModuleOp, ModulePass | None], None] | None = None,
 ) -> PassPipeline:
     """Parse an xDSL pipeline spec against the registry; every mistake is a RustyError."""
+    from xdsl.passes import PassPipeline
+    from xdsl.utils.arg_spec import ArgSpecParseError, parse_pipeline
+
     spec = expand_named_pipelines(spec)
     try:
         specs = list(parse_pipeline(spec))
@@ -159,6 +194,10 @@ def require_rusty_subset(module: ModuleOp, pass_name: str) -> None:
     - ``linalg.generic`` bodies compute from their own arguments: the yielded values are defined in the body
       or are its block arguments (the kernel generators rebuild the body from them).
     """
+    from xdsl.dialects.linalg import ops as linalg
+
+    from rusty_ir.passes.dispatch.analysis import defined_within
+
     for op in module.walk():
         for region in op.regions:
             if len(region.blocks) > 1:

@@ -21,13 +21,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, TypeVar
-
-from xdsl.context import Context
-from xdsl.ir import Dialect
-from xdsl.passes import ModulePass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rusty_ir.errors import RustyError
+
+if TYPE_CHECKING:  # imported where used: the compile cache finds the installed plugins without xDSL
+    from xdsl.context import Context
+    from xdsl.ir import Dialect
+    from xdsl.passes import ModulePass
 
 PLUGIN_GROUP = "rusty_ir.plugins"
 
@@ -72,11 +73,14 @@ class Registry:
     """Where each pass comes from: 'rusty-ir', 'xdsl' or the plugin's name."""
     broken: dict[str, str] = field(default_factory=dict)
     """Installed plugins that failed to load, by name: why (they were skipped)."""
+    dialect_origin: dict[str, str] = field(default_factory=dict)
+    """Where each dialect comes from: 'xdsl', 'rusty-ir' or the plugin's name."""
 
     def add_dialect(self, name: str, factory: Callable[[], Dialect], origin: str) -> None:
         if name in self.dialects and origin != "xdsl":
             raise RustyError(f"{origin}: dialect '{name}' is already registered")
         self.dialects[name] = factory
+        self.dialect_origin[name] = origin
 
     def add_pass(self, name: str, factory: Callable[[], type[ModulePass]], origin: str) -> None:
         if name in self.passes:
@@ -86,6 +90,9 @@ class Registry:
 
     def add_plugin(self, plugin: Any, origin: str) -> None:
         """Register a plugin's ``PASSES`` and ``DIALECTS``."""
+        from xdsl.ir import Dialect
+        from xdsl.passes import ModulePass
+
         passes = tuple(getattr(plugin, "PASSES", ()))
         dialects = tuple(getattr(plugin, "DIALECTS", ()))
         if not passes and not dialects:
@@ -113,14 +120,18 @@ class Registry:
         spec = importlib.util.spec_from_file_location(f"rusty_plugin_{file.stem}", file)
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # as import does: dataclasses and pickling look the module up by name
         try:
             spec.loader.exec_module(module)
         except Exception as err:  # a broken plugin is the user's input: report it, no traceback
+            del sys.modules[spec.name]
             raise RustyError(f"plugin file '{path}' failed to import: {type(err).__name__}: {err}") from err
         self.add_plugin(module, str(path))
 
     def context(self) -> Context:
         """A fresh xDSL context with every registered dialect (loaded lazily)."""
+        from xdsl.context import Context
+
         ctx = Context()
         for name, factory in self.dialects.items():
             ctx.register_dialect(name, factory)
@@ -130,8 +141,11 @@ class Registry:
         try:
             return self.passes[name]()
         except KeyError:
-            broken = "".join(f"; plugin '{p}' failed to load ({why})" for p, why in self.broken.items())
-            raise RustyError(f"unknown pass '{name}' (rusty-opt --list-passes shows them all){broken}") from None
+            if self.broken:  # the pass may be one of theirs: say which plugins, and why they did not load
+                which = "; ".join(f"plugin '{p}' failed to load ({why})" for p, why in self.broken.items())
+                raise RustyError(f"unknown pass '{name}'; it may come from a plugin that failed to load: {which}. "
+                                 "Fix or reinstall that package (rusty-opt --list-passes shows the passes there are)") from None  # fmt: skip
+            raise RustyError(f"unknown pass '{name}' (rusty-opt --list-passes shows them all)") from None
 
     def add_installed_plugins(self, warn: Callable[[str], None]) -> None:
         """Register the plugins installed under the entry-point group ``PLUGIN_GROUP``. One that fails to load

@@ -42,16 +42,28 @@ def block_size(text: str) -> int:
 
 
 def add_compile_options(parser: argparse.ArgumentParser) -> None:
-    """The flags that change what is compiled: --tune, --quantize, --kv-cache, --kv-block-size."""
+    """The flags that change what is compiled: --tune, --quantize, --kv-cache, --kv-block-size, and the pipeline
+    (--pass-pipeline, --insert-after, --insert-before)."""
     parser.add_argument("--tune", action="store_true", help=TUNE_HELP)
     parser.add_argument("--quantize", metavar="SCHEME", help=QUANTIZE_HELP)
     parser.add_argument("--kv-cache", choices=KV_CACHE_TYPES, default="f32", help=KV_CACHE_HELP)
     parser.add_argument("--kv-block-size", type=block_size, default=DEFAULT_KV_BLOCK_SIZE, metavar="N", help=KV_BLOCK_HELP)
+    group = parser.add_argument_group("pipeline (installed plugins' passes may be named; docs/plugins.md)")
+    group.add_argument("--pass-pipeline", default="", metavar="PIPELINE", help=PASS_PIPELINE_HELP)
+    group.add_argument("--insert-after", action="append", default=[], metavar="STAGE=PASS", help=INSERT_HELP.format(where="after"))
+    group.add_argument("--insert-before", action="append", default=[], metavar="STAGE=PASS", help=INSERT_HELP.format(where="before"))
+
+
+PASS_PIPELINE_HELP = ("compile with this pipeline instead of the default stages: 'builtin.module(a,b{x=1})' or 'a,b{x=1}'; "
+                      "'rusty-default' stands for the default stages, e.g. 'rusty-default,my-pass'; it must end at the gpu level")
+INSERT_HELP = ("run passes {where} a stage of the pipeline: STAGE=PASS{{options}}[,PASS...] (repeatable; "
+               "stages: rusty compile --dump-after's); each inserted pass is a stage named after it")
 
 
 def compile_options(args: argparse.Namespace) -> dict[str, Any]:
     """``CompileOptions`` fields from the flags of ``add_compile_options``."""
-    return {"tune": args.tune, "quantize": args.quantize or "", "kv_cache": args.kv_cache, "kv_block_size": args.kv_block_size}
+    return {"tune": args.tune, "quantize": args.quantize or "", "kv_cache": args.kv_cache, "kv_block_size": args.kv_block_size,
+            "pass_pipeline": args.pass_pipeline, "insert_after": tuple(args.insert_after), "insert_before": tuple(args.insert_before)}  # fmt: skip
 
 
 def add_load_options(parser: argparse.ArgumentParser) -> None:

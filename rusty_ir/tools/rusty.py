@@ -11,6 +11,7 @@
     rusty serve [MODEL] [--host H] [--port N] [run's model options]
                                        an OpenAI-compatible HTTP server (pip install 'rusty-ir[serve]')
     rusty compile [MODEL] -o DIR [--target T] [--dump-after STAGE [--generic]] [--tune]
+                  [--pass-pipeline PIPELINE | --insert-after STAGE=PASS | --insert-before STAGE=PASS]
                                        lower to WGSL (--target msl: MSL) kernels + host schedule + manifest
     rusty bench [MODEL | --synthetic SHAPE --quantize Q] [--prompt-tokens N] [--max-tokens N] [--json] [--tune] ...
                                        prefill/decode tokens/s, roofline share, per-kernel GPU time
@@ -93,7 +94,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rusty_ir.driver import ARTIFACT_FILES, MANIFEST_FILE, SCHEDULE_FILE, CompileOptions, compile_module
+    from rusty_ir.driver import ARTIFACT_FILES, MANIFEST_FILE, SCHEDULE_FILE, CompileOptions, check_pipeline, compile_module
     from rusty_ir.ir import print_module
 
     if args.output is None and args.dump_after is None:
@@ -104,6 +105,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     stages = [name for name, _ in options.stages]
     if args.dump_after is not None and args.dump_after not in stages:
         raise RustyError(f"--dump-after: unknown stage '{args.dump_after}' (stages: {', '.join(stages)})")
+    registry = check_pipeline(options)  # an unknown pass or option (a plugin's too), before the model is loaded
     progress = Progress(args.quiet)
     model = _load(args.model, progress)
     module = _build(model, progress)
@@ -115,7 +117,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
         if stage == args.dump_after:
             dumped.append(print_module(ir, generic=args.generic))
 
-    artifact = compile_module(module, options, on_stage)
+    artifact = compile_module(module, options, on_stage, registry)
     artifact.manifest["model"] = str(model.source)
     done(f"{artifact.manifest['kernels']} kernels")
     if dumped:

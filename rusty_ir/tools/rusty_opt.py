@@ -82,6 +82,9 @@ def make_parser() -> argparse.ArgumentParser:
                    help="report each pass's statistics on stderr (the ops in the module before and after it)")
     p.add_argument("--allow-unregistered-dialect", action="store_true", help="accept ops of unknown dialects")
     p.add_argument("--list-passes", action="store_true", help="list every pass with its summary and options")
+    p.add_argument("--list-dialects", action="store_true",
+                   help="the Python classes of rusty-ir's and the plugins' dialects: ops with their fields, attributes and types "
+                        "(Markdown; docs/plugins.md has rusty-ir's)")  # fmt: skip
     p.add_argument("--load-pass-plugin", action="append", default=[], metavar="FILE.py", help="load passes from a file")
     p.add_argument("--load-dialect-plugin", action="append", default=[], metavar="FILE.py", help="load dialects from a file")
     return p
@@ -104,6 +107,58 @@ def list_passes(registry: Registry) -> str:
             if opt.doc:
                 lines.append(f"          {first_paragraph(opt.doc)}")
     return "\n".join(lines) + "\n"
+
+
+def _fields(cls: type) -> str:
+    """An op's or attribute's Python fields, by kind: ``operands: a, b?, c*; results: r; properties: p; regions: body``
+    (``?`` optional, ``*`` variadic)."""
+    import typing
+
+    from xdsl.irdl import OptOperandDef, OptPropertyDef, OptResultDef, VarOperandDef, VarResultDef
+    from xdsl.irdl.operations import OptAttributeDef
+
+    if not hasattr(cls, "get_irdl_definition"):  # a Data attribute: what its .data holds
+        held = [a for b in getattr(cls, "__orig_bases__", ()) for a in typing.get_args(b) if isinstance(a, type)]
+        return f"data: `{held[0].__module__}.{held[0].__qualname__}`" if held else "data"
+    irdl = cls.get_irdl_definition()
+    if not hasattr(irdl, "operands"):  # a parametrized attribute or type: its parameters
+        return f"parameters: {', '.join(name for name, _ in irdl.parameters) or '-'}"
+
+    def mark(name: str, d: object) -> str:
+        optional = (OptOperandDef, OptResultDef, OptPropertyDef, OptAttributeDef)
+        return name + ("?" if isinstance(d, optional) else "*" if isinstance(d, VarOperandDef | VarResultDef) else "")
+
+    segments = ("operandSegmentSizes", "resultSegmentSizes")  # set by the builders, not by hand
+    kinds = (("operands", irdl.operands), ("results", irdl.results), ("properties", [p for p in irdl.properties.items() if p[0] not in segments]),
+             ("attributes", list(irdl.attributes.items())), ("regions", irdl.regions))  # fmt: skip
+    return "; ".join(f"{kind}: {', '.join(mark(n, d) for n, d in defs)}" for kind, defs in kinds if defs) or "-"
+
+
+def dialect_reference(registry: Registry, origins: tuple[str, ...] | None = None) -> str:
+    """Markdown: for each dialect not from upstream xDSL (or only those of ``origins``), its Python module and a
+    table of its ops, then of its attributes and types, with each class's fields and docstring summary."""
+    import inspect
+
+    out: list[str] = []
+    for name in sorted(registry.dialects):
+        origin = registry.dialect_origin.get(name, "xdsl")
+        if origin == "xdsl" or (origins is not None and origin not in origins):
+            continue
+        dialect = registry.dialects[name]()
+        classes = [*dialect.operations, *dialect.attributes]
+        modules = sorted({c.__module__.rsplit(".", 1)[0] if c.__module__.endswith((".ops", ".attrs")) else c.__module__ for c in classes})
+        out += [f"### `{name}`" + ("" if origin == "rusty-ir" else f" ({origin})"), "",
+                f"`from {modules[0] if len(modules) == 1 else ' / '.join(modules)} import ...`", ""]  # fmt: skip
+        groups: tuple[tuple[str, list[Any]], ...] = (("op", list(dialect.operations)), ("attribute or type", list(dialect.attributes)))
+        for title, items in groups:
+            if not items:
+                continue
+            out += [f"| {title} | class | fields | summary |", "|---|---|---|---|"]
+            for cls in sorted(items, key=lambda c: c.name):
+                summary = first_paragraph(inspect.getdoc(cls) or "").replace("|", "\\|")
+                out.append(f"| `{cls.name}` | `{cls.__name__}` | {_fields(cls)} | {summary} |")
+            out.append("")
+    return "\n".join(out)
 
 
 # --- timing and statistics -----------------------------------------------------------------------
@@ -254,6 +309,9 @@ def _main(argv: Sequence[str] | None) -> int:
     registry = build_registry([*args.load_pass_plugin, *args.load_dialect_plugin])
     if args.list_passes:
         write_output("-", list_passes(registry))
+        return 0
+    if args.list_dialects:
+        write_output("-", dialect_reference(registry))
         return 0
     if args.pass_pipeline and args.passes:
         raise RustyError("give either --pass-pipeline or -p, not both")
