@@ -3,7 +3,8 @@
 // RUN: rusty-opt %s -p vectorize,convert-tiled-to-gpu --split-input-file | rusty-translate --to-wgsl --split-input-file | filecheck %s --check-prefix=WGSL
 // tiled.contract_tile becomes vector loads of the A and B slices and one vector.fma per row and group of
 // four columns per k; aligned runs of four scalar loads (stores) of one memref become a vector.load and
-// vector.extracts (a broadcast, vector.inserts and one vector.store).
+// vector.extracts (a broadcast, vector.inserts and one vector.store); in kernels without one, arithmetic sinks
+// to its first use.
 
 // A 4 x 4 register tile over k = 2 (f32): per k one vector.load of A's four rows at a_offset and of B's
 // four columns at b_offset; row i's A value (lane i) is broadcast and multiplied into accumulator i. The
@@ -129,26 +130,23 @@ func.func @half(%x: memref<1x4xf16>, %y: memref<1x32xf16>, %z: memref<4x32xf32>)
 
 // Four loads of a row at k0 = t * 4 + 0..3 (k0 a provable multiple of 4, the row 8 wide) become one
 // vector.load and four extracts; the four stores at the same indices one vector.store of the lanes,
-// after the last of them. The emitters then declare both buffers as arrays of vec4.
+// after the last of them. Each extract, product and insert then sinks to its first use. The emitters then declare both buffers as arrays of vec4.
 // CHECK-LABEL: func.func @lanes
 // CHECK:         } body {
 // CHECK-NEXT:    ^bb0(%[[A:.*]]: memref<?x8xf32>, %[[B:.*]]: memref<?x8xf32>):
 // CHECK-NEXT:      %[[ROW:.*]] = "gpu.block_id"
 // CHECK:           %[[K0:.*]] = arith.muli
 // CHECK:           %[[V:.*]] = vector.load %[[A]][%[[ROW]], %[[K0]]] : memref<?x8xf32>, vector<4xf32>
-// CHECK-NEXT:      %[[V0:.*]] = vector.extract %[[V]][0] : f32 from vector<4xf32>
-// CHECK-NEXT:      %[[V1:.*]] = vector.extract %[[V]][1] : f32 from vector<4xf32>
-// CHECK-NEXT:      %[[V2:.*]] = vector.extract %[[V]][2] : f32 from vector<4xf32>
-// CHECK-NEXT:      %[[V3:.*]] = vector.extract %[[V]][3] : f32 from vector<4xf32>
 // CHECK-NOT:       memref.load
-// CHECK:           %[[W0:.*]] = arith.mulf %[[V0]]
-// CHECK-NEXT:      %[[W1:.*]] = arith.mulf %[[V1]]
-// CHECK-NEXT:      %[[W2:.*]] = arith.mulf %[[V2]]
-// CHECK-NEXT:      %[[W3:.*]] = arith.mulf %[[V3]]
+// CHECK:           %[[V0:.*]] = vector.extract %[[V]][0] : f32 from vector<4xf32>
+// CHECK-NEXT:      %[[W0:.*]] = arith.mulf %[[V0]]
 // CHECK-NEXT:      %[[L0:.*]] = vector.broadcast %[[W0]] : f32 to vector<4xf32>
+// CHECK-NEXT:      %[[V1:.*]] = vector.extract %[[V]][1] : f32 from vector<4xf32>
+// CHECK-NEXT:      %[[W1:.*]] = arith.mulf %[[V1]]
 // CHECK-NEXT:      %[[L1:.*]] = vector.insert %[[W1]], %[[L0]] [1] : f32 into vector<4xf32>
-// CHECK-NEXT:      %[[L2:.*]] = vector.insert %[[W2]], %[[L1]] [2] : f32 into vector<4xf32>
-// CHECK-NEXT:      %[[L3:.*]] = vector.insert %[[W3]], %[[L2]] [3] : f32 into vector<4xf32>
+// CHECK:           %[[V3:.*]] = vector.extract %[[V]][3] : f32 from vector<4xf32>
+// CHECK-NEXT:      %[[W3:.*]] = arith.mulf %[[V3]]
+// CHECK-NEXT:      %[[L3:.*]] = vector.insert %[[W3]], %{{.*}} [3] : f32 into vector<4xf32>
 // CHECK-NEXT:      vector.store %[[L3]], %[[B]][%[[ROW]], %[[K0]]] : memref<?x8xf32>, vector<4xf32>
 // CHECK-NEXT:      tiled.yield
 // WGSL:        @group(0) @binding(0) var<storage, read> lanes_a: array<vec4<f32>>;
@@ -201,9 +199,9 @@ func.func @lanes(%x: memref<?x8xf32>, %y: memref<?x8xf32>) {
 // CHECK:             %[[C4:.*]] = arith.constant 4 : index
 // CHECK-NEXT:        %[[I:.*]] = arith.addi %[[BASE]], %[[C4]] : index
 // CHECK-NEXT:        %[[V:.*]] = vector.load %{{.*}}[%[[I]]] : memref<16xi32>, vector<4xi32>
-// CHECK-NEXT:        %[[W4:.*]] = vector.extract %[[V]][0] : i32 from vector<4xi32>
-// CHECK-NEXT:        %[[W5:.*]] = vector.extract %[[V]][1] : i32 from vector<4xi32>
-// CHECK-NEXT:        %[[S:.*]] = arith.addi %[[W4]], %[[W5]] : i32
+// CHECK-DAG:         %[[W4:.*]] = vector.extract %[[V]][0] : i32 from vector<4xi32>
+// CHECK-DAG:         %[[W5:.*]] = vector.extract %[[V]][1] : i32 from vector<4xi32>
+// CHECK:             %[[S:.*]] = arith.addi %[[W4]], %[[W5]] : i32
 // CHECK-NEXT:        %{{.*}} = arith.addi %[[S]], %[[W4]] : i32
 // CHECK-NOT:         memref.load
 // WGSL:        @group(0) @binding(0) var<storage, read> words_a: array<vec4<i32>>;
@@ -244,7 +242,8 @@ func.func @words(%w: memref<16xi32>, %y: memref<4xi32>) {
 // CHECK-LABEL: func.func @kept
 // CHECK-NOT:       vector.
 // CHECK:           %{{.*}} = memref.load %{{.*}}[%{{.*}}, %[[T:.*]]] : memref<?x8xf32>
-// CHECK-NEXT:      %{{.*}} = memref.load %{{.*}}[%{{.*}}, %{{.*}}] : memref<?x8xf32>
+// CHECK-NEXT:      %[[U:.*]] = arith.addi %[[T]], %{{.*}} : index
+// CHECK-NEXT:      %{{.*}} = memref.load %{{.*}}[%{{.*}}, %[[U]]] : memref<?x8xf32>
 // CHECK-NEXT:      %{{.*}} = memref.load %{{.*}} : memref<?x6xf32>
 // CHECK-NEXT:      %{{.*}} = memref.load %{{.*}} : memref<?x6xf32>
 // CHECK-NEXT:      %{{.*}} = memref.load %[[B:.*]][%{{.*}}, %{{.*}}] : memref<?x8xf32>
@@ -254,8 +253,8 @@ func.func @words(%w: memref<16xi32>, %y: memref<4xi32>) {
 // CHECK-NEXT:      "gpu.barrier"() : () -> ()
 // CHECK-NEXT:      %{{.*}} = memref.load
 // CHECK:           memref.store
-// CHECK-NEXT:      memref.store
-// CHECK-NEXT:      memref.store
+// CHECK:           memref.store
+// CHECK:           memref.store
 // CHECK-NOT:       vector.
 // CHECK:         func.return
 // WGSL:        @group(0) @binding(0) var<storage, read> kept_a: array<f32>;
@@ -289,6 +288,39 @@ func.func @kept(%x: memref<?x8xf32>, %z: memref<?x6xf32>, %y: memref<?x8xf32>, %
     memref.store %s0, %o[%row, %c0] : memref<?x8xf32>
     memref.store %s1, %o[%row, %c1] : memref<?x8xf32>
     memref.store %s3, %o[%row, %c2] : memref<?x8xf32>
+    tiled.yield
+  }
+  func.return
+}
+
+// -----
+
+// Without a register micro-tile, pure arithmetic moves down to just before its first use in its block, last
+// ops first so that chains move together: the second load is no longer behind the first value's
+// arithmetic (both are in flight together). Loads, stores, constants and barriers keep their places.
+// CHECK-LABEL: func.func @sink
+// CHECK:         %[[X:.*]] = memref.load %[[A:.*]][%[[I:.*]]] : memref<8xf32>
+// CHECK-NEXT:    "gpu.barrier"() : () -> ()
+// CHECK-NEXT:    %[[Y:.*]] = memref.load %{{.*}}[%[[I]]] : memref<8xf32>
+// CHECK-NEXT:    %[[M:.*]] = arith.mulf %[[X]], %[[X]] : f32
+// CHECK-NEXT:    %[[N:.*]] = arith.negf %[[M]] : f32
+// CHECK-NEXT:    %[[S:.*]] = arith.addf %[[N]], %[[Y]] : f32
+// CHECK-NEXT:    memref.store %[[S]], %{{.*}}[%[[I]]] : memref<8xf32>
+func.func @sink(%x: memref<8xf32>, %y: memref<8xf32>, %z: memref<8xf32>) {
+  tiled.kernel "sink"(%x, %y, %z) {workgroup_size = array<i64: 1, 1, 1>} : memref<8xf32>, memref<8xf32>, memref<8xf32> grid {
+  ^bb0(%ga: memref<8xf32>, %gb: memref<8xf32>, %gc: memref<8xf32>):
+    %c1 = arith.constant 1 : index
+    tiled.yield %c1, %c1, %c1 : index, index, index
+  } body {
+  ^bb0(%a: memref<8xf32>, %b: memref<8xf32>, %c: memref<8xf32>):
+    %i = arith.constant 1 : index
+    %v = memref.load %a[%i] : memref<8xf32>
+    %m = arith.mulf %v, %v : f32
+    %n = arith.negf %m : f32
+    "gpu.barrier"() : () -> ()
+    %w = memref.load %b[%i] : memref<8xf32>
+    %s = arith.addf %n, %w : f32
+    memref.store %s, %c[%i] : memref<8xf32>
     tiled.yield
   }
   func.return

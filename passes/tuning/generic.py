@@ -138,7 +138,7 @@ def contraction_weights(ops: Sequence[Operation]) -> int:
 
 
 def gemm_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence[Operation] = ()) -> LoweringConfigAttr:
-    """Register-tiled, f16 where the target has it, 64 (else 32) k per step, pipelined: the largest tile of
+    """Register-tiled, f16 where the target has it, 64 or 32 k per step (below), pipelined: the largest tile of
     ``gemm_tiles`` whose workgroup memory and invocations the target allows and whose output columns give
     ``GEMM_MIN_WORKGROUPS`` workgroups over a 512-token prefill. ``ops``: the region's ops, when it holds
     several contractions (they run in different workgroups and share the tiles' workgroup memory)."""
@@ -150,9 +150,11 @@ def gemm_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence
     k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
     block = _weight_block(root, ops)
     fitting = []
-    # K per step: 32 where a weight unit is small (f16: 128 x 128 of 8 x 8 ran 40.2 TFLOP/s on an H200 at 32, 39.1 at
-    # 64, 36.4 at 16); 64 for 32-value blocks, so that every invocation dequantizes a block of a 128-row tile
-    for bk in (64, 32, 16, 8, 4) if block >= 32 else (32, 64, 16, 8, 4):
+    # K per step (128 x 128 of 8 x 8 on an H200, scripts/sweep_gemm.py and sweep_region.py): 32 where a weight unit
+    # is small (f16: 40.2 TFLOP/s at 32, 39.1 at 64, 36.4 at 16) and for contractions of several weights (Llama-3-8B's
+    # Q4_0 gate+up: 32.9 at 32, 30.2 at 64); 64 for 32-value blocks of one weight, so that every invocation
+    # dequantizes a block of a 128-row tile (Q4_0 o and down: 40.1 and 39.8 at 64, 30.7 and 29.8 at 32)
+    for bk in (64, 32, 16, 8, 4) if block >= 32 and weights == 1 else (32, 64, 16, 8, 4):
         if k % bk or bk % block:
             continue
         for bm, bn, tm, tn in gemm_tiles(weights):

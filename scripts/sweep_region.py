@@ -1,0 +1,130 @@
+"""Time one dispatch region of a real model under several lowering configs, on the GPU (a kernel-design probe).
+
+    python scripts/sweep_region.py MODEL --region gate [--tokens 512] [--repeats 5] [--config CONFIG ...]
+
+MODEL is a checkpoint or ``synthetic:SHAPE`` (``rusty_ir.synthetic``, Q4_0). The model is lowered to the
+stage 'merged'; the region labelled ``--region`` (``rusty compile --dump-after merged``
+shows the labels) is outlined as the tuner does (``rusty_ir.tuning.RegionBenchmark``) and timed on ``--tokens``
+tokens (``decode`` for one token at position ``--tokens``) with random inputs, every argument copy writing the same outputs (dependent dispatches, as in a model):
+the heuristic's config and each ``--config`` (a ``#dispatch.lowering_config<...>``), in ``--rounds`` rounds. One line per config: the best round's median ms, TFLOP/s of the
+region's multiply-adds, its workgroups, and the largest difference from the heuristic's outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
+from rusty_ir.bench import profiling_device
+from rusty_ir.dialects.dispatch import RegionOp
+from rusty_ir.errors import RustyError
+from rusty_ir.importers import load_model
+from rusty_ir.importers.to_ir import build_module
+from rusty_ir.passes.dispatch.analysis import Kind, kind
+from rusty_ir.passes.tuning.generic import default_configs
+from rusty_ir.passes.tuning.signature import parse_config
+from rusty_ir.pipeline import build_pipeline
+from rusty_ir.registry import build_registry
+from rusty_ir.stages import DEFAULT_STAGES
+from rusty_ir.synthetic import synthetic_model_path
+from rusty_ir.targets import TARGETS, target_for_adapter
+from rusty_ir.tuning import BufferArg, DeviceRunner, HostScalars, RegionBenchmark, TimedStep, region_ops
+
+
+def merged_module(path: str, target: str) -> ModuleOp:
+    """The model's IR at the stage 'merged' (regions formed, no configs yet)."""
+    model = load_model(path)
+    module = build_module(model.config, model.weights)
+    registry = build_registry()
+    ctx = registry.context()
+    for stage, spec in DEFAULT_STAGES:
+        build_pipeline(registry, spec.replace("TARGET", target)).apply(ctx, module)
+        if stage == "merged":
+            return module
+    raise AssertionError("no stage 'merged'")
+
+
+def macs(region: RegionOp, tokens: int) -> int:
+    """Multiply-adds of the region's contractions at ``tokens`` tokens (K x N per token each)."""
+    total = 0
+    for op in region_ops(region):
+        if kind(op) is Kind.CONTRACTION:
+            k = op.inputs[0].type.get_shape()[-1]
+            total += tokens * k * sum(r.type.get_shape()[-1] for r in op.results)
+    return total
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model")
+    ap.add_argument("--config", action="append", default=[], help="a config to time after the heuristic's (repeatable)")
+    ap.add_argument("--region", required=True, help="the region's label (rusty compile --dump-after merged shows them)")
+    ap.add_argument("--tokens", type=int, default=512)
+    ap.add_argument("--decode", action="store_true", help="time one token at position --tokens instead")
+    ap.add_argument("--repeats", type=int, default=5, help="timed runs per round (their median)")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds over every config (the best round's median is kept)")
+    args = ap.parse_args()
+    device = profiling_device()
+    target = TARGETS[target_for_adapter(device.info)]
+    path = args.model
+    if path.startswith("synthetic:"):
+        path = str(synthetic_model_path(path.split(":", 1)[1], "q4_0")[0])
+    module = merged_module(path, target.name)
+    host = HostScalars(module)
+    step = TimedStep("decode", 1, args.tokens) if args.decode else TimedStep("prefill", args.tokens, 0)
+    runner = DeviceRunner(device, args.repeats)
+    seen: set[str] = set()
+    for region in [op for op in module.walk() if isinstance(op, RegionOp)]:
+        if region.label.data != args.region or region.label.data in seen:
+            continue
+        seen.add(region.label.data)
+        ops = region_ops(region)
+        config, single = default_configs(ops, target)
+        bench = RegionBenchmark(region, target)
+        if args.decode and single is None:  # a region without a single-token config runs its config on one token
+            single, config = config, None
+        first = single if args.decode else config
+        candidates = [first] + [parse_config(c) for c in args.config]
+        flops = 2 * macs(region, step.tokens)
+        print(f"region {region.label.data}: {step.name}, {step.tokens} tokens, {flops / 1e9:.1f} GFLOP", flush=True)
+        uploads = None
+        built = []  # (config, runs, lowered)
+        for cand in candidates:
+            try:
+                lowered = bench.lower(config, cand) if args.decode and config is not None else bench.lower(cand, single)
+                shapes = bench.step_args(step, host, args.tokens + 1, lowered)
+                outs = range(len(shapes) - len(region.outputs), len(shapes))
+                if uploads is None:
+                    uploads = runner.upload(shapes, np.random.default_rng(0), runner.copies_for(shapes))
+                    for values in uploads[1:]:  # one out-buffer for every copy: the runs are dependent, as in a model
+                        for i in outs:
+                            values[i] = uploads[0][i]
+                pipelines = runner.build(lowered)
+                built.append((cand, [runner.dispatches(lowered, pipelines, values, shapes) for values in uploads], shapes))
+            except RustyError as err:
+                print(f"  refused: {str(err).splitlines()[0]}  {cand}", flush=True)
+        best = [math.inf] * len(built)
+        for _ in range(args.rounds):  # rounds over every config: a config timed first is not favoured or penalized
+            for i, (_, runs, _) in enumerate(built):
+                best[i] = min(best[i], runner.time(runs))
+        reference = None
+        for seconds, (cand, runs, shapes) in zip(best, built):
+            runner.device.run(runs[0])
+            got = runner.read(uploads[0], shapes, range(len(shapes) - len(region.outputs), len(shapes)))
+            reference = reference or got
+            err = max(float(np.max(np.abs(g.astype(np.float64) - r)) / (float(np.max(np.abs(r))) or 1.0)) for g, r in zip(got, reference))
+            moved = sum(a.nbytes for a in shapes if isinstance(a, BufferArg))
+            print(f"  {seconds * 1e3:8.3f} ms  {flops / seconds / 1e12:6.2f} TFLOP/s  {moved / seconds / 1e9:7.1f} GB/s of arguments  "
+                  f"grid {[d[1] for d in runs[0]]}  err {err:.1e}  {cand}", flush=True)
+    if not seen:
+        print(f"no region matches '{args.region}'", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
