@@ -70,8 +70,8 @@ from typing import Any
 
 import numpy as np
 
-from rusty_ir.backends.runtime.execute import ELEMENT_BYTES, run_steps
-from rusty_ir.backends.runtime.schedule import Alloc, Launch, Step, Weight
+from rusty_ir.backends.runtime.execute import ELEMENT_BYTES, Buffer, ConcreteHost, Executor
+from rusty_ir.backends.runtime.schedule import Alloc, Launch, Weight
 from rusty_ir.bench import report_header, report_main
 from rusty_ir.bench.report import _bytes
 from rusty_ir.errors import RustyError
@@ -325,8 +325,8 @@ class _Dispatch:
     written_bytes: int
 
 
-class _Host:
-    """The fusion bench's side of the schedule executor (``rusty_ir.backends.runtime.execute``): values are
+class _Host(ConcreteHost):
+    """The fusion bench's side of the schedule executor (``rusty_ir.backends.runtime.execute``): buffers are
     ``_Value`` (a buffer key and the bytes it spans); allocs of one ``rusty.slot`` share a device buffer, as in
     ``ModelRuntime``; weights come from the case's arrays."""
 
@@ -341,7 +341,7 @@ class _Host:
         self.sizes[value.key] = max(self.sizes.get(value.key, 0), value.nbytes)
         return value
 
-    def weight(self, step: Weight, where: str) -> _Value:
+    def weight(self, step: Weight, layer: int | None, where: str) -> _Value:
         if step.name not in self.weights:
             raise RustyError(f"{where}: the schedule binds weight '{step.name}', which the case does not have")
         array = np.ascontiguousarray(self.weights[step.name])
@@ -356,18 +356,13 @@ class _Host:
     def launch(self, step: Launch, buffers: list[Any], grid: tuple[int, ...], scalars: list[Any], where: str) -> None:
         self.launches.append((step, buffers, [*grid, *scalars]))
 
-    def unsupported(self, step: Step, where: str) -> None:
-        raise RustyError(f"{where}: a '{step.OP}' step; this runner takes functions without loops, calls or caches")
-
 
 @dataclass
 class _Program:
     """A compiled variant on the device: buffers made, kernels bound, ready to encode.
 
-    Runs a schedule function made of ``weight``, ``dim``, ``let``, ``alloc``, ``launch``, ``if``
-    and ``return`` steps, evaluated once for the case's sizes: what the pipeline makes of one
-    function without loops, calls or KV caches. Allocs of one ``rusty.slot`` share a device
-    buffer, as in ``ModelRuntime``.
+    Runs a schedule function (any steps but KV caches), walked once by the schedule executor for the
+    case's sizes. Allocs of one ``rusty.slot`` share a device buffer, as in ``ModelRuntime``.
     """
 
     device: Any
@@ -383,8 +378,7 @@ class _Program:
             raise RustyError(f"the compiled schedule has no function '{function}'")
         prog = cls(device)
         host = _Host(weights)
-        env: dict[str, Any] = {}
-        dims: dict[str, tuple[int, ...]] = {}
+        values: list[Buffer] = []
         args = list(fn.args)
         if [a.name for a in args[: len(inputs)]] != list(inputs):
             raise RustyError(f"function '{function}' takes {[a.name for a in args]}; expected {list(inputs)} first, then outputs")
@@ -400,10 +394,9 @@ class _Program:
                 shape = out_shape
                 value = _Value(("arg", arg.name), int(np.prod(shape)) * ELEMENT_BYTES[arg.element_type or "f32"])
                 prog.outputs.append(value)
-            env[arg.name] = value
-            dims[arg.name] = tuple(shape)
+            values.append(Buffer(value, tuple(shape)))
             host.sizes[value.key] = value.nbytes
-        run_steps(fn.body, env, dims, host, f"{function}.body")
+        Executor(host, schedule.functions).call(fn, values, function)
         prog._make_buffers(host)
         prog._bind(wgsl, schedule, host.launches)
         return prog

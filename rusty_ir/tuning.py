@@ -51,7 +51,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from xdsl.dialects import func, scf
@@ -59,6 +59,8 @@ from xdsl.dialects.builtin import FunctionType, IndexType, IntegerAttr, IntegerT
 from xdsl.ir import Block, BlockArgument, OpResult, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
+from rusty_ir.backends.runtime.execute import Buffer, ConcreteHost, Executor
+from rusty_ir.backends.runtime.schedule import Alloc, Launch, Step, Weight
 from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
 from rusty_ir.dialects.dispatch.ops import region_ops
 from rusty_ir.dialects.gpu.attrs import module_target, set_module_target
@@ -454,34 +456,29 @@ class RegionBenchmark:
         return tuple(out)
 
 
-def _evaluate(e: Any, env: Mapping[str, Any]) -> Any:
-    from rusty_ir.backends.runtime.schedule import evaluate  # noqa: PLC0415
-
-    return evaluate(e, env)
-
-
-class _TunerHost:
+class _TunerHost(ConcreteHost):
     """The tuner's side of the schedule executor: an alloc is a fresh device buffer, a launch a bound kernel and its
-    grid; an outlined region has no weights, loops, calls or caches."""
+    grid; an outlined region has no weights or caches."""
 
     def __init__(self, device: Any, pipelines: Mapping[str, Any]) -> None:
         self.device = device
         self.pipelines = pipelines
         self.out: list[tuple[Any, tuple[int, int, int]]] = []
 
-    def alloc(self, step: Any, shape: tuple[int, ...], where: str) -> Any:
+    def alloc(self, step: Alloc, shape: tuple[int, ...], where: str) -> Any:
         return self.device.empty(BufferArg(step.element_type, shape).nbytes)
 
-    def weight(self, step: Any, where: str) -> Any:
+    def weight(self, step: Weight, layer: int | None, where: str) -> Any:
         self.unsupported(step, where)
 
-    def launch(self, step: Any, buffers: list[Any], grid: tuple[int, ...], scalars: list[Any], where: str) -> None:
+    def launch(self, step: Launch, buffers: list[Any], grid: tuple[int, ...], scalars: list[Any], where: str) -> None:
         kernel = self.pipelines[step.kernel]
         bound = kernel.bind(buffers, scalars if kernel.interface.params is not None else None)
-        self.out.append((bound, grid))  # type: ignore[arg-type]
+        x, y, z = grid
+        self.out.append((bound, (x, y, z)))
 
-    def unsupported(self, step: Any, where: str) -> None:
-        raise RustyError(f"@{FUNCTION}: unexpected host step '{step.OP}' in an outlined region")
+    def unsupported(self, step: Step, where: str) -> NoReturn:
+        raise RustyError(f"@{FUNCTION}: unexpected host step '{step.OP}' in an outlined region ({where})")
 
 
 class DeviceRunner:
@@ -531,13 +528,10 @@ class DeviceRunner:
     def dispatches(self, lowered: Lowered, pipelines: Mapping[str, Any], values: Sequence[Any], shapes: Sequence[Any]) -> list[tuple[Any, tuple[int, int, int]]]:
         """The bound launches of the host function for one set of arguments (the schedule executor,
         ``rusty_ir.backends.runtime.execute``, walks it; allocs get fresh device buffers)."""
-        from rusty_ir.backends.runtime.execute import run_steps
-
         fn = lowered.function
-        env: dict[str, Any] = {a.name: v for a, v in zip(fn.args, values, strict=True)}
-        dims: dict[str, tuple[int, ...]] = {a.name: s.shape for a, s in zip(fn.args, shapes, strict=True) if isinstance(s, BufferArg)}
+        args = [Buffer(v, s.shape) if isinstance(s, BufferArg) else v for v, s in zip(values, shapes, strict=True)]
         host = _TunerHost(self.device, pipelines)
-        run_steps(fn.body, env, dims, host, f"@{FUNCTION}")
+        Executor(host).call(fn, args, f"@{FUNCTION}")
         return host.out
 
     def time(self, runs: Sequence[Sequence[tuple[Any, tuple[int, int, int]]]], cutoff: float = math.inf) -> float:

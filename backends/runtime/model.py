@@ -69,7 +69,7 @@ import numpy as np
 import wgpu
 
 from rusty_ir.backends.runtime.device import Device, Kernel, PassEncoder
-from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, _eval, _Expander, _nbytes, _show
+from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, _eval, _nbytes, _show, expand
 from rusty_ir.backends.runtime.kv_cache import KvCaches
 from rusty_ir.backends.runtime.plan import _Plan, make_plan
 from rusty_ir.backends.runtime.profiling import QUERIES_PER_SET, timed_dispatches
@@ -121,7 +121,7 @@ class ModelRuntime:
         if not 1 <= self.max_prefill <= context_length:
             raise RustyError(f"max_prefill must be between 1 and the context length {context_length}, got {max_prefill}")
         entries = [*ENTRIES, *(e for e in (LOGITS_ENTRY, *SAMPLE_ENTRIES, VERIFY_ENTRY) if e in self.schedule.functions)]
-        self._expansions = expansions = {e: _Expander(self.schedule, context_length, e).run() for e in entries}
+        self._expansions = expansions = {e: expand(self.schedule, context_length, e) for e in entries}
         self.max_verify = min(context_length, MAX_VERIFY_TOKENS)
         """Tokens of one ``verify`` step at most."""
         self._steps = {"prefill": self.max_prefill, "decode": 1, LOGITS_ENTRY: self.max_prefill, "prefill_sample": self.max_prefill,
@@ -246,7 +246,7 @@ class ModelRuntime:
 
     def weight_bindings(self, entry: str) -> dict[str, int]:
         """For one step of ``entry``: each weight it binds (by resolved name) and how many dispatches bind it."""
-        x = _Expander(self.schedule, self.context_length, entry).run()
+        x = expand(self.schedule, self.context_length, entry)
         counts: dict[str, int] = dict.fromkeys(x.weights, 0)
         for launch in x.launches:
             for name in {b.key[1] for b in launch.buffers if b.key[0] == "weight"}:
