@@ -15,6 +15,10 @@ importers compute those factors and put them in the weight store as ``rope_freqs
   ``factor``, and those between blend the two smoothly. GGUF files carry the result as
   the ``rope_freqs.weight`` tensor (llama.cpp's converter computes it the same way).
 
+Layers that rotate differently (Gemma 3's sliding-window layers: their own base, no scaling) get
+one tensor of divisors per layer, ``blk.N.rope_freqs.weight``, relative to the global base
+(``layer_factors``), read by a layer-indexed ``tfm.weight`` like any layer tensor.
+
 Scalings that are not a static division (``dynamic`` NTK, which depends on the sequence
 length; ``yarn`` and ``longrope``, which also rescale the attention logits) are refused
 with an error naming the type, never approximated.
@@ -33,6 +37,8 @@ from rusty_ir.weights import SCHEMES, TensorView
 
 FREQS_TENSOR = "rope_freqs.weight"
 """The weight-store name of the per-pair frequency divisors (llama.cpp's name)."""
+LAYER_FREQS_TENSOR = "blk.{}.rope_freqs.weight"
+"""The per-layer divisors where layers rotate differently (``ModelConfig.rope_per_layer``)."""
 
 HF_SUPPORTED = ("default", "linear", "llama3")
 GGUF_SUPPORTED = ("none", "linear")
@@ -131,15 +137,31 @@ def gguf_freq_factors(scaling: Mapping[str, Any], arch: str, freqs: TensorView |
     return out
 
 
-def freqs_view(factors: np.ndarray, source: str) -> TensorView:
-    """``rope_freqs.weight`` as a float32 view of ``factors`` (held in memory)."""
+def layer_factors(cfg: Any, factors: np.ndarray | None) -> list[np.ndarray]:
+    """Each layer's divisors where layers rotate differently (``cfg.rope_per_layer``): the global ones (``factors``,
+    or ones) for the global layers; for the sliding layers ``theta^(-2i/d) / local^(-2i/d)``, which turns the
+    global base ``cfg.rope_theta`` of ``tfm.rope`` into their own ``cfg.rope_local_theta``, unscaled."""
+    half = cfg.rope_dim // 2
+    glob = np.ones(half, np.float32) if factors is None else factors
+    local_theta = cfg.rope_local_theta or cfg.rope_theta
+    local = default_inv_freq(cfg.rope_theta, cfg.rope_dim).astype(np.float64) / default_inv_freq(local_theta, cfg.rope_dim)
+    sliding = set(cfg.sliding_layers)
+    return [local.astype(np.float32) if layer in sliding else glob for layer in range(cfg.n_layers)]
+
+
+def freqs_view(factors: np.ndarray, source: str, name: str = FREQS_TENSOR) -> TensorView:
+    """``rope_freqs.weight`` (or ``name``) as a float32 view of ``factors`` (held in memory)."""
     data = np.ascontiguousarray(factors, dtype="<f4").view(np.uint8).reshape(-1)
-    return TensorView(FREQS_TENSOR, (factors.shape[0],), SCHEMES["f32"], data, source=source)
+    return TensorView(name, (factors.shape[0],), SCHEMES["f32"], data, source=source)
 
 
-def put_factors(views: MutableMapping[str, TensorView], factors: np.ndarray | None, source: str) -> None:
-    """Store ``factors`` as ``rope_freqs.weight`` (or drop a stale one when there are none)."""
-    if factors is None:
-        views.pop(FREQS_TENSOR, None)
-    else:
+def put_factors(views: MutableMapping[str, TensorView], factors: np.ndarray | None, source: str, cfg: Any = None) -> None:
+    """Store ``factors`` as ``rope_freqs.weight`` (or drop a stale one when there are none); where ``cfg``'s layers
+    rotate differently (``cfg.rope_per_layer``), each layer's as ``blk.N.rope_freqs.weight`` instead."""
+    views.pop(FREQS_TENSOR, None)
+    if cfg is not None and cfg.rope_per_layer:
+        for layer, ff in enumerate(layer_factors(cfg, factors)):
+            name = LAYER_FREQS_TENSOR.format(layer)
+            views[name] = freqs_view(ff, source, name)
+    elif factors is not None:
         views[FREQS_TENSOR] = freqs_view(factors, source)

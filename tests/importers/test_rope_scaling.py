@@ -240,15 +240,16 @@ def test_run_with_yarn_is_one_line(tmp_path: Path, capsys) -> None:
 @pytest.mark.parametrize(
     ("model_type", "what"),
     [
-        ("gemma2", "soft-capping"),
-        ("gemma3_text", "Gemma 3"),
-        ("gemma3", "Gemma 3"),
+        ("gemma3", "this is a multimodal Gemma 3 folder"),
+        ("gemma", "Gemma (1) scales the embeddings"),
     ],
 )
 def test_architectures_not_supported_yet(tmp_path: Path, model_type: str, what: str) -> None:
     msg = _error(_folder(tmp_path, model_type=model_type))
     assert f"architecture '{model_type}' (model_type) is not supported yet: " in msg and "Supported: llama" in msg, msg
     assert what in msg, msg
+    if model_type == "gemma3":  # a GGUF's gemma3 is the text model, which runs (test_gemma.py)
+        return
     gguf_path = tmp_path / f"{model_type}.gguf"
     w = gguf.GGUFWriter(str(gguf_path), model_type)
     w.add_uint32(f"{model_type}.block_count", 1)
