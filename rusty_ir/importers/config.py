@@ -121,7 +121,7 @@ NOT_SUPPORTED_YET: dict[str, str] = {
 }
 """Architectures people ask for that the compiler does not run yet, with what differs or what to use instead: the
 importers name it instead of calling the architecture unknown (a GGUF's ``gemma3`` is the text model and runs)."""
-SUPPORTED_DESCRIPTION = ("llama (and mistral, Llama 3.x with llama3 or linear RoPE scaling), qwen2, qwen3, "
+SUPPORTED_DESCRIPTION = ("llama (and mistral, Llama 3.x with llama3 or linear RoPE scaling), qwen2 (and yarn scaling), qwen3, "
                          "phi3 (without LongRoPE), gemma2 (config.json without attention soft-capping), gemma3 (gemma3_text)")
 
 
@@ -136,7 +136,8 @@ MAX_SIZE = 2**31 - 1
 """The largest count or dimension a config may give (kernels index with 32-bit integers)."""
 _SIZES = ("n_layers", "hidden", "n_heads", "n_kv_heads", "head_dim", "ffn_hidden", "vocab", "context_length", "rope_dim")
 _POSITIVE_FLOATS = ("rope_theta", "rms_eps")
-_OPTIONAL_FIELDS = ("sliding_window", "sliding_layers", "rope_local_theta", "query_pre_attn_scalar", "logit_softcap")
+_OPTIONAL_FIELDS = ("sliding_window", "sliding_layers", "rope_local_theta", "query_pre_attn_scalar", "logit_softcap",
+                    "rope_attention_factor")
 
 
 class ConfigValueError(ValueError):
@@ -197,6 +198,9 @@ class ModelConfig:
     """Attention scores are scaled by ``query_pre_attn_scalar ** -0.5`` (Gemma); None: by ``head_dim ** -0.5``."""
     logit_softcap: float | None = None
     """Final-logit soft-capping (Gemma 2's ``final_logit_softcapping``): logits become ``cap * tanh(logits / cap)``."""
+    rope_attention_factor: float | None = None
+    """YaRN's attention factor (importers/rope.py): the rotated q and k are scaled by it, so the attention
+    scores by its square. None: 1."""
 
     def __post_init__(self) -> None:
         """Check every field's type and range: ``ConfigValueError`` naming the field otherwise."""
@@ -234,7 +238,7 @@ class ModelConfig:
         if any(type(i) is not int or not 0 <= i < self.n_layers for i in self.sliding_layers) or len(set(self.sliding_layers)) != len(
                 self.sliding_layers):  # fmt: skip
             raise ConfigValueError("sliding_layers", f"= {list(self.sliding_layers)!r}: must be distinct layer indices below {self.n_layers}")
-        for name in ("rope_local_theta", "query_pre_attn_scalar", "logit_softcap"):
+        for name in ("rope_local_theta", "query_pre_attn_scalar", "logit_softcap", "rope_attention_factor"):
             value = getattr(self, name)
             if value is not None and (type(value) not in (int, float) or not math.isfinite(value) or value <= 0):
                 raise ConfigValueError(name, f"= {value!r}: must be a finite number above 0")
@@ -255,8 +259,10 @@ class ModelConfig:
 
     @property
     def attention_scale(self) -> float:
-        """The attention scores' scale: ``query_pre_attn_scalar`` (or ``head_dim``) ** -0.5."""
-        return 1.0 / math.sqrt(self.head_dim) if self.query_pre_attn_scalar is None else float(self.query_pre_attn_scalar**-0.5)
+        """The attention scores' scale: ``query_pre_attn_scalar`` (or ``head_dim``) ** -0.5, times the square of
+        YaRN's attention factor (which multiplies both the rotated q and k)."""
+        scale = 1.0 / math.sqrt(self.head_dim) if self.query_pre_attn_scalar is None else self.query_pre_attn_scalar**-0.5
+        return float(scale * (self.rope_attention_factor or 1.0) ** 2)
 
     @property
     def rope_per_layer(self) -> bool:

@@ -72,7 +72,7 @@ def hf_config_dict(cfg: Any) -> dict[str, Any]:
     if cfg.arch == "llama":
         out["mlp_bias"] = False
     if cfg.rope_scaling:
-        out["rope_scaling"] = _hf_rope_scaling(dict(cfg.rope_scaling))
+        out["rope_scaling"] = _hf_rope_scaling(dict(cfg.rope_scaling), cfg)
     if arch.activation != "silu":
         del out["hidden_act"]
         out["hidden_activation"] = arch.hf_activations[0]
@@ -88,7 +88,7 @@ def hf_config_dict(cfg: Any) -> dict[str, Any]:
     return out
 
 
-def _hf_rope_scaling(scaling: dict[str, Any]) -> dict[str, Any]:
+def _hf_rope_scaling(scaling: dict[str, Any], cfg: Any) -> dict[str, Any]:
     """config.json's ``rope_scaling`` for a recorded scaling; RustyError where it cannot say it (a GGUF's
     ``rope_freqs.weight`` factors: Hugging Face configs hold llama3's parameters, not the factors)."""
     kind = scaling.get("rope_type", scaling.get("type"))
@@ -102,6 +102,13 @@ def _hf_rope_scaling(scaling: dict[str, Any]) -> dict[str, Any]:
     if kind == "llama3":
         keys = ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
         return {"rope_type": "llama3", **{k: scaling[k] for k in keys}}
+    if kind == "yarn":  # a config.json's keys, or a GGUF's; the attention factor as imported
+        get = {k: scaling.get(k, scaling.get(g)) for k, g in (("original_max_position_embeddings", "original_context_length"),
+               ("beta_fast", "yarn_beta_fast"), ("beta_slow", "yarn_beta_slow"))}  # fmt: skip
+        out = {"rope_type": "yarn", "factor": scaling["factor"], **{k: v for k, v in get.items() if v is not None}}
+        if "truncate" in scaling:
+            out["truncate"] = scaling["truncate"]
+        return {**out, "attention_factor": cfg.rope_attention_factor}
     raise RustyError(f"rope scaling {scaling!r} cannot be written to a Hugging Face config.json")
 
 

@@ -385,6 +385,11 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
             "without it (such as Phi-3-mini-4k-instruct)"
         )
     context_length = get("context_length", int, 2048)
+    if scaling.get("type") == "yarn":  # the context yarn reaches, as from config.json
+        factor, original = scaling.get("factor"), scaling.setdefault("original_context_length", context_length)
+        if isinstance(factor, int | float) and isinstance(original, int) and math.isfinite(factor) and context_length < factor * original <= MAX_SIZE:
+            keys["context_length"] = f"{arch}.rope.scaling.factor x {arch}.rope.scaling.original_context_length (yarn)"
+            context_length = int(factor * original)
     window = fields.get(f"{arch}.attention.sliding_window", int, None)  # llama.cpp's key (phi3 writes it)
     n_layers = get("n_layers")
     sliding, local_theta = _sliding_layers(f, fields, arch, n_layers, window)
@@ -459,7 +464,9 @@ def load_gguf(path: str | Path):
     f = read_gguf(path)
     cfg, keys = _config_from_gguf(f)
     views = {name: tensor_view(f, info) for name, info in f.tensors.items()}
-    factors = gguf_freq_factors(dict(cfg.rope_scaling or ()), cfg.arch, views.get(FREQS_TENSOR), cfg.rope_dim, str(f.path))
+    factors, attention = gguf_freq_factors(dict(cfg.rope_scaling or ()), cfg.arch, views.get(FREQS_TENSOR), cfg.rope_theta, cfg.rope_dim, str(f.path))
+    if attention is not None:
+        cfg = cfg.replace(rope_attention_factor=attention)
     put_factors(views, factors, str(f.path), cfg)
     split_fused(cfg, views, config_source=f"{f.path}'s metadata")
     check_tensors(

@@ -258,6 +258,24 @@ def _sliding_layers(cfg: dict[str, Any], fields: Fields, arch: Architecture, n_l
     return tuple(i for i in range(n_layers if type(n_layers) is int and 0 < n_layers <= MAX_SIZE else 0) if (i + 1) % pattern)
 
 
+def _yarn_context(scaling: dict[str, Any], fields: Fields, context_length: int, keys: dict[str, str]) -> tuple[dict[str, Any], int]:
+    """A yarn ``rope_scaling`` with its ``original_max_position_embeddings`` filled in as transformers does (config.json's
+    top-level key wins, else max_position_embeddings), and the context it reaches: ``factor`` times the original,
+    where that is longer than max_position_embeddings (Qwen2.5 keeps 32768 there and adds yarn for 131072)."""
+    original = fields.get("original_max_position_embeddings", int, None, null_is_missing=True)
+    scaling = dict(scaling)
+    if original is not None:
+        scaling["original_max_position_embeddings"] = original
+    scaling.setdefault("original_max_position_embeddings", context_length)
+    factor, orig = scaling.get("factor"), scaling["original_max_position_embeddings"]
+    if type(factor) in (int, float) and type(orig) in (int, float) and math.isfinite(factor) and factor * orig > context_length:
+        reach = int(factor * orig)
+        if reach <= MAX_SIZE:
+            keys["context_length"] = "rope_scaling.factor x original_max_position_embeddings (yarn)"
+            context_length = reach
+    return scaling, context_length
+
+
 def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[ModelConfig, dict[str, str]]:
     fields = Fields(cfg, str(path))
     model_type = fields.get("model_type", str, None)
@@ -308,6 +326,8 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
     if not 0 < rotary <= 1:
         raise RustyError(f"{path}: partial_rotary_factor = {rotary!r}: must be above 0 and at most 1")
     context_length = get("context_length", int, 2048)
+    if scaling.get("rope_type", scaling.get("type")) == "yarn":
+        scaling, context_length = _yarn_context(scaling, fields, context_length, keys)
     n_layers = get("n_layers")
     sliding = _sliding_layers(cfg, fields, ARCHS[arch], n_layers, path)
     window = fields.get("sliding_window", int, None, null_is_missing=True)
@@ -381,7 +401,9 @@ def load_safetensors_folder(folder: str | Path):
         raise RustyError(f"{folder}: not a model folder (no config.json)")
     hf_cfg = _load_json(config_path)
     cfg, keys = _config_from_hf(hf_cfg, config_path, folder)
-    factors = hf_freq_factors(dict(cfg.rope_scaling or ()), cfg.rope_theta, cfg.rope_dim, str(config_path))
+    factors, attention = hf_freq_factors(dict(cfg.rope_scaling or ()), cfg.rope_theta, cfg.rope_dim, str(config_path))
+    if attention is not None:
+        cfg = cfg.replace(rope_attention_factor=attention)
 
     index = folder / "model.safetensors.index.json"
     single = folder / "model.safetensors"
