@@ -72,7 +72,11 @@ class Architecture:
     ``rope_local_base_freq``, GGUF ``<arch>.rope.freq_base_swa``). None: the global base. Sliding layers take no
     RoPE scaling (Gemma 3 4B+ scale the global layers' RoPE only)."""
     hf_query_pre_attn_scalar: float | None = None
-    """transformers' ``query_pre_attn_scalar`` where config.json has none (Gemma 2/3: 256)."""
+    """transformers' ``query_pre_attn_scalar`` where config.json has none (Gemma 2/3: 256); None: the architecture
+    has no such option (a config.json's key is not read)."""
+    logit_softcapping: bool = False
+    """The model caps its logits as config.json's ``final_logit_softcapping`` (GGUF ``<arch>.final_logit_softcapping``)
+    says (Gemma 2/3; other architectures' transformers and llama.cpp code ignore the key, so it is not read)."""
     gguf_wide_query_layers: tuple[int, ...] = ()
     """llama.cpp's rule for a GGUF's query scaling (it stores no ``query_pre_attn_scalar``): models of these layer
     counts (the 27B ones) scale queries by 1/sqrt(hidden / heads), all others by 1/sqrt(head_dim)."""
@@ -99,14 +103,14 @@ ARCHS: dict[str, Architecture] = {
     "gemma2": Architecture(
         "gemma2", ("gemma2",), "Gemma2ForCausalLM", post_norms=True, activation="gelu_tanh", hf_activations=_GELU_TANH,
         embedding_scale=True, hf_norm_offset=1.0, hf_renames=_GEMMA_NAMES, sliding_pattern=2, hf_query_pre_attn_scalar=256.0,
-        gguf_wide_query_layers=(46,),
+        logit_softcapping=True, gguf_wide_query_layers=(46,),
         gguf_refused="llama.cpp always soft-caps a gemma2 file's attention logits (gemma2.attn_logit_softcapping, 50 "
                      "when absent), which rusty-ir's attention kernels do not do yet",
     ),
     "gemma3": Architecture(
         "gemma3", ("gemma3_text",), "Gemma3ForCausalLM", qk_norm=True, post_norms=True, activation="gelu_tanh",
         hf_activations=_GELU_TANH, embedding_scale=True, hf_norm_offset=1.0, hf_renames=_GEMMA_NAMES, sliding_pattern=6,
-        local_rope_theta=10000.0, hf_query_pre_attn_scalar=256.0, gguf_wide_query_layers=(62,),
+        local_rope_theta=10000.0, hf_query_pre_attn_scalar=256.0, logit_softcapping=True, gguf_wide_query_layers=(62,),
     ),
 }
 """The architectures the compiler runs."""

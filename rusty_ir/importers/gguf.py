@@ -423,7 +423,7 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
             sliding_layers=sliding,
             rope_local_theta=local_theta,
             query_pre_attn_scalar=float(hidden // n_heads) if n_layers in ARCHS[arch].gguf_wide_query_layers and n_heads > 0 else None,
-            logit_softcap=fields.get(f"{arch}.final_logit_softcapping", float, None),
+            logit_softcap=fields.get(f"{arch}.final_logit_softcapping", float, None) if ARCHS[arch].logit_softcapping else None,
         )
     except ConfigValueError as e:
         raise fields.config_error(e, {**keys, "bos_token_id": "tokenizer.ggml.bos_token_id", "eos_token_ids": "tokenizer.ggml.eos_token_id",

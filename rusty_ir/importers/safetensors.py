@@ -369,8 +369,9 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
             sliding_window=window,
             sliding_layers=sliding,
             rope_local_theta=local_theta,
-            query_pre_attn_scalar=fields.get("query_pre_attn_scalar", float, ARCHS[arch].hf_query_pre_attn_scalar, null_is_missing=True),
-            logit_softcap=fields.get("final_logit_softcapping", float, None, null_is_missing=True),
+            query_pre_attn_scalar=ARCHS[arch].hf_query_pre_attn_scalar and fields.get(
+                "query_pre_attn_scalar", float, ARCHS[arch].hf_query_pre_attn_scalar, null_is_missing=True),
+            logit_softcap=fields.get("final_logit_softcapping", float, None, null_is_missing=True) if ARCHS[arch].logit_softcapping else None,
         )
     except ConfigValueError as e:
         keys.update(sliding_layers="layer_types", rope_local_theta="rope_local_base_freq", logit_softcap="final_logit_softcapping")

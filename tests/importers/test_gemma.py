@@ -189,3 +189,10 @@ def test_gemma2_gguf_is_refused(arch_checkpoints) -> None:
     msg = _error(arch_checkpoints["gemma2_gguf"])
     assert "gemma2.gguf: architecture 'gemma2' (key general.architecture) cannot run from a GGUF yet: llama.cpp always " in msg, msg
     assert "gemma2.attn_logit_softcapping" in msg and "attn_logit_softcapping set to null" in msg, msg
+
+
+def test_other_architectures_ignore_gemmas_keys(arch_checkpoints, tmp_path: Path) -> None:
+    """transformers' Qwen3 (and llama.cpp's qwen3) read neither key: neither is applied."""
+    folder = _edited(arch_checkpoints["qwen3_folder"], tmp_path / "qwen3", final_logit_softcapping=30.0, query_pre_attn_scalar=16)
+    cfg = load_model(folder).config
+    assert cfg.logit_softcap is None and cfg.query_pre_attn_scalar is None and cfg.attention_scale == pytest.approx(32**-0.5)
