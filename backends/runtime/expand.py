@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeAlias
 
 from rusty_ir.backends.runtime.execute import ELEMENT_BYTES, Buffer, Executor
 from rusty_ir.backends.runtime.schedule import OPERATORS, Alloc, BlockTable, Cache, Function, Launch, Schedule, Weight
@@ -28,8 +28,13 @@ VERIFY_ENTRY = "verify"
 """An optional entry (tokens, pos, out: i32 [S]) -> the greedy next token after every row: speculative
 decoding's verification step (``rusty_ir.speculative``)."""
 
-Sym = int | float | str | tuple  # "S", "pos", literals, or (op, a, b)
-"""A value during expansion: an expression of the step symbols ``S`` and ``pos``."""
+Sym: TypeAlias = "int | float | str | tuple[str, Sym, Sym]"
+"""A value during expansion: an expression of the step symbols ``S`` and ``pos``: a literal, ``"S"``, ``"pos"``, or
+``(op, a, b)`` with ``op`` in ``schedule.OPERATORS``."""
+
+BufferKey = tuple[str | int, ...]
+"""Which device buffer a value is: ``("slot", n)``, ``("weight", name)``, ``("cache", cache, layer, part)``,
+``("block_table", cache)`` or ``("io", entry, arg name)``; the runtime's buffers are keyed by it."""
 
 
 def _fold(op: str, a: Sym, b: Sym) -> Sym:
@@ -46,7 +51,7 @@ def _fold(op: str, a: Sym, b: Sym) -> Sym:
     return (op, a, b)
 
 
-def _eval(s: Sym, S: int, pos: int) -> Any:  # the symbol's name
+def _eval(s: Sym, S: int, pos: int) -> int | float:
     if isinstance(s, tuple):
         return OPERATORS[s[0]](_eval(s[1], S, pos), _eval(s[2], S, pos))
     if isinstance(s, str):
@@ -62,8 +67,7 @@ def _show(s: Sym) -> str:
 class _Buf:
     """A buffer value during expansion: which device buffer, and its shape."""
 
-    key: tuple[Any, ...]
-    """("slot", n), ("weight", name), ("cache", cache, layer, part), ("block_table", cache) or ("io", entry, arg name)."""
+    key: BufferKey
     shape: tuple[Sym, ...]
     element_type: str
 
