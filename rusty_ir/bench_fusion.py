@@ -66,17 +66,26 @@ import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rusty_ir.backends.runtime.execute import ELEMENT_BYTES, run_steps
-from rusty_ir.backends.runtime.schedule import Alloc, Launch, Step, Weight
+from rusty_ir.backends.runtime.execute import ELEMENT_BYTES, Buffer, ConcreteHost, Executor
+from rusty_ir.backends.runtime.schedule import Alloc, Launch, Weight
 from rusty_ir.bench import report_header, report_main
 from rusty_ir.bench.report import _bytes
 from rusty_ir.errors import RustyError
 from rusty_ir.probes import spin_up
 from rusty_ir.weights import SCHEMES
+
+if TYPE_CHECKING:
+    import wgpu
+
+    from rusty_ir.backends.runtime.device import BoundKernel, Device, Kernel
+    from rusty_ir.backends.runtime.schedule import Schedule
+
+ValueKey = tuple[str, str | int]
+"""Which device buffer a host value is: ``("arg", name)``, ``("weight", name)`` or ``("slot", n)``."""
 
 CASES = ("elementwise", "gemm", "gemv")
 """Every case, in the order they run."""
@@ -260,7 +269,7 @@ def largest_binding(name: str, opts: FusionOptions) -> tuple[int, str]:
     return max(4 * m * k, 2 * n * k, 4 * m * n), f"--fusion-{name}"
 
 
-def check_device_fits(device: Any, opts: FusionOptions) -> None:
+def check_device_fits(device: Device, opts: FusionOptions) -> None:
     """RustyError, before any work, when a case's largest buffer exceeds the device's binding or buffer size."""
     for limit_name in ("max-storage-buffer-binding-size", "max-buffer-size"):
         limit = device.limits.get(limit_name)
@@ -276,7 +285,7 @@ def check_device_fits(device: Any, opts: FusionOptions) -> None:
 # --- compiling ---------------------------------------------------------------------------------
 
 
-def compile_variant(ir: str, fused: bool, target: str) -> tuple[str, Any, float]:
+def compile_variant(ir: str, fused: bool, target: str) -> tuple[str, Schedule, float]:
     """The case's IR through the default stages (``form-dispatches{fuse=false}`` when not ``fused``):
     (WGSL source, ``Schedule``, compile seconds)."""
     from xdsl.parser import Parser
@@ -312,28 +321,28 @@ def compile_variant(ir: str, fused: bool, target: str) -> tuple[str, Any, float]
 class _Value:
     """A buffer value of the host function: which device buffer, and the bytes the value spans."""
 
-    key: tuple[Any, ...]
+    key: ValueKey
     nbytes: int
 
 
 @dataclass
 class _Dispatch:
     kernel: str
-    bound: Any
+    bound: BoundKernel
     grid: tuple[int, int, int]
     read_bytes: int
     written_bytes: int
 
 
-class _Host:
-    """The fusion bench's side of the schedule executor (``rusty_ir.backends.runtime.execute``): values are
+class _Host(ConcreteHost):
+    """The fusion bench's side of the schedule executor (``rusty_ir.backends.runtime.execute``): buffers are
     ``_Value`` (a buffer key and the bytes it spans); allocs of one ``rusty.slot`` share a device buffer, as in
     ``ModelRuntime``; weights come from the case's arrays."""
 
     def __init__(self, weights: Mapping[str, np.ndarray]) -> None:
         self.weights = weights
-        self.sizes: dict[tuple[Any, ...], int] = {}
-        self.data: dict[tuple[Any, ...], np.ndarray] = {}
+        self.sizes: dict[ValueKey, int] = {}
+        self.data: dict[ValueKey, np.ndarray] = {}
         self.launches: list[tuple[Launch, list[_Value], list[int | float]]] = []
 
     def alloc(self, step: Alloc, shape: tuple[int, ...], where: str) -> _Value:
@@ -341,7 +350,7 @@ class _Host:
         self.sizes[value.key] = max(self.sizes.get(value.key, 0), value.nbytes)
         return value
 
-    def weight(self, step: Weight, where: str) -> _Value:
+    def weight(self, step: Weight, layer: int | None, where: str) -> _Value:
         if step.name not in self.weights:
             raise RustyError(f"{where}: the schedule binds weight '{step.name}', which the case does not have")
         array = np.ascontiguousarray(self.weights[step.name])
@@ -353,38 +362,32 @@ class _Host:
         self.sizes[value.key] = value.nbytes
         return value
 
-    def launch(self, step: Launch, buffers: list[Any], grid: tuple[int, ...], scalars: list[Any], where: str) -> None:
+    def launch(self, step: Launch, buffers: list[_Value], grid: tuple[int, ...], scalars: list[int | float], where: str) -> None:
         self.launches.append((step, buffers, [*grid, *scalars]))
-
-    def unsupported(self, step: Step, where: str) -> None:
-        raise RustyError(f"{where}: a '{step.OP}' step; this runner takes functions without loops, calls or caches")
 
 
 @dataclass
 class _Program:
     """A compiled variant on the device: buffers made, kernels bound, ready to encode.
 
-    Runs a schedule function made of ``weight``, ``dim``, ``let``, ``alloc``, ``launch``, ``if``
-    and ``return`` steps, evaluated once for the case's sizes: what the pipeline makes of one
-    function without loops, calls or KV caches. Allocs of one ``rusty.slot`` share a device
-    buffer, as in ``ModelRuntime``.
+    Runs a schedule function (any steps but KV caches), walked once by the schedule executor for the
+    case's sizes. Allocs of one ``rusty.slot`` share a device buffer, as in ``ModelRuntime``.
     """
 
-    device: Any
+    device: Device
     dispatches: list[_Dispatch] = field(default_factory=list)
-    buffers: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    buffers: dict[ValueKey, wgpu.GPUBuffer] = field(default_factory=dict)
     outputs: list[_Value] = field(default_factory=list)
 
     @classmethod
-    def load(cls, device: Any, wgsl: str, schedule: Any, inputs: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray],
+    def load(cls, device: Device, wgsl: str, schedule: Schedule, inputs: Mapping[str, np.ndarray], weights: Mapping[str, np.ndarray],
              out_shape: tuple[int, ...], function: str = "bench") -> _Program:  # fmt: skip
         fn = schedule.functions.get(function)
         if fn is None:
             raise RustyError(f"the compiled schedule has no function '{function}'")
         prog = cls(device)
         host = _Host(weights)
-        env: dict[str, Any] = {}
-        dims: dict[str, tuple[int, ...]] = {}
+        values: list[Buffer] = []
         args = list(fn.args)
         if [a.name for a in args[: len(inputs)]] != list(inputs):
             raise RustyError(f"function '{function}' takes {[a.name for a in args]}; expected {list(inputs)} first, then outputs")
@@ -400,10 +403,9 @@ class _Program:
                 shape = out_shape
                 value = _Value(("arg", arg.name), int(np.prod(shape)) * ELEMENT_BYTES[arg.element_type or "f32"])
                 prog.outputs.append(value)
-            env[arg.name] = value
-            dims[arg.name] = tuple(shape)
+            values.append(Buffer(value, tuple(shape)))
             host.sizes[value.key] = value.nbytes
-        run_steps(fn.body, env, dims, host, f"{function}.body")
+        Executor(host, schedule.functions).call(fn, values, function)
         prog._make_buffers(host)
         prog._bind(wgsl, schedule, host.launches)
         return prog
@@ -425,11 +427,11 @@ class _Program:
             label = ":".join(map(str, key))
             self.buffers[key] = device.buffer(host.data[key], label=label) if key in host.data else device.empty(n, label=label)
 
-    def _bind(self, wgsl: str, schedule: Any, launches: Sequence[tuple[Any, list[_Value], list[int | float]]]) -> None:
+    def _bind(self, wgsl: str, schedule: Schedule, launches: Sequence[tuple[Launch, list[_Value], list[int | float]]]) -> None:
         """The launches as bound dispatches, with the bytes each reads and writes."""
         device = self.device
         shader = device.compile(wgsl, label="bench-fusion")
-        kernels: dict[str, Any] = {}
+        kernels: dict[str, Kernel] = {}
         max_groups = int(device.limits.get("max-compute-workgroups-per-dimension", 65535))
         for step, values, numbers in launches:
             iface = schedule.kernels[step.kernel]
@@ -446,9 +448,9 @@ class _Program:
             written = sum(v.nbytes for v, b in zip(values, iface.buffers, strict=True) if b.access != "read")
             self.dispatches.append(_Dispatch(step.kernel, bound, grid, read, written))  # type: ignore[arg-type]
 
-    def encode(self, encoder: Any, timestamps: tuple[Any, int] | None = None, only: int | None = None) -> None:
+    def encode(self, encoder: wgpu.GPUCommandEncoder, timestamps: tuple[wgpu.GPUQuerySet, int] | None = None, only: int | None = None) -> None:
         """One compute pass with every dispatch (or only dispatch ``only``), timestamps at its start and end."""
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, object] = {}
         if timestamps is not None:
             query_set, index = timestamps
             kwargs["timestamp_writes"] = {"query_set": query_set, "beginning_of_pass_write_index": index,
@@ -471,7 +473,7 @@ class _Program:
         self.buffers.clear()
 
 
-def _wait(device: Any, buffer: Any) -> None:
+def _wait(device: Device, buffer: wgpu.GPUBuffer) -> None:
     """Block until the submitted work is done: map a 4-byte copy of ``buffer``."""
     import wgpu
 

@@ -170,6 +170,12 @@ def _linalg() -> Dialect:
     return linalg_dialect()
 
 
+def _gpu() -> Dialect:
+    from rusty_ir.dialects.gpu.upstream import GPU  # loaded with the dialect
+
+    return GPU
+
+
 def build_registry(plugin_files: Iterable[str] = (), warn: Callable[[str], None] = _stderr_warning) -> Registry:
     """Everything the tools can use: upstream, rusty-ir, installed plugins (a broken one skipped with ``warn``),
     then plugin files (a broken one is an error: the user named it)."""
@@ -183,6 +189,7 @@ def build_registry(plugin_files: Iterable[str] = (), warn: Callable[[str], None]
     for name, factory in get_all_dialects().items():
         reg.add_dialect(name, factory, "xdsl")
     reg.add_dialect("linalg", _linalg, "xdsl")  # upstream's, parsing `-> (T1, T2)` as MLIR does
+    reg.add_dialect("gpu", _gpu, "xdsl")  # upstream's, also read as mlir-opt writes it (gpu.kernel, custom syntax)
     for name, factory in DIALECTS.items():
         reg.add_dialect(name, factory, "rusty-ir")
     upstream = get_all_passes()

@@ -217,10 +217,11 @@ def dequantize(data: np.ndarray, sch: Scheme, shape: tuple[int, ...]) -> np.ndar
     elif sch.name == "bf16":
         out = (raw.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
     elif sch.ggml_type is not None:
-        from gguf.quants import dequantize as gguf_dequantize  # noqa: PLC0415 - keeps gguf off the runtime import path
+        from gguf.constants import GGMLQuantizationType  # here, not at the top: keeps gguf off the runtime's imports
+        from gguf.quants import dequantize as gguf_dequantize
 
         rows = raw.reshape(-1, sch.row_bytes(shape[-1]))
-        out = gguf_dequantize(rows, sch.ggml_type)
+        out = gguf_dequantize(rows, GGMLQuantizationType(sch.ggml_type))
     else:
         out = _dequantize_group(raw, sch)
     return np.asarray(out, dtype=np.float32).reshape(shape)
@@ -273,9 +274,11 @@ def quantize(values: np.ndarray, sch: Scheme) -> np.ndarray:
     if sch.name in READ_ONLY:
         raise ValueError(f"quantizing to {sch.name} is not supported (only reading it); use q4_0, q4_1, q5_0, q5_1, q8_0 or int4/int8")
     if sch.ggml_type is not None:
-        from gguf.quants import quantize as gguf_quantize  # noqa: PLC0415
+        from gguf.constants import GGMLQuantizationType  # here, not at the top: keeps gguf off the runtime's imports
+        from gguf.quants import quantize as gguf_quantize
 
-        return np.ascontiguousarray(gguf_quantize(values.reshape(-1, values.shape[-1]), sch.ggml_type)).reshape(-1).view(np.uint8)
+        rows = values.reshape(-1, values.shape[-1])
+        return np.ascontiguousarray(gguf_quantize(rows, GGMLQuantizationType(sch.ggml_type))).reshape(-1).view(np.uint8)
     return _quantize_group(values, sch)
 
 

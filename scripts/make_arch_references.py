@@ -1,4 +1,5 @@
-"""Make tests/data/hf_architectures.json (+ _logits.npz): transformers on tiny Qwen3 and Phi-3 checkpoints.
+"""Make tests/data/hf_architectures.json (+ _logits.npz): transformers on tiny Qwen3, Phi-3, Gemma 3 and Gemma 2
+checkpoints.
 
 Not run in CI. Needs torch and transformers, installed by hand only (never a project dependency):
 ``pip install torch --index-url https://download.pytorch.org/whl/cpu; pip install transformers``.
@@ -6,8 +7,10 @@ Made with torch 2.13.0 (CPU) and transformers 5.24.0.
 
 The checkpoints are ``tests/importers/tiny_arch.py: architecture_checkpoints`` (seeded, so the test rebuilds
 the same bytes). transformers loads each Hugging Face folder (``Qwen3ForCausalLM``: per-head q/k RMSNorm;
-``Phi3ForCausalLM``: fused ``qkv_proj`` and ``gate_up_proj``) with ``AutoModelForCausalLM.from_pretrained``
-in float32; the GGUF twins must match it too. Recorded per architecture: ``STEPS`` greedy ids after
+``Phi3ForCausalLM``: fused ``qkv_proj`` and ``gate_up_proj``; ``Gemma3ForCausalLM``: a sliding layer with its own
+RoPE base and a global one with linear scaling, head dim 256; ``Gemma2ForCausalLM``: final-logit soft-capping, no
+attention soft-capping) with ``AutoModelForCausalLM.from_pretrained`` in float32; the GGUF twins must match it too
+(Gemma 2 has none: its GGUFs are refused). Adding an architecture leaves the others' records byte-identical. Recorded per architecture: ``STEPS`` greedy ids after
 ``PROMPT_IDS`` (full recompute per step, no EOS stop), each step's top-two gap, the model class that ran,
 and the first step's logits (in the npz).
 

@@ -1,4 +1,5 @@
-"""Make tests/data/hf_rope_scaling.json (+ _logits.npz): transformers on tiny checkpoints with RoPE scaling.
+"""Make tests/data/hf_rope_scaling.json (+ _logits.npz): transformers on tiny checkpoints with RoPE scaling
+(llama3, linear, yarn).
 
 Not run in CI. Needs torch and transformers, installed by hand only (never a project dependency):
 ``pip install torch --index-url https://download.pytorch.org/whl/cpu; pip install transformers``.
@@ -7,7 +8,8 @@ Made with torch 2.13.0 (CPU) and transformers 5.24.0.
 The checkpoints are ``tests/importers/tiny_rope.py: rope_scaling_checkpoints`` (seeded, so the test
 rebuilds the same bytes). transformers loads each Hugging Face folder with
 ``AutoModelForCausalLM.from_pretrained`` in float32, so its own RoPE initialisation
-(``_compute_llama3_parameters``, linear scaling) is the reference; the GGUF twins must match it too.
+(``_compute_llama3_parameters``, linear scaling, ``_compute_yarn_parameters`` with its attention factor) is the
+reference; the GGUF twins must match it too.
 Recorded per scaling: ``STEPS`` greedy ids after ``PROMPT_IDS`` (full recompute per step, no EOS stop),
 each step's top-two gap, and the first step's logits (in the npz).
 
@@ -30,7 +32,7 @@ DATA = ROOT / "tests" / "data"
 sys.path.insert(0, str(ROOT / "tests"))
 
 from hf_greedy import greedy_reference  # noqa: E402
-from importers.tiny_rope import PROMPT_IDS, STEPS, rope_scaling_checkpoints  # noqa: E402
+from importers.tiny_rope import PROMPT_IDS, SCALINGS, STEPS, rope_scaling_checkpoints  # noqa: E402
 
 
 def main() -> None:
@@ -39,11 +41,13 @@ def main() -> None:
     logits: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory() as tmp:
         paths = rope_scaling_checkpoints(Path(tmp))
-        for name in ("llama3", "linear"):
+        for name in SCALINGS:
             model = transformers.AutoModelForCausalLM.from_pretrained(paths[f"{name}_folder"], dtype=torch.float32).eval()
             logits[name], gen, steps = greedy_reference(model, PROMPT_IDS, STEPS)
             report["scalings"][name] = {"generated_ids": gen, "greedy_steps": steps,
                                         "inv_freq": model.model.rotary_emb.inv_freq.tolist()}  # fmt: skip
+            if name == "yarn":  # what multiplies cos and sin (1 for the others, not recorded: their records stay as they were)
+                report["scalings"][name]["attention_scaling"] = float(model.model.rotary_emb.attention_scaling)
     (DATA / "hf_rope_scaling.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     np.savez_compressed(DATA / "hf_rope_scaling_logits.npz", **logits)
     print(json.dumps({k: v["generated_ids"] for k, v in report["scalings"].items()}))

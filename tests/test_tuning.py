@@ -1,4 +1,4 @@
-"""Measured tuning (rusty_ir/tuning.py) on the real wgpu adapter (llvmpipe in CI): candidates, the per-adapter
+"""Measured tuning (rusty_ir/tuning/) on the real wgpu adapter (llvmpipe in CI): candidates, the per-adapter
 cache that ``tune-workgroups{configs=...}`` reads, numerics, fallback, the driver and ``rusty bench --tune``.
 
 Regions are tiny (a 16x64 q8_0 contraction over a dynamic token count, a 2x32

@@ -71,6 +71,7 @@ from rusty_ir.backends.runtime.kernel_abi import (
     ParamField,
     ParamsLayout,
 )
+from rusty_ir.dialects.gpu.upstream import block_size, is_kernel
 from rusty_ir.errors import RustyError, describe_op
 
 BINDING_PARTS_ATTR = "rusty.binding_parts"
@@ -551,9 +552,9 @@ class KernelEmitter:
         func = self.func
         if len(func.body.blocks) != 1:
             raise located(f"kernel has {len(func.body.blocks)} blocks; only structured control flow (scf) is printed", func)
-        size_attr = func.known_block_size
+        size_attr = block_size(func)
         if not isinstance(size_attr, DenseArrayBase):
-            raise located("kernel has no gpu.known_block_size, which gives its workgroup size", func)
+            raise located("kernel has no gpu.known_block_size (upstream: known_block_size), which gives its workgroup size", func)
         sizes = [int(s) for s in size_attr.get_values()]
         if not 1 <= len(sizes) <= 3 or any(s < 1 for s in sizes):
             raise located(f"gpu.known_block_size {sizes} must be 1 to 3 positive sizes", func)
@@ -915,8 +916,8 @@ def emit_module(lang: CLikeLanguage, module: ModuleOp) -> Program:
         for func in gpu_module.body.block.ops:
             if not isinstance(func, gpu.FuncOp):
                 raise located(f"the {lang.name} emitter cannot print this op inside a gpu.module", func)
-            if func.kernel is None:
-                raise located("only kernels are printed (device functions must be inlined first)", func)
+            if not is_kernel(func):
+                raise located("only kernels are printed (mark a kernel with gpu.kernel, or inline device functions first)", func)
             name = func.sym_name.data
             if name in entry_points:
                 raise located(f"two kernels are named @{name} ({lang.name} entry points must be unique)", func)

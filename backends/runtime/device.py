@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from rusty_ir.backends.runtime.kernel_abi import KernelInterface
 from rusty_ir.backends.runtime.quiet import quiet_window_system
@@ -62,7 +63,7 @@ class PassEncoder:
     wgpu-py's internals differ (another version), the public API is used.
     """
 
-    def __init__(self, compute: Any) -> None:
+    def __init__(self, compute: wgpu.GPUComputePassEncoder) -> None:
         self.compute = compute
         try:
             from wgpu.backends.wgpu_native._ffi import ffi, lib
@@ -75,7 +76,7 @@ class PassEncoder:
         except (ImportError, AttributeError):
             self._raw = None
 
-    def dispatch(self, pipeline: Any, bind_group: Any, x: int, y: int, z: int, same_pipeline: bool = False) -> None:
+    def dispatch(self, pipeline: wgpu.GPUComputePipeline, bind_group: wgpu.GPUBindGroup, x: int, y: int, z: int, same_pipeline: bool = False) -> None:
         if self._raw is None:
             if not same_pipeline:
                 self.compute.set_pipeline(pipeline)
@@ -94,21 +95,21 @@ class PassEncoder:
 _TYPE_RANK = {"DiscreteGPU": 0, "IntegratedGPU": 1, "VirtualGPU": 2, "CPU": 3}
 
 
-def pick_adapter(infos: Sequence[Mapping[str, Any]]) -> tuple[int | None, str]:
+def pick_adapter(infos: Sequence[Mapping[str, str | int]]) -> tuple[int | None, str]:
     """Which of these adapters (their ``info``) kernels run on, and why: a Vulkan, Metal or DX12 one
     when there is one, discrete GPUs first, then integrated, virtual and software (CPU) ones. (None,
     why) when there is none: then wgpu chooses (``choose_adapter``)."""
     native = [i for i, info in enumerate(infos) if info.get("backend_type") in NATIVE_BACKENDS]
     if not native:
         return None, "no Vulkan, Metal or DX12 adapter: wgpu's own choice"
-    best = min(native, key=lambda i: _TYPE_RANK.get(infos[i].get("adapter_type", ""), 4))
+    best = min(native, key=lambda i: _TYPE_RANK.get(str(infos[i].get("adapter_type", "")), 4))
     if len(native) == 1:
         return best, f"the only {infos[best].get('backend_type')} adapter (Vulkan, Metal and DX12 come before OpenGL)"
     kind = infos[best].get("adapter_type", "?")
     return best, f"a {kind}: first of the {len(native)} Vulkan/Metal/DX12 adapters (discrete, integrated, virtual, then CPU)"
 
 
-def choose_adapter(power_preference: str = "high-performance") -> Any:
+def choose_adapter(power_preference: str = "high-performance") -> wgpu.GPUAdapter | None:
     """The adapter kernels run on (``pick_adapter``), else wgpu's own choice for ``power_preference``
     (an OpenGL one); None when there is none."""
     adapters = list(wgpu.gpu.enumerate_adapters_sync())
@@ -118,7 +119,7 @@ def choose_adapter(power_preference: str = "high-performance") -> Any:
     return wgpu.gpu.request_adapter_sync(power_preference=power_preference)
 
 
-def adapter_warning(adapter: Any) -> str | None:
+def adapter_warning(adapter: wgpu.GPUAdapter) -> str | None:
     """A warning for an adapter that makes a slow run (software rendering on the CPU, or OpenGL); None otherwise."""
     info = adapter.info
     name = info.get("device") or info.get("description") or "?"
@@ -130,15 +131,16 @@ def adapter_warning(adapter: Any) -> str | None:
     return None
 
 
+BytesLike = np.ndarray | bytes | bytearray | memoryview
+"""Data a buffer is made from or written with: an array (made contiguous), bytes, or a view (of an mmap: no copy)."""
+
 STORAGE_USAGE = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
 _WGSL_LOCATION = re.compile(r"┌─ .*:(\d+):(\d+)")  # naga: "┌─ <label or wgsl>:LINE:COL"
 
 
-def as_bytes_view(data: Any) -> memoryview:
+def as_bytes_view(data: BytesLike) -> memoryview:
     """A flat byte view of an ndarray, bytes or memoryview (no copy when already contiguous)."""
-    if isinstance(data, np.ndarray):
-        data = np.ascontiguousarray(data)
-    view = memoryview(data)
+    view = np.ascontiguousarray(data).data if isinstance(data, np.ndarray) else memoryview(data)
     if not view.c_contiguous:
         raise RustyError("buffer data must be contiguous")
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
@@ -163,12 +165,12 @@ class Kernel:
 
     device: Device
     interface: KernelInterface
-    pipeline: Any
-    layout: Any
+    pipeline: wgpu.GPUComputePipeline
+    layout: wgpu.GPUBindGroupLayout
 
     def bind(
         self,
-        buffers: Sequence[Any] | Mapping[str, Any],
+        buffers: Sequence[wgpu.GPUBuffer] | Mapping[str, wgpu.GPUBuffer],
         params: Mapping[str, float | int | bool] | Sequence[float | int | bool] | None = None,
     ) -> BoundKernel:
         """A bind group for these storage buffers (in binding order, or by argument name) and params."""
@@ -182,7 +184,7 @@ class Kernel:
             ordered = list(buffers)
         if len(ordered) != len(iface.buffers):
             raise RustyError(f"kernel {iface.name} takes {len(iface.buffers)} buffers, got {len(ordered)}")
-        entries: list[dict[str, Any]] = [
+        entries: list[dict[str, object]] = [
             {"binding": b.binding, "resource": b.resource(buf)}
             for b, buf in zip(iface.buffers, ordered, strict=True)
         ]
@@ -205,8 +207,8 @@ class BoundKernel:
     """A kernel with its bind group: ready to dispatch any number of times."""
 
     kernel: Kernel
-    bind_group: Any
-    params_buffer: Any = None
+    bind_group: wgpu.GPUBindGroup
+    params_buffer: wgpu.GPUBuffer | None = None
 
     def set_params(self, params: Mapping[str, float | int | bool] | Sequence[float | int | bool]) -> None:
         """Rewrite the params (takes effect for dispatches submitted after this call)."""
@@ -216,13 +218,13 @@ class BoundKernel:
         self.kernel.device.device.queue.write_buffer(self.params_buffer, 0, layout.pack(params))
 
 
-def adapter_identity(adapter: Any) -> str:
+def adapter_identity(adapter: wgpu.GPUAdapter) -> str:
     """vendor/device/backend/driver of a wgpu adapter."""
     info = adapter.info
     return f"{info.get('vendor', '')}/{info.get('device', '')}/{info.get('backend_type', '')}/{info.get('description', '')}"
 
 
-def adapter_summary(adapter: Any) -> dict[str, str]:
+def adapter_summary(adapter: wgpu.GPUAdapter) -> dict[str, str]:
     """Name, vendor, backend, type and driver of a wgpu adapter, for reports."""
     info = dict(adapter.info)
     return {
@@ -239,11 +241,13 @@ class Device:
     """One wgpu adapter and device with the optional features and limits it offers."""
 
     power_preference: str = "high-performance"
-    adapter: Any = None
-    device: Any = None
+    adapter: wgpu.GPUAdapter = None
+    """Chosen by ``choose_adapter`` when not given."""
+    device: wgpu.GPUDevice = None
+    """Requested from the adapter (with ``WANTED_FEATURES`` and ``WANTED_LIMITS``) when not given."""
     features: frozenset[str] = field(default_factory=frozenset[str])
     limits: dict[str, int] = field(default_factory=dict[str, int])
-    _fence: Any = field(default=None, repr=False)
+    _fence: wgpu.GPUBuffer | None = field(default=None, repr=False)
     """A 4-byte buffer ``flush`` reads back to wait for the queue."""
     _unflushed: int = field(default=0, repr=False)
     """Bytes written since the last flush."""
@@ -267,6 +271,7 @@ class Device:
 
     @property
     def info(self) -> dict[str, Any]:
+        """The adapter's info: names (``vendor``, ``device``, ``backend_type``, ...) and numeric ids."""
         return dict(self.adapter.info)
 
     @property
@@ -276,18 +281,18 @@ class Device:
 
     # -- buffers -----------------------------------------------------------
 
-    def empty(self, nbytes: int, *, label: str = "") -> Any:
+    def empty(self, nbytes: int, *, label: str = "") -> wgpu.GPUBuffer:
         """A zero-filled storage buffer of at least ``nbytes`` (rounded up to 4)."""
         return self.device.create_buffer(size=max(4, -(-nbytes // 4) * 4), usage=STORAGE_USAGE, label=label)
 
-    def buffer(self, data: Any, *, label: str = "") -> Any:
+    def buffer(self, data: BytesLike, *, label: str = "") -> wgpu.GPUBuffer:
         """A storage buffer holding ``data`` (ndarray, bytes, or a memoryview, e.g. of an mmap, uploaded without a host copy)."""
         view = as_bytes_view(data)
         buf = self.empty(view.nbytes, label=label)
         self.write(buf, view)
         return buf
 
-    def write(self, buffer: Any, data: Any, offset: int = 0) -> None:
+    def write(self, buffer: wgpu.GPUBuffer, data: BytesLike, offset: int = 0) -> None:
         """Copy ``data`` into ``buffer`` at byte ``offset`` (a multiple of 4); sizes need not be.
 
         Large data goes in pieces of ``FLUSH_BYTES``, flushed as they add up, so wgpu's staging
@@ -315,14 +320,14 @@ class Device:
         self.device.queue.read_buffer(self._fence)  # submits (pending writes go first) and waits
         self._unflushed = 0
 
-    def read(self, buffer: Any, dtype: Any = np.float32, count: int | None = None) -> np.ndarray:
+    def read(self, buffer: wgpu.GPUBuffer, dtype: npt.DTypeLike = np.float32, count: int | None = None) -> np.ndarray:
         """Read a buffer back (waits for submitted work) as ``count`` elements of ``dtype``."""
         data = self.device.queue.read_buffer(buffer)
         return np.frombuffer(data, dtype=dtype, count=-1 if count is None else count).copy()
 
     # -- kernels -----------------------------------------------------------
 
-    def compile(self, source: str, *, label: str = "") -> Any:
+    def compile(self, source: str, *, label: str = "") -> wgpu.GPUShaderModule:
         """Compile WGSL; a compilation error becomes a RustyError showing the WGSL line it points at."""
         try:
             return self.device.create_shader_module(code=source, label=label)
@@ -330,14 +335,14 @@ class Device:
             message = str(getattr(error, "message", error))
             raise RustyError(f"WGSL compilation failed{' for ' + label if label else ''}:\n{message.strip()}\n{wgsl_error_context(message, source)}") from None
 
-    def kernel(self, shader: Any, interface: KernelInterface) -> Kernel:
+    def kernel(self, shader: wgpu.GPUShaderModule, interface: KernelInterface) -> Kernel:
         """The compute pipeline of one entry point of a compiled WGSL module, with an explicit bind group layout."""
         self._check_requirements(interface)
         storage = {
             "read": wgpu.BufferBindingType.read_only_storage,
             "read_write": wgpu.BufferBindingType.storage,
         }
-        entries: list[dict[str, Any]] = [
+        entries: list[dict[str, object]] = [
             {"binding": b.binding, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": {"type": storage[b.access]}}
             for b in interface.buffers
         ]

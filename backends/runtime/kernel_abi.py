@@ -27,7 +27,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Access = Literal["read", "read_write"]
 
@@ -36,6 +36,13 @@ _PACK_FORMAT: dict[str, str] = {"i32": "i", "u32": "I", "f32": "f"}
 
 PARAMS_ALIGN = 16
 """Byte multiple the params struct's size is rounded up to (WGSL uniform buffers)."""
+
+
+class DeviceBuffer(Protocol):
+    """What the kernel ABI reads of a device buffer (a ``wgpu.GPUBuffer``): its size in bytes."""
+
+    @property
+    def size(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ class BufferBinding:
     """Elements per array element of the kernel's declaration (4: ``array<vec4<f32>>``, read with 16-byte
     loads); the binding's byte size is then used in whole vectors."""
 
-    def resource(self, buffer: Any) -> dict[str, Any]:
+    def resource(self, buffer: DeviceBuffer) -> dict[str, object]:
         """The WebGPU buffer-binding resource of ``buffer`` for this binding: its byte range, or all of it."""
         if self.byte_range is None:
             return {"buffer": buffer, "offset": 0, "size": buffer.size}

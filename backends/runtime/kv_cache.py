@@ -22,11 +22,12 @@ reading through the table works).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
+import wgpu
 
 from rusty_ir.backends.runtime.device import Device
+from rusty_ir.backends.runtime.expand import BufferKey
 from rusty_ir.backends.runtime.schedule import KvCache
 from rusty_ir.errors import RustyError
 
@@ -62,7 +63,7 @@ class KvCaches:
         self.device = device
         self.context_length = context_length
         self.caches = tuple(caches)
-        self.buffers: dict[tuple[Any, ...], Any] = {}
+        self.buffers: dict[BufferKey, wgpu.GPUBuffer] = {}
         self.pools = {c.name: _Pool(c, context_length, initial_tokens) for c in self.caches if c.block_size}
         for cache in self.caches:
             if cache.element_type not in ("f32", "f16", "q8_0"):

@@ -62,16 +62,16 @@ This module holds ``ModelRuntime`` and the per-step path; the load steps are the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import wgpu
 
 from rusty_ir.backends.runtime.device import Device, Kernel, PassEncoder
-from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, _eval, _Expander, _nbytes, _show
+from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, BufferKey, _eval, _Expansion, _nbytes, _show, expand
 from rusty_ir.backends.runtime.kv_cache import KvCaches
-from rusty_ir.backends.runtime.plan import _Plan, make_plan
+from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, make_plan
 from rusty_ir.backends.runtime.profiling import QUERIES_PER_SET, timed_dispatches
 from rusty_ir.backends.runtime.schedule import Schedule, load_schedule
 from rusty_ir.backends.runtime.streaming import STREAM_AHEAD, _Stream, make_stream, slot_of_layer
@@ -121,7 +121,7 @@ class ModelRuntime:
         if not 1 <= self.max_prefill <= context_length:
             raise RustyError(f"max_prefill must be between 1 and the context length {context_length}, got {max_prefill}")
         entries = [*ENTRIES, *(e for e in (LOGITS_ENTRY, *SAMPLE_ENTRIES, VERIFY_ENTRY) if e in self.schedule.functions)]
-        self._expansions = expansions = {e: _Expander(self.schedule, context_length, e).run() for e in entries}
+        self._expansions = expansions = {e: expand(self.schedule, context_length, e) for e in entries}
         self.max_verify = min(context_length, MAX_VERIFY_TOKENS)
         """Tokens of one ``verify`` step at most."""
         self._steps = {"prefill": self.max_prefill, "decode": 1, LOGITS_ENTRY: self.max_prefill, "prefill_sample": self.max_prefill,
@@ -144,7 +144,7 @@ class ModelRuntime:
         shader = self.device.compile(wgsl_source, label="model")
         used = sorted({launch.kernel for x in expansions.values() for launch in x.launches})
         self._kernels: dict[str, Kernel] = {k: self.device.kernel(shader, self.schedule.kernels[k]) for k in used}
-        self._buffers: dict[tuple[Any, ...], Any] = {}
+        self._buffers: dict[BufferKey, wgpu.GPUBuffer] = {}
         self._bytes = {"weights": 0, "slots": 0, "io": 0, "params": 0}
         self._unshared_slot_bytes = 0
         streamed = layered if self.resident_layers else {}
@@ -246,10 +246,10 @@ class ModelRuntime:
 
     def weight_bindings(self, entry: str) -> dict[str, int]:
         """For one step of ``entry``: each weight it binds (by resolved name) and how many dispatches bind it."""
-        x = _Expander(self.schedule, self.context_length, entry).run()
+        x = expand(self.schedule, self.context_length, entry)
         counts: dict[str, int] = dict.fromkeys(x.weights, 0)
         for launch in x.launches:
-            for name in {b.key[1] for b in launch.buffers if b.key[0] == "weight"}:
+            for name in {str(b.key[1]) for b in launch.buffers if b.key[0] == "weight"}:
                 counts[name] += 1
         return counts
 
@@ -330,7 +330,7 @@ class ModelRuntime:
         self.last_step_seconds = (t1 - t0, t2 - t1, time.perf_counter() - t2)
         return token
 
-    def _submit(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: Any) -> float:
+    def _submit(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: wgpu.GPUBuffer) -> float:
         """Write the step's inputs, encode every dispatch into one command buffer, submit it.
 
         ``tokens=None`` (decode only) takes the input token from ``out`` on the GPU: the
@@ -353,7 +353,7 @@ class ModelRuntime:
         return written
 
     @staticmethod
-    def _encode(encoder: Any, dispatches: Sequence[tuple[Any, ...]], values: list[Any]) -> None:
+    def _encode(encoder: wgpu.GPUCommandEncoder, dispatches: Sequence[Dispatch], values: Values) -> None:
         """One compute pass of the ``dispatches`` whose guards hold, at these expression values."""
         compute = PassEncoder(encoder.begin_compute_pass())
         last = None
@@ -364,7 +364,7 @@ class ModelRuntime:
             last = pipeline
         compute.end()
 
-    def _submit_streamed(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: Any) -> float:
+    def _submit_streamed(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: wgpu.GPUBuffer) -> float:
         """``_submit`` with layer streaming: one command buffer per group of ``plan.groups``, each submitted once
         its layer's weights are written to its slot. A write issued after the previous group's submit lands after
         that group ran (the queue orders writes and submits), and the GPU runs that group meanwhile."""
@@ -398,7 +398,7 @@ class ModelRuntime:
         return written
 
     @staticmethod
-    def _values(plan: _Plan, S: int, pos: int) -> list[Any]:
+    def _values(plan: _Plan, S: int, pos: int) -> Values:
         """Every interned expression of ``plan`` at step size ``S`` and position ``pos``."""
         values = plan.table.base.copy()
         values[0] = S
@@ -410,7 +410,7 @@ class ModelRuntime:
             raise RustyError(f"{plan.entry}: division by zero evaluating the schedule at S={S}, pos={pos}") from None
         return values
 
-    def _write_params(self, plan: _Plan, values: list[Any]) -> None:
+    def _write_params(self, plan: _Plan, values: Values) -> None:
         """Upload the kernels' scalar arguments of one step."""
         if plan.params_buffer is None:
             return
@@ -422,11 +422,11 @@ class ModelRuntime:
         self._queue.write_buffer(plan.params_buffer, 0, words)
 
     @staticmethod
-    def _active(plan: _Plan, values: list[Any]) -> list[tuple[int, tuple[Any, ...]]]:
+    def _active(plan: _Plan, values: Values) -> list[tuple[int, Dispatch]]:
         """(index, dispatch) of the dispatches a step with these values runs (guards hold)."""
         return [(i, d) for i, d in enumerate(plan.dispatches) if d[5] is None or values[d[5]]]
 
-    def _read(self, plan: _Plan, staging: Any) -> int:
+    def _read(self, plan: _Plan, staging: wgpu.GPUBuffer) -> int:
         """Wait for the step that copied into ``staging``; its token (and ``plan.result``, the bytes)."""
         staging.map_sync(wgpu.MapMode.READ)
         plan.result = staging.read_mapped(0, staging.size)
@@ -482,8 +482,8 @@ class ModelRuntime:
         s = self._steps[entry]
         return sorted({(s, 0), (s, self.context_length - s), (1, 0), (1, self.context_length - 1)})
 
-    def _create_slots(self, expansions: Any) -> None:
-        sizes: dict[tuple[Any, ...], int] = {}
+    def _create_slots(self, expansions: Iterable[_Expansion]) -> None:
+        sizes: dict[BufferKey, int] = {}
         for x in expansions:
             points = self._points(x.entry)
             unshared = 0
@@ -495,8 +495,7 @@ class ModelRuntime:
                 unshared += n
             self._unshared_slot_bytes = max(self._unshared_slot_bytes, unshared)
             for role, (buf, _) in x.io.items():
-                n = max(_eval(_nbytes(buf.element_type, buf.shape, role), s, p) for s, p in points)
-                sizes[buf.key] = n
+                sizes[buf.key] = int(max(_eval(_nbytes(buf.element_type, buf.shape, role), s, p) for s, p in points))
         for key, n in sorted(sizes.items(), key=str):
             self._buffers[key] = self.device.empty(n, label=":".join(map(str, key)))
             self._bytes["slots" if key[0] == "slot" else "io"] += max(4, -(-n // 4) * 4)

@@ -6,25 +6,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import wgpu
 
 from rusty_ir.backends.runtime.device import BoundKernel, Device, Kernel
-from rusty_ir.backends.runtime.expand import Sym, _eval, _Expansion, _show
-from rusty_ir.backends.runtime.schedule import OPERATORS
+from rusty_ir.backends.runtime.expand import BufferKey, Sym, _eval, _Expansion, _show
+from rusty_ir.backends.runtime.schedule import OPERATORS, Number
 from rusty_ir.backends.runtime.streaming import _layer_groups, _Stream
 from rusty_ir.errors import RustyError
+
+Values: TypeAlias = list[Any]
+"""Every interned expression of a plan at one step: ints (sizes, grids, positions) and floats (f32 scalars).
+``Any`` on purpose: a dispatch's grid indexes int values only (``_lay_out`` refuses a float grid at load), which
+the per-step loop relies on without a conversion per dispatch."""
+
+Dispatch: TypeAlias = tuple[wgpu.GPUComputePipeline, wgpu.GPUBindGroup, int, int, int, int | None]
+"""(pipeline, bind group, value index of grid x, y, z, value index of the guard or None)."""
 
 
 class _Table:
     """Interned expressions of one entry: values[0] = S, values[1] = pos, then constants and results."""
 
     def __init__(self) -> None:
-        self.base: list[Any] = [0, 0]
-        self.code: list[tuple[int, Callable[[Any, Any], Any], int, int]] = []
-        self.index: dict[Any, int] = {(str, "S"): 0, (str, "pos"): 1}
+        self.base: list[int | float] = [0, 0]
+        self.code: list[tuple[int, Callable[[Number, Number], Number], int, int]] = []
+        """(result index, operator, operand indices) in evaluation order."""
+        self.index: dict[tuple[type, Sym], int] = {(str, "S"): 0, (str, "pos"): 1}
 
     def intern(self, s: Sym) -> int:
         key = (type(s), s)  # keeps 1 and 1.0 apart
@@ -36,6 +45,7 @@ class _Table:
             self.base.append(0)
             self.code.append((i, OPERATORS[s[0]], a, b))
         else:
+            assert not isinstance(s, str), s  # "S" and "pos" are interned from the start; expansions have no other symbol
             i = len(self.base)
             self.base.append(s)
         self.index[key] = i
@@ -48,27 +58,26 @@ class _Plan:
 
     entry: str
     table: _Table
-    dispatches: list[tuple[Any, Any, int, int, int, int | None]]
-    """(pipeline, bind group, value index of grid x, y, z, value index of the guard or None)."""
+    dispatches: list[Dispatch]
     bound: list[BoundKernel]
-    tokens: Any
-    out: Any
-    staging: Any
+    tokens: wgpu.GPUBuffer
+    out: wgpu.GPUBuffer
+    staging: wgpu.GPUBuffer
     max_tokens: int
-    params_buffer: Any = None
+    params_buffer: wgpu.GPUBuffer | None = None
     params_words: np.ndarray | None = None
     int_dst: np.ndarray | None = None
     int_src: np.ndarray | None = None
     float_dst: np.ndarray | None = None
     float_src: np.ndarray | None = None
-    result: Any = None
-    """The bytes of ``out`` read back by the last step."""
-    spare_staging: Any = None
+    result: memoryview = memoryview(b"")
+    """The bytes of ``out`` read back by the last step (none before the first)."""
+    spare_staging: wgpu.GPUBuffer | None = None
     """A second read-back buffer, so one step can be read while the next is in flight."""
     groups: list[tuple[int, int, int | None]] | None = None
     """With layer streaming: the dispatches as (start, end, layer) runs, each its own command buffer,
     run after ``layer``'s weights are written to its slot; None when every layer is resident."""
-    sampling: Any = None
+    sampling: wgpu.GPUBuffer | None = None
     """The packed sampling words' buffer of a sampling entry (written before each step); None for others."""
 
 
@@ -76,8 +85,9 @@ class _Plan:
 class _Dispatches:
     """An entry's launches checked and laid out, before their bind groups exist (``make_plan``)."""
 
-    dispatches: list[tuple[Any, Any, int, int, int, int | None]]
-    pending: list[tuple[Kernel, list[Any], tuple[Any, ...], int | None]]
+    dispatches: list[tuple[wgpu.GPUComputePipeline, None, int, int, int, int | None]]
+    """The dispatches without their bind groups (``_bind`` adds them)."""
+    pending: list[tuple[Kernel, list[wgpu.GPUBuffer], tuple[BufferKey, ...], int | None]]
     """Per dispatch: (kernel, its buffers, their keys, its params' byte offset or None)."""
     int_fields: list[tuple[int, int]]
     """(params word, value index) of every i32 scalar; float_fields: of every f32 one."""
@@ -87,7 +97,7 @@ class _Dispatches:
     """With layer streaming: the layer whose streamed weights each dispatch binds."""
 
 
-def make_plan(x: _Expansion, device: Device, kernels: Mapping[str, Kernel], buffers: Mapping[tuple[Any, ...], Any],
+def make_plan(x: _Expansion, device: Device, kernels: Mapping[str, Kernel], buffers: Mapping[BufferKey, wgpu.GPUBuffer],
               stream: _Stream | None, points: Sequence[tuple[int, int]], max_tokens: int) -> tuple[_Plan, int]:  # fmt: skip
     """The plan of one entry's expansion ``x`` over the current ``buffers`` (checked at the (S, pos) ``points``), and
     the bytes of its params buffer."""
@@ -120,13 +130,13 @@ def make_plan(x: _Expansion, device: Device, kernels: Mapping[str, Kernel], buff
     return plan, total
 
 
-def _lay_out(x: _Expansion, dev: Device, kernels: Mapping[str, Kernel], buffers: Mapping[tuple[Any, ...], Any],
+def _lay_out(x: _Expansion, dev: Device, kernels: Mapping[str, Kernel], buffers: Mapping[BufferKey, wgpu.GPUBuffer],
              stream: _Stream | None, points: Sequence[tuple[int, int]], table: _Table) -> _Dispatches:  # fmt: skip
     """Check every launch against its kernel and the device, intern its grid, guard and scalars in ``table``,
     and give each distinct tuple of scalars its slice of the params buffer."""
     max_groups = dev.limits.get("max-compute-workgroups-per-dimension", 65535)
     align = max(16, dev.limits.get("min-uniform-buffer-offset-alignment", 256))
-    params: dict[tuple[Any, ...], int] = {}  # (field types/offsets, size, value indices) -> byte offset
+    params: dict[tuple[tuple[tuple[str, int], ...], int, tuple[int, ...]], int] = {}  # (field types/offsets, size, value indices) -> byte offset
     out = _Dispatches([], [], [], [], 0, [])
     for launch in x.launches:
         kernel = kernels[launch.kernel]
@@ -166,15 +176,15 @@ def _lay_out(x: _Expansion, dev: Device, kernels: Mapping[str, Kernel], buffers:
     return out
 
 
-def _bind(dev: Device, laid: _Dispatches, params_buffer: Any) -> tuple[list[tuple[Any, Any, int, int, int, int | None]], list[BoundKernel]]:
+def _bind(dev: Device, laid: _Dispatches, params_buffer: wgpu.GPUBuffer | None) -> tuple[list[Dispatch], list[BoundKernel]]:
     """The dispatches with their bind groups (one per distinct kernel, buffers and params offset), and the bound kernels."""
-    groups: dict[tuple[Any, ...], Any] = {}
-    dispatches = list(laid.dispatches)
+    groups: dict[tuple[str, tuple[BufferKey, ...], int | None], BoundKernel] = {}
+    dispatches: list[Dispatch] = []
     bound: list[BoundKernel] = []
     for i, (kernel, buffers, keys, offset) in enumerate(laid.pending):
         gkey = (kernel.interface.name, keys, offset)
         if gkey not in groups:
-            entries: list[dict[str, Any]] = [
+            entries: list[dict[str, object]] = [
                 {"binding": b.binding, "resource": b.resource(buf)}
                 for b, buf in zip(kernel.interface.buffers, buffers, strict=True)
             ]
@@ -184,6 +194,6 @@ def _bind(dev: Device, laid: _Dispatches, params_buffer: Any) -> tuple[list[tupl
             group = dev.device.create_bind_group(layout=kernel.layout, entries=entries, label=kernel.interface.name)
             groups[gkey] = BoundKernel(kernel, group, params_buffer)
         bound.append(groups[gkey])
-        pipeline, _, gx, gy, gz, guard = dispatches[i]
-        dispatches[i] = (pipeline, groups[gkey].bind_group, gx, gy, gz, guard)
+        pipeline, _, gx, gy, gz, guard = laid.dispatches[i]
+        dispatches.append((pipeline, groups[gkey].bind_group, gx, gy, gz, guard))
     return dispatches, bound

@@ -4,18 +4,18 @@ own compute pass with timestamp writes at its beginning and end. Not on the per-
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import wgpu
 
 from rusty_ir.backends.runtime.device import Device
+from rusty_ir.backends.runtime.plan import Dispatch, Values
 
 QUERIES_PER_SET = 4096
 """wgpu's limit on the queries of one query set."""
 
 
-def timed_dispatches(device: Device, dispatches: Sequence[tuple[Any, ...]], values: list[Any]) -> np.ndarray:
+def timed_dispatches(device: Device, dispatches: Sequence[Dispatch], values: Values) -> np.ndarray:
     """Run ``dispatches`` ((pipeline, bind group, grid x, y, z value indices, guard), at these expression ``values``)
     in one command buffer, a compute pass each; the nanoseconds each took (int64, in order). The device must have
     the 'timestamp-query' feature."""

@@ -70,11 +70,15 @@ Expr = int | float | str | list[Any]
 """An expression tree: literal, value name, or ``[op, a, b]``."""
 
 
-def _ceildiv(a: int, b: int) -> int:
+Number = int | float
+"""A value of an expression (sizes and positions are ints; a scalar kernel argument may be a float)."""
+
+
+def _ceildiv(a: Number, b: Number) -> Number:
     return -(-a // b)
 
 
-OPERATORS: Mapping[str, Callable[[Any, Any], Any]] = {
+OPERATORS: Mapping[str, Callable[[Number, Number], Number]] = {
     "add": operator.add,
     "sub": operator.sub,
     "mul": operator.mul,
@@ -100,7 +104,7 @@ def check_expr(e: Any, where: str) -> Expr:
     return e
 
 
-def evaluate(e: Expr, env: Mapping[str, Any]) -> Any:
+def evaluate(e: Expr, env: Mapping[str, Number]) -> Number:
     """The value of an expression, names looked up in ``env`` (for tools and tests; the runtime compiles them)."""
     if isinstance(e, str):
         return env[e]
@@ -551,6 +555,6 @@ def load_schedule(source: Schedule | str | bytes | Mapping[str, Any]) -> Schedul
 
 __all__ = [
     "FORMAT", "OPERATORS", "SCHEDULE_VERSION", "Alloc", "Arg", "Cache", "Call", "Dim", "Expr", "Function", "KvCache",
-    "Launch", "Let", "Loop", "Return", "Schedule", "Slot", "Step", "Weight", "WeightDecl", "check_expr", "evaluate",
+    "Launch", "Let", "Loop", "Number", "Return", "Schedule", "Slot", "Step", "Weight", "WeightDecl", "check_expr", "evaluate",
     "load_schedule",
 ]

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import wgpu
 
 from rusty_ir.backends.runtime.device import Device, as_bytes_view
+from rusty_ir.backends.runtime.expand import BufferKey
 from rusty_ir.errors import RustyError
 from rusty_ir.weights import TensorView
 
@@ -22,14 +22,14 @@ class _Stream:
 
     slot: dict[int, int]
     """Layer -> its slot (``slot_of_layer``)."""
-    layers: dict[int, list[tuple[Any, memoryview, bytes, int]]]
+    layers: dict[int, list[tuple[wgpu.GPUBuffer, memoryview, bytes, int]]]
     """Layer -> (its slot's buffer, the whole words of the weight's bytes, the last partial word
     zero-padded or b"", its offset) of each of its weights."""
     names: dict[str, int]
     """Resolved name of each streamed weight -> its layer."""
     held: list[int | None]
     """The layer each slot holds (written, or queued to be written, on the queue timeline)."""
-    fences: list[Any]
+    fences: list[wgpu.GPUBuffer]
     """Small mappable buffers cleared by each group's command buffer (a ring): mapping one waits for that group."""
     nbytes: int
     """Bytes of every streamed layer's weights (host memory; the device holds one slot's worth per slot)."""
@@ -51,7 +51,7 @@ wait in wgpu's staging memory (unthrottled, the host would stage a whole step's 
 
 
 def make_stream(device: Device, streamed: Mapping[str, tuple[str, int]], views: Mapping[str, TensorView], n: int,
-                buffers: dict[tuple[Any, ...], Any]) -> tuple[_Stream, int]:  # fmt: skip
+                buffers: dict[BufferKey, wgpu.GPUBuffer]) -> tuple[_Stream, int]:  # fmt: skip
     """The slots of layer streaming (one buffer per weight template each) and what to write into them;
     ``buffers`` maps each streamed weight to its layer's slot, so the bind groups bind slots; also the slots' bytes.
     ``n`` slots (``resident_layers``). Nothing is uploaded here: the first step writes what it runs."""
@@ -74,7 +74,7 @@ def make_stream(device: Device, streamed: Mapping[str, tuple[str, int]], views: 
                     f"an earlier layer's '{t}' is {first[0]}{list(first[1])}"
                 )
     slots = [{t: device.empty(kinds[t][2], label=f"slot{i}:{t}") for t in templates} for i in range(n)]
-    layers: dict[int, list[tuple[Any, memoryview, bytes, int]]] = {}
+    layers: dict[int, list[tuple[wgpu.GPUBuffer, memoryview, bytes, int]]] = {}
     slot = {layer: slot_of_layer(layer, n) for layer in by_layer}
     for layer, names in sorted(by_layer.items()):
         writes = layers[layer] = []

@@ -7,16 +7,19 @@ from __future__ import annotations
 import ctypes
 import mmap
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+import wgpu
 
 from rusty_ir.backends.runtime.device import Device, Kernel
-from rusty_ir.backends.runtime.expand import PART_SEPARATOR
+from rusty_ir.backends.runtime.expand import PART_SEPARATOR, BufferKey, _Expansion
 from rusty_ir.errors import RustyError
-from rusty_ir.weights import TensorView, split_part
+from rusty_ir.weights import Scheme, TensorView, split_part
+
+WeightBinding = tuple[str, tuple[int, int] | None]
+"""How a kernel binds a weight: (kernel, byte range of a split-bindings part, or None for the whole buffer)."""
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class _Part:
     """One buffer of a weight's split layout, as the upload code reads a ``TensorView``."""
 
     name: str
-    scheme: Any
+    scheme: Scheme
     shape: tuple[int, ...]
     data: np.ndarray
 
@@ -33,8 +36,8 @@ class _Part:
         return self.data.nbytes
 
 
-def upload_weights(device: Device, weights: Mapping[str, TensorView], expansions: Any, kernels: Mapping[str, Kernel],
-                   streamed: Mapping[str, tuple[str, int]], buffers: dict[tuple[Any, ...], Any],
+def upload_weights(device: Device, weights: Mapping[str, TensorView], expansions: Iterable[_Expansion], kernels: Mapping[str, Kernel],
+                   streamed: Mapping[str, tuple[str, int]], buffers: dict[BufferKey, wgpu.GPUBuffer],
                    on_upload: Callable[[int], None] | None) -> tuple[int, dict[str, TensorView]]:  # fmt: skip
     """Upload every weight the expansions bind into ``buffers`` (``("weight", name)``), except the ``streamed`` ones
     (name -> (template, layer)), which get slots (``streaming.make_stream``) and are written per step. The bytes
@@ -73,7 +76,7 @@ def upload_weights(device: Device, weights: Mapping[str, TensorView], expansions
     return uploaded, views
 
 
-def check_weight_ranges(device: Device, name: str, nbytes: int, ranges: Any, limit: int | None) -> None:
+def check_weight_ranges(device: Device, name: str, nbytes: int, ranges: Iterable[WeightBinding], limit: int | None) -> None:
     """Refuse a weight the device cannot hold, or that some kernel binds (whole or a part) beyond what one binding may be."""
     max_buffer = device.limits.get("max-buffer-size")
     if max_buffer is not None and nbytes > max_buffer:
@@ -95,14 +98,14 @@ def check_weight_ranges(device: Device, name: str, nbytes: int, ranges: Any, lim
             )
 
 
-def _weight_ranges(expansions: Any, kernels: Mapping[str, Kernel]) -> dict[str, set[tuple[str, tuple[int, int] | None]]]:
-    """Each weight's bindings: (kernel, byte range of a split-bindings part, or None for the whole buffer)."""
-    out: dict[str, set[tuple[str, tuple[int, int] | None]]] = {}
+def _weight_ranges(expansions: Iterable[_Expansion], kernels: Mapping[str, Kernel]) -> dict[str, set[WeightBinding]]:
+    """Each weight's bindings."""
+    out: dict[str, set[WeightBinding]] = {}
     for x in expansions:
         for launch in x.launches:
             for b, binding in zip(launch.buffers, kernels[launch.kernel].interface.buffers, strict=False):
                 if b.key[0] == "weight":
-                    out.setdefault(b.key[1], set()).add((launch.kernel, binding.byte_range))
+                    out.setdefault(str(b.key[1]), set()).add((launch.kernel, binding.byte_range))
     return out
 
 

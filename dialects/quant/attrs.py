@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type, TensorType
+from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type, TensorType, bf16, f16, f32
 from xdsl.ir import Attribute, ParametrizedAttribute, TypeAttribute
 from xdsl.irdl import irdl_attr_definition
 from xdsl.utils.exceptions import VerifyException
@@ -218,8 +218,6 @@ def storage_scheme(element_type: Attribute) -> Scheme | None:
 
 def element_type_for_scheme(sch: Scheme) -> Attribute:
     """The inverse of ``storage_scheme``: f32/f16/bf16 or the scheme's quant type."""
-    from xdsl.dialects.builtin import bf16, f16, f32  # noqa: PLC0415
-
     plain: dict[str, Attribute] = {"f32": f32, "f16": f16, "bf16": bf16}
     if sch.name in plain:
         return plain[sch.name]

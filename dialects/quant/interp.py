@@ -6,11 +6,10 @@ logical shape, scheme and raw bytes); a float tensor is a float32 numpy array.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from xdsl.dialects.builtin import TensorType
 from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
+from xdsl.ir import Attribute, Operation
 
 from rusty_ir.dialects.quant.attrs import BlockQuantType
 from rusty_ir.dialects.quant.ops import DequantizeOp, QuantizeOp
@@ -18,7 +17,7 @@ from rusty_ir.errors import RustyError, describe_op
 from rusty_ir.weights import TensorView, dequantize, quantize
 
 
-def check_runtime_shape(op: Any, what: str, shape: tuple[int, ...], ty: TensorType) -> None:  # pyright: ignore[reportMissingTypeArgument]
+def check_runtime_shape(op: Operation, what: str, shape: tuple[int, ...], ty: TensorType[Attribute]) -> None:
     """Raise RustyError if a runtime ``shape`` disagrees with the static dims of ``ty``."""
     static = ty.get_shape()
     if len(static) != len(shape) or any(s >= 0 and s != d for s, d in zip(static, shape)):
@@ -40,7 +39,7 @@ class QuantFunctions(InterpreterFunctions):
             raise RustyError(
                 f"{describe_op(op)}: tensor '{view.name}' is stored as {view.scheme.name}, but its type says {ty.element_type}"
             )
-        check_runtime_shape(op, f"tensor '{view.name}'", view.shape, ty)  # pyright: ignore[reportUnknownArgumentType]
+        check_runtime_shape(op, f"tensor '{view.name}'", view.shape, ty)
         return (dequantize(view.data, view.scheme, view.shape),)
 
     @impl(QuantizeOp)
@@ -49,7 +48,7 @@ class QuantFunctions(InterpreterFunctions):
         ty = op.result.type
         assert isinstance(ty, TensorType) and isinstance(ty.element_type, BlockQuantType)
         arr = np.asarray(values, dtype=np.float32)
-        check_runtime_shape(op, "input", arr.shape, ty)  # pyright: ignore[reportUnknownArgumentType]
+        check_runtime_shape(op, "input", arr.shape, ty)
         sch = ty.element_type.scheme
         try:
             data = quantize(arr, sch)

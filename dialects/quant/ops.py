@@ -9,6 +9,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.irdl import (
     AttrSizedOperandSegments,
     IRDLOperation,
+    IRDLOption,
     ParsePropInAttrDict,
     irdl_op_definition,
     operand_def,
@@ -38,7 +39,7 @@ def _check_same_shape(src: TensorType, dst: TensorType) -> None:
 
 def _tensor_types(op: IRDLOperation, src: Attribute, dst: Attribute) -> tuple[TensorType, TensorType]:
     assert isinstance(src, TensorType) and isinstance(dst, TensorType), f"{op.name}: operands are constrained to tensors"
-    return src, dst  # pyright: ignore[reportUnknownVariableType]
+    return src, dst
 
 
 @irdl_op_definition
@@ -147,7 +148,8 @@ class _WeightLoad(IRDLOperation):
     shape = prop_def(DenseArrayBase)
     layout = prop_def(StringAttr)
 
-    irdl_options = (ParsePropInAttrDict(),)
+    irdl_options: tuple[IRDLOption, ...] = (ParsePropInAttrDict(),)
+    """Not a ClassVar (IRDL refuses lower-case ones); typed so that ``quant.dot_block`` may add its segment sizes."""
 
     @property
     def scheme(self) -> Scheme:

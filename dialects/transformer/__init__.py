@@ -2,7 +2,7 @@
 
 Level: what the importers produce from a checkpoint. One op per model-level
 operation (embedding, rms_norm, linear, rope, attention against a KV cache,
-silu/gelu, mul/add, softmax, logits, argmax, sample) on 2-D activations
+silu/gelu, mul/add, softcap, softmax, logits, argmax, sample) on 2-D activations
 ``tensor<?xNxf32>`` (tokens x features, the sequence length dynamic), with
 weights as ``tfm.weight`` ops that name tensors of the weight store, possibly
 quantized (``!quant`` element types). The decoder layer is one function called
@@ -32,6 +32,7 @@ from rusty_ir.dialects.transformer.ops import (
     RowArgmaxOp,
     SampleOp,
     SiluOp,
+    SoftcapOp,
     SoftmaxOp,
     WeightOp,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "RowArgmaxOp",
     "SampleOp",
     "SiluOp",
+    "SoftcapOp",
     "SoftmaxOp",
     "Transformer",
     "WeightOp",

@@ -52,6 +52,7 @@ from rusty_ir.dialects.transformer.ops import (
     RowArgmaxOp,
     SampleOp,
     SiluOp,
+    SoftcapOp,
     SoftmaxOp,
     WeightOp,
 )
@@ -192,7 +193,10 @@ class TransformerFunctions(InterpreterFunctions):
             raise RustyError(
                 f"{describe_op(op)}: token id {int(tokens[bad][0])} is outside the vocabulary [0, {table.shape[0]})"
             )
-        return self._checked(op, table[tokens].astype(np.float32, copy=True))
+        rows = table[tokens].astype(np.float32, copy=True)
+        if op.factor is not None:
+            rows *= np.float32(op.factor)
+        return self._checked(op, rows)
 
     @impl(RmsNormOp)
     def run_rms_norm(self, interpreter: Interpreter, op: RmsNormOp, args: PythonValues) -> PythonValues:
@@ -294,6 +298,11 @@ class TransformerFunctions(InterpreterFunctions):
     @impl(AddOp)
     def run_add(self, interpreter: Interpreter, op: AddOp, args: PythonValues) -> PythonValues:
         return self._checked(op, (_f32(args[0]) + _f32(args[1])).astype(np.float32))
+
+    @impl(SoftcapOp)
+    def run_softcap(self, interpreter: Interpreter, op: SoftcapOp, args: PythonValues) -> PythonValues:
+        cap = np.float32(op.cap.value.data)
+        return self._checked(op, (np.tanh(_f32(args[0]) / cap) * cap).astype(np.float32))
 
     @impl(SoftmaxOp)
     def run_softmax(self, interpreter: Interpreter, op: SoftmaxOp, args: PythonValues) -> PythonValues:

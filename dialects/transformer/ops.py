@@ -15,6 +15,7 @@ assembly format and verifier (``TFM_OPS``); the shared shape checks are helpers 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -233,30 +234,44 @@ class EmbeddingOp(IRDLOperation):
     """Look up the embedding row of each token.
 
     Semantics: ``result[r, :] = float(table[tokens[r], :])``; the table is
-    ``[vocab, dim]`` and may be quantized (rows are dequantized). A token id
+    ``[vocab, dim]`` and may be quantized (rows are dequantized). With the
+    optional ``scale`` (f32) every value is multiplied by it, in f32 (Gemma
+    scales its embeddings by sqrt(hidden), not the tied output head). A token id
     outside ``[0, vocab)`` is undefined behaviour (the reference interpreter
     raises).
 
     Pipeline: first op of ``@prefill``/``@decode``; lowered to a gather (fused
-    with the dequantization of the rows it reads).
+    with the dequantization of the rows it reads, and the scale).
 
     Example:
         %h = tfm.embedding %tokens, %emb : tensor<?xi32>, tensor<49152x576x!quant.q8_0> -> tensor<?x576xf32>
+        %g = tfm.embedding %tokens, %emb {scale = 8.000000e+00 : f32} : tensor<?xi32>, tensor<400x64xf32> -> tensor<?x64xf32>
     """
 
     name = "tfm.embedding"
 
     tokens = operand_def(TensorType)
     table = operand_def(TensorType)
+    scale = opt_prop_def(FloatAttr[Float32Type])
+    """Multiply every value by this (absent: 1)."""
     result = result_def(TensorType)
 
     traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$tokens `,` $table attr-dict `:` type($tokens) `,` type($table) `->` type($result)"
 
-    def __init__(self, tokens: SSAValue | Operation, table: SSAValue | Operation, result_type: Attribute) -> None:
-        super().__init__(operands=[tokens, table], result_types=[result_type])
+    def __init__(self, tokens: SSAValue | Operation, table: SSAValue | Operation, result_type: Attribute, scale: float | None = None) -> None:
+        props: dict[str, Attribute] = {} if scale is None else {"scale": FloatAttr(scale, f32)}
+        super().__init__(operands=[tokens, table], properties=props, result_types=[result_type])
+
+    @property
+    def factor(self) -> float | None:
+        """``scale`` as a float, or None."""
+        return None if self.scale is None else self.scale.value.data
 
     def verify_(self) -> None:
+        if self.factor is not None and not math.isfinite(self.factor):
+            raise VerifyException(f"scale must be finite, got {self.factor}")
         (seq,) = _shape(self, "tokens", self.tokens.type, 1)
         assert isinstance(self.tokens.type, TensorType)
         if self.tokens.type.element_type != i32:
@@ -635,6 +650,32 @@ class GeluOp(_UnaryF32Op):
 
 
 @irdl_op_definition
+class SoftcapOp(_UnaryF32Op):
+    """Tanh soft-capping, elementwise, in f32: ``y = cap * tanh(x / cap)`` (values squashed into ``(-cap, cap)``).
+
+    Pipeline: Gemma 2's final-logit soft-capping (``final_logit_softcapping``) on the logits, before
+    ``tfm.argmax``/``tfm.sample`` (and the rows of ``@verify``); lowered to one elementwise generic.
+
+    Example:
+        %c = tfm.softcap %l {cap = 3.000000e+01 : f32} : tensor<49152xf32>
+    """
+
+    name = "tfm.softcap"
+    cap = prop_def(FloatAttr[Float32Type])
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` type($input)"
+
+    def __init__(self, input: SSAValue | Operation, cap: float) -> None:
+        super().__init__(input, {"cap": FloatAttr(cap, f32)})
+
+    def verify_(self) -> None:
+        super().verify_()
+        cap = self.cap.value.data
+        if not (math.isfinite(cap) and cap > 0):
+            raise VerifyException(f"cap must be a finite number above 0, got {cap}")
+
+
+@irdl_op_definition
 class SoftmaxOp(_UnaryF32Op):
     """Softmax over the last dimension, in f32 with max-subtraction.
 
@@ -855,6 +896,7 @@ TFM_OPS: Sequence[type[IRDLOperation]] = (
     RowArgmaxOp,
     SampleOp,
     SiluOp,
+    SoftcapOp,
     SoftmaxOp,
     WeightOp,
 )

@@ -209,6 +209,35 @@ func.func @embedding(%tokens: tensor<?xi32>) -> tensor<?x32xf32> {
 
 // -----
 
+// tfm.embedding with a scale (Gemma's sqrt(hidden)): the gathered value times the constant, in the same generic.
+// CHECK-LABEL: func.func @embedding_scaled
+// CHECK:         %[[V:.*]] = tensor.extract %{{.*}}[%{{.*}}, %{{.*}}] : tensor<16x32xf32>
+// CHECK-NEXT:    %[[K:.*]] = arith.constant 8.000000e+00 : f32
+// CHECK-NEXT:    %[[S:.*]] = arith.mulf %[[V]], %[[K]] : f32
+// CHECK-NEXT:    linalg.yield %[[S]] : f32
+func.func @embedding_scaled(%tokens: tensor<?xi32>) -> tensor<?x32xf32> {
+  %emb = tfm.weight "token_embd.weight" : tensor<16x32xf32>
+  %h = tfm.embedding %tokens, %emb {scale = 8.0 : f32} : tensor<?xi32>, tensor<16x32xf32> -> tensor<?x32xf32>
+  func.return %h : tensor<?x32xf32>
+}
+
+// -----
+
+// tfm.softcap: one elementwise generic, cap * tanh(x / cap).
+// CHECK-LABEL: func.func @softcap
+// CHECK:         ^{{.*}}(%[[X:.*]]: f32, %{{.*}}: f32):
+// CHECK-NEXT:      %[[C:.*]] = arith.constant 3.000000e+01 : f32
+// CHECK-NEXT:      %[[D:.*]] = arith.divf %[[X]], %[[C]] : f32
+// CHECK-NEXT:      %[[T:.*]] = math.tanh %[[D]] : f32
+// CHECK-NEXT:      %[[Y:.*]] = arith.mulf %[[T]], %[[C]] : f32
+// CHECK-NEXT:      linalg.yield %[[Y]] : f32
+func.func @softcap(%l: tensor<16xf32>) -> tensor<16xf32> {
+  %c = tfm.softcap %l {cap = 30.0 : f32} : tensor<16xf32>
+  func.return %c : tensor<16xf32>
+}
+
+// -----
+
 // tfm.rope, half (NEOX) layout: the partner is j +- head_dim/2 within the head, gathered
 // from the input; the angle is (pos + s) * theta^(-2p/head_dim).
 // CHECK-LABEL: func.func @rope_half

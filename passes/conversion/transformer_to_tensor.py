@@ -1,4 +1,8 @@
-"""convert-transformer-to-tensor: rewrite every ``tfm`` op into linalg on tensors, quant and linalg_ext ops."""
+"""convert-transformer-to-tensor: rewrite every ``tfm`` op into linalg on tensors, quant and linalg_ext ops.
+
+Size: just over 600 lines because it holds one rewrite pattern per ``tfm`` op with the generic builder and the
+norm and contraction helpers they share: one conversion, read top to bottom.
+"""
 
 from __future__ import annotations
 
@@ -188,12 +192,15 @@ class KvCacheLowering(_Lowering):
 
 
 class ElementwiseLowering(_Lowering):
-    """``tfm.add/mul/silu/gelu`` become one elementwise ``linalg.generic`` each."""
+    """``tfm.add/mul/silu/gelu/softcap`` become one elementwise ``linalg.generic`` each."""
 
     @op_type_rewrite_pattern
-    def match_and_rewrite(self, op: tfm.AddOp | tfm.MulOp | tfm.SiluOp | tfm.GeluOp, rewriter: PatternRewriter, /) -> None:
+    def match_and_rewrite(self, op: tfm.AddOp | tfm.MulOp | tfm.SiluOp | tfm.GeluOp | tfm.SoftcapOp, rewriter: PatternRewriter, /) -> None:
         b = self.builder(op)
-        if isinstance(op, tfm.AddOp):
+        if isinstance(op, tfm.SoftcapOp):
+            cap = op.cap.value.data
+            y = _elementwise(b, [op.input], lambda ib, a: ib.mulf(ib.tanh(ib.divf(a[0], ib.f32(cap))), ib.f32(cap)))
+        elif isinstance(op, tfm.AddOp):
             y = _elementwise(b, [op.lhs, op.rhs], lambda ib, a: ib.addf(a[0], a[1]))
         elif isinstance(op, tfm.MulOp):
             y = _elementwise(b, [op.lhs, op.rhs], lambda ib, a: ib.mulf(a[0], a[1]))
@@ -299,7 +306,7 @@ class LinearLowering(_Lowering):
 
 
 class EmbeddingLowering(_Lowering):
-    """``tfm.embedding``: a generic over (s, d) that gathers ``table[tokens[s], d]``."""
+    """``tfm.embedding``: a generic over (s, d) that gathers ``table[tokens[s], d]`` (times ``scale`` if given)."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tfm.EmbeddingOp, rewriter: PatternRewriter, /) -> None:
@@ -312,7 +319,8 @@ class EmbeddingLowering(_Lowering):
         def gather(ib: IRBuilder, a: Sequence[SSAValue], _: SSAValue | None) -> SSAValue:
             row = ib.to_index(a[0])
             col = ib.value(linalg.IndexOp(1))
-            return _as_f32(ib, ib.value(tensor.ExtractOp(table, [row, col], _elem(table))))
+            value = _as_f32(ib, ib.value(tensor.ExtractOp(table, [row, col], _elem(table))))
+            return value if op.factor is None else ib.mulf(value, ib.f32(op.factor))
 
         y = Generic(b, 2).build([(op.tokens, [0])], out_ty, rows, gather)
         rewriter.replace(op, [], [y])

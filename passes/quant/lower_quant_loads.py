@@ -345,7 +345,7 @@ def _fields(op: LoadOp | LoadBlockOp, b: IRBuilder, blk: SSAValue, dynamic: bool
 class _Weight:
     """Addressing of one bound weight: where block ``blk`` of ``row`` starts, in its layout."""
 
-    op: LoadOp | LoadBlockOp
+    op: LoadOp | LoadBlockOp | DotBlockOp
 
     @property
     def sch(self) -> Scheme:
@@ -429,11 +429,11 @@ def _lower_block(op: LoadBlockOp, b: IRBuilder) -> list[SSAValue]:
     count = kernel_block(sch)
     one, zero = b.f32(1.0), b.f32(0.0)
     if not sch.quantized:
-        (words,) = op.buffers
+        (buffer,) = op.buffers
         k = op.weight_shape[1]
         first = b.addi(b.muli(op.row, b.index(k)), b.muli(op.col, b.index(count)))  # the block's first element
         word0 = b.divui(first, b.index(4 // (16 // count)))  # 16 bytes: 4 words of 1 float or 2 halves each
-        raw = [_word(b, words, b.addi(word0, b.index(i))) for i in range(4)]
+        raw = [_word(b, buffer, b.addi(word0, b.index(i))) for i in range(4)]
         if sch.name == "f32":
             return [one, zero, *(b.value(arith.BitcastOp(r, F32)) for r in raw)]
         values: list[SSAValue] = []
@@ -497,8 +497,12 @@ def lower_quant_load(op: Operation) -> None:
     try:
         if isinstance(op, DotBlockOp):
             new = _lower_dot(op, b)
+        elif isinstance(op, LoadOp):
+            new = [_lower_element(op, b)]
+        elif isinstance(op, LoadBlockOp):
+            new = _lower_block(op, b)
         else:
-            new = [_lower_element(op, b)] if isinstance(op, LoadOp) else _lower_block(op, b)  # type: ignore[arg-type]
+            raise TypeError(f"lower_quant_load: '{op.name}' is not a quant load")
     except RustyError as err:
         raise RustyError(f"{op.name}: {err}", op) from None
     Rewriter.replace_op(op, [], new)

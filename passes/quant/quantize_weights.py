@@ -77,10 +77,10 @@ class QuantizeWeightsPass(ModulePass):
                 continue
             ty = w.result.type
             assert isinstance(ty, TensorType)
-            shape = tuple(ty.get_shape())  # pyright: ignore[reportUnknownArgumentType, reportUnknownMemberType]
+            shape = tuple(ty.get_shape())
             if len(shape) != 2:
                 continue
-            source = storage_scheme(ty.element_type)  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+            source = storage_scheme(ty.element_type)
             weight_name = w.weight_name.data
             if source is None:
                 raise RustyError(f"quantize-weights: weight '{weight_name}' has element type {ty.element_type}, not a storage scheme", w)

@@ -172,7 +172,9 @@ class WeightLayoutPass(ModulePass):
         arg_parts: dict[BlockArgument, list[BlockArgument]] = {}
         for arg in sorted(analysis.args, key=lambda a: a.index, reverse=True):
             block: Block = arg.block
-            types = part_types(arg.type, f16_scales)  # type: ignore[arg-type]
+            stored_type = arg.type
+            assert isinstance(stored_type, MemRefType)  # _Analysis takes memref arguments only
+            types = part_types(stored_type, f16_scales)
             arg_parts[arg] = [block.insert_arg(t, arg.index + 1 + i) for i, t in enumerate(types)]
         weight_parts: dict[WeightOp, list[SSAValue]] = {}
         for weight in analysis.weights:
@@ -187,8 +189,8 @@ class WeightLayoutPass(ModulePass):
         # 2. every use takes the parts
         for arg, parts in arg_parts.items():
             _redirect(arg, parts)
-        for weight, parts in weight_parts.items():
-            _redirect(weight.result, parts)
+        for weight, values in weight_parts.items():
+            _redirect(weight.result, values)
             Rewriter.erase_op(weight)
         # 3. the split arguments go; function types follow their blocks
         touched: set[Operation] = set()

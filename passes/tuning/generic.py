@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import BFloat16Type, Float16Type
+from xdsl.dialects.builtin import BFloat16Type, Float16Type, ShapedType
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Attribute, Operation, SSAValue
 
@@ -90,11 +90,18 @@ def _dot_weights(root: linalg.GenericOp, ops: Sequence[Operation]) -> bool:
     return True
 
 
+def _shape(value: SSAValue) -> tuple[int, ...]:
+    """The shape of a contraction's operand or result (a tensor at the dispatch level)."""
+    ty = value.type
+    assert isinstance(ty, ShapedType), ty
+    return ty.get_shape()
+
+
 def gemv_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence[Operation] = ()) -> LoweringConfigAttr:
     """Row groups of ``GEMV_ROWS`` rows, each walked by up to one subgroup of invocations splitting K, two
     weight blocks in flight per invocation where a row has blocks enough; int8 dot products (``dp4a``,
     ``DP4A_GROUPS`` row groups) where the target has them and the weights' codes allow."""
-    k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
+    k = _shape(root.inputs[0])[-1]
     block = _weight_block(root, ops)
     blocks = max(1, k // block)
     split = max(1, min(target.subgroup_size or 32, _pow2_floor(blocks)))
@@ -102,7 +109,7 @@ def gemv_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence
     groups = max(1, min(DP4A_GROUPS if dp4a else GEMV_GROUPS, target.max_invocations // split))
     rows = GEMV_ROWS
     if dp4a:  # fewer rows per invocation where the matrix is too narrow to keep every multiprocessor busy
-        n = sum(r.results[0].type.get_shape()[-1] for r in _contractions(root, ops))  # pyright: ignore[reportAttributeAccessIssue]
+        n = sum(_shape(r.results[0])[-1] for r in _contractions(root, ops))
         while rows > 2 and -(-n // (groups * rows)) < GEMV_MIN_WORKGROUPS:  # 2: RoPE epilogues read a row's partner
             rows //= 2
     unroll = 2 if blocks >= 4 * split else 1
@@ -144,10 +151,10 @@ def gemm_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence
     several contractions (they run in different workgroups and share the tiles' workgroup memory)."""
     segments = len(_contractions(root, ops))
     weights = contraction_weights([root, *ops])
-    n = root.results[0].type.get_shape()[-1] * len(root.outputs)  # pyright: ignore[reportAttributeAccessIssue]
+    n = _shape(root.results[0])[-1] * len(root.outputs)
     f16 = target.f16
     elem = 2 if f16 else 4
-    k = root.inputs[0].type.get_shape()[-1]  # pyright: ignore[reportAttributeAccessIssue]
+    k = _shape(root.inputs[0])[-1]
     block = _weight_block(root, ops)
     fitting = []
     # K per step (128 x 128 of 8 x 8 on an H200, scripts/sweep_gemm.py and sweep_region.py): 32 where a weight unit
@@ -204,7 +211,7 @@ def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tupl
     threads = min(256, target.max_invocations)
     if strategy == "contraction":
         assert isinstance(root, linalg.GenericOp) and kind(root) is Kind.CONTRACTION
-        batched = len(root.results[0].type.get_shape()) > 1  # pyright: ignore[reportAttributeAccessIssue]
+        batched = len(_shape(root.results[0])) > 1
         single = gemv_config(root, target, ops)
         if not batched:
             return single, None

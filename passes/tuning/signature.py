@@ -9,16 +9,16 @@ signatures to the config and single-token config a measured search chose.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 from xdsl.context import Context
-
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 
-from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
+from rusty_ir.dialects.dispatch import Dispatch, LoweringConfigAttr, RegionOp
 from rusty_ir.targets import TargetDescription
 
 _CODEGEN_DIRS = ("codegen", "tiling", "conversion", "tuning")
@@ -40,8 +40,6 @@ def region_signature(region: RegionOp, target: TargetDescription) -> str:
     clone.properties.pop("config", None)
     clone.properties.pop("single_token_config", None)
     clone.properties.pop("label", None)
-    import io  # noqa: PLC0415
-
     text = io.StringIO()
     Printer(stream=text, print_generic_format=True).print_op(clone)
     h = hashlib.sha256("\n".join([codegen_fingerprint(), repr(target), text.getvalue()]).encode())
@@ -51,16 +49,12 @@ def region_signature(region: RegionOp, target: TargetDescription) -> str:
 def config_text(config: LoweringConfigAttr | None) -> str | None:
     if config is None:
         return None
-    import io  # noqa: PLC0415
-
     out = io.StringIO()
     Printer(stream=out).print_attribute(config)
     return out.getvalue()
 
 
 def parse_config(text: str) -> LoweringConfigAttr:
-    from rusty_ir.dialects.dispatch import Dispatch  # noqa: PLC0415
-
     ctx = Context()
     ctx.load_dialect(Dispatch)
     attr = Parser(ctx, text).parse_attribute()

@@ -15,6 +15,7 @@ from rusty_ir.dialects.dispatch.ops import region_ops
 from rusty_ir.dialects.gpu.attrs import module_target
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.tuning.generic import default_configs
+from rusty_ir.passes.tuning.signature import load_tuned, region_signature
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,6 @@ class TuneWorkgroupsPass(ModulePass):
             except ValueError as err:
                 raise RustyError(f"tune-workgroups: dispatch region '{region.label.data}': {err}", region) from None
             if tuned:
-                from rusty_ir.passes.tuning.signature import region_signature  # noqa: PLC0415
-
                 entry = tuned.get(region_signature(region, target))
                 if entry is not None:
                     config, single = entry
@@ -69,13 +68,11 @@ class TuneWorkgroupsPass(ModulePass):
     def _tuned(self) -> dict:
         if not self.configs:
             return {}
-        from rusty_ir.passes.tuning.signature import load_tuned  # noqa: PLC0415
-
         path = Path(self.configs)
         try:
             return load_tuned(path)
         except (OSError, ValueError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as err:
             raise RustyError(f"tune-workgroups: cannot read tuned configs '{path}': {err}") from None
-        except Exception as err:  # noqa: BLE001 - xDSL's ParseError of a config string
+        except Exception as err:  # xDSL's ParseError of a config string
             first = str(err).strip().splitlines()
             raise RustyError(f"tune-workgroups: cannot read tuned configs '{path}': a config does not parse ({first[-1] if first else err})") from None

@@ -44,23 +44,54 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import numpy as np
 
-from rusty_ir.bench.measure import _profile_table, decode_weight_bytes, device_report, kv_read_bytes, profiling_device
+from rusty_ir.bench.measure import ProfileTable, _profile_table, decode_weight_bytes, device_report, kv_read_bytes, profiling_device
 from rusty_ir.bench.options import CHECK_TOKENS, LOGITS_REL_TOL, REFERENCE_MAX_PARAMS, BenchOptions, _note, canonical_command, validate
-from rusty_ir.bench.report import check_report, format_report, report_header, report_main
+from rusty_ir.bench.report import Report, check_report, format_report, report_header, report_main
 from rusty_ir.bench.torch_baseline import build_torch_model, time_torch_generate, torch_available, torch_device_name, torch_logits
 from rusty_ir.errors import RustyError
 from rusty_ir.probes import SPIN_UP_SECONDS, measure_copy_bandwidth, measure_read_bandwidth, peak_rss_bytes, spin_up
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
+    from rusty_ir.backends.runtime.device import Device
+    from rusty_ir.backends.runtime.model import ModelRuntime
+    from rusty_ir.importers.loaded import LoadedModel
 
 Progress = Callable[[str], None] | None
 """Where progress lines go (None: nowhere)."""
 
 
+class Correctness(TypedDict):
+    """A correctness guard's verdict (the report's ``correctness``, and ``tuned.correctness``)."""
+
+    reference: str | None
+    """What the logits were checked against; None when they were not."""
+    max_rel_err: float | None
+    tolerance: float
+    passed: bool | None
+    prompt_tokens: NotRequired[int]
+    note: NotRequired[str]
+    """Why the check was skipped, or ""."""
+    argmax_ours: NotRequired[int]
+    argmax_reference: NotRequired[int]
+
+
+class Profile(TypedDict):
+    """``--profile``'s figures (the report's ``profile``): one decode and one prefill step, per kernel."""
+
+    decode: ProfileTable | None
+    prefill: ProfileTable | None
+    prefill_tokens: int
+    note: NotRequired[str]
+
+
 def _timed_runs(
-    runtime: Any, prompt: np.ndarray, decode_tokens: int, opts: BenchOptions, progress: Callable[[str], None] | None, label: str = ""
+    runtime: ModelRuntime, prompt: np.ndarray, decode_tokens: int, opts: BenchOptions, progress: Callable[[str], None] | None, label: str = ""
 ) -> tuple[list[float], list[float], list[int]]:
     """``opts.warmup`` untimed then ``opts.repeats`` timed runs of a prefill of ``prompt`` and
     ``decode_tokens`` greedy steps, decoded as ``rusty run`` does (one step in flight): the timed
@@ -91,7 +122,7 @@ def _median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs))
 
 
-def _load(opts: BenchOptions, progress: Callable[[str], None] | None) -> tuple[Any, dict[str, Any]]:
+def _load(opts: BenchOptions, progress: Callable[[str], None] | None) -> tuple[LoadedModel, dict[str, Any]]:
     from rusty_ir.importers import load_model
 
     info: dict[str, Any] = {}
@@ -124,7 +155,7 @@ def _load(opts: BenchOptions, progress: Callable[[str], None] | None) -> tuple[A
 
 
 
-def run_bench(opts: BenchOptions, progress: Progress = None) -> dict[str, Any]:
+def run_bench(opts: BenchOptions, progress: Progress = None) -> Report:
     """Run the benchmark; the report (a JSON-able dict). Does not raise on a failed guard:
     ``report["correctness"]["passed"]`` is False then (``check_report`` raises)."""
     from rusty_ir.backends.runtime.model import ModelRuntime
@@ -149,7 +180,7 @@ def run_bench(opts: BenchOptions, progress: Progress = None) -> dict[str, Any]:
     rng = np.random.default_rng(opts.seed + 1)
     prompt = rng.integers(0, model.config.vocab, size=P, dtype=np.int32)
     prefill_s, decode_s, generated = _timed_runs(runtime, prompt, N, opts, progress)
-    report: dict[str, Any] = {
+    report: Report = {
         **report_header("rusty bench", opts.command or canonical_command(opts), opts, started, device),
         "model": model_info,
         "settings": {"prompt_tokens": P, "decode_tokens": N, "repeats": opts.repeats, "warmup": opts.warmup,
@@ -178,7 +209,7 @@ def run_bench(opts: BenchOptions, progress: Progress = None) -> dict[str, Any]:
     return report
 
 
-def _speed_figures(runtime: Any, model: Any, device: Any, prompt: np.ndarray, N: int, prefill_s: list[float],
+def _speed_figures(runtime: ModelRuntime, model: LoadedModel, device: Device, prompt: np.ndarray, N: int, prefill_s: list[float],
                    decode_s: list[float], progress: Progress) -> dict[str, Any]:  # fmt: skip
     """The report's speed and static figures (steps 3 and 4 of the module docstring): timings, the host's share of a
     decode step (measured step by step after the timed runs, so with no overlap), dispatches, bytes per token,
@@ -224,7 +255,7 @@ def _speed_figures(runtime: Any, model: Any, device: Any, prompt: np.ndarray, N:
     }
 
 
-def _profile(runtime: Any, prompt: np.ndarray, generated: list[int], progress: Progress) -> dict[str, Any]:
+def _profile(runtime: ModelRuntime, prompt: np.ndarray, generated: list[int], progress: Progress) -> Profile:
     """``--profile``: per-kernel GPU time of one decode step and one prefill step (timestamp queries)."""
     P = prompt.size
     _note(progress, "profiling one decode step and one prefill step (timestamp queries)")
@@ -233,14 +264,14 @@ def _profile(runtime: Any, prompt: np.ndarray, generated: list[int], progress: P
     t1 = time.perf_counter()
     pre_rows = runtime.profile_step("prefill", prompt[: runtime.max_prefill], 0)
     t2 = time.perf_counter()
-    profile: dict[str, Any] = {"decode": _profile_table(dec_rows, t1 - t0), "prefill": _profile_table(pre_rows, t2 - t1),
-               "prefill_tokens": int(min(P, runtime.max_prefill))}  # fmt: skip
+    profile = Profile(decode=_profile_table(dec_rows, t1 - t0), prefill=_profile_table(pre_rows, t2 - t1),
+                      prefill_tokens=int(min(P, runtime.max_prefill)))  # fmt: skip
     if dec_rows is None:
         profile["note"] = "the device has no 'timestamp-query' feature: no per-kernel GPU times"
     return profile
 
 
-def _torch_model(opts: BenchOptions, model: Any, params: int, progress: Progress) -> Any:
+def _torch_model(opts: BenchOptions, model: LoadedModel, params: int, progress: Progress) -> PreTrainedModel | None:
     """The PyTorch model (float32) when ``--vs-torch`` asks for it, or the guard needs it (a model too big for the
     numpy interpreter, with torch installed); else None."""
     use_torch = opts.vs_torch or (opts.check and params > REFERENCE_MAX_PARAMS and torch_available())
@@ -253,13 +284,13 @@ def _torch_model(opts: BenchOptions, model: Any, params: int, progress: Progress
     return build_torch_model(model, tdev, progress)
 
 
-def _correctness(opts: BenchOptions, model: Any, runtime: Any, prompt: np.ndarray, params: int, tm: Any,
-                 progress: Progress) -> dict[str, Any]:  # fmt: skip
+def _correctness(opts: BenchOptions, model: LoadedModel, runtime: ModelRuntime, prompt: np.ndarray, params: int,
+                 tm: PreTrainedModel | None, progress: Progress) -> Correctness:  # fmt: skip
     """The correctness guard (step 6 of the module docstring): first-step logits against PyTorch or the reference
     interpreter."""
     check_ids = prompt[: min(CHECK_TOKENS, prompt.size)]
-    correctness: dict[str, Any] = {"reference": None, "max_rel_err": None, "tolerance": LOGITS_REL_TOL,
-                                   "passed": None, "prompt_tokens": int(check_ids.size), "note": ""}  # fmt: skip
+    correctness = Correctness(reference=None, max_rel_err=None, tolerance=LOGITS_REL_TOL, passed=None,
+                              prompt_tokens=int(check_ids.size), note="")  # fmt: skip
     if not opts.check:
         correctness["note"] = "skipped (--no-check)"
         return correctness
@@ -282,12 +313,14 @@ def _correctness(opts: BenchOptions, model: Any, runtime: Any, prompt: np.ndarra
                                "and torch/transformers are not installed")  # fmt: skip
     if ref is not None:
         err = float(np.abs(ours.astype(np.float64) - ref).max() / max(np.abs(ref).max(), 1e-30))
-        correctness.update(max_rel_err=err, passed=bool(err <= LOGITS_REL_TOL and np.isfinite(ours).all()),
-                           argmax_ours=int(np.argmax(ours)), argmax_reference=int(np.argmax(ref)))  # fmt: skip
+        correctness["max_rel_err"] = err
+        correctness["passed"] = bool(err <= LOGITS_REL_TOL and np.isfinite(ours).all())
+        correctness["argmax_ours"] = int(np.argmax(ours))
+        correctness["argmax_reference"] = int(np.argmax(ref))
     return correctness
 
 
-def _vs_torch(report: dict[str, Any], tm: Any, prompt: np.ndarray, generated: list[int], opts: BenchOptions,
+def _vs_torch(report: Report, tm: PreTrainedModel, prompt: np.ndarray, generated: list[int], opts: BenchOptions,
               progress: Progress) -> None:  # fmt: skip
     """``--vs-torch`` (step 7 of the module docstring): Hugging Face ``generate`` timed in fp16, into ``report``."""
     import torch
@@ -314,8 +347,8 @@ def _prefix_match(a: Sequence[int], b: Sequence[int]) -> int:
     return match
 
 
-def bench_tuned(opts: BenchOptions, model: Any, device: Any, default_runtime: Any, report: dict[str, Any], prompt: np.ndarray,
-                progress: Callable[[str], None] | None) -> dict[str, Any]:  # fmt: skip
+def bench_tuned(opts: BenchOptions, model: LoadedModel, device: Device, default_runtime: ModelRuntime, report: Report,
+                prompt: np.ndarray, progress: Callable[[str], None] | None) -> dict[str, Any]:  # fmt: skip
     """``--tune``: the model compiled with measured tuning, timed as the default one was (same prompt, runs, warm-up).
 
     Compiling measures every distinct kernel's candidates once per adapter, with prefill steps of the bench's
@@ -337,13 +370,15 @@ def bench_tuned(opts: BenchOptions, model: Any, device: Any, default_runtime: An
                            resident_layers=opts.resident_layers)  # fmt: skip
     prefill_s, decode_s, generated = _timed_runs(runtime, prompt, N, opts, progress, "tuned ")  # as the default kernels
     pre, dec = _median(prefill_s), _median(decode_s)
-    correctness: dict[str, Any] = {"reference": "default kernels", "max_rel_err": None, "tolerance": LOGITS_REL_TOL, "passed": None}
+    correctness = Correctness(reference="default kernels", max_rel_err=None, tolerance=LOGITS_REL_TOL, passed=None)
     if opts.check:
         check_ids = prompt[: min(CHECK_TOKENS, P)]
         ours = runtime.prefill_logits(check_ids, 0).astype(np.float64)
         ref = default_runtime.prefill_logits(check_ids, 0).astype(np.float64)
         err = float(np.abs(ours - ref).max() / max(np.abs(ref).max(), 1e-30))
-        correctness.update(max_rel_err=err, passed=bool(err <= LOGITS_REL_TOL and np.isfinite(ours).all()), prompt_tokens=int(check_ids.size))
+        correctness["max_rel_err"] = err
+        correctness["passed"] = bool(err <= LOGITS_REL_TOL and np.isfinite(ours).all())
+        correctness["prompt_tokens"] = int(check_ids.size)
     match = _prefix_match(report["generated_ids"], generated)
     return {
         "compile": {"cache_hit": compiled.cache_hit, "seconds": round(compiled.seconds, 3),

@@ -4,18 +4,30 @@ prints, the correctness verdict, and the shared main (progress, table or JSON, t
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
 from rusty_ir.bench.measure import device_report
 from rusty_ir.errors import RustyError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+    from rusty_ir.backends.runtime.device import Device
+
+Report: TypeAlias = dict[str, Any]
+"""A benchmark report: a JSON document (``report_header``'s keys, then the benchmark's own), printed as a table or
+as JSON. Its parts with a fixed shape have their own types (``measure.DeviceReport``, ``measure.ProfileTable``,
+``model.Correctness``, ``torch_baseline.TorchTimings``)."""
 
 
 def git_commit() -> str | None:
@@ -35,7 +47,7 @@ def git_commit() -> str | None:
     return os.environ.get("RUSTY_COMMIT")
 
 
-def report_header(tool: str, command: str, opts: Any, started: Any, device: Any) -> dict[str, Any]:
+def report_header(tool: str, command: str, opts: DataclassInstance, started: datetime.datetime, device: Device) -> Report:
     """What every benchmark report starts with: the tool, how to reproduce it, when, which code and
     which device."""
     return {
@@ -50,7 +62,8 @@ def report_header(tool: str, command: str, opts: Any, started: Any, device: Any)
     }
 
 
-def report_main(run: Any, fmt: Any, check: Any, as_json: bool, quiet: bool = False) -> int:
+def report_main(run: Callable[[Callable[[str], None]], Report], fmt: Callable[[Report], str], check: Callable[[Report], None],
+                as_json: bool, quiet: bool = False) -> int:  # fmt: skip
     """Run a benchmark (``run(progress)``, progress lines on stderr unless ``quiet``), print its
     report as a table (``fmt``) or JSON, then fail on a failed guard (``check`` raises)."""
     import json
@@ -66,7 +79,7 @@ def report_main(run: Any, fmt: Any, check: Any, as_json: bool, quiet: bool = Fal
     return 0
 
 
-def _json_default(x: Any) -> Any:
+def _json_default(x: object) -> object:
     if isinstance(x, np.generic):
         return x.item()
     if isinstance(x, np.ndarray):
@@ -76,7 +89,7 @@ def _json_default(x: Any) -> Any:
     raise TypeError(f"not JSON-able: {type(x).__name__}")
 
 
-def check_report(report: dict[str, Any]) -> None:
+def check_report(report: Report) -> None:
     """RustyError when the correctness guard failed (or, with --tune, the tuned kernels' check)."""
     tc = (report.get("tuned") or {}).get("correctness") or {}
     if tc.get("passed") is False:
@@ -106,7 +119,7 @@ def _bytes(n: float) -> str:
     return f"{n:.0f} B"
 
 
-def format_report(r: dict[str, Any]) -> str:
+def format_report(r: Report) -> str:
     """The report as a readable table."""
     m, s, d = r["model"], r["settings"], r["device"]
     name = f"synthetic {m['synthetic']} {m['quant']}" if m.get("synthetic") else m["source"]
@@ -164,7 +177,7 @@ def format_report(r: dict[str, Any]) -> str:
     return "\n".join(lines + _tuned_lines(r) + _profile_lines(r))
 
 
-def _tuned_lines(r: dict[str, Any]) -> list[str]:
+def _tuned_lines(r: Report) -> list[str]:
     """The ``--tune`` table: tuned against default kernels."""
     s = r["settings"]
     lines: list[str] = []
@@ -184,7 +197,7 @@ def _tuned_lines(r: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _profile_lines(r: dict[str, Any]) -> list[str]:
+def _profile_lines(r: Report) -> list[str]:
     """The ``--profile`` tables: GPU time per kernel of one decode and one prefill step."""
     lines: list[str] = []
     p = r.get("profile")

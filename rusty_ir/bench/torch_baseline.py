@@ -7,12 +7,38 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, NotRequired, TypedDict
 
 import numpy as np
 
 from rusty_ir.bench.options import _note
 from rusty_ir.errors import RustyError
+
+if TYPE_CHECKING:  # optional packages: mypy does not analyse them (pyproject.toml), so these are names, not checks
+    import torch
+    from transformers import PreTrainedModel
+
+    from rusty_ir.importers.loaded import LoadedModel
+    from rusty_ir.weights import TensorView
+
+
+class TorchTimings(TypedDict):
+    """``time_torch_generate``'s figures (the report's ``torch``)."""
+
+    device: str
+    dtype: str
+    attention: str
+    prefill_seconds: float
+    prefill_tokens_per_s: float
+    decode_seconds: float
+    decode_tokens_per_s: float | None
+    """None when the decode time came out as zero."""
+    generate_seconds: float
+    generated_ids: list[int]
+    torch_version: str
+    cuda_device: str | None
+    greedy_prefix_match: NotRequired[int]
+    """Leading token ids shared with ours (``rusty bench`` adds it)."""
 
 
 def torch_available() -> bool:
@@ -21,7 +47,7 @@ def torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None and importlib.util.find_spec("transformers") is not None
 
 
-def dequantize_torch(view: Any, device: Any, dtype: Any = None) -> Any:
+def dequantize_torch(view: TensorView, device: str | torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
     """A weight as a torch tensor on ``device`` (float32 by default), decoded there from its raw bytes
     (q4_0, q4_1, q8_0, f16, bf16, f32; other schemes through numpy on the host)."""
     import torch
@@ -53,7 +79,7 @@ def dequantize_torch(view: Any, device: Any, dtype: Any = None) -> Any:
     return out.to(dtype).reshape(view.shape)
 
 
-def _interleaved_to_half(w: Any, n_heads: int) -> Any:
+def _interleaved_to_half(w: torch.Tensor, n_heads: int) -> torch.Tensor:
     """rusty_ir.importers.export.interleaved_to_half on a torch tensor (llama.cpp's q/k row order -> HF's)."""
     d = w.shape[0] // n_heads
     return w.reshape(n_heads, d // 2, 2, *w.shape[1:]).transpose(1, 2).reshape(w.shape)
@@ -65,7 +91,7 @@ def torch_device_name() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def build_torch_model(model: Any, device: str, progress: Callable[[str], None] | None = None) -> Any:
+def build_torch_model(model: LoadedModel, device: str, progress: Callable[[str], None] | None = None) -> PreTrainedModel:
     """A Hugging Face causal LM (float32, eager attention) on ``device`` holding ``model``'s weights."""
     import torch
     import transformers
@@ -126,7 +152,7 @@ def build_torch_model(model: Any, device: str, progress: Callable[[str], None] |
     return tm
 
 
-def torch_logits(tm: Any, ids: Sequence[int]) -> np.ndarray:
+def torch_logits(tm: PreTrainedModel, ids: Sequence[int]) -> np.ndarray:
     import torch
 
     dev = next(tm.parameters()).device
@@ -135,7 +161,7 @@ def torch_logits(tm: Any, ids: Sequence[int]) -> np.ndarray:
     return out.float().cpu().numpy()
 
 
-def time_torch_generate(tm: Any, prompt: Sequence[int], decode_tokens: int, repeats: int, warmup: int) -> dict[str, Any]:
+def time_torch_generate(tm: PreTrainedModel, prompt: Sequence[int], decode_tokens: int, repeats: int, warmup: int) -> TorchTimings:
     """Greedy ``generate`` timings: prefill = generate(1 new token), decode = generate(decode_tokens + 1) minus that."""
     import torch
 
@@ -167,17 +193,17 @@ def time_torch_generate(tm: Any, prompt: Sequence[int], decode_tokens: int, repe
             diffs.append(tn - t1)
     prefill_s = statistics.median(firsts)
     decode_s = statistics.median(diffs)
-    return {
-        "device": str(dev),
-        "dtype": str(next(tm.parameters()).dtype).replace("torch.", ""),
-        "attention": "eager",
-        "prefill_seconds": prefill_s,
-        "prefill_tokens_per_s": len(prompt) / prefill_s,
-        "decode_seconds": decode_s,
-        "decode_tokens_per_s": decode_tokens / decode_s if decode_s > 0 else None,
-        "generate_seconds": statistics.median(f + d for f, d in zip(firsts, diffs, strict=True)),
-        "generated_ids": generated,
-        "torch_version": torch.__version__,
-        "cuda_device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
-    }
+    return TorchTimings(
+        device=str(dev),
+        dtype=str(next(tm.parameters()).dtype).replace("torch.", ""),
+        attention="eager",
+        prefill_seconds=prefill_s,
+        prefill_tokens_per_s=len(prompt) / prefill_s,
+        decode_seconds=decode_s,
+        decode_tokens_per_s=decode_tokens / decode_s if decode_s > 0 else None,
+        generate_seconds=statistics.median(f + d for f, d in zip(firsts, diffs, strict=True)),
+        generated_ids=generated,
+        torch_version=torch.__version__,
+        cuda_device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
+    )
 

@@ -48,8 +48,48 @@ class Architecture:
     up rows in a ``phi3`` GGUF), renamed before splitting."""
     window_needs_flag: bool = False
     """config.json's ``sliding_window`` applies only with ``use_sliding_window: true`` (Qwen2, Qwen3)."""
+    post_norms: bool = False
+    """RMSNorms after attention and after the FFN too, before each residual add (``post_attention_norm.weight``,
+    ``post_ffw_norm.weight``; Gemma 2/3)."""
+    activation: str = "silu"
+    """The gated FFN's activation of the gate: ``"silu"`` (SwiGLU) or ``"gelu_tanh"`` (GeGLU, Gemma)."""
+    hf_activations: tuple[str, ...] = ()
+    """config.json ``hidden_activation`` values taken for ``activation`` (checked where given; () = not read)."""
+    embedding_scale: bool = False
+    """The embedding rows are multiplied by sqrt(hidden) (Gemma; not the tied output head)."""
+    hf_norm_offset: float = 0.0
+    """config.json checkpoints store every RMSNorm weight as ``w - offset`` (Gemma's ``x * (1 + w)``): the importer
+    adds it, so the IR's norms are plain ``x * w`` (llama.cpp's converter adds it into GGUF files already)."""
+    hf_renames: tuple[tuple[str, str], ...] = ()
+    """Hugging Face layer tensor names whose GGUF name differs from the llama table (Gemma's
+    ``post_attention_layernorm`` is a post-norm, its ``pre_feedforward_layernorm`` the FFN norm)."""
+    sliding_pattern: int = 0
+    """Sliding-window layers interleaved with global ones: every ``sliding_pattern``-th layer is global, the others
+    slide (Gemma 2: 2, Gemma 3: 6), where config.json has no ``layer_types`` and a GGUF no
+    ``<arch>.attention.sliding_window_pattern`` (llama.cpp's constants). 0: every layer alike (Mistral)."""
+    local_rope_theta: float | None = None
+    """RoPE base of the sliding layers where the file names none (Gemma 3: 10000; config.json
+    ``rope_local_base_freq``, GGUF ``<arch>.rope.freq_base_swa``). None: the global base. Sliding layers take no
+    RoPE scaling (Gemma 3 4B+ scale the global layers' RoPE only)."""
+    hf_query_pre_attn_scalar: float | None = None
+    """transformers' ``query_pre_attn_scalar`` where config.json has none (Gemma 2/3: 256); None: the architecture
+    has no such option (a config.json's key is not read)."""
+    logit_softcapping: bool = False
+    """The model caps its logits as config.json's ``final_logit_softcapping`` (GGUF ``<arch>.final_logit_softcapping``)
+    says (Gemma 2/3; other architectures' transformers and llama.cpp code ignore the key, so it is not read)."""
+    gguf_wide_query_layers: tuple[int, ...] = ()
+    """llama.cpp's rule for a GGUF's query scaling (it stores no ``query_pre_attn_scalar``): models of these layer
+    counts (the 27B ones) scale queries by 1/sqrt(hidden / heads), all others by 1/sqrt(head_dim)."""
+    gguf_refused: str = ""
+    """Why a GGUF of this architecture cannot run (Gemma 2: llama.cpp always soft-caps its attention logits)."""
 
 
+_GELU_TANH = ("gelu_pytorch_tanh",)
+_GEMMA_NAMES = (
+    ("post_attention_layernorm.weight", "post_attention_norm.weight"),
+    ("pre_feedforward_layernorm.weight", "ffn_norm.weight"),
+    ("post_feedforward_layernorm.weight", "post_ffw_norm.weight"),
+)
 ARCHS: dict[str, Architecture] = {
     "llama": Architecture("llama", ("llama", "mistral"), "LlamaForCausalLM", gguf_rope_style="interleaved"),
     "phi3": Architecture(
@@ -60,26 +100,38 @@ ARCHS: dict[str, Architecture] = {
     ),  # fmt: skip
     "qwen2": Architecture("qwen2", ("qwen2",), "Qwen2ForCausalLM", qkv_bias=True, window_needs_flag=True),
     "qwen3": Architecture("qwen3", ("qwen3",), "Qwen3ForCausalLM", qk_norm=True, window_needs_flag=True),
+    "gemma2": Architecture(
+        "gemma2", ("gemma2",), "Gemma2ForCausalLM", post_norms=True, activation="gelu_tanh", hf_activations=_GELU_TANH,
+        embedding_scale=True, hf_norm_offset=1.0, hf_renames=_GEMMA_NAMES, sliding_pattern=2, hf_query_pre_attn_scalar=256.0,
+        logit_softcapping=True, gguf_wide_query_layers=(46,),
+        gguf_refused="llama.cpp always soft-caps a gemma2 file's attention logits (gemma2.attn_logit_softcapping, 50 "
+                     "when absent), which rusty-ir's attention kernels do not do yet",
+    ),
+    "gemma3": Architecture(
+        "gemma3", ("gemma3_text",), "Gemma3ForCausalLM", qk_norm=True, post_norms=True, activation="gelu_tanh",
+        hf_activations=_GELU_TANH, embedding_scale=True, hf_norm_offset=1.0, hf_renames=_GEMMA_NAMES, sliding_pattern=6,
+        local_rope_theta=10000.0, hf_query_pre_attn_scalar=256.0, logit_softcapping=True, gguf_wide_query_layers=(62,),
+    ),
 }
 """The architectures the compiler runs."""
 ARCHITECTURES = tuple(ARCHS)
 ARCH_OF_HF_MODEL_TYPE = {t: a.name for a in ARCHS.values() for t in a.hf_model_types}
 NOT_SUPPORTED_YET: dict[str, str] = {
-    "gemma": "Gemma scales the embeddings by sqrt(hidden), stores RMSNorm weights as w - 1 and uses GeGLU (tanh GELU)",
-    "gemma2": "Gemma 2 adds norms after attention and the FFN, GeGLU with tanh GELU, attention-logit and final-logit "
-              "soft-capping, sliding-window layers interleaved with global ones, and embeddings scaled by sqrt(hidden)",
-    "gemma3": "Gemma 3 adds per-head q/k RMSNorm, norms after attention and the FFN, GeGLU with tanh GELU, sliding-window "
-              "layers with their own RoPE base interleaved with global ones, and embeddings scaled by sqrt(hidden)",
+    "gemma": "Gemma (1) scales the embeddings by sqrt(hidden), stores RMSNorm weights as w - 1 and uses GeGLU (tanh GELU) "
+             "like Gemma 2/3, but has no post-norms; only Gemma 2 and Gemma 3 are wired up",
+    "gemma3": "this is a multimodal Gemma 3 folder (Gemma3ForConditionalGeneration, model_type gemma3, the text model "
+              "under text_config); only the text model is supported: a gemma3_text folder (such as gemma-3-1b), or "
+              "a GGUF of the text model (llama.cpp writes the vision tower to a separate mmproj file)",
 }
-"""Architectures people ask for that the compiler does not run yet, with what differs from llama: the importers
-name it instead of calling the architecture unknown (``gemma3_text`` and ``gemma3`` are the same here)."""
-SUPPORTED_DESCRIPTION = "llama (and mistral, Llama 3.x with llama3 or linear RoPE scaling), qwen2, qwen3, phi3 (without LongRoPE)"
+"""Architectures people ask for that the compiler does not run yet, with what differs or what to use instead: the
+importers name it instead of calling the architecture unknown (a GGUF's ``gemma3`` is the text model and runs)."""
+SUPPORTED_DESCRIPTION = ("llama (and mistral, Llama 3.x with llama3 or linear RoPE scaling), qwen2 (and yarn scaling), qwen3, "
+                         "phi3 (without LongRoPE), gemma2 (config.json without attention soft-capping), gemma3 (gemma3_text)")
 
 
 def unsupported_architecture(source: str, key: str, name: str) -> str:
     """The error text for an architecture the importers do not take: what differs where it is a known one."""
-    base = "gemma3" if name in ("gemma3_text", "gemma3n") else name
-    why = NOT_SUPPORTED_YET.get(base)
+    why = NOT_SUPPORTED_YET.get(name)
     if why is not None:
         return f"{source}: architecture '{printable(name)}' ({key}) is not supported yet: {why}. Supported: {SUPPORTED_DESCRIPTION}"
     return f"{source}: unknown architecture '{printable(name)}' ({key}; supported: {SUPPORTED_DESCRIPTION})"
@@ -88,6 +140,8 @@ MAX_SIZE = 2**31 - 1
 """The largest count or dimension a config may give (kernels index with 32-bit integers)."""
 _SIZES = ("n_layers", "hidden", "n_heads", "n_kv_heads", "head_dim", "ffn_hidden", "vocab", "context_length", "rope_dim")
 _POSITIVE_FLOATS = ("rope_theta", "rms_eps")
+_OPTIONAL_FIELDS = ("sliding_window", "sliding_layers", "rope_local_theta", "query_pre_attn_scalar", "logit_softcap",
+                    "rope_attention_factor")
 
 
 class ConfigValueError(ValueError):
@@ -137,6 +191,20 @@ class ModelConfig:
     """The checkpoint's attention window (Mistral's ``sliding_window``) where it is shorter than its
     trained positions. ``context_length`` is then capped at it: with no sequence longer than the
     window, sliding-window attention is full attention."""
+    sliding_layers: tuple[int, ...] = ()
+    """The layers with sliding-window attention where some layers are global instead (Gemma 2/3); () when every
+    layer attends alike. With the context capped at ``sliding_window`` they attend as the global ones do; they
+    differ by their RoPE (``rope_local_theta``, no scaling)."""
+    rope_local_theta: float | None = None
+    """Where set, ``sliding_layers`` rotate on their own: with this base (Gemma 3's ``rope_local_base_freq``) and
+    without the RoPE scaling of the global layers. None: as the global layers (Gemma 2)."""
+    query_pre_attn_scalar: float | None = None
+    """Attention scores are scaled by ``query_pre_attn_scalar ** -0.5`` (Gemma); None: by ``head_dim ** -0.5``."""
+    logit_softcap: float | None = None
+    """Final-logit soft-capping (Gemma 2's ``final_logit_softcapping``): logits become ``cap * tanh(logits / cap)``."""
+    rope_attention_factor: float | None = None
+    """YaRN's attention factor (importers/rope.py): the rotated q and k are scaled by it, so the attention
+    scores by its square. None: 1."""
 
     def __post_init__(self) -> None:
         """Check every field's type and range: ``ConfigValueError`` naming the field otherwise."""
@@ -171,6 +239,13 @@ class ModelConfig:
             )
         if self.n_heads % self.n_kv_heads:
             raise ConfigValueError("n_kv_heads", f"= {self.n_kv_heads} does not divide n_heads = {self.n_heads}")
+        if any(type(i) is not int or not 0 <= i < self.n_layers for i in self.sliding_layers) or len(set(self.sliding_layers)) != len(
+                self.sliding_layers):  # fmt: skip
+            raise ConfigValueError("sliding_layers", f"= {list(self.sliding_layers)!r}: must be distinct layer indices below {self.n_layers}")
+        for name in ("rope_local_theta", "query_pre_attn_scalar", "logit_softcap", "rope_attention_factor"):
+            value = getattr(self, name)
+            if value is not None and (type(value) not in (int, float) or not math.isfinite(value) or value <= 0):
+                raise ConfigValueError(name, f"= {value!r}: must be a finite number above 0")
 
     @property
     def architecture(self) -> Architecture:
@@ -180,6 +255,25 @@ class ModelConfig:
     def qk_norm(self) -> bool:
         """Per-head RMSNorm on q and k before RoPE (Qwen3)."""
         return ARCHS[self.arch].qk_norm
+
+    @property
+    def embedding_scale(self) -> float | None:
+        """What the embedding rows are multiplied by (sqrt(hidden) for Gemma), or None."""
+        return math.sqrt(self.hidden) if ARCHS[self.arch].embedding_scale else None
+
+    @property
+    def attention_scale(self) -> float:
+        """The attention scores' scale: ``query_pre_attn_scalar`` (or ``head_dim``) ** -0.5, times the square of
+        YaRN's attention factor (which multiplies both the rotated q and k)."""
+        scale = 1.0 / math.sqrt(self.head_dim) if self.query_pre_attn_scalar is None else self.query_pre_attn_scalar**-0.5
+        return float(scale * (self.rope_attention_factor or 1.0) ** 2)
+
+    @property
+    def rope_per_layer(self) -> bool:
+        """Whether layers rotate q/k differently (Gemma 3's sliding layers: their own base, no scaling): then each
+        layer's frequency divisors are the tensor ``blk.N.rope_freqs.weight`` (importers/rope.py)."""
+        own = self.rope_local_theta is not None and (self.rope_local_theta != self.rope_theta or self.rope_scaling is not None)
+        return bool(self.sliding_layers) and own
 
     @property
     def q_dim(self) -> int:
@@ -195,8 +289,11 @@ class ModelConfig:
         out["eos_token_ids"] = list(self.eos_token_ids)
         if self.rope_scaling is not None:
             out["rope_scaling"] = dict(self.rope_scaling)
-        if self.sliding_window is None:  # absent rather than null: configs and fingerprints as before the field
-            del out["sliding_window"]
+        for name in _OPTIONAL_FIELDS:  # absent rather than null: configs and fingerprints as before the fields
+            if not out[name]:
+                del out[name]
+        if self.sliding_layers:
+            out["sliding_layers"] = list(self.sliding_layers)
         return out
 
     def replace(self, **changes: Any) -> ModelConfig:
@@ -259,6 +356,10 @@ _LAYER_TENSORS: dict[str, tuple[str, ...]] = {
     "ffn_up.weight": ("ffn_hidden", "hidden"),
     "ffn_down.weight": ("hidden", "ffn_hidden"),
 }
+_POST_NORM_TENSORS: dict[str, tuple[str, ...]] = {
+    "post_attention_norm.weight": ("hidden",),
+    "post_ffw_norm.weight": ("hidden",),
+}
 _QK_NORM_TENSORS: dict[str, tuple[str, ...]] = {
     "attn_q_norm.weight": ("head_dim",),
     "attn_k_norm.weight": ("head_dim",),
@@ -305,6 +406,8 @@ def expected_tensors(cfg: ModelConfig) -> dict[str, TensorSpec]:
         layer.update(_BIAS_TENSORS)
     if cfg.qk_norm:
         layer.update(_QK_NORM_TENSORS)
+    if cfg.architecture.post_norms:
+        layer.update(_POST_NORM_TENSORS)
     for i in range(cfg.n_layers):
         for suffix, dims in layer.items():
             add(f"blk.{i}.{suffix}", dims)

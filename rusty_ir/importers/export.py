@@ -45,9 +45,10 @@ def half_to_interleaved(w: np.ndarray, n_heads: int) -> np.ndarray:
 
 def hf_config_dict(cfg: Any) -> dict[str, Any]:
     """A transformers-style config.json for a ModelConfig."""
+    arch = cfg.architecture
     out: dict[str, Any] = {
-        "architectures": [cfg.architecture.hf_class],
-        "model_type": cfg.arch,
+        "architectures": [arch.hf_class],
+        "model_type": arch.hf_model_types[0],
         "hidden_size": cfg.hidden,
         "intermediate_size": cfg.ffn_hidden,
         "num_hidden_layers": cfg.n_layers,
@@ -71,11 +72,23 @@ def hf_config_dict(cfg: Any) -> dict[str, Any]:
     if cfg.arch == "llama":
         out["mlp_bias"] = False
     if cfg.rope_scaling:
-        out["rope_scaling"] = _hf_rope_scaling(dict(cfg.rope_scaling))
+        out["rope_scaling"] = _hf_rope_scaling(dict(cfg.rope_scaling), cfg)
+    if arch.activation != "silu":
+        del out["hidden_act"]
+        out["hidden_activation"] = arch.hf_activations[0]
+    if arch.sliding_pattern:  # Gemma: the layer kinds, the window (never reached when there is none), the options
+        out["layer_types"] = ["sliding_attention" if i in cfg.sliding_layers else "full_attention" for i in range(cfg.n_layers)]
+        out["sliding_window"] = cfg.sliding_window or cfg.context_length
+        scalar = cfg.query_pre_attn_scalar or cfg.head_dim
+        out["query_pre_attn_scalar"] = int(scalar) if float(scalar).is_integer() else scalar  # transformers wants an int
+        out["final_logit_softcapping"] = cfg.logit_softcap
+        out["attn_logit_softcapping"] = None
+        if arch.local_rope_theta is not None:
+            out["rope_local_base_freq"] = cfg.rope_local_theta or cfg.rope_theta
     return out
 
 
-def _hf_rope_scaling(scaling: dict[str, Any]) -> dict[str, Any]:
+def _hf_rope_scaling(scaling: dict[str, Any], cfg: Any) -> dict[str, Any]:
     """config.json's ``rope_scaling`` for a recorded scaling; RustyError where it cannot say it (a GGUF's
     ``rope_freqs.weight`` factors: Hugging Face configs hold llama3's parameters, not the factors)."""
     kind = scaling.get("rope_type", scaling.get("type"))
@@ -89,6 +102,13 @@ def _hf_rope_scaling(scaling: dict[str, Any]) -> dict[str, Any]:
     if kind == "llama3":
         keys = ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
         return {"rope_type": "llama3", **{k: scaling[k] for k in keys}}
+    if kind == "yarn":  # a config.json's keys, or a GGUF's; the attention factor as imported
+        get = {k: scaling.get(k, scaling.get(g)) for k, g in (("original_max_position_embeddings", "original_context_length"),
+               ("beta_fast", "yarn_beta_fast"), ("beta_slow", "yarn_beta_slow"))}  # fmt: skip
+        out = {"rope_type": "yarn", "factor": scaling["factor"], **{k: v for k, v in get.items() if v is not None}}
+        if "truncate" in scaling:
+            out["truncate"] = scaling["truncate"]
+        return {**out, "attention_factor": cfg.rope_attention_factor}
     raise RustyError(f"rope scaling {scaling!r} cannot be written to a Hugging Face config.json")
 
 
@@ -140,8 +160,9 @@ def write_hf_folder(
     names = [
         n
         for n in model.weights
-        if not (n.startswith("blk.") and int(n.split(".")[1]) >= cfg.n_layers) and n != "rope_freqs.weight"
+        if not (n.startswith("blk.") and int(n.split(".")[1]) >= cfg.n_layers) and not n.endswith("rope_freqs.weight")
     ]
+    offset = cfg.architecture.hf_norm_offset
 
     def maker(name: str, sch_name: str) -> Callable[[], np.ndarray]:
         def make() -> np.ndarray:
@@ -151,6 +172,8 @@ def write_hf_folder(
                     w = interleaved_to_half(w, cfg.n_heads)
                 elif name.endswith(("attn_k.weight", "attn_k.bias")):
                     w = interleaved_to_half(w, cfg.n_kv_heads)
+            if offset and name.endswith("norm.weight"):  # Gemma stores w - 1 (exact in f32 for w in [0.5, 2])
+                w = w - np.float32(offset)
             return quantize(w, SCHEMES[sch_name])
 
         return make
@@ -170,9 +193,9 @@ def write_hf_folder(
                 def concat(makers: list[Callable[[], np.ndarray]] = makers) -> np.ndarray:
                     return np.concatenate([m() for m in makers])
 
-                entries[gguf_to_hf_name(fused)] = (_ST_DTYPE[sch_name], (rows, *view.shape[1:]), concat)
+                entries[gguf_to_hf_name(fused, cfg.arch)] = (_ST_DTYPE[sch_name], (rows, *view.shape[1:]), concat)
             continue
-        entries[gguf_to_hf_name(name)] = (_ST_DTYPE[sch_name], view.shape, maker(name, sch_name))
+        entries[gguf_to_hf_name(name, cfg.arch)] = (_ST_DTYPE[sch_name], view.shape, maker(name, sch_name))
 
     if shards <= 1:
         write_safetensors(folder / "model.safetensors", entries)

@@ -28,7 +28,17 @@ import numpy as np
 from rusty_ir.errors import RustyError, printable
 from rusty_ir.weights import SCHEME_BY_GGML_TYPE, TensorView, WeightStore
 
-from .config import ARCHS, ConfigValueError, Fields, ModelConfig, check_tensors, split_fused, unsupported_architecture
+from .config import (
+    ARCHS,
+    MAX_SIZE,
+    SUPPORTED_DESCRIPTION,
+    ConfigValueError,
+    Fields,
+    ModelConfig,
+    check_tensors,
+    split_fused,
+    unsupported_architecture,
+)
 
 GGUF_MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
@@ -312,6 +322,12 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
     arch = fields.get("general.architecture", str)
     if arch not in ARCHS:
         raise RustyError(unsupported_architecture(str(f.path), "key general.architecture", arch))
+    if ARCHS[arch].gguf_refused:
+        raise RustyError(
+            f"{f.path}: architecture '{arch}' (key general.architecture) cannot run from a GGUF yet: {ARCHS[arch].gguf_refused}. "
+            f"Use the Hugging Face folder with attn_logit_softcapping set to null in its config.json (a change of the model), "
+            f"or a supported architecture: {SUPPORTED_DESCRIPTION}"
+        )
 
     keys = {
         "n_layers": f"{arch}.block_count",
@@ -369,16 +385,23 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
             "without it (such as Phi-3-mini-4k-instruct)"
         )
     context_length = get("context_length", int, 2048)
+    if scaling.get("type") == "yarn":  # the context yarn reaches, as from config.json
+        factor, original = scaling.get("factor"), scaling.setdefault("original_context_length", context_length)
+        if isinstance(factor, int | float) and isinstance(original, int) and math.isfinite(factor) and context_length < factor * original <= MAX_SIZE:
+            keys["context_length"] = f"{arch}.rope.scaling.factor x {arch}.rope.scaling.original_context_length (yarn)"
+            context_length = int(factor * original)
     window = fields.get(f"{arch}.attention.sliding_window", int, None)  # llama.cpp's key (phi3 writes it)
-    if window is not None and 1 <= window < context_length:  # capped as for config.json: no sequence outgrows it
+    n_layers = get("n_layers")
+    sliding, local_theta = _sliding_layers(f, fields, arch, n_layers, window)
+    if window is not None and 1 <= window < context_length and (sliding or not ARCHS[arch].sliding_pattern):
         keys["context_length"] = f"{keys['context_length']} (capped at {arch}.attention.sliding_window={window})"
-        context_length = window
+        context_length = window  # capped as for config.json: no sequence outgrows it
     else:
         window = None
     try:
         cfg = ModelConfig(
             arch=arch,
-            n_layers=get("n_layers"),
+            n_layers=n_layers,
             hidden=hidden,
             n_heads=n_heads,
             n_kv_heads=get("n_kv_heads", int, n_heads),
@@ -397,10 +420,39 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
             rope_scaling=tuple(sorted(scaling.items())) or None,
             name=str(meta.get("general.name", "")),
             sliding_window=window,
+            sliding_layers=sliding,
+            rope_local_theta=local_theta,
+            query_pre_attn_scalar=float(hidden // n_heads) if n_layers in ARCHS[arch].gguf_wide_query_layers and n_heads > 0 else None,
+            logit_softcap=fields.get(f"{arch}.final_logit_softcapping", float, None) if ARCHS[arch].logit_softcapping else None,
         )
     except ConfigValueError as e:
-        raise fields.config_error(e, {**keys, "bos_token_id": "tokenizer.ggml.bos_token_id", "eos_token_ids": "tokenizer.ggml.eos_token_id"}) from None
+        raise fields.config_error(e, {**keys, "bos_token_id": "tokenizer.ggml.bos_token_id", "eos_token_ids": "tokenizer.ggml.eos_token_id",
+                                      "sliding_layers": f"{arch}.attention.sliding_window_pattern", "rope_local_theta": f"{arch}.rope.freq_base_swa",
+                                      "logit_softcap": f"{arch}.final_logit_softcapping"}) from None  # fmt: skip
     return cfg, keys
+
+
+def _sliding_layers(f: GGUFFile, fields: Fields, arch: str, n_layers: Any, window: int | None) -> tuple[tuple[int, ...], float | None]:
+    """(the sliding-window layers, their RoPE base or None) of an architecture that interleaves them with global ones,
+    as llama.cpp reads them: with a window, ``<arch>.attention.sliding_window_pattern`` (every N-th layer global, or
+    one boolean per layer) else the architecture's constant (Gemma 3: 6); the base ``<arch>.rope.freq_base_swa``
+    else the architecture's (Gemma 3: 10000). No window: no sliding layers."""
+    info = ARCHS[arch]
+    if not info.sliding_pattern or window is None or type(n_layers) is not int or not 0 < n_layers <= MAX_SIZE:
+        return (), None
+    key = f"{arch}.attention.sliding_window_pattern"
+    pattern = f.metadata.get(key, info.sliding_pattern)
+    if isinstance(pattern, list):
+        if len(pattern) != n_layers or any(type(b) is not bool for b in pattern):
+            raise RustyError(f"{f.path}: {key} must be one boolean per layer ({n_layers}), got {printable(repr(pattern), 200)}")
+        sliding = tuple(i for i, b in enumerate(pattern) if b)
+    else:
+        pattern = fields.get(key, int, info.sliding_pattern)
+        if pattern < 1:
+            raise RustyError(f"{f.path}: {key} = {pattern}: must be at least 1")
+        sliding = tuple(i for i in range(n_layers) if (i + 1) % pattern)
+    local = None if info.local_rope_theta is None else fields.get(f"{arch}.rope.freq_base_swa", float, info.local_rope_theta)
+    return sliding, local
 
 
 def load_gguf(path: str | Path):
@@ -412,8 +464,10 @@ def load_gguf(path: str | Path):
     f = read_gguf(path)
     cfg, keys = _config_from_gguf(f)
     views = {name: tensor_view(f, info) for name, info in f.tensors.items()}
-    factors = gguf_freq_factors(dict(cfg.rope_scaling or ()), cfg.arch, views.get(FREQS_TENSOR), cfg.rope_dim, str(f.path))
-    put_factors(views, factors, str(f.path))
+    factors, attention = gguf_freq_factors(dict(cfg.rope_scaling or ()), cfg.arch, views.get(FREQS_TENSOR), cfg.rope_theta, cfg.rope_dim, str(f.path))
+    if attention is not None:
+        cfg = cfg.replace(rope_attention_factor=attention)
+    put_factors(views, factors, str(f.path), cfg)
     split_fused(cfg, views, config_source=f"{f.path}'s metadata")
     check_tensors(
         cfg,

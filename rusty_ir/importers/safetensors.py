@@ -25,7 +25,9 @@ from rusty_ir.weights import SCHEMES, TensorView, WeightStore
 from .config import (
     ARCH_OF_HF_MODEL_TYPE,
     ARCHS,
+    MAX_SIZE,
     SUPPORTED_DESCRIPTION,
+    Architecture,
     ConfigValueError,
     Fields,
     ModelConfig,
@@ -67,23 +69,33 @@ _GGUF_TO_HF_LAYER = {v: k for k, v in HF_LAYER.items()}
 _GGUF_TO_HF_GLOBAL = {v: k for k, v in HF_GLOBAL.items()}
 
 
-def hf_to_gguf_name(name: str) -> str | None:
-    """The GGUF name of a Hugging Face tensor name, or None if it has none."""
+def _layer_table(arch: str | None) -> dict[str, str]:
+    """Hugging Face layer tensor suffix -> GGUF suffix for ``arch`` (the llama table with ``Architecture.hf_renames``)."""
+    if arch is None or not ARCHS[arch].hf_renames:
+        return HF_LAYER
+    return {**HF_LAYER, **dict(ARCHS[arch].hf_renames)}
+
+
+def hf_to_gguf_name(name: str, arch: str | None = None) -> str | None:
+    """The GGUF name of a Hugging Face tensor name (of architecture ``arch``: Gemma names its norms differently),
+    or None if it has none."""
     if name in HF_GLOBAL:
         return HF_GLOBAL[name]
     m = _HF_LAYER_RE.match(name)
-    if m and m.group(2) in HF_LAYER:
-        return f"blk.{m.group(1)}.{HF_LAYER[m.group(2)]}"
+    table = _layer_table(arch)
+    if m and m.group(2) in table:
+        return f"blk.{m.group(1)}.{table[m.group(2)]}"
     return None
 
 
-def gguf_to_hf_name(name: str) -> str:
+def gguf_to_hf_name(name: str, arch: str | None = None) -> str:
     """The Hugging Face name of a GGUF tensor name (inverse of ``hf_to_gguf_name``)."""
     if name in _GGUF_TO_HF_GLOBAL:
         return _GGUF_TO_HF_GLOBAL[name]
     m = _GGUF_LAYER_RE.match(name)
-    if m and m.group(2) in _GGUF_TO_HF_LAYER:
-        return f"model.layers.{m.group(1)}.{_GGUF_TO_HF_LAYER[m.group(2)]}"
+    inverse = _GGUF_TO_HF_LAYER if arch is None or not ARCHS[arch].hf_renames else {v: k for k, v in _layer_table(arch).items()}
+    if m and m.group(2) in inverse:
+        return f"model.layers.{m.group(1)}.{inverse[m.group(2)]}"
     return name
 
 
@@ -187,6 +199,83 @@ def _load_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def _check_gemma_options(fields: Fields, arch: Architecture, model_type: str) -> None:
+    """Refuse the options of a config.json that the compiler cannot honour: an activation other than the
+    architecture's, attention-logit soft-capping (the attention kernels do not cap), bidirectional attention."""
+    act = fields.get("hidden_activation", str, None, null_is_missing=True)
+    if arch.hf_activations and act is not None and act not in arch.hf_activations:
+        raise RustyError(f"{fields.source}: hidden_activation = {printable(repr(act))} is not supported for model_type "
+                         f"{model_type!r}; supported: {', '.join(arch.hf_activations)}")  # fmt: skip
+    cap = fields.get("attn_logit_softcapping", float, None, null_is_missing=True)
+    if cap is not None:
+        raise RustyError(
+            f"{fields.source}: attn_logit_softcapping = {cap:g}: attention-logit soft-capping is not supported yet (the "
+            "attention kernels do not cap scores); supported: null, which runs without it. Gemma 3 has none; final-logit "
+            "soft-capping (final_logit_softcapping) is supported"
+        )
+    if fields.get("use_bidirectional_attention", bool, False, null_is_missing=True):
+        raise RustyError(f"{fields.source}: use_bidirectional_attention = true (an embedding model) is not supported; "
+                         "supported: false, causal attention")  # fmt: skip
+
+
+def _split_layer_rope(rope: dict[str, Any], fields: Fields, arch: Architecture, path: Path) -> tuple[dict[str, Any], float | None]:
+    """(the global layers' rope parameters, the sliding layers' base or None). transformers 5 saves Gemma 3's as
+    ``rope_parameters = {"full_attention": {...}, "sliding_attention": {...}}``, older configs as ``rope_theta``
+    (global) and ``rope_local_base_freq``; the sliding layers take no scaling. None unless the architecture
+    rotates its sliding layers on their own (``Architecture.local_rope_theta``)."""
+    nested = {k: rope[k] for k in ("full_attention", "sliding_attention") if k in rope}
+    local: Any = fields.get("rope_local_base_freq", float, None, null_is_missing=True)
+    if nested:
+        for k, v in nested.items():
+            if not isinstance(v, dict):
+                raise RustyError(f"{path}: rope_parameters.{k} must be an object, got {printable(repr(v))}")
+        sliding = nested.get("sliding_attention") or {}
+        if sliding.get("rope_type", sliding.get("type")) not in (None, "default"):
+            raise RustyError(f"{path}: rope_parameters.sliding_attention.rope_type = {printable(repr(sliding.get('rope_type', sliding.get('type'))))}: "
+                             "scaling the sliding layers' RoPE is not supported; supported: default")  # fmt: skip
+        local = Fields(sliding, f"{path}: rope_parameters.sliding_attention").get("rope_theta", float, local)
+        rope = nested.get("full_attention") or {}
+    if arch.local_rope_theta is None:
+        return rope, None
+    return rope, local if local is not None else arch.local_rope_theta
+
+
+def _sliding_layers(cfg: dict[str, Any], fields: Fields, arch: Architecture, n_layers: Any, path: Path) -> tuple[int, ...]:
+    """The sliding-window layers of an architecture that interleaves them with global ones: config.json's
+    ``layer_types``, else every layer but each ``sliding_window_pattern``-th (the architecture's default)."""
+    if not arch.sliding_pattern:
+        return ()
+    types = cfg.get("layer_types")
+    if types is not None:
+        kinds = ("sliding_attention", "full_attention")
+        if not isinstance(types, list) or len(types) != n_layers or any(t not in kinds for t in types):
+            raise RustyError(f"{path}: layer_types must list one of {', '.join(kinds)} per layer ({n_layers}), got "
+                             f"{printable(repr(types), 200)}")  # fmt: skip
+        return tuple(i for i, t in enumerate(types) if t == "sliding_attention")
+    pattern = fields.get("sliding_window_pattern", int, arch.sliding_pattern, null_is_missing=True)
+    if pattern < 1:
+        raise RustyError(f"{path}: sliding_window_pattern = {pattern}: must be at least 1")
+    return tuple(i for i in range(n_layers if type(n_layers) is int and 0 < n_layers <= MAX_SIZE else 0) if (i + 1) % pattern)
+
+
+def _yarn_context(scaling: dict[str, Any], fields: Fields, context_length: int, keys: dict[str, str]) -> tuple[dict[str, Any], int]:
+    """A yarn ``rope_scaling`` with its ``original_max_position_embeddings`` filled in as transformers does (config.json's
+    top-level key wins, else max_position_embeddings), and the context it reaches: ``factor`` times the original,
+    where that is longer than max_position_embeddings (Qwen2.5 keeps 32768 there and adds yarn for 131072)."""
+    original = fields.get("original_max_position_embeddings", int, None, null_is_missing=True)
+    scaling = dict(scaling)
+    if original is not None:
+        scaling["original_max_position_embeddings"] = original
+    scaling.setdefault("original_max_position_embeddings", context_length)
+    factor, orig = scaling.get("factor"), scaling["original_max_position_embeddings"]
+    if type(factor) in (int, float) and type(orig) in (int, float) and math.isfinite(factor) and factor * orig > context_length:
+        reach = int(factor * orig)
+        if reach <= MAX_SIZE:
+            keys["context_length"] = "rope_scaling.factor x original_max_position_embeddings (yarn)"
+            context_length = reach
+    return scaling, context_length
+
+
 def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[ModelConfig, dict[str, str]]:
     fields = Fields(cfg, str(path))
     model_type = fields.get("model_type", str, None)
@@ -199,6 +288,7 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
         raise RustyError(f"{path}: mlp_bias=true is not supported")
     if not ARCHS[arch].qkv_bias and fields.get("attention_bias", bool, False, null_is_missing=True):
         raise RustyError(f"{path}: attention_bias=true is not supported for model_type {model_type!r}")
+    _check_gemma_options(fields, ARCHS[arch], model_type)
     keys = {
         "n_layers": "num_hidden_layers",
         "hidden": "hidden_size",
@@ -223,6 +313,7 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
     rope = cfg.get("rope_parameters") or {}
     if not isinstance(rope, dict):
         raise RustyError(f"{path}: rope_parameters must be an object, got {printable(repr(rope))}")
+    rope, local_theta = _split_layer_rope(rope, fields, ARCHS[arch], path)
     rope_theta = get("rope_theta", float, None)
     if rope_theta is None:
         rope_theta, keys["rope_theta"] = Fields(rope, f"{path}: rope_parameters").get("rope_theta", float, 10000.0), "rope_parameters.rope_theta"
@@ -235,11 +326,15 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
     if not 0 < rotary <= 1:
         raise RustyError(f"{path}: partial_rotary_factor = {rotary!r}: must be above 0 and at most 1")
     context_length = get("context_length", int, 2048)
+    if scaling.get("rope_type", scaling.get("type")) == "yarn":
+        scaling, context_length = _yarn_context(scaling, fields, context_length, keys)
+    n_layers = get("n_layers")
+    sliding = _sliding_layers(cfg, fields, ARCHS[arch], n_layers, path)
     window = fields.get("sliding_window", int, None, null_is_missing=True)
     if ARCHS[arch].window_needs_flag and not fields.get("use_sliding_window", bool, False, null_is_missing=True):
         window = None  # Qwen2/Qwen3 configs name a window that only applies with use_sliding_window
-    if window is not None and window >= context_length:
-        window = None  # never reached: full attention
+    if window is not None and (window >= context_length or (ARCHS[arch].sliding_pattern and not sliding)):
+        window = None  # never reached, or no layer slides: full attention
     if window is not None:
         keys["context_length"] = f"max_position_embeddings (capped at sliding_window={window})"
         context_length = window
@@ -253,7 +348,7 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
     try:
         config = ModelConfig(
             arch=arch,
-            n_layers=get("n_layers"),
+            n_layers=n_layers,
             hidden=hidden,
             n_heads=n_heads,
             n_kv_heads=get("n_kv_heads", int, n_heads),
@@ -272,12 +367,27 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
             rope_scaling=tuple(sorted((k, v if not isinstance(v, list) else tuple(v)) for k, v in scaling.items())) or None,
             name=str(cfg.get("_name_or_path", folder.name)),
             sliding_window=window,
+            sliding_layers=sliding,
+            rope_local_theta=local_theta,
+            query_pre_attn_scalar=ARCHS[arch].hf_query_pre_attn_scalar and fields.get(
+                "query_pre_attn_scalar", float, ARCHS[arch].hf_query_pre_attn_scalar, null_is_missing=True),
+            logit_softcap=fields.get("final_logit_softcapping", float, None, null_is_missing=True) if ARCHS[arch].logit_softcapping else None,
         )
     except ConfigValueError as e:
+        keys.update(sliding_layers="layer_types", rope_local_theta="rope_local_base_freq", logit_softcap="final_logit_softcapping")
         raise fields.config_error(e, keys) from None
     if "head_dim" not in cfg:
         keys["head_dim"] = "hidden_size/num_attention_heads"
     return config, keys
+
+
+def _shift_norms(views: dict[str, TensorView], offset: float) -> None:
+    """Gemma's RMSNorm weights are stored as ``w - 1`` and applied as ``x * (1 + w)``: replace each norm weight by
+    ``w + offset`` in float32, as transformers computes ``1.0 + weight.float()`` (an in-memory copy of a 1-D tensor)."""
+    for name, view in list(views.items()):
+        if name.endswith("norm.weight"):
+            shifted = np.ascontiguousarray(view.to_numpy() + np.float32(offset), dtype="<f4")
+            views[name] = TensorView(name, view.shape, SCHEMES["f32"], shifted.view(np.uint8).reshape(-1), source=view.source)
 
 
 def load_safetensors_folder(folder: str | Path):
@@ -292,7 +402,9 @@ def load_safetensors_folder(folder: str | Path):
         raise RustyError(f"{folder}: not a model folder (no config.json)")
     hf_cfg = _load_json(config_path)
     cfg, keys = _config_from_hf(hf_cfg, config_path, folder)
-    factors = hf_freq_factors(dict(cfg.rope_scaling or ()), cfg.rope_theta, cfg.rope_dim, str(config_path))
+    factors, attention = hf_freq_factors(dict(cfg.rope_scaling or ()), cfg.rope_theta, cfg.rope_dim, str(config_path))
+    if attention is not None:
+        cfg = cfg.replace(rope_attention_factor=attention)
 
     index = folder / "model.safetensors.index.json"
     single = folder / "model.safetensors"
@@ -321,7 +433,7 @@ def load_safetensors_folder(folder: str | Path):
         for name, view in _shard_views(shard).items():
             if shard_of is not None and shard_of.get(name, shard) != shard:
                 raise RustyError(f"{shard}: tensor '{name}' is listed in {index.name} under {shard_of[name].name}")
-            target = hf_to_gguf_name(name) or name
+            target = hf_to_gguf_name(name, cfg.arch) or name
             if target in views:
                 raise RustyError(f"{shard}: tensor '{name}' also appears in {file_of[target]}")
             views[target] = TensorView(target, view.shape, view.scheme, view.data, source=str(shard))
@@ -329,12 +441,14 @@ def load_safetensors_folder(folder: str | Path):
             hf_name[target] = name
     if shard_of is not None:
         for name, shard in shard_of.items():
-            if (hf_to_gguf_name(name) or name) not in views and not _IGNORED.search(name):
+            if (hf_to_gguf_name(name, cfg.arch) or name) not in views and not _IGNORED.search(name):
                 raise RustyError(f"{shard}: missing tensor '{name}' (listed in {index.name})")
     if cfg.tied_embeddings:
         views.pop("output.weight", None)
-    put_factors(views, factors, str(config_path))
-    split_fused(cfg, views, display_name=lambda n: hf_name.get(n, gguf_to_hf_name(n)), config_source=str(config_path))
+    put_factors(views, factors, str(config_path), cfg)
+    if cfg.architecture.hf_norm_offset:
+        _shift_norms(views, cfg.architecture.hf_norm_offset)
+    split_fused(cfg, views, display_name=lambda n: hf_name.get(n, gguf_to_hf_name(n, cfg.arch)), config_source=str(config_path))
     for name, view in views.items():
         file_of.setdefault(name, Path(view.source))
 
@@ -342,7 +456,7 @@ def load_safetensors_folder(folder: str | Path):
         cfg,
         {name: v.shape for name, v in views.items()},
         source_of=lambda n: str(file_of.get(n, shards[0] if len(shards) == 1 else folder)),
-        display_name=lambda n: hf_name.get(n, gguf_to_hf_name(n)),
+        display_name=lambda n: hf_name.get(n, gguf_to_hf_name(n, cfg.arch)),
         key_of=keys,
         config_source=str(config_path),
     )

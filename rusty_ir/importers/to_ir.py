@@ -6,12 +6,14 @@ describes ("Transformer level"):
 - the module attribute ``tfm.config``: the model's hyper-parameters;
 - ``tfm.kv_cache @kv``: one K/V cache for every layer;
 - ``func.func @decoder_layer(%h, %pos, %layer, <weights>) -> tensor<?xDxf32>``:
-  one pre-norm llama/qwen2 decoder layer, its weights as arguments;
+  one pre-norm decoder layer with what its architecture adds (``ARCHS``: q/k
+  norms, post-norms, GeGLU), its weights as arguments;
 - ``func.func @prefill(%tokens: tensor<?xi32>, %pos: index) -> i32`` and
-  ``func.func @decode(%token: tensor<1xi32>, %pos: index) -> i32``: embedding,
-  an ``scf.for`` over the layers that loads each layer's weights with
-  layer-indexed ``tfm.weight "blk.{}.<name>"[%l]`` and calls ``@decoder_layer``,
-  the final norm, ``tfm.logits`` of the last row and ``tfm.argmax``;
+  ``func.func @decode(%token: tensor<1xi32>, %pos: index) -> i32``: embedding
+  (scaled by sqrt(hidden) for Gemma), an ``scf.for`` over the layers that loads
+  each layer's weights with layer-indexed ``tfm.weight "blk.{}.<name>"[%l]`` and
+  calls ``@decoder_layer``, the final norm, ``tfm.logits`` of the last row
+  (``tfm.softcap`` where the model caps its logits) and ``tfm.argmax``;
 - optionally (``logits_entry=True``) ``func.func @prefill_logits(%tokens, %pos)
   -> tensor<Vxf32>``: the same as ``@prefill`` but returning the logits, for
   checking numerics against a reference;
@@ -30,7 +32,6 @@ or a ``!quant`` type), so quantized weights stay quantized in the IR.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -61,6 +62,7 @@ from rusty_ir.dialects.transformer import (
     ArgmaxOp,
     AttentionOp,
     EmbeddingOp,
+    GeluOp,
     KvCacheOp,
     LinearOp,
     LogitsOp,
@@ -70,6 +72,7 @@ from rusty_ir.dialects.transformer import (
     RowArgmaxOp,
     SampleOp,
     SiluOp,
+    SoftcapOp,
     WeightOp,
 )
 from rusty_ir.errors import RustyError, printable
@@ -77,7 +80,7 @@ from rusty_ir.sampling import SAMPLING_WORDS
 from rusty_ir.weights import TensorView
 
 from .config import ModelConfig
-from .rope import FREQS_TENSOR
+from .rope import FREQS_TENSOR, LAYER_FREQS_TENSOR
 
 __all__ = ["KV_CACHE", "build_module", "layer_weight_names"]
 
@@ -100,11 +103,21 @@ _LAYER_WEIGHTS = (
 )
 _BIASES = ("attn_q.bias", "attn_k.bias", "attn_v.bias")
 _QK_NORMS = ("attn_q_norm.weight", "attn_k_norm.weight")
+_POST_NORMS = ("post_attention_norm.weight", "post_ffw_norm.weight")
+_LAYER_FREQS = LAYER_FREQS_TENSOR.removeprefix("blk.{}.")
 
 
 def layer_weight_names(config: ModelConfig) -> tuple[str, ...]:
-    """The suffixes of the per-layer tensors (``attn_q.weight``, ...), in @decoder_layer argument order."""
-    return _LAYER_WEIGHTS + (_BIASES if config.qkv_bias else ()) + (_QK_NORMS if config.qk_norm else ())
+    """The suffixes of the per-layer tensors (``attn_q.weight``, ...), in @decoder_layer argument order: the
+    optional ones of the architecture (biases, q/k norms, post-norms) and, where layers rotate differently,
+    each layer's RoPE divisors (``rope_freqs.weight``) last."""
+    return (
+        _LAYER_WEIGHTS
+        + (_BIASES if config.qkv_bias else ())
+        + (_QK_NORMS if config.qk_norm else ())
+        + (_POST_NORMS if config.architecture.post_norms else ())
+        + ((_LAYER_FREQS,) if config.rope_per_layer else ())
+    )
 
 
 def _tensor(shape: Sequence[int], elem: Attribute = f32) -> TensorType[Attribute]:
@@ -156,6 +169,8 @@ def _config_attr(config: ModelConfig) -> DictionaryAttr:
 def _rope_factors_type(config: ModelConfig, weights: Mapping[str, TensorView]) -> TensorType[Attribute] | None:
     """The type of ``rope_freqs.weight`` (RoPE scaling's per-pair frequency divisors, see importers/rope.py)
     when the weights have it; RustyError when the config records a scaling the weights do not carry."""
+    if config.rope_per_layer:  # each layer's divisors are layer tensors (``_Layers`` checks them)
+        return None
     view = weights.get(FREQS_TENSOR)
     if view is None:
         if config.rope_scaling is not None:
@@ -191,6 +206,12 @@ class _Layers:
 
     def __init__(self, config: ModelConfig, weights: Mapping[str, TensorView]) -> None:
         self.names = layer_weight_names(config)
+        if config.rope_per_layer and LAYER_FREQS_TENSOR.format(0) not in weights:
+            raise RustyError(
+                f"model '{printable(config.name or config.arch)}': its layers rotate differently (sliding layers {list(config.sliding_layers)}, "
+                f"local RoPE base {config.rope_local_theta}), but the weights have no '{LAYER_FREQS_TENSOR.format(0)}' (the importers "
+                "compute each layer's; a hand-made config must add them)"
+            )
         per_layer: list[tuple[TensorType[Attribute], ...]] = []
         for layer in range(config.n_layers):
             per_layer.append(tuple(_weight_type(_lookup(weights, f"blk.{layer}.{suffix}")) for suffix in self.names))
@@ -214,52 +235,87 @@ class _Layers:
         return "decoder_layer" if signature == 0 else f"decoder_layer_{signature}"
 
 
+_FFN_WEIGHTS = ("ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight", "post_ffw_norm.weight")
+"""The weights of a decoder layer's MLP half (``@decoder_layer*_ffn`` where layers are split, see ``split_layers``)."""
+
+
+def split_layers(config: ModelConfig) -> bool:
+    """Whether each decoder layer is two functions, attention then MLP (``@decoder_layer`` and ``@decoder_layer_ffn``):
+    with post-norms (Gemma), so that the residual between them is a function result, stored, and the MLP's norm reads
+    it. In one function the MLP's norm would read ``h + rms_norm(o)``: two chained row reductions in the prologue of
+    the gate/up kernel, which the kernels' schedules (one reduction phase) do not compute."""
+    return config.architecture.post_norms
+
+
+def _attention_half(config: ModelConfig, h: SSAValue, pos: SSAValue, layer: SSAValue, w: Mapping[str, SSAValue],
+                    ff: SSAValue | None) -> SSAValue:  # fmt: skip
+    """Attention block (into the current ImplicitBuilder block): h + o(attention(rope(q), rope(k), v)) of rms_norm(h),
+    with the q/k per-head norms (``qk_norm``) before RoPE and the o rows normed again with post-norms."""
+    act = _tensor([DYNAMIC_INDEX, config.hidden])
+    bias = {n: w.get(f"attn_{n}.bias") for n in "qkv"}
+    n1 = RmsNormOp(h, w["attn_norm.weight"], config.rms_eps)
+    q: SSAValue = LinearOp(n1, w["attn_q.weight"], _tensor([DYNAMIC_INDEX, config.q_dim]), bias=bias["q"]).result
+    k: SSAValue = LinearOp(n1, w["attn_k.weight"], _tensor([DYNAMIC_INDEX, config.kv_dim]), bias=bias["k"]).result
+    v = LinearOp(n1, w["attn_v.weight"], _tensor([DYNAMIC_INDEX, config.kv_dim]), bias=bias["v"])
+    if config.qk_norm:  # Qwen3, Gemma 3: RMSNorm over each head of q and of k, before RoPE
+        q = RmsNormOp(q, w["attn_q_norm.weight"], config.rms_eps, head_dim=config.head_dim).result
+        k = RmsNormOp(k, w["attn_k_norm.weight"], config.rms_eps, head_dim=config.head_dim).result
+    qr = RopeOp(q, pos, config.rope_dim, config.rope_theta, config.rope_style, ff)
+    kr = RopeOp(k, pos, config.rope_dim, config.rope_theta, config.rope_style, ff)
+    att = AttentionOp(
+        qr, kr, v, pos, layer, cache=KV_CACHE, num_heads=config.n_heads, num_kv_heads=config.n_kv_heads,
+        head_dim=config.head_dim, scale=config.attention_scale,
+    )  # fmt: skip
+    o: SSAValue = LinearOp(att, w["attn_output.weight"], act).result
+    if config.architecture.post_norms:
+        o = RmsNormOp(o, w["post_attention_norm.weight"], config.rms_eps).result
+    return AddOp(h, o).result
+
+
+def _ffn_half(config: ModelConfig, h2: SSAValue, w: Mapping[str, SSAValue]) -> SSAValue:
+    """MLP block: h2 + down(act(gate(n2)) * up(n2)) of n2 = rms_norm(h2), act = silu or tanh-GELU (``activation``),
+    normed again with post-norms."""
+    act = _tensor([DYNAMIC_INDEX, config.hidden])
+    n2 = RmsNormOp(h2, w["ffn_norm.weight"], config.rms_eps)
+    gate = LinearOp(n2, w["ffn_gate.weight"], _tensor([DYNAMIC_INDEX, config.ffn_hidden]))
+    up = LinearOp(n2, w["ffn_up.weight"], _tensor([DYNAMIC_INDEX, config.ffn_hidden]))
+    gated = GeluOp(gate, "tanh") if config.architecture.activation == "gelu_tanh" else SiluOp(gate)
+    down: SSAValue = LinearOp(MulOp(gated, up), w["ffn_down.weight"], act).result
+    if config.architecture.post_norms:
+        down = RmsNormOp(down, w["post_ffw_norm.weight"], config.rms_eps).result
+    return AddOp(h2, down).result
+
+
 def _decoder_layer(
     config: ModelConfig, wtypes: Sequence[TensorType[Attribute]], factors_type: TensorType[Attribute] | None = None,
     name: str = "decoder_layer",
-) -> func.FuncOp:
-    """``@decoder_layer(%h, %pos, %layer, weights... [, %rope_freqs]) -> %h``: pre-norm attention + SwiGLU MLP,
-    residuals (the q/k per-head norms of ``Architecture.qk_norm`` before RoPE); with RoPE scaling, the per-pair frequency divisors come last. ``name``: one function per distinct
-    layer signature (``_Layers``)."""
+) -> list[func.FuncOp]:
+    """``@decoder_layer(%h, %pos, %layer, weights... [, %rope_freqs]) -> %h``: pre-norm attention + gated MLP,
+    residuals, with what ``config.architecture`` adds (q/k norms, post-norms, GeGLU); with RoPE scaling, the
+    per-pair frequency divisors come last (a layer tensor where layers rotate differently). ``name``: one function
+    per distinct layer signature (``_Layers``). Where layers are split (``split_layers``): ``@name`` is the attention
+    half, taking the weights but the MLP's, and ``@name_ffn(%h, mlp weights...)`` the MLP half."""
     act = _tensor([DYNAMIC_INDEX, config.hidden])
     names = layer_weight_names(config)
-    block = Block(arg_types=[act, INDEX, INDEX, *wtypes, *([factors_type] if factors_type is not None else [])])
+    extra = [factors_type] if factors_type is not None else []
+    split = split_layers(config)
+    attn_names = [n for n in names if not (split and n in _FFN_WEIGHTS)]
+    types = dict(zip(names, wtypes, strict=True))
+    block = Block(arg_types=[act, INDEX, INDEX, *(types[n] for n in attn_names), *extra])
     with ImplicitBuilder(block):
         h, pos, layer, *ws = block.args
         ff = ws.pop() if factors_type is not None else None
-        w = dict(zip(names, ws, strict=True))
-        bias = {n: w.get(f"attn_{n}.bias") for n in "qkv"}
-        # 1. Attention block: h + o(attention(rope(q), rope(k), v)) of rms_norm(h).
-        n1 = RmsNormOp(h, w["attn_norm.weight"], config.rms_eps)
-        q: SSAValue = LinearOp(n1, w["attn_q.weight"], _tensor([DYNAMIC_INDEX, config.q_dim]), bias=bias["q"]).result
-        k: SSAValue = LinearOp(n1, w["attn_k.weight"], _tensor([DYNAMIC_INDEX, config.kv_dim]), bias=bias["k"]).result
-        v = LinearOp(n1, w["attn_v.weight"], _tensor([DYNAMIC_INDEX, config.kv_dim]), bias=bias["v"])
-        if config.qk_norm:  # Qwen3: RMSNorm over each head of q and of k, before RoPE
-            q = RmsNormOp(q, w["attn_q_norm.weight"], config.rms_eps, head_dim=config.head_dim).result
-            k = RmsNormOp(k, w["attn_k_norm.weight"], config.rms_eps, head_dim=config.head_dim).result
-        qr = RopeOp(q, pos, config.rope_dim, config.rope_theta, config.rope_style, ff)
-        kr = RopeOp(k, pos, config.rope_dim, config.rope_theta, config.rope_style, ff)
-        att = AttentionOp(
-            qr,
-            kr,
-            v,
-            pos,
-            layer,
-            cache=KV_CACHE,
-            num_heads=config.n_heads,
-            num_kv_heads=config.n_kv_heads,
-            head_dim=config.head_dim,
-            scale=1.0 / math.sqrt(config.head_dim),
-        )
-        o = LinearOp(att, w["attn_output.weight"], act)
-        h2 = AddOp(h, o)
-        # 2. MLP block: h2 + down(silu(gate(n2)) * up(n2)) of n2 = rms_norm(h2).
-        n2 = RmsNormOp(h2, w["ffn_norm.weight"], config.rms_eps)
-        gate = LinearOp(n2, w["ffn_gate.weight"], _tensor([DYNAMIC_INDEX, config.ffn_hidden]))
-        up = LinearOp(n2, w["ffn_up.weight"], _tensor([DYNAMIC_INDEX, config.ffn_hidden]))
-        down = LinearOp(MulOp(SiluOp(gate), up), w["ffn_down.weight"], act)
-        func.ReturnOp(AddOp(h2, down))
-    return func.FuncOp(name, FunctionType.from_lists(block.arg_types, [act]), Region(block))
+        w = dict(zip(attn_names, ws, strict=True))
+        h2 = _attention_half(config, h, pos, layer, w, w.get(_LAYER_FREQS, ff))
+        func.ReturnOp(h2 if split else _ffn_half(config, h2, w))
+    out = [func.FuncOp(name, FunctionType.from_lists(block.arg_types, [act]), Region(block))]
+    if split:
+        ffn_names = [n for n in names if n in _FFN_WEIGHTS]
+        ffn = Block(arg_types=[act, *(types[n] for n in ffn_names)])
+        with ImplicitBuilder(ffn):
+            func.ReturnOp(_ffn_half(config, ffn.args[0], dict(zip(ffn_names, ffn.args[1:], strict=True))))
+        out.append(func.FuncOp(f"{name}_ffn", FunctionType.from_lists(ffn.arg_types, [act]), Region(ffn)))
+    return out
 
 
 class _EntryBuilder:
@@ -285,7 +341,12 @@ class _EntryBuilder:
         """Ops (into the current ImplicitBuilder block) from token ids to the last row's logits."""
         hn = self.hidden(tokens, pos, static_rows)
         head = self.embedding if self.config.tied_embeddings else WeightOp(self.head_name, self.head_type)
-        return LogitsOp(hn, head, _tensor([self.config.vocab])).result
+        return self.softcap(LogitsOp(hn, head, _tensor([self.config.vocab])).result)
+
+    def softcap(self, logits: SSAValue) -> SSAValue:
+        """``logits``, soft-capped where the model says so (Gemma 2's ``final_logit_softcapping``)."""
+        cap = self.config.logit_softcap
+        return logits if cap is None else SoftcapOp(logits, cap).result
 
     def hidden(self, tokens: SSAValue, pos: SSAValue, static_rows: int | None) -> SSAValue:
         """Ops from token ids to the final norm's rows (``self.embedding`` is the embedding table's op)."""
@@ -296,7 +357,7 @@ class _EntryBuilder:
         emb = self.embedding = WeightOp("token_embd.weight", self.embd_type)
         if static_rows is not None:
             tokens = tensor.CastOp(tokens, _tensor([DYNAMIC_INDEX], i32)).dest
-        h0: SSAValue = EmbeddingOp(tokens, emb, act).result
+        h0: SSAValue = EmbeddingOp(tokens, emb, act, scale=cfg.embedding_scale).result
         # 2. for %l in [0, n_layers): h = @decoder_layer(h, pos, %l, blk.{%l}.* weights). When layers store a tensor
         #    in different schemes (a mixed quantization), one call per layer instead, to its signature's function,
         #    those tensors by their own names (blk.5.attn_v.weight): a weight template has one type.
@@ -323,10 +384,18 @@ class _EntryBuilder:
         return loaded
 
     def layer_call(self, h: SSAValue, pos: SSAValue, layer: SSAValue, static: int | None = None) -> SSAValue:
-        """``@decoder_layer*(h, pos, layer, weights)`` of layer ``static`` (or of any layer of the loop)."""
+        """``@decoder_layer*(h, pos, layer, weights)`` of layer ``static`` (or of any layer of the loop); where layers
+        are split, then ``@decoder_layer*_ffn(h2, mlp weights)``."""
         act = _tensor([DYNAMIC_INDEX, self.config.hidden])
         fn = _Layers.function(0 if static is None else self.layers.of_layer[static])
-        return func.CallOp(fn, [h, pos, layer, *self.layer_weights(layer, static)], [act]).res[0]
+        weights = self.layer_weights(layer, static)
+        if not split_layers(self.config):
+            return func.CallOp(fn, [h, pos, layer, *weights], [act]).res[0]
+        in_mlp = [n in _FFN_WEIGHTS for n in self.layers.names] + [False] * (len(weights) - len(self.layers.names))  # RoPE divisors last
+        mlp = [w for w, m in zip(weights, in_mlp, strict=True) if m]
+        attention = [w for w, m in zip(weights, in_mlp, strict=True) if not m]
+        h2 = func.CallOp(fn, [h, pos, layer, *attention], [act]).res[0]
+        return func.CallOp(f"{fn}_ffn", [h2, *mlp], [act]).res[0]
 
     def layer_loop(self, h0: SSAValue, pos: SSAValue) -> SSAValue:
         """``scf.for %l = 0 to n_layers`` calling @decoder_layer with the ``blk.{}`` weights of layer ``%l``."""
@@ -351,7 +420,7 @@ class _EntryBuilder:
             tokens, pos = block.args
             hn = self.hidden(tokens, pos, None)
             head = self.embedding if cfg.tied_embeddings else WeightOp(self.head_name, self.head_type)
-            logits = LinearOp(hn, head, _tensor([DYNAMIC_INDEX, cfg.vocab]))
+            logits = self.softcap(LinearOp(hn, head, _tensor([DYNAMIC_INDEX, cfg.vocab])).result)
             ids = RowArgmaxOp(logits)
             func.ReturnOp(ids.result)
         return func.FuncOp(name, FunctionType.from_lists(block.arg_types, [ids.result.type]), Region(block))
@@ -401,7 +470,7 @@ def build_module(
     entries = _EntryBuilder(config, weights, layers, factors_type)
     ops = [
         KvCacheOp(KV_CACHE, config.n_layers, config.n_kv_heads, config.head_dim),
-        *(_decoder_layer(config, sig, factors_type, _Layers.function(i)) for i, sig in enumerate(layers.signatures)),
+        *(f for i, sig in enumerate(layers.signatures) for f in _decoder_layer(config, sig, factors_type, _Layers.function(i))),
         entries.entry("prefill", _tensor([DYNAMIC_INDEX], i32)),
         entries.entry("decode", _tensor([1], i32)),
     ]

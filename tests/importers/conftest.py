@@ -19,3 +19,11 @@ def smollm2_reader(smollm2_path):
     from gguf import GGUFReader
 
     return GGUFReader(str(smollm2_path))
+
+
+@pytest.fixture(scope="session")
+def arch_checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny Qwen3, Phi-3, Gemma 3 and Gemma 2 checkpoints of tiny_arch.py (test_architectures.py, test_gemma.py)."""
+    from .tiny_arch import architecture_checkpoints
+
+    return architecture_checkpoints(tmp_path_factory.mktemp("arch"), DATA)

@@ -1,10 +1,10 @@
-"""Qwen3 (per-head q/k RMSNorm before RoPE, no q/k/v biases) and Phi-3 (fused qkv and gate-up tensors) against
-transformers (issue 13).
+"""Qwen3 (per-head q/k RMSNorm before RoPE, no q/k/v biases), Phi-3 (fused qkv and gate-up tensors), Gemma 3 and
+Gemma 2 against transformers (issue 13; what is Gemma's own is checked in test_gemma.py).
 
 The tiny checkpoints (tests/importers/tiny_arch.py) are built here from seeded weights, as a GGUF and as a
-Hugging Face folder each; tests/data/hf_architectures.json (+ _logits.npz) holds transformers' outputs on the
-folders (scripts/make_arch_references.py). Reference backend: first-step logits within 1e-3 and the greedy ids,
-from both files; wgpu (llvmpipe in CI): each GGUF once, within 2e-2.
+Hugging Face folder each (Gemma 2: a folder; its GGUF is refused); tests/data/hf_architectures.json (+ _logits.npz)
+holds transformers' outputs on the folders (scripts/make_arch_references.py). Reference backend: first-step logits
+within 1e-3 and the greedy ids, from every file; wgpu (llvmpipe in CI): one file of each architecture, within 2e-2.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from rusty_ir.generate import generate
 from rusty_ir.importers import load_model
 from rusty_ir.importers.to_ir import build_module
 
-from .tiny_arch import PROMPT_IDS, architecture_checkpoints
+from .tiny_arch import PROMPT_IDS
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 NEAR_TIE = 1e-3
 
 
 @pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return architecture_checkpoints(tmp_path_factory.mktemp("arch"), DATA)
+def checkpoints(arch_checkpoints) -> dict[str, Path]:
+    return arch_checkpoints
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +42,12 @@ def reference() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 def test_references_ran_the_architectures(reference) -> None:
     report, logits = reference
-    assert {a: r["model_class"] for a, r in report["architectures"].items()} == {"qwen3": "Qwen3ForCausalLM", "phi3": "Phi3ForCausalLM"}
-    assert set(logits) == {"qwen3", "phi3"}
+    assert {a: r["model_class"] for a, r in report["architectures"].items()} == {
+        "qwen3": "Qwen3ForCausalLM", "phi3": "Phi3ForCausalLM", "gemma3": "Gemma3ForCausalLM", "gemma2": "Gemma2ForCausalLM"}  # fmt: skip
+    assert set(logits) == {"qwen3", "phi3", "gemma3", "gemma2"}
 
 
-@pytest.mark.parametrize("name", ["qwen3_gguf", "qwen3_folder", "phi3_gguf", "phi3_folder"])
+@pytest.mark.parametrize("name", ["qwen3_gguf", "qwen3_folder", "phi3_gguf", "phi3_folder", "gemma3_gguf", "gemma3_folder", "gemma2_folder"])
 def test_matches_transformers(checkpoints, reference, name: str) -> None:
     report, logits = reference
     arch = name.split("_")[0]
@@ -55,13 +56,16 @@ def test_matches_transformers(checkpoints, reference, name: str) -> None:
     oracle_checks.check_reference_backend(model, PROMPT_IDS, report["steps"], report["architectures"][arch], logits[arch], name, NEAR_TIE)
 
 
-@pytest.mark.parametrize("arch", ["qwen3", "phi3"])
-def test_on_wgpu(checkpoints, reference, arch: str) -> None:
+@pytest.mark.parametrize("name", ["qwen3_gguf", "phi3_gguf", "gemma3_gguf", "gemma2_folder"])
+def test_on_wgpu(checkpoints, reference, name: str) -> None:
+    """Gemma 3's head dim of 256 included; its per-layer RoPE divisors, post-norms and GeGLU, Gemma 2's query scale
+    and final-logit soft-capping in the kernels."""
     from rusty_ir.backends.runtime.model import ModelRuntime
     from rusty_ir.driver import CompileOptions, compile_model
 
     report, logits = reference
-    model = load_model(checkpoints[f"{arch}_gguf"])
+    arch = name.split("_")[0]
+    model = load_model(checkpoints[name])
     result = compile_model(model, CompileOptions(logits_entry=True), use_cache=False)
     runtime = ModelRuntime(result.artifact.schedule, result.artifact.wgsl, model.weights, 64)
     err = oracle_checks.max_rel_err(runtime.prefill_logits(np.array(PROMPT_IDS, np.int32)), logits[arch])

@@ -1,9 +1,10 @@
-"""RoPE scaling (llama3, linear), Llama 3.2's tied embeddings, Mistral's sliding window and the architectures
+"""RoPE scaling (llama3, linear, yarn), Llama 3.2's tied embeddings, Mistral's sliding window and the architectures
 that are not supported yet (issue 13).
 
 The scaled checkpoints (tests/importers/tiny_rope.py) run on the reference backend against transformers'
 outputs in tests/data/hf_rope_scaling.json (scripts/make_rope_scaling_references.py); the llama3 GGUF also
-runs once on wgpu. Unsupported scalings and architectures are one clear error naming what the file says.
+runs once on wgpu (yarn reaches the kernels as the same divisors and a float attribute, the attention scale).
+Unsupported scalings and architectures are one clear error naming what the file says.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from rusty_ir.importers.to_ir import build_module
 from rusty_ir.tools import rusty
 
 from .tiny import random_weights, tiny_config, write_tiny_gguf
-from .tiny_rope import LLAMA3, PROMPT_IDS, hf_llama3_inv_freq, rope_scaling_checkpoints
+from .tiny_rope import LLAMA3, PROMPT_IDS, YARN, hf_llama3_inv_freq, rope_scaling_checkpoints
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 NEAR_TIE = 1e-3
@@ -68,10 +69,10 @@ def test_tiny_factors_are_transformers(reference) -> None:
     assert kept == 1.0 and divided == pytest.approx(1 / 8) and any(1 / 8 < r < 1 for r in ours / inv)
 
 
-@pytest.mark.parametrize("name", ["llama3_folder", "llama3_gguf", "linear_folder", "linear_gguf"])
+@pytest.mark.parametrize("name", ["llama3_folder", "llama3_gguf", "linear_folder", "linear_gguf", "yarn_folder", "yarn_gguf"])
 def test_scaled_rope_matches_transformers(checkpoints, reference, name: str) -> None:
     """First-step logits within 1e-3 and the greedy ids of transformers, from a Hugging Face folder and a GGUF;
-    the model is Llama 3.2-shaped: tied embeddings, no output tensor in either file."""
+    the models have tied embeddings, no output tensor in either file (Llama 3.2's; the yarn one is a Qwen2.5)."""
     report, logits = reference
     scaling = name.split("_")[0]
     model = load_model(checkpoints[name])
@@ -94,6 +95,32 @@ def test_scaled_rope_on_wgpu(checkpoints, reference) -> None:
     want = report["scalings"]["llama3"]
     got = generate(runtime, model.tokenizer, list(PROMPT_IDS), report["steps"], stop_at_eos=False).generated_ids
     oracle_checks.compare_greedy(got, want["generated_ids"], want["greedy_steps"], "wgpu llama3", 0.05)
+
+
+def test_yarn_is_transformers(checkpoints, reference) -> None:
+    """YaRN's divisors and attention factor as transformers computes them (``_compute_yarn_parameters``), from the
+    folder and the GGUF; the tiny head has pairs kept, ramped and divided; the attention scale takes the factor's
+    square; the context reaches factor x the original (as vLLM reads a yarn config)."""
+    report, _ = reference
+    want = report["scalings"]["yarn"]
+    for name in ("yarn_folder", "yarn_gguf"):
+        cfg = load_model(checkpoints[name]).config
+        ff = load_model(checkpoints[name]).weights["rope_freqs.weight"].to_numpy()
+        np.testing.assert_allclose(default_inv_freq(10000.0, 16) / ff, want["inv_freq"], rtol=1e-6)
+        assert cfg.rope_attention_factor == pytest.approx(want["attention_scaling"], rel=1e-7) and want["attention_scaling"] > 1.1
+        assert cfg.attention_scale == pytest.approx(16**-0.5 * want["attention_scaling"] ** 2, rel=1e-7)
+        assert cfg.context_length == YARN["factor"] * YARN["original_max_position_embeddings"]
+    assert list(np.round(ff, 3)[[0, 2, 3, 5, 6, 7]]) == [1.0, 1.0, 1.231, 2.286, 4.0, 4.0]
+
+
+def test_yarn_folder_round_trip(checkpoints, tmp_path: Path) -> None:
+    """A yarn model written as a folder keeps its scaling: the divisors and the attention factor come back."""
+    model = load_model(checkpoints["yarn_gguf"])
+    again = load_model(write_hf_folder(model, tmp_path / "again", dtype="f32"))
+    hf = json.loads((tmp_path / "again" / "config.json").read_text())["rope_scaling"]
+    assert hf["rope_type"] == "yarn" and hf["original_max_position_embeddings"] == 4096 and hf["attention_factor"] == model.config.rope_attention_factor
+    np.testing.assert_array_equal(again.weights["rope_freqs.weight"].to_numpy(), model.weights["rope_freqs.weight"].to_numpy())
+    assert again.config.attention_scale == model.config.attention_scale
 
 
 def test_rope_op_prints_and_parses_its_factors(checkpoints) -> None:
@@ -158,11 +185,11 @@ def _error(path: Path) -> str:
 @pytest.mark.parametrize(
     ("scaling", "message"),
     [
-        ({"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768},
-         "rope_scaling.rope_type 'yarn' is not supported yet (YaRN also rescales the attention logits"),
+        ({"rope_type": "yarn", "original_max_position_embeddings": 32768}, "rope_scaling is missing 'factor'"),
+        ({"rope_type": "yarn", "factor": 4.0, "truncate": "yes"}, "rope_scaling.truncate = 'yes': must be true or false"),
         ({"type": "dynamic", "factor": 2.0}, "rope_scaling.rope_type 'dynamic' is not supported yet (dynamic NTK"),
         ({"rope_type": "longrope", "short_factor": [1.0], "long_factor": [2.0]}, "'longrope' is not supported yet"),
-        ({"rope_type": "ntk-by-parts"}, "rope_scaling.rope_type 'ntk-by-parts' is not supported yet; supported: default, linear, llama3"),
+        ({"rope_type": "ntk-by-parts"}, "rope_scaling.rope_type 'ntk-by-parts' is not supported yet; supported: default, linear, llama3, yarn"),
         ({"rope_type": "llama3", "factor": 8.0}, "rope_scaling is missing 'low_freq_factor'"),
         ({"rope_type": "linear", "factor": -2}, "rope_scaling.factor = -2: must be a finite number above 0"),
         ({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0, "original_max_position_embeddings": 64},
@@ -173,16 +200,26 @@ def test_hf_scalings_that_are_refused(tmp_path: Path, scaling: dict, message: st
     msg = _error(_folder(tmp_path, rope_scaling=scaling))
     assert "config.json" in msg and message in msg, msg
     if "supported yet" in msg:
-        assert "supported: default, linear, llama3" in msg
+        assert "supported: default, linear, llama3, yarn" in msg
 
 
-def test_gguf_yarn_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        ({"qwen2.rope.scaling.type": ("string", "dynamic")}, "qwen2.rope.scaling.type 'dynamic' is not supported yet (dynamic NTK"),
+        ({"qwen2.rope.scaling.type": ("string", "yarn"), "qwen2.rope.scaling.factor": ("float32", 4.0),
+          "qwen2.rope.scaling.yarn_ext_factor": ("float32", 0.5)}, "qwen2.rope.scaling.yarn_ext_factor = 0.5: only 1"),
+        ({"qwen2.rope.scaling.type": ("string", "yarn"), "qwen2.rope.scaling.factor": ("float32", 4.0),
+          "qwen2.rope.scaling.yarn_log_multiplier": ("float32", 0.1)}, "DeepSeek's yarn attention scaling is not supported yet"),
+        ({"qwen2.rope.scaling.type": ("string", "yarn")}, "qwen2.rope.scaling is missing 'factor'"),
+    ],
+)  # fmt: skip
+def test_gguf_scalings_that_are_refused(tmp_path: Path, keys: dict, message: str) -> None:
     cfg = tiny_config("qwen2")
-    path = write_tiny_gguf(tmp_path / "yarn.gguf", cfg, random_weights(cfg), extra_kv={
-        "qwen2.rope.scaling.type": ("string", "yarn"), "qwen2.rope.scaling.factor": ("float32", 4.0)})  # fmt: skip
-    msg = _error(path)
-    assert "yarn.gguf: qwen2.rope.scaling.type 'yarn' is not supported yet" in msg
-    assert "supported: none, linear, and per-frequency factors in rope_freqs.weight" in msg
+    msg = _error(write_tiny_gguf(tmp_path / "scaled.gguf", cfg, random_weights(cfg), extra_kv=keys))
+    assert "scaled.gguf: " in msg and message in msg, msg
+    if "supported yet (" in msg:
+        assert "supported: none, linear, yarn, and per-frequency factors in rope_freqs.weight" in msg
 
 
 def test_gguf_factors_of_the_wrong_shape(tmp_path: Path) -> None:
@@ -229,26 +266,27 @@ def test_run_beyond_the_window_is_one_line(tmp_path: Path, capsys) -> None:
     assert "past the model's sliding attention window (64 positions" in err and "give --context-length 64 or less" in err
 
 
-def test_run_with_yarn_is_one_line(tmp_path: Path, capsys) -> None:
-    folder = _folder(tmp_path, rope_scaling={"rope_type": "yarn", "factor": 4.0})
+def test_run_with_dynamic_scaling_is_one_line(tmp_path: Path, capsys) -> None:
+    folder = _folder(tmp_path, rope_scaling={"rope_type": "dynamic", "factor": 4.0})
     assert rusty.main(["run", str(folder), "-q", "--backend", "reference", "--prompt", "hi"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err and "rusty: error: " in err, err
-    assert "'yarn' is not supported yet" in err
+    assert "'dynamic' is not supported yet" in err
 
 
 @pytest.mark.parametrize(
     ("model_type", "what"),
     [
-        ("gemma2", "soft-capping"),
-        ("gemma3_text", "Gemma 3"),
-        ("gemma3", "Gemma 3"),
+        ("gemma3", "this is a multimodal Gemma 3 folder"),
+        ("gemma", "Gemma (1) scales the embeddings"),
     ],
 )
 def test_architectures_not_supported_yet(tmp_path: Path, model_type: str, what: str) -> None:
     msg = _error(_folder(tmp_path, model_type=model_type))
     assert f"architecture '{model_type}' (model_type) is not supported yet: " in msg and "Supported: llama" in msg, msg
     assert what in msg, msg
+    if model_type == "gemma3":  # a GGUF's gemma3 is the text model, which runs (test_gemma.py)
+        return
     gguf_path = tmp_path / f"{model_type}.gguf"
     w = gguf.GGUFWriter(str(gguf_path), model_type)
     w.add_uint32(f"{model_type}.block_count", 1)

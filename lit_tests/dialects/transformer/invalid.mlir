@@ -266,3 +266,19 @@ func.func @sample_params(%l: tensor<16xf32>, %p: tensor<16xf32>) {
   %t = tfm.sample %l, %p : tensor<16xf32>, tensor<16xf32> -> i32
   func.return
 }
+
+// -----
+
+func.func @softcap_cap(%l: tensor<16xf32>) {
+  // expected-error @+1 {{cap must be a finite number above 0, got -1.0}}
+  %c = tfm.softcap %l {cap = -1.0 : f32} : tensor<16xf32>
+  func.return
+}
+
+// -----
+
+func.func @embedding_scale(%t: tensor<?xi32>, %e: tensor<16x32xf32>) {
+  // expected-error @+1 {{scale must be finite, got inf}}
+  %h = tfm.embedding %t, %e {scale = 0x7F800000 : f32} : tensor<?xi32>, tensor<16x32xf32> -> tensor<?x32xf32>
+  func.return
+}

@@ -103,6 +103,23 @@ func.func @head(%tokens: tensor<?xi32>) -> i32 {
 
 // -----
 
+// Gemma: embeddings scaled by sqrt(hidden), logits soft-capped (cap * tanh(x / cap)).
+// CHECK-LABEL: func.func @gemma_head
+// CHECK:       %[[H:.*]] = tfm.embedding %{{.*}}, %[[E:.*]] {scale = 5.6568{{[0-9]+}} : f32} : tensor<?xi32>, tensor<16x32xf32> -> tensor<?x32xf32>
+// CHECK-NEXT:  %[[L:.*]] = tfm.logits %[[H]], %[[E]] : tensor<?x32xf32>, tensor<16x32xf32> -> tensor<16xf32>
+// CHECK-NEXT:  %[[C:.*]] = tfm.softcap %[[L]] {cap = 3.000000e+01 : f32} : tensor<16xf32>
+// CHECK-NEXT:  tfm.argmax %[[C]] : tensor<16xf32> -> i32
+func.func @gemma_head(%tokens: tensor<?xi32>) -> i32 {
+  %emb = tfm.weight "token_embd.weight" : tensor<16x32xf32>
+  %h = tfm.embedding %tokens, %emb {scale = 5.65685425 : f32} : tensor<?xi32>, tensor<16x32xf32> -> tensor<?x32xf32>
+  %l = tfm.logits %h, %emb : tensor<?x32xf32>, tensor<16x32xf32> -> tensor<16xf32>
+  %c = tfm.softcap %l {cap = 30.0 : f32} : tensor<16xf32>
+  %t = tfm.argmax %c : tensor<16xf32> -> i32
+  func.return %t : i32
+}
+
+// -----
+
 // Sampling: the logits and the packed options (rusty_ir.sampling.pack) give the token, as i32.
 // CHECK-LABEL: func.func @sample
 // CHECK-SAME:  (%[[L:.*]]: tensor<16xf32>, %[[P:.*]]: tensor<521xi32>) -> i32

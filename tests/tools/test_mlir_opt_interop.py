@@ -1,0 +1,118 @@
+"""Upstream MLIR reads what rusty-ir writes: mlir-opt-22 over the generic form of compiled levels (issue 17).
+
+Needs Debian's mlir-opt-22 (package mlir-22-tools; scripts/setup.sh test installs it on Linux): without it
+these tests fail, they do not skip. Each level is printed as ``rusty compile --dump-after STAGE --generic``
+prints it (``rusty_ir.ir.print_module(..., generic=True)``) and given to ``mlir-opt-22
+--allow-unregistered-dialect`` (rusty-ir's own dialects are unregistered there). Only the levels up to
+'bufferized' are compiled here (a fraction of a second; the later stages cost seconds per model).
+
+``NOT_YET`` is the ledger of levels that upstream does not parse yet, with the first error mlir-opt-22
+gives: a level that starts to parse fails the test until it is taken out of the ledger, so the ledger
+only shrinks. What the later levels need (issue 17), from running the whole pipeline by hand:
+- every level of a quantized model: rusty-ir's dialect is named ``quant``, upstream's quantization dialect
+  (``unknown quantized type q4_1``); after 'bufferized' also ``memref<...x!quant.q4_1>`` (an invalid memref
+  element type for upstream);
+- 'tiled' to 'dequantized': the integer properties of ``tiled.reduce``/``tiled.contract_tile`` print as
+  ``#builtin.int<16>``, which only xDSL knows;
+- 'vectorized' and 'planned' of an f16 model: ``arith.extf`` from f32 to f32;
+- 'gpu' and 'split': kernels are marked with xDSL's ``kernel`` property, not ``gpu.kernel``
+  (``'gpu.launch_func' op kernel function is missing the 'gpu.kernel' attribute``).
+With those four worked around, every level of SmolLM2 parses in mlir-opt-22.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rusty_ir.driver import CompileOptions
+from rusty_ir.ir import SourceMap, parse_module, print_module
+from rusty_ir.pipeline import build_pipeline
+from rusty_ir.registry import build_registry
+from rusty_ir.tools.common import split_input
+
+ROOT = Path(__file__).resolve().parents[2]
+LEVELS = ("import", *(name for name, _ in CompileOptions().stages[: [n for n, _ in CompileOptions().stages].index("bufferized") + 1]))
+"""The levels checked here: the imported module, then the IR after each stage up to 'bufferized'."""
+
+NOT_YET: dict[str, dict[str, str]] = {
+    "smollm2": dict.fromkeys(LEVELS, "error: unknown quantized type q4_1"),  # rusty-ir's quant dialect is not upstream's
+    "f16": {},
+}
+"""Levels mlir-opt-22 does not parse yet, with the message it gives (the module's docstring says why)."""
+
+
+def mlir_opt() -> str:
+    """mlir-opt-22, else the newest mlir-opt-NN (19 or later: known_block_size is a property since 19), else
+    mlir-opt; a failed test when there is none."""
+    for name in ("mlir-opt-22", *(f"mlir-opt-{v}" for v in range(40, 18, -1)), "mlir-opt"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.fail("mlir-opt-22 is not installed: on Debian/Ubuntu `apt-get install mlir-22-tools` (scripts/setup.sh test "
+                "does it on Linux); these tests check that upstream MLIR parses rusty-ir's IR", pytrace=False)  # fmt: skip
+
+
+def _levels(model: Any) -> dict[str, str]:
+    """The generic form of ``model``'s IR at each level of ``LEVELS``."""
+    from rusty_ir.importers.to_ir import build_module
+
+    module = build_module(model.config, model.weights)
+    registry = build_registry()
+    ctx = registry.context()
+    texts = {"import": print_module(module, generic=True)}
+    for stage, spec in CompileOptions().stages:
+        if stage not in LEVELS:
+            break
+        build_pipeline(registry, spec).apply(ctx, module)
+        texts[stage] = print_module(module, generic=True)
+    return texts
+
+
+def _parse_upstream(tool: str, text: str, *flags: str) -> str:
+    """'' when mlir-opt parses and verifies ``text``, else its first error line."""
+    r = subprocess.run([tool, *flags, "-o", "/dev/null", "-"], input=text, capture_output=True, text=True, timeout=120)
+    return "" if r.returncode == 0 else next((line for line in r.stderr.splitlines() if "error:" in line), r.stderr.strip())
+
+
+@pytest.fixture(scope="module")
+def f16_model(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from importers.tiny import random_weights, tiny_config, write_tiny_gguf
+
+    from rusty_ir.importers import load_model
+
+    cfg = tiny_config("llama")
+    weights = random_weights(cfg, seed=5)
+    types = {name: "f16" if w.ndim == 2 else "f32" for name, w in weights.items()}  # f16 matrices, f32 norms
+    return load_model(write_tiny_gguf(tmp_path_factory.mktemp("f16") / "f16.gguf", cfg, weights, types=types))
+
+
+@pytest.mark.parametrize("name", ["smollm2", "f16"])
+def test_mlir_opt_parses_the_compiled_levels(name: str, request: pytest.FixtureRequest) -> None:
+    tool = mlir_opt()
+    model = request.getfixturevalue("smollm2" if name == "smollm2" else "f16_model")
+    problems: list[str] = []
+    for level, text in _levels(model).items():
+        error = _parse_upstream(tool, text, "--allow-unregistered-dialect")
+        expected = NOT_YET[name].get(level)
+        if expected is None and error:
+            problems.append(f"{name} level '{level}' no longer parses in mlir-opt: {error}")
+        elif expected is not None and not error:
+            problems.append(f"{name} level '{level}' parses in mlir-opt now: take it out of NOT_YET")
+        elif expected is not None and expected not in error:
+            problems.append(f"{name} level '{level}' fails differently: {error} (NOT_YET says {expected!r})")
+    assert not problems, "\n".join(problems)
+
+
+def test_upstream_kernels_round_trip_through_rusty_opt_into_mlir_opt() -> None:
+    """An upstream-marked gpu module (mlir-opt-22's own output, lit_tests/backends/wgsl/upstream-kernel.mlir) as
+    rusty-opt prints it back parses and verifies in mlir-opt-22 without --allow-unregistered-dialect."""
+    tool = mlir_opt()
+    lit = ROOT / "lit_tests" / "backends" / "wgsl" / "upstream-kernel.mlir"
+    for chunk in split_input(lit.read_text(encoding="utf-8"), True):
+        module = parse_module(build_registry().context(), SourceMap(str(lit), chunk.text, chunk.line_offset))
+        assert _parse_upstream(tool, print_module(module, generic=True)) == ""
