@@ -77,8 +77,8 @@ def expand_contract_tile(op: ContractTileOp, unroll: bool) -> None:
     else:
         carried = list(b.for_loop(b.index(0), b.index(k), b.index(1), carried, step))
     if half:
-        wide = VectorType(Float32Type(), [WIDTH])
-        carried = [b.addf(acc, b.value(arith.ExtFOp(h, wide))) for acc, h in zip(accs, carried)]
+        f32x4 = VectorType(Float32Type(), [WIDTH])
+        carried = [b.addf(acc, b.value(arith.ExtFOp(h, f32x4))) for acc, h in zip(accs, carried)]
     Rewriter.replace_op(op, [], carried)
 
 
@@ -184,7 +184,7 @@ def vectorize_block(block: Block) -> int:
         ops = [op for _, op in members]
         first = min(ops, key=lambda o: order[o])
         last = max(ops, key=lambda o: order[o])
-        elem = mem.type.element_type  # type: ignore[attr-defined]
+        elem = mem.type.element_type
         vty = VectorType(elem, [WIDTH])
         if kind is memref.LoadOp:
             if _conflicts(first, last, mem, writes=True):
@@ -199,11 +199,11 @@ def vectorize_block(block: Block) -> int:
             if len(lanes) != WIDTH or _conflicts(first, last, mem, writes=False):
                 continue
             b = IRBuilder(InsertPoint.after(last))  # every lane's value and the index are defined by then
-            (store0,) = lanes[0]
-            index = store0.indices[-1]
-            vec = _splat(b, store0.value)
-            for lane in range(1, WIDTH):
-                vec = b.value(vector.InsertOp(lanes[lane][0].value, vec, [lane]))
+            stores = [s for s in (lanes[lane][0] for lane in range(WIDTH)) if isinstance(s, memref.StoreOp)]
+            index = stores[0].indices[-1]
+            vec = _splat(b, stores[0].value)
+            for lane, store in enumerate(stores[1:], start=1):
+                vec = b.value(vector.InsertOp(store.value, vec, [lane]))
             b.insert(vector.StoreOp(vec, mem, [*outer, index]))
             for op in ops:
                 Rewriter.erase_op(op)
