@@ -139,27 +139,12 @@ def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geo
     probs = kernel.shared(heads * tile, F32)
 
     def per_tile(ib: IRBuilder, t0: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
-        m, l, acc = carried[:heads], carried[heads : 2 * heads], carried[2 * heads :]
+        m, lsum, acc = carried[:heads], carried[heads : 2 * heads], carried[2 * heads :]
         t = ib.addi(t0, p_of)
         inside = ib.cmpi("ult", t, hi)
 
         def score(jb: IRBuilder) -> list[SSAValue]:
-            lanes = ILP if width % ILP == 0 else 1  # independent partial sums hide the loads' latency
-            row = cache_row(jb, op, table, t)
-
-            def dot(kb: IRBuilder, dd: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-                keys = cache_load_run(kb, op.k_cache, kc, row, kb.addi(kv_col, dd), lanes)  # dd: a multiple of lanes
-                return [kb.fma(load(kb, q_tile, [kb.index(h), kb.addi(dd, kb.index(u))]), keys[u], c[h * lanes + u])
-                        for h in range(heads) for u in range(lanes)]  # fmt: skip
-
-            sums = jb.for_loop(dim0, jb.addi(dim0, jb.index(width)), jb.index(lanes), [jb.f32(0.0)] * (heads * lanes), dot)
-            totals = []
-            for h in range(heads):
-                total = sums[h * lanes]
-                for part in sums[h * lanes + 1 : (h + 1) * lanes]:
-                    total = jb.addf(total, part)
-                totals.append(total)
-            return totals
+            return _dot_slice(jb, op, cache_row(jb, op, table, t), (kc, kv_col), q_tile, heads, dim0, width)
 
         partial = ib.if_then(inside, score, lambda jb: [jb.f32(0.0)] * heads, [F32] * heads)
         dots = kernel.reduce(ib, "add", list(partial), slices)  # the slices of a position
@@ -191,19 +176,54 @@ def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geo
                     ls[h], accs[h] = jb.addf(ls[h], p), jb.fma(p, v, accs[h])
             return [*ls, *accs]
 
-        rescaled = [ib.mulf(x, a) for x, a in zip(l, alpha)] + [ib.mulf(x, a) for x, a in zip(acc, alpha)]
+        rescaled = [ib.mulf(x, a) for x, a in zip(lsum, alpha)] + [ib.mulf(x, a) for x, a in zip(acc, alpha)]
         new = ib.for_loop(first, ib.addi(first, ib.index(share)), ib.index(unroll), rescaled, accumulate)
         _barrier(ib)  # the next tile overwrites the probabilities
         return [*m_new, *new]
 
     inits = [b.f32(float("-inf"))] * heads + [b.f32(0.0)] * (2 * heads)
     carried = b.for_loop(lo, hi, b.index(tile), inits, per_tile)
-    m, l, acc = carried[:heads], carried[heads : 2 * heads], carried[2 * heads :]
+    _finish(kernel, mat, ops, geo, b, list(carried), (tid, group, d), (kv, s, z, rows, n_splits), q_col0)
+
+
+def _dot_slice(jb: IRBuilder, op: AttentionOp, row: SSAValue, keys_at: tuple[SSAValue, SSAValue], q_tile: SSAValue, heads: int,
+               dim0: SSAValue, width: int) -> list[SSAValue]:  # fmt: skip
+    """Each query head's dot product with the key at cache ``row`` over dimensions ``dim0 .. dim0 + width`` (this
+    invocation's slice), in ``ILP`` independent partial sums that hide the loads' latency."""
+    kc, kv_col = keys_at
+    lanes = ILP if width % ILP == 0 else 1
+
+    def dot(kb: IRBuilder, dd: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+        keys = cache_load_run(kb, op.k_cache, kc, row, kb.addi(kv_col, dd), lanes)  # dd: a multiple of lanes
+        return [kb.fma(load(kb, q_tile, [kb.index(h), kb.addi(dd, kb.index(u))]), keys[u], c[h * lanes + u])
+                for h in range(heads) for u in range(lanes)]  # fmt: skip
+
+    sums = jb.for_loop(dim0, jb.addi(dim0, jb.index(width)), jb.index(lanes), [jb.f32(0.0)] * (heads * lanes), dot)
+    totals = []
+    for h in range(heads):
+        total = sums[h * lanes]
+        for part in sums[h * lanes + 1 : (h + 1) * lanes]:
+            total = jb.addf(total, part)
+        totals.append(total)
+    return totals
+
+
+def _finish(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geometry, b: IRBuilder, carried: list[SSAValue],
+            lanes: tuple[SSAValue, SSAValue, SSAValue], where: tuple[SSAValue, SSAValue, SSAValue, SSAValue, SSAValue],
+            q_col0: SSAValue) -> None:  # fmt: skip
+    """After the key tiles: the groups' partial sums meet in workgroup memory; group 0 writes this split's
+    partition (``m``, ``l`` and the unnormalized output, split-KV) or the normalized output rows."""
+    op = _attention(ops)
+    hd, split, threads, groups = geo.hd, geo.split, geo.threads, geo.groups
+    heads = geo.heads // geo.kv_heads
+    tid, group, d = lanes
+    kv, s, z, rows, n_splits = where
+    m, lsum, acc = carried[:heads], carried[heads : 2 * heads], carried[2 * heads :]
     partial_acc = kernel.shared(heads * threads, F32)
     partial_l = kernel.shared(heads * threads, F32)
     for h in range(heads):
         store(b, acc[h], partial_acc, [b.addi(b.index(h * threads), tid)])
-        store(b, l[h], partial_l, [b.addi(b.index(h * threads), tid)])
+        store(b, lsum[h], partial_l, [b.addi(b.index(h * threads), tid)])
     _barrier(b)
 
     def total(ib: IRBuilder, buf: SSAValue, h: int) -> SSAValue:
@@ -280,15 +300,15 @@ def lower_attention_combine(kernel: Kernel, mat: Materializer, ops: Sequence[Ope
                     m = load(jb, scratch, [jb.addi(row, jb.index(hd))])
                     parts.append((jb.cmpi("ult", zu, n_splits), m, load(jb, scratch, [jb.addi(row, jb.index(hd + 1))]),
                                   load(jb, scratch, [jb.addi(row, tid)])))  # fmt: skip
-                for valid, m, l, acc in parts:
+                for valid, m, lsum, acc in parts:
                     m_new = jb.maximumf(m_run, jb.select(valid, m, jb.f32(float("-inf"))))
                     old, w = jb.exp(jb.subf(m_run, m_new)), jb.select(valid, jb.exp(jb.subf(m, m_new)), jb.f32(0.0))
-                    m_run, l_run = m_new, jb.addf(jb.mulf(l_run, old), jb.mulf(l, w))
+                    m_run, l_run = m_new, jb.addf(jb.mulf(l_run, old), jb.mulf(lsum, w))
                     acc_run = jb.addf(jb.mulf(acc_run, old), jb.mulf(acc, w))
                 return [m_run, l_run, acc_run]
 
-            _, l, acc = ib.for_loop(ib.index(0), n_splits, ib.index(ILP), [ib.f32(float("-inf")), ib.f32(0.0), ib.f32(0.0)], fold)
-            out = ib.divf(acc, l)
+            _, lsum, acc = ib.for_loop(ib.index(0), n_splits, ib.index(ILP), [ib.f32(float("-inf")), ib.f32(0.0), ib.f32(0.0)], fold)
+            out = ib.divf(acc, lsum)
             mat.known[op.result] = lambda _b, _idx: out
             col = ib.addi(ib.muli(h, ib.index(hd)), tid)
             for value, buf in outputs(kernel, ops):

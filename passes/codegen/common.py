@@ -42,7 +42,7 @@ def pick(b: IRBuilder, index: SSAValue, candidates: Sequence[tuple[SSAValue, SSA
     (or columns) starting at an even one. ``index`` must be a key, or ``key ^ 1`` (RoPE's partner in GGUF's
     interleaved order), which is then the neighbouring candidate; any other index is a compile-time error,
     never a wrong value."""
-    for j, (key, value) in enumerate(candidates):
+    for key, value in candidates:
         if key is index:
             return value
     owner = index.owner

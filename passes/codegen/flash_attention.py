@@ -121,14 +121,12 @@ def _vec4(b: IRBuilder, value: float | SSAValue) -> SSAValue:
 def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Operation], geometry: tuple[int, int, int, int, tuple[int, int]],
           b: IRBuilder, tid: SSAValue, h: SSAValue, qb: SSAValue, rows: SSAValue) -> None:  # fmt: skip
     threads, bq, bk, hd, (tm, tn) = geometry
-    heads, kv_heads = op.num_heads.value.data, op.num_kv_heads.value.data
     elem = Float16Type() if kernel.target.f16 else F32
     wide = kernel.target.f16
-    scale = op.scale.value.data
     pos = mat.args[op.pos]
     kc, vc = mat.args[op.k_cache], mat.args[op.v_cache]
     table = None if op.block_table is None else mat.args[op.block_table]
-    kv_col = b.muli(b.divui(h, b.index(heads // kv_heads)), b.index(hd))
+    kv_col = b.muli(b.divui(h, b.index(op.num_heads.value.data // op.num_kv_heads.value.data)), b.index(hd))
     s0 = b.muli(qb, b.index(bq))
     last_row = b.subi(rows, b.index(1))
     # the block's last query position bounds its keys (causal)
@@ -138,7 +136,7 @@ def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Oper
         r, dq = unit
         s = pb.minui(pb.addi(s0, r), last_row)
         col0 = pb.addi(pb.muli(h, pb.index(hd)), pb.muli(dq, pb.index(4)))
-        return [pb.mulf(mat.element(pb, op.query, [s, pb.addi(col0, pb.index(j)) if j else col0]), pb.f32(scale)) for j in range(4)]
+        return [pb.mulf(mat.element(pb, op.query, [s, pb.addi(col0, pb.index(j)) if j else col0]), pb.f32(op.scale.value.data)) for j in range(4)]
 
     q_t = kernel.promote(b, [bq, hd], elem, query, permutation=[1, 0], unit=4, deal=[1, 0], name="q_tile")
     scores = kernel.shared(bq * bk, F32)
@@ -175,35 +173,9 @@ def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Oper
         v = kv_tile(t0, op.v_cache, vc, lb, False, "v_tile")
         sc = kernel.contract_tile(lb, q_t, lb.muli(sy, lb.index(4)), k_t, lb.muli(sx, lb.index(4)), [_vec4(lb, 0.0)] * 4, hd, 4, 4,
                                   bq, bk, wide)  # fmt: skip
-        for i in range(4):
-            r = lb.addi(lb.muli(sy, lb.index(4)), lb.index(i))
-            qpos = lb.addi(pos, lb.addi(s0, r))
-            for j in range(4):
-                col = lb.addi(lb.muli(sx, lb.index(4)), lb.index(j))
-                value = lb.value(vector.ExtractOp(sc[i], [j], f32))
-                masked = lb.select(lb.cmpi("ule", lb.addi(t0, col), qpos), value, lb.f32(float("-inf")))
-                store(lb, masked, scores, [lb.addi(lb.muli(r, lb.index(bk)), col)])
+        _store_scores(lb, sc, scores, (sy, sx), bk, t0, (pos, s0))
         lb.insert(gpu.BarrierOp())  # every score of a row is read by its lanes
-        new_m, new_l = [], []
-        for r, m, l in zip(mine, ms, ls):
-            keys = [lb.addi(lb.index(i * lanes), lane) for i in range(bk // lanes)]
-            vals = [load(lb, scores, [lb.addi(lb.muli(r, lb.index(bk)), key)]) for key in keys]
-            tile_max = vals[0]
-            for x in vals[1:]:
-                tile_max = lb.maximumf(tile_max, x)
-            (tile_max,) = kernel.reduce(lb, "max", [tile_max], lanes)
-            m_new = lb.maximumf(m, tile_max)
-            alpha = lb.exp(lb.subf(m, m_new))
-            ps = [lb.exp(lb.subf(x, m_new)) for x in vals]
-            total = ps[0]
-            for p in ps[1:]:
-                total = lb.addf(total, p)
-            (total,) = kernel.reduce(lb, "add", [total], lanes)
-            for key, p in zip(keys, ps):
-                store(lb, lb.value(arith.TruncFOp(p, elem)) if isinstance(elem, Float16Type) else p, p_t, [key, r])
-            lb.if_then(lb.cmpi("eq", lane, lb.index(0)), lambda ib, r=r, alpha=alpha: (store(ib, alpha, alphas, [r]), [])[1])
-            new_m.append(m_new)
-            new_l.append(lb.addf(lb.mulf(l, alpha), total))
+        new_m, new_l = _online_softmax(kernel, lb, (scores, p_t, alphas), bk, mine, (lane, lanes), ms, ls)
         lb.insert(gpu.BarrierOp())  # P and the rows' alphas are read by every invocation
         rescaled = []
         for i, row in enumerate(out_rows):
@@ -217,23 +189,73 @@ def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Oper
     carried = b.for_loop(b.index(0), end, b.index(bk), inits, per_tile)
     ls, acc = carried[len(mine) : 2 * len(mine)], carried[2 * len(mine) :]
     totals = kernel.shared(bq, F32)
-    for r, l in zip(mine, ls):
-        b.if_then(b.cmpi("eq", lane, b.index(0)), lambda ib, r=r, l=l: (store(ib, l, totals, [r]), [])[1])
+    for r, lsum in zip(mine, ls):
+        b.if_then(b.cmpi("eq", lane, b.index(0)), lambda ib, r=r, lsum=lsum: (store(ib, lsum, totals, [r]), [])[1])
     b.insert(gpu.BarrierOp())
     cols = [b.addi(b.addi(b.muli(h, b.index(hd)), b.muli(ox, b.index(4))), b.index((j // 4) * col_stride + j % 4)) for j in range(tn)]
     for i, row in enumerate(out_rows):
         s = b.addi(s0, row)
+        row_acc = acc[i * (tn // 4) : (i + 1) * (tn // 4)]
+        b.if_then(b.cmpi("ult", s, rows), lambda wb, row=row, s=s, row_acc=row_acc: _write_row(kernel, mat, op, ops, wb, row_acc, totals, row, s, cols))
 
-        def write(wb: IRBuilder, i: int = i, row: SSAValue = row, s: SSAValue = s) -> list[SSAValue]:
-            inv = wb.divf(wb.f32(1.0), load(wb, totals, [row]))
-            values = [wb.mulf(wb.value(vector.ExtractOp(acc[i * (tn // 4) + j // 4], [j % 4], f32)), inv) for j in range(tn)]
-            mat.known[op.result] = lambda kb, idx: pick(kb, idx[-1], list(zip(cols, values)))
-            for value, buf in outputs(kernel, ops):
-                for col in cols:
-                    store(wb, mat.element(wb, value, [s, col]), buf, [s, col])
-            return []
 
-        b.if_then(b.cmpi("ult", s, rows), write)
+def _store_scores(lb: IRBuilder, sc: Sequence[SSAValue], scores: SSAValue, tile: tuple[SSAValue, SSAValue], bk: int, t0: SSAValue,
+                  first: tuple[SSAValue, SSAValue]) -> None:  # fmt: skip
+    """This invocation's 4 x 4 scores ``sc`` (rows ``sy*4 ..``, keys ``t0 + sx*4 ..``) into the ``scores`` tile,
+    keys past a row's position masked to -inf (the block's first row is at position ``pos + s0``, ``first``)."""
+    sy, sx = tile
+    pos, s0 = first
+    for i in range(4):
+        r = lb.addi(lb.muli(sy, lb.index(4)), lb.index(i))
+        qpos = lb.addi(pos, lb.addi(s0, r))
+        for j in range(4):
+            col = lb.addi(lb.muli(sx, lb.index(4)), lb.index(j))
+            value = lb.value(vector.ExtractOp(sc[i], [j], f32))
+            masked = lb.select(lb.cmpi("ule", lb.addi(t0, col), qpos), value, lb.f32(float("-inf")))
+            store(lb, masked, scores, [lb.addi(lb.muli(r, lb.index(bk)), col)])
+
+def _online_softmax(kernel: Kernel, lb: IRBuilder, tiles: tuple[SSAValue, SSAValue, SSAValue], bk: int, mine: Sequence[SSAValue],
+                    lanes_of: tuple[SSAValue, int], ms: Sequence[SSAValue], ls: Sequence[SSAValue]) -> tuple[list[SSAValue], list[SSAValue]]:  # fmt: skip
+    """One key tile's online softmax for this invocation's rows ``mine`` (``lanes`` invocations per row, this one
+    ``lane``): the rows' new maxima and totals from their running ``ms``, ``ls``; P (``p_t``, [key][row]) and the
+    rows' rescaling factors (``alphas``) stored from the ``scores`` tile."""
+    scores, p_t, alphas = tiles
+    lane, lanes = lanes_of
+    elem = p_t.type.element_type  # type: ignore[attr-defined]  # a memref (xDSL types SSAValue.type as Attribute)
+    new_m, new_l = [], []
+    for r, m, lsum in zip(mine, ms, ls):
+        keys = [lb.addi(lb.index(i * lanes), lane) for i in range(bk // lanes)]
+        vals = [load(lb, scores, [lb.addi(lb.muli(r, lb.index(bk)), key)]) for key in keys]
+        tile_max = vals[0]
+        for x in vals[1:]:
+            tile_max = lb.maximumf(tile_max, x)
+        (tile_max,) = kernel.reduce(lb, "max", [tile_max], lanes)
+        m_new = lb.maximumf(m, tile_max)
+        alpha = lb.exp(lb.subf(m, m_new))
+        ps = [lb.exp(lb.subf(x, m_new)) for x in vals]
+        total = ps[0]
+        for p in ps[1:]:
+            total = lb.addf(total, p)
+        (total,) = kernel.reduce(lb, "add", [total], lanes)
+        for key, p in zip(keys, ps):
+            store(lb, lb.value(arith.TruncFOp(p, elem)) if isinstance(elem, Float16Type) else p, p_t, [key, r])
+        lb.if_then(lb.cmpi("eq", lane, lb.index(0)), lambda ib, r=r, alpha=alpha: (store(ib, alpha, alphas, [r]), [])[1])
+        new_m.append(m_new)
+        new_l.append(lb.addf(lb.mulf(lsum, alpha), total))
+    return new_m, new_l
+
+
+def _write_row(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Operation], wb: IRBuilder, row_acc: Sequence[SSAValue],
+               totals: SSAValue, row: SSAValue, s: SSAValue, cols: Sequence[SSAValue]) -> list[SSAValue]:  # fmt: skip
+    """Output row ``s`` (the block's ``row``): its accumulators ``row_acc`` divided by the row's total, through the
+    region's consumers, at columns ``cols``."""
+    inv = wb.divf(wb.f32(1.0), load(wb, totals, [row]))
+    values = [wb.mulf(wb.value(vector.ExtractOp(row_acc[j // 4], [j % 4], f32)), inv) for j in range(len(cols))]
+    mat.known[op.result] = lambda kb, idx: pick(kb, idx[-1], list(zip(cols, values)))
+    for value, buf in outputs(kernel, ops):
+        for col in cols:
+            store(wb, mat.element(wb, value, [s, col]), buf, [s, col])
+    return []
 
 
 __all__ = ["flash_threads", "flash_tile", "lower_flash_attention", "output_tile"]

@@ -68,7 +68,7 @@ def _prologue(c: Contraction, b: IRBuilder, m0: SSAValue, batch: SSAValue, rows:
             first = b.select(b.cmpi("eq", lane, b.index(0)), init, b.f32(0.0)) if add else init
             step = 4 if c.k_total % 4 == 0 else 1
 
-            def fold(ib: IRBuilder, kq: SSAValue, acc: Sequence[SSAValue], red=red, token=token, step=step) -> list[SSAValue]:  # noqa: ANN001
+            def fold(ib: IRBuilder, kq: SSAValue, acc: Sequence[SSAValue], red=red, token=token, step=step) -> list[SSAValue]:
                 new = acc[0]
                 k0 = ib.muli(kq, ib.index(step)) if step > 1 else kq
                 for j in range(step):
@@ -128,7 +128,7 @@ def lower_gemm(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> l
     return grid
 
 
-def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAValue, wm: SSAValue, batch: SSAValue, elem) -> None:  # noqa: ANN001
+def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAValue, wm: SSAValue, batch: SSAValue, elem) -> None:
     kernel = c.kernel
     cfg = kernel.config
     tm_wg, tn_wg = cfg.workgroup_tile
@@ -193,6 +193,20 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
     acc = carried[:per]
     row_sums = riding.finish(b, carried[per:]) if riding is not None else None
 
+    _epilogue(c, b, acc, row_sums, (ty, tx), (m0, n0), batch, last_token)
+
+
+def _epilogue(c: Contraction, b: IRBuilder, acc: Sequence[SSAValue], row_sums: list[SSAValue] | None, ivs: Sequence[SSAValue],
+              origin: Sequence[SSAValue], batch: SSAValue, last_token: SSAValue) -> None:  # fmt: skip
+    """Store the register tile ``acc`` of invocation ``ivs`` = (ty, tx) of the tile at ``origin`` = (m0, n0): each
+    row the row scale of a factored prologue multiplies (``row_sums``), each weight's four consecutive columns
+    through the region's epilogue (``store_outputs``)."""
+    cfg = c.kernel.config
+    tm_wg, tn_wg = cfg.workgroup_tile
+    tm, tn = cfg.thread_tile
+    ty, tx = ivs
+    m0, n0 = origin
+    per_w = tn_wg // c.n_out
     groups_n = tn // 4  # column groups of the register tile: weight w's are w * per_group ..
     per_group = groups_n // c.n_out
     for i in range(tm):

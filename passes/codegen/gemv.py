@@ -46,7 +46,7 @@ def _prologue(c: Contraction, b: IRBuilder, tokens: Sequence[SSAValue], linear: 
         for red in c.prologue:
             init = c.reduction_init(b, red, t)
 
-            def fold(ib: IRBuilder, k: SSAValue, acc: Sequence[SSAValue], red=red, t=t) -> list[SSAValue]:  # noqa: ANN001
+            def fold(ib: IRBuilder, k: SSAValue, acc: Sequence[SSAValue], red=red, t=t) -> list[SSAValue]:
                 return [c.reduction_element(ib, red, t, k, acc[0])]
 
             # every invocation starts from the init; the tree adds them: only the first keeps it (add reductions)
@@ -61,7 +61,7 @@ def _prologue(c: Contraction, b: IRBuilder, tokens: Sequence[SSAValue], linear: 
     return [totals[i * p : (i + 1) * p] for i in range(len(tokens))]
 
 
-def _strided_fold(b: IRBuilder, start: SSAValue, total: int, stride: int, first: SSAValue, neutral: SSAValue, kind: str, fold) -> SSAValue:  # noqa: ANN001
+def _strided_fold(b: IRBuilder, start: SSAValue, total: int, stride: int, first: SSAValue, neutral: SSAValue, kind: str, fold) -> SSAValue:
     """``fold`` over k = start, start + stride, ... < total, as ``ILP`` independent chains (their loads in flight
     together) where ``ILP * stride`` divides ``total``, combined at the end by the reduction's ``kind``."""
     if total % (stride * ILP):
@@ -163,7 +163,7 @@ class _Walk:
     def slot(self, ti: int, r: int, w: int) -> int:
         return (ti * len(self.n_in) + r) * self.c.n_out + w
 
-    def run(self, b: IRBuilder, inits: list[SSAValue], body) -> list[SSAValue]:  # noqa: ANN001
+    def run(self, b: IRBuilder, inits: list[SSAValue], body) -> list[SSAValue]:
         """``body(builder, acc, block index, in-range flag or None)`` per unrolled block; the final accumulators."""
         split, unroll, blocks = self.split, self.unroll, self.blocks
 
@@ -336,7 +336,7 @@ def _epilogue(c: Contraction, b: IRBuilder, lane: SSAValue, ns: Sequence[SSAValu
             def known(w: int, kb: IRBuilder, idx: Sequence[SSAValue], values: list[list[SSAValue]] = values) -> SSAValue:
                 return pick(kb, idx[-1], [(ns[r], values[r][w]) for r in range(rows)])
 
-            def store_rows(sb: IRBuilder, t: SSAValue = t, known=known) -> list[SSAValue]:  # noqa: ANN001
+            def store_rows(sb: IRBuilder, t: SSAValue = t, known=known) -> list[SSAValue]:
                 for n in ns:
                     if c.n_total % rows_per_wg:
                         sb.if_then(sb.cmpi("ult", n, sb.index(c.n_total)), lambda rb, n=n: (c.store_outputs(rb, t, n, known), [])[1])

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rusty_ir.dialects.gpu.ops import PackF16Op, UnpackF16Op
-from rusty_ir.dialects.linalg_ext import AttentionOp, CacheAppendOp
-from rusty_ir.dialects.quant.attrs import Q8_0Type
-from rusty_ir.passes.builder import IRBuilder
 from xdsl.dialects import arith, memref
 from xdsl.dialects.builtin import DYNAMIC_INDEX, MemRefType, i32
 from xdsl.ir import Attribute, SSAValue
 
+from rusty_ir.dialects.gpu.ops import PackF16Op, UnpackF16Op
+from rusty_ir.dialects.linalg_ext import AttentionOp, CacheAppendOp
+from rusty_ir.dialects.quant.attrs import Q8_0Type
 from rusty_ir.errors import RustyError
+from rusty_ir.passes.builder import IRBuilder
 
 Q8_BLOCK = 32
 """Values per f16 scale of a q8_0 cache row."""

@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from xdsl.dialects import arith, bufferization, memref, tensor
-from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.builtin import IntegerAttr, MemRefType, TensorType
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
 
