@@ -1,13 +1,15 @@
 """Time one dispatch region of a real model under several lowering configs, on the GPU (a kernel-design probe).
 
-    python scripts/sweep_region.py MODEL --region gate [--tokens 512] [--repeats 5] [--config CONFIG ...]
+    python scripts/sweep_region.py MODEL --region LABEL [--tokens 512] [--decode] [--rounds 2] [--config CONFIG ...]
 
-MODEL is a checkpoint or ``synthetic:SHAPE`` (``rusty_ir.synthetic``, Q4_0). The model is lowered to the
-stage 'merged'; the region labelled ``--region`` (``rusty compile --dump-after merged``
-shows the labels) is outlined as the tuner does (``rusty_ir.tuning.RegionBenchmark``) and timed on ``--tokens``
-tokens (``decode`` for one token at position ``--tokens``) with random inputs, every argument copy writing the same outputs (dependent dispatches, as in a model):
-the heuristic's config and each ``--config`` (a ``#dispatch.lowering_config<...>``), in ``--rounds`` rounds. One line per config: the best round's median ms, TFLOP/s of the
-region's multiply-adds, its workgroups, and the largest difference from the heuristic's outputs.
+MODEL is a checkpoint or ``synthetic:SHAPE`` (``rusty_ir.synthetic``, Q4_0). The model is lowered to the stage
+'merged'; the region labelled ``--region`` (``rusty compile --dump-after merged`` shows the labels, e.g.
+``contraction_5`` for Llama's gate+up) is outlined as the tuner does (``rusty_ir.tuning.RegionBenchmark``) and
+timed on ``--tokens`` tokens (``--decode``: one token at position ``--tokens``) with random inputs, every argument
+copy writing the same outputs (dependent dispatches, as in a model): the heuristic's config and each ``--config``
+(a ``#dispatch.lowering_config<...>``), in ``--rounds`` rounds over all of them. One line per config: the best
+round's median ms, TFLOP/s of the region's multiply-adds, bytes of its arguments per second, its workgroups, and
+the largest difference from the heuristic's outputs.
 """
 
 from __future__ import annotations
