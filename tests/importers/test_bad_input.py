@@ -14,7 +14,7 @@ from rusty_ir.importers.export import hf_config_dict, write_safetensors
 from rusty_ir.importers.safetensors import gguf_to_hf_name
 from rusty_ir.weights import SCHEMES, quantize
 
-from .tiny import random_weights, tiny_config, write_tiny_gguf
+from .tiny import load_error, random_weights, tiny_config, write_tiny_gguf
 
 
 @pytest.fixture
@@ -23,21 +23,13 @@ def good_gguf(tmp_path):
     return write_tiny_gguf(tmp_path / "good.gguf", cfg, random_weights(cfg)), cfg
 
 
-def _raises(path, *fragments):
-    with pytest.raises(RustyError) as e:
-        load_model(path)
-    msg = str(e.value)
-    for f in fragments:
-        assert f in msg, msg
-    return msg
-
 
 def test_good_file_loads(good_gguf):
     assert load_model(good_gguf[0]).config.arch == "qwen2"
 
 
 def test_missing_file(tmp_path):
-    _raises(tmp_path / "nope.gguf", "nope.gguf", "no such file")
+    load_error(tmp_path / "nope.gguf", "nope.gguf", "no such file")
 
 
 @pytest.mark.parametrize("keep", [10, 200, 0.6])
@@ -46,7 +38,7 @@ def test_truncated_gguf(good_gguf, tmp_path, keep):
     n = int(len(data) * keep) if isinstance(keep, float) else keep
     bad = tmp_path / "trunc.gguf"
     bad.write_bytes(data[:n])
-    msg = _raises(bad, str(bad), "truncated")
+    msg = load_error(bad, str(bad), "truncated")
     if isinstance(keep, float):  # the header is intact: the error names a tensor
         assert "tensor '" in msg
 
@@ -54,7 +46,7 @@ def test_truncated_gguf(good_gguf, tmp_path, keep):
 def test_wrong_magic(good_gguf, tmp_path):
     bad = tmp_path / "magic.gguf"
     bad.write_bytes(b"GGML" + good_gguf[0].read_bytes()[4:])
-    _raises(bad, str(bad), "not a GGUF file")
+    load_error(bad, str(bad), "not a GGUF file")
 
 
 def test_unsupported_version(good_gguf, tmp_path):
@@ -62,7 +54,7 @@ def test_unsupported_version(good_gguf, tmp_path):
     data[4:8] = (1).to_bytes(4, "little")
     bad = tmp_path / "v1.gguf"
     bad.write_bytes(bytes(data))
-    _raises(bad, str(bad), "version 1")
+    load_error(bad, str(bad), "version 1")
 
 
 def test_unknown_architecture(tmp_path):
@@ -70,7 +62,7 @@ def test_unknown_architecture(tmp_path):
     w.add_uint32("mamba.block_count", 1)
     w.add_tensor("token_embd.weight", np.zeros((4, 8), np.float32))
     w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()  # noqa: E702
-    _raises(tmp_path / "mamba.gguf", "mamba.gguf", "unknown architecture 'mamba'", "general.architecture")
+    load_error(tmp_path / "mamba.gguf", "mamba.gguf", "unknown architecture 'mamba'", "general.architecture")
 
 
 def test_unsupported_tensor_type(tmp_path):
@@ -79,19 +71,19 @@ def test_unsupported_tensor_type(tmp_path):
     q8_1 = np.zeros((cfg.ffn_hidden, cfg.hidden // 32 * 40), np.uint8)  # Q8_1: 40 bytes per 32 (llama.cpp's activation type)
     del weights["blk.1.ffn_up.weight"]
     path = write_tiny_gguf(tmp_path / "q8_1.gguf", cfg, weights, extra_tensors={"blk.1.ffn_up.weight": (q8_1, gguf.GGMLQuantizationType.Q8_1)})
-    _raises(path, "q8_1.gguf", "stores tensor 'blk.1.ffn_up.weight' as Q8_1", "supported tensor types are", "Q4_K", "IQ4_NL",
+    load_error(path, "q8_1.gguf", "stores tensor 'blk.1.ffn_up.weight' as Q8_1", "supported tensor types are", "Q4_K", "IQ4_NL",
             "llama-quantize")
     # the quantization llama-quantize recorded for the file is named too
     path = write_tiny_gguf(tmp_path / "ftype.gguf", cfg, weights, extra_tensors={"blk.1.ffn_up.weight": (q8_1, gguf.GGMLQuantizationType.Q8_1)},
                            extra_kv={"general.file_type": ("uint32", int(gguf.LlamaFileType.MOSTLY_IQ2_XXS))})
-    _raises(path, "this file (IQ2_XXS) stores tensor 'blk.1.ffn_up.weight' as Q8_1")
+    load_error(path, "this file (IQ2_XXS) stores tensor 'blk.1.ffn_up.weight' as Q8_1")
 
 
 def test_missing_tensor(tmp_path):
     cfg = tiny_config("qwen2")
     weights = random_weights(cfg)
     del weights["blk.1.attn_k.bias"]
-    _raises(write_tiny_gguf(tmp_path / "m.gguf", cfg, weights), "m.gguf", "missing tensor 'blk.1.attn_k.bias'")
+    load_error(write_tiny_gguf(tmp_path / "m.gguf", cfg, weights), "m.gguf", "missing tensor 'blk.1.attn_k.bias'")
 
 
 def test_misshaped_tensor(tmp_path):
@@ -99,19 +91,19 @@ def test_misshaped_tensor(tmp_path):
     weights = random_weights(cfg)
     weights["blk.0.attn_k.weight"] = np.zeros((cfg.n_heads * cfg.head_dim, cfg.hidden), np.float32)
     path = write_tiny_gguf(tmp_path / "s.gguf", cfg, weights)
-    _raises(path, "s.gguf", "blk.0.attn_k.weight", "[64, 64]", "qwen2.attention.head_count_kv=2")
+    load_error(path, "s.gguf", "blk.0.attn_k.weight", "[64, 64]", "qwen2.attention.head_count_kv=2")
 
 
 def test_missing_metadata_key(tmp_path):
     cfg = tiny_config("qwen2")
     path = write_tiny_gguf(tmp_path / "k.gguf", cfg, random_weights(cfg), skip_keys=("qwen2.block_count",))
-    _raises(path, "k.gguf", "qwen2.block_count")
+    load_error(path, "k.gguf", "qwen2.block_count")
 
 
 def test_layer_count_contradicts_tensors(tmp_path):
     cfg = tiny_config("qwen2")
     weights = random_weights(cfg.replace(n_layers=3))
-    _raises(write_tiny_gguf(tmp_path / "l.gguf", cfg, weights), "l.gguf", "blk.2.", "qwen2.block_count=2")
+    load_error(write_tiny_gguf(tmp_path / "l.gguf", cfg, weights), "l.gguf", "blk.2.", "qwen2.block_count=2")
 
 
 # --- safetensors folders --------------------------------------------------------------------
@@ -139,40 +131,40 @@ def _edit_config(folder, **changes):
 
 def test_config_contradicts_weights(good_folder):
     _edit_config(good_folder, hidden_size=32, head_dim=16)
-    _raises(good_folder, "model.safetensors", "config.json", "model.embed_tokens.weight", "hidden_size=32")
+    load_error(good_folder, "model.safetensors", "config.json", "model.embed_tokens.weight", "hidden_size=32")
 
 
 def test_config_has_fewer_layers(good_folder):
     _edit_config(good_folder, num_hidden_layers=1)
-    _raises(good_folder, "model.safetensors", "model.layers.1.", "num_hidden_layers=1")
+    load_error(good_folder, "model.safetensors", "model.layers.1.", "num_hidden_layers=1")
 
 
 def test_unknown_model_type(good_folder):
     _edit_config(good_folder, model_type="gpt_neox")
-    _raises(good_folder, "config.json", "gpt_neox")
+    load_error(good_folder, "config.json", "gpt_neox")
 
 
 def test_config_not_json(good_folder):
     (good_folder / "config.json").write_text("{not json")
-    _raises(good_folder, "config.json", "not valid JSON")
+    load_error(good_folder, "config.json", "not valid JSON")
 
 
 def test_missing_config(good_folder):
     (good_folder / "config.json").unlink()
-    _raises(good_folder, str(good_folder), "config.json")
+    load_error(good_folder, str(good_folder), "config.json")
 
 
 def test_truncated_safetensors(good_folder):
     f = good_folder / "model.safetensors"
     data = f.read_bytes()
     f.write_bytes(data[: len(data) - 100])
-    _raises(good_folder, "model.safetensors", "truncated", "tensor '")
+    load_error(good_folder, "model.safetensors", "truncated", "tensor '")
 
 
 def test_safetensors_header_garbage(good_folder):
     f = good_folder / "model.safetensors"
     f.write_bytes((16).to_bytes(8, "little") + b"\xff" * 16 + b"\0" * 64)
-    _raises(good_folder, "model.safetensors", "not a safetensors file")
+    load_error(good_folder, "model.safetensors", "not a safetensors file")
 
 
 def test_unsupported_dtype_and_missing_tensor(good_folder):
@@ -184,10 +176,10 @@ def test_unsupported_dtype_and_missing_tensor(good_folder):
     tensors = {n: np.zeros(v.shape, np.float32) for n, v in _shard_views(good_folder / "model.safetensors").items()}
     tensors["model.layers.0.mlp.up_proj.weight"] = tensors["model.layers.0.mlp.up_proj.weight"].astype(np.int32)
     safetensors.numpy.save_file(tensors, str(good_folder / "model.safetensors"))
-    _raises(good_folder, "model.safetensors", "model.layers.0.mlp.up_proj.weight", "I32")
+    load_error(good_folder, "model.safetensors", "model.layers.0.mlp.up_proj.weight", "I32")
     del tensors["model.layers.0.mlp.up_proj.weight"]
     safetensors.numpy.save_file(tensors, str(good_folder / "model.safetensors"))
-    _raises(good_folder, "model.safetensors", "missing tensor 'model.layers.0.mlp.up_proj.weight'")
+    load_error(good_folder, "model.safetensors", "missing tensor 'model.layers.0.mlp.up_proj.weight'")
     assert len(names) == len(tensors) + 1
 
 
@@ -195,7 +187,7 @@ def test_missing_shard(good_folder):
     (good_folder / "model.safetensors").rename(good_folder / "model-00001-of-00002.safetensors")
     index = {"weight_map": {"model.embed_tokens.weight": "model-00002-of-00002.safetensors"}}
     (good_folder / "model.safetensors.index.json").write_text(json.dumps(index))
-    _raises(good_folder, "model.safetensors.index.json", "model-00002-of-00002.safetensors")
+    load_error(good_folder, "model.safetensors.index.json", "model-00002-of-00002.safetensors")
 
 
 def test_default_model_missing(monkeypatch):
@@ -231,13 +223,13 @@ def _write(tmp_path, layout, name="bad.gguf", **kw):
 def test_overlapping_tensors(good_gguf, tmp_path):
     layout = _layout(good_gguf[0])
     layout.tensors[3].offset = layout.tensors[2].offset
-    _raises(_write(tmp_path, layout), "corrupt tensor table", layout.tensors[2].name, layout.tensors[3].name, "overlap")
+    load_error(_write(tmp_path, layout), "corrupt tensor table", layout.tensors[2].name, layout.tensors[3].name, "overlap")
 
 
 def test_misaligned_tensor_offset(good_gguf, tmp_path):
     layout = _layout(good_gguf[0])
     layout.tensors[1].offset += 2
-    _raises(_write(tmp_path, layout), layout.tensors[1].name, "not a multiple of the alignment 32")
+    load_error(_write(tmp_path, layout), layout.tensors[1].name, "not a multiple of the alignment 32")
 
 
 @pytest.mark.parametrize("alignment", [1, 2, 4, 8, 16, 64, 128])
@@ -269,7 +261,7 @@ def test_alignment_not_a_power_of_two(good_gguf, tmp_path, value):
     layout = _layout(good_gguf[0])
     vtype = BOOL if value is True else U32
     layout.set("general.alignment", vtype, encode(vtype, value))
-    _raises(_write(tmp_path, layout), "invalid general.alignment")
+    load_error(_write(tmp_path, layout), "invalid general.alignment")
 
 
 def test_dims_whose_product_overflows(good_gguf, tmp_path):
@@ -277,14 +269,14 @@ def test_dims_whose_product_overflows(good_gguf, tmp_path):
     layout = _layout(good_gguf[0])
     t = next(t for t in layout.tensors if len(t.dims) == 2)
     t.dims = [t.dims[0], 2**32, 2**32]
-    msg = _raises(_write(tmp_path, layout), t.name, "needs bytes")
+    msg = load_error(_write(tmp_path, layout), t.name, "needs bytes")
     assert "-" not in msg.split("needs bytes")[1].split(",")[0]  # no negative byte counts
 
 
 def test_bytes_after_the_last_tensor(good_gguf, tmp_path):
     bad = tmp_path / "tail.gguf"
     bad.write_bytes(good_gguf[0].read_bytes() + b"\0" * 64)
-    _raises(bad, "64 bytes follow the last tensor's data")
+    load_error(bad, "64 bytes follow the last tensor's data")
 
 
 def test_huge_and_escaping_tensor_names(good_gguf, tmp_path):
@@ -292,10 +284,10 @@ def test_huge_and_escaping_tensor_names(good_gguf, tmp_path):
     layout = _layout(good_gguf[0])
     layout.tensors[0].name = "\x1b[31mred" + "x" * 500
     layout.tensors[1].offset = layout.tensors[0].offset  # an error that names tensor 0
-    msg = _raises(_write(tmp_path, layout), "\\x1b[31mred")
+    msg = load_error(_write(tmp_path, layout), "\\x1b[31mred")
     assert "\x1b" not in msg and len(msg) < 600
     layout.tensors[0].name = "n" * 5000
-    _raises(_write(tmp_path, layout), "a name of 5000 bytes (at most 1024)")
+    load_error(_write(tmp_path, layout), "a name of 5000 bytes (at most 1024)")
 
 
 def test_duplicate_metadata_key(good_gguf, tmp_path):
@@ -303,7 +295,7 @@ def test_duplicate_metadata_key(good_gguf, tmp_path):
 
     layout = _layout(good_gguf[0])
     layout.kvs.append(KV(layout.kvs[2].key, layout.kvs[2].vtype, layout.kvs[2].payload))
-    _raises(_write(tmp_path, layout), f"metadata key '{layout.kvs[2].key}' appears twice")
+    load_error(_write(tmp_path, layout), f"metadata key '{layout.kvs[2].key}' appears twice")
 
 
 @pytest.mark.parametrize(
@@ -326,7 +318,7 @@ def test_hyper_parameters_typed_and_in_range(good_gguf, tmp_path, key, vtype, va
 
     layout = _layout(good_gguf[0])
     layout.set(key, getattr(mutators, vtype), mutators.encode(getattr(mutators, vtype), value))
-    _raises(_write(tmp_path, layout), "bad.gguf", message)
+    load_error(_write(tmp_path, layout), "bad.gguf", message)
 
 
 def test_huge_block_count_fails_fast(good_gguf, tmp_path):
@@ -338,7 +330,7 @@ def test_huge_block_count_fails_fast(good_gguf, tmp_path):
     layout = _layout(good_gguf[0])
     layout.set("qwen2.block_count", U32, encode(U32, 2**31 - 1))
     start = time.perf_counter()
-    _raises(_write(tmp_path, layout), "bad.gguf's metadata says qwen2.block_count=2147483647, but the checkpoint has only 26 tensors")
+    load_error(_write(tmp_path, layout), "bad.gguf's metadata says qwen2.block_count=2147483647, but the checkpoint has only 26 tensors")
     assert time.perf_counter() - start < 2
 
 
@@ -351,7 +343,7 @@ def test_corrupt_vocabulary_string(good_gguf, tmp_path):
     tokens = decode_string_array(kv.payload)
     tokens[tokens.index("Ġt".encode())] = b"\xc4\xa0u"
     kv.payload = encode_string_array(tokens)
-    _raises(_write(tmp_path, layout), "the vocabulary does not make a tokenizer")
+    load_error(_write(tmp_path, layout), "the vocabulary does not make a tokenizer")
 
 
 def test_unreadable_file(good_gguf, monkeypatch):
@@ -361,7 +353,7 @@ def test_unreadable_file(good_gguf, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(np, "memmap", refuse)
-    _raises(good_gguf[0], "cannot open: Permission denied")
+    load_error(good_gguf[0], "cannot open: Permission denied")
 
 
 def test_safetensors_header_length_one_short(good_folder):
@@ -371,7 +363,7 @@ def test_safetensors_header_length_one_short(good_folder):
     n = int.from_bytes(data[:8], "little")
     data[:8] = (n - 1).to_bytes(8, "little")
     f.write_bytes(bytes(data))
-    _raises(good_folder, "model.safetensors", "follow the last tensor's data")
+    load_error(good_folder, "model.safetensors", "follow the last tensor's data")
 
 
 def test_safetensors_overlapping_offsets(good_folder):
@@ -384,7 +376,7 @@ def test_safetensors_overlapping_offsets(good_folder):
     text = json.dumps(header).encode()
     text += b" " * (-len(text) % 8)
     f.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n :])
-    _raises(good_folder, "corrupt header", "overlaps the tensor before it")
+    load_error(good_folder, "corrupt header", "overlaps the tensor before it")
 
 
 @pytest.mark.parametrize(
@@ -404,7 +396,7 @@ def test_safetensors_overlapping_offsets(good_folder):
 def test_hf_config_typed_and_in_range(good_folder, changes, message):
     """tie_word_embeddings "no" counted as true; num_hidden_layers 1e12 reached 4 GB; rope_scaling "linear" was an AttributeError."""
     _edit_config(good_folder, **changes)
-    _raises(good_folder, "config.json", message)
+    load_error(good_folder, "config.json", message)
 
 
 def test_tokenizer_larger_than_the_embedding(good_folder):
@@ -417,4 +409,4 @@ def test_tokenizer_larger_than_the_embedding(good_folder):
     tensors["model.embed_tokens.weight"] = tensors["model.embed_tokens.weight"][:200]
     safetensors.numpy.save_file(tensors, str(good_folder / "model.safetensors"))
     _edit_config(good_folder, vocab_size=200)
-    _raises(good_folder, "the tokenizer has 272 tokens, but the model's embedding has only 200 rows")
+    load_error(good_folder, "the tokenizer has 272 tokens, but the model's embedding has only 200 rows")

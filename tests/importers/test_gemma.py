@@ -8,7 +8,6 @@ llama.cpp's constants for a GGUF, and what is refused.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -22,23 +21,14 @@ from rusty_ir.importers import load_model
 from rusty_ir.importers.rope import default_inv_freq
 from rusty_ir.importers.to_ir import build_module
 
+from .tiny import edit_config, load_error
 from .tiny_arch import GEMMA2_CAP, GEMMA_WINDOW
 
 
 def _edited(src: Path, dst: Path, drop: tuple[str, ...] = (), **changes: Any) -> Path:
+    """A copy of folder ``src`` at ``dst`` whose config.json has ``changes`` and lacks the keys ``drop``."""
     shutil.copytree(src, dst)
-    cfg = json.loads((dst / "config.json").read_text(encoding="utf-8"))
-    for key in drop:
-        cfg.pop(key, None)
-    cfg.update(changes)
-    (dst / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
-    return dst
-
-
-def _error(path: Path) -> str:
-    with pytest.raises(RustyError) as e:
-        load_model(path)
-    return str(e.value)
+    return edit_config(dst, **dict.fromkeys(drop), **changes)
 
 
 def test_gemma3_ir(arch_checkpoints) -> None:
@@ -180,13 +170,13 @@ def test_gguf_takes_llama_cpp_constants(tmp_path: Path) -> None:
     ],
 )  # fmt: skip
 def test_refused(arch_checkpoints, tmp_path: Path, source: str, changes: dict, message: str) -> None:
-    msg = _error(_edited(arch_checkpoints[source], tmp_path / "edited", **changes))
+    msg = load_error(_edited(arch_checkpoints[source], tmp_path / "edited", **changes))
     assert "config.json: " in msg and message in msg, msg
 
 
 def test_gemma2_gguf_is_refused(arch_checkpoints) -> None:
     """llama.cpp soft-caps every gemma2 file's attention logits (50 unless the file says otherwise); the kernels do not."""
-    msg = _error(arch_checkpoints["gemma2_gguf"])
+    msg = load_error(arch_checkpoints["gemma2_gguf"])
     assert "gemma2.gguf: architecture 'gemma2' (key general.architecture) cannot run from a GGUF yet: llama.cpp always " in msg, msg
     assert "gemma2.attn_logit_softcapping" in msg and "attn_logit_softcapping set to null" in msg, msg
 

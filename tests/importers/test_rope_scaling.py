@@ -26,7 +26,7 @@ from rusty_ir.importers.rope import default_inv_freq, llama3_factors
 from rusty_ir.importers.to_ir import build_module
 from rusty_ir.tools import rusty
 
-from .tiny import random_weights, tiny_config, write_tiny_gguf
+from .tiny import edit_config, load_error, random_weights, tiny_config, write_tiny_gguf
 from .tiny_rope import LLAMA3, PROMPT_IDS, YARN, hf_llama3_inv_freq, rope_scaling_checkpoints
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -166,20 +166,7 @@ def _folder(tmp_path: Path, **config: Any) -> Path:
     cfg = tiny_config("llama", tied_embeddings=True)
     src = write_tiny_gguf(tmp_path / "src.gguf", cfg, random_weights(cfg), types={n: "f32" for n in random_weights(cfg)})
     folder = write_hf_folder(load_model(src), tmp_path / "hf", dtype="f32")
-    hf = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-    for k, v in config.items():
-        if v is None:
-            hf.pop(k, None)
-        else:
-            hf[k] = v
-    (folder / "config.json").write_text(json.dumps(hf), encoding="utf-8")
-    return folder
-
-
-def _error(path: Path) -> str:
-    with pytest.raises(RustyError) as e:
-        load_model(path)
-    return str(e.value)
+    return edit_config(folder, **config)
 
 
 @pytest.mark.parametrize(
@@ -197,7 +184,7 @@ def _error(path: Path) -> str:
     ],
 )  # fmt: skip
 def test_hf_scalings_that_are_refused(tmp_path: Path, scaling: dict, message: str) -> None:
-    msg = _error(_folder(tmp_path, rope_scaling=scaling))
+    msg = load_error(_folder(tmp_path, rope_scaling=scaling))
     assert "config.json" in msg and message in msg, msg
     if "supported yet" in msg:
         assert "supported: default, linear, llama3, yarn" in msg
@@ -216,7 +203,7 @@ def test_hf_scalings_that_are_refused(tmp_path: Path, scaling: dict, message: st
 )  # fmt: skip
 def test_gguf_scalings_that_are_refused(tmp_path: Path, keys: dict, message: str) -> None:
     cfg = tiny_config("qwen2")
-    msg = _error(write_tiny_gguf(tmp_path / "scaled.gguf", cfg, random_weights(cfg), extra_kv=keys))
+    msg = load_error(write_tiny_gguf(tmp_path / "scaled.gguf", cfg, random_weights(cfg), extra_kv=keys))
     assert "scaled.gguf: " in msg and message in msg, msg
     if "supported yet (" in msg:
         assert "supported: none, linear, yarn, and per-frequency factors in rope_freqs.weight" in msg
@@ -225,7 +212,7 @@ def test_gguf_scalings_that_are_refused(tmp_path: Path, keys: dict, message: str
 def test_gguf_factors_of_the_wrong_shape(tmp_path: Path) -> None:
     cfg = tiny_config("llama")
     path = write_tiny_gguf(tmp_path / "ff.gguf", cfg, random_weights(cfg), extra_tensors={"rope_freqs.weight": (np.ones(5, np.float32), None)})
-    assert "tensor 'rope_freqs.weight' has shape [5], but a rotation of 16 dimensions needs one factor per pair: [8]" in _error(path)
+    assert "tensor 'rope_freqs.weight' has shape [5], but a rotation of 16 dimensions needs one factor per pair: [8]" in load_error(path)
 
 
 def test_gguf_factors_cannot_become_a_folder(checkpoints, tmp_path: Path) -> None:
@@ -282,7 +269,7 @@ def test_run_with_dynamic_scaling_is_one_line(tmp_path: Path, capsys) -> None:
     ],
 )
 def test_architectures_not_supported_yet(tmp_path: Path, model_type: str, what: str) -> None:
-    msg = _error(_folder(tmp_path, model_type=model_type))
+    msg = load_error(_folder(tmp_path, model_type=model_type))
     assert f"architecture '{model_type}' (model_type) is not supported yet: " in msg and "Supported: llama" in msg, msg
     assert what in msg, msg
     if model_type == "gemma3":  # a GGUF's gemma3 is the text model, which runs (test_gemma.py)
@@ -294,10 +281,10 @@ def test_architectures_not_supported_yet(tmp_path: Path, model_type: str, what: 
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
-    msg = _error(gguf_path)
+    msg = load_error(gguf_path)
     assert f"architecture '{model_type}' (key general.architecture) is not supported yet" in msg, msg
 
 
 def test_unknown_architecture_is_still_unknown(tmp_path: Path) -> None:
-    msg = _error(_folder(tmp_path, model_type="mamba"))
+    msg = load_error(_folder(tmp_path, model_type="mamba"))
     assert "unknown architecture 'mamba' (model_type; supported: llama" in msg, msg

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import gguf
 import numpy as np
+import pytest
 
+from rusty_ir.errors import RustyError
+from rusty_ir.importers import load_model
 from rusty_ir.importers.config import ModelConfig, expected_tensors
 from rusty_ir.weights import SCHEMES, quantize
 
@@ -217,3 +222,25 @@ def hf_reference_checkpoints(folder: Path, data_dir: Path) -> dict[str, Path]:
                              types={n: "f32" for n in expected_tensors(cfg)})
     out["llama_bf16_folder"] = write_hf_folder(load_model(source), folder / "llama_bf16", dtype="bf16", norm_dtype="bf16")
     return out
+
+
+def edit_config(folder: Path, **changes: Any) -> Path:
+    """Rewrite ``folder/config.json``: each key set to its value, or removed where the value is None."""
+    cfg = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    for key, value in changes.items():
+        if value is None:
+            cfg.pop(key, None)
+        else:
+            cfg[key] = value
+    (folder / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    return folder
+
+
+def load_error(path: Path, *fragments: str) -> str:
+    """The message of the RustyError ``load_model(path)`` raises, checked to hold every fragment."""
+    with pytest.raises(RustyError) as e:
+        load_model(path)
+    msg = str(e.value)
+    for f in fragments:
+        assert f in msg, msg
+    return msg
