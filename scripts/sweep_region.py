@@ -23,6 +23,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from rusty_ir.bench import profiling_device
 from rusty_ir.dialects.dispatch import RegionOp
+from rusty_ir.driver import CompileOptions
 from rusty_ir.errors import RustyError
 from rusty_ir.importers import load_model
 from rusty_ir.importers.to_ir import build_module
@@ -31,20 +32,20 @@ from rusty_ir.passes.tuning.generic import default_configs
 from rusty_ir.passes.tuning.signature import parse_config
 from rusty_ir.pipeline import build_pipeline
 from rusty_ir.registry import build_registry
-from rusty_ir.stages import DEFAULT_STAGES
 from rusty_ir.synthetic import synthetic_model_path
 from rusty_ir.targets import TARGETS, target_for_adapter
 from rusty_ir.tuning import BufferArg, DeviceRunner, HostScalars, RegionBenchmark, TimedStep, region_ops
 
 
 def merged_module(path: str, target: str) -> ModuleOp:
-    """The model's IR at the stage 'merged' (regions formed, no configs yet)."""
+    """The model's IR at the stage 'merged' (regions formed, no configs yet): the compile's own stages for
+    ``target`` (``CompileOptions.stages``) up to there."""
     model = load_model(path)
     module = build_module(model.config, model.weights)
     registry = build_registry()
     ctx = registry.context()
-    for stage, spec in DEFAULT_STAGES:
-        build_pipeline(registry, spec.replace("TARGET", target)).apply(ctx, module)
+    for stage, spec in CompileOptions.for_target(target).stages:
+        build_pipeline(registry, spec).apply(ctx, module)
         if stage == "merged":
             return module
     raise AssertionError("no stage 'merged'")
