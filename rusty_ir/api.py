@@ -79,7 +79,7 @@ class LoadOptions:
     compile: dict[str, Any] = field(default_factory=dict)
     """``CompileOptions`` fields: tune, quantize, kv_cache, kv_block_size, pass_pipeline, insert_after, insert_before."""
     speculate: str | None = None
-    """Speculative decoding (greedy only): ``lookup`` (prompt lookup) or ``draft`` (a draft model, ``draft``);
+    """Speculative decoding (greedy or sampled): ``lookup`` (prompt lookup) or ``draft`` (a draft model, ``draft``);
     None = off. Compiles the ``@verify`` entry (``rusty_ir.speculative``)."""
     draft: str | None = None
     """The draft model (a checkpoint with the same tokenizer) of ``speculate="draft"``."""
@@ -336,8 +336,8 @@ class Model:
         """The text as it is generated, piece by piece; a list of chat messages goes through the chat
         template. ``cancel()`` is asked after each token (True stops). The generator's return value
         (``StopIteration.value``) is the ``GenerationResult``. A model loaded with ``speculate=...`` decodes
-        speculatively (greedy only: sampling options are refused unless ``speculate=False``);
-        ``draft_tokens`` changes K for this call."""
+        speculatively (greedy: the same tokens; sampled: the same distribution, by rejection sampling) unless
+        ``speculate=False``; ``draft_tokens`` changes K for this call."""
         params = sampling_params(sampling)
         ids = self.encode(prompt)
         stops = [stop] if isinstance(stop, str) else list(stop)

@@ -97,6 +97,7 @@ class ReferenceBackend:
         self.can_verify = "verify" in names
         """Whether the module has ``@verify`` (``build_module(..., verify_entry=True)``): speculative decoding."""
         self.max_verify = context_length
+        self._row_logits: Any = None
 
     def prefill(self, tokens: np.ndarray, pos: int) -> int:
         ids = np.asarray(tokens, dtype=np.int32).reshape(-1)
@@ -119,6 +120,16 @@ class ReferenceBackend:
         """``tokens`` at positions ``pos ..``; the greedy next token after each (speculative decoding)."""
         return np.asarray(self.interpreter.call("verify", np.asarray(tokens, dtype=np.int32).reshape(-1), pos), np.int32).reshape(-1)
 
+    def verify_logits(self, tokens: np.ndarray, pos: int) -> np.ndarray:
+        """``verify``, returning every row's logits (float32, ``[len(tokens), vocab]``): sampled speculative decoding.
+        The logits are the ``tfm.row_argmax`` operand of ``@verify``, kept by an implementation of that op that
+        records it (registered over the interpreter's on first use)."""
+        if self._row_logits is None:
+            self._row_logits = _keep_row_logits(self.interpreter)
+        self.verify(tokens, pos)
+        assert self._row_logits.logits is not None
+        return self._row_logits.logits
+
     def truncate(self, length: int) -> None:
         """Keep the KV cache's positions ``0 .. length - 1`` only."""
         self.interpreter.truncate(length)
@@ -126,6 +137,26 @@ class ReferenceBackend:
     def reset(self) -> None:
         self.interpreter.reset()
         self.last_logits = None
+
+
+def _keep_row_logits(interpreter: Any) -> Any:
+    """Register, over ``interpreter``'s, a ``tfm.row_argmax`` that also keeps its operand (``.logits``); the object."""
+    from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
+
+    from rusty_ir.dialects.transformer import RowArgmaxOp
+
+    @register_impls
+    class KeepRowLogits(InterpreterFunctions):
+        logits: np.ndarray | None = None
+
+        @impl(RowArgmaxOp)
+        def run_row_argmax(self, interp: Interpreter, op: RowArgmaxOp, args: PythonValues) -> PythonValues:
+            self.logits = np.array(args[0], np.float32, copy=True)
+            return (np.argmax(self.logits, axis=-1).astype(np.int32),)
+
+    kept = KeepRowLogits()
+    interpreter.interpreter.register_implementations(kept, override=True)
+    return kept
 
 
 @dataclass
@@ -299,9 +330,10 @@ class Session:
         generator: the cache stays consistent either way). A backend with
         ``decode_stream(token, pos, count[, sampling])`` (an iterator of next tokens
         that may run ahead by a step) is driven through it unless penalties make each
-        draw depend on the token before. ``speculative`` (greedy only) makes the tokens after the
+        draw depend on the token before. ``speculative`` makes the tokens after the
         prefill's in rounds of drafted tokens checked by one ``verify`` step each (``rusty_ir.speculative``):
-        the same tokens, fewer steps; ``result.speculative`` says how it went.
+        greedy, the same tokens; sampled, the same distribution (the rejection rule), in fewer steps;
+        ``result.speculative`` says how it went.
         """
         prompt, sampler, stats = self._checked(prompt_ids, max_tokens, sampling, speculative)
         backend = self.backend
@@ -322,7 +354,7 @@ class Session:
         decode_start = time.perf_counter()
         finish = None
         if speculative is not None and stats is not None:
-            steps = speculative.tokens(backend, prompt, token, max_tokens - 1, stats)
+            steps = speculative.tokens(backend, prompt, token, max_tokens - 1, stats, sampler)
         else:
             steps = self._next_tokens(token, len(prompt), max_tokens - 1, sampler)
         consistent = False  # whether the cache holds exactly the rows of prompt + generated[:-1]
@@ -370,10 +402,7 @@ class Session:
         sampler = None if params.greedy else Sampler(params)
         stats = None
         if speculative is not None:
-            if not params.greedy:
-                raise RustyError("speculative decoding (--speculate) is greedy only: give --temperature 0 and no penalties, "
-                                 "or leave --speculate out to sample")  # fmt: skip
-            speculative.check(backend)
+            speculative.check(backend, sampled=not params.greedy)
             stats = SpeculativeStats(speculative.options.mode, speculative.options.draft_tokens)
         if sampler is not None and not getattr(backend, "can_sample", False):
             raise RustyError(f"the {backend.name} backend was built without the sampling entries; it can only decode greedily")

@@ -24,9 +24,23 @@ Drafters:
   cache across rounds (and generations), so a round prefills only the tokens it has not seen (the
   model's correction or bonus token, and the last draft when all were accepted).
 
-A round with no draft (lookup found no match) is a plain decode step. Sampling (temperature > 0, or
-penalties) is refused: the rejection-sampling acceptance rule that keeps the sampled distribution
-would need every row's probabilities, which the ``@verify`` entry does not return.
+A round with no draft (lookup found no match) is a plain decode step.
+
+Sampling (temperature > 0, top-k/top-p/min-p, penalties): the standard rejection rule keeps the sampled
+distribution. For a draft token ``x`` proposed with probability ``q(x)``, accept it with probability
+``min(1, p(x) / q(x))`` (``p``: the model's sampling distribution at that row, after temperature, the
+truncations and the penalties); on rejection draw from ``normalize(max(0, p - q))`` and end the round.
+Both drafters here are deterministic (prompt lookup copies, the draft model drafts greedily), so ``q`` is a
+point mass at ``x``: accept with probability ``p(x)``, and on rejection draw from ``p`` with ``x`` removed and
+renormalized. Drawing ``y ~ p`` and accepting when ``y == x`` (else emitting ``y``) is exactly that rule:
+P(accept) = p(x), and given rejection ``y`` has law ``p(y) / (1 - p(x))`` over ``y != x``. That is what a
+round does (``row_token``): the verify step's logits of every row come back (``backend.verify_logits``),
+each row is sampled on the host with ``rusty_ir.sampling.sample_token`` (the sampling kernel's own
+semantics, with that row's penalty window) from the session's generator, one uniform draw per emitted
+token, as plain sampled decoding draws them. So with the same seed the tokens are those plain sampling
+gives (up to the verify step's float rounding differing from a decode step's), and the distribution is
+the model's. Cost: the step reads back ``(K + 1) x vocab`` float32 logits (about 1.2 MB for SmolLM2 at
+K = 5, 4.6 MB for Llama-3 at K = 8) instead of ``K + 1`` token ids.
 """
 
 from __future__ import annotations
@@ -38,6 +52,7 @@ from typing import Any
 import numpy as np
 
 from rusty_ir.errors import RustyError
+from rusty_ir.sampling import Sampler, sample_token
 
 __all__ = [
     "DEFAULT_DRAFT_TOKENS",
@@ -50,6 +65,7 @@ __all__ = [
     "Speculator",
     "check_same_vocabulary",
     "common_prefix",
+    "row_token",
 ]
 
 SPECULATE_MODES = ("lookup", "draft")
@@ -188,15 +204,21 @@ class Speculator:
         other.options, other.draft = SpeculativeOptions(self.options.mode, k), self.draft
         return other
 
-    def check(self, backend: Any) -> None:
-        """RustyError unless ``backend`` can verify (has the ``@verify`` entry)."""
+    def check(self, backend: Any, sampled: bool = False) -> None:
+        """RustyError unless ``backend`` can verify (has the ``@verify`` entry) and, when ``sampled``, read back the
+        verify step's logits (``verify_logits``)."""
         if not getattr(backend, "can_verify", False):
             raise RustyError(f"the {backend.name} backend was built without the verify entry; speculative decoding needs it "
                              "(load the model with speculate=... / rusty run --speculate)")  # fmt: skip
+        if sampled and not hasattr(backend, "verify_logits"):
+            raise RustyError(f"the {backend.name} backend cannot return the verify step's logits; sampled speculative decoding needs them")
 
-    def tokens(self, backend: Any, prompt: Sequence[int], token: int, count: int, stats: SpeculativeStats) -> Generator[int, None, None]:
-        """The tokens after ``token`` (the prefill's, to run at position ``len(prompt)``), up to ``count``: what
-        plain greedy decoding gives, made in rounds of one verification step (module docstring)."""
+    def tokens(self, backend: Any, prompt: Sequence[int], token: int, count: int, stats: SpeculativeStats,
+               sampler: Sampler | None = None) -> Generator[int, None, None]:  # fmt: skip
+        """The tokens after ``token`` (the prefill's, to run at position ``len(prompt)``), up to ``count``, made in
+        rounds of one verification step (module docstring). Greedy (``sampler`` None): what plain greedy decoding
+        gives. Sampled: each row drawn with ``sampler`` (its next uniform number and penalty window; the caller
+        ``accept``s each yielded token before asking for the next), a draft kept while it equals the draw."""
         drafter = self.draft if self.options.mode == "draft" else PromptLookup()
         assert drafter is not None
         seq = [*prompt, token]  # seq[-1] is the next token to run, at position len(seq) - 1
@@ -208,22 +230,40 @@ class Speculator:
             draft = drafter.propose(seq, k)[:k] if k > 0 else []
             if not draft:
                 stats.plain_steps += 1
-                accepted = [int(backend.decode(seq[-1], pos))]
+                t = backend.decode(seq[-1], pos) if sampler is None else backend.decode_sample(seq[-1], pos, sampler.words())
+                seq.append(int(t))
+                made += 1
+                yield int(t)
+                continue
+            step = np.asarray([seq[-1], *draft], np.int32)
+            stats.verify_steps += 1
+            stats.drafted += len(draft)
+            if sampler is None:
+                greedy = [int(t) for t in backend.verify(step, pos)]
+                rows: Any = iter(greedy)
             else:
-                out = backend.verify(np.asarray([seq[-1], *draft], np.int32), pos)
-                n = 0
-                while n < len(draft) and int(out[n]) == draft[n]:
-                    n += 1
-                accepted = [*draft[:n], int(out[n])]
-                stats.verify_steps += 1
-                stats.drafted += len(draft)
-                stats.accepted += n
-                if n < len(draft) and hasattr(backend, "truncate"):
-                    backend.truncate(pos + n + 1)  # rows of the rejected drafts: their blocks go back
-            for t in accepted:
+                logits = backend.verify_logits(step, pos)
+                rows = (row_token(logits[i], sampler.words(), draft[i] if i < len(draft) else None) for i in range(len(draft) + 1))
+            for i, t in enumerate(rows):  # sampled rows are drawn one at a time, after the tokens before them were taken
+                agrees = i < len(draft) and t == draft[i]
+                if agrees:
+                    stats.accepted += 1
+                elif i < len(draft) and hasattr(backend, "truncate"):
+                    backend.truncate(pos + i + 1)  # rows of the rejected drafts: their blocks go back
                 seq.append(t)
                 made += 1
                 yield t
+                if not agrees:
+                    break
+
+
+def row_token(logits: np.ndarray, words: np.ndarray, draft: int | None) -> int:
+    """The token a verification row yields under sampling: a draw from the model's distribution ``p`` at that row
+    (``sample_token``: the packed options, the row's uniform number and penalties). The round keeps the deterministic
+    draft ``draft`` (``q`` a point mass) when the draw equals it, which is the rejection rule for that ``q`` (module
+    docstring); ``draft`` is not needed to draw, and is given so that a test can put a wrong rule here."""
+    del draft
+    return int(sample_token(logits, words))
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

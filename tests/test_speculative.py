@@ -1,5 +1,6 @@
 """Speculative decoding (rusty_ir/speculative.py): the drafters, the accept-longest-prefix loop, the KV-cache
-bookkeeping, and the options; on tiny models and the reference backend (cheap). The real-model checks, plain
+bookkeeping, the options, and the rejection rule of sampled speculation (its output distribution against the
+model's, with a wrong rule shown to fail the same check); on tiny models and the reference backend (cheap). The real-model checks, plain
 greedy against speculative greedy on the SmolLM2 oracle prompts, are in test_reference_model.py; the wgpu
 runtime's verify steps and block-table truncation are checked here on a tiny model (on llvmpipe a SmolLM2
 verify step costs about ten decode steps)."""
@@ -7,17 +8,22 @@ verify step costs about ten decode steps)."""
 from __future__ import annotations
 
 import json
+import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from importers.tiny import random_weights, tiny_config, write_tiny_gguf
+from tiny_compiled import tiny_runtime
 
+from rusty_ir import speculative
 from rusty_ir.errors import RustyError
 from rusty_ir.generate import ReferenceBackend, Session
 from rusty_ir.importers import load_model
 from rusty_ir.importers.to_ir import build_module
-from rusty_ir.sampling import SamplingParams
+from rusty_ir.sampling import SamplingParams, unpack
 from rusty_ir.speculative import PromptLookup, SpeculativeOptions, Speculator, check_same_vocabulary
 from rusty_ir.tools import rusty
 
@@ -93,12 +99,8 @@ def test_rejected_rows_are_dropped_and_stop_early(models: tuple) -> None:
 def test_wgpu_verify_steps_and_truncation(models: tuple, tiny_pair: tuple[Path, Path]) -> None:
     """The wgpu runtime's @verify (a token per row) and block-table truncation: speculative greedy is plain
     greedy there too, drafts were rejected along the way, and the paged cache keeps blocks for kept rows only."""
-    from rusty_ir.backends.runtime.model import ModelRuntime
-    from rusty_ir.driver import CompileOptions, compile_model
-
     target, _, _, draft_backend = models
-    result = compile_model(target, CompileOptions(verify_entry=True, kv_block_size=4), use_cache=False)
-    runtime = ModelRuntime(result.artifact.schedule, result.artifact.wgsl, target.weights, 64)
+    runtime = tiny_runtime(64, target)  # compiled with 4-position blocks
     plain = Session(runtime, target.tokenizer).generate(PROMPT, 14, stop_at_eos=False).generated_ids
     for spec in (Speculator(SpeculativeOptions("lookup", 4)), Speculator(SpeculativeOptions("draft", 3), draft_backend)):
         runtime.reset()
@@ -110,11 +112,29 @@ def test_wgpu_verify_steps_and_truncation(models: tuple, tiny_pair: tuple[Path, 
         assert kv["blocks_used"] == -(-(len(PROMPT) + 13) // kv["block_size"]), kv  # rejected rows' blocks given back
 
 
-def test_sampling_and_missing_entry_are_refused(models: tuple) -> None:
+def test_wgpu_sampled_speculation_is_plain_sampling(models: tuple) -> None:
+    """Sampled speculation on the wgpu runtime: the verify step's logits read back (those of the reference's @verify),
+    each row drawn on the host with the session's generator; with one seed the tokens are plain sampling's, drafts
+    (from a draft model that is the model itself) accepted along the way."""
+    target, backend, _, _ = models
+    runtime = tiny_runtime(64, target)
+    tokens = np.array(PROMPT[:9], np.int32)
+    got, want = runtime.verify_logits(tokens, 0), backend.verify_logits(tokens, 0)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
+    params = SamplingParams(temperature=0.05, top_k=3, repetition_penalty=1.2, seed=7)
+    runtime.reset()
+    plain = Session(runtime, target.tokenizer).generate(PROMPT, 12, stop_at_eos=False, sampling=params).generated_ids
+    self_draft = tiny_runtime(64, target)
+    spec = Speculator(SpeculativeOptions("draft", 3), self_draft)
+    runtime.reset()
+    result = Session(runtime, target.tokenizer).generate(PROMPT, 12, stop_at_eos=False, sampling=params, speculative=spec)
+    assert result.generated_ids == plain and result.seed == 7
+    assert result.speculative is not None and 0 < result.speculative["accepted"] < result.speculative["drafted"], result.speculative
+
+
+def test_missing_entry_and_bad_options_are_refused(models: tuple) -> None:
     target, backend, _, draft_backend = models
     spec = Speculator(SpeculativeOptions("lookup"))
-    with pytest.raises(RustyError, match="speculative decoding .* is greedy only"):
-        Session(backend, target.tokenizer).generate(PROMPT, 4, sampling=SamplingParams(temperature=0.7), speculative=spec)
     with pytest.raises(RustyError, match="built without the verify entry"):
         Session(draft_backend, target.tokenizer).generate(PROMPT, 4, speculative=spec)
     with pytest.raises(RustyError, match="--draft-tokens must be from 1 to 32, got 0"):
@@ -155,5 +175,133 @@ def test_api_speculates(tiny_pair: tuple[Path, Path]) -> None:
     plain = model.generate([5, 6, 7, 5, 6], max_tokens=8, ignore_eos=True, speculate=False)
     assert spec.generated_ids == plain.generated_ids and spec.speculative["mode"] == "draft" and plain.speculative is None
     assert model.generate([5, 6, 7, 5, 6], max_tokens=8, ignore_eos=True, draft_tokens=1).speculative["draft_tokens"] == 1
-    with pytest.raises(RustyError, match="greedy only"):
-        model.generate("hi", max_tokens=2, temperature=0.5)
+    sampled = model.generate([5, 6, 7, 5, 6], max_tokens=8, ignore_eos=True, temperature=0.5, seed=3)
+    plain_sampled = model.generate([5, 6, 7, 5, 6], max_tokens=8, ignore_eos=True, temperature=0.5, seed=3, speculate=False)
+    assert sampled.generated_ids == plain_sampled.generated_ids and sampled.speculative["drafted"] > 0
+
+
+# -- the rejection rule of sampled speculation: a statistical check ----------------------------------------------------
+
+
+class _Memo:
+    """The ``Backend`` protocol over a model whose logits depend on the tokens before them only (a transformer's do):
+    each distinct prefix's logits are computed once, by the reference backend's ``verify_logits``, so thousands of
+    sampled generations cost a few hundred model rows. ``prefill_sample``/``decode_sample``/``verify_logits`` are
+    the real model's (``sample_token`` is what ``tfm.sample`` computes)."""
+
+    name = "memo"
+    can_sample = can_verify = True
+
+    def __init__(self, inner: ReferenceBackend, cache: dict[tuple[int, ...], np.ndarray]) -> None:
+        self.inner, self.cache, self.seq = inner, cache, []
+        self.context_length = self.max_verify = inner.context_length
+
+    def logits(self, prefix: list[int]) -> np.ndarray:
+        key = tuple(prefix)
+        if key not in self.cache:
+            self.inner.reset()
+            rows = self.inner.verify_logits(np.asarray(prefix, np.int32), 0)
+            for i in range(len(prefix)):
+                self.cache.setdefault(key[: i + 1], rows[i])
+        return self.cache[key]
+
+    def _run(self, tokens: Any, pos: int) -> list[int]:
+        self.seq = [*self.seq[:pos], *(int(t) for t in np.asarray(tokens).reshape(-1))]
+        return self.seq
+
+    def prefill(self, tokens: Any, pos: int) -> int:
+        return int(np.argmax(self.logits(self._run(tokens, pos))))
+
+    def decode(self, token: int, pos: int) -> int:
+        return self.prefill([token], pos)
+
+    def prefill_sample(self, tokens: Any, pos: int, words: np.ndarray) -> int:
+        from rusty_ir.sampling import sample_token
+
+        return sample_token(self.logits(self._run(tokens, pos)), words)
+
+    def decode_sample(self, token: int, pos: int, words: np.ndarray) -> int:
+        return self.prefill_sample([token], pos, words)
+
+    def verify_logits(self, tokens: Any, pos: int) -> np.ndarray:
+        seq = self._run(tokens, pos)
+        return np.stack([self.logits(seq[: pos + i + 1]) for i in range(np.size(tokens))])
+
+    def truncate(self, length: int) -> None:
+        self.seq = self.seq[:length]
+
+    def reset(self) -> None:
+        self.seq = []
+
+
+def _kept_probabilities(logits: np.ndarray, temperature: float, top_k: int) -> dict[int, float]:
+    """The sampling distribution of temperature + top-k (no ties in random logits), in float64."""
+    z = np.asarray(logits, np.float64) / temperature
+    top = np.argsort(-z)[:top_k]
+    w = np.exp(z[top] - z[top].max())
+    return {int(t): float(p) for t, p in zip(top, w / w.sum(), strict=True)}
+
+
+def _wrong_rule(logits: np.ndarray, words: np.ndarray, draft: int | None) -> int:
+    """A plausible mistake: accept the draft with probability p(x), and on rejection draw from p *with* x."""
+    from rusty_ir.sampling import sample_token
+
+    temperature, top_k, *_, u, _ = unpack(words)
+    if draft is not None and np.random.default_rng(int(u * 2**31)).random() < _kept_probabilities(logits, temperature, top_k).get(draft, 0):
+        return draft
+    return sample_token(logits, words)
+
+
+RUNS, NEW = 1500, 4
+PARAMS = {"temperature": 0.03, "top_k": 3}
+
+
+def _spec_distribution(models: tuple) -> tuple[Counter, dict[tuple[int, ...], float], dict[str, int]]:
+    """``RUNS`` sampled generations of ``NEW`` tokens with a draft model that is the model itself (greedy drafts:
+    the most likely token, the case a wrong rule distorts most); their counts, the exact probability of every
+    continuation (the product of the model's kept probabilities), and the speculation totals."""
+    target, backend, _, _ = models
+    cache: dict[tuple[int, ...], np.ndarray] = {}
+    model, draft = _Memo(backend, cache), _Memo(backend, cache)
+    spec = Speculator(SpeculativeOptions("draft", NEW - 1), draft)
+    session = Session(model, target.tokenizer)
+    counts: Counter = Counter()
+    totals = Counter()
+    for seed in range(RUNS):
+        session.reset()
+        result = session.generate(PROMPT, NEW, stop_at_eos=False, speculative=spec, sampling=SamplingParams(**PARAMS, seed=seed))
+        counts[tuple(result.generated_ids)] += 1
+        totals.update({k: result.speculative[k] for k in ("drafted", "accepted")})
+    exact: dict[tuple[int, ...], float] = {(): 1.0}
+    for _ in range(NEW):
+        exact = {(*seq, t): p * q for seq, p in exact.items()
+                 for t, q in _kept_probabilities(model.logits([*PROMPT, *seq]), **PARAMS).items()}  # fmt: skip
+    return counts, exact, dict(totals)
+
+
+def _chi_square(counts: Counter, exact: dict[tuple[int, ...], float]) -> tuple[float, float]:
+    """Pearson's statistic of ``counts`` against ``exact`` (continuations expected fewer than 5 times pooled into one
+    bin), and its 1e-4 critical value (Wilson-Hilferty)."""
+    n = sum(counts.values())
+    assert set(counts) <= set(exact), "a continuation the model cannot produce"
+    big = [s for s, p in exact.items() if p * n >= 5]
+    observed = [counts[s] for s in big] + [n - sum(counts[s] for s in big)]
+    expected = [exact[s] * n for s in big] + [n * (1 - sum(exact[s] for s in big))]
+    stat = sum((o - e) ** 2 / e for o, e in zip(observed, expected, strict=True) if e > 0)
+    df = len(observed) - 1
+    z = 3.719  # the standard normal's 1 - 1e-4 quantile
+    return stat, df * (1 - 2 / (9 * df) + z * math.sqrt(2 / (9 * df))) ** 3
+
+
+def test_sampled_speculation_keeps_the_distribution(models: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rejection sampling (rusty_ir/speculative.py): the sampled continuations of a speculating session follow the
+    model's own distribution (chi-square at 1e-4 over every continuation of 4 tokens, 1500 seeded runs), with most
+    drafts accepted; the same check fails for a rule that accepts with p(x) but redraws from p without removing x."""
+    counts, exact, totals = _spec_distribution(models)
+    stat, critical = _chi_square(counts, exact)
+    assert stat < critical, (stat, critical, totals)
+    assert 0.3 < totals["accepted"] / totals["drafted"] < 0.95, totals
+    monkeypatch.setattr(speculative, "row_token", _wrong_rule)
+    wrong, _, _ = _spec_distribution(models)
+    wrong_stat, _ = _chi_square(wrong, exact)
+    assert wrong_stat > 3 * critical, (wrong_stat, critical)

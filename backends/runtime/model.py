@@ -87,6 +87,23 @@ DEFAULT_MAX_PREFILL = 512
 """Tokens per prefill step unless given: activation buffers are sized for the largest step, so this
 bounds them (a 4096-token context would otherwise size every slot for a 4096-token step)."""
 
+_Copy = tuple[wgpu.GPUBuffer, wgpu.GPUBuffer, int]
+"""A copy a step makes after its dispatches: (source, destination, bytes from offset 0)."""
+
+
+def _row_logits_buffer(x: _Expansion) -> tuple[BufferKey, int] | None:
+    """Where a ``verify`` step's logits are: the ``[S, vocab]`` f32 operand of the launch that writes ``out`` (the
+    row argmax reads them last, so they are intact when the step ends), and ``vocab``; None if it has none."""
+    out = x.io["out"][0].key
+    for launch in reversed(x.launches):
+        if any(b.key == out for b in launch.buffers):
+            for b in launch.buffers:
+                if b.key != out and b.element_type == "f32" and len(b.shape) == 2 and b.shape[0] == "S" and isinstance(b.shape[1], int):
+                    return b.key, b.shape[1]
+            return None
+    return None
+
+
 class ModelRuntime:
     """A compiled model on one wgpu device: the ``Backend`` protocol of ``rusty_ir.generate``."""
 
@@ -127,6 +144,9 @@ class ModelRuntime:
         self._steps = {"prefill": self.max_prefill, "decode": 1, LOGITS_ENTRY: self.max_prefill, "prefill_sample": self.max_prefill,
                        "decode_sample": 1, VERIFY_ENTRY: self.max_verify}  # fmt: skip
         self.can_verify = VERIFY_ENTRY in expansions
+        self._logits_at = _row_logits_buffer(expansions[VERIFY_ENTRY]) if self.can_verify else None
+        """The buffer holding a verify step's logits (every row) and the vocabulary size: ``verify_logits``."""
+        self._logits_staging: wgpu.GPUBuffer | None = None
         """Whether the schedule has the ``verify`` entry (speculative decoding)."""
         self.can_sample = all(e in expansions for e in SAMPLE_ENTRIES)
         """Whether the schedule has the sampling entries (``prefill_sample``, ``decode_sample``)."""
@@ -189,6 +209,24 @@ class ModelRuntime:
         plan, _ = self._run_entry(LOGITS_ENTRY, "logits_entry", self.max_prefill, tokens, pos)
         return np.frombuffer(plan.result, np.float32).copy()
 
+    def verify_logits(self, tokens: np.ndarray, pos: int) -> np.ndarray:
+        """``verify``, returning every row's logits (float32, ``[len(tokens), vocab]``) instead of their argmax: sampled
+        speculative decoding draws each row on the host. The logits are the ``[S, vocab]`` buffer the step's last
+        kernel reads (``_row_logits_buffer``), copied to a mappable buffer at the end of the same command buffer."""
+        if self._logits_at is None:
+            raise RustyError("this schedule has no 'verify' entry whose logits can be read back (compile with verify_entry=True)")
+        key, vocab = self._logits_at
+        n = np.size(tokens)
+        if self._logits_staging is None:
+            self._logits_staging = self.device.device.create_buffer(
+                size=4 * vocab * self.max_verify, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label="verify.logits")
+        staging, nbytes = self._logits_staging, 4 * vocab * max(n, 1)
+        self._run_entry(VERIFY_ENTRY, "verify_entry", self.max_verify, tokens, pos, copies=((self._buffers[key], staging, nbytes),))
+        staging.map_sync(wgpu.MapMode.READ, 0, nbytes)
+        logits = np.frombuffer(staging.read_mapped(0, nbytes), np.float32).reshape(n, vocab).copy()
+        staging.unmap()
+        return logits
+
     def verify(self, tokens: np.ndarray, pos: int) -> np.ndarray:
         """Run ``tokens`` (one step: at most ``max_verify``) at positions ``pos ..``, as a prefill step does (their
         KV-cache rows written); the greedy next token after each of them (int32, one per token): the
@@ -197,9 +235,10 @@ class ModelRuntime:
         return np.frombuffer(plan.result, np.int32)[: np.size(tokens)].copy()
 
     def _run_entry(self, entry: str, option: str, most: int, tokens: np.ndarray, pos: int,
-                   words: np.ndarray | None = None) -> tuple[_Plan, int]:  # fmt: skip
+                   words: np.ndarray | None = None, copies: Sequence[_Copy] = ()) -> tuple[_Plan, int]:  # fmt: skip
         """One step of the optional ``entry`` (compiled with ``option``) over at most ``most`` tokens, the packed
-        sampling ``words`` written first for a sampling entry: its plan, and the token the step read back."""
+        sampling ``words`` written first for a sampling entry, ``copies`` made after its dispatches: its plan, and
+        the token the step read back."""
         if entry not in self._plans:
             raise RustyError(f"this schedule has no '{entry}' entry (compile with {option}=True)")
         ids = np.ascontiguousarray(tokens, dtype=np.int32).reshape(-1)
@@ -209,7 +248,7 @@ class ModelRuntime:
         plan = self._plans[entry]  # new bind groups if the cache grew
         if words is not None:
             self._queue.write_buffer(plan.sampling, 0, np.ascontiguousarray(words, np.int32))
-        return plan, self._step(plan, ids, ids.size, pos)
+        return plan, self._step(plan, ids, ids.size, pos, copies)
 
     def truncate(self, length: int) -> None:
         """Keep the KV-cache rows of positions ``0 .. length - 1`` only: a paged cache's blocks past them go back
@@ -322,23 +361,24 @@ class ModelRuntime:
 
     # -- one step: the hot path ------------------------------------------------------
 
-    def _step(self, plan: _Plan, tokens: np.ndarray, S: int, pos: int) -> int:
+    def _step(self, plan: _Plan, tokens: np.ndarray, S: int, pos: int, copies: Sequence[_Copy] = ()) -> int:
         t0 = time.perf_counter()
-        t1 = self._submit(plan, tokens, S, pos, plan.staging)
+        t1 = self._submit(plan, tokens, S, pos, plan.staging, copies)
         t2 = time.perf_counter()
         token = self._read(plan, plan.staging)
         self.last_step_seconds = (t1 - t0, t2 - t1, time.perf_counter() - t2)
         return token
 
-    def _submit(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: wgpu.GPUBuffer) -> float:
+    def _submit(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: wgpu.GPUBuffer,
+                copies: Sequence[_Copy] = ()) -> float:  # fmt: skip
         """Write the step's inputs, encode every dispatch into one command buffer, submit it.
 
         ``tokens=None`` (decode only) takes the input token from ``out`` on the GPU: the
-        previous step's argmax, so the host need not have read it yet. Returns the time
-        the inputs were written (the rest is encoding).
+        previous step's argmax, so the host need not have read it yet. ``copies`` (source, destination,
+        bytes) are made after the dispatches. Returns the time the inputs were written (the rest is encoding).
         """
         if plan.groups is not None:
-            return self._submit_streamed(plan, tokens, S, pos, staging)
+            return self._submit_streamed(plan, tokens, S, pos, staging, copies)
         values = self._values(plan, S, pos)
         if tokens is not None:
             self._queue.write_buffer(plan.tokens, 0, tokens)
@@ -348,6 +388,8 @@ class ModelRuntime:
         if tokens is None:
             encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
         self._encode(encoder, plan.dispatches, values)
+        for src, dst, nbytes in copies:
+            encoder.copy_buffer_to_buffer(src, 0, dst, 0, nbytes)
         encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)
         self._queue.submit([encoder.finish()])
         return written
@@ -364,7 +406,8 @@ class ModelRuntime:
             last = pipeline
         compute.end()
 
-    def _submit_streamed(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: wgpu.GPUBuffer) -> float:
+    def _submit_streamed(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: wgpu.GPUBuffer,
+                         copies: Sequence[_Copy] = ()) -> float:  # fmt: skip
         """``_submit`` with layer streaming: one command buffer per group of ``plan.groups``, each submitted once
         its layer's weights are written to its slot. A write issued after the previous group's submit lands after
         that group ran (the queue orders writes and submits), and the GPU runs that group meanwhile."""
@@ -392,6 +435,8 @@ class ModelRuntime:
                 encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
             self._encode(encoder, dispatches[start:end], values)
             if g == last:
+                for src, dst, nbytes in copies:
+                    encoder.copy_buffer_to_buffer(src, 0, dst, 0, nbytes)
                 encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)
             encoder.clear_buffer(fences[g % len(fences)], 0, 4)
             self._queue.submit([encoder.finish()])

@@ -85,7 +85,8 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
 def add_speculative_options(parser: argparse.ArgumentParser) -> None:
     """Speculative decoding: --speculate, --draft, --draft-tokens (checked by ``LoadOptions``, not argparse, so that a
     bad value is a one-line error and exit 1)."""
-    group = parser.add_argument_group("speculative decoding (greedy only; the same tokens as plain greedy decoding, in fewer steps)")
+    group = parser.add_argument_group("speculative decoding (greedy: the same tokens as plain greedy decoding; sampled: the same distribution, "
+                                      "by rejection sampling; in fewer steps when drafts are accepted)")
     group.add_argument("--speculate", metavar="MODE",
                        help=f"draft tokens and check them in one multi-token step: {' or '.join(SPECULATE_MODES)} "
                             "(lookup: n-grams of the prompt and the text so far; draft: a draft model, --draft)")  # fmt: skip

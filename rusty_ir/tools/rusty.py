@@ -158,9 +158,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     check_text("--prompt", args.prompt)
     sampling = sampling_from_args(args)
     options = load_options(args, sampling=not sampling.greedy)  # greedy runs the kernels (and cache entry) they always did
-    if options.speculate is not None and not sampling.greedy:
-        raise RustyError("--speculate is greedy only (the verification step returns each position's greedy token, not "
-                         "its probabilities): leave out --temperature and the penalties, or leave out --speculate")  # fmt: skip
     progress = Progress(args.quiet or args.json)
     model = _load(args.model, progress)
     prompt_ids, chat = _prompt_ids(model, args)
