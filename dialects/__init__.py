@@ -49,8 +49,8 @@ def _tfm() -> Dialect:
 DIALECTS: dict[str, Callable[[], Dialect]] = {
     "dispatch": _dispatch,
     "linalg_ext": _linalg_ext,
-    "quant": _quant,
     "rgpu": _rgpu,
+    "rquant": _quant,
     "tfm": _tfm,
     "tiled": _tiled,
 }

@@ -34,7 +34,7 @@ _LOWERED_BY: tuple[tuple[str, str], ...] = (
     ("tfm.", "convert-transformer-to-tensor (stage 'tensor')"),
     ("linalg.", "form-dispatches (stage 'dispatch')"),
     ("linalg_ext.", "form-dispatches (stage 'dispatch')"),
-    ("quant.", "form-dispatches (stage 'dispatch')"),
+    ("rquant.", "form-dispatches (stage 'dispatch')"),
     ("tensor.", "form-dispatches and rusty-bufferize (stages 'dispatch', 'bufferized')"),
     ("bufferization.", "convert-dispatch-to-tiled (stage 'tiled')"),
     ("dispatch.region", "tune-workgroups, rusty-bufferize and convert-dispatch-to-tiled (stages 'tuned' to 'tiled')"),

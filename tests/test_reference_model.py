@@ -148,7 +148,7 @@ def test_ir_size_does_not_depend_on_depth(smollm2: Any) -> None:
     assert counts["tfm.attention"] == 1 and counts["tfm.kv_cache"] == 1
     text = str(full)
     assert 'tfm.weight "blk.{}.attn_q.weight"[%' in text
-    assert "tensor<576x576x!quant.q4_1>" in text and "tensor<49152x576x!quant.q8_0>" in text
+    assert "tensor<576x576x!rquant.q4_1>" in text and "tensor<49152x576x!rquant.q8_0>" in text
     assert '"output.weight"' not in text  # tied head: the logits read token_embd.weight
 
 
@@ -189,8 +189,8 @@ def test_ir_mixed_layer_schemes_get_a_function_per_signature(smollm2: Any) -> No
     calls = [op.callee.root_reference.data for op in decode.walk() if isinstance(op, func.CallOp)]
     assert len(calls) == smollm2.config.n_layers and calls[3] == "decoder_layer_1" and set(calls[:3] + calls[4:]) == {"decoder_layer"}
     text = str(decode)
-    assert 'tfm.weight "blk.3.ffn_down.weight" : tensor<576x1536x!quant.q8_0>' in text
-    assert 'tfm.weight "blk.0.ffn_down.weight" : tensor<576x1536x!quant.q4_1>' in text
+    assert 'tfm.weight "blk.3.ffn_down.weight" : tensor<576x1536x!rquant.q8_0>' in text
+    assert 'tfm.weight "blk.0.ffn_down.weight" : tensor<576x1536x!rquant.q4_1>' in text
     assert 'tfm.weight "blk.{}.attn_q.weight"[%' in text and 'blk.{}.ffn_down' not in text
 
 

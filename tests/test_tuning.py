@@ -36,12 +36,12 @@ from rusty_ir.weights import SCHEMES, dequantize, quantize
 N_OUT, K = 16, 64
 
 CONTRACTION = f"""
-func.func @prefill(%x: tensor<?x{K}xf32>, %w: tensor<{N_OUT}x{K}x!quant.q8_0>) -> tensor<?x{N_OUT}xf32> {{
+func.func @prefill(%x: tensor<?x{K}xf32>, %w: tensor<{N_OUT}x{K}x!rquant.q8_0>) -> tensor<?x{N_OUT}xf32> {{
   %c0 = arith.constant 0 : index
   %s = tensor.dim %x, %c0 : tensor<?x{K}xf32>
-  %y = dispatch.region "gemv"(%s, %x, %w) : (index, tensor<?x{K}xf32>, tensor<{N_OUT}x{K}x!quant.q8_0>) -> tensor<?x{N_OUT}xf32> {{
-  ^bb0(%n: index, %a: tensor<?x{K}xf32>, %b: tensor<{N_OUT}x{K}x!quant.q8_0>):
-    %bf = quant.dequantize %b : tensor<{N_OUT}x{K}x!quant.q8_0> -> tensor<{N_OUT}x{K}xf32>
+  %y = dispatch.region "gemv"(%s, %x, %w) : (index, tensor<?x{K}xf32>, tensor<{N_OUT}x{K}x!rquant.q8_0>) -> tensor<?x{N_OUT}xf32> {{
+  ^bb0(%n: index, %a: tensor<?x{K}xf32>, %b: tensor<{N_OUT}x{K}x!rquant.q8_0>):
+    %bf = rquant.dequantize %b : tensor<{N_OUT}x{K}x!rquant.q8_0> -> tensor<{N_OUT}x{K}xf32>
     %e = tensor.empty(%n) : tensor<?x{N_OUT}xf32>
     %zero = arith.constant 0.0 : f32
     %i = linalg.fill ins(%zero : f32) outs(%e : tensor<?x{N_OUT}xf32>) -> tensor<?x{N_OUT}xf32>

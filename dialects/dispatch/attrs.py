@@ -48,7 +48,7 @@ class LoweringConfig:
     ``N / R * split``. ``math = dp4a`` (needs the target's ``int_dot``):
     the workgroup first quantizes the activation blocks into workgroup memory
     as int8 with one scale each (``x ~ d * a``, relative error about 0.5%, as
-    llama.cpp's Q8_1); each weight block is then ``quant.dot_block`` against
+    llama.cpp's Q8_1); each weight block is then ``rquant.dot_block`` against
     them, four codes per instruction.
 
     ``gemm`` (contractions over many tokens, prefill): ``workgroup_tile = [M, N]``:

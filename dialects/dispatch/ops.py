@@ -63,8 +63,8 @@ class WeightOp(IRDLOperation):
     parts; the host schedule lists it as a weight binding.
 
     Example:
-        %wq = dispatch.weight "blk.{}.attn_q.weight"[%layer] : tensor<576x576x!quant.q4_1>
-        %codes = dispatch.weight "output.weight" {part = "codes", stored = memref<49152x576x!quant.q4_0>} : memref<3538944xi32>
+        %wq = dispatch.weight "blk.{}.attn_q.weight"[%layer] : tensor<576x576x!rquant.q4_1>
+        %codes = dispatch.weight "output.weight" {part = "codes", stored = memref<49152x576x!rquant.q4_0>} : memref<3538944xi32>
     """
 
     name = "dispatch.weight"
@@ -113,7 +113,7 @@ class KvCacheOp(IRDLOperation):
 
     Semantics: a module-level symbol; each layer's K and V buffers hold one row
     of ``row_width`` values of ``element_type`` (f32 unless given; f16 halves
-    the cache, ``!quant.q8_0`` stores 8-bit codes and an f16 scale per 32
+    the cache, ``!rquant.q8_0`` stores 8-bit codes and an f16 scale per 32
     values) per position. The number of rows (the context length) is chosen
     by the runtime. With ``block_size`` B the cache is paged: positions are
     grouped in blocks of B rows, the buffers are pools of physical blocks, and
@@ -157,7 +157,7 @@ class KvCacheOp(IRDLOperation):
 
     @property
     def cache_element_type(self) -> Attribute:
-        """f32, f16 or !quant.q8_0: what a cache row holds."""
+        """f32, f16 or !rquant.q8_0: what a cache row holds."""
         return self.element_type or Float32Type()
 
     @property

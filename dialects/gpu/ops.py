@@ -54,7 +54,7 @@ class UnpackF16Op(IRDLOperation):
     block scales of GGUF weights stored as `memref<?xi32>`.
 
     Where it appears: gpu level, inside `gpu.func` kernels, produced by the
-    lowering of `quant` dequantization (or written by hand).
+    lowering of `rquant` dequantization (or written by hand).
 
     Example:
         %scale = rgpu.unpack_f16 %word lo : i32 -> f32
@@ -136,7 +136,7 @@ class Dot4I8Op(IRDLOperation):
     result is exact (at most 4 * 128 * 128 in magnitude). WGSL
     ``dot4I8Packed``, one instruction (DP4A) on GPUs that have it.
 
-    Where it appears: gpu level, from ``quant.dot_block`` (lower-quant-loads),
+    Where it appears: gpu level, from ``rquant.dot_block`` (lower-quant-loads),
     where a decode GEMV multiplies weight codes with int8 activations.
 
     Example:

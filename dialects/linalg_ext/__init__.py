@@ -1,7 +1,7 @@
 """Tensor-level structured ops that upstream linalg lacks: attention over a KV cache, appending to it, argmax, sampling.
 
 The tensor level is upstream ``linalg``/``tensor``/``arith``/``math`` plus
-``quant.dequantize``; these four ops cover what a ``linalg.generic`` cannot
+``rquant.dequantize``; these four ops cover what a ``linalg.generic`` cannot
 say well (IREE keeps the same kind of ops in its ``iree_linalg_ext`` dialect). Each is
 the root of a dispatch region whose strategy knows its semantics.
 """

@@ -1,15 +1,15 @@
-"""The ``quant`` dialect: block-quantized weight storage at the tensor level.
+"""The ``rquant`` dialect (Python package ``quant``; not upstream MLIR's ``quant``): block-quantized weight storage at the tensor level.
 
 Level: sits beside upstream tensor/linalg after ``convert-transformer-to-tensor``.
-Its element types (``!quant.q4_0``, ``!quant.q4_1``, ``!quant.q5_0``,
-``!quant.q5_1``, ``!quant.q8_0``, ``!quant.iq4_nl``, the K-quants ``!quant.q2_k``,
-``!quant.q3_k``, ``!quant.q4_k``, ``!quant.q5_k``, ``!quant.q6_k``, and
-``!quant.int4_g32``, ``!quant.int4_g128``, ``!quant.int8_g32``, ``!quant.int8_g128``) say how a weight tensor is stored,
-one per quantized scheme of ``rusty_ir.weights.SCHEMES``; ``quant.dequantize``
-and ``quant.quantize`` convert between them and f32. Quantized weights stay
-quantized in GPU memory: later passes fuse ``quant.dequantize`` into the kernel
-that consumes the weight, where (tiled level) ``quant.load`` and
-``quant.load_block`` read values and blocks of a weight bound as raw words,
+Its element types (``!rquant.q4_0``, ``!rquant.q4_1``, ``!rquant.q5_0``,
+``!rquant.q5_1``, ``!rquant.q8_0``, ``!rquant.iq4_nl``, the K-quants ``!rquant.q2_k``,
+``!rquant.q3_k``, ``!rquant.q4_k``, ``!rquant.q5_k``, ``!rquant.q6_k``, and
+``!rquant.int4_g32``, ``!rquant.int4_g128``, ``!rquant.int8_g32``, ``!rquant.int8_g128``) say how a weight tensor is stored,
+one per quantized scheme of ``rusty_ir.weights.SCHEMES``; ``rquant.dequantize``
+and ``rquant.quantize`` convert between them and f32. Quantized weights stay
+quantized in GPU memory: later passes fuse ``rquant.dequantize`` into the kernel
+that consumes the weight, where (tiled level) ``rquant.load`` and
+``rquant.load_block`` read values and blocks of a weight bound as raw words,
 until ``lower-quant-loads`` turns them into word loads and bit arithmetic. The transformer level (``tfm``) uses the same element
 types for its weights.
 """
@@ -41,8 +41,8 @@ from rusty_ir.dialects.quant.attrs import (
 )
 from rusty_ir.dialects.quant.ops import DOT_SCHEMES, OFFSET_SCHEMES, DequantizeOp, DotBlockOp, LoadBlockOp, LoadOp, QuantizeOp, kernel_block
 
-Quant = Dialect("quant", [DequantizeOp, DotBlockOp, LoadBlockOp, LoadOp, QuantizeOp], list(BLOCK_QUANT_TYPES.values()))
-"""The ``quant`` dialect object, as registered in ``rusty_ir.dialects.DIALECTS``."""
+Quant = Dialect("rquant", [DequantizeOp, DotBlockOp, LoadBlockOp, LoadOp, QuantizeOp], list(BLOCK_QUANT_TYPES.values()))
+"""The ``rquant`` dialect object, as registered in ``rusty_ir.dialects.DIALECTS``."""
 
 __all__ = [
     "BLOCK_QUANT_TYPES",

@@ -1,8 +1,8 @@
-"""Types of the ``quant`` dialect: one block-quantized element type per storage scheme.
+"""Types of the ``rquant`` dialect: one block-quantized element type per storage scheme.
 
 Each type names one quantized scheme of ``rusty_ir.weights.SCHEMES`` and has no
-parameters, so it prints as a single word: ``!quant.q4_1``, ``!quant.int4_g32``.
-It is an *element* type: a quantized weight is ``tensor<576x576x!quant.q4_1>``,
+parameters, so it prints as a single word: ``!rquant.q4_1``, ``!rquant.int4_g32``.
+It is an *element* type: a quantized weight is ``tensor<576x576x!rquant.q4_1>``,
 whose logical shape is the shape of the values it encodes (576 x 576 floats),
 not of its bytes. The byte layout of each scheme is defined once, in
 ``rusty_ir/weights.py``; ``.scheme`` returns that ``Scheme``.
@@ -11,7 +11,7 @@ Blocks never span two rows, so a tensor of a block type needs a last dimension
 divisible by the block size; the ops that take such tensors verify it
 (``check_block_divisible``), since a type parameter cannot see the shape around it.
 
-Rationale: MLIR's quant dialect models per-tensor/per-axis affine quantization
+Rationale: MLIR's quant dialect (hence the name ``rquant`` here) models per-tensor/per-axis affine quantization
 (``!quant.uniform<i8:f32, 0.1:-3>``), where the scale is a compile-time constant.
 GGUF-style schemes keep a scale per block of 32-256 values *inside* the weight
 bytes, so the type carries only the scheme; the scales are data.
@@ -53,7 +53,7 @@ class BlockQuantType(ParametrizedAttribute, TypeAttribute):
 class Q4_0Type(BlockQuantType):
     """GGUF Q4_0: blocks of 32 values, an f16 scale and 4-bit codes (zero point 8)."""
 
-    name = "quant.q4_0"
+    name = "rquant.q4_0"
     SCHEME_NAME = "q4_0"
 
 
@@ -61,7 +61,7 @@ class Q4_0Type(BlockQuantType):
 class Q4_1Type(BlockQuantType):
     """GGUF Q4_1: blocks of 32 values, f16 scale and minimum, 4-bit codes."""
 
-    name = "quant.q4_1"
+    name = "rquant.q4_1"
     SCHEME_NAME = "q4_1"
 
 
@@ -69,7 +69,7 @@ class Q4_1Type(BlockQuantType):
 class Q8_0Type(BlockQuantType):
     """GGUF Q8_0: blocks of 32 values, an f16 scale and signed 8-bit codes."""
 
-    name = "quant.q8_0"
+    name = "rquant.q8_0"
     SCHEME_NAME = "q8_0"
 
 
@@ -77,7 +77,7 @@ class Q8_0Type(BlockQuantType):
 class Q5_0Type(BlockQuantType):
     """GGUF Q5_0: blocks of 32 values, an f16 scale, 4-bit codes and a word of fifth bits (zero point 16)."""
 
-    name = "quant.q5_0"
+    name = "rquant.q5_0"
     SCHEME_NAME = "q5_0"
 
 
@@ -85,7 +85,7 @@ class Q5_0Type(BlockQuantType):
 class Q5_1Type(BlockQuantType):
     """GGUF Q5_1: blocks of 32 values, f16 scale and minimum, 5-bit codes (4 bits + a word of fifth bits)."""
 
-    name = "quant.q5_1"
+    name = "rquant.q5_1"
     SCHEME_NAME = "q5_1"
 
 
@@ -93,7 +93,7 @@ class Q5_1Type(BlockQuantType):
 class IQ4_NLType(BlockQuantType):
     """GGUF IQ4_NL: blocks of 32 values, an f16 scale and 4-bit indices into a fixed non-linear grid."""
 
-    name = "quant.iq4_nl"
+    name = "rquant.iq4_nl"
     SCHEME_NAME = "iq4_nl"
 
 
@@ -101,7 +101,7 @@ class IQ4_NLType(BlockQuantType):
 class Q2_KType(BlockQuantType):
     """GGUF Q2_K: super-blocks of 256 values, 4-bit scales and minimums per 16 values, 2-bit codes."""
 
-    name = "quant.q2_k"
+    name = "rquant.q2_k"
     SCHEME_NAME = "q2_k"
 
 
@@ -109,7 +109,7 @@ class Q2_KType(BlockQuantType):
 class Q3_KType(BlockQuantType):
     """GGUF Q3_K: super-blocks of 256 values, 6-bit scales per 16 values, 3-bit codes (2 bits + a high-bit mask)."""
 
-    name = "quant.q3_k"
+    name = "rquant.q3_k"
     SCHEME_NAME = "q3_k"
 
 
@@ -117,7 +117,7 @@ class Q3_KType(BlockQuantType):
 class Q4_KType(BlockQuantType):
     """GGUF Q4_K: super-blocks of 256 values with 6-bit sub-block scales and minimums, 4-bit codes."""
 
-    name = "quant.q4_k"
+    name = "rquant.q4_k"
     SCHEME_NAME = "q4_k"
 
 
@@ -125,7 +125,7 @@ class Q4_KType(BlockQuantType):
 class Q5_KType(BlockQuantType):
     """GGUF Q5_K: super-blocks of 256 values with 6-bit sub-block scales and minimums, 5-bit codes."""
 
-    name = "quant.q5_k"
+    name = "rquant.q5_k"
     SCHEME_NAME = "q5_k"
 
 
@@ -133,7 +133,7 @@ class Q5_KType(BlockQuantType):
 class Q6_KType(BlockQuantType):
     """GGUF Q6_K: super-blocks of 256 values with 8-bit sub-block scales, 6-bit codes."""
 
-    name = "quant.q6_k"
+    name = "rquant.q6_k"
     SCHEME_NAME = "q6_k"
 
 
@@ -141,7 +141,7 @@ class Q6_KType(BlockQuantType):
 class Int4G32Type(BlockQuantType):
     """Group-wise int4, groups of 32: an f16 scale, unsigned nibbles with zero point 8."""
 
-    name = "quant.int4_g32"
+    name = "rquant.int4_g32"
     SCHEME_NAME = "int4_g32"
 
 
@@ -149,7 +149,7 @@ class Int4G32Type(BlockQuantType):
 class Int4G128Type(BlockQuantType):
     """Group-wise int4, groups of 128: an f16 scale, unsigned nibbles with zero point 8."""
 
-    name = "quant.int4_g128"
+    name = "rquant.int4_g128"
     SCHEME_NAME = "int4_g128"
 
 
@@ -157,7 +157,7 @@ class Int4G128Type(BlockQuantType):
 class Int8G32Type(BlockQuantType):
     """Group-wise int8, groups of 32: an f16 scale and signed bytes."""
 
-    name = "quant.int8_g32"
+    name = "rquant.int8_g32"
     SCHEME_NAME = "int8_g32"
 
 
@@ -165,7 +165,7 @@ class Int8G32Type(BlockQuantType):
 class Int8G128Type(BlockQuantType):
     """Group-wise int8, groups of 128: an f16 scale and signed bytes."""
 
-    name = "quant.int8_g128"
+    name = "rquant.int8_g128"
     SCHEME_NAME = "int8_g128"
 
 
@@ -196,7 +196,7 @@ assert set(BLOCK_QUANT_TYPES) == {n for n, s in SCHEMES.items() if s.quantized},
 
 
 def block_quant_type(scheme_name: str) -> BlockQuantType:
-    """The element type for a quantized scheme name, e.g. ``"q4_1"`` -> ``!quant.q4_1``."""
+    """The element type for a quantized scheme name, e.g. ``"q4_1"`` -> ``!rquant.q4_1``."""
     try:
         return BLOCK_QUANT_TYPES[scheme_name]()
     except KeyError:

@@ -1,4 +1,4 @@
-"""Numpy reference implementations of the ``quant`` ops for xDSL's interpreter.
+"""Numpy reference implementations of the ``rquant`` ops for xDSL's interpreter.
 
 Runtime values: a quantized tensor is a ``rusty_ir.weights.TensorView`` (its
 logical shape, scheme and raw bytes); a float tensor is a float32 numpy array.
@@ -26,7 +26,7 @@ def check_runtime_shape(op: Operation, what: str, shape: tuple[int, ...], ty: Te
 
 @register_impls
 class QuantFunctions(InterpreterFunctions):
-    """``quant.dequantize`` / ``quant.quantize`` through ``rusty_ir.weights``."""
+    """``rquant.dequantize`` / ``rquant.quantize`` through ``rusty_ir.weights``."""
 
     @impl(DequantizeOp)
     def run_dequantize(self, interpreter: Interpreter, op: DequantizeOp, args: PythonValues) -> PythonValues:
@@ -54,4 +54,4 @@ class QuantFunctions(InterpreterFunctions):
             data = quantize(arr, sch)
         except ValueError as err:
             raise RustyError(f"{describe_op(op)}: {err}") from None
-        return (TensorView(op.result.name_hint or "quant.quantize", tuple(arr.shape), sch, data),)
+        return (TensorView(op.result.name_hint or "rquant.quantize", tuple(arr.shape), sch, data),)

@@ -1,4 +1,4 @@
-"""Operations of the ``quant`` dialect: converting between block-quantized and float tensors."""
+"""Operations of the ``rquant`` dialect: converting between block-quantized and float tensors."""
 
 from __future__ import annotations
 
@@ -57,10 +57,10 @@ class DequantizeOp(IRDLOperation):
     into the consuming kernel so that weights stay quantized in GPU memory.
 
     Example:
-        %wf = quant.dequantize %w : tensor<1536x576x!quant.q4_1> -> tensor<1536x576xf32>
+        %wf = rquant.dequantize %w : tensor<1536x576x!rquant.q4_1> -> tensor<1536x576xf32>
     """
 
-    name = "quant.dequantize"
+    name = "rquant.dequantize"
 
     input = operand_def(TensorType)
     result = result_def(TensorType)
@@ -97,10 +97,10 @@ class QuantizeOp(IRDLOperation):
     used to quantize f32 checkpoints and in tests.
 
     Example:
-        %q = quant.quantize %x : tensor<64x128xf32> -> tensor<64x128x!quant.int8_g32>
+        %q = rquant.quantize %x : tensor<64x128xf32> -> tensor<64x128x!rquant.int8_g32>
     """
 
-    name = "quant.quantize"
+    name = "rquant.quantize"
 
     input = operand_def(TensorType)
     result = result_def(TensorType)
@@ -123,13 +123,13 @@ class QuantizeOp(IRDLOperation):
 
 
 KERNEL_BLOCK_K = 32
-"""Values of a K-quant super-block (256) that ``quant.load_block`` decodes at once: every kernel block of the GGUF
+"""Values of a K-quant super-block (256) that ``rquant.load_block`` decodes at once: every kernel block of the GGUF
 schemes is then 32 values, so contractions over weights of different GGUF schemes (a Q4_K_M layer's Q4_K keys and
 Q6_K values) share one block size."""
 
 
 def kernel_block(sch: Scheme) -> int:
-    """Values ``quant.load_block`` decodes at once: the scheme's block (32 values of a K-quant's super-block of 256),
+    """Values ``rquant.load_block`` decodes at once: the scheme's block (32 values of a K-quant's super-block of 256),
     or for plain floats one 16-byte word group (8 halves, 4 floats)."""
     if sch.name in K_QUANTS:
         return KERNEL_BLOCK_K
@@ -139,7 +139,7 @@ def kernel_block(sch: Scheme) -> int:
 
 
 class _WeightLoad(IRDLOperation):
-    """What ``quant.load`` and ``quant.load_block`` share: the weight's buffers, scheme, shape and layout."""
+    """What ``rquant.load`` and ``rquant.load_block`` share: the weight's buffers, scheme, shape and layout."""
 
     buffers = var_operand_def(MemRefType)
     row = operand_def(IndexType)
@@ -149,7 +149,7 @@ class _WeightLoad(IRDLOperation):
     layout = prop_def(StringAttr)
 
     irdl_options: tuple[IRDLOption, ...] = (ParsePropInAttrDict(),)
-    """Not a ClassVar (IRDL refuses lower-case ones); typed so that ``quant.dot_block`` may add its segment sizes."""
+    """Not a ClassVar (IRDL refuses lower-case ones); typed so that ``rquant.dot_block`` may add its segment sizes."""
 
     @property
     def scheme(self) -> Scheme:
@@ -203,11 +203,11 @@ class LoadOp(_WeightLoad):
     lowered by ``lower-quant-loads`` into word loads and bit arithmetic.
 
     Example:
-        %v = quant.load %w[%row, %col] {scheme = "q8_0", shape = array<i64: 49152, 576>, layout = "blocks"}
+        %v = rquant.load %w[%row, %col] {scheme = "q8_0", shape = array<i64: 49152, 576>, layout = "blocks"}
             : memref<7962624xi32> -> f32
     """
 
-    name = "quant.load"
+    name = "rquant.load"
 
     result = result_def(Float32Type)
     traits = traits_def(Pure())
@@ -221,7 +221,7 @@ class LoadOp(_WeightLoad):
 class LoadBlockOp(_WeightLoad):
     """One block of a stored weight, decoded as ``scale * q_j + offset`` (``j < kernel_block``).
 
-    Semantics: as ``quant.load`` for the ``kernel_block(scheme)`` values
+    Semantics: as ``rquant.load`` for the ``kernel_block(scheme)`` values
     ``W[row, block * B + j]``, returned factored: ``scale``, ``offset`` and the
     codes ``q_j`` as f32 (Q4_0: ``nibble - 8`` and offset 0; Q4_1: ``nibble``,
     its scale and minimum; Q5_0: the 5-bit code ``- 16``; Q5_1: the 5-bit code,
@@ -244,11 +244,11 @@ class LoadBlockOp(_WeightLoad):
     weight blocks); lowered by ``lower-quant-loads``.
 
     Example:
-        %s, %o, %q:32 = quant.load_block %codes, %scales[%row, %b] {scheme = "q4_0",
+        %s, %o, %q:32 = rquant.load_block %codes, %scales[%row, %b] {scheme = "q4_0",
             shape = array<i64: 1536, 576>, layout = "split"} : memref<110592xi32>, memref<13824xi32> -> f32, f32, f32, ...
     """
 
-    name = "quant.load_block"
+    name = "rquant.load_block"
 
     scale = result_def(Float32Type)
     offset = result_def(Float32Type)
@@ -267,11 +267,11 @@ class LoadBlockOp(_WeightLoad):
 
 
 DOT_SCHEMES = ("q4_0", "q4_1", "q8_0", "int4_g32", "int4_g128", "int8_g32", "int8_g128")
-"""Schemes whose codes ``quant.dot_block`` multiplies as 8-bit integers (4-bit codes and signed bytes). The other
-GGUF schemes (Q5_0, Q5_1, IQ4_NL, the K-quants) are read through ``quant.load_block`` in float only."""
+"""Schemes whose codes ``rquant.dot_block`` multiplies as 8-bit integers (4-bit codes and signed bytes). The other
+GGUF schemes (Q5_0, Q5_1, IQ4_NL, the K-quants) are read through ``rquant.load_block`` in float only."""
 
 OFFSET_SCHEMES = ("q4_1", "q5_1", "q4_k", "q5_k")
-"""Schemes whose ``quant.load_block`` / ``quant.dot_block`` offset may be non-zero (a block minimum): a
+"""Schemes whose ``rquant.load_block`` / ``rquant.dot_block`` offset may be non-zero (a block minimum): a
 contraction adds ``offset * sum_j x_j`` for them only."""
 
 
@@ -280,7 +280,7 @@ class DotBlockOp(_WeightLoad):
     """One block of a stored weight times a block of int8 activations: ``sum_j q_j a_j`` in integers.
 
     Semantics: ``scale``, ``offset`` and codes ``q_j`` are those of
-    ``quant.load_block`` (value j = ``scale * q_j + offset``); ``acts`` are
+    ``rquant.load_block`` (value j = ``scale * q_j + offset``); ``acts`` are
     ``block / 4`` words holding the activations ``a_j`` as signed bytes (byte
     ``j % 4`` of word ``j / 4``) and ``asum = sum_j a_j``. ``dot`` is ``sum_j
     q_j a_j`` exactly, so for activations ``x_j ~ d * a_j`` the block contributes
@@ -293,12 +293,12 @@ class DotBlockOp(_WeightLoad):
     ``rgpu.dot4_i8``.
 
     Example:
-        %s, %o, %d = quant.dot_block %codes, %scales[%row, %b], %a0, %a1, %a2, %a3, %a4, %a5, %a6, %a7 sum %asum
+        %s, %o, %d = rquant.dot_block %codes, %scales[%row, %b], %a0, %a1, %a2, %a3, %a4, %a5, %a6, %a7 sum %asum
             {scheme = "q4_0", shape = array<i64: 4096, 4096>, layout = "split"}
             : memref<1048576xi32>, memref<524288xf16> -> f32, f32, i32
     """
 
-    name = "quant.dot_block"
+    name = "rquant.dot_block"
 
     acts = var_operand_def(i32)
     asum = operand_def(i32)
@@ -320,6 +320,6 @@ class DotBlockOp(_WeightLoad):
         super().verify_()
         sch = self.scheme
         if sch.name not in DOT_SCHEMES:
-            raise VerifyException(f"quant.dot_block multiplies {', '.join(DOT_SCHEMES)} codes, not {sch.name}")
+            raise VerifyException(f"rquant.dot_block multiplies {', '.join(DOT_SCHEMES)} codes, not {sch.name}")
         if len(self.acts) * 4 != sch.block:
             raise VerifyException(f"a {sch.name} block of {sch.block} values takes {sch.block // 4} activation words, got {len(self.acts)}")

@@ -7,7 +7,7 @@ distributed over workgroups and invocations (``tiled.forall``), tiles promoted
 to workgroup memory (``tiled.promote``), register micro-tiles
 (``tiled.contract_tile``) and cross-invocation reductions (``tiled.reduce``),
 around upstream ``scf``, ``memref``, ``vector``, ``arith``, ``math`` and the
-memref-level ``quant`` loads. The passes after ``convert-dispatch-to-tiled``
+memref-level ``rquant`` loads. The passes after ``convert-dispatch-to-tiled``
 lower those four ops one at a time (ops.py says which pass lowers which);
 ``convert-tiled-to-gpu`` outlines the body into a ``gpu.func`` and turns the
 grid into a launch.

@@ -74,7 +74,7 @@ class KernelOp(IRDLOperation):
     over the same arguments and yields the three workgroup counts (index).
     Arguments are memrefs (bound as storage buffers; a quantized weight is
     bound as its raw 32-bit words, so a block argument may be ``memref<Nxi32>``
-    where the operand has a ``!quant`` element type of the same byte size) and
+    where the operand has a ``!rquant`` element type of the same byte size) and
     index scalars (the step's symbols, passed in a uniform block).
 
     Pipeline: made by ``convert-dispatch-to-tiled``; outlined by

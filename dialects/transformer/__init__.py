@@ -5,9 +5,9 @@ operation (embedding, rms_norm, linear, rope, attention against a KV cache,
 silu/gelu, mul/add, softcap, softmax, logits, argmax, sample) on 2-D activations
 ``tensor<?xNxf32>`` (tokens x features, the sequence length dynamic), with
 weights as ``tfm.weight`` ops that name tensors of the weight store, possibly
-quantized (``!quant`` element types). The decoder layer is one function called
+quantized (``!rquant`` element types). The decoder layer is one function called
 per layer with that layer's weights. ``convert-transformer-to-tensor`` lowers it
-to linalg/tensor/arith + ``quant``. ``rusty_ir.dialects.transformer.interp`` is
+to linalg/tensor/arith + ``rquant``. ``rusty_ir.dialects.transformer.interp`` is
 the numpy reference interpreter every lowering is checked against.
 See docs/architecture.md, "Transformer level".
 """

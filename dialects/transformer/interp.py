@@ -141,7 +141,7 @@ class TransformerFunctions(InterpreterFunctions):
         """A float32 array for a weight operand: a stored view (dequantized once, then cached) or an array."""
         if not isinstance(value, TensorView):
             return _f32(value)
-        if self.weights.get(value.name) is not value:  # not from the store (e.g. quant.quantize): don't cache
+        if self.weights.get(value.name) is not value:  # not from the store (e.g. rquant.quantize): don't cache
             return dequantize(value.data, value.scheme, value.shape)
         cached = self._dense.get(value.name)
         if cached is None:

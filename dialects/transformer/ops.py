@@ -5,7 +5,7 @@ Conventions shared by every op (see docs/architecture.md, "Transformer level"):
 - Activations are ``tensor<?xNxf32>``: one row per token, the sequence length
   dynamic. Heads are attributes, never tensor dimensions.
 - Weights come from ``tfm.weight`` and have static shapes; their element type
-  is the storage scheme (f32, f16, bf16 or a ``!quant`` block type).
+  is the storage scheme (f32, f16, bf16 or a ``!rquant`` block type).
   Matrices are ``[out, in]`` as in GGUF and Hugging Face.
 - Verifiers check the static dims that must agree; a ``?`` agrees with anything.
 
@@ -91,7 +91,7 @@ def _weight(op: IRDLOperation, what: str, ty: Attribute, rank: int, allow_quant:
     assert isinstance(ty, TensorType)
     elem: Attribute = ty.element_type
     if storage_scheme(elem) is None or (not allow_quant and isinstance(elem, BlockQuantType)):
-        kinds = "f32, f16, bf16 or a !quant type" if allow_quant else "f32, f16 or bf16"
+        kinds = "f32, f16, bf16 or a !rquant type" if allow_quant else "f32, f16 or bf16"
         raise VerifyException(f"{what} must have element type {kinds}, got {ty}")
     check_block_divisible(what, ty)
     return shape
@@ -180,15 +180,15 @@ class WeightOp(IRDLOperation):
     exactly one ``{}``, replaced by the layer index (``blk.{}.attn_q.weight`` at
     layer 3 is ``blk.3.attn_q.weight``); without one it holds none. The result
     type is static; its element type is how the tensor is stored (f32, f16,
-    bf16 or a ``!quant`` block type), so a quantized weight stays quantized
+    bf16 or a ``!rquant`` block type), so a quantized weight stays quantized
     until the op that consumes it.
 
     Pipeline: created by the importers; lowering maps it to a binding of the
     weight's bytes, which the runtime uploads from the memory-mapped file.
 
     Example:
-        %emb = tfm.weight "token_embd.weight" : tensor<49152x576x!quant.q8_0>
-        %wq = tfm.weight "blk.{}.attn_q.weight"[%layer] : tensor<576x576x!quant.q4_1>
+        %emb = tfm.weight "token_embd.weight" : tensor<49152x576x!rquant.q8_0>
+        %wq = tfm.weight "blk.{}.attn_q.weight"[%layer] : tensor<576x576x!rquant.q4_1>
     """
 
     name = "tfm.weight"
@@ -244,7 +244,7 @@ class EmbeddingOp(IRDLOperation):
     with the dequantization of the rows it reads, and the scale).
 
     Example:
-        %h = tfm.embedding %tokens, %emb : tensor<?xi32>, tensor<49152x576x!quant.q8_0> -> tensor<?x576xf32>
+        %h = tfm.embedding %tokens, %emb : tensor<?xi32>, tensor<49152x576x!rquant.q8_0> -> tensor<?x576xf32>
         %g = tfm.embedding %tokens, %emb {scale = 8.000000e+00 : f32} : tensor<?xi32>, tensor<400x64xf32> -> tensor<?x64xf32>
     """
 
@@ -349,7 +349,7 @@ class LinearOp(IRDLOperation):
 
     Semantics: ``x`` is ``[S, in]``, ``W`` is ``[out, in]`` (GGUF/Hugging Face
     order), the optional bias is ``[out]``; ``y[r, o] = sum_k x[r, k] * W[o, k] + bias[o]``.
-    ``W`` may be stored as f32, f16, bf16 or a ``!quant`` block type: it is
+    ``W`` may be stored as f32, f16, bf16 or a ``!rquant`` block type: it is
     dequantized to f32 (blocks run along ``in``); accumulation is f32.
 
     Pipeline: the q/k/v/o projections and the MLP; lowered to a GEMV (decode,
@@ -357,7 +357,7 @@ class LinearOp(IRDLOperation):
     weight loads.
 
     Example:
-        %q = tfm.linear %n, %wq : tensor<?x576xf32>, tensor<576x576x!quant.q4_1> -> tensor<?x576xf32>
+        %q = tfm.linear %n, %wq : tensor<?x576xf32>, tensor<576x576x!rquant.q4_1> -> tensor<?x576xf32>
         %k = tfm.linear %n, %wk, %bk : tensor<?x576xf32>, tensor<192x576xf16>, tensor<192xf32> -> tensor<?x192xf32>
     """
 
@@ -749,7 +749,7 @@ class LogitsOp(IRDLOperation):
     Pipeline: after the final norm; lowered to one GEMV over the vocabulary.
 
     Example:
-        %l = tfm.logits %hn, %wout : tensor<?x576xf32>, tensor<49152x576x!quant.q8_0> -> tensor<49152xf32>
+        %l = tfm.logits %hn, %wout : tensor<?x576xf32>, tensor<49152x576x!rquant.q8_0> -> tensor<49152xf32>
     """
 
     name = "tfm.logits"

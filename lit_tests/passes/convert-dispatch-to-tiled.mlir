@@ -1,7 +1,7 @@
 // RUN: rusty-opt %s -p 'attach-target{int-dot=1},convert-dispatch-to-tiled' --split-input-file | filecheck %s
 // Each region becomes a tiled.kernel whose body is its schedule: tiled.forall over workgroups, then over
 // the invocations of one, with the collective ops (tiled.reduce, tiled.promote, tiled.contract_tile) and
-// the weight reads (quant.load_block, quant.dot_block) of its strategy's builder (passes/codegen/).
+// the weight reads (rquant.load_block, rquant.dot_block) of its strategy's builder (passes/codegen/).
 // tests/passes/test_dispatch_to_tiled.py runs each strategy on wgpu against numpy, and the tiny
 // model through the whole default pipeline.
 
@@ -79,27 +79,27 @@ func.func @row(%x: memref<?x50xf32>, %y: memref<?x50xf32>) {
 // -----
 
 // gemv (decode): workgroups over (groups of 8 rows, tokens), invocations over (2 row groups, 32
-// invocations splitting K); each walks every 32nd weight block with quant.load_block for its 4 rows
+// invocations splitting K); each walks every 32nd weight block with rquant.load_block for its 4 rows
 // (the q4_0 weight is bound as its 333 raw words), a tiled.reduce adds the 32 partial sums per row,
 // and invocation 0 of each group stores its rows (those past N = 37 skipped).
 // CHECK-LABEL: func.func @contraction
 // CHECK:         tiled.kernel "gemv_0"(%{{.*}}) {workgroup_size = array<i64: 64, 1, 1>}
-// CHECK-SAME:    memref<37x64x!quant.q4_0>
+// CHECK-SAME:    memref<37x64x!rquant.q4_0>
 // CHECK-NEXT:    ^{{.*}}(%{{.*}}: memref<?x64xf32>, %{{.*}}: memref<333xi32>,
 // CHECK:           tiled.forall (%{{.*}}, %{{.*}}) in (%{{.*}}, %{{.*}}) workgroup {
 // CHECK:             tiled.forall (%{{.*}}, %{{.*}}) in (%{{.*}}, %{{.*}}) invocation {
 // CHECK:               %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} = scf.for
-// CHECK-COUNT-4:         quant.load_block %{{.*}}[%{{.*}}, %{{.*}}] {scheme = "q4_0", shape = array<i64: 37, 64>, layout = "blocks"} : memref<333xi32>
+// CHECK-COUNT-4:         rquant.load_block %{{.*}}[%{{.*}}, %{{.*}}] {scheme = "q4_0", shape = array<i64: 37, 64>, layout = "blocks"} : memref<333xi32>
 // CHECK:               %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} = tiled.reduce add %{{.*}} width 32 : f32, f32, f32, f32
 // CHECK:               scf.if
-// CHECK-NOT:     quant.dot_block
-func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: memref<?x37xf32>, %s: index, %y: memref<?x37xf32>) {
-  dispatch.region "gemv_0"(%x, %w, %h, %s, %y) {config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32>} : (memref<?x64xf32>, memref<37x64x!quant.q4_0>, memref<?x37xf32>, index, memref<?x37xf32>) -> () {
-  ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64x!quant.q4_0>, %hb: memref<?x37xf32>, %n: index, %out: memref<?x37xf32>):
+// CHECK-NOT:     rquant.dot_block
+func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!rquant.q4_0>, %h: memref<?x37xf32>, %s: index, %y: memref<?x37xf32>) {
+  dispatch.region "gemv_0"(%x, %w, %h, %s, %y) {config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32>} : (memref<?x64xf32>, memref<37x64x!rquant.q4_0>, memref<?x37xf32>, index, memref<?x37xf32>) -> () {
+  ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64x!rquant.q4_0>, %hb: memref<?x37xf32>, %n: index, %out: memref<?x37xf32>):
     %at = bufferization.to_tensor %a : memref<?x64xf32> to tensor<?x64xf32>
-    %wt = bufferization.to_tensor %wb : memref<37x64x!quant.q4_0> to tensor<37x64x!quant.q4_0>
+    %wt = bufferization.to_tensor %wb : memref<37x64x!rquant.q4_0> to tensor<37x64x!rquant.q4_0>
     %ht = bufferization.to_tensor %hb : memref<?x37xf32> to tensor<?x37xf32>
-    %wf = quant.dequantize %wt : tensor<37x64x!quant.q4_0> -> tensor<37x64xf32>
+    %wf = rquant.dequantize %wt : tensor<37x64x!rquant.q4_0> -> tensor<37x64xf32>
     %zero = arith.constant 0.0 : f32
     %e = tensor.empty(%n) : tensor<?x37xf32>
     %i = linalg.fill ins(%zero : f32) outs(%e : tensor<?x37xf32>) -> tensor<?x37xf32>
@@ -126,7 +126,7 @@ func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: 
 // gemv with math = dp4a (targets with packed 8-bit dot products): the workgroup first quantizes the
 // activation blocks into workgroup memory together (i32 units of 12: 8 words of int8 values, the block's
 // scale and sum, padding; 8 neighbouring invocations per block, 4 values and one word each, the block's
-// maximum and sum by tiled.reduce), then each weight block is a quant.dot_block against them.
+// maximum and sum by tiled.reduce), then each weight block is a rquant.dot_block against them.
 // CHECK-LABEL: func.func @contraction_dp4a
 // CHECK:         tiled.kernel "gemv_dp4a_0"
 // CHECK:           %[[XQ:.*]] = memref.alloca() : memref<1x24xi32, 3 : i64>
@@ -139,15 +139,15 @@ func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: 
 // CHECK:               "gpu.barrier"() : () -> ()
 // CHECK:               scf.for
 // CHECK:                 memref.load %[[XQ]]
-// CHECK-COUNT-4:         quant.dot_block %{{.*}}[%{{.*}}, %{{.*}}], {{.*}} sum %{{.*}} {scheme = "q4_0", shape = array<i64: 37, 64>, layout = "blocks"} : memref<333xi32> -> f32, f32, i32
+// CHECK-COUNT-4:         rquant.dot_block %{{.*}}[%{{.*}}, %{{.*}}], {{.*}} sum %{{.*}} {scheme = "q4_0", shape = array<i64: 37, 64>, layout = "blocks"} : memref<333xi32> -> f32, f32, i32
 // CHECK:               tiled.reduce add
-func.func @contraction_dp4a(%x: memref<?x64xf32>, %w: memref<37x64x!quant.q4_0>, %h: memref<?x37xf32>, %s: index, %y: memref<?x37xf32>) {
-  dispatch.region "gemv_dp4a_0"(%x, %w, %h, %s, %y) {config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32, math = dp4a>} : (memref<?x64xf32>, memref<37x64x!quant.q4_0>, memref<?x37xf32>, index, memref<?x37xf32>) -> () {
-  ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64x!quant.q4_0>, %hb: memref<?x37xf32>, %n: index, %out: memref<?x37xf32>):
+func.func @contraction_dp4a(%x: memref<?x64xf32>, %w: memref<37x64x!rquant.q4_0>, %h: memref<?x37xf32>, %s: index, %y: memref<?x37xf32>) {
+  dispatch.region "gemv_dp4a_0"(%x, %w, %h, %s, %y) {config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32, math = dp4a>} : (memref<?x64xf32>, memref<37x64x!rquant.q4_0>, memref<?x37xf32>, index, memref<?x37xf32>) -> () {
+  ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64x!rquant.q4_0>, %hb: memref<?x37xf32>, %n: index, %out: memref<?x37xf32>):
     %at = bufferization.to_tensor %a : memref<?x64xf32> to tensor<?x64xf32>
-    %wt = bufferization.to_tensor %wb : memref<37x64x!quant.q4_0> to tensor<37x64x!quant.q4_0>
+    %wt = bufferization.to_tensor %wb : memref<37x64x!rquant.q4_0> to tensor<37x64x!rquant.q4_0>
     %ht = bufferization.to_tensor %hb : memref<?x37xf32> to tensor<?x37xf32>
-    %wf = quant.dequantize %wt : tensor<37x64x!quant.q4_0> -> tensor<37x64xf32>
+    %wf = rquant.dequantize %wt : tensor<37x64x!rquant.q4_0> -> tensor<37x64xf32>
     %zero = arith.constant 0.0 : f32
     %e = tensor.empty(%n) : tensor<?x37xf32>
     %i = linalg.fill ins(%zero : f32) outs(%e : tensor<?x37xf32>) -> tensor<?x37xf32>

@@ -113,10 +113,10 @@ func.func @step(%x: memref<?x8xf32>, %y: memref<?x8xf32>, %sums: memref<?xf32>, 
 // CHECK-NEXT:    "gpu.func"() <{function_type = (memref<34xi32>, memref<4xf32>) -> (), kernel}>
 // CHECK:         }) {sym_name = "gemv_2", gpu.known_block_size = array<i32: 32, 1, 1>} : () -> ()
 // CHECK-LABEL: func.func @quantized
-// CHECK-SAME:  (%[[W:.*]]: memref<4x32x!quant.q8_0>, %[[OUT:.*]]: memref<4xf32>, %[[N:.*]]: index)
+// CHECK-SAME:  (%[[W:.*]]: memref<4x32x!rquant.q8_0>, %[[OUT:.*]]: memref<4xf32>, %[[N:.*]]: index)
 // CHECK:         scf.for
 // CHECK:           "gpu.launch_func"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[W]], %[[OUT]]) <{kernel = @kernels::@gemv_1,
-// CHECK-SAME:        (index, index, index, index, index, index, memref<4x32x!quant.q8_0>, memref<4xf32>) -> ()
+// CHECK-SAME:        (index, index, index, index, index, index, memref<4x32x!rquant.q8_0>, memref<4xf32>) -> ()
 // CHECK:         "gpu.launch_func"({{.*}}) <{kernel = @kernels::@gemv_2,
 // WGSL:        fn gemv_1(
 // WGSL:        fn gemv_2(
@@ -125,11 +125,11 @@ func.func @step(%x: memref<?x8xf32>, %y: memref<?x8xf32>, %sums: memref<?xf32>, 
     "gpu.return"() : () -> ()
   }) {sym_name = "gemv", gpu.known_block_size = array<i32: 1, 1, 1>} : () -> ()
 }) : () -> ()
-func.func @quantized(%w: memref<4x32x!quant.q8_0>, %out: memref<4xf32>, %n: index) {
+func.func @quantized(%w: memref<4x32x!rquant.q8_0>, %out: memref<4xf32>, %n: index) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   scf.for %i = %c0 to %n step %c1 {
-    tiled.kernel "gemv"(%w, %out) {workgroup_size = array<i64: 32, 1, 1>} : memref<4x32x!quant.q8_0>, memref<4xf32> grid {
+    tiled.kernel "gemv"(%w, %out) {workgroup_size = array<i64: 32, 1, 1>} : memref<4x32x!rquant.q8_0>, memref<4xf32> grid {
     ^bb0(%a: memref<34xi32>, %o: memref<4xf32>):
       %g1 = arith.constant 1 : index
       %g4 = arith.constant 4 : index
@@ -139,7 +139,7 @@ func.func @quantized(%w: memref<4x32x!quant.q8_0>, %out: memref<4xf32>, %n: inde
       tiled.yield
     }
   }
-  tiled.kernel "gemv"(%w, %out) {workgroup_size = array<i64: 32, 1, 1>} : memref<4x32x!quant.q8_0>, memref<4xf32> grid {
+  tiled.kernel "gemv"(%w, %out) {workgroup_size = array<i64: 32, 1, 1>} : memref<4x32x!rquant.q8_0>, memref<4xf32> grid {
   ^bb0(%a: memref<34xi32>, %o: memref<4xf32>):
     %g1 = arith.constant 1 : index
     tiled.yield %g1, %g1, %g1 : index, index, index

@@ -158,12 +158,12 @@ func.func @rms_norm_per_head(%q: tensor<?x32xf32>, %w: tensor<8xf32>) -> tensor<
 // -----
 
 // tfm.linear with a q4_0 weight and a bias: the weight becomes dispatch.weight, read through
-// quant.dequantize by a contraction over (s, n, k) with the weight at (n, k); then the bias.
+// rquant.dequantize by a contraction over (s, n, k) with the weight at (n, k); then the bias.
 // CHECK-LABEL: func.func @linear
 // CHECK-SAME:  (%[[X:.*]]: tensor<?x32xf32>, %[[L:.*]]: index, %[[B:.*]]: tensor<16xf32>)
-// CHECK-NEXT:    %[[W:.*]] = dispatch.weight "blk.{}.w"[%[[L]]] : tensor<16x32x!quant.q4_0>
+// CHECK-NEXT:    %[[W:.*]] = dispatch.weight "blk.{}.w"[%[[L]]] : tensor<16x32x!rquant.q4_0>
 // CHECK:         %[[S:.*]] = tensor.dim %[[X]], %{{.*}} : tensor<?x32xf32>
-// CHECK-NEXT:    %[[WF:.*]] = quant.dequantize %[[W]] : tensor<16x32x!quant.q4_0> -> tensor<16x32xf32>
+// CHECK-NEXT:    %[[WF:.*]] = rquant.dequantize %[[W]] : tensor<16x32x!rquant.q4_0> -> tensor<16x32xf32>
 // CHECK-NEXT:    %[[E:.*]] = tensor.empty(%[[S]]) : tensor<?x16xf32>
 // CHECK-NEXT:    %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK-NEXT:    %[[INIT:.*]] = linalg.fill ins(%[[ZERO]] : f32) outs(%[[E]] : tensor<?x16xf32>)
@@ -178,8 +178,8 @@ func.func @rms_norm_per_head(%q: tensor<?x32xf32>, %w: tensor<8xf32>) -> tensor<
 // CHECK-SAME:      ins(%[[MM]], %[[B]] : tensor<?x16xf32>, tensor<16xf32>) outs(%[[E2]] : tensor<?x16xf32>)
 // CHECK:         func.return %[[Y]]
 func.func @linear(%x: tensor<?x32xf32>, %layer: index, %b: tensor<16xf32>) -> tensor<?x16xf32> {
-  %w = tfm.weight "blk.{}.w"[%layer] : tensor<16x32x!quant.q4_0>
-  %y = tfm.linear %x, %w, %b : tensor<?x32xf32>, tensor<16x32x!quant.q4_0>, tensor<16xf32> -> tensor<?x16xf32>
+  %w = tfm.weight "blk.{}.w"[%layer] : tensor<16x32x!rquant.q4_0>
+  %y = tfm.linear %x, %w, %b : tensor<?x32xf32>, tensor<16x32x!rquant.q4_0>, tensor<16xf32> -> tensor<?x16xf32>
   func.return %y : tensor<?x16xf32>
 }
 
@@ -189,8 +189,8 @@ func.func @linear(%x: tensor<?x32xf32>, %layer: index, %b: tensor<16xf32>) -> te
 // dequantized table at (token, d) with tensor.extract.
 // CHECK-LABEL: func.func @embedding
 // CHECK-SAME:  (%[[T:.*]]: tensor<?xi32>)
-// CHECK-NEXT:    %[[EMB:.*]] = dispatch.weight "token_embd.weight" : tensor<16x32x!quant.q8_0>
-// CHECK-NEXT:    %[[TAB:.*]] = quant.dequantize %[[EMB]] : tensor<16x32x!quant.q8_0> -> tensor<16x32xf32>
+// CHECK-NEXT:    %[[EMB:.*]] = dispatch.weight "token_embd.weight" : tensor<16x32x!rquant.q8_0>
+// CHECK-NEXT:    %[[TAB:.*]] = rquant.dequantize %[[EMB]] : tensor<16x32x!rquant.q8_0> -> tensor<16x32xf32>
 // CHECK:         %[[S:.*]] = tensor.dim %[[T]], %{{.*}} : tensor<?xi32>
 // CHECK-NEXT:    %[[E:.*]] = tensor.empty(%[[S]]) : tensor<?x32xf32>
 // CHECK-NEXT:    %[[H:.*]] = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]}
@@ -202,8 +202,8 @@ func.func @linear(%x: tensor<?x32xf32>, %layer: index, %b: tensor<16xf32>) -> te
 // CHECK-NEXT:      linalg.yield %[[V]] : f32
 // CHECK:         func.return %[[H]]
 func.func @embedding(%tokens: tensor<?xi32>) -> tensor<?x32xf32> {
-  %emb = tfm.weight "token_embd.weight" : tensor<16x32x!quant.q8_0>
-  %h = tfm.embedding %tokens, %emb : tensor<?xi32>, tensor<16x32x!quant.q8_0> -> tensor<?x32xf32>
+  %emb = tfm.weight "token_embd.weight" : tensor<16x32x!rquant.q8_0>
+  %h = tfm.embedding %tokens, %emb : tensor<?xi32>, tensor<16x32x!rquant.q8_0> -> tensor<?x32xf32>
   func.return %h : tensor<?x32xf32>
 }
 

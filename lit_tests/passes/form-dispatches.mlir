@@ -10,34 +10,34 @@
 // - the output projection carries the residual add as its epilogue;
 // - the fused gate|up recomputes the FFN RMSNorm and carries SiLU(gate) * up as its epilogue;
 // - the down projection carries the second residual add.
-// No quant.dequantize, linalg.generic or linalg_ext op is left on the host.
+// No rquant.dequantize, linalg.generic or linalg_ext op is left on the host.
 // CHECK-LABEL: func.func @decoder_layer
 // CHECK-SAME:  (%[[H:.*]]: tensor<?x32xf32>, %[[POS:.*]]: index, %[[LAYER:.*]]: index) -> tensor<?x32xf32>
 // CHECK-NEXT:    %[[WN:.*]] = dispatch.weight "blk.{}.attn_norm.weight"[%[[LAYER]]] : tensor<32xf32>
-// CHECK-NEXT:    %[[WQ:.*]] = dispatch.weight "blk.{}.attn_q.weight"[%[[LAYER]]] : tensor<16x32x!quant.q8_0>
-// CHECK-NEXT:    %[[WK:.*]] = dispatch.weight "blk.{}.attn_k.weight"[%[[LAYER]]] : tensor<8x32x!quant.q4_0>
+// CHECK-NEXT:    %[[WQ:.*]] = dispatch.weight "blk.{}.attn_q.weight"[%[[LAYER]]] : tensor<16x32x!rquant.q8_0>
+// CHECK-NEXT:    %[[WK:.*]] = dispatch.weight "blk.{}.attn_k.weight"[%[[LAYER]]] : tensor<8x32x!rquant.q4_0>
 // CHECK-NEXT:    %[[WV:.*]] = dispatch.weight "blk.{}.attn_v.weight"[%[[LAYER]]] : tensor<8x32xf16>
 // CHECK-NEXT:    %[[WO:.*]] = dispatch.weight "blk.{}.attn_output.weight"[%[[LAYER]]] : tensor<32x16xf32>
 // CHECK-NEXT:    %[[WN2:.*]] = dispatch.weight "blk.{}.ffn_norm.weight"[%[[LAYER]]] : tensor<32xf32>
-// CHECK-NEXT:    %[[WG:.*]] = dispatch.weight "blk.{}.ffn_gate.weight"[%[[LAYER]]] : tensor<64x32x!quant.q4_0>
-// CHECK-NEXT:    %[[WU:.*]] = dispatch.weight "blk.{}.ffn_up.weight"[%[[LAYER]]] : tensor<64x32x!quant.q4_1>
-// CHECK-NEXT:    %[[WD:.*]] = dispatch.weight "blk.{}.ffn_down.weight"[%[[LAYER]]] : tensor<32x64x!quant.q8_0>
+// CHECK-NEXT:    %[[WG:.*]] = dispatch.weight "blk.{}.ffn_gate.weight"[%[[LAYER]]] : tensor<64x32x!rquant.q4_0>
+// CHECK-NEXT:    %[[WU:.*]] = dispatch.weight "blk.{}.ffn_up.weight"[%[[LAYER]]] : tensor<64x32x!rquant.q4_1>
+// CHECK-NEXT:    %[[WD:.*]] = dispatch.weight "blk.{}.ffn_down.weight"[%[[LAYER]]] : tensor<32x64x!rquant.q8_0>
 // CHECK:         %[[S:.*]] = tensor.dim %[[H]], %{{.*}} : tensor<?x32xf32>
 //
-// CHECK:         %[[Q:.*]] = dispatch.region "contraction_0"(%[[S]], %[[H]], %[[WN]], %[[WQ]]) : (index, tensor<?x32xf32>, tensor<32xf32>, tensor<16x32x!quant.q8_0>) -> tensor<?x16xf32> {
-// CHECK-NEXT:    ^{{.*}}(%{{.*}}: index, %[[QH:.*]]: tensor<?x32xf32>, %[[QWN:.*]]: tensor<32xf32>, %[[QWQ:.*]]: tensor<16x32x!quant.q8_0>):
+// CHECK:         %[[Q:.*]] = dispatch.region "contraction_0"(%[[S]], %[[H]], %[[WN]], %[[WQ]]) : (index, tensor<?x32xf32>, tensor<32xf32>, tensor<16x32x!rquant.q8_0>) -> tensor<?x16xf32> {
+// CHECK-NEXT:    ^{{.*}}(%{{.*}}: index, %[[QH:.*]]: tensor<?x32xf32>, %[[QWN:.*]]: tensor<32xf32>, %[[QWQ:.*]]: tensor<16x32x!rquant.q8_0>):
 // CHECK:           %[[QSS:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%[[QH]] : tensor<?x32xf32>)
 // CHECK:           %[[QN:.*]] = linalg.generic {{.*}} ins(%[[QH]], %[[QSS]], %[[QWN]] : tensor<?x32xf32>, tensor<?xf32>, tensor<32xf32>)
-// CHECK:           %[[QWF:.*]] = quant.dequantize %[[QWQ]] : tensor<16x32x!quant.q8_0> -> tensor<16x32xf32>
+// CHECK:           %[[QWF:.*]] = rquant.dequantize %[[QWQ]] : tensor<16x32x!rquant.q8_0> -> tensor<16x32xf32>
 // CHECK:           %[[QO:.*]] = linalg.generic {{.*}} ins(%[[QN]], %[[QWF]] : tensor<?x32xf32>, tensor<16x32xf32>)
 // CHECK:           dispatch.yield %[[QO]] : tensor<?x16xf32>
 // CHECK-NEXT:    }
 //
-// CHECK:         %[[K:[^,]*]], %[[V:.*]] = dispatch.region "contraction_1"(%[[S]], %[[H]], %[[WN]], %[[WK]], %[[WV]]) : (index, tensor<?x32xf32>, tensor<32xf32>, tensor<8x32x!quant.q4_0>, tensor<8x32xf16>) -> (tensor<?x8xf32>, tensor<?x8xf32>) {
-// CHECK-NEXT:    ^{{.*}}(%{{.*}}: index, %[[KH:.*]]: tensor<?x32xf32>, %[[KWN:.*]]: tensor<32xf32>, %[[KWK:.*]]: tensor<8x32x!quant.q4_0>, %[[KWV:.*]]: tensor<8x32xf16>):
+// CHECK:         %[[K:[^,]*]], %[[V:.*]] = dispatch.region "contraction_1"(%[[S]], %[[H]], %[[WN]], %[[WK]], %[[WV]]) : (index, tensor<?x32xf32>, tensor<32xf32>, tensor<8x32x!rquant.q4_0>, tensor<8x32xf16>) -> (tensor<?x8xf32>, tensor<?x8xf32>) {
+// CHECK-NEXT:    ^{{.*}}(%{{.*}}: index, %[[KH:.*]]: tensor<?x32xf32>, %[[KWN:.*]]: tensor<32xf32>, %[[KWK:.*]]: tensor<8x32x!rquant.q4_0>, %[[KWV:.*]]: tensor<8x32xf16>):
 // CHECK:           %[[KSS:.*]] = linalg.generic {{.*}} ins(%[[KH]] : tensor<?x32xf32>)
 // CHECK:           %[[KN:.*]] = linalg.generic {{.*}} ins(%[[KH]], %[[KSS]], %[[KWN]] : tensor<?x32xf32>, tensor<?xf32>, tensor<32xf32>)
-// CHECK:           %[[KWF:.*]] = quant.dequantize %[[KWK]] : tensor<8x32x!quant.q4_0> -> tensor<8x32xf32>
+// CHECK:           %[[KWF:.*]] = rquant.dequantize %[[KWK]] : tensor<8x32x!rquant.q4_0> -> tensor<8x32xf32>
 // CHECK:           %[[KO:[^,]*]], %[[VO:.*]] = linalg.generic {{.*}} ins(%[[KN]], %[[KWF]], %[[KWV]] : tensor<?x32xf32>, tensor<8x32xf32>, tensor<8x32xf16>)
 // CHECK:           dispatch.yield %[[KO]], %[[VO]] : tensor<?x8xf32>, tensor<?x8xf32>
 // CHECK-NEXT:    }
@@ -68,12 +68,12 @@
 // CHECK:           dispatch.yield %[[OR]] : tensor<?x32xf32>
 // CHECK-NEXT:    }
 //
-// CHECK:         %[[M:.*]] = dispatch.region "contraction_5"(%[[S2]], %[[H2]], %[[WN2]], %[[WG]], %[[WU]]) : (index, tensor<?x32xf32>, tensor<32xf32>, tensor<64x32x!quant.q4_0>, tensor<64x32x!quant.q4_1>) -> tensor<?x64xf32> {
-// CHECK-NEXT:    ^{{.*}}(%{{.*}}: index, %[[FH:.*]]: tensor<?x32xf32>, %[[FWN:.*]]: tensor<32xf32>, %[[FWG:.*]]: tensor<64x32x!quant.q4_0>, %[[FWU:.*]]: tensor<64x32x!quant.q4_1>):
+// CHECK:         %[[M:.*]] = dispatch.region "contraction_5"(%[[S2]], %[[H2]], %[[WN2]], %[[WG]], %[[WU]]) : (index, tensor<?x32xf32>, tensor<32xf32>, tensor<64x32x!rquant.q4_0>, tensor<64x32x!rquant.q4_1>) -> tensor<?x64xf32> {
+// CHECK-NEXT:    ^{{.*}}(%{{.*}}: index, %[[FH:.*]]: tensor<?x32xf32>, %[[FWN:.*]]: tensor<32xf32>, %[[FWG:.*]]: tensor<64x32x!rquant.q4_0>, %[[FWU:.*]]: tensor<64x32x!rquant.q4_1>):
 // CHECK:           %[[FSS:.*]] = linalg.generic {{.*}} ins(%[[FH]] : tensor<?x32xf32>)
 // CHECK:           %[[FN:.*]] = linalg.generic {{.*}} ins(%[[FH]], %[[FSS]], %[[FWN]] : tensor<?x32xf32>, tensor<?xf32>, tensor<32xf32>)
-// CHECK:           %[[FWGF:.*]] = quant.dequantize %[[FWG]] : tensor<64x32x!quant.q4_0> -> tensor<64x32xf32>
-// CHECK:           %[[FWUF:.*]] = quant.dequantize %[[FWU]] : tensor<64x32x!quant.q4_1> -> tensor<64x32xf32>
+// CHECK:           %[[FWGF:.*]] = rquant.dequantize %[[FWG]] : tensor<64x32x!rquant.q4_0> -> tensor<64x32xf32>
+// CHECK:           %[[FWUF:.*]] = rquant.dequantize %[[FWU]] : tensor<64x32x!rquant.q4_1> -> tensor<64x32xf32>
 // CHECK:           %[[G:[^,]*]], %[[U:.*]] = linalg.generic {{.*}} ins(%[[FN]], %[[FWGF]], %[[FWUF]] : tensor<?x32xf32>, tensor<64x32xf32>, tensor<64x32xf32>)
 // CHECK:           %[[SG:.*]] = linalg.generic {{.*}} ins(%[[G]] : tensor<?x64xf32>)
 // CHECK:             math.exp
@@ -82,27 +82,27 @@
 // CHECK:           dispatch.yield %[[MO]] : tensor<?x64xf32>
 // CHECK-NEXT:    }
 //
-// CHECK:         %[[OUT:.*]] = dispatch.region "contraction_6"(%[[WD]], %[[S2]], %[[M]], %[[H2]]) : (tensor<32x64x!quant.q8_0>, index, tensor<?x64xf32>, tensor<?x32xf32>) -> tensor<?x32xf32> {
-// CHECK-NEXT:    ^{{.*}}(%[[DW:.*]]: tensor<32x64x!quant.q8_0>, %{{.*}}: index, %[[DM:.*]]: tensor<?x64xf32>, %[[DH:.*]]: tensor<?x32xf32>):
-// CHECK-NEXT:      %[[DWF:.*]] = quant.dequantize %[[DW]] : tensor<32x64x!quant.q8_0> -> tensor<32x64xf32>
+// CHECK:         %[[OUT:.*]] = dispatch.region "contraction_6"(%[[WD]], %[[S2]], %[[M]], %[[H2]]) : (tensor<32x64x!rquant.q8_0>, index, tensor<?x64xf32>, tensor<?x32xf32>) -> tensor<?x32xf32> {
+// CHECK-NEXT:    ^{{.*}}(%[[DW:.*]]: tensor<32x64x!rquant.q8_0>, %{{.*}}: index, %[[DM:.*]]: tensor<?x64xf32>, %[[DH:.*]]: tensor<?x32xf32>):
+// CHECK-NEXT:      %[[DWF:.*]] = rquant.dequantize %[[DW]] : tensor<32x64x!rquant.q8_0> -> tensor<32x64xf32>
 // CHECK:           %[[DO:.*]] = linalg.generic {{.*}} ins(%[[DM]], %[[DWF]] : tensor<?x64xf32>, tensor<32x64xf32>)
 // CHECK:           %[[DR:.*]] = linalg.generic {{.*}} ins(%[[DH]], %[[DO]] : tensor<?x32xf32>, tensor<?x32xf32>)
 // CHECK:           dispatch.yield %[[DR]] : tensor<?x32xf32>
 // CHECK-NEXT:    }
 // CHECK-NOT:     linalg.generic
-// CHECK-NOT:     quant.dequantize
+// CHECK-NOT:     rquant.dequantize
 // CHECK:         func.return %[[OUT]] : tensor<?x32xf32>
 dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 8 : i64}
 func.func @decoder_layer(%h: tensor<?x32xf32>, %pos: index, %layer: index) -> tensor<?x32xf32> {
   %wn = dispatch.weight "blk.{}.attn_norm.weight"[%layer] : tensor<32xf32>
-  %wq = dispatch.weight "blk.{}.attn_q.weight"[%layer] : tensor<16x32x!quant.q8_0>
-  %wk = dispatch.weight "blk.{}.attn_k.weight"[%layer] : tensor<8x32x!quant.q4_0>
+  %wq = dispatch.weight "blk.{}.attn_q.weight"[%layer] : tensor<16x32x!rquant.q8_0>
+  %wk = dispatch.weight "blk.{}.attn_k.weight"[%layer] : tensor<8x32x!rquant.q4_0>
   %wv = dispatch.weight "blk.{}.attn_v.weight"[%layer] : tensor<8x32xf16>
   %wo = dispatch.weight "blk.{}.attn_output.weight"[%layer] : tensor<32x16xf32>
   %wn2 = dispatch.weight "blk.{}.ffn_norm.weight"[%layer] : tensor<32xf32>
-  %wg = dispatch.weight "blk.{}.ffn_gate.weight"[%layer] : tensor<64x32x!quant.q4_0>
-  %wu = dispatch.weight "blk.{}.ffn_up.weight"[%layer] : tensor<64x32x!quant.q4_1>
-  %wd = dispatch.weight "blk.{}.ffn_down.weight"[%layer] : tensor<32x64x!quant.q8_0>
+  %wg = dispatch.weight "blk.{}.ffn_gate.weight"[%layer] : tensor<64x32x!rquant.q4_0>
+  %wu = dispatch.weight "blk.{}.ffn_up.weight"[%layer] : tensor<64x32x!rquant.q4_1>
+  %wd = dispatch.weight "blk.{}.ffn_down.weight"[%layer] : tensor<32x64x!rquant.q8_0>
   %0 = arith.constant 0 : index
   %1 = tensor.dim %h, %0 : tensor<?x32xf32>
   %2 = tensor.empty(%1) : tensor<?xf32>
@@ -128,7 +128,7 @@ func.func @decoder_layer(%h: tensor<?x32xf32>, %pos: index, %layer: index) -> te
   } -> tensor<?x32xf32>
   %22 = arith.constant 0 : index
   %23 = tensor.dim %n, %22 : tensor<?x32xf32>
-  %24 = quant.dequantize %wq : tensor<16x32x!quant.q8_0> -> tensor<16x32xf32>
+  %24 = rquant.dequantize %wq : tensor<16x32x!rquant.q8_0> -> tensor<16x32xf32>
   %25 = tensor.empty(%23) : tensor<?x16xf32>
   %26 = arith.constant 0.000000e+00 : f32
   %27 = linalg.fill ins(%26 : f32) outs(%25 : tensor<?x16xf32>) -> tensor<?x16xf32>
@@ -140,7 +140,7 @@ func.func @decoder_layer(%h: tensor<?x32xf32>, %pos: index, %layer: index) -> te
   } -> tensor<?x16xf32>
   %33 = arith.constant 0 : index
   %34 = tensor.dim %n, %33 : tensor<?x32xf32>
-  %35 = quant.dequantize %wk : tensor<8x32x!quant.q4_0> -> tensor<8x32xf32>
+  %35 = rquant.dequantize %wk : tensor<8x32x!rquant.q4_0> -> tensor<8x32xf32>
   %36 = tensor.empty(%34) : tensor<?x8xf32>
   %37 = arith.constant 0.000000e+00 : f32
   %38 = linalg.fill ins(%37 : f32) outs(%36 : tensor<?x8xf32>) -> tensor<?x8xf32>
@@ -282,13 +282,13 @@ func.func @decoder_layer(%h: tensor<?x32xf32>, %pos: index, %layer: index) -> te
   } -> tensor<?x32xf32>
   %167 = arith.constant 0 : index
   %168 = tensor.dim %n2, %167 : tensor<?x32xf32>
-  %169 = quant.dequantize %wg : tensor<64x32x!quant.q4_0> -> tensor<64x32xf32>
+  %169 = rquant.dequantize %wg : tensor<64x32x!rquant.q4_0> -> tensor<64x32xf32>
   %170 = tensor.empty(%168) : tensor<?x64xf32>
   %171 = arith.constant 0.000000e+00 : f32
   %172 = linalg.fill ins(%171 : f32) outs(%170 : tensor<?x64xf32>) -> tensor<?x64xf32>
   %173 = arith.constant 0 : index
   %174 = tensor.dim %n2, %173 : tensor<?x32xf32>
-  %175 = quant.dequantize %wu : tensor<64x32x!quant.q4_1> -> tensor<64x32xf32>
+  %175 = rquant.dequantize %wu : tensor<64x32x!rquant.q4_1> -> tensor<64x32xf32>
   %176 = tensor.empty(%174) : tensor<?x64xf32>
   %177 = arith.constant 0.000000e+00 : f32
   %178 = linalg.fill ins(%177 : f32) outs(%176 : tensor<?x64xf32>) -> tensor<?x64xf32>
@@ -322,7 +322,7 @@ func.func @decoder_layer(%h: tensor<?x32xf32>, %pos: index, %layer: index) -> te
   } -> tensor<?x64xf32>
   %205 = arith.constant 0 : index
   %206 = tensor.dim %m, %205 : tensor<?x64xf32>
-  %207 = quant.dequantize %wd : tensor<32x64x!quant.q8_0> -> tensor<32x64xf32>
+  %207 = rquant.dequantize %wd : tensor<32x64x!rquant.q8_0> -> tensor<32x64xf32>
   %208 = tensor.empty(%206) : tensor<?x32xf32>
   %209 = arith.constant 0.000000e+00 : f32
   %210 = linalg.fill ins(%209 : f32) outs(%208 : tensor<?x32xf32>) -> tensor<?x32xf32>
@@ -349,17 +349,17 @@ func.func @decoder_layer(%h: tensor<?x32xf32>, %pos: index, %layer: index) -> te
 // be evaluated at any index, so it is recomputed inside the gathering region.
 // CHECK-LABEL: func.func @embedding
 // CHECK-SAME:  (%[[T:.*]]: tensor<?xi32>)
-// CHECK-NEXT:    %[[EMB:.*]] = dispatch.weight "token_embd.weight" : tensor<16x32x!quant.q8_0>
+// CHECK-NEXT:    %[[EMB:.*]] = dispatch.weight "token_embd.weight" : tensor<16x32x!rquant.q8_0>
 // CHECK:         %[[S:.*]] = tensor.dim %[[T]], %{{.*}} : tensor<?xi32>
-// CHECK-NEXT:    %[[H:.*]] = dispatch.region "elementwise_0"(%[[EMB]], %[[S]], %[[T]]) : (tensor<16x32x!quant.q8_0>, index, tensor<?xi32>) -> tensor<?x32xf32> {
-// CHECK-NEXT:    ^{{.*}}(%[[RW:.*]]: tensor<16x32x!quant.q8_0>, %{{.*}}: index, %[[RT:.*]]: tensor<?xi32>):
-// CHECK:           %[[TAB:.*]] = quant.dequantize %[[RW]] : tensor<16x32x!quant.q8_0> -> tensor<16x32xf32>
+// CHECK-NEXT:    %[[H:.*]] = dispatch.region "elementwise_0"(%[[EMB]], %[[S]], %[[T]]) : (tensor<16x32x!rquant.q8_0>, index, tensor<?xi32>) -> tensor<?x32xf32> {
+// CHECK-NEXT:    ^{{.*}}(%[[RW:.*]]: tensor<16x32x!rquant.q8_0>, %{{.*}}: index, %[[RT:.*]]: tensor<?xi32>):
+// CHECK:           %[[TAB:.*]] = rquant.dequantize %[[RW]] : tensor<16x32x!rquant.q8_0> -> tensor<16x32xf32>
 // CHECK:           linalg.generic {{.*}} ins(%[[RT]] : tensor<?xi32>)
 // CHECK:             tensor.extract %[[TAB]][
 // CHECK:         func.return %[[H]]
 func.func @embedding(%tokens: tensor<?xi32>) -> tensor<?x32xf32> {
-  %emb = dispatch.weight "token_embd.weight" : tensor<16x32x!quant.q8_0>
-  %0 = quant.dequantize %emb : tensor<16x32x!quant.q8_0> -> tensor<16x32xf32>
+  %emb = dispatch.weight "token_embd.weight" : tensor<16x32x!rquant.q8_0>
+  %0 = rquant.dequantize %emb : tensor<16x32x!rquant.q8_0> -> tensor<16x32xf32>
   %1 = arith.constant 0 : index
   %2 = tensor.dim %tokens, %1 : tensor<?xi32>
   %3 = tensor.empty(%2) : tensor<?x32xf32>
@@ -425,14 +425,14 @@ func.func @softmax(%a: tensor<?x8xf32>) -> tensor<?x8xf32> {
 // contraction (a reduction of a 1x32 slice as prologue); argmax is a region of its own.
 // CHECK-LABEL: func.func @head
 // CHECK-SAME:  (%[[H:.*]]: tensor<?x32xf32>, %[[W:.*]]: tensor<32xf32>) -> tensor<1xi32>
-// CHECK-NEXT:    %[[EMB:.*]] = dispatch.weight "token_embd.weight" : tensor<16x32x!quant.q8_0>
+// CHECK-NEXT:    %[[EMB:.*]] = dispatch.weight "token_embd.weight" : tensor<16x32x!rquant.q8_0>
 // CHECK:         %[[LAST:.*]] = arith.subi
-// CHECK:         %[[L:.*]] = dispatch.region "contraction_0"(%[[H]], %[[LAST]], %[[W]], %[[EMB]]) : (tensor<?x32xf32>, index, tensor<32xf32>, tensor<16x32x!quant.q8_0>) -> tensor<16xf32> {
-// CHECK-NEXT:    ^{{.*}}(%[[RH:.*]]: tensor<?x32xf32>, %[[RLAST:.*]]: index, %[[RW:.*]]: tensor<32xf32>, %[[REMB:.*]]: tensor<16x32x!quant.q8_0>):
+// CHECK:         %[[L:.*]] = dispatch.region "contraction_0"(%[[H]], %[[LAST]], %[[W]], %[[EMB]]) : (tensor<?x32xf32>, index, tensor<32xf32>, tensor<16x32x!rquant.q8_0>) -> tensor<16xf32> {
+// CHECK-NEXT:    ^{{.*}}(%[[RH:.*]]: tensor<?x32xf32>, %[[RLAST:.*]]: index, %[[RW:.*]]: tensor<32xf32>, %[[REMB:.*]]: tensor<16x32x!rquant.q8_0>):
 // CHECK:           %[[ROW:.*]] = tensor.extract_slice %[[RH]][%[[RLAST]], %{{.*}}] [1, 32] [1, 1]
 // CHECK:           %[[SS:.*]] = linalg.generic {{.*}} ins(%[[ROW]] : tensor<1x32xf32>)
 // CHECK:           %[[N:.*]] = linalg.generic {{.*}} ins(%[[ROW]], %[[SS]], %[[RW]] : tensor<1x32xf32>, tensor<1xf32>, tensor<32xf32>)
-// CHECK:           %[[TAB:.*]] = quant.dequantize %[[REMB]]
+// CHECK:           %[[TAB:.*]] = rquant.dequantize %[[REMB]]
 // CHECK:           %[[LO:.*]] = linalg.generic {{.*}} ins(%[[N]], %[[TAB]] : tensor<1x32xf32>, tensor<16x32xf32>)
 // CHECK:           dispatch.yield %[[LO]] : tensor<16xf32>
 // CHECK-NEXT:    }
@@ -443,7 +443,7 @@ func.func @softmax(%a: tensor<?x8xf32>) -> tensor<?x8xf32> {
 // CHECK-NEXT:    }
 // CHECK-NEXT:    func.return %[[T]] : tensor<1xi32>
 func.func @head(%h: tensor<?x32xf32>, %w: tensor<32xf32>) -> tensor<1xi32> {
-  %emb = dispatch.weight "token_embd.weight" : tensor<16x32x!quant.q8_0>
+  %emb = dispatch.weight "token_embd.weight" : tensor<16x32x!rquant.q8_0>
   %0 = arith.constant 0 : index
   %1 = tensor.dim %h, %0 : tensor<?x32xf32>
   %2 = arith.constant 1 : index
@@ -470,7 +470,7 @@ func.func @head(%h: tensor<?x32xf32>, %w: tensor<32xf32>) -> tensor<1xi32> {
     %25 = arith.mulf %24, %17 : f32
     linalg.yield %25 : f32
   } -> tensor<1x32xf32>
-  %26 = quant.dequantize %emb : tensor<16x32x!quant.q8_0> -> tensor<16x32xf32>
+  %26 = rquant.dequantize %emb : tensor<16x32x!rquant.q8_0> -> tensor<16x32xf32>
   %27 = tensor.empty() : tensor<16xf32>
   %28 = linalg.fill ins(%6 : f32) outs(%27 : tensor<16xf32>) -> tensor<16xf32>
   %l = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0)>], iterator_types = ["parallel", "reduction"]} ins(%14, %26 : tensor<1x32xf32>, tensor<16x32xf32>) outs(%28 : tensor<16xf32>) {

@@ -75,16 +75,16 @@ func.func @different_widths(%x: tensor<?x8xf32>, %wq: tensor<16x8xf32>, %wk: ten
 // defined: the fused op goes before that use, and the second member's dequantized weight
 // and zero-filled accumulator (pure ops) move up with it.
 // CHECK-LABEL: func.func @use_before_last_member
-// CHECK-SAME:  (%[[X:.*]]: tensor<?x32xf32>, %[[W0:.*]]: tensor<8x32xf32>, %[[W1Q:.*]]: tensor<8x32x!quant.q4_0>, %[[S:.*]]: index)
+// CHECK-SAME:  (%[[X:.*]]: tensor<?x32xf32>, %[[W0:.*]]: tensor<8x32xf32>, %[[W1Q:.*]]: tensor<8x32x!rquant.q4_0>, %[[S:.*]]: index)
 // CHECK:         %[[I0:.*]] = linalg.fill {{.*}} -> tensor<?x8xf32>
-// CHECK:         %[[W1:.*]] = quant.dequantize %[[W1Q]] : tensor<8x32x!quant.q4_0> -> tensor<8x32xf32>
+// CHECK:         %[[W1:.*]] = rquant.dequantize %[[W1Q]] : tensor<8x32x!rquant.q4_0> -> tensor<8x32xf32>
 // CHECK:         %[[I1:.*]] = linalg.fill {{.*}} -> tensor<?x8xf32>
 // CHECK-NEXT:    %[[A:[^,]*]], %[[B:.*]] = linalg.generic {{.*}} ins(%[[X]], %[[W0]], %[[W1]] : tensor<?x32xf32>, tensor<8x32xf32>, tensor<8x32xf32>) outs(%[[I0]], %[[I1]] : tensor<?x8xf32>, tensor<?x8xf32>)
 // CHECK:         %[[NEG:.*]] = linalg.generic {{.*}} ins(%[[A]] : tensor<?x8xf32>)
 // CHECK:           arith.negf
 // CHECK-NOT:     linalg.generic {{.*}} iterator_types = ["parallel", "parallel", "reduction"]
 // CHECK:         func.return %[[NEG]], %[[B]]
-func.func @use_before_last_member(%x: tensor<?x32xf32>, %w0: tensor<8x32xf32>, %w1q: tensor<8x32x!quant.q4_0>, %s: index) -> (tensor<?x8xf32>, tensor<?x8xf32>) {
+func.func @use_before_last_member(%x: tensor<?x32xf32>, %w0: tensor<8x32xf32>, %w1q: tensor<8x32x!rquant.q4_0>, %s: index) -> (tensor<?x8xf32>, tensor<?x8xf32>) {
   %zero = arith.constant 0.0 : f32
   %e0 = tensor.empty(%s) : tensor<?x8xf32>
   %i0 = linalg.fill ins(%zero : f32) outs(%e0 : tensor<?x8xf32>) -> tensor<?x8xf32>
@@ -100,7 +100,7 @@ func.func @use_before_last_member(%x: tensor<?x32xf32>, %w0: tensor<8x32xf32>, %
     %n = arith.negf %v : f32
     linalg.yield %n : f32
   } -> tensor<?x8xf32>
-  %w1 = quant.dequantize %w1q : tensor<8x32x!quant.q4_0> -> tensor<8x32xf32>
+  %w1 = rquant.dequantize %w1q : tensor<8x32x!rquant.q4_0> -> tensor<8x32xf32>
   %e1 = tensor.empty(%s) : tensor<?x8xf32>
   %i1 = linalg.fill ins(%zero : f32) outs(%e1 : tensor<?x8xf32>) -> tensor<?x8xf32>
   %b = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%x, %w1 : tensor<?x32xf32>, tensor<8x32xf32>) outs(%i1 : tensor<?x8xf32>) {

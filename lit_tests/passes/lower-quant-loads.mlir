@@ -5,7 +5,7 @@
 // rusty_ir/weights.py; tests/backends/test_quant_loads.py runs every scheme in both layouts on wgpu
 // (and as MSL) against rusty_ir.weights.dequantize.
 
-// quant.load of a q4_0 weight as stored (2 x 64: 2 blocks of 18 bytes per row, bound as 18 words):
+// rquant.load of a q4_0 weight as stored (2 x 64: 2 blocks of 18 bytes per row, bound as 18 words):
 // block = col / 32, j = col % 32, block index = row * 2 + block, at byte base = index * 18. The f16
 // scale is half number base / 2 (word half / 2, shifted by 16 bits for an odd half, unpacked);
 // code j sits in byte base + 2 + (j mod 16), in its low nibble for j < 16, its high one otherwise.
@@ -61,15 +61,15 @@
 // CHECK-NEXT:      %[[Q:.*]] = arith.subf %[[F]], %[[ZP]] : f32
 // CHECK-NEXT:      %[[V:.*]] = arith.mulf %[[SCALE]], %[[Q]] : f32
 // CHECK-NEXT:      memref.store %[[V]], %[[OUT]][%{{.*}}] : memref<128xf32>
-// CHECK-NOT:       quant.
+// CHECK-NOT:       rquant.
 // WGSL-LABEL:  fn load_q4_0(
 // WGSL:          let [[SC:v[0-9]+]]: f32 = unpack2x16float(bitcast<u32>({{v[0-9]+}})).x;
 // WGSL:          let [[BITS:v[0-9]+]]: i32 = {{v[0-9]+}} | 1258291200i;
 // WGSL-NEXT:     let [[F:v[0-9]+]]: f32 = bitcast<f32>([[BITS]]);
 // WGSL-NEXT:     let [[Q:v[0-9]+]]: f32 = [[F]] - 8.388616e+06f;
 // WGSL-NEXT:     let v_v: f32 = [[SC]] * [[Q]];
-func.func @load_q4_0(%w: memref<2x64x!quant.q4_0>, %y: memref<128xf32>) {
-  tiled.kernel "load_q4_0"(%w, %y) {workgroup_size = array<i64: 64, 1, 1>} : memref<2x64x!quant.q4_0>, memref<128xf32> grid {
+func.func @load_q4_0(%w: memref<2x64x!rquant.q4_0>, %y: memref<128xf32>) {
+  tiled.kernel "load_q4_0"(%w, %y) {workgroup_size = array<i64: 64, 1, 1>} : memref<2x64x!rquant.q4_0>, memref<128xf32> grid {
   ^bb0(%gw: memref<18xi32>, %gy: memref<128xf32>):
     %c1 = arith.constant 1 : index
     %c2 = arith.constant 2 : index
@@ -80,7 +80,7 @@ func.func @load_q4_0(%w: memref<2x64x!quant.q4_0>, %y: memref<128xf32>) {
     %c64 = arith.constant 64 : index
     %row = arith.divui %i, %c64 : index
     %col = arith.remui %i, %c64 : index
-    %v = quant.load %words[%row, %col] {scheme = "q4_0", shape = array<i64: 2, 64>, layout = "blocks"} : memref<18xi32> -> f32
+    %v = rquant.load %words[%row, %col] {scheme = "q4_0", shape = array<i64: 2, 64>, layout = "blocks"} : memref<18xi32> -> f32
     memref.store %v, %out[%i] : memref<128xf32>
     tiled.yield
   }
@@ -89,7 +89,7 @@ func.func @load_q4_0(%w: memref<2x64x!quant.q4_0>, %y: memref<128xf32>) {
 
 // -----
 
-// quant.load_block in the split layout, scales bound as f16 (2 x 64 q4_0: 16 words of codes, 4
+// rquant.load_block in the split layout, scales bound as f16 (2 x 64 q4_0: 16 words of codes, 4
 // f16 scales): block index = row * 2 + col; its scale is scales[index], extended to f32; its 16
 // code bytes start at byte index * 16, a multiple of 4, so they are 4 consecutive word loads
 // (vectorize merges them). Results: scale, offset 0.0, then codes j < 16 from the low nibbles
@@ -147,7 +147,7 @@ func.func @load_q4_0(%w: memref<2x64x!quant.q4_0>, %y: memref<128xf32>) {
 // CHECK-NEXT:      memref.store %[[OFF]], %[[OUT]][%{{.*}}] : memref<8xf32>
 // CHECK-NEXT:      memref.store %[[Q5]], %[[OUT]][%{{.*}}] : memref<8xf32>
 // CHECK-NEXT:      memref.store %[[Q21]], %[[OUT]][%{{.*}}] : memref<8xf32>
-// CHECK-NOT:       quant.
+// CHECK-NOT:       rquant.
 // WGSL:        enable f16;
 // WGSL-LABEL:  fn block_split(
 // WGSL:          let [[H:v[0-9]+]]: f16 = block_split_scales[{{v[0-9]+}}];
@@ -166,7 +166,7 @@ func.func @block_split(%c: memref<16xi32>, %s: memref<4xf16>, %y: memref<8xf32>)
     %o1 = arith.addi %base, %c1 : index
     %o2 = arith.addi %o1, %c1 : index
     %o3 = arith.addi %o2, %c1 : index
-    %sc, %off, %q:32 = quant.load_block %codes, %scales[%row, %c1] {scheme = "q4_0", shape = array<i64: 2, 64>, layout = "split"} : memref<16xi32>, memref<4xf16> -> f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32
+    %sc, %off, %q:32 = rquant.load_block %codes, %scales[%row, %c1] {scheme = "q4_0", shape = array<i64: 2, 64>, layout = "split"} : memref<16xi32>, memref<4xf16> -> f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32
     memref.store %sc, %out[%base] : memref<8xf32>
     memref.store %off, %out[%o1] : memref<8xf32>
     memref.store %q#5, %out[%o2] : memref<8xf32>
@@ -178,7 +178,7 @@ func.func @block_split(%c: memref<16xi32>, %s: memref<4xf16>, %y: memref<8xf32>)
 
 // -----
 
-// quant.load_block of a q8_0 weight as stored (1 x 64: 34-byte blocks, so a block's codes start
+// rquant.load_block of a q8_0 weight as stored (1 x 64: 34-byte blocks, so a block's codes start
 // at byte index * 34 + 2, 2 modulo 4 for odd blocks): 9 words are loaded from (index * 34 + 2) / 4
 // and each code word is funnel-shifted from two neighbours by shift = ((index * 34 + 2) % 4) * 8
 // bits, the unshifted word selected when shift = 0 (shifting an i32 by 32 is not defined). Code 6
@@ -235,15 +235,15 @@ func.func @block_split(%c: memref<16xi32>, %s: memref<4xf16>, %y: memref<8xf32>)
 // CHECK-NEXT:      %[[Q6:.*]] = arith.subf %[[F6]], %[[ZP]] : f32
 // CHECK:           %[[V:.*]] = arith.mulf %[[SCALE]], %[[Q6]] : f32
 // CHECK-NEXT:      memref.store %[[V]], %[[OUT]][%{{.*}}] : memref<4xf32>
-// CHECK-NOT:       quant.
+// CHECK-NOT:       rquant.
 // WGSL-LABEL:  fn block_q8(
 // WGSL:          let [[EVEN:v[0-9]+]]: bool = [[SH:v[0-9]+]] == 0i;
 // WGSL-NEXT:     let [[BACK:v[0-9]+]]: i32 = 32i - [[SH]];
 // WGSL:          let {{v[0-9]+}}: i32 = select({{v[0-9]+}}, {{v[0-9]+}}, [[EVEN]]);
 // WGSL:          let {{v[0-9]+}}: i32 = {{v[0-9]+}} ^ 128i;
 // WGSL:          - 8.388736e+06f;
-func.func @block_q8(%w: memref<1x64x!quant.q8_0>, %y: memref<4xf32>) {
-  tiled.kernel "block_q8"(%w, %y) {workgroup_size = array<i64: 2, 1, 1>} : memref<1x64x!quant.q8_0>, memref<4xf32> grid {
+func.func @block_q8(%w: memref<1x64x!rquant.q8_0>, %y: memref<4xf32>) {
+  tiled.kernel "block_q8"(%w, %y) {workgroup_size = array<i64: 2, 1, 1>} : memref<1x64x!rquant.q8_0>, memref<4xf32> grid {
   ^bb0(%gw: memref<17xi32>, %gy: memref<4xf32>):
     %c1 = arith.constant 1 : index
     tiled.yield %c1, %c1, %c1 : index, index, index
@@ -253,7 +253,7 @@ func.func @block_q8(%w: memref<1x64x!quant.q8_0>, %y: memref<4xf32>) {
     %c0 = arith.constant 0 : index
     %c2 = arith.constant 2 : index
     %base = arith.muli %blk, %c2 : index
-    %sc, %off, %q:32 = quant.load_block %words[%c0, %blk] {scheme = "q8_0", shape = array<i64: 1, 64>, layout = "blocks"} : memref<17xi32> -> f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32
+    %sc, %off, %q:32 = rquant.load_block %words[%c0, %blk] {scheme = "q8_0", shape = array<i64: 1, 64>, layout = "blocks"} : memref<17xi32> -> f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32
     %v = arith.mulf %sc, %q#6 : f32
     memref.store %v, %out[%base] : memref<4xf32>
     tiled.yield
@@ -263,7 +263,7 @@ func.func @block_q8(%w: memref<1x64x!quant.q8_0>, %y: memref<4xf32>) {
 
 // -----
 
-// quant.load of q4_1 in the split layout with scales bound as words (no f16 arithmetic): block
+// rquant.load of q4_1 in the split layout with scales bound as words (no f16 arithmetic): block
 // index = row * 2 + col / 32 has two halves, scale (half index * 2) and minimum (half index * 2 + 1),
 // each unpacked from word half / 2 shifted by (half % 2) * 16. Codes are unsigned nibbles at byte
 // index * 16 + (j mod 16) of the codes: the float is taken off 2^23 only (0x4B000000), and the
@@ -303,7 +303,7 @@ func.func @block_q8(%w: memref<1x64x!quant.q8_0>, %y: memref<4xf32>) {
 // CHECK-NEXT:      %[[SQ:.*]] = arith.mulf %[[SCALE]], %[[Q]] : f32
 // CHECK-NEXT:      %[[V:.*]] = arith.addf %[[SQ]], %[[MIN]] : f32
 // CHECK-NEXT:      memref.store %[[V]], %[[OUT]][%{{.*}}] : memref<64xf32>
-// CHECK-NOT:       quant.
+// CHECK-NOT:       rquant.
 // WGSL-LABEL:  fn load_q4_1(
 // WGSL:          let [[SC:v[0-9]+]]: f32 = unpack2x16float(bitcast<u32>({{v[0-9]+}})).x;
 // WGSL:          let [[MIN:v[0-9]+]]: f32 = unpack2x16float(bitcast<u32>({{v[0-9]+}})).x;
@@ -319,7 +319,7 @@ func.func @load_q4_1(%c: memref<8xi32>, %s: memref<2xi32>, %y: memref<64xf32>) {
   ^bb0(%codes: memref<8xi32>, %scales: memref<2xi32>, %out: memref<64xf32>):
     %col = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
     %c0 = arith.constant 0 : index
-    %v = quant.load %codes, %scales[%c0, %col] {scheme = "q4_1", shape = array<i64: 1, 64>, layout = "split"} : memref<8xi32>, memref<2xi32> -> f32
+    %v = rquant.load %codes, %scales[%c0, %col] {scheme = "q4_1", shape = array<i64: 1, 64>, layout = "split"} : memref<8xi32>, memref<2xi32> -> f32
     memref.store %v, %out[%col] : memref<64xf32>
     tiled.yield
   }
@@ -328,7 +328,7 @@ func.func @load_q4_1(%c: memref<8xi32>, %s: memref<2xi32>, %y: memref<64xf32>) {
 
 // -----
 
-// quant.dot_block of q4_0 codes (split layout) with 8 words of int8 activations: each of the 4
+// rquant.dot_block of q4_0 codes (split layout) with 8 words of int8 activations: each of the 4
 // code words gives two rgpu.dot4_i8, its low nibbles (w & 0x0F0F0F0F = 252645135, values j < 16)
 // against activation word i and its high nibbles ((w >> 4) & 0x0F0F0F0F) against word 4 + i; the
 // 8 products are summed and the zero point is taken off once: dot - asum * 8.
@@ -369,7 +369,7 @@ func.func @load_q4_1(%c: memref<8xi32>, %s: memref<2xi32>, %y: memref<64xf32>) {
 // CHECK-NEXT:      %[[ZS:.*]] = arith.muli %[[ASUM]], %[[C8]] : i32
 // CHECK-NEXT:      %[[D:.*]] = arith.subi %{{.*}}, %[[ZS]] : i32
 // CHECK-NEXT:      memref.store %[[D]], %[[OUT]][%{{.*}}] : memref<2xi32>
-// CHECK-NOT:       quant.
+// CHECK-NOT:       rquant.
 // WGSL-LABEL:  fn dot(
 // WGSL:          dot4I8Packed(bitcast<u32>({{v[0-9]+}}), bitcast<u32>(v_a0));
 // WGSL-NEXT:     let [[C:v[0-9]+]]: i32 = bitcast<i32>(bitcast<u32>({{v[0-9]+}}) >> bitcast<u32>(4i));
@@ -393,7 +393,7 @@ func.func @dot(%c: memref<16xi32>, %s: memref<4xf16>, %a: memref<8xi32>, %y: mem
     %a4 = memref.load %acts[%c4] : memref<8xi32>
     %a5 = memref.load %acts[%c5] : memref<8xi32>
     %asum = arith.constant 5 : i32
-    %sc, %off, %d = quant.dot_block %codes, %scales[%row, %c1], %a0, %a1, %a0, %a1, %a4, %a5, %a4, %a5 sum %asum {scheme = "q4_0", shape = array<i64: 2, 64>, layout = "split"} : memref<16xi32>, memref<4xf16> -> f32, f32, i32
+    %sc, %off, %d = rquant.dot_block %codes, %scales[%row, %c1], %a0, %a1, %a0, %a1, %a4, %a5, %a4, %a5 sum %asum {scheme = "q4_0", shape = array<i64: 2, 64>, layout = "split"} : memref<16xi32>, memref<4xf16> -> f32, f32, i32
     memref.store %d, %out[%row] : memref<2xi32>
     tiled.yield
   }
@@ -402,9 +402,9 @@ func.func @dot(%c: memref<16xi32>, %s: memref<4xf16>, %a: memref<8xi32>, %y: mem
 
 // -----
 
-// Plain floats: a quant.load_block of f16 decodes one 16-byte group (8 halves) with scale 1.0 and
+// Plain floats: a rquant.load_block of f16 decodes one 16-byte group (8 halves) with scale 1.0 and
 // offset 0.0, from word (row * 16 + block * 8) / 2: four consecutive words, each unpacked lo then
-// hi (value 3 is the high half of word 1). A quant.load of bf16 takes the 16 bits of element
+// hi (value 3 is the high half of word 1). A rquant.load of bf16 takes the 16 bits of element
 // row * 8 + col out of its word and shifts them into the high half of an f32.
 // CHECK-LABEL: func.func @plain
 // CHECK:         } body {
@@ -451,7 +451,7 @@ func.func @dot(%c: memref<16xi32>, %s: memref<4xf16>, %a: memref<8xi32>, %y: mem
 // CHECK-NEXT:      %[[BF:.*]] = arith.bitcast %[[HIGH]] : i32 to f32
 // CHECK-NEXT:      %[[P:.*]] = arith.mulf %[[SCALE]], %[[V3]] : f32
 // CHECK-NEXT:      %{{.*}} = arith.addf %[[P]], %[[BF]] : f32
-// CHECK-NOT:       quant.
+// CHECK-NOT:       rquant.
 // WGSL-LABEL:  fn plain(
 // WGSL:          let v_v_3: f32 = unpack2x16float(bitcast<u32>({{v[0-9]+}})).y;
 // WGSL:          let [[M:v[0-9]+]]: i32 = {{v[0-9]+}} & 65535i;
@@ -467,8 +467,8 @@ func.func @plain(%h: memref<1x16xf16>, %b: memref<2x8xbf16>, %y: memref<8xf32>) 
     %col = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
-    %sc, %off, %v:8 = quant.load_block %hw[%c0, %c1] {scheme = "f16", shape = array<i64: 1, 16>, layout = "blocks"} : memref<8xi32> -> f32, f32, f32, f32, f32, f32, f32, f32, f32, f32
-    %x = quant.load %bw[%c1, %col] {scheme = "bf16", shape = array<i64: 2, 8>, layout = "blocks"} : memref<8xi32> -> f32
+    %sc, %off, %v:8 = rquant.load_block %hw[%c0, %c1] {scheme = "f16", shape = array<i64: 1, 16>, layout = "blocks"} : memref<8xi32> -> f32, f32, f32, f32, f32, f32, f32, f32, f32, f32
+    %x = rquant.load %bw[%c1, %col] {scheme = "bf16", shape = array<i64: 2, 8>, layout = "blocks"} : memref<8xi32> -> f32
     %p = arith.mulf %sc, %v#3 : f32
     %r = arith.addf %p, %x : f32
     memref.store %r, %out[%col] : memref<8xf32>
@@ -479,7 +479,7 @@ func.func @plain(%h: memref<1x16xf16>, %b: memref<2x8xbf16>, %y: memref<8xf32>) 
 
 // -----
 
-// quant.load_block of a q4_k weight (1 x 256: one 144-byte super-block, 36 words) decodes kernel
+// rquant.load_block of a q4_k weight (1 x 256: one 144-byte super-block, 36 words) decodes kernel
 // block blk = 32 values of super-block blk / 8, sub-block i = blk % 8: three bytes of the 12 packed
 // scales at base + 4 (bytes i, i + 4 and i % 4) give the 6-bit scale and minimum (low 6 bits for
 // i < 4, else nibbles below top bits: selected on i < 4); scale = d * sc, offset = -(dmin * m). The
@@ -506,12 +506,12 @@ func.func @plain(%h: memref<1x16xf16>, %b: memref<2x8xbf16>, %y: memref<8xf32>) 
 // CHECK-COUNT-8:   arith.shrui %{{.*}}, %[[SHIFT]] : i32
 // CHECK:           %[[V:.*]] = arith.mulf %[[SCALE]], %{{.*}} : f32
 // CHECK-NEXT:      %{{.*}} = arith.addf %[[V]], %[[OFF]] : f32
-// CHECK-NOT:       quant.
+// CHECK-NOT:       rquant.
 // WGSL-LABEL:  fn block_q4_k(
 // WGSL:          * 144i;
 // WGSL:          let v_off: f32 = -{{v[0-9]+}};
-func.func @block_q4_k(%w: memref<1x256x!quant.q4_k>, %y: memref<16xf32>) {
-  tiled.kernel "block_q4_k"(%w, %y) {workgroup_size = array<i64: 8, 1, 1>} : memref<1x256x!quant.q4_k>, memref<16xf32> grid {
+func.func @block_q4_k(%w: memref<1x256x!rquant.q4_k>, %y: memref<16xf32>) {
+  tiled.kernel "block_q4_k"(%w, %y) {workgroup_size = array<i64: 8, 1, 1>} : memref<1x256x!rquant.q4_k>, memref<16xf32> grid {
   ^bb0(%gw: memref<36xi32>, %gy: memref<16xf32>):
     %c1 = arith.constant 1 : index
     tiled.yield %c1, %c1, %c1 : index, index, index
@@ -521,7 +521,7 @@ func.func @block_q4_k(%w: memref<1x256x!quant.q4_k>, %y: memref<16xf32>) {
     %c0 = arith.constant 0 : index
     %c2 = arith.constant 2 : index
     %base = arith.muli %blk, %c2 : index
-    %sc, %off, %q:32 = quant.load_block %words[%c0, %blk] {scheme = "q4_k", shape = array<i64: 1, 256>, layout = "blocks"} : memref<36xi32> -> f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32
+    %sc, %off, %q:32 = rquant.load_block %words[%c0, %blk] {scheme = "q4_k", shape = array<i64: 1, 256>, layout = "blocks"} : memref<36xi32> -> f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32, f32
     %v = arith.mulf %sc, %q#5 : f32
     %r = arith.addf %v, %off : f32
     memref.store %r, %out[%base] : memref<16xf32>
@@ -532,7 +532,7 @@ func.func @block_q4_k(%w: memref<1x256x!quant.q4_k>, %y: memref<16xf32>) {
 
 // -----
 
-// quant.load of iq4_nl (Q4_0's layout): the nibble indexes the non-linear grid, packed as the grid
+// rquant.load of iq4_nl (Q4_0's layout): the nibble indexes the non-linear grid, packed as the grid
 // values + 128 in four constant words (-127, -104, -83, -65 -> bytes 1, 24, 45, 63 = 0x3F2D1801):
 // the word is selected on nibble >> 2 and byte nibble & 3 taken out, then 2^23 + 128 subtracted.
 // CHECK-LABEL: func.func @load_iq4_nl
@@ -544,9 +544,9 @@ func.func @block_q4_k(%w: memref<1x256x!quant.q4_k>, %y: memref<16xf32>) {
 // CHECK:           arith.cmpi eq, %[[QUARTER]]
 // CHECK-COUNT-3:   arith.select
 // CHECK:           %{{.*}} = arith.constant 0x4B000080 : f32
-// CHECK-NOT:       quant.
-func.func @load_iq4_nl(%w: memref<1x32x!quant.iq4_nl>, %y: memref<32xf32>) {
-  tiled.kernel "load_iq4_nl"(%w, %y) {workgroup_size = array<i64: 32, 1, 1>} : memref<1x32x!quant.iq4_nl>, memref<32xf32> grid {
+// CHECK-NOT:       rquant.
+func.func @load_iq4_nl(%w: memref<1x32x!rquant.iq4_nl>, %y: memref<32xf32>) {
+  tiled.kernel "load_iq4_nl"(%w, %y) {workgroup_size = array<i64: 32, 1, 1>} : memref<1x32x!rquant.iq4_nl>, memref<32xf32> grid {
   ^bb0(%gw: memref<5xi32>, %gy: memref<32xf32>):
     %c1 = arith.constant 1 : index
     tiled.yield %c1, %c1, %c1 : index, index, index
@@ -554,7 +554,7 @@ func.func @load_iq4_nl(%w: memref<1x32x!quant.iq4_nl>, %y: memref<32xf32>) {
   ^bb0(%words: memref<5xi32>, %out: memref<32xf32>):
     %col = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
     %c0 = arith.constant 0 : index
-    %v = quant.load %words[%c0, %col] {scheme = "iq4_nl", shape = array<i64: 1, 32>, layout = "blocks"} : memref<5xi32> -> f32
+    %v = rquant.load %words[%c0, %col] {scheme = "iq4_nl", shape = array<i64: 1, 32>, layout = "blocks"} : memref<5xi32> -> f32
     memref.store %v, %out[%col] : memref<32xf32>
     tiled.yield
   }

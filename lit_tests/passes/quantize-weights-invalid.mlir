@@ -19,7 +19,7 @@ func.func @rows(%x: tensor<?x64xf32>, %l: index) -> tensor<?x64xf32> {
 
 // A weight that is already quantized (a GGUF Q4_1 checkpoint) is refused, naming it.
 // expected-error @+2 {{quantize-weights: weight 'blk.{}.ffn_up.weight' is already quantized (q4_1); only f32, f16 and bf16 weights can be quantized}}
-func.func @already(%l: index) -> tensor<96x64x!quant.q4_1> {
-  %w = tfm.weight "blk.{}.ffn_up.weight"[%l] : tensor<96x64x!quant.q4_1>
-  func.return %w : tensor<96x64x!quant.q4_1>
+func.func @already(%l: index) -> tensor<96x64x!rquant.q4_1> {
+  %w = tfm.weight "blk.{}.ffn_up.weight"[%l] : tensor<96x64x!rquant.q4_1>
+  func.return %w : tensor<96x64x!rquant.q4_1>
 }

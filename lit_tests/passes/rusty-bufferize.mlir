@@ -52,7 +52,7 @@ func.func @two_regions(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 // a static result size, and a non-tensor result that stays a result.
 // CHECK-LABEL: func.func @host_ops
 // CHECK-SAME:  (%[[X:.*]]: memref<?x32xf32>, %[[L:.*]]: index, %[[OUT:.*]]: memref<4xf32>) -> index {
-// CHECK:         %[[W:.*]] = dispatch.weight "blk.{}.w"[%[[L]]] : memref<4x32x!quant.q8_0>
+// CHECK:         %[[W:.*]] = dispatch.weight "blk.{}.w"[%[[L]]] : memref<4x32x!rquant.q8_0>
 // CHECK-NEXT:    %[[KC:.*]] = dispatch.cache @kv[%[[L]]] {part = "k"} : memref<?x32xf32>
 // CHECK-NEXT:    %[[C0:.*]] = arith.constant 0 : index
 // CHECK-NEXT:    %[[S:.*]] = memref.dim %[[X]], %[[C0]] : memref<?x32xf32>
@@ -63,14 +63,14 @@ func.func @two_regions(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 // CHECK-NEXT:      linalg_ext.cache_append %[[AT]], %[[AT]] into %[[K]], %[[K]] at
 // CHECK-NEXT:      dispatch.yield
 // CHECK-NEXT:    }
-// CHECK-NEXT:    dispatch.region "gemv_1"(%[[W]], %[[OUT]]) : (memref<4x32x!quant.q8_0>, memref<4xf32>) -> () {
-// CHECK-NEXT:    ^bb0(%[[WA:.*]]: memref<4x32x!quant.q8_0>, %[[O:.*]]: memref<4xf32>):
-// CHECK-NEXT:      %[[WT:.*]] = bufferization.to_tensor %[[WA]] : memref<4x32x!quant.q8_0> to tensor<4x32x!quant.q8_0>
+// CHECK-NEXT:    dispatch.region "gemv_1"(%[[W]], %[[OUT]]) : (memref<4x32x!rquant.q8_0>, memref<4xf32>) -> () {
+// CHECK-NEXT:    ^bb0(%[[WA:.*]]: memref<4x32x!rquant.q8_0>, %[[O:.*]]: memref<4xf32>):
+// CHECK-NEXT:      %[[WT:.*]] = bufferization.to_tensor %[[WA]] : memref<4x32x!rquant.q8_0> to tensor<4x32x!rquant.q8_0>
 // CHECK:         func.return %[[S]] : index
 // dispatch.kv_cache @kv {...} does not parse back (its sym_name parses as a symbol ref): generic form.
 "dispatch.kv_cache"() <{sym_name = "kv", num_layers = 2 : i64, row_width = 32 : i64}> : () -> ()
 func.func @host_ops(%x: tensor<?x32xf32>, %l: index) -> (tensor<4xf32>, index) {
-  %w = dispatch.weight "blk.{}.w"[%l] : tensor<4x32x!quant.q8_0>
+  %w = dispatch.weight "blk.{}.w"[%l] : tensor<4x32x!rquant.q8_0>
   %kc = dispatch.cache @kv[%l] {part = "k"} : memref<?x32xf32>
   %c0 = arith.constant 0 : index
   %s = tensor.dim %x, %c0 : tensor<?x32xf32>
@@ -80,9 +80,9 @@ func.func @host_ops(%x: tensor<?x32xf32>, %l: index) -> (tensor<4xf32>, index) {
     linalg_ext.cache_append %a, %a into %k, %k at %pos : tensor<?x32xf32>, tensor<?x32xf32>, memref<?x32xf32>, memref<?x32xf32>
     dispatch.yield
   }
-  %y = dispatch.region "gemv_1"(%w) : (tensor<4x32x!quant.q8_0>) -> tensor<4xf32> {
-  ^bb0(%wa: tensor<4x32x!quant.q8_0>):
-    %f = quant.dequantize %wa : tensor<4x32x!quant.q8_0> -> tensor<4x32xf32>
+  %y = dispatch.region "gemv_1"(%w) : (tensor<4x32x!rquant.q8_0>) -> tensor<4xf32> {
+  ^bb0(%wa: tensor<4x32x!rquant.q8_0>):
+    %f = rquant.dequantize %wa : tensor<4x32x!rquant.q8_0> -> tensor<4x32xf32>
     %e = tensor.empty() : tensor<4xf32>
     %r = linalg.generic {indexing_maps = [affine_map<(n, k) -> (n, k)>, affine_map<(n, k) -> (n)>], iterator_types = [#linalg.iterator_type<parallel>, #linalg.iterator_type<reduction>]} ins(%f : tensor<4x32xf32>) outs(%e : tensor<4xf32>) {
     ^bb1(%a: f32, %acc: f32):

@@ -25,11 +25,11 @@
 // NVIDIA-LABEL: func.func @strategies
 // NVIDIA:        dispatch.region "gemv_k32"(%{{.*}}) {{.*}} single_token_config = #dispatch.lowering_config<gemv, workgroup = [8, 1, 1], workgroup_tile = [1, 16], thread_tile = [2], reduction_tile = 1, split = 1, math = dp4a>}
 // NVIDIA:        dispatch.region "gemv_k256"(%{{.*}}) {config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [128, 128], thread_tile = [8, 8], reduction_tile = 64, pipeline_depth = 2, math = f16>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 16], thread_tile = [2], reduction_tile = 1, split = 8, math = dp4a>}
-func.func @strategies(%x: tensor<2x32xf32>, %w: tensor<8x32x!quant.q4_0>, %x2: tensor<2x256xf32>, %w2: tensor<8x256x!quant.q8_0>, %l: tensor<16xf32>, %q: tensor<?x16xf32>, %q64: tensor<?x128xf32>, %kc: memref<?x8xf32>, %kc64: memref<?x64xf32>, %pos: index) {
-  %y = dispatch.region "gemv_k32"(%x, %w) : (tensor<2x32xf32>, tensor<8x32x!quant.q4_0>) -> tensor<2x8xf32> {
-  ^bb0(%a: tensor<2x32xf32>, %b: tensor<8x32x!quant.q4_0>):
+func.func @strategies(%x: tensor<2x32xf32>, %w: tensor<8x32x!rquant.q4_0>, %x2: tensor<2x256xf32>, %w2: tensor<8x256x!rquant.q8_0>, %l: tensor<16xf32>, %q: tensor<?x16xf32>, %q64: tensor<?x128xf32>, %kc: memref<?x8xf32>, %kc64: memref<?x64xf32>, %pos: index) {
+  %y = dispatch.region "gemv_k32"(%x, %w) : (tensor<2x32xf32>, tensor<8x32x!rquant.q4_0>) -> tensor<2x8xf32> {
+  ^bb0(%a: tensor<2x32xf32>, %b: tensor<8x32x!rquant.q4_0>):
     %zero = arith.constant 0.0 : f32
-    %bf = quant.dequantize %b : tensor<8x32x!quant.q4_0> -> tensor<8x32xf32>
+    %bf = rquant.dequantize %b : tensor<8x32x!rquant.q4_0> -> tensor<8x32xf32>
     %e = tensor.empty() : tensor<2x8xf32>
     %i = linalg.fill ins(%zero : f32) outs(%e : tensor<2x8xf32>) -> tensor<2x8xf32>
     %r = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%a, %bf : tensor<2x32xf32>, tensor<8x32xf32>) outs(%i : tensor<2x8xf32>) {
@@ -40,10 +40,10 @@ func.func @strategies(%x: tensor<2x32xf32>, %w: tensor<8x32x!quant.q4_0>, %x2: t
     } -> tensor<2x8xf32>
     dispatch.yield %r : tensor<2x8xf32>
   }
-  %y2 = dispatch.region "gemv_k256"(%x2, %w2) : (tensor<2x256xf32>, tensor<8x256x!quant.q8_0>) -> tensor<2x8xf32> {
-  ^bb0(%a: tensor<2x256xf32>, %b: tensor<8x256x!quant.q8_0>):
+  %y2 = dispatch.region "gemv_k256"(%x2, %w2) : (tensor<2x256xf32>, tensor<8x256x!rquant.q8_0>) -> tensor<2x8xf32> {
+  ^bb0(%a: tensor<2x256xf32>, %b: tensor<8x256x!rquant.q8_0>):
     %zero = arith.constant 0.0 : f32
-    %bf = quant.dequantize %b : tensor<8x256x!quant.q8_0> -> tensor<8x256xf32>
+    %bf = rquant.dequantize %b : tensor<8x256x!rquant.q8_0> -> tensor<8x256xf32>
     %e = tensor.empty() : tensor<2x8xf32>
     %i = linalg.fill ins(%zero : f32) outs(%e : tensor<2x8xf32>) -> tensor<2x8xf32>
     %r = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%a, %bf : tensor<2x256xf32>, tensor<8x256xf32>) outs(%i : tensor<2x8xf32>) {

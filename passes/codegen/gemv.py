@@ -8,7 +8,7 @@ For config ``workgroup_tile = [T, N]``, ``thread_tile = [R]``, ``split = S``,
         [prologue reductions of the T tokens, unless factored: whole workgroup]
         for blk = lane; blk < blocks(K); blk += S * U    -- each invocation its share of K
           U blocks: the T tokens' activation values of the block (loaded once,
-          used for R rows), the R rows' weight blocks (quant.load_block),
+          used for R rows), the R rows' weight blocks (rquant.load_block),
           acc[t][r] += scale * sum_j x_j q_j  (+ offset * sum_j x_j)
           [factored prologue: the reductions' partial sums, at the same k]
         tiled.reduce add over the S invocations of the row group (a subgroup
@@ -230,7 +230,7 @@ class _Walk:
 
     def integer(self, b: IRBuilder, xq: SSAValue) -> list[SSAValue]:
         """The dp4a walk: each block's int8 activation words and scale from workgroup memory (once, for every row),
-        ``quant.dot_block`` per weight row; ``acc += d * scale * dot (+ d * offset * asum)``."""
+        ``rquant.dot_block`` per weight row; ``acc += d * scale * dot (+ d * offset * asum)``."""
         c, t_in, n_in = self.c, self.t_in, self.n_in
         words, unit = self.block // 4, activation_unit(self.block)
 

@@ -1,7 +1,7 @@
 """Building one ``tiled.kernel``: arguments, the grid, and the schedule ops of the tiled level.
 
 A ``Kernel`` is made from a bufferized ``dispatch.region``: the kernel takes
-the region's operands; a memref of a stored weight type (``!quant`` blocks,
+the region's operands; a memref of a stored weight type (``!rquant`` blocks,
 f16, bf16) is bound as its raw 32-bit words. A schedule builder
 (``passes/codegen/<strategy>.py``) writes the body through ``kernel.b`` with
 the helpers here (``forall``, ``reduce``, ``promote``, ``contract_tile``) and

@@ -3,7 +3,7 @@
 A cache row holds one position's ``W`` values (``W`` = kv heads x head dim) as
 
 - ``f32`` or ``f16``: ``memref<?xWxf32|f16>``, read and written element by element;
-- ``q8_0`` (``!quant.q8_0``): q8_0's precision and size (signed 8-bit codes, an f16 scale per 32
+- ``q8_0`` (``!rquant.q8_0``): q8_0's precision and size (signed 8-bit codes, an f16 scale per 32
   values, 1.0625 bytes a value), laid out for stores that never share a word between threads:
   the row is ``W / 4`` words of codes (4 per word, in order) followed by ``W / 64`` words of
   scales (two f16 per word: blocks ``2g`` and ``2g + 1``). The kernel binds it as

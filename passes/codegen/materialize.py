@@ -6,12 +6,12 @@ emits, at builder ``b``, the scalar IR that computes ``value[idx]``:
 1. a value the strategy has already computed (a reduction's per-row result, a
    contraction's accumulator) is returned as bound in ``known``;
 2. a tensor read from a buffer (``bufferization.to_tensor`` of a kernel
-   argument) is a ``memref.load``, or a ``quant.load`` for stored weights;
+   argument) is a ``memref.load``, or a ``rquant.load`` for stored weights;
 3. an elementwise ``linalg.generic`` is its body cloned at ``idx``: each input is
    materialized at its indexing map applied to ``idx``, ``linalg.index`` is
    the loop index, and a ``tensor.extract`` in the body is materialized at its
    indices (a gather);
-4. ``quant.dequantize`` decodes its input at ``idx``; ``tensor.extract_slice``
+4. ``rquant.dequantize`` decodes its input at ``idx``; ``tensor.extract_slice``
    shifts ``idx`` by the offsets; ``linalg.fill`` is its scalar.
 
 Nothing is cached across calls: a producer read at several indices is
@@ -65,7 +65,7 @@ class WeightRef:
         return op.scale, op.offset, list(op.values)
 
     def dot_block(self, b: IRBuilder, row: SSAValue, blk: SSAValue, acts: Sequence[SSAValue], asum: SSAValue) -> tuple[SSAValue, SSAValue, SSAValue]:
-        """(scale, offset, sum_j codes[j] * a_j) of block ``blk`` of ``row`` against int8 activations (``quant.dot_block``)."""
+        """(scale, offset, sum_j codes[j] * a_j) of block ``blk`` of ``row`` against int8 activations (``rquant.dot_block``)."""
         op = b.insert(DotBlockOp([self.buffer], row, blk, acts, asum, self.scheme.name, self.shape))
         assert isinstance(op, DotBlockOp)
         return op.scale, op.offset, op.dot

@@ -131,8 +131,8 @@ class ConvertDispatchToTiledPass(ModulePass):
     (``elementwise``, ``row``, ``gemv``, ``gemm``, ``attention`` per query row or, with a
     ``workgroup_tile``, per block of query rows, ``sample``; one builder each in passes/codegen/): ``tiled.forall`` over workgroups and invocations,
     ``tiled.promote`` of tiles into workgroup memory, ``tiled.contract_tile``
-    register micro-tiles, ``tiled.reduce`` across invocations, ``quant.load`` /
-    ``quant.load_block`` of stored weights, around ``scf``/``memref``/``arith``.
+    register micro-tiles, ``tiled.reduce`` across invocations, ``rquant.load`` /
+    ``rquant.load_block`` of stored weights, around ``scf``/``memref``/``arith``.
     Every op of the region is consumed: fused producers and epilogues are
     materialized element by element where their values are needed. A region
     with a ``single_token_config`` becomes both versions under a host

@@ -112,7 +112,7 @@ def _as_f32(b: IRBuilder, x: SSAValue) -> SSAValue:
 
 
 def _float_input(b: IRBuilder, weight: SSAValue) -> SSAValue:
-    """A weight as something a generic can read as floats: quantized ones through quant.dequantize."""
+    """A weight as something a generic can read as floats: quantized ones through rquant.dequantize."""
     ty = weight.type
     assert isinstance(ty, TensorType)
     if isinstance(ty.element_type, BlockQuantType):
@@ -563,11 +563,11 @@ def _check_shapes(module: ModuleOp) -> None:
 
 @dataclass(frozen=True)
 class ConvertTransformerToTensorPass(ModulePass):
-    """Rewrites every ``tfm`` op into linalg on tensors, quant.dequantize and linalg_ext ops.
+    """Rewrites every ``tfm`` op into linalg on tensors, rquant.dequantize and linalg_ext ops.
 
     Matches: all ``tfm`` ops. Produces: ``linalg.generic`` (elementwise ops,
     row reductions, contractions over (..., n, k) reading weights through
-    ``quant.dequantize``), ``tensor.extract`` gathers (embedding, RoPE pairs),
+    ``rquant.dequantize``), ``tensor.extract`` gathers (embedding, RoPE pairs),
     ``linalg_ext.cache_append``/``attention``/``argmax``/``sample``, and
     ``dispatch.weight``/``kv_cache``/``cache``/``block_table`` for the host's
     resources. No ``tfm`` op remains. Pre-conditions: the module verifies; tfm

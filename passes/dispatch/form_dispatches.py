@@ -27,7 +27,7 @@ index); otherwise it is read from a buffer.
 With ``fuse=false`` (a baseline for measuring fusion, ``rusty bench --fusion``)
 step 1 roots a region at every elementwise op and row reduction too, step 2 is
 skipped, and step 3 recomputes only what is never stored on its own:
-initialisations, slices and ``quant.dequantize`` (a quantized weight still never
+initialisations, slices and ``rquant.dequantize`` (a quantized weight still never
 becomes floats in memory). Every computed value then goes through a buffer.
 The later stages lower such regions for elementwise ops, reductions and
 contractions; a whole decoder layer does not lower yet, because the kernel of a
@@ -354,7 +354,7 @@ class FormDispatchesPass(ModulePass):
     Produces: ``dispatch.region`` ops (isolated from above) holding a root
     (contraction, attention, cache append, argmax, or an op whose value must be
     materialized) with its epilogue and its recomputed producers; host ops stay
-    outside. ``quant.dequantize`` is always inside the region that consumes it,
+    outside. ``rquant.dequantize`` is always inside the region that consumes it,
     so no float copy of a quantized weight is ever materialized.
     Pre-conditions: tensor-level IR (after ``convert-transformer-to-tensor``), no tensor with a
     dimension of size 0 (an error at the op).

@@ -1,4 +1,4 @@
-"""lower-quant-loads: ``quant.load`` and ``quant.load_block`` become word loads and bit arithmetic.
+"""lower-quant-loads: ``rquant.load`` and ``rquant.load_block`` become word loads and bit arithmetic.
 
 A stored weight is bound as 32-bit words holding its exact bytes
 (``rusty_ir/weights.py`` defines each layout): as stored (``blocks``), or codes
@@ -109,7 +109,7 @@ IQ4_NL_WORDS = tuple(_signed32(sum((IQ4_NL_VALUES[4 * w + i] + 128) << (8 * i) f
 
 
 def _nibble_code(b: IRBuilder, sch: Scheme, nibble: SSAValue) -> SSAValue:
-    """A 4-bit code as the f32 ``quant.load_block`` returns: ``nibble - zero point``, or IQ4_NL's grid value."""
+    """A 4-bit code as the f32 ``rquant.load_block`` returns: ``nibble - zero point``, or IQ4_NL's grid value."""
     if sch.name != "iq4_nl":
         return code_float(b, nibble, _zero_point(sch))
     quarter = b.shrui(nibble, b.i32(2))
@@ -492,7 +492,7 @@ def _lower_dot(op: DotBlockOp, b: IRBuilder) -> list[SSAValue]:
 
 
 def lower_quant_load(op: Operation) -> None:
-    """Replace one ``quant.load``, ``quant.load_block`` or ``quant.dot_block`` by its word loads and arithmetic."""
+    """Replace one ``rquant.load``, ``rquant.load_block`` or ``rquant.dot_block`` by its word loads and arithmetic."""
     b = IRBuilder(InsertPoint.before(op))
     try:
         if isinstance(op, DotBlockOp):
@@ -510,10 +510,10 @@ def lower_quant_load(op: Operation) -> None:
 
 @dataclass(frozen=True)
 class LowerQuantLoadsPass(ModulePass):
-    """Expands every ``quant.load``, ``quant.load_block`` and ``quant.dot_block`` into ``memref.load``s of words and
+    """Expands every ``rquant.load``, ``rquant.load_block`` and ``rquant.dot_block`` into ``memref.load``s of words and
     bit arithmetic.
 
-    Matches: ``quant.load`` / ``quant.load_block`` / ``quant.dot_block`` (inside kernels). Produces:
+    Matches: ``rquant.load`` / ``rquant.load_block`` / ``rquant.dot_block`` (inside kernels). Produces:
     ``memref.load`` of i32 words (or f16 scales), shifts, masks,
     ``rgpu.unpack_f16`` for f16 scales held in words, and codes turned into
     floats with the 2^23 exponent trick (``code_float``); for ``dot_block``,

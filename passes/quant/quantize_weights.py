@@ -38,7 +38,7 @@ class QuantizeWeightsPass(ModulePass):
     table stay as they are.
 
     Produces: the same ops with the element type replaced by the scheme's
-    ``!quant`` type; function signatures whose arguments receive those weights
+    ``!rquant`` type; function signatures whose arguments receive those weights
     (``@decoder_layer``) follow. The module gets ``tfm.quantization =
     {scheme, weights}``. No tensor data is touched: the weights are quantized
     lazily, one tensor at a time, when ``QuantizingStore`` hands them to the
@@ -46,7 +46,7 @@ class QuantizeWeightsPass(ModulePass):
     the existing in-kernel block readers.
 
     Before: ``%wq = tfm.weight "blk.{}.attn_q.weight"[%l] : tensor<64x64xf16>``
-    After:  ``%wq = tfm.weight "blk.{}.attn_q.weight"[%l] : tensor<64x64x!quant.q8_0>``
+    After:  ``%wq = tfm.weight "blk.{}.attn_q.weight"[%l] : tensor<64x64x!rquant.q8_0>``
 
     Pre-conditions: transformer-level IR (``build_module``). A weight that is
     already quantized (a GGUF Q4_1 checkpoint, or a second run of this pass)

@@ -151,7 +151,7 @@ class WeightLayoutPass(ModulePass):
     split layout (Q4_0, Q4_1, Q8_0, int4/int8 groups: codes a multiple of 16
     bytes per block), and the function arguments they are passed to (the
     decoder layer's weights), when every use is a ``tiled.kernel`` operand
-    read only by ``quant.load`` / ``quant.load_block`` / ``quant.dot_block`` in the blocks layout or
+    read only by ``rquant.load`` / ``rquant.load_block`` / ``rquant.dot_block`` in the blocks layout or
     a call passing it on to such an argument. Produces: two ``dispatch.weight``
     parts, ``codes`` (words) and ``scales`` (f16 where the target has f16
     arithmetic, words otherwise), passed through the calls as two arguments,

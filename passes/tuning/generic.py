@@ -55,7 +55,7 @@ def _contractions(root: linalg.GenericOp, ops: Sequence[Operation]) -> list[lina
 
 
 def _stored(weight: SSAValue) -> Attribute | None:
-    """The element type a contraction's weight operand is stored in (through its ``quant.dequantize``)."""
+    """The element type a contraction's weight operand is stored in (through its ``rquant.dequantize``)."""
     owner = weight.owner
     if isinstance(owner, DequantizeOp):
         weight = owner.input
@@ -82,7 +82,7 @@ them, so more rows per workgroup amortize it (8 groups of 4 rows ran 2.5 TB/s on
 
 
 def _dot_weights(root: linalg.GenericOp, ops: Sequence[Operation]) -> bool:
-    """Whether every contraction of the region multiply-adds weights whose codes ``quant.dot_block`` takes."""
+    """Whether every contraction of the region multiply-adds weights whose codes ``rquant.dot_block`` takes."""
     for r in _contractions(root, ops):
         elems = [_stored(w) for w in r.inputs[1:]]
         if not is_mac(r) or not all(isinstance(e, BlockQuantType) and e.scheme.name in DOT_SCHEMES for e in elems):

@@ -27,7 +27,7 @@ describes ("Transformer level"):
 
 The IR size does not depend on the number of layers. Weight types come from the
 weight store: the element type is the storage scheme (``f32``/``f16``/``bf16``
-or a ``!quant`` type), so quantized weights stay quantized in the IR.
+or a ``!rquant`` type), so quantized weights stay quantized in the IR.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""quant.load / quant.load_block of the GGUF schemes decoded field by field (Q5_0, Q5_1, IQ4_NL and the K-quants
+"""rquant.load / rquant.load_block of the GGUF schemes decoded field by field (Q5_0, Q5_1, IQ4_NL and the K-quants
 Q2_K .. Q6_K), through lower-quant-loads, on the wgpu adapter and as MSL on the CPU, against ``gguf``'s dequantizers
 (``rusty_ir.weights.dequantize`` calls ``gguf.quants``): bit for bit.
 

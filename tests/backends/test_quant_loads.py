@@ -1,4 +1,4 @@
-"""quant.load / quant.load_block through lower-quant-loads, run on the wgpu adapter and as MSL on the CPU.
+"""rquant.load / rquant.load_block through lower-quant-loads, run on the wgpu adapter and as MSL on the CPU.
 
 Every scheme a kernel reads, in both layouts (as stored, and split into codes and
 f16 scales, the scales bound as words or as f16), against ``rusty_ir.weights.dequantize``.
@@ -30,7 +30,7 @@ KERNELS = """
     %nb = arith.constant {nb} : index
     %row = arith.divui %i, %nb : index
     %blk = arith.remui %i, %nb : index
-    %s, %o, %q:{count} = quant.load_block {buffers}[%row, %blk] {{scheme = "{scheme}", shape = array<i64: {rows}, {k}>, layout = "{layout}"}} : {buffer_types} -> f32, f32, {f32s}
+    %s, %o, %q:{count} = rquant.load_block {buffers}[%row, %blk] {{scheme = "{scheme}", shape = array<i64: {rows}, {k}>, layout = "{layout}"}} : {buffer_types} -> f32, f32, {f32s}
     %stride = arith.constant {stride} : index
     %base = arith.muli %i, %stride : index
     memref.store %s, %out[%base] : memref<?xf32>
@@ -47,7 +47,7 @@ KERNELS = """
     %kk = arith.constant {k} : index
     %row = arith.divui %i, %kk : index
     %col = arith.remui %i, %kk : index
-    %v = quant.load {buffers}[%row, %col] {{scheme = "{scheme}", shape = array<i64: {rows}, {k}>, layout = "{layout}"}} : {buffer_types} -> f32
+    %v = rquant.load {buffers}[%row, %col] {{scheme = "{scheme}", shape = array<i64: {rows}, {k}>, layout = "{layout}"}} : {buffer_types} -> f32
     memref.store %v, %out[%i] : memref<?xf32>
     "gpu.return"() : () -> ()
   }}) {{sym_name = "elements", gpu.known_block_size = array<i32: 64, 1, 1>}} : () -> ()

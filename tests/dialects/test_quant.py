@@ -46,7 +46,7 @@ def test_one_type_per_quantized_scheme() -> None:
     assert set(BLOCK_QUANT_TYPES) == quantized
     for name, cls in BLOCK_QUANT_TYPES.items():
         ty = cls()
-        assert ty.name == f"quant.{name}"
+        assert ty.name == f"rquant.{name}"
         assert ty.scheme is SCHEMES[name]
         assert storage_scheme(ty) is SCHEMES[name]
         assert element_type_for_scheme(SCHEMES[name]) == ty
@@ -55,7 +55,7 @@ def test_one_type_per_quantized_scheme() -> None:
 @pytest.mark.parametrize("scheme", sorted(BLOCK_QUANT_TYPES))
 def test_tensor_of_block_type_round_trips(scheme: str) -> None:
     block = SCHEMES[scheme].block
-    text = f"tensor<576x{2 * block}x!quant.{scheme}>"
+    text = f"tensor<576x{2 * block}x!rquant.{scheme}>"
     ty = Parser(context(), text).parse_type()
     assert isinstance(ty, TensorType)
     assert isinstance(ty.element_type, BlockQuantType) and ty.element_type.scheme.name == scheme
@@ -64,8 +64,8 @@ def test_tensor_of_block_type_round_trips(scheme: str) -> None:
 
 
 def test_unknown_block_type_is_a_parse_error() -> None:
-    with pytest.raises(Exception, match="quant.iq4_xs"):
-        Parser(context(), "tensor<4x256x!quant.iq4_xs>").parse_type()
+    with pytest.raises(Exception, match="rquant.iq4_xs"):
+        Parser(context(), "tensor<4x256x!rquant.iq4_xs>").parse_type()
     with pytest.raises(ValueError, match="not a quantized scheme"):
         block_quant_type("f16")
 
@@ -90,7 +90,7 @@ def test_dequantize_verifier() -> None:
     checks = [
         (DequantizeOp(block.args[0], TensorType(f32, [8, 32])), "input shape \\[8, 64\\] and result shape \\[8, 32\\]"),
         (DequantizeOp(block.args[0], TensorType(f16, [8, 64])), "result element type must be f32"),
-        (DequantizeOp(block.args[1], TensorType(f32, [2, 128])), "not a multiple of the !quant.q4_k block size 256"),
+        (DequantizeOp(block.args[1], TensorType(f32, [2, 128])), "not a multiple of the !rquant.q4_k block size 256"),
         (DequantizeOp(block.args[2], TensorType(f32, [8, 64])), "must be a quant block type"),
     ]
     for op, message in checks:
@@ -101,7 +101,7 @@ def test_dequantize_verifier() -> None:
 def test_quantize_verifier() -> None:
     block = Block(arg_types=[TensorType(f32, [DYNAMIC_INDEX, 96])])
     QuantizeOp(block.args[0], TensorType(block_quant_type("q8_0"), [DYNAMIC_INDEX, 96])).verify_()
-    with pytest.raises(VerifyException, match="not a multiple of the !quant.int8_g128 block size 128"):
+    with pytest.raises(VerifyException, match="not a multiple of the !rquant.int8_g128 block size 128"):
         QuantizeOp(block.args[0], TensorType(block_quant_type("int8_g128"), [DYNAMIC_INDEX, 96])).verify_()
     with pytest.raises(VerifyException, match="must be a quant block type"):
         QuantizeOp(block.args[0], TensorType(f16, [DYNAMIC_INDEX, 96])).verify_()

@@ -557,7 +557,7 @@ def mutate_ir(text: str, rng: random.Random) -> tuple[str, Mutation]:
         out = text.replace("func.return", nest + "func.return", 1)
     else:
         out = _replace_one(text, re.compile(r"\b(f32|f16|i32|index|i64)\b"), rng,
-                           lambda _m: rng.choice(("f16", "i1", "i64", "bf16", "f64", "index", "!quant.q4_0", "complex<f32>")))  # fmt: skip
+                           lambda _m: rng.choice(("f16", "i1", "i64", "bf16", "f64", "index", "!rquant.q4_0", "complex<f32>")))  # fmt: skip
     return out, Mutation(f"ir-{kind}", "", detectable=False)
 
 

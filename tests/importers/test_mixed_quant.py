@@ -73,7 +73,7 @@ def test_mixed_file_has_a_function_per_layer_signature(tmp_path) -> None:
     assert {"blk.0.attn_v.weight", "blk.1.attn_v.weight", "blk.2.ffn_down.weight", "blk.1.ffn_up.weight"} <= names
     assert "blk.{}.attn_q.weight" in names and "blk.{}.attn_v.weight" not in names and "blk.0.attn_q.weight" not in names
     v_types = [str(layers[f].function_type.inputs.data[6]) for f in ("decoder_layer", "decoder_layer_1")]
-    assert v_types == ["tensor<128x256x!quant.q6_k>", "tensor<128x256x!quant.q4_k>"]
+    assert v_types == ["tensor<128x256x!rquant.q6_k>", "tensor<128x256x!rquant.q4_k>"]
 
 
 def test_uniform_file_keeps_one_layer_loop(tmp_path) -> None:

@@ -68,7 +68,7 @@ def test_quantized_operand_verifies():
     module = _chunk(1)
     launch = next(op for op in module.walk() if isinstance(op, gpu.LaunchFuncOp))
     kernel = next(op for op in module.walk() if isinstance(op, gpu.FuncOp) and op.sym_name.data == "gemv_1")
-    assert str(launch.kernelOperands[0].type) == "memref<4x32x!quant.q8_0>"
+    assert str(launch.kernelOperands[0].type) == "memref<4x32x!rquant.q8_0>"
     assert kernel.function_type.inputs.data[0].element_type == i32
 
 

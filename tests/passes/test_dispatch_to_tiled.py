@@ -190,7 +190,7 @@ def _gemv_case(scheme: str, seed: int) -> tuple[Any, np.ndarray, np.ndarray, np.
     h = rng.standard_normal((3, 37)).astype(np.float32)
     y = np.full((3, 37), np.nan, np.float32)
     words = np.frombuffer(view.data.tobytes() + b"\0" * (-len(view.data.tobytes()) % 4), np.int32)
-    text = str(chunk("gemv_0")).replace("!quant.q4_0", f"!quant.{scheme}")
+    text = str(chunk("gemv_0")).replace("!rquant.q4_0", f"!rquant.{scheme}")
     return view, x, h, y, words, lambda: Parser(build_registry().context(), text).parse_module()
 
 

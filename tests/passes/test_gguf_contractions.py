@@ -16,7 +16,7 @@ from rusty_ir.weights import SCHEMES, TensorView, random_blocks
 
 SCHEMES_READ = ("q5_0", "q5_1", "iq4_nl", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k")
 GEMM_SCHEMES = ("q5_1", "q4_k", "q6_k")
-"""The gemm schedule reads blocks through the same quant.load_block (tests/backends/test_gguf_quant_loads.py checks
+"""The gemm schedule reads blocks through the same rquant.load_block (tests/backends/test_gguf_quant_loads.py checks
 every scheme's): a scheme with a minimum, a K-quant with one, and the 2-byte-aligned Q6_K."""
 
 
@@ -29,7 +29,7 @@ def test_gguf_contraction_37_rows_3_tokens(device: Any, scheme: str, config: str
     h = rng.standard_normal((3, 37)).astype(np.float32)
     y = np.full((3, 37), np.nan, np.float32)
     words = np.frombuffer(view.data.tobytes() + b"\0" * (-view.nbytes % 4), np.int32)
-    text = str(chunk("gemv_0")).replace("!quant.q4_0", f"!quant.{scheme}").replace("x64", "x256")
+    text = str(chunk("gemv_0")).replace("!rquant.q4_0", f"!rquant.{scheme}").replace("x64", "x256")
     parse = lambda: Parser(build_registry().context(), text).parse_module()  # noqa: E731
     run_on_gpu(device, parse(), [x, words, h, 3, y.copy()], {4: y}, configs={"gemv_0": (CONTRACTION_CONFIGS[config], None)})
     w = view.to_numpy()
@@ -41,13 +41,13 @@ def test_gguf_contraction_37_rows_3_tokens(device: Any, scheme: str, config: str
 @pytest.mark.parametrize("scheme", ["q4_0", *SCHEMES_READ])
 def test_gemv_heuristic_takes_dp4a_only_for_dot_schemes(scheme: str) -> None:
     """On a target with packed int8 dot products the gemv heuristic picks ``math = dp4a`` for the schemes
-    quant.dot_block reads (DOT_SCHEMES) and f32 for the field-by-field ones; the K-quants' kernel block is 32."""
+    rquant.dot_block reads (DOT_SCHEMES) and f32 for the field-by-field ones; the K-quants' kernel block is 32."""
     from rusty_ir.dialects.quant import DOT_SCHEMES
     from rusty_ir.passes.dispatch.analysis import Kind, kind
     from rusty_ir.passes.tuning.generic import gemm_config, gemv_config
     from rusty_ir.targets import TARGETS
 
-    text = str(chunk("gemv_0")).replace("!quant.q4_0", f"!quant.{scheme}").replace("x64", "x256")
+    text = str(chunk("gemv_0")).replace("!rquant.q4_0", f"!rquant.{scheme}").replace("x64", "x256")
     module = Parser(build_registry().context(), text).parse_module()
     root = next(op for op in module.walk() if kind(op) is Kind.CONTRACTION)
     target = TARGETS["nvidia"]

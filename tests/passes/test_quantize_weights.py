@@ -153,7 +153,7 @@ def test_cli_quantize(tmp_path: Path, smollm2_path: Path) -> None:
     r = rusty("compile", folder, "--quantize", "q8_0", "--dump-after", "quantized", "-q", cache=cache)
     assert r.returncode == 0, r.stderr
     assert 'tfm.quantization = {scheme = "q8_0"' in r.stdout and 'tfm.weight "blk.{}.ffn_up.weight"[%' in r.stdout
-    assert "x!quant.q8_0>" in r.stdout
+    assert "x!rquant.q8_0>" in r.stdout
     ids = {}
     for backend in ("reference", "wgpu"):
         r = rusty("run", folder, "--quantize", "int4_g32", "--backend", backend, "--no-chat", "--prompt", "the world",

@@ -25,8 +25,8 @@ func.func @weight_hole_without_layer() {
 // -----
 
 func.func @weight_block_not_dividing() {
-  // expected-error @+1 {{result has last dimension 48, not a multiple of the !quant.q4_0 block size 32}}
-  %w = tfm.weight "w" : tensor<8x48x!quant.q4_0>
+  // expected-error @+1 {{result has last dimension 48, not a multiple of the !rquant.q4_0 block size 32}}
+  %w = tfm.weight "w" : tensor<8x48x!rquant.q4_0>
   func.return
 }
 
@@ -41,7 +41,7 @@ func.func @weight_dynamic() {
 // -----
 
 func.func @weight_integer() {
-  // expected-error @+1 {{result must have element type f32, f16, bf16 or a !quant type, got tensor<8x32xi8>}}
+  // expected-error @+1 {{result must have element type f32, f16, bf16 or a !rquant type, got tensor<8x32xi8>}}
   %w = tfm.weight "w" : tensor<8x32xi8>
   func.return
 }
@@ -93,17 +93,17 @@ func.func @rms_norm_head_dim_divides_width(%q: tensor<?x64xf32>, %w: tensor<24xf
 
 // -----
 
-func.func @rms_norm_quantized_weight(%h: tensor<?x32xf32>, %w: tensor<32x!quant.q8_0>) {
+func.func @rms_norm_quantized_weight(%h: tensor<?x32xf32>, %w: tensor<32x!rquant.q8_0>) {
   // expected-error @+1 {{weight must have element type f32, f16 or bf16}}
-  %n = tfm.rms_norm %h, %w {epsilon = 1.0e-05 : f32} : tensor<?x32xf32>, tensor<32x!quant.q8_0> -> tensor<?x32xf32>
+  %n = tfm.rms_norm %h, %w {epsilon = 1.0e-05 : f32} : tensor<?x32xf32>, tensor<32x!rquant.q8_0> -> tensor<?x32xf32>
   func.return
 }
 
 // -----
 
-func.func @linear_in_features(%x: tensor<?x32xf32>, %w: tensor<64x64x!quant.q4_1>) {
+func.func @linear_in_features(%x: tensor<?x32xf32>, %w: tensor<64x64x!rquant.q4_1>) {
   // expected-error @+1 {{weight columns (in features) (64) must equal the input width (32)}}
-  %y = tfm.linear %x, %w : tensor<?x32xf32>, tensor<64x64x!quant.q4_1> -> tensor<?x64xf32>
+  %y = tfm.linear %x, %w : tensor<?x32xf32>, tensor<64x64x!rquant.q4_1> -> tensor<?x64xf32>
   func.return
 }
 

@@ -5,14 +5,14 @@
 // CHECK-LABEL: func.func @weights
 // CHECK-SAME:  (%[[LAYER:.*]]: index)
 // CHECK:       tfm.weight "token_embd.weight" : tensor<16x32xbf16>
-// CHECK-NEXT:  tfm.weight "blk.{}.attn_q.weight"[%[[LAYER]]] : tensor<64x32x!quant.q4_1>
-// CHECK-NEXT:  tfm.weight "blk.{}.ffn_down.weight"[%[[LAYER]]] : tensor<32x256x!quant.q4_k>
+// CHECK-NEXT:  tfm.weight "blk.{}.attn_q.weight"[%[[LAYER]]] : tensor<64x32x!rquant.q4_1>
+// CHECK-NEXT:  tfm.weight "blk.{}.ffn_down.weight"[%[[LAYER]]] : tensor<32x256x!rquant.q4_k>
 // CHECK-NEXT:  tfm.weight "blk.{}.attn_norm.weight"[%[[LAYER]]] : tensor<32xf32>
 // CHECK-NEXT:  tfm.weight "output.weight" : tensor<16x32xf16>
 func.func @weights(%layer: index) {
   %emb = tfm.weight "token_embd.weight" : tensor<16x32xbf16>
-  %wq = tfm.weight "blk.{}.attn_q.weight"[%layer] : tensor<64x32x!quant.q4_1>
-  %wd = tfm.weight "blk.{}.ffn_down.weight"[%layer] : tensor<32x256x!quant.q4_k>
+  %wq = tfm.weight "blk.{}.attn_q.weight"[%layer] : tensor<64x32x!rquant.q4_1>
+  %wd = tfm.weight "blk.{}.ffn_down.weight"[%layer] : tensor<32x256x!rquant.q4_k>
   %wn = tfm.weight "blk.{}.attn_norm.weight"[%layer] : tensor<32xf32>
   %wo = tfm.weight "output.weight" : tensor<16x32xf16>
   func.return
@@ -35,16 +35,16 @@ func.func @attention(%q: tensor<?x32xf32>, %k: tensor<?x16xf32>, %v: tensor<?x16
 
 // Norm, projections (quantized weight; f16 weight with bias), both rope styles.
 // CHECK-LABEL: func.func @norm_linear_rope
-// CHECK-SAME:  (%[[H:.*]]: tensor<?x32xf32>, %[[W:.*]]: tensor<32xf32>, %[[WQ:.*]]: tensor<64x32x!quant.q8_0>, %[[WK:.*]]: tensor<16x32xf16>, %[[BK:.*]]: tensor<16xf32>, %[[POS:.*]]: index)
+// CHECK-SAME:  (%[[H:.*]]: tensor<?x32xf32>, %[[W:.*]]: tensor<32xf32>, %[[WQ:.*]]: tensor<64x32x!rquant.q8_0>, %[[WK:.*]]: tensor<16x32xf16>, %[[BK:.*]]: tensor<16xf32>, %[[POS:.*]]: index)
 // CHECK:       %[[N:.*]] = tfm.rms_norm %[[H]], %[[W]] {epsilon = 1.000000e-05 : f32} : tensor<?x32xf32>, tensor<32xf32> -> tensor<?x32xf32>
-// CHECK-NEXT:  %[[Q:.*]] = tfm.linear %[[N]], %[[WQ]] : tensor<?x32xf32>, tensor<64x32x!quant.q8_0> -> tensor<?x64xf32>
+// CHECK-NEXT:  %[[Q:.*]] = tfm.linear %[[N]], %[[WQ]] : tensor<?x32xf32>, tensor<64x32x!rquant.q8_0> -> tensor<?x64xf32>
 // CHECK-NEXT:  tfm.rms_norm %[[Q]], %[[KB:.*]] {epsilon = 1.000000e-06 : f32, head_dim = 16 : i64} : tensor<?x64xf32>, tensor<16xf32> -> tensor<?x64xf32>
 // CHECK-NEXT:  %[[K:.*]] = tfm.linear %[[N]], %[[WK]], %[[BK]] : tensor<?x32xf32>, tensor<16x32xf16>, tensor<16xf32> -> tensor<?x16xf32>
 // CHECK-NEXT:  tfm.rope %[[Q]], %[[POS]] {head_dim = 16 : i64, style = "half", theta = 1.000000e+04 : f32} : tensor<?x64xf32> -> tensor<?x64xf32>
 // CHECK-NEXT:  tfm.rope %[[K]], %[[POS]] {head_dim = 8 : i64, style = "interleaved", theta = 5.000000e+05 : f32} : tensor<?x16xf32> -> tensor<?x16xf32>
-func.func @norm_linear_rope(%h: tensor<?x32xf32>, %w: tensor<32xf32>, %wq: tensor<64x32x!quant.q8_0>, %wk: tensor<16x32xf16>, %bk: tensor<16xf32>, %pos: index) {
+func.func @norm_linear_rope(%h: tensor<?x32xf32>, %w: tensor<32xf32>, %wq: tensor<64x32x!rquant.q8_0>, %wk: tensor<16x32xf16>, %bk: tensor<16xf32>, %pos: index) {
   %n = tfm.rms_norm %h, %w {epsilon = 1.0e-05 : f32} : tensor<?x32xf32>, tensor<32xf32> -> tensor<?x32xf32>
-  %q = tfm.linear %n, %wq : tensor<?x32xf32>, tensor<64x32x!quant.q8_0> -> tensor<?x64xf32>
+  %q = tfm.linear %n, %wq : tensor<?x32xf32>, tensor<64x32x!rquant.q8_0> -> tensor<?x64xf32>
   %qn = tfm.rms_norm %q, %bk {epsilon = 1.0e-06 : f32, head_dim = 16 : i64} : tensor<?x64xf32>, tensor<16xf32> -> tensor<?x64xf32>
   %k = tfm.linear %n, %wk, %bk : tensor<?x32xf32>, tensor<16x32xf16>, tensor<16xf32> -> tensor<?x16xf32>
   %qr = tfm.rope %q, %pos {head_dim = 16 : i64, style = "half", theta = 1.0e+04 : f32} : tensor<?x64xf32> -> tensor<?x64xf32>
@@ -88,15 +88,15 @@ func.func @elementwise(%g: tensor<?x64xf32>, %u: tensor<?x64xf32>) {
 // Embedding, logits of the last row against a tied quantized table, argmax.
 // CHECK-LABEL: func.func @head
 // CHECK-SAME:  (%[[T:.*]]: tensor<?xi32>)
-// CHECK:       %[[E:.*]] = tfm.weight "token_embd.weight" : tensor<16x32x!quant.int4_g32>
-// CHECK-NEXT:  %[[H:.*]] = tfm.embedding %[[T]], %[[E]] : tensor<?xi32>, tensor<16x32x!quant.int4_g32> -> tensor<?x32xf32>
-// CHECK-NEXT:  %[[L:.*]] = tfm.logits %[[H]], %[[E]] : tensor<?x32xf32>, tensor<16x32x!quant.int4_g32> -> tensor<16xf32>
+// CHECK:       %[[E:.*]] = tfm.weight "token_embd.weight" : tensor<16x32x!rquant.int4_g32>
+// CHECK-NEXT:  %[[H:.*]] = tfm.embedding %[[T]], %[[E]] : tensor<?xi32>, tensor<16x32x!rquant.int4_g32> -> tensor<?x32xf32>
+// CHECK-NEXT:  %[[L:.*]] = tfm.logits %[[H]], %[[E]] : tensor<?x32xf32>, tensor<16x32x!rquant.int4_g32> -> tensor<16xf32>
 // CHECK-NEXT:  %[[I:.*]] = tfm.argmax %[[L]] : tensor<16xf32> -> i32
 // CHECK-NEXT:  func.return %[[I]] : i32
 func.func @head(%tokens: tensor<?xi32>) -> i32 {
-  %emb = tfm.weight "token_embd.weight" : tensor<16x32x!quant.int4_g32>
-  %h = tfm.embedding %tokens, %emb : tensor<?xi32>, tensor<16x32x!quant.int4_g32> -> tensor<?x32xf32>
-  %l = tfm.logits %h, %emb : tensor<?x32xf32>, tensor<16x32x!quant.int4_g32> -> tensor<16xf32>
+  %emb = tfm.weight "token_embd.weight" : tensor<16x32x!rquant.int4_g32>
+  %h = tfm.embedding %tokens, %emb : tensor<?xi32>, tensor<16x32x!rquant.int4_g32> -> tensor<?x32xf32>
+  %l = tfm.logits %h, %emb : tensor<?x32xf32>, tensor<16x32x!rquant.int4_g32> -> tensor<16xf32>
   %t = tfm.argmax %l : tensor<16xf32> -> i32
   func.return %t : i32
 }
