@@ -47,6 +47,21 @@ MAX_CONTEXT_LENGTH = 2**31 - 1
 """The largest --context-length (positions are 32-bit in the kernels)."""
 
 
+def parse_bytes(text: str) -> int:
+    """``--kv-device-budget``: a whole number of bytes, or with a K, M, G or T suffix (powers of 1024; ``KiB``/``KB``
+    alike). RustyError for anything else, zero or a negative number."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = t[-1:] if t[-1:] in units and t[-1:] != "" else ""
+    try:
+        value = float(t[: len(t) - len(unit)]) * units[unit]
+    except ValueError:
+        raise RustyError(f"--kv-device-budget must be a number of bytes (e.g. 2G, 512M, 1000000), got '{text}'") from None
+    if not value >= 1 or value != value or value == float("inf"):
+        raise RustyError(f"--kv-device-budget must be a positive number of bytes, got '{text}'")
+    return int(value)
+
+
 def _gpu_refusal(err: Exception, context_length: int) -> RustyError | None:
     """A user error for a buffer the GPU refuses (past its limits or its memory), e.g. at a huge --context-length;
     None for any other error (a real bug stays an internal error)."""
@@ -85,11 +100,20 @@ class LoadOptions:
     """The draft model (a checkpoint with the same tokenizer) of ``speculate="draft"``."""
     draft_tokens: int = DEFAULT_DRAFT_TOKENS
     """Tokens drafted per verification step (1..32)."""
+    kv_device_budget: int | str | None = None
+    """Bytes of device memory the KV cache may take (wgpu); past them its oldest blocks live in host memory
+    (``rusty_ir/backends/runtime/offload.py``). A string takes K/M/G/T suffixes (``parse_bytes``). None: half the
+    adapter's memory less the weights where wgpu's adapter says what it is (a CPU adapter: the RAM), else no limit."""
 
     def __post_init__(self) -> None:
         """Checks, named by ``rusty run``'s flags (the keywords of ``load`` are the same options)."""
         from rusty_ir.driver import CompileOptions  # no compiler behind it
 
+        budget = self.kv_device_budget
+        if isinstance(budget, str):
+            object.__setattr__(self, "kv_device_budget", parse_bytes(budget))
+        elif budget is not None and (isinstance(budget, bool) or not isinstance(budget, int) or budget < 1):
+            raise RustyError(f"--kv-device-budget must be a positive number of bytes, got {budget!r}")
         if self.backend not in BACKENDS:
             raise RustyError(f"unknown backend '{self.backend}' (known: {', '.join(BACKENDS)})")
         if self.speculate is not None:
@@ -112,6 +136,7 @@ class LoadOptions:
         if self.compiled is not None:
             raise RustyError("--compiled runs a compiled model on the wgpu backend")
         wgpu_only = [k for k in changed if k != "quantize"] + ["resident_layers"] * (self.resident_layers is not None)
+        wgpu_only += ["kv_device_budget"] * (self.kv_device_budget is not None)
         if wgpu_only:  # the reference interpreter quantizes too
             raise RustyError(f"{flags(wgpu_only)} applies to the wgpu backend")
 
@@ -249,7 +274,10 @@ def _wgpu_backend(model: Any, context_length: int, options: LoadOptions, progres
     with progress.bar(model.weights.nbytes, "uploading weights", "B") as advance:
         try:
             runtime = ModelRuntime(artifact.schedule, artifact.wgsl, artifact.runtime_weights(model.weights), context_length, device,
-                                   resident_layers=options.resident_layers, on_upload=advance)  # fmt: skip
+                                   resident_layers=options.resident_layers, on_upload=advance,
+                                   kv_device_budget=cast("int | None", options.kv_device_budget))  # fmt: skip
+        except RustyError:
+            raise
         except Exception as err:
             raise _gpu_refusal(err, context_length) or err from None
     done()
@@ -386,6 +414,7 @@ def load(
     speculate: str | None = None,
     draft: str | Path | None = None,
     draft_tokens: int = DEFAULT_DRAFT_TOKENS,
+    kv_device_budget: int | str | None = None,
     progress: bool = False,
 ) -> Model:
     """Load ``model`` (a .gguf file or a Hugging Face folder; default the bundled SmolLM2-135M-Instruct)
@@ -395,7 +424,8 @@ def load(
     (``pass_pipeline``, or passes inserted at stages: ``insert_after=["gpu=my-pass{x=1}"]``, ``insert_before``;
     installed plugins' passes may be named, docs/plugins.md), and speculative
     decoding: ``speculate`` (``"lookup"``, or ``"draft"`` with a ``draft`` checkpoint of the same tokenizer; a
-    ``draft`` alone means ``"draft"``) with ``draft_tokens`` per step. ``progress`` prints what it does on
+    ``draft`` alone means ``"draft"``) with ``draft_tokens`` per step, and ``kv_device_budget`` (bytes, or text
+    such as ``"2G"``): past it the KV cache's oldest blocks live in host memory. ``progress`` prints what it does on
     stderr (bars on a terminal). Errors are ``rusty_ir.RustyError``."""
     options = LoadOptions(
         backend=backend, context_length=context_length, compiled=None if compiled is None else str(compiled),
@@ -403,7 +433,7 @@ def load(
         compile={"tune": tune, "quantize": quantize, "kv_cache": kv_cache, "kv_block_size": kv_block_size,
                  "pass_pipeline": pass_pipeline, "insert_after": _strings(insert_after), "insert_before": _strings(insert_before)},
         speculate=speculate or ("draft" if draft is not None else None), draft=None if draft is None else str(draft),
-        draft_tokens=draft_tokens,
+        draft_tokens=draft_tokens, kv_device_budget=kv_device_budget,
     )  # fmt: skip
     reporter = Progress(quiet=not progress)
     loaded = load_checkpoint(model, reporter)
@@ -424,5 +454,6 @@ __all__ = [
     "load",
     "load_checkpoint",
     "open_model",
+    "parse_bytes",
     "resolve_model_path",
 ]

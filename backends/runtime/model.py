@@ -71,6 +71,7 @@ import wgpu
 from rusty_ir.backends.runtime.device import Device, Kernel, PassEncoder
 from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, BufferKey, _eval, _Expansion, _nbytes, _show, expand
 from rusty_ir.backends.runtime.kv_cache import KvCaches
+from rusty_ir.backends.runtime.offload import OffloadedKvCaches, default_budget, full_bytes, layer_switches
 from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, make_plan
 from rusty_ir.backends.runtime.profiling import QUERIES_PER_SET, timed_dispatches
 from rusty_ir.backends.runtime.schedule import Schedule, load_schedule
@@ -120,6 +121,7 @@ class ModelRuntime:
         max_prefill: int | None = None,
         resident_layers: int | None = None,
         on_upload: Callable[[int], None] | None = None,
+        kv_device_budget: int | None = None,
     ) -> None:
         """``resident_layers=N`` streams the layers' weights: only N layers' weights are on the device
         (N slots: the first N - 2 layers keep theirs, the others take turns in the last two), each
@@ -128,7 +130,9 @@ class ModelRuntime:
         resident. For models larger than device memory: every step uploads the layers beyond the
         first N - 2, so it is slower. None, or N at least the number of layers,
         keeps every layer resident (one command buffer per step). ``on_upload(nbytes)`` is told of each
-        weight uploaded at load (for a progress bar)."""
+        weight uploaded at load (for a progress bar). ``kv_device_budget`` (bytes; default ``offload.default_budget``:
+        half the adapter's memory less the weights where it is known, else no limit): a KV cache that needs more for
+        the context keeps its oldest blocks in host memory (``offload.py``)."""
         start = time.perf_counter()
         self.schedule = load_schedule(schedule)
         if context_length <= 0:
@@ -174,7 +178,23 @@ class ModelRuntime:
             assert self.resident_layers is not None
             self._stream, slot_bytes = make_stream(self.device, streamed, views, self.resident_layers, self._buffers)
             self._bytes["weights"] += slot_bytes
-        self._caches = KvCaches(self.device, self.schedule.kv_caches, context_length, self.max_prefill)
+        if kv_device_budget is not None and (isinstance(kv_device_budget, bool) or not isinstance(kv_device_budget, int) or kv_device_budget < 1):
+            raise RustyError(f"kv_device_budget must be a positive number of bytes, got {kv_device_budget!r}")
+        budget = kv_device_budget if kv_device_budget is not None else default_budget(self.device, self._bytes["weights"])
+        self.kv_device_budget = budget
+        """The KV cache's device budget in bytes (None: no limit)."""
+        self._caches: KvCaches | OffloadedKvCaches
+        if budget is not None and full_bytes(self.schedule.kv_caches, context_length) > budget:
+            if self._stream is not None:
+                raise RustyError("KV-cache offload (--kv-device-budget) and layer streaming (--resident-layers) cannot be combined yet")
+            max_step = max(self.max_prefill, self.max_verify if self.can_verify else 1)
+            self._caches = OffloadedKvCaches(self.device, self.schedule.kv_caches, context_length, budget, max_step)
+        else:
+            self._caches = KvCaches(self.device, self.schedule.kv_caches, context_length, self.max_prefill)
+        self.offloading = isinstance(self._caches, OffloadedKvCaches)
+        """Whether the KV cache's oldest blocks go to host memory (it needs more than ``kv_device_budget``)."""
+        self._switches = {e: layer_switches([[b.key for b in launch.buffers] for launch in x.launches])
+                          for e, x in expansions.items()} if self.offloading else {}  # fmt: skip
         self._buffers.update(self._caches.buffers)
         self._create_slots(expansions.values())
         self._plans = self._make_plans()
@@ -191,10 +211,13 @@ class ModelRuntime:
         n = ids.size
         if n == 0:
             raise RustyError("prefill needs at least one token")
-        self._reserve(n, pos)
+        if not self.offloading:
+            self._reserve(n, pos)
         token = 0
         for start in range(0, n, self.max_prefill):
             chunk = ids[start : start + self.max_prefill]
+            if self.offloading:  # a step's blocks must be on the device: one step's at a time
+                self._reserve(chunk.size, pos + start)
             token = self._step(self._plans["prefill"], chunk, chunk.size, pos + start)
         return token
 
@@ -297,6 +320,18 @@ class ModelRuntime:
         plan = self._plans[entry]
         return len(self._active(plan, self._values(plan, plan.max_tokens, 0)))
 
+    def kv_memory_report(self) -> dict[str, int | None]:
+        """The KV cache's memory now: ``device_bytes`` (pools, tables), ``host_bytes`` (offloaded blocks' buffers),
+        ``device_budget`` (None: no limit), ``positions_on_host`` and ``host_bytes_per_step`` (copied to the device
+        by the next step)."""
+        caches = self._caches
+        if isinstance(caches, OffloadedKvCaches):
+            on_host = min((p.host * p.block for p in caches.pools.values()), default=0)
+            return {"device_bytes": caches.nbytes, "host_bytes": caches.host_nbytes, "device_budget": self.kv_device_budget,
+                    "positions_on_host": on_host, "host_bytes_per_step": caches.bytes_moved_per_step()}  # fmt: skip
+        return {"device_bytes": caches.nbytes, "host_bytes": 0, "device_budget": self.kv_device_budget, "positions_on_host": 0,
+                "host_bytes_per_step": 0}  # fmt: skip
+
     def memory_report(self) -> dict[str, int]:
         """Bytes of device memory by use now: weights, kv_cache (paged pools grow with the sequence),
         slots, io, params, and total."""
@@ -330,6 +365,8 @@ class ModelRuntime:
         """
         if self._stream is not None:
             raise RustyError("profile_step runs a step as one command buffer; it does not support layer streaming (resident_layers)")
+        if self.offloading:
+            raise RustyError("profile_step does not support KV-cache offload (--kv-device-budget below the cache's size)")
         if "timestamp-query" not in self.device.features:
             return None
         plan = self._plans.get(entry)
@@ -355,6 +392,8 @@ class ModelRuntime:
             raise RustyError(
                 f"{n} token{'s' if n > 1 else ''} at position {pos} exceed the context length {self.context_length}"
             )
+        if isinstance(self._caches, OffloadedKvCaches):
+            self._caches.rewind(pos)
         if self._caches.reserve(pos + n):
             self._buffers.update(self._caches.buffers)
             self._plans = self._make_plans()
@@ -387,7 +426,15 @@ class ModelRuntime:
         encoder = self.device.device.create_command_encoder()
         if tokens is None:
             encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
-        self._encode(encoder, plan.dispatches, values)
+        if isinstance(self._caches, OffloadedKvCaches):  # each layer's table and host blocks before its cache is used
+            start = 0
+            for at, layer in self._switches[plan.entry]:
+                self._encode(encoder, plan.dispatches[start:at], values)
+                self._caches.encode_layer(encoder, layer)
+                start = at
+            self._encode(encoder, plan.dispatches[start:], values)
+        else:
+            self._encode(encoder, plan.dispatches, values)
         for src, dst, nbytes in copies:
             encoder.copy_buffer_to_buffer(src, 0, dst, 0, nbytes)
         encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)
@@ -491,15 +538,18 @@ class ModelRuntime:
         """
         if count <= 0:
             return
-        self._reserve(count, pos)
+        if not self.offloading:
+            self._reserve(count, pos)
         plan = self._plans["decode"] if sampling is None else self._sample_plan("decode_sample")
 
         def write_words() -> None:  # queued after the step in flight, before the next
             if sampling is not None:
                 self._queue.write_buffer(plan.sampling, 0, np.ascontiguousarray(sampling(), np.int32))
 
-        if plan.groups is not None:  # layer streaming: one step at a time (each step uploads every layer anyway)
+        if plan.groups is not None or self.offloading:  # layer streaming, offload: one step at a time
             for i in range(count):
+                if self.offloading:
+                    self._reserve(1, pos + i)
                 self._token[0] = token
                 write_words()
                 token = self._step(plan, self._token, 1, pos + i)

@@ -25,6 +25,9 @@ QUANTIZE_HELP = ("quantize the float (f32/f16/bf16) weight matrices of the layer
 KV_CACHE_HELP = ("what the KV cache holds: f32 (default), f16 (half the memory; needs the adapter's shader-f16) "
                  "or q8_0 (8-bit values with an f16 scale per 32: about a quarter)")
 KV_BLOCK_HELP = f"positions per block of the paged KV cache (default {DEFAULT_KV_BLOCK_SIZE}; 0 = one buffer per layer sized for the context)"
+KV_BUDGET_HELP = ("device memory the KV cache may take (bytes, or with K/M/G suffixes: 2G); past it the oldest blocks move to "
+                  "host memory and are copied back per layer each step (slower, identical output; paged cache). Default: half the "
+                  "adapter's memory less the weights where it is known (a CPU adapter: the RAM), else no limit")
 RESIDENT_LAYERS_HELP = ("stream the layers' weights: keep only N layers on the GPU (for models larger than GPU memory): the "
                         "first N - 2 stay, the others are uploaded every token while the GPU runs the layer before (slower). "
                         "Default: every layer resident; N >= the model's layers is the same")
@@ -77,6 +80,7 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
                              f"(default: the model's context length, at most {DEFAULT_CONTEXT_CAP}; never more than the model's)")  # fmt: skip
     add_compile_options(parser)
     parser.add_argument("--resident-layers", type=int, metavar="N", help=RESIDENT_LAYERS_HELP)
+    parser.add_argument("--kv-device-budget", metavar="BYTES", help=KV_BUDGET_HELP)
     parser.add_argument("--compiled", metavar="DIR",
                         help="run the kernels and schedule in DIR (from rusty compile -o DIR) instead of compiling; "
                              "MODEL still gives the weights and tokenizer, which must match what DIR was compiled from")  # fmt: skip
@@ -103,6 +107,7 @@ def load_options(args: argparse.Namespace, sampling: bool) -> LoadOptions:
     speculate = getattr(args, "speculate", None) or ("draft" if draft is not None else None)
     return LoadOptions(backend=args.backend, context_length=args.context_length, compiled=args.compiled,
                        resident_layers=args.resident_layers, sampling=sampling, compile=compile_options(args),
+                       kv_device_budget=getattr(args, "kv_device_budget", None),
                        speculate=speculate, draft=draft, draft_tokens=getattr(args, "draft_tokens", DEFAULT_DRAFT_TOKENS))  # fmt: skip
 
 

@@ -46,6 +46,7 @@ from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, DEFAULT_STAGES, KV_CACHE_TYPE
 from rusty_ir.tools.common import run_tool, write_output
 from rusty_ir.tools.options import (
     KV_BLOCK_HELP,
+    KV_BUDGET_HELP,
     KV_CACHE_HELP,
     RESIDENT_LAYERS_HELP,
     add_compile_options,
@@ -245,6 +246,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise RustyError("--fusion-* and --torch-dtype apply to rusty bench --fusion only")
     from rusty_ir.bench import BenchOptions, bench_main
 
+    if args.kv_device_budget is not None:  # the runtimes the bench makes take it as their default
+        from rusty_ir.api import parse_bytes
+        from rusty_ir.backends.runtime.offload import set_default_budget
+
+        set_default_budget(parse_bytes(args.kv_device_budget))
     opts = BenchOptions(
         model=args.model, synthetic=args.synthetic, quant=args.quant, seed=args.seed,
         prompt_tokens=args.prompt_tokens, decode_tokens=args.decode_tokens,
@@ -442,6 +448,7 @@ def make_parser() -> argparse.ArgumentParser:
     bench.add_argument("--kv-cache", choices=KV_CACHE_TYPES, default="f32", help=KV_CACHE_HELP)
     bench.add_argument("--kv-block-size", type=block_size, default=DEFAULT_KV_BLOCK_SIZE, metavar="N", help=KV_BLOCK_HELP)
     bench.add_argument("--resident-layers", type=int, metavar="N", help=RESIDENT_LAYERS_HELP)
+    bench.add_argument("--kv-device-budget", metavar="BYTES", help=KV_BUDGET_HELP)
     bench.add_argument("--tune", action="store_true",
                        help="also compile with measured tuning (rusty_ir.tuning) and report tuned against "
                             "default prefill and decode tokens/s side by side")
