@@ -24,11 +24,11 @@ from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
+    I64,
     DenseArrayBase,
     Float16Type,
     Float32Type,
     IndexType,
-    IntAttr,
     IntegerAttr,
     MemRefType,
     StringAttr,
@@ -266,17 +266,17 @@ class ReduceOp(IRDLOperation):
     name = "tiled.reduce"
 
     kind = prop_def(StringAttr)
-    width = prop_def(IntAttr)
+    width = prop_def(IntegerAttr[I64])
     values = var_operand_def()
     results_ = var_result_def()
 
     def __init__(self, kind: str, values: Sequence[SSAValue], width: int) -> None:
         super().__init__(
-            operands=[values], result_types=[[v.type for v in values]], properties={"kind": StringAttr(kind), "width": IntAttr(width)}
+            operands=[values], result_types=[[v.type for v in values]], properties={"kind": StringAttr(kind), "width": IntegerAttr(width, i64)}
         )
 
     def verify_(self) -> None:
-        kind, width = self.kind.data, self.width.data
+        kind, width = self.kind.data, self.width.value.data
         if kind not in REDUCTIONS:
             raise VerifyException(f"kind must be one of {', '.join(REDUCTIONS)}, got '{kind}'")
         if width < 1 or width & (width - 1):
@@ -305,7 +305,7 @@ class ReduceOp(IRDLOperation):
     def print(self, printer: Printer) -> None:
         printer.print_string(f" {self.kind.data} ")
         printer.print_list(self.values, printer.print_operand)
-        printer.print_string(f" width {self.width.data} : ")
+        printer.print_string(f" width {self.width.value.data} : ")
         printer.print_list([v.type for v in self.values], printer.print_attribute)
 
 
@@ -490,11 +490,11 @@ class ContractTileOp(IRDLOperation):
     a_offset = operand_def(IndexType)
     b_offset = operand_def(IndexType)
     accumulators = var_operand_def(VectorType)
-    k = prop_def(IntAttr)
-    rows = prop_def(IntAttr)
-    columns = prop_def(IntAttr)
-    a_stride = prop_def(IntAttr)
-    b_stride = prop_def(IntAttr)
+    k = prop_def(IntegerAttr[I64])
+    rows = prop_def(IntegerAttr[I64])
+    columns = prop_def(IntegerAttr[I64])
+    a_stride = prop_def(IntegerAttr[I64])
+    b_stride = prop_def(IntegerAttr[I64])
     wide = opt_prop_def(UnitAttr)
     results_ = var_result_def(VectorType)
 
@@ -505,16 +505,16 @@ class ContractTileOp(IRDLOperation):
 
     def __init__(self, a: SSAValue, a_offset: SSAValue, b: SSAValue, b_offset: SSAValue, accumulators: Sequence[SSAValue],
                  k: int, rows: int, columns: int, a_stride: int, b_stride: int, wide: bool = False) -> None:  # fmt: skip
-        properties: dict[str, Attribute] = {"k": IntAttr(k), "rows": IntAttr(rows), "columns": IntAttr(columns),
-                                            "a_stride": IntAttr(a_stride), "b_stride": IntAttr(b_stride)}  # fmt: skip
+        properties: dict[str, Attribute] = {"k": IntegerAttr(k, i64), "rows": IntegerAttr(rows, i64), "columns": IntegerAttr(columns, i64),
+                                            "a_stride": IntegerAttr(a_stride, i64), "b_stride": IntegerAttr(b_stride, i64)}  # fmt: skip
         if wide:
             properties["wide"] = UnitAttr()
         super().__init__(operands=[a, b, a_offset, b_offset, accumulators], result_types=[[acc.type for acc in accumulators]],
                          properties=properties)  # fmt: skip
 
     def verify_(self) -> None:
-        rows, cols = self.rows.data, self.columns.data
-        if rows % 4 or cols % 4 or rows <= 0 or cols <= 0 or self.k.data <= 0:
+        rows, cols = self.rows.value.data, self.columns.value.data
+        if rows % 4 or cols % 4 or rows <= 0 or cols <= 0 or self.k.value.data <= 0:
             raise VerifyException("rows and columns must be positive multiples of 4, k positive")
         if len(self.accumulators) != rows * cols // 4:
             raise VerifyException(f"expected rows * columns / 4 = {rows * cols // 4} accumulators, got {len(self.accumulators)}")

@@ -204,7 +204,7 @@ func.func @attention(%q: memref<?x16xf32>, %kc: memref<?x8xf32>, %vc: memref<?x8
 // CHECK:               scf.for {{.*}} -> (vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>)
 // CHECK:                 %[[A:.*]] = tiled.promote (%{{.*}}, %{{.*}}) in [32, 32] attributes {deal = array<i64: 1, 0>, permutation = array<i64: 1, 0>, unit = 4 : i64} : memref<32x32xf32, 3 : i64>
 // CHECK:                 %[[B:.*]] = tiled.promote (%{{.*}}, %{{.*}}) in [32, 32] attributes {deal = array<i64: 1, 0>, permutation = array<i64: 1, 0>, unit = 4 : i64} : memref<32x32xf32, 3 : i64>
-// CHECK:                 tiled.contract_tile %[[A]][%{{.*}}], %[[B]][%{{.*}}], {{.*}} {k = #builtin.int<32>, rows = #builtin.int<4>, columns = #builtin.int<4>
+// CHECK:                 tiled.contract_tile %[[A]][%{{.*}}], %[[B]][%{{.*}}], {{.*}} {k = 32 : i64, rows = 4 : i64, columns = 4 : i64
 func.func @contraction_tokens(%x: memref<?x64xf32>, %w: memref<37x64xf32>, %y: memref<?x37xf32>, %s: index) {
   dispatch.region "mm_0"(%x, %w, %y, %s) {config = #dispatch.lowering_config<gemm, workgroup = [64, 1, 1], workgroup_tile = [32, 32], thread_tile = [4, 4], reduction_tile = 32>} : (memref<?x64xf32>, memref<37x64xf32>, memref<?x37xf32>, index) -> () {
   ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64xf32>, %out: memref<?x37xf32>, %n: index):

@@ -65,7 +65,7 @@ func.func @micro(%x: memref<2x8xf32>, %y: memref<2x8xf32>, %z: memref<4x4xf32>) 
     %ao = arith.constant 0 : index
     %bo = arith.constant 4 : index
     %zero = arith.constant dense<0.0> : vector<4xf32>
-    %r:4 = tiled.contract_tile %a[%ao], %b[%bo], %zero, %zero, %zero, %zero {k = #builtin.int<2>, rows = #builtin.int<4>, columns = #builtin.int<4>, a_stride = #builtin.int<4>, b_stride = #builtin.int<4>} : memref<2x8xf32>, memref<2x8xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32> -> vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>
+    %r:4 = tiled.contract_tile %a[%ao], %b[%bo], %zero, %zero, %zero, %zero {k = 2, rows = 4, columns = 4, a_stride = 4, b_stride = 4} : memref<2x8xf32>, memref<2x8xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32> -> vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %c2 = arith.constant 2 : index
@@ -117,7 +117,7 @@ func.func @half(%x: memref<1x4xf16>, %y: memref<1x32xf16>, %z: memref<4x32xf32>)
     %ao = arith.constant 0 : index
     %bo = arith.constant 8 : index
     %acc = vector.load %c[%ao, %ao] : memref<4x32xf32>, vector<4xf32>
-    %r:8 = tiled.contract_tile %a[%ao], %b[%bo], %acc, %acc, %acc, %acc, %acc, %acc, %acc, %acc {k = #builtin.int<1>, rows = #builtin.int<4>, columns = #builtin.int<8>, a_stride = #builtin.int<4>, b_stride = #builtin.int<16>} : memref<1x4xf16>, memref<1x32xf16>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32> -> vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>
+    %r:8 = tiled.contract_tile %a[%ao], %b[%bo], %acc, %acc, %acc, %acc, %acc, %acc, %acc, %acc {k = 1, rows = 4, columns = 8, a_stride = 4, b_stride = 16} : memref<1x4xf16>, memref<1x32xf16>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32> -> vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>
     %c16 = arith.constant 16 : index
     vector.store %r#1, %c[%ao, %c16] : memref<4x32xf32>, vector<4xf32>
     vector.store %r#7, %c[%ao, %ao] : memref<4x32xf32>, vector<4xf32>

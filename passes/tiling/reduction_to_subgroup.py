@@ -141,7 +141,7 @@ def _tree(b: IRBuilder, kernel: KernelOp, kind: str, values: Sequence[SSAValue],
 def lower_reduce(op: ReduceOp, kernel: KernelOp, target: TargetDescription) -> None:
     """Replace one ``tiled.reduce`` (see the pass's docstring for the choice of lowering)."""
     b = IRBuilder(InsertPoint.before(op))
-    kind, width, values = op.kind.data, op.width.data, list(op.values)
+    kind, width, values = op.kind.data, op.width.value.data, list(op.values)
     tid = linear_invocation(b, kernel.workgroup)
     sg = target.subgroup_size
     if width == 1:

@@ -47,7 +47,7 @@ def _zeros(b: IRBuilder, elem: Float16Type | Float32Type) -> SSAValue:
 def expand_contract_tile(op: ContractTileOp, unroll: bool) -> None:
     """Replace one ``tiled.contract_tile`` by vector loads of its A and B slices and ``vector.fma``s per k."""
     b = IRBuilder(InsertPoint.before(op))
-    rows, cols = op.rows.data, op.columns.data
+    rows, cols = op.rows.value.data, op.columns.value.data
     groups_a, groups_b = rows // WIDTH, cols // WIDTH
     elem = op.a.type.element_type  # type: ignore[attr-defined]
     wide = op.wide is not None and isinstance(elem, Float16Type)  # f16 tiles, f32 arithmetic
@@ -60,8 +60,8 @@ def expand_contract_tile(op: ContractTileOp, unroll: bool) -> None:
         return ib.value(arith.ExtFOp(v, VectorType(Float32Type(), [WIDTH]))) if wide else v
 
     def step(ib: IRBuilder, kk: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
-        a = [loaded(ib, op.a, kk, ib.addi(op.a_offset, ib.index(g * op.a_stride.data))) for g in range(groups_a)]
-        bv = [loaded(ib, op.b, kk, ib.addi(op.b_offset, ib.index(g * op.b_stride.data))) for g in range(groups_b)]
+        a = [loaded(ib, op.a, kk, ib.addi(op.a_offset, ib.index(g * op.a_stride.value.data))) for g in range(groups_a)]
+        bv = [loaded(ib, op.b, kk, ib.addi(op.b_offset, ib.index(g * op.b_stride.value.data))) for g in range(groups_b)]
         out = list(acc)
         for i in range(rows):
             s = _splat(ib, _extract(ib, a[i // WIDTH], i % WIDTH))
@@ -70,7 +70,7 @@ def expand_contract_tile(op: ContractTileOp, unroll: bool) -> None:
                 out[k] = ib.value(vector.FMAOp(s, bv[g], out[k]))
         return out
 
-    k = op.k.data
+    k = op.k.value.data
     if unroll:
         for kk in range(k):
             carried = step(b, b.index(kk), carried)
