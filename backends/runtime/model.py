@@ -71,7 +71,7 @@ import wgpu
 from rusty_ir.backends.runtime.device import Device, Kernel, PassEncoder
 from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, BufferKey, _eval, _Expansion, _nbytes, _show, expand
 from rusty_ir.backends.runtime.kv_cache import KvCaches
-from rusty_ir.backends.runtime.offload import OffloadedKvCaches, default_budget, full_bytes, layer_switches
+from rusty_ir.backends.runtime.offload import OffloadedKvCaches, default_budget, full_bytes, largest_step, layer_switches
 from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, make_plan
 from rusty_ir.backends.runtime.profiling import QUERIES_PER_SET, timed_dispatches
 from rusty_ir.backends.runtime.schedule import Schedule, load_schedule
@@ -132,7 +132,8 @@ class ModelRuntime:
         keeps every layer resident (one command buffer per step). ``on_upload(nbytes)`` is told of each
         weight uploaded at load (for a progress bar). ``kv_device_budget`` (bytes; default ``offload.default_budget``:
         half the adapter's memory less the weights where it is known, else no limit): a KV cache that needs more for
-        the context keeps its oldest blocks in host memory (``offload.py``)."""
+        the context keeps its oldest blocks in host memory (``offload.py``); without a ``max_prefill``, prefill steps
+        are then made small enough for their blocks to stay on the device within the budget."""
         start = time.perf_counter()
         self.schedule = load_schedule(schedule)
         if context_length <= 0:
@@ -187,6 +188,11 @@ class ModelRuntime:
         if budget is not None and full_bytes(self.schedule.kv_caches, context_length) > budget:
             if self._stream is not None:
                 raise RustyError("KV-cache offload (--kv-device-budget) and layer streaming (--resident-layers) cannot be combined yet")
+            if max_prefill is None and all(c.block_size for c in self.schedule.kv_caches):  # smaller prefill steps, to fit
+                fits = largest_step(self.schedule.kv_caches, context_length, budget)
+                if 1 <= fits < self.max_prefill:
+                    self.max_prefill = fits
+                    self._steps.update({e: fits for e in ("prefill", LOGITS_ENTRY, "prefill_sample")})
             max_step = max(self.max_prefill, self.max_verify if self.can_verify else 1)
             self._caches = OffloadedKvCaches(self.device, self.schedule.kv_caches, context_length, budget, max_step)
         else:
@@ -331,6 +337,21 @@ class ModelRuntime:
                     "positions_on_host": on_host, "host_bytes_per_step": caches.bytes_moved_per_step()}  # fmt: skip
         return {"device_bytes": caches.nbytes, "host_bytes": 0, "device_budget": self.kv_device_budget, "positions_on_host": 0,
                 "host_bytes_per_step": 0}  # fmt: skip
+
+    def memory_figures(self) -> dict[str, Any]:
+        """The memory of a long context, as ``rusty run --json``'s ``memory`` reports it: per use (``weights``,
+        ``kv_cache``, ``activations``: the slots, step buffers and params, sized at load for a ``max_prefill``-token
+        step) its ``device_bytes`` and ``host_bytes`` now, with the KV cache's budget and offload figures
+        (``kv_memory_report``), and ``device_total_bytes``. Paged pools only grow within a sequence, so after a
+        generation these are its peaks."""
+        kv = self.kv_memory_report()
+        activations = self._bytes["slots"] + self._bytes["io"] + self._bytes["params"]
+        return {
+            "weights": {"device_bytes": self._bytes["weights"], "host_bytes": 0},
+            "kv_cache": kv,
+            "activations": {"device_bytes": activations, "host_bytes": 0, "max_prefill": self.max_prefill},
+            "device_total_bytes": self._bytes["weights"] + activations + int(kv["device_bytes"] or 0),
+        }
 
     def memory_report(self) -> dict[str, int]:
         """Bytes of device memory by use now: weights, kv_cache (paged pools grow with the sequence),

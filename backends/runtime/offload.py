@@ -96,6 +96,26 @@ def full_bytes(caches: Sequence[KvCache], context_length: int) -> int:
     return total
 
 
+def _costs(caches: Sequence[KvCache], context_length: int) -> tuple[int, int]:
+    """Device bytes of offloaded paged caches: (those that do not depend on R: the staging blocks and the tables,
+    those per resident column: a block of every layer but one)."""
+    fixed = sum(2 * row_bytes(c) * c.block_size * -(-context_length // c.block_size) + 4 * -(-context_length // c.block_size) * (c.num_layers + 1)
+                for c in caches)  # fmt: skip
+    return fixed, sum(2 * row_bytes(c) * c.block_size * (c.num_layers - 1) for c in caches)
+
+
+def resident_blocks(caches: Sequence[KvCache], context_length: int, budget: int) -> int:
+    """R: blocks per layer that stay on the device when offloading paged ``caches`` under ``budget`` bytes."""
+    fixed, per_column = _costs(caches, context_length)
+    return min((budget - fixed) // max(per_column, 1), min(-(-context_length // c.block_size) for c in caches))
+
+
+def largest_step(caches: Sequence[KvCache], context_length: int, budget: int) -> int:
+    """The most tokens a step may take for its blocks to stay resident under ``budget`` (0 if none fit)."""
+    resident = resident_blocks(caches, context_length, budget)
+    return max(0, min((resident - 1) * c.block_size for c in caches))
+
+
 class _Pool:
     """One offloaded cache: its resident columns, host prefix, shared pool and host buffers, per-layer tables."""
 
@@ -145,11 +165,9 @@ class OffloadedKvCaches:
         if sum(c.num_layers - 1 for c in self.caches) == 0:
             raise RustyError("a one-layer model's KV cache cannot be offloaded (the staging blocks would be the whole cache): "
                              "give a larger --kv-device-budget or a smaller --context-length")  # fmt: skip
-        fixed = sum(2 * row_bytes(c) * c.block_size * -(-context_length // c.block_size) + 4 * -(-context_length // c.block_size) * (c.num_layers + 1)
-                    for c in self.caches)  # fmt: skip
-        per_column = sum(2 * row_bytes(c) * c.block_size * (c.num_layers - 1) for c in self.caches)
+        fixed, per_column = _costs(self.caches, context_length)
         step_blocks = max(-(-max_step // c.block_size) + 1 for c in self.caches)
-        resident = min((budget - fixed) // per_column, min(-(-context_length // c.block_size) for c in self.caches))
+        resident = resident_blocks(self.caches, context_length, budget)
         if resident < step_blocks:
             need = fixed + per_column * step_blocks
             raise RustyError(f"--kv-device-budget {budget} bytes cannot hold one step's KV blocks on the device: it needs at least "
@@ -321,4 +339,5 @@ def layer_switches(launch_keys: Sequence[Sequence[BufferKey]]) -> list[tuple[int
     return switches
 
 
-__all__ = ["OffloadedKvCaches", "adapter_memory", "default_budget", "full_bytes", "layer_switches", "set_default_budget"]
+__all__ = ["OffloadedKvCaches", "adapter_memory", "default_budget", "full_bytes", "largest_step", "layer_switches", "resident_blocks",
+           "set_default_budget"]

@@ -204,6 +204,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             "timings": asdict(t),
             "speculative": result.speculative,  # drafted, accepted, acceptance_rate, tokens_per_verify_step (None: off)
             "compile": compile_report,  # compiling backends: cache hit, compile seconds, kernels, dispatches, device memory
+            # weights, KV cache (device and host bytes, budget, positions on the host) and activations; None: reference
+            "memory": backend.memory_figures() if hasattr(backend, "memory_figures") else None,
             "host_peak_rss_bytes": peak_rss_bytes(),
             "host_rss_bytes": rss_bytes(),  # after generating: the steady state (None off Linux)
             "compiler_imported": "xdsl" in sys.modules,  # false when the run needed no compiling

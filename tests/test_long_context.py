@@ -1,0 +1,55 @@
+"""Long prompts on a tiny model (llvmpipe): a prompt run as many small prefill steps (``max_prefill``: chunked
+prefill, the step's activation budget) gives what one step gives, also with the KV cache mostly on the host; and
+``rusty run --json`` reports the memory figures (weights, KV cache and activations, device and host bytes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiny_compiled import tiny_artifact, tiny_checkpoint, tiny_model, tiny_runtime
+
+from rusty_ir.generate import Session
+from rusty_ir.tools import rusty
+
+CONTEXT = 192
+PROMPT = [3 + (i * 11) % 200 for i in range(160)]
+
+
+def _generate(**kwargs: object) -> tuple[list[int], np.ndarray, dict]:
+    rt = tiny_runtime(CONTEXT, **kwargs)
+    ids = Session(rt, tiny_model().tokenizer).generate(PROMPT, 8, stop_at_eos=False).generated_ids
+    logits = rt.verify_logits(np.asarray(ids[-1:], np.int32), len(PROMPT) + 7)
+    return ids, logits, rt.memory_figures()
+
+
+def test_chunked_prefill_is_one_step() -> None:
+    one, one_logits, one_mem = _generate(max_prefill=len(PROMPT))
+    chunked, logits, mem = _generate(max_prefill=8)  # 20 steps
+    assert chunked == one
+    np.testing.assert_allclose(logits, one_logits, rtol=1e-5, atol=1e-5 * float(np.abs(one_logits).max()))
+    assert mem["activations"]["device_bytes"] < one_mem["activations"]["device_bytes"] / 3  # sized for 8 tokens (and a 33-row verify step), not 160
+    offloaded, off_logits, off_mem = _generate(max_prefill=8, kv_device_budget=60000)
+    assert offloaded == chunked
+    np.testing.assert_array_equal(off_logits, logits)
+    kv = off_mem["kv_cache"]
+    assert kv["positions_on_host"] >= len(PROMPT) // 2 and kv["host_bytes"] > 0 and kv["device_bytes"] <= 60000, kv
+
+
+def test_rusty_run_json_reports_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    compiled = tmp_path / "compiled"
+    compiled.mkdir()
+    for name, text in tiny_artifact().files().items():
+        (compiled / name).write_text(text)
+    model = tiny_checkpoint(tmp_path / "tiny.gguf")
+    argv = ["run", str(model), "--compiled", str(compiled), "--no-chat", "--prompt", "the world " * 40, "--max-tokens", "4",
+            "--ignore-eos", "--context-length", str(CONTEXT), "--json", "-q"]  # fmt: skip
+    assert rusty.main([*argv, "--kv-device-budget", "60000"]) == 0
+    memory = json.loads(capsys.readouterr().out)["memory"]
+    assert set(memory) == {"weights", "kv_cache", "activations", "device_total_bytes"}
+    kv, act = memory["kv_cache"], memory["activations"]
+    assert kv["device_budget"] == 60000 and kv["host_bytes"] > 0 and kv["positions_on_host"] > 0, kv
+    assert act["device_bytes"] > 0 and act["host_bytes"] == 0
+    assert memory["device_total_bytes"] == memory["weights"]["device_bytes"] + kv["device_bytes"] + act["device_bytes"]
