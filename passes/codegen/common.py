@@ -68,6 +68,9 @@ def clone_body(b: IRBuilder, op: linalg.GenericOp, inputs: Sequence[SSAValue], a
         if isinstance(inner, linalg.YieldOp):
             yielded = [mapping[v] for v in inner.arguments]
             continue
+        if isinstance(inner, arith.ExtFOp) and mapping.get(inner.input, inner.input).type == inner.result.type:
+            mapping[inner.result] = mapping.get(inner.input, inner.input)  # a stored f16/bf16 weight reads as f32 already
+            continue
         clone = inner.clone(value_mapper=mapping)
         b.insert(clone)
         mapping.update(zip(inner.results, clone.results))

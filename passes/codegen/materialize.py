@@ -194,6 +194,8 @@ class Materializer:
                 mapping[inner.result] = self.element(b, inner.tensor, [mapping.get(i, i) for i in inner.indices])
             elif isinstance(inner, arith.ConstantOp):
                 mapping[inner.result] = b.value(inner.clone())
+            elif isinstance(inner, arith.ExtFOp) and mapping.get(inner.input, inner.input).type == inner.result.type:
+                mapping[inner.result] = mapping.get(inner.input, inner.input)  # a stored f16/bf16 weight reads as f32 already
             else:
                 for operand in inner.operands:
                     if operand not in mapping and not defined_within(operand, op):
