@@ -25,7 +25,7 @@ from rusty_ir.stages import DEFAULT_STAGES
 
 if TYPE_CHECKING:  # xDSL is imported where it is used: the text functions serve the compile cache's key
     from xdsl.dialects.builtin import ModuleOp
-    from xdsl.ir import Operation
+    from xdsl.ir import Attribute, Operation
     from xdsl.passes import ModulePass, PassPipeline
 
     from rusty_ir.registry import Registry
@@ -180,25 +180,32 @@ def build_pipeline(
     def between(prev: ModulePass | None, module: ModuleOp, nxt: ModulePass | None) -> None:
         if callback is not None:
             callback(prev, module, nxt)
+        after = prev.name if prev is not None else None
         if nxt is not None and registry.pass_origin.get(nxt.name) == "rusty-ir":
-            require_rusty_subset(module, nxt.name)
+            require_rusty_subset(module, nxt.name, after)  # one walk for both checks
+        elif after is not None:
+            require_legal_casts(module, after)
 
     return PassPipeline(tuple(passes), between)
 
 
-def require_rusty_subset(module: ModuleOp, pass_name: str) -> None:
+def require_rusty_subset(module: ModuleOp, pass_name: str, after: str | None = None) -> None:
     """RustyError, at the op, for IR outside the subset of MLIR that every rusty-ir pass takes (checked before
     each of them runs; upstream and plugin passes take any IR):
 
     - structured control flow: every region has at most one block (scf, no cf branches);
     - ``linalg.generic`` bodies compute from their own arguments: the yielded values are defined in the body
       or are its block arguments (the kernel generators rebuild the body from them).
+
+    With ``after`` (the pass that just ran), also ``require_legal_casts``'s check, in the same walk.
     """
     from xdsl.dialects.linalg import ops as linalg
 
     from rusty_ir.passes.dispatch.analysis import defined_within
 
     for op in module.walk():
+        if after is not None and op.name in _CASTS:
+            _check_cast(op, after)
         for region in op.regions:
             if len(region.blocks) > 1:
                 raise RustyError(f"{pass_name}: a region of {len(region.blocks)} blocks; rusty-ir passes take "
@@ -207,6 +214,34 @@ def require_rusty_subset(module: ModuleOp, pass_name: str) -> None:
         if terminator is not None and not all(defined_within(v, op) for v in terminator.operands):
             raise RustyError(f"{pass_name}: this generic yields a value defined outside its body; rusty-ir passes take "
                              "generics that compute from their own arguments", op)  # fmt: skip
+
+
+_CASTS: dict[str, bool] = {"arith.extf": True, "arith.extsi": True, "arith.extui": True, "arith.truncf": False, "arith.trunci": False}
+"""The casts whose width upstream MLIR verifies and xDSL 0.74 does not: True for those that must widen."""
+
+
+def require_legal_casts(module: ModuleOp, pass_name: str) -> None:
+    """RustyError, at the op, for a cast that upstream MLIR refuses and xDSL does not verify: ``arith.extf``,
+    ``extsi`` and ``extui`` must widen, ``truncf`` and ``trunci`` narrow (``arith.extf`` from f32 to f32 is "cast
+    incompatible" in mlir-opt). Checked after every pass, naming it."""
+    for op in module.walk():
+        if op.name in _CASTS:
+            _check_cast(op, pass_name)
+
+
+def _check_cast(op: Operation, pass_name: str) -> None:
+    from xdsl.dialects.builtin import AnyFloat, IntegerType, VectorType
+
+    def bits(t: Attribute) -> int | None:
+        t = t.element_type if isinstance(t, VectorType) else t
+        return t.bitwidth if isinstance(t, AnyFloat) else t.width.data if isinstance(t, IntegerType) else None
+
+    widen = _CASTS[op.name]
+    src, dst = op.operands[0].type, op.results[0].type
+    a, b = bits(src), bits(dst)
+    if a is not None and b is not None and ((b <= a) if widen else (b >= a)):
+        raise RustyError(f"after {pass_name}: '{op.name}' from {src} to {dst}; it must {'widen' if widen else 'narrow'} "
+                         "(upstream MLIR refuses it)", op)  # fmt: skip
 
 
 @dataclass(frozen=True)
