@@ -1,0 +1,348 @@
+"""Issue 15's measurements in one run: speculative decoding's step costs and bounds, KV-cache offload, long prefill.
+
+On synthetic random-weight models (``rusty_ir.synthetic``; no checkpoint needed), compiled for this adapter (cached):
+
+(a) ``--shapes``: the time of one verification step of k tokens against a 1-token decode step (k in
+    ``--verify-k``), and decode tokens/s plain, with an *oracle* draft that replays the model's own greedy output
+    (every draft accepted: the upper bound) and with a draft that never agrees (every round one token: the
+    overhead), at ``--draft-tokens`` K per round. The two drafters live here (test-only, not in the product).
+(b) ``--offload-shape``: decode tokens/s after a prompt of each ``--contexts`` length with KV device budgets that
+    leave each of ``--offload-fractions`` of the cache on the host (0: everything on the device).
+(c) ``--prefill-shape``: prefill tokens/s and the peak device memory (``memory_figures``) for prompts of each
+    ``--prefill-lengths`` (in steps of ``--max-prefill``).
+
+Each case is skipped (and says so) once ``--time-limit`` seconds have passed. JSON per section in ``--out``, a
+markdown table on stdout. ``--acceptance`` instead measures prompt lookup's acceptance rate with a real checkpoint
+(``--model``, default the bundled SmolLM2) on input-heavy prompts (summary, typo fixes, a code edit, extraction).
+
+    python scripts/bench_long.py --out bench-out                                   # the GPU run (defaults)
+    python scripts/bench_long.py --out /tmp/b --shapes smollm2-135m --offload-shape smollm2-135m \\
+        --prefill-shape smollm2-135m --contexts 128,256 --prefill-lengths 256 --decode-tokens 8   # a quick check
+    python scripts/bench_long.py --acceptance --backend reference --out /tmp/acc   # prompt lookup on real text
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rusty_ir.generate import Session
+from rusty_ir.speculative import SpeculativeOptions, Speculator
+
+ACCEPTANCE_PROMPTS = {
+    "summarize": ("Summarize the following paragraph in two sentences, reusing its wording.\n\n"
+                  "The city council met on Tuesday evening to discuss the new public library. After two hours of debate, "
+                  "the council voted to fund the library with a mix of state grants and local taxes. Construction will "
+                  "begin in the spring and the library is expected to open in the autumn of next year. The mayor said the "
+                  "library would include a children's room, a computer lab and a community garden."),
+    "fix_typos": ("Rewrite this paragraph with the spelling mistakes fixed, changing nothing else.\n\n"
+                  "The quick brown fox jumpd over the lazy dog. Every mornng the dog slept in the sun while the fox "
+                  "watched from the edge of the forrest. One day the dog woke up and chased the fox acros the field, "
+                  "but the fox was to fast and disapeared into the trees."),
+    "rename_code": ("Rename the variable `total` to `running_sum` in this Python function and show the whole function.\n\n"
+                    "def add_all(values):\n    total = 0\n    for value in values:\n        total = total + value\n"
+                    "    if total > 100:\n        print('large total', total)\n    return total\n"),
+    "extract": ("List every person's name and city from this text, one per line as 'name - city'.\n\n"
+                "Alice Martin moved from Paris to Lyon last year. Her brother Bob Martin still lives in Paris. "
+                "Their friend Carol Smith works in London, and Carol's colleague David Jones commutes from Oxford."),
+}  # fmt: skip
+
+
+class Oracle:
+    """Drafts the model's own greedy continuation of the prompt (recorded by a plain run): every draft agrees."""
+
+    def __init__(self, prompt: list[int], greedy: list[int]) -> None:
+        self.text = [*prompt, *greedy]
+
+    def propose(self, seq: list[int], k: int) -> list[int]:
+        return self.text[len(seq) : len(seq) + k] if seq == self.text[: len(seq)] else []
+
+
+class Contrary(Oracle):
+    """Drafts tokens the model will not choose (the greedy token plus one): every round keeps one token."""
+
+    def __init__(self, prompt: list[int], greedy: list[int], vocab: int) -> None:
+        super().__init__(prompt, greedy)
+        self.vocab = vocab
+
+    def propose(self, seq: list[int], k: int) -> list[int]:
+        return [(t + 1) % self.vocab for t in super().propose(seq, k)]
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        from rusty_ir.backends.runtime import Device
+
+        self.args = args
+        self.start = time.perf_counter()
+        self.device = Device()
+        self.models: dict[str, tuple[Any, Any]] = {}
+
+    def time_left(self) -> bool:
+        return time.perf_counter() - self.start < self.args.time_limit
+
+    def compiled(self, shape: str) -> tuple[Any, Any]:
+        """(loaded synthetic model, artifact with the verify entry), compiled through the cache."""
+        if shape not in self.models:
+            from rusty_ir.driver import CompileOptions, compile_model
+            from rusty_ir.importers import load_model
+            from rusty_ir.synthetic import synthetic_model_path
+            from rusty_ir.targets import target_for_adapter
+
+            path, _ = synthetic_model_path(shape, self.args.quantize, 0, None, lambda m: log(m))
+            model = load_model(path)
+            options = CompileOptions(target=target_for_adapter(self.device.info), verify_entry=True, kv_cache=self.args.kv_cache)
+            t = time.perf_counter()
+            result = compile_model(model, options, adapter=self.device.identity)
+            log(f"{shape}: compiled in {time.perf_counter() - t:.1f} s (cache hit: {result.cache_hit})")
+            self.models[shape] = (model, result.artifact)
+        return self.models[shape]
+
+    def runtime(self, shape: str, context: int, **kwargs: Any) -> Any:
+        from rusty_ir.backends.runtime.model import ModelRuntime
+
+        model, artifact = self.compiled(shape)
+        return ModelRuntime(artifact.schedule, artifact.wgsl, artifact.runtime_weights(model.weights), context, self.device, **kwargs)
+
+
+def log(message: str) -> None:
+    print(f"[bench_long] {message}", file=sys.stderr, flush=True)
+
+
+def prompt_of(n: int, vocab: int, seed: int = 0) -> list[int]:
+    return [int(t) for t in np.random.default_rng(seed).integers(3, min(vocab, 30000), n)]
+
+
+def median_seconds(fn: Any, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def verification(b: Bench) -> list[dict[str, Any]]:
+    """(a): step costs and decode speeds per shape."""
+    a = b.args
+    rows = []
+    for shape in a.shapes:
+        if not b.time_left():
+            rows.append({"shape": shape, "skipped": "time limit"})
+            continue
+        model, _ = b.compiled(shape)
+        prompt = prompt_of(a.spec_prompt, model.config.vocab)
+        rt = b.runtime(shape, a.spec_prompt + a.decode_tokens + 40)
+        rt.prefill(np.asarray(prompt, np.int32), 0)
+        pos = len(prompt)
+        row: dict[str, Any] = {"shape": shape, "prompt_tokens": len(prompt)}
+        row["decode_step_ms"] = 1e3 * median_seconds(lambda rt=rt, pos=pos: rt.decode(7, pos), a.repeats)
+        for k in a.verify_k:
+            ids = np.asarray(prompt[:k], np.int32)
+            ms = 1e3 * median_seconds(lambda ids=ids, rt=rt, pos=pos: rt.verify(ids, pos), a.repeats)
+            row[f"verify_{k}_ms"] = ms
+            row[f"verify_{k}_vs_decode"] = ms / row["decode_step_ms"]
+            row[f"verify_{k}_expected_speedup"] = k / row[f"verify_{k}_vs_decode"]  # k tokens a step when all k - 1 drafts agree
+        tok = model.tokenizer
+        rt.reset()
+        plain = Session(rt, tok).generate(prompt, a.decode_tokens, stop_at_eos=False)
+        row["plain_decode_tok_s"] = plain.timings.decode_tokens_per_s
+        greedy = plain.generated_ids
+        for name, drafter in (("oracle", Oracle(prompt, greedy)), ("contrary", Contrary(prompt, greedy, model.config.vocab))):
+            spec = Speculator(SpeculativeOptions("lookup", a.draft_tokens))
+            spec.options = SpeculativeOptions("draft", a.draft_tokens)
+            spec.draft = drafter  # type: ignore[assignment]  # a test-only drafter: anything with propose(seq, k)
+            rt.reset()
+            got = Session(rt, tok).generate(prompt, a.decode_tokens, stop_at_eos=False, speculative=spec)
+            if got.generated_ids != greedy:
+                log(f"{shape} {name}: speculative tokens differ from plain greedy (verify rounding)")
+            row[f"{name}_decode_tok_s"] = got.timings.decode_tokens_per_s
+            row[f"{name}_stats"] = got.speculative
+            row[f"{name}_speedup"] = got.timings.decode_tokens_per_s / row["plain_decode_tok_s"]
+        log(f"(a) {shape}: {json.dumps({k: v for k, v in row.items() if not k.endswith('stats')})}")
+        rows.append(row)
+    return rows
+
+
+def budget_for(rt_caches: Any, context: int, positions: int, fraction: float) -> int:
+    """The device budget that leaves ``fraction`` of ``positions``' blocks on the host (context ``context``)."""
+    from rusty_ir.backends.runtime.offload import _costs
+
+    fixed, per_column = _costs(rt_caches, context)
+    block = min(c.block_size for c in rt_caches)
+    resident = max(1, int(np.ceil((1 - fraction) * -(-positions // block))))
+    return fixed + per_column * resident
+
+
+def offload(b: Bench) -> list[dict[str, Any]]:
+    """(b): decode tok/s against context length and the share of the cache on the host."""
+    from rusty_ir.backends.runtime.offload import full_bytes
+
+    a = b.args
+    rows = []
+    model, artifact = b.compiled(a.offload_shape)
+    from rusty_ir.backends.runtime.schedule import load_schedule
+
+    caches = load_schedule(artifact.schedule).kv_caches
+    for n in a.contexts:
+        prompt = prompt_of(n, model.config.vocab)
+        context = n + a.decode_tokens + 1
+        for fraction in a.offload_fractions:
+            row: dict[str, Any] = {"shape": a.offload_shape, "context": n, "host_fraction_asked": fraction}
+            if not b.time_left():
+                rows.append({**row, "skipped": "time limit"})
+                continue
+            budget = full_bytes(caches, context) + 1 if fraction == 0 else budget_for(caches, context, n + a.decode_tokens, fraction)
+            try:
+                rt = b.runtime(a.offload_shape, context, kv_device_budget=budget)
+                t = time.perf_counter()
+                result = Session(rt, model.tokenizer).generate(prompt, a.decode_tokens, stop_at_eos=False)
+                mem = rt.kv_memory_report()
+                row.update(budget=budget, offloading=rt.offloading, max_prefill=rt.max_prefill, prefill_s=result.timings.prefill_s,
+                           decode_tok_s=result.timings.decode_tokens_per_s, seconds=time.perf_counter() - t,
+                           kv_device_bytes=mem["device_bytes"], kv_host_bytes=mem["host_bytes"],
+                           host_fraction=(mem["positions_on_host"] or 0) / (n + a.decode_tokens - 1),
+                           host_bytes_per_step=mem["host_bytes_per_step"])  # fmt: skip
+                del rt
+            except Exception as err:  # a budget the adapter refuses (binding size): recorded, the run goes on
+                row["error"] = str(err).splitlines()[0]
+            log(f"(b) {json.dumps(row)}")
+            rows.append(row)
+    return rows
+
+
+def prefill(b: Bench) -> list[dict[str, Any]]:
+    """(c): prefill tok/s and peak device memory per prompt length."""
+    a = b.args
+    rows = []
+    model, _ = b.compiled(a.prefill_shape)
+    for n in a.prefill_lengths:
+        row: dict[str, Any] = {"shape": a.prefill_shape, "prompt_tokens": n, "max_prefill": a.max_prefill}
+        if not b.time_left():
+            rows.append({**row, "skipped": "time limit"})
+            continue
+        try:
+            rt = b.runtime(a.prefill_shape, n + 1, max_prefill=min(a.max_prefill, n))
+            ids = np.asarray(prompt_of(n, model.config.vocab), np.int32)
+            t = time.perf_counter()
+            rt.prefill(ids, 0)
+            seconds = time.perf_counter() - t
+            mem = rt.memory_figures()
+            row.update(prefill_s=seconds, prefill_tok_s=n / seconds, peak_device_bytes=mem["device_total_bytes"],
+                       kv_device_bytes=mem["kv_cache"]["device_bytes"], activation_bytes=mem["activations"]["device_bytes"],
+                       weight_bytes=mem["weights"]["device_bytes"])  # fmt: skip
+            del rt
+        except Exception as err:
+            row["error"] = str(err).splitlines()[0]
+        log(f"(c) {json.dumps(row)}")
+        rows.append(row)
+    return rows
+
+
+def acceptance(a: argparse.Namespace) -> list[dict[str, Any]]:
+    """Prompt lookup's acceptance rate with a real checkpoint on ACCEPTANCE_PROMPTS, greedy, per K."""
+    import rusty_ir
+
+    rows = []
+    for k in a.acceptance_k:
+        model = rusty_ir.load(a.model, backend=a.backend, speculate="lookup", draft_tokens=k, context_length=1024)
+        for name, prompt in ACCEPTANCE_PROMPTS.items():
+            model.reset()
+            r = model.chat(prompt, max_tokens=a.acceptance_tokens)
+            steps = (r.speculative or {}).get("verify_steps", 0) + (r.speculative or {}).get("plain_steps", 0)
+            rows.append({"prompt": name, "k": k, "prompt_tokens": len(r.prompt_ids), "generated": len(r.generated_ids),
+                         **(r.speculative or {}), "tokens_per_model_step": (len(r.generated_ids) - 1) / max(steps, 1)})  # fmt: skip
+            log(f"acceptance {json.dumps(rows[-1])}")
+    return rows
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
+        return "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True, help="folder for the JSON results")
+    p.add_argument("--shapes", default="smollm2-135m,tinyllama-1.1b,llama3-8b", help="(a) synthetic shapes, comma-separated")
+    p.add_argument("--verify-k", type=ints, default=[2, 4, 8], help="(a) tokens per verification step (default 2,4,8)")
+    p.add_argument("--draft-tokens", type=int, default=4, help="(a) K drafted per round for the oracle/contrary runs (default 4)")
+    p.add_argument("--spec-prompt", type=int, default=256, help="(a) prompt tokens before the timed steps (default 256)")
+    p.add_argument("--offload-shape", default="llama3-8b", help="(b) shape (default llama3-8b; 'none' skips)")
+    p.add_argument("--contexts", type=ints, default=[1024, 4096, 8192], help="(b) prompt lengths (default 1024,4096,8192)")
+    p.add_argument("--offload-fractions", default="0,0.5,0.75", help="(b) shares of the cache on the host (default 0,0.5,0.75)")
+    p.add_argument("--prefill-shape", default="llama3-8b", help="(c) shape (default llama3-8b; 'none' skips)")
+    p.add_argument("--prefill-lengths", type=ints, default=[2048, 8192, 32768], help="(c) prompt lengths (default 2048,8192,32768)")
+    p.add_argument("--max-prefill", type=int, default=512, help="(c) tokens per prefill step (default 512)")
+    p.add_argument("--decode-tokens", type=int, default=32, help="tokens generated per decode measurement (default 32)")
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats of a step (median; default 5)")
+    p.add_argument("--quantize", default="q4_0", help="synthetic weights (default q4_0)")
+    p.add_argument("--kv-cache", default="f32", help="KV cache element type: f32 (default), f16, q8_0")
+    p.add_argument("--time-limit", type=float, default=480, help="skip cases once this many seconds have passed (default 480)")
+    p.add_argument("--acceptance", action="store_true", help="only measure prompt lookup's acceptance on real text (--model)")
+    p.add_argument("--model", default=None, help="--acceptance: the checkpoint (default: the bundled SmolLM2)")
+    p.add_argument("--backend", default="reference", help="--acceptance: reference (default) or wgpu")
+    p.add_argument("--acceptance-k", type=ints, default=[4, 8], help="--acceptance: draft tokens per round (default 4,8)")
+    p.add_argument("--acceptance-tokens", type=int, default=96, help="--acceptance: tokens generated per prompt (default 96)")
+    a = p.parse_args(argv)
+    a.shapes = [s for s in a.shapes.split(",") if s and s != "none"]
+    a.offload_fractions = [float(x) for x in a.offload_fractions.split(",") if x]
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if a.acceptance:
+        rows = acceptance(a)
+        (out / "acceptance.json").write_text(json.dumps(rows, indent=1))
+        print(table(rows, ["prompt", "k", "prompt_tokens", "generated", "drafted", "accepted", "acceptance_rate", "tokens_per_model_step"]))
+        return 0
+    b = Bench(a)
+    sections: dict[str, list[dict[str, Any]]] = {}
+    if a.shapes:
+        sections["verification"] = verification(b)
+        (out / "verification.json").write_text(json.dumps(sections["verification"], indent=1))
+    if a.offload_shape != "none":
+        sections["offload"] = offload(b)
+        (out / "offload.json").write_text(json.dumps(sections["offload"], indent=1))
+    if a.prefill_shape != "none":
+        sections["prefill"] = prefill(b)
+        (out / "prefill.json").write_text(json.dumps(sections["prefill"], indent=1))
+    info = {"adapter": b.device.info, "seconds": time.perf_counter() - b.start, "args": {k: v for k, v in vars(a).items()}}
+    (out / "run.json").write_text(json.dumps(info, indent=1, default=str))
+    if "verification" in sections:
+        ks = [f"verify_{k}_vs_decode" for k in a.verify_k]
+        print("## (a) verification step cost and speculative decode bounds\n")
+        print(table(sections["verification"], ["shape", "decode_step_ms", *ks, "plain_decode_tok_s", "oracle_decode_tok_s", "oracle_speedup",
+                                               "contrary_decode_tok_s", "contrary_speedup", "skipped"]))  # fmt: skip
+    if "offload" in sections:
+        print("\n## (b) decode with the KV cache partly on the host\n")
+        print(table(sections["offload"], ["shape", "context", "host_fraction_asked", "host_fraction", "kv_device_bytes", "kv_host_bytes",
+                                          "host_bytes_per_step", "decode_tok_s", "prefill_s", "error", "skipped"]))  # fmt: skip
+    if "prefill" in sections:
+        print("\n## (c) long prefill\n")
+        print(table(sections["prefill"], ["shape", "prompt_tokens", "max_prefill", "prefill_tok_s", "peak_device_bytes", "kv_device_bytes",
+                                          "activation_bytes", "error", "skipped"]))  # fmt: skip
+    print(f"\n{info['seconds']:.0f} s on {b.device.info.get('device')}")
+    return 0
+
+
+__all__ = ["Contrary", "Oracle", "main"]
+
+if __name__ == "__main__":
+    sys.exit(main())
