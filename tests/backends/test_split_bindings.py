@@ -166,10 +166,17 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return load_model(str(path))
 
 
-def test_split_model_generates_the_same_tokens(tiny_model: Any, device: Device) -> None:
+@pytest.fixture(scope="module")
+def artifacts(tiny_model: Any) -> dict[str, Any]:
+    """The tiny model compiled once each way (with the logits entry), for the tests below: whole weights bound,
+    and weights split at _SmallBindings' 8 KiB."""
+    options = {"whole": CompileOptions(logits_entry=True), "split": _SmallBindings(logits_entry=True)}
+    return {name: compile_model(tiny_model, o, use_cache=False).artifact for name, o in options.items()}
+
+
+def test_split_model_generates_the_same_tokens(tiny_model: Any, artifacts: dict[str, Any], device: Device) -> None:
     runs = {}
-    for name, options in (("whole", CompileOptions(logits_entry=True)), ("split", _SmallBindings(logits_entry=True))):
-        artifact = compile_model(tiny_model, options, use_cache=False).artifact
+    for name, artifact in artifacts.items():
         runs[name] = (artifact, ModelRuntime(artifact.schedule, artifact.wgsl, tiny_model.weights, 64, device=device))
     assert _weights_bound_as_parts(runs["whole"][0].schedule) == set()
     assert {"token_embd.weight", "output.weight"} <= _weights_bound_as_parts(runs["split"][0].schedule)
@@ -184,9 +191,9 @@ def test_split_model_generates_the_same_tokens(tiny_model: Any, device: Device) 
     np.testing.assert_array_equal(runs["split"][1].prefill_logits(prompt), runs["whole"][1].prefill_logits(prompt))
 
 
-def test_runtime_refuses_a_whole_binding_over_the_limit(tiny_model: Any, device: Device) -> None:
+def test_runtime_refuses_a_whole_binding_over_the_limit(tiny_model: Any, artifacts: dict[str, Any], device: Device) -> None:
     """Without splitting, a weight over the device's binding limit is refused at load with a clear message."""
-    artifact = compile_model(tiny_model, CompileOptions(), use_cache=False).artifact
+    artifact = artifacts["whole"]
     small = Device.__new__(Device)
     small.__dict__.update(device.__dict__)
     small.limits = {**device.limits, "max-storage-buffer-binding-size": 8192}
@@ -195,8 +202,8 @@ def test_runtime_refuses_a_whole_binding_over_the_limit(tiny_model: Any, device:
         ModelRuntime(artifact.schedule, artifact.wgsl, tiny_model.weights, 64, device=small)
 
 
-def test_split_over_what_the_device_binds_is_refused(tiny_model: Any, device: Device) -> None:
-    artifact = compile_model(tiny_model, _SmallBindings(), use_cache=False).artifact
+def test_split_over_what_the_device_binds_is_refused(tiny_model: Any, artifacts: dict[str, Any], device: Device) -> None:
+    artifact = artifacts["split"]
     small = Device.__new__(Device)
     small.__dict__.update(device.__dict__)
     small.limits = {**device.limits, "max-storage-buffer-binding-size": 4096}

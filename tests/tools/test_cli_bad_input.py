@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,14 @@ def test_context_length_past_the_gpu(tmp_path: Path, capsys, monkeypatch) -> Non
     assert "the GPU cannot hold this model with --context-length 1000000000" in err and "give a smaller --context-length" in err
 
 
+@pytest.fixture(scope="module")
+def compiled(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`rusty compile` of ``tiny``, once: each broken-folder case edits a copy of it."""
+    out = tmp_path_factory.mktemp("compiled") / "out"
+    assert rusty.main(["compile", str(tiny), "-q", "-o", str(out)]) == 0
+    return out
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -61,9 +70,9 @@ def test_context_length_past_the_gpu(tmp_path: Path, capsys, monkeypatch) -> Non
         (lambda m: m.clear() or m.update(rusty_ir="0.1.0"), "manifest.json has no valid 'options'"),
     ],
 )
-def test_a_broken_compiled_folder(tiny: Path, tmp_path: Path, capsys, change, message: str) -> None:
+def test_a_broken_compiled_folder(tiny: Path, compiled: Path, tmp_path: Path, capsys, change, message: str) -> None:
     out = tmp_path / "out"
-    assert rusty.main(["compile", str(tiny), "-q", "-o", str(out)]) == 0
+    shutil.copytree(compiled, out)
     manifest = json.loads((out / "manifest.json").read_text())
     change(manifest)
     (out / "manifest.json").write_text(json.dumps(manifest))

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 TOOLS = {"rusty": "rusty_ir.tools.rusty", "rusty-opt": "rusty_ir.tools.rusty_opt", "rusty-translate": "rusty_ir.tools.rusty_translate"}
 
 
@@ -18,9 +20,15 @@ def tool(name: str, *args: str, env: dict[str, str] | None = None, stdin: str | 
     )  # fmt: skip
 
 
-def test_compile_writes_kernels_schedule_and_manifest_that_rusty_opt_reproduces(tmp_path: Path) -> None:
-    out = tmp_path / "smollm2"
-    r = tool("rusty", "compile", "-o", str(out))
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """`rusty compile -o DIR` of the default model, once (no cache): the folder and the run's output."""
+    out = tmp_path_factory.mktemp("compiled") / "smollm2"
+    return out, tool("rusty", "compile", "-o", str(out))
+
+
+def test_compile_writes_kernels_schedule_and_manifest_that_rusty_opt_reproduces(compiled: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    out, r = compiled
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["kernels.wgsl", "manifest.json", "schedule.json"]
     manifest = json.loads((out / "manifest.json").read_text())
@@ -71,9 +79,9 @@ def test_run_on_wgpu_reports_cache_hits_and_dispatches(tmp_path: Path) -> None:
     assert planning["slots"] == warm["compile"]["memory"]["slots"] and 10 * planning["slots"] < planning["one_buffer_per_value"]
 
 
-def test_run_a_compiled_folder_without_the_compiler(tmp_path: Path) -> None:
-    out = tmp_path / "compiled"
-    assert tool("rusty", "compile", "-q", "-o", str(out)).returncode == 0
+def test_run_a_compiled_folder_without_the_compiler(compiled: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    out, r = compiled
+    assert r.returncode == 0, r.stderr
     args = ("run", "--json", "--max-tokens", "2", "--prompt", "Hi")
     env = {"RUSTY_CACHE_DIR": str(tmp_path / "cache")}  # empty: nothing may come from the cache
     r = tool("rusty", *args, "--compiled", str(out), env=env)
