@@ -65,8 +65,9 @@ ARITH: dict[str, str] = {
 }
 """Host integer arith and its expression operator (sizes are non-negative, so signedness does not matter)."""
 
-PASS_THROUGH = frozenset({"arith.index_cast", "arith.index_castui", "memref.cast"})
-"""Ops whose result is their operand (same value or same buffer)."""
+PASS_THROUGH = frozenset({"arith.index_cast", "arith.index_castui", "memref.cast", "builtin.unrealized_conversion_cast"})
+"""Ops whose result is their operand (same value or same buffer; convert-tiled-to-gpu casts a stored weight's
+buffer to the kernel argument's memref of words)."""
 
 
 def _error(message: str, op: Operation) -> RustyError:

@@ -1,8 +1,8 @@
 """Upstream MLIR's ``gpu`` dialect as mlir-opt writes it, read beside xDSL's.
 
 xDSL 0.74's ``gpu`` ops have no custom syntax, and its ``gpu.func`` marks a kernel and its workgroup
-size the old way: a ``kernel`` property and a ``gpu.known_block_size`` attribute (what rusty-ir's own
-passes still write). MLIR (19 and later, mlir-opt-22 included) writes a kernel as::
+size the old way: a ``kernel`` property and a ``gpu.known_block_size`` attribute (still read; rusty-ir's
+``convert-tiled-to-gpu`` writes upstream's marking since issue 17). MLIR (19 and later, mlir-opt-22 included) writes a kernel as::
 
     gpu.module @kernels {
       gpu.func @scale(%arg0: memref<256xf32>) kernel attributes {known_block_size = array<i32: 64, 1, 1>} {
@@ -18,7 +18,7 @@ and in generic form ``"gpu.func"() <{function_type = ..., known_block_size = arr
 ``gpu.kernel``, ``known_block_size`` an inherent attribute (a property).
 
 ``GPU`` here is xDSL's dialect with subclasses of its ops that parse those custom forms and accept both
-markings; they print as xDSL's do (generic), so what rusty-ir writes is unchanged. ``is_kernel`` and
+markings; they print as xDSL's do (generic). ``is_kernel`` and
 ``block_size`` read a ``gpu.func`` marked either way; the WGSL and MSL emitters use them. Not read:
 ``workgroup(...)``/``private(...)`` attributions (allocate workgroup memory with ``memref.alloca`` in
 address space 3), ``async`` launches and ``gpu.module`` targets; each is a parse error saying so.

@@ -17,13 +17,13 @@
 // CHECK:         "gpu.launch_func"(%[[S]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[Y]], %[[SUMS]], %[[S]]) <{kernel = @kernels::@rowsum
 // CHECK-NEXT:    func.return
 // CHECK:       "gpu.module"() <{sym_name = "kernels"}> ({
-// CHECK-NEXT:    "gpu.func"() <{function_type = (memref<?x8xf32>, memref<?x8xf32>, index) -> (), kernel}> ({
+// CHECK-NEXT:    "gpu.func"() <{function_type = (memref<?x8xf32>, memref<?x8xf32>, index) -> (), known_block_size = array<i32: 64, 1, 1>}> ({
 // CHECK-NEXT:    ^bb0(%{{.*}}: memref<?x8xf32>, %{{.*}}: memref<?x8xf32>, %{{.*}}: index):
 // CHECK:           "gpu.return"() : () -> ()
-// CHECK-NEXT:    }) {sym_name = "axpb", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
+// CHECK-NEXT:    }) {sym_name = "axpb", gpu.kernel} : () -> ()
 // CHECK:           %{{.*}} = memref.alloca() : memref<64xf32, 3 : i64>
 // CHECK:           "gpu.barrier"() : () -> ()
-// CHECK:         }) {sym_name = "rowsum", gpu.known_block_size = array<i32: 64, 1, 1>} : () -> ()
+// CHECK:         }) {sym_name = "rowsum", gpu.kernel} : () -> ()
 // CHECK-NOT:   tiled.
 // WGSL:        fn axpb(
 // WGSL:        var<workgroup> rowsum_red: array<f32, 64>;
@@ -103,20 +103,21 @@ func.func @step(%x: memref<?x8xf32>, %y: memref<?x8xf32>, %sums: memref<?xf32>, 
 
 // -----
 
-// A quantized weight is passed to the launch as is and binds to the kernel's memref<Nxi32>
-// argument; kernels inside a loop are launched in the loop; equal labels get suffixes and
+// A quantized weight is cast to the kernel's memref<Nxi32> argument (builtin.unrealized_conversion_cast:
+// the same buffer, bound as its words; upstream's gpu.launch_func wants the argument's type); kernels inside a loop are launched in the loop; equal labels get suffixes and
 // an existing gpu.module @kernels is reused.
 // CHECK:       "gpu.module"() <{sym_name = "kernels"}> ({
 // CHECK:         }) {sym_name = "gemv", gpu.known_block_size = array<i32: 1, 1, 1>} : () -> ()
-// CHECK-NEXT:    "gpu.func"() <{function_type = (memref<34xi32>, memref<4xf32>) -> (), kernel}>
-// CHECK:         }) {sym_name = "gemv_1", gpu.known_block_size = array<i32: 32, 1, 1>} : () -> ()
-// CHECK-NEXT:    "gpu.func"() <{function_type = (memref<34xi32>, memref<4xf32>) -> (), kernel}>
-// CHECK:         }) {sym_name = "gemv_2", gpu.known_block_size = array<i32: 32, 1, 1>} : () -> ()
+// CHECK-NEXT:    "gpu.func"() <{function_type = (memref<34xi32>, memref<4xf32>) -> (), known_block_size = array<i32: 32, 1, 1>}>
+// CHECK:         }) {sym_name = "gemv_1", gpu.kernel} : () -> ()
+// CHECK-NEXT:    "gpu.func"() <{function_type = (memref<34xi32>, memref<4xf32>) -> (), known_block_size = array<i32: 32, 1, 1>}>
+// CHECK:         }) {sym_name = "gemv_2", gpu.kernel} : () -> ()
 // CHECK-LABEL: func.func @quantized
 // CHECK-SAME:  (%[[W:.*]]: memref<4x32x!rquant.q8_0>, %[[OUT:.*]]: memref<4xf32>, %[[N:.*]]: index)
 // CHECK:         scf.for
-// CHECK:           "gpu.launch_func"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[W]], %[[OUT]]) <{kernel = @kernels::@gemv_1,
-// CHECK-SAME:        (index, index, index, index, index, index, memref<4x32x!rquant.q8_0>, memref<4xf32>) -> ()
+// CHECK:           %[[WORDS:.*]] = builtin.unrealized_conversion_cast %[[W]] : memref<4x32x!rquant.q8_0> to memref<34xi32>
+// CHECK-NEXT:      "gpu.launch_func"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[WORDS]], %[[OUT]]) <{kernel = @kernels::@gemv_1,
+// CHECK-SAME:        (index, index, index, index, index, index, memref<34xi32>, memref<4xf32>) -> ()
 // CHECK:         "gpu.launch_func"({{.*}}) <{kernel = @kernels::@gemv_2,
 // WGSL:        fn gemv_1(
 // WGSL:        fn gemv_2(

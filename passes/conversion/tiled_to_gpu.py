@@ -7,11 +7,22 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import gpu
-from xdsl.dialects.builtin import ModuleOp, StringAttr, SymbolRefAttr, UnitAttr
+from xdsl.dialects.builtin import (
+    DenseArrayBase,
+    FunctionType,
+    ModuleOp,
+    StringAttr,
+    SymbolRefAttr,
+    UnitAttr,
+    UnrealizedConversionCastOp,
+    i32,
+)
 from xdsl.ir import Block, Region
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from rusty_ir.dialects.gpu import upstream
+from rusty_ir.dialects.gpu.upstream import KERNEL_ATTR
 from rusty_ir.dialects.tiled import KernelOp, YieldOp
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
@@ -53,13 +64,12 @@ def outline(kernel: KernelOp, kernels: gpu.ModuleOp, taken: set[str]) -> gpu.Lau
     body = kernel.body.block
     arg_types = [a.type for a in body.args]
     Rewriter.replace_op(body.last_op, gpu.ReturnOp([]))  # type: ignore[arg-type]
-    fn = gpu.FuncOp(
-        name,
-        (arg_types, []),
-        Rewriter.move_region_contents_to_new_regions(kernel.body),
-        kernel=True,
-        known_block_size=list(kernel.workgroup),
-    )
+    fn = upstream.FuncOp.build(
+        properties={"function_type": FunctionType.from_lists(arg_types, []),
+                    "known_block_size": DenseArrayBase.from_list(i32, list(kernel.workgroup))},
+        attributes={"sym_name": StringAttr(name), KERNEL_ATTR: UnitAttr()},
+        regions=[Rewriter.move_region_contents_to_new_regions(kernel.body)],
+    )  # fmt: skip
     kernels.body.block.add_op(fn)
     # 2. The grid's ops move before the kernel, its block arguments replaced by the kernel's operands.
     grid = kernel.grid.block
@@ -69,13 +79,12 @@ def outline(kernel: KernelOp, kernels: gpu.ModuleOp, taken: set[str]) -> gpu.Lau
     counts = [kernel.args[v.index] if v in grid.args else v for v in grid_yield.values]  # type: ignore[attr-defined]
     Rewriter.erase_op(grid_yield, safe_erase=False)
     Rewriter.inline_block(grid, InsertPoint.before(kernel), kernel.args)
-    # 3. The launch, with the workgroup size as index constants and the kernel's operands as is
-    #    (a quantized weight buffer binds to a memref<Nxi32> argument: gpu.launch_func checks no types).
+    # 3. The launch, with the workgroup size as index constants and the kernel's operands, each cast to its
+    #    argument's type where they differ (a stored weight's buffer binds to the memref<Nxi32> of its words).
     b = IRBuilder(InsertPoint.before(kernel))
     threads = [b.index(w) for w in kernel.workgroup]
-    launch = gpu.LaunchFuncOp(
-        SymbolRefAttr(KERNELS_MODULE, [name]), counts, threads, kernelOperands=list(kernel.args)
-    )
+    operands = [v if v.type == t else b.value(UnrealizedConversionCastOp.get([v], [t])) for v, t in zip(kernel.args, arg_types)]
+    launch = gpu.LaunchFuncOp(SymbolRefAttr(KERNELS_MODULE, [name]), counts, threads, kernelOperands=operands)
     b.insert(launch)
     Rewriter.erase_op(kernel)
     return launch
@@ -101,13 +110,17 @@ class ConvertTiledToGpuPass(ModulePass):
         // and at module level
         gpu.module @kernels {
           gpu.func @axpb(%a: memref<?x8xf32>, %b: memref<?x8xf32>, %n: index) kernel
-              attributes {gpu.known_block_size = array<i32: 64, 1, 1>} { ...; gpu.return }
+              attributes {known_block_size = array<i32: 64, 1, 1>} { ...; gpu.return }
         }
+
+    Kernels are marked the upstream way (the ``gpu.kernel`` unit attribute, ``known_block_size`` a property;
+    ``dialects/gpu/upstream.py``), so mlir-opt verifies the gpu level.
 
     The ``gpu.func`` is named after the kernel's label (made an identifier,
     suffixed ``_1``, ``_2``... to stay unique in ``@kernels``) and takes the
-    body's block arguments, so a quantized weight operand is passed as is to a
-    ``memref<Nxi32>`` argument. The module gets ``gpu.container_module``. No
+    body's block arguments; an operand of another type (a stored weight, bound as
+    the ``memref<Nxi32>`` of its words) is cast to the argument's type with
+    ``builtin.unrealized_conversion_cast`` (the same buffer; the schedule reads through it). The module gets ``gpu.container_module``. No
     ``tiled`` op remains.
 
     Pre-conditions: the ``tiled.kernel`` ops verify (three index grid counts, an

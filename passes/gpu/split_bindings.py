@@ -21,6 +21,7 @@ from xdsl.ir import Attribute, BlockArgument, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
+from rusty_ir.dialects.gpu.upstream import is_kernel
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
 from rusty_ir.targets import TARGETS
@@ -87,7 +88,7 @@ class SplitBindingsPass(ModulePass):
             raise RustyError(f"split-bindings: max-bytes must be positive, got {self.max_bytes}")
         if align < 0 or align % 4:
             raise RustyError(f"split-bindings: alignment must be a positive multiple of 4, got {align}")
-        for kernel in [k for k in op.walk() if isinstance(k, gpu.FuncOp) and k.kernel is not None]:
+        for kernel in [k for k in op.walk() if isinstance(k, gpu.FuncOp) and is_kernel(k)]:
             splits = _split_kernel(kernel, limit, align)
             if splits:
                 _rewrite_launches(op, kernel, splits)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 from xdsl.dialects import arith, func, gpu
-from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i32
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp, UnrealizedConversionCastOp, i32
 from xdsl.ir import SSAValue
 from xdsl.parser import Parser
 
@@ -64,11 +64,15 @@ def test_outlined_module_shape():
 
 
 def test_quantized_operand_verifies():
-    """xDSL's gpu.launch_func checks no operand types: a q8_0 buffer launches a memref<34xi32> kernel argument."""
+    """A q8_0 buffer launches a memref<34xi32> kernel argument through a cast to that type (upstream's
+    gpu.launch_func wants the operand and argument types to agree)."""
     module = _chunk(1)
+    module.verify()
     launch = next(op for op in module.walk() if isinstance(op, gpu.LaunchFuncOp))
     kernel = next(op for op in module.walk() if isinstance(op, gpu.FuncOp) and op.sym_name.data == "gemv_1")
-    assert str(launch.kernelOperands[0].type) == "memref<4x32x!rquant.q8_0>"
+    cast = launch.kernelOperands[0].owner
+    assert isinstance(cast, UnrealizedConversionCastOp) and str(cast.inputs[0].type) == "memref<4x32x!rquant.q8_0>"
+    assert launch.kernelOperands[0].type == kernel.function_type.inputs.data[0]
     assert kernel.function_type.inputs.data[0].element_type == i32
 
 
