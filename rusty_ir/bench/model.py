@@ -35,6 +35,16 @@ What it does, in order:
    the guard, then fp16 with eager attention for ``generate`` (greedy, same prompt ids, same
    number of tokens), timed the same way: prefill = ``generate(max_new_tokens=1)``, decode =
    the difference to ``generate(max_new_tokens=decode_tokens + 1)``.
+8. ``--speculate lookup|draft`` (``--draft MODEL``, ``--draft-tokens K``): the model is compiled with the ``@verify``
+   entry and each timed run decodes speculatively (``rusty_ir.speculative``, greedy: the same tokens as plain
+   decoding), a fresh drafter per run (a draft model re-reads the prompt inside the decode time, as ``rusty run``'s
+   first round does). Decode tokens/s stays emitted tokens over wall time, so it compares with a plain run's; the
+   roofline share counts the model's steps (verification and plain) instead of tokens, since a verification step
+   reads the weights once for several tokens. The report's ``speculative`` entry: drafted, accepted, acceptance
+   rate, tokens per verification step, the steps, and how many leading tokens agree with plain greedy decoding
+   (the plain steps of step 4; informative: random weights have near-ties). The prompt is random token ids, so
+   prompt lookup finds its matches mostly in the generated text: its acceptance here is not real text's.
+   ``--profile`` adds one verification step of K + 1 tokens.
 """
 
 from __future__ import annotations
@@ -54,6 +64,7 @@ from rusty_ir.bench.report import Report, check_report, format_report, report_he
 from rusty_ir.bench.torch_baseline import build_torch_model, time_torch_generate, torch_available, torch_device_name, torch_logits
 from rusty_ir.errors import RustyError
 from rusty_ir.probes import SPIN_UP_SECONDS, measure_copy_bandwidth, measure_read_bandwidth, peak_rss_bytes, spin_up
+from rusty_ir.speculative import SpeculativeOptions, SpeculativeStats, Speculator, check_same_vocabulary
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
@@ -64,6 +75,8 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None] | None
 """Where progress lines go (None: nowhere)."""
+MakeSpeculator = Callable[[], Speculator] | None
+"""A fresh speculative decoder per timed run (None: plain decoding)."""
 
 
 class Correctness(TypedDict):
@@ -87,18 +100,25 @@ class Profile(TypedDict):
     decode: ProfileTable | None
     prefill: ProfileTable | None
     prefill_tokens: int
+    verify: NotRequired[ProfileTable | None]
+    """With ``--speculate``: one verification step of ``verify_tokens`` tokens."""
+    verify_tokens: NotRequired[int]
     note: NotRequired[str]
 
 
 def _timed_runs(
-    runtime: ModelRuntime, prompt: np.ndarray, decode_tokens: int, opts: BenchOptions, progress: Callable[[str], None] | None, label: str = ""
-) -> tuple[list[float], list[float], list[int]]:
+    runtime: ModelRuntime, prompt: np.ndarray, decode_tokens: int, opts: BenchOptions, progress: Callable[[str], None] | None, label: str = "",
+    speculator: MakeSpeculator = None,
+) -> tuple[list[float], list[float], list[int], SpeculativeStats | None]:
     """``opts.warmup`` untimed then ``opts.repeats`` timed runs of a prefill of ``prompt`` and
-    ``decode_tokens`` greedy steps, decoded as ``rusty run`` does (one step in flight): the timed
-    runs' prefill and decode seconds, and the last run's token ids."""
+    ``decode_tokens`` greedy tokens after its own, decoded as ``rusty run`` does (one step in flight; with
+    ``speculator``, in rounds of drafted tokens checked by one verification step): the timed runs' prefill and
+    decode seconds, and the last run's token ids and speculative decoding statistics (None without it)."""
     prefill_s: list[float] = []
     decode_s: list[float] = []
     generated: list[int] = []
+    stats: SpeculativeStats | None = None
+    prompt_ids = prompt.tolist()
     _note(progress, f"{label}spinning the GPU up ({SPIN_UP_SECONDS:g} s of multiply-adds: an idle GPU runs at a low clock)")
     spin_up(runtime.device)
     for r in range(opts.warmup + opts.repeats):
@@ -109,13 +129,19 @@ def _timed_runs(
         t0 = time.perf_counter()
         token = runtime.prefill(prompt, 0)
         t1 = time.perf_counter()
-        ids = [token, *runtime.decode_stream(token, prompt.size, decode_tokens)]
+        if speculator is None:
+            ids = [token, *runtime.decode_stream(token, prompt.size, decode_tokens)]
+            run_stats = None
+        else:
+            spec = speculator()
+            run_stats = SpeculativeStats(spec.options.mode, spec.options.draft_tokens)
+            ids = [token, *spec.tokens(runtime, prompt_ids, token, decode_tokens, run_stats)]
         t2 = time.perf_counter()
         if timed:
             prefill_s.append(t1 - t0)
             decode_s.append(t2 - t1)
-            generated = ids
-    return prefill_s, decode_s, generated
+            generated, stats = ids, run_stats
+    return prefill_s, decode_s, generated, stats
 
 
 def _median(xs: Sequence[float]) -> float:
@@ -153,6 +179,44 @@ def _load(opts: BenchOptions, progress: Callable[[str], None] | None) -> tuple[L
     return model, info
 
 
+def _draft_speculator(opts: BenchOptions, model: LoadedModel, device: Device, context: int, progress: Progress,
+                      draft: LoadedModel | None) -> MakeSpeculator:  # fmt: skip
+    """What ``--speculate`` decodes with: a fresh ``Speculator`` per run (None without it). For ``draft``: the draft
+    model compiled like the model (same KV cache, greedy entries only) and run on the same device; a fresh drafter
+    each run re-reads the prompt, as ``rusty run``'s first round does."""
+    if opts.speculate is None:
+        return None
+    spec = SpeculativeOptions(opts.speculate, opts.draft_tokens)
+    if draft is None:
+        return lambda: Speculator(spec)
+    from rusty_ir.backends.runtime.model import ModelRuntime
+    from rusty_ir.driver import CompileOptions, compile_model
+    from rusty_ir.targets import target_for_adapter
+
+    _note(progress, f"compiling the draft model {draft.source} (cached after the first run)")
+    options = CompileOptions(target=target_for_adapter(device.info), kv_cache=opts.kv_cache, kv_block_size=opts.kv_block_size)
+    compiled = compile_model(draft, options, adapter=device.identity, progress=progress)
+    backend = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, compiled.artifact.runtime_weights(draft.weights),
+                           context, device)  # fmt: skip
+    vocab = model.config.vocab
+    return lambda: Speculator(spec, backend, vocab=vocab)
+
+
+def _load_draft(opts: BenchOptions, model: LoadedModel, context: int, progress: Progress) -> LoadedModel | None:
+    """The ``--draft`` checkpoint (None without one), checked before anything is compiled: the model's vocabulary,
+    and trained for the context."""
+    if opts.draft is None:
+        return None
+    from rusty_ir.api import resolve_model_path
+    from rusty_ir.importers import load_model
+
+    _note(progress, f"loading the draft model {opts.draft}")
+    draft = load_model(resolve_model_path(opts.draft))
+    check_same_vocabulary(model, draft)
+    if draft.config.context_length and draft.config.context_length < context:
+        raise RustyError(f"--draft {draft.source}: trained for {draft.config.context_length} positions, fewer than the "
+                         f"{context} this run needs (prompt + decode tokens, or --context-length)")  # fmt: skip
+    return draft
 
 
 def run_bench(opts: BenchOptions, progress: Progress = None) -> Report:
@@ -167,19 +231,26 @@ def run_bench(opts: BenchOptions, progress: Progress = None) -> Report:
     model, model_info = _load(opts, progress)
     P, N = opts.prompt_tokens, opts.decode_tokens
     context = opts.context_length or P + N
+    draft = _load_draft(opts, model, context, progress)
     device = profiling_device()
     _note(progress, f"device: {device_report(device)['name']}")
 
     _note(progress, "compiling (cached after the first run)")
-    options = CompileOptions(target=target_for_adapter(device.info), logits_entry=True, kv_cache=opts.kv_cache, kv_block_size=opts.kv_block_size)
+    options = CompileOptions(target=target_for_adapter(device.info), logits_entry=True, kv_cache=opts.kv_cache, kv_block_size=opts.kv_block_size,
+                             verify_entry=opts.speculate is not None)  # fmt: skip
     compiled = compile_model(model, options, adapter=device.identity, progress=progress)
     _note(progress, "loading kernels and weights onto the GPU")
     runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device,
                            resident_layers=opts.resident_layers)  # fmt: skip
+    speculator = _draft_speculator(opts, model, device, context, progress, draft)
+    if speculator is not None:
+        speculator().check(runtime)
 
     rng = np.random.default_rng(opts.seed + 1)
     prompt = rng.integers(0, model.config.vocab, size=P, dtype=np.int32)
-    prefill_s, decode_s, generated = _timed_runs(runtime, prompt, N, opts, progress)
+    prefill_s, decode_s, generated, stats = _timed_runs(runtime, prompt, N, opts, progress, speculator=speculator)
+    figures, plain_ids = _speed_figures(runtime, model, device, prompt, N, prefill_s, decode_s, progress,
+                                        model_steps=None if stats is None else stats.verify_steps + stats.plain_steps)  # fmt: skip
     report: Report = {
         **report_header("rusty bench", opts.command or canonical_command(opts), opts, started, device),
         "model": model_info,
@@ -189,7 +260,8 @@ def run_bench(opts: BenchOptions, progress: Progress = None) -> Report:
         "compile": {"cache_hit": compiled.cache_hit, "seconds": round(compiled.seconds, 3),
                     "kernels": compiled.artifact.manifest.get("kernels"), "load_seconds": round(runtime.load_seconds, 3),
                     "pipeline": compiled.artifact.manifest.get("pipeline")},  # fmt: skip
-        **_speed_figures(runtime, model, device, prompt, N, prefill_s, decode_s, progress),
+        **figures,
+        "speculative": _speculative_report(opts, runtime, stats, N, _median(decode_s), generated, plain_ids),
         "generated_ids": generated,
         "profile": None,
         "correctness": None,
@@ -198,29 +270,32 @@ def run_bench(opts: BenchOptions, progress: Progress = None) -> Report:
         "ratio_prefill_vs_torch": None,
     }
     if opts.profile:
-        report["profile"] = _profile(runtime, prompt, generated, progress)
+        report["profile"] = _profile(runtime, prompt, generated, progress, opts.draft_tokens if speculator is not None else None)
     tm = _torch_model(opts, model, model_info["parameters"], progress)
     report["correctness"] = _correctness(opts, model, runtime, prompt, model_info["parameters"], tm, progress)
     if opts.vs_torch:
         _vs_torch(report, tm, prompt, generated, opts, progress)
     if opts.tune:
-        report["tuned"] = bench_tuned(opts, model, device, runtime, report, prompt, progress)
+        report["tuned"] = bench_tuned(opts, model, device, runtime, report, prompt, progress, speculator)
     report["total_seconds"] = round((datetime.datetime.now(datetime.UTC) - started).total_seconds(), 3)
     return report
 
 
 def _speed_figures(runtime: ModelRuntime, model: LoadedModel, device: Device, prompt: np.ndarray, N: int, prefill_s: list[float],
-                   decode_s: list[float], progress: Progress) -> dict[str, Any]:  # fmt: skip
+                   decode_s: list[float], progress: Progress, model_steps: int | None = None) -> tuple[dict[str, Any], list[int]]:  # fmt: skip
     """The report's speed and static figures (steps 3 and 4 of the module docstring): timings, the host's share of a
     decode step (measured step by step after the timed runs, so with no overlap), dispatches, bytes per token,
-    bandwidth and the roofline share, memory."""
+    bandwidth and the roofline share (over ``model_steps`` model steps per run when speculating, else over the
+    tokens), memory; and the token ids of those plain greedy steps (the prefill's first)."""
     P = prompt.size
     runtime.reset()
     token = runtime.prefill(prompt, 0)
+    plain = [token]
     split = np.zeros(3)
     steps = min(N, 16)
     for i in range(steps):
         token = runtime.decode(token, P + i)
+        plain.append(token)
         split += runtime.last_step_seconds
     host_split = split / max(steps, 1)
 
@@ -248,15 +323,40 @@ def _speed_figures(runtime: ModelRuntime, model: LoadedModel, device: Device, pr
         "copy_bandwidth_bytes_per_s": bandwidth["bytes_per_s"],
         "copy_bandwidth": bandwidth,
         "read_bandwidth": read_bandwidth,
-        "roofline_share": weight_bytes * decode_tps / ceiling,
+        "roofline_share": weight_bytes * (decode_tps if model_steps is None else model_steps / dec) / ceiling,
         "memory": runtime.memory_report(),
         "memory_planning": runtime.memory_planning_report(),
         "host_peak_rss_bytes": peak_rss_bytes(),
-    }
+    }, plain
 
 
-def _profile(runtime: ModelRuntime, prompt: np.ndarray, generated: list[int], progress: Progress) -> Profile:
-    """``--profile``: per-kernel GPU time of one decode step and one prefill step (timestamp queries)."""
+def _speculative_report(opts: BenchOptions, runtime: ModelRuntime, stats: SpeculativeStats | None, N: int, decode_seconds: float,
+                        generated: list[int], plain: list[int]) -> dict[str, Any] | None:  # fmt: skip
+    """The report's ``speculative`` entry (None without ``--speculate``): ``SpeculativeStats.to_dict()`` of the last
+    timed run (drafted, accepted, acceptance_rate, verify_steps, plain_steps, tokens_per_verify_step; every run is the
+    same greedy generation), the model steps and tokens per model step, verification steps' dispatches, and the
+    leading tokens that agree with plain greedy decoding."""
+    if stats is None:
+        return None
+    steps = stats.verify_steps + stats.plain_steps
+    compared = min(len(generated), len(plain))
+    return {
+        **stats.to_dict(),
+        "draft_model": opts.draft,
+        "model_steps": steps,
+        "model_steps_per_s": steps / decode_seconds,
+        "tokens_per_model_step": round(N / steps, 4) if steps else None,
+        "dispatches_per_verify_step": runtime.dispatches_per_step("verify"),
+        "plain_greedy_match": _prefix_match(generated, plain),
+        "plain_greedy_compared": compared,
+        "note": "the prompt is random token ids: prompt lookup finds its matches mostly in the generated text, and a "
+                "draft model sees no real text; real text's acceptance differs",
+    }  # fmt: skip
+
+
+def _profile(runtime: ModelRuntime, prompt: np.ndarray, generated: list[int], progress: Progress, draft_tokens: int | None = None) -> Profile:
+    """``--profile``: per-kernel GPU time of one decode step and one prefill step (timestamp queries), and with
+    ``draft_tokens`` (``--speculate``) one verification step of that many drafts and the last token."""
     P = prompt.size
     _note(progress, "profiling one decode step and one prefill step (timestamp queries)")
     t0 = time.perf_counter()
@@ -266,6 +366,12 @@ def _profile(runtime: ModelRuntime, prompt: np.ndarray, generated: list[int], pr
     t2 = time.perf_counter()
     profile = Profile(decode=_profile_table(dec_rows, t1 - t0), prefill=_profile_table(pre_rows, t2 - t1),
                       prefill_tokens=int(min(P, runtime.max_prefill)))  # fmt: skip
+    if draft_tokens is not None:  # rows P .. P + n - 1: within the context while n <= the decode tokens
+        n = max(1, min(draft_tokens + 1, runtime.max_verify, len(generated) - 1))
+        t3 = time.perf_counter()
+        ver_rows = runtime.profile_step("verify", np.asarray(generated[:n], np.int32), P)
+        profile["verify"] = _profile_table(ver_rows, time.perf_counter() - t3)
+        profile["verify_tokens"] = n
     if dec_rows is None:
         profile["note"] = "the device has no 'timestamp-query' feature: no per-kernel GPU times"
     return profile
@@ -348,12 +454,13 @@ def _prefix_match(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 def bench_tuned(opts: BenchOptions, model: LoadedModel, device: Device, default_runtime: ModelRuntime, report: Report,
-                prompt: np.ndarray, progress: Callable[[str], None] | None) -> dict[str, Any]:  # fmt: skip
+                prompt: np.ndarray, progress: Callable[[str], None] | None, speculator: MakeSpeculator = None) -> dict[str, Any]:  # fmt: skip
     """``--tune``: the model compiled with measured tuning, timed as the default one was (same prompt, runs, warm-up).
 
     Compiling measures every distinct kernel's candidates once per adapter, with prefill steps of the bench's
     prompt length (progress on stderr; the winners are cached, and so is the tuned compile). Correctness: the tuned kernels' first-step logits against the
-    default kernels' (which the main guard checks against the reference), same tolerance.
+    default kernels' (which the main guard checks against the reference), same tolerance. With ``speculator``
+    (``--speculate``) the tuned model decodes speculatively too (compiled with the ``@verify`` entry).
     """
     from rusty_ir.backends.runtime.model import ModelRuntime
     from rusty_ir.driver import CompileOptions, compile_model
@@ -363,12 +470,12 @@ def bench_tuned(opts: BenchOptions, model: LoadedModel, device: Device, default_
     _note(progress, "compiling with measured tuning (rusty_ir.tuning; winners cached per adapter after the first run)")
     # tuned for the prompt length being measured (decode is timed after that many positions)
     options = CompileOptions(target=target_for_adapter(device.info), logits_entry=True, tune=True, tune_prefill_length=P,
-                             kv_cache=opts.kv_cache, kv_block_size=opts.kv_block_size)  # fmt: skip
+                             kv_cache=opts.kv_cache, kv_block_size=opts.kv_block_size, verify_entry=speculator is not None)  # fmt: skip
     compiled = compile_model(model, options, adapter=device.identity, progress=progress)
     context = report["settings"]["context_length"]
     runtime = ModelRuntime(compiled.artifact.schedule, compiled.artifact.wgsl, model.weights, context, device,
                            resident_layers=opts.resident_layers)  # fmt: skip
-    prefill_s, decode_s, generated = _timed_runs(runtime, prompt, N, opts, progress, "tuned ")  # as the default kernels
+    prefill_s, decode_s, generated, stats = _timed_runs(runtime, prompt, N, opts, progress, "tuned ", speculator)  # as the default kernels
     pre, dec = _median(prefill_s), _median(decode_s)
     correctness = Correctness(reference="default kernels", max_rel_err=None, tolerance=LOGITS_REL_TOL, passed=None)
     if opts.check:
@@ -396,6 +503,7 @@ def bench_tuned(opts: BenchOptions, model: LoadedModel, device: Device, default_
         "generated_ids": generated,
         "greedy_prefix_match": match,
         "correctness": correctness,
+        "speculative": None if stats is None else stats.to_dict(),
     }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rusty_ir.errors import RustyError
+from rusty_ir.speculative import DEFAULT_DRAFT_TOKENS
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE
 
 LOGITS_REL_TOL = 2e-2
@@ -47,6 +48,18 @@ class BenchOptions:
     tune: bool = False
     """Also compile with measured tuning (``CompileOptions.tune``) and time that model the same way: the report's
     ``tuned`` entry, tuned against default side by side (see ``bench_tuned``)."""
+    speculate: str | None = None
+    """Decode speculatively (``rusty_ir.speculative``): ``lookup`` (prompt lookup) or ``draft`` (the draft model
+    ``draft``); None = plain decoding. The decode figures are then the speculative decoder's (emitted tokens over wall
+    time, so they compare with a plain run's), and the report's ``speculative`` entry says what it did."""
+    draft: str | None = None
+    """The draft checkpoint of ``speculate="draft"`` (same tokenizer); given alone, it implies ``draft``."""
+    draft_tokens: int = DEFAULT_DRAFT_TOKENS
+    """Tokens drafted per verification step (1..32)."""
+
+    def __post_init__(self) -> None:
+        if self.draft is not None and self.speculate is None:  # as rusty run: --draft MODEL implies --speculate draft
+            self.speculate = "draft"
 
 
 def validate(opts: BenchOptions) -> None:
@@ -72,6 +85,12 @@ def validate(opts: BenchOptions) -> None:
         raise RustyError(f"--resident-layers must be at least 1 (layers kept on the GPU), got {opts.resident_layers}")
     if opts.resident_layers is not None and opts.profile:
         raise RustyError("--profile times a step as one command buffer; it does not apply with --resident-layers")
+    if opts.speculate is not None or opts.draft is not None:
+        from rusty_ir.api import LoadOptions
+
+        LoadOptions(speculate=opts.speculate, draft=opts.draft, draft_tokens=opts.draft_tokens)  # rusty run's checks
+    elif opts.draft_tokens != DEFAULT_DRAFT_TOKENS:
+        raise RustyError("--draft-tokens applies to speculative decoding: give --speculate lookup or --draft MODEL")
     if opts.context_length is not None:
         need = opts.prompt_tokens + opts.decode_tokens
         if opts.context_length < need:
@@ -100,6 +119,9 @@ def canonical_command(opts: BenchOptions) -> str:
         args += ["--kv-block-size", str(opts.kv_block_size)]
     if opts.resident_layers is not None:
         args += ["--resident-layers", str(opts.resident_layers)]
+    if opts.speculate is not None:
+        args += ["--speculate", opts.speculate, *(["--draft", opts.draft] if opts.draft is not None else []),
+                 "--draft-tokens", str(opts.draft_tokens)]  # fmt: skip
     args += [flag for flag, on in (("--vs-torch", opts.vs_torch), ("--profile", opts.profile), ("--no-check", not opts.check), ("--tune", opts.tune)) if on]
     return shlex.join(args)
 

@@ -150,6 +150,16 @@ def format_report(r: Report) -> str:
     t_dec = t and t["decode_tokens_per_s"]
     row("decode tokens/s", f"{r['decode_tokens_per_s']:.1f}", f"{t_dec:.1f}" if t_dec else "?", r.get("ratio_decode_vs_torch"))
     row("decode ms/token", f"{r['decode_ms_per_token']:.3f}", f"{1e3 / t_dec:.3f}" if t_dec else "?")
+    sp = r.get("speculative")
+    if sp:
+        rate = sp["acceptance_rate"]
+        row("  speculative decoding", f"{sp['mode']}, K={sp['draft_tokens']}")
+        row("  drafted / accepted", f"{sp['drafted']} / {sp['accepted']}")
+        row("  acceptance rate", "-" if rate is None else f"{100 * rate:.1f} %")
+        row("  tokens per verify step", "-" if sp["tokens_per_verify_step"] is None else f"{sp['tokens_per_verify_step']:.2f}")
+        row("  model steps (verify+plain)", f"{sp['verify_steps']}+{sp['plain_steps']}")
+        row("  tokens per model step", "-" if sp["tokens_per_model_step"] is None else f"{sp['tokens_per_model_step']:.2f}")
+        row("  dispatches per verify", str(sp["dispatches_per_verify_step"]))
     row("dispatches per token", str(r["dispatches_per_token"]))
     row("dispatches per prefill step", str(r["dispatches_per_prefill_step"]))
     row("weight bytes per token", _bytes(r["weight_bytes_per_token"]))
@@ -158,7 +168,7 @@ def format_report(r: Report) -> str:
     row("copy bandwidth (r+w)", _si(bw["bytes_per_s"], "B/s"))
     if r.get("read_bandwidth"):
         row("read bandwidth (kernel)", _si(r["read_bandwidth"]["bytes_per_s"], "B/s"))
-    row("roofline share (weights)", f"{100 * r['roofline_share']:.1f} %")
+    row("roofline share (weights)" if not sp else "roofline share (per step)", f"{100 * r['roofline_share']:.1f} %")
     h = r["decode_host_seconds_per_step"]
     row("host per decode step (ms)", f"{1e3 * h['prepare']:.2f}/{1e3 * h['encode']:.2f}/{1e3 * h['submit_wait_read']:.2f}")
     lines.append("  (host per decode step: prepare / encode / submit+wait+read; "
@@ -170,6 +180,11 @@ def format_report(r: Report) -> str:
                      f"max rel err {c['max_rel_err']:.3g} (tolerance {c['tolerance']:g}) {verdict}")  # fmt: skip
     else:
         lines.append(f"  correctness: {c.get('note') or 'not checked'}")
+    if sp:
+        lines.append(f"  speculative: decode tokens/s counts the {s['decode_tokens']} emitted tokens over wall time (compare with a plain run); "
+                     f"roofline share over model steps; plain greedy agrees for the first {sp['plain_greedy_match']} of "
+                     f"{sp['plain_greedy_compared']} tokens compared")  # fmt: skip
+        lines.append(f"  ({sp['note']})")
     if t:
         lines.append(f"  torch: {t['torch_version']}{', ' + t['cuda_device'] if t.get('cuda_device') else ''}; "
                      f"greedy ids agree for the first {t['greedy_prefix_match']} tokens "
@@ -202,11 +217,12 @@ def _profile_lines(r: Report) -> list[str]:
     lines: list[str] = []
     p = r.get("profile")
     if p:
-        for entry in ("decode", "prefill"):
+        for entry in ("decode", "prefill", "verify"):
             table = p.get(entry)
             if table is None:
                 continue
-            what = "one decode step" if entry == "decode" else f"one prefill step of {p['prefill_tokens']} tokens"
+            what = {"decode": "one decode step", "prefill": f"one prefill step of {p['prefill_tokens']} tokens",
+                    "verify": f"one verification step of {p.get('verify_tokens')} tokens"}[entry]
             lines += ["", f"  GPU time per kernel, {what}: {1e3 * table['gpu_seconds']:.3f} ms in {table['dispatches']} dispatches "
                           f"(the profiled step took {1e3 * table['wall_seconds']:.3f} ms wall, one compute pass per dispatch)"]
             lines.append(f"    {'kernel':32s}{'ms':>10s}{'dispatches':>12s}{'share':>8s}")

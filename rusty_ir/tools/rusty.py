@@ -259,7 +259,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         repeats=3 if args.repeats is None else args.repeats, warmup=1 if args.warmup is None else args.warmup,
         context_length=args.context_length, vs_torch=args.vs_torch, profile=args.profile, check=args.check,
         cache_dir=args.cache_dir, tune=args.tune, kv_cache=args.kv_cache, kv_block_size=args.kv_block_size,
-        resident_layers=args.resident_layers,
+        resident_layers=args.resident_layers, speculate=args.speculate, draft=args.draft, draft_tokens=args.draft_tokens,
     )  # fmt: skip
     return bench_main(opts, as_json=args.json, quiet=args.quiet)
 
@@ -273,6 +273,7 @@ def _cmd_bench_fusion(args: argparse.Namespace) -> int:
         ("--cache-dir", args.cache_dir is not None), ("--prompt-tokens", args.prompt_tokens != 512),
         ("--max-tokens", args.decode_tokens != 128), ("--context-length", args.context_length is not None),
         ("--profile", args.profile), ("--no-check", not args.check), ("--resident-layers", args.resident_layers is not None),
+        ("--speculate", args.speculate is not None), ("--draft", args.draft is not None),
     ) if given]  # fmt: skip
     if model_only:
         raise RustyError(f"{model_only[0]} does not apply to rusty bench --fusion (its results are always checked against numpy)")
@@ -465,6 +466,7 @@ def make_parser() -> argparse.ArgumentParser:
                        help="--fusion --vs-torch: PyTorch's dtype (default auto: float32 elementwise, float16 matmuls)")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
+    add_speculative_options(bench)
     bench.set_defaults(handler=_cmd_bench)
 
     info = sub.add_parser("info", help="list wgpu adapters, features and limits, and which one rusty uses",
