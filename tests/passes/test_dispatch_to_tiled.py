@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from test_transformer_to_tensor import tiny  # tests/passes is on sys.path (rootdir conftest)
 from xdsl.dialects import arith, func, gpu, memref, scf
-from xdsl.dialects.builtin import IndexType, IntegerAttr, ModuleOp
+from xdsl.dialects.builtin import IndexType, IntegerAttr, ModuleOp, UnrealizedConversionCastOp
 from xdsl.ir import Block, Region, SSAValue
 from xdsl.parser import Parser
 
@@ -110,6 +110,8 @@ def run_on_gpu(device: Any, module: ModuleOp, args: list[Any], outputs: dict[int
             elif isinstance(op, memref.AllocOp):
                 (size,) = (env[v] for v in op.dynamic_sizes)
                 env[op.memref] = device.empty(4 * size)
+            elif isinstance(op, UnrealizedConversionCastOp):  # a stored weight's buffer as the kernel's words
+                env[op.results[0]] = env[op.inputs[0]]
             elif isinstance(op, gpu.LaunchFuncOp):
                 name = op.kernel.nested_references.data[-1].data
                 iface = next(k for k in program.kernels if k.name == name)
