@@ -282,6 +282,7 @@ class LinalgExtFunctions(InterpreterFunctions):
         q, kc, vc, pos, *table = dense(args[0]), args[1], args[2], int(args[3]), *args[4:]
         heads, kv_heads, hd = (a.value.data for a in (op.num_heads, op.num_kv_heads, op.head_dim))
         scale = op.scale.value.data
+        window, cap = op.window_size, op.softcap_value
         rows = q.shape[0]
         out = np.zeros_like(q, dtype=np.float32)
         group = heads // kv_heads
@@ -291,7 +292,12 @@ class LinalgExtFunctions(InterpreterFunctions):
             k = kc[held, kvh * hd : (kvh + 1) * hd].astype(np.float32)
             v = vc[held, kvh * hd : (kvh + 1) * hd].astype(np.float32)
             scores = (q[:, h * hd : (h + 1) * hd] @ k.T) * np.float32(scale)
-            mask = np.arange(pos + rows)[None, :] > (pos + np.arange(rows))[:, None]
+            if cap is not None:
+                scores = (np.tanh(scores / np.float32(cap)) * np.float32(cap)).astype(np.float32)
+            qpos = (pos + np.arange(rows))[:, None]
+            mask = np.arange(pos + rows)[None, :] > qpos
+            if window is not None:  # sliding window: positions at or before qpos - window are hidden too
+                mask |= np.arange(pos + rows)[None, :] <= qpos - window
             scores = np.where(mask, -np.inf, scores)
             p = np.exp(scores - scores.max(axis=1, keepdims=True))
             out[:, h * hd : (h + 1) * hd] = (p / p.sum(axis=1, keepdims=True)) @ v

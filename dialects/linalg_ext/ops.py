@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     I64,
@@ -134,7 +136,10 @@ class AttentionOp(IRDLOperation):
     ``T x (num_kv_heads * head_dim)`` buffers whose first ``pos + S`` rows are
     valid. Row ``s``, head ``h`` attends over cache positions ``0 .. pos + s``
     of kv head ``h / (num_heads / num_kv_heads)``:
-    ``softmax(scale * q . K^T) . V``. The caches are only read; f16 caches are
+    ``softmax(scale * q . K^T) . V``. With ``window = W`` row ``s`` sees only positions
+    ``t > pos + s - W`` (sliding-window attention); with ``softcap = c`` the scaled
+    scores become ``c * tanh(x / c)`` before the mask and the softmax (Gemma 2's
+    attention-logit soft-capping). The caches are only read; f16 caches are
     read as f32. A paged cache (``block_table`` and ``block_size``) holds
     position ``t`` in row ``table[t / B] * B + t % B``, as ``cache_append`` wrote it.
 
@@ -144,6 +149,7 @@ class AttentionOp(IRDLOperation):
 
     Example:
         %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 9 : i64, num_kv_heads = 3 : i64, head_dim = 64 : i64, scale = 0.125 : f32} : tensor<?x576xf32>, memref<?x192xf32>, memref<?x192xf32> -> tensor<?x576xf32>
+        %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 256 : i64, scale = 0.0625 : f32, softcap = 50.0 : f32, window = 4096 : i64} : tensor<?x2048xf32>, memref<?x1024xf32>, memref<?x1024xf32> -> tensor<?x2048xf32>
     """
 
     name = "linalg_ext.attention"
@@ -158,6 +164,10 @@ class AttentionOp(IRDLOperation):
     head_dim = prop_def(IntegerAttr[I64])
     scale = prop_def(FloatAttr[Float32Type])
     block_size = opt_prop_def(IntegerAttr[I64])
+    window = opt_prop_def(IntegerAttr[I64])
+    """Sliding-window attention: each row sees its last ``window`` positions (itself included); absent: all."""
+    softcap = opt_prop_def(FloatAttr[Float32Type])
+    """Attention-logit soft-capping of the scaled scores; absent: none."""
     result = result_def(TensorType)
 
     traits = traits_def(MemoryReadEffect())
@@ -179,6 +189,8 @@ class AttentionOp(IRDLOperation):
         scale: float,
         block_table: SSAValue | None = None,
         block_size: int | None = None,
+        window: int | None = None,
+        softcap: float | None = None,
     ) -> None:
         super().__init__(
             operands=[query, k_cache, v_cache, pos, block_table],
@@ -188,6 +200,8 @@ class AttentionOp(IRDLOperation):
                 "head_dim": _int(head_dim),
                 "scale": FloatAttr(scale, Float32Type()),
                 **({} if block_size is None else {"block_size": _int(block_size)}),
+                **({} if window is None else {"window": _int(window)}),
+                **({} if softcap is None else {"softcap": FloatAttr(softcap, Float32Type())}),
             },
             result_types=[query.type],
         )
@@ -205,6 +219,20 @@ class AttentionOp(IRDLOperation):
             raise VerifyException("result type must equal the query type")
         _verify_cache_types(self.k_cache, self.v_cache)
         _verify_paging(self)
+        if self.window is not None and self.window.value.data <= 0:
+            raise VerifyException(f"window must be positive, got {self.window.value.data}")
+        if self.softcap is not None and not (math.isfinite(self.softcap.value.data) and self.softcap.value.data > 0):
+            raise VerifyException(f"softcap must be a finite number above 0, got {self.softcap.value.data}")
+
+    @property
+    def window_size(self) -> int | None:
+        """``window`` as an int, or None (full causal attention)."""
+        return None if self.window is None else self.window.value.data
+
+    @property
+    def softcap_value(self) -> float | None:
+        """``softcap`` as a float, or None."""
+        return None if self.softcap is None else self.softcap.value.data
 
 
 @irdl_op_definition

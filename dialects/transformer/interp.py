@@ -268,7 +268,13 @@ class TransformerFunctions(InterpreterFunctions):
         kh = np.repeat(keys.reshape(total, kv_heads, head_dim), group, axis=1)
         vh = np.repeat(values.reshape(total, kv_heads, head_dim), group, axis=1)
         scores = np.einsum("shd,thd->hst", qh, kh).astype(np.float32) * scale  # [heads, rows, total]
-        visible = np.arange(total)[None, :] <= (pos + np.arange(rows))[:, None]  # [rows, total]
+        if op.softcap is not None:  # Gemma 2: cap * tanh(scores / cap), before the mask
+            cap = np.float32(op.softcap.value.data)
+            scores = (np.tanh(scores / cap) * cap).astype(np.float32)
+        qpos = (pos + np.arange(rows))[:, None]
+        visible = np.arange(total)[None, :] <= qpos  # [rows, total]
+        if op.window is not None:  # sliding window: the last `window` positions, the row's own included
+            visible &= np.arange(total)[None, :] > qpos - op.window.value.data
         scores = np.where(visible[None], scores, np.float32(-np.inf))
         scores = scores - scores.max(axis=-1, keepdims=True)
         probs = np.exp(scores)

@@ -487,6 +487,11 @@ class AttentionOp(IRDLOperation):
        (causal): for query head ``h``, with kv head ``g = h / (num_heads / num_kv_heads)``,
        ``out[r, h] = softmax(scale * q[r, h] . K[0..pos+r, g]) @ V[0..pos+r, g]``,
        in f32 with max-subtraction.
+    3. Optional ``window = W`` (sliding-window attention, Mistral's ``sliding_window``, Gemma's sliding
+       layers): row ``r`` sees only positions ``t`` with ``t > pos + r - W`` (the last ``W`` positions,
+       itself included), as transformers and llama.cpp mask them. Optional ``softcap = c`` (Gemma 2's
+       ``attn_logit_softcapping``): the scaled scores become ``c * tanh(s / c)`` before the mask and
+       the softmax.
 
     Reading a cache position that was never written, or writing past the
     runtime context length, is an error of the reference interpreter. Not
@@ -497,6 +502,7 @@ class AttentionOp(IRDLOperation):
 
     Example:
         %o = tfm.attention %q, %k, %v at %pos in @kv[%layer] {head_dim = 64 : i64, num_heads = 9 : i64, num_kv_heads = 3 : i64, scale = 1.250000e-01 : f32} : tensor<?x576xf32>, tensor<?x192xf32>, tensor<?x192xf32> -> tensor<?x576xf32>
+        %o = tfm.attention %q, %k, %v at %pos in @kv[%layer] {head_dim = 256 : i64, num_heads = 8 : i64, num_kv_heads = 4 : i64, scale = 6.250000e-02 : f32, softcap = 5.000000e+01 : f32, window = 4096 : i64} : tensor<?x2048xf32>, tensor<?x1024xf32>, tensor<?x1024xf32> -> tensor<?x2048xf32>
     """
 
     name = "tfm.attention"
@@ -511,6 +517,10 @@ class AttentionOp(IRDLOperation):
     num_kv_heads = prop_def(IntegerAttr[I64])
     head_dim = prop_def(IntegerAttr[I64])
     scale = prop_def(FloatAttr[Float32Type])
+    window = opt_prop_def(IntegerAttr[I64])
+    """Sliding-window attention: each row sees its last ``window`` positions (itself included); absent: all."""
+    softcap = opt_prop_def(FloatAttr[Float32Type])
+    """Attention-logit soft-capping: scaled scores become ``softcap * tanh(s / softcap)``; absent: none."""
     result = result_def(TensorType)
 
     traits = traits_def(MemoryReadEffect(), MemoryWriteEffect())
@@ -533,6 +543,8 @@ class AttentionOp(IRDLOperation):
         num_kv_heads: int,
         head_dim: int,
         scale: float,
+        window: int | None = None,
+        softcap: float | None = None,
     ) -> None:
         query_value = SSAValue.get(query)
         super().__init__(
@@ -543,6 +555,8 @@ class AttentionOp(IRDLOperation):
                 "num_kv_heads": _int(num_kv_heads),
                 "head_dim": _int(head_dim),
                 "scale": FloatAttr(scale, f32),
+                **({} if window is None else {"window": _int(window)}),
+                **({} if softcap is None else {"softcap": FloatAttr(softcap, f32)}),
             },
             result_types=[query_value.type],
         )
@@ -554,6 +568,10 @@ class AttentionOp(IRDLOperation):
         if heads % kv_heads:
             raise VerifyException(f"num_heads ({heads}) must be a multiple of num_kv_heads ({kv_heads})")
         _positive(self, "scale", self.scale.value.data)
+        if self.window is not None:
+            _positive(self, "window", self.window.value.data)
+        if self.softcap is not None and not (math.isfinite(self.softcap.value.data) and self.softcap.value.data > 0):
+            raise VerifyException(f"softcap must be a finite number above 0, got {self.softcap.value.data}")
         q_seq, q_width = _activation(self, "query", self.query.type)
         k_seq, k_width = _activation(self, "key", self.key.type)
         v_seq, v_width = _activation(self, "value", self.value.type)

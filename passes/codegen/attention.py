@@ -22,6 +22,12 @@ per KV head (grouped-query attention):
         kernel merges.
 
 Every K and V row is read once per KV head (not once per query head).
+
+With the op's ``window = W`` (sliding-window attention) a row's positions start at
+``max(0, pos + s + 1 - W)`` instead of 0 (a split whose positions all lie before that
+stores an empty partition, which the merge weighs 0); with ``softcap = c`` each score
+becomes ``c * tanh(score / c)`` (``softcap_score``) before the maximum and the exponent.
+A model without them gets the kernels it had.
 """
 
 from __future__ import annotations
@@ -53,6 +59,38 @@ def _table(mat: Materializer, op: AttentionOp) -> SSAValue | None:
 
 def _barrier(b: IRBuilder) -> None:
     b.insert(gpu.BarrierOp())
+
+
+SOFTCAP_CLAMP = 20.0
+"""``softcap_score`` clamps ``score / cap`` to +-this before the tanh (tanh(20) is 1 in f32): some GPU tanh
+implementations return NaN for large arguments (e^2x overflows)."""
+
+
+def softcap_score(b: IRBuilder, op: AttentionOp, x: SSAValue) -> SSAValue:
+    """``cap * tanh(x / cap)`` with the op's ``softcap`` (Gemma 2's attention-logit soft-capping), else ``x``."""
+    cap = op.softcap_value
+    if cap is None:
+        return x
+    t = b.minimumf(b.maximumf(b.divf(x, b.f32(cap)), b.f32(-SOFTCAP_CLAMP)), b.f32(SOFTCAP_CLAMP))
+    return b.mulf(b.tanh(t), b.f32(cap))
+
+
+def window_start(b: IRBuilder, op: AttentionOp, end: SSAValue) -> SSAValue | None:
+    """The first position a query row at position ``end - 1`` sees under the op's sliding ``window`` W:
+    ``max(0, end - W)`` (keys ``t > q - W``, as transformers and llama.cpp mask them); None without a window."""
+    w = op.window_size
+    if w is None:
+        return None
+    return b.select(b.cmpi("ugt", end, b.index(w)), b.subi(end, b.index(w)), b.index(0))
+
+
+def finite_reference(b: IRBuilder, op: AttentionOp, m: SSAValue) -> SSAValue:
+    """The running maximum ``m`` to subtract before exponentiating: with a window a row (or a split's partition)
+    may have seen no position yet (``m = -inf``), where ``e^(-inf - -inf)`` would be NaN; 0 is used instead (every
+    e^(s - 0) of such a row is e^-inf = 0). Without a window ``m`` itself (a row always sees position 0 first)."""
+    if op.window is None:
+        return m
+    return b.select(b.cmpf("oeq", m, b.f32(float("-inf"))), b.f32(0.0), m)
 
 
 @dataclass(frozen=True)
@@ -123,6 +161,9 @@ def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geo
     if split:
         lo = b.muli(z, b.index(split))
         hi = b.minui(end, b.addi(lo, b.index(split)))
+    start = window_start(b, op, end)  # sliding window: the row's first visible position
+    if start is not None:
+        lo = start if not split else b.maxui(lo, start)
     kc, vc, table = mat.args[op.k_cache], mat.args[op.v_cache], _table(mat, op)
     group = b.divui(tid, b.index(hd))
     d = b.remui(tid, b.index(hd))
@@ -148,7 +189,7 @@ def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geo
 
         partial = ib.if_then(inside, score, lambda jb: [jb.f32(0.0)] * heads, [F32] * heads)
         dots = kernel.reduce(ib, "add", list(partial), slices)  # the slices of a position
-        scores = [ib.select(inside, x, ib.f32(float("-inf"))) for x in dots]
+        scores = [ib.select(inside, softcap_score(ib, op, x), ib.f32(float("-inf"))) for x in dots]
         tile_max = kernel.reduce(ib, "max", scores, threads)
         m_new = [ib.maximumf(mh, th) for mh, th in zip(m, tile_max)]
         alpha = [ib.exp(ib.subf(mh, mn)) for mh, mn in zip(m, m_new)]
@@ -302,7 +343,8 @@ def lower_attention_combine(kernel: Kernel, mat: Materializer, ops: Sequence[Ope
                                   load(jb, scratch, [jb.addi(row, tid)])))  # fmt: skip
                 for valid, m, lsum, acc in parts:
                     m_new = jb.maximumf(m_run, jb.select(valid, m, jb.f32(float("-inf"))))
-                    old, w = jb.exp(jb.subf(m_run, m_new)), jb.select(valid, jb.exp(jb.subf(m, m_new)), jb.f32(0.0))
+                    ref = finite_reference(jb, op, m_new)  # a window's partitions before it are empty: m = -inf
+                    old, w = jb.exp(jb.subf(m_run, ref)), jb.select(valid, jb.exp(jb.subf(m, ref)), jb.f32(0.0))
                     m_run, l_run = m_new, jb.addf(jb.mulf(l_run, old), jb.mulf(lsum, w))
                     acc_run = jb.addf(jb.mulf(acc_run, old), jb.mulf(acc, w))
                 return [m_run, l_run, acc_run]
@@ -331,4 +373,4 @@ def split_kv_scratch(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue
     return b.value(memref.AllocOp([size], [], MemRefType(F32, [DYNAMIC_INDEX])))
 
 
-__all__ = ["lower_attention", "lower_attention_combine", "split_kv_scratch"]
+__all__ = ["finite_reference", "lower_attention", "lower_attention_combine", "softcap_score", "split_kv_scratch", "window_start"]

@@ -22,6 +22,11 @@ operand is the number of query rows, computed on the host), ``W = (Bq / 4) * (Bk
               the Bq x head_dim output per invocation
         O / l stored (fused consumers materialized there)
 
+With the op's ``window = W`` the key loop starts at the block's first row's first visible position
+(``max(0, pos + s0 + 1 - W)``, the tiles before it are wholly outside every row's window) and each score
+of a key at or before its row's position minus W is masked too; with ``softcap = c`` the scores become
+``c * tanh(S / c)`` before the mask. A model without them gets the kernels it had.
+
 Both products are the gemm's register micro-kernel (``tiled.contract_tile``,
 ``wide``: f16 tiles, f32 arithmetic). Every K and V row is read from the cache
 once per block of Bq query rows.
@@ -38,6 +43,7 @@ from xdsl.ir import Operation, SSAValue
 from rusty_ir.dialects.linalg_ext import AttentionOp
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
+from rusty_ir.passes.codegen.attention import finite_reference, softcap_score, window_start
 from rusty_ir.passes.codegen.common import outputs, pick
 from rusty_ir.passes.codegen.kernel import Kernel, load, store
 from rusty_ir.passes.codegen.kv_cache import cache_load, cache_row
@@ -173,9 +179,9 @@ def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Oper
         v = kv_tile(t0, op.v_cache, vc, lb, False, "v_tile")
         sc = kernel.contract_tile(lb, q_t, lb.muli(sy, lb.index(4)), k_t, lb.muli(sx, lb.index(4)), [_vec4(lb, 0.0)] * 4, hd, 4, 4,
                                   bq, bk, wide)  # fmt: skip
-        _store_scores(lb, sc, scores, (sy, sx), bk, t0, (pos, s0))
+        _store_scores(lb, op, sc, scores, (sy, sx), bk, t0, (pos, s0))
         lb.insert(gpu.BarrierOp())  # every score of a row is read by its lanes
-        new_m, new_l = _online_softmax(kernel, lb, (scores, p_t, alphas), bk, mine, (lane, lanes), ms, ls)
+        new_m, new_l = _online_softmax(kernel, lb, op, (scores, p_t, alphas), bk, mine, (lane, lanes), ms, ls)
         lb.insert(gpu.BarrierOp())  # P and the rows' alphas are read by every invocation
         rescaled = []
         for i, row in enumerate(out_rows):
@@ -186,7 +192,8 @@ def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Oper
         return [*new_m, *new_l, *acc]
 
     inits = [b.f32(float("-inf"))] * len(mine) + [b.f32(0.0)] * len(mine) + [_vec4(b, 0.0)] * (tm * tn // 4)
-    carried = b.for_loop(b.index(0), end, b.index(bk), inits, per_tile)
+    first = None if op.window is None else window_start(b, op, b.addi(pos, b.addi(s0, b.index(1))))  # the block's first row's window
+    carried = b.for_loop(b.index(0) if first is None else first, end, b.index(bk), inits, per_tile)
     ls, acc = carried[len(mine) : 2 * len(mine)], carried[2 * len(mine) :]
     totals = kernel.shared(bq, F32)
     for r, lsum in zip(mine, ls):
@@ -199,22 +206,28 @@ def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Oper
         b.if_then(b.cmpi("ult", s, rows), lambda wb, row=row, s=s, row_acc=row_acc: _write_row(kernel, mat, op, ops, wb, row_acc, totals, row, s, cols))
 
 
-def _store_scores(lb: IRBuilder, sc: Sequence[SSAValue], scores: SSAValue, tile: tuple[SSAValue, SSAValue], bk: int, t0: SSAValue,
-                  first: tuple[SSAValue, SSAValue]) -> None:  # fmt: skip
+def _store_scores(lb: IRBuilder, op: AttentionOp, sc: Sequence[SSAValue], scores: SSAValue, tile: tuple[SSAValue, SSAValue], bk: int,
+                  t0: SSAValue, first: tuple[SSAValue, SSAValue]) -> None:  # fmt: skip
     """This invocation's 4 x 4 scores ``sc`` (rows ``sy*4 ..``, keys ``t0 + sx*4 ..``) into the ``scores`` tile,
-    keys past a row's position masked to -inf (the block's first row is at position ``pos + s0``, ``first``)."""
+    soft-capped where the op says so, keys past a row's position (or, with a window W, at or before its position
+    minus W) masked to -inf (the block's first row is at position ``pos + s0``, ``first``)."""
     sy, sx = tile
     pos, s0 = first
+    window = op.window_size
     for i in range(4):
         r = lb.addi(lb.muli(sy, lb.index(4)), lb.index(i))
         qpos = lb.addi(pos, lb.addi(s0, r))
         for j in range(4):
             col = lb.addi(lb.muli(sx, lb.index(4)), lb.index(j))
-            value = lb.value(vector.ExtractOp(sc[i], [j], f32))
-            masked = lb.select(lb.cmpi("ule", lb.addi(t0, col), qpos), value, lb.f32(float("-inf")))
+            value = softcap_score(lb, op, lb.value(vector.ExtractOp(sc[i], [j], f32)))
+            t = lb.addi(t0, col)
+            visible = lb.cmpi("ule", t, qpos)
+            if window is not None:  # t > qpos - W, as t + W > qpos in unsigned arithmetic
+                visible = lb.andi(visible, lb.cmpi("ugt", lb.addi(t, lb.index(window)), qpos))
+            masked = lb.select(visible, value, lb.f32(float("-inf")))
             store(lb, masked, scores, [lb.addi(lb.muli(r, lb.index(bk)), col)])
 
-def _online_softmax(kernel: Kernel, lb: IRBuilder, tiles: tuple[SSAValue, SSAValue, SSAValue], bk: int, mine: Sequence[SSAValue],
+def _online_softmax(kernel: Kernel, lb: IRBuilder, op: AttentionOp, tiles: tuple[SSAValue, SSAValue, SSAValue], bk: int, mine: Sequence[SSAValue],
                     lanes_of: tuple[SSAValue, int], ms: Sequence[SSAValue], ls: Sequence[SSAValue]) -> tuple[list[SSAValue], list[SSAValue]]:  # fmt: skip
     """One key tile's online softmax for this invocation's rows ``mine`` (``lanes`` invocations per row, this one
     ``lane``): the rows' new maxima and totals from their running ``ms``, ``ls``; P (``p_t``, [key][row]) and the
@@ -231,8 +244,9 @@ def _online_softmax(kernel: Kernel, lb: IRBuilder, tiles: tuple[SSAValue, SSAVal
             tile_max = lb.maximumf(tile_max, x)
         (tile_max,) = kernel.reduce(lb, "max", [tile_max], lanes)
         m_new = lb.maximumf(m, tile_max)
-        alpha = lb.exp(lb.subf(m, m_new))
-        ps = [lb.exp(lb.subf(x, m_new)) for x in vals]
+        ref = finite_reference(lb, op, m_new)  # with a window, a row may have seen no key yet
+        alpha = lb.exp(lb.subf(m, ref))
+        ps = [lb.exp(lb.subf(x, ref)) for x in vals]
         total = ps[0]
         for p in ps[1:]:
             total = lb.addf(total, p)

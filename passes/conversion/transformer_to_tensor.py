@@ -395,6 +395,8 @@ class AttentionLowering(_Lowering):
                 op.query, kc, vc, op.pos,
                 op.num_heads.value.data, op.num_kv_heads.value.data, op.head_dim.value.data, op.scale.value.data,
                 table, block,
+                window=None if op.window is None else op.window.value.data,
+                softcap=None if op.softcap is None else op.softcap.value.data,
             )
         )
         rewriter.replace(op, [], [out])

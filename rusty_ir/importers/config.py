@@ -47,7 +47,8 @@ class Architecture:
     """Layer tensor names a GGUF of this architecture uses for a fused tensor (``ffn_up.weight`` holding gate and
     up rows in a ``phi3`` GGUF), renamed before splitting."""
     window_needs_flag: bool = False
-    """config.json's ``sliding_window`` applies only with ``use_sliding_window: true`` (Qwen2, Qwen3)."""
+    """config.json's ``sliding_window`` applies only with ``use_sliding_window: true`` (Qwen2, Qwen3), and then to the
+    layers ``layer_types`` names, else to those from ``max_window_layers`` (28 where absent) on, as transformers reads it."""
     post_norms: bool = False
     """RMSNorms after attention and after the FFN too, before each residual add (``post_attention_norm.weight``,
     ``post_ffw_norm.weight``; Gemma 2/3)."""
@@ -80,8 +81,13 @@ class Architecture:
     gguf_wide_query_layers: tuple[int, ...] = ()
     """llama.cpp's rule for a GGUF's query scaling (it stores no ``query_pre_attn_scalar``): models of these layer
     counts (the 27B ones) scale queries by 1/sqrt(hidden / heads), all others by 1/sqrt(head_dim)."""
-    gguf_refused: str = ""
-    """Why a GGUF of this architecture cannot run (Gemma 2: llama.cpp always soft-caps its attention logits)."""
+    hf_attn_softcapping: bool = False
+    """config.json's ``attn_logit_softcapping`` caps the attention scores (Gemma 2/3 in transformers)."""
+    gguf_softcaps: tuple[float, float] | None = None
+    """llama.cpp soft-caps this architecture's attention scores and logits (Gemma 2): ``<arch>.attn_logit_softcapping``
+    and ``<arch>.final_logit_softcapping``, these defaults (llama.cpp's 50 and 30) where the file has no key."""
+    gguf_window: int | None = None
+    """The sliding window where a GGUF has no ``<arch>.attention.sliding_window`` (llama.cpp's 4096 for Gemma 2)."""
 
 
 _GELU_TANH = ("gelu_pytorch_tanh",)
@@ -103,14 +109,14 @@ ARCHS: dict[str, Architecture] = {
     "gemma2": Architecture(
         "gemma2", ("gemma2",), "Gemma2ForCausalLM", post_norms=True, activation="gelu_tanh", hf_activations=_GELU_TANH,
         embedding_scale=True, hf_norm_offset=1.0, hf_renames=_GEMMA_NAMES, sliding_pattern=2, hf_query_pre_attn_scalar=256.0,
-        logit_softcapping=True, gguf_wide_query_layers=(46,),
-        gguf_refused="llama.cpp always soft-caps a gemma2 file's attention logits (gemma2.attn_logit_softcapping, 50 "
-                     "when absent), which rusty-ir's attention kernels do not do yet",
+        logit_softcapping=True, gguf_wide_query_layers=(46,), hf_attn_softcapping=True, gguf_softcaps=(50.0, 30.0),
+        gguf_window=4096,
     ),
     "gemma3": Architecture(
         "gemma3", ("gemma3_text",), "Gemma3ForCausalLM", qk_norm=True, post_norms=True, activation="gelu_tanh",
         hf_activations=_GELU_TANH, embedding_scale=True, hf_norm_offset=1.0, hf_renames=_GEMMA_NAMES, sliding_pattern=6,
         local_rope_theta=10000.0, hf_query_pre_attn_scalar=256.0, logit_softcapping=True, gguf_wide_query_layers=(62,),
+        hf_attn_softcapping=True,
     ),
 }
 """The architectures the compiler runs."""
@@ -126,7 +132,7 @@ NOT_SUPPORTED_YET: dict[str, str] = {
 """Architectures people ask for that the compiler does not run yet, with what differs or what to use instead: the
 importers name it instead of calling the architecture unknown (a GGUF's ``gemma3`` is the text model and runs)."""
 SUPPORTED_DESCRIPTION = ("llama (and mistral, Llama 3.x with llama3 or linear RoPE scaling), qwen2 (and yarn scaling), qwen3, "
-                         "phi3 (without LongRoPE), gemma2 (config.json without attention soft-capping), gemma3 (gemma3_text)")
+                         "phi3 (without LongRoPE), gemma2, gemma3 (gemma3_text)")
 
 
 def unsupported_architecture(source: str, key: str, name: str) -> str:
@@ -141,7 +147,7 @@ MAX_SIZE = 2**31 - 1
 _SIZES = ("n_layers", "hidden", "n_heads", "n_kv_heads", "head_dim", "ffn_hidden", "vocab", "context_length", "rope_dim")
 _POSITIVE_FLOATS = ("rope_theta", "rms_eps")
 _OPTIONAL_FIELDS = ("sliding_window", "sliding_layers", "rope_local_theta", "query_pre_attn_scalar", "logit_softcap",
-                    "rope_attention_factor")
+                    "rope_attention_factor", "attn_softcap")
 
 
 class ConfigValueError(ValueError):
@@ -188,13 +194,14 @@ class ModelConfig:
     that cannot honour them should refuse the model."""
     name: str = ""
     sliding_window: int | None = None
-    """The checkpoint's attention window (Mistral's ``sliding_window``) where it is shorter than its
-    trained positions. ``context_length`` is then capped at it: with no sequence longer than the
-    window, sliding-window attention is full attention."""
+    """The checkpoint's attention window W (Mistral's and Phi-3's ``sliding_window``, Gemma's sliding layers'): a
+    query at position q sees the keys at positions above ``q - W`` (``tfm.attention {window}``). It applies to
+    ``sliding_layers``, or to every layer where that is empty; a window of ``context_length`` or more is never
+    reached (``layer_window`` gives None)."""
     sliding_layers: tuple[int, ...] = ()
-    """The layers with sliding-window attention where some layers are global instead (Gemma 2/3); () when every
-    layer attends alike. With the context capped at ``sliding_window`` they attend as the global ones do; they
-    differ by their RoPE (``rope_local_theta``, no scaling)."""
+    """The layers with sliding-window attention where some layers are global instead (Gemma 2/3, Qwen2 from
+    ``max_window_layers``); () when every layer attends alike. They may also differ by their RoPE
+    (``rope_local_theta``, no scaling)."""
     rope_local_theta: float | None = None
     """Where set, ``sliding_layers`` rotate on their own: with this base (Gemma 3's ``rope_local_base_freq``) and
     without the RoPE scaling of the global layers. None: as the global layers (Gemma 2)."""
@@ -205,6 +212,9 @@ class ModelConfig:
     rope_attention_factor: float | None = None
     """YaRN's attention factor (importers/rope.py): the rotated q and k are scaled by it, so the attention
     scores by its square. None: 1."""
+    attn_softcap: float | None = None
+    """Attention-logit soft-capping (Gemma 2's ``attn_logit_softcapping``): the scaled attention scores become
+    ``cap * tanh(scores / cap)`` before the mask and the softmax (``tfm.attention {softcap}``)."""
 
     def __post_init__(self) -> None:
         """Check every field's type and range: ``ConfigValueError`` naming the field otherwise."""
@@ -231,18 +241,12 @@ class ModelConfig:
                                              f"token ids must be in the vocabulary (0 to {self.vocab - 1})")  # fmt: skip
         if self.sliding_window is not None and (type(self.sliding_window) is not int or not 1 <= self.sliding_window <= MAX_SIZE):
             raise ConfigValueError("sliding_window", f"= {self.sliding_window!r}: must be an integer from 1 to {MAX_SIZE}")
-        if self.sliding_window is not None and self.context_length > self.sliding_window:
-            raise ConfigValueError(
-                "context_length",
-                f"= {self.context_length} is past the sliding window of {self.sliding_window} positions (sliding-window "
-                "attention is not supported yet; cap the context at the window)",
-            )
         if self.n_heads % self.n_kv_heads:
             raise ConfigValueError("n_kv_heads", f"= {self.n_kv_heads} does not divide n_heads = {self.n_heads}")
         if any(type(i) is not int or not 0 <= i < self.n_layers for i in self.sliding_layers) or len(set(self.sliding_layers)) != len(
                 self.sliding_layers):  # fmt: skip
             raise ConfigValueError("sliding_layers", f"= {list(self.sliding_layers)!r}: must be distinct layer indices below {self.n_layers}")
-        for name in ("rope_local_theta", "query_pre_attn_scalar", "logit_softcap", "rope_attention_factor"):
+        for name in ("rope_local_theta", "query_pre_attn_scalar", "logit_softcap", "rope_attention_factor", "attn_softcap"):
             value = getattr(self, name)
             if value is not None and (type(value) not in (int, float) or not math.isfinite(value) or value <= 0):
                 raise ConfigValueError(name, f"= {value!r}: must be a finite number above 0")
@@ -267,6 +271,13 @@ class ModelConfig:
         YaRN's attention factor (which multiplies both the rotated q and k)."""
         scale = 1.0 / math.sqrt(self.head_dim) if self.query_pre_attn_scalar is None else self.query_pre_attn_scalar**-0.5
         return float(scale * (self.rope_attention_factor or 1.0) ** 2)
+
+    def layer_window(self, layer: int) -> int | None:
+        """Layer ``layer``'s attention window (``sliding_window`` where it slides and the window is shorter than the
+        context), or None: full causal attention."""
+        if self.sliding_window is None or self.sliding_window >= self.context_length:
+            return None
+        return self.sliding_window if not self.sliding_layers or layer in self.sliding_layers else None
 
     @property
     def rope_per_layer(self) -> bool:

@@ -76,13 +76,20 @@ def hf_config_dict(cfg: Any) -> dict[str, Any]:
     if arch.activation != "silu":
         del out["hidden_act"]
         out["hidden_activation"] = arch.hf_activations[0]
+    if not arch.sliding_pattern and cfg.sliding_window is not None:  # a window on every layer (or Qwen2's layers)
+        if cfg.arch == "llama":  # Mistral: transformers' Llama has no window
+            out["architectures"], out["model_type"] = ["MistralForCausalLM"], "mistral"
+        out["sliding_window"] = cfg.sliding_window
+        if arch.window_needs_flag:
+            out["use_sliding_window"] = True
+            out["layer_types"] = ["sliding_attention" if cfg.layer_window(i) else "full_attention" for i in range(cfg.n_layers)]
     if arch.sliding_pattern:  # Gemma: the layer kinds, the window (never reached when there is none), the options
         out["layer_types"] = ["sliding_attention" if i in cfg.sliding_layers else "full_attention" for i in range(cfg.n_layers)]
         out["sliding_window"] = cfg.sliding_window or cfg.context_length
         scalar = cfg.query_pre_attn_scalar or cfg.head_dim
         out["query_pre_attn_scalar"] = int(scalar) if float(scalar).is_integer() else scalar  # transformers wants an int
         out["final_logit_softcapping"] = cfg.logit_softcap
-        out["attn_logit_softcapping"] = None
+        out["attn_logit_softcapping"] = cfg.attn_softcap
         if arch.local_rope_theta is not None:
             out["rope_local_base_freq"] = cfg.rope_local_theta or cfg.rope_theta
     return out

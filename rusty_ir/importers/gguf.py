@@ -31,7 +31,6 @@ from rusty_ir.weights import SCHEME_BY_GGML_TYPE, TensorView, WeightStore
 from .config import (
     ARCHS,
     MAX_SIZE,
-    SUPPORTED_DESCRIPTION,
     ConfigValueError,
     Fields,
     ModelConfig,
@@ -322,12 +321,6 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
     arch = fields.get("general.architecture", str)
     if arch not in ARCHS:
         raise RustyError(unsupported_architecture(str(f.path), "key general.architecture", arch))
-    if ARCHS[arch].gguf_refused:
-        raise RustyError(
-            f"{f.path}: architecture '{arch}' (key general.architecture) cannot run from a GGUF yet: {ARCHS[arch].gguf_refused}. "
-            f"Use the Hugging Face folder with attn_logit_softcapping set to null in its config.json (a change of the model), "
-            f"or a supported architecture: {SUPPORTED_DESCRIPTION}"
-        )
 
     keys = {
         "n_layers": f"{arch}.block_count",
@@ -390,14 +383,14 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
         if isinstance(factor, int | float) and isinstance(original, int) and math.isfinite(factor) and context_length < factor * original <= MAX_SIZE:
             keys["context_length"] = f"{arch}.rope.scaling.factor x {arch}.rope.scaling.original_context_length (yarn)"
             context_length = int(factor * original)
-    window = fields.get(f"{arch}.attention.sliding_window", int, None)  # llama.cpp's key (phi3 writes it)
+    window = fields.get(f"{arch}.attention.sliding_window", int, ARCHS[arch].gguf_window)  # llama.cpp's key (phi3, gemma2/3)
     n_layers = get("n_layers")
     sliding, local_theta = _sliding_layers(f, fields, arch, n_layers, window)
-    if window is not None and 1 <= window < context_length and (sliding or not ARCHS[arch].sliding_pattern):
-        keys["context_length"] = f"{keys['context_length']} (capped at {arch}.attention.sliding_window={window})"
-        context_length = window  # capped as for config.json: no sequence outgrows it
-    else:
-        window = None
+    if window is not None and (window >= context_length or (ARCHS[arch].sliding_pattern and not sliding)):
+        window = None  # never reached, or no layer slides: full attention (a bad value is ModelConfig's error)
+    caps = ARCHS[arch].gguf_softcaps  # llama.cpp caps gemma2's attention scores and logits, with defaults
+    attn_cap = None if caps is None else fields.get(f"{arch}.attn_logit_softcapping", float, caps[0])
+    final_cap = fields.get(f"{arch}.final_logit_softcapping", float, None if caps is None else caps[1])
     try:
         cfg = ModelConfig(
             arch=arch,
@@ -423,12 +416,14 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
             sliding_layers=sliding,
             rope_local_theta=local_theta,
             query_pre_attn_scalar=float(hidden // n_heads) if n_layers in ARCHS[arch].gguf_wide_query_layers and n_heads > 0 else None,
-            logit_softcap=fields.get(f"{arch}.final_logit_softcapping", float, None) if ARCHS[arch].logit_softcapping else None,
+            logit_softcap=final_cap if ARCHS[arch].logit_softcapping else None,
+            attn_softcap=attn_cap,
         )
     except ConfigValueError as e:
         raise fields.config_error(e, {**keys, "bos_token_id": "tokenizer.ggml.bos_token_id", "eos_token_ids": "tokenizer.ggml.eos_token_id",
                                       "sliding_layers": f"{arch}.attention.sliding_window_pattern", "rope_local_theta": f"{arch}.rope.freq_base_swa",
-                                      "logit_softcap": f"{arch}.final_logit_softcapping"}) from None  # fmt: skip
+                                      "logit_softcap": f"{arch}.final_logit_softcapping", "attn_softcap": f"{arch}.attn_logit_softcapping",
+                                      "sliding_window": f"{arch}.attention.sliding_window"}) from None  # fmt: skip
     return cfg, keys
 
 

@@ -201,18 +201,11 @@ def _load_json(path: Path) -> dict[str, Any]:
 
 def _check_gemma_options(fields: Fields, arch: Architecture, model_type: str) -> None:
     """Refuse the options of a config.json that the compiler cannot honour: an activation other than the
-    architecture's, attention-logit soft-capping (the attention kernels do not cap), bidirectional attention."""
+    architecture's, bidirectional attention."""
     act = fields.get("hidden_activation", str, None, null_is_missing=True)
     if arch.hf_activations and act is not None and act not in arch.hf_activations:
         raise RustyError(f"{fields.source}: hidden_activation = {printable(repr(act))} is not supported for model_type "
                          f"{model_type!r}; supported: {', '.join(arch.hf_activations)}")  # fmt: skip
-    cap = fields.get("attn_logit_softcapping", float, None, null_is_missing=True)
-    if cap is not None:
-        raise RustyError(
-            f"{fields.source}: attn_logit_softcapping = {cap:g}: attention-logit soft-capping is not supported yet (the "
-            "attention kernels do not cap scores); supported: null, which runs without it. Gemma 3 has none; final-logit "
-            "soft-capping (final_logit_softcapping) is supported"
-        )
     if fields.get("use_bidirectional_attention", bool, False, null_is_missing=True):
         raise RustyError(f"{fields.source}: use_bidirectional_attention = true (an embedding model) is not supported; "
                          "supported: false, causal attention")  # fmt: skip
@@ -242,8 +235,9 @@ def _split_layer_rope(rope: dict[str, Any], fields: Fields, arch: Architecture, 
 
 def _sliding_layers(cfg: dict[str, Any], fields: Fields, arch: Architecture, n_layers: Any, path: Path) -> tuple[int, ...]:
     """The sliding-window layers of an architecture that interleaves them with global ones: config.json's
-    ``layer_types``, else every layer but each ``sliding_window_pattern``-th (the architecture's default)."""
-    if not arch.sliding_pattern:
+    ``layer_types``, else every layer but each ``sliding_window_pattern``-th (the architecture's default); for Qwen2/
+    Qwen3 (``window_needs_flag``) ``layer_types``, else the layers from ``max_window_layers`` on."""
+    if not arch.sliding_pattern and not arch.window_needs_flag:
         return ()
     types = cfg.get("layer_types")
     if types is not None:
@@ -252,10 +246,14 @@ def _sliding_layers(cfg: dict[str, Any], fields: Fields, arch: Architecture, n_l
             raise RustyError(f"{path}: layer_types must list one of {', '.join(kinds)} per layer ({n_layers}), got "
                              f"{printable(repr(types), 200)}")  # fmt: skip
         return tuple(i for i, t in enumerate(types) if t == "sliding_attention")
+    layers = n_layers if type(n_layers) is int and 0 < n_layers <= MAX_SIZE else 0
+    if arch.window_needs_flag:  # transformers' Qwen2Config: layers from max_window_layers on slide
+        first = fields.get("max_window_layers", int, 28, null_is_missing=True)
+        return tuple(i for i in range(layers) if i >= first)
     pattern = fields.get("sliding_window_pattern", int, arch.sliding_pattern, null_is_missing=True)
     if pattern < 1:
         raise RustyError(f"{path}: sliding_window_pattern = {pattern}: must be at least 1")
-    return tuple(i for i in range(n_layers if type(n_layers) is int and 0 < n_layers <= MAX_SIZE else 0) if (i + 1) % pattern)
+    return tuple(i for i in range(layers) if (i + 1) % pattern)
 
 
 def _yarn_context(scaling: dict[str, Any], fields: Fields, context_length: int, keys: dict[str, str]) -> tuple[dict[str, Any], int]:
@@ -333,11 +331,11 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
     window = fields.get("sliding_window", int, None, null_is_missing=True)
     if ARCHS[arch].window_needs_flag and not fields.get("use_sliding_window", bool, False, null_is_missing=True):
         window = None  # Qwen2/Qwen3 configs name a window that only applies with use_sliding_window
-    if window is not None and (window >= context_length or (ARCHS[arch].sliding_pattern and not sliding)):
+    no_layer_slides = (ARCHS[arch].sliding_pattern or ARCHS[arch].window_needs_flag) and not sliding
+    if window is not None and (window >= context_length or no_layer_slides):
         window = None  # never reached, or no layer slides: full attention
-    if window is not None:
-        keys["context_length"] = f"max_position_embeddings (capped at sliding_window={window})"
-        context_length = window
+    if ARCHS[arch].window_needs_flag and (window is None or type(n_layers) is int and len(sliding) == n_layers):
+        sliding = ()  # every layer alike (the window's or full attention)
     gen = folder / "generation_config.json"
     eos = _load_json(gen).get("eos_token_id") if gen.is_file() else None
     if eos is None:
@@ -372,9 +370,11 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
             query_pre_attn_scalar=ARCHS[arch].hf_query_pre_attn_scalar and fields.get(
                 "query_pre_attn_scalar", float, ARCHS[arch].hf_query_pre_attn_scalar, null_is_missing=True),
             logit_softcap=fields.get("final_logit_softcapping", float, None, null_is_missing=True) if ARCHS[arch].logit_softcapping else None,
+            attn_softcap=fields.get("attn_logit_softcapping", float, None, null_is_missing=True) if ARCHS[arch].hf_attn_softcapping else None,
         )
     except ConfigValueError as e:
-        keys.update(sliding_layers="layer_types", rope_local_theta="rope_local_base_freq", logit_softcap="final_logit_softcapping")
+        keys.update(sliding_layers="layer_types", rope_local_theta="rope_local_base_freq", logit_softcap="final_logit_softcapping",
+                    attn_softcap="attn_logit_softcapping", sliding_window="sliding_window")
         raise fields.config_error(e, keys) from None
     if "head_dim" not in cfg:
         keys["head_dim"] = "hidden_size/num_attention_heads"

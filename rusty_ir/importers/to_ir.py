@@ -198,11 +198,12 @@ def _check_supported(config: ModelConfig) -> None:
 
 class _Layers:
     """How the layers store their tensors: one type per tensor when every layer agrees (``uniform``), else each
-    layer's own (mixed quantizations such as Q4_K_M keep attn_v and ffn_down in Q6_K in some layers only).
+    layer's own (mixed quantizations such as Q4_K_M keep attn_v and ffn_down in Q6_K in some layers only), and how
+    they attend (``ModelConfig.layer_window``: Gemma's sliding layers interleaved with global ones).
 
-    ``signatures`` are the distinct per-layer type lists, in order of first use; layer ``l`` runs the decoder
-    layer function ``function(of_layer[l])``: ``@decoder_layer`` for the first, ``@decoder_layer_1``, ... for the
-    others, so kernels are specialized per signature."""
+    ``signatures`` are the distinct per-layer (type list, window) pairs, in order of first use; layer ``l`` runs the
+    decoder layer function ``function(of_layer[l])``: ``@decoder_layer`` for the first, ``@decoder_layer_1``, ... for
+    the others, so kernels are specialized per signature (a window is a property of the layer's ``tfm.attention``)."""
 
     def __init__(self, config: ModelConfig, weights: Mapping[str, TensorView]) -> None:
         self.names = layer_weight_names(config)
@@ -223,16 +224,24 @@ class _Layers:
                     raise RustyError(f"blk.{layer}.{suffix} has shape {list(ty.get_shape())}, blk.0.{suffix} has {list(first.get_shape())}")
         self.varying = {suffix for i, suffix in enumerate(self.names) if len({types[i] for types in per_layer}) > 1}
         """Tensors stored in different schemes by different layers: loaded by their own name in each layer."""
-        self.signatures: list[tuple[TensorType[Attribute], ...]] = list(dict.fromkeys(per_layer))
-        self.of_layer = [self.signatures.index(types) for types in per_layer]
+        keyed = [(types, config.layer_window(layer)) for layer, types in enumerate(per_layer)]
+        self.signatures: list[tuple[tuple[TensorType[Attribute], ...], int | None]] = list(dict.fromkeys(keyed))
+        self.of_layer = [self.signatures.index(key) for key in keyed]
 
     @property
     def uniform(self) -> bool:
-        return not self.varying
+        """One decoder layer function serves every layer (an ``scf.for`` over them)."""
+        return len(self.signatures) == 1
 
     @staticmethod
     def function(signature: int) -> str:
         return "decoder_layer" if signature == 0 else f"decoder_layer_{signature}"
+
+    def ffn_owner(self, signature: int) -> int:
+        """The signature whose ``@..._ffn`` function serves ``signature``'s MLP half where layers are split: the first
+        with the same tensor types (a window changes the attention half only)."""
+        types = self.signatures[signature][0]
+        return next(i for i, (t, _) in enumerate(self.signatures) if t == types)
 
 
 _FFN_WEIGHTS = ("ffn_norm.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight", "post_ffw_norm.weight")
@@ -248,9 +257,10 @@ def split_layers(config: ModelConfig) -> bool:
 
 
 def _attention_half(config: ModelConfig, h: SSAValue, pos: SSAValue, layer: SSAValue, w: Mapping[str, SSAValue],
-                    ff: SSAValue | None) -> SSAValue:  # fmt: skip
+                    ff: SSAValue | None, window: int | None = None) -> SSAValue:  # fmt: skip
     """Attention block (into the current ImplicitBuilder block): h + o(attention(rope(q), rope(k), v)) of rms_norm(h),
-    with the q/k per-head norms (``qk_norm``) before RoPE and the o rows normed again with post-norms."""
+    with the q/k per-head norms (``qk_norm``) before RoPE and the o rows normed again with post-norms; the attention
+    over the layer's sliding ``window`` (None: all positions) and soft-capped as the model says (``attn_softcap``)."""
     act = _tensor([DYNAMIC_INDEX, config.hidden])
     bias = {n: w.get(f"attn_{n}.bias") for n in "qkv"}
     n1 = RmsNormOp(h, w["attn_norm.weight"], config.rms_eps)
@@ -264,7 +274,7 @@ def _attention_half(config: ModelConfig, h: SSAValue, pos: SSAValue, layer: SSAV
     kr = RopeOp(k, pos, config.rope_dim, config.rope_theta, config.rope_style, ff)
     att = AttentionOp(
         qr, kr, v, pos, layer, cache=KV_CACHE, num_heads=config.n_heads, num_kv_heads=config.n_kv_heads,
-        head_dim=config.head_dim, scale=config.attention_scale,
+        head_dim=config.head_dim, scale=config.attention_scale, window=window, softcap=config.attn_softcap,
     )  # fmt: skip
     o: SSAValue = LinearOp(att, w["attn_output.weight"], act).result
     if config.architecture.post_norms:
@@ -288,7 +298,7 @@ def _ffn_half(config: ModelConfig, h2: SSAValue, w: Mapping[str, SSAValue]) -> S
 
 def _decoder_layer(
     config: ModelConfig, wtypes: Sequence[TensorType[Attribute]], factors_type: TensorType[Attribute] | None = None,
-    name: str = "decoder_layer",
+    name: str = "decoder_layer", window: int | None = None, with_ffn: bool = True,
 ) -> list[func.FuncOp]:
     """``@decoder_layer(%h, %pos, %layer, weights... [, %rope_freqs]) -> %h``: pre-norm attention + gated MLP,
     residuals, with what ``config.architecture`` adds (q/k norms, post-norms, GeGLU); with RoPE scaling, the
@@ -306,10 +316,10 @@ def _decoder_layer(
         h, pos, layer, *ws = block.args
         ff = ws.pop() if factors_type is not None else None
         w = dict(zip(attn_names, ws, strict=True))
-        h2 = _attention_half(config, h, pos, layer, w, w.get(_LAYER_FREQS, ff))
+        h2 = _attention_half(config, h, pos, layer, w, w.get(_LAYER_FREQS, ff), window)
         func.ReturnOp(h2 if split else _ffn_half(config, h2, w))
     out = [func.FuncOp(name, FunctionType.from_lists(block.arg_types, [act]), Region(block))]
-    if split:
+    if split and with_ffn:
         ffn_names = [n for n in names if n in _FFN_WEIGHTS]
         ffn = Block(arg_types=[act, *(types[n] for n in ffn_names)])
         with ImplicitBuilder(ffn):
@@ -359,8 +369,9 @@ class _EntryBuilder:
             tokens = tensor.CastOp(tokens, _tensor([DYNAMIC_INDEX], i32)).dest
         h0: SSAValue = EmbeddingOp(tokens, emb, act, scale=cfg.embedding_scale).result
         # 2. for %l in [0, n_layers): h = @decoder_layer(h, pos, %l, blk.{%l}.* weights). When layers store a tensor
-        #    in different schemes (a mixed quantization), one call per layer instead, to its signature's function,
-        #    those tensors by their own names (blk.5.attn_v.weight): a weight template has one type.
+        #    in different schemes (a mixed quantization) or attend over different windows (Gemma), one call per layer
+        #    instead, to its signature's function, those tensors by their own names (blk.5.attn_v.weight): a weight
+        #    template has one type.
         if self.layers.uniform:
             loop = self.layer_loop(h0, pos)
         else:
@@ -374,7 +385,7 @@ class _EntryBuilder:
     def layer_weights(self, layer: SSAValue, static: int | None) -> list[SSAValue]:
         """The loaded weights of a layer, in @decoder_layer argument order: ``blk.{}.x`` templates indexed by
         ``layer``, except a mixed-scheme tensor of layer ``static``, loaded by its own name."""
-        signature = self.layers.signatures[0 if static is None else self.layers.of_layer[static]]
+        signature = self.layers.signatures[0 if static is None else self.layers.of_layer[static]][0]
         loaded = [
             WeightOp(f"blk.{static}.{name}", ty).result if name in self.layers.varying else WeightOp(f"blk.{{}}.{name}", ty, layer=layer).result
             for name, ty in zip(self.layers.names, signature, strict=True)
@@ -387,7 +398,8 @@ class _EntryBuilder:
         """``@decoder_layer*(h, pos, layer, weights)`` of layer ``static`` (or of any layer of the loop); where layers
         are split, then ``@decoder_layer*_ffn(h2, mlp weights)``."""
         act = _tensor([DYNAMIC_INDEX, self.config.hidden])
-        fn = _Layers.function(0 if static is None else self.layers.of_layer[static])
+        signature = 0 if static is None else self.layers.of_layer[static]
+        fn = _Layers.function(signature)
         weights = self.layer_weights(layer, static)
         if not split_layers(self.config):
             return func.CallOp(fn, [h, pos, layer, *weights], [act]).res[0]
@@ -395,7 +407,7 @@ class _EntryBuilder:
         mlp = [w for w, m in zip(weights, in_mlp, strict=True) if m]
         attention = [w for w, m in zip(weights, in_mlp, strict=True) if not m]
         h2 = func.CallOp(fn, [h, pos, layer, *attention], [act]).res[0]
-        return func.CallOp(f"{fn}_ffn", [h2, *mlp], [act]).res[0]
+        return func.CallOp(f"{_Layers.function(self.layers.ffn_owner(signature))}_ffn", [h2, *mlp], [act]).res[0]
 
     def layer_loop(self, h0: SSAValue, pos: SSAValue) -> SSAValue:
         """``scf.for %l = 0 to n_layers`` calling @decoder_layer with the ``blk.{}`` weights of layer ``%l``."""
@@ -470,7 +482,8 @@ def build_module(
     entries = _EntryBuilder(config, weights, layers, factors_type)
     ops = [
         KvCacheOp(KV_CACHE, config.n_layers, config.n_kv_heads, config.head_dim),
-        *(f for i, sig in enumerate(layers.signatures) for f in _decoder_layer(config, sig, factors_type, _Layers.function(i))),
+        *(f for i, (sig, window) in enumerate(layers.signatures)
+          for f in _decoder_layer(config, sig, factors_type, _Layers.function(i), window, layers.ffn_owner(i) == i)),
         entries.entry("prefill", _tensor([DYNAMIC_INDEX], i32)),
         entries.entry("decode", _tensor([1], i32)),
     ]

@@ -150,9 +150,9 @@ def test_phi3_gguf_longrope_is_refused(tmp_path: Path) -> None:
         load_model(path)
 
 
-def test_phi3_gguf_sliding_window_caps_the_context(tmp_path: Path) -> None:
-    """llama.cpp writes Phi-3-mini-4k's window (2047) as phi3.attention.sliding_window: capped as from config.json,
-    never full attention past the window without a word."""
+def test_phi3_gguf_sliding_window(tmp_path: Path) -> None:
+    """llama.cpp writes Phi-3-mini-4k's window (2047) as phi3.attention.sliding_window: every layer attends over it, as
+    from config.json."""
     from .tiny import scaled_random_weights, spm_tokenizer_fields, write_tiny_gguf
     from .tiny_arch import _fuse_phi3, phi3_config
 
@@ -161,4 +161,4 @@ def test_phi3_gguf_sliding_window_caps_the_context(tmp_path: Path) -> None:
     weights = _fuse_phi3(cfg, scaled_random_weights(cfg, seed=1))
     path = write_tiny_gguf(tmp_path / "swa.gguf", cfg, weights, tokenizer=spm, extra_kv={"phi3.attention.sliding_window": ("uint32", 100)})
     model = load_model(path)
-    assert model.config.context_length == 100 and model.config.sliding_window == 100
+    assert model.config.context_length == 256 and model.config.sliding_window == 100 and model.config.layer_window(1) == 100

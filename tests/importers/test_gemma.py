@@ -2,7 +2,7 @@
 
 The tiny checkpoints are tests/importers/tiny_arch.py's (the ``arch_checkpoints`` fixture); test_architectures.py
 checks them against transformers on both backends. Here: the IR they become, each layer's RoPE divisors, the
-norm-weight convention, the context capped at the sliding window, the config.json forms transformers writes,
+norm-weight convention, the sliding window per layer, the config.json forms transformers writes,
 llama.cpp's constants for a GGUF, and what is refused.
 """
 
@@ -16,7 +16,6 @@ import gguf
 import numpy as np
 import pytest
 
-from rusty_ir.errors import RustyError
 from rusty_ir.importers import load_model
 from rusty_ir.importers.rope import default_inv_freq
 from rusty_ir.importers.to_ir import build_module
@@ -85,18 +84,18 @@ def test_norm_weights_are_one_plus_w(arch_checkpoints) -> None:
         assert abs(float(stored[hf_name].mean())) < 0.2 < abs(float(want.mean()))
 
 
-def test_the_context_is_capped_at_the_window(arch_checkpoints) -> None:
-    """Sliding-window attention is not in the kernels: the context stops at the window (where it is full attention),
-    and a longer one is refused, never run with full attention past the window."""
-    from rusty_ir.api import context_length_for
-
+def test_the_window_is_per_layer(arch_checkpoints) -> None:
+    """The context is the model's, not the window; a window shorter than it is a property of the sliding layers'
+    attention (their own function), none where the window is never reached."""
     model = load_model(arch_checkpoints["gemma3_gguf"])
-    assert model.config.context_length == GEMMA_WINDOW == model.config.sliding_window
-    with pytest.raises(RustyError, match=rf"past the model's sliding attention window \({GEMMA_WINDOW} positions"):
-        context_length_for(model, 2 * GEMMA_WINDOW)
+    assert model.config.context_length == GEMMA_WINDOW and model.config.sliding_window is None  # never reached
+    assert model.config.sliding_layers == (0,) and [model.config.layer_window(i) for i in (0, 1)] == [None, None]
+    assert "window =" not in str(build_module(model.config, model.weights))
     folder = _edited(arch_checkpoints["gemma3_folder"], arch_checkpoints["gemma3_folder"].parent / "long", max_position_embeddings=4096)
     cfg = load_model(folder).config
-    assert cfg.context_length == GEMMA_WINDOW and cfg.sliding_window == GEMMA_WINDOW
+    assert cfg.context_length == 4096 and cfg.sliding_window == GEMMA_WINDOW and [cfg.layer_window(i) for i in (0, 1)] == [GEMMA_WINDOW, None]
+    text = str(build_module(cfg, load_model(folder).weights))
+    assert text.count(f"window = {GEMMA_WINDOW} : i64}}") == 1 and "@decoder_layer_1(" in text and "@decoder_layer_1_ffn" not in text
 
 
 @pytest.mark.parametrize("form", ["pattern", "nested_rope", "default_pattern"])
@@ -148,7 +147,7 @@ def test_gguf_takes_llama_cpp_constants(tmp_path: Path) -> None:
     cfg = _gguf_config(tmp_path)
     assert cfg.sliding_layers == tuple(i for i in range(62) if (i + 1) % 6) and cfg.rope_local_theta == 10000.0
     assert cfg.query_pre_attn_scalar == 168.0 and cfg.attention_scale == pytest.approx(168**-0.5)
-    assert cfg.context_length == 1024 == cfg.sliding_window
+    assert cfg.context_length == 131072 and cfg.sliding_window == 1024
     cfg = _gguf_config(tmp_path, **{"block_count": ("uint32", 26), "rope.freq_base_swa": ("float32", 20000.0)})
     assert cfg.rope_local_theta == 20000.0 and cfg.query_pre_attn_scalar is None and cfg.attention_scale == pytest.approx(128**-0.5)
     cfg = _gguf_config(tmp_path, **{"attention.sliding_window": ("uint32", None)})  # no window: every layer global
@@ -158,8 +157,7 @@ def test_gguf_takes_llama_cpp_constants(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("source", "changes", "message"),
     [
-        ("gemma2_folder", {"attn_logit_softcapping": 50.0}, "attn_logit_softcapping = 50: attention-logit soft-capping is not "
-                                                            "supported yet (the attention kernels do not cap scores); supported: null"),
+        ("gemma2_folder", {"attn_logit_softcapping": -1.0}, "attn_logit_softcapping = -1.0: must be a finite number above 0"),
         ("gemma3_folder", {"hidden_activation": "gelu"}, "hidden_activation = 'gelu' is not supported for model_type 'gemma3_text'; "
                                                          "supported: gelu_pytorch_tanh"),
         ("gemma3_folder", {"use_bidirectional_attention": True}, "use_bidirectional_attention = true (an embedding model) is not supported"),
@@ -174,11 +172,15 @@ def test_refused(arch_checkpoints, tmp_path: Path, source: str, changes: dict, m
     assert "config.json: " in msg and message in msg, msg
 
 
-def test_gemma2_gguf_is_refused(arch_checkpoints) -> None:
-    """llama.cpp soft-caps every gemma2 file's attention logits (50 unless the file says otherwise); the kernels do not."""
-    msg = load_error(arch_checkpoints["gemma2_gguf"])
-    assert "gemma2.gguf: architecture 'gemma2' (key general.architecture) cannot run from a GGUF yet: llama.cpp always " in msg, msg
-    assert "gemma2.attn_logit_softcapping" in msg and "attn_logit_softcapping set to null" in msg, msg
+def test_gemma2_gguf_takes_llama_cpp_defaults(arch_checkpoints) -> None:
+    """llama.cpp soft-caps every gemma2 file's attention scores and logits, 50 and 30 unless the file says otherwise,
+    and slides every other layer over 4096 positions unless it names a window."""
+    cfg = load_model(arch_checkpoints["gemma2_gguf"]).config
+    assert (cfg.attn_softcap, cfg.logit_softcap, cfg.sliding_layers) == (50.0, 30.0, (0,))
+    assert cfg.sliding_window is None and cfg.context_length == GEMMA_WINDOW  # the file's window is its context: never reached
+    path = arch_checkpoints["gemma2_gguf"]
+    reader = gguf.GGUFReader(str(path))
+    assert "gemma2.attn_logit_softcapping" not in reader.fields and "gemma2.final_logit_softcapping" not in reader.fields
 
 
 def test_other_architectures_ignore_gemmas_keys(arch_checkpoints, tmp_path: Path) -> None:

@@ -16,9 +16,11 @@ tests build the same bytes):
   global (base 1e6, linear RoPE scaling by 8 as Gemma 3 4B+ scale their global layers); the pattern is written as
   ``gemma3.attention.sliding_window_pattern = 2`` (llama.cpp's constant 6 would make both tiny layers slide);
   ``gemma3_folder``: the same as a Hugging Face folder (``Gemma3ForCausalLM``, ``gemma3_text``, norms stored as w);
-- ``gemma2_folder``: a Hugging Face ``Gemma2ForCausalLM`` folder without attention soft-capping (refused otherwise),
-  with final-logit soft-capping, ``query_pre_attn_scalar`` unlike the head dim and alternating sliding/global layers;
-  ``gemma2_gguf``: the same weights as a GGUF ``gemma2``, which is refused (llama.cpp always soft-caps its attention).
+- ``gemma2_folder``: a Hugging Face ``Gemma2ForCausalLM`` folder without attention soft-capping, with final-logit
+  soft-capping, ``query_pre_attn_scalar`` unlike the head dim and alternating sliding/global layers;
+  ``gemma2_gguf``: the same weights as a GGUF ``gemma2`` without soft-capping keys, which llama.cpp (and the importer)
+  then caps with its defaults (50 and 30), so it is not the folder's model (tests/importers/tiny_window.py has a
+  soft-capped Gemma 2 as both).
 
 scripts/make_arch_references.py runs transformers on the folders and commits its outputs as
 tests/data/hf_architectures.json (+ _logits.npz); each GGUF must give its folder's numbers.
@@ -38,8 +40,8 @@ PROMPT_IDS = [5, 70, 80, 90, 100, 33, 44, 55, 66, 77, 120, 130, 140, 150, 160, 1
 STEPS = 6
 ARCHS = ("qwen3", "phi3", "gemma3", "gemma2")
 GEMMA_WINDOW = 32
-"""The tiny Gemmas' sliding window: the prompt and the generated ids (22 positions) fit in it, as they must (the
-context is capped at the window)."""
+"""The tiny Gemmas' sliding window and context: the prompt and the generated ids (22 positions) fit in it, so the
+sliding layers attend as the global ones."""
 GEMMA2_CAP = 10.0
 GEMMA2_QUERY_SCALAR = 16.0
 
@@ -60,10 +62,11 @@ def phi3_config(vocab: int):
 
 
 def gemma3_config(vocab: int):
-    """As written into the GGUF (the window and pattern go in as extra keys: a ModelConfig caps the context)."""
+    """As written into the GGUF (the window and pattern go in as extra keys). The context is the window, which is then
+    never reached: both layers compile as one function (tests/importers/test_windows.py has windows that matter)."""
     return tiny_config(
         "gemma3", n_layers=2, hidden=64, n_heads=2, n_kv_heads=1, head_dim=256, ffn_hidden=128, vocab=vocab,
-        rope_theta=1000000.0, rope_style="half", tied_embeddings=True, qkv_bias=False, context_length=256, bos_token_id=1,
+        rope_theta=1000000.0, rope_style="half", tied_embeddings=True, qkv_bias=False, context_length=GEMMA_WINDOW, bos_token_id=1,
     )  # fmt: skip
 
 

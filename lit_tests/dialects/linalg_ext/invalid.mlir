@@ -125,3 +125,19 @@ func.func @sample_input(%l: tensor<2x16xf32>, %p: tensor<521xi32>) {
   %t = linalg_ext.sample %l, %p : tensor<2x16xf32>, tensor<521xi32> -> tensor<1xi32>
   func.return
 }
+
+// -----
+
+func.func @attention_negative_window(%q: tensor<?x16xf32>, %kc: memref<?x8xf32>, %vc: memref<?x8xf32>, %pos: index) {
+  // expected-error @+1 {{window must be positive, got -2}}
+  %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32, window = -2 : i64} : tensor<?x16xf32>, memref<?x8xf32>, memref<?x8xf32> -> tensor<?x16xf32>
+  func.return
+}
+
+// -----
+
+func.func @attention_zero_softcap(%q: tensor<?x16xf32>, %kc: memref<?x8xf32>, %vc: memref<?x8xf32>, %pos: index) {
+  // expected-error @+1 {{softcap must be a finite number above 0, got 0.0}}
+  %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32, softcap = 0.0 : f32} : tensor<?x16xf32>, memref<?x8xf32>, memref<?x8xf32> -> tensor<?x16xf32>
+  func.return
+}

@@ -24,6 +24,16 @@ func.func @attention(%q: tensor<?x16xf32>, %kc: memref<?x8xf32>, %vc: memref<?x8
 
 // -----
 
+// Sliding-window attention (each row sees its last 3 positions), soft-capped scores.
+// CHECK-LABEL: func.func @attention_window_softcap
+// CHECK-NEXT:    linalg_ext.attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 5.000000e-01 : f32, window = 3 : i64, softcap = 3.000000e+01 : f32} : tensor<?x16xf32>, memref<?x8xf32>, memref<?x8xf32> -> tensor<?x16xf32>
+func.func @attention_window_softcap(%q: tensor<?x16xf32>, %kc: memref<?x8xf32>, %vc: memref<?x8xf32>, %pos: index) -> tensor<?x16xf32> {
+  %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32, window = 3 : i64, softcap = 30.0 : f32} : tensor<?x16xf32>, memref<?x8xf32>, memref<?x8xf32> -> tensor<?x16xf32>
+  func.return %o : tensor<?x16xf32>
+}
+
+// -----
+
 // The index of the largest logit, as a one-element i32 tensor.
 // CHECK-LABEL: func.func @argmax
 // CHECK-SAME:  (%[[L:.*]]: tensor<16xf32>) -> tensor<1xi32>

@@ -282,3 +282,21 @@ func.func @embedding_scale(%t: tensor<?xi32>, %e: tensor<16x32xf32>) {
   %h = tfm.embedding %t, %e {scale = 0x7F800000 : f32} : tensor<?xi32>, tensor<16x32xf32> -> tensor<?x32xf32>
   func.return
 }
+
+// -----
+
+tfm.kv_cache @kv {head_dim = 8 : i64, num_kv_heads = 2 : i64, num_layers = 2 : i64}
+func.func @attention_zero_window(%q: tensor<?x32xf32>, %k: tensor<?x16xf32>, %pos: index, %layer: index) {
+  // expected-error @+1 {{window must be positive, got 0}}
+  %o = tfm.attention %q, %k, %k at %pos in @kv[%layer] {head_dim = 8 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, scale = 0.35 : f32, window = 0 : i64} : tensor<?x32xf32>, tensor<?x16xf32>, tensor<?x16xf32> -> tensor<?x32xf32>
+  func.return
+}
+
+// -----
+
+tfm.kv_cache @kv {head_dim = 8 : i64, num_kv_heads = 2 : i64, num_layers = 2 : i64}
+func.func @attention_negative_softcap(%q: tensor<?x32xf32>, %k: tensor<?x16xf32>, %pos: index, %layer: index) {
+  // expected-error @+1 {{softcap must be a finite number above 0, got -50.0}}
+  %o = tfm.attention %q, %k, %k at %pos in @kv[%layer] {head_dim = 8 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, scale = 0.35 : f32, softcap = -50.0 : f32} : tensor<?x32xf32>, tensor<?x16xf32>, tensor<?x16xf32> -> tensor<?x32xf32>
+  func.return
+}

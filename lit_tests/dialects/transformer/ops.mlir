@@ -33,6 +33,17 @@ func.func @attention(%q: tensor<?x32xf32>, %k: tensor<?x16xf32>, %v: tensor<?x16
 
 // -----
 
+// Sliding-window attention (each row sees its last 4 positions) with attention-logit soft-capping (Gemma 2).
+// CHECK-LABEL: func.func @attention_window_softcap
+// CHECK:       tfm.attention %{{.*}}, %{{.*}}, %{{.*}} at %{{.*}} in @kv[%{{.*}}] {head_dim = 8 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, scale = 0.353553385 : f32, softcap = 5.000000e+01 : f32, window = 4 : i64} : tensor<?x32xf32>, tensor<?x16xf32>, tensor<?x16xf32> -> tensor<?x32xf32>
+tfm.kv_cache @kv {head_dim = 8 : i64, num_kv_heads = 2 : i64, num_layers = 2 : i64}
+func.func @attention_window_softcap(%q: tensor<?x32xf32>, %k: tensor<?x16xf32>, %v: tensor<?x16xf32>, %pos: index, %layer: index) -> tensor<?x32xf32> {
+  %o = tfm.attention %q, %k, %v at %pos in @kv[%layer] {head_dim = 8 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, scale = 0.35355339 : f32, softcap = 50.0 : f32, window = 4 : i64} : tensor<?x32xf32>, tensor<?x16xf32>, tensor<?x16xf32> -> tensor<?x32xf32>
+  func.return %o : tensor<?x32xf32>
+}
+
+// -----
+
 // Norm, projections (quantized weight; f16 weight with bias), both rope styles.
 // CHECK-LABEL: func.func @norm_linear_rope
 // CHECK-SAME:  (%[[H:.*]]: tensor<?x32xf32>, %[[W:.*]]: tensor<32xf32>, %[[WQ:.*]]: tensor<64x32x!rquant.q8_0>, %[[WK:.*]]: tensor<16x32xf16>, %[[BK:.*]]: tensor<16xf32>, %[[POS:.*]]: index)
