@@ -21,6 +21,17 @@ func.func @attention(%q: tensor<?x16xf32>, %k: tensor<?x8xf32>, %v: tensor<?x8xf
 
 // -----
 
+// A sliding window and soft-capping go to linalg_ext.attention unchanged.
+// CHECK-LABEL: func.func @attention_window_softcap
+// CHECK:         linalg_ext.attention {{.*}} {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 5.000000e-01 : f32, block_size = 16 : i64, window = 3 : i64, softcap = 5.000000e+01 : f32}
+tfm.kv_cache @kv {head_dim = 4 : i64, num_kv_heads = 2 : i64, num_layers = 2 : i64}
+func.func @attention_window_softcap(%q: tensor<?x16xf32>, %k: tensor<?x8xf32>, %v: tensor<?x8xf32>, %pos: index, %layer: index) -> tensor<?x16xf32> {
+  %o = tfm.attention %q, %k, %v at %pos in @kv[%layer] {head_dim = 4 : i64, num_heads = 4 : i64, num_kv_heads = 2 : i64, scale = 0.5 : f32, window = 3 : i64, softcap = 50.0 : f32} : tensor<?x16xf32>, tensor<?x8xf32>, tensor<?x8xf32> -> tensor<?x16xf32>
+  func.return %o : tensor<?x16xf32>
+}
+
+// -----
+
 // tfm.add: one elementwise generic over (s, d), sized by the row count of its first input.
 // CHECK-LABEL: func.func @add
 // CHECK-SAME:  (%[[A:.*]]: tensor<?x8xf32>, %[[B:.*]]: tensor<?x8xf32>)

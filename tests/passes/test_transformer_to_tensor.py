@@ -188,13 +188,16 @@ def test_row_argmax_is_each_rows_argmax(rng: np.random.Generator) -> None:
     assert list(after[[1, 3]]) == [7, 39]
 
 
-def test_attention_prefill_then_decode(rng: np.random.Generator) -> None:
-    """GQA attention over the cache: prefill 3 rows, then a 1-row step at pos 3, same interpreter state."""
+@pytest.mark.parametrize(("window", "softcap"), [(None, None), (2, 0.5)])
+def test_attention_prefill_then_decode(rng: np.random.Generator, window: int | None, softcap: float | None) -> None:
+    """GQA attention over the cache: prefill 3 rows, then a 1-row step at pos 3, same interpreter state; also with a
+    sliding window of 2 positions and soft-capped scores."""
     heads, kv_heads, hd = 4, 2, 4
     module = tiny.one_func_module(
         [t(DYN, heads * hd), t(DYN, kv_heads * hd), t(DYN, kv_heads * hd), INDEX, INDEX],
         lambda q, k, v, pos, layer: [
-            tfm.AttentionOp(q, k, v, pos, layer, cache="kv", num_heads=heads, num_kv_heads=kv_heads, head_dim=hd, scale=1 / math.sqrt(hd)).result
+            tfm.AttentionOp(q, k, v, pos, layer, cache="kv", num_heads=heads, num_kv_heads=kv_heads, head_dim=hd, scale=1 / math.sqrt(hd),
+                            window=window, softcap=softcap).result  # fmt: skip
         ],
         prelude=[tfm.KvCacheOp("kv", 2, kv_heads, hd)],
     )
