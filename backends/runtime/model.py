@@ -70,8 +70,7 @@ import wgpu
 
 from rusty_ir.backends.runtime.device import Device, Kernel, PassEncoder
 from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, BufferKey, _eval, _Expansion, _nbytes, _show, expand
-from rusty_ir.backends.runtime.kv_cache import KvCaches
-from rusty_ir.backends.runtime.offload import OffloadedKvCaches, default_budget, full_bytes, largest_step, layer_switches
+from rusty_ir.backends.runtime.offload import OffloadedKvCaches, device_budget, layer_switches, make_caches, memory_figures, memory_report
 from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, make_plan
 from rusty_ir.backends.runtime.profiling import QUERIES_PER_SET, timed_dispatches
 from rusty_ir.backends.runtime.schedule import Schedule, load_schedule
@@ -110,19 +109,9 @@ class ModelRuntime:
 
     name = "wgpu"
 
-    def __init__(
-        self,
-        schedule: Schedule | str | bytes | Mapping[str, Any],
-        wgsl_source: str,
-        weights: Mapping[str, TensorView],
-        context_length: int,
-        device: Device | None = None,
-        *,
-        max_prefill: int | None = None,
-        resident_layers: int | None = None,
-        on_upload: Callable[[int], None] | None = None,
-        kv_device_budget: int | None = None,
-    ) -> None:
+    def __init__(self, schedule: Schedule | str | bytes | Mapping[str, Any], wgsl_source: str, weights: Mapping[str, TensorView],
+                 context_length: int, device: Device | None = None, *, max_prefill: int | None = None, resident_layers: int | None = None,
+                 on_upload: Callable[[int], None] | None = None, kv_device_budget: int | None = None) -> None:  # fmt: skip
         """``resident_layers=N`` streams the layers' weights: only N layers' weights are on the device
         (N slots: the first N - 2 layers keep theirs, the others take turns in the last two), each
         streamed layer's written to its slot from the (memory-mapped) weights just before it runs,
@@ -136,75 +125,13 @@ class ModelRuntime:
         are then made small enough for their blocks to stay on the device within the budget."""
         start = time.perf_counter()
         self.schedule = load_schedule(schedule)
-        if context_length <= 0:
-            raise RustyError(f"the context length must be positive, got {context_length}")
-        self.context_length = context_length
-        self.max_prefill = min(context_length, DEFAULT_MAX_PREFILL) if max_prefill is None else max_prefill
-        if not 1 <= self.max_prefill <= context_length:
-            raise RustyError(f"max_prefill must be between 1 and the context length {context_length}, got {max_prefill}")
-        entries = [*ENTRIES, *(e for e in (LOGITS_ENTRY, *SAMPLE_ENTRIES, VERIFY_ENTRY) if e in self.schedule.functions)]
-        self._expansions = expansions = {e: expand(self.schedule, context_length, e) for e in entries}
-        self.max_verify = min(context_length, MAX_VERIFY_TOKENS)
-        """Tokens of one ``verify`` step at most."""
-        self._steps = {"prefill": self.max_prefill, "decode": 1, LOGITS_ENTRY: self.max_prefill, "prefill_sample": self.max_prefill,
-                       "decode_sample": 1, VERIFY_ENTRY: self.max_verify}  # fmt: skip
-        self.can_verify = VERIFY_ENTRY in expansions
-        self._logits_at = _row_logits_buffer(expansions[VERIFY_ENTRY]) if self.can_verify else None
-        """The buffer holding a verify step's logits (every row) and the vocabulary size: ``verify_logits``."""
-        self._logits_staging: wgpu.GPUBuffer | None = None
-        """Whether the schedule has the ``verify`` entry (speculative decoding)."""
-        self.can_sample = all(e in expansions for e in SAMPLE_ENTRIES)
-        """Whether the schedule has the sampling entries (``prefill_sample``, ``decode_sample``)."""
-        self._on_upload = on_upload
-        if resident_layers is not None and (isinstance(resident_layers, bool) or not isinstance(resident_layers, int) or resident_layers < 1):
-            raise RustyError(f"resident_layers must be a whole number of layers, at least 1, got {resident_layers!r}")
-        layered = {name: tl for x in expansions.values() for name, tl in x.weight_layers.items()}
-        self.num_layers = len({layer for _, layer in layered.values()})
-        self.resident_layers = resident_layers if resident_layers is not None and resident_layers < self.num_layers else None
-        """Layers whose weights the device holds when streaming; None when every layer is resident."""
-        self._stream: _Stream | None = None
-
-        self.device = device if device is not None else Device()
-        self._queue = self.device.device.queue
-        shader = self.device.compile(wgsl_source, label="model")
-        used = sorted({launch.kernel for x in expansions.values() for launch in x.launches})
-        self._kernels: dict[str, Kernel] = {k: self.device.kernel(shader, self.schedule.kernels[k]) for k in used}
-        self._buffers: dict[BufferKey, wgpu.GPUBuffer] = {}
-        self._bytes = {"weights": 0, "slots": 0, "io": 0, "params": 0}
-        self._unshared_slot_bytes = 0
-        streamed = layered if self.resident_layers else {}
-        uploaded, views = upload_weights(self.device, weights, expansions.values(), self._kernels, streamed, self._buffers, on_upload)
-        self._bytes["weights"] += uploaded
-        if streamed:
-            assert self.resident_layers is not None
-            self._stream, slot_bytes = make_stream(self.device, streamed, views, self.resident_layers, self._buffers)
-            self._bytes["weights"] += slot_bytes
-        if kv_device_budget is not None and (isinstance(kv_device_budget, bool) or not isinstance(kv_device_budget, int) or kv_device_budget < 1):
-            raise RustyError(f"kv_device_budget must be a positive number of bytes, got {kv_device_budget!r}")
-        budget = kv_device_budget if kv_device_budget is not None else default_budget(self.device, self._bytes["weights"])
-        self.kv_device_budget = budget
-        """The KV cache's device budget in bytes (None: no limit)."""
-        self._caches: KvCaches | OffloadedKvCaches
-        if budget is not None and full_bytes(self.schedule.kv_caches, context_length) > budget:
-            if self._stream is not None:
-                raise RustyError("KV-cache offload (--kv-device-budget) and layer streaming (--resident-layers) cannot be combined yet")
-            if max_prefill is None and all(c.block_size for c in self.schedule.kv_caches):  # smaller prefill steps, to fit
-                fits = largest_step(self.schedule.kv_caches, context_length, budget)
-                if 1 <= fits < self.max_prefill:
-                    self.max_prefill = fits
-                    self._steps.update({e: fits for e in ("prefill", LOGITS_ENTRY, "prefill_sample")})
-            max_step = max(self.max_prefill, self.max_verify if self.can_verify else 1)
-            self._caches = OffloadedKvCaches(self.device, self.schedule.kv_caches, context_length, budget, max_step)
-        else:
-            self._caches = KvCaches(self.device, self.schedule.kv_caches, context_length, self.max_prefill)
-        self.offloading = isinstance(self._caches, OffloadedKvCaches)
-        """Whether the KV cache's oldest blocks go to host memory (it needs more than ``kv_device_budget``)."""
-        self._switches = {e: layer_switches([[b.key for b in launch.buffers] for launch in x.launches])
-                          for e, x in expansions.items()} if self.offloading else {}  # fmt: skip
-        self._buffers.update(self._caches.buffers)
-        self._create_slots(expansions.values())
+        self._expand_entries(context_length, max_prefill)
+        self._upload(device, wgsl_source, weights, resident_layers, on_upload)
+        self._make_caches(kv_device_budget, prefill_fixed=max_prefill is not None)
+        self._create_slots(self._expansions.values())
         self._plans = self._make_plans()
         self._token = np.zeros(1, np.int32)
+        self._logits_staging: wgpu.GPUBuffer | None = None  # verify_logits' mappable buffer, made at its first call
         self.load_seconds = time.perf_counter() - start
         self.last_step_seconds: tuple[float, float, float] = (0.0, 0.0, 0.0)
         """(prepare, encode, submit + wait + read) of the last step."""
@@ -330,13 +257,7 @@ class ModelRuntime:
         """The KV cache's memory now: ``device_bytes`` (pools, tables), ``host_bytes`` (offloaded blocks' buffers),
         ``device_budget`` (None: no limit), ``positions_on_host`` and ``host_bytes_per_step`` (copied to the device
         by the next step)."""
-        caches = self._caches
-        if isinstance(caches, OffloadedKvCaches):
-            on_host = min((p.host * p.block for p in caches.pools.values()), default=0)
-            return {"device_bytes": caches.nbytes, "host_bytes": caches.host_nbytes, "device_budget": self.kv_device_budget,
-                    "positions_on_host": on_host, "host_bytes_per_step": caches.bytes_moved_per_step()}  # fmt: skip
-        return {"device_bytes": caches.nbytes, "host_bytes": 0, "device_budget": self.kv_device_budget, "positions_on_host": 0,
-                "host_bytes_per_step": 0}  # fmt: skip
+        return memory_report(self._caches, self.kv_device_budget)
 
     def memory_figures(self) -> dict[str, Any]:
         """The memory of a long context, as ``rusty run --json``'s ``memory`` reports it: per use (``weights``,
@@ -344,14 +265,7 @@ class ModelRuntime:
         step) its ``device_bytes`` and ``host_bytes`` now, with the KV cache's budget and offload figures
         (``kv_memory_report``), and ``device_total_bytes``. Paged pools only grow within a sequence, so after a
         generation these are its peaks."""
-        kv = self.kv_memory_report()
-        activations = self._bytes["slots"] + self._bytes["io"] + self._bytes["params"]
-        return {
-            "weights": {"device_bytes": self._bytes["weights"], "host_bytes": 0},
-            "kv_cache": kv,
-            "activations": {"device_bytes": activations, "host_bytes": 0, "max_prefill": self.max_prefill},
-            "device_total_bytes": self._bytes["weights"] + activations + int(kv["device_bytes"] or 0),
-        }
+        return memory_figures(self.kv_memory_report(), self._bytes, self.max_prefill)
 
     def memory_report(self) -> dict[str, int]:
         """Bytes of device memory by use now: weights, kv_cache (paged pools grow with the sequence),
@@ -368,7 +282,6 @@ class ModelRuntime:
         per allocated value (every alloc of the largest entry's expansion, layers unrolled)."""
         return {"slots": self._bytes["slots"], "one_buffer_per_value": self._unshared_slot_bytes}
 
-    # -- profiling (not on the per-step path) ------------------------------------------
     # -- profiling (not on the per-step path) ------------------------------------------
 
     QUERIES_PER_SET = QUERIES_PER_SET
@@ -398,13 +311,10 @@ class ModelRuntime:
             raise RustyError(f"profile_step: {entry} takes 1..{plan.max_tokens} tokens, got {ids.size}")
         self._reserve(ids.size, pos)
         plan = self._plans[entry]
-        values = self._values(plan, ids.size, pos)
-        self._queue.write_buffer(plan.tokens, 0, ids)
-        self._write_params(plan, values)
+        values, _ = self._write_inputs(plan, ids, ids.size, pos)
         active = self._active(plan, values)
         ns = timed_dispatches(self.device, [d for _, d in active], values)
         return [(plan.bound[i].kernel.interface.name, float(t) * 1e-9) for (i, _), t in zip(active, ns, strict=True)]
-
 
     def _reserve(self, n: int, pos: int) -> None:
         """Refuse positions past the context; give the KV cache rows for positions up to ``pos + n``
@@ -439,21 +349,12 @@ class ModelRuntime:
         """
         if plan.groups is not None:
             return self._submit_streamed(plan, tokens, S, pos, staging, copies)
-        values = self._values(plan, S, pos)
-        if tokens is not None:
-            self._queue.write_buffer(plan.tokens, 0, tokens)
-        self._write_params(plan, values)
-        written = time.perf_counter()
+        values, written = self._write_inputs(plan, tokens, S, pos)
         encoder = self.device.device.create_command_encoder()
         if tokens is None:
             encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
         if isinstance(self._caches, OffloadedKvCaches):  # each layer's table and host blocks before its cache is used
-            start = 0
-            for at, layer in self._switches[plan.entry]:
-                self._encode(encoder, plan.dispatches[start:at], values)
-                self._caches.encode_layer(encoder, layer)
-                start = at
-            self._encode(encoder, plan.dispatches[start:], values)
+            self._caches.encode_step(encoder, plan.dispatches, self._switches[plan.entry], lambda e, d: self._encode(e, d, values))
         else:
             self._encode(encoder, plan.dispatches, values)
         for src, dst, nbytes in copies:
@@ -461,6 +362,14 @@ class ModelRuntime:
         encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)
         self._queue.submit([encoder.finish()])
         return written
+
+    def _write_inputs(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int) -> tuple[Values, float]:
+        """Write a step's token(s) (unless None) and scalar arguments: its expression values, and when they were written."""
+        values = self._values(plan, S, pos)
+        if tokens is not None:
+            self._queue.write_buffer(plan.tokens, 0, tokens)
+        self._write_params(plan, values)
+        return values, time.perf_counter()
 
     @staticmethod
     def _encode(encoder: wgpu.GPUCommandEncoder, dispatches: Sequence[Dispatch], values: Values) -> None:
@@ -481,11 +390,7 @@ class ModelRuntime:
         that group ran (the queue orders writes and submits), and the GPU runs that group meanwhile."""
         stream = self._stream
         assert stream is not None and plan.groups is not None
-        values = self._values(plan, S, pos)
-        if tokens is not None:
-            self._queue.write_buffer(plan.tokens, 0, tokens)
-        self._write_params(plan, values)
-        written = time.perf_counter()
+        values, written = self._write_inputs(plan, tokens, S, pos)
         dispatches, fences, held, last = plan.dispatches, stream.fences, stream.held, len(plan.groups) - 1
         for g, (start, end, layer) in enumerate(plan.groups):
             if layer is not None and held[stream.slot[layer]] != layer:
@@ -592,6 +497,70 @@ class ModelRuntime:
 
     # -- load time -------------------------------------------------------------------
 
+    def _expand_entries(self, context_length: int, max_prefill: int | None) -> None:
+        """Check the context and step sizes, and expand every entry of the schedule (step 1)."""
+        if context_length <= 0:
+            raise RustyError(f"the context length must be positive, got {context_length}")
+        self.context_length = context_length
+        self.max_prefill = min(context_length, DEFAULT_MAX_PREFILL) if max_prefill is None else max_prefill
+        if not 1 <= self.max_prefill <= context_length:
+            raise RustyError(f"max_prefill must be between 1 and the context length {context_length}, got {max_prefill}")
+        entries = [*ENTRIES, *(e for e in (LOGITS_ENTRY, *SAMPLE_ENTRIES, VERIFY_ENTRY) if e in self.schedule.functions)]
+        self._expansions = expansions = {e: expand(self.schedule, context_length, e) for e in entries}
+        self.max_verify = min(context_length, MAX_VERIFY_TOKENS)
+        """Tokens of one ``verify`` step at most."""
+        self._steps = {"prefill": self.max_prefill, "decode": 1, LOGITS_ENTRY: self.max_prefill, "prefill_sample": self.max_prefill,
+                       "decode_sample": 1, VERIFY_ENTRY: self.max_verify}  # fmt: skip
+        self.can_verify = VERIFY_ENTRY in expansions
+        """Whether the schedule has the ``verify`` entry (speculative decoding)."""
+        self._logits_at = _row_logits_buffer(expansions[VERIFY_ENTRY]) if self.can_verify else None
+        """The buffer holding a verify step's logits (every row) and the vocabulary size: ``verify_logits``."""
+        self.can_sample = all(e in expansions for e in SAMPLE_ENTRIES)
+        """Whether the schedule has the sampling entries (``prefill_sample``, ``decode_sample``)."""
+
+    def _upload(self, device: Device | None, wgsl_source: str, weights: Mapping[str, TensorView], resident_layers: int | None,
+                on_upload: Callable[[int], None] | None) -> None:  # fmt: skip
+        """Build the kernels used and upload the weights (step 2); with ``resident_layers`` below the number of
+        layers, the layers' weights get streaming slots instead (``streaming.py``)."""
+        if resident_layers is not None and (isinstance(resident_layers, bool) or not isinstance(resident_layers, int) or resident_layers < 1):
+            raise RustyError(f"resident_layers must be a whole number of layers, at least 1, got {resident_layers!r}")
+        expansions = self._expansions
+        layered = {name: tl for x in expansions.values() for name, tl in x.weight_layers.items()}
+        self.num_layers = len({layer for _, layer in layered.values()})
+        self.resident_layers = resident_layers if resident_layers is not None and resident_layers < self.num_layers else None
+        """Layers whose weights the device holds when streaming; None when every layer is resident."""
+        self._stream: _Stream | None = None
+        self.device = device if device is not None else Device()
+        self._queue = self.device.device.queue
+        shader = self.device.compile(wgsl_source, label="model")
+        used = sorted({launch.kernel for x in expansions.values() for launch in x.launches})
+        self._kernels: dict[str, Kernel] = {k: self.device.kernel(shader, self.schedule.kernels[k]) for k in used}
+        self._buffers: dict[BufferKey, wgpu.GPUBuffer] = {}
+        self._bytes = {"weights": 0, "slots": 0, "io": 0, "params": 0}
+        self._unshared_slot_bytes = 0
+        streamed = layered if self.resident_layers else {}
+        uploaded, views = upload_weights(self.device, weights, expansions.values(), self._kernels, streamed, self._buffers, on_upload)
+        self._bytes["weights"] += uploaded
+        if streamed:
+            assert self.resident_layers is not None
+            self._stream, slot_bytes = make_stream(self.device, streamed, views, self.resident_layers, self._buffers)
+            self._bytes["weights"] += slot_bytes
+
+    def _make_caches(self, kv_device_budget: int | None, *, prefill_fixed: bool) -> None:
+        """The KV caches, on the device or offloading past the budget (``offload.make_caches``, which may make
+        prefill steps smaller unless ``prefill_fixed``)."""
+        self.kv_device_budget = device_budget(self.device, kv_device_budget, self._bytes["weights"])
+        """The KV cache's device budget in bytes (None: no limit)."""
+        self._caches, self.max_prefill = make_caches(self.device, self.schedule.kv_caches, self.context_length, self.kv_device_budget,
+                                                     self.max_prefill, prefill_fixed=prefill_fixed,
+                                                     max_verify=self.max_verify if self.can_verify else 1, streaming=self._stream is not None)
+        self._steps.update({e: self.max_prefill for e in ("prefill", LOGITS_ENTRY, "prefill_sample")})
+        self.offloading = isinstance(self._caches, OffloadedKvCaches)
+        """Whether the KV cache's oldest blocks go to host memory (it needs more than ``kv_device_budget``)."""
+        self._switches = {e: layer_switches([[b.key for b in launch.buffers] for launch in x.launches])
+                          for e, x in self._expansions.items()} if self.offloading else {}  # fmt: skip
+        self._buffers.update(self._caches.buffers)
+
     def _points(self, entry: str) -> list[tuple[int, int]]:
         """(S, pos) pairs buffer sizes and grids are checked at: the largest step and a one-token step,
         each at the first and the last position (guards compare S with constants)."""
@@ -626,14 +595,5 @@ class ModelRuntime:
         return plans
 
 
-__all__ = [
-    "DEFAULT_MAX_PREFILL",
-    "ENTRIES",
-    "LOGITS_ENTRY",
-    "MAX_VERIFY_TOKENS",
-    "STREAM_AHEAD",
-    "VERIFY_ENTRY",
-    "ModelRuntime",
-    "release_mapped_pages",
-    "slot_of_layer",
-]
+__all__ = ["DEFAULT_MAX_PREFILL", "ENTRIES", "LOGITS_ENTRY", "MAX_VERIFY_TOKENS", "STREAM_AHEAD", "VERIFY_ENTRY", "ModelRuntime",
+           "release_mapped_pages", "slot_of_layer"]

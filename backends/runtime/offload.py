@@ -38,21 +38,23 @@ before it is encoded.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import wgpu
 
 from rusty_ir.backends.runtime.device import Device
 from rusty_ir.backends.runtime.expand import BufferKey
-from rusty_ir.backends.runtime.kv_cache import row_bytes
+from rusty_ir.backends.runtime.kv_cache import KvCaches, row_bytes
 from rusty_ir.backends.runtime.schedule import KvCache
 from rusty_ir.errors import RustyError
 
 DEFAULT_BUDGET_FRACTION = 0.5
 """Without a budget: this share of the adapter's memory, less the weights, where the memory is known."""
 _default_budget: int | None = None
+_D = TypeVar("_D")
 
 
 def set_default_budget(nbytes: int | None) -> None:
@@ -114,6 +116,54 @@ def largest_step(caches: Sequence[KvCache], context_length: int, budget: int) ->
     """The most tokens a step may take for its blocks to stay resident under ``budget`` (0 if none fit)."""
     resident = resident_blocks(caches, context_length, budget)
     return max(0, min((resident - 1) * c.block_size for c in caches))
+
+
+def device_budget(device: Device, budget: int | None, weight_bytes: int) -> int | None:
+    """The KV cache's device budget in bytes (None: no limit): ``budget``, checked, or ``default_budget``'s."""
+    if budget is None:
+        return default_budget(device, weight_bytes)
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+        raise RustyError(f"kv_device_budget must be a positive number of bytes, got {budget!r}")
+    return budget
+
+
+def make_caches(device: Device, caches: Sequence[KvCache], context_length: int, budget: int | None, max_prefill: int, *,
+                prefill_fixed: bool, max_verify: int, streaming: bool) -> tuple[KvCaches | OffloadedKvCaches, int]:
+    """A schedule's KV caches for ``context_length`` positions and the tokens of a prefill step from now on.
+    ``KvCaches`` (``max_prefill`` unchanged) when the whole context fits ``budget`` bytes (None: no limit); else
+    ``OffloadedKvCaches``, and unless ``prefill_fixed`` (the caller chose ``max_prefill``) prefill steps small enough
+    for their blocks to stay on the device. ``max_verify``: tokens of a verify step (1 without one); ``streaming``:
+    layer streaming is on, which offload cannot be combined with yet."""
+    if budget is None or full_bytes(caches, context_length) <= budget:
+        return KvCaches(device, caches, context_length, max_prefill), max_prefill
+    if streaming:
+        raise RustyError("KV-cache offload (--kv-device-budget) and layer streaming (--resident-layers) cannot be combined yet")
+    if not prefill_fixed and all(c.block_size for c in caches):  # smaller prefill steps, to fit
+        fits = largest_step(caches, context_length, budget)
+        if 1 <= fits < max_prefill:
+            max_prefill = fits
+    return OffloadedKvCaches(device, caches, context_length, budget, max(max_prefill, max_verify)), max_prefill
+
+
+def memory_report(caches: KvCaches | OffloadedKvCaches, budget: int | None) -> dict[str, int | None]:
+    """``ModelRuntime.kv_memory_report``: the KV cache's memory now, under ``budget`` (None: no limit)."""
+    if isinstance(caches, OffloadedKvCaches):
+        on_host = min((p.host * p.block for p in caches.pools.values()), default=0)
+        return {"device_bytes": caches.nbytes, "host_bytes": caches.host_nbytes, "device_budget": budget,
+                "positions_on_host": on_host, "host_bytes_per_step": caches.bytes_moved_per_step()}  # fmt: skip
+    return {"device_bytes": caches.nbytes, "host_bytes": 0, "device_budget": budget, "positions_on_host": 0, "host_bytes_per_step": 0}
+
+
+def memory_figures(kv: dict[str, int | None], nbytes: dict[str, int], max_prefill: int) -> dict[str, Any]:
+    """``ModelRuntime.memory_figures``: per use, the device and host bytes, from the KV cache's ``memory_report`` and the
+    runtime's other device bytes by use (``weights``, ``slots``, ``io``, ``params``)."""
+    activations = nbytes["slots"] + nbytes["io"] + nbytes["params"]
+    return {
+        "weights": {"device_bytes": nbytes["weights"], "host_bytes": 0},
+        "kv_cache": kv,
+        "activations": {"device_bytes": activations, "host_bytes": 0, "max_prefill": max_prefill},
+        "device_total_bytes": nbytes["weights"] + activations + int(kv["device_bytes"] or 0),
+    }
 
 
 class _Pool:
@@ -319,6 +369,17 @@ class OffloadedKvCaches:
                     encoder.copy_buffer_to_buffer(pool.host_buffers[part], layer * pool.staging * bb, self._device_parts[(name, part)],
                                                   pool.layers * pool.resident * bb, pool.host * bb)  # fmt: skip
 
+    def encode_step(self, encoder: wgpu.GPUCommandEncoder, dispatches: Sequence[_D], switches: Sequence[tuple[int, int]],
+                    encode: Callable[[wgpu.GPUCommandEncoder, Sequence[_D]], None]) -> None:
+        """Encode a step's ``dispatches`` with ``encode``, each layer's table and host blocks put in place just before
+        its first cache dispatch (``encode_layer`` at each of ``switches``: ``layer_switches``)."""
+        start = 0
+        for at, layer in switches:
+            encode(encoder, dispatches[start:at])
+            self.encode_layer(encoder, layer)
+            start = at
+        encode(encoder, dispatches[start:])
+
     def bytes_moved_per_step(self) -> int:
         """Bytes the next step copies from the host (staging) and between tables."""
         return sum(p.layers * (2 * p.host * p.block_bytes + 4 * p.length) for p in self.pools.values())
@@ -339,5 +400,5 @@ def layer_switches(launch_keys: Sequence[Sequence[BufferKey]]) -> list[tuple[int
     return switches
 
 
-__all__ = ["OffloadedKvCaches", "adapter_memory", "default_budget", "full_bytes", "largest_step", "layer_switches", "resident_blocks",
-           "set_default_budget"]
+__all__ = ["OffloadedKvCaches", "adapter_memory", "default_budget", "device_budget", "full_bytes", "largest_step", "layer_switches",
+           "make_caches", "memory_figures", "memory_report", "resident_blocks", "set_default_budget"]
