@@ -119,12 +119,15 @@ def test_an_unterminated_string_fails_fast(tmp_path: Path, capsys) -> None:
         (["--speculate", "lookup", "--draft-tokens", "0"], "--draft-tokens must be from 1 to 32, got 0"),
         (["--speculate", "lookup", "--draft-tokens", "33"], "--draft-tokens must be from 1 to 32, got 33"),
         (["--speculate", "draft"], "--speculate draft needs a draft model: give --draft MODEL"),
-        (["--speculate", "lookup", "--temperature", "0.8"], "--speculate is greedy only"),
+        # sampling with --speculate works (rejection sampling); its options are still checked
+        (["--speculate", "lookup", "--temperature", "0.8", "--draft-tokens", "0"], "--draft-tokens must be from 1 to 32, got 0"),
+        (["--speculate", "lookup", "--draft", "SMOLLM2"], "--draft MODEL applies to --speculate draft"),
         (["--draft", "SMOLLM2"], "its vocabulary differs from"),
     ],
 )
 def test_bad_speculative_options(tiny: Path, smollm2_path: Path, capsys, flags: list[str], message: str) -> None:
-    """Speculative decoding's options: a bad mode, K out of range, sampling, a draft model of another vocabulary."""
+    """Speculative decoding's options: a bad mode, K out of range (sampled too), a draft model without draft mode or of
+    another vocabulary."""
     flags = [str(smollm2_path) if f == "SMOLLM2" else f for f in flags]
     err = _error(capsys, rusty.main, ["run", str(tiny), "--backend", "reference", "-q", "--prompt", "hi", *flags])
     assert message in err
