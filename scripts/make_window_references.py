@@ -1,5 +1,6 @@
 """Make tests/data/hf_windows.json (+ _logits.npz): transformers on tiny Gemma 2 (attention-logit soft-capping, a
-sliding layer) and Mistral (a sliding window on every layer) checkpoints whose window is shorter than the prompt.
+sliding layer), Mistral (a sliding window on every layer) and Gemma 3 (a sliding layer with its own RoPE) checkpoints
+whose window is shorter than the prompt.
 
 Not run in CI. Needs torch and transformers, installed by hand only (never a project dependency):
 ``pip install torch --index-url https://download.pytorch.org/whl/cpu; pip install transformers``.

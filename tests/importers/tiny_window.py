@@ -8,7 +8,10 @@ the same bytes):
   enough that it bites on these scores), ``final_logit_softcapping``, layer 0 sliding over ``WINDOW`` positions and
   layer 1 global; ``gemma2_gguf``: the same model as a GGUF ``gemma2`` (``gemma2.attn_logit_softcapping``,
   ``gemma2.final_logit_softcapping``, ``gemma2.attention.sliding_window``; llama.cpp's every-other-layer pattern);
-- ``mistral_folder``: a Hugging Face ``MistralForCausalLM`` folder with ``sliding_window = WINDOW`` on every layer.
+- ``mistral_folder``: a Hugging Face ``MistralForCausalLM`` folder with ``sliding_window = WINDOW`` on every layer;
+- ``gemma3_gguf``: tiny_arch.py's Gemma 3 (head dim 256, q/k norms, layer 0 sliding with its own RoPE base, layer 1
+  global with linear RoPE scaling) with a window of ``WINDOW`` and a context of 64; ``gemma3_folder``: the same as a
+  Hugging Face folder.
 
 The prompt (16 ids) is longer than the window and the decode steps go further past it, so both the prefill
 (FlashAttention-2 on wgpu) and the one-token (split-KV) kernels attend over a window that excludes positions.
@@ -22,7 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from importers.tiny import scaled_random_weights, spm_tokenizer_fields, tiny_config, write_tiny_gguf
-from importers.tiny_arch import PROMPT_IDS, _gemma_scaled, _in_memory
+from importers.tiny_arch import GEMMA3_KV, PROMPT_IDS, _gemma_scaled, _in_memory, gemma3_config
 
 __all__ = ["ARCHS", "ATTN_CAP", "PROMPT_IDS", "STEPS", "WINDOW", "window_checkpoints"]
 
@@ -31,7 +34,7 @@ WINDOW = 6
 """Shorter than the 16-id prompt: each query sees its last 6 positions in the sliding layers."""
 ATTN_CAP = 2.0
 FINAL_CAP = 10.0
-ARCHS = ("gemma2", "mistral")
+ARCHS = ("gemma2", "mistral", "gemma3")
 
 
 def gemma2_config(vocab: int):
@@ -56,7 +59,7 @@ GEMMA2_KV = {
 
 
 def window_checkpoints(folder: Path, data_dir: Path) -> dict[str, Path]:
-    """Write the three checkpoints into ``folder``; name -> path."""
+    """Write the five checkpoints into ``folder``; name -> path."""
     from rusty_ir.importers import load_model
     from rusty_ir.importers.export import write_hf_folder
 
@@ -75,4 +78,10 @@ def window_checkpoints(folder: Path, data_dir: Path) -> dict[str, Path]:
     base = load_model(gguf_path)  # a llama GGUF has no window key: the folder gets it
     model = _in_memory(cfg, {n: base.weights[n].to_numpy() for n in weights}, base)
     out["mistral_folder"] = write_hf_folder(model, folder / "mistral_folder", dtype="f32")
+
+    cfg = gemma3_config(len(spm["tokens"])).replace(context_length=64)
+    weights = _gemma_scaled(scaled_random_weights(cfg, seed=1111), cfg)
+    kv = GEMMA3_KV | {"gemma3.attention.sliding_window": ("uint32", WINDOW)}
+    out["gemma3_gguf"] = write_tiny_gguf(folder / "gemma3.gguf", cfg, weights, types={n: "f32" for n in weights}, tokenizer=spm, extra_kv=kv)
+    out["gemma3_folder"] = write_hf_folder(load_model(out["gemma3_gguf"]), folder / "gemma3_folder", dtype="f32")
     return out
