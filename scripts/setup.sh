@@ -78,6 +78,6 @@ case "$mode" in
     ruff check .
     python scripts/typecheck.py
     lit -q lit_tests/
-    python -m pytest -q tests/ ;;
+    python -m pytest -q -n 2 --dist loadscope tests/ ;;  # 2 workers (pytest-xdist), one per CI core; a module stays on one worker
   *) echo "usage: bash scripts/setup.sh run [ARGS...] | test" >&2; exit 2 ;;
 esac
