@@ -220,9 +220,11 @@ class OffloadedKvCaches:
         resident = resident_blocks(self.caches, context_length, budget)
         if resident < step_blocks:
             need = fixed + per_column * step_blocks
-            raise RustyError(f"--kv-device-budget {budget} bytes cannot hold one step's KV blocks on the device: it needs at least "
-                             f"{need} bytes ({step_blocks} resident blocks per layer for a {max_step}-token step, plus the staging "
-                             f"blocks of {context_length} positions)")  # fmt: skip
+            raise RustyError(f"the GPU cannot hold this model with --context-length {context_length}: a KV budget of {budget} bytes "
+                             f"(--kv-device-budget, by default half the adapter's memory less the weights) cannot hold one step's KV "
+                             f"blocks on the device: it needs at least {need} bytes ({step_blocks} resident blocks per layer for a "
+                             f"{max_step}-token step, plus the staging blocks of {context_length} positions); give a smaller "
+                             "--context-length or a larger --kv-device-budget")  # fmt: skip
         self.pools = {c.name: _Pool(c, context_length, resident) for c in self.caches}
         self.buffers: dict[BufferKey, wgpu.GPUBuffer] = {}
         self._device_parts: dict[tuple[str, str], wgpu.GPUBuffer] = {}
