@@ -24,8 +24,9 @@ per KV head (grouped-query attention):
 Every K and V row is read once per KV head (not once per query head).
 
 With the op's ``window = W`` (sliding-window attention) a row's positions start at
-``max(0, pos + s + 1 - W)`` instead of 0 (a split whose positions all lie before that
-stores an empty partition, which the merge weighs 0); with ``softcap = c`` each score
+``max(0, pos + s + 1 - W)`` instead of 0; split-KV's partitions start at the first row's
+window (``split_origin``: the grid, the scratch buffer and the merge count from there), and
+one before a later row's window is empty and weighs 0 in the merge; with ``softcap = c`` each score
 becomes ``c * tanh(score / c)`` (``softcap_score``) before the maximum and the exponent.
 A model without them gets the kernels it had.
 """
@@ -84,6 +85,24 @@ def window_start(b: IRBuilder, op: AttentionOp, end: SSAValue) -> SSAValue | Non
     return b.select(b.cmpi("ugt", end, b.index(w)), b.subi(end, b.index(w)), b.index(0))
 
 
+def split_origin(b: IRBuilder, op: AttentionOp, pos: SSAValue, split: int) -> SSAValue | None:
+    """Split-KV with a sliding window: the first position of partition 0, the step's first row's window start rounded
+    down to a partition (``(max(pos + 1, W) - W) / P * P``), so that no partition lies wholly before every row's
+    window; None without a window (partitions start at 0). Host and kernels compute it alike (max/sub/div/mul)."""
+    w = op.window_size
+    if w is None:
+        return None
+    start = b.subi(b.maxui(b.addi(pos, b.index(1)), b.index(w)), b.index(w))
+    return b.muli(b.divui(start, b.index(split)), b.index(split))
+
+
+def split_count(b: IRBuilder, op: AttentionOp, pos: SSAValue, rows: SSAValue, split: int) -> SSAValue:
+    """The partitions of split-KV attention over positions ``split_origin .. pos + rows - 1``, P at a time."""
+    origin = split_origin(b, op, pos, split)
+    end = b.addi(pos, rows)
+    return b.ceildiv(end if origin is None else b.subi(end, origin), b.index(split))
+
+
 def finite_reference(b: IRBuilder, op: AttentionOp, m: SSAValue) -> SSAValue:
     """The running maximum ``m`` to subtract before exponentiating: with a window a row (or a split's partition)
     may have seen no position yet (``m = -inf``), where ``e^(-inf - -inf)`` would be NaN; 0 is used instead (every
@@ -131,7 +150,7 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
     geo = _Geometry.of(kernel, op)
     split, threads = geo.split, geo.threads
     rows = mat.dims(g, op.query, kernel.grid_args)[0]
-    splits = g.ceildiv(g.addi(kernel.grid_args[op.pos], rows), g.index(split)) if split else g.index(1)
+    splits = split_count(g, op, kernel.grid_args[op.pos], rows, split) if split else g.index(1)
     grid = [g.index(geo.kv_heads), rows, splits]
     b = kernel.b
     rows_b = kernel.grid_dim(b, "y")  # the query rows: a buffer's size on the host, the grid's y in the kernel
@@ -160,6 +179,8 @@ def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geo
     lo, hi = b.index(0), end
     if split:
         lo = b.muli(z, b.index(split))
+        origin = split_origin(b, op, pos, split)  # with a window, partition 0 starts at its first row's window
+        lo = lo if origin is None else b.addi(origin, lo)
         hi = b.minui(end, b.addi(lo, b.index(split)))
     start = window_start(b, op, end)  # sliding window: the row's first visible position
     if start is not None:
@@ -328,7 +349,7 @@ def lower_attention_combine(kernel: Kernel, mat: Materializer, ops: Sequence[Ope
 
         def merge(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
             (tid,) = ivs
-            n_splits = ib.ceildiv(ib.addi(mat.args[op.pos], rows), ib.index(partition))
+            n_splits = split_count(ib, op, mat.args[op.pos], rows, partition)
             base = ib.muli(ib.addi(ib.muli(h, rows), s), n_splits)
             last = ib.subi(n_splits, ib.index(1))
 
@@ -368,7 +389,7 @@ def split_kv_scratch(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue
     op = _attention(ops)
     heads, hd = op.num_heads.value.data, op.head_dim.value.data
     rows = Materializer(args).dim(b, op.query, 0, args)
-    splits = b.ceildiv(b.addi(args[op.pos], rows), b.index(config.config.split))
+    splits = split_count(b, op, args[op.pos], rows, config.config.split)
     size = b.product([b.index(heads), rows, splits, b.index(hd + 2)])
     return b.value(memref.AllocOp([size], [], MemRefType(F32, [DYNAMIC_INDEX])))
 

@@ -13,14 +13,19 @@ from typing import Any
 
 import numpy as np
 import pytest
+import test_dispatch_to_tiled
 from test_dispatch_to_tiled import ATTENTION_CONFIGS, _attention_chunk, device, reference, run_on_gpu  # noqa: F401
+from xdsl.dialects import arith
 from xdsl.parser import Parser
 
 from rusty_ir.registry import build_registry
 
+test_dispatch_to_tiled._HOST.setdefault(arith.MaxUIOp, max)  # split-KV's window origin on the host (max/sub/div/mul)
+
 CONFIGS = {
     **ATTENTION_CONFIGS,
     "split-kv": "#dispatch.lowering_config<attention, workgroup = [8, 1, 1], reduction_tile = 4, split = 8>",
+    "split-kv-short": "#dispatch.lowering_config<attention, workgroup = [8, 1, 1], reduction_tile = 4, split = 4>",
 }
 
 
