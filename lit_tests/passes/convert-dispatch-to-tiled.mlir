@@ -224,3 +224,41 @@ func.func @contraction_tokens(%x: memref<?x64xf32>, %w: memref<37x64xf32>, %y: m
   }
   func.return
 }
+
+// -----
+
+// Two versions: with a gemv single_token_config, steps of up to 8 tokens (decode, speculative verification)
+// run the gemv kernel, its workgroups over (tokens, row tiles): a row tile's tokens side by side; longer
+// steps run the gemm.
+// CHECK-LABEL: func.func @contraction_versions
+// CHECK:         %[[EIGHT:.*]] = arith.constant 8 : index
+// CHECK-NEXT:    %[[FEW:.*]] = arith.cmpi ule, %{{.*}}, %[[EIGHT]] : index
+// CHECK-NEXT:    scf.if %[[FEW]] {
+// CHECK-NEXT:      tiled.kernel "mv_0"
+// CHECK:             %[[TOKENS:.*]] = arith.ceildivui
+// CHECK:             tiled.yield %[[TOKENS]], %{{.*}}, %{{.*}} : index, index, index
+// CHECK:             tiled.forall (%{{.*}}, %{{.*}}) in (%{{.*}}, %{{.*}}) workgroup {
+// CHECK:           rquant.load_block
+// CHECK:       {{^    }}} else {
+// CHECK-NEXT:      tiled.kernel "mv_0"
+// CHECK:             tiled.contract_tile
+func.func @contraction_versions(%x: memref<?x64xf32>, %w: memref<37x64x!rquant.q4_0>, %y: memref<?x37xf32>, %s: index) {
+  dispatch.region "mv_0"(%x, %w, %y, %s) {config = #dispatch.lowering_config<gemm, workgroup = [64, 1, 1], workgroup_tile = [32, 32], thread_tile = [4, 4], reduction_tile = 32>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32>} : (memref<?x64xf32>, memref<37x64x!rquant.q4_0>, memref<?x37xf32>, index) -> () {
+  ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64x!rquant.q4_0>, %out: memref<?x37xf32>, %n: index):
+    %at = bufferization.to_tensor %a : memref<?x64xf32> to tensor<?x64xf32>
+    %wq = bufferization.to_tensor %wb : memref<37x64x!rquant.q4_0> to tensor<37x64x!rquant.q4_0>
+    %wt = rquant.dequantize %wq : tensor<37x64x!rquant.q4_0> -> tensor<37x64xf32>
+    %zero = arith.constant 0.0 : f32
+    %e = tensor.empty(%n) : tensor<?x37xf32>
+    %i = linalg.fill ins(%zero : f32) outs(%e : tensor<?x37xf32>) -> tensor<?x37xf32>
+    %mm = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%at, %wt : tensor<?x64xf32>, tensor<37x64xf32>) outs(%i : tensor<?x37xf32>) {
+    ^bb1(%xa: f32, %wa: f32, %acc: f32):
+      %p = arith.mulf %xa, %wa : f32
+      %r = arith.addf %p, %acc : f32
+      linalg.yield %r : f32
+    } -> tensor<?x37xf32>
+    bufferization.materialize_in_destination %mm in restrict writable %out : (tensor<?x37xf32>, memref<?x37xf32>) -> ()
+    dispatch.yield
+  }
+  func.return
+}

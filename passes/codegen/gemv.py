@@ -3,7 +3,8 @@
 For config ``workgroup_tile = [T, N]``, ``thread_tile = [R]``, ``split = S``,
 ``reduction_tile = U``:
 
-    workgroups (wn, wt) over (ceil(N_total / N), ceil(tokens / T))
+    workgroups (wt, wn) over (ceil(tokens / T), ceil(N_total / N))  -- tokens along x:
+                                     a row tile's tokens run side by side
       invocations (g, lane) over (N / R, S)            -- every invocation
         [prologue reductions of the T tokens, unless factored: whole workgroup]
         for blk = lane; blk < blocks(K); blk += S * U    -- each invocation its share of K
@@ -79,7 +80,7 @@ def _strided_fold(b: IRBuilder, start: SSAValue, total: int, stride: int, first:
 
 def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
     """Write the kernel body (see the module docstring); returns the grid. A region with several contractions
-    gives each its own range of workgroups along x."""
+    gives each its own range of workgroups along y."""
     segments = analyse_all(kernel, mat, ops)
     cfg = kernel.config
     if cfg.math == "dp4a" and not kernel.target.int_dot:
@@ -98,14 +99,15 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> l
 
     g = kernel.grid_b
     grid_tokens = segments[0].batch_size(g, kernel.grid_args)
-    grid = [g.index(sum(tiles)), g.ceildiv(grid_tokens, g.index(tokens_per_wg)), g.index(1)]
+    # tokens along x: the workgroups of one row tile's tokens run side by side and share its weights in the cache
+    grid = [g.ceildiv(grid_tokens, g.index(tokens_per_wg)), g.index(sum(tiles)), g.index(1)]
 
     b = kernel.b
     batch = segments[0].batch_size(b)
-    wg_bounds = [b.index(sum(tiles)), b.ceildiv(batch, b.index(tokens_per_wg))]
+    wg_bounds = [b.ceildiv(batch, b.index(tokens_per_wg)), b.index(sum(tiles))]
 
     def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
-        wn, wt = wivs
+        wt, wn = wivs
 
         def per_invocation(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
             def segment(sb: IRBuilder, i: int, local: SSAValue) -> None:

@@ -98,9 +98,23 @@ def step_tokens(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSA
     return b.product([mat.dim(b, root.results[0], i, args) for i in range(len(static_shape(root.results[0])) - 1)])
 
 
+GEMV_STEP_TOKENS = 8
+"""Steps of up to this many tokens (speculative decoding's verification steps) run a contraction's single-token
+version, a gemv: one workgroup per (token, rows), the tokens of a row in neighbouring workgroups, so that the
+weights are read from memory about once. The gemm's tiles compute 128 tokens whatever the step holds: a 2-token
+step cost 31 decode steps on llama3-8b (BENCHMARKS.md, issue 15). Attention's single-token kernels take one query
+row, so attention switches at one token."""
+
+
+def single_version_tokens(single: LoweringConfigAttr) -> int:
+    """The most tokens of a step that runs a region's single-token version ``single``."""
+    return GEMV_STEP_TOKENS if single.strategy == "gemv" else 1
+
+
 def lower_region(region: RegionOp, target: TargetDescription) -> None:
     """Replace one region by its kernel(s); with a ``single_token_config`` by a host ``scf.if`` on the step's
-    token count: the single-token kernels when the step has one token (``step_tokens``), the general ones otherwise."""
+    token count (``step_tokens``): the single-token kernels for steps of up to ``single_version_tokens`` tokens,
+    the general ones otherwise."""
     config = region.config
     if config is None:
         raise RustyError(f"dispatch region '{region.label.data}' has no lowering config (run tune-workgroups first)", region)
@@ -116,7 +130,7 @@ def lower_region(region: RegionOp, target: TargetDescription) -> None:
         for block, c in zip(blocks, (single, config)):
             _lower(region, c, target, IRBuilder(block))
             block.add_op(scf.YieldOp())
-        b.insert(scf.IfOp(b.cmpi("ule", tokens, b.index(1)), [], Region(blocks[0]), Region(blocks[1])))
+        b.insert(scf.IfOp(b.cmpi("ule", tokens, b.index(single_version_tokens(single))), [], Region(blocks[0]), Region(blocks[1])))
     Rewriter.erase_op(region)
 
 
@@ -136,7 +150,8 @@ class ConvertDispatchToTiledPass(ModulePass):
     Every op of the region is consumed: fused producers and epilogues are
     materialized element by element where their values are needed. A region
     with a ``single_token_config`` becomes both versions under a host
-    ``scf.if`` on the step's tokens; split-KV attention is two kernels sharing
+    ``scf.if`` on the step's tokens (a gemv for steps of up to
+    ``GEMV_STEP_TOKENS``, other single-token versions for one token); split-KV attention is two kernels sharing
     a host ``memref.alloc``. Configs beyond the module's target
     (``#rgpu.target``) are located errors. Pre-conditions: ``attach-target``,
     ``tune-workgroups`` and ``rusty-bufferize`` have run.

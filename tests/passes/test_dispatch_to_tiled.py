@@ -390,11 +390,12 @@ def region_inputs(module: ModuleOp, tokens: int, rng: np.random.Generator) -> tu
     return gpu_args, ref_args, sorted(written)
 
 
-@pytest.mark.parametrize("tokens", [1, 5])
+@pytest.mark.parametrize("tokens", [1, 5, 9])
 @pytest.mark.parametrize("label", ["contraction_0_contraction_1", "contraction_4", "contraction_5", "contraction_6"])
 def test_tiny_model_contractions_match_the_buffer_interpreter(device: Any, label: str, tokens: int) -> None:
     """Each contraction region of the tiny model (mixed schemes, RMSNorm prologues, residual and SiLU epilogues)
-    through the tiled pipeline on wgpu, at one token (gemv) and five (gemm), against the dispatch-level interpreter."""
+    through the tiled pipeline on wgpu, against the dispatch-level interpreter: one token and five take the gemv
+    version (up to ``GEMV_STEP_TOKENS``: decode and speculative verification steps), nine the gemm."""
     rng = np.random.default_rng(tokens)
     gpu_args, ref_args, outs = region_inputs(outline_region(tiny_regions(), label), tokens, rng)
     results = {i: np.full_like(gpu_args[i], np.nan) for i in outs}
