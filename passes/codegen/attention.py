@@ -174,17 +174,7 @@ def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geo
     width = hd // slices  # dimensions of a position's dot product each of its invocations takes
     scale = op.scale.value.data
     kv_col = b.muli(kv, b.index(hd))
-    pos = mat.args[op.pos]
-    end = b.addi(b.addi(pos, s), b.index(1))
-    lo, hi = b.index(0), end
-    if split:
-        lo = b.muli(z, b.index(split))
-        origin = split_origin(b, op, pos, split)  # with a window, partition 0 starts at its first row's window
-        lo = lo if origin is None else b.addi(origin, lo)
-        hi = b.minui(end, b.addi(lo, b.index(split)))
-    start = window_start(b, op, end)  # sliding window: the row's first visible position
-    if start is not None:
-        lo = start if not split else b.maxui(lo, start)
+    lo, hi = _positions(b, op, mat.args[op.pos], s, z, split)
     kc, vc, table = mat.args[op.k_cache], mat.args[op.v_cache], _table(mat, op)
     group = b.divui(tid, b.index(hd))
     d = b.remui(tid, b.index(hd))
@@ -246,6 +236,22 @@ def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geo
     inits = [b.f32(float("-inf"))] * heads + [b.f32(0.0)] * (2 * heads)
     carried = b.for_loop(lo, hi, b.index(tile), inits, per_tile)
     _finish(kernel, mat, ops, geo, b, list(carried), (tid, group, d), (kv, s, z, rows, n_splits), q_col0)
+
+
+def _positions(b: IRBuilder, op: AttentionOp, pos: SSAValue, s: SSAValue, z: SSAValue, split: int) -> tuple[SSAValue, SSAValue]:
+    """The cache positions ``[lo, hi)`` that query row ``s`` (at position ``pos + s``) reads in split-KV partition
+    ``z`` (the whole row without ``split``): causal, within a sliding window where the op has one."""
+    end = b.addi(b.addi(pos, s), b.index(1))
+    lo, hi = b.index(0), end
+    if split:
+        lo = b.muli(z, b.index(split))
+        origin = split_origin(b, op, pos, split)  # with a window, partition 0 starts at its first row's window
+        lo = lo if origin is None else b.addi(origin, lo)
+        hi = b.minui(end, b.addi(lo, b.index(split)))
+    start = window_start(b, op, end)  # sliding window: the row's first visible position
+    if start is not None:
+        lo = start if not split else b.maxui(lo, start)
+    return lo, hi
 
 
 def _dot_slice(jb: IRBuilder, op: AttentionOp, row: SSAValue, keys_at: tuple[SSAValue, SSAValue], q_tile: SSAValue, heads: int,
