@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def hf_reference(stem: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``tests/data/STEM.json`` (what transformers generated: ids, top-two gaps, versions) and the logits of
+    ``STEM_logits.npz`` by name, as ``scripts/make_*_references.py`` write them."""
+    report = json.loads((DATA / f"{stem}.json").read_text(encoding="utf-8"))
+    with np.load(DATA / f"{stem}_logits.npz") as z:
+        return report, {k: z[k] for k in z.files}
 
 
 def max_rel_err(got: np.ndarray, want: np.ndarray) -> float:

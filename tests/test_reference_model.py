@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -93,9 +92,7 @@ def test_smollm2_matches_oracle(source: str, smollm2_runs: dict, oracle: dict, o
 
 @pytest.fixture(scope="module")
 def hf_reference() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    report = json.loads((DATA / "hf_reference.json").read_text(encoding="utf-8"))
-    with np.load(DATA / "hf_reference_logits.npz") as z:
-        return report, {k: z[k] for k in z.files}
+    return oracle_checks.hf_reference("hf_reference")
 
 
 @pytest.fixture(scope="module")

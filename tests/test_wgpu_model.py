@@ -8,7 +8,6 @@ top-two gap is below ``NEAR_TIE`` (the issue's 0.05), where rounding order may f
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -71,9 +70,7 @@ def test_smollm2_dispatch_budget(smollm2_gpu: tuple[Any, ModelRuntime]) -> None:
 
 def test_tiny_checkpoints_on_wgpu(tmp_path: Path) -> None:
     """Biases (qwen2), f16 weights and an interleaved-rope SentencePiece GGUF, bf16 safetensors."""
-    report = json.loads((DATA / "hf_reference.json").read_text(encoding="utf-8"))
-    with np.load(DATA / "hf_reference_logits.npz") as z:
-        hf_logits = {k: z[k] for k in z.files}
+    report, hf_logits = oracle_checks.hf_reference("hf_reference")
     for name, path in hf_reference_checkpoints(tmp_path, DATA).items():
         ref = report["checkpoints"][name]
         model = load_model(path)

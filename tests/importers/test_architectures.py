@@ -35,9 +35,7 @@ def checkpoints(arch_checkpoints) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def reference() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    report = json.loads((DATA / "hf_architectures.json").read_text(encoding="utf-8"))
-    with np.load(DATA / "hf_architectures_logits.npz") as z:
-        return report, {k: z[k] for k in z.files}
+    return oracle_checks.hf_reference("hf_architectures")
 
 
 def test_references_ran_the_architectures(reference) -> None:

@@ -40,9 +40,7 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def reference() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    report = json.loads((DATA / "hf_rope_scaling.json").read_text(encoding="utf-8"))
-    with np.load(DATA / "hf_rope_scaling_logits.npz") as z:
-        return report, {k: z[k] for k in z.files}
+    return oracle_checks.hf_reference("hf_rope_scaling")
 
 
 @pytest.mark.parametrize(

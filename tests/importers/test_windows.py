@@ -10,7 +10,6 @@ and Mistral (Gemma 3's sliding layers differ from Gemma 2's by their RoPE only, 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +33,7 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def reference() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    report = json.loads((DATA / "hf_windows.json").read_text(encoding="utf-8"))
-    with np.load(DATA / "hf_windows_logits.npz") as z:
-        return report, {k: z[k] for k in z.files}
+    return oracle_checks.hf_reference("hf_windows")
 
 
 def test_the_window_matters(reference) -> None:
