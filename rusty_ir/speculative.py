@@ -26,6 +26,13 @@ Drafters:
 
 A round with no draft (lookup found no match) is a plain decode step.
 
+Draft length (``adaptive``, the default): K is the most a round drafts. A round whose drafts were all accepted
+drafts one more next time (up to K), a partly accepted one drafts one more than it kept, and a wholly rejected one
+half as many; when a round's single drafted token is rejected, the next ``backoff`` rounds are plain decode steps
+(1, 2, 4, ... up to ``MAX_BACKOFF``; reset by any accepted draft). A verification step costs several decode steps (3 on
+Llama-3-8B at 2 to 8 tokens, BENCHMARKS.md), so a drafter that keeps missing would otherwise make decoding several
+times slower; with the backoff, a drafter that never agrees costs one verification step per ``MAX_BACKOFF`` tokens.
+
 Sampling (temperature > 0, top-k/top-p/min-p, penalties): the standard rejection rule keeps the sampled
 distribution. For a draft token ``x`` proposed with probability ``q(x)``, accept it with probability
 ``min(1, p(x) / q(x))`` (``p``: the model's sampling distribution at that row, after temperature, the
@@ -58,6 +65,7 @@ __all__ = [
     "DEFAULT_DRAFT_TOKENS",
     "MAX_DRAFT_TOKENS",
     "SPECULATE_MODES",
+    "DraftLength",
     "DraftModel",
     "PromptLookup",
     "SpeculativeOptions",
@@ -77,6 +85,9 @@ DEFAULT_DRAFT_TOKENS = 5
 """Tokens drafted per round unless ``--draft-tokens`` says otherwise."""
 LOOKUP_MAX_NGRAM = 3
 """Prompt lookup matches the last 3 tokens first, then 2, then 1."""
+MAX_BACKOFF = 64
+"""The most plain decode steps between two tries of a drafter whose single drafted token was rejected (adaptive
+draft length): one verification step of about 3 decode steps per 64 tokens costs about 3% of plain decoding."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,8 @@ class SpeculativeOptions:
 
     mode: str
     draft_tokens: int = DEFAULT_DRAFT_TOKENS
+    adaptive: bool = True
+    """Draft fewer tokens, or none for a while, after rejections (``DraftLength``); False: always K."""
 
     def __post_init__(self) -> None:
         if self.mode not in SPECULATE_MODES:
@@ -201,7 +214,7 @@ class Speculator:
     def with_draft_tokens(self, k: int) -> Speculator:
         """The same drafter (and draft model's cache) with ``k`` tokens per round."""
         other = Speculator.__new__(Speculator)
-        other.options, other.draft = SpeculativeOptions(self.options.mode, k), self.draft
+        other.options, other.draft = SpeculativeOptions(self.options.mode, k, self.options.adaptive), self.draft
         return other
 
     def check(self, backend: Any, sampled: bool = False) -> None:
@@ -224,9 +237,10 @@ class Speculator:
         seq = [*prompt, token]  # seq[-1] is the next token to run, at position len(seq) - 1
         made = 0
         limit = min(getattr(backend, "max_verify", MAX_DRAFT_TOKENS + 1), MAX_DRAFT_TOKENS + 1) - 1
+        length = DraftLength(self.options.draft_tokens, self.options.adaptive)
         while made < count:
             pos = len(seq) - 1
-            k = min(self.options.draft_tokens, count - made - 1, limit, backend.context_length - pos - 1)
+            k = min(length.next(), count - made - 1, limit, backend.context_length - pos - 1)
             draft = drafter.propose(seq, k)[:k] if k > 0 else []
             if not draft:
                 stats.plain_steps += 1
@@ -244,10 +258,12 @@ class Speculator:
             else:
                 logits = backend.verify_logits(step, pos)
                 rows = (row_token(logits[i], sampler.words(), draft[i] if i < len(draft) else None) for i in range(len(draft) + 1))
+            kept = 0
             for i, t in enumerate(rows):  # sampled rows are drawn one at a time, after the tokens before them were taken
                 agrees = i < len(draft) and t == draft[i]
                 if agrees:
                     stats.accepted += 1
+                    kept += 1
                 elif i < len(draft) and hasattr(backend, "truncate"):
                     backend.truncate(pos + i + 1)  # rows of the rejected drafts: their blocks go back
                 seq.append(t)
@@ -255,6 +271,37 @@ class Speculator:
                 yield t
                 if not agrees:
                     break
+            length.update(kept, len(draft))
+
+
+class DraftLength:
+    """How many tokens the next round drafts (module docstring, "Draft length"): at most ``most``; with
+    ``adaptive`` False, always ``most``."""
+
+    def __init__(self, most: int, adaptive: bool = True) -> None:
+        self.most, self.adaptive = most, adaptive
+        self.k = most
+        self.wait = 0  # plain rounds still to run before drafting again
+        self.backoff = 1
+
+    def next(self) -> int:
+        """Tokens to draft this round (0: a plain decode step)."""
+        if self.wait:
+            self.wait -= 1
+            return 0
+        return self.k
+
+    def update(self, kept: int, drafted: int) -> None:
+        """After a round that kept ``kept`` of its ``drafted`` tokens."""
+        if not self.adaptive or not drafted:
+            return
+        if kept:
+            self.k = min(self.most, kept + 1)
+            self.wait, self.backoff = 0, 1
+        elif drafted > 1:
+            self.k = max(1, drafted // 2)
+        else:
+            self.wait, self.backoff = self.backoff, min(MAX_BACKOFF, 2 * self.backoff)
 
 
 def row_token(logits: np.ndarray, words: np.ndarray, draft: int | None) -> int:

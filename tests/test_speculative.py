@@ -24,7 +24,7 @@ from rusty_ir.generate import ReferenceBackend, Session
 from rusty_ir.importers import load_model
 from rusty_ir.importers.to_ir import build_module
 from rusty_ir.sampling import SamplingParams, unpack
-from rusty_ir.speculative import PromptLookup, SpeculativeOptions, Speculator, check_same_vocabulary
+from rusty_ir.speculative import DraftLength, PromptLookup, SpeculativeOptions, Speculator, check_same_vocabulary
 from rusty_ir.tools import rusty
 
 PROMPT = [5, 6, 7, 8, 9, 10, 5, 6, 7, 40, 41, 5, 6]
@@ -58,7 +58,7 @@ def test_prompt_lookup_drafts_what_followed_the_latest_match() -> None:
 def test_speculative_greedy_is_plain_greedy(models: tuple, mode: str, k: int) -> None:
     target, backend, _, draft_backend = models
     plain = Session(backend, target.tokenizer).generate(PROMPT, 20, stop_at_eos=False).generated_ids
-    spec = Speculator(SpeculativeOptions(mode, k), draft_backend if mode == "draft" else None, vocab=target.config.vocab)
+    spec = Speculator(SpeculativeOptions(mode, k, adaptive=False), draft_backend if mode == "draft" else None, vocab=target.config.vocab)
     session = Session(backend, target.tokenizer)
     result = session.generate(PROMPT, 20, stop_at_eos=False, speculative=spec)
     assert result.generated_ids == plain
@@ -88,12 +88,67 @@ def test_rejected_rows_are_dropped_and_stop_early(models: tuple) -> None:
             kept.append(length)
             self.inner.truncate(length)
 
-    spec = Speculator(SpeculativeOptions("draft", 4), draft_backend)
+    spec = Speculator(SpeculativeOptions("draft", 4, adaptive=False), draft_backend)
     result = Session(Watch(backend), target.tokenizer).generate(PROMPT, 10, stop_at_eos=False, speculative=spec)
     plain = Session(backend, target.tokenizer).generate(PROMPT, 10, stop_at_eos=False).generated_ids
     assert result.generated_ids == plain
     assert kept and kept[-1] == len(PROMPT) + 9  # the last: the prompt and every generated token but the last
     assert all(b >= a for a, b in zip(kept, kept[1:]))
+
+
+class _Replay:
+    """A drafter that proposes the plain greedy continuation (``agree``) or each of its tokens plus one (never right)."""
+
+    def __init__(self, text: list[int], agree: bool, vocab: int) -> None:
+        self.text, self.shift, self.vocab = text, 0 if agree else 1, vocab
+
+    def propose(self, seq: list[int], k: int) -> list[int]:
+        return [(t + self.shift) % self.vocab for t in self.text[len(seq) : len(seq) + k]]
+
+
+def test_draft_length_backs_off_and_recovers() -> None:
+    length = DraftLength(4)
+    rounds = []
+    for kept_all in (True, False, False, False, True):
+        k = length.next()
+        rounds.append(k)
+        length.update(k if kept_all else 0, k)
+    assert rounds == [4, 4, 2, 1, 0]  # all kept: stays at 4; rejected: 2, 1, then a plain round
+    length = DraftLength(4)
+    for _ in range(3):
+        k = length.next()
+        length.update(0, k)  # 4 -> 2 -> 1 rejected: wait 1
+    waits = []
+    for _ in range(12):  # rejected single drafts: plain rounds of 1, 2, 4, ... between tries
+        n = 0
+        while (k := length.next()) == 0:
+            n += 1
+        waits.append(n)
+        length.update(0, k)
+        if n >= 8:
+            break
+    assert waits == [1, 2, 4, 8]
+    length.update(1, 1)  # one kept draft: drafting resumes at once, two tokens next
+    assert length.next() == 2 and DraftLength(4, adaptive=False).next() == 4
+
+
+def test_adaptive_speculation_is_cheap_when_drafts_miss(models: tuple) -> None:
+    """A drafter that is always wrong makes a handful of verification steps in 40 tokens (not 40), one that is always
+    right keeps drafting K; both give plain greedy's tokens."""
+    target, backend, _, _ = models
+    plain = Session(backend, target.tokenizer).generate(PROMPT, 40, stop_at_eos=False).generated_ids
+    for agree in (False, True):
+        spec = Speculator(SpeculativeOptions("lookup", 4))
+        spec.options = SpeculativeOptions("draft", 4)
+        spec.draft = _Replay([*PROMPT, *plain], agree, target.config.vocab)  # type: ignore[assignment]  # anything with propose(seq, k)
+        result = Session(backend, target.tokenizer).generate(PROMPT, 40, stop_at_eos=False, speculative=spec)
+        assert result.generated_ids == plain
+        stats = result.speculative
+        assert stats is not None
+        if agree:
+            assert stats["accepted"] == stats["drafted"] and stats["drafted"] >= 4 * (stats["verify_steps"] - 1)
+        else:
+            assert stats["accepted"] == 0 and stats["verify_steps"] <= 8 and stats["plain_steps"] >= 32
 
 
 def test_wgpu_verify_steps_and_truncation(models: tuple, tiny_pair: tuple[Path, Path]) -> None:
