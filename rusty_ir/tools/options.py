@@ -97,7 +97,8 @@ def add_speculative_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--draft", metavar="MODEL",
                        help="the draft model of --speculate draft (implies it): a smaller checkpoint with the same tokenizer")
     group.add_argument("--draft-tokens", type=int, default=DEFAULT_DRAFT_TOKENS, metavar="K",
-                       help=f"tokens drafted per verification step, 1 to {MAX_DRAFT_TOKENS} (default {DEFAULT_DRAFT_TOKENS})")
+                       help=f"the most tokens drafted per verification step, 1 to {MAX_DRAFT_TOKENS} (default {DEFAULT_DRAFT_TOKENS}; "
+                            "fewer, or none for a while, after rejections)")
 
 
 def load_options(args: argparse.Namespace, sampling: bool) -> LoadOptions:
