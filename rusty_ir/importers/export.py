@@ -23,6 +23,7 @@ from rusty_ir.weights import SCHEMES, quantize
 from .safetensors import gguf_to_hf_name
 
 _ST_DTYPE = {"f32": "F32", "f16": "F16", "bf16": "BF16"}
+_Entries = dict[str, tuple[str, tuple[int, ...], Callable[[], np.ndarray]]]
 
 
 def interleaved_to_half(w: np.ndarray, n_heads: int) -> np.ndarray:
@@ -169,23 +170,35 @@ def write_hf_folder(
         for n in model.weights
         if not (n.startswith("blk.") and int(n.split(".")[1]) >= cfg.n_layers) and not n.endswith("rope_freqs.weight")
     ]
+    entries = _hf_entries(model, cfg, names, dtype, norm_dtype)
+    _write_shards(folder, entries, shards)
+    (folder / "config.json").write_text(json.dumps(hf_config_dict(cfg), indent=1))
+    _write_tokenizer_files(folder, model.tokenizer)
+    return folder
+
+
+def _tensor_maker(model: Any, cfg: Any, name: str, sch_name: str) -> Callable[[], np.ndarray]:
+    """A function that returns weight ``name`` in Hugging Face's layout (half-split RoPE rows, Gemma's ``w - 1``
+    norms), quantized to scheme ``sch_name``."""
     offset = cfg.architecture.hf_norm_offset
 
-    def maker(name: str, sch_name: str) -> Callable[[], np.ndarray]:
-        def make() -> np.ndarray:
-            w = model.weights[name].to_numpy()
-            if model.config.rope_style == "interleaved":
-                if name.endswith(("attn_q.weight", "attn_q.bias")):
-                    w = interleaved_to_half(w, cfg.n_heads)
-                elif name.endswith(("attn_k.weight", "attn_k.bias")):
-                    w = interleaved_to_half(w, cfg.n_kv_heads)
-            if offset and name.endswith("norm.weight"):  # Gemma stores w - 1 (exact in f32 for w in [0.5, 2])
-                w = w - np.float32(offset)
-            return quantize(w, SCHEMES[sch_name])
+    def make() -> np.ndarray:
+        w = model.weights[name].to_numpy()
+        if model.config.rope_style == "interleaved":
+            if name.endswith(("attn_q.weight", "attn_q.bias")):
+                w = interleaved_to_half(w, cfg.n_heads)
+            elif name.endswith(("attn_k.weight", "attn_k.bias")):
+                w = interleaved_to_half(w, cfg.n_kv_heads)
+        if offset and name.endswith("norm.weight"):  # Gemma stores w - 1 (exact in f32 for w in [0.5, 2])
+            w = w - np.float32(offset)
+        return quantize(w, SCHEMES[sch_name])
 
-        return make
+    return make
 
-    entries: dict[str, tuple[str, tuple[int, ...], Callable[[], np.ndarray]]] = {}
+
+def _hf_entries(model: Any, cfg: Any, names: list[str], dtype: str, norm_dtype: str) -> _Entries:
+    """The safetensors entries (HF name: dtype, shape, maker) of weights ``names``, fused parts joined again."""
+    entries: _Entries = {}
     fused_parts = {f"blk.{i}.{p}": f"blk.{i}.{f}" for i in range(cfg.n_layers) for f, parts in cfg.architecture.fused for p in parts}
     for name in names:
         view = model.weights[name]
@@ -195,30 +208,35 @@ def write_hf_folder(
             parts = [n for n in names if fused_parts.get(n) == fused]
             if name == parts[0]:
                 rows = sum(model.weights[n].shape[0] for n in parts)
-                makers = [maker(n, sch_name) for n in parts]
+                makers = [_tensor_maker(model, cfg, n, sch_name) for n in parts]
 
                 def concat(makers: list[Callable[[], np.ndarray]] = makers) -> np.ndarray:
                     return np.concatenate([m() for m in makers])
 
                 entries[gguf_to_hf_name(fused, cfg.arch)] = (_ST_DTYPE[sch_name], (rows, *view.shape[1:]), concat)
             continue
-        entries[gguf_to_hf_name(name, cfg.arch)] = (_ST_DTYPE[sch_name], view.shape, maker(name, sch_name))
+        entries[gguf_to_hf_name(name, cfg.arch)] = (_ST_DTYPE[sch_name], view.shape, _tensor_maker(model, cfg, name, sch_name))
+    return entries
 
+
+def _write_shards(folder: Path, entries: _Entries, shards: int) -> None:
+    """``model.safetensors``, or with ``shards > 1`` that many shard files plus ``model.safetensors.index.json``."""
     if shards <= 1:
         write_safetensors(folder / "model.safetensors", entries)
-    else:
-        items = list(entries.items())
-        per = -(-len(items) // shards)
-        weight_map = {}
-        for i in range(shards):
-            part = dict(items[i * per : (i + 1) * per])
-            fname = f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
-            write_safetensors(folder / fname, part)
-            weight_map.update({n: fname for n in part})
-        (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}, indent=1))
+        return
+    items = list(entries.items())
+    per = -(-len(items) // shards)
+    weight_map = {}
+    for i in range(shards):
+        part = dict(items[i * per : (i + 1) * per])
+        fname = f"model-{i + 1:05d}-of-{shards:05d}.safetensors"
+        write_safetensors(folder / fname, part)
+        weight_map.update({n: fname for n in part})
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": weight_map}, indent=1))
 
-    (folder / "config.json").write_text(json.dumps(hf_config_dict(cfg), indent=1))
-    tok = model.tokenizer
+
+def _write_tokenizer_files(folder: Path, tok: Any) -> None:
+    """``tokenizer.json`` and ``tokenizer_config.json`` (chat template, BOS and EOS tokens)."""
     tok.save(folder / "tokenizer.json")
     tcfg: dict[str, Any] = {}
     if tok.chat_template:
@@ -228,4 +246,3 @@ def write_hf_folder(
     if tok.eos_token_id is not None:
         tcfg["eos_token"] = tok.id_to_token(tok.eos_token_id)
     (folder / "tokenizer_config.json").write_text(json.dumps(tcfg, indent=1))
-    return folder

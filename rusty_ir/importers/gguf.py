@@ -321,20 +321,7 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
     arch = fields.get("general.architecture", str)
     if arch not in ARCHS:
         raise RustyError(unsupported_architecture(str(f.path), "key general.architecture", arch))
-
-    keys = {
-        "n_layers": f"{arch}.block_count",
-        "hidden": f"{arch}.embedding_length",
-        "n_heads": f"{arch}.attention.head_count",
-        "n_kv_heads": f"{arch}.attention.head_count_kv",
-        "head_dim": f"{arch}.attention.key_length",
-        "ffn_hidden": f"{arch}.feed_forward_length",
-        "vocab": f"{arch}.vocab_size",
-        "rms_eps": f"{arch}.attention.layer_norm_rms_epsilon",
-        "context_length": f"{arch}.context_length",
-        "rope_theta": f"{arch}.rope.freq_base",
-        "rope_dim": f"{arch}.rope.dimension_count",
-    }
+    keys = _gguf_keys(arch)
 
     def get(field: str, kind: type = int, default: Any = ...) -> Any:
         return fields.get(keys[field], kind, default)
@@ -346,43 +333,10 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
             raise RustyError(f"{f.path}: {keys['n_heads']}={n_heads} does not divide {keys['hidden']}={hidden}")
         keys["head_dim"] = f"{keys['hidden']}/{keys['n_heads']}"
     head_dim = get("head_dim", int, hidden // n_heads if n_heads > 0 else 0)
-    vocab = get("vocab", int, None)
-    if vocab is None:
-        toks = meta.get("tokenizer.ggml.tokens")
-        if isinstance(toks, list):
-            vocab, keys["vocab"] = len(toks), "tokenizer.ggml.tokens (count)"
-        elif "token_embd.weight" in f.tensors:
-            vocab, keys["vocab"] = f.tensors["token_embd.weight"].shape[0], "token_embd.weight rows"
-        else:
-            raise RustyError(f"{f.path}: cannot tell the vocabulary size ({keys['vocab']} missing)")
-    token_ids = [fields.get(f"tokenizer.ggml.{k}_token_id", int, None) for k in ("bos", "eos", "eot", "eom")]
-    bos, eos_ids = token_ids[0], token_ids[1:]
-    if meta.get("tokenizer.ggml.model") == "llama":  # llama.cpp's SentencePiece defaults
-        bos = 1 if bos is None else bos
-        eos_ids[0] = 2 if eos_ids[0] is None else eos_ids[0]
-    scaling = {k.split(".rope.scaling.", 1)[1]: v for k, v in meta.items() if k.startswith(f"{arch}.rope.scaling.")}
-    legacy = meta.get(f"{arch}.rope.scale_linear")  # llama.cpp's older key for a linear factor
-    if "factor" not in scaling and legacy is not None:
-        scaling["factor"] = legacy
-    if "type" not in scaling and scaling.get("factor") not in (None, 0, 0.0, 1, 1.0):
-        scaling["type"] = "linear"  # llama.cpp's default type when a factor is given
-    if scaling.get("type") in (None, "none") and "rope_freqs.weight" not in f.tensors:
-        scaling = {}
-    if "rope_freqs.weight" in f.tensors:
-        scaling["freq_factors_tensor"] = "rope_freqs.weight"
-    longrope = [t for t in ("rope_factors_long.weight", "rope_factors_short.weight") if t in f.tensors]
-    if longrope:
-        raise RustyError(
-            f"{f.path}: tensor '{longrope[0]}' means LongRoPE scaling (Phi-3's long-context versions), which is not "
-            "supported yet: it switches between short and long factor lists by sequence length. Use a version "
-            "without it (such as Phi-3-mini-4k-instruct)"
-        )
-    context_length = get("context_length", int, 2048)
-    if scaling.get("type") == "yarn":  # the context yarn reaches, as from config.json
-        factor, original = scaling.get("factor"), scaling.setdefault("original_context_length", context_length)
-        if isinstance(factor, int | float) and isinstance(original, int) and math.isfinite(factor) and context_length < factor * original <= MAX_SIZE:
-            keys["context_length"] = f"{arch}.rope.scaling.factor x {arch}.rope.scaling.original_context_length (yarn)"
-            context_length = int(factor * original)
+    vocab = _gguf_vocab(f, get("vocab", int, None), keys)
+    bos, eos_ids = _gguf_special_tokens(f, fields)
+    scaling = _gguf_rope_scaling(f, arch)
+    context_length = _gguf_yarn_context(scaling, get("context_length", int, 2048), keys, arch)
     window = fields.get(f"{arch}.attention.sliding_window", int, ARCHS[arch].gguf_window)  # llama.cpp's key (phi3, gemma2/3)
     n_layers = get("n_layers")
     sliding, local_theta = _sliding_layers(f, fields, arch, n_layers, window)
@@ -425,6 +379,84 @@ def _config_from_gguf(f: GGUFFile) -> tuple[ModelConfig, dict[str, str]]:
                                       "logit_softcap": f"{arch}.final_logit_softcapping", "attn_softcap": f"{arch}.attn_logit_softcapping",
                                       "sliding_window": f"{arch}.attention.sliding_window"}) from None  # fmt: skip
     return cfg, keys
+
+
+def _gguf_keys(arch: str) -> dict[str, str]:
+    """The metadata key of each ModelConfig field of architecture ``arch``, as llama.cpp names them."""
+    return {
+        "n_layers": f"{arch}.block_count",
+        "hidden": f"{arch}.embedding_length",
+        "n_heads": f"{arch}.attention.head_count",
+        "n_kv_heads": f"{arch}.attention.head_count_kv",
+        "head_dim": f"{arch}.attention.key_length",
+        "ffn_hidden": f"{arch}.feed_forward_length",
+        "vocab": f"{arch}.vocab_size",
+        "rms_eps": f"{arch}.attention.layer_norm_rms_epsilon",
+        "context_length": f"{arch}.context_length",
+        "rope_theta": f"{arch}.rope.freq_base",
+        "rope_dim": f"{arch}.rope.dimension_count",
+    }
+
+
+def _gguf_vocab(f: GGUFFile, vocab: int | None, keys: dict[str, str]) -> int:
+    """The vocabulary size: ``vocab`` (from ``<arch>.vocab_size``), else the tokenizer's token count, else the
+    embedding's rows; ``keys["vocab"]`` then names where it came from."""
+    if vocab is not None:
+        return vocab
+    toks = f.metadata.get("tokenizer.ggml.tokens")
+    if isinstance(toks, list):
+        vocab, keys["vocab"] = len(toks), "tokenizer.ggml.tokens (count)"
+    elif "token_embd.weight" in f.tensors:
+        vocab, keys["vocab"] = f.tensors["token_embd.weight"].shape[0], "token_embd.weight rows"
+    else:
+        raise RustyError(f"{f.path}: cannot tell the vocabulary size ({keys['vocab']} missing)")
+    return vocab
+
+
+def _gguf_special_tokens(f: GGUFFile, fields: Fields) -> tuple[int | None, list[int | None]]:
+    """(the BOS id, the EOS, EOT and EOM ids), each None when missing; a SentencePiece (``llama``) tokenizer
+    defaults BOS to 1 and EOS to 2, as llama.cpp does."""
+    token_ids = [fields.get(f"tokenizer.ggml.{k}_token_id", int, None) for k in ("bos", "eos", "eot", "eom")]
+    bos, eos_ids = token_ids[0], token_ids[1:]
+    if f.metadata.get("tokenizer.ggml.model") == "llama":  # llama.cpp's SentencePiece defaults
+        bos = 1 if bos is None else bos
+        eos_ids[0] = 2 if eos_ids[0] is None else eos_ids[0]
+    return bos, eos_ids
+
+
+def _gguf_rope_scaling(f: GGUFFile, arch: str) -> dict[str, Any]:
+    """The RoPE scaling parameters (``<arch>.rope.scaling.*`` with llama.cpp's legacy key and default type, and
+    the ``rope_freqs.weight`` tensor), empty when none; LongRoPE's factor tensors are an error."""
+    meta = f.metadata
+    scaling = {k.split(".rope.scaling.", 1)[1]: v for k, v in meta.items() if k.startswith(f"{arch}.rope.scaling.")}
+    legacy = meta.get(f"{arch}.rope.scale_linear")  # llama.cpp's older key for a linear factor
+    if "factor" not in scaling and legacy is not None:
+        scaling["factor"] = legacy
+    if "type" not in scaling and scaling.get("factor") not in (None, 0, 0.0, 1, 1.0):
+        scaling["type"] = "linear"  # llama.cpp's default type when a factor is given
+    if scaling.get("type") in (None, "none") and "rope_freqs.weight" not in f.tensors:
+        scaling = {}
+    if "rope_freqs.weight" in f.tensors:
+        scaling["freq_factors_tensor"] = "rope_freqs.weight"
+    longrope = [t for t in ("rope_factors_long.weight", "rope_factors_short.weight") if t in f.tensors]
+    if longrope:
+        raise RustyError(
+            f"{f.path}: tensor '{longrope[0]}' means LongRoPE scaling (Phi-3's long-context versions), which is not "
+            "supported yet: it switches between short and long factor lists by sequence length. Use a version "
+            "without it (such as Phi-3-mini-4k-instruct)"
+        )
+    return scaling
+
+
+def _gguf_yarn_context(scaling: dict[str, Any], context_length: int, keys: dict[str, str], arch: str) -> int:
+    """The context length: with YaRN scaling, the one it reaches (factor x original context, as from config.json,
+    which ``keys["context_length"]`` then says) when that is longer; it sets the scaling's original context."""
+    if scaling.get("type") == "yarn":  # the context yarn reaches, as from config.json
+        factor, original = scaling.get("factor"), scaling.setdefault("original_context_length", context_length)
+        if isinstance(factor, int | float) and isinstance(original, int) and math.isfinite(factor) and context_length < factor * original <= MAX_SIZE:
+            keys["context_length"] = f"{arch}.rope.scaling.factor x {arch}.rope.scaling.original_context_length (yarn)"
+            context_length = int(factor * original)
+    return context_length
 
 
 def _sliding_layers(f: GGUFFile, fields: Fields, arch: str, n_layers: Any, window: int | None) -> tuple[tuple[int, ...], float | None]:

@@ -276,50 +276,15 @@ def _yarn_context(scaling: dict[str, Any], fields: Fields, context_length: int, 
 
 def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[ModelConfig, dict[str, str]]:
     fields = Fields(cfg, str(path))
-    model_type = fields.get("model_type", str, None)
-    arch = ARCH_OF_HF_MODEL_TYPE.get(model_type)  # type: ignore[arg-type]
-    if arch is None:
-        if model_type is None:
-            raise RustyError(f"{path}: unknown architecture: no model_type (supported: {SUPPORTED_DESCRIPTION})")
-        raise RustyError(unsupported_architecture(str(path), "model_type", model_type))
-    if fields.get("mlp_bias", bool, False, null_is_missing=True):
-        raise RustyError(f"{path}: mlp_bias=true is not supported")
-    if not ARCHS[arch].qkv_bias and fields.get("attention_bias", bool, False, null_is_missing=True):
-        raise RustyError(f"{path}: attention_bias=true is not supported for model_type {model_type!r}")
-    _check_gemma_options(fields, ARCHS[arch], model_type)
-    keys = {
-        "n_layers": "num_hidden_layers",
-        "hidden": "hidden_size",
-        "n_heads": "num_attention_heads",
-        "n_kv_heads": "num_key_value_heads",
-        "head_dim": "head_dim",
-        "ffn_hidden": "intermediate_size",
-        "vocab": "vocab_size",
-        "rms_eps": "rms_norm_eps",
-        "context_length": "max_position_embeddings",
-        "rope_theta": "rope_theta",
-        "tied_embeddings": "tie_word_embeddings",
-        "bos_token_id": "bos_token_id",
-        "eos_token_ids": "eos_token_id",
-    }
+    arch, model_type = _hf_architecture(fields, path)
+    keys = _hf_keys()
 
     def get(field: str, kind: type = int, default: Any = ...) -> Any:
         return fields.get(keys[field], kind, default, null_is_missing=True)
 
     hidden, n_heads = get("hidden"), get("n_heads")
     head_dim = get("head_dim", int, 0) or (hidden // n_heads if n_heads > 0 else 0)
-    rope = cfg.get("rope_parameters") or {}
-    if not isinstance(rope, dict):
-        raise RustyError(f"{path}: rope_parameters must be an object, got {printable(repr(rope))}")
-    rope, local_theta = _split_layer_rope(rope, fields, ARCHS[arch], path)
-    rope_theta = get("rope_theta", float, None)
-    if rope_theta is None:
-        rope_theta, keys["rope_theta"] = Fields(rope, f"{path}: rope_parameters").get("rope_theta", float, 10000.0), "rope_parameters.rope_theta"
-    scaling = cfg.get("rope_scaling") or {k: v for k, v in rope.items() if k != "rope_theta"}
-    if not isinstance(scaling, dict):
-        raise RustyError(f"{path}: rope_scaling must be an object such as {{\"rope_type\": \"linear\", \"factor\": 2.0}}, got {printable(repr(scaling))}")
-    if scaling.get("rope_type", scaling.get("type")) in (None, "default"):
-        scaling = {}
+    rope_theta, scaling, local_theta = _hf_rope(cfg, fields, keys, ARCHS[arch], path)
     rotary = fields.get("partial_rotary_factor", float, 1.0, null_is_missing=True)
     if not 0 < rotary <= 1:
         raise RustyError(f"{path}: partial_rotary_factor = {rotary!r}: must be above 0 and at most 1")
@@ -327,22 +292,8 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
     if scaling.get("rope_type", scaling.get("type")) == "yarn":
         scaling, context_length = _yarn_context(scaling, fields, context_length, keys)
     n_layers = get("n_layers")
-    sliding = _sliding_layers(cfg, fields, ARCHS[arch], n_layers, path)
-    window = fields.get("sliding_window", int, None, null_is_missing=True)
-    if ARCHS[arch].window_needs_flag and not fields.get("use_sliding_window", bool, False, null_is_missing=True):
-        window = None  # Qwen2/Qwen3 configs name a window that only applies with use_sliding_window
-    no_layer_slides = (ARCHS[arch].sliding_pattern or ARCHS[arch].window_needs_flag) and not sliding
-    if window is not None and (window >= context_length or no_layer_slides):
-        window = None  # never reached, or no layer slides: full attention
-    if ARCHS[arch].window_needs_flag and (window is None or type(n_layers) is int and len(sliding) == n_layers):
-        sliding = ()  # every layer alike (the window's or full attention)
-    gen = folder / "generation_config.json"
-    eos = _load_json(gen).get("eos_token_id") if gen.is_file() else None
-    if eos is None:
-        eos = cfg.get("eos_token_id")
-    eos_ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
-    if any(type(e) is not int for e in eos_ids):
-        raise RustyError(f"{path}: eos_token_id = {printable(repr(eos))}: must be a token id or a list of them")
+    window, sliding = _hf_window(cfg, fields, ARCHS[arch], n_layers, context_length, path)
+    eos_ids = _hf_eos_ids(cfg, folder, path)
     try:
         config = ModelConfig(
             arch=arch,
@@ -381,6 +332,88 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
     return config, keys
 
 
+def _hf_architecture(fields: Fields, path: Path) -> tuple[str, str]:
+    """(the architecture, config.json's model_type), after the options it rejects (MLP bias, attention bias
+    where the architecture has none, Gemma's unsupported options)."""
+    model_type = fields.get("model_type", str, None)
+    arch = ARCH_OF_HF_MODEL_TYPE.get(model_type)  # type: ignore[arg-type]
+    if arch is None:
+        if model_type is None:
+            raise RustyError(f"{path}: unknown architecture: no model_type (supported: {SUPPORTED_DESCRIPTION})")
+        raise RustyError(unsupported_architecture(str(path), "model_type", model_type))
+    if fields.get("mlp_bias", bool, False, null_is_missing=True):
+        raise RustyError(f"{path}: mlp_bias=true is not supported")
+    if not ARCHS[arch].qkv_bias and fields.get("attention_bias", bool, False, null_is_missing=True):
+        raise RustyError(f"{path}: attention_bias=true is not supported for model_type {model_type!r}")
+    _check_gemma_options(fields, ARCHS[arch], model_type)
+    return arch, model_type
+
+
+def _hf_keys() -> dict[str, str]:
+    """The config.json key of each ModelConfig field, as transformers names them."""
+    return {
+        "n_layers": "num_hidden_layers",
+        "hidden": "hidden_size",
+        "n_heads": "num_attention_heads",
+        "n_kv_heads": "num_key_value_heads",
+        "head_dim": "head_dim",
+        "ffn_hidden": "intermediate_size",
+        "vocab": "vocab_size",
+        "rms_eps": "rms_norm_eps",
+        "context_length": "max_position_embeddings",
+        "rope_theta": "rope_theta",
+        "tied_embeddings": "tie_word_embeddings",
+        "bos_token_id": "bos_token_id",
+        "eos_token_ids": "eos_token_id",
+    }
+
+
+def _hf_rope(cfg: dict[str, Any], fields: Fields, keys: dict[str, str], arch: Architecture, path: Path) -> tuple[float, dict[str, Any], float | None]:
+    """(the RoPE base, the scaling parameters or {}, the sliding layers' base or None), from ``rope_theta``,
+    ``rope_parameters`` and ``rope_scaling``; ``keys["rope_theta"]`` then names where the base came from."""
+    rope = cfg.get("rope_parameters") or {}
+    if not isinstance(rope, dict):
+        raise RustyError(f"{path}: rope_parameters must be an object, got {printable(repr(rope))}")
+    rope, local_theta = _split_layer_rope(rope, fields, arch, path)
+    rope_theta = fields.get(keys["rope_theta"], float, None, null_is_missing=True)
+    if rope_theta is None:
+        rope_theta, keys["rope_theta"] = Fields(rope, f"{path}: rope_parameters").get("rope_theta", float, 10000.0), "rope_parameters.rope_theta"
+    scaling = cfg.get("rope_scaling") or {k: v for k, v in rope.items() if k != "rope_theta"}
+    if not isinstance(scaling, dict):
+        raise RustyError(f"{path}: rope_scaling must be an object such as {{\"rope_type\": \"linear\", \"factor\": 2.0}}, got {printable(repr(scaling))}")
+    if scaling.get("rope_type", scaling.get("type")) in (None, "default"):
+        scaling = {}
+    return rope_theta, scaling, local_theta
+
+
+def _hf_window(
+    cfg: dict[str, Any], fields: Fields, arch: Architecture, n_layers: Any, context_length: int, path: Path
+) -> tuple[int | None, tuple[int, ...]]:
+    """(the sliding window or None for full attention, the sliding layers or () when every layer is alike)."""
+    sliding = _sliding_layers(cfg, fields, arch, n_layers, path)
+    window = fields.get("sliding_window", int, None, null_is_missing=True)
+    if arch.window_needs_flag and not fields.get("use_sliding_window", bool, False, null_is_missing=True):
+        window = None  # Qwen2/Qwen3 configs name a window that only applies with use_sliding_window
+    no_layer_slides = (arch.sliding_pattern or arch.window_needs_flag) and not sliding
+    if window is not None and (window >= context_length or no_layer_slides):
+        window = None  # never reached, or no layer slides: full attention
+    if arch.window_needs_flag and (window is None or type(n_layers) is int and len(sliding) == n_layers):
+        sliding = ()  # every layer alike (the window's or full attention)
+    return window, sliding
+
+
+def _hf_eos_ids(cfg: dict[str, Any], folder: Path, path: Path) -> list[int]:
+    """The EOS token ids: generation_config.json's, else config.json's (a token id or a list of them)."""
+    gen = folder / "generation_config.json"
+    eos = _load_json(gen).get("eos_token_id") if gen.is_file() else None
+    if eos is None:
+        eos = cfg.get("eos_token_id")
+    eos_ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
+    if any(type(e) is not int for e in eos_ids):
+        raise RustyError(f"{path}: eos_token_id = {printable(repr(eos))}: must be a token id or a list of them")
+    return eos_ids
+
+
 def _shift_norms(views: dict[str, TensorView], offset: float) -> None:
     """Gemma's RMSNorm weights are stored as ``w - 1`` and applied as ``x * (1 + w)``: replace each norm weight by
     ``w + offset`` in float32, as transformers computes ``1.0 + weight.float()`` (an in-memory copy of a 1-D tensor)."""
@@ -388,6 +421,53 @@ def _shift_norms(views: dict[str, TensorView], offset: float) -> None:
         if name.endswith("norm.weight"):
             shifted = np.ascontiguousarray(view.to_numpy() + np.float32(offset), dtype="<f4")
             views[name] = TensorView(name, view.shape, SCHEMES["f32"], shifted.view(np.uint8).reshape(-1), source=view.source)
+
+
+def _shard_files(folder: Path, index: Path) -> tuple[list[Path], dict[str, Path] | None]:
+    """(the safetensors files, the index's shard of each HF tensor name or None): ``model.safetensors``, else the
+    shards that ``index`` (``model.safetensors.index.json``) lists, each a file of the folder."""
+    single = folder / "model.safetensors"
+    if single.is_file():
+        return [single], None
+    if not index.is_file():
+        raise RustyError(f"{folder}: no model.safetensors or model.safetensors.index.json")
+    weight_map = _load_json(index).get("weight_map")
+    if not isinstance(weight_map, dict):
+        raise RustyError(f"{index}: missing key 'weight_map'")
+    for file in weight_map.values():
+        if not isinstance(file, str) or Path(file).name != file or file in ("", ".", ".."):
+            raise RustyError(f"{index}: shard {printable(repr(file))} is not a file name in the model folder")
+    shard_of = {name: folder / file for name, file in weight_map.items()}
+    shards = list(dict.fromkeys(shard_of.values()))
+    for s in shards:
+        if not s.is_file():
+            raise RustyError(f"{index}: shard file {printable(s.name)} does not exist")
+    return shards, shard_of
+
+
+def _gather_views(
+    shards: list[Path], shard_of: dict[str, Path] | None, index: Path, arch: str
+) -> tuple[dict[str, TensorView], dict[str, Path], dict[str, str]]:
+    """(the tensors of all ``shards`` by GGUF name, the file of each, its HF name); each tensor in one shard only,
+    the one the index says, and every tensor the index lists present (but those ``_IGNORED``)."""
+    views: dict[str, TensorView] = {}
+    file_of: dict[str, Path] = {}
+    hf_name: dict[str, str] = {}
+    for shard in shards:
+        for name, view in _shard_views(shard).items():
+            if shard_of is not None and shard_of.get(name, shard) != shard:
+                raise RustyError(f"{shard}: tensor '{name}' is listed in {index.name} under {shard_of[name].name}")
+            target = hf_to_gguf_name(name, arch) or name
+            if target in views:
+                raise RustyError(f"{shard}: tensor '{name}' also appears in {file_of[target]}")
+            views[target] = TensorView(target, view.shape, view.scheme, view.data, source=str(shard))
+            file_of[target] = shard
+            hf_name[target] = name
+    if shard_of is not None:
+        for name, shard in shard_of.items():
+            if (hf_to_gguf_name(name, arch) or name) not in views and not _IGNORED.search(name):
+                raise RustyError(f"{shard}: missing tensor '{name}' (listed in {index.name})")
+    return views, file_of, hf_name
 
 
 def load_safetensors_folder(folder: str | Path):
@@ -407,42 +487,8 @@ def load_safetensors_folder(folder: str | Path):
         cfg = cfg.replace(rope_attention_factor=attention)
 
     index = folder / "model.safetensors.index.json"
-    single = folder / "model.safetensors"
-    if single.is_file():
-        shards = [single]
-        shard_of: dict[str, Path] | None = None
-    elif index.is_file():
-        weight_map = _load_json(index).get("weight_map")
-        if not isinstance(weight_map, dict):
-            raise RustyError(f"{index}: missing key 'weight_map'")
-        for file in weight_map.values():
-            if not isinstance(file, str) or Path(file).name != file or file in ("", ".", ".."):
-                raise RustyError(f"{index}: shard {printable(repr(file))} is not a file name in the model folder")
-        shard_of = {name: folder / file for name, file in weight_map.items()}
-        shards = list(dict.fromkeys(shard_of.values()))
-        for s in shards:
-            if not s.is_file():
-                raise RustyError(f"{index}: shard file {printable(s.name)} does not exist")
-    else:
-        raise RustyError(f"{folder}: no model.safetensors or model.safetensors.index.json")
-
-    views: dict[str, TensorView] = {}
-    file_of: dict[str, Path] = {}
-    hf_name: dict[str, str] = {}
-    for shard in shards:
-        for name, view in _shard_views(shard).items():
-            if shard_of is not None and shard_of.get(name, shard) != shard:
-                raise RustyError(f"{shard}: tensor '{name}' is listed in {index.name} under {shard_of[name].name}")
-            target = hf_to_gguf_name(name, cfg.arch) or name
-            if target in views:
-                raise RustyError(f"{shard}: tensor '{name}' also appears in {file_of[target]}")
-            views[target] = TensorView(target, view.shape, view.scheme, view.data, source=str(shard))
-            file_of[target] = shard
-            hf_name[target] = name
-    if shard_of is not None:
-        for name, shard in shard_of.items():
-            if (hf_to_gguf_name(name, cfg.arch) or name) not in views and not _IGNORED.search(name):
-                raise RustyError(f"{shard}: missing tensor '{name}' (listed in {index.name})")
+    shards, shard_of = _shard_files(folder, index)
+    views, file_of, hf_name = _gather_views(shards, shard_of, index, cfg.arch)
     if cfg.tied_embeddings:
         views.pop("output.weight", None)
     put_factors(views, factors, str(config_path), cfg)
