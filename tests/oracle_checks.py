@@ -55,3 +55,21 @@ def check_reference_backend(model: Any, prompt_ids: list[int], steps: int, want:
     err = max_rel_err(backend.last_logits, first_logits)
     assert err < 1e-3, f"{what}: first-step logits off by {err:.3g}"
     compare_greedy(result.generated_ids, want["generated_ids"], want["greedy_steps"], what, near_tie)
+
+
+def check_wgpu_backend(path: Any, prompt_ids: list[int], steps: int, want: dict[str, Any], first_logits: np.ndarray, what: str) -> None:
+    """The checkpoint at ``path`` compiled for wgpu (llvmpipe in CI): its first-step logits within 2e-2 relative of
+    ``first_logits``, and ``steps`` greedy ids as ``want`` records them (``generated_ids``; near ties allowed where
+    its ``greedy_steps`` gaps are under 0.05, ``compare_greedy``)."""
+    from rusty_ir.backends.runtime.model import ModelRuntime
+    from rusty_ir.driver import CompileOptions, compile_model
+    from rusty_ir.generate import generate
+    from rusty_ir.importers import load_model
+
+    model = load_model(path)
+    result = compile_model(model, CompileOptions(logits_entry=True), use_cache=False)
+    runtime = ModelRuntime(result.artifact.schedule, result.artifact.wgsl, model.weights, 64)
+    err = max_rel_err(runtime.prefill_logits(np.array(prompt_ids, np.int32)), first_logits)
+    assert err < 2e-2, f"{what}: first-step logits off by {err:.3g}"
+    got = generate(runtime, model.tokenizer, list(prompt_ids), steps, stop_at_eos=False).generated_ids
+    compare_greedy(got, want["generated_ids"], want["greedy_steps"], what, 0.05)

@@ -18,7 +18,6 @@ import oracle_checks
 import pytest
 
 from rusty_ir.errors import RustyError
-from rusty_ir.generate import generate
 from rusty_ir.importers import load_model
 from rusty_ir.importers.to_ir import build_module
 
@@ -58,19 +57,9 @@ def test_matches_transformers(checkpoints, reference, name: str) -> None:
 def test_on_wgpu(checkpoints, reference, name: str) -> None:
     """Gemma 3's head dim of 256 included; its per-layer RoPE divisors, post-norms and GeGLU, Gemma 2's query scale
     and final-logit soft-capping in the kernels."""
-    from rusty_ir.backends.runtime.model import ModelRuntime
-    from rusty_ir.driver import CompileOptions, compile_model
-
     report, logits = reference
     arch = name.split("_")[0]
-    model = load_model(checkpoints[name])
-    result = compile_model(model, CompileOptions(logits_entry=True), use_cache=False)
-    runtime = ModelRuntime(result.artifact.schedule, result.artifact.wgsl, model.weights, 64)
-    err = oracle_checks.max_rel_err(runtime.prefill_logits(np.array(PROMPT_IDS, np.int32)), logits[arch])
-    assert err < 2e-2, f"wgpu {arch}: first-step logits off by {err:.3g}"
-    want = report["architectures"][arch]
-    got = generate(runtime, model.tokenizer, list(PROMPT_IDS), report["steps"], stop_at_eos=False).generated_ids
-    oracle_checks.compare_greedy(got, want["generated_ids"], want["greedy_steps"], f"wgpu {arch}", 0.05)
+    oracle_checks.check_wgpu_backend(checkpoints[name], PROMPT_IDS, report["steps"], report["architectures"][arch], logits[arch], f"wgpu {arch}")
 
 
 def test_qwen3_ir_norms_each_head_before_rope(checkpoints) -> None:

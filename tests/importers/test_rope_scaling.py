@@ -19,7 +19,6 @@ import oracle_checks
 import pytest
 
 from rusty_ir.errors import RustyError
-from rusty_ir.generate import generate
 from rusty_ir.importers import load_model
 from rusty_ir.importers.export import write_hf_folder
 from rusty_ir.importers.rope import default_inv_freq, llama3_factors
@@ -81,18 +80,8 @@ def test_scaled_rope_matches_transformers(checkpoints, reference, name: str) -> 
 
 def test_scaled_rope_on_wgpu(checkpoints, reference) -> None:
     """The llama3 GGUF compiled for wgpu (llvmpipe in CI): the factors are read by the fused RoPE epilogue."""
-    from rusty_ir.backends.runtime.model import ModelRuntime
-    from rusty_ir.driver import CompileOptions, compile_model
-
     report, logits = reference
-    model = load_model(checkpoints["llama3_gguf"])
-    result = compile_model(model, CompileOptions(logits_entry=True), use_cache=False)
-    runtime = ModelRuntime(result.artifact.schedule, result.artifact.wgsl, model.weights, 64)
-    err = oracle_checks.max_rel_err(runtime.prefill_logits(np.array(PROMPT_IDS, np.int32)), logits["llama3"])
-    assert err < 2e-2, f"wgpu llama3: first-step logits off by {err:.3g}"
-    want = report["scalings"]["llama3"]
-    got = generate(runtime, model.tokenizer, list(PROMPT_IDS), report["steps"], stop_at_eos=False).generated_ids
-    oracle_checks.compare_greedy(got, want["generated_ids"], want["greedy_steps"], "wgpu llama3", 0.05)
+    oracle_checks.check_wgpu_backend(checkpoints["llama3_gguf"], PROMPT_IDS, report["steps"], report["scalings"]["llama3"], logits["llama3"], "wgpu llama3")
 
 
 def test_yarn_is_transformers(checkpoints, reference) -> None:

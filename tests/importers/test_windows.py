@@ -71,17 +71,6 @@ def test_matches_transformers(checkpoints, reference, name: str) -> None:
 def test_on_wgpu(checkpoints, reference, name: str) -> None:
     """Prefill through FlashAttention-2 (key tiles before the window skipped, the rest masked), decode through
     split-KV attention past the window, Gemma 2's soft-capped scores in both."""
-    from rusty_ir.backends.runtime.model import ModelRuntime
-    from rusty_ir.driver import CompileOptions, compile_model
-    from rusty_ir.generate import generate
-
     report, logits = reference
     arch = name.split("_")[0]
-    model = load_model(checkpoints[name])
-    result = compile_model(model, CompileOptions(logits_entry=True), use_cache=False)
-    runtime = ModelRuntime(result.artifact.schedule, result.artifact.wgsl, model.weights, 64)
-    err = oracle_checks.max_rel_err(runtime.prefill_logits(np.array(PROMPT_IDS, np.int32)), logits[arch])
-    assert err < 2e-2, f"wgpu {arch}: first-step logits off by {err:.3g}"
-    want = report["architectures"][arch]
-    got = generate(runtime, model.tokenizer, list(PROMPT_IDS), report["steps"], stop_at_eos=False).generated_ids
-    oracle_checks.compare_greedy(got, want["generated_ids"], want["greedy_steps"], f"wgpu {arch}", 0.05)
+    oracle_checks.check_wgpu_backend(checkpoints[name], PROMPT_IDS, report["steps"], report["architectures"][arch], logits[arch], f"wgpu {arch}")
