@@ -32,13 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 sys.path.insert(0, str(ROOT / "tests"))
 
-from hf_greedy import greedy_reference  # noqa: E402
+from hf_greedy import greedy_reference, new_report, write_reference  # noqa: E402
 from importers.tiny_arch import ARCHS, PROMPT_IDS, STEPS, architecture_checkpoints  # noqa: E402
 
 
 def main() -> None:
-    report: dict = {"prompt_ids": PROMPT_IDS, "steps": STEPS, "torch": torch.__version__,
-                    "transformers": transformers.__version__, "architectures": {}}  # fmt: skip
+    report = new_report(PROMPT_IDS, STEPS, "architectures")
     logits: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory() as tmp:
         paths = architecture_checkpoints(Path(tmp), DATA)
@@ -46,8 +45,7 @@ def main() -> None:
             model = transformers.AutoModelForCausalLM.from_pretrained(paths[f"{name}_folder"], dtype=torch.float32).eval()
             logits[name], gen, steps = greedy_reference(model, PROMPT_IDS, STEPS)
             report["architectures"][name] = {"model_class": type(model).__name__, "generated_ids": gen, "greedy_steps": steps}
-    (DATA / "hf_architectures.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    np.savez_compressed(DATA / "hf_architectures_logits.npz", **logits)
+    write_reference(DATA, "hf_architectures", report, logits)
     print(json.dumps({k: [v["model_class"], v["generated_ids"]] for k, v in report["architectures"].items()}))
 
 

@@ -31,13 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 sys.path.insert(0, str(ROOT / "tests"))
 
-from hf_greedy import greedy_reference  # noqa: E402
+from hf_greedy import greedy_reference, new_report, write_reference  # noqa: E402
 from importers.tiny_rope import PROMPT_IDS, SCALINGS, STEPS, rope_scaling_checkpoints  # noqa: E402
 
 
 def main() -> None:
-    report: dict = {"prompt_ids": PROMPT_IDS, "steps": STEPS, "torch": torch.__version__,
-                    "transformers": transformers.__version__, "scalings": {}}  # fmt: skip
+    report = new_report(PROMPT_IDS, STEPS, "scalings")
     logits: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory() as tmp:
         paths = rope_scaling_checkpoints(Path(tmp))
@@ -48,8 +47,7 @@ def main() -> None:
                                         "inv_freq": model.model.rotary_emb.inv_freq.tolist()}  # fmt: skip
             if name == "yarn":  # what multiplies cos and sin (1 for the others, not recorded: their records stay as they were)
                 report["scalings"][name]["attention_scaling"] = float(model.model.rotary_emb.attention_scaling)
-    (DATA / "hf_rope_scaling.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    np.savez_compressed(DATA / "hf_rope_scaling_logits.npz", **logits)
+    write_reference(DATA, "hf_rope_scaling", report, logits)
     print(json.dumps({k: v["generated_ids"] for k, v in report["scalings"].items()}))
 
 

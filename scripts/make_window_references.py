@@ -31,13 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 sys.path.insert(0, str(ROOT / "tests"))
 
-from hf_greedy import greedy_reference  # noqa: E402
+from hf_greedy import greedy_reference, new_report, write_reference  # noqa: E402
 from importers.tiny_window import ARCHS, PROMPT_IDS, STEPS, window_checkpoints  # noqa: E402
 
 
 def main() -> None:
-    report: dict = {"prompt_ids": PROMPT_IDS, "steps": STEPS, "torch": torch.__version__,
-                    "transformers": transformers.__version__, "architectures": {}}  # fmt: skip
+    report = new_report(PROMPT_IDS, STEPS, "architectures")
     logits: dict[str, np.ndarray] = {}
     with tempfile.TemporaryDirectory() as tmp:
         paths = window_checkpoints(Path(tmp), DATA)
@@ -52,8 +51,7 @@ def main() -> None:
             plain = transformers.AutoModelForCausalLM.from_pretrained(paths[f"{name}_folder"], dtype=torch.float32,
                                                                       config=type(model.config)(**config), **kw).eval()  # fmt: skip
             logits[f"{name}_full_attention"] = greedy_reference(plain, PROMPT_IDS, 1)[0]
-    (DATA / "hf_windows.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    np.savez_compressed(DATA / "hf_windows_logits.npz", **logits)
+    write_reference(DATA, "hf_windows", report, logits)
     print(json.dumps({k: [v["model_class"], v["generated_ids"]] for k, v in report["architectures"].items()}))
 
 
