@@ -344,6 +344,29 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
 """
 
 
+def dp4a_peak_wgsl(chains: int, iterations: int, unroll: int) -> str:
+    """``chains`` independent chains of ``a = dot4I8Packed(a, m) + c`` per invocation (each step one DP4A where
+    the GPU has it: four 8-bit multiply-adds), ``unroll`` steps per loop iteration."""
+    init = "\n".join(f"  var a{i} = seed + {i + 1}u;" for i in range(chains))
+    step = "\n".join(f"    a{i} = bitcast<u32>(dot4I8Packed(a{i}, m) + c);" for i in range(chains))
+    total = " + ".join(f"a{i}" for i in range(chains))
+    body = "\n".join([step] * unroll)
+    return f"""@group(0) @binding(0) var<storage, read_write> sink: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
+  let seed = gid.x & 7u;
+  let m = 0x01ff0201u + (gid.x >> 20u);
+  let c = i32(gid.x >> 24u) + 3;
+{init}
+  for (var i = 0u; i < {iterations}u; i += 1u) {{
+{body}
+  }}
+  let t = {total};
+  if (t == 12345u) {{ sink[0] = f32(t); }}
+}}
+"""
+
+
 def run_peak(lab: Lab, variants, workgroups: int, reps: int) -> list[dict]:
     """FMA throughput of each (elem, width, chains, iterations, unroll) variant, timed by timestamps."""
     sink = lab.dev.empty(16)
@@ -352,10 +375,12 @@ def run_peak(lab: Lab, variants, workgroups: int, reps: int) -> list[dict]:
         label = f"peak {elem} vec{width} chains={chains} iters={iterations} unroll={unroll} wg={workgroups}"
         if elem == "f16" and "shader-f16" not in lab.dev.features:
             continue
-        p = lab.pipeline(peak_wgsl(elem, width, chains, iterations, unroll), label)
+        source = dp4a_peak_wgsl(chains, iterations, unroll) if elem == "dp4a" else peak_wgsl(elem, width, chains, iterations, unroll)
+        p = lab.pipeline(source, label)
         g = lab.group(p, [sink])
         t = lab.time(p, [g], (workgroups, 1, 1), reps)
-        tflops = workgroups * 256 * iterations * unroll * chains * width * 2 / t / 1e12
+        # a DP4A step is four multiply-adds (8 operations), an fma of width w is w (2w)
+        tflops = workgroups * 256 * iterations * unroll * chains * (4 if elem == "dp4a" else width) * 2 / t / 1e12
         print(f"{label:66s} {t * 1e6:9.1f} us {tflops:8.2f} TFLOP/s", flush=True)
         out.append({"kernel": "peak", "elem": elem, "width": width, "chains": chains, "iterations": iterations,
                     "unroll": unroll, "workgroups": workgroups, "us": t * 1e6, "TFLOPs": tflops})  # fmt: skip
@@ -550,9 +575,10 @@ def main() -> int:
             results += run_gemv_dp4a(lab, n, k, variants, copies=1 if args.small else 4, reps=2 if args.small else 50, rng=rng)
     if "peak" in args.only:  # what measure_fma_peak measures (vec4 x 8 chains, 4096 steps, 1024 workgroups), and variations
         variants = [("f32", 4, 8, 4096, 1), ("f32", 4, 8, 512, 8), ("f32", 1, 16, 512, 8), ("f32", 4, 4, 512, 8),
-                    ("f16", 4, 8, 4096, 1), ("f16", 4, 8, 512, 8), ("f16", 2, 16, 512, 8)]  # fmt: skip
+                    ("f16", 4, 8, 4096, 1), ("f16", 4, 8, 512, 8), ("f16", 2, 16, 512, 8),
+                    ("dp4a", 1, 8, 512, 8), ("dp4a", 1, 16, 512, 8)]  # fmt: skip
         if args.small:
-            variants = [(e, w, ch, 16, u) for e, w, ch, _, u in variants[:3]]
+            variants = [(e, w, ch, 16, u) for e, w, ch, _, u in variants[:3] + variants[-1:]]
         for wg in (1024,) if args.small else (1024, 4096):
             results += run_peak(lab, variants, wg, reps=1 if args.small else 2)
     if "gemm" in args.only:
