@@ -318,6 +318,156 @@ def gemm_wgsl(m: int, n: int, k: int, bm: int, bn: int, bk: int, math: str, unro
     return "\n".join(lines) + "\n"
 
 
+def gemm_dp4a_wgsl(m: int, n: int, k: int, bm: int, bn: int, blocks: int) -> str:
+    """Y[m, n] = sum_k X[m, k] W[n, k] on 8-bit integer dot products: X already quantized in blocks of 32 (int8
+    words, per block (d, 8 d sum q): ``quantize_x_q8``), W's Q4_0 codes kept as 4-bit unsigned bytes (the 8 of
+    the code's offset is the ``8 d sum q`` term). A (bm x bn) tile per workgroup of 256 invocations (16 x 16),
+    a (bm/16 x bn/16) register tile, ``blocks`` blocks of 32 per step. Workgroup memory holds the tile's words
+    ([word][m] and [word][n], four rows or columns per vector), the rows' (d, 8 d sum) and the columns' scales;
+    per block each invocation sums 8 DP4As per output in i32, then one f32 multiply-add per output."""
+    nb = k // 32
+    tm, tn = bm // 16, bn // 16
+    gm, gn = tm // 4, tn // 4
+    bw = 8 * blocks  # words per row per step
+    lines: list[str] = []
+    add = lines.append
+    add("enable f16;")
+    add("@group(0) @binding(0) var<storage, read> XQ: array<vec4<u32>>;")
+    add("@group(0) @binding(1) var<storage, read> XD: array<vec2<f32>>;")
+    add("@group(0) @binding(2) var<storage, read> codes: array<vec4<u32>>;")
+    add("@group(0) @binding(3) var<storage, read> scales: array<f16>;")
+    add("@group(0) @binding(4) var<storage, read_write> Y: array<f32>;")
+    add(f"var<workgroup> As: array<vec4<u32>, {bw * bm // 4}>;")
+    add(f"var<workgroup> Ad: array<vec4<f32>, {blocks * bm // 4}>;")
+    add(f"var<workgroup> Ao: array<vec4<f32>, {blocks * bm // 4}>;")
+    add(f"var<workgroup> Bs: array<vec4<u32>, {bw * bn // 4}>;")
+    add(f"var<workgroup> Bd: array<vec4<f32>, {blocks * bn // 4}>;")
+    add("@compute @workgroup_size(256)")
+    add("fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {")
+    add("  let t = lid.x; let tx = t % 16u; let ty = t / 16u;")
+    add(f"  let n0 = wid.x * {bn}u; let m0 = wid.y * {bm}u;")
+    a_units = bm * 2 * blocks  # half-blocks (4 words) of X per step
+    b_units = bn * blocks  # code blocks (4 words) of W per step
+    a_per = -(-a_units // 256)
+    b_per = -(-b_units // 256)
+
+    def global_loads(kb: str) -> None:
+        for i in range(a_per):
+            add(f"    let au{i} = min(t + {256 * i}u, {a_units - 1}u); let ar{i} = au{i} % {bm}u; let ah{i} = au{i} / {bm}u;")
+            add(f"    let arow{i} = min(m0 + ar{i}, {m - 1}u); let ab{i} = {kb} * {blocks}u + ah{i} / 2u;")
+            add(f"    let pa{i} = XQ[(arow{i} * {nb}u + ab{i}) * 2u + ah{i} % 2u];")
+            add(f"    let pd{i} = XD[arow{i} * {nb}u + ab{i}];")
+        for i in range(b_per):
+            add(f"    let bu{i} = min(t + {256 * i}u, {b_units - 1}u); let bc{i} = bu{i} % {bn}u; let bb{i} = bu{i} / {bn}u;")
+            add(f"    let brow{i} = min(n0 + bc{i}, {n - 1}u); let bblk{i} = {kb} * {blocks}u + bb{i};")
+            add(f"    let pc{i} = codes[brow{i} * {nb}u + bblk{i}];")
+            add(f"    let ps{i} = f32(scales[brow{i} * {nb}u + bblk{i}]);")
+
+    def stage() -> None:
+        for i in range(a_per):
+            add(f"    if (t + {256 * i}u < {a_units}u) {{")
+            for c in range(4):
+                add(f"      As[(ah{i} * 4u + {c}u) * {bm // 4}u + ar{i} / 4u][ar{i} % 4u] = pa{i}[{c}];")
+            add(f"      if (ah{i} % 2u == 0u) {{ Ad[(ah{i} / 2u) * {bm // 4}u + ar{i} / 4u][ar{i} % 4u] = pd{i}.x;"
+                f" Ao[(ah{i} / 2u) * {bm // 4}u + ar{i} / 4u][ar{i} % 4u] = pd{i}.y; }}")
+            add("    }")
+        for i in range(b_per):
+            add(f"    if (t + {256 * i}u < {b_units}u) {{")
+            for c in range(4):
+                add(f"      Bs[(bb{i} * 8u + {c}u) * {bn // 4}u + bc{i} / 4u][bc{i} % 4u] = pc{i}[{c}] & 0x0F0F0F0Fu;")
+                add(f"      Bs[(bb{i} * 8u + {c + 4}u) * {bn // 4}u + bc{i} / 4u][bc{i} % 4u] = (pc{i}[{c}] >> 4u) & 0x0F0F0F0Fu;")
+            add(f"      Bd[bb{i} * {bn // 4}u + bc{i} / 4u][bc{i} % 4u] = ps{i};")
+            add("    }")
+
+    for r in range(tm):
+        for c in range(gn):
+            add(f"  var acc{r}_{c} = vec4<f32>(0.0);")
+    add("  {")
+    global_loads("0u")
+    stage()
+    add("  }")
+    add("  workgroupBarrier();")
+    steps = nb // blocks
+    add(f"  for (var kb = 0u; kb < {steps}u; kb += 1u) {{")
+    add(f"    let kn = min(kb + 1u, {steps - 1}u);")
+    global_loads("kn")
+    for blk in range(blocks):
+        add("    {")
+        for r in range(tm):
+            for c in range(gn):
+                add(f"      var s{r}_{c} = vec4<i32>(0);")
+        for w in range(8):
+            add("      {")
+            word = blk * 8 + w
+            for g in range(gm):
+                add(f"        let a{g} = As[{word * bm // 4}u + {g * bm // (4 * gm)}u + ty];")
+            for g in range(gn):
+                add(f"        let b{g} = Bs[{word * bn // 4}u + {g * bn // (4 * gn)}u + tx];")
+            for r in range(tm):
+                a = f"a{r // 4}[{r % 4}]"
+                for c in range(gn):
+                    add(f"        s{r}_{c} += vec4<i32>(dot4I8Packed({a}, b{c}.x), dot4I8Packed({a}, b{c}.y), "
+                        f"dot4I8Packed({a}, b{c}.z), dot4I8Packed({a}, b{c}.w));")
+            add("      }")
+        for g in range(gm):
+            add(f"      let d{g} = Ad[{blk * bm // 4}u + {g * bm // (4 * gm)}u + ty];")
+            add(f"      let o{g} = Ao[{blk * bm // 4}u + {g * bm // (4 * gm)}u + ty];")
+        for g in range(gn):
+            add(f"      let sc{g} = Bd[{blk * bn // 4}u + {g * bn // (4 * gn)}u + tx];")
+        for r in range(tm):
+            for c in range(gn):
+                add(f"      acc{r}_{c} += sc{c} * (vec4<f32>(s{r}_{c}) * d{r // 4}[{r % 4}] - o{r // 4}[{r % 4}]);")
+        add("    }")
+    add("    workgroupBarrier();")
+    add(f"    if (kb + 1u < {steps}u) {{")
+    stage()
+    add("    }")
+    add("    workgroupBarrier();")
+    add("  }")
+    for r in range(tm):
+        add(f"  {{ let row = m0 + {(r // 4) * bm // gm}u + ty * 4u + {r % 4}u;")
+        add(f"    if (row < {m}u) {{")
+        for c in range(gn):
+            add(f"      {{ let col = n0 + {c * bn // gn}u + tx * 4u;")
+            for e in range(4):
+                add(f"        if (col + {e}u < {n}u) {{ Y[row * {n}u + col + {e}u] = acc{r}_{c}[{e}]; }}")
+            add("      }")
+        add("    }")
+        add("  }")
+    add("}")
+    return "\n".join(lines) + "\n"
+
+
+def run_gemm_dp4a(lab: Lab, m: int, n: int, k: int, variants, reps: int, rng) -> list[dict]:
+    codes, scales, values = q4_0_random(rng, n, k)
+    x = rng.standard_normal((m, k)).astype(np.float32)
+    xq, xd, xdeq = quantize_x_q8(x)
+    ref = x.astype(np.float64) @ values.astype(np.float64).T
+    ref_q = xdeq.reshape(m, k).astype(np.float64) @ values.astype(np.float64).T
+    bufs = [lab.dev.buffer(a) for a in (xq, xd, codes, scales)]
+    y = lab.dev.empty(4 * m * n)
+    out = []
+    for bm, bn, blocks in variants:
+        label = f"gemm-dp4a {m}x{n}x{k} tile={bm}x{bn}x{32 * blocks}"
+        try:
+            p = lab.pipeline(gemm_dp4a_wgsl(m, n, k, bm, bn, blocks), label)
+        except Exception as err:  # a variant the adapter refuses is reported, not fatal
+            print(f"{label}: FAILED {str(err).splitlines()[0][:300]}", flush=True)
+            continue
+        g = lab.group(p, [*bufs, y])
+        grid = (-(-n // bn), -(-m // bm), 1)
+        lab.dev.write(y, np.full(m * n, np.nan, np.float32))
+        lab.time(p, [g], grid, 1)
+        got = lab.dev.read(y, np.float32, m * n).reshape(m, n).astype(np.float64)
+        err, errq = rel_err(got, ref), rel_err(got, ref_q)
+        t = lab.time(p, [g], grid, reps)
+        tflops = 2 * m * n * k / t / 1e12
+        print(f"{label:66s} {t * 1e6:9.1f} us {tflops:8.2f} TFLOP/s  err {err:.1e} (vs q8 x {errq:.1e})", flush=True)
+        out.append({"kernel": "gemm-dp4a", "m": m, "n": n, "k": k, "bm": bm, "bn": bn, "blocks": blocks, "us": t * 1e6,
+                    "TFLOPs": tflops, "rel_err": err, "rel_err_q8": errq})
+    return out
+
+
 def peak_wgsl(elem: str, width: int, chains: int, iterations: int, unroll: int) -> str:
     """``chains`` independent ``vec<width><elem>`` fma chains per invocation (width 1: scalars), ``unroll``
     copies of the chain step per loop iteration."""
@@ -553,7 +703,7 @@ def main() -> int:
         bw = measure_read_bandwidth(lab.dev)
         print(f"read bandwidth {bw['bytes_per_s'] / 1e9:.0f} GB/s", flush=True)
         results.append({"kernel": "read", "GBps": bw["bytes_per_s"] / 1e9})
-    if "gemv" in args.only:
+    if "gemv" in args.only.split(","):
         shapes = [(96, 512)] if args.small else [(14336, 4096), (4096, 14336), (4096, 4096), (1024, 4096)]
         for n, k in shapes:
             variants = [(r, g, s, u, conv) for r in (4, 8) for g, s in ((1, 4), (2, 2), (4, 1), (2, 4), (8, 1), (1, 8))
@@ -561,7 +711,7 @@ def main() -> int:
             if args.small:
                 variants = [(4, 1, 2, 2, "magic"), (2, 2, 1, 1, "i2f")]
             results += run_gemv(lab, n, k, variants, copies=1 if args.small else 4, reps=2 if args.small else 50, rng=rng)
-    if "dp4a" in args.only:
+    if "dp4a" in args.only.split(","):
         shapes = [(96, 512)] if args.small else [(28672, 4096), (4096, 14336), (4096, 4096), (6144, 4096)]
         for n, k in shapes:
             if args.small:
@@ -573,7 +723,7 @@ def main() -> int:
                 floats = [(4, 4, 1, 2, "magic"), (2, 4, 1, 2, "magic"), (2, 2, 2, 2, "magic")]
             results += run_gemv(lab, n, k, floats, copies=1 if args.small else 4, reps=2 if args.small else 50, rng=rng)
             results += run_gemv_dp4a(lab, n, k, variants, copies=1 if args.small else 4, reps=2 if args.small else 50, rng=rng)
-    if "peak" in args.only:  # what measure_fma_peak measures (vec4 x 8 chains, 4096 steps, 1024 workgroups), and variations
+    if "peak" in args.only.split(","):  # what measure_fma_peak measures (vec4 x 8 chains, 4096 steps, 1024 workgroups), and variations
         variants = [("f32", 4, 8, 4096, 1), ("f32", 4, 8, 512, 8), ("f32", 1, 16, 512, 8), ("f32", 4, 4, 512, 8),
                     ("f16", 4, 8, 4096, 1), ("f16", 4, 8, 512, 8), ("f16", 2, 16, 512, 8),
                     ("dp4a", 1, 8, 512, 8), ("dp4a", 1, 16, 512, 8)]  # fmt: skip
@@ -581,7 +731,7 @@ def main() -> int:
             variants = [(e, w, ch, 16, u) for e, w, ch, _, u in variants[:3] + variants[-1:]]
         for wg in (1024,) if args.small else (1024, 4096):
             results += run_peak(lab, variants, wg, reps=1 if args.small else 2)
-    if "gemm" in args.only:
+    if "gemm" in args.only.split(","):
         shapes = [(70, 200, 128)] if args.small else [(512, 14336, 4096), (512, 4096, 14336)]
         for m, n, k in shapes:
             variants = [(bm, bn, bk, math, u) for bm, bn in ((128, 128), (64, 128)) for bk in (32, 64) for math in ("f32", "f16")
@@ -589,6 +739,11 @@ def main() -> int:
             if args.small:
                 variants = [(64, 128, 64, "f16", True), (128, 128, 32, "f32", False)]
             results += run_gemm(lab, m, n, k, variants, reps=2 if args.small else 20, rng=rng)
+    if "gemm-dp4a" in args.only.split(","):
+        shapes = [(70, 200, 128)] if args.small else [(512, 14336, 4096), (512, 4096, 14336)]
+        for m, n, k in shapes:
+            variants = [(64, 128, 1), (128, 128, 2)] if args.small else [(128, 128, 1), (128, 128, 2), (64, 128, 1), (64, 128, 2), (128, 64, 1)]
+            results += run_gemm_dp4a(lab, m, n, k, variants, reps=2 if args.small else 20, rng=rng)
     print("best per shape:")
     best: dict[tuple, dict] = {}
     for r in results:
