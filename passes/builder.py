@@ -202,5 +202,14 @@ class IRBuilder:
         self.insert(op)
         return op.results
 
+    def when(self, cond: SSAValue, then: Callable[[IRBuilder], None]) -> None:
+        """``scf.if`` without results or else branch: ``then`` writes ops for their effect only (stores)."""
+
+        def then_yields_nothing(b: IRBuilder) -> list[SSAValue]:
+            then(b)
+            return []
+
+        self.if_then(cond, then_yields_nothing)
+
 
 __all__ = ["F32", "INDEX", "IRBuilder", "i1"]

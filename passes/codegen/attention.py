@@ -47,7 +47,7 @@ from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.passes.codegen.common import ILP, outputs
 from rusty_ir.passes.codegen.kernel import Kernel, load, store
 from rusty_ir.passes.codegen.kv_cache import cache_load, cache_load_run, cache_row
-from rusty_ir.passes.codegen.materialize import Materializer
+from rusty_ir.passes.codegen.materialize import Materializer, uniform
 
 
 def _attention(ops: Sequence[Operation]) -> AttentionOp:
@@ -325,7 +325,7 @@ def _finish(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _G
         for h in range(heads):
             col = ib.addi(ib.addi(q_col0, ib.index(h * hd)), d)
             out = ib.divf(total(ib, partial_acc, h), total(ib, partial_l, h))
-            mat.known[op.result] = lambda _b, _idx, out=out: out
+            mat.known[op.result] = uniform(out)
             for value, buf in outputs(kernel, ops):
                 store(ib, mat.element(ib, value, [s, col]), buf, [s, col])
         return []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from xdsl.dialects import arith, bufferization
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Operation, SSAValue
 
@@ -18,14 +19,14 @@ ILP = 4
 
 def outputs(kernel: Kernel, ops: Sequence[Operation]) -> list[tuple[SSAValue, SSAValue]]:
     """(tensor value, kernel buffer) for each ``materialize_in_destination`` of the region."""
-    out = []
+    out: list[tuple[SSAValue, SSAValue]] = []
     for op in ops:
         if isinstance(op, bufferization.MaterializeInDestinationOp):
             out.append((op.source, kernel.body_args[op.dest]))
     return out
 
 
-_KINDS = {arith.AddfOp: "add", arith.MaximumfOp: "max", arith.MinimumfOp: "min"}
+_KINDS: dict[type[Operation], str] = {arith.AddfOp: "add", arith.MaximumfOp: "max", arith.MinimumfOp: "min"}
 
 
 def reduction_kind(op: linalg.GenericOp) -> str:
@@ -34,7 +35,7 @@ def reduction_kind(op: linalg.GenericOp) -> str:
     uses = list(acc.uses)
     if len(uses) != 1 or type(uses[0].operation) not in _KINDS:
         raise RustyError("a reduction body must fold into its accumulator with one addf, maximumf or minimumf", op)
-    return _KINDS[type(uses[0].operation)]  # type: ignore[index]
+    return _KINDS[type(uses[0].operation)]
 
 
 def pick(b: IRBuilder, index: SSAValue, candidates: Sequence[tuple[SSAValue, SSAValue]]) -> SSAValue:
@@ -49,7 +50,7 @@ def pick(b: IRBuilder, index: SSAValue, candidates: Sequence[tuple[SSAValue, SSA
     if isinstance(owner, arith.XOrIOp) and len(candidates) % 2 == 0:
         for x, y in ((owner.lhs, owner.rhs), (owner.rhs, owner.lhs)):
             one = y.owner
-            if isinstance(one, arith.ConstantOp) and getattr(one.value, "value", None) is not None and one.value.value.data == 1:
+            if isinstance(one, arith.ConstantOp) and isinstance(one.value, IntegerAttr | FloatAttr) and one.value.value.data == 1:
                 for j, (key, _) in enumerate(candidates):
                     if key is x:
                         return candidates[j ^ 1][1]
@@ -62,7 +63,7 @@ def pick(b: IRBuilder, index: SSAValue, candidates: Sequence[tuple[SSAValue, SSA
 def clone_body(b: IRBuilder, op: linalg.GenericOp, inputs: Sequence[SSAValue], acc: Sequence[SSAValue]) -> list[SSAValue]:
     """Clone a contraction's body with scalar inputs and accumulators: the new accumulators."""
     block = op.body.block
-    mapping = dict(zip(block.args, [*inputs, *acc]))
+    mapping: dict[SSAValue, SSAValue] = dict(zip(block.args, [*inputs, *acc]))
     yielded: list[SSAValue] = []
     for inner in block.ops:
         if isinstance(inner, linalg.YieldOp):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from xdsl.dialects import arith, memref
 from xdsl.dialects.builtin import FloatAttr
@@ -25,7 +26,7 @@ from rusty_ir.passes.builder import INDEX, IRBuilder
 from rusty_ir.passes.codegen.common import outputs
 from rusty_ir.passes.codegen.kernel import Kernel
 from rusty_ir.passes.codegen.kv_cache import cache_row, store_cache
-from rusty_ir.passes.codegen.materialize import Materializer, WeightRef, apply_map, static_shape
+from rusty_ir.passes.codegen.materialize import Materializer, WeightRef, apply_map, static_shape, uniform
 from rusty_ir.passes.dispatch.analysis import Kind, is_mac, kind, maps, reduction_dims
 
 
@@ -181,7 +182,7 @@ class Contraction:
         to the KV cache where the region does; ``known(i, b, idx)`` gives result ``i``'s value at index ``idx``
         (the epilogue may read a neighbour row, as RoPE reads its partner)."""
         for i, result in enumerate(self.root.results):
-            self.mat.known[result] = lambda ib, idx, i=i: known(i, ib, idx)
+            self.mat.known[result] = partial(known, i)
         idx = [token, n] if self.batched else [n]
         for value, buf in outputs(self.kernel, self.ops):
             if self._mine(value):
@@ -202,12 +203,15 @@ def by_segment(b: IRBuilder, tile: SSAValue, tiles: Sequence[int], body: Callabl
         body(b, 0, tile)
         return
 
+    def segment(sb: IRBuilder, i: int, local: SSAValue) -> list[SSAValue]:
+        body(sb, i, local)
+        return []  # the scf.if yields nothing
+
     def chain(cb: IRBuilder, i: int, start: int) -> list[SSAValue]:
         local = cb.subi(tile, cb.index(start)) if start else tile
         if i == len(tiles) - 1:
-            body(cb, i, local)
-            return []
-        cb.if_then(cb.cmpi("ult", tile, cb.index(start + tiles[i])), lambda tb: (body(tb, i, local), [])[1],
+            return segment(cb, i, local)
+        cb.if_then(cb.cmpi("ult", tile, cb.index(start + tiles[i])), lambda tb: segment(tb, i, local),
                    lambda eb: chain(eb, i + 1, start + tiles[i]))  # fmt: skip
         return []
 
@@ -243,7 +247,7 @@ def analyse(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], root: l
     def build(b: IRBuilder, args: Sequence[SSAValue]) -> list[SSAValue]:
         token, k, *reduced = args
         for red, value in zip(prologue, reduced):
-            mat.known[red.results[0]] = lambda _b, _idx, v=value: v
+            mat.known[red.results[0]] = uniform(value)
         loop = [token, b.index(0), k] if batched else [b.index(0), k]
         return [mat.element(b, x, apply_map(b, x_map, loop))]
 

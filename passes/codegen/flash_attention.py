@@ -35,9 +35,10 @@ once per block of Bq query rows.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from xdsl.dialects import arith, gpu, vector
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, Float16Type, VectorType, f32
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, Float16Type, MemRefType, VectorType, f32
 from xdsl.ir import Operation, SSAValue
 
 from rusty_ir.dialects.linalg_ext import AttentionOp
@@ -197,13 +198,13 @@ def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Oper
     ls, acc = carried[len(mine) : 2 * len(mine)], carried[2 * len(mine) :]
     totals = kernel.shared(bq, F32)
     for r, lsum in zip(mine, ls):
-        b.if_then(b.cmpi("eq", lane, b.index(0)), lambda ib, r=r, lsum=lsum: (store(ib, lsum, totals, [r]), [])[1])
+        b.when(b.cmpi("eq", lane, b.index(0)), partial(store, value=lsum, buf=totals, indices=[r]))
     b.insert(gpu.BarrierOp())
     cols = [b.addi(b.addi(b.muli(h, b.index(hd)), b.muli(ox, b.index(4))), b.index((j // 4) * col_stride + j % 4)) for j in range(tn)]
     for i, row in enumerate(out_rows):
         s = b.addi(s0, row)
         row_acc = acc[i * (tn // 4) : (i + 1) * (tn // 4)]
-        b.if_then(b.cmpi("ult", s, rows), lambda wb, row=row, s=s, row_acc=row_acc: _write_row(kernel, mat, op, ops, wb, row_acc, totals, row, s, cols))
+        b.if_then(b.cmpi("ult", s, rows), partial(_write_row, kernel, mat, op, ops, row_acc=row_acc, totals=totals, row=row, s=s, cols=cols))
 
 
 def _store_scores(lb: IRBuilder, op: AttentionOp, sc: Sequence[SSAValue], scores: SSAValue, tile: tuple[SSAValue, SSAValue], bk: int,
@@ -234,7 +235,8 @@ def _online_softmax(kernel: Kernel, lb: IRBuilder, op: AttentionOp, tiles: tuple
     rows' rescaling factors (``alphas``) stored from the ``scores`` tile."""
     scores, p_t, alphas = tiles
     lane, lanes = lanes_of
-    elem = p_t.type.element_type  # type: ignore[attr-defined]  # a memref (xDSL types SSAValue.type as Attribute)
+    assert isinstance(p_t.type, MemRefType)  # a workgroup tile (xDSL types SSAValue.type as Attribute)
+    elem = p_t.type.element_type
     new_m, new_l = [], []
     for r, m, lsum in zip(mine, ms, ls):
         keys = [lb.addi(lb.index(i * lanes), lane) for i in range(bk // lanes)]
@@ -253,7 +255,7 @@ def _online_softmax(kernel: Kernel, lb: IRBuilder, op: AttentionOp, tiles: tuple
         (total,) = kernel.reduce(lb, "add", [total], lanes)
         for key, p in zip(keys, ps):
             store(lb, lb.value(arith.TruncFOp(p, elem)) if isinstance(elem, Float16Type) else p, p_t, [key, r])
-        lb.if_then(lb.cmpi("eq", lane, lb.index(0)), lambda ib, r=r, alpha=alpha: (store(ib, alpha, alphas, [r]), [])[1])
+        lb.when(lb.cmpi("eq", lane, lb.index(0)), partial(store, value=alpha, buf=alphas, indices=[r]))
         new_m.append(m_new)
         new_l.append(lb.addf(lb.mulf(lsum, alpha), total))
     return new_m, new_l

@@ -34,6 +34,7 @@ multiple of ``4 * W``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from xdsl.dialects import arith, gpu, vector
 from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, Float16Type, VectorType, f32
@@ -230,7 +231,7 @@ def _epilogue(c: Contraction, b: IRBuilder, acc: Sequence[SSAValue], row_sums: l
 
                 for col in cols:
                     if c.n_total % per_w:
-                        rb.if_then(rb.cmpi("ult", col, rb.index(c.n_total)), lambda sb, col=col, known=known: (c.store_outputs(sb, token, col, known), [])[1])
+                        rb.when(rb.cmpi("ult", col, rb.index(c.n_total)), partial(c.store_outputs, token=token, n=col, known=known))
                     else:
                         c.store_outputs(rb, token, col, known)
             return []

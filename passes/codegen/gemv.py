@@ -25,6 +25,7 @@ reduced dot products.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from xdsl.dialects import arith, gpu
 from xdsl.dialects.builtin import i32
@@ -223,10 +224,10 @@ class _Walk:
                     continue
                 for ti in range(len(t_in)):  # the general path: the contraction's body per value
                     first = self.slot(ti, r, 0)
-                    new = acc[first : first + c.n_out]
+                    outs = acc[first : first + c.n_out]
                     for k, x in zip(ks, xs[ti]):
-                        new = clone_body(lb, c.root, [x, *(c.mat.element(lb, w, [n, k]) for w in c.weights)], new)
-                    acc[first : first + c.n_out] = [lb.select(ok, v, a) for v, a in zip(new, acc[first : first + c.n_out])] if ok is not None else new
+                        outs = clone_body(lb, c.root, [x, *(c.mat.element(lb, w, [n, k]) for w in c.weights)], outs)
+                    acc[first : first + c.n_out] = [lb.select(ok, v, a) for v, a in zip(outs, acc[first : first + c.n_out])] if ok is not None else outs
 
         return self.run(b, inits, body)
 
@@ -341,7 +342,7 @@ def _epilogue(c: Contraction, b: IRBuilder, lane: SSAValue, ns: Sequence[SSAValu
             def store_rows(sb: IRBuilder, t: SSAValue = t, known=known) -> list[SSAValue]:
                 for n in ns:
                     if c.n_total % rows_per_wg:
-                        sb.if_then(sb.cmpi("ult", n, sb.index(c.n_total)), lambda rb, n=n: (c.store_outputs(rb, t, n, known), [])[1])
+                        sb.when(sb.cmpi("ult", n, sb.index(c.n_total)), partial(c.store_outputs, token=t, n=n, known=known))
                     else:  # consecutive rows' stores in one block: vectorize merges them
                         c.store_outputs(sb, t, n, known)
                 return []

@@ -75,8 +75,9 @@ class Kernel:
         self.grid = Block(arg_types=types)
         self.b = IRBuilder(self.body)
         self.grid_b = IRBuilder(self.grid)
-        self.body_args = dict(zip(region.block.args, self.body.args))
-        self.grid_args = dict(zip(region.block.args, self.grid.args))
+        # keyed by SSAValue: callers look up any region value (an operand, a ``dest``), not only block arguments
+        self.body_args: dict[SSAValue, SSAValue] = dict(zip(region.block.args, self.body.args))
+        self.grid_args: dict[SSAValue, SSAValue] = dict(zip(region.block.args, self.grid.args))
         self.extra_args = list(self.body.args[len(region.args) :])
 
     @property

@@ -27,8 +27,9 @@ from xdsl.dialects import arith, bufferization, memref, tensor
 from xdsl.dialects.builtin import IntegerAttr, MemRefType, TensorType
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Operation, SSAValue
-from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
+from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr, AffineMap
 
+from rusty_ir.dialects.linalg_ext import AttentionOp
 from rusty_ir.dialects.quant import DequantizeOp, DotBlockOp, LoadBlockOp, LoadOp, kernel_block
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
@@ -37,6 +38,11 @@ from rusty_ir.passes.dispatch.analysis import Kind, defined_within, kind, maps
 from rusty_ir.weights import Scheme
 
 Known = Callable[[IRBuilder, Sequence[SSAValue]], SSAValue]
+
+
+def uniform(value: SSAValue) -> Known:
+    """A ``Materializer.known`` entry that is ``value`` at every index (a reduced total, a row's result)."""
+    return lambda _b, _idx: value
 
 
 @dataclass(frozen=True)
@@ -124,13 +130,13 @@ class Materializer:
     def _dynamic_dim(self, b: IRBuilder, value: SSAValue, i: int, args: dict[SSAValue, SSAValue]) -> SSAValue:
         op = value.owner
         if isinstance(op, linalg.GenericOp | linalg.FillOp):
-            return self._dynamic_dim(b, op.outputs[list(op.results).index(value)], i, args)  # pyright: ignore[reportArgumentType]
+            return self._dynamic_dim(b, op.outputs[_result_number(op, value)], i, args)
         if isinstance(op, tensor.EmptyOp):
             shape = static_shape(value)
             size = op.dynamic_sizes[sum(1 for d in shape[:i] if d < 0)]
             return self._index_value(b, size, args)
-        if kind(op) is Kind.ATTENTION:
-            return self._dynamic_dim(b, op.operands[0], i, args)  # pyright: ignore[reportOptionalMemberAccess]
+        if isinstance(op, AttentionOp):  # the kind ATTENTION: its result has the shape of its queries
+            return self._dynamic_dim(b, op.operands[0], i, args)
         buffer = op.memref if isinstance(op, bufferization.ToTensorOp) else value
         if buffer in args and isinstance(buffer.type, MemRefType):
             # a tensor read from an argument buffer: the buffer's own size
@@ -164,9 +170,11 @@ class Materializer:
             return b.value(_load(buf, idx))
         op = value.owner
         if isinstance(op, linalg.GenericOp):
-            if kind(op) is not Kind.ELEMENTWISE:
-                raise RustyError(f"a {kind(op).value} result is read before its kernel phase computed it", op)  # pyright: ignore[reportOptionalMemberAccess]
-            return self.generic_at(b, op, idx)[list(op.results).index(value)]
+            op_kind = kind(op)
+            if op_kind is not Kind.ELEMENTWISE:
+                assert op_kind is not None  # every linalg.generic has a kind
+                raise RustyError(f"a {op_kind.value} result is read before its kernel phase computed it", op)
+            return self.generic_at(b, op, idx)[_result_number(op, value)]
         if isinstance(op, DequantizeOp):
             return self.element(b, op.input, idx)
         if isinstance(op, linalg.FillOp):
@@ -230,9 +238,15 @@ class Materializer:
         return out
 
 
-def apply_map(b: IRBuilder, amap: object, loop: Sequence[SSAValue]) -> list[SSAValue]:
+def _result_number(op: Operation, value: SSAValue) -> int:
+    """Which result of ``op`` ``value`` is."""
+    results: list[SSAValue] = list(op.results)
+    return results.index(value)
+
+
+def apply_map(b: IRBuilder, amap: AffineMap, loop: Sequence[SSAValue]) -> list[SSAValue]:
     out: list[SSAValue] = []
-    for expr in amap.results:  # pyright: ignore[reportAttributeAccessIssue]
+    for expr in amap.results:
         if isinstance(expr, AffineDimExpr):
             out.append(loop[expr.position])
         elif isinstance(expr, AffineConstantExpr):
@@ -248,4 +262,4 @@ def _load(buf: SSAValue, idx: Sequence[SSAValue]) -> Operation:
     return memref.LoadOp.get(buf, idx)
 
 
-__all__ = ["Materializer", "WeightRef", "apply_map", "static_shape"]
+__all__ = ["Known", "Materializer", "WeightRef", "apply_map", "static_shape", "uniform"]

@@ -22,7 +22,7 @@ from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
 from rusty_ir.passes.codegen.common import outputs, reduction_kind
 from rusty_ir.passes.codegen.kernel import Kernel, store
-from rusty_ir.passes.codegen.materialize import Materializer, static_shape
+from rusty_ir.passes.codegen.materialize import Materializer, static_shape, uniform
 from rusty_ir.passes.dispatch.analysis import Kind, kind
 from rusty_ir.passes.tiling.distribute_to_gpu_ids import delinearize
 
@@ -60,10 +60,14 @@ def lower_row(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> li
 
                 (partial,) = ib.for_loop(tid, length, ib.index(threads), [start], fold)
                 (total,) = kernel.reduce(ib, combine, [partial], threads)
-                mat.known[red.results[0]] = lambda _b, _idx, total=total: total
+                mat.known[red.results[0]] = uniform(total)
             for value, buf in outs:
                 if len(static_shape(value)) == len(row):
-                    ib.if_then(ib.cmpi("eq", tid, ib.index(0)), lambda sb, v=value, o=buf: (store(sb, mat.element(sb, v, row), o, row), [])[1])
+
+                    def put_row(sb: IRBuilder, v: SSAValue = value, o: SSAValue = buf) -> None:
+                        store(sb, mat.element(sb, v, row), o, row)
+
+                    ib.when(ib.cmpi("eq", tid, ib.index(0)), put_row)
                 else:
 
                     def put(sb: IRBuilder, c: SSAValue, _: Sequence[SSAValue], v: SSAValue = value, o: SSAValue = buf) -> list[SSAValue]:
@@ -119,10 +123,13 @@ def _lower_argmax(kernel: Kernel, mat: Materializer, op: ArgmaxOp, ops: Sequence
                 better = _better(ib, v, i, best, best_i)
                 best, best_i = ib.select(better, v, best), ib.select(better, i, best_i)
             _, index = kernel.reduce(ib, "argmax", [best, best_i], threads)
-            mat.known[op.result] = lambda _b, _idx: index
+            mat.known[op.result] = uniform(index)
             for value, buf in outs:
-                ib.if_then(ib.cmpi("eq", tid, ib.index(0)),
-                           lambda sb, v=value, o=buf: (store(sb, mat.element(sb, v, [sb.index(0)]), o, [sb.index(0)]), [])[1])  # fmt: skip
+
+                def put(sb: IRBuilder, v: SSAValue = value, o: SSAValue = buf) -> None:
+                    store(sb, mat.element(sb, v, [sb.index(0)]), o, [sb.index(0)])
+
+                ib.when(ib.cmpi("eq", tid, ib.index(0)), put)
 
         kernel.invocations(wb, [threads], per_invocation)
 

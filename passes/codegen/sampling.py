@@ -42,7 +42,7 @@ from collections.abc import Callable, Sequence
 
 from xdsl.dialects import arith, bufferization, gpu, math
 from xdsl.dialects.builtin import i32
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Attribute, Operation, SSAValue
 
 from rusty_ir.dialects.linalg_ext import SampleOp
 from rusty_ir.errors import RustyError
@@ -62,8 +62,8 @@ Fold = Callable[[IRBuilder, SSAValue, SSAValue, SSAValue, Sequence[SSAValue]], l
 """``fold(b, i, z, key, carried) -> carried``: element ``i`` of a pass."""
 
 
-def _bitcast(b: IRBuilder, x: SSAValue, to: object) -> SSAValue:
-    return b.value(arith.BitcastOp(x, to))  # pyright: ignore[reportArgumentType]
+def _bitcast(b: IRBuilder, x: SSAValue, to: Attribute) -> SSAValue:
+    return b.value(arith.BitcastOp(x, to))
 
 
 def _key(b: IRBuilder, z: SSAValue) -> SSAValue:

@@ -58,7 +58,7 @@ def _kernel(region: RegionOp, config: LoweringConfigAttr, target: TargetDescript
     """The tiled.kernel of one region under one lowering config."""
     check_limits(config, target, region)
     kernel = Kernel(region, config, target, extra)
-    mat = Materializer(kernel.body_args)  # type: ignore[arg-type]
+    mat = Materializer(kernel.body_args)
     try:
         grid = lower(kernel, mat, region_ops(region))
     except RustyError as err:
@@ -78,9 +78,9 @@ def _lower(region: RegionOp, config: LoweringConfigAttr, target: TargetDescripti
         b.insert(_kernel(region, config, target, lower_attention, [scratch]))
         b.insert(_kernel(region, config, target, lower_attention_combine, [scratch]))
     elif config.strategy == "attention" and config.config.workgroup_tile:  # blocks of query rows: FlashAttention-2
-        args = dict(zip(region.block.args, region.args))
+        args: dict[SSAValue, SSAValue] = dict(zip(region.block.args, region.args))
         query = next(o for o in region_ops(region) if isinstance(o, AttentionOp)).query
-        rows = Materializer(args).dim(b, query, 0, args)  # type: ignore[arg-type]  # on the host: a kernel cannot read a buffer's size
+        rows = Materializer(args).dim(b, query, 0, args)  # on the host: a kernel cannot read a buffer's size
         b.insert(_kernel(region, config, target, lower_flash_attention, [rows]))
     else:
         b.insert(_kernel(region, config, target, SCHEDULES[config.strategy]))
