@@ -332,7 +332,7 @@ class Fields:
     def get(self, key: str, kind: type, default: Any = ..., *, null_is_missing: bool = False) -> Any:
         """``data[key]`` if it is of ``kind`` (int, float, bool or str; an int is a float too), ``default`` when
         the key is absent (or null, with ``null_is_missing``); RustyError when absent without a default."""
-        value = self.data.get(key)
+        value: Any = self.data.get(key)  # a JSON or GGUF value, checked against ``kind`` below
         if key not in self.data or (value is None and null_is_missing):
             if default is ...:
                 raise RustyError(f"{self.source}: missing key '{key}'")

@@ -178,7 +178,7 @@ def read_gguf(path: str | Path) -> GGUFFile:
         raise RustyError(f"{path}: cannot open: {getattr(e, 'strerror', None) or e}") from None
     if mm is None:
         raise RustyError(f"{path}: truncated GGUF file ({size} bytes, smaller than a GGUF header)")
-    cur = _Cursor(memoryview(mm), path)
+    cur = _Cursor(mm.data, path)  # = memoryview(mm), which numpy types as a Buffer on Python 3.12+ only
     magic = bytes(cur.buf[:4])
     if magic != GGUF_MAGIC:
         raise RustyError(f"{path}: not a GGUF file (magic {printable(magic)}, expected {GGUF_MAGIC!r})")

@@ -15,7 +15,7 @@ import math
 import re
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -256,6 +256,11 @@ def _sliding_layers(cfg: dict[str, Any], fields: Fields, arch: Architecture, n_l
     return tuple(i for i in range(layers) if (i + 1) % pattern)
 
 
+def _is_number(value: object) -> TypeGuard[int | float]:
+    """An int or a float, not a bool (which Python counts as an int)."""
+    return type(value) in (int, float)
+
+
 def _yarn_context(scaling: dict[str, Any], fields: Fields, context_length: int, keys: dict[str, str]) -> tuple[dict[str, Any], int]:
     """A yarn ``rope_scaling`` with its ``original_max_position_embeddings`` filled in as transformers does (config.json's
     top-level key wins, else max_position_embeddings), and the context it reaches: ``factor`` times the original,
@@ -266,7 +271,7 @@ def _yarn_context(scaling: dict[str, Any], fields: Fields, context_length: int, 
         scaling["original_max_position_embeddings"] = original
     scaling.setdefault("original_max_position_embeddings", context_length)
     factor, orig = scaling.get("factor"), scaling["original_max_position_embeddings"]
-    if type(factor) in (int, float) and type(orig) in (int, float) and math.isfinite(factor) and factor * orig > context_length:
+    if _is_number(factor) and _is_number(orig) and math.isfinite(factor) and factor * orig > context_length:
         reach = int(factor * orig)
         if reach <= MAX_SIZE:
             keys["context_length"] = "rope_scaling.factor x original_max_position_embeddings (yarn)"
@@ -336,7 +341,7 @@ def _hf_architecture(fields: Fields, path: Path) -> tuple[str, str]:
     """(the architecture, config.json's model_type), after the options it rejects (MLP bias, attention bias
     where the architecture has none, Gemma's unsupported options)."""
     model_type = fields.get("model_type", str, None)
-    arch = ARCH_OF_HF_MODEL_TYPE.get(model_type)  # type: ignore[arg-type]
+    arch = ARCH_OF_HF_MODEL_TYPE.get(model_type)
     if arch is None:
         if model_type is None:
             raise RustyError(f"{path}: unknown architecture: no model_type (supported: {SUPPORTED_DESCRIPTION})")

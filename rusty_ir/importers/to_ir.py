@@ -386,7 +386,7 @@ class _EntryBuilder:
         """The loaded weights of a layer, in @decoder_layer argument order: ``blk.{}.x`` templates indexed by
         ``layer``, except a mixed-scheme tensor of layer ``static``, loaded by its own name."""
         signature = self.layers.signatures[0 if static is None else self.layers.of_layer[static]][0]
-        loaded = [
+        loaded: list[SSAValue] = [
             WeightOp(f"blk.{static}.{name}", ty).result if name in self.layers.varying else WeightOp(f"blk.{{}}.{name}", ty, layer=layer).result
             for name, ty in zip(self.layers.names, signature, strict=True)
         ]

@@ -27,9 +27,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rusty_ir.errors import RustyError, printable
+
+if TYPE_CHECKING:
+    from tokenizers import AddedToken  # imported when a tokenizer is built (``_tk``)
 
 # GGUF token types (llama.cpp's llama_token_type)
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = 1, 2, 3, 4, 5, 6
@@ -219,9 +222,9 @@ def _post_processor(tokens: Sequence[str], bos_id: int | None, eos_id: int | Non
     return tk.processors.TemplateProcessing(single=single, pair=pair, special_tokens=specials)
 
 
-def _added_tokens(tokens: Sequence[str], types: Sequence[int] | None):
+def _added_tokens(tokens: Sequence[str], types: Sequence[int] | None) -> list[tuple[int, AddedToken]]:
     tk = _tk()
-    added = []
+    added: list[tuple[int, AddedToken]] = []
     if types is None:
         return added
     for i, (tok, typ) in enumerate(zip(tokens, types, strict=False)):
@@ -232,7 +235,7 @@ def _added_tokens(tokens: Sequence[str], types: Sequence[int] | None):
     return added
 
 
-def _register(tokenizer: Any, added: list, source: str) -> None:
+def _register(tokenizer: Any, added: list[tuple[int, AddedToken]], source: str) -> None:
     """Add tokens, checking each keeps its id (tokenizers looks them up in the model vocab)."""
     if not added:
         return
