@@ -8,10 +8,11 @@ ids.
 From GGUF:
 
 - ``tokenizer.ggml.model == "gpt2"``: byte-level BPE from ``tokens``/``merges``, with the
-  pre-tokenizer named by ``tokenizer.ggml.pre`` written as llama.cpp runs it (``PRE_TOKENIZERS``):
-  ``smollm`` splits every ``\\p{N}`` code point on its own before the GPT-2 regex;
-  ``llama-bpe`` (Llama 3) and ``qwen2`` use their own regexes; Llama 3 also ignores merges
-  for words that are whole tokens, as llama.cpp and Hugging Face do.
+  pre-tokenizer named by ``tokenizer.ggml.pre`` written as llama.cpp runs it (``PRE_TOKENIZERS``, every name
+  llama.cpp gives one of the families GPT-2, SmolLM/StarCoder (each ``\\p{N}`` code point on its own, then GPT-2),
+  Llama 3, Qwen2, Tekken (Mistral Nemo/Small), GPT-4o (Phi-4-mini), Seed-Coder and DeepSeek-Coder); Llama 3 and
+  Tekken also ignore merges for words that are whole tokens and add BOS, as llama.cpp and Hugging Face do. Any other
+  name is an error naming the supported ones.
 - ``tokenizer.ggml.model == "llama"``: a SentencePiece BPE vocabulary with scores and
   ``<0xNN>`` byte-fallback tokens, built the way Hugging Face's ``LlamaTokenizerFast``
   converts one: BPE with merges ordered by the merged piece's score, byte fallback,
@@ -47,25 +48,44 @@ _QWEN2_REGEX = (
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
 
-PRE_TOKENIZERS: dict[str, tuple[str, ...]] = {
-    # GGUF tokenizer.ggml.pre -> the regexes llama.cpp splits with, in order
-    "default": (_GPT2_REGEX,),
-    "gpt-2": (_GPT2_REGEX,),
-    "gpt2": (_GPT2_REGEX,),
-    "smollm": (r"\p{N}", _GPT2_REGEX),
-    "starcoder": (r"\p{N}", _GPT2_REGEX),
-    "refact": (r"\p{N}", _GPT2_REGEX),
-    "llama-bpe": (_LLAMA3_REGEX,),
-    "llama3": (_LLAMA3_REGEX,),
-    "llama-v3": (_LLAMA3_REGEX,),
-    "smaug-bpe": (_LLAMA3_REGEX,),
-    "qwen2": (_QWEN2_REGEX,),
-    "deepseek-r1-qwen": (_QWEN2_REGEX,),
-    "megrez": (_QWEN2_REGEX,),
-}
-"""GGUF pre-tokenizer names this importer implements, with llama.cpp's regexes."""
+_TEKKEN_REGEX = (  # Mistral Nemo / Small's tokenizer.json (llama.cpp spells the letter classes with lookaheads)
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+"
+    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*"
+    r"|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_GPT4O_REGEX = (  # o200k's split (Phi-4-mini), as its tokenizer.json writes it
+    r"[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+    r"|[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?"
+    r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_SEED_CODER_REGEX = (
+    r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1}"
+    r"| ?[^\s\p{L}\p{N}\r\n]+|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_DEEPSEEK_CODER = ("[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", "[一-龥ࠀ-一가-퟿]+", r"\p{N}")
 
-_IGNORE_MERGES = {"llama-bpe", "llama3", "llama-v3", "smaug-bpe"}
+_FAMILIES: dict[tuple[str, ...], tuple[tuple[str, ...], bool]] = {
+    # llama.cpp's names (llama-vocab.cpp, llama_vocab::impl::load) -> (its regexes in order, ignore merges and add BOS)
+    ("default", "gpt-2", "gpt2", "phi-2", "gigachat", "a.x-4.0", "mellum", "mpt", "olmo", "jais", "trillion",
+     "granite-docling", "exaone4"): ((_GPT2_REGEX,), False),
+    ("smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b", "mellum2"): ((r"\p{N}", _GPT2_REGEX), False),
+    ("llama-bpe", "llama3", "llama-v3", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2"): ((_LLAMA3_REGEX,), True),
+    ("smaug-bpe", "dbrx"): ((_LLAMA3_REGEX,), False),
+    ("qwen2", "deepseek-r1-qwen", "megrez", "kormo", "f2llmv2", "stablelm2", "hunyuan", "solar-open"): ((_QWEN2_REGEX,), False),
+    ("tekken",): ((_TEKKEN_REGEX,), True),
+    ("gpt-4o", "llama4", "kanana2", "talkie", "minimax-m2"): ((_GPT4O_REGEX,), False),
+    ("seed-coder",): ((_SEED_CODER_REGEX,), False),
+    ("deepseek-coder",): (_DEEPSEEK_CODER, False),
+}  # fmt: skip
+
+PRE_TOKENIZERS: dict[str, tuple[str, ...]] = {name: regexes for names, (regexes, _) in _FAMILIES.items() for name in names}
+"""GGUF ``tokenizer.ggml.pre`` names this importer implements -> the regexes llama.cpp splits with, in order (the
+tokenizer.json originals where llama.cpp rewrites one for its regex engine; ``default``, which llama.cpp runs with its
+own fallback regexes for files converted before the key existed, is GPT-2's). Any other name is refused."""
+
+_IGNORE_MERGES = {name for names, (_, ignore) in _FAMILIES.items() if ignore for name in names}
+"""Names for which llama.cpp sets ``ignore_merges`` (a word that is a whole token is that token) and adds BOS unless
+``tokenizer.ggml.add_bos_token`` says otherwise."""
 _NFC = {"qwen2", "deepseek-r1-qwen"}  # Hugging Face's Qwen2 tokenizer.json normalizes to NFC
 
 

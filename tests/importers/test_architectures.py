@@ -2,7 +2,9 @@
 Gemma 2 against transformers (issue 13; what is Gemma's own is checked in test_gemma.py).
 
 The tiny checkpoints (tests/importers/tiny_arch.py) are built here from seeded weights, as a GGUF and as a
-Hugging Face folder each (Gemma 2: a folder; its GGUF is refused); tests/data/hf_architectures.json (+ _logits.npz)
+Hugging Face folder each (Gemma 2: the folder; its GGUF here has no soft-capping keys, so llama.cpp's defaults cap it
+and it is another model, checked in test_gemma.py; test_windows.py compares a soft-capped Gemma 2 GGUF with
+transformers); tests/data/hf_architectures.json (+ _logits.npz)
 holds transformers' outputs on the folders (scripts/make_arch_references.py). Reference backend: first-step logits
 within 1e-3 and the greedy ids, from every file; wgpu (llvmpipe in CI): one file of each architecture, within 2e-2.
 """
