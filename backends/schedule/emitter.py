@@ -42,6 +42,7 @@ from rusty_ir.backends.runtime.schedule import (
     WeightDecl,
 )
 from rusty_ir.dialects.dispatch import BlockTableOp, KvCacheOp
+from rusty_ir.dialects.quant.storage import stored_tensor
 from rusty_ir.errors import RustyError, describe_op
 
 ENTRIES = ("prefill", "decode")
@@ -168,8 +169,9 @@ class _FunctionEmitter:
         for a in block.args:
             name = self.define(a)
             if isinstance(a.type, MemRefType):
-                shape = tuple(None if d < 0 else d for d in a.type.get_shape())
-                args.append(Arg(name, "buffer", element_type_name(a.type.element_type, self.fn), shape))
+                t = stored_tensor(a) or a.type  # a quantized weight's words: the tensor they store
+                shape = tuple(None if d < 0 else d for d in t.get_shape())
+                args.append(Arg(name, "buffer", element_type_name(t.element_type, self.fn), shape))
             else:
                 args.append(Arg(name, self.scalar_kind(a.type, self.fn)))
         return Function(self.fn.sym_name.data, tuple(args), tuple(self.block(block)))
@@ -284,7 +286,7 @@ class _FunctionEmitter:
         template = op.weight_name.data  # type: ignore[attr-defined]
         layer = None if op.layer is None else self.ref(op.layer, op)  # type: ignore[attr-defined]
         part = op.part.data if op.part is not None else None  # type: ignore[attr-defined]
-        stored = op.stored if part is not None else t  # type: ignore[attr-defined]
+        stored = op.stored or t  # type: ignore[attr-defined]  # a part's or a quantized weight's stored tensor
         decl = WeightDecl(template, layer is not None, element_type_name(stored.element_type, op), tuple(stored.get_shape()))
         if self.weights.setdefault(template, decl) != decl:
             raise _error(f"weight '{template}' is used with two types ({self.weights[template].scheme}"

@@ -40,7 +40,7 @@ from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator, Pure, Symbol
 from xdsl.utils.exceptions import VerifyException
 
 from rusty_ir.dialects.dispatch.attrs import LoweringConfigAttr
-from rusty_ir.dialects.quant.attrs import Q8_0Type
+from rusty_ir.dialects.quant.attrs import BlockQuantType, Q8_0Type, words_type
 
 
 @irdl_op_definition
@@ -50,13 +50,16 @@ class WeightOp(IRDLOperation):
     Semantics: as ``tfm.weight``: the stored tensor ``weight_name`` (a template
     with one ``{}`` replaced by ``layer`` when that operand is present). Its
     type is a tensor at the tensor and dispatch levels and a memref once
-    bufferized; a quantized element type stays quantized down to the kernel
-    that reads it (the runtime binds the weight's raw bytes).
+    bufferized; a quantized weight stays quantized down to the kernel that
+    reads it (the runtime binds the weight's raw bytes). Bufferized, a
+    quantized weight is the words of its bytes (``memref<Wxi32>``, upstream
+    memrefs taking only builtin element types) and ``stored`` is the tensor
+    type they store (``rusty_ir.dialects.quant.storage``).
 
     With ``part`` (``codes`` or ``scales``) it is one buffer of the stored
     tensor in the split layout (``rusty_ir.weights.SplitLayout``), bound as
     words (scales: words or f16); ``stored`` is then the tensor's own
-    (quantized) memref type. The runtime makes the part from the stored bytes.
+    (quantized) tensor type. The runtime makes the part from the stored bytes.
 
     Pipeline: made by ``convert-transformer-to-tensor``; ``rusty-bufferize``
     turns its type into a memref; ``weight-layout`` may replace it by its two
@@ -64,14 +67,15 @@ class WeightOp(IRDLOperation):
 
     Example:
         %wq = dispatch.weight "blk.{}.attn_q.weight"[%layer] : tensor<576x576x!rquant.q4_1>
-        %codes = dispatch.weight "output.weight" {part = "codes", stored = memref<49152x576x!rquant.q4_0>} : memref<3538944xi32>
+        %wb = dispatch.weight "blk.{}.attn_q.weight"[%layer] {stored = tensor<576x576x!rquant.q4_1>} : memref<51840xi32>
+        %codes = dispatch.weight "output.weight" {part = "codes", stored = tensor<49152x576x!rquant.q4_0>} : memref<3538944xi32>
     """
 
     name = "dispatch.weight"
 
     weight_name = prop_def(StringAttr)
     part = opt_prop_def(StringAttr)
-    stored = opt_prop_def(MemRefType)
+    stored = opt_prop_def(TensorType)
     layer = opt_operand_def(IndexType)
     result = result_def(TensorType | MemRefType)  # type: ignore[arg-type]
 
@@ -80,10 +84,11 @@ class WeightOp(IRDLOperation):
     assembly_format = "$weight_name (`[` $layer^ `]`)? attr-dict `:` type($result)"
 
     def __init__(self, weight_name: str, result_type: Attribute, layer: SSAValue | None = None, part: str | None = None,
-                 stored: MemRefType | None = None) -> None:  # fmt: skip
+                 stored: TensorType[Attribute] | None = None) -> None:  # fmt: skip
         props: dict[str, Attribute] = {"weight_name": StringAttr(weight_name)}
-        if part is not None and stored is not None:
+        if part is not None:
             props["part"] = StringAttr(part)
+        if stored is not None:
             props["stored"] = stored
         super().__init__(
             operands=[[layer] if layer is not None else []],
@@ -101,8 +106,15 @@ class WeightOp(IRDLOperation):
         assert isinstance(ty, TensorType | MemRefType)
         if any(d < 0 for d in ty.get_shape()):
             raise VerifyException(f"weight '{self.weight_name.data}' must have a static shape")
-        if (self.part is None) != (self.stored is None):
+        if self.part is not None and self.stored is None:
             raise VerifyException("a weight part needs both 'part' and 'stored'")
+        if isinstance(ty, MemRefType) and isinstance(ty.element_type, BlockQuantType):
+            raise VerifyException(f"a bufferized quantized weight is the words of its bytes: {words_type(TensorType(ty.element_type, ty.get_shape()))} "
+                                  f"{{stored = {TensorType(ty.element_type, ty.get_shape())}}}, not {ty}")  # fmt: skip
+        if self.stored is not None and not isinstance(self.stored.element_type, BlockQuantType):
+            raise VerifyException(f"'stored' must be a quantized tensor type, got {self.stored}")
+        if self.part is None and self.stored is not None and ty != words_type(self.stored):
+            raise VerifyException(f"a weight storing a {self.stored} is a {words_type(self.stored)}, not {ty}")
         if self.part is not None and (self.part.data not in ("codes", "scales") or not isinstance(ty, MemRefType) or ty.get_num_dims() != 1):
             raise VerifyException("part must be 'codes' or 'scales', of a 1-D memref of words")
 

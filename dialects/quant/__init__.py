@@ -12,6 +12,14 @@ that consumes the weight, where (tiled level) ``rquant.load`` and
 ``rquant.load_block`` read values and blocks of a weight bound as raw words,
 until ``lower-quant-loads`` turns them into word loads and bit arithmetic. The transformer level (``tfm``) uses the same element
 types for its weights.
+
+Once bufferized, a quantized weight is a builtin buffer, the words of its stored
+bytes (``memref<51840xi32>``; upstream memrefs take no other element types), and
+the quantized tensor it stores travels as an attribute where the buffer is defined
+(``dispatch.weight``'s ``stored``, the ``rquant.stored`` function argument
+attribute) and as ``rquant.to_tensor`` where a region reads it: passes ask
+``storage.stored_tensor(value)`` / ``storage.buffer_scheme(value)``, never the
+memref's element type (``rusty_ir.dialects.quant.storage``).
 """
 
 from xdsl.ir import Dialect
@@ -38,10 +46,21 @@ from rusty_ir.dialects.quant.attrs import (
     check_block_divisible,
     element_type_for_scheme,
     storage_scheme,
+    words_type,
 )
-from rusty_ir.dialects.quant.ops import DOT_SCHEMES, OFFSET_SCHEMES, DequantizeOp, DotBlockOp, LoadBlockOp, LoadOp, QuantizeOp, kernel_block
+from rusty_ir.dialects.quant.ops import (
+    DOT_SCHEMES,
+    OFFSET_SCHEMES,
+    DequantizeOp,
+    DotBlockOp,
+    LoadBlockOp,
+    LoadOp,
+    QuantizeOp,
+    ToTensorOp,
+    kernel_block,
+)
 
-Quant = Dialect("rquant", [DequantizeOp, DotBlockOp, LoadBlockOp, LoadOp, QuantizeOp], list(BLOCK_QUANT_TYPES.values()))
+Quant = Dialect("rquant", [DequantizeOp, DotBlockOp, LoadBlockOp, LoadOp, QuantizeOp, ToTensorOp], list(BLOCK_QUANT_TYPES.values()))
 """The ``rquant`` dialect object, as registered in ``rusty_ir.dialects.DIALECTS``."""
 
 __all__ = [
@@ -70,9 +89,11 @@ __all__ = [
     "Q8_0Type",
     "Quant",
     "QuantizeOp",
+    "ToTensorOp",
     "block_quant_type",
     "check_block_divisible",
     "element_type_for_scheme",
     "kernel_block",
     "storage_scheme",
+    "words_type",
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type, TensorType, bf16, f16, f32
+from xdsl.dialects.builtin import BFloat16Type, Float16Type, Float32Type, MemRefType, TensorType, bf16, f16, f32, i32
 from xdsl.ir import Attribute, ParametrizedAttribute, TypeAttribute
 from xdsl.irdl import irdl_attr_definition
 from xdsl.utils.exceptions import VerifyException
@@ -222,6 +222,15 @@ def element_type_for_scheme(sch: Scheme) -> Attribute:
     if sch.name in plain:
         return plain[sch.name]
     return block_quant_type(sch.name)
+
+
+def words_type(stored: TensorType[Attribute]) -> MemRefType[Attribute]:
+    """The buffer a quantized tensor is stored in once bufferized: its bytes as ``memref<Wxi32>``, ``W`` words
+    (the bytes rounded up to whole words), e.g. ``tensor<576x576x!rquant.q4_1>`` -> ``memref<51840xi32>``. It is
+    also how a kernel binds the weight, so host and kernel agree on the buffer (``rusty_ir.dialects.quant.storage``)."""
+    elem = stored.element_type
+    assert isinstance(elem, BlockQuantType), f"{stored} is not a quantized tensor"
+    return MemRefType(i32, [(elem.scheme.nbytes(tuple(stored.get_shape())) + 3) // 4])
 
 
 def check_block_divisible(what: str, ty: Attribute) -> None:

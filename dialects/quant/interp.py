@@ -12,7 +12,7 @@ from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, im
 from xdsl.ir import Attribute, Operation
 
 from rusty_ir.dialects.quant.attrs import BlockQuantType
-from rusty_ir.dialects.quant.ops import DequantizeOp, QuantizeOp
+from rusty_ir.dialects.quant.ops import DequantizeOp, QuantizeOp, ToTensorOp
 from rusty_ir.errors import RustyError, describe_op
 from rusty_ir.weights import TensorView, dequantize, quantize
 
@@ -26,7 +26,15 @@ def check_runtime_shape(op: Operation, what: str, shape: tuple[int, ...], ty: Te
 
 @register_impls
 class QuantFunctions(InterpreterFunctions):
-    """``rquant.dequantize`` / ``rquant.quantize`` through ``rusty_ir.weights``."""
+    """``rquant.dequantize`` / ``rquant.quantize`` through ``rusty_ir.weights``; ``rquant.to_tensor`` passes the
+    weight's view through (a bufferized weight is its ``TensorView``, as before bufferization)."""
+
+    @impl(ToTensorOp)
+    def run_to_tensor(self, interpreter: Interpreter, op: ToTensorOp, args: PythonValues) -> PythonValues:
+        (view,) = args
+        if not isinstance(view, TensorView):
+            raise RustyError(f"{describe_op(op)}: expected a quantized tensor view, got {type(view).__name__}")
+        return (view,)
 
     @impl(DequantizeOp)
     def run_dequantize(self, interpreter: Interpreter, op: DequantizeOp, args: PythonValues) -> PythonValues:

@@ -22,7 +22,7 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
-from rusty_ir.dialects.quant.attrs import BlockQuantType, check_block_divisible
+from rusty_ir.dialects.quant.attrs import BlockQuantType, check_block_divisible, words_type
 from rusty_ir.weights import K_QUANTS, SCHEMES, Scheme, split_layout
 
 LAYOUTS = ("blocks", "split")
@@ -120,6 +120,50 @@ class QuantizeOp(IRDLOperation):
             raise VerifyException(f"result element type must be a quant block type, got {dst.element_type}")
         _check_same_shape(src, dst)
         check_block_divisible("result", dst)
+
+
+@irdl_op_definition
+class ToTensorOp(IRDLOperation):
+    """The quantized tensor whose stored bytes a buffer of words holds: ``bufferization.to_tensor`` for quantized weights.
+
+    Semantics: ``result`` is the block-quantized tensor stored (little-endian,
+    blocks as ``rusty_ir.weights`` lays them out) in the words of ``memref``,
+    which must be exactly ``words_type`` of the result: ``memref<Wxi32>`` with
+    ``W`` the stored bytes rounded up to whole words. Upstream memrefs take only
+    builtin element types, so a bufferized quantized weight is such a buffer of
+    words (``docs/quantization.md``, "Quantized buffers"); inside a region this
+    op gives the tensor-level ops (``rquant.dequantize``) their quantized tensor back.
+
+    Pipeline: made by ``rusty-bufferize`` for each quantized tensor operand of a
+    ``dispatch.region``; ``convert-dispatch-to-tiled`` reads the weight through
+    it (``rquant.load``...) and drops it with the region's body.
+
+    Example:
+        %wt = rquant.to_tensor %wb : memref<51840xi32> to tensor<576x576x!rquant.q4_1>
+    """
+
+    name = "rquant.to_tensor"
+
+    memref = operand_def(MemRefType)
+    tensor = result_def(TensorType)
+
+    traits = traits_def(Pure())
+
+    assembly_format = "$memref attr-dict `:` type($memref) `to` type($tensor)"
+
+    def __init__(self, buffer: SSAValue | Operation, result_type: Attribute) -> None:
+        super().__init__(operands=[buffer], result_types=[result_type])
+
+    def verify_(self) -> None:
+        ty = self.tensor.type
+        assert isinstance(ty, TensorType)
+        if not isinstance(ty.element_type, BlockQuantType):
+            raise VerifyException(f"result element type must be a quant block type, got {ty.element_type}")
+        check_block_divisible("result", ty)
+        if not ty.has_static_shape():
+            raise VerifyException("result must have a static shape")
+        if self.memref.type != words_type(ty):
+            raise VerifyException(f"a {ty} is stored in a {words_type(ty)}, not a {self.memref.type}")
 
 
 KERNEL_BLOCK_K = 32

@@ -81,10 +81,10 @@ func.func @size_not_passed(%x: memref<?x8xf32>, %s: index, %y: memref<?x8xf32>) 
 // -----
 
 // math = dp4a needs a target with packed 8-bit dot products (the webgpu target promises none).
-func.func @dp4a_without_int_dot(%x: memref<?x64xf32>, %w: memref<8x64x!rquant.q4_0>, %s: index, %y: memref<?x8xf32>) {
+func.func @dp4a_without_int_dot(%x: memref<?x64xf32>, %w: memref<72xi32> {rquant.stored = tensor<8x64x!rquant.q4_0>}, %s: index, %y: memref<?x8xf32>) {
   // expected-error @+1 {{dispatch region 'gemv_0' (gemv): math = dp4a needs a target with packed 8-bit dot products; webgpu has none (attach-target{int-dot=1} if the adapter has them)}}
-  dispatch.region "gemv_0"(%x, %w, %s, %y) {config = #dispatch.lowering_config<gemv, workgroup = [32, 1, 1], workgroup_tile = [1, 4], thread_tile = [4], split = 32, math = dp4a>} : (memref<?x64xf32>, memref<8x64x!rquant.q4_0>, index, memref<?x8xf32>) -> () {
-  ^bb0(%a: memref<?x64xf32>, %b: memref<8x64x!rquant.q4_0>, %n: index, %out: memref<?x8xf32>):
+  dispatch.region "gemv_0"(%x, %w, %s, %y) {config = #dispatch.lowering_config<gemv, workgroup = [32, 1, 1], workgroup_tile = [1, 4], thread_tile = [4], split = 32, math = dp4a>} : (memref<?x64xf32>, memref<72xi32>, index, memref<?x8xf32>) -> () {
+  ^bb0(%a: memref<?x64xf32>, %b: memref<72xi32>, %n: index, %out: memref<?x8xf32>):
     dispatch.yield
   }
   func.return

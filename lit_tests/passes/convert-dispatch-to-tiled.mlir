@@ -84,7 +84,7 @@ func.func @row(%x: memref<?x50xf32>, %y: memref<?x50xf32>) {
 // and invocation 0 of each group stores its rows (those past N = 37 skipped).
 // CHECK-LABEL: func.func @contraction
 // CHECK:         tiled.kernel "gemv_0"(%{{.*}}) {workgroup_size = array<i64: 64, 1, 1>}
-// CHECK-SAME:    memref<37x64x!rquant.q4_0>
+// CHECK-SAME:    memref<333xi32>
 // CHECK-NEXT:    ^{{.*}}(%{{.*}}: memref<?x64xf32>, %{{.*}}: memref<333xi32>,
 // CHECK:           tiled.forall (%{{.*}}, %{{.*}}) in (%{{.*}}, %{{.*}}) workgroup {
 // CHECK:             tiled.forall (%{{.*}}, %{{.*}}) in (%{{.*}}, %{{.*}}) invocation {
@@ -93,11 +93,11 @@ func.func @row(%x: memref<?x50xf32>, %y: memref<?x50xf32>) {
 // CHECK:               %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} = tiled.reduce add %{{.*}} width 32 : f32, f32, f32, f32
 // CHECK:               scf.if
 // CHECK-NOT:     rquant.dot_block
-func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!rquant.q4_0>, %h: memref<?x37xf32>, %s: index, %y: memref<?x37xf32>) {
-  dispatch.region "gemv_0"(%x, %w, %h, %s, %y) {config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32>} : (memref<?x64xf32>, memref<37x64x!rquant.q4_0>, memref<?x37xf32>, index, memref<?x37xf32>) -> () {
-  ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64x!rquant.q4_0>, %hb: memref<?x37xf32>, %n: index, %out: memref<?x37xf32>):
+func.func @contraction(%x: memref<?x64xf32>, %w: memref<333xi32> {rquant.stored = tensor<37x64x!rquant.q4_0>}, %h: memref<?x37xf32>, %s: index, %y: memref<?x37xf32>) {
+  dispatch.region "gemv_0"(%x, %w, %h, %s, %y) {config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32>} : (memref<?x64xf32>, memref<333xi32>, memref<?x37xf32>, index, memref<?x37xf32>) -> () {
+  ^bb0(%a: memref<?x64xf32>, %wb: memref<333xi32>, %hb: memref<?x37xf32>, %n: index, %out: memref<?x37xf32>):
     %at = bufferization.to_tensor %a : memref<?x64xf32> to tensor<?x64xf32>
-    %wt = bufferization.to_tensor %wb : memref<37x64x!rquant.q4_0> to tensor<37x64x!rquant.q4_0>
+    %wt = rquant.to_tensor %wb : memref<333xi32> to tensor<37x64x!rquant.q4_0>
     %ht = bufferization.to_tensor %hb : memref<?x37xf32> to tensor<?x37xf32>
     %wf = rquant.dequantize %wt : tensor<37x64x!rquant.q4_0> -> tensor<37x64xf32>
     %zero = arith.constant 0.0 : f32
@@ -141,11 +141,11 @@ func.func @contraction(%x: memref<?x64xf32>, %w: memref<37x64x!rquant.q4_0>, %h:
 // CHECK:                 memref.load %[[XQ]]
 // CHECK-COUNT-4:         rquant.dot_block %{{.*}}[%{{.*}}, %{{.*}}], {{.*}} sum %{{.*}} {scheme = "q4_0", shape = array<i64: 37, 64>, layout = "blocks"} : memref<333xi32> -> f32, f32, i32
 // CHECK:               tiled.reduce add
-func.func @contraction_dp4a(%x: memref<?x64xf32>, %w: memref<37x64x!rquant.q4_0>, %h: memref<?x37xf32>, %s: index, %y: memref<?x37xf32>) {
-  dispatch.region "gemv_dp4a_0"(%x, %w, %h, %s, %y) {config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32, math = dp4a>} : (memref<?x64xf32>, memref<37x64x!rquant.q4_0>, memref<?x37xf32>, index, memref<?x37xf32>) -> () {
-  ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64x!rquant.q4_0>, %hb: memref<?x37xf32>, %n: index, %out: memref<?x37xf32>):
+func.func @contraction_dp4a(%x: memref<?x64xf32>, %w: memref<333xi32> {rquant.stored = tensor<37x64x!rquant.q4_0>}, %h: memref<?x37xf32>, %s: index, %y: memref<?x37xf32>) {
+  dispatch.region "gemv_dp4a_0"(%x, %w, %h, %s, %y) {config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32, math = dp4a>} : (memref<?x64xf32>, memref<333xi32>, memref<?x37xf32>, index, memref<?x37xf32>) -> () {
+  ^bb0(%a: memref<?x64xf32>, %wb: memref<333xi32>, %hb: memref<?x37xf32>, %n: index, %out: memref<?x37xf32>):
     %at = bufferization.to_tensor %a : memref<?x64xf32> to tensor<?x64xf32>
-    %wt = bufferization.to_tensor %wb : memref<37x64x!rquant.q4_0> to tensor<37x64x!rquant.q4_0>
+    %wt = rquant.to_tensor %wb : memref<333xi32> to tensor<37x64x!rquant.q4_0>
     %ht = bufferization.to_tensor %hb : memref<?x37xf32> to tensor<?x37xf32>
     %wf = rquant.dequantize %wt : tensor<37x64x!rquant.q4_0> -> tensor<37x64xf32>
     %zero = arith.constant 0.0 : f32
@@ -242,11 +242,11 @@ func.func @contraction_tokens(%x: memref<?x64xf32>, %w: memref<37x64xf32>, %y: m
 // CHECK:       {{^    }}} else {
 // CHECK-NEXT:      tiled.kernel "mv_0"
 // CHECK:             tiled.contract_tile
-func.func @contraction_versions(%x: memref<?x64xf32>, %w: memref<37x64x!rquant.q4_0>, %y: memref<?x37xf32>, %s: index) {
-  dispatch.region "mv_0"(%x, %w, %y, %s) {config = #dispatch.lowering_config<gemm, workgroup = [64, 1, 1], workgroup_tile = [32, 32], thread_tile = [4, 4], reduction_tile = 32>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32>} : (memref<?x64xf32>, memref<37x64x!rquant.q4_0>, memref<?x37xf32>, index) -> () {
-  ^bb0(%a: memref<?x64xf32>, %wb: memref<37x64x!rquant.q4_0>, %out: memref<?x37xf32>, %n: index):
+func.func @contraction_versions(%x: memref<?x64xf32>, %w: memref<333xi32> {rquant.stored = tensor<37x64x!rquant.q4_0>}, %y: memref<?x37xf32>, %s: index) {
+  dispatch.region "mv_0"(%x, %w, %y, %s) {config = #dispatch.lowering_config<gemm, workgroup = [64, 1, 1], workgroup_tile = [32, 32], thread_tile = [4, 4], reduction_tile = 32>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32>} : (memref<?x64xf32>, memref<333xi32>, memref<?x37xf32>, index) -> () {
+  ^bb0(%a: memref<?x64xf32>, %wb: memref<333xi32>, %out: memref<?x37xf32>, %n: index):
     %at = bufferization.to_tensor %a : memref<?x64xf32> to tensor<?x64xf32>
-    %wq = bufferization.to_tensor %wb : memref<37x64x!rquant.q4_0> to tensor<37x64x!rquant.q4_0>
+    %wq = rquant.to_tensor %wb : memref<333xi32> to tensor<37x64x!rquant.q4_0>
     %wt = rquant.dequantize %wq : tensor<37x64x!rquant.q4_0> -> tensor<37x64xf32>
     %zero = arith.constant 0.0 : f32
     %e = tensor.empty(%n) : tensor<?x37xf32>

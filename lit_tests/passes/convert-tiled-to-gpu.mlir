@@ -103,8 +103,8 @@ func.func @step(%x: memref<?x8xf32>, %y: memref<?x8xf32>, %sums: memref<?xf32>, 
 
 // -----
 
-// A quantized weight is cast to the kernel's memref<Nxi32> argument (builtin.unrealized_conversion_cast:
-// the same buffer, bound as its words; upstream's gpu.launch_func wants the argument's type); kernels inside a loop are launched in the loop; equal labels get suffixes and
+// A quantized weight is already the words the kernel binds (memref<34xi32>): launched as it is, with no cast (an f16
+// weight would be cast to its words with builtin.unrealized_conversion_cast); kernels inside a loop are launched in the loop; equal labels get suffixes and
 // an existing gpu.module @kernels is reused.
 // CHECK:       "gpu.module"() <{sym_name = "kernels"}> ({
 // CHECK:         }) {sym_name = "gemv", gpu.known_block_size = array<i32: 1, 1, 1>} : () -> ()
@@ -113,10 +113,10 @@ func.func @step(%x: memref<?x8xf32>, %y: memref<?x8xf32>, %sums: memref<?xf32>, 
 // CHECK-NEXT:    "gpu.func"() <{function_type = (memref<34xi32>, memref<4xf32>) -> (), known_block_size = array<i32: 32, 1, 1>}>
 // CHECK:         }) {sym_name = "gemv_2", gpu.kernel} : () -> ()
 // CHECK-LABEL: func.func @quantized
-// CHECK-SAME:  (%[[W:.*]]: memref<4x32x!rquant.q8_0>, %[[OUT:.*]]: memref<4xf32>, %[[N:.*]]: index)
+// CHECK-SAME:  (%[[W:[^:]*]]: memref<34xi32> {rquant.stored = tensor<4x32x!rquant.q8_0>}, %[[OUT:.*]]: memref<4xf32>, %[[N:.*]]: index)
 // CHECK:         scf.for
-// CHECK:           %[[WORDS:.*]] = builtin.unrealized_conversion_cast %[[W]] : memref<4x32x!rquant.q8_0> to memref<34xi32>
-// CHECK-NEXT:      "gpu.launch_func"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[WORDS]], %[[OUT]]) <{kernel = @kernels::@gemv_1,
+// CHECK-NOT:       builtin.unrealized_conversion_cast
+// CHECK:           "gpu.launch_func"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[W]], %[[OUT]]) <{kernel = @kernels::@gemv_1,
 // CHECK-SAME:        (index, index, index, index, index, index, memref<34xi32>, memref<4xf32>) -> ()
 // CHECK:         "gpu.launch_func"({{.*}}) <{kernel = @kernels::@gemv_2,
 // WGSL:        fn gemv_1(
@@ -126,11 +126,11 @@ func.func @step(%x: memref<?x8xf32>, %y: memref<?x8xf32>, %sums: memref<?xf32>, 
     "gpu.return"() : () -> ()
   }) {sym_name = "gemv", gpu.known_block_size = array<i32: 1, 1, 1>} : () -> ()
 }) : () -> ()
-func.func @quantized(%w: memref<4x32x!rquant.q8_0>, %out: memref<4xf32>, %n: index) {
+func.func @quantized(%w: memref<34xi32> {rquant.stored = tensor<4x32x!rquant.q8_0>}, %out: memref<4xf32>, %n: index) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
   scf.for %i = %c0 to %n step %c1 {
-    tiled.kernel "gemv"(%w, %out) {workgroup_size = array<i64: 32, 1, 1>} : memref<4x32x!rquant.q8_0>, memref<4xf32> grid {
+    tiled.kernel "gemv"(%w, %out) {workgroup_size = array<i64: 32, 1, 1>} : memref<34xi32>, memref<4xf32> grid {
     ^bb0(%a: memref<34xi32>, %o: memref<4xf32>):
       %g1 = arith.constant 1 : index
       %g4 = arith.constant 4 : index
@@ -140,7 +140,7 @@ func.func @quantized(%w: memref<4x32x!rquant.q8_0>, %out: memref<4xf32>, %n: ind
       tiled.yield
     }
   }
-  tiled.kernel "gemv"(%w, %out) {workgroup_size = array<i64: 32, 1, 1>} : memref<4x32x!rquant.q8_0>, memref<4xf32> grid {
+  tiled.kernel "gemv"(%w, %out) {workgroup_size = array<i64: 32, 1, 1>} : memref<34xi32>, memref<4xf32> grid {
   ^bb0(%a: memref<34xi32>, %o: memref<4xf32>):
     %g1 = arith.constant 1 : index
     tiled.yield %g1, %g1, %g1 : index, index, index

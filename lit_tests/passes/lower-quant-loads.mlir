@@ -68,8 +68,8 @@
 // WGSL-NEXT:     let [[F:v[0-9]+]]: f32 = bitcast<f32>([[BITS]]);
 // WGSL-NEXT:     let [[Q:v[0-9]+]]: f32 = [[F]] - 8.388616e+06f;
 // WGSL-NEXT:     let v_v: f32 = [[SC]] * [[Q]];
-func.func @load_q4_0(%w: memref<2x64x!rquant.q4_0>, %y: memref<128xf32>) {
-  tiled.kernel "load_q4_0"(%w, %y) {workgroup_size = array<i64: 64, 1, 1>} : memref<2x64x!rquant.q4_0>, memref<128xf32> grid {
+func.func @load_q4_0(%w: memref<18xi32> {rquant.stored = tensor<2x64x!rquant.q4_0>}, %y: memref<128xf32>) {
+  tiled.kernel "load_q4_0"(%w, %y) {workgroup_size = array<i64: 64, 1, 1>} : memref<18xi32>, memref<128xf32> grid {
   ^bb0(%gw: memref<18xi32>, %gy: memref<128xf32>):
     %c1 = arith.constant 1 : index
     %c2 = arith.constant 2 : index
@@ -242,8 +242,8 @@ func.func @block_split(%c: memref<16xi32>, %s: memref<4xf16>, %y: memref<8xf32>)
 // WGSL:          let {{v[0-9]+}}: i32 = select({{v[0-9]+}}, {{v[0-9]+}}, [[EVEN]]);
 // WGSL:          let {{v[0-9]+}}: i32 = {{v[0-9]+}} ^ 128i;
 // WGSL:          - 8.388736e+06f;
-func.func @block_q8(%w: memref<1x64x!rquant.q8_0>, %y: memref<4xf32>) {
-  tiled.kernel "block_q8"(%w, %y) {workgroup_size = array<i64: 2, 1, 1>} : memref<1x64x!rquant.q8_0>, memref<4xf32> grid {
+func.func @block_q8(%w: memref<17xi32> {rquant.stored = tensor<1x64x!rquant.q8_0>}, %y: memref<4xf32>) {
+  tiled.kernel "block_q8"(%w, %y) {workgroup_size = array<i64: 2, 1, 1>} : memref<17xi32>, memref<4xf32> grid {
   ^bb0(%gw: memref<17xi32>, %gy: memref<4xf32>):
     %c1 = arith.constant 1 : index
     tiled.yield %c1, %c1, %c1 : index, index, index
@@ -510,8 +510,8 @@ func.func @plain(%h: memref<1x16xf16>, %b: memref<2x8xbf16>, %y: memref<8xf32>) 
 // WGSL-LABEL:  fn block_q4_k(
 // WGSL:          * 144i;
 // WGSL:          let v_off: f32 = -{{v[0-9]+}};
-func.func @block_q4_k(%w: memref<1x256x!rquant.q4_k>, %y: memref<16xf32>) {
-  tiled.kernel "block_q4_k"(%w, %y) {workgroup_size = array<i64: 8, 1, 1>} : memref<1x256x!rquant.q4_k>, memref<16xf32> grid {
+func.func @block_q4_k(%w: memref<36xi32> {rquant.stored = tensor<1x256x!rquant.q4_k>}, %y: memref<16xf32>) {
+  tiled.kernel "block_q4_k"(%w, %y) {workgroup_size = array<i64: 8, 1, 1>} : memref<36xi32>, memref<16xf32> grid {
   ^bb0(%gw: memref<36xi32>, %gy: memref<16xf32>):
     %c1 = arith.constant 1 : index
     tiled.yield %c1, %c1, %c1 : index, index, index
@@ -545,8 +545,8 @@ func.func @block_q4_k(%w: memref<1x256x!rquant.q4_k>, %y: memref<16xf32>) {
 // CHECK-COUNT-3:   arith.select
 // CHECK:           %{{.*}} = arith.constant 0x4B000080 : f32
 // CHECK-NOT:       rquant.
-func.func @load_iq4_nl(%w: memref<1x32x!rquant.iq4_nl>, %y: memref<32xf32>) {
-  tiled.kernel "load_iq4_nl"(%w, %y) {workgroup_size = array<i64: 32, 1, 1>} : memref<1x32x!rquant.iq4_nl>, memref<32xf32> grid {
+func.func @load_iq4_nl(%w: memref<5xi32> {rquant.stored = tensor<1x32x!rquant.iq4_nl>}, %y: memref<32xf32>) {
+  tiled.kernel "load_iq4_nl"(%w, %y) {workgroup_size = array<i64: 32, 1, 1>} : memref<5xi32>, memref<32xf32> grid {
   ^bb0(%gw: memref<5xi32>, %gy: memref<32xf32>):
     %c1 = arith.constant 1 : index
     tiled.yield %c1, %c1, %c1 : index, index, index

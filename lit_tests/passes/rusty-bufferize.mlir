@@ -48,11 +48,12 @@ func.func @two_regions(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 
 // -----
 
-// Host shape ops, a quantized weight, a KV cache buffer written by a region without results,
+// Host shape ops, a quantized weight (the words of its bytes, with the tensor they store), a KV cache buffer
+// written by a region without results,
 // a static result size, and a non-tensor result that stays a result.
 // CHECK-LABEL: func.func @host_ops
 // CHECK-SAME:  (%[[X:.*]]: memref<?x32xf32>, %[[L:.*]]: index, %[[OUT:.*]]: memref<4xf32>) -> index {
-// CHECK:         %[[W:.*]] = dispatch.weight "blk.{}.w"[%[[L]]] : memref<4x32x!rquant.q8_0>
+// CHECK:         %[[W:.*]] = dispatch.weight "blk.{}.w"[%[[L]]] {stored = tensor<4x32x!rquant.q8_0>} : memref<34xi32>
 // CHECK-NEXT:    %[[KC:.*]] = dispatch.cache @kv[%[[L]]] {part = "k"} : memref<?x32xf32>
 // CHECK-NEXT:    %[[C0:.*]] = arith.constant 0 : index
 // CHECK-NEXT:    %[[S:.*]] = memref.dim %[[X]], %[[C0]] : memref<?x32xf32>
@@ -63,9 +64,9 @@ func.func @two_regions(%x: tensor<?x8xf32>) -> tensor<?x8xf32> {
 // CHECK-NEXT:      linalg_ext.cache_append %[[AT]], %[[AT]] into %[[K]], %[[K]] at
 // CHECK-NEXT:      dispatch.yield
 // CHECK-NEXT:    }
-// CHECK-NEXT:    dispatch.region "gemv_1"(%[[W]], %[[OUT]]) : (memref<4x32x!rquant.q8_0>, memref<4xf32>) -> () {
-// CHECK-NEXT:    ^bb0(%[[WA:.*]]: memref<4x32x!rquant.q8_0>, %[[O:.*]]: memref<4xf32>):
-// CHECK-NEXT:      %[[WT:.*]] = bufferization.to_tensor %[[WA]] : memref<4x32x!rquant.q8_0> to tensor<4x32x!rquant.q8_0>
+// CHECK-NEXT:    dispatch.region "gemv_1"(%[[W]], %[[OUT]]) : (memref<34xi32>, memref<4xf32>) -> () {
+// CHECK-NEXT:    ^bb0(%[[WA:.*]]: memref<34xi32>, %[[O:.*]]: memref<4xf32>):
+// CHECK-NEXT:      %[[WT:.*]] = rquant.to_tensor %[[WA]] : memref<34xi32> to tensor<4x32x!rquant.q8_0>
 // CHECK:         func.return %[[S]] : index
 // dispatch.kv_cache @kv {...} does not parse back (its sym_name parses as a symbol ref): generic form.
 "dispatch.kv_cache"() <{sym_name = "kv", num_layers = 2 : i64, row_width = 32 : i64}> : () -> ()
@@ -92,6 +93,28 @@ func.func @host_ops(%x: tensor<?x32xf32>, %l: index) -> (tensor<4xf32>, index) {
     dispatch.yield %r : tensor<4xf32>
   }
   func.return %y, %s : tensor<4xf32>, index
+}
+
+// -----
+
+// A quantized argument (a function's and a declaration's) becomes the words of its bytes, marked with the
+// tensor they store (rquant.stored), which the region reads back with rquant.to_tensor.
+// (xDSL prints no argument attributes on a declaration: its rquant.stored shows in the generic form only.)
+// CHECK-LABEL: func.func private @ext(memref<18xi32>, memref<4xf32>)
+// CHECK-LABEL: func.func @quantized_arg
+// CHECK-SAME:  (%[[W:.*]]: memref<18xi32> {rquant.stored = tensor<4x32x!rquant.q4_0>}, %[[OUT:.*]]: memref<4xf32>) {
+// CHECK-NEXT:    dispatch.region "deq_0"(%[[W]], %[[OUT]]) : (memref<18xi32>, memref<4xf32>) -> () {
+// CHECK-NEXT:    ^bb0(%[[WA:.*]]: memref<18xi32>, %{{.*}}: memref<4xf32>):
+// CHECK-NEXT:      %{{.*}} = rquant.to_tensor %[[WA]] : memref<18xi32> to tensor<4x32x!rquant.q4_0>
+func.func private @ext(tensor<4x32x!rquant.q4_0>) -> tensor<4xf32>
+func.func @quantized_arg(%w: tensor<4x32x!rquant.q4_0>) -> tensor<4xf32> {
+  %r = dispatch.region "deq_0"(%w) : (tensor<4x32x!rquant.q4_0>) -> tensor<4xf32> {
+  ^bb0(%a: tensor<4x32x!rquant.q4_0>):
+    %f = rquant.dequantize %a : tensor<4x32x!rquant.q4_0> -> tensor<4x32xf32>
+    %s = tensor.extract_slice %f[0, 0] [4, 1] [1, 1] : tensor<4x32xf32> to tensor<4xf32>
+    dispatch.yield %s : tensor<4xf32>
+  }
+  func.return %r : tensor<4xf32>
 }
 
 // -----
@@ -187,3 +210,4 @@ func.func @main(%x: tensor<?x8xf32>, %n: index) -> tensor<?x8xf32> {
   }
   func.return %r : tensor<?x8xf32>
 }
+

@@ -9,6 +9,6 @@
 // OPTION: rusty-opt: error: pass 'weight-layout': {{.*}}["scales"] not found
 // OPTION-NOT: Traceback
 func.func @no_target() {
-  %w = dispatch.weight "w" : memref<1x32x!rquant.q4_0>
+  %w = dispatch.weight "w" {stored = tensor<1x32x!rquant.q4_0>} : memref<5xi32>
   func.return
 }

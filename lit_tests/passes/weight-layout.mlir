@@ -11,8 +11,8 @@
 // layout, row and column unchanged. The runtime schedule binds the two parts by name.
 // CHECK-LABEL: func.func @tied
 // CHECK-SAME:  (%[[X:.*]]: memref<2xf32>, %[[Y:.*]]: memref<2xf32>)
-// CHECK-NEXT:    %[[CODES:.*]] = dispatch.weight "token_embd.weight" {part = "codes", stored = memref<2x64x!rquant.q4_0>} : memref<16xi32>
-// CHECK-NEXT:    %[[SCALES:.*]] = dispatch.weight "token_embd.weight" {part = "scales", stored = memref<2x64x!rquant.q4_0>} : memref<4xf16>
+// CHECK-NEXT:    %[[CODES:.*]] = dispatch.weight "token_embd.weight" {part = "codes", stored = tensor<2x64x!rquant.q4_0>} : memref<16xi32>
+// CHECK-NEXT:    %[[SCALES:.*]] = dispatch.weight "token_embd.weight" {part = "scales", stored = tensor<2x64x!rquant.q4_0>} : memref<4xf16>
 // CHECK-NEXT:    tiled.kernel "embed_0"(%[[CODES]], %[[SCALES]], %[[X]]) {workgroup_size = array<i64: 2, 1, 1>} : memref<16xi32>, memref<4xf16>, memref<2xf32> grid {
 // CHECK-NEXT:    ^{{.*}}(%{{.*}}: memref<16xi32>, %{{.*}}: memref<4xf16>, %{{.*}}: memref<2xf32>):
 // CHECK:         } body {
@@ -38,8 +38,8 @@
 // SCHEDULE-NEXT:   {"op": "launch", "kernel": "logits_0", {{.*}} "buffers": ["[[C]]", "[[S]]", "y"]
 builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations = 256, max_workgroup_memory = 16384, max_workgroups_per_dim = 65535, subgroup_size = 0, f16 = true, int_dot = false, max_binding_bytes = 134217728, binding_offset_alignment = 256>} {
   func.func @tied(%x: memref<2xf32>, %y: memref<2xf32>) {
-    %e = dispatch.weight "token_embd.weight" : memref<2x64x!rquant.q4_0>
-    tiled.kernel "embed_0"(%e, %x) {workgroup_size = array<i64: 2, 1, 1>} : memref<2x64x!rquant.q4_0>, memref<2xf32> grid {
+    %e = dispatch.weight "token_embd.weight" {stored = tensor<2x64x!rquant.q4_0>} : memref<18xi32>
+    tiled.kernel "embed_0"(%e, %x) {workgroup_size = array<i64: 2, 1, 1>} : memref<18xi32>, memref<2xf32> grid {
     ^bb0(%gw: memref<18xi32>, %gx: memref<2xf32>):
       %c1 = arith.constant 1 : index
       tiled.yield %c1, %c1, %c1 : index, index, index
@@ -54,7 +54,7 @@ builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations 
       }
       tiled.yield
     }
-    tiled.kernel "logits_0"(%e, %y) {workgroup_size = array<i64: 2, 1, 1>} : memref<2x64x!rquant.q4_0>, memref<2xf32> grid {
+    tiled.kernel "logits_0"(%e, %y) {workgroup_size = array<i64: 2, 1, 1>} : memref<18xi32>, memref<2xf32> grid {
     ^bb0(%gw: memref<18xi32>, %gy: memref<2xf32>):
       %c1 = arith.constant 1 : index
       tiled.yield %c1, %c1, %c1 : index, index, index
@@ -82,8 +82,8 @@ builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations 
 // and their sum; only its weight buffers and layout change.
 // CHECK-LABEL: func.func @dp4a
 // CHECK-SAME:  (%[[ACTS:.*]]: memref<8xi32>, %[[Y:.*]]: memref<3xi32>)
-// CHECK-NEXT:    %[[CODES:.*]] = dispatch.weight "blk.0.ffn_down.weight" {part = "codes", stored = memref<3x32x!rquant.q8_0>} : memref<24xi32>
-// CHECK-NEXT:    %[[SCALES:.*]] = dispatch.weight "blk.0.ffn_down.weight" {part = "scales", stored = memref<3x32x!rquant.q8_0>} : memref<2xi32>
+// CHECK-NEXT:    %[[CODES:.*]] = dispatch.weight "blk.0.ffn_down.weight" {part = "codes", stored = tensor<3x32x!rquant.q8_0>} : memref<24xi32>
+// CHECK-NEXT:    %[[SCALES:.*]] = dispatch.weight "blk.0.ffn_down.weight" {part = "scales", stored = tensor<3x32x!rquant.q8_0>} : memref<2xi32>
 // CHECK-NEXT:    tiled.kernel "gemv_dp4a_0"(%[[CODES]], %[[SCALES]], %[[ACTS]], %[[Y]]) {workgroup_size = array<i64: 3, 1, 1>} : memref<24xi32>, memref<2xi32>, memref<8xi32>, memref<3xi32> grid {
 // CHECK-NEXT:    ^{{.*}}(%{{.*}}: memref<24xi32>, %{{.*}}: memref<2xi32>, %{{.*}}: memref<8xi32>, %{{.*}}: memref<3xi32>):
 // CHECK:         } body {
@@ -94,8 +94,8 @@ builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations 
 // CHECK-NEXT:        %{{.*}}, %{{.*}}, %{{.*}} = rquant.dot_block %[[C]], %[[S]][%{{.*}}, %{{.*}}], %[[A0]], %[[A1]], %[[A0]], %[[A1]], %[[A0]], %[[A1]], %[[A0]], %[[A1]] sum %[[SUM]] {scheme = "q8_0", shape = array<i64: 3, 32>, layout = "split"} : memref<24xi32>, memref<2xi32> -> f32, f32, i32
 builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations = 256, max_workgroup_memory = 16384, max_workgroups_per_dim = 65535, subgroup_size = 0, f16 = false, int_dot = true, max_binding_bytes = 134217728, binding_offset_alignment = 256>} {
   func.func @dp4a(%acts: memref<8xi32>, %y: memref<3xi32>) {
-    %w = dispatch.weight "blk.0.ffn_down.weight" : memref<3x32x!rquant.q8_0>
-    tiled.kernel "gemv_dp4a_0"(%w, %acts, %y) {workgroup_size = array<i64: 3, 1, 1>} : memref<3x32x!rquant.q8_0>, memref<8xi32>, memref<3xi32> grid {
+    %w = dispatch.weight "blk.0.ffn_down.weight" {stored = tensor<3x32x!rquant.q8_0>} : memref<26xi32>
+    tiled.kernel "gemv_dp4a_0"(%w, %acts, %y) {workgroup_size = array<i64: 3, 1, 1>} : memref<26xi32>, memref<8xi32>, memref<3xi32> grid {
     ^bb0(%gw: memref<26xi32>, %ga: memref<8xi32>, %gy: memref<3xi32>):
       %c1 = arith.constant 1 : index
       tiled.yield %c1, %c1, %c1 : index, index, index
@@ -132,13 +132,13 @@ builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations 
 // CHECK:             rquant.load %[[BC]], %[[BS]][%{{.*}}, %{{.*}}] {scheme = "q4_1", shape = array<i64: 4, 32>, layout = "split"} : memref<16xi32>, memref<8xf16> -> f32
 // CHECK-LABEL: func.func @entry
 // CHECK-SAME:  (%[[EX:.*]]: memref<32xf32>, %[[EY:.*]]: memref<4xf32>, %[[L:.*]]: index)
-// CHECK-NEXT:    %[[WC:.*]] = dispatch.weight "blk.{}.attn_q.weight"[%[[L]]] {part = "codes", stored = memref<4x32x!rquant.q4_1>} : memref<16xi32>
-// CHECK-NEXT:    %[[WS:.*]] = dispatch.weight "blk.{}.attn_q.weight"[%[[L]]] {part = "scales", stored = memref<4x32x!rquant.q4_1>} : memref<8xf16>
+// CHECK-NEXT:    %[[WC:.*]] = dispatch.weight "blk.{}.attn_q.weight"[%[[L]]] {part = "codes", stored = tensor<4x32x!rquant.q4_1>} : memref<16xi32>
+// CHECK-NEXT:    %[[WS:.*]] = dispatch.weight "blk.{}.attn_q.weight"[%[[L]]] {part = "scales", stored = tensor<4x32x!rquant.q4_1>} : memref<8xf16>
 // CHECK-NEXT:    func.call @layer(%[[EX]], %[[WC]], %[[WS]], %[[EY]]) : (memref<32xf32>, memref<16xi32>, memref<8xf16>, memref<4xf32>) -> ()
 // CHECK-NEXT:    func.return
 builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations = 256, max_workgroup_memory = 16384, max_workgroups_per_dim = 65535, subgroup_size = 0, f16 = true, int_dot = false, max_binding_bytes = 134217728, binding_offset_alignment = 256>} {
-  func.func @layer(%x: memref<32xf32>, %w: memref<4x32x!rquant.q4_1>, %y: memref<4xf32>) {
-    tiled.kernel "proj_0"(%x, %w, %y) {workgroup_size = array<i64: 4, 1, 1>} : memref<32xf32>, memref<4x32x!rquant.q4_1>, memref<4xf32> grid {
+  func.func @layer(%x: memref<32xf32>, %w: memref<20xi32> {rquant.stored = tensor<4x32x!rquant.q4_1>}, %y: memref<4xf32>) {
+    tiled.kernel "proj_0"(%x, %w, %y) {workgroup_size = array<i64: 4, 1, 1>} : memref<32xf32>, memref<20xi32>, memref<4xf32> grid {
     ^bb0(%gx: memref<32xf32>, %gw: memref<20xi32>, %gy: memref<4xf32>):
       %c1 = arith.constant 1 : index
       tiled.yield %c1, %c1, %c1 : index, index, index
@@ -156,8 +156,8 @@ builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations 
     func.return
   }
   func.func @entry(%x: memref<32xf32>, %y: memref<4xf32>, %l: index) {
-    %w = dispatch.weight "blk.{}.attn_q.weight"[%l] : memref<4x32x!rquant.q4_1>
-    func.call @layer(%x, %w, %y) : (memref<32xf32>, memref<4x32x!rquant.q4_1>, memref<4xf32>) -> ()
+    %w = dispatch.weight "blk.{}.attn_q.weight"[%l] {stored = tensor<4x32x!rquant.q4_1>} : memref<20xi32>
+    func.call @layer(%x, %w, %y) : (memref<32xf32>, memref<20xi32>, memref<4xf32>) -> ()
     func.return
   }
 }
@@ -168,13 +168,13 @@ builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations 
 // the argument does not qualify, nor the weight passed to it); "b" is also read as raw words by
 // memref.load; "c" is plain f16 (no split layout). Nothing changes: no parts, no split loads.
 // CHECK-LABEL: func.func @layer
-// CHECK-SAME:  (%{{.*}}: memref<1x32x!rquant.q4_0>, %{{.*}}: memref<1xf32>)
+// CHECK-SAME:  (%{{[^:]*}}: memref<5xi32> {rquant.stored = tensor<1x32x!rquant.q4_0>}, %{{.*}}: memref<1xf32>)
 // CHECK:         rquant.load %{{.*}}[%{{.*}}, %{{.*}}] {scheme = "q4_0", shape = array<i64: 1, 32>, layout = "blocks"} : memref<5xi32> -> f32
 // CHECK-LABEL: func.func @entry
-// CHECK-NEXT:    %[[A:.*]] = dispatch.weight "a" : memref<1x32x!rquant.q4_0>
-// CHECK-NEXT:    func.call @layer(%[[A]], %{{.*}}) : (memref<1x32x!rquant.q4_0>, memref<1xf32>) -> ()
-// CHECK-NEXT:    %[[B:.*]] = dispatch.weight "b" : memref<1x32x!rquant.q4_0>
-// CHECK-NEXT:    tiled.kernel "reads_words"(%[[B]], %{{.*}}) {{.*}} : memref<1x32x!rquant.q4_0>, memref<1xf32> grid {
+// CHECK-NEXT:    %[[A:.*]] = dispatch.weight "a" {stored = tensor<1x32x!rquant.q4_0>} : memref<5xi32>
+// CHECK-NEXT:    func.call @layer(%[[A]], %{{.*}}) : (memref<5xi32>, memref<1xf32>) -> ()
+// CHECK-NEXT:    %[[B:.*]] = dispatch.weight "b" {stored = tensor<1x32x!rquant.q4_0>} : memref<5xi32>
+// CHECK-NEXT:    tiled.kernel "reads_words"(%[[B]], %{{.*}}) {{.*}} : memref<5xi32>, memref<1xf32> grid {
 // CHECK:           rquant.load %{{.*}}[%{{.*}}, %{{.*}}] {scheme = "q4_0", shape = array<i64: 1, 32>, layout = "blocks"} : memref<5xi32> -> f32
 // CHECK:         %[[H:.*]] = dispatch.weight "c" : memref<1x32xf16>
 // CHECK-NEXT:    tiled.kernel "plain"(%[[H]], %{{.*}}) {{.*}} : memref<1x32xf16>, memref<1xf32> grid {
@@ -182,8 +182,8 @@ builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations 
 // CHECK-NOT:     part =
 // CHECK-NOT:     layout = "split"
 builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations = 256, max_workgroup_memory = 16384, max_workgroups_per_dim = 65535, subgroup_size = 0, f16 = true, int_dot = false, max_binding_bytes = 134217728, binding_offset_alignment = 256>} {
-  func.func @layer(%w: memref<1x32x!rquant.q4_0>, %y: memref<1xf32>) {
-    tiled.kernel "grid_reads"(%w, %y) {workgroup_size = array<i64: 1, 1, 1>} : memref<1x32x!rquant.q4_0>, memref<1xf32> grid {
+  func.func @layer(%w: memref<5xi32> {rquant.stored = tensor<1x32x!rquant.q4_0>}, %y: memref<1xf32>) {
+    tiled.kernel "grid_reads"(%w, %y) {workgroup_size = array<i64: 1, 1, 1>} : memref<5xi32>, memref<1xf32> grid {
     ^bb0(%gw: memref<5xi32>, %gy: memref<1xf32>):
       %c0 = arith.constant 0 : index
       %c1 = arith.constant 1 : index
@@ -199,10 +199,10 @@ builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations 
     func.return
   }
   func.func @entry(%y: memref<1xf32>) {
-    %a = dispatch.weight "a" : memref<1x32x!rquant.q4_0>
-    func.call @layer(%a, %y) : (memref<1x32x!rquant.q4_0>, memref<1xf32>) -> ()
-    %b = dispatch.weight "b" : memref<1x32x!rquant.q4_0>
-    tiled.kernel "reads_words"(%b, %y) {workgroup_size = array<i64: 1, 1, 1>} : memref<1x32x!rquant.q4_0>, memref<1xf32> grid {
+    %a = dispatch.weight "a" {stored = tensor<1x32x!rquant.q4_0>} : memref<5xi32>
+    func.call @layer(%a, %y) : (memref<5xi32>, memref<1xf32>) -> ()
+    %b = dispatch.weight "b" {stored = tensor<1x32x!rquant.q4_0>} : memref<5xi32>
+    tiled.kernel "reads_words"(%b, %y) {workgroup_size = array<i64: 1, 1, 1>} : memref<5xi32>, memref<1xf32> grid {
     ^bb0(%gw: memref<5xi32>, %gy: memref<1xf32>):
       %c1 = arith.constant 1 : index
       tiled.yield %c1, %c1, %c1 : index, index, index
@@ -237,14 +237,14 @@ builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations 
 // A splittable argument whose caller passes a weight that another kernel's grid reads: the caller
 // cannot pass parts, so the argument stays whole and the call still matches its callee.
 // CHECK-LABEL: func.func @layer
-// CHECK-SAME:    (%{{.*}}: memref<4x32x!rquant.q4_0>, %{{.*}}: memref<4xf32>)
+// CHECK-SAME:    (%{{[^:]*}}: memref<18xi32> {rquant.stored = tensor<4x32x!rquant.q4_0>}, %{{.*}}: memref<4xf32>)
 // CHECK:         rquant.load %{{.*}} {scheme = "q4_0", shape = array<i64: 4, 32>, layout = "blocks"}
 // CHECK-LABEL: func.func @entry
-// CHECK:         %[[W:.*]] = dispatch.weight "w" : memref<4x32x!rquant.q4_0>
-// CHECK-NEXT:    func.call @layer(%[[W]], %{{.*}}) : (memref<4x32x!rquant.q4_0>, memref<4xf32>) -> ()
+// CHECK:         %[[W:.*]] = dispatch.weight "w" {stored = tensor<4x32x!rquant.q4_0>} : memref<18xi32>
+// CHECK-NEXT:    func.call @layer(%[[W]], %{{.*}}) : (memref<18xi32>, memref<4xf32>) -> ()
 builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations = 256, max_workgroup_memory = 16384, max_workgroups_per_dim = 65535, subgroup_size = 0, f16 = true, int_dot = false, max_binding_bytes = 134217728, binding_offset_alignment = 256>} {
-  func.func @layer(%w: memref<4x32x!rquant.q4_0>, %y: memref<4xf32>) {
-    tiled.kernel "k"(%w, %y) {workgroup_size = array<i64: 4, 1, 1>} : memref<4x32x!rquant.q4_0>, memref<4xf32> grid {
+  func.func @layer(%w: memref<18xi32> {rquant.stored = tensor<4x32x!rquant.q4_0>}, %y: memref<4xf32>) {
+    tiled.kernel "k"(%w, %y) {workgroup_size = array<i64: 4, 1, 1>} : memref<18xi32>, memref<4xf32> grid {
     ^bb0(%gw: memref<18xi32>, %gy: memref<4xf32>):
       %c1 = arith.constant 1 : index
       tiled.yield %c1, %c1, %c1 : index, index, index
@@ -262,9 +262,9 @@ builtin.module attributes {rgpu.target = #rgpu.target<"webgpu", max_invocations 
     func.return
   }
   func.func @entry(%y: memref<4xf32>) {
-    %w = dispatch.weight "w" : memref<4x32x!rquant.q4_0>
-    func.call @layer(%w, %y) : (memref<4x32x!rquant.q4_0>, memref<4xf32>) -> ()
-    tiled.kernel "sized"(%w, %y) {workgroup_size = array<i64: 1, 1, 1>} : memref<4x32x!rquant.q4_0>, memref<4xf32> grid {
+    %w = dispatch.weight "w" {stored = tensor<4x32x!rquant.q4_0>} : memref<18xi32>
+    func.call @layer(%w, %y) : (memref<18xi32>, memref<4xf32>) -> ()
+    tiled.kernel "sized"(%w, %y) {workgroup_size = array<i64: 1, 1, 1>} : memref<18xi32>, memref<4xf32> grid {
     ^bb0(%gw: memref<18xi32>, %gy: memref<4xf32>):
       %c0 = arith.constant 0 : index
       %c1 = arith.constant 1 : index

@@ -8,22 +8,31 @@ from typing import cast
 
 from xdsl.context import Context
 from xdsl.dialects import arith, bufferization, func, memref, scf, tensor
-from xdsl.dialects.builtin import FunctionType, MemRefType, ModuleOp, TensorType, UnitAttr
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, FunctionType, MemRefType, ModuleOp, TensorType, UnitAttr
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from rusty_ir.dialects.dispatch import CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp
+from rusty_ir.dialects.quant import ToTensorOp
+from rusty_ir.dialects.quant.storage import buffer_type, is_quantized, stored_arg_attr
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
 
 
 def memref_of(ty: Attribute) -> Attribute:
-    """The buffer type of a host tensor type: same shape and element type, identity layout."""
-    if not isinstance(ty, TensorType):
-        return ty
-    return MemRefType(ty.element_type, ty.get_shape())
+    """The buffer type of a host tensor type: same shape and element type, identity layout; for a quantized
+    tensor the words of its bytes, ``memref<Wxi32>`` (``rusty_ir.dialects.quant.storage``)."""
+    return buffer_type(ty)
+
+
+def _stored_attrs(fn: func.FuncOp, types: Sequence[Attribute]) -> None:
+    """Mark each argument of ``fn`` whose tensor type ``types`` gives is quantized with ``rquant.stored``."""
+    old = fn.arg_attrs.data if fn.arg_attrs is not None else ()
+    dicts = [old[i] if i < len(old) else DictionaryAttr({}) for i in range(len(types))]
+    dicts = [stored_arg_attr(t, d) if is_quantized(t) else d for t, d in zip(types, dicts)]  # type: ignore[arg-type]
+    fn.arg_attrs = ArrayAttr(dicts) if any(d.data for d in dicts) else None
 
 
 def _has_tensor(op: Operation) -> bool:
@@ -152,7 +161,8 @@ class _FunctionBufferizer:
         f = self.f
         block = f.body.block
         old_type = f.function_type
-        # 1. Arguments: tensors become memrefs of the same shape.
+        # 1. Arguments: tensors become memrefs of the same shape; quantized ones words, marked with what they store.
+        _stored_attrs(f, [*old_type.inputs.data, *(t for t in old_type.outputs.data if isinstance(t, TensorType))])
         for arg in list(block.args):
             if _is_tensor(arg):
                 Rewriter.replace_value_with_new_type(arg, memref_of(arg.type))
@@ -178,6 +188,8 @@ class _FunctionBufferizer:
     # --- ops ------------------------------------------------------------------------------------
     def convert_op(self, op: Operation, dests: _Destinations) -> None:
         if isinstance(op, WeightOp):
+            if is_quantized(op.result.type):
+                op.stored = op.result.type
             Rewriter.replace_value_with_new_type(op.result, memref_of(op.result.type))
         elif isinstance(op, tensor.DimOp):
             Rewriter.replace_op(op, memref.DimOp(op.source, op.index))
@@ -224,8 +236,9 @@ class _FunctionBufferizer:
         inner = IRBuilder(InsertPoint.at_start(body))
         for arg, operand in zip(list(body.args), region.args):
             if _is_tensor(arg) and isinstance(operand.type, MemRefType):
+                stored = arg.type
                 buffer = Rewriter.replace_value_with_new_type(arg, operand.type)
-                read = bufferization.ToTensorOp(buffer)
+                read = ToTensorOp(buffer, stored) if is_quantized(stored) else bufferization.ToTensorOp(buffer)
                 inner.insert(read)
                 buffer.replace_uses_with_if(read.tensor, lambda use: use.operation is not read)  # noqa: B023 - used at once
             elif _is_tensor(arg) or _is_tensor(operand):
@@ -417,8 +430,14 @@ class RustyBufferizePass(ModulePass):
     - an ``scf.for`` loop-carried tensor becomes two buffers
       ``iter_args(%in = %init, %out = %spare)`` (``%spare`` a new alloc) whose
       body writes ``%out`` and yields ``%out, %in``; the loop's value is the first;
-    - ``dispatch.weight`` results become memrefs (quantized element types stay),
-      ``tensor.dim``/``tensor.cast`` become ``memref.dim``/``memref.cast``.
+    - ``dispatch.weight`` results become memrefs, ``tensor.dim``/``tensor.cast``
+      become ``memref.dim``/``memref.cast``;
+    - a quantized tensor (``tensor<576x576x!rquant.q4_1>``) becomes the words of its
+      bytes, ``memref<51840xi32>`` (upstream memrefs take only builtin element
+      types), with the tensor it stores as the ``stored`` of its
+      ``dispatch.weight`` or the ``rquant.stored`` attribute of its function
+      argument; a region reads it with ``rquant.to_tensor`` instead of
+      ``bufferization.to_tensor`` (``rusty_ir.dialects.quant.storage``).
 
     No copy is ever inserted: a value that would need one (returned twice, a
     function argument returned or carried by a loop, a loop result returned, a
@@ -440,6 +459,7 @@ class RustyBufferizePass(ModulePass):
                 continue
             if f.is_declaration:
                 ins, outs = f.function_type.inputs.data, f.function_type.outputs.data
+                _stored_attrs(f, [*ins, *(t for t in outs if isinstance(t, TensorType))])
                 f.function_type = FunctionType.from_lists(
                     [memref_of(t) for t in ins] + [memref_of(t) for t in outs if isinstance(t, TensorType)],
                     [t for t in outs if not isinstance(t, TensorType)],

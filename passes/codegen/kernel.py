@@ -1,8 +1,8 @@
 """Building one ``tiled.kernel``: arguments, the grid, and the schedule ops of the tiled level.
 
 A ``Kernel`` is made from a bufferized ``dispatch.region``: the kernel takes
-the region's operands; a memref of a stored weight type (``!rquant`` blocks,
-f16, bf16) is bound as its raw 32-bit words. A schedule builder
+the region's operands; a memref of a stored weight type (f16, bf16) is bound
+as its raw 32-bit words, which a quantized weight's buffer already is. A schedule builder
 (``passes/codegen/<strategy>.py``) writes the body through ``kernel.b`` with
 the helpers here (``forall``, ``reduce``, ``promote``, ``contract_tile``) and
 the host-side grid through ``kernel.grid_b``.
@@ -13,41 +13,25 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from xdsl.dialects import gpu, memref
-from xdsl.dialects.builtin import BFloat16Type, Float16Type, IntegerAttr, MemRefType, i32, i64
+from xdsl.dialects.builtin import IntegerAttr, MemRefType, i32, i64
 from xdsl.ir import Attribute, Block, SSAValue
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
 from rusty_ir.dialects.dispatch.attrs import LoweringConfig
-from rusty_ir.dialects.quant.attrs import BlockQuantType
+from rusty_ir.dialects.quant.storage import halves_scheme
 from rusty_ir.dialects.tiled import WORKGROUP_SPACE, ContractTileOp, ForallOp, KernelOp, PromoteOp, ReduceOp, YieldOp
 from rusty_ir.passes.builder import INDEX, IRBuilder
 from rusty_ir.passes.codegen.kv_cache import cache_arg_type
 from rusty_ir.targets import TargetDescription
-from rusty_ir.weights import Scheme, scheme
 
 MAX_GROUPS_X = 65535
 """Workgroups per grid dimension that every WebGPU adapter supports."""
 
 
-def stored_scheme(ty: Attribute) -> Scheme | None:
-    """The storage scheme of a weight memref read as raw words (None for plain f32/i32 buffers, and for
-    dynamically sized ones: an f16 KV cache is an ``array<f16>`` the kernels index directly)."""
-    if not isinstance(ty, MemRefType) or not ty.has_static_shape():
-        return None
-    elem = ty.element_type
-    if isinstance(elem, BlockQuantType):
-        return elem.scheme
-    if isinstance(elem, Float16Type):
-        return scheme("f16")
-    if isinstance(elem, BFloat16Type):
-        return scheme("bf16")
-    return None
-
-
 def kernel_arg_type(ty: Attribute) -> Attribute:
-    """How a region operand is bound in the kernel: stored weights become ``memref<Nxi32>``, q8_0 KV
-    cache rows ``memref<?xRxi32>`` (``kv_cache.cache_arg_type``)."""
-    sch = stored_scheme(ty)
+    """How a region operand is bound in the kernel: stored weights become ``memref<Nxi32>`` (a quantized weight's
+    buffer already is its words), q8_0 KV cache rows ``memref<?xRxi32>`` (``kv_cache.cache_arg_type``)."""
+    sch = halves_scheme(ty)
     if sch is None:
         return cache_arg_type(ty) if isinstance(ty, MemRefType) else ty
     assert isinstance(ty, MemRefType)
@@ -174,4 +158,4 @@ def store(b: IRBuilder, value: SSAValue, buf: SSAValue, indices: Sequence[SSAVal
     b.insert(memref.StoreOp.get(value, buf, indices))
 
 
-__all__ = ["Kernel", "kernel_arg_type", "load", "store", "stored_scheme"]
+__all__ = ["Kernel", "kernel_arg_type", "load", "store"]

@@ -30,10 +30,10 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr, AffineMap
 
 from rusty_ir.dialects.linalg_ext import AttentionOp
-from rusty_ir.dialects.quant import DequantizeOp, DotBlockOp, LoadBlockOp, LoadOp, kernel_block
+from rusty_ir.dialects.quant import DequantizeOp, DotBlockOp, LoadBlockOp, LoadOp, ToTensorOp, kernel_block
+from rusty_ir.dialects.quant.storage import buffer_scheme
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
-from rusty_ir.passes.codegen.kernel import stored_scheme
 from rusty_ir.passes.dispatch.analysis import Kind, defined_within, kind, maps
 from rusty_ir.weights import Scheme
 
@@ -95,7 +95,7 @@ class Materializer:
     def buffer(self, value: SSAValue) -> SSAValue | None:
         """The kernel buffer a tensor is read from, if it is one (``to_tensor`` of an argument)."""
         owner = value.owner
-        if isinstance(owner, bufferization.ToTensorOp):
+        if isinstance(owner, bufferization.ToTensorOp | ToTensorOp):
             return self.args.get(owner.memref)
         if value in self.args and isinstance(value.type, MemRefType):
             return self.args[value]
@@ -106,8 +106,8 @@ class Materializer:
         owner = value.owner
         if isinstance(owner, DequantizeOp):
             return self.reader(owner.input)
-        source = owner.memref if isinstance(owner, bufferization.ToTensorOp) else value
-        sch = stored_scheme(source.type)
+        source = owner.memref if isinstance(owner, bufferization.ToTensorOp | ToTensorOp) else value
+        sch = buffer_scheme(source)
         buf = self.buffer(value)
         if sch is None or buf is None:
             return None

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import FunctionType, MemRefType, ModuleOp, f16, i32
-from xdsl.ir import Block, BlockArgument, Operation, SSAValue
+from xdsl.dialects.builtin import FunctionType, MemRefType, ModuleOp, TensorType, f16, i32
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
@@ -16,12 +16,14 @@ from rusty_ir.dialects.dispatch import WeightOp
 from rusty_ir.dialects.gpu.attrs import module_target
 from rusty_ir.dialects.quant import DotBlockOp, LoadBlockOp, LoadOp
 from rusty_ir.dialects.quant.attrs import BlockQuantType
+from rusty_ir.dialects.quant.storage import arg_attrs, buffer_scheme, set_arg_attrs, stored_tensor
 from rusty_ir.dialects.tiled import KernelOp
 from rusty_ir.weights import split_layout
 
 
-def part_types(stored: MemRefType, f16_scales: bool) -> tuple[MemRefType, MemRefType]:
-    """The memref types of a stored weight's codes (words) and scales (words, or f16 with ``f16_scales``)."""
+def part_types(stored: TensorType[Attribute], f16_scales: bool) -> tuple[MemRefType, MemRefType]:
+    """The memref types of a stored weight's codes (words) and scales (words, or f16 with ``f16_scales``), given
+    the quantized tensor it stores (``storage.stored_tensor``)."""
     elem = stored.element_type
     assert isinstance(elem, BlockQuantType)
     layout = split_layout(elem.scheme)
@@ -35,8 +37,9 @@ def part_types(stored: MemRefType, f16_scales: bool) -> tuple[MemRefType, MemRef
     return MemRefType(i32, [blocks * layout.code_bytes // 4]), scales
 
 
-def _splittable_type(ty: object) -> bool:
-    return isinstance(ty, MemRefType) and isinstance(ty.element_type, BlockQuantType) and split_layout(ty.element_type.scheme) is not None
+def _splittable(value: SSAValue) -> bool:
+    sch = buffer_scheme(value)
+    return sch is not None and sch.quantized and split_layout(sch) is not None
 
 
 def _reads_only_blocks(kernel: KernelOp, index: int) -> bool:
@@ -55,7 +58,7 @@ class _Analysis:
         self.functions = {op.sym_name.data: op for op in module.walk() if isinstance(op, func.FuncOp)}
         self.calls = [op for op in module.walk() if isinstance(op, func.CallOp)]
         self.args: set[BlockArgument] = {
-            a for f in self.functions.values() if f.body.blocks for a in f.body.block.args if _splittable_type(a.type)
+            a for f in self.functions.values() if f.body.blocks for a in f.body.block.args if _splittable(a)
         }
         changed = True
         while changed:  # shrink to a fixpoint: an argument stays only while all its uses and all its callers qualify
@@ -64,7 +67,7 @@ class _Analysis:
                 if not self.qualifies(arg) or not all(self.source(v) for v in self.passed(arg)):
                     self.args.discard(arg)
                     changed = True
-        self.weights = [w for w in module.walk() if isinstance(w, WeightOp) and w.part is None and _splittable_type(w.result.type)
+        self.weights = [w for w in module.walk() if isinstance(w, WeightOp) and w.part is None and _splittable(w.result)
                         and self.qualifies(w.result)]  # fmt: skip
 
     def callee_arg(self, call: func.CallOp, index: int) -> BlockArgument | None:
@@ -83,7 +86,7 @@ class _Analysis:
         if isinstance(value, BlockArgument):
             return value in self.args
         owner = value.owner
-        return isinstance(owner, WeightOp) and owner.part is None and _splittable_type(value.type) and self.qualifies(value)
+        return isinstance(owner, WeightOp) and owner.part is None and _splittable(value) and self.qualifies(value)
 
     def qualifies(self, value: SSAValue) -> bool:
         uses = list(value.uses)
@@ -147,7 +150,8 @@ def _redirect(value: SSAValue, parts: Sequence[SSAValue]) -> None:
 class WeightLayoutPass(ModulePass):
     """Replaces every quantized weight that kernels read only through ``quant`` loads by its split layout.
 
-    Matches: ``dispatch.weight`` ops of quantized tensors whose scheme has a
+    Matches: ``dispatch.weight`` ops of quantized tensors (bufferized: their
+    words, ``stored`` naming the tensor; ``rusty_ir.dialects.quant.storage``) whose scheme has a
     split layout (Q4_0, Q4_1, Q8_0, int4/int8 groups: codes a multiple of 16
     bytes per block), and the function arguments they are passed to (the
     decoder layer's weights), when every use is a ``tiled.kernel`` operand
@@ -170,16 +174,19 @@ class WeightLayoutPass(ModulePass):
         analysis = _Analysis(op)
         # 1. the parts of every splittable value: new arguments after each split argument, part ops after each weight
         arg_parts: dict[BlockArgument, list[BlockArgument]] = {}
+        functions = {a.block.parent_op() for a in analysis.args}
+        attrs = {a: d for fn in functions if isinstance(fn, func.FuncOp) for a, d in arg_attrs(fn).items()}
+        stored_of = {a: stored_tensor(a) for a in analysis.args}  # before arguments move
         for arg in sorted(analysis.args, key=lambda a: a.index, reverse=True):
             block: Block = arg.block
-            stored_type = arg.type
-            assert isinstance(stored_type, MemRefType)  # _Analysis takes memref arguments only
+            stored_type = stored_of[arg]
+            assert stored_type is not None  # _Analysis takes quantized buffers only
             types = part_types(stored_type, f16_scales)
             arg_parts[arg] = [block.insert_arg(t, arg.index + 1 + i) for i, t in enumerate(types)]
         weight_parts: dict[WeightOp, list[SSAValue]] = {}
         for weight in analysis.weights:
-            stored = weight.result.type
-            assert isinstance(stored, MemRefType)
+            stored = stored_tensor(weight.result)
+            assert stored is not None
             codes_t, scales_t = part_types(stored, f16_scales)
             codes = WeightOp(weight.weight_name.data, codes_t, weight.layer, "codes", stored)
             scales = WeightOp(weight.weight_name.data, scales_t, weight.layer, "scales", stored)
@@ -202,3 +209,4 @@ class WeightLayoutPass(ModulePass):
         for fn in touched:
             assert isinstance(fn, func.FuncOp)
             fn.function_type = FunctionType.from_lists([a.type for a in fn.body.block.args], list(fn.function_type.outputs.data))
+            set_arg_attrs(fn, {a: d for a, d in attrs.items() if a.block is fn.body.block and a not in arg_parts})

@@ -13,6 +13,7 @@ from xdsl.ir import SSAValue
 from xdsl.parser import Parser
 
 from rusty_ir.backends.wgsl import emit_program
+from rusty_ir.dialects.quant.storage import stored_tensor
 from rusty_ir.passes.conversion.tiled_to_gpu import ConvertTiledToGpuPass
 from rusty_ir.registry import build_registry
 
@@ -64,14 +65,14 @@ def test_outlined_module_shape():
 
 
 def test_quantized_operand_verifies():
-    """A q8_0 buffer launches a memref<34xi32> kernel argument through a cast to that type (upstream's
-    gpu.launch_func wants the operand and argument types to agree)."""
+    """A q8_0 buffer (the words of its bytes, memref<34xi32>) launches the memref<34xi32> kernel argument as it is,
+    with no cast (upstream's gpu.launch_func wants the operand and argument types to agree)."""
     module = _chunk(1)
     module.verify()
     launch = next(op for op in module.walk() if isinstance(op, gpu.LaunchFuncOp))
     kernel = next(op for op in module.walk() if isinstance(op, gpu.FuncOp) and op.sym_name.data == "gemv_1")
-    cast = launch.kernelOperands[0].owner
-    assert isinstance(cast, UnrealizedConversionCastOp) and str(cast.inputs[0].type) == "memref<4x32x!rquant.q8_0>"
+    assert not isinstance(launch.kernelOperands[0].owner, UnrealizedConversionCastOp)
+    assert str(stored_tensor(launch.kernelOperands[0])) == "tensor<4x32x!rquant.q8_0>"
     assert launch.kernelOperands[0].type == kernel.function_type.inputs.data[0]
     assert kernel.function_type.inputs.data[0].element_type == i32
 

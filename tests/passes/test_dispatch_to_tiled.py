@@ -363,7 +363,7 @@ def outline_region(module: ModuleOp, label: str) -> ModuleOp:
 def region_inputs(module: ModuleOp, tokens: int, rng: np.random.Generator) -> tuple[list[Any], list[Any], list[int]]:
     """(GPU args, reference args, indices of the buffers it writes) for an outlined region whose index operands are
     all the step's token count (contractions, elementwise regions): random activations, random quantized weights."""
-    from rusty_ir.passes.codegen.kernel import stored_scheme
+    from rusty_ir.dialects.quant.storage import buffer_scheme, stored_tensor
     from rusty_ir.weights import TensorView, quantize
 
     fn = next(op for op in module.ops if isinstance(op, func.FuncOp))
@@ -377,8 +377,9 @@ def region_inputs(module: ModuleOp, tokens: int, rng: np.random.Generator) -> tu
             gpu_args.append(tokens)
             ref_args.append(tokens)
             continue
-        shape = tuple(tokens if d < 0 else d for d in ty.get_shape())
-        sch = stored_scheme(ty)
+        stored = stored_tensor(region.block.args[i])  # a quantized weight's words: the tensor they store
+        shape = tuple(tokens if d < 0 else d for d in (stored or ty).get_shape())
+        sch = buffer_scheme(region.block.args[i])
         if sch is not None:
             data = quantize(rng.standard_normal(shape).astype(np.float32) * 0.3, sch)
             gpu_args.append(np.frombuffer(data.tobytes() + b"\0" * (-len(data) % 4), np.int32))

@@ -5,18 +5,17 @@ these tests fail, they do not skip. Each level is printed as ``rusty compile --d
 prints it (``rusty_ir.ir.print_module(..., generic=True)``) and given to ``mlir-opt-22
 --allow-unregistered-dialect`` (rusty-ir's own dialects are unregistered there).
 
-Levels compiled here (``LEVELS``): every stage of the f16 model (a tiny llama with f16 matrices, seconds);
-SmolLM2 (Q4_1) up to 'bufferized' (a fraction of a second), because from 'bufferized' on each of its levels
-stops at the same error (below) and compiling the later stages costs many seconds: extend it to every stage
-when that is fixed.
+Levels compiled here (``LEVELS``): every stage of the f16 model (a tiny llama with f16 matrices, seconds)
+and of SmolLM2 (Q4_1, about 15 seconds).
 
 ``NOT_YET`` is the ledger of levels that upstream does not parse yet, with the first error mlir-opt-22
 gives: a level that starts to parse fails the test until it is taken out of the ledger, so the ledger
-only shrinks. What is left (issue 17), from running the whole pipeline by hand:
-- a quantized model from 'bufferized' to 'split': ``memref<576x576x!rquant.q4_1>``, an invalid memref
-  element type for upstream (it takes builtin element types only). With that one type replaced by a
-  builtin one (by hand), every level of SmolLM2 parses in mlir-opt-22.
-Fixed: the dialect's name (``quant`` was upstream's quantization dialect: no level of SmolLM2 parsed);
+only shrinks. It is empty now.
+Fixed: a quantized model's levels from 'bufferized' on held ``memref<576x576x!rquant.q4_1>``, an invalid
+memref element type upstream (builtin element types only): a bufferized quantized weight is now the words
+of its bytes, ``memref<51840xi32>``, with the tensor they store as an attribute (``dispatch.weight``'s
+``stored``, the ``rquant.stored`` argument attribute) and ``rquant.to_tensor`` in regions
+(``rusty_ir.dialects.quant.storage``); the dialect's name (``quant`` was upstream's quantization dialect: no level of SmolLM2 parsed);
 ``#builtin.int`` properties of ``tiled.reduce``/``tiled.contract_tile`` (now i64 ``IntegerAttr``);
 ``arith.extf`` from f32 to f32 for f16 weights (``rusty_ir.pipeline.require_legal_casts`` now checks casts
 after every pass); kernels marked with xDSL's ``kernel`` property (now ``gpu.kernel`` and
@@ -42,13 +41,13 @@ ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("import", *(name for name, _ in CompileOptions().stages))
 """The imported module, then the IR after each stage of the default pipeline."""
 LEVELS: dict[str, tuple[str, ...]] = {
-    "smollm2": STAGES[: STAGES.index("bufferized") + 1],  # the later stages: all NOT_YET (the docstring says why)
+    "smollm2": STAGES,
     "f16": STAGES,
 }
 """The levels checked for each model."""
 
 NOT_YET: dict[str, dict[str, str]] = {
-    "smollm2": {"bufferized": "error: invalid memref element type"},  # memref<576x576x!rquant.q4_1>
+    "smollm2": {},
     "f16": {},
 }
 """Levels mlir-opt-22 does not parse yet, with the message it gives (the module's docstring says why)."""

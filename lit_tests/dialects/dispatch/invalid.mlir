@@ -266,3 +266,19 @@ func.func @block_table_of_contiguous_cache() {
 
 // expected-error @+1 {{block_size must be positive, got 0}}
 dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 8 : i64, block_size = 0 : i64}
+
+// -----
+
+func.func @quantized_memref_weight() {
+  // expected-error @+1 {{a bufferized quantized weight is the words of its bytes: memref<18xi32> {stored = tensor<4x32x!rquant.q4_0>}, not memref<4x32x!rquant.q4_0>}}
+  %w = dispatch.weight "w" : memref<4x32x!rquant.q4_0>
+  func.return
+}
+
+// -----
+
+func.func @stored_words() {
+  // expected-error @+1 {{a weight storing a tensor<4x32x!rquant.q4_0> is a memref<18xi32>, not memref<16xi32>}}
+  %w = dispatch.weight "w" {stored = tensor<4x32x!rquant.q4_0>} : memref<16xi32>
+  func.return
+}

@@ -1,18 +1,19 @@
 // RUN: rusty-opt %s --split-input-file | filecheck %s
 // RUN: %roundtrip
 
-// Weights: plain and layer-indexed, quantized, f16, as tensors and (bufferized) as memrefs.
+// Weights: plain and layer-indexed, quantized, f16, as tensors and (bufferized) as memrefs: a quantized one the words
+// of its bytes, with the tensor they store.
 // CHECK-LABEL: func.func @weights
 // CHECK-SAME:  (%[[LAYER:.*]]: index)
 // CHECK-NEXT:    %{{.*}} = dispatch.weight "token_embd.weight" : tensor<16x32x!rquant.q8_0>
 // CHECK-NEXT:    %{{.*}} = dispatch.weight "blk.{}.attn_q.weight"[%[[LAYER]]] : tensor<64x32x!rquant.q4_1>
 // CHECK-NEXT:    %{{.*}} = dispatch.weight "blk.{}.attn_v.weight"[%[[LAYER]]] : tensor<16x32xf16>
-// CHECK-NEXT:    %{{.*}} = dispatch.weight "blk.{}.ffn_down.weight"[%[[LAYER]]] : memref<32x64x!rquant.int8_g32>
+// CHECK-NEXT:    %{{.*}} = dispatch.weight "blk.{}.ffn_down.weight"[%[[LAYER]]] {stored = tensor<32x64x!rquant.int8_g32>} : memref<544xi32>
 func.func @weights(%layer: index) {
   %emb = dispatch.weight "token_embd.weight" : tensor<16x32x!rquant.q8_0>
   %wq = dispatch.weight "blk.{}.attn_q.weight"[%layer] : tensor<64x32x!rquant.q4_1>
   %wv = dispatch.weight "blk.{}.attn_v.weight"[%layer] : tensor<16x32xf16>
-  %wd = dispatch.weight "blk.{}.ffn_down.weight"[%layer] : memref<32x64x!rquant.int8_g32>
+  %wd = dispatch.weight "blk.{}.ffn_down.weight"[%layer] {stored = tensor<32x64x!rquant.int8_g32>} : memref<544xi32>
   func.return
 }
 

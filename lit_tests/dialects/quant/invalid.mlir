@@ -69,3 +69,19 @@ func.func @quantize_block(%x: tensor<8x64xf32>) {
   %q = rquant.quantize %x : tensor<8x64xf32> -> tensor<8x64x!rquant.int4_g128>
   func.return
 }
+
+// -----
+
+func.func @to_tensor_words(%w: memref<16xi32>) {
+  // expected-error @+1 {{a tensor<4x32x!rquant.q4_0> is stored in a memref<18xi32>, not a memref<16xi32>}}
+  %t = rquant.to_tensor %w : memref<16xi32> to tensor<4x32x!rquant.q4_0>
+  func.return
+}
+
+// -----
+
+func.func @to_tensor_float(%w: memref<4x32xf32>) {
+  // expected-error @+1 {{result element type must be a quant block type, got f32}}
+  %t = rquant.to_tensor %w : memref<4x32xf32> to tensor<4x32xf32>
+  func.return
+}

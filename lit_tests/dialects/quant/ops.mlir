@@ -46,3 +46,13 @@ func.func @vector() -> tensor<256xf32> {
   %f = rquant.dequantize %v : tensor<256x!rquant.q6_k> -> tensor<256xf32>
   func.return %f : tensor<256xf32>
 }
+
+// -----
+
+// rquant.to_tensor: a bufferized quantized weight (the words of its bytes) read as the tensor it stores.
+// CHECK-LABEL: func.func @to_tensor
+// CHECK-NEXT:    %{{.*}} = rquant.to_tensor %w : memref<18xi32> to tensor<4x32x!rquant.q4_0>
+func.func @to_tensor(%w: memref<18xi32>) {
+  %t = rquant.to_tensor %w : memref<18xi32> to tensor<4x32x!rquant.q4_0>
+  func.return
+}

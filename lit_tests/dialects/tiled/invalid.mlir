@@ -83,9 +83,9 @@ func.func @body_arg_type(%x: memref<4xf32>) {
 // -----
 
 // Raw words must be a 1-D i32 buffer.
-func.func @words_rank(%w: memref<4x32x!rquant.q8_0>) {
-  // expected-error @+1 {{grid argument type memref<2x17xi32> cannot bind operand of type memref<4x32x!rquant.q8_0>}}
-  tiled.kernel "k"(%w) {workgroup_size = array<i64: 64, 1, 1>} : memref<4x32x!rquant.q8_0> grid {
+func.func @words_rank(%w: memref<34xi32> {rquant.stored = tensor<4x32x!rquant.q8_0>}) {
+  // expected-error @+1 {{grid argument type memref<2x17xi32> cannot bind operand of type memref<34xi32>}}
+  tiled.kernel "k"(%w) {workgroup_size = array<i64: 64, 1, 1>} : memref<34xi32> grid {
   ^bb0(%a: memref<2x17xi32>):
     %c1 = arith.constant 1 : index
     tiled.yield %c1, %c1, %c1 : index, index, index

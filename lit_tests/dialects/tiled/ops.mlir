@@ -37,16 +37,16 @@ func.func @scale(%x: memref<?xf32>, %y: memref<?xf32>, %n: index) {
 
 // -----
 
-// A quantized weight operand is bound in both regions as its raw i32 words.
+// A quantized weight operand (the words of its bytes) is bound in both regions as those words.
 // CHECK-LABEL: func.func @quantized_operand
-// CHECK-SAME:  (%[[W:.*]]: memref<4x32x!rquant.q8_0>)
-// CHECK-NEXT:    tiled.kernel "gemv"(%[[W]]) {workgroup_size = array<i64: 32, 2, 1>} : memref<4x32x!rquant.q8_0> grid {
+// CHECK-SAME:  (%[[W:[^:]*]]: memref<34xi32> {rquant.stored = tensor<4x32x!rquant.q8_0>})
+// CHECK-NEXT:    tiled.kernel "gemv"(%[[W]]) {workgroup_size = array<i64: 32, 2, 1>} : memref<34xi32> grid {
 // CHECK-NEXT:    ^{{.*}}(%{{.*}}: memref<34xi32>):
 // CHECK:         } body {
 // CHECK-NEXT:    ^{{.*}}(%{{.*}}: memref<34xi32>):
 // CHECK-NEXT:      tiled.yield
-func.func @quantized_operand(%w: memref<4x32x!rquant.q8_0>) {
-  tiled.kernel "gemv"(%w) {workgroup_size = array<i64: 32, 2, 1>} : memref<4x32x!rquant.q8_0> grid {
+func.func @quantized_operand(%w: memref<34xi32> {rquant.stored = tensor<4x32x!rquant.q8_0>}) {
+  tiled.kernel "gemv"(%w) {workgroup_size = array<i64: 32, 2, 1>} : memref<34xi32> grid {
   ^bb0(%a: memref<34xi32>):
     %c1 = arith.constant 1 : index
     tiled.yield %c1, %c1, %c1 : index, index, index
