@@ -101,6 +101,14 @@ def test_allow_lists_hold_no_stale_entries(table: str) -> None:
     assert not stale, f"{table} entries that are gone or back under {limit} lines; remove them: {stale}"
 
 
+def test_the_checks_cover_the_whole_package() -> None:
+    """PACKAGE_FOLDERS are setup.py's PACKAGE_DIRS (every folder the package installs from), nothing left out."""
+    tree = ast.parse((ROOT / "setup.py").read_text(encoding="utf-8"))
+    dirs = next(ast.literal_eval(node.value) for node in tree.body
+                if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "PACKAGE_DIRS" for t in node.targets))  # fmt: skip
+    assert sorted(PACKAGE_FOLDERS) == sorted(set(dirs.values()))
+
+
 def test_the_checks_can_fail() -> None:
     """The size rules catch a long module and a long function, and accept a stated reason."""
     body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES + 1))
