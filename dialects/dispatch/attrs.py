@@ -25,7 +25,7 @@ STRATEGIES = ("elementwise", "row", "gemv", "gemm", "attention", "sample")
 
 MATH = ("f32", "f16", "dp4a")
 """Arithmetic of a contraction's multiply-adds: f32; packed f16 (accumulated in f32 per reduction step; gemm);
-or ``dp4a`` (gemv): activations quantized to int8 per weight block, multiplied with the weight codes by
+or ``dp4a`` (gemv, gemm): activations quantized to int8 per weight block, multiplied with the weight codes by
 packed 8-bit dot products, accumulated in i32 per block."""
 
 
@@ -60,7 +60,11 @@ class LoweringConfig:
     (weights dequantized once there); ``pipeline_depth`` 2 issues the next
     step's global loads before this step's multiply-adds; ``math`` f16 keeps
     the tiles in f16 and multiplies in packed f16 (``math = f16`` needs the
-    target's f16); ``vector_width``: lanes of the tile reads.
+    target's f16); ``math = dp4a`` (the target's ``int_dot``) keeps them as
+    8-bit codes: activation blocks quantized to int8 where they are promoted,
+    weight blocks' codes as stored, 8-bit dot products summed in i32 per
+    block (``passes/codegen/gemm.py``); ``vector_width``: lanes of the tile
+    reads.
 
     ``attention``: one workgroup per (head, query row); ``reduction_tile``: KV
     positions per step of the online softmax (``workgroup / reduction_tile``
@@ -104,8 +108,8 @@ class LoweringConfig:
             return f"pipeline_depth must be 1 or 2, got {self.pipeline_depth}"
         if self.math not in MATH:
             return f"math must be one of {', '.join(MATH)}, got '{self.math}'"
-        if self.math == "dp4a" and s != "gemv":
-            return f"math = dp4a is a gemv schedule, not {s}"
+        if self.math == "dp4a" and s not in ("gemv", "gemm"):
+            return f"math = dp4a is a gemv or gemm schedule, not {s}"
         if s == "gemv":
             if len(tile) != 2 or len(tt) != 1 or self.split < 1 or tile[1] % tt[0]:
                 return "gemv needs workgroup_tile = [tokens, rows], thread_tile = [rows per invocation] dividing rows, split >= 1"

@@ -54,13 +54,14 @@ from rusty_ir.dialects.quant.ops import (
     DequantizeOp,
     DotBlockOp,
     LoadBlockOp,
+    LoadCodesOp,
     LoadOp,
     QuantizeOp,
     ToTensorOp,
     kernel_block,
 )
 
-Quant = Dialect("rquant", [DequantizeOp, DotBlockOp, LoadBlockOp, LoadOp, QuantizeOp, ToTensorOp], list(BLOCK_QUANT_TYPES.values()))
+Quant = Dialect("rquant", [DequantizeOp, DotBlockOp, LoadBlockOp, LoadCodesOp, LoadOp, QuantizeOp, ToTensorOp], list(BLOCK_QUANT_TYPES.values()))
 """The ``rquant`` dialect object, as registered in ``rusty_ir.dialects.DIALECTS``."""
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "DequantizeOp",
     "DotBlockOp",
     "LoadBlockOp",
+    "LoadCodesOp",
     "LoadOp",
     "Int4G128Type",
     "Int4G32Type",

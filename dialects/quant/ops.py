@@ -320,6 +320,49 @@ contraction adds ``offset * sum_j x_j`` for them only."""
 
 
 @irdl_op_definition
+class LoadCodesOp(_WeightLoad):
+    """One block of a stored weight as its integer codes packed four to a word: for 8-bit dot products.
+
+    Semantics: ``block / 4`` words; byte ``j % 4`` of word ``j / 4`` holds code
+    ``c_j`` of ``W[row, block * B + j]`` as a signed byte, and value j =
+    ``scale * c_j + offset``. 4-bit schemes give their nibble (0..15, so the
+    zero point is inside ``offset``: Q4_0 ``-8 * scale``, Q4_1 its minimum),
+    8-bit ones their signed byte (offset 0). A contraction against int8
+    activations ``x_j ~ d * a_j`` takes ``d * (scale * sum_j c_j a_j + offset *
+    sum_j a_j)`` from the block. Schemes: ``DOT_SCHEMES`` except IQ4_NL-like
+    grids (none of them are in it).
+
+    Pipeline: made by ``convert-dispatch-to-tiled`` for gemm configs with
+    ``math = dp4a`` (the weight tile holds codes, not values); lowered by
+    ``lower-quant-loads`` into word loads and masks.
+
+    Example:
+        %s, %o, %w:8 = rquant.load_codes %codes, %scales[%row, %b] {scheme = "q4_0",
+            shape = array<i64: 4096, 4096>, layout = "split"} : memref<1048576xi32>, memref<524288xf16> -> f32, f32, i32, ...
+    """
+
+    name = "rquant.load_codes"
+
+    scale = result_def(Float32Type)
+    offset = result_def(Float32Type)
+    words = var_result_def(i32)
+    traits = traits_def(Pure())
+    assembly_format = "$buffers `[` $row `,` $col `]` attr-dict `:` type($buffers) `->` type($scale) `,` type($offset) `,` type($words)"
+
+    def __init__(self, buffers: Sequence[SSAValue], row: SSAValue, block: SSAValue, scheme: str, shape: Sequence[int], layout: str = "blocks") -> None:
+        super().__init__(operands=[buffers, row, block], result_types=[f32, f32, [i32] * (SCHEMES[scheme].block // 4)],
+                         properties=self._props(scheme, shape, layout))  # fmt: skip
+
+    def verify_(self) -> None:
+        super().verify_()
+        sch = self.scheme
+        if sch.name not in DOT_SCHEMES:
+            raise VerifyException(f"rquant.load_codes reads {', '.join(DOT_SCHEMES)} codes, not {sch.name}")
+        if len(self.words) * 4 != sch.block:
+            raise VerifyException(f"a {sch.name} block of {sch.block} values packs into {sch.block // 4} words, got {len(self.words)}")
+
+
+@irdl_op_definition
 class DotBlockOp(_WeightLoad):
     """One block of a stored weight times a block of int8 activations: ``sum_j q_j a_j`` in integers.
 

@@ -30,6 +30,7 @@ from xdsl.dialects.builtin import (
     Float32Type,
     IndexType,
     IntegerAttr,
+    IntegerType,
     MemRefType,
     StringAttr,
     UnitAttr,
@@ -475,6 +476,14 @@ class ContractTileOp(IRDLOperation):
     for memory, f32 arithmetic: attention scores). ``rows`` and ``columns``
     are multiples of 4.
 
+    With ``block_words = W`` the tiles are i32 and hold blocks of 8-bit codes
+    (``math = dp4a``): ``k`` is ``blocks * (W + 2)`` rows, each block ``W``
+    words of four signed bytes, then two rows of f32 bits. For A those are the
+    row's activation scale ``d`` and ``d * sum a`` (the sum of its int8
+    values), for B the column's weight ``scale`` and ``offset``. Per block:
+    ``acc[m, n] += d_m * (scale_n * dot + offset_n * sum_m)`` with ``dot =
+    sum_w dot4_i8(a[w, m], b[w, n])``, exact in i32.
+
     Pipeline: made by ``convert-dispatch-to-tiled`` (``gemm`` strategy);
     ``vectorize`` expands it into vector loads and ``vector.fma``s.
 
@@ -496,6 +505,7 @@ class ContractTileOp(IRDLOperation):
     a_stride = prop_def(IntegerAttr[I64])
     b_stride = prop_def(IntegerAttr[I64])
     wide = opt_prop_def(UnitAttr)
+    block_words = opt_prop_def(IntegerAttr[I64])
     results_ = var_result_def(VectorType)
 
     irdl_options = (ParsePropInAttrDict(),)
@@ -504,11 +514,13 @@ class ContractTileOp(IRDLOperation):
     )
 
     def __init__(self, a: SSAValue, a_offset: SSAValue, b: SSAValue, b_offset: SSAValue, accumulators: Sequence[SSAValue],
-                 k: int, rows: int, columns: int, a_stride: int, b_stride: int, wide: bool = False) -> None:  # fmt: skip
+                 k: int, rows: int, columns: int, a_stride: int, b_stride: int, wide: bool = False, block_words: int = 0) -> None:  # fmt: skip
         properties: dict[str, Attribute] = {"k": IntegerAttr(k, i64), "rows": IntegerAttr(rows, i64), "columns": IntegerAttr(columns, i64),
                                             "a_stride": IntegerAttr(a_stride, i64), "b_stride": IntegerAttr(b_stride, i64)}  # fmt: skip
         if wide:
             properties["wide"] = UnitAttr()
+        if block_words:
+            properties["block_words"] = IntegerAttr(block_words, i64)
         super().__init__(operands=[a, b, a_offset, b_offset, accumulators], result_types=[[acc.type for acc in accumulators]],
                          properties=properties)  # fmt: skip
 
@@ -521,10 +533,14 @@ class ContractTileOp(IRDLOperation):
         vec4 = VectorType(Float32Type(), [4])
         if any(acc.type != vec4 for acc in self.accumulators):
             raise VerifyException("accumulators are vector<4xf32>")
+        words = self.block_words.value.data if self.block_words is not None else 0
+        if words and (words <= 0 or self.k.value.data % (words + 2)):
+            raise VerifyException(f"with block_words = {words}, k must be a multiple of block_words + 2 (the scale rows)")
+        elems = (IntegerType,) if words else (Float32Type, Float16Type)
         for name, tile in (("a", self.a.type), ("b", self.b.type)):
             assert isinstance(tile, MemRefType)
-            if tile.get_num_dims() != 2 or not isinstance(tile.element_type, Float32Type | Float16Type):
-                raise VerifyException(f"{name} must be a 2-D f32 or f16 tile [K, ...]")
+            if tile.get_num_dims() != 2 or not isinstance(tile.element_type, elems) or (words and tile.element_type != i32):
+                raise VerifyException(f"{name} must be a 2-D {'i32' if words else 'f32 or f16'} tile [K, ...]")
         if self.a.type.element_type != self.b.type.element_type:  # type: ignore[attr-defined]
             raise VerifyException("a and b must have the same element type")
 

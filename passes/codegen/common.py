@@ -78,4 +78,14 @@ def clone_body(b: IRBuilder, op: linalg.GenericOp, inputs: Sequence[SSAValue], a
     return yielded
 
 
-__all__ = ["ILP", "clone_body", "outputs", "pick", "reduction_kind"]
+
+
+def pack_bytes(b: IRBuilder, ints: Sequence[SSAValue]) -> SSAValue:
+    """Four i32 values in [-128, 127] as one word of signed bytes (``ints[j]`` in byte j), as ``dot4I8Packed`` reads."""
+    word = b.andi(ints[0], b.i32(0xFF))
+    for j in range(1, len(ints)):
+        word = b.ori(word, b.shli(b.andi(ints[j], b.i32(0xFF)), b.i32(8 * j)))
+    return word
+
+
+__all__ = ["ILP", "clone_body", "outputs", "pack_bytes", "pick", "reduction_kind"]

@@ -23,6 +23,14 @@ The register tile of invocation (ty, tx) is rows ``ty*4 + i`` of every group of
 so that a k step reads ``TM/4 + TN/4`` 4-wide vectors of workgroup memory
 for ``TM * TN`` multiply-adds, the neighbours reading neighbouring vectors.
 
+With ``math = dp4a`` the tiles hold 8-bit codes instead of values: each
+activation block of the A unit is quantized where it is promoted (``x ~ d *
+a``, a per 32 values as int8, ``_quantize``), each weight block is its packed
+codes (``rquant.load_codes``); a block's words are followed by two rows of
+f32 bits, (d, d * sum a) for A and (scale, offset) for B, and
+``contract_tile {block_words}`` sums ``dot4_i8`` per block in i32 before the
+scales meet the f32 accumulators.
+
 A contraction with W weights (gate and up) splits the tile's N columns among
 them: columns ``[w*N/W, (w+1)*N/W)`` of the weight tile are weight w's rows
 ``n0 .. n0 + N/W``, so one promote and one register tile serve every weight,
@@ -37,12 +45,13 @@ from collections.abc import Sequence
 from functools import partial
 
 from xdsl.dialects import arith, gpu, vector
-from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, Float16Type, VectorType, f32
+from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, Float16Type, VectorType, f32, i32
 from xdsl.ir import Operation, SSAValue
 
+from rusty_ir.dialects.quant import DOT_SCHEMES
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
-from rusty_ir.passes.codegen.common import pick, reduction_kind
+from rusty_ir.passes.codegen.common import pack_bytes, pick, reduction_kind
 from rusty_ir.passes.codegen.contraction import Contraction, analyse_all, by_segment
 from rusty_ir.passes.codegen.kernel import Kernel, load, store
 from rusty_ir.passes.codegen.materialize import Materializer
@@ -109,7 +118,9 @@ def lower_gemm(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> l
             raise RustyError(f"gemm: thread_tile N = {tn} must be a multiple of 4 x the contraction's {c.n_out} weights", c.root)
     if cfg.math == "f16" and not kernel.target.f16:
         raise RustyError(f"gemm: math = f16 needs a target with f16 arithmetic ('{kernel.target.name}' has none)", segments[0].root)
-    elem = Float16Type() if cfg.math == "f16" else F32
+    if cfg.math == "dp4a":
+        _check_integer(segments, kernel, bk)
+    elem = Float16Type() if cfg.math == "f16" else i32 if cfg.math == "dp4a" else F32
     tiles = [-(-c.n_total // (tn_wg // c.n_out)) for c in segments]
 
     g = kernel.grid_b
@@ -144,6 +155,7 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
     riding = _RidingPrologue.of(c, kernel.threads, tm_wg, bk, linear, m0, last_token)
     rowvals = _prologue(c, b, m0, batch, tm_wg, linear) if c.prologue and riding is None else []
     unit = _unit(c)
+    integer = cfg.math == "dp4a"
 
     def a_tile(pb: IRBuilder, unit: Sequence[SSAValue], kb: SSAValue) -> list[SSAValue]:
         m, kq = unit
@@ -170,24 +182,59 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
             values += [pb.fma(scale, v, offset) for v in q]
         return values
 
+    def weight_codes(pb: IRBuilder, w: int, n: SSAValue, kq: SSAValue, kb: SSAValue) -> list[SSAValue]:
+        """dp4a: weight w's block ``kb / unit + kq`` at row ``n`` of its part of the tile: its code words, scale and
+        offset (as i32 bits)."""
+        ref = c.refs[w]
+        assert ref is not None
+        row = pb.minui(pb.addi(n0, n), pb.index(c.n_total - 1))
+        scale, offset, words = ref.load_codes(pb, row, pb.addi(pb.divui(kb, pb.index(unit)), kq))
+        return [*words, pb.value(arith.BitcastOp(scale, i32)), pb.value(arith.BitcastOp(offset, i32))]
+
+    unit_of = weight_codes if integer else weight_unit
+    b_values = [i32] * (unit // 4 + 2) if integer else [F32] * unit
+
     def b_tile(pb: IRBuilder, units: Sequence[SSAValue], kb: SSAValue, w: int = 0) -> list[SSAValue]:
         n, kq = units
         if w == c.n_out - 1:
-            return weight_unit(pb, w, pb.subi(n, pb.index(w * per_w)) if w else n, kq, kb)
-        return list(pb.if_then(pb.cmpi("ult", n, pb.index((w + 1) * per_w)), lambda tb: weight_unit(tb, w, pb.subi(n, pb.index(w * per_w)) if w else n, kq, kb),
-                               lambda eb: b_tile(eb, units, kb, w + 1), [F32] * unit))  # fmt: skip
+            return unit_of(pb, w, pb.subi(n, pb.index(w * per_w)) if w else n, kq, kb)
+        return list(pb.if_then(pb.cmpi("ult", n, pb.index((w + 1) * per_w)), lambda tb: unit_of(tb, w, pb.subi(n, pb.index(w * per_w)) if w else n, kq, kb),
+                               lambda eb: b_tile(eb, units, kb, w + 1), b_values))  # fmt: skip
+
+    def a_codes(pb: IRBuilder, units: Sequence[SSAValue], kb: SSAValue) -> list[SSAValue]:
+        """dp4a: the activation block ``kb / unit + kq`` of row ``m`` quantized: its words, d and d * sum (as i32 bits)."""
+        m, kq = units
+        token = pb.minui(pb.addi(m0, m), last_token)
+        k0 = pb.addi(kb, pb.muli(kq, pb.index(unit)))
+        ks = [pb.addi(k0, pb.index(j)) if j else k0 for j in range(unit)]
+        if riding is not None:
+            xs = [c.lhs_value(pb, token, k, []) for k in ks]
+        else:
+            reduced = [load(pb, arr, [m]) for arr in rowvals]
+            xs = [c.full_lhs_value(pb, token, k, reduced) for k in ks]
+        words, d, total = _quantize(pb, xs)
+        return [*words, pb.value(arith.BitcastOp(d, i32)), pb.value(arith.BitcastOp(pb.mulf(d, pb.sitofp(total)), i32))]
 
     zero = b.value(arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(VectorType(f32, [4]), [0.0] * 4), VectorType(f32, [4])))
     per = tm * tn // 4
     inits = [zero] * per + (riding.inits(b) if riding is not None else [])
 
     def k_step(lb: IRBuilder, kb: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
-        a = kernel.promote(lb, [tm_wg, bk], elem, lambda pb, u: a_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=4,
-                           deal=[1, 0], name="a_tile")  # fmt: skip
-        bt = kernel.promote(lb, [tn_wg, bk], elem, lambda pb, u: b_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=unit,
-                            deal=[1, 0], name="b_tile")  # fmt: skip
-        acc = kernel.contract_tile(lb, a, lb.muli(ty, lb.index(4)), bt, lb.muli(tx, lb.index(4)), carried[:per], bk, tm, tn,
-                                   tm_wg // (tm // 4), tn_wg // (tn // 4))  # fmt: skip
+        if integer:  # a unit is one block: its words and two scale rows
+            row = unit // 4 + 2
+            k_rows = bk // unit * row
+            a = kernel.promote(lb, [tm_wg, k_rows], elem, lambda pb, u: a_codes(pb, u, kb), permutation=[1, 0], depth=depth, unit=row,
+                               deal=[1, 0], name="a_tile")  # fmt: skip
+            bt = kernel.promote(lb, [tn_wg, k_rows], elem, lambda pb, u: b_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=row,
+                                deal=[1, 0], name="b_tile")  # fmt: skip
+        else:
+            k_rows = row = bk
+            a = kernel.promote(lb, [tm_wg, bk], elem, lambda pb, u: a_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=4,
+                               deal=[1, 0], name="a_tile")  # fmt: skip
+            bt = kernel.promote(lb, [tn_wg, bk], elem, lambda pb, u: b_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=unit,
+                                deal=[1, 0], name="b_tile")  # fmt: skip
+        acc = kernel.contract_tile(lb, a, lb.muli(ty, lb.index(4)), bt, lb.muli(tx, lb.index(4)), carried[:per], k_rows, tm, tn,
+                                   tm_wg // (tm // 4), tn_wg // (tn // 4), block_words=row - 2 if integer else 0)  # fmt: skip
         return acc + (riding.fold(lb, kb, carried[per:]) if riding is not None else [])
 
     carried = list(b.for_loop(b.index(0), b.index(c.k_total), b.index(bk), inits, k_step))
@@ -309,6 +356,34 @@ class _RidingPrologue:
                     store(b, b.addf(self.c.reduction_init(b, red, token), partials[slot * n + r]), totals[r], [row])
         b.insert(gpu.BarrierOp())
         return totals
+
+
+def _check_integer(segments: Sequence[Contraction], kernel: Kernel, bk: int) -> None:
+    """math = dp4a: the target's packed dot products, weights whose codes ``rquant.load_codes`` packs, one block size."""
+    if not kernel.target.int_dot:
+        raise RustyError(f"gemm: math = dp4a needs a target with packed 8-bit dot products ('{kernel.target.name}' has none)", segments[0].root)
+    for c in segments:
+        schemes = {ref.scheme.name if ref is not None else "f32" for ref in c.refs}
+        if not c.mac or not schemes <= set(DOT_SCHEMES) or len({ref.block for ref in c.refs if ref is not None}) != 1:
+            raise RustyError(f"gemm: math = dp4a needs a multiply-add contraction of weights stored in one of {', '.join(DOT_SCHEMES)} "
+                             f"with one block size (this one: {', '.join(sorted(schemes))})", c.root)  # fmt: skip
+        if bk % _unit(c):
+            raise RustyError(f"gemm: math = dp4a takes whole blocks per step: reduction_tile {bk} is not a multiple of {_unit(c)}", c.root)
+
+
+def _quantize(b: IRBuilder, xs: Sequence[SSAValue]) -> tuple[list[SSAValue], SSAValue, SSAValue]:
+    """One block of activations as int8 (``x ~ d * a``, ``d = max |x| / 127``, round to nearest even): its words
+    (four signed bytes each, in K order), d, and the i32 sum of the a."""
+    amax = b.absf(xs[0])
+    for x in xs[1:]:
+        amax = b.maximumf(amax, b.absf(x))
+    inv = b.select(b.cmpf("ogt", amax, b.f32(0.0)), b.divf(b.f32(127.0), amax), b.f32(0.0))
+    ints = [b.value(arith.FPToSIOp(b.roundeven(b.mulf(x, inv)), i32)) for x in xs]
+    words = [pack_bytes(b, ints[j : j + 4]) for j in range(0, len(ints), 4)]
+    total = ints[0]
+    for q in ints[1:]:
+        total = b.addi(total, q)
+    return words, b.mulf(amax, b.f32(1.0 / 127.0)), total
 
 
 def _unit(c: Contraction) -> int:

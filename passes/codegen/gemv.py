@@ -34,7 +34,7 @@ from xdsl.ir import Operation, SSAValue
 from rusty_ir.dialects.quant import DOT_SCHEMES, OFFSET_SCHEMES
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
-from rusty_ir.passes.codegen.common import ILP, clone_body, pick, reduction_kind
+from rusty_ir.passes.codegen.common import ILP, clone_body, pack_bytes, pick, reduction_kind
 from rusty_ir.passes.codegen.contraction import Contraction, analyse_all, by_segment
 from rusty_ir.passes.codegen.kernel import Kernel, load, store
 from rusty_ir.passes.codegen.materialize import Materializer
@@ -298,9 +298,7 @@ def _quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: S
         (amax,) = kernel.reduce(b, "max", [amax], lanes)
         inv = b.select(b.cmpf("ogt", amax, b.f32(0.0)), b.divf(b.f32(127.0), amax), b.f32(0.0))
         ints = [b.value(arith.FPToSIOp(b.roundeven(b.mulf(x, inv)), i32)) for x in xs]
-        word = b.andi(ints[0], b.i32(0xFF))
-        for j in range(1, 4):
-            word = b.ori(word, b.shli(b.andi(ints[j], b.i32(0xFF)), b.i32(8 * j)))
+        word = pack_bytes(b, ints)
         (total,) = kernel.reduce(b, "add", [b.sitofp(b.addi(b.addi(ints[0], ints[1]), b.addi(ints[2], ints[3])))], lanes)
         base = b.muli(blk, b.index(unit))
 

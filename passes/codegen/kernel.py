@@ -115,9 +115,10 @@ class Kernel:
         return b.value(op)
 
     def contract_tile(self, b: IRBuilder, a: SSAValue, a_offset: SSAValue, bt: SSAValue, b_offset: SSAValue, accs: Sequence[SSAValue],
-                      k: int, rows: int, columns: int, a_stride: int, b_stride: int, wide: bool = False) -> list[SSAValue]:  # fmt: skip
-        """``tiled.contract_tile`` (``wide``: f16 tiles multiplied and summed in f32)."""
-        return list(b.insert(ContractTileOp(a, a_offset, bt, b_offset, accs, k, rows, columns, a_stride, b_stride, wide)).results)
+                      k: int, rows: int, columns: int, a_stride: int, b_stride: int, wide: bool = False, block_words: int = 0) -> list[SSAValue]:  # fmt: skip
+        """``tiled.contract_tile`` (``wide``: f16 tiles multiplied and summed in f32; ``block_words``: i32 tiles of
+        8-bit code blocks)."""
+        return list(b.insert(ContractTileOp(a, a_offset, bt, b_offset, accs, k, rows, columns, a_stride, b_stride, wide, block_words)).results)
 
     def shared(self, size: int | Sequence[int], elem: Attribute) -> SSAValue:
         """A workgroup-memory array of ``size`` elements, or of shape ``size`` (allocated at the top of the body)."""

@@ -30,7 +30,7 @@ from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr, AffineMap
 
 from rusty_ir.dialects.linalg_ext import AttentionOp
-from rusty_ir.dialects.quant import DequantizeOp, DotBlockOp, LoadBlockOp, LoadOp, ToTensorOp, kernel_block
+from rusty_ir.dialects.quant import DequantizeOp, DotBlockOp, LoadBlockOp, LoadCodesOp, LoadOp, ToTensorOp, kernel_block
 from rusty_ir.dialects.quant.storage import buffer_scheme
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
@@ -69,6 +69,13 @@ class WeightRef:
         op = b.insert(LoadBlockOp([self.buffer], row, blk, self.scheme.name, self.shape))
         assert isinstance(op, LoadBlockOp)
         return op.scale, op.offset, list(op.values)
+
+    def load_codes(self, b: IRBuilder, row: SSAValue, blk: SSAValue) -> tuple[SSAValue, SSAValue, list[SSAValue]]:
+        """(scale, offset, code words) of block ``blk`` of ``row``: codes packed four to a word as signed bytes,
+        value j = scale * code_j + offset (``rquant.load_codes``)."""
+        op = b.insert(LoadCodesOp([self.buffer], row, blk, self.scheme.name, self.shape))
+        assert isinstance(op, LoadCodesOp)
+        return op.scale, op.offset, list(op.words)
 
     def dot_block(self, b: IRBuilder, row: SSAValue, blk: SSAValue, acts: Sequence[SSAValue], asum: SSAValue) -> tuple[SSAValue, SSAValue, SSAValue]:
         """(scale, offset, sum_j codes[j] * a_j) of block ``blk`` of ``row`` against int8 activations (``rquant.dot_block``)."""

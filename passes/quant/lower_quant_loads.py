@@ -29,7 +29,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from rusty_ir.dialects.gpu.ops import Dot4I8Op, UnpackF16Op
-from rusty_ir.dialects.quant.ops import DotBlockOp, LoadBlockOp, LoadOp, kernel_block
+from rusty_ir.dialects.quant.ops import DotBlockOp, LoadBlockOp, LoadCodesOp, LoadOp, kernel_block
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.weights import IQ4_NL_VALUES, K_QUANTS, Scheme, split_layout
@@ -345,7 +345,7 @@ def _fields(op: LoadOp | LoadBlockOp, b: IRBuilder, blk: SSAValue, dynamic: bool
 class _Weight:
     """Addressing of one bound weight: where block ``blk`` of ``row`` starts, in its layout."""
 
-    op: LoadOp | LoadBlockOp | DotBlockOp
+    op: LoadOp | LoadBlockOp | DotBlockOp | LoadCodesOp
 
     @property
     def sch(self) -> Scheme:
@@ -491,12 +491,33 @@ def _lower_dot(op: DotBlockOp, b: IRBuilder) -> list[SSAValue]:
     return [scale, offset, dot]
 
 
+def _lower_codes(op: LoadCodesOp, b: IRBuilder) -> list[SSAValue]:
+    """[scale, offset, words]: 4-bit codes as bytes (the low nibbles' words, then the high ones'), their zero point
+    moved into the offset; signed bytes as they are."""
+    w = _Weight(op)
+    sch = w.sch
+    scale, minimum, codes, at = w.header(b, op.row, op.col)
+    offset = minimum if minimum is not None else b.f32(0.0)
+    if not _four_bit(sch):
+        return [scale, offset, *_code_words(b, codes, at, sch.block // 4, w.code_alignment())]
+    words = _code_words(b, codes, at, sch.block // 8, w.code_alignment())
+    lo = [b.andi(word, b.i32(NIBBLES)) for word in words]
+    hi = [b.andi(b.shrui(word, b.i32(4)), b.i32(NIBBLES)) for word in words]
+    zero = _zero_point(sch)
+    if zero:
+        offset = b.subf(offset, b.mulf(scale, b.f32(float(zero))))
+    return [scale, offset, *lo, *hi]
+
+
 def lower_quant_load(op: Operation) -> None:
-    """Replace one ``rquant.load``, ``rquant.load_block`` or ``rquant.dot_block`` by its word loads and arithmetic."""
+    """Replace one ``rquant.load``, ``rquant.load_block``, ``rquant.dot_block`` or ``rquant.load_codes`` by its word
+    loads and arithmetic."""
     b = IRBuilder(InsertPoint.before(op))
     try:
         if isinstance(op, DotBlockOp):
             new = _lower_dot(op, b)
+        elif isinstance(op, LoadCodesOp):
+            new = _lower_codes(op, b)
         elif isinstance(op, LoadOp):
             new = [_lower_element(op, b)]
         elif isinstance(op, LoadBlockOp):
@@ -510,15 +531,16 @@ def lower_quant_load(op: Operation) -> None:
 
 @dataclass(frozen=True)
 class LowerQuantLoadsPass(ModulePass):
-    """Expands every ``rquant.load``, ``rquant.load_block`` and ``rquant.dot_block`` into ``memref.load``s of words and
-    bit arithmetic.
+    """Expands every ``rquant.load``, ``rquant.load_block``, ``rquant.dot_block`` and ``rquant.load_codes`` into
+    ``memref.load``s of words and bit arithmetic.
 
-    Matches: ``rquant.load`` / ``rquant.load_block`` / ``rquant.dot_block`` (inside kernels). Produces:
+    Matches: ``rquant.load`` / ``rquant.load_block`` / ``rquant.dot_block`` / ``rquant.load_codes`` (inside
+    kernels). Produces:
     ``memref.load`` of i32 words (or f16 scales), shifts, masks,
     ``rgpu.unpack_f16`` for f16 scales held in words, and codes turned into
     floats with the 2^23 exponent trick (``code_float``); for ``dot_block``,
     ``rgpu.dot4_i8`` of the code bytes (4-bit codes masked into bytes) and the
-    activation words. Consecutive words of
+    activation words; for ``load_codes``, the code words (4-bit codes masked into bytes). Consecutive words of
     one block are loaded by consecutive ``memref.load``s for ``vectorize`` to
     merge. Pre-conditions: the loads' layouts are final (after ``weight-layout``).
     """
@@ -526,5 +548,5 @@ class LowerQuantLoadsPass(ModulePass):
     name = "lower-quant-loads"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for load in [o for o in op.walk() if isinstance(o, LoadOp | LoadBlockOp | DotBlockOp)]:
+        for load in [o for o in op.walk() if isinstance(o, LoadOp | LoadBlockOp | DotBlockOp | LoadCodesOp)]:
             lower_quant_load(load)

@@ -14,7 +14,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from rusty_ir.dialects.dispatch import WeightOp
 from rusty_ir.dialects.gpu.attrs import module_target
-from rusty_ir.dialects.quant import DotBlockOp, LoadBlockOp, LoadOp
+from rusty_ir.dialects.quant import DotBlockOp, LoadBlockOp, LoadCodesOp, LoadOp
 from rusty_ir.dialects.quant.attrs import BlockQuantType
 from rusty_ir.dialects.quant.storage import arg_attrs, buffer_scheme, set_arg_attrs, stored_tensor
 from rusty_ir.dialects.tiled import KernelOp
@@ -46,7 +46,7 @@ def _reads_only_blocks(kernel: KernelOp, index: int) -> bool:
     """Whether the kernel's argument ``index`` is read only by quant loads in the blocks layout (and the grid ignores it)."""
     if kernel.grid.block.args[index].uses:
         return False
-    return all(isinstance(u.operation, LoadOp | LoadBlockOp | DotBlockOp) and u.operation.layout.data == "blocks" for u in kernel.body.block.args[index].uses)
+    return all(isinstance(u.operation, LoadOp | LoadBlockOp | DotBlockOp | LoadCodesOp) and u.operation.layout.data == "blocks" for u in kernel.body.block.args[index].uses)
 
 
 class _Analysis:
@@ -114,7 +114,7 @@ def _split_kernel_arg(kernel: KernelOp, index: int, parts: Sequence[SSAValue]) -
         new = [block.insert_arg(t, index + 1 + i) for i, t in enumerate(types)]
         for use in list(old.uses):
             load = use.operation
-            assert isinstance(load, LoadOp | LoadBlockOp | DotBlockOp)
+            assert isinstance(load, LoadOp | LoadBlockOp | DotBlockOp | LoadCodesOp)
             where = (load.scheme_name.data, load.weight_shape, "split")
             if isinstance(load, DotBlockOp):
                 Rewriter.replace_op(load, DotBlockOp(new, load.row, load.col, list(load.acts), load.asum, *where))

@@ -15,6 +15,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 from xdsl.transforms.common_subexpression_elimination import cse
 
+from rusty_ir.dialects.gpu.ops import Dot4I8Op
 from rusty_ir.dialects.tiled import ContractTileOp, KernelOp
 from rusty_ir.passes.builder import IRBuilder
 
@@ -44,9 +45,60 @@ def _zeros(b: IRBuilder, elem: Float16Type | Float32Type) -> SSAValue:
     return b.value(arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(ty, [0.0] * WIDTH), ty))
 
 
+def _expand_integer(op: ContractTileOp, b: IRBuilder) -> list[SSAValue]:
+    """An integer micro-tile (``block_words``): per block, ``rows x columns`` i32 sums of ``rgpu.dot4_i8`` over
+    the block's words (vector loads of four rows' or columns' words), then each block's scales applied to the
+    f32 accumulators: ``acc += d (scale * f32(dot) + offset * sum)``."""
+    rows, cols = op.rows.value.data, op.columns.value.data
+    assert op.block_words is not None
+    words = op.block_words.value.data
+    f32x4 = VectorType(Float32Type(), [WIDTH])
+    accs = list(op.accumulators)
+
+    def slices(buf: SSAValue, row: int, offset: SSAValue, stride: int, groups: int) -> list[SSAValue]:
+        return [_vec(b, buf, b.index(row), b.addi(offset, b.index(g * stride)) if g else offset) for g in range(groups)]
+
+    def floats(vectors: list[SSAValue]) -> list[SSAValue]:
+        return [b.value(vector.BitcastOp(v, f32x4)) for v in vectors]
+
+    def a_slices(row: int) -> list[SSAValue]:
+        return slices(op.a, row, op.a_offset, op.a_stride.value.data, rows // WIDTH)
+
+    def b_slices(row: int) -> list[SSAValue]:
+        return slices(op.b, row, op.b_offset, op.b_stride.value.data, cols // WIDTH)
+
+    for base in range(0, op.k.value.data, words + 2):
+        dots: list[SSAValue | None] = [None] * (rows * cols)
+        for w in range(words):
+            a = [_extract(b, v, lane) for v in a_slices(base + w) for lane in range(WIDTH)]
+            bw = [_extract(b, v, lane) for v in b_slices(base + w) for lane in range(WIDTH)]
+            for i in range(rows):
+                for j in range(cols):
+                    term = b.value(Dot4I8Op(a[i], bw[j]))
+                    prev = dots[i * cols + j]
+                    dots[i * cols + j] = term if prev is None else b.addi(prev, term)
+        scale_a, sum_a = floats(a_slices(base + words)), floats(a_slices(base + words + 1))
+        scale_b, offset_b = floats(b_slices(base + words)), floats(b_slices(base + words + 1))
+        for i in range(rows):
+            d = _splat(b, _extract(b, scale_a[i // WIDTH], i % WIDTH))
+            dsum = _splat(b, _extract(b, sum_a[i // WIDTH], i % WIDTH))
+            for g in range(cols // WIDTH):
+                lanes = [dots[i * cols + g * WIDTH + lane] for lane in range(WIDTH)]
+                v = _splat(b, b.sitofp(lanes[0]))  # type: ignore[arg-type]
+                for lane in range(1, WIDTH):
+                    v = b.value(vector.InsertOp(b.sitofp(lanes[lane]), v, [lane]))  # type: ignore[arg-type]
+                k = i * (cols // WIDTH) + g
+                accs[k] = b.value(vector.FMAOp(scale_b[g], b.mulf(v, d), accs[k]))
+                accs[k] = b.value(vector.FMAOp(offset_b[g], dsum, accs[k]))
+    return accs
+
+
 def expand_contract_tile(op: ContractTileOp, unroll: bool) -> None:
     """Replace one ``tiled.contract_tile`` by vector loads of its A and B slices and ``vector.fma``s per k."""
     b = IRBuilder(InsertPoint.before(op))
+    if op.block_words is not None:
+        Rewriter.replace_op(op, [], _expand_integer(op, b))
+        return
     rows, cols = op.rows.value.data, op.columns.value.data
     groups_a, groups_b = rows // WIDTH, cols // WIDTH
     elem = op.a.type.element_type  # type: ignore[attr-defined]

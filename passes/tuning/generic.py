@@ -127,13 +127,13 @@ GEMM_MIN_WORKGROUPS = 128
 multiprocessors; fewer workgroups leave some idle), unless no tile does."""
 
 
-def gemm_tiles(weights: int = 1) -> list[tuple[int, int, int, int]]:
+def gemm_tiles(weights: int = 1, tiles: Sequence[tuple[int, int, int, int]] = GEMM_TILES) -> list[tuple[int, int, int, int]]:
     """``GEMM_TILES`` for contractions of ``weights`` weights: the N columns of a tile (and TN of the register
     tile) are shared among the weights, so TN must hold 4 columns of each; a tile whose TN does not keeps its
     invocations and widens to 4 columns per weight (128 x 128 of 8 x 8 is 64 rows of gate and 64 of up, 8 x 4
     registers each; with 3 weights it becomes 128 x 192 of 8 x 12)."""
     out = []
-    for bm, bn, tm, tn in GEMM_TILES:
+    for bm, bn, tm, tn in tiles:
         per = 4 * max(1, tn // (4 * weights))  # columns of each weight per invocation
         out.append((bm, (bn // tn) * per * weights, tm, per * weights))
     return out
@@ -144,18 +144,36 @@ def contraction_weights(ops: Sequence[Operation]) -> int:
     return max((len(op.outputs) for op in ops if isinstance(op, linalg.GenericOp) and kind(op) is Kind.CONTRACTION), default=1)
 
 
+DP4A_GEMM_TILES = ((64, 128, 4, 8), (128, 128, 8, 8), (64, 64, 4, 4), (32, 64, 4, 4), (32, 32, 4, 4), (16, 32, 4, 4))
+"""``GEMM_TILES`` for ``math = dp4a``, 64 x 128 first: on an H200 (scripts/kernel_lab.py, Q4_0 codes against int8
+activations, 512 x 14336 x 4096) it ran 65 TFLOP/s where 128 x 128 ran 56 (K steps of 64)."""
+
+
+def _dp4a_gemm(root: linalg.GenericOp, target: TargetDescription, ops: Sequence[Operation]) -> bool:
+    """Whether a gemm of ``root`` multiplies 8-bit codes (``math = dp4a``): the target has packed dot products and
+    every weight is stored in a ``DOT_SCHEMES`` scheme of 32-value blocks."""
+    if not (target.int_dot and _dot_weights(root, ops)):
+        return False
+    stored = [_stored(w) for r in _contractions(root, ops) for w in r.inputs[1:]]
+    return {kernel_block(e.scheme) for e in stored if isinstance(e, BlockQuantType)} == {32}
+
+
 def gemm_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence[Operation] = ()) -> LoweringConfigAttr:
-    """Register-tiled, f16 where the target has it, 64 or 32 k per step (below), pipelined: the largest tile of
-    ``gemm_tiles`` whose workgroup memory and invocations the target allows and whose output columns give
-    ``GEMM_MIN_WORKGROUPS`` workgroups over a 512-token prefill. ``ops``: the region's ops, when it holds
-    several contractions (they run in different workgroups and share the tiles' workgroup memory)."""
+    """Register-tiled, pipelined: 8-bit codes with packed dot products where the target and the weights allow
+    (``_dp4a_gemm``), else f16 where the target has it; 64 or 32 k per step (below). The largest tile of
+    ``gemm_tiles`` (``DP4A_GEMM_TILES`` order with dp4a) whose workgroup memory and invocations the target allows
+    and whose output columns give ``GEMM_MIN_WORKGROUPS`` workgroups over a 512-token prefill. ``ops``: the
+    region's ops, when it holds several contractions (they run in different workgroups and share the tiles'
+    workgroup memory)."""
     segments = len(_contractions(root, ops))
     weights = contraction_weights([root, *ops])
     n = _shape(root.results[0])[-1] * len(root.outputs)
-    f16 = target.f16
-    elem = 2 if f16 else 4
     k = _shape(root.inputs[0])[-1]
+    if _dp4a_gemm(root, target, ops):
+        return _dp4a_gemm_config(target, weights, segments, n, k)
+    f16 = target.f16
     block = _weight_block(root, ops)
+    elem = 2 if f16 else 4
     fitting = []
     # K per step (128 x 128 of 8 x 8 on an H200, scripts/sweep_gemm.py and sweep_region.py): 32 where a weight unit
     # is small (f16: 40.2 TFLOP/s at 32, 39.1 at 64, 36.4 at 16) and for contractions of several weights (Llama-3-8B's
@@ -176,6 +194,27 @@ def gemm_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence
     bm, bn, tm, tn, bk, threads = (busy or fitting)[0]
     return LoweringConfigAttr("gemm", [threads, 1, 1], workgroup_tile=[bm, bn], thread_tile=[tm, tn], reduction_tile=bk,
                               pipeline_depth=2, math="f16" if f16 else "f32")  # fmt: skip
+
+
+def _dp4a_gemm_config(target: TargetDescription, weights: int, segments: int, n: int, k: int) -> LoweringConfigAttr:
+    """``gemm_config`` with ``math = dp4a``: K steps of two blocks (one where K has an odd count); per step and row,
+    a tile holds each block's 8 words and two scale rows (4 bytes each)."""
+    fitting = []
+    for bk in (64, 32):
+        if k % bk:
+            continue
+        rows = bk // 32 * 10
+        for bm, bn, tm, tn in gemm_tiles(weights, DP4A_GEMM_TILES):
+            threads = (bm // tm) * (bn // tn)
+            memory = 4 * (bm + bn) * rows + 4 * (bm + threads) * segments
+            if threads <= target.max_invocations and memory <= target.max_workgroup_memory:
+                fitting.append((bm, bn, tm, tn, bk, threads))
+    if not fitting:
+        raise ValueError(f"no dp4a gemm tile fits the '{target.name}' target")
+    busy = [f for f in fitting if -(-512 // f[0]) * -(-n // f[1]) >= GEMM_MIN_WORKGROUPS]
+    bm, bn, tm, tn, bk, threads = (busy or fitting)[0]
+    return LoweringConfigAttr("gemm", [threads, 1, 1], workgroup_tile=[bm, bn], thread_tile=[tm, tn], reduction_tile=bk,
+                              pipeline_depth=2, math="dp4a")  # fmt: skip
 
 
 FLASH_TILES = ((64, 32), (32, 32), (32, 16), (16, 16), (16, 8), (16, 4), (8, 4))

@@ -170,6 +170,11 @@ DP4A_CONFIGS = {
     "math = dp4a>",
     "gemv-dp4a-2-tokens-unrolled": "#dispatch.lowering_config<gemv, workgroup = [32, 1, 1], workgroup_tile = [2, 8], thread_tile = [2], "
     "split = 8, reduction_tile = 2, math = dp4a>",
+    # the gemm's tiles of codes: one block per step (32 rows: a partial tile of 3 tokens), two blocks per step pipelined
+    "gemm-dp4a": "#dispatch.lowering_config<gemm, workgroup = [64, 1, 1], workgroup_tile = [32, 32], thread_tile = [4, 4], "
+    "reduction_tile = 32, math = dp4a>",
+    "gemm-dp4a-pipelined": "#dispatch.lowering_config<gemm, workgroup = [32, 1, 1], workgroup_tile = [16, 32], thread_tile = [4, 4], "
+    "reduction_tile = 64, pipeline_depth = 2, math = dp4a>",
 }
 
 
@@ -209,7 +214,7 @@ def test_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str) -> 
 @pytest.mark.parametrize("scheme", ["q4_0", "q4_1", "q8_0", "int4_g32", "int8_g32"])
 @pytest.mark.parametrize("config", sorted(DP4A_CONFIGS))
 def test_dp4a_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str) -> None:
-    """The gemv with int8 activations and packed dot products (``math = dp4a``; llvmpipe has ``dot4I8Packed``):
+    """The gemv and gemm with int8 activations and packed dot products (``math = dp4a``; llvmpipe has ``dot4I8Packed``):
     exactly the float contraction of the int8-rounded activations, and within 2% of the float one."""
     view, x, h, y, words, parse = _gemv_case(scheme, 38)
     run_on_gpu(device, parse(), [x, words, h, 3, y.copy()], {4: y}, target="webgpu int-dot=1", configs={"gemv_0": (DP4A_CONFIGS[config], None)})
