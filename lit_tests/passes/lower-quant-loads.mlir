@@ -402,6 +402,55 @@ func.func @dot(%c: memref<16xi32>, %s: memref<4xf16>, %a: memref<8xi32>, %y: mem
 
 // -----
 
+// rquant.load_codes of q4_0 (split layout): the block's 4 code words, their low nibbles (w & 0x0F0F0F0F) as
+// words 0..3 (values j < 16) and their high nibbles ((w >> 4) & 0x0F0F0F0F) as words 4..7, each nibble a
+// non-negative signed byte; the zero point moves into the offset: 0 - scale * 8.
+// CHECK-LABEL: func.func @codes
+// CHECK:           %[[SCALE:.*]] = arith.extf %{{.*}} : f16 to f32
+// CHECK:           %[[W0:.*]] = memref.load %[[CODES:.*]][%{{.*}}] : memref<16xi32>
+// CHECK:           memref.load %[[CODES]][%{{.*}}] : memref<16xi32>
+// CHECK:           memref.load %[[CODES]][%{{.*}}] : memref<16xi32>
+// CHECK:           %[[W3:.*]] = memref.load %[[CODES]][%{{.*}}] : memref<16xi32>
+// CHECK-NEXT:      %[[NIB:.*]] = arith.constant 252645135 : i32
+// CHECK-NEXT:      %[[L0:.*]] = arith.andi %[[W0]], %[[NIB]] : i32
+// CHECK-COUNT-3:   arith.andi
+// CHECK-NEXT:      %[[C4:.*]] = arith.constant 4 : i32
+// CHECK-NEXT:      %{{.*}} = arith.shrui %[[W0]], %[[C4]] : i32
+// CHECK:           %[[S3:.*]] = arith.shrui %[[W3]], %[[C4]] : i32
+// CHECK-NEXT:      %[[H3:.*]] = arith.andi %[[S3]], %[[NIB]] : i32
+// CHECK-NEXT:      %[[EIGHT:.*]] = arith.constant 8.000000e+00 : f32
+// CHECK-NEXT:      %[[Z:.*]] = arith.mulf %[[SCALE]], %[[EIGHT]] : f32
+// CHECK-NEXT:      %[[OFF:.*]] = arith.subf %{{.*}}, %[[Z]] : f32
+// CHECK-NEXT:      memref.store %[[L0]], %{{.*}}[%{{.*}}, %{{.*}}] : memref<2x8xi32>
+// CHECK-NEXT:      memref.store %[[H3]], %{{.*}}[%{{.*}}, %{{.*}}] : memref<2x8xi32>
+// CHECK-NEXT:      memref.store %[[SCALE]]
+// CHECK-NEXT:      memref.store %[[OFF]]
+// CHECK-NOT:       rquant.
+// WGSL-LABEL:  fn codes(
+// WGSL:          & 252645135i;
+func.func @codes(%c: memref<16xi32>, %s: memref<4xf16>, %y: memref<2x8xi32>, %f: memref<2x2xf32>) {
+  tiled.kernel "codes"(%c, %s, %y, %f) {workgroup_size = array<i64: 2, 1, 1>} : memref<16xi32>, memref<4xf16>, memref<2x8xi32>, memref<2x2xf32> grid {
+  ^bb0(%gc: memref<16xi32>, %gs: memref<4xf16>, %gy: memref<2x8xi32>, %gf: memref<2x2xf32>):
+    %c1 = arith.constant 1 : index
+    tiled.yield %c1, %c1, %c1 : index, index, index
+  } body {
+  ^bb0(%codes: memref<16xi32>, %scales: memref<4xf16>, %out: memref<2x8xi32>, %fl: memref<2x2xf32>):
+    %row = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c7 = arith.constant 7 : index
+    %sc, %off, %w:8 = rquant.load_codes %codes, %scales[%row, %c1] {scheme = "q4_0", shape = array<i64: 2, 64>, layout = "split"} : memref<16xi32>, memref<4xf16> -> f32, f32, i32, i32, i32, i32, i32, i32, i32, i32
+    memref.store %w#0, %out[%row, %c0] : memref<2x8xi32>
+    memref.store %w#7, %out[%row, %c7] : memref<2x8xi32>
+    memref.store %sc, %fl[%row, %c0] : memref<2x2xf32>
+    memref.store %off, %fl[%row, %c1] : memref<2x2xf32>
+    tiled.yield
+  }
+  func.return
+}
+
+// -----
+
 // Plain floats: a rquant.load_block of f16 decodes one 16-byte group (8 halves) with scale 1.0 and
 // offset 0.0, from word (row * 16 + block * 8) / 2: four consecutive words, each unpacked lo then
 // hi (value 3 is the high half of word 1). A rquant.load of bf16 takes the 16 bits of element

@@ -81,6 +81,65 @@ func.func @micro(%x: memref<2x8xf32>, %y: memref<2x8xf32>, %z: memref<4x4xf32>) 
 
 // -----
 
+// An integer register tile (block_words = 2: one block of two words, then the scale rows 2 and 3): per word
+// one vector.load of four rows' (columns') words, one rgpu.dot4_i8 per row and column, the second word's
+// added to the first's; then the scale rows as f32 bits (vector.bitcast), and per row and group of four
+// columns: the four sums as floats times the row's d, times the columns' scales plus the columns' offsets
+// times the row's d * sum, into the accumulator.
+// CHECK-LABEL: func.func @micro_dp4a
+// CHECK:         %[[A0:.*]] = vector.load %[[A:.*]][%[[O:.*]], %[[O]]] : memref<4x4xi32>, vector<4xi32>
+// CHECK-NEXT:    %[[X0:.*]] = vector.extract %[[A0]][0] : i32 from vector<4xi32>
+// CHECK:         %[[B0:.*]] = vector.load %[[B:.*]][%[[O]], %[[O]]] : memref<4x4xi32>, vector<4xi32>
+// CHECK-NEXT:    %[[Y0:.*]] = vector.extract %[[B0]][0] : i32 from vector<4xi32>
+// CHECK:         %[[D00:.*]] = rgpu.dot4_i8 %[[X0]], %[[Y0]] : i32
+// CHECK:         %[[W1:.*]] = arith.constant 1 : index
+// CHECK-NEXT:    %[[A1:.*]] = vector.load %[[A]][%[[W1]], %[[O]]] : memref<4x4xi32>, vector<4xi32>
+// CHECK:         %[[E00:.*]] = rgpu.dot4_i8 %{{.*}}, %{{.*}} : i32
+// CHECK-NEXT:    %[[S00:.*]] = arith.addi %[[D00]], %[[E00]] : i32
+// CHECK:         %[[R2:.*]] = arith.constant 2 : index
+// CHECK-NEXT:    %[[DA:.*]] = vector.load %[[A]][%[[R2]], %[[O]]] : memref<4x4xi32>, vector<4xi32>
+// CHECK-NEXT:    %[[DAF:.*]] = vector.bitcast %[[DA]] : vector<4xi32> to vector<4xf32>
+// CHECK:         %[[SB:.*]] = vector.load %[[B]][%[[R2]], %[[O]]] : memref<4x4xi32>, vector<4xi32>
+// CHECK-NEXT:    %[[SBF:.*]] = vector.bitcast %[[SB]] : vector<4xi32> to vector<4xf32>
+// CHECK-NEXT:    %[[OB:.*]] = vector.load %[[B]][%{{.*}}, %[[O]]] : memref<4x4xi32>, vector<4xi32>
+// CHECK-NEXT:    %[[OBF:.*]] = vector.bitcast %[[OB]] : vector<4xi32> to vector<4xf32>
+// CHECK-NEXT:    %[[D0:.*]] = vector.extract %[[DAF]][0] : f32 from vector<4xf32>
+// CHECK-NEXT:    %[[DS:.*]] = vector.broadcast %[[D0]] : f32 to vector<4xf32>
+// CHECK-NEXT:    %[[SUM0:.*]] = vector.extract %{{.*}}[0] : f32 from vector<4xf32>
+// CHECK-NEXT:    %[[SUMS:.*]] = vector.broadcast %[[SUM0]] : f32 to vector<4xf32>
+// CHECK-NEXT:    %[[F00:.*]] = arith.sitofp %[[S00]] : i32 to f32
+// CHECK-NEXT:    %{{.*}} = vector.broadcast %[[F00]] : f32 to vector<4xf32>
+// CHECK:         %[[V:.*]] = vector.insert %{{.*}}, %{{.*}} [3] : f32 into vector<4xf32>
+// CHECK-NEXT:    %[[VD:.*]] = arith.mulf %[[V]], %[[DS]] : vector<4xf32>
+// CHECK-NEXT:    %[[ACC:.*]] = vector.fma %[[SBF]], %[[VD]], %{{.*}} : vector<4xf32>
+// CHECK-NEXT:    %{{.*}} = vector.fma %[[OBF]], %[[SUMS]], %[[ACC]] : vector<4xf32>
+// CHECK-NOT:     tiled.contract_tile
+// WGSL:        fn micro_dp4a() {
+// WGSL:          dot4I8Packed(
+func.func @micro_dp4a(%x: memref<4x4xi32>, %y: memref<4x4xi32>, %z: memref<4x4xf32>) {
+  tiled.kernel "micro_dp4a"(%x, %y, %z) {workgroup_size = array<i64: 1, 1, 1>} : memref<4x4xi32>, memref<4x4xi32>, memref<4x4xf32> grid {
+  ^bb0(%a: memref<4x4xi32>, %b: memref<4x4xi32>, %c: memref<4x4xf32>):
+    %c1 = arith.constant 1 : index
+    tiled.yield %c1, %c1, %c1 : index, index, index
+  } body {
+  ^bb0(%a: memref<4x4xi32>, %b: memref<4x4xi32>, %c: memref<4x4xf32>):
+    %o = arith.constant 0 : index
+    %zero = arith.constant dense<0.0> : vector<4xf32>
+    %r:4 = tiled.contract_tile %a[%o], %b[%o], %zero, %zero, %zero, %zero {k = 4, rows = 4, columns = 4, a_stride = 4, b_stride = 4, block_words = 2} : memref<4x4xi32>, memref<4x4xi32>, vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32> -> vector<4xf32>, vector<4xf32>, vector<4xf32>, vector<4xf32>
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %c3 = arith.constant 3 : index
+    vector.store %r#0, %c[%o, %o] : memref<4x4xf32>, vector<4xf32>
+    vector.store %r#1, %c[%c1, %o] : memref<4x4xf32>, vector<4xf32>
+    vector.store %r#2, %c[%c2, %o] : memref<4x4xf32>, vector<4xf32>
+    vector.store %r#3, %c[%c3, %o] : memref<4x4xf32>, vector<4xf32>
+    tiled.yield
+  }
+  func.return
+}
+
+// -----
+
 // f16 tiles, 4 rows x 8 columns (two groups of B columns, b_stride 16 apart) over k = 1: f16 products
 // summed from f16 zeros, accumulator i * 2 + g for row i and group g, each widened to f32 and added to
 // its accumulator at the end.

@@ -226,9 +226,9 @@ func.func @config_gemm_register_tile() {
 
 // -----
 
-func.func @config_dp4a_is_gemv() {
-  // expected-error @+1 {{math = dp4a is a gemv schedule, not gemm}}
-  dispatch.region "r"() {config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [64, 64], thread_tile = [4, 4], reduction_tile = 32, math = dp4a>} : () -> () {
+func.func @config_dp4a_is_gemv_or_gemm() {
+  // expected-error @+1 {{math = dp4a is a gemv or gemm schedule, not row}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<row, workgroup = [256, 1, 1], math = dp4a>} : () -> () {
     dispatch.yield
   }
   func.return
