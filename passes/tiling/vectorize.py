@@ -68,15 +68,17 @@ def _expand_integer(op: ContractTileOp, b: IRBuilder) -> list[SSAValue]:
         return slices(op.b, row, op.b_offset, op.b_stride.value.data, cols // WIDTH)
 
     for base in range(0, op.k.value.data, words + 2):
-        dots: list[SSAValue | None] = [None] * (rows * cols)
+        dots: list[SSAValue] = []
         for w in range(words):
             a = [_extract(b, v, lane) for v in a_slices(base + w) for lane in range(WIDTH)]
             bw = [_extract(b, v, lane) for v in b_slices(base + w) for lane in range(WIDTH)]
             for i in range(rows):
                 for j in range(cols):
                     term = b.value(Dot4I8Op(a[i], bw[j]))
-                    prev = dots[i * cols + j]
-                    dots[i * cols + j] = term if prev is None else b.addi(prev, term)
+                    if w:
+                        dots[i * cols + j] = b.addi(dots[i * cols + j], term)
+                    else:
+                        dots.append(term)
         scale_a, sum_a = floats(a_slices(base + words)), floats(a_slices(base + words + 1))
         scale_b, offset_b = floats(b_slices(base + words)), floats(b_slices(base + words + 1))
         for i in range(rows):
@@ -84,9 +86,9 @@ def _expand_integer(op: ContractTileOp, b: IRBuilder) -> list[SSAValue]:
             dsum = _splat(b, _extract(b, sum_a[i // WIDTH], i % WIDTH))
             for g in range(cols // WIDTH):
                 lanes = [dots[i * cols + g * WIDTH + lane] for lane in range(WIDTH)]
-                v = _splat(b, b.sitofp(lanes[0]))  # type: ignore[arg-type]
+                v = _splat(b, b.sitofp(lanes[0]))
                 for lane in range(1, WIDTH):
-                    v = b.value(vector.InsertOp(b.sitofp(lanes[lane]), v, [lane]))  # type: ignore[arg-type]
+                    v = b.value(vector.InsertOp(b.sitofp(lanes[lane]), v, [lane]))
                 k = i * (cols // WIDTH) + g
                 accs[k] = b.value(vector.FMAOp(scale_b[g], b.mulf(v, d), accs[k]))
                 accs[k] = b.value(vector.FMAOp(offset_b[g], dsum, accs[k]))
