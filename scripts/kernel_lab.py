@@ -205,6 +205,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
 # ---------------------------------------------------------------------------------------- GEMM
 
 
+def store_tile(add, m: int, n: int, bm: int, bn: int) -> None:
+    """The GEMMs' epilogue: each invocation's (bm/16 x bn/16) register tile ``acc{r}_{c}`` (vec4s of columns) into Y."""
+    tm, tn = bm // 16, bn // 16
+    gm, gn = tm // 4, tn // 4
+    for r in range(tm):
+        add(f"  {{ let row = m0 + {(r // 4) * bm // gm}u + ty * 4u + {r % 4}u;")
+        add(f"    if (row < {m}u) {{")
+        for c in range(gn):
+            add(f"      {{ let col = n0 + {c * bn // gn}u + tx * 4u;")
+            for e in range(4):
+                add(f"        if (col + {e}u < {n}u) {{ Y[row * {n}u + col + {e}u] = acc{r}_{c}[{e}]; }}")
+            add("      }")
+        add("    }")
+        add("  }")
+
+
 def gemm_wgsl(m: int, n: int, k: int, bm: int, bn: int, bk: int, math: str, unroll: bool) -> str:
     """Y[m, n] = sum_k X[m, k] W[n, k]: a (bm x bn) tile per workgroup of 256 invocations (16 x 16), a
     (bm/16 x bn/16) register tile per invocation (groups of 4 rows/columns, bm/4 and bn/4 apart... see
@@ -304,16 +320,7 @@ def gemm_wgsl(m: int, n: int, k: int, bm: int, bn: int, bk: int, math: str, unro
     add("    }")
     add("    workgroupBarrier();")
     add("  }")
-    for r in range(tm):
-        add(f"  {{ let row = m0 + {(r // 4) * bm // gm}u + ty * 4u + {r % 4}u;")
-        add(f"    if (row < {m}u) {{")
-        for c in range(gn):
-            add(f"      {{ let col = n0 + {c * bn // gn}u + tx * 4u;")
-            for e in range(4):
-                add(f"        if (col + {e}u < {n}u) {{ Y[row * {n}u + col + {e}u] = acc{r}_{c}[{e}]; }}")
-            add("      }")
-        add("    }")
-        add("  }")
+    store_tile(add, m, n, bm, bn)
     add("}")
     return "\n".join(lines) + "\n"
 
@@ -424,16 +431,7 @@ def gemm_dp4a_wgsl(m: int, n: int, k: int, bm: int, bn: int, blocks: int) -> str
     add("    }")
     add("    workgroupBarrier();")
     add("  }")
-    for r in range(tm):
-        add(f"  {{ let row = m0 + {(r // 4) * bm // gm}u + ty * 4u + {r % 4}u;")
-        add(f"    if (row < {m}u) {{")
-        for c in range(gn):
-            add(f"      {{ let col = n0 + {c * bn // gn}u + tx * 4u;")
-            for e in range(4):
-                add(f"        if (col + {e}u < {n}u) {{ Y[row * {n}u + col + {e}u] = acc{r}_{c}[{e}]; }}")
-            add("      }")
-        add("    }")
-        add("  }")
+    store_tile(add, m, n, bm, bn)
     add("}")
     return "\n".join(lines) + "\n"
 
