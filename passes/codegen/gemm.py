@@ -157,84 +157,51 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
     unit = _unit(c)
     integer = cfg.math == "dp4a"
 
-    def a_tile(pb: IRBuilder, unit: Sequence[SSAValue], kb: SSAValue) -> list[SSAValue]:
-        m, kq = unit
-        token = pb.minui(pb.addi(m0, m), last_token)
-        k0 = pb.addi(kb, pb.muli(kq, pb.index(4)))
-        ks = [pb.addi(k0, pb.index(j)) if j else k0 for j in range(4)]
-        if riding is not None:  # the activation's core: the row scale multiplies the sums
-            return [c.lhs_value(pb, token, k, []) for k in ks]
-        reduced = [load(pb, arr, [m]) for arr in rowvals]
-        return [c.full_lhs_value(pb, token, k, reduced) for k in ks]
-
-    def weight_unit(pb: IRBuilder, w: int, n: SSAValue, kq: SSAValue, kb: SSAValue) -> list[SSAValue]:
-        """Weight w's ``unit`` values at row ``n`` of its part of the tile, k from ``kb + kq * unit``."""
-        row = pb.minui(pb.addi(n0, n), pb.index(c.n_total - 1))
-        ref = c.refs[w]
-        if ref is None:  # a plain float buffer
-            k0 = pb.addi(kb, pb.muli(kq, pb.index(unit)))
-            return [pb.to_f32(c.mat.element(pb, c.weights[w], [row, pb.addi(k0, pb.index(j)) if j else k0])) for j in range(unit)]
-        per = unit // ref.block
-        first = pb.addi(pb.divui(kb, pb.index(ref.block)), pb.muli(kq, pb.index(per)) if per > 1 else kq)
-        values: list[SSAValue] = []
-        for i in range(per):
-            scale, offset, q = ref.load_block(pb, row, pb.addi(first, pb.index(i)) if i else first)
-            values += [pb.fma(scale, v, offset) for v in q]
-        return values
-
-    def weight_codes(pb: IRBuilder, w: int, n: SSAValue, kq: SSAValue, kb: SSAValue) -> list[SSAValue]:
-        """dp4a: weight w's block ``kb / unit + kq`` at row ``n`` of its part of the tile: its code words, scale and
-        offset (as i32 bits)."""
-        ref = c.refs[w]
-        assert ref is not None
-        row = pb.minui(pb.addi(n0, n), pb.index(c.n_total - 1))
-        scale, offset, words = ref.load_codes(pb, row, pb.addi(pb.divui(kb, pb.index(unit)), kq))
-        return [*words, pb.value(arith.BitcastOp(scale, i32)), pb.value(arith.BitcastOp(offset, i32))]
-
-    unit_of = weight_codes if integer else weight_unit
-    b_values = [i32] * (unit // 4 + 2) if integer else [F32] * unit
-
-    def b_tile(pb: IRBuilder, units: Sequence[SSAValue], kb: SSAValue, w: int = 0) -> list[SSAValue]:
-        n, kq = units
-        if w == c.n_out - 1:
-            return unit_of(pb, w, pb.subi(n, pb.index(w * per_w)) if w else n, kq, kb)
-        return list(pb.if_then(pb.cmpi("ult", n, pb.index((w + 1) * per_w)), lambda tb: unit_of(tb, w, pb.subi(n, pb.index(w * per_w)) if w else n, kq, kb),
-                               lambda eb: b_tile(eb, units, kb, w + 1), b_values))  # fmt: skip
-
-    def a_codes(pb: IRBuilder, units: Sequence[SSAValue], kb: SSAValue) -> list[SSAValue]:
-        """dp4a: the activation block ``kb / unit + kq`` of row ``m`` quantized: its words, d and d * sum (as i32 bits)."""
+    def a_tile(pb: IRBuilder, units: Sequence[SSAValue], kb: SSAValue) -> list[SSAValue]:
+        """The activation unit at row ``m``: 4 values (the core where the RMSNorm rides along: the row scale
+        multiplies the sums), or with dp4a one block quantized: its words, d and d * sum (as i32 bits)."""
         m, kq = units
+        width = unit if integer else 4
         token = pb.minui(pb.addi(m0, m), last_token)
-        k0 = pb.addi(kb, pb.muli(kq, pb.index(unit)))
-        ks = [pb.addi(k0, pb.index(j)) if j else k0 for j in range(unit)]
+        k0 = pb.addi(kb, pb.muli(kq, pb.index(width)))
+        ks = [pb.addi(k0, pb.index(j)) if j else k0 for j in range(width)]
         if riding is not None:
             xs = [c.lhs_value(pb, token, k, []) for k in ks]
         else:
             reduced = [load(pb, arr, [m]) for arr in rowvals]
             xs = [c.full_lhs_value(pb, token, k, reduced) for k in ks]
+        if not integer:
+            return xs
         words, d, total = _quantize(pb, xs)
         return [*words, pb.value(arith.BitcastOp(d, i32)), pb.value(arith.BitcastOp(pb.mulf(d, pb.sitofp(total)), i32))]
+
+    def weight_unit(pb: IRBuilder, w: int, n: SSAValue, kq: SSAValue, kb: SSAValue) -> list[SSAValue]:
+        return _weight_unit(c, pb, w, pb.minui(pb.addi(n0, n), pb.index(c.n_total - 1)), kq, kb, integer)
+
+    b_values = [i32] * (unit // 4 + 2) if integer else [F32] * unit
+
+    def b_tile(pb: IRBuilder, units: Sequence[SSAValue], kb: SSAValue, w: int = 0) -> list[SSAValue]:
+        n, kq = units
+        if w == c.n_out - 1:
+            return weight_unit(pb, w, pb.subi(n, pb.index(w * per_w)) if w else n, kq, kb)
+        return list(pb.if_then(pb.cmpi("ult", n, pb.index((w + 1) * per_w)), lambda tb: weight_unit(tb, w, pb.subi(n, pb.index(w * per_w)) if w else n, kq, kb),
+                               lambda eb: b_tile(eb, units, kb, w + 1), b_values))  # fmt: skip
 
     zero = b.value(arith.ConstantOp(DenseIntOrFPElementsAttr.from_list(VectorType(f32, [4]), [0.0] * 4), VectorType(f32, [4])))
     per = tm * tn // 4
     inits = [zero] * per + (riding.inits(b) if riding is not None else [])
 
+    # dp4a: a unit of either tile is one block, its words and two scale rows; else 4 activation values and one weight unit
+    row = unit // 4 + 2 if integer else 0
+    k_rows = bk // unit * row if integer else bk
+
     def k_step(lb: IRBuilder, kb: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
-        if integer:  # a unit is one block: its words and two scale rows
-            row = unit // 4 + 2
-            k_rows = bk // unit * row
-            a = kernel.promote(lb, [tm_wg, k_rows], elem, lambda pb, u: a_codes(pb, u, kb), permutation=[1, 0], depth=depth, unit=row,
-                               deal=[1, 0], name="a_tile")  # fmt: skip
-            bt = kernel.promote(lb, [tn_wg, k_rows], elem, lambda pb, u: b_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=row,
-                                deal=[1, 0], name="b_tile")  # fmt: skip
-        else:
-            k_rows = row = bk
-            a = kernel.promote(lb, [tm_wg, bk], elem, lambda pb, u: a_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=4,
-                               deal=[1, 0], name="a_tile")  # fmt: skip
-            bt = kernel.promote(lb, [tn_wg, bk], elem, lambda pb, u: b_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=unit,
-                                deal=[1, 0], name="b_tile")  # fmt: skip
+        a = kernel.promote(lb, [tm_wg, k_rows], elem, lambda pb, u: a_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=row or 4,
+                           deal=[1, 0], name="a_tile")  # fmt: skip
+        bt = kernel.promote(lb, [tn_wg, k_rows], elem, lambda pb, u: b_tile(pb, u, kb), permutation=[1, 0], depth=depth, unit=row or unit,
+                            deal=[1, 0], name="b_tile")  # fmt: skip
         acc = kernel.contract_tile(lb, a, lb.muli(ty, lb.index(4)), bt, lb.muli(tx, lb.index(4)), carried[:per], k_rows, tm, tn,
-                                   tm_wg // (tm // 4), tn_wg // (tn // 4), block_words=row - 2 if integer else 0)  # fmt: skip
+                                   tm_wg // (tm // 4), tn_wg // (tn // 4), block_words=max(0, row - 2))  # fmt: skip
         return acc + (riding.fold(lb, kb, carried[per:]) if riding is not None else [])
 
     carried = list(b.for_loop(b.index(0), b.index(c.k_total), b.index(bk), inits, k_step))
@@ -356,6 +323,27 @@ class _RidingPrologue:
                     store(b, b.addf(self.c.reduction_init(b, red, token), partials[slot * n + r]), totals[r], [row])
         b.insert(gpu.BarrierOp())
         return totals
+
+
+def _weight_unit(c: Contraction, b: IRBuilder, w: int, row: SSAValue, kq: SSAValue, kb: SSAValue, integer: bool) -> list[SSAValue]:
+    """Weight w's unit (``_unit``) of values at ``row``, k from ``kb + kq * unit``; ``integer`` (dp4a): its block's
+    code words, scale and offset (as i32 bits)."""
+    unit = _unit(c)
+    ref = c.refs[w]
+    if integer:
+        assert ref is not None
+        scale, offset, words = ref.load_codes(b, row, b.addi(b.divui(kb, b.index(unit)), kq))
+        return [*words, b.value(arith.BitcastOp(scale, i32)), b.value(arith.BitcastOp(offset, i32))]
+    if ref is None:  # a plain float buffer
+        k0 = b.addi(kb, b.muli(kq, b.index(unit)))
+        return [b.to_f32(c.mat.element(b, c.weights[w], [row, b.addi(k0, b.index(j)) if j else k0])) for j in range(unit)]
+    per = unit // ref.block
+    first = b.addi(b.divui(kb, b.index(ref.block)), b.muli(kq, b.index(per)) if per > 1 else kq)
+    values: list[SSAValue] = []
+    for i in range(per):
+        scale, offset, q = ref.load_block(b, row, b.addi(first, b.index(i)) if i else first)
+        values += [b.fma(scale, v, offset) for v in q]
+    return values
 
 
 def _check_integer(segments: Sequence[Contraction], kernel: Kernel, bk: int) -> None:
