@@ -99,16 +99,19 @@ def step_tokens(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSA
 
 
 GEMV_STEP_TOKENS = 8
-"""Steps of up to this many tokens (speculative decoding's verification steps) run a contraction's single-token
-version, a gemv: one workgroup per (token, rows), the tokens of a row in neighbouring workgroups, so that the
-weights are read from memory about once. The gemm's tiles compute 128 tokens whatever the step holds: a 2-token
-step cost 31 decode steps on llama3-8b (BENCHMARKS.md, issue 15). Attention's single-token kernels take one query
-row, so attention switches at one token."""
+"""Steps of up to this many tokens (speculative decoding's verification steps) run a region's single-token
+version. A contraction's is a gemv: one workgroup per (token, rows), the tokens of a row in neighbouring
+workgroups, so that the weights are read from memory about once; the gemm's tiles compute 128 tokens whatever
+the step holds (a 2-token step cost 31 decode steps on llama3-8b, BENCHMARKS.md, issue 15). Attention's is the
+per-row split-KV kernel, a workgroup per (KV head, row, partition): FlashAttention's 64-row tiles made a 2-token
+step's attention 2.0x a decode step's whole GPU time on llama3-8b."""
 
 
 def single_version_tokens(single: LoweringConfigAttr) -> int:
-    """The most tokens of a step that runs a region's single-token version ``single``."""
-    return GEMV_STEP_TOKENS if single.strategy == "gemv" else 1
+    """The most tokens of a step that runs a region's single-token version ``single``: ``GEMV_STEP_TOKENS`` for the
+    gemv and the per-row attention, one for the others (sampling)."""
+    per_row = single.strategy == "attention" and not single.config.workgroup_tile
+    return GEMV_STEP_TOKENS if single.strategy == "gemv" or per_row else 1
 
 
 def lower_region(region: RegionOp, target: TargetDescription) -> None:
