@@ -59,6 +59,13 @@ def _eval(s: Sym, S: int, pos: int) -> int | float:
     return s
 
 
+def _constants(s: Sym) -> set[int]:
+    """The integer constants of a symbolic expression."""
+    if isinstance(s, tuple):
+        return _constants(s[1]) | _constants(s[2])
+    return {s} if isinstance(s, int) else set()
+
+
 def _show(s: Sym) -> str:
     return f"[{s[0]}, {_show(s[1])}, {_show(s[2])}]" if isinstance(s, tuple) else str(s)
 
@@ -95,6 +102,14 @@ class _Expansion:
     """Resolved name of a layer-indexed weight -> (its template, its layer)."""
     io: dict[str, tuple[_Buf, str]] = field(default_factory=dict)
     """tokens/out (and sampling) -> (buffer, argument name)."""
+
+    def points(self, most: int, context_length: int) -> list[tuple[int, int]]:
+        """(S, pos) pairs buffer sizes and grids are checked at: steps of 1, ``most``, and either side of each
+        constant a guard compares S with (a single-token version runs up to 8 tokens), each at the first and the
+        last position."""
+        guards = [*(a[3] for a in self.allocs), *(launch.guard for launch in self.launches)]
+        edges = {c + d for g in guards for c in _constants(g) for d in (0, 1)}
+        return sorted({(k, p) for k in {1, most} | {k for k in edges if 1 <= k <= most} for p in (0, context_length - k)})
 
 
 class _Symbolic:

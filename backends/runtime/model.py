@@ -69,7 +69,7 @@ import numpy as np
 import wgpu
 
 from rusty_ir.backends.runtime.device import Device, Kernel, PassEncoder
-from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, BufferKey, Sym, _eval, _Expansion, _nbytes, _show, expand
+from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, BufferKey, _eval, _Expansion, _nbytes, _show, expand
 from rusty_ir.backends.runtime.offload import OffloadedKvCaches, device_budget, layer_switches, make_caches, memory_figures, memory_report
 from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, make_plan
 from rusty_ir.backends.runtime.profiling import QUERIES_PER_SET, timed_dispatches
@@ -562,14 +562,8 @@ class ModelRuntime:
         self._buffers.update(self._caches.buffers)
 
     def _points(self, entry: str) -> list[tuple[int, int]]:
-        """(S, pos) pairs buffer sizes and grids are checked at: the largest step, a one-token step and the steps at
-        either side of each constant a guard compares S with (the single-token versions run up to 8 tokens), each at
-        the first and the last position."""
-        s = self._steps[entry]
-        x = self._expansions[entry]
-        edges = {c + d for g in [*(a[3] for a in x.allocs), *(launch.guard for launch in x.launches)] for c in _constants(g) for d in (0, 1)}
-        steps = {1, s} | {k for k in edges if 1 <= k <= s}
-        return sorted({(k, p) for k in steps for p in (0, self.context_length - k)})
+        """(S, pos) pairs buffer sizes and grids are checked at (``_Expansion.points``)."""
+        return self._expansions[entry].points(self._steps[entry], self.context_length)
 
     def _create_slots(self, expansions: Iterable[_Expansion]) -> None:
         sizes: dict[BufferKey, int] = {}
@@ -597,13 +591,6 @@ class ModelRuntime:
             plans[e], params_bytes = make_plan(x, self.device, self._kernels, self._buffers, self._stream, self._points(e), self._steps[e])
             self._bytes["params"] += params_bytes
         return plans
-
-
-def _constants(sym: Sym) -> set[int]:
-    """The integer constants of a symbolic expression (where a guard's comparisons of S can change)."""
-    if isinstance(sym, tuple):
-        return _constants(sym[1]) | _constants(sym[2])
-    return {sym} if isinstance(sym, int) else set()
 
 
 __all__ = ["DEFAULT_MAX_PREFILL", "ENTRIES", "LOGITS_ENTRY", "MAX_VERIFY_TOKENS", "STREAM_AHEAD", "VERIFY_ENTRY", "ModelRuntime",
