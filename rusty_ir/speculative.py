@@ -29,9 +29,10 @@ A round with no draft (lookup found no match) is a plain decode step.
 Draft length (``adaptive``, the default): K is the most a round drafts. A round whose drafts were all accepted
 drafts one more next time (up to K), a partly accepted one drafts one more than it kept, and a wholly rejected one
 half as many; when a round's single drafted token is rejected, the next ``backoff`` rounds are plain decode steps
-(1, 2, 4, ... up to ``MAX_BACKOFF``; reset by any accepted draft). A verification step costs several decode steps (3 on
-Llama-3-8B at 2 to 8 tokens, BENCHMARKS.md), so a drafter that keeps missing would otherwise make decoding several
-times slower; with the backoff, a drafter that never agrees costs one verification step per ``MAX_BACKOFF`` tokens.
+(1, 2, 4, ... up to ``MAX_BACKOFF``; reset by any accepted draft), run as one decode stream (a step in flight, as
+plain greedy decoding runs; greedy only). A verification step costs more than a decode step (1.3x on Llama-3-8B at 2
+tokens, 1.6x at 5, BENCHMARKS.md), so a drafter that keeps missing would otherwise make decoding slower; with the
+backoff, a drafter that never agrees costs one verification step per ``MAX_BACKOFF`` tokens.
 
 Sampling (temperature > 0, top-k/top-p/min-p, penalties): the standard rejection rule keeps the sampled
 distribution. For a draft token ``x`` proposed with probability ``q(x)``, accept it with probability
@@ -243,11 +244,17 @@ class Speculator:
             k = min(length.next(), count - made - 1, limit, backend.context_length - pos - 1)
             draft = drafter.propose(seq, k)[:k] if k > 0 else []
             if not draft:
-                stats.plain_steps += 1
-                t = backend.decode(seq[-1], pos) if sampler is None else backend.decode_sample(seq[-1], pos, sampler.words())
-                seq.append(int(t))
-                made += 1
-                yield int(t)
+                # backing off: the plain steps still to wait run as one stream (a step in flight, no read-back between)
+                steps = min(count - made, 1 + (length.drain() if sampler is None and hasattr(backend, "decode_stream") else 0))
+                stats.plain_steps += steps
+                if steps > 1:
+                    plain: Any = backend.decode_stream(seq[-1], pos, steps)
+                else:
+                    plain = [backend.decode(seq[-1], pos) if sampler is None else backend.decode_sample(seq[-1], pos, sampler.words())]
+                for t in plain:
+                    seq.append(int(t))
+                    made += 1
+                    yield int(t)
                 continue
             step = np.asarray([seq[-1], *draft], np.int32)
             stats.verify_steps += 1
@@ -290,6 +297,11 @@ class DraftLength:
             self.wait -= 1
             return 0
         return self.k
+
+    def drain(self) -> int:
+        """The plain rounds still to wait, all taken now (the caller runs them together)."""
+        wait, self.wait = self.wait, 0
+        return wait
 
     def update(self, kept: int, drafted: int) -> None:
         """After a round that kept ``kept`` of its ``drafted`` tokens."""
