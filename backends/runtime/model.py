@@ -248,10 +248,10 @@ class ModelRuntime:
                 counts[name] += 1
         return counts
 
-    def dispatches_per_step(self, entry: str) -> int:
-        """Dispatches of one ``entry`` step of the most tokens it takes."""
+    def dispatches_per_step(self, entry: str, tokens: int | None = None) -> int:
+        """Dispatches of one ``entry`` step of ``tokens`` tokens (default: the most it takes)."""
         plan = self._plans[entry]
-        return len(self._active(plan, self._values(plan, plan.max_tokens, 0)))
+        return len(self._active(plan, self._values(plan, tokens or plan.max_tokens, 0)))
 
     def kv_memory_report(self) -> dict[str, int | None]:
         """The KV cache's memory now: ``device_bytes`` (pools, tables), ``host_bytes`` (offloaded blocks' buffers),

@@ -317,7 +317,7 @@ def _speed_figures(runtime: ModelRuntime, model: LoadedModel, device: Device, pr
         "decode_ms_per_token": 1e3 * dec / N,
         "decode_host_seconds_per_step": dict(zip(("prepare", "encode", "submit_wait_read"), map(float, host_split), strict=True)),
         "dispatches_per_token": runtime.dispatches_per_step("decode"),
-        "dispatches_per_prefill_step": runtime.dispatches_per_step("prefill"),
+        "dispatches_per_prefill_step": runtime.dispatches_per_step("prefill", min(P, runtime.max_prefill)),
         "weight_bytes_per_token": weight_bytes,
         "kv_cache_bytes_per_token_avg": kv_read_bytes(runtime, P, N),
         "copy_bandwidth_bytes_per_s": bandwidth["bytes_per_s"],

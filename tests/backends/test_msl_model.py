@@ -268,8 +268,8 @@ def test_decoder_layer_kernels_match_numpy(compiled_msl: dict[str, Any], msl_lib
     untouched[run.rows(range(pos + tokens))] = False
     assert not run.caches[("kv", "k", 0)][untouched].any()  # nothing written but the new rows
     np.testing.assert_allclose(args[buffers[-1]], expected, rtol=max(tol, 2e-3), atol=max(tol, 2e-3))
-    # every kernel of a layer, once (one token: split-KV attention is two kernels)
-    assert len(set(run.launched)) == len(run.launched) == (6 if tokens == 1 else 5), run.launched
+    # every kernel of a layer, once (up to 8 tokens: split-KV attention is two kernels)
+    assert len(set(run.launched)) == len(run.launched) == (6 if tokens <= 8 else 5), run.launched
 
 
 @pytest.mark.parametrize("entry", ["prefill", "decode"])
