@@ -188,12 +188,18 @@ def gemm_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence
             memory = (bm + bn) * bk * elem + 4 * (bm + threads) * segments
             if threads <= target.max_invocations and memory <= target.max_workgroup_memory:
                 fitting.append((bm, bn, tm, tn, bk, threads))
+    return _gemm_choice(fitting, n, "f16" if f16 else "f32", target)
+
+
+def _gemm_choice(fitting: Sequence[tuple[int, int, int, int, int, int]], n: int, math: str, target: TargetDescription) -> LoweringConfigAttr:
+    """The first of the ``fitting`` tiles (bm, bn, tm, tn, bk, invocations) whose workgroups over ``n`` output columns
+    and a 512-token prefill number ``GEMM_MIN_WORKGROUPS``, else the first: its pipelined gemm config."""
     if not fitting:
-        raise ValueError(f"no gemm tile fits the '{target.name}' target")
+        raise ValueError(f"no gemm tile with math = {math} fits the '{target.name}' target")
     busy = [f for f in fitting if -(-512 // f[0]) * -(-n // f[1]) >= GEMM_MIN_WORKGROUPS]
     bm, bn, tm, tn, bk, threads = (busy or fitting)[0]
     return LoweringConfigAttr("gemm", [threads, 1, 1], workgroup_tile=[bm, bn], thread_tile=[tm, tn], reduction_tile=bk,
-                              pipeline_depth=2, math="f16" if f16 else "f32")  # fmt: skip
+                              pipeline_depth=2, math=math)  # fmt: skip
 
 
 def _dp4a_gemm_config(target: TargetDescription, weights: int, segments: int, n: int, k: int) -> LoweringConfigAttr:
@@ -209,12 +215,7 @@ def _dp4a_gemm_config(target: TargetDescription, weights: int, segments: int, n:
             memory = 4 * (bm + bn) * rows + 4 * (bm + threads) * segments
             if threads <= target.max_invocations and memory <= target.max_workgroup_memory:
                 fitting.append((bm, bn, tm, tn, bk, threads))
-    if not fitting:
-        raise ValueError(f"no dp4a gemm tile fits the '{target.name}' target")
-    busy = [f for f in fitting if -(-512 // f[0]) * -(-n // f[1]) >= GEMM_MIN_WORKGROUPS]
-    bm, bn, tm, tn, bk, threads = (busy or fitting)[0]
-    return LoweringConfigAttr("gemm", [threads, 1, 1], workgroup_tile=[bm, bn], thread_tile=[tm, tn], reduction_tile=bk,
-                              pipeline_depth=2, math="dp4a")  # fmt: skip
+    return _gemm_choice(fitting, n, "dp4a", target)
 
 
 FLASH_TILES = ((64, 32), (32, 32), (32, 16), (16, 16), (16, 8), (16, 4), (8, 4))
