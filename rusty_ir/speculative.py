@@ -88,7 +88,7 @@ LOOKUP_MAX_NGRAM = 3
 """Prompt lookup matches the last 3 tokens first, then 2, then 1."""
 MAX_BACKOFF = 64
 """The most plain decode steps between two tries of a drafter whose single drafted token was rejected (adaptive
-draft length): one verification step of about 3 decode steps per 64 tokens costs about 3% of plain decoding."""
+draft length): one verification step of about 1.3 decode steps per 64 tokens costs well under 1% of plain decoding."""
 
 
 @dataclass(frozen=True)
