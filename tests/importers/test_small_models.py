@@ -7,14 +7,13 @@ import json
 
 import numpy as np
 import pytest
-import regex  # test extra: evaluates llama.cpp's pre-tokenizer patterns
 
 from rusty_ir.importers import load_model
 from rusty_ir.importers.tokenizer import PRE_TOKENIZERS, build_bpe_tokenizer
 from rusty_ir.weights import READ_ONLY, SCHEMES, dequantize, quantize, random_blocks
 
 from .conftest import DATA
-from .tiny import byte_level_alphabet, random_weights, spm_tokenizer_fields, tiny_bpe_vocab, tiny_config, write_tiny_gguf
+from .tiny import byte_level_alphabet, random_weights, split_isolated, spm_tokenizer_fields, tiny_bpe_vocab, tiny_config, write_tiny_gguf
 
 
 def test_qwen2_gguf_with_biases(tmp_path):
@@ -108,19 +107,6 @@ def test_pre_tokenizer_splits_like_llama_cpp(pre):
     for text in TEXTS:
         pieces = [text]
         for rx in PRE_TOKENIZERS[pre]:
-            pieces = [p for piece in pieces for p in _split_isolated(rx, piece)]
+            pieces = [p for piece in pieces for p in split_isolated(rx, piece)]
         got = [bytes(unbyte[c] for c in s).decode("utf-8") for s, _ in tk.pre_tokenizer.pre_tokenize_str(text)]
         assert got == pieces, (pre, text)
-
-
-def _split_isolated(rx: str, text: str) -> list[str]:
-    out, last = [], 0
-    for m in regex.finditer(rx, text):
-        if m.start() > last:
-            out.append(text[last : m.start()])
-        if m.end() > m.start():
-            out.append(m.group())
-        last = m.end()
-    if last < len(text):
-        out.append(text[last:])
-    return out

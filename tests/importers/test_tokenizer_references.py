@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import regex
+from tokenizers.pre_tokenizers import ByteLevel
 
 from rusty_ir.errors import RustyError
 from rusty_ir.importers.tokenizer import PRE_TOKENIZERS, build_bpe_tokenizer, tokenizer_from_gguf
+
+from .tiny import byte_level_alphabet, split_isolated
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 REF: dict[str, Any] = json.loads((DATA / "tokenizer_references.json").read_text(encoding="utf-8"))
@@ -47,11 +49,12 @@ def test_the_families_differ() -> None:
 def test_every_name_splits_like_its_regexes(pre: str) -> None:
     """Every implemented name (aliases included): the tokenizers pipeline splits where llama.cpp's regexes do."""
     tok = build_bpe_tokenizer(REF["bpe"]["tokens"], REF["bpe"]["merges"], pre=pre)
-    alphabet = {c: b for b, c in enumerate(_byte_level_alphabet())}
+    assert set(byte_level_alphabet()) == set(ByteLevel.alphabet())  # GPT-2's bytes_to_unicode, as the library has it
+    alphabet = {c: b for b, c in enumerate(byte_level_alphabet())}
     for text in REF["texts"]:
         pieces = [text]
         for rx in PRE_TOKENIZERS[pre]:
-            pieces = [p for piece in pieces for p in _split_isolated(rx, piece)]
+            pieces = [p for piece in pieces for p in split_isolated(rx, piece)]
         got = [bytes(alphabet[c] for c in s).decode("utf-8") for s, _ in tok.pre_tokenizer.pre_tokenize_str(text)]
         assert got == pieces, (pre, text)
 
@@ -87,31 +90,3 @@ def test_gemma_sentencepiece_matches_transformers() -> None:
     assert tok.encode("Hello")[1] != tok.encode(" Hello")[1]  # no prefix space: "Hello" is not "▁Hello"
 
 
-def _byte_level_alphabet() -> list[str]:
-    from tokenizers.pre_tokenizers import ByteLevel
-
-    alphabet = {ord(c) for c in ByteLevel.alphabet()}
-    # GPT-2's bytes_to_unicode order: printable bytes map to themselves, the others to 256 + n
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    out, n = [], 0
-    for b in range(256):
-        if b in printable:
-            out.append(chr(b))
-        else:
-            out.append(chr(256 + n))
-            n += 1
-    assert {ord(c) for c in out} == alphabet
-    return out
-
-
-def _split_isolated(rx: str, text: str) -> list[str]:
-    out, last = [], 0
-    for m in regex.finditer(rx, text):
-        if m.start() > last:
-            out.append(text[last : m.start()])
-        if m.end() > m.start():
-            out.append(m.group())
-        last = m.end()
-    if last < len(text):
-        out.append(text[last:])
-    return out

@@ -9,6 +9,7 @@ from typing import Any
 import gguf
 import numpy as np
 import pytest
+import regex  # test extra: evaluates llama.cpp's pre-tokenizer patterns
 
 from rusty_ir.errors import RustyError
 from rusty_ir.importers import load_model
@@ -31,6 +32,21 @@ def byte_level_alphabet() -> list[str]:
             n += 1
     table = dict(zip(bs, cs, strict=True))
     return [chr(table[b]) for b in range(256)]
+
+
+def split_isolated(rx: str, text: str) -> list[str]:
+    """``text`` split where the pattern ``rx`` matches, the matches kept as pieces of their own (the tokenizers
+    library's ``Split(..., behavior="isolated")``, as llama.cpp runs a pre-tokenizer's regexes)."""
+    out, last = [], 0
+    for m in regex.finditer(rx, text):
+        if m.start() > last:
+            out.append(text[last : m.start()])
+        if m.end() > m.start():
+            out.append(m.group())
+        last = m.end()
+    if last < len(text):
+        out.append(text[last:])
+    return out
 
 
 def tiny_bpe_vocab() -> tuple[list[str], list[str], list[int]]:
