@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from xdsl.dialects import arith, bufferization
-from xdsl.dialects.builtin import FloatAttr, IntegerAttr
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr, i32
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Operation, SSAValue
 
@@ -80,6 +80,21 @@ def clone_body(b: IRBuilder, op: linalg.GenericOp, inputs: Sequence[SSAValue], a
 
 
 
+def abs_max(b: IRBuilder, xs: Sequence[SSAValue]) -> SSAValue:
+    """``max_j |xs[j]|``."""
+    amax = b.absf(xs[0])
+    for x in xs[1:]:
+        amax = b.maximumf(amax, b.absf(x))
+    return amax
+
+
+def int8_codes(b: IRBuilder, xs: Sequence[SSAValue], amax: SSAValue) -> list[SSAValue]:
+    """``xs`` as int8 steps of ``d = amax / 127`` (round to nearest even; all 0 when ``amax`` is 0), as i32: the
+    activations of the dp4a kernels, ``x ~ d * code``."""
+    inv = b.select(b.cmpf("ogt", amax, b.f32(0.0)), b.divf(b.f32(127.0), amax), b.f32(0.0))
+    return [b.value(arith.FPToSIOp(b.roundeven(b.mulf(x, inv)), i32)) for x in xs]
+
+
 def pack_bytes(b: IRBuilder, ints: Sequence[SSAValue]) -> SSAValue:
     """Four i32 values in [-128, 127] as one word of signed bytes (``ints[j]`` in byte j), as ``dot4I8Packed`` reads."""
     word = b.andi(ints[0], b.i32(0xFF))
@@ -88,4 +103,4 @@ def pack_bytes(b: IRBuilder, ints: Sequence[SSAValue]) -> SSAValue:
     return word
 
 
-__all__ = ["ILP", "clone_body", "outputs", "pack_bytes", "pick", "reduction_kind"]
+__all__ = ["ILP", "abs_max", "clone_body", "int8_codes", "outputs", "pack_bytes", "pick", "reduction_kind"]

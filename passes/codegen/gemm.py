@@ -51,7 +51,7 @@ from xdsl.ir import Operation, SSAValue
 from rusty_ir.dialects.quant import DOT_SCHEMES
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
-from rusty_ir.passes.codegen.common import pack_bytes, pick, reduction_kind
+from rusty_ir.passes.codegen.common import abs_max, int8_codes, pack_bytes, pick, reduction_kind
 from rusty_ir.passes.codegen.contraction import Contraction, analyse_all, by_segment
 from rusty_ir.passes.codegen.kernel import Kernel, load, store
 from rusty_ir.passes.codegen.materialize import Materializer
@@ -362,11 +362,8 @@ def _check_integer(segments: Sequence[Contraction], kernel: Kernel, bk: int) -> 
 def _quantize(b: IRBuilder, xs: Sequence[SSAValue]) -> tuple[list[SSAValue], SSAValue, SSAValue]:
     """One block of activations as int8 (``x ~ d * a``, ``d = max |x| / 127``, round to nearest even): its words
     (four signed bytes each, in K order), d, and the i32 sum of the a."""
-    amax = b.absf(xs[0])
-    for x in xs[1:]:
-        amax = b.maximumf(amax, b.absf(x))
-    inv = b.select(b.cmpf("ogt", amax, b.f32(0.0)), b.divf(b.f32(127.0), amax), b.f32(0.0))
-    ints = [b.value(arith.FPToSIOp(b.roundeven(b.mulf(x, inv)), i32)) for x in xs]
+    amax = abs_max(b, xs)
+    ints = int8_codes(b, xs, amax)
     words = [pack_bytes(b, ints[j : j + 4]) for j in range(0, len(ints), 4)]
     total = ints[0]
     for q in ints[1:]:

@@ -34,7 +34,7 @@ from xdsl.ir import Operation, SSAValue
 from rusty_ir.dialects.quant import DOT_SCHEMES, OFFSET_SCHEMES
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
-from rusty_ir.passes.codegen.common import ILP, clone_body, pack_bytes, pick, reduction_kind
+from rusty_ir.passes.codegen.common import ILP, abs_max, clone_body, int8_codes, pack_bytes, pick, reduction_kind
 from rusty_ir.passes.codegen.contraction import Contraction, analyse_all, by_segment
 from rusty_ir.passes.codegen.kernel import Kernel, load, store
 from rusty_ir.passes.codegen.materialize import Materializer
@@ -292,12 +292,8 @@ def _quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: S
             values = [b.select(b.cmpi("eq", tl, b.index(ti)), mine, other) for mine, other in zip(prologue[ti], values)]
         k0 = b.addi(b.muli(blk, b.index(block)), b.muli(lane, b.index(4)))
         xs = [c.full_lhs_value(b, t, b.addi(k0, b.index(j)) if j else k0, values) for j in range(4)]
-        amax = b.absf(xs[0])
-        for x in xs[1:]:
-            amax = b.maximumf(amax, b.absf(x))
-        (amax,) = kernel.reduce(b, "max", [amax], lanes)
-        inv = b.select(b.cmpf("ogt", amax, b.f32(0.0)), b.divf(b.f32(127.0), amax), b.f32(0.0))
-        ints = [b.value(arith.FPToSIOp(b.roundeven(b.mulf(x, inv)), i32)) for x in xs]
+        (amax,) = kernel.reduce(b, "max", [abs_max(b, xs)], lanes)
+        ints = int8_codes(b, xs, amax)
         word = pack_bytes(b, ints)
         (total,) = kernel.reduce(b, "add", [b.sitofp(b.addi(b.addi(ints[0], ints[1]), b.addi(ints[2], ints[3])))], lanes)
         base = b.muli(blk, b.index(unit))
