@@ -1,6 +1,7 @@
 """Time one dispatch region of a real model under several lowering configs, on the GPU (a kernel-design probe).
 
     python scripts/sweep_region.py MODEL --region LABEL [--tokens 512] [--decode] [--rounds 2] [--config CONFIG ...]
+    python scripts/sweep_region.py MODEL --region LABEL[,LABEL...] --few 2,5,8 [--per-workgroup 1,2,4 --math dp4a,f32]
 
 MODEL is a checkpoint or ``synthetic:SHAPE`` (``rusty_ir.synthetic``, Q4_0). The model is lowered to the stage
 'merged'; the region labelled ``--region`` (``rusty compile --dump-after merged`` shows the labels, e.g.
@@ -10,6 +11,11 @@ copy writing the same outputs (dependent dispatches, as in a model): the heurist
 (a ``#dispatch.lowering_config<...>``), in ``--rounds`` rounds over all of them. One line per config: the best
 round's median ms, TFLOP/s of the region's multiply-adds, bytes of its arguments per second, its workgroups, and
 the largest difference from the heuristic's outputs.
+
+``--few N,...`` times speculative decoding's verification steps instead: steps of N tokens through a contraction
+region's single-token version (the gemv) alone, the heuristic's and its variants with ``workgroup_tile[0]`` tokens
+per workgroup (``--per-workgroup``) and each ``--math``: the weights are read once per workgroup, so more tokens
+per workgroup read them fewer times, against more registers and, with dp4a, more workgroup memory.
 """
 
 from __future__ import annotations
@@ -70,6 +76,9 @@ def main() -> int:
     ap.add_argument("--decode", action="store_true", help="time one token at position --tokens instead")
     ap.add_argument("--repeats", type=int, default=5, help="timed runs per round (their median)")
     ap.add_argument("--rounds", type=int, default=2, help="rounds over every config (the best round's median is kept)")
+    ap.add_argument("--few", help="verification steps of these token counts through the gemv alone (comma-separated)")
+    ap.add_argument("--per-workgroup", default="1,2,4,8", help="--few: tokens per workgroup of the variants")
+    ap.add_argument("--math", default="dp4a,f32", help="--few: the variants' math")
     args = ap.parse_args()
     device = profiling_device()
     target = TARGETS[target_for_adapter(device.info)]
@@ -78,6 +87,8 @@ def main() -> int:
         path = str(synthetic_model_path(path.split(":", 1)[1], "q4_0")[0])
     module = merged_module(path, target.name)
     host = HostScalars(module)
+    if args.few:
+        return sweep_few(module, host, target, args)
     step = TimedStep("decode", 1, args.tokens) if args.decode else TimedStep("prefill", args.tokens, 0)
     runner = DeviceRunner(device, args.repeats)
     seen: set[str] = set()
@@ -126,6 +137,43 @@ def main() -> int:
     if not seen:
         print(f"no region matches '{args.region}'", file=sys.stderr)
         return 1
+    return 0
+
+
+def sweep_few(module: ModuleOp, host: HostScalars, target, args: argparse.Namespace) -> int:
+    """``--few``: per region and step size, the heuristic's gemv and its variants (module docstring)."""
+    device = profiling_device()
+    runner = DeviceRunner(device, args.repeats)
+    labels = args.region.split(",")
+    regions = {r.label.data: r for r in module.walk() if isinstance(r, RegionOp) and r.label.data in labels}
+    for label in labels:
+        if label not in regions:
+            print(f"no region matches '{label}'", file=sys.stderr)
+            return 1
+        region = regions[label]
+        _, single = default_configs(region_ops(region), target)
+        if single is None or single.strategy != "gemv":
+            print(f"region {label} has no gemv version", file=sys.stderr)
+            return 1
+        bench = RegionBenchmark(region, target)
+        variants = [single] + [single.replace(workgroup_tile=[t, single.config.workgroup_tile[1]], math=m)
+                               for m in args.math.split(",") for t in map(int, args.per_workgroup.split(","))]
+        variants = list(dict.fromkeys(variants))
+        uploads: dict[int, list] = {}  # per step size: the argument copies, shared by the variants
+        for cand in variants:
+            try:
+                lowered = bench.lower(cand)
+            except RustyError as err:
+                print(f"  {label}: refused: {str(err).splitlines()[0]}  {cand}", flush=True)
+                continue
+            pipelines = runner.build(lowered)
+            for tokens in map(int, args.few.split(",")):
+                shapes = bench.step_args(TimedStep("verify", tokens, 0), host, tokens + 1, lowered)
+                if tokens not in uploads:
+                    uploads[tokens] = runner.upload(shapes, np.random.default_rng(0), runner.copies_for(shapes))
+                runs = [runner.dispatches(lowered, pipelines, v, shapes) for v in uploads[tokens]]
+                seconds = min(runner.time(runs) for _ in range(args.rounds))
+                print(f"  {label} {tokens} tokens: {seconds * 1e6:8.1f} us  grid {[d[1] for d in runs[0]]}  {cand}", flush=True)
     return 0
 
 
