@@ -163,10 +163,10 @@ def sweep_few(module: ModuleOp, host: HostScalars, target, args: argparse.Namesp
         for cand in variants:
             try:
                 lowered = bench.lower(cand)
+                pipelines = runner.build(lowered)
             except RustyError as err:
                 print(f"  {label}: refused: {str(err).splitlines()[0]}  {cand}", flush=True)
                 continue
-            pipelines = runner.build(lowered)
             for tokens in map(int, args.few.split(",")):
                 shapes = bench.step_args(TimedStep("verify", tokens, 0), host, tokens + 1, lowered)
                 if tokens not in uploads:
