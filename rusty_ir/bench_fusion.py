@@ -437,7 +437,7 @@ class _Program:
             iface = schedule.kernels[step.kernel]
             if step.kernel not in kernels:
                 kernels[step.kernel] = device.kernel(shader, iface)
-            grid = tuple(numbers[:3])
+            grid = (int(numbers[0]), int(numbers[1]), int(numbers[2]))  # the launch's grid: ints (_Host.launch)
             if any(not 0 <= g <= max_groups for g in grid):
                 raise RustyError(f"kernel '{step.kernel}': grid {grid} exceeds {max_groups} workgroups per dimension")
             params = None
@@ -446,7 +446,7 @@ class _Program:
             bound = kernels[step.kernel].bind([self.buffers[v.key] for v in values], params)
             read = sum(v.nbytes for v, b in zip(values, iface.buffers, strict=True) if b.access == "read")
             written = sum(v.nbytes for v, b in zip(values, iface.buffers, strict=True) if b.access != "read")
-            self.dispatches.append(_Dispatch(step.kernel, bound, grid, read, written))  # type: ignore[arg-type]
+            self.dispatches.append(_Dispatch(step.kernel, bound, grid, read, written))
 
     def encode(self, encoder: wgpu.GPUCommandEncoder, timestamps: tuple[wgpu.GPUQuerySet, int] | None = None, only: int | None = None) -> None:
         """One compute pass with every dispatch (or only dispatch ``only``), timestamps at its start and end."""

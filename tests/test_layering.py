@@ -65,6 +65,7 @@ LAYER_OF_MODULE = {
     "rusty_ir.diagnostics": "core",
     "rusty_ir.errors": "core",
     "rusty_ir.ir": "core",
+    "rusty_ir.narrow": "core",
     "rusty_ir.outputs": "core",
     "rusty_ir.probes": "core",
     "rusty_ir.progress": "core",

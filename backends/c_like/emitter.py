@@ -61,18 +61,22 @@ from xdsl.dialects.builtin import (
     NoneAttr,
     VectorType,
 )
-from xdsl.ir import Attribute, Block, Operation, SSAValue
+from xdsl.dialects.vector import CombiningKindAttr
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.ir.affine import AffineMap
 
 from rusty_ir.backends.runtime.kernel_abi import (
     PARAMS_ALIGN,
+    Access,
     BufferBinding,
     KernelInterface,
     ParamField,
     ParamsLayout,
 )
+from rusty_ir.dialects.gpu.ops import HalfAttr
 from rusty_ir.dialects.gpu.upstream import block_size, is_kernel
 from rusty_ir.errors import RustyError, describe_op
+from rusty_ir.narrow import prop, type_of
 
 BINDING_PARTS_ATTR = "rusty.binding_parts"
 """Kernel attribute written by ``split-bindings``: which arguments are parts of a bigger buffer, and their byte ranges."""
@@ -126,9 +130,9 @@ def located(message: str, op: Operation) -> RustyError:
     return err
 
 
-def _where_func(func: Operation) -> str:
+def _where_func(func: gpu.FuncOp) -> str:
     """'gpu.func @k in gpu.module @m' (describe_op names the enclosing symbols, not the op's own)."""
-    return f"'{func.name}' @{func.sym_name.data}" + describe_op(func).split("'" + func.name + "'", 1)[1]  # type: ignore[attr-defined]
+    return f"'{func.name}' @{func.sym_name.data}" + describe_op(func).split("'" + func.name + "'", 1)[1]
 
 
 def sanitize(hint: str) -> str:
@@ -583,7 +587,7 @@ class KernelEmitter:
         func = self.func
         stored = {op.operands[1] for op in func.walk() if op.name in ("memref.store", "vector.store")}
         buffers: list[BufferBinding] = []
-        scalars: list[tuple[int, SSAValue, str]] = []
+        scalars: list[tuple[int, BlockArgument, str]] = []
         ranges = self._binding_parts(block)
         for index, arg in enumerate(block.args):
             label = sanitize(arg.name_hint) if arg.name_hint else f"arg{index}"
@@ -592,13 +596,13 @@ class KernelEmitter:
                 if not isinstance(space, NoneAttr):
                     raise located(f"kernel argument #{index} ({arg.type}) must be in global memory (no memory space)", func)
                 elem, strides = self._memref_layout(arg.type, func, allow_dynamic=True)
-                access = "read_write" if arg in stored else "read"
+                access: Access = "read_write" if arg in stored else "read"
                 name = self._global_name(label)
                 width = self.widths.get(arg, 1)
                 self.parts.buffers.append(BufferDecl(name, elem if width == 1 else f"{elem}x{width}", access, len(buffers)))
                 self.memrefs[arg] = _MemrefInfo(name, strides, width)
                 shape = tuple(None if d < 0 else d for d in arg.type.get_shape())
-                buffers.append(BufferBinding(len(buffers), label, index, access, elem, shape, ranges.get(index), width))  # type: ignore[arg-type]
+                buffers.append(BufferBinding(len(buffers), label, index, access, elem, shape, ranges.get(index), width))
             else:
                 scalars.append((index, arg, label))
         # Invocations talk through a buffer only if the kernel both writes and reads it;
@@ -611,7 +615,7 @@ class KernelEmitter:
         var_name = self._global_name("params")
         fields: list[ParamField] = []
         seen: set[str] = set()
-        for k, (index, arg, label) in enumerate(scalars):  # type: ignore[assignment]
+        for k, (index, arg, label) in enumerate(scalars):
             abi = self._abi(arg.type, func)
             field_name = label if label not in self.lang.reserved and label not in seen and not label.startswith("__") else f"arg{index}"
             seen.add(field_name)
@@ -680,12 +684,12 @@ class KernelEmitter:
         if op.name in lang.builtins:
             param, _, fmt = lang.builtins[op.name]
             self.builtins.add(param)
-            dim = op.properties["dimension"].data.value if "dimension" in op.properties else ""  # type: ignore[attr-defined]
+            dim = prop(op, "dimension", gpu.DimensionAttr).data.value if "dimension" in op.properties else ""
             fields["dim"] = dim
         elif op.name == "arith.cmpi":
-            fmt = lang.cmpi_formats[op.properties["predicate"].value.data]  # type: ignore[attr-defined]
+            fmt = lang.cmpi_formats[prop(op, "predicate", IntegerAttr).value.data]
         elif op.name == "arith.cmpf":
-            fmt = lang.cmpf_formats[op.properties["predicate"].value.data]  # type: ignore[attr-defined]
+            fmt = lang.cmpf_formats[prop(op, "predicate", IntegerAttr).value.data]
         else:
             entry = lang.op_formats[op.name]
             fmt = entry if isinstance(entry, str) else entry.get(operand_abis[0], entry["*"])
@@ -696,9 +700,9 @@ class KernelEmitter:
         if op.name in lang.subgroup_ops:
             self.uses_subgroups = True
         if op.name == "rgpu.unpack_f16":
-            fields["half"] = "x" if op.properties["half"].data.value == "lo" else "y"  # type: ignore[attr-defined]
+            fields["half"] = "x" if prop(op, "half", HalfAttr).data.value == "lo" else "y"
         if op.name == "rgpu.subgroup_shuffle_xor":
-            fields["mask"] = str(op.properties["mask"].value.data)  # type: ignore[attr-defined]
+            fields["mask"] = str(prop(op, "mask", IntegerAttr).value.data)
         if op.name in _VECTOR_CASTS and split_abi(result_abi)[1] > 1:
             cast = lang.vector_cast(operands[0], result_abi)
             if cast is not None:
@@ -714,7 +718,7 @@ class KernelEmitter:
         self._let(op, fmt.format(**fields))
 
     def _block_size(self, op: Operation) -> None:
-        dim = op.properties["dimension"].data.value  # type: ignore[attr-defined]
+        dim = prop(op, "dimension", gpu.DimensionAttr).data.value
         self.exprs[op.results[0]] = self.lang.int_literal(self.parts.workgroup_size["xyz".index(dim)])
 
     def _skip_constant(self, op: Operation) -> None:
@@ -752,7 +756,7 @@ class KernelEmitter:
 
     def _extract(self, op: Operation) -> None:
         """vector.extract of one lane (a static or dynamic position)."""
-        static = [int(v) for v in op.properties["static_position"].get_values()]  # type: ignore[attr-defined]
+        static = [int(v) for v in prop(op, "static_position", DenseArrayBase).get_values()]
         dynamic = iter(op.operands[1:])
         if len(static) != 1:
             raise located("vector.extract of one lane of a 1-D vector only", op)
@@ -761,7 +765,7 @@ class KernelEmitter:
 
     def _insert(self, op: Operation) -> None:
         """vector.insert of one lane: a copy of the vector with that lane replaced."""
-        static = [int(v) for v in op.properties["static_position"].get_values()]  # type: ignore[attr-defined]
+        static = [int(v) for v in prop(op, "static_position", DenseArrayBase).get_values()]
         if len(static) != 1:
             raise located("vector.insert of one lane of a 1-D vector only", op)
         result = op.results[0]
@@ -773,11 +777,11 @@ class KernelEmitter:
 
     def _reduction(self, op: Operation) -> None:
         """vector.reduction <add|mul|maxnumf|minnumf|maximumf|minimumf> (no accumulator), lane by lane."""
-        kind = str(op.properties["kind"].data.value)  # type: ignore[attr-defined]
+        kind = str(prop(op, "kind", CombiningKindAttr).data.value)
         if op.operands[1:]:
             raise located("vector.reduction with an accumulator is not printed", op)
         v = self._expr(op.operands[0], op)
-        lanes = [f"{v}[{self.lang.int_literal(i)}]" for i in range(op.operands[0].type.get_shape()[0])]  # type: ignore[attr-defined]
+        lanes = [f"{v}[{self.lang.int_literal(i)}]" for i in range(type_of(op.operands[0], VectorType).get_shape()[0])]
         infix = {"add": " + ", "mul": " * "}.get(kind)
         if infix is not None:
             self._let(op, "(" + infix.join(lanes) + ")")

@@ -433,10 +433,11 @@ class ModelRuntime:
         if plan.params_buffer is None:
             return
         v = np.array(values)
-        words = plan.params_words
-        words[plan.int_dst] = v[plan.int_src]  # type: ignore[index]
-        if plan.float_dst is not None:
-            words.view(np.float32)[plan.float_dst] = v[plan.float_src]  # type: ignore[union-attr]
+        words, int_dst, int_src, float_dst, float_src = plan.params_words, plan.int_dst, plan.int_src, plan.float_dst, plan.float_src
+        assert words is not None and int_dst is not None and int_src is not None  # set with params_buffer (plan.py)
+        words[int_dst] = v[int_src]
+        if float_dst is not None and float_src is not None:
+            words.view(np.float32)[float_dst] = v[float_src]
         self._queue.write_buffer(plan.params_buffer, 0, words)
 
     @staticmethod

@@ -161,6 +161,10 @@ class _In:
             raise RustyError(f"schedule: {self.at(key)} must have {n} entries")
         return tuple(check_expr(e, f"{self.at(key)}[{i}]") for i, e in enumerate(items))
 
+    def xyz(self, key: str) -> tuple[Expr, Expr, Expr]:
+        x, y, z = self.exprs(key, 3)
+        return x, y, z
+
     def shape(self, key: str, allow_none: bool = False) -> tuple[Any, ...]:
         items = self.get(key, list)
         for i, e in enumerate(items):
@@ -418,7 +422,7 @@ def _step_from_dict(d: Any, where: str) -> Step:
     if op == "block_table":
         return BlockTable(r.name("result"), r.name("cache"))
     if op == "launch":
-        return Launch(r.name("kernel"), r.exprs("grid", 3), r.exprs("block", 3), r.names("buffers"), r.exprs("scalars"))  # type: ignore[arg-type]
+        return Launch(r.name("kernel"), r.xyz("grid"), r.xyz("block"), r.names("buffers"), r.exprs("scalars"))
     if op == "call":
         return Call(r.name("callee"), r.exprs("args"), r.names("results"))
     if op == "loop":

@@ -12,8 +12,8 @@ import wgpu
 
 from rusty_ir.backends.runtime.device import Device, as_bytes_view
 from rusty_ir.backends.runtime.expand import BufferKey
+from rusty_ir.backends.runtime.upload import WeightBytes
 from rusty_ir.errors import RustyError
-from rusty_ir.weights import TensorView
 
 
 @dataclass
@@ -50,7 +50,7 @@ the GPU still has the previous group to run (the upload overlaps it) and at most
 wait in wgpu's staging memory (unthrottled, the host would stage a whole step's weights at once)."""
 
 
-def make_stream(device: Device, streamed: Mapping[str, tuple[str, int]], views: Mapping[str, TensorView], n: int,
+def make_stream(device: Device, streamed: Mapping[str, tuple[str, int]], views: Mapping[str, WeightBytes], n: int,
                 buffers: dict[BufferKey, wgpu.GPUBuffer]) -> tuple[_Stream, int]:  # fmt: skip
     """The slots of layer streaming (one buffer per weight template each) and what to write into them;
     ``buffers`` maps each streamed weight to its layer's slot, so the bind groups bind slots; also the slots' bytes.

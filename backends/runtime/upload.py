@@ -36,9 +36,13 @@ class _Part:
         return self.data.nbytes
 
 
+WeightBytes = TensorView | _Part
+"""A weight's bytes as uploaded or streamed: the stored tensor's view, or a copy of one part of it."""
+
+
 def upload_weights(device: Device, weights: Mapping[str, TensorView], expansions: Iterable[_Expansion], kernels: Mapping[str, Kernel],
                    streamed: Mapping[str, tuple[str, int]], buffers: dict[BufferKey, wgpu.GPUBuffer],
-                   on_upload: Callable[[int], None] | None) -> tuple[int, dict[str, TensorView]]:  # fmt: skip
+                   on_upload: Callable[[int], None] | None) -> tuple[int, dict[str, WeightBytes]]:  # fmt: skip
     """Upload every weight the expansions bind into ``buffers`` (``("weight", name)``), except the ``streamed`` ones
     (name -> (template, layer)), which get slots (``streaming.make_stream``) and are written per step. The bytes
     uploaded, and the streamed weights' views. ``on_upload(nbytes)`` is told of each weight uploaded."""
@@ -46,23 +50,24 @@ def upload_weights(device: Device, weights: Mapping[str, TensorView], expansions
     expansions = list(expansions)
     uploaded = 0
     bound = _weight_ranges(expansions, kernels)  # per weight: (kernel, byte range or None) of each binding
-    views: dict[str, TensorView] = {}
+    views: dict[str, WeightBytes] = {}
     for x in expansions:
         for name, step in x.weights.items():
             if ("weight", name) in buffers or name in views:
                 continue
             stored = name.split(PART_SEPARATOR)[0]
             try:
-                view = weights[stored]
+                tensor = weights[stored]
             except KeyError:
                 raise RustyError(f"the schedule binds weight '{stored}' (from '{step.name}'), which the weights do not have") from None
-            if view.scheme.name != step.scheme or tuple(view.shape) != tuple(step.shape):
+            if tensor.scheme.name != step.scheme or tuple(tensor.shape) != tuple(step.shape):
                 raise RustyError(
-                    f"weight '{stored}' is {view.scheme.name}{list(view.shape)} in the weights "
+                    f"weight '{stored}' is {tensor.scheme.name}{list(tensor.shape)} in the weights "
                     f"but {step.scheme}{list(step.shape)} in the schedule"
                 )
+            view: WeightBytes = tensor
             if step.part is not None:  # one buffer of the split layout: a copy of those bytes
-                view = _Part(name, view.scheme, tuple(view.shape), split_part(view, step.part))  # type: ignore[assignment]
+                view = _Part(name, tensor.scheme, tuple(tensor.shape), split_part(tensor, step.part))
             check_weight_ranges(device, name, view.nbytes, bound.get(name, ()), limit)
             if name in streamed:
                 views[name] = view  # its pages stay mapped: read every step (a split part: held in memory)

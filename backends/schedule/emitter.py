@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from xdsl.dialects import arith, func, gpu, scf
-from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, IntegerType, MemRefType, ModuleOp
+from xdsl.dialects import arith, func, gpu, memref, scf
+from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, IntegerType, MemRefType, ModuleOp, TensorType
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from rusty_ir.backends.runtime.schedule import (
@@ -41,7 +41,7 @@ from rusty_ir.backends.runtime.schedule import (
     Weight,
     WeightDecl,
 )
-from rusty_ir.dialects.dispatch import BlockTableOp, KvCacheOp
+from rusty_ir.dialects.dispatch import BlockTableOp, CacheOp, KvCacheOp, WeightOp
 from rusty_ir.dialects.quant.storage import stored_tensor
 from rusty_ir.errors import RustyError, describe_op
 
@@ -193,8 +193,8 @@ class _FunctionEmitter:
 
     def op(self, op: Operation) -> Step | None:  # one case per op
         name = op.name
-        if name == "arith.constant":
-            value = op.value  # type: ignore[attr-defined]
+        if isinstance(op, arith.ConstantOp):
+            value = op.value
             if isinstance(value, IntegerAttr) and isinstance(value.type, IndexType | IntegerType):
                 self.refs[op.results[0]] = int(value.value.data)
             elif isinstance(value, FloatAttr):
@@ -216,13 +216,13 @@ class _FunctionEmitter:
             return None
         if name == "memref.dim":
             return self.dim(op)
-        if name == "memref.alloc":
+        if isinstance(op, memref.AllocOp):
             return self.alloc(op)
-        if name == "dispatch.weight":
+        if isinstance(op, WeightOp):
             return self.weight(op)
-        if name == "dispatch.cache":
-            layer = self.ref(op.layer, op)  # type: ignore[attr-defined]
-            return Cache(self.define(op.results[0]), op.cache.root_reference.data, op.part.data, layer)  # type: ignore[attr-defined]
+        if isinstance(op, CacheOp):
+            layer = self.ref(op.layer, op)
+            return Cache(self.define(op.results[0]), op.cache.root_reference.data, op.part.data, layer)
         if isinstance(op, BlockTableOp):
             return BlockTable(self.define(op.result), op.cache.root_reference.data)
         if isinstance(op, gpu.LaunchFuncOp):
@@ -265,28 +265,28 @@ class _FunctionEmitter:
             return None
         return Dim(self.define(op.results[0]), self.buffer(source, op), i)
 
-    def alloc(self, op: Operation) -> Step:
+    def alloc(self, op: memref.AllocOp) -> Step:
         slot = op.attributes.get("rusty.slot")
         if not isinstance(slot, IntegerAttr):
             raise _error("memref.alloc has no rusty.slot attribute (run plan-memory first)", op)
-        if op.symbol_operands:  # type: ignore[attr-defined]
+        if op.symbol_operands:
             raise _error("memref.alloc with symbol operands is not supported", op)
         t = op.results[0].type
         assert isinstance(t, MemRefType)
         elem = element_type_name(t.element_type, op)
-        dynamic = iter(op.dynamic_sizes)  # type: ignore[attr-defined]
+        dynamic = iter(op.dynamic_sizes)
         shape = tuple(self.ref(next(dynamic), op) if d < 0 else d for d in t.get_shape())
         self.slots.setdefault(slot.value.data, set()).add(elem)
         return Alloc(self.define(op.results[0]), slot.value.data, elem, shape)
 
-    def weight(self, op: Operation) -> Step:
+    def weight(self, op: WeightOp) -> Step:
         t = op.results[0].type
         if not isinstance(t, MemRefType):
             raise _error("dispatch.weight must be bufferized (a memref) at the gpu level", op)
-        template = op.weight_name.data  # type: ignore[attr-defined]
-        layer = None if op.layer is None else self.ref(op.layer, op)  # type: ignore[attr-defined]
-        part = op.part.data if op.part is not None else None  # type: ignore[attr-defined]
-        stored = op.stored or t  # type: ignore[attr-defined]  # a part's or a quantized weight's stored tensor
+        template = op.weight_name.data
+        layer = None if op.layer is None else self.ref(op.layer, op)
+        part = op.part.data if op.part is not None else None
+        stored: TensorType | MemRefType = op.stored or t  # a part's or a quantized weight's stored tensor
         decl = WeightDecl(template, layer is not None, element_type_name(stored.element_type, op), tuple(stored.get_shape()))
         if self.weights.setdefault(template, decl) != decl:
             raise _error(f"weight '{template}' is used with two types ({self.weights[template].scheme}"
@@ -302,8 +302,8 @@ class _FunctionEmitter:
             raise _error("async launches are not supported", op)
         if op.dynamicSharedMemorySize is not None or op.clusterSizeX is not None:
             raise _error("dynamic shared memory and clusters are not supported", op)
-        grid = tuple(self.ref(v, op) for v in (op.gridSizeX, op.gridSizeY, op.gridSizeZ))
-        block = tuple(self.ref(v, op) for v in (op.blockSizeX, op.blockSizeY, op.blockSizeZ))
+        grid = (self.ref(op.gridSizeX, op), self.ref(op.gridSizeY, op), self.ref(op.gridSizeZ, op))
+        block = (self.ref(op.blockSizeX, op), self.ref(op.blockSizeY, op), self.ref(op.blockSizeZ, op))
         if all(isinstance(b, int) for b in block) and tuple(block) != tuple(iface.workgroup_size):
             raise _error(f"launch of @{kernel} with threads {list(block)} but its known_block_size is {list(iface.workgroup_size)}", op)
         operands = list(op.kernelOperands)
@@ -314,7 +314,7 @@ class _FunctionEmitter:
         scalars = tuple(self.ref(v, op) for v in operands if not isinstance(v.type, MemRefType))
         if len(buffers) != len(iface.buffers):
             raise _error(f"kernel @{kernel} takes {len(iface.buffers)} buffers, the launch passes {len(buffers)}", op)
-        return Launch(kernel, grid, block, buffers, scalars)  # type: ignore[arg-type]
+        return Launch(kernel, grid, block, buffers, scalars)
 
     def loop(self, op: scf.ForOp) -> Step:
         bounds = [self.ref(v, op) for v in (op.lb, op.ub, op.step)]

@@ -22,6 +22,7 @@ find its scheme: they call ``stored_tensor`` or ``buffer_scheme`` with the value
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeGuard
 
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, BFloat16Type, DictionaryAttr, Float16Type, MemRefType, TensorType
@@ -35,7 +36,7 @@ STORED_ATTR = "rquant.stored"
 """The function argument attribute naming the quantized tensor a buffer of words stores."""
 
 
-def is_quantized(ty: Attribute) -> bool:
+def is_quantized(ty: Attribute) -> TypeGuard[TensorType[Attribute]]:
     """Whether ``ty`` is a tensor of a block-quantized element type."""
     return isinstance(ty, TensorType) and isinstance(ty.element_type, BlockQuantType)
 
@@ -105,7 +106,7 @@ def halves_scheme(ty: Attribute) -> Scheme | None:
 
 
 def _quantized(attr: Attribute | None) -> TensorType[Attribute] | None:
-    return attr if attr is not None and is_quantized(attr) else None  # type: ignore[return-value]
+    return attr if attr is not None and is_quantized(attr) else None
 
 
 def arg_attrs(fn: func.FuncOp) -> dict[BlockArgument, DictionaryAttr]:

@@ -59,6 +59,7 @@ from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator
 from xdsl.utils.exceptions import VerifyException
 
 from rusty_ir.dialects.quant.attrs import BlockQuantType
+from rusty_ir.narrow import type_of
 
 WORKGROUP_SPACE = 3
 """Memory space of workgroup memory (MLIR's ``#gpu.address_space<workgroup>``)."""
@@ -541,7 +542,7 @@ class ContractTileOp(IRDLOperation):
             assert isinstance(tile, MemRefType)
             if tile.get_num_dims() != 2 or not isinstance(tile.element_type, elems) or (words and tile.element_type != i32):
                 raise VerifyException(f"{name} must be a 2-D {'i32' if words else 'f32 or f16'} tile [K, ...]")
-        if self.a.type.element_type != self.b.type.element_type:  # type: ignore[attr-defined]
+        if type_of(self.a, MemRefType).element_type != type_of(self.b, MemRefType).element_type:
             raise VerifyException("a and b must have the same element type")
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import cast
 
 from xdsl.context import Context
 from xdsl.dialects import arith, bufferization, func, memref, scf, tensor
-from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, FunctionType, MemRefType, ModuleOp, TensorType, UnitAttr
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, FunctionType, IntegerAttr, MemRefType, ModuleOp, TensorType, UnitAttr
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
@@ -31,7 +32,7 @@ def _stored_attrs(fn: func.FuncOp, types: Sequence[Attribute]) -> None:
     """Mark each argument of ``fn`` whose tensor type ``types`` gives is quantized with ``rquant.stored``."""
     old = fn.arg_attrs.data if fn.arg_attrs is not None else ()
     dicts = [old[i] if i < len(old) else DictionaryAttr({}) for i in range(len(types))]
-    dicts = [stored_arg_attr(t, d) if is_quantized(t) else d for t, d in zip(types, dicts)]  # type: ignore[arg-type]
+    dicts = [stored_arg_attr(t, d) if is_quantized(t) else d for t, d in zip(types, dicts)]
     fn.arg_attrs = ArrayAttr(dicts) if any(d.data for d in dicts) else None
 
 
@@ -140,9 +141,8 @@ class _RegionSizes:
         op = value.owner
         if isinstance(op, arith.ConstantOp):
             return self.b.value(op.clone())
-        if isinstance(op, tensor.DimOp) and isinstance(op.index.owner, arith.ConstantOp):
-            attr = op.index.owner.value
-            return self.dim(op.source, int(attr.value.data))  # type: ignore[union-attr]
+        if isinstance(op, tensor.DimOp) and isinstance(op.index.owner, arith.ConstantOp) and isinstance(op.index.owner.value, IntegerAttr):
+            return self.dim(op.source, int(op.index.owner.value.value.data))
         raise RustyError(
             f"rusty-bufferize: a size in region \"{self.region.label.data}\" is computed by "
             f"'{op.name if isinstance(op, Operation) else value}', which the host cannot evaluate",
@@ -194,7 +194,9 @@ class _FunctionBufferizer:
         elif isinstance(op, tensor.DimOp):
             Rewriter.replace_op(op, memref.DimOp(op.source, op.index))
         elif isinstance(op, tensor.CastOp):
-            Rewriter.replace_op(op, memref.CastOp.get(op.source, memref_of(op.dest.type)))  # type: ignore[arg-type]
+            dest = memref_of(op.dest.type)
+            assert isinstance(dest, MemRefType)
+            Rewriter.replace_op(op, memref.CastOp.get(op.source, dest))
         elif isinstance(op, RegionOp):
             self.convert_region(op, dests)
         elif isinstance(op, func.CallOp):
@@ -231,7 +233,7 @@ class _FunctionBufferizer:
             if not _is_tensor(result):
                 raise RustyError(f"rusty-bufferize: region \"{region.label.data}\" has a non-tensor result", region)
             yielded = cast(YieldOp, body.last_op).values[result.index]
-            outs.append(self.destination(result, dests, lambda v=yielded: reifier.sizes(v), b))  # type: ignore[misc]
+            outs.append(self.destination(result, dests, partial(reifier.sizes, yielded), b))
         # Inside: tensor arguments are read through to_tensor; yielded values written to the out buffers.
         inner = IRBuilder(InsertPoint.at_start(body))
         for arg, operand in zip(list(body.args), region.args):
@@ -273,7 +275,7 @@ class _FunctionBufferizer:
             ty = memref_of(result.type)
             assert isinstance(ty, MemRefType)
             # The callee keeps its dynamic sizes from an argument of the same type (the activation).
-            outs.append(self.destination(result, dests, lambda ty=ty: self._call_sizes(call, ty, b), b))  # type: ignore[misc]
+            outs.append(self.destination(result, dests, partial(self._call_sizes, call, ty, b), b))
         kept = [r for r in call.res if not _is_tensor(r)]
         new = func.CallOp(call.callee, [*call.arguments, *outs], [r.type for r in kept])
         Rewriter.insert_op(new, InsertPoint.before(call))
@@ -301,7 +303,7 @@ class _FunctionBufferizer:
         body = loop.body.block
         carried = [i for i, r in enumerate(loop.res) if _is_tensor(r)]
         inits: list[SSAValue] = []
-        pairs: dict[int, tuple[SSAValue, SSAValue]] = {}
+        pairs: dict[int, tuple[SSAValue, BlockArgument]] = {}
         yield_dests = _Destinations(body.last_op)
         # Insert the out arguments from the last carried position down, so earlier positions keep their index.
         spares: dict[int, SSAValue] = {}
@@ -333,7 +335,7 @@ class _FunctionBufferizer:
             if i not in pairs:
                 values.append(v)
                 continue
-            in_arg, out_arg = pairs[i]  # type: ignore[assignment]
+            in_arg, out_arg = pairs[i]
             if v is out_arg:
                 values += [out_arg, in_arg]
             elif v is in_arg:

@@ -17,7 +17,7 @@ from xdsl.dialects.builtin import (
     UnrealizedConversionCastOp,
     i32,
 )
-from xdsl.ir import Block, Region
+from xdsl.ir import Block, BlockArgument, Region
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
@@ -25,6 +25,7 @@ from rusty_ir.dialects.gpu import upstream
 from rusty_ir.dialects.gpu.upstream import KERNEL_ATTR
 from rusty_ir.dialects.tiled import KernelOp, YieldOp
 from rusty_ir.errors import RustyError
+from rusty_ir.narrow import terminator
 from rusty_ir.passes.builder import IRBuilder
 
 KERNELS_MODULE = "kernels"
@@ -39,7 +40,7 @@ def _kernels_module(module: ModuleOp) -> gpu.ModuleOp:
     for op in module.ops:
         if isinstance(op, gpu.ModuleOp) and op.sym_name.data == KERNELS_MODULE:
             return op
-    kernels = gpu.ModuleOp(StringAttr(KERNELS_MODULE), Region(Block()))  # type: ignore[arg-type]
+    kernels = gpu.ModuleOp.build(properties={"sym_name": StringAttr(KERNELS_MODULE)}, regions=[Region(Block())])  # its __init__ is typed for a SymbolRefAttr
     module.body.block.add_op(kernels)
     return kernels
 
@@ -63,7 +64,7 @@ def outline(kernel: KernelOp, kernels: gpu.ModuleOp, taken: set[str]) -> gpu.Lau
     name = _unique_name(kernel.label.data, taken)
     body = kernel.body.block
     arg_types = [a.type for a in body.args]
-    Rewriter.replace_op(body.last_op, gpu.ReturnOp([]))  # type: ignore[arg-type]
+    Rewriter.replace_op(terminator(body), gpu.ReturnOp([]))
     fn = upstream.FuncOp.build(
         properties={"function_type": FunctionType.from_lists(arg_types, []),
                     "known_block_size": DenseArrayBase.from_list(i32, list(kernel.workgroup))},
@@ -76,7 +77,7 @@ def outline(kernel: KernelOp, kernels: gpu.ModuleOp, taken: set[str]) -> gpu.Lau
     grid_yield = grid.last_op
     assert isinstance(grid_yield, YieldOp)
     # a count may be a grid argument itself (one workgroup per row: the row count)
-    counts = [kernel.args[v.index] if v in grid.args else v for v in grid_yield.values]  # type: ignore[attr-defined]
+    counts = [kernel.args[v.index] if isinstance(v, BlockArgument) and v in grid.args else v for v in grid_yield.values]
     Rewriter.erase_op(grid_yield, safe_erase=False)
     Rewriter.inline_block(grid, InsertPoint.before(kernel), kernel.args)
     # 3. The launch, with the workgroup size as index constants and the kernel's operands, each cast to its

@@ -107,6 +107,12 @@ class Generic:
         return self.b.value(op)
 
 
+def _present(acc: SSAValue | None) -> SSAValue:
+    """The accumulator a reduction body gets: present, as the reduction has an ``init``."""
+    assert acc is not None
+    return acc
+
+
 def _as_f32(b: IRBuilder, x: SSAValue) -> SSAValue:
     return x if isinstance(x.type, Float32Type) else b.to_f32(x)
 
@@ -225,7 +231,7 @@ def rms_norm(b: IRBuilder, x: SSAValue, weight: SSAValue, eps: float) -> SSAValu
         [(x, dims)],
         TensorType(F32, ty.get_shape()[:-1]),
         rows,
-        lambda ib, a, acc: ib.fma(a[0], a[0], acc),  # type: ignore[arg-type]
+        lambda ib, a, acc: ib.fma(a[0], a[0], _present(acc)),
         init=0.0,
     )
     w = _float_input(b, weight)
@@ -284,7 +290,7 @@ def contraction(b: IRBuilder, x: SSAValue, w: SSAValue, x_dims: Sequence[int | s
         [(x, x_dims), (wf, [n, k])],
         out_type,
         sizes,
-        lambda ib, a, acc: ib.fma(_as_f32(ib, a[0]), _as_f32(ib, a[1]), acc),  # type: ignore[arg-type]
+        lambda ib, a, acc: ib.fma(_as_f32(ib, a[0]), _as_f32(ib, a[1]), _present(acc)),
         init=0.0,
     )
 
@@ -432,9 +438,9 @@ class LogitsLowering(_Lowering):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tfm.LogitsOp, rewriter: PatternRewriter, /) -> None:
         b = self.builder(op)
-        norm = op.input.owner
-        fold_norm = isinstance(norm, tfm.RmsNormOp) and len(list(op.input.uses)) == 1
-        x = norm.input if fold_norm else op.input  # type: ignore[union-attr]
+        owner = op.input.owner
+        norm = owner if isinstance(owner, tfm.RmsNormOp) and len(list(op.input.uses)) == 1 else None
+        x = norm.input if norm is not None else op.input
         ty = x.type
         assert isinstance(ty, TensorType)
         width = ty.get_shape()[1]
@@ -442,14 +448,14 @@ class LogitsLowering(_Lowering):
         last = b.value(
             tensor.ExtractSliceOp(x, [b.subi(rows, b.index(1)), b.index(0)], [1, width], [1, 1], TensorType(F32, [1, width]))
         )
-        if fold_norm:
-            last = rms_norm(b, last, norm.weight, norm.epsilon.value.data)  # type: ignore[union-attr]
+        if norm is not None:
+            last = rms_norm(b, last, norm.weight, norm.epsilon.value.data)
         out_ty = op.result.type
         assert isinstance(out_ty, TensorType)
         y = contraction(b, last, op.weight, ["0", 1], out_ty, [])
         rewriter.replace(op, [], [y])
-        if fold_norm:
-            rewriter.erase(norm)  # type: ignore[arg-type]
+        if norm is not None:
+            rewriter.erase(norm)
 
 
 class ArgmaxLowering(_Lowering):

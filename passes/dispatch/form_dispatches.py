@@ -291,8 +291,8 @@ class _BlockFormer:
         mapping: dict[SSAValue, SSAValue] = dict(zip(captured, body.args))
         for op in members:
             for v in _external_values(op):
-                if _is_constant(v) and v not in mapping:
-                    const = v.owner.clone()  # type: ignore[union-attr]
+                if isinstance(v.owner, arith.ConstantOp) and v not in mapping:  # _is_constant
+                    const = v.owner.clone()
                     body.add_op(const)
                     mapping[v] = const.results[0]
             clone = op.clone(value_mapper=mapping)

@@ -13,6 +13,7 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 
 from rusty_ir.errors import RustyError
+from rusty_ir.narrow import element_type, parent_block
 from rusty_ir.passes.dispatch.analysis import Kind, kind
 
 
@@ -33,7 +34,7 @@ def _hoist_before(value: SSAValue, anchor: Operation) -> None:
         for operand in op.operands:
             _hoist_before(operand, anchor)
         op.detach()
-        anchor.parent_block().insert_op_before(op, anchor)  # type: ignore[union-attr]
+        parent_block(anchor).insert_op_before(op, anchor)
 
 
 def _fuse(group: list[linalg.GenericOp]) -> None:
@@ -45,7 +46,7 @@ def _fuse(group: list[linalg.GenericOp]) -> None:
     first, last = group[0], group[-1]
     weights = [g.inputs[1] for g in group]
     inits = [g.outputs[0] for g in group]
-    block = Block(arg_types=[first.inputs[0].type.element_type, *(w.type.element_type for w in weights), *(i.type.element_type for i in inits)])  # type: ignore[attr-defined]
+    block = Block(arg_types=[element_type(first.inputs[0]), *(element_type(w) for w in weights), *(element_type(i) for i in inits)])
     x_arg, w_args, acc_args = block.args[0], block.args[1 : 1 + len(group)], block.args[1 + len(group) :]
     yielded: list[SSAValue] = []
     for g, w_arg, acc_arg in zip(group, w_args, acc_args):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import arith, func, scf, tensor
-from xdsl.dialects.builtin import Float16Type, Float32Type, MemRefType, ModuleOp, TensorType
+from xdsl.dialects.builtin import Float16Type, Float32Type, IntegerAttr, MemRefType, ModuleOp, TensorType
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
@@ -38,7 +38,7 @@ def _pairs_only(region: RegionOp) -> bool:
                 continue
             owner = last.owner
             if not (isinstance(owner, arith.XOrIOp) and any(
-                    v in own and isinstance(c.owner, arith.ConstantOp) and c.owner.value.value.data == 1  # type: ignore[union-attr]
+                    v in own and isinstance(c.owner, arith.ConstantOp) and isinstance(c.owner.value, IntegerAttr) and c.owner.value.value.data == 1
                     for v, c in ((owner.lhs, owner.rhs), (owner.rhs, owner.lhs)))):  # fmt: skip
                 return False
     return True
@@ -94,11 +94,11 @@ def merge_regions(first: RegionOp, second: RegionOp, label: str) -> RegionOp:
         clone = op.clone(value_mapper=mapping)
         block.add_op(clone)
         mapping.update(zip(op.results, clone.results))
-    inner_of_first = {r: mapping.get(v, v) for r, v in zip(first.outputs, first_yield.values)}
+    inner_of_first: dict[SSAValue, SSAValue] = {r: mapping.get(v, v) for r, v in zip(first.outputs, first_yield.values)}
     second_mapping: dict[SSAValue, SSAValue] = {}
     for arg, operand in zip(second.block.args, second.args):
         if operand in inner_of_first:
-            second_mapping[arg] = inner_of_first[operand]  # type: ignore[index]
+            second_mapping[arg] = inner_of_first[operand]
         elif operand in args:
             second_mapping[arg] = block.args[args.index(operand)]
         else:

@@ -23,6 +23,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from rusty_ir.dialects.gpu.upstream import is_kernel
 from rusty_ir.errors import RustyError
+from rusty_ir.narrow import type_of
 from rusty_ir.passes.builder import IRBuilder
 from rusty_ir.targets import TARGETS
 
@@ -110,7 +111,7 @@ def _vector_rows(arg: SSAValue) -> int:
     """Rows (dim-0 indices) one ``vector.load`` of ``arg`` spans: its width for a 1-D memref, else 1 (a vector runs
     along the last dimension, within a row)."""
     widths = [u.operation.result.type.get_shape()[0] for u in arg.uses if isinstance(u.operation, vector.LoadOp)]
-    return max(widths) if widths and len(arg.type.get_shape()) == 1 else 1  # type: ignore[attr-defined]
+    return max(widths) if widths and len(type_of(arg, MemRefType).get_shape()) == 1 else 1
 
 
 def _rows_per_part(kernel: gpu.FuncOp, index: int, t: MemRefType, row: int, limit: int, align: int, vector_rows: int = 1) -> int:
@@ -198,7 +199,9 @@ def _split_kernel(kernel: gpu.FuncOp, limit: int, align: int) -> dict[int, int]:
             offset = (base.offset if base is not None else 0) + start * row
             new_records.append(_Part(of, offset, count * row))
         for use in list(arg.uses):
-            _rewrite_load(use.operation, parts, starts, t)  # type: ignore[arg-type]
+            load = use.operation
+            assert isinstance(load, memref.LoadOp | vector.LoadOp)  # checked above: a split argument is only loaded
+            _rewrite_load(load, parts, starts, t)
         block.erase_arg(arg)
         records[index : index + 1] = new_records
         counts[index] = len(parts)
@@ -218,7 +221,7 @@ def _rewrite_load(load: memref.LoadOp | vector.LoadOp, parts: Sequence[SSAValue]
     def part_load(builder: IRBuilder, j: int) -> SSAValue:
         index = row if j == 0 else builder.subi(row, bounds[j])
         if isinstance(load, vector.LoadOp):
-            return builder.value(vector.LoadOp(parts[j], [index, *rest], result_type))  # type: ignore[arg-type]
+            return builder.value(vector.LoadOp(parts[j], [index, *rest], load.result.type))
         return builder.value(memref.LoadOp.get(parts[j], [index, *rest]))
 
     def chain(builder: IRBuilder, j: int) -> SSAValue:
@@ -232,6 +235,14 @@ def _rewrite_load(load: memref.LoadOp | vector.LoadOp, parts: Sequence[SSAValue]
 
     value = chain(b, 0)
     Rewriter.replace_op(load, [], [value])
+
+
+def _cluster_size(launch: gpu.LaunchFuncOp) -> list[SSAValue] | None:
+    """A launch's cluster sizes: all three or none (gpu.launch_func)."""
+    if launch.clusterSizeX is None:
+        return None
+    assert launch.clusterSizeY is not None and launch.clusterSizeZ is not None
+    return [launch.clusterSizeX, launch.clusterSizeY, launch.clusterSizeZ]
 
 
 def _rewrite_launches(module: ModuleOp, kernel: gpu.FuncOp, counts: dict[int, int]) -> None:
@@ -251,9 +262,7 @@ def _rewrite_launches(module: ModuleOp, kernel: gpu.FuncOp, counts: dict[int, in
             launch.kernel,
             [launch.gridSizeX, launch.gridSizeY, launch.gridSizeZ],
             [launch.blockSizeX, launch.blockSizeY, launch.blockSizeZ],
-            None
-            if launch.clusterSizeX is None
-            else [launch.clusterSizeX, launch.clusterSizeY, launch.clusterSizeZ],  # type: ignore[list-item]
+            _cluster_size(launch),
             operands,
             async_launch=launch.asyncToken is not None,
             asyncDependencies=list(launch.asyncDependencies),

@@ -14,6 +14,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from rusty_ir.dialects.tiled import ForallOp, KernelOp
 from rusty_ir.errors import RustyError
+from rusty_ir.narrow import terminator
 from rusty_ir.passes.builder import IRBuilder
 
 
@@ -66,7 +67,7 @@ def _distribute_workgroups(forall: ForallOp) -> None:
 
 def _move_body(forall: ForallOp, b: IRBuilder, ivs: Sequence[SSAValue]) -> None:
     block = forall.body.block
-    Rewriter.erase_op(block.last_op)  # type: ignore[arg-type]  # tiled.yield
+    Rewriter.erase_op(terminator(block))  # tiled.yield
     for op in list(block.ops):
         op.detach()
         b.insert(op)
@@ -84,7 +85,7 @@ def _guarded(forall: ForallOp, b: IRBuilder, cond: SSAValue, ivs: Sequence[SSAVa
 
     b.if_then(cond, then)
     inner = holder[0]
-    inner.builder.insertion_point = InsertPoint.before(inner.builder.insertion_point.block.last_op)  # type: ignore[arg-type]  # before scf.yield
+    inner.builder.insertion_point = InsertPoint.before(terminator(inner.builder.insertion_point.block))  # before scf.yield
     _move_body(forall, inner, ivs)
 
 
@@ -113,7 +114,7 @@ def _distribute_invocations(forall: ForallOp, kernel: KernelOp) -> None:
 
     b.for_loop(tid, extent, b.index(threads), [], body)
     inner, linear = holder[0]
-    inner.builder.insertion_point = InsertPoint.before(inner.builder.insertion_point.block.last_op)  # type: ignore[arg-type]
+    inner.builder.insertion_point = InsertPoint.before(terminator(inner.builder.insertion_point.block))
     _move_body(forall, inner, delinearize(inner, linear, bounds))
 
 

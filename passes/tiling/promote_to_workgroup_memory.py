@@ -14,6 +14,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from rusty_ir.dialects.tiled import KernelOp, PromoteOp, YieldOp
 from rusty_ir.errors import RustyError
+from rusty_ir.narrow import first_op, terminator
 from rusty_ir.passes.builder import IRBuilder
 from rusty_ir.passes.tiling.distribute_to_gpu_ids import linear_invocation
 
@@ -77,7 +78,11 @@ def _store(b: IRBuilder, buf: SSAValue, points: Sequence[Point]) -> None:
         if guard is None:
             b.insert(memref.StoreOp.get(value, buf, indices))
         else:
-            b.if_then(guard, lambda ib, v=value, i=indices: (ib.insert(memref.StoreOp.get(v, buf, i)), [])[1])  # type: ignore[misc]
+            def store(ib: IRBuilder, v: SSAValue = value, i: Sequence[SSAValue] = indices) -> Sequence[SSAValue]:
+                ib.insert(memref.StoreOp.get(v, buf, i))
+                return []
+
+            b.if_then(guard, store)
 
 
 def _barrier(b: IRBuilder) -> None:
@@ -125,7 +130,7 @@ def _alloca(kernel: KernelOp, promote: PromoteOp, shared: Shared) -> SSAValue:
     if promote.result.name_hint:
         alloca.memref.name_hint = promote.result.name_hint
     block = kernel.body.block
-    block.insert_op_before(alloca, block.first_op)  # type: ignore[arg-type]
+    block.insert_op_before(alloca, first_op(block))
     shared[ty].append((alloca.memref, [here]))
     return alloca.memref
 
@@ -165,7 +170,7 @@ def _lower_pipelined(promotes: Sequence[PromoteOp], loop: scf.ForOp, kernel: Ker
         nxt = b.select(b.cmpi("ult", after, loop.ub), after, iv)  # the last iteration reloads its own tile
         held.append(_points(b, promote, kernel.threads, linear_invocation(b, kernel.workgroup), {iv: nxt}))
         Rewriter.replace_op(promote, [], [buf])
-    end = IRBuilder(InsertPoint.before(loop.body.block.last_op))  # type: ignore[arg-type]  # before scf.yield
+    end = IRBuilder(InsertPoint.before(terminator(loop.body.block)))  # before scf.yield
     _barrier(end)
     for buf, points in zip(bufs, held):
         _store(end, buf, points)

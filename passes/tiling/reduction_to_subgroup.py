@@ -16,6 +16,7 @@ from rusty_ir.dialects.gpu.attrs import module_target
 from rusty_ir.dialects.gpu.ops import SubgroupAddOp, SubgroupMaxOp, SubgroupMinOp, SubgroupShuffleXorOp
 from rusty_ir.dialects.tiled import WORKGROUP_SPACE, KernelOp, ReduceOp
 from rusty_ir.errors import RustyError
+from rusty_ir.narrow import first_op
 from rusty_ir.passes.builder import IRBuilder
 from rusty_ir.passes.tiling.distribute_to_gpu_ids import linear_invocation
 from rusty_ir.targets import TargetDescription
@@ -46,7 +47,7 @@ def _scratch(kernel: KernelOp, elem: Attribute, size: int) -> SSAValue:
     """A workgroup-memory array at the top of the kernel body."""
     alloca = memref.AllocaOp.get(elem, shape=[size], memory_space=IntegerAttr(WORKGROUP_SPACE, i64))
     block = kernel.body.block
-    block.insert_op_before(alloca, block.first_op)  # type: ignore[arg-type]
+    block.insert_op_before(alloca, first_op(block))
     return alloca.memref
 
 

@@ -17,6 +17,7 @@ from xdsl.transforms.common_subexpression_elimination import cse
 
 from rusty_ir.dialects.gpu.ops import Dot4I8Op
 from rusty_ir.dialects.tiled import ContractTileOp, KernelOp
+from rusty_ir.narrow import type_of
 from rusty_ir.passes.builder import IRBuilder
 
 WIDTH = 4
@@ -27,12 +28,12 @@ WIDTH = 4
 
 
 def _vec(b: IRBuilder, buf: SSAValue, row: SSAValue, col: SSAValue) -> SSAValue:
-    elem = buf.type.element_type  # type: ignore[attr-defined]
+    elem = type_of(buf, MemRefType).element_type
     return b.value(vector.LoadOp(buf, [row, col], VectorType(elem, [WIDTH])))
 
 
 def _extract(b: IRBuilder, v: SSAValue, lane: int) -> SSAValue:
-    elem = v.type.element_type  # type: ignore[attr-defined]
+    elem = type_of(v, VectorType).element_type
     return b.value(vector.ExtractOp(v, [lane], elem))
 
 
@@ -103,7 +104,7 @@ def expand_contract_tile(op: ContractTileOp, unroll: bool) -> None:
         return
     rows, cols = op.rows.value.data, op.columns.value.data
     groups_a, groups_b = rows // WIDTH, cols // WIDTH
-    elem = op.a.type.element_type  # type: ignore[attr-defined]
+    elem = type_of(op.a, MemRefType).element_type
     wide = op.wide is not None and isinstance(elem, Float16Type)  # f16 tiles, f32 arithmetic
     half = isinstance(elem, Float16Type) and not wide
     accs = list(op.accumulators)
