@@ -31,6 +31,7 @@ PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "form-dispatches": _lazy("rusty_ir.passes.dispatch.form_dispatches", "FormDispatchesPass"),
     "linalg-fuse-siblings": _lazy("rusty_ir.passes.dispatch.linalg_fuse_siblings", "LinalgFuseSiblingsPass"),
     "lower-quant-loads": _lazy("rusty_ir.passes.quant.lower_quant_loads", "LowerQuantLoadsPass"),
+    "lower-upstream-linalg": _lazy("rusty_ir.passes.dispatch.lower_upstream_linalg", "LowerUpstreamLinalgPass"),
     "merge-dispatches": _lazy("rusty_ir.passes.dispatch.merge_dispatches", "MergeDispatchesPass"),
     "plan-memory": _lazy("rusty_ir.passes.memory.plan_memory", "PlanMemoryPass"),
     "promote-to-workgroup-memory": _lazy("rusty_ir.passes.tiling.promote_to_workgroup_memory", "PromoteToWorkgroupMemoryPass"),

@@ -165,9 +165,11 @@ def _stderr_warning(message: str) -> None:
 
 
 def _linalg() -> Dialect:
-    from rusty_ir.upstream_syntax import linalg_dialect  # loaded with the dialect
+    from rusty_ir.dialects.linalg_ext.upstream import LINALG  # loaded with the dialect
+    from rusty_ir.upstream_syntax import fix_linalg_generic
 
-    return linalg_dialect()
+    fix_linalg_generic()
+    return LINALG
 
 
 def _gpu() -> Dialect:
@@ -188,7 +190,7 @@ def build_registry(plugin_files: Iterable[str] = (), warn: Callable[[str], None]
     reg = Registry()
     for name, factory in get_all_dialects().items():
         reg.add_dialect(name, factory, "xdsl")
-    reg.add_dialect("linalg", _linalg, "xdsl")  # upstream's, parsing `-> (T1, T2)` as MLIR does
+    reg.add_dialect("linalg", _linalg, "xdsl")  # upstream's: `-> (T1, T2)` read as MLIR does, the ops xDSL lacks
     reg.add_dialect("gpu", _gpu, "xdsl")  # upstream's, also read as mlir-opt writes it (gpu.kernel, custom syntax)
     for name, factory in DIALECTS.items():
         reg.add_dialect(name, factory, "rusty-ir")

@@ -8,6 +8,9 @@ DEFAULT_STAGES: tuple[tuple[str, str], ...] = (
     # the target (limits, subgroups, f16) every later pass reads from the module
     ("target", "attach-target{target=TARGET}"),
     ("tensor", "convert-transformer-to-tensor"),
+    # upstream linalg's named ops (matmul, softmax, ...: tensor-level input written by hand or by mlir-opt) become
+    # the generics the kernel schedules take; a model's tensor level has none, and is unchanged
+    ("generalized", "lower-upstream-linalg"),
     # siblings first: form-dispatches must see gate/up as one contraction to fuse SiLU(gate) * up
     ("fused", "linalg-fuse-siblings"),
     ("dispatch", "form-dispatches"),

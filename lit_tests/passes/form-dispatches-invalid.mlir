@@ -34,3 +34,12 @@ func.func @empty_reduction(%x: tensor<?x0xf32>, %w: tensor<8x0xf32>) -> tensor<?
   } -> tensor<?x8xf32>
   func.return %r : tensor<?x8xf32>
 }
+
+// -----
+
+// A named linalg op that lower-upstream-linalg did not rewrite is refused where it is, never left on the host.
+func.func @named(%a: tensor<8x16xf32>, %b: tensor<16x12xf32>, %c: tensor<8x12xf32>) -> tensor<8x12xf32> {
+  // expected-error @+1 {{form-dispatches: 'linalg.matmul' is not a linalg.generic or linalg.fill; run lower-upstream-linalg first}}
+  %r = linalg.matmul ins(%a, %b : tensor<8x16xf32>, tensor<16x12xf32>) outs(%c : tensor<8x12xf32>) -> tensor<8x12xf32>
+  func.return %r : tensor<8x12xf32>
+}

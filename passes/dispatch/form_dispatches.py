@@ -20,6 +20,9 @@ or an ``scf.for`` body):
    (networkx), keeping the original order where possible and the order of
    memory effects (cache appends before attention, calls, returns).
 
+Precondition: the only ``linalg`` ops are generics and fills (``lower-upstream-linalg`` rewrites upstream's
+named ops first); any other is a located error, never left on the host outside every kernel.
+
 A value read by a ``tensor.extract`` gather is never recomputed inside the
 gathering region unless it is a dequantization (which can be evaluated at any
 index); otherwise it is read from a buffer.
@@ -51,6 +54,7 @@ from rusty_ir.dialects.dispatch import RegionOp, YieldOp
 from rusty_ir.dialects.linalg_ext import AttentionOp
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.dispatch.analysis import DUPLICABLE_KINDS, ROOT_KINDS, Kind, defined_within, kind, maps
+from rusty_ir.passes.dispatch.lower_upstream_linalg import unhandled_linalg
 
 
 @dataclass(eq=False)
@@ -370,6 +374,10 @@ class FormDispatchesPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         _refuse_empty_tensors(op)
+        left = unhandled_linalg(op)
+        if left is not None:  # a named op would stay on the host, outside every kernel
+            raise RustyError(f"form-dispatches: '{left.name}' is not a linalg.generic or linalg.fill; run "
+                             "lower-upstream-linalg first (the default pipeline does)", left)  # fmt: skip
         blocks = [b for f in op.ops if isinstance(f, func.FuncOp) and not f.is_declaration for b in _host_blocks(f.body.block)]
         for block in blocks:
             _BlockFormer(block, self.fuse).form()
