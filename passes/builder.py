@@ -26,7 +26,7 @@ from xdsl.rewriter import InsertPoint
 INDEX = IndexType()
 F32 = Float32Type()
 
-_BINARY: dict[str, type[Operation]] = {
+_BINARY: dict[str, Callable[[SSAValue, SSAValue], Operation]] = {
     "addf": arith.AddfOp,
     "subf": arith.SubfOp,
     "mulf": arith.MulfOp,
@@ -50,7 +50,7 @@ _BINARY: dict[str, type[Operation]] = {
     "maxui": arith.MaxUIOp,
 }
 
-_UNARY: dict[str, type[Operation]] = {
+_UNARY: dict[str, Callable[[SSAValue], Operation]] = {
     "exp": math.ExpOp,
     "tanh": math.TanhOp,
     "rsqrt": math.RsqrtOp,
@@ -89,7 +89,11 @@ class IRBuilder:
     def const(self, value: int | float, type: Attribute) -> SSAValue:
         key = (value, type)
         if key not in self._constants:
-            attr = FloatAttr(float(value), type) if isinstance(type, Float32Type) else IntegerAttr(int(value), type)  # type: ignore[call-overload]
+            if isinstance(type, Float32Type):
+                attr: FloatAttr | IntegerAttr = FloatAttr(float(value), type)
+            else:
+                assert isinstance(type, IntegerType | IndexType), f"a constant of type {type}: f32, an integer or index"
+                attr = IntegerAttr(int(value), type)
             self._constants[key] = self.value(arith.ConstantOp(attr))
         return self._constants[key]
 
@@ -104,10 +108,10 @@ class IRBuilder:
 
     # --- arithmetic -----------------------------------------------------------------------------
     def binary(self, name: str, lhs: SSAValue, rhs: SSAValue) -> SSAValue:
-        return self.value(_BINARY[name](lhs, rhs))  # type: ignore[arg-type, call-arg]
+        return self.value(_BINARY[name](lhs, rhs))
 
     def unary(self, name: str, x: SSAValue) -> SSAValue:
-        return self.value(_UNARY[name](x))  # type: ignore[arg-type, call-arg]
+        return self.value(_UNARY[name](x))
 
     def __getattr__(self, name: str) -> Callable[..., SSAValue]:
         if name in _BINARY:

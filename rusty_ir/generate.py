@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -59,6 +59,19 @@ class Backend(Protocol):
     def reset(self) -> None:
         """Forget the KV cache: the next call starts a new sequence."""
         ...
+
+
+class _SamplingBackend(Protocol):
+    """A backend built with the sampling entries (its ``can_sample`` is true): it samples on the device."""
+
+    def prefill_sample(self, tokens: np.ndarray, pos: int, words: np.ndarray) -> int: ...
+
+    def decode_sample(self, token: int, pos: int, words: np.ndarray) -> int: ...
+
+
+def _sampling(backend: Backend) -> _SamplingBackend:
+    """``backend`` as one that samples: ``Session._checked`` checked its ``can_sample`` before generating."""
+    return cast(_SamplingBackend, backend)
 
 
 class _TokenizerLike(Protocol):
@@ -420,7 +433,7 @@ class Session:
                 if first + step < rest.size or sampler is None:  # only the last step's token is used
                     token = self.backend.prefill(chunk, pos)
                 else:
-                    token = self.backend.prefill_sample(chunk, pos, sampler.words())  # type: ignore[attr-defined]
+                    token = _sampling(self.backend).prefill_sample(chunk, pos, sampler.words())
                 if advance is not None:
                     advance(chunk.size)
         return token
@@ -437,7 +450,7 @@ class Session:
                 steps.close()
             return
         for i in range(count):
-            token = backend.decode(token, pos + i) if sampler is None else backend.decode_sample(token, pos + i, sampler.words())  # type: ignore[attr-defined]
+            token = backend.decode(token, pos + i) if sampler is None else _sampling(backend).decode_sample(token, pos + i, sampler.words())
             yield token
 
 

@@ -2,7 +2,7 @@
 
 A generic ``Operation`` gives its properties as ``Attribute``, an ``SSAValue``'s type is an ``Attribute``, and a
 block's ``last_op`` or an op's ``parent_block()`` may be ``None``. Where the IR's invariants (an op's definition, a
-verified region's terminator) guarantee more, these helpers say so once, checked, instead of a ``type: ignore``
+verified region's terminator) guarantee more, these helpers say so once, checked, instead of a suppression comment
 at each use: a violated guarantee fails here, naming what was expected, rather than as an AttributeError later.
 """
 

@@ -145,7 +145,11 @@ class PromptLookup:
 
     def __init__(self, max_ngram: int = LOOKUP_MAX_NGRAM) -> None:
         self.max_ngram = max_ngram
-        self.index: list[dict[tuple[int, ...], int]] = [{} for _ in range(max_ngram + 1)]
+        self._start()
+
+    def _start(self) -> None:
+        """Forget every sequence indexed so far."""
+        self.index: list[dict[tuple[int, ...], int]] = [{} for _ in range(self.max_ngram + 1)]
         """``index[n][ngram]``: where the tokens after its latest occurrence start."""
         self.indexed = 0
         """N-grams ending before this position are indexed (one that ends at the last token has no continuation yet)."""
@@ -153,7 +157,7 @@ class PromptLookup:
 
     def propose(self, seq: Sequence[int], k: int) -> list[int]:
         if self.seq != list(seq[: len(self.seq)]):  # another sequence: start again
-            self.__init__(self.max_ngram)  # type: ignore[misc]
+            self._start()
         self.seq = list(seq)
         for end in range(self.indexed, len(seq) - 1):
             for n in range(1, min(self.max_ngram, end + 1) + 1):

@@ -25,7 +25,7 @@ def fix_linalg_generic() -> None:
     global _fixed  # patch once per process
     if _fixed:
         return
-    upstream = GenericOp.parse.__func__  # type: ignore[attr-defined]
+    upstream = GenericOp.parse.__func__  # type: ignore[attr-defined]  # the classmethod's function; typed as bound
 
     def parse(cls: type[GenericOp], parser: Parser) -> Any:
         # Upstream reads the result types last, with parse_comma_separated_list(NONE, parse_attribute): when that
@@ -39,16 +39,16 @@ def fix_linalg_generic() -> None:
             return plain(delimiter, element, context_msg)
 
         outer = parser.__dict__.get("parse_comma_separated_list")  # a generic nested in this one's region
-        parser.parse_comma_separated_list = results_list  # type: ignore[assignment, method-assign]
+        parser.parse_comma_separated_list = results_list  # type: ignore[assignment, method-assign]  # this parser, this parse only
         try:
             return upstream(cls, parser)
         finally:
             if outer is None:
                 del parser.parse_comma_separated_list
             else:
-                parser.parse_comma_separated_list = outer  # type: ignore[method-assign]
+                parser.parse_comma_separated_list = outer  # type: ignore[method-assign]  # the enclosing generic's patch back
 
-    GenericOp.parse = classmethod(parse)  # type: ignore[method-assign,assignment]
+    GenericOp.parse = classmethod(parse)  # type: ignore[method-assign,assignment]  # xDSL has no parser hook
     _fixed = True
 
 

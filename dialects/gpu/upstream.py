@@ -118,7 +118,7 @@ class FuncOp(gpu.FuncOp):
             kernel = parser.parse_optional_keyword("kernel") is not None
             return plain(reserved_attr_names)
 
-        parser.parse_optional_attr_dict_with_keyword = kernel_then_attributes  # type: ignore[method-assign]
+        parser.parse_optional_attr_dict_with_keyword = kernel_then_attributes  # type: ignore[method-assign]  # this parser, one call
         try:
             name, inputs, outputs, region, extra, arg_attrs, res_attrs = parse_func_op_like(
                 parser, reserved_attr_names=("sym_name", "function_type", KERNEL_ATTR)

@@ -33,6 +33,7 @@ from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
 from rusty_ir.dialects.linalg_ext.ops import ArgmaxOp, AttentionOp, CacheAppendOp, SampleOp
 from rusty_ir.dialects.quant.attrs import Q8_0Type
 from rusty_ir.errors import RustyError, describe_op
+from rusty_ir.narrow import element_type
 from rusty_ir.sampling import sample_token
 from rusty_ir.weights import TensorView
 
@@ -97,9 +98,10 @@ class _GenericEvaluator:
             for axis, expr in enumerate(amap.results):
                 if isinstance(expr, AffineDimExpr) and sizes[expr.position] is None:
                     sizes[expr.position] = arr.shape[axis]
-        if any(s is None for s in sizes):
+        known = [int(s) for s in sizes if s is not None]
+        if len(known) != len(sizes):
             raise RustyError(f"{describe_op(self.op)}: cannot infer the iteration space", self.op)
-        return [int(s) for s in sizes]  # type: ignore[arg-type]
+        return known
 
     def _grid(self, dim: int) -> np.ndarray:
         shape = [1] * self.num_dims
@@ -107,12 +109,12 @@ class _GenericEvaluator:
         return np.arange(self.space[dim], dtype=np.int64).reshape(shape)
 
     def _read(self, arr: np.ndarray, amap: Any) -> np.ndarray:
-        index = []
+        index: list[np.ndarray | np.int64] = []
         for expr in amap.results:
             if isinstance(expr, AffineDimExpr):
                 index.append(self._grid(expr.position))
             elif isinstance(expr, AffineConstantExpr):
-                index.append(np.int64(expr.value))  # type: ignore[arg-type]
+                index.append(np.int64(expr.value))
             else:
                 raise RustyError(f"{describe_op(self.op)}: only dim and constant map results are supported", self.op)
         return arr[tuple(index)] if index else arr
@@ -179,7 +181,7 @@ class _GenericEvaluator:
         if any(not isinstance(e, AffineDimExpr) for m in self.maps for e in m.results):
             return None
         letters = string.ascii_lowercase
-        subs = ["".join(letters[e.position] for e in m.results) for m in self.maps]  # type: ignore[attr-defined]
+        subs = ["".join(letters[e.position] for e in m.results if isinstance(e, AffineDimExpr)) for m in self.maps]  # all are
         out = self.outputs[0]
         res = np.einsum(f"{subs[0]},{subs[1]}->{subs[2]}", self.inputs[0].astype(np.float32), self.inputs[1].astype(np.float32))
         return ((out + res).astype(out.dtype),)
@@ -272,7 +274,7 @@ class LinalgExtFunctions(InterpreterFunctions):
         if end > self.context_length:
             raise RustyError(f"{describe_op(op)}: positions up to {end - 1} exceed the context length {self.context_length}", op)
         rows = _cache_rows(op, table[0] if table else None, np.arange(int(pos), end))
-        q8 = isinstance(op.k_cache.type.element_type, Q8_0Type)  # type: ignore[attr-defined]
+        q8 = isinstance(element_type(op.k_cache), Q8_0Type)
         kc[rows] = _q8_round_trip(dense(keys)) if q8 else dense(keys)
         vc[rows] = _q8_round_trip(dense(values)) if q8 else dense(values)
         return ()

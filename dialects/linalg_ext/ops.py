@@ -33,6 +33,7 @@ from xdsl.traits import MemoryReadEffect, MemoryWriteEffect, Pure
 from xdsl.utils.exceptions import VerifyException
 
 from rusty_ir.dialects.quant.attrs import Q8_0Type
+from rusty_ir.narrow import element_type
 from rusty_ir.sampling import SAMPLING_WORDS
 
 
@@ -59,7 +60,7 @@ def cache_rows(block_size: int | None) -> str:
 
 def _verify_cache_types(k_cache: SSAValue, v_cache: SSAValue) -> None:
     """K and V caches hold f32, f16 or q8_0, both the same."""
-    types = {k_cache.type.element_type, v_cache.type.element_type}  # type: ignore[attr-defined]
+    types = {element_type(k_cache), element_type(v_cache)}
     if len(types) != 1 or not isinstance(types.pop(), Float32Type | Float16Type | Q8_0Type):
         raise VerifyException("the K and V caches must both hold f32, both f16 or both q8_0")
 

@@ -110,7 +110,7 @@ def _f32(value: Any) -> np.ndarray:
 
 def _gelu_erf(x: np.ndarray) -> np.ndarray:
     erf = np.frompyfunc(math.erf, 1, 1)
-    return (0.5 * x * (1.0 + erf(x / np.float32(math.sqrt(2.0))).astype(np.float32))).astype(np.float32)  # type: ignore[union-attr]
+    return (0.5 * x * (1.0 + np.asarray(erf(x / np.float32(math.sqrt(2.0))), dtype=np.float32))).astype(np.float32)
 
 
 @register_impls

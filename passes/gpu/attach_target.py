@@ -56,12 +56,14 @@ class AttachTargetPass(ModulePass):
             return
         try:
             desc = find_target(self.target)
-            changes = {k: v for k, v in (("max_invocations", self.max_invocations), ("max_workgroup_memory", self.max_workgroup_memory),
-                                         ("subgroup_size", self.subgroup_size)) if v != -1}  # fmt: skip
-            for flag, value in (("f16", self.f16), ("int_dot", self.int_dot)):
-                if value != -1:
-                    changes[flag] = bool(value)
-            desc = replace(desc, **changes)  # type: ignore[arg-type]
+            desc = replace(
+                desc,  # each option, where given (not -1), overrides the target's value
+                max_invocations=desc.max_invocations if self.max_invocations == -1 else self.max_invocations,
+                max_workgroup_memory=desc.max_workgroup_memory if self.max_workgroup_memory == -1 else self.max_workgroup_memory,
+                subgroup_size=desc.subgroup_size if self.subgroup_size == -1 else self.subgroup_size,
+                f16=desc.f16 if self.f16 == -1 else bool(self.f16),
+                int_dot=desc.int_dot if self.int_dot == -1 else bool(self.int_dot),
+            )
         except ValueError as err:
             raise RustyError(f"attach-target: {err}") from None
         set_module_target(op, desc)

@@ -111,19 +111,21 @@ class _Liveness:
         """The ancestors of ``a`` and ``b`` (or themselves) in the deepest block enclosing both."""
         blocks_of_a: list[Block] = []
         op: Operation | None = a
-        while op is not None and op.parent_block() is not None:
-            blocks_of_a.append(op.parent_block())  # type: ignore[arg-type]
+        while op is not None and (block := op.parent_block()) is not None:
+            blocks_of_a.append(block)
             op = op.parent_op()
         chain_b: dict[Block, Operation] = {}
         op = b
-        while op is not None and op.parent_block() is not None:
-            chain_b.setdefault(op.parent_block(), op)  # type: ignore[arg-type]
+        while op is not None and (block := op.parent_block()) is not None:
+            chain_b.setdefault(block, op)
             op = op.parent_op()
         for block in blocks_of_a:
             if block in chain_b:
                 anchor_a: Operation = a
                 while anchor_a.parent_block() is not block:
-                    anchor_a = anchor_a.parent_op()  # type: ignore[assignment]
+                    parent = anchor_a.parent_op()
+                    assert parent is not None  # block encloses a: the walk up from a reaches it
+                    anchor_a = parent
                 return anchor_a, chain_b[block]
         raise AssertionError("ops of one function share its body block")
 

@@ -359,7 +359,7 @@ def spm_merges(tokens: Sequence[str], scores: Sequence[float]) -> list[tuple[str
 
 def build_spm_tokenizer(
     tokens: Sequence[str],
-    scores: Sequence[float],
+    scores: Sequence[float] | None,
     *,
     token_types: Sequence[int] | None = None,
     unk_id: int | None = 0,
@@ -454,7 +454,7 @@ def tokenizer_from_gguf(meta: Mapping[str, Any], source: str) -> Tokenizer:
         scores = _array(meta, "tokenizer.ggml.scores", source, float, n)
         hf = build_spm_tokenizer(
             tokens,
-            scores,  # type: ignore[arg-type]
+            scores,
             token_types=types,
             unk_id=0 if ids["unknown"] is None else ids["unknown"],
             bos_id=bos,
