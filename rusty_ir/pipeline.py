@@ -18,7 +18,7 @@ import re
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rusty_ir.errors import RustyError
 from rusty_ir.stages import DEFAULT_STAGES
@@ -127,6 +127,58 @@ def mlir_to_xdsl_pipeline(text: str) -> str:
     return "".join(out)
 
 
+@dataclass
+class Nest:
+    """An op-anchored group of an MLIR pipeline: ``func.func(cse,canonicalize)`` runs its ``items`` on each
+    ``func.func`` directly inside the op the enclosing group runs on (MLIR's nested pass manager)."""
+
+    anchor: str
+    items: list[str | Nest]
+
+
+def parse_anchored(text: str) -> list[str | Nest]:
+    """An MLIR pipeline as a tree: flat xDSL specs (``a,b{x=1}``) and ``Nest`` groups; the outermost
+    ``builtin.module(...)`` is the root itself. Errors as ``mlir_to_xdsl_pipeline``'s."""
+    mlir_to_xdsl_pipeline(text)  # the same checks: balanced, '(' only after an anchor
+    stack: list[list[str | Nest]] = [[]]
+    flat: list[str] = []
+    depth_braces, i, anchors = 0, 0, []  # anchors: whether each open '(' is the root builtin.module
+
+    def flush() -> None:
+        spec = "".join(flat).strip(",")
+        if spec:
+            stack[-1].append(spec)
+        flat.clear()
+
+    while i < len(text):
+        ch = text[i]
+        m = _ANCHOR.match(text, i) if depth_braces == 0 else None
+        if m:
+            flush()
+            name = m.group(0)[:-1]
+            root = name == "builtin.module" and len(stack) == 1 and not stack[0]
+            anchors.append(root)
+            if not root:
+                nest = Nest(name, [])
+                stack[-1].append(nest)
+                stack.append(nest.items)
+            i = m.end()
+            continue
+        if depth_braces == 0 and ch == ")":
+            flush()
+            if not anchors.pop():
+                stack.pop()
+        elif depth_braces == 0 and ch.isspace():
+            pass
+        else:
+            depth_braces += {"{": 1, "}": -1}.get(ch, 0)
+            if not (ch == "," and not flat and depth_braces == 0):
+                flat.append(ch)
+        i += 1
+    flush()
+    return stack[0]
+
+
 def split_pipeline(spec: str) -> list[str]:
     """The pass specs of a flat xDSL pipeline (``a,b{x=1 y=2,3}`` -> ``['a', 'b{x=1 y=2,3}']``): split at the
     commas outside braces and quotes. An empty pass (``a,,b``) is a RustyError."""
@@ -162,20 +214,8 @@ def build_pipeline(
 ) -> PassPipeline:
     """Parse an xDSL pipeline spec against the registry; every mistake is a RustyError."""
     from xdsl.passes import PassPipeline
-    from xdsl.utils.arg_spec import ArgSpecParseError, parse_pipeline
 
-    spec = expand_named_pipelines(spec)
-    try:
-        specs = list(parse_pipeline(spec))
-    except ArgSpecParseError as err:  # derives from BaseException
-        raise RustyError(f"cannot parse pass pipeline '{spec}': {err}") from None
-    passes: list[ModulePass] = []
-    for s in specs:
-        cls = registry.pass_class(s.name)
-        try:
-            passes.append(cls.from_pass_spec(s))
-        except (ValueError, TypeError, ArgSpecParseError) as err:
-            raise RustyError(f"pass '{s.name}': {err}") from None
+    passes = _build_items(registry, parse_anchored(expand_named_pipelines(spec)) if "(" in spec else [spec], callback)
 
     def between(prev: ModulePass | None, module: ModuleOp, nxt: ModulePass | None) -> None:
         if callback is not None:
@@ -187,6 +227,98 @@ def build_pipeline(
             require_legal_casts(module, after)
 
     return PassPipeline(tuple(passes), between)
+
+
+def _build_items(registry: Registry, items: list[str | Nest],
+                 callback: Callable[[ModulePass | None, ModuleOp, ModulePass | None], None] | None) -> list[ModulePass]:  # fmt: skip
+    """The passes of a pipeline tree: flat specs parsed against the registry, ``Nest`` groups as ``NestedPass``."""
+    from xdsl.utils.arg_spec import ArgSpecParseError, parse_pipeline
+
+    passes: list[ModulePass] = []
+    for item in items:
+        if isinstance(item, Nest):
+            passes.append(nested_pass(item.anchor, tuple(_build_items(registry, item.items, callback)), callback))
+            continue
+        spec = expand_named_pipelines(item)
+        try:
+            specs = list(parse_pipeline(spec))
+        except ArgSpecParseError as err:  # derives from BaseException
+            raise RustyError(f"cannot parse pass pipeline '{spec}': {err}") from None
+        for s in specs:
+            cls = registry.pass_class(s.name)
+            try:
+                passes.append(cls.from_pass_spec(s))
+            except (ValueError, TypeError, ArgSpecParseError) as err:
+                raise RustyError(f"pass '{s.name}': {err}") from None
+    return passes
+
+
+def nested_pass_class() -> type[ModulePass]:
+    """``NestedPass`` (built on first use: this module imports no xDSL at import time)."""
+    global _NESTED
+    if _NESTED is None:
+        _NESTED = _make_nested_pass()
+    return _NESTED
+
+
+_NESTED: type[ModulePass] | None = None
+
+
+def nested_pass(anchor: str, passes: tuple[ModulePass, ...], callback: Any) -> ModulePass:
+    """A pass running ``passes`` on each ``anchor`` op (``rusty_ir.pipeline.nested_pass_class``)."""
+    return nested_pass_class()(anchor, passes, callback)  # type: ignore[call-arg]  # the dataclass's fields
+
+
+def _make_nested_pass() -> type[ModulePass]:
+    from xdsl.context import Context
+    from xdsl.dialects.builtin import ModuleOp
+    from xdsl.passes import ModulePass, PassPipeline
+    from xdsl.rewriter import InsertPoint, Rewriter
+
+    @dataclasses.dataclass(frozen=True)
+    class NestedPassImpl(ModulePass):
+        """MLIR's nested pass manager: ``func.func(cse,canonicalize)`` runs ``passes`` on each op named
+        ``anchor`` directly inside the op the pipeline runs on, one at a time, each moved alone into a module
+        (what an xDSL module pass takes) and put back where it was. A pass on a function sees no other
+        symbol, as in MLIR. The callback (``--mlir-print-ir-after`` and such) sees that module."""
+
+        name = "nested"
+        anchor: str = ""
+        passes: tuple[ModulePass, ...] = ()
+        callback: Any = None
+
+        def apply(self, ctx: Context, op: ModuleOp) -> None:
+            root = _WRAPPED.get(id(op), op)
+            targets = [o for region in root.regions for block in region.blocks for o in block.ops if o.name == self.anchor]
+            for target in targets:
+                block, after = target.parent_block(), target.next_op
+                assert block is not None
+                target.detach()
+                wrapper = ModuleOp([target])
+                _WRAPPED[id(wrapper)] = target
+                try:
+                    PassPipeline(self.passes, self.callback).apply(ctx, wrapper)
+                finally:
+                    del _WRAPPED[id(wrapper)]
+                    moved = list(wrapper.body.block.ops)
+                    for o in moved:
+                        o.detach()
+                    Rewriter.insert_op(moved, InsertPoint.before(after) if after is not None else InsertPoint.at_end(block))
+
+        def __str__(self) -> str:
+            return f"{self.anchor}({','.join(str(p) for p in self.passes)})"
+
+    return NestedPassImpl
+
+
+_WRAPPED: dict[int, Any] = {}
+"""The module a ``NestedPass`` wrapped an op in -> that op (a nested group inside runs on its children)."""
+
+
+def nested_target(module: ModuleOp) -> Operation | None:
+    """The op a ``NestedPass`` runs its group on when ``module`` is the module it wrapped that op in, else None.
+    (A callback verifies the whole module after the group, not this one: symbols outside it are not here.)"""
+    return _WRAPPED.get(id(module))
 
 
 def require_rusty_subset(module: ModuleOp, pass_name: str, after: str | None = None) -> None:

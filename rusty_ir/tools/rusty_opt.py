@@ -34,7 +34,7 @@ from xdsl.utils.exceptions import DiagnosticException
 from rusty_ir.diagnostics import diagnostic_handler
 from rusty_ir.errors import Diagnostic, RustyError
 from rusty_ir.ir import SourceMap, located, op_error, parse_module, print_module, verify
-from rusty_ir.pipeline import build_pipeline, first_paragraph, mlir_to_xdsl_pipeline, option_docs, pass_summary
+from rusty_ir.pipeline import build_pipeline, first_paragraph, nested_target, option_docs, pass_summary
 from rusty_ir.registry import Registry, build_registry
 from rusty_ir.tools.common import (
     DEFAULT_SPLIT_MARKER,
@@ -232,8 +232,11 @@ class _Run:
         measure_ops = args.statistics
 
         def dump(when: str, p: ModulePass, module: ModuleOp) -> None:
-            print(f"// -----// IR Dump {when} {p.name} //----- //", file=sys.stderr)
-            print(print_module(module, args.generic), file=sys.stderr, end="")
+            target = nested_target(module)  # a nested group's pass: the op it ran on, as mlir-opt names it
+            sym = getattr(target, "sym_name", None) if target is not None else None
+            on = f" ('{target.name}' operation{': @' + sym.data if sym is not None else ''})" if target is not None else ""
+            print(f"// -----// IR Dump {when} {p.name}{on} //----- //", file=sys.stderr)
+            print(print_module(module if target is None else target, args.generic), file=sys.stderr, end="")
 
         def between(prev: ModulePass | None, module: ModuleOp, nxt: ModulePass | None) -> None:
             if prev is not None:
@@ -243,7 +246,8 @@ class _Run:
                 if args.print_after_all or prev.name in self.print_after:
                     dump("After", prev, module)
                 started = time.perf_counter()
-                verify(module, source, f"pass '{prev.name}'")  # the IR a pass hands on must verify, as in mlir-opt
+                if nested_target(module) is None:  # a nested group's module: the whole one is verified after it
+                    verify(module, source, f"pass '{prev.name}'")  # the IR a pass hands on must verify, as in mlir-opt
                 self.report.add("Verifier", time.perf_counter() - started)
             if nxt is not None:
                 if args.print_before_all or nxt.name in self.print_before:
@@ -299,6 +303,11 @@ def _pass_names(flag: str, values: list[str], registry: Registry) -> set[str]:
     return names
 
 
+def _names(passes: Sequence[ModulePass]) -> list[str]:
+    """The names of ``passes``, those inside nested groups (``func.func(cse)``) included."""
+    return [n for p in passes for n in (_names(p.passes) if hasattr(p, "anchor") else [p.name])]  # type: ignore[attr-defined]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     return run_tool(TOOL, lambda: _main(argv))
 
@@ -317,10 +326,10 @@ def _main(argv: Sequence[str] | None) -> int:
         raise RustyError("give either --pass-pipeline or -p, not both")
     if args.split_marker is not None and not args.split_marker.strip():
         raise RustyError("--split-input-file: the marker is empty")
-    spec = mlir_to_xdsl_pipeline(args.pass_pipeline or args.passes)
+    spec = args.pass_pipeline or args.passes  # op anchors kept: func.func(...) runs on each function (NestedPass)
     print_before = _pass_names("--mlir-print-ir-before", args.print_before, registry)
     print_after = _pass_names("--mlir-print-ir-after", args.print_after, registry)
-    in_pipeline = {p.name for p in build_pipeline(registry, spec).passes}  # an unknown pass or bad option fails here
+    in_pipeline = set(_names(build_pipeline(registry, spec).passes))  # an unknown pass or bad option fails here
     for flag, names in (("--mlir-print-ir-before", print_before), ("--mlir-print-ir-after", print_after)):
         for n in sorted(names - in_pipeline):
             print(f"{TOOL}: warning: {flag}: pass '{n}' is not in the pipeline; nothing is printed for it", file=sys.stderr)
