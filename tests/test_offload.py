@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import wgpu
 from tiny_compiled import tiny_model, tiny_runtime
 
 from rusty_ir.api import parse_bytes
+from rusty_ir.backends.runtime.offload import HOST_FEATURE, HOST_USAGE
 from rusty_ir.errors import RustyError
 from rusty_ir.generate import Session
 from rusty_ir.speculative import SpeculativeOptions, Speculator
@@ -61,6 +63,25 @@ def test_offloaded_run_is_the_on_device_run(on_device: tuple[list[int], np.ndarr
     fresh = tiny_runtime(CONTEXT, max_prefill=STEP)
     assert again.cached_tokens == 10
     assert again.generated_ids == Session(fresh, tiny_model().tokenizer).generate([*PROMPT[:10], 77, 78], 6, stop_at_eos=False).generated_ids
+
+
+def test_host_blocks_in_host_memory_or_through_readback(on_device: tuple[list[int], np.ndarray]) -> None:
+    """Host blocks live in ``MAP_READ`` buffers (host memory) where the device has ``mappable-primary-buffers``
+    (llvmpipe has it; BENCHMARKS.md: ``MAP_WRITE`` buffers stayed in an H200's memory), filled by GPU copies;
+    without the feature, in ``MAP_WRITE`` buffers through a read-back buffer. Both give the on-device run."""
+    rt = tiny_runtime(CONTEXT, max_prefill=STEP, kv_device_budget=BUDGET)
+    assert HOST_FEATURE in rt.device.features
+    assert _run(rt)[0] == on_device[0]
+    host = [b for pool in rt._caches.pools.values() for b in pool.host_buffers.values()]
+    assert host and all(b.usage == HOST_USAGE for b in host)
+
+    rt = tiny_runtime(CONTEXT, max_prefill=STEP, kv_device_budget=BUDGET)
+    rt.device.features = rt.device.features - {HOST_FEATURE}
+    ids, logits = _run(rt)
+    assert ids == on_device[0]
+    np.testing.assert_array_equal(logits, on_device[1])
+    host = [b for pool in rt._caches.pools.values() for b in pool.host_buffers.values()]
+    assert host and all(b.usage & wgpu.BufferUsage.MAP_WRITE for b in host)
 
 
 def test_bad_budgets_are_one_line_errors(capsys: pytest.CaptureFixture[str]) -> None:

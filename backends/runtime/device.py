@@ -15,6 +15,7 @@ Typical use::
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +31,18 @@ from rusty_ir.errors import RustyError
 quiet_window_system()
 import wgpu  # noqa: E402 - after the environment fix above
 
-WANTED_FEATURES: tuple[str, ...] = ("shader-f16", "subgroup", "timestamp-query")
-"""Optional features requested when the adapter has them."""
+WANTED_FEATURES: tuple[str, ...] = ("shader-f16", "subgroup", "timestamp-query", "mappable-primary-buffers")
+"""Optional features requested when the adapter has them. ``mappable-primary-buffers``: the KV-cache offload's
+host blocks in host memory (``offload.HOST_USAGE``); it changes nothing for buffers without a map usage."""
+
+
+def _not_the_mappable_warning(record: logging.LogRecord) -> bool:
+    """wgpu warns when ``mappable-primary-buffers`` is enabled on a discrete GPU (mapped buffers are slow for the
+    GPU to use); the runtime asks for it for exactly that placement (host memory), so the warning is dropped."""
+    return "MAPPABLE_PRIMARY_BUFFERS" not in record.getMessage()
+
+
+logging.getLogger("wgpu").addFilter(_not_the_mappable_warning)
 
 WANTED_LIMITS: tuple[str, ...] = (
     "max-buffer-size",

@@ -8,10 +8,16 @@ needs fits the budget, nothing changes (``kv_cache.KvCaches``). Otherwise ``Offl
   the sequence's newest ``R`` logical blocks, and ``Hmax = max_blocks - R`` *staging* blocks (``L*R ..``)
   shared by all layers. ``R`` is the largest that the budget pays for: ``2 * P * block_bytes`` plus the tables.
 - **Host.** Logical blocks ``0 .. H-1`` (the oldest; always a prefix) live in one host buffer per cache and
-  part (``MAP_WRITE | COPY_SRC``: wgpu places it in host memory, where the GPU reads it over the bus),
-  layer ``l``'s block ``j`` at ``l*Hmax + j``. When the sequence needs a block and the ``R`` resident ones are
-  taken, the oldest resident block of every layer moves there (copied to a read-back buffer, then written
-  into the mapped host buffer: once per block, at a block boundary).
+  part, layer ``l``'s block ``j`` at ``l*Hmax + j``. When the sequence needs a block and the ``R`` resident
+  ones are taken, the oldest resident block of every layer moves there (once per block, at a block boundary).
+  Where a buffer lives follows its usage, not a request: on an H200 (large BAR, driver 580) 8 GiB of
+  ``MAP_WRITE | COPY_SRC`` buffers took 8 GiB of device memory and fed copies at 399 GB/s, while ``MAP_READ``
+  ones took 0.02 GiB and fed copies at 49 GB/s, the PCIe rate (BENCHMARKS.md, "where wgpu puts a buffer").
+  WebGPU allows ``COPY_SRC`` beside ``MAP_READ`` only with wgpu's native ``mappable-primary-buffers``
+  feature, which ``Device`` requests where the adapter offers it: the host buffers are then ``MAP_READ |
+  COPY_SRC | COPY_DST`` (host memory), and a block moves there by a GPU copy. Without the feature they are
+  ``MAP_WRITE | COPY_SRC`` buffers filled through a read-back buffer, which a large-BAR GPU may place in its
+  own memory (no memory saved there; output identical either way).
 - **Per layer.** The block table is shared by all layers in the schedule, so the runtime keeps one table
   per layer (``tables``: logical block ``j`` is ``L*R + j`` below ``H``, else ``l*R + column``) and, in the
   step's command buffer, just before the first dispatch that binds layer ``l``'s cache, copies layer ``l``'s
@@ -50,6 +56,11 @@ from rusty_ir.backends.runtime.expand import BufferKey
 from rusty_ir.backends.runtime.kv_cache import KvCaches, row_bytes
 from rusty_ir.backends.runtime.schedule import KvCache
 from rusty_ir.errors import RustyError
+
+HOST_FEATURE = "mappable-primary-buffers"
+"""wgpu's native feature that allows ``HOST_USAGE`` (``Device`` requests it where offered)."""
+HOST_USAGE = wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
+"""Host blocks' buffers: ``MAP_READ`` puts them in host memory; the GPU copies into and out of them."""
 
 DEFAULT_BUDGET_FRACTION = 0.5
 """Without a budget: this share of the adapter's memory, less the weights, where the memory is known."""
@@ -305,11 +316,16 @@ class OffloadedKvCaches:
         for name, pool in self.pools.items():
             self.device.device.queue.write_buffer(self._tables[name], 0, pool.tables())
 
+    @property
+    def _host_memory(self) -> bool:
+        """Whether host buffers can be ``MAP_READ`` ones, which wgpu keeps in host memory (module docstring)."""
+        return HOST_FEATURE in self.device.features
+
     def _host_buffer(self, name: str, pool: _Pool, part: str) -> wgpu.GPUBuffer:
         if part not in pool.host_buffers:
+            usage = HOST_USAGE if self._host_memory else wgpu.BufferUsage.MAP_WRITE | wgpu.BufferUsage.COPY_SRC
             pool.host_buffers[part] = self.device.device.create_buffer(
-                size=pool.layers * pool.staging * pool.block_bytes, usage=wgpu.BufferUsage.MAP_WRITE | wgpu.BufferUsage.COPY_SRC,
-                label=f"{name}.{part}.host")  # fmt: skip
+                size=pool.layers * pool.staging * pool.block_bytes, usage=usage, label=f"{name}.{part}.host")
         return pool.host_buffers[part]
 
     def _evict(self, name: str, pool: _Pool, count: int) -> None:
@@ -318,6 +334,23 @@ class OffloadedKvCaches:
             raise RustyError(f"KV cache '{name}': cannot move {count} blocks to the host")  # guarded by the budget check
         bb, L, R = pool.block_bytes, pool.layers, pool.resident
         cols = pool.columns[:count]
+        if self._host_memory:  # straight into the host buffer, by the GPU
+            encoder = self.device.device.create_command_encoder()
+            for part in ("k", "v"):
+                for layer in range(L):
+                    for i, c in enumerate(cols):
+                        encoder.copy_buffer_to_buffer(self._device_parts[(name, part)], (layer * R + c) * bb,
+                                                      self._host_buffer(name, pool, part), (layer * pool.staging + pool.host + i) * bb, bb)  # fmt: skip
+            self.device.device.queue.submit([encoder.finish()])
+        else:
+            self._evict_through_readback(name, pool, cols)
+        del pool.columns[:count]
+        pool.free += reversed(cols)
+        pool.host += count
+
+    def _evict_through_readback(self, name: str, pool: _Pool, cols: list[int]) -> None:
+        """``_evict``'s copy where host buffers are ``MAP_WRITE`` ones: device -> read-back buffer -> mapped host buffer."""
+        bb, L, R, count = pool.block_bytes, pool.layers, pool.resident, len(cols)
         size = bb * count
         readback = self.device.device.create_buffer(size=2 * L * size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST)
         encoder = self.device.device.create_command_encoder()
@@ -336,9 +369,6 @@ class OffloadedKvCaches:
             host.unmap()
         readback.unmap()
         readback.destroy()
-        del pool.columns[:count]
-        pool.free += reversed(cols)
-        pool.host += count
 
     def _promote(self, name: str, pool: _Pool) -> None:
         """Bring the newest host block (``H - 1``) of every layer back into a free resident column."""
