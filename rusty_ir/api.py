@@ -128,7 +128,10 @@ class LoadOptions:
             raise RustyError(f"--resident-layers must be at least 1 (layers kept on the GPU), got {self.resident_layers}")
         CompileOptions(**self.compile)  # its checks (a pipeline's stages, a scheme's name) before anything is loaded
         changed = [k for k, v in self.compile.items() if v != getattr(CompileOptions(), k)]
-        flags = lambda names: ", ".join(f"--{n.replace('_', '-')}" for n in names)  # noqa: E731
+
+        def flags(names: Sequence[str]) -> str:
+            return ", ".join(f"--{n.replace('_', '-')}" for n in names)
+
         if self.compiled is not None and changed:
             raise RustyError(f"{flags(changed)} applies when compiling; a --compiled folder is already compiled")
         if self.backend == "wgpu":

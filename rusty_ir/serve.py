@@ -382,8 +382,8 @@ async def _whole(request: Any, job: Job, events: asyncio.Queue[tuple[str, Any]],
 def require_stack() -> None:
     """RustyError naming the extra to install when Starlette or uvicorn is missing."""
     try:
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
+        import starlette  # noqa: F401 - imported only to see that it is installed
+        import uvicorn  # noqa: F401 - likewise
     except ImportError as err:
         raise RustyError(f"rusty serve needs the serve extra ({err.name} is missing): pip install 'rusty-ir[serve]'") from None
 

@@ -27,7 +27,7 @@ address space 3), ``async`` launches and ``gpu.module`` targets; each is a parse
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from xdsl.dialects import gpu
@@ -244,7 +244,10 @@ class LaunchFuncOp(gpu.LaunchFuncOp):
 
             args = parser.parse_comma_separated_list(parser.Delimiter.PAREN, argument)
         attributes = parser.parse_optional_attr_dict()
-        sizes: Callable[[list[Any]], list[SSAValue]] = lambda ops: [parser.resolve_operand(o, size_type) for o in ops]  # noqa: E731
+
+        def sizes(ops: list[Any]) -> list[SSAValue]:
+            return [parser.resolve_operand(o, size_type) for o in ops]
+
         g, b, c = sizes(grid), sizes(block), sizes(clusters)
         return cls.build(
             operands=[[], g[0], g[1], g[2], b[0], b[1], b[2], c[:1], c[1:2], c[2:3], shared, args, []],

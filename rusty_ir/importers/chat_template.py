@@ -60,10 +60,10 @@ def _size(value: Any, limit: int) -> int:
 
 def _environment(max_chars: int, filters: Mapping[str, Any], globals_: Mapping[str, Any]) -> Any:
     """A sandbox that enforces the size limits of the module docstring, with these extra filters and globals."""
-    from jinja2.environment import Environment  # noqa: PLC0415 - jinja2 only when a template is used
-    from jinja2.runtime import Context, EvalContext  # noqa: PLC0415
-    from jinja2.sandbox import ImmutableSandboxedEnvironment  # noqa: PLC0415
-    from jinja2.utils import Namespace  # noqa: PLC0415
+    from jinja2.environment import Environment  # jinja2 only when a template is used
+    from jinja2.runtime import Context, EvalContext
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from jinja2.utils import Namespace
 
     def check(value: Any) -> Any:
         if _size(value, max_chars) > max_chars:
@@ -99,7 +99,7 @@ def _environment(max_chars: int, filters: Mapping[str, Any], globals_: Mapping[s
                 check_args(right if isinstance(right, tuple) else (right,), {}, left)
             return check(super().call_binop(context, operator, left, right))
 
-        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805 - jinja's signature
+        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # jinja's signature
             method = getattr(__obj, "__wrapped__", __obj)  # the sandbox wraps str.format
             fmt = getattr(method, "__self__", None) if getattr(method, "__name__", "") in ("format", "format_map") else None
             check_args(args, kwargs, fmt)
@@ -134,7 +134,7 @@ def render_chat_template(
     """Render ``template`` with ``variables`` under the module's limits; RustyError naming ``source`` on any
     failure. ``max_chars`` defaults to ``MAX_OUTPUT_CHARS`` plus twice the characters of the variables."""
     try:
-        import jinja2  # noqa: PLC0415
+        import jinja2
     except ImportError:
         raise RustyError("chat templates need the 'jinja2' package: pip install jinja2") from None
     if max_chars is None:
@@ -147,7 +147,7 @@ def render_chat_template(
         return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
 
     def strftime_now(fmt: str) -> str:
-        import datetime  # noqa: PLC0415
+        import datetime
 
         return datetime.datetime.now().strftime(fmt)
 
@@ -176,7 +176,7 @@ def render_chat_template(
         raise RustyError(f"{source}: chat template stopped: {e}") from None
     except RecursionError:
         raise RustyError(f"{source}: chat template failed: it recurses without end (a macro calling itself?)") from None
-    except Exception as e:  # noqa: BLE001 - anything the checkpoint's template raises is the template's failure
+    except Exception as e:  # anything the checkpoint's template raises is the template's failure
         what = str(e) if isinstance(e, jinja2.exceptions.TemplateError) else f"{type(e).__name__}: {e}"
         raise RustyError(f"{source}: chat template failed: {printable(what, 300)}") from None
     finally:

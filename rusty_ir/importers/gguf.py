@@ -79,7 +79,7 @@ class GGUFFile:
     """The whole file, memory-mapped read-only as uint8."""
 
     def type_name(self, ggml_type: int) -> str:
-        from gguf import GGMLQuantizationType  # noqa: PLC0415
+        from gguf import GGMLQuantizationType
 
         try:
             return GGMLQuantizationType(ggml_type).name
@@ -230,7 +230,7 @@ def _block_size(f: GGUFFile, info: GGUFTensorInfo) -> tuple[int, int]:
     sch = SCHEME_BY_GGML_TYPE.get(info.ggml_type)
     if sch is not None:
         return sch.block, sch.block_bytes
-    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType  # noqa: PLC0415 - only for types we do not run
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType  # only for types we do not run
 
     try:
         return GGML_QUANT_SIZES[GGMLQuantizationType(info.ggml_type)]
@@ -294,7 +294,7 @@ def _file_type(f: GGUFFile) -> str:
     value = f.metadata.get("general.file_type")
     if not isinstance(value, int) or isinstance(value, bool):
         return ""
-    from gguf import LlamaFileType  # noqa: PLC0415 - only for this message
+    from gguf import LlamaFileType  # only for this message
 
     try:
         return f" ({LlamaFileType(value).name.removeprefix('MOSTLY_').removeprefix('ALL_')})"
@@ -484,9 +484,9 @@ def _sliding_layers(f: GGUFFile, fields: Fields, arch: str, n_layers: Any, windo
 
 def load_gguf(path: str | Path):
     """Import a GGUF checkpoint: config, weight views (zero-copy), tokenizer, chat template."""
-    from .loaded import LoadedModel  # noqa: PLC0415
-    from .rope import FREQS_TENSOR, gguf_freq_factors, put_factors  # noqa: PLC0415
-    from .tokenizer import tokenizer_from_gguf  # noqa: PLC0415
+    from .loaded import LoadedModel
+    from .rope import FREQS_TENSOR, gguf_freq_factors, put_factors
+    from .tokenizer import tokenizer_from_gguf
 
     f = read_gguf(path)
     cfg, keys = _config_from_gguf(f)

@@ -477,9 +477,9 @@ def _gather_views(
 
 def load_safetensors_folder(folder: str | Path):
     """Import a Hugging Face model folder (F32/F16/BF16 safetensors)."""
-    from .loaded import LoadedModel  # noqa: PLC0415
-    from .rope import hf_freq_factors, put_factors  # noqa: PLC0415
-    from .tokenizer import tokenizer_from_folder  # noqa: PLC0415
+    from .loaded import LoadedModel
+    from .rope import hf_freq_factors, put_factors
+    from .tokenizer import tokenizer_from_folder
 
     folder = Path(folder)
     config_path = folder / "config.json"

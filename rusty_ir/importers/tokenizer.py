@@ -90,7 +90,7 @@ _NFC = {"qwen2", "deepseek-r1-qwen"}  # Hugging Face's Qwen2 tokenizer.json norm
 
 
 def _tk():
-    import tokenizers  # noqa: PLC0415
+    import tokenizers
 
     return tokenizers
 
@@ -197,7 +197,7 @@ class Tokenizer:
         chat template, as Hugging Face's ``apply_chat_template(..., tokenize=False)`` does."""
         if not self.chat_template:
             raise RustyError(f"{self.source or 'tokenizer'}: the checkpoint has no chat template")
-        from .chat_template import render_chat_template  # noqa: PLC0415
+        from .chat_template import render_chat_template
 
         bos = self.id_to_token(self.bos_token_id) if self.bos_token_id is not None else ""
         eos = self.id_to_token(self.eos_token_id) if self.eos_token_id is not None else ""
@@ -273,7 +273,7 @@ def _bpe_model(source: str, **options: Any) -> Any:
     token the vocabulary lacks: one corrupt byte in a token string does it)."""
     try:
         return _tk().models.BPE(**options)
-    except Exception as e:  # noqa: BLE001 - tokenizers raises plain Exceptions
+    except Exception as e:  # tokenizers raises plain Exceptions
         raise RustyError(f"{source}: the vocabulary does not make a tokenizer ({printable(e, 200)})") from None
 
 
@@ -413,7 +413,7 @@ def _array(meta: Mapping[str, Any], key: str, source: str, kind: type, length: i
 
 def tokenizer_from_gguf(meta: Mapping[str, Any], source: str) -> Tokenizer:
     """The tokenizer described by GGUF metadata (``tokenizer.ggml.*``, ``tokenizer.chat_template``)."""
-    from .config import Fields  # noqa: PLC0415
+    from .config import Fields
 
     fields = Fields(meta, source)
     kind = fields.get("tokenizer.ggml.model", str, None)
@@ -487,7 +487,7 @@ def tokenizer_from_folder(folder: Path, *, bos_token_id: int | None, eos_token_i
         raise RustyError(f"{folder}: no tokenizer.json")
     try:
         hf = tk.Tokenizer.from_file(str(path))
-    except Exception as e:  # noqa: BLE001 - tokenizers raises plain Exceptions
+    except Exception as e:  # tokenizers raises plain Exceptions
         raise RustyError(f"{path}: cannot read the tokenizer: {printable(e, 200)}") from None
     jinja_file = folder / "chat_template.jinja"
     cfg_file = folder / "tokenizer_config.json"

@@ -200,10 +200,9 @@ def test_builtin_ids(runner: Runner):
     out = runner.run("builtins.mlir", "ids", grid, {}, {"out": (np.int32, (total, 15))})["out"]
     gz, gy, gx = np.meshgrid(*(np.arange(w * g) for w, g in zip(wg[::-1], grid[::-1], strict=True)), indexing="ij")
     gx, gy, gz = gx.reshape(-1), gy.reshape(-1), gz.reshape(-1)
-    const = lambda v: np.full(total, v)  # noqa: E731
     expected = np.stack(
         [gx % wg[0], gy % wg[1], gz % wg[2], gx // wg[0], gy // wg[1], gz // wg[2],
-         *(const(v) for v in wg), *(const(v) for v in grid), gx, gy, gz],
+         *(np.full(total, v) for v in wg), *(np.full(total, v) for v in grid), gx, gy, gz],
         axis=1,
     )  # fmt: skip
     np.testing.assert_array_equal(out, expected)

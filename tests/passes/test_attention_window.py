@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import test_dispatch_to_tiled
-from test_dispatch_to_tiled import ATTENTION_CONFIGS, _attention_chunk, device, reference, run_on_gpu  # noqa: F401
+from test_dispatch_to_tiled import ATTENTION_CONFIGS, _attention_chunk, device, reference, run_on_gpu  # noqa: F401 - device is a fixture
 from xdsl.dialects import arith
 from xdsl.parser import Parser
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from test_dispatch_to_tiled import CONTRACTION_CONFIGS, chunk, device, reference, run_on_gpu  # noqa: F401 - device is a fixture
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 
 from rusty_ir.registry import build_registry
@@ -30,7 +31,10 @@ def test_gguf_contraction_37_rows_3_tokens(device: Any, scheme: str, config: str
     y = np.full((3, 37), np.nan, np.float32)
     words = np.frombuffer(view.data.tobytes() + b"\0" * (-view.nbytes % 4), np.int32)
     text = str(chunk("gemv_0")).replace("!rquant.q4_0", f"!rquant.{scheme}").replace("x64", "x256")
-    parse = lambda: Parser(build_registry().context(), text).parse_module()  # noqa: E731
+
+    def parse() -> ModuleOp:
+        return Parser(build_registry().context(), text).parse_module()
+
     run_on_gpu(device, parse(), [x, words, h, 3, y.copy()], {4: y}, configs={"gemv_0": (CONTRACTION_CONFIGS[config], None)})
     w = view.to_numpy()
     np.testing.assert_allclose(y, x.astype(np.float64) @ w.T.astype(np.float64) + h, rtol=1e-4, atol=1e-4 * np.abs(w).max())
