@@ -21,8 +21,9 @@ import pytest
 from importers.tiny import HF_REFERENCE_PROMPT, HF_REFERENCE_STEPS, hf_reference_checkpoints
 from oracle_checks import max_rel_err
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp, StringAttr
 
+from rusty_ir.dialects.transformer import RopeOp
 from rusty_ir.errors import RustyError
 from rusty_ir.generate import GenerationResult, ReferenceBackend, Session, generate
 from rusty_ir.importers import load_model
@@ -151,16 +152,19 @@ def test_ir_size_does_not_depend_on_depth(smollm2: Any) -> None:
 
 def test_ir_entries_and_config(smollm2: Any) -> None:
     module = build_module(smollm2.config, smollm2.weights)
-    funcs = {op.sym_name.data: op for op in module.ops if op.name == "func.func"}  # type: ignore[attr-defined]
+    funcs = {op.sym_name.data: op for op in module.ops if isinstance(op, func.FuncOp)}
     assert set(funcs) == {"decoder_layer", "prefill", "decode"}
     assert str(funcs["prefill"].function_type) == "(tensor<?xi32>, index) -> i32"
     assert str(funcs["decode"].function_type) == "(tensor<1xi32>, index) -> i32"
     layer_inputs = [str(t) for t in funcs["decoder_layer"].function_type.inputs]
     assert layer_inputs[:3] == ["tensor<?x576xf32>", "index", "index"] and len(layer_inputs) == 3 + 9
     cfg = module.attributes["tfm.config"]
-    assert cfg.data["n_layers"].value.data == 30 and cfg.data["rope_style"].data == "interleaved"  # type: ignore[attr-defined]
-    rope = next(op for op in module.walk() if op.name == "tfm.rope")
-    assert rope.style.data == "interleaved" and rope.theta.value.data == 100000.0  # type: ignore[attr-defined]
+    assert isinstance(cfg, DictionaryAttr)
+    n_layers, rope_style = cfg.data["n_layers"], cfg.data["rope_style"]
+    assert isinstance(n_layers, IntegerAttr) and n_layers.value.data == 30
+    assert isinstance(rope_style, StringAttr) and rope_style.data == "interleaved"
+    rope = next(op for op in module.walk() if isinstance(op, RopeOp))
+    assert rope.style.data == "interleaved" and rope.theta.value.data == 100000.0
 
 
 def test_ir_qwen2_biases_and_untied_head(tiny_checkpoints: dict) -> None:

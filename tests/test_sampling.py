@@ -4,6 +4,7 @@ tests/backends/test_sample_kernel.py checks the kernel against ``sample_token``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ GRID = 2000
 """Draws per distribution check: u = (j + 0.5) / GRID, so each token's share is its probability within 1 / GRID."""
 
 
-def shares(logits: np.ndarray, params: SamplingParams, pairs: list[tuple[int, int]] = ()) -> np.ndarray:  # type: ignore[assignment]
+def shares(logits: np.ndarray, params: SamplingParams, pairs: Sequence[tuple[int, int]] = ()) -> np.ndarray:
     """How often each token is drawn when u sweeps [0, 1) evenly."""
     counts = np.zeros(logits.size)
     for j in range(GRID):
@@ -196,7 +197,8 @@ def test_cancel_stops_after_the_current_token(smollm2: Any) -> None:
     result = session.generate(tok.encode("x"), 10, on_text=seen.append, cancel=lambda: len(seen) >= 2)
     assert result.finish_reason == "cancelled" and len(result.generated_ids) == 2
     assert session.tokens == result.prompt_ids + result.generated_ids[:1]
-    greedy_only = Session(Scripted([1]), tok)
-    greedy_only.backend.can_sample = False  # type: ignore[attr-defined]
+    scripted = Scripted([1])
+    scripted.can_sample = False
+    greedy_only = Session(scripted, tok)
     with pytest.raises(RustyError, match="without the sampling entries"):
         greedy_only.generate([1], 1, sampling=SamplingParams(temperature=1.0))

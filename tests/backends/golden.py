@@ -84,11 +84,12 @@ def smallest_kernel(source: str) -> str:
 def update() -> None:
     """Recompute every configuration and rewrite tests/data/golden/."""
     GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
-    golden: dict[str, object] = {"regenerate": UPDATE_COMMAND, "configs": {}}
+    configs: dict[str, object] = {}
+    golden: dict[str, object] = {"regenerate": UPDATE_COMMAND, "configs": configs}
     for config, (target, language) in CONFIGS.items():
         source = compiled(config)
         name = smallest_kernel(source)
-        golden["configs"][config] = {  # type: ignore[index]
+        configs[config] = {
             "target": target,
             "language": language,
             "excerpt": {"kernel": name, "file": excerpt_path(config).name},

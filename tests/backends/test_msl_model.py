@@ -304,11 +304,11 @@ def test_embedding_lm_head_argmax_match_numpy(compiled_msl: dict[str, Any], msl_
             np.testing.assert_allclose(written[done], logits[done], rtol=1e-3, atol=1e-3)
             written[~done] = logits[~done]
 
-    msl_library.run = run_kernel  # type: ignore[method-assign]
+    msl_library.run = run_kernel  # type: ignore[method-assign]  # the kernel runner stubbed for this call
     try:
         run.call(entry, args, run_calls=False)
     finally:
-        msl_library.run = real_run  # type: ignore[method-assign]
+        msl_library.run = real_run  # type: ignore[method-assign]  # and restored
     embedded = next(b for name, bufs in launches for b in bufs.values() if b.size == tokens.size * 576)
     np.testing.assert_array_equal(embedded.reshape(-1, 576), h)  # dequantizing Q8_0 rows is exact
     assert len(launches) == 3 and out[0] == int(np.argmax(logits))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -81,7 +82,7 @@ def one_func_module(
     return module
 
 
-def run(module: ModuleOp, *args: object, weights: dict[str, TensorView] | None = None, max_context: int = 16) -> object:
+def run(module: ModuleOp, *args: object, weights: dict[str, TensorView] | None = None, max_context: int = 16) -> Any:
     return ReferenceInterpreter(module, WeightStore(weights or {}), max_context=max_context).call("f", *args)
 
 
@@ -213,7 +214,7 @@ def test_elementwise(rng: np.random.Generator) -> None:
             SoftmaxOp(x).result,
         ]
 
-    silu, gelu_tanh, gelu_erf, mul, add, softmax = run(one_func_module([t(DYN, 7), t(DYN, 7)], body), a, b)  # type: ignore[misc]
+    silu, gelu_tanh, gelu_erf, mul, add, softmax = run(one_func_module([t(DYN, 7), t(DYN, 7)], body), a, b)
     ad = a.astype(np.float64)
     np.testing.assert_allclose(silu, ad / (1 + np.exp(-ad)), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(
@@ -245,7 +246,7 @@ def test_logits_last_row_and_argmax(rng: np.random.Generator) -> None:
         logits = LogitsOp(hh, ww, t(11))
         return [logits.result, ArgmaxOp(logits).result]
 
-    logits, token = run(one_func_module([t(DYN, 8), t(11, 8)], body), h, w)  # type: ignore[misc]
+    logits, token = run(one_func_module([t(DYN, 8), t(11, 8)], body), h, w)
     want = [sum(float(w[v, k]) * float(h[2, k]) for k in range(8)) for v in range(11)]
     np.testing.assert_allclose(logits, want, rtol=1e-5, atol=1e-5)
     assert type(token) is int and token == int(np.argmax(want))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from test_dispatch_to_tiled import CONTRACTION_CONFIGS, chunk, device, reference, run_on_gpu  # noqa: F401 - device is a fixture
 from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.parser import Parser
 
 from rusty_ir.registry import build_registry
@@ -54,8 +55,9 @@ def test_gemv_heuristic_takes_dp4a_only_for_dot_schemes(scheme: str) -> None:
     text = str(chunk("gemv_0")).replace("!rquant.q4_0", f"!rquant.{scheme}").replace("x64", "x256")
     module = Parser(build_registry().context(), text).parse_module()
     root = next(op for op in module.walk() if kind(op) is Kind.CONTRACTION)
+    assert isinstance(root, linalg.GenericOp)
     target = TARGETS["nvidia"]
     assert target.int_dot
-    config = gemv_config(root, target)  # type: ignore[arg-type]
+    config = gemv_config(root, target)
     assert config.config.math == ("dp4a" if scheme in DOT_SCHEMES else "f32")
-    assert gemm_config(root, target).config.reduction_tile % 32 == 0  # type: ignore[arg-type]
+    assert gemm_config(root, target).config.reduction_tile % 32 == 0
