@@ -15,7 +15,18 @@ from typing import Any, cast
 
 from xdsl.context import Context
 from xdsl.dialects import arith, memref, scf, tensor
-from xdsl.dialects.builtin import DYNAMIC_INDEX, IntegerAttr, MemRefType, ModuleOp, StringAttr, TensorType
+from xdsl.dialects.builtin import (
+    DYNAMIC_INDEX,
+    FileLineColLoc,
+    IntAttr,
+    IntegerAttr,
+    LocationAttr,
+    MemRefType,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    UnknownLoc,
+)
 from xdsl.ir import Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.irdl.dominance import DominanceInfo
 from xdsl.parser import AttrParser, Parser
@@ -62,11 +73,15 @@ class SourceMap:
         return line, col
 
     def locate(self, op: Operation | None) -> tuple[int, int] | None:
-        """Line and column of ``op`` or of its closest parsed ancestor."""
+        """Line and column of ``op``: where it was parsed, else its location in this input (an op a pass built
+        has the location of the op it rewrote or was built in), else its closest parsed ancestor's."""
         while op is not None:
             offset = self._offsets.get(id(op))
             if offset is not None:
                 return self.line_col(offset)
+            loc = op.location
+            if isinstance(loc, FileLineColLoc) and loc.filename.data == self.name and loc.column.data > 0:  # col 0: a file
+                return loc.line.data, loc.column.data
             op = op.parent_op()
         return None
 
@@ -87,12 +102,50 @@ class SourceMap:
         return self.diagnostic(message, *self.line_col(offset), severity=severity)
 
 
+_LOC_ALIAS = re.compile(r"^(#[A-Za-z_][\w.$-]*)[ \t]*=[ \t]*(loc\(.*)$", re.M)
+"""A location alias definition, one a line, as mlir-opt prints them after the module (``#loc1 = loc("f":2:5)``)."""
+
+
+_RESULTS = re.compile(r"%[\w$.#-]+(?::\d+)?(?:\s*,\s*%[\w$.#-]+(?::\d+)?)*\s*=\s*")
+"""The results of an op as written (``%0, %1:2 = ``): its location is the name after them."""
+
+
 class _LocatingParser(Parser):
-    """An xDSL parser that records the start offset of every op it parses."""
+    """An xDSL parser that records the start offset of every op it parses, and gives an op written without a
+    location the one mlir-opt gives it: ``loc("file":line:col)`` of where it starts. Location aliases may be
+    defined after their uses (mlir-opt prints them at the end): they are read first."""
 
     def __init__(self, ctx: Context, source: SourceMap) -> None:
-        super().__init__(ctx, source.text, source.name)
+        text = source.text
+        aliases = list(_LOC_ALIAS.finditer(text)) if "loc(" in text else []
+        for m in reversed(aliases):  # blanked in place: every other offset stays the source's
+            text = text[: m.start()] + " " * (m.end() - m.start()) + text[m.end() :]
+        super().__init__(ctx, text, source.name)
         self.source = source
+        self._arg_loc: tuple[FileLineColLoc, int] | None = None
+        for m in aliases:
+            try:
+                value = Parser(ctx, m.group(2), source.name)
+                value.attribute_aliases.update(self.attribute_aliases)
+                self.attribute_aliases[m.group(1)] = value.parse_attribute()
+            except ParseError as err:
+                raise source.at_offset(m.start(2) + err.span.start, err.msg) from None
+
+    def parse_optional_argument(self, expect_type: bool = True) -> Any:
+        arg = super().parse_optional_argument(expect_type)
+        if isinstance(arg, Parser.Argument):  # a function argument's location is where its name is, as in mlir-opt;
+            line, col = self.source.line_col(arg.name.start)  # xDSL asks for it next (parse_optional_location)
+            self._arg_loc = (FileLineColLoc(StringAttr(self.source.name), IntAttr(line), IntAttr(col)), self.pos)
+        return arg
+
+    def parse_optional_location(self) -> Any:
+        loc = super().parse_optional_location()
+        pending, self._arg_loc = self._arg_loc, None
+        if loc is None and pending is not None:
+            between = self.source.text[pending[1] : self.pos].strip()  # only the argument's attribute dictionary
+            if not between or (between.startswith("{") and between.endswith("}")):
+                return pending[0]
+        return loc
 
     def parse_optional_operation(self) -> Operation | None:
         start = self._current_token.span.start
@@ -100,6 +153,10 @@ class _LocatingParser(Parser):
         op = super().parse_optional_operation()
         if op is not None:
             self.source.record(op, start)
+            if isinstance(op.location, UnknownLoc):  # at the op's name, after its results, as mlir-opt
+                results = _RESULTS.match(self.source.text, start)
+                line, col = self.source.line_col(results.end() if results else start)
+                op.location = FileLineColLoc(StringAttr(self.source.name), IntAttr(line), IntAttr(col))
         return op
 
 
@@ -128,6 +185,9 @@ def parse_module(ctx: Context, source: SourceMap) -> ModuleOp:
         if parser._current_token.kind is MLIRTokenKind.EOF:  # nothing but comments: an empty module, as in MLIR
             return ModuleOp([])
         module = parser.parse_module()
+        if isinstance(module.location, UnknownLoc):  # an implicit module: mlir-opt's location for it
+            module.location = FileLineColLoc(StringAttr(source.name), IntAttr(source.line_offset), IntAttr(0))
+        inherit_locations(module)  # block arguments: their op's location
     except ParseError as err:
         raise source.at_offset(err.span.start, err.msg) from None
     except RecursionError:  # deep nesting: say where the parser gave up
@@ -286,7 +346,57 @@ def _malformed(err: Exception) -> str:
     return f"malformed op ({text if text == type(err).__name__ else f'{type(err).__name__}: {text}'})"
 
 
-def print_module(module: Operation, generic: bool = False) -> str:
+def print_module(module: Operation, generic: bool = False, debuginfo: bool = False) -> str:
+    """``module`` as text, in the generic form if ``generic``; with ``debuginfo``, each op's and block argument's
+    location (``loc(...)``, mlir-opt's ``--mlir-print-debuginfo``)."""
     out = io.StringIO()
-    Printer(stream=out, print_generic_format=generic).print_op(module)
+    Printer(stream=out, print_generic_format=generic, print_debuginfo=debuginfo).print_op(module)
     return out.getvalue() + "\n"
+
+
+def inherit_locations(module: Operation) -> None:
+    """Give each op without a location (one a pass built) its closest located enclosing op's: mlir-opt's builders
+    take the location of the op they rewrite; xDSL's take none (``keep_locations_in_rewrites`` does it for
+    patterns). A module whose ops carry no location (built in Python, not parsed) is left as it is."""
+    tops = module.body.block.ops if isinstance(module, ModuleOp) else ()
+    if all(isinstance(op.location, UnknownLoc) for op in tops):
+        return
+    _inherit(module, [])
+
+
+def _inherit(op: Operation, stack: list[LocationAttr]) -> None:
+    if isinstance(op.location, UnknownLoc) and stack:
+        op.location = stack[-1]
+    stack.append(op.location)
+    for region in op.regions:
+        for block in region.blocks:
+            for arg in block.args:
+                if isinstance(arg.location, UnknownLoc):
+                    arg.location = op.location
+            for inner in block.ops:
+                _inherit(inner, stack)
+    stack.pop()
+
+
+_rewrites_patched = False
+
+
+def keep_locations_in_rewrites() -> None:
+    """Ops a pattern inserts without a location get the matched op's (idempotent; xDSL's rewriter gives none)."""
+    global _rewrites_patched
+    if _rewrites_patched:
+        return
+    from xdsl.pattern_rewriter import PatternRewriter
+
+    plain = PatternRewriter.handle_operation_insertion
+
+    def handle_operation_insertion(self: PatternRewriter, op: Operation) -> None:
+        matched = self._current_operation
+        if matched is not None and not isinstance(matched.location, UnknownLoc):
+            for inner in op.walk():
+                if isinstance(inner.location, UnknownLoc):
+                    inner.location = matched.location
+        plain(self, op)
+
+    PatternRewriter.handle_operation_insertion = handle_operation_insertion  # type: ignore[method-assign, assignment]  # no hook
+    _rewrites_patched = True

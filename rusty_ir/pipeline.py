@@ -215,9 +215,15 @@ def build_pipeline(
     """Parse an xDSL pipeline spec against the registry; every mistake is a RustyError."""
     from xdsl.passes import PassPipeline
 
+    from rusty_ir.ir import inherit_locations, keep_locations_in_rewrites
+
     passes = _build_items(registry, parse_anchored(expand_named_pipelines(spec)) if "(" in spec else [spec], callback)
 
+    keep_locations_in_rewrites()
+
     def between(prev: ModulePass | None, module: ModuleOp, nxt: ModulePass | None) -> None:
+        if prev is not None:
+            inherit_locations(module)  # what the pass built, at the op it built it in (parsed input only)
         if callback is not None:
             callback(prev, module, nxt)
         after = prev.name if prev is not None else None

@@ -12,7 +12,7 @@ status is 1 if any chunk failed. ``--verify-diagnostics`` checks the diagnostics
 against ``expected-*`` annotations (``rusty_ir.tools.verify_diagnostics``) and
 exits 1 only if they differ. Diagnostics print as ``file:line:col: error: ...``
 with the source line and a caret. The pre-mlir spellings (``--print-op-generic``,
-``--print-ir-after-all``, ``--time-passes``) are kept as aliases. docs/tools.md
+``--print-ir-after-all``, ``--time-passes``, ``--print-debuginfo``) are kept as aliases. docs/tools.md
 describes every flag.
 """
 
@@ -68,6 +68,9 @@ def make_parser() -> argparse.ArgumentParser:
                         "printing them; =only-expected lets unexpected ones through")  # fmt: skip
     p.add_argument("--mlir-print-op-generic", "--print-op-generic", dest="generic", action="store_true",
                    help="print ops in the generic form")
+    p.add_argument("--mlir-print-debuginfo", "--print-debuginfo", dest="debuginfo", action="store_true",
+                   help="print each op's location, loc(...): where it was written (or the loc given in the input), and "
+                        "for an op a pass built, the op it rewrote or the one it was built in")  # fmt: skip
     p.add_argument("--mlir-print-ir-before", dest="print_before", action="append", default=[], metavar="PASS[,PASS]",
                    help="print the IR to stderr before each run of these passes")
     p.add_argument("--mlir-print-ir-after", dest="print_after", action="append", default=[], metavar="PASS[,PASS]",
@@ -236,7 +239,7 @@ class _Run:
             sym = getattr(target, "sym_name", None) if target is not None else None
             on = f" ('{target.name}' operation{': @' + sym.data if sym is not None else ''})" if target is not None else ""
             print(f"// -----// IR Dump {when} {p.name}{on} //----- //", file=sys.stderr)
-            print(print_module(module if target is None else target, args.generic), file=sys.stderr, end="")
+            print(print_module(module if target is None else target, args.generic, args.debuginfo), file=sys.stderr, end="")
 
         def between(prev: ModulePass | None, module: ModuleOp, nxt: ModulePass | None) -> None:
             if prev is not None:
@@ -286,7 +289,7 @@ class _Run:
                 except DiagnosticException as err:
                     raise Diagnostic(str(err).strip().splitlines()[0], name) from None
             started = time.perf_counter()
-            text = print_module(module, self.args.generic)
+            text = print_module(module, self.args.generic, self.args.debuginfo)
             self.report.add("Output", time.perf_counter() - started)
             return text
         except Diagnostic as diag:
