@@ -55,21 +55,23 @@ Entries must have the signature ``(tokens: memref<?xi32> | memref<1xi32>,
 pos: index, out: memref<1xi32>)`` (docs/compiler.md).
 
 This module holds ``ModelRuntime`` and the per-step path; the load steps are their own modules:
-``expand.py`` (step 1), ``upload.py`` (weights, step 2), ``streaming.py`` (layer streaming's slots),
+``expand.py`` (step 1), ``upload.py`` (weights, step 2), ``buffers.py`` (slots and inputs/outputs, step 2),
+``streaming.py`` (layer streaming's slots),
 ``plan.py`` (step 3), and ``profiling.py`` (``profile_step``'s timestamp queries).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import wgpu
 
+from rusty_ir.backends.runtime.buffers import create_activation_buffers, row_logits_buffer
 from rusty_ir.backends.runtime.device import Device, Kernel, PassEncoder
-from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, BufferKey, _eval, _Expansion, _nbytes, _show, expand
+from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, BufferKey, expand
 from rusty_ir.backends.runtime.offload import OffloadedKvCaches, device_budget, layer_switches, make_caches, memory_figures, memory_report
 from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, make_plan
 from rusty_ir.backends.runtime.profiling import QUERIES_PER_SET, timed_dispatches
@@ -89,19 +91,6 @@ bounds them (a 4096-token context would otherwise size every slot for a 4096-tok
 
 _Copy = tuple[wgpu.GPUBuffer, wgpu.GPUBuffer, int]
 """A copy a step makes after its dispatches: (source, destination, bytes from offset 0)."""
-
-
-def _row_logits_buffer(x: _Expansion) -> tuple[BufferKey, int] | None:
-    """Where a ``verify`` step's logits are: the ``[S, vocab]`` f32 operand of the launch that writes ``out`` (the
-    row argmax reads them last, so they are intact when the step ends), and ``vocab``; None if it has none."""
-    out = x.io["out"][0].key
-    for launch in reversed(x.launches):
-        if any(b.key == out for b in launch.buffers):
-            for b in launch.buffers:
-                if b.key != out and b.element_type == "f32" and len(b.shape) == 2 and b.shape[0] == "S" and isinstance(b.shape[1], int):
-                    return b.key, b.shape[1]
-            return None
-    return None
 
 
 class ModelRuntime:
@@ -128,7 +117,10 @@ class ModelRuntime:
         self._expand_entries(context_length, max_prefill)
         self._upload(device, wgsl_source, weights, resident_layers, on_upload)
         self._make_caches(kv_device_budget, prefill_fixed=max_prefill is not None)
-        self._create_slots(self._expansions.values())
+        slot_bytes, io_bytes, self._unshared_slot_bytes = create_activation_buffers(self.device, self._expansions.values(),
+                                                                                    self._points, self._buffers)  # fmt: skip
+        self._bytes["slots"] += slot_bytes
+        self._bytes["io"] += io_bytes
         self._plans = self._make_plans()
         self._token = np.zeros(1, np.int32)
         self._logits_staging: wgpu.GPUBuffer | None = None  # verify_logits' mappable buffer, made at its first call
@@ -168,7 +160,7 @@ class ModelRuntime:
     def verify_logits(self, tokens: np.ndarray, pos: int) -> np.ndarray:
         """``verify``, returning every row's logits (float32, ``[len(tokens), vocab]``) instead of their argmax: sampled
         speculative decoding draws each row on the host. The logits are the ``[S, vocab]`` buffer the step's last
-        kernel reads (``_row_logits_buffer``), copied to a mappable buffer at the end of the same command buffer."""
+        kernel reads (``buffers.row_logits_buffer``), copied to a mappable buffer at the end of the same command buffer."""
         if self._logits_at is None:
             raise RustyError("this schedule has no 'verify' entry whose logits can be read back (compile with verify_entry=True)")
         key, vocab = self._logits_at
@@ -514,7 +506,7 @@ class ModelRuntime:
                        "decode_sample": 1, VERIFY_ENTRY: self.max_verify}  # fmt: skip
         self.can_verify = VERIFY_ENTRY in expansions
         """Whether the schedule has the ``verify`` entry (speculative decoding)."""
-        self._logits_at = _row_logits_buffer(expansions[VERIFY_ENTRY]) if self.can_verify else None
+        self._logits_at = row_logits_buffer(expansions[VERIFY_ENTRY]) if self.can_verify else None
         """The buffer holding a verify step's logits (every row) and the vocabulary size: ``verify_logits``."""
         self.can_sample = all(e in expansions for e in SAMPLE_ENTRIES)
         """Whether the schedule has the sampling entries (``prefill_sample``, ``decode_sample``)."""
@@ -538,7 +530,6 @@ class ModelRuntime:
         self._kernels: dict[str, Kernel] = {k: self.device.kernel(shader, self.schedule.kernels[k]) for k in used}
         self._buffers: dict[BufferKey, wgpu.GPUBuffer] = {}
         self._bytes = {"weights": 0, "slots": 0, "io": 0, "params": 0}
-        self._unshared_slot_bytes = 0
         streamed = layered if self.resident_layers else {}
         uploaded, views = upload_weights(self.device, weights, expansions.values(), self._kernels, streamed, self._buffers, on_upload)
         self._bytes["weights"] += uploaded
@@ -565,24 +556,6 @@ class ModelRuntime:
     def _points(self, entry: str) -> list[tuple[int, int]]:
         """(S, pos) pairs buffer sizes and grids are checked at (``_Expansion.points``)."""
         return self._expansions[entry].points(self._steps[entry], self.context_length)
-
-    def _create_slots(self, expansions: Iterable[_Expansion]) -> None:
-        sizes: dict[BufferKey, int] = {}
-        for x in expansions:
-            points = self._points(x.entry)
-            unshared = 0
-            for slot, nbytes, where, guard in x.allocs:
-                n = max((_eval(nbytes, s, p) for s, p in points if _eval(guard, s, p)), default=0)
-                if not isinstance(n, int) or n < 0:
-                    raise RustyError(f"schedule: {x.entry}: {where}: buffer size {_show(nbytes)} is {n}")
-                sizes[("slot", slot)] = max(sizes.get(("slot", slot), 0), n)
-                unshared += n
-            self._unshared_slot_bytes = max(self._unshared_slot_bytes, unshared)
-            for role, (buf, _) in x.io.items():
-                sizes[buf.key] = int(max(_eval(_nbytes(buf.element_type, buf.shape, role), s, p) for s, p in points))
-        for key, n in sorted(sizes.items(), key=str):
-            self._buffers[key] = self.device.empty(n, label=":".join(map(str, key)))
-            self._bytes["slots" if key[0] == "slot" else "io"] += max(4, -(-n // 4) * 4)
 
     def _make_plans(self) -> dict[str, _Plan]:
         """Every entry's plan (its bind groups hold the current buffers)."""

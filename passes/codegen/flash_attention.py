@@ -139,12 +139,7 @@ def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Oper
     # the block's last query position bounds its keys (causal)
     end = b.addi(pos, b.minui(b.addi(s0, b.index(bq)), rows))
 
-    def query(pb: IRBuilder, unit: Sequence[SSAValue]) -> list[SSAValue]:
-        r, dq = unit
-        s = pb.minui(pb.addi(s0, r), last_row)
-        col0 = pb.addi(pb.muli(h, pb.index(hd)), pb.muli(dq, pb.index(4)))
-        return [pb.mulf(mat.element(pb, op.query, [s, pb.addi(col0, pb.index(j)) if j else col0]), pb.f32(op.scale.value.data)) for j in range(4)]
-
+    query = partial(_query, mat, op, (s0, last_row), h, hd)
     q_t = kernel.promote(b, [bq, hd], elem, query, permutation=[1, 0], unit=4, deal=[1, 0], name="q_tile")
     scores = kernel.shared(bq * bk, F32)
     p_t = kernel.shared([bk, bq], elem)
@@ -196,15 +191,32 @@ def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Oper
     first = None if op.window is None else window_start(b, op, b.addi(pos, b.addi(s0, b.index(1))))  # the block's first row's window
     carried = b.for_loop(b.index(0) if first is None else first, end, b.index(bk), inits, per_tile)
     ls, acc = carried[len(mine) : 2 * len(mine)], carried[2 * len(mine) :]
-    totals = kernel.shared(bq, F32)
-    for r, lsum in zip(mine, ls):
-        b.when(b.cmpi("eq", lane, b.index(0)), partial(store, value=lsum, buf=totals, indices=[r]))
-    b.insert(gpu.BarrierOp())
+    totals = _row_totals(kernel, b, bq, mine, ls, lane)
     cols = [b.addi(b.addi(b.muli(h, b.index(hd)), b.muli(ox, b.index(4))), b.index((j // 4) * col_stride + j % 4)) for j in range(tn)]
     for i, row in enumerate(out_rows):
         s = b.addi(s0, row)
         row_acc = acc[i * (tn // 4) : (i + 1) * (tn // 4)]
         b.if_then(b.cmpi("ult", s, rows), partial(_write_row, kernel, mat, op, ops, row_acc=row_acc, totals=totals, row=row, s=s, cols=cols))
+
+
+def _query(mat: Materializer, op: AttentionOp, block: tuple[SSAValue, SSAValue], h: SSAValue, hd: int, pb: IRBuilder,
+           unit: Sequence[SSAValue]) -> list[SSAValue]:  # fmt: skip
+    """The q tile's element loader: 4 head-dim lanes (from ``dq * 4``) of the block's query row ``r`` (clamped to
+    the last row), scaled."""
+    s0, last_row = block
+    r, dq = unit
+    s = pb.minui(pb.addi(s0, r), last_row)
+    col0 = pb.addi(pb.muli(h, pb.index(hd)), pb.muli(dq, pb.index(4)))
+    return [pb.mulf(mat.element(pb, op.query, [s, pb.addi(col0, pb.index(j)) if j else col0]), pb.f32(op.scale.value.data)) for j in range(4)]
+
+
+def _row_totals(kernel: Kernel, b: IRBuilder, bq: int, mine: Sequence[SSAValue], ls: Sequence[SSAValue], lane: SSAValue) -> SSAValue:
+    """The rows' softmax denominators in workgroup memory, each written by its row's first lane."""
+    totals = kernel.shared(bq, F32)
+    for r, lsum in zip(mine, ls):
+        b.when(b.cmpi("eq", lane, b.index(0)), partial(store, value=lsum, buf=totals, indices=[r]))
+    b.insert(gpu.BarrierOp())
+    return totals
 
 
 def _store_scores(lb: IRBuilder, op: AttentionOp, sc: Sequence[SSAValue], scores: SSAValue, tile: tuple[SSAValue, SSAValue], bk: int,

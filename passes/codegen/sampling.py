@@ -39,6 +39,7 @@ digits with workgroup atomics, would be faster on large GPUs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from xdsl.dialects import arith, bufferization, gpu, math
 from xdsl.dialects.builtin import i32
@@ -191,6 +192,33 @@ def lower_sample(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) ->
     return [g.index(1), g.index(1), g.index(1)]
 
 
+def _find_thread(s: _Sampler, f0: SSAValue, where: SSAValue, rest: SSAValue, ib: IRBuilder) -> list[SSAValue]:
+    """Thread 0 of the draw: the thread whose chunk holds ``u * S`` (where the running sum of the threads' kept
+    weights crosses it) into ``where``, and what is left of ``u * S`` at that chunk into ``rest``."""
+    n = s.threads
+
+    def add(lb: IRBuilder, t: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+        return [lb.addf(c[0], load(lb, s.scratch, [t]))]
+
+    (whole,) = ib.for_loop(ib.index(0), ib.index(n), ib.index(1), [f0], add)
+    goal = ib.mulf(s.u, whole)
+
+    def walk(lb: IRBuilder, t: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+        before, found, thread, left, last, last_sum = c
+        part = load(lb, s.scratch, [t])
+        cross = lb.andi(lb.cmpi("eq", found, lb.index(0)), lb.andi(lb.cmpf("ogt", part, f0), lb.cmpf("ogt", lb.addf(before, part), goal)))
+        positive = lb.cmpf("ogt", part, f0)
+        return [lb.addf(before, part), lb.select(cross, lb.index(1), found), lb.select(cross, t, thread),
+                lb.select(cross, lb.subf(goal, before), left), lb.select(positive, t, last), lb.select(positive, part, last_sum)]  # fmt: skip
+
+    inits = [f0, ib.index(0), ib.index(0), f0, ib.index(0), f0]
+    _, found, thread, left, last, last_sum = ib.for_loop(ib.index(0), ib.index(n), ib.index(1), inits, walk)
+    crossed = ib.cmpi("ne", found, ib.index(0))  # else rounding left u * S past the total: the last kept token
+    store(ib, ib.index_cast(ib.select(crossed, thread, last), i32), where, [ib.index(0)])
+    store(ib, ib.select(crossed, left, last_sum), rest, [ib.index(0)])
+    return []
+
+
 def _draw(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], b: IRBuilder, tid: SSAValue) -> None:
     op = next(o for o in ops if isinstance(o, SampleOp))
     s = _Sampler(kernel, mat, op, b, tid)
@@ -232,31 +260,7 @@ def _draw(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], b: IRBuil
     where = kernel.shared(1, i32)
     rest = kernel.shared(1, F32)
 
-    def find_thread(ib: IRBuilder) -> list[SSAValue]:
-        n = s.threads
-
-        def add(lb: IRBuilder, t: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-            return [lb.addf(c[0], load(lb, s.scratch, [t]))]
-
-        (whole,) = ib.for_loop(ib.index(0), ib.index(n), ib.index(1), [f0], add)
-        goal = ib.mulf(s.u, whole)
-
-        def walk(lb: IRBuilder, t: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-            before, found, thread, left, last, last_sum = c
-            part = load(lb, s.scratch, [t])
-            cross = lb.andi(lb.cmpi("eq", found, lb.index(0)), lb.andi(lb.cmpf("ogt", part, f0), lb.cmpf("ogt", lb.addf(before, part), goal)))
-            positive = lb.cmpf("ogt", part, f0)
-            return [lb.addf(before, part), lb.select(cross, lb.index(1), found), lb.select(cross, t, thread),
-                    lb.select(cross, lb.subf(goal, before), left), lb.select(positive, t, last), lb.select(positive, part, last_sum)]  # fmt: skip
-
-        inits = [f0, ib.index(0), ib.index(0), f0, ib.index(0), f0]
-        _, found, thread, left, last, last_sum = ib.for_loop(ib.index(0), ib.index(n), ib.index(1), inits, walk)
-        crossed = ib.cmpi("ne", found, ib.index(0))  # else rounding left u * S past the total: the last kept token
-        store(ib, ib.index_cast(ib.select(crossed, thread, last), i32), where, [ib.index(0)])
-        store(ib, ib.select(crossed, left, last_sum), rest, [ib.index(0)])
-        return []
-
-    b.if_then(b.cmpi("eq", tid, b.index(0)), find_thread)
+    b.if_then(b.cmpi("eq", tid, b.index(0)), partial(_find_thread, s, f0, where, rest))
     _barrier(b)
     chosen, remaining = load(b, where, [b.index(0)]), load(b, rest, [b.index(0)])
     outputs = [(m.source, kernel.body_args[m.dest]) for m in ops if isinstance(m, bufferization.MaterializeInDestinationOp)]
