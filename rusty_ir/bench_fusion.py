@@ -589,7 +589,7 @@ def run_variant(device: Any, case: Case, fused: bool, target: str, opts: FusionO
         "bytes_moved": read + written,
         "gb_per_s": (read + written) / timing["seconds"] / 1e9 if timing["seconds"] > 0 else None,
         "by_dispatch": [{"kernel": d.kernel, "grid": list(d.grid), "bytes_read": d.read_bytes, "bytes_written": d.written_bytes,
-                         "seconds": per[i] if per else None} for i, d in enumerate(prog.dispatches)],  # fmt: skip
+                         "seconds": per[i] if per else None} for i, d in enumerate(prog.dispatches)],
         "dtypes": case.dtypes,
         "timing_note": timing["note"],
         "correctness": _verdict(err, OURS_REL_TOL),
@@ -770,15 +770,21 @@ def run_fusion_bench(opts: FusionOptions, progress: Callable[[str], None] | None
         "fma_peaks": peaks,
         "timing": {
             "method": "gpu-timestamps" if timestamps else "wall-clock",
-            "description": ("GPU timestamps at the start and end of one compute pass holding the variant's dispatches "
-                            "(period taken as 1 ns)" if timestamps else
-                            "the adapter has no 'timestamp-query' feature: wall clock of each run submitted and awaited "
-                            "(includes submit and read-back latency)"),
+            "description": (
+                "GPU timestamps at the start and end of one compute pass holding the variant's dispatches (period taken as 1 ns)"
+                if timestamps
+                else (
+                    "the adapter has no 'timestamp-query' feature: wall clock of each run submitted and awaited "
+                    "(includes submit and read-back latency)"
+                )
+            ),
             "repeats": opts.repeats,
             "warmup": opts.warmup,
-        },  # fmt: skip
-        "bytes_model": "per dispatch (or PyTorch op): every bound buffer once, at the size of the value bound; "
-                       "read-only bindings = read, writable = written; no cache effects, no re-reads from tiling",
+        },
+        "bytes_model": (
+            "per dispatch (or PyTorch op): every bound buffer once, at the size of the value bound; "
+            "read-only bindings = read, writable = written; no cache effects, no re-reads from tiling"
+        ),
         "cases": cases,
         "total_seconds": round((datetime.datetime.now(datetime.UTC) - started).total_seconds(), 3),
     }

@@ -141,7 +141,7 @@ HELPERS = MappingProxyType(
 
 MSL_RESERVED = frozenset(
     ["alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch", "char", "char16_t", "char32_t", "class", "compl", "const", "constexpr", "const_cast", "continue", "decltype", "default", "delete", "do", "double", "dynamic_cast", "else", "enum", "explicit", "export", "extern", "false", "float", "for", "friend", "goto", "if", "inline", "int", "long", "mutable", "namespace", "new", "noexcept", "not", "not_eq", "nullptr", "operator", "or", "or_eq", "private", "protected", "public", "register", "reinterpret_cast", "return", "short", "signed", "sizeof", "static", "static_assert", "static_cast", "struct", "switch", "template", "this", "thread_local", "throw", "true", "try", "typedef", "typeid", "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t", "while", "xor", "xor_eq", "half", "uint", "ushort", "uchar", "ulong", "size_t", "ptrdiff_t", "kernel", "vertex", "fragment", "device", "constant", "threadgroup", "thread", "threadgroup_imageblock", "ray_data", "object_data", "metal", "main", "float2", "float3", "float4", "half2", "half3", "half4", "int2", "int3", "int4", "uint2", "uint3", "uint4", "bool2", "bool3", "bool4", "as_type"]
-)
+)  # fmt: skip # one line per word would be 120 lines
 """C++14 keywords, MSL address spaces, function qualifiers and type names: not usable as kernel or field names."""
 
 

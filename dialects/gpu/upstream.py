@@ -257,11 +257,13 @@ class LaunchFuncOp(gpu.LaunchFuncOp):
         )
 
 
+_REPLACED = {"gpu.func", "gpu.module", "gpu.return", "gpu.barrier", "gpu.launch_func", *(d.name for d in _DIMENSION_OPS)}
+"""The upstream ops that this module's own (above, with mlir-opt's syntax) replace."""
+
 GPU = Dialect(
     "gpu",
     [
-        *(op for op in gpu.GPU.operations if op.name not in {"gpu.func", "gpu.module", "gpu.return", "gpu.barrier", "gpu.launch_func",
-                                                           *(d.name for d in _DIMENSION_OPS)}),  # fmt: skip
+        *(op for op in gpu.GPU.operations if op.name not in _REPLACED),
         FuncOp,
         ModuleOp,
         ReturnOp,

@@ -256,10 +256,10 @@ def run_bench(opts: BenchOptions, progress: Progress = None) -> Report:
         "model": model_info,
         "settings": {"prompt_tokens": P, "decode_tokens": N, "repeats": opts.repeats, "warmup": opts.warmup,
                      "context_length": context, "batch": 1, "seed": opts.seed, "resident_layers": runtime.resident_layers,
-                     "kv_cache": opts.kv_cache, "kv_block_size": opts.kv_block_size},  # fmt: skip
+                     "kv_cache": opts.kv_cache, "kv_block_size": opts.kv_block_size},
         "compile": {"cache_hit": compiled.cache_hit, "seconds": round(compiled.seconds, 3),
                     "kernels": compiled.artifact.manifest.get("kernels"), "load_seconds": round(runtime.load_seconds, 3),
-                    "pipeline": compiled.artifact.manifest.get("pipeline")},  # fmt: skip
+                    "pipeline": compiled.artifact.manifest.get("pipeline")},
         **figures,
         "speculative": _speculative_report(opts, runtime, stats, N, _median(decode_s), generated, plain_ids),
         "generated_ids": generated,
@@ -489,7 +489,7 @@ def bench_tuned(opts: BenchOptions, model: LoadedModel, device: Device, default_
     match = _prefix_match(report["generated_ids"], generated)
     return {
         "compile": {"cache_hit": compiled.cache_hit, "seconds": round(compiled.seconds, 3),
-                    "kernels": compiled.artifact.manifest.get("kernels"), "pipeline": compiled.artifact.manifest.get("pipeline")},  # fmt: skip
+                    "kernels": compiled.artifact.manifest.get("kernels"), "pipeline": compiled.artifact.manifest.get("pipeline")},
         "prefill_tokens_per_s": P / pre,
         "prefill_seconds": pre,
         "prefill_seconds_runs": prefill_s,

@@ -103,7 +103,7 @@ ARCHS: dict[str, Architecture] = {
         fused=(("attn_qkv.weight", ("attn_q.weight", "attn_k.weight", "attn_v.weight")),
                ("ffn_gate_up.weight", ("ffn_gate.weight", "ffn_up.weight"))),
         gguf_renames=(("ffn_up.weight", "ffn_gate_up.weight"),),
-    ),  # fmt: skip
+    ),
     "qwen2": Architecture("qwen2", ("qwen2",), "Qwen2ForCausalLM", qkv_bias=True, window_needs_flag=True),
     "qwen3": Architecture("qwen3", ("qwen3",), "Qwen3ForCausalLM", qk_norm=True, window_needs_flag=True),
     "gemma2": Architecture(
@@ -123,11 +123,15 @@ ARCHS: dict[str, Architecture] = {
 ARCHITECTURES = tuple(ARCHS)
 ARCH_OF_HF_MODEL_TYPE = {t: a.name for a in ARCHS.values() for t in a.hf_model_types}
 NOT_SUPPORTED_YET: dict[str, str] = {
-    "gemma": "Gemma (1) scales the embeddings by sqrt(hidden), stores RMSNorm weights as w - 1 and uses GeGLU (tanh GELU) "
-             "like Gemma 2/3, but has no post-norms; only Gemma 2 and Gemma 3 are wired up",
-    "gemma3": "this is a multimodal Gemma 3 folder (Gemma3ForConditionalGeneration, model_type gemma3, the text model "
-              "under text_config); only the text model is supported: a gemma3_text folder (such as gemma-3-1b), or "
-              "a GGUF of the text model (llama.cpp writes the vision tower to a separate mmproj file)",
+    "gemma": (
+        "Gemma (1) scales the embeddings by sqrt(hidden), stores RMSNorm weights as w - 1 and uses GeGLU (tanh GELU) "
+        "like Gemma 2/3, but has no post-norms; only Gemma 2 and Gemma 3 are wired up"
+    ),
+    "gemma3": (
+        "this is a multimodal Gemma 3 folder (Gemma3ForConditionalGeneration, model_type gemma3, the text model "
+        "under text_config); only the text model is supported: a gemma3_text folder (such as gemma-3-1b), or "
+        "a GGUF of the text model (llama.cpp writes the vision tower to a separate mmproj file)"
+    ),
 }
 """Architectures people ask for that the compiler does not run yet, with what differs or what to use instead: the
 importers name it instead of calling the architecture unknown (a GGUF's ``gemma3`` is the text model and runs)."""

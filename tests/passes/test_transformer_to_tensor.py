@@ -197,7 +197,7 @@ def test_attention_prefill_then_decode(rng: np.random.Generator, window: int | N
         [t(DYN, heads * hd), t(DYN, kv_heads * hd), t(DYN, kv_heads * hd), INDEX, INDEX],
         lambda q, k, v, pos, layer: [
             tfm.AttentionOp(q, k, v, pos, layer, cache="kv", num_heads=heads, num_kv_heads=kv_heads, head_dim=hd, scale=1 / math.sqrt(hd),
-                            window=window, softcap=softcap).result  # fmt: skip
+                            window=window, softcap=softcap).result
         ],
         prelude=[tfm.KvCacheOp("kv", 2, kv_heads, hd)],
     )
