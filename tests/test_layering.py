@@ -78,6 +78,7 @@ LAYER_OF_MODULE = {
     "rusty_ir.bench_fusion": "driver",
     "rusty_ir.driver": "driver",
     "rusty_ir.generate": "driver",
+    "rusty_ir.numerics": "driver",
     "rusty_ir.pipeline": "driver",
     "rusty_ir.registry": "driver",
     "rusty_ir.serve": "driver",

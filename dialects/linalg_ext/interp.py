@@ -19,17 +19,21 @@ from __future__ import annotations
 
 import string
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 from xdsl.dialects import arith, tensor
 from xdsl.dialects import math as mathd
-from xdsl.dialects.builtin import AffineMapAttr, FloatAttr, IndexType, IntegerAttr, IntegerType, TensorType
+from xdsl.dialects.builtin import AffineMapAttr, ArrayAttr, FloatAttr, IndexType, IntegerAttr, IntegerType, ShapedType, TensorType
 from xdsl.dialects.linalg import ops as linalg
+from xdsl.dialects.linalg.abstract_ops import LinalgStructuredOperation
+from xdsl.dialects.linalg.attrs import IteratorTypeAttr
 from xdsl.interpreter import Interpreter, InterpreterFunctions, PythonValues, impl, register_impls
-from xdsl.ir import Operation, SSAValue
-from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr
+from xdsl.ir import Operation, Region, SSAValue
+from xdsl.ir.affine import AffineConstantExpr, AffineDimExpr, AffineMap
 
+from rusty_ir.dialects.linalg_ext import upstream as up
 from rusty_ir.dialects.linalg_ext.ops import ArgmaxOp, AttentionOp, CacheAppendOp, SampleOp
 from rusty_ir.dialects.quant.attrs import Q8_0Type
 from rusty_ir.errors import RustyError, describe_op
@@ -215,13 +219,59 @@ class _GenericEvaluator:
             raise RustyError(f"{describe_op(op)}: the numpy interpreter cannot run this op in a linalg body", op)
 
 
+@dataclass
+class _Structured:
+    """A named structured op seen as the generic it stands for (what ``_GenericEvaluator`` reads)."""
+
+    inputs: Sequence[SSAValue]
+    outputs: Sequence[SSAValue]
+    indexing_maps: ArrayAttr[AffineMapAttr]
+    iterator_types: ArrayAttr[IteratorTypeAttr]
+    body: Region
+
+
+def _as_generic(op: Operation) -> Any:
+    """Upstream's named ops (``rusty_ir.dialects.linalg_ext.upstream``, xDSL's transpose and broadcast) as
+    ``_Structured``: their maps, iterators and body."""
+    if isinstance(op, up.MapOp):
+        rank = len(cast(ShapedType, op.init.type).get_shape())
+        maps = ArrayAttr([AffineMapAttr(AffineMap.identity(rank))] * (len(op.inputs) + 1))
+        return _Structured(op.inputs, [op.init], maps, ArrayAttr([IteratorTypeAttr.parallel()] * rank), op.mapper)
+    if isinstance(op, linalg.BroadcastOp):
+        rank, added = len(cast(ShapedType, op.init.type).get_shape()), set(op.dimensions.get_values())
+        kept = AffineMap(rank, 0, tuple(AffineDimExpr(d) for d in range(rank) if d not in added))
+        maps = ArrayAttr([AffineMapAttr(kept), AffineMapAttr(AffineMap.identity(rank))])
+        return _Structured([op.input], [op.init], maps, ArrayAttr([IteratorTypeAttr.parallel()] * rank), op.hidden_region)
+    assert isinstance(op, LinalgStructuredOperation)
+    return _Structured(op.inputs, op.outputs, op.get_indexing_maps(), op.get_iterator_types(), op.body)
+
+
 @register_impls
 class LinalgNumpyFunctions(InterpreterFunctions):
-    """``linalg.generic``/``fill`` and ``tensor.extract_slice`` on numpy arrays."""
+    """``linalg.generic``/``fill``, upstream's named ops and ``tensor.extract_slice`` on numpy arrays."""
 
     @impl(linalg.GenericOp)
     def run_generic(self, interpreter: Interpreter, op: linalg.GenericOp, args: PythonValues) -> PythonValues:
         return _GenericEvaluator(interpreter, op, args).run()
+
+    def run_named(self, interpreter: Interpreter, op: Operation, args: PythonValues) -> PythonValues:
+        """Upstream's named structured ops: as the generic each stands for."""
+        return _GenericEvaluator(interpreter, _as_generic(op), args).run()
+
+    run_matmul = impl(up.MatmulOp)(run_named)
+    run_batch_matmul = impl(up.BatchMatmulOp)(run_named)
+    run_matvec = impl(up.MatvecOp)(run_named)
+    run_elementwise = impl(up.ElementwiseOp)(run_named)
+    run_map = impl(up.MapOp)(run_named)
+    run_transpose = impl(linalg.TransposeOp)(run_named)
+    run_broadcast = impl(linalg.BroadcastOp)(run_named)
+
+    @impl(up.SoftmaxOp)
+    def run_softmax(self, interpreter: Interpreter, op: up.SoftmaxOp, args: PythonValues) -> PythonValues:
+        x = dense(args[0]).astype(np.float32)
+        axis = op.dimension.value.data
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        return (e / e.sum(axis=axis, keepdims=True),)
 
     @impl(linalg.FillOp)
     def run_fill(self, interpreter: Interpreter, op: linalg.FillOp, args: PythonValues) -> PythonValues:

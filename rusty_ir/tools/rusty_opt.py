@@ -68,6 +68,10 @@ def make_parser() -> argparse.ArgumentParser:
                         "printing them; =only-expected lets unexpected ones through")  # fmt: skip
     p.add_argument("--mlir-print-op-generic", "--print-op-generic", dest="generic", action="store_true",
                    help="print ops in the generic form")
+    p.add_argument("--verify-each-numerically", nargs="?", const="", default=None, metavar="FUNC",
+                   help="interpret @FUNC (default: the first function) on random inputs before and after each pass "
+                        "while an interpreter runs the level (tfm, tensor, dispatch, bufferized) and fail at the first "
+                        "pass that changes its result; weights are made up from their types")  # fmt: skip
     p.add_argument("--mlir-print-debuginfo", "--print-debuginfo", dest="debuginfo", action="store_true",
                    help="print each op's location, loc(...): where it was written (or the loc given in the input), and "
                         "for an op a pass built, the op it rewrote or the one it was built in")  # fmt: skip
@@ -93,7 +97,7 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
-_OPTIONAL_VALUES = {"--split-input-file": DEFAULT_SPLIT_MARKER, "--verify-diagnostics": "all"}
+_OPTIONAL_VALUES = {"--split-input-file": DEFAULT_SPLIT_MARKER, "--verify-diagnostics": "all", "--verify-each-numerically": ""}
 """Flags that take a value only as ``--flag=value`` (mlir-opt's ValueOptional): a bare flag never eats the input file."""
 
 
@@ -229,7 +233,8 @@ class _Run:
     print_after: set[str]
     report: _Report = field(default_factory=_Report)
 
-    def pipeline(self, source: SourceMap) -> PassPipeline:
+    def pipeline(self, source: SourceMap, checker: Any = None) -> PassPipeline:
+        """The pipeline for one chunk; ``checker``: a ``rusty_ir.numerics.NumericChecker`` run after each pass."""
         args = self.args
         state: dict[str, Any] = {"index": -1, "start": time.perf_counter(), "ops": 0}
         measure_ops = args.statistics
@@ -257,6 +262,8 @@ class _Run:
                     dump("Before", nxt, module)
                 state["ops"] = _count_ops(module) if measure_ops else 0
                 state["index"] += 1
+            if checker is not None and nested_target(module) is None:  # a nested group's pass: checked after the group
+                checker.callback(prev, module, nxt)
             state["start"] = time.perf_counter()
 
         return build_pipeline(self.registry, self.pipeline_spec, between)
@@ -281,13 +288,20 @@ class _Run:
                 module = parse_module(self.ctx, source)
             finally:
                 self.report.add("Parser", time.perf_counter() - started)
+            checker = None
+            if self.args.verify_each_numerically is not None:
+                from rusty_ir.numerics import NumericChecker  # the interpreters: loaded only for this flag
+
+                checker = NumericChecker.for_module(module, self.args.verify_each_numerically)
             with diagnostic_handler(from_pass):
                 try:
-                    self.pipeline(source).apply(self.ctx, module)
+                    self.pipeline(source, checker).apply(self.ctx, module)
                 except RustyError as err:
                     raise op_error(err, source, root=module) from None
                 except DiagnosticException as err:
                     raise Diagnostic(str(err).strip().splitlines()[0], name) from None
+            if checker is not None:
+                print(f"{TOOL}: remark: {checker.report()}", file=sys.stderr)
             started = time.perf_counter()
             text = print_module(module, self.args.generic, self.args.debuginfo)
             self.report.add("Output", time.perf_counter() - started)
