@@ -180,6 +180,7 @@ def parse_keyword_fields(parser: AttrParser, what: str, known: Collection[str], 
 def parse_module(ctx: Context, source: SourceMap) -> ModuleOp:
     """Parse and verify ``source``; every problem is a located ``Diagnostic`` (with the line and a caret)."""
     parser = None
+    _fresh_resources()
     try:
         parser = _LocatingParser(ctx, source)  # lexes the first token: a ParseError too
         if parser._current_token.kind is MLIRTokenKind.EOF:  # nothing but comments: an empty module, as in MLIR
@@ -198,6 +199,18 @@ def parse_module(ctx: Context, source: SourceMap) -> ModuleOp:
         raise source.at_offset(getattr(parser, "last_op_start", 0), _message(err) if known else _malformed(err)) from None
     verify(module, source)
     return module
+
+
+def _fresh_resources() -> None:
+    """Forget the ``dense_resource`` blobs of earlier inputs, as mlir-opt's fresh context per input does: xDSL keeps
+    them in the (process-wide) builtin dialect and renames a handle seen before (``blob1`` -> ``blob1_0``), which
+    left a second chunk naming ``blob1`` without its blob."""
+    from xdsl.dialect_interfaces.op_asm import OpAsmDialectInterface
+    from xdsl.dialects.builtin import Builtin
+
+    interface = Builtin.get_interface(OpAsmDialectInterface)
+    if interface is not None:
+        interface._blob_storage.clear()  # no public reset in xDSL 0.74
 
 
 def verify(module: ModuleOp, source: SourceMap | None = None, stage: str = "") -> None:
@@ -348,9 +361,14 @@ def _malformed(err: Exception) -> str:
 
 def print_module(module: Operation, generic: bool = False, debuginfo: bool = False) -> str:
     """``module`` as text, in the generic form if ``generic``; with ``debuginfo``, each op's and block argument's
-    location (``loc(...)``, mlir-opt's ``--mlir-print-debuginfo``)."""
+    location (``loc(...)``, mlir-opt's ``--mlir-print-debuginfo``). The blobs its ``dense_resource<...>``
+    attributes name follow in a ``{-# dialect_resources: ... #-}`` section, as mlir-opt prints them."""
+    from xdsl.dialects.builtin import Builtin
+
     out = io.StringIO()
-    Printer(stream=out, print_generic_format=generic, print_debuginfo=debuginfo).print_op(module)
+    printer = Printer(stream=out, print_generic_format=generic, print_debuginfo=debuginfo)
+    printer.print_op(module)
+    printer.print_metadata([Builtin])  # the resources of the handles printed (builtin's blobs: dense_resource)
     return out.getvalue() + "\n"
 
 
