@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import json
 
 import numpy as np
-from test_bench import TINY, _private_compile_cache, cache, run_bench_cli  # noqa: F401 - fixtures and helpers of the bench tests - fixtures and helpers of the bench tests
+from test_bench import TINY, _private_compile_cache, cache, run_bench_cli  # noqa: F401 - fixtures and helpers of the bench tests
 
 from rusty_ir.importers import load_model
 from rusty_ir.synthetic import write_synthetic_gguf

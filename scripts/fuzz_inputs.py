@@ -45,8 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ["TOKENIZERS_PARALLELISM"] = "false"  # forked children must not inherit a thread pool
 
-from fuzz.mutators import Mutation, mutate_gguf, mutate_hf_folder, mutate_ir  # noqa: E402
-from fuzz.seeds import make_seeds  # noqa: E402
+from fuzz.mutators import Mutation, mutate_gguf, mutate_hf_folder, mutate_ir  # noqa: E402 - after the sys.path setup above
+from fuzz.seeds import make_seeds  # noqa: E402 - after the sys.path setup above
 
 PROMPT = "the world 12 hello the world"
 SAFETY_ADDRESS_SPACE = 4 * 2**30
@@ -81,11 +81,11 @@ class Case:
 
 def _tool_mains() -> dict[str, Any]:
     # what the children need, imported once here: xDSL, the passes, the emitters, tokenizers, jinja2
-    import jinja2.sandbox  # noqa: F401
-    import tokenizers  # noqa: F401
+    import jinja2.sandbox  # noqa: F401 - imported for the forked children
+    import tokenizers  # noqa: F401 - imported for the forked children
 
-    from rusty_ir.backends import msl, schedule, wgsl  # noqa: F401
-    from rusty_ir.importers import to_ir  # noqa: F401
+    from rusty_ir.backends import msl, schedule, wgsl  # noqa: F401 - imported for the forked children
+    from rusty_ir.importers import to_ir  # noqa: F401 - imported for the forked children
     from rusty_ir.registry import build_registry
     from rusty_ir.tools import rusty, rusty_opt, rusty_translate
 

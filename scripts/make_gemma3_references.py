@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 sys.path.insert(0, str(ROOT / "tests"))
 
-from hf_greedy import greedy_reference, write_reference  # noqa: E402
-from importers.real_gemma3 import CHUNKS, GGUF_SHA256, PROMPTS, STEPS, VERSION, assemble, kept_logit_ids  # noqa: E402
+from hf_greedy import greedy_reference, write_reference  # noqa: E402 - after the sys.path setup above
+from importers.real_gemma3 import CHUNKS, GGUF_SHA256, PROMPTS, STEPS, VERSION, assemble, kept_logit_ids  # noqa: E402 - after the sys.path setup above
 
-from rusty_ir.importers import load_model  # noqa: E402
+from rusty_ir.importers import load_model  # noqa: E402 - after the sys.path setup above
 
 
 def main() -> None:

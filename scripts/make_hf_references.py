@@ -39,11 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 sys.path.insert(0, str(ROOT / "tests"))
 
-from importers.tiny import HF_REFERENCE_PROMPT, HF_REFERENCE_STEPS, hf_reference_checkpoints  # noqa: E402
+from importers.tiny import HF_REFERENCE_PROMPT, HF_REFERENCE_STEPS, hf_reference_checkpoints  # noqa: E402 - after the sys.path setup above
 
-from rusty_ir.importers import load_model  # noqa: E402
-from rusty_ir.importers.export import hf_config_dict  # noqa: E402
-from rusty_ir.importers.safetensors import gguf_to_hf_name  # noqa: E402
+from rusty_ir.importers import load_model  # noqa: E402 - after the sys.path setup above
+from rusty_ir.importers.export import hf_config_dict  # noqa: E402 - after the sys.path setup above
+from rusty_ir.importers.safetensors import gguf_to_hf_name  # noqa: E402 - after the sys.path setup above
 
 
 def llama_cpp_unpermute(w: np.ndarray, n_heads: int) -> np.ndarray:

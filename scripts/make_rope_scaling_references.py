@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
 sys.path.insert(0, str(ROOT / "tests"))
 
-from hf_greedy import greedy_reference, new_report, write_reference  # noqa: E402
-from importers.tiny_rope import PROMPT_IDS, SCALINGS, STEPS, rope_scaling_checkpoints  # noqa: E402
+from hf_greedy import greedy_reference, new_report, write_reference  # noqa: E402 - after the sys.path setup above
+from importers.tiny_rope import PROMPT_IDS, SCALINGS, STEPS, rope_scaling_checkpoints  # noqa: E402 - after the sys.path setup above
 
 
 def main() -> None:

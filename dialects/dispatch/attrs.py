@@ -167,7 +167,8 @@ class LoweringConfigAttr(Data[LoweringConfig]):
         return self.data.threads
 
     def replace(self, **changes: Any) -> LoweringConfigAttr:
-        return LoweringConfigAttr(replace(self.data, **{k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}))  # type: ignore[arg-type]
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
+        return LoweringConfigAttr(replace(self.data, **fields))
 
     def verify(self) -> None:
         problem = self.data.problem()
@@ -208,5 +209,5 @@ class LoweringConfigAttr(Data[LoweringConfig]):
 
 
 def _make(strategy: str, workgroup: Sequence[int], kwargs: dict[str, Any]) -> LoweringConfig:
-    clean = {k: tuple(v) if isinstance(v, list | tuple) else v for k, v in kwargs.items()}
-    return LoweringConfig(strategy, tuple(workgroup), **clean)  # type: ignore[arg-type]
+    clean: dict[str, Any] = {k: tuple(v) if isinstance(v, list | tuple) else v for k, v in kwargs.items()}
+    return LoweringConfig(strategy, tuple(workgroup), **clean)  # type: ignore[arg-type]  # a workgroup of another length is LoweringConfig's own error

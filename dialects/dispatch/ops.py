@@ -24,6 +24,7 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
+    base,
     irdl_op_definition,
     lazy_traits_def,
     operand_def,
@@ -77,7 +78,7 @@ class WeightOp(IRDLOperation):
     part = opt_prop_def(StringAttr)
     stored = opt_prop_def(TensorType)
     layer = opt_operand_def(IndexType)
-    result = result_def(TensorType | MemRefType)  # type: ignore[arg-type]
+    result = result_def(base(TensorType) | base(MemRefType))
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)

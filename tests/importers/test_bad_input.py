@@ -61,7 +61,10 @@ def test_unknown_architecture(tmp_path):
     w = gguf.GGUFWriter(str(tmp_path / "mamba.gguf"), "mamba")
     w.add_uint32("mamba.block_count", 1)
     w.add_tensor("token_embd.weight", np.zeros((4, 8), np.float32))
-    w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()  # noqa: E702
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
     load_error(tmp_path / "mamba.gguf", "mamba.gguf", "unknown architecture 'mamba'", "general.architecture")
 
 
