@@ -184,6 +184,7 @@ def build_registry(plugin_files: Iterable[str] = (), warn: Callable[[str], None]
     from xdsl.dialects import get_all_dialects
     from xdsl.transforms import get_all_passes
 
+    import rusty_ir.dialects.gpu.upstream  # noqa: F401 - the gpu ops passes build (xDSL's) print as mlir-opt writes them
     from rusty_ir.dialects import DIALECTS
     from rusty_ir.passes import PASSES
 

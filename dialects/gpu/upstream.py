@@ -17,8 +17,9 @@ and in generic form ``"gpu.func"() <{function_type = ..., known_block_size = arr
 {gpu.kernel, sym_name = "scale", workgroup_attributions = 0 : i64}``: the marker is the unit attribute
 ``gpu.kernel``, ``known_block_size`` an inherent attribute (a property).
 
-``GPU`` here is xDSL's dialect with subclasses of its ops that parse those custom forms and accept both
-markings; they print as xDSL's do (generic). ``is_kernel`` and
+``GPU`` here is xDSL's dialect with subclasses of its ops that parse those custom forms, accept both
+markings and print the custom forms as mlir-opt does (``gpu.module``, ``gpu.func``, ``gpu.return``,
+``gpu.barrier``, ``gpu.launch_func``, the id ops); the other gpu ops print generic, as xDSL's do. ``is_kernel`` and
 ``block_size`` read a ``gpu.func`` marked either way; the WGSL and MSL emitters use them. Not read:
 ``workgroup(...)``/``private(...)`` attributions (allocate workgroup memory with ``memref.alloca`` in
 address space 3), ``async`` launches and ``gpu.module`` targets; each is a parse error saying so.
@@ -34,6 +35,7 @@ from xdsl.dialects import gpu
 from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
+    DictionaryAttr,
     FunctionType,
     IndexType,
     IntegerAttr,
@@ -47,6 +49,7 @@ from xdsl.ir import Attribute, Dialect, SSAValue
 from xdsl.irdl import AnyAttr, BaseAttr
 from xdsl.irdl.operations import IRDLOperation, OpDef, OptPropertyDef
 from xdsl.parser import Parser
+from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 KERNEL_ATTR = "gpu.kernel"
@@ -140,6 +143,45 @@ class FuncOp(gpu.FuncOp):
         return cls.build(properties=properties, attributes=attributes, regions=[region])
 
 
+    def print(self, printer: Printer) -> None:
+        """``gpu.func @name(%a: T, ...) [-> R] [kernel] [attributes {...}] {body}``, as mlir-opt prints it (an
+        old-style ``kernel`` property prints as the keyword too)."""
+        printer.print_string(" ")
+        printer.print_symbol_name(self.sym_name.data)
+        entry = self.body.blocks[0] if self.body.blocks else None
+        arg_attrs = self.properties.get("arg_attrs")
+        per_arg = list(arg_attrs.data) if isinstance(arg_attrs, ArrayAttr) else []
+
+        def argument(i: int) -> None:
+            if entry is not None:
+                printer.print_block_argument(entry.args[i])
+            else:
+                printer.print_attribute(self.function_type.inputs.data[i])
+            if i < len(per_arg) and isinstance(per_arg[i], DictionaryAttr) and per_arg[i].data:
+                printer.print_string(" ")
+                printer.print_attr_dict(per_arg[i].data)
+
+        with printer.in_parens():
+            printer.print_list(range(len(self.function_type.inputs.data)), argument)
+        outputs = self.function_type.outputs.data
+        if outputs:
+            printer.print_string(" -> ")
+            if len(outputs) == 1:
+                printer.print_attribute(outputs[0])
+            else:
+                with printer.in_parens():
+                    printer.print_list(outputs, printer.print_attribute)
+        if is_kernel(self):
+            printer.print_string(" kernel")
+        shown = {k: v for k, v in self.properties.items() if k in _FUNC_PROPERTIES and k not in ("arg_attrs", "res_attrs")}
+        shown |= {k: v for k, v in self.attributes.items() if k not in ("sym_name", KERNEL_ATTR)
+                  and not (k == "workgroup_attributions" and isinstance(v, IntegerAttr) and v.value.data == 0)}  # fmt: skip
+        printer.print_op_attributes(shown, print_keyword=True)
+        if entry is not None:
+            printer.print_string(" ")
+            printer.print_region(self.body, print_entry_block_args=False)
+
+
 class ModuleOp(gpu.ModuleOp):
     """``gpu.module``, also read in upstream's custom syntax: ``gpu.module @name [attributes {...}] {body}``."""
 
@@ -151,6 +193,13 @@ class ModuleOp(gpu.ModuleOp):
         attributes = parser.parse_optional_attr_dict_with_keyword()
         region = parser.parse_region()
         return cls.build(properties={"sym_name": name}, attributes=attributes.data if attributes else {}, regions=[region])
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_symbol_name(self.sym_name.data)
+        printer.print_op_attributes(self.attributes, print_keyword=True)
+        printer.print_string(" ")
+        printer.print_region(self.body, print_entry_block_args=False, print_empty_block=False)
 
 
 class ReturnOp(gpu.ReturnOp):
@@ -168,6 +217,14 @@ class ReturnOp(gpu.ReturnOp):
             values = parser.resolve_operands(operands, types, parser.pos)
         return cls.build(operands=[values], attributes=attributes)
 
+    def print(self, printer: Printer) -> None:
+        printer.print_op_attributes(self.attributes)
+        if self.args:
+            printer.print_string(" ")
+            printer.print_list(self.args, printer.print_ssa_value)
+            printer.print_string(" : ")
+            printer.print_list([a.type for a in self.args], printer.print_attribute)
+
 
 class BarrierOp(gpu.BarrierOp):
     """``gpu.barrier``."""
@@ -177,6 +234,9 @@ class BarrierOp(gpu.BarrierOp):
         if parser.parse_optional_keyword("memfence") is not None:
             parser.raise_error("gpu.barrier memfence [...] is not supported (a barrier fences workgroup memory)")
         return cls.build(attributes=parser.parse_optional_attr_dict())
+
+    def print(self, printer: Printer) -> None:
+        printer.print_op_attributes(self.attributes)
 
 
 def _dimension_op(base: type[IRDLOperation]) -> type[IRDLOperation]:
@@ -194,12 +254,20 @@ def _dimension_op(base: type[IRDLOperation]) -> type[IRDLOperation]:
         attributes = parser.parse_optional_attr_dict()
         return cls.build(result_types=[IndexType()], properties=properties, attributes=attributes)
 
+    def print(self: IRDLOperation, printer: Printer) -> None:
+        printer.print_string(f" {self.properties['dimension'].data.value}")  # type: ignore[attr-defined]  # DimensionAttr
+        bound = self.properties.get("upper_bound")
+        if isinstance(bound, IntegerAttr):
+            printer.print_string(f" upper_bound {bound.value.data}")
+        printer.print_op_attributes(self.attributes)
+
     namespace: dict[str, Any] = {
         "__doc__": f"``{base.name} x|y|z [upper_bound N]``.",
         "__module__": __name__,
         "get_irdl_definition": classmethod(lambda cls: op_def),
         "verify_": lambda self: op_def.verify(self),
         "parse": classmethod(parse),
+        "print": print,
     }
     return type(base.__name__, (base,), namespace)
 
@@ -257,8 +325,56 @@ class LaunchFuncOp(gpu.LaunchFuncOp):
         )
 
 
+    def print(self, printer: Printer) -> None:
+        """As mlir-opt prints a launch (sizes of another type than index after a colon)."""
+        printer.print_string(" ")
+        printer.print_attribute(self.kernel)
+
+        def triple(keyword: str, values: Sequence[SSAValue]) -> None:
+            printer.print_string(f" {keyword} in (")
+            printer.print_list(values, printer.print_ssa_value)
+            printer.print_string(")")
+
+        clusters = [v for v in (self.clusterSizeX, self.clusterSizeY, self.clusterSizeZ) if v is not None]
+        if clusters:
+            triple("clusters", clusters)
+        triple("blocks", [self.gridSizeX, self.gridSizeY, self.gridSizeZ])
+        triple("threads", [self.blockSizeX, self.blockSizeY, self.blockSizeZ])
+        if not isinstance(self.gridSizeX.type, IndexType):
+            printer.print_string(" : ")
+            printer.print_attribute(self.gridSizeX.type)
+        if self.dynamicSharedMemorySize is not None:
+            printer.print_string(" dynamic_shared_memory_size ")
+            printer.print_ssa_value(self.dynamicSharedMemorySize)
+        if self.kernelOperands:
+            printer.print_string(" args(")
+
+            def argument(value: SSAValue) -> None:
+                printer.print_ssa_value(value)
+                printer.print_string(" : ")
+                printer.print_attribute(value.type)
+
+            printer.print_list(self.kernelOperands, argument)
+            printer.print_string(")")
+        printer.print_op_attributes(self.attributes)
+
+
 _REPLACED = {"gpu.func", "gpu.module", "gpu.return", "gpu.barrier", "gpu.launch_func", *(d.name for d in _DIMENSION_OPS)}
 """The upstream ops that this module's own (above, with mlir-opt's syntax) replace."""
+
+def _print_as(theirs: type[IRDLOperation], ours: type[IRDLOperation]) -> None:
+    """Passes build xDSL's classes (xdsl.dialects.gpu): they print as ours, so the text does not depend on which
+    class built an op (the parser makes ours). xDSL's print generic."""
+    theirs.print = ours.print  # type: ignore[method-assign]  # a class without a custom printer
+
+
+_PRINTED_AS: tuple[tuple[type[IRDLOperation], type[IRDLOperation]], ...] = (
+    (FuncOp, gpu.FuncOp), (ModuleOp, gpu.ModuleOp), (ReturnOp, gpu.ReturnOp), (BarrierOp, gpu.BarrierOp),
+    (LaunchFuncOp, gpu.LaunchFuncOp),
+    *zip(_DIMENSION_OPS, (gpu.ThreadIdOp, gpu.BlockIdOp, gpu.BlockDimOp, gpu.GridDimOp, gpu.GlobalIdOp), strict=True),
+)  # fmt: skip
+for _ours, _theirs in _PRINTED_AS:
+    _print_as(_theirs, _ours)
 
 GPU = Dialect(
     "gpu",

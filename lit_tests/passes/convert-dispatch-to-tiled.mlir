@@ -136,7 +136,7 @@ func.func @contraction(%x: memref<?x64xf32>, %w: memref<333xi32> {rquant.stored 
 // CHECK-COUNT-4:       math.roundeven
 // CHECK:               tiled.reduce add %{{.*}} width 8 : f32
 // CHECK:                 memref.store %{{.*}}, %[[XQ]][%{{.*}}, %{{.*}}] : memref<1x24xi32, 3 : i64>
-// CHECK:               "gpu.barrier"() : () -> ()
+// CHECK:               gpu.barrier
 // CHECK:               scf.for
 // CHECK:                 memref.load %[[XQ]]
 // CHECK-COUNT-4:         rquant.dot_block %{{.*}}[%{{.*}}, %{{.*}}], {{.*}} sum %{{.*}} {scheme = "q4_0", shape = array<i64: 37, 64>, layout = "blocks"} : memref<333xi32> -> f32, f32, i32

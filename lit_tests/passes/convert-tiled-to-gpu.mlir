@@ -13,17 +13,16 @@
 // CHECK-NEXT:    %[[GX:.*]] = arith.ceildivui %[[ELEMS]], %[[C64]] : index
 // CHECK-NEXT:    %[[WX:.*]] = arith.constant 64 : index
 // CHECK-NEXT:    %[[W1:.*]] = arith.constant 1 : index
-// CHECK-NEXT:    "gpu.launch_func"(%[[GX]], %[[C1]], %[[C1]], %[[WX]], %[[W1]], %[[W1]], %[[X]], %[[Y]], %[[S]]) <{kernel = @kernels::@axpb, operandSegmentSizes = array<i32: 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 3, 0>}>
-// CHECK:         "gpu.launch_func"(%[[S]], %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[Y]], %[[SUMS]], %[[S]]) <{kernel = @kernels::@rowsum
+// CHECK-NEXT:    gpu.launch_func @kernels::@axpb blocks in (%[[GX]], %[[C1]], %[[C1]]) threads in (%[[WX]], %[[W1]], %[[W1]]) args(%[[X]] : memref<?x8xf32>, %[[Y]] : memref<?x8xf32>, %[[S]] : index)
+// CHECK:         gpu.launch_func @kernels::@rowsum blocks in (%[[S]], %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) args(%[[Y]] : memref<?x8xf32>, %[[SUMS]] : memref<?xf32>, %[[S]] : index)
 // CHECK-NEXT:    func.return
-// CHECK:       "gpu.module"() <{sym_name = "kernels"}> ({
-// CHECK-NEXT:    "gpu.func"() <{function_type = (memref<?x8xf32>, memref<?x8xf32>, index) -> (), known_block_size = array<i32: 64, 1, 1>}> ({
-// CHECK-NEXT:    ^bb0(%{{.*}}: memref<?x8xf32>, %{{.*}}: memref<?x8xf32>, %{{.*}}: index):
-// CHECK:           "gpu.return"() : () -> ()
-// CHECK-NEXT:    }) {sym_name = "axpb", gpu.kernel} : () -> ()
+// CHECK:       gpu.module @kernels {
+// CHECK-NEXT:    gpu.func @axpb(%{{.*}}: memref<?x8xf32>, %{{.*}}: memref<?x8xf32>, %{{.*}}: index) kernel attributes {known_block_size = array<i32: 64, 1, 1>} {
+// CHECK:           gpu.return
+// CHECK-NEXT:    }
+// CHECK-NEXT:    gpu.func @rowsum(%{{.*}}: memref<?x8xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: index) kernel attributes {known_block_size = array<i32: 64, 1, 1>} {
 // CHECK:           %{{.*}} = memref.alloca() : memref<64xf32, 3 : i64>
-// CHECK:           "gpu.barrier"() : () -> ()
-// CHECK:         }) {sym_name = "rowsum", gpu.kernel} : () -> ()
+// CHECK:           gpu.barrier
 // CHECK-NOT:   tiled.
 // WGSL:        fn axpb(
 // WGSL:        var<workgroup> rowsum_red: array<f32, 64>;
@@ -106,19 +105,16 @@ func.func @step(%x: memref<?x8xf32>, %y: memref<?x8xf32>, %sums: memref<?xf32>, 
 // A quantized weight is already the words the kernel binds (memref<34xi32>): launched as it is, with no cast (an f16
 // weight would be cast to its words with builtin.unrealized_conversion_cast); kernels inside a loop are launched in the loop; equal labels get suffixes and
 // an existing gpu.module @kernels is reused.
-// CHECK:       "gpu.module"() <{sym_name = "kernels"}> ({
-// CHECK:         }) {sym_name = "gemv", gpu.known_block_size = array<i32: 1, 1, 1>} : () -> ()
-// CHECK-NEXT:    "gpu.func"() <{function_type = (memref<34xi32>, memref<4xf32>) -> (), known_block_size = array<i32: 32, 1, 1>}>
-// CHECK:         }) {sym_name = "gemv_1", gpu.kernel} : () -> ()
-// CHECK-NEXT:    "gpu.func"() <{function_type = (memref<34xi32>, memref<4xf32>) -> (), known_block_size = array<i32: 32, 1, 1>}>
-// CHECK:         }) {sym_name = "gemv_2", gpu.kernel} : () -> ()
+// CHECK:       gpu.module @kernels {
+// CHECK-NEXT:    gpu.func @gemv() kernel attributes {gpu.known_block_size = array<i32: 1, 1, 1>} {
+// CHECK:         gpu.func @gemv_1(%{{.*}}: memref<34xi32>, %{{.*}}: memref<4xf32>) kernel attributes {known_block_size = array<i32: 32, 1, 1>} {
+// CHECK:         gpu.func @gemv_2(%{{.*}}: memref<34xi32>, %{{.*}}: memref<4xf32>) kernel attributes {known_block_size = array<i32: 32, 1, 1>} {
 // CHECK-LABEL: func.func @quantized
 // CHECK-SAME:  (%[[W:[^:]*]]: memref<34xi32> {rquant.stored = tensor<4x32x!rquant.q8_0>}, %[[OUT:.*]]: memref<4xf32>, %[[N:.*]]: index)
 // CHECK:         scf.for
 // CHECK-NOT:       builtin.unrealized_conversion_cast
-// CHECK:           "gpu.launch_func"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[W]], %[[OUT]]) <{kernel = @kernels::@gemv_1,
-// CHECK-SAME:        (index, index, index, index, index, index, memref<34xi32>, memref<4xf32>) -> ()
-// CHECK:         "gpu.launch_func"({{.*}}) <{kernel = @kernels::@gemv_2,
+// CHECK:           gpu.launch_func @kernels::@gemv_1 blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) args(%[[W]] : memref<34xi32>, %[[OUT]] : memref<4xf32>)
+// CHECK:         gpu.launch_func @kernels::@gemv_2 blocks in
 // WGSL:        fn gemv_1(
 // WGSL:        fn gemv_2(
 "gpu.module"() <{sym_name = "kernels"}> ({

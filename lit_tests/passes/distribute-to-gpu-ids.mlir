@@ -10,16 +10,16 @@
 // CHECK-LABEL: func.func @rows
 // CHECK:         } body {
 // CHECK-NEXT:    ^bb0(%[[A:.*]]: memref<?x64xf32>, %[[M:.*]]: index):
-// CHECK-NEXT:      %[[BX:.*]] = "gpu.block_id"() <{dimension = #gpu<dim x>}> : () -> index
-// CHECK-NEXT:      %[[BY:.*]] = "gpu.block_id"() <{dimension = #gpu<dim y>}> : () -> index
-// CHECK-NEXT:      %[[GX:.*]] = "gpu.grid_dim"() <{dimension = #gpu<dim x>}> : () -> index
+// CHECK-NEXT:      %[[BX:.*]] = gpu.block_id x
+// CHECK-NEXT:      %[[BY:.*]] = gpu.block_id y
+// CHECK-NEXT:      %[[GX:.*]] = gpu.grid_dim x
 // CHECK-NEXT:      %[[YX:.*]] = arith.muli %[[BY]], %[[GX]] : index
 // CHECK-NEXT:      %[[ROW:.*]] = arith.addi %[[YX]], %[[BX]] : index
 // CHECK-NEXT:      %[[IN:.*]] = arith.cmpi ult, %[[ROW]], %[[M]] : index
 // CHECK-NEXT:      scf.if %[[IN]] {
 // CHECK-NEXT:        %{{.*}} = arith.constant 4 : index
 // CHECK-NEXT:        %[[C16:.*]] = arith.constant 16 : index
-// CHECK-NEXT:        %[[T:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+// CHECK-NEXT:        %[[T:.*]] = gpu.thread_id x
 // CHECK-NEXT:        %[[J:.*]] = arith.remui %[[T]], %[[C16]] : index
 // CHECK-NEXT:        %[[I:.*]] = arith.divui %[[T]], %[[C16]] : index
 // CHECK-NEXT:        %{{.*}} = arith.constant 16 : index
@@ -68,17 +68,17 @@ func.func @rows(%x: memref<?x64xf32>, %n: index) {
 // invocation index is tz * 4 + ty * 2 + tx; the invocation forall has 3 x 2 = 6 points, fewer than
 // the 8 invocations: its body runs under index < 6.
 // CHECK-LABEL: func.func @tiles
-// CHECK:           %[[BI:.*]] = "gpu.block_id"() <{dimension = #gpu<dim x>}> : () -> index
-// CHECK-NEXT:      %[[BJ:.*]] = "gpu.block_id"() <{dimension = #gpu<dim y>}> : () -> index
-// CHECK-NEXT:      %{{.*}} = "gpu.block_id"() <{dimension = #gpu<dim z>}> : () -> index
+// CHECK:           %[[BI:.*]] = gpu.block_id x
+// CHECK-NEXT:      %[[BJ:.*]] = gpu.block_id y
+// CHECK-NEXT:      %{{.*}} = gpu.block_id z
 // CHECK-NEXT:      %{{.*}} = arith.constant 3 : index
 // CHECK-NEXT:      %[[C2:.*]] = arith.constant 2 : index
-// CHECK-NEXT:      %[[TX:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
-// CHECK-NEXT:      %[[TY:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim y>}> : () -> index
+// CHECK-NEXT:      %[[TX:.*]] = gpu.thread_id x
+// CHECK-NEXT:      %[[TY:.*]] = gpu.thread_id y
 // CHECK-NEXT:      %[[X:.*]] = arith.constant 2 : index
 // CHECK-NEXT:      %[[TYX:.*]] = arith.muli %[[TY]], %[[X]] : index
 // CHECK-NEXT:      %[[XY:.*]] = arith.addi %[[TYX]], %[[TX]] : index
-// CHECK-NEXT:      %[[TZ:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim z>}> : () -> index
+// CHECK-NEXT:      %[[TZ:.*]] = gpu.thread_id z
 // CHECK-NEXT:      %[[C4:.*]] = arith.constant 4 : index
 // CHECK-NEXT:      %[[TZXY:.*]] = arith.muli %[[TZ]], %[[C4]] : index
 // CHECK-NEXT:      %[[LIN:.*]] = arith.addi %[[TZXY]], %[[XY]] : index
@@ -131,7 +131,7 @@ func.func @tiles(%x: memref<8x8xf32>) {
 // CHECK:         } body {
 // CHECK-NEXT:    ^bb0(%[[A:.*]]: memref<?xf32>, %[[M:.*]]: index):
 // CHECK:           scf.if
-// CHECK:             %[[T0:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+// CHECK:             %[[T0:.*]] = gpu.thread_id x
 // CHECK-NEXT:        %[[C100:.*]] = arith.constant 100 : index
 // CHECK-NEXT:        %[[C64:.*]] = arith.constant 64 : index
 // CHECK-NEXT:        scf.for %[[I:.*]] = %[[T0]] to %[[C100]] step %[[C64]] {
@@ -139,7 +139,7 @@ func.func @tiles(%x: memref<8x8xf32>) {
 // CHECK-NEXT:          memref.store %{{.*}}, %[[A]][%[[I]]] : memref<?xf32>
 // CHECK-NEXT:        }
 // CHECK-NEXT:        %[[C2:.*]] = arith.constant 2 : index
-// CHECK-NEXT:        %[[T1:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+// CHECK-NEXT:        %[[T1:.*]] = gpu.thread_id x
 // CHECK-NEXT:        %[[TOTAL:.*]] = arith.muli %[[M]], %[[C2]] : index
 // CHECK-NEXT:        %[[STEP:.*]] = arith.constant 64 : index
 // CHECK-NEXT:        scf.for %[[L:.*]] = %[[T1]] to %[[TOTAL]] step %[[STEP]] {

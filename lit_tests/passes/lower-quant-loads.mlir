@@ -76,7 +76,7 @@ func.func @load_q4_0(%w: memref<18xi32> {rquant.stored = tensor<2x64x!rquant.q4_
     tiled.yield %c2, %c1, %c1 : index, index, index
   } body {
   ^bb0(%words: memref<18xi32>, %out: memref<128xf32>):
-    %i = "gpu.global_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %i = gpu.global_id x
     %c64 = arith.constant 64 : index
     %row = arith.divui %i, %c64 : index
     %col = arith.remui %i, %c64 : index
@@ -97,7 +97,7 @@ func.func @load_q4_0(%w: memref<18xi32> {rquant.stored = tensor<2x64x!rquant.q4_
 // CHECK-LABEL: func.func @block_split
 // CHECK:         } body {
 // CHECK-NEXT:    ^{{.*}}(%[[CODES:.*]]: memref<16xi32>, %[[SCALES:.*]]: memref<4xf16>, %[[OUT:.*]]: memref<8xf32>):
-// CHECK-NEXT:      %[[ROW:.*]] = "gpu.thread_id"
+// CHECK-NEXT:      %[[ROW:.*]] = gpu.thread_id
 // CHECK-NEXT:      %[[C1:.*]] = arith.constant 1 : index
 // CHECK:           %{{.*}} = arith.constant 1.000000e+00 : f32
 // CHECK-NEXT:      %[[OFF:.*]] = arith.constant 0.000000e+00 : f32
@@ -159,7 +159,7 @@ func.func @block_split(%c: memref<16xi32>, %s: memref<4xf16>, %y: memref<8xf32>)
     tiled.yield %c1, %c1, %c1 : index, index, index
   } body {
   ^bb0(%codes: memref<16xi32>, %scales: memref<4xf16>, %out: memref<8xf32>):
-    %row = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %row = gpu.thread_id x
     %c1 = arith.constant 1 : index
     %c4 = arith.constant 4 : index
     %base = arith.muli %row, %c4 : index
@@ -186,7 +186,7 @@ func.func @block_split(%c: memref<16xi32>, %s: memref<4xf16>, %y: memref<8xf32>)
 // CHECK-LABEL: func.func @block_q8
 // CHECK:         } body {
 // CHECK-NEXT:    ^{{.*}}(%[[WORDS:.*]]: memref<17xi32>, %[[OUT:.*]]: memref<4xf32>):
-// CHECK-NEXT:      %[[BLK:.*]] = "gpu.thread_id"
+// CHECK-NEXT:      %[[BLK:.*]] = gpu.thread_id
 // CHECK-NEXT:      %[[C0:.*]] = arith.constant 0 : index
 // CHECK:           %{{.*}} = arith.constant 0.000000e+00 : f32
 // CHECK-NEXT:      %[[C2:.*]] = arith.constant 2 : index
@@ -249,7 +249,7 @@ func.func @block_q8(%w: memref<17xi32> {rquant.stored = tensor<1x64x!rquant.q8_0
     tiled.yield %c1, %c1, %c1 : index, index, index
   } body {
   ^bb0(%words: memref<17xi32>, %out: memref<4xf32>):
-    %blk = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %blk = gpu.thread_id x
     %c0 = arith.constant 0 : index
     %c2 = arith.constant 2 : index
     %base = arith.muli %blk, %c2 : index
@@ -317,7 +317,7 @@ func.func @load_q4_1(%c: memref<8xi32>, %s: memref<2xi32>, %y: memref<64xf32>) {
     tiled.yield %c1, %c1, %c1 : index, index, index
   } body {
   ^bb0(%codes: memref<8xi32>, %scales: memref<2xi32>, %out: memref<64xf32>):
-    %col = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %col = gpu.thread_id x
     %c0 = arith.constant 0 : index
     %v = rquant.load %codes, %scales[%c0, %col] {scheme = "q4_1", shape = array<i64: 1, 64>, layout = "split"} : memref<8xi32>, memref<2xi32> -> f32
     memref.store %v, %out[%col] : memref<64xf32>
@@ -383,7 +383,7 @@ func.func @dot(%c: memref<16xi32>, %s: memref<4xf16>, %a: memref<8xi32>, %y: mem
     tiled.yield %c1, %c1, %c1 : index, index, index
   } body {
   ^bb0(%codes: memref<16xi32>, %scales: memref<4xf16>, %acts: memref<8xi32>, %out: memref<2xi32>):
-    %row = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %row = gpu.thread_id x
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %c4 = arith.constant 4 : index
@@ -435,7 +435,7 @@ func.func @codes(%c: memref<16xi32>, %s: memref<4xf16>, %y: memref<2x8xi32>, %f:
     tiled.yield %c1, %c1, %c1 : index, index, index
   } body {
   ^bb0(%codes: memref<16xi32>, %scales: memref<4xf16>, %out: memref<2x8xi32>, %fl: memref<2x2xf32>):
-    %row = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %row = gpu.thread_id x
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %c7 = arith.constant 7 : index
@@ -458,7 +458,7 @@ func.func @codes(%c: memref<16xi32>, %s: memref<4xf16>, %y: memref<2x8xi32>, %f:
 // CHECK-LABEL: func.func @plain
 // CHECK:         } body {
 // CHECK-NEXT:    ^{{.*}}(%[[HW:.*]]: memref<8xi32>, %[[BW:.*]]: memref<8xi32>, %[[OUT:.*]]: memref<8xf32>):
-// CHECK-NEXT:      %[[COL:.*]] = "gpu.thread_id"
+// CHECK-NEXT:      %[[COL:.*]] = gpu.thread_id
 // CHECK-NEXT:      %[[C0:.*]] = arith.constant 0 : index
 // CHECK-NEXT:      %[[C1:.*]] = arith.constant 1 : index
 // CHECK-NEXT:      %[[SCALE:.*]] = arith.constant 1.000000e+00 : f32
@@ -513,7 +513,7 @@ func.func @plain(%h: memref<1x16xf16>, %b: memref<2x8xbf16>, %y: memref<8xf32>) 
     tiled.yield %c1, %c1, %c1 : index, index, index
   } body {
   ^bb0(%hw: memref<8xi32>, %bw: memref<8xi32>, %out: memref<8xf32>):
-    %col = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %col = gpu.thread_id x
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %sc, %off, %v:8 = rquant.load_block %hw[%c0, %c1] {scheme = "f16", shape = array<i64: 1, 16>, layout = "blocks"} : memref<8xi32> -> f32, f32, f32, f32, f32, f32, f32, f32, f32, f32
@@ -566,7 +566,7 @@ func.func @block_q4_k(%w: memref<36xi32> {rquant.stored = tensor<1x256x!rquant.q
     tiled.yield %c1, %c1, %c1 : index, index, index
   } body {
   ^bb0(%words: memref<36xi32>, %out: memref<16xf32>):
-    %blk = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %blk = gpu.thread_id x
     %c0 = arith.constant 0 : index
     %c2 = arith.constant 2 : index
     %base = arith.muli %blk, %c2 : index
@@ -601,7 +601,7 @@ func.func @load_iq4_nl(%w: memref<5xi32> {rquant.stored = tensor<1x32x!rquant.iq
     tiled.yield %c1, %c1, %c1 : index, index, index
   } body {
   ^bb0(%words: memref<5xi32>, %out: memref<32xf32>):
-    %col = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %col = gpu.thread_id x
     %c0 = arith.constant 0 : index
     %v = rquant.load %words[%c0, %col] {scheme = "iq4_nl", shape = array<i64: 1, 32>, layout = "blocks"} : memref<5xi32> -> f32
     memref.store %v, %out[%col] : memref<32xf32>

@@ -12,7 +12,7 @@
 // CHECK-NEXT:    ^bb0(%[[A:.*]]: memref<6xf32>, %[[B:.*]]: memref<6xf32>):
 // CHECK-NEXT:      %[[TILE:.*]] = memref.alloca() : memref<6xf32, 3 : i64>
 // CHECK-NOT:       gpu.barrier
-// CHECK:           %[[T:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+// CHECK:           %[[T:.*]] = gpu.thread_id x
 // CHECK-NEXT:      %[[V0:.*]] = memref.load %[[A]][%[[T]]] : memref<6xf32>
 // CHECK-NEXT:      %[[C4:.*]] = arith.constant 4 : index
 // CHECK-NEXT:      %[[T4:.*]] = arith.addi %[[T]], %[[C4]] : index
@@ -26,7 +26,7 @@
 // CHECK-NEXT:        memref.store %[[V1]], %[[TILE]][%[[I1]]] : memref<6xf32, 3 : i64>
 // CHECK-NEXT:      } else {
 // CHECK-NEXT:      }
-// CHECK-NEXT:      "gpu.barrier"() : () -> ()
+// CHECK-NEXT:      gpu.barrier
 // CHECK:           %{{.*}} = memref.load %[[TILE]][%{{.*}}] : memref<6xf32, 3 : i64>
 // CHECK-NOT:       tiled.promote
 // WGSL:        var<workgroup> copy_tile: array<f32, 6>;
@@ -45,7 +45,7 @@ func.func @direct(%x: memref<6xf32>, %y: memref<6xf32>) {
       %v = memref.load %a[%i] : memref<6xf32>
       tiled.yield %v : f32
     }
-    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %t = gpu.thread_id x
     %r = arith.subi %c5, %t : index
     %w = memref.load %tile[%r] : memref<6xf32, 3>
     memref.store %w, %b[%t] : memref<6xf32>
@@ -62,8 +62,8 @@ func.func @direct(%x: memref<6xf32>, %y: memref<6xf32>) {
 // points (row, 4 * column + c), stored transposed ([1, 0]) and truncated to the f16 buffer.
 // CHECK-LABEL: func.func @transposed
 // CHECK:           %[[TILE:.*]] = memref.alloca() : memref<8x2xf16, 3 : i64>
-// CHECK-NEXT:      %[[TX:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
-// CHECK-NEXT:      %[[TY:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim y>}> : () -> index
+// CHECK-NEXT:      %[[TX:.*]] = gpu.thread_id x
+// CHECK-NEXT:      %[[TY:.*]] = gpu.thread_id y
 // CHECK-NEXT:      %[[C2:.*]] = arith.constant 2 : index
 // CHECK-NEXT:      %[[YX:.*]] = arith.muli %[[TY]], %[[C2]] : index
 // CHECK-NEXT:      %[[LIN:.*]] = arith.addi %[[YX]], %[[TX]] : index
@@ -89,7 +89,7 @@ func.func @direct(%x: memref<6xf32>, %y: memref<6xf32>) {
 // CHECK-NEXT:      memref.store %[[H1]], %[[TILE]][%[[P1]], %[[ROW]]] : memref<8x2xf16, 3 : i64>
 // CHECK-NEXT:      memref.store %[[H2]], %[[TILE]][%[[P2]], %[[ROW]]] : memref<8x2xf16, 3 : i64>
 // CHECK-NEXT:      memref.store %[[H3]], %[[TILE]][%[[P3]], %[[ROW]]] : memref<8x2xf16, 3 : i64>
-// CHECK-NEXT:      "gpu.barrier"() : () -> ()
+// CHECK-NEXT:      gpu.barrier
 // CHECK:           %{{.*}} = memref.load %[[TILE]][%{{.*}}, %{{.*}}] : memref<8x2xf16, 3 : i64>
 // WGSL:        var<workgroup> tr_tile: array<f16, 16>;
 // WGSL:        fn tr(
@@ -115,8 +115,8 @@ func.func @transposed(%x: memref<2x8xf32>, %y: memref<8x2xf16>) {
       %v3 = memref.load %a[%r, %k3] : memref<2x8xf32>
       tiled.yield %v0, %v1, %v2, %v3 : f32, f32, f32, f32
     }
-    %tx = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
-    %ty = "gpu.thread_id"() <{dimension = #gpu<dim y>}> : () -> index
+    %tx = gpu.thread_id x
+    %ty = gpu.thread_id y
     %h = memref.load %tile[%tx, %ty] : memref<8x2xf16, 3>
     memref.store %h, %b[%tx, %ty] : memref<8x2xf16>
     tiled.yield
@@ -133,15 +133,15 @@ func.func @transposed(%x: memref<2x8xf32>, %y: memref<8x2xf16>) {
 // CHECK:           %[[Q:.*]] = memref.alloca() : memref<4xf32, 3 : i64>
 // CHECK-NEXT:      %[[P:.*]] = memref.alloca() : memref<4xf32, 3 : i64>
 // CHECK:           scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args
-// CHECK-NEXT:        "gpu.barrier"() : () -> ()
-// CHECK-NEXT:        %[[T0:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+// CHECK-NEXT:        gpu.barrier
+// CHECK-NEXT:        %[[T0:.*]] = gpu.thread_id x
 // CHECK-NEXT:        %[[V0:.*]] = memref.load %{{.*}}[%[[K]], %[[T0]]] : memref<4x4xf32>
 // CHECK-NEXT:        memref.store %[[V0]], %[[P]][%[[T0]]] : memref<4xf32, 3 : i64>
-// CHECK-NEXT:        "gpu.barrier"() : () -> ()
-// CHECK-NEXT:        %[[T1:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+// CHECK-NEXT:        gpu.barrier
+// CHECK-NEXT:        %[[T1:.*]] = gpu.thread_id x
 // CHECK-NEXT:        %[[V1:.*]] = memref.load %{{.*}}[%[[T1]], %[[K]]] : memref<4x4xf32>
 // CHECK-NEXT:        memref.store %[[V1]], %[[Q]][%[[T1]]] : memref<4xf32, 3 : i64>
-// CHECK-NEXT:        "gpu.barrier"() : () -> ()
+// CHECK-NEXT:        gpu.barrier
 // CHECK-NEXT:        %{{.*}} = memref.load %[[P]][%[[K]]] : memref<4xf32, 3 : i64>
 // CHECK-NEXT:        %{{.*}} = memref.load %[[Q]][%[[K]]] : memref<4xf32, 3 : i64>
 func.func @loop(%x: memref<4x4xf32>, %y: memref<4xf32>) {
@@ -170,7 +170,7 @@ func.func @loop(%x: memref<4x4xf32>, %y: memref<4xf32>) {
       %n = arith.addf %acc, %m : f32
       scf.yield %n : f32
     }
-    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %t = gpu.thread_id x
     memref.store %s, %b[%t] : memref<4xf32>
     tiled.yield
   }
@@ -187,22 +187,22 @@ func.func @loop(%x: memref<4x4xf32>, %y: memref<4xf32>) {
 // CHECK-NEXT:      %[[C0:.*]] = arith.constant 0 : index
 // CHECK-NEXT:      %[[C1:.*]] = arith.constant 1 : index
 // CHECK-NEXT:      %[[C4:.*]] = arith.constant 4 : index
-// CHECK:           %[[TID:.*]] = "gpu.thread_id"
-// CHECK-NEXT:      %[[T0:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+// CHECK:           %[[TID:.*]] = gpu.thread_id
+// CHECK-NEXT:      %[[T0:.*]] = gpu.thread_id x
 // CHECK-NEXT:      %[[V0:.*]] = memref.load %{{.*}}[%[[C0]], %[[T0]]] : memref<4x4xf32>
 // CHECK-NEXT:      memref.store %[[V0]], %[[P]][%[[T0]]] : memref<4xf32, 3 : i64>
-// CHECK-NEXT:      "gpu.barrier"() : () -> ()
+// CHECK-NEXT:      gpu.barrier
 // CHECK-NEXT:      %{{.*}} = scf.for %[[K:.*]] = %[[C0]] to %[[C4]] step %[[C1]] iter_args
 // CHECK-NEXT:        %[[AFTER:.*]] = arith.addi %[[K]], %[[C1]] : index
 // CHECK-NEXT:        %[[MORE:.*]] = arith.cmpi ult, %[[AFTER]], %[[C4]] : index
 // CHECK-NEXT:        %[[NEXT:.*]] = arith.select %[[MORE]], %[[AFTER]], %[[K]] : index
-// CHECK-NEXT:        %[[T1:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+// CHECK-NEXT:        %[[T1:.*]] = gpu.thread_id x
 // CHECK-NEXT:        %[[V1:.*]] = memref.load %{{.*}}[%[[NEXT]], %[[T1]]] : memref<4x4xf32>
 // CHECK-NEXT:        %{{.*}} = memref.load %[[P]][%[[TID]]] : memref<4xf32, 3 : i64>
 // CHECK-NEXT:        %[[SUM:.*]] = arith.addf
-// CHECK-NEXT:        "gpu.barrier"() : () -> ()
+// CHECK-NEXT:        gpu.barrier
 // CHECK-NEXT:        memref.store %[[V1]], %[[P]][%[[T1]]] : memref<4xf32, 3 : i64>
-// CHECK-NEXT:        "gpu.barrier"() : () -> ()
+// CHECK-NEXT:        gpu.barrier
 // CHECK-NEXT:        scf.yield %[[SUM]] : f32
 func.func @pipelined(%x: memref<4x4xf32>, %y: memref<4xf32>) {
   tiled.kernel "pipe"(%x, %y) {workgroup_size = array<i64: 4, 1, 1>} : memref<4x4xf32>, memref<4xf32> grid {
@@ -215,7 +215,7 @@ func.func @pipelined(%x: memref<4x4xf32>, %y: memref<4xf32>) {
     %c1 = arith.constant 1 : index
     %c4 = arith.constant 4 : index
     %zero = arith.constant 0.0 : f32
-    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %t = gpu.thread_id x
     %s = scf.for %k = %c0 to %c4 step %c1 iter_args(%acc = %zero) -> (f32) {
       %p = tiled.promote (%i) in [4] attributes {depth = 2 : i64} : memref<4xf32, 3> {
         %v = memref.load %a[%k, %i] : memref<4x4xf32>
@@ -256,7 +256,7 @@ func.func @branches(%x: memref<4x4xf32>, %y: memref<4xf32>, %n: index) {
     %c1 = arith.constant 1 : index
     %c2 = arith.constant 2 : index
     %c4 = arith.constant 4 : index
-    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %t = gpu.thread_id x
     %first = arith.cmpi ult, %m, %c2 : index
     scf.if %first {
       scf.for %k = %c0 to %c4 step %c1 {
@@ -305,7 +305,7 @@ func.func @direct_branches(%x: memref<4x4xf32>, %y: memref<4xf32>, %n: index) {
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %c2 = arith.constant 2 : index
-    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %t = gpu.thread_id x
     %first = arith.cmpi ult, %m, %c2 : index
     scf.if %first {
       %p = tiled.promote (%i) in [4] : memref<4xf32, 3> {

@@ -14,7 +14,7 @@
 // SG-NOT:           memref.alloca
 // SG:               %[[V:.*]] = memref.load
 // SG-NEXT:          %[[SQ:.*]] = arith.mulf
-// SG-NEXT:          %{{.*}} = "gpu.thread_id"
+// SG-NEXT:          %{{.*}} = gpu.thread_id
 // SG-NEXT:          %[[S:.*]] = rgpu.subgroup_add %[[V]] : f32
 // SG-NEXT:          %[[Q:.*]] = rgpu.subgroup_add %[[SQ]] : f32
 // SG-NEXT:          %{{.*}} = arith.addf %[[S]], %[[Q]] : f32
@@ -23,10 +23,10 @@
 // TREE-NEXT:        %[[BS:.*]] = memref.alloca() : memref<64xf32, 3 : i64>
 // TREE:             %[[V:.*]] = memref.load
 // TREE-NEXT:        %[[SQ:.*]] = arith.mulf
-// TREE-NEXT:        %[[T:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+// TREE-NEXT:        %[[T:.*]] = gpu.thread_id x
 // TREE-NEXT:        memref.store %[[V]], %[[BS]][%[[T]]] : memref<64xf32, 3 : i64>
 // TREE-NEXT:        memref.store %[[SQ]], %[[BQ]][%[[T]]] : memref<64xf32, 3 : i64>
-// TREE-NEXT:        "gpu.barrier"() : () -> ()
+// TREE-NEXT:        gpu.barrier
 // TREE-NEXT:        %[[C32:.*]] = arith.constant 32 : index
 // TREE-NEXT:        %[[LANE:.*]] = arith.remui %[[T]], %[[C32]] : index
 // TREE-NEXT:        %[[C16:.*]] = arith.constant 16 : index
@@ -43,21 +43,21 @@
 // TREE-NEXT:          memref.store %[[RQ]], %[[BQ]][%[[T]]] : memref<64xf32, 3 : i64>
 // TREE-NEXT:        } else {
 // TREE-NEXT:        }
-// TREE-NEXT:        "gpu.barrier"() : () -> ()
+// TREE-NEXT:        gpu.barrier
 // TREE-NEXT:        %[[C8:.*]] = arith.constant 8 : index
 // TREE-NEXT:        %{{.*}} = arith.cmpi ult, %[[LANE]], %[[C8]] : index
-// TREE:             "gpu.barrier"() : () -> ()
+// TREE:             gpu.barrier
 // TREE-NEXT:        %[[C4:.*]] = arith.constant 4 : index
-// TREE:             "gpu.barrier"() : () -> ()
+// TREE:             gpu.barrier
 // TREE-NEXT:        %[[C2:.*]] = arith.constant 2 : index
-// TREE:             "gpu.barrier"() : () -> ()
+// TREE:             gpu.barrier
 // TREE-NEXT:        %[[C1:.*]] = arith.constant 1 : index
 // TREE-NEXT:        %{{.*}} = arith.cmpi ult, %[[LANE]], %[[C1]] : index
-// TREE:             "gpu.barrier"() : () -> ()
+// TREE:             gpu.barrier
 // TREE-NEXT:        %[[FIRST:.*]] = arith.subi %[[T]], %[[LANE]] : index
 // TREE-NEXT:        %[[S:.*]] = memref.load %[[BS]][%[[FIRST]]] : memref<64xf32, 3 : i64>
 // TREE-NEXT:        %[[Q:.*]] = memref.load %[[BQ]][%[[FIRST]]] : memref<64xf32, 3 : i64>
-// TREE-NEXT:        "gpu.barrier"() : () -> ()
+// TREE-NEXT:        gpu.barrier
 // TREE-NEXT:        %{{.*}} = arith.addf %[[S]], %[[Q]] : f32
 // CHECK-NOT:      tiled.reduce
 // WGSL:         fn sum(
@@ -70,7 +70,7 @@ func.func @sum(%x: memref<64xf32>, %y: memref<64xf32>) {
     tiled.yield %c1, %c1, %c1 : index, index, index
   } body {
   ^bb0(%a: memref<64xf32>, %b: memref<64xf32>):
-    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %t = gpu.thread_id x
     %v = memref.load %a[%t] : memref<64xf32>
     %sq = arith.mulf %v, %v : f32
     %s, %q = tiled.reduce add %v, %sq width 32 : f32, f32
@@ -89,7 +89,7 @@ func.func @sum(%x: memref<64xf32>, %y: memref<64xf32>) {
 // CHECK-LABEL:  func.func @wide
 // SG:               %[[BUF:.*]] = memref.alloca() : memref<2xf32, 3 : i64>
 // SG:               %[[V:.*]] = memref.load
-// SG-NEXT:          %[[T:.*]] = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+// SG-NEXT:          %[[T:.*]] = gpu.thread_id x
 // SG-NEXT:          %[[M:.*]] = rgpu.subgroup_max %[[V]] : f32
 // SG-NEXT:          %[[C32:.*]] = arith.constant 32 : index
 // SG-NEXT:          %[[SUB:.*]] = arith.divui %[[T]], %[[C32]] : index
@@ -104,14 +104,14 @@ func.func @sum(%x: memref<64xf32>, %y: memref<64xf32>) {
 // SG-NEXT:            memref.store %[[M]], %[[BUF]][%[[SUB]]] : memref<2xf32, 3 : i64>
 // SG-NEXT:          } else {
 // SG-NEXT:          }
-// SG-NEXT:          "gpu.barrier"() : () -> ()
+// SG-NEXT:          gpu.barrier
 // SG-NEXT:          %[[I0:.*]] = arith.addi %[[BASE]], %[[C0]] : index
 // SG-NEXT:          %[[M0:.*]] = memref.load %[[BUF]][%[[I0]]] : memref<2xf32, 3 : i64>
 // SG-NEXT:          %[[C1:.*]] = arith.constant 1 : index
 // SG-NEXT:          %[[I1:.*]] = arith.addi %[[BASE]], %[[C1]] : index
 // SG-NEXT:          %[[M1:.*]] = memref.load %[[BUF]][%[[I1]]] : memref<2xf32, 3 : i64>
 // SG-NEXT:          %[[MAX:.*]] = arith.maximumf %[[M0]], %[[M1]] : f32
-// SG-NEXT:          "gpu.barrier"() : () -> ()
+// SG-NEXT:          gpu.barrier
 // SG-NEXT:          memref.store %[[MAX]], %{{.*}}[%{{.*}}] : memref<64xf32>
 // TREE:             memref.alloca() : memref<64xf32, 3 : i64>
 // TREE:             %[[C64:.*]] = arith.constant 64 : index
@@ -119,7 +119,7 @@ func.func @sum(%x: memref<64xf32>, %y: memref<64xf32>) {
 // TREE-NEXT:        %[[C32:.*]] = arith.constant 32 : index
 // TREE-NEXT:        %{{.*}} = arith.cmpi ult, %[[LANE]], %[[C32]] : index
 // TREE:               %{{.*}} = arith.maximumf
-// TREE-COUNT-6:     "gpu.barrier"() : () -> ()
+// TREE-COUNT-6:     gpu.barrier
 // TREE:             %{{.*}} = arith.subi %{{.*}}, %[[LANE]] : index
 // WGSL:         var<workgroup> wide_shared: array<f32, 2>;
 // WGSL:         fn wide(
@@ -132,7 +132,7 @@ func.func @wide(%x: memref<64xf32>, %y: memref<64xf32>) {
     tiled.yield %c1, %c1, %c1 : index, index, index
   } body {
   ^bb0(%a: memref<64xf32>, %b: memref<64xf32>):
-    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %t = gpu.thread_id x
     %v = memref.load %a[%t] : memref<64xf32>
     %m = tiled.reduce max %v width 64 : f32
     memref.store %m, %b[%t] : memref<64xf32>
@@ -149,7 +149,7 @@ func.func @wide(%x: memref<64xf32>, %y: memref<64xf32>) {
 // CHECK-LABEL:  func.func @argmax
 // SG:               %[[V:.*]] = memref.load
 // SG-NEXT:          %[[I:.*]] = arith.index_cast
-// SG-NEXT:          %{{.*}} = "gpu.thread_id"
+// SG-NEXT:          %{{.*}} = gpu.thread_id
 // SG-NEXT:          %[[BEST:.*]] = rgpu.subgroup_max %[[V]] : f32
 // SG-NEXT:          %[[HAS:.*]] = arith.cmpf oeq, %[[V]], %[[BEST]] : f32
 // SG-NEXT:          %[[MAXI:.*]] = arith.constant 2147483647 : i32
@@ -183,7 +183,7 @@ func.func @argmax(%x: memref<32xf32>, %y: memref<1xi32>) {
   } body {
   ^bb0(%a: memref<32xf32>, %b: memref<1xi32>):
     %c0 = arith.constant 0 : index
-    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %t = gpu.thread_id x
     %v = memref.load %a[%t] : memref<32xf32>
     %i = arith.index_cast %t : index to i32
     %best, %at = tiled.reduce argmax %v, %i width 32 : f32, i32
@@ -208,11 +208,11 @@ func.func @argmax(%x: memref<32xf32>, %y: memref<1xi32>) {
 // CHECK:            %[[C1:.*]] = arith.constant 1 : index
 // CHECK-NEXT:       %{{.*}} = arith.cmpi ult, %[[LANE]], %[[C1]] : index
 // CHECK:              %{{.*}} = arith.minimumf
-// CHECK:            "gpu.barrier"() : () -> ()
+// CHECK:            gpu.barrier
 // CHECK-NEXT:       %[[FIRST:.*]] = arith.subi %[[T]], %[[LANE]] : index
 // CHECK-NEXT:       %[[MIN:.*]] = memref.load %[[BUF]][%[[FIRST]]] : memref<8xf32, 3 : i64>
-// CHECK-NEXT:       "gpu.barrier"() : () -> ()
-// CHECK-NEXT:       %{{.*}} = "gpu.thread_id"
+// CHECK-NEXT:       gpu.barrier
+// CHECK-NEXT:       %{{.*}} = gpu.thread_id
 // CHECK-NEXT:       memref.store %[[MIN]], %{{.*}}[%{{.*}}] : memref<8xf32>
 // CHECK-NOT:      tiled.reduce
 // WGSL:         var<workgroup> narrow_shared: array<f32, 8>;
@@ -224,7 +224,7 @@ func.func @narrow(%x: memref<8xf32>, %y: memref<8xf32>) {
     tiled.yield %c1, %c1, %c1 : index, index, index
   } body {
   ^bb0(%a: memref<8xf32>, %b: memref<8xf32>):
-    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %t = gpu.thread_id x
     %v = memref.load %a[%t] : memref<8xf32>
     %m = tiled.reduce min %v width 4 : f32
     %same = tiled.reduce add %m width 1 : f32
@@ -257,7 +257,7 @@ func.func @butterfly(%x: memref<64xf32>, %y: memref<64xf32>) {
     tiled.yield %c1, %c1, %c1 : index, index, index
   } body {
   ^bb0(%a: memref<64xf32>, %b: memref<64xf32>):
-    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %t = gpu.thread_id x
     %v = memref.load %a[%t] : memref<64xf32>
     %s = tiled.reduce add %v width 4 : f32
     memref.store %s, %b[%t] : memref<64xf32>

@@ -6,7 +6,7 @@
 // tests/backends/test_split_bindings.py runs a split kernel on wgpu (and as MSL) against numpy.
 
 // Splitting parts again composes: offsets stay relative to the original argument.
-// TWICE: "gpu.launch_func"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[W:.*]], %[[W]], %[[W]], %[[W]], %[[M:.*]], %[[M]], %[[M]], %[[M]], %[[M]], %{{.*}}, %{{.*}})
+// TWICE: gpu.launch_func @kernels::@gather blocks in (%{{.*}}) threads in (%{{.*}}) args(%[[W:[^ ]*]] : memref<64xi32>, %[[W]] : memref<64xi32>, %[[W]] : memref<64xi32>, %[[W]] : memref<64xi32>, %[[M:[^ ]*]] : memref<10x8xf32>, %[[M]] : memref<10x8xf32>, %[[M]] : memref<10x8xf32>, %[[M]] : memref<10x8xf32>, %[[M]] : memref<10x8xf32>, %{{.*}})
 // TWICE: rusty.binding_parts = [array<i64: 0, 0, 0, 64>, array<i64: 1, 0, 64, 64>, array<i64: 2, 0, 128, 64>, array<i64: 3, 0, 192, 64>, array<i64: 4, 1, 0, 64>, array<i64: 5, 1, 64, 64>, array<i64: 6, 1, 128, 64>, array<i64: 7, 1, 192, 64>, array<i64: 8, 1, 256, 64>]
 
 // A 256-byte word array (1-D: a row is one i32) becomes two parts of 32 words; a 10x8xf32
@@ -15,10 +15,9 @@
 // rusty.binding_parts records (argument, argument it is a part of, byte offset, byte size).
 // The dynamic %out is left alone.
 // CHECK-LABEL: func.func @step
-// CHECK:         "gpu.launch_func"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %[[W:.*]], %[[W]], %[[M:.*]], %[[M]], %[[M]], %{{.*}}, %{{.*}}) <{kernel = @kernels::@gather, operandSegmentSizes = array<i32: 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 7, 0>}>
-// CHECK:       "gpu.func"() <{function_type = (memref<32xi32>, memref<32xi32>, memref<4x8xf32>, memref<4x8xf32>, memref<2x8xf32>, memref<?xf32>, index) -> (), kernel}>
-// CHECK-NEXT:  ^bb0(%[[A0:.*]]: memref<32xi32>, %[[A1:.*]]: memref<32xi32>, %[[B0:.*]]: memref<4x8xf32>, %[[B1:.*]]: memref<4x8xf32>, %[[B2:.*]]: memref<2x8xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: index):
-// CHECK:         %[[I:.*]] = "gpu.thread_id"
+// CHECK:         gpu.launch_func @kernels::@gather blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) args(%[[W:[^ ]*]] : memref<64xi32>, %[[W]] : memref<64xi32>, %[[M:[^ ]*]] : memref<10x8xf32>, %[[M]] : memref<10x8xf32>, %[[M]] : memref<10x8xf32>, %{{.*}} : memref<?xf32>, %{{.*}} : index)
+// CHECK:       gpu.func @gather(%[[A0:[^:]*]]: memref<32xi32>, %[[A1:[^:]*]]: memref<32xi32>, %[[B0:[^:]*]]: memref<4x8xf32>, %[[B1:[^:]*]]: memref<4x8xf32>, %[[B2:[^:]*]]: memref<2x8xf32>, %{{.*}}: memref<?xf32>, %{{.*}}: index) kernel attributes {gpu.known_block_size = array<i32: 64, 1, 1>, rusty.binding_parts = [array<i64: 0, 0, 0, 128>, array<i64: 1, 0, 128, 128>, array<i64: 2, 1, 0, 128>, array<i64: 3, 1, 128, 128>, array<i64: 4, 1, 256, 64>]} {
+// CHECK:         %[[I:.*]] = gpu.thread_id
 // CHECK:         %[[C32:.*]] = arith.constant 32 : index
 // CHECK-NEXT:    %[[LO:.*]] = arith.cmpi ult, %[[I]], %[[C32]] : index
 // CHECK-NEXT:    %{{.*}} = scf.if %[[LO]] -> (i32) {
@@ -44,7 +43,7 @@
 // CHECK-NEXT:        %[[R2:.*]] = arith.subi %[[ROW]], %[[C8]] : index
 // CHECK-NEXT:        %{{.*}} = memref.load %[[B2]][%[[R2]], %{{.*}}] : memref<2x8xf32>
 // CHECK-NOT:     memref.load %{{.*}} : memref<64xi32>
-// CHECK:       sym_name = "gather", gpu.known_block_size = array<i32: 64, 1, 1>, rusty.binding_parts = [array<i64: 0, 0, 0, 128>, array<i64: 1, 0, 128, 128>, array<i64: 2, 1, 0, 128>, array<i64: 3, 1, 128, 128>, array<i64: 4, 1, 256, 64>]}
+// CHECK:         gpu.return
 
 // ABI:   "buffers": [
 // ABI-NEXT: {"binding": 0, "name": "a_p0", "arg_index": 0, "access": "read", "element_type": "i32", "shape": [32], "byte_range": [0, 128]},
@@ -90,10 +89,9 @@ builtin.module attributes {gpu.container_module} {
 
 // Nothing over the limit (a 128-byte weight, a dynamic activation): the module is unchanged.
 // CHECK-LABEL: func.func @small
-// CHECK:         "gpu.launch_func"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) <{kernel = @kernels::@copy, operandSegmentSizes = array<i32: 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 0>}>
-// CHECK:       "gpu.func"() <{function_type = (memref<32xf32>, memref<?xf32>) -> (), kernel}>
+// CHECK:         gpu.launch_func @kernels::@copy blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%{{.*}}, %{{.*}}, %{{.*}}) args(%{{.*}} : memref<32xf32>, %{{.*}} : memref<?xf32>)
+// CHECK:       gpu.func @copy(%{{.*}}: memref<32xf32>, %{{.*}}: memref<?xf32>) kernel attributes {gpu.known_block_size = array<i32: 32, 1, 1>} {
 // CHECK:         memref.load %{{.*}}[%{{.*}}] : memref<32xf32>
-// CHECK:       sym_name = "copy", gpu.known_block_size = array<i32: 32, 1, 1>} : () -> ()
 // CHECK-NOT:   rusty.binding_parts
 builtin.module attributes {gpu.container_module} {
   func.func @small(%w: memref<32xf32>, %x: memref<?xf32>) {

@@ -193,7 +193,7 @@ func.func @half(%x: memref<1x4xf16>, %y: memref<1x32xf16>, %z: memref<4x32xf32>)
 // CHECK-LABEL: func.func @lanes
 // CHECK:         } body {
 // CHECK-NEXT:    ^bb0(%[[A:.*]]: memref<?x8xf32>, %[[B:.*]]: memref<?x8xf32>):
-// CHECK-NEXT:      %[[ROW:.*]] = "gpu.block_id"
+// CHECK-NEXT:      %[[ROW:.*]] = gpu.block_id
 // CHECK:           %[[K0:.*]] = arith.muli
 // CHECK:           %[[V:.*]] = vector.load %[[A]][%[[ROW]], %[[K0]]] : memref<?x8xf32>, vector<4xf32>
 // CHECK-NOT:       memref.load
@@ -219,8 +219,8 @@ func.func @lanes(%x: memref<?x8xf32>, %y: memref<?x8xf32>) {
     tiled.yield %c1, %c1, %c1 : index, index, index
   } body {
   ^bb0(%a: memref<?x8xf32>, %b: memref<?x8xf32>):
-    %row = "gpu.block_id"() <{dimension = #gpu<dim x>}> : () -> index
-    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %row = gpu.block_id x
+    %t = gpu.thread_id x
     %c1 = arith.constant 1 : index
     %c2 = arith.constant 2 : index
     %c3 = arith.constant 3 : index
@@ -309,7 +309,7 @@ func.func @words(%w: memref<16xi32>, %y: memref<4xi32>) {
 // CHECK-NEXT:      memref.store %{{.*}}, %[[B]]
 // CHECK-NEXT:      %{{.*}} = memref.load %[[B]]
 // CHECK-NEXT:      %{{.*}} = memref.load
-// CHECK-NEXT:      "gpu.barrier"() : () -> ()
+// CHECK-NEXT:      gpu.barrier
 // CHECK-NEXT:      %{{.*}} = memref.load
 // CHECK:           memref.store
 // CHECK:           memref.store
@@ -324,8 +324,8 @@ func.func @kept(%x: memref<?x8xf32>, %z: memref<?x6xf32>, %y: memref<?x8xf32>, %
     tiled.yield %c1, %c1, %c1 : index, index, index
   } body {
   ^bb0(%a: memref<?x8xf32>, %e: memref<?x6xf32>, %b: memref<?x8xf32>, %o: memref<?x8xf32>):
-    %row = "gpu.block_id"() <{dimension = #gpu<dim x>}> : () -> index
-    %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %row = gpu.block_id x
+    %t = gpu.thread_id x
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %c2 = arith.constant 2 : index
@@ -338,7 +338,7 @@ func.func @kept(%x: memref<?x8xf32>, %z: memref<?x6xf32>, %y: memref<?x8xf32>, %
     memref.store %p0, %b[%row, %c1] : memref<?x8xf32>
     %q1 = memref.load %b[%row, %c2] : memref<?x8xf32>
     %r0 = memref.load %a[%row, %c0] : memref<?x8xf32>
-    "gpu.barrier"() : () -> ()
+    gpu.barrier
     %r1 = memref.load %a[%row, %c1] : memref<?x8xf32>
     %s0 = arith.addf %p1, %e0 : f32
     %s1 = arith.addf %e1, %q0 : f32
@@ -359,7 +359,7 @@ func.func @kept(%x: memref<?x8xf32>, %z: memref<?x6xf32>, %y: memref<?x8xf32>, %
 // arithmetic (both are in flight together). Loads, stores, constants and barriers keep their places.
 // CHECK-LABEL: func.func @sink
 // CHECK:         %[[X:.*]] = memref.load %[[A:.*]][%[[I:.*]]] : memref<8xf32>
-// CHECK-NEXT:    "gpu.barrier"() : () -> ()
+// CHECK-NEXT:    gpu.barrier
 // CHECK-NEXT:    %[[Y:.*]] = memref.load %{{.*}}[%[[I]]] : memref<8xf32>
 // CHECK-NEXT:    %[[M:.*]] = arith.mulf %[[X]], %[[X]] : f32
 // CHECK-NEXT:    %[[N:.*]] = arith.negf %[[M]] : f32
@@ -376,7 +376,7 @@ func.func @sink(%x: memref<8xf32>, %y: memref<8xf32>, %z: memref<8xf32>) {
     %v = memref.load %a[%i] : memref<8xf32>
     %m = arith.mulf %v, %v : f32
     %n = arith.negf %m : f32
-    "gpu.barrier"() : () -> ()
+    gpu.barrier
     %w = memref.load %b[%i] : memref<8xf32>
     %s = arith.addf %n, %w : f32
     memref.store %s, %c[%i] : memref<8xf32>

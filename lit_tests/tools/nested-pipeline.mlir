@@ -9,16 +9,14 @@
 // GPU-LABEL: func.func @host
 // GPU-NEXT: arith.addi
 // GPU-NEXT: arith.addi
-// GPU-LABEL: "gpu.func"
-// GPU-NEXT: ^bb0
+// GPU-LABEL: gpu.func @kernel
 // GPU-NEXT: %[[X:.*]] = arith.addi
 // GPU-NEXT: arith.muli %[[X]], %[[X]]
 
 // BOTH-LABEL: func.func @host
 // BOTH-NEXT: %[[H:.*]] = arith.addi
 // BOTH-NEXT: arith.muli %[[H]], %[[H]]
-// BOTH-LABEL: "gpu.func"
-// BOTH-NEXT: ^bb0
+// BOTH-LABEL: gpu.func @kernel
 // BOTH-NEXT: %[[K:.*]] = arith.addi
 // BOTH-NEXT: arith.muli %[[K]], %[[K]]
 

@@ -145,9 +145,34 @@ def test_mlir_opt_parses_the_compiled_levels(name: str, request: pytest.FixtureR
 def test_every_level_re_parses_in_both_forms(custom: bool, f16_model: Any) -> None:
     """Each level of the f16 model, printed in the custom or the generic form, parses back in rusty-opt and prints
     the same text again (about two minutes each: the later levels are 20k lines)."""
-    for level, text in _levels(f16_model, STAGES, custom=custom).items():
+    texts = _levels(f16_model, STAGES, custom=custom)
+    for level, text in texts.items():
         again = print_module(parse_module(build_registry().context(), SourceMap(level, text)), generic=not custom)
         assert again == text, f"level '{level}' ({'custom' if custom else 'generic'}) prints differently after a re-parse"
+    if custom:  # the gpu level in mlir-opt's custom syntax (its kernels' rgpu ops keep it from mlir-opt itself)
+        assert "gpu.launch_func @kernels::" in texts["split"] and ") kernel attributes {" in texts["split"]
+
+
+def test_mlir_opt_reads_the_custom_gpu_level_of_a_linalg_program() -> None:
+    """An upstream linalg.matmul through the default pipeline: its gpu level, printed in the custom form
+    (gpu.module, gpu.func ... kernel attributes {known_block_size}, gpu.launch_func ... args(...)), parses and
+    verifies in mlir-opt-22 (only rusty-ir's attributes, #rgpu.target and rusty.slot, need
+    --allow-unregistered-dialect)."""
+    text = (
+        "func.func @mm(%a: tensor<8x16xf32>, %b: tensor<16x12xf32>) -> tensor<8x12xf32> {\n"
+        "  %e = tensor.empty() : tensor<8x12xf32>\n  %z = arith.constant 0.0 : f32\n"
+        "  %f = linalg.fill ins(%z : f32) outs(%e : tensor<8x12xf32>) -> tensor<8x12xf32>\n"
+        "  %r = linalg.matmul ins(%a, %b : tensor<8x16xf32>, tensor<16x12xf32>) outs(%f : tensor<8x12xf32>) -> tensor<8x12xf32>\n"
+        "  func.return %r : tensor<8x12xf32>\n}\n"
+    )  # fmt: skip
+    registry = build_registry()
+    module = parse_module(registry.context(), SourceMap("mm", text))
+    for _, spec in CompileOptions().stages:
+        build_pipeline(registry, spec.replace("TARGET", "webgpu")).apply(registry.context(), module)
+    gpu_level = print_module(module)
+    assert "gpu.launch_func @kernels::" in gpu_level and ") kernel attributes {known_block_size = " in gpu_level
+    assert '"gpu.' not in gpu_level
+    assert _parse_upstream(mlir_opt(), gpu_level, "--allow-unregistered-dialect") == ""
 
 
 def test_upstream_kernels_round_trip_through_rusty_opt_into_mlir_opt() -> None:

@@ -1,21 +1,22 @@
 // RUN: rusty-opt %s | rusty-opt | filecheck %s
 // The gpu level as mlir-opt-22 prints it (this file is its output) parses, with upstream's kernel marker
-// (gpu.kernel) and inherent attributes (known_block_size, known_grid_size, upper_bound) kept; rusty-opt
-// prints the generic form, which parses back here and in mlir-opt-22 (to the same text as this file).
-// Kernels marked rusty-ir's way (the `kernel` property, gpu.known_block_size): ops.mlir.
+// (gpu.kernel) and inherent attributes (known_block_size, known_grid_size, upper_bound) kept, and prints back
+// the same way (mlir-opt-22 reads it: test_mlir_opt_interop.py). Kernels marked rusty-ir's old way (the `kernel`
+// property, gpu.known_block_size): ops.mlir.
 
-// CHECK:      "gpu.module"() <{sym_name = "kernels"}> ({
-// CHECK-NEXT:   "gpu.func"() <{function_type = (f32) -> f32}> ({
-// CHECK:          "gpu.return"(%{{.*}}) : (f32) -> ()
-// CHECK-NEXT:   }) {sym_name = "helper"} : () -> ()
-// CHECK-NEXT:   "gpu.func"() <{function_type = (memref<?xf32>) -> (), known_block_size = array<i32: 32, 2, 1>, known_grid_size = array<i32: 4, 1, 1>}> ({
-// CHECK:          "gpu.thread_id"() <{dimension = #gpu<dim x>, upper_bound = 32 : index}> : () -> index
-// CHECK:          "gpu.block_id"() <{dimension = #gpu<dim z>}> : () -> index
-// CHECK:          "gpu.barrier"() : () -> ()
-// CHECK:        }) {sym_name = "fill", gpu.kernel} : () -> ()
-// CHECK-NEXT: }) {note = "upstream"} : () -> ()
-// CHECK:      "gpu.launch_func"(%{{.*}}) <{kernel = @kernels::@fill, operandSegmentSizes = array<i32: 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0>}> : (index, index, index, index, index, index, i32, memref<?xf32>) -> ()
-// CHECK:      "gpu.launch_func"(%{{.*}}) <{kernel = @kernels::@fill, operandSegmentSizes = array<i32: 0, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0>}> : (i64, i64, i64, i64, i64, i64, memref<?xf32>) -> ()
+// CHECK:      gpu.module @kernels attributes {note = "upstream"} {
+// CHECK-NEXT:   gpu.func @helper(%arg0: f32) -> f32 {
+// CHECK-NEXT:     gpu.return %arg0 : f32
+// CHECK-NEXT:   }
+// CHECK-NEXT:   gpu.func @fill(%arg0: memref<?xf32>) kernel attributes {known_block_size = array<i32: 32, 2, 1>, known_grid_size = array<i32: 4, 1, 1>} {
+// CHECK-NEXT:     %thread_id_x = gpu.thread_id x upper_bound 32
+// CHECK:          gpu.block_id z
+// CHECK:          gpu.barrier
+// CHECK:          gpu.return
+// CHECK-NEXT:   }
+// CHECK-NEXT: }
+// CHECK:      gpu.launch_func @kernels::@fill blocks in (%c4, %c1, %c1) threads in (%c32, %c2, %c1) dynamic_shared_memory_size %arg1 args(%arg0 : memref<?xf32>)
+// CHECK:      gpu.launch_func @kernels::@fill blocks in (%c1_i64, %c1_i64, %c1_i64) threads in (%c1_i64, %c1_i64, %c1_i64) : i64 args(%arg0 : memref<?xf32>)
 
 module attributes {gpu.container_module} {
   gpu.module @kernels attributes {note = "upstream"} {

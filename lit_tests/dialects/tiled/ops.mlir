@@ -13,7 +13,7 @@
 // CHECK-NEXT:      tiled.yield %[[GX]], %[[C1]], %[[C1]] : index, index, index
 // CHECK-NEXT:    } body {
 // CHECK-NEXT:    ^{{.*}}(%[[A:.*]]: memref<?xf32>, %[[B:.*]]: memref<?xf32>, %{{.*}}: index):
-// CHECK-NEXT:      %[[I:.*]] = "gpu.global_id"() <{dimension = #gpu<dim x>}> : () -> index
+// CHECK-NEXT:      %[[I:.*]] = gpu.global_id x
 // CHECK-NEXT:      %[[V:.*]] = memref.load %[[A]][%[[I]]] : memref<?xf32>
 // CHECK-NEXT:      memref.store %[[V]], %[[B]][%[[I]]] : memref<?xf32>
 // CHECK-NEXT:      tiled.yield
@@ -27,7 +27,7 @@ func.func @scale(%x: memref<?xf32>, %y: memref<?xf32>, %n: index) {
     tiled.yield %gx, %c1, %c1 : index, index, index
   } body {
   ^bb0(%a: memref<?xf32>, %b: memref<?xf32>, %m: index):
-    %i = "gpu.global_id"() <{dimension = #gpu<dim x>}> : () -> index
+    %i = gpu.global_id x
     %v = memref.load %a[%i] : memref<?xf32>
     memref.store %v, %b[%i] : memref<?xf32>
     tiled.yield
