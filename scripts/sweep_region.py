@@ -14,7 +14,7 @@ the largest difference from the heuristic's outputs.
 
 ``--few N,...`` times speculative decoding's verification steps instead: steps of N tokens through a contraction
 region's single-token version (the gemv) alone, the heuristic's and its variants with ``workgroup_tile[0]`` tokens
-per workgroup (``--per-workgroup``) and each ``--math``: the weights are read once per workgroup, so more tokens
+per workgroup (``--per-workgroup``), each ``--rows`` and ``--math``: the weights are read once per workgroup, so more tokens
 per workgroup read them fewer times, against more registers and, with dp4a, more workgroup memory.
 """
 
@@ -79,6 +79,7 @@ def main() -> int:
     ap.add_argument("--few", help="verification steps of these token counts through the gemv alone (comma-separated)")
     ap.add_argument("--per-workgroup", default="1,2,4,8", help="--few: tokens per workgroup of the variants")
     ap.add_argument("--math", default="dp4a,f32", help="--few: the variants' math")
+    ap.add_argument("--rows", default="2,4", help="--few: the variants' rows per invocation (thread_tile)")
     args = ap.parse_args()
     device = profiling_device()
     target = TARGETS[target_for_adapter(device.info)]
@@ -156,8 +157,10 @@ def sweep_few(module: ModuleOp, host: HostScalars, target, args: argparse.Namesp
             print(f"region {label} has no gemv version", file=sys.stderr)
             return 1
         bench = RegionBenchmark(region, target)
-        variants = [single] + [single.replace(workgroup_tile=[t, single.config.workgroup_tile[1]], math=m)
-                               for m in args.math.split(",") for t in map(int, args.per_workgroup.split(","))]
+        groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
+        variants = [single] + [single.replace(workgroup_tile=[t, groups * r], thread_tile=[r], math=m)
+                               for m in args.math.split(",") for t in map(int, args.per_workgroup.split(","))
+                               for r in map(int, args.rows.split(","))]
         variants = list(dict.fromkeys(variants))
         uploads: dict[int, list] = {}  # per step size: the argument copies, shared by the variants
         for cand in variants:

@@ -275,7 +275,10 @@ class RegionOp(IRDLOperation):
     ``label`` names the kernel; ``config`` (set by ``tune-workgroups``) says how
     to lower it, and ``single_token_config``, when present, how to lower the
     version that runs steps of one token (decode): the region then becomes
-    both kernels under a host ``scf.if`` on the step's token count. The ops in the body still have tensor semantics; values that
+    both kernels under a host ``scf.if`` on the step's token count.
+    ``few_token_config``, when present beside it, lowers steps of 2 to
+    ``GEMV_STEP_TOKENS`` tokens (speculative verification) instead of the
+    single-token one: three versions. The ops in the body still have tensor semantics; values that
     are memrefs (KV cache buffers) are read or written in place.
 
     Pipeline: made by ``form-dispatches``; consumed by ``convert-dispatch-to-tiled``.
@@ -293,6 +296,7 @@ class RegionOp(IRDLOperation):
     label = prop_def(StringAttr)
     config = opt_prop_def(LoweringConfigAttr)
     single_token_config = opt_prop_def(LoweringConfigAttr)
+    few_token_config = opt_prop_def(LoweringConfigAttr)
     args = var_operand_def()
     outputs = var_result_def()
     body = region_def("single_block")

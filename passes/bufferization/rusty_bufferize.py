@@ -260,6 +260,8 @@ class _FunctionBufferizer:
         new = RegionOp(region.label.data, [*region.args, *outs], [], Rewriter.move_region_contents_to_new_regions(region.body), region.config)
         if region.single_token_config is not None:
             new.single_token_config = region.single_token_config
+        if region.few_token_config is not None:
+            new.few_token_config = region.few_token_config
         new.attributes.update(region.attributes)
         Rewriter.insert_op(new, InsertPoint.before(region))
         for result, out in zip(region.outputs, outs):

@@ -115,9 +115,10 @@ def single_version_tokens(single: LoweringConfigAttr) -> int:
 
 
 def lower_region(region: RegionOp, target: TargetDescription) -> None:
-    """Replace one region by its kernel(s); with a ``single_token_config`` by a host ``scf.if`` on the step's
-    token count (``step_tokens``): the single-token kernels for steps of up to ``single_version_tokens`` tokens,
-    the general ones otherwise."""
+    """Replace one region by its kernel(s); with a ``single_token_config`` by host ``scf.if``s on the step's
+    token count (``step_tokens``): the single-token kernels for steps of up to ``single_version_tokens`` tokens
+    (with a ``few_token_config``: for one token, and the few-token kernels up to ``GEMV_STEP_TOKENS``), the
+    general ones otherwise."""
     config = region.config
     if config is None:
         raise RustyError(f"dispatch region '{region.label.data}' has no lowering config (run tune-workgroups first)", region)
@@ -128,13 +129,25 @@ def lower_region(region: RegionOp, target: TargetDescription) -> None:
     if single is None:
         _lower(region, config, target, b)
     else:
-        tokens = step_tokens(b, region_ops(region), dict(zip(region.block.args, region.args)))
-        blocks = [Block(), Block()]
-        for block, c in zip(blocks, (single, config)):
-            _lower(region, c, target, IRBuilder(block))
-            block.add_op(scf.YieldOp())
-        b.insert(scf.IfOp(b.cmpi("ule", tokens, b.index(single_version_tokens(single))), [], Region(blocks[0]), Region(blocks[1])))
+        few = region.few_token_config
+        versions = [(1, single), (GEMV_STEP_TOKENS, few)] if few is not None else [(single_version_tokens(single), single)]
+        _select(region, versions, config, target, b, step_tokens(b, region_ops(region), dict(zip(region.block.args, region.args))))
     Rewriter.erase_op(region)
+
+
+def _select(region: RegionOp, versions: list[tuple[int, LoweringConfigAttr]], config: LoweringConfigAttr, target: TargetDescription,
+            b: IRBuilder, tokens: SSAValue) -> None:  # fmt: skip
+    """``scf.if tokens <= most`` of the first (most, config) version, else the next ones', else ``config``'s."""
+    (most, first), rest = versions[0], versions[1:]
+    blocks = [Block(), Block()]
+    _lower(region, first, target, IRBuilder(blocks[0]))
+    if rest:
+        _select(region, rest, config, target, IRBuilder(blocks[1]), tokens)
+    else:
+        _lower(region, config, target, IRBuilder(blocks[1]))
+    for block in blocks:
+        block.add_op(scf.YieldOp())
+    b.insert(scf.IfOp(b.cmpi("ule", tokens, b.index(most)), [], Region(blocks[0]), Region(blocks[1])))
 
 
 @dataclass(frozen=True)
@@ -154,7 +167,9 @@ class ConvertDispatchToTiledPass(ModulePass):
     materialized element by element where their values are needed. A region
     with a ``single_token_config`` becomes both versions under a host
     ``scf.if`` on the step's tokens (a gemv for steps of up to
-    ``GEMV_STEP_TOKENS``, other single-token versions for one token); split-KV attention is two kernels sharing
+    ``GEMV_STEP_TOKENS``, other single-token versions for one token), and
+    with a ``few_token_config`` too, three (one token, up to
+    ``GEMV_STEP_TOKENS``, more); split-KV attention is two kernels sharing
     a host ``memref.alloc``. Configs beyond the module's target
     (``#rgpu.target``) are located errors. Pre-conditions: ``attach-target``,
     ``tune-workgroups`` and ``rusty-bufferize`` have run.

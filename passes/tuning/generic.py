@@ -244,6 +244,18 @@ def attention_configs(root: AttentionOp, target: TargetDescription) -> tuple[Low
     return LoweringConfigAttr("attention", [wg, 1, 1], reduction_tile=wg), single
 
 
+def few_token_config(ops: Sequence[Operation], target: TargetDescription, single: LoweringConfigAttr | None) -> LoweringConfigAttr | None:
+    """The version for steps of 2 to ``GEMV_STEP_TOKENS`` tokens (speculative verification) where it should differ
+    from the single-token one ``single``, else None: a dp4a gemv that took fewer than ``GEMV_ROWS`` rows per
+    invocation, to keep every multiprocessor busy on one token, gets ``GEMV_ROWS`` back, since a step's tokens
+    multiply its workgroups (at 5 tokens on an H200, llama3-8b's qkv 26.4 -> 19.7 µs, o 13.6 -> 11.3, down
+    55.2 -> 44.1; BENCHMARKS.md, issue 15)."""
+    if single is None or single.strategy != "gemv" or single.config.thread_tile[0] >= GEMV_ROWS:
+        return None
+    groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
+    return single.replace(workgroup_tile=[single.config.workgroup_tile[0], groups * GEMV_ROWS], thread_tile=[GEMV_ROWS])
+
+
 def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tuple[LoweringConfigAttr, LoweringConfigAttr | None]:
     """(config, single-token config or None) of a region's ops."""
     strategy = region_strategy(list(ops))
@@ -267,4 +279,4 @@ def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tupl
     return LoweringConfigAttr(strategy, [threads, 1, 1]), None
 
 
-__all__ = ["contraction_weights", "default_configs", "gemm_config", "gemm_tiles", "gemv_config"]
+__all__ = ["contraction_weights", "default_configs", "few_token_config", "gemm_config", "gemm_tiles", "gemv_config"]

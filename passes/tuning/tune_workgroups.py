@@ -14,7 +14,7 @@ from rusty_ir.dialects.dispatch import RegionOp
 from rusty_ir.dialects.dispatch.ops import region_ops
 from rusty_ir.dialects.gpu.attrs import module_target
 from rusty_ir.errors import RustyError
-from rusty_ir.passes.tuning.generic import default_configs
+from rusty_ir.passes.tuning.generic import default_configs, few_token_config
 from rusty_ir.passes.tuning.signature import load_tuned, region_signature
 
 
@@ -25,7 +25,8 @@ class TuneWorkgroupsPass(ModulePass):
     Matches: every ``dispatch.region``. Produces: the same regions with
     ``config = #dispatch.lowering_config<...>`` and, for regions over tokens
     (contractions, attention), ``single_token_config`` for the version that
-    runs one-token steps; nothing is lowered. The configs are the heuristic's
+    runs one-token steps and, where it differs, ``few_token_config`` for
+    steps of a few (``generic.few_token_config``); nothing is lowered. The configs are the heuristic's
     for the module's target (``generic.default_configs``, ``#rgpu.target``),
     or, with ``configs``, the ones a measured search stored for regions of
     the same signature (``rusty_ir.tuning``: measurement runs in the driver, the
@@ -60,10 +61,12 @@ class TuneWorkgroupsPass(ModulePass):
                 if entry is not None:
                     config, single = entry
             region.config = config
-            if single is not None:
-                region.single_token_config = single
-            elif region.single_token_config is not None:
-                del region.properties["single_token_config"]
+            few = few_token_config(ops, target, single)
+            for name, value in (("single_token_config", single), ("few_token_config", few)):
+                if value is not None:
+                    region.properties[name] = value
+                else:
+                    region.properties.pop(name, None)
 
     def _tuned(self) -> dict:
         if not self.configs:
