@@ -1,7 +1,7 @@
 // RUN: rusty-opt %s -p demo-reciprocal-div | filecheck %s
 
 // Inside kernels, x / 64 becomes x * 0.015625; x / 3 (inexact) and the host's division stay.
-// CHECK-LABEL: "gpu.func"
+// CHECK-LABEL: gpu.func @scale
 // CHECK:         %[[R:.*]] = arith.constant 1.562500e-02 : f32
 // CHECK:         %[[Y:.*]] = arith.mulf %{{.*}}, %[[R]] : f32
 // CHECK:         arith.divf %[[Y]], %{{.*}} : f32
