@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from rusty_ir.errors import Diagnostic, RustyError, printable
 from rusty_ir.outputs import write_file
@@ -30,7 +31,7 @@ class ToolArgumentParser(argparse.ArgumentParser):
     """An argument parser whose mistakes are one ``<tool>: error: ...`` line and exit status 1 (through
     ``run_tool``), not a usage block."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise RustyError(f"{message} ({self.prog} --help lists the flags)")
 
 

@@ -322,7 +322,7 @@ def _pass_names(flag: str, values: list[str], registry: Registry) -> set[str]:
 
 def _names(passes: Sequence[ModulePass]) -> list[str]:
     """The names of ``passes``, those inside nested groups (``func.func(cse)``) included."""
-    return [n for p in passes for n in (_names(p.passes) if hasattr(p, "anchor") else [p.name])]  # type: ignore[attr-defined]
+    return [n for p in passes for n in (_names(p.passes) if hasattr(p, "anchor") else [p.name])]  # type: ignore[attr-defined]  # a NestedPass (built at run time) has .passes
 
 
 def main(argv: Sequence[str] | None = None) -> int:

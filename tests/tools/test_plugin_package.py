@@ -115,7 +115,7 @@ def test_stages_of_a_pipeline_and_its_mistakes() -> None:
         ({"insert_after": "gpu=cse"}, "insert_after must be a list"),
     ):
         with pytest.raises(RustyError, match=None) as err:
-            CompileOptions(**bad)  # type: ignore[arg-type]
+            CompileOptions(**bad)  # type: ignore[arg-type]  # deliberately bad values
         assert message in str(err.value), str(err.value)
     with pytest.raises(RustyError, match="stage 'no-such-pass': unknown pass 'no-such-pass'"):
         check_pipeline(CompileOptions(insert_after=("gpu=no-such-pass",)))
