@@ -177,8 +177,10 @@ def context_length_for(model: Any, requested: int | None) -> int:
     the model's own capped at ``DEFAULT_CONTEXT_CAP``."""
     limit = model.config.context_length
     if requested is not None and limit and requested > limit:
-        raise RustyError(f"the context length {requested} is past what the model was trained for ({limit} positions): "
-                         f"give --context-length {limit} or less")
+        raise RustyError(
+            f"the context length {requested} is past what the model was trained for ({limit} positions): "
+            f"give --context-length {limit} or less"
+        )
     return requested or min(limit or DEFAULT_CONTEXT_CAP, DEFAULT_CONTEXT_CAP)
 
 

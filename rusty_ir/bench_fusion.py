@@ -317,6 +317,7 @@ def compile_variant(ir: str, fused: bool, target: str) -> tuple[str, Schedule, f
 
 # --- running a schedule's function ------------------------------------------------------------
 
+
 @dataclass
 class _Value:
     """A buffer value of the host function: which device buffer, and the bytes the value spans."""
@@ -448,7 +449,9 @@ class _Program:
             written = sum(v.nbytes for v, b in zip(values, iface.buffers, strict=True) if b.access != "read")
             self.dispatches.append(_Dispatch(step.kernel, bound, grid, read, written))
 
-    def encode(self, encoder: wgpu.GPUCommandEncoder, timestamps: tuple[wgpu.GPUQuerySet, int] | None = None, only: int | None = None) -> None:
+    def encode(
+        self, encoder: wgpu.GPUCommandEncoder, timestamps: tuple[wgpu.GPUQuerySet, int] | None = None, only: int | None = None
+    ) -> None:
         """One compute pass with every dispatch (or only dispatch ``only``), timestamps at its start and end."""
         kwargs: dict[str, object] = {}
         if timestamps is not None:
@@ -569,7 +572,10 @@ def run_variant(device: Any, case: Case, fused: bool, target: str, opts: FusionO
     wgsl, schedule, seconds = compile_variant(case.ir, fused, target)
     prog = _Program.load(device, wgsl, schedule, case.inputs, case.weights, case.out_shape)
     try:
-        _note(progress, f"{case.name}: timing {label} ({len(prog.dispatches)} dispatch{'es' if len(prog.dispatches) > 1 else ''}, {opts.warmup} warm-up + {opts.repeats} runs)")
+        _note(
+            progress,
+            f"{case.name}: timing {label} ({len(prog.dispatches)} dispatch{'es' if len(prog.dispatches) > 1 else ''}, {opts.warmup} warm-up + {opts.repeats} runs)",
+        )
         timing = time_program(prog, opts.repeats, opts.warmup, timestamps)
         out = prog.read_output(case.out_shape)
     finally:
@@ -588,8 +594,16 @@ def run_variant(device: Any, case: Case, fused: bool, target: str, opts: FusionO
         "bytes_written": written,
         "bytes_moved": read + written,
         "gb_per_s": (read + written) / timing["seconds"] / 1e9 if timing["seconds"] > 0 else None,
-        "by_dispatch": [{"kernel": d.kernel, "grid": list(d.grid), "bytes_read": d.read_bytes, "bytes_written": d.written_bytes,
-                         "seconds": per[i] if per else None} for i, d in enumerate(prog.dispatches)],
+        "by_dispatch": [
+            {
+                "kernel": d.kernel,
+                "grid": list(d.grid),
+                "bytes_read": d.read_bytes,
+                "bytes_written": d.written_bytes,
+                "seconds": per[i] if per else None,
+            }
+            for i, d in enumerate(prog.dispatches)
+        ],
         "dtypes": case.dtypes,
         "timing_note": timing["note"],
         "correctness": _verdict(err, OURS_REL_TOL),
@@ -604,7 +618,9 @@ def import_torch() -> Any:
     try:
         import torch
     except ImportError:
-        raise RustyError("--vs-torch needs PyTorch, which is not installed (pip install torch); it is not a dependency of rusty-ir") from None
+        raise RustyError(
+            "--vs-torch needs PyTorch, which is not installed (pip install torch); it is not a dependency of rusty-ir"
+        ) from None
     return torch
 
 

@@ -127,8 +127,7 @@ class CompileOptions:
             raise RustyError(f"unknown kernel language '{self.language}' (known: {', '.join(KERNEL_FILES)})")
         if self.language == "msl" and self.target != "apple":
             raise RustyError(
-                f"MSL kernels run on Apple GPUs and are tuned for the 'apple' target, not '{self.target}' "
-                "(rusty compile --target msl)"
+                f"MSL kernels run on Apple GPUs and are tuned for the 'apple' target, not '{self.target}' (rusty compile --target msl)"
             )
         for name in ("insert_after", "insert_before"):  # lists (the API, JSON) count as the tuples they are
             value = getattr(self, name)
@@ -442,7 +441,14 @@ def cache_key(model: Any, options: CompileOptions, adapter: str) -> str:
     """The model's content (``model_fingerprint``), options, pipeline, compiler sources, the installed plugins
     (``installed_plugins``: names, versions and sources) and adapter."""
     plugins = json.dumps(installed_plugins(), sort_keys=True)
-    parts = [model_fingerprint(model), json.dumps(asdict(options), sort_keys=True), options.pipeline, compiler_fingerprint(), plugins, adapter]
+    parts = [
+        model_fingerprint(model),
+        json.dumps(asdict(options), sort_keys=True),
+        options.pipeline,
+        compiler_fingerprint(),
+        plugins,
+        adapter,
+    ]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:24]
 
 
@@ -486,9 +492,7 @@ class CompileResult:
     folder: Path | None
 
 
-def quantized_weights(
-    templates: Mapping[str, str], weights: Mapping[str, TensorView], *, keep: bool = False
-) -> Mapping[str, TensorView]:
+def quantized_weights(templates: Mapping[str, str], weights: Mapping[str, TensorView], *, keep: bool = False) -> Mapping[str, TensorView]:
     """``weights`` as the quantize-weights pass retyped them: ``{name or blk.{} template: scheme}`` quantized on read
     (``keep``: each tensor once, kept; for the reference interpreter, which reads weights at every step)."""
     if not templates:

@@ -93,9 +93,7 @@ class ReferenceBackend:
 
     name = "reference"
 
-    def __init__(
-        self, module: Any, weights: Mapping[str, TensorView], context_length: int, *, keep_logits: bool = False
-    ) -> None:
+    def __init__(self, module: Any, weights: Mapping[str, TensorView], context_length: int, *, keep_logits: bool = False) -> None:
         from rusty_ir.dialects.transformer.interp import ReferenceInterpreter  # xDSL only when used
 
         if context_length <= 0:
@@ -229,8 +227,7 @@ def check_fits(prompt_tokens: int, max_tokens: int, context_length: int) -> None
     # we still ask for prompt + max_tokens so that the rule is easy to state.
     if prompt_tokens + max_tokens > context_length:
         raise RustyError(
-            f"prompt of {prompt_tokens} tokens + {max_tokens} new tokens exceeds the context length "
-            f"{context_length} (--context-length)"
+            f"prompt of {prompt_tokens} tokens + {max_tokens} new tokens exceeds the context length {context_length} (--context-length)"
         )
 
 

@@ -92,8 +92,9 @@ class SourceMap:
             self._lines = self.text.split("\n")
         return self._lines[index] if 0 <= index < len(self._lines) else None
 
-    def diagnostic(self, message: str, line: int | None = None, col: int | None = None, severity: str = "error",
-                   notes: list[Diagnostic] | None = None) -> Diagnostic:
+    def diagnostic(
+        self, message: str, line: int | None = None, col: int | None = None, severity: str = "error", notes: list[Diagnostic] | None = None
+    ) -> Diagnostic:
         """A diagnostic at ``line``:``col`` of this input, with that line as its snippet."""
         snippet = self.line_text(line) if line is not None else None
         return Diagnostic(message, self.name, line, col, severity, snippet, notes or [])
@@ -267,7 +268,11 @@ class _Dominance:
         for op in module.walk():
             for i, operand in enumerate(op.operands):
                 if not self._dominates(operand, op):
-                    what = "a block argument" if isinstance(operand, BlockArgument) else f"the result of '{cast(Operation, operand.owner).name}'"
+                    what = (
+                        "a block argument"
+                        if isinstance(operand, BlockArgument)
+                        else f"the result of '{cast(Operation, operand.owner).name}'"
+                    )
                     err = _op_diagnostic(op, f"operand #{i} ({what}) is used before it is defined, or outside its scope",
                                          source, stage)  # fmt: skip
                     definer = operand.owner if isinstance(operand.owner, Operation) else operand.owner.parent_op()
@@ -328,8 +333,9 @@ def located(op: Operation | None, message: str, source: SourceMap | None, severi
     return _op_diagnostic(op, "", source, "", severity=severity, text=message)
 
 
-def _op_diagnostic(op: Operation, message: str, source: SourceMap | None, stage: str, severity: str = "error",
-                   text: str | None = None) -> Diagnostic:
+def _op_diagnostic(
+    op: Operation, message: str, source: SourceMap | None, stage: str, severity: str = "error", text: str | None = None
+) -> Diagnostic:
     """``'op.name' op <message>`` at the op (``text``: the whole message, as given)."""
     loc = source.locate(op) if source else None
     prefix = f"after {stage}: " if stage else ""

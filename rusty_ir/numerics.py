@@ -209,4 +209,3 @@ def _out_buffer(ty: Attribute) -> np.ndarray:
     shape = [d if d >= 0 else DYNAMIC_SIZE for d in ty.get_shape()]
     dtype = np.int32 if isinstance(ty.element_type, IntegerType) else np.float32
     return np.zeros(shape, dtype)
-

@@ -59,9 +59,7 @@ def check_output_folder(folder: Path, owned: frozenset[str]) -> None:
     others = sorted(p.name for p in folder.iterdir() if p.name not in owned) if folder.exists() else []
     if others:
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-        raise RustyError(
-            f"will not write into '{folder}': it holds files this command did not write ({shown}); give a new or empty folder"
-        )
+        raise RustyError(f"will not write into '{folder}': it holds files this command did not write ({shown}); give a new or empty folder")
 
 
 def _regular_target(path: Path) -> tuple[Path, int | None]:

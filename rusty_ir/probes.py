@@ -96,7 +96,9 @@ def measure_read_bandwidth(device: Any, nbytes: int | None = None, reads: int = 
     dev = device.device
     src = device.empty(nbytes, label="bench.read.src")
     sink = device.empty(16, label="bench.read.sink")
-    pipeline = dev.create_compute_pipeline(layout="auto", compute={"module": device.compile(_READ_KERNEL, label="bench.read"), "entry_point": "main"})
+    pipeline = dev.create_compute_pipeline(
+        layout="auto", compute={"module": device.compile(_READ_KERNEL, label="bench.read"), "entry_point": "main"}
+    )
     group = dev.create_bind_group(layout=pipeline.get_bind_group_layout(0),
                                   entries=[{"binding": 0, "resource": {"buffer": src}}, {"binding": 1, "resource": {"buffer": sink}}])  # fmt: skip
     workgroups = min(4096, -(-nbytes // (16 * 256)))

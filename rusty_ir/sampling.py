@@ -104,7 +104,11 @@ class SamplingParams:
             ("repetition_penalty", _finite(self.repetition_penalty) and self.repetition_penalty > 0, "a number > 0 (1 = off)"),
             ("presence_penalty", _finite(self.presence_penalty), "a finite number (0 = off)"),
             ("frequency_penalty", _finite(self.frequency_penalty), "a finite number (0 = off)"),
-            ("penalty_last_n", _whole(self.penalty_last_n) and 0 <= self.penalty_last_n <= MAX_PENALIZED, f"a whole number in 0..{MAX_PENALIZED}"),
+            (
+                "penalty_last_n",
+                _whole(self.penalty_last_n) and 0 <= self.penalty_last_n <= MAX_PENALIZED,
+                f"a whole number in 0..{MAX_PENALIZED}",
+            ),
             ("seed", self.seed is None or (_whole(self.seed) and 0 <= self.seed < 2**64), "a whole number in 0..2**64-1"),
         )
         for name, ok, wanted in checks:

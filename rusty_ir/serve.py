@@ -246,7 +246,9 @@ def make_app(engine: Engine) -> Any:
         return JSONResponse(err.body(), status_code=err.status)
 
     async def models(_request: Request) -> JSONResponse:
-        return JSONResponse({"object": "list", "data": [{"id": engine.name, "object": "model", "created": created, "owned_by": "rusty-ir"}]})
+        return JSONResponse(
+            {"object": "list", "data": [{"id": engine.name, "object": "model", "created": created, "owned_by": "rusty-ir"}]}
+        )
 
     device = getattr(engine.model.backend, "device", None)
     adapter = (device.info.get("device") or device.info.get("description")) if device is not None else engine.model.backend.name
@@ -279,7 +281,9 @@ def make_app(engine: Engine) -> Any:
             return error(err)
         ident = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex[:24]}"
         if stream:
-            return StreamingResponse(_sse(job, events, chat, ident, engine.name, bool(options.get("include_usage"))), media_type="text/event-stream")
+            return StreamingResponse(
+                _sse(job, events, chat, ident, engine.name, bool(options.get("include_usage"))), media_type="text/event-stream"
+            )
         return await _whole(request, job, events, chat, ident, engine.name)
 
     async def chat_completions(request: Request) -> Any:
@@ -426,4 +430,3 @@ def serve_main(args: argparse.Namespace, options: LoadOptions) -> int:
 
 
 __all__ = ["Engine", "Job", "RequestError", "make_app", "require_stack", "serve_main", "served_name"]
-

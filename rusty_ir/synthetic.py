@@ -107,9 +107,7 @@ def cached_name(shape: str, quant: str, seed: int = 0) -> str:
     return f"{shape}.{quant}.seed{seed}.v{FORMAT_VERSION}.gguf"
 
 
-def synthetic_model_path(
-    shape: str, quant: str, seed: int = 0, cache_dir: str | Path | None = None, progress=None
-) -> tuple[Path, bool]:
+def synthetic_model_path(shape: str, quant: str, seed: int = 0, cache_dir: str | Path | None = None, progress=None) -> tuple[Path, bool]:
     """The cached synthetic GGUF of ``shape``/``quant``/``seed``, written first if missing; (path, cache hit)."""
     shape_of(shape)
     check_quant(quant)

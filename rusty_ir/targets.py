@@ -59,8 +59,12 @@ class TargetDescription:
         return replace(
             self,
             max_invocations=min(self.max_invocations, limits.get("max-compute-invocations-per-workgroup", self.max_invocations)),
-            max_workgroup_memory=min(self.max_workgroup_memory, limits.get("max-compute-workgroup-storage-size", self.max_workgroup_memory)),
-            max_workgroups_per_dim=min(self.max_workgroups_per_dim, limits.get("max-compute-workgroups-per-dimension", self.max_workgroups_per_dim)),
+            max_workgroup_memory=min(
+                self.max_workgroup_memory, limits.get("max-compute-workgroup-storage-size", self.max_workgroup_memory)
+            ),
+            max_workgroups_per_dim=min(
+                self.max_workgroups_per_dim, limits.get("max-compute-workgroups-per-dimension", self.max_workgroups_per_dim)
+            ),
             subgroup_size=self.subgroup_size if "subgroup" in features else 0,
             f16=self.f16 and "shader-f16" in features,
         )

@@ -33,8 +33,11 @@ def fix_linalg_generic() -> None:
         plain = parser.parse_comma_separated_list
 
         def results_list(delimiter: Parser.Delimiter, element: Any, context_msg: str = "") -> list[Any]:
-            if (delimiter is Parser.Delimiter.NONE and element == parser.parse_attribute
-                    and parser._current_token.kind is MLIRTokenKind.L_PAREN):  # the next token
+            if (
+                delimiter is Parser.Delimiter.NONE
+                and element == parser.parse_attribute
+                and parser._current_token.kind is MLIRTokenKind.L_PAREN
+            ):  # the next token
                 delimiter = Parser.Delimiter.PAREN
             return plain(delimiter, element, context_msg)
 

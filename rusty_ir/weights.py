@@ -367,9 +367,7 @@ def check_quantizable(name: str, source: Scheme, shape: tuple[int, ...], target:
     if source.quantized:
         raise ValueError(f"weight '{name}' is already quantized ({source.name}); only f32, f16 and bf16 weights can be quantized")
     if shape[-1] % target.block:
-        raise ValueError(
-            f"weight '{name}' has rows of {shape[-1]} elements, not a multiple of {target.name}'s block of {target.block}"
-        )
+        raise ValueError(f"weight '{name}' has rows of {shape[-1]} elements, not a multiple of {target.name}'s block of {target.block}")
 
 
 def plan_from_templates(templates: Mapping[str, str], store: Mapping[str, TensorView]) -> dict[str, Scheme]:

@@ -19,7 +19,10 @@ def run_once(model: list[str], cache: str) -> dict:
     start = time.perf_counter()
     out = subprocess.run(
         ["rusty", "run", *model, "--json", "--max-tokens", "1", "--prompt", "Hi"],
-        capture_output=True, text=True, check=True, env={**os.environ, "RUSTY_CACHE_DIR": cache},
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "RUSTY_CACHE_DIR": cache},
     )
     wall = time.perf_counter() - start
     report = json.loads(out.stdout)

@@ -83,5 +83,6 @@ def main() -> None:
             "tokens_match_first_setting": ids[i] == ids[0],
         }))  # fmt: skip
 
+
 if __name__ == "__main__":
     main()

@@ -264,7 +264,9 @@ def main() -> int:
             if verdict == "ok" and mutation.detectable and command[0] == "run":
                 if fingerprint(command, r) != baseline[(name, command[3], "--chat" in command)]:
                     verdict = "silently-wrong"
-            cases.append(Case("checkpoint", Mutation(mutation.kind, f"{name}: {mutation.detail}", mutation.detectable), command, r, verdict))
+            cases.append(
+                Case("checkpoint", Mutation(mutation.kind, f"{name}: {mutation.detail}", mutation.detectable), command, r, verdict)
+            )
             _keep(args.keep, cases[-1], model, i)
             _progress(i + 1, args.checkpoints, "checkpoints", cases, start)
         seeds_ir = ir_seeds(work, seeds, mains)

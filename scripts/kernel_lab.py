@@ -38,7 +38,6 @@ LANES = 32
 """Subgroup width the GEMV kernels assume (``--lanes``; llvmpipe's is 8 on AVX2)."""
 
 
-
 def gemv_wgsl(n: int, k: int, rows: int, groups: int, split: int, unroll: int, conv: str) -> str:
     """y[n] = sum_k W[n, k] x[k]. A workgroup holds ``groups`` row groups of ``rows`` rows; each row group is
     ``split`` subgroups of 32 lanes that divide the blocks of K between them; a lane loads ``unroll``
@@ -135,7 +134,9 @@ def gemv_dp4a_wgsl(n: int, k: int, rows: int, groups: int, split: int, unroll: i
             body.append(f"    let s{u}_{r} = select(0.0, f32(scales[n{r} * {nb}u + bb{u}]), ok{u});")
     for u in range(unroll):
         for r in range(rows):
-            terms = " + ".join(f"dot4I8Packed(c{u}_{r}.{c} & {m}, xl{u}.{c}) + dot4I8Packed((c{u}_{r}.{c} >> 4u) & {m}, xh{u}.{c})" for c in "xyzw")
+            terms = " + ".join(
+                f"dot4I8Packed(c{u}_{r}.{c} & {m}, xl{u}.{c}) + dot4I8Packed((c{u}_{r}.{c} >> 4u) & {m}, xh{u}.{c})" for c in "xyzw"
+            )
             body.append(f"    acc{r} = fma(s{u}_{r}, fma(xd{u}.x, f32({terms}), -xd{u}.y), acc{r});")
     tail = [f"  let t{r} = subgroupAdd(acc{r});" for r in range(rows)]
     decls = []
@@ -155,8 +156,9 @@ def gemv_dp4a_wgsl(n: int, k: int, rows: int, groups: int, split: int, unroll: i
         tail.append("    y[row0 + lane] = total;")
         tail.append("  }")
     if xmode == "pre":
-        binds = ("@group(0) @binding(0) var<storage, read> XQ: array<vec4<i32>>;\n"
-                 "@group(0) @binding(4) var<storage, read> XD: array<vec2<f32>>;")
+        binds = (
+            "@group(0) @binding(0) var<storage, read> XQ: array<vec4<i32>>;\n@group(0) @binding(4) var<storage, read> XD: array<vec2<f32>>;"
+        )
         prologue = ""
     else:
         binds = "@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;"
@@ -375,8 +377,10 @@ def gemm_dp4a_wgsl(m: int, n: int, k: int, bm: int, bn: int, blocks: int) -> str
             add(f"    if (t + {256 * i}u < {a_units}u) {{")
             for c in range(4):
                 add(f"      As[(ah{i} * 4u + {c}u) * {bm // 4}u + ar{i} / 4u][ar{i} % 4u] = pa{i}[{c}];")
-            add(f"      if (ah{i} % 2u == 0u) {{ Ad[(ah{i} / 2u) * {bm // 4}u + ar{i} / 4u][ar{i} % 4u] = pd{i}.x;"
-                f" Ao[(ah{i} / 2u) * {bm // 4}u + ar{i} / 4u][ar{i} % 4u] = pd{i}.y; }}")
+            add(
+                f"      if (ah{i} % 2u == 0u) {{ Ad[(ah{i} / 2u) * {bm // 4}u + ar{i} / 4u][ar{i} % 4u] = pd{i}.x;"
+                f" Ao[(ah{i} / 2u) * {bm // 4}u + ar{i} / 4u][ar{i} % 4u] = pd{i}.y; }}"
+            )
             add("    }")
         for i in range(b_per):
             add(f"    if (t + {256 * i}u < {b_units}u) {{")
@@ -413,8 +417,10 @@ def gemm_dp4a_wgsl(m: int, n: int, k: int, bm: int, bn: int, blocks: int) -> str
             for r in range(tm):
                 a = f"a{r // 4}[{r % 4}]"
                 for c in range(gn):
-                    add(f"        s{r}_{c} += vec4<i32>(dot4I8Packed({a}, b{c}.x), dot4I8Packed({a}, b{c}.y), "
-                        f"dot4I8Packed({a}, b{c}.z), dot4I8Packed({a}, b{c}.w));")
+                    add(
+                        f"        s{r}_{c} += vec4<i32>(dot4I8Packed({a}, b{c}.x), dot4I8Packed({a}, b{c}.y), "
+                        f"dot4I8Packed({a}, b{c}.z), dot4I8Packed({a}, b{c}.w));"
+                    )
             add("      }")
         for g in range(gm):
             add(f"      let d{g} = Ad[{blk * bm // 4}u + {g * bm // (4 * gm)}u + ty];")
@@ -461,8 +467,21 @@ def run_gemm_dp4a(lab: Lab, m: int, n: int, k: int, variants, reps: int, rng) ->
         t = lab.time(p, [g], grid, reps)
         tflops = 2 * m * n * k / t / 1e12
         print(f"{label:66s} {t * 1e6:9.1f} us {tflops:8.2f} TFLOP/s  err {err:.1e} (vs q8 x {errq:.1e})", flush=True)
-        out.append({"kernel": "gemm-dp4a", "m": m, "n": n, "k": k, "bm": bm, "bn": bn, "blocks": blocks, "us": t * 1e6,
-                    "TFLOPs": tflops, "rel_err": err, "rel_err_q8": errq})
+        out.append(
+            {
+                "kernel": "gemm-dp4a",
+                "m": m,
+                "n": n,
+                "k": k,
+                "bm": bm,
+                "bn": bn,
+                "blocks": blocks,
+                "us": t * 1e6,
+                "TFLOPs": tflops,
+                "rel_err": err,
+                "rel_err_q8": errq,
+            }
+        )
     return out
 
 
@@ -613,8 +632,19 @@ def run_gemv(lab: Lab, n: int, k: int, variants, copies: int, reps: int, rng) ->
         t = lab.time(p, binds[:1], grid, 1)
         err = rel_err(lab.dev.read(y, np.float32, n).astype(np.float64), ref)
         t = lab.time(p, binds, grid, reps)
-        row = {"kernel": "gemv", "n": n, "k": k, "rows": rows, "groups": groups, "split": split, "unroll": unroll, "conv": conv,
-               "us": t * 1e6, "GBps": wbytes / t / 1e9, "rel_err": err}
+        row = {
+            "kernel": "gemv",
+            "n": n,
+            "k": k,
+            "rows": rows,
+            "groups": groups,
+            "split": split,
+            "unroll": unroll,
+            "conv": conv,
+            "us": t * 1e6,
+            "GBps": wbytes / t / 1e9,
+            "rel_err": err,
+        }
         print(f"{label:66s} {t * 1e6:9.1f} us {wbytes / t / 1e9:8.1f} GB/s  err {err:.1e}", flush=True)
         out.append(row)
     return out
@@ -640,8 +670,12 @@ def run_gemv_dp4a(lab: Lab, n: int, k: int, variants, copies: int, reps: int, rn
             continue
 
         def group(c, s_, xmode=xmode, p=p):
-            ents = [(0, bufs["xq"] if xmode == "pre" else bufs["x"]), (1, c), (2, s_), (3, y)] + ([(4, bufs["xd"])] if xmode == "pre" else [])
-            return lab.d.create_bind_group(layout=p.get_bind_group_layout(0), entries=[{"binding": i, "resource": {"buffer": b}} for i, b in ents])
+            ents = [(0, bufs["xq"] if xmode == "pre" else bufs["x"]), (1, c), (2, s_), (3, y)] + (
+                [(4, bufs["xd"])] if xmode == "pre" else []
+            )
+            return lab.d.create_bind_group(
+                layout=p.get_bind_group_layout(0), entries=[{"binding": i, "resource": {"buffer": b}} for i, b in ents]
+            )
 
         binds = [group(c, s_) for c, s_ in wbufs]
         grid = (-(-n // (rows * groups)), 1, 1)
@@ -651,8 +685,22 @@ def run_gemv_dp4a(lab: Lab, n: int, k: int, variants, copies: int, reps: int, rn
         err, errq = rel_err(got, ref), rel_err(got, ref_q)
         t = lab.time(p, binds, grid, reps)
         print(f"{label:66s} {t * 1e6:9.1f} us {wbytes / t / 1e9:8.1f} GB/s  err {err:.1e} (vs q8 x {errq:.1e})", flush=True)
-        out.append({"kernel": "dp4a", "n": n, "k": k, "rows": rows, "groups": groups, "split": split, "unroll": unroll, "xmode": xmode,
-                    "us": t * 1e6, "GBps": wbytes / t / 1e9, "rel_err": err, "rel_err_q8": errq})
+        out.append(
+            {
+                "kernel": "dp4a",
+                "n": n,
+                "k": k,
+                "rows": rows,
+                "groups": groups,
+                "split": split,
+                "unroll": unroll,
+                "xmode": xmode,
+                "us": t * 1e6,
+                "GBps": wbytes / t / 1e9,
+                "rel_err": err,
+                "rel_err_q8": errq,
+            }
+        )
     return out
 
 
@@ -678,7 +726,22 @@ def run_gemm(lab: Lab, m: int, n: int, k: int, variants, reps: int, rng) -> list
         t = lab.time(p, [g], grid, reps)
         tflops = 2 * m * n * k / t / 1e12
         print(f"{label:66s} {t * 1e6:9.1f} us {tflops:8.2f} TFLOP/s  err {err:.1e}", flush=True)
-        out.append({"kernel": "gemm", "m": m, "n": n, "k": k, "bm": bm, "bn": bn, "bk": bk, "math": math, "unroll": unroll, "us": t * 1e6, "TFLOPs": tflops, "rel_err": err})
+        out.append(
+            {
+                "kernel": "gemm",
+                "m": m,
+                "n": n,
+                "k": k,
+                "bm": bm,
+                "bn": bn,
+                "bk": bk,
+                "math": math,
+                "unroll": unroll,
+                "us": t * 1e6,
+                "TFLOPs": tflops,
+                "rel_err": err,
+            }
+        )
     return out
 
 
@@ -740,7 +803,9 @@ def main() -> int:
     if "gemm-dp4a" in args.only.split(","):
         shapes = [(70, 200, 128)] if args.small else [(512, 14336, 4096), (512, 4096, 14336)]
         for m, n, k in shapes:
-            variants = [(64, 128, 1), (128, 128, 2)] if args.small else [(128, 128, 1), (128, 128, 2), (64, 128, 1), (64, 128, 2), (128, 64, 1)]
+            variants = (
+                [(64, 128, 1), (128, 128, 2)] if args.small else [(128, 128, 1), (128, 128, 2), (64, 128, 1), (64, 128, 2), (128, 64, 1)]
+            )
             results += run_gemm_dp4a(lab, m, n, k, variants, reps=2 if args.small else 20, rng=rng)
     print("best per shape:")
     best: dict[tuple, dict] = {}

@@ -69,10 +69,19 @@ def main() -> int:
         if not reference:
             reference = {"greedy": greedy, "forced": forced}
             continue
-        kl = [float((np.exp(p) * (p - q)).sum()) for ps, qs in zip(reference["forced"], forced, strict=True) for p, q in zip(ps, qs, strict=True)]
-        top1 = [int(p.argmax() == q.argmax()) for ps, qs in zip(reference["forced"], forced, strict=True) for p, q in zip(ps, qs, strict=True)]
+        kl = [
+            float((np.exp(p) * (p - q)).sum())
+            for ps, qs in zip(reference["forced"], forced, strict=True)
+            for p, q in zip(ps, qs, strict=True)
+        ]
+        top1 = [
+            int(p.argmax() == q.argmax()) for ps, qs in zip(reference["forced"], forced, strict=True) for p, q in zip(ps, qs, strict=True)
+        ]
         same = [sum(a == b for a, b in zip(r, g, strict=True)) for r, g in zip(reference["greedy"], greedy, strict=True)]
-        prefix = [next((j for j, (a, b) in enumerate(zip(r, g, strict=True)) if a != b), len(r)) for r, g in zip(reference["greedy"], greedy, strict=True)]
+        prefix = [
+            next((j for j, (a, b) in enumerate(zip(r, g, strict=True)) if a != b), len(r))
+            for r, g in zip(reference["greedy"], greedy, strict=True)
+        ]
         results[kv] = {
             "greedy_agreement": sum(same) / (len(prompts) * args.tokens),
             "common_prefix": prefix,

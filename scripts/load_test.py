@@ -123,7 +123,9 @@ async def run(url: str, clients: int, requests: int, max_tokens: int) -> Report:
     wants = [await reference(client, model, p, max_tokens) for p in PROMPTS]
 
     async def worker(c: int) -> list[Outcome]:
-        return [await one_request(client, model, (c + r) % len(PROMPTS), max_tokens, wants[(c + r) % len(PROMPTS)]) for r in range(requests)]
+        return [
+            await one_request(client, model, (c + r) % len(PROMPTS), max_tokens, wants[(c + r) % len(PROMPTS)]) for r in range(requests)
+        ]
 
     start = time.perf_counter()
     outcomes = [o for batch in await asyncio.gather(*(worker(c) for c in range(clients))) for o in batch]

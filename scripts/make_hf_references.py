@@ -145,8 +145,10 @@ def main() -> None:
                 "greedy_steps": gaps,
             }
             logits[name] = first.astype(np.float32)
-            print(f"{name}: prompt {prompt_ids} -> {generated} (min gap {min(g['top1_minus_top2'] for g in gaps):.3g}); "
-                  f"tokenizer: {ids_source[:90]}")
+            print(
+                f"{name}: prompt {prompt_ids} -> {generated} (min gap {min(g['top1_minus_top2'] for g in gaps):.3g}); "
+                f"tokenizer: {ids_source[:90]}"
+            )
     (DATA / "hf_reference.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     np.savez_compressed(DATA / "hf_reference_logits.npz", **logits)
     print(f"wrote {DATA / 'hf_reference.json'} and {DATA / 'hf_reference_logits.npz'}")

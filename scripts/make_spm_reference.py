@@ -22,7 +22,8 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-CORPUS = """\
+CORPUS = (
+    """\
 The quick brown fox jumps over the lazy dog. The dog sleeps in the sun.
 A tokenizer turns text into pieces; pieces become ids, and ids become text again.
 Numbers like 12345 and 2024 are split into single digits by this vocabulary.
@@ -30,7 +31,9 @@ Hello world! Hello there, world. The world is wide and the sea is deep.
 Compilers lower programs step by step: parse, check, optimize, emit.
   Indented lines   keep   their spaces, and tabs\tstay tabs.
 Llamas live in the mountains; the llama eats grass and hums softly.
-""" * 20
+"""
+    * 20
+)
 
 TEXTS = [
     "Hello world",

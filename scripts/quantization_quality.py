@@ -92,8 +92,12 @@ class Runner:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--folder", type=Path, default=Path.home() / ".cache" / "rusty-ir" / "smollm2-135m-f32",
-                        help="where the float SmolLM2 folder is (written if missing)")
+    parser.add_argument(
+        "--folder",
+        type=Path,
+        default=Path.home() / ".cache" / "rusty-ir" / "smollm2-135m-f32",
+        help="where the float SmolLM2 folder is (written if missing)",
+    )
     parser.add_argument("--tokens", type=int, default=32, help="greedy tokens per prompt (default 32)")
     parser.add_argument("--schemes", default=",".join(SCHEMES), help="comma-separated schemes")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
@@ -145,15 +149,19 @@ def main() -> int:
         print(json.dumps(report, indent=1))
         return 0
     n = args.tokens
-    print(f"| scheme | greedy agreement ({len(prompts)} prompts x {n} tokens) | common prefix per prompt | "
-          f"mean KL(p_float ‖ p_quant), nats | max KL | teacher-forced top-1 agreement |")
+    print(
+        f"| scheme | greedy agreement ({len(prompts)} prompts x {n} tokens) | common prefix per prompt | "
+        f"mean KL(p_float ‖ p_quant), nats | max KL | teacher-forced top-1 agreement |"
+    )
     print("|---|---|---|---|---|---|")
     for scheme, r in results.items():
         if "error" in r:
             print(f"| {scheme} | not applicable: {r['error']} | | | | |")
             continue
-        print(f"| {scheme} | {r['greedy_agreement']:.1%} | {', '.join(map(str, r['common_prefix_tokens']))} | "
-              f"{r['mean_kl']:.4f} | {r['max_kl']:.3f} | {r['teacher_forced_top1']:.1%} |")
+        print(
+            f"| {scheme} | {r['greedy_agreement']:.1%} | {', '.join(map(str, r['common_prefix_tokens']))} | "
+            f"{r['mean_kl']:.4f} | {r['max_kl']:.3f} | {r['teacher_forced_top1']:.1%} |"
+        )
     return 0
 
 

@@ -42,7 +42,9 @@ def main() -> None:
     parser.add_argument("--workdir", default=None, help="where the tiny model and compiled folders go (default: a temp dir)")
     work = Path(parser.parse_args().workdir or tempfile.mkdtemp(prefix="rusty-mem-"))
     work.mkdir(parents=True, exist_ok=True)
-    for line in subprocess.run([sys.executable, "-c", "import json, sys\n" + PHASES], capture_output=True, text=True, check=True).stdout.splitlines():
+    for line in subprocess.run(
+        [sys.executable, "-c", "import json, sys\n" + PHASES], capture_output=True, text=True, check=True
+    ).stdout.splitlines():
         print("  " + ", ".join(f"{k}: {v}" + (" MiB" if type(v) is int else "") for k, v in json.loads(line).items()))
 
     from rusty_ir.synthetic import write_synthetic_gguf
@@ -54,8 +56,10 @@ def main() -> None:
         r = json.loads(rusty("run", *([model, "--no-chat"] if model else []), "--compiled", str(folder), "--json", "-q",
                              "--max-tokens", "8", "--context-length", "256").stdout)  # fmt: skip
         peak, device = r["host_peak_rss_bytes"] / 2**20, r["compile"]["memory"]["total"] / 2**20
-        print(f"  {name}: peak RSS {peak:.1f} MiB, device allocations {device:.1f} MiB, peak minus device {peak - device:.1f} MiB, "
-              f"compiler imported: {r['compiler_imported']}")
+        print(
+            f"  {name}: peak RSS {peak:.1f} MiB, device allocations {device:.1f} MiB, peak minus device {peak - device:.1f} MiB, "
+            f"compiler imported: {r['compiler_imported']}"
+        )
 
 
 if __name__ == "__main__":

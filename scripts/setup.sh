@@ -2,7 +2,7 @@
 # One-step set-up for rusty-ir, then the main job or the tests.
 #
 #   bash scripts/setup.sh run [ARGS...]   install everything, then `rusty run ARGS...`
-#   bash scripts/setup.sh test            install everything, then lint (ruff), types (mypy) and every test (lit + pytest)
+#   bash scripts/setup.sh test            install everything, then lint and layout (ruff), types (mypy) and every test (lit + pytest)
 #
 # Installs into .venv/ (Python 3.11+): the project (editable) with its test tools (among them the serve
 # extra, Starlette and uvicorn, and the openai client the server tests use) and the default model
@@ -85,6 +85,7 @@ case "$mode" in
   test)
     # lint and types first (pyproject.toml: [tool.ruff], [tool.mypy]; seconds), then the tests
     ruff check .
+    ruff format --check .
     python scripts/typecheck.py
     lit -q lit_tests/
     python -m pytest -q -n 2 --dist loadscope tests/ ;;  # 2 workers (pytest-xdist), one per CI core; a module stays on one worker

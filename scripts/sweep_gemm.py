@@ -67,7 +67,9 @@ def main() -> int:
             print(f"{text}\n    failed: {str(err).splitlines()[0]}", flush=True)
             continue
         tflops = 2 * m * k * n / r["seconds"] / 1e12
-        print(f"{text}\n    {r['seconds'] * 1e3:.3f} ms  {tflops:.2f} TFLOP/s  max rel err {r['correctness']['max_rel_err']:.2g}", flush=True)
+        print(
+            f"{text}\n    {r['seconds'] * 1e3:.3f} ms  {tflops:.2f} TFLOP/s  max rel err {r['correctness']['max_rel_err']:.2g}", flush=True
+        )
     return 0
 
 

@@ -133,8 +133,11 @@ def main() -> int:
             reference = reference or got
             err = max(float(np.max(np.abs(g.astype(np.float64) - r)) / (float(np.max(np.abs(r))) or 1.0)) for g, r in zip(got, reference))
             moved = sum(a.nbytes for a in shapes if isinstance(a, BufferArg))
-            print(f"  {seconds * 1e3:8.3f} ms  {flops / seconds / 1e12:6.2f} TFLOP/s  {moved / seconds / 1e9:7.1f} GB/s of arguments  "
-                  f"grid {[d[1] for d in runs[0]]}  err {err:.1e}  {cand}", flush=True)
+            print(
+                f"  {seconds * 1e3:8.3f} ms  {flops / seconds / 1e12:6.2f} TFLOP/s  {moved / seconds / 1e9:7.1f} GB/s of arguments  "
+                f"grid {[d[1] for d in runs[0]]}  err {err:.1e}  {cand}",
+                flush=True,
+            )
     if not seen:
         print(f"no region matches '{args.region}'", file=sys.stderr)
         return 1
@@ -158,9 +161,12 @@ def sweep_few(module: ModuleOp, host: HostScalars, target, args: argparse.Namesp
             return 1
         bench = RegionBenchmark(region, target)
         groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
-        variants = [single] + [single.replace(workgroup_tile=[t, groups * r], thread_tile=[r], math=m)
-                               for m in args.math.split(",") for t in map(int, args.per_workgroup.split(","))
-                               for r in map(int, args.rows.split(","))]
+        variants = [single] + [
+            single.replace(workgroup_tile=[t, groups * r], thread_tile=[r], math=m)
+            for m in args.math.split(",")
+            for t in map(int, args.per_workgroup.split(","))
+            for r in map(int, args.rows.split(","))
+        ]
         variants = list(dict.fromkeys(variants))
         uploads: dict[int, list] = {}  # per step size: the argument copies, shared by the variants
         for cand in variants:

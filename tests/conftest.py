@@ -26,8 +26,7 @@ def oracle_dir() -> Path:
 def _require_file(path: Path) -> Path:
     if not path.is_file():
         pytest.fail(
-            f"oracle file {path} is missing: the SmolLM2 reference outputs live in tests/data/oracle "
-            "(restore them from git)",
+            f"oracle file {path} is missing: the SmolLM2 reference outputs live in tests/data/oracle (restore them from git)",
             pytrace=False,
         )
     return path

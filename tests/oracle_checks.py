@@ -32,8 +32,7 @@ def compare_greedy(got: list[int], want: list[int], steps: list[dict[str, Any]],
             continue
         gap = steps[i]["top1_minus_top2"]
         assert gap < near_tie, (
-            f"{what}: step {i} generated {a}, the reference {b} (its top-two gap {gap:.4g} is not a near-tie); "
-            f"ids so far agreed: {got[:i]}"
+            f"{what}: step {i} generated {a}, the reference {b} (its top-two gap {gap:.4g} is not a near-tie); ids so far agreed: {got[:i]}"
         )
         warnings.warn(
             f"{what}: step {i} differs at a near-tie (reference gap {gap:.3g} < {near_tie}); stopped comparing there",

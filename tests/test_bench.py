@@ -197,8 +197,10 @@ def test_guard_fails_loudly(cache: Path, capsys: pytest.CaptureFixture[str], mon
         (["--synthetic", "test-tiny", "--prompt-tokens", "0"], "--prompt-tokens must be at least 1"),
         (["--synthetic", "test-tiny", "--repeats", "0"], "--repeats must be at least 1"),
         (["--synthetic", "test-tiny", "--warmup", "-1"], "--warmup must be at least 0"),
-        (["--synthetic", "test-tiny", "--prompt-tokens", "8", "--decode-tokens", "4", "--context-length", "10"],
-         "--context-length 10 is too small"),
+        (
+            ["--synthetic", "test-tiny", "--prompt-tokens", "8", "--decode-tokens", "4", "--context-length", "10"],
+            "--context-length 10 is too small",
+        ),
     ],
 )
 def test_bad_arguments(args: list[str], message: str, cache: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -107,7 +107,10 @@ def test_gpu_target_kernels_on_this_adapter() -> None:
         assert [c["variants"][k]["dispatches"] for k in ("fused", "unfused")] == [1, 3]
         for v in c["variants"].values():
             # the gemm multiplies f16 tiles on this target (activations rounded to f16); the gemv is f32
-            assert v["correctness"]["passed"] and v["correctness"]["max_rel_err"] <= (5e-3 if c["case"] == "gemm" else 1e-5), (c["case"], v["variant"])
+            assert v["correctness"]["passed"] and v["correctness"]["max_rel_err"] <= (5e-3 if c["case"] == "gemm" else 1e-5), (
+                c["case"],
+                v["variant"],
+            )
     with pytest.raises(RustyError, match="unknown target 'tpu' \\(known: webgpu, apple, nvidia\\)"):
         run_fusion_bench(FusionOptions(target="tpu"))
 
@@ -182,8 +185,10 @@ def test_binding_limit_is_a_clear_error(capsys: pytest.CaptureFixture[str], monk
     monkeypatch.setattr(bench, "profiling_device", small_device)
     code, _, err = cli([*TINY, "--fusion-cases", "elementwise"], capsys)
     assert code == 1
-    assert ("rusty: error: elementwise: a buffer of 16384 bytes (16.00 KiB) exceeds this device's max-storage-buffer-binding-size "
-            "of 8192 bytes (8.00 KiB); choose smaller sizes with --fusion-elements") in err
+    assert (
+        "rusty: error: elementwise: a buffer of 16384 bytes (16.00 KiB) exceeds this device's max-storage-buffer-binding-size "
+        "of 8192 bytes (8.00 KiB); choose smaller sizes with --fusion-elements"
+    ) in err
     assert "Traceback" not in err and "compiling" not in err  # refused before any work
 
 
@@ -244,7 +249,9 @@ def test_unfused_regions_compute_the_same_model(tmp_path: Path) -> None:
         module.verify()
         layer = next(op for op in module.ops if getattr(op, "sym_name", None) is not None and op.sym_name.data == "decoder_layer")
         labels[fuse] = [r.label.data.rsplit("_", 1)[0] for r in layer.walk() if isinstance(r, RegionOp)]
-        logits[fuse] = TensorInterpreter(module, model.weights, context_length=16).call("prefill_logits", np.array([3, 1, 4, 1, 5], np.int32), 0)
+        logits[fuse] = TensorInterpreter(module, model.weights, context_length=16).call(
+            "prefill_logits", np.array([3, 1, 4, 1, 5], np.int32), 0
+        )
     assert len(labels["true"]) == 7
     # two RMSNorms (reduction + normalize), RoPE of q and of k, SiLU and its product, two residual adds: each alone
     assert labels["false"].count("row_reduction") == 2 and labels["false"].count("elementwise") == 8

@@ -116,4 +116,7 @@ def test_bad_combinations(extra: list[str], message: str, compiles: list[Any], t
 
 def test_fusion_refuses_speculation(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = bench(["--fusion", "--speculate", "lookup"], capsys)
-    assert code == 1 and err.strip() == "rusty: error: --speculate does not apply to rusty bench --fusion (its results are always checked against numpy)"
+    assert (
+        code == 1
+        and err.strip() == "rusty: error: --speculate does not apply to rusty bench --fusion (its results are always checked against numpy)"
+    )

@@ -30,7 +30,9 @@ def test_chunked_prefill_is_one_step() -> None:
     chunked, logits, mem = _generate(max_prefill=8)  # 20 steps
     assert chunked == one
     np.testing.assert_allclose(logits, one_logits, rtol=1e-5, atol=1e-5 * float(np.abs(one_logits).max()))
-    assert mem["activations"]["device_bytes"] < one_mem["activations"]["device_bytes"] / 3  # sized for 8 tokens (and a 33-row verify step), not 160
+    assert (
+        mem["activations"]["device_bytes"] < one_mem["activations"]["device_bytes"] / 3
+    )  # sized for 8 tokens (and a 33-row verify step), not 160
     offloaded, off_logits, off_mem = _generate(max_prefill=8, kv_device_budget=60000)
     assert offloaded == chunked
     np.testing.assert_array_equal(off_logits, logits)

@@ -62,7 +62,9 @@ def test_offloaded_run_is_the_on_device_run(on_device: tuple[list[int], np.ndarr
     again = session.generate([*PROMPT[:10], 77, 78], 6, stop_at_eos=False)  # shares 10 positions: block 2 comes back
     fresh = tiny_runtime(CONTEXT, max_prefill=STEP)
     assert again.cached_tokens == 10
-    assert again.generated_ids == Session(fresh, tiny_model().tokenizer).generate([*PROMPT[:10], 77, 78], 6, stop_at_eos=False).generated_ids
+    assert (
+        again.generated_ids == Session(fresh, tiny_model().tokenizer).generate([*PROMPT[:10], 77, 78], 6, stop_at_eos=False).generated_ids
+    )
 
 
 def test_host_blocks_in_host_memory_or_through_readback(on_device: tuple[list[int], np.ndarray]) -> None:

@@ -192,7 +192,7 @@ def test_ir_mixed_layer_schemes_get_a_function_per_signature(smollm2: Any) -> No
     text = str(decode)
     assert 'tfm.weight "blk.3.ffn_down.weight" : tensor<576x1536x!rquant.q8_0>' in text
     assert 'tfm.weight "blk.0.ffn_down.weight" : tensor<576x1536x!rquant.q4_1>' in text
-    assert 'tfm.weight "blk.{}.attn_q.weight"[%' in text and 'blk.{}.ffn_down' not in text
+    assert 'tfm.weight "blk.{}.attn_q.weight"[%' in text and "blk.{}.ffn_down" not in text
 
 
 # --- the generation loop -----------------------------------------------------------------------------

@@ -350,7 +350,9 @@ def test_tuned_and_default_compiles_have_different_cache_keys(tmp_path: Path) ->
 # --- rusty bench --tune ------------------------------------------------------------------------------
 
 
-def test_bench_tune_reports_tuned_against_default(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bench_tune_reports_tuned_against_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """End to end on the hidden 'test-tiny' synthetic shape: tuned compile, timings side by side, tuned logits checked."""
     from rusty_ir.bench import format_report
     from rusty_ir.tools.rusty import main
@@ -358,7 +360,9 @@ def test_bench_tune_reports_tuned_against_default(tmp_path: Path, capsys: pytest
     monkeypatch.setenv("RUSTY_CACHE_DIR", str(tmp_path / "cache"))
     # the search itself is tested above: here one alternative per axis keeps the tiny model's dozen regions quick
     axes = tuning.search_axes
-    monkeypatch.setattr(tuning, "search_axes", lambda config, target, weights: [lambda c, a=a: a(c)[:2] for a in axes(config, target, weights)])
+    monkeypatch.setattr(
+        tuning, "search_axes", lambda config, target, weights: [lambda c, a=a: a(c)[:2] for a in axes(config, target, weights)]
+    )
     args = ["bench", "--synthetic", "test-tiny", "--quant", "q4_0", "--prompt-tokens", "8", "--decode-tokens", "4",
             "--repeats", "1", "--warmup", "0", "--cache-dir", str(tmp_path / "synthetic"), "--tune", "--json"]  # fmt: skip
     code = main(args)

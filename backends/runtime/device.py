@@ -87,7 +87,9 @@ class PassEncoder:
         except (ImportError, AttributeError):
             self._raw = None
 
-    def dispatch(self, pipeline: wgpu.GPUComputePipeline, bind_group: wgpu.GPUBindGroup, x: int, y: int, z: int, same_pipeline: bool = False) -> None:
+    def dispatch(
+        self, pipeline: wgpu.GPUComputePipeline, bind_group: wgpu.GPUBindGroup, x: int, y: int, z: int, same_pipeline: bool = False
+    ) -> None:
         if self._raw is None:
             if not same_pipeline:
                 self.compute.set_pipeline(pipeline)
@@ -196,8 +198,7 @@ class Kernel:
         if len(ordered) != len(iface.buffers):
             raise RustyError(f"kernel {iface.name} takes {len(iface.buffers)} buffers, got {len(ordered)}")
         entries: list[dict[str, object]] = [
-            {"binding": b.binding, "resource": b.resource(buf)}
-            for b, buf in zip(iface.buffers, ordered, strict=True)
+            {"binding": b.binding, "resource": b.resource(buf)} for b, buf in zip(iface.buffers, ordered, strict=True)
         ]
         params_buffer = None
         if iface.params is not None:
@@ -344,7 +345,9 @@ class Device:
             return self.device.create_shader_module(code=source, label=label)
         except wgpu.GPUError as error:
             message = str(getattr(error, "message", error))
-            raise RustyError(f"WGSL compilation failed{' for ' + label if label else ''}:\n{message.strip()}\n{wgsl_error_context(message, source)}") from None
+            raise RustyError(
+                f"WGSL compilation failed{' for ' + label if label else ''}:\n{message.strip()}\n{wgsl_error_context(message, source)}"
+            ) from None
 
     def kernel(self, shader: wgpu.GPUShaderModule, interface: KernelInterface) -> Kernel:
         """The compute pipeline of one entry point of a compiled WGSL module, with an explicit bind group layout."""
@@ -354,12 +357,15 @@ class Device:
             "read_write": wgpu.BufferBindingType.storage,
         }
         entries: list[dict[str, object]] = [
-            {"binding": b.binding, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": {"type": storage[b.access]}}
-            for b in interface.buffers
+            {"binding": b.binding, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": {"type": storage[b.access]}} for b in interface.buffers
         ]
         if interface.params is not None:
             entries.append(
-                {"binding": interface.params.binding, "visibility": wgpu.ShaderStage.COMPUTE, "buffer": {"type": wgpu.BufferBindingType.uniform}}
+                {
+                    "binding": interface.params.binding,
+                    "visibility": wgpu.ShaderStage.COMPUTE,
+                    "buffer": {"type": wgpu.BufferBindingType.uniform},
+                }
             )
         try:
             layout = self.device.create_bind_group_layout(entries=entries, label=interface.name)

@@ -179,7 +179,9 @@ class KernelInterface:
             entry_point=d["entry_point"],
             workgroup_size=tuple(d["workgroup_size"]),
             buffers=tuple(
-                BufferBinding(**{**b, "shape": tuple(b["shape"]), "byte_range": None if b.get("byte_range") is None else tuple(b["byte_range"])})
+                BufferBinding(
+                    **{**b, "shape": tuple(b["shape"]), "byte_range": None if b.get("byte_range") is None else tuple(b["byte_range"])}
+                )
                 for b in d["buffers"]
             ),
             params=params,

@@ -167,7 +167,8 @@ class ModelRuntime:
         n = np.size(tokens)
         if self._logits_staging is None:
             self._logits_staging = self.device.device.create_buffer(
-                size=4 * vocab * self.max_verify, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label="verify.logits")
+                size=4 * vocab * self.max_verify, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label="verify.logits"
+            )
         staging, nbytes = self._logits_staging, 4 * vocab * max(n, 1)
         self._run_entry(VERIFY_ENTRY, "verify_entry", self.max_verify, tokens, pos, copies=((self._buffers[key], staging, nbytes),))
         staging.map_sync(wgpu.MapMode.READ, 0, nbytes)
@@ -312,9 +313,7 @@ class ModelRuntime:
         """Refuse positions past the context; give the KV cache rows for positions up to ``pos + n``
         (rebuilding the plans' bind groups when a paged pool grew)."""
         if pos < 0 or pos + n > self.context_length:
-            raise RustyError(
-                f"{n} token{'s' if n > 1 else ''} at position {pos} exceed the context length {self.context_length}"
-            )
+            raise RustyError(f"{n} token{'s' if n > 1 else ''} at position {pos} exceed the context length {self.context_length}")
         if isinstance(self._caches, OffloadedKvCaches):
             self._caches.rewind(pos)
         if self._caches.reserve(pos + n):
@@ -515,7 +514,9 @@ class ModelRuntime:
                 on_upload: Callable[[int], None] | None) -> None:  # fmt: skip
         """Build the kernels used and upload the weights (step 2); with ``resident_layers`` below the number of
         layers, the layers' weights get streaming slots instead (``streaming.py``)."""
-        if resident_layers is not None and (isinstance(resident_layers, bool) or not isinstance(resident_layers, int) or resident_layers < 1):
+        if resident_layers is not None and (
+            isinstance(resident_layers, bool) or not isinstance(resident_layers, int) or resident_layers < 1
+        ):
             raise RustyError(f"resident_layers must be a whole number of layers, at least 1, got {resident_layers!r}")
         expansions = self._expansions
         layered = {name: tl for x in expansions.values() for name, tl in x.weight_layers.items()}
@@ -543,9 +544,16 @@ class ModelRuntime:
         prefill steps smaller unless ``prefill_fixed``)."""
         self.kv_device_budget = device_budget(self.device, kv_device_budget, self._bytes["weights"])
         """The KV cache's device budget in bytes (None: no limit)."""
-        self._caches, self.max_prefill = make_caches(self.device, self.schedule.kv_caches, self.context_length, self.kv_device_budget,
-                                                     self.max_prefill, prefill_fixed=prefill_fixed,
-                                                     max_verify=self.max_verify if self.can_verify else 1, streaming=self._stream is not None)
+        self._caches, self.max_prefill = make_caches(
+            self.device,
+            self.schedule.kv_caches,
+            self.context_length,
+            self.kv_device_budget,
+            self.max_prefill,
+            prefill_fixed=prefill_fixed,
+            max_verify=self.max_verify if self.can_verify else 1,
+            streaming=self._stream is not None,
+        )
         self._steps.update({e: self.max_prefill for e in ("prefill", LOGITS_ENTRY, "prefill_sample")})
         self.offloading = isinstance(self._caches, OffloadedKvCaches)
         """Whether the KV cache's oldest blocks go to host memory (it needs more than ``kv_device_budget``)."""
@@ -567,5 +575,14 @@ class ModelRuntime:
         return plans
 
 
-__all__ = ["DEFAULT_MAX_PREFILL", "ENTRIES", "LOGITS_ENTRY", "MAX_VERIFY_TOKENS", "STREAM_AHEAD", "VERIFY_ENTRY", "ModelRuntime",
-           "release_mapped_pages", "slot_of_layer"]
+__all__ = [
+    "DEFAULT_MAX_PREFILL",
+    "ENTRIES",
+    "LOGITS_ENTRY",
+    "MAX_VERIFY_TOKENS",
+    "STREAM_AHEAD",
+    "VERIFY_ENTRY",
+    "ModelRuntime",
+    "release_mapped_pages",
+    "slot_of_layer",
+]

@@ -138,8 +138,17 @@ def device_budget(device: Device, budget: int | None, weight_bytes: int) -> int 
     return budget
 
 
-def make_caches(device: Device, caches: Sequence[KvCache], context_length: int, budget: int | None, max_prefill: int, *,
-                prefill_fixed: bool, max_verify: int, streaming: bool) -> tuple[KvCaches | OffloadedKvCaches, int]:
+def make_caches(
+    device: Device,
+    caches: Sequence[KvCache],
+    context_length: int,
+    budget: int | None,
+    max_prefill: int,
+    *,
+    prefill_fixed: bool,
+    max_verify: int,
+    streaming: bool,
+) -> tuple[KvCaches | OffloadedKvCaches, int]:
     """A schedule's KV caches for ``context_length`` positions and the tokens of a prefill step from now on.
     ``KvCaches`` (``max_prefill`` unchanged) when the whole context fits ``budget`` bytes (None: no limit); else
     ``OffloadedKvCaches``, and unless ``prefill_fixed`` (the caller chose ``max_prefill``) prefill steps small enough
@@ -325,7 +334,8 @@ class OffloadedKvCaches:
         if part not in pool.host_buffers:
             usage = HOST_USAGE if self._host_memory else wgpu.BufferUsage.MAP_WRITE | wgpu.BufferUsage.COPY_SRC
             pool.host_buffers[part] = self.device.device.create_buffer(
-                size=pool.layers * pool.staging * pool.block_bytes, usage=usage, label=f"{name}.{part}.host")
+                size=pool.layers * pool.staging * pool.block_bytes, usage=usage, label=f"{name}.{part}.host"
+            )
         return pool.host_buffers[part]
 
     def _evict(self, name: str, pool: _Pool, count: int) -> None:
@@ -357,7 +367,9 @@ class OffloadedKvCaches:
         for p, part in enumerate(("k", "v")):
             for layer in range(L):
                 for i, c in enumerate(cols):
-                    encoder.copy_buffer_to_buffer(self._device_parts[(name, part)], (layer * R + c) * bb, readback, (p * L + layer) * size + i * bb, bb)
+                    encoder.copy_buffer_to_buffer(
+                        self._device_parts[(name, part)], (layer * R + c) * bb, readback, (p * L + layer) * size + i * bb, bb
+                    )
         self.device.device.queue.submit([encoder.finish()])
         readback.map_sync(wgpu.MapMode.READ)
         data = readback.read_mapped()
@@ -401,8 +413,13 @@ class OffloadedKvCaches:
                     encoder.copy_buffer_to_buffer(pool.host_buffers[part], layer * pool.staging * bb, self._device_parts[(name, part)],
                                                   pool.layers * pool.resident * bb, pool.host * bb)  # fmt: skip
 
-    def encode_step(self, encoder: wgpu.GPUCommandEncoder, dispatches: Sequence[_D], switches: Sequence[tuple[int, int]],
-                    encode: Callable[[wgpu.GPUCommandEncoder, Sequence[_D]], None]) -> None:
+    def encode_step(
+        self,
+        encoder: wgpu.GPUCommandEncoder,
+        dispatches: Sequence[_D],
+        switches: Sequence[tuple[int, int]],
+        encode: Callable[[wgpu.GPUCommandEncoder, Sequence[_D]], None],
+    ) -> None:
         """Encode a step's ``dispatches`` with ``encode``, each layer's table and host blocks put in place just before
         its first cache dispatch (``encode_layer`` at each of ``switches``: ``layer_switches``)."""
         start = 0
@@ -432,5 +449,17 @@ def layer_switches(launch_keys: Sequence[Sequence[BufferKey]]) -> list[tuple[int
     return switches
 
 
-__all__ = ["OffloadedKvCaches", "adapter_memory", "default_budget", "device_budget", "full_bytes", "largest_step", "layer_switches",
-           "make_caches", "memory_figures", "memory_report", "resident_blocks", "set_default_budget"]
+__all__ = [
+    "OffloadedKvCaches",
+    "adapter_memory",
+    "default_budget",
+    "device_budget",
+    "full_bytes",
+    "largest_step",
+    "layer_switches",
+    "make_caches",
+    "memory_figures",
+    "memory_report",
+    "resident_blocks",
+    "set_default_budget",
+]

@@ -107,7 +107,9 @@ def make_plan(x: _Expansion, device: Device, kernels: Mapping[str, Kernel], buff
     total = laid.params_bytes
     params_buffer = None
     if total:
-        params_buffer = dev.device.create_buffer(size=total, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST, label=f"{x.entry}.params")
+        params_buffer = dev.device.create_buffer(
+            size=total, usage=wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST, label=f"{x.entry}.params"
+        )
     dispatches, bound = _bind(dev, laid, params_buffer)
     out = buffers[x.io["out"][0].key]
     staging = dev.device.create_buffer(size=out.size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label=f"{x.entry}.out")
@@ -136,13 +138,17 @@ def _lay_out(x: _Expansion, dev: Device, kernels: Mapping[str, Kernel], buffers:
     and give each distinct tuple of scalars its slice of the params buffer."""
     max_groups = dev.limits.get("max-compute-workgroups-per-dimension", 65535)
     align = max(16, dev.limits.get("min-uniform-buffer-offset-alignment", 256))
-    params: dict[tuple[tuple[tuple[str, int], ...], int, tuple[int, ...]], int] = {}  # (field types/offsets, size, value indices) -> byte offset
+    params: dict[
+        tuple[tuple[tuple[str, int], ...], int, tuple[int, ...]], int
+    ] = {}  # (field types/offsets, size, value indices) -> byte offset
     out = _Dispatches([], [], [], [], 0, [])
     for launch in x.launches:
         kernel = kernels[launch.kernel]
         iface = kernel.interface
         if len(launch.buffers) != len(iface.buffers):
-            raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' takes {len(iface.buffers)} buffers, got {len(launch.buffers)}")
+            raise RustyError(
+                f"schedule: {launch.where}: kernel '{iface.name}' takes {len(iface.buffers)} buffers, got {len(launch.buffers)}"
+            )
         fields = iface.params.fields if iface.params is not None else ()
         if len(launch.scalars) != len(fields):
             raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' takes {len(fields)} scalars, got {len(launch.scalars)}")
@@ -158,7 +164,9 @@ def _lay_out(x: _Expansion, dev: Device, kernels: Mapping[str, Kernel], buffers:
                 raise RustyError(f"schedule: {launch.where}: kernel '{iface.name}' binds {':'.join(map(str, key))} twice and writes it")
         for axis, g in enumerate(launch.grid):
             if isinstance(g, float) or any(not 0 <= _eval(g, s, p) <= max_groups for s, p in points):
-                raise RustyError(f"schedule: {launch.where}: grid {'xyz'[axis]} = {_show(g)} leaves 0..{max_groups} (max-compute-workgroups-per-dimension)")
+                raise RustyError(
+                    f"schedule: {launch.where}: grid {'xyz'[axis]} = {_show(g)} leaves 0..{max_groups} (max-compute-workgroups-per-dimension)"
+                )
         offset = None
         if iface.params is not None:
             packing = tuple((f.type, f.offset) for f in iface.params.fields)
@@ -185,8 +193,7 @@ def _bind(dev: Device, laid: _Dispatches, params_buffer: wgpu.GPUBuffer | None) 
         gkey = (kernel.interface.name, keys, offset)
         if gkey not in groups:
             entries: list[dict[str, object]] = [
-                {"binding": b.binding, "resource": b.resource(buf)}
-                for b, buf in zip(kernel.interface.buffers, buffers, strict=True)
+                {"binding": b.binding, "resource": b.resource(buf)} for b, buf in zip(kernel.interface.buffers, buffers, strict=True)
             ]
             if kernel.interface.params is not None:
                 p = kernel.interface.params

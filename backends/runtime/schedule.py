@@ -196,7 +196,11 @@ class KvCache:
     def from_dict(cls, d: Any, where: str) -> KvCache:
         r = _In(d, where)
         cache = cls(
-            r.name("name"), r.get("num_layers", int), r.get("row_width", int), r.get("element_type", str, "f32"), r.get("block_size", int, 0)
+            r.name("name"),
+            r.get("num_layers", int),
+            r.get("row_width", int),
+            r.get("element_type", str, "f32"),
+            r.get("block_size", int, 0),
         )
         if cache.block_size < 0 or cache.element_type not in ("f32", "f16", "q8_0"):
             raise RustyError(f"schedule: {where}: a KV cache holds f32, f16 or q8_0 in blocks of 0 (not paged) or more positions")
@@ -500,7 +504,9 @@ class Schedule:
             raise RustyError(f"not a rusty-ir schedule (its 'format' is {json.dumps(d.get('format'))}, expected \"{FORMAT}\")")
         version = r.get("version", int)
         if version != SCHEDULE_VERSION:
-            raise RustyError(f"schedule version {version} is not supported (this runtime reads version {SCHEDULE_VERSION}); recompile the model")
+            raise RustyError(
+                f"schedule version {version} is not supported (this runtime reads version {SCHEDULE_VERSION}); recompile the model"
+            )
         kernels: dict[str, KernelInterface] = {}
         for name, k in r.get("kernels", dict).items():
             try:
@@ -558,7 +564,28 @@ def load_schedule(source: Schedule | str | bytes | Mapping[str, Any]) -> Schedul
 
 
 __all__ = [
-    "FORMAT", "OPERATORS", "SCHEDULE_VERSION", "Alloc", "Arg", "Cache", "Call", "Dim", "Expr", "Function", "KvCache",
-    "Launch", "Let", "Loop", "Number", "Return", "Schedule", "Slot", "Step", "Weight", "WeightDecl", "check_expr", "evaluate",
+    "FORMAT",
+    "OPERATORS",
+    "SCHEDULE_VERSION",
+    "Alloc",
+    "Arg",
+    "Cache",
+    "Call",
+    "Dim",
+    "Expr",
+    "Function",
+    "KvCache",
+    "Launch",
+    "Let",
+    "Loop",
+    "Number",
+    "Return",
+    "Schedule",
+    "Slot",
+    "Step",
+    "Weight",
+    "WeightDecl",
+    "check_expr",
+    "evaluate",
     "load_schedule",
 ]

@@ -289,8 +289,11 @@ class _FunctionEmitter:
         stored: TensorType | MemRefType = op.stored or t  # a part's or a quantized weight's stored tensor
         decl = WeightDecl(template, layer is not None, element_type_name(stored.element_type, op), tuple(stored.get_shape()))
         if self.weights.setdefault(template, decl) != decl:
-            raise _error(f"weight '{template}' is used with two types ({self.weights[template].scheme}"
-                         f"{list(self.weights[template].shape)} and {decl.scheme}{list(decl.shape)})", op)
+            raise _error(
+                f"weight '{template}' is used with two types ({self.weights[template].scheme}"
+                f"{list(self.weights[template].shape)} and {decl.scheme}{list(decl.shape)})",
+                op,
+            )
         return Weight(self.define(op.results[0]), template, layer, decl.scheme, decl.shape, part)
 
     def launch(self, op: gpu.LaunchFuncOp) -> Step:

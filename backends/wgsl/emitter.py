@@ -96,6 +96,7 @@ WGSL_RESERVED = frozenset(
     ["alias", "break", "case", "const", "const_assert", "continue", "continuing", "default", "diagnostic", "discard", "else", "enable", "false", "fn", "for", "if", "let", "loop", "override", "requires", "return", "struct", "switch", "true", "var", "while", "bool", "f16", "f32", "i32", "u32", "vec2", "vec3", "vec4", "array", "atomic", "mat2x2", "mat3x3", "mat4x4", "ptr", "sampler", "texture_2d", "NULL", "Self", "abstract", "active", "alignas", "alignof", "as", "asm", "asm_fragment", "async", "attribute", "auto", "await", "become", "cast", "catch", "class", "co_await", "co_return", "co_yield", "coherent", "column_major", "common", "compile", "compile_fragment", "concept", "const_cast", "consteval", "constexpr", "constinit", "crate", "debugger", "decltype", "delete", "demote", "demote_to_helper", "do", "dynamic_cast", "enum", "explicit", "export", "extends", "extern", "external", "fallthrough", "filter", "final", "finally", "friend", "from", "fxgroup", "get", "goto", "groupshared", "highp", "impl", "implements", "import", "inline", "instanceof", "interface", "layout", "lowp", "macro", "macro_rules", "match", "mediump", "meta", "mod", "module", "move", "mut", "mutable", "namespace", "new", "nil", "noexcept", "noinline", "nointerpolation", "non_coherent", "noncoherent", "noperspective", "null", "nullptr", "of", "operator", "package", "packoffset", "partition", "pass", "patch", "pixelfragment", "precise", "precision", "premerge", "priv", "protected", "pub", "public", "readonly", "ref", "regardless", "register", "reinterpret_cast", "require", "resource", "restrict", "self", "set", "shared", "sizeof", "smooth", "snorm", "static", "static_assert", "static_cast", "std", "subroutine", "super", "target", "template", "this", "thread_local", "throw", "trait", "try", "type", "typedef", "typeid", "typename", "typeof", "union", "unless", "unorm", "unsafe", "unsized", "use", "using", "varying", "virtual", "volatile", "wgsl", "where", "with", "writeonly", "yield"]
 )  # fmt: skip # one line per word would be 190 lines
 
+
 def _float_literal(value: float, wgsl_type: str) -> str:
     """A WGSL literal of exactly this f32/f16 value; specials and -0 via bitcast."""
     np_type = np.float16 if wgsl_type == "f16" else np.float32
@@ -164,9 +165,7 @@ class Wgsl(CLikeLanguage):
         return (["storageBarrier();"] if writes_storage else []) + ["workgroupBarrier();"]
 
     def kernel_text(self, k: KernelParts) -> str:
-        decls = [
-            f"@group(0) @binding({b.binding}) var<storage, {b.access}> {b.name}: array<{self.spell(b.elem)}>;" for b in k.buffers
-        ]
+        decls = [f"@group(0) @binding({b.binding}) var<storage, {b.access}> {b.name}: array<{self.spell(b.elem)}>;" for b in k.buffers]
         if k.params is not None:
             decls.append(f"struct {k.params.struct_name} {{")
             decls += [f"  {f.name}: {f.type}," for f in k.params.fields]

@@ -164,9 +164,7 @@ class BufferFunctions(InterpreterFunctions):
         return (buffer if isinstance(buffer, TensorView) else np.array(buffer),)
 
     @impl(bufferization.MaterializeInDestinationOp)
-    def run_materialize(
-        self, interpreter: Interpreter, op: bufferization.MaterializeInDestinationOp, args: PythonValues
-    ) -> PythonValues:
+    def run_materialize(self, interpreter: Interpreter, op: bufferization.MaterializeInDestinationOp, args: PythonValues) -> PythonValues:
         value, dest = args
         value = dense(value)
         if not isinstance(dest, np.ndarray) or dest.shape != value.shape:

@@ -100,9 +100,7 @@ class WeightOp(IRDLOperation):
     def verify_(self) -> None:
         holes = self.weight_name.data.count("{}")
         if holes != (1 if self.layer is not None else 0):
-            raise VerifyException(
-                f"weight name '{self.weight_name.data}' must contain one '{{}}' exactly when a layer operand is given"
-            )
+            raise VerifyException(f"weight name '{self.weight_name.data}' must contain one '{{}}' exactly when a layer operand is given")
         ty = self.result.type
         assert isinstance(ty, TensorType | MemRefType)
         if any(d < 0 for d in ty.get_shape()):
@@ -116,7 +114,9 @@ class WeightOp(IRDLOperation):
             raise VerifyException(f"'stored' must be a quantized tensor type, got {self.stored}")
         if self.part is None and self.stored is not None and ty != words_type(self.stored):
             raise VerifyException(f"a weight storing a {self.stored} is a {words_type(self.stored)}, not {ty}")
-        if self.part is not None and (self.part.data not in ("codes", "scales") or not isinstance(ty, MemRefType) or ty.get_num_dims() != 1):
+        if self.part is not None and (
+            self.part.data not in ("codes", "scales") or not isinstance(ty, MemRefType) or ty.get_num_dims() != 1
+        ):
             raise VerifyException("part must be 'codes' or 'scales', of a 1-D memref of words")
 
 
@@ -225,7 +225,7 @@ class CacheOp(IRDLOperation):
 
     def verify_(self) -> None:
         if self.part.data not in ("k", "v"):
-            raise VerifyException(f"part must be \"k\" or \"v\", got \"{self.part.data}\"")
+            raise VerifyException(f'part must be "k" or "v", got "{self.part.data}"')
         decl = _kv_cache_decl(self, self.cache)
         want = MemRefType(decl.cache_element_type, [DYNAMIC_INDEX, decl.row_width.value.data])
         if self.result.type != want:

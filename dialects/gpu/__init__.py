@@ -23,7 +23,21 @@ from rusty_ir.dialects.gpu.ops import (
     UnpackF16Op,
 )
 
-RGpu = Dialect("rgpu", [Dot4I8Op, PackF16Op, SubgroupAddOp, SubgroupMaxOp, SubgroupMinOp, SubgroupShuffleXorOp, UnpackF16Op], [HalfAttr, TargetAttr])
+RGpu = Dialect(
+    "rgpu", [Dot4I8Op, PackF16Op, SubgroupAddOp, SubgroupMaxOp, SubgroupMinOp, SubgroupShuffleXorOp, UnpackF16Op], [HalfAttr, TargetAttr]
+)
 """The `rgpu` dialect object, registered by the tools as `rgpu`."""
 
-__all__ = ["Dot4I8Op", "HalfAttr", "HalfEnum", "PackF16Op", "RGpu", "SubgroupAddOp", "SubgroupMaxOp", "SubgroupMinOp", "SubgroupShuffleXorOp", "TargetAttr", "UnpackF16Op"]
+__all__ = [
+    "Dot4I8Op",
+    "HalfAttr",
+    "HalfEnum",
+    "PackF16Op",
+    "RGpu",
+    "SubgroupAddOp",
+    "SubgroupMaxOp",
+    "SubgroupMinOp",
+    "SubgroupShuffleXorOp",
+    "TargetAttr",
+    "UnpackF16Op",
+]

@@ -142,7 +142,6 @@ class FuncOp(gpu.FuncOp):
             attributes[KERNEL_ATTR] = UnitAttr()
         return cls.build(properties=properties, attributes=attributes, regions=[region])
 
-
     def print(self, printer: Printer) -> None:
         """``gpu.func @name(%a: T, ...) [-> R] [kernel] [attributes {...}] {body}``, as mlir-opt prints it (an
         old-style ``kernel`` property prints as the keyword too)."""
@@ -324,7 +323,6 @@ class LaunchFuncOp(gpu.LaunchFuncOp):
             attributes=attributes,
         )
 
-
     def print(self, printer: Printer) -> None:
         """As mlir-opt prints a launch (sizes of another type than index after a colon)."""
         printer.print_string(" ")
@@ -361,6 +359,7 @@ class LaunchFuncOp(gpu.LaunchFuncOp):
 
 _REPLACED = {"gpu.func", "gpu.module", "gpu.return", "gpu.barrier", "gpu.launch_func", *(d.name for d in _DIMENSION_OPS)}
 """The upstream ops that this module's own (above, with mlir-opt's syntax) replace."""
+
 
 def _print_as(theirs: type[IRDLOperation], ours: type[IRDLOperation]) -> None:
     """Passes build xDSL's classes (xdsl.dialects.gpu): they print as ours, so the text does not depend on which

@@ -162,8 +162,7 @@ class _GenericEvaluator:
             uses = list(acc.uses)
             if not (len(uses) == 1 and uses[0].operation is owner and type(owner) in _COMBINERS):
                 raise RustyError(
-                    f"{describe_op(self.op)}: a reduction body must be combine(f(inputs), acc) with combine in "
-                    "addf/mulf/maximumf/minimumf",
+                    f"{describe_op(self.op)}: a reduction body must be combine(f(inputs), acc) with combine in addf/mulf/maximumf/minimumf",
                     self.op,
                 )
             assert isinstance(owner, Operation)

@@ -122,7 +122,10 @@ class CacheAppendOp(IRDLOperation):
         )
 
     def verify_(self) -> None:
-        widths = {_rows_of(v, n)[1] for v, n in ((self.keys, "keys"), (self.values, "values"), (self.k_cache, "k_cache"), (self.v_cache, "v_cache"))}
+        widths = {
+            _rows_of(v, n)[1]
+            for v, n in ((self.keys, "keys"), (self.values, "values"), (self.k_cache, "k_cache"), (self.v_cache, "v_cache"))
+        }
         if len(widths) != 1:
             raise VerifyException("keys, values and both caches must have the same row width")
         _verify_cache_types(self.k_cache, self.v_cache)

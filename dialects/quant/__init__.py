@@ -61,7 +61,9 @@ from rusty_ir.dialects.quant.ops import (
     kernel_block,
 )
 
-Quant = Dialect("rquant", [DequantizeOp, DotBlockOp, LoadBlockOp, LoadCodesOp, LoadOp, QuantizeOp, ToTensorOp], list(BLOCK_QUANT_TYPES.values()))
+Quant = Dialect(
+    "rquant", [DequantizeOp, DotBlockOp, LoadBlockOp, LoadCodesOp, LoadOp, QuantizeOp, ToTensorOp], list(BLOCK_QUANT_TYPES.values())
+)
 """The ``rquant`` dialect object, as registered in ``rusty_ir.dialects.DIALECTS``."""
 
 __all__ = [

@@ -245,8 +245,6 @@ def check_block_divisible(what: str, ty: Attribute) -> None:
         raise VerifyException(f"{what} of block type !{elem.name} must have at least one dimension")
     last = shape[-1]
     if last >= 0 and last % elem.block:
-        raise VerifyException(
-            f"{what} has last dimension {last}, not a multiple of the !{elem.name} block size {elem.block}"
-        )
+        raise VerifyException(f"{what} has last dimension {last}, not a multiple of the !{elem.name} block size {elem.block}")
     if last < 0:
         raise VerifyException(f"{what} of block type !{elem.name} needs a static last dimension")

@@ -32,9 +32,7 @@ LAYOUTS = ("blocks", "split")
 
 def _check_same_shape(src: TensorType, dst: TensorType) -> None:
     if src.get_shape() != dst.get_shape():
-        raise VerifyException(
-            f"input shape {list(src.get_shape())} and result shape {list(dst.get_shape())} must be equal"
-        )
+        raise VerifyException(f"input shape {list(src.get_shape())} and result shape {list(dst.get_shape())} must be equal")
 
 
 def _tensor_types(op: IRDLOperation, src: Attribute, dst: Attribute) -> tuple[TensorType, TensorType]:
@@ -257,7 +255,9 @@ class LoadOp(_WeightLoad):
     traits = traits_def(Pure())
     assembly_format = "$buffers `[` $row `,` $col `]` attr-dict `:` type($buffers) `->` type($result)"
 
-    def __init__(self, buffers: Sequence[SSAValue], row: SSAValue, col: SSAValue, scheme: str, shape: Sequence[int], layout: str = "blocks") -> None:
+    def __init__(
+        self, buffers: Sequence[SSAValue], row: SSAValue, col: SSAValue, scheme: str, shape: Sequence[int], layout: str = "blocks"
+    ) -> None:
         super().__init__(operands=[buffers, row, col], result_types=[f32], properties=self._props(scheme, shape, layout))
 
 
@@ -300,14 +300,20 @@ class LoadBlockOp(_WeightLoad):
     traits = traits_def(Pure())
     assembly_format = "$buffers `[` $row `,` $col `]` attr-dict `:` type($buffers) `->` type($scale) `,` type($offset) `,` type($values)"
 
-    def __init__(self, buffers: Sequence[SSAValue], row: SSAValue, block: SSAValue, scheme: str, shape: Sequence[int], layout: str = "blocks") -> None:
+    def __init__(
+        self, buffers: Sequence[SSAValue], row: SSAValue, block: SSAValue, scheme: str, shape: Sequence[int], layout: str = "blocks"
+    ) -> None:
         count = kernel_block(SCHEMES[scheme])
-        super().__init__(operands=[buffers, row, block], result_types=[f32, f32, [f32] * count], properties=self._props(scheme, shape, layout))
+        super().__init__(
+            operands=[buffers, row, block], result_types=[f32, f32, [f32] * count], properties=self._props(scheme, shape, layout)
+        )
 
     def verify_(self) -> None:
         super().verify_()
         if len(self.values) != kernel_block(self.scheme):
-            raise VerifyException(f"{self.scheme.name} decodes blocks of {kernel_block(self.scheme)} values, got {len(self.values)} results")
+            raise VerifyException(
+                f"{self.scheme.name} decodes blocks of {kernel_block(self.scheme)} values, got {len(self.values)} results"
+            )
 
 
 DOT_SCHEMES = ("q4_0", "q4_1", "q8_0", "int4_g32", "int4_g128", "int8_g32", "int8_g128")
@@ -349,7 +355,9 @@ class LoadCodesOp(_WeightLoad):
     traits = traits_def(Pure())
     assembly_format = "$buffers `[` $row `,` $col `]` attr-dict `:` type($buffers) `->` type($scale) `,` type($offset) `,` type($words)"
 
-    def __init__(self, buffers: Sequence[SSAValue], row: SSAValue, block: SSAValue, scheme: str, shape: Sequence[int], layout: str = "blocks") -> None:
+    def __init__(
+        self, buffers: Sequence[SSAValue], row: SSAValue, block: SSAValue, scheme: str, shape: Sequence[int], layout: str = "blocks"
+    ) -> None:
         super().__init__(operands=[buffers, row, block], result_types=[f32, f32, [i32] * (SCHEMES[scheme].block // 4)],
                          properties=self._props(scheme, shape, layout))  # fmt: skip
 
@@ -394,14 +402,14 @@ class DotBlockOp(_WeightLoad):
     dot = result_def(i32)
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(), AttrSizedOperandSegments(as_property=True))
-    assembly_format = (
-        "$buffers `[` $row `,` $col `]` `,` $acts `sum` $asum attr-dict `:` type($buffers) `->` type($scale) `,` type($offset) `,` type($dot)"
-    )
+    assembly_format = "$buffers `[` $row `,` $col `]` `,` $acts `sum` $asum attr-dict `:` type($buffers) `->` type($scale) `,` type($offset) `,` type($dot)"
 
     def __init__(self, buffers: Sequence[SSAValue], row: SSAValue, block: SSAValue, acts: Sequence[SSAValue], asum: SSAValue, scheme: str,
                  shape: Sequence[int], layout: str = "blocks") -> None:  # fmt: skip
         # IRDL orders a subclass's operands first: acts, asum, then the weight's buffers, row and block
-        super().__init__(operands=[acts, asum, buffers, row, block], result_types=[f32, f32, i32], properties=self._props(scheme, shape, layout))
+        super().__init__(
+            operands=[acts, asum, buffers, row, block], result_types=[f32, f32, i32], properties=self._props(scheme, shape, layout)
+        )
 
     def verify_(self) -> None:
         super().verify_()

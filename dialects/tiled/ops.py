@@ -126,8 +126,10 @@ class KernelOp(IRDLOperation):
         if len(self.workgroup) != 3 or min(self.workgroup) <= 0:
             raise VerifyException("workgroup_size must be three positive sizes")
         if math.prod(self.workgroup) > MAX_WORKGROUP_INVOCATIONS:
-            raise VerifyException(f"workgroup_size {list(self.workgroup)} has more than {MAX_WORKGROUP_INVOCATIONS} invocations "
-                                  "(no GPU runs a larger workgroup)")
+            raise VerifyException(
+                f"workgroup_size {list(self.workgroup)} has more than {MAX_WORKGROUP_INVOCATIONS} invocations "
+                "(no GPU runs a larger workgroup)"
+            )
         for which, region in (("grid", self.grid), ("body", self.body)):
             args = region.block.args
             if len(args) != len(self.args):
@@ -136,8 +138,10 @@ class KernelOp(IRDLOperation):
                 if not _binds(operand.type, arg.type):
                     raise VerifyException(f"{which} argument type {arg.type} cannot bind operand of type {operand.type}")
         grid_yield = self.grid.block.last_op
-        if not isinstance(grid_yield, YieldOp) or len(grid_yield.values) != 3 or any(
-            not isinstance(v.type, IndexType) for v in grid_yield.values
+        if (
+            not isinstance(grid_yield, YieldOp)
+            or len(grid_yield.values) != 3
+            or any(not isinstance(v.type, IndexType) for v in grid_yield.values)
         ):
             raise VerifyException("grid must end with tiled.yield of three index values")
         body_yield = self.body.block.last_op
@@ -274,7 +278,9 @@ class ReduceOp(IRDLOperation):
 
     def __init__(self, kind: str, values: Sequence[SSAValue], width: int) -> None:
         super().__init__(
-            operands=[values], result_types=[[v.type for v in values]], properties={"kind": StringAttr(kind), "width": IntegerAttr(width, i64)}
+            operands=[values],
+            result_types=[[v.type for v in values]],
+            properties={"kind": StringAttr(kind), "width": IntegerAttr(width, i64)},
         )
 
     def verify_(self) -> None:
@@ -510,9 +516,7 @@ class ContractTileOp(IRDLOperation):
     results_ = var_result_def(VectorType)
 
     irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = (
-        "$a `[` $a_offset `]` `,` $b `[` $b_offset `]` `,` $accumulators attr-dict `:` type($a) `,` type($b) `,` type($accumulators) `->` type($results_)"
-    )
+    assembly_format = "$a `[` $a_offset `]` `,` $b `[` $b_offset `]` `,` $accumulators attr-dict `:` type($a) `,` type($b) `,` type($accumulators) `->` type($results_)"
 
     def __init__(self, a: SSAValue, a_offset: SSAValue, b: SSAValue, b_offset: SSAValue, accumulators: Sequence[SSAValue],
                  k: int, rows: int, columns: int, a_stride: int, b_stride: int, wide: bool = False, block_words: int = 0) -> None:  # fmt: skip

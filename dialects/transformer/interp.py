@@ -178,9 +178,7 @@ class TransformerFunctions(InterpreterFunctions):
         ty = op.result.type
         assert isinstance(ty, TensorType)
         if storage_scheme(ty.element_type) != view.scheme:
-            raise RustyError(
-                f"{describe_op(op)}: tensor '{weight_name}' is stored as {view.scheme.name}, but its type is {ty}"
-            )
+            raise RustyError(f"{describe_op(op)}: tensor '{weight_name}' is stored as {view.scheme.name}, but its type is {ty}")
         check_runtime_shape(op, f"tensor '{weight_name}'", view.shape, ty)
         return (view,)
 
@@ -190,9 +188,7 @@ class TransformerFunctions(InterpreterFunctions):
         table = self.dense(args[1])
         bad = (tokens < 0) | (tokens >= table.shape[0])
         if bad.any():
-            raise RustyError(
-                f"{describe_op(op)}: token id {int(tokens[bad][0])} is outside the vocabulary [0, {table.shape[0]})"
-            )
+            raise RustyError(f"{describe_op(op)}: token id {int(tokens[bad][0])} is outside the vocabulary [0, {table.shape[0]})")
         rows = table[tokens].astype(np.float32, copy=True)
         if op.factor is not None:
             rows *= np.float32(op.factor)
@@ -223,9 +219,7 @@ class TransformerFunctions(InterpreterFunctions):
         rows, width = x.shape
         half = head_dim // 2
         # 1. angle[r, i] = (pos + r) * theta^(-2i/head_dim), in f32 as Hugging Face computes it.
-        inv_freq = (np.float32(1.0) / theta ** (np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim))).astype(
-            np.float32
-        )
+        inv_freq = (np.float32(1.0) / theta ** (np.arange(0, head_dim, 2, dtype=np.float32) / np.float32(head_dim))).astype(np.float32)
         if len(args) > 2:  # rope scaling: each pair's frequency divided by its factor
             inv_freq = (inv_freq / self.dense(args[2]).reshape(-1)).astype(np.float32)
         angle = np.arange(pos, pos + rows, dtype=np.float32)[:, None] * inv_freq[None, :]
@@ -400,9 +394,7 @@ class ReferenceInterpreter(NumpyInterpreter):
     ``prefill`` then ``decode`` steps continue one sequence.
     """
 
-    def __init__(
-        self, module: ModuleOp, weights: Mapping[str, TensorView], *, max_context: int = DEFAULT_MAX_CONTEXT
-    ) -> None:
+    def __init__(self, module: ModuleOp, weights: Mapping[str, TensorView], *, max_context: int = DEFAULT_MAX_CONTEXT) -> None:
         self.functions = TransformerFunctions(weights, max_context)
         super().__init__(module, [self.functions])
 

@@ -217,13 +217,9 @@ class WeightOp(IRDLOperation):
             raise VerifyException(f"weight '{self.weight_name.data}' must have a static shape, got {ty}")
         holes = self.weight_name.data.count("{}")
         if self.layer is not None and holes != 1:
-            raise VerifyException(
-                f"a layer-indexed weight name must contain exactly one '{{}}', got '{self.weight_name.data}'"
-            )
+            raise VerifyException(f"a layer-indexed weight name must contain exactly one '{{}}', got '{self.weight_name.data}'")
         if self.layer is None and holes != 0:
-            raise VerifyException(
-                f"weight name '{self.weight_name.data}' contains '{{}}' but no layer operand is given"
-            )
+            raise VerifyException(f"weight name '{self.weight_name.data}' contains '{{}}' but no layer operand is given")
 
 
 # --- the decoder ops ----------------------------------------------------------------------------
@@ -260,7 +256,9 @@ class EmbeddingOp(IRDLOperation):
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$tokens `,` $table attr-dict `:` type($tokens) `,` type($table) `->` type($result)"
 
-    def __init__(self, tokens: SSAValue | Operation, table: SSAValue | Operation, result_type: Attribute, scale: float | None = None) -> None:
+    def __init__(
+        self, tokens: SSAValue | Operation, table: SSAValue | Operation, result_type: Attribute, scale: float | None = None
+    ) -> None:
         props: dict[str, Attribute] = {} if scale is None else {"scale": FloatAttr(scale, f32)}
         super().__init__(operands=[tokens, table], properties=props, result_types=[result_type])
 
@@ -369,9 +367,7 @@ class LinearOp(IRDLOperation):
     result = result_def(TensorType)
 
     traits = traits_def(Pure())
-    assembly_format = (
-        "$input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,` type($weight) (`,` type($bias)^)? `->` type($result)"
-    )
+    assembly_format = "$input `,` $weight (`,` $bias^)? attr-dict `:` type($input) `,` type($weight) (`,` type($bias)^)? `->` type($result)"
 
     def __init__(
         self,
@@ -662,9 +658,7 @@ class GeluOp(_UnaryF32Op):
     def verify_(self) -> None:
         super().verify_()
         if self.approximate.data not in GELU_APPROXIMATIONS:
-            raise VerifyException(
-                f"approximate must be one of {', '.join(GELU_APPROXIMATIONS)}, got '{self.approximate.data}'"
-            )
+            raise VerifyException(f"approximate must be one of {', '.join(GELU_APPROXIMATIONS)}, got '{self.approximate.data}'")
 
 
 @irdl_op_definition

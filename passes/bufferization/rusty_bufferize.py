@@ -72,9 +72,7 @@ class _Destinations:
         if self.terminator is None:
             return None
         positions = sorted(
-            u.index
-            for u in value.uses
-            if u.operation is self.terminator and u.index in self.by_position and u.index not in self.claimed
+            u.index for u in value.uses if u.operation is self.terminator and u.index in self.by_position and u.index not in self.claimed
         )
         if not positions:
             return None
@@ -129,8 +127,7 @@ class _RegionSizes:
         if same:  # elementwise-like ops keep the shape of an operand of their own type
             return self.dim(same[0], k)
         raise RustyError(
-            f"rusty-bufferize: cannot tell dimension {k} of a result of region \"{self.region.label.data}\" "
-            f"from '{op.name}'",
+            f"rusty-bufferize: cannot tell dimension {k} of a result of region \"{self.region.label.data}\" from '{op.name}'",
             self.region,
         )
 
@@ -144,7 +141,7 @@ class _RegionSizes:
         if isinstance(op, tensor.DimOp) and isinstance(op.index.owner, arith.ConstantOp) and isinstance(op.index.owner.value, IntegerAttr):
             return self.dim(op.source, int(op.index.owner.value.value.data))
         raise RustyError(
-            f"rusty-bufferize: a size in region \"{self.region.label.data}\" is computed by "
+            f'rusty-bufferize: a size in region "{self.region.label.data}" is computed by '
             f"'{op.name if isinstance(op, Operation) else value}', which the host cannot evaluate",
             self.region,
         )
@@ -214,9 +211,7 @@ class _FunctionBufferizer:
         else:
             raise RustyError(f"rusty-bufferize: unexpected host op '{op.name}' with tensor operands or results", op)
 
-    def destination(
-        self, value: SSAValue, dests: _Destinations, sizes: Callable[[], Sequence[SSAValue]], b: IRBuilder
-    ) -> SSAValue:
+    def destination(self, value: SSAValue, dests: _Destinations, sizes: Callable[[], Sequence[SSAValue]], b: IRBuilder) -> SSAValue:
         """The buffer ``value`` is written into: a returned/yielded position's buffer or a new alloc of ``sizes()``."""
         taken = dests.take(value)
         if taken is not None:
@@ -231,7 +226,7 @@ class _FunctionBufferizer:
         outs: list[SSAValue] = []
         for result in region.outputs:
             if not _is_tensor(result):
-                raise RustyError(f"rusty-bufferize: region \"{region.label.data}\" has a non-tensor result", region)
+                raise RustyError(f'rusty-bufferize: region "{region.label.data}" has a non-tensor result', region)
             yielded = cast(YieldOp, body.last_op).values[result.index]
             outs.append(self.destination(result, dests, partial(reifier.sizes, yielded), b))
         # Inside: tensor arguments are read through to_tensor; yielded values written to the out buffers.
@@ -257,7 +252,9 @@ class _FunctionBufferizer:
                 )
             )
         Rewriter.replace_op(yield_op, YieldOp())
-        new = RegionOp(region.label.data, [*region.args, *outs], [], Rewriter.move_region_contents_to_new_regions(region.body), region.config)
+        new = RegionOp(
+            region.label.data, [*region.args, *outs], [], Rewriter.move_region_contents_to_new_regions(region.body), region.config
+        )
         if region.single_token_config is not None:
             new.single_token_config = region.single_token_config
         if region.few_token_config is not None:
@@ -380,8 +377,7 @@ class _FunctionBufferizer:
         for i, value in enumerate(op.operands):
             if i in dests.by_position and value is not dests.by_position[i]:
                 raise RustyError(
-                    f"rusty-bufferize: operand #{i} of '{op.name}' is not computed in its destination buffer; "
-                    "it would need a copy",
+                    f"rusty-bufferize: operand #{i} of '{op.name}' is not computed in its destination buffer; it would need a copy",
                     op,
                 )
             if i not in dests.by_position and isinstance(value.type, TensorType | MemRefType):

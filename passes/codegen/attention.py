@@ -138,7 +138,8 @@ class _Geometry:
         if threads % hd or threads & (threads - 1) or tile & (tile - 1) or not slices or hd % slices or tile % groups:
             raise RustyError(
                 f"attention needs a power-of-two workgroup that is a multiple of head_dim ({hd}) and of a power-of-two "
-                "reduction_tile, with head_dim divisible by workgroup / reduction_tile and reduction_tile by workgroup / head_dim", op
+                "reduction_tile, with head_dim divisible by workgroup / reduction_tile and reduction_tile by workgroup / head_dim",
+                op,
             )
         return _Geometry(heads, kv_heads, hd, tile, split, threads, groups, slices)
 

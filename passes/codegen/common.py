@@ -78,8 +78,6 @@ def clone_body(b: IRBuilder, op: linalg.GenericOp, inputs: Sequence[SSAValue], a
     return yielded
 
 
-
-
 def abs_max(b: IRBuilder, xs: Sequence[SSAValue]) -> SSAValue:
     """``max_j |xs[j]|``."""
     amax = b.absf(xs[0])

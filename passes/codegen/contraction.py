@@ -177,7 +177,9 @@ class Contraction:
         return _computed_from(value, set(self.root.results),
                               lambda op: [o for inner in op.walk() for o in inner.operands] if op in self.ops else ())  # fmt: skip
 
-    def store_outputs(self, b: IRBuilder, token: SSAValue, n: SSAValue, known: Callable[[int, IRBuilder, Sequence[SSAValue]], SSAValue]) -> None:
+    def store_outputs(
+        self, b: IRBuilder, token: SSAValue, n: SSAValue, known: Callable[[int, IRBuilder, Sequence[SSAValue]], SSAValue]
+    ) -> None:
         """Materialize and store this contraction's region outputs at (token, n), and append its keys and values
         to the KV cache where the region does; ``known(i, b, idx)`` gives result ``i``'s value at index ``idx``
         (the epilogue may read a neighbour row, as RoPE reads its partner)."""

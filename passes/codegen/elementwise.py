@@ -1,10 +1,10 @@
 """The ``elementwise`` schedule: one invocation per element of the iteration space (or KV-cache append).
 
-    workgroups (wg) over ceil(elements / W)         -- the grid folds into y past 65535
-      invocations (t) over (W)
-        e = wg * W + t; if e < elements: the element's outputs (fused producers
-        materialized) at e's coordinates, or its KV-cache rows (a q8_0 cache:
-        one invocation per group of 64 values, quantized together)
+workgroups (wg) over ceil(elements / W)         -- the grid folds into y past 65535
+  invocations (t) over (W)
+    e = wg * W + t; if e < elements: the element's outputs (fused producers
+    materialized) at e's coordinates, or its KV-cache rows (a q8_0 cache:
+    one invocation per group of 64 values, quantized together)
 """
 
 from __future__ import annotations

@@ -196,7 +196,9 @@ def _body(kernel: Kernel, mat: Materializer, op: AttentionOp, ops: Sequence[Oper
     for i, row in enumerate(out_rows):
         s = b.addi(s0, row)
         row_acc = acc[i * (tn // 4) : (i + 1) * (tn // 4)]
-        b.if_then(b.cmpi("ult", s, rows), partial(_write_row, kernel, mat, op, ops, row_acc=row_acc, totals=totals, row=row, s=s, cols=cols))
+        b.if_then(
+            b.cmpi("ult", s, rows), partial(_write_row, kernel, mat, op, ops, row_acc=row_acc, totals=totals, row=row, s=s, cols=cols)
+        )
 
 
 def _query(mat: Materializer, op: AttentionOp, block: tuple[SSAValue, SSAValue], h: SSAValue, hd: int, pb: IRBuilder,
@@ -207,7 +209,9 @@ def _query(mat: Materializer, op: AttentionOp, block: tuple[SSAValue, SSAValue],
     r, dq = unit
     s = pb.minui(pb.addi(s0, r), last_row)
     col0 = pb.addi(pb.muli(h, pb.index(hd)), pb.muli(dq, pb.index(4)))
-    return [pb.mulf(mat.element(pb, op.query, [s, pb.addi(col0, pb.index(j)) if j else col0]), pb.f32(op.scale.value.data)) for j in range(4)]
+    return [
+        pb.mulf(mat.element(pb, op.query, [s, pb.addi(col0, pb.index(j)) if j else col0]), pb.f32(op.scale.value.data)) for j in range(4)
+    ]
 
 
 def _row_totals(kernel: Kernel, b: IRBuilder, bq: int, mine: Sequence[SSAValue], ls: Sequence[SSAValue], lane: SSAValue) -> SSAValue:
@@ -239,6 +243,7 @@ def _store_scores(lb: IRBuilder, op: AttentionOp, sc: Sequence[SSAValue], scores
                 visible = lb.andi(visible, lb.cmpi("ugt", lb.addi(t, lb.index(window)), qpos))
             masked = lb.select(visible, value, lb.f32(float("-inf")))
             store(lb, masked, scores, [lb.addi(lb.muli(r, lb.index(bk)), col)])
+
 
 def _online_softmax(kernel: Kernel, lb: IRBuilder, op: AttentionOp, tiles: tuple[SSAValue, SSAValue, SSAValue], bk: int, mine: Sequence[SSAValue],
                     lanes_of: tuple[SSAValue, int], ms: Sequence[SSAValue], ls: Sequence[SSAValue]) -> tuple[list[SSAValue], list[SSAValue]]:  # fmt: skip

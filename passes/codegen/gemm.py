@@ -113,7 +113,9 @@ def lower_gemm(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> l
         if not c.batched:
             raise RustyError("the gemm schedule needs a contraction over tokens (use gemv)", c.root)
         if c.k_total % bk or bk % _unit(c):
-            raise RustyError(f"gemm: reduction_tile {bk} must divide K = {c.k_total} and be a multiple of the weights' block {_unit(c)}", c.root)
+            raise RustyError(
+                f"gemm: reduction_tile {bk} must divide K = {c.k_total} and be a multiple of the weights' block {_unit(c)}", c.root
+            )
         if tn % (4 * c.n_out):
             raise RustyError(f"gemm: thread_tile N = {tn} must be a multiple of 4 x the contraction's {c.n_out} weights", c.root)
     if cfg.math == "f16" and not kernel.target.f16:
@@ -240,7 +242,9 @@ def _epilogue(c: Contraction, b: IRBuilder, acc: Sequence[SSAValue], row_sums: l
                 if not c.zero_init:
                     values = [[rb.addf(c.init(rb, w, token, col), v) for col, v in zip(cols, vs)] for w, vs in enumerate(values)]
 
-                def known(w: int, kb: IRBuilder, idx: Sequence[SSAValue], values: list[list[SSAValue]] = values, cols: list[SSAValue] = cols) -> SSAValue:
+                def known(
+                    w: int, kb: IRBuilder, idx: Sequence[SSAValue], values: list[list[SSAValue]] = values, cols: list[SSAValue] = cols
+                ) -> SSAValue:
                     return pick(kb, idx[-1], list(zip(cols, values[w])))
 
                 for col in cols:
@@ -349,7 +353,9 @@ def _weight_unit(c: Contraction, b: IRBuilder, w: int, row: SSAValue, kq: SSAVal
 def _check_integer(segments: Sequence[Contraction], kernel: Kernel, bk: int) -> None:
     """math = dp4a: the target's packed dot products, weights whose codes ``rquant.load_codes`` packs, one block size."""
     if not kernel.target.int_dot:
-        raise RustyError(f"gemm: math = dp4a needs a target with packed 8-bit dot products ('{kernel.target.name}' has none)", segments[0].root)
+        raise RustyError(
+            f"gemm: math = dp4a needs a target with packed 8-bit dot products ('{kernel.target.name}' has none)", segments[0].root
+        )
     for c in segments:
         schemes = {ref.scheme.name if ref is not None else "f32" for ref in c.refs}
         if not c.mac or not schemes <= set(DOT_SCHEMES) or len({ref.block for ref in c.refs if ref is not None}) != 1:

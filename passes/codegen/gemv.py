@@ -138,7 +138,9 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
     if c.kernel.config.math == "dp4a":
         # the activations as int8 blocks (the prologue's row scale inside them): nothing is scaled after the sum
         prologue = _prologue(c, b, t_in, linear) if c.prologue else [[] for _ in ts]
-        totals = c.kernel.reduce(b, "add", walk.integer(b, _quantized_activations(c, b, linear, t0, t_in, batch, prologue, block, blocks)), split)
+        totals = c.kernel.reduce(
+            b, "add", walk.integer(b, _quantized_activations(c, b, linear, t0, t_in, batch, prologue, block, blocks)), split
+        )
         scales: list[SSAValue | None] = [None] * len(ts)
     elif c.factored:  # the prologue's partial sums ride along the walk: one reduction for both
         per_token = len(t_in) * rows * c.n_out
@@ -227,7 +229,9 @@ class _Walk:
                     outs = acc[first : first + c.n_out]
                     for k, x in zip(ks, xs[ti]):
                         outs = clone_body(lb, c.root, [x, *(c.mat.element(lb, w, [n, k]) for w in c.weights)], outs)
-                    acc[first : first + c.n_out] = [lb.select(ok, v, a) for v, a in zip(outs, acc[first : first + c.n_out])] if ok is not None else outs
+                    acc[first : first + c.n_out] = (
+                        [lb.select(ok, v, a) for v, a in zip(outs, acc[first : first + c.n_out])] if ok is not None else outs
+                    )
 
         return self.run(b, inits, body)
 

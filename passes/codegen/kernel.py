@@ -118,7 +118,9 @@ class Kernel:
                       k: int, rows: int, columns: int, a_stride: int, b_stride: int, wide: bool = False, block_words: int = 0) -> list[SSAValue]:  # fmt: skip
         """``tiled.contract_tile`` (``wide``: f16 tiles multiplied and summed in f32; ``block_words``: i32 tiles of
         8-bit code blocks)."""
-        return list(b.insert(ContractTileOp(a, a_offset, bt, b_offset, accs, k, rows, columns, a_stride, b_stride, wide, block_words)).results)
+        return list(
+            b.insert(ContractTileOp(a, a_offset, bt, b_offset, accs, k, rows, columns, a_stride, b_stride, wide, block_words)).results
+        )
 
     def shared(self, size: int | Sequence[int], elem: Attribute) -> SSAValue:
         """A workgroup-memory array of ``size`` elements, or of shape ``size`` (allocated at the top of the body)."""

@@ -137,4 +137,15 @@ def store_q8_group(b: IRBuilder, values: Sequence[SSAValue], buf: SSAValue, row:
     b.insert(memref.StoreOp.get(b.value(PackF16Op(scales[0], scales[1])), buf, [row, b.addi(b.index(width // 4), group)]))
 
 
-__all__ = ["Q8_BLOCK", "Q8_GROUP", "cache_arg_type", "cache_load", "cache_load_run", "cache_row", "is_q8", "q8_row_words", "store_cache", "store_q8_group"]
+__all__ = [
+    "Q8_BLOCK",
+    "Q8_GROUP",
+    "cache_arg_type",
+    "cache_load",
+    "cache_load_run",
+    "cache_row",
+    "is_q8",
+    "q8_row_words",
+    "store_cache",
+    "store_q8_group",
+]

@@ -77,11 +77,14 @@ class WeightRef:
         assert isinstance(op, LoadCodesOp)
         return op.scale, op.offset, list(op.words)
 
-    def dot_block(self, b: IRBuilder, row: SSAValue, blk: SSAValue, acts: Sequence[SSAValue], asum: SSAValue) -> tuple[SSAValue, SSAValue, SSAValue]:
+    def dot_block(
+        self, b: IRBuilder, row: SSAValue, blk: SSAValue, acts: Sequence[SSAValue], asum: SSAValue
+    ) -> tuple[SSAValue, SSAValue, SSAValue]:
         """(scale, offset, sum_j codes[j] * a_j) of block ``blk`` of ``row`` against int8 activations (``rquant.dot_block``)."""
         op = b.insert(DotBlockOp([self.buffer], row, blk, acts, asum, self.scheme.name, self.shape))
         assert isinstance(op, DotBlockOp)
         return op.scale, op.offset, op.dot
+
 
 def static_shape(value: SSAValue) -> tuple[int, ...]:
     ty = value.type
@@ -231,7 +234,9 @@ class Materializer:
 
     def _slice_indices(self, b: IRBuilder, op: tensor.ExtractSliceOp, idx: Sequence[SSAValue]) -> list[SSAValue]:
         dyn_offsets = iter(op.offsets)
-        offsets = [b.index(o) if o != tensor.DYNAMIC_INDEX else self._index_or_scalar(b, next(dyn_offsets)) for o in op.static_offsets.get_values()]
+        offsets = [
+            b.index(o) if o != tensor.DYNAMIC_INDEX else self._index_or_scalar(b, next(dyn_offsets)) for o in op.static_offsets.get_values()
+        ]
         sizes = list(op.static_sizes.get_values())
         dropped = len(sizes) - len(idx)
         out: list[SSAValue] = []

@@ -1,12 +1,12 @@
 """The ``row`` schedule: one workgroup per row, its invocations striding along the row.
 
-    workgroups (r) over rows
-      invocations (t) over (W)                        -- every invocation
-        each row reduction: strided partials (t, t + W, ...), tiled.reduce over
-        the workgroup; then the row's outputs, strided (or by invocation 0 for
-        per-row outputs)
-    argmax: the same with (value, index) pairs (several chains per invocation: loads in flight), ties to
-    the smallest index.
+workgroups (r) over rows
+  invocations (t) over (W)                        -- every invocation
+    each row reduction: strided partials (t, t + W, ...), tiled.reduce over
+    the workgroup; then the row's outputs, strided (or by invocation 0 for
+    per-row outputs)
+argmax: the same with (value, index) pairs (several chains per invocation: loads in flight), ties to
+the smallest index.
 """
 
 from __future__ import annotations

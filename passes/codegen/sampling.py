@@ -91,6 +91,7 @@ class _Sampler:
         self.tid = tid
         self.first = b.minui(b.muli(self.tid, b.index(chunk)), b.index(self.vocab))
         self.end = b.minui(b.addi(self.first, b.index(chunk)), b.index(self.vocab))
+
         # 1. parameters (rusty_ir.sampling.pack)
         def word(w: int) -> SSAValue:
             return mat.element(b, op.params, [b.index(w)])
@@ -187,7 +188,9 @@ def _barrier(b: IRBuilder) -> None:
 def lower_sample(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
     """One workgroup draws the token of the region's ``linalg_ext.sample`` (module docstring, steps 1-6):
     ``workgroups (1) { invocations (N) { ... } }``, every invocation reaching every barrier."""
-    kernel.workgroups([kernel.b.index(1)], lambda wb, _: kernel.invocations(wb, [kernel.threads], lambda ib, ivs: _draw(kernel, mat, ops, ib, ivs[0])))
+    kernel.workgroups(
+        [kernel.b.index(1)], lambda wb, _: kernel.invocations(wb, [kernel.threads], lambda ib, ivs: _draw(kernel, mat, ops, ib, ivs[0]))
+    )
     g = kernel.grid_b
     return [g.index(1), g.index(1), g.index(1)]
 

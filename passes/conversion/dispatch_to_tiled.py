@@ -54,7 +54,9 @@ def check_limits(config: LoweringConfigAttr, target: TargetDescription, region: 
         )  # fmt: skip
 
 
-def _kernel(region: RegionOp, config: LoweringConfigAttr, target: TargetDescription, lower: Schedule, extra: Sequence[SSAValue] = ()) -> Operation:
+def _kernel(
+    region: RegionOp, config: LoweringConfigAttr, target: TargetDescription, lower: Schedule, extra: Sequence[SSAValue] = ()
+) -> Operation:
     """The tiled.kernel of one region under one lowering config."""
     check_limits(config, target, region)
     kernel = Kernel(region, config, target, extra)

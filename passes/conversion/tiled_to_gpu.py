@@ -40,7 +40,9 @@ def _kernels_module(module: ModuleOp) -> gpu.ModuleOp:
     for op in module.ops:
         if isinstance(op, gpu.ModuleOp) and op.sym_name.data == KERNELS_MODULE:
             return op
-    kernels = gpu.ModuleOp.build(properties={"sym_name": StringAttr(KERNELS_MODULE)}, regions=[Region(Block())])  # its __init__ is typed for a SymbolRefAttr
+    kernels = gpu.ModuleOp.build(
+        properties={"sym_name": StringAttr(KERNELS_MODULE)}, regions=[Region(Block())]
+    )  # its __init__ is typed for a SymbolRefAttr
     module.body.block.add_op(kernels)
     return kernels
 

@@ -214,7 +214,7 @@ class ElementwiseLowering(_Lowering):
             y = _elementwise(b, [op.input], lambda ib, a: silu(ib, a[0]))
         else:
             if op.approximate.data != "tanh":
-                raise RustyError(f"tfm.gelu with approximate = \"{op.approximate.data}\" needs erf, which GPU targets lack; use \"tanh\"", op)
+                raise RustyError(f'tfm.gelu with approximate = "{op.approximate.data}" needs erf, which GPU targets lack; use "tanh"', op)
             y = _elementwise(b, [op.input], lambda ib, a: gelu_tanh(ib, a[0]))
         rewriter.replace(op, [], [y])
 
@@ -281,7 +281,9 @@ class RmsNormLowering(_Lowering):
         rewriter.replace(op, [], [y])
 
 
-def contraction(b: IRBuilder, x: SSAValue, w: SSAValue, x_dims: Sequence[int | str], out_type: TensorType, sizes: Sequence[SSAValue]) -> SSAValue:
+def contraction(
+    b: IRBuilder, x: SSAValue, w: SSAValue, x_dims: Sequence[int | str], out_type: TensorType, sizes: Sequence[SSAValue]
+) -> SSAValue:
     """``out[..., n] = sum_k x[..., k] * w[n, k]`` over loop dims (..., n, k), k last."""
     rank = len(out_type.get_shape()) + 1
     n, k = rank - 2, rank - 1
@@ -398,9 +400,16 @@ class AttentionLowering(_Lowering):
         b.insert(CacheAppendOp(op.key, op.value, kc, vc, op.pos, table, block))
         out = b.value(
             AttentionOp(
-                op.query, kc, vc, op.pos,
-                op.num_heads.value.data, op.num_kv_heads.value.data, op.head_dim.value.data, op.scale.value.data,
-                table, block,
+                op.query,
+                kc,
+                vc,
+                op.pos,
+                op.num_heads.value.data,
+                op.num_kv_heads.value.data,
+                op.head_dim.value.data,
+                op.scale.value.data,
+                table,
+                block,
                 window=None if op.window is None else op.window.value.data,
                 softcap=None if op.softcap is None else op.softcap.value.data,
             )
@@ -445,9 +454,7 @@ class LogitsLowering(_Lowering):
         assert isinstance(ty, TensorType)
         width = ty.get_shape()[1]
         rows = b.value(tensor.DimOp(x, b.index(0)))
-        last = b.value(
-            tensor.ExtractSliceOp(x, [b.subi(rows, b.index(1)), b.index(0)], [1, width], [1, 1], TensorType(F32, [1, width]))
-        )
+        last = b.value(tensor.ExtractSliceOp(x, [b.subi(rows, b.index(1)), b.index(0)], [1, width], [1, 1], TensorType(F32, [1, width])))
         if norm is not None:
             last = rms_norm(b, last, norm.weight, norm.epsilon.value.data)
         out_ty = op.result.type
@@ -599,7 +606,9 @@ class ConvertTransformerToTensorPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.kv_cache_type not in KV_ELEMENT_TYPES:
-            raise RustyError(f"convert-transformer-to-tensor: kv-cache-type must be one of {', '.join(KV_ELEMENT_TYPES)}, got '{self.kv_cache_type}'")
+            raise RustyError(
+                f"convert-transformer-to-tensor: kv-cache-type must be one of {', '.join(KV_ELEMENT_TYPES)}, got '{self.kv_cache_type}'"
+            )
         if self.kv_block_size < 0:
             raise RustyError(f"convert-transformer-to-tensor: kv-block-size must be 0 (not paged) or positive, got {self.kv_block_size}")
         _check_shapes(op)

@@ -288,9 +288,7 @@ class _BlockFormer:
                 if (isinstance(owner, Operation) and owner in member_set) or _is_constant(v) or v in captured:
                     continue
                 captured.append(v)
-        outputs = [
-            r for op in region.home for r in op.results if any(self.top_level(u.operation) not in member_set for u in r.uses)
-        ]
+        outputs = [r for op in region.home for r in op.results if any(self.top_level(u.operation) not in member_set for u in r.uses)]
         body = Block(arg_types=[v.type for v in captured])
         mapping: dict[SSAValue, SSAValue] = dict(zip(captured, body.args))
         for op in members:
@@ -400,4 +398,3 @@ def _host_blocks(block: Block) -> list[Block]:
         if isinstance(op, scf.ForOp):
             out += _host_blocks(op.body.block)
     return out
-

@@ -126,5 +126,3 @@ class LinalgFuseSiblingsPass(ModulePass):
             for group in groups.values():
                 if len(group) > 1:
                     _fuse(group)
-
-

@@ -270,4 +270,3 @@ def _rewrite_launches(module: ModuleOp, kernel: gpu.FuncOp, counts: dict[int, in
         )
         new.attributes.update(launch.attributes)
         Rewriter.replace_op(launch, new)
-

@@ -209,9 +209,7 @@ class PlanMemoryPass(ModulePass):
                 alloc.attributes[SLOT_ATTR] = IntegerAttr(next_slot + slot, i64)
             next_slot += len(set(slots.values()))
             total_allocs += len(slots)
-        op.attributes[SUMMARY_ATTR] = DictionaryAttr(
-            {"allocs": IntegerAttr(total_allocs, i64), "slots": IntegerAttr(next_slot, i64)}
-        )
+        op.attributes[SUMMARY_ATTR] = DictionaryAttr({"allocs": IntegerAttr(total_allocs, i64), "slots": IntegerAttr(next_slot, i64)})
 
 
 __all__ = ["SLOT_ATTR", "SUMMARY_ATTR", "PlanMemoryPass", "colour"]

@@ -114,8 +114,11 @@ def _nibble_code(b: IRBuilder, sch: Scheme, nibble: SSAValue) -> SSAValue:
         return code_float(b, nibble, _zero_point(sch))
     quarter = b.shrui(nibble, b.i32(2))
     words = [b.i32(w) for w in IQ4_NL_WORDS]
-    word = b.select(b.cmpi("eq", quarter, b.i32(0)), words[0],
-                    b.select(b.cmpi("eq", quarter, b.i32(1)), words[1], b.select(b.cmpi("eq", quarter, b.i32(2)), words[2], words[3])))
+    word = b.select(
+        b.cmpi("eq", quarter, b.i32(0)),
+        words[0],
+        b.select(b.cmpi("eq", quarter, b.i32(1)), words[1], b.select(b.cmpi("eq", quarter, b.i32(2)), words[2], words[3])),
+    )
     byte = b.andi(b.shrui(word, b.muli(b.andi(nibble, b.i32(3)), b.i32(8))), b.i32(0xFF))
     return code_float(b, byte, 128)
 
@@ -303,8 +306,15 @@ def _decode_q3_k(f: _Fields, lanes: list[Lane]) -> Decoded:
     scs = []
     for t in (0, 1):
         s = b.addi(b.muli(i, b.index(2)), b.index(t)) if t else b.muli(i, b.index(2))
-        low = b.andi(b.shrui(f.byte(b.addi(at_sc, b.remui(s, b.index(8)))), _cast32(b, b.muli(b.divui(s, b.index(8)), b.index(4)))), b.i32(15))
-        high = b.andi(b.shrui(f.byte(b.addi(at_sc, b.addi(b.index(8), b.remui(s, b.index(4))))), _cast32(b, b.muli(b.divui(s, b.index(4)), b.index(2)))), b.i32(3))
+        low = b.andi(
+            b.shrui(f.byte(b.addi(at_sc, b.remui(s, b.index(8)))), _cast32(b, b.muli(b.divui(s, b.index(8)), b.index(4)))), b.i32(15)
+        )
+        high = b.andi(
+            b.shrui(
+                f.byte(b.addi(at_sc, b.addi(b.index(8), b.remui(s, b.index(4))))), _cast32(b, b.muli(b.divui(s, b.index(4)), b.index(2)))
+            ),
+            b.i32(3),
+        )
         scs.append(code_float(b, b.ori(low, b.shli(high, b.i32(4))), 32))
     codes = []
     for lane in lanes:
@@ -459,7 +469,9 @@ def _lower_block(op: LoadBlockOp, b: IRBuilder) -> list[SSAValue]:
         hi = [_nibble_code(b, sch, b.andi(b.shrui(words[i // 4], b.i32(8 * (i % 4) + 4)), b.i32(0xF))) for i in range(half)]
         return [scale, offset, *lo, *hi]
     words = _code_words(b, codes, at, sch.block // 4, w.code_alignment())
-    qs = [code_float(b, b.xori(b.andi(b.shrui(words[j // 4], b.i32(8 * (j % 4))), b.i32(0xFF)), b.i32(0x80)), 128) for j in range(sch.block)]
+    qs = [
+        code_float(b, b.xori(b.andi(b.shrui(words[j // 4], b.i32(8 * (j % 4))), b.i32(0xFF)), b.i32(0x80)), 128) for j in range(sch.block)
+    ]
     return [scale, offset, *qs]
 
 

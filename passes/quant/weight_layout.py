@@ -46,7 +46,10 @@ def _reads_only_blocks(kernel: KernelOp, index: int) -> bool:
     """Whether the kernel's argument ``index`` is read only by quant loads in the blocks layout (and the grid ignores it)."""
     if kernel.grid.block.args[index].uses:
         return False
-    return all(isinstance(u.operation, LoadOp | LoadBlockOp | DotBlockOp | LoadCodesOp) and u.operation.layout.data == "blocks" for u in kernel.body.block.args[index].uses)
+    return all(
+        isinstance(u.operation, LoadOp | LoadBlockOp | DotBlockOp | LoadCodesOp) and u.operation.layout.data == "blocks"
+        for u in kernel.body.block.args[index].uses
+    )
 
 
 class _Analysis:
@@ -57,9 +60,7 @@ class _Analysis:
     def __init__(self, module: ModuleOp) -> None:
         self.functions = {op.sym_name.data: op for op in module.walk() if isinstance(op, func.FuncOp)}
         self.calls = [op for op in module.walk() if isinstance(op, func.CallOp)]
-        self.args: set[BlockArgument] = {
-            a for f in self.functions.values() if f.body.blocks for a in f.body.block.args if _splittable(a)
-        }
+        self.args: set[BlockArgument] = {a for f in self.functions.values() if f.body.blocks for a in f.body.block.args if _splittable(a)}
         changed = True
         while changed:  # shrink to a fixpoint: an argument stays only while all its uses and all its callers qualify
             changed = False

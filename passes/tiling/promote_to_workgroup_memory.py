@@ -78,6 +78,7 @@ def _store(b: IRBuilder, buf: SSAValue, points: Sequence[Point]) -> None:
         if guard is None:
             b.insert(memref.StoreOp.get(value, buf, indices))
         else:
+
             def store(ib: IRBuilder, v: SSAValue = value, i: Sequence[SSAValue] = indices) -> Sequence[SSAValue]:
                 ib.insert(memref.StoreOp.get(v, buf, i))
                 return []
@@ -228,4 +229,3 @@ class PromoteToWorkgroupMemoryPass(ModulePass):
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         for kernel in [k for k in op.walk() if isinstance(k, KernelOp)]:
             promote_kernel(kernel)
-

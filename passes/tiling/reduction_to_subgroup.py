@@ -203,4 +203,3 @@ def _enclosing_kernel(op: Operation) -> KernelOp:
     if parent is None:
         raise RustyError("tiled.reduce outside a tiled.kernel", op)
     return parent
-

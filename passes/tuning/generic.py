@@ -68,7 +68,9 @@ def _weight_block(root: linalg.GenericOp, ops: Sequence[Operation] = ()) -> int:
     sizes = set()
     for w in (w for r in _contractions(root, ops) for w in r.inputs[1:]):
         elem = _stored(w)
-        sizes.add(kernel_block(elem.scheme) if isinstance(elem, BlockQuantType) else 8 if isinstance(elem, Float16Type | BFloat16Type) else 4)
+        sizes.add(
+            kernel_block(elem.scheme) if isinstance(elem, BlockQuantType) else 8 if isinstance(elem, Float16Type | BFloat16Type) else 4
+        )
     return max(sizes) if sizes else 4
 
 
@@ -115,7 +117,6 @@ def gemv_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence
     unroll = 2 if blocks >= 4 * split else 1
     return LoweringConfigAttr("gemv", [groups * split, 1, 1], workgroup_tile=[1, groups * rows], thread_tile=[rows], split=split,
                               reduction_tile=unroll, math="dp4a" if dp4a else "f32")  # fmt: skip
-
 
 
 GEMM_TILES = ((128, 128, 8, 8), (64, 128, 4, 8), (64, 64, 4, 4), (32, 64, 4, 4), (32, 32, 4, 4), (16, 32, 4, 4))
@@ -191,7 +192,9 @@ def gemm_config(root: linalg.GenericOp, target: TargetDescription, ops: Sequence
     return _gemm_choice(fitting, n, "f16" if f16 else "f32", target)
 
 
-def _gemm_choice(fitting: Sequence[tuple[int, int, int, int, int, int]], n: int, math: str, target: TargetDescription) -> LoweringConfigAttr:
+def _gemm_choice(
+    fitting: Sequence[tuple[int, int, int, int, int, int]], n: int, math: str, target: TargetDescription
+) -> LoweringConfigAttr:
     """The first of the ``fitting`` tiles (bm, bn, tm, tn, bk, invocations) whose workgroups over ``n`` output columns
     and a 512-token prefill number ``GEMM_MIN_WORKGROUPS``, else the first: its pipelined gemm config."""
     if not fitting:

@@ -72,5 +72,3 @@ def load_tuned(path: Path) -> dict[str, tuple[LoweringConfigAttr, LoweringConfig
         single = entry.get("single_token_config")
         out[signature] = (parse_config(entry["config"]), parse_config(single) if single else None)
     return out
-
-

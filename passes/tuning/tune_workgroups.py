@@ -78,4 +78,6 @@ class TuneWorkgroupsPass(ModulePass):
             raise RustyError(f"tune-workgroups: cannot read tuned configs '{path}': {err}") from None
         except Exception as err:  # xDSL's ParseError of a config string
             first = str(err).strip().splitlines()
-            raise RustyError(f"tune-workgroups: cannot read tuned configs '{path}': a config does not parse ({first[-1] if first else err})") from None
+            raise RustyError(
+                f"tune-workgroups: cannot read tuned configs '{path}': a config does not parse ({first[-1] if first else err})"
+            ) from None

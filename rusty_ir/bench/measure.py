@@ -120,4 +120,3 @@ def _profile_table(rows: list[tuple[str, float]] | None, wall: float) -> Profile
     if total > 1.05 * wall:
         out["note"] = "GPU times exceed the wall time: this device's timestamp period is not 1 ns, times are off by it"
     return out
-

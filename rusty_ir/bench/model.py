@@ -107,7 +107,12 @@ class Profile(TypedDict):
 
 
 def _timed_runs(
-    runtime: ModelRuntime, prompt: np.ndarray, decode_tokens: int, opts: BenchOptions, progress: Callable[[str], None] | None, label: str = "",
+    runtime: ModelRuntime,
+    prompt: np.ndarray,
+    decode_tokens: int,
+    opts: BenchOptions,
+    progress: Callable[[str], None] | None,
+    label: str = "",
     speculator: MakeSpeculator = None,
 ) -> tuple[list[float], list[float], list[int], SpeculativeStats | None]:
     """``opts.warmup`` untimed then ``opts.repeats`` timed runs of a prefill of ``prompt`` and
@@ -254,12 +259,25 @@ def run_bench(opts: BenchOptions, progress: Progress = None) -> Report:
     report: Report = {
         **report_header("rusty bench", opts.command or canonical_command(opts), opts, started, device),
         "model": model_info,
-        "settings": {"prompt_tokens": P, "decode_tokens": N, "repeats": opts.repeats, "warmup": opts.warmup,
-                     "context_length": context, "batch": 1, "seed": opts.seed, "resident_layers": runtime.resident_layers,
-                     "kv_cache": opts.kv_cache, "kv_block_size": opts.kv_block_size},
-        "compile": {"cache_hit": compiled.cache_hit, "seconds": round(compiled.seconds, 3),
-                    "kernels": compiled.artifact.manifest.get("kernels"), "load_seconds": round(runtime.load_seconds, 3),
-                    "pipeline": compiled.artifact.manifest.get("pipeline")},
+        "settings": {
+            "prompt_tokens": P,
+            "decode_tokens": N,
+            "repeats": opts.repeats,
+            "warmup": opts.warmup,
+            "context_length": context,
+            "batch": 1,
+            "seed": opts.seed,
+            "resident_layers": runtime.resident_layers,
+            "kv_cache": opts.kv_cache,
+            "kv_block_size": opts.kv_block_size,
+        },
+        "compile": {
+            "cache_hit": compiled.cache_hit,
+            "seconds": round(compiled.seconds, 3),
+            "kernels": compiled.artifact.manifest.get("kernels"),
+            "load_seconds": round(runtime.load_seconds, 3),
+            "pipeline": compiled.artifact.manifest.get("pipeline"),
+        },
         **figures,
         "speculative": _speculative_report(opts, runtime, stats, N, _median(decode_s), generated, plain_ids),
         "generated_ids": generated,
@@ -354,7 +372,9 @@ def _speculative_report(opts: BenchOptions, runtime: ModelRuntime, stats: Specul
     }  # fmt: skip
 
 
-def _profile(runtime: ModelRuntime, prompt: np.ndarray, generated: list[int], progress: Progress, draft_tokens: int | None = None) -> Profile:
+def _profile(
+    runtime: ModelRuntime, prompt: np.ndarray, generated: list[int], progress: Progress, draft_tokens: int | None = None
+) -> Profile:
     """``--profile``: per-kernel GPU time of one decode step and one prefill step (timestamp queries), and with
     ``draft_tokens`` (``--speculate``) one verification step of that many drafts and the last token."""
     P = prompt.size
@@ -488,8 +508,12 @@ def bench_tuned(opts: BenchOptions, model: LoadedModel, device: Device, default_
         correctness["prompt_tokens"] = int(check_ids.size)
     match = _prefix_match(report["generated_ids"], generated)
     return {
-        "compile": {"cache_hit": compiled.cache_hit, "seconds": round(compiled.seconds, 3),
-                    "kernels": compiled.artifact.manifest.get("kernels"), "pipeline": compiled.artifact.manifest.get("pipeline")},
+        "compile": {
+            "cache_hit": compiled.cache_hit,
+            "seconds": round(compiled.seconds, 3),
+            "kernels": compiled.artifact.manifest.get("kernels"),
+            "pipeline": compiled.artifact.manifest.get("pipeline"),
+        },
         "prefill_tokens_per_s": P / pre,
         "prefill_seconds": pre,
         "prefill_seconds_runs": prefill_s,
@@ -505,7 +529,6 @@ def bench_tuned(opts: BenchOptions, model: LoadedModel, device: Device, default_
         "correctness": correctness,
         "speculative": None if stats is None else stats.to_dict(),
     }
-
 
 
 def bench_main(opts: BenchOptions, as_json: bool, quiet: bool = False) -> int:

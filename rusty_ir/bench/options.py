@@ -122,11 +122,14 @@ def canonical_command(opts: BenchOptions) -> str:
     if opts.speculate is not None:
         args += ["--speculate", opts.speculate, *(["--draft", opts.draft] if opts.draft is not None else []),
                  "--draft-tokens", str(opts.draft_tokens)]  # fmt: skip
-    args += [flag for flag, on in (("--vs-torch", opts.vs_torch), ("--profile", opts.profile), ("--no-check", not opts.check), ("--tune", opts.tune)) if on]
+    args += [
+        flag
+        for flag, on in (("--vs-torch", opts.vs_torch), ("--profile", opts.profile), ("--no-check", not opts.check), ("--tune", opts.tune))
+        if on
+    ]
     return shlex.join(args)
 
 
 def _note(progress: Callable[[str], None] | None, message: str) -> None:
     if progress is not None:
         progress(message)
-

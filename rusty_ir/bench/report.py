@@ -145,8 +145,12 @@ def format_report(r: Report) -> str:
             line += f"{theirs:>32s}{(f'{ratio:.2f}x' if ratio is not None else ''):>12s}"
         lines.append(line)
 
-    row("prefill tokens/s", f"{r['prefill_tokens_per_s']:.1f}", f"{t['prefill_tokens_per_s']:.1f}" if t else "",
-        r.get("ratio_prefill_vs_torch"))
+    row(
+        "prefill tokens/s",
+        f"{r['prefill_tokens_per_s']:.1f}",
+        f"{t['prefill_tokens_per_s']:.1f}" if t else "",
+        r.get("ratio_prefill_vs_torch"),
+    )
     t_dec = t and t["decode_tokens_per_s"]
     row("decode tokens/s", f"{r['decode_tokens_per_s']:.1f}", f"{t_dec:.1f}" if t_dec else "?", r.get("ratio_decode_vs_torch"))
     row("decode ms/token", f"{r['decode_ms_per_token']:.3f}", f"{1e3 / t_dec:.3f}" if t_dec else "?")
@@ -201,8 +205,12 @@ def _tuned_lines(r: Report) -> list[str]:
         lines += ["", f"  tuned against default (measured tuning, prefill length {s['prompt_tokens']}; tuned compile "
                       f"{'from the cache' if tu['compile']['cache_hit'] else 'took ' + format(tu['compile']['seconds'], '.1f') + ' s'})",
                   f"  {'':28s}{'default':>18s}{'tuned':>14s}{'tuned/default':>16s}"]  # fmt: skip
-        lines.append(f"  {'prefill tokens/s':28s}{r['prefill_tokens_per_s']:18.1f}{tu['prefill_tokens_per_s']:14.1f}{tu['speedup_prefill']:15.2f}x")
-        lines.append(f"  {'decode tokens/s':28s}{r['decode_tokens_per_s']:18.1f}{tu['decode_tokens_per_s']:14.1f}{tu['speedup_decode']:15.2f}x")
+        lines.append(
+            f"  {'prefill tokens/s':28s}{r['prefill_tokens_per_s']:18.1f}{tu['prefill_tokens_per_s']:14.1f}{tu['speedup_prefill']:15.2f}x"
+        )
+        lines.append(
+            f"  {'decode tokens/s':28s}{r['decode_tokens_per_s']:18.1f}{tu['decode_tokens_per_s']:14.1f}{tu['speedup_decode']:15.2f}x"
+        )
         lines.append(f"  {'decode ms/token':28s}{r['decode_ms_per_token']:18.3f}{tu['decode_ms_per_token']:14.3f}")
         tc = tu["correctness"]
         if tc.get("max_rel_err") is not None:
@@ -221,10 +229,16 @@ def _profile_lines(r: Report) -> list[str]:
             table = p.get(entry)
             if table is None:
                 continue
-            what = {"decode": "one decode step", "prefill": f"one prefill step of {p['prefill_tokens']} tokens",
-                    "verify": f"one verification step of {p.get('verify_tokens')} tokens"}[entry]
-            lines += ["", f"  GPU time per kernel, {what}: {1e3 * table['gpu_seconds']:.3f} ms in {table['dispatches']} dispatches "
-                          f"(the profiled step took {1e3 * table['wall_seconds']:.3f} ms wall, one compute pass per dispatch)"]
+            what = {
+                "decode": "one decode step",
+                "prefill": f"one prefill step of {p['prefill_tokens']} tokens",
+                "verify": f"one verification step of {p.get('verify_tokens')} tokens",
+            }[entry]
+            lines += [
+                "",
+                f"  GPU time per kernel, {what}: {1e3 * table['gpu_seconds']:.3f} ms in {table['dispatches']} dispatches "
+                f"(the profiled step took {1e3 * table['wall_seconds']:.3f} ms wall, one compute pass per dispatch)",
+            ]
             lines.append(f"    {'kernel':32s}{'ms':>10s}{'dispatches':>12s}{'share':>8s}")
             for e in table["kernels"]:
                 lines.append(f"    {e['kernel']:32s}{1e3 * e['seconds']:10.3f}{e['dispatches']:12d}{100 * e['share']:7.1f}%")
@@ -233,4 +247,3 @@ def _profile_lines(r: Report) -> list[str]:
         if p.get("note"):
             lines.append(f"  profile: {p['note']}")
     return lines
-

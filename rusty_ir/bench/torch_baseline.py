@@ -206,4 +206,3 @@ def time_torch_generate(tm: PreTrainedModel, prompt: Sequence[int], decode_token
         torch_version=torch.__version__,
         cuda_device=torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
     )
-

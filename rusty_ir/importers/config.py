@@ -99,23 +99,51 @@ _GEMMA_NAMES = (
 ARCHS: dict[str, Architecture] = {
     "llama": Architecture("llama", ("llama", "mistral"), "LlamaForCausalLM", gguf_rope_style="interleaved"),
     "phi3": Architecture(
-        "phi3", ("phi3",), "Phi3ForCausalLM",
-        fused=(("attn_qkv.weight", ("attn_q.weight", "attn_k.weight", "attn_v.weight")),
-               ("ffn_gate_up.weight", ("ffn_gate.weight", "ffn_up.weight"))),
+        "phi3",
+        ("phi3",),
+        "Phi3ForCausalLM",
+        fused=(
+            ("attn_qkv.weight", ("attn_q.weight", "attn_k.weight", "attn_v.weight")),
+            ("ffn_gate_up.weight", ("ffn_gate.weight", "ffn_up.weight")),
+        ),
         gguf_renames=(("ffn_up.weight", "ffn_gate_up.weight"),),
     ),
     "qwen2": Architecture("qwen2", ("qwen2",), "Qwen2ForCausalLM", qkv_bias=True, window_needs_flag=True),
     "qwen3": Architecture("qwen3", ("qwen3",), "Qwen3ForCausalLM", qk_norm=True, window_needs_flag=True),
     "gemma2": Architecture(
-        "gemma2", ("gemma2",), "Gemma2ForCausalLM", post_norms=True, activation="gelu_tanh", hf_activations=_GELU_TANH,
-        embedding_scale=True, hf_norm_offset=1.0, hf_renames=_GEMMA_NAMES, sliding_pattern=2, hf_query_pre_attn_scalar=256.0,
-        logit_softcapping=True, gguf_wide_query_layers=(46,), hf_attn_softcapping=True, gguf_softcaps=(50.0, 30.0),
+        "gemma2",
+        ("gemma2",),
+        "Gemma2ForCausalLM",
+        post_norms=True,
+        activation="gelu_tanh",
+        hf_activations=_GELU_TANH,
+        embedding_scale=True,
+        hf_norm_offset=1.0,
+        hf_renames=_GEMMA_NAMES,
+        sliding_pattern=2,
+        hf_query_pre_attn_scalar=256.0,
+        logit_softcapping=True,
+        gguf_wide_query_layers=(46,),
+        hf_attn_softcapping=True,
+        gguf_softcaps=(50.0, 30.0),
         gguf_window=4096,
     ),
     "gemma3": Architecture(
-        "gemma3", ("gemma3_text",), "Gemma3ForCausalLM", qk_norm=True, post_norms=True, activation="gelu_tanh",
-        hf_activations=_GELU_TANH, embedding_scale=True, hf_norm_offset=1.0, hf_renames=_GEMMA_NAMES, sliding_pattern=6,
-        local_rope_theta=10000.0, hf_query_pre_attn_scalar=256.0, logit_softcapping=True, gguf_wide_query_layers=(62,),
+        "gemma3",
+        ("gemma3_text",),
+        "Gemma3ForCausalLM",
+        qk_norm=True,
+        post_norms=True,
+        activation="gelu_tanh",
+        hf_activations=_GELU_TANH,
+        embedding_scale=True,
+        hf_norm_offset=1.0,
+        hf_renames=_GEMMA_NAMES,
+        sliding_pattern=6,
+        local_rope_theta=10000.0,
+        hf_query_pre_attn_scalar=256.0,
+        logit_softcapping=True,
+        gguf_wide_query_layers=(62,),
         hf_attn_softcapping=True,
     ),
 }
@@ -135,8 +163,10 @@ NOT_SUPPORTED_YET: dict[str, str] = {
 }
 """Architectures people ask for that the compiler does not run yet, with what differs or what to use instead: the
 importers name it instead of calling the architecture unknown (a GGUF's ``gemma3`` is the text model and runs)."""
-SUPPORTED_DESCRIPTION = ("llama (and mistral, Llama 3.x with llama3 or linear RoPE scaling), qwen2 (and yarn scaling), qwen3, "
-                         "phi3 (without LongRoPE), gemma2, gemma3 (gemma3_text)")
+SUPPORTED_DESCRIPTION = (
+    "llama (and mistral, Llama 3.x with llama3 or linear RoPE scaling), qwen2 (and yarn scaling), qwen3, "
+    "phi3 (without LongRoPE), gemma2, gemma3 (gemma3_text)"
+)
 
 
 def unsupported_architecture(source: str, key: str, name: str) -> str:
@@ -145,13 +175,22 @@ def unsupported_architecture(source: str, key: str, name: str) -> str:
     if why is not None:
         return f"{source}: architecture '{printable(name)}' ({key}) is not supported yet: {why}. Supported: {SUPPORTED_DESCRIPTION}"
     return f"{source}: unknown architecture '{printable(name)}' ({key}; supported: {SUPPORTED_DESCRIPTION})"
+
+
 ROPE_STYLES = ("interleaved", "half")
 MAX_SIZE = 2**31 - 1
 """The largest count or dimension a config may give (kernels index with 32-bit integers)."""
 _SIZES = ("n_layers", "hidden", "n_heads", "n_kv_heads", "head_dim", "ffn_hidden", "vocab", "context_length", "rope_dim")
 _POSITIVE_FLOATS = ("rope_theta", "rms_eps")
-_OPTIONAL_FIELDS = ("sliding_window", "sliding_layers", "rope_local_theta", "query_pre_attn_scalar", "logit_softcap",
-                    "rope_attention_factor", "attn_softcap")
+_OPTIONAL_FIELDS = (
+    "sliding_window",
+    "sliding_layers",
+    "rope_local_theta",
+    "query_pre_attn_scalar",
+    "logit_softcap",
+    "rope_attention_factor",
+    "attn_softcap",
+)
 
 
 class ConfigValueError(ValueError):
@@ -239,7 +278,10 @@ class ModelConfig:
         for name in ("tied_embeddings", "qkv_bias"):
             if type(getattr(self, name)) is not bool:
                 raise ConfigValueError(name, f"= {getattr(self, name)!r}: must be true or false")
-        for name, ids in (("bos_token_id", () if self.bos_token_id is None else (self.bos_token_id,)), ("eos_token_ids", self.eos_token_ids)):
+        for name, ids in (
+            ("bos_token_id", () if self.bos_token_id is None else (self.bos_token_id,)),
+            ("eos_token_ids", self.eos_token_ids),
+        ):
             if any(type(i) is not int or not 0 <= i < self.vocab for i in ids):
                 raise ConfigValueError(name, f"= {self.bos_token_id if name == 'bos_token_id' else list(ids)!r}: "
                                              f"token ids must be in the vocabulary (0 to {self.vocab - 1})")  # fmt: skip
@@ -249,7 +291,9 @@ class ModelConfig:
             raise ConfigValueError("n_kv_heads", f"= {self.n_kv_heads} does not divide n_heads = {self.n_heads}")
         if any(type(i) is not int or not 0 <= i < self.n_layers for i in self.sliding_layers) or len(set(self.sliding_layers)) != len(
                 self.sliding_layers):  # fmt: skip
-            raise ConfigValueError("sliding_layers", f"= {list(self.sliding_layers)!r}: must be distinct layer indices below {self.n_layers}")
+            raise ConfigValueError(
+                "sliding_layers", f"= {list(self.sliding_layers)!r}: must be distinct layer indices below {self.n_layers}"
+            )
         for name in ("rope_local_theta", "query_pre_attn_scalar", "logit_softcap", "rope_attention_factor", "attn_softcap"):
             value = getattr(self, name)
             if value is not None and (type(value) not in (int, float) or not math.isfinite(value) or value <= 0):
@@ -454,8 +498,7 @@ def check_tensors(
     for name, spec in specs.items():
         if name not in shapes:
             raise RustyError(
-                f"{source_of(name)}: missing tensor '{display_name(name)}' "
-                f"(expected shape {list(spec.shape)} from {config_source})"
+                f"{source_of(name)}: missing tensor '{display_name(name)}' (expected shape {list(spec.shape)} from {config_source})"
             )
         got = tuple(shapes[name])
         if got != spec.shape:

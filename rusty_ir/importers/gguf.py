@@ -98,8 +98,7 @@ class _Cursor:
     def need(self, n: int) -> None:
         if n < 0 or self.off + n > self.size:
             raise RustyError(
-                f"{self.path}: truncated or corrupt GGUF file: {self.where} needs {n} bytes at offset {self.off}, "
-                f"the file has {self.size}"
+                f"{self.path}: truncated or corrupt GGUF file: {self.where} needs {n} bytes at offset {self.off}, the file has {self.size}"
             )
 
     def scalar(self, vtype: int) -> Any:
@@ -235,7 +234,9 @@ def _block_size(f: GGUFFile, info: GGUFTensorInfo) -> tuple[int, int]:
     try:
         return GGML_QUANT_SIZES[GGMLQuantizationType(info.ggml_type)]
     except (ValueError, KeyError):
-        raise RustyError(f"{f.path}: tensor '{printable(info.name)}' has unknown GGML type id {info.ggml_type} (corrupt tensor info)") from None
+        raise RustyError(
+            f"{f.path}: tensor '{printable(info.name)}' has unknown GGML type id {info.ggml_type} (corrupt tensor info)"
+        ) from None
 
 
 def tensor_nbytes(f: GGUFFile, info: GGUFTensorInfo) -> int:
@@ -453,7 +454,12 @@ def _gguf_yarn_context(scaling: dict[str, Any], context_length: int, keys: dict[
     which ``keys["context_length"]`` then says) when that is longer; it sets the scaling's original context."""
     if scaling.get("type") == "yarn":  # the context yarn reaches, as from config.json
         factor, original = scaling.get("factor"), scaling.setdefault("original_context_length", context_length)
-        if isinstance(factor, int | float) and isinstance(original, int) and math.isfinite(factor) and context_length < factor * original <= MAX_SIZE:
+        if (
+            isinstance(factor, int | float)
+            and isinstance(original, int)
+            and math.isfinite(factor)
+            and context_length < factor * original <= MAX_SIZE
+        ):
             keys["context_length"] = f"{arch}.rope.scaling.factor x {arch}.rope.scaling.original_context_length (yarn)"
             context_length = int(factor * original)
     return context_length
@@ -491,7 +497,9 @@ def load_gguf(path: str | Path):
     f = read_gguf(path)
     cfg, keys = _config_from_gguf(f)
     views = {name: tensor_view(f, info) for name, info in f.tensors.items()}
-    factors, attention = gguf_freq_factors(dict(cfg.rope_scaling or ()), cfg.arch, views.get(FREQS_TENSOR), cfg.rope_theta, cfg.rope_dim, str(f.path))
+    factors, attention = gguf_freq_factors(
+        dict(cfg.rope_scaling or ()), cfg.arch, views.get(FREQS_TENSOR), cfg.rope_theta, cfg.rope_dim, str(f.path)
+    )
     if attention is not None:
         cfg = cfg.replace(rope_attention_factor=attention)
     put_factors(views, factors, str(f.path), cfg)

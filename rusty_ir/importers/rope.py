@@ -62,9 +62,7 @@ _WHY_NOT = {
 def _unsupported(source: str, key: str, kind: str, supported: str) -> RustyError:
     why = _WHY_NOT.get(kind)
     return RustyError(
-        f"{source}: {key} {printable(repr(kind))} is not supported yet"
-        + (f" ({why})" if why else "")
-        + f"; supported: {supported}"
+        f"{source}: {key} {printable(repr(kind))} is not supported yet" + (f" ({why})" if why else "") + f"; supported: {supported}"
     )
 
 

@@ -99,8 +99,23 @@ def gguf_to_hf_name(name: str, arch: str | None = None) -> str:
     return name
 
 
-SAFETENSORS_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-                           "I32": 4, "U32": 4, "F32": 4, "F64": 8, "I64": 8, "U64": 8}
+SAFETENSORS_DTYPE_BYTES = {
+    "BOOL": 1,
+    "U8": 1,
+    "I8": 1,
+    "F8_E5M2": 1,
+    "F8_E4M3": 1,
+    "I16": 2,
+    "U16": 2,
+    "F16": 2,
+    "BF16": 2,
+    "I32": 4,
+    "U32": 4,
+    "F32": 4,
+    "F64": 8,
+    "I64": 8,
+    "U64": 8,
+}
 """Bytes per element of every safetensors dtype (to check the layout of tensors this importer does not read)."""
 MAX_HEADER_BYTES = 100_000_000
 """The safetensors library's own limit on a header."""
@@ -169,9 +184,7 @@ def _shard_views(path: Path) -> dict[str, TensorView]:
             f"the file has {size}"
         )
     if start + cursor < size:
-        raise RustyError(
-            f"{path}: corrupt file: {size - start - cursor} bytes follow the last tensor's data (a wrong header length?)"
-        )
+        raise RustyError(f"{path}: corrupt file: {size - start - cursor} bytes follow the last tensor's data (a wrong header length?)")
     try:
         mm = np.memmap(path, dtype=np.uint8, mode="r") if size > 0 else np.zeros(0, np.uint8)
     except (OSError, ValueError) as e:
@@ -323,14 +336,23 @@ def _config_from_hf(cfg: dict[str, Any], path: Path, folder: Path) -> tuple[Mode
             sliding_window=window,
             sliding_layers=sliding,
             rope_local_theta=local_theta,
-            query_pre_attn_scalar=ARCHS[arch].hf_query_pre_attn_scalar and fields.get(
-                "query_pre_attn_scalar", float, ARCHS[arch].hf_query_pre_attn_scalar, null_is_missing=True),
-            logit_softcap=fields.get("final_logit_softcapping", float, None, null_is_missing=True) if ARCHS[arch].logit_softcapping else None,
-            attn_softcap=fields.get("attn_logit_softcapping", float, None, null_is_missing=True) if ARCHS[arch].hf_attn_softcapping else None,
+            query_pre_attn_scalar=ARCHS[arch].hf_query_pre_attn_scalar
+            and fields.get("query_pre_attn_scalar", float, ARCHS[arch].hf_query_pre_attn_scalar, null_is_missing=True),
+            logit_softcap=fields.get("final_logit_softcapping", float, None, null_is_missing=True)
+            if ARCHS[arch].logit_softcapping
+            else None,
+            attn_softcap=fields.get("attn_logit_softcapping", float, None, null_is_missing=True)
+            if ARCHS[arch].hf_attn_softcapping
+            else None,
         )
     except ConfigValueError as e:
-        keys.update(sliding_layers="layer_types", rope_local_theta="rope_local_base_freq", logit_softcap="final_logit_softcapping",
-                    attn_softcap="attn_logit_softcapping", sliding_window="sliding_window")
+        keys.update(
+            sliding_layers="layer_types",
+            rope_local_theta="rope_local_base_freq",
+            logit_softcap="final_logit_softcapping",
+            attn_softcap="attn_logit_softcapping",
+            sliding_window="sliding_window",
+        )
         raise fields.config_error(e, keys) from None
     if "head_dim" not in cfg:
         keys["head_dim"] = "hidden_size/num_attention_heads"
@@ -373,7 +395,9 @@ def _hf_keys() -> dict[str, str]:
     }
 
 
-def _hf_rope(cfg: dict[str, Any], fields: Fields, keys: dict[str, str], arch: Architecture, path: Path) -> tuple[float, dict[str, Any], float | None]:
+def _hf_rope(
+    cfg: dict[str, Any], fields: Fields, keys: dict[str, str], arch: Architecture, path: Path
+) -> tuple[float, dict[str, Any], float | None]:
     """(the RoPE base, the scaling parameters or {}, the sliding layers' base or None), from ``rope_theta``,
     ``rope_parameters`` and ``rope_scaling``; ``keys["rope_theta"]`` then names where the base came from."""
     rope = cfg.get("rope_parameters") or {}
@@ -382,10 +406,15 @@ def _hf_rope(cfg: dict[str, Any], fields: Fields, keys: dict[str, str], arch: Ar
     rope, local_theta = _split_layer_rope(rope, fields, arch, path)
     rope_theta = fields.get(keys["rope_theta"], float, None, null_is_missing=True)
     if rope_theta is None:
-        rope_theta, keys["rope_theta"] = Fields(rope, f"{path}: rope_parameters").get("rope_theta", float, 10000.0), "rope_parameters.rope_theta"
+        rope_theta, keys["rope_theta"] = (
+            Fields(rope, f"{path}: rope_parameters").get("rope_theta", float, 10000.0),
+            "rope_parameters.rope_theta",
+        )
     scaling = cfg.get("rope_scaling") or {k: v for k, v in rope.items() if k != "rope_theta"}
     if not isinstance(scaling, dict):
-        raise RustyError(f"{path}: rope_scaling must be an object such as {{\"rope_type\": \"linear\", \"factor\": 2.0}}, got {printable(repr(scaling))}")
+        raise RustyError(
+            f'{path}: rope_scaling must be an object such as {{"rope_type": "linear", "factor": 2.0}}, got {printable(repr(scaling))}'
+        )
     if scaling.get("rope_type", scaling.get("type")) in (None, "default"):
         scaling = {}
     return rope_theta, scaling, local_theta

@@ -191,8 +191,7 @@ def _check_supported(config: ModelConfig) -> None:
     name = printable(config.name or config.arch)
     if config.rope_dim != config.head_dim:
         raise RustyError(
-            f"model '{name}': partial rotary embeddings (rope_dim {config.rope_dim} "
-            f"< head_dim {config.head_dim}) are not supported yet"
+            f"model '{name}': partial rotary embeddings (rope_dim {config.rope_dim} < head_dim {config.head_dim}) are not supported yet"
         )
 
 
@@ -297,8 +296,12 @@ def _ffn_half(config: ModelConfig, h2: SSAValue, w: Mapping[str, SSAValue]) -> S
 
 
 def _decoder_layer(
-    config: ModelConfig, wtypes: Sequence[TensorType[Attribute]], factors_type: TensorType[Attribute] | None = None,
-    name: str = "decoder_layer", window: int | None = None, with_ffn: bool = True,
+    config: ModelConfig,
+    wtypes: Sequence[TensorType[Attribute]],
+    factors_type: TensorType[Attribute] | None = None,
+    name: str = "decoder_layer",
+    window: int | None = None,
+    with_ffn: bool = True,
 ) -> list[func.FuncOp]:
     """``@decoder_layer(%h, %pos, %layer, weights... [, %rope_freqs]) -> %h``: pre-norm attention + gated MLP,
     residuals, with what ``config.architecture`` adds (q/k norms, post-norms, GeGLU); with RoPE scaling, the
@@ -387,7 +390,9 @@ class _EntryBuilder:
         ``layer``, except a mixed-scheme tensor of layer ``static``, loaded by its own name."""
         signature = self.layers.signatures[0 if static is None else self.layers.of_layer[static]][0]
         loaded: list[SSAValue] = [
-            WeightOp(f"blk.{static}.{name}", ty).result if name in self.layers.varying else WeightOp(f"blk.{{}}.{name}", ty, layer=layer).result
+            WeightOp(f"blk.{static}.{name}", ty).result
+            if name in self.layers.varying
+            else WeightOp(f"blk.{{}}.{name}", ty, layer=layer).result
             for name, ty in zip(self.layers.names, signature, strict=True)
         ]
         if self.factors_type is not None:
@@ -482,8 +487,11 @@ def build_module(
     entries = _EntryBuilder(config, weights, layers, factors_type)
     ops = [
         KvCacheOp(KV_CACHE, config.n_layers, config.n_kv_heads, config.head_dim),
-        *(f for i, (sig, window) in enumerate(layers.signatures)
-          for f in _decoder_layer(config, sig, factors_type, _Layers.function(i), window, layers.ffn_owner(i) == i)),
+        *(
+            f
+            for i, (sig, window) in enumerate(layers.signatures)
+            for f in _decoder_layer(config, sig, factors_type, _Layers.function(i), window, layers.ffn_owner(i) == i)
+        ),
         entries.entry("prefill", _tensor([DYNAMIC_INDEX], i32)),
         entries.entry("decode", _tensor([1], i32)),
     ]

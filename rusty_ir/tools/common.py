@@ -62,7 +62,9 @@ def run_tool(name: str, body: Callable[[], int]) -> int:
     except Exception as err:  # an internal error: say so plainly
         if os.environ.get("RUSTY_DEBUG"):
             traceback.print_exc()
-        print(f"{name}: internal error: {type(err).__name__}: {terminal_safe(str(err))} (set RUSTY_DEBUG=1 for a traceback)", file=sys.stderr)
+        print(
+            f"{name}: internal error: {type(err).__name__}: {terminal_safe(str(err))} (set RUSTY_DEBUG=1 for a traceback)", file=sys.stderr
+        )
         return 2
 
 

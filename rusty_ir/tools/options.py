@@ -17,20 +17,32 @@ from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 
 DEFAULT_BACKEND = LoadOptions.backend
 
-TUNE_HELP = ("choose workgroup and tile sizes by timing candidates of every kernel on this GPU "
-             "(winners cached per GPU in tuning/ under ~/.cache/rusty-ir or $RUSTY_CACHE_DIR, read by "
-             "tune-workgroups{configs=...}; heuristic without a GPU)")
-QUANTIZE_HELP = ("quantize the float (f32/f16/bf16) weight matrices of the layers and the LM head at compile time: "
-                 "q8_0, q4_0, int4_g32 or int4_g128 (quantize-weights; docs/quantization.md)")
-KV_CACHE_HELP = ("what the KV cache holds: f32 (default), f16 (half the memory; needs the adapter's shader-f16) "
-                 "or q8_0 (8-bit values with an f16 scale per 32: about a quarter)")
-KV_BLOCK_HELP = f"positions per block of the paged KV cache (default {DEFAULT_KV_BLOCK_SIZE}; 0 = one buffer per layer sized for the context)"
-KV_BUDGET_HELP = ("device memory the KV cache may take (bytes, or with K/M/G suffixes: 2G); past it the oldest blocks move to "
-                  "host memory and are copied back per layer each step (slower, identical output; paged cache). Default: half the "
-                  "adapter's memory less the weights where it is known (a CPU adapter: the RAM), else no limit")
-RESIDENT_LAYERS_HELP = ("stream the layers' weights: keep only N layers on the GPU (for models larger than GPU memory): the "
-                        "first N - 2 stay, the others are uploaded every token while the GPU runs the layer before (slower). "
-                        "Default: every layer resident; N >= the model's layers is the same")
+TUNE_HELP = (
+    "choose workgroup and tile sizes by timing candidates of every kernel on this GPU "
+    "(winners cached per GPU in tuning/ under ~/.cache/rusty-ir or $RUSTY_CACHE_DIR, read by "
+    "tune-workgroups{configs=...}; heuristic without a GPU)"
+)
+QUANTIZE_HELP = (
+    "quantize the float (f32/f16/bf16) weight matrices of the layers and the LM head at compile time: "
+    "q8_0, q4_0, int4_g32 or int4_g128 (quantize-weights; docs/quantization.md)"
+)
+KV_CACHE_HELP = (
+    "what the KV cache holds: f32 (default), f16 (half the memory; needs the adapter's shader-f16) "
+    "or q8_0 (8-bit values with an f16 scale per 32: about a quarter)"
+)
+KV_BLOCK_HELP = (
+    f"positions per block of the paged KV cache (default {DEFAULT_KV_BLOCK_SIZE}; 0 = one buffer per layer sized for the context)"
+)
+KV_BUDGET_HELP = (
+    "device memory the KV cache may take (bytes, or with K/M/G suffixes: 2G); past it the oldest blocks move to "
+    "host memory and are copied back per layer each step (slower, identical output; paged cache). Default: half the "
+    "adapter's memory less the weights where it is known (a CPU adapter: the RAM), else no limit"
+)
+RESIDENT_LAYERS_HELP = (
+    "stream the layers' weights: keep only N layers on the GPU (for models larger than GPU memory): the "
+    "first N - 2 stay, the others are uploaded every token while the GPU runs the layer before (slower). "
+    "Default: every layer resident; N >= the model's layers is the same"
+)
 
 
 def block_size(text: str) -> int:
@@ -57,10 +69,14 @@ def add_compile_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--insert-before", action="append", default=[], metavar="STAGE=PASS", help=INSERT_HELP.format(where="before"))
 
 
-PASS_PIPELINE_HELP = ("compile with this pipeline instead of the default stages: 'builtin.module(a,b{x=1})' or 'a,b{x=1}'; "
-                      "'rusty-default' stands for the default stages, e.g. 'rusty-default,my-pass'; it must end at the gpu level")
-INSERT_HELP = ("run passes {where} a stage of the pipeline: STAGE=PASS{{options}}[,PASS...] (repeatable; "
-               "stages: rusty compile --dump-after's); each inserted pass is a stage named after it")
+PASS_PIPELINE_HELP = (
+    "compile with this pipeline instead of the default stages: 'builtin.module(a,b{x=1})' or 'a,b{x=1}'; "
+    "'rusty-default' stands for the default stages, e.g. 'rusty-default,my-pass'; it must end at the gpu level"
+)
+INSERT_HELP = (
+    "run passes {where} a stage of the pipeline: STAGE=PASS{{options}}[,PASS...] (repeatable; "
+    "stages: rusty compile --dump-after's); each inserted pass is a stage named after it"
+)
 
 
 def compile_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -89,16 +105,24 @@ def add_load_options(parser: argparse.ArgumentParser) -> None:
 def add_speculative_options(parser: argparse.ArgumentParser) -> None:
     """Speculative decoding: --speculate, --draft, --draft-tokens (checked by ``LoadOptions``, not argparse, so that a
     bad value is a one-line error and exit 1)."""
-    group = parser.add_argument_group("speculative decoding (greedy: the same tokens as plain greedy decoding; sampled: the same distribution, "
-                                      "by rejection sampling; in fewer steps when drafts are accepted)")
+    group = parser.add_argument_group(
+        "speculative decoding (greedy: the same tokens as plain greedy decoding; sampled: the same distribution, "
+        "by rejection sampling; in fewer steps when drafts are accepted)"
+    )
     group.add_argument("--speculate", metavar="MODE",
                        help=f"draft tokens and check them in one multi-token step: {' or '.join(SPECULATE_MODES)} "
                             "(lookup: n-grams of the prompt and the text so far; draft: a draft model, --draft)")  # fmt: skip
-    group.add_argument("--draft", metavar="MODEL",
-                       help="the draft model of --speculate draft (implies it): a smaller checkpoint with the same tokenizer")
-    group.add_argument("--draft-tokens", type=int, default=DEFAULT_DRAFT_TOKENS, metavar="K",
-                       help=f"the most tokens drafted per verification step, 1 to {MAX_DRAFT_TOKENS} (default {DEFAULT_DRAFT_TOKENS}; "
-                            "fewer, or none for a while, after rejections)")
+    group.add_argument(
+        "--draft", metavar="MODEL", help="the draft model of --speculate draft (implies it): a smaller checkpoint with the same tokenizer"
+    )
+    group.add_argument(
+        "--draft-tokens",
+        type=int,
+        default=DEFAULT_DRAFT_TOKENS,
+        metavar="K",
+        help=f"the most tokens drafted per verification step, 1 to {MAX_DRAFT_TOKENS} (default {DEFAULT_DRAFT_TOKENS}; "
+        "fewer, or none for a while, after rejections)",
+    )
 
 
 def load_options(args: argparse.Namespace, sampling: bool) -> LoadOptions:
@@ -114,27 +138,59 @@ def load_options(args: argparse.Namespace, sampling: bool) -> LoadOptions:
 
 def add_generation_options(parser: argparse.ArgumentParser, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
     """The token budget (default ``max_tokens``), stop strings and the sampling options (greedy by default)."""
-    parser.add_argument("--max-tokens", type=int, default=max_tokens, metavar="N", help=f"new tokens to generate at most (default: {max_tokens})")
-    parser.add_argument("--stop", action="append", default=[], metavar="TEXT",
-                        help="stop before this text (repeat the flag for several)")
+    parser.add_argument(
+        "--max-tokens", type=int, default=max_tokens, metavar="N", help=f"new tokens to generate at most (default: {max_tokens})"
+    )
+    parser.add_argument("--stop", action="append", default=[], metavar="TEXT", help="stop before this text (repeat the flag for several)")
     parser.add_argument("--ignore-eos", action="store_true", help="keep generating after an end-of-sequence token")
     group = parser.add_argument_group("sampling (default: greedy, the most likely token)")
-    group.add_argument("--temperature", type=float, default=0.0, metavar="T",
-                       help="sample at this temperature; 0 = greedy (default)")
+    group.add_argument("--temperature", type=float, default=0.0, metavar="T", help="sample at this temperature; 0 = greedy (default)")
     group.add_argument("--top-k", type=int, default=0, metavar="K", help="keep the K most likely tokens (default 0 = off)")
-    group.add_argument("--top-p", type=float, default=1.0, metavar="P",
-                       help="keep the most likely tokens holding this share of the probability (default 1 = off)")
-    group.add_argument("--min-p", type=float, default=0.0, metavar="P",
-                       help="keep tokens at least P times as likely as the most likely one (default 0 = off)")
-    group.add_argument("--repetition-penalty", type=float, default=1.0, metavar="R",
-                       help="divide the logits of recently generated tokens by R (default 1 = off)")
-    group.add_argument("--presence-penalty", type=float, default=0.0, metavar="X",
-                       help="subtract X from the logits of recently generated tokens (default 0)")
-    group.add_argument("--frequency-penalty", type=float, default=0.0, metavar="X",
-                       help="subtract X times its count from each recently generated token's logit (default 0)")
-    group.add_argument("--penalty-last-n", type=int, default=DEFAULT_PENALTY_LAST_N, metavar="N",
-                       help=f"generated tokens the penalties look back over (default {DEFAULT_PENALTY_LAST_N}, at most {MAX_PENALIZED})")
-    group.add_argument("--seed", type=int, default=None, help="seed of the random draws: the same seed repeats a run (default: a fresh one)")
+    group.add_argument(
+        "--top-p",
+        type=float,
+        default=1.0,
+        metavar="P",
+        help="keep the most likely tokens holding this share of the probability (default 1 = off)",
+    )
+    group.add_argument(
+        "--min-p",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="keep tokens at least P times as likely as the most likely one (default 0 = off)",
+    )
+    group.add_argument(
+        "--repetition-penalty",
+        type=float,
+        default=1.0,
+        metavar="R",
+        help="divide the logits of recently generated tokens by R (default 1 = off)",
+    )
+    group.add_argument(
+        "--presence-penalty",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="subtract X from the logits of recently generated tokens (default 0)",
+    )
+    group.add_argument(
+        "--frequency-penalty",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="subtract X times its count from each recently generated token's logit (default 0)",
+    )
+    group.add_argument(
+        "--penalty-last-n",
+        type=int,
+        default=DEFAULT_PENALTY_LAST_N,
+        metavar="N",
+        help=f"generated tokens the penalties look back over (default {DEFAULT_PENALTY_LAST_N}, at most {MAX_PENALIZED})",
+    )
+    group.add_argument(
+        "--seed", type=int, default=None, help="seed of the random draws: the same seed repeats a run (default: a fresh one)"
+    )
 
 
 def sampling_from_args(args: argparse.Namespace) -> SamplingParams:

@@ -135,7 +135,9 @@ def check_text(flag: str, text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as err:
-        raise RustyError(f"{flag} is not valid UTF-8 text (character {err.start} is an undecodable byte); check the terminal's encoding") from None
+        raise RustyError(
+            f"{flag} is not valid UTF-8 text (character {err.start} is an undecodable byte); check the terminal's encoding"
+        ) from None
 
 
 def _prompt_ids(model: Any, args: argparse.Namespace) -> tuple[list[int], bool]:
@@ -244,7 +246,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise RustyError("--tune does not apply to rusty bench --fusion (it compares a model's tuned and default kernels)")
     if args.fusion:
         return _cmd_bench_fusion(args)
-    if args.torch_dtype is not None or any(v is not None for v in (args.fusion_cases, args.fusion_elements, args.fusion_gemm, args.fusion_gemv)):
+    if args.torch_dtype is not None or any(
+        v is not None for v in (args.fusion_cases, args.fusion_elements, args.fusion_gemm, args.fusion_gemv)
+    ):
         raise RustyError("--fusion-* and --torch-dtype apply to rusty bench --fusion only")
     from rusty_ir.bench import BenchOptions, bench_main
 
@@ -325,8 +329,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps({"adapters": reports, "used": chosen, "why": reason}, indent=1))
         return 0 if reports else 1
     if not reports:
-        print("no GPU adapter found (wgpu sees no Vulkan, Metal, DX12 or GL device; on Linux without a GPU, "
-              "install Mesa's software Vulkan driver, Debian package mesa-vulkan-drivers)")
+        print(
+            "no GPU adapter found (wgpu sees no Vulkan, Metal, DX12 or GL device; on Linux without a GPU, "
+            "install Mesa's software Vulkan driver, Debian package mesa-vulkan-drivers)"
+        )
         return 1
     for i, r in enumerate(reports):
         mark = "* " if r["used"] else "  "
@@ -354,124 +360,194 @@ def make_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    imp = sub.add_parser("import", help="print a checkpoint as transformer-level IR",
-                         description="Print MODEL as transformer-level (tfm) IR: @decoder_layer, @prefill, @decode.")
+    imp = sub.add_parser(
+        "import",
+        help="print a checkpoint as transformer-level IR",
+        description="Print MODEL as transformer-level (tfm) IR: @decoder_layer, @prefill, @decode.",
+    )
     imp.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
     imp.add_argument("-o", "--output", default="-", help="output file (written only if everything succeeds)")
-    imp.add_argument("--generic", "--mlir-print-op-generic", dest="generic", action="store_true",
-                     help="print ops in MLIR's generic form")
+    imp.add_argument("--generic", "--mlir-print-op-generic", dest="generic", action="store_true", help="print ops in MLIR's generic form")
     imp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     imp.set_defaults(handler=_cmd_import)
 
-    run = sub.add_parser("run", help="generate text (greedily by default)",
-                         description="Generate from MODEL, streaming the text to stdout: greedily, or sampled with "
-                                     "--temperature and the other sampling flags.")
+    run = sub.add_parser(
+        "run",
+        help="generate text (greedily by default)",
+        description="Generate from MODEL, streaming the text to stdout: greedily, or sampled with "
+        "--temperature and the other sampling flags.",
+    )
     add_load_options(run)
     run.add_argument("--prompt", default=DEFAULT_PROMPT, help=f"the prompt (default: {DEFAULT_PROMPT!r})")
-    run.add_argument("--chat", action=argparse.BooleanOptionalAction, default=None,
-                     help="wrap the prompt as one user message in the model's chat template "
-                          "(default: --chat when the checkpoint has a chat template, else --no-chat)")
+    run.add_argument(
+        "--chat",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="wrap the prompt as one user message in the model's chat template "
+        "(default: --chat when the checkpoint has a chat template, else --no-chat)",
+    )
     add_generation_options(run)
     add_speculative_options(run)
-    run.add_argument("--json", action="store_true",
-                     help="print one JSON object (model, backend, prompt_ids, generated_ids, text, finish_reason, sampling, "
-                          "timings, speculative, compile) instead of streaming text")
+    run.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object (model, backend, prompt_ids, generated_ids, text, finish_reason, sampling, "
+        "timings, speculative, compile) instead of streaming text",
+    )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     run.set_defaults(handler=_cmd_run)
 
-    chat = sub.add_parser("chat", help="chat with a model in the terminal",
-                          description="An interactive chat through MODEL's chat template: the answer streams as it is "
-                                      "generated, the conversation stays in the KV cache (a turn prefills only its new "
-                                      "tokens), Ctrl-C stops an answer, /help lists the commands. Reads one message "
-                                      "per line when stdin is not a terminal.")
+    chat = sub.add_parser(
+        "chat",
+        help="chat with a model in the terminal",
+        description="An interactive chat through MODEL's chat template: the answer streams as it is "
+        "generated, the conversation stays in the KV cache (a turn prefills only its new "
+        "tokens), Ctrl-C stops an answer, /help lists the commands. Reads one message "
+        "per line when stdin is not a terminal.",
+    )
     add_load_options(chat)
     chat.add_argument("--system", metavar="TEXT", help="the system prompt (default: the chat template's own, if any)")
     add_generation_options(chat, max_tokens=512)
     chat.add_argument("-q", "--quiet", action="store_true", help="no progress messages or per-turn statistics on stderr")
     chat.set_defaults(handler=_cmd_chat)
 
-    serve = sub.add_parser("serve", help="serve a model over an OpenAI-compatible HTTP API",
-                           description="Serve MODEL over HTTP: /v1/chat/completions, /v1/completions (both with "
-                                       "stream=true as server-sent events) and /v1/models, as OpenAI's API. Requests "
-                                       "are run one at a time in arrival order; a prompt prefix shared with the previous "
-                                       "request reuses its KV cache. Needs the serve extra: pip install 'rusty-ir[serve]'.")
+    serve = sub.add_parser(
+        "serve",
+        help="serve a model over an OpenAI-compatible HTTP API",
+        description="Serve MODEL over HTTP: /v1/chat/completions, /v1/completions (both with "
+        "stream=true as server-sent events) and /v1/models, as OpenAI's API. Requests "
+        "are run one at a time in arrival order; a prompt prefix shared with the previous "
+        "request reuses its KV cache. Needs the serve extra: pip install 'rusty-ir[serve]'.",
+    )
     add_load_options(serve)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0 = any free one)")
-    serve.add_argument("--model-name", metavar="NAME",
-                       help="the model id clients name and /v1/models lists (default: the checkpoint's file name without .gguf, "
-                            "or its folder's name)")
-    serve.add_argument("--max-queue", type=int, default=64, metavar="N",
-                       help="requests waiting at most; more get HTTP 503 (default 64)")
-    serve.add_argument("-q", "--quiet", action="store_true",
-                       help="no progress messages or request log on stderr (the address it serves on is still printed)")
+    serve.add_argument(
+        "--model-name",
+        metavar="NAME",
+        help="the model id clients name and /v1/models lists (default: the checkpoint's file name without .gguf, or its folder's name)",
+    )
+    serve.add_argument("--max-queue", type=int, default=64, metavar="N", help="requests waiting at most; more get HTTP 503 (default 64)")
+    serve.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress messages or request log on stderr (the address it serves on is still printed)",
+    )
     serve.set_defaults(handler=_cmd_serve)
 
-    comp = sub.add_parser("compile", help="compile a checkpoint to WGSL or MSL kernels and a host schedule",
-                          description="Lower MODEL through every IR level (the rusty-default pipeline) and write "
-                                      "kernels.wgsl (kernels.metal with --target msl), schedule.json and manifest.json to DIR.")
+    comp = sub.add_parser(
+        "compile",
+        help="compile a checkpoint to WGSL or MSL kernels and a host schedule",
+        description="Lower MODEL through every IR level (the rusty-default pipeline) and write "
+        "kernels.wgsl (kernels.metal with --target msl), schedule.json and manifest.json to DIR.",
+    )
     comp.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
-    comp.add_argument("-o", "--output", metavar="DIR",
-                      help="folder to write: a new or empty one, or an earlier output of rusty compile, whose files are replaced "
-                           "(a folder holding other files is refused); needed unless --dump-after prints the IR")
-    comp.add_argument("--target", default="webgpu",
-                      help="webgpu (default), apple or nvidia: WGSL kernels tuned for that target's limits; "
-                           "msl: Metal Shading Language kernels tuned for (and checked against) the apple target")
-    comp.add_argument("--dump-after", metavar="STAGE",
-                      help=f"print the IR after one stage ({', '.join(name for name, _ in DEFAULT_STAGES)})")
-    comp.add_argument("--generic", "--mlir-print-op-generic", dest="generic", action="store_true",
-                      help="print the --dump-after IR in MLIR's generic form (rusty-opt and mlir-opt parse both forms)")
+    comp.add_argument(
+        "-o",
+        "--output",
+        metavar="DIR",
+        help="folder to write: a new or empty one, or an earlier output of rusty compile, whose files are replaced "
+        "(a folder holding other files is refused); needed unless --dump-after prints the IR",
+    )
+    comp.add_argument(
+        "--target",
+        default="webgpu",
+        help="webgpu (default), apple or nvidia: WGSL kernels tuned for that target's limits; "
+        "msl: Metal Shading Language kernels tuned for (and checked against) the apple target",
+    )
+    comp.add_argument(
+        "--dump-after", metavar="STAGE", help=f"print the IR after one stage ({', '.join(name for name, _ in DEFAULT_STAGES)})"
+    )
+    comp.add_argument(
+        "--generic",
+        "--mlir-print-op-generic",
+        dest="generic",
+        action="store_true",
+        help="print the --dump-after IR in MLIR's generic form (rusty-opt and mlir-opt parse both forms)",
+    )
     add_compile_options(comp)
     comp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     comp.set_defaults(handler=_cmd_compile)
 
-    bench = sub.add_parser("bench", help="measure prefill and decode tokens/s at batch 1",
-                           description="Compile MODEL (or a synthetic random-weight model of a real shape) and measure "
-                                       "prefill and decode tokens/s at batch 1, dispatches and weight bytes per token, "
-                                       "the device's copy bandwidth and the roofline share; check the first-step logits "
-                                       "against the reference interpreter or PyTorch (see rusty_ir/bench/model.py).")
+    bench = sub.add_parser(
+        "bench",
+        help="measure prefill and decode tokens/s at batch 1",
+        description="Compile MODEL (or a synthetic random-weight model of a real shape) and measure "
+        "prefill and decode tokens/s at batch 1, dispatches and weight bytes per token, "
+        "the device's copy bandwidth and the roofline share; check the first-step logits "
+        "against the reference interpreter or PyTorch (see rusty_ir/bench/model.py).",
+    )
     bench.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2, unless --synthetic)")
-    bench.add_argument("--synthetic", metavar="SHAPE", help="a random-weight model of this shape: smollm2-135m, tinyllama-1.1b, llama3-8b, llama2-7b")
-    bench.add_argument("--quantize", dest="quant", metavar="Q",
-                       help="the --synthetic model's weight matrices: q4_0 (default), q4_1, q8_0, f16 (a checkpoint keeps its own)")
+    bench.add_argument(
+        "--synthetic", metavar="SHAPE", help="a random-weight model of this shape: smollm2-135m, tinyllama-1.1b, llama3-8b, llama2-7b"
+    )
+    bench.add_argument(
+        "--quantize",
+        dest="quant",
+        metavar="Q",
+        help="the --synthetic model's weight matrices: q4_0 (default), q4_1, q8_0, f16 (a checkpoint keeps its own)",
+    )
     bench.add_argument("--quant", dest="quant", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # the old spelling
     bench.add_argument("--seed", type=int, default=0, help="seed of the synthetic weights and the prompt (default 0)")
     bench.add_argument("--cache-dir", metavar="DIR", help="where synthetic checkpoints are kept (default ~/.cache/rusty-ir/synthetic)")
     bench.add_argument("--prompt-tokens", type=int, default=512, help="prompt length for prefill (default 512)")
-    bench.add_argument("--max-tokens", dest="decode_tokens", type=int, default=128, metavar="N",
-                       help="tokens generated per run: decode steps timed (default 128)")
-    bench.add_argument("--decode-tokens", dest="decode_tokens", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # the old spelling
+    bench.add_argument(
+        "--max-tokens",
+        dest="decode_tokens",
+        type=int,
+        default=128,
+        metavar="N",
+        help="tokens generated per run: decode steps timed (default 128)",
+    )
+    bench.add_argument(
+        "--decode-tokens", dest="decode_tokens", type=int, default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )  # the old spelling
     bench.add_argument("--repeats", type=int, default=None, help="timed runs; medians are reported (default 3; --fusion: 10)")
     bench.add_argument("--warmup", type=int, default=None, help="untimed runs first (default 1; --fusion: 2)")
     bench.add_argument("--context-length", type=int, default=None, help="KV-cache positions (default: prompt + decode tokens)")
-    bench.add_argument("--vs-torch", action="store_true",
-                       help="also time Hugging Face generate (fp16, eager) on the same device with the same weights")
+    bench.add_argument(
+        "--vs-torch", action="store_true", help="also time Hugging Face generate (fp16, eager) on the same device with the same weights"
+    )
     bench.add_argument("--profile", action="store_true", help="GPU time per kernel (timestamp queries) of one decode and one prefill step")
     bench.add_argument("--no-check", dest="check", action="store_false", help="skip the first-step logits correctness guard")
     bench.add_argument("--kv-cache", choices=KV_CACHE_TYPES, default="f32", help=KV_CACHE_HELP)
     bench.add_argument("--kv-block-size", type=block_size, default=DEFAULT_KV_BLOCK_SIZE, metavar="N", help=KV_BLOCK_HELP)
     bench.add_argument("--resident-layers", type=int, metavar="N", help=RESIDENT_LAYERS_HELP)
     bench.add_argument("--kv-device-budget", metavar="BYTES", help=KV_BUDGET_HELP)
-    bench.add_argument("--tune", action="store_true",
-                       help="also compile with measured tuning (rusty_ir.tuning) and report tuned against "
-                            "default prefill and decode tokens/s side by side")
-    bench.add_argument("--fusion", action="store_true",
-                       help="instead of a model: fused vs unfused kernels of (A+B)*C and MatMul+bias+GELU, time and bytes moved "
-                            "(rusty_ir/bench_fusion.py); with --vs-torch also PyTorch eager")
+    bench.add_argument(
+        "--tune",
+        action="store_true",
+        help="also compile with measured tuning (rusty_ir.tuning) and report tuned against "
+        "default prefill and decode tokens/s side by side",
+    )
+    bench.add_argument(
+        "--fusion",
+        action="store_true",
+        help="instead of a model: fused vs unfused kernels of (A+B)*C and MatMul+bias+GELU, time and bytes moved "
+        "(rusty_ir/bench_fusion.py); with --vs-torch also PyTorch eager",
+    )
     bench.add_argument("--fusion-cases", metavar="LIST", help="--fusion: comma-separated cases (default elementwise,gemm,gemv)")
     bench.add_argument("--fusion-elements", type=int, metavar="N", help="--fusion: elements of each (A+B)*C operand (default 67108864)")
     bench.add_argument("--fusion-gemm", metavar="MxKxN", help="--fusion: GEMM size, f16 weights (default 4096x4096x4096)")
     bench.add_argument("--fusion-gemv", metavar="MxKxN", help="--fusion: GEMV size, f16 weights (default 1x4096x14336)")
-    bench.add_argument("--torch-dtype", choices=("auto", "float16", "float32"), default=None,
-                       help="--fusion --vs-torch: PyTorch's dtype (default auto: float32 elementwise, float16 matmuls)")
+    bench.add_argument(
+        "--torch-dtype",
+        choices=("auto", "float16", "float32"),
+        default=None,
+        help="--fusion --vs-torch: PyTorch's dtype (default auto: float32 elementwise, float16 matmuls)",
+    )
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     add_speculative_options(bench)
     bench.set_defaults(handler=_cmd_bench)
 
-    info = sub.add_parser("info", help="list wgpu adapters, features and limits, and which one rusty uses",
-                          description="List the GPU adapters wgpu sees, with their features and main limits; '*' marks "
-                                      "the one rusty runs kernels on, with why.")
+    info = sub.add_parser(
+        "info",
+        help="list wgpu adapters, features and limits, and which one rusty uses",
+        description="List the GPU adapters wgpu sees, with their features and main limits; '*' marks "
+        "the one rusty runs kernels on, with why.",
+    )
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=_cmd_info)
     return p

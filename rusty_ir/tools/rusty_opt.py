@@ -61,13 +61,18 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-input-file", dest="split_marker", nargs="?", const=DEFAULT_SPLIT_MARKER, default=None,
                    metavar="MARKER", help="process each chunk between '// -----' lines (or lines of =MARKER) on its own, "
                                           "all of them even when some fail")  # fmt: skip
-    p.add_argument("--output-split-marker", default=DEFAULT_SPLIT_MARKER, metavar="MARKER",
-                   help="the line printed between the outputs of the chunks (default '// -----')")
+    p.add_argument(
+        "--output-split-marker",
+        default=DEFAULT_SPLIT_MARKER,
+        metavar="MARKER",
+        help="the line printed between the outputs of the chunks (default '// -----')",
+    )
     p.add_argument("--verify-diagnostics", nargs="?", const="all", default=None, choices=LEVELS, metavar="LEVEL",
                    help="check the diagnostics against expected-error/-warning/-remark/-note annotations instead of "
                         "printing them; =only-expected lets unexpected ones through")  # fmt: skip
-    p.add_argument("--mlir-print-op-generic", "--print-op-generic", dest="generic", action="store_true",
-                   help="print ops in the generic form")
+    p.add_argument(
+        "--mlir-print-op-generic", "--print-op-generic", dest="generic", action="store_true", help="print ops in the generic form"
+    )
     p.add_argument("--verify-each-numerically", nargs="?", const="", default=None, metavar="FUNC",
                    help="interpret @FUNC (default: the first function) on random inputs before and after each pass "
                         "while an interpreter runs the level (tfm, tensor, dispatch, bufferized) and fail at the first "
@@ -75,18 +80,45 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--mlir-print-debuginfo", "--print-debuginfo", dest="debuginfo", action="store_true",
                    help="print each op's location, loc(...): where it was written (or the loc given in the input), and "
                         "for an op a pass built, the op it rewrote or the one it was built in")  # fmt: skip
-    p.add_argument("--mlir-print-ir-before", dest="print_before", action="append", default=[], metavar="PASS[,PASS]",
-                   help="print the IR to stderr before each run of these passes")
-    p.add_argument("--mlir-print-ir-after", dest="print_after", action="append", default=[], metavar="PASS[,PASS]",
-                   help="print the IR to stderr after each run of these passes")
-    p.add_argument("--mlir-print-ir-before-all", dest="print_before_all", action="store_true",
-                   help="print the IR to stderr before every pass")
-    p.add_argument("--mlir-print-ir-after-all", "--print-ir-after-all", dest="print_after_all", action="store_true",
-                   help="print the IR to stderr after every pass")
-    p.add_argument("--mlir-timing", "--time-passes", dest="timing", action="store_true",
-                   help="report the wall time of parsing, each pass, verification and printing on stderr")
-    p.add_argument("--mlir-pass-statistics", dest="statistics", action="store_true",
-                   help="report each pass's statistics on stderr (the ops in the module before and after it)")
+    p.add_argument(
+        "--mlir-print-ir-before",
+        dest="print_before",
+        action="append",
+        default=[],
+        metavar="PASS[,PASS]",
+        help="print the IR to stderr before each run of these passes",
+    )
+    p.add_argument(
+        "--mlir-print-ir-after",
+        dest="print_after",
+        action="append",
+        default=[],
+        metavar="PASS[,PASS]",
+        help="print the IR to stderr after each run of these passes",
+    )
+    p.add_argument(
+        "--mlir-print-ir-before-all", dest="print_before_all", action="store_true", help="print the IR to stderr before every pass"
+    )
+    p.add_argument(
+        "--mlir-print-ir-after-all",
+        "--print-ir-after-all",
+        dest="print_after_all",
+        action="store_true",
+        help="print the IR to stderr after every pass",
+    )
+    p.add_argument(
+        "--mlir-timing",
+        "--time-passes",
+        dest="timing",
+        action="store_true",
+        help="report the wall time of parsing, each pass, verification and printing on stderr",
+    )
+    p.add_argument(
+        "--mlir-pass-statistics",
+        dest="statistics",
+        action="store_true",
+        help="report each pass's statistics on stderr (the ops in the module before and after it)",
+    )
     p.add_argument("--allow-unregistered-dialect", action="store_true", help="accept ops of unknown dialects")
     p.add_argument("--list-passes", action="store_true", help="list every pass with its summary and options")
     p.add_argument("--list-dialects", action="store_true",

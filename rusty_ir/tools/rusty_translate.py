@@ -1,8 +1,8 @@
 """rusty-translate: turn gpu-level IR into target text (the habits of mlir-translate).
 
-    rusty-translate --to-wgsl [FILE|-]      WGSL kernels of every gpu.module
-    rusty-translate --to-msl [FILE|-]       Metal Shading Language kernels, checked against the apple target's limits
-    rusty-translate --to-schedule [FILE|-]  the host schedule as JSON (backends/runtime/schedule.py)
+rusty-translate --to-wgsl [FILE|-]      WGSL kernels of every gpu.module
+rusty-translate --to-msl [FILE|-]       Metal Shading Language kernels, checked against the apple target's limits
+rusty-translate --to-schedule [FILE|-]  the host schedule as JSON (backends/runtime/schedule.py)
 """
 
 from __future__ import annotations
@@ -67,8 +67,12 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-input-file", dest="split_marker", nargs="?", const=DEFAULT_SPLIT_MARKER, default=None,
                    metavar="MARKER", help="translate each chunk between '// -----' lines (or lines of =MARKER) on its own, "
                                           "all of them even when some fail (exit 1 then)")  # fmt: skip
-    p.add_argument("--output-split-marker", default=DEFAULT_SPLIT_MARKER, metavar="MARKER",
-                   help="the line printed between the outputs of the chunks (default '// -----')")
+    p.add_argument(
+        "--output-split-marker",
+        default=DEFAULT_SPLIT_MARKER,
+        metavar="MARKER",
+        help="the line printed between the outputs of the chunks (default '// -----')",
+    )
     p.add_argument("--allow-unregistered-dialect", action="store_true", help="accept ops of unknown dialects")
     return p
 

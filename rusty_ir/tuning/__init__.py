@@ -163,7 +163,10 @@ class Tuner:
         entry = self.cache.get(signature) if self.cache is not None else None
         if entry is not None:
             try:
-                cached = (parse_config(entry["config"]), parse_config(entry["single_token_config"]) if entry.get("single_token_config") else None)
+                cached = (
+                    parse_config(entry["config"]),
+                    parse_config(entry["single_token_config"]) if entry.get("single_token_config") else None,
+                )
                 return RegionResult(label, strategy, *cached, "cache", seconds=dict(entry.get("seconds", {})),
                                     default_seconds=dict(entry.get("default_seconds", {})))  # fmt: skip
             except Exception:  # a stale or hand-edited entry is tuned again
@@ -180,7 +183,9 @@ class Tuner:
                     "candidates": len(result.tried), "search_seconds": round(spent, 3),
                     "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
                 })  # fmt: skip
-            gains = ", ".join(f"{k} {result.default_seconds[k] / v:.2f}x" for k, v in result.seconds.items() if v > 0 and k in result.default_seconds)
+            gains = ", ".join(
+                f"{k} {result.default_seconds[k] / v:.2f}x" for k, v in result.seconds.items() if v > 0 and k in result.default_seconds
+            )
             note = f"; {result.note}" if result.note else ""
             self._say(f"{label} ({strategy}): {len(result.tried)} candidates timed in {spent:.1f} s, {gains or 'no timing'} over the "
                       f"heuristic{note}: {describe(result.config)}" + (f", single token {describe(result.single)}" if result.single else ""))  # fmt: skip
@@ -210,7 +215,9 @@ class Tuner:
         rng = np.random.default_rng(self.seed)
         uploads = {step.name: self.runner.upload(args, rng, self.runner.copies_for(args)) for step, args in steps}
         # each config on the steps that run it: the single-token one on decode, the other on prefill
-        phases = [(0, steps)] if seed[1] is None else [(1, [s for s in steps if s[0].tokens == 1]), (0, [s for s in steps if s[0].tokens > 1])]
+        phases = (
+            [(0, steps)] if seed[1] is None else [(1, [s for s in steps if s[0].tokens == 1]), (0, [s for s in steps if s[0].tokens > 1])]
+        )
         try:
             best = seed
             for which, phase in phases:

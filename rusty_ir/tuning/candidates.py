@@ -78,7 +78,9 @@ def search_axes(config: LoweringConfigAttr, target: TargetDescription, weights: 
         def attention(c: LoweringConfigAttr) -> list[LoweringConfigAttr]:
             cfg = c.config
             if cfg.workgroup_tile:  # FlashAttention over blocks of query rows
-                out = [_config(c, workgroup=(flash_threads(bq, bk), 1, 1), workgroup_tile=(bq,), reduction_tile=bk) for bq, bk in FLASH_TILES]
+                out = [
+                    _config(c, workgroup=(flash_threads(bq, bk), 1, 1), workgroup_tile=(bq,), reduction_tile=bk) for bq, bk in FLASH_TILES
+                ]
             else:  # one workgroup per (head, query row), split-KV when split
                 out = [_config(c, workgroup=(t, 1, 1), reduction_tile=min(t, cfg.reduction_tile or t), split=sp)
                        for t in (64, 128, 256, 512, 1024) for sp in ((32, 64, 128) if cfg.split else (0,))]  # fmt: skip

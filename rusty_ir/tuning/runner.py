@@ -53,7 +53,6 @@ def random_array(arg: BufferArg, rng: np.random.Generator) -> np.ndarray:
     return rng.integers(0, 0x3C, size=arg.nbytes, dtype=np.uint8)
 
 
-
 class _TunerHost(ConcreteHost):
     """The tuner's side of the schedule executor: an alloc is a fresh device buffer, a launch a bound kernel and its
     grid; an outlined region has no weights or caches."""
@@ -123,7 +122,9 @@ class DeviceRunner:
         nbytes = sum(a.nbytes for a in args if isinstance(a, BufferArg))
         return max(1, min(MAX_COPIES, math.ceil(ROTATE_BYTES / max(nbytes, 1))))
 
-    def dispatches(self, lowered: Lowered, pipelines: Mapping[str, Kernel], values: Sequence[DeviceArg], shapes: StepArgs) -> list[BoundLaunch]:
+    def dispatches(
+        self, lowered: Lowered, pipelines: Mapping[str, Kernel], values: Sequence[DeviceArg], shapes: StepArgs
+    ) -> list[BoundLaunch]:
         """The bound launches of the host function for one set of arguments (the schedule executor,
         ``rusty_ir.backends.runtime.execute``, walks it; allocs get fresh device buffers)."""
         fn = lowered.function

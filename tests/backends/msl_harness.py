@@ -99,7 +99,10 @@ def check_binding(iface: KernelInterface, params: Sequence[KernelParam]) -> None
     """The printed signature binds what the interface (and so the host schedule) says, where it says."""
     buffers = [p for p in params if p.attribute == "buffer"]
     expected = [
-        (b.binding, f"device {'' if b.access == 'read_write' else 'const '}{_C_TYPES[b.element_type]}{'' if b.vector_width == 1 else b.vector_width}*")
+        (
+            b.binding,
+            f"device {'' if b.access == 'read_write' else 'const '}{_C_TYPES[b.element_type]}{'' if b.vector_width == 1 else b.vector_width}*",
+        )
         for b in iface.buffers
     ]
     if iface.params is not None:
@@ -115,7 +118,7 @@ def driver_source(program: MslProgram, msl_file: str) -> str:
     lines = [
         f'#include "{msl_file}"',
         "// ---- generated driver (not MSL) ----",
-        "extern \"C\" { struct rusty_ctx { unsigned lid[3], wid[3], nwg[3], gid[3]; unsigned simd_lane, simd_size; };",
+        'extern "C" { struct rusty_ctx { unsigned lid[3], wid[3], nwg[3], gid[3]; unsigned simd_lane, simd_size; };',
         "typedef void (*rusty_thread_fn)(void* const*, const void*, const rusty_ctx*);",
         "int rusty_dispatch(rusty_thread_fn, void* const*, const void*, const unsigned*, const unsigned*, unsigned,",
         "                   const unsigned*, unsigned); }",
@@ -169,7 +172,9 @@ def metal_compile(source: str, workdir: Path) -> subprocess.CompletedProcess[str
         return None
     src = workdir / "kernels.metal"
     src.write_text(source)
-    return subprocess.run(["xcrun", "metal", "-c", str(src), "-o", str(workdir / "kernels.air")], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        ["xcrun", "metal", "-c", str(src), "-o", str(workdir / "kernels.air")], capture_output=True, text=True, check=False
+    )
 
 
 class MslLibrary:
@@ -183,7 +188,9 @@ class MslLibrary:
         if r.returncode != 0:
             raise AssertionError(f"clang++ rejected the MSL:\n{r.stderr[:4000]}")
         lib = workdir / f"k_{digest}.so"
-        link = subprocess.run([clang(), "-shared", "-pthread", str(obj), str(runtime_obj), "-o", str(lib)], capture_output=True, text=True, check=False)
+        link = subprocess.run(
+            [clang(), "-shared", "-pthread", str(obj), str(runtime_obj), "-o", str(lib)], capture_output=True, text=True, check=False
+        )
         if link.returncode != 0:
             raise AssertionError(f"linking failed:\n{link.stderr[:4000]}")
         self.lib = ctypes.CDLL(str(lib))

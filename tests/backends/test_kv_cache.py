@@ -185,4 +185,3 @@ def test_bad_kv_flags_are_refused_before_any_work(argv: list[str], capsys: pytes
         main(argv)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "--kv-" in err and "Traceback" not in err
-

@@ -122,7 +122,9 @@ def test_profiling_a_streamed_step_is_refused(model: Any) -> None:
 
 
 def _rusty(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rusty_ir.tools.rusty", *args], capture_output=True, text=True, env=env, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "rusty_ir.tools.rusty", *args], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
 
 
 def test_rusty_run_resident_layers(model: Any, tmp_path: Path) -> None:

@@ -204,7 +204,9 @@ def test_expansion_errors(device: Device, weights):
     data = json.loads(schedule)
     loop = data["functions"]["prefill"]["body"][7]
     loop["upper"] = "S"
-    with pytest.raises(RustyError, match=r"prefill.body\[7\] \(loop\): a loop bound must be a constant when the schedule is expanded, got S"):
+    with pytest.raises(
+        RustyError, match=r"prefill.body\[7\] \(loop\): a loop bound must be a constant when the schedule is expanded, got S"
+    ):
         ModelRuntime(data, wgsl_source, views(weights), 8, device)
     data = json.loads(schedule)
     data["functions"]["prefill"]["body"][7]["yield"] = ["in", "in"]  # the layer would write the buffer it reads

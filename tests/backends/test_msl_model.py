@@ -52,9 +52,7 @@ def msl_library(compiled_msl: dict[str, Any], msl_runner: MslRunner) -> MslLibra
     return msl_runner.library(program)  # clang++ of every kernel, with each signature's bindings checked
 
 
-def test_msl_artifact_has_the_wgsl_schedule_and_interfaces(
-    compiled_msl: dict[str, Any], msl_library: MslLibrary, tmp_path: Path
-) -> None:
+def test_msl_artifact_has_the_wgsl_schedule_and_interfaces(compiled_msl: dict[str, Any], msl_library: MslLibrary, tmp_path: Path) -> None:
     artifact = compiled_msl["artifact"]
     metal = metal_compile(artifact.kernels, tmp_path)  # on a Mac (xcrun metal): Metal's own compiler too
     if metal is not None:
@@ -68,7 +66,6 @@ def test_msl_artifact_has_the_wgsl_schedule_and_interfaces(
     schedule = json.loads(artifact.schedule)
     assert {k: v for k, v in schedule["kernels"].items()} == {k.name: k.to_dict() for k in wgsl.kernels}
     assert len(wgsl.kernels) == artifact.manifest["kernels"] > 0
-
 
 
 # -- a small executor of the host schedule ----------------------------------------------------------
@@ -134,9 +131,17 @@ class ScheduleRun:
                 env[step["result"]] = self.expr(step["expr"], env)
             elif op == "alloc":
                 shape = [int(self.expr(d, env)) for d in step["shape"]]
-                env[step["result"]] = np.full(shape, np.nan, _NP[step["element_type"]]) if step["element_type"] == "f32" else np.zeros(shape, _NP[step["element_type"]])
+                env[step["result"]] = (
+                    np.full(shape, np.nan, _NP[step["element_type"]])
+                    if step["element_type"] == "f32"
+                    else np.zeros(shape, _NP[step["element_type"]])
+                )
             elif op == "weight":
-                name = step["name"].replace("{}", str(self.expr(step["layer"], env))) if step.get("layered") or "{}" in step["name"] else step["name"]
+                name = (
+                    step["name"].replace("{}", str(self.expr(step["layer"], env)))
+                    if step.get("layered") or "{}" in step["name"]
+                    else step["name"]
+                )
                 env[step["result"]] = self.weight(name, step.get("part"))
             elif op == "cache":
                 env[step["result"]] = self.cache(step, env)

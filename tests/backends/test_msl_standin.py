@@ -27,7 +27,9 @@ def compiles(tmp_path: Path, source: str, extra: str = GLUE) -> tuple[bool, str]
 
 
 def test_standin_accepts_the_constructs_the_emitter_and_metal_use(tmp_path: Path) -> None:
-    source = HEADER + """
+    source = (
+        HEADER
+        + """
 kernel void all_of_it(device const half* h [[buffer(0)]], device float* out [[buffer(1)]],
                       uint3 lid [[thread_position_in_threadgroup]], uint lane [[thread_index_in_simdgroup]]) {
   threadgroup float tile[64];
@@ -40,6 +42,7 @@ kernel void all_of_it(device const half* h [[buffer(0)]], device float* out [[bu
   out[lid.x] = select(rsqrt(total), max(other, 0.0f), lane > 3u) + pow(2.0f, 0.5f);
 }
 """
+    )
     ok, err = compiles(tmp_path, source, "")
     assert ok, err
 

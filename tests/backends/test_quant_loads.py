@@ -95,7 +95,9 @@ def test_quant_loads_match_dequantize(both_backends: Runner, scheme: str, layout
         assert split_layout(sch) is not None
         parts = {p: split_part(view, p) for p in ("codes", "scales")}
         inputs = {"codes": parts["codes"].view(np.int32)}
-        inputs["scales"] = parts["scales"].view(np.float16) if scales == "f16" else np.pad(parts["scales"], (0, -len(parts["scales"]) % 4)).view(np.int32)
+        inputs["scales"] = (
+            parts["scales"].view(np.float16) if scales == "f16" else np.pad(parts["scales"], (0, -len(parts["scales"]) % 4)).view(np.int32)
+        )
         sizes = {"codes": len(inputs["codes"]), "scales": len(parts["scales"]) // 4 + (len(parts["scales"]) % 4 > 0)}
         if scales == "f16":
             sizes["scales"] = len(inputs["scales"]) // 2

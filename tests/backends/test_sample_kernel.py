@@ -113,7 +113,9 @@ def test_edge_cases(small: SampleKernel) -> None:
     flat = np.zeros(1000, np.float32)
     assert small.draw(flat, pack(SamplingParams(), 0.7)) == 0  # greedy: the first of equals
     assert small.draw(flat, pack(SamplingParams(temperature=1.0), 0.5)) == 500  # uniform: u picks the id
-    assert small.draw(flat, pack(SamplingParams(temperature=1.0, top_k=10), 0.99)) == sample_token(flat, pack(SamplingParams(temperature=1.0, top_k=10), 0.99))
+    assert small.draw(flat, pack(SamplingParams(temperature=1.0, top_k=10), 0.99)) == sample_token(
+        flat, pack(SamplingParams(temperature=1.0, top_k=10), 0.99)
+    )
     masked = np.full(1000, -np.inf, np.float32)
     masked[640] = 0.0
     assert small.draw(masked, pack(SamplingParams(temperature=2.0, top_p=0.5), 0.9)) == 640

@@ -118,8 +118,11 @@ module attributes {{gpu.container_module}} {{
         ("%h = memref.alloc() {rusty.slot = 0 : i64} : memref<8xf64>", "no buffers of element type f64", "memref.alloc"),
         ("%S = memref.dim %tokens, %pos : memref<?xi32>", "memref.dim needs a constant index", "memref.dim"),
         ("%b = arith.cmpi ult, %pos, %c0 : index", "cannot translate this op in a host function", "arith.cmpi"),
-        ("%t = arith.constant true\n    %r = scf.if %t -> (index) {\n scf.yield %c0 : index\n } else {\n scf.yield %c0 : index\n }",
-         "scf.if with results is not supported", "scf.if"),
+        (
+            "%t = arith.constant true\n    %r = scf.if %t -> (index) {\n scf.yield %c0 : index\n } else {\n scf.yield %c0 : index\n }",
+            "scf.if with results is not supported",
+            "scf.if",
+        ),
     ],
 )
 def test_emitter_errors_name_the_op(body: str, message: str, op_name: str):
@@ -150,14 +153,18 @@ def test_runtime_modules_do_not_import_xdsl():
 
 def test_host_if_becomes_an_if_step_and_round_trips():
     """``scf.if`` on ``arith.cmpi ule`` is an ``if`` step whose condition is an ``le`` expression."""
-    module = parse(HOST.format(body="""%S = memref.dim %tokens, %c0 : memref<?xi32>
+    module = parse(
+        HOST.format(
+            body="""%S = memref.dim %tokens, %c0 : memref<?xi32>
     %c1 = arith.constant 1 : index
     %one = arith.cmpi ule, %S, %c1 : index
     scf.if %one {
       %a = memref.alloc() {rusty.slot = 0 : i64} : memref<8xf32>
     } else {
       %b = memref.alloc() {rusty.slot = 1 : i64} : memref<16xf32>
-    }"""))
+    }"""
+        )
+    )
     schedule = build_schedule(module)
     body = schedule.to_dict()["functions"]["prefill"]["body"]
     let, step = body[1], body[2]

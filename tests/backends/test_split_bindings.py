@@ -197,8 +197,11 @@ def test_runtime_refuses_a_whole_binding_over_the_limit(tiny_model: Any, artifac
     small = Device.__new__(Device)
     small.__dict__.update(device.__dict__)
     small.limits = {**device.limits, "max-storage-buffer-binding-size": 8192}
-    with pytest.raises(RustyError, match=r"weight '(token_embd|output)\.weight#codes' has 16384 bytes and kernel '\w+' binds all of it; "
-                       r"the device binds at most 8192 \(max-storage-buffer-binding-size\)"):
+    with pytest.raises(
+        RustyError,
+        match=r"weight '(token_embd|output)\.weight#codes' has 16384 bytes and kernel '\w+' binds all of it; "
+        r"the device binds at most 8192 \(max-storage-buffer-binding-size\)",
+    ):
         ModelRuntime(artifact.schedule, artifact.wgsl, tiny_model.weights, 64, device=small)
 
 

@@ -77,12 +77,17 @@ def test_names_never_collide():
         (kernel("", signature="memref<4xf32, 3>", args="%x: memref<4xf32, 3>"), "must be in global memory"),
         (kernel("", signature="memref<?xi1>", args="%x: memref<?xi1>"), "cannot live in GPU memory"),
         (kernel("", name="fn"), "kernel name 'fn' is not a valid WGSL identifier"),
-        (kernel('%c0 = arith.constant 0 : index\n    %v = memref.load %x[%c0] : memref<?xf32>\n'
-                '    %h = arith.truncf %v : f32 to f16\n    %e = math.erf %h : f16'), "math.erf is printed for f32 only"),
-        (kernel('%a = memref.alloca() : memref<4xf32, 5>'), "memory space 5"),
-        (kernel('%n = arith.constant 4 : index\n    %a = memref.alloca(%n) : memref<?xf32, 3>'), "need a static shape"),
-        (kernel('%c = arith.constant 5000000000 : index'), "does not fit in 32 bits"),
-        (kernel('%a = memref.alloc() : memref<4xf32>'), "cannot print this op, in 'memref.alloc'"),
+        (
+            kernel(
+                "%c0 = arith.constant 0 : index\n    %v = memref.load %x[%c0] : memref<?xf32>\n"
+                "    %h = arith.truncf %v : f32 to f16\n    %e = math.erf %h : f16"
+            ),
+            "math.erf is printed for f32 only",
+        ),
+        (kernel("%a = memref.alloca() : memref<4xf32, 5>"), "memory space 5"),
+        (kernel("%n = arith.constant 4 : index\n    %a = memref.alloca(%n) : memref<?xf32, 3>"), "need a static shape"),
+        (kernel("%c = arith.constant 5000000000 : index"), "does not fit in 32 bits"),
+        (kernel("%a = memref.alloc() : memref<4xf32>"), "cannot print this op, in 'memref.alloc'"),
     ],
 )
 def test_rejections_are_located(ir: str, message: str):

@@ -84,18 +84,26 @@ def test_casts(runner: Runner):
     f = RNG.uniform(-1000, 1000, N).astype(np.float32)
     a = RNG.integers(-(2**31), 2**31, N, dtype=np.int64).astype(np.int32)
     a[:3] = [-1, 5, -(2**31)]
-    out = runner.run(
-        "arith.mlir", "casts", (1,), {"f": f, "a": a}, {"out_f": (np.float32, (N, 4)), "out_i": (np.int32, (N, 5))}
-    )
+    out = runner.run("arith.mlir", "casts", (1,), {"f": f, "a": a}, {"out_f": (np.float32, (N, 4)), "out_i": (np.int32, (N, 5))})
     expected_f = np.stack(
-        [a.astype(np.float32), a.view(np.uint32).astype(np.float32), a.view(np.float32), (a.astype(np.int64) + 3).astype(np.int32).astype(np.float32)],
+        [
+            a.astype(np.float32),
+            a.view(np.uint32).astype(np.float32),
+            a.view(np.float32),
+            (a.astype(np.int64) + 3).astype(np.int32).astype(np.float32),
+        ],
         axis=1,
     )
     np.testing.assert_array_equal(out["out_f"][:, [0, 1, 3]], expected_f[:, [0, 1, 3]])
     np.testing.assert_array_equal(out["out_f"][:, 2].view(np.int32), a)  # bitcast keeps the bits (NaN payloads too)
     expected_i = np.stack(
-        [np.trunc(f).astype(np.int32), np.abs(f).astype(np.uint32).view(np.int32), f.view(np.int32), np.arange(N, dtype=np.int32),
-         (a.astype(np.int64) + 3).astype(np.int32)],
+        [
+            np.trunc(f).astype(np.int32),
+            np.abs(f).astype(np.uint32).view(np.int32),
+            f.view(np.int32),
+            np.arange(N, dtype=np.int32),
+            (a.astype(np.int64) + 3).astype(np.int32),
+        ],
         axis=1,
     )
     np.testing.assert_array_equal(out["out_i"], expected_i)
@@ -149,9 +157,7 @@ def test_fib_swaps_loop_carried_values(runner: Runner):
 def test_nested_if_for(runner: Runner):
     n, scale = 50, 0.5
     out = runner.run("control-flow.mlir", "nested", (1,), {}, {"out": (np.float32, (N,))}, {"n": n, "scale": scale})["out"]
-    expected = np.array(
-        [sum(j if j % 3 == 0 else -j for j in range(1, i, 2)) * scale if i < n else -1.0 for i in range(N)], np.float32
-    )
+    expected = np.array([sum(j if j % 3 == 0 else -j for j in range(1, i, 2)) * scale if i < n else -1.0 for i in range(N)], np.float32)
     expected[:4] += 1000
     np.testing.assert_array_equal(out, expected)
 
@@ -220,9 +226,7 @@ def test_all_scalar_params(runner: Runner):
 def test_f16_ops(runner: Runner):
     x = RNG.uniform(-4, 4, N).astype(np.float16)
     y = RNG.uniform(-4, 4, N).astype(np.float32)
-    out = runner.run(
-        "f16.mlir", "half_ops", (1,), {"x": x, "y": y}, {"out16": (np.float16, (N, 4)), "out32": (np.float32, (N,))}
-    )
+    out = runner.run("f16.mlir", "half_ops", (1,), {"x": x, "y": y}, {"out16": (np.float16, (N, 4)), "out32": (np.float32, (N,))})
     t = y.astype(np.float16)
     expected = np.stack([x + t, x * t, np.maximum(x, np.float16(2.5)), np.full(N, np.inf, np.float16)], axis=1)
     np.testing.assert_array_equal(out["out16"], expected)

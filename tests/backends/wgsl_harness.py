@@ -70,6 +70,4 @@ class Runner:
             buffers[k] = self.device.empty(int(np.prod(shape)) * np.dtype(dtype).itemsize)
         bound = kernel.bind(buffers, params)
         self.device.run([(bound, grid)])
-        return {
-            k: self.device.read(buffers[k], dtype, int(np.prod(shape))).reshape(shape) for k, (dtype, shape) in outputs.items()
-        }
+        return {k: self.device.read(buffers[k], dtype, int(np.prod(shape))).reshape(shape) for k, (dtype, shape) in outputs.items()}

@@ -217,12 +217,8 @@ def test_elementwise(rng: np.random.Generator) -> None:
     silu, gelu_tanh, gelu_erf, mul, add, softmax = run(one_func_module([t(DYN, 7), t(DYN, 7)], body), a, b)
     ad = a.astype(np.float64)
     np.testing.assert_allclose(silu, ad / (1 + np.exp(-ad)), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(
-        gelu_tanh, 0.5 * ad * (1 + np.tanh(math.sqrt(2 / math.pi) * (ad + 0.044715 * ad**3))), rtol=1e-5, atol=1e-6
-    )
-    np.testing.assert_allclose(
-        gelu_erf, [[0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in row] for row in ad], rtol=1e-5, atol=1e-6
-    )
+    np.testing.assert_allclose(gelu_tanh, 0.5 * ad * (1 + np.tanh(math.sqrt(2 / math.pi) * (ad + 0.044715 * ad**3))), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gelu_erf, [[0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in row] for row in ad], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(mul, a * b)
     np.testing.assert_allclose(add, a + b)
     e = np.exp(ad - ad.max(axis=1, keepdims=True))
@@ -330,9 +326,7 @@ def attention_reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: floa
 
 def attention_module() -> ModuleOp:
     def body(q: SSAValue, k: SSAValue, v: SSAValue, pos: SSAValue, layer: SSAValue) -> list[SSAValue]:
-        op = AttentionOp(
-            q, k, v, pos, layer, cache="kv", num_heads=HEADS, num_kv_heads=KV_HEADS, head_dim=HEAD_DIM, scale=0.5
-        )
+        op = AttentionOp(q, k, v, pos, layer, cache="kv", num_heads=HEADS, num_kv_heads=KV_HEADS, head_dim=HEAD_DIM, scale=0.5)
         return [op.result]
 
     types = [t(DYN, HEADS * HEAD_DIM), t(DYN, KV_HEADS * HEAD_DIM), t(DYN, KV_HEADS * HEAD_DIM), INDEX, INDEX]
@@ -428,9 +422,7 @@ def build_model() -> ModuleOp:
         up = LinearOp(n2, w["ffn_up.weight"], t(DYN, FFN))
         down = LinearOp(MulOp(SiluOp(gate), up), w["ffn_down.weight"], act)
         func.ReturnOp(AddOp(h2, down))
-    decoder_layer = func.FuncOp(
-        "decoder_layer", FunctionType.from_lists(layer_block.arg_types, [act]), Region(layer_block)
-    )
+    decoder_layer = func.FuncOp("decoder_layer", FunctionType.from_lists(layer_block.arg_types, [act]), Region(layer_block))
 
     # @prefill(%tokens, %pos) -> i32
     prefill_block = Block(arg_types=[t(DYN, elem=i32), INDEX])
@@ -438,9 +430,11 @@ def build_model() -> ModuleOp:
         tokens, pos = prefill_block.args
         emb = WeightOp("token_embd.weight", weight_type((VOCAB, DIM), "q8_0"))
         h0 = EmbeddingOp(tokens, emb, act)
-        lo, hi, step = arith.ConstantOp.from_int_and_width(0, INDEX), arith.ConstantOp.from_int_and_width(
-            LAYERS, INDEX
-        ), arith.ConstantOp.from_int_and_width(1, INDEX)
+        lo, hi, step = (
+            arith.ConstantOp.from_int_and_width(0, INDEX),
+            arith.ConstantOp.from_int_and_width(LAYERS, INDEX),
+            arith.ConstantOp.from_int_and_width(1, INDEX),
+        )
         body = Block(arg_types=[INDEX, act])
         with ImplicitBuilder(body):
             layer, h = body.args

@@ -417,9 +417,13 @@ def _config_value(folder: Path, rng: random.Random) -> Mutation:
     path.write_text(json.dumps(cfg))  # NaN and Infinity as Python's json writes them
     # a valid value, or a key left to its default, is a different model, not a broken file
     valid_change = (
-        (removed or value is None) and key not in REQUIRED_HF_KEYS  # null is read as absent
+        (removed or value is None)
+        and key not in REQUIRED_HF_KEYS  # null is read as absent
         or key in ("bos_token_id", "eos_token_id")
-        or key in HF_FLOAT_KEYS and type(value) in (int, float) and math.isfinite(value) and value > 0
+        or key in HF_FLOAT_KEYS
+        and type(value) in (int, float)
+        and math.isfinite(value)
+        and value > 0
     )
     return Mutation("hf-config", f"{key} {'removed' if removed else '= ' + repr(value)}", detectable=not valid_change)
 
@@ -547,7 +551,9 @@ def mutate_ir(text: str, rng: random.Random) -> tuple[str, Mutation]:
         out = _replace_one(text, _SSA, rng, lambda _m: rng.choice(names)) if names else text
     elif kind == "insert":
         at = rng.randrange(len(text) + 1)
-        junk = rng.choice(("{", "}", "(", ")", "\x00", "\x1b[31m", "\udcff", "%", "@", "<", ">", ":", "\n", "// -----\n", "^bb0:", '"', "\\"))
+        junk = rng.choice(
+            ("{", "}", "(", ")", "\x00", "\x1b[31m", "\udcff", "%", "@", "<", ">", ":", "\n", "// -----\n", "^bb0:", '"', "\\")
+        )
         out = text[:at] + junk + text[at:]
     elif kind == "truncate":
         out = text[: rng.randrange(len(text) + 1)]

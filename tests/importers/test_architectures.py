@@ -46,7 +46,9 @@ def test_references_ran_the_architectures(reference) -> None:
     assert set(logits) == {"qwen3", "phi3", "gemma3", "gemma2"}
 
 
-@pytest.mark.parametrize("name", ["qwen3_gguf", "qwen3_folder", "phi3_gguf", "phi3_folder", "gemma3_gguf", "gemma3_folder", "gemma2_folder"])
+@pytest.mark.parametrize(
+    "name", ["qwen3_gguf", "qwen3_folder", "phi3_gguf", "phi3_folder", "gemma3_gguf", "gemma3_folder", "gemma2_folder"]
+)
 def test_matches_transformers(checkpoints, reference, name: str) -> None:
     report, logits = reference
     arch = name.split("_")[0]
@@ -61,7 +63,9 @@ def test_on_wgpu(checkpoints, reference, name: str) -> None:
     and final-logit soft-capping in the kernels."""
     report, logits = reference
     arch = name.split("_")[0]
-    oracle_checks.check_wgpu_backend(checkpoints[name], PROMPT_IDS, report["steps"], report["architectures"][arch], logits[arch], f"wgpu {arch}")
+    oracle_checks.check_wgpu_backend(
+        checkpoints[name], PROMPT_IDS, report["steps"], report["architectures"][arch], logits[arch], f"wgpu {arch}"
+    )
 
 
 def test_qwen3_ir_norms_each_head_before_rope(checkpoints) -> None:

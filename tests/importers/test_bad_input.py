@@ -23,7 +23,6 @@ def good_gguf(tmp_path):
     return write_tiny_gguf(tmp_path / "good.gguf", cfg, random_weights(cfg)), cfg
 
 
-
 def test_good_file_loads(good_gguf):
     assert load_model(good_gguf[0]).config.arch == "qwen2"
 
@@ -73,12 +72,20 @@ def test_unsupported_tensor_type(tmp_path):
     weights = random_weights(cfg)
     q8_1 = np.zeros((cfg.ffn_hidden, cfg.hidden // 32 * 40), np.uint8)  # Q8_1: 40 bytes per 32 (llama.cpp's activation type)
     del weights["blk.1.ffn_up.weight"]
-    path = write_tiny_gguf(tmp_path / "q8_1.gguf", cfg, weights, extra_tensors={"blk.1.ffn_up.weight": (q8_1, gguf.GGMLQuantizationType.Q8_1)})
-    load_error(path, "q8_1.gguf", "stores tensor 'blk.1.ffn_up.weight' as Q8_1", "supported tensor types are", "Q4_K", "IQ4_NL",
-            "llama-quantize")
+    path = write_tiny_gguf(
+        tmp_path / "q8_1.gguf", cfg, weights, extra_tensors={"blk.1.ffn_up.weight": (q8_1, gguf.GGMLQuantizationType.Q8_1)}
+    )
+    load_error(
+        path, "q8_1.gguf", "stores tensor 'blk.1.ffn_up.weight' as Q8_1", "supported tensor types are", "Q4_K", "IQ4_NL", "llama-quantize"
+    )
     # the quantization llama-quantize recorded for the file is named too
-    path = write_tiny_gguf(tmp_path / "ftype.gguf", cfg, weights, extra_tensors={"blk.1.ffn_up.weight": (q8_1, gguf.GGMLQuantizationType.Q8_1)},
-                           extra_kv={"general.file_type": ("uint32", int(gguf.LlamaFileType.MOSTLY_IQ2_XXS))})
+    path = write_tiny_gguf(
+        tmp_path / "ftype.gguf",
+        cfg,
+        weights,
+        extra_tensors={"blk.1.ffn_up.weight": (q8_1, gguf.GGMLQuantizationType.Q8_1)},
+        extra_kv={"general.file_type": ("uint32", int(gguf.LlamaFileType.MOSTLY_IQ2_XXS))},
+    )
     load_error(path, "this file (IQ2_XXS) stores tensor 'blk.1.ffn_up.weight' as Q8_1")
 
 
@@ -304,14 +311,24 @@ def test_duplicate_metadata_key(good_gguf, tmp_path):
 @pytest.mark.parametrize(
     ("key", "vtype", "value", "message"),
     [
-        ("qwen2.attention.layer_norm_rms_epsilon", "F32", float("nan"), "qwen2.attention.layer_norm_rms_epsilon = nan: must be a finite number above 0"),
+        (
+            "qwen2.attention.layer_norm_rms_epsilon",
+            "F32",
+            float("nan"),
+            "qwen2.attention.layer_norm_rms_epsilon = nan: must be a finite number above 0",
+        ),
         ("qwen2.attention.layer_norm_rms_epsilon", "F32", -1e-6, "must be a finite number above 0"),
         ("qwen2.rope.freq_base", "F32", float("inf"), "qwen2.rope.freq_base = inf"),
         ("qwen2.block_count", "STRING", "2", "qwen2.block_count = '2': must be an integer"),
         ("qwen2.embedding_length", "F32", 64.0, "qwen2.embedding_length = 64.0: must be an integer"),
         ("qwen2.attention.head_count_kv", "U32", 3, "does not divide n_heads"),
         ("qwen2.context_length", "U32", 0, "qwen2.context_length = 0: must be an integer from 1"),
-        ("tokenizer.ggml.eos_token_id", "U32", 10**6, "tokenizer.ggml.eos_token_id = [1000000]: token ids must be in the vocabulary (0 to 271)"),
+        (
+            "tokenizer.ggml.eos_token_id",
+            "U32",
+            10**6,
+            "tokenizer.ggml.eos_token_id = [1000000]: token ids must be in the vocabulary (0 to 271)",
+        ),
         ("tokenizer.ggml.add_bos_token", "STRING", "no", "tokenizer.ggml.add_bos_token = 'no': must be true or false"),
     ],
 )

@@ -86,7 +86,14 @@ def test_a_checkpoint_template_goes_through_the_limits(tmp_path) -> None:
     from .tiny import random_weights, tiny_bpe_vocab, tiny_config, write_tiny_gguf
 
     tokens, merges, types = tiny_bpe_vocab()
-    tok = {"model": "gpt2", "pre": "qwen2", "tokens": tokens, "merges": merges, "token_type": types, "chat_template": "{{ 'a' * 3000000000 }}"}
+    tok = {
+        "model": "gpt2",
+        "pre": "qwen2",
+        "tokens": tokens,
+        "merges": merges,
+        "token_type": types,
+        "chat_template": "{{ 'a' * 3000000000 }}",
+    }
     cfg = tiny_config("qwen2")
     model = load_model(write_tiny_gguf(tmp_path / "t.gguf", cfg, random_weights(cfg), tokenizer=tok))
     with pytest.raises(RustyError, match="t.gguf: chat template stopped: a repetition"):

@@ -38,7 +38,7 @@ def test_gemma3_ir(arch_checkpoints) -> None:
     assert text.count("{scale = 8.000000e+00 : f32} : tensor<?xi32>, tensor<400x64xf32>") == 2  # prefill and decode
     assert "func.func @decoder_layer(" in text and "func.func @decoder_layer_ffn(" in text
     assert text.count("call @decoder_layer_ffn(") == 2 and "scale = 6.250000e-02 : f32" in text
-    assert 'tfm.gelu %' in text and 'approximate = "tanh"' in text and "tfm.silu" not in text
+    assert "tfm.gelu %" in text and 'approximate = "tanh"' in text and "tfm.silu" not in text
     assert '"blk.{}.post_attention_norm.weight"' in text and '"blk.{}.post_ffw_norm.weight"' in text
     assert '"blk.{}.rope_freqs.weight"[' in text and "head_dim = 256 : i64} : tensor<?x512xf32>, tensor<256xf32>" in text
     assert "tfm.softcap" not in text
@@ -93,7 +93,9 @@ def test_the_window_is_per_layer(arch_checkpoints) -> None:
     assert "window =" not in str(build_module(model.config, model.weights))
     folder = _edited(arch_checkpoints["gemma3_folder"], arch_checkpoints["gemma3_folder"].parent / "long", max_position_embeddings=4096)
     cfg = load_model(folder).config
-    assert cfg.context_length == 4096 and cfg.sliding_window == GEMMA_WINDOW and [cfg.layer_window(i) for i in (0, 1)] == [GEMMA_WINDOW, None]
+    assert (
+        cfg.context_length == 4096 and cfg.sliding_window == GEMMA_WINDOW and [cfg.layer_window(i) for i in (0, 1)] == [GEMMA_WINDOW, None]
+    )
     text = str(build_module(cfg, load_model(folder).weights))
     assert text.count(f"window = {GEMMA_WINDOW} : i64}}") == 1 and "@decoder_layer_1(" in text and "@decoder_layer_1_ffn" not in text
 

@@ -25,6 +25,8 @@ def test_import_peak_rss_is_well_under_file_size(smollm2_path):
     out = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, timeout=120, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     growth = r["growth_kib"] * 1024
-    print(f"\nimport of {r['file_bytes'] / 2**20:.1f} MiB GGUF ({r['tensors']} tensors, {r['weight_bytes'] / 2**20:.1f} MiB of weights): "
-          f"peak RSS growth {growth / 2**20:.1f} MiB ({growth / r['file_bytes']:.0%} of the file), peak RSS {r['peak_kib'] / 1024:.1f} MiB")
+    print(
+        f"\nimport of {r['file_bytes'] / 2**20:.1f} MiB GGUF ({r['tensors']} tensors, {r['weight_bytes'] / 2**20:.1f} MiB of weights): "
+        f"peak RSS growth {growth / 2**20:.1f} MiB ({growth / r['file_bytes']:.0%} of the file), peak RSS {r['peak_kib'] / 1024:.1f} MiB"
+    )
     assert growth < 0.6 * r["file_bytes"]

@@ -81,7 +81,9 @@ def test_scaled_rope_matches_transformers(checkpoints, reference, name: str) -> 
 def test_scaled_rope_on_wgpu(checkpoints, reference) -> None:
     """The llama3 GGUF compiled for wgpu (llvmpipe in CI): the factors are read by the fused RoPE epilogue."""
     report, logits = reference
-    oracle_checks.check_wgpu_backend(checkpoints["llama3_gguf"], PROMPT_IDS, report["steps"], report["scalings"]["llama3"], logits["llama3"], "wgpu llama3")
+    oracle_checks.check_wgpu_backend(
+        checkpoints["llama3_gguf"], PROMPT_IDS, report["steps"], report["scalings"]["llama3"], logits["llama3"], "wgpu llama3"
+    )
 
 
 def test_yarn_is_transformers(checkpoints, reference) -> None:
@@ -105,7 +107,11 @@ def test_yarn_folder_round_trip(checkpoints, tmp_path: Path) -> None:
     model = load_model(checkpoints["yarn_gguf"])
     again = load_model(write_hf_folder(model, tmp_path / "again", dtype="f32"))
     hf = json.loads((tmp_path / "again" / "config.json").read_text())["rope_scaling"]
-    assert hf["rope_type"] == "yarn" and hf["original_max_position_embeddings"] == 4096 and hf["attention_factor"] == model.config.rope_attention_factor
+    assert (
+        hf["rope_type"] == "yarn"
+        and hf["original_max_position_embeddings"] == 4096
+        and hf["attention_factor"] == model.config.rope_attention_factor
+    )
     np.testing.assert_array_equal(again.weights["rope_freqs.weight"].to_numpy(), model.weights["rope_freqs.weight"].to_numpy())
     assert again.config.attention_scale == model.config.attention_scale
 
@@ -143,7 +149,9 @@ def test_unscaled_models_have_no_factors() -> None:
 def _store(cfg):
     from rusty_ir.weights import SCHEMES, TensorView, WeightStore, quantize
 
-    return WeightStore({n: TensorView(n, w.shape, SCHEMES["f32"], quantize(w, SCHEMES["f32"]).reshape(-1)) for n, w in random_weights(cfg).items()})
+    return WeightStore(
+        {n: TensorView(n, w.shape, SCHEMES["f32"], quantize(w, SCHEMES["f32"]).reshape(-1)) for n, w in random_weights(cfg).items()}
+    )
 
 
 # --- what is refused, and how --------------------------------------------------------------------------
@@ -198,7 +206,9 @@ def test_gguf_scalings_that_are_refused(tmp_path: Path, keys: dict, message: str
 
 def test_gguf_factors_of_the_wrong_shape(tmp_path: Path) -> None:
     cfg = tiny_config("llama")
-    path = write_tiny_gguf(tmp_path / "ff.gguf", cfg, random_weights(cfg), extra_tensors={"rope_freqs.weight": (np.ones(5, np.float32), None)})
+    path = write_tiny_gguf(
+        tmp_path / "ff.gguf", cfg, random_weights(cfg), extra_tensors={"rope_freqs.weight": (np.ones(5, np.float32), None)}
+    )
     assert "tensor 'rope_freqs.weight' has shape [5], but a rotation of 16 dimensions needs one factor per pair: [8]" in load_error(path)
 
 
@@ -229,7 +239,11 @@ def test_mistral_sliding_window(tmp_path: Path) -> None:
     assert tiny_config("qwen2").sliding_window is None
     from rusty_ir.importers.safetensors import _config_from_hf
 
-    base = json.loads((folder / "config.json").read_text(encoding="utf-8")) | {"model_type": "qwen2", "use_sliding_window": True, "sliding_window": 64}
+    base = json.loads((folder / "config.json").read_text(encoding="utf-8")) | {
+        "model_type": "qwen2",
+        "use_sliding_window": True,
+        "sliding_window": 64,
+    }
     qwen = _config_from_hf(base | {"max_window_layers": 1}, folder / "config.json", folder)[0]
     assert qwen.sliding_window == 64 and [qwen.layer_window(i) for i in range(2)] == [None, 64]
     assert _config_from_hf(base, folder / "config.json", folder)[0].sliding_window is None  # max_window_layers 28: none slides

@@ -88,5 +88,3 @@ def test_gemma_sentencepiece_matches_transformers() -> None:
         assert tok.encode(text) == [v["bos_token_id"], *want]
         assert tok.decode(want) == text
     assert tok.encode("Hello")[1] != tok.encode(" Hello")[1]  # no prefix space: "Hello" is not "▁Hello"
-
-

@@ -56,7 +56,11 @@ def test_ir(checkpoints) -> None:
     mistral = load_model(checkpoints["mistral_folder"])
     assert mistral.config.sliding_window == WINDOW and mistral.config.context_length == 64
     text = str(build_module(mistral.config, mistral.weights))
-    assert text.count(f"scale = 2.500000e-01 : f32, window = {WINDOW} : i64}}") == 1 and "softcap" not in text and "@decoder_layer_1" not in text
+    assert (
+        text.count(f"scale = 2.500000e-01 : f32, window = {WINDOW} : i64}}") == 1
+        and "softcap" not in text
+        and "@decoder_layer_1" not in text
+    )
 
 
 @pytest.mark.parametrize("name", ["gemma2_folder", "gemma2_gguf", "mistral_folder", "gemma3_gguf", "gemma3_folder"])
@@ -73,4 +77,6 @@ def test_on_wgpu(checkpoints, reference, name: str) -> None:
     split-KV attention past the window, Gemma 2's soft-capped scores in both."""
     report, logits = reference
     arch = name.split("_")[0]
-    oracle_checks.check_wgpu_backend(checkpoints[name], PROMPT_IDS, report["steps"], report["architectures"][arch], logits[arch], f"wgpu {arch}")
+    oracle_checks.check_wgpu_backend(
+        checkpoints[name], PROMPT_IDS, report["steps"], report["architectures"][arch], logits[arch], f"wgpu {arch}"
+    )

@@ -122,10 +122,18 @@ def write_tiny_gguf(
     tok = tokenizer
     if tok is None:
         tokens, merges, ttypes = tiny_bpe_vocab()
-        tok = {"model": "gpt2", "pre": "qwen2", "tokens": tokens, "merges": merges, "token_type": ttypes,
-               "bos_token_id": 0, "eos_token_id": 2, "add_bos_token": False,
-               "chat_template": "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-                                "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"}
+        tok = {
+            "model": "gpt2",
+            "pre": "qwen2",
+            "tokens": tokens,
+            "merges": merges,
+            "token_type": ttypes,
+            "bos_token_id": 0,
+            "eos_token_id": 2,
+            "add_bos_token": False,
+            "chat_template": "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+            "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}",
+        }
     w.add_tokenizer_model(tok["model"])
     if "pre" in tok:
         w.add_tokenizer_pre(tok["pre"])
@@ -234,8 +242,9 @@ def hf_reference_checkpoints(folder: Path, data_dir: Path) -> dict[str, Path]:
     out["llama_spm"] = write_tiny_gguf(folder / "llama_spm.gguf", cfg, weights, types=types, tokenizer=spm)
 
     cfg = tiny_config("llama", n_layers=3, n_heads=8, n_kv_heads=2, head_dim=8, ffn_hidden=160, rope_theta=10000.0)
-    source = write_tiny_gguf(folder / "llama_f32_source.gguf", cfg, scaled_random_weights(cfg, seed=303),
-                             types={n: "f32" for n in expected_tensors(cfg)})
+    source = write_tiny_gguf(
+        folder / "llama_f32_source.gguf", cfg, scaled_random_weights(cfg, seed=303), types={n: "f32" for n in expected_tensors(cfg)}
+    )
     out["llama_bf16_folder"] = write_hf_folder(load_model(source), folder / "llama_bf16", dtype="bf16", norm_dtype="bf16")
     return out
 

@@ -146,5 +146,7 @@ def _in_memory(cfg, weights: dict[str, np.ndarray], like):
     from rusty_ir.importers.loaded import LoadedModel
     from rusty_ir.weights import SCHEMES, TensorView, WeightStore
 
-    views = {n: TensorView(n, w.shape, SCHEMES["f32"], np.ascontiguousarray(w, "<f4").view(np.uint8).reshape(-1)) for n, w in weights.items()}
+    views = {
+        n: TensorView(n, w.shape, SCHEMES["f32"], np.ascontiguousarray(w, "<f4").view(np.uint8).reshape(-1)) for n, w in weights.items()
+    }
     return LoadedModel(config=cfg, weights=WeightStore(views), tokenizer=like.tokenizer, chat_template=None, source=like.source)

@@ -79,7 +79,9 @@ def rope_scaling_checkpoints(folder: Path) -> dict[str, Path]:
         (path / "config.json").write_text(json.dumps(hf, indent=1), encoding="utf-8")
         out[f"{name}_folder"] = path
     p = LLAMA3
-    inv = hf_llama3_inv_freq(ROPE_THETA, HEAD_DIM, p["factor"], p["low_freq_factor"], p["high_freq_factor"], p["original_max_position_embeddings"])
+    inv = hf_llama3_inv_freq(
+        ROPE_THETA, HEAD_DIM, p["factor"], p["low_freq_factor"], p["high_freq_factor"], p["original_max_position_embeddings"]
+    )
     base = (1.0 / (np.float32(ROPE_THETA) ** (np.arange(0, HEAD_DIM, 2, dtype=np.float32) / np.float32(HEAD_DIM)))).astype(np.float32)
     factors = (base / inv).astype(np.float32)
     out["llama3_gguf"] = write_tiny_gguf(folder / "llama3.gguf", cfg, weights, types=f32,

@@ -82,6 +82,8 @@ def window_checkpoints(folder: Path, data_dir: Path) -> dict[str, Path]:
     cfg = gemma3_config(len(spm["tokens"])).replace(context_length=64)
     weights = _gemma_scaled(scaled_random_weights(cfg, seed=1111), cfg)
     kv = GEMMA3_KV | {"gemma3.attention.sliding_window": ("uint32", WINDOW)}
-    out["gemma3_gguf"] = write_tiny_gguf(folder / "gemma3.gguf", cfg, weights, types={n: "f32" for n in weights}, tokenizer=spm, extra_kv=kv)
+    out["gemma3_gguf"] = write_tiny_gguf(
+        folder / "gemma3.gguf", cfg, weights, types={n: "f32" for n in weights}, tokenizer=spm, extra_kv=kv
+    )
     out["gemma3_folder"] = write_hf_folder(load_model(out["gemma3_gguf"]), folder / "gemma3_folder", dtype="f32")
     return out

@@ -217,7 +217,9 @@ def test_dp4a_contraction_37_rows_3_tokens(device: Any, config: str, scheme: str
     """The gemv and gemm with int8 activations and packed dot products (``math = dp4a``; llvmpipe has ``dot4I8Packed``):
     exactly the float contraction of the int8-rounded activations, and within 2% of the float one."""
     view, x, h, y, words, parse = _gemv_case(scheme, 38)
-    run_on_gpu(device, parse(), [x, words, h, 3, y.copy()], {4: y}, target="webgpu int-dot=1", configs={"gemv_0": (DP4A_CONFIGS[config], None)})
+    run_on_gpu(
+        device, parse(), [x, words, h, 3, y.copy()], {4: y}, target="webgpu int-dot=1", configs={"gemv_0": (DP4A_CONFIGS[config], None)}
+    )
     w = view.to_numpy().astype(np.float64)
     np.testing.assert_allclose(y, int8_activations(x) @ w.T + h, rtol=1e-5, atol=1e-4)
     exact = x @ w.T
@@ -250,7 +252,9 @@ def _attention_chunk(head_dim: int) -> ModuleOp:
     return Parser(build_registry().context(), text).parse_module()
 
 
-@pytest.mark.parametrize(("config", "target"), [(c, "webgpu") for c in sorted(ATTENTION_CONFIGS)] + [(c, "nvidia") for c in sorted(F16_TILES)])
+@pytest.mark.parametrize(
+    ("config", "target"), [(c, "webgpu") for c in sorted(ATTENTION_CONFIGS)] + [(c, "nvidia") for c in sorted(F16_TILES)]
+)
 @pytest.mark.parametrize(("rows", "pos"), [(3, 2), (1, 40), (9, 30)])
 def test_attention_gqa_prefill(device: Any, rows: int, pos: int, config: str, target: str) -> None:
     """3 query rows at pos 2 (causal within the prompt), one decode row over 41 positions (two KV tiles), 9 rows
@@ -264,7 +268,9 @@ def test_attention_gqa_prefill(device: Any, rows: int, pos: int, config: str, ta
     vc = rng.standard_normal((context, 2 * hd)).astype(np.float32)
     y = np.full((rows, 4 * hd), np.nan, np.float32)
     flash = ATTENTION_CONFIGS[config]
-    run_on_gpu(device, _attention_chunk(hd), [q, kc, vc, pos, y.copy()], {4: y}, target, configs={"attention_0": (flash, None)} if flash else None)
+    run_on_gpu(
+        device, _attention_chunk(hd), [q, kc, vc, pos, y.copy()], {4: y}, target, configs={"attention_0": (flash, None)} if flash else None
+    )
     want = reference(_attention_chunk(hd), [q, kc, vc, pos, np.zeros_like(y)])[4]
     tol = 1e-5 if target == "webgpu" else 3e-3  # f16 tiles: q, k, v and the probabilities rounded to f16
     np.testing.assert_allclose(y, want, rtol=tol, atol=tol)

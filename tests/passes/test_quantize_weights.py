@@ -32,7 +32,9 @@ LOGITS_REL_TOL = 2e-2
 def f16_folder(tmp_path: Path, name: str = "hf", **cfg_kw: Any) -> Any:
     """A tiny llama as a Hugging Face folder with f16 matrices and f32 norms, loaded (memory-mapped)."""
     cfg = tiny_config("llama", **cfg_kw)
-    gguf = write_tiny_gguf(tmp_path / f"{name}.gguf", cfg, scaled_random_weights(cfg, 3), types=dict.fromkeys(scaled_random_weights(cfg, 3), "f32"))
+    gguf = write_tiny_gguf(
+        tmp_path / f"{name}.gguf", cfg, scaled_random_weights(cfg, 3), types=dict.fromkeys(scaled_random_weights(cfg, 3), "f32")
+    )
     return load_model(write_hf_folder(load_model(gguf), tmp_path / name, dtype="f16"))
 
 
@@ -129,7 +131,11 @@ def test_quantized_tiny_model_on_wgpu_matches_reference(tmp_path: Path, scheme: 
     err = float(np.max(np.abs(gpu - ref)) / np.max(np.abs(ref)))
     assert err < LOGITS_REL_TOL, f"{scheme}: wgpu logits off by {err:.3g}"
     # and quantization did change the model (the comparison is not float against float)
-    float_ref = np.asarray(ReferenceInterpreter(build_module(model.config, model.weights, logits_entry=True), model.weights, max_context=32).call("prefill_logits", ids, 0))
+    float_ref = np.asarray(
+        ReferenceInterpreter(build_module(model.config, model.weights, logits_entry=True), model.weights, max_context=32).call(
+            "prefill_logits", ids, 0
+        )
+    )
     assert np.max(np.abs(float_ref - ref)) > 1e-4
 
 

@@ -36,9 +36,7 @@ def test_structure():
         if isinstance(op, RegionOp):
             assert not op.outputs
             continue
-        if op.parent_op() is not None and isinstance(op.parent_op(), RegionOp) or any(
-            isinstance(p, RegionOp) for p in _ancestors(op)
-        ):
+        if op.parent_op() is not None and isinstance(op.parent_op(), RegionOp) or any(isinstance(p, RegionOp) for p in _ancestors(op)):
             continue  # region bodies keep their tensors
         assert not any(isinstance(t, TensorType) for t in (*op.operand_types, *op.result_types)), op.name
 

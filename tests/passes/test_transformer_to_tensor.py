@@ -151,9 +151,7 @@ CASES: list[Case] = [
     (
         "logits_norm_argmax",
         [t(DYN, 32), t(32)],
-        lambda h, w: [
-            tfm.LogitsOp(tfm.RmsNormOp(h, w, 1e-5), tfm.WeightOp("emb", t(16, 32, elem=block_quant_type("q8_0"))), t(16)).result
-        ],
+        lambda h, w: [tfm.LogitsOp(tfm.RmsNormOp(h, w, 1e-5), tfm.WeightOp("emb", t(16, 32, elem=block_quant_type("q8_0"))), t(16)).result],
         lambda rng: (rng.standard_normal((4, 32)).astype(np.float32), rng.standard_normal(32).astype(np.float32)),
         _w("emb", (16, 32), "q8_0"),
     ),
@@ -196,8 +194,20 @@ def test_attention_prefill_then_decode(rng: np.random.Generator, window: int | N
     module = tiny.one_func_module(
         [t(DYN, heads * hd), t(DYN, kv_heads * hd), t(DYN, kv_heads * hd), INDEX, INDEX],
         lambda q, k, v, pos, layer: [
-            tfm.AttentionOp(q, k, v, pos, layer, cache="kv", num_heads=heads, num_kv_heads=kv_heads, head_dim=hd, scale=1 / math.sqrt(hd),
-                            window=window, softcap=softcap).result
+            tfm.AttentionOp(
+                q,
+                k,
+                v,
+                pos,
+                layer,
+                cache="kv",
+                num_heads=heads,
+                num_kv_heads=kv_heads,
+                head_dim=hd,
+                scale=1 / math.sqrt(hd),
+                window=window,
+                softcap=softcap,
+            ).result
         ],
         prelude=[tfm.KvCacheOp("kv", 2, kv_heads, hd)],
     )

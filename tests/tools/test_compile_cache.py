@@ -102,7 +102,9 @@ def test_every_kind_of_corrupt_entry_is_refused(tiny: Path, tmp_path: Path, monk
     """Seven kinds of corrupt entry failed on every run instead of recompiling; an edited one gave wrong tokens."""
     from rusty_ir.driver import Artifact, save_cache_entry
 
-    artifact = Artifact("fn main() {}\n", json.dumps({"format": "rusty-schedule"}), {"options": {"language": "wgsl"}, "quantized_weights": {}})
+    artifact = Artifact(
+        "fn main() {}\n", json.dumps({"format": "rusty-schedule"}), {"options": {"language": "wgsl"}, "quantized_weights": {}}
+    )
     entry = tmp_path / "entry"
     save_cache_entry(entry, artifact)
     assert load_cache_entry(entry).kernels == artifact.kernels

@@ -27,7 +27,9 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
     return out, tool("rusty", "compile", "-o", str(out))
 
 
-def test_compile_writes_kernels_schedule_and_manifest_that_rusty_opt_reproduces(compiled: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_compile_writes_kernels_schedule_and_manifest_that_rusty_opt_reproduces(
+    compiled: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
     out, r = compiled
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["kernels.wgsl", "manifest.json", "schedule.json"]

@@ -102,7 +102,14 @@ def test_stages_of_a_pipeline_and_its_mistakes() -> None:
     default = [name for name, _ in CompileOptions().stages]
     options = CompileOptions(insert_after=("gpu=canonicalize,cse",), insert_before=("tensor=cse",))
     after_gpu = default.index("gpu") + 1
-    assert [name for name, _ in options.stages] == [*default[:1], "cse", *default[1:after_gpu], "canonicalize", "cse#2", *default[after_gpu:]]
+    assert [name for name, _ in options.stages] == [
+        *default[:1],
+        "cse",
+        *default[1:after_gpu],
+        "canonicalize",
+        "cse#2",
+        *default[after_gpu:],
+    ]
     whole = CompileOptions(pass_pipeline="builtin.module(rusty-default, canonicalize)", quantize="q8_0")
     assert whole.pipeline == "quantize-weights{scheme=q8_0}," + CompileOptions().pipeline + ",canonicalize"
     assert [n for n, _ in whole.stages] == ["quantized", *default, "canonicalize"]

@@ -77,8 +77,10 @@ def test_a_broken_installed_plugin_is_skipped_with_a_warning(tmp_path: Path):
     tool = [sys.executable, "-m", "rusty_ir.tools.rusty_opt"]
     listed = subprocess.run([*tool, "--list-passes"], capture_output=True, text=True, env=env)
     assert listed.returncode == 0 and "convert-transformer-to-tensor" in listed.stdout
-    assert listed.stderr.count("\n") == 1 and "plugin 'broken' (rusty_broken) failed to load and is skipped: ImportError: needs libfoo" in listed.stderr
+    assert (
+        listed.stderr.count("\n") == 1
+        and "plugin 'broken' (rusty_broken) failed to load and is skipped: ImportError: needs libfoo" in listed.stderr
+    )
     named = subprocess.run([*tool, "-", "-p", "broken-pass"], input="", capture_output=True, text=True, env=env)
     assert named.returncode == 1 and "Traceback" not in named.stderr
     assert "unknown pass 'broken-pass'" in named.stderr and "plugin 'broken' failed to load (ImportError: needs libfoo)" in named.stderr
-

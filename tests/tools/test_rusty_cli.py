@@ -34,9 +34,7 @@ def test_import_prints_ir_that_rusty_opt_reparses(smollm2_path: Path) -> None:
         assert entry in r.stdout
     assert "tfm.config = {" in r.stdout
     assert "loading" in r.stderr and "building transformer IR" in r.stderr  # progress on stderr only
-    opt = subprocess.run(
-        [sys.executable, "-m", "rusty_ir.tools.rusty_opt"], input=r.stdout, capture_output=True, text=True, timeout=120
-    )
+    opt = subprocess.run([sys.executable, "-m", "rusty_ir.tools.rusty_opt"], input=r.stdout, capture_output=True, text=True, timeout=120)
     assert opt.returncode == 0, opt.stderr
     assert "func.func @decoder_layer(" in opt.stdout and 'tfm.weight "blk.{}.ffn_down.weight"[%' in opt.stdout
 
