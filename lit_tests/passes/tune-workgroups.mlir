@@ -8,7 +8,7 @@
 // int8 dot products and the weights' blocks are 32 values, else f16 tiles where the target has f16, the largest
 // tile whose workgroup memory fits) and a single-token gemv config (row groups of 4 rows, K split over up to a
 // subgroup of invocations; int8 dot products where the target has them, 2 rows per invocation on these narrow
-// matrices, and then a few-token gemv config with 8 for steps of 2 to 8 tokens, whose tokens multiply the
+// matrices, and then a few-token gemv config with 4 for steps of 2 to 8 tokens, whose tokens multiply the
 // workgroups). Attention gets FlashAttention tiles for prompts and split-KV for one token. Row and elementwise
 // regions get 256 invocations; argmax as many as the target allows.
 // CHECK-LABEL: func.func @strategies
@@ -25,8 +25,8 @@
 // APPLE:         dispatch.region "argmax"(%{{.*}}) {config = #dispatch.lowering_config<row, workgroup = [1024, 1, 1]>}
 // APPLE:         dispatch.region "attention_hd64"(%{{.*}}) {config = #dispatch.lowering_config<attention, workgroup = [128, 1, 1], workgroup_tile = [64], reduction_tile = 32>, single_token_config = #dispatch.lowering_config<attention, workgroup = [128, 1, 1], reduction_tile = 32, split = 32>}
 // NVIDIA-LABEL: func.func @strategies
-// NVIDIA:        dispatch.region "gemv_k32"(%{{.*}}) {config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [64, 128], thread_tile = [4, 8], reduction_tile = 32, pipeline_depth = 2, math = dp4a>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [8, 1, 1], workgroup_tile = [1, 16], thread_tile = [2], reduction_tile = 1, split = 1, math = dp4a>, few_token_config = #dispatch.lowering_config<gemv, workgroup = [8, 1, 1], workgroup_tile = [1, 64], thread_tile = [8], reduction_tile = 1, split = 1, math = dp4a>}
-// NVIDIA:        dispatch.region "gemv_k256"(%{{.*}}) {config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [64, 128], thread_tile = [4, 8], reduction_tile = 64, pipeline_depth = 2, math = dp4a>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 16], thread_tile = [2], reduction_tile = 1, split = 8, math = dp4a>, few_token_config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 64], thread_tile = [8], reduction_tile = 1, split = 8, math = dp4a>}
+// NVIDIA:        dispatch.region "gemv_k32"(%{{.*}}) {config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [64, 128], thread_tile = [4, 8], reduction_tile = 32, pipeline_depth = 2, math = dp4a>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [8, 1, 1], workgroup_tile = [1, 16], thread_tile = [2], reduction_tile = 1, split = 1, math = dp4a>, few_token_config = #dispatch.lowering_config<gemv, workgroup = [8, 1, 1], workgroup_tile = [1, 32], thread_tile = [4], reduction_tile = 1, split = 1, math = dp4a>}
+// NVIDIA:        dispatch.region "gemv_k256"(%{{.*}}) {config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [64, 128], thread_tile = [4, 8], reduction_tile = 64, pipeline_depth = 2, math = dp4a>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 16], thread_tile = [2], reduction_tile = 1, split = 8, math = dp4a>, few_token_config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 32], thread_tile = [4], reduction_tile = 1, split = 8, math = dp4a>}
 func.func @strategies(%x: tensor<2x32xf32>, %w: tensor<8x32x!rquant.q4_0>, %x2: tensor<2x256xf32>, %w2: tensor<8x256x!rquant.q8_0>, %l: tensor<16xf32>, %q: tensor<?x16xf32>, %q64: tensor<?x128xf32>, %kc: memref<?x8xf32>, %kc64: memref<?x64xf32>, %pos: index) {
   %y = dispatch.region "gemv_k32"(%x, %w) : (tensor<2x32xf32>, tensor<8x32x!rquant.q4_0>) -> tensor<2x8xf32> {
   ^bb0(%a: tensor<2x32xf32>, %b: tensor<8x32x!rquant.q4_0>):

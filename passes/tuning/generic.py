@@ -37,10 +37,6 @@ at 576 positions."""
 GEMV_ROWS = 4
 """Rows each invocation of a gemv accumulates: four rows' loads in flight per block (2.6x over one row, H200)."""
 
-FEW_GEMV_ROWS = 8
-"""Rows per invocation of ``few_token_config``'s gemv. On an H200 at 5 tokens, llama3-8b's qkv took 26.4 / 19.8 /
-17.4 µs with 2 / 4 / 8 rows, o 13.7 / 11.4 / 10.9, down 55.0 / 44.1 / 37.6 (BENCHMARKS.md, issue 15)."""
-
 GEMV_GROUPS = 4
 """Row groups per gemv workgroup."""
 
@@ -254,12 +250,13 @@ def attention_configs(root: AttentionOp, target: TargetDescription) -> tuple[Low
 def few_token_config(ops: Sequence[Operation], target: TargetDescription, single: LoweringConfigAttr | None) -> LoweringConfigAttr | None:
     """The version for steps of 2 to ``GEMV_STEP_TOKENS`` tokens (speculative verification) where it should differ
     from the single-token one ``single``, else None: a dp4a gemv that took fewer than ``GEMV_ROWS`` rows per
-    invocation, to keep every multiprocessor busy on one token, takes ``FEW_GEMV_ROWS``, since a step's tokens
-    multiply its workgroups."""
+    invocation, to keep every multiprocessor busy on one token, gets ``GEMV_ROWS`` back, since a step's tokens
+    multiply its workgroups (at 5 tokens on an H200, llama3-8b's qkv 26.4 -> 19.7 µs, o 13.6 -> 11.3, down
+    55.2 -> 44.1; BENCHMARKS.md, issue 15)."""
     if single is None or single.strategy != "gemv" or single.config.thread_tile[0] >= GEMV_ROWS:
         return None
     groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
-    return single.replace(workgroup_tile=[single.config.workgroup_tile[0], groups * FEW_GEMV_ROWS], thread_tile=[FEW_GEMV_ROWS])
+    return single.replace(workgroup_tile=[single.config.workgroup_tile[0], groups * GEMV_ROWS], thread_tile=[GEMV_ROWS])
 
 
 def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tuple[LoweringConfigAttr, LoweringConfigAttr | None]:
