@@ -247,7 +247,7 @@ def attention_configs(root: AttentionOp, target: TargetDescription) -> tuple[Low
     return LoweringConfigAttr("attention", [wg, 1, 1], reduction_tile=wg), single
 
 
-def few_token_config(ops: Sequence[Operation], target: TargetDescription, single: LoweringConfigAttr | None) -> LoweringConfigAttr | None:
+def few_token_config(single: LoweringConfigAttr | None) -> LoweringConfigAttr | None:
     """The version for steps of 2 to ``GEMV_STEP_TOKENS`` tokens (speculative verification) where it should differ
     from the single-token one ``single``, else None: a dp4a gemv that took fewer than ``GEMV_ROWS`` rows per
     invocation, to keep every multiprocessor busy on one token, gets ``GEMV_ROWS`` back, since a step's tokens
