@@ -1,6 +1,6 @@
 """Probes of a wgpu device's limits, timed on the device itself: copy and read bandwidth, the multiply-add
 peak a WGSL kernel reaches, and ``spin_up``, which brings an idle GPU's clock up before anything is timed.
-Used by ``rusty bench`` (rusty_ir/bench/), its fusion cases (bench_fusion.py) and measured tuning
+Used by ``rusty bench`` (rusty_ir/bench/), its fusion cases (bench/fusion*.py) and measured tuning
 (rusty_ir/tuning/); they need a ``rusty_ir.backends.runtime.Device`` and nothing else of the project.
 
 And the host's side: ``rss_bytes`` and ``peak_rss_bytes``, this process's memory (``rusty run --json``,

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from rusty_ir.bench_fusion import FusionOptions, format_fusion_report, run_fusion_bench
+from rusty_ir.bench.fusion import run_fusion_bench
+from rusty_ir.bench.fusion_options import FusionOptions
+from rusty_ir.bench.fusion_report import format_fusion_report
 
 torch = pytest.importorskip("torch")
 

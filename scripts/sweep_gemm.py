@@ -14,7 +14,9 @@ import argparse
 import sys
 
 from rusty_ir.bench import profiling_device
-from rusty_ir.bench_fusion import FusionOptions, build_case, parse_shape, run_variant
+from rusty_ir.bench.fusion import run_variant
+from rusty_ir.bench.fusion_cases import build_case
+from rusty_ir.bench.fusion_options import FusionOptions, parse_shape
 from rusty_ir.passes.tuning import generic
 from rusty_ir.passes.tuning.signature import parse_config
 from rusty_ir.targets import target_for_adapter

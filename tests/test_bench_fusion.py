@@ -1,4 +1,4 @@
-"""``rusty bench --fusion`` (rusty_ir/bench_fusion.py) and ``form-dispatches{fuse=false}``, on the real wgpu adapter.
+"""``rusty bench --fusion`` (rusty_ir/bench/fusion*.py) and ``form-dispatches{fuse=false}``, on the real wgpu adapter.
 
 Tiny sizes (llvmpipe runs the kernels on the CPU): the whole file takes seconds. The default sizes
 (64M elements, 4096^3, 1x4096x14336) are for a real GPU; their figures are recorded from the GPU machine.
@@ -14,7 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rusty_ir.bench_fusion import FusionOptions, _Program, format_fusion_report, run_fusion_bench
+from rusty_ir.bench.fusion import run_fusion_bench
+from rusty_ir.bench.fusion_options import FusionOptions
+from rusty_ir.bench.fusion_program import _Program
+from rusty_ir.bench.fusion_report import format_fusion_report
 from rusty_ir.errors import RustyError
 from rusty_ir.tools.rusty import main
 
@@ -266,7 +269,7 @@ def test_gemm_weights_share_one_register_tile(weights: int) -> None:
     rows of each of two, 128 x 192 of 8 x 12 64 of each of three), on the nvidia target's f16 tiles, 40 rows (not
     a whole tile) and 5 tokens, against numpy."""
     from rusty_ir.backends.runtime import Device
-    from rusty_ir.bench_fusion import compile_variant
+    from rusty_ir.bench.fusion_program import compile_variant
 
     m, k, n = 5, 32, 40  # K = 32: the tiles of three weights fit llvmpipe's 32 KiB of workgroup memory
     rng = np.random.default_rng(weights)

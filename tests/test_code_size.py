@@ -31,7 +31,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "rusty_ir/tools/rusty.py::make_parser": "the CLI's argument table: one add_argument per flag of every subcommand",
     "rusty_ir/generate.py::Session.stream": "the decode loop (stops, cancellation, speculative rounds, the cache's consistency) is "
     "one generator whose state is local; its checks and timings are helpers",
-    "rusty_ir/bench_fusion.py::run_torch": "the PyTorch baseline of the fusion bench, one case per op kind; to split when the fusion bench joins rusty_ir.bench",
 }
 
 

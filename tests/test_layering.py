@@ -75,7 +75,6 @@ LAYER_OF_MODULE = {
     "rusty_ir.upstream_syntax": "core",
     "rusty_ir.weights": "core",
     "rusty_ir.api": "driver",
-    "rusty_ir.bench_fusion": "driver",
     "rusty_ir.driver": "driver",
     "rusty_ir.generate": "driver",
     "rusty_ir.numerics": "driver",

@@ -10,7 +10,7 @@ buffers *are* is its ``Host``'s:
   step symbols ``S`` and ``pos``, an ``if`` whose condition is not known runs both branches under a guard, and a
   launch is recorded with its grid and scalars as expressions; the per-step plan (``plan.py``) then replays the
   recorded launches with every expression evaluated at once, so a step never walks the schedule again;
-- the fusion bench (``rusty_ir.bench_fusion``) and measured tuning (``rusty_ir.tuning``) walk a function whose
+- the fusion bench (``rusty_ir.bench.fusion_program``) and measured tuning (``rusty_ir.tuning``) walk a function whose
   sizes are known, once, **concretely** (``ConcreteHost``): numbers are numbers, an ``if`` runs one branch.
 
 A ``return`` ends the function; inside an ``if`` whose condition is known it returns from the function (the branch

@@ -6,10 +6,14 @@ PyTorch; ``rusty_ir.bench.model`` documents what it measures), one module per co
   (bandwidth and spin-up are ``rusty_ir.probes``);
 - ``model``: the benchmark itself (``run_bench``, ``bench_tuned``, ``bench_main``);
 - ``report``: the report header, the printed table, the correctness verdict and the shared main
-  (``rusty bench --fusion``, ``rusty_ir.bench_fusion``, prints through it too);
+  (``rusty bench --fusion`` prints through it too);
 - ``torch_baseline``: the PyTorch model built from the same weights (``--vs-torch``).
 
-The names below are importable from ``rusty_ir.bench`` itself, as before the split.
+And ``rusty bench --fusion`` (fused against unfused kernels; ``rusty_ir.bench.fusion`` documents what it
+measures): ``fusion`` runs it, ``fusion_options``, ``fusion_cases``, ``fusion_program`` (compiling, running and
+timing a variant), ``fusion_torch`` and ``fusion_report``; import its names from those modules.
+
+The names below (the model benchmark's) are importable from ``rusty_ir.bench`` itself, as before the split.
 """
 
 from __future__ import annotations

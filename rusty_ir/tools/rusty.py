@@ -269,8 +269,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench_fusion(args: argparse.Namespace) -> int:
-    """``rusty bench --fusion`` (rusty_ir/bench_fusion.py); model options are refused, not ignored."""
-    from rusty_ir.bench_fusion import DEFAULT_ELEMENTS, DEFAULT_GEMM, DEFAULT_GEMV, FusionOptions, fusion_main, parse_cases, parse_shape
+    """``rusty bench --fusion`` (rusty_ir/bench/fusion.py); model options are refused, not ignored."""
+    from rusty_ir.bench.fusion import fusion_main
+    from rusty_ir.bench.fusion_options import DEFAULT_ELEMENTS, DEFAULT_GEMM, DEFAULT_GEMV, FusionOptions, parse_cases, parse_shape
 
     model_only = [flag for flag, given in (
         ("MODEL", args.model is not None), ("--synthetic", args.synthetic is not None), ("--quantize", args.quant is not None),
@@ -525,7 +526,7 @@ def make_parser() -> argparse.ArgumentParser:
         "--fusion",
         action="store_true",
         help="instead of a model: fused vs unfused kernels of (A+B)*C and MatMul+bias+GELU, time and bytes moved "
-        "(rusty_ir/bench_fusion.py); with --vs-torch also PyTorch eager",
+        "(rusty_ir/bench/fusion.py); with --vs-torch also PyTorch eager",
     )
     bench.add_argument("--fusion-cases", metavar="LIST", help="--fusion: comma-separated cases (default elementwise,gemm,gemv)")
     bench.add_argument("--fusion-elements", type=int, metavar="N", help="--fusion: elements of each (A+B)*C operand (default 67108864)")

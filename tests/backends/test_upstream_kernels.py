@@ -126,7 +126,7 @@ def _upstream_generic(text: str) -> str:
 def test_an_upstream_linalg_program_runs_on_wgpu(device: Any, case: str, form: str) -> None:
     """Each program, as written (custom form) or as mlir-opt-22 prints it (generic form), through the default
     pipeline (lower-upstream-linalg, form-dispatches, ..., WGSL and the host schedule), run on the adapter."""
-    from rusty_ir.bench_fusion import _Program, compile_variant
+    from rusty_ir.bench.fusion_program import _Program, compile_variant
 
     args, out_shape, body, reference = LINALG_CASES[case]
     text = _fn(args, out_shape, body)
