@@ -274,6 +274,19 @@ class _Text:
         return False
 
 
+def _finish_reason(stopped: bool, token: int, eos: set[int], generated: int, max_tokens: int,
+                   cancel: Callable[[], bool] | None) -> str | None:  # fmt: skip
+    """Why ``Session.stream`` ends after ``token``, its ``generated``-th (None: it goes on): a stop string or an EOS
+    token, the length, or ``cancel()``, which is asked only when nothing else ends it."""
+    if stopped or token in eos:
+        return "stop"
+    if generated == max_tokens:
+        return "length"
+    if cancel is not None and cancel():
+        return "cancelled"
+    return None
+
+
 def _finish_timings(timings: Timings, decode_tokens: int, start: float, decode_start: float) -> None:
     """The decode and total times of a generation that started at ``start`` and began decoding at ``decode_start``."""
     timings.decode_s = time.perf_counter() - decode_start
@@ -346,7 +359,6 @@ class Session:
         ``result.speculative`` says how it went.
         """
         prompt, sampler, stats = self._checked(prompt_ids, max_tokens, sampling, speculative)
-        backend = self.backend
         eos = set(self.tokenizer.eos_token_ids) if stop_at_eos else set()
         text = _Text(self.tokenizer, special_tokens, stop)
         timings = Timings()
@@ -362,11 +374,7 @@ class Session:
         token = self._prefill(prompt, cached, sampler)
         timings.prefill_s = timings.time_to_first_token_s = time.perf_counter() - start
         decode_start = time.perf_counter()
-        finish = None
-        if speculative is not None and stats is not None:
-            steps = speculative.tokens(backend, prompt, token, max_tokens - 1, stats, sampler)
-        else:
-            steps = self._next_tokens(token, len(prompt), max_tokens - 1, sampler)
+        steps = self._decode_steps(prompt, token, max_tokens - 1, sampler, speculative, stats)
         consistent = False  # whether the cache holds exactly the rows of prompt + generated[:-1]
         try:
             while True:
@@ -377,21 +385,13 @@ class Session:
                 consistent = True
                 if piece := text.take():
                     yield piece
-                if stopped or token in eos:
-                    finish = "stop"
-                elif len(generated) == max_tokens:
-                    finish = "length"
-                elif cancel is not None and cancel():
-                    finish = "cancelled"
+                finish = _finish_reason(stopped, token, eos, len(generated), max_tokens, cancel)
                 if finish is not None:
                     break
                 consistent = False  # a step that fails midway leaves its rows unknown
                 token = next(steps)
         finally:
-            steps.close()  # a backend running a step ahead stops it
-            self.tokens = prompt + generated[:-1] if consistent else []  # the last token was never run
-            if speculative is not None and consistent and hasattr(backend, "truncate"):
-                backend.truncate(len(self.tokens))  # a round may have run past the tokens taken
+            self._settle(steps, prompt, generated, consistent, speculative)
         text.flush()
         if piece := text.take():
             yield piece
@@ -400,6 +400,23 @@ class Session:
         result.stopped_at_eos = generated[-1] in eos
         result.speculative = stats.to_dict() if stats is not None else None
         return result
+
+    def _decode_steps(self, prompt: list[int], token: int, count: int, sampler: Sampler | None, speculative: Speculator | None,
+                      stats: SpeculativeStats | None) -> Generator[int, None, None]:  # fmt: skip
+        """``stream``'s tokens after the prefill's ``token``, up to ``count``: in speculative rounds, or one decode step
+        each (``_next_tokens``); close it to stop early."""
+        if speculative is not None and stats is not None:
+            return speculative.tokens(self.backend, prompt, token, count, stats, sampler)
+        return self._next_tokens(token, len(prompt), count, sampler)
+
+    def _settle(self, steps: Generator[int, None, None], prompt: list[int], generated: list[int], consistent: bool,
+                speculative: Speculator | None) -> None:  # fmt: skip
+        """``stream``'s end, however it ends: stop the steps and record what the cache holds (``consistent``: exactly
+        the rows of ``prompt + generated[:-1]``; otherwise unknown, so nothing is reused)."""
+        steps.close()  # a backend running a step ahead stops it
+        self.tokens = prompt + generated[:-1] if consistent else []  # the last token was never run
+        if speculative is not None and consistent and hasattr(self.backend, "truncate"):
+            self.backend.truncate(len(self.tokens))  # a round may have run past the tokens taken
 
     def _checked(self, prompt_ids: Sequence[int], max_tokens: int, sampling: SamplingParams | None,
                  speculative: Speculator | None) -> tuple[list[int], Sampler | None, SpeculativeStats | None]:  # fmt: skip

@@ -29,8 +29,6 @@ LONG_MODULES: dict[str, str] = {}
 LONG_FUNCTIONS: dict[str, str] = {
     # path::qualified name: why it is long
     "rusty_ir/tools/rusty.py::make_parser": "the CLI's argument table: one add_argument per flag of every subcommand",
-    "rusty_ir/generate.py::Session.stream": "the decode loop (stops, cancellation, speculative rounds, the cache's consistency) is "
-    "one generator whose state is local; its checks and timings are helpers",
 }
 
 
