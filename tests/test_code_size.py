@@ -28,7 +28,6 @@ LONG_MODULES: dict[str, str] = {}
 
 LONG_FUNCTIONS: dict[str, str] = {
     # path::qualified name: why it is long
-    "rusty_ir/tools/rusty.py::make_parser": "the CLI's argument table: one add_argument per flag of every subcommand",
 }
 
 

