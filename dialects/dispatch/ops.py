@@ -41,6 +41,7 @@ from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator, Pure, Symbol
 from xdsl.utils.exceptions import VerifyException
 
 from rusty_ir.dialects.dispatch.attrs import LoweringConfigAttr
+from rusty_ir.dialects.linalg_ext.ops import Q8_GROUP, kv_cache_buffer_type
 from rusty_ir.dialects.quant.attrs import BlockQuantType, Q8_0Type, words_type
 
 
@@ -127,12 +128,15 @@ class KvCacheOp(IRDLOperation):
     Semantics: a module-level symbol; each layer's K and V buffers hold one row
     of ``row_width`` values of ``element_type`` (f32 unless given; f16 halves
     the cache, ``!rquant.q8_0`` stores 8-bit codes and an f16 scale per 32
-    values) per position. The number of rows (the context length) is chosen
-    by the runtime. With ``block_size`` B the cache is paged: positions are
-    grouped in blocks of B rows, the buffers are pools of physical blocks, and
-    the sequence's block table (``dispatch.block_table``) says which physical
-    block holds each logical one, so the runtime hands blocks out as the
-    sequence grows instead of sizing the cache for the whole context.
+    values; rows of a multiple of 64 values) per position. The number of rows
+    (the context length) is chosen by the runtime. ``element_type`` is what a
+    row holds, not necessarily its buffers' element type: a q8_0 cache's
+    buffers are the words of its rows (``buffer_type``). With ``block_size``
+    B the cache is paged: positions are grouped in blocks of B rows, the
+    buffers are pools of physical blocks, and the sequence's block table
+    (``dispatch.block_table``) says which physical block holds each logical
+    one, so the runtime hands blocks out as the sequence grows instead of
+    sizing the cache for the whole context.
 
     Pipeline: made from ``tfm.kv_cache`` by ``convert-transformer-to-tensor``;
     the host schedule lists its buffers.
@@ -140,6 +144,7 @@ class KvCacheOp(IRDLOperation):
     Example:
         dispatch.kv_cache @kv {num_layers = 30 : i64, row_width = 192 : i64}
         dispatch.kv_cache @kv {num_layers = 30 : i64, row_width = 192 : i64, element_type = f16, block_size = 16 : i64}
+        dispatch.kv_cache @kv8 {num_layers = 30 : i64, row_width = 192 : i64, element_type = !rquant.q8_0, block_size = 16 : i64}
     """
 
     name = "dispatch.kv_cache"
@@ -174,6 +179,12 @@ class KvCacheOp(IRDLOperation):
         return self.element_type or Float32Type()
 
     @property
+    def buffer_type(self) -> MemRefType:
+        """The type of each layer's K and V buffer (``dispatch.cache``): ``memref<?xWxf32>``, ``memref<?xWxf16>``,
+        or for q8_0 the words of its rows, ``memref<?x(W/4 + W/64)xi32>`` (``linalg_ext.kv_cache_buffer_type``)."""
+        return kv_cache_buffer_type(self.cache_element_type, self.row_width.value.data)
+
+    @property
     def paged_block_size(self) -> int | None:
         """Rows per block of a paged cache; None when the rows are contiguous."""
         return None if self.block_size is None else self.block_size.value.data
@@ -183,6 +194,8 @@ class KvCacheOp(IRDLOperation):
             raise VerifyException("num_layers and row_width must be positive")
         if self.block_size is not None and self.block_size.value.data <= 0:
             raise VerifyException(f"block_size must be positive, got {self.block_size.value.data}")
+        if isinstance(self.cache_element_type, Q8_0Type) and self.row_width.value.data % Q8_GROUP:
+            raise VerifyException(f"a q8_0 KV cache needs rows of a multiple of {Q8_GROUP} values, got {self.row_width.value.data}")
 
 
 def _kv_cache_decl(op: Operation, cache: SymbolRefAttr) -> KvCacheOp:
@@ -197,12 +210,18 @@ class CacheOp(IRDLOperation):
     """One layer's K or V cache buffer.
 
     Semantics: the buffer ``part`` ("k" or "v") of layer ``layer`` of the cache
-    ``cache``: a ``memref<?xWxf32>`` with one row per position. It is a buffer
-    from the tensor level on, so the ops that append to it and read it are
-    ordered by their memory effects.
+    ``cache``, with one row per position, of the declaration's ``buffer_type``:
+    ``memref<?xWxf32>`` (or ``xf16``) for a cache of f32 (f16) rows of ``W``
+    values; for a q8_0 cache the words of its rows, ``memref<?x(W/4 + W/64)xi32>``
+    (upstream memrefs take only builtin element types: the scheme is the
+    declaration's ``element_type``, and the ``cache_element`` of the
+    ``linalg_ext`` ops that take the buffer). It is a buffer from the tensor
+    level on, so the ops that append to it and read it are ordered by their
+    memory effects.
 
     Example:
         %kc = dispatch.cache @kv[%layer] {part = "k"} : memref<?x192xf32>
+        %qc = dispatch.cache @kv8[%layer] {part = "v"} : memref<?x51xi32>    // element_type = !rquant.q8_0, row_width = 192
     """
 
     name = "dispatch.cache"
@@ -227,9 +246,12 @@ class CacheOp(IRDLOperation):
         if self.part.data not in ("k", "v"):
             raise VerifyException(f'part must be "k" or "v", got "{self.part.data}"')
         decl = _kv_cache_decl(self, self.cache)
-        want = MemRefType(decl.cache_element_type, [DYNAMIC_INDEX, decl.row_width.value.data])
+        want = decl.buffer_type
         if self.result.type != want:
-            raise VerifyException(f"cache buffer must be {want}, got {self.result.type}")
+            words = ""
+            if isinstance(decl.cache_element_type, Q8_0Type):
+                words = f" (a q8_0 cache's buffers are the i32 words of its rows of {decl.row_width.value.data} values)"
+            raise VerifyException(f"cache buffer must be {want}, got {self.result.type}{words}")
 
 
 @irdl_op_definition

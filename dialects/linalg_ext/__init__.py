@@ -8,8 +8,8 @@ the root of a dispatch region whose strategy knows its semantics.
 
 from xdsl.ir import Dialect
 
-from rusty_ir.dialects.linalg_ext.ops import ArgmaxOp, AttentionOp, CacheAppendOp, SampleOp
+from rusty_ir.dialects.linalg_ext.ops import ArgmaxOp, AttentionOp, CacheAppendOp, SampleOp, kv_cache_buffer_type, q8_row_words
 
 LinalgExt = Dialect("linalg_ext", [ArgmaxOp, AttentionOp, CacheAppendOp, SampleOp])
 
-__all__ = ["ArgmaxOp", "AttentionOp", "CacheAppendOp", "LinalgExt", "SampleOp"]
+__all__ = ["ArgmaxOp", "AttentionOp", "CacheAppendOp", "LinalgExt", "SampleOp", "kv_cache_buffer_type", "q8_row_words"]

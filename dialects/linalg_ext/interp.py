@@ -37,7 +37,6 @@ from rusty_ir.dialects.linalg_ext import upstream as up
 from rusty_ir.dialects.linalg_ext.ops import ArgmaxOp, AttentionOp, CacheAppendOp, SampleOp
 from rusty_ir.dialects.quant.attrs import Q8_0Type
 from rusty_ir.errors import RustyError, describe_op
-from rusty_ir.narrow import element_type
 from rusty_ir.sampling import sample_token
 from rusty_ir.weights import TensorView
 
@@ -323,7 +322,7 @@ class LinalgExtFunctions(InterpreterFunctions):
         if end > self.context_length:
             raise RustyError(f"{describe_op(op)}: positions up to {end - 1} exceed the context length {self.context_length}", op)
         rows = _cache_rows(op, table[0] if table else None, np.arange(int(pos), end))
-        q8 = isinstance(element_type(op.k_cache), Q8_0Type)
+        q8 = isinstance(op.cache_element, Q8_0Type)  # the caches are words there; here, the f32 values they decode to
         kc[rows] = _q8_round_trip(dense(keys)) if q8 else dense(keys)
         vc[rows] = _q8_round_trip(dense(values)) if q8 else dense(values)
         return ()

@@ -17,7 +17,7 @@ from xdsl.dialects.builtin import (
     i32,
     i64,
 )
-from xdsl.ir import SSAValue
+from xdsl.ir import Attribute, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
@@ -32,7 +32,7 @@ from xdsl.irdl import (
 from xdsl.traits import MemoryReadEffect, MemoryWriteEffect, Pure
 from xdsl.utils.exceptions import VerifyException
 
-from rusty_ir.dialects.quant.attrs import Q8_0Type
+from rusty_ir.dialects.quant.attrs import BlockQuantType, Q8_0Type
 from rusty_ir.narrow import element_type
 from rusty_ir.sampling import SAMPLING_WORDS
 
@@ -58,11 +58,57 @@ def cache_rows(block_size: int | None) -> str:
     return "row t" if block_size is None else f"row table[t / {block_size}] * {block_size} + t % {block_size}"
 
 
-def _verify_cache_types(k_cache: SSAValue, v_cache: SSAValue) -> None:
-    """K and V caches hold f32, f16 or q8_0, both the same."""
+Q8_BLOCK = 32
+"""Values per f16 scale of a q8_0 KV cache row."""
+Q8_GROUP = 2 * Q8_BLOCK
+"""Values of a q8_0 KV cache row that share a scale word (two blocks); a row holds a whole number of them."""
+
+
+def q8_row_words(width: int) -> int:
+    """32-bit words of a q8_0 KV cache row of ``width`` values: ``width / 4`` words of codes (4 per word, in
+    order), then ``width / 64`` words of scales (two f16 per word); ``width`` must be a multiple of 64."""
+    if width <= 0 or width % Q8_GROUP:
+        raise ValueError(f"a q8_0 KV cache needs rows of a positive multiple of {Q8_GROUP} values, got {width}")
+    return width // 4 + width // Q8_GROUP
+
+
+def kv_cache_buffer_type(element_type: Attribute, width: int) -> MemRefType:
+    """The buffer of one layer's K (or V) cache whose rows hold ``width`` values of ``element_type``:
+    ``memref<?xWxf32>``/``memref<?xWxf16>``, or for ``!rquant.q8_0`` the words of its rows,
+    ``memref<?x(W/4 + W/64)xi32>`` (``q8_row_words``; upstream memrefs take only builtin element types, so the
+    scheme travels as the ops' ``cache_element`` property and ``dispatch.kv_cache``'s ``element_type``)."""
+    if isinstance(element_type, Q8_0Type):
+        return MemRefType(i32, [DYNAMIC_INDEX, q8_row_words(width)])
+    return MemRefType(element_type, [DYNAMIC_INDEX, width])
+
+
+def _verify_caches(k_cache: SSAValue, v_cache: SSAValue, cache_element: Attribute | None, width: int) -> None:
+    """K and V caches of rows of ``width`` values: both f32 or both f16 (no ``cache_element``; their widths are
+    the ops' to check), or both ``kv_cache_buffer_type(!rquant.q8_0, width)``, the words of q8_0 rows
+    (``cache_element = !rquant.q8_0``)."""
+    if cache_element is not None:
+        if not isinstance(cache_element, Q8_0Type):
+            raise VerifyException(f"cache_element must be !rquant.q8_0 (the only scheme a KV cache stores as words), got {cache_element}")
+        if width % Q8_GROUP:
+            raise VerifyException(f"a q8_0 KV cache needs rows of a multiple of {Q8_GROUP} values, got {width}")
+        want = kv_cache_buffer_type(cache_element, width)
+        for v, n in ((k_cache, "k_cache"), (v_cache, "v_cache")):
+            if v.type != want:
+                raise VerifyException(f"{n} of q8_0 rows of {width} values must be {want} (the words of its rows), got {v.type}")
+        return
     types = {element_type(k_cache), element_type(v_cache)}
-    if len(types) != 1 or not isinstance(types.pop(), Float32Type | Float16Type | Q8_0Type):
-        raise VerifyException("the K and V caches must both hold f32, both f16 or both q8_0")
+    if len(types) != 1 or not isinstance(types.pop(), Float32Type | Float16Type):
+        raise VerifyException("the K and V caches must both hold f32, both f16 or both q8_0 (i32 words, with cache_element = !rquant.q8_0)")
+
+
+def _cache_props(block_size: int | None, cache_element: Attribute | None) -> dict[str, Attribute]:
+    """The ``block_size`` and ``cache_element`` properties of a cache op, those given."""
+    props: dict[str, Attribute] = {}
+    if block_size is not None:
+        props["block_size"] = _int(block_size)
+    if cache_element is not None:
+        props["cache_element"] = cache_element
+    return props
 
 
 def _verify_paging(op: CacheAppendOp | AttentionOp) -> None:
@@ -82,9 +128,12 @@ class CacheAppendOp(IRDLOperation):
     is the cache row of position ``t = pos + s``: ``t`` itself, or, for a paged
     cache (a ``block_table`` operand and ``block_size`` B), ``table[t / B] * B +
     t % B``. The caches may hold f16 (the f32 rows are rounded as they are
-    stored). They are buffers (``dispatch.cache``), written in place. Writing
-    past the cache's rows (or the table's blocks) is undefined behaviour; the
-    runtime refuses such prompts.
+    stored) or, with ``cache_element = !rquant.q8_0``, q8_0 rows stored as
+    words (``memref<?x(W/4 + W/64)xi32>``, ``kv_cache_buffer_type``: each
+    block of 32 values is quantized to 8-bit codes with an f16 scale
+    ``max|v| / 127``). They are buffers (``dispatch.cache``), written in place.
+    Writing past the cache's rows (or the table's blocks) is undefined
+    behaviour; the runtime refuses such prompts.
 
     Pipeline: made by ``convert-transformer-to-tensor`` from ``tfm.attention``;
     the root of a dispatch region (elementwise strategy) into which the RoPE of
@@ -93,6 +142,7 @@ class CacheAppendOp(IRDLOperation):
     Example:
         linalg_ext.cache_append %k, %v into %kc, %vc at %pos : tensor<?x192xf32>, tensor<?x192xf32>, memref<?x192xf32>, memref<?x192xf32>
         linalg_ext.cache_append %k, %v into %kc, %vc at %pos pages %table {block_size = 16 : i64} : tensor<?x192xf32>, tensor<?x192xf32>, memref<?x192xf16>, memref<?x192xf16>
+        linalg_ext.cache_append %k, %v into %kc, %vc at %pos {cache_element = !rquant.q8_0} : tensor<?x192xf32>, tensor<?x192xf32>, memref<?x51xi32>, memref<?x51xi32>
     """
 
     name = "linalg_ext.cache_append"
@@ -104,6 +154,9 @@ class CacheAppendOp(IRDLOperation):
     pos = operand_def(IndexType)
     block_table = opt_operand_def(BLOCK_TABLE_TYPE)
     block_size = opt_prop_def(IntegerAttr[I64])
+    cache_element = opt_prop_def(BlockQuantType)
+    """What the caches' rows hold when they are words (``!rquant.q8_0``, the only such scheme); absent: the
+    caches' element type (f32 or f16) is what they hold."""
 
     traits = traits_def(MemoryWriteEffect())
     irdl_options = (ParsePropInAttrDict(),)
@@ -114,21 +167,21 @@ class CacheAppendOp(IRDLOperation):
 
     def __init__(
         self, keys: SSAValue, values: SSAValue, k_cache: SSAValue, v_cache: SSAValue, pos: SSAValue,
-        block_table: SSAValue | None = None, block_size: int | None = None,
+        block_table: SSAValue | None = None, block_size: int | None = None, cache_element: Attribute | None = None,
     ) -> None:  # fmt: skip
         super().__init__(
             operands=[keys, values, k_cache, v_cache, pos, block_table],
-            properties={} if block_size is None else {"block_size": _int(block_size)},
+            properties=_cache_props(block_size, cache_element),
         )
 
     def verify_(self) -> None:
-        widths = {
-            _rows_of(v, n)[1]
-            for v, n in ((self.keys, "keys"), (self.values, "values"), (self.k_cache, "k_cache"), (self.v_cache, "v_cache"))
-        }
+        rows = [(self.keys, "keys"), (self.values, "values")]
+        if self.cache_element is None:  # q8_0 caches are rows of words: _verify_caches checks their width
+            rows += [(self.k_cache, "k_cache"), (self.v_cache, "v_cache")]
+        widths = {_rows_of(v, n)[1] for v, n in rows}
         if len(widths) != 1:
             raise VerifyException("keys, values and both caches must have the same row width")
-        _verify_cache_types(self.k_cache, self.v_cache)
+        _verify_caches(self.k_cache, self.v_cache, self.cache_element, widths.pop())
         _verify_paging(self)
 
 
@@ -144,7 +197,9 @@ class AttentionOp(IRDLOperation):
     ``t > pos + s - W`` (sliding-window attention); with ``softcap = c`` the scaled
     scores become ``c * tanh(x / c)`` before the mask and the softmax (Gemma 2's
     attention-logit soft-capping). The caches are only read; f16 caches are
-    read as f32. A paged cache (``block_table`` and ``block_size``) holds
+    read as f32, and with ``cache_element = !rquant.q8_0`` the caches are the
+    words of q8_0 rows (``kv_cache_buffer_type``), read as their codes times
+    their scales. A paged cache (``block_table`` and ``block_size``) holds
     position ``t`` in row ``table[t / B] * B + t % B``, as ``cache_append`` wrote it.
 
     Pipeline: made by ``convert-transformer-to-tensor`` from ``tfm.attention``;
@@ -154,6 +209,7 @@ class AttentionOp(IRDLOperation):
     Example:
         %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 9 : i64, num_kv_heads = 3 : i64, head_dim = 64 : i64, scale = 0.125 : f32} : tensor<?x576xf32>, memref<?x192xf32>, memref<?x192xf32> -> tensor<?x576xf32>
         %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 256 : i64, scale = 0.0625 : f32, softcap = 50.0 : f32, window = 4096 : i64} : tensor<?x2048xf32>, memref<?x1024xf32>, memref<?x1024xf32> -> tensor<?x2048xf32>
+        %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 9 : i64, num_kv_heads = 3 : i64, head_dim = 64 : i64, scale = 0.125 : f32, cache_element = !rquant.q8_0} : tensor<?x576xf32>, memref<?x51xi32>, memref<?x51xi32> -> tensor<?x576xf32>
     """
 
     name = "linalg_ext.attention"
@@ -168,6 +224,9 @@ class AttentionOp(IRDLOperation):
     head_dim = prop_def(IntegerAttr[I64])
     scale = prop_def(FloatAttr[Float32Type])
     block_size = opt_prop_def(IntegerAttr[I64])
+    cache_element = opt_prop_def(BlockQuantType)
+    """What the caches' rows hold when they are words (``!rquant.q8_0``, the only such scheme); absent: the
+    caches' element type (f32 or f16) is what they hold."""
     window = opt_prop_def(IntegerAttr[I64])
     """Sliding-window attention: each row sees its last ``window`` positions (itself included); absent: all."""
     softcap = opt_prop_def(FloatAttr[Float32Type])
@@ -195,6 +254,7 @@ class AttentionOp(IRDLOperation):
         block_size: int | None = None,
         window: int | None = None,
         softcap: float | None = None,
+        cache_element: Attribute | None = None,
     ) -> None:
         super().__init__(
             operands=[query, k_cache, v_cache, pos, block_table],
@@ -203,7 +263,7 @@ class AttentionOp(IRDLOperation):
                 "num_kv_heads": _int(num_kv_heads),
                 "head_dim": _int(head_dim),
                 "scale": FloatAttr(scale, Float32Type()),
-                **({} if block_size is None else {"block_size": _int(block_size)}),
+                **_cache_props(block_size, cache_element),
                 **({} if window is None else {"window": _int(window)}),
                 **({} if softcap is None else {"softcap": FloatAttr(softcap, Float32Type())}),
             },
@@ -217,11 +277,11 @@ class AttentionOp(IRDLOperation):
         if _rows_of(self.query, "query")[1] != h * d:
             raise VerifyException(f"query width must be num_heads * head_dim = {h * d}")
         for v, n in ((self.k_cache, "k_cache"), (self.v_cache, "v_cache")):
-            if _rows_of(v, n)[1] != kvh * d:
+            if self.cache_element is None and _rows_of(v, n)[1] != kvh * d:
                 raise VerifyException(f"{n} width must be num_kv_heads * head_dim = {kvh * d}")
         if self.result.type != self.query.type:
             raise VerifyException("result type must equal the query type")
-        _verify_cache_types(self.k_cache, self.v_cache)
+        _verify_caches(self.k_cache, self.v_cache, self.cache_element, kvh * d)
         _verify_paging(self)
         if self.window is not None and self.window.value.data <= 0:
             raise VerifyException(f"window must be positive, got {self.window.value.data}")

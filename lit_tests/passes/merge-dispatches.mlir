@@ -197,7 +197,7 @@ func.func @f16_cache(%x: tensor<?x32xf32>, %wk: tensor<8x32xf32>, %wv: tensor<8x
 // epilogue does not have: the append is not merged.
 // CHECK-LABEL: func.func @q8_0_cache
 // CHECK:         %[[K:[^,]*]], %[[V:.*]] = dispatch.region "kv"(
-// CHECK:         dispatch.region "append"(%[[K]], %[[V]], {{.*}} : (tensor<?x64xf32>, tensor<?x64xf32>, index, memref<?x64x!rquant.q8_0>, memref<?x64x!rquant.q8_0>) -> ()
+// CHECK:         dispatch.region "append"(%[[K]], %[[V]], {{.*}} : (tensor<?x64xf32>, tensor<?x64xf32>, index, memref<?x17xi32>, memref<?x17xi32>) -> ()
 dispatch.kv_cache @kv {num_layers = 1 : i64, row_width = 64 : i64, element_type = !rquant.q8_0}
 func.func @q8_0_cache(%x: tensor<?x4xf32>, %wk: tensor<64x4xf32>, %wv: tensor<64x4xf32>, %pos: index, %layer: index) {
   %c0 = arith.constant 0 : index
@@ -217,11 +217,11 @@ func.func @q8_0_cache(%x: tensor<?x4xf32>, %wk: tensor<64x4xf32>, %wv: tensor<64
     } -> tensor<?x64xf32>, tensor<?x64xf32>
     dispatch.yield %rk, %rv : tensor<?x64xf32>, tensor<?x64xf32>
   }
-  %kc = dispatch.cache @kv[%layer] {part = "k"} : memref<?x64x!rquant.q8_0>
-  %vc = dispatch.cache @kv[%layer] {part = "v"} : memref<?x64x!rquant.q8_0>
-  dispatch.region "append"(%k, %v, %pos, %kc, %vc) : (tensor<?x64xf32>, tensor<?x64xf32>, index, memref<?x64x!rquant.q8_0>, memref<?x64x!rquant.q8_0>) -> () {
-  ^bb0(%ak: tensor<?x64xf32>, %av: tensor<?x64xf32>, %p: index, %akc: memref<?x64x!rquant.q8_0>, %avc: memref<?x64x!rquant.q8_0>):
-    linalg_ext.cache_append %ak, %av into %akc, %avc at %p : tensor<?x64xf32>, tensor<?x64xf32>, memref<?x64x!rquant.q8_0>, memref<?x64x!rquant.q8_0>
+  %kc = dispatch.cache @kv[%layer] {part = "k"} : memref<?x17xi32>
+  %vc = dispatch.cache @kv[%layer] {part = "v"} : memref<?x17xi32>
+  dispatch.region "append"(%k, %v, %pos, %kc, %vc) : (tensor<?x64xf32>, tensor<?x64xf32>, index, memref<?x17xi32>, memref<?x17xi32>) -> () {
+  ^bb0(%ak: tensor<?x64xf32>, %av: tensor<?x64xf32>, %p: index, %akc: memref<?x17xi32>, %avc: memref<?x17xi32>):
+    linalg_ext.cache_append %ak, %av into %akc, %avc at %p {cache_element = !rquant.q8_0} : tensor<?x64xf32>, tensor<?x64xf32>, memref<?x17xi32>, memref<?x17xi32>
     dispatch.yield
   }
   func.return

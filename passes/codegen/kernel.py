@@ -21,7 +21,6 @@ from rusty_ir.dialects.dispatch.attrs import LoweringConfig
 from rusty_ir.dialects.quant.storage import halves_scheme
 from rusty_ir.dialects.tiled import WORKGROUP_SPACE, ContractTileOp, ForallOp, KernelOp, PromoteOp, ReduceOp, YieldOp
 from rusty_ir.passes.builder import INDEX, IRBuilder
-from rusty_ir.passes.codegen.kv_cache import cache_arg_type
 from rusty_ir.targets import TargetDescription
 
 MAX_GROUPS_X = 65535
@@ -30,10 +29,10 @@ MAX_GROUPS_X = 65535
 
 def kernel_arg_type(ty: Attribute) -> Attribute:
     """How a region operand is bound in the kernel: stored weights become ``memref<Nxi32>`` (a quantized weight's
-    buffer already is its words), q8_0 KV cache rows ``memref<?xRxi32>`` (``kv_cache.cache_arg_type``)."""
+    buffer already is its words, as a q8_0 KV cache's is the words of its rows, ``memref<?xRxi32>``)."""
     sch = halves_scheme(ty)
     if sch is None:
-        return cache_arg_type(ty) if isinstance(ty, MemRefType) else ty
+        return ty
     assert isinstance(ty, MemRefType)
     words = (sch.nbytes(tuple(ty.get_shape())) + 3) // 4
     return MemRefType(i32, [words])

@@ -6,9 +6,10 @@ A cache row holds one position's ``W`` values (``W`` = kv heads x head dim) as
 - ``q8_0`` (``!rquant.q8_0``): q8_0's precision and size (signed 8-bit codes, an f16 scale per 32
   values, 1.0625 bytes a value), laid out for stores that never share a word between threads:
   the row is ``W / 4`` words of codes (4 per word, in order) followed by ``W / 64`` words of
-  scales (two f16 per word: blocks ``2g`` and ``2g + 1``). The kernel binds it as
-  ``memref<?x(W/4 + W/64)xi32>``; one invocation writes a whole 64-value group (16 code words
-  and its scale word).
+  scales (two f16 per word: blocks ``2g`` and ``2g + 1``). From the tensor level on the buffer is
+  those words, ``memref<?x(W/4 + W/64)xi32>`` (``linalg_ext.kv_cache_buffer_type``; the ops that
+  take it say ``cache_element = !rquant.q8_0``), and the kernels bind it as it is; one invocation
+  writes a whole 64-value group (16 code words and its scale word).
 
 A paged cache reaches position ``t`` at row ``table[t / B] * B + t % B`` (``cache_row``).
 """
@@ -18,19 +19,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from xdsl.dialects import arith, memref
-from xdsl.dialects.builtin import DYNAMIC_INDEX, MemRefType, i32
-from xdsl.ir import Attribute, SSAValue
+from xdsl.dialects.builtin import IntegerType, MemRefType, i32
+from xdsl.ir import SSAValue
 
 from rusty_ir.dialects.gpu.ops import PackF16Op, UnpackF16Op
 from rusty_ir.dialects.linalg_ext import AttentionOp, CacheAppendOp
-from rusty_ir.dialects.quant.attrs import Q8_0Type
-from rusty_ir.errors import RustyError
+from rusty_ir.dialects.linalg_ext.ops import Q8_BLOCK, Q8_GROUP, q8_row_words
 from rusty_ir.passes.builder import IRBuilder
-
-Q8_BLOCK = 32
-"""Values per f16 scale of a q8_0 cache row."""
-Q8_GROUP = 2 * Q8_BLOCK
-"""Values one invocation quantizes and stores (two blocks: one scale word)."""
 
 
 def sign_extend_byte(b: IRBuilder, byte: SSAValue) -> SSAValue:
@@ -44,22 +39,17 @@ def _row_type(cache: SSAValue) -> MemRefType:
 
 
 def is_q8(cache: SSAValue) -> bool:
-    """Whether a (region-level) cache value holds q8_0 rows."""
-    return isinstance(_row_type(cache).element_type, Q8_0Type)
+    """Whether a (region-level) cache value holds q8_0 rows: the words of them, ``memref<?xRxi32>`` (the
+    ``linalg_ext`` verifiers allow a cache of i32 words only with ``cache_element = !rquant.q8_0``)."""
+    return isinstance(_row_type(cache).element_type, IntegerType)
 
 
-def q8_row_words(width: int) -> int:
-    """32-bit words of a q8_0 cache row of ``width`` values: codes, then scales."""
-    if width % Q8_GROUP:
-        raise RustyError(f"a q8_0 KV cache needs rows of a multiple of {Q8_GROUP} values, got {width}")
-    return width // 4 + width // Q8_GROUP
-
-
-def cache_arg_type(ty: MemRefType) -> Attribute:
-    """How a cache memref is bound in a kernel: q8_0 rows as words, f32/f16 rows as they are."""
-    if not isinstance(ty.element_type, Q8_0Type):
-        return ty
-    return MemRefType(i32, [DYNAMIC_INDEX, q8_row_words(ty.get_shape()[1])])
+def _code_words(cache: SSAValue) -> int:
+    """Words of codes of a q8_0 cache row (``W / 4`` of its ``W / 4 + W / 64`` words), the first of its scales."""
+    words = _row_type(cache).get_shape()[1]
+    codes = words * 16 // 17
+    assert q8_row_words(4 * codes) == words, f"not the words of a q8_0 row: {cache.type}"
+    return codes
 
 
 def cache_row(b: IRBuilder, op: CacheAppendOp | AttentionOp, table: SSAValue | None, t: SSAValue) -> SSAValue:
@@ -84,8 +74,7 @@ def cache_load(b: IRBuilder, cache: SSAValue, buf: SSAValue, row: SSAValue, col:
 
 def _q8_scale(b: IRBuilder, cache: SSAValue, buf: SSAValue, row: SSAValue, col: SSAValue) -> SSAValue:
     """The f16 scale of the q8_0 block holding element ``col`` of row ``row``, as f32."""
-    width = _row_type(cache).get_shape()[1]
-    scales = b.value(memref.LoadOp.get(buf, [row, b.addi(b.index(width // 4), b.divui(col, b.index(Q8_GROUP)))]))
+    scales = b.value(memref.LoadOp.get(buf, [row, b.addi(b.index(_code_words(cache)), b.divui(col, b.index(Q8_GROUP)))]))
     half = b.index_cast(b.muli(b.remui(b.divui(col, b.index(Q8_BLOCK)), b.index(2)), b.index(16)), i32)
     return b.value(UnpackF16Op(b.shrui(scales, half), "lo"))
 
@@ -140,7 +129,6 @@ def store_q8_group(b: IRBuilder, values: Sequence[SSAValue], buf: SSAValue, row:
 __all__ = [
     "Q8_BLOCK",
     "Q8_GROUP",
-    "cache_arg_type",
     "cache_load",
     "cache_load_run",
     "cache_row",

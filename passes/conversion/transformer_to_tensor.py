@@ -18,7 +18,6 @@ from xdsl.dialects.builtin import (
     Float16Type,
     Float32Type,
     FunctionType,
-    MemRefType,
     ModuleOp,
     TensorType,
     i32,
@@ -39,12 +38,12 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from rusty_ir.dialects import transformer as tfm
 from rusty_ir.dialects.dispatch import BlockTableOp, CacheOp, KvCacheOp, WeightOp
-from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp, SampleOp
+from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp, SampleOp, kv_cache_buffer_type
+from rusty_ir.dialects.linalg_ext.ops import Q8_GROUP
 from rusty_ir.dialects.quant import DequantizeOp
 from rusty_ir.dialects.quant.attrs import BlockQuantType, Q8_0Type
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
-from rusty_ir.passes.codegen.kv_cache import Q8_GROUP
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 
 PARALLEL = IteratorTypeAttr.parallel()
@@ -382,7 +381,8 @@ class RopeLowering(_Lowering):
 
 class AttentionLowering(_Lowering):
     """``tfm.attention``: append K/V to the layer's cache buffers, then attend over them (through the
-    block table when the cache is paged)."""
+    block table when the cache is paged). The buffers are ``kv_cache_buffer_type``'s: a q8_0 cache's are the
+    i32 words of its rows, and both ops get ``cache_element = !rquant.q8_0``."""
 
     def __init__(self, layout: CacheLayout) -> None:
         self.layout = layout
@@ -391,13 +391,14 @@ class AttentionLowering(_Lowering):
     def match_and_rewrite(self, op: tfm.AttentionOp, rewriter: PatternRewriter, /) -> None:
         b = self.builder(op)
         width = op.num_kv_heads.value.data * op.head_dim.value.data
-        buf = MemRefType(self.layout.element_type, [DYNAMIC_INDEX, width])
+        buf = kv_cache_buffer_type(self.layout.element_type, width)
+        stored = self.layout.element_type if isinstance(self.layout.element_type, BlockQuantType) else None
         cache = op.cache.string_value()
         kc = b.value(CacheOp(cache, "k", op.layer, buf))
         vc = b.value(CacheOp(cache, "v", op.layer, buf))
         block = self.layout.block_size
         table = None if block is None else b.value(BlockTableOp(cache))
-        b.insert(CacheAppendOp(op.key, op.value, kc, vc, op.pos, table, block))
+        b.insert(CacheAppendOp(op.key, op.value, kc, vc, op.pos, table, block, cache_element=stored))
         out = b.value(
             AttentionOp(
                 op.query,
@@ -412,6 +413,7 @@ class AttentionLowering(_Lowering):
                 block,
                 window=None if op.window is None else op.window.value.data,
                 softcap=None if op.softcap is None else op.softcap.value.data,
+                cache_element=stored,
             )
         )
         rewriter.replace(op, [], [out])

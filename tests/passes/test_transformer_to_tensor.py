@@ -15,13 +15,15 @@ from types import ModuleType
 import numpy as np
 import pytest
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DYNAMIC_INDEX, FunctionType, IndexType, ModuleOp, f16, i32
+from xdsl.dialects.builtin import DYNAMIC_INDEX, FunctionType, IndexType, MemRefType, ModuleOp, f16, i32
 from xdsl.ir import SSAValue
 from xdsl.rewriter import Rewriter
 
 from rusty_ir.dialects import transformer as tfm
+from rusty_ir.dialects.dispatch import CacheOp, KvCacheOp
 from rusty_ir.dialects.dispatch.interp import TensorInterpreter
-from rusty_ir.dialects.quant import block_quant_type
+from rusty_ir.dialects.linalg_ext import AttentionOp, CacheAppendOp
+from rusty_ir.dialects.quant import Q8_0Type, block_quant_type
 from rusty_ir.dialects.transformer.interp import ReferenceInterpreter
 from rusty_ir.passes.conversion.transformer_to_tensor import ConvertTransformerToTensorPass
 from rusty_ir.registry import build_registry
@@ -216,6 +218,34 @@ def test_attention_prefill_then_decode(rng: np.random.Generator, window: int | N
     for rows, pos, layer in ((3, 0, 1), (1, 3, 1), (2, 0, 0)):
         q, k, v = (rng.standard_normal((rows, w)).astype(np.float32) for w in (heads * hd, kv_heads * hd, kv_heads * hd))
         assert_close(ref.call("f", q, k, v, pos, layer), new.call("f", q, k, v, pos, layer))
+
+
+def test_q8_0_cache_is_words(rng: np.random.Generator) -> None:
+    """A q8_0 KV cache's buffers are the i32 words of its rows (64 values: 16 words of codes, 1 of scales), an
+    upstream memref; the scheme is the declaration's ``element_type`` and the ops' ``cache_element``. The tensor
+    interpreter rounds the rows through q8_0: a little off the f32 cache's attention."""
+    heads, kv_heads, hd = 4, 4, 16
+    module = tiny.one_func_module(
+        [t(DYN, heads * hd), t(DYN, kv_heads * hd), t(DYN, kv_heads * hd), INDEX, INDEX],
+        lambda q, k, v, pos, layer: [
+            tfm.AttentionOp(q, k, v, pos, layer, cache="kv", num_heads=heads, num_kv_heads=kv_heads, head_dim=hd, scale=0.25).result
+        ],
+        prelude=[tfm.KvCacheOp("kv", 2, kv_heads, hd)],
+    )
+    q8 = module.clone()
+    ConvertTransformerToTensorPass(kv_cache_type="q8_0").apply(build_registry().context(), q8)
+    q8.verify()
+    words = MemRefType(i32, [DYN, 17])
+    decl = next(op for op in q8.walk() if isinstance(op, KvCacheOp))
+    assert isinstance(decl.cache_element_type, Q8_0Type) and decl.buffer_type == words
+    assert [op.result.type for op in q8.walk() if isinstance(op, CacheOp)] == [words, words]
+    users = [op for op in q8.walk() if isinstance(op, CacheAppendOp | AttentionOp)]
+    assert len(users) == 2 and all(isinstance(op.cache_element, Q8_0Type) for op in users)
+    args = (*(rng.standard_normal((3, w)).astype(np.float32) for w in (heads * hd, kv_heads * hd, kv_heads * hd)), 0, 1)
+    exact = np.asarray(TensorInterpreter(convert(module), {}, context_length=16).call("f", *args))
+    got = np.asarray(TensorInterpreter(q8, {}, context_length=16).call("f", *args))
+    rel = float(np.abs(got - exact).max() / np.abs(exact).max())
+    assert 1e-5 < rel < 3e-2, f"q8_0 cache attention off the f32 cache's by {rel:.3g}"
 
 
 def prefill_logits(module: ModuleOp) -> ModuleOp:

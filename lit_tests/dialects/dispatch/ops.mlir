@@ -49,6 +49,19 @@ func.func @paged(%layer: index) -> (memref<?x8xf16>, memref<?xi32>) {
 
 // -----
 
+// A q8_0 cache: each buffer is the i32 words of its rows (128 values: 32 words of codes, 2 of f16 scales),
+// the scheme is the declaration's.
+// CHECK:       dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 128 : i64, element_type = !rquant.q8_0, block_size = 16 : i64}
+// CHECK-LABEL: func.func @q8_0
+// CHECK-NEXT:    %{{.*}} = dispatch.cache @kv[%{{.*}}] {part = "v"} : memref<?x34xi32>
+dispatch.kv_cache @kv {num_layers = 2 : i64, row_width = 128 : i64, element_type = !rquant.q8_0, block_size = 16 : i64}
+func.func @q8_0(%layer: index) -> memref<?x34xi32> {
+  %v = dispatch.cache @kv[%layer] {part = "v"} : memref<?x34xi32>
+  func.return %v : memref<?x34xi32>
+}
+
+// -----
+
 // A region with a lowering config, two results, and block arguments in operand order.
 // CHECK-LABEL: func.func @region
 // CHECK-SAME:  (%[[X:.*]]: tensor<?x8xf32>, %[[S:.*]]: index)

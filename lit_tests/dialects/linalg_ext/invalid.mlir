@@ -141,3 +141,56 @@ func.func @attention_zero_softcap(%q: tensor<?x16xf32>, %kc: memref<?x8xf32>, %v
   %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32, softcap = 0.0 : f32} : tensor<?x16xf32>, memref<?x8xf32>, memref<?x8xf32> -> tensor<?x16xf32>
   func.return
 }
+
+// -----
+
+// A q8_0 cache is the words of its rows: 64 values are 17 words (16 of codes, 1 of scales), not 16.
+func.func @append_q8_0_words(%k: tensor<?x64xf32>, %v: tensor<?x64xf32>, %kc: memref<?x16xi32>, %vc: memref<?x16xi32>, %pos: index) {
+  // expected-error @+1 {{k_cache of q8_0 rows of 64 values must be memref<?x17xi32> (the words of its rows), got memref<?x16xi32>}}
+  linalg_ext.cache_append %k, %v into %kc, %vc at %pos {cache_element = !rquant.q8_0} : tensor<?x64xf32>, tensor<?x64xf32>, memref<?x16xi32>, memref<?x16xi32>
+  func.return
+}
+
+// -----
+
+// Words of q8_0 rows say so: without cache_element an i32 cache is no KV cache.
+func.func @append_words_without_scheme(%k: tensor<?x64xf32>, %v: tensor<?x64xf32>, %kc: memref<?x17xi32>, %vc: memref<?x17xi32>, %pos: index) {
+  // expected-error @+1 {{keys, values and both caches must have the same row width}}
+  linalg_ext.cache_append %k, %v into %kc, %vc at %pos : tensor<?x64xf32>, tensor<?x64xf32>, memref<?x17xi32>, memref<?x17xi32>
+  func.return
+}
+
+// -----
+
+func.func @attention_words_without_scheme(%q: tensor<?x16xf32>, %kc: memref<?x8xi32>, %vc: memref<?x8xi32>, %pos: index) {
+  // expected-error @+1 {{the K and V caches must both hold f32, both f16 or both q8_0 (i32 words, with cache_element = !rquant.q8_0)}}
+  %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 4 : i64, scale = 0.5 : f32} : tensor<?x16xf32>, memref<?x8xi32>, memref<?x8xi32> -> tensor<?x16xf32>
+  func.return
+}
+
+// -----
+
+// q8_0 is the only scheme a KV cache stores as words.
+func.func @attention_other_scheme(%q: tensor<?x128xf32>, %kc: memref<?x17xi32>, %vc: memref<?x17xi32>, %pos: index) {
+  // expected-error @+1 {{cache_element must be !rquant.q8_0 (the only scheme a KV cache stores as words), got !rquant.q4_0}}
+  %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 16 : i64, scale = 0.25 : f32, cache_element = !rquant.q4_0} : tensor<?x128xf32>, memref<?x17xi32>, memref<?x17xi32> -> tensor<?x128xf32>
+  func.return
+}
+
+// -----
+
+// q8_0 rows are whole groups of 64 values (a scale word holds two blocks' scales).
+func.func @attention_q8_0_width(%q: tensor<?x64xf32>, %kc: memref<?x9xi32>, %vc: memref<?x9xi32>, %pos: index) {
+  // expected-error @+1 {{a q8_0 KV cache needs rows of a multiple of 64 values, got 32}}
+  %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 4 : i64, num_kv_heads = 2 : i64, head_dim = 16 : i64, scale = 0.25 : f32, cache_element = !rquant.q8_0} : tensor<?x64xf32>, memref<?x9xi32>, memref<?x9xi32> -> tensor<?x64xf32>
+  func.return
+}
+
+// -----
+
+// The old form: a memref of q8_0 elements is not a q8_0 cache (upstream memrefs take builtin element types).
+func.func @attention_q8_0_elements(%q: tensor<?x128xf32>, %kc: memref<?x64x!rquant.q8_0>, %vc: memref<?x64x!rquant.q8_0>, %pos: index) {
+  // expected-error @+1 {{the K and V caches must both hold f32, both f16 or both q8_0}}
+  %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 16 : i64, scale = 0.25 : f32} : tensor<?x128xf32>, memref<?x64x!rquant.q8_0>, memref<?x64x!rquant.q8_0> -> tensor<?x128xf32>
+  func.return
+}

@@ -55,3 +55,16 @@ func.func @sample(%l: tensor<16xf32>, %p: tensor<521xi32>) -> tensor<1xi32> {
   %t = linalg_ext.sample %l, %p : tensor<16xf32>, tensor<521xi32> -> tensor<1xi32>
   func.return %t : tensor<1xi32>
 }
+
+// -----
+
+// A q8_0 cache: its buffers are the i32 words of its rows (64 values: 16 words of codes, 1 of scales),
+// and the ops that take them name what the rows hold.
+// CHECK-LABEL: func.func @q8_0_cache
+// CHECK-NEXT:    linalg_ext.cache_append %{{.*}}, %{{.*}} into %{{.*}}, %{{.*}} at %{{.*}} {cache_element = !rquant.q8_0} : tensor<?x64xf32>, tensor<?x64xf32>, memref<?x17xi32>, memref<?x17xi32>
+// CHECK-NEXT:    %{{.*}} = linalg_ext.attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} {num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 16 : i64, scale = 2.500000e-01 : f32, cache_element = !rquant.q8_0} : tensor<?x128xf32>, memref<?x17xi32>, memref<?x17xi32> -> tensor<?x128xf32>
+func.func @q8_0_cache(%q: tensor<?x128xf32>, %k: tensor<?x64xf32>, %v: tensor<?x64xf32>, %kc: memref<?x17xi32>, %vc: memref<?x17xi32>, %pos: index) -> tensor<?x128xf32> {
+  linalg_ext.cache_append %k, %v into %kc, %vc at %pos {cache_element = !rquant.q8_0} : tensor<?x64xf32>, tensor<?x64xf32>, memref<?x17xi32>, memref<?x17xi32>
+  %o = linalg_ext.attention %q, %kc, %vc, %pos {num_heads = 8 : i64, num_kv_heads = 4 : i64, head_dim = 16 : i64, scale = 0.25 : f32, cache_element = !rquant.q8_0} : tensor<?x128xf32>, memref<?x17xi32>, memref<?x17xi32> -> tensor<?x128xf32>
+  func.return %o : tensor<?x128xf32>
+}
