@@ -7,6 +7,7 @@ mlir-opt does, and ``--verify-diagnostics`` can match them to annotations.
 
 from __future__ import annotations
 
+import bisect
 import io
 import re
 from collections.abc import Callable, Collection
@@ -62,15 +63,22 @@ class SourceMap:
         self._offsets: dict[int, int] = {}
         self._ops: list[Operation] = []  # keeps ids valid while the map lives
         self._lines: list[str] | None = None
+        self._newlines: tuple[str, list[int]] | None = None  # the text they were found in, and its '\n' offsets
 
     def record(self, op: Operation, offset: int) -> None:
         self._offsets[id(op)] = offset
         self._ops.append(op)
 
     def line_col(self, offset: int) -> tuple[int, int]:
-        line = self.text.count("\n", 0, offset) + 1 + self.line_offset
-        col = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
-        return line, col
+        text = self.text
+        if not 0 <= offset <= len(text):  # str.count's and str.rfind's reading of such offsets
+            line = text.count("\n", 0, offset) + 1 + self.line_offset
+            return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+        if self._newlines is None or self._newlines[0] is not text:  # once per text: the parser asks for every op
+            self._newlines = (text, [m.start() for m in re.finditer("\n", text)])
+        newlines = self._newlines[1]
+        before = bisect.bisect_left(newlines, offset)  # the newlines in text[:offset]
+        return before + 1 + self.line_offset, offset - (newlines[before - 1] + 1 if before else 0) + 1
 
     def locate(self, op: Operation | None) -> tuple[int, int] | None:
         """Line and column of ``op``: where it was parsed, else its location in this input (an op a pass built
@@ -287,6 +295,10 @@ class _Dominance:
         if def_block is None or def_block.parent is None:
             return False
         region: Region = def_block.parent
+        if user.parent is def_block:  # the common case, decided as the walk below decides it on its first step
+            if def_op is None or (region.parent is not None and region.parent.name in _GRAPH_REGION_OPS):
+                return True
+            return self._position(def_block, def_op) < self._position(def_block, user)
         ancestor = user
         while (block := ancestor.parent_block()) is not None:
             if block.parent is region:
