@@ -15,18 +15,29 @@ them, for the 32 values of a ``load_block`` (words loaded once, fields taken
 out with constant shifts) or the one value of a ``load`` (byte loads).
 IQ4_NL has Q4_0's layout; its nibbles index ``IQ4_NL_VALUES``, packed into
 four constant words.
+
+The rewrites are patterns, one per quant load op, exported as ``QUANT_LOAD_PATTERNS`` (and
+``quant_load_patterns()``) for a pass that wants them in its own walker.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import arith, memref
 from xdsl.dialects.builtin import Float16Type, MemRefType, ModuleOp, i32
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import SSAValue
 from xdsl.passes import ModulePass
-from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.rewriter import InsertPoint
 
 from rusty_ir.dialects.gpu.ops import Dot4I8Op, UnpackF16Op
 from rusty_ir.dialects.quant.ops import DotBlockOp, LoadBlockOp, LoadCodesOp, LoadOp, kernel_block
@@ -524,24 +535,63 @@ def _lower_codes(op: LoadCodesOp, b: IRBuilder) -> list[SSAValue]:
     return [scale, offset, *lo, *hi]
 
 
-def lower_quant_load(op: Operation) -> None:
-    """Replace one ``rquant.load``, ``rquant.load_block``, ``rquant.dot_block`` or ``rquant.load_codes`` by its word
-    loads and arithmetic."""
-    b = IRBuilder(InsertPoint.before(op))
+def _replace(op: LoadOp | LoadBlockOp | DotBlockOp | LoadCodesOp, rewriter: PatternRewriter,
+             lower: Callable[[IRBuilder], list[SSAValue]]) -> None:  # fmt: skip
+    """Build ``op``'s expansion before it with ``lower`` and replace its results by the values returned (their
+    names are left as built: a located error names the op)."""
     try:
-        if isinstance(op, DotBlockOp):
-            new = _lower_dot(op, b)
-        elif isinstance(op, LoadCodesOp):
-            new = _lower_codes(op, b)
-        elif isinstance(op, LoadOp):
-            new = [_lower_element(op, b)]
-        elif isinstance(op, LoadBlockOp):
-            new = _lower_block(op, b)
-        else:
-            raise TypeError(f"lower_quant_load: '{op.name}' is not a quant load")
+        new = lower(IRBuilder(InsertPoint.before(op)))
     except RustyError as err:
         raise RustyError(f"{op.name}: {err}", op) from None
-    Rewriter.replace_op(op, [], new)
+    for old, value in zip(op.results, new, strict=True):
+        rewriter.replace_all_uses_with(old, value)
+    rewriter.erase(op)
+
+
+class LowerLoad(RewritePattern):
+    """``rquant.load`` (one element of a weight) becomes its word or byte loads and arithmetic: the element's f32
+    value (``scale * code + minimum``, a float scheme's value as it is)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: LoadOp, rewriter: PatternRewriter, /) -> None:
+        _replace(op, rewriter, lambda b: [_lower_element(op, b)])
+
+
+class LowerLoadBlock(RewritePattern):
+    """``rquant.load_block`` (one kernel block of a weight) becomes the block's word loads and bit arithmetic:
+    scale, offset and the block's codes as f32 (a float scheme: 1, 0 and its 4 words' values)."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: LoadBlockOp, rewriter: PatternRewriter, /) -> None:
+        _replace(op, rewriter, lambda b: _lower_block(op, b))
+
+
+class LowerDotBlock(RewritePattern):
+    """``rquant.dot_block`` becomes the block's code words, one ``rgpu.dot4_i8`` per word with the activation words
+    and their sum (4-bit codes masked into bytes, the zero point taken off through ``asum``): scale, offset, dot."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: DotBlockOp, rewriter: PatternRewriter, /) -> None:
+        _replace(op, rewriter, lambda b: _lower_dot(op, b))
+
+
+class LowerLoadCodes(RewritePattern):
+    """``rquant.load_codes`` becomes the block's code words (4-bit codes masked into bytes, the low nibbles' words
+    first): scale, offset (the zero point moved into it) and the words."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: LoadCodesOp, rewriter: PatternRewriter, /) -> None:
+        _replace(op, rewriter, lambda b: _lower_codes(op, b))
+
+
+QUANT_LOAD_PATTERNS: tuple[type[RewritePattern], ...] = (LowerLoad, LowerLoadBlock, LowerDotBlock, LowerLoadCodes)
+"""The pattern classes of ``lower-quant-loads``, one per quant load op: each replaces its op by word loads and
+bit arithmetic inserted before it, touching nothing else (the order they run in does not matter)."""
+
+
+def quant_load_patterns() -> list[RewritePattern]:
+    """Fresh instances of ``QUANT_LOAD_PATTERNS``, for a ``GreedyRewritePatternApplier`` of another pass."""
+    return [p() for p in QUANT_LOAD_PATTERNS]
 
 
 @dataclass(frozen=True)
@@ -563,5 +613,9 @@ class LowerQuantLoadsPass(ModulePass):
     name = "lower-quant-loads"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for load in [o for o in op.walk() if isinstance(o, LoadOp | LoadBlockOp | DotBlockOp | LoadCodesOp)]:
-            lower_quant_load(load)
+        walker = PatternRewriteWalker(GreedyRewritePatternApplier(quant_load_patterns(), dce_enabled=False), apply_recursively=False)
+        walker.rewrite_module(op)
+
+
+__all__ = ["LowerQuantLoadsPass", "QUANT_LOAD_PATTERNS", "LowerDotBlock", "LowerLoad", "LowerLoadBlock", "LowerLoadCodes",
+           "code_float", "quant_load_patterns"]  # fmt: skip
