@@ -1,4 +1,8 @@
-"""distribute-to-gpu-ids: ``tiled.forall`` loops become workgroup and invocation ids, guards and strided loops."""
+"""distribute-to-gpu-ids: ``tiled.forall`` loops become workgroup and invocation ids, guards and strided loops.
+
+The rewrite is a pattern, ``DistributeForall``, exported as ``DISTRIBUTE_PATTERNS`` (and
+``distribute_patterns()``) for a pass that wants it in its own walker.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,16 @@ from dataclasses import dataclass
 from xdsl.context import Context
 from xdsl.dialects import arith, gpu
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp
-from xdsl.ir import SSAValue
+from xdsl.ir import Operation, SSAValue
 from xdsl.passes import ModulePass
-from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.rewriter import InsertPoint
 
 from rusty_ir.dialects.tiled import ForallOp, KernelOp
 from rusty_ir.errors import RustyError
@@ -50,7 +61,7 @@ def delinearize(b: IRBuilder, linear: SSAValue, extents: Sequence[SSAValue]) -> 
     return list(reversed(idx))
 
 
-def _distribute_workgroups(forall: ForallOp) -> None:
+def _distribute_workgroups(forall: ForallOp, rewriter: PatternRewriter) -> None:
     b = IRBuilder(InsertPoint.before(forall))
     bounds = list(forall.upper_bounds)
     dims = "xyz"
@@ -59,24 +70,21 @@ def _distribute_workgroups(forall: ForallOp) -> None:
         by = b.value(gpu.BlockIdOp(gpu.DimensionAttr(gpu.DimensionEnum("y"))))
         gx = b.value(gpu.GridDimOp(gpu.DimensionAttr(gpu.DimensionEnum("x"))))
         iv = b.addi(b.muli(by, gx), bx)
-        _guarded(forall, b, b.cmpi("ult", iv, bounds[0]), [iv])
+        _guarded(forall, rewriter, b, b.cmpi("ult", iv, bounds[0]), [iv])
         return
     ivs = [b.value(gpu.BlockIdOp(gpu.DimensionAttr(gpu.DimensionEnum(dims[i])))) for i in range(len(bounds))]
-    _move_body(forall, b, ivs)
+    _move_body(forall, rewriter, b, ivs)
 
 
-def _move_body(forall: ForallOp, b: IRBuilder, ivs: Sequence[SSAValue]) -> None:
+def _move_body(forall: ForallOp, rewriter: PatternRewriter, b: IRBuilder, ivs: Sequence[SSAValue]) -> None:
+    """The forall's body, its ivs replaced by ``ivs``, moved to ``b``'s insertion point; the forall erased."""
     block = forall.body.block
-    Rewriter.erase_op(terminator(block))  # tiled.yield
-    for op in list(block.ops):
-        op.detach()
-        b.insert(op)
-    for old, new in zip(block.args, ivs, strict=True):
-        old.replace_all_uses_with(new)
-    Rewriter.erase_op(forall)
+    rewriter.erase(terminator(block))  # tiled.yield
+    rewriter.inline_block(block, b.builder.insertion_point, ivs)
+    rewriter.erase(forall)
 
 
-def _guarded(forall: ForallOp, b: IRBuilder, cond: SSAValue, ivs: Sequence[SSAValue]) -> None:
+def _guarded(forall: ForallOp, rewriter: PatternRewriter, b: IRBuilder, cond: SSAValue, ivs: Sequence[SSAValue]) -> None:
     holder: list[IRBuilder] = []
 
     def then(ib: IRBuilder) -> list[SSAValue]:
@@ -86,10 +94,10 @@ def _guarded(forall: ForallOp, b: IRBuilder, cond: SSAValue, ivs: Sequence[SSAVa
     b.if_then(cond, then)
     inner = holder[0]
     inner.builder.insertion_point = InsertPoint.before(terminator(inner.builder.insertion_point.block))  # before scf.yield
-    _move_body(forall, inner, ivs)
+    _move_body(forall, rewriter, inner, ivs)
 
 
-def _distribute_invocations(forall: ForallOp, kernel: KernelOp) -> None:
+def _distribute_invocations(forall: ForallOp, kernel: KernelOp, rewriter: PatternRewriter) -> None:
     b = IRBuilder(InsertPoint.before(forall))
     threads = kernel.threads
     bounds = list(forall.upper_bounds)
@@ -100,10 +108,10 @@ def _distribute_invocations(forall: ForallOp, kernel: KernelOp) -> None:
         if total is not None and s is not None:
             total *= s
     if total is not None and total == threads:
-        _move_body(forall, b, delinearize(b, tid, bounds))
+        _move_body(forall, rewriter, b, delinearize(b, tid, bounds))
         return
     if total is not None and total < threads:
-        _guarded(forall, b, b.cmpi("ult", tid, b.index(total)), delinearize(b, tid, bounds))
+        _guarded(forall, rewriter, b, b.cmpi("ult", tid, b.index(total)), delinearize(b, tid, bounds))
         return
     extent = b.index(total) if total is not None else b.product(bounds)
     holder: list[tuple[IRBuilder, SSAValue]] = []
@@ -115,22 +123,44 @@ def _distribute_invocations(forall: ForallOp, kernel: KernelOp) -> None:
     b.for_loop(tid, extent, b.index(threads), [], body)
     inner, linear = holder[0]
     inner.builder.insertion_point = InsertPoint.before(terminator(inner.builder.insertion_point.block))
-    _move_body(forall, inner, delinearize(inner, linear, bounds))
+    _move_body(forall, rewriter, inner, delinearize(inner, linear, bounds))
 
 
-def distribute_kernel(kernel: KernelOp) -> None:
-    """Distribute every ``tiled.forall`` of one kernel, outermost first."""
-    while True:
-        forall = next((op for op in kernel.body.walk() if isinstance(op, ForallOp)), None)
-        if forall is None:
+def _enclosing_kernel(op: Operation) -> KernelOp | None:
+    parent = op.parent_op()
+    while parent is not None and not isinstance(parent, KernelOp):
+        parent = parent.parent_op()
+    return parent
+
+
+class DistributeForall(RewritePattern):
+    """A ``tiled.forall`` in a ``tiled.kernel`` body becomes gpu ids (the pass's docstring): a ``workgroup`` one the
+    ``gpu.block_id``s (guarded when one-dimensional), an ``invocation`` one the kernel's linear invocation index,
+    delinearized, its body as it is, under an ``scf.if`` or in an ``scf.for`` striding by the workgroup size. A
+    forall outside a kernel is left alone."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: ForallOp, rewriter: PatternRewriter, /) -> None:
+        kernel = _enclosing_kernel(op)
+        if kernel is None:
             return
         try:
-            if forall.mapping.data == "workgroup":
-                _distribute_workgroups(forall)
+            if op.mapping.data == "workgroup":
+                _distribute_workgroups(op, rewriter)
             else:
-                _distribute_invocations(forall, kernel)
+                _distribute_invocations(op, kernel, rewriter)
         except RustyError as err:
-            raise RustyError(f"distribute-to-gpu-ids: {err}", forall) from None
+            raise RustyError(f"distribute-to-gpu-ids: {err}", op) from None
+
+
+DISTRIBUTE_PATTERNS: tuple[type[RewritePattern], ...] = (DistributeForall,)
+"""The pattern classes of ``distribute-to-gpu-ids``: each forall's replacement is built where it was (the order
+foralls are rewritten in does not matter)."""
+
+
+def distribute_patterns() -> list[RewritePattern]:
+    """Fresh instances of ``DISTRIBUTE_PATTERNS``, for a ``GreedyRewritePatternApplier`` of another pass."""
+    return [p() for p in DISTRIBUTE_PATTERNS]
 
 
 @dataclass(frozen=True)
@@ -155,5 +185,9 @@ class DistributeToGpuIdsPass(ModulePass):
     name = "distribute-to-gpu-ids"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for kernel in [k for k in op.walk() if isinstance(k, KernelOp)]:
-            distribute_kernel(kernel)
+        walker = PatternRewriteWalker(GreedyRewritePatternApplier(distribute_patterns(), dce_enabled=False), apply_recursively=False)
+        walker.rewrite_module(op)
+
+
+__all__ = ["DISTRIBUTE_PATTERNS", "DistributeForall", "DistributeToGpuIdsPass", "constant_index", "delinearize", "distribute_patterns",
+           "linear_invocation"]  # fmt: skip

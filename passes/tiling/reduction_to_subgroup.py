@@ -1,4 +1,8 @@
-"""reduction-to-subgroup: ``tiled.reduce`` becomes subgroup operations, or a tree in workgroup memory."""
+"""reduction-to-subgroup: ``tiled.reduce`` becomes subgroup operations, or a tree in workgroup memory.
+
+The rewrite is a pattern, ``LowerReduce`` (for one target), exported as ``REDUCTION_PATTERNS`` (and
+``reduction_patterns(target)``) for a pass that wants it in its own walker.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,14 @@ from xdsl.dialects import gpu, memref
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
-from xdsl.rewriter import InsertPoint, Rewriter
+from xdsl.pattern_rewriter import (
+    GreedyRewritePatternApplier,
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+from xdsl.rewriter import InsertPoint
 
 from rusty_ir.dialects.gpu.attrs import module_target
 from rusty_ir.dialects.gpu.ops import SubgroupAddOp, SubgroupMaxOp, SubgroupMinOp, SubgroupShuffleXorOp
@@ -139,7 +150,7 @@ def _tree(b: IRBuilder, kernel: KernelOp, kind: str, values: Sequence[SSAValue],
     return out
 
 
-def lower_reduce(op: ReduceOp, kernel: KernelOp, target: TargetDescription) -> None:
+def lower_reduce(op: ReduceOp, kernel: KernelOp, target: TargetDescription, rewriter: PatternRewriter) -> None:
     """Replace one ``tiled.reduce`` (see the pass's docstring for the choice of lowering)."""
     b = IRBuilder(InsertPoint.before(op))
     kind, width, values = op.kind.data, op.width.value.data, list(op.values)
@@ -159,7 +170,34 @@ def lower_reduce(op: ReduceOp, kernel: KernelOp, target: TargetDescription) -> N
                                       _combiner(kind), b.cmpi("eq", b.remui(tid, b.index(sg)), b.index(0)))  # fmt: skip
     else:
         results = _tree(b, kernel, kind, values, width, tid)
-    Rewriter.replace_op(op, [], results)
+    for old, new in zip(op.results, results, strict=True):
+        rewriter.replace_all_uses_with(old, new)
+    rewriter.erase(op)
+
+
+class LowerReduce(RewritePattern):
+    """A ``tiled.reduce`` becomes, for ``target`` (the pass's docstring): a butterfly of
+    ``rgpu.subgroup_shuffle_xor``, ``rgpu.subgroup_add|max|min`` (their subgroups meeting in workgroup memory
+    when the group spans several), or a tree of halving steps in workgroup memory; its scratch arrays are
+    ``memref.alloca``s at the top of the kernel (so the order reductions are rewritten in is the order of the
+    allocas, the last first). A reduce outside a ``tiled.kernel`` is a located error."""
+
+    def __init__(self, target: TargetDescription) -> None:
+        self.target = target
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: ReduceOp, rewriter: PatternRewriter, /) -> None:
+        lower_reduce(op, _enclosing_kernel(op), self.target, rewriter)
+
+
+REDUCTION_PATTERNS: tuple[type[LowerReduce], ...] = (LowerReduce,)
+"""The pattern classes of ``reduction-to-subgroup``, each built with the target description."""
+
+
+def reduction_patterns(target: TargetDescription) -> list[RewritePattern]:
+    """Fresh instances of ``REDUCTION_PATTERNS`` for ``target``, for a ``GreedyRewritePatternApplier`` of another
+    pass."""
+    return [p(target) for p in REDUCTION_PATTERNS]
 
 
 @dataclass(frozen=True)
@@ -187,13 +225,10 @@ class ReductionToSubgroupPass(ModulePass):
     name = "reduction-to-subgroup"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        reduces = [r for r in op.walk() if isinstance(r, ReduceOp)]
-        if not reduces:
-            return
-        target = module_target(op)
-        for r in reduces:
-            kernel = _enclosing_kernel(r)
-            lower_reduce(r, kernel, target)
+        if not any(isinstance(r, ReduceOp) for r in op.walk()):
+            return  # no target needed
+        patterns = reduction_patterns(module_target(op))
+        PatternRewriteWalker(GreedyRewritePatternApplier(patterns, dce_enabled=False), apply_recursively=False).rewrite_module(op)
 
 
 def _enclosing_kernel(op: Operation) -> KernelOp:
@@ -203,3 +238,6 @@ def _enclosing_kernel(op: Operation) -> KernelOp:
     if parent is None:
         raise RustyError("tiled.reduce outside a tiled.kernel", op)
     return parent
+
+
+__all__ = ["REDUCTION_PATTERNS", "LowerReduce", "ReductionToSubgroupPass", "lower_reduce", "reduction_patterns"]
