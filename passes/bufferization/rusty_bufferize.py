@@ -449,6 +449,8 @@ class RustyBufferizePass(ModulePass):
     Post-conditions: no host op has a tensor operand or result; tensors only
     exist inside region bodies, between ``bufferization.to_tensor`` and
     ``bufferization.materialize_in_destination``; regions have no results.
+
+    Not a pattern: a function is bufferized as a whole (signature, out-params, loops and callers change together).
     """
 
     name = "rusty-bufferize"

@@ -113,6 +113,8 @@ class LinalgFuseSiblingsPass(ModulePass):
     accumulator, whose body is the members' bodies side by side. Its epilogue
     (SiLU(gate) * up) then reads both results in the same kernel.
     Pre-conditions: tensor-level IR.
+
+    Not a pattern: it groups the contractions of a whole block by key before fusing any (no one op decides).
     """
 
     name = "linalg-fuse-siblings"

@@ -176,6 +176,8 @@ class MergeDispatchesPass(ModulePass):
     Produces: merged ``dispatch.region`` ops (configs are set later by
     ``tune-workgroups``). A Llama decoder layer goes from 7 regions to 5.
     Pre-conditions: dispatch-level IR (after ``form-dispatches``), before tuning.
+
+    Not a pattern: each merge weighs a pair of regions against the rest of their block (who reads what, in order).
     """
 
     name = "merge-dispatches"

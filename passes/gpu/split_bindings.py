@@ -66,6 +66,8 @@ class SplitBindingsPass(ModulePass):
     Pre-conditions: gpu-level IR (after ``convert-tiled-to-gpu``).
 
     Example: ``rusty-opt gpu.mlir -p 'split-bindings{max-bytes=4096 alignment=256}'``
+
+    Not a pattern: splitting an argument changes the kernel's signature, all its loads and every launch at once.
     """
 
     name = "split-bindings"

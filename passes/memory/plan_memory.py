@@ -193,6 +193,8 @@ class PlanMemoryPass(ModulePass):
     Pre-conditions: host IR after ``rusty-bufferize`` (or at the tiled level):
     buffers are only created by ``memref.alloc`` and only escape a function as
     arguments of calls. Running the pass again recomputes every slot.
+
+    Not a pattern: slots come from the live ranges of all of a function's allocs (an analysis, no op rewritten).
     """
 
     name = "plan-memory"

@@ -53,6 +53,8 @@ class QuantizeWeightsPass(ModulePass):
     or whose rows are not a multiple of the scheme's block is an error naming it.
 
     Example: ``rusty-opt model.mlir -p 'quantize-weights{scheme=int4_g32}'``
+
+    Not a pattern: it retypes values in place (no op replaced), then the callees' signatures, and records the names.
     """
 
     name = "quantize-weights"

@@ -166,6 +166,8 @@ class WeightLayoutPass(ModulePass):
     from the stored bytes as it uploads them (``rusty_ir.weights.split_part``).
     Weights with any other use keep their layout. Pre-conditions: tiled level
     (after ``convert-dispatch-to-tiled``), a module target.
+
+    Not a pattern: whether a weight splits depends on all its uses across calls (a module-wide fixpoint).
     """
 
     name = "weight-layout"

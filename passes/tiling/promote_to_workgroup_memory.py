@@ -222,6 +222,8 @@ class PromoteToWorkgroupMemoryPass(ModulePass):
     iteration works) and stores them after a barrier at the end of the
     iteration. Barriers that end up adjacent are merged.
     Pre-conditions: promotes are reached by every invocation (collective).
+
+    Not a pattern: a kernel's promotes are lowered together (shared buffers, one pipeline per loop, barriers merged).
     """
 
     name = "promote-to-workgroup-memory"
