@@ -22,9 +22,10 @@ def tool(name: str, *args: str, env: dict[str, str] | None = None, stdin: str | 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    """`rusty compile -o DIR` of the default model, once (no cache): the folder and the run's output."""
+    """`rusty compile -o DIR --dump-after dispatch --generic` of the default model, once (no cache): the folder and
+    the run's output (the IR after 'dispatch' on stdout, progress on stderr)."""
     out = tmp_path_factory.mktemp("compiled") / "smollm2"
-    return out, tool("rusty", "compile", "-o", str(out))
+    return out, tool("rusty", "compile", "-o", str(out), "--dump-after", "dispatch", "--generic")
 
 
 def test_compile_writes_kernels_schedule_and_manifest_that_rusty_opt_reproduces(
@@ -48,8 +49,8 @@ def test_compile_writes_kernels_schedule_and_manifest_that_rusty_opt_reproduces(
     assert json.loads(schedule.stdout) == json.loads((out / "schedule.json").read_text())
 
 
-def test_dump_after_and_bad_stage(tmp_path: Path) -> None:
-    r = tool("rusty", "compile", "-q", "--dump-after", "dispatch", "--generic")
+def test_dump_after_and_bad_stage(compiled: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path) -> None:
+    _, r = compiled  # the dump and the compiled folder come from one compile
     assert r.returncode == 0 and '"dispatch.region"(' in r.stdout and "tiled.kernel" not in r.stdout
     reparsed = tool("rusty-opt", stdin=r.stdout)  # the generic form parses back (the custom form: lit_tests/tools)
     assert reparsed.returncode == 0, reparsed.stderr
