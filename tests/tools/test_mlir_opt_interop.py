@@ -75,21 +75,33 @@ def mlir_opt() -> str:
                 "does it on Linux); these tests check that upstream MLIR parses rusty-ir's IR", pytrace=False)  # fmt: skip
 
 
-def _levels(model: Any, levels: tuple[str, ...], kv_cache: str = "f32", custom: bool = False) -> dict[str, str]:
-    """The generic form (the custom one if ``custom``) of ``model``'s IR at each of ``levels`` (a prefix of
-    ``STAGES``)."""
+def _levels(model: Any, levels: tuple[str, ...], kv_cache: str = "f32", forms: tuple[bool, ...] = (False,)) -> dict[bool, dict[str, str]]:
+    """The generic (False) and/or the custom (True) form, as ``forms`` asks, of ``model``'s IR at each of
+    ``levels`` (a prefix of ``STAGES``), printed from one compile. Kept for the module: the f16 model's levels in
+    both forms are compiled once, for mlir-opt and for both re-parse tests."""
     from rusty_ir.importers.to_ir import build_module
 
+    key = (id(model), levels, kv_cache, forms)
+    if key in _COMPILED:
+        return _COMPILED[key][1]
     module = build_module(model.config, model.weights)
     registry = build_registry()
     ctx = registry.context()
-    texts = {"import": print_module(module, generic=not custom)}
+    texts: dict[bool, dict[str, str]] = {custom: {"import": print_module(module, generic=not custom)} for custom in forms}
     for stage, spec in CompileOptions(kv_cache=kv_cache).stages:
         if stage not in levels:
             break
         build_pipeline(registry, spec).apply(ctx, module)
-        texts[stage] = print_module(module, generic=not custom)
+        for custom in forms:
+            texts[custom][stage] = print_module(module, generic=not custom)
+    _COMPILED[key] = (model, texts)  # the model kept with them: its id stays its own
     return texts
+
+
+_COMPILED: dict[tuple[int, tuple[str, ...], str, tuple[bool, ...]], tuple[Any, dict[bool, dict[str, str]]]] = {}
+"""``_levels``'s results, by model, levels, KV cache and forms."""
+_BOTH = (False, True)
+"""The forms compiled for the f16 model (its levels are re-parsed in both)."""
 
 
 def _parse_upstream(tool: str, text: str, *flags: str) -> str:
@@ -127,7 +139,8 @@ def test_mlir_opt_parses_the_compiled_levels(name: str, request: pytest.FixtureR
     tool = mlir_opt()
     model = request.getfixturevalue(_FIXTURE[name])
     problems: list[str] = []
-    for level, text in _levels(model, LEVELS[name], KV_CACHE.get(name, "f32")).items():
+    generic = _levels(model, LEVELS[name], KV_CACHE.get(name, "f32"), _BOTH if name == "f16" else (False,))[False]
+    for level, text in generic.items():
         error = _parse_upstream(tool, text, "--allow-unregistered-dialect")
         expected = NOT_YET[name].get(level)
         if expected is None and error:
@@ -139,20 +152,13 @@ def test_mlir_opt_parses_the_compiled_levels(name: str, request: pytest.FixtureR
     assert not problems, "\n".join(problems)
 
 
-REPARSED = (*STAGES[: STAGES.index("tiled") + 1], "promoted", "dequantized", "split")
-"""The levels re-parsed: every one up to the first kernel level, then those where the kernels' op mix changes
-(workgroup memory, decoded weights, the gpu dialect). The kernel levels in between differ from their neighbours
-by a pass's local rewrites and cost 5-9 s each per form on 2 cores (CI's budget); issue 17 asks for all."""
-
-
 @pytest.mark.parametrize("custom", [True, False], ids=["custom", "generic"])
 def test_every_level_re_parses_in_both_forms(custom: bool, f16_model: Any) -> None:
-    """Each level of ``REPARSED`` of the f16 model, printed in the custom or the generic form, parses back in
+    """Every level of the f16 model (``STAGES``), printed in the custom or the generic form, parses back in
     rusty-opt and prints the same text again (the kernel levels are 6k-16k lines)."""
-    texts = _levels(f16_model, STAGES, custom=custom)
+    texts = _levels(f16_model, STAGES, forms=_BOTH)[custom]
+    assert tuple(texts) == STAGES
     for level, text in texts.items():
-        if level not in REPARSED:
-            continue
         again = print_module(parse_module(build_registry().context(), SourceMap(level, text)), generic=not custom)
         assert again == text, f"level '{level}' ({'custom' if custom else 'generic'}) prints differently after a re-parse"
     if custom:  # the gpu level in mlir-opt's custom syntax (its kernels' rgpu ops keep it from mlir-opt itself)
