@@ -14,8 +14,9 @@ the largest difference from the heuristic's outputs.
 
 ``--few N,...`` times speculative decoding's verification steps instead: steps of N tokens through a contraction
 region's single-token version (the gemv) alone, the heuristic's and its variants with ``workgroup_tile[0]`` tokens
-per workgroup (``--per-workgroup``), each ``--rows`` and ``--math``: the weights are read once per workgroup, so more tokens
-per workgroup read them fewer times, against more registers and, with dp4a, more workgroup memory.
+per workgroup (``--per-workgroup``), each ``--rows`` and ``--math``, then each ``--config``: the weights are read once
+per workgroup, so more tokens per workgroup read them fewer times, against more registers and, with dp4a, more
+workgroup memory. Each line gives the largest difference from the first variant's outputs at that step size.
 """
 
 from __future__ import annotations
@@ -167,8 +168,10 @@ def sweep_few(module: ModuleOp, host: HostScalars, target, args: argparse.Namesp
             for t in map(int, args.per_workgroup.split(","))
             for r in map(int, args.rows.split(","))
         ]
-        variants = list(dict.fromkeys(variants))
+        variants = list(dict.fromkeys(variants + [parse_config(c) for c in args.config]))
         uploads: dict[int, list] = {}  # per step size: the argument copies, shared by the variants
+        reference: dict[int, list] = {}  # per step size: the first variant's outputs
+        outs = range(-len(region.outputs), 0)
         for cand in variants:
             try:
                 lowered = bench.lower(cand)
@@ -182,7 +185,12 @@ def sweep_few(module: ModuleOp, host: HostScalars, target, args: argparse.Namesp
                     uploads[tokens] = runner.upload(shapes, np.random.default_rng(0), runner.copies_for(shapes))
                 runs = [runner.dispatches(lowered, pipelines, v, shapes) for v in uploads[tokens]]
                 seconds = min(runner.time(runs) for _ in range(args.rounds))
-                print(f"  {label} {tokens} tokens: {seconds * 1e6:8.1f} us  grid {[d[1] for d in runs[0]]}  {cand}", flush=True)
+                runner.device.run(runs[0])
+                got = runner.read(uploads[tokens][0], shapes, range(len(shapes) + outs.start, len(shapes)))
+                ref = reference.setdefault(tokens, got)
+                err = max(float(np.max(np.abs(g.astype(np.float64) - r)) / (float(np.max(np.abs(r))) or 1.0)) for g, r in zip(got, ref))
+                grid = [d[1] for d in runs[0]]
+                print(f"  {label} {tokens} tokens: {seconds * 1e6:8.1f} us  err {err:.1e}  grid {grid}  {cand}", flush=True)
     return 0
 
 

@@ -49,7 +49,15 @@ class LoweringConfig:
     the workgroup first quantizes the activation blocks into workgroup memory
     as int8 with one scale each (``x ~ d * a``, relative error about 0.5%, as
     llama.cpp's Q8_1); each weight block is then ``rquant.dot_block`` against
-    them, four codes per instruction.
+    them, four codes per instruction. ``prequantize = 1`` (with ``math =
+    dp4a``): a first kernel quantizes the step's activations once (fused
+    producers and the prologue's row scale applied; a workgroup per token and
+    run of blocks) into a host buffer that every workgroup of the gemv reads,
+    instead of each workgroup quantizing all of them. Then the T tokens of a
+    workgroup share each weight block: it is read and unpacked once
+    (``rquant.load_codes``) and multiplied with every token's int8 words, so
+    a workgroup of few rows and a wide ``split`` serves a whole verification
+    step at about one read of the weights.
 
     ``gemm`` (contractions over many tokens, prefill): ``workgroup_tile = [M, N]``:
     tokens and output rows per workgroup; ``thread_tile = [TM, TN]``: the
@@ -87,6 +95,7 @@ class LoweringConfig:
     vector_width: int = 1
     pipeline_depth: int = 1
     math: str = "f32"
+    prequantize: int = 0
 
     @property
     def threads(self) -> int:
@@ -110,6 +119,10 @@ class LoweringConfig:
             return f"math must be one of {', '.join(MATH)}, got '{self.math}'"
         if self.math == "dp4a" and s not in ("gemv", "gemm"):
             return f"math = dp4a is a gemv or gemm schedule, not {s}"
+        if self.prequantize not in (0, 1):
+            return f"prequantize must be 0 or 1, got {self.prequantize}"
+        if self.prequantize and (s != "gemv" or self.math != "dp4a"):
+            return "prequantize = 1 is a gemv schedule with math = dp4a"
         if s == "gemv":
             if len(tile) != 2 or len(tt) != 1 or self.split < 1 or tile[1] % tt[0]:
                 return "gemv needs workgroup_tile = [tokens, rows], thread_tile = [rows per invocation] dividing rows, split >= 1"

@@ -300,7 +300,8 @@ class RegionOp(IRDLOperation):
     both kernels under a host ``scf.if`` on the step's token count.
     ``few_token_config``, when present beside it, lowers steps of 2 to
     ``GEMV_STEP_TOKENS`` tokens (speculative verification) instead of the
-    single-token one: three versions. The ops in the body still have tensor semantics; values that
+    single-token one: three versions, or, for a gemv whose workgroups take T
+    tokens, one more per step size below T (``few_token_versions``). The ops in the body still have tensor semantics; values that
     are memrefs (KV cache buffers) are read or written in place.
 
     Pipeline: made by ``form-dispatches``; consumed by ``convert-dispatch-to-tiled``.

@@ -16,6 +16,14 @@ For config ``workgroup_tile = [T, N]``, ``thread_tile = [R]``, ``split = S``,
         when S is the target's subgroup size)
         lane 0: the epilogue of its R rows x T tokens (stores of consecutive rows)
 
+With ``math = dp4a`` the activations are quantized to int8 blocks first: by
+each workgroup into workgroup memory, or, with ``prequantize = 1``, once per
+step by a first kernel (``lower_gemv_quantize``: a workgroup per token and
+run of blocks) into a host buffer the gemv reads. The T tokens of a workgroup
+then share each weight block: it is read and unpacked once
+(``rquant.load_codes``) and multiplied with every token's int8 words, so a
+verification step of T tokens costs about one read of the weights.
+
 A factored prologue (RMSNorm: ``x * rsqrt(mean(x^2) + eps) * g``) costs one
 extra multiply-add per activation value and nothing else: ``sum x^2`` is
 summed where the activation is read anyway, and the row scale multiplies the
@@ -24,20 +32,31 @@ reduced dot products.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
-from xdsl.dialects import arith, gpu
-from xdsl.dialects.builtin import i32
-from xdsl.ir import Operation, SSAValue
+from xdsl.dialects import arith, gpu, memref
+from xdsl.dialects.builtin import DYNAMIC_INDEX, MemRefType, i32
+from xdsl.dialects.linalg.ops import GenericOp
+from xdsl.ir import IRNode, Operation, OpResult, SSAValue
 
+from rusty_ir.dialects.gpu import Dot4I8Op
 from rusty_ir.dialects.quant import DOT_SCHEMES, OFFSET_SCHEMES
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.passes.codegen.common import ILP, abs_max, clone_body, int8_codes, pack_bytes, pick, reduction_kind
 from rusty_ir.passes.codegen.contraction import Contraction, analyse_all, by_segment
 from rusty_ir.passes.codegen.kernel import Kernel, load, store
-from rusty_ir.passes.codegen.materialize import Materializer
+from rusty_ir.passes.codegen.materialize import Materializer, static_shape
+from rusty_ir.passes.dispatch.analysis import Kind, kind
+
+GEMV_STEP_TOKENS = 8
+"""Steps of up to this many tokens (speculative decoding's verification steps) run a region's single-token
+version. A contraction's is a gemv: one workgroup per (token, rows), the tokens of a row in neighbouring
+workgroups, so that the weights are read from memory about once; the gemm's tiles compute 128 tokens whatever
+the step holds (a 2-token step cost 31 decode steps on llama3-8b, BENCHMARKS.md, issue 15). Attention's is the
+per-row split-KV kernel, a workgroup per (KV head, row, partition): FlashAttention's 64-row tiles made a 2-token
+step's attention 2.0x a decode step's whole GPU time on llama3-8b."""
 
 
 def _prologue(c: Contraction, b: IRBuilder, tokens: Sequence[SSAValue], linear: SSAValue) -> list[list[SSAValue]]:
@@ -97,6 +116,9 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> l
         if c.k_total % c.block:
             raise RustyError(f"K = {c.k_total} is not a multiple of the weights' block of {c.block}", c.root)
     tiles = [-(-c.n_total // rows_per_wg) for c in segments]
+    prequantized = kernel.extra_args[0] if cfg.prequantize else None
+    if prequantized is not None:
+        _shared_lhs(segments)
 
     g = kernel.grid_b
     grid_tokens = segments[0].batch_size(g, kernel.grid_args)
@@ -113,7 +135,9 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> l
         def per_invocation(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
             def segment(sb: IRBuilder, i: int, local: SSAValue) -> None:
                 c = segments[i]
-                _invocation(c, sb, ivs, local, wt, rows, rows_per_wg, tokens_per_wg, split, unroll, c.block, c.k_total // c.block)
+                _invocation(
+                    c, sb, ivs, local, wt, rows, rows_per_wg, tokens_per_wg, split, unroll, c.block, c.k_total // c.block, prequantized
+                )
 
             by_segment(ib, wn, tiles, segment)
 
@@ -124,7 +148,7 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> l
 
 
 def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAValue, wt: SSAValue, rows: int, rows_per_wg: int,
-                tokens_per_wg: int, split: int, unroll: int, block: int, blocks: int) -> None:  # fmt: skip
+                tokens_per_wg: int, split: int, unroll: int, block: int, blocks: int, prequantized: SSAValue | None) -> None:  # fmt: skip
     grp, lane = ivs
     batch = c.batch_size(b)
     n0 = b.addi(b.muli(wn, b.index(rows_per_wg)), b.muli(grp, b.index(rows)))
@@ -137,10 +161,20 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
     walk = _Walk(c, lane, n_in, t_in, split, unroll, block, blocks)
     if c.kernel.config.math == "dp4a":
         # the activations as int8 blocks (the prologue's row scale inside them): nothing is scaled after the sum
-        prologue = _prologue(c, b, t_in, linear) if c.prologue else [[] for _ in ts]
-        totals = c.kernel.reduce(
-            b, "add", walk.integer(b, _quantized_activations(c, b, linear, t0, t_in, batch, prologue, block, blocks)), split
-        )
+        if prequantized is not None:  # each token's row of the buffer the quantizing kernel wrote
+            starts = [b.muli(t, b.index(blocks * activation_unit(block))) for t in t_in]
+
+            def fetch(lb: IRBuilder, ti: int, start: SSAValue, i: int) -> SSAValue:  # (row + start) + i: a vector load
+                at = lb.addi(starts[ti], start)
+                return load(lb, prequantized, [lb.addi(at, lb.index(i)) if i else at])
+        else:
+            prologue = _prologue(c, b, t_in, linear) if c.prologue else [[] for _ in ts]
+            xq = _quantized_activations(c, b, linear, t0, t_in, batch, prologue, block, blocks)
+
+            def fetch(lb: IRBuilder, ti: int, start: SSAValue, i: int) -> SSAValue:
+                return load(lb, xq, [lb.index(ti), lb.addi(start, lb.index(i)) if i else start])
+
+        totals = c.kernel.reduce(b, "add", walk.integer(b, fetch), split)
         scales: list[SSAValue | None] = [None] * len(ts)
     elif c.factored:  # the prologue's partial sums ride along the walk: one reduction for both
         per_token = len(t_in) * rows * c.n_out
@@ -235,29 +269,53 @@ class _Walk:
 
         return self.run(b, inits, body)
 
-    def integer(self, b: IRBuilder, xq: SSAValue) -> list[SSAValue]:
-        """The dp4a walk: each block's int8 activation words and scale from workgroup memory (once, for every row),
-        ``rquant.dot_block`` per weight row; ``acc += d * scale * dot (+ d * offset * asum)``."""
+    def integer(self, b: IRBuilder, fetch: Callable[[IRBuilder, int, SSAValue, int], SSAValue]) -> list[SSAValue]:
+        """The dp4a walk: each block's int8 activation words, scale and sum (``fetch(builder, token, block's first
+        word, word)``, from workgroup memory or the prequantized buffer; once, for every row); per weight row, for
+        one token ``rquant.dot_block``; for several, ``rquant.load_codes`` once (the block read and unpacked once
+        for all of them) and a sum of ``rgpu.dot4_i8`` per token; ``acc += d * scale * dot (+ d * offset * asum)``."""
         c, t_in, n_in = self.c, self.t_in, self.n_in
         words, unit = self.block // 4, activation_unit(self.block)
 
+        def activations(lb: IRBuilder, ti: int, start: SSAValue, ok: SSAValue | None) -> tuple[list[SSAValue], SSAValue, SSAValue]:
+            loaded = [fetch(lb, ti, start, i) for i in range(words + 2)]
+            d = lb.value(arith.BitcastOp(loaded[words], F32))
+            return loaded[:words], lb.select(ok, d, lb.f32(0.0)) if ok is not None else d, loaded[words + 1]
+
+        def add(
+            lb: IRBuilder, acc: SSAValue, d: SSAValue, scale: SSAValue, offset: SSAValue, dot: SSAValue, asum: SSAValue | None
+        ) -> SSAValue:
+            acc = lb.fma(lb.mulf(d, scale), lb.sitofp(dot), acc)
+            return acc if asum is None else lb.fma(lb.mulf(d, offset), lb.sitofp(asum), acc)
+
         def body(lb: IRBuilder, acc: list[SSAValue], bb: SSAValue, ok: SSAValue | None) -> None:
             start = lb.muli(bb, lb.index(unit))
-            for ti in range(len(t_in)):
-                loaded = [load(lb, xq, [lb.index(ti), lb.addi(start, lb.index(i)) if i else start]) for i in range(words + 2)]
-                acts, d, asum = loaded[:words], lb.value(arith.BitcastOp(loaded[words], F32)), loaded[words + 1]
-                if ok is not None:
-                    d = lb.select(ok, d, lb.f32(0.0))
-                for r, n in enumerate(n_in):
-                    for w, ref in enumerate(c.refs):
-                        assert ref is not None
-                        scale, offset, dot = ref.dot_block(lb, n, bb, acts, asum)
-                        slot = self.slot(ti, r, w)
-                        acc[slot] = lb.fma(lb.mulf(d, scale), lb.sitofp(dot), acc[slot])
-                        if ref.scheme.name in OFFSET_SCHEMES:
-                            acc[slot] = lb.fma(lb.mulf(d, offset), lb.sitofp(asum), acc[slot])
+            pairs = [(r, n, w, ref) for r, n in enumerate(n_in) for w, ref in enumerate(c.refs) if ref is not None]
+            if len(t_in) == 1:
+                acts, d, asum = activations(lb, 0, start, ok)
+                for r, n, w, ref in pairs:
+                    scale, offset, dot = ref.dot_block(lb, n, bb, acts, asum)
+                    slot = self.slot(0, r, w)
+                    acc[slot] = add(lb, acc[slot], d, scale, offset, dot, asum if ref.scheme.name in OFFSET_SCHEMES else None)
+                return
+            codes = [(self.slot(0, r, w), ref.load_codes(lb, n, bb)) for r, n, w, ref in pairs]
+            for ti in range(len(t_in)):  # the zero point is in load_codes' offset: every scheme has an offset term
+                acts, d, asum = activations(lb, ti, start, ok)
+                for rel, (scale, offset, words_) in codes:
+                    slot = self.slot(ti, 0, 0) + rel
+                    acc[slot] = add(lb, acc[slot], d, scale, offset, _dot4(lb, words_, acts), asum)
 
         return self.run(b, [b.f32(0.0)] * (len(t_in) * len(n_in) * c.n_out), body)
+
+
+def _dot4(b: IRBuilder, codes: Sequence[SSAValue], acts: Sequence[SSAValue]) -> SSAValue:
+    """sum_i dot4_i8(codes[i], acts[i]): one weight block's code words (``rquant.load_codes``) against one token's
+    int8 activation words."""
+    terms = [b.value(Dot4I8Op(code, act)) for code, act in zip(codes, acts, strict=True)]
+    total = terms[0]
+    for t in terms[1:]:
+        total = b.addi(total, t)
+    return total
 
 
 def activation_unit(block: int) -> int:
@@ -267,29 +325,50 @@ def activation_unit(block: int) -> int:
 
 
 def _quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: SSAValue, t_in: Sequence[SSAValue], batch: SSAValue,
-                           prologue: Sequence[Sequence[SSAValue]], block: int, blocks: int) -> SSAValue:  # fmt: skip
+                           prologue: Sequence[Sequence[SSAValue]], block: int, blocks: int,
+                           out: tuple[SSAValue, SSAValue, int] | None = None) -> SSAValue:  # fmt: skip
     """A workgroup-memory array ``[tokens, blocks * activation_unit(block)]`` of the workgroup's tokens' activations
     as int8 blocks: per block its words of ``round(x / d)`` (4 signed bytes each, in K order), ``d = max |x| / 127``
     (as i32 bits) and the sum of the int8 values; ``x`` is the full activation (fused producers and prologue row
     scale applied). All invocations quantize together: ``block / 4`` neighbouring invocations share a block, each
     reading 4 values and packing one word, their maximum and sum met by ``tiled.reduce`` (one block per invocation,
-    its 32 values one after another, made the whole workgroup wait on the slowest chain)."""
+    its 32 values one after another, made the whole workgroup wait on the slowest chain).
+
+    With ``out = (buffer, first, count)`` (the prequantizing kernel; one token) blocks ``first`` to ``first + count
+    - 1`` (those below ``blocks``) go to the token's row of the host buffer instead, with no barrier after them."""
     if not (c.mac and all(ref is not None and ref.scheme.name in DOT_SCHEMES for ref in c.refs)):
         raise RustyError(f"math = dp4a needs a multiply-add contraction of weights stored in {', '.join(DOT_SCHEMES)}", c.root)
     kernel = c.kernel
     tokens, unit, lanes, threads = len(t_in), activation_unit(block), block // 4, kernel.threads
     if threads % lanes:
         raise RustyError(f"math = dp4a: a workgroup of {threads} invocations cannot split blocks of {block} values among {lanes}", c.root)
-    xq = kernel.shared([tokens, blocks * unit], i32)
-    items = tokens * blocks * lanes
+    if out is None:
+        xq, first, span = kernel.shared([tokens, blocks * unit], i32), None, blocks
+
+        def put(pb: IRBuilder, value: SSAValue, tl: SSAValue, at: SSAValue) -> None:
+            store(pb, value, xq, [tl, at])
+    else:
+        xq, first, span = out
+        row = b.muli(t_in[0], b.index(blocks * unit))
+
+        def put(pb: IRBuilder, value: SSAValue, tl: SSAValue, at: SSAValue) -> None:
+            store(pb, value, xq, [pb.addi(row, at)])
+
+    items = tokens * span * lanes
     lane = b.remui(linear, b.index(lanes))
     for i in range(-(-items // threads)):
         item = b.addi(linear, b.index(i * threads)) if i else linear
         inside = b.cmpi("ult", item, b.index(items)) if (i + 1) * threads > items else None
         if inside is not None:
             item = b.minui(item, b.index(items - 1))  # past the last block: quantize it again, store nothing
-        blk = b.remui(b.divui(item, b.index(lanes)), b.index(blocks))
-        tl = b.divui(item, b.index(blocks * lanes)) if tokens > 1 else b.index(0)
+        blk = b.remui(b.divui(item, b.index(lanes)), b.index(span))
+        if first is not None:  # a run of blocks that may end past the row
+            blk = b.addi(first, blk)
+            if blocks % span:
+                past = b.cmpi("ult", blk, b.index(blocks))
+                inside = b.andi(inside, past) if inside is not None else past
+                blk = b.minui(blk, b.index(blocks - 1))
+        tl = b.divui(item, b.index(span * lanes)) if tokens > 1 else b.index(0)
         t = t_in[0] if tokens == 1 else b.minui(b.addi(t0, tl), b.subi(batch, b.index(1)))
         values = prologue[0]
         for ti in range(1, tokens):  # this item's token's prologue values
@@ -304,11 +383,11 @@ def _quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: S
 
         def write(wb: IRBuilder, tl: SSAValue = tl, base: SSAValue = base, word: SSAValue = word, amax: SSAValue = amax,
                   total: SSAValue = total) -> list[SSAValue]:  # fmt: skip
-            store(wb, word, xq, [tl, wb.addi(base, lane)])
+            put(wb, word, tl, wb.addi(base, lane))
 
             def stats(sb: IRBuilder) -> list[SSAValue]:
-                store(sb, sb.value(arith.BitcastOp(sb.mulf(amax, sb.f32(1.0 / 127.0)), i32)), xq, [tl, sb.addi(base, sb.index(lanes))])
-                store(sb, sb.value(arith.FPToSIOp(total, i32)), xq, [tl, sb.addi(base, sb.index(lanes + 1))])
+                put(sb, sb.value(arith.BitcastOp(sb.mulf(amax, sb.f32(1.0 / 127.0)), i32)), tl, sb.addi(base, sb.index(lanes)))
+                put(sb, sb.value(arith.FPToSIOp(total, i32)), tl, sb.addi(base, sb.index(lanes + 1)))
                 return []
 
             wb.if_then(wb.cmpi("eq", lane, wb.index(0)), stats)
@@ -318,8 +397,85 @@ def _quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: S
             write(b)
         else:
             b.if_then(inside, write)
-    b.insert(gpu.BarrierOp())
+    if out is None:
+        b.insert(gpu.BarrierOp())
     return xq
+
+
+def _shared_lhs(segments: Sequence[Contraction]) -> None:
+    """A prequantized gemv quantizes one activation row per token: every contraction of the region must read it."""
+    first = segments[0]
+    if not one_activation([c.root for c in segments]) or any(c.k_total != first.k_total or c.block != first.block for c in segments):
+        raise RustyError("prequantize = 1 needs the region's contractions to share one activation input", first.root)
+
+
+def one_activation(roots: Sequence[GenericOp]) -> bool:
+    """Whether the contractions ``roots`` (of one region) multiply one activation: the same value, or values
+    computed alike from the same ones (each contraction holds its own copy of a fused producer: the siblings of
+    norm+qkv each their RMSNorm)."""
+    return all(_same_value(r.inputs[0], roots[0].inputs[0]) for r in roots[1:])
+
+
+def _same_value(a: SSAValue, b: SSAValue) -> bool:
+    """Whether ``a`` and ``b`` are one value, or results of structurally equal ops on values that are."""
+    if a is b:
+        return True
+    if not (isinstance(a, OpResult) and isinstance(b, OpResult)) or a.index != b.index or len(a.op.operands) != len(b.op.operands):
+        return False
+    context: dict[IRNode | SSAValue, IRNode | SSAValue] = {}
+    if a.op.parent is not None and b.op.parent is not None:
+        context[a.op.parent] = b.op.parent
+    for x, y in zip(a.op.operands, b.op.operands):
+        if not _same_value(x, y):
+            return False
+        context[x] = y
+    return a.op.is_structurally_equivalent(b.op, context)
+
+
+def lower_gemv_quantize(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
+    """The first kernel of a prequantized gemv (``prequantize = 1``): a workgroup per (token, run of
+    ``threads / (block / 4)`` blocks) writes them as int8 blocks (``_quantized_activations``: fused producers
+    applied; the prologue's row scale, which needs the whole row, reduced by each workgroup) into the token's row
+    of the host buffer ``kernel.extra_args[0]`` (``prequantized_scratch``); returns the grid."""
+    segments = analyse_all(kernel, mat, ops)
+    _shared_lhs(segments)
+    c = segments[0]
+    if not c.batched:
+        raise RustyError("prequantize = 1 needs a contraction over tokens", c.root)
+    (out,) = kernel.extra_args
+    block, blocks = c.block, c.k_total // c.block
+    run = kernel.threads // (block // 4)
+    runs = -(-blocks // run)
+    g = kernel.grid_b
+    grid = [c.batch_size(g, kernel.grid_args), g.index(runs), g.index(1)]
+    b = kernel.b
+    batch = c.batch_size(b)
+
+    def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
+        t, r = wivs
+
+        def per_invocation(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
+            (linear,) = ivs
+            prologue = _prologue(c, ib, [t], linear) if c.prologue else [[]]
+            _quantized_activations(c, ib, linear, t, [t], batch, prologue, block, blocks, (out, ib.muli(r, ib.index(run)), run))
+
+        kernel.invocations(wb, [kernel.threads], per_invocation)
+
+    kernel.workgroups([batch, b.index(runs)], per_workgroup)
+    return grid
+
+
+def prequantized_scratch(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSAValue], tokens: SSAValue) -> SSAValue:
+    """The host buffer of a prequantized gemv: ``tokens * (K / block) * activation_unit(block)`` words (i32)."""
+    root = next(op for op in ops if isinstance(op, GenericOp) and kind(op) is Kind.CONTRACTION)
+    mat = Materializer(args)
+    refs = [mat.reader(w) for w in root.inputs[1:]]
+    if not refs or any(r is None for r in refs):
+        raise RustyError("prequantize = 1 needs stored (quantized) weights", root)
+    block = max(r.block for r in refs if r is not None)
+    k = static_shape(root.inputs[0])[-1]
+    size = b.muli(tokens, b.index(k // block * activation_unit(block)))
+    return b.value(memref.AllocOp([size], [], MemRefType(i32, [DYNAMIC_INDEX])))
 
 
 def _epilogue(c: Contraction, b: IRBuilder, lane: SSAValue, ns: Sequence[SSAValue], n_in: Sequence[SSAValue], ts: Sequence[SSAValue],
@@ -378,4 +534,4 @@ def _sum(b: IRBuilder, xs: Sequence[SSAValue]) -> SSAValue:
     return total
 
 
-__all__ = ["activation_unit", "lower_gemv"]
+__all__ = ["activation_unit", "lower_gemv", "lower_gemv_quantize", "one_activation", "prequantized_scratch"]

@@ -23,7 +23,7 @@ from rusty_ir.passes.codegen.attention import lower_attention, lower_attention_c
 from rusty_ir.passes.codegen.elementwise import lower_elementwise
 from rusty_ir.passes.codegen.flash_attention import lower_flash_attention
 from rusty_ir.passes.codegen.gemm import lower_gemm
-from rusty_ir.passes.codegen.gemv import lower_gemv
+from rusty_ir.passes.codegen.gemv import GEMV_STEP_TOKENS, lower_gemv, lower_gemv_quantize, prequantized_scratch
 from rusty_ir.passes.codegen.kernel import Kernel
 from rusty_ir.passes.codegen.materialize import Materializer, static_shape
 from rusty_ir.passes.codegen.row import lower_row
@@ -72,15 +72,19 @@ def _kernel(
 
 def _lower(region: RegionOp, config: LoweringConfigAttr, target: TargetDescription, b: IRBuilder) -> None:
     """Insert what replaces ``region`` under ``config``: its kernel, or split-KV attention's
-    partials buffer and its two kernels."""
+    partials buffer and its two kernels, or a prequantized gemv's activation buffer and its two kernels."""
     if config.strategy not in SCHEDULES:
         raise RustyError(f"dispatch region '{region.label.data}': unknown strategy '{config.strategy}'", region)
+    args: dict[SSAValue, SSAValue] = dict(zip(region.block.args, region.args))
     if config.strategy == "attention" and config.config.split:
-        scratch = split_kv_scratch(b, region_ops(region), dict(zip(region.block.args, region.args)), config)
+        scratch = split_kv_scratch(b, region_ops(region), args, config)
         b.insert(_kernel(region, config, target, lower_attention, [scratch]))
         b.insert(_kernel(region, config, target, lower_attention_combine, [scratch]))
+    elif config.strategy == "gemv" and config.config.prequantize:
+        scratch = prequantized_scratch(b, region_ops(region), args, step_tokens(b, region_ops(region), args))
+        b.insert(_kernel(region, config, target, lower_gemv_quantize, [scratch]))
+        b.insert(_kernel(region, config, target, lower_gemv, [scratch]))
     elif config.strategy == "attention" and config.config.workgroup_tile:  # blocks of query rows: FlashAttention-2
-        args: dict[SSAValue, SSAValue] = dict(zip(region.block.args, region.args))
         query = next(o for o in region_ops(region) if isinstance(o, AttentionOp)).query
         rows = Materializer(args).dim(b, query, 0, args)  # on the host: a kernel cannot read a buffer's size
         b.insert(_kernel(region, config, target, lower_flash_attention, [rows]))
@@ -98,15 +102,6 @@ def step_tokens(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSA
 
     root = next(o for o in ops if isinstance(o, linalg.GenericOp) and kind(o) is Kind.CONTRACTION)
     return b.product([mat.dim(b, root.results[0], i, args) for i in range(len(static_shape(root.results[0])) - 1)])
-
-
-GEMV_STEP_TOKENS = 8
-"""Steps of up to this many tokens (speculative decoding's verification steps) run a region's single-token
-version. A contraction's is a gemv: one workgroup per (token, rows), the tokens of a row in neighbouring
-workgroups, so that the weights are read from memory about once; the gemm's tiles compute 128 tokens whatever
-the step holds (a 2-token step cost 31 decode steps on llama3-8b, BENCHMARKS.md, issue 15). Attention's is the
-per-row split-KV kernel, a workgroup per (KV head, row, partition): FlashAttention's 64-row tiles made a 2-token
-step's attention 2.0x a decode step's whole GPU time on llama3-8b."""
 
 
 def single_version_tokens(single: LoweringConfigAttr) -> int:
@@ -132,9 +127,19 @@ def lower_region(region: RegionOp, target: TargetDescription) -> None:
         _lower(region, config, target, b)
     else:
         few = region.few_token_config
-        versions = [(1, single), (GEMV_STEP_TOKENS, few)] if few is not None else [(single_version_tokens(single), single)]
+        versions = [(1, single), *few_token_versions(few)] if few is not None else [(single_version_tokens(single), single)]
         _select(region, versions, config, target, b, step_tokens(b, region_ops(region), dict(zip(region.block.args, region.args))))
     Rewriter.erase_op(region)
+
+
+def few_token_versions(few: LoweringConfigAttr) -> list[tuple[int, LoweringConfigAttr]]:
+    """(most tokens, config) of the versions that run steps of 2 to ``GEMV_STEP_TOKENS`` tokens: ``few`` itself, and
+    where its workgroups take T > 2 tokens (a prequantized gemv), one with exactly t tokens per workgroup for each
+    step of t < T tokens: a workgroup computes all of its T tokens (a branch per token cost 10-25% on an H200 where
+    every token was in the step), so a step that does not fill them takes the version it fills."""
+    per_workgroup = few.config.workgroup_tile[0] if few.strategy == "gemv" else 1
+    exact = [(t, few.replace(workgroup_tile=[t, few.config.workgroup_tile[1]])) for t in range(2, min(per_workgroup, GEMV_STEP_TOKENS))]
+    return [*exact, (GEMV_STEP_TOKENS, few)]
 
 
 def _select(region: RegionOp, versions: list[tuple[int, LoweringConfigAttr]], config: LoweringConfigAttr, target: TargetDescription,

@@ -19,14 +19,14 @@ from collections.abc import Sequence
 
 from xdsl.dialects.builtin import BFloat16Type, Float16Type, ShapedType
 from xdsl.dialects.linalg import ops as linalg
-from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir import Attribute, Operation, OpResult, SSAValue
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr
 from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp
 from rusty_ir.dialects.quant import DOT_SCHEMES, DequantizeOp, kernel_block
 from rusty_ir.dialects.quant.attrs import BlockQuantType
 from rusty_ir.passes.codegen.flash_attention import flash_threads, flash_tile
-from rusty_ir.passes.codegen.gemv import activation_unit
+from rusty_ir.passes.codegen.gemv import GEMV_STEP_TOKENS, activation_unit, one_activation
 from rusty_ir.passes.dispatch.analysis import Kind, is_mac, kind, region_strategy, root_of
 from rusty_ir.targets import TargetDescription
 
@@ -247,16 +247,51 @@ def attention_configs(root: AttentionOp, target: TargetDescription) -> tuple[Low
     return LoweringConfigAttr("attention", [wg, 1, 1], reduction_tile=wg), single
 
 
-def few_token_config(single: LoweringConfigAttr | None) -> LoweringConfigAttr | None:
-    """The version for steps of 2 to ``GEMV_STEP_TOKENS`` tokens (speculative verification) where it should differ
-    from the single-token one ``single``, else None: a dp4a gemv that took fewer than ``GEMV_ROWS`` rows per
+PREQUANTIZED_THREADS = 128
+"""Invocations of a prequantized few-token gemv workgroup: ``128 / split`` row groups of 2 rows."""
+
+
+def few_token_config(single: LoweringConfigAttr | None, ops: Sequence[Operation] = ()) -> LoweringConfigAttr | None:
+    """The version for steps of 2 to ``GEMV_STEP_TOKENS`` tokens (speculative verification) of the region of ``ops``,
+    where it should differ from the single-token gemv ``single``, else None.
+
+    Where every workgroup of the single-token gemv would quantize much (``_prequantizes``: an activation computed
+    in the region, or a long one), ``prequantize = 1``: the step's activations are quantized once, and
+    each workgroup takes ``GEMV_STEP_TOKENS`` tokens (``convert-dispatch-to-tiled`` makes one version per step size, so
+    none is computed in vain) of 2 rows per invocation, K split among enough lanes that each walks about 4 weight
+    blocks (at most 64). At 5 tokens on an H200, llama3-8b's gate+up 72.5 -> 41.4 µs, down 44.1 -> 24.8, qkv 19.8
+    -> 18.2 (BENCHMARKS.md, issue 15). Otherwise a dp4a gemv that took fewer than ``GEMV_ROWS`` rows per
     invocation, to keep every multiprocessor busy on one token, gets ``GEMV_ROWS`` back, since a step's tokens
-    multiply its workgroups (at 5 tokens on an H200, llama3-8b's qkv 26.4 -> 19.7 µs, o 13.6 -> 11.3, down
-    55.2 -> 44.1; BENCHMARKS.md, issue 15)."""
-    if single is None or single.strategy != "gemv" or single.config.thread_tile[0] >= GEMV_ROWS:
+    multiply its workgroups (o 13.6 -> 11.3 µs)."""
+    if single is None or single.strategy != "gemv":
+        return None
+    root = root_of(list(ops)) if ops else None
+    if single.config.math == "dp4a" and isinstance(root, linalg.GenericOp) and _prequantizes(root, ops):
+        blocks = max(1, _shape(root.inputs[0])[-1] // _weight_block(root, ops))
+        split = max(8, min(64, _pow2_floor(blocks // 4)))
+        rows = PREQUANTIZED_THREADS // split * 2
+        return LoweringConfigAttr("gemv", [PREQUANTIZED_THREADS, 1, 1], workgroup_tile=[GEMV_STEP_TOKENS, rows], thread_tile=[2], split=split,
+                                  math="dp4a", prequantize=1)  # fmt: skip
+    if single.config.thread_tile[0] >= GEMV_ROWS:
         return None
     groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
     return single.replace(workgroup_tile=[single.config.workgroup_tile[0], groups * GEMV_ROWS], thread_tile=[GEMV_ROWS])
+
+
+PREQUANTIZE_MIN_K = 8192
+"""Rows of K from which a few-token gemv quantizes a plain (not computed) activation once per step instead of in
+every workgroup: llama3-8b's down projection (K = 14336) ran 44.1 -> 24.8 µs at 5 tokens, its o projection (K =
+4096) 11.3 -> 14.5 at best (the first kernel's dispatch costs more than it saves)."""
+
+
+def _prequantizes(root: linalg.GenericOp, ops: Sequence[Operation]) -> bool:
+    """Whether the region's few-token gemv should quantize its activation once per step: one activation for all of
+    its contractions, computed in the region (a fused RMSNorm or producer that every workgroup would recompute) or
+    at least ``PREQUANTIZE_MIN_K`` long."""
+    roots = _contractions(root, ops)
+    if not one_activation(roots):
+        return False
+    return all(isinstance(r.inputs[0], OpResult) for r in roots) or _shape(root.inputs[0])[-1] >= PREQUANTIZE_MIN_K
 
 
 def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tuple[LoweringConfigAttr, LoweringConfigAttr | None]:

@@ -61,7 +61,7 @@ class TuneWorkgroupsPass(ModulePass):
                 if entry is not None:
                     config, single = entry
             region.config = config
-            few = few_token_config(single)
+            few = few_token_config(single, ops)
             for name, value in (("single_token_config", single), ("few_token_config", few)):
                 if value is not None:
                     region.properties[name] = value

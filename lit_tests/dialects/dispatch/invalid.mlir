@@ -187,7 +187,7 @@ func.func @config_tile_zero() {
 // -----
 
 func.func @config_unknown_field() {
-  // expected-error @+1 {{unknown lowering_config field 'tile' (fields: workgroup, workgroup_tile, thread_tile, reduction_tile, split, vector_width, pipeline_depth, math)}}
+  // expected-error @+1 {{unknown lowering_config field 'tile' (fields: workgroup, workgroup_tile, thread_tile, reduction_tile, split, vector_width, pipeline_depth, math, prequantize)}}
   dispatch.region "r"() {config = #dispatch.lowering_config<gemv, workgroup = [256, 1, 1], tile = [3]>} : () -> () {
     dispatch.yield
   }
