@@ -31,7 +31,9 @@ At load (once):
 Per step: evaluate the entry's few distinct expressions, write the token(s)
 and the uniform buffer, encode every dispatch into one command encoder and
 compute pass, copy the 4-byte token id from ``out`` into a mappable buffer,
-submit once, map and read it. A prompt longer than ``max_prefill`` is run as
+submit once, map and read it. A step the host waits for (not ``decode_stream``'s,
+whose encoding overlaps the step in flight) is submitted in command buffers of
+``plan.SUBMIT_EVERY`` dispatches, so that the GPU starts while the rest is encoded. A prompt longer than ``max_prefill`` is run as
 several prefill steps of at most ``max_prefill`` tokens.
 
 Layer streaming (``resident_layers=N``, for models larger than device memory): the
@@ -70,10 +72,10 @@ import numpy as np
 import wgpu
 
 from rusty_ir.backends.runtime.buffers import create_activation_buffers, row_logits_buffer
-from rusty_ir.backends.runtime.device import Device, Kernel, PassEncoder
+from rusty_ir.backends.runtime.device import Device, Kernel
 from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, BufferKey, expand
 from rusty_ir.backends.runtime.offload import OffloadedKvCaches, device_budget, layer_switches, make_caches, memory_figures, memory_report
-from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, make_plan
+from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, encode, encode_submitting, make_plan
 from rusty_ir.backends.runtime.profiling import QUERIES_PER_SET, timed_dispatches
 from rusty_ir.backends.runtime.schedule import Schedule, load_schedule
 from rusty_ir.backends.runtime.streaming import STREAM_AHEAD, _Stream, make_stream, slot_of_layer
@@ -324,15 +326,16 @@ class ModelRuntime:
 
     def _step(self, plan: _Plan, tokens: np.ndarray, S: int, pos: int, copies: Sequence[_Copy] = ()) -> int:
         t0 = time.perf_counter()
-        t1 = self._submit(plan, tokens, S, pos, plan.staging, copies)
+        t1 = self._submit(plan, tokens, S, pos, plan.staging, copies, chunked=True)
         t2 = time.perf_counter()
         token = self._read(plan, plan.staging)
         self.last_step_seconds = (t1 - t0, t2 - t1, time.perf_counter() - t2)
         return token
 
     def _submit(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: wgpu.GPUBuffer,
-                copies: Sequence[_Copy] = ()) -> float:  # fmt: skip
-        """Write the step's inputs, encode every dispatch into one command buffer, submit it.
+                copies: Sequence[_Copy] = (), chunked: bool = False) -> float:  # fmt: skip
+        """Write the step's inputs, encode every dispatch into one command buffer, submit it; ``chunked`` (a step the
+        host waits for): a command buffer of every ``plan.SUBMIT_EVERY`` dispatches, each submitted once encoded.
 
         ``tokens=None`` (decode only) takes the input token from ``out`` on the GPU: the
         previous step's argmax, so the host need not have read it yet. ``copies`` (source, destination,
@@ -345,9 +348,11 @@ class ModelRuntime:
         if tokens is None:
             encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
         if isinstance(self._caches, OffloadedKvCaches):  # each layer's table and host blocks before its cache is used
-            self._caches.encode_step(encoder, plan.dispatches, self._switches[plan.entry], lambda e, d: self._encode(e, d, values))
+            self._caches.encode_step(encoder, plan.dispatches, self._switches[plan.entry], lambda e, d: encode(e, d, values))
+        elif chunked:
+            encoder = encode_submitting(self.device.device, encoder, plan.dispatches, values)
         else:
-            self._encode(encoder, plan.dispatches, values)
+            encode(encoder, plan.dispatches, values)
         for src, dst, nbytes in copies:
             encoder.copy_buffer_to_buffer(src, 0, dst, 0, nbytes)
         encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)
@@ -361,18 +366,6 @@ class ModelRuntime:
             self._queue.write_buffer(plan.tokens, 0, tokens)
         self._write_params(plan, values)
         return values, time.perf_counter()
-
-    @staticmethod
-    def _encode(encoder: wgpu.GPUCommandEncoder, dispatches: Sequence[Dispatch], values: Values) -> None:
-        """One compute pass of the ``dispatches`` whose guards hold, at these expression values."""
-        compute = PassEncoder(encoder.begin_compute_pass())
-        last = None
-        for pipeline, group, gx, gy, gz, guard in dispatches:
-            if guard is not None and not values[guard]:
-                continue
-            compute.dispatch(pipeline, group, values[gx], values[gy], values[gz], pipeline is last)
-            last = pipeline
-        compute.end()
 
     def _submit_streamed(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: wgpu.GPUBuffer,
                          copies: Sequence[_Copy] = ()) -> float:  # fmt: skip
@@ -397,7 +390,7 @@ class ModelRuntime:
             encoder = self.device.device.create_command_encoder()
             if g == 0 and tokens is None:
                 encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
-            self._encode(encoder, dispatches[start:end], values)
+            encode(encoder, dispatches[start:end], values)
             if g == last:
                 for src, dst, nbytes in copies:
                     encoder.copy_buffer_to_buffer(src, 0, dst, 0, nbytes)
