@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 import rusty_ir
 from rusty_ir.errors import RustyError
 from rusty_ir.outputs import replace_folder, write_folder
-from rusty_ir.pipeline import mlir_to_xdsl_pipeline, spec_pass_name, split_pipeline
+from rusty_ir.pipeline import pipeline_items, spec_pass_name
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
 from rusty_ir.weights import TensorView
 
@@ -167,7 +167,7 @@ class CompileOptions:
                     raise RustyError(f"{flag} '{item}': give STAGE=PASS{{options}} (stages: {', '.join(n for n, _ in stages)})")
                 if not where:
                     raise RustyError(f"{flag} '{item}': unknown stage '{stage}' (stages: {', '.join(n for n, _ in stages)})")
-                inserted = [(_unique(spec_pass_name(s), names), s) for s in split_pipeline(_flat(text, flag))]
+                inserted = [(_unique(spec_pass_name(s), names), s) for s in _items(text, flag)]
                 at = where[0] + after
                 stages[at:at] = inserted
         return tuple(stages)
@@ -178,7 +178,7 @@ class CompileOptions:
         default_name = {spec: name for name, spec in defaults}
         stages: list[tuple[str, str]] = []
         names: set[str] = set()
-        for spec in split_pipeline(_flat(self.pass_pipeline, "--pass-pipeline")):
+        for spec in _items(self.pass_pipeline, "--pass-pipeline"):
             if spec_pass_name(spec) == "rusty-default":
                 if spec != "rusty-default":
                     raise RustyError(f"--pass-pipeline: '{spec}': in a compile, rusty-default takes no options (give --target)")
@@ -205,12 +205,13 @@ class CompileOptions:
         return spec
 
 
-def _flat(text: str, flag: str) -> str:
-    """A pipeline given in MLIR's or xDSL's syntax, flat (``rusty_ir.pipeline.mlir_to_xdsl_pipeline``)."""
-    flat = mlir_to_xdsl_pipeline(text)
-    if not flat:
+def _items(text: str, flag: str) -> list[str]:
+    """The top-level pass specs of a pipeline given in MLIR's or xDSL's syntax, an op-anchored group
+    (``func.func(cse)``) kept whole, to run nested (``rusty_ir.pipeline.pipeline_items``)."""
+    items = pipeline_items(text)
+    if not items:
         raise RustyError(f"{flag}: the pipeline '{text}' has no passes")
-    return flat
+    return items
 
 
 def _unique(name: str, taken: set[str]) -> str:

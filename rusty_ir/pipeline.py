@@ -179,6 +179,21 @@ def parse_anchored(text: str) -> list[str | Nest]:
     return stack[0]
 
 
+def pipeline_items(text: str) -> list[str]:
+    """The top-level pass specs of an MLIR or xDSL pipeline, each op-anchored group kept whole as one item (it runs
+    as MLIR's nested pass manager): ``builtin.module(a, func.func(b, c), d{x=1})`` -> ``['a', 'func.func(b,c)',
+    'd{x=1}']``. Errors as ``parse_anchored``'s and ``split_pipeline``'s."""
+    items: list[str] = []
+    for item in parse_anchored(text):
+        items += [_render(item)] if isinstance(item, Nest) else split_pipeline(item)
+    return items
+
+
+def _render(nest: Nest) -> str:
+    """A ``Nest`` as pipeline text: ``anchor(items)``."""
+    return f"{nest.anchor}({','.join(_render(i) if isinstance(i, Nest) else i for i in nest.items)})"
+
+
 def split_pipeline(spec: str) -> list[str]:
     """The pass specs of a flat xDSL pipeline (``a,b{x=1 y=2,3}`` -> ``['a', 'b{x=1 y=2,3}']``): split at the
     commas outside braces and quotes. An empty pass (``a,,b``) is a RustyError."""
@@ -203,8 +218,9 @@ def split_pipeline(spec: str) -> list[str]:
 
 
 def spec_pass_name(spec: str) -> str:
-    """The pass name of one pass spec (``b{x=1}`` -> ``b``)."""
-    return spec.split("{", 1)[0].strip()
+    """The pass name of one pass spec (``b{x=1}`` -> ``b``), or the anchor of an op-anchored group
+    (``func.func(cse)`` -> ``func.func``)."""
+    return re.split(r"[{(]", spec, maxsplit=1)[0].strip()
 
 
 def build_pipeline(

@@ -20,6 +20,7 @@ import pytest
 
 from rusty_ir.driver import CompileOptions, cache_key, check_pipeline, installed_plugins
 from rusty_ir.errors import RustyError
+from rusty_ir.pipeline import build_pipeline, nested_pass_class
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "tests" / "plugins" / "rusty-demo-passes"
@@ -113,6 +114,11 @@ def test_stages_of_a_pipeline_and_its_mistakes() -> None:
     whole = CompileOptions(pass_pipeline="builtin.module(rusty-default, canonicalize)", quantize="q8_0")
     assert whole.pipeline == "quantize-weights{scheme=q8_0}," + CompileOptions().pipeline + ",canonicalize"
     assert [n for n, _ in whole.stages] == ["quantized", *default, "canonicalize"]
+    # an op-anchored group stays whole: one stage that runs nested, as mlir-opt runs it (it was flattened)
+    nested = CompileOptions(pass_pipeline="builtin.module(func.func(cse, canonicalize), rusty-default)")
+    assert nested.stages[0] == ("func.func", "func.func(cse,canonicalize)")
+    assert nested.pipeline == "func.func(cse,canonicalize)," + CompileOptions().pipeline
+    assert isinstance(build_pipeline(check_pipeline(nested), nested.stages[0][1]).passes[0], nested_pass_class())
     for bad, message in (
         ({"insert_after": ("nowhere=cse",)}, "--insert-after 'nowhere=cse': unknown stage 'nowhere' (stages: target, tensor,"),
         ({"insert_before": ("gpu",)}, "--insert-before 'gpu': give STAGE=PASS{options}"),
