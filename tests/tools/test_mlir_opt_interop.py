@@ -5,7 +5,8 @@ these tests fail, they do not skip. Each level is printed as ``rusty compile --d
 prints it (``rusty_ir.ir.print_module(..., generic=True)``) and given to ``mlir-opt-22
 --allow-unregistered-dialect`` (rusty-ir's own dialects are unregistered there).
 
-Levels compiled here (``LEVELS``): every stage of the f16 model (a tiny llama with f16 matrices, seconds), of
+Levels compiled here (``LEVELS``): every stage of the f16 model (a tiny llama with f16 attention and Q4_1
+feed-forward matrices, so that one compile holds float and quantized weights; seconds), of
 it with an f16 and a q8_0 KV cache, and of SmolLM2 (Q4_1, about 15 seconds). Every level of the f16 model also
 re-parses in rusty-opt from the custom and the generic form (``test_every_level_re_parses_in_both_forms``).
 
@@ -117,7 +118,8 @@ def _f16_model(path: Path, kv_heads: int = 2) -> Any:
 
     cfg = tiny_config("llama", n_kv_heads=kv_heads)
     weights = random_weights(cfg, seed=5)
-    types = {name: "f16" if w.ndim == 2 else "f32" for name, w in weights.items()}  # f16 matrices, f32 norms
+    # float and quantized in one compile: f16 attention and embedding matrices, Q4_1 feed-forward ones, f32 norms
+    types = {name: ("q4_1" if "ffn_" in name else "f16") if w.ndim == 2 else "f32" for name, w in weights.items()}
     return load_model(write_tiny_gguf(path, cfg, weights, types=types))
 
 
@@ -154,8 +156,8 @@ def test_mlir_opt_parses_the_compiled_levels(name: str, request: pytest.FixtureR
 
 @pytest.mark.parametrize("custom", [True, False], ids=["custom", "generic"])
 def test_every_level_re_parses_in_both_forms(custom: bool, f16_model: Any) -> None:
-    """Every level of the f16 model (``STAGES``), printed in the custom or the generic form, parses back in
-    rusty-opt and prints the same text again (the kernel levels are 6k-16k lines)."""
+    """Every level of the f16 model (``STAGES``; f16 and Q4_1 matrices), printed in the custom or the generic form,
+    parses back in rusty-opt and prints the same text again (the kernel levels are 6k-16k lines)."""
     texts = _levels(f16_model, STAGES, forms=_BOTH)[custom]
     assert tuple(texts) == STAGES
     for level, text in texts.items():
