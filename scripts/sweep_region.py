@@ -171,7 +171,6 @@ def sweep_few(module: ModuleOp, host: HostScalars, target, args: argparse.Namesp
         variants = list(dict.fromkeys(variants + [parse_config(c) for c in args.config]))
         uploads: dict[int, list] = {}  # per step size: the argument copies, shared by the variants
         reference: dict[int, list] = {}  # per step size: the first variant's outputs
-        outs = range(-len(region.outputs), 0)
         for cand in variants:
             try:
                 lowered = bench.lower(cand)
@@ -186,7 +185,7 @@ def sweep_few(module: ModuleOp, host: HostScalars, target, args: argparse.Namesp
                 runs = [runner.dispatches(lowered, pipelines, v, shapes) for v in uploads[tokens]]
                 seconds = min(runner.time(runs) for _ in range(args.rounds))
                 runner.device.run(runs[0])
-                got = runner.read(uploads[tokens][0], shapes, range(len(shapes) + outs.start, len(shapes)))
+                got = runner.read(uploads[tokens][0], shapes, range(len(shapes) - len(region.outputs), len(shapes)))
                 ref = reference.setdefault(tokens, got)
                 err = max(float(np.max(np.abs(g.astype(np.float64) - r)) / (float(np.max(np.abs(r))) or 1.0)) for g, r in zip(got, ref))
                 grid = [d[1] for d in runs[0]]

@@ -75,7 +75,7 @@ from rusty_ir.backends.runtime.buffers import create_activation_buffers, row_log
 from rusty_ir.backends.runtime.device import Device, Kernel
 from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, BufferKey, expand
 from rusty_ir.backends.runtime.offload import OffloadedKvCaches, device_budget, layer_switches, make_caches, memory_figures, memory_report
-from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, encode, encode_submitting, make_plan
+from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, encode, make_plan
 from rusty_ir.backends.runtime.profiling import QUERIES_PER_SET, timed_dispatches
 from rusty_ir.backends.runtime.schedule import Schedule, load_schedule
 from rusty_ir.backends.runtime.streaming import STREAM_AHEAD, _Stream, make_stream, slot_of_layer
@@ -349,10 +349,8 @@ class ModelRuntime:
             encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
         if isinstance(self._caches, OffloadedKvCaches):  # each layer's table and host blocks before its cache is used
             self._caches.encode_step(encoder, plan.dispatches, self._switches[plan.entry], lambda e, d: encode(e, d, values))
-        elif chunked:
-            encoder = encode_submitting(self.device.device, encoder, plan.dispatches, values)
         else:
-            encode(encoder, plan.dispatches, values)
+            encoder = encode(encoder, plan.dispatches, values, self.device.device if chunked else None)
         for src, dst, nbytes in copies:
             encoder.copy_buffer_to_buffer(src, 0, dst, 0, nbytes)
         encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)

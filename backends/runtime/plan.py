@@ -32,29 +32,25 @@ buffer, a 5-token verification step of llama3-8b (195 dispatches, about 8 µs of
 its encoding before its 5 ms of GPU work began."""
 
 
-def encode(encoder: wgpu.GPUCommandEncoder, dispatches: Sequence[Dispatch], values: Values) -> None:
-    """One compute pass of the ``dispatches`` whose guards hold, at these expression values."""
+def encode(encoder: wgpu.GPUCommandEncoder, dispatches: Sequence[Dispatch], values: Values,
+           device: wgpu.GPUDevice | None = None) -> wgpu.GPUCommandEncoder:  # fmt: skip
+    """One compute pass of the ``dispatches`` whose guards hold, at these expression values; the encoder holding
+    the last of them is returned. With ``device`` (a step the host waits for), a command buffer of every
+    ``SUBMIT_EVERY`` of them, each but the last submitted as soon as it is encoded, so that the GPU runs the first
+    dispatches while the host encodes the next; the caller adds its copies to the returned one and submits it."""
     compute = PassEncoder(encoder.begin_compute_pass())
-    last = None
+    last, count = None, 0
     for pipeline, group, gx, gy, gz, guard in dispatches:
         if guard is not None and not values[guard]:
             continue
-        compute.dispatch(pipeline, group, values[gx], values[gy], values[gz], pipeline is last)
-        last = pipeline
-    compute.end()
-
-
-def encode_submitting(device: wgpu.GPUDevice, encoder: wgpu.GPUCommandEncoder, dispatches: Sequence[Dispatch],
-                      values: Values) -> wgpu.GPUCommandEncoder:  # fmt: skip
-    """``encode`` in command buffers of ``SUBMIT_EVERY`` active dispatches, submitting each but the last, which is
-    returned (the caller adds its copies and submits it): the GPU runs the first dispatches while the host encodes
-    the next."""
-    active = [d for d in dispatches if d[5] is None or values[d[5]]]
-    for start in range(0, len(active), SUBMIT_EVERY):
-        if start:
+        if device is not None and count == SUBMIT_EVERY:
+            compute.end()
             device.queue.submit([encoder.finish()])
             encoder = device.create_command_encoder()
-        encode(encoder, active[start : start + SUBMIT_EVERY], values)
+            compute, last, count = PassEncoder(encoder.begin_compute_pass()), None, 0
+        compute.dispatch(pipeline, group, values[gx], values[gy], values[gz], pipeline is last)
+        last, count = pipeline, count + 1
+    compute.end()
     return encoder
 
 
