@@ -355,7 +355,8 @@ class LinalgExtFunctions(InterpreterFunctions):
 
     @impl(ArgmaxOp)
     def run_argmax(self, interpreter: Interpreter, op: ArgmaxOp, args: PythonValues) -> PythonValues:
-        return (np.array([int(np.argmax(dense(args[0])))], np.int32),)
+        x = dense(args[0])
+        return (np.argmax(x, axis=-1).astype(np.int32).reshape(x.shape[:-1] or (1,)),)
 
     @impl(SampleOp)
     def run_sample(self, interpreter: Interpreter, op: SampleOp, args: PythonValues) -> PythonValues:

@@ -301,16 +301,21 @@ class AttentionOp(IRDLOperation):
 
 @irdl_op_definition
 class ArgmaxOp(IRDLOperation):
-    """Index of the largest element of a vector.
+    """Index of the largest element of a vector, or of every row of a matrix.
 
-    Semantics: ``result[0]`` is the smallest ``i`` with ``input[i] == max(input)``
-    (NaNs are never the maximum). The result is a one-element tensor so that it
-    lives in a buffer the host can read back: only the token id leaves the GPU.
+    Semantics: for a vector ``input`` of ``V`` f32, ``result[0]`` is the smallest
+    ``i`` with ``input[i] == max(input)``; for a matrix ``[S, V]``, ``result[r]`` is
+    that index for row ``r`` (``S`` may be dynamic). NaNs are never the maximum.
+    The result is a tensor so that it lives in a buffer the host can read back:
+    only the token ids leave the GPU.
 
-    Pipeline: made from ``tfm.argmax``; a row-strategy dispatch region.
+    Pipeline: made from ``tfm.argmax`` (a vector: one token for decoding) and
+    ``tfm.row_argmax`` (rows: the greedy token after every position of a
+    verification step); a row-strategy dispatch region, one workgroup per row.
 
     Example:
         %id = linalg_ext.argmax %logits : tensor<49152xf32> -> tensor<1xi32>
+        %ids = linalg_ext.argmax %rows : tensor<?x49152xf32> -> tensor<?xi32>
     """
 
     name = "linalg_ext.argmax"
@@ -322,15 +327,20 @@ class ArgmaxOp(IRDLOperation):
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue) -> None:
-        super().__init__(operands=[input], result_types=[TensorType(i32, [1])])
+        ty = input.type
+        assert isinstance(ty, TensorType)
+        rows = ty.get_shape()[:-1] or (1,)
+        super().__init__(operands=[input], result_types=[TensorType(i32, rows)])
 
     def verify_(self) -> None:
         ty = self.input.type
         assert isinstance(ty, TensorType)
-        if len(ty.get_shape()) != 1 or not isinstance(ty.element_type, Float32Type):
-            raise VerifyException(f"input must be a 1-D f32 tensor, got {ty}")
-        if self.result.type != TensorType(i32, [1]):
-            raise VerifyException("result must be tensor<1xi32>")
+        shape = ty.get_shape()
+        if len(shape) not in (1, 2) or not isinstance(ty.element_type, Float32Type):
+            raise VerifyException(f"input must be a 1-D or 2-D f32 tensor, got {ty}")
+        want = TensorType(i32, shape[:-1] or (1,))
+        if self.result.type != want:
+            raise VerifyException(f"result must be {want} (one i32 per row), got {self.result.type}")
 
 
 @irdl_op_definition

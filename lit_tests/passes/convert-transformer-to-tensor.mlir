@@ -399,19 +399,11 @@ func.func @logits_shared_norm(%h: tensor<?x32xf32>, %w: tensor<32xf32>) -> (tens
 
 // -----
 
-// tfm.row_argmax: each row's maximum, then the smallest column holding it (min over x == max ? j : V, in f32),
-// then fptosi (at most V - 1): two row reductions and an elementwise op, no kernel of its own.
+// tfm.row_argmax becomes linalg_ext.argmax of the rows: one i32 per row.
 // CHECK-LABEL: func.func @row_argmax
 // CHECK-SAME:  (%[[X:.*]]: tensor<?x16xf32>) -> tensor<?xi32>
-// CHECK:         %[[MX:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%[[X]] : tensor<?x16xf32>)
-// CHECK:           arith.maximumf
-// CHECK:         %[[AT:.*]] = linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]} ins(%[[X]], %[[MX]] : tensor<?x16xf32>, tensor<?xf32>)
-// CHECK:           linalg.index 1
-// CHECK:           arith.cmpf oeq
-// CHECK:           arith.minimumf
-// CHECK:         %[[T:.*]] = linalg.generic {{.*}} ins(%[[AT]] : tensor<?xf32>)
-// CHECK:           arith.fptosi
-// CHECK:         func.return %[[T]] : tensor<?xi32>
+// CHECK-NEXT:    %[[T:.*]] = linalg_ext.argmax %[[X]] : tensor<?x16xf32> -> tensor<?xi32>
+// CHECK-NEXT:    func.return %[[T]] : tensor<?xi32>
 func.func @row_argmax(%x: tensor<?x16xf32>) -> tensor<?xi32> {
   %t = tfm.row_argmax %x : tensor<?x16xf32> -> tensor<?xi32>
   func.return %t : tensor<?xi32>

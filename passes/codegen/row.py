@@ -5,8 +5,8 @@ workgroups (r) over rows
     each row reduction: strided partials (t, t + W, ...), tiled.reduce over
     the workgroup; then the row's outputs, strided (or by invocation 0 for
     per-row outputs)
-argmax: the same with (value, index) pairs (several chains per invocation: loads in flight), ties to
-the smallest index.
+argmax (of a vector, or of every row of a matrix): the same with (value, index) pairs (several chains per
+invocation: loads in flight), ties to the smallest index.
 """
 
 from __future__ import annotations
@@ -92,17 +92,20 @@ def _better(b: IRBuilder, v: SSAValue, i: SSAValue, best: SSAValue, best_i: SSAV
 
 
 def _lower_argmax(kernel: Kernel, mat: Materializer, op: ArgmaxOp, ops: Sequence[Operation]) -> list[SSAValue]:
-    """One workgroup: each invocation keeps ``ARGMAX_CHAINS`` strided (value, index) maxima (elements
-    ``t + j * W`` of each step of ``ARGMAX_CHAINS * W``), merges them, then one tiled.reduce argmax."""
+    """One workgroup per row (of a matrix; one for a vector): each invocation keeps ``ARGMAX_CHAINS`` strided
+    (value, index) maxima (elements ``t + j * W`` of each step of ``ARGMAX_CHAINS * W``), merges them, then one
+    tiled.reduce argmax."""
     b, g = kernel.b, kernel.grid_b
     threads = kernel.threads
     outs = outputs(kernel, ops)
     chains = ARGMAX_CHAINS
+    rows = len(static_shape(op.input)) == 2
 
-    def per_workgroup(wb: IRBuilder, _: Sequence[SSAValue]) -> None:
+    def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
         def per_invocation(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
             (tid,) = ivs
-            (length,) = mat.dims(ib, op.input)
+            row = [wivs[0]] if rows else []
+            length = mat.dims(ib, op.input)[-1]
             last = ib.subi(length, ib.index(1))
 
             def fold(fb: IRBuilder, i: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
@@ -110,7 +113,7 @@ def _lower_argmax(kernel: Kernel, mat: Materializer, op: ArgmaxOp, ops: Sequence
                 for j in range(chains):
                     best, best_i = carried[2 * j : 2 * j + 2]
                     k = fb.addi(i, fb.index(j * threads)) if j else i
-                    v = mat.element(fb, op.input, [fb.minui(k, last)])
+                    v = mat.element(fb, op.input, [*row, fb.minui(k, last)])
                     better = fb.andi(fb.cmpi("ult", k, length), fb.cmpf("ogt", v, best))  # a chain's indices only grow
                     out += [fb.select(better, v, best), fb.select(better, fb.index_cast(k, i32), best_i)]
                 return out
@@ -127,14 +130,16 @@ def _lower_argmax(kernel: Kernel, mat: Materializer, op: ArgmaxOp, ops: Sequence
             for value, buf in outs:
 
                 def put(sb: IRBuilder, v: SSAValue = value, o: SSAValue = buf) -> None:
-                    store(sb, mat.element(sb, v, [sb.index(0)]), o, [sb.index(0)])
+                    at = row or [sb.index(0)]
+                    store(sb, mat.element(sb, v, at), o, at)
 
                 ib.when(ib.cmpi("eq", tid, ib.index(0)), put)
 
         kernel.invocations(wb, [threads], per_invocation)
 
-    kernel.workgroups([b.index(1)], per_workgroup)
-    return [g.index(1), g.index(1), g.index(1)]
+    kernel.workgroups([kernel.grid_dim(b, "x"), b.index(1)], per_workgroup)
+    count = mat.dims(g, op.input, kernel.grid_args)[0] if rows else g.index(1)
+    return [count, g.index(1), g.index(1)]
 
 
 __all__ = ["lower_row"]

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from xdsl.context import Context
-from xdsl.dialects import arith, func, tensor
+from xdsl.dialects import func, tensor
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
     AffineMapAttr,
@@ -20,7 +20,6 @@ from xdsl.dialects.builtin import (
     FunctionType,
     ModuleOp,
     TensorType,
-    i32,
 )
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.dialects.linalg.attrs import IteratorTypeAttr
@@ -476,37 +475,12 @@ class ArgmaxLowering(_Lowering):
 
 
 class RowArgmaxLowering(_Lowering):
-    """``tfm.row_argmax``: per row, the maximum (a row reduction), then the smallest column index holding it
-    (a min reduction over ``x == max ? j : V``, indices exact in f32 below 2^24), converted to i32.
-
-    Two ordinary row reductions and an elementwise conversion, so the existing row and elementwise
-    schedules make its kernels. Ties go to the smallest index, as ``tfm.argmax``; a row without a
-    maximum (NaNs) gives ``V - 1`` rather than an id outside the vocabulary.
-    """
+    """``tfm.row_argmax`` becomes ``linalg_ext.argmax`` of the rows (one i32 per row, ties to the smallest index):
+    one kernel, a workgroup per row walking the vocabulary with several loads in flight, as decoding's argmax."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: tfm.RowArgmaxOp, rewriter: PatternRewriter, /) -> None:
-        b = self.builder(op)
-        x, ty = op.input, op.input.type
-        assert isinstance(ty, TensorType)
-        seq, vocab = ty.get_shape()
-        if vocab >= 2**24:
-            raise RustyError(f"tfm.row_argmax: {vocab} columns cannot be indexed exactly in f32 (at most 2^24)", op)
-        rows = _rows(b, x)
-        row_ty = TensorType(F32, [seq])
-        mx = Generic(b, 2, (1,)).build([(x, [0, 1])], row_ty, rows, lambda ib, a, acc: ib.maximumf(a[0], acc), init=float("-inf"))
-
-        def first(ib: IRBuilder, a: Sequence[SSAValue], acc: SSAValue | None) -> SSAValue:
-            col = ib.sitofp(ib.index_cast(ib.value(linalg.IndexOp(1)), i32))
-            return ib.minimumf(ib.select(ib.cmpf("oeq", a[0], a[1]), col, ib.f32(float(vocab))), acc)
-
-        at = Generic(b, 2, (1,)).build([(x, [0, 1]), (mx, [0])], row_ty, rows, first, init=float(vocab))
-        out_ty = op.result.type
-        assert isinstance(out_ty, TensorType)
-        ids = Generic(b, 1).build(
-            [(at, [0])], out_ty, rows, lambda ib, a, _: ib.value(arith.FPToSIOp(ib.minimumf(a[0], ib.f32(float(vocab - 1))), i32))
-        )
-        rewriter.replace(op, [], [ids])
+        rewriter.replace(op, ArgmaxOp(op.input))
 
 
 class SampleLowering(_Lowering):

@@ -64,16 +64,16 @@ func.func @attention_result(%q: tensor<?x16xf32>, %kc: memref<?x8xf32>, %vc: mem
 
 // -----
 
-func.func @argmax_rank(%l: tensor<2x16xf32>) {
-  // expected-error @+1 {{input must be a 1-D f32 tensor, got tensor<2x16xf32>}}
-  %t = linalg_ext.argmax %l : tensor<2x16xf32> -> tensor<1xi32>
+func.func @argmax_rank(%l: tensor<2x2x16xf32>) {
+  // expected-error @+1 {{input must be a 1-D or 2-D f32 tensor, got tensor<2x2x16xf32>}}
+  %t = linalg_ext.argmax %l : tensor<2x2x16xf32> -> tensor<1xi32>
   func.return
 }
 
 // -----
 
 func.func @argmax_f16(%l: tensor<16xf16>) {
-  // expected-error @+1 {{input must be a 1-D f32 tensor, got tensor<16xf16>}}
+  // expected-error @+1 {{input must be a 1-D or 2-D f32 tensor, got tensor<16xf16>}}
   %t = linalg_ext.argmax %l : tensor<16xf16> -> tensor<1xi32>
   func.return
 }
@@ -81,8 +81,16 @@ func.func @argmax_f16(%l: tensor<16xf16>) {
 // -----
 
 func.func @argmax_result(%l: tensor<16xf32>) {
-  // expected-error @+1 {{result must be tensor<1xi32>}}
+  // expected-error @+1 {{result must be tensor<1xi32> (one i32 per row), got tensor<1xi64>}}
   %t = linalg_ext.argmax %l : tensor<16xf32> -> tensor<1xi64>
+  func.return
+}
+
+// -----
+
+func.func @argmax_rows(%l: tensor<?x16xf32>) {
+  // expected-error @+1 {{result must be tensor<?xi32> (one i32 per row), got tensor<1xi32>}}
+  %t = linalg_ext.argmax %l : tensor<?x16xf32> -> tensor<1xi32>
   func.return
 }
 

@@ -44,6 +44,13 @@ func.func @argmax(%l: tensor<16xf32>) -> tensor<1xi32> {
   func.return %t : tensor<1xi32>
 }
 
+// CHECK-LABEL: func.func @row_argmax
+// CHECK-NEXT:    %{{.*}} = linalg_ext.argmax %{{.*}} : tensor<?x16xf32> -> tensor<?xi32>
+func.func @row_argmax(%l: tensor<?x16xf32>) -> tensor<?xi32> {
+  %t = linalg_ext.argmax %l : tensor<?x16xf32> -> tensor<?xi32>
+  func.return %t : tensor<?xi32>
+}
+
 // -----
 
 // A token drawn under packed sampling options (rusty_ir.sampling.pack: 521 words), as a one-element i32 tensor.
