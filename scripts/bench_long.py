@@ -10,25 +10,37 @@ On synthetic random-weight models (``rusty_ir.synthetic``; no checkpoint needed)
     leave each of ``--offload-fractions`` of the cache on the host (0: everything on the device).
 (c) ``--prefill-shape``: prefill tokens/s and the peak device memory (``memory_figures``) for prompts of each
     ``--prefill-lengths`` (in steps of ``--max-prefill``).
+(d) ``--replay FILE`` (default none: skipped): decode tokens/s of ``--replay-shape`` plain and with prompt lookup (K in
+    ``--replay-k``) on real text recorded by ``--record-text`` (``Replay``: every step is the shape's real work, the
+    tokens are the recording's, so the drafter hits and misses as it did with the real model), per prompt and in
+    all: the measured speed-up on input-heavy tasks. ``scripts/data/acceptance_text.json`` is SmolLM2-135M-Instruct's.
 
 Each case is skipped (and says so) once ``--time-limit`` seconds have passed. JSON per section in ``--out``, a
 markdown table on stdout. ``--acceptance`` instead measures prompt lookup's acceptance rate with a real checkpoint
-(``--model``, default the bundled SmolLM2) on input-heavy prompts (summary, typo fixes, a code edit, extraction).
+(``--model``, default the bundled SmolLM2) on input-heavy prompts (summary, typo fixes, a code edit, extraction);
+``--record-text FILE`` records that checkpoint's greedy answers to them (token ids, JSON) for (d).
 
     python scripts/bench_long.py --out bench-out                                   # the GPU run (defaults)
     python scripts/bench_long.py --out /tmp/b --shapes smollm2-135m --offload-shape smollm2-135m \\
         --prefill-shape smollm2-135m --contexts 128,256 --prefill-lengths 256 --decode-tokens 8   # a quick check
     python scripts/bench_long.py --acceptance --backend reference --out /tmp/acc   # prompt lookup on real text
+    python scripts/bench_long.py --record-text scripts/data/acceptance_text.json --out /tmp/rec   # record it (CPU)
+    python scripts/bench_long.py --out bench-out --replay scripts/data/acceptance_text.json        # the GPU run with (d)
+    python scripts/bench_long.py --out /tmp/r --shapes none --offload-shape none --prefill-shape none \\
+        --replay scripts/data/acceptance_text.json --replay-shape smollm2-135m --replay-k 4 --repeats 1   # (d) quickly
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -74,6 +86,73 @@ class Contrary(Oracle):
 
     def propose(self, seq: list[int], k: int) -> list[int]:
         return [(t + 1) % self.vocab for t in super().propose(seq, k)]
+
+
+class Replay:
+    """A runtime (``ModelRuntime``) whose steps return a recorded text's tokens: speculative decoding's real step
+    costs of a shape, with the drafter's hits and misses of real text.
+
+    ``text`` is a recording's ``prompt_ids + generated_ids`` (``--record-text``: a real checkpoint's greedy answer).
+    Every call runs the runtime's own step, so the device does the work of the shape (a synthetic model: its weights
+    are random and the tokens it computes are discarded), and returns what the recording has next: ``prefill(tokens,
+    pos)`` the token at ``pos + len(tokens)``, ``decode(token, pos)`` the one at ``pos + 1``, ``decode_stream(token,
+    pos, count)`` those at ``pos + 1 ..`` (the runtime's stream read lazily, a step in flight as before), ``verify(tokens,
+    pos)`` the ``len(tokens)`` tokens from ``pos + 1``. So a greedy ``Session`` generates the recorded text, and
+    ``PromptLookup``, the adaptive draft length and the back-off draft, accept, reject and back off exactly as they
+    did with the real model, while each step costs what it costs the shape (it runs the same tokens and positions;
+    only a decode stream's later steps take the random model's own argmax on the device, the same work). Everything
+    else (``truncate``, ``reset``, ``context_length``, ``max_verify``, ``can_verify``, ``max_prefill``, ``name``, ...)
+    is the runtime's. Greedy only: a sampling step would return the random model's draw.
+    """
+
+    def __init__(self, runtime: Any, text: Sequence[int]) -> None:
+        self.runtime = runtime
+        self.text = [int(t) for t in text]
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "runtime":  # not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
+        return getattr(self.runtime, name)
+
+    def _after(self, pos: int, tokens: Sequence[int]) -> int:
+        """Where the recording goes on after ``tokens`` run at ``pos ..``; ValueError unless they are its tokens there."""
+        end = pos + len(tokens)
+        if self.text[pos:end] != [int(t) for t in tokens]:
+            raise ValueError(f"replay: the {len(tokens)} token(s) run at {pos} are not the recorded text's")
+        return end
+
+    def _token(self, at: int) -> int:
+        if at >= len(self.text):
+            raise ValueError(f"replay: position {at} is past the recording's {len(self.text)} tokens")
+        return self.text[at]
+
+    def prefill(self, tokens: np.ndarray, pos: int) -> int:
+        self.runtime.prefill(tokens, pos)
+        return self._token(self._after(pos, np.asarray(tokens).reshape(-1).tolist()))
+
+    def decode(self, token: int, pos: int) -> int:
+        self.runtime.decode(token, pos)
+        return self._token(self._after(pos, [token]))
+
+    def decode_stream(self, token: int, pos: int, count: int, sampling: Callable[[], np.ndarray] | None = None) -> Iterator[int]:
+        if sampling is not None:
+            raise ValueError("replay is greedy only")
+        at = self._after(pos, [token])
+        steps = self.runtime.decode_stream(token, pos, count)
+        try:
+            for i, _ in enumerate(steps):
+                yield self._token(at + i)
+        finally:
+            steps.close()
+
+    def verify(self, tokens: np.ndarray, pos: int) -> np.ndarray:
+        """The recorded tokens after each of ``tokens`` (drafts past the first may be wrong); rows past the recording's
+        end -1 (a generation that ends there, at its EOS or length, never reads them: the round ends before)."""
+        self.runtime.verify(tokens, pos)
+        ids = np.asarray(tokens).reshape(-1)
+        at = self._after(pos, [int(ids[0])])
+        rows = self.text[at : at + ids.size]
+        return np.asarray(rows + [-1] * (ids.size - len(rows)), np.int32)
 
 
 class Bench:
@@ -264,6 +343,94 @@ def acceptance(a: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def record_text(a: argparse.Namespace) -> dict[str, Any]:
+    """``--record-text``: a real checkpoint's greedy chat answer to each of ACCEPTANCE_PROMPTS (up to
+    ``--acceptance-tokens``, ending at EOS as chat does), as token ids for ``--replay``."""
+    import rusty_ir
+
+    model = rusty_ir.load(a.model, backend=a.backend, context_length=1024)
+    prompts = {}
+    for name, prompt in ACCEPTANCE_PROMPTS.items():
+        model.reset()
+        r = model.chat(prompt, max_tokens=a.acceptance_tokens)
+        prompts[name] = {"prompt_ids": r.prompt_ids, "generated_ids": r.generated_ids, "text": r.text}
+        log(f"record {name}: {len(r.prompt_ids)} prompt tokens, {len(r.generated_ids)} generated ({r.finish_reason})")
+    source = a.model if a.model is not None else Path(str(model.model.source)).name
+    eos = [int(t) for t in model.tokenizer.eos_token_ids]
+    return {"model": str(source), "backend": a.backend, "max_tokens": a.acceptance_tokens, "eos_token_ids": eos, "prompts": prompts}
+
+
+def replay(b: Bench) -> list[dict[str, Any]]:
+    """(d): plain and speculative (prompt lookup, K in ``--replay-k``) decode of ``--replay-shape`` on the recorded
+    real text of ``--replay`` (``Replay``); median decode seconds of ``min(--repeats, 3)`` alternating runs. Drafted
+    and accepted are ``--acceptance``'s with that checkpoint (its reference backend); ``plain_steps`` may be more: a
+    back-off's plain steps run as one decode stream here, counted whole though the stream closes at EOS."""
+    a = b.args
+    recorded = json.loads(Path(a.replay).read_text())
+    recording, max_tokens = recorded["prompts"], recorded["max_tokens"]
+    model, _ = b.compiled(a.replay_shape)
+    texts = {name: [*r["prompt_ids"], *r["generated_ids"]] for name, r in recording.items()}
+    if max(max(t) for t in texts.values()) >= model.config.vocab:
+        raise SystemExit(f"{a.replay}: token ids past {a.replay_shape}'s vocabulary of {model.config.vocab}")
+    rt = b.runtime(a.replay_shape, max(len(r["prompt_ids"]) for r in recording.values()) + max_tokens + 40)
+    # generation ends as the recorded chat did: at the recorded model's EOS (kept in the text) or at max_tokens
+    tok: Any = SimpleNamespace(eos_token_ids=recorded["eos_token_ids"], stream=model.tokenizer.stream)
+    repeats = max(1, min(a.repeats, 3))
+
+    def run(name: str, k: int | None) -> Any:
+        """One greedy generation of prompt ``name``'s recorded answer: plain (k None) or prompt lookup with K = k."""
+        r = recording[name]
+        rt.reset()
+        spec = None if k is None else Speculator(SpeculativeOptions("lookup", k))
+        got = Session(Replay(rt, texts[name]), tok).generate(r["prompt_ids"], max_tokens, speculative=spec)
+        if got.generated_ids != r["generated_ids"]:
+            log(f"(d) {name} k={k}: the generated tokens are not the recorded ones")
+        return got
+
+    first = next(iter(recording))
+    for k in [None, *a.replay_k]:  # warm-up: first use of each step size
+        run(first, k)
+    rows: list[dict[str, Any]] = []
+    totals = {k: [0, 0.0, 0.0] for k in a.replay_k}  # decode tokens, plain seconds, speculative seconds
+    for name, r in recording.items():
+        if not b.time_left():
+            rows += [{"prompt": name, "k": k, "skipped": "time limit"} for k in a.replay_k]
+            continue
+        times: dict[int | None, list[float]] = {k: [] for k in [None, *a.replay_k]}
+        stats: dict[int, Any] = {}
+        for _ in range(repeats):  # alternating, so that a drift of the device's clock affects both alike
+            for k in [None, *a.replay_k]:
+                got = run(name, k)
+                times[k].append(got.timings.decode_s)
+                if k is not None:
+                    stats[k] = got.speculative
+        n = len(r["generated_ids"])
+        plain = statistics.median(times[None])
+        for k in a.replay_k:
+            spec = statistics.median(times[k])
+            s = stats[k]
+            rows.append({"prompt": name, "k": k, "prompt_tokens": len(r["prompt_ids"]), "tokens": n, "plain_decode_s": plain,
+                         "spec_decode_s": spec, "plain_decode_tok_s": (n - 1) / plain, "spec_decode_tok_s": (n - 1) / spec,
+                         "speedup": plain / spec, "drafted": s["drafted"], "accepted": s["accepted"],
+                         "acceptance_rate": s["acceptance_rate"], "verify_steps": s["verify_steps"], "plain_steps": s["plain_steps"],
+                         "tokens_per_model_step": (n - 1) / max(1, s["verify_steps"] + s["plain_steps"])})  # fmt: skip
+            totals[k][0] += n - 1
+            totals[k][1] += plain
+            totals[k][2] += spec
+            log(f"(d) {json.dumps(rows[-1])}")
+    for k, (tokens, plain, spec) in totals.items():
+        if tokens:
+            mine = [r for r in rows if r["k"] == k and "skipped" not in r]
+            drafted, accepted = sum(r["drafted"] for r in mine), sum(r["accepted"] for r in mine)
+            steps = sum(r["verify_steps"] + r["plain_steps"] for r in mine)
+            rows.append({"prompt": "all", "k": k, "tokens": sum(r["tokens"] for r in mine), "plain_decode_s": plain, "spec_decode_s": spec,
+                         "plain_decode_tok_s": tokens / plain, "spec_decode_tok_s": tokens / spec, "speedup": plain / spec,
+                         "drafted": drafted, "accepted": accepted, "acceptance_rate": round(accepted / drafted, 4) if drafted else None,
+                         "verify_steps": sum(r["verify_steps"] for r in mine), "plain_steps": sum(r["plain_steps"] for r in mine),
+                         "tokens_per_model_step": tokens / max(1, steps)})  # fmt: skip
+    return [{"shape": a.replay_shape, **r} for r in rows]
+
+
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     def cell(v: Any) -> str:
         if isinstance(v, float):
@@ -298,10 +465,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kv-cache", default="f32", help="KV cache element type: f32 (default), f16, q8_0")
     p.add_argument("--time-limit", type=float, default=480, help="skip cases once this many seconds have passed (default 480)")
     p.add_argument("--acceptance", action="store_true", help="only measure prompt lookup's acceptance on real text (--model)")
-    p.add_argument("--model", default=None, help="--acceptance: the checkpoint (default: the bundled SmolLM2)")
-    p.add_argument("--backend", default="reference", help="--acceptance: reference (default) or wgpu")
+    p.add_argument("--model", default=None, help="--acceptance, --record-text: the checkpoint (default: the bundled SmolLM2)")
+    p.add_argument("--backend", default="reference", help="--acceptance, --record-text: reference (default) or wgpu")
     p.add_argument("--acceptance-k", type=ints, default=[4, 8], help="--acceptance: draft tokens per round (default 4,8)")
-    p.add_argument("--acceptance-tokens", type=int, default=96, help="--acceptance: tokens generated per prompt (default 96)")
+    p.add_argument("--acceptance-tokens", type=int, default=96, help="--acceptance, --record-text: new tokens per prompt (default 96)")
+    p.add_argument("--record-text", default=None, metavar="FILE", help="only record --model's greedy answers to the prompts for --replay")
+    p.add_argument("--replay", default=None, metavar="FILE", help="(d) a --record-text recording (default none: (d) skipped)")
+    p.add_argument("--replay-shape", default="llama3-8b", help="(d) shape that replays the recording (default llama3-8b)")
+    p.add_argument("--replay-k", type=ints, default=[4, 8], help="(d) prompt lookup's draft tokens per round (default 4,8)")
     a = p.parse_args(argv)
     a.shapes = [s for s in a.shapes.split(",") if s and s != "none"]
     a.offload_fractions = [float(x) for x in a.offload_fractions.split(",") if x]
@@ -311,6 +482,13 @@ def main(argv: list[str] | None = None) -> int:
         rows = acceptance(a)
         (out / "acceptance.json").write_text(json.dumps(rows, indent=1))
         print(table(rows, ["prompt", "k", "prompt_tokens", "generated", "drafted", "accepted", "acceptance_rate", "tokens_per_model_step"]))
+        return 0
+    if a.record_text:
+        recording = record_text(a)
+        ids_on_one_line = re.sub(r"\[[\d,\s]*\]", lambda m: json.dumps(json.loads(m.group())), json.dumps(recording, indent=1))
+        Path(a.record_text).write_text(ids_on_one_line + "\n")
+        print(table([{"prompt": name, "prompt_tokens": len(r["prompt_ids"]), "generated": len(r["generated_ids"])}
+                     for name, r in recording["prompts"].items()], ["prompt", "prompt_tokens", "generated"]))  # fmt: skip
         return 0
     b = Bench(a)
     sections: dict[str, list[dict[str, Any]]] = {}
@@ -323,6 +501,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.prefill_shape != "none":
         sections["prefill"] = prefill(b)
         (out / "prefill.json").write_text(json.dumps(sections["prefill"], indent=1))
+    if a.replay:
+        sections["replay"] = replay(b)
+        (out / "replay.json").write_text(json.dumps(sections["replay"], indent=1))
     info = {"adapter": b.device.info, "seconds": time.perf_counter() - b.start, "args": {k: v for k, v in vars(a).items()}}
     (out / "run.json").write_text(json.dumps(info, indent=1, default=str))
     if "verification" in sections:
@@ -338,11 +519,15 @@ def main(argv: list[str] | None = None) -> int:
         print("\n## (c) long prefill\n")
         print(table(sections["prefill"], ["shape", "prompt_tokens", "max_prefill", "prefill_tok_s", "peak_device_bytes", "kv_device_bytes",
                                           "activation_bytes", "error", "skipped"]))  # fmt: skip
+    if "replay" in sections:
+        print("\n## (d) prompt lookup on recorded real text\n")
+        print(table(sections["replay"], ["shape", "prompt", "k", "tokens", "plain_decode_tok_s", "spec_decode_tok_s", "speedup", "drafted",
+                                         "accepted", "verify_steps", "plain_steps", "skipped"]))  # fmt: skip
     print(f"\n{info['seconds']:.0f} s on {b.device.info.get('device')}")
     return 0
 
 
-__all__ = ["Contrary", "Oracle", "main"]
+__all__ = ["Contrary", "Oracle", "Replay", "main"]
 
 if __name__ == "__main__":
     sys.exit(main())
