@@ -27,7 +27,9 @@ verification step of T tokens costs about one read of the weights.
 A factored prologue (RMSNorm: ``x * rsqrt(mean(x^2) + eps) * g``) costs one
 extra multiply-add per activation value and nothing else: ``sum x^2`` is
 summed where the activation is read anyway, and the row scale multiplies the
-reduced dot products.
+reduced dot products. With ``math = dp4a`` the int8 blocks quantize ``x * g``
+(the same codes) and carry each block's partial ``sum x^2``, which the walk
+adds up: no kernel reads a whole activation row before it quantizes.
 """
 
 from __future__ import annotations
@@ -160,7 +162,9 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
     linear = b.addi(b.muli(grp, b.index(split)), lane)
     walk = _Walk(c, lane, n_in, t_in, split, unroll, block, blocks)
     if c.kernel.config.math == "dp4a":
-        # the activations as int8 blocks (the prologue's row scale inside them): nothing is scaled after the sum
+        # the activations as int8 blocks: the prologue's row scale inside them, or (``_carries_sums``) applied after the
+        # sum, from the blocks' partial sums of the prologue reductions
+        carried = _carries_sums(c)
         if prequantized is not None:  # each token's row of the buffer the quantizing kernel wrote
             starts = [b.muli(t, b.index(blocks * activation_unit(block))) for t in t_in]
 
@@ -168,26 +172,38 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
                 at = lb.addi(starts[ti], start)
                 return load(lb, prequantized, [lb.addi(at, lb.index(i)) if i else at])
         else:
-            prologue = _prologue(c, b, t_in, linear) if c.prologue else [[] for _ in ts]
+            prologue = _prologue(c, b, t_in, linear) if c.prologue and not carried else [[] for _ in ts]
             xq = _quantized_activations(c, b, linear, t0, t_in, batch, prologue, block, blocks)
 
             def fetch(lb: IRBuilder, ti: int, start: SSAValue, i: int) -> SSAValue:
                 return load(lb, xq, [lb.index(ti), lb.addi(start, lb.index(i)) if i else start])
 
-        totals = c.kernel.reduce(b, "add", walk.integer(b, fetch), split)
-        scales: list[SSAValue | None] = [None] * len(ts)
+        totals = c.kernel.reduce(b, "add", walk.integer(b, fetch, carried), split)
+        totals, scales = _row_scales(c, b, t_in, rows, totals, carried)
     elif c.factored:  # the prologue's partial sums ride along the walk: one reduction for both
-        per_token = len(t_in) * rows * c.n_out
-        totals = c.kernel.reduce(b, "add", walk.floats(b, []), split)
-        sums = totals[per_token:]
-        p = len(c.prologue)
-        scales = [c.row_scale(b, t, sums[ti * p : (ti + 1) * p]) for ti, t in enumerate(t_in)]
-        totals = totals[:per_token]
+        totals, scales = _row_scales(c, b, t_in, rows, c.kernel.reduce(b, "add", walk.floats(b, []), split), True)
     else:
         prologue = _prologue(c, b, t_in, linear) if c.prologue else [[] for _ in ts]
         totals = c.kernel.reduce(b, "add", walk.floats(b, prologue), split)
         scales = [None] * len(ts)
     _epilogue(c, b, lane, ns, n_in, ts, t_in, batch, totals, scales, rows_per_wg)
+
+
+def _row_scales(c: Contraction, b: IRBuilder, t_in: Sequence[SSAValue], rows: int, totals: Sequence[SSAValue],
+                factored: bool) -> tuple[list[SSAValue], list[SSAValue | None]]:  # fmt: skip
+    """The reduced walk split into its dot products and, ``factored``, each token's row scale from the prologue
+    sums after them."""
+    if not factored:
+        return list(totals), [None] * len(t_in)
+    per_token, p = len(t_in) * rows * c.n_out, len(c.prologue)
+    sums = totals[per_token:]
+    return list(totals[:per_token]), [c.row_scale(b, t, sums[ti * p : (ti + 1) * p]) for ti, t in enumerate(t_in)]
+
+
+def _prologue_inits(c: Contraction, b: IRBuilder, lane: SSAValue, t_in: Sequence[SSAValue]) -> list[SSAValue]:
+    """Each token's prologue accumulators for a walk split over lanes: the reductions' initial values in lane 0, 0
+    elsewhere (the tree adds them)."""
+    return [b.select(b.cmpi("eq", lane, b.index(0)), c.reduction_init(b, red, t), b.f32(0.0)) for t in t_in for red in c.prologue]
 
 
 class _Walk:
@@ -226,8 +242,7 @@ class _Walk:
         factored = c.factored
         base = len(inits)
         if factored:
-            for t in t_in:
-                inits += [b.select(b.cmpi("eq", self.lane, b.index(0)), c.reduction_init(b, red, t), b.f32(0.0)) for red in c.prologue]
+            inits += _prologue_inits(c, b, self.lane, t_in)
         needs_sum = any(r is not None and r.scheme.name in OFFSET_SCHEMES for r in c.refs)
         dot_blocks = c.mac and all(ref is not None for ref in c.refs)
 
@@ -269,13 +284,21 @@ class _Walk:
 
         return self.run(b, inits, body)
 
-    def integer(self, b: IRBuilder, fetch: Callable[[IRBuilder, int, SSAValue, int], SSAValue]) -> list[SSAValue]:
+    def integer(self, b: IRBuilder, fetch: Callable[[IRBuilder, int, SSAValue, int], SSAValue], carried: bool) -> list[SSAValue]:
         """The dp4a walk: each block's int8 activation words, scale and sum (``fetch(builder, token, block's first
         word, word)``, from workgroup memory or the prequantized buffer; once, for every row); per weight row, for
         one token ``rquant.dot_block``; for several, ``rquant.load_codes`` once (the block read and unpacked once
-        for all of them) and a sum of ``rgpu.dot4_i8`` per token; ``acc += d * scale * dot (+ d * offset * asum)``."""
+        for all of them) and a sum of ``rgpu.dot4_i8`` per token; ``acc += d * scale * dot (+ d * offset * asum)``.
+        ``carried`` (``_carries_sums``): each token's prologue sums follow, summed from the blocks' partial sums."""
         c, t_in, n_in = self.c, self.t_in, self.n_in
         words, unit = self.block // 4, activation_unit(self.block)
+        base, p = len(t_in) * len(n_in) * c.n_out, len(c.prologue) if carried else 0
+
+        def add_sums(lb: IRBuilder, acc: list[SSAValue], ti: int, start: SSAValue, ok: SSAValue | None) -> None:
+            for pi in range(p):
+                part = lb.value(arith.BitcastOp(fetch(lb, ti, start, words + 2 + pi), F32))
+                slot = base + ti * p + pi
+                acc[slot] = lb.addf(acc[slot], lb.select(ok, part, lb.f32(0.0)) if ok is not None else part)
 
         def activations(lb: IRBuilder, ti: int, start: SSAValue, ok: SSAValue | None) -> tuple[list[SSAValue], SSAValue, SSAValue]:
             loaded = [fetch(lb, ti, start, i) for i in range(words + 2)]
@@ -291,6 +314,8 @@ class _Walk:
         def body(lb: IRBuilder, acc: list[SSAValue], bb: SSAValue, ok: SSAValue | None) -> None:
             start = lb.muli(bb, lb.index(unit))
             pairs = [(r, n, w, ref) for r, n in enumerate(n_in) for w, ref in enumerate(c.refs) if ref is not None]
+            for ti in range(len(t_in)):
+                add_sums(lb, acc, ti, start, ok)
             if len(t_in) == 1:
                 acts, d, asum = activations(lb, 0, start, ok)
                 for r, n, w, ref in pairs:
@@ -305,7 +330,7 @@ class _Walk:
                     slot = self.slot(ti, 0, 0) + rel
                     acc[slot] = add(lb, acc[slot], d, scale, offset, _dot4(lb, words_, acts), asum)
 
-        return self.run(b, [b.f32(0.0)] * (len(t_in) * len(n_in) * c.n_out), body)
+        return self.run(b, [b.f32(0.0)] * base + (_prologue_inits(c, b, self.lane, t_in) if p else []), body)
 
 
 def _dot4(b: IRBuilder, codes: Sequence[SSAValue], acts: Sequence[SSAValue]) -> SSAValue:
@@ -324,13 +349,23 @@ def activation_unit(block: int) -> int:
     return -(-(block // 4 + 2) // 4) * 4
 
 
+def _carries_sums(c: Contraction) -> bool:
+    """Whether a dp4a contraction's int8 activation blocks carry the partial sums of its prologue reductions (a
+    factored prologue, e.g. RMSNorm's ``sum x^2``, of add reductions, with room for them after the block's words,
+    scale and sum): the row scale then multiplies the reduced dot products, as in the float walk."""
+    spare = activation_unit(c.block) - c.block // 4 - 2
+    return bool(c.prologue) and c.factored and len(c.prologue) <= spare and all(reduction_kind(r) == "add" for r in c.prologue)
+
+
 def _quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: SSAValue, t_in: Sequence[SSAValue], batch: SSAValue,
                            prologue: Sequence[Sequence[SSAValue]], block: int, blocks: int,
                            out: tuple[SSAValue, SSAValue, int] | None = None) -> SSAValue:  # fmt: skip
     """A workgroup-memory array ``[tokens, blocks * activation_unit(block)]`` of the workgroup's tokens' activations
     as int8 blocks: per block its words of ``round(x / d)`` (4 signed bytes each, in K order), ``d = max |x| / 127``
     (as i32 bits) and the sum of the int8 values; ``x`` is the full activation (fused producers and prologue row
-    scale applied). All invocations quantize together: ``block / 4`` neighbouring invocations share a block, each
+    scale applied) or, where the blocks ``_carries_sums``, its core (no row scale: the int8 codes are the same, ``d``
+    is smaller by the row scale) followed by the block's partial sum of each prologue reduction (f32 bits), so that
+    no kernel reads a whole row before it quantizes. All invocations quantize together: ``block / 4`` neighbouring invocations share a block, each
     reading 4 values and packing one word, their maximum and sum met by ``tiled.reduce`` (one block per invocation,
     its 32 values one after another, made the whole workgroup wait on the slowest chain).
 
@@ -340,6 +375,7 @@ def _quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: S
         raise RustyError(f"math = dp4a needs a multiply-add contraction of weights stored in {', '.join(DOT_SCHEMES)}", c.root)
     kernel = c.kernel
     tokens, unit, lanes, threads = len(t_in), activation_unit(block), block // 4, kernel.threads
+    sums = _carries_sums(c)
     if threads % lanes:
         raise RustyError(f"math = dp4a: a workgroup of {threads} invocations cannot split blocks of {block} values among {lanes}", c.root)
     if out is None:
@@ -370,24 +406,38 @@ def _quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: S
                 blk = b.minui(blk, b.index(blocks - 1))
         tl = b.divui(item, b.index(span * lanes)) if tokens > 1 else b.index(0)
         t = t_in[0] if tokens == 1 else b.minui(b.addi(t0, tl), b.subi(batch, b.index(1)))
-        values = prologue[0]
-        for ti in range(1, tokens):  # this item's token's prologue values
-            values = [b.select(b.cmpi("eq", tl, b.index(ti)), mine, other) for mine, other in zip(prologue[ti], values)]
         k0 = b.addi(b.muli(blk, b.index(block)), b.muli(lane, b.index(4)))
-        xs = [c.full_lhs_value(b, t, b.addi(k0, b.index(j)) if j else k0, values) for j in range(4)]
+        ks = [b.addi(k0, b.index(j)) if j else k0 for j in range(4)]
+        partials: list[SSAValue] = []
+        if sums:
+            xs = [c.lhs_value(b, t, k, []) for k in ks]
+            for red in c.prologue:
+                part = b.f32(0.0)
+                for k in ks:
+                    part = c.reduction_element(b, red, t, k, part)
+                partials.append(part)
+        else:
+            values = prologue[0]
+            for ti in range(1, tokens):  # this item's token's prologue values
+                values = [b.select(b.cmpi("eq", tl, b.index(ti)), mine, other) for mine, other in zip(prologue[ti], values)]
+            xs = [c.full_lhs_value(b, t, k, values) for k in ks]
         (amax,) = kernel.reduce(b, "max", [abs_max(b, xs)], lanes)
         ints = int8_codes(b, xs, amax)
         word = pack_bytes(b, ints)
-        (total,) = kernel.reduce(b, "add", [b.sitofp(b.addi(b.addi(ints[0], ints[1]), b.addi(ints[2], ints[3])))], lanes)
+        (total, *partials) = kernel.reduce(
+            b, "add", [b.sitofp(b.addi(b.addi(ints[0], ints[1]), b.addi(ints[2], ints[3]))), *partials], lanes
+        )
         base = b.muli(blk, b.index(unit))
 
         def write(wb: IRBuilder, tl: SSAValue = tl, base: SSAValue = base, word: SSAValue = word, amax: SSAValue = amax,
-                  total: SSAValue = total) -> list[SSAValue]:  # fmt: skip
+                  total: SSAValue = total, partials: list[SSAValue] = partials) -> list[SSAValue]:  # fmt: skip
             put(wb, word, tl, wb.addi(base, lane))
 
             def stats(sb: IRBuilder) -> list[SSAValue]:
                 put(sb, sb.value(arith.BitcastOp(sb.mulf(amax, sb.f32(1.0 / 127.0)), i32)), tl, sb.addi(base, sb.index(lanes)))
                 put(sb, sb.value(arith.FPToSIOp(total, i32)), tl, sb.addi(base, sb.index(lanes + 1)))
+                for pi, part in enumerate(partials):
+                    put(sb, sb.value(arith.BitcastOp(part, i32)), tl, sb.addi(base, sb.index(lanes + 2 + pi)))
                 return []
 
             wb.if_then(wb.cmpi("eq", lane, wb.index(0)), stats)
@@ -435,8 +485,9 @@ def _same_value(a: SSAValue, b: SSAValue) -> bool:
 def lower_gemv_quantize(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
     """The first kernel of a prequantized gemv (``prequantize = 1``): a workgroup per (token, run of
     ``threads / (block / 4)`` blocks) writes them as int8 blocks (``_quantized_activations``: fused producers
-    applied; the prologue's row scale, which needs the whole row, reduced by each workgroup) into the token's row
-    of the host buffer ``kernel.extra_args[0]`` (``prequantized_scratch``); returns the grid."""
+    applied; a prologue's partial sums carried in the blocks, or, where they cannot be, its row scale, which needs
+    the whole row, reduced by each workgroup) into the token's row of the host buffer ``kernel.extra_args[0]``
+    (``prequantized_scratch``); returns the grid."""
     segments = analyse_all(kernel, mat, ops)
     _shared_lhs(segments)
     c = segments[0]
@@ -456,7 +507,7 @@ def lower_gemv_quantize(kernel: Kernel, mat: Materializer, ops: Sequence[Operati
 
         def per_invocation(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
             (linear,) = ivs
-            prologue = _prologue(c, ib, [t], linear) if c.prologue else [[]]
+            prologue = _prologue(c, ib, [t], linear) if c.prologue and not _carries_sums(c) else [[]]
             _quantized_activations(c, ib, linear, t, [t], batch, prologue, block, blocks, (out, ib.muli(r, ib.index(run)), run))
 
         kernel.invocations(wb, [kernel.threads], per_invocation)
