@@ -26,7 +26,8 @@ Drafters:
 
 A round with no draft (lookup found no match) is a plain decode step.
 
-Draft length (``adaptive``, the default): K is the most a round drafts. A round whose drafts were all accepted
+Draft length (``adaptive``, the default): K is the most a round drafts (and at most the backend's ``fast_verify``
+less one: the wgpu runtime's steps of more tokens leave the few-token kernels for the prefill's tiles). A round whose drafts were all accepted
 drafts one more next time (up to K), a partly accepted one drafts one more than it kept, and a wholly rejected one
 half as many; when a round's single drafted token is rejected, the next ``backoff`` rounds are plain decode steps
 (1, 2, 4, ... up to ``MAX_BACKOFF``; reset by any accepted draft), run as one decode stream (a step in flight, as
@@ -241,8 +242,10 @@ class Speculator:
         assert drafter is not None
         seq = [*prompt, token]  # seq[-1] is the next token to run, at position len(seq) - 1
         made = 0
-        limit = min(getattr(backend, "max_verify", MAX_DRAFT_TOKENS + 1), MAX_DRAFT_TOKENS + 1) - 1
-        length = DraftLength(self.options.draft_tokens, self.options.adaptive)
+        # the most a round drafts: K, and the backend's largest cheap verify step (``fast_verify``) less one
+        limit = min(getattr(backend, "fast_verify", getattr(backend, "max_verify", MAX_DRAFT_TOKENS + 1)), MAX_DRAFT_TOKENS + 1) - 1
+        stats.draft_tokens = most = min(self.options.draft_tokens, limit)
+        length = DraftLength(most, self.options.adaptive)
         while made < count:
             pos = len(seq) - 1
             k = min(length.next(), count - made - 1, limit, backend.context_length - pos - 1)

@@ -171,6 +171,32 @@ def test_wgpu_verify_steps_and_truncation(models: tuple, tiny_pair: tuple[Path, 
         assert kv["blocks_used"] == -(-(len(PROMPT) + 13) // kv["block_size"]), kv  # rejected rows' blocks given back
 
 
+def test_wgpu_drafts_stay_within_the_few_token_steps(models: tuple) -> None:
+    """The wgpu runtime's verify steps of more than ``fast_verify`` tokens (the schedule's ``few_token_steps``) would
+    take the prefill's tiles: a round drafts at most ``fast_verify - 1`` tokens whatever K asks, and the stats say
+    so. A drafter that always agrees (the plain greedy continuation) drafts as many as it may."""
+    target = models[0]
+    runtime = tiny_runtime(64, target)
+    assert runtime.fast_verify == 8 < runtime.max_verify
+    plain = Session(runtime, target.tokenizer).generate(PROMPT, 30, stop_at_eos=False).generated_ids
+    text = [*PROMPT, *plain]
+
+    class Oracle:
+        def propose(self, seq: list[int], k: int) -> list[int]:
+            return text[len(seq) : len(seq) + k]
+
+    steps: list[int] = []
+    verify = runtime.verify
+    runtime.verify = lambda tokens, pos: steps.append(len(tokens)) or verify(tokens, pos)
+    spec = Speculator(SpeculativeOptions("draft", 12), draft_backend=object())
+    spec.draft = Oracle()  # type: ignore[assignment]
+    runtime.reset()
+    got = Session(runtime, target.tokenizer).generate(PROMPT, 30, stop_at_eos=False, speculative=spec)
+    assert got.generated_ids == plain
+    assert got.speculative is not None and got.speculative["draft_tokens"] == 7
+    assert max(steps) == 8 and steps.count(8) >= 3, steps
+
+
 def test_wgpu_sampled_speculation_is_plain_sampling(models: tuple) -> None:
     """Sampled speculation on the wgpu runtime: the verify step's logits read back (those of the reference's @verify),
     each row drawn on the host with the session's generator; with one seed the tokens are plain sampling's, drafts

@@ -77,7 +77,7 @@ from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY
 from rusty_ir.backends.runtime.offload import OffloadedKvCaches, device_budget, layer_switches, make_caches, memory_figures, memory_report
 from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, encode, make_plan
 from rusty_ir.backends.runtime.profiling import QUERIES_PER_SET, timed_dispatches
-from rusty_ir.backends.runtime.schedule import Schedule, load_schedule
+from rusty_ir.backends.runtime.schedule import FEW_TOKEN_STEPS, Schedule, load_schedule
 from rusty_ir.backends.runtime.streaming import STREAM_AHEAD, _Stream, make_stream, slot_of_layer
 from rusty_ir.backends.runtime.upload import release_mapped_pages, upload_weights
 from rusty_ir.errors import RustyError
@@ -492,6 +492,10 @@ class ModelRuntime:
         self._expansions = expansions = {e: expand(self.schedule, context_length, e) for e in entries}
         self.max_verify = min(context_length, MAX_VERIFY_TOKENS)
         """Tokens of one ``verify`` step at most."""
+        self.fast_verify = min(self.max_verify, int(self.schedule.extra.get(FEW_TOKEN_STEPS, self.max_verify)))
+        """Tokens of the largest ``verify`` step that runs the few-token kernels (the schedule's ``few_token_steps``):
+        speculative decoding drafts at most one fewer, since a larger step takes the prefill's tiles (on an H200 a
+        9-token Llama-3-8B step cost about as much as ten decode steps)."""
         self._steps = {"prefill": self.max_prefill, "decode": 1, LOGITS_ENTRY: self.max_prefill, "prefill_sample": self.max_prefill,
                        "decode_sample": 1, VERIFY_ENTRY: self.max_verify}  # fmt: skip
         self.can_verify = VERIFY_ENTRY in expansions

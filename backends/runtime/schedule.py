@@ -12,7 +12,12 @@ Format (version 1), one JSON object::
      "kv_caches": [{"name": "kv", "num_layers": 2, "row_width": 8, "element_type": "f32"}],
      "slots": [{"slot": 0, "element_types": ["f32"]}, ...],            # summary of the allocs
      "weights": [{"name": "blk.{}.w", "layered": true, "scheme": "f32", "shape": [8]}, ...],
-     "functions": {"<name>": {"args": [<arg>, ...], "body": [<step>, ...]}, ...}}
+     "functions": {"<name>": {"args": [<arg>, ...], "body": [<step>, ...]}, ...},
+     "extra": {"few_token_steps": 8}}                                  # optional facts for the runtime
+
+``extra`` holds facts about the compiled kernels that the host may use and can do without:
+``few_token_steps`` (with a ``verify`` function), the most tokens of a step whose kernels are
+the few-token versions; a larger step runs the prefill's tiles and costs several decode steps.
 
 An ``<arg>`` is ``{"name": "h", "kind": "buffer", "element_type": "f32", "shape": [null, 8]}``
 (``null`` = dynamic) or ``{"name": "pos", "kind": "index"}`` (or ``i32``/``f32``).
@@ -65,6 +70,8 @@ from rusty_ir.errors import RustyError
 
 FORMAT = "rusty-schedule"
 SCHEDULE_VERSION = 1
+FEW_TOKEN_STEPS = "few_token_steps"
+"""``extra`` key: the most tokens of a step that runs the few-token kernel versions (module docstring)."""
 
 Expr = int | float | str | list[Any]
 """An expression tree: literal, value name, or ``[op, a, b]``."""

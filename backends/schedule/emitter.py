@@ -19,7 +19,9 @@ from xdsl.dialects import arith, func, gpu, memref, scf
 from xdsl.dialects.builtin import FloatAttr, IndexType, IntegerAttr, IntegerType, MemRefType, ModuleOp, TensorType
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
+from rusty_ir.backends.runtime.expand import VERIFY_ENTRY
 from rusty_ir.backends.runtime.schedule import (
+    FEW_TOKEN_STEPS,
     OPERATORS,
     Alloc,
     Arg,
@@ -44,6 +46,7 @@ from rusty_ir.backends.runtime.schedule import (
 from rusty_ir.dialects.dispatch import BlockTableOp, CacheOp, KvCacheOp, WeightOp
 from rusty_ir.dialects.quant.storage import stored_tensor
 from rusty_ir.errors import RustyError, describe_op
+from rusty_ir.passes.codegen.gemv import GEMV_STEP_TOKENS
 
 ENTRIES = ("prefill", "decode")
 """Host functions the runtime calls (docs/compiler.md)."""
@@ -119,6 +122,8 @@ def build_schedule(module: ModuleOp) -> Schedule:
         slots=tuple(Slot(n, tuple(sorted(t))) for n, t in sorted(slots.items())),
         weights=tuple(weights[k] for k in sorted(weights)),
         entries=tuple(e for e in ENTRIES if e in functions),
+        # the largest verify step whose kernels are the few-token versions (larger ones take the prefill's tiles)
+        extra={FEW_TOKEN_STEPS: GEMV_STEP_TOKENS} if VERIFY_ENTRY in functions else {},
     )
 
 

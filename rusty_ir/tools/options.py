@@ -121,7 +121,7 @@ def add_speculative_options(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_DRAFT_TOKENS,
         metavar="K",
         help=f"the most tokens drafted per verification step, 1 to {MAX_DRAFT_TOKENS} (default {DEFAULT_DRAFT_TOKENS}; "
-        "fewer, or none for a while, after rejections)",
+        "fewer, or none for a while, after rejections; on the GPU at most 7, since larger steps leave the few-token kernels)",
     )
 
 
