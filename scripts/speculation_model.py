@@ -1,0 +1,98 @@
+"""What prompt lookup would gain for given step costs: the recorded real text of ``bench_long.py --record-text``
+replayed on the host against a cost model instead of a GPU.
+
+The real ``Speculator`` (prompt lookup, adaptive draft length, back-off) generates each recorded answer through
+``bench_long.Replay`` over a runtime that only adds up what each step would cost: ``--costs`` gives the wall time of
+one synchronous step of S tokens (S = 1: a decode step; S > 1: a verification step; measure them with
+``bench_long.py --verify-k``), ``--stream`` the time per token of plain decoding (a step in flight). The speed-up is
+plain decoding's time over the speculative one's, per prompt and in all. With the costs measured on an H200 it
+reproduced ``bench_long.py --replay``'s measured speed-ups within a few percent (BENCHMARKS.md, issue 15); it answers
+what the steps would have to cost for a given speed-up on the same text, and which drafting policy helps.
+
+    python scripts/speculation_model.py --costs 1:2.93,2:3.36,3:3.75,4:4.31,5:5.15,6:5.8,7:6.5,8:7.15 --stream 2.85
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_long import Replay, ints
+
+from rusty_ir.speculative import SpeculativeOptions, SpeculativeStats, Speculator
+
+
+class CostRuntime:
+    """A stand-in for ``ModelRuntime`` under ``Replay``: each step adds its cost (ms) to ``spent``; the tokens it
+    returns are never used (``Replay`` returns the recorded ones)."""
+
+    name = "cost-model"
+    can_verify = True
+    context_length = max_verify = 1 << 20
+
+    def __init__(self, costs: dict[int, float], stream: float) -> None:
+        self.costs, self.stream, self.spent = costs, stream, 0.0
+        self.fast_verify = max(costs)
+        """Drafts are capped at the largest step with a cost, less one (as the wgpu runtime's ``fast_verify``)."""
+
+    def _step(self, tokens: int) -> None:
+        if tokens not in self.costs:
+            raise SystemExit(f"no cost for a step of {tokens} tokens: give it in --costs")
+        self.spent += self.costs[tokens]
+
+    def decode(self, token: int, pos: int) -> int:
+        self._step(1)
+        return 0
+
+    def decode_stream(self, token: int, pos: int, count: int) -> Any:
+        for _ in range(count):
+            self.spent += self.stream
+            yield 0
+
+    def verify(self, tokens: np.ndarray, pos: int) -> np.ndarray:
+        self._step(int(np.asarray(tokens).size))
+        return np.zeros(np.asarray(tokens).size, np.int32)
+
+    def truncate(self, length: int) -> None:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument(
+        "--text", default=str(Path(__file__).resolve().parent / "data" / "acceptance_text.json"), help="a --record-text recording"
+    )
+    p.add_argument("--costs", required=True, help="S:ms,... the wall time of a synchronous step of S tokens (S = 1 a decode step)")
+    p.add_argument("--stream", type=float, required=True, help="ms per token of plain decoding (decode_stream)")
+    p.add_argument("--k", type=ints, default=[3, 4, 5, 6, 7], help="draft tokens per round to model (default 3,4,5,6,7)")
+    p.add_argument("--fixed", action="store_true", help="always draft K (no adaptive draft length or back-off)")
+    a = p.parse_args(argv)
+    costs = {int(s): float(ms) for s, ms in (item.split(":") for item in a.costs.split(",") if item)}
+    recording = json.loads(Path(a.text).read_text())["prompts"]
+    for k in a.k:
+        plain_all = spec_all = 0.0
+        cells = []
+        for name, r in recording.items():
+            prompt, answer = r["prompt_ids"], r["generated_ids"]
+            runtime = CostRuntime(costs, a.stream)
+            backend = Replay(runtime, [*prompt, *answer])
+            spec = Speculator(SpeculativeOptions("lookup", k, adaptive=not a.fixed))
+            stats = SpeculativeStats("lookup", k)
+            got = list(spec.tokens(backend, prompt, answer[0], len(answer) - 1, stats))
+            if got != answer[1:]:
+                raise SystemExit(f"{name}: the replay did not give the recorded answer")
+            plain = (len(answer) - 1) * a.stream
+            plain_all, spec_all = plain_all + plain, spec_all + runtime.spent
+            cells.append(f"{name} {plain / runtime.spent:.2f}x")
+        print(f"K = {k}: all {plain_all / spec_all:.3f}x ({', '.join(cells)})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
