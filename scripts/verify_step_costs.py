@@ -1,0 +1,89 @@
+"""Issue 15's probe of one build: what decode and verification steps of a synthetic shape cost on this adapter.
+
+1. A check first: the wgpu runtime's verification logits of 6 tokens against the reference interpreter's on the
+   ``--check-shape`` synthetic model (max relative error per row, and whether the argmaxes agree).
+2. Wall time of synchronous steps of ``--shape``: a decode step and verification steps of 2, 3, 5 and 8 tokens after
+   a 256-token prompt (medians of 15).
+3. GPU time per kernel (``ModelRuntime.profile_step``: a timestamp query around every dispatch, which adds a few µs
+   to each) of a decode step and a 5-token verification step, summed per kernel name over the layers.
+
+    python scripts/verify_step_costs.py [--shape llama3-8b] [--check-shape smollm2-135m] [--label NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections import defaultdict
+
+import numpy as np
+
+import rusty_ir
+from rusty_ir.backends.runtime import Device
+from rusty_ir.backends.runtime.model import ModelRuntime
+from rusty_ir.driver import CompileOptions, compile_model
+from rusty_ir.importers import load_model
+from rusty_ir.synthetic import synthetic_model_path
+from rusty_ir.targets import target_for_adapter
+
+
+def median_ms(fn, n: int = 15) -> float:
+    fn()
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--shape", default="llama3-8b")
+    p.add_argument("--check-shape", default="smollm2-135m", help="'none' skips the check")
+    p.add_argument("--label", default="", help="a prefix for every line (which build)")
+    a = p.parse_args()
+    tag = f"[{a.label}] " if a.label else ""
+    if a.check_shape != "none":
+        path, _ = synthetic_model_path(a.check_shape, "q4_0", 0, None, None)
+        ref = rusty_ir.load(str(path), backend="reference", speculate="lookup", context_length=64)
+        gpu = rusty_ir.load(str(path), backend="wgpu", speculate="lookup", context_length=64)
+        ids = np.arange(100, 106, dtype=np.int32)
+        want, got = ref.backend.verify_logits(ids, 0), gpu.backend.verify_logits(ids, 0)
+        err = np.abs(want - got).max(axis=1) / np.abs(want).max(axis=1)
+        print(f"{tag}{a.check_shape} verify logits: max rel err per row {np.round(err, 4).tolist()}, "
+              f"argmax agree {(want.argmax(1) == got.argmax(1)).tolist()}", flush=True)  # fmt: skip
+        del ref, gpu
+    device = Device()
+    path, _ = synthetic_model_path(a.shape, "q4_0", 0, None, None)
+    model = load_model(path)
+    start = time.perf_counter()
+    result = compile_model(model, CompileOptions(target=target_for_adapter(device.info), verify_entry=True), adapter=device.identity)
+    print(f"{tag}{a.shape} compiled in {time.perf_counter() - start:.0f} s (cache hit: {result.cache_hit})", flush=True)
+    art = result.artifact
+    rt = ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), 512, device)
+    prompt = np.random.default_rng(0).integers(3, 30000, 256).astype(np.int32)
+    rt.prefill(prompt, 0)
+    walls = [f"decode {median_ms(lambda: rt.decode(7, 256)):.3f}"]
+    walls += [f"verify{k} {median_ms(lambda k=k: rt.verify(prompt[:k], 256)):.3f}" for k in (2, 3, 5, 8)]
+    print(f"{tag}wall ms: {', '.join(walls)}", flush=True)
+    for name, entry, tokens in (("decode", "decode", prompt[:1]), ("verify5", "verify", prompt[:5])):
+        rows = rt.profile_step(entry, tokens, 256)
+        if rows is None:
+            print("no timestamp queries on this adapter")
+            return
+        sums: dict[str, float] = defaultdict(float)
+        counts: dict[str, int] = defaultdict(int)
+        for kernel, seconds in rows:
+            sums[kernel] += seconds
+            counts[kernel] += 1
+        print(f"{tag}{name}: {len(rows)} dispatches, GPU sum {1e3 * sum(sums.values()):.3f} ms")
+        for kernel in sorted(sums, key=lambda k: -sums[k])[:14]:
+            print(
+                f"    {kernel:40s} n={counts[kernel]:3d} {1e3 * sums[kernel]:7.3f} ms  ({1e6 * sums[kernel] / counts[kernel]:6.1f} us each)"
+            )
+
+
+if __name__ == "__main__":
+    main()
