@@ -253,12 +253,12 @@ class Speculator:
             if not draft:
                 # backing off: the plain steps still to wait run as one stream (a step in flight, no read-back between)
                 steps = min(count - made, 1 + (length.drain() if sampler is None and hasattr(backend, "decode_stream") else 0))
-                stats.plain_steps += steps
                 if steps > 1:
                     plain: Any = backend.decode_stream(seq[-1], pos, steps)
                 else:
                     plain = [backend.decode(seq[-1], pos) if sampler is None else backend.decode_sample(seq[-1], pos, sampler.words())]
-                for t in plain:
+                for t in plain:  # counted as they come: a generation that stops (EOS) closes the stream early
+                    stats.plain_steps += 1
                     seq.append(int(t))
                     made += 1
                     yield int(t)

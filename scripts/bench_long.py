@@ -362,9 +362,8 @@ def record_text(a: argparse.Namespace) -> dict[str, Any]:
 
 def replay(b: Bench) -> list[dict[str, Any]]:
     """(d): plain and speculative (prompt lookup, K in ``--replay-k``) decode of ``--replay-shape`` on the recorded
-    real text of ``--replay`` (``Replay``); median decode seconds of ``min(--repeats, 3)`` alternating runs. Drafted
-    and accepted are ``--acceptance``'s with that checkpoint (its reference backend); ``plain_steps`` may be more: a
-    back-off's plain steps run as one decode stream here, counted whole though the stream closes at EOS."""
+    real text of ``--replay`` (``Replay``); median decode seconds of ``min(--repeats, 3)`` alternating runs. Drafted,
+    accepted and the steps are ``--acceptance``'s with that checkpoint (its reference backend)."""
     a = b.args
     recorded = json.loads(Path(a.replay).read_text())
     recording, max_tokens = recorded["prompts"], recorded["max_tokens"]

@@ -288,7 +288,7 @@ class _Walk:
         """The dp4a walk: each block's int8 activation words, scale and sum (``fetch(builder, token, block's first
         word, word)``, from workgroup memory or the prequantized buffer; once, for every row); per weight row, for
         one token ``rquant.dot_block``; for several, ``rquant.load_codes`` once (the block read and unpacked once
-        for all of them) and a sum of ``rgpu.dot4_i8`` per token; ``acc += d * scale * dot (+ d * offset * asum)``.
+        for all of them) and a sum of ``rgpu.dot4_i8`` per token; ``acc += d * (scale * dot + offset * asum)``.
         ``carried`` (``_carries_sums``): each token's prologue sums follow, summed from the blocks' partial sums."""
         c, t_in, n_in = self.c, self.t_in, self.n_in
         words, unit = self.block // 4, activation_unit(self.block)
@@ -369,9 +369,10 @@ def _quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: S
     (as i32 bits) and the sum of the int8 values; ``x`` is the full activation (fused producers and prologue row
     scale applied) or, where the blocks ``_carries_sums``, its core (no row scale: the int8 codes are the same, ``d``
     is smaller by the row scale) followed by the block's partial sum of each prologue reduction (f32 bits), so that
-    no kernel reads a whole row before it quantizes. All invocations quantize together: ``block / 4`` neighbouring invocations share a block, each
-    reading 4 values and packing one word, their maximum and sum met by ``tiled.reduce`` (one block per invocation,
-    its 32 values one after another, made the whole workgroup wait on the slowest chain).
+    no kernel reads a whole row before it quantizes. All invocations quantize together: ``block / 4`` neighbouring
+    invocations share a block, each reading 4 values and packing one word, their maximum and sum met by
+    ``tiled.reduce`` (one block per invocation, its 32 values one after another, made the whole workgroup wait on
+    the slowest chain).
 
     With ``out = (buffer, first, count)`` (the prequantizing kernel; one token) blocks ``first`` to ``first + count
     - 1`` (those below ``blocks``) go to the token's row of the host buffer instead, with no barrier after them."""
