@@ -412,26 +412,12 @@ def _quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: S
         tl = b.divui(item, b.index(span * lanes)) if tokens > 1 else b.index(0)
         t = t_in[0] if tokens == 1 else b.minui(b.addi(t0, tl), b.subi(batch, b.index(1)))
         k0 = b.addi(b.muli(blk, b.index(block)), b.muli(lane, b.index(4)))
-        ks = [b.addi(k0, b.index(j)) if j else k0 for j in range(4)]
-        partials: list[SSAValue] = []
-        if sums:
-            xs = [c.lhs_value(b, t, k, []) for k in ks]
-            for red in c.prologue:
-                part = b.f32(0.0)
-                for k in ks:
-                    part = c.reduction_element(b, red, t, k, part)
-                partials.append(part)
-        else:
-            values = prologue[0]
-            for ti in range(1, tokens):  # this item's token's prologue values
-                values = [b.select(b.cmpi("eq", tl, b.index(ti)), mine, other) for mine, other in zip(prologue[ti], values)]
-            xs = [c.full_lhs_value(b, t, k, values) for k in ks]
+        xs, partials = _four_values(c, b, t, tl, [b.addi(k0, b.index(j)) if j else k0 for j in range(4)], prologue, sums)
         (amax,) = kernel.reduce(b, "max", [abs_max(b, xs)], lanes)
         ints = int8_codes(b, xs, amax)
         word = pack_bytes(b, ints)
-        (total, *partials) = kernel.reduce(
-            b, "add", [b.sitofp(b.addi(b.addi(ints[0], ints[1]), b.addi(ints[2], ints[3]))), *partials], lanes
-        )
+        codes_sum = b.sitofp(b.addi(b.addi(ints[0], ints[1]), b.addi(ints[2], ints[3])))
+        (total, *partials) = kernel.reduce(b, "add", [codes_sum, *partials], lanes)
         base = b.muli(blk, b.index(unit))
 
         def write(wb: IRBuilder, tl: SSAValue = tl, base: SSAValue = base, word: SSAValue = word, amax: SSAValue = amax,
@@ -455,6 +441,24 @@ def _quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: S
     if out is None:
         b.insert(gpu.BarrierOp())
     return xq
+
+
+def _four_values(c: Contraction, b: IRBuilder, t: SSAValue, tl: SSAValue, ks: Sequence[SSAValue],
+                 prologue: Sequence[Sequence[SSAValue]], sums: bool) -> tuple[list[SSAValue], list[SSAValue]]:  # fmt: skip
+    """The activation values of token ``t`` (the workgroup's ``tl``-th) at ``ks`` that one invocation quantizes, and,
+    where the blocks carry the prologue's sums (``sums``), the values' cores and their partial prologue sums."""
+    if sums:
+        xs, partials = [c.lhs_value(b, t, k, []) for k in ks], []
+        for red in c.prologue:
+            part = b.f32(0.0)
+            for k in ks:
+                part = c.reduction_element(b, red, t, k, part)
+            partials.append(part)
+        return xs, partials
+    values = prologue[0]
+    for ti in range(1, len(prologue)):  # this item's token's prologue values
+        values = [b.select(b.cmpi("eq", tl, b.index(ti)), mine, other) for mine, other in zip(prologue[ti], values)]
+    return [c.full_lhs_value(b, t, k, values) for k in ks], []
 
 
 def _shared_lhs(segments: Sequence[Contraction]) -> None:
