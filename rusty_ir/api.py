@@ -239,7 +239,7 @@ def _wgpu_backend(model: Any, context_length: int, options: LoadOptions, progres
     from rusty_ir.backends.runtime.device import adapter_warning
     from rusty_ir.backends.runtime.model import ModelRuntime
     from rusty_ir.driver import Artifact, CompileOptions, compile_model
-    from rusty_ir.targets import target_for_adapter
+    from rusty_ir.targets import check_subgroups, target_for_adapter
 
     device = Device()
     warning = adapter_warning(device.adapter)
@@ -254,6 +254,7 @@ def _wgpu_backend(model: Any, context_length: int, options: LoadOptions, progres
         compiled_with = artifact.manifest.get("options") or {}
         _check_features(device, compiled_with.get("kv_cache", "f32"))
         target, tuned = compiled_with.get("target"), compiled_with.get("tune")
+        check_subgroups(str(target), device.info)
         done()
     else:
         compile_options = CompileOptions(target=target_for_adapter(device.info), sampling_entries=options.sampling,

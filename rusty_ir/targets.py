@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from rusty_ir.errors import RustyError
+
 
 @dataclass(frozen=True)
 class TargetDescription:
@@ -90,6 +92,18 @@ def target(name: str) -> TargetDescription:
         return TARGETS[name]
     except KeyError:
         raise ValueError(f"unknown target '{name}' (known: {', '.join(TARGETS)})") from None
+
+
+def check_subgroups(compiled_for: str, info: dict[str, str]) -> None:
+    """RustyError unless kernels compiled for target ``compiled_for`` may run on the adapter of ``info``: a target of
+    fixed subgroup width (``subgroup_size``: its reductions span that many invocations) needs an adapter whose own
+    target has that width (on llvmpipe's subgroups of 8, or a GPU's of unknown width, they compute wrong sums)."""
+    width = TARGETS[compiled_for].subgroup_size if compiled_for in TARGETS else 0
+    mine = target_for_adapter(info)
+    if width and TARGETS[mine].subgroup_size != width:
+        raise RustyError(f"this model was compiled for the '{compiled_for}' target, whose kernels assume subgroups of {width} "
+                         f"invocations; this adapter ({info.get('device', '?')}) takes the '{mine}' target: compile the model "
+                         f"for it (rusty compile --target {mine}), or run without --compiled")  # fmt: skip
 
 
 def target_for_adapter(info: dict[str, str]) -> str:

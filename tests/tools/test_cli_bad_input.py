@@ -80,6 +80,30 @@ def test_a_broken_compiled_folder(tiny: Path, compiled: Path, tmp_path: Path, ca
     assert f"'{out}' is not a compiled rusty-ir model: " in err and message in err
 
 
+def test_a_compiled_folder_for_other_subgroups(tiny: Path, tmp_path: Path, capsys) -> None:
+    """A folder compiled for the nvidia target (reductions over subgroups of 32) on an adapter of another subgroup
+    width (llvmpipe's are 8) gave wrong tokens silently; now it is refused, saying which target to compile for. On an
+    adapter whose target has subgroups of 32 it runs."""
+    from rusty_ir.backends.runtime import Device
+    from rusty_ir.targets import TARGETS, check_subgroups, target_for_adapter
+
+    llvmpipe = {"device": "llvmpipe (LLVM 15.0.6, 256 bits)", "adapter_type": "CPU", "vendor": "llvmpipe"}
+    h200 = {"device": "NVIDIA H200", "adapter_type": "DiscreteGPU", "vendor": "NVIDIA"}
+    check_subgroups("webgpu", llvmpipe)  # width-agnostic kernels run anywhere
+    check_subgroups("nvidia", h200)
+    check_subgroups("apple", h200)  # warps and SIMD-groups are both 32 wide
+    out = tmp_path / "nvidia"
+    assert rusty.main(["compile", str(tiny), "-q", "--target", "nvidia", "-o", str(out)]) == 0
+    run = ["run", str(tiny), "-q", "--compiled", str(out), "--max-tokens", "2"]
+    mine = target_for_adapter(Device().info)
+    if TARGETS[mine].subgroup_size == 32:
+        assert rusty.main(run) == 0
+        return
+    err = _error(capsys, rusty.main, run)
+    assert "compiled for the 'nvidia' target, whose kernels assume subgroups of 32 invocations" in err
+    assert f"rusty compile --target {mine}" in err
+
+
 def _nested(depth: int) -> str:
     loops = "".join(f"  scf.for %i{d} = %c to %c step %c {{\n" for d in range(depth))
     return f"func.func @f(%c: index) {{\n{loops}{'  }' * depth}\n  func.return\n}}\n"
