@@ -26,10 +26,10 @@ Drafters:
 
 A round with no draft (lookup found no match) is a plain decode step.
 
-Draft length (``adaptive``, the default): K is the most a round drafts (and at most the backend's ``fast_verify``
-less one: the wgpu runtime's steps of more tokens leave the few-token kernels for the prefill's tiles). A round whose drafts were all accepted
-drafts one more next time (up to K), a partly accepted one drafts one more than it kept, and a wholly rejected one
-half as many; when a round's single drafted token is rejected, the next ``backoff`` rounds are plain decode steps
+Draft length (``adaptive``, the default): K is the most a round drafts, and at most the backend's ``fast_verify``
+less one (the wgpu runtime's steps of more tokens leave the few-token kernels for the prefill's tiles). A round whose
+drafts were all accepted drafts one more next time (up to K), a partly accepted one drafts one more than it kept, and
+a wholly rejected one half as many; when a round's single drafted token is rejected, the next ``backoff`` rounds are plain decode steps
 (1, 2, 4, ... up to ``MAX_BACKOFF``; reset by any accepted draft), run as one decode stream (a step in flight, as
 plain greedy decoding runs; greedy only). A verification step costs more than a decode step (1.3x on Llama-3-8B at 2
 tokens, 1.6x at 5, BENCHMARKS.md), so a drafter that keeps missing would otherwise make decoding slower; with the
@@ -248,7 +248,7 @@ class Speculator:
         length = DraftLength(most, self.options.adaptive)
         while made < count:
             pos = len(seq) - 1
-            k = min(length.next(), count - made - 1, limit, backend.context_length - pos - 1)
+            k = min(length.next(), count - made - 1, backend.context_length - pos - 1)  # length.next() <= most <= limit
             draft = drafter.propose(seq, k)[:k] if k > 0 else []
             if not draft:
                 # backing off: the plain steps still to wait run as one stream (a step in flight, no read-back between)

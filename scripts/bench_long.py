@@ -170,18 +170,7 @@ class Bench:
     def compiled(self, shape: str) -> tuple[Any, Any]:
         """(loaded synthetic model, artifact with the verify entry), compiled through the cache."""
         if shape not in self.models:
-            from rusty_ir.driver import CompileOptions, compile_model
-            from rusty_ir.importers import load_model
-            from rusty_ir.synthetic import synthetic_model_path
-            from rusty_ir.targets import target_for_adapter
-
-            path, _ = synthetic_model_path(shape, self.args.quantize, 0, None, lambda m: log(m))
-            model = load_model(path)
-            options = CompileOptions(target=target_for_adapter(self.device.info), verify_entry=True, kv_cache=self.args.kv_cache)
-            t = time.perf_counter()
-            result = compile_model(model, options, adapter=self.device.identity)
-            log(f"{shape}: compiled in {time.perf_counter() - t:.1f} s (cache hit: {result.cache_hit})")
-            self.models[shape] = (model, result.artifact)
+            self.models[shape] = compile_synthetic(self.device, shape, self.args.quantize, self.args.kv_cache)
         return self.models[shape]
 
     def runtime(self, shape: str, context: int, **kwargs: Any) -> Any:
@@ -189,6 +178,22 @@ class Bench:
 
         model, artifact = self.compiled(shape)
         return ModelRuntime(artifact.schedule, artifact.wgsl, artifact.runtime_weights(model.weights), context, self.device, **kwargs)
+
+
+def compile_synthetic(device: Any, shape: str, quantize: str = "q4_0", kv_cache: str = "f32") -> tuple[Any, Any]:
+    """(loaded synthetic model of ``shape``, its artifact with the verify entry for ``device``), through the cache."""
+    from rusty_ir.driver import CompileOptions, compile_model
+    from rusty_ir.importers import load_model
+    from rusty_ir.synthetic import synthetic_model_path
+    from rusty_ir.targets import target_for_adapter
+
+    path, _ = synthetic_model_path(shape, quantize, 0, None, lambda m: log(m))
+    model = load_model(path)
+    options = CompileOptions(target=target_for_adapter(device.info), verify_entry=True, kv_cache=kv_cache)
+    t = time.perf_counter()
+    result = compile_model(model, options, adapter=device.identity)
+    log(f"{shape}: compiled in {time.perf_counter() - t:.1f} s (cache hit: {result.cache_hit})")
+    return model, result.artifact
 
 
 def log(message: str) -> None:
@@ -526,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["Contrary", "Oracle", "Replay", "main"]
+__all__ = ["Contrary", "Oracle", "Replay", "compile_synthetic", "ints", "main", "median_seconds"]
 
 if __name__ == "__main__":
     sys.exit(main())

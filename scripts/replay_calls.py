@@ -22,16 +22,12 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_long import Replay
+from bench_long import Replay, compile_synthetic
 
 from rusty_ir.backends.runtime import Device
 from rusty_ir.backends.runtime.model import ModelRuntime
-from rusty_ir.driver import CompileOptions, compile_model
 from rusty_ir.generate import Session
-from rusty_ir.importers import load_model
 from rusty_ir.speculative import SpeculativeOptions, Speculator
-from rusty_ir.synthetic import synthetic_model_path
-from rusty_ir.targets import target_for_adapter
 
 
 def main() -> None:
@@ -43,9 +39,7 @@ def main() -> None:
     a = p.parse_args()
     recording = json.loads(Path(a.text).read_text())["prompts"]
     device = Device()
-    path, _ = synthetic_model_path(a.shape, "q4_0", 0, None, None)
-    model = load_model(path)
-    art = compile_model(model, CompileOptions(target=target_for_adapter(device.info), verify_entry=True), adapter=device.identity).artifact
+    model, art = compile_synthetic(device, a.shape)
     rt = ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), 512, device)
     calls: dict[tuple[str, int], list[float]] = defaultdict(list)
 

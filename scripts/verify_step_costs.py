@@ -13,29 +13,20 @@
 from __future__ import annotations
 
 import argparse
-import statistics
+import sys
 import time
-from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_long import compile_synthetic, median_seconds
 
 import rusty_ir
 from rusty_ir.backends.runtime import Device
 from rusty_ir.backends.runtime.model import ModelRuntime
-from rusty_ir.driver import CompileOptions, compile_model
-from rusty_ir.importers import load_model
+from rusty_ir.bench.measure import _profile_table
 from rusty_ir.synthetic import synthetic_model_path
-from rusty_ir.targets import target_for_adapter
-
-
-def median_ms(fn, n: int = 15) -> float:
-    fn()
-    times = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
 
 
 def main() -> None:
@@ -56,33 +47,24 @@ def main() -> None:
               f"argmax agree {(want.argmax(1) == got.argmax(1)).tolist()}", flush=True)  # fmt: skip
         del ref, gpu
     device = Device()
-    path, _ = synthetic_model_path(a.shape, "q4_0", 0, None, None)
-    model = load_model(path)
-    start = time.perf_counter()
-    result = compile_model(model, CompileOptions(target=target_for_adapter(device.info), verify_entry=True), adapter=device.identity)
-    print(f"{tag}{a.shape} compiled in {time.perf_counter() - start:.0f} s (cache hit: {result.cache_hit})", flush=True)
-    art = result.artifact
+    model, art = compile_synthetic(device, a.shape)
     rt = ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), 512, device)
     prompt = np.random.default_rng(0).integers(3, 30000, 256).astype(np.int32)
     rt.prefill(prompt, 0)
-    walls = [f"decode {median_ms(lambda: rt.decode(7, 256)):.3f}"]
-    walls += [f"verify{k} {median_ms(lambda k=k: rt.verify(prompt[:k], 256)):.3f}" for k in (2, 3, 5, 8)]
+    walls = [f"decode {1e3 * median_seconds(lambda: rt.decode(7, 256), 15):.3f}"]
+    walls += [f"verify{k} {1e3 * median_seconds(lambda k=k: rt.verify(prompt[:k], 256), 15):.3f}" for k in (2, 3, 5, 8)]
     print(f"{tag}wall ms: {', '.join(walls)}", flush=True)
     for name, entry, tokens in (("decode", "decode", prompt[:1]), ("verify5", "verify", prompt[:5])):
+        start = time.perf_counter()
         rows = rt.profile_step(entry, tokens, 256)
-        if rows is None:
+        table = _profile_table(rows, time.perf_counter() - start)
+        if table is None:
             print("no timestamp queries on this adapter")
             return
-        sums: dict[str, float] = defaultdict(float)
-        counts: dict[str, int] = defaultdict(int)
-        for kernel, seconds in rows:
-            sums[kernel] += seconds
-            counts[kernel] += 1
-        print(f"{tag}{name}: {len(rows)} dispatches, GPU sum {1e3 * sum(sums.values()):.3f} ms")
-        for kernel in sorted(sums, key=lambda k: -sums[k])[:14]:
-            print(
-                f"    {kernel:40s} n={counts[kernel]:3d} {1e3 * sums[kernel]:7.3f} ms  ({1e6 * sums[kernel] / counts[kernel]:6.1f} us each)"
-            )
+        print(f"{tag}{name}: {table['dispatches']} dispatches, GPU sum {1e3 * table['gpu_seconds']:.3f} ms")
+        for k in table["kernels"][:14]:
+            each = 1e6 * k["seconds"] / k["dispatches"]
+            print(f"    {k['kernel']:40s} n={k['dispatches']:3d} {1e3 * k['seconds']:7.3f} ms  ({each:6.1f} us each)")
 
 
 if __name__ == "__main__":
