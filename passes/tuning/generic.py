@@ -250,6 +250,13 @@ def attention_configs(root: AttentionOp, target: TargetDescription) -> tuple[Low
 PREQUANTIZED_THREADS = 128
 """Invocations of a prequantized few-token gemv workgroup: ``128 / split`` row groups of 2 rows."""
 
+PREQUANTIZED_LANE_BLOCKS = {1: 4, 2: 8}
+"""Weight blocks each lane of a prequantized few-token gemv walks, by the weights of the region's first contraction
+(the split is K's blocks over this, 8 to 64). A contraction of two weights (gate and up) does twice the work per block and lane:
+on an H200 in llama3-8b's 5-token steps (``profile_step``), its gate+up ran 53.6 µs a layer with 4 blocks a lane
+(split 32), 38.1 with 8 (split 16), 36.2 with 16 (split 8, 32 rows), the same at 2 tokens (29.0, 27.7, 29.0); one
+weight is fastest at 4-7 (down, 448 blocks: split 64 28.3 µs, 32 38.7, 16 53.8). BENCHMARKS.md, issue 15."""
+
 
 def few_token_config(single: LoweringConfigAttr | None, ops: Sequence[Operation] = ()) -> LoweringConfigAttr | None:
     """The version for steps of 2 to ``GEMV_STEP_TOKENS`` tokens (speculative verification) of the region of ``ops``,
@@ -258,9 +265,9 @@ def few_token_config(single: LoweringConfigAttr | None, ops: Sequence[Operation]
     Where every workgroup of the single-token gemv would quantize much (``_prequantizes``: an activation computed
     in the region, or a long one), ``prequantize = 1``: the step's activations are quantized once, and
     each workgroup takes ``GEMV_STEP_TOKENS`` tokens (``convert-dispatch-to-tiled`` makes one version per step size, so
-    none is computed in vain) of 2 rows per invocation, K split among enough lanes that each walks about 4 weight
-    blocks (at most 64). At 5 tokens on an H200, llama3-8b's gate+up 72.5 -> 41.4 µs, down 44.1 -> 24.8, qkv 19.8
-    -> 18.2 (BENCHMARKS.md, issue 15). Otherwise a dp4a gemv that took fewer than ``GEMV_ROWS`` rows per
+    none is computed in vain) of 2 rows per invocation, K split among enough lanes that each walks about
+    ``PREQUANTIZED_LANE_BLOCKS`` weight blocks (4, or 8 for two weights; a split of 8 to 64). At 5 tokens on an
+    H200, llama3-8b's gate+up 72.5 -> 38.1 µs, down 44.1 -> 24.8, qkv 19.8 -> 18.2 (BENCHMARKS.md, issue 15). Otherwise a dp4a gemv that took fewer than ``GEMV_ROWS`` rows per
     invocation, to keep every multiprocessor busy on one token, gets ``GEMV_ROWS`` back, since a step's tokens
     multiply its workgroups (o 13.6 -> 11.3 µs)."""
     if single is None or single.strategy != "gemv":
@@ -268,7 +275,8 @@ def few_token_config(single: LoweringConfigAttr | None, ops: Sequence[Operation]
     root = root_of(list(ops)) if ops else None
     if single.config.math == "dp4a" and isinstance(root, linalg.GenericOp) and _prequantizes(root, ops):
         blocks = max(1, _shape(root.inputs[0])[-1] // _weight_block(root, ops))
-        split = max(8, min(64, _pow2_floor(blocks // 4)))
+        per_lane = PREQUANTIZED_LANE_BLOCKS[min(2, len(root.outputs))]
+        split = max(8, min(64, _pow2_floor(blocks // per_lane)))
         rows = PREQUANTIZED_THREADS // split * 2
         return LoweringConfigAttr("gemv", [PREQUANTIZED_THREADS, 1, 1], workgroup_tile=[GEMV_STEP_TOKENS, rows], thread_tile=[2], split=split,
                                   math="dp4a", prequantize=1)  # fmt: skip
