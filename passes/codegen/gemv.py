@@ -16,10 +16,12 @@ For config ``workgroup_tile = [T, N]``, ``thread_tile = [R]``, ``split = S``,
         when S is the target's subgroup size)
         lane 0: the epilogue of its R rows x T tokens (stores of consecutive rows)
 
-With ``math = dp4a`` the activations are quantized to int8 blocks first: by
-each workgroup into workgroup memory, or, with ``prequantize = 1``, once per
-step by a first kernel (``lower_gemv_quantize``: a workgroup per token and
-run of blocks) into a host buffer the gemv reads. The T tokens of a workgroup
+With ``math = dp4a`` the activations are quantized to int8 blocks first
+(``int8_activations.py``): by each workgroup into workgroup memory, or, with
+``prequantize = 1``, once per step by a first kernel (``lower_gemv_quantize``:
+a workgroup per token and run of blocks) or by the producing region's gemv in
+its epilogue (``QuantizeFor``: stage the rows, barrier, quantize them) into a
+host buffer the gemv reads. The T tokens of a workgroup
 then share each weight block: it is read and unpacked once
 (``rquant.load_codes``) and multiplied with every token's int8 words, so a
 verification step of T tokens costs about one read of the weights.
@@ -37,20 +39,27 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from xdsl.dialects import arith, gpu, memref
-from xdsl.dialects.builtin import DYNAMIC_INDEX, MemRefType, i32
-from xdsl.dialects.linalg.ops import GenericOp
-from xdsl.ir import IRNode, Operation, OpResult, SSAValue
+from xdsl.dialects import arith, gpu
+from xdsl.ir import Operation, SSAValue
 
 from rusty_ir.dialects.gpu import Dot4I8Op
-from rusty_ir.dialects.quant import DOT_SCHEMES, OFFSET_SCHEMES
+from rusty_ir.dialects.quant import OFFSET_SCHEMES
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
-from rusty_ir.passes.codegen.common import ILP, abs_max, clone_body, int8_codes, pack_bytes, pick, reduction_kind
+from rusty_ir.passes.codegen.common import clone_body, pick
 from rusty_ir.passes.codegen.contraction import Contraction, analyse_all, by_segment
+from rusty_ir.passes.codegen.int8_activations import (
+    QuantizeFor,
+    activation_unit,
+    carries_sums,
+    prologue_reductions,
+    quantize_staged,
+    quantized_activations,  # fmt: skip
+    shared_lhs,
+    staging,
+)
 from rusty_ir.passes.codegen.kernel import Kernel, load, store
-from rusty_ir.passes.codegen.materialize import Materializer, static_shape
-from rusty_ir.passes.dispatch.analysis import Kind, kind
+from rusty_ir.passes.codegen.materialize import Materializer
 
 GEMV_STEP_TOKENS = 8
 """Steps of up to this many tokens (speculative decoding's verification steps) run a region's single-token
@@ -61,48 +70,10 @@ per-row split-KV kernel, a workgroup per (KV head, row, partition): FlashAttenti
 step's attention 2.0x a decode step's whole GPU time on llama3-8b."""
 
 
-def _prologue(c: Contraction, b: IRBuilder, tokens: Sequence[SSAValue], linear: SSAValue) -> list[list[SSAValue]]:
-    """The prologue reductions of each token, by the whole workgroup (strided partials, one tiled.reduce)."""
-    kernel = c.kernel
-    partials: list[SSAValue] = []
-    for t in tokens:
-        for red in c.prologue:
-            init = c.reduction_init(b, red, t)
-
-            def fold(ib: IRBuilder, k: SSAValue, acc: Sequence[SSAValue], red=red, t=t) -> list[SSAValue]:
-                return [c.reduction_element(ib, red, t, k, acc[0])]
-
-            # every invocation starts from the init; the tree adds them: only the first keeps it (add reductions)
-            kind = reduction_kind(red)
-            first = b.select(b.cmpi("eq", linear, b.index(0)), init, b.f32(0.0)) if kind == "add" else init
-            partials.append(_strided_fold(b, linear, c.k_total, kernel.threads, first, b.f32(0.0) if kind == "add" else init, kind, fold))
-    kinds = {reduction_kind(red) for red in c.prologue}
-    if len(kinds) != 1:
-        raise RustyError("prologue reductions of different kinds in one contraction are not supported", c.root)
-    totals = kernel.reduce(b, kinds.pop(), partials, kernel.threads)
-    p = len(c.prologue)
-    return [totals[i * p : (i + 1) * p] for i in range(len(tokens))]
-
-
-def _strided_fold(b: IRBuilder, start: SSAValue, total: int, stride: int, first: SSAValue, neutral: SSAValue, kind: str, fold) -> SSAValue:
-    """``fold`` over k = start, start + stride, ... < total, as ``ILP`` independent chains (their loads in flight
-    together) where ``ILP * stride`` divides ``total``, combined at the end by the reduction's ``kind``."""
-    if total % (stride * ILP):
-        return b.for_loop(start, b.index(total), b.index(stride), [first], fold)[0]
-
-    def step(ib: IRBuilder, k: SSAValue, acc: Sequence[SSAValue]) -> list[SSAValue]:
-        return [fold(ib, ib.addi(k, ib.index(u * stride)) if u else k, [acc[u]])[0] for u in range(ILP)]
-
-    chains = b.for_loop(start, b.index(total), b.index(stride * ILP), [first] + [neutral] * (ILP - 1), step)
-    out = chains[0]
-    for chain in chains[1:]:
-        out = {"add": b.addf, "max": b.maximumf, "min": b.minimumf}[kind](out, chain)
-    return out
-
-
-def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
+def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], quantize_for: QuantizeFor | None = None) -> list[SSAValue]:
     """Write the kernel body (see the module docstring); returns the grid. A region with several contractions
-    gives each its own range of workgroups along y."""
+    gives each its own range of workgroups along y. With ``quantize_for``, the epilogue also quantizes the next
+    region's activation (``QuantizeFor``)."""
     segments = analyse_all(kernel, mat, ops)
     cfg = kernel.config
     if cfg.math == "dp4a" and not kernel.target.int_dot:
@@ -120,7 +91,7 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> l
     tiles = [-(-c.n_total // rows_per_wg) for c in segments]
     prequantized = kernel.extra_args[0] if cfg.prequantize else None
     if prequantized is not None:
-        _shared_lhs(segments)
+        shared_lhs(segments)
 
     g = kernel.grid_b
     grid_tokens = segments[0].batch_size(g, kernel.grid_args)
@@ -131,17 +102,22 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> l
     batch = segments[0].batch_size(b)
     wg_bounds = [b.ceildiv(batch, b.index(tokens_per_wg)), b.index(sum(tiles))]
 
+    stage = staging(kernel, ops, segments, quantize_for, tokens_per_wg, rows_per_wg) if quantize_for is not None else None
+
     def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
         wt, wn = wivs
 
         def per_invocation(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
             def segment(sb: IRBuilder, i: int, local: SSAValue) -> None:
                 c = segments[i]
-                _invocation(
-                    c, sb, ivs, local, wt, rows, rows_per_wg, tokens_per_wg, split, unroll, c.block, c.k_total // c.block, prequantized
-                )
+                _invocation(c, sb, ivs, local, wt, rows, rows_per_wg, tokens_per_wg, split, unroll, c.block, c.k_total // c.block,
+                            prequantized, stage)  # fmt: skip
 
             by_segment(ib, wn, tiles, segment)
+            if quantize_for is not None and stage is not None:
+                ib.insert(gpu.BarrierOp())
+                linear = ib.addi(ib.muli(ivs[0], ib.index(split)), ivs[1])
+                quantize_staged(kernel, ib, quantize_for, stage[0], linear, segments[0].batch_size(ib), wt, wn, tokens_per_wg, rows_per_wg)
 
         kernel.invocations(wb, [groups, split], per_invocation)
 
@@ -150,7 +126,8 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> l
 
 
 def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAValue, wt: SSAValue, rows: int, rows_per_wg: int,
-                tokens_per_wg: int, split: int, unroll: int, block: int, blocks: int, prequantized: SSAValue | None) -> None:  # fmt: skip
+                tokens_per_wg: int, split: int, unroll: int, block: int, blocks: int, prequantized: SSAValue | None,
+                stage: tuple[SSAValue, SSAValue] | None = None) -> None:  # fmt: skip
     grp, lane = ivs
     batch = c.batch_size(b)
     n0 = b.addi(b.muli(wn, b.index(rows_per_wg)), b.muli(grp, b.index(rows)))
@@ -162,9 +139,9 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
     linear = b.addi(b.muli(grp, b.index(split)), lane)
     walk = _Walk(c, lane, n_in, t_in, split, unroll, block, blocks)
     if c.kernel.config.math == "dp4a":
-        # the activations as int8 blocks: the prologue's row scale inside them, or (``_carries_sums``) applied after the
+        # the activations as int8 blocks: the prologue's row scale inside them, or (``carries_sums``) applied after the
         # sum, from the blocks' partial sums of the prologue reductions
-        carried = _carries_sums(c)
+        carried = carries_sums(c)
         if prequantized is not None:  # each token's row of the buffer the quantizing kernel wrote
             starts = [b.muli(t, b.index(blocks * activation_unit(block))) for t in t_in]
 
@@ -172,8 +149,8 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
                 at = lb.addi(starts[ti], start)
                 return load(lb, prequantized, [lb.addi(at, lb.index(i)) if i else at])
         else:
-            prologue = _prologue(c, b, t_in, linear) if c.prologue and not carried else [[] for _ in ts]
-            xq = _quantized_activations(c, b, linear, t0, t_in, batch, prologue, block, blocks)
+            prologue = prologue_reductions(c, b, t_in, linear) if c.prologue and not carried else [[] for _ in ts]
+            xq = quantized_activations(c, b, linear, t0, t_in, batch, prologue, block, blocks)
 
             def fetch(lb: IRBuilder, ti: int, start: SSAValue, i: int) -> SSAValue:
                 return load(lb, xq, [lb.index(ti), lb.addi(start, lb.index(i)) if i else start])
@@ -183,10 +160,10 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
     elif c.factored:  # the prologue's partial sums ride along the walk: one reduction for both
         totals, scales = _row_scales(c, b, t_in, rows, c.kernel.reduce(b, "add", walk.floats(b, []), split), True)
     else:
-        prologue = _prologue(c, b, t_in, linear) if c.prologue else [[] for _ in ts]
+        prologue = prologue_reductions(c, b, t_in, linear) if c.prologue else [[] for _ in ts]
         totals = c.kernel.reduce(b, "add", walk.floats(b, prologue), split)
         scales = [None] * len(ts)
-    _epilogue(c, b, lane, ns, n_in, ts, t_in, batch, totals, scales, rows_per_wg)
+    _epilogue(c, b, lane, ns, n_in, ts, t_in, batch, totals, scales, rows_per_wg, stage)
 
 
 def _row_scales(c: Contraction, b: IRBuilder, t_in: Sequence[SSAValue], rows: int, totals: Sequence[SSAValue],
@@ -289,7 +266,7 @@ class _Walk:
         word, word)``, from workgroup memory or the prequantized buffer; once, for every row); per weight row, for
         one token ``rquant.dot_block``; for several, ``rquant.load_codes`` once (the block read and unpacked once
         for all of them) and a sum of ``rgpu.dot4_i8`` per token; ``acc += d * (scale * dot + offset * asum)``.
-        ``carried`` (``_carries_sums``): each token's prologue sums follow, summed from the blocks' partial sums."""
+        ``carried`` (``carries_sums``): each token's prologue sums follow, summed from the blocks' partial sums."""
         c, t_in, n_in = self.c, self.t_in, self.n_in
         words, unit = self.block // 4, activation_unit(self.block)
         base, p = len(t_in) * len(n_in) * c.n_out, len(c.prologue) if carried else 0
@@ -347,200 +324,11 @@ def _dot4(b: IRBuilder, codes: Sequence[SSAValue], acts: Sequence[SSAValue]) -> 
     return total
 
 
-def activation_unit(block: int) -> int:
-    """Words one quantized activation block takes in workgroup memory: its ``block / 4`` words of int8
-    values, its scale (f32 bits) and the sum of its values, padded to a multiple of 4 (16-byte loads)."""
-    return -(-(block // 4 + 2) // 4) * 4
-
-
-def _carries_sums(c: Contraction) -> bool:
-    """Whether a dp4a contraction's int8 activation blocks carry the partial sums of its prologue reductions (a
-    factored prologue, e.g. RMSNorm's ``sum x^2``, of add reductions, with room for them after the block's words,
-    scale and sum): the row scale then multiplies the reduced dot products, as in the float walk."""
-    spare = activation_unit(c.block) - c.block // 4 - 2
-    return bool(c.prologue) and c.factored and len(c.prologue) <= spare and all(reduction_kind(r) == "add" for r in c.prologue)
-
-
-def _quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: SSAValue, t_in: Sequence[SSAValue], batch: SSAValue,
-                           prologue: Sequence[Sequence[SSAValue]], block: int, blocks: int,
-                           out: tuple[SSAValue, SSAValue, int] | None = None) -> SSAValue:  # fmt: skip
-    """A workgroup-memory array ``[tokens, blocks * activation_unit(block)]`` of the workgroup's tokens' activations
-    as int8 blocks: per block its words of ``round(x / d)`` (4 signed bytes each, in K order), ``d = max |x| / 127``
-    (as i32 bits) and the sum of the int8 values; ``x`` is the full activation (fused producers and prologue row
-    scale applied) or, where the blocks ``_carries_sums``, its core (no row scale: the int8 codes are the same, ``d``
-    is smaller by the row scale) followed by the block's partial sum of each prologue reduction (f32 bits), so that
-    no kernel reads a whole row before it quantizes. All invocations quantize together: ``block / 4`` neighbouring
-    invocations share a block, each reading 4 values and packing one word, their maximum and sum met by
-    ``tiled.reduce`` (one block per invocation, its 32 values one after another, made the whole workgroup wait on
-    the slowest chain).
-
-    With ``out = (buffer, first, count)`` (the prequantizing kernel; one token) blocks ``first`` to ``first + count
-    - 1`` (those below ``blocks``) go to the token's row of the host buffer instead, with no barrier after them."""
-    if not (c.mac and all(ref is not None and ref.scheme.name in DOT_SCHEMES for ref in c.refs)):
-        raise RustyError(f"math = dp4a needs a multiply-add contraction of weights stored in {', '.join(DOT_SCHEMES)}", c.root)
-    kernel = c.kernel
-    tokens, unit, lanes, threads = len(t_in), activation_unit(block), block // 4, kernel.threads
-    sums = _carries_sums(c)
-    if threads % lanes:
-        raise RustyError(f"math = dp4a: a workgroup of {threads} invocations cannot split blocks of {block} values among {lanes}", c.root)
-    if out is None:
-        xq, first, span = kernel.shared([tokens, blocks * unit], i32), None, blocks
-
-        def put(pb: IRBuilder, value: SSAValue, tl: SSAValue, at: SSAValue) -> None:
-            store(pb, value, xq, [tl, at])
-    else:
-        xq, first, span = out
-        row = b.muli(t_in[0], b.index(blocks * unit))
-
-        def put(pb: IRBuilder, value: SSAValue, tl: SSAValue, at: SSAValue) -> None:
-            store(pb, value, xq, [pb.addi(row, at)])
-
-    items = tokens * span * lanes
-    lane = b.remui(linear, b.index(lanes))
-    for i in range(-(-items // threads)):
-        item = b.addi(linear, b.index(i * threads)) if i else linear
-        inside = b.cmpi("ult", item, b.index(items)) if (i + 1) * threads > items else None
-        if inside is not None:
-            item = b.minui(item, b.index(items - 1))  # past the last block: quantize it again, store nothing
-        blk = b.remui(b.divui(item, b.index(lanes)), b.index(span))
-        if first is not None:  # a run of blocks that may end past the row
-            blk = b.addi(first, blk)
-            if blocks % span:
-                past = b.cmpi("ult", blk, b.index(blocks))
-                inside = b.andi(inside, past) if inside is not None else past
-                blk = b.minui(blk, b.index(blocks - 1))
-        tl = b.divui(item, b.index(span * lanes)) if tokens > 1 else b.index(0)
-        t = t_in[0] if tokens == 1 else b.minui(b.addi(t0, tl), b.subi(batch, b.index(1)))
-        k0 = b.addi(b.muli(blk, b.index(block)), b.muli(lane, b.index(4)))
-        xs, partials = _four_values(c, b, t, tl, [b.addi(k0, b.index(j)) if j else k0 for j in range(4)], prologue, sums)
-        (amax,) = kernel.reduce(b, "max", [abs_max(b, xs)], lanes)
-        ints = int8_codes(b, xs, amax)
-        word = pack_bytes(b, ints)
-        codes_sum = b.sitofp(b.addi(b.addi(ints[0], ints[1]), b.addi(ints[2], ints[3])))
-        (total, *partials) = kernel.reduce(b, "add", [codes_sum, *partials], lanes)
-        base = b.muli(blk, b.index(unit))
-
-        def write(wb: IRBuilder, tl: SSAValue = tl, base: SSAValue = base, word: SSAValue = word, amax: SSAValue = amax,
-                  total: SSAValue = total, partials: list[SSAValue] = partials) -> list[SSAValue]:  # fmt: skip
-            put(wb, word, tl, wb.addi(base, lane))
-
-            def stats(sb: IRBuilder) -> list[SSAValue]:
-                put(sb, sb.value(arith.BitcastOp(sb.mulf(amax, sb.f32(1.0 / 127.0)), i32)), tl, sb.addi(base, sb.index(lanes)))
-                put(sb, sb.value(arith.FPToSIOp(total, i32)), tl, sb.addi(base, sb.index(lanes + 1)))
-                for pi, part in enumerate(partials):
-                    put(sb, sb.value(arith.BitcastOp(part, i32)), tl, sb.addi(base, sb.index(lanes + 2 + pi)))
-                return []
-
-            wb.if_then(wb.cmpi("eq", lane, wb.index(0)), stats)
-            return []
-
-        if inside is None:
-            write(b)
-        else:
-            b.if_then(inside, write)
-    if out is None:
-        b.insert(gpu.BarrierOp())
-    return xq
-
-
-def _four_values(c: Contraction, b: IRBuilder, t: SSAValue, tl: SSAValue, ks: Sequence[SSAValue],
-                 prologue: Sequence[Sequence[SSAValue]], sums: bool) -> tuple[list[SSAValue], list[SSAValue]]:  # fmt: skip
-    """The activation values of token ``t`` (the workgroup's ``tl``-th) at ``ks`` that one invocation quantizes, and,
-    where the blocks carry the prologue's sums (``sums``), the values' cores and their partial prologue sums."""
-    if sums:
-        xs, partials = [c.lhs_value(b, t, k, []) for k in ks], []
-        for red in c.prologue:
-            part = b.f32(0.0)
-            for k in ks:
-                part = c.reduction_element(b, red, t, k, part)
-            partials.append(part)
-        return xs, partials
-    values = prologue[0]
-    for ti in range(1, len(prologue)):  # this item's token's prologue values
-        values = [b.select(b.cmpi("eq", tl, b.index(ti)), mine, other) for mine, other in zip(prologue[ti], values)]
-    return [c.full_lhs_value(b, t, k, values) for k in ks], []
-
-
-def _shared_lhs(segments: Sequence[Contraction]) -> None:
-    """A prequantized gemv quantizes one activation row per token: every contraction of the region must read it."""
-    first = segments[0]
-    if not one_activation([c.root for c in segments]) or any(c.k_total != first.k_total or c.block != first.block for c in segments):
-        raise RustyError("prequantize = 1 needs the region's contractions to share one activation input", first.root)
-
-
-def one_activation(roots: Sequence[GenericOp]) -> bool:
-    """Whether the contractions ``roots`` (of one region) multiply one activation: the same value, or values
-    computed alike from the same ones (each contraction holds its own copy of a fused producer: the siblings of
-    norm+qkv each their RMSNorm)."""
-    return all(_same_value(r.inputs[0], roots[0].inputs[0]) for r in roots[1:])
-
-
-def _same_value(a: SSAValue, b: SSAValue) -> bool:
-    """Whether ``a`` and ``b`` are one value, or results of structurally equal ops on values that are."""
-    if a is b:
-        return True
-    if not (isinstance(a, OpResult) and isinstance(b, OpResult)) or a.index != b.index or len(a.op.operands) != len(b.op.operands):
-        return False
-    context: dict[IRNode | SSAValue, IRNode | SSAValue] = {}
-    if a.op.parent is not None and b.op.parent is not None:
-        context[a.op.parent] = b.op.parent
-    for x, y in zip(a.op.operands, b.op.operands):
-        if not _same_value(x, y):
-            return False
-        context[x] = y
-    return a.op.is_structurally_equivalent(b.op, context)
-
-
-def lower_gemv_quantize(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
-    """The first kernel of a prequantized gemv (``prequantize = 1``): a workgroup per (token, run of
-    ``threads / (block / 4)`` blocks) writes them as int8 blocks (``_quantized_activations``: fused producers
-    applied; a prologue's partial sums carried in the blocks, or, where they cannot be, its row scale, which needs
-    the whole row, reduced by each workgroup) into the token's row of the host buffer ``kernel.extra_args[0]``
-    (``prequantized_scratch``); returns the grid."""
-    segments = analyse_all(kernel, mat, ops)
-    _shared_lhs(segments)
-    c = segments[0]
-    if not c.batched:
-        raise RustyError("prequantize = 1 needs a contraction over tokens", c.root)
-    (out,) = kernel.extra_args
-    block, blocks = c.block, c.k_total // c.block
-    run = kernel.threads // (block // 4)
-    runs = -(-blocks // run)
-    g = kernel.grid_b
-    grid = [c.batch_size(g, kernel.grid_args), g.index(runs), g.index(1)]
-    b = kernel.b
-    batch = c.batch_size(b)
-
-    def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
-        t, r = wivs
-
-        def per_invocation(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
-            (linear,) = ivs
-            prologue = _prologue(c, ib, [t], linear) if c.prologue and not _carries_sums(c) else [[]]
-            _quantized_activations(c, ib, linear, t, [t], batch, prologue, block, blocks, (out, ib.muli(r, ib.index(run)), run))
-
-        kernel.invocations(wb, [kernel.threads], per_invocation)
-
-    kernel.workgroups([batch, b.index(runs)], per_workgroup)
-    return grid
-
-
-def prequantized_scratch(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSAValue], tokens: SSAValue) -> SSAValue:
-    """The host buffer of a prequantized gemv: ``tokens * (K / block) * activation_unit(block)`` words (i32)."""
-    root = next(op for op in ops if isinstance(op, GenericOp) and kind(op) is Kind.CONTRACTION)
-    mat = Materializer(args)
-    refs = [mat.reader(w) for w in root.inputs[1:]]
-    if not refs or any(r is None for r in refs):
-        raise RustyError("prequantize = 1 needs stored (quantized) weights", root)
-    block = max(r.block for r in refs if r is not None)
-    k = static_shape(root.inputs[0])[-1]
-    size = b.muli(tokens, b.index(k // block * activation_unit(block)))
-    return b.value(memref.AllocOp([size], [], MemRefType(i32, [DYNAMIC_INDEX])))
-
-
 def _epilogue(c: Contraction, b: IRBuilder, lane: SSAValue, ns: Sequence[SSAValue], n_in: Sequence[SSAValue], ts: Sequence[SSAValue],
-              t_in: Sequence[SSAValue], batch: SSAValue, totals: Sequence[SSAValue], scales: Sequence[SSAValue | None], rows_per_wg: int) -> None:  # fmt: skip
-    """Lane 0 of each row group: its rows' reduced sums (times the row scale), through the epilogue, stored."""
+              t_in: Sequence[SSAValue], batch: SSAValue, totals: Sequence[SSAValue], scales: Sequence[SSAValue | None], rows_per_wg: int,
+              stage: tuple[SSAValue, SSAValue] | None = None) -> None:  # fmt: skip
+    """Lane 0 of each row group: its rows' reduced sums (times the row scale), through the epilogue, stored; with
+    ``stage = (array, value)`` the output ``value`` of each row also goes to ``array[token][row % rows_per_wg]``."""
     rows, n_out = len(ns), c.n_out
 
     def epilogue(eb: IRBuilder) -> list[SSAValue]:
@@ -553,12 +341,14 @@ def _epilogue(c: Contraction, b: IRBuilder, lane: SSAValue, ns: Sequence[SSAValu
             def known(w: int, kb: IRBuilder, idx: Sequence[SSAValue], values: list[list[SSAValue]] = values) -> SSAValue:
                 return pick(kb, idx[-1], [(ns[r], values[r][w]) for r in range(rows)])
 
-            def store_rows(sb: IRBuilder, t: SSAValue = t, known=known) -> list[SSAValue]:
+            def store_rows(sb: IRBuilder, t: SSAValue = t, ti: int = ti, known=known) -> list[SSAValue]:
                 for n in ns:
                     if c.n_total % rows_per_wg:
                         sb.when(sb.cmpi("ult", n, sb.index(c.n_total)), partial(c.store_outputs, token=t, n=n, known=known))
                     else:  # consecutive rows' stores in one block: vectorize merges them
                         c.store_outputs(sb, t, n, known)
+                    if stage is not None:
+                        store(sb, c.mat.element(sb, stage[1], [t, n]), stage[0], [sb.index(ti), sb.remui(n, sb.index(rows_per_wg))])
                 return []
 
             if c.batched:
@@ -594,4 +384,4 @@ def _sum(b: IRBuilder, xs: Sequence[SSAValue]) -> SSAValue:
     return total
 
 
-__all__ = ["activation_unit", "lower_gemv", "lower_gemv_quantize", "one_activation", "prequantized_scratch"]
+__all__ = ["GEMV_STEP_TOKENS", "lower_gemv"]

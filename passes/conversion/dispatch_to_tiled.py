@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from xdsl.context import Context
-from xdsl.dialects import scf
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects import bufferization, scf
+from xdsl.dialects.builtin import MemRefType, ModuleOp, f32
+from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
@@ -17,13 +19,15 @@ from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
 from rusty_ir.dialects.dispatch.ops import region_ops
 from rusty_ir.dialects.gpu.attrs import module_target
 from rusty_ir.dialects.linalg_ext import AttentionOp
+from rusty_ir.dialects.quant.storage import buffer_scheme
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
 from rusty_ir.passes.codegen.attention import lower_attention, lower_attention_combine, split_kv_scratch
 from rusty_ir.passes.codegen.elementwise import lower_elementwise
 from rusty_ir.passes.codegen.flash_attention import lower_flash_attention
 from rusty_ir.passes.codegen.gemm import lower_gemm
-from rusty_ir.passes.codegen.gemv import GEMV_STEP_TOKENS, lower_gemv, lower_gemv_quantize, prequantized_scratch
+from rusty_ir.passes.codegen.gemv import GEMV_STEP_TOKENS, lower_gemv
+from rusty_ir.passes.codegen.int8_activations import QuantizeFor, lower_gemv_quantize, prequantized_block, prequantized_scratch
 from rusty_ir.passes.codegen.kernel import Kernel
 from rusty_ir.passes.codegen.materialize import Materializer, static_shape
 from rusty_ir.passes.codegen.row import lower_row
@@ -70,20 +74,42 @@ def _kernel(
     return kernel.finish(grid)
 
 
-def _lower(region: RegionOp, config: LoweringConfigAttr, target: TargetDescription, b: IRBuilder) -> None:
+@dataclass
+class _Fused:
+    """A region's part in the pairs of ``quantize_pairs``, for its few-token versions: as a consumer it ``reads``
+    its int8 activation from the buffer its producer's epilogue writes (no quantizing kernel); as a producer its
+    epilogue ``writes`` the consumer's (``quantize_for``; the buffer allocated before the producer)."""
+
+    reads: SSAValue | None = None
+    writes: SSAValue | None = None
+    quantize_for: QuantizeFor | None = None
+    extra: tuple[SSAValue, ...] = ()
+    """The producer's: host values its kernels take after ``writes`` (what the consumer's activation reads)."""
+
+
+def _lower(region: RegionOp, config: LoweringConfigAttr, target: TargetDescription, b: IRBuilder, fused: _Fused | None = None) -> None:
     """Insert what replaces ``region`` under ``config``: its kernel, or split-KV attention's
-    partials buffer and its two kernels, or a prequantized gemv's activation buffer and its two kernels."""
+    partials buffer and its two kernels, or a prequantized gemv's activation buffer and its two kernels (the
+    gemv alone where its producer quantizes, ``fused``)."""
     if config.strategy not in SCHEDULES:
         raise RustyError(f"dispatch region '{region.label.data}': unknown strategy '{config.strategy}'", region)
     args: dict[SSAValue, SSAValue] = dict(zip(region.block.args, region.args))
+    gemv: Schedule = lower_gemv
+    writes: list[SSAValue] = []
+    if fused is not None and fused.quantize_for is not None and fused.writes is not None:
+        gemv, writes = partial(lower_gemv, quantize_for=fused.quantize_for), [fused.writes, *fused.extra]
     if config.strategy == "attention" and config.config.split:
         scratch = split_kv_scratch(b, region_ops(region), args, config)
         b.insert(_kernel(region, config, target, lower_attention, [scratch]))
         b.insert(_kernel(region, config, target, lower_attention_combine, [scratch]))
     elif config.strategy == "gemv" and config.config.prequantize:
-        scratch = prequantized_scratch(b, region_ops(region), args, step_tokens(b, region_ops(region), args))
-        b.insert(_kernel(region, config, target, lower_gemv_quantize, [scratch]))
-        b.insert(_kernel(region, config, target, lower_gemv, [scratch]))
+        activation = fused.reads if fused is not None else None
+        if activation is None:
+            activation = prequantized_scratch(b, region_ops(region), args, step_tokens(b, region_ops(region), args))
+            b.insert(_kernel(region, config, target, lower_gemv_quantize, [activation]))
+        b.insert(_kernel(region, config, target, gemv, [activation, *writes]))
+    elif config.strategy == "gemv" and writes:
+        b.insert(_kernel(region, config, target, gemv, writes))
     elif config.strategy == "attention" and config.config.workgroup_tile:  # blocks of query rows: FlashAttention-2
         query = next(o for o in region_ops(region) if isinstance(o, AttentionOp)).query
         rows = Materializer(args).dim(b, query, 0, args)  # on the host: a kernel cannot read a buffer's size
@@ -98,8 +124,6 @@ def step_tokens(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSA
     attention = next((o for o in ops if isinstance(o, AttentionOp)), None)
     if attention is not None:
         return mat.dim(b, attention.query, 0, args)
-    from xdsl.dialects.linalg import ops as linalg
-
     root = next(o for o in ops if isinstance(o, linalg.GenericOp) and kind(o) is Kind.CONTRACTION)
     return b.product([mat.dim(b, root.results[0], i, args) for i in range(len(static_shape(root.results[0])) - 1)])
 
@@ -111,11 +135,11 @@ def single_version_tokens(single: LoweringConfigAttr) -> int:
     return GEMV_STEP_TOKENS if single.strategy == "gemv" or per_row else 1
 
 
-def lower_region(region: RegionOp, target: TargetDescription) -> None:
+def lower_region(region: RegionOp, target: TargetDescription, fused: _Fused | None = None) -> None:
     """Replace one region by its kernel(s); with a ``single_token_config`` by host ``scf.if``s on the step's
     token count (``step_tokens``): the single-token kernels for steps of up to ``single_version_tokens`` tokens
-    (with a ``few_token_config``: for one token, and the few-token kernels up to ``GEMV_STEP_TOKENS``), the
-    general ones otherwise."""
+    (with a ``few_token_config``: for one token, and the few-token kernels up to ``GEMV_STEP_TOKENS``, which
+    take part in ``fused``), the general ones otherwise."""
     config = region.config
     if config is None:
         raise RustyError(f"dispatch region '{region.label.data}' has no lowering config (run tune-workgroups first)", region)
@@ -127,7 +151,11 @@ def lower_region(region: RegionOp, target: TargetDescription) -> None:
         _lower(region, config, target, b)
     else:
         few = region.few_token_config
-        versions = [(1, single), *few_token_versions(few)] if few is not None else [(single_version_tokens(single), single)]
+        versions: list[tuple[int, LoweringConfigAttr, _Fused | None]] = [(1, single, None)]
+        if few is not None:
+            versions += [(most, version, fused) for most, version in few_token_versions(few)]
+        else:
+            versions = [(single_version_tokens(single), single, None)]
         _select(region, versions, config, target, b, step_tokens(b, region_ops(region), dict(zip(region.block.args, region.args))))
     Rewriter.erase_op(region)
 
@@ -142,12 +170,12 @@ def few_token_versions(few: LoweringConfigAttr) -> list[tuple[int, LoweringConfi
     return [*exact, (GEMV_STEP_TOKENS, few)]
 
 
-def _select(region: RegionOp, versions: list[tuple[int, LoweringConfigAttr]], config: LoweringConfigAttr, target: TargetDescription,
-            b: IRBuilder, tokens: SSAValue) -> None:  # fmt: skip
-    """``scf.if tokens <= most`` of the first (most, config) version, else the next ones', else ``config``'s."""
-    (most, first), rest = versions[0], versions[1:]
+def _select(region: RegionOp, versions: list[tuple[int, LoweringConfigAttr, _Fused | None]], config: LoweringConfigAttr,
+            target: TargetDescription, b: IRBuilder, tokens: SSAValue) -> None:  # fmt: skip
+    """``scf.if tokens <= most`` of the first (most, config, fused) version, else the next ones', else ``config``'s."""
+    (most, first, fused), rest = versions[0], versions[1:]
     blocks = [Block(), Block()]
-    _lower(region, first, target, IRBuilder(blocks[0]))
+    _lower(region, first, target, IRBuilder(blocks[0]), fused)
     if rest:
         _select(region, rest, config, target, IRBuilder(blocks[1]), tokens)
     else:
@@ -155,6 +183,85 @@ def _select(region: RegionOp, versions: list[tuple[int, LoweringConfigAttr]], co
     for block in blocks:
         block.add_op(scf.YieldOp())
     b.insert(scf.IfOp(b.cmpi("ule", tokens, b.index(most)), [], Region(blocks[0]), Region(blocks[1])))
+
+
+def quantize_pairs(regions: Sequence[RegionOp]) -> dict[RegionOp, tuple[RegionOp, int, int]]:
+    """producer -> (consumer, the consumer's activation argument, the producer's argument it writes): each region
+    whose few-token version is a prequantized gemv (``prequantize = 1``) of an activation the previous writer of its
+    buffer, a region of one contraction whose few-token gemv gives a workgroup whole blocks of rows, computes. The
+    producer's few-token kernels then quantize the consumer's activation in their epilogue (``QuantizeFor``) and
+    the consumer runs no quantizing kernel: on llama3-8b the o projection feeds gate+up, gate+up feeds down."""
+    pairs: dict[RegionOp, tuple[RegionOp, int, int]] = {}
+    writers: dict[SSAValue, tuple[RegionOp, int]] = {}
+    for region in regions:
+        few = region.few_token_config
+        if few is not None and few.config.prequantize:
+            activation = _activation_arg(region)
+            source = writers.get(region.args[activation]) if activation is not None else None
+            if activation is not None and source is not None and source[0] not in pairs and _quantizes_whole_blocks(source[0], region):
+                pairs[source[0]] = (region, activation, source[1])
+        ops = region_ops(region)
+        for op in ops:
+            if isinstance(op, bufferization.MaterializeInDestinationOp):
+                for i, arg in enumerate(region.block.args):
+                    if arg is op.dest:
+                        writers[region.args[i]] = (region, i)
+    return pairs
+
+
+def _activation_arg(region: RegionOp) -> int | None:
+    """The argument a prequantized gemv's activation is computed from: its one token-major f32 buffer of K values."""
+    ops = region_ops(region)
+    root = next(o for o in ops if isinstance(o, linalg.GenericOp) and kind(o) is Kind.CONTRACTION)
+    k = static_shape(root.inputs[0])[-1]
+    read = {o.memref for o in ops if isinstance(o, bufferization.ToTensorOp)}
+    found = [i for i, a in enumerate(region.block.args) if a in read and isinstance(a.type, MemRefType)
+             and len(a.type.get_shape()) == 2 and a.type.get_shape()[-1] == k and a.type.element_type == f32]  # fmt: skip
+    return found[0] if len(found) == 1 else None
+
+
+def _quantizes_whole_blocks(producer: RegionOp, consumer: RegionOp) -> bool:
+    """Whether ``producer``'s few-token gemv can quantize ``consumer``'s activation: one contraction, workgroups of
+    whole blocks of its rows."""
+    few = producer.few_token_config
+    if few is None or few.strategy != "gemv":
+        return False
+    ops = region_ops(producer)
+    if sum(1 for o in ops if isinstance(o, linalg.GenericOp) and kind(o) is Kind.CONTRACTION) != 1:
+        return False
+    c_args: dict[SSAValue, SSAValue] = dict(zip(consumer.block.args, consumer.args))
+    block, k = prequantized_block(region_ops(consumer), c_args)
+    rows = few.config.workgroup_tile[1]
+    return rows % block == 0 and k % rows == 0
+
+
+def _fuse(producer: RegionOp, pair: tuple[RegionOp, int, int], b: IRBuilder, fused: dict[RegionOp, _Fused]) -> None:
+    """Both sides of one pair into ``fused``: the consumer's int8 buffer allocated at ``b`` (before the producer),
+    and what of the consumer's arguments the producer's kernels take."""
+    consumer, activation, produced = pair
+    c_args: dict[SSAValue, SSAValue] = dict(zip(consumer.block.args, consumer.args))
+    tokens = step_tokens(b, region_ops(producer), dict(zip(producer.block.args, producer.args)))
+    # written and read by few-token versions only: a buffer for at most their GEMV_STEP_TOKENS
+    scratch = prequantized_scratch(b, region_ops(consumer), c_args, b.minui(tokens, b.index(GEMV_STEP_TOKENS)))
+    few = producer.few_token_config
+    assert few is not None
+    first = len(producer.args) + (1 if few.config.prequantize else 0)  # after the producer's own prequantized buffer
+    extra: list[SSAValue] = []
+    mapping: list[tuple[int, int]] = []
+    read = {o.memref for o in region_ops(consumer) if isinstance(o, bufferization.ToTensorOp)}
+    for i, (arg, value) in enumerate(c_args.items()):
+        if i == activation or (isinstance(arg.type, MemRefType) and (arg not in read or buffer_scheme(arg) is not None)):
+            continue  # the staged rows; the consumer's outputs and weights
+        if value in producer.args:
+            mapping.append((i, list(producer.args).index(value)))
+        else:
+            extra.append(value)
+            mapping.append((i, first + len(extra)))
+    block, _ = prequantized_block(region_ops(consumer), c_args)
+    quantize_for = QuantizeFor(consumer, activation, produced, tuple(mapping), first, block)
+    side = fused.setdefault(producer, _Fused())
+    side.writes, side.quantize_for, side.extra = scratch, quantize_for, tuple(extra)
+    fused.setdefault(consumer, _Fused()).reads = scratch
 
 
 @dataclass(frozen=True)
@@ -177,7 +284,11 @@ class ConvertDispatchToTiledPass(ModulePass):
     ``GEMV_STEP_TOKENS``, other single-token versions for one token), and
     with a ``few_token_config`` too, three (one token, up to
     ``GEMV_STEP_TOKENS``, more); split-KV attention is two kernels sharing
-    a host ``memref.alloc``. Configs beyond the module's target
+    a host ``memref.alloc``, and so is a prequantized gemv (its activation
+    quantized by a first kernel), unless the region before it computes that
+    activation with whole blocks of rows per workgroup (``quantize_pairs``):
+    then that region's few-token kernels quantize it in their epilogue into
+    a buffer allocated before both, and the gemv is one kernel. Configs beyond the module's target
     (``#rgpu.target``) are located errors. Pre-conditions: ``attach-target``,
     ``tune-workgroups`` and ``rusty-bufferize`` have run.
     """
@@ -189,5 +300,9 @@ class ConvertDispatchToTiledPass(ModulePass):
         if not regions:
             return
         target = module_target(op)
+        pairs = quantize_pairs(regions)
+        fused: dict[RegionOp, _Fused] = {}
         for region in regions:
-            lower_region(region, target)
+            if region in pairs:
+                _fuse(region, pairs[region], IRBuilder(InsertPoint.before(region)), fused)
+            lower_region(region, target, fused.get(region))

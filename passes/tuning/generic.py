@@ -26,7 +26,8 @@ from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp
 from rusty_ir.dialects.quant import DOT_SCHEMES, DequantizeOp, kernel_block
 from rusty_ir.dialects.quant.attrs import BlockQuantType
 from rusty_ir.passes.codegen.flash_attention import flash_threads, flash_tile
-from rusty_ir.passes.codegen.gemv import GEMV_STEP_TOKENS, activation_unit, one_activation
+from rusty_ir.passes.codegen.gemv import GEMV_STEP_TOKENS
+from rusty_ir.passes.codegen.int8_activations import activation_unit, one_activation
 from rusty_ir.passes.dispatch.analysis import Kind, is_mac, kind, region_strategy, root_of
 from rusty_ir.targets import TargetDescription
 
@@ -250,12 +251,14 @@ def attention_configs(root: AttentionOp, target: TargetDescription) -> tuple[Low
 PREQUANTIZED_THREADS = 128
 """Invocations of a prequantized few-token gemv workgroup: ``128 / split`` row groups of 2 rows."""
 
-PREQUANTIZED_LANE_BLOCKS = {1: 4, 2: 8}
+PREQUANTIZED_LANE_BLOCKS = {1: 4, 2: 16}
 """Weight blocks each lane of a prequantized few-token gemv walks, by the weights of the region's first contraction
-(the split is K's blocks over this, 8 to 64). A contraction of two weights (gate and up) does twice the work per block and lane:
-on an H200 in llama3-8b's 5-token steps (``profile_step``), its gate+up ran 53.6 µs a layer with 4 blocks a lane
-(split 32), 38.1 with 8 (split 16), 36.2 with 16 (split 8, 32 rows), the same at 2 tokens (29.0, 27.7, 29.0); one
-weight is fastest at 4-7 (down, 448 blocks: split 64 28.3 µs, 32 38.7, 16 53.8). BENCHMARKS.md, issue 15."""
+(the split is K's blocks over this, 8 to 64). A contraction of two weights (gate and up) does twice the work per
+block and lane: on an H200 in llama3-8b's 5-token steps (``profile_step``), its gate+up ran 53.6 µs a layer with 4
+blocks a lane (split 32), 38.1 with 8 (split 16), 36.2 with 16 (split 8), about the same at 2 tokens (29.0, 27.7,
+29.0); with 16 a workgroup has 32 rows, whole blocks of down's activation, which its epilogue then quantizes
+(``quantize_pairs``). One weight is fastest at 4-7 (down, 448 blocks: split 64 28.3 µs, 32 38.7, 16 53.8).
+BENCHMARKS.md, issue 15."""
 
 
 def few_token_config(single: LoweringConfigAttr | None, ops: Sequence[Operation] = ()) -> LoweringConfigAttr | None:
@@ -266,8 +269,8 @@ def few_token_config(single: LoweringConfigAttr | None, ops: Sequence[Operation]
     in the region, or a long one), ``prequantize = 1``: the step's activations are quantized once, and
     each workgroup takes ``GEMV_STEP_TOKENS`` tokens (``convert-dispatch-to-tiled`` makes one version per step size, so
     none is computed in vain) of 2 rows per invocation, K split among enough lanes that each walks about
-    ``PREQUANTIZED_LANE_BLOCKS`` weight blocks (4, or 8 for two weights; a split of 8 to 64). At 5 tokens on an
-    H200, llama3-8b's gate+up 72.5 -> 38.1 µs, down 44.1 -> 24.8, qkv 19.8 -> 18.2 (BENCHMARKS.md, issue 15). Otherwise a dp4a gemv that took fewer than ``GEMV_ROWS`` rows per
+    ``PREQUANTIZED_LANE_BLOCKS`` weight blocks (4, or 16 for two weights; a split of 8 to 64). At 5 tokens on an
+    H200, llama3-8b's gate+up 72.5 -> 36.2 µs, down 44.1 -> 24.8, qkv 19.8 -> 18.2 (BENCHMARKS.md, issue 15). Otherwise a dp4a gemv that took fewer than ``GEMV_ROWS`` rows per
     invocation, to keep every multiprocessor busy on one token, gets ``GEMV_ROWS`` back, since a step's tokens
     multiply its workgroups (o 13.6 -> 11.3 µs)."""
     if single is None or single.strategy != "gemv":

@@ -9,6 +9,7 @@ region before the pass. Skipped without a wgpu adapter (CI has llvmpipe).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -457,3 +458,32 @@ def test_prequantized_few_token_gemv_matches_the_single_token_one(device: Any) -
         for i in outs:
             np.testing.assert_allclose(got["few"][i], got["single"][i], rtol=1e-4, atol=1e-4, err_msg=f"{tokens} tokens, output #{i}")
             assert np.abs(got["few"][i] - want[i]).max() <= 2e-2 * np.abs(want[i]).max(), f"{tokens} tokens, output #{i}"
+
+
+def test_producer_epilogues_quantize_their_consumers_activations(device: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With packed int8 dot products, few-token gemvs of whole 32-row blocks per workgroup quantize the next region's
+    activation in their epilogue (``quantize_pairs``): the o projection (a token per workgroup) gate+up's, RMSNorm's
+    ``x * g`` as int8 blocks with their partial ``sum x^2``; gate+up (every token of the step per workgroup) down's,
+    prequantized here as llama3-8b's is (``PREQUANTIZE_MIN_K`` lowered to the tiny model's 128). Neither consumer's
+    few-token versions runs a quantizing kernel, and the tiny model's verification logits of 2, 5 and 8 tokens equal
+    those of one-token steps, whose gemvs quantize in every workgroup, up to the order of the float sums."""
+    from rusty_ir.backends.runtime.model import ModelRuntime
+    from rusty_ir.driver import CompileOptions, compile_model
+    from rusty_ir.importers import load_model
+    from rusty_ir.passes.tuning import generic
+    from rusty_ir.synthetic import synthetic_model_path
+
+    monkeypatch.setattr(generic, "PREQUANTIZE_MIN_K", 128)
+    path, _ = synthetic_model_path("test-tiny", "q4_0", 0, tmp_path)
+    model = load_model(path)
+    int_dot = ("target=attach-target{target=webgpu int-dot=1 overwrite=true}",)
+    art = compile_model(model, CompileOptions(verify_entry=True, insert_after=int_dot), use_cache=False).artifact
+    for label in ("contraction_5", "contraction_6"):  # one token, steps of 2-7 and 8 tokens (a gemv each), prefill
+        kernels = re.findall(rf"^fn ({label}(?:_\d+)?)\(", art.wgsl, re.M)
+        assert len(kernels) == 9, kernels
+    rt = ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), 64, device)
+    ids = np.arange(100, 108, dtype=np.int32)
+    for tokens in (2, 5, 8):
+        few = rt.verify_logits(ids[:tokens], 0)
+        one = np.stack([rt.verify_logits(ids[i : i + 1], i)[0] for i in range(tokens)])
+        np.testing.assert_allclose(few, one, rtol=1e-4, atol=1e-4 * np.abs(one).max(), err_msg=f"{tokens} tokens")
