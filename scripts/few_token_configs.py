@@ -1,0 +1,112 @@
+"""Issue 15's config probe: few-token gemv configs timed in the whole model, where kernels alone (sweep_region.py)
+did not predict the model's times.
+
+Each variant compiles the synthetic model with one region kind's ``few_token_config`` replaced (rows a workgroup /
+rows an invocation / split / invocations; the tokens a workgroup stay the heuristic's), loads it, and times
+synchronous verification steps of 2, 3 and 5 tokens and a decode step (medians of 21) and the kernels of 2- and
+5-token steps (``profile_step``, µs a layer). Region kinds by their ops: ``gate+up`` a contraction of two weights,
+``qkv`` a region of several contractions, ``down`` one contraction over K of 8192 or more. With ``--check``, the
+first variant's verification logits of 2, 5 and 8 tokens are compared with 8 one-token steps' (relative error,
+argmaxes).
+
+    python scripts/few_token_configs.py [--shape llama3-8b] [--check] heuristic gate+up:16/2/16/128 down:8/4/64/128
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from xdsl.dialects.linalg import ops as linalg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_long import median_seconds
+
+import rusty_ir.passes.tuning.tune_workgroups as tune_workgroups
+from rusty_ir.backends.runtime import Device
+from rusty_ir.backends.runtime.model import ModelRuntime
+from rusty_ir.bench.measure import _profile_table
+from rusty_ir.driver import CompileOptions, compile_model
+from rusty_ir.importers import load_model
+from rusty_ir.passes.dispatch.analysis import Kind, kind, root_of
+from rusty_ir.passes.tuning import generic
+from rusty_ir.synthetic import synthetic_model_path
+from rusty_ir.targets import target_for_adapter
+
+
+def region_kind(ops) -> str | None:
+    root = root_of(list(ops))
+    if not isinstance(root, linalg.GenericOp):
+        return None
+    if len(root.outputs) == 2:
+        return "gate+up"
+    if sum(1 for o in ops if isinstance(o, linalg.GenericOp) and kind(o) is Kind.CONTRACTION) > 1:
+        return "qkv"
+    return "down" if generic._shape(root.inputs[0])[-1] >= generic.PREQUANTIZE_MIN_K else None
+
+
+def patched(variant: tuple[str, list[int]] | None):
+    """``few_token_config`` with ``variant`` = (region kind, [rows, rows an invocation, split, invocations])."""
+
+    def few_token_config(single, ops=()):
+        few = generic.few_token_config(single, ops)
+        if few is None or variant is None or region_kind(ops) != variant[0]:
+            return few
+        rows, r, split, threads = variant[1]
+        return few.replace(workgroup=[threads, 1, 1], workgroup_tile=[few.config.workgroup_tile[0], rows], thread_tile=[r], split=split)
+
+    return few_token_config
+
+
+def check(rt: ModelRuntime) -> None:
+    ids = np.arange(100, 108, dtype=np.int32)
+    for tokens in (2, 5, 8):
+        few = rt.verify_logits(ids[:tokens], 0)
+        one = np.stack([rt.verify_logits(ids[i : i + 1], i)[0] for i in range(tokens)])
+        err = np.abs(few - one).max(axis=1) / np.abs(one).max(axis=1)
+        print(f"  verify {tokens} vs one-token steps: max rel err per row {np.round(err, 5).tolist()}, "
+              f"argmax agree {(few.argmax(1) == one.argmax(1)).tolist()}", flush=True)  # fmt: skip
+
+
+def run(device: Device, model, prompt: np.ndarray, spec: str, checked: bool) -> None:
+    """One variant: compiled, loaded, (checked,) timed, one line printed."""
+    region, _, numbers = spec.partition(":")
+    tune_workgroups.few_token_config = patched(None if spec == "heuristic" else (region, [int(x) for x in numbers.split("/")]))
+    start = time.perf_counter()
+    options = CompileOptions(target=target_for_adapter(device.info), verify_entry=True)
+    art = compile_model(model, options, adapter=device.identity, use_cache=False).artifact
+    rt = ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), 512, device)
+    if checked:
+        check(rt)
+    rt.prefill(prompt, 0)
+    walls = [median_seconds(lambda k=k: rt.verify(prompt[:k], 256), 21) for k in (2, 3, 5)] + [
+        median_seconds(lambda: rt.decode(7, 256), 21)
+    ]
+    kernels = {}
+    for tokens in (2, 5):
+        table = _profile_table(rt.profile_step("verify", prompt[:tokens], 256) or [], 1.0)
+        kernels[tokens] = {k["kernel"]: round(1e6 * k["seconds"] / k["dispatches"], 1) for k in (table or {"kernels": []})["kernels"][:9]}
+    print(f"[{spec}] ({time.perf_counter() - start:.0f} s) wall ms: verify 2 {1e3 * walls[0]:.3f}, 3 {1e3 * walls[1]:.3f}, "
+          f"5 {1e3 * walls[2]:.3f}, decode {1e3 * walls[3]:.3f} | µs, 2 tokens {kernels[2]} | 5 tokens {kernels[5]}", flush=True)  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("variants", nargs="+", help="'heuristic' or KIND:ROWS/R/SPLIT/INVOCATIONS")
+    p.add_argument("--shape", default="llama3-8b")
+    p.add_argument("--check", action="store_true", help="the first variant's verification logits against one-token steps")
+    a = p.parse_args()
+    device = Device()
+    model = load_model(synthetic_model_path(a.shape, "q4_0", 0, None, None)[0])
+    prompt = np.random.default_rng(0).integers(3, 30000, 256).astype(np.int32)
+    for n, spec in enumerate(a.variants):
+        run(device, model, prompt, spec, a.check and n == 0)
+        gc.collect()
+
+
+if __name__ == "__main__":
+    main()
