@@ -23,11 +23,18 @@ from rusty_ir.dialects.quant.storage import buffer_scheme
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import IRBuilder
 from rusty_ir.passes.codegen.attention import lower_attention, lower_attention_combine, split_kv_scratch
+from rusty_ir.passes.codegen.contraction import analyse
 from rusty_ir.passes.codegen.elementwise import lower_elementwise
 from rusty_ir.passes.codegen.flash_attention import lower_flash_attention
 from rusty_ir.passes.codegen.gemm import lower_gemm
 from rusty_ir.passes.codegen.gemv import GEMV_STEP_TOKENS, lower_gemv
-from rusty_ir.passes.codegen.int8_activations import QuantizeFor, lower_gemv_quantize, prequantized_block, prequantized_scratch
+from rusty_ir.passes.codegen.int8_activations import (
+    QuantizeFor,
+    carries_sums,
+    lower_gemv_quantize,
+    prequantized_block,
+    prequantized_scratch,  # fmt: skip
+)
 from rusty_ir.passes.codegen.kernel import Kernel
 from rusty_ir.passes.codegen.materialize import Materializer, static_shape
 from rusty_ir.passes.codegen.row import lower_row
@@ -151,11 +158,9 @@ def lower_region(region: RegionOp, target: TargetDescription, fused: _Fused | No
         _lower(region, config, target, b)
     else:
         few = region.few_token_config
-        versions: list[tuple[int, LoweringConfigAttr, _Fused | None]] = [(1, single, None)]
+        versions: list[tuple[int, LoweringConfigAttr, _Fused | None]] = [(single_version_tokens(single), single, None)]
         if few is not None:
-            versions += [(most, version, fused) for most, version in few_token_versions(few)]
-        else:
-            versions = [(single_version_tokens(single), single, None)]
+            versions = [(1, single, None), *((most, version, fused) for most, version in few_token_versions(few))]
         _select(region, versions, config, target, b, step_tokens(b, region_ops(region), dict(zip(region.block.args, region.args))))
     Rewriter.erase_op(region)
 
@@ -185,7 +190,7 @@ def _select(region: RegionOp, versions: list[tuple[int, LoweringConfigAttr, _Fus
     b.insert(scf.IfOp(b.cmpi("ule", tokens, b.index(most)), [], Region(blocks[0]), Region(blocks[1])))
 
 
-def quantize_pairs(regions: Sequence[RegionOp]) -> dict[RegionOp, tuple[RegionOp, int, int]]:
+def quantize_pairs(regions: Sequence[RegionOp], target: TargetDescription) -> dict[RegionOp, tuple[RegionOp, int, int]]:
     """producer -> (consumer, the consumer's activation argument, the producer's argument it writes): each region
     whose few-token version is a prequantized gemv (``prequantize = 1``) of an activation the previous writer of its
     buffer, a region of one contraction whose few-token gemv gives a workgroup whole blocks of rows, computes. The
@@ -198,7 +203,12 @@ def quantize_pairs(regions: Sequence[RegionOp]) -> dict[RegionOp, tuple[RegionOp
         if few is not None and few.config.prequantize:
             activation = _activation_arg(region)
             source = writers.get(region.args[activation]) if activation is not None else None
-            if activation is not None and source is not None and source[0] not in pairs and _quantizes_whole_blocks(source[0], region):
+            if (
+                activation is not None
+                and source is not None
+                and source[0] not in pairs
+                and _quantizes_whole_blocks(source[0], region, target)
+            ):
                 pairs[source[0]] = (region, activation, source[1])
         ops = region_ops(region)
         for op in ops:
@@ -220,9 +230,9 @@ def _activation_arg(region: RegionOp) -> int | None:
     return found[0] if len(found) == 1 else None
 
 
-def _quantizes_whole_blocks(producer: RegionOp, consumer: RegionOp) -> bool:
+def _quantizes_whole_blocks(producer: RegionOp, consumer: RegionOp, target: TargetDescription) -> bool:
     """Whether ``producer``'s few-token gemv can quantize ``consumer``'s activation: one contraction, workgroups of
-    whole blocks of its rows."""
+    whole blocks of its rows, and a consumer whose prologue (if any) rides in the blocks (``carries_sums``)."""
     few = producer.few_token_config
     if few is None or few.strategy != "gemv":
         return False
@@ -232,7 +242,11 @@ def _quantizes_whole_blocks(producer: RegionOp, consumer: RegionOp) -> bool:
     c_args: dict[SSAValue, SSAValue] = dict(zip(consumer.block.args, consumer.args))
     block, k = prequantized_block(region_ops(consumer), c_args)
     rows = few.config.workgroup_tile[1]
-    return rows % block == 0 and k % rows == 0
+    consumer_few = consumer.few_token_config
+    assert consumer_few is not None
+    kernel = Kernel(consumer, consumer_few, target)
+    c = analyse(kernel, Materializer(kernel.body_args), region_ops(consumer))
+    return rows % block == 0 and k % rows == 0 and (not c.prologue or carries_sums(c, block))
 
 
 def _fuse(producer: RegionOp, pair: tuple[RegionOp, int, int], b: IRBuilder, fused: dict[RegionOp, _Fused]) -> None:
@@ -300,7 +314,7 @@ class ConvertDispatchToTiledPass(ModulePass):
         if not regions:
             return
         target = module_target(op)
-        pairs = quantize_pairs(regions)
+        pairs = quantize_pairs(regions, target)
         fused: dict[RegionOp, _Fused] = {}
         for region in regions:
             if region in pairs:
