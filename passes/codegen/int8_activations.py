@@ -96,7 +96,8 @@ def staging(kernel: Kernel, ops: Sequence[Operation], segments: Sequence[Contrac
     quantizes; refuses what the pairing should not have made."""
     if len(segments) != 1 or rows_per_wg % q.block or segments[0].n_total % rows_per_wg:
         raise RustyError(
-            f"a gemv that quantizes its consumer's activation must be one contraction of whole {q.block}-row blocks per workgroup"
+            f"a gemv that quantizes its consumer's activation must be one contraction of whole {q.block}-row blocks per workgroup",
+            kernel.region,
         )
     buf = kernel.body.args[q.produced]
     value = next((v for v, out in outputs(kernel, ops) if out is buf), None)
@@ -121,8 +122,7 @@ def quantize_staged(kernel: Kernel, b: IRBuilder, q: QuantizeFor, staged: SSAVal
     for op in ops:  # the consumer reads its activation through to_tensor of the argument
         if isinstance(op, bufferization.ToTensorOp) and op.memref is block_args[q.activation]:
             cmat.known[op.results[0]] = staged_value
-    consumer = analyse(kernel, cmat, ops)
-    block = q.block
+    consumer, block = analyse(kernel, cmat, ops), q.block
     if consumer.prologue and not carries_sums(consumer, block):
         raise RustyError("the consumer's prologue needs whole rows: its activation cannot be quantized by its producer", q.consumer)
     ts = [b.minui(b.addi(t0, b.index(i)) if i else t0, b.subi(batch, b.index(1))) for i in range(tokens_per_wg)]
