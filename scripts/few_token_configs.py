@@ -24,18 +24,15 @@ import numpy as np
 from xdsl.dialects.linalg import ops as linalg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_long import median_seconds
+from bench_long import compile_synthetic, median_seconds
 
 import rusty_ir.passes.tuning.tune_workgroups as tune_workgroups
 from rusty_ir.backends.runtime import Device
 from rusty_ir.backends.runtime.model import ModelRuntime
 from rusty_ir.bench.measure import _profile_table
-from rusty_ir.driver import CompileOptions, compile_model
-from rusty_ir.importers import load_model
+from rusty_ir.passes.codegen.materialize import static_shape
 from rusty_ir.passes.dispatch.analysis import Kind, kind, root_of
 from rusty_ir.passes.tuning import generic
-from rusty_ir.synthetic import synthetic_model_path
-from rusty_ir.targets import target_for_adapter
 
 
 def region_kind(ops) -> str | None:
@@ -46,7 +43,7 @@ def region_kind(ops) -> str | None:
         return "gate+up"
     if sum(1 for o in ops if isinstance(o, linalg.GenericOp) and kind(o) is Kind.CONTRACTION) > 1:
         return "qkv"
-    return "down" if generic._shape(root.inputs[0])[-1] >= generic.PREQUANTIZE_MIN_K else None
+    return "down" if static_shape(root.inputs[0])[-1] >= generic.PREQUANTIZE_MIN_K else None
 
 
 def patched(variant: tuple[str, list[int]] | None):
@@ -72,13 +69,12 @@ def check(rt: ModelRuntime) -> None:
               f"argmax agree {(few.argmax(1) == one.argmax(1)).tolist()}", flush=True)  # fmt: skip
 
 
-def run(device: Device, model, prompt: np.ndarray, spec: str, checked: bool) -> None:
+def run(device: Device, shape: str, prompt: np.ndarray, spec: str, checked: bool) -> None:
     """One variant: compiled, loaded, (checked,) timed, one line printed."""
     region, _, numbers = spec.partition(":")
     tune_workgroups.few_token_config = patched(None if spec == "heuristic" else (region, [int(x) for x in numbers.split("/")]))
     start = time.perf_counter()
-    options = CompileOptions(target=target_for_adapter(device.info), verify_entry=True)
-    art = compile_model(model, options, adapter=device.identity, use_cache=False).artifact
+    model, art = compile_synthetic(device, shape, use_cache=False)
     rt = ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), 512, device)
     if checked:
         check(rt)
@@ -101,10 +97,9 @@ def main() -> None:
     p.add_argument("--check", action="store_true", help="the first variant's verification logits against one-token steps")
     a = p.parse_args()
     device = Device()
-    model = load_model(synthetic_model_path(a.shape, "q4_0", 0, None, None)[0])
     prompt = np.random.default_rng(0).integers(3, 30000, 256).astype(np.int32)
     for n, spec in enumerate(a.variants):
-        run(device, model, prompt, spec, a.check and n == 0)
+        run(device, a.shape, prompt, spec, a.check and n == 0)
         gc.collect()
 
 

@@ -222,8 +222,7 @@ def quantize_pairs(regions: Sequence[RegionOp], target: TargetDescription) -> di
 def _activation_arg(region: RegionOp) -> int | None:
     """The argument a prequantized gemv's activation is computed from: its one token-major f32 buffer of K values."""
     ops = region_ops(region)
-    root = next(o for o in ops if isinstance(o, linalg.GenericOp) and kind(o) is Kind.CONTRACTION)
-    k = static_shape(root.inputs[0])[-1]
+    _, k = prequantized_block(ops, dict(zip(region.block.args, region.args)))
     read = {o.memref for o in ops if isinstance(o, bufferization.ToTensorOp)}
     found = [i for i, a in enumerate(region.block.args) if a in read and isinstance(a.type, MemRefType)
              and len(a.type.get_shape()) == 2 and a.type.get_shape()[-1] == k and a.type.element_type == f32]  # fmt: skip
