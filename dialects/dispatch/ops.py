@@ -301,7 +301,11 @@ class RegionOp(IRDLOperation):
     ``few_token_config``, when present beside it, lowers steps of 2 to
     ``GEMV_STEP_TOKENS`` tokens (speculative verification) instead of the
     single-token one: three versions, or, for a gemv whose workgroups take T
-    tokens, one more per step size below T (``few_token_versions``). The ops in the body still have tensor semantics; values that
+    tokens, one more per step size below T (``few_token_versions``).
+    ``more_token_config``, only beside a ``few_token_config`` whose
+    workgroups take T > 1 tokens, lowers the steps of T + 1 to
+    ``GEMV_STEP_TOKENS`` tokens instead (the few-token one then takes
+    steps of up to T), one version per step size likewise. The ops in the body still have tensor semantics; values that
     are memrefs (KV cache buffers) are read or written in place.
 
     Pipeline: made by ``form-dispatches``; consumed by ``convert-dispatch-to-tiled``.
@@ -320,6 +324,7 @@ class RegionOp(IRDLOperation):
     config = opt_prop_def(LoweringConfigAttr)
     single_token_config = opt_prop_def(LoweringConfigAttr)
     few_token_config = opt_prop_def(LoweringConfigAttr)
+    more_token_config = opt_prop_def(LoweringConfigAttr)
     args = var_operand_def()
     outputs = var_result_def()
     body = region_def("single_block")

@@ -269,6 +269,66 @@ func.func @contraction_three_versions(%x: memref<?x64xf32>, %w: memref<333xi32> 
 
 // -----
 
+// A more_token_config beside a prequantized few_token_config: the few-token versions (their activations quantized
+// by a first kernel) take steps of up to the few-token config's 2 tokens a workgroup, the more-token ones the larger
+// steps: exactly 3 tokens a workgroup for steps of 3, its own 4 (and 8 rows, 5 row tiles) up to 8 tokens.
+// CHECK-LABEL: func.func @contraction_more_token_versions
+// CHECK:         %[[ONE:.*]] = arith.constant 1 : index
+// CHECK-NEXT:    %{{.*}} = arith.cmpi ule, %{{.*}}, %[[ONE]] : index
+// CHECK:           tiled.kernel "mv4_0"(%{{.*}}) {workgroup_size = array<i64: 128, 1, 1>}
+// CHECK:       {{^    }}} else {
+// CHECK-NEXT:      %[[TWO:.*]] = arith.constant 2 : index
+// CHECK-NEXT:      %{{.*}} = arith.cmpi ule, %{{.*}}, %[[TWO]] : index
+// CHECK:             tiled.kernel "mv4_0"(%{{.*}}) {workgroup_size = array<i64: 64, 1, 1>}
+// CHECK:             tiled.kernel "mv4_0"(%{{.*}}) {workgroup_size = array<i64: 64, 1, 1>}
+// CHECK-NEXT:        ^bb0(
+// CHECK-NEXT:          %{{.*}} = arith.constant 2 : index
+// CHECK-NEXT:          %{{.*}} = arith.ceildivui
+// CHECK-NEXT:          %{{.*}} = arith.constant 10 : index
+// CHECK:       {{^      }}} else {
+// CHECK-NEXT:        %[[THREE:.*]] = arith.constant 3 : index
+// CHECK-NEXT:        %{{.*}} = arith.cmpi ule, %{{.*}}, %[[THREE]] : index
+// CHECK:               tiled.kernel "mv4_0"(%{{.*}}) {workgroup_size = array<i64: 32, 1, 1>}
+// CHECK:               tiled.kernel "mv4_0"(%{{.*}}) {workgroup_size = array<i64: 32, 1, 1>}
+// CHECK-NEXT:          ^bb0(
+// CHECK-NEXT:            %{{.*}} = arith.constant 3 : index
+// CHECK-NEXT:            %{{.*}} = arith.ceildivui
+// CHECK-NEXT:            %{{.*}} = arith.constant 5 : index
+// CHECK:       {{^        }}} else {
+// CHECK-NEXT:          %[[EIGHT:.*]] = arith.constant 8 : index
+// CHECK-NEXT:          %{{.*}} = arith.cmpi ule, %{{.*}}, %[[EIGHT]] : index
+// CHECK:                 tiled.kernel "mv4_0"(%{{.*}}) {workgroup_size = array<i64: 32, 1, 1>}
+// CHECK:                 tiled.kernel "mv4_0"(%{{.*}}) {workgroup_size = array<i64: 32, 1, 1>}
+// CHECK-NEXT:            ^bb0(
+// CHECK-NEXT:              %{{.*}} = arith.constant 4 : index
+// CHECK-NEXT:              %{{.*}} = arith.ceildivui
+// CHECK-NEXT:              %{{.*}} = arith.constant 5 : index
+// CHECK:       {{^          }}} else {
+// CHECK-NEXT:            tiled.kernel "mv4_0"
+// CHECK:                   tiled.contract_tile
+func.func @contraction_more_token_versions(%x: memref<?x64xf32>, %w: memref<333xi32> {rquant.stored = tensor<37x64x!rquant.q4_0>}, %y: memref<?x37xf32>, %s: index) {
+  dispatch.region "mv4_0"(%x, %w, %y, %s) {config = #dispatch.lowering_config<gemm, workgroup = [64, 1, 1], workgroup_tile = [32, 32], thread_tile = [4, 4], reduction_tile = 32>, single_token_config = #dispatch.lowering_config<gemv, workgroup = [128, 1, 1], workgroup_tile = [1, 8], thread_tile = [2], split = 32, math = dp4a>, few_token_config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [2, 4], thread_tile = [2], split = 32, math = dp4a, prequantize = 1>, more_token_config = #dispatch.lowering_config<gemv, workgroup = [32, 1, 1], workgroup_tile = [4, 8], thread_tile = [2], split = 8, math = dp4a, prequantize = 1>} : (memref<?x64xf32>, memref<333xi32>, memref<?x37xf32>, index) -> () {
+  ^bb0(%a: memref<?x64xf32>, %wb: memref<333xi32>, %out: memref<?x37xf32>, %n: index):
+    %at = bufferization.to_tensor %a : memref<?x64xf32> to tensor<?x64xf32>
+    %wq = rquant.to_tensor %wb : memref<333xi32> to tensor<37x64x!rquant.q4_0>
+    %wt = rquant.dequantize %wq : tensor<37x64x!rquant.q4_0> -> tensor<37x64xf32>
+    %zero = arith.constant 0.0 : f32
+    %e = tensor.empty(%n) : tensor<?x37xf32>
+    %i = linalg.fill ins(%zero : f32) outs(%e : tensor<?x37xf32>) -> tensor<?x37xf32>
+    %mm = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%at, %wt : tensor<?x64xf32>, tensor<37x64xf32>) outs(%i : tensor<?x37xf32>) {
+    ^bb1(%xa: f32, %wa: f32, %acc: f32):
+      %p = arith.mulf %xa, %wa : f32
+      %r = arith.addf %p, %acc : f32
+      linalg.yield %r : f32
+    } -> tensor<?x37xf32>
+    bufferization.materialize_in_destination %mm in restrict writable %out : (tensor<?x37xf32>, memref<?x37xf32>) -> ()
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
 // Two versions: with a gemv single_token_config, steps of up to 8 tokens (decode, speculative verification)
 // run the gemv kernel, its workgroups over (tokens, row tiles): a row tile's tokens side by side; longer
 // steps run the gemm.

@@ -255,10 +255,9 @@ class _FunctionBufferizer:
         new = RegionOp(
             region.label.data, [*region.args, *outs], [], Rewriter.move_region_contents_to_new_regions(region.body), region.config
         )
-        if region.single_token_config is not None:
-            new.single_token_config = region.single_token_config
-        if region.few_token_config is not None:
-            new.few_token_config = region.few_token_config
+        for name in ("single_token_config", "few_token_config", "more_token_config"):
+            if name in region.properties:
+                new.properties[name] = region.properties[name]
         new.attributes.update(region.attributes)
         Rewriter.insert_op(new, InsertPoint.before(region))
         for result, out in zip(region.outputs, outs):

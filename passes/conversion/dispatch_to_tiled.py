@@ -145,8 +145,8 @@ def single_version_tokens(single: LoweringConfigAttr) -> int:
 def lower_region(region: RegionOp, target: TargetDescription, fused: _Fused | None = None) -> None:
     """Replace one region by its kernel(s); with a ``single_token_config`` by host ``scf.if``s on the step's
     token count (``step_tokens``): the single-token kernels for steps of up to ``single_version_tokens`` tokens
-    (with a ``few_token_config``: for one token, and the few-token kernels up to ``GEMV_STEP_TOKENS``, which
-    take part in ``fused``), the general ones otherwise."""
+    (with a ``few_token_config``: for one token, and the few-token kernels up to ``GEMV_STEP_TOKENS``, those of a
+    ``more_token_config`` for the larger of them, all taking part in ``fused``), the general ones otherwise."""
     config = region.config
     if config is None:
         raise RustyError(f"dispatch region '{region.label.data}' has no lowering config (run tune-workgroups first)", region)
@@ -160,19 +160,38 @@ def lower_region(region: RegionOp, target: TargetDescription, fused: _Fused | No
         few = region.few_token_config
         versions: list[tuple[int, LoweringConfigAttr, _Fused | None]] = [(single_version_tokens(single), single, None)]
         if few is not None:
-            versions = [(1, single, None), *((most, version, fused) for most, version in few_token_versions(few))]
+            few_versions = few_token_versions(few, region.more_token_config, region)
+            versions = [(1, single, None), *((most, version, fused) for most, version in few_versions)]
         _select(region, versions, config, target, b, step_tokens(b, region_ops(region), dict(zip(region.block.args, region.args))))
     Rewriter.erase_op(region)
 
 
-def few_token_versions(few: LoweringConfigAttr) -> list[tuple[int, LoweringConfigAttr]]:
+def few_token_versions(
+    few: LoweringConfigAttr, more: LoweringConfigAttr | None = None, region: RegionOp | None = None
+) -> list[tuple[int, LoweringConfigAttr]]:
     """(most tokens, config) of the versions that run steps of 2 to ``GEMV_STEP_TOKENS`` tokens: ``few`` itself, and
     where its workgroups take T > 2 tokens (a prequantized gemv), one with exactly t tokens per workgroup for each
     step of t < T tokens: a workgroup computes all of its T tokens (a branch per token cost 10-25% on an H200 where
-    every token was in the step), so a step that does not fill them takes the version it fills."""
-    per_workgroup = few.config.workgroup_tile[0] if few.strategy == "gemv" else 1
-    exact = [(t, few.replace(workgroup_tile=[t, few.config.workgroup_tile[1]])) for t in range(2, min(per_workgroup, GEMV_STEP_TOKENS))]
-    return [*exact, (GEMV_STEP_TOKENS, few)]
+    every token was in the step), so a step that does not fill them takes the version it fills. With ``more``
+    (``more_token_config``), ``few``'s versions take steps of up to T tokens and ``more``'s the larger ones."""
+    if more is None:
+        return _exact_versions(few, 2, GEMV_STEP_TOKENS)
+    most = few.config.workgroup_tile[0] if few.strategy == "gemv" else 1
+    if not 1 < most < GEMV_STEP_TOKENS or more.strategy != "gemv" or more.config.prequantize != few.config.prequantize:
+        raise RustyError(
+            "a more_token_config needs a few_token_config of the same kind of gemv whose workgroups take 2 to "
+            f"{GEMV_STEP_TOKENS - 1} tokens (the steps it takes)", region,
+        )  # fmt: skip
+    return [*_exact_versions(few, 2, most), *_exact_versions(more, most + 1, GEMV_STEP_TOKENS)]
+
+
+def _exact_versions(config: LoweringConfigAttr, first: int, last: int) -> list[tuple[int, LoweringConfigAttr]]:
+    """``config``'s versions for steps of ``first`` to ``last`` tokens: one per step size below its workgroups' T
+    tokens, then ``config`` itself."""
+    per_workgroup = config.config.workgroup_tile[0] if config.strategy == "gemv" else 1
+    steps = range(first, min(per_workgroup, last))
+    exact = [(t, config.replace(workgroup_tile=[t, config.config.workgroup_tile[1]])) for t in steps]
+    return [*exact, (last, config)]
 
 
 def _select(region: RegionOp, versions: list[tuple[int, LoweringConfigAttr, _Fused | None]], config: LoweringConfigAttr,
@@ -230,22 +249,22 @@ def _activation_arg(region: RegionOp) -> int | None:
 
 
 def _quantizes_whole_blocks(producer: RegionOp, consumer: RegionOp, target: TargetDescription) -> bool:
-    """Whether ``producer``'s few-token gemv can quantize ``consumer``'s activation: one contraction, workgroups of
+    """Whether ``producer``'s few-token gemvs can quantize ``consumer``'s activation: one contraction, workgroups of
     whole blocks of its rows, and a consumer whose prologue (if any) rides in the blocks (``carries_sums``)."""
-    few = producer.few_token_config
-    if few is None or few.strategy != "gemv":
+    configs = [c for c in (producer.few_token_config, producer.more_token_config) if c is not None]
+    if not configs or any(c.strategy != "gemv" for c in configs):
         return False
     ops = region_ops(producer)
     if sum(1 for o in ops if isinstance(o, linalg.GenericOp) and kind(o) is Kind.CONTRACTION) != 1:
         return False
     c_args: dict[SSAValue, SSAValue] = dict(zip(consumer.block.args, consumer.args))
     block, k = prequantized_block(region_ops(consumer), c_args)
-    rows = few.config.workgroup_tile[1]
+    rows = [c.config.workgroup_tile[1] for c in configs]
     consumer_few = consumer.few_token_config
     assert consumer_few is not None
     kernel = Kernel(consumer, consumer_few, target)
     c = analyse(kernel, Materializer(kernel.body_args), region_ops(consumer))
-    return rows % block == 0 and k % rows == 0 and (not c.prologue or carries_sums(c, block))
+    return all(r % block == 0 and k % r == 0 for r in rows) and (not c.prologue or carries_sums(c, block))
 
 
 def _fuse(producer: RegionOp, pair: tuple[RegionOp, int, int], b: IRBuilder, fused: dict[RegionOp, _Fused]) -> None:
@@ -296,7 +315,8 @@ class ConvertDispatchToTiledPass(ModulePass):
     ``scf.if`` on the step's tokens (a gemv for steps of up to
     ``GEMV_STEP_TOKENS``, other single-token versions for one token), and
     with a ``few_token_config`` too, three (one token, up to
-    ``GEMV_STEP_TOKENS``, more); split-KV attention is two kernels sharing
+    ``GEMV_STEP_TOKENS``, more; a ``more_token_config`` takes the larger
+    few-token steps); split-KV attention is two kernels sharing
     a host ``memref.alloc``, and so is a prequantized gemv (its activation
     quantized by a first kernel), unless the region before it computes that
     activation with whole blocks of rows per workgroup (``quantize_pairs``):

@@ -251,42 +251,66 @@ def attention_configs(root: AttentionOp, target: TargetDescription) -> tuple[Low
 PREQUANTIZED_THREADS = 128
 """Invocations of a prequantized few-token gemv workgroup: ``128 / split`` row groups of 2 rows."""
 
-PREQUANTIZED_LANE_BLOCKS = {1: 4, 2: 16}
-"""Weight blocks each lane of a prequantized few-token gemv walks, by the weights of the region's first contraction
-(the split is K's blocks over this, 8 to 64). A contraction of two weights (gate and up) does twice the work per
-block and lane: on an H200 in llama3-8b's 5-token steps (``profile_step``), its gate+up ran 53.6 µs a layer with 4
-blocks a lane (split 32), 38.1 with 8 (split 16), 36.2 with 16 (split 8), about the same at 2 tokens (29.0, 27.7,
-29.0); with 16 a workgroup has 32 rows, whole blocks of down's activation, which its epilogue then quantizes
-(``quantize_pairs``). One weight is fastest at 4-7 (down, 448 blocks: split 64 28.3 µs, 32 38.7, 16 53.8).
-BENCHMARKS.md, issue 15."""
+PREQUANTIZED_LANE_BLOCKS = {1: (4, 8), 2: (16, 16)}
+"""Weight blocks each lane of a prequantized few-token gemv walks at most, by the weights of the region's first
+contraction, in steps of 2 tokens and of ``MORE_TOKENS`` or more (the split is K's blocks over this, a power of two
+from 8 to 64). On an H200 in llama3-8b's verification steps (``profile_step``, µs a layer at 2 / 3 / 4 / 5 / 8
+tokens, BENCHMARKS.md, issue 15): with one weight, qkv at 4 blocks a lane 14.8 / 17.2 / 22.8 / 25.3 / 42.2, at 8
+17.3 / 17.2 / 18.2 / 19.9 / 25.4; the LM head (128256 rows) 98 / 106 / 161 / 151 / 286 at 4, 84 / 100 / 126 / 131
+/ 203 at 8; down (448 blocks) fastest at 7 from 2 to 8 tokens (14 a lane: 28.2 -> 37-38 µs at 5 tokens). A
+contraction of two weights (gate and up) does twice the work per block and lane: at 5 tokens its gate+up ran 53.6
+µs a layer with 4 blocks a lane, 38.1 with 8, 36.2 with 16, about the same at 2 tokens (29.0, 27.7, 29.0); with 16
+a workgroup has 32 rows, whole blocks of down's activation, which its epilogue then quantizes (``quantize_pairs``)."""
+
+MORE_TOKENS = 3
+"""The fewest tokens of a step that takes a prequantized gemv's ``more_token_config`` (where it has one)."""
 
 
-def few_token_config(single: LoweringConfigAttr | None, ops: Sequence[Operation] = ()) -> LoweringConfigAttr | None:
-    """The version for steps of 2 to ``GEMV_STEP_TOKENS`` tokens (speculative verification) of the region of ``ops``,
-    where it should differ from the single-token gemv ``single``, else None.
+def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation],
+                      target: TargetDescription) -> tuple[LoweringConfigAttr | None, LoweringConfigAttr | None]:  # fmt: skip
+    """(few, more): the versions for steps of 2 to ``GEMV_STEP_TOKENS`` tokens (speculative verification) of the
+    region of ``ops``, where they should differ from the single-token gemv ``single``, else None.
 
     Where every workgroup of the single-token gemv would quantize much (``_prequantizes``: an activation computed
     in the region, or a long one), ``prequantize = 1``: the step's activations are quantized once, and
-    each workgroup takes ``GEMV_STEP_TOKENS`` tokens (``convert-dispatch-to-tiled`` makes one version per step size, so
-    none is computed in vain) of 2 rows per invocation, K split among enough lanes that each walks about
-    ``PREQUANTIZED_LANE_BLOCKS`` weight blocks (4, or 16 for two weights; a split of 8 to 64). At 5 tokens on an
-    H200, llama3-8b's gate+up 72.5 -> 36.2 µs, down 44.1 -> 24.8, qkv 19.8 -> 18.2 (BENCHMARKS.md, issue 15). Otherwise a dp4a gemv that took fewer than ``GEMV_ROWS`` rows per
-    invocation, to keep every multiprocessor busy on one token, gets ``GEMV_ROWS`` back, since a step's tokens
-    multiply its workgroups (o 13.6 -> 11.3 µs)."""
+    each workgroup takes all of a step's tokens (``convert-dispatch-to-tiled`` makes one version per step size, so
+    none is computed in vain) of 2 rows per invocation, K split among enough lanes that each walks at most
+    ``PREQUANTIZED_LANE_BLOCKS`` weight blocks. Where the number differs for steps of ``MORE_TOKENS`` or more, ``few``
+    takes steps of up to ``MORE_TOKENS - 1`` tokens and ``more`` the others, up to ``GEMV_STEP_TOKENS``. At 5
+    tokens on an H200, llama3-8b's gate+up 72.5 -> 36.2 µs, down 44.1 -> 24.8, qkv 19.8 -> 18.2 (BENCHMARKS.md, issue 15).
+    Otherwise a gemv that took fewer than ``GEMV_ROWS`` rows per invocation, to keep every multiprocessor busy
+    on one token, gets ``GEMV_ROWS`` back, since a step's tokens multiply its workgroups (o 13.6 -> 11.3 µs); a dp4a
+    one, whose every workgroup quantizes its token's activation, also twice the invocations where the target
+    allows: half the workgroups, each quantizing once for twice the rows (o at 2 / 5 / 8 tokens 14.7 / 21.3 / 22.7 ->
+    14.4 / 15.4 / 21.1 µs with 64 rows a workgroup instead of 32)."""
     if single is None or single.strategy != "gemv":
-        return None
+        return None, None
     root = root_of(list(ops)) if ops else None
     if single.config.math == "dp4a" and isinstance(root, linalg.GenericOp) and _prequantizes(root, ops):
         blocks = max(1, _shape(root.inputs[0])[-1] // _weight_block(root, ops))
-        per_lane = PREQUANTIZED_LANE_BLOCKS[min(2, len(root.outputs))]
-        split = max(8, min(64, _pow2_floor(blocks // per_lane)))
-        rows = PREQUANTIZED_THREADS // split * 2
-        return LoweringConfigAttr("gemv", [PREQUANTIZED_THREADS, 1, 1], workgroup_tile=[GEMV_STEP_TOKENS, rows], thread_tile=[2], split=split,
-                                  math="dp4a", prequantize=1)  # fmt: skip
+        few, more = (_prequantized_gemv(blocks, per_lane) for per_lane in PREQUANTIZED_LANE_BLOCKS[min(2, len(root.outputs))])
+        if more == few:
+            return few.replace(workgroup_tile=[GEMV_STEP_TOKENS, few.config.workgroup_tile[1]]), None
+        return few.replace(workgroup_tile=[MORE_TOKENS - 1, few.config.workgroup_tile[1]]), more.replace(
+            workgroup_tile=[GEMV_STEP_TOKENS, more.config.workgroup_tile[1]])  # fmt: skip
     if single.config.thread_tile[0] >= GEMV_ROWS:
-        return None
+        return None, None
     groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
-    return single.replace(workgroup_tile=[single.config.workgroup_tile[0], groups * GEMV_ROWS], thread_tile=[GEMV_ROWS])
+    threads = single.config.workgroup[0]
+    if single.config.math == "dp4a" and 2 * threads <= target.max_invocations:
+        groups, threads = 2 * groups, 2 * threads
+    tile = [single.config.workgroup_tile[0], groups * GEMV_ROWS]
+    return single.replace(workgroup=[threads, 1, 1], workgroup_tile=tile, thread_tile=[GEMV_ROWS]), None
+
+
+def _prequantized_gemv(blocks: int, per_lane: int) -> LoweringConfigAttr:
+    """A prequantized few-token gemv of K's ``blocks`` split among lanes walking at most ``per_lane`` of them each
+    (a power of two from 8 to 64), ``PREQUANTIZED_THREADS`` invocations of 2 rows, for steps of up to
+    ``GEMV_STEP_TOKENS`` tokens (the caller sets the tokens a workgroup takes)."""
+    split = max(8, min(64, _pow2_ceil(-(-blocks // per_lane))))
+    rows = PREQUANTIZED_THREADS // split * 2
+    return LoweringConfigAttr("gemv", [PREQUANTIZED_THREADS, 1, 1], workgroup_tile=[GEMV_STEP_TOKENS, rows], thread_tile=[2], split=split,
+                              math="dp4a", prequantize=1)  # fmt: skip
 
 
 PREQUANTIZE_MIN_K = 8192
@@ -328,4 +352,4 @@ def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tupl
     return LoweringConfigAttr(strategy, [threads, 1, 1]), None
 
 
-__all__ = ["contraction_weights", "default_configs", "few_token_config", "gemm_config", "gemm_tiles", "gemv_config"]
+__all__ = ["contraction_weights", "default_configs", "few_token_configs", "gemm_config", "gemm_tiles", "gemv_config"]

@@ -40,6 +40,7 @@ def region_signature(region: RegionOp, target: TargetDescription) -> str:
     clone.properties.pop("config", None)
     clone.properties.pop("single_token_config", None)
     clone.properties.pop("few_token_config", None)
+    clone.properties.pop("more_token_config", None)
     clone.properties.pop("label", None)
     text = io.StringIO()
     Printer(stream=text, print_generic_format=True).print_op(clone)

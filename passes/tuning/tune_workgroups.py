@@ -14,7 +14,7 @@ from rusty_ir.dialects.dispatch import RegionOp
 from rusty_ir.dialects.dispatch.ops import region_ops
 from rusty_ir.dialects.gpu.attrs import module_target
 from rusty_ir.errors import RustyError
-from rusty_ir.passes.tuning.generic import default_configs, few_token_config
+from rusty_ir.passes.tuning.generic import default_configs, few_token_configs
 from rusty_ir.passes.tuning.signature import load_tuned, region_signature
 
 
@@ -25,8 +25,9 @@ class TuneWorkgroupsPass(ModulePass):
     Matches: every ``dispatch.region``. Produces: the same regions with
     ``config = #dispatch.lowering_config<...>`` and, for regions over tokens
     (contractions, attention), ``single_token_config`` for the version that
-    runs one-token steps and, where it differs, ``few_token_config`` for
-    steps of a few (``generic.few_token_config``); nothing is lowered. The configs are the heuristic's
+    runs one-token steps and, where they differ, ``few_token_config`` for
+    steps of a few and ``more_token_config`` for the larger of them
+    (``generic.few_token_configs``); nothing is lowered. The configs are the heuristic's
     for the module's target (``generic.default_configs``, ``#rgpu.target``),
     or, with ``configs``, the ones a measured search stored for regions of
     the same signature (``rusty_ir.tuning``: measurement runs in the driver, the
@@ -61,8 +62,8 @@ class TuneWorkgroupsPass(ModulePass):
                 if entry is not None:
                     config, single = entry
             region.config = config
-            few = few_token_config(single, ops)
-            for name, value in (("single_token_config", single), ("few_token_config", few)):
+            few, more = few_token_configs(single, ops, target)
+            for name, value in (("single_token_config", single), ("few_token_config", few), ("more_token_config", more)):
                 if value is not None:
                     region.properties[name] = value
                 else:

@@ -467,6 +467,39 @@ def test_producer_epilogues_quantize_their_consumers_activations(device: Any, tm
     prequantized here as llama3-8b's is (``PREQUANTIZE_MIN_K`` lowered to the tiny model's 128). Neither consumer's
     few-token versions runs a quantizing kernel, and the tiny model's verification logits of 2, 5 and 8 tokens equal
     those of one-token steps, whose gemvs quantize in every workgroup, up to the order of the float sums."""
+    art, rt = _int_dot_tiny_model(device, tmp_path, monkeypatch)
+    for label in ("contraction_5", "contraction_6"):  # one token, steps of 2-7 and 8 tokens (a gemv each), prefill
+        kernels = re.findall(rf"^fn ({label}(?:_\d+)?)\(", art.wgsl, re.M)
+        assert len(kernels) == 9, kernels
+    _verify_matches_one_token_steps(rt, (2, 5, 8))
+
+
+def test_more_token_configs_take_the_larger_few_token_steps(device: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every prequantized few-token gemv of the tiny model given a ``more_token_config`` (64 invocations of 2 rows,
+    K split in 4, 4 tokens a workgroup) beside its few-token config cut to steps of 2 tokens: steps of 3 tokens run
+    its exact version, steps of 4 to 8 it, and gate+up still quantizes down's activation in its epilogue (32 rows, whole
+    blocks, in both). The verification logits of 2, 3, 5 and 8 tokens equal those of one-token steps."""
+    from rusty_ir.passes.tuning import generic, tune_workgroups
+
+    def with_more(single: Any, ops: Any, target: Any) -> tuple[Any, Any]:
+        few, more = generic.few_token_configs(single, ops, target)
+        if few is None or not few.config.prequantize:
+            return few, more
+        rows = few.config.workgroup_tile[1]
+        return few.replace(workgroup_tile=[2, rows]), few.replace(workgroup=[64, 1, 1], workgroup_tile=[4, 32], split=4)
+
+    monkeypatch.setattr(tune_workgroups, "few_token_configs", with_more)
+    art, rt = _int_dot_tiny_model(device, tmp_path, monkeypatch)
+    for label in ("contraction_5", "contraction_6"):  # one token, steps of 2, 3 and 4-8 tokens, prefill: no quantizing kernel
+        kernels = re.findall(rf"^@compute @workgroup_size\((\d+), 1, 1\)\nfn ({label}(?:_\d+)?)\(", art.wgsl, re.M)
+        assert [size for size, _ in kernels].count("64") == 2, kernels
+        assert len(kernels) == 5, kernels
+    _verify_matches_one_token_steps(rt, (2, 3, 5, 8))
+
+
+def _int_dot_tiny_model(device: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """(artifact, runtime) of the tiny model compiled for packed int8 dot products with its verify entry, its down
+    projection prequantized as llama3-8b's is (``PREQUANTIZE_MIN_K`` lowered to its 128)."""
     from rusty_ir.backends.runtime.model import ModelRuntime
     from rusty_ir.driver import CompileOptions, compile_model
     from rusty_ir.importers import load_model
@@ -478,12 +511,13 @@ def test_producer_epilogues_quantize_their_consumers_activations(device: Any, tm
     model = load_model(path)
     int_dot = ("target=attach-target{target=webgpu int-dot=1 overwrite=true}",)
     art = compile_model(model, CompileOptions(verify_entry=True, insert_after=int_dot), use_cache=False).artifact
-    for label in ("contraction_5", "contraction_6"):  # one token, steps of 2-7 and 8 tokens (a gemv each), prefill
-        kernels = re.findall(rf"^fn ({label}(?:_\d+)?)\(", art.wgsl, re.M)
-        assert len(kernels) == 9, kernels
-    rt = ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), 64, device)
+    return art, ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), 64, device)
+
+
+def _verify_matches_one_token_steps(rt: Any, steps: tuple[int, ...]) -> None:
+    """Verification logits of each step size against those of one-token steps over the same ids and positions."""
     ids = np.arange(100, 108, dtype=np.int32)
-    for tokens in (2, 5, 8):
+    for tokens in steps:
         few = rt.verify_logits(ids[:tokens], 0)
         one = np.stack([rt.verify_logits(ids[i : i + 1], i)[0] for i in range(tokens)])
         np.testing.assert_allclose(few, one, rtol=1e-4, atol=1e-4 * np.abs(one).max(), err_msg=f"{tokens} tokens")
