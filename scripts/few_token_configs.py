@@ -1,14 +1,14 @@
 """Issue 15's config probe: few-token gemv configs timed in the whole model, where kernels alone (sweep_region.py)
 did not predict the model's times.
 
-Each variant compiles the synthetic model with one region kind's few-token configs replaced by one (rows a workgroup /
-rows an invocation / split / invocations, optionally / blocks a lane walks at once (``reduction_tile``) / tokens a
-workgroup; otherwise these two stay the heuristic's), loads it, and times synchronous verification steps of 2, 3, 4,
-5 and 8 tokens and a decode step (medians of 21) and the kernels of those steps (``profile_step``, µs a
+Each variant compiles the synthetic model with one region kind's few-token configs replaced by one (rows a
+workgroup / rows an invocation / split / invocations, optionally / blocks a lane walks at once (``reduction_tile``) /
+tokens a workgroup; otherwise these two stay the heuristic's), loads it, and times synchronous verification steps of
+2, 3, 4, 5 and 8 tokens and a decode step (medians of 21) and the kernels of those steps (``profile_step``, µs a
 layer). Region kinds by their ops: ``gate+up`` a contraction of two weights, ``qkv`` a region of several
 contractions, ``down`` one contraction over K of 8192 or more, ``o`` one over a plain activation of shorter K,
-``head`` one over a computed one (the final norm's rows onto the vocabulary). With ``--check``, each variant's verification logits of 2, 5 and 8 tokens are compared with 8 one-token steps' (relative error,
-argmaxes).
+``head`` one over a computed one (the final norm's rows onto the vocabulary). With ``--check``, each variant's
+verification logits of 2, 5 and 8 tokens are compared with 8 one-token steps' (relative error, argmaxes).
 
     python scripts/few_token_configs.py [--shape llama3-8b] [--check] heuristic gate+up:16/2/16/128 down:8/4/64/128/2 o:32/4/32/256/2/8
 """
