@@ -10,12 +10,14 @@ reproduced ``bench_long.py --replay``'s measured speed-ups within a few percent 
 what the steps would have to cost for a given speed-up on the same text, and which drafting policy helps.
 
     python scripts/speculation_model.py --costs 1:2.93,2:3.36,3:3.75,4:4.31,5:5.15,6:5.8,7:6.5,8:7.15 --stream 2.85
+    python scripts/speculation_model.py --measured bench-out/verification.json   # what bench_long.py (a) measured
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -63,31 +65,49 @@ class CostRuntime:
         pass
 
 
+def measured(path: Path) -> tuple[dict[int, float], float]:
+    """(costs, stream) of the first shape in a ``bench_long.py`` verification.json (section (a)): the decode step and
+    the verification steps it timed, the sizes between two measured ones interpolated linearly, and plain decoding's
+    ms per token."""
+    row = json.loads(path.read_text())[0]
+    known = {1: row["decode_step_ms"], **{int(key.split("_")[1]): v for key, v in row.items() if re.fullmatch(r"verify_\d+_ms", key)}}
+    sizes = sorted(known)
+    costs = {s: float(np.interp(s, sizes, [known[x] for x in sizes])) for s in range(1, sizes[-1] + 1)}
+    return costs, 1e3 / row["plain_decode_tok_s"]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--text", default=str(Path(__file__).resolve().parent / "data" / "acceptance_text.json"), help="a --record-text recording"
     )
-    p.add_argument("--costs", required=True, help="S:ms,... the wall time of a synchronous step of S tokens (S = 1 a decode step)")
-    p.add_argument("--stream", type=float, required=True, help="ms per token of plain decoding (decode_stream)")
+    p.add_argument("--costs", help="S:ms,... the wall time of a synchronous step of S tokens (S = 1 a decode step)")
+    p.add_argument("--stream", type=float, help="ms per token of plain decoding (decode_stream)")
+    p.add_argument("--measured", type=Path, help="a bench_long.py verification.json: the step costs and plain decoding's time of "
+                   "its first shape, step sizes between the measured ones interpolated (--costs and --stream override)")  # fmt: skip
     p.add_argument("--k", type=ints, default=[3, 4, 5, 6, 7], help="draft tokens per round to model (default 3,4,5,6,7)")
     p.add_argument("--fixed", action="store_true", help="always draft K (no adaptive draft length or back-off)")
     a = p.parse_args(argv)
-    costs = {int(s): float(ms) for s, ms in (item.split(":") for item in a.costs.split(",") if item)}
+    costs, stream = measured(a.measured) if a.measured else ({}, None)
+    if a.costs:
+        costs = {int(s): float(ms) for s, ms in (item.split(":") for item in a.costs.split(",") if item)}
+    stream = a.stream if a.stream is not None else stream
+    if not costs or stream is None:
+        p.error("give the step costs and plain decoding's time: --measured FILE, or --costs and --stream")
     recording = json.loads(Path(a.text).read_text())["prompts"]
     for k in a.k:
         plain_all = spec_all = 0.0
         cells = []
         for name, r in recording.items():
             prompt, answer = r["prompt_ids"], r["generated_ids"]
-            runtime = CostRuntime(costs, a.stream)
+            runtime = CostRuntime(costs, stream)
             backend = Replay(runtime, [*prompt, *answer])
             spec = Speculator(SpeculativeOptions("lookup", k, adaptive=not a.fixed))
             stats = SpeculativeStats("lookup", k)
             got = list(spec.tokens(backend, prompt, answer[0], len(answer) - 1, stats))
             if got != answer[1:]:
                 raise SystemExit(f"{name}: the replay did not give the recorded answer")
-            plain = (len(answer) - 1) * a.stream
+            plain = (len(answer) - 1) * stream
             plain_all, spec_all = plain_all + plain, spec_all + runtime.spent
             cells.append(f"{name} {plain / runtime.spent:.2f}x")
         print(f"K = {k}: all {plain_all / spec_all:.3f}x ({', '.join(cells)})")
