@@ -176,7 +176,7 @@ def few_token_versions(
     (``more_token_config``), ``few``'s versions take steps of up to T tokens and ``more``'s the larger ones."""
     if more is None:
         return _exact_versions(few, 2, GEMV_STEP_TOKENS)
-    most = few.config.workgroup_tile[0] if few.strategy == "gemv" else 1
+    most = _tokens_per_workgroup(few)
     if not 1 < most < GEMV_STEP_TOKENS or more.strategy != "gemv" or more.config.prequantize != few.config.prequantize:
         raise RustyError(
             "a more_token_config needs a few_token_config of the same kind of gemv whose workgroups take 2 to "
@@ -188,10 +188,14 @@ def few_token_versions(
 def _exact_versions(config: LoweringConfigAttr, first: int, last: int) -> list[tuple[int, LoweringConfigAttr]]:
     """``config``'s versions for steps of ``first`` to ``last`` tokens: one per step size below its workgroups' T
     tokens, then ``config`` itself."""
-    per_workgroup = config.config.workgroup_tile[0] if config.strategy == "gemv" else 1
-    steps = range(first, min(per_workgroup, last))
+    steps = range(first, min(_tokens_per_workgroup(config), last))
     exact = [(t, config.replace(workgroup_tile=[t, config.config.workgroup_tile[1]])) for t in steps]
     return [*exact, (last, config)]
+
+
+def _tokens_per_workgroup(config: LoweringConfigAttr) -> int:
+    """The tokens each workgroup of a few-token version takes: a gemv's ``workgroup_tile[0]``, else one."""
+    return config.config.workgroup_tile[0] if config.strategy == "gemv" else 1
 
 
 def _select(region: RegionOp, versions: list[tuple[int, LoweringConfigAttr, _Fused | None]], config: LoweringConfigAttr,

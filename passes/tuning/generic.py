@@ -290,9 +290,8 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
         blocks = max(1, _shape(root.inputs[0])[-1] // _weight_block(root, ops))
         few, more = (_prequantized_gemv(blocks, per_lane) for per_lane in PREQUANTIZED_LANE_BLOCKS[min(2, len(root.outputs))])
         if more == few:
-            return few.replace(workgroup_tile=[GEMV_STEP_TOKENS, few.config.workgroup_tile[1]]), None
-        return few.replace(workgroup_tile=[MORE_TOKENS - 1, few.config.workgroup_tile[1]]), more.replace(
-            workgroup_tile=[GEMV_STEP_TOKENS, more.config.workgroup_tile[1]])  # fmt: skip
+            return few, None
+        return few.replace(workgroup_tile=[MORE_TOKENS - 1, few.config.workgroup_tile[1]]), more
     if single.config.thread_tile[0] >= GEMV_ROWS:
         return None, None
     groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
@@ -305,8 +304,8 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
 
 def _prequantized_gemv(blocks: int, per_lane: int) -> LoweringConfigAttr:
     """A prequantized few-token gemv of K's ``blocks`` split among lanes walking at most ``per_lane`` of them each
-    (a power of two from 8 to 64), ``PREQUANTIZED_THREADS`` invocations of 2 rows, for steps of up to
-    ``GEMV_STEP_TOKENS`` tokens (the caller sets the tokens a workgroup takes)."""
+    (a power of two from 8 to 64), ``PREQUANTIZED_THREADS`` invocations of 2 rows, ``GEMV_STEP_TOKENS`` tokens a
+    workgroup."""
     split = max(8, min(64, _pow2_ceil(-(-blocks // per_lane))))
     rows = PREQUANTIZED_THREADS // split * 2
     return LoweringConfigAttr("gemv", [PREQUANTIZED_THREADS, 1, 1], workgroup_tile=[GEMV_STEP_TOKENS, rows], thread_tile=[2], split=split,
