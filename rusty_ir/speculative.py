@@ -29,11 +29,12 @@ A round with no draft (lookup found no match) is a plain decode step.
 Draft length (``adaptive``, the default): K is the most a round drafts, and at most the backend's ``fast_verify``
 less one (the wgpu runtime's steps of more tokens leave the few-token kernels for the prefill's tiles). A round whose
 drafts were all accepted drafts one more next time (up to K), a partly accepted one drafts one more than it kept, and
-a wholly rejected one half as many; when a round's single drafted token is rejected, the next ``backoff`` rounds are plain decode steps
-(1, 2, 4, ... up to ``MAX_BACKOFF``; reset by any accepted draft), run as one decode stream (a step in flight, as
-plain greedy decoding runs; greedy only). A verification step costs more than a decode step (1.3x on Llama-3-8B at 2
-tokens, 1.6x at 5, BENCHMARKS.md), so a drafter that keeps missing would otherwise make decoding slower; with the
-backoff, a drafter that never agrees costs one verification step per ``MAX_BACKOFF`` tokens.
+a wholly rejected one half as many; once ``BACKOFF_MISSES`` rounds in a row drafted a single token that was rejected,
+the next ``backoff`` rounds are plain decode steps (1, 2, 4, ... up to ``MAX_BACKOFF``, one more doubling for each
+further such round; reset by any accepted draft), run as one decode stream (a step in flight, as plain greedy decoding
+runs; greedy only). A verification step costs more than a decode step (1.1x on Llama-3-8B at 2 tokens, 1.4x at 5,
+BENCHMARKS.md), so a drafter that keeps missing would otherwise make decoding slower; with the backoff, a drafter that
+never agrees costs one verification step per ``MAX_BACKOFF`` tokens.
 
 Sampling (temperature > 0, top-k/top-p/min-p, penalties): the standard rejection rule keeps the sampled
 distribution. For a draft token ``x`` proposed with probability ``q(x)``, accept it with probability
@@ -64,6 +65,7 @@ from rusty_ir.errors import RustyError
 from rusty_ir.sampling import Sampler, sample_token
 
 __all__ = [
+    "BACKOFF_MISSES",
     "DEFAULT_DRAFT_TOKENS",
     "MAX_DRAFT_TOKENS",
     "SPECULATE_MODES",
@@ -87,6 +89,12 @@ DEFAULT_DRAFT_TOKENS = 5
 """Tokens drafted per round unless ``--draft-tokens`` says otherwise."""
 LOOKUP_MAX_NGRAM = 3
 """Prompt lookup matches the last 3 tokens first, then 2, then 1."""
+BACKOFF_MISSES = 4
+"""Rounds in a row whose single drafted token was rejected before the adaptive draft length backs off. On the
+recorded real text (``scripts/data/acceptance_text.json`` and the held-out ``held_out_text.json``), prompt lookup's
+next token after 1 to 4 such misses was still right 20-46% of the time, where a 2-token step pays from about 12% (it
+costs 0.3 ms more than a decode step of 3 ms on Llama-3-8B); backing off after the first miss cost 2-4% of the
+speed-up on both texts (``scripts/speculation_model.py``)."""
 MAX_BACKOFF = 64
 """The most plain decode steps between two tries of a drafter whose single drafted token was rejected (adaptive
 draft length): one verification step of about 1.3 decode steps per 64 tokens costs well under 1% of plain decoding."""
@@ -297,6 +305,7 @@ class DraftLength:
         self.k = most
         self.wait = 0  # plain rounds still to run before drafting again
         self.backoff = 1
+        self.misses = 0  # rounds in a row whose single drafted token was rejected
 
     def next(self) -> int:
         """Tokens to draft this round (0: a plain decode step)."""
@@ -316,11 +325,13 @@ class DraftLength:
             return
         if kept:
             self.k = min(self.most, kept + 1)
-            self.wait, self.backoff = 0, 1
+            self.wait, self.backoff, self.misses = 0, 1, 0
         elif drafted > 1:
             self.k = max(1, drafted // 2)
         else:
-            self.wait, self.backoff = self.backoff, min(MAX_BACKOFF, 2 * self.backoff)
+            self.misses += 1
+            if self.misses >= BACKOFF_MISSES:
+                self.wait, self.backoff = self.backoff, min(MAX_BACKOFF, 2 * self.backoff)
 
 
 def row_token(logits: np.ndarray, words: np.ndarray, draft: int | None) -> int:

@@ -66,6 +66,41 @@ ACCEPTANCE_PROMPTS = {
                 "Their friend Carol Smith works in London, and Carol's colleague David Jones commutes from Oxford."),
 }  # fmt: skip
 
+HELD_OUT_PROMPTS = {
+    "summarize_bridge": ("Summarize the following paragraph in two sentences, reusing its wording.\n\n"
+                         "The regional transport authority announced on Monday that the old river bridge will close for repairs "
+                         "in March. Engineers found cracks in two of its steel supports during an inspection last winter. While "
+                         "the bridge is closed, buses will use the northern crossing and a free ferry will run every twenty "
+                         "minutes. The authority expects the bridge to reopen before the end of the summer."),
+    "fix_grammar": ("Rewrite this paragraph with the grammar mistakes fixed, changing nothing else.\n\n"
+                    "My sister have a small garden behind her house. Every spring she plant tomatoes, beans and carrots, "
+                    "and she water them every evening. Last year the tomatoes was very big, but the rabbits eats most of "
+                    "the carrots before she could picked them."),
+    "add_parameter": ("Add a parameter `scale` with default 1 to this Python function, multiply each value by it, and show "
+                      "the whole function.\n\n"
+                      "def normalize(values):\n    largest = max(values)\n    result = []\n    for value in values:\n"
+                      "        result.append(value / largest)\n    return result\n"),
+    "while_to_for": ("Rewrite this Python function to use a for loop instead of the while loop, and show the whole "
+                     "function.\n\n"
+                     "def count_vowels(text):\n    count = 0\n    i = 0\n    while i < len(text):\n"
+                     "        if text[i] in 'aeiou':\n            count = count + 1\n        i = i + 1\n    return count\n"),
+    "extract_dates": ("List every event and its date from this text, one per line as 'event - date'.\n\n"
+                      "The school concert takes place on 12 May. Parents are invited to the sports day on 3 June, and the "
+                      "science fair opens on 17 June. The summer holidays begin on 24 July."),
+    "to_json": ("Convert this list of people into a JSON array of objects with the keys name, age and city.\n\n"
+                "Anna, 34, Berlin\nTom, 28, Madrid\nLucy, 45, Dublin\nMark, 51, Vienna"),
+    "bullet_points": ("Rewrite this paragraph as a bulleted list, one sentence per bullet, keeping its wording.\n\n"
+                      "Preheat the oven to 200 degrees. Mix the flour, the sugar and the butter in a large bowl. Add two eggs "
+                      "and stir until the dough is smooth. Pour the dough into a tin and bake it for thirty minutes."),
+    "quote_answer": ("Read the text and answer the question with a sentence quoted from the text.\n\n"
+                     "Text: The museum is open from Tuesday to Sunday. Tickets cost twelve euros for adults and are free for "
+                     "children under sixteen. The museum is closed on Mondays and on public holidays.\n\n"
+                     "Question: How much does a ticket cost for an adult?"),
+}  # fmt: skip
+"""Input-heavy prompts not used to tune the drafting rules: ``--record-text --prompt-set held-out`` records them
+(``scripts/data/held_out_text.json``), so a change to prompt lookup can be checked on text it was not chosen on."""
+PROMPT_SETS = {"acceptance": ACCEPTANCE_PROMPTS, "held-out": HELD_OUT_PROMPTS}
+
 
 class Oracle:
     """Drafts the model's own greedy continuation of the prompt (recorded by a plain run): every draft agrees."""
@@ -108,6 +143,13 @@ class Replay:
     def __init__(self, runtime: Any, text: Sequence[int]) -> None:
         self.runtime = runtime
         self.text = [int(t) for t in text]
+        self.walls: dict[int, list[float]] = {}
+        """Tokens of a synchronous step (``decode``: 1, ``verify``: its tokens) -> each such step's wall seconds."""
+
+    def _timed(self, tokens: int, step: Callable[..., Any], *args: Any) -> None:
+        t = time.perf_counter()
+        step(*args)
+        self.walls.setdefault(tokens, []).append(time.perf_counter() - t)
 
     def __getattr__(self, name: str) -> Any:
         if name == "runtime":  # not set yet (copy, pickle): no recursion
@@ -131,7 +173,7 @@ class Replay:
         return self._token(self._after(pos, np.asarray(tokens).reshape(-1).tolist()))
 
     def decode(self, token: int, pos: int) -> int:
-        self.runtime.decode(token, pos)
+        self._timed(1, self.runtime.decode, token, pos)
         return self._token(self._after(pos, [token]))
 
     def decode_stream(self, token: int, pos: int, count: int, sampling: Callable[[], np.ndarray] | None = None) -> Iterator[int]:
@@ -148,8 +190,8 @@ class Replay:
     def verify(self, tokens: np.ndarray, pos: int) -> np.ndarray:
         """The recorded tokens after each of ``tokens`` (drafts past the first may be wrong); rows past the recording's
         end -1 (a generation that ends there, at its EOS or length, never reads them: the round ends before)."""
-        self.runtime.verify(tokens, pos)
         ids = np.asarray(tokens).reshape(-1)
+        self._timed(ids.size, self.runtime.verify, tokens, pos)
         at = self._after(pos, [int(ids[0])])
         rows = self.text[at : at + ids.size]
         return np.asarray(rows + [-1] * (ids.size - len(rows)), np.int32)
@@ -350,13 +392,13 @@ def acceptance(a: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def record_text(a: argparse.Namespace) -> dict[str, Any]:
-    """``--record-text``: a real checkpoint's greedy chat answer to each of ACCEPTANCE_PROMPTS (up to
+    """``--record-text``: a real checkpoint's greedy chat answer to each prompt of ``--prompt-set`` (up to
     ``--acceptance-tokens``, ending at EOS as chat does), as token ids for ``--replay``."""
     import rusty_ir
 
     model = rusty_ir.load(a.model, backend=a.backend, context_length=1024)
     prompts = {}
-    for name, prompt in ACCEPTANCE_PROMPTS.items():
+    for name, prompt in PROMPT_SETS[a.prompt_set].items():
         model.reset()
         r = model.chat(prompt, max_tokens=a.acceptance_tokens)
         prompts[name] = {"prompt_ids": r.prompt_ids, "generated_ids": r.generated_ids, "text": r.text}
@@ -369,7 +411,10 @@ def record_text(a: argparse.Namespace) -> dict[str, Any]:
 def replay(b: Bench) -> list[dict[str, Any]]:
     """(d): plain and speculative (prompt lookup, K in ``--replay-k``) decode of ``--replay-shape`` on the recorded
     real text of ``--replay`` (``Replay``); median decode seconds of ``--replay-repeats`` alternating runs. Drafted,
-    accepted and the steps are ``--acceptance``'s with that checkpoint (its reference backend)."""
+    accepted and the steps are ``--acceptance``'s with that checkpoint (its reference backend). Each K's "all" row
+    also has the median wall time of the speculative runs' synchronous steps per size (``step_ms``: 1 a decode step)
+    and their decode time outside those steps (``outside_steps_s``, a run's: plain decode streams and the host's
+    work between steps), to set beside the isolated step costs of (a)."""
     a = b.args
     recorded = json.loads(Path(a.replay).read_text())
     recording, max_tokens = recorded["prompts"], recorded["max_tokens"]
@@ -387,9 +432,11 @@ def replay(b: Bench) -> list[dict[str, Any]]:
         r = recording[name]
         rt.reset()
         spec = None if k is None else Speculator(SpeculativeOptions("lookup", k))
-        got = Session(Replay(rt, texts[name]), tok).generate(r["prompt_ids"], max_tokens, speculative=spec)
+        backend = Replay(rt, texts[name])
+        got = Session(backend, tok).generate(r["prompt_ids"], max_tokens, speculative=spec)
         if got.generated_ids != r["generated_ids"]:
             log(f"(d) {name} k={k}: the generated tokens are not the recorded ones")
+        got.walls = backend.walls
         return got
 
     first = next(iter(recording))
@@ -397,6 +444,8 @@ def replay(b: Bench) -> list[dict[str, Any]]:
         run(first, k)
     rows: list[dict[str, Any]] = []
     totals = {k: [0, 0.0, 0.0] for k in a.replay_k}  # decode tokens, plain seconds, speculative seconds
+    walls: dict[int, dict[int, list[float]]] = {k: {} for k in a.replay_k}  # K -> step tokens -> step walls (all runs)
+    outside = {k: 0.0 for k in a.replay_k}  # K -> speculative decode seconds outside the synchronous steps (all runs)
     for name, r in recording.items():
         if not b.time_left():
             rows += [{"prompt": name, "k": k, "skipped": "time limit"} for k in a.replay_k]
@@ -409,6 +458,9 @@ def replay(b: Bench) -> list[dict[str, Any]]:
                 times[k].append(got.timings.decode_s)
                 if k is not None:
                     stats[k] = got.speculative
+                    for size, seconds in got.walls.items():
+                        walls[k].setdefault(size, []).extend(seconds)
+                    outside[k] += (got.timings.decode_s - sum(map(sum, got.walls.values()))) / repeats
         n = len(r["generated_ids"])
         plain = statistics.median(times[None])
         for k in a.replay_k:
@@ -432,7 +484,8 @@ def replay(b: Bench) -> list[dict[str, Any]]:
                          "plain_decode_tok_s": tokens / plain, "spec_decode_tok_s": tokens / spec, "speedup": plain / spec,
                          "drafted": drafted, "accepted": accepted, "acceptance_rate": round(accepted / drafted, 4) if drafted else None,
                          "verify_steps": sum(r["verify_steps"] for r in mine), "plain_steps": sum(r["plain_steps"] for r in mine),
-                         "tokens_per_model_step": tokens / max(1, steps)})  # fmt: skip
+                         "tokens_per_model_step": tokens / max(1, steps), "outside_steps_s": outside[k],
+                         "step_ms": {size: round(1e3 * statistics.median(w), 3) for size, w in sorted(walls[k].items())}})  # fmt: skip
     return [{"shape": a.replay_shape, **r} for r in rows]
 
 
@@ -478,6 +531,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--acceptance-k", type=ints, default=[4, 8], help="--acceptance: draft tokens per round (default 4,8)")
     p.add_argument("--acceptance-tokens", type=int, default=96, help="--acceptance, --record-text: new tokens per prompt (default 96)")
     p.add_argument("--record-text", default=None, metavar="FILE", help="only record --model's greedy answers to the prompts for --replay")
+    p.add_argument("--prompt-set", choices=sorted(PROMPT_SETS), default="acceptance",
+                   help="--record-text: the prompts (default acceptance; held-out: ones the drafting rules were not tuned on)")  # fmt: skip
     p.add_argument("--replay", default=None, metavar="FILE", help="(d) a --record-text recording (default none: (d) skipped)")
     p.add_argument("--replay-shape", default="llama3-8b", help="(d) shape that replays the recording (default llama3-8b)")
     p.add_argument("--replay-k", type=ints, default=[4, 8], help="(d) prompt lookup's draft tokens per round (default 4,8)")

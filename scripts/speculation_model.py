@@ -4,7 +4,8 @@ replayed on the host against a cost model instead of a GPU.
 The real ``Speculator`` (prompt lookup, adaptive draft length, back-off) generates each recorded answer through
 ``bench_long.Replay`` over a runtime that only adds up what each step would cost: ``--costs`` gives the wall time of
 one synchronous step of S tokens (S = 1: a decode step; S > 1: a verification step; measure them with
-``bench_long.py --verify-k``), ``--stream`` the time per token of plain decoding (a step in flight). The speed-up is
+``bench_long.py --verify-k``), ``--stream`` the time per token of plain decoding (a step in flight), ``--round-ms``
+the host's time between two synchronous steps. The speed-up is
 plain decoding's time over the speculative one's, per prompt and in all. With the costs measured on an H200 it
 reproduced ``bench_long.py --replay``'s measured speed-ups within a few percent (BENCHMARKS.md, issue 15); it answers
 what the steps would have to cost for a given speed-up on the same text, and which drafting policy helps.
@@ -38,15 +39,15 @@ class CostRuntime:
     can_verify = True
     context_length = max_verify = 1 << 20
 
-    def __init__(self, costs: dict[int, float], stream: float) -> None:
-        self.costs, self.stream, self.spent = costs, stream, 0.0
+    def __init__(self, costs: dict[int, float], stream: float, round_ms: float = 0.0) -> None:
+        self.costs, self.stream, self.round_ms, self.spent = costs, stream, round_ms, 0.0
         self.fast_verify = max(costs)
         """Drafts are capped at the largest step with a cost, less one (as the wgpu runtime's ``fast_verify``)."""
 
     def _step(self, tokens: int) -> None:
         if tokens not in self.costs:
             raise SystemExit(f"no cost for a step of {tokens} tokens: give it in --costs")
-        self.spent += self.costs[tokens]
+        self.spent += self.costs[tokens] + self.round_ms
 
     def decode(self, token: int, pos: int) -> int:
         self._step(1)
@@ -85,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stream", type=float, help="ms per token of plain decoding (decode_stream)")
     p.add_argument("--measured", type=Path, help="a bench_long.py verification.json: the step costs and plain decoding's time of "
                    "its first shape, step sizes between the measured ones interpolated (--costs and --stream override)")  # fmt: skip
+    p.add_argument("--round-ms", type=float, default=0.0, help="the host's time between two synchronous steps (ms; default 0): "
+                   "the speculator's and the session's work, about 0.09 on an H200's host (bench_long.py (d))")  # fmt: skip
     p.add_argument("--k", type=ints, default=[3, 4, 5, 6, 7], help="draft tokens per round to model (default 3,4,5,6,7)")
     p.add_argument("--fixed", action="store_true", help="always draft K (no adaptive draft length or back-off)")
     a = p.parse_args(argv)
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         cells = []
         for name, r in recording.items():
             prompt, answer = r["prompt_ids"], r["generated_ids"]
-            runtime = CostRuntime(costs, stream)
+            runtime = CostRuntime(costs, stream, a.round_ms)
             backend = Replay(runtime, [*prompt, *answer])
             spec = Speculator(SpeculativeOptions("lookup", k, adaptive=not a.fixed))
             stats = SpeculativeStats("lookup", k)
