@@ -55,6 +55,7 @@ K = 5, 4.6 MB for Llama-3 at K = 8) instead of ``K + 1`` token ids.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -254,6 +255,7 @@ class Speculator:
         limit = min(getattr(backend, "fast_verify", getattr(backend, "max_verify", MAX_DRAFT_TOKENS + 1)), MAX_DRAFT_TOKENS + 1) - 1
         stats.draft_tokens = most = min(self.options.draft_tokens, limit)
         length = DraftLength(most, self.options.adaptive)
+        expect = getattr(backend, "expect", None)  # encodes the likely next step while the GPU runs this one (wgpu)
         while made < count:
             pos = len(seq) - 1
             k = min(length.next(), count - made - 1, backend.context_length - pos - 1)  # length.next() <= most <= limit
@@ -264,6 +266,8 @@ class Speculator:
                 if steps > 1:
                     plain: Any = backend.decode_stream(seq[-1], pos, steps)
                 else:
+                    if expect is not None and sampler is None:  # the next round drafts, or has no draft again
+                        expect([(1 + length.after(0, 0), pos + 1), (1, pos + 1)])
                     plain = [backend.decode(seq[-1], pos) if sampler is None else backend.decode_sample(seq[-1], pos, sampler.words())]
                 for t in plain:  # counted as they come: a generation that stops (EOS) closes the stream early
                     stats.plain_steps += 1
@@ -275,6 +279,9 @@ class Speculator:
             stats.verify_steps += 1
             stats.drafted += len(draft)
             if sampler is None:
+                if expect is not None:  # every draft kept, or none
+                    d = len(draft)
+                    expect([(1 + length.after(d, d), pos + d + 1), (1 + length.after(0, d), pos + 1)])
                 greedy = [int(t) for t in backend.verify(step, pos)]
                 rows: Any = iter(greedy)
             else:
@@ -313,6 +320,12 @@ class DraftLength:
             self.wait -= 1
             return 0
         return self.k
+
+    def after(self, kept: int, drafted: int) -> int:
+        """What ``next`` would give after a round that keeps ``kept`` of ``drafted`` tokens, this one unchanged."""
+        probe = copy.copy(self)
+        probe.update(kept, drafted)
+        return probe.next()
 
     def drain(self) -> int:
         """The plain rounds still to wait, all taken now (the caller runs them together)."""

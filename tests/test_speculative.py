@@ -171,6 +171,30 @@ def test_wgpu_verify_steps_and_truncation(models: tuple, tiny_pair: tuple[Path, 
         assert kv["blocks_used"] == -(-(len(PROMPT) + 13) // kv["block_size"]), kv  # rejected rows' blocks given back
 
 
+def test_wgpu_steps_encoded_ahead_give_the_same_tokens(models: tuple) -> None:
+    """``expect``: a step named ahead is encoded while the one before runs and submitted ready-made when it comes
+    (its dispatches and grids match), one that is not named is encoded as it runs; both give what a runtime that
+    never encodes ahead gives. Speculative greedy decoding, which names its likely next steps, is still plain greedy."""
+    target = models[0]
+    ids = np.asarray(PROMPT, np.int32)
+    fresh = tiny_runtime(64, target)
+    fresh.prefill(ids, 0)
+    want = {n: fresh.verify(ids[:n], len(PROMPT)).tolist() for n in (3, 4)}
+    runtime = tiny_runtime(64, target)
+    runtime.prefill(ids, 0)
+    runtime.verify(ids[:2], len(PROMPT))  # a step of this size has run before: its time bounds the encoding ahead
+    runtime.expect([(3, len(PROMPT))])
+    runtime.verify(ids[:2], len(PROMPT))
+    assert [(plan.entry, commands is not None) for plan, _, commands in runtime._ready] == [("verify", True)]
+    assert runtime.verify(ids[:3], len(PROMPT)).tolist() == want[3] and not runtime._ready  # taken ready-made
+    runtime.expect([(3, len(PROMPT))])
+    runtime.verify(ids[:2], len(PROMPT))
+    assert runtime.verify(ids[:4], len(PROMPT)).tolist() == want[4] and not runtime._ready  # not named: encoded, the other dropped
+    plain = Session(runtime, target.tokenizer).generate(PROMPT, 14, stop_at_eos=False).generated_ids
+    spec = Session(runtime, target.tokenizer).generate(PROMPT, 14, stop_at_eos=False, speculative=Speculator(SpeculativeOptions("lookup", 4)))
+    assert spec.generated_ids == plain
+
+
 def test_wgpu_drafts_stay_within_the_few_token_steps(models: tuple) -> None:
     """The wgpu runtime's verify steps of more than ``fast_verify`` tokens (the schedule's ``few_token_steps``) would
     take the prefill's tiles: a round drafts at most ``fast_verify - 1`` tokens whatever K asks, and the stats say
