@@ -29,12 +29,11 @@ A round with no draft (lookup found no match) is a plain decode step.
 Draft length (``adaptive``, the default): K is the most a round drafts, and at most the backend's ``fast_verify``
 less one (the wgpu runtime's steps of more tokens leave the few-token kernels for the prefill's tiles). A round whose
 drafts were all accepted drafts one more next time (up to K), a partly accepted one drafts one more than it kept, and
-a wholly rejected one half as many; once ``BACKOFF_MISSES`` rounds in a row drafted a single token that was rejected,
-the next ``backoff`` rounds are plain decode steps (1, 2, 4, ... up to ``MAX_BACKOFF``, one more doubling for each
-further such round; reset by any accepted draft), run as one decode stream (a step in flight, as plain greedy decoding
-runs; greedy only). A verification step costs more than a decode step (1.1x on Llama-3-8B at 2 tokens, 1.4x at 5,
-BENCHMARKS.md), so a drafter that keeps missing would otherwise make decoding slower; with the backoff, a drafter that
-never agrees costs one verification step per ``MAX_BACKOFF`` tokens.
+a wholly rejected one half as many; when a round's single drafted token is rejected, the next ``backoff`` rounds are plain decode steps
+(1, 2, 4, ... up to ``MAX_BACKOFF``; reset by any accepted draft), run as one decode stream (each step encoded while the one before runs, as
+plain greedy decoding runs; greedy only). A verification step costs more than a decode step (1.1x on Llama-3-8B at 2
+tokens, 1.4x at 5, BENCHMARKS.md), so a drafter that keeps missing would otherwise make decoding slower; with the
+backoff, a drafter that never agrees costs one verification step per ``MAX_BACKOFF`` tokens.
 
 Sampling (temperature > 0, top-k/top-p/min-p, penalties): the standard rejection rule keeps the sampled
 distribution. For a draft token ``x`` proposed with probability ``q(x)``, accept it with probability
@@ -55,7 +54,6 @@ K = 5, 4.6 MB for Llama-3 at K = 8) instead of ``K + 1`` token ids.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +64,6 @@ from rusty_ir.errors import RustyError
 from rusty_ir.sampling import Sampler, sample_token
 
 __all__ = [
-    "BACKOFF_MISSES",
     "DEFAULT_DRAFT_TOKENS",
     "MAX_DRAFT_TOKENS",
     "SPECULATE_MODES",
@@ -90,12 +87,6 @@ DEFAULT_DRAFT_TOKENS = 5
 """Tokens drafted per round unless ``--draft-tokens`` says otherwise."""
 LOOKUP_MAX_NGRAM = 3
 """Prompt lookup matches the last 3 tokens first, then 2, then 1."""
-BACKOFF_MISSES = 4
-"""Rounds in a row whose single drafted token was rejected before the adaptive draft length backs off. On the
-recorded real text (``scripts/data/acceptance_text.json`` and the held-out ``held_out_text.json``), prompt lookup's
-next token after 1 to 4 such misses was still right 20-46% of the time, where a 2-token step pays from about 12% (it
-costs 0.3 ms more than a decode step of 3 ms on Llama-3-8B); backing off after the first miss cost 2-4% of the
-speed-up on both texts (``scripts/speculation_model.py``)."""
 MAX_BACKOFF = 64
 """The most plain decode steps between two tries of a drafter whose single drafted token was rejected (adaptive
 draft length): one verification step of about 1.3 decode steps per 64 tokens costs well under 1% of plain decoding."""
@@ -255,19 +246,16 @@ class Speculator:
         limit = min(getattr(backend, "fast_verify", getattr(backend, "max_verify", MAX_DRAFT_TOKENS + 1)), MAX_DRAFT_TOKENS + 1) - 1
         stats.draft_tokens = most = min(self.options.draft_tokens, limit)
         length = DraftLength(most, self.options.adaptive)
-        expect = getattr(backend, "expect", None)  # encodes the likely next step while the GPU runs this one (wgpu)
         while made < count:
             pos = len(seq) - 1
             k = min(length.next(), count - made - 1, backend.context_length - pos - 1)  # length.next() <= most <= limit
             draft = drafter.propose(seq, k)[:k] if k > 0 else []
             if not draft:
-                # backing off: the plain steps still to wait run as one stream (a step in flight, no read-back between)
+                # backing off: the plain steps still to wait run as one stream (each step encoded while the one before runs)
                 steps = min(count - made, 1 + (length.drain() if sampler is None and hasattr(backend, "decode_stream") else 0))
                 if steps > 1:
                     plain: Any = backend.decode_stream(seq[-1], pos, steps)
                 else:
-                    if expect is not None and sampler is None:  # the next round drafts, or has no draft again
-                        expect([(1 + length.after(0, 0), pos + 1), (1, pos + 1)])
                     plain = [backend.decode(seq[-1], pos) if sampler is None else backend.decode_sample(seq[-1], pos, sampler.words())]
                 for t in plain:  # counted as they come: a generation that stops (EOS) closes the stream early
                     stats.plain_steps += 1
@@ -279,9 +267,6 @@ class Speculator:
             stats.verify_steps += 1
             stats.drafted += len(draft)
             if sampler is None:
-                if expect is not None:  # every draft kept, or none
-                    d = len(draft)
-                    expect([(1 + length.after(d, d), pos + d + 1), (1 + length.after(0, d), pos + 1)])
                 greedy = [int(t) for t in backend.verify(step, pos)]
                 rows: Any = iter(greedy)
             else:
@@ -312,7 +297,6 @@ class DraftLength:
         self.k = most
         self.wait = 0  # plain rounds still to run before drafting again
         self.backoff = 1
-        self.misses = 0  # rounds in a row whose single drafted token was rejected
 
     def next(self) -> int:
         """Tokens to draft this round (0: a plain decode step)."""
@@ -320,12 +304,6 @@ class DraftLength:
             self.wait -= 1
             return 0
         return self.k
-
-    def after(self, kept: int, drafted: int) -> int:
-        """What ``next`` would give after a round that keeps ``kept`` of ``drafted`` tokens, this one unchanged."""
-        probe = copy.copy(self)
-        probe.update(kept, drafted)
-        return probe.next()
 
     def drain(self) -> int:
         """The plain rounds still to wait, all taken now (the caller runs them together)."""
@@ -338,13 +316,11 @@ class DraftLength:
             return
         if kept:
             self.k = min(self.most, kept + 1)
-            self.wait, self.backoff, self.misses = 0, 1, 0
+            self.wait, self.backoff = 0, 1
         elif drafted > 1:
             self.k = max(1, drafted // 2)
         else:
-            self.misses += 1
-            if self.misses >= BACKOFF_MISSES:
-                self.wait, self.backoff = self.backoff, min(MAX_BACKOFF, 2 * self.backoff)
+            self.wait, self.backoff = self.backoff, min(MAX_BACKOFF, 2 * self.backoff)
 
 
 def row_token(logits: np.ndarray, words: np.ndarray, draft: int | None) -> int:

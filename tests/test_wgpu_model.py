@@ -93,7 +93,7 @@ def test_context_length_is_enforced(smollm2_gpu: tuple[Any, ModelRuntime]) -> No
 
 
 def test_decode_stream_runs_ahead_and_matches_decode(smollm2_gpu: tuple[Any, ModelRuntime]) -> None:
-    """decode_stream keeps a step in flight (its input token copied on the GPU); the tokens are decode's."""
+    """decode_stream encodes each step while the one before runs (its input token copied on the GPU); the tokens are decode's."""
     model, runtime = smollm2_gpu
     prompt = np.array(model.tokenizer.encode("The capital of France is"), np.int32)
     first = runtime.prefill(prompt, 0)

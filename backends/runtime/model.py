@@ -32,7 +32,7 @@ Per step: evaluate the entry's few distinct expressions, write the token(s)
 and the uniform buffer, encode every dispatch into one command encoder and
 compute pass, copy the 4-byte token id from ``out`` into a mappable buffer,
 submit once, map and read it. A step the host waits for (not ``decode_stream``'s,
-whose encoding overlaps the step in flight) is submitted in command buffers of
+whose encoding overlaps the step before) is submitted in command buffers of
 ``plan.SUBMIT_EVERY`` dispatches, so that the GPU starts while the rest is encoded. A prompt longer than ``max_prefill`` is run as
 several prefill steps of at most ``max_prefill`` tokens.
 
@@ -84,10 +84,6 @@ from rusty_ir.errors import RustyError
 from rusty_ir.sampling import SAMPLE_ENTRIES
 from rusty_ir.weights import TensorView
 
-ENCODE_AHEAD_SHARE = 0.85
-"""``expect``'s steps are encoded while a synchronous step runs only until this share of that step's last wall time
-(about where its GPU work ends: the rest is the read-back), so that encoding them does not delay its result."""
-
 MAX_VERIFY_TOKENS = 33
 """Tokens of a ``verify`` step at most (the last accepted token and up to 32 drafted ones): its activation
 slots (every row's logits) are sized for this many rows, not for a prefill step's."""
@@ -133,10 +129,6 @@ class ModelRuntime:
         self.load_seconds = time.perf_counter() - start
         self.last_step_seconds: tuple[float, float, float] = (0.0, 0.0, 0.0)
         """(prepare, encode, submit + wait + read) of the last step."""
-        self._expected: list[tuple[int, int]] = []  # ``expect``'s steps, encoded during the next synchronous step
-        self._ready: list[tuple[_Plan, Any, wgpu.GPUCommandBuffer]] = []  # (plan, shape, commands) encoded ahead
-        self._walls: dict[tuple[str, int], float] = {}  # (entry, tokens) -> the last synchronous step's seconds
-        self._encoding: dict[str, float] = {}  # entry -> the seconds the last step encoded ahead took
 
     # -- the Backend protocol ------------------------------------------------------
 
@@ -209,16 +201,6 @@ class ModelRuntime:
             self._queue.write_buffer(plan.sampling, 0, np.ascontiguousarray(words, np.int32))
         return plan, self._step(plan, ids, ids.size, pos, copies)
 
-    def expect(self, steps: Sequence[tuple[int, int]]) -> None:
-        """Name the steps likely to come next, ``(tokens, pos)`` each (1 token: a decode step; more: a verification
-        step), most likely first. The next synchronous step (``decode``, ``verify``) encodes them while the GPU runs
-        it, as long as that takes less than ``ENCODE_AHEAD_SHARE`` of its time, and a later step whose dispatches and
-        grids are those of one of them is submitted ready-made instead of encoded after the wait. Speculative
-        decoding names the steps that its likely outcomes lead to: a step it waits for would otherwise start 0.34 ms
-        late on an H200 (its first 32 dispatches encoded and submitted; the GPU's work is 2.3 ms a llama3-8b decode
-        step). Not with layer streaming or KV-cache offload (their steps are encoded as they run)."""
-        self._expected = list(dict.fromkeys((int(n), int(p)) for n, p in steps))
-
     def truncate(self, length: int) -> None:
         """Keep the KV-cache rows of positions ``0 .. length - 1`` only: a paged cache's blocks past them go back
         to its pool through the block table (nothing is copied or cleared). Speculative decoding calls it after a
@@ -251,7 +233,6 @@ class ModelRuntime:
         writes the cache rows of positions ``pos .. pos+S-1`` before it reads them, and never reads
         rows past them (causal kernels)."""
         self._caches.reset()
-        self._expected, self._ready = [], []
 
     def weight_bindings(self, entry: str) -> dict[str, int]:
         """For one step of ``entry``: each weight it binds (by resolved name) and how many dispatches bind it."""
@@ -340,7 +321,6 @@ class ModelRuntime:
         if self._caches.reserve(pos + n):
             self._buffers.update(self._caches.buffers)
             self._plans = self._make_plans()
-            self._ready = []  # their commands bind the old buffers
 
     # -- one step: the hot path ------------------------------------------------------
 
@@ -348,37 +328,9 @@ class ModelRuntime:
         t0 = time.perf_counter()
         t1 = self._submit(plan, tokens, S, pos, plan.staging, copies, chunked=True)
         t2 = time.perf_counter()
-        self._encode_expected(t0, self._walls.get((plan.entry, S), 0.0))
         token = self._read(plan, plan.staging)
-        end = time.perf_counter()
-        self.last_step_seconds = (t1 - t0, t2 - t1, end - t2)
-        if plan.entry in ("decode", VERIFY_ENTRY):
-            self._walls[plan.entry, S] = end - t0
+        self.last_step_seconds = (t1 - t0, t2 - t1, time.perf_counter() - t2)
         return token
-
-    def _encode_expected(self, start: float, wall: float) -> None:
-        """Encode ``expect``'s steps (each a single command buffer, into ``_ready``) while the step that started at
-        ``start`` runs, stopping before one would end past ``ENCODE_AHEAD_SHARE`` of ``wall`` (that step's last
-        time; 0: none is encoded) by the last such encoding's time."""
-        expected, self._expected = self._expected, []
-        if not expected or self.offloading or self._stream is not None:
-            return
-        for tokens, pos in expected:
-            plan = self._plans.get("decode" if tokens == 1 else VERIFY_ENTRY)
-            if plan is None or tokens > plan.max_tokens or pos + tokens > self.context_length:
-                continue
-            t = time.perf_counter()
-            if t - start + self._encoding.get(plan.entry, 0.0) > ENCODE_AHEAD_SHARE * wall:
-                return
-            values = self._values(plan, tokens, pos)
-            self._ready.append((plan, plan.shape(values), self._encode(plan, values, False, plan.staging)))
-            self._encoding[plan.entry] = time.perf_counter() - t
-
-    def _take_ready(self, plan: _Plan, values: Values) -> wgpu.GPUCommandBuffer | None:
-        """The commands encoded ahead for a step of ``plan`` at these values, if any (the others are dropped)."""
-        ready, self._ready = self._ready, []
-        shape = plan.shape(values)
-        return next((commands for p, s, commands in ready if p is plan and s == shape), None)
 
     def _submit(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: wgpu.GPUBuffer,
                 copies: Sequence[_Copy] = (), chunked: bool = False) -> float:  # fmt: skip
@@ -392,8 +344,7 @@ class ModelRuntime:
         if plan.groups is not None:
             return self._submit_streamed(plan, tokens, S, pos, staging, copies)
         values, written = self._write_inputs(plan, tokens, S, pos)
-        ready = self._take_ready(plan, values) if self._ready and tokens is not None and staging is plan.staging and not copies else None
-        self._queue.submit([ready or self._encode(plan, values, tokens is None, staging, copies, chunked)])
+        self._queue.submit([self._encode(plan, values, tokens is None, staging, copies, chunked)])
         return written
 
     def _encode(self, plan: _Plan, values: Values, gpu_token: bool, staging: wgpu.GPUBuffer, copies: Sequence[_Copy] = (),
@@ -497,9 +448,9 @@ class ModelRuntime:
         Step ``i + 1`` is encoded (its input token to be copied from step ``i``'s argmax on the GPU) while step ``i``
         runs, and submitted as soon as step ``i``'s token is read back, before it is yielded: the host's encoding
         (about 0.75 ms a llama3-8b step on an H200's host, as long as a third of the GPU's work) overlaps the GPU's.
-        It is submitted only then because a read waits for every step submitted before it (wgpu-py's map waits
-        for the queue to drain), so a step submitted before the read would make the read wait for it too: 3.07 ms a
-        token where the GPU's work is 2.31 (BENCHMARKS.md, issue 15). Stopping early (closing the generator) leaves
+        It is submitted only then because a read waits for every step submitted before it (wgpu-py's poll thread
+        waits for the whole queue), so a step submitted before the read made the read wait for it too: 3.13 ms a
+        token, now 2.63, where the GPU's work is 2.31 (BENCHMARKS.md, issue 15). Stopping early (closing the generator) leaves
         at most one extra step's KV row written, which the next step at that position overwrites. With layer
         streaming (``resident_layers``) steps run one at a time: each uploads every layer anyway.
         """
@@ -509,7 +460,7 @@ class ModelRuntime:
             self._reserve(count, pos)
         plan = self._plans["decode"] if sampling is None else self._sample_plan("decode_sample")
 
-        def write_words() -> None:  # queued after the step in flight, before the next
+        def write_words() -> None:  # queued after the step running, before the next
             if sampling is not None:
                 self._queue.write_buffer(plan.sampling, 0, np.ascontiguousarray(sampling(), np.int32))
 

@@ -4,7 +4,6 @@ into one uniform buffer, the bind groups built once."""
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -108,9 +107,6 @@ class _Plan:
     run after ``layer``'s weights are written to its slot; None when every layer is resident."""
     sampling: wgpu.GPUBuffer | None = None
     """The packed sampling words' buffer of a sampling entry (written before each step); None for others."""
-    shape: Callable[[Values], tuple[Any, ...]] = lambda values: ()
-    """What a step's command buffer depends on at these values: every dispatch's grid and guard (``make_plan``).
-    Two steps of one plan with the same shape can run the same encoded commands (``ModelRuntime.expect``)."""
 
 
 @dataclass
@@ -150,8 +146,6 @@ def make_plan(x: _Expansion, device: Device, kernels: Mapping[str, Kernel], buff
         tokens=buffers[x.io["tokens"][0].key], out=out, staging=staging,
         max_tokens=max_tokens, params_buffer=params_buffer,
     )  # fmt: skip
-    slots = [i for d in dispatches for i in (*d[2:5], *(() if d[5] is None else (d[5],)))]
-    plan.shape = operator.itemgetter(*slots) if slots else plan.shape
     if stream is not None:
         plan.groups = _layer_groups(laid.layer_of)
     if "sampling" in x.io:

@@ -116,7 +116,7 @@ def _timed_runs(
     speculator: MakeSpeculator = None,
 ) -> tuple[list[float], list[float], list[int], SpeculativeStats | None]:
     """``opts.warmup`` untimed then ``opts.repeats`` timed runs of a prefill of ``prompt`` and
-    ``decode_tokens`` greedy tokens after its own, decoded as ``rusty run`` does (one step in flight; with
+    ``decode_tokens`` greedy tokens after its own, decoded as ``rusty run`` does (each step encoded while the one before runs; with
     ``speculator``, in rounds of drafted tokens checked by one verification step): the timed runs' prefill and
     decode seconds, and the last run's token ids and speculative decoding statistics (None without it)."""
     prefill_s: list[float] = []
