@@ -427,8 +427,9 @@ def replay(b: Bench) -> list[dict[str, Any]]:
     tok: Any = SimpleNamespace(eos_token_ids=recorded["eos_token_ids"], stream=model.tokenizer.stream)
     repeats = max(1, a.replay_repeats)
 
-    def run(name: str, k: int | None) -> Any:
-        """One greedy generation of prompt ``name``'s recorded answer: plain (k None) or prompt lookup with K = k."""
+    def run(name: str, k: int | None) -> tuple[Any, dict[int, list[float]]]:
+        """One greedy generation of prompt ``name``'s recorded answer, plain (k None) or prompt lookup with K = k, and
+        its synchronous steps' walls (``Replay.walls``)."""
         r = recording[name]
         rt.reset()
         spec = None if k is None else Speculator(SpeculativeOptions("lookup", k))
@@ -436,8 +437,7 @@ def replay(b: Bench) -> list[dict[str, Any]]:
         got = Session(backend, tok).generate(r["prompt_ids"], max_tokens, speculative=spec)
         if got.generated_ids != r["generated_ids"]:
             log(f"(d) {name} k={k}: the generated tokens are not the recorded ones")
-        got.walls = backend.walls
-        return got
+        return got, backend.walls
 
     first = next(iter(recording))
     for k in [None, *a.replay_k]:  # warm-up: first use of each step size
@@ -454,13 +454,13 @@ def replay(b: Bench) -> list[dict[str, Any]]:
         stats: dict[int, Any] = {}
         for _ in range(repeats):  # alternating, so that a drift of the device's clock affects both alike
             for k in [None, *a.replay_k]:
-                got = run(name, k)
+                got, step_walls = run(name, k)
                 times[k].append(got.timings.decode_s)
                 if k is not None:
                     stats[k] = got.speculative
-                    for size, seconds in got.walls.items():
+                    for size, seconds in step_walls.items():
                         walls[k].setdefault(size, []).extend(seconds)
-                    outside[k] += (got.timings.decode_s - sum(map(sum, got.walls.values()))) / repeats
+                    outside[k] += (got.timings.decode_s - sum(map(sum, step_walls.values()))) / repeats
         n = len(r["generated_ids"])
         plain = statistics.median(times[None])
         for k in a.replay_k:
