@@ -450,9 +450,9 @@ class ModelRuntime:
         (about 0.75 ms a llama3-8b step on an H200's host, as long as a third of the GPU's work) overlaps the GPU's.
         It is submitted only then because a read waits for every step submitted before it (wgpu-py's poll thread
         waits for the whole queue), so a step submitted before the read made the read wait for it too: 3.13 ms a
-        token, now 2.63, where the GPU's work is 2.31 (BENCHMARKS.md, issue 15). Stopping early (closing the generator) leaves
-        at most one extra step's KV row written, which the next step at that position overwrites. With layer
-        streaming (``resident_layers``) steps run one at a time: each uploads every layer anyway.
+        token, now 2.63, where the GPU's work is 2.31 (BENCHMARKS.md, issue 15). Stopping early (closing the
+        generator) leaves at most one extra step's KV row written, which the next step at that position overwrites.
+        With layer streaming (``resident_layers``) steps run one at a time: each uploads every layer anyway.
         """
         if count <= 0:
             return
