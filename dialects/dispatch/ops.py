@@ -287,6 +287,11 @@ class BlockTableOp(IRDLOperation):
             raise VerifyException(f"'{self.cache}' is not paged (it has no block_size)")
 
 
+STEP_CONFIGS = ("single_token_config", "few_token_config", "more_token_config")
+"""``RegionOp``'s optional configs for steps of some token counts, beside ``config``: a pass that rebuilds a region
+carries them over, and a region's signature leaves them out."""
+
+
 @irdl_op_definition
 class RegionOp(IRDLOperation):
     """A region that becomes exactly one GPU kernel.
@@ -385,4 +390,4 @@ def region_ops(region: RegionOp) -> list[Operation]:
     return [op for op in region.block.ops if not isinstance(op, YieldOp)]
 
 
-__all__ = ["BlockTableOp", "CacheOp", "KvCacheOp", "RegionOp", "WeightOp", "YieldOp", "region_ops"]
+__all__ = ["STEP_CONFIGS", "BlockTableOp", "CacheOp", "KvCacheOp", "RegionOp", "WeightOp", "YieldOp", "region_ops"]

@@ -15,7 +15,7 @@ from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
-from rusty_ir.dialects.dispatch import CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp
+from rusty_ir.dialects.dispatch.ops import STEP_CONFIGS, CacheOp, KvCacheOp, RegionOp, WeightOp, YieldOp
 from rusty_ir.dialects.quant import ToTensorOp
 from rusty_ir.dialects.quant.storage import buffer_type, is_quantized, stored_arg_attr
 from rusty_ir.errors import RustyError
@@ -255,7 +255,7 @@ class _FunctionBufferizer:
         new = RegionOp(
             region.label.data, [*region.args, *outs], [], Rewriter.move_region_contents_to_new_regions(region.body), region.config
         )
-        for name in ("single_token_config", "few_token_config", "more_token_config"):
+        for name in STEP_CONFIGS:
             if name in region.properties:
                 new.properties[name] = region.properties[name]
         new.attributes.update(region.attributes)

@@ -19,6 +19,7 @@ from xdsl.parser import Parser
 from xdsl.printer import Printer
 
 from rusty_ir.dialects.dispatch import Dispatch, LoweringConfigAttr, RegionOp
+from rusty_ir.dialects.dispatch.ops import STEP_CONFIGS
 from rusty_ir.targets import TargetDescription
 
 _CODEGEN_DIRS = ("codegen", "tiling", "conversion", "tuning")
@@ -37,11 +38,8 @@ def codegen_fingerprint() -> str:
 def region_signature(region: RegionOp, target: TargetDescription) -> str:
     """The signature of one region (see the module docstring)."""
     clone = region.clone()
-    clone.properties.pop("config", None)
-    clone.properties.pop("single_token_config", None)
-    clone.properties.pop("few_token_config", None)
-    clone.properties.pop("more_token_config", None)
-    clone.properties.pop("label", None)
+    for name in ("config", *STEP_CONFIGS, "label"):
+        clone.properties.pop(name, None)
     text = io.StringIO()
     Printer(stream=text, print_generic_format=True).print_op(clone)
     h = hashlib.sha256("\n".join([codegen_fingerprint(), repr(target), text.getvalue()]).encode())

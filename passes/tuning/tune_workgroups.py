@@ -11,7 +11,7 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
 from rusty_ir.dialects.dispatch import RegionOp
-from rusty_ir.dialects.dispatch.ops import region_ops
+from rusty_ir.dialects.dispatch.ops import STEP_CONFIGS, region_ops
 from rusty_ir.dialects.gpu.attrs import module_target
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.tuning.generic import default_configs, few_token_configs
@@ -63,7 +63,7 @@ class TuneWorkgroupsPass(ModulePass):
                     config, single = entry
             region.config = config
             few, more = few_token_configs(single, ops, target)
-            for name, value in (("single_token_config", single), ("few_token_config", few), ("more_token_config", more)):
+            for name, value in zip(STEP_CONFIGS, (single, few, more), strict=True):
                 if value is not None:
                     region.properties[name] = value
                 else:
