@@ -92,9 +92,15 @@ def test_context_length_is_enforced(smollm2_gpu: tuple[Any, ModelRuntime]) -> No
         runtime.prefill(np.ones(10, np.int32), runtime.context_length - 5)
 
 
-def test_decode_stream_runs_ahead_and_matches_decode(smollm2_gpu: tuple[Any, ModelRuntime]) -> None:
-    """decode_stream encodes each step while the one before runs (its input token copied on the GPU); the tokens are decode's."""
+@pytest.mark.parametrize("per_submission", [True, False], ids=["queued-ahead", "wgpu-py-reads"])
+def test_decode_stream_runs_ahead_and_matches_decode(smollm2_gpu: tuple[Any, ModelRuntime], per_submission: bool,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """decode_stream encodes each step while the one before runs (its input token copied on the GPU) and, where the
+    reader waits for one submission (wgpu-native's C calls: this wgpu), queues it behind that one; the tokens are
+    decode's. ``wgpu-py-reads``: the fallback for another wgpu-py, whose reads wait for the whole queue."""
     model, runtime = smollm2_gpu
+    assert runtime._reader.per_submission, "wgpu-native's map and submit calls were not found: MappedReader needs updating"
+    monkeypatch.setattr(runtime._reader, "per_submission", per_submission)
     prompt = np.array(model.tokenizer.encode("The capital of France is"), np.int32)
     first = runtime.prefill(prompt, 0)
     stepwise, token = [], first

@@ -105,6 +105,71 @@ class PassEncoder:
         self.compute.end()
 
 
+class MappedReader:
+    """Submits command buffers and reads mappable buffers back, waiting on the calling thread.
+
+    wgpu-py's ``map_sync`` submits an empty command buffer first (its "sync on read", for buffers written by
+    ``write_buffer``), wakes its poll thread, which waits for the whole queue, runs the map's callback and wakes
+    the caller again. A step's read-back maps a buffer that a submitted copy wrote, so here the C calls map it
+    and wait on this thread for the submission that wrote it only (``submit`` returns its index): no extra submit,
+    no thread hand-offs, and a later step may already be queued behind it (``ModelRuntime.decode_stream``).
+    Where wgpu-py's internals differ (another version), wgpu-py's calls are used and ``per_submission`` is False:
+    a read then waits for every submission.
+    """
+
+    def __init__(self, device: wgpu.GPUDevice) -> None:
+        self._queue = device.queue
+        try:
+            from wgpu.backends.wgpu_native._ffi import ffi, lib
+
+            self._device, self._raw_queue = device._internal, device.queue._internal
+            self._ffi, self._lib = ffi, lib
+            self._status: int | None = None
+
+            @ffi.callback("void(WGPUMapAsyncStatus, WGPUStringView, void *, void *)")
+            def mapped(status: int, message: Any, userdata1: Any, userdata2: Any) -> None:
+                self._status = status
+
+            self._callback = mapped  # kept alive as long as the info that points at it
+            self._info = ffi.new("WGPUBufferMapCallbackInfo *", {"mode": lib.WGPUCallbackMode_AllowProcessEvents, "callback": mapped})
+            self._index = ffi.new("WGPUSubmissionIndex *")
+            self.per_submission = True
+        except (ImportError, AttributeError):
+            self.per_submission = False
+        """Whether ``read`` can wait for one submission (else it waits for the whole queue)."""
+
+    def submit(self, commands: wgpu.GPUCommandBuffer) -> int:
+        """Submit one command buffer; its submission index (0 where ``per_submission`` is False)."""
+        if not self.per_submission:
+            self._queue.submit([commands])
+            return 0
+        return int(self._lib.wgpuQueueSubmitForIndex(self._raw_queue, 1, self._ffi.new("WGPUCommandBuffer[]", [commands._internal])))
+
+    def read(self, buffer: wgpu.GPUBuffer, nbytes: int, after: int | None = None) -> bytearray:
+        """The first ``nbytes`` (a multiple of 4) of ``buffer`` (``MAP_READ``) once submission ``after`` (from
+        ``submit``) has run; None: once everything submitted has run."""
+        if not self.per_submission:
+            buffer.map_sync(wgpu.MapMode.READ, 0, nbytes)
+            data = bytearray(buffer.read_mapped(0, nbytes, copy=False))
+            buffer.unmap()
+            return data
+        lib, ffi, raw = self._lib, self._ffi, buffer._internal
+        index = ffi.NULL
+        if after is not None:
+            index = self._index
+            index[0] = after
+        self._status = None
+        lib.wgpuBufferMapAsync(raw, lib.WGPUMapMode_Read, 0, nbytes, self._info[0])
+        while self._status is None:  # the callback runs inside a poll that waits for the submission
+            lib.wgpuDevicePoll(self._device, True, index)
+            index = ffi.NULL  # should it not have run yet, wait for everything
+        if self._status != lib.WGPUMapAsyncStatus_Success:
+            raise RustyError(f"could not map the buffer '{buffer.label}' to read it back (wgpu map status {self._status})")
+        data = bytearray(ffi.buffer(lib.wgpuBufferGetConstMappedRange(raw, 0, nbytes), nbytes))
+        lib.wgpuBufferUnmap(raw)
+        return data
+
+
 _TYPE_RANK = {"DiscreteGPU": 0, "IntegratedGPU": 1, "VirtualGPU": 2, "CPU": 3}
 
 

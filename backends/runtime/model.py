@@ -72,7 +72,7 @@ import numpy as np
 import wgpu
 
 from rusty_ir.backends.runtime.buffers import create_activation_buffers, row_logits_buffer
-from rusty_ir.backends.runtime.device import Device, Kernel
+from rusty_ir.backends.runtime.device import Device, Kernel, MappedReader
 from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, BufferKey, expand
 from rusty_ir.backends.runtime.offload import OffloadedKvCaches, device_budget, layer_switches, make_caches, memory_figures, memory_report
 from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, encode, make_plan
@@ -173,10 +173,7 @@ class ModelRuntime:
             )
         staging, nbytes = self._logits_staging, 4 * vocab * max(n, 1)
         self._run_entry(VERIFY_ENTRY, "verify_entry", self.max_verify, tokens, pos, copies=((self._buffers[key], staging, nbytes),))
-        staging.map_sync(wgpu.MapMode.READ, 0, nbytes)
-        logits = np.frombuffer(staging.read_mapped(0, nbytes), np.float32).reshape(n, vocab).copy()
-        staging.unmap()
-        return logits
+        return np.frombuffer(self._reader.read(staging, nbytes), np.float32).reshape(n, vocab)
 
     def verify(self, tokens: np.ndarray, pos: int) -> np.ndarray:
         """Run ``tokens`` (one step: at most ``max_verify``) at positions ``pos ..``, as a prefill step does (their
@@ -434,11 +431,10 @@ class ModelRuntime:
         """(index, dispatch) of the dispatches a step with these values runs (guards hold)."""
         return [(i, d) for i, d in enumerate(plan.dispatches) if d[5] is None or values[d[5]]]
 
-    def _read(self, plan: _Plan, staging: wgpu.GPUBuffer) -> int:
-        """Wait for the step that copied into ``staging``; its token (and ``plan.result``, the bytes)."""
-        staging.map_sync(wgpu.MapMode.READ)
-        plan.result = staging.read_mapped(0, staging.size)
-        staging.unmap()
+    def _read(self, plan: _Plan, staging: wgpu.GPUBuffer, after: int | None = None) -> int:
+        """Wait for the step that copied into ``staging`` (submission ``after``; None: everything submitted); its
+        token (and ``plan.result``, the bytes)."""
+        plan.result = self._reader.read(staging, staging.size, after)
         return int.from_bytes(plan.result[:4], "little", signed=True)
 
     def decode_stream(self, token: int, pos: int, count: int, sampling: Callable[[], np.ndarray] | None = None) -> Iterator[int]:
@@ -446,12 +442,11 @@ class ModelRuntime:
         ``sampling`` (a function giving each step's packed words, ``rusty_ir.sampling``) sampled ones.
 
         Step ``i + 1`` is encoded (its input token to be copied from step ``i``'s argmax on the GPU) while step ``i``
-        runs, and submitted as soon as step ``i``'s token is read back, before it is yielded: the host's encoding
-        (about 0.75 ms a llama3-8b step on an H200's host, as long as a third of the GPU's work) overlaps the GPU's.
-        It is submitted only then because a read waits for every step submitted before it (wgpu-py's poll thread
-        waits for the whole queue), so a step submitted before the read made the read wait for it too: 3.13 ms a
-        token, now 2.63, where the GPU's work is 2.31 (BENCHMARKS.md, issue 15). Stopping early (closing the
-        generator) leaves at most one extra step's KV row written, which the next step at that position overwrites.
+        runs, and submitted before step ``i``'s token is read, so the GPU runs on while the host reads it: the
+        reader waits for step ``i``'s submission only (``MappedReader``). On an H200 a llama3-8b token took 2.61 ms
+        submitted after the read (wgpu-py's read waits for the whole queue, so a step queued behind made the read
+        wait for it), 2.23 ms queued ahead (BENCHMARKS.md, issue 15). Stopping early (closing the generator) leaves at
+        most one extra step's KV row written, which the next step at that position overwrites.
         With layer streaming (``resident_layers``) steps run one at a time: each uploads every layer anyway.
         """
         if count <= 0:
@@ -477,18 +472,23 @@ class ModelRuntime:
             plan.spare_staging = self.device.device.create_buffer(
                 size=plan.staging.size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label="decode.out2"
             )
-        stagings = (plan.staging, plan.spare_staging)
+        stagings, reader = (plan.staging, plan.spare_staging), self._reader
         self._token[0] = token
         write_words()
-        self._submit(plan, self._token, 1, pos, stagings[0])
+        values, _ = self._write_inputs(plan, self._token, 1, pos)
+        index = reader.submit(self._encode(plan, values, False, stagings[0], chunked=True))
         for i in range(1, count):
             write_words()
             values, _ = self._write_inputs(plan, None, 1, pos + i)
             ahead = self._encode(plan, values, True, stagings[i % 2])
-            token = self._read(plan, stagings[(i - 1) % 2])
-            self._queue.submit([ahead])
+            if reader.per_submission:  # queued behind step i - 1, so the GPU goes on while its token is read
+                last, index = index, reader.submit(ahead)
+                token = self._read(plan, stagings[(i - 1) % 2], last)
+            else:  # a read waits for the whole queue: submit after it
+                token = self._read(plan, stagings[(i - 1) % 2])
+                reader.submit(ahead)
             yield token
-        yield self._read(plan, stagings[(count - 1) % 2])
+        yield self._read(plan, stagings[(count - 1) % 2], index)
 
     # -- load time -------------------------------------------------------------------
 
@@ -533,6 +533,7 @@ class ModelRuntime:
         self._stream: _Stream | None = None
         self.device = device if device is not None else Device()
         self._queue = self.device.device.queue
+        self._reader = MappedReader(self.device.device)
         shader = self.device.compile(wgsl_source, label="model")
         used = sorted({launch.kernel for x in expansions.values() for launch in x.launches})
         self._kernels: dict[str, Kernel] = {k: self.device.kernel(shader, self.schedule.kernels[k]) for k in used}

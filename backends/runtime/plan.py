@@ -98,7 +98,7 @@ class _Plan:
     int_src: np.ndarray | None = None
     float_dst: np.ndarray | None = None
     float_src: np.ndarray | None = None
-    result: memoryview = memoryview(b"")
+    result: bytes | bytearray = b""
     """The bytes of ``out`` read back by the last step (none before the first)."""
     spare_staging: wgpu.GPUBuffer | None = None
     """A second read-back buffer, so one step can be read while the next is in flight."""
