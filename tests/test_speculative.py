@@ -199,8 +199,7 @@ def test_wgpu_steps_encoded_ahead_give_the_same_tokens(models: tuple) -> None:
     runtime.verify(ids[:2], at)
     assert list(runtime.decode_stream(7, at, 3)) == want_stream and runtime.steps_ready_made == 2
     plain = Session(runtime, target.tokenizer).generate(PROMPT, 14, stop_at_eos=False).generated_ids
-    lookup = Speculator(SpeculativeOptions("lookup", 4))
-    spec = Session(runtime, target.tokenizer).generate(PROMPT, 14, stop_at_eos=False, speculative=lookup)
+    spec = Session(runtime, target.tokenizer).generate(PROMPT, 14, stop_at_eos=False, speculative=Speculator(SpeculativeOptions("lookup", 4)))
     assert spec.generated_ids == plain
     assert runtime.steps_encoded_ahead > 2  # the speculator named the steps of its likely outcomes
 

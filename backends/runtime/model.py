@@ -382,8 +382,7 @@ class ModelRuntime:
         """The step's commands: encoded ahead by ``expect`` when they fit (same plan and shape, its input tokens
         written by the host, read back into ``plan.staging``, no extra copies), else encoded now (``_encode``)."""
         ready, self._ready = self._ready, None
-        fits = not gpu_token and staging is plan.staging and not copies
-        if ready is not None and fits and ready[0] is plan and ready[1] == plan.shape(values):
+        if ready is not None and ready[0] is plan and not gpu_token and staging is plan.staging and not copies and ready[1] == plan.shape(values):
             self.steps_ready_made += 1
             return ready[2]
         return self._encode(plan, values, gpu_token, staging, copies, chunked)
