@@ -185,9 +185,6 @@ def test_wgpu_steps_encoded_ahead_give_the_same_tokens(models: tuple) -> None:
     runtime = tiny_runtime(64, target)
     runtime.prefill(ids, 0)
     runtime.expect(3, at)
-    runtime.verify(ids[:2], at)  # the first step of its size: how long it takes is not known, so nothing is encoded ahead
-    assert runtime.steps_encoded_ahead == 0 and runtime._ready is None
-    runtime.expect(3, at)
     runtime.verify(ids[:2], at)
     assert runtime.steps_encoded_ahead == 1 and runtime._ready is not None
     assert runtime.verify(ids[:3], at).tolist() == want[3] and runtime.steps_ready_made == 1  # taken ready-made
@@ -201,7 +198,7 @@ def test_wgpu_steps_encoded_ahead_give_the_same_tokens(models: tuple) -> None:
     plain = Session(runtime, target.tokenizer).generate(PROMPT, 14, stop_at_eos=False).generated_ids
     spec = Session(runtime, target.tokenizer).generate(PROMPT, 14, stop_at_eos=False, speculative=Speculator(SpeculativeOptions("lookup", 4)))
     assert spec.generated_ids == plain
-    assert runtime.steps_encoded_ahead > 2  # the speculator named the steps of its likely outcomes
+    assert runtime.steps_encoded_ahead > 3  # the speculator named the steps of its likely outcomes
 
 
 def test_wgpu_drafts_stay_within_the_few_token_steps(models: tuple) -> None:

@@ -87,11 +87,6 @@ from rusty_ir.weights import TensorView
 MAX_VERIFY_TOKENS = 33
 """Tokens of a ``verify`` step at most (the last accepted token and up to 32 drafted ones): its activation
 slots (every row's logits) are sized for this many rows, not for a prefill step's."""
-ENCODE_AHEAD_SHARE = 0.75
-"""``expect``'s step is encoded while a synchronous step runs only if that ends within this share of the step's last
-time: on an H200's host, submitting a llama3-8b step takes about 1.9 ms and encoding one ahead 0.85 ms, which
-delayed a 2-token step's result (3.71 against 3.17 ms) and not a 5-token one's (4.00 against 4.00)."""
-
 DEFAULT_MAX_PREFILL = 512
 """Tokens per prefill step unless given: activation buffers are sized for the largest step, so this
 bounds them (a 4096-token context would otherwise size every slot for a 4096-token step)."""
@@ -136,8 +131,6 @@ class ModelRuntime:
         """(prepare, encode, submit + wait + read) of the last step."""
         self._expected: tuple[int, int] | None = None  # ``expect``'s step, encoded during the next synchronous step
         self._ready: tuple[_Plan, Any, wgpu.GPUCommandBuffer] | None = None  # (plan, shape, commands) encoded ahead
-        self._walls: dict[tuple[str, int], float] = {}  # (entry, tokens) -> the last synchronous step's seconds
-        self._ahead_seconds = 0.0  # the last encoding ahead's
         self.steps_encoded_ahead = 0
         """Steps ``expect`` had encoded while another ran."""
         self.steps_ready_made = 0
@@ -214,8 +207,7 @@ class ModelRuntime:
     def expect(self, tokens: int, pos: int) -> None:
         """Name the step likely to come after the next synchronous one: ``tokens`` tokens (1: a decode step, more: a
         verification step) at ``pos``. The next synchronous step (``decode``, ``verify``) encodes it once its own
-        commands are submitted, while the GPU runs them (if its size has run before and the encoding should end within
-        ``ENCODE_AHEAD_SHARE`` of its time), and a later decode or verification step (or a decode
+        commands are submitted, while the GPU runs them, and a later decode or verification step (or a decode
         stream's first) whose dispatches and grids are the same (``_Plan.shape``: a llama's attention grid changes
         every 32 positions) is submitted ready-made instead of encoded after the wait: on an H200 a llama3-8b step
         of 5 tokens took 3.58 ms ready-made against 3.89, a decode step 2.59 against 2.73 (BENCHMARKS.md, issue 15).
@@ -351,30 +343,22 @@ class ModelRuntime:
         t0 = time.perf_counter()
         t1 = self._submit(plan, tokens, S, pos, plan.staging, copies, chunked=True)
         t2 = time.perf_counter()
-        self._encode_expected(t0, self._walls.get((plan.entry, S)))
+        self._encode_expected()
         token = self._read(plan, plan.staging)
-        end = time.perf_counter()
-        self.last_step_seconds = (t1 - t0, t2 - t1, end - t2)
-        self._walls[plan.entry, S] = end - t0
+        self.last_step_seconds = (t1 - t0, t2 - t1, time.perf_counter() - t2)
         return token
 
-    def _encode_expected(self, start: float, wall: float | None) -> None:
-        """Encode ``expect``'s step, if any, into ``_ready`` while the GPU runs the step submitted since ``start``,
-        unless that would end past ``ENCODE_AHEAD_SHARE`` of ``wall`` (the last time of a step of its entry and size;
-        None: not yet known) by the last encoding ahead's time."""
+    def _encode_expected(self) -> None:
+        """Encode ``expect``'s step, if any, into ``_ready`` (while the GPU runs the step just submitted)."""
         expected, self._expected = self._expected, None
-        if expected is None or wall is None or self.offloading or self._stream is not None:
+        if expected is None or self.offloading or self._stream is not None:
             return
         tokens, pos = expected
         plan = self._plans.get("decode" if tokens == 1 else VERIFY_ENTRY)
         if plan is None or not 1 <= tokens <= plan.max_tokens or pos < 0 or pos + tokens > self.context_length:
             return
-        t = time.perf_counter()
-        if t - start + self._ahead_seconds > ENCODE_AHEAD_SHARE * wall:
-            return
         values = self._values(plan, tokens, pos)
         self._ready = (plan, plan.shape(values), self._encode(plan, values, False, plan.staging))
-        self._ahead_seconds = time.perf_counter() - t
         self.steps_encoded_ahead += 1
 
     def _ready_or_encode(self, plan: _Plan, values: Values, staging: wgpu.GPUBuffer, copies: Sequence[_Copy], chunked: bool,
