@@ -54,7 +54,6 @@ K = 5, 4.6 MB for Llama-3 at K = 8) instead of ``K + 1`` token ids.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -247,7 +246,6 @@ class Speculator:
         limit = min(getattr(backend, "fast_verify", getattr(backend, "max_verify", MAX_DRAFT_TOKENS + 1)), MAX_DRAFT_TOKENS + 1) - 1
         stats.draft_tokens = most = min(self.options.draft_tokens, limit)
         length = DraftLength(most, self.options.adaptive)
-        expect = getattr(backend, "expect", None)  # the wgpu runtime's steps encoded ahead (``ModelRuntime.expect``)
         while made < count:
             pos = len(seq) - 1
             k = min(length.next(), count - made - 1, backend.context_length - pos - 1)  # length.next() <= most <= limit
@@ -268,10 +266,6 @@ class Speculator:
             step = np.asarray([seq[-1], *draft], np.int32)
             stats.verify_steps += 1
             stats.drafted += len(draft)
-            if sampler is None and expect is not None:  # the step of the likely outcome, encoded while this one runs
-                d = len(draft)
-                kept = 0 if d == 1 else d  # a lone draft is more often rejected, longer ones kept whole
-                expect(1 + length.after(kept, d), pos + kept + 1)
             if sampler is None:
                 greedy = [int(t) for t in backend.verify(step, pos)]
                 rows: Any = iter(greedy)
@@ -315,12 +309,6 @@ class DraftLength:
         """The plain rounds still to wait, all taken now (the caller runs them together)."""
         wait, self.wait = self.wait, 0
         return wait
-
-    def after(self, kept: int, drafted: int) -> int:
-        """What ``next`` would give after a round that keeps ``kept`` of ``drafted`` tokens; this one unchanged."""
-        probe = copy.copy(self)
-        probe.update(kept, drafted)
-        return probe.next()
 
     def update(self, kept: int, drafted: int) -> None:
         """After a round that kept ``kept`` of its ``drafted`` tokens."""

@@ -414,8 +414,7 @@ def replay(b: Bench) -> list[dict[str, Any]]:
     accepted and the steps are ``--acceptance``'s with that checkpoint (its reference backend). Each K's "all" row
     also has the median wall time of the speculative runs' synchronous steps per size (``step_ms``: 1 a decode step)
     and their decode time outside those steps (``outside_steps_s``, a run's: plain decode streams and the host's
-    work between steps), to set beside the isolated step costs of (a), and the steps the runtime encoded ahead and
-    submitted ready-made over all runs (``ModelRuntime.expect``)."""
+    work between steps), to set beside the isolated step costs of (a)."""
     a = b.args
     recorded = json.loads(Path(a.replay).read_text())
     recording, max_tokens = recorded["prompts"], recorded["max_tokens"]
@@ -447,7 +446,6 @@ def replay(b: Bench) -> list[dict[str, Any]]:
     totals = {k: [0, 0.0, 0.0] for k in a.replay_k}  # decode tokens, plain seconds, speculative seconds
     walls: dict[int, dict[int, list[float]]] = {k: {} for k in a.replay_k}  # K -> step tokens -> step walls (all runs)
     outside = {k: 0.0 for k in a.replay_k}  # K -> speculative decode seconds outside the synchronous steps (all runs)
-    ahead = {k: [0, 0] for k in a.replay_k}  # K -> steps encoded ahead, and submitted ready-made (all runs; ModelRuntime.expect)
     for name, r in recording.items():
         if not b.time_left():
             rows += [{"prompt": name, "k": k, "skipped": "time limit"} for k in a.replay_k]
@@ -456,11 +454,7 @@ def replay(b: Bench) -> list[dict[str, Any]]:
         stats: dict[int, Any] = {}
         for _ in range(repeats):  # alternating, so that a drift of the device's clock affects both alike
             for k in [None, *a.replay_k]:
-                before = (getattr(rt, "steps_encoded_ahead", 0), getattr(rt, "steps_ready_made", 0))
                 got, step_walls = run(name, k)
-                if k is not None:
-                    ahead[k][0] += getattr(rt, "steps_encoded_ahead", 0) - before[0]
-                    ahead[k][1] += getattr(rt, "steps_ready_made", 0) - before[1]
                 times[k].append(got.timings.decode_s)
                 if k is not None:
                     stats[k] = got.speculative
@@ -491,7 +485,6 @@ def replay(b: Bench) -> list[dict[str, Any]]:
                          "drafted": drafted, "accepted": accepted, "acceptance_rate": round(accepted / drafted, 4) if drafted else None,
                          "verify_steps": sum(r["verify_steps"] for r in mine), "plain_steps": sum(r["plain_steps"] for r in mine),
                          "tokens_per_model_step": tokens / max(1, steps), "outside_steps_s": outside[k],
-                         "steps_encoded_ahead": ahead[k][0], "steps_ready_made": ahead[k][1],
                          "step_ms": {size: round(1e3 * statistics.median(w), 3) for size, w in sorted(walls[k].items())}})  # fmt: skip
     return [{"shape": a.replay_shape, **r} for r in rows]
 

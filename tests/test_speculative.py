@@ -171,36 +171,6 @@ def test_wgpu_verify_steps_and_truncation(models: tuple, tiny_pair: tuple[Path, 
         assert kv["blocks_used"] == -(-(len(PROMPT) + 13) // kv["block_size"]), kv  # rejected rows' blocks given back
 
 
-def test_wgpu_steps_encoded_ahead_give_the_same_tokens(models: tuple) -> None:
-    """``expect``: the step named is encoded while the next synchronous one runs and submitted ready-made when a
-    step of its plan and shape comes (a decode stream's first step too); a step of another shape is encoded as it
-    runs. All give what a runtime that never encodes ahead gives, and speculative greedy decoding, which names the
-    step of its likely outcome, is still plain greedy."""
-    target = models[0]
-    ids, at = np.asarray(PROMPT, np.int32), len(PROMPT)
-    fresh = tiny_runtime(64, target)
-    fresh.prefill(ids, 0)
-    want = {n: fresh.verify(ids[:n], at).tolist() for n in (3, 4)}
-    want_stream = list(fresh.decode_stream(7, at, 3))
-    runtime = tiny_runtime(64, target)
-    runtime.prefill(ids, 0)
-    runtime.expect(3, at)
-    runtime.verify(ids[:2], at)
-    assert runtime.steps_encoded_ahead == 1 and runtime._ready is not None
-    assert runtime.verify(ids[:3], at).tolist() == want[3] and runtime.steps_ready_made == 1  # taken ready-made
-    runtime.expect(3, at)
-    runtime.verify(ids[:2], at)
-    assert runtime.verify(ids[:4], at).tolist() == want[4] and runtime.steps_ready_made == 1  # another size: encoded
-    assert runtime._ready is None  # and the one encoded ahead dropped
-    runtime.expect(1, at)
-    runtime.verify(ids[:2], at)
-    assert list(runtime.decode_stream(7, at, 3)) == want_stream and runtime.steps_ready_made == 2
-    plain = Session(runtime, target.tokenizer).generate(PROMPT, 14, stop_at_eos=False).generated_ids
-    spec = Session(runtime, target.tokenizer).generate(PROMPT, 14, stop_at_eos=False, speculative=Speculator(SpeculativeOptions("lookup", 4)))
-    assert spec.generated_ids == plain
-    assert runtime.steps_encoded_ahead > 3  # the speculator named the steps of its likely outcomes
-
-
 def test_wgpu_drafts_stay_within_the_few_token_steps(models: tuple) -> None:
     """The wgpu runtime's verify steps of more than ``fast_verify`` tokens (the schedule's ``few_token_steps``) would
     take the prefill's tiles: a round drafts at most ``fast_verify - 1`` tokens whatever K asks, and the stats say

@@ -129,12 +129,6 @@ class ModelRuntime:
         self.load_seconds = time.perf_counter() - start
         self.last_step_seconds: tuple[float, float, float] = (0.0, 0.0, 0.0)
         """(prepare, encode, submit + wait + read) of the last step."""
-        self._expected: tuple[int, int] | None = None  # ``expect``'s step, encoded during the next synchronous step
-        self._ready: tuple[_Plan, Any, wgpu.GPUCommandBuffer] | None = None  # (plan, shape, commands) encoded ahead
-        self.steps_encoded_ahead = 0
-        """Steps ``expect`` had encoded while another ran."""
-        self.steps_ready_made = 0
-        """Of those, the steps submitted ready-made (a later step had their plan and shape)."""
 
     # -- the Backend protocol ------------------------------------------------------
 
@@ -203,17 +197,6 @@ class ModelRuntime:
         if words is not None:
             self._queue.write_buffer(plan.sampling, 0, np.ascontiguousarray(words, np.int32))
         return plan, self._step(plan, ids, ids.size, pos, copies)
-
-    def expect(self, tokens: int, pos: int) -> None:
-        """Name the step likely to come after the next synchronous one: ``tokens`` tokens (1: a decode step, more: a
-        verification step) at ``pos``. The next synchronous step (``decode``, ``verify``) encodes it once its own
-        commands are submitted, while the GPU runs them, and a later decode or verification step (or a decode
-        stream's first) whose dispatches and grids are the same (``_Plan.shape``: a llama's attention grid changes
-        every 32 positions) is submitted ready-made instead of encoded after the wait: on an H200 a llama3-8b step
-        of 5 tokens took 3.58 ms ready-made against 3.89, a decode step 2.59 against 2.73 (BENCHMARKS.md, issue 15).
-        Speculative decoding names the step its likely outcome leads to. Not with layer streaming or KV-cache
-        offload (their steps are encoded as they run)."""
-        self._expected = (int(tokens), int(pos))
 
     def truncate(self, length: int) -> None:
         """Keep the KV-cache rows of positions ``0 .. length - 1`` only: a paged cache's blocks past them go back
@@ -335,7 +318,6 @@ class ModelRuntime:
         if self._caches.reserve(pos + n):
             self._buffers.update(self._caches.buffers)
             self._plans = self._make_plans()
-            self._ready = None  # its commands bind the old buffers
 
     # -- one step: the hot path ------------------------------------------------------
 
@@ -343,33 +325,9 @@ class ModelRuntime:
         t0 = time.perf_counter()
         t1 = self._submit(plan, tokens, S, pos, plan.staging, copies, chunked=True)
         t2 = time.perf_counter()
-        self._encode_expected()
         token = self._read(plan, plan.staging)
         self.last_step_seconds = (t1 - t0, t2 - t1, time.perf_counter() - t2)
         return token
-
-    def _encode_expected(self) -> None:
-        """Encode ``expect``'s step, if any, into ``_ready`` (while the GPU runs the step just submitted)."""
-        expected, self._expected = self._expected, None
-        if expected is None or self.offloading or self._stream is not None:
-            return
-        tokens, pos = expected
-        plan = self._plans.get("decode" if tokens == 1 else VERIFY_ENTRY)
-        if plan is None or not 1 <= tokens <= plan.max_tokens or pos < 0 or pos + tokens > self.context_length:
-            return
-        values = self._values(plan, tokens, pos)
-        self._ready = (plan, plan.shape(values), self._encode(plan, values, False, plan.staging))
-        self.steps_encoded_ahead += 1
-
-    def _ready_or_encode(self, plan: _Plan, values: Values, staging: wgpu.GPUBuffer, copies: Sequence[_Copy], chunked: bool,
-                         gpu_token: bool = False) -> wgpu.GPUCommandBuffer:  # fmt: skip
-        """The step's commands: encoded ahead by ``expect`` when they fit (same plan and shape, its input tokens
-        written by the host, read back into ``plan.staging``, no extra copies), else encoded now (``_encode``)."""
-        ready, self._ready = self._ready, None
-        if ready is not None and ready[0] is plan and not gpu_token and staging is plan.staging and not copies and ready[1] == plan.shape(values):
-            self.steps_ready_made += 1
-            return ready[2]
-        return self._encode(plan, values, gpu_token, staging, copies, chunked)
 
     def _submit(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: wgpu.GPUBuffer,
                 copies: Sequence[_Copy] = (), chunked: bool = False) -> float:  # fmt: skip
@@ -383,7 +341,7 @@ class ModelRuntime:
         if plan.groups is not None:
             return self._submit_streamed(plan, tokens, S, pos, staging, copies)
         values, written = self._write_inputs(plan, tokens, S, pos)
-        self._queue.submit([self._ready_or_encode(plan, values, staging, copies, chunked, tokens is None)])
+        self._queue.submit([self._encode(plan, values, tokens is None, staging, copies, chunked)])
         return written
 
     def _encode(self, plan: _Plan, values: Values, gpu_token: bool, staging: wgpu.GPUBuffer, copies: Sequence[_Copy] = (),
@@ -518,7 +476,7 @@ class ModelRuntime:
         self._token[0] = token
         write_words()
         values, _ = self._write_inputs(plan, self._token, 1, pos)
-        index = reader.submit(self._ready_or_encode(plan, values, stagings[0], (), chunked=True))
+        index = reader.submit(self._encode(plan, values, False, stagings[0], chunked=True))
         for i in range(1, count):
             write_words()
             values, _ = self._write_inputs(plan, None, 1, pos + i)

@@ -4,7 +4,6 @@ into one uniform buffer, the bind groups built once."""
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -101,10 +100,6 @@ class _Plan:
     float_src: np.ndarray | None = None
     result: bytes | bytearray = b""
     """The bytes of ``out`` read back by the last step (none before the first)."""
-    shape: Callable[[Values], tuple[Any, ...]] = lambda values: ()
-    """What a step's commands depend on at these values: every dispatch's grid and guard (``make_plan``). Two steps
-    of one plan with the same shape can run the same encoded commands (``ModelRuntime.expect``): the tokens and
-    scalars are written to buffers when the step is submitted."""
     spare_staging: wgpu.GPUBuffer | None = None
     """A second read-back buffer, so one step can be read while the next is in flight."""
     groups: list[tuple[int, int, int | None]] | None = None
@@ -153,9 +148,6 @@ def make_plan(x: _Expansion, device: Device, kernels: Mapping[str, Kernel], buff
     )  # fmt: skip
     if stream is not None:
         plan.groups = _layer_groups(laid.layer_of)
-    slots = sorted({i for d in dispatches for i in (*d[2:5], *(() if d[5] is None else (d[5],)))})
-    if slots:
-        plan.shape = operator.itemgetter(*slots)
     if "sampling" in x.io:
         plan.sampling = buffers[x.io["sampling"][0].key]
     if params_buffer is not None:
