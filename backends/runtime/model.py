@@ -36,22 +36,7 @@ whose encoding overlaps the step before) is submitted in command buffers of
 ``plan.SUBMIT_EVERY`` dispatches, so that the GPU starts while the rest is encoded. A prompt longer than ``max_prefill`` is run as
 several prefill steps of at most ``max_prefill`` tokens.
 
-Layer streaming (``resident_layers=N``, for models larger than device memory): the
-weights whose ``Weight`` step has a layer (``blk.{}.*``, recorded per resolved name
-during expansion) are not uploaded at load. N slots are made, each one buffer per
-layer-indexed weight template (every layer's must have one shape). The first N - 2
-layers keep a slot of their own (written by the first step, then never again); the
-other layers take turns in the last two slots (``slot_of_layer``; with N <= 2 layer
-``l`` uses slot ``l % N``), so a step uploads only the layers that do not fit.
-``("weight", name)`` maps to the slot's buffer, so the bind groups are still built once. Other weights (embedding, output, final norm) stay resident.
-Each plan's dispatches are grouped by the layer whose streamed weights they bind
-(dispatches binding none stay in the group they sit in), and a step submits one
-command buffer per group: before a group, its layer's weights are written into its
-slot with ``queue.write_buffer`` from the memory map (the queue orders that write
-after the previous group, which the GPU runs meanwhile; with N >= 2 the slot being
-written is not the one being read). Writes wait until the group ``STREAM_AHEAD``
-back has run, so at most that many layers wait in wgpu's staging memory; streamed
-weights keep their mapped pages (read every step). Decode runs one step at a time.
+Layer streaming (``resident_layers=N``, for models larger than device memory): ``streaming.py``'s docstring.
 
 Entries must have the signature ``(tokens: memref<?xi32> | memref<1xi32>,
 pos: index, out: memref<1xi32>)`` (docs/compiler.md).

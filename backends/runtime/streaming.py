@@ -1,7 +1,20 @@
-"""Layer streaming (``ModelRuntime(resident_layers=N)``, for models larger than device memory; ``model.py``'s
-docstring has the scheme): the slots that hold N layers' weights, which layer goes in which slot, what a step
-writes into them, and the runs of dispatches that bind one layer each. The per-step writes are
-``ModelRuntime._submit_streamed``'s."""
+"""Layer streaming (``ModelRuntime(resident_layers=N)``, for models larger than device memory): the slots that hold N
+layers' weights, which layer goes in which slot, what a step writes into them, and the runs of dispatches that bind
+one layer each. The per-step writes are ``ModelRuntime._submit_streamed``'s.
+
+The scheme: the weights whose ``Weight`` step has a layer (``blk.{}.*``, recorded per resolved name during expansion)
+are not uploaded at load. N slots are made, each one buffer per layer-indexed weight template (every layer's must have
+one shape). The first N - 2 layers keep a slot of their own (written by the first step, then never again); the other
+layers take turns in the last two slots (``slot_of_layer``; with N <= 2 layer ``l`` uses slot ``l % N``), so a step
+uploads only the layers that do not fit. ``("weight", name)`` maps to the slot's buffer, so the bind groups are still
+built once. Other weights (embedding, output, final norm) stay resident. Each plan's dispatches are grouped by the
+layer whose streamed weights they bind (dispatches binding none stay in the group they sit in), and a step submits one
+command buffer per group: before a group, its layer's weights are written into its slot with ``queue.write_buffer``
+from the memory map (the queue orders that write after the previous group, which the GPU runs meanwhile; with N >= 2
+the slot being written is not the one being read). Writes wait until the group ``STREAM_AHEAD`` back has run, so at
+most that many layers wait in wgpu's staging memory; streamed weights keep their mapped pages (read every step).
+Decode runs one step at a time.
+"""
 
 from __future__ import annotations
 
