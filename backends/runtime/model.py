@@ -308,26 +308,24 @@ class ModelRuntime:
 
     def _step(self, plan: _Plan, tokens: np.ndarray, S: int, pos: int, copies: Sequence[_Copy] = ()) -> int:
         t0 = time.perf_counter()
-        t1 = self._submit(plan, tokens, S, pos, plan.staging, copies, chunked=True)
+        t1, _ = self._submit(plan, tokens, S, pos, plan.staging, copies, chunked=True)
         t2 = time.perf_counter()
         token = self._read(plan, plan.staging)
         self.last_step_seconds = (t1 - t0, t2 - t1, time.perf_counter() - t2)
         return token
 
-    def _submit(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: wgpu.GPUBuffer,
-                copies: Sequence[_Copy] = (), chunked: bool = False) -> float:  # fmt: skip
+    def _submit(self, plan: _Plan, tokens: np.ndarray, S: int, pos: int, staging: wgpu.GPUBuffer,
+                copies: Sequence[_Copy] = (), chunked: bool = False) -> tuple[float, int | None]:  # fmt: skip
         """Write the step's inputs, encode every dispatch into one command buffer, submit it; ``chunked`` (a step the
         host waits for): a command buffer of every ``plan.SUBMIT_EVERY`` dispatches, each submitted once encoded.
-
-        ``tokens=None`` (decode only) takes the input token from ``out`` on the GPU: the
-        previous step's argmax, so the host need not have read it yet. ``copies`` (source, destination,
-        bytes) are made after the dispatches. Returns the time the inputs were written (the rest is encoding).
+        ``copies`` (source, destination, bytes) are made after the dispatches. Returns the time the inputs were
+        written (the rest is encoding) and the last submission's index (``MappedReader.submit``; None with layer
+        streaming, whose reads wait for everything).
         """
         if plan.groups is not None:
-            return self._submit_streamed(plan, tokens, S, pos, staging, copies)
+            return self._submit_streamed(plan, tokens, S, pos, staging, copies), None
         values, written = self._write_inputs(plan, tokens, S, pos)
-        self._queue.submit([self._encode(plan, values, tokens is None, staging, copies, chunked)])
-        return written
+        return written, self._reader.submit(self._encode(plan, values, False, staging, copies, chunked))
 
     def _encode(self, plan: _Plan, values: Values, gpu_token: bool, staging: wgpu.GPUBuffer, copies: Sequence[_Copy] = (),
                 chunked: bool = False) -> wgpu.GPUCommandBuffer:  # fmt: skip
@@ -354,7 +352,7 @@ class ModelRuntime:
         self._write_params(plan, values)
         return values, time.perf_counter()
 
-    def _submit_streamed(self, plan: _Plan, tokens: np.ndarray | None, S: int, pos: int, staging: wgpu.GPUBuffer,
+    def _submit_streamed(self, plan: _Plan, tokens: np.ndarray, S: int, pos: int, staging: wgpu.GPUBuffer,
                          copies: Sequence[_Copy] = ()) -> float:  # fmt: skip
         """``_submit`` with layer streaming: one command buffer per group of ``plan.groups``, each submitted once
         its layer's weights are written to its slot. A write issued after the previous group's submit lands after
@@ -375,8 +373,6 @@ class ModelRuntime:
                         self._queue.write_buffer(buf, offset, tail)
                 held[stream.slot[layer]] = layer
             encoder = self.device.device.create_command_encoder()
-            if g == 0 and tokens is None:
-                encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
             encode(encoder, dispatches[start:end], values)
             if g == last:
                 for src, dst, nbytes in copies:
@@ -460,8 +456,7 @@ class ModelRuntime:
         stagings, reader = (plan.staging, plan.spare_staging), self._reader
         self._token[0] = token
         write_words()
-        values, _ = self._write_inputs(plan, self._token, 1, pos)
-        index = reader.submit(self._encode(plan, values, False, stagings[0], chunked=True))
+        _, index = self._submit(plan, self._token, 1, pos, stagings[0], chunked=True)
         for i in range(1, count):
             write_words()
             values, _ = self._write_inputs(plan, None, 1, pos + i)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from rusty_ir.backends.runtime import Device
+from rusty_ir.backends.runtime.device import MappedReader
 from rusty_ir.backends.runtime.model import ModelRuntime
 from rusty_ir.backends.schedule import build_schedule
 from rusty_ir.backends.wgsl import emit_program
@@ -142,7 +143,8 @@ def test_context_length_is_checked_before_any_dispatch(device: Device, weights, 
 
 
 def count_submits(device: Device, monkeypatch) -> list[int]:
-    """Record each queue submit of command buffers (the number of buffers per submit).
+    """Record each queue submit of command buffers (the number of buffers per submit): wgpu-py's, and those
+    ``MappedReader.submit`` makes through wgpu-native's C call.
 
     wgpu-py's ``GPUBuffer.map_async`` submits an empty command buffer of its
     own to drive the mapping; those are not counted.
@@ -150,12 +152,19 @@ def count_submits(device: Device, monkeypatch) -> list[int]:
     calls: list[int] = []
     queue_type = type(device.device.queue)
     original = queue_type.submit
+    reader_submit = MappedReader.submit
 
     def submit(self, command_buffers):
         if sys._getframe(1).f_code.co_name != "map_async":
             calls.append(len(command_buffers))
         return original(self, command_buffers)
 
+    def submit_one(self, commands):
+        if self.per_submission:  # else it calls wgpu-py's submit, counted there
+            calls.append(1)
+        return reader_submit(self, commands)
+
+    monkeypatch.setattr(MappedReader, "submit", submit_one)
     monkeypatch.setattr(queue_type, "submit", submit)
     return calls
 
