@@ -15,23 +15,27 @@ accepted, so it writes those rows again before any kernel reads them (attention 
 
 Drafters:
 
-- ``lookup`` (prompt lookup): the last n tokens (n = 3, 2, then 1) are looked up among the earlier
+- ``lookup`` (prompt lookup): the last n tokens (n = 3, then 2) are looked up among the earlier
   tokens of the prompt and the text generated so far; the K tokens that followed their most recent
   earlier occurrence are the draft (a copy that reaches the end of the text continues into itself, so a
   repeating span is drafted to its full length). No second model: it pays off where the answer repeats the input
-  (summaries, code edits, extraction).
+  (summaries, code edits, extraction). A single matching token is no match (``LOOKUP_MIN_NGRAM``).
 - ``draft``: a smaller model with the same tokenizer generates K tokens greedily. It keeps its own KV
   cache across rounds (and generations), so a round prefills only the tokens it has not seen (the
   model's correction or bonus token, and the last draft when all were accepted).
 
-A round with no draft (lookup found no match) is a plain decode step.
+A round with no draft (lookup found no match) runs plain decode steps. Greedy, on a backend with ``decode_stream``,
+they run as one stream (each step queued behind the one whose token is being read, plain greedy decoding's pace)
+that goes on until the lookup matches the text so far and ends one token later (the step already queued:
+``decode_stream``'s ``until``), so no step is wasted and the next round drafts after that token. On an H200 a
+synchronous decode step of Llama-3-8B took 2.72 ms and a streamed one 2.23-2.28 (BENCHMARKS.md); otherwise (sampled, or a
+backend without streams) each round is one decode step.
 
 Draft length (``adaptive``, the default): K is the most a round drafts, and at most the backend's ``fast_verify``
 less one (the wgpu runtime's steps of more tokens leave the few-token kernels for the prefill's tiles). A round whose
 drafts were all accepted drafts one more next time (up to K), a partly accepted one drafts one more than it kept, and
 a wholly rejected one half as many; when a round's single drafted token is rejected, the next ``backoff`` rounds are plain decode steps
-(1, 2, 4, ... up to ``MAX_BACKOFF``; reset by any accepted draft), run as one decode stream (each step encoded while the one before runs, as
-plain greedy decoding runs; greedy only). A verification step costs more than a decode step (1.1x on Llama-3-8B at 2
+(1, 2, 4, ... up to ``MAX_BACKOFF``; reset by any accepted draft), the first tokens of the next stream. A verification step costs more than a decode step (1.1x on Llama-3-8B at 2
 tokens, 1.4x at 5, BENCHMARKS.md), so a drafter that keeps missing would otherwise make decoding slower; with the
 backoff, a drafter that never agrees costs one verification step per ``MAX_BACKOFF`` tokens.
 
@@ -54,7 +58,7 @@ K = 5, 4.6 MB for Llama-3 at K = 8) instead of ``K + 1`` token ids.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,7 +90,13 @@ plus one (``rusty_ir.backends.runtime.model.MAX_VERIFY_TOKENS``)."""
 DEFAULT_DRAFT_TOKENS = 5
 """Tokens drafted per round unless ``--draft-tokens`` says otherwise."""
 LOOKUP_MAX_NGRAM = 3
-"""Prompt lookup matches the last 3 tokens first, then 2, then 1."""
+"""Prompt lookup matches the last 3 tokens first, then fewer."""
+LOOKUP_MIN_NGRAM = 2
+"""Prompt lookup drafts only after a match of at least 2 tokens. In the recorded SmolLM2 answers
+(``scripts/data``), a draft after a 1-token match had its first token right 23-29% of the time, after a 2-token
+one 65-69%; with rounds without a draft streaming, ``scripts/speculation_model.py`` with the H200's step costs
+gives 1.51x / 1.28x (recorded / held-out text, K = 5) drafting after 2-token matches, 1.43x / 1.23x after 1-token
+ones, 1.34x / 1.23x after 3-token ones."""
 MAX_BACKOFF = 64
 """The most plain decode steps between two tries of a drafter whose single drafted token was rejected (adaptive
 draft length): one verification step of about 1.3 decode steps per 64 tokens costs well under 1% of plain decoding."""
@@ -142,10 +152,12 @@ class SpeculativeStats:
 
 class PromptLookup:
     """Drafts from the text itself: the tokens after the most recent earlier occurrence of the last n tokens
-    (n from ``max_ngram`` down to 1). The index of n-grams grows with the sequence (one per generation)."""
+    (n from ``max_ngram`` down to ``min_ngram``). The index of n-grams grows with the sequence: each call indexes
+    only the tokens added since the last one (a sequence that does not go on from the last one, by its length or
+    its last indexed token, starts a new index)."""
 
-    def __init__(self, max_ngram: int = LOOKUP_MAX_NGRAM) -> None:
-        self.max_ngram = max_ngram
+    def __init__(self, max_ngram: int = LOOKUP_MAX_NGRAM, min_ngram: int = LOOKUP_MIN_NGRAM) -> None:
+        self.max_ngram, self.min_ngram = max_ngram, min_ngram
         self._start()
 
     def _start(self) -> None:
@@ -154,24 +166,36 @@ class PromptLookup:
         """``index[n][ngram]``: where the tokens after its latest occurrence start."""
         self.indexed = 0
         """N-grams ending before this position are indexed (one that ends at the last token has no continuation yet)."""
-        self.seq: list[int] = []
+        self._last: int | None = None
+        """The token at ``indexed - 1``: a sequence with another token there is a new one."""
 
-    def propose(self, seq: Sequence[int], k: int) -> list[int]:
-        if self.seq != list(seq[: len(self.seq)]):  # another sequence: start again
+    def _match(self, seq: Sequence[int]) -> int | None:
+        """Index the n-grams of ``seq`` not indexed yet; where the tokens after the longest match of its end start."""
+        if self.indexed and (len(seq) <= self.indexed or seq[self.indexed - 1] != self._last):
             self._start()
-        self.seq = list(seq)
         for end in range(self.indexed, len(seq) - 1):
             for n in range(1, min(self.max_ngram, end + 1) + 1):
                 self.index[n][tuple(seq[end - n + 1 : end + 1])] = end + 1
         self.indexed = max(self.indexed, len(seq) - 1)
-        for n in range(min(self.max_ngram, len(seq)), 0, -1):
+        self._last = int(seq[self.indexed - 1]) if self.indexed else None
+        for n in range(min(self.max_ngram, len(seq)), self.min_ngram - 1, -1):
             at = self.index[n].get(tuple(seq[-n:]))
-            if at is not None:  # copy what followed, overlapping into the copy itself (a repeating span repeats on)
-                out = list(seq)
-                for i in range(k):
-                    out.append(out[at + i])
-                return out[len(seq) :]
-        return []
+            if at is not None:
+                return at
+        return None
+
+    def matches(self, seq: Sequence[int]) -> bool:
+        """Whether ``propose`` would draft after ``seq``."""
+        return self._match(seq) is not None
+
+    def propose(self, seq: Sequence[int], k: int) -> list[int]:
+        at = self._match(seq)
+        if at is None:
+            return []
+        out: list[int] = []  # what followed; a copy that reaches the end goes on into itself (a repeating span repeats on)
+        for j in range(at, at + k):
+            out.append(seq[j] if j < len(seq) else out[j - len(seq)])
+        return out
 
 
 class DraftModel:
@@ -240,6 +264,7 @@ class Speculator:
         ``accept``s each yielded token before asking for the next), a draft kept while it equals the draw."""
         drafter = self.draft if self.options.mode == "draft" else PromptLookup()
         assert drafter is not None
+        ready = drafter.matches if isinstance(drafter, PromptLookup) else lambda seq: True  # whether a round would draft
         seq = [*prompt, token]  # seq[-1] is the next token to run, at position len(seq) - 1
         made = 0
         # the most a round drafts: K, and the backend's largest cheap verify step (``fast_verify``) less one
@@ -251,15 +276,13 @@ class Speculator:
             k = min(length.next(), count - made - 1, backend.context_length - pos - 1)  # length.next() <= most <= limit
             draft = drafter.propose(seq, k)[:k] if k > 0 else []
             if not draft:
-                # backing off: the plain steps still to wait run as one stream (each step encoded while the one before runs)
-                steps = min(count - made, 1 + (length.drain() if sampler is None and hasattr(backend, "decode_stream") else 0))
-                if steps > 1:
-                    plain: Any = backend.decode_stream(seq[-1], pos, steps)
-                else:
+                if sampler is None and hasattr(backend, "decode_stream"):  # a stream, until the back-off is waited
+                    plain: Any = backend.decode_stream(seq[-1], pos, count - made, until=_growing(seq, length.drain(), ready))
+                else:  # one step (a back-off's rounds are counted down by ``length.next``)
                     plain = [backend.decode(seq[-1], pos) if sampler is None else backend.decode_sample(seq[-1], pos, sampler.words())]
+                    seq.append(int(plain[0]))
                 for t in plain:  # counted as they come: a generation that stops (EOS) closes the stream early
                     stats.plain_steps += 1
-                    seq.append(int(t))
                     made += 1
                     yield int(t)
                 continue
@@ -321,6 +344,20 @@ class DraftLength:
             self.k = max(1, drafted // 2)
         else:
             self.wait, self.backoff = self.backoff, min(MAX_BACKOFF, 2 * self.backoff)
+
+
+def _growing(seq: list[int], wait: int, ready: Callable[[list[int]], bool]) -> Callable[[int], bool]:
+    """A plain round's ``until`` for ``decode_stream``: each token, as it is read, joins ``seq``; the stream ends (one
+    token later) once ``wait`` tokens came and ``ready(seq)`` says that the drafter would draft."""
+    streamed = 0
+
+    def read(token: int) -> bool:
+        nonlocal streamed
+        seq.append(token)
+        streamed += 1
+        return streamed >= wait and ready(seq)
+
+    return read
 
 
 def row_token(logits: np.ndarray, words: np.ndarray, draft: int | None) -> int:

@@ -131,7 +131,7 @@ class Replay:
     Every call runs the runtime's own step, so the device does the work of the shape (a synthetic model: its weights
     are random and the tokens it computes are discarded), and returns what the recording has next: ``prefill(tokens,
     pos)`` the token at ``pos + len(tokens)``, ``decode(token, pos)`` the one at ``pos + 1``, ``decode_stream(token,
-    pos, count)`` those at ``pos + 1 ..`` (the runtime's stream read lazily, as before), ``verify(tokens,
+    pos, count, until=...)`` those at ``pos + 1 ..`` (the runtime's stream read lazily, ``until`` given the recorded tokens), ``verify(tokens,
     pos)`` the ``len(tokens)`` tokens from ``pos + 1``. So a greedy ``Session`` generates the recorded text, and
     ``PromptLookup``, the adaptive draft length and the back-off draft, accept, reject and back off exactly as they
     did with the real model, while each step costs what it costs the shape (it runs the same tokens and positions;
@@ -176,11 +176,13 @@ class Replay:
         self._timed(1, self.runtime.decode, token, pos)
         return self._token(self._after(pos, [token]))
 
-    def decode_stream(self, token: int, pos: int, count: int, sampling: Callable[[], np.ndarray] | None = None) -> Iterator[int]:
+    def decode_stream(self, token: int, pos: int, count: int, sampling: Callable[[], np.ndarray] | None = None,
+                      until: Callable[[int], bool] | None = None) -> Iterator[int]:  # fmt: skip
         if sampling is not None:
             raise ValueError("replay is greedy only")
         at = self._after(pos, [token])
-        steps = self.runtime.decode_stream(token, pos, count)
+        read = iter(range(at, at + count))  # ``until`` sees the recorded token, not the random model's
+        steps = self.runtime.decode_stream(token, pos, count, until=None if until is None else lambda _: until(self._token(next(read))))
         try:
             for i, _ in enumerate(steps):
                 yield self._token(at + i)

@@ -5,7 +5,7 @@ The real ``Speculator`` (prompt lookup, adaptive draft length, back-off) generat
 ``bench_long.Replay`` over a runtime that only adds up what each step would cost: ``--costs`` gives the wall time of
 one synchronous step of S tokens (S = 1: a decode step; S > 1: a verification step; measure them with
 ``bench_long.py --verify-k``), ``--stream`` the time per token of plain decoding (each step encoded while the one
-before runs), ``--round-ms`` the host's time between two synchronous steps. The speed-up is plain decoding's time
+before runs; a stream's first token costs a decode step), ``--round-ms`` the host's time between two synchronous steps. The speed-up is plain decoding's time
 over the speculative one's, per prompt and in all. With the costs measured on an H200 it
 reproduced ``bench_long.py --replay``'s measured speed-ups within a few percent (BENCHMARKS.md, issue 15); it answers
 what the steps would have to cost for a given speed-up on the same text, and which drafting policy helps.
@@ -53,10 +53,20 @@ class CostRuntime:
         self._step(1)
         return 0
 
-    def decode_stream(self, token: int, pos: int, count: int) -> Any:
-        for _ in range(count):
-            self.spent += self.stream
+    def decode_stream(self, token: int, pos: int, count: int, until: Any = None) -> Any:
+        """The first token waits as a synchronous decode step does, the later ones come at the stream's pace;
+        ``until`` ends the stream one token later, as the wgpu runtime's does."""
+        end = count
+        for i in range(count):
+            if i == 0:
+                self._step(1)
+            else:
+                self.spent += self.stream
+            if until is not None and until(0):
+                end = min(end, i + 2)
             yield 0
+            if i + 1 == end:
+                return
 
     def verify(self, tokens: np.ndarray, pos: int) -> np.ndarray:
         self._step(int(np.asarray(tokens).size))

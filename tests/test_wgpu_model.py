@@ -97,7 +97,8 @@ def test_decode_stream_runs_ahead_and_matches_decode(smollm2_gpu: tuple[Any, Mod
                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """decode_stream encodes each step while the one before runs (its input token copied on the GPU) and, where the
     reader waits for one submission (wgpu-native's C calls: this wgpu), queues it behind that one; the tokens are
-    decode's. ``wgpu-py-reads``: the fallback for another wgpu-py, whose reads wait for the whole queue."""
+    decode's. ``wgpu-py-reads``: the fallback for another wgpu-py, whose reads wait for the whole queue. A caller
+    can stop it (``until``) without wasting a step."""
     model, runtime = smollm2_gpu
     assert runtime._reader.per_submission, "wgpu-native's map and submit calls were not found: MappedReader needs updating"
     monkeypatch.setattr(runtime._reader, "per_submission", per_submission)
@@ -119,3 +120,10 @@ def test_decode_stream_runs_ahead_and_matches_decode(smollm2_gpu: tuple[Any, Mod
         token = runtime.decode(token, len(prompt) + i)
         head.append(token)
     assert head == stepwise
+    # ``until`` sees every token as it is read; the stream ends one token after it says so (the step queued already)
+    runtime.prefill(prompt, 0)
+    seen: list[int] = []
+    stopped = list(runtime.decode_stream(first, len(prompt), 6, until=lambda t: seen.append(t) or len(seen) == 2))
+    assert stopped == seen == stepwise[:3]
+    runtime.prefill(prompt, 0)
+    assert list(runtime.decode_stream(first, len(prompt), 2, until=lambda t: True)) == stepwise[:2]

@@ -418,17 +418,22 @@ class ModelRuntime:
         plan.result = self._reader.read(staging, staging.size, after)
         return int.from_bytes(plan.result[:4], "little", signed=True)
 
-    def decode_stream(self, token: int, pos: int, count: int, sampling: Callable[[], np.ndarray] | None = None) -> Iterator[int]:
-        """``count`` greedy decode steps from ``token`` at ``pos``, yielding each next token; with
+    def decode_stream(self, token: int, pos: int, count: int, sampling: Callable[[], np.ndarray] | None = None,
+                      until: Callable[[int], bool] | None = None) -> Iterator[int]:  # fmt: skip
+        """Up to ``count`` greedy decode steps from ``token`` at ``pos``, yielding each next token; with
         ``sampling`` (a function giving each step's packed words, ``rusty_ir.sampling``) sampled ones.
 
         Step ``i + 1`` is encoded (its input token to be copied from step ``i``'s argmax on the GPU) while step ``i``
         runs, and submitted before step ``i``'s token is read, so the GPU runs on while the host reads it: the
         reader waits for step ``i``'s submission only (``MappedReader``). On an H200 a llama3-8b token took 2.61 ms
         submitted after the read (wgpu-py's read waits for the whole queue, so a step queued behind made the read
-        wait for it), 2.23 ms queued ahead (BENCHMARKS.md, issue 15). Stopping early (closing the generator) leaves at
-        most one extra step's KV row written, which the next step at that position overwrites.
-        With layer streaming (``resident_layers``) steps run one at a time: each uploads every layer anyway.
+        wait for it), 2.23 ms queued ahead (BENCHMARKS.md, issue 15).
+
+        ``until`` is called with every token as it is read, before it is yielded; once it returns True the stream
+        ends one token later, with the step already queued behind that one (``count`` still bounds it), so a caller
+        that decides from each token whether to go on wastes no step. Closing the generator early instead leaves
+        at most one extra step's KV row written, which the next step at that position overwrites.
+        With layer streaming (``resident_layers``) or offload, steps run one at a time, and the stream ends alike.
         """
         if count <= 0:
             return
@@ -440,6 +445,7 @@ class ModelRuntime:
             if sampling is not None:
                 self._queue.write_buffer(plan.sampling, 0, np.ascontiguousarray(sampling(), np.int32))
 
+        end = count  # steps 0 .. end - 1 run
         if plan.groups is not None or self.offloading:  # layer streaming, offload: one step at a time
             for i in range(count):
                 if self.offloading:
@@ -447,7 +453,11 @@ class ModelRuntime:
                 self._token[0] = token
                 write_words()
                 token = self._step(plan, self._token, 1, pos + i)
+                if until is not None and until(token):
+                    end = min(end, i + 2)
                 yield token
+                if i + 1 == end:
+                    return
             return
         if plan.spare_staging is None:
             plan.spare_staging = self.device.device.create_buffer(
@@ -457,18 +467,22 @@ class ModelRuntime:
         self._token[0] = token
         write_words()
         _, index = self._submit(plan, self._token, 1, pos, stagings[0], chunked=True)
-        for i in range(1, count):
-            write_words()
-            values, _ = self._write_inputs(plan, None, 1, pos + i)
-            ahead = self._encode(plan, values, True, stagings[i % 2])
-            if reader.per_submission:  # queued behind step i - 1, so the GPU goes on while its token is read
-                last, index = index, reader.submit(ahead)
-                token = self._read(plan, stagings[(i - 1) % 2], last)
-            else:  # a read waits for the whole queue: submit after it
-                token = self._read(plan, stagings[(i - 1) % 2])
-                reader.submit(ahead)
+        for i in range(count):  # read step i's token, step i + 1 encoded first unless the stream ends at i
+            ahead, after = None, index
+            if i + 1 < end:
+                write_words()
+                values, _ = self._write_inputs(plan, None, 1, pos + i + 1)
+                ahead = self._encode(plan, values, True, stagings[(i + 1) % 2])
+                if reader.per_submission:  # queued behind step i, so the GPU goes on while its token is read
+                    index, ahead = reader.submit(ahead), None
+            token = self._read(plan, stagings[i % 2], after)
+            if ahead is not None:  # a read waits for the whole queue: submit after it
+                index = reader.submit(ahead)
+            if until is not None and until(token):
+                end = min(end, i + 2)
             yield token
-        yield self._read(plan, stagings[(count - 1) % 2], index)
+            if i + 1 == end:
+                return
 
     # -- load time -------------------------------------------------------------------
 

@@ -46,6 +46,11 @@ def test_streamed_layers_give_what_resident_layers_give(model: Any, resident: An
     tokens, logits = run(rt, model, TOKENS)
     assert tokens == resident[0]
     np.testing.assert_array_equal(logits, resident[1])
+    # a stream, one step at a time here, ends one token after its ``until`` says so, as the queued-ahead one does
+    rt.reset()
+    first = generate(rt, model.tokenizer, PROMPT, 1, stop_at_eos=False).generated_ids[0]
+    seen: list[int] = []
+    assert list(rt.decode_stream(first, len(PROMPT), 6, until=lambda t: seen.append(t) or len(seen) == 2)) == seen == tokens[1:4]
     # a second sequence: the slots hold the last layers of the first one and are written again
     rt.reset()
     second = generate(rt, model.tokenizer, PROMPT[20:], 4, stop_at_eos=False).generated_ids
