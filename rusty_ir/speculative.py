@@ -24,18 +24,19 @@ Drafters:
   cache across rounds (and generations), so a round prefills only the tokens it has not seen (the
   model's correction or bonus token, and the last draft when all were accepted).
 
-A round with no draft (lookup found no match) runs plain decode steps. Greedy, on a backend with ``decode_stream``,
-they run as one stream (each step queued behind the one whose token is being read, plain greedy decoding's pace)
-that goes on until the lookup matches the text so far and ends one token later (the step already queued:
-``decode_stream``'s ``until``), so no step is wasted and the next round drafts after that token. On an H200 a
-synchronous decode step of Llama-3-8B took 2.72 ms and a streamed one 2.23-2.28 (BENCHMARKS.md); otherwise (sampled, or a
-backend without streams) each round is one decode step.
+A round with no draft (lookup found no match) runs plain decode steps. Greedy, on a backend with
+``decode_stream``, they run as one stream (each step queued behind the one whose token is being read, plain greedy
+decoding's pace) that goes on until the lookup matches the text so far and ends one token later (the step already
+queued: ``decode_stream``'s ``until``), so no step is wasted and the next round drafts after that token. On an H200
+a synchronous Llama-3-8B decode step took 2.72 ms, a streamed one 2.23-2.28 (BENCHMARKS.md). Otherwise (sampled, or
+a backend without streams) each round is one decode step.
 
 Draft length (``adaptive``, the default): K is the most a round drafts, and at most the backend's ``fast_verify``
-less one (the wgpu runtime's steps of more tokens leave the few-token kernels for the prefill's tiles). A round whose
-drafts were all accepted drafts one more next time (up to K), a partly accepted one drafts one more than it kept, and
-a wholly rejected one half as many; when a round's single drafted token is rejected, the next ``backoff`` rounds are plain decode steps
-(1, 2, 4, ... up to ``MAX_BACKOFF``; reset by any accepted draft), the first tokens of the next stream. A verification step costs more than a decode step (1.1x on Llama-3-8B at 2
+less one (the wgpu runtime's steps of more tokens leave the few-token kernels for the prefill's tiles). A round
+whose drafts were all accepted drafts one more next time (up to K), a partly accepted one drafts one more than it
+kept, and a wholly rejected one half as many; when a round's single drafted token is rejected, the next
+``backoff`` rounds are plain decode steps (1, 2, 4, ... up to ``MAX_BACKOFF``; reset by any accepted draft), the
+first tokens of the next stream (without one, single steps). A verification step costs more than a decode step (1.1x on Llama-3-8B at 2
 tokens, 1.4x at 5, BENCHMARKS.md), so a drafter that keeps missing would otherwise make decoding slower; with the
 backoff, a drafter that never agrees costs one verification step per ``MAX_BACKOFF`` tokens.
 

@@ -131,8 +131,8 @@ class Replay:
     Every call runs the runtime's own step, so the device does the work of the shape (a synthetic model: its weights
     are random and the tokens it computes are discarded), and returns what the recording has next: ``prefill(tokens,
     pos)`` the token at ``pos + len(tokens)``, ``decode(token, pos)`` the one at ``pos + 1``, ``decode_stream(token,
-    pos, count, until=...)`` those at ``pos + 1 ..`` (the runtime's stream read lazily, ``until`` given the recorded tokens), ``verify(tokens,
-    pos)`` the ``len(tokens)`` tokens from ``pos + 1``. So a greedy ``Session`` generates the recorded text, and
+    pos, count, until=...)`` those at ``pos + 1 ..`` (the runtime's stream read lazily, ``until`` given the recorded
+    tokens), ``verify(tokens, pos)`` the ``len(tokens)`` tokens from ``pos + 1``. So a greedy ``Session`` generates the recorded text, and
     ``PromptLookup``, the adaptive draft length and the back-off draft, accept, reject and back off exactly as they
     did with the real model, while each step costs what it costs the shape (it runs the same tokens and positions;
     only a decode stream's later steps take the random model's own argmax on the device, the same work). Everything

@@ -5,8 +5,8 @@ The real ``Speculator`` (prompt lookup, adaptive draft length, back-off) generat
 ``bench_long.Replay`` over a runtime that only adds up what each step would cost: ``--costs`` gives the wall time of
 one synchronous step of S tokens (S = 1: a decode step; S > 1: a verification step; measure them with
 ``bench_long.py --verify-k``), ``--stream`` the time per token of plain decoding (each step encoded while the one
-before runs; a stream's first token costs a decode step), ``--round-ms`` the host's time between two synchronous steps. The speed-up is plain decoding's time
-over the speculative one's, per prompt and in all. With the costs measured on an H200 it
+before runs; a stream's first token costs a decode step), ``--round-ms`` the host's time between two synchronous
+steps. The speed-up is plain decoding's time over the speculative one's, per prompt and in all. With the costs measured on an H200 it
 reproduced ``bench_long.py --replay``'s measured speed-ups within a few percent (BENCHMARKS.md, issue 15); it answers
 what the steps would have to cost for a given speed-up on the same text, and which drafting policy helps.
 
