@@ -24,12 +24,12 @@ Drafters:
   cache across rounds (and generations), so a round prefills only the tokens it has not seen (the
   model's correction or bonus token, and the last draft when all were accepted).
 
-A round with no draft (lookup found no match) runs plain decode steps. Greedy, on a backend with
-``decode_stream``, they run as one stream (each step queued behind the one whose token is being read, plain greedy
+A round with no draft (lookup found no match) runs plain decode steps. On a backend with ``decode_stream``
+(and, sampled, without penalties), they run as one stream (each step queued behind the one whose token is being read, plain greedy
 decoding's pace) that goes on until the lookup matches the text so far and ends one token later (the step already
 queued: ``decode_stream``'s ``until``), so no step is wasted and the next round drafts after that token. On an H200
-a synchronous Llama-3-8B decode step took 2.72 ms, a streamed one 2.23-2.28 (BENCHMARKS.md). Otherwise (sampled, or
-a backend without streams) each round is one decode step.
+a synchronous Llama-3-8B decode step took 2.72 ms, a streamed one 2.23-2.28 (BENCHMARKS.md). Otherwise (penalized
+sampling, or a backend without streams) each round is one decode step.
 
 Draft length (``adaptive``, the default): K is the most a round drafts, and at most the backend's ``fast_verify``
 less one (the wgpu runtime's steps of more tokens leave the few-token kernels for the prefill's tiles). A round
@@ -277,8 +277,11 @@ class Speculator:
             k = min(length.next(), count - made - 1, backend.context_length - pos - 1)  # length.next() <= most <= limit
             draft = drafter.propose(seq, k)[:k] if k > 0 else []
             if not draft:
-                if sampler is None and hasattr(backend, "decode_stream"):  # a stream, until the back-off is waited
-                    plain: Any = backend.decode_stream(seq[-1], pos, count - made, until=_growing(seq, length.drain(), ready))
+                if hasattr(backend, "decode_stream") and (sampler is None or not sampler.params.penalized):
+                    # a stream until the back-off is waited and the drafter would draft (sampled: each step's words
+                    # drawn as it is queued, as plain sampled decoding draws them; penalties need every token first)
+                    words, until = None if sampler is None else sampler.words, _growing(seq, length.drain(), ready)
+                    plain: Any = backend.decode_stream(seq[-1], pos, count - made, sampling=words, until=until)
                 else:  # one step (a back-off's rounds are counted down by ``length.next``)
                     plain = [backend.decode(seq[-1], pos) if sampler is None else backend.decode_sample(seq[-1], pos, sampler.words())]
                     seq.append(int(plain[0]))

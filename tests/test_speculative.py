@@ -188,9 +188,9 @@ def test_rounds_without_a_draft_stream_until_lookup_matches(models: tuple) -> No
     streams: list[tuple[int, list[int]]] = []
     stream = runtime.decode_stream
 
-    def watched(token: int, pos: int, count: int, until: Any = None) -> Any:
+    def watched(token: int, pos: int, count: int, sampling: Any = None, until: Any = None) -> Any:
         streams.append((pos, []))
-        for t in stream(token, pos, count, until=until):
+        for t in stream(token, pos, count, sampling, until=until):
             streams[-1][1].append(t)
             yield t
 
@@ -251,6 +251,17 @@ def test_wgpu_sampled_speculation_is_plain_sampling(models: tuple) -> None:
     result = Session(runtime, target.tokenizer).generate(PROMPT, 12, stop_at_eos=False, sampling=params, speculative=spec)
     assert result.generated_ids == plain and result.seed == 7
     assert result.speculative is not None and 0 < result.speculative["accepted"] < result.speculative["drafted"], result.speculative
+    # without penalties, rounds without a draft are a sampled decode stream (each step's words drawn as it is
+    # queued), never a synchronous step; the draws, and so the tokens, are plain sampling's
+    params = SamplingParams(temperature=0.05, top_k=3, seed=7)
+    runtime.reset()
+    plain = Session(runtime, target.tokenizer).generate(LOOP, 24, stop_at_eos=False, sampling=params).generated_ids
+    runtime.decode_sample = None  # type: ignore[assignment]
+    runtime.reset()
+    result = Session(runtime, target.tokenizer).generate(LOOP, 24, stop_at_eos=False, sampling=params,
+                                                         speculative=Speculator(SpeculativeOptions("lookup", 4)))  # fmt: skip
+    assert result.generated_ids == plain
+    assert result.speculative is not None and result.speculative["drafted"] > 0 and result.speculative["plain_steps"] > 0
 
 
 def test_missing_entry_and_bad_options_are_refused(models: tuple) -> None:
