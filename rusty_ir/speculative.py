@@ -200,7 +200,8 @@ class PromptLookup:
 
 
 class DraftModel:
-    """Drafts with a second backend (same tokenizer), greedily; its KV cache holds ``tokens`` across rounds."""
+    """Drafts with a second backend (same tokenizer), greedily; its KV cache holds ``tokens`` across rounds. After
+    the prefill of what it has not seen, its K - 1 decode steps run as one stream where the backend has one."""
 
     def __init__(self, backend: Any, vocab: int | None = None) -> None:
         self.backend = backend
@@ -225,8 +226,11 @@ class DraftModel:
         for first in range(0, rest.size, chunk):
             token = b.prefill(rest[first : first + chunk], cached + first)
         out = [int(token)]
-        for i in range(k - 1):
-            out.append(int(b.decode(out[-1], len(seq) + i)))
+        if hasattr(b, "decode_stream"):  # each step queued while the one before runs
+            out += [int(t) for t in b.decode_stream(out[0], len(seq), k - 1)]
+        else:
+            for i in range(k - 1):
+                out.append(int(b.decode(out[-1], len(seq) + i)))
         self.tokens = [*seq, *out[:-1]]
         if self.vocab is not None:
             out = out[: next((i for i, t in enumerate(out) if t >= self.vocab), len(out))]

@@ -246,6 +246,9 @@ def test_wgpu_sampled_speculation_is_plain_sampling(models: tuple) -> None:
     runtime.reset()
     plain = Session(runtime, target.tokenizer).generate(PROMPT, 12, stop_at_eos=False, sampling=params).generated_ids
     self_draft = tiny_runtime(64, target)
+    greedy = Session(self_draft, target.tokenizer).generate(PROMPT, 4, stop_at_eos=False).generated_ids
+    self_draft.reset()
+    assert speculative.DraftModel(self_draft).propose(PROMPT, 4) == greedy  # its decode steps a stream
     spec = Speculator(SpeculativeOptions("draft", 3), self_draft)
     runtime.reset()
     result = Session(runtime, target.tokenizer).generate(PROMPT, 12, stop_at_eos=False, sampling=params, speculative=spec)
