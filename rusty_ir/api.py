@@ -212,10 +212,13 @@ def build_speculator(model: Any, options: LoadOptions, context_length: int, prog
     return Speculator(spec, backend, vocab=model.config.vocab)
 
 
-def open_model(model: str | Path | None, options: LoadOptions, progress: Progress) -> tuple[Any, Any, int, dict[str, Any] | None]:
-    """``load_checkpoint`` then ``build_backend``: (the loaded model, the backend, the context length, the report)."""
+def open_model(model: str | Path | None, options: LoadOptions, progress: Progress) -> Model:
+    """``load_checkpoint``, ``build_speculator`` (before the backend: a draft model with another vocabulary is refused
+    before anything compiles) and ``build_backend``, as a ``Model``."""
     loaded = load_checkpoint(model, progress)
-    return (loaded, *build_backend(loaded, options, progress))
+    speculator = build_speculator(loaded, options, context_length_for(loaded, options.context_length), progress)
+    runtime, length, report = build_backend(loaded, options, progress)
+    return Model(loaded, runtime, length, report, progress, speculator)
 
 
 def _reference_backend(model: Any, context_length: int, options: LoadOptions, progress: Progress) -> Any:
@@ -438,11 +441,7 @@ def load(
         speculate=speculate or ("draft" if draft is not None else None), draft=None if draft is None else str(draft),
         draft_tokens=draft_tokens, kv_device_budget=kv_device_budget,
     )  # fmt: skip
-    reporter = Progress(quiet=not progress)
-    loaded = load_checkpoint(model, reporter)
-    speculator = build_speculator(loaded, options, context_length_for(loaded, options.context_length), reporter)
-    runtime, length, report = build_backend(loaded, options, reporter)
-    return Model(loaded, runtime, length, report, reporter, speculator)
+    return open_model(model, options, Progress(quiet=not progress))
 
 
 __all__ = [

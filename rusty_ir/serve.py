@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from rusty_ir.errors import RustyError
 from rusty_ir.sampling import SamplingParams
+from rusty_ir.speculative import describe
 
 if TYPE_CHECKING:
     from rusty_ir.api import LoadOptions
@@ -209,7 +210,7 @@ class Engine:
                 self.cancelled += 1
             if self.log is not None:
                 self.log(f"{len(result.prompt_ids)} prompt tokens ({result.cached_tokens} cached), "
-                         f"{len(result.generated_ids)} generated ({result.finish_reason}) in {result.timings.total_s:.2f} s")  # fmt: skip
+                         f"{len(result.generated_ids)} generated ({result.finish_reason}) in {result.timings.total_s:.2f} s{describe(result.speculative)}")  # fmt: skip
             job.deliver(("done", result))
 
     def _generate(self, job: Job) -> Any:
@@ -404,7 +405,7 @@ def serve_main(args: argparse.Namespace, options: LoadOptions) -> int:
     require_stack()
     import uvicorn
 
-    from rusty_ir.api import Model, open_model
+    from rusty_ir.api import open_model
     from rusty_ir.progress import Progress
 
     if args.max_queue < 1:
@@ -412,8 +413,8 @@ def serve_main(args: argparse.Namespace, options: LoadOptions) -> int:
     if not 0 <= args.port < 65536:
         raise RustyError(f"--port must be in 0..65535, got {args.port}")
     progress = Progress(args.quiet)
-    loaded, backend, context_length, report = open_model(args.model, options, progress)
-    model = Model(loaded, backend, context_length, report)
+    model = open_model(args.model, options, progress)
+    context_length = model.context_length
     log = None if args.quiet else (lambda m: print(f"rusty: {m}", file=sys.stderr, flush=True))
     engine = Engine(model, served_name(model, args.model_name), args.max_queue, log)
     config = uvicorn.Config(make_app(engine), log_level="warning" if args.quiet else "info")

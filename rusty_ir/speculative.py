@@ -80,6 +80,7 @@ __all__ = [
     "Speculator",
     "check_same_vocabulary",
     "common_prefix",
+    "describe",
     "row_token",
 ]
 
@@ -375,6 +376,14 @@ def row_token(logits: np.ndarray, words: np.ndarray, draft: int | None) -> int:
     docstring); ``draft`` is not needed to draw, and is given so that a test can put a wrong rule here."""
     del draft
     return int(sample_token(logits, words))
+
+
+def describe(stats: dict[str, Any] | None) -> str:
+    """A generation's speculation for a summary line (``SpeculativeStats.to_dict``): '' when it drafted nothing."""
+    if not stats or not stats["drafted"]:
+        return ""
+    return (f"; speculative ({stats['mode']}): {stats['accepted']} of {stats['drafted']} drafted tokens accepted, "
+            f"{stats['tokens_per_verify_step']:.2f} tokens per verification step")  # fmt: skip
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

@@ -9,6 +9,8 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -21,19 +23,28 @@ NAME = "smollm2"
 HI = [{"role": "user", "content": "Hi"}]
 
 
-@pytest.fixture(scope="module")
-def server(smollm2_api: Any) -> Iterator[tuple[Engine, int]]:
-    engine = Engine(smollm2_api, NAME, max_queue=8)
+@contextmanager
+def serving(engine: Engine) -> Iterator[int]:
+    """``engine``'s app served by uvicorn on a free port, in a thread; the port."""
     listener = socket.create_server(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(make_app(engine), log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.05)
-    yield engine, listener.getsockname()[1]
-    server.should_exit = True
-    thread.join(timeout=30)
-    engine.close()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        engine.close()
+
+
+@pytest.fixture(scope="module")
+def server(smollm2_api: Any) -> Iterator[tuple[Engine, int]]:
+    engine = Engine(smollm2_api, NAME, max_queue=8)
+    with serving(engine) as port:
+        yield engine, port
 
 
 @pytest.fixture
@@ -127,3 +138,24 @@ def test_a_client_that_leaves_cancels_its_request(server: tuple[Engine, int], cl
         time.sleep(0.2)
     assert engine.cancelled == before + 1
     assert client.completions.create(model=NAME, prompt="Hi", max_tokens=1).choices[0].finish_reason == "length"
+
+
+def test_a_model_loaded_to_speculate_serves_what_plain_decoding_gives(tmp_path: Path) -> None:
+    """``rusty serve --speculate lookup`` loads the model as ``rusty_ir.load(speculate="lookup")`` does: requests are
+    decoded speculatively (the log says how many drafts were kept) and answer what plain greedy decoding gives. A tiny
+    model on the reference backend, whose text after these ids falls into a loop that prompt lookup drafts."""
+    from importers.tiny import random_weights, tiny_config, write_tiny_gguf
+
+    import rusty_ir
+
+    cfg = tiny_config("llama")
+    model = rusty_ir.load(write_tiny_gguf(tmp_path / "tiny.gguf", cfg, random_weights(cfg, seed=3)), backend="reference",
+                          context_length=64, speculate="lookup")  # fmt: skip
+    ids = [5, 6, 7, 8] * 3
+    plain = model.generate(ids, max_tokens=16, speculate=False)
+    logs: list[str] = []
+    with serving(Engine(model, "tiny", max_queue=2, log=logs.append)) as port:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
+        got = client.completions.create(model="tiny", prompt=ids, max_tokens=16)
+    assert got.choices[0].text == plain.text and got.usage.completion_tokens == len(plain.generated_ids) == 16
+    assert "drafted tokens accepted" in logs[-1], logs

@@ -24,6 +24,7 @@ from typing import Any
 from rusty_ir.errors import RustyError
 from rusty_ir.progress import Progress
 from rusty_ir.sampling import SamplingParams
+from rusty_ir.speculative import describe
 
 HELP = """commands:
   /help              this list
@@ -40,8 +41,10 @@ class Chat:
     """A conversation with one model: the messages, the options, and the session holding the KV cache."""
 
     def __init__(self, session: Any, *, system: str | None, sampling: SamplingParams, max_tokens: int,
-                 stop: list[str], ignore_eos: bool) -> None:  # fmt: skip
+                 stop: list[str], ignore_eos: bool, speculative: Any = None) -> None:  # fmt: skip
         self.session = session
+        self.speculative = speculative
+        """The ``rusty_ir.speculative.Speculator`` of ``--speculate`` (None: off)."""
         self.tokenizer = session.tokenizer
         self.system = system
         self.sampling = sampling
@@ -64,7 +67,8 @@ class Chat:
             raise RustyError(f"the conversation ({len(ids)} tokens) fills the context of {self.session.backend.context_length}; "
                              "/reset to start over (or a larger --context-length)")  # fmt: skip
         result = self.session.generate(ids, min(self.max_tokens, room), sampling=self.sampling, stop=self.stop,
-                                       stop_at_eos=not self.ignore_eos, special_tokens=False, on_text=on_text, cancel=cancel)  # fmt: skip
+                                       stop_at_eos=not self.ignore_eos, special_tokens=False, on_text=on_text, cancel=cancel,
+                                       speculative=self.speculative)  # fmt: skip
         self.messages += [{"role": "user", "content": text}, {"role": "assistant", "content": result.text}]
         return result
 
@@ -154,20 +158,22 @@ def _read(interactive: bool) -> str | None:
 
 def chat_main(args: argparse.Namespace) -> int:
     """``rusty chat``: load the model, then read messages until /quit or the end of input."""
-    from rusty_ir.api import build_backend, load_checkpoint
+    from rusty_ir.api import build_backend, build_speculator, context_length_for, load_checkpoint
     from rusty_ir.generate import Session
     from rusty_ir.tools.options import load_options, sampling_from_args
 
     if args.max_tokens < 1:
         raise RustyError(f"--max-tokens must be at least 1, got {args.max_tokens}")
     sampling = sampling_from_args(args)
+    options = load_options(args, sampling=True)
     progress = Progress(args.quiet)
     model = load_checkpoint(args.model, progress)
     if not model.tokenizer.chat_template:
         raise RustyError(f"{model.source}: rusty chat needs a chat template, and this model has none (rusty run --no-chat)")
-    backend, _, _ = build_backend(model, load_options(args, sampling=True), progress)
+    speculator = build_speculator(model, options, context_length_for(model, options.context_length), progress)
+    backend, _, _ = build_backend(model, options, progress)
     chat = Chat(Session(backend, model.tokenizer, progress), system=args.system, sampling=sampling,
-                max_tokens=args.max_tokens, stop=args.stop, ignore_eos=args.ignore_eos)  # fmt: skip
+                max_tokens=args.max_tokens, stop=args.stop, ignore_eos=args.ignore_eos, speculative=speculator)  # fmt: skip
     interactive = sys.stdin.isatty()
     if interactive:
         print("rusty chat: type a message; /help for commands, Ctrl-C stops an answer, Ctrl-D leaves", file=sys.stderr)
@@ -190,6 +196,6 @@ def chat_main(args: argparse.Namespace) -> int:
         if not args.quiet:
             t = result.timings
             print(f"rusty: {len(result.generated_ids)} tokens ({result.finish_reason}); prompt {len(result.prompt_ids)} tokens: "
-                  f"{result.cached_tokens} from the cache, {result.prefilled_tokens} prefilled; {t.decode_tokens_per_s:.1f} tokens/s",
+                  f"{result.cached_tokens} from the cache, {result.prefilled_tokens} prefilled; {t.decode_tokens_per_s:.1f} tokens/s{describe(result.speculative)}",
                   file=sys.stderr, flush=True)  # fmt: skip
     return 0

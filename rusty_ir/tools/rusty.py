@@ -155,6 +155,7 @@ def _prompt_ids(model: Any, args: argparse.Namespace) -> tuple[list[int], bool]:
 def _cmd_run(args: argparse.Namespace) -> int:
     from rusty_ir.api import build_backend, build_speculator, context_length_for
     from rusty_ir.generate import Session, check_fits
+    from rusty_ir.speculative import describe
 
     if args.max_tokens < 0:
         raise RustyError(f"--max-tokens must not be negative, got {args.max_tokens}")
@@ -216,11 +217,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write("\n")
         if not args.quiet:
-            seed = f"; seed {result.seed}" if result.seed is not None else ""
-            spec = result.speculative
-            if spec is not None and spec["drafted"]:
-                seed += (f"; speculative ({spec['mode']}): {spec['accepted']} of {spec['drafted']} drafted tokens accepted, "
-                         f"{spec['tokens_per_verify_step']:.2f} tokens per verification step")  # fmt: skip
+            seed = (f"; seed {result.seed}" if result.seed is not None else "") + describe(result.speculative)
             print(
                 f"rusty: {len(result.generated_ids)} tokens; prefill {t.prefill_s:.2f} s, "
                 f"decode {t.decode_tokens_per_s:.1f} tokens/s, first token after {t.time_to_first_token_s:.2f} s{seed}",
@@ -408,6 +405,7 @@ def _add_chat_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_load_options(chat)
     chat.add_argument("--system", metavar="TEXT", help="the system prompt (default: the chat template's own, if any)")
     add_generation_options(chat, max_tokens=512)
+    add_speculative_options(chat)
     chat.add_argument("-q", "--quiet", action="store_true", help="no progress messages or per-turn statistics on stderr")
     chat.set_defaults(handler=_cmd_chat)
 
@@ -431,6 +429,7 @@ def _add_serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         help="the model id clients name and /v1/models lists (default: the checkpoint's file name without .gguf, or its folder's name)",
     )
     serve.add_argument("--max-queue", type=int, default=64, metavar="N", help="requests waiting at most; more get HTTP 503 (default 64)")
+    add_speculative_options(serve)
     serve.add_argument(
         "-q",
         "--quiet",

@@ -25,3 +25,15 @@ def test_chat_keeps_the_conversation_in_the_kv_cache(smollm2_path: Path) -> None
     assert "temperature=0.7" in r.stdout and "seed=3" in r.stdout and "context: " in r.stdout
     assert "unknown command '/nonsense'" in r.stdout
     assert "never read" not in r.stdout + r.stderr
+
+
+def test_chat_speculates(smollm2_path: Path) -> None:
+    """``rusty chat --speculate lookup``: an answer that repeats the message is drafted from it, and each turn's
+    statistics say how many drafts were kept (the reference backend: no compile)."""
+    r = subprocess.run([sys.executable, "-m", "rusty_ir.tools.rusty", "chat", "--backend", "reference", "--speculate", "lookup",
+                        "--max-tokens", "12", "--context-length", "256"],
+                       input="Repeat exactly: one two three, one two three, one two three.\n", capture_output=True, text=True,
+                       timeout=600)  # fmt: skip
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert "one two three" in r.stdout
+    assert re.search(r"speculative \(lookup\): [1-9]\d* of \d+ drafted tokens accepted", r.stderr), r.stderr

@@ -155,3 +155,10 @@ def test_bad_speculative_options(tiny: Path, smollm2_path: Path, capsys, flags: 
     flags = [str(smollm2_path) if f == "SMOLLM2" else f for f in flags]
     err = _error(capsys, rusty.main, ["run", str(tiny), "--backend", "reference", "-q", "--prompt", "hi", *flags])
     assert message in err
+
+
+@pytest.mark.parametrize("command", ["chat", "serve"])
+def test_chat_and_serve_check_speculative_options_first(tiny: Path, capsys, command: str) -> None:
+    """``rusty chat`` and ``rusty serve`` take the speculative options too, checked before the model is loaded."""
+    err = _error(capsys, rusty.main, [command, str(tiny), "--backend", "reference", "-q", "--speculate", "medusa"])
+    assert "unknown --speculate mode 'medusa' (known: lookup, draft)" in err
