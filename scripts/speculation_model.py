@@ -87,10 +87,21 @@ def measured(path: Path) -> tuple[dict[int, float], float]:
     return costs, 1e3 / row["plain_decode_tok_s"]
 
 
+def prompts(path: Path) -> dict[str, dict[str, list[int]]]:
+    """Name -> ``prompt_ids`` and ``generated_ids`` of a ``--record-text`` recording, or of the Hugging Face oracle
+    (``tests/data/oracle/smollm2_reference.json``: its prompts' ``input_ids`` and greedy ``generated_ids``)."""
+    found = json.loads(path.read_text())["prompts"]
+    if isinstance(found, dict):
+        return found
+    return {p["name"]: {"prompt_ids": p["input_ids"], "generated_ids": p["generated_ids"]} for p in found}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
-        "--text", default=str(Path(__file__).resolve().parent / "data" / "acceptance_text.json"), help="a --record-text recording"
+        "--text",
+        default=str(Path(__file__).resolve().parent / "data" / "acceptance_text.json"),
+        help="a --record-text recording, or the oracle's tests/data/oracle/smollm2_reference.json",
     )
     p.add_argument("--costs", help="S:ms,... the wall time of a synchronous step of S tokens (S = 1 a decode step)")
     p.add_argument("--stream", type=float, help="ms per token of plain decoding (decode_stream)")
@@ -107,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     stream = a.stream if a.stream is not None else stream
     if not costs or stream is None:
         p.error("give the step costs and plain decoding's time: --measured FILE, or --costs and --stream")
-    recording = json.loads(Path(a.text).read_text())["prompts"]
+    recording = prompts(Path(a.text))
     for k in a.k:
         plain_all = spec_all = 0.0
         cells = []
