@@ -414,13 +414,12 @@ def serve_main(args: argparse.Namespace, options: LoadOptions) -> int:
         raise RustyError(f"--port must be in 0..65535, got {args.port}")
     progress = Progress(args.quiet)
     model = open_model(args.model, options, progress)
-    context_length = model.context_length
     log = None if args.quiet else (lambda m: print(f"rusty: {m}", file=sys.stderr, flush=True))
     engine = Engine(model, served_name(model, args.model_name), args.max_queue, log)
     config = uvicorn.Config(make_app(engine), log_level="warning" if args.quiet else "info")
     listener = socket.create_server((args.host, args.port))  # bound here, so that port 0 can say which port it got
     host, port = listener.getsockname()[:2]
-    print(f"rusty: serving '{engine.name}' (context {context_length} tokens) on http://{host}:{port}/v1 (Ctrl-C stops)",
+    print(f"rusty: serving '{engine.name}' (context {model.context_length} tokens) on http://{host}:{port}/v1 (Ctrl-C stops)",
           file=sys.stderr, flush=True)  # even with -q: where to connect  # fmt: skip
     try:
         uvicorn.Server(config).run(sockets=[listener])
