@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 from rusty_ir.errors import RustyError
 from rusty_ir.progress import Progress
 from rusty_ir.sampling import SamplingParams, sampling_params
-from rusty_ir.speculative import DEFAULT_DRAFT_TOKENS, SpeculativeOptions, Speculator, check_same_vocabulary
+from rusty_ir.speculative import DEFAULT_DRAFT_TOKENS, SpeculativeOptions, Speculator, check_same_vocabulary, cpu_adapter_warning
 from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE
 
 if TYPE_CHECKING:
@@ -245,9 +245,9 @@ def _wgpu_backend(model: Any, context_length: int, options: LoadOptions, progres
     from rusty_ir.targets import check_subgroups, target_for_adapter
 
     device = Device()
-    warning = adapter_warning(device.adapter)
-    if warning:
-        progress.warn_once(warning)
+    for warning in (adapter_warning(device.adapter), options.speculate and cpu_adapter_warning(device.adapter.info)):
+        if warning:
+            progress.warn_once(warning)
     folder: Path | None
     if options.compiled is not None:
         done = progress.step(f"loading the compiled model in {options.compiled}")

@@ -59,7 +59,7 @@ K = 5, 4.6 MB for Llama-3 at K = 8) instead of ``K + 1`` token ids.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +80,7 @@ __all__ = [
     "Speculator",
     "check_same_vocabulary",
     "common_prefix",
+    "cpu_adapter_warning",
     "describe",
     "row_token",
 ]
@@ -376,6 +377,16 @@ def row_token(logits: np.ndarray, words: np.ndarray, draft: int | None) -> int:
     docstring); ``draft`` is not needed to draw, and is given so that a test can put a wrong rule here."""
     del draft
     return int(sample_token(logits, words))
+
+
+def cpu_adapter_warning(info: Mapping[str, Any]) -> str | None:
+    """A warning for speculative decoding on a CPU adapter (wgpu's ``adapter.info``; llvmpipe is one), else None.
+    There the kernels are bound by arithmetic, so a verification step costs about as many decode steps as it has
+    tokens, and speculation rarely pays (docs/compiler.md, "Speculative decoding")."""
+    if info.get("adapter_type") != "CPU":
+        return None
+    return ("speculative decoding on a CPU adapter: a verification step costs about as many decode steps as it has tokens "
+            "here, so it is usually slower than plain decoding (on a GPU it pays where drafts are kept)")  # fmt: skip
 
 
 def describe(stats: dict[str, Any] | None) -> str:

@@ -267,6 +267,14 @@ def test_wgpu_sampled_speculation_is_plain_sampling(models: tuple) -> None:
     assert result.speculative is not None and result.speculative["drafted"] > 0 and result.speculative["plain_steps"] > 0
 
 
+def test_a_cpu_adapter_is_warned_about() -> None:
+    """Loading with speculation on a CPU adapter (CI's llvmpipe is one) warns that it will rarely pay there."""
+    from rusty_ir.backends.runtime import Device
+
+    assert "slower than plain decoding" in (speculative.cpu_adapter_warning(Device().adapter.info) or "")
+    assert speculative.cpu_adapter_warning({"adapter_type": "DiscreteGPU"}) is None
+
+
 def test_missing_entry_and_bad_options_are_refused(models: tuple) -> None:
     target, backend, _, draft_backend = models
     spec = Speculator(SpeculativeOptions("lookup"))
