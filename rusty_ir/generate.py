@@ -32,7 +32,7 @@ import numpy as np
 
 from rusty_ir.errors import RustyError
 from rusty_ir.progress import Progress
-from rusty_ir.sampling import SAMPLE_ENTRIES, Sampler, SamplingParams
+from rusty_ir.sampling import SAMPLE_ENTRIES, Sampler, SamplingParams, streams
 from rusty_ir.speculative import SpeculativeStats, Speculator, common_prefix
 from rusty_ir.weights import TensorView
 
@@ -455,9 +455,8 @@ class Session:
     def _next_tokens(self, token: int, pos: int, count: int, sampler: Sampler | None) -> Generator[int, None, None]:
         """The tokens after ``token`` (run at ``pos``), up to ``count``; close it to stop early."""
         backend = self.backend
-        stream = getattr(backend, "decode_stream", None)
-        if stream is not None and (sampler is None or not sampler.params.penalized):
-            steps = stream(token, pos, count) if sampler is None else stream(token, pos, count, sampling=sampler.words)
+        if streams(backend, sampler):
+            steps = cast(Any, backend).decode_stream(token, pos, count, sampling=None if sampler is None else sampler.words)
             try:
                 yield from steps
             finally:

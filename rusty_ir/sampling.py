@@ -245,6 +245,13 @@ class Sampler:
             self._window.append(int(token))
 
 
+def streams(backend: Any, sampler: Sampler | None) -> bool:
+    """Whether ``backend.decode_stream`` can make the next plain tokens: the backend has one, and they are greedy
+    (``sampler`` None) or sampled without penalties (a stream queues each step before the token before it is read,
+    and a penalty window needs that token)."""
+    return hasattr(backend, "decode_stream") and (sampler is None or not sampler.params.penalized)
+
+
 def sampling_params(options: dict[str, Any]) -> SamplingParams:
     """``SamplingParams`` from keyword options (unknown names are an error naming them)."""
     unknown = sorted(set(options) - set(SamplingParams.field_names()))
@@ -263,5 +270,6 @@ __all__ = [
     "pack",
     "sample_token",
     "sampling_params",
+    "streams",
     "unpack",
 ]

@@ -66,7 +66,7 @@ from typing import Any
 import numpy as np
 
 from rusty_ir.errors import RustyError
-from rusty_ir.sampling import Sampler, sample_token
+from rusty_ir.sampling import Sampler, sample_token, streams
 
 __all__ = [
     "DEFAULT_DRAFT_TOKENS",
@@ -283,9 +283,8 @@ class Speculator:
             k = min(length.next(), count - made - 1, backend.context_length - pos - 1)  # length.next() <= most <= limit
             draft = drafter.propose(seq, k)[:k] if k > 0 else []
             if not draft:
-                if hasattr(backend, "decode_stream") and (sampler is None or not sampler.params.penalized):
-                    # a stream until the back-off is waited and the drafter would draft (sampled: each step's words
-                    # drawn as it is queued, as plain sampled decoding draws them; penalties need every token first)
+                if streams(backend, sampler):  # until the back-off is waited and the drafter would draft (sampled:
+                    # each step's words drawn as it is queued, as plain sampled decoding draws them)
                     words, until = None if sampler is None else sampler.words, _growing(seq, length.drain(), ready)
                     plain: Any = backend.decode_stream(seq[-1], pos, count - made, sampling=words, until=until)
                 else:  # one step (a back-off's rounds are counted down by ``length.next``)
