@@ -107,6 +107,8 @@ class ReferenceBackend:
         """Whether the module has the sampling entries (``build_module(..., sampling_entries=True)``)."""
         self.can_verify = "verify" in names
         """Whether the module has ``@verify`` (``build_module(..., verify_entry=True)``): speculative decoding."""
+        self.can_verify_sample = "verify_sample" in names
+        """Whether the module has ``@verify_sample`` (both options above): sampled speculative decoding."""
         self.max_verify = context_length
         self._row_logits: Any = None
 
@@ -131,8 +133,13 @@ class ReferenceBackend:
         """``tokens`` at positions ``pos ..``; the greedy next token after each (speculative decoding)."""
         return np.asarray(self.interpreter.call("verify", np.asarray(tokens, dtype=np.int32).reshape(-1), pos), np.int32).reshape(-1)
 
+    def verify_sample(self, tokens: np.ndarray, pos: int, words: np.ndarray) -> np.ndarray:
+        """``verify`` with a token drawn after row ``i`` under ``words[i]`` (``tfm.row_sample``): sampled speculation."""
+        ids = np.asarray(tokens, dtype=np.int32).reshape(-1)
+        return np.asarray(self.interpreter.call("verify_sample", ids, pos, np.asarray(words, np.int32)), np.int32).reshape(-1)
+
     def verify_logits(self, tokens: np.ndarray, pos: int) -> np.ndarray:
-        """``verify``, returning every row's logits (float32, ``[len(tokens), vocab]``): sampled speculative decoding.
+        """``verify``, returning every row's logits (float32, ``[len(tokens), vocab]``; numerics checks).
         The logits are the ``tfm.row_argmax`` operand of ``@verify``, kept by an implementation of that op that
         records it (registered over the interpreter's on first use)."""
         if self._row_logits is None:

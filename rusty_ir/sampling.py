@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 import secrets
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -217,8 +217,8 @@ def sample_token(logits: np.ndarray, words: np.ndarray) -> int:
 class Sampler:
     """One generation's sampling state on the host: the random generator and the penalty window.
 
-    ``words()`` packs the options with the next uniform draw and the penalized ids;
-    ``accept(token)`` records a generated token (for the penalties).
+    ``words()`` packs the options with the next uniform draw and the penalized ids (``ahead`` the words of several
+    tokens to come, without drawing); ``accept(token)`` records a generated token (for the penalties).
     """
 
     params: SamplingParams
@@ -239,6 +239,29 @@ class Sampler:
         u = float(self._rng.random(dtype=np.float32))
         counts = Counter(self._window).items() if self.params.penalized else ()
         return pack(self.params, u, counts)
+
+    def ahead(self, tokens: Sequence[int]) -> np.ndarray:
+        """The packed words of the next ``len(tokens) + 1`` tokens, ``[len(tokens) + 1, SAMPLING_WORDS]``: row ``i`` is
+        what ``words()`` would give once ``tokens[:i]`` were accepted (sampled speculation's verification rows, the
+        drafts kept before them). Nothing is drawn: ``take()`` draws each row's ``u`` as its token is used."""
+        import numpy as np
+
+        state = self._rng.bit_generator.state
+        window = deque(self._window, maxlen=self._window.maxlen)
+        rows = []
+        for i in range(len(tokens) + 1):
+            counts = Counter(window).items() if self.params.penalized else ()
+            rows.append(pack(self.params, float(self._rng.random(dtype=np.float32)), counts))
+            if i < len(tokens):
+                window.append(int(tokens[i]))
+        self._rng.bit_generator.state = state
+        return np.stack(rows)
+
+    def take(self) -> None:
+        """Draw the next token's ``u`` without packing it (its words came from ``ahead``)."""
+        import numpy as np
+
+        self._rng.random(dtype=np.float32)
 
     def accept(self, token: int) -> None:
         if self.params.penalized:

@@ -48,13 +48,15 @@ Both drafters here are deterministic (prompt lookup copies, the draft model draf
 point mass at ``x``: accept with probability ``p(x)``, and on rejection draw from ``p`` with ``x`` removed and
 renormalized. Drawing ``y ~ p`` and accepting when ``y == x`` (else emitting ``y``) is exactly that rule:
 P(accept) = p(x), and given rejection ``y`` has law ``p(y) / (1 - p(x))`` over ``y != x``. That is what a
-round does (``row_token``): the verify step's logits of every row come back (``backend.verify_logits``),
-each row is sampled on the host with ``rusty_ir.sampling.sample_token`` (the sampling kernel's own
-semantics, with that row's penalty window) from the session's generator, one uniform draw per emitted
-token, as plain sampled decoding draws them. So with the same seed the tokens are those plain sampling
-gives (up to the verify step's float rounding differing from a decode step's), and the distribution is
-the model's. Cost: the step reads back ``(K + 1) x vocab`` float32 logits (about 1.2 MB for SmolLM2 at
-K = 5, 4.6 MB for Llama-3 at K = 8) instead of ``K + 1`` token ids.
+round does: the ``@verify_sample`` entry draws a token after every row on the device (``tfm.row_sample``: the
+sampling kernel, a workgroup per row), row ``i`` under its own packed words (``Sampler.ahead``: the session's
+next uniform numbers, and the penalty window as if ``draft[:i]`` were kept, the only case where row ``i``'s
+draw is used), and a draft is kept while it equals its row's draw. Only the rows used take their uniform
+number from the generator (``Sampler.take``), one per emitted token as plain sampled decoding draws them, so
+with the same seed the tokens are those plain sampling gives (up to the verify step's float rounding
+differing from a decode step's), and the distribution is the model's. Only ``K + 1`` token ids leave the GPU:
+drawing the rows on the host from the read-back logits took 6 ms a row at SmolLM2's 49152-token vocabulary
+and 16 ms at Llama-3's 128256 on the 2-core CI machine (numpy's sort), several H200 decode steps a row.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ from typing import Any
 import numpy as np
 
 from rusty_ir.errors import RustyError
-from rusty_ir.sampling import Sampler, sample_token, streams
+from rusty_ir.sampling import Sampler, streams
 
 __all__ = [
     "DEFAULT_DRAFT_TOKENS",
@@ -82,7 +84,6 @@ __all__ = [
     "common_prefix",
     "cpu_adapter_warning",
     "describe",
-    "row_token",
 ]
 
 SPECULATE_MODES = ("lookup", "draft")
@@ -255,13 +256,14 @@ class Speculator:
         return other
 
     def check(self, backend: Any, sampled: bool = False) -> None:
-        """RustyError unless ``backend`` can verify (has the ``@verify`` entry) and, when ``sampled``, read back the
-        verify step's logits (``verify_logits``)."""
+        """RustyError unless ``backend`` can verify (has the ``@verify`` entry) and, when ``sampled``, sample a
+        verification step's rows (the ``@verify_sample`` entry)."""
         if not getattr(backend, "can_verify", False):
             raise RustyError(f"the {backend.name} backend was built without the verify entry; speculative decoding needs it "
                              "(load the model with speculate=... / rusty run --speculate)")  # fmt: skip
-        if sampled and not hasattr(backend, "verify_logits"):
-            raise RustyError(f"the {backend.name} backend cannot return the verify step's logits; sampled speculative decoding needs them")
+        if sampled and not getattr(backend, "can_verify_sample", False):
+            raise RustyError(f"the {backend.name} backend was built without the verify_sample entry; sampled speculative decoding "
+                             "needs it (compile with both verify_entry and sampling_entries)")  # fmt: skip
 
     def tokens(self, backend: Any, prompt: Sequence[int], token: int, count: int, stats: SpeculativeStats,
                sampler: Sampler | None = None) -> Generator[int, None, None]:  # fmt: skip
@@ -299,13 +301,13 @@ class Speculator:
             stats.verify_steps += 1
             stats.drafted += len(draft)
             if sampler is None:
-                greedy = [int(t) for t in backend.verify(step, pos)]
-                rows: Any = iter(greedy)
-            else:
-                logits = backend.verify_logits(step, pos)
-                rows = (row_token(logits[i], sampler.words(), draft[i] if i < len(draft) else None) for i in range(len(draft) + 1))
+                rows = backend.verify(step, pos)
+            else:  # row i drawn on the device under its own words: the penalty window as if draft[:i] were kept
+                rows = backend.verify_sample(step, pos, sampler.ahead(draft))
             kept = 0
-            for i, t in enumerate(rows):  # sampled rows are drawn one at a time, after the tokens before them were taken
+            for i, t in enumerate(int(x) for x in rows):
+                if sampler is not None:
+                    sampler.take()  # the row's u, drawn as plain sampling draws one a token (rows not used draw none)
                 agrees = i < len(draft) and t == draft[i]
                 if agrees:
                     stats.accepted += 1
@@ -367,15 +369,6 @@ def _growing(seq: list[int], wait: int, ready: Callable[[list[int]], bool]) -> C
         return streamed >= wait and ready(seq)
 
     return read
-
-
-def row_token(logits: np.ndarray, words: np.ndarray, draft: int | None) -> int:
-    """The token a verification row yields under sampling: a draw from the model's distribution ``p`` at that row
-    (``sample_token``: the packed options, the row's uniform number and penalties). The round keeps the deterministic
-    draft ``draft`` (``q`` a point mass) when the draw equals it, which is the rejection rule for that ``q`` (module
-    docstring); ``draft`` is not needed to draw, and is given so that a test can put a wrong rule here."""
-    del draft
-    return int(sample_token(logits, words))
 
 
 def cpu_adapter_warning(info: Mapping[str, Any]) -> str | None:

@@ -23,7 +23,7 @@ from rusty_ir.errors import RustyError
 from rusty_ir.generate import ReferenceBackend, Session
 from rusty_ir.importers import load_model
 from rusty_ir.importers.to_ir import build_module
-from rusty_ir.sampling import SamplingParams, unpack
+from rusty_ir.sampling import Sampler, SamplingParams, sample_token, unpack
 from rusty_ir.speculative import DraftLength, PromptLookup, SpeculativeOptions, Speculator, check_same_vocabulary
 from rusty_ir.tools import rusty
 
@@ -234,14 +234,19 @@ def test_wgpu_drafts_stay_within_the_few_token_steps(models: tuple) -> None:
 
 
 def test_wgpu_sampled_speculation_is_plain_sampling(models: tuple) -> None:
-    """Sampled speculation on the wgpu runtime: the verify step's logits read back (those of the reference's @verify),
-    each row drawn on the host with the session's generator; with one seed the tokens are plain sampling's, drafts
-    (from a draft model that is the model itself) accepted along the way."""
+    """Sampled speculation on the wgpu runtime: @verify_sample draws a token after every row on the device, each under
+    its own words (``Sampler.ahead``), what ``sample_token`` draws from the reference's rows; with one seed the tokens
+    are plain sampling's, drafts (from a draft model that is the model itself) accepted along the way."""
     target, backend, _, _ = models
     runtime = tiny_runtime(64, target)
     tokens = np.array(PROMPT[:9], np.int32)
     got, want = runtime.verify_logits(tokens, 0), backend.verify_logits(tokens, 0)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
+    words = Sampler(SamplingParams(temperature=1.5, top_p=0.95, repetition_penalty=1.3, seed=1)).ahead(PROMPT[1:9])
+    drawn = runtime.verify_sample(tokens, 0, words).tolist()
+    assert drawn == [sample_token(row, w) for row, w in zip(want, words, strict=True)] and len(set(drawn)) > 2, drawn
+    with pytest.raises(RustyError, match="verify_sample takes 521 sampling words a token: 9 tokens, words"):
+        runtime.verify_sample(tokens, 0, words[:3])
     params = SamplingParams(temperature=0.05, top_k=3, repetition_penalty=1.2, seed=7)
     runtime.reset()
     plain = Session(runtime, target.tokenizer).generate(PROMPT, 12, stop_at_eos=False, sampling=params).generated_ids
@@ -329,11 +334,13 @@ def test_api_speculates(tiny_pair: tuple[Path, Path]) -> None:
 class _Memo:
     """The ``Backend`` protocol over a model whose logits depend on the tokens before them only (a transformer's do):
     each distinct prefix's logits are computed once, by the reference backend's ``verify_logits``, so thousands of
-    sampled generations cost a few hundred model rows. ``prefill_sample``/``decode_sample``/``verify_logits`` are
-    the real model's (``sample_token`` is what ``tfm.sample`` computes)."""
+    sampled generations cost a few hundred model rows. ``prefill_sample``/``decode_sample``/``verify_sample`` draw
+    from the real model's logits (``sample_token`` is what ``tfm.sample`` and ``tfm.row_sample`` compute); a
+    verification row is drawn by ``rule`` (row logits, its words, the draft it is checked against)."""
 
     name = "memo"
-    can_sample = can_verify = True
+    can_sample = can_verify = can_verify_sample = True
+    rule = staticmethod(lambda logits, words, draft: sample_token(logits, words))
 
     def __init__(self, inner: ReferenceBackend, cache: dict[tuple[int, ...], np.ndarray]) -> None:
         self.inner, self.cache, self.seq = inner, cache, []
@@ -359,16 +366,15 @@ class _Memo:
         return self.prefill([token], pos)
 
     def prefill_sample(self, tokens: Any, pos: int, words: np.ndarray) -> int:
-        from rusty_ir.sampling import sample_token
-
         return sample_token(self.logits(self._run(tokens, pos)), words)
 
     def decode_sample(self, token: int, pos: int, words: np.ndarray) -> int:
         return self.prefill_sample([token], pos, words)
 
-    def verify_logits(self, tokens: Any, pos: int) -> np.ndarray:
-        seq = self._run(tokens, pos)
-        return np.stack([self.logits(seq[: pos + i + 1]) for i in range(np.size(tokens))])
+    def verify_sample(self, tokens: Any, pos: int, words: np.ndarray) -> np.ndarray:
+        seq, n = self._run(tokens, pos), np.size(tokens)
+        drafts = [*seq[pos + 1 : pos + n], None]
+        return np.array([self.rule(self.logits(seq[: pos + i + 1]), words[i], drafts[i]) for i in range(n)], np.int32)
 
     def truncate(self, length: int) -> None:
         self.seq = self.seq[:length]
@@ -387,8 +393,6 @@ def _kept_probabilities(logits: np.ndarray, temperature: float, top_k: int) -> d
 
 def _wrong_rule(logits: np.ndarray, words: np.ndarray, draft: int | None) -> int:
     """A plausible mistake: accept the draft with probability p(x), and on rejection draw from p *with* x."""
-    from rusty_ir.sampling import sample_token
-
     temperature, top_k, *_, u, _ = unpack(words)
     if draft is not None and np.random.default_rng(int(u * 2**31)).random() < _kept_probabilities(logits, temperature, top_k).get(draft, 0):
         return draft
@@ -444,7 +448,7 @@ def test_sampled_speculation_keeps_the_distribution(models: tuple, monkeypatch: 
     stat, critical = _chi_square(counts, exact)
     assert stat < critical, (stat, critical, totals)
     assert 0.3 < totals["accepted"] / totals["drafted"] < 0.95, totals
-    monkeypatch.setattr(speculative, "row_token", _wrong_rule)
+    monkeypatch.setattr(_Memo, "rule", staticmethod(_wrong_rule))
     wrong, _, _ = _spec_distribution(models)
     wrong_stat, _ = _chi_square(wrong, exact)
     assert wrong_stat > 3 * critical, (wrong_stat, critical)

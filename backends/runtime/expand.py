@@ -27,6 +27,9 @@ LOGITS_ENTRY = "prefill_logits"
 VERIFY_ENTRY = "verify"
 """An optional entry (tokens, pos, out: i32 [S]) -> the greedy next token after every row: speculative
 decoding's verification step (``rusty_ir.speculative``)."""
+VERIFY_SAMPLE_ENTRY = "verify_sample"
+"""An optional entry (tokens, pos, sampling: i32 [S, SAMPLING_WORDS], out: i32 [S]) -> a token drawn after every row
+under that row's packed words: sampled speculation's verification step."""
 
 Sym: TypeAlias = "int | float | str | tuple[str, Sym, Sym]"
 """A value during expansion: an expression of the step symbols ``S`` and ``pos``: a literal, ``"S"``, ``"pos"``, or
@@ -209,17 +212,19 @@ def expand(schedule: Schedule, context_length: int, entry: str) -> _Expansion:
 
 def _entry_io(fn: Function, entry: str) -> dict[str, tuple[_Buf, str]]:
     """The entry's io buffers (tokens, out, and sampling for a sampling entry) -> (buffer, argument name), after
-    checking its signature: (tokens: i32 [S], pos: index, [sampling: i32 [SAMPLING_WORDS],] out)."""
+    checking its signature: (tokens: i32 [S], pos: index, [sampling: i32 [SAMPLING_WORDS] or, for
+    ``verify_sample``, [S, SAMPLING_WORDS],] out)."""
     a = fn.args
     logits = entry == LOGITS_ENTRY
-    verify = entry == VERIFY_ENTRY  # out: i32 [S], a token per row
-    sampling = entry in SAMPLE_ENTRIES  # (tokens, pos, sampling: i32 [SAMPLING_WORDS], out)
+    verify = entry in (VERIFY_ENTRY, VERIFY_SAMPLE_ENTRY)  # out: i32 [S], a token per row
+    sampling = entry in (*SAMPLE_ENTRIES, VERIFY_SAMPLE_ENTRY)  # (tokens, pos, sampling: i32 [..., SAMPLING_WORDS], out)
+    words = (None, SAMPLING_WORDS) if entry == VERIFY_SAMPLE_ENTRY else (SAMPLING_WORDS,)
     o = a[3] if sampling and len(a) == 4 else a[2] if len(a) == 3 else None
     ok = (
         o is not None
         and a[0].kind == "buffer" and a[0].element_type == "i32" and a[0].shape is not None and len(a[0].shape) == 1
         and a[1].kind == "index"
-        and (not sampling or (a[2].kind, a[2].element_type, a[2].shape) == ("buffer", "i32", (SAMPLING_WORDS,)))
+        and (not sampling or (a[2].kind, a[2].element_type, a[2].shape) == ("buffer", "i32", words))
         and o.kind == "buffer" and o.shape is not None and len(o.shape) == 1
         and (o.element_type, o.shape[0] if logits else o.shape)
         == (("f32", o.shape[0]) if logits else ("i32", (None,)) if verify else ("i32", (1,)))
@@ -227,14 +232,14 @@ def _entry_io(fn: Function, entry: str) -> dict[str, tuple[_Buf, str]]:
     if not ok or o is None or o.shape is None or o.element_type is None or a[0].shape is None:
         got = ", ".join(f"{x.name}: {x.kind}{'' if x.shape is None else list(x.shape)}" for x in a)
         want = "f32 buffer [vocab]" if logits else "i32 buffer [S]" if verify else "i32 buffer [1]"
-        middle = f"sampling: i32 buffer [{SAMPLING_WORDS}], " if sampling else ""
+        middle = f"sampling: i32 buffer [{', '.join('S' if d is None else str(d) for d in words)}], " if sampling else ""
         raise RustyError(f"entry '{entry}' must take (tokens: i32 buffer [S], pos: index, {middle}out: {want}), got ({got})")
     io = {
         "tokens": (_Buf(("io", entry, "tokens"), tuple("S" if d is None else d for d in a[0].shape), "i32"), a[0].name),
         "out": (_Buf(("io", entry, "out"), tuple("S" if d is None else d for d in o.shape), o.element_type), o.name),
     }
     if sampling:
-        io["sampling"] = (_Buf(("io", entry, "sampling"), (SAMPLING_WORDS,), "i32"), a[2].name)
+        io["sampling"] = (_Buf(("io", entry, "sampling"), tuple("S" if d is None else d for d in words), "i32"), a[2].name)
     return io
 
 

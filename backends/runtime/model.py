@@ -38,8 +38,7 @@ several prefill steps of at most ``max_prefill`` tokens.
 
 Layer streaming (``resident_layers=N``, for models larger than device memory): ``streaming.py``'s docstring.
 
-Entries must have the signature ``(tokens: memref<?xi32> | memref<1xi32>,
-pos: index, out: memref<1xi32>)`` (docs/compiler.md).
+Entries' signatures are checked at expansion (``expand._entry_io``; docs/compiler.md).
 
 This module holds ``ModelRuntime`` and the per-step path; the load steps are their own modules:
 ``expand.py`` (step 1), ``upload.py`` (weights, step 2), ``buffers.py`` (slots and inputs/outputs, step 2),
@@ -58,7 +57,7 @@ import wgpu
 
 from rusty_ir.backends.runtime.buffers import create_activation_buffers, row_logits_buffer
 from rusty_ir.backends.runtime.device import Device, Kernel, MappedReader
-from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, BufferKey, expand
+from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, VERIFY_SAMPLE_ENTRY, BufferKey, expand
 from rusty_ir.backends.runtime.offload import OffloadedKvCaches, device_budget, layer_switches, make_caches, memory_figures, memory_report
 from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, encode, make_plan
 from rusty_ir.backends.runtime.profiling import QUERIES_PER_SET, timed_dispatches
@@ -66,7 +65,7 @@ from rusty_ir.backends.runtime.schedule import FEW_TOKEN_STEPS, Schedule, load_s
 from rusty_ir.backends.runtime.streaming import STREAM_AHEAD, _Stream, make_stream, slot_of_layer
 from rusty_ir.backends.runtime.upload import release_mapped_pages, upload_weights
 from rusty_ir.errors import RustyError
-from rusty_ir.sampling import SAMPLE_ENTRIES
+from rusty_ir.sampling import SAMPLE_ENTRIES, SAMPLING_WORDS
 from rusty_ir.weights import TensorView
 
 MAX_VERIFY_TOKENS = 33
@@ -92,9 +91,8 @@ class ModelRuntime:
         (N slots: the first N - 2 layers keep theirs, the others take turns in the last two), each
         streamed layer's written to its slot from the (memory-mapped) weights just before it runs,
         while the GPU runs the layer before; every other weight (embedding, output, final norm) stays
-        resident. For models larger than device memory: every step uploads the layers beyond the
-        first N - 2, so it is slower. None, or N at least the number of layers,
-        keeps every layer resident (one command buffer per step). ``on_upload(nbytes)`` is told of each
+        resident. For models larger than device memory: every step uploads the layers beyond the first N - 2, so
+        it is slower. None, or N at least the number of layers, keeps every layer resident. ``on_upload(nbytes)`` is told of each
         weight uploaded at load (for a progress bar). ``kv_device_budget`` (bytes; default ``offload.default_budget``:
         half the adapter's memory less the weights where it is known, else no limit): a KV cache that needs more for
         the context keeps its oldest blocks in host memory (``offload.py``); without a ``max_prefill``, prefill steps
@@ -145,9 +143,8 @@ class ModelRuntime:
         return np.frombuffer(plan.result, np.float32).copy()
 
     def verify_logits(self, tokens: np.ndarray, pos: int) -> np.ndarray:
-        """``verify``, returning every row's logits (float32, ``[len(tokens), vocab]``) instead of their argmax: sampled
-        speculative decoding draws each row on the host. The logits are the ``[S, vocab]`` buffer the step's last
-        kernel reads (``buffers.row_logits_buffer``), copied to a mappable buffer at the end of the same command buffer."""
+        """``verify``, returning every row's logits (float32, ``[len(tokens), vocab]``; numerics checks): the ``[S, vocab]``
+        buffer its last kernel reads (``buffers.row_logits_buffer``), copied to a mappable one in the same command buffer."""
         if self._logits_at is None:
             raise RustyError("this schedule has no 'verify' entry whose logits can be read back (compile with verify_entry=True)")
         key, vocab = self._logits_at
@@ -166,6 +163,15 @@ class ModelRuntime:
         verification step of speculative decoding. Only the token ids are read back."""
         plan, _ = self._run_entry(VERIFY_ENTRY, "verify_entry", self.max_verify, tokens, pos)
         return np.frombuffer(plan.result, np.int32)[: np.size(tokens)].copy()
+
+    def verify_sample(self, tokens: np.ndarray, pos: int, words: np.ndarray) -> np.ndarray:
+        """``verify`` with a token drawn after row ``i`` under ``words[i]`` (``[len(tokens), SAMPLING_WORDS]`` packed
+        words, ``rusty_ir.sampling.pack``) by the GPU's sampling kernel: sampled speculation's verification step."""
+        n, rows = np.size(tokens), np.ascontiguousarray(words, np.int32)
+        if rows.shape != (n, SAMPLING_WORDS):
+            raise RustyError(f"verify_sample takes {SAMPLING_WORDS} sampling words a token: {n} tokens, words {rows.shape}")
+        plan, _ = self._run_entry(VERIFY_SAMPLE_ENTRY, "verify_entry=True and sampling_entries", self.max_verify, tokens, pos, rows)
+        return np.frombuffer(plan.result, np.int32)[:n].copy()
 
     def _run_entry(self, entry: str, option: str, most: int, tokens: np.ndarray, pos: int,
                    words: np.ndarray | None = None, copies: Sequence[_Copy] = ()) -> tuple[_Plan, int]:  # fmt: skip
@@ -494,7 +500,8 @@ class ModelRuntime:
         self.max_prefill = min(context_length, DEFAULT_MAX_PREFILL) if max_prefill is None else max_prefill
         if not 1 <= self.max_prefill <= context_length:
             raise RustyError(f"max_prefill must be between 1 and the context length {context_length}, got {max_prefill}")
-        entries = [*ENTRIES, *(e for e in (LOGITS_ENTRY, *SAMPLE_ENTRIES, VERIFY_ENTRY) if e in self.schedule.functions)]
+        optional = (LOGITS_ENTRY, *SAMPLE_ENTRIES, VERIFY_ENTRY, VERIFY_SAMPLE_ENTRY)
+        entries = [*ENTRIES, *(e for e in optional if e in self.schedule.functions)]
         self._expansions = expansions = {e: expand(self.schedule, context_length, e) for e in entries}
         self.max_verify = min(context_length, MAX_VERIFY_TOKENS)
         """Tokens of one ``verify`` step at most."""
@@ -503,13 +510,15 @@ class ModelRuntime:
         speculative decoding drafts at most one fewer, since a larger step takes the prefill's tiles (on an H200 a
         9-token Llama-3-8B step cost about as much as ten decode steps)."""
         self._steps = {"prefill": self.max_prefill, "decode": 1, LOGITS_ENTRY: self.max_prefill, "prefill_sample": self.max_prefill,
-                       "decode_sample": 1, VERIFY_ENTRY: self.max_verify}  # fmt: skip
+                       "decode_sample": 1, VERIFY_ENTRY: self.max_verify, VERIFY_SAMPLE_ENTRY: self.max_verify}  # fmt: skip
         self.can_verify = VERIFY_ENTRY in expansions
         """Whether the schedule has the ``verify`` entry (speculative decoding)."""
         self._logits_at = row_logits_buffer(expansions[VERIFY_ENTRY]) if self.can_verify else None
         """The buffer holding a verify step's logits (every row) and the vocabulary size: ``verify_logits``."""
         self.can_sample = all(e in expansions for e in SAMPLE_ENTRIES)
         """Whether the schedule has the sampling entries (``prefill_sample``, ``decode_sample``)."""
+        self.can_verify_sample = VERIFY_SAMPLE_ENTRY in expansions
+        """Whether the schedule has the ``verify_sample`` entry (sampled speculative decoding)."""
 
     def _upload(self, device: Device | None, wgsl_source: str, weights: Mapping[str, TensorView], resident_layers: int | None,
                 on_upload: Callable[[int], None] | None) -> None:  # fmt: skip
@@ -584,6 +593,7 @@ __all__ = [
     "MAX_VERIFY_TOKENS",
     "STREAM_AHEAD",
     "VERIFY_ENTRY",
+    "VERIFY_SAMPLE_ENTRY",
     "ModelRuntime",
     "release_mapped_pages",
     "slot_of_layer",

@@ -360,7 +360,10 @@ class LinalgExtFunctions(InterpreterFunctions):
 
     @impl(SampleOp)
     def run_sample(self, interpreter: Interpreter, op: SampleOp, args: PythonValues) -> PythonValues:
-        return (np.array([sample_token(dense(args[0]), np.asarray(args[1], np.int32))], np.int32),)
+        logits, words = dense(args[0]), np.asarray(args[1], np.int32)
+        if logits.ndim == 1:
+            return (np.array([sample_token(logits, words)], np.int32),)
+        return (np.array([sample_token(row, w) for row, w in zip(logits, words, strict=True)], np.int32),)
 
 
 __all__ = ["LinalgExtFunctions", "LinalgNumpyFunctions", "dense"]

@@ -345,7 +345,7 @@ class ArgmaxOp(IRDLOperation):
 
 @irdl_op_definition
 class SampleOp(IRDLOperation):
-    """A token drawn from a vector of logits under packed sampling options.
+    """A token drawn from a vector of logits under packed sampling options, or one from every row of a matrix.
 
     Semantics: those of ``tfm.sample`` (``rusty_ir.sampling.sample_token``):
     ``params`` holds the ``SAMPLING_WORDS`` int32 words of ``rusty_ir.sampling.pack``
@@ -353,15 +353,19 @@ class SampleOp(IRDLOperation):
     the draw's uniform ``u``). ``result[0]`` is the token: with temperature 0 the
     smallest index of the largest penalized logit; otherwise the kept token whose
     running weight ``exp(z - max z)``, in ascending index order, first exceeds
-    ``u`` times the kept total. Like ``argmax``, the result is a one-element tensor
-    so that only the token id leaves the GPU.
+    ``u`` times the kept total. For a matrix ``[S, V]`` of logits, ``params`` is
+    ``[S, SAMPLING_WORDS]`` (``S`` may be dynamic) and ``result[r]`` is row ``r``'s
+    token under its own words (``tfm.row_sample``). Like ``argmax``, the result is
+    a tensor so that only the token ids leave the GPU.
 
-    Pipeline: made from ``tfm.sample``; a region of its own lowered by the
-    ``sample`` strategy (passes/codegen/sampling.py: one workgroup, thresholds
-    found by bisection over the logits' order-preserving integer keys, then the draw).
+    Pipeline: made from ``tfm.sample`` and ``tfm.row_sample``; a region of its own
+    lowered by the ``sample`` strategy (passes/codegen/sampling.py: a workgroup per
+    row, thresholds found by bisection over the logits' order-preserving integer
+    keys, then the draw).
 
     Example:
         %id = linalg_ext.sample %logits, %params : tensor<49152xf32>, tensor<521xi32> -> tensor<1xi32>
+        %ids = linalg_ext.sample %rows, %rp : tensor<?x49152xf32>, tensor<?x521xi32> -> tensor<?xi32>
     """
 
     name = "linalg_ext.sample"
@@ -374,14 +378,20 @@ class SampleOp(IRDLOperation):
     assembly_format = "$input `,` $params attr-dict `:` type($input) `,` type($params) `->` type($result)"
 
     def __init__(self, input: SSAValue, params: SSAValue) -> None:
-        super().__init__(operands=[input, params], result_types=[TensorType(i32, [1])])
+        ty = input.type
+        assert isinstance(ty, TensorType)
+        super().__init__(operands=[input, params], result_types=[TensorType(i32, ty.get_shape()[:-1] or (1,))])
 
     def verify_(self) -> None:
         ty = self.input.type
         assert isinstance(ty, TensorType)
-        if len(ty.get_shape()) != 1 or ty.get_shape()[0] == 0 or not isinstance(ty.element_type, Float32Type):
-            raise VerifyException(f"input must be a non-empty 1-D f32 tensor, got {ty}")
-        if self.params.type != TensorType(i32, [SAMPLING_WORDS]):
-            raise VerifyException(f"params must be tensor<{SAMPLING_WORDS}xi32> (rusty_ir.sampling.pack), got {self.params.type}")
-        if self.result.type != TensorType(i32, [1]):
-            raise VerifyException("result must be tensor<1xi32>")
+        shape = ty.get_shape()
+        if len(shape) not in (1, 2) or shape[-1] == 0 or not isinstance(ty.element_type, Float32Type):
+            raise VerifyException(f"input must be a non-empty 1-D or 2-D f32 tensor, got {ty}")
+        rows = shape[:-1]
+        if self.params.type != TensorType(i32, [*rows, SAMPLING_WORDS]):
+            want = "x".join(["?" if d == DYNAMIC_INDEX else str(d) for d in rows] + [str(SAMPLING_WORDS)])
+            per_row = ", a row per input row" if rows else ""
+            raise VerifyException(f"params must be tensor<{want}xi32> (rusty_ir.sampling.pack{per_row}), got {self.params.type}")
+        if self.result.type != TensorType(i32, rows or (1,)):
+            raise VerifyException(f"result must be {TensorType(i32, rows or (1,))} (one i32 per row), got {self.result.type}")

@@ -50,6 +50,7 @@ from rusty_ir.dialects.transformer.ops import (
     RmsNormOp,
     RopeOp,
     RowArgmaxOp,
+    RowSampleOp,
     SampleOp,
     SiluOp,
     SoftcapOp,
@@ -328,6 +329,11 @@ class TransformerFunctions(InterpreterFunctions):
     @impl(SampleOp)
     def run_sample(self, interpreter: Interpreter, op: SampleOp, args: PythonValues) -> PythonValues:
         return (sample_token(_f32(args[0]), np.asarray(args[1], np.int32)),)
+
+    @impl(RowSampleOp)
+    def run_row_sample(self, interpreter: Interpreter, op: RowSampleOp, args: PythonValues) -> PythonValues:
+        words = np.asarray(args[1], np.int32)
+        return (np.array([sample_token(row, w) for row, w in zip(_f32(args[0]), words, strict=True)], np.int32),)
 
 
 @register_impls

@@ -821,8 +821,7 @@ class RowArgmaxOp(IRDLOperation):
 
     Pipeline: speculative decoding's verification (``@verify``: the greedy next token after every
     position of a multi-token step, after a ``tfm.linear`` of every row onto the vocabulary); lowered
-    to two row reductions (the maximum, then the smallest index holding it) and a conversion to i32,
-    so only the ``S`` token ids leave the GPU.
+    to ``linalg_ext.argmax`` of the rows, a workgroup per row, so only the ``S`` token ids leave the GPU.
 
     Example:
         %t = tfm.row_argmax %l : tensor<?x49152xf32> -> tensor<?xi32>
@@ -893,6 +892,51 @@ class SampleOp(IRDLOperation):
             raise VerifyException(f"params must be tensor<{SAMPLING_WORDS}xi32> (rusty_ir.sampling.pack), got {self.params.type}")
 
 
+@irdl_op_definition
+class RowSampleOp(IRDLOperation):
+    """A token drawn from every row of logits, each under its own packed sampling options, as i32.
+
+    Semantics: ``x`` is ``[S, V]`` f32 and ``params`` ``[S, SAMPLING_WORDS]`` i32, the result ``[S]`` i32;
+    row ``r``'s value is what ``tfm.sample`` gives for ``x[r, :]`` under ``params[r, :]`` (its own uniform
+    number and penalty window).
+
+    Pipeline: sampled speculative decoding's verification (``@verify_sample``: a token drawn after every
+    position of a multi-token step, the drafted tokens kept while they equal the draws, which is the
+    rejection rule for a deterministic drafter, rusty_ir/speculative.py); lowered to ``linalg_ext.sample``
+    of the rows, a workgroup per row, so only the ``S`` token ids leave the GPU, not ``S x V`` logits.
+
+    Example:
+        %t = tfm.row_sample %l, %p : tensor<?x49152xf32>, tensor<?x521xi32> -> tensor<?xi32>
+    """
+
+    name = "tfm.row_sample"
+
+    input = operand_def(TensorType)
+    params = operand_def(TensorType)
+    result = result_def(TensorType)
+
+    traits = traits_def(Pure())
+    assembly_format = "$input `,` $params attr-dict `:` type($input) `,` type($params) `->` type($result)"
+
+    def __init__(self, input: SSAValue | Operation, params: SSAValue | Operation) -> None:
+        ty = SSAValue.get(input).type
+        assert isinstance(ty, TensorType)
+        super().__init__(operands=[input, params], result_types=[TensorType(i32, [ty.get_shape()[0]])])
+
+    def verify_(self) -> None:
+        rows, n = _activation(self, "input", self.input.type)
+        if n == 0:
+            raise VerifyException("input rows must not be empty")
+        p = self.params.type
+        if not isinstance(p, TensorType) or p.element_type != i32 or len(p.get_shape()) != 2 or p.get_shape()[1] != SAMPLING_WORDS:
+            raise VerifyException(f"params must be tensor<?x{SAMPLING_WORDS}xi32> (rusty_ir.sampling.pack, a row per input row), got {p}")
+        _require_agree(self, p.get_shape()[0], "params rows", rows, "input rows")
+        ty = self.result.type
+        if not isinstance(ty, TensorType) or ty.element_type != i32 or len(ty.get_shape()) != 1:
+            raise VerifyException(f"result must be a 1-D i32 tensor, got {ty}")
+        _require_agree(self, ty.get_shape()[0], "result length", rows, "input rows")
+
+
 TFM_OPS: Sequence[type[IRDLOperation]] = (
     AddOp,
     ArgmaxOp,
@@ -906,6 +950,7 @@ TFM_OPS: Sequence[type[IRDLOperation]] = (
     RmsNormOp,
     RopeOp,
     RowArgmaxOp,
+    RowSampleOp,
     SampleOp,
     SiluOp,
     SoftcapOp,

@@ -1,10 +1,11 @@
-"""The ``sample`` strategy: one workgroup draws a token from the logits (``linalg_ext.sample``).
+"""The ``sample`` strategy: one workgroup draws a token from the logits, or from each row of them (``linalg_ext.sample``).
 
 Self-contained on purpose: it reads only the ``Kernel``/``Materializer`` helpers, so it moves to
 another tiled level as it is. ``lower_sample(kernel, mat, ops)`` writes the kernel body and returns
-the grid (one workgroup). What it computes is ``rusty_ir.sampling.sample_token`` (the op's docs): the
-options come from the packed ``params`` words, the random number ``u`` too, so only the token id is
-read back. The bisections are exact and need neither atomics nor a sort, which the kernel languages
+the grid (one workgroup, or one per row of a matrix of logits, each reading its own row of ``params``).
+What it computes is ``rusty_ir.sampling.sample_token`` (the op's docs): the options come from the packed
+``params`` words, the random number ``u`` too, so only the token id is read back. Below, "the logits"
+are the workgroup's row. The bisections are exact and need neither atomics nor a sort, which the kernel languages
 here lack.
 
 Layout: ``N`` threads (the config's workgroup, a power of two); thread ``t`` owns the contiguous
@@ -81,12 +82,13 @@ def _count(b: IRBuilder, cond: SSAValue, weight: SSAValue) -> SSAValue:
 class _Sampler:
     """The kernel under construction: parameters, the thread's chunk and its penalty cursor."""
 
-    def __init__(self, kernel: Kernel, mat: Materializer, op: SampleOp, b: IRBuilder, tid: SSAValue) -> None:
-        self.kernel, self.mat, self.op = kernel, mat, op
+    def __init__(self, kernel: Kernel, mat: Materializer, op: SampleOp, b: IRBuilder, tid: SSAValue, row: list[SSAValue]) -> None:
+        self.kernel, self.mat, self.op, self.row = kernel, mat, op, row
+        """``row``: the workgroup's row of a matrix of logits, as an index list (empty for a vector)."""
         self.threads = kernel.threads
         if self.threads & (self.threads - 1):
             raise RustyError(f"the sample strategy needs a power-of-two workgroup, got {self.threads}", op)
-        (self.vocab,) = static_shape(op.input)
+        self.vocab = static_shape(op.input)[-1]
         chunk = -(-self.vocab // self.threads)
         self.tid = tid
         self.first = b.minui(b.muli(self.tid, b.index(chunk)), b.index(self.vocab))
@@ -94,7 +96,7 @@ class _Sampler:
 
         # 1. parameters (rusty_ir.sampling.pack)
         def word(w: int) -> SSAValue:
-            return mat.element(b, op.params, [b.index(w)])
+            return mat.element(b, op.params, [*row, b.index(w)])
 
         def number(w: int) -> SSAValue:
             return _bitcast(b, word(w), F32)
@@ -116,7 +118,7 @@ class _Sampler:
     def _pair(self, b: IRBuilder, j: SSAValue, field: int) -> SSAValue:
         """Field 0 (id) or 1 (count) of pair ``j`` (clamped into the buffer)."""
         j = b.minui(j, b.index(MAX_PENALIZED - 1))
-        return self.mat.element(b, self.op.params, [b.addi(b.muli(j, b.index(2)), b.index(HEADER_WORDS + field))])
+        return self.mat.element(b, self.op.params, [*self.row, b.addi(b.muli(j, b.index(2)), b.index(HEADER_WORDS + field))])
 
     # --- passes over the thread's chunk -------------------------------------------------------------
     def each(self, b: IRBuilder, inits: Sequence[SSAValue], fold: Fold) -> list[SSAValue]:
@@ -124,7 +126,7 @@ class _Sampler:
 
         def body(ib: IRBuilder, i: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
             cursor, rest = carried[0], carried[1:]
-            raw = self.mat.element(ib, self.op.input, [i])
+            raw = self.mat.element(ib, self.op.input, [*self.row, i])
             hit = ib.andi(ib.cmpi("ult", cursor, self.pairs), ib.cmpi("eq", self._pair(ib, cursor, 0), ib.index_cast(i, i32)))
             scaled = ib.select(ib.cmpf("ogt", raw, ib.f32(0.0)), ib.divf(raw, self.repetition), ib.mulf(raw, self.repetition))
             penalized = ib.subf(ib.subf(scaled, ib.mulf(ib.sitofp(self._pair(ib, cursor, 1)), self.frequency)), self.presence)
@@ -186,13 +188,19 @@ def _barrier(b: IRBuilder) -> None:
 
 
 def lower_sample(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
-    """One workgroup draws the token of the region's ``linalg_ext.sample`` (module docstring, steps 1-6):
-    ``workgroups (1) { invocations (N) { ... } }``, every invocation reaching every barrier."""
-    kernel.workgroups(
-        [kernel.b.index(1)], lambda wb, _: kernel.invocations(wb, [kernel.threads], lambda ib, ivs: _draw(kernel, mat, ops, ib, ivs[0]))
-    )
-    g = kernel.grid_b
-    return [g.index(1), g.index(1), g.index(1)]
+    """One workgroup draws the token of the region's ``linalg_ext.sample``, or of each of its rows (module docstring,
+    steps 1-6): ``workgroups (rows) { invocations (N) { ... } }``, every invocation reaching every barrier."""
+    op = next(o for o in ops if isinstance(o, SampleOp))
+    rows = len(static_shape(op.input)) == 2
+    b, g = kernel.b, kernel.grid_b
+
+    def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
+        row = [wivs[0]] if rows else []
+        kernel.invocations(wb, [kernel.threads], lambda ib, ivs: _draw(kernel, mat, op, ops, ib, ivs[0], row))
+
+    kernel.workgroups([kernel.grid_dim(b, "x") if rows else b.index(1)], per_workgroup)
+    count = mat.dims(g, op.input, kernel.grid_args)[0] if rows else g.index(1)
+    return [count, g.index(1), g.index(1)]
 
 
 def _find_thread(s: _Sampler, f0: SSAValue, where: SSAValue, rest: SSAValue, ib: IRBuilder) -> list[SSAValue]:
@@ -222,9 +230,9 @@ def _find_thread(s: _Sampler, f0: SSAValue, where: SSAValue, rest: SSAValue, ib:
     return []
 
 
-def _draw(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], b: IRBuilder, tid: SSAValue) -> None:
-    op = next(o for o in ops if isinstance(o, SampleOp))
-    s = _Sampler(kernel, mat, op, b, tid)
+def _draw(kernel: Kernel, mat: Materializer, op: SampleOp, ops: Sequence[Operation], b: IRBuilder, tid: SSAValue,
+          row: list[SSAValue]) -> None:  # fmt: skip
+    s = _Sampler(kernel, mat, op, b, tid, row)
     f0, one, zero_rounds = b.f32(0.0), b.f32(1.0), b.index(0)
     # 2. the largest and smallest z
     top, bottom = s.reduce(b, s.each(b, [b.f32(float("-inf")), b.f32(float("inf"))],
@@ -279,8 +287,9 @@ def _draw(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], b: IRBuil
         _, token, last = s.each(ib, [f0, ib.i32(-1), ib.i32(-1)], walk)
         found = ib.select(ib.cmpi("sge", token, ib.i32(0)), token, last)  # rounding past the chunk's weight: its last kept token
         mat.known[op.result] = lambda _b, _idx: found
+        at = row or [ib.index(0)]
         for value, buf in outputs:
-            store(ib, mat.element(ib, value, [ib.index(0)]), buf, [ib.index(0)])
+            store(ib, mat.element(ib, value, at), buf, at)
         return []
 
     b.if_then(b.cmpi("eq", b.index_cast(tid, i32), chosen), find_token)

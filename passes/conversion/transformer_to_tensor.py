@@ -491,6 +491,15 @@ class SampleLowering(_Lowering):
         rewriter.replace(op, SampleOp(op.input, op.params))
 
 
+class RowSampleLowering(_Lowering):
+    """``tfm.row_sample`` becomes ``linalg_ext.sample`` of the rows (one i32 per row, each under its row of words):
+    one kernel, a workgroup per row, as decoding's sample kernel."""
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: tfm.RowSampleOp, rewriter: PatternRewriter, /) -> None:
+        rewriter.replace(op, SampleOp(op.input, op.params))
+
+
 def patterns(layout: CacheLayout) -> tuple[RewritePattern, ...]:
     """The conversion patterns (reusable by umbrella passes), the KV cache stored as ``layout`` says."""
     return (
@@ -507,6 +516,7 @@ def patterns(layout: CacheLayout) -> tuple[RewritePattern, ...]:
         ArgmaxLowering(),
         RowArgmaxLowering(),
         SampleLowering(),
+        RowSampleLowering(),
     )
 
 

@@ -23,7 +23,10 @@ describes ("Transformer level"):
 - optionally (``verify_entry=True``) ``func.func @verify(%tokens: tensor<?xi32>, %pos)
   -> tensor<?xi32>``: the greedy next token after *every* row (``tfm.linear`` of the
   normed rows onto the vocabulary, ``tfm.row_argmax``), for speculative decoding's
-  verification step (``rusty_ir.speculative``).
+  verification step (``rusty_ir.speculative``); with both, also ``func.func
+  @verify_sample(%tokens, %pos, %sampling: tensor<?xWxi32>) -> tensor<?xi32>``: a token
+  drawn after every row under its own row of packed options (``tfm.row_sample``), for
+  sampled speculation.
 
 The IR size does not depend on the number of layers. Weight types come from the
 weight store: the element type is the storage scheme (``f32``/``f16``/``bf16``
@@ -70,6 +73,7 @@ from rusty_ir.dialects.transformer import (
     RmsNormOp,
     RopeOp,
     RowArgmaxOp,
+    RowSampleOp,
     SampleOp,
     SiluOp,
     SoftcapOp,
@@ -426,20 +430,24 @@ class _EntryBuilder:
             scf.YieldOp(self.layer_call(h, pos, layer))
         return scf.ForOp(lo, hi, step, [h0], body).res[0]
 
-    def verify_entry(self, name: str = "verify") -> func.FuncOp:
+    def verify_entry(self, sampled: bool = False) -> func.FuncOp:
         """``@verify(%tokens: tensor<?xi32>, %pos) -> tensor<?xi32>``: the greedy next token after every row
         (speculative decoding checks a step's drafted tokens against them): the final norm's rows onto
-        the vocabulary (``tfm.linear``), then ``tfm.row_argmax``."""
+        the vocabulary (``tfm.linear``), then ``tfm.row_argmax``. ``sampled``: ``@verify_sample(%tokens, %pos,
+        %sampling: tensor<?xSAMPLING_WORDSxi32>)``, a token drawn after every row under its own packed words
+        (``tfm.row_sample``), for sampled speculation."""
         cfg = self.config
         token_type = _tensor([DYNAMIC_INDEX], i32)
-        block = Block(arg_types=[token_type, INDEX])
+        words = [_tensor([DYNAMIC_INDEX, SAMPLING_WORDS], i32)] if sampled else []
+        block = Block(arg_types=[token_type, INDEX, *words])
         with ImplicitBuilder(block):
-            tokens, pos = block.args
+            tokens, pos = block.args[:2]
             hn = self.hidden(tokens, pos, None)
             head = self.embedding if cfg.tied_embeddings else WeightOp(self.head_name, self.head_type)
             logits = self.softcap(LinearOp(hn, head, _tensor([DYNAMIC_INDEX, cfg.vocab])).result)
-            ids = RowArgmaxOp(logits)
+            ids = RowSampleOp(logits, block.args[2]) if sampled else RowArgmaxOp(logits)
             func.ReturnOp(ids.result)
+        name = "verify_sample" if sampled else "verify"
         return func.FuncOp(name, FunctionType.from_lists(block.arg_types, [ids.result.type]), Region(block))
 
     def entry(self, name: str, token_type: TensorType[Attribute], returns: str = "argmax") -> func.FuncOp:
@@ -474,7 +482,7 @@ def build_module(
     ``weights`` is the model's WeightStore; only names, shapes and schemes are
     read, never tensor data. ``logits_entry`` adds ``@prefill_logits``,
     ``sampling_entries`` ``@prefill_sample`` and ``@decode_sample``, ``verify_entry``
-    ``@verify`` (speculative decoding). Raises
+    ``@verify`` (speculative decoding), and both ``@verify_sample`` (sampled speculation). Raises
     RustyError for what the tfm level cannot express yet (partial rotary). Layers
     that store a tensor in different schemes (mixed quantizations) get one
     decoder layer function per distinct signature and one call per layer
@@ -502,6 +510,8 @@ def build_module(
         ops.append(entries.entry("decode_sample", _tensor([1], i32), returns="sample"))
     if verify_entry:
         ops.append(entries.verify_entry())
+        if sampling_entries:
+            ops.append(entries.verify_entry(sampled=True))
     module = ModuleOp(ops, attributes={"tfm.config": _config_attr(config)})
     module.verify()
     return module

@@ -128,9 +128,25 @@ func.func @sample_params(%l: tensor<16xf32>, %p: tensor<9xi32>) {
 
 // -----
 
-func.func @sample_input(%l: tensor<2x16xf32>, %p: tensor<521xi32>) {
-  // expected-error @+1 {{input must be a non-empty 1-D f32 tensor, got tensor<2x16xf32>}}
-  %t = linalg_ext.sample %l, %p : tensor<2x16xf32>, tensor<521xi32> -> tensor<1xi32>
+func.func @sample_input(%l: tensor<2x2x16xf32>, %p: tensor<521xi32>) {
+  // expected-error @+1 {{input must be a non-empty 1-D or 2-D f32 tensor, got tensor<2x2x16xf32>}}
+  %t = linalg_ext.sample %l, %p : tensor<2x2x16xf32>, tensor<521xi32> -> tensor<1xi32>
+  func.return
+}
+
+// -----
+
+func.func @sample_rows_params(%l: tensor<?x16xf32>, %p: tensor<521xi32>) {
+  // expected-error @+1 {{params must be tensor<?x521xi32> (rusty_ir.sampling.pack, a row per input row), got tensor<521xi32>}}
+  %t = linalg_ext.sample %l, %p : tensor<?x16xf32>, tensor<521xi32> -> tensor<?xi32>
+  func.return
+}
+
+// -----
+
+func.func @sample_rows_result(%l: tensor<?x16xf32>, %p: tensor<?x521xi32>) {
+  // expected-error @+1 {{result must be tensor<?xi32> (one i32 per row), got tensor<1xi32>}}
+  %t = linalg_ext.sample %l, %p : tensor<?x16xf32>, tensor<?x521xi32> -> tensor<1xi32>
   func.return
 }
 

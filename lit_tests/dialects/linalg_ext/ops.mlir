@@ -63,6 +63,14 @@ func.func @sample(%l: tensor<16xf32>, %p: tensor<521xi32>) -> tensor<1xi32> {
   func.return %t : tensor<1xi32>
 }
 
+// A token from every row, each under its own row of words (sampled speculative decoding's @verify_sample).
+// CHECK-LABEL: func.func @row_sample
+// CHECK-NEXT:    %{{.*}} = linalg_ext.sample %{{.*}}, %{{.*}} : tensor<?x16xf32>, tensor<?x521xi32> -> tensor<?xi32>
+func.func @row_sample(%l: tensor<?x16xf32>, %p: tensor<?x521xi32>) -> tensor<?xi32> {
+  %t = linalg_ext.sample %l, %p : tensor<?x16xf32>, tensor<?x521xi32> -> tensor<?xi32>
+  func.return %t : tensor<?xi32>
+}
+
 // -----
 
 // A q8_0 cache: its buffers are the i32 words of its rows (64 values: 16 words of codes, 1 of scales),

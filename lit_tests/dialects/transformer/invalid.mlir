@@ -269,6 +269,22 @@ func.func @sample_params(%l: tensor<16xf32>, %p: tensor<16xf32>) {
 
 // -----
 
+func.func @row_sample_params(%l: tensor<?x16xf32>, %p: tensor<521xi32>) {
+  // expected-error @+1 {{params must be tensor<?x521xi32> (rusty_ir.sampling.pack, a row per input row), got tensor<521xi32>}}
+  %t = tfm.row_sample %l, %p : tensor<?x16xf32>, tensor<521xi32> -> tensor<?xi32>
+  func.return
+}
+
+// -----
+
+func.func @row_sample_rows(%l: tensor<3x16xf32>, %p: tensor<2x521xi32>) {
+  // expected-error @+1 {{params rows (2) must equal input rows (3)}}
+  %t = tfm.row_sample %l, %p : tensor<3x16xf32>, tensor<2x521xi32> -> tensor<3xi32>
+  func.return
+}
+
+// -----
+
 func.func @softcap_cap(%l: tensor<16xf32>) {
   // expected-error @+1 {{cap must be a finite number above 0, got -1.0}}
   %c = tfm.softcap %l {cap = -1.0 : f32} : tensor<16xf32>

@@ -155,3 +155,11 @@ func.func @verify_head(%h: tensor<?x32xf32>) -> tensor<?xi32> {
   %t = tfm.row_argmax %l : tensor<?x16xf32> -> tensor<?xi32>
   func.return %t : tensor<?xi32>
 }
+
+// Every row's sampled token (sampled speculation's @verify_sample): each row under its own packed words.
+// CHECK-LABEL: func.func @row_sample
+// CHECK-NEXT:  %{{.*}} = tfm.row_sample %{{.*}}, %{{.*}} : tensor<?x16xf32>, tensor<?x521xi32> -> tensor<?xi32>
+func.func @row_sample(%l: tensor<?x16xf32>, %p: tensor<?x521xi32>) -> tensor<?xi32> {
+  %t = tfm.row_sample %l, %p : tensor<?x16xf32>, tensor<?x521xi32> -> tensor<?xi32>
+  func.return %t : tensor<?xi32>
+}
