@@ -92,6 +92,47 @@ func.func @main(%x: memref<?x8xf32>, %n: index, %out: memref<?x8xf32>) {
 
 // -----
 
+// Entries (functions nothing calls) run one at a time, so they share one range, after the range of
+// the function they call: @prefill and @decode both start at slot 1, the callee @norm holds slot 0.
+// CHECK-LABEL: builtin.module attributes {rusty.memory = {allocs = 4 : i64, slots = 3 : i64}}
+// CHECK-LABEL: func.func @prefill
+// CHECK:         %a = memref.alloc(%{{.*}}) {rusty.slot = 1 : i64} : memref<?x8xf32>
+// CHECK:         %b = memref.alloc(%{{.*}}) {rusty.slot = 2 : i64} : memref<?x8xf32>
+// CHECK-LABEL: func.func @norm
+// CHECK:         %n = memref.alloc() {rusty.slot = 0 : i64} : memref<8xf32>
+// CHECK-LABEL: func.func @decode
+// CHECK:         %d = memref.alloc() {rusty.slot = 1 : i64} : memref<1x8xf32>
+func.func @prefill(%x: memref<?x8xf32>, %out: memref<?x8xf32>) {
+  %c0 = arith.constant 0 : index
+  %s = memref.dim %x, %c0 : memref<?x8xf32>
+  %a = memref.alloc(%s) : memref<?x8xf32>
+  %b = memref.alloc(%s) : memref<?x8xf32>
+  dispatch.region "p0"(%x, %a, %b) : (memref<?x8xf32>, memref<?x8xf32>, memref<?x8xf32>) -> () {
+  ^bb0(%p: memref<?x8xf32>, %q: memref<?x8xf32>, %r: memref<?x8xf32>):
+    dispatch.yield
+  }
+  func.call @norm(%a, %b, %out) : (memref<?x8xf32>, memref<?x8xf32>, memref<?x8xf32>) -> ()
+  func.return
+}
+func.func @norm(%x: memref<?x8xf32>, %y: memref<?x8xf32>, %out: memref<?x8xf32>) {
+  %n = memref.alloc() : memref<8xf32>
+  dispatch.region "n0"(%x, %y, %n, %out) : (memref<?x8xf32>, memref<?x8xf32>, memref<8xf32>, memref<?x8xf32>) -> () {
+  ^bb0(%p: memref<?x8xf32>, %q: memref<?x8xf32>, %r: memref<8xf32>, %o: memref<?x8xf32>):
+    dispatch.yield
+  }
+  func.return
+}
+func.func @decode(%x: memref<1x8xf32>, %out: memref<1x8xf32>) {
+  %d = memref.alloc() : memref<1x8xf32>
+  dispatch.region "d0"(%x, %d, %out) : (memref<1x8xf32>, memref<1x8xf32>, memref<1x8xf32>) -> () {
+  ^bb0(%p: memref<1x8xf32>, %q: memref<1x8xf32>, %o: memref<1x8xf32>):
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
 // When several slots are free, one last used by a buffer of the same type is preferred.
 // CHECK-LABEL: func.func @same_type
 // CHECK:         %a = memref.alloc() {rusty.slot = 0 : i64} : memref<8xf32>

@@ -185,10 +185,13 @@ class PlanMemoryPass(ModulePass):
     nested in an op (a loop body, a kernel's operands) counts for that whole op,
     so a buffer used in a loop or passed to a call is live for all of it; values
     that may hold the buffer (loop iter args and results, ``memref.cast``) are
-    uses too. Slots are numbered per module and functions get disjoint ranges
-    (a callee runs while its caller's buffers are live). The runtime sizes a
-    slot by its largest alloc, so a slot may hold several shapes; the colouring
-    prefers reusing a slot of the same type.
+    uses too. Slots are numbered per module. A function that is called gets a
+    range of its own (a callee runs while its caller's buffers are live); the
+    functions that nothing calls, the entries, all start at the next slot and
+    share it: one entry runs at a time (a step of the model runtime), and each
+    step is ordered after the one before on the device's queue. The runtime
+    sizes a slot by its largest alloc, so a slot may hold several shapes; the
+    colouring prefers reusing a slot of the same type.
 
     Pre-conditions: host IR after ``rusty-bufferize`` (or at the tiled level):
     buffers are only created by ``memref.alloc`` and only escape a function as
@@ -200,17 +203,24 @@ class PlanMemoryPass(ModulePass):
     name = "plan-memory"
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        next_slot = 0
-        total_allocs = 0
-        for f in op.ops:
-            if not isinstance(f, func.FuncOp) or f.is_declaration:
-                continue
+        functions = [f for f in op.ops if isinstance(f, func.FuncOp) and not f.is_declaration]
+        called = {c.callee.root_reference.data for f in functions for c in f.walk() if isinstance(c, func.CallOp)}
+        next_slot = total_allocs = 0
+        entries = []
+        for f in functions:
             liveness = _Liveness(f)
             slots = colour({a: liveness.interval(a) for a in liveness.allocs})
+            total_allocs += len(slots)
+            if f.sym_name.data not in called:
+                entries.append(slots)
+                continue
             for alloc, slot in slots.items():
                 alloc.attributes[SLOT_ATTR] = IntegerAttr(next_slot + slot, i64)
             next_slot += len(set(slots.values()))
-            total_allocs += len(slots)
+        for slots in entries:  # after every callee's range, one range for them all
+            for alloc, slot in slots.items():
+                alloc.attributes[SLOT_ATTR] = IntegerAttr(next_slot + slot, i64)
+        next_slot += max((len(set(slots.values())) for slots in entries), default=0)
         op.attributes[SUMMARY_ATTR] = DictionaryAttr({"allocs": IntegerAttr(total_allocs, i64), "slots": IntegerAttr(next_slot, i64)})
 
 
