@@ -288,8 +288,8 @@ def _wgpu_backend(model: Any, context_length: int, options: LoadOptions, progres
             raise _gpu_refusal(err, context_length) or err from None
     done()
     if options.speculate is not None and not runtime.can_verify:
-        raise RustyError(f"--speculate needs the @verify entry, which {options.compiled} was compiled without; "
-                         "run without --compiled (it is then compiled, and cached, with the entry) or without --speculate")  # fmt: skip
+        raise RustyError(f"--speculate needs the @verify entry, which {options.compiled} was compiled without; compile it "
+                         "with rusty compile --speculate, or run without --compiled (it is then compiled, and cached, with the entry)")  # fmt: skip
     report = {
         "cache_hit": cache_hit,
         "compile_seconds": round(seconds, 3),

@@ -439,7 +439,8 @@ class Session:
             speculative.check(backend, sampled=not params.greedy)
             stats = SpeculativeStats(speculative.options.mode, speculative.options.draft_tokens)
         if sampler is not None and not getattr(backend, "can_sample", False):
-            raise RustyError(f"the {backend.name} backend was built without the sampling entries; it can only decode greedily")
+            raise RustyError(f"the {backend.name} backend was built without the sampling entries; it can only decode greedily "
+                             "(a rusty compile folder has them with --sampling)")  # fmt: skip
         return prompt, sampler, stats
 
     def _prefill(self, prompt: list[int], start: int, sampler: Sampler | None) -> int:

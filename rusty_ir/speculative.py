@@ -263,7 +263,7 @@ class Speculator:
                              "(load the model with speculate=... / rusty run --speculate)")  # fmt: skip
         if sampled and not getattr(backend, "can_verify_sample", False):
             raise RustyError(f"the {backend.name} backend was built without the verify_sample entry; sampled speculative decoding "
-                             "needs it (compile with both verify_entry and sampling_entries)")  # fmt: skip
+                             "needs it (compile with both verify_entry and sampling_entries; rusty compile --sampling --speculate)")  # fmt: skip
 
     def tokens(self, backend: Any, prompt: Sequence[int], token: int, count: int, stats: SpeculativeStats,
                sampler: Sampler | None = None) -> Generator[int, None, None]:  # fmt: skip

@@ -68,11 +68,12 @@ def _load(model_arg: str | None, progress: Progress) -> Any:
     return load_checkpoint(model_arg, progress)
 
 
-def _build(model: Any, progress: Progress, logits_entry: bool = False) -> Any:
+def _build(model: Any, progress: Progress, **entries: bool) -> Any:
+    """The model's transformer-level module, with the optional ``entries`` of ``build_module``."""
     from rusty_ir.importers.to_ir import build_module
 
     done = progress.step("building transformer IR")
-    module = build_module(model.config, model.weights, logits_entry=logits_entry)
+    module = build_module(model.config, model.weights, **entries)
     done()
     return module
 
@@ -109,7 +110,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     registry = check_pipeline(options)  # an unknown pass or option (a plugin's too), before the model is loaded
     progress = Progress(args.quiet)
     model = _load(args.model, progress)
-    module = _build(model, progress)
+    module = _build(model, progress, sampling_entries=args.sampling, verify_entry=args.speculate)
     done = progress.step(f"compiling ({', '.join(stages)})")
     dumped: list[str] = []
 
@@ -445,7 +446,8 @@ def _add_compile_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
         "compile",
         help="compile a checkpoint to WGSL or MSL kernels and a host schedule",
         description="Lower MODEL through every IR level (the rusty-default pipeline) and write "
-        "kernels.wgsl (kernels.metal with --target msl), schedule.json and manifest.json to DIR.",
+        "kernels.wgsl (kernels.metal with --target msl), schedule.json and manifest.json to DIR: the greedy entries, "
+        "with --sampling the sampling ones and with --speculate the verification ones.",
     )
     comp.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
     comp.add_argument(
@@ -472,6 +474,18 @@ def _add_compile_command(sub: argparse._SubParsersAction[argparse.ArgumentParser
         help="print the --dump-after IR in MLIR's generic form (rusty-opt and mlir-opt parse both forms)",
     )
     add_compile_options(comp)
+    comp.add_argument(
+        "--sampling",
+        action="store_true",
+        help="also compile the sampling entries (@prefill_sample, @decode_sample), so that rusty run/chat/serve "
+        "--compiled DIR can sample (--temperature, --top-p, ...); without them it decodes greedily",
+    )
+    comp.add_argument(
+        "--speculate",
+        action="store_true",
+        help="also compile the verification entries of speculative decoding (@verify, and @verify_sample with "
+        "--sampling), so that rusty run/chat/serve --compiled DIR can take --speculate or --draft",
+    )
     comp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     comp.set_defaults(handler=_cmd_compile)
 

@@ -96,7 +96,10 @@ def test_run_a_compiled_folder_without_the_compiler(compiled: tuple[Path, subpro
     for bad, message in (
         (("--compiled", str(tmp_path / "nowhere")), "is not a compiled rusty-ir model"),
         (("--compiled", str(out), "--backend", "reference"), "--compiled runs a compiled model on the wgpu backend"),
-    ):
+        (("--compiled", str(out), "--temperature", "0.7"), "without the sampling entries; it can only decode greedily (a rusty "
+                                                            "compile folder has them with --sampling)"),
+        (("--compiled", str(out), "--speculate", "lookup"), "compile it with rusty compile --speculate"),
+    ):  # fmt: skip
         r = tool("rusty", *args, *bad)
         assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
 
@@ -109,3 +112,26 @@ def test_a_stage_that_cannot_lower_names_the_op(tmp_path: Path) -> None:
     r = tool("rusty-translate", "--to-schedule", stdin=partial.stdout)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "'tensor.dim' is still here: it is lowered by form-dispatches" in r.stderr, r.stderr
+
+
+def test_a_folder_compiled_for_sampling_and_speculation(tmp_path: Path) -> None:
+    """`rusty compile --sampling --speculate` (a tiny Llama): `rusty run --compiled` then samples and speculates
+    (greedy, and sampled through @verify_sample), with the tokens of the reference interpreter for one seed."""
+    from importers.tiny import random_weights, tiny_config, write_tiny_gguf
+
+    cfg = tiny_config("llama")
+    model = str(write_tiny_gguf(tmp_path / "tiny.gguf", cfg, random_weights(cfg, seed=3)))
+    out = tmp_path / "out"
+    r = tool("rusty", "compile", model, "-o", str(out), "--sampling", "--speculate", "-q")
+    assert r.returncode == 0, r.stderr
+    entries = json.loads((out / "schedule.json").read_text())["functions"]
+    assert {"prefill_sample", "decode_sample", "verify", "verify_sample"} <= set(entries)
+    base = ("run", model, "--no-chat", "--prompt", "a b c d a b c d a b c d", "--max-tokens", "14", "--ignore-eos", "--json", "-q")
+    sampled = ["--temperature", "0.8", "--seed", "5"]
+    for extra in (["--speculate", "lookup"], sampled, [*sampled, "--top-k", "1", "--speculate", "lookup"]):  # top-k 1: the text loops
+        got = tool("rusty", *base, "--compiled", str(out), *extra)
+        want = tool("rusty", *base, "--backend", "reference", *[x for x in extra if x not in ("--speculate", "lookup")])
+        assert got.returncode == 0 and want.returncode == 0, (got.stderr, want.stderr)
+        ran = json.loads(got.stdout)
+        assert ran["generated_ids"] == json.loads(want.stdout)["generated_ids"], extra
+        assert ("--speculate" in extra) == (ran["speculative"] is not None and ran["speculative"]["drafted"] > 0), ran["speculative"]
