@@ -38,7 +38,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         check_output_file(args.output)  # before any work
     progress = Progress(args.quiet)
     model = load_model_arg(args.model, progress)
-    module = _build(model, progress)
+    module = _build(model, progress, sampling_entries=args.sampling, verify_entry=args.speculate)
     write_output(args.output, print_module(module, generic=args.generic))
     return 0
 
@@ -81,16 +81,34 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_entry_flags(parser: argparse.ArgumentParser, verb: str) -> None:
+    """--sampling and --speculate: the optional entries ``build_module`` adds (``verb``: import or compile)."""
+    parser.add_argument(
+        "--sampling",
+        action="store_true",
+        help=f"also {verb} the sampling entries (@prefill_sample, @decode_sample): a compiled folder can then sample "
+        "(rusty run --compiled DIR --temperature ...); without them it decodes greedily",
+    )
+    parser.add_argument(
+        "--speculate",
+        action="store_true",
+        help=f"also {verb} the verification entries of speculative decoding (@verify, and @verify_sample with "
+        "--sampling): a compiled folder can then take --speculate or --draft",
+    )
+
+
 def add_import_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``rusty import`` and its flags."""
     imp = sub.add_parser(
         "import",
         help="print a checkpoint as transformer-level IR",
-        description="Print MODEL as transformer-level (tfm) IR: @decoder_layer, @prefill, @decode.",
+        description="Print MODEL as transformer-level (tfm) IR: @decoder_layer, @prefill, @decode "
+        "(and the entries --sampling and --speculate add, as rusty compile's flags do).",
     )
     imp.add_argument("model", nargs="?", metavar="MODEL", help="checkpoint (default: bundled SmolLM2)")
     imp.add_argument("-o", "--output", default="-", help="output file (written only if everything succeeds)")
     imp.add_argument("--generic", "--mlir-print-op-generic", dest="generic", action="store_true", help="print ops in MLIR's generic form")
+    _add_entry_flags(imp, "import")
     imp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     imp.set_defaults(handler=_cmd_import)
 
@@ -129,18 +147,7 @@ def add_compile_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         help="print the --dump-after IR in MLIR's generic form (rusty-opt and mlir-opt parse both forms)",
     )
     add_compile_options(comp)
-    comp.add_argument(
-        "--sampling",
-        action="store_true",
-        help="also compile the sampling entries (@prefill_sample, @decode_sample), so that rusty run/chat/serve "
-        "--compiled DIR can sample (--temperature, --top-p, ...); without them it decodes greedily",
-    )
-    comp.add_argument(
-        "--speculate",
-        action="store_true",
-        help="also compile the verification entries of speculative decoding (@verify, and @verify_sample with "
-        "--sampling), so that rusty run/chat/serve --compiled DIR can take --speculate or --draft",
-    )
+    _add_entry_flags(comp, "compile")
     comp.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
     comp.set_defaults(handler=_cmd_compile)
 

@@ -126,6 +126,8 @@ def test_a_folder_compiled_for_sampling_and_speculation(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     entries = json.loads((out / "schedule.json").read_text())["functions"]
     assert {"prefill_sample", "decode_sample", "verify", "verify_sample"} <= set(entries)
+    ir = tool("rusty", "import", model, "--sampling", "--speculate", "-q").stdout  # the same entries as IR
+    assert "func.func @verify_sample(" in ir and "tfm.row_sample" in ir and "func.func @decode_sample(" in ir
     base = ("run", model, "--no-chat", "--prompt", "a b c d a b c d a b c d", "--max-tokens", "14", "--ignore-eos", "--json", "-q")
     sampled = ["--temperature", "0.8", "--seed", "5"]
     for extra in (["--speculate", "lookup"], sampled, [*sampled, "--top-k", "1", "--speculate", "lookup"]):  # top-k 1: the text loops
