@@ -111,6 +111,9 @@ def _parse_request(body: Any, chat: bool, model: Any, served_name: str) -> Job:
         sampling = SamplingParams(**options)
     except RustyError as err:
         raise RequestError(str(err), param=str(err).split()[0]) from None
+    if not sampling.greedy and not getattr(model.backend, "can_sample", False):
+        raise RequestError("this server's model was compiled without the sampling entries, so it decodes greedily only: drop "
+                           f"{', '.join(options)}, or serve a folder compiled with rusty compile --sampling", param=next(iter(options)))  # fmt: skip
     context = model.context_length
     limit = body.get("max_completion_tokens") if chat and body.get("max_completion_tokens") is not None else body.get("max_tokens")
     if limit is None:

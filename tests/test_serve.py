@@ -159,3 +159,21 @@ def test_a_model_loaded_to_speculate_serves_what_plain_decoding_gives(tmp_path: 
         got = client.completions.create(model="tiny", prompt=ids, max_tokens=16)
     assert got.choices[0].text == plain.text and got.usage.completion_tokens == len(plain.generated_ids) == 16
     assert "drafted tokens accepted" in logs[-1], logs
+
+
+def test_a_greedy_only_model_refuses_sampling_with_a_400(tmp_path: Path) -> None:
+    """A model compiled without the sampling entries (a ``rusty compile`` folder without ``--sampling``) answers a
+    request that asks to sample with a 400 naming the fields and the flag, and greedy requests as usual."""
+    from importers.tiny import random_weights, tiny_config, write_tiny_gguf
+
+    from rusty_ir.api import LoadOptions, open_model
+    from rusty_ir.progress import Progress
+
+    cfg = tiny_config("llama")
+    path = write_tiny_gguf(tmp_path / "tiny.gguf", cfg, random_weights(cfg, seed=3))
+    model = open_model(path, LoadOptions(backend="reference", context_length=64, sampling=False), Progress(quiet=True))
+    with serving(Engine(model, "tiny", max_queue=2)) as port:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="unused", max_retries=0)
+        with pytest.raises(openai.BadRequestError, match="compiled without the sampling entries.*drop temperature, top_p.*--sampling"):
+            client.completions.create(model="tiny", prompt=[5, 6, 7], max_tokens=4, temperature=0.7, top_p=0.9)
+        assert client.completions.create(model="tiny", prompt=[5, 6, 7], max_tokens=4).usage.completion_tokens == 4
