@@ -1,7 +1,8 @@
 """The ``sample`` strategy's kernel (passes/codegen/sampling.py) on the wgpu adapter, against ``sample_token``.
 
 A tensor-level function holding one ``linalg_ext.sample`` goes through the default pipeline from
-form-dispatches to the GPU level; its one kernel then runs on many logits, options and draws. The
+form-dispatches to the GPU level; its one kernel then runs on many logits, options and draws (and its row form,
+a workgroup per row of a matrix, each row under its own words: sampled speculation's ``@verify_sample``). The
 vocabularies do not divide the 256 threads (1000: the last threads' chunks are empty; 49152:
 SmolLM2's). The token must be exactly the numpy reference's: the sums differ only in rounding order,
 which could matter only for a draw within about 1e-6 of a boundary, and these fixed draws are not.
@@ -133,3 +134,30 @@ def test_smollm2_vocabulary(device: Any) -> None:
     for params in OPTIONS[1:6]:
         words = pack(params, float(rng.random(dtype=np.float32)), [(7, 2), (30000, 1)])
         assert kernel.draw(logits, words) == sample_token(logits, words)
+
+
+def test_rows_each_under_their_own_words(device: Any) -> None:
+    """``linalg_ext.sample`` of a matrix: a workgroup per row, row ``r`` drawn from ``logits[r]`` under ``words[r]``,
+    every row a different option set of OPTIONS (greedy, top-k, top-p, min-p, penalties), for a dynamic row count."""
+    vocab, rows = 1000, len(OPTIONS)
+    registry = build_registry()
+    module = Parser(
+        registry.context(),
+        f"func.func @rows(%l: tensor<?x{vocab}xf32>, %p: tensor<?x{SAMPLING_WORDS}xi32>) -> tensor<?xi32> {{\n"
+        f"  %t = linalg_ext.sample %l, %p : tensor<?x{vocab}xf32>, tensor<?x{SAMPLING_WORDS}xi32> -> tensor<?xi32>\n"
+        "  func.return %t : tensor<?xi32>\n}\n",
+    ).parse_module()
+    build_pipeline(registry, PIPELINE).apply(registry.context(), module)
+    program = emit_program(module)
+    (iface,) = program.kernels
+    rng = np.random.default_rng(3)
+    logits = (rng.standard_normal((rows, vocab)) * 3).astype(np.float32)
+    words = np.stack([pack(p, float(rng.random(dtype=np.float32)), [(int(i), 2) for i in np.argsort(-logits[r])[:2]])
+                      for r, p in enumerate(OPTIONS)])  # fmt: skip
+    buffers = {0: device.empty(logits.nbytes), 1: device.empty(words.nbytes), 2: device.empty(4 * rows)}
+    device.write(buffers[0], logits)
+    device.write(buffers[1], words)
+    bound = device.kernel(device.compile(program.source), iface).bind([buffers[b.arg_index] for b in iface.buffers])
+    device.run([(bound, (rows, 1, 1))])  # the row count is the grid's
+    got = device.read(buffers[2], np.int32, rows).tolist()
+    assert got == [sample_token(logits[r], words[r]) for r in range(rows)]
