@@ -86,14 +86,14 @@ def _add_entry_flags(parser: argparse.ArgumentParser, verb: str) -> None:
     parser.add_argument(
         "--sampling",
         action="store_true",
-        help=f"also {verb} the sampling entries (@prefill_sample, @decode_sample): a compiled folder can then sample "
-        "(rusty run --compiled DIR --temperature ...); without them it decodes greedily",
+        help=f"also {verb} the sampling entries (@prefill_sample, @decode_sample), which sampling needs: a compiled "
+        "folder without them decodes greedily only",
     )
     parser.add_argument(
         "--speculate",
         action="store_true",
         help=f"also {verb} the verification entries of speculative decoding (@verify, and @verify_sample with "
-        "--sampling): a compiled folder can then take --speculate or --draft",
+        "--sampling), which --speculate and --draft need",
     )
 
 
