@@ -300,6 +300,7 @@ def _wgpu_backend(model: Any, context_length: int, options: LoadOptions, progres
         "dispatches_per_token": runtime.dispatches_per_step("decode"),
         "dispatches_per_prefill": runtime.dispatches_per_step("prefill"),
         "dispatches_per_verify": runtime.dispatches_per_step("verify") if runtime.can_verify else None,
+        "can": {"sample": runtime.can_sample, "verify": runtime.can_verify, "verify_sample": runtime.can_verify_sample},
         "cache_folder": str(folder) if folder else None,
         "resident_layers": runtime.resident_layers,  # None: every layer's weights on the device
         "memory_planning": runtime.memory_planning_report(),

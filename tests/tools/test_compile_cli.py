@@ -91,6 +91,7 @@ def test_run_a_compiled_folder_without_the_compiler(compiled: tuple[Path, subpro
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout)
     assert got["compiler_imported"] is False and got["compile"]["cache_hit"] is None
+    assert got["compile"]["can"] == {"sample": False, "verify": False, "verify_sample": False}  # rusty compile's defaults
     assert got["compile"]["cache_folder"] == str(out) and not (tmp_path / "cache").exists()
     assert got["generated_ids"] == json.loads(tool("rusty", *args, "--backend", "reference").stdout)["generated_ids"]
     for bad, message in (
@@ -136,4 +137,5 @@ def test_a_folder_compiled_for_sampling_and_speculation(tmp_path: Path) -> None:
         assert got.returncode == 0 and want.returncode == 0, (got.stderr, want.stderr)
         ran = json.loads(got.stdout)
         assert ran["generated_ids"] == json.loads(want.stdout)["generated_ids"], extra
+        assert ran["compile"]["can"] == {"sample": True, "verify": True, "verify_sample": True}
         assert ("--speculate" in extra) == (ran["speculative"] is not None and ran["speculative"]["drafted"] > 0), ran["speculative"]
