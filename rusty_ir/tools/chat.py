@@ -172,6 +172,9 @@ def chat_main(args: argparse.Namespace) -> int:
         raise RustyError(f"{model.source}: rusty chat needs a chat template, and this model has none (rusty run --no-chat)")
     speculator = build_speculator(model, options, context_length_for(model, options.context_length), progress)
     backend, _, _ = build_backend(model, options, progress)
+    if not sampling.greedy and not getattr(backend, "can_sample", False):  # before the first turn, not at each
+        raise RustyError(f"{options.compiled} was compiled without the sampling entries, so it decodes greedily only: drop the "
+                         "sampling options, or compile it with rusty compile --sampling")  # fmt: skip
     chat = Chat(Session(backend, model.tokenizer, progress), system=args.system, sampling=sampling,
                 max_tokens=args.max_tokens, stop=args.stop, ignore_eos=args.ignore_eos, speculative=speculator)  # fmt: skip
     interactive = sys.stdin.isatty()

@@ -94,6 +94,8 @@ def test_run_a_compiled_folder_without_the_compiler(compiled: tuple[Path, subpro
     assert got["compile"]["can"] == {"sample": False, "verify": False, "verify_sample": False}  # rusty compile's defaults
     assert got["compile"]["cache_folder"] == str(out) and not (tmp_path / "cache").exists()
     assert got["generated_ids"] == json.loads(tool("rusty", *args, "--backend", "reference").stdout)["generated_ids"]
+    chat = tool("rusty", "chat", "--compiled", str(out), "--temperature", "0.7", stdin="Hi\n")
+    assert chat.returncode == 1 and "decodes greedily only" in chat.stderr and "Traceback" not in chat.stderr, chat.stderr
     for bad, message in (
         (("--compiled", str(tmp_path / "nowhere")), "is not a compiled rusty-ir model"),
         (("--compiled", str(out), "--backend", "reference"), "--compiled runs a compiled model on the wgpu backend"),
