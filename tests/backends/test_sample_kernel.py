@@ -28,19 +28,26 @@ PIPELINE = (
 """The default pipeline's stages that a lone tensor-level op needs (rusty_ir/stages.py)."""
 
 
+def compiled(rows: str, vocab: int) -> Any:
+    """The one kernel of ``linalg_ext.sample`` over ``[rows x] vocab`` logits (``rows``: "" for a vector, "?x" for a
+    matrix of any row count) through PIPELINE, emitted as WGSL: the program."""
+    out = "?" if rows else "1"
+    registry = build_registry()
+    module = Parser(
+        registry.context(),
+        f"func.func @sample(%l: tensor<{rows}{vocab}xf32>, %p: tensor<{rows}{SAMPLING_WORDS}xi32>) -> tensor<{out}xi32> {{\n"
+        f"  %t = linalg_ext.sample %l, %p : tensor<{rows}{vocab}xf32>, tensor<{rows}{SAMPLING_WORDS}xi32> -> tensor<{out}xi32>\n"
+        f"  func.return %t : tensor<{out}xi32>\n}}\n",
+    ).parse_module()
+    build_pipeline(registry, PIPELINE).apply(registry.context(), module)
+    return emit_program(module)
+
+
 class SampleKernel:
     """The compiled kernel for one vocabulary size, with its buffers: ``draw(logits, words) -> token``."""
 
     def __init__(self, device: Any, vocab: int) -> None:
-        registry = build_registry()
-        module = Parser(
-            registry.context(),
-            f"func.func @sample(%l: tensor<{vocab}xf32>, %p: tensor<{SAMPLING_WORDS}xi32>) -> tensor<1xi32> {{\n"
-            f"  %t = linalg_ext.sample %l, %p : tensor<{vocab}xf32>, tensor<{SAMPLING_WORDS}xi32> -> tensor<1xi32>\n"
-            "  func.return %t : tensor<1xi32>\n}\n",
-        ).parse_module()
-        build_pipeline(registry, PIPELINE).apply(registry.context(), module)
-        program = emit_program(module)
+        program = compiled("", vocab)
         (iface,) = program.kernels
         self.device = device
         self.logits, self.words, self.out = device.empty(4 * vocab), device.empty(4 * SAMPLING_WORDS), device.empty(4)
@@ -140,15 +147,7 @@ def test_rows_each_under_their_own_words(device: Any) -> None:
     """``linalg_ext.sample`` of a matrix: a workgroup per row, row ``r`` drawn from ``logits[r]`` under ``words[r]``,
     every row a different option set of OPTIONS (greedy, top-k, top-p, min-p, penalties), for a dynamic row count."""
     vocab, rows = 1000, len(OPTIONS)
-    registry = build_registry()
-    module = Parser(
-        registry.context(),
-        f"func.func @rows(%l: tensor<?x{vocab}xf32>, %p: tensor<?x{SAMPLING_WORDS}xi32>) -> tensor<?xi32> {{\n"
-        f"  %t = linalg_ext.sample %l, %p : tensor<?x{vocab}xf32>, tensor<?x{SAMPLING_WORDS}xi32> -> tensor<?xi32>\n"
-        "  func.return %t : tensor<?xi32>\n}\n",
-    ).parse_module()
-    build_pipeline(registry, PIPELINE).apply(registry.context(), module)
-    program = emit_program(module)
+    program = compiled("?x", vocab)
     (iface,) = program.kernels
     rng = np.random.default_rng(3)
     logits = (rng.standard_normal((rows, vocab)) * 3).astype(np.float32)
