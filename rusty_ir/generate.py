@@ -32,7 +32,7 @@ import numpy as np
 
 from rusty_ir.errors import RustyError
 from rusty_ir.progress import Progress
-from rusty_ir.sampling import SAMPLE_ENTRIES, Sampler, SamplingParams, streams
+from rusty_ir.sampling import SAMPLE_ENTRIES, Sampler, SamplingParams, cannot_sample, streams
 from rusty_ir.speculative import SpeculativeStats, Speculator, common_prefix
 from rusty_ir.weights import TensorView
 
@@ -438,9 +438,9 @@ class Session:
         if speculative is not None:
             speculative.check(backend, sampled=not params.greedy)
             stats = SpeculativeStats(speculative.options.mode, speculative.options.draft_tokens)
-        if sampler is not None and not getattr(backend, "can_sample", False):
-            raise RustyError(f"the {backend.name} backend was built without the sampling entries; it can only decode greedily "
-                             "(a rusty compile folder has them with --sampling)")  # fmt: skip
+        refusal = cannot_sample(backend, params)
+        if refusal:
+            raise RustyError(refusal)
         return prompt, sampler, stats
 
     def _prefill(self, prompt: list[int], start: int, sampler: Sampler | None) -> int:

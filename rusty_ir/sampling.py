@@ -275,6 +275,16 @@ def streams(backend: Any, sampler: Sampler | None) -> bool:
     return hasattr(backend, "decode_stream") and (sampler is None or not sampler.params.penalized)
 
 
+def cannot_sample(backend: Any, params: SamplingParams) -> str | None:
+    """Why ``backend`` cannot generate under ``params`` (sampling asked of a backend without the sampling entries, such
+    as a ``rusty compile`` folder without ``--sampling``), naming the options that ask for it; None when it can."""
+    if params.greedy or getattr(backend, "can_sample", False):
+        return None
+    asked = [f.name for f in fields(SamplingParams) if f.name not in ("seed", "penalty_last_n") and getattr(params, f.name) != f.default]
+    return (f"the {backend.name} backend was built without the sampling entries, so it decodes greedily only: drop "
+            f"{', '.join(asked)}, or use a folder compiled with rusty compile --sampling")  # fmt: skip
+
+
 def sampling_params(options: dict[str, Any]) -> SamplingParams:
     """``SamplingParams`` from keyword options (unknown names are an error naming them)."""
     unknown = sorted(set(options) - set(SamplingParams.field_names()))
@@ -290,6 +300,7 @@ __all__ = [
     "SAMPLING_WORDS",
     "Sampler",
     "SamplingParams",
+    "cannot_sample",
     "pack",
     "sample_token",
     "sampling_params",

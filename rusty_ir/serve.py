@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rusty_ir.errors import RustyError
-from rusty_ir.sampling import SamplingParams
+from rusty_ir.sampling import SamplingParams, cannot_sample
 from rusty_ir.speculative import describe
 
 if TYPE_CHECKING:
@@ -111,9 +111,9 @@ def _parse_request(body: Any, chat: bool, model: Any, served_name: str) -> Job:
         sampling = SamplingParams(**options)
     except RustyError as err:
         raise RequestError(str(err), param=str(err).split()[0]) from None
-    if not sampling.greedy and not getattr(model.backend, "can_sample", False):
-        raise RequestError("this server's model was compiled without the sampling entries, so it decodes greedily only: drop "
-                           f"{', '.join(options)}, or serve a folder compiled with rusty compile --sampling", param=next(iter(options)))  # fmt: skip
+    refusal = cannot_sample(model.backend, sampling)
+    if refusal:
+        raise RequestError(refusal, param=next(iter(options)))
     context = model.context_length
     limit = body.get("max_completion_tokens") if chat and body.get("max_completion_tokens") is not None else body.get("max_tokens")
     if limit is None:

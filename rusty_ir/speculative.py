@@ -229,7 +229,7 @@ class DraftModel:
         for first in range(0, rest.size, chunk):
             token = b.prefill(rest[first : first + chunk], cached + first)
         out = [int(token)]
-        if hasattr(b, "decode_stream"):  # each step queued while the one before runs
+        if streams(b, None):  # each step queued while the one before runs
             out += [int(t) for t in b.decode_stream(out[0], len(seq), k - 1)]
         else:
             for i in range(k - 1):

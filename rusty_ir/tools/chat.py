@@ -23,7 +23,7 @@ from typing import Any
 
 from rusty_ir.errors import RustyError
 from rusty_ir.progress import Progress
-from rusty_ir.sampling import SamplingParams
+from rusty_ir.sampling import SamplingParams, cannot_sample
 from rusty_ir.speculative import describe
 
 HELP = """commands:
@@ -172,9 +172,9 @@ def chat_main(args: argparse.Namespace) -> int:
         raise RustyError(f"{model.source}: rusty chat needs a chat template, and this model has none (rusty run --no-chat)")
     speculator = build_speculator(model, options, context_length_for(model, options.context_length), progress)
     backend, _, _ = build_backend(model, options, progress)
-    if not sampling.greedy and not getattr(backend, "can_sample", False):  # before the first turn, not at each
-        raise RustyError(f"{options.compiled} was compiled without the sampling entries, so it decodes greedily only: drop the "
-                         "sampling options, or compile it with rusty compile --sampling")  # fmt: skip
+    refusal = cannot_sample(backend, sampling)  # before the first turn, not at each
+    if refusal:
+        raise RustyError(refusal)
     chat = Chat(Session(backend, model.tokenizer, progress), system=args.system, sampling=sampling,
                 max_tokens=args.max_tokens, stop=args.stop, ignore_eos=args.ignore_eos, speculative=speculator)  # fmt: skip
     interactive = sys.stdin.isatty()

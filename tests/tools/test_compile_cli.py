@@ -99,8 +99,8 @@ def test_run_a_compiled_folder_without_the_compiler(compiled: tuple[Path, subpro
     for bad, message in (
         (("--compiled", str(tmp_path / "nowhere")), "is not a compiled rusty-ir model"),
         (("--compiled", str(out), "--backend", "reference"), "--compiled runs a compiled model on the wgpu backend"),
-        (("--compiled", str(out), "--temperature", "0.7"), "without the sampling entries; it can only decode greedily (a rusty "
-                                                            "compile folder has them with --sampling)"),
+        (("--compiled", str(out), "--temperature", "0.7"), "without the sampling entries, so it decodes greedily only: drop "
+                                                            "temperature, or use a folder compiled with rusty compile --sampling"),
         (("--compiled", str(out), "--speculate", "lookup"), "compile it with rusty compile --speculate"),
     ):  # fmt: skip
         r = tool("rusty", *args, *bad)
