@@ -812,6 +812,18 @@ class ArgmaxOp(IRDLOperation):
             raise VerifyException("input must not be empty")
 
 
+def _token_per_row(op: RowArgmaxOp | RowSampleOp) -> int:
+    """Check a row op's f32 ``[S, V]`` input (rows not empty) and its i32 ``[S]`` result: one token per row; ``S``."""
+    rows, n = _activation(op, "input", op.input.type)
+    if n == 0:
+        raise VerifyException("input rows must not be empty")
+    ty = op.result.type
+    if not isinstance(ty, TensorType) or ty.element_type != i32 or len(ty.get_shape()) != 1:
+        raise VerifyException(f"result must be a 1-D i32 tensor, got {ty}")
+    _require_agree(op, ty.get_shape()[0], "result length", rows, "input rows")
+    return rows
+
+
 @irdl_op_definition
 class RowArgmaxOp(IRDLOperation):
     """Index of the largest value of every row (the first one on ties), as i32: ``t[r] = argmax(x[r, :])``.
@@ -841,13 +853,7 @@ class RowArgmaxOp(IRDLOperation):
         super().__init__(operands=[input], result_types=[TensorType(i32, [ty.get_shape()[0]])])
 
     def verify_(self) -> None:
-        rows, n = _activation(self, "input", self.input.type)
-        if n == 0:
-            raise VerifyException("input rows must not be empty")
-        ty = self.result.type
-        if not isinstance(ty, TensorType) or ty.element_type != i32 or len(ty.get_shape()) != 1:
-            raise VerifyException(f"result must be a 1-D i32 tensor, got {ty}")
-        _require_agree(self, ty.get_shape()[0], "result length", rows, "input rows")
+        _token_per_row(self)
 
 
 @irdl_op_definition
@@ -924,17 +930,11 @@ class RowSampleOp(IRDLOperation):
         super().__init__(operands=[input, params], result_types=[TensorType(i32, [ty.get_shape()[0]])])
 
     def verify_(self) -> None:
-        rows, n = _activation(self, "input", self.input.type)
-        if n == 0:
-            raise VerifyException("input rows must not be empty")
+        rows = _token_per_row(self)
         p = self.params.type
         if not isinstance(p, TensorType) or p.element_type != i32 or len(p.get_shape()) != 2 or p.get_shape()[1] != SAMPLING_WORDS:
             raise VerifyException(f"params must be tensor<?x{SAMPLING_WORDS}xi32> (rusty_ir.sampling.pack, a row per input row), got {p}")
         _require_agree(self, p.get_shape()[0], "params rows", rows, "input rows")
-        ty = self.result.type
-        if not isinstance(ty, TensorType) or ty.element_type != i32 or len(ty.get_shape()) != 1:
-            raise VerifyException(f"result must be a 1-D i32 tensor, got {ty}")
-        _require_agree(self, ty.get_shape()[0], "result length", rows, "input rows")
 
 
 TFM_OPS: Sequence[type[IRDLOperation]] = (
