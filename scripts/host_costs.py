@@ -1,7 +1,7 @@
 """The host's cost a dispatch of a step: recording the compute pass, the command buffer's ``finish`` and its
 ``submit``, for a model's decode and verification steps, on any adapter (llvmpipe included).
 
-Each sample records a step's dispatches (the runtime's own ``PassEncoder``, pipelines and bind groups) with grids of
+Each sample records a step's dispatches (the runtime's own ``plan.encode``, pipelines and bind groups) with grids of
 zero workgroups, so the device does no work and the host's share is all that is timed; every command buffer is
 submitted, because one dropped unsubmitted is not freed by wgpu 0.32 (BENCHMARKS.md, issue 15): a loop of dropped
 buffers keeps faulting in fresh pages, which made ``finish`` look twice as slow as it is. Medians of ``--repeats``
@@ -23,25 +23,24 @@ import wgpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rusty_ir.backends.runtime.device import PassEncoder
+from rusty_ir.backends.runtime.plan import encode
 
 
 def per_dispatch(rt, entry: str, tokens: int, pos: int, repeats: int) -> tuple[int, float, float, float]:
     """(dispatches, record, finish, submit µs a dispatch) of one ``entry`` step of ``tokens`` tokens at ``pos``."""
     plan = rt._plans[entry]
-    values = rt._values(plan, tokens, pos)
+    values = list(rt._values(plan, tokens, pos))
     active = [d for _, d in rt._active(plan, values)]
+    for d in active:  # every grid's x evaluates to 0 workgroups
+        values[d[2]] = 0
+    active = [(*d[:5], None) for d in active]  # their guards held
     device = rt.device.device
     probe = device.create_buffer(size=16, usage=wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.STORAGE)
 
     def sample() -> tuple[float, float, float]:
         encoder = device.create_command_encoder()
         t0 = time.perf_counter()
-        compute, last = PassEncoder(encoder.begin_compute_pass()), None
-        for pipeline, group, *_ in active:
-            compute.dispatch(pipeline, group, 0, 1, 1, pipeline is last)
-            last = pipeline
-        compute.end()
+        encoder = encode(encoder, active, values)  # the runtime's own recording
         t1 = time.perf_counter()
         buffer = encoder.finish()
         t2 = time.perf_counter()
