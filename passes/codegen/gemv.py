@@ -82,6 +82,7 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], quan
     tokens_per_wg, rows_per_wg = cfg.workgroup_tile
     (rows,) = cfg.thread_tile
     split, unroll = cfg.split, max(1, cfg.reduction_tile)
+    lanes = cfg.split_lanes or split
     groups = rows_per_wg // rows
     for c in segments:
         if not c.batched and tokens_per_wg != 1:
@@ -108,10 +109,13 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], quan
         wt, wn = wivs
 
         def per_invocation(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
+            if lanes < split:  # (slice, group, lane): the split's runs of ``lanes`` spread over the workgroup
+                ivs = [ivs[1], ib.addi(ib.muli(ivs[0], ib.index(lanes)), ivs[2])]
+
             def segment(sb: IRBuilder, i: int, local: SSAValue) -> None:
                 c = segments[i]
-                _invocation(c, sb, ivs, local, wt, rows, rows_per_wg, tokens_per_wg, split, unroll, c.block, c.k_total // c.block,
-                            prequantized, stage)  # fmt: skip
+                _invocation(c, sb, ivs, local, wt, rows, rows_per_wg, tokens_per_wg, split, lanes, unroll, c.block,
+                            c.k_total // c.block, prequantized, stage)  # fmt: skip
 
             by_segment(ib, wn, tiles, segment)
             if quantize_for is not None and stage is not None:
@@ -119,14 +123,14 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], quan
                 linear = ib.addi(ib.muli(ivs[0], ib.index(split)), ivs[1])
                 quantize_staged(kernel, ib, quantize_for, stage[0], linear, segments[0].batch_size(ib), wt, wn, tokens_per_wg, rows_per_wg)
 
-        kernel.invocations(wb, [groups, split], per_invocation)
+        kernel.invocations(wb, [split // lanes, groups, lanes] if lanes < split else [groups, split], per_invocation)
 
     kernel.workgroups(wg_bounds, per_workgroup)
     return grid
 
 
 def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAValue, wt: SSAValue, rows: int, rows_per_wg: int,
-                tokens_per_wg: int, split: int, unroll: int, block: int, blocks: int, prequantized: SSAValue | None,
+                tokens_per_wg: int, split: int, lanes: int, unroll: int, block: int, blocks: int, prequantized: SSAValue | None,
                 stage: tuple[SSAValue, SSAValue] | None = None) -> None:  # fmt: skip
     grp, lane = ivs
     batch = c.batch_size(b)
@@ -155,13 +159,13 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
             def fetch(lb: IRBuilder, ti: int, start: SSAValue, i: int) -> SSAValue:
                 return load(lb, xq, [lb.index(ti), lb.addi(start, lb.index(i)) if i else start])
 
-        totals = c.kernel.reduce(b, "add", walk.integer(b, fetch, carried), split)
+        totals = c.kernel.reduce(b, "add", walk.integer(b, fetch, carried), split, lanes)
         totals, scales = _row_scales(c, b, t_in, rows, totals, carried)
     elif c.factored:  # the prologue's partial sums ride along the walk: one reduction for both
-        totals, scales = _row_scales(c, b, t_in, rows, c.kernel.reduce(b, "add", walk.floats(b, []), split), True)
+        totals, scales = _row_scales(c, b, t_in, rows, c.kernel.reduce(b, "add", walk.floats(b, []), split, lanes), True)
     else:
         prologue = prologue_reductions(c, b, t_in, linear) if c.prologue else [[] for _ in ts]
-        totals = c.kernel.reduce(b, "add", walk.floats(b, prologue), split)
+        totals = c.kernel.reduce(b, "add", walk.floats(b, prologue), split, lanes)
         scales = [None] * len(ts)
     _epilogue(c, b, lane, ns, n_in, ts, t_in, batch, totals, scales, rows_per_wg, stage)
 
