@@ -265,3 +265,42 @@ func.func @butterfly(%x: memref<64xf32>, %y: memref<64xf32>) {
   }
   func.return
 }
+
+// -----
+
+// A group of runs (inner 4): groups of 16 made of one run of 4 in each quarter of the workgroup (t,
+// t + 16, t + 32, t + 48). Each run reduces first (with subgroups, the butterfly), then its first lane
+// stores the run's sum in slot t / 4 of a 16-slot array; after a barrier every invocation adds the
+// slots of its group's runs, place = (t / 4) % 4, place + 4, place + 8, place + 12.
+// CHECK-LABEL:  func.func @runs
+// SG:               rgpu.subgroup_shuffle_xor %{{.*}} {mask = 1 : i64} : f32
+// SG:               rgpu.subgroup_shuffle_xor %{{.*}} {mask = 2 : i64} : f32
+// SG-NOT:           rgpu.subgroup_shuffle_xor
+// SG:               %[[MINE:.*]] = arith.divui %{{.*}}, %[[C4:.*]] : index
+// SG-NEXT:          %[[PLACE:.*]] = arith.remui %[[MINE]], %[[C4]] : index
+// SG:               scf.if
+// SG-NEXT:            memref.store %{{.*}}, %[[RUNS:.*]][%[[MINE]]] : memref<16xf32, 3 : i64>
+// SG:               gpu.barrier
+// SG-NEXT:          %{{.*}} = memref.load %[[RUNS]][%[[PLACE]]]
+// SG-COUNT-3:       arith.addf
+// SG:               gpu.barrier
+// TREE:             memref.alloca() : memref<16xf32, 3 : i64>
+// TREE:             memref.alloca() : memref<64xf32, 3 : i64>
+// WGSL:         fn runs(
+// WGSL:           subgroupShuffleXor(v_v, 1u)
+// WGSL:           workgroupBarrier();
+func.func @runs(%x: memref<64xf32>, %y: memref<64xf32>) {
+  tiled.kernel "runs"(%x, %y) {workgroup_size = array<i64: 64, 1, 1>} : memref<64xf32>, memref<64xf32> grid {
+  ^bb0(%a: memref<64xf32>, %b: memref<64xf32>):
+    %c1 = arith.constant 1 : index
+    tiled.yield %c1, %c1, %c1 : index, index, index
+  } body {
+  ^bb0(%a: memref<64xf32>, %b: memref<64xf32>):
+    %t = gpu.thread_id x
+    %v = memref.load %a[%t] : memref<64xf32>
+    %s = tiled.reduce add %v width 16 inner 4 : f32
+    memref.store %s, %b[%t] : memref<64xf32>
+    tiled.yield
+  }
+  func.return
+}

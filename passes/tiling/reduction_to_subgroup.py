@@ -180,7 +180,7 @@ def lower_reduce(op: ReduceOp, kernel: KernelOp, target: TargetDescription, rewr
         runs, stride = kernel.threads // run, kernel.threads // width
         mine = b.divui(tid, b.index(run))
         place = b.remui(mine, b.index(stride))
-        results = _through_memory(b, kernel, results, runs, width // run, mine, lambda ib, j: ib.addi(place, ib.index(j * stride)),
+        results = _through_memory(b, kernel, results, runs, width // run, mine, lambda ib, j: ib.addi(place, ib.index(j * stride)) if j else place,
                                   _combiner(kind), b.cmpi("eq", b.remui(tid, b.index(run)), b.index(0)))  # fmt: skip
     for old, new in zip(op.results, results, strict=True):
         rewriter.replace_all_uses_with(old, new)
