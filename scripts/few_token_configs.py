@@ -3,15 +3,15 @@ did not predict the model's times.
 
 Each variant compiles the synthetic model with one region kind's few-token configs replaced by one (rows a
 workgroup / rows an invocation / split / invocations, optionally / blocks a lane walks at once (``reduction_tile``) /
-tokens a workgroup / ``split_lanes``; otherwise these stay the heuristic's), or with the heuristic's runs of the
-split (``lanes:N``: ``PREQUANTIZED_SPLIT_LANES = N``, 0 the split's lanes side by side), loads it, and times synchronous verification steps of
+tokens a workgroup; otherwise these two stay the heuristic's), or the heuristic's with ``depth:N``
+(``PREQUANTIZED_PIPELINE_DEPTH = N``: weight codes loaded a block ahead), loads it, and times synchronous verification steps of
 2, 3, 4, 5 and 8 tokens and a decode step (medians of 21) and the kernels of those steps (``profile_step``, µs a
 layer). Region kinds by their ops: ``gate+up`` a contraction of two weights, ``qkv`` a region of several
 contractions, ``down`` one contraction over K of 8192 or more, ``o`` one over a plain activation of shorter K,
 ``head`` one over a computed one (the final norm's rows onto the vocabulary). With ``--check``, each variant's
 verification logits of 2, 5 and 8 tokens are compared with 8 one-token steps' (relative error, argmaxes).
 
-    python scripts/few_token_configs.py [--shape llama3-8b] [--check] heuristic lanes:0 gate+up:16/2/16/128 down:8/4/64/128/2 o:32/4/32/256/2/8
+    python scripts/few_token_configs.py [--shape llama3-8b] [--check] heuristic depth:2 gate+up:16/2/16/128 down:8/4/64/128/2 o:32/4/32/256/2/8
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from rusty_ir.passes.dispatch.analysis import Kind, kind, root_of
 from rusty_ir.passes.tuning import generic
 
 VERIFY_TOKENS = (2, 3, 4, 5, 8)
-HEURISTIC_LANES = generic.PREQUANTIZED_SPLIT_LANES
+HEURISTIC_DEPTH = generic.PREQUANTIZED_PIPELINE_DEPTH
 
 
 def region_kind(ops) -> str | None:
@@ -66,9 +66,8 @@ def patched(variant: tuple[str, list[int]] | None):
         rows, r, split, threads, *rest = variant[1]
         unroll = rest[0] if rest else widest.config.reduction_tile
         tokens = rest[1] if len(rest) > 1 else widest.config.workgroup_tile[0]
-        lanes = rest[2] if len(rest) > 2 else 0
         return widest.replace(
-            workgroup=[threads, 1, 1], workgroup_tile=[tokens, rows], thread_tile=[r], split=split, reduction_tile=unroll, split_lanes=lanes
+            workgroup=[threads, 1, 1], workgroup_tile=[tokens, rows], thread_tile=[r], split=split, reduction_tile=unroll
         ), None
 
     return few_token_configs
@@ -87,8 +86,8 @@ def check(rt: ModelRuntime) -> None:
 def run(device: Device, shape: str, prompt: np.ndarray, spec: str, checked: bool) -> None:
     """One variant: compiled, loaded, (checked,) timed, one line printed."""
     region, _, numbers = spec.partition(":")
-    generic.PREQUANTIZED_SPLIT_LANES = int(numbers) if region == "lanes" else HEURISTIC_LANES
-    custom = spec != "heuristic" and region != "lanes"
+    generic.PREQUANTIZED_PIPELINE_DEPTH = int(numbers) if region == "depth" else HEURISTIC_DEPTH
+    custom = spec != "heuristic" and region != "depth"
     tune_workgroups.few_token_configs = patched((region, [int(x) for x in numbers.split("/")]) if custom else None)
     start = time.perf_counter()
     model, art = compile_synthetic(device, shape, use_cache=False)
@@ -113,7 +112,7 @@ def run(device: Device, shape: str, prompt: np.ndarray, spec: str, checked: bool
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("variants", nargs="+", help="'heuristic', 'lanes:N' or KIND:ROWS/R/SPLIT/INVOCATIONS[/UNROLL[/TOKENS[/LANES]]]")
+    p.add_argument("variants", nargs="+", help="'heuristic', 'depth:N' or KIND:ROWS/R/SPLIT/INVOCATIONS[/UNROLL[/TOKENS]]")
     p.add_argument("--shape", default="llama3-8b")
     p.add_argument("--check", action="store_true", help="each variant's verification logits against one-token steps")
     a = p.parse_args()

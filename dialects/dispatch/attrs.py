@@ -43,14 +43,11 @@ class LoweringConfig:
     invocation accumulates; ``split``: invocations that share one group of R
     rows, each taking every ``split``-th weight block of K (their partial sums
     meet in a cross-invocation reduction: one subgroup when ``split`` is the
-    target's subgroup size); ``split_lanes = L`` (below ``split``): the split
-    invocations of a row group are ``split / L`` runs of L neighbours, one run
-    in each slice of the workgroup (invocation ``(slice, group, lane)``, the
-    lane fastest, walking blocks ``slice * L + lane`` and every ``split``-th
-    after), so that one subgroup holds several row groups at the same blocks
-    and each activation load serves all of them (a few-token gemv reads T
-    tokens' activations per weight block); ``reduction_tile``: weight blocks an invocation
-    loads before it multiplies (loads in flight). Invocations per workgroup =
+    target's subgroup size); ``reduction_tile``: weight blocks an invocation
+    loads before it multiplies (loads in flight); ``pipeline_depth`` 2 (with
+    ``math = dp4a``, steps of several tokens): each block's weight codes are
+    loaded one block ahead, while the block before is multiplied (one block
+    at a time; elsewhere it changes nothing). Invocations per workgroup =
     ``N / R * split``. ``math = dp4a`` (needs the target's ``int_dot``):
     the workgroup first quantizes the activation blocks into workgroup memory
     as int8 with one scale each (``x ~ d * a``, relative error about 0.5%, as
@@ -98,7 +95,6 @@ class LoweringConfig:
     thread_tile: tuple[int, ...] = ()
     reduction_tile: int = 0
     split: int = 0
-    split_lanes: int = 0
     vector_width: int = 1
     pipeline_depth: int = 1
     math: str = "f32"
@@ -130,9 +126,6 @@ class LoweringConfig:
             return f"prequantize must be 0 or 1, got {self.prequantize}"
         if self.prequantize and (s != "gemv" or self.math != "dp4a"):
             return "prequantize = 1 is a gemv schedule with math = dp4a"
-        if self.split_lanes and (s != "gemv" or self.split % self.split_lanes or self.split_lanes & (self.split_lanes - 1)
-                                 or self.split_lanes >= self.split):  # fmt: skip
-            return "split_lanes is a gemv's power of two dividing its split, below it"
         if s == "gemv":
             if len(tile) != 2 or len(tt) != 1 or self.split < 1 or tile[1] % tt[0]:
                 return "gemv needs workgroup_tile = [tokens, rows], thread_tile = [rows per invocation] dividing rows, split >= 1"

@@ -252,7 +252,7 @@ REDUCTIONS = ("add", "max", "min", "argmax")
 
 @irdl_op_definition
 class ReduceOp(IRDLOperation):
-    """Combines values across each group of ``width`` invocations; every member gets the result.
+    """Combines values across each group of ``width`` consecutive invocations; every member gets the result.
 
     Semantics: the workgroup's invocations (by linear index) form groups of
     ``width``; result ``k`` of every invocation of a group is the combination of
@@ -260,40 +260,28 @@ class ReduceOp(IRDLOperation):
     sums in an unspecified order). ``argmax`` takes two operands, a value and
     an i32 index, and gives the largest value and the smallest index holding it.
     Collective: every invocation of the workgroup must reach it. ``width`` is a
-    power of two dividing the workgroup size. A group is ``width`` consecutive
-    invocations, or, with ``inner = I`` (a power of two below ``width``), ``width
-    / I`` runs of ``I`` consecutive ones, one run in each of the ``width / I``
-    equal slices of the workgroup, at the same place in its slice: invocation
-    ``t`` of a workgroup of ``N`` belongs with ``t' = t + j * N * I / width``
-    (mod ``N``), ``t'`` and ``t`` in the same run of ``I``. A gemv whose subgroups
-    hold several row groups (``split_lanes``) sums its split this way.
+    power of two dividing the workgroup size.
 
     Pipeline: made by ``convert-dispatch-to-tiled``; ``reduction-to-subgroup``
     lowers it to subgroup operations where the target's subgroup width allows,
     to a tree in workgroup memory otherwise.
 
-    Example: ``%s, %q = tiled.reduce add %partial, %squares width 32 : f32, f32``;
-    ``%s = tiled.reduce add %partial width 64 inner 8 : f32``
+    Example: ``%s, %q = tiled.reduce add %partial, %squares width 32 : f32, f32``
     """
 
     name = "tiled.reduce"
 
     kind = prop_def(StringAttr)
     width = prop_def(IntegerAttr[I64])
-    inner = opt_prop_def(IntegerAttr[I64])
     values = var_operand_def()
     results_ = var_result_def()
 
-    def __init__(self, kind: str, values: Sequence[SSAValue], width: int, inner: int = 0) -> None:
-        properties: dict[str, Attribute] = {"kind": StringAttr(kind), "width": IntegerAttr(width, i64)}
-        if inner:
-            properties["inner"] = IntegerAttr(inner, i64)
-        super().__init__(operands=[values], result_types=[[v.type for v in values]], properties=properties)
-
-    @property
-    def run(self) -> int:
-        """Consecutive invocations in each run of a group: ``inner``, or the whole ``width``."""
-        return self.inner.value.data if self.inner is not None else self.width.value.data
+    def __init__(self, kind: str, values: Sequence[SSAValue], width: int) -> None:
+        super().__init__(
+            operands=[values],
+            result_types=[[v.type for v in values]],
+            properties={"kind": StringAttr(kind), "width": IntegerAttr(width, i64)},
+        )
 
     def verify_(self) -> None:
         kind, width = self.kind.data, self.width.value.data
@@ -301,8 +289,6 @@ class ReduceOp(IRDLOperation):
             raise VerifyException(f"kind must be one of {', '.join(REDUCTIONS)}, got '{kind}'")
         if width < 1 or width & (width - 1):
             raise VerifyException(f"width must be a power of two, got {width}")
-        if self.inner is not None and not (0 < self.run < width and self.run & (self.run - 1) == 0):
-            raise VerifyException(f"inner must be a power of two below the width {width}, got {self.run}")
         if not self.values:
             raise VerifyException("nothing to reduce")
         if kind == "argmax" and (len(self.values) != 2 or self.values[0].type != Float32Type() or self.values[1].type != i32):
@@ -318,20 +304,16 @@ class ReduceOp(IRDLOperation):
         operands = parser.parse_comma_separated_list(parser.Delimiter.NONE, parser.parse_unresolved_operand)
         parser.parse_keyword("width")
         width = parser.parse_integer(allow_boolean=False)
-        inner = parser.parse_integer(allow_boolean=False) if parser.parse_optional_keyword("inner") else 0
         parser.parse_punctuation(":")
         types = parser.parse_comma_separated_list(parser.Delimiter.NONE, parser.parse_type)
         if len(types) != len(operands):
             parser.raise_error(f"expected {len(operands)} types")
-        return cls(kind, [parser.resolve_operand(o, t) for o, t in zip(operands, types)], width, inner)
+        return cls(kind, [parser.resolve_operand(o, t) for o, t in zip(operands, types)], width)
 
     def print(self, printer: Printer) -> None:
         printer.print_string(f" {self.kind.data} ")
         printer.print_list(self.values, printer.print_operand)
-        printer.print_string(f" width {self.width.value.data}")
-        if self.inner is not None:
-            printer.print_string(f" inner {self.run}")
-        printer.print_string(" : ")
+        printer.print_string(f" width {self.width.value.data} : ")
         printer.print_list([v.type for v in self.values], printer.print_attribute)
 
 

@@ -364,38 +364,3 @@ func.func @contraction_versions(%x: memref<?x64xf32>, %w: memref<333xi32> {rquan
   }
   func.return
 }
-
-// -----
-
-// split_lanes: the split's 4 lanes in runs of 2, one run in each half of the workgroup: invocation
-// (slice, row, lane) over (2, 4, 2), lane slice * 2 + lane walking every 4th block of K, the partial sums
-// meeting in one tiled.reduce of width 4 in runs of 2.
-// CHECK-LABEL: func.func @contraction_split_lanes
-// CHECK:         tiled.kernel "mv5_0"(%{{.*}}) {workgroup_size = array<i64: 16, 1, 1>}
-// CHECK:           %[[TWO:.*]] = arith.constant 2 : index
-// CHECK-NEXT:      %[[FOUR:.*]] = arith.constant 4 : index
-// CHECK-NEXT:      tiled.forall (%[[S:.*]], %[[G:.*]], %[[L:.*]]) in (%[[TWO]], %[[FOUR]], %[[TWO]]) invocation {
-// CHECK:             %[[FIRST:.*]] = arith.muli %[[S]], %{{.*}} : index
-// CHECK-NEXT:        %[[LANE:.*]] = arith.addi %[[FIRST]], %[[L]] : index
-// CHECK:             scf.for %{{.*}} = %[[LANE]] to
-// CHECK:             tiled.reduce add %{{.*}} width 4 inner 2 : f32
-func.func @contraction_split_lanes(%x: memref<?x64xf32>, %w: memref<333xi32> {rquant.stored = tensor<37x64x!rquant.q4_0>}, %y: memref<?x37xf32>, %s: index) {
-  dispatch.region "mv5_0"(%x, %w, %y, %s) {config = #dispatch.lowering_config<gemv, workgroup = [16, 1, 1], workgroup_tile = [1, 4], thread_tile = [1], split = 4, split_lanes = 2>} : (memref<?x64xf32>, memref<333xi32>, memref<?x37xf32>, index) -> () {
-  ^bb0(%a: memref<?x64xf32>, %wb: memref<333xi32>, %out: memref<?x37xf32>, %n: index):
-    %at = bufferization.to_tensor %a : memref<?x64xf32> to tensor<?x64xf32>
-    %wq = rquant.to_tensor %wb : memref<333xi32> to tensor<37x64x!rquant.q4_0>
-    %wt = rquant.dequantize %wq : tensor<37x64x!rquant.q4_0> -> tensor<37x64xf32>
-    %zero = arith.constant 0.0 : f32
-    %e = tensor.empty(%n) : tensor<?x37xf32>
-    %i = linalg.fill ins(%zero : f32) outs(%e : tensor<?x37xf32>) -> tensor<?x37xf32>
-    %mm = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%at, %wt : tensor<?x64xf32>, tensor<37x64xf32>) outs(%i : tensor<?x37xf32>) {
-    ^bb1(%xa: f32, %wa: f32, %acc: f32):
-      %p = arith.mulf %xa, %wa : f32
-      %r = arith.addf %p, %acc : f32
-      linalg.yield %r : f32
-    } -> tensor<?x37xf32>
-    bufferization.materialize_in_destination %mm in restrict writable %out : (tensor<?x37xf32>, memref<?x37xf32>) -> ()
-    dispatch.yield
-  }
-  func.return
-}

@@ -30,25 +30,3 @@ builtin.module attributes {rgpu.target = #rgpu.target<"webgpu">} {
     func.return %s : f32
   }
 }
-
-// -----
-
-// A group of runs needs runs narrower than the group, of a power of two.
-builtin.module attributes {rgpu.target = #rgpu.target<"webgpu">} {
-  func.func @runs(%x: memref<32xf32>) {
-    tiled.kernel "runs"(%x) {workgroup_size = array<i64: 32, 1, 1>} : memref<32xf32> grid {
-    ^bb0(%a: memref<32xf32>):
-      %c1 = arith.constant 1 : index
-      tiled.yield %c1, %c1, %c1 : index, index, index
-    } body {
-    ^bb0(%a: memref<32xf32>):
-      %t = "gpu.thread_id"() <{dimension = #gpu<dim x>}> : () -> index
-      %v = memref.load %a[%t] : memref<32xf32>
-      // expected-error @+1 {{inner must be a power of two below the width 8, got 8}}
-      %s = tiled.reduce add %v width 8 inner 8 : f32
-      memref.store %s, %a[%t] : memref<32xf32>
-      tiled.yield
-    }
-    func.return
-  }
-}

@@ -82,12 +82,11 @@ class Kernel:
     def invocations(self, b: IRBuilder, bounds: Sequence[int], body: Body) -> None:
         self.forall(b, [b.index(n) for n in bounds], "invocation", body)
 
-    def reduce(self, b: IRBuilder, kind: str, values: Sequence[SSAValue], width: int, inner: int = 0) -> list[SSAValue]:
-        """``tiled.reduce`` of ``values`` across groups of ``width`` invocations (collective): consecutive ones, or
-        ``width / inner`` runs of ``inner``, one in each slice of the workgroup."""
+    def reduce(self, b: IRBuilder, kind: str, values: Sequence[SSAValue], width: int) -> list[SSAValue]:
+        """``tiled.reduce`` of ``values`` across groups of ``width`` invocations (collective)."""
         if width == 1 or not values:
             return list(values)
-        return list(b.insert(ReduceOp(kind, values, width, inner if 0 < inner < width else 0)).results)
+        return list(b.insert(ReduceOp(kind, values, width)).results)
 
     def promote(
         self,

@@ -150,15 +150,17 @@ def _tree(b: IRBuilder, kernel: KernelOp, kind: str, values: Sequence[SSAValue],
     return out
 
 
-def _consecutive(b: IRBuilder, kernel: KernelOp, target: TargetDescription, kind: str, values: Sequence[SSAValue], width: int,
-                 tid: SSAValue) -> list[SSAValue]:  # fmt: skip
-    """``values`` combined over each group of ``width`` consecutive invocations (the pass's docstring)."""
+def lower_reduce(op: ReduceOp, kernel: KernelOp, target: TargetDescription, rewriter: PatternRewriter) -> None:
+    """Replace one ``tiled.reduce`` (see the pass's docstring for the choice of lowering)."""
+    b = IRBuilder(InsertPoint.before(op))
+    kind, width, values = op.kind.data, op.width.value.data, list(op.values)
+    tid = linear_invocation(b, kernel.workgroup)
     sg = target.subgroup_size
     if width == 1:
-        return list(values)
-    if sg and width < sg and sg % width == 0 and kernel.threads % sg == 0 and kind != "argmax":
-        return _butterfly(b, kind, values, width)
-    if sg and width % sg == 0 and kernel.threads % sg == 0:
+        results = values
+    elif sg and width < sg and sg % width == 0 and kernel.threads % sg == 0 and kind != "argmax":
+        results = _butterfly(b, kind, values, width)
+    elif sg and width % sg == 0 and kernel.threads % sg == 0:
         results = _subgroup(b, kind, values)
         if width > sg:  # the group's subgroups meet in workgroup memory
             per = width // sg
@@ -166,22 +168,8 @@ def _consecutive(b: IRBuilder, kernel: KernelOp, target: TargetDescription, kind
             first = b.muli(b.divui(tid, b.index(width)), b.index(per))
             results = _through_memory(b, kernel, results, kernel.threads // sg, per, sub, lambda ib, j: ib.addi(first, ib.index(j)),
                                       _combiner(kind), b.cmpi("eq", b.remui(tid, b.index(sg)), b.index(0)))  # fmt: skip
-        return results
-    return _tree(b, kernel, kind, values, width, tid)
-
-
-def lower_reduce(op: ReduceOp, kernel: KernelOp, target: TargetDescription, rewriter: PatternRewriter) -> None:
-    """Replace one ``tiled.reduce`` (see the pass's docstring for the choice of lowering)."""
-    b = IRBuilder(InsertPoint.before(op))
-    kind, width, run = op.kind.data, op.width.value.data, op.run
-    tid = linear_invocation(b, kernel.workgroup)
-    results = _consecutive(b, kernel, target, kind, list(op.values), run, tid)
-    if run < width:  # the group's runs, one in each slice of the workgroup, meet in workgroup memory
-        runs, stride = kernel.threads // run, kernel.threads // width
-        mine = b.divui(tid, b.index(run))
-        place = b.remui(mine, b.index(stride))
-        results = _through_memory(b, kernel, results, runs, width // run, mine, lambda ib, j: ib.addi(place, ib.index(j * stride)) if j else place,
-                                  _combiner(kind), b.cmpi("eq", b.remui(tid, b.index(run)), b.index(0)))  # fmt: skip
+    else:
+        results = _tree(b, kernel, kind, values, width, tid)
     for old, new in zip(op.results, results, strict=True):
         rewriter.replace_all_uses_with(old, new)
     rewriter.erase(op)
@@ -228,9 +216,6 @@ class ReductionToSubgroupPass(ModulePass):
       their results meet in workgroup memory (one barrier pair);
     - otherwise (no subgroups, or narrower groups): a tree of halving steps in
       workgroup memory, one barrier per step.
-
-    A group of runs (``inner``) reduces each run so, then the runs meet in
-    workgroup memory (one slot per run, one barrier pair).
 
     Scratch arrays (one per value, one slot per invocation) are ``memref.alloca``
     in memory space 3 at the top of the kernel. Pre-conditions: the module has

@@ -288,7 +288,7 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
     root = root_of(list(ops)) if ops else None
     if single.config.math == "dp4a" and isinstance(root, linalg.GenericOp) and _prequantizes(root, ops):
         blocks = max(1, _shape(root.inputs[0])[-1] // _weight_block(root, ops))
-        few, more = (_prequantized_gemv(blocks, per_lane, target) for per_lane in PREQUANTIZED_LANE_BLOCKS[min(2, len(root.outputs))])
+        few, more = (_prequantized_gemv(blocks, per_lane) for per_lane in PREQUANTIZED_LANE_BLOCKS[min(2, len(root.outputs))])
         if more == few:
             return few, None
         return few.replace(workgroup_tile=[MORE_TOKENS - 1, few.config.workgroup_tile[1]]), more
@@ -302,28 +302,18 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
     return single.replace(workgroup=[threads, 1, 1], workgroup_tile=tile, thread_tile=[GEMV_ROWS]), None
 
 
-PREQUANTIZED_SPLIT_LANES = 8
-"""Neighbouring lanes of a prequantized few-token gemv's split (``split_lanes``) where the split is wider and the
-target's subgroups are of a fixed width: a subgroup then holds ``subgroup / 8`` row groups walking the same 8
-blocks, and each of its loads of a token's activation words touches 8 blocks (3 lines of 128 bytes) instead of 32
-(12 lines). A lane walking every 64th block of down's 448 read each token's activation words in 12 lines' loads: by
-L1 wavefronts, about 4 µs a token a layer at 5 tokens on an H200, the whole growth of down's time per token there
-(BENCHMARKS.md, issue 15)."""
+PREQUANTIZED_PIPELINE_DEPTH = 1
+"""``pipeline_depth`` of the prequantized few-token gemvs: 2 loads each weight block's codes one block ahead."""
 
 
-def _prequantized_gemv(blocks: int, per_lane: int, target: TargetDescription) -> LoweringConfigAttr:
+def _prequantized_gemv(blocks: int, per_lane: int) -> LoweringConfigAttr:
     """A prequantized few-token gemv of K's ``blocks`` split among lanes walking at most ``per_lane`` of them each
-    (a power of two from 8 to 64) in runs of ``PREQUANTIZED_SPLIT_LANES`` (where the target's subgroups allow),
-    ``PREQUANTIZED_THREADS`` invocations of 2 rows (more where a subgroup needs more row groups),
-    ``GEMV_STEP_TOKENS`` tokens a workgroup."""
+    (a power of two from 8 to 64), ``PREQUANTIZED_THREADS`` invocations of 2 rows, ``GEMV_STEP_TOKENS`` tokens a
+    workgroup."""
     split = max(8, min(64, _pow2_ceil(-(-blocks // per_lane))))
-    sg = target.subgroup_size
-    lanes = PREQUANTIZED_SPLIT_LANES if sg and split > PREQUANTIZED_SPLIT_LANES else 0
-    groups = max(PREQUANTIZED_THREADS // split, sg // lanes if lanes else 1)
-    if groups * split > target.max_invocations:
-        groups, lanes = max(1, PREQUANTIZED_THREADS // split), 0
-    return LoweringConfigAttr("gemv", [groups * split, 1, 1], workgroup_tile=[GEMV_STEP_TOKENS, 2 * groups], thread_tile=[2], split=split,
-                              split_lanes=lanes, math="dp4a", prequantize=1)  # fmt: skip
+    rows = PREQUANTIZED_THREADS // split * 2
+    return LoweringConfigAttr("gemv", [PREQUANTIZED_THREADS, 1, 1], workgroup_tile=[GEMV_STEP_TOKENS, rows], thread_tile=[2], split=split,
+                              math="dp4a", prequantize=1, pipeline_depth=PREQUANTIZED_PIPELINE_DEPTH)  # fmt: skip
 
 
 PREQUANTIZE_MIN_K = 8192

@@ -187,7 +187,7 @@ func.func @config_tile_zero() {
 // -----
 
 func.func @config_unknown_field() {
-  // expected-error @+1 {{unknown lowering_config field 'tile' (fields: workgroup, workgroup_tile, thread_tile, reduction_tile, split, split_lanes, vector_width, pipeline_depth, math, prequantize)}}
+  // expected-error @+1 {{unknown lowering_config field 'tile' (fields: workgroup, workgroup_tile, thread_tile, reduction_tile, split, vector_width, pipeline_depth, math, prequantize)}}
   dispatch.region "r"() {config = #dispatch.lowering_config<gemv, workgroup = [256, 1, 1], tile = [3]>} : () -> () {
     dispatch.yield
   }
@@ -209,16 +209,6 @@ func.func @config_gemv_rows() {
 func.func @config_gemv_invocations() {
   // expected-error @+1 {{gemv: workgroup_tile rows / thread_tile * split = 128 must equal the 256 invocations}}
   dispatch.region "r"() {config = #dispatch.lowering_config<gemv, workgroup = [256, 1, 1], workgroup_tile = [1, 16], thread_tile = [4], split = 32>} : () -> () {
-    dispatch.yield
-  }
-  func.return
-}
-
-// -----
-
-func.func @config_gemv_split_lanes() {
-  // expected-error @+1 {{split_lanes is a gemv's power of two dividing its split, below it}}
-  dispatch.region "r"() {config = #dispatch.lowering_config<gemv, workgroup = [128, 1, 1], workgroup_tile = [2, 8], thread_tile = [2], split = 32, split_lanes = 32>} : () -> () {
     dispatch.yield
   }
   func.return
