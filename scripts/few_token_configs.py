@@ -3,15 +3,14 @@ did not predict the model's times.
 
 Each variant compiles the synthetic model with one region kind's few-token configs replaced by one (rows a
 workgroup / rows an invocation / split / invocations, optionally / blocks a lane walks at once (``reduction_tile``) /
-tokens a workgroup; otherwise these two stay the heuristic's), or the heuristic's with ``depth:N``
-(``PREQUANTIZED_PIPELINE_DEPTH = N``: weight codes loaded a block ahead), loads it, and times synchronous verification steps of
+tokens a workgroup; otherwise these two stay the heuristic's), loads it, and times synchronous verification steps of
 2, 3, 4, 5 and 8 tokens and a decode step (medians of 21) and the kernels of those steps (``profile_step``, µs a
 layer). Region kinds by their ops: ``gate+up`` a contraction of two weights, ``qkv`` a region of several
 contractions, ``down`` one contraction over K of 8192 or more, ``o`` one over a plain activation of shorter K,
 ``head`` one over a computed one (the final norm's rows onto the vocabulary). With ``--check``, each variant's
 verification logits of 2, 5 and 8 tokens are compared with 8 one-token steps' (relative error, argmaxes).
 
-    python scripts/few_token_configs.py [--shape llama3-8b] [--check] heuristic depth:2 gate+up:16/2/16/128 down:8/4/64/128/2 o:32/4/32/256/2/8
+    python scripts/few_token_configs.py [--shape llama3-8b] [--check] heuristic gate+up:16/2/16/128 down:8/4/64/128/2 o:32/4/32/256/2/8
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ from rusty_ir.passes.dispatch.analysis import Kind, kind, root_of
 from rusty_ir.passes.tuning import generic
 
 VERIFY_TOKENS = (2, 3, 4, 5, 8)
-HEURISTIC_DEPTH = generic.PREQUANTIZED_PIPELINE_DEPTH
 
 
 def region_kind(ops) -> str | None:
@@ -86,9 +84,7 @@ def check(rt: ModelRuntime) -> None:
 def run(device: Device, shape: str, prompt: np.ndarray, spec: str, checked: bool) -> None:
     """One variant: compiled, loaded, (checked,) timed, one line printed."""
     region, _, numbers = spec.partition(":")
-    generic.PREQUANTIZED_PIPELINE_DEPTH = int(numbers) if region == "depth" else HEURISTIC_DEPTH
-    custom = spec != "heuristic" and region != "depth"
-    tune_workgroups.few_token_configs = patched((region, [int(x) for x in numbers.split("/")]) if custom else None)
+    tune_workgroups.few_token_configs = patched(None if spec == "heuristic" else (region, [int(x) for x in numbers.split("/")]))
     start = time.perf_counter()
     model, art = compile_synthetic(device, shape, use_cache=False)
     rt = ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), 512, device)
@@ -112,7 +108,7 @@ def run(device: Device, shape: str, prompt: np.ndarray, spec: str, checked: bool
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("variants", nargs="+", help="'heuristic', 'depth:N' or KIND:ROWS/R/SPLIT/INVOCATIONS[/UNROLL[/TOKENS]]")
+    p.add_argument("variants", nargs="+", help="'heuristic' or KIND:ROWS/R/SPLIT/INVOCATIONS[/UNROLL[/TOKENS]]")
     p.add_argument("--shape", default="llama3-8b")
     p.add_argument("--check", action="store_true", help="each variant's verification logits against one-token steps")
     a = p.parse_args()

@@ -44,10 +44,7 @@ class LoweringConfig:
     rows, each taking every ``split``-th weight block of K (their partial sums
     meet in a cross-invocation reduction: one subgroup when ``split`` is the
     target's subgroup size); ``reduction_tile``: weight blocks an invocation
-    loads before it multiplies (loads in flight); ``pipeline_depth`` 2 (with
-    ``math = dp4a``, steps of several tokens): each block's weight codes are
-    loaded one block ahead, while the block before is multiplied (one block
-    at a time; elsewhere it changes nothing). Invocations per workgroup =
+    loads before it multiplies (loads in flight). Invocations per workgroup =
     ``N / R * split``. ``math = dp4a`` (needs the target's ``int_dot``):
     the workgroup first quantizes the activation blocks into workgroup memory
     as int8 with one scale each (``x ~ d * a``, relative error about 0.5%, as

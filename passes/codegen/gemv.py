@@ -11,8 +11,6 @@ For config ``workgroup_tile = [T, N]``, ``thread_tile = [R]``, ``split = S``,
           U blocks: the T tokens' activation values of the block (loaded once,
           used for R rows), the R rows' weight blocks (rquant.load_block),
           acc[t][r] += scale * sum_j x_j q_j  (+ offset * sum_j x_j)
-          [pipeline_depth = 2, several tokens: the next block's weight codes
-          loaded before these are multiplied, carried to the next step]
           [factored prologue: the reductions' partial sums, at the same k]
         tiled.reduce add over the S invocations of the row group (a subgroup
         when S is the target's subgroup size)
@@ -85,8 +83,6 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], quan
     tokens_per_wg, rows_per_wg = cfg.workgroup_tile
     (rows,) = cfg.thread_tile
     split, unroll = cfg.split, max(1, cfg.reduction_tile)
-    if cfg.pipeline_depth == 2 and unroll > 1:
-        raise RustyError("a gemv with pipeline_depth = 2 walks one weight block at a time (reduction_tile 1)", kernel.region)
     groups = rows_per_wg // rows
     for c in segments:
         if not c.batched and tokens_per_wg != 1:
@@ -142,7 +138,7 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
     ts = [b.addi(t0, b.index(i)) if i else t0 for i in range(tokens_per_wg)]
     t_in = [b.minui(t, b.subi(batch, b.index(1))) for t in ts]
     linear = b.addi(b.muli(grp, b.index(split)), lane)
-    walk = _Walk(c, lane, n_in, t_in, split, unroll, block, blocks, c.kernel.config.pipeline_depth)
+    walk = _Walk(c, lane, n_in, t_in, split, unroll, block, blocks)
     if c.kernel.config.math == "dp4a":
         # the activations as int8 blocks: the prologue's row scale inside them, or (``carries_sums``) applied after the
         # sum, from the blocks' partial sums of the prologue reductions
@@ -195,9 +191,9 @@ class _Walk:
     ``acc[token][row][output]`` (and, factored, the prologue's partial sums per token after them)."""
 
     def __init__(self, c: Contraction, lane: SSAValue, n_in: Sequence[SSAValue], t_in: Sequence[SSAValue], split: int, unroll: int,
-                 block: int, blocks: int, depth: int = 1) -> None:  # fmt: skip
+                 block: int, blocks: int) -> None:  # fmt: skip
         self.c, self.lane, self.n_in, self.t_in = c, lane, list(n_in), list(t_in)
-        self.split, self.unroll, self.block, self.blocks, self.depth = split, unroll, block, blocks, depth
+        self.split, self.unroll, self.block, self.blocks = split, unroll, block, blocks
 
     def slot(self, ti: int, r: int, w: int) -> int:
         return (ti * len(self.n_in) + r) * self.c.n_out + w
@@ -215,21 +211,6 @@ class _Walk:
             return acc
 
         return list(b.for_loop(self.lane, b.index(blocks), b.index(split * unroll), inits, step))
-
-    def run_ahead(self, b: IRBuilder, inits: list[SSAValue], load: Callable[[IRBuilder, SSAValue], list[SSAValue]], body) -> list[SSAValue]:
-        """``depth = 2``: ``load(builder, block)``'s values (the block's weight codes) are loaded one block ahead and
-        carried, so that the next block's loads are in flight while ``body(builder, acc, block, loaded)`` multiplies
-        this one's; the final accumulators. One block at a time (``unroll`` 1)."""
-        split, n = self.split, len(inits)
-        last = b.index(self.blocks - 1)
-
-        def step(lb: IRBuilder, blk: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
-            acc = list(carried[:n])
-            ahead = load(lb, lb.minui(lb.addi(blk, lb.index(split)), last))
-            body(lb, acc, blk, list(carried[n:]))
-            return acc + ahead
-
-        return list(b.for_loop(self.lane, b.index(self.blocks), b.index(split), inits + load(b, b.minui(self.lane, last)), step))[:n]
 
     def floats(self, b: IRBuilder, prologue: Sequence[Sequence[SSAValue]]) -> list[SSAValue]:
         """The float walk: each block's activation values (once, for every row), times the decoded codes."""
@@ -312,41 +293,27 @@ class _Walk:
             inner = lb.mulf(scale, lb.sitofp(dot)) if asum is None else lb.fma(scale, lb.sitofp(dot), lb.mulf(offset, asum))
             return lb.fma(d, inner, acc)
 
-        pairs = [(r, n, w, ref) for r, n in enumerate(n_in) for w, ref in enumerate(c.refs) if ref is not None]
-        per_pair = 2 + words
-
-        def load_codes(lb: IRBuilder, bb: SSAValue) -> list[SSAValue]:
-            """(scale, offset, code words) of every row's weights at block ``bb``, flat."""
-            return [v for _, n, _, ref in pairs for scale, offset, words_ in [ref.load_codes(lb, n, bb)] for v in (scale, offset, *words_)]
-
-        def multiply(lb: IRBuilder, acc: list[SSAValue], bb: SSAValue, ok: SSAValue | None, codes: Sequence[SSAValue]) -> None:
-            """Several tokens: every token's activation block against the rows' codes (``load_codes``' values)."""
+        def body(lb: IRBuilder, acc: list[SSAValue], bb: SSAValue, ok: SSAValue | None) -> None:
+            pairs = [(r, n, w, ref) for r, n in enumerate(n_in) for w, ref in enumerate(c.refs) if ref is not None]
             for ti in range(len(t_in)):
                 add_sums(lb, acc, ti, bb, ok)
+            if len(t_in) == 1:
+                acts, d, asum = activations(lb, 0, bb, ok)
+                fsum = lb.sitofp(asum) if any(ref.scheme.name in OFFSET_SCHEMES for *_, ref in pairs) else None
+                for r, n, w, ref in pairs:
+                    scale, offset, dot = ref.dot_block(lb, n, bb, acts, asum)
+                    slot = self.slot(0, r, w)
+                    acc[slot] = add(lb, acc[slot], d, scale, offset, dot, fsum if ref.scheme.name in OFFSET_SCHEMES else None)
+                return
+            codes = [(self.slot(0, r, w), ref.load_codes(lb, n, bb)) for r, n, w, ref in pairs]
             for ti in range(len(t_in)):  # the zero point is in load_codes' offset: every scheme has an offset term
                 acts, d, asum = activations(lb, ti, bb, ok)
                 fsum = lb.sitofp(asum)
-                for i, (r, _, w, _) in enumerate(pairs):
-                    scale, offset, *words_ = codes[i * per_pair : (i + 1) * per_pair]
-                    slot = self.slot(ti, r, w)
+                for rel, (scale, offset, words_) in codes:
+                    slot = self.slot(ti, 0, 0) + rel
                     acc[slot] = add(lb, acc[slot], d, scale, offset, _dot4(lb, words_, acts), fsum)
 
-        def body(lb: IRBuilder, acc: list[SSAValue], bb: SSAValue, ok: SSAValue | None) -> None:
-            if len(t_in) > 1:
-                multiply(lb, acc, bb, ok, load_codes(lb, bb))
-                return
-            add_sums(lb, acc, 0, bb, ok)
-            acts, d, asum = activations(lb, 0, bb, ok)
-            fsum = lb.sitofp(asum) if any(ref.scheme.name in OFFSET_SCHEMES for *_, ref in pairs) else None
-            for r, n, w, ref in pairs:
-                scale, offset, dot = ref.dot_block(lb, n, bb, acts, asum)
-                slot = self.slot(0, r, w)
-                acc[slot] = add(lb, acc[slot], d, scale, offset, dot, fsum if ref.scheme.name in OFFSET_SCHEMES else None)
-
-        inits = [b.f32(0.0)] * base + (_prologue_inits(c, b, self.lane, t_in) if p else [])
-        if self.depth == 2 and len(t_in) > 1:
-            return self.run_ahead(b, inits, load_codes, lambda lb, acc, bb, codes: multiply(lb, acc, bb, None, codes))
-        return self.run(b, inits, body)
+        return self.run(b, [b.f32(0.0)] * base + (_prologue_inits(c, b, self.lane, t_in) if p else []), body)
 
 
 def _dot4(b: IRBuilder, codes: Sequence[SSAValue], acts: Sequence[SSAValue]) -> SSAValue:

@@ -302,10 +302,6 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
     return single.replace(workgroup=[threads, 1, 1], workgroup_tile=tile, thread_tile=[GEMV_ROWS]), None
 
 
-PREQUANTIZED_PIPELINE_DEPTH = 1
-"""``pipeline_depth`` of the prequantized few-token gemvs: 2 loads each weight block's codes one block ahead."""
-
-
 def _prequantized_gemv(blocks: int, per_lane: int) -> LoweringConfigAttr:
     """A prequantized few-token gemv of K's ``blocks`` split among lanes walking at most ``per_lane`` of them each
     (a power of two from 8 to 64), ``PREQUANTIZED_THREADS`` invocations of 2 rows, ``GEMV_STEP_TOKENS`` tokens a
@@ -313,7 +309,7 @@ def _prequantized_gemv(blocks: int, per_lane: int) -> LoweringConfigAttr:
     split = max(8, min(64, _pow2_ceil(-(-blocks // per_lane))))
     rows = PREQUANTIZED_THREADS // split * 2
     return LoweringConfigAttr("gemv", [PREQUANTIZED_THREADS, 1, 1], workgroup_tile=[GEMV_STEP_TOKENS, rows], thread_tile=[2], split=split,
-                              math="dp4a", prequantize=1, pipeline_depth=PREQUANTIZED_PIPELINE_DEPTH)  # fmt: skip
+                              math="dp4a", prequantize=1)  # fmt: skip
 
 
 PREQUANTIZE_MIN_K = 8192

@@ -183,10 +183,6 @@ DP4A_CONFIGS = {
     "split = 32, math = dp4a, prequantize = 1>",
     "gemv-dp4a-prequantized-2-tokens": "#dispatch.lowering_config<gemv, workgroup = [24, 1, 1], workgroup_tile = [2, 3], thread_tile = [1], "
     "split = 8, math = dp4a, prequantize = 1>",
-    # each weight block's codes loaded one block ahead: one lane walks K's two blocks, the second's codes loaded
-    # while the first's are multiplied
-    "gemv-dp4a-prequantized-ahead": "#dispatch.lowering_config<gemv, workgroup = [8, 1, 1], workgroup_tile = [3, 8], thread_tile = [1], "
-    "split = 1, pipeline_depth = 2, math = dp4a, prequantize = 1>",
     # the gemm's tiles of codes: one block per step (32 rows: a partial tile of 3 tokens), two blocks per step pipelined
     "gemm-dp4a": "#dispatch.lowering_config<gemm, workgroup = [64, 1, 1], workgroup_tile = [32, 32], thread_tile = [4, 4], "
     "reduction_tile = 32, math = dp4a>",
