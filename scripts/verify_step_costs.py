@@ -2,11 +2,12 @@
 
 1. A check first: the wgpu runtime's verification logits of 6 tokens against the reference interpreter's on the
    ``--check-shape`` synthetic model (max relative error per row, and whether the argmaxes agree).
-2. Wall time of synchronous steps of ``--shape``: a decode step and verification steps of 2, 3, 5 and 8 tokens after
-   a 256-token prompt (medians of 15), greedy (``verify``) and sampled (``verify_sample``: every row drawn on the
-   GPU at temperature 0.7, top-p 0.9).
+2. Wall time of synchronous steps of ``--shape``: a decode step, greedy and sampled (``decode_sample``), and
+   verification steps of 2, 3, 5 and 8 tokens after a 256-token prompt (medians of 15), greedy (``verify``) and
+   sampled (``verify_sample``: every row drawn on the GPU); sampling at temperature 0.7, top-p 0.9.
 3. GPU time per kernel (``ModelRuntime.profile_step``: a timestamp query around every dispatch, which adds a few µs
-   to each) of a decode step and a 5-token verification step, summed per kernel name over the layers.
+   to each) of a decode step, greedy and sampled, and a 5-token verification step, summed per kernel name over the
+   layers.
 
     python scripts/verify_step_costs.py [--shape llama3-8b] [--check-shape smollm2-135m] [--label NAME]
 """
@@ -53,13 +54,19 @@ def main() -> None:
     rt = ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), 512, device)
     prompt = np.random.default_rng(0).integers(3, 30000, 256).astype(np.int32)
     rt.prefill(prompt, 0)
-    walls = [f"decode {1e3 * median_seconds(lambda: rt.decode(7, 256), 15):.3f}"]
-    walls += [f"verify{k} {1e3 * median_seconds(lambda k=k: rt.verify(prompt[:k], 256), 15):.3f}" for k in (2, 3, 5, 8)]
     words = Sampler(SamplingParams(temperature=0.7, top_p=0.9, seed=0)).ahead(prompt[1:8])
+    walls = [f"decode {1e3 * median_seconds(lambda: rt.decode(7, 256), 15):.3f}",
+             f"decode_sample {1e3 * median_seconds(lambda: rt.decode_sample(7, 256, words[0]), 15):.3f}"]  # fmt: skip
+    walls += [f"verify{k} {1e3 * median_seconds(lambda k=k: rt.verify(prompt[:k], 256), 15):.3f}" for k in (2, 3, 5, 8)]
     walls += [f"verify_sample{k} {1e3 * median_seconds(lambda k=k: rt.verify_sample(prompt[:k], 256, words[:k]), 15):.3f}"
               for k in (2, 3, 5, 8)]  # fmt: skip
     print(f"{tag}wall ms: {', '.join(walls)}", flush=True)
-    for name, entry, tokens in (("decode", "decode", prompt[:1]), ("verify5", "verify", prompt[:5])):
+    rt.decode_sample(7, 256, words[0])  # its words written for the profile
+    for name, entry, tokens in (
+        ("decode", "decode", prompt[:1]),
+        ("decode_sample", "decode_sample", prompt[:1]),
+        ("verify5", "verify", prompt[:5]),
+    ):
         start = time.perf_counter()
         rows = rt.profile_step(entry, tokens, 256)
         table = _profile_table(rows, time.perf_counter() - start)
