@@ -180,8 +180,8 @@ def quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: SS
 
     With ``out = (buffer, first, count)`` (the prequantizing kernel, or a producer's epilogue: ``QuantizeFor``)
     blocks ``first`` to ``first + count - 1`` (those below ``blocks``) go to each token's row of the host buffer
-    instead (``planar_word``), with no barrier after them. ``checked``: ``c`` is a consumer analysed in its producer's kernel (its
-    weights unknown there), checked in its own."""
+    instead (``planar_word``), with no barrier after them. ``checked``: ``c`` is a consumer analysed in its
+    producer's kernel (its weights unknown there), checked in its own."""
     if not checked and not (c.mac and all(ref is not None and ref.scheme.name in DOT_SCHEMES for ref in c.refs)):
         raise RustyError(f"math = dp4a needs a multiply-add contraction of weights stored in {', '.join(DOT_SCHEMES)}", c.root)
     kernel = c.kernel
