@@ -15,9 +15,8 @@ barrier is the same in every thread: loop bounds from ``params`` (a read-only bu
 read back from workgroup memory after a barrier.
 
 1. Parameters, and the penalty cursor: the (id, count) pairs are sorted by id, so each thread
-   finds the first pair at or after its chunk once; a pass over the chunk carries the cursor and
-   its pair's id, and only at a penalized id (a branch) reads the pair's count, applies the
-   penalties and reads the next pair's id. ``z_i`` is the penalized logit times ``1 / temperature``
+   finds the first pair at or after its chunk once; a pass over the chunk advances the cursor as
+   it meets penalized ids (``_Pass``). ``z_i`` is the penalized logit times ``1 / temperature``
    (times 1 for temperature 0).
 2. ``M = max z`` and ``min z`` (a tree reduction).
 3. top-k (``0 < k < V``, temperature > 0): the k-th largest ``z`` by bisection on the float's
@@ -114,12 +113,7 @@ class _Sampler:
             return [ib.addi(carried[0], ib.select(below, ib.index(1), ib.index(0)))]
 
         (self.cursor,) = b.for_loop(b.index(0), self.pairs, b.index(1), [b.index(0)], before)
-        self.next_id = self._pair_id(b, self.cursor)
         self.scratch = kernel.shared(PIVOTS * self.threads, F32)
-
-    def _pair_id(self, b: IRBuilder, j: SSAValue) -> SSAValue:
-        """The id of pair ``j``, or -1 past the last pair (no logit's id)."""
-        return b.select(b.cmpi("ult", j, self.pairs), self._pair(b, j, 0), b.i32(-1))
 
     def _pair(self, b: IRBuilder, j: SSAValue, field: int) -> SSAValue:
         """Field 0 (id) or 1 (count) of pair ``j`` (clamped into the buffer)."""
@@ -131,20 +125,15 @@ class _Sampler:
         """Fold every ``(i, z, key)`` of the thread's chunk in id order into ``inits``."""
 
         def body(ib: IRBuilder, i: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
-            cursor, next_id, rest = carried[0], carried[1], carried[2:]
+            cursor, rest = carried[0], carried[1:]
             raw = self.mat.element(ib, self.op.input, [*self.row, i])
+            hit = ib.andi(ib.cmpi("ult", cursor, self.pairs), ib.cmpi("eq", self._pair(ib, cursor, 0), ib.index_cast(i, i32)))
+            scaled = ib.select(ib.cmpf("ogt", raw, ib.f32(0.0)), ib.divf(raw, self.repetition), ib.mulf(raw, self.repetition))
+            penalized = ib.subf(ib.subf(scaled, ib.mulf(ib.sitofp(self._pair(ib, cursor, 1)), self.frequency)), self.presence)
+            z = ib.mulf(ib.select(hit, penalized, raw), self.scale)
+            return [ib.addi(cursor, ib.select(hit, ib.index(1), ib.index(0))), *fold(ib, i, z, _key(ib, z), rest)]
 
-            def penalize(pb: IRBuilder) -> list[SSAValue]:  # a penalized id: its count, and the next pair
-                scaled = pb.select(pb.cmpf("ogt", raw, pb.f32(0.0)), pb.divf(raw, self.repetition), pb.mulf(raw, self.repetition))
-                penalized = pb.subf(pb.subf(scaled, pb.mulf(pb.sitofp(self._pair(pb, cursor, 1)), self.frequency)), self.presence)
-                after = pb.addi(cursor, pb.index(1))
-                return [pb.mulf(penalized, self.scale), after, self._pair_id(pb, after)]
-
-            z, cursor, next_id = ib.if_then(ib.cmpi("eq", next_id, ib.index_cast(i, i32)), penalize,
-                                            lambda pb: [pb.mulf(raw, self.scale), cursor, next_id], [F32, cursor.type, i32])  # fmt: skip
-            return [cursor, next_id, *fold(ib, i, z, _key(ib, z), rest)]
-
-        return list(b.for_loop(self.first, self.end, b.index(1), [self.cursor, self.next_id, *inits], body)[2:])
+        return list(b.for_loop(self.first, self.end, b.index(1), [self.cursor, *inits], body)[1:])
 
     def reduce(self, b: IRBuilder, values: Sequence[SSAValue], combine: Sequence[str]) -> list[SSAValue]:
         """The workgroup's combination of each thread's ``values`` (at most ``PIVOTS``), in every thread."""
