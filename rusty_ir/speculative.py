@@ -35,8 +35,8 @@ Draft length (``adaptive``, the default): K is the most a round drafts, and at m
 less one (the wgpu runtime's steps of more tokens leave the few-token kernels for the prefill's tiles). A round
 whose drafts were all accepted drafts one more next time (up to K), a partly accepted one drafts one more than it
 kept, and a wholly rejected one half as many; when a round's single drafted token is rejected, the next
-``backoff`` rounds are plain decode steps (1, 2, 4, ... up to ``MAX_BACKOFF``; reset by any accepted draft), the
-first tokens of the next stream (without one, single steps). A verification step costs more than a decode step (1.1x on Llama-3-8B at 2
+``backoff`` rounds are plain decode steps (1, 8, then ``MAX_BACKOFF``: ``BACKOFF_GROWTH``; reset by any accepted
+draft), the first tokens of the next stream (without one, single steps). A verification step costs more than a decode step (1.1x on Llama-3-8B at 2
 tokens, 1.4x at 5, BENCHMARKS.md), so a drafter that keeps missing would otherwise make decoding slower; with the
 backoff, a drafter that never agrees costs one verification step per ``MAX_BACKOFF`` tokens.
 
@@ -104,6 +104,11 @@ ones, 1.34x / 1.23x after 3-token ones."""
 MAX_BACKOFF = 64
 """The most plain decode steps between two tries of a drafter whose single drafted token was rejected (adaptive
 draft length): one verification step of about 1.3 decode steps per 64 tokens costs well under 1% of plain decoding."""
+
+BACKOFF_GROWTH = 8
+"""How much longer each back-off is than the one before (1, 8, 64). Doubling (1, 2, 4, ...) ran six single-draft
+verification steps before its first wait of 64: on an H200, a drafter that never agrees made 128 Llama-3-8B tokens
+0.936x plain decoding that way (BENCHMARKS.md, issue 15)."""
 
 
 @dataclass(frozen=True)
@@ -354,7 +359,7 @@ class DraftLength:
         elif drafted > 1:
             self.k = max(1, drafted // 2)
         else:
-            self.wait, self.backoff = self.backoff, min(MAX_BACKOFF, 2 * self.backoff)
+            self.wait, self.backoff = self.backoff, min(MAX_BACKOFF, BACKOFF_GROWTH * self.backoff)
 
 
 def _growing(seq: list[int], wait: int, ready: Callable[[list[int]], bool]) -> Callable[[int], bool]:

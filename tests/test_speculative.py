@@ -125,15 +125,13 @@ def test_draft_length_backs_off_and_recovers() -> None:
         k = length.next()
         length.update(0, k)  # 4 -> 2 -> 1 rejected: wait 1
     waits = []
-    for _ in range(12):  # rejected single drafts: plain rounds of 1, 2, 4, ... between tries
+    for _ in range(5):  # rejected single drafts: plain rounds of 1, 8, then 64 between tries
         n = 0
         while (k := length.next()) == 0:
             n += 1
         waits.append(n)
         length.update(0, k)
-        if n >= 8:
-            break
-    assert waits == [1, 2, 4, 8]
+    assert waits == [1, 8, 64, 64, 64]
     length.update(1, 1)  # one kept draft: drafting resumes at once, two tokens next
     assert length.next() == 2 and DraftLength(4, adaptive=False).next() == 4
 
