@@ -52,7 +52,6 @@ from rusty_ir.passes.codegen.int8_activations import (
     QuantizeFor,
     activation_unit,
     carries_sums,
-    planar_word,
     prologue_reductions,
     quantize_staged,
     quantized_activations,  # fmt: skip
@@ -143,19 +142,17 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
         # the activations as int8 blocks: the prologue's row scale inside them, or (``carries_sums``) applied after the
         # sum, from the blocks' partial sums of the prologue reductions
         carried = carries_sums(c)
-        if prequantized is not None:  # each token's row of the buffer the quantizing kernel wrote (planar)
+        if prequantized is not None:  # each token's row of the buffer the quantizing kernel wrote
             starts = [b.muli(t, b.index(blocks * activation_unit(block))) for t in t_in]
 
-            def fetch(lb: IRBuilder, ti: int, blk: SSAValue, i: int) -> SSAValue:  # (row + quarter + block) + i: a vector load
-                at = lb.addi(starts[ti], planar_word(lb, blk, i // 4 * 4, blocks))
-                return load(lb, prequantized, [lb.addi(at, lb.index(i % 4)) if i % 4 else at])
+            def fetch(lb: IRBuilder, ti: int, start: SSAValue, i: int) -> SSAValue:  # (row + start) + i: a vector load
+                at = lb.addi(starts[ti], start)
+                return load(lb, prequantized, [lb.addi(at, lb.index(i)) if i else at])
         else:
             prologue = prologue_reductions(c, b, t_in, linear) if c.prologue and not carried else [[] for _ in ts]
             xq = quantized_activations(c, b, linear, t0, t_in, batch, prologue, block, blocks)
-            unit = activation_unit(block)
 
-            def fetch(lb: IRBuilder, ti: int, blk: SSAValue, i: int) -> SSAValue:
-                start = lb.muli(blk, lb.index(unit))
+            def fetch(lb: IRBuilder, ti: int, start: SSAValue, i: int) -> SSAValue:
                 return load(lb, xq, [lb.index(ti), lb.addi(start, lb.index(i)) if i else start])
 
         totals = c.kernel.reduce(b, "add", walk.integer(b, fetch, carried), split)
@@ -265,23 +262,23 @@ class _Walk:
         return self.run(b, inits, body)
 
     def integer(self, b: IRBuilder, fetch: Callable[[IRBuilder, int, SSAValue, int], SSAValue], carried: bool) -> list[SSAValue]:
-        """The dp4a walk: each block's int8 activation words, scale and sum (``fetch(builder, token, block, word)``,
-        from workgroup memory or the prequantized buffer; once, for every row); per weight row, for one token
-        ``rquant.dot_block``; for several, ``rquant.load_codes`` once (the block read and unpacked once for all of
-        them) and a sum of ``rgpu.dot4_i8`` per token; ``acc += d * (scale * dot + offset * asum)``.
+        """The dp4a walk: each block's int8 activation words, scale and sum (``fetch(builder, token, block's first
+        word, word)``, from workgroup memory or the prequantized buffer; once, for every row); per weight row, for
+        one token ``rquant.dot_block``; for several, ``rquant.load_codes`` once (the block read and unpacked once
+        for all of them) and a sum of ``rgpu.dot4_i8`` per token; ``acc += d * (scale * dot + offset * asum)``.
         ``carried`` (``carries_sums``): each token's prologue sums follow, summed from the blocks' partial sums."""
         c, t_in, n_in = self.c, self.t_in, self.n_in
-        words = self.block // 4
+        words, unit = self.block // 4, activation_unit(self.block)
         base, p = len(t_in) * len(n_in) * c.n_out, len(c.prologue) if carried else 0
 
-        def add_sums(lb: IRBuilder, acc: list[SSAValue], ti: int, blk: SSAValue, ok: SSAValue | None) -> None:
+        def add_sums(lb: IRBuilder, acc: list[SSAValue], ti: int, start: SSAValue, ok: SSAValue | None) -> None:
             for pi in range(p):
-                part = lb.value(arith.BitcastOp(fetch(lb, ti, blk, words + 2 + pi), F32))
+                part = lb.value(arith.BitcastOp(fetch(lb, ti, start, words + 2 + pi), F32))
                 slot = base + ti * p + pi
                 acc[slot] = lb.addf(acc[slot], lb.select(ok, part, lb.f32(0.0)) if ok is not None else part)
 
-        def activations(lb: IRBuilder, ti: int, blk: SSAValue, ok: SSAValue | None) -> tuple[list[SSAValue], SSAValue, SSAValue]:
-            loaded = [fetch(lb, ti, blk, i) for i in range(words + 2)]
+        def activations(lb: IRBuilder, ti: int, start: SSAValue, ok: SSAValue | None) -> tuple[list[SSAValue], SSAValue, SSAValue]:
+            loaded = [fetch(lb, ti, start, i) for i in range(words + 2)]
             d = lb.value(arith.BitcastOp(loaded[words], F32))
             return loaded[:words], lb.select(ok, d, lb.f32(0.0)) if ok is not None else d, loaded[words + 1]
 
@@ -294,11 +291,12 @@ class _Walk:
             return lb.fma(d, inner, acc)
 
         def body(lb: IRBuilder, acc: list[SSAValue], bb: SSAValue, ok: SSAValue | None) -> None:
+            start = lb.muli(bb, lb.index(unit))
             pairs = [(r, n, w, ref) for r, n in enumerate(n_in) for w, ref in enumerate(c.refs) if ref is not None]
             for ti in range(len(t_in)):
-                add_sums(lb, acc, ti, bb, ok)
+                add_sums(lb, acc, ti, start, ok)
             if len(t_in) == 1:
-                acts, d, asum = activations(lb, 0, bb, ok)
+                acts, d, asum = activations(lb, 0, start, ok)
                 fsum = lb.sitofp(asum) if any(ref.scheme.name in OFFSET_SCHEMES for *_, ref in pairs) else None
                 for r, n, w, ref in pairs:
                     scale, offset, dot = ref.dot_block(lb, n, bb, acts, asum)
@@ -307,7 +305,7 @@ class _Walk:
                 return
             codes = [(self.slot(0, r, w), ref.load_codes(lb, n, bb)) for r, n, w, ref in pairs]
             for ti in range(len(t_in)):  # the zero point is in load_codes' offset: every scheme has an offset term
-                acts, d, asum = activations(lb, ti, bb, ok)
+                acts, d, asum = activations(lb, ti, start, ok)
                 fsum = lb.sitofp(asum)
                 for rel, (scale, offset, words_) in codes:
                     slot = self.slot(ti, 0, 0) + rel

@@ -4,10 +4,7 @@ gemv in its epilogue (``QuantizeFor``); and the prologue reductions (RMSNorm's `
 
 A block is ``block / 4`` words of ``round(x / d)`` (4 signed bytes each, in K order), ``d = max |x| / 127`` (as i32
 bits), the sum of its int8 values and, where it ``carries_sums``, the partial sums of the contraction's prologue
-reductions, padded to ``activation_unit(block)`` words. ``gemv.py`` walks them. In workgroup memory a block's
-words are consecutive; in the host buffer of a prequantized gemv they are planar (``planar_word``): each token's row
-is ``activation_unit(block) / 4`` planes of one 16-byte quarter of every block, so that the neighbouring lanes of a
-few-token gemv, walking neighbouring blocks, load neighbouring 16 bytes.
+reductions, padded to ``activation_unit(block)`` words. ``gemv.py`` walks them.
 """
 
 from __future__ import annotations
@@ -141,21 +138,6 @@ def activation_unit(block: int) -> int:
     return -(-(block // 4 + 2) // 4) * 4
 
 
-def planar_word(b: IRBuilder, blk: SSAValue, word: SSAValue | int, blocks: int) -> SSAValue:
-    """Where word ``word`` of block ``blk`` of a row of ``blocks`` int8 activation blocks lies in a host buffer's
-    row: quarter ``word / 4`` of every block (``blocks`` runs of 4 words) after the other, block by block. The 4 words
-    of a quarter stay together (16-byte loads); 8 lanes loading one quarter of 8 neighbouring blocks touch 128
-    consecutive bytes, where blocks of 48 consecutive bytes touched 384. On an H200, llama3-8b's synchronous
-    verification steps of 2 / 4 / 5 tokens went 3.17 / 3.54 / 4.07 -> 3.09 / 3.46 / 3.99 ms (8 tokens 5.53 -> 5.70)
-    and the replay of the recorded answers at K = 5 1.404 -> 1.427x (BENCHMARKS.md, issue 15)."""
-    if isinstance(word, int):
-        quarter, within = b.index(word // 4 * blocks * 4), b.index(word % 4)
-    else:
-        quarter = b.muli(b.divui(word, b.index(4)), b.index(blocks * 4))
-        within = b.remui(word, b.index(4))
-    return b.addi(b.addi(quarter, b.muli(blk, b.index(4))), within)
-
-
 def carries_sums(c: Contraction, block: int | None = None) -> bool:
     """Whether a dp4a contraction's int8 activation blocks (of ``block`` values, by default its weights' block) carry
     the partial sums of its prologue reductions (a factored prologue, e.g. RMSNorm's ``sum x^2``, of add reductions,
@@ -180,8 +162,8 @@ def quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: SS
 
     With ``out = (buffer, first, count)`` (the prequantizing kernel, or a producer's epilogue: ``QuantizeFor``)
     blocks ``first`` to ``first + count - 1`` (those below ``blocks``) go to each token's row of the host buffer
-    instead (``planar_word``), with no barrier after them. ``checked``: ``c`` is a consumer analysed in its
-    producer's kernel (its weights unknown there), checked in its own."""
+    instead, with no barrier after them. ``checked``: ``c`` is a consumer analysed in its producer's kernel (its
+    weights unknown there), checked in its own."""
     if not checked and not (c.mac and all(ref is not None and ref.scheme.name in DOT_SCHEMES for ref in c.refs)):
         raise RustyError(f"math = dp4a needs a multiply-add contraction of weights stored in {', '.join(DOT_SCHEMES)}", c.root)
     kernel = c.kernel
@@ -192,13 +174,13 @@ def quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: SS
     if out is None:
         xq, first, span = kernel.shared([tokens, blocks * unit], i32), None, blocks
 
-        def put(pb: IRBuilder, value: SSAValue, tl: SSAValue, t: SSAValue, blk: SSAValue, word: SSAValue | int) -> None:
-            store(pb, value, xq, [tl, pb.addi(pb.muli(blk, pb.index(unit)), word if isinstance(word, SSAValue) else pb.index(word))])
+        def put(pb: IRBuilder, value: SSAValue, tl: SSAValue, t: SSAValue, at: SSAValue) -> None:
+            store(pb, value, xq, [tl, at])
     else:
         xq, first, span = out
 
-        def put(pb: IRBuilder, value: SSAValue, tl: SSAValue, t: SSAValue, blk: SSAValue, word: SSAValue | int) -> None:
-            store(pb, value, xq, [pb.addi(pb.muli(t, pb.index(blocks * unit)), planar_word(pb, blk, word, blocks))])
+        def put(pb: IRBuilder, value: SSAValue, tl: SSAValue, t: SSAValue, at: SSAValue) -> None:
+            store(pb, value, xq, [pb.addi(pb.muli(t, pb.index(blocks * unit)), at)])
 
     items = tokens * span * lanes
     lane = b.remui(linear, b.index(lanes))
@@ -223,16 +205,17 @@ def quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: SS
         word = pack_bytes(b, ints)
         codes_sum = b.sitofp(b.addi(b.addi(ints[0], ints[1]), b.addi(ints[2], ints[3])))
         (total, *partials) = kernel.reduce(b, "add", [codes_sum, *partials], lanes)
+        base = b.muli(blk, b.index(unit))
 
-        def write(wb: IRBuilder, tl: SSAValue = tl, t: SSAValue = t, blk: SSAValue = blk, word: SSAValue = word,
+        def write(wb: IRBuilder, tl: SSAValue = tl, t: SSAValue = t, base: SSAValue = base, word: SSAValue = word,
                   amax: SSAValue = amax, total: SSAValue = total, partials: list[SSAValue] = partials) -> list[SSAValue]:  # fmt: skip
-            put(wb, word, tl, t, blk, lane)
+            put(wb, word, tl, t, wb.addi(base, lane))
 
             def stats(sb: IRBuilder) -> list[SSAValue]:
-                put(sb, sb.value(arith.BitcastOp(sb.mulf(amax, sb.f32(1.0 / 127.0)), i32)), tl, t, blk, lanes)
-                put(sb, sb.value(arith.FPToSIOp(total, i32)), tl, t, blk, lanes + 1)
+                put(sb, sb.value(arith.BitcastOp(sb.mulf(amax, sb.f32(1.0 / 127.0)), i32)), tl, t, sb.addi(base, sb.index(lanes)))
+                put(sb, sb.value(arith.FPToSIOp(total, i32)), tl, t, sb.addi(base, sb.index(lanes + 1)))
                 for pi, part in enumerate(partials):
-                    put(sb, sb.value(arith.BitcastOp(part, i32)), tl, t, blk, lanes + 2 + pi)
+                    put(sb, sb.value(arith.BitcastOp(part, i32)), tl, t, sb.addi(base, sb.index(lanes + 2 + pi)))
                 return []
 
             wb.if_then(wb.cmpi("eq", lane, wb.index(0)), stats)
@@ -351,7 +334,6 @@ __all__ = [
     "carries_sums",
     "lower_gemv_quantize",
     "one_activation",
-    "planar_word",
     "prequantized_block",
     "prequantized_scratch",
     "prologue_reductions",
