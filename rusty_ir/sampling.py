@@ -275,14 +275,19 @@ def streams(backend: Any, sampler: Sampler | None) -> bool:
     return hasattr(backend, "decode_stream") and (sampler is None or not sampler.params.penalized)
 
 
+def asked_to_sample(params: SamplingParams) -> list[str]:
+    """The options of ``params`` that ask to sample (away from their defaults; ``seed`` and ``penalty_last_n`` alone
+    do not), in field order."""
+    return [f.name for f in fields(SamplingParams) if f.name not in ("seed", "penalty_last_n") and getattr(params, f.name) != f.default]
+
+
 def cannot_sample(backend: Any, params: SamplingParams) -> str | None:
     """Why ``backend`` cannot generate under ``params`` (sampling asked of a backend without the sampling entries, such
     as a ``rusty compile`` folder without ``--sampling``), naming the options that ask for it; None when it can."""
     if params.greedy or getattr(backend, "can_sample", False):
         return None
-    asked = [f.name for f in fields(SamplingParams) if f.name not in ("seed", "penalty_last_n") and getattr(params, f.name) != f.default]
     return (f"the {backend.name} backend was built without the sampling entries, so it decodes greedily only: drop "
-            f"{', '.join(asked)}, or use a folder compiled with rusty compile --sampling")  # fmt: skip
+            f"{', '.join(asked_to_sample(params))}, or use a folder compiled with rusty compile --sampling")  # fmt: skip
 
 
 def sampling_params(options: dict[str, Any]) -> SamplingParams:
@@ -300,6 +305,7 @@ __all__ = [
     "SAMPLING_WORDS",
     "Sampler",
     "SamplingParams",
+    "asked_to_sample",
     "cannot_sample",
     "pack",
     "sample_token",

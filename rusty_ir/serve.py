@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rusty_ir.errors import RustyError
-from rusty_ir.sampling import SamplingParams, cannot_sample
+from rusty_ir.sampling import SamplingParams, asked_to_sample, cannot_sample
 from rusty_ir.speculative import describe
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def _parse_request(body: Any, chat: bool, model: Any, served_name: str) -> Job:
         raise RequestError(str(err), param=str(err).split()[0]) from None
     refusal = cannot_sample(model.backend, sampling)
     if refusal:
-        raise RequestError(refusal, param=next(iter(options)))
+        raise RequestError(refusal, param=asked_to_sample(sampling)[0])
     context = model.context_length
     limit = body.get("max_completion_tokens") if chat and body.get("max_completion_tokens") is not None else body.get("max_tokens")
     if limit is None:

@@ -30,10 +30,10 @@ def per_dispatch(rt, entry: str, tokens: int, pos: int, repeats: int) -> tuple[i
     """(dispatches, record, finish, submit µs a dispatch) of one ``entry`` step of ``tokens`` tokens at ``pos``."""
     plan = rt._plans[entry]
     values = list(rt._values(plan, tokens, pos))
-    active = [d for _, d in rt._active(plan, values)]
-    for d in active:  # every grid's x evaluates to 0 workgroups
-        values[d[2]] = 0
-    active = [(*d[:5], None) for d in active]  # their guards held
+    active = [d for _, d in rt._active(plan, values)]  # plan.Dispatch: (pipeline, group, x, y, z, guard) value indices
+    for _, _, x, _, _, _ in active:  # every grid's x evaluates to 0 workgroups
+        values[x] = 0
+    active = [(pipeline, group, x, y, z, None) for pipeline, group, x, y, z, _ in active]  # their guards held
     device = rt.device.device
     probe = device.create_buffer(size=16, usage=wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.STORAGE)
 
