@@ -82,8 +82,10 @@ class LoweringConfig:
     rows), FlashAttention-2 with Q, K and V tiles in workgroup memory
     (``reduction_tile`` keys per step; ``workgroup = (Bq / 2) * (Bk / 2)``).
 
-    ``sample``: one workgroup draws the next token from the logits
-    (passes/codegen/sampling.py).
+    ``sample``: one workgroup per row draws the next token from the logits;
+    ``split``: logits per workgroup (a multiple of the invocations), the
+    passes then spread over a workgroup per chunk of the row, one kernel per
+    pass (0 = one workgroup per row; passes/codegen/sampling.py).
     """
 
     strategy: str
@@ -135,6 +137,8 @@ class LoweringConfig:
                 return f"gemm: (M / TM) * (N / TN) = {(tile[0] // tt[0]) * (tile[1] // tt[1])} must equal the {self.threads} invocations"
             if self.reduction_tile < 1:
                 return "gemm needs reduction_tile (K per step)"
+        if s == "sample" and self.split % self.threads:
+            return f"sample: split (logits per workgroup) must be a multiple of the {self.threads} invocations"
         if s == "attention" and (self.reduction_tile < 1 or (self.split and self.split % self.reduction_tile)):
             return "attention needs reduction_tile (KV positions per step) and a split that is a multiple of it"
         return None

@@ -360,8 +360,9 @@ class SampleOp(IRDLOperation):
 
     Pipeline: made from ``tfm.sample`` and ``tfm.row_sample``; a region of its own
     lowered by the ``sample`` strategy (passes/codegen/sampling.py: a workgroup per
-    row, thresholds found by bisection over the logits' order-preserving integer
-    keys, then the draw).
+    row, or per chunk of a row with launches in a row for a long vocabulary;
+    thresholds found by bisection over the logits' order-preserving integer keys,
+    then the draw).
 
     Example:
         %id = linalg_ext.sample %logits, %params : tensor<49152xf32>, tensor<521xi32> -> tensor<1xi32>

@@ -89,3 +89,19 @@ func.func @dp4a_without_int_dot(%x: memref<?x64xf32>, %w: memref<72xi32> {rquant
   }
   func.return
 }
+
+// -----
+
+// A split sample with more chunks than invocations: the combine gives each chunk an invocation.
+func.func @split_sample_too_many_chunks(%l: memref<1000xf32>, %p: memref<521xi32>, %out: memref<1xi32>) {
+  dispatch.region "sample_0"(%l, %p, %out) {config = #dispatch.lowering_config<sample, workgroup = [8, 1, 1], split = 64>} : (memref<1000xf32>, memref<521xi32>, memref<1xi32>) -> () {
+  ^bb0(%a: memref<1000xf32>, %b: memref<521xi32>, %o: memref<1xi32>):
+    %x = bufferization.to_tensor %a : memref<1000xf32> to tensor<1000xf32>
+    %w = bufferization.to_tensor %b : memref<521xi32> to tensor<521xi32>
+    // expected-error @+1 {{dispatch region 'sample_0' (sample): a split sample needs a split that is a multiple of the 8 invocations and at most 8 chunks of the 1000 logits, got split = 64 (16 chunks)}}
+    %t = linalg_ext.sample %x, %w : tensor<1000xf32>, tensor<521xi32> -> tensor<1xi32>
+    bufferization.materialize_in_destination %t in restrict writable %o : (tensor<1xi32>, memref<1xi32>) -> ()
+    dispatch.yield
+  }
+  func.return
+}

@@ -364,3 +364,45 @@ func.func @contraction_versions(%x: memref<?x64xf32>, %w: memref<333xi32> {rquan
   }
   func.return
 }
+
+// -----
+
+// A split sample (passes/codegen/sampling.py): z and the rows' state/partials slots in two host buffers, then a
+// kernel per kind of step, launched for each of its steps with the step as the last argument (host loops over
+// top-k's rounds 1-7 and top-p's 8-15), each over 4 chunks of 256 logits (the last of 232) and the rows.
+// tests/backends/test_sample_kernel.py runs it on wgpu against sampling.sample_token.
+// CHECK-LABEL: func.func @split_sample
+// CHECK:         %[[ROWS:.*]] = memref.dim %l
+// CHECK:         %[[ZN:.*]] = arith.muli %[[ROWS]], %{{.*}} : index
+// CHECK:         %[[Z:.*]] = memref.alloc(%[[ZN]]) : memref<?xf32>
+// CHECK:         %[[SLOTS:.*]] = arith.constant 138 : index
+// CHECK:         %[[SN:.*]] = arith.muli %[[ROWS]], %[[SLOTS]] : index
+// CHECK:         %[[S:.*]] = memref.alloc(%[[SN]]) : memref<?xi32>
+// CHECK:         tiled.kernel "sample_0_first"(%l, %p, %out, %[[Z]], %[[S]], %{{.*}}) {workgroup_size = array<i64: 64, 1, 1>}
+// CHECK:           %[[G:.*]] = arith.constant 4 : index
+// CHECK:           tiled.yield %[[G]], %{{.*}}, %{{.*}} : index, index, index
+// CHECK:           memref.alloca() : memref<960xf32, 3 : i64>
+// CHECK:           tiled.forall ({{.*}}) in ({{.*}}) workgroup
+// CHECK:       {{^    }}%[[ONE:.*]] = arith.constant 1 : index
+// CHECK-NEXT:    %[[EIGHT:.*]] = arith.constant 8 : index
+// CHECK-NEXT:    scf.for %[[K:.*]] = %[[ONE]] to %[[EIGHT]] step %[[ONE]] {
+// CHECK-NEXT:      tiled.kernel "sample_0_top_k_round"(%l, %p, %out, %[[Z]], %[[S]], %[[K]])
+// CHECK:       {{^    }}%[[SIXTEEN:.*]] = arith.constant 16 : index
+// CHECK-NEXT:    scf.for %[[P:.*]] = %[[EIGHT]] to %[[SIXTEEN]] step %[[ONE]] {
+// CHECK-NEXT:      tiled.kernel "sample_0_top_p_round"(%l, %p, %out, %[[Z]], %[[S]], %[[P]])
+// CHECK:         tiled.kernel "sample_0_kept_sums"(%l, %p, %out, %[[Z]], %[[S]], %[[SIXTEEN]])
+// CHECK:         %[[LAST:.*]] = arith.constant 17 : index
+// CHECK:         tiled.kernel "sample_0_draw"(%l, %p, %out, %[[Z]], %[[S]], %[[LAST]])
+// CHECK-NOT:     tiled.kernel
+// CHECK:         func.return
+func.func @split_sample(%l: memref<?x1000xf32>, %p: memref<?x521xi32>, %out: memref<?xi32>) {
+  dispatch.region "sample_0"(%l, %p, %out) {config = #dispatch.lowering_config<sample, workgroup = [64, 1, 1], split = 256>} : (memref<?x1000xf32>, memref<?x521xi32>, memref<?xi32>) -> () {
+  ^bb0(%a: memref<?x1000xf32>, %b: memref<?x521xi32>, %o: memref<?xi32>):
+    %x = bufferization.to_tensor %a : memref<?x1000xf32> to tensor<?x1000xf32>
+    %w = bufferization.to_tensor %b : memref<?x521xi32> to tensor<?x521xi32>
+    %t = linalg_ext.sample %x, %w : tensor<?x1000xf32>, tensor<?x521xi32> -> tensor<?xi32>
+    bufferization.materialize_in_destination %t in restrict writable %o : (tensor<?xi32>, memref<?xi32>) -> ()
+    dispatch.yield
+  }
+  func.return
+}

@@ -122,17 +122,27 @@ func.func @keep_existing(%x: tensor<2x32xf32>) -> tensor<2x32xf32> {
 
 // -----
 
-// A sampling region gets the sample strategy: one workgroup of 256 threads, also on apple.
+// A sampling region gets the sample strategy, workgroups of 256 threads, also on apple and nvidia: one per row for
+// a vocabulary that fits one workgroup's chunk of 256 x 8 logits, else a workgroup per chunk of 2048 (split).
 // CHECK-LABEL: func.func @sample
 // CHECK:         dispatch.region "sample"(%{{.*}}, %{{.*}}) {config = #dispatch.lowering_config<sample, workgroup = [256, 1, 1]>}
+// CHECK:         dispatch.region "sample_vocab"(%{{.*}}, %{{.*}}) {config = #dispatch.lowering_config<sample, workgroup = [256, 1, 1], split = 2048>}
 // APPLE-LABEL: func.func @sample
 // APPLE:         dispatch.region "sample"(%{{.*}}, %{{.*}}) {config = #dispatch.lowering_config<sample, workgroup = [256, 1, 1]>}
+// APPLE:         dispatch.region "sample_vocab"(%{{.*}}, %{{.*}}) {config = #dispatch.lowering_config<sample, workgroup = [256, 1, 1], split = 2048>}
 // NVIDIA-LABEL: func.func @sample
-func.func @sample(%l: tensor<16xf32>, %p: tensor<521xi32>) -> tensor<1xi32> {
+// NVIDIA:        dispatch.region "sample"(%{{.*}}, %{{.*}}) {config = #dispatch.lowering_config<sample, workgroup = [256, 1, 1]>}
+// NVIDIA:        dispatch.region "sample_vocab"(%{{.*}}, %{{.*}}) {config = #dispatch.lowering_config<sample, workgroup = [256, 1, 1], split = 2048>}
+func.func @sample(%l: tensor<16xf32>, %p: tensor<521xi32>, %v: tensor<?x49152xf32>, %q: tensor<?x521xi32>) -> (tensor<1xi32>, tensor<?xi32>) {
   %t = dispatch.region "sample"(%l, %p) : (tensor<16xf32>, tensor<521xi32>) -> tensor<1xi32> {
   ^bb0(%a: tensor<16xf32>, %b: tensor<521xi32>):
     %r = linalg_ext.sample %a, %b : tensor<16xf32>, tensor<521xi32> -> tensor<1xi32>
     dispatch.yield %r : tensor<1xi32>
   }
-  func.return %t : tensor<1xi32>
+  %u = dispatch.region "sample_vocab"(%v, %q) : (tensor<?x49152xf32>, tensor<?x521xi32>) -> tensor<?xi32> {
+  ^bb0(%a: tensor<?x49152xf32>, %b: tensor<?x521xi32>):
+    %r = linalg_ext.sample %a, %b : tensor<?x49152xf32>, tensor<?x521xi32> -> tensor<?xi32>
+    dispatch.yield %r : tensor<?xi32>
+  }
+  func.return %t, %u : tensor<1xi32>, tensor<?xi32>
 }

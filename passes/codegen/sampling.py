@@ -1,51 +1,64 @@
-"""The ``sample`` strategy: one workgroup draws a token from the logits, or from each row of them (``linalg_ext.sample``).
+"""The ``sample`` strategy: draw a token from the logits, or from each row of them (``linalg_ext.sample``).
 
 Self-contained on purpose: it reads only the ``Kernel``/``Materializer`` helpers, so it moves to
-another tiled level as it is. ``lower_sample(kernel, mat, ops)`` writes the kernel body and returns
-the grid (one workgroup, or one per row of a matrix of logits, each reading its own row of ``params``).
-What it computes is ``rusty_ir.sampling.sample_token`` (the op's docs): the options come from the packed
-``params`` words, the random number ``u`` too, so only the token id is read back. Below, "the logits"
-are the workgroup's row. The bisections are exact and need neither atomics nor a sort, which the kernel languages
-here lack.
+another tiled level as it is. What it computes is ``rusty_ir.sampling.sample_token`` (the op's docs): the
+options come from the packed ``params`` words, the random number ``u`` too, so only the token id is read
+back. The bisections are exact and need neither atomics nor a sort, which the kernel languages here lack.
 
-Layout: ``N`` threads (the config's workgroup, a power of two); thread ``t`` owns the contiguous
-logits ``[t*C, min((t+1)*C, V))``, ``C = ceil(V / N)``, so thread order is id order (the draw walks
-ids in ascending order, as the op says). Every number below that decides control flow around a
-barrier is the same in every thread: loop bounds from ``params`` (a read-only buffer) or values
-read back from workgroup memory after a barrier.
+Two schedules, by the config's ``split``:
 
-1. Parameters, and the penalty cursor: the (id, count) pairs are sorted by id, so each thread
-   finds the first pair at or after its chunk once; a pass over the chunk advances the cursor as
-   it meets penalized ids (``_Pass``). ``z_i`` is the penalized logit times ``1 / temperature``
-   (times 1 for temperature 0).
-2. ``M = max z`` and ``min z`` (a tree reduction).
+- ``split = 0`` (``lower_sample``): one workgroup per row does every pass below over the whole row.
+- ``split = E`` (``lower_sample_split``): each row's logits are cut into ``G = ceil(V / E)`` chunks
+  of ``E``, a workgroup each, and ``SPLIT_KERNELS = 2 * SPLIT_ROUNDS + 2`` launches run in a row, of
+  a kernel per kind of step (``SPLIT_STEPS``), the step an argument. A step first
+  combines what the step before it left (each workgroup's partial sums, in a host scratch buffer,
+  ``split_sample_scratch``), every workgroup alike, then makes its own pass. One workgroup is one multiprocessor, and a 128,256-token vocabulary's passes took 1.9 ms of an
+  H200 that way (BENCHMARKS.md): spread over ``G`` workgroups per row they cost a dispatch each.
+
+Below, "the logits" are the workgroup's row (or chunk). Layout: ``N`` threads (the config's workgroup,
+a power of two); thread ``t`` owns the contiguous logits ``[t*C, (t+1)*C)`` of its workgroup's span
+(the row, or the chunk), ``C = ceil(span / N)``, so thread order is id order (the draw walks ids in
+ascending order, as the op says). Every number below that decides control flow around a barrier is
+the same in every thread: loop bounds from ``params`` (a read-only buffer) or values read back from
+workgroup memory after a barrier.
+
+1. Parameters, and the penalties: the (id, count) pairs are sorted by id, so each thread finds the
+   first pair at or after its chunk by binary search; a pass over the chunk advances that cursor as it
+   meets penalized ids (``_Sampler.each``). ``z_i`` is the penalized logit times ``1 / temperature``
+   (times 1 for temperature 0). The split's first kernel stores ``z`` in a scratch buffer, which the
+   later kernels read instead of the logits and the options.
+2. ``M = max z`` (a tree reduction).
 3. top-k (``0 < k < V``, temperature > 0): the k-th largest ``z`` by bisection on the float's
-   order-preserving 32-bit key (``key(z)``, compared unsigned): ``ROUNDS`` rounds, each one pass
-   counting ``key >= t`` at ``PIVOTS`` pivots spread over the interval still open, then a tree
-   reduction of the ``PIVOTS`` counts at once; the interval shrinks ``PIVOTS + 1``-fold per round
-   (``ROUNDS`` covers 32 bits). ``tau_k`` is the largest key with a count ``>= k``.
+   order-preserving 32-bit key (``key(z)``, compared unsigned): rounds of one pass each, counting
+   ``key >= t`` at ``P`` pivots spread over the interval still open, then a tree reduction of the
+   ``P`` counts at once; the interval shrinks ``P + 1``-fold per round, and the rounds cover 32 bits
+   (``P = PIVOTS``, ``ROUNDS`` for one workgroup; ``SPLIT_PIVOTS``, ``SPLIT_ROUNDS`` split, where the
+   compares are spread thin and each round is a dispatch). ``tau_k`` is the largest key with a count
+   ``>= k``.
 4. top-p (``top_p < 1``): the kept weight ``W = sum w`` over ``key >= tau_k`` (``w = exp(z - M)``),
    then the same bisection on weight instead of count: ``tau_p`` is the largest key whose weight
    is ``>= top_p * W``.
 5. min-p: ``tau_min = key(M + ln(min_p))``. ``tau = max(tau_k, tau_p, tau_min)``, or ``key(M)``
    with ``u = 0`` for temperature 0 (the first largest: greedy).
 6. The draw: each thread sums its kept ``w``; thread 0 walks the ``N`` sums to the thread whose
-   sum crosses ``u * S``; that thread walks its chunk to the token and stores it.
+   sum crosses ``u * S``; that thread walks its chunk to the token and stores it. Split, the
+   workgroups' sums are walked first, the same way, to the chunk where ``u * S`` falls.
 
-Cost: ``3 + 2 * ROUNDS + 1`` passes over the vocabulary at most (fewer when top-k or top-p is
-off) by one workgroup. A port that spreads the passes over several workgroups, or wider radix
-digits with workgroup atomics, would be faster on large GPUs.
+Cost of one workgroup: ``3 + 2 * ROUNDS + 1`` passes over the vocabulary at most (fewer when top-k or
+top-p is off). Split: ``2 * SPLIT_ROUNDS + 2`` kernels whatever the options (those of an option that is
+off only combine), each a pass over one chunk per workgroup.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import partial
+from dataclasses import dataclass
 
-from xdsl.dialects import arith, bufferization, gpu, math
-from xdsl.dialects.builtin import i32
+from xdsl.dialects import arith, bufferization, gpu, math, memref
+from xdsl.dialects.builtin import DYNAMIC_INDEX, MemRefType, i32
 from xdsl.ir import Attribute, Operation, SSAValue
 
+from rusty_ir.dialects.dispatch import LoweringConfigAttr
 from rusty_ir.dialects.linalg_ext import SampleOp
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
@@ -54,14 +67,45 @@ from rusty_ir.passes.codegen.materialize import Materializer, static_shape
 from rusty_ir.sampling import HEADER_WORDS, MAX_PENALIZED
 
 PIVOTS = 7
-"""Thresholds counted per bisection pass (the open interval shrinks 8-fold per pass)."""
+"""Thresholds counted per bisection pass of one workgroup (the open interval shrinks 8-fold per pass)."""
 ROUNDS = 11
-"""Bisection passes: 8 ** 11 > 2 ** 32, enough to pin any 32-bit key."""
+"""Bisection passes of one workgroup: 8 ** 11 > 2 ** 32, enough to pin any 32-bit key."""
+SPLIT_PIVOTS = 15
+"""Thresholds counted per bisection kernel of the split schedule (16-fold per kernel)."""
+SPLIT_ROUNDS = 8
+"""Bisection kernels of the split schedule per threshold: 16 ** 8 = 2 ** 32."""
+SPLIT_STEPS = (("first", 0, 1), ("top_k_round", 1, SPLIT_ROUNDS), ("top_p_round", SPLIT_ROUNDS, 2 * SPLIT_ROUNDS),
+               ("kept_sums", 2 * SPLIT_ROUNDS, 2 * SPLIT_ROUNDS + 1), ("draw", 2 * SPLIT_ROUNDS + 1, 2 * SPLIT_ROUNDS + 2))  # fmt: skip
+"""The split schedule: (kind of step, its first step, the step after its last). A kernel per kind, launched for
+each of its steps with the step as an argument: top-k's rounds (the first also finds ``M``), top-p's (the first
+also sums ``W``), the workgroups' kept sums, the draw. No kernel branches on its step (Mesa's llvmpipe ran a
+kernel holding every kind, a branch each on the step, ten times slower than one per kind)."""
+SPLIT_KERNELS = SPLIT_STEPS[-1][2]
+"""Launches of the split schedule (2 * SPLIT_ROUNDS + 2)."""
+CHUNK_PER_THREAD = 8
+"""Logits per thread of a split workgroup's chunk, unless the vocabulary needs more (``sample_split``)."""
 SIGN = -(2**31)
 """0x80000000 as an i32."""
+STATE_WORDS = 5
+"""Words of a split row's state in each scratch slot: ``M``, the open interval's ``lo`` and ``hi`` keys,
+``tau_k``, and top-p's target weight (floats as their bits)."""
+TOP, LO, HI, TAU_K, TARGET = range(STATE_WORDS)
+PARTIAL_WORDS = SPLIT_PIVOTS + 1
+"""Words a split workgroup leaves per kernel: its sums at the pivots, and one more (``M``, ``W`` or the
+kept weight, by kernel)."""
 
 Fold = Callable[[IRBuilder, SSAValue, SSAValue, SSAValue, Sequence[SSAValue]], list[SSAValue]]
 """``fold(b, i, z, key, carried) -> carried``: element ``i`` of a pass."""
+Weight = Callable[[IRBuilder, SSAValue, SSAValue], SSAValue]
+"""``weight(b, z, key)``: what an element adds to a bisection's sums."""
+
+
+def sample_split(vocab: int, threads: int) -> int:
+    """The split (logits per workgroup) for a vocabulary of ``vocab`` over workgroups of ``threads``: ``threads *
+    CHUNK_PER_THREAD``, more where that would make more chunks than threads (the combine gives each chunk a thread);
+    0 (one workgroup per row) where one chunk holds the vocabulary."""
+    split = threads * max(CHUNK_PER_THREAD, -(-vocab // (threads * threads)))
+    return split if vocab > split else 0
 
 
 def _bitcast(b: IRBuilder, x: SSAValue, to: Attribute) -> SSAValue:
@@ -79,119 +123,302 @@ def _count(b: IRBuilder, cond: SSAValue, weight: SSAValue) -> SSAValue:
     return b.select(cond, weight, b.f32(0.0))
 
 
-class _Sampler:
-    """The kernel under construction: parameters, the thread's chunk and its penalty cursor."""
+def _barrier(b: IRBuilder) -> None:
+    b.insert(gpu.BarrierOp())
 
-    def __init__(self, kernel: Kernel, mat: Materializer, op: SampleOp, b: IRBuilder, tid: SSAValue, row: list[SSAValue]) -> None:
-        self.kernel, self.mat, self.op, self.row = kernel, mat, op, row
-        """``row``: the workgroup's row of a matrix of logits, as an index list (empty for a vector)."""
-        self.threads = kernel.threads
-        if self.threads & (self.threads - 1):
-            raise RustyError(f"the sample strategy needs a power-of-two workgroup, got {self.threads}", op)
-        self.vocab = static_shape(op.input)[-1]
-        chunk = -(-self.vocab // self.threads)
-        self.tid = tid
-        self.first = b.minui(b.muli(self.tid, b.index(chunk)), b.index(self.vocab))
-        self.end = b.minui(b.addi(self.first, b.index(chunk)), b.index(self.vocab))
 
-        # 1. parameters (rusty_ir.sampling.pack)
+def _pivots(b: IRBuilder, lo: SSAValue, hi: SSAValue, count: int) -> list[SSAValue]:
+    """``count`` keys spread evenly over ``[lo, hi]`` (``count + 1`` a power of two): the open interval's
+    subintervals start at them."""
+    step = b.addi(b.shrui(b.subi(hi, lo), b.i32((count + 1).bit_length() - 1)), b.i32(1))
+    return [b.minui(b.addi(lo, b.muli(step, b.i32(j))), hi) for j in range(1, count + 1)]
+
+
+def _narrow(b: IRBuilder, lo: SSAValue, hi: SSAValue, pivots: Sequence[SSAValue], sums: Sequence[SSAValue],
+            target: SSAValue) -> tuple[SSAValue, SSAValue]:  # fmt: skip
+    """The subinterval of ``[lo, hi]`` that holds the largest key whose sum is at least ``target``, given the
+    sums at ``pivots`` (they fall as the pivots rise)."""
+    new_lo, new_hi = lo, hi
+    for p, s in zip(pivots, sums, strict=True):
+        new_lo = b.select(b.cmpf("oge", s, target), p, new_lo)
+    for p, s in reversed(list(zip(pivots, sums, strict=True))):
+        new_hi = b.select(b.cmpf("oge", s, target), new_hi, b.subi(p, b.i32(1)))
+    return new_lo, new_hi
+
+
+@dataclass
+class _Options:
+    """The packed words of one row (``rusty_ir.sampling.pack``), read in the kernel."""
+
+    sampled: SSAValue
+    """temperature > 0."""
+    scale: SSAValue
+    """``1 / temperature``, or 1 for greedy."""
+    u: SSAValue
+    """The draw's uniform number (0 for greedy: the first largest)."""
+    top_k: SSAValue
+    top_p: SSAValue
+    min_p: SSAValue
+    repetition: SSAValue
+    presence: SSAValue
+    frequency: SSAValue
+    pairs: SSAValue
+    """Penalized (id, count) pairs, clamped to ``MAX_PENALIZED``."""
+
+    @classmethod
+    def read(cls, b: IRBuilder, mat: Materializer, op: SampleOp, row: list[SSAValue]) -> _Options:
         def word(w: int) -> SSAValue:
             return mat.element(b, op.params, [*row, b.index(w)])
 
         def number(w: int) -> SSAValue:
             return _bitcast(b, word(w), F32)
 
-        temperature, self.top_k, self.top_p, self.min_p = number(0), word(1), number(2), number(3)
-        self.repetition, self.presence, self.frequency, u = number(4), number(5), number(6), number(7)
-        self.pairs = b.to_index(b.value(arith.MinSIOp(b.value(arith.MaxSIOp(word(8), b.i32(0))), b.i32(MAX_PENALIZED))))
-        self.sampled = b.cmpf("ogt", temperature, b.f32(0.0))
-        self.scale = b.select(self.sampled, b.divf(b.f32(1.0), temperature), b.f32(1.0))
-        self.u = b.select(self.sampled, u, b.f32(0.0))
+        temperature = number(0)
+        sampled = b.cmpf("ogt", temperature, b.f32(0.0))
+        pairs = b.to_index(b.value(arith.MinSIOp(b.value(arith.MaxSIOp(word(8), b.i32(0))), b.i32(MAX_PENALIZED))))
+        return cls(sampled, b.select(sampled, b.divf(b.f32(1.0), temperature), b.f32(1.0)), b.select(sampled, number(7), b.f32(0.0)),
+                   word(1), number(2), number(3), number(4), number(5), number(6), pairs)  # fmt: skip
 
-        def before(ib: IRBuilder, j: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
-            below = ib.cmpi("slt", self._pair(ib, j, 0), ib.index_cast(self.first, i32))
-            return [ib.addi(carried[0], ib.select(below, ib.index(1), ib.index(0)))]
+    def top_k_on(self, b: IRBuilder, vocab: int) -> SSAValue:
+        return b.andi(self.sampled, b.andi(b.cmpi("sgt", self.top_k, b.i32(0)), b.cmpi("slt", self.top_k, b.i32(vocab))))
 
-        (self.cursor,) = b.for_loop(b.index(0), self.pairs, b.index(1), [b.index(0)], before)
-        self.scratch = kernel.shared(PIVOTS * self.threads, F32)
+    def top_p_on(self, b: IRBuilder) -> SSAValue:
+        return b.andi(self.sampled, b.cmpf("olt", self.top_p, b.f32(1.0)))
+
+    def threshold(self, b: IRBuilder, top: SSAValue, tau_k: SSAValue, tau_p: SSAValue) -> SSAValue:
+        """Step 5: ``tau``, the smallest kept key."""
+        min_p_bound = _key(b, b.addf(top, b.value(math.LogOp(b.maximumf(self.min_p, b.f32(1e-30))))))
+        tau = b.maxui(b.maxui(tau_k, tau_p), b.select(b.cmpf("ogt", self.min_p, b.f32(0.0)), min_p_bound, b.i32(0)))
+        return b.select(self.sampled, tau, _key(b, top))
+
+
+class _Sampler:
+    """One kernel's view of its logits: the options, the thread's chunk and its penalty cursor, the
+    workgroup's scratch."""
+
+    def __init__(self, kernel: Kernel, mat: Materializer, op: SampleOp, b: IRBuilder, tid: SSAValue, row: list[SSAValue],
+                 pivots: int, span: tuple[SSAValue, int] | None = None, scores: tuple[SSAValue, bool] | None = None,
+                 scratch: SSAValue | None = None) -> None:  # fmt: skip
+        """``span``: the workgroup's (first id, count) of a split row (None: the whole row); ``scores``: the
+        split's scratch of ``z`` per row and whether this pass writes it (else reads it: no penalties);
+        ``scratch``: workgroup memory of ``pivots`` floats per thread to share (None: a new array)."""
+        self.kernel, self.mat, self.op, self.row, self.tid = kernel, mat, op, row, tid
+        """``row``: the workgroup's row of a matrix of logits, as an index list (empty for a vector)."""
+        self.threads = kernel.threads
+        if self.threads & (self.threads - 1):
+            raise RustyError(f"the sample strategy needs a power-of-two workgroup, got {self.threads}", op)
+        self.vocab = static_shape(op.input)[-1]
+        base, count = span if span is not None else (b.index(0), self.vocab)
+        chunk = -(-count // self.threads)
+        self.first = b.minui(b.addi(base, b.muli(tid, b.index(chunk))), b.index(self.vocab))
+        self.end = b.minui(b.minui(b.addi(self.first, b.index(chunk)), b.addi(base, b.index(count))), b.index(self.vocab))
+        self.options = _Options.read(b, mat, op, row)
+        self.scores = scores
+        self.cursor = b.index(0) if scores is not None and not scores[1] else self._first_pair(b)
+        self.width = pivots
+        self.scratch = scratch if scratch is not None else kernel.shared(pivots * self.threads, F32)
 
     def _pair(self, b: IRBuilder, j: SSAValue, field: int) -> SSAValue:
         """Field 0 (id) or 1 (count) of pair ``j`` (clamped into the buffer)."""
         j = b.minui(j, b.index(MAX_PENALIZED - 1))
         return self.mat.element(b, self.op.params, [*self.row, b.addi(b.muli(j, b.index(2)), b.index(HEADER_WORDS + field))])
 
+    def _first_pair(self, b: IRBuilder) -> SSAValue:
+        """The first pair whose id is at least the thread's first id: a binary search of the sorted ids."""
+        first = b.index_cast(self.first, i32)
+
+        def halve(ib: IRBuilder, _: SSAValue, bounds: Sequence[SSAValue]) -> list[SSAValue]:
+            lo, hi = bounds
+            mid = ib.shrui(ib.addi(lo, hi), ib.index(1))
+            open_, id_ = ib.cmpi("ult", lo, hi), self._pair(ib, mid, 0)
+            below, above = ib.andi(open_, ib.cmpi("slt", id_, first)), ib.andi(open_, ib.cmpi("sge", id_, first))
+            return [ib.select(below, ib.addi(mid, ib.index(1)), lo), ib.select(above, mid, hi)]
+
+        steps = MAX_PENALIZED.bit_length()
+        return b.for_loop(b.index(0), b.index(steps), b.index(1), [b.index(0), self.options.pairs], halve)[0]
+
+    def _z(self, b: IRBuilder, i: SSAValue, cursor: SSAValue) -> tuple[SSAValue, SSAValue]:
+        """(z of element ``i``, the cursor past it)."""
+        o = self.options
+        if self.scores is not None and not self.scores[1]:
+            return load(b, self.scores[0], [self._score_index(b, i)]), cursor
+        raw = self.mat.element(b, self.op.input, [*self.row, i])
+        hit = b.andi(b.cmpi("ult", cursor, o.pairs), b.cmpi("eq", self._pair(b, cursor, 0), b.index_cast(i, i32)))
+        scaled = b.select(b.cmpf("ogt", raw, b.f32(0.0)), b.divf(raw, o.repetition), b.mulf(raw, o.repetition))
+        penalized = b.subf(b.subf(scaled, b.mulf(b.sitofp(self._pair(b, cursor, 1)), o.frequency)), o.presence)
+        z = b.mulf(b.select(hit, penalized, raw), o.scale)
+        if self.scores is not None:
+            store(b, z, self.scores[0], [self._score_index(b, i)])
+        return z, b.addi(cursor, b.select(hit, b.index(1), b.index(0)))
+
+    def _score_index(self, b: IRBuilder, i: SSAValue) -> SSAValue:
+        return b.addi(b.muli(self.row[0], b.index(self.vocab)), i) if self.row else i
+
     # --- passes over the thread's chunk -------------------------------------------------------------
     def each(self, b: IRBuilder, inits: Sequence[SSAValue], fold: Fold) -> list[SSAValue]:
         """Fold every ``(i, z, key)`` of the thread's chunk in id order into ``inits``."""
 
         def body(ib: IRBuilder, i: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
-            cursor, rest = carried[0], carried[1:]
-            raw = self.mat.element(ib, self.op.input, [*self.row, i])
-            hit = ib.andi(ib.cmpi("ult", cursor, self.pairs), ib.cmpi("eq", self._pair(ib, cursor, 0), ib.index_cast(i, i32)))
-            scaled = ib.select(ib.cmpf("ogt", raw, ib.f32(0.0)), ib.divf(raw, self.repetition), ib.mulf(raw, self.repetition))
-            penalized = ib.subf(ib.subf(scaled, ib.mulf(ib.sitofp(self._pair(ib, cursor, 1)), self.frequency)), self.presence)
-            z = ib.mulf(ib.select(hit, penalized, raw), self.scale)
-            return [ib.addi(cursor, ib.select(hit, ib.index(1), ib.index(0))), *fold(ib, i, z, _key(ib, z), rest)]
+            z, cursor = self._z(ib, i, carried[0])
+            return [cursor, *fold(ib, i, z, _key(ib, z), carried[1:])]
 
         return list(b.for_loop(self.first, self.end, b.index(1), [self.cursor, *inits], body)[1:])
 
     def reduce(self, b: IRBuilder, values: Sequence[SSAValue], combine: Sequence[str]) -> list[SSAValue]:
-        """The workgroup's combination of each thread's ``values`` (at most ``PIVOTS``), in every thread."""
+        """The workgroup's combination of each thread's ``values``, in every thread (``width`` at a time)."""
+        totals: list[SSAValue] = []
+        for start in range(0, len(values), self.width):
+            totals += self._reduce(b, values[start : start + self.width], combine[start : start + self.width])
+        return totals
+
+    def _reduce(self, b: IRBuilder, values: Sequence[SSAValue], combine: Sequence[str]) -> list[SSAValue]:
+        """A tree over the threads, a loop of halving strides: one barrier in the code, not one per level (Mesa's
+        llvmpipe compiles a kernel in time that grows steeply with its barriers)."""
         n, tid = self.threads, self.tid
         for j, v in enumerate(values):
             store(b, v, self.scratch, [b.addi(b.index(j * n), tid)])
         _barrier(b)
-        stride = n // 2
-        while stride:
 
-            def step(ib: IRBuilder, stride: int = stride) -> list[SSAValue]:
+        def level(lb: IRBuilder, depth: SSAValue, _: Sequence[SSAValue]) -> list[SSAValue]:
+            stride = lb.shrui(lb.index(n // 2), depth)
+
+            def step(ib: IRBuilder) -> list[SSAValue]:
                 for j, name in enumerate(combine):
                     here = ib.addi(ib.index(j * n), tid)
-                    there = ib.addi(here, ib.index(stride))
-                    store(ib, ib.binary(name, load(ib, self.scratch, [here]), load(ib, self.scratch, [there])), self.scratch, [here])
+                    store(
+                        ib,
+                        ib.binary(name, load(ib, self.scratch, [here]), load(ib, self.scratch, [ib.addi(here, stride)])),
+                        self.scratch,
+                        [here],
+                    )
                 return []
 
-            b.if_then(b.cmpi("ult", tid, b.index(stride)), step)
-            _barrier(b)
-            stride //= 2
+            lb.if_then(lb.cmpi("ult", tid, stride), step)
+            _barrier(lb)
+            return []
+
+        b.for_loop(b.index(0), b.index(n.bit_length() - 1), b.index(1), [], level)
         totals = [load(b, self.scratch, [b.index(j * n)]) for j in range(len(values))]
         _barrier(b)  # the scratch is reused
         return totals
 
-    def bisect(self, b: IRBuilder, rounds: SSAValue, lo: SSAValue, hi: SSAValue, target: SSAValue,
-               weight: Callable[[IRBuilder, SSAValue, SSAValue], SSAValue]) -> SSAValue:  # fmt: skip
+    def sums_at(
+        self, b: IRBuilder, pivots: Sequence[SSAValue], weight: Weight, extra: tuple[SSAValue, str, Weight] | None = None
+    ) -> list[SSAValue]:
+        """One pass: the workgroup's sums of ``weight`` over ``key >= p`` for each pivot ``p``, and with ``extra =
+        (init, combine, value)`` one more fold of ``value(z, key)`` (``combine`` a binary op name)."""
+        inits = [b.f32(0.0)] * len(pivots) + ([extra[0]] if extra else [])
+
+        def fold(fb: IRBuilder, _i: SSAValue, z: SSAValue, key: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
+            w = weight(fb, z, key)
+            out = [fb.addf(s, _count(fb, fb.cmpi("uge", key, p), w)) for s, p in zip(carried[: len(pivots)], pivots, strict=True)]
+            if extra:
+                out.append(fb.binary(extra[1], carried[-1], extra[2](fb, z, key)))
+            return out
+
+        return self.reduce(b, self.each(b, inits, fold), ["addf"] * len(pivots) + ([extra[1]] if extra else []))
+
+    def bisect(self, b: IRBuilder, rounds: SSAValue, lo: SSAValue, hi: SSAValue, target: SSAValue, weight: Weight) -> SSAValue:
         """The largest key ``t`` in ``[lo, hi]`` whose ``sum of weight(z, key)`` over ``key >= t`` is at
         least ``target`` (that sum at ``lo`` must be): ``rounds`` passes of ``PIVOTS`` pivots each."""
 
         def round_(rb: IRBuilder, _: SSAValue, bounds: Sequence[SSAValue]) -> list[SSAValue]:
-            lo, hi = bounds
-            step = rb.addi(rb.shrui(rb.subi(hi, lo), rb.i32(3)), rb.i32(1))
-            pivots = [rb.minui(rb.addi(lo, rb.muli(step, rb.i32(j))), hi) for j in range(1, PIVOTS + 1)]
-
-            def fold(fb: IRBuilder, _i: SSAValue, z: SSAValue, key: SSAValue, sums: Sequence[SSAValue]) -> list[SSAValue]:
-                w = weight(fb, z, key)
-                return [fb.addf(s, _count(fb, fb.cmpi("uge", key, p), w)) for s, p in zip(sums, pivots, strict=True)]
-
-            sums = self.reduce(rb, self.each(rb, [rb.f32(0.0)] * PIVOTS, fold), ["addf"] * PIVOTS)
-            new_lo, new_hi = lo, hi
-            for p, s in zip(pivots, sums, strict=True):  # the sums fall as the pivots rise
-                new_lo = rb.select(rb.cmpf("oge", s, target), p, new_lo)
-            for p, s in reversed(list(zip(pivots, sums, strict=True))):
-                new_hi = rb.select(rb.cmpf("oge", s, target), new_hi, rb.subi(p, rb.i32(1)))
-            return [new_lo, new_hi]
+            pivots = _pivots(rb, bounds[0], bounds[1], PIVOTS)
+            return list(_narrow(rb, bounds[0], bounds[1], pivots, self.sums_at(rb, pivots, weight), target))
 
         return b.for_loop(b.index(0), rounds, b.index(1), [lo, hi], round_)[0]
 
+    # --- the draw -----------------------------------------------------------------------------------
+    def find(self, b: IRBuilder, parts: int, goal: Callable[[IRBuilder, SSAValue], SSAValue]) -> tuple[SSAValue, SSAValue]:
+        """In every thread: (the first of the ``parts`` sums in the scratch, in order, where their running sum
+        crosses ``goal(total)``; what is left of the goal there), walked by thread 0. Where rounding leaves the goal
+        past the total: the last positive part, and all of it."""
+        where = self.kernel.shared(1, i32)
+        rest = self.kernel.shared(1, F32)
 
-def _barrier(b: IRBuilder) -> None:
-    b.insert(gpu.BarrierOp())
+        def walk_parts(ib: IRBuilder) -> list[SSAValue]:
+            f0 = ib.f32(0.0)
+
+            def add(lb: IRBuilder, t: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+                return [lb.addf(c[0], load(lb, self.scratch, [t]))]
+
+            (whole,) = ib.for_loop(ib.index(0), ib.index(parts), ib.index(1), [f0], add)
+            aim = goal(ib, whole)
+
+            def walk(lb: IRBuilder, t: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+                before, found, part_at, left, last, last_sum = c
+                part = load(lb, self.scratch, [t])
+                positive = lb.cmpf("ogt", part, f0)
+                cross = lb.andi(lb.cmpi("eq", found, lb.index(0)), lb.andi(positive, lb.cmpf("ogt", lb.addf(before, part), aim)))
+                return [lb.addf(before, part), lb.select(cross, lb.index(1), found), lb.select(cross, t, part_at),
+                        lb.select(cross, lb.subf(aim, before), left), lb.select(positive, t, last), lb.select(positive, part, last_sum)]  # fmt: skip
+
+            inits = [f0, ib.index(0), ib.index(0), f0, ib.index(0), f0]
+            _, found, part_at, left, last, last_sum = ib.for_loop(ib.index(0), ib.index(parts), ib.index(1), inits, walk)
+            crossed = ib.cmpi("ne", found, ib.index(0))
+            store(ib, ib.index_cast(ib.select(crossed, part_at, last), i32), where, [ib.index(0)])
+            store(ib, ib.select(crossed, left, last_sum), rest, [ib.index(0)])
+            return []
+
+        b.if_then(b.cmpi("eq", self.tid, b.index(0)), walk_parts)
+        _barrier(b)
+        found = load(b, where, [b.index(0)]), load(b, rest, [b.index(0)])
+        _barrier(b)  # the scratch is reused
+        return found
+
+    def draw(self, b: IRBuilder, ops: Sequence[Operation], drawn: Weight, goal: Callable[[IRBuilder, SSAValue], SSAValue],
+             stores: SSAValue | None = None) -> None:  # fmt: skip
+        """Step 6 in the workgroup: the thread where the running kept weight crosses ``goal(S)`` walks its chunk
+        to the token and stores it into the region's outputs (only where ``stores`` holds, if given)."""
+        (mine,) = self.each(b, [b.f32(0.0)], lambda fb, _i, z, key, c: [fb.addf(c[0], drawn(fb, z, key))])
+        store(b, mine, self.scratch, [self.tid])
+        _barrier(b)
+        chosen, remaining = self.find(b, self.threads, goal)
+        op = self.op
+        outputs = [(m.source, self.kernel.body_args[m.dest]) for m in ops if isinstance(m, bufferization.MaterializeInDestinationOp)]
+
+        def find_token(ib: IRBuilder) -> list[SSAValue]:
+            def walk(fb: IRBuilder, i: SSAValue, z: SSAValue, key: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
+                before, token, last = c
+                w = drawn(fb, z, key)
+                here, positive = fb.index_cast(i, i32), fb.cmpf("ogt", w, fb.f32(0.0))
+                cross = fb.andi(fb.cmpi("slt", token, fb.i32(0)), fb.andi(positive, fb.cmpf("ogt", fb.addf(before, w), remaining)))
+                return [fb.addf(before, w), fb.select(cross, here, token), fb.select(positive, here, last)]
+
+            _, token, last = self.each(ib, [ib.f32(0.0), ib.i32(-1), ib.i32(-1)], walk)
+            found = ib.select(ib.cmpi("sge", token, ib.i32(0)), token, last)  # rounding past the chunk's weight: its last kept token
+            self.mat.known[op.result] = lambda _b, _idx: found
+            at = self.row or [ib.index(0)]
+            for value, buf in outputs:
+                store(ib, self.mat.element(ib, value, at), buf, at)
+            return []
+
+        mine_chosen = b.cmpi("eq", b.index_cast(self.tid, i32), chosen)
+        b.if_then(mine_chosen if stores is None else b.andi(mine_chosen, stores), find_token)
+
+
+def _weight(top: SSAValue) -> Weight:
+    """``w = exp(z - M)``."""
+    return lambda fb, z, _key: fb.value(math.ExpOp(fb.subf(z, top)))
+
+
+def _kept(weight: Weight, tau: SSAValue) -> Weight:
+    """``weight`` where ``key >= tau``, else 0."""
+    return lambda fb, z, key: _count(fb, fb.cmpi("uge", key, tau), weight(fb, z, key))
+
+
+def _rows(op: SampleOp) -> bool:
+    return len(static_shape(op.input)) == 2
+
+
+# --- one workgroup per row ---------------------------------------------------------------------------
 
 
 def lower_sample(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
     """One workgroup draws the token of the region's ``linalg_ext.sample``, or of each of its rows (module docstring,
     steps 1-6): ``workgroups (rows) { invocations (N) { ... } }``, every invocation reaching every barrier."""
     op = next(o for o in ops if isinstance(o, SampleOp))
-    rows = len(static_shape(op.input)) == 2
+    rows = _rows(op)
     b, g = kernel.b, kernel.grid_b
 
     def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
@@ -203,93 +430,212 @@ def lower_sample(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) ->
     return [count, g.index(1), g.index(1)]
 
 
-def _find_thread(s: _Sampler, f0: SSAValue, where: SSAValue, rest: SSAValue, ib: IRBuilder) -> list[SSAValue]:
-    """Thread 0 of the draw: the thread whose chunk holds ``u * S`` (where the running sum of the threads' kept
-    weights crosses it) into ``where``, and what is left of ``u * S`` at that chunk into ``rest``."""
-    n = s.threads
-
-    def add(lb: IRBuilder, t: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-        return [lb.addf(c[0], load(lb, s.scratch, [t]))]
-
-    (whole,) = ib.for_loop(ib.index(0), ib.index(n), ib.index(1), [f0], add)
-    goal = ib.mulf(s.u, whole)
-
-    def walk(lb: IRBuilder, t: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-        before, found, thread, left, last, last_sum = c
-        part = load(lb, s.scratch, [t])
-        cross = lb.andi(lb.cmpi("eq", found, lb.index(0)), lb.andi(lb.cmpf("ogt", part, f0), lb.cmpf("ogt", lb.addf(before, part), goal)))
-        positive = lb.cmpf("ogt", part, f0)
-        return [lb.addf(before, part), lb.select(cross, lb.index(1), found), lb.select(cross, t, thread),
-                lb.select(cross, lb.subf(goal, before), left), lb.select(positive, t, last), lb.select(positive, part, last_sum)]  # fmt: skip
-
-    inits = [f0, ib.index(0), ib.index(0), f0, ib.index(0), f0]
-    _, found, thread, left, last, last_sum = ib.for_loop(ib.index(0), ib.index(n), ib.index(1), inits, walk)
-    crossed = ib.cmpi("ne", found, ib.index(0))  # else rounding left u * S past the total: the last kept token
-    store(ib, ib.index_cast(ib.select(crossed, thread, last), i32), where, [ib.index(0)])
-    store(ib, ib.select(crossed, left, last_sum), rest, [ib.index(0)])
-    return []
-
-
 def _draw(kernel: Kernel, mat: Materializer, op: SampleOp, ops: Sequence[Operation], b: IRBuilder, tid: SSAValue,
           row: list[SSAValue]) -> None:  # fmt: skip
-    s = _Sampler(kernel, mat, op, b, tid, row)
+    s = _Sampler(kernel, mat, op, b, tid, row, PIVOTS)
+    o = s.options
     f0, one, zero_rounds = b.f32(0.0), b.f32(1.0), b.index(0)
     # 2. the largest and smallest z
     top, bottom = s.reduce(b, s.each(b, [b.f32(float("-inf")), b.f32(float("inf"))],
                                      lambda fb, _i, z, _k, c: [fb.maximumf(c[0], z), fb.minimumf(c[1], z)]), ["maximumf", "minimumf"])  # fmt: skip
     top_key, bottom_key = _key(b, top), _key(b, bottom)
-
-    def weight(fb: IRBuilder, z: SSAValue, _key: SSAValue) -> SSAValue:
-        return fb.value(math.ExpOp(fb.subf(z, top)))
-
+    weight = _weight(top)
     # 3. top-k
-    k_on = b.andi(s.sampled, b.andi(b.cmpi("sgt", s.top_k, b.i32(0)), b.cmpi("slt", s.top_k, b.i32(s.vocab))))
-    tau_k = s.bisect(b, b.select(k_on, b.index(ROUNDS), zero_rounds), bottom_key, top_key, b.sitofp(s.top_k), lambda fb, _z, _k: one)
+    k_rounds = b.select(o.top_k_on(b, s.vocab), b.index(ROUNDS), zero_rounds)
+    tau_k = s.bisect(b, k_rounds, bottom_key, top_key, b.sitofp(o.top_k), lambda fb, _z, _k: one)
     # 4. top-p over what top-k kept
-    p_on = b.andi(s.sampled, b.cmpf("olt", s.top_p, one))
-
-    def kept_weight(fb: IRBuilder, z: SSAValue, key: SSAValue) -> SSAValue:
-        return _count(fb, fb.cmpi("uge", key, tau_k), weight(fb, z, key))
+    p_on = o.top_p_on(b)
+    kept_weight = _kept(weight, tau_k)
 
     def total(tb: IRBuilder, _: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
         return s.reduce(tb, s.each(tb, [f0], lambda fb, _i, z, key, c: [fb.addf(c[0], kept_weight(fb, z, key))]), ["addf"])
 
     (kept,) = b.for_loop(zero_rounds, b.select(p_on, b.index(1), zero_rounds), b.index(1), [f0], total)
-    tau_p = s.bisect(b, b.select(p_on, b.index(ROUNDS), zero_rounds), tau_k, top_key, b.mulf(s.top_p, kept), kept_weight)
-    # 5. min-p, and the threshold (greedy: the largest only)
-    min_p_bound = _key(b, b.addf(top, b.value(math.LogOp(b.maximumf(s.min_p, b.f32(1e-30))))))
-    tau = b.maxui(b.maxui(tau_k, tau_p), b.select(b.cmpf("ogt", s.min_p, f0), min_p_bound, bottom_key))
-    tau = b.select(s.sampled, tau, top_key)
+    tau_p = s.bisect(b, b.select(p_on, b.index(ROUNDS), zero_rounds), tau_k, top_key, b.mulf(o.top_p, kept), kept_weight)
+    # 5. min-p, and the threshold (greedy: the largest only); 6. the draw
+    s.draw(b, ops, _kept(weight, o.threshold(b, top, tau_k, tau_p)), lambda ib, whole: ib.mulf(o.u, whole))
 
-    def drawn(fb: IRBuilder, z: SSAValue, key: SSAValue) -> SSAValue:
-        return _count(fb, fb.cmpi("uge", key, tau), weight(fb, z, key))
 
-    # 6. the draw: each thread's kept weight; thread 0 finds the thread where u * S falls; it finds the token
-    (mine,) = s.each(b, [f0], lambda fb, _i, z, key, c: [fb.addf(c[0], drawn(fb, z, key))])
-    store(b, mine, s.scratch, [tid])
-    _barrier(b)
-    where = kernel.shared(1, i32)
-    rest = kernel.shared(1, F32)
+# --- split: a chunk per workgroup, a kernel per step ---------------------------------------------------
 
-    b.if_then(b.cmpi("eq", tid, b.index(0)), partial(_find_thread, s, f0, where, rest))
-    _barrier(b)
-    chosen, remaining = load(b, where, [b.index(0)]), load(b, rest, [b.index(0)])
-    outputs = [(m.source, kernel.body_args[m.dest]) for m in ops if isinstance(m, bufferization.MaterializeInDestinationOp)]
 
-    def find_token(ib: IRBuilder) -> list[SSAValue]:
-        def walk(fb: IRBuilder, i: SSAValue, z: SSAValue, key: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
-            before, token, last = c
-            w = drawn(fb, z, key)
-            here, positive = fb.index_cast(i, i32), fb.cmpf("ogt", w, f0)
-            cross = fb.andi(fb.cmpi("slt", token, fb.i32(0)), fb.andi(positive, fb.cmpf("ogt", fb.addf(before, w), remaining)))
-            return [fb.addf(before, w), fb.select(cross, here, token), fb.select(positive, here, last)]
+def split_sample_scratch(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSAValue],
+                         config: LoweringConfigAttr) -> list[SSAValue]:  # fmt: skip
+    """The host buffers the split schedule's kernels share: ``z`` (f32, a row of the vocabulary per row), and per
+    row two slots (a kernel reads the one the kernel before it wrote, and writes the other) of ``STATE_WORDS`` then
+    ``PARTIAL_WORDS`` for each of the ``G`` workgroups (i32: floats as their bits)."""
+    op = next(o for o in ops if isinstance(o, SampleOp))
+    vocab = static_shape(op.input)[-1]
+    rows = Materializer(args).dims(b, op.input, args)[0] if _rows(op) else b.index(1)
+    groups = -(-vocab // config.config.split)
+    z = b.value(memref.AllocOp([b.muli(rows, b.index(vocab))], [], MemRefType(F32, [DYNAMIC_INDEX])))
+    state = b.value(memref.AllocOp([b.muli(rows, b.index(2 * _slot_words(groups)))], [], MemRefType(i32, [DYNAMIC_INDEX])))
+    return [z, state]
 
-        _, token, last = s.each(ib, [f0, ib.i32(-1), ib.i32(-1)], walk)
-        found = ib.select(ib.cmpi("sge", token, ib.i32(0)), token, last)  # rounding past the chunk's weight: its last kept token
-        mat.known[op.result] = lambda _b, _idx: found
-        at = row or [ib.index(0)]
-        for value, buf in outputs:
-            store(ib, mat.element(ib, value, at), buf, at)
-        return []
 
-    b.if_then(b.cmpi("eq", b.index_cast(tid, i32), chosen), find_token)
+def _slot_words(groups: int) -> int:
+    return STATE_WORDS + groups * PARTIAL_WORDS
+
+
+def lower_sample_split(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], kind: str) -> list[SSAValue]:
+    """The split schedule's kernel for one ``kind`` of step (``SPLIT_STEPS``; module docstring), launched for each of
+    those steps with the step as its last argument: ``workgroups (G, rows) { invocations (N) { ... } }`` over the
+    scratch buffers of ``split_sample_scratch`` (``kernel.extra_args``)."""
+    op = next(o for o in ops if isinstance(o, SampleOp))
+    rows = _rows(op)
+    vocab, split = static_shape(op.input)[-1], kernel.config.split
+    groups = -(-vocab // split)
+    if split % kernel.threads or groups > kernel.threads:
+        raise RustyError(f"a split sample needs a split that is a multiple of the {kernel.threads} invocations and at most "
+                         f"{kernel.threads} chunks of the {vocab} logits, got split = {split} ({groups} chunks)", op)  # fmt: skip
+    b, g = kernel.b, kernel.grid_b
+
+    def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
+        chunk, row = wivs[0], [wivs[1]] if rows else []
+        kernel.invocations(
+            wb, [kernel.threads], lambda ib, ivs: getattr(_SplitStep(kernel, mat, op, ops, ib, ivs[0], chunk, row, groups), kind)(ib)
+        )
+
+    kernel.workgroups([b.index(groups), kernel.grid_dim(b, "y") if rows else b.index(1)], per_workgroup)
+    count = mat.dims(g, op.input, kernel.grid_args)[0] if rows else g.index(1)
+    return [g.index(groups), count, g.index(1)]
+
+
+class _SplitStep:
+    """One workgroup of a split schedule's kernel: a method per kind of step."""
+
+    def __init__(self, kernel: Kernel, mat: Materializer, op: SampleOp, ops: Sequence[Operation], b: IRBuilder, tid: SSAValue,
+                 chunk: SSAValue, row: list[SSAValue], groups: int) -> None:  # fmt: skip
+        self.kernel, self.mat, self.op, self.ops, self.b = kernel, mat, op, ops, b
+        self.tid, self.chunk, self.row, self.groups = tid, chunk, row, groups
+        self.scores, self.state, self.step = kernel.extra_args
+        self.scratch = kernel.shared(SPLIT_PIVOTS * kernel.threads, F32)
+
+    def sampler(self, b: IRBuilder, writes_scores: bool) -> _Sampler:
+        split = self.kernel.config.split
+        span = (b.muli(self.chunk, b.index(split)), split)
+        return _Sampler(
+            self.kernel, self.mat, self.op, b, self.tid, self.row, SPLIT_PIVOTS, span, (self.scores, writes_scores), self.scratch
+        )
+
+    def slot(self, b: IRBuilder, back: int) -> SSAValue:
+        """The first word of this row's slot that the kernel ``back`` steps before this one wrote (0: this one's)."""
+        row = self.row[0] if self.row else b.index(0)
+        parity = b.remui(b.addi(self.step, b.index(back)), b.index(2))  # (step - back) % 2, back < 2
+        return b.muli(b.addi(b.muli(row, b.index(2)), parity), b.index(_slot_words(self.groups)))
+
+    def word(self, b: IRBuilder, slot: SSAValue, w: int, as_float: bool = False) -> SSAValue:
+        value = load(b, self.state, [b.addi(slot, b.index(w))])
+        return _bitcast(b, value, F32) if as_float else value
+
+    def combine(self, b: IRBuilder, s: _Sampler, extra: str) -> tuple[list[SSAValue], SSAValue]:
+        """The sums at the pivots the kernel before this one counted, and its extra word combined by ``extra``,
+        from every workgroup's partial words (thread ``t`` reads workgroup ``t``'s)."""
+        identity = {"addf": 0.0, "maximumf": float("-inf")}
+        mine, base = self.theirs(b)
+        values = [b.select(mine, self.word(b, base, w, as_float=True), b.f32(x))
+                  for w, x in enumerate([0.0] * SPLIT_PIVOTS + [identity[extra]])]  # fmt: skip
+        totals = s.reduce(b, values, ["addf"] * SPLIT_PIVOTS + [extra])
+        return totals[:SPLIT_PIVOTS], totals[-1]
+
+    def theirs(self, b: IRBuilder) -> tuple[SSAValue, SSAValue]:
+        """(whether thread ``t`` stands for a workgroup, the first partial word workgroup ``t`` left in the step before)."""
+        who = b.minui(self.tid, b.index(self.groups - 1))
+        base = b.addi(self.slot(b, 1), b.addi(b.index(STATE_WORDS), b.muli(who, b.index(PARTIAL_WORDS))))
+        return b.cmpi("ult", self.tid, b.index(self.groups)), base
+
+    def leave(self, b: IRBuilder, sums: Sequence[SSAValue], state: dict[int, SSAValue]) -> None:
+        """Thread 0 stores the workgroup's partial words; thread 0 of workgroup 0 the row's ``state`` too."""
+        slot = self.slot(b, 0)
+
+        def stores(base: SSAValue, values: Sequence[tuple[int, SSAValue]]) -> Callable[[IRBuilder], list[SSAValue]]:
+            def write(ib: IRBuilder) -> list[SSAValue]:
+                for w, v in values:
+                    store(ib, _bitcast(ib, v, i32) if v.type == F32 else v, self.state, [ib.addi(base, ib.index(w))])
+                return []
+
+            return write
+
+        first = b.cmpi("eq", self.tid, b.index(0))
+        partials = b.addi(slot, b.addi(b.index(STATE_WORDS), b.muli(self.chunk, b.index(PARTIAL_WORDS))))
+        b.if_then(first, stores(partials, list(enumerate(sums))))
+        b.if_then(b.andi(first, b.cmpi("eq", self.chunk, b.index(0))), stores(slot, list(state.items())))
+
+    def first(self, b: IRBuilder) -> None:
+        """Step 0: ``z`` into the scratch, top-k's first round over every key, and ``M``."""
+        s = self.sampler(b, writes_scores=True)
+        lo, hi = b.i32(0), b.i32(-1)
+        sums = s.sums_at(b, _pivots(b, lo, hi, SPLIT_PIVOTS), _one, (b.f32(float("-inf")), "maximumf", lambda fb, z, _k: z))
+        self.leave(b, sums, {LO: lo, HI: hi})
+
+    def top_k_round(self, b: IRBuilder) -> None:
+        """Steps 1 to ``SPLIT_ROUNDS - 1``: the last round's counts narrow top-k's interval, then this round's (``M``
+        rides along as the extra word)."""
+        s = self.sampler(b, writes_scores=False)
+        o = s.options
+        prev = self.slot(b, 1)
+        found, top = self.combine(b, s, "maximumf")
+        lo, hi = self._narrowed(b, self.word(b, prev, LO), self.word(b, prev, HI), found, b.sitofp(o.top_k), o.top_k_on(b, s.vocab))
+        sums = s.sums_at(b, _pivots(b, lo, hi, SPLIT_PIVOTS), _one)
+        self.leave(b, [*sums, top], {TOP: top, LO: lo, HI: hi})
+
+    def top_p_round(self, b: IRBuilder) -> None:
+        """Steps ``SPLIT_ROUNDS`` to ``2 * SPLIT_ROUNDS - 1``: at the first, top-k's last counts give ``tau_k`` and
+        top-p's interval starts at it; later, top-p's last sums narrow it (the first's ``W`` gives the target).
+        Then this round's sums of kept weight, and ``W`` as the extra word."""
+        s = self.sampler(b, writes_scores=False)
+        o = s.options
+        prev, f0 = self.slot(b, 1), b.f32(0.0)
+        found, extra = self.combine(b, s, "addf")
+        top = self.word(b, prev, TOP, as_float=True)
+        starts = b.cmpi("eq", self.step, b.index(SPLIT_ROUNDS))
+        target = b.select(
+            b.cmpi("eq", self.step, b.index(SPLIT_ROUNDS + 1)), b.mulf(o.top_p, extra), self.word(b, prev, TARGET, as_float=True)
+        )
+        lo, hi = self._narrowed(b, self.word(b, prev, LO), self.word(b, prev, HI), found, b.select(starts, b.sitofp(o.top_k), target),
+                                b.select(starts, o.top_k_on(b, s.vocab), o.top_p_on(b)))  # fmt: skip
+        tau_k = b.select(starts, lo, self.word(b, prev, TAU_K))
+        lo, hi, target = b.select(starts, tau_k, lo), b.select(starts, _key(b, top), hi), b.select(starts, f0, target)
+        kept = _kept(_weight(top), tau_k)
+        sums = s.sums_at(b, _pivots(b, lo, hi, SPLIT_PIVOTS), kept, (f0, "addf", kept))
+        self.leave(b, sums, {TOP: top, LO: lo, HI: hi, TAU_K: tau_k, TARGET: target})
+
+    def kept_sums(self, b: IRBuilder) -> None:
+        """Step ``2 * SPLIT_ROUNDS``: top-p's last sums give ``tau_p`` (``lo``); each workgroup's kept weight."""
+        s = self.sampler(b, writes_scores=False)
+        o = s.options
+        prev, f0 = self.slot(b, 1), b.f32(0.0)
+        found, _ = self.combine(b, s, "addf")
+        top, tau_k, target = self.word(b, prev, TOP, as_float=True), self.word(b, prev, TAU_K), self.word(b, prev, TARGET, as_float=True)
+        tau_p, _ = self._narrowed(b, self.word(b, prev, LO), self.word(b, prev, HI), found, target, o.top_p_on(b))
+        drawn = _kept(_weight(top), o.threshold(b, top, tau_k, tau_p))
+        (mine,) = s.reduce(b, s.each(b, [f0], lambda fb, _i, z, key, c: [fb.addf(c[0], drawn(fb, z, key))]), ["addf"])
+        self.leave(b, [*[f0] * SPLIT_PIVOTS, mine], {TOP: top, LO: tau_p, TAU_K: tau_k})
+
+    def draw(self, b: IRBuilder) -> None:
+        """The last step: the chunk where ``u * S`` falls (a walk over the workgroups' kept weights), then the thread,
+        then the token, stored by the chunk's workgroup."""
+        s = self.sampler(b, writes_scores=False)
+        prev = self.slot(b, 1)
+        top = self.word(b, prev, TOP, as_float=True)
+        drawn = _kept(_weight(top), s.options.threshold(b, top, self.word(b, prev, TAU_K), self.word(b, prev, LO)))
+        mine, base = self.theirs(b)
+        store(b, b.select(mine, self.word(b, base, PARTIAL_WORDS - 1, as_float=True), b.f32(0.0)), s.scratch, [self.tid])
+        _barrier(b)
+        chunk, rest = s.find(b, self.groups, lambda ib, whole: ib.mulf(s.options.u, whole))
+        s.draw(b, self.ops, drawn, lambda _ib, _whole: rest, b.cmpi("eq", b.index_cast(self.chunk, i32), chunk))
+
+    def _narrowed(self, b: IRBuilder, lo: SSAValue, hi: SSAValue, sums: Sequence[SSAValue], target: SSAValue,
+                  on: SSAValue) -> tuple[SSAValue, SSAValue]:  # fmt: skip
+        """``_narrow`` of ``[lo, hi]`` by the sums at its pivots where the bisection is ``on``, else ``(lo, hi)``."""
+        new_lo, new_hi = _narrow(b, lo, hi, _pivots(b, lo, hi, SPLIT_PIVOTS), sums, target)
+        return b.select(on, new_lo, lo), b.select(on, new_hi, hi)
+
+
+def _one(b: IRBuilder, _z: SSAValue, _key: SSAValue) -> SSAValue:
+    """A count's weight."""
+    return b.f32(1.0)
+
+
+def _done(_: None) -> list[SSAValue]:
+    return []

@@ -9,7 +9,7 @@ from functools import partial
 
 from xdsl.context import Context
 from xdsl.dialects import bufferization, scf
-from xdsl.dialects.builtin import MemRefType, ModuleOp, f32
+from xdsl.dialects.builtin import MemRefType, ModuleOp, StringAttr, f32
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Block, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
@@ -38,7 +38,7 @@ from rusty_ir.passes.codegen.int8_activations import (
 from rusty_ir.passes.codegen.kernel import Kernel
 from rusty_ir.passes.codegen.materialize import Materializer, static_shape
 from rusty_ir.passes.codegen.row import lower_row
-from rusty_ir.passes.codegen.sampling import lower_sample
+from rusty_ir.passes.codegen.sampling import SPLIT_STEPS, lower_sample, lower_sample_split, split_sample_scratch
 from rusty_ir.passes.dispatch.analysis import Kind, kind
 from rusty_ir.targets import TargetDescription
 
@@ -65,10 +65,9 @@ def check_limits(config: LoweringConfigAttr, target: TargetDescription, region: 
         )  # fmt: skip
 
 
-def _kernel(
-    region: RegionOp, config: LoweringConfigAttr, target: TargetDescription, lower: Schedule, extra: Sequence[SSAValue] = ()
-) -> Operation:
-    """The tiled.kernel of one region under one lowering config."""
+def _kernel(region: RegionOp, config: LoweringConfigAttr, target: TargetDescription, lower: Schedule, extra: Sequence[SSAValue] = (),
+            suffix: str = "") -> Operation:  # fmt: skip
+    """The tiled.kernel of one region under one lowering config (labelled ``<region>_<suffix>`` with a ``suffix``)."""
     check_limits(config, target, region)
     kernel = Kernel(region, config, target, extra)
     mat = Materializer(kernel.body_args)
@@ -78,7 +77,10 @@ def _kernel(
         if err.op is None:
             err.op = region
         raise RustyError(f"dispatch region '{region.label.data}' ({config.strategy}): {err}", err.op) from None
-    return kernel.finish(grid)
+    op = kernel.finish(grid)
+    if suffix:
+        op.label = StringAttr(f"{region.label.data}_{suffix}")
+    return op
 
 
 @dataclass
@@ -96,8 +98,8 @@ class _Fused:
 
 def _lower(region: RegionOp, config: LoweringConfigAttr, target: TargetDescription, b: IRBuilder, fused: _Fused | None = None) -> None:
     """Insert what replaces ``region`` under ``config``: its kernel, or split-KV attention's
-    partials buffer and its two kernels, or a prequantized gemv's activation buffer and its two kernels (the
-    gemv alone where its producer quantizes, ``fused``)."""
+    partials buffer and its two kernels, or a split sample's scratch buffers and its kernels, or a prequantized
+    gemv's activation buffer and its two kernels (the gemv alone where its producer quantizes, ``fused``)."""
     if config.strategy not in SCHEDULES:
         raise RustyError(f"dispatch region '{region.label.data}': unknown strategy '{config.strategy}'", region)
     args: dict[SSAValue, SSAValue] = dict(zip(region.block.args, region.args))
@@ -109,6 +111,18 @@ def _lower(region: RegionOp, config: LoweringConfigAttr, target: TargetDescripti
         scratch = split_kv_scratch(b, region_ops(region), args, config)
         b.insert(_kernel(region, config, target, lower_attention, [scratch]))
         b.insert(_kernel(region, config, target, lower_attention_combine, [scratch]))
+    elif config.strategy == "sample" and config.config.split:
+        buffers = split_sample_scratch(b, region_ops(region), args, config)
+        for kind, first, end in SPLIT_STEPS:
+
+            def launch(lb: IRBuilder, step: SSAValue, _: Sequence[SSAValue], kind: str = kind) -> list[SSAValue]:
+                lb.insert(_kernel(region, config, target, partial(lower_sample_split, kind=kind), [*buffers, step], kind))
+                return []
+
+            if end - first == 1:
+                launch(b, b.index(first), [])
+            else:
+                b.for_loop(b.index(first), b.index(end), b.index(1), [], launch)
     elif config.strategy == "gemv" and config.config.prequantize:
         activation = fused.reads if fused is not None else None
         if activation is None:
@@ -325,7 +339,10 @@ class ConvertDispatchToTiledPass(ModulePass):
     quantized by a first kernel), unless the region before it computes that
     activation with whole blocks of rows per workgroup (``quantize_pairs``):
     then that region's few-token kernels quantize it in their epilogue into
-    a buffer allocated before both, and the gemv is one kernel. Configs beyond the module's target
+    a buffer allocated before both, and the gemv is one kernel. A split
+    sample (``split`` > 0) is a kernel per kind of step, launched for each
+    of its steps (a host ``scf.for`` where there are several), the step an
+    argument, around two host buffers (passes/codegen/sampling.py). Configs beyond the module's target
     (``#rgpu.target``) are located errors. Pre-conditions: ``attach-target``,
     ``tune-workgroups`` and ``rusty-bufferize`` have run.
     """

@@ -22,12 +22,13 @@ from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Attribute, Operation, OpResult, SSAValue
 
 from rusty_ir.dialects.dispatch import LoweringConfigAttr
-from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp
+from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, SampleOp
 from rusty_ir.dialects.quant import DOT_SCHEMES, DequantizeOp, kernel_block
 from rusty_ir.dialects.quant.attrs import BlockQuantType
 from rusty_ir.passes.codegen.flash_attention import flash_threads, flash_tile
 from rusty_ir.passes.codegen.gemv import GEMV_STEP_TOKENS
 from rusty_ir.passes.codegen.int8_activations import activation_unit, one_activation
+from rusty_ir.passes.codegen.sampling import sample_split
 from rusty_ir.passes.dispatch.analysis import Kind, is_mac, kind, region_strategy, root_of
 from rusty_ir.targets import TargetDescription
 
@@ -348,6 +349,8 @@ def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tupl
         return attention_configs(root, target)
     if isinstance(root, ArgmaxOp):  # one workgroup walks the whole vocabulary: as wide as the target allows
         threads = target.max_invocations
+    if isinstance(root, SampleOp):  # a chunk of the vocabulary per workgroup, where it has more than one
+        return LoweringConfigAttr(strategy, [threads, 1, 1], split=sample_split(_shape(root.input)[-1], threads)), None
     return LoweringConfigAttr(strategy, [threads, 1, 1]), None
 
 

@@ -1,11 +1,14 @@
-"""The ``sample`` strategy's kernel (passes/codegen/sampling.py) on the wgpu adapter, against ``sample_token``.
+"""The ``sample`` strategy's kernels (passes/codegen/sampling.py) on the wgpu adapter, against ``sample_token``.
 
 A tensor-level function holding one ``linalg_ext.sample`` goes through the default pipeline from
-form-dispatches to the GPU level; its one kernel then runs on many logits, options and draws (and its row form,
-a workgroup per row of a matrix, each row under its own words: sampled speculation's ``@verify_sample``). The
-vocabularies do not divide the 256 threads (1000: the last threads' chunks are empty; 49152:
-SmolLM2's). The token must be exactly the numpy reference's: the sums differ only in rounding order,
-which could matter only for a draw within about 1e-6 of a boundary, and these fixed draws are not.
+form-dispatches to the GPU level, under both schedules: one workgroup per row (``split = 0``) and a
+workgroup per chunk of the row, a kernel per pass (``split`` > 0). Its host function runs through the
+runtime's schedule executor (the split's scratch buffers, its ``SPLIT_KERNELS`` launches) on many
+logits, options and draws, and in its row form (sampled speculation's ``@verify_sample``) each row
+under its own words. The vocabularies do not divide the chunks or the 256 threads (1000: the last
+threads' chunks are empty; 49152: SmolLM2's, split by the tuning's default). The token must be exactly
+the numpy reference's: the sums differ only in rounding order, which could matter only for a draw within
+about 1e-6 of a boundary, and these fixed draws are not.
 """
 
 from __future__ import annotations
@@ -16,51 +19,64 @@ import numpy as np
 import pytest
 from xdsl.parser import Parser
 
+from rusty_ir.backends.runtime.schedule import load_schedule
+from rusty_ir.backends.schedule import emit_schedule
 from rusty_ir.backends.wgsl import emit_program
+from rusty_ir.bench.fusion_program import _Program
+from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
+from rusty_ir.passes.codegen.sampling import SPLIT_KERNELS, SPLIT_STEPS
 from rusty_ir.pipeline import build_pipeline
 from rusty_ir.registry import build_registry
 from rusty_ir.sampling import MAX_PENALIZED, SAMPLING_WORDS, SamplingParams, pack, sample_token
 
-PIPELINE = (
-    "attach-target{target=webgpu},form-dispatches,tune-workgroups,rusty-bufferize,convert-dispatch-to-tiled,"
-    "promote-to-workgroup-memory,reduction-to-subgroup,distribute-to-gpu-ids,vectorize,convert-tiled-to-gpu"
+FORM = "attach-target{target=webgpu},form-dispatches"
+LOWER = (
+    "tune-workgroups,rusty-bufferize,convert-dispatch-to-tiled,promote-to-workgroup-memory,reduction-to-subgroup,"
+    "distribute-to-gpu-ids,vectorize,plan-memory,convert-tiled-to-gpu"
 )
-"""The default pipeline's stages that a lone tensor-level op needs (rusty_ir/stages.py)."""
+"""The default pipeline's stages that a lone tensor-level op needs (rusty_ir/stages.py), with room between the two
+to choose the region's config."""
 
 
-def compiled(rows: str, vocab: int) -> Any:
-    """The one kernel of ``linalg_ext.sample`` over ``[rows x] vocab`` logits (``rows``: "" for a vector, "?x" for a
-    matrix of any row count) through PIPELINE, emitted as WGSL: the program."""
-    out = "?" if rows else "1"
-    registry = build_registry()
-    module = Parser(
-        registry.context(),
-        f"func.func @sample(%l: tensor<{rows}{vocab}xf32>, %p: tensor<{rows}{SAMPLING_WORDS}xi32>) -> tensor<{out}xi32> {{\n"
-        f"  %t = linalg_ext.sample %l, %p : tensor<{rows}{vocab}xf32>, tensor<{rows}{SAMPLING_WORDS}xi32> -> tensor<{out}xi32>\n"
-        f"  func.return %t : tensor<{out}xi32>\n}}\n",
-    ).parse_module()
-    build_pipeline(registry, PIPELINE).apply(registry.context(), module)
-    return emit_program(module)
+class SampleKernels:
+    """``linalg_ext.sample`` over ``[rows x] vocab`` logits (``rows``: None for a vector) compiled under ``split`` (None:
+    the tuning's choice), on the device: ``draw(logits, words) -> tokens``."""
 
-
-class SampleKernel:
-    """The compiled kernel for one vocabulary size, with its buffers: ``draw(logits, words) -> token``."""
-
-    def __init__(self, device: Any, vocab: int) -> None:
-        program = compiled("", vocab)
-        (iface,) = program.kernels
+    def __init__(self, device: Any, vocab: int, rows: int | None = None, split: int | None = None) -> None:
+        dims, out = ("?x", "?") if rows else ("", "1")
+        registry = build_registry()
+        module = Parser(
+            registry.context(),
+            f"func.func @sample(%l: tensor<{dims}{vocab}xf32>, %p: tensor<{dims}{SAMPLING_WORDS}xi32>) -> tensor<{out}xi32> {{\n"
+            f"  %t = linalg_ext.sample %l, %p : tensor<{dims}{vocab}xf32>, tensor<{dims}{SAMPLING_WORDS}xi32> -> tensor<{out}xi32>\n"
+            f"  func.return %t : tensor<{out}xi32>\n}}\n",
+        ).parse_module()
+        build_pipeline(registry, FORM).apply(registry.context(), module)
+        if split is not None:
+            for region in module.walk():
+                if isinstance(region, RegionOp):
+                    region.config = LoweringConfigAttr("sample", [256, 1, 1], split=split)
+        build_pipeline(registry, LOWER).apply(registry.context(), module)
+        self.kernels = len(emit_program(module).kernels)
+        self.rows = rows or 1
+        shape = (rows, vocab) if rows else (vocab,)
+        inputs = {"l": np.zeros(shape, np.float32), "p": np.zeros((*shape[:-1], SAMPLING_WORDS), np.int32)}
         self.device = device
-        self.logits, self.words, self.out = device.empty(4 * vocab), device.empty(4 * SAMPLING_WORDS), device.empty(4)
-        by_arg = {0: self.logits, 1: self.words, 2: self.out}
-        kernel = device.kernel(device.compile(program.source), iface)
-        self.bound = kernel.bind([by_arg[b.arg_index] for b in iface.buffers])
-        self.threads = int(np.prod(iface.workgroup_size))
+        self.program = _Program.load(device, emit_program(module).source, load_schedule(emit_schedule(module)), inputs, {},
+                                     (self.rows,), function="sample")  # fmt: skip
+        self.dispatches = len(self.program.dispatches)
+
+    def draw_rows(self, logits: np.ndarray, words: np.ndarray) -> list[int]:
+        buffers = self.program.buffers
+        self.device.write(buffers[("arg", "l")], np.ascontiguousarray(logits, np.float32))
+        self.device.write(buffers[("arg", "p")], np.ascontiguousarray(words, np.int32))
+        encoder = self.device.device.create_command_encoder()
+        self.program.encode(encoder)
+        self.device.device.queue.submit([encoder.finish()])
+        return self.device.read(buffers[self.program.outputs[0].key], np.int32, self.rows).tolist()
 
     def draw(self, logits: np.ndarray, words: np.ndarray) -> int:
-        self.device.write(self.logits, logits.astype(np.float32))
-        self.device.write(self.words, words)
-        self.device.run([(self.bound, (1, 1, 1))])
-        return int(self.device.read(self.out, np.int32, 1)[0])
+        return self.draw_rows(logits, words)[0]
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +86,15 @@ def device() -> Any:
     return Device()
 
 
-@pytest.fixture(scope="module")
-def small(device: Any) -> SampleKernel:
-    return SampleKernel(device, 1000)
+SCHEDULES = {"one workgroup": 0, "split": 256}
+"""The schedules the small vocabulary runs under: ``split = 256`` cuts its 1000 logits into 4 chunks (the last of 232)."""
+
+
+@pytest.fixture(scope="module", params=list(SCHEDULES))
+def small(device: Any, request: pytest.FixtureRequest) -> SampleKernels:
+    kernels = SampleKernels(device, 1000, split=SCHEDULES[request.param])
+    assert (kernels.kernels, kernels.dispatches) == ((len(SPLIT_STEPS), SPLIT_KERNELS) if SCHEDULES[request.param] else (1, 1))
+    return kernels
 
 
 OPTIONS = [
@@ -89,8 +111,7 @@ OPTIONS = [
 ]
 
 
-def test_matches_the_reference(small: SampleKernel) -> None:
-    assert small.threads == 256
+def test_matches_the_reference(small: SampleKernels) -> None:
     rng = np.random.default_rng(0)
     for case, params in enumerate(OPTIONS):
         for trial in range(6):
@@ -102,7 +123,7 @@ def test_matches_the_reference(small: SampleKernel) -> None:
             assert small.draw(logits, words) == sample_token(logits, words), f"options {case}, trial {trial}"
 
 
-def test_draws_follow_the_distribution(small: SampleKernel) -> None:
+def test_draws_follow_the_distribution(small: SampleKernels) -> None:
     """u sweeping [0, 1) evenly lands on each kept token in proportion to its probability."""
     logits = np.full(1000, -30.0, np.float32)
     logits[[3, 250, 251, 777, 998]] = [1.0, 2.0, 0.5, 2.0, 1.5]
@@ -117,7 +138,7 @@ def test_draws_follow_the_distribution(small: SampleKernel) -> None:
     assert counts.sum() == counts[kept].sum()
 
 
-def test_edge_cases(small: SampleKernel) -> None:
+def test_edge_cases(small: SampleKernels) -> None:
     flat = np.zeros(1000, np.float32)
     assert small.draw(flat, pack(SamplingParams(), 0.7)) == 0  # greedy: the first of equals
     assert small.draw(flat, pack(SamplingParams(temperature=1.0), 0.5)) == 500  # uniform: u picks the id
@@ -134,29 +155,25 @@ def test_edge_cases(small: SampleKernel) -> None:
 
 
 def test_smollm2_vocabulary(device: Any) -> None:
-    kernel = SampleKernel(device, 49152)
+    """SmolLM2's 49152 logits: the tuning splits them (24 chunks of 2048)."""
+    kernel = SampleKernels(device, 49152)
+    assert kernel.dispatches == SPLIT_KERNELS
     rng = np.random.default_rng(2)
     logits = (rng.standard_normal(49152) * 2).astype(np.float32)
     logits[rng.choice(49152, 20)] += 12  # a peaked head, as a model's logits
-    for params in OPTIONS[1:6]:
-        words = pack(params, float(rng.random(dtype=np.float32)), [(7, 2), (30000, 1)])
-        assert kernel.draw(logits, words) == sample_token(logits, words)
+    for params in [*OPTIONS[:6], OPTIONS[8]]:
+        words = pack(params, float(rng.random(dtype=np.float32)), [(7, 2), (30000, 1), (49151, 3)])
+        assert kernel.draw(logits, words) == sample_token(logits, words), params
 
 
-def test_rows_each_under_their_own_words(device: Any) -> None:
-    """``linalg_ext.sample`` of a matrix: a workgroup per row, row ``r`` drawn from ``logits[r]`` under ``words[r]``,
-    every row a different option set of OPTIONS (greedy, top-k, top-p, min-p, penalties), for a dynamic row count."""
+@pytest.mark.parametrize("schedule", list(SCHEDULES))
+def test_rows_each_under_their_own_words(device: Any, schedule: str) -> None:
+    """``linalg_ext.sample`` of a matrix: row ``r`` drawn from ``logits[r]`` under ``words[r]``, every row a
+    different option set of OPTIONS (greedy, top-k, top-p, min-p, penalties), for a dynamic row count."""
     vocab, rows = 1000, len(OPTIONS)
-    program = compiled("?x", vocab)
-    (iface,) = program.kernels
+    kernels = SampleKernels(device, vocab, rows, SCHEDULES[schedule])
     rng = np.random.default_rng(3)
     logits = (rng.standard_normal((rows, vocab)) * 3).astype(np.float32)
     words = np.stack([pack(p, float(rng.random(dtype=np.float32)), [(int(i), 2) for i in np.argsort(-logits[r])[:2]])
                       for r, p in enumerate(OPTIONS)])  # fmt: skip
-    buffers = {0: device.empty(logits.nbytes), 1: device.empty(words.nbytes), 2: device.empty(4 * rows)}
-    device.write(buffers[0], logits)
-    device.write(buffers[1], words)
-    bound = device.kernel(device.compile(program.source), iface).bind([buffers[b.arg_index] for b in iface.buffers])
-    device.run([(bound, (rows, 1, 1))])  # the row count is the grid's
-    got = device.read(buffers[2], np.int32, rows).tolist()
-    assert got == [sample_token(logits[r], words[r]) for r in range(rows)]
+    assert kernels.draw_rows(logits, words) == [sample_token(logits[r], words[r]) for r in range(rows)]

@@ -282,3 +282,13 @@ func.func @stored_words() {
   %w = dispatch.weight "w" {stored = tensor<4x32x!rquant.q4_0>} : memref<16xi32>
   func.return
 }
+
+// -----
+
+func.func @config_sample_split() {
+  // expected-error @+1 {{sample: split (logits per workgroup) must be a multiple of the 256 invocations}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<sample, workgroup = [256, 1, 1], split = 1000>} : () -> () {
+    dispatch.yield
+  }
+  func.return
+}
