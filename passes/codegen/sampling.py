@@ -5,15 +5,10 @@ another tiled level as it is. What it computes is ``rusty_ir.sampling.sample_tok
 options come from the packed ``params`` words, the random number ``u`` too, so only the token id is read
 back. The bisections are exact and need neither atomics nor a sort, which the kernel languages here lack.
 
-Two schedules, by the config's ``split``:
-
-- ``split = 0`` (``lower_sample``): one workgroup per row does every pass below over the whole row.
-- ``split = E`` (``lower_sample_split``): each row's logits are cut into ``G = ceil(V / E)`` chunks
-  of ``E``, a workgroup each, and ``SPLIT_KERNELS = 2 * SPLIT_ROUNDS + 2`` launches run in a row, of
-  a kernel per kind of step (``SPLIT_STEPS``), the step an argument. A step first
-  combines what the step before it left (each workgroup's partial sums, in a host scratch buffer,
-  ``split_sample_scratch``), every workgroup alike, then makes its own pass. One workgroup is one multiprocessor, and a 128,256-token vocabulary's passes took 1.9 ms of an
-  H200 that way (BENCHMARKS.md): spread over ``G`` workgroups per row they cost a dispatch each.
+Two schedules, by the config's ``split``: ``split = 0`` (``lower_sample``, here), one workgroup per row
+doing every pass below over the whole row; ``split = E`` (``passes/codegen/split_sampling.py``), a
+workgroup per chunk of ``E`` logits of each row and a launch per pass, built from the pieces here
+(``Sampler``, ``narrow``, ...).
 
 Below, "the logits" are the workgroup's row (or chunk). Layout: ``N`` threads (the config's workgroup,
 a power of two); thread ``t`` owns the contiguous logits ``[t*C, (t+1)*C)`` of its workgroup's span
@@ -24,17 +19,14 @@ workgroup memory after a barrier.
 
 1. Parameters, and the penalties: the (id, count) pairs are sorted by id, so each thread finds the
    first pair at or after its chunk by binary search; a pass over the chunk advances that cursor as it
-   meets penalized ids (``_Sampler.each``). ``z_i`` is the penalized logit times ``1 / temperature``
-   (times 1 for temperature 0). The split's first kernel stores ``z`` in a scratch buffer, which the
-   later kernels read instead of the logits and the options.
+   meets penalized ids (``Sampler.each``). ``z_i`` is the penalized logit times ``1 / temperature``
+   (times 1 for temperature 0).
 2. ``M = max z`` (a tree reduction).
 3. top-k (``0 < k < V``, temperature > 0): the k-th largest ``z`` by bisection on the float's
    order-preserving 32-bit key (``key(z)``, compared unsigned): rounds of one pass each, counting
    ``key >= t`` at ``P`` pivots spread over the interval still open, then a tree reduction of the
    ``P`` counts at once; the interval shrinks ``P + 1``-fold per round, and the rounds cover 32 bits
-   (``P = PIVOTS``, ``ROUNDS`` for one workgroup; ``SPLIT_PIVOTS``, ``SPLIT_ROUNDS`` split, where the
-   compares are spread thin and each round is a dispatch). ``tau_k`` is the largest key with a count
-   ``>= k``.
+   (``P = PIVOTS``, ``ROUNDS`` here). ``tau_k`` is the largest key with a count ``>= k``.
 4. top-p (``top_p < 1``): the kept weight ``W = sum w`` over ``key >= tau_k`` (``w = exp(z - M)``),
    then the same bisection on weight instead of count: ``tau_p`` is the largest key whose weight
    is ``>= top_p * W``.
@@ -45,8 +37,7 @@ workgroup memory after a barrier.
    workgroups' sums are walked first, the same way, to the chunk where ``u * S`` falls.
 
 Cost of one workgroup: ``3 + 2 * ROUNDS + 1`` passes over the vocabulary at most (fewer when top-k or
-top-p is off). Split: ``2 * SPLIT_ROUNDS + 2`` kernels whatever the options (those of an option that is
-off only combine), each a pass over one chunk per workgroup.
+top-p is off), all on one multiprocessor.
 """
 
 from __future__ import annotations
@@ -54,11 +45,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from xdsl.dialects import arith, bufferization, gpu, math, memref
-from xdsl.dialects.builtin import DYNAMIC_INDEX, MemRefType, i32
+from xdsl.dialects import arith, bufferization, gpu, math
+from xdsl.dialects.builtin import i32
 from xdsl.ir import Attribute, Operation, SSAValue
 
-from rusty_ir.dialects.dispatch import LoweringConfigAttr
 from rusty_ir.dialects.linalg_ext import SampleOp
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
@@ -70,29 +60,8 @@ PIVOTS = 7
 """Thresholds counted per bisection pass of one workgroup (the open interval shrinks 8-fold per pass)."""
 ROUNDS = 11
 """Bisection passes of one workgroup: 8 ** 11 > 2 ** 32, enough to pin any 32-bit key."""
-SPLIT_PIVOTS = 15
-"""Thresholds counted per bisection kernel of the split schedule (16-fold per kernel)."""
-SPLIT_ROUNDS = 8
-"""Bisection kernels of the split schedule per threshold: 16 ** 8 = 2 ** 32."""
-SPLIT_STEPS = (("first", 0, 1), ("top_k_round", 1, SPLIT_ROUNDS), ("top_p_round", SPLIT_ROUNDS, 2 * SPLIT_ROUNDS),
-               ("kept_sums", 2 * SPLIT_ROUNDS, 2 * SPLIT_ROUNDS + 1), ("draw", 2 * SPLIT_ROUNDS + 1, 2 * SPLIT_ROUNDS + 2))  # fmt: skip
-"""The split schedule: (kind of step, its first step, the step after its last). A kernel per kind, launched for
-each of its steps with the step as an argument: top-k's rounds (the first also finds ``M``), top-p's (the first
-also sums ``W``), the workgroups' kept sums, the draw. No kernel branches on its step (Mesa's llvmpipe ran a
-kernel holding every kind, a branch each on the step, ten times slower than one per kind)."""
-SPLIT_KERNELS = SPLIT_STEPS[-1][2]
-"""Launches of the split schedule (2 * SPLIT_ROUNDS + 2)."""
-CHUNK_PER_THREAD = 8
-"""Logits per thread of a split workgroup's chunk, unless the vocabulary needs more (``sample_split``)."""
 SIGN = -(2**31)
 """0x80000000 as an i32."""
-STATE_WORDS = 5
-"""Words of a split row's state in each scratch slot: ``M``, the open interval's ``lo`` and ``hi`` keys,
-``tau_k``, and top-p's target weight (floats as their bits)."""
-TOP, LO, HI, TAU_K, TARGET = range(STATE_WORDS)
-PARTIAL_WORDS = SPLIT_PIVOTS + 1
-"""Words a split workgroup leaves per kernel: its sums at the pivots, and one more (``M``, ``W`` or the
-kept weight, by kernel)."""
 
 Fold = Callable[[IRBuilder, SSAValue, SSAValue, SSAValue, Sequence[SSAValue]], list[SSAValue]]
 """``fold(b, i, z, key, carried) -> carried``: element ``i`` of a pass."""
@@ -100,41 +69,33 @@ Weight = Callable[[IRBuilder, SSAValue, SSAValue], SSAValue]
 """``weight(b, z, key)``: what an element adds to a bisection's sums."""
 
 
-def sample_split(vocab: int, threads: int) -> int:
-    """The split (logits per workgroup) for a vocabulary of ``vocab`` over workgroups of ``threads``: ``threads *
-    CHUNK_PER_THREAD``, more where that would make more chunks than threads (the combine gives each chunk a thread);
-    0 (one workgroup per row) where one chunk holds the vocabulary."""
-    split = threads * max(CHUNK_PER_THREAD, -(-vocab // (threads * threads)))
-    return split if vocab > split else 0
-
-
-def _bitcast(b: IRBuilder, x: SSAValue, to: Attribute) -> SSAValue:
+def bitcast(b: IRBuilder, x: SSAValue, to: Attribute) -> SSAValue:
     return b.value(arith.BitcastOp(x, to))
 
 
-def _key(b: IRBuilder, z: SSAValue) -> SSAValue:
+def order_key(b: IRBuilder, z: SSAValue) -> SSAValue:
     """The float's bits as an unsigned key that orders like the float: flip the sign bit of a
     non-negative float, every bit of a negative one."""
-    bits = _bitcast(b, z, i32)
+    bits = bitcast(b, z, i32)
     return b.xori(bits, b.select(b.cmpi("slt", bits, b.i32(0)), b.i32(-1), b.i32(SIGN)))
 
 
-def _count(b: IRBuilder, cond: SSAValue, weight: SSAValue) -> SSAValue:
+def where(b: IRBuilder, cond: SSAValue, weight: SSAValue) -> SSAValue:
     return b.select(cond, weight, b.f32(0.0))
 
 
-def _barrier(b: IRBuilder) -> None:
+def barrier(b: IRBuilder) -> None:
     b.insert(gpu.BarrierOp())
 
 
-def _pivots(b: IRBuilder, lo: SSAValue, hi: SSAValue, count: int) -> list[SSAValue]:
+def spread_pivots(b: IRBuilder, lo: SSAValue, hi: SSAValue, count: int) -> list[SSAValue]:
     """``count`` keys spread evenly over ``[lo, hi]`` (``count + 1`` a power of two): the open interval's
     subintervals start at them."""
     step = b.addi(b.shrui(b.subi(hi, lo), b.i32((count + 1).bit_length() - 1)), b.i32(1))
     return [b.minui(b.addi(lo, b.muli(step, b.i32(j))), hi) for j in range(1, count + 1)]
 
 
-def _narrow(b: IRBuilder, lo: SSAValue, hi: SSAValue, pivots: Sequence[SSAValue], sums: Sequence[SSAValue],
+def narrow(b: IRBuilder, lo: SSAValue, hi: SSAValue, pivots: Sequence[SSAValue], sums: Sequence[SSAValue],
             target: SSAValue) -> tuple[SSAValue, SSAValue]:  # fmt: skip
     """The subinterval of ``[lo, hi]`` that holds the largest key whose sum is at least ``target``, given the
     sums at ``pivots`` (they fall as the pivots rise)."""
@@ -147,7 +108,7 @@ def _narrow(b: IRBuilder, lo: SSAValue, hi: SSAValue, pivots: Sequence[SSAValue]
 
 
 @dataclass
-class _Options:
+class Options:
     """The packed words of one row (``rusty_ir.sampling.pack``), read in the kernel."""
 
     sampled: SSAValue
@@ -166,12 +127,12 @@ class _Options:
     """Penalized (id, count) pairs, clamped to ``MAX_PENALIZED``."""
 
     @classmethod
-    def read(cls, b: IRBuilder, mat: Materializer, op: SampleOp, row: list[SSAValue]) -> _Options:
+    def read(cls, b: IRBuilder, mat: Materializer, op: SampleOp, row: list[SSAValue]) -> Options:
         def word(w: int) -> SSAValue:
             return mat.element(b, op.params, [*row, b.index(w)])
 
         def number(w: int) -> SSAValue:
-            return _bitcast(b, word(w), F32)
+            return bitcast(b, word(w), F32)
 
         temperature = number(0)
         sampled = b.cmpf("ogt", temperature, b.f32(0.0))
@@ -187,21 +148,22 @@ class _Options:
 
     def threshold(self, b: IRBuilder, top: SSAValue, tau_k: SSAValue, tau_p: SSAValue) -> SSAValue:
         """Step 5: ``tau``, the smallest kept key."""
-        min_p_bound = _key(b, b.addf(top, b.value(math.LogOp(b.maximumf(self.min_p, b.f32(1e-30))))))
+        min_p_bound = order_key(b, b.addf(top, b.value(math.LogOp(b.maximumf(self.min_p, b.f32(1e-30))))))
         tau = b.maxui(b.maxui(tau_k, tau_p), b.select(b.cmpf("ogt", self.min_p, b.f32(0.0)), min_p_bound, b.i32(0)))
-        return b.select(self.sampled, tau, _key(b, top))
+        return b.select(self.sampled, tau, order_key(b, top))
 
 
-class _Sampler:
+class Sampler:
     """One kernel's view of its logits: the options, the thread's chunk and its penalty cursor, the
     workgroup's scratch."""
 
     def __init__(self, kernel: Kernel, mat: Materializer, op: SampleOp, b: IRBuilder, tid: SSAValue, row: list[SSAValue],
-                 pivots: int, span: tuple[SSAValue, int] | None = None, scores: tuple[SSAValue, bool] | None = None,
+                 width: int, span: tuple[SSAValue, int] | None = None, scores: tuple[SSAValue, bool] | None = None,
                  scratch: SSAValue | None = None) -> None:  # fmt: skip
         """``span``: the workgroup's (first id, count) of a split row (None: the whole row); ``scores``: the
         split's scratch of ``z`` per row and whether this pass writes it (else reads it: no penalties);
-        ``scratch``: workgroup memory of ``pivots`` floats per thread to share (None: a new array)."""
+        ``width``: values one tree reduction combines at once; ``scratch``: workgroup memory of ``width`` floats
+        per thread to share (None: a new array)."""
         self.kernel, self.mat, self.op, self.row, self.tid = kernel, mat, op, row, tid
         """``row``: the workgroup's row of a matrix of logits, as an index list (empty for a vector)."""
         self.threads = kernel.threads
@@ -212,11 +174,11 @@ class _Sampler:
         chunk = -(-count // self.threads)
         self.first = b.minui(b.addi(base, b.muli(tid, b.index(chunk))), b.index(self.vocab))
         self.end = b.minui(b.minui(b.addi(self.first, b.index(chunk)), b.addi(base, b.index(count))), b.index(self.vocab))
-        self.options = _Options.read(b, mat, op, row)
+        self.options = Options.read(b, mat, op, row)
         self.scores = scores
         self.cursor = b.index(0) if scores is not None and not scores[1] else self._first_pair(b)
-        self.width = pivots
-        self.scratch = scratch if scratch is not None else kernel.shared(pivots * self.threads, F32)
+        self.width = width
+        self.scratch = scratch if scratch is not None else kernel.shared(width * self.threads, F32)
 
     def _pair(self, b: IRBuilder, j: SSAValue, field: int) -> SSAValue:
         """Field 0 (id) or 1 (count) of pair ``j`` (clamped into the buffer)."""
@@ -260,7 +222,7 @@ class _Sampler:
 
         def body(ib: IRBuilder, i: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
             z, cursor = self._z(ib, i, carried[0])
-            return [cursor, *fold(ib, i, z, _key(ib, z), carried[1:])]
+            return [cursor, *fold(ib, i, z, order_key(ib, z), carried[1:])]
 
         return list(b.for_loop(self.first, self.end, b.index(1), [self.cursor, *inits], body)[1:])
 
@@ -277,7 +239,7 @@ class _Sampler:
         n, tid = self.threads, self.tid
         for j, v in enumerate(values):
             store(b, v, self.scratch, [b.addi(b.index(j * n), tid)])
-        _barrier(b)
+        barrier(b)
 
         def level(lb: IRBuilder, depth: SSAValue, _: Sequence[SSAValue]) -> list[SSAValue]:
             stride = lb.shrui(lb.index(n // 2), depth)
@@ -294,12 +256,12 @@ class _Sampler:
                 return []
 
             lb.if_then(lb.cmpi("ult", tid, stride), step)
-            _barrier(lb)
+            barrier(lb)
             return []
 
         b.for_loop(b.index(0), b.index(n.bit_length() - 1), b.index(1), [], level)
         totals = [load(b, self.scratch, [b.index(j * n)]) for j in range(len(values))]
-        _barrier(b)  # the scratch is reused
+        barrier(b)  # the scratch is reused
         return totals
 
     def sums_at(
@@ -311,7 +273,7 @@ class _Sampler:
 
         def fold(fb: IRBuilder, _i: SSAValue, z: SSAValue, key: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
             w = weight(fb, z, key)
-            out = [fb.addf(s, _count(fb, fb.cmpi("uge", key, p), w)) for s, p in zip(carried[: len(pivots)], pivots, strict=True)]
+            out = [fb.addf(s, where(fb, fb.cmpi("uge", key, p), w)) for s, p in zip(carried[: len(pivots)], pivots, strict=True)]
             if extra:
                 out.append(fb.binary(extra[1], carried[-1], extra[2](fb, z, key)))
             return out
@@ -323,8 +285,8 @@ class _Sampler:
         least ``target`` (that sum at ``lo`` must be): ``rounds`` passes of ``PIVOTS`` pivots each."""
 
         def round_(rb: IRBuilder, _: SSAValue, bounds: Sequence[SSAValue]) -> list[SSAValue]:
-            pivots = _pivots(rb, bounds[0], bounds[1], PIVOTS)
-            return list(_narrow(rb, bounds[0], bounds[1], pivots, self.sums_at(rb, pivots, weight), target))
+            pivots = spread_pivots(rb, bounds[0], bounds[1], PIVOTS)
+            return list(narrow(rb, bounds[0], bounds[1], pivots, self.sums_at(rb, pivots, weight), target))
 
         return b.for_loop(b.index(0), rounds, b.index(1), [lo, hi], round_)[0]
 
@@ -361,9 +323,9 @@ class _Sampler:
             return []
 
         b.if_then(b.cmpi("eq", self.tid, b.index(0)), walk_parts)
-        _barrier(b)
+        barrier(b)
         found = load(b, where, [b.index(0)]), load(b, rest, [b.index(0)])
-        _barrier(b)  # the scratch is reused
+        barrier(b)  # the scratch is reused
         return found
 
     def draw(self, b: IRBuilder, ops: Sequence[Operation], drawn: Weight, goal: Callable[[IRBuilder, SSAValue], SSAValue],
@@ -372,7 +334,7 @@ class _Sampler:
         to the token and stores it into the region's outputs (only where ``stores`` holds, if given)."""
         (mine,) = self.each(b, [b.f32(0.0)], lambda fb, _i, z, key, c: [fb.addf(c[0], drawn(fb, z, key))])
         store(b, mine, self.scratch, [self.tid])
-        _barrier(b)
+        barrier(b)
         chosen, remaining = self.find(b, self.threads, goal)
         op = self.op
         outputs = [(m.source, self.kernel.body_args[m.dest]) for m in ops if isinstance(m, bufferization.MaterializeInDestinationOp)]
@@ -397,17 +359,17 @@ class _Sampler:
         b.if_then(mine_chosen if stores is None else b.andi(mine_chosen, stores), find_token)
 
 
-def _weight(top: SSAValue) -> Weight:
+def exp_weight(top: SSAValue) -> Weight:
     """``w = exp(z - M)``."""
-    return lambda fb, z, _key: fb.value(math.ExpOp(fb.subf(z, top)))
+    return lambda fb, z, order_key: fb.value(math.ExpOp(fb.subf(z, top)))
 
 
-def _kept(weight: Weight, tau: SSAValue) -> Weight:
+def at_or_above(weight: Weight, tau: SSAValue) -> Weight:
     """``weight`` where ``key >= tau``, else 0."""
-    return lambda fb, z, key: _count(fb, fb.cmpi("uge", key, tau), weight(fb, z, key))
+    return lambda fb, z, key: where(fb, fb.cmpi("uge", key, tau), weight(fb, z, key))
 
 
-def _rows(op: SampleOp) -> bool:
+def has_rows(op: SampleOp) -> bool:
     return len(static_shape(op.input)) == 2
 
 
@@ -418,7 +380,7 @@ def lower_sample(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) ->
     """One workgroup draws the token of the region's ``linalg_ext.sample``, or of each of its rows (module docstring,
     steps 1-6): ``workgroups (rows) { invocations (N) { ... } }``, every invocation reaching every barrier."""
     op = next(o for o in ops if isinstance(o, SampleOp))
-    rows = _rows(op)
+    rows = has_rows(op)
     b, g = kernel.b, kernel.grid_b
 
     def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
@@ -432,20 +394,20 @@ def lower_sample(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) ->
 
 def _draw(kernel: Kernel, mat: Materializer, op: SampleOp, ops: Sequence[Operation], b: IRBuilder, tid: SSAValue,
           row: list[SSAValue]) -> None:  # fmt: skip
-    s = _Sampler(kernel, mat, op, b, tid, row, PIVOTS)
+    s = Sampler(kernel, mat, op, b, tid, row, PIVOTS)
     o = s.options
     f0, one, zero_rounds = b.f32(0.0), b.f32(1.0), b.index(0)
     # 2. the largest and smallest z
     top, bottom = s.reduce(b, s.each(b, [b.f32(float("-inf")), b.f32(float("inf"))],
                                      lambda fb, _i, z, _k, c: [fb.maximumf(c[0], z), fb.minimumf(c[1], z)]), ["maximumf", "minimumf"])  # fmt: skip
-    top_key, bottom_key = _key(b, top), _key(b, bottom)
-    weight = _weight(top)
+    top_key, bottom_key = order_key(b, top), order_key(b, bottom)
+    weight = exp_weight(top)
     # 3. top-k
     k_rounds = b.select(o.top_k_on(b, s.vocab), b.index(ROUNDS), zero_rounds)
     tau_k = s.bisect(b, k_rounds, bottom_key, top_key, b.sitofp(o.top_k), lambda fb, _z, _k: one)
     # 4. top-p over what top-k kept
     p_on = o.top_p_on(b)
-    kept_weight = _kept(weight, tau_k)
+    kept_weight = at_or_above(weight, tau_k)
 
     def total(tb: IRBuilder, _: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
         return s.reduce(tb, s.each(tb, [f0], lambda fb, _i, z, key, c: [fb.addf(c[0], kept_weight(fb, z, key))]), ["addf"])
@@ -453,189 +415,4 @@ def _draw(kernel: Kernel, mat: Materializer, op: SampleOp, ops: Sequence[Operati
     (kept,) = b.for_loop(zero_rounds, b.select(p_on, b.index(1), zero_rounds), b.index(1), [f0], total)
     tau_p = s.bisect(b, b.select(p_on, b.index(ROUNDS), zero_rounds), tau_k, top_key, b.mulf(o.top_p, kept), kept_weight)
     # 5. min-p, and the threshold (greedy: the largest only); 6. the draw
-    s.draw(b, ops, _kept(weight, o.threshold(b, top, tau_k, tau_p)), lambda ib, whole: ib.mulf(o.u, whole))
-
-
-# --- split: a chunk per workgroup, a kernel per step ---------------------------------------------------
-
-
-def split_sample_scratch(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSAValue],
-                         config: LoweringConfigAttr) -> list[SSAValue]:  # fmt: skip
-    """The host buffers the split schedule's kernels share: ``z`` (f32, a row of the vocabulary per row), and per
-    row two slots (a kernel reads the one the kernel before it wrote, and writes the other) of ``STATE_WORDS`` then
-    ``PARTIAL_WORDS`` for each of the ``G`` workgroups (i32: floats as their bits)."""
-    op = next(o for o in ops if isinstance(o, SampleOp))
-    vocab = static_shape(op.input)[-1]
-    rows = Materializer(args).dims(b, op.input, args)[0] if _rows(op) else b.index(1)
-    groups = -(-vocab // config.config.split)
-    z = b.value(memref.AllocOp([b.muli(rows, b.index(vocab))], [], MemRefType(F32, [DYNAMIC_INDEX])))
-    state = b.value(memref.AllocOp([b.muli(rows, b.index(2 * _slot_words(groups)))], [], MemRefType(i32, [DYNAMIC_INDEX])))
-    return [z, state]
-
-
-def _slot_words(groups: int) -> int:
-    return STATE_WORDS + groups * PARTIAL_WORDS
-
-
-def lower_sample_split(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], kind: str) -> list[SSAValue]:
-    """The split schedule's kernel for one ``kind`` of step (``SPLIT_STEPS``; module docstring), launched for each of
-    those steps with the step as its last argument: ``workgroups (G, rows) { invocations (N) { ... } }`` over the
-    scratch buffers of ``split_sample_scratch`` (``kernel.extra_args``)."""
-    op = next(o for o in ops if isinstance(o, SampleOp))
-    rows = _rows(op)
-    vocab, split = static_shape(op.input)[-1], kernel.config.split
-    groups = -(-vocab // split)
-    if split % kernel.threads or groups > kernel.threads:
-        raise RustyError(f"a split sample needs a split that is a multiple of the {kernel.threads} invocations and at most "
-                         f"{kernel.threads} chunks of the {vocab} logits, got split = {split} ({groups} chunks)", op)  # fmt: skip
-    b, g = kernel.b, kernel.grid_b
-
-    def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
-        chunk, row = wivs[0], [wivs[1]] if rows else []
-        kernel.invocations(
-            wb, [kernel.threads], lambda ib, ivs: getattr(_SplitStep(kernel, mat, op, ops, ib, ivs[0], chunk, row, groups), kind)(ib)
-        )
-
-    kernel.workgroups([b.index(groups), kernel.grid_dim(b, "y") if rows else b.index(1)], per_workgroup)
-    count = mat.dims(g, op.input, kernel.grid_args)[0] if rows else g.index(1)
-    return [g.index(groups), count, g.index(1)]
-
-
-class _SplitStep:
-    """One workgroup of a split schedule's kernel: a method per kind of step."""
-
-    def __init__(self, kernel: Kernel, mat: Materializer, op: SampleOp, ops: Sequence[Operation], b: IRBuilder, tid: SSAValue,
-                 chunk: SSAValue, row: list[SSAValue], groups: int) -> None:  # fmt: skip
-        self.kernel, self.mat, self.op, self.ops, self.b = kernel, mat, op, ops, b
-        self.tid, self.chunk, self.row, self.groups = tid, chunk, row, groups
-        self.scores, self.state, self.step = kernel.extra_args
-        self.scratch = kernel.shared(SPLIT_PIVOTS * kernel.threads, F32)
-
-    def sampler(self, b: IRBuilder, writes_scores: bool) -> _Sampler:
-        split = self.kernel.config.split
-        span = (b.muli(self.chunk, b.index(split)), split)
-        return _Sampler(
-            self.kernel, self.mat, self.op, b, self.tid, self.row, SPLIT_PIVOTS, span, (self.scores, writes_scores), self.scratch
-        )
-
-    def slot(self, b: IRBuilder, back: int) -> SSAValue:
-        """The first word of this row's slot that the kernel ``back`` steps before this one wrote (0: this one's)."""
-        row = self.row[0] if self.row else b.index(0)
-        parity = b.remui(b.addi(self.step, b.index(back)), b.index(2))  # (step - back) % 2, back < 2
-        return b.muli(b.addi(b.muli(row, b.index(2)), parity), b.index(_slot_words(self.groups)))
-
-    def word(self, b: IRBuilder, slot: SSAValue, w: int, as_float: bool = False) -> SSAValue:
-        value = load(b, self.state, [b.addi(slot, b.index(w))])
-        return _bitcast(b, value, F32) if as_float else value
-
-    def combine(self, b: IRBuilder, s: _Sampler, extra: str) -> tuple[list[SSAValue], SSAValue]:
-        """The sums at the pivots the kernel before this one counted, and its extra word combined by ``extra``,
-        from every workgroup's partial words (thread ``t`` reads workgroup ``t``'s)."""
-        identity = {"addf": 0.0, "maximumf": float("-inf")}
-        mine, base = self.theirs(b)
-        values = [b.select(mine, self.word(b, base, w, as_float=True), b.f32(x))
-                  for w, x in enumerate([0.0] * SPLIT_PIVOTS + [identity[extra]])]  # fmt: skip
-        totals = s.reduce(b, values, ["addf"] * SPLIT_PIVOTS + [extra])
-        return totals[:SPLIT_PIVOTS], totals[-1]
-
-    def theirs(self, b: IRBuilder) -> tuple[SSAValue, SSAValue]:
-        """(whether thread ``t`` stands for a workgroup, the first partial word workgroup ``t`` left in the step before)."""
-        who = b.minui(self.tid, b.index(self.groups - 1))
-        base = b.addi(self.slot(b, 1), b.addi(b.index(STATE_WORDS), b.muli(who, b.index(PARTIAL_WORDS))))
-        return b.cmpi("ult", self.tid, b.index(self.groups)), base
-
-    def leave(self, b: IRBuilder, sums: Sequence[SSAValue], state: dict[int, SSAValue]) -> None:
-        """Thread 0 stores the workgroup's partial words; thread 0 of workgroup 0 the row's ``state`` too."""
-        slot = self.slot(b, 0)
-
-        def stores(base: SSAValue, values: Sequence[tuple[int, SSAValue]]) -> Callable[[IRBuilder], list[SSAValue]]:
-            def write(ib: IRBuilder) -> list[SSAValue]:
-                for w, v in values:
-                    store(ib, _bitcast(ib, v, i32) if v.type == F32 else v, self.state, [ib.addi(base, ib.index(w))])
-                return []
-
-            return write
-
-        first = b.cmpi("eq", self.tid, b.index(0))
-        partials = b.addi(slot, b.addi(b.index(STATE_WORDS), b.muli(self.chunk, b.index(PARTIAL_WORDS))))
-        b.if_then(first, stores(partials, list(enumerate(sums))))
-        b.if_then(b.andi(first, b.cmpi("eq", self.chunk, b.index(0))), stores(slot, list(state.items())))
-
-    def first(self, b: IRBuilder) -> None:
-        """Step 0: ``z`` into the scratch, top-k's first round over every key, and ``M``."""
-        s = self.sampler(b, writes_scores=True)
-        lo, hi = b.i32(0), b.i32(-1)
-        sums = s.sums_at(b, _pivots(b, lo, hi, SPLIT_PIVOTS), _one, (b.f32(float("-inf")), "maximumf", lambda fb, z, _k: z))
-        self.leave(b, sums, {LO: lo, HI: hi})
-
-    def top_k_round(self, b: IRBuilder) -> None:
-        """Steps 1 to ``SPLIT_ROUNDS - 1``: the last round's counts narrow top-k's interval, then this round's (``M``
-        rides along as the extra word)."""
-        s = self.sampler(b, writes_scores=False)
-        o = s.options
-        prev = self.slot(b, 1)
-        found, top = self.combine(b, s, "maximumf")
-        lo, hi = self._narrowed(b, self.word(b, prev, LO), self.word(b, prev, HI), found, b.sitofp(o.top_k), o.top_k_on(b, s.vocab))
-        sums = s.sums_at(b, _pivots(b, lo, hi, SPLIT_PIVOTS), _one)
-        self.leave(b, [*sums, top], {TOP: top, LO: lo, HI: hi})
-
-    def top_p_round(self, b: IRBuilder) -> None:
-        """Steps ``SPLIT_ROUNDS`` to ``2 * SPLIT_ROUNDS - 1``: at the first, top-k's last counts give ``tau_k`` and
-        top-p's interval starts at it; later, top-p's last sums narrow it (the first's ``W`` gives the target).
-        Then this round's sums of kept weight, and ``W`` as the extra word."""
-        s = self.sampler(b, writes_scores=False)
-        o = s.options
-        prev, f0 = self.slot(b, 1), b.f32(0.0)
-        found, extra = self.combine(b, s, "addf")
-        top = self.word(b, prev, TOP, as_float=True)
-        starts = b.cmpi("eq", self.step, b.index(SPLIT_ROUNDS))
-        target = b.select(
-            b.cmpi("eq", self.step, b.index(SPLIT_ROUNDS + 1)), b.mulf(o.top_p, extra), self.word(b, prev, TARGET, as_float=True)
-        )
-        lo, hi = self._narrowed(b, self.word(b, prev, LO), self.word(b, prev, HI), found, b.select(starts, b.sitofp(o.top_k), target),
-                                b.select(starts, o.top_k_on(b, s.vocab), o.top_p_on(b)))  # fmt: skip
-        tau_k = b.select(starts, lo, self.word(b, prev, TAU_K))
-        lo, hi, target = b.select(starts, tau_k, lo), b.select(starts, _key(b, top), hi), b.select(starts, f0, target)
-        kept = _kept(_weight(top), tau_k)
-        sums = s.sums_at(b, _pivots(b, lo, hi, SPLIT_PIVOTS), kept, (f0, "addf", kept))
-        self.leave(b, sums, {TOP: top, LO: lo, HI: hi, TAU_K: tau_k, TARGET: target})
-
-    def kept_sums(self, b: IRBuilder) -> None:
-        """Step ``2 * SPLIT_ROUNDS``: top-p's last sums give ``tau_p`` (``lo``); each workgroup's kept weight."""
-        s = self.sampler(b, writes_scores=False)
-        o = s.options
-        prev, f0 = self.slot(b, 1), b.f32(0.0)
-        found, _ = self.combine(b, s, "addf")
-        top, tau_k, target = self.word(b, prev, TOP, as_float=True), self.word(b, prev, TAU_K), self.word(b, prev, TARGET, as_float=True)
-        tau_p, _ = self._narrowed(b, self.word(b, prev, LO), self.word(b, prev, HI), found, target, o.top_p_on(b))
-        drawn = _kept(_weight(top), o.threshold(b, top, tau_k, tau_p))
-        (mine,) = s.reduce(b, s.each(b, [f0], lambda fb, _i, z, key, c: [fb.addf(c[0], drawn(fb, z, key))]), ["addf"])
-        self.leave(b, [*[f0] * SPLIT_PIVOTS, mine], {TOP: top, LO: tau_p, TAU_K: tau_k})
-
-    def draw(self, b: IRBuilder) -> None:
-        """The last step: the chunk where ``u * S`` falls (a walk over the workgroups' kept weights), then the thread,
-        then the token, stored by the chunk's workgroup."""
-        s = self.sampler(b, writes_scores=False)
-        prev = self.slot(b, 1)
-        top = self.word(b, prev, TOP, as_float=True)
-        drawn = _kept(_weight(top), s.options.threshold(b, top, self.word(b, prev, TAU_K), self.word(b, prev, LO)))
-        mine, base = self.theirs(b)
-        store(b, b.select(mine, self.word(b, base, PARTIAL_WORDS - 1, as_float=True), b.f32(0.0)), s.scratch, [self.tid])
-        _barrier(b)
-        chunk, rest = s.find(b, self.groups, lambda ib, whole: ib.mulf(s.options.u, whole))
-        s.draw(b, self.ops, drawn, lambda _ib, _whole: rest, b.cmpi("eq", b.index_cast(self.chunk, i32), chunk))
-
-    def _narrowed(self, b: IRBuilder, lo: SSAValue, hi: SSAValue, sums: Sequence[SSAValue], target: SSAValue,
-                  on: SSAValue) -> tuple[SSAValue, SSAValue]:  # fmt: skip
-        """``_narrow`` of ``[lo, hi]`` by the sums at its pivots where the bisection is ``on``, else ``(lo, hi)``."""
-        new_lo, new_hi = _narrow(b, lo, hi, _pivots(b, lo, hi, SPLIT_PIVOTS), sums, target)
-        return b.select(on, new_lo, lo), b.select(on, new_hi, hi)
-
-
-def _one(b: IRBuilder, _z: SSAValue, _key: SSAValue) -> SSAValue:
-    """A count's weight."""
-    return b.f32(1.0)
-
-
-def _done(_: None) -> list[SSAValue]:
-    return []
+    s.draw(b, ops, at_or_above(weight, o.threshold(b, top, tau_k, tau_p)), lambda ib, whole: ib.mulf(o.u, whole))

@@ -38,7 +38,8 @@ from rusty_ir.passes.codegen.int8_activations import (
 from rusty_ir.passes.codegen.kernel import Kernel
 from rusty_ir.passes.codegen.materialize import Materializer, static_shape
 from rusty_ir.passes.codegen.row import lower_row
-from rusty_ir.passes.codegen.sampling import SPLIT_STEPS, lower_sample, lower_sample_split, split_sample_scratch
+from rusty_ir.passes.codegen.sampling import lower_sample
+from rusty_ir.passes.codegen.split_sampling import SPLIT_STEPS, lower_sample_split, split_sample_scratch
 from rusty_ir.passes.dispatch.analysis import Kind, kind
 from rusty_ir.targets import TargetDescription
 

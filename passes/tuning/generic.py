@@ -28,7 +28,7 @@ from rusty_ir.dialects.quant.attrs import BlockQuantType
 from rusty_ir.passes.codegen.flash_attention import flash_threads, flash_tile
 from rusty_ir.passes.codegen.gemv import GEMV_STEP_TOKENS
 from rusty_ir.passes.codegen.int8_activations import activation_unit, one_activation
-from rusty_ir.passes.codegen.sampling import sample_split
+from rusty_ir.passes.codegen.split_sampling import sample_split
 from rusty_ir.passes.dispatch.analysis import Kind, is_mac, kind, region_strategy, root_of
 from rusty_ir.targets import TargetDescription
 

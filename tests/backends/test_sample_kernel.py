@@ -24,7 +24,7 @@ from rusty_ir.backends.schedule import emit_schedule
 from rusty_ir.backends.wgsl import emit_program
 from rusty_ir.bench.fusion_program import _Program
 from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
-from rusty_ir.passes.codegen.sampling import SPLIT_KERNELS, SPLIT_STEPS
+from rusty_ir.passes.codegen.split_sampling import SPLIT_KERNELS, SPLIT_STEPS
 from rusty_ir.pipeline import build_pipeline
 from rusty_ir.registry import build_registry
 from rusty_ir.sampling import MAX_PENALIZED, SAMPLING_WORDS, SamplingParams, pack, sample_token
