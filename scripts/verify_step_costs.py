@@ -10,6 +10,10 @@
    layers.
 
     python scripts/verify_step_costs.py [--shape llama3-8b] [--check-shape smollm2-135m] [--label NAME]
+                                        [--one-workgroup-sampling]
+
+``--one-workgroup-sampling`` compiles the sampling regions with one workgroup a row (``split = 0``) instead of the
+tuning's split schedule (passes/codegen/split_sampling.py), bypassing the compile cache: the A/B of the two.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ def main() -> None:
     p.add_argument("--shape", default="llama3-8b")
     p.add_argument("--check-shape", default="smollm2-135m", help="'none' skips the check")
     p.add_argument("--label", default="", help="a prefix for every line (which build)")
+    p.add_argument("--one-workgroup-sampling", action="store_true", help="sampling regions get split = 0 (not cached)")
     a = p.parse_args()
     tag = f"[{a.label}] " if a.label else ""
     if a.check_shape != "none":
@@ -50,7 +55,11 @@ def main() -> None:
               f"argmax agree {(want.argmax(1) == got.argmax(1)).tolist()}", flush=True)  # fmt: skip
         del ref, gpu
     device = Device()
-    model, art = compile_synthetic(device, a.shape, sampling=True)
+    if a.one_workgroup_sampling:
+        import rusty_ir.passes.tuning.generic as heuristics
+
+        heuristics.sample_split = lambda vocab, threads: 0
+    model, art = compile_synthetic(device, a.shape, use_cache=not a.one_workgroup_sampling, sampling=True)
     rt = ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), 512, device)
     prompt = np.random.default_rng(0).integers(3, 30000, 256).astype(np.int32)
     rt.prefill(prompt, 0)

@@ -80,7 +80,7 @@ def order_key(b: IRBuilder, z: SSAValue) -> SSAValue:
     return b.xori(bits, b.select(b.cmpi("slt", bits, b.i32(0)), b.i32(-1), b.i32(SIGN)))
 
 
-def where(b: IRBuilder, cond: SSAValue, weight: SSAValue) -> SSAValue:
+def masked(b: IRBuilder, cond: SSAValue, weight: SSAValue) -> SSAValue:
     return b.select(cond, weight, b.f32(0.0))
 
 
@@ -273,7 +273,7 @@ class Sampler:
 
         def fold(fb: IRBuilder, _i: SSAValue, z: SSAValue, key: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
             w = weight(fb, z, key)
-            out = [fb.addf(s, where(fb, fb.cmpi("uge", key, p), w)) for s, p in zip(carried[: len(pivots)], pivots, strict=True)]
+            out = [fb.addf(s, masked(fb, fb.cmpi("uge", key, p), w)) for s, p in zip(carried[: len(pivots)], pivots, strict=True)]
             if extra:
                 out.append(fb.binary(extra[1], carried[-1], extra[2](fb, z, key)))
             return out
@@ -361,12 +361,12 @@ class Sampler:
 
 def exp_weight(top: SSAValue) -> Weight:
     """``w = exp(z - M)``."""
-    return lambda fb, z, order_key: fb.value(math.ExpOp(fb.subf(z, top)))
+    return lambda fb, z, _key: fb.value(math.ExpOp(fb.subf(z, top)))
 
 
 def at_or_above(weight: Weight, tau: SSAValue) -> Weight:
     """``weight`` where ``key >= tau``, else 0."""
-    return lambda fb, z, key: where(fb, fb.cmpi("uge", key, tau), weight(fb, z, key))
+    return lambda fb, z, key: masked(fb, fb.cmpi("uge", key, tau), weight(fb, z, key))
 
 
 def has_rows(op: SampleOp) -> bool:
@@ -416,3 +416,7 @@ def _draw(kernel: Kernel, mat: Materializer, op: SampleOp, ops: Sequence[Operati
     tau_p = s.bisect(b, b.select(p_on, b.index(ROUNDS), zero_rounds), tau_k, top_key, b.mulf(o.top_p, kept), kept_weight)
     # 5. min-p, and the threshold (greedy: the largest only); 6. the draw
     s.draw(b, ops, at_or_above(weight, o.threshold(b, top, tau_k, tau_p)), lambda ib, whole: ib.mulf(o.u, whole))
+
+
+__all__ = ["PIVOTS", "ROUNDS", "Options", "Sampler", "Weight", "at_or_above", "barrier", "bitcast", "exp_weight", "has_rows",
+           "lower_sample", "masked", "narrow", "order_key", "spread_pivots"]  # fmt: skip

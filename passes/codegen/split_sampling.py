@@ -56,9 +56,9 @@ from rusty_ir.passes.codegen.sampling import (
 )
 
 SPLIT_PIVOTS = 15
-"""Thresholds counted per bisection kernel of the split schedule (16-fold per kernel)."""
+"""Thresholds counted per bisection launch of the split schedule (16-fold per launch)."""
 SPLIT_ROUNDS = 8
-"""Bisection kernels of the split schedule per threshold: 16 ** 8 = 2 ** 32."""
+"""Bisection launches of the split schedule per threshold: 16 ** 8 = 2 ** 32."""
 SPLIT_STEPS = (("first", 0, 1), ("top_k_round", 1, SPLIT_ROUNDS), ("top_p_round", SPLIT_ROUNDS, 2 * SPLIT_ROUNDS),
                ("kept_sums", 2 * SPLIT_ROUNDS, 2 * SPLIT_ROUNDS + 1), ("draw", 2 * SPLIT_ROUNDS + 1, 2 * SPLIT_ROUNDS + 2))  # fmt: skip
 """The split schedule: (kind of step, its first step, the step after its last). A kernel per kind, launched for
@@ -74,8 +74,8 @@ STATE_WORDS = 5
 ``tau_k``, and top-p's target weight (floats as their bits)."""
 TOP, LO, HI, TAU_K, TARGET = range(STATE_WORDS)
 PARTIAL_WORDS = SPLIT_PIVOTS + 1
-"""Words a split workgroup leaves per kernel: its sums at the pivots, and one more (``M``, ``W`` or the
-kept weight, by kernel)."""
+"""Words a split workgroup leaves per launch: its sums at the pivots, and one more (``M``, ``W`` or the
+kept weight, by kind of step)."""
 
 
 def sample_split(vocab: int, threads: int) -> int:
@@ -89,7 +89,7 @@ def sample_split(vocab: int, threads: int) -> int:
 def split_sample_scratch(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSAValue],
                          config: LoweringConfigAttr) -> list[SSAValue]:  # fmt: skip
     """The host buffers the split schedule's kernels share: ``z`` (f32, a row of the vocabulary per row), and per
-    row two slots (a kernel reads the one the kernel before it wrote, and writes the other) of ``STATE_WORDS`` then
+    row two slots (a launch reads the one the launch before it wrote, and writes the other) of ``STATE_WORDS`` then
     ``PARTIAL_WORDS`` for each of the ``G`` workgroups (i32: floats as their bits)."""
     op = next(o for o in ops if isinstance(o, SampleOp))
     vocab = static_shape(op.input)[-1]
@@ -149,7 +149,7 @@ class _SplitStep:
         return Sampler(self.kernel, self.mat, self.op, b, self.tid, self.row, self.width, span, (self.scores, writes_scores), self.scratch)
 
     def slot(self, b: IRBuilder, back: int) -> SSAValue:
-        """The first word of this row's slot that the kernel ``back`` steps before this one wrote (0: this one's)."""
+        """The first word of this row's slot that the launch ``back`` steps before this one wrote (0: this one's)."""
         row = self.row[0] if self.row else b.index(0)
         parity = b.remui(b.addi(self.step, b.index(back)), b.index(2))  # (step - back) % 2, back < 2
         return b.muli(b.addi(b.muli(row, b.index(2)), parity), b.index(_slot_words(self.groups)))
@@ -159,7 +159,7 @@ class _SplitStep:
         return bitcast(b, value, F32) if as_float else value
 
     def combine(self, b: IRBuilder, s: Sampler, extra: str) -> tuple[list[SSAValue], SSAValue]:
-        """The sums at the pivots the kernel before this one counted, and its extra word combined by ``extra``,
+        """The sums at the pivots the launch before this one counted, and its extra word combined by ``extra``,
         from every workgroup's partial words (thread ``t`` reads workgroup ``t``'s)."""
         identity = {"addf": 0.0, "maximumf": float("-inf")}
         mine, base = self.theirs(b)
@@ -169,7 +169,7 @@ class _SplitStep:
         return totals[:SPLIT_PIVOTS], totals[-1]
 
     def theirs(self, b: IRBuilder) -> tuple[SSAValue, SSAValue]:
-        """(whether thread ``t`` stands for a workgroup, the first partial word workgroup ``t`` left in the step before)."""
+        """(whether thread ``t`` stands for a workgroup, the first partial word workgroup ``t`` left in the launch before)."""
         who = b.minui(self.tid, b.index(self.groups - 1))
         base = b.addi(self.slot(b, 1), b.addi(b.index(STATE_WORDS), b.muli(who, b.index(PARTIAL_WORDS))))
         return b.cmpi("ult", self.tid, b.index(self.groups)), base
@@ -262,10 +262,9 @@ class _SplitStep:
         return b.select(on, new_lo, lo), b.select(on, new_hi, hi)
 
 
-def _one(b: IRBuilder, _z: SSAValue, order_key: SSAValue) -> SSAValue:
+def _one(b: IRBuilder, _z: SSAValue, _key: SSAValue) -> SSAValue:
     """A count's weight."""
     return b.f32(1.0)
 
 
-def _done(_: None) -> list[SSAValue]:
-    return []
+__all__ = ["SPLIT_KERNELS", "SPLIT_PIVOTS", "SPLIT_ROUNDS", "SPLIT_STEPS", "lower_sample_split", "sample_split", "split_sample_scratch"]
