@@ -226,14 +226,15 @@ class Sampler:
 
         return list(b.for_loop(self.first, self.end, b.index(1), [self.cursor, *inits], body)[1:])
 
-    def reduce(self, b: IRBuilder, values: Sequence[SSAValue], combine: Sequence[str]) -> list[SSAValue]:
-        """The workgroup's combination of each thread's ``values``, in every thread (``width`` at a time)."""
+    def reduce(self, b: IRBuilder, values: Sequence[SSAValue], combine: Sequence[str], lanes: int = 0) -> list[SSAValue]:
+        """The workgroup's combination of each thread's ``values``, in every thread (``width`` at a time); with
+        ``lanes`` (a power of two), of the first ``lanes`` threads' only."""
         totals: list[SSAValue] = []
         for start in range(0, len(values), self.width):
-            totals += self._reduce(b, values[start : start + self.width], combine[start : start + self.width])
+            totals += self._reduce(b, values[start : start + self.width], combine[start : start + self.width], lanes or self.threads)
         return totals
 
-    def _reduce(self, b: IRBuilder, values: Sequence[SSAValue], combine: Sequence[str]) -> list[SSAValue]:
+    def _reduce(self, b: IRBuilder, values: Sequence[SSAValue], combine: Sequence[str], lanes: int) -> list[SSAValue]:
         """A tree over the threads, a loop of halving strides: one barrier in the code, not one per level (Mesa's
         llvmpipe compiles a kernel in time that grows steeply with its barriers)."""
         n, tid = self.threads, self.tid
@@ -242,7 +243,7 @@ class Sampler:
         barrier(b)
 
         def level(lb: IRBuilder, depth: SSAValue, _: Sequence[SSAValue]) -> list[SSAValue]:
-            stride = lb.shrui(lb.index(n // 2), depth)
+            stride = lb.shrui(lb.index(lanes // 2), depth)
 
             def step(ib: IRBuilder) -> list[SSAValue]:
                 for j, name in enumerate(combine):
@@ -259,7 +260,7 @@ class Sampler:
             barrier(lb)
             return []
 
-        b.for_loop(b.index(0), b.index(n.bit_length() - 1), b.index(1), [], level)
+        b.for_loop(b.index(0), b.index(lanes.bit_length() - 1), b.index(1), [], level)
         totals = [load(b, self.scratch, [b.index(j * n)]) for j in range(len(values))]
         barrier(b)  # the scratch is reused
         return totals

@@ -165,7 +165,7 @@ class _SplitStep:
         mine, base = self.theirs(b)
         values = [b.select(mine, self.word(b, base, w, as_float=True), b.f32(x))
                   for w, x in enumerate([0.0] * SPLIT_PIVOTS + [identity[extra]])]  # fmt: skip
-        totals = s.reduce(b, values, ["addf"] * SPLIT_PIVOTS + [extra])
+        totals = s.reduce(b, values, ["addf"] * SPLIT_PIVOTS + [extra], 1 << (self.groups - 1).bit_length())
         return totals[:SPLIT_PIVOTS], totals[-1]
 
     def theirs(self, b: IRBuilder) -> tuple[SSAValue, SSAValue]:
