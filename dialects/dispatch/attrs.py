@@ -82,10 +82,11 @@ class LoweringConfig:
     rows), FlashAttention-2 with Q, K and V tiles in workgroup memory
     (``reduction_tile`` keys per step; ``workgroup = (Bq / 2) * (Bk / 2)``).
 
-    ``sample``: one workgroup per row draws the next token from the logits;
-    ``split``: logits per workgroup (a multiple of the invocations), the
-    passes then spread over a workgroup per chunk of the row, one kernel per
-    pass (0 = one workgroup per row; passes/codegen/sampling.py).
+    ``sample``: one workgroup per row draws the next token from the logits
+    (passes/codegen/sampling.py); ``split``: logits per workgroup (a multiple
+    of the invocations), the passes then spread over a workgroup per chunk of
+    the row, a launch per pass (0 = one workgroup per row;
+    passes/codegen/split_sampling.py).
     """
 
     strategy: str

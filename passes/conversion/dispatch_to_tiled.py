@@ -343,7 +343,7 @@ class ConvertDispatchToTiledPass(ModulePass):
     a buffer allocated before both, and the gemv is one kernel. A split
     sample (``split`` > 0) is a kernel per kind of step, launched for each
     of its steps (a host ``scf.for`` where there are several), the step an
-    argument, around two host buffers (passes/codegen/sampling.py). Configs beyond the module's target
+    argument, around two host buffers (passes/codegen/split_sampling.py). Configs beyond the module's target
     (``#rgpu.target``) are located errors. Pre-conditions: ``attach-target``,
     ``tune-workgroups`` and ``rusty-bufferize`` have run.
     """
