@@ -24,7 +24,7 @@ from rusty_ir.backends.schedule import emit_schedule
 from rusty_ir.backends.wgsl import emit_program
 from rusty_ir.bench.fusion_program import _Program
 from rusty_ir.dialects.dispatch import LoweringConfigAttr, RegionOp
-from rusty_ir.passes.codegen.split_sampling import SPLIT_KERNELS, SPLIT_STEPS
+from rusty_ir.passes.codegen.split_sampling import SPLIT_KERNELS, SPLIT_STEPS, sample_split
 from rusty_ir.pipeline import build_pipeline
 from rusty_ir.registry import build_registry
 from rusty_ir.sampling import MAX_PENALIZED, SAMPLING_WORDS, SamplingParams, pack, sample_token
@@ -177,3 +177,14 @@ def test_rows_each_under_their_own_words(device: Any, schedule: str) -> None:
     words = np.stack([pack(p, float(rng.random(dtype=np.float32)), [(int(i), 2) for i in np.argsort(-logits[r])[:2]])
                       for r, p in enumerate(OPTIONS)])  # fmt: skip
     assert kernels.draw_rows(logits, words) == [sample_token(logits[r], words[r]) for r in range(rows)]
+
+
+@pytest.mark.parametrize("vocab", [1000, 2048, 2049, 49152, 128256, 262144, 1_000_000])
+def test_the_tunings_split_fits_its_kernels(vocab: int) -> None:
+    """``sample_split``: one workgroup a row up to 256 x 8 logits; past that a split that the kernels take (a multiple
+    of the 256 invocations, at least 2 and at most 256 chunks: the combine gives each chunk an invocation)."""
+    split = sample_split(vocab, 256)
+    if vocab <= 256 * 8:
+        assert split == 0
+    else:
+        assert split % 256 == 0 and 2 <= -(-vocab // split) <= 256
