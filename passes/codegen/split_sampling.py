@@ -86,17 +86,21 @@ def sample_split(vocab: int, threads: int) -> int:
     return split if vocab > split else 0
 
 
+def _chunks(op: SampleOp, split: int) -> int:
+    """``G``: the chunks of ``split`` logits in a row of ``op``'s."""
+    return -(-static_shape(op.input)[-1] // split)
+
+
 def split_sample_scratch(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSAValue],
                          config: LoweringConfigAttr) -> list[SSAValue]:  # fmt: skip
     """The host buffers the split schedule's kernels share: ``z`` (f32, a row of the vocabulary per row), and per
     row two slots (a launch reads the one the launch before it wrote, and writes the other) of ``STATE_WORDS`` then
     ``PARTIAL_WORDS`` for each of the ``G`` workgroups (i32: floats as their bits)."""
     op = next(o for o in ops if isinstance(o, SampleOp))
-    vocab = static_shape(op.input)[-1]
     rows = Materializer(args).dims(b, op.input, args)[0] if has_rows(op) else b.index(1)
-    groups = -(-vocab // config.config.split)
-    z = b.value(memref.AllocOp([b.muli(rows, b.index(vocab))], [], MemRefType(F32, [DYNAMIC_INDEX])))
-    state = b.value(memref.AllocOp([b.muli(rows, b.index(2 * _slot_words(groups)))], [], MemRefType(i32, [DYNAMIC_INDEX])))
+    z = b.value(memref.AllocOp([b.muli(rows, b.index(static_shape(op.input)[-1]))], [], MemRefType(F32, [DYNAMIC_INDEX])))
+    slots = 2 * _slot_words(_chunks(op, config.config.split))
+    state = b.value(memref.AllocOp([b.muli(rows, b.index(slots))], [], MemRefType(i32, [DYNAMIC_INDEX])))
     return [z, state]
 
 
@@ -110,11 +114,10 @@ def lower_sample_split(kernel: Kernel, mat: Materializer, ops: Sequence[Operatio
     scratch buffers of ``split_sample_scratch`` (``kernel.extra_args``)."""
     op = next(o for o in ops if isinstance(o, SampleOp))
     rows = has_rows(op)
-    vocab, split = static_shape(op.input)[-1], kernel.config.split
-    groups = -(-vocab // split)
+    split, groups = kernel.config.split, _chunks(op, kernel.config.split)
     if split % kernel.threads or groups > kernel.threads:
         raise RustyError(f"a split sample needs a split that is a multiple of the {kernel.threads} invocations and at most "
-                         f"{kernel.threads} chunks of the {vocab} logits, got split = {split} ({groups} chunks)", op)  # fmt: skip
+                         f"{kernel.threads} chunks of the {static_shape(op.input)[-1]} logits, got split = {split} ({groups} chunks)", op)  # fmt: skip
     b, g = kernel.b, kernel.grid_b
 
     def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from rusty_ir.backends.runtime.execute import ELEMENT_BYTES, Buffer, ConcreteHost, Executor
 from rusty_ir.backends.runtime.schedule import Alloc, Launch, Weight
@@ -212,8 +213,8 @@ class _Program:
             compute.dispatch_workgroups(*d.grid)
         compute.end()
 
-    def read_output(self, shape: tuple[int, ...]) -> np.ndarray:
-        return self.device.read(self.buffers[self.outputs[0].key], np.float32, int(np.prod(shape))).reshape(shape)
+    def read_output(self, shape: tuple[int, ...], dtype: npt.DTypeLike = np.float32) -> np.ndarray:
+        return self.device.read(self.buffers[self.outputs[0].key], dtype, int(np.prod(shape))).reshape(shape)
 
     def release(self) -> None:
         for buf in self.buffers.values():

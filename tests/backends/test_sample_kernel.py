@@ -70,10 +70,8 @@ class SampleKernels:
         buffers = self.program.buffers
         self.device.write(buffers[("arg", "l")], np.ascontiguousarray(logits, np.float32))
         self.device.write(buffers[("arg", "p")], np.ascontiguousarray(words, np.int32))
-        encoder = self.device.device.create_command_encoder()
-        self.program.encode(encoder)
-        self.device.device.queue.submit([encoder.finish()])
-        return self.device.read(buffers[self.program.outputs[0].key], np.int32, self.rows).tolist()
+        self.device.run([(d.bound, d.grid) for d in self.program.dispatches])
+        return self.program.read_output((self.rows,), np.int32).tolist()
 
     def draw(self, logits: np.ndarray, words: np.ndarray) -> int:
         return self.draw_rows(logits, words)[0]
