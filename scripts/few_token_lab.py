@@ -9,9 +9,11 @@ each block's codes once, unpack them once and multiply them with every token's w
 butterfly of ``subgroupShuffleXor`` adds the lanes' sums, and lane 0 stores the group's rows for every token.
 ``mode``:
 
-- ``offset``: ``acc += s * (d * dot(q, x) - 8 d sum x)``, the generated kernels' arithmetic (codes 0..15);
-- ``signed``: the codes made signed (``q - 8``, three integer operations a word, once per block and row for all
-  tokens), then ``acc += (s * d) * dot(q - 8, x)``: one float operation fewer per row, token and block;
+- ``offset``: codes 0..15 and ``acc += s * (d * dot(q, x) - 8 d sum x)`` with ``8 d sum x`` carried in the
+  activation block: three float operations per row, token and block (``fma(s, fma(d, f32(dot), -8dsum), acc)``;
+  the generated kernels spend four: they multiply the weights' offset by the block's integer sum);
+- ``signed``: the codes made signed (``q - 8``, three integer operations a code word, once per block and row for
+  all tokens), then ``acc += (s * d) * dot(q - 8, x)``: no activation sum, the same three float operations.
 
     python scripts/few_token_lab.py --small --lanes 8        # llvmpipe: small sizes, correctness
     python scripts/few_token_lab.py --out few.json           # a GPU: llama3-8b's shapes at 1, 2, 5 and 8 tokens
