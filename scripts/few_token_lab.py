@@ -101,10 +101,8 @@ def run(lab: Lab, n: int, k: int, tokens: int, variants, copies: int, reps: int,
     out = []
     for rows, split, threads, mode in variants:
         label = f"few {n}x{k} T={tokens} rows={rows} split={split} threads={threads} {mode}"
-        try:
-            p = lab.pipeline(few_wgsl(n, k, tokens, rows, split, threads, mode), label)
-        except Exception as err:  # a variant the adapter refuses is reported, not fatal
-            print(f"{label}: FAILED {str(err).splitlines()[0][:300]}", flush=True)
+        p = lab.try_pipeline(few_wgsl(n, k, tokens, rows, split, threads, mode), label)
+        if p is None:
             continue
         binds = [lab.group(p, [xqb, c, s, y, xdb]) for c, s in wbufs]
         grid = (-(-n // (rows * threads // split)), 1, 1)

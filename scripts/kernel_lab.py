@@ -453,10 +453,8 @@ def run_gemm_dp4a(lab: Lab, m: int, n: int, k: int, variants, reps: int, rng) ->
     out = []
     for bm, bn, blocks in variants:
         label = f"gemm-dp4a {m}x{n}x{k} tile={bm}x{bn}x{32 * blocks}"
-        try:
-            p = lab.pipeline(gemm_dp4a_wgsl(m, n, k, bm, bn, blocks), label)
-        except Exception as err:  # a variant the adapter refuses is reported, not fatal
-            print(f"{label}: FAILED {str(err).splitlines()[0][:300]}", flush=True)
+        p = lab.try_pipeline(gemm_dp4a_wgsl(m, n, k, bm, bn, blocks), label)
+        if p is None:
             continue
         g = lab.group(p, [*bufs, y])
         grid = (-(-n // bn), -(-m // bm), 1)
@@ -569,6 +567,14 @@ class Lab:
         module = self.dev.compile(source, label=label)
         return self.d.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "main"})
 
+    def try_pipeline(self, source: str, label: str):
+        """The pipeline, or None with a line printed where the adapter refuses the variant (not fatal)."""
+        try:
+            return self.pipeline(source, label)
+        except Exception as err:
+            print(f"{label}: FAILED {str(err).splitlines()[0][:300]}", flush=True)
+            return None
+
     def group(self, pipeline, buffers):
         return self.d.create_bind_group(
             layout=pipeline.get_bind_group_layout(0),
@@ -621,10 +627,8 @@ def run_gemv(lab: Lab, n: int, k: int, variants, copies: int, reps: int, rng) ->
     wbytes = codes.nbytes + scales.nbytes
     for rows, groups, split, unroll, conv in variants:
         label = f"gemv {n}x{k} rows={rows} groups={groups} split={split} unroll={unroll} {conv}"
-        try:
-            p = lab.pipeline(gemv_wgsl(n, k, rows, groups, split, unroll, conv), label)
-        except Exception as err:  # a variant the adapter refuses is reported, not fatal
-            print(f"{label}: FAILED {str(err).splitlines()[0][:200]}", flush=True)
+        p = lab.try_pipeline(gemv_wgsl(n, k, rows, groups, split, unroll, conv), label)
+        if p is None:
             continue
         binds = [lab.group(p, [xb, c, s, y]) for c, s in wbufs]
         grid = (-(-n // (rows * groups)), 1, 1)
@@ -663,10 +667,8 @@ def run_gemv_dp4a(lab: Lab, n: int, k: int, variants, copies: int, reps: int, rn
     wbytes = codes.nbytes + scales.nbytes
     for rows, groups, split, unroll, xmode in variants:
         label = f"dp4a {n}x{k} rows={rows} groups={groups} split={split} unroll={unroll} {xmode}"
-        try:
-            p = lab.pipeline(gemv_dp4a_wgsl(n, k, rows, groups, split, unroll, xmode), label)
-        except Exception as err:  # a variant the adapter refuses is reported, not fatal
-            print(f"{label}: FAILED {str(err).splitlines()[0][:300]}", flush=True)
+        p = lab.try_pipeline(gemv_dp4a_wgsl(n, k, rows, groups, split, unroll, xmode), label)
+        if p is None:
             continue
 
         def group(c, s_, xmode=xmode, p=p):
@@ -713,10 +715,8 @@ def run_gemm(lab: Lab, m: int, n: int, k: int, variants, reps: int, rng) -> list
     out = []
     for bm, bn, bk, math, unroll in variants:
         label = f"gemm {m}x{n}x{k} tile={bm}x{bn}x{bk} {math}{' unrolled' if unroll else ''}"
-        try:
-            p = lab.pipeline(gemm_wgsl(m, n, k, bm, bn, bk, math, unroll), label)
-        except Exception as err:
-            print(f"{label}: FAILED {str(err).splitlines()[0][:300]}", flush=True)
+        p = lab.try_pipeline(gemm_wgsl(m, n, k, bm, bn, bk, math, unroll), label)
+        if p is None:
             continue
         g = lab.group(p, [xb, cb, sb, y])
         grid = (-(-n // bn), -(-m // bm), 1)
