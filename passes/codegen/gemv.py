@@ -89,7 +89,7 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], quan
         if c.k_total % c.block:
             raise RustyError(f"K = {c.k_total} is not a multiple of the weights' block of {c.block}", c.root)
     tiles = [-(-c.n_total // rows_per_wg) for c in segments]
-    prequantized = kernel.extra_args[0] if cfg.prequantize else None
+    prequantized = kernel.extra_args[-1] if cfg.prequantize else None  # after what a QuantizeFor epilogue writes
     if prequantized is not None:
         shared_lhs(segments)
 

@@ -266,9 +266,17 @@ a workgroup has 32 rows, whole blocks of down's activation, which its epilogue t
 MORE_TOKENS = 3
 """The fewest tokens of a step that takes a prequantized gemv's ``more_token_config`` (where it has one)."""
 
+ARGUMENT_QUANTIZE_MAX_ROWS = 8192
+"""Rows (all of a region's contractions) up to which a gemv whose activation is computed from an argument of its
+function quantizes it in every workgroup for steps of 2 tokens instead of in a kernel of its own: nothing before
+it in the function can quantize it in an epilogue (``quantize_pairs``), and the kernel's dispatch costs more than
+the workgroups' quantizing of 2 tokens. Llama-3-8B's norm+qkv (6144 rows) at 2 tokens on an H200, the region
+alone: 7.5 µs, against 10.3 with the quantizing kernel (``sweep_region.py --few 2``, BENCHMARKS.md, issue 15); at
+3 and 5 tokens prequantized stays ahead (11.9 against 15.0 at 3). The LM head (the vocabulary's rows) keeps its kernel."""
 
-def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation],
-                      target: TargetDescription) -> tuple[LoweringConfigAttr | None, LoweringConfigAttr | None]:  # fmt: skip
+
+def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation], target: TargetDescription,
+                      from_argument: bool = False) -> tuple[LoweringConfigAttr | None, LoweringConfigAttr | None]:  # fmt: skip
     """(few, more): the versions for steps of 2 to ``GEMV_STEP_TOKENS`` tokens (speculative verification) of the
     region of ``ops``, where they should differ from the single-token gemv ``single``, else None.
 
@@ -279,6 +287,9 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
     ``PREQUANTIZED_LANE_BLOCKS`` weight blocks. Where the number differs for steps of ``MORE_TOKENS`` or more, ``few``
     takes steps of up to ``MORE_TOKENS - 1`` tokens and ``more`` the others, up to ``GEMV_STEP_TOKENS``. At 5
     tokens on an H200, llama3-8b's gate+up 72.5 -> 36.2 µs, down 44.1 -> 24.8, qkv 19.8 -> 18.2 (BENCHMARKS.md, issue 15).
+    ``from_argument`` (the activation computed from an argument of the region's function, as a layer's first
+    RMSNorm is) and at most ``ARGUMENT_QUANTIZE_MAX_ROWS`` rows: ``few`` is the single-token gemv with
+    ``MORE_TOKENS - 1`` tokens and ``GEMV_ROWS`` rows an invocation, quantizing in every workgroup.
     Otherwise a gemv that took fewer than ``GEMV_ROWS`` rows per invocation, to keep every multiprocessor busy
     on one token, gets ``GEMV_ROWS`` back, since a step's tokens multiply its workgroups (o 13.6 -> 11.3 µs); a dp4a
     one, whose every workgroup quantizes its token's activation, also twice the invocations where the target
@@ -290,6 +301,10 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
     if single.config.math == "dp4a" and isinstance(root, linalg.GenericOp) and _prequantizes(root, ops):
         blocks = max(1, _shape(root.inputs[0])[-1] // _weight_block(root, ops))
         few, more = (_prequantized_gemv(blocks, per_lane) for per_lane in PREQUANTIZED_LANE_BLOCKS[min(2, len(root.outputs))])
+        rows = sum(_shape(r.outputs[0])[-1] * len(r.outputs) for r in _contractions(root, ops))
+        if from_argument and rows <= ARGUMENT_QUANTIZE_MAX_ROWS:
+            groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
+            return single.replace(workgroup_tile=[MORE_TOKENS - 1, groups * GEMV_ROWS], thread_tile=[GEMV_ROWS]), more
         if more == few:
             return few, None
         return few.replace(workgroup_tile=[MORE_TOKENS - 1, few.config.workgroup_tile[1]]), more

@@ -466,12 +466,18 @@ def test_producer_epilogues_quantize_their_consumers_activations(device: Any, tm
     ``x * g`` as int8 blocks with their partial ``sum x^2``; gate+up (every token of the step per workgroup) down's,
     prequantized here as llama3-8b's is (``PREQUANTIZE_MIN_K`` lowered to the tiny model's 128). Neither consumer's
     few-token versions runs a quantizing kernel, and the tiny model's verification logits of 2, 5 and 8 tokens equal
-    those of one-token steps, whose gemvs quantize in every workgroup, up to the order of the float sums."""
+    those of one-token steps, whose gemvs quantize in every workgroup, up to the order of the float sums.
+
+    The layer's first gemv (norm+qkv), whose activation no region before it in the layer function writes, runs
+    steps of 2 tokens quantizing in every workgroup (``from_argument``) and the larger ones prequantized, each
+    with its quantizing kernel."""
     art, rt = _int_dot_tiny_model(device, tmp_path, monkeypatch)
     for label in ("contraction_5", "contraction_6"):  # one token, steps of 2-7 and 8 tokens (a gemv each), prefill
         kernels = re.findall(rf"^fn ({label}(?:_\d+)?)\(", art.wgsl, re.M)
         assert len(kernels) == 9, kernels
-    _verify_matches_one_token_steps(rt, (2, 5, 8))
+    qkv = re.findall(r"^fn (contraction_0_contraction_1(?:_\d+)?)\(", art.wgsl, re.M)
+    assert len(qkv) == 1 + 1 + 2 * 6 + 1, qkv  # one token, 2 tokens, 3-7 and 8 (quantizing kernel and gemv), prefill
+    _verify_matches_one_token_steps(rt, (2, 3, 5, 8))
 
 
 def test_more_token_configs_take_the_larger_few_token_steps(device: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -481,8 +487,8 @@ def test_more_token_configs_take_the_larger_few_token_steps(device: Any, tmp_pat
     blocks, in both). The verification logits of 2, 3, 5 and 8 tokens equal those of one-token steps."""
     from rusty_ir.passes.tuning import generic, tune_workgroups
 
-    def with_more(single: Any, ops: Any, target: Any) -> tuple[Any, Any]:
-        few, more = generic.few_token_configs(single, ops, target)
+    def with_more(single: Any, ops: Any, target: Any, from_argument: bool = False) -> tuple[Any, Any]:
+        few, more = generic.few_token_configs(single, ops, target, from_argument)
         if few is None or not few.config.prequantize:
             return few, more
         rows = few.config.workgroup_tile[1]
@@ -495,6 +501,28 @@ def test_more_token_configs_take_the_larger_few_token_steps(device: Any, tmp_pat
         assert [size for size, _ in kernels].count("64") == 2, kernels
         assert len(kernels) == 5, kernels
     _verify_matches_one_token_steps(rt, (2, 3, 5, 8))
+
+
+def test_a_producer_of_mixed_few_token_versions_quantizes_in_all(device: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gate+up given a 2-token version that quantizes in every workgroup beside its prequantized ones (what a layer
+    split in two gets, its MLP half's activation computed from the function's argument): every version still
+    quantizes down's activation in its epilogue (down runs no quantizing kernel), the kernels taking that buffer at
+    the same argument whether or not they have their own prequantized one; gate+up, no longer a consumer, quantizes
+    its larger steps in kernels of their own. Verification logits equal those of one-token steps."""
+    from rusty_ir.passes.tuning import generic, tune_workgroups
+
+    def mixed(single: Any, ops: Any, target: Any, from_argument: bool = False) -> tuple[Any, Any]:
+        few, more = generic.few_token_configs(single, ops, target, from_argument)
+        if few is None or not few.config.prequantize or len(generic.root_of(list(ops)).outputs) != 2:
+            return few, more
+        groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
+        return single.replace(workgroup_tile=[2, groups * generic.GEMV_ROWS], thread_tile=[generic.GEMV_ROWS]), more or few
+
+    monkeypatch.setattr(tune_workgroups, "few_token_configs", mixed)
+    art, rt = _int_dot_tiny_model(device, tmp_path, monkeypatch)
+    assert len(re.findall(r"^fn (contraction_5(?:_\d+)?)\(", art.wgsl, re.M)) == 1 + 1 + 2 * 6 + 1
+    assert len(re.findall(r"^fn (contraction_6(?:_\d+)?)\(", art.wgsl, re.M)) == 9
+    _verify_matches_one_token_steps(rt, (2, 3, 8))
 
 
 def _int_dot_tiny_model(device: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
