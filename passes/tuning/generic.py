@@ -266,6 +266,12 @@ a workgroup has 32 rows, whole blocks of down's activation, which its epilogue t
 MORE_TOKENS = 3
 """The fewest tokens of a step that takes a prequantized gemv's ``more_token_config`` (where it has one)."""
 
+PREQUANTIZED_WIDE_ROWS = 32768
+"""Rows (all of a region's contractions) from which a prequantized few-token gemv's lanes walk the larger number of
+``PREQUANTIZED_LANE_BLOCKS`` in steps of 2 tokens too: enough workgroups either way, fewer lanes to add up.
+Llama-3-8B's LM head (128256 rows) at 2 tokens on an H200: 84.2 µs with 8 blocks a lane, 98.3 with 4; its qkv
+(6144 rows, fewer workgroups) 17.3 against 14.8 (``profile_step``, BENCHMARKS.md, issue 15)."""
+
 ARGUMENT_QUANTIZE_MAX_ROWS = 8192
 """Rows (all of a region's contractions) up to which a gemv whose activation is computed from an argument of its
 function quantizes it in every workgroup for steps of 2 tokens instead of in a kernel of its own: nothing before
@@ -289,7 +295,8 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
     tokens on an H200, llama3-8b's gate+up 72.5 -> 36.2 µs, down 44.1 -> 24.8, qkv 19.8 -> 18.2 (BENCHMARKS.md, issue 15).
     ``from_argument`` (the activation computed from an argument of the region's function, as a layer's first
     RMSNorm is) and at most ``ARGUMENT_QUANTIZE_MAX_ROWS`` rows: ``few`` is the single-token gemv with
-    ``MORE_TOKENS - 1`` tokens and ``GEMV_ROWS`` rows an invocation, quantizing in every workgroup.
+    ``MORE_TOKENS - 1`` tokens and ``GEMV_ROWS`` rows an invocation, quantizing in every workgroup. From
+    ``PREQUANTIZED_WIDE_ROWS`` rows, the larger steps' config takes every step.
     Otherwise a gemv that took fewer than ``GEMV_ROWS`` rows per invocation, to keep every multiprocessor busy
     on one token, gets ``GEMV_ROWS`` back, since a step's tokens multiply its workgroups (o 13.6 -> 11.3 µs); a dp4a
     one, whose every workgroup quantizes its token's activation, also twice the invocations where the target
@@ -305,8 +312,8 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
         if from_argument and rows <= ARGUMENT_QUANTIZE_MAX_ROWS:
             groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
             return single.replace(workgroup_tile=[MORE_TOKENS - 1, groups * GEMV_ROWS], thread_tile=[GEMV_ROWS]), more
-        if more == few:
-            return few, None
+        if more == few or rows >= PREQUANTIZED_WIDE_ROWS:
+            return more, None
         return few.replace(workgroup_tile=[MORE_TOKENS - 1, few.config.workgroup_tile[1]]), more
     if single.config.thread_tile[0] >= GEMV_ROWS:
         return None, None

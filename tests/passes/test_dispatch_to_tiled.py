@@ -503,6 +503,32 @@ def test_more_token_configs_take_the_larger_few_token_steps(device: Any, tmp_pat
     _verify_matches_one_token_steps(rt, (2, 3, 5, 8))
 
 
+def test_few_token_configs_of_a_layers_first_gemv_and_of_the_lm_head(tmp_path: Path) -> None:
+    """``tune-workgroups`` on the tiny Q4_0 model with packed int8 dot products: norm+qkv, whose activation is
+    computed from the layer function's argument, quantizes its 2-token steps in every workgroup (2 tokens, 4 rows
+    an invocation) and prequantizes the larger ones; the verification's LM head, whose RMSNorm reads the layers'
+    result (not an argument), prequantizes every step."""
+    from rusty_ir.importers import load_model
+    from rusty_ir.importers.to_ir import build_module
+    from rusty_ir.synthetic import synthetic_model_path
+
+    model = load_model(synthetic_model_path("test-tiny", "q4_0", 0, tmp_path)[0])
+    module = build_module(model.config, model.weights, verify_entry=True)
+    registry = build_registry()
+    names = [n for n, _ in DEFAULT_STAGES]
+    specs = [spec.replace("TARGET", "webgpu int-dot=1") for _, spec in DEFAULT_STAGES][: names.index("tuned") + 1]
+    build_pipeline(registry, ",".join(specs)).apply(registry.context(), module)
+    regions = [r for r in module.walk() if isinstance(r, RegionOp)]
+    qkv = next(r for r in regions if r.label.data == "contraction_0_contraction_1")
+    few, more = qkv.few_token_config, qkv.more_token_config
+    assert few is not None and more is not None
+    assert (few.config.prequantize, few.config.workgroup_tile[0], few.config.thread_tile) == (0, 2, (4,))
+    assert more.config.prequantize == 1
+    head = next(r for r in regions if isinstance(fn := r.parent_op(), func.FuncOp) and fn.sym_name.data == "verify"
+                and r.few_token_config is not None)  # fmt: skip
+    assert all(c.config.prequantize == 1 for c in (head.few_token_config, head.more_token_config) if c is not None)
+
+
 def test_a_producer_of_mixed_few_token_versions_quantizes_in_all(device: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """gate+up given a 2-token version that quantizes in every workgroup beside its prequantized ones (what a layer
     split in two gets, its MLP half's activation computed from the function's argument): every version still
