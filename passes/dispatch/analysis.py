@@ -10,11 +10,12 @@ from __future__ import annotations
 from enum import Enum
 
 from xdsl.dialects import arith, tensor
-from xdsl.dialects.builtin import AffineMapAttr
+from xdsl.dialects.builtin import AffineMapAttr, TensorType
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Operation, SSAValue
 from xdsl.ir.affine import AffineDimExpr, AffineMap
 
+from rusty_ir.dialects.dispatch.ops import RegionOp, region_ops
 from rusty_ir.dialects.linalg_ext import ArgmaxOp, AttentionOp, CacheAppendOp, SampleOp
 from rusty_ir.dialects.quant import DequantizeOp
 
@@ -125,3 +126,27 @@ def is_mac(root: linalg.GenericOp) -> bool:
         if not (isinstance(mul, arith.MulfOp) and {mul.lhs, mul.rhs} == {x, w}):
             return False
     return True
+
+
+def activation_source(region: RegionOp) -> SSAValue | None:
+    """The region operand its (first) contraction's activation is computed from: the first tensor operand of rank 2
+    with dynamic rows that the contraction's input reaches back to through the region's ops."""
+    roots = [op for op in region_ops(region) if kind(op) is Kind.CONTRACTION]
+    if not roots:
+        return None
+    todo = [roots[0].operands[0]]
+    seen: set[SSAValue] = set()
+    while todo:
+        v = todo.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        if v in region.block.args:
+            ty = v.type
+            if isinstance(ty, TensorType) and ty.get_num_dims() == 2 and ty.get_shape()[0] < 0:
+                return region.args[region.block.args.index(v)]
+            continue
+        owner = v.owner
+        if isinstance(owner, Operation) and owner.parent_op() is region:
+            todo.extend(owner.operands)
+    return None

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import arith, func, scf, tensor
-from xdsl.dialects.builtin import Float16Type, Float32Type, IntegerAttr, MemRefType, ModuleOp, TensorType
+from xdsl.dialects.builtin import Float16Type, Float32Type, IntegerAttr, MemRefType, ModuleOp
 from xdsl.dialects.linalg import ops as linalg
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
@@ -15,7 +15,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from rusty_ir.dialects.dispatch import RegionOp, YieldOp
 from rusty_ir.dialects.dispatch.ops import region_ops
 from rusty_ir.dialects.linalg_ext import CacheAppendOp
-from rusty_ir.passes.dispatch.analysis import Kind, kind
+from rusty_ir.passes.dispatch.analysis import Kind, activation_source, kind
 
 
 def _kinds(region: RegionOp) -> set[Kind | None]:
@@ -52,30 +52,6 @@ def _is_append_region(region: RegionOp) -> bool:
         return False
     cache = appends[0].k_cache.type
     return isinstance(cache, MemRefType) and isinstance(cache.element_type, Float32Type | Float16Type) and _pairs_only(region)
-
-
-def _activation(region: RegionOp) -> SSAValue | None:
-    """The region operand its contraction's activation (first input) is computed from: the first tensor operand
-    of rank 2 with dynamic rows that the contraction's input reaches back to."""
-    roots = _contractions(region)
-    if not roots:
-        return None
-    todo = [roots[0].operands[0]]
-    seen: set[SSAValue] = set()
-    while todo:
-        v = todo.pop()
-        if v in seen:
-            continue
-        seen.add(v)
-        if v in region.block.args:
-            ty = v.type
-            if isinstance(ty, TensorType) and ty.get_num_dims() == 2 and ty.get_shape()[0] < 0:
-                return region.args[region.block.args.index(v)]
-            continue
-        owner = v.owner
-        if isinstance(owner, Operation) and owner.parent_op() is region:
-            todo.extend(owner.operands)
-    return None
 
 
 def _depends(later: RegionOp, earlier: RegionOp) -> bool:
@@ -140,8 +116,8 @@ def _merge_block(block: Block) -> None:
         if changed:
             continue
         for first, second in zip(regions, regions[1:]):
-            x = _activation(first)
-            if x is None or x != _activation(second) or _depends(second, first) or _depends(first, second):
+            x = activation_source(first)
+            if x is None or x != activation_source(second) or _depends(second, first) or _depends(first, second):
                 continue
             between: list[Operation] = []
             op = first.next_op

@@ -8,16 +8,15 @@ from pathlib import Path
 
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import DYNAMIC_INDEX, ModuleOp, TensorType, f32
-from xdsl.dialects.linalg import ops as linalg
-from xdsl.ir import BlockArgument, OpResult, SSAValue
+from xdsl.dialects.builtin import ModuleOp, TensorType, f32
+from xdsl.ir import BlockArgument
 from xdsl.passes import ModulePass
 
 from rusty_ir.dialects.dispatch import RegionOp
 from rusty_ir.dialects.dispatch.ops import STEP_CONFIGS, region_ops
 from rusty_ir.dialects.gpu.attrs import module_target
 from rusty_ir.errors import RustyError
-from rusty_ir.passes.dispatch.analysis import Kind, kind, root_of
+from rusty_ir.passes.dispatch.analysis import activation_source
 from rusty_ir.passes.tuning.generic import default_configs, few_token_configs
 from rusty_ir.passes.tuning.signature import load_tuned, region_signature
 
@@ -89,27 +88,13 @@ class TuneWorkgroupsPass(ModulePass):
 
 
 def activation_from_argument(region: RegionOp) -> bool:
-    """Whether the activation of ``region``'s contraction is computed from a token-major f32 argument of the function
-    that holds the region (a decoder layer's input, whose RMSNorm is its first region): no region before it in the
+    """Whether the activation of ``region``'s contraction is computed from an f32 argument of the function that
+    holds the region (a decoder layer's input, whose RMSNorm is its first region): no region before it in the
     function writes that value, so nothing can quantize the activation in its epilogue (``quantize_pairs``)."""
-    ops = region_ops(region)
-    root = root_of(list(ops))
-    if not isinstance(root, linalg.GenericOp) or kind(root) is not Kind.CONTRACTION:
-        return False
-    inside = set(ops)
-    stack: list[SSAValue] = [root.inputs[0]]
-    seen: set[SSAValue] = set()
-    while stack:
-        value = stack.pop()
-        if value in seen:
-            continue
-        seen.add(value)
-        if isinstance(value, OpResult) and value.op in inside:
-            stack.extend(value.op.operands)
-        elif isinstance(value, BlockArgument) and value.block is region.block:
-            source = region.args[value.index]
-            ty = source.type
-            token_major = isinstance(ty, TensorType) and ty.element_type == f32 and ty.get_shape()[:1] == (DYNAMIC_INDEX,)
-            if token_major and isinstance(source, BlockArgument) and isinstance(source.block.parent_op(), func.FuncOp):
-                return True
-    return False
+    source = activation_source(region)
+    return (
+        isinstance(source, BlockArgument)
+        and isinstance(source.block.parent_op(), func.FuncOp)
+        and isinstance(source.type, TensorType)
+        and source.type.element_type == f32
+    )
