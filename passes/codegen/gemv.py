@@ -309,10 +309,10 @@ class _Walk:
             summed = any(name in OFFSET_SCHEMES for _, name, _ in codes) or any(zeros)
             for ti in range(len(t_in)):
                 acts, d, asum = activations(lb, ti, start, ok)
-                fsum = lb.sitofp(asum) if summed else asum
+                fsum = lb.sitofp(asum) if summed else None
                 # without a minimum, load_codes' offset is -z * scale: acc + scale * (d * dot - z * d * asum), the
                 # last term once per token and block, three float operations a row (the offset's four)
-                taken = {z: lb.mulf(lb.mulf(d, fsum), lb.f32(-float(z))) for z in zeros if z}
+                taken = {z: lb.mulf(lb.mulf(d, fsum), lb.f32(-float(z))) for z in zeros if z and fsum is not None}
                 for rel, name, (scale, offset, words_) in codes:
                     slot = self.slot(ti, 0, 0) + rel
                     dot = _dot4(lb, words_, acts)
