@@ -295,7 +295,8 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
     tokens on an H200, llama3-8b's gate+up 72.5 -> 36.2 µs, down 44.1 -> 24.8, qkv 19.8 -> 18.2 (BENCHMARKS.md, issue 15).
     ``from_argument`` (the activation computed from an argument of the region's function, as a layer's first
     RMSNorm is) and at most ``ARGUMENT_QUANTIZE_MAX_ROWS`` rows: ``few`` is the single-token gemv with
-    ``MORE_TOKENS - 1`` tokens and ``GEMV_ROWS`` rows an invocation, quantizing in every workgroup. From
+    ``MORE_TOKENS - 1`` tokens and ``GEMV_ROWS`` rows an invocation, quantizing in every workgroup (where their int8
+    blocks take at most half the target's workgroup memory: 12 KiB for K = 4096 and 32-value blocks). From
     ``PREQUANTIZED_WIDE_ROWS`` rows, the larger steps' config takes every step.
     Otherwise a gemv that took fewer than ``GEMV_ROWS`` rows per invocation, to keep every multiprocessor busy
     on one token, gets ``GEMV_ROWS`` back, since a step's tokens multiply its workgroups (o 13.6 -> 11.3 µs); a dp4a
@@ -306,10 +307,12 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
         return None, None
     root = root_of(list(ops)) if ops else None
     if single.config.math == "dp4a" and isinstance(root, linalg.GenericOp) and _prequantizes(root, ops):
-        blocks = max(1, _shape(root.inputs[0])[-1] // _weight_block(root, ops))
+        block = _weight_block(root, ops)
+        blocks = max(1, _shape(root.inputs[0])[-1] // block)
         few, more = (_prequantized_gemv(blocks, per_lane) for per_lane in PREQUANTIZED_LANE_BLOCKS[min(2, len(root.outputs))])
         rows = sum(_shape(r.outputs[0])[-1] * len(r.outputs) for r in _contractions(root, ops))
-        if from_argument and rows <= ARGUMENT_QUANTIZE_MAX_ROWS:
+        staged = 4 * (MORE_TOKENS - 1) * blocks * activation_unit(block)  # the int8 blocks in workgroup memory
+        if from_argument and rows <= ARGUMENT_QUANTIZE_MAX_ROWS and staged <= target.max_workgroup_memory // 2:
             groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
             return single.replace(workgroup_tile=[MORE_TOKENS - 1, groups * GEMV_ROWS], thread_tile=[GEMV_ROWS]), more
         if more == few or rows >= PREQUANTIZED_WIDE_ROWS:

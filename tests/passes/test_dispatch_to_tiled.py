@@ -10,6 +10,7 @@ region before the pass. Skipped without a wgpu adapter (CI has llvmpipe).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -508,8 +509,11 @@ def test_few_token_configs_of_a_layers_first_gemv_and_of_the_lm_head(tmp_path: P
     computed from the layer function's argument, quantizes its 2-token steps in every workgroup (2 tokens, 4 rows
     an invocation) and prequantizes the larger ones; the verification's LM head, whose RMSNorm reads the layers'
     result (not an argument), prequantizes every step."""
+    from rusty_ir.dialects.dispatch.ops import region_ops
+    from rusty_ir.dialects.gpu.attrs import module_target
     from rusty_ir.importers import load_model
     from rusty_ir.importers.to_ir import build_module
+    from rusty_ir.passes.tuning import generic
     from rusty_ir.synthetic import synthetic_model_path
 
     model = load_model(synthetic_model_path("test-tiny", "q4_0", 0, tmp_path)[0])
@@ -524,6 +528,10 @@ def test_few_token_configs_of_a_layers_first_gemv_and_of_the_lm_head(tmp_path: P
     assert few is not None and more is not None
     assert (few.config.prequantize, few.config.workgroup_tile[0], few.config.thread_tile) == (0, 2, (4,))
     assert more.config.prequantize == 1
+    # where 2 tokens' int8 blocks (2 x 2 blocks x 48 bytes) would take more than half the workgroup memory: prequantized
+    target = replace(module_target(module), max_workgroup_memory=256)
+    single = qkv.single_token_config
+    assert generic.few_token_configs(single, region_ops(qkv), target, True)[0].config.prequantize == 1
     head = next(r for r in regions if isinstance(fn := r.parent_op(), func.FuncOp) and fn.sym_name.data == "verify"
                 and r.few_token_config is not None)  # fmt: skip
     assert all(c.config.prequantize == 1 for c in (head.few_token_config, head.more_token_config) if c is not None)
