@@ -313,19 +313,23 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
         rows = sum(_shape(r.outputs[0])[-1] * len(r.outputs) for r in _contractions(root, ops))
         staged = 4 * (MORE_TOKENS - 1) * blocks * activation_unit(block)  # the int8 blocks in workgroup memory
         if from_argument and rows <= ARGUMENT_QUANTIZE_MAX_ROWS and staged <= target.max_workgroup_memory // 2:
-            groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
-            return single.replace(workgroup_tile=[MORE_TOKENS - 1, groups * GEMV_ROWS], thread_tile=[GEMV_ROWS]), more
+            return gemv_rows_version(single, MORE_TOKENS - 1), more
         if more == few or rows >= PREQUANTIZED_WIDE_ROWS:
             return more, None
         return few.replace(workgroup_tile=[MORE_TOKENS - 1, few.config.workgroup_tile[1]]), more
     if single.config.thread_tile[0] >= GEMV_ROWS:
         return None, None
-    groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
     threads = single.config.workgroup[0]
-    if single.config.math == "dp4a" and 2 * threads <= target.max_invocations:
-        groups, threads = 2 * groups, 2 * threads
-    tile = [single.config.workgroup_tile[0], groups * GEMV_ROWS]
-    return single.replace(workgroup=[threads, 1, 1], workgroup_tile=tile, thread_tile=[GEMV_ROWS]), None
+    wide = single.config.math == "dp4a" and 2 * threads <= target.max_invocations
+    return gemv_rows_version(single, single.config.workgroup_tile[0], 2 * threads if wide else threads), None
+
+
+def gemv_rows_version(single: LoweringConfigAttr, tokens: int, threads: int | None = None) -> LoweringConfigAttr:
+    """The single-token gemv ``single`` with ``GEMV_ROWS`` rows an invocation, ``tokens`` a workgroup and
+    ``threads`` invocations (its own by default), its split kept: the row groups grow with the invocations."""
+    threads = threads or single.config.workgroup[0]
+    groups = single.config.workgroup_tile[1] // single.config.thread_tile[0] * threads // single.config.workgroup[0]
+    return single.replace(workgroup=[threads, 1, 1], workgroup_tile=[tokens, groups * GEMV_ROWS], thread_tile=[GEMV_ROWS])
 
 
 def _prequantized_gemv(blocks: int, per_lane: int) -> LoweringConfigAttr:
@@ -379,4 +383,4 @@ def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tupl
     return LoweringConfigAttr(strategy, [threads, 1, 1]), None
 
 
-__all__ = ["contraction_weights", "default_configs", "few_token_configs", "gemm_config", "gemm_tiles", "gemv_config"]
+__all__ = ["contraction_weights", "default_configs", "few_token_configs", "gemm_config", "gemm_tiles", "gemv_config", "gemv_rows_version"]

@@ -549,8 +549,7 @@ def test_a_producer_of_mixed_few_token_versions_quantizes_in_all(device: Any, tm
         few, more = generic.few_token_configs(single, ops, target, from_argument)
         if few is None or not few.config.prequantize or len(generic.root_of(list(ops)).outputs) != 2:
             return few, more
-        groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
-        return single.replace(workgroup_tile=[2, groups * generic.GEMV_ROWS], thread_tile=[generic.GEMV_ROWS]), more or few
+        return generic.gemv_rows_version(single, 2), more or few
 
     monkeypatch.setattr(tune_workgroups, "few_token_configs", mixed)
     art, rt = _int_dot_tiny_model(device, tmp_path, monkeypatch)
