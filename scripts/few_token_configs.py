@@ -56,8 +56,8 @@ def patched(variant: tuple[str, list[int]] | None):
     """``few_token_configs`` where ``variant`` = (region kind, [rows, rows an invocation, split, invocations[, blocks
     at once[, tokens]]]) replaces a region kind's few-token configs by one for all of its few-token steps."""
 
-    def few_token_configs(single, ops, target, from_argument=False):
-        few, more = generic.few_token_configs(single, ops, target, from_argument)
+    def few_token_configs(single, ops, target):
+        few, more = generic.few_token_configs(single, ops, target)
         if few is None or variant is None or region_kind(ops) != variant[0]:
             return few, more
         widest = more or few

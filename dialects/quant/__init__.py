@@ -58,7 +58,6 @@ from rusty_ir.dialects.quant.ops import (
     LoadOp,
     QuantizeOp,
     ToTensorOp,
-    code_zero_point,
     kernel_block,
 )
 
@@ -71,7 +70,6 @@ __all__ = [
     "BLOCK_QUANT_TYPES",
     "DOT_SCHEMES",
     "OFFSET_SCHEMES",
-    "code_zero_point",
     "BlockQuantType",
     "DequantizeOp",
     "DotBlockOp",

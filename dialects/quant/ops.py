@@ -325,14 +325,6 @@ OFFSET_SCHEMES = ("q4_1", "q5_1", "q4_k", "q5_k")
 contraction adds ``offset * sum_j x_j`` for them only."""
 
 
-def code_zero_point(scheme: str) -> int:
-    """What is taken off a 4-bit or 8-bit code before it is scaled: 8 for 4-bit codes without a minimum (Q4_0,
-    int4; ``rquant.load_codes`` gives the nibble, ``offset = -8 * scale``), 0 for Q4_1 (a minimum instead) and for
-    signed bytes."""
-    four_bit = scheme in ("q4_0", "q4_1", "iq4_nl") or scheme.startswith("int4")
-    return 8 if four_bit and scheme != "q4_1" else 0
-
-
 @irdl_op_definition
 class LoadCodesOp(_WeightLoad):
     """One block of a stored weight as its integer codes packed four to a word: for 8-bit dot products.

@@ -43,7 +43,7 @@ from xdsl.dialects import arith, gpu
 from xdsl.ir import Operation, SSAValue
 
 from rusty_ir.dialects.gpu import Dot4I8Op
-from rusty_ir.dialects.quant import OFFSET_SCHEMES, code_zero_point
+from rusty_ir.dialects.quant import OFFSET_SCHEMES
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.passes.codegen.common import clone_body, pick
@@ -89,7 +89,7 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], quan
         if c.k_total % c.block:
             raise RustyError(f"K = {c.k_total} is not a multiple of the weights' block of {c.block}", c.root)
     tiles = [-(-c.n_total // rows_per_wg) for c in segments]
-    prequantized = kernel.extra_args[-1] if cfg.prequantize else None  # after what a QuantizeFor epilogue writes
+    prequantized = kernel.extra_args[0] if cfg.prequantize else None
     if prequantized is not None:
         shared_lhs(segments)
 
@@ -265,8 +265,7 @@ class _Walk:
         """The dp4a walk: each block's int8 activation words, scale and sum (``fetch(builder, token, block's first
         word, word)``, from workgroup memory or the prequantized buffer; once, for every row); per weight row, for
         one token ``rquant.dot_block``; for several, ``rquant.load_codes`` once (the block read and unpacked once
-        for all of them) and a sum of ``rgpu.dot4_i8`` per token; ``acc += d * (scale * dot + offset * asum)``, as
-        ``acc += scale * (d * dot - z * d * asum)`` where the scheme has no minimum (zero point ``z``).
+        for all of them) and a sum of ``rgpu.dot4_i8`` per token; ``acc += d * (scale * dot + offset * asum)``.
         ``carried`` (``carries_sums``): each token's prologue sums follow, summed from the blocks' partial sums."""
         c, t_in, n_in = self.c, self.t_in, self.n_in
         words, unit = self.block // 4, activation_unit(self.block)
@@ -304,24 +303,13 @@ class _Walk:
                     slot = self.slot(0, r, w)
                     acc[slot] = add(lb, acc[slot], d, scale, offset, dot, fsum if ref.scheme.name in OFFSET_SCHEMES else None)
                 return
-            codes = [(self.slot(0, r, w), ref.scheme.name, ref.load_codes(lb, n, bb)) for r, n, w, ref in pairs]
-            zeros = {code_zero_point(name) for _, name, _ in codes if name not in OFFSET_SCHEMES}
-            summed = any(name in OFFSET_SCHEMES for _, name, _ in codes) or any(zeros)
-            for ti in range(len(t_in)):
+            codes = [(self.slot(0, r, w), ref.load_codes(lb, n, bb)) for r, n, w, ref in pairs]
+            for ti in range(len(t_in)):  # the zero point is in load_codes' offset: every scheme has an offset term
                 acts, d, asum = activations(lb, ti, start, ok)
-                fsum = lb.sitofp(asum) if summed else None
-                # without a minimum, load_codes' offset is -z * scale: acc + scale * (d * dot - z * d * asum), the
-                # last term once per token and block, three float operations a row (the offset's four)
-                taken = {z: lb.mulf(lb.mulf(d, fsum), lb.f32(-float(z))) for z in zeros if z and fsum is not None}
-                for rel, name, (scale, offset, words_) in codes:
+                fsum = lb.sitofp(asum)
+                for rel, (scale, offset, words_) in codes:
                     slot = self.slot(ti, 0, 0) + rel
-                    dot = _dot4(lb, words_, acts)
-                    if name in OFFSET_SCHEMES:
-                        acc[slot] = add(lb, acc[slot], d, scale, offset, dot, fsum)
-                        continue
-                    z = code_zero_point(name)
-                    inner = lb.fma(d, lb.sitofp(dot), taken[z]) if z else lb.mulf(d, lb.sitofp(dot))
-                    acc[slot] = lb.fma(scale, inner, acc[slot])
+                    acc[slot] = add(lb, acc[slot], d, scale, offset, _dot4(lb, words_, acts), fsum)
 
         return self.run(b, [b.f32(0.0)] * base + (_prologue_inits(c, b, self.lane, t_in) if p else []), body)
 

@@ -129,7 +129,7 @@ def _lower(region: RegionOp, config: LoweringConfigAttr, target: TargetDescripti
         if activation is None:
             activation = prequantized_scratch(b, region_ops(region), args, step_tokens(b, region_ops(region), args))
             b.insert(_kernel(region, config, target, lower_gemv_quantize, [activation]))
-        b.insert(_kernel(region, config, target, gemv, [*writes, activation]))
+        b.insert(_kernel(region, config, target, gemv, [activation, *writes]))
     elif config.strategy == "gemv" and writes:
         b.insert(_kernel(region, config, target, gemv, writes))
     elif config.strategy == "attention" and config.config.workgroup_tile:  # blocks of query rows: FlashAttention-2
@@ -188,15 +188,14 @@ def few_token_versions(
     where its workgroups take T > 2 tokens (a prequantized gemv), one with exactly t tokens per workgroup for each
     step of t < T tokens: a workgroup computes all of its T tokens (a branch per token cost 10-25% on an H200 where
     every token was in the step), so a step that does not fill them takes the version it fills. With ``more``
-    (``more_token_config``), ``few``'s versions take steps of up to T tokens and ``more``'s the larger ones (one of
-    them may be prequantized and the other not)."""
+    (``more_token_config``), ``few``'s versions take steps of up to T tokens and ``more``'s the larger ones."""
     if more is None:
         return _exact_versions(few, 2, GEMV_STEP_TOKENS)
     most = _tokens_per_workgroup(few)
-    if not 1 < most < GEMV_STEP_TOKENS or few.strategy != "gemv" or more.strategy != "gemv":
+    if not 1 < most < GEMV_STEP_TOKENS or more.strategy != "gemv" or more.config.prequantize != few.config.prequantize:
         raise RustyError(
-            f"a more_token_config needs a gemv few_token_config whose workgroups take 2 to {GEMV_STEP_TOKENS - 1} "
-            "tokens (the steps it takes)", region,
+            "a more_token_config needs a few_token_config of the same kind of gemv whose workgroups take 2 to "
+            f"{GEMV_STEP_TOKENS - 1} tokens (the steps it takes)", region,
         )  # fmt: skip
     return [*_exact_versions(few, 2, most), *_exact_versions(more, most + 1, GEMV_STEP_TOKENS)]
 
@@ -231,7 +230,7 @@ def _select(region: RegionOp, versions: list[tuple[int, LoweringConfigAttr, _Fus
 
 def quantize_pairs(regions: Sequence[RegionOp], target: TargetDescription) -> dict[RegionOp, tuple[RegionOp, int, int]]:
     """producer -> (consumer, the consumer's activation argument, the producer's argument it writes): each region
-    whose few-token versions are prequantized gemvs (``prequantize = 1``) of an activation the previous writer of its
+    whose few-token version is a prequantized gemv (``prequantize = 1``) of an activation the previous writer of its
     buffer, a region of one contraction whose few-token gemv gives a workgroup whole blocks of rows, computes. The
     producer's few-token kernels then quantize the consumer's activation in their epilogue (``QuantizeFor``) and
     the consumer runs no quantizing kernel: on llama3-8b the o projection feeds gate+up, gate+up feeds down."""
@@ -239,8 +238,7 @@ def quantize_pairs(regions: Sequence[RegionOp], target: TargetDescription) -> di
     writers: dict[SSAValue, tuple[RegionOp, int]] = {}
     for region in regions:
         few = region.few_token_config
-        more = region.more_token_config
-        if few is not None and few.config.prequantize and (more is None or more.config.prequantize):
+        if few is not None and few.config.prequantize:
             activation = _activation_arg(region)
             source = writers.get(region.args[activation]) if activation is not None else None
             if (
@@ -296,7 +294,9 @@ def _fuse(producer: RegionOp, pair: tuple[RegionOp, int, int], b: IRBuilder, fus
     tokens = step_tokens(b, region_ops(producer), dict(zip(producer.block.args, producer.args)))
     # written and read by few-token versions only: a buffer for at most their GEMV_STEP_TOKENS
     scratch = prequantized_scratch(b, region_ops(consumer), c_args, b.minui(tokens, b.index(GEMV_STEP_TOKENS)))
-    first = len(producer.args)  # the int8 buffer, first after the region's own arguments in every version's kernels
+    few = producer.few_token_config
+    assert few is not None
+    first = len(producer.args) + (1 if few.config.prequantize else 0)  # after the producer's own prequantized buffer
     extra: list[SSAValue] = []
     mapping: list[tuple[int, int]] = []
     read = {o.memref for o in region_ops(consumer) if isinstance(o, bufferization.ToTensorOp)}

@@ -43,7 +43,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint
 
 from rusty_ir.dialects.gpu.ops import Dot4I8Op, UnpackF16Op
-from rusty_ir.dialects.quant.ops import DotBlockOp, LoadBlockOp, LoadCodesOp, LoadOp, code_zero_point, kernel_block
+from rusty_ir.dialects.quant.ops import DotBlockOp, LoadBlockOp, LoadCodesOp, LoadOp, kernel_block
 from rusty_ir.errors import RustyError
 from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.weights import IQ4_NL_VALUES, K_QUANTS, Scheme, split_layout
@@ -104,6 +104,11 @@ def _code_words(b: IRBuilder, words: SSAValue, byte_offset: SSAValue, count: int
     return [b.select(even, raw[i], b.ori(b.shrui(raw[i], shift), b.shli(raw[i + 1], back))) for i in range(count)]
 
 
+def _zero_point(sch: Scheme) -> int:
+    """What a 4-bit code has subtracted before scaling (Q4_1 adds a minimum instead)."""
+    return 0 if sch.name == "q4_1" else 8
+
+
 def _four_bit(sch: Scheme) -> bool:
     """Schemes laid out as Q4_0/Q4_1 (f16 scale [and minimum], byte i holding values i and i + block/2)."""
     return sch.name in ("q4_0", "q4_1", "iq4_nl") or sch.name.startswith("int4")
@@ -120,7 +125,7 @@ IQ4_NL_WORDS = tuple(_signed32(sum((IQ4_NL_VALUES[4 * w + i] + 128) << (8 * i) f
 def _nibble_code(b: IRBuilder, sch: Scheme, nibble: SSAValue) -> SSAValue:
     """A 4-bit code as the f32 ``rquant.load_block`` returns: ``nibble - zero point``, or IQ4_NL's grid value."""
     if sch.name != "iq4_nl":
-        return code_float(b, nibble, code_zero_point(sch.name))
+        return code_float(b, nibble, _zero_point(sch))
     quarter = b.shrui(nibble, b.i32(2))
     words = [b.i32(w) for w in IQ4_NL_WORDS]
     word = b.select(
@@ -509,7 +514,7 @@ def _lower_dot(op: DotBlockOp, b: IRBuilder) -> list[SSAValue]:
     dot = terms[0]
     for t in terms[1:]:
         dot = b.addi(dot, t)
-    zero = code_zero_point(sch.name)
+    zero = _zero_point(sch) if _four_bit(sch) else 0
     if zero:
         dot = b.subi(dot, b.muli(op.asum, b.i32(zero)))
     return [scale, offset, dot]
@@ -527,7 +532,7 @@ def _lower_codes(op: LoadCodesOp, b: IRBuilder) -> list[SSAValue]:
     words = _code_words(b, codes, at, sch.block // 8, w.code_alignment())
     lo = [b.andi(word, b.i32(NIBBLES)) for word in words]
     hi = [b.andi(b.shrui(word, b.i32(4)), b.i32(NIBBLES)) for word in words]
-    zero = code_zero_point(sch.name)
+    zero = _zero_point(sch)
     if zero:
         offset = b.subf(offset, b.mulf(scale, b.f32(float(zero))))
     return [scale, offset, *lo, *hi]

@@ -269,20 +269,13 @@ MORE_TOKENS = 3
 PREQUANTIZED_WIDE_ROWS = 32768
 """Rows (all of a region's contractions) from which a prequantized few-token gemv's lanes walk the larger number of
 ``PREQUANTIZED_LANE_BLOCKS`` in steps of 2 tokens too: enough workgroups either way, fewer lanes to add up.
-Llama-3-8B's LM head (128256 rows) at 2 tokens on an H200: 84.2 µs with 8 blocks a lane, 98.3 with 4; its qkv
-(6144 rows, fewer workgroups) 17.3 against 14.8 (``profile_step``, BENCHMARKS.md, issue 15)."""
-
-ARGUMENT_QUANTIZE_MAX_ROWS = 8192
-"""Rows (all of a region's contractions) up to which a gemv whose activation is computed from an argument of its
-function quantizes it in every workgroup for steps of 2 tokens instead of in a kernel of its own: nothing before
-it in the function can quantize it in an epilogue (``quantize_pairs``), and the kernel's dispatch costs more than
-the workgroups' quantizing of 2 tokens. Llama-3-8B's norm+qkv (6144 rows) at 2 tokens on an H200, the region
-alone: 7.5 µs, against 10.3 with the quantizing kernel (``sweep_region.py --few 2``, BENCHMARKS.md, issue 15); at
-3 and 5 tokens prequantized stays ahead (11.9 against 15.0 at 3). The LM head (the vocabulary's rows) keeps its kernel."""
+Llama-3-8B's LM head (128256 rows) at 2 tokens: 84.2 µs with 8 blocks a lane, 98.3 with 4 on an H200, 111.8 against
+118.2 on an H100 (in the model, two runs); its qkv (6144 rows, fewer workgroups) 17.3 against 14.8 on the H200
+(``profile_step``, BENCHMARKS.md, issue 15)."""
 
 
-def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation], target: TargetDescription,
-                      from_argument: bool = False) -> tuple[LoweringConfigAttr | None, LoweringConfigAttr | None]:  # fmt: skip
+def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation],
+                      target: TargetDescription) -> tuple[LoweringConfigAttr | None, LoweringConfigAttr | None]:  # fmt: skip
     """(few, more): the versions for steps of 2 to ``GEMV_STEP_TOKENS`` tokens (speculative verification) of the
     region of ``ops``, where they should differ from the single-token gemv ``single``, else None.
 
@@ -293,11 +286,7 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
     ``PREQUANTIZED_LANE_BLOCKS`` weight blocks. Where the number differs for steps of ``MORE_TOKENS`` or more, ``few``
     takes steps of up to ``MORE_TOKENS - 1`` tokens and ``more`` the others, up to ``GEMV_STEP_TOKENS``. At 5
     tokens on an H200, llama3-8b's gate+up 72.5 -> 36.2 µs, down 44.1 -> 24.8, qkv 19.8 -> 18.2 (BENCHMARKS.md, issue 15).
-    ``from_argument`` (the activation computed from an argument of the region's function, as a layer's first
-    RMSNorm is) and at most ``ARGUMENT_QUANTIZE_MAX_ROWS`` rows: ``few`` is the single-token gemv with
-    ``MORE_TOKENS - 1`` tokens and ``GEMV_ROWS`` rows an invocation, quantizing in every workgroup (where their int8
-    blocks take at most half the target's workgroup memory: 12 KiB for K = 4096 and 32-value blocks). From
-    ``PREQUANTIZED_WIDE_ROWS`` rows, the larger steps' config takes every step.
+    From ``PREQUANTIZED_WIDE_ROWS`` rows, the larger steps' config takes every step.
     Otherwise a gemv that took fewer than ``GEMV_ROWS`` rows per invocation, to keep every multiprocessor busy
     on one token, gets ``GEMV_ROWS`` back, since a step's tokens multiply its workgroups (o 13.6 -> 11.3 µs); a dp4a
     one, whose every workgroup quantizes its token's activation, also twice the invocations where the target
@@ -307,29 +296,20 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
         return None, None
     root = root_of(list(ops)) if ops else None
     if single.config.math == "dp4a" and isinstance(root, linalg.GenericOp) and _prequantizes(root, ops):
-        block = _weight_block(root, ops)
-        blocks = max(1, _shape(root.inputs[0])[-1] // block)
+        blocks = max(1, _shape(root.inputs[0])[-1] // _weight_block(root, ops))
         few, more = (_prequantized_gemv(blocks, per_lane) for per_lane in PREQUANTIZED_LANE_BLOCKS[min(2, len(root.outputs))])
         rows = sum(_shape(r.outputs[0])[-1] * len(r.outputs) for r in _contractions(root, ops))
-        staged = 4 * (MORE_TOKENS - 1) * blocks * activation_unit(block)  # the int8 blocks in workgroup memory
-        if from_argument and rows <= ARGUMENT_QUANTIZE_MAX_ROWS and staged <= target.max_workgroup_memory // 2:
-            return gemv_rows_version(single, MORE_TOKENS - 1), more
         if more == few or rows >= PREQUANTIZED_WIDE_ROWS:
             return more, None
         return few.replace(workgroup_tile=[MORE_TOKENS - 1, few.config.workgroup_tile[1]]), more
     if single.config.thread_tile[0] >= GEMV_ROWS:
         return None, None
+    groups = single.config.workgroup_tile[1] // single.config.thread_tile[0]
     threads = single.config.workgroup[0]
-    wide = single.config.math == "dp4a" and 2 * threads <= target.max_invocations
-    return gemv_rows_version(single, single.config.workgroup_tile[0], 2 * threads if wide else threads), None
-
-
-def gemv_rows_version(single: LoweringConfigAttr, tokens: int, threads: int | None = None) -> LoweringConfigAttr:
-    """The single-token gemv ``single`` with ``GEMV_ROWS`` rows an invocation, ``tokens`` a workgroup and
-    ``threads`` invocations (its own by default), its split kept: the row groups grow with the invocations."""
-    threads = threads or single.config.workgroup[0]
-    groups = single.config.workgroup_tile[1] // single.config.thread_tile[0] * threads // single.config.workgroup[0]
-    return single.replace(workgroup=[threads, 1, 1], workgroup_tile=[tokens, groups * GEMV_ROWS], thread_tile=[GEMV_ROWS])
+    if single.config.math == "dp4a" and 2 * threads <= target.max_invocations:
+        groups, threads = 2 * groups, 2 * threads
+    tile = [single.config.workgroup_tile[0], groups * GEMV_ROWS]
+    return single.replace(workgroup=[threads, 1, 1], workgroup_tile=tile, thread_tile=[GEMV_ROWS]), None
 
 
 def _prequantized_gemv(blocks: int, per_lane: int) -> LoweringConfigAttr:
@@ -383,4 +363,4 @@ def default_configs(ops: Sequence[Operation], target: TargetDescription) -> tupl
     return LoweringConfigAttr(strategy, [threads, 1, 1]), None
 
 
-__all__ = ["contraction_weights", "default_configs", "few_token_configs", "gemm_config", "gemm_tiles", "gemv_config", "gemv_rows_version"]
+__all__ = ["contraction_weights", "default_configs", "few_token_configs", "gemm_config", "gemm_tiles", "gemv_config"]

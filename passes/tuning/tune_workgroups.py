@@ -7,16 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xdsl.context import Context
-from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp, TensorType, f32
-from xdsl.ir import BlockArgument
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
 
 from rusty_ir.dialects.dispatch import RegionOp
 from rusty_ir.dialects.dispatch.ops import STEP_CONFIGS, region_ops
 from rusty_ir.dialects.gpu.attrs import module_target
 from rusty_ir.errors import RustyError
-from rusty_ir.passes.dispatch.analysis import activation_source
 from rusty_ir.passes.tuning.generic import default_configs, few_token_configs
 from rusty_ir.passes.tuning.signature import load_tuned, region_signature
 
@@ -65,7 +62,7 @@ class TuneWorkgroupsPass(ModulePass):
                 if entry is not None:
                     config, single = entry
             region.config = config
-            few, more = few_token_configs(single, ops, target, activation_from_argument(region))
+            few, more = few_token_configs(single, ops, target)
             for name, value in zip(STEP_CONFIGS, (single, few, more), strict=True):
                 if value is not None:
                     region.properties[name] = value
@@ -85,16 +82,3 @@ class TuneWorkgroupsPass(ModulePass):
             raise RustyError(
                 f"tune-workgroups: cannot read tuned configs '{path}': a config does not parse ({first[-1] if first else err})"
             ) from None
-
-
-def activation_from_argument(region: RegionOp) -> bool:
-    """Whether the activation of ``region``'s contraction is computed from an f32 argument of the function that
-    holds the region (a decoder layer's input, whose RMSNorm is its first region): no region before it in the
-    function writes that value, so nothing can quantize the activation in its epilogue (``quantize_pairs``)."""
-    source = activation_source(region)
-    return (
-        isinstance(source, BlockArgument)
-        and isinstance(source.block.parent_op(), func.FuncOp)
-        and isinstance(source.type, TensorType)
-        and source.type.element_type == f32
-    )

@@ -10,7 +10,6 @@ region before the pass. Skipped without a wgpu adapter (CI has llvmpipe).
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -467,18 +466,12 @@ def test_producer_epilogues_quantize_their_consumers_activations(device: Any, tm
     ``x * g`` as int8 blocks with their partial ``sum x^2``; gate+up (every token of the step per workgroup) down's,
     prequantized here as llama3-8b's is (``PREQUANTIZE_MIN_K`` lowered to the tiny model's 128). Neither consumer's
     few-token versions runs a quantizing kernel, and the tiny model's verification logits of 2, 5 and 8 tokens equal
-    those of one-token steps, whose gemvs quantize in every workgroup, up to the order of the float sums.
-
-    The layer's first gemv (norm+qkv), whose activation no region before it in the layer function writes, runs
-    steps of 2 tokens quantizing in every workgroup (``from_argument``) and the larger ones prequantized, each
-    with its quantizing kernel."""
+    those of one-token steps, whose gemvs quantize in every workgroup, up to the order of the float sums."""
     art, rt = _int_dot_tiny_model(device, tmp_path, monkeypatch)
     for label in ("contraction_5", "contraction_6"):  # one token, steps of 2-7 and 8 tokens (a gemv each), prefill
         kernels = re.findall(rf"^fn ({label}(?:_\d+)?)\(", art.wgsl, re.M)
         assert len(kernels) == 9, kernels
-    qkv = re.findall(r"^fn (contraction_0_contraction_1(?:_\d+)?)\(", art.wgsl, re.M)
-    assert len(qkv) == 1 + 1 + 2 * 6 + 1, qkv  # one token, 2 tokens, 3-7 and 8 (quantizing kernel and gemv), prefill
-    _verify_matches_one_token_steps(rt, (2, 3, 5, 8))
+    _verify_matches_one_token_steps(rt, (2, 5, 8))
 
 
 def test_more_token_configs_take_the_larger_few_token_steps(device: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -488,8 +481,8 @@ def test_more_token_configs_take_the_larger_few_token_steps(device: Any, tmp_pat
     blocks, in both). The verification logits of 2, 3, 5 and 8 tokens equal those of one-token steps."""
     from rusty_ir.passes.tuning import generic, tune_workgroups
 
-    def with_more(single: Any, ops: Any, target: Any, from_argument: bool = False) -> tuple[Any, Any]:
-        few, more = generic.few_token_configs(single, ops, target, from_argument)
+    def with_more(single: Any, ops: Any, target: Any) -> tuple[Any, Any]:
+        few, more = generic.few_token_configs(single, ops, target)
         if few is None or not few.config.prequantize:
             return few, more
         rows = few.config.workgroup_tile[1]
@@ -504,19 +497,21 @@ def test_more_token_configs_take_the_larger_few_token_steps(device: Any, tmp_pat
     _verify_matches_one_token_steps(rt, (2, 3, 5, 8))
 
 
-def test_few_token_configs_of_a_layers_first_gemv_and_of_the_lm_head(tmp_path: Path) -> None:
-    """``tune-workgroups`` on the tiny Q4_0 model with packed int8 dot products: norm+qkv, whose activation is
-    computed from the layer function's argument, quantizes its 2-token steps in every workgroup (2 tokens, 4 rows
-    an invocation) and prequantizes the larger ones; the verification's LM head, whose RMSNorm reads the layers'
-    result (not an argument), prequantizes every step."""
-    from rusty_ir.dialects.dispatch.ops import region_ops
-    from rusty_ir.dialects.gpu.attrs import module_target
+def test_few_token_configs_of_qkv_and_of_a_wide_lm_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``tune-workgroups`` on the tiny Q4_0 model with packed int8 dot products, its K taken as 256 blocks (so that
+    the configs of 2 tokens and of more differ, as on llama3-8b) and ``PREQUANTIZED_WIDE_ROWS`` lowered to its
+    vocabulary: norm+qkv prequantizes steps of 2 tokens in one config (2 tokens a workgroup) and the larger ones in
+    another whose lanes walk more blocks; the verification's LM head, as wide as the vocabulary, takes the larger
+    steps' config for all of its steps."""
     from rusty_ir.importers import load_model
     from rusty_ir.importers.to_ir import build_module
     from rusty_ir.passes.tuning import generic
     from rusty_ir.synthetic import synthetic_model_path
 
     model = load_model(synthetic_model_path("test-tiny", "q4_0", 0, tmp_path)[0])
+    prequantized_gemv = generic._prequantized_gemv
+    monkeypatch.setattr(generic, "_prequantized_gemv", lambda blocks, per_lane: prequantized_gemv(256, per_lane))
+    monkeypatch.setattr(generic, "PREQUANTIZED_WIDE_ROWS", model.config.vocab)
     module = build_module(model.config, model.weights, verify_entry=True)
     registry = build_registry()
     names = [n for n, _ in DEFAULT_STAGES]
@@ -526,36 +521,12 @@ def test_few_token_configs_of_a_layers_first_gemv_and_of_the_lm_head(tmp_path: P
     qkv = next(r for r in regions if r.label.data == "contraction_0_contraction_1")
     few, more = qkv.few_token_config, qkv.more_token_config
     assert few is not None and more is not None
-    assert (few.config.prequantize, few.config.workgroup_tile[0], few.config.thread_tile) == (0, 2, (4,))
-    assert more.config.prequantize == 1
-    # where 2 tokens' int8 blocks (2 x 2 blocks x 48 bytes) would take more than half the workgroup memory: prequantized
-    target = replace(module_target(module), max_workgroup_memory=256)
-    single = qkv.single_token_config
-    assert generic.few_token_configs(single, region_ops(qkv), target, True)[0].config.prequantize == 1
+    assert (few.config.prequantize, more.config.prequantize, few.config.workgroup_tile[0]) == (1, 1, 2)
+    assert few.config.split > more.config.split  # the larger steps' lanes walk more blocks each
     head = next(r for r in regions if isinstance(fn := r.parent_op(), func.FuncOp) and fn.sym_name.data == "verify"
                 and r.few_token_config is not None)  # fmt: skip
-    assert all(c.config.prequantize == 1 for c in (head.few_token_config, head.more_token_config) if c is not None)
-
-
-def test_a_producer_of_mixed_few_token_versions_quantizes_in_all(device: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """gate+up given a 2-token version that quantizes in every workgroup beside its prequantized ones (what a layer
-    split in two gets, its MLP half's activation computed from the function's argument): every version still
-    quantizes down's activation in its epilogue (down runs no quantizing kernel), the kernels taking that buffer at
-    the same argument whether or not they have their own prequantized one; gate+up, no longer a consumer, quantizes
-    its larger steps in kernels of their own. Verification logits equal those of one-token steps."""
-    from rusty_ir.passes.tuning import generic, tune_workgroups
-
-    def mixed(single: Any, ops: Any, target: Any, from_argument: bool = False) -> tuple[Any, Any]:
-        few, more = generic.few_token_configs(single, ops, target, from_argument)
-        if few is None or not few.config.prequantize or len(generic.root_of(list(ops)).outputs) != 2:
-            return few, more
-        return generic.gemv_rows_version(single, 2), more or few
-
-    monkeypatch.setattr(tune_workgroups, "few_token_configs", mixed)
-    art, rt = _int_dot_tiny_model(device, tmp_path, monkeypatch)
-    assert len(re.findall(r"^fn (contraction_5(?:_\d+)?)\(", art.wgsl, re.M)) == 1 + 1 + 2 * 6 + 1
-    assert len(re.findall(r"^fn (contraction_6(?:_\d+)?)\(", art.wgsl, re.M)) == 9
-    _verify_matches_one_token_steps(rt, (2, 3, 8))
+    assert head.more_token_config is None
+    assert (head.few_token_config.config.prequantize, head.few_token_config.config.split) == (1, more.config.split)
 
 
 def _int_dot_tiny_model(device: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
