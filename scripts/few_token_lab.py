@@ -53,16 +53,18 @@ def few_wgsl(n: int, k: int, tokens: int, rows: int, split: int, threads: int, m
         for r in range(rows):
             dot = " + ".join(f"dot4I8Packed(l{r}.{c}, xl{t}.{c}) + dot4I8Packed(h{r}.{c}, xh{t}.{c})" for c in "xyzw")
             if mode == "signed":
-                lines.append(f"    acc[{t * rows + r}] = fma(s{r} * xd{t}.x, f32({dot}), acc[{t * rows + r}]);")
+                lines.append(f"    a{t}_{r} = fma(s{r} * xd{t}.x, f32({dot}), a{t}_{r});")
             else:
-                lines.append(f"    acc[{t * rows + r}] = fma(s{r}, fma(xd{t}.x, f32({dot}), -xd{t}.y), acc[{t * rows + r}]);")
+                lines.append(f"    a{t}_{r} = fma(s{r}, fma(xd{t}.x, f32({dot}), -xd{t}.y), a{t}_{r});")
+    # one variable per accumulator, every index a constant: an array indexed in a loop would live in local memory
+    accs = [f"a{t}_{r}" for t in range(tokens) for r in range(rows)]
     butterfly = []
     off = split // 2
     while off:
-        butterfly.append(f"  for (var i = 0u; i < {tokens * rows}u; i += 1u) {{ acc[i] += subgroupShuffleXor(acc[i], {off}u); }}")
+        butterfly += [f"  {a} += subgroupShuffleXor({a}, {off}u);" for a in accs]
         off //= 2
     stores = [
-        f"    if (row0 + {r}u < {n}u) {{ y[{t * n}u + row0 + {r}u] = acc[{t * rows + r}]; }}" for t in range(tokens) for r in range(rows)
+        f"    if (row0 + {r}u < {n}u) {{ y[{t * n}u + row0 + {r}u] = a{t}_{r}; }}" for t in range(tokens) for r in range(rows)
     ]
     return f"""enable f16;
 @group(0) @binding(0) var<storage, read> XQ: array<vec4<u32>>;
@@ -75,7 +77,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   let lane = lid.x % {split}u;
   let row0 = (wid.x * {groups}u + lid.x / {split}u) * {rows}u;
 {chr(10).join(f"  let n{r} = min(row0 + {r}u, {n - 1}u);" for r in range(rows))}
-  var acc: array<f32, {tokens * rows}>;
+{chr(10).join(f"  var {a} = 0.0;" for a in accs)}
   for (var b = lane; b < {nb}u; b += {split}u) {{
 {chr(10).join(lines)}
   }}
