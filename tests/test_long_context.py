@@ -1,6 +1,7 @@
 """Long prompts on a tiny model (llvmpipe): a prompt run as many small prefill steps (``max_prefill``: chunked
-prefill, the step's activation budget) gives what one step gives, also with the KV cache mostly on the host; and
-``rusty run --json`` reports the memory figures (weights, KV cache and activations, device and host bytes)."""
+prefill, the step's activation budget) gives what one step gives, also with the KV cache mostly on the host;
+split-KV attention whose partitions grow with the context gives what fixed partitions give; and ``rusty run
+--json`` reports the memory figures (weights, KV cache and activations, device and host bytes)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_compiled import tiny_artifact, tiny_checkpoint, tiny_model, tiny_runtime
+from tiny_compiled import BLOCK, tiny_artifact, tiny_checkpoint, tiny_model, tiny_runtime
 
-from rusty_ir.backends.runtime.model import MAX_VERIFY_TOKENS
+from rusty_ir.backends.runtime.model import MAX_VERIFY_TOKENS, ModelRuntime
+from rusty_ir.driver import CompileOptions, compile_model
 from rusty_ir.generate import Session
 from rusty_ir.tools import rusty
 
@@ -38,6 +40,24 @@ def test_chunked_prefill_is_one_step() -> None:
     np.testing.assert_array_equal(off_logits, logits)
     kv = off_mem["kv_cache"]
     assert kv["positions_on_host"] >= len(PROMPT) // 2 and kv["host_bytes"] > 0 and kv["device_bytes"] <= 60000, kv
+
+
+def test_growing_split_kv_partitions_are_fixed_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tiny model compiled with ``SPLIT_KV_PARTITIONS`` lowered to 2: past 64 positions its decode and
+    verification steps' attention takes 2 partitions of a growing multiple of 32 positions (3 and more at the
+    shared artifact's fixed 32), the scratch buffer sized by the runtime at a step's first and last positions.
+    Same tokens and logits as the shared artifact."""
+    from rusty_ir.passes.codegen import attention
+
+    want, want_logits, _ = _generate()
+    monkeypatch.setattr(attention, "SPLIT_KV_PARTITIONS", 2)
+    options = CompileOptions(verify_entry=True, kv_block_size=BLOCK)
+    artifact = compile_model(tiny_model(), options, use_cache=False).artifact
+    rt = ModelRuntime(artifact.schedule, artifact.wgsl, tiny_model().weights, CONTEXT)
+    ids = Session(rt, tiny_model().tokenizer).generate(PROMPT, 8, stop_at_eos=False).generated_ids
+    assert ids == want
+    logits = rt.verify_logits(np.asarray(ids[-1:], np.int32), len(PROMPT) + 7)
+    np.testing.assert_allclose(logits, want_logits, rtol=1e-5, atol=1e-5 * float(np.abs(want_logits).max()))
 
 
 def test_rusty_run_json_reports_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,7 +4,7 @@ For config ``workgroup = [W]``, ``reduction_tile = T`` (KV positions per step),
 ``split = P`` (positions per workgroup; 0 = all of them), with ``G`` query heads
 per KV head (grouped-query attention):
 
-    workgroups (kv, s, z) over (kv heads, query rows, ceil((pos + rows) / P) or 1)
+    workgroups (kv, s, z) over (kv heads, query rows, ceil((pos + rows) / P') or 1)
       invocations (tid) over (W)                             -- every invocation
         q = promote [G, head_dim]: the group's query rows, scaled (RoPE and
             other fused producers applied as they are read)
@@ -22,6 +22,11 @@ per KV head (grouped-query attention):
         kernel merges.
 
 Every K and V row is read once per KV head (not once per query head).
+
+Split-KV's partitions grow with the context (``partition_size``): ``P' = P`` up to
+``P * SPLIT_KV_PARTITIONS`` positions, then the next multiple of ``P`` that keeps at most
+``SPLIT_KV_PARTITIONS`` partitions a KV head, so that a long context gets larger workgroups
+instead of more of them (and a shorter merge).
 
 With the op's ``window = W`` (sliding-window attention) a row's positions start at
 ``max(0, pos + s + 1 - W)`` instead of 0; split-KV's partitions start at the first row's
@@ -48,6 +53,12 @@ from rusty_ir.passes.codegen.common import ILP, outputs
 from rusty_ir.passes.codegen.kernel import Kernel, load, store
 from rusty_ir.passes.codegen.kv_cache import cache_load, cache_load_run, cache_row
 from rusty_ir.passes.codegen.materialize import Materializer, uniform
+
+SPLIT_KV_PARTITIONS = 32
+"""Split-KV partitions a KV head (``partition_size``) from which a longer context grows the partitions instead
+of their number. Llama-3-8B's decode attention region (kernel and merge) on an H100, fixed partitions of 32
+positions against growing ones, ms at 2048 / 4096 / 8192 positions: 0.021 / 0.036 / 0.064 against 0.022 / 0.032 /
+0.052 (``sweep_region.py``, BENCHMARKS.md, issue 15)."""
 
 
 def _attention(ops: Sequence[Operation]) -> AttentionOp:
@@ -96,11 +107,22 @@ def split_origin(b: IRBuilder, op: AttentionOp, pos: SSAValue, split: int) -> SS
     return b.muli(b.divui(start, b.index(split)), b.index(split))
 
 
+def partition_size(b: IRBuilder, op: AttentionOp, pos: SSAValue, rows: SSAValue, split: int) -> SSAValue:
+    """Positions a split-KV partition takes for a step of ``rows`` rows from ``pos``: ``split`` for up to
+    ``split * SPLIT_KV_PARTITIONS`` positions, else ``split * ceil((pos + rows) / (split * SPLIT_KV_PARTITIONS))``
+    (at most ``SPLIT_KV_PARTITIONS`` partitions). With a sliding window ``split`` (the window bounds the positions).
+    Host and kernels compute it alike (add/ceildiv/mul)."""
+    if op.window_size is not None:
+        return b.index(split)
+    return b.muli(b.ceildiv(b.addi(pos, rows), b.index(split * SPLIT_KV_PARTITIONS)), b.index(split))
+
+
 def split_count(b: IRBuilder, op: AttentionOp, pos: SSAValue, rows: SSAValue, split: int) -> SSAValue:
-    """The partitions of split-KV attention over positions ``split_origin .. pos + rows - 1``, P at a time."""
+    """The partitions of split-KV attention over positions ``split_origin .. pos + rows - 1``,
+    ``partition_size`` at a time."""
     origin = split_origin(b, op, pos, split)
     end = b.addi(pos, rows)
-    return b.ceildiv(end if origin is None else b.subi(end, origin), b.index(split))
+    return b.ceildiv(end if origin is None else b.subi(end, origin), partition_size(b, op, pos, rows, split))
 
 
 def finite_reference(b: IRBuilder, op: AttentionOp, m: SSAValue) -> SSAValue:
@@ -156,26 +178,31 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
     b = kernel.b
     rows_b = kernel.grid_dim(b, "y")  # the query rows: a buffer's size on the host, the grid's y in the kernel
     splits_b = kernel.grid_dim(b, "z")
+    partition = partition_size(b, op, mat.args[op.pos], rows_b, split) if split else None
 
     def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
         kv, s, z = wivs
-        kernel.invocations(wb, [threads], lambda ib, ivs: _body(kernel, mat, ops, geo, ib, ivs[0], kv, s, z, rows_b, splits_b))
+        where = (kv, s, z, rows_b, splits_b)
+        kernel.invocations(wb, [threads], lambda ib, ivs: _body(kernel, mat, ops, geo, ib, ivs[0], where, partition))
 
     kernel.workgroups([b.index(geo.kv_heads), rows_b, splits_b], per_workgroup)
     return grid
 
 
 def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geometry, b: IRBuilder, tid: SSAValue,
-          kv: SSAValue, s: SSAValue, z: SSAValue, rows: SSAValue, n_splits: SSAValue) -> None:  # fmt: skip
+          where: tuple[SSAValue, SSAValue, SSAValue, SSAValue, SSAValue], partition: SSAValue | None) -> None:  # fmt: skip
+    """One invocation of the per-row kernel at ``where`` = (KV head, query row, partition, rows, partitions);
+    ``partition``: the positions a split-KV partition takes (``partition_size``), None without split-KV."""
     op = _attention(ops)
-    hd, tile, split = geo.hd, geo.tile, geo.split
+    hd, tile = geo.hd, geo.tile
+    kv, s, z = where[:3]
     threads, groups, slices = geo.threads, geo.groups, geo.slices
     heads = geo.heads // geo.kv_heads  # query heads sharing this KV head
     share = tile // groups  # positions of a tile each group accumulates
     width = hd // slices  # dimensions of a position's dot product each of its invocations takes
     scale = op.scale.value.data
     kv_col = b.muli(kv, b.index(hd))
-    lo, hi = _positions(b, op, mat.args[op.pos], s, z, split)
+    lo, hi = _positions(b, op, mat.args[op.pos], s, z, geo.split, partition)
     kc, vc, table = mat.args[op.k_cache], mat.args[op.v_cache], _table(mat, op)
     group = b.divui(tid, b.index(hd))
     d = b.remui(tid, b.index(hd))
@@ -236,22 +263,24 @@ def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geo
 
     inits = [b.f32(float("-inf"))] * heads + [b.f32(0.0)] * (2 * heads)
     carried = b.for_loop(lo, hi, b.index(tile), inits, per_tile)
-    _finish(kernel, mat, ops, geo, b, list(carried), (tid, group, d), (kv, s, z, rows, n_splits), q_col0)
+    _finish(kernel, mat, ops, geo, b, list(carried), (tid, group, d), where, q_col0)
 
 
-def _positions(b: IRBuilder, op: AttentionOp, pos: SSAValue, s: SSAValue, z: SSAValue, split: int) -> tuple[SSAValue, SSAValue]:
+def _positions(b: IRBuilder, op: AttentionOp, pos: SSAValue, s: SSAValue, z: SSAValue, split: int,
+               partition: SSAValue | None) -> tuple[SSAValue, SSAValue]:  # fmt: skip
     """The cache positions ``[lo, hi)`` that query row ``s`` (at position ``pos + s``) reads in split-KV partition
-    ``z`` (the whole row without ``split``): causal, within a sliding window where the op has one."""
+    ``z`` of ``partition`` positions (the whole row without split-KV): causal, within a sliding window where the op
+    has one."""
     end = b.addi(b.addi(pos, s), b.index(1))
     lo, hi = b.index(0), end
-    if split:
-        lo = b.muli(z, b.index(split))
+    if partition is not None:
+        lo = b.muli(z, partition)
         origin = split_origin(b, op, pos, split)  # with a window, partition 0 starts at its first row's window
         lo = lo if origin is None else b.addi(origin, lo)
-        hi = b.minui(end, b.addi(lo, b.index(split)))
+        hi = b.minui(end, b.addi(lo, partition))
     start = window_start(b, op, end)  # sliding window: the row's first visible position
     if start is not None:
-        lo = start if not split else b.maxui(lo, start)
+        lo = start if partition is None else b.maxui(lo, start)
     return lo, hi
 
 
@@ -392,11 +421,17 @@ def lower_attention_combine(kernel: Kernel, mat: Materializer, ops: Sequence[Ope
 
 def split_kv_scratch(b: IRBuilder, ops: Sequence[Operation], args: dict[SSAValue, SSAValue], config: LoweringConfigAttr) -> SSAValue:
     """The host buffer split-KV attention's kernels share: ``(acc[head_dim], m, l)`` per
-    (head, query row, partition), ``heads * rows * ceil((pos + rows) / partition) * (head_dim + 2)`` floats."""
+    (head, query row, partition), ``heads * rows * partitions * (head_dim + 2)`` floats. Without a window it is
+    sized for ``min(ceil((pos + rows) / split), SPLIT_KV_PARTITIONS)`` partitions, at least ``split_count`` and,
+    unlike it, growing with the position (the runtime sizes buffers at a step's first and last positions)."""
     op = _attention(ops)
     heads, hd = op.num_heads.value.data, op.head_dim.value.data
     rows = Materializer(args).dim(b, op.query, 0, args)
-    splits = split_count(b, op, args[op.pos], rows, config.config.split)
+    split = config.config.split
+    if op.window_size is None:
+        splits = b.minui(b.ceildiv(b.addi(args[op.pos], rows), b.index(split)), b.index(SPLIT_KV_PARTITIONS))
+    else:
+        splits = split_count(b, op, args[op.pos], rows, split)
     size = b.product([b.index(heads), rows, splits, b.index(hd + 2)])
     return b.value(memref.AllocOp([size], [], MemRefType(F32, [DYNAMIC_INDEX])))
 

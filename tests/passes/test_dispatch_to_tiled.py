@@ -289,6 +289,28 @@ def test_attention_gqa_prefill(device: Any, rows: int, pos: int, config: str, ta
     np.testing.assert_allclose(y, want, rtol=tol, atol=tol)
 
 
+@pytest.mark.parametrize("partitions", [2, 3])
+@pytest.mark.parametrize(("rows", "pos"), [(1, 40), (9, 30)])
+def test_split_kv_partitions_grow_with_the_context(
+    device: Any, monkeypatch: pytest.MonkeyPatch, rows: int, pos: int, partitions: int
+) -> None:
+    """Split-KV of 4 positions a partition with ``SPLIT_KV_PARTITIONS`` lowered to 2 and 3: 39-41 positions take
+    2 partitions of 20-24 positions or 3 of 16 (``partition_size``), the merge and the scratch buffer sized alike."""
+    from rusty_ir.passes.codegen import attention
+
+    monkeypatch.setattr(attention, "SPLIT_KV_PARTITIONS", partitions)
+    rng = np.random.default_rng(rows + pos)
+    hd, context = 4, 48
+    q = rng.standard_normal((rows, 4 * hd)).astype(np.float32)
+    kc = rng.standard_normal((context, 2 * hd)).astype(np.float32)
+    vc = rng.standard_normal((context, 2 * hd)).astype(np.float32)
+    y = np.full((rows, 4 * hd), np.nan, np.float32)
+    config = "#dispatch.lowering_config<attention, workgroup = [8, 1, 1], reduction_tile = 4, split = 4>"
+    run_on_gpu(device, _attention_chunk(hd), [q, kc, vc, pos, y.copy()], {4: y}, "webgpu", configs={"attention_0": (config, None)})
+    want = reference(_attention_chunk(hd), [q, kc, vc, pos, np.zeros_like(y)])[4]
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5)
+
+
 _SUBGROUP_PROBE = """
 @group(0) @binding(0) var<storage, read_write> out: array<u32>;
 @compute @workgroup_size(64) fn main(@builtin(subgroup_size) size: u32) { out[0] = size; }
