@@ -63,9 +63,7 @@ def few_wgsl(n: int, k: int, tokens: int, rows: int, split: int, threads: int, m
     while off:
         butterfly += [f"  {a} += subgroupShuffleXor({a}, {off}u);" for a in accs]
         off //= 2
-    stores = [
-        f"    if (row0 + {r}u < {n}u) {{ y[{t * n}u + row0 + {r}u] = a{t}_{r}; }}" for t in range(tokens) for r in range(rows)
-    ]
+    stores = [f"    if (row0 + {r}u < {n}u) {{ y[{t * n}u + row0 + {r}u] = a{t}_{r}; }}" for t in range(tokens) for r in range(rows)]
     return f"""enable f16;
 @group(0) @binding(0) var<storage, read> XQ: array<vec4<u32>>;
 @group(0) @binding(1) var<storage, read> codes: array<vec4<u32>>;
