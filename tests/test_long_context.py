@@ -46,18 +46,19 @@ def test_growing_split_kv_partitions_are_fixed_ones(monkeypatch: pytest.MonkeyPa
     """The tiny model compiled with ``SPLIT_KV_PARTITIONS`` lowered to 2: past 64 positions its decode and
     verification steps' attention takes 2 partitions of a growing multiple of 32 positions (3 and more at the
     shared artifact's fixed 32), the scratch buffer sized by the runtime at a step's first and last positions.
-    Same tokens and logits as the shared artifact."""
+    Same tokens and logits as the shared artifact, also with most of the KV cache on the host."""
     from rusty_ir.passes.codegen import attention
 
     want, want_logits, _ = _generate()
     monkeypatch.setattr(attention, "SPLIT_KV_PARTITIONS", 2)
     options = CompileOptions(verify_entry=True, kv_block_size=BLOCK)
     artifact = compile_model(tiny_model(), options, use_cache=False).artifact
-    rt = ModelRuntime(artifact.schedule, artifact.wgsl, tiny_model().weights, CONTEXT)
-    ids = Session(rt, tiny_model().tokenizer).generate(PROMPT, 8, stop_at_eos=False).generated_ids
-    assert ids == want
-    logits = rt.verify_logits(np.asarray(ids[-1:], np.int32), len(PROMPT) + 7)
-    np.testing.assert_allclose(logits, want_logits, rtol=1e-5, atol=1e-5 * float(np.abs(want_logits).max()))
+    for budget in (None, 60000):  # all on the device; most of the cache on the host
+        rt = ModelRuntime(artifact.schedule, artifact.wgsl, tiny_model().weights, CONTEXT, kv_device_budget=budget)
+        ids = Session(rt, tiny_model().tokenizer).generate(PROMPT, 8, stop_at_eos=False).generated_ids
+        assert ids == want
+        logits = rt.verify_logits(np.asarray(ids[-1:], np.int32), len(PROMPT) + 7)
+        np.testing.assert_allclose(logits, want_logits, rtol=1e-5, atol=1e-5 * float(np.abs(want_logits).max()))
 
 
 def test_rusty_run_json_reports_memory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
