@@ -128,10 +128,15 @@ def is_mac(root: linalg.GenericOp) -> bool:
     return True
 
 
+def region_contractions(region: RegionOp) -> list[Operation]:
+    """The contractions of a dispatch region, in order."""
+    return [op for op in region_ops(region) if kind(op) is Kind.CONTRACTION]
+
+
 def activation_source(region: RegionOp) -> SSAValue | None:
     """The region operand its (first) contraction's activation is computed from: the first tensor operand of rank 2
     with dynamic rows that the contraction's input reaches back to through the region's ops."""
-    roots = [op for op in region_ops(region) if kind(op) is Kind.CONTRACTION]
+    roots = region_contractions(region)
     if not roots:
         return None
     todo = [roots[0].operands[0]]

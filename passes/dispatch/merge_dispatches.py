@@ -15,15 +15,11 @@ from xdsl.rewriter import InsertPoint, Rewriter
 from rusty_ir.dialects.dispatch import RegionOp, YieldOp
 from rusty_ir.dialects.dispatch.ops import region_ops
 from rusty_ir.dialects.linalg_ext import CacheAppendOp
-from rusty_ir.passes.dispatch.analysis import Kind, activation_source, kind
+from rusty_ir.passes.dispatch.analysis import Kind, activation_source, kind, region_contractions
 
 
 def _kinds(region: RegionOp) -> set[Kind | None]:
     return {kind(op) for op in region_ops(region)}
-
-
-def _contractions(region: RegionOp) -> list[Operation]:
-    return [op for op in region_ops(region) if kind(op) is Kind.CONTRACTION]
 
 
 def _pairs_only(region: RegionOp) -> bool:
@@ -109,7 +105,7 @@ def _merge_block(block: Block) -> None:
             producers = {a.owner for a in append.args if isinstance(a.owner, RegionOp)}
             if len(producers) == 1:
                 (producer,) = producers
-                if _contractions(producer) and len(_contractions(producer)) == 1:
+                if len(region_contractions(producer)) == 1:
                     merge_regions(producer, append, producer.label.data)
                     changed = True
                     break
