@@ -285,6 +285,7 @@ class Speculator:
         limit = min(getattr(backend, "fast_verify", getattr(backend, "max_verify", MAX_DRAFT_TOKENS + 1)), MAX_DRAFT_TOKENS + 1) - 1
         stats.draft_tokens = most = min(self.options.draft_tokens, limit)
         length = DraftLength(most, self.options.adaptive)
+        expect = getattr(backend, "expect", None) if sampler is None else None  # steps to record ahead (greedy)
         while made < count:
             pos = len(seq) - 1
             k = min(length.next(), count - made - 1, backend.context_length - pos - 1)  # length.next() <= most <= limit
@@ -292,7 +293,9 @@ class Speculator:
             if not draft:
                 if streams(backend, sampler):  # until the back-off is waited and the drafter would draft (sampled:
                     # each step's words drawn as it is queued, as plain sampled decoding draws them)
-                    words, until = None if sampler is None else sampler.words, _growing(seq, length.drain(), ready)
+                    # the stream ends before a round of length.k drafts, at the position after its last token
+                    ending = None if expect is None else lambda: expect([(length.k + 1, len(seq))])
+                    words, until = None if sampler is None else sampler.words, _growing(seq, length.drain(), ready, ending)
                     plain: Any = backend.decode_stream(seq[-1], pos, count - made, sampling=words, until=until)
                 else:  # one step (a back-off's rounds are counted down by ``length.next``)
                     plain = [backend.decode(seq[-1], pos) if sampler is None else backend.decode_sample(seq[-1], pos, sampler.words())]
@@ -305,6 +308,8 @@ class Speculator:
             step = np.asarray([seq[-1], *draft], np.int32)
             stats.verify_steps += 1
             stats.drafted += len(draft)
+            if expect is not None:  # the likely next steps: a round after every draft kept, a decode step after a miss
+                expect([(length.if_kept(len(draft)) + 1, pos + len(draft) + 1), (1, pos + 1)])
             if sampler is None:
                 rows = backend.verify(step, pos)
             else:  # row i drawn on the device under its own words: the penalty window as if draft[:i] were kept
@@ -349,6 +354,10 @@ class DraftLength:
         wait, self.wait = self.wait, 0
         return wait
 
+    def if_kept(self, drafted: int) -> int:
+        """Tokens the next round drafts if this one keeps all of its ``drafted`` (``update``)."""
+        return min(self.most, drafted + 1) if self.adaptive else self.k
+
     def update(self, kept: int, drafted: int) -> None:
         """After a round that kept ``kept`` of its ``drafted`` tokens."""
         if not self.adaptive or not drafted:
@@ -362,16 +371,23 @@ class DraftLength:
             self.wait, self.backoff = self.backoff, min(MAX_BACKOFF, BACKOFF_GROWTH * self.backoff)
 
 
-def _growing(seq: list[int], wait: int, ready: Callable[[list[int]], bool]) -> Callable[[int], bool]:
+def _growing(seq: list[int], wait: int, ready: Callable[[list[int]], bool],
+             ending: Callable[[], None] | None = None) -> Callable[[int], bool]:  # fmt: skip
     """A plain round's ``until`` for ``decode_stream``: each token, as it is read, joins ``seq``; the stream ends (one
-    token later) once ``wait`` tokens came and ``ready(seq)`` says that the drafter would draft."""
-    streamed = 0
+    token later) once ``wait`` tokens came and ``ready(seq)`` says that the drafter would draft, when ``ending`` is
+    called (once)."""
+    streamed, ended = 0, False
 
     def read(token: int) -> bool:
-        nonlocal streamed
+        nonlocal streamed, ended
         seq.append(token)
         streamed += 1
-        return streamed >= wait and ready(seq)
+        if streamed >= wait and ready(seq):
+            if ending is not None and not ended:
+                ending()
+            ended = True
+            return True
+        return False
 
     return read
 

@@ -19,6 +19,7 @@ from importers.tiny import random_weights, tiny_config, write_tiny_gguf
 from tiny_compiled import tiny_runtime
 
 from rusty_ir import speculative
+from rusty_ir.backends.runtime import ahead, plan
 from rusty_ir.errors import RustyError
 from rusty_ir.generate import ReferenceBackend, Session
 from rusty_ir.importers import load_model
@@ -175,6 +176,41 @@ def test_wgpu_verify_steps_and_truncation(models: tuple, tiny_pair: tuple[Path, 
         assert stats["accepted"] > 0 or spec.options.mode == "draft"  # the draft model's weights differ: it rarely agrees
         kv = runtime.kv_cache_report()["kv"]
         assert kv["blocks_used"] == -(-(len(LOOP) + 23) // kv["block_size"]), kv  # rejected rows' blocks given back
+
+
+def test_wgpu_steps_recorded_ahead(models: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steps named by ``ModelRuntime.expect`` are recorded while the step before runs, and the next step of one's
+    grids and guards is submitted from it: the same logits as a runtime that encodes it after the wait, whole or
+    from a recording cut short (two command encoders, the rest encoded as usual); a step not named is encoded as
+    usual, and recordings last one step. Speculative greedy decoding names its likely steps and uses some."""
+    target = models[0]
+    monkeypatch.setattr(ahead, "SUBMIT_EVERY", 4)  # a recording of several command encoders
+    monkeypatch.setattr(plan, "SUBMIT_EVERY", 4)
+    fresh, ready = tiny_runtime(64, target), tiny_runtime(64, target)
+    ids = np.asarray(LOOP * 2, np.int32)
+    for rt in (fresh, ready):
+        rt.prefill(ids, 0)  # the cache's blocks for 24 positions: the steps below make no new bind groups
+    record = ahead._Recording.record
+
+    def step(S: int, named: list[tuple[int, int]]) -> None:
+        ready.expect(named)
+        assert ready.decode(7, 12) == fresh.decode(7, 12)  # records the named steps while it runs
+        np.testing.assert_array_equal(ready.verify_logits(ids[:S], 13), fresh.verify_logits(ids[:S], 13))
+
+    for cut in (None, 6):  # whole, then only the first 6 dispatches
+        if cut:
+            monkeypatch.setattr(ahead._Recording, "record", lambda r, device, n, cut=cut: record(r, device, min(n, cut - r.done)))
+        used = ready._ahead.used
+        step(3, [(3, 14), (1, 13)] if cut is None else [(3, 14)])  # another position, the same grids; recorded first
+        assert ready._ahead.used == used + 1 and not ready._ahead.ready
+    step(2, [(3, 13)])  # not the step that comes
+    assert ready._ahead.used == used + 1
+    monkeypatch.undo()
+    runtime = tiny_runtime(64, target)
+    plain = Session(runtime, target.tokenizer).generate(LOOP, 24, stop_at_eos=False).generated_ids
+    runtime.reset()
+    got = Session(runtime, target.tokenizer).generate(LOOP, 24, stop_at_eos=False, speculative=Speculator(SpeculativeOptions("lookup", 4)))
+    assert got.generated_ids == plain and runtime._ahead.used > 0
 
 
 def test_rounds_without_a_draft_stream_until_lookup_matches(models: tuple) -> None:

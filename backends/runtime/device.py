@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -137,6 +137,10 @@ class MappedReader:
         except (ImportError, AttributeError):
             self.per_submission = False
         """Whether ``read`` can wait for one submission (else it waits for the whole queue)."""
+        self.spin = False
+        """Whether ``read`` waits by polling without blocking (a host core busy while it waits) rather than in a
+        blocking poll: on an H100's host 0.03-0.05 ms sooner a synchronous step (BENCHMARKS.md, issue 15); on a
+        CPU adapter slower (llvmpipe's threads want the cores). ``ModelRuntime`` sets it for GPU adapters."""
 
     def submit(self, commands: wgpu.GPUCommandBuffer) -> int:
         """Submit one command buffer; its submission index (0 where ``per_submission`` is False)."""
@@ -145,9 +149,11 @@ class MappedReader:
             return 0
         return int(self._lib.wgpuQueueSubmitForIndex(self._raw_queue, 1, self._ffi.new("WGPUCommandBuffer[]", [commands._internal])))
 
-    def read(self, buffer: wgpu.GPUBuffer, nbytes: int, after: int | None = None) -> bytearray:
+    def read(self, buffer: wgpu.GPUBuffer, nbytes: int, after: int | None = None, meanwhile: Callable[[], bool] | None = None) -> bytearray:
         """The first ``nbytes`` (a multiple of 4) of ``buffer`` (``MAP_READ``) once submission ``after`` (from
-        ``submit``) has run; None: once everything submitted has run."""
+        ``submit``) has run; None: once everything submitted has run. ``meanwhile`` (where ``per_submission``) is
+        called between non-blocking polls until the buffer is ready or it returns False (it has nothing left to do):
+        work for the host while the GPU runs (``ahead.py``)."""
         if not self.per_submission:
             buffer.map_sync(wgpu.MapMode.READ, 0, nbytes)
             data = bytearray(buffer.read_mapped(0, nbytes, copy=False))
@@ -160,6 +166,12 @@ class MappedReader:
             index[0] = after
         self._status = None
         lib.wgpuBufferMapAsync(raw, lib.WGPUMapMode_Read, 0, nbytes, self._info[0])
+        if meanwhile is not None:
+            while self._status is None and meanwhile():  # the callback runs inside the poll that finds it done
+                lib.wgpuDevicePoll(self._device, False, ffi.NULL)
+        if self.spin:
+            while self._status is None:
+                lib.wgpuDevicePoll(self._device, False, ffi.NULL)
         while self._status is None:  # the callback runs inside a poll that waits for the submission
             lib.wgpuDevicePoll(self._device, True, index)
             index = ffi.NULL  # should it not have run yet, wait for everything

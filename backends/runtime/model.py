@@ -6,44 +6,35 @@
 
 At load (once):
 
-1. Each entry is expanded symbolically: the host steps are interpreted with
-   the step symbols ``S`` (tokens in the step: the length of the entry's token
-   buffer) and ``pos`` (position of its first token); loops and calls are
-   unrolled, weight names resolved per layer, so an entry becomes one flat list
-   of launches whose grids and scalar arguments are expressions of ``S`` and
-   ``pos``. Loop bounds, layer indices and ``memref.dim`` indices must come out
-   as constants. An ``if`` whose condition is a constant (decode: ``S = 1``)
-   keeps one branch; otherwise both branches' launches are kept with a guard
-   expression, and each step runs those whose guard holds.
-2. Pipelines are built for the kernels used; every weight the expansions bind
-   is uploaded once straight from its (memory-mapped) bytes (with layer
-   streaming, below, the layers' weights get slots instead); the KV caches are
-   made (``kv_cache.py``: paged pools that grow with the sequence, or K and V
-   buffers of ``context_length`` rows per layer); each slot gets one buffer
-   as large as its largest alloc, evaluated at the largest step: ``S =
+1. Each entry is expanded symbolically: the host steps are interpreted with the step symbols ``S`` (tokens in the
+   step: the length of the entry's token buffer) and ``pos`` (position of its first token); loops and calls are
+   unrolled, weight names resolved per layer, so an entry becomes one flat list of launches whose grids and scalar
+   arguments are expressions of ``S`` and ``pos``. Loop bounds, layer indices and ``memref.dim`` indices must come
+   out as constants. An ``if`` whose condition is a constant (decode: ``S = 1``) keeps one branch; otherwise both
+   branches' launches are kept with a guard expression, and each step runs those whose guard holds.
+2. Pipelines are built for the kernels used; every weight the expansions bind is uploaded once straight from its
+   (memory-mapped) bytes (with layer streaming, below, the layers' weights get slots instead); the KV caches are
+   made (``kv_cache.py``: paged pools that grow with the sequence, or K and V buffers of ``context_length`` rows
+   per layer); each slot gets one buffer as large as its largest alloc, evaluated at the largest step: ``S =
    max_prefill`` (default: the context length, at most ``DEFAULT_MAX_PREFILL``) for prefill and ``S = 1`` for
-   decode, and ``S = 1``, each at ``pos = 0`` and at the last position that
-   fits (sizes are assumed monotone in ``S`` and ``pos``); an alloc under a
-   guard is sized only at the points where its guard holds.
-3. Scalar arguments are deduplicated: each distinct tuple of expressions gets
-   its own slice of one uniform buffer per entry. Bind groups are built once.
+   decode, each at ``pos = 0`` and at the last position that fits (sizes are assumed monotone in ``S`` and
+   ``pos``); an alloc under a guard is sized only at the points where its guard holds.
+3. Scalar arguments are deduplicated: each distinct tuple of expressions gets its own slice of one uniform buffer
+   per entry. Bind groups are built once.
 
-Per step: evaluate the entry's few distinct expressions, write the token(s)
-and the uniform buffer, encode every dispatch into one command encoder and
-compute pass, copy the 4-byte token id from ``out`` into a mappable buffer,
-submit once, map and read it. A step the host waits for (not ``decode_stream``'s,
-whose encoding overlaps the step before) is submitted in command buffers of
-``plan.SUBMIT_EVERY`` dispatches, so that the GPU starts while the rest is encoded. A prompt longer than ``max_prefill`` is run as
-several prefill steps of at most ``max_prefill`` tokens.
+Per step: evaluate the entry's few distinct expressions, write the token(s) and the uniform buffer, encode every
+dispatch into one command encoder and compute pass, copy the 4-byte token id from ``out`` into a mappable buffer,
+submit once, map and read it. A step the host waits for (not ``decode_stream``'s, whose encoding overlaps the step
+before) is submitted in command buffers of ``plan.SUBMIT_EVERY`` dispatches, so that the GPU starts while the rest
+is encoded, or from the commands recorded while the step before ran (``expect``, ``ahead.py``). A prompt longer
+than ``max_prefill`` is run as several prefill steps of at most ``max_prefill`` tokens.
 
 Layer streaming (``resident_layers=N``, for models larger than device memory): ``streaming.py``'s docstring.
-
 Entries' signatures are checked at expansion (``expand._entry_io``; docs/compiler.md).
 
-This module holds ``ModelRuntime`` and the per-step path; the load steps are their own modules:
-``expand.py`` (step 1), ``upload.py`` (weights, step 2), ``buffers.py`` (slots and inputs/outputs, step 2),
-``streaming.py`` (layer streaming's slots),
-``plan.py`` (step 3), and ``profiling.py`` (``profile_step``'s timestamp queries).
+This module holds ``ModelRuntime`` and the per-step path; the load steps are their own modules: ``expand.py``
+(step 1), ``upload.py`` (weights, step 2), ``buffers.py`` (slots and inputs/outputs, step 2), ``streaming.py``
+(layer streaming's slots), ``plan.py`` (step 3), and ``profiling.py`` (``profile_step``'s timestamp queries).
 """
 
 from __future__ import annotations
@@ -55,6 +46,7 @@ from typing import Any
 import numpy as np
 import wgpu
 
+from rusty_ir.backends.runtime.ahead import Ahead
 from rusty_ir.backends.runtime.buffers import create_activation_buffers, row_logits_buffer
 from rusty_ir.backends.runtime.device import Device, Kernel, MappedReader
 from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, VERIFY_SAMPLE_ENTRY, BufferKey, expand
@@ -69,11 +61,11 @@ from rusty_ir.sampling import SAMPLE_ENTRIES, SAMPLING_WORDS
 from rusty_ir.weights import TensorView
 
 MAX_VERIFY_TOKENS = 33
-"""Tokens of a ``verify`` step at most (the last accepted token and up to 32 drafted ones): its activation
-slots (every row's logits) are sized for this many rows, not for a prefill step's."""
+"""Tokens of a ``verify`` step at most (the last accepted token and up to 32 drafted ones): its activation slots
+(every row's logits) are sized for this many rows, not for a prefill step's."""
 DEFAULT_MAX_PREFILL = 512
-"""Tokens per prefill step unless given: activation buffers are sized for the largest step, so this
-bounds them (a 4096-token context would otherwise size every slot for a 4096-token step)."""
+"""Tokens per prefill step unless given: activation buffers are sized for the largest step, so this bounds them
+(a 4096-token context would otherwise size every slot for a 4096-token step)."""
 
 _Copy = tuple[wgpu.GPUBuffer, wgpu.GPUBuffer, int]
 """A copy a step makes after its dispatches: (source, destination, bytes from offset 0)."""
@@ -107,6 +99,8 @@ class ModelRuntime:
         self._bytes["slots"] += slot_bytes
         self._bytes["io"] += io_bytes
         self._plans = self._make_plans()
+        self._ahead = Ahead(self.device.device)
+        self._reader.spin = self.device.info.get("adapter_type") != "CPU"
         self._token = np.zeros(1, np.int32)
         self._logits_staging: wgpu.GPUBuffer | None = None  # verify_logits' mappable buffer, made at its first call
         self.load_seconds = time.perf_counter() - start
@@ -251,8 +245,7 @@ class ModelRuntime:
         return memory_figures(self.kv_memory_report(), self._bytes, self.max_prefill)
 
     def memory_report(self) -> dict[str, int]:
-        """Bytes of device memory by use now: weights, kv_cache (paged pools grow with the sequence),
-        slots, io, params, and total."""
+        """Bytes of device memory by use now: weights, kv_cache (paged pools grow), slots, io, params, and total."""
         used = {**self._bytes, "kv_cache": self._caches.nbytes}
         return {**used, "total": sum(used.values())}
 
@@ -273,13 +266,11 @@ class ModelRuntime:
     def profile_step(self, entry: str, tokens: np.ndarray, pos: int) -> list[tuple[str, float]] | None:
         """GPU seconds of every dispatch of one ``entry`` step, in order: [(kernel name, seconds)].
 
-        None when the device lacks the 'timestamp-query' feature (the device must be
-        created with it: ``rusty_ir.bench.profiling_device``). Each dispatch runs in its
-        own compute pass with timestamp writes at its beginning and end, so the step is
-        slower than a normal one as a whole, but each kernel's time is its own. The step
-        does what a normal step does (KV cache rows, ``out``) and takes at most the
-        entry's step size of tokens (no chunking).
-        """
+        None when the device lacks the 'timestamp-query' feature (the device must be created with it:
+        ``rusty_ir.bench.profiling_device``). Each dispatch runs in its own compute pass with timestamp writes at
+        its beginning and end, so the step is slower than a normal one as a whole, but each kernel's time is its
+        own. The step does what a normal step does (KV cache rows, ``out``) and takes at most the entry's step size
+        of tokens (no chunking)."""
         if self._stream is not None:
             raise RustyError("profile_step runs a step as one command buffer; it does not support layer streaming (resident_layers)")
         if self.offloading:
@@ -309,6 +300,7 @@ class ModelRuntime:
         if self._caches.reserve(pos + n):
             self._buffers.update(self._caches.buffers)
             self._plans = self._make_plans()
+            self._ahead.clear()  # recorded with the old bind groups
 
     # -- one step: the hot path ------------------------------------------------------
 
@@ -316,7 +308,7 @@ class ModelRuntime:
         t0 = time.perf_counter()
         t1, _ = self._submit(plan, tokens, S, pos, plan.staging, copies, chunked=True)
         t2 = time.perf_counter()
-        token = self._read(plan, plan.staging)
+        token = self._read(plan, plan.staging, record=True)
         self.last_step_seconds = (t1 - t0, t2 - t1, time.perf_counter() - t2)
         return token
 
@@ -324,10 +316,8 @@ class ModelRuntime:
                 copies: Sequence[_Copy] = (), chunked: bool = False) -> tuple[float, int | None]:  # fmt: skip
         """Write the step's inputs, encode every dispatch into one command buffer, submit it; ``chunked`` (a step the
         host waits for): a command buffer of every ``plan.SUBMIT_EVERY`` dispatches, each submitted once encoded.
-        ``copies`` (source, destination, bytes) are made after the dispatches. Returns the time the inputs were
-        written (the rest is encoding) and the last submission's index (``MappedReader.submit``; None with layer
-        streaming, whose reads wait for everything).
-        """
+        ``copies`` (source, destination, bytes) are made after the dispatches. Returns the time the inputs were written
+        (the rest is encoding) and the last submission's index (``MappedReader.submit``; None with layer streaming)."""
         if plan.groups is not None:
             return self._submit_streamed(plan, tokens, S, pos, staging, copies), None
         values, written = self._write_inputs(plan, tokens, S, pos)
@@ -335,16 +325,17 @@ class ModelRuntime:
 
     def _encode(self, plan: _Plan, values: Values, gpu_token: bool, staging: wgpu.GPUBuffer, copies: Sequence[_Copy] = (),
                 chunked: bool = False) -> wgpu.GPUCommandBuffer:  # fmt: skip
-        """A step's commands at these values (no layer streaming), its input token copied from the last step's
-        argmax where ``gpu_token``, ``copies`` and the copy of ``out`` into ``staging`` after its dispatches: the last
-        command buffer. ``chunked`` submits the command buffers before the last as they are encoded."""
-        encoder = self.device.device.create_command_encoder()
+        """A step's commands at these values (no layer streaming), its input token copied from the last step's argmax
+        where ``gpu_token``, ``copies`` and the copy of ``out`` into ``staging`` after its dispatches: the last command
+        buffer. ``chunked`` submits the ones before as they are encoded; a step recorded ahead is submitted so."""
+        ready = None if gpu_token else self._ahead.take(plan, values)
+        encoder, dispatches = ready or (self.device.device.create_command_encoder(), plan.dispatches)
         if gpu_token:
             encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)
         if isinstance(self._caches, OffloadedKvCaches):  # each layer's table and host blocks before its cache is used
             self._caches.encode_step(encoder, plan.dispatches, self._switches[plan.entry], lambda e, d: encode(e, d, values))
         else:
-            encoder = encode(encoder, plan.dispatches, values, self.device.device if chunked else None)
+            encoder = encode(encoder, dispatches, values, self.device.device if chunked else None)
         for src, dst, nbytes in copies:
             encoder.copy_buffer_to_buffer(src, 0, dst, 0, nbytes)
         encoder.copy_buffer_to_buffer(plan.out, 0, staging, 0, staging.size)
@@ -418,11 +409,23 @@ class ModelRuntime:
         """(index, dispatch) of the dispatches a step with these values runs (guards hold)."""
         return [(i, d) for i, d in enumerate(plan.dispatches) if d[5] is None or values[d[5]]]
 
-    def _read(self, plan: _Plan, staging: wgpu.GPUBuffer, after: int | None = None) -> int:
-        """Wait for the step that copied into ``staging`` (submission ``after``; None: everything submitted); its
-        token (and ``plan.result``, the bytes)."""
-        plan.result = self._reader.read(staging, staging.size, after)
+    def _read(self, plan: _Plan, staging: wgpu.GPUBuffer, after: int | None = None, record: bool = False) -> int:
+        """Wait for the step that copied into ``staging`` (submission ``after``; None: everything submitted); its token
+        (and ``plan.result``, the bytes). ``record``: nothing is queued behind it; record ``expect``'s steps meanwhile."""
+        ahead = self._ahead
+        plan.result = self._reader.read(staging, staging.size, after, ahead.record if record and ahead.wanted else None)
+        if record:
+            ahead.promote()
         return int.from_bytes(plan.result[:4], "little", signed=True)
+
+    def expect(self, steps: Sequence[tuple[int, int]]) -> None:
+        """Name the steps likely to follow the next synchronous one, as (tokens, position): a decode step (1 token)
+        or a verification step. They are recorded while it runs; the one that comes (same entry, grids and guards)
+        starts without waiting for its encoding (``ahead.py``). A hint: other steps run as they would have."""
+        for S, pos in steps if self._reader.per_submission and self._stream is None and not self.offloading else ():
+            plan = self._plans.get("decode" if S == 1 else VERIFY_ENTRY)
+            if plan is not None and 1 <= S <= plan.max_tokens and 0 <= pos and pos + S <= self.context_length:
+                self._ahead.expect(plan, self._values(plan, S, pos))
 
     def decode_stream(self, token: int, pos: int, count: int, sampling: Callable[[], np.ndarray] | None = None,
                       until: Callable[[int], bool] | None = None) -> Iterator[int]:  # fmt: skip
@@ -431,16 +434,13 @@ class ModelRuntime:
 
         Step ``i + 1`` is encoded (its input token to be copied from step ``i``'s argmax on the GPU) while step ``i``
         runs, and submitted before step ``i``'s token is read, so the GPU runs on while the host reads it: the
-        reader waits for step ``i``'s submission only (``MappedReader``). On an H200 a llama3-8b token took 2.61 ms
-        submitted after the read (wgpu-py's read waits for the whole queue, so a step queued behind made the read
-        wait for it), 2.23 ms queued ahead (BENCHMARKS.md, issue 15).
-
-        ``until`` is called with every token as it is read, before it is yielded; once it returns True the stream
-        ends one token later, with the step already queued behind that one (``count`` still bounds it), so a caller
-        that decides from each token whether to go on wastes no step. Closing the generator early instead leaves
-        at most one extra step's KV row written, which the next step at that position overwrites.
-        With layer streaming (``resident_layers``) or offload, steps run one at a time, and the stream ends alike.
-        """
+        reader waits for step ``i``'s submission only (``MappedReader``; H200: 2.23 ms a llama3-8b token, against
+        2.61 submitted after the read, BENCHMARKS.md, issue 15). While the last step runs, the steps named by
+        ``expect`` are recorded. ``until`` is called with every token as it is read, before it is yielded; once it
+        returns True the stream ends one token later, with the step already queued behind that one (``count`` still
+        bounds it), so a caller that decides from each token whether to go on wastes no step. Closing the generator
+        early leaves at most one extra step's KV row written, which the next step at that position overwrites.
+        With layer streaming (``resident_layers``) or offload, steps run one at a time, and the stream ends alike."""
         if count <= 0:
             return
         if not self.offloading:
@@ -481,7 +481,7 @@ class ModelRuntime:
                 ahead = self._encode(plan, values, True, stagings[(i + 1) % 2])
                 if reader.per_submission:  # queued behind step i, so the GPU goes on while its token is read
                     index, ahead = reader.submit(ahead), None
-            token = self._read(plan, stagings[i % 2], after)
+            token = self._read(plan, stagings[i % 2], after, record=i + 1 == end)
             if ahead is not None:  # a read waits for the whole queue: submit after it
                 index = reader.submit(ahead)
             if until is not None and until(token):

@@ -107,6 +107,8 @@ class _Plan:
     run after ``layer``'s weights are written to its slot; None when every layer is resident."""
     sampling: wgpu.GPUBuffer | None = None
     """The packed sampling words' buffer of a sampling entry (written before each step); None for others."""
+    shape: tuple[int, ...] = ()
+    """The value indices of every dispatch's grid and guard: a step's commands depend on those values only."""
 
 
 @dataclass
@@ -146,6 +148,7 @@ def make_plan(x: _Expansion, device: Device, kernels: Mapping[str, Kernel], buff
         tokens=buffers[x.io["tokens"][0].key], out=out, staging=staging,
         max_tokens=max_tokens, params_buffer=params_buffer,
     )  # fmt: skip
+    plan.shape = tuple(sorted({i for d in dispatches for i in d[2:] if i is not None}))
     if stream is not None:
         plan.groups = _layer_groups(laid.layer_of)
     if "sampling" in x.io:

@@ -79,8 +79,12 @@ def logits_of(rt: ModelRuntime) -> np.ndarray:
     return rt.device.read(rt._buffers[("slot", 3)], np.float32, VOCAB)  # white box: the logits slot
 
 
-def test_prefill_and_decode_match_numpy(device: Device, weights):
+@pytest.mark.parametrize("spin", [False, True])
+def test_prefill_and_decode_match_numpy(device: Device, weights, spin: bool):
+    """Each step's logits against numpy; read back with a blocking wait and by polling without blocking (the
+    ``MappedReader.spin`` a GPU adapter gets)."""
     rt = runtime(device, weights)
+    rt._reader.spin = spin
     ref = Reference(weights, 16)
     prompt = np.array([3, 1, 4, 1, 5], np.int32)
     expected = ref.step(prompt, 0)

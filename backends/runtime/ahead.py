@@ -1,0 +1,128 @@
+"""Steps recorded ahead (``ModelRuntime.expect``): while the host waits for a synchronous step, it records the
+commands of the steps likely to come next, so that the one that does come starts on the GPU without waiting for
+its encoding.
+
+A synchronous step (speculative decoding's verification step; the decode step that starts a stream after one)
+cannot be encoded before the step it follows is read back: its tokens, position and size come from that step.
+Encoding it then makes the GPU wait: on an H100 a synchronous Llama-3-8B decode step took 3.10 ms against 2.62 ms
+a token in a decode stream, whose steps are encoded while the step before runs. Recorded ahead, synchronous steps
+of 1-6 tokens took 0.09-0.15 ms less, and prompt lookup's replay of the recorded input-heavy answers ran 0.7-1.8%
+faster, same process (BENCHMARKS.md, issue 15).
+
+``expect`` names steps as (plan, values at their S and pos). During the next synchronous step's wait
+(``MappedReader.read``'s ``meanwhile``), they are recorded ``SLICE`` dispatches at a time, in turn, between
+non-blocking polls, so that the wait ends at most one slice after the result comes. A recording is a list of
+command encoders of ``SUBMIT_EVERY`` dispatches each, left unfinished: wgpu 0.32 frees an unfinished encoder
+that is dropped, but not a finished command buffer that is never submitted (on llvmpipe, 300 unsubmitted
+SmolLM2 decode steps grew the process by 95 MB finished and by nothing unfinished). After that wait the
+recordings are ``ready``; the next step whose plan is a recording's and whose grids and guards (``signature``)
+are its values submits it (each recorded encoder finished and submitted, the dispatches not recorded yet encoded
+as usual), and every other recording is dropped. The plans are built once and the step's inputs and scalars are
+written before it is submitted, so a recording stays right for any step of its signature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import wgpu
+
+from rusty_ir.backends.runtime.device import PassEncoder
+from rusty_ir.backends.runtime.plan import SUBMIT_EVERY, Dispatch, Values, _Plan
+
+SLICE = 4
+"""Dispatches recorded between two polls of the step being waited for (about 25 µs of an H100 host's time)."""
+
+
+def signature(plan: _Plan, values: Values) -> tuple[Any, ...]:
+    """What a step's commands depend on at these values: its grids and guards (``plan.shape``'s value indices)."""
+    return tuple(values[i] for i in plan.shape)
+
+
+@dataclass
+class _Recording:
+    """One expected step's commands, recorded so far."""
+
+    plan: _Plan
+    signature: tuple[Any, ...]
+    values: Values
+    active: list[Dispatch]
+    """The dispatches whose guards hold at ``values``, in order."""
+    encoders: list[wgpu.GPUCommandEncoder] = field(default_factory=list)
+    compute: PassEncoder | None = None
+    """The open compute pass of the last encoder."""
+    count: int = 0
+    """Dispatches in the last encoder."""
+    done: int = 0
+    """Dispatches recorded (``active[:done]``)."""
+
+    def record(self, device: wgpu.GPUDevice, n: int) -> None:
+        """Record the next ``n`` dispatches (fewer at the end), a new encoder every ``SUBMIT_EVERY``."""
+        last = None if self.done == 0 else self.active[self.done - 1][0]
+        for pipeline, group, gx, gy, gz, _ in self.active[self.done : self.done + n]:
+            if self.compute is None or self.count == SUBMIT_EVERY:
+                if self.compute is not None:
+                    self.compute.end()
+                encoder = device.create_command_encoder()
+                self.encoders.append(encoder)
+                self.compute, self.count, last = PassEncoder(encoder.begin_compute_pass()), 0, None
+            values = self.values
+            self.compute.dispatch(pipeline, group, values[gx], values[gy], values[gz], pipeline is last)
+            last, self.count, self.done = pipeline, self.count + 1, self.done + 1
+
+
+class Ahead:
+    """The steps named by ``ModelRuntime.expect`` (``wanted``, recorded during the next wait) and those recorded
+    (``ready``, for the next step); how many steps were submitted from a recording (``used``)."""
+
+    def __init__(self, device: wgpu.GPUDevice) -> None:
+        self.device = device
+        self.wanted: list[_Recording] = []
+        self.ready: list[_Recording] = []
+        self._turn = 0
+        self.used = 0
+        """Steps submitted from a recording (a count for benchmarks)."""
+
+    def expect(self, plan: _Plan, values: Values) -> None:
+        """Name a step of ``plan`` at these values to record during the next wait (none twice)."""
+        key = signature(plan, values)
+        if any(r.plan is plan and r.signature == key for r in self.wanted):
+            return
+        active = [d for d in plan.dispatches if d[5] is None or values[d[5]]]
+        self.wanted.append(_Recording(plan, key, values, active))
+
+    def record(self) -> bool:
+        """Record ``SLICE`` more dispatches of the next wanted step not recorded whole (in turn, the first named
+        first); whether any is left to record."""
+        left = [r for r in self.wanted if r.done < len(r.active)]
+        if not left:
+            return False
+        left[self._turn % len(left)].record(self.device, SLICE)
+        self._turn += 1
+        return True
+
+    def promote(self) -> None:
+        """After the wait: the wanted steps are ready for the next step (the ready ones before them dropped)."""
+        self.ready, self.wanted, self._turn = self.wanted, [], 0
+
+    def take(self, plan: _Plan, values: Values) -> tuple[wgpu.GPUCommandEncoder, list[Dispatch]] | None:
+        """For a step of ``plan`` at these values: submit the recorded commands of a ready step of its signature
+        but the last encoder's, and return that encoder (its pass ended) and the dispatches still to encode; None
+        when no step matches. Every ready step is dropped."""
+        ready, self.ready = self.ready, []
+        key = signature(plan, values)
+        match = next((r for r in ready if r.plan is plan and r.signature == key and r.encoders), None)
+        if match is None:
+            return None
+        assert match.compute is not None
+        match.compute.end()
+        queue = self.device.queue
+        for encoder in match.encoders[:-1]:
+            queue.submit([encoder.finish()])
+        self.used += 1
+        return match.encoders[-1], match.active[match.done :]
+
+    def clear(self) -> None:
+        """Drop every recording (the plans were rebuilt, or a step of another kind ran)."""
+        self.wanted, self.ready = [], []
