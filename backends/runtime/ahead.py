@@ -32,7 +32,8 @@ from rusty_ir.backends.runtime.device import PassEncoder
 from rusty_ir.backends.runtime.plan import SUBMIT_EVERY, Dispatch, Values, _Plan
 
 SLICE = 4
-"""Dispatches recorded between two polls of the step being waited for (about 25 µs of an H100 host's time)."""
+"""Dispatches recorded between two polls of the step being waited for: a few tens of µs at the 5-10 µs a dispatch
+that the GPU machines' hosts take to encode (BENCHMARKS.md), so the result is read that much late at most."""
 
 
 def signature(plan: _Plan, values: Values) -> tuple[Any, ...]:
@@ -124,5 +125,5 @@ class Ahead:
         return match.encoders[-1], match.active[match.done :]
 
     def clear(self) -> None:
-        """Drop every recording (the plans were rebuilt, or a step of another kind ran)."""
+        """Drop every recording (the plans were rebuilt: recordings bind the old plans' bind groups)."""
         self.wanted, self.ready = [], []
