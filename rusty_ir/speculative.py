@@ -29,9 +29,9 @@ A round with no draft (lookup found no match) runs plain decode steps. On a back
 decoding's pace) that goes on until the lookup matches the text so far and ends one token later (the step already
 queued: ``decode_stream``'s ``until``), so no step is wasted and the next round drafts after that token. On an H200
 a synchronous Llama-3-8B decode step took 2.72 ms, a streamed one 2.23-2.28 (BENCHMARKS.md). Otherwise (penalized
-sampling, or a backend without streams) each round is one decode step. Greedy rounds name the steps likely to
-follow them to a backend with ``expect`` (the wgpu runtime records them while it waits for the round: the round
-after every draft kept, the decode step after a miss; a stream about to end names the round after it).
+sampling, or a backend without streams) each round is one decode step. Rounds name the steps likely to follow
+them to a backend with ``expect`` (the wgpu runtime records them while it waits for the round: the round after
+every draft kept, the decode step after a miss; a stream about to end names the round after it).
 
 Draft length (``adaptive``, the default): K is the most a round drafts, and at most the backend's ``fast_verify``
 less one (the wgpu runtime's steps of more tokens leave the few-token kernels for the prefill's tiles). A round
@@ -287,7 +287,8 @@ class Speculator:
         limit = min(getattr(backend, "fast_verify", getattr(backend, "max_verify", MAX_DRAFT_TOKENS + 1)), MAX_DRAFT_TOKENS + 1) - 1
         stats.draft_tokens = most = min(self.options.draft_tokens, limit)
         length = DraftLength(most, self.options.adaptive)
-        expect = getattr(backend, "expect", None) if sampler is None else None  # steps to record ahead (greedy)
+        ahead = getattr(backend, "expect", None)  # steps to record ahead, of the sampling entries when sampled
+        expect = None if ahead is None else lambda steps: ahead(steps, sampler is not None)
         while made < count:
             pos = len(seq) - 1
             k = min(length.next(), count - made - 1, backend.context_length - pos - 1)  # length.next() <= most <= limit

@@ -304,6 +304,7 @@ def test_wgpu_sampled_speculation_is_plain_sampling(models: tuple) -> None:
                                                          speculative=Speculator(SpeculativeOptions("lookup", 4)))  # fmt: skip
     assert result.generated_ids == plain
     assert result.speculative is not None and result.speculative["drafted"] > 0 and result.speculative["plain_steps"] > 0
+    assert runtime._ahead.used > 0  # sampled rounds named ahead (``expect(..., sampled=True)``) ran from recordings
 
 
 def test_a_cpu_adapter_is_warned_about() -> None:

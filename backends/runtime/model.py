@@ -418,12 +418,12 @@ class ModelRuntime:
             ahead.promote()
         return int.from_bytes(plan.result[:4], "little", signed=True)
 
-    def expect(self, steps: Sequence[tuple[int, int]]) -> None:
-        """Name the steps likely to follow the next synchronous one, as (tokens, position): a decode step (1 token)
-        or a verification step. They are recorded while it runs; the one that comes (same entry, grids and guards)
-        starts without waiting for its encoding (``ahead.py``). A hint: other steps run as they would have."""
+    def expect(self, steps: Sequence[tuple[int, int]], sampled: bool = False) -> None:
+        """Name the steps likely to follow the next synchronous one, as (tokens, position): decode or verification steps
+        (``sampled``: of the sampling entries), recorded while it runs for the one that comes (``ahead.py``)."""
+        entries = ("decode_sample", VERIFY_SAMPLE_ENTRY) if sampled else ("decode", VERIFY_ENTRY)
         for S, pos in steps if self._reader.per_submission and self._stream is None and not self.offloading else ():
-            plan = self._plans.get("decode" if S == 1 else VERIFY_ENTRY)
+            plan = self._plans.get(entries[S > 1])
             if plan is not None and 1 <= S <= plan.max_tokens and 0 <= pos and pos + S <= self.context_length:
                 self._ahead.expect(plan, self._values(plan, S, pos))
 
