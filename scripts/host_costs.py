@@ -23,6 +23,7 @@ import wgpu
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from rusty_ir.backends.runtime.plan import active as plan_active
 from rusty_ir.backends.runtime.plan import encode
 
 
@@ -30,7 +31,7 @@ def per_dispatch(rt, entry: str, tokens: int, pos: int, repeats: int) -> tuple[i
     """(dispatches, record, finish, submit µs a dispatch) of one ``entry`` step of ``tokens`` tokens at ``pos``."""
     plan = rt._plans[entry]
     values = list(rt._values(plan, tokens, pos))
-    active = [d for _, d in rt._active(plan, values)]  # plan.Dispatch: (pipeline, group, x, y, z, guard) value indices
+    active = [d for _, d in plan_active(plan, values)]  # plan.Dispatch: (pipeline, group, x, y, z, guard) value indices
     for _, _, x, _, _, _ in active:  # every grid's x evaluates to 0 workgroups
         values[x] = 0
     active = [(pipeline, group, x, y, z, None) for pipeline, group, x, y, z, _ in active]  # their guards held

@@ -29,7 +29,7 @@ from typing import Any
 import wgpu
 
 from rusty_ir.backends.runtime.device import PassEncoder
-from rusty_ir.backends.runtime.plan import SUBMIT_EVERY, Dispatch, Values, _Plan
+from rusty_ir.backends.runtime.plan import SUBMIT_EVERY, Dispatch, Values, _Plan, active
 
 SLICE = 4
 """Dispatches recorded between two polls of the step being waited for: a few tens of µs at the 5-10 µs a dispatch
@@ -90,8 +90,7 @@ class Ahead:
         key = signature(plan, values)
         if any(r.plan is plan and r.signature == key for r in self.wanted):
             return
-        active = [d for d in plan.dispatches if d[5] is None or values[d[5]]]
-        self.wanted.append(_Recording(plan, key, values, active))
+        self.wanted.append(_Recording(plan, key, values, [d for _, d in active(plan, values)]))
 
     def record(self) -> bool:
         """Record ``SLICE`` more dispatches of the next wanted step not recorded whole (in turn, the first named
@@ -111,6 +110,8 @@ class Ahead:
         """For a step of ``plan`` at these values: submit the recorded commands of a ready step of its signature
         but the last encoder's, and return that encoder (its pass ended) and the dispatches still to encode; None
         when no step matches. Every ready step is dropped."""
+        if not self.ready:  # the usual case outside speculative decoding: nothing to compare
+            return None
         ready, self.ready = self.ready, []
         key = signature(plan, values)
         match = next((r for r in ready if r.plan is plan and r.signature == key and r.encoders), None)

@@ -166,12 +166,9 @@ class MappedReader:
             index[0] = after
         self._status = None
         lib.wgpuBufferMapAsync(raw, lib.WGPUMapMode_Read, 0, nbytes, self._info[0])
-        if meanwhile is not None:
-            while self._status is None and meanwhile():  # the callback runs inside the poll that finds it done
-                lib.wgpuDevicePoll(self._device, False, ffi.NULL)
-        if self.spin:
-            while self._status is None:
-                lib.wgpuDevicePoll(self._device, False, ffi.NULL)
+        # non-blocking polls while the host has work or spins; the callback runs inside the poll that finds it done
+        while self._status is None and ((meanwhile is not None and meanwhile()) or self.spin):
+            lib.wgpuDevicePoll(self._device, False, ffi.NULL)
         while self._status is None:  # the callback runs inside a poll that waits for the submission
             lib.wgpuDevicePoll(self._device, True, index)
             index = ffi.NULL  # should it not have run yet, wait for everything

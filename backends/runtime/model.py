@@ -51,7 +51,7 @@ from rusty_ir.backends.runtime.buffers import create_activation_buffers, row_log
 from rusty_ir.backends.runtime.device import Device, Kernel, MappedReader
 from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, VERIFY_SAMPLE_ENTRY, BufferKey, expand
 from rusty_ir.backends.runtime.offload import OffloadedKvCaches, device_budget, layer_switches, make_caches, memory_figures, memory_report
-from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, encode, make_plan
+from rusty_ir.backends.runtime.plan import Values, _Plan, active, encode, make_plan
 from rusty_ir.backends.runtime.profiling import QUERIES_PER_SET, timed_dispatches
 from rusty_ir.backends.runtime.schedule import FEW_TOKEN_STEPS, Schedule, load_schedule
 from rusty_ir.backends.runtime.streaming import STREAM_AHEAD, _Stream, make_stream, slot_of_layer
@@ -228,7 +228,7 @@ class ModelRuntime:
     def dispatches_per_step(self, entry: str, tokens: int | None = None) -> int:
         """Dispatches of one ``entry`` step of ``tokens`` tokens (default: the most it takes)."""
         plan = self._plans[entry]
-        return len(self._active(plan, self._values(plan, tokens or plan.max_tokens, 0)))
+        return len(active(plan, self._values(plan, tokens or plan.max_tokens, 0)))
 
     def kv_memory_report(self) -> dict[str, int | None]:
         """The KV cache's memory now: ``device_bytes`` (pools, tables), ``host_bytes`` (offloaded blocks' buffers),
@@ -286,9 +286,9 @@ class ModelRuntime:
         self._reserve(ids.size, pos)
         plan = self._plans[entry]
         values, _ = self._write_inputs(plan, ids, ids.size, pos)
-        active = self._active(plan, values)
-        ns = timed_dispatches(self.device, [d for _, d in active], values)
-        return [(plan.bound[i].kernel.interface.name, float(t) * 1e-9) for (i, _), t in zip(active, ns, strict=True)]
+        runs = active(plan, values)
+        ns = timed_dispatches(self.device, [d for _, d in runs], values)
+        return [(plan.bound[i].kernel.interface.name, float(t) * 1e-9) for (i, _), t in zip(runs, ns, strict=True)]
 
     def _reserve(self, n: int, pos: int) -> None:
         """Refuse positions past the context; give the KV cache rows for positions up to ``pos + n``
@@ -403,11 +403,6 @@ class ModelRuntime:
         if float_dst is not None and float_src is not None:
             words.view(np.float32)[float_dst] = v[float_src]
         self._queue.write_buffer(plan.params_buffer, 0, words)
-
-    @staticmethod
-    def _active(plan: _Plan, values: Values) -> list[tuple[int, Dispatch]]:
-        """(index, dispatch) of the dispatches a step with these values runs (guards hold)."""
-        return [(i, d) for i, d in enumerate(plan.dispatches) if d[5] is None or values[d[5]]]
 
     def _read(self, plan: _Plan, staging: wgpu.GPUBuffer, after: int | None = None, record: bool = False) -> int:
         """Wait for the step that copied into ``staging`` (submission ``after``; None: everything submitted); its token

@@ -54,6 +54,11 @@ def encode(encoder: wgpu.GPUCommandEncoder, dispatches: Sequence[Dispatch], valu
     return encoder
 
 
+def active(plan: _Plan, values: Values) -> list[tuple[int, Dispatch]]:
+    """(index, dispatch) of the dispatches of ``plan`` a step with these values runs (their guards hold)."""
+    return [(i, d) for i, d in enumerate(plan.dispatches) if d[5] is None or values[d[5]]]
+
+
 class _Table:
     """Interned expressions of one entry: values[0] = S, values[1] = pos, then constants and results."""
 
