@@ -180,31 +180,46 @@ def test_wgpu_verify_steps_and_truncation(models: tuple, tiny_pair: tuple[Path, 
 
 def test_wgpu_steps_recorded_ahead(models: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     """Steps named by ``ModelRuntime.expect`` are recorded while the step before runs, and the next step of one's
-    grids and guards is submitted from it: the same logits as a runtime that encodes it after the wait, whole or
-    from a recording cut short (two command encoders, the rest encoded as usual); a step not named is encoded as
-    usual, and recordings last one step. Speculative greedy decoding names its likely steps and uses some."""
+    grids and guards is submitted from it, with the tokens and KV-cache rows (the logits of the step after) of a
+    runtime that encodes it after the wait. The tiny model's plans are position-free: a recording is kept for any
+    later step of its size (named at 14, used at 13; a decode step's used a round later, at another position), one
+    command buffer once whole, or cut short (the rest encoded as usual). A plan whose grids move with the position
+    (a sliding window's) records encoders of ``SUBMIT_EVERY`` dispatches, whole or cut short, for the next step
+    only; a step not named is encoded as usual. Speculative greedy decoding names its likely steps and uses some."""
     target = models[0]
-    monkeypatch.setattr(ahead, "SUBMIT_EVERY", 4)  # a recording of several command encoders
+    monkeypatch.setattr(ahead, "SUBMIT_EVERY", 4)  # a position-bound recording of several command encoders
     monkeypatch.setattr(plan, "SUBMIT_EVERY", 4)
     fresh, ready = tiny_runtime(64, target), tiny_runtime(64, target)
     ids = np.asarray(LOOP * 2, np.int32)
     for rt in (fresh, ready):
         rt.prefill(ids, 0)  # the cache's blocks for 24 positions: the steps below make no new bind groups
+    assert ready._plans["decode"].position_free and ready._plans["verify"].position_free
     record = ahead._Recording.record
+    ahead_of = ready._ahead
 
-    def step(S: int, named: list[tuple[int, int]]) -> None:
+    def round_(named: list[tuple[int, int]], S: int, pos: int, used: int) -> None:
+        before = ahead_of.used
         ready.expect(named)
         assert ready.decode(7, 12) == fresh.decode(7, 12)  # records the named steps while it runs
-        np.testing.assert_array_equal(ready.verify_logits(ids[:S], 13), fresh.verify_logits(ids[:S], 13))
+        np.testing.assert_array_equal(ready.verify(ids[:S], pos), fresh.verify(ids[:S], pos))
+        np.testing.assert_array_equal(ready.verify_logits(ids[:2], pos + S), fresh.verify_logits(ids[:2], pos + S))
+        assert ahead_of.used == before + used and not ahead_of.ready
 
-    for cut in (None, 6):  # whole, then only the first 6 dispatches
-        if cut:
-            monkeypatch.setattr(ahead._Recording, "record", lambda r, device, n, cut=cut: record(r, device, min(n, cut - r.done)))
-        used = ready._ahead.used
-        step(3, [(3, 14), (1, 13)] if cut is None else [(3, 14)])  # another position, the same grids; recorded first
-        assert ready._ahead.used == used + 1 and not ready._ahead.ready
-    step(2, [(3, 13)])  # not the step that comes
-    assert ready._ahead.used == used + 1
+    round_([(3, 14), (1, 13)], 3, 13, 1)  # both recorded whole and finished; the verification step's used
+    assert [r.finished is not None for r in ahead_of.kept.values()] == [True]  # the decode step's, kept
+    assert ready.decode(5, 20) == fresh.decode(5, 20) and ahead_of.used == 2 and not ahead_of.kept
+    monkeypatch.setattr(ahead._Recording, "record", lambda r, device, n: record(r, device, min(n, 6 - r.done)))
+    round_([(3, 14)], 3, 13, 1)  # cut short after 6 dispatches: one encoder, the rest encoded as usual
+    monkeypatch.undo()
+    monkeypatch.setattr(ahead, "SUBMIT_EVERY", 4)
+    monkeypatch.setattr(plan, "SUBMIT_EVERY", 4)
+    for p in ready._plans.values():
+        monkeypatch.setattr(p, "position_free", False)
+    round_([(3, 14), (1, 13)], 3, 13, 1)  # recorded whole in encoders of 4 dispatches
+    monkeypatch.setattr(ahead._Recording, "record", lambda r, device, n: record(r, device, min(n, 6 - r.done)))
+    round_([(3, 14)], 3, 13, 1)  # cut short: two encoders
+    round_([(3, 13)], 2, 13, 0)  # not the step that comes
+    assert not ahead_of.kept
     monkeypatch.undo()
     runtime = tiny_runtime(64, target)
     plain = Session(runtime, target.tokenizer).generate(LOOP, 24, stop_at_eos=False).generated_ids

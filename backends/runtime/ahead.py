@@ -11,14 +11,21 @@ faster, same process (BENCHMARKS.md, issue 15).
 
 ``expect`` names steps as (plan, values at their S and pos). During the next synchronous step's wait
 (``MappedReader.read``'s ``meanwhile``), they are recorded ``SLICE`` dispatches at a time, in turn, between
-non-blocking polls, so that the wait ends at most one slice after the result comes. A recording is a list of
-command encoders of ``SUBMIT_EVERY`` dispatches each, left unfinished: wgpu 0.32 frees an unfinished encoder
-that is dropped, but not a finished command buffer that is never submitted (on llvmpipe, 300 unsubmitted
-SmolLM2 decode steps grew the process by 95 MB finished and by nothing unfinished). After that wait the
-recordings are ``ready``; the next step whose plan is a recording's and whose grids and guards (``signature``)
-are its values submits it (each recorded encoder finished and submitted, the dispatches not recorded yet encoded
-as usual), and every other recording is dropped. The plans are built once and the step's inputs and scalars are
-written before it is submitted, so a recording stays right for any step of its signature.
+non-blocking polls, so that the wait ends at most one slice after the result comes (or one ``finish``, below).
+The plans are built once and the step's inputs and scalars are written before it is submitted, so a recording
+stays right for any step of its signature (its grids and guards, ``signature``).
+
+Where a plan is ``position_free`` (no grid or guard depends on the position: split-KV attention launches a fixed
+number of partitions), a recording fits every step of its size, so it is kept until such a step comes, and once
+recorded whole it is finished into one command buffer with the read-back's copy: that step is one submission
+the GPU starts at once. On an H100 a Llama-3-8B decode step so submitted ran 2.63 ms of GPU time, against 2.60 in a
+decode stream and 2.91 recorded in unfinished encoders of ``SUBMIT_EVERY`` dispatches (finished after the wait,
+3.4 µs a dispatch) and 2.79 as seven command buffers finished ahead (BENCHMARKS.md, issue 15). Unfinished
+recordings are kept too. Other plans' recordings (a sliding window's partitions move with the position) are
+encoders of ``SUBMIT_EVERY`` dispatches left unfinished and dropped after the next step: wgpu 0.32 frees an
+unfinished encoder that is dropped, but not a finished command buffer that is never submitted (on llvmpipe, 300
+unsubmitted SmolLM2 decode steps grew the process by 95 MB finished and by nothing unfinished). A kept finished
+buffer is only dropped when the plans are rebuilt (the KV cache doubled), a few in a generation.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ import wgpu
 
 from rusty_ir.backends.runtime.device import PassEncoder
 from rusty_ir.backends.runtime.plan import SUBMIT_EVERY, Dispatch, Values, _Plan, active
+
+_Rest = tuple[wgpu.GPUCommandEncoder, list[Dispatch]]
+"""A recording cut short: its last encoder (pass ended) and the dispatches still to encode."""
 
 SLICE = 4
 """Dispatches recorded between two polls of the step being waited for: a few tens of µs at the 5-10 µs a dispatch
@@ -57,12 +67,20 @@ class _Recording:
     """Dispatches in the last encoder."""
     done: int = 0
     """Dispatches recorded (``active[:done]``)."""
+    finished: wgpu.GPUCommandBuffer | None = None
+    """A kept recording recorded whole: its one command buffer, the copy of ``out`` into ``staging`` last."""
+
+    @property
+    def kept(self) -> bool:
+        """Whether the recording is kept for any step of its size (one encoder, finished once whole)."""
+        return self.plan.position_free
 
     def record(self, device: wgpu.GPUDevice, n: int) -> None:
-        """Record the next ``n`` dispatches (fewer at the end), a new encoder every ``SUBMIT_EVERY``."""
+        """Record the next ``n`` dispatches (fewer at the end), a new encoder every ``SUBMIT_EVERY`` unless kept;
+        a kept recording recorded whole is finished."""
         last = None if self.done == 0 else self.active[self.done - 1][0]
         for pipeline, group, gx, gy, gz, _ in self.active[self.done : self.done + n]:
-            if self.compute is None or self.count == SUBMIT_EVERY:
+            if self.compute is None or (self.count == SUBMIT_EVERY and not self.kept):
                 if self.compute is not None:
                     self.compute.end()
                 encoder = device.create_command_encoder()
@@ -71,16 +89,24 @@ class _Recording:
             values = self.values
             self.compute.dispatch(pipeline, group, values[gx], values[gy], values[gz], pipeline is last)
             last, self.count, self.done = pipeline, self.count + 1, self.done + 1
+        if self.kept and self.done == len(self.active) and self.compute is not None:
+            self.compute.end()
+            (encoder,) = self.encoders
+            staging = self.plan.staging
+            encoder.copy_buffer_to_buffer(self.plan.out, 0, staging, 0, staging.size)
+            self.finished, self.encoders, self.compute = encoder.finish(), [], None
 
 
 class Ahead:
-    """The steps named by ``ModelRuntime.expect`` (``wanted``, recorded during the next wait) and those recorded
-    (``ready``, for the next step); how many steps were submitted from a recording (``used``)."""
+    """The steps named by ``ModelRuntime.expect`` (``wanted``, recorded during the next wait), those recorded for the
+    next step (``ready``) and the kept ones (``kept``, by plan and signature); how many steps were submitted from a
+    recording (``used``)."""
 
     def __init__(self, device: wgpu.GPUDevice) -> None:
         self.device = device
         self.wanted: list[_Recording] = []
         self.ready: list[_Recording] = []
+        self.kept: dict[tuple[str, tuple[Any, ...]], _Recording] = {}
         self._turn = 0
         self.used = 0
         """Steps submitted from a recording (a count for benchmarks)."""
@@ -90,7 +116,12 @@ class Ahead:
         key = signature(plan, values)
         if any(r.plan is plan and r.signature == key for r in self.wanted):
             return
-        self.wanted.append(_Recording(plan, key, values, [d for _, d in active(plan, values)]))
+        recording = self.kept.get((plan.entry, key))
+        if recording is None:
+            recording = _Recording(plan, key, values, [d for _, d in active(plan, values)])
+            if recording.kept:
+                self.kept[plan.entry, key] = recording
+        self.wanted.append(recording)
 
     def record(self) -> bool:
         """Record ``SLICE`` more dispatches of the next wanted step not recorded whole (in turn, the first named
@@ -106,25 +137,37 @@ class Ahead:
         """After the wait: the wanted steps are ready for the next step (the ready ones before them dropped)."""
         self.ready, self.wanted, self._turn = self.wanted, [], 0
 
-    def take(self, plan: _Plan, values: Values) -> tuple[wgpu.GPUCommandEncoder, list[Dispatch]] | None:
-        """For a step of ``plan`` at these values: submit the recorded commands of a ready step of its signature
-        but the last encoder's, and return that encoder (its pass ended) and the dispatches still to encode; None
-        when no step matches. Every ready step is dropped."""
-        if not self.ready:  # the usual case outside speculative decoding: nothing to compare
+    def take(self, plan: _Plan, values: Values, whole: bool) -> wgpu.GPUCommandBuffer | _Rest | None:
+        """For a step of ``plan`` at these values: a kept recording's finished command buffer where the step copies
+        ``out`` into ``plan.staging`` and nothing else (``whole``); else submit the recorded commands of a step of
+        its signature but the last encoder's, and return that encoder (its pass ended) and the dispatches still to
+        encode; None when no step matches. Every ready step not kept is dropped."""
+        if not self.ready and not self.kept:  # the usual case outside speculative decoding: nothing to compare
             return None
         ready, self.ready = self.ready, []
-        key = signature(plan, values)
-        match = next((r for r in ready if r.plan is plan and r.signature == key and r.encoders), None)
+        key = (plan.entry, signature(plan, values))
+        match = self.kept.get(key) if plan.position_free else None
+        if match is not None and (match.encoders or match.finished) and (whole or match.finished is None):
+            del self.kept[key]
+            if match in self.wanted:  # named for the next step too: recorded anew
+                again = self.wanted[self.wanted.index(match)] = _Recording(plan, match.signature, match.values, match.active)
+                self.kept[key] = again
+        else:
+            match = None
         if match is None:
+            match = next((r for r in ready if r.plan is plan and r.signature == key[1] and r.encoders), None)
+        if match is None or not (match.encoders or match.finished):
             return None
+        self.used += 1
+        if match.finished is not None:
+            return match.finished
         assert match.compute is not None
         match.compute.end()
         queue = self.device.queue
         for encoder in match.encoders[:-1]:
             queue.submit([encoder.finish()])
-        self.used += 1
         return match.encoders[-1], match.active[match.done :]
 
     def clear(self) -> None:
         """Drop every recording (the plans were rebuilt: recordings bind the old plans' bind groups)."""
-        self.wanted, self.ready = [], []
+        self.wanted, self.ready, self.kept = [], [], {}

@@ -328,7 +328,9 @@ class ModelRuntime:
         """A step's commands at these values (no layer streaming), its input token copied from the last step's argmax
         where ``gpu_token``, ``copies`` and the copy of ``out`` into ``staging`` after its dispatches: the last command
         buffer. ``chunked`` submits the ones before as they are encoded; a step recorded ahead is submitted so."""
-        ready = None if gpu_token else self._ahead.take(plan, values)
+        ready = None if gpu_token else self._ahead.take(plan, values, whole=not copies and staging is plan.staging)
+        if isinstance(ready, wgpu.GPUCommandBuffer):  # recorded whole and finished, the copy into staging included
+            return ready
         encoder, dispatches = ready or (self.device.device.create_command_encoder(), plan.dispatches)
         if gpu_token:
             encoder.copy_buffer_to_buffer(plan.out, 0, plan.tokens, 0, 4)

@@ -84,6 +84,14 @@ class _Table:
         self.index[key] = i
         return i
 
+    def depending_on(self, index: int) -> set[int]:
+        """The value indices whose expressions read value ``index`` (1: the position), itself included."""
+        found = {index}
+        for i, _, a, b in self.code:  # in evaluation order: operands come first
+            if a in found or b in found:
+                found.add(i)
+        return found
+
 
 @dataclass
 class _Plan:
@@ -114,6 +122,9 @@ class _Plan:
     """The packed sampling words' buffer of a sampling entry (written before each step); None for others."""
     shape: tuple[int, ...] = ()
     """The value indices of every dispatch's grid and guard: a step's commands depend on those values only."""
+    position_free: bool = False
+    """Whether none of ``shape`` depends on the position: a step's commands are the same at every position of
+    its size (``ahead.py`` keeps them, finished, until a step of that size comes)."""
 
 
 @dataclass
@@ -154,6 +165,7 @@ def make_plan(x: _Expansion, device: Device, kernels: Mapping[str, Kernel], buff
         max_tokens=max_tokens, params_buffer=params_buffer,
     )  # fmt: skip
     plan.shape = tuple(sorted({i for d in dispatches for i in d[2:] if i is not None}))
+    plan.position_free = not set(plan.shape) & table.depending_on(1)
     if stream is not None:
         plan.groups = _layer_groups(laid.layer_of)
     if "sampling" in x.io:

@@ -26,7 +26,10 @@ Every K and V row is read once per KV head (not once per query head).
 Split-KV's partitions grow with the context (``partition_size``): ``P' = P`` up to
 ``P * SPLIT_KV_PARTITIONS`` positions, then the next multiple of ``P`` that keeps at most
 ``SPLIT_KV_PARTITIONS`` partitions a KV head, so that a long context gets larger workgroups
-instead of more of them (and a shorter merge).
+instead of more of them (and a shorter merge). Without a window the grid launches
+``SPLIT_KV_PARTITIONS`` partitions whatever the position, and those past the position's do
+nothing: a step's grid depends on its size only, so its commands can be recorded and finished
+for any position (``backends/runtime/ahead.py``).
 
 With the op's ``window = W`` (sliding-window attention) a row's positions start at
 ``max(0, pos + s + 1 - W)`` instead of 0; split-KV's partitions start at the first row's
@@ -173,17 +176,34 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
     geo = _Geometry.of(kernel, op)
     split, threads = geo.split, geo.threads
     rows = mat.dims(g, op.query, kernel.grid_args)[0]
-    splits = split_count(g, op, kernel.grid_args[op.pos], rows, split) if split else g.index(1)
+    fixed = bool(split) and op.window_size is None  # the grid's partitions do not depend on the position
+    if not split:
+        splits = g.index(1)
+    else:
+        splits = g.index(SPLIT_KV_PARTITIONS) if fixed else split_count(g, op, kernel.grid_args[op.pos], rows, split)
     grid = [g.index(geo.kv_heads), rows, splits]
     b = kernel.b
     rows_b = kernel.grid_dim(b, "y")  # the query rows: a buffer's size on the host, the grid's y in the kernel
-    splits_b = kernel.grid_dim(b, "z")
+    splits_b = split_count(b, op, mat.args[op.pos], rows_b, split) if fixed else kernel.grid_dim(b, "z")
     partition = partition_size(b, op, mat.args[op.pos], rows_b, split) if split else None
 
     def per_workgroup(wb: IRBuilder, wivs: Sequence[SSAValue]) -> None:
         kv, s, z = wivs
         where = (kv, s, z, rows_b, splits_b)
-        kernel.invocations(wb, [threads], lambda ib, ivs: _body(kernel, mat, ops, geo, ib, ivs[0], where, partition))
+
+        def body(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
+            if not fixed:
+                _body(kernel, mat, ops, geo, ib, ivs[0], where, partition)
+                return
+
+            def inside(jb: IRBuilder) -> list[SSAValue]:
+                _body(kernel, mat, ops, geo, jb, ivs[0], where, partition)
+                return []
+
+            # the grid's partitions past the position's do nothing (a uniform condition: the barriers stay uniform)
+            ib.if_then(ib.cmpi("ult", z, splits_b), inside)
+
+        kernel.invocations(wb, [threads], body)
 
     kernel.workgroups([b.index(geo.kv_heads), rows_b, splits_b], per_workgroup)
     return grid
