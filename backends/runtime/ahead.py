@@ -58,8 +58,9 @@ class _Recording:
     plan: _Plan
     signature: tuple[Any, ...]
     values: Values
-    active: list[Dispatch]
-    """The dispatches whose guards hold at ``values``, in order."""
+    active: list[Dispatch] | None = None
+    """The dispatches whose guards hold at ``values``, in order: found when the recording starts, in the wait
+    (``expect`` runs between a step's read and the next step's submission)."""
     encoders: list[wgpu.GPUCommandEncoder] = field(default_factory=list)
     compute: PassEncoder | None = None
     """The open compute pass of the last encoder."""
@@ -71,6 +72,11 @@ class _Recording:
     """A kept recording recorded whole: its one command buffer, the copy of ``out`` into ``staging`` last."""
 
     @property
+    def whole(self) -> bool:
+        """Whether every dispatch is recorded."""
+        return self.active is not None and self.done == len(self.active)
+
+    @property
     def kept(self) -> bool:
         """Whether the recording is kept for any step of its size (one encoder, finished once whole)."""
         return self.plan.position_free
@@ -78,6 +84,8 @@ class _Recording:
     def record(self, device: wgpu.GPUDevice, n: int) -> None:
         """Record the next ``n`` dispatches (fewer at the end), a new encoder every ``SUBMIT_EVERY`` unless kept;
         a kept recording recorded whole is finished."""
+        if self.active is None:
+            self.active = [d for _, d in active(self.plan, self.values)]
         last = None if self.done == 0 else self.active[self.done - 1][0]
         for pipeline, group, gx, gy, gz, _ in self.active[self.done : self.done + n]:
             if self.compute is None or (self.count == SUBMIT_EVERY and not self.kept):
@@ -89,7 +97,7 @@ class _Recording:
             values = self.values
             self.compute.dispatch(pipeline, group, values[gx], values[gy], values[gz], pipeline is last)
             last, self.count, self.done = pipeline, self.count + 1, self.done + 1
-        if self.kept and self.done == len(self.active) and self.compute is not None:
+        if self.kept and self.whole and self.compute is not None:
             self.compute.end()
             (encoder,) = self.encoders
             staging = self.plan.staging
@@ -118,7 +126,7 @@ class Ahead:
             return
         recording = self.kept.get((plan.entry, key))
         if recording is None:
-            recording = _Recording(plan, key, values, [d for _, d in active(plan, values)])
+            recording = _Recording(plan, key, values)
             if recording.kept:
                 self.kept[plan.entry, key] = recording
         self.wanted.append(recording)
@@ -126,7 +134,7 @@ class Ahead:
     def record(self) -> bool:
         """Record ``SLICE`` more dispatches of the next wanted step not recorded whole (in turn, the first named
         first); whether any is left to record."""
-        left = [r for r in self.wanted if r.done < len(r.active)]
+        left = [r for r in self.wanted if not r.whole]
         if not left:
             return False
         left[self._turn % len(left)].record(self.device, SLICE)
@@ -161,7 +169,7 @@ class Ahead:
         self.used += 1
         if match.finished is not None:
             return match.finished
-        assert match.compute is not None
+        assert match.compute is not None and match.active is not None
         match.compute.end()
         queue = self.device.queue
         for encoder in match.encoders[:-1]:

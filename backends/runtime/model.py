@@ -26,7 +26,8 @@ Per step: evaluate the entry's few distinct expressions, write the token(s) and 
 dispatch into one command encoder and compute pass, copy the 4-byte token id from ``out`` into a mappable buffer,
 submit once, map and read it. A step the host waits for (not ``decode_stream``'s, whose encoding overlaps the step
 before) is submitted in command buffers of ``plan.SUBMIT_EVERY`` dispatches, so that the GPU starts while the rest
-is encoded, or from the commands recorded while the step before ran (``expect``, ``ahead.py``). A prompt longer
+is encoded, or from the commands recorded while the step before ran (``expect``, ``ahead.py``: where no grid
+moves with the position, one command buffer finished ahead). A prompt longer
 than ``max_prefill`` is run as several prefill steps of at most ``max_prefill`` tokens.
 
 Layer streaming (``resident_layers=N``, for models larger than device memory): ``streaming.py``'s docstring.
