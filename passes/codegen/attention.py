@@ -205,7 +205,7 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
 
         kernel.invocations(wb, [threads], body)
 
-    kernel.workgroups([b.index(geo.kv_heads), rows_b, splits_b], per_workgroup)
+    kernel.workgroups([b.index(geo.kv_heads), rows_b, b.index(SPLIT_KV_PARTITIONS) if fixed else splits_b], per_workgroup)
     return grid
 
 
