@@ -71,6 +71,20 @@ def test_expressions():
             check_expr(bad, "here")
 
 
+def test_plan_table_knows_what_depends_on_the_position():
+    """A plan's interned expressions (``plan._Table``): the values computed from ``pos`` (index 1), which decide
+    whether a step's grids move with the position (``_Plan.position_free``)."""
+    from rusty_ir.backends.runtime.plan import _Table
+
+    table = _Table()
+    rows_of = ("mul", "S", 8)
+    partitions_of = ("min", ("ceildiv", ("add", "pos", "S"), 32), 32)
+    rows, partitions, both = (table.intern(e) for e in (rows_of, partitions_of, ("add", rows_of, partitions_of)))
+    depends = table.depending_on(1)
+    assert 1 in depends and partitions in depends and both in depends
+    assert rows not in depends and 0 not in depends
+
+
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
