@@ -210,6 +210,8 @@ def test_wgpu_steps_recorded_ahead(models: tuple, monkeypatch: pytest.MonkeyPatc
     round_([(3, 14), (1, 13)], 3, 13, 1)  # both recorded whole and finished; the verification step's used
     assert [r.finished is not None for r in ahead_of.kept.values()] == [True]  # the decode step's, kept
     assert ready.decode(5, 20) == fresh.decode(5, 20) and ahead_of.used == 2 and not ahead_of.kept
+    round_([(3, 13)], 3, 13, 1)  # the step named is the one that comes: its scalars written while the one before ran
+    assert ready._plans["verify"].params_at == (2, 16)  # the logits' step after it wrote its own
     monkeypatch.setattr(ahead._Recording, "record", lambda r, device, n: record(r, device, min(n, 6 - r.done)))
     round_([(3, 14)], 3, 13, 1)  # cut short after 6 dispatches: one encoder, the rest encoded as usual
     monkeypatch.undo()

@@ -26,6 +26,10 @@ encoders of ``SUBMIT_EVERY`` dispatches left unfinished and dropped after the ne
 unfinished encoder that is dropped, but not a finished command buffer that is never submitted (on llvmpipe, 300
 unsubmitted SmolLM2 decode steps grew the process by 95 MB finished and by nothing unfinished). A kept finished
 buffer is only dropped when the plans are rebuilt (the KV cache doubled), a few in a generation.
+
+The runtime also writes the scalar arguments of each plan's first named step (``first_named``) before the wait,
+queued behind the step it waits for (``plan.write_params`` skips a write of what the buffer holds): one
+``queue.write_buffer`` less between the read and the next submission when that step comes.
 """
 
 from __future__ import annotations
@@ -115,12 +119,15 @@ class Ahead:
         self.wanted: list[_Recording] = []
         self.ready: list[_Recording] = []
         self.kept: dict[tuple[str, tuple[Any, ...]], _Recording] = {}
+        self.named: list[tuple[_Plan, Values]] = []
+        """The steps named for the next wait, at their own values (a kept recording's may be another position's)."""
         self._turn = 0
         self.used = 0
         """Steps submitted from a recording (a count for benchmarks)."""
 
     def expect(self, plan: _Plan, values: Values) -> None:
         """Name a step of ``plan`` at these values to record during the next wait (none twice)."""
+        self.named.append((plan, values))
         key = signature(plan, values)
         if any(r.plan is plan and r.signature == key for r in self.wanted):
             return
@@ -130,6 +137,14 @@ class Ahead:
             if recording.kept:
                 self.kept[plan.entry, key] = recording
         self.wanted.append(recording)
+
+    def first_named(self) -> list[tuple[_Plan, Values]]:
+        """Each plan's first named step (plan, values): the step whose scalar arguments can be written while the one
+        before runs, in case it comes."""
+        first: dict[int, tuple[_Plan, Values]] = {}
+        for plan, values in self.named:
+            first.setdefault(id(plan), (plan, values))
+        return list(first.values())
 
     def record(self) -> bool:
         """Record ``SLICE`` more dispatches of the next wanted step not recorded whole (in turn, the first named
@@ -143,7 +158,7 @@ class Ahead:
 
     def promote(self) -> None:
         """After the wait: the wanted steps are ready for the next step (the ready ones before them dropped)."""
-        self.ready, self.wanted, self._turn = self.wanted, [], 0
+        self.ready, self.wanted, self.named, self._turn = self.wanted, [], [], 0
 
     def take(self, plan: _Plan, values: Values, whole: bool) -> wgpu.GPUCommandBuffer | _Rest | None:
         """For a step of ``plan`` at these values: a kept recording's finished command buffer where the step copies
@@ -178,4 +193,4 @@ class Ahead:
 
     def clear(self) -> None:
         """Drop every recording (the plans were rebuilt: recordings bind the old plans' bind groups)."""
-        self.wanted, self.ready, self.kept = [], [], {}
+        self.wanted, self.ready, self.kept, self.named = [], [], {}, []

@@ -27,7 +27,8 @@ dispatch into one command encoder and compute pass, copy the 4-byte token id fro
 submit once, map and read it. A step the host waits for (not ``decode_stream``'s, whose encoding overlaps the step
 before) is submitted in command buffers of ``plan.SUBMIT_EVERY`` dispatches, so that the GPU starts while the rest
 is encoded, or from the commands recorded while the step before ran (``expect``, ``ahead.py``: where no grid
-moves with the position, one command buffer finished ahead). A prompt longer
+moves with the position, one command buffer finished ahead; the scalars of each plan's first named step are
+written while the step before runs, so the one that comes may find them in place). A prompt longer
 than ``max_prefill`` is run as several prefill steps of at most ``max_prefill`` tokens.
 
 Layer streaming (``resident_layers=N``, for models larger than device memory): ``streaming.py``'s docstring.
@@ -52,7 +53,7 @@ from rusty_ir.backends.runtime.buffers import create_activation_buffers, row_log
 from rusty_ir.backends.runtime.device import Device, Kernel, MappedReader
 from rusty_ir.backends.runtime.expand import ENTRIES, LOGITS_ENTRY, VERIFY_ENTRY, VERIFY_SAMPLE_ENTRY, BufferKey, expand
 from rusty_ir.backends.runtime.offload import OffloadedKvCaches, device_budget, layer_switches, make_caches, memory_figures, memory_report
-from rusty_ir.backends.runtime.plan import Values, _Plan, active, encode, make_plan
+from rusty_ir.backends.runtime.plan import Values, _Plan, active, encode, make_plan, write_params
 from rusty_ir.backends.runtime.profiling import QUERIES_PER_SET, timed_dispatches
 from rusty_ir.backends.runtime.schedule import FEW_TOKEN_STEPS, Schedule, load_schedule
 from rusty_ir.backends.runtime.streaming import STREAM_AHEAD, _Stream, make_stream, slot_of_layer
@@ -349,7 +350,7 @@ class ModelRuntime:
         values = self._values(plan, S, pos)
         if tokens is not None:
             self._queue.write_buffer(plan.tokens, 0, tokens)
-        self._write_params(plan, values)
+        write_params(self._queue, plan, values)
         return values, time.perf_counter()
 
     def _submit_streamed(self, plan: _Plan, tokens: np.ndarray, S: int, pos: int, staging: wgpu.GPUBuffer,
@@ -395,22 +396,12 @@ class ModelRuntime:
             raise RustyError(f"{plan.entry}: division by zero evaluating the schedule at S={S}, pos={pos}") from None
         return values
 
-    def _write_params(self, plan: _Plan, values: Values) -> None:
-        """Upload the kernels' scalar arguments of one step."""
-        if plan.params_buffer is None:
-            return
-        v = np.array(values)
-        words, int_dst, int_src, float_dst, float_src = plan.params_words, plan.int_dst, plan.int_src, plan.float_dst, plan.float_src
-        assert words is not None and int_dst is not None and int_src is not None  # set with params_buffer (plan.py)
-        words[int_dst] = v[int_src]
-        if float_dst is not None and float_src is not None:
-            words.view(np.float32)[float_dst] = v[float_src]
-        self._queue.write_buffer(plan.params_buffer, 0, words)
-
     def _read(self, plan: _Plan, staging: wgpu.GPUBuffer, after: int | None = None, record: bool = False) -> int:
         """Wait for the step that copied into ``staging`` (submission ``after``; None: everything submitted); its token
         (and ``plan.result``, the bytes). ``record``: nothing is queued behind it; record ``expect``'s steps meanwhile."""
         ahead = self._ahead
+        for named, values in ahead.first_named() if record else ():  # queued behind the step read: the next one's
+            write_params(self._queue, named, values)
         plan.result = self._reader.read(staging, staging.size, after, ahead.record if record and ahead.wanted else None)
         if record:
             ahead.promote()

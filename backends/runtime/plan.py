@@ -54,6 +54,21 @@ def encode(encoder: wgpu.GPUCommandEncoder, dispatches: Sequence[Dispatch], valu
     return encoder
 
 
+def write_params(queue: wgpu.GPUQueue, plan: _Plan, values: Values) -> None:
+    """Upload the kernels' scalar arguments of a step of ``plan`` at these values, unless the buffer holds them
+    already (``params_at``: the step size and position of the last upload)."""
+    if plan.params_buffer is None or plan.params_at == (values[0], values[1]):
+        return
+    v = np.array(values)
+    words, int_dst, int_src, float_dst, float_src = plan.params_words, plan.int_dst, plan.int_src, plan.float_dst, plan.float_src
+    assert words is not None and int_dst is not None and int_src is not None  # set with params_buffer
+    words[int_dst] = v[int_src]
+    if float_dst is not None and float_src is not None:
+        words.view(np.float32)[float_dst] = v[float_src]
+    queue.write_buffer(plan.params_buffer, 0, words)
+    plan.params_at = (values[0], values[1])
+
+
 def active(plan: _Plan, values: Values) -> list[tuple[int, Dispatch]]:
     """(index, dispatch) of the dispatches of ``plan`` a step with these values runs (their guards hold)."""
     return [(i, d) for i, d in enumerate(plan.dispatches) if d[5] is None or values[d[5]]]
@@ -122,6 +137,8 @@ class _Plan:
     """The packed sampling words' buffer of a sampling entry (written before each step); None for others."""
     shape: tuple[int, ...] = ()
     """The value indices of every dispatch's grid and guard: a step's commands depend on those values only."""
+    params_at: tuple[Any, Any] | None = None
+    """(S, pos) of the scalar arguments in ``params_buffer`` (``write_params``); None before the first."""
     position_free: bool = False
     """Whether none of ``shape`` depends on the position: a step's commands are the same at every position of
     its size (``ahead.py`` keeps them, finished, until a step of that size comes)."""
