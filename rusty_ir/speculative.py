@@ -34,12 +34,13 @@ them to a backend with ``expect`` (the wgpu runtime records them while it waits 
 every draft kept, the decode step after a miss; a stream about to end names the round after it).
 
 Draft length (``adaptive``, the default): K is the most a round drafts, and at most the backend's ``fast_verify``
-less one (the wgpu runtime's steps of more tokens leave the few-token kernels for the prefill's tiles). A round
-that kept any of its drafts drafts K next time, and a wholly rejected one half as many; when a round's single drafted token is rejected, the next
-``backoff`` rounds are plain decode steps (1, 8, then ``MAX_BACKOFF``: ``BACKOFF_GROWTH``; reset by any accepted
-draft), the first tokens of the next stream (without one, single steps). A verification step costs more than a decode step (1.1x on Llama-3-8B at 2
-tokens, 1.4x at 5, BENCHMARKS.md), so a drafter that keeps missing would otherwise make decoding slower; with the
-backoff, a drafter that never agrees costs one verification step per ``MAX_BACKOFF`` tokens.
+less one (the wgpu runtime's steps of more tokens leave the few-token kernels for the prefill's tiles). A round that
+kept any of its drafts drafts K next time, and a wholly rejected one half as many; when a round's single drafted
+token is rejected, the next ``backoff`` rounds are plain decode steps (1, 8, then ``MAX_BACKOFF``:
+``BACKOFF_GROWTH``; reset by any accepted draft), the first tokens of the next stream (without one, single steps). A
+verification step costs more than a decode step (1.1x on Llama-3-8B at 2 tokens, 1.4x at 5, BENCHMARKS.md), so a
+drafter that keeps missing would otherwise make decoding slower; with the backoff, a drafter that never agrees costs
+one verification step per ``MAX_BACKOFF`` tokens.
 
 Sampling (temperature > 0, top-k/top-p/min-p, penalties): the standard rejection rule keeps the sampled
 distribution. For a draft token ``x`` proposed with probability ``q(x)``, accept it with probability
@@ -311,7 +312,7 @@ class Speculator:
             stats.verify_steps += 1
             stats.drafted += len(draft)
             if expect is not None:  # the likely next steps: a round after every draft kept, a decode step after a miss
-                expect([(length.if_kept(len(draft)) + 1, pos + len(draft) + 1), (1, pos + 1)])
+                expect([(length.most + 1, pos + len(draft) + 1), (1, pos + 1)])
             if sampler is None:
                 rows = backend.verify(step, pos)
             else:  # row i drawn on the device under its own words: the penalty window as if draft[:i] were kept
@@ -355,10 +356,6 @@ class DraftLength:
         """The plain rounds still to wait, all taken now (the caller runs them together)."""
         wait, self.wait = self.wait, 0
         return wait
-
-    def if_kept(self, drafted: int) -> int:
-        """Tokens the next round drafts if this one keeps all of its ``drafted`` (``update``)."""
-        return self.most if self.adaptive else self.k
 
     def update(self, kept: int, drafted: int) -> None:
         """After a round that kept ``kept`` of its ``drafted`` tokens. Any kept draft restores ``most``: on an H100,

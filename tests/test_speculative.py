@@ -134,7 +134,7 @@ def test_draft_length_backs_off_and_recovers() -> None:
         length.update(0, k)
     assert waits == [1, 8, 64, 64, 64]
     length.update(1, 1)  # one kept draft: drafting resumes at once, at the most
-    assert length.next() == 4 == length.if_kept(1) and DraftLength(4, adaptive=False).next() == 4
+    assert length.next() == 4 == length.most and DraftLength(4, adaptive=False).next() == 4
     length.update(1, 4)  # a partly kept round: the most again
     assert length.next() == 4
 

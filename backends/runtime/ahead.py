@@ -168,19 +168,19 @@ class Ahead:
         if not self.ready and not self.kept:  # the usual case outside speculative decoding: nothing to compare
             return None
         ready, self.ready = self.ready, []
-        key = (plan.entry, signature(plan, values))
-        match = self.kept.get(key) if plan.position_free else None
-        if match is not None and (match.encoders or match.finished) and (whole or match.finished is None):
-            del self.kept[key]
+        key = signature(plan, values)
+        if not plan.position_free:
+            match = next((r for r in ready if r.plan is plan and r.signature == key and r.encoders), None)
+            if match is None:
+                return None
+        else:  # a position-free plan's recordings are all kept
+            match = self.kept.get((plan.entry, key))
+            if match is None or not (match.encoders or match.finished) or (match.finished and not whole):
+                return None
+            del self.kept[plan.entry, key]
             if match in self.wanted:  # named for the next step too: recorded anew
-                again = self.wanted[self.wanted.index(match)] = _Recording(plan, match.signature, match.values, match.active)
-                self.kept[key] = again
-        else:
-            match = None
-        if match is None:
-            match = next((r for r in ready if r.plan is plan and r.signature == key[1] and r.encoders), None)
-        if match is None or not (match.encoders or match.finished):
-            return None
+                again = self.wanted[self.wanted.index(match)] = _Recording(plan, key, match.values, match.active)
+                self.kept[plan.entry, key] = again
         self.used += 1
         if match.finished is not None:
             return match.finished

@@ -179,8 +179,10 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
     fixed = bool(split) and op.window_size is None  # the grid's partitions do not depend on the position
     if not split:
         splits = g.index(1)
+    elif fixed:
+        splits = g.index(SPLIT_KV_PARTITIONS)
     else:
-        splits = g.index(SPLIT_KV_PARTITIONS) if fixed else split_count(g, op, kernel.grid_args[op.pos], rows, split)
+        splits = split_count(g, op, kernel.grid_args[op.pos], rows, split)
     grid = [g.index(geo.kv_heads), rows, splits]
     b = kernel.b
     rows_b = kernel.grid_dim(b, "y")  # the query rows: a buffer's size on the host, the grid's y in the kernel
