@@ -461,7 +461,9 @@ class Session:
         return token
 
     def _next_tokens(self, token: int, pos: int, count: int, sampler: Sampler | None) -> Generator[int, None, None]:
-        """The tokens after ``token`` (run at ``pos``), up to ``count``; close it to stop early."""
+        """The tokens after ``token`` (run at ``pos``), up to ``count``; close it to stop early. Without a stream
+        (a backend without one, or penalties, which need each token before the next step), one synchronous step
+        each, naming the next to a backend with ``expect`` (the wgpu runtime records it while the step runs)."""
         backend = self.backend
         if streams(backend, sampler):
             steps = cast(Any, backend).decode_stream(token, pos, count, sampling=None if sampler is None else sampler.words)
@@ -470,7 +472,10 @@ class Session:
             finally:
                 steps.close()
             return
+        expect = getattr(backend, "expect", None)  # the wgpu runtime records a named step while the one before runs
         for i in range(count):
+            if expect is not None and i + 1 < count:
+                expect([(1, pos + i + 1)], sampler is not None)
             token = backend.decode(token, pos + i) if sampler is None else _sampling(backend).decode_sample(token, pos + i, sampler.words())
             yield token
 

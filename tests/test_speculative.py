@@ -186,11 +186,10 @@ def test_wgpu_steps_recorded_ahead(models: tuple, monkeypatch: pytest.MonkeyPatc
     runtime that encodes it after the wait. The tiny model's plans are position-free: a recording is kept for any
     later step of its size (named at 14, used at 13; a decode step's used a round later, at another position), one
     command buffer once whole, or cut short (the rest encoded as usual). A plan whose grids move with the position
-    (a sliding window's) records encoders of ``SUBMIT_EVERY`` dispatches, whole or cut short, for the next step
+    (a sliding window's) records encoders of 4, 8, ... dispatches (``plan.chunk_size``), whole or cut short, for the next step
     only; a step not named is encoded as usual. Speculative greedy decoding names its likely steps and uses some."""
     target = models[0]
-    monkeypatch.setattr(ahead, "SUBMIT_EVERY", 4)  # a position-bound recording of several command encoders
-    monkeypatch.setattr(plan, "SUBMIT_EVERY", 4)
+    monkeypatch.setattr(plan, "SUBMIT_FIRST", 4)  # a position-bound recording of several command encoders
     fresh, ready = tiny_runtime(64, target), tiny_runtime(64, target)
     ids = np.asarray(LOOP * 2, np.int32)
     for rt in (fresh, ready):
@@ -215,11 +214,10 @@ def test_wgpu_steps_recorded_ahead(models: tuple, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(ahead._Recording, "record", lambda r, device, n: record(r, device, min(n, 6 - r.done)))
     round_([(3, 14)], 3, 13, 1)  # cut short after 6 dispatches: one encoder, the rest encoded as usual
     monkeypatch.undo()
-    monkeypatch.setattr(ahead, "SUBMIT_EVERY", 4)
-    monkeypatch.setattr(plan, "SUBMIT_EVERY", 4)
+    monkeypatch.setattr(plan, "SUBMIT_FIRST", 4)
     for p in ready._plans.values():
         monkeypatch.setattr(p, "position_free", False)
-    round_([(3, 14), (1, 13)], 3, 13, 1)  # recorded whole in encoders of 4 dispatches
+    round_([(3, 14), (1, 13)], 3, 13, 1)  # recorded whole in encoders of 4, 8, 16, ... dispatches
     monkeypatch.setattr(ahead._Recording, "record", lambda r, device, n: record(r, device, min(n, 6 - r.done)))
     round_([(3, 14)], 3, 13, 1)  # cut short: two encoders
     round_([(3, 13)], 2, 13, 0)  # not the step that comes
@@ -230,6 +228,20 @@ def test_wgpu_steps_recorded_ahead(models: tuple, monkeypatch: pytest.MonkeyPatc
     runtime.reset()
     got = Session(runtime, target.tokenizer).generate(LOOP, 24, stop_at_eos=False, speculative=Speculator(SpeculativeOptions("lookup", 4)))
     assert got.generated_ids == plain and runtime._ahead.used > 0
+
+
+def test_wgpu_penalized_sampling_steps_recorded_ahead(models: tuple) -> None:
+    """Penalized sampling has no decode stream (a step's penalty window needs the token before it): each synchronous
+    step names the next, which the wgpu runtime records while the step runs and submits from the recording; the
+    tokens are those of a runtime that encodes every step after the wait."""
+    target = models[0]
+    params = SamplingParams(temperature=0.8, top_k=5, repetition_penalty=1.3, seed=3)
+    fresh, ready = tiny_runtime(64, target), tiny_runtime(64, target)
+    fresh.expect = None  # type: ignore[assignment,method-assign]  # nothing named
+    want = Session(fresh, target.tokenizer).generate(PROMPT, 12, stop_at_eos=False, sampling=params).generated_ids
+    got = Session(ready, target.tokenizer).generate(PROMPT, 12, stop_at_eos=False, sampling=params).generated_ids
+    assert got == want and len(set(got)) > 2, got
+    assert ready._ahead.used == 10 and not fresh._ahead.used  # the 11 decode steps after the prefill's, all but the first
 
 
 def test_rounds_without_a_draft_stream_until_lookup_matches(models: tuple) -> None:

@@ -19,10 +19,10 @@ Where a plan is ``position_free`` (no grid or guard depends on the position: spl
 number of partitions), a recording fits every step of its size, so it is kept until such a step comes, and once
 recorded whole it is finished into one command buffer with the read-back's copy: that step is one submission
 the GPU starts at once. On an H100 a Llama-3-8B decode step so submitted ran 2.63 ms of GPU time, against 2.60 in a
-decode stream and 2.91 recorded in unfinished encoders of ``SUBMIT_EVERY`` dispatches (finished after the wait,
+decode stream and 2.91 recorded in unfinished encoders of 32 dispatches (finished after the wait,
 3.4 µs a dispatch) and 2.79 as seven command buffers finished ahead (BENCHMARKS.md, issue 15). Unfinished
 recordings are kept too. Other plans' recordings (a sliding window's partitions move with the position) are
-encoders of ``SUBMIT_EVERY`` dispatches left unfinished and dropped after the next step: wgpu 0.32 frees an
+encoders of ``plan.chunk_size`` dispatches left unfinished and dropped after the next step: wgpu 0.32 frees an
 unfinished encoder that is dropped, but not a finished command buffer that is never submitted (on llvmpipe, 300
 unsubmitted SmolLM2 decode steps grew the process by 95 MB finished and by nothing unfinished). A kept finished
 buffer is only dropped when the plans are rebuilt (the KV cache doubled), a few in a generation.
@@ -40,7 +40,7 @@ from typing import Any
 import wgpu
 
 from rusty_ir.backends.runtime.device import PassEncoder
-from rusty_ir.backends.runtime.plan import SUBMIT_EVERY, Dispatch, Values, _Plan, active
+from rusty_ir.backends.runtime.plan import Dispatch, Values, _Plan, active, chunk_size
 
 _Rest = tuple[wgpu.GPUCommandEncoder, list[Dispatch]]
 """A recording cut short: its last encoder (pass ended) and the dispatches still to encode."""
@@ -86,13 +86,13 @@ class _Recording:
         return self.plan.position_free
 
     def record(self, device: wgpu.GPUDevice, n: int) -> None:
-        """Record the next ``n`` dispatches (fewer at the end), a new encoder every ``SUBMIT_EVERY`` unless kept;
-        a kept recording recorded whole is finished."""
+        """Record the next ``n`` dispatches (fewer at the end), unless kept in encoders of ``chunk_size`` dispatches
+        (as ``plan.encode`` submits a step encoded after the wait); a kept recording recorded whole is finished."""
         if self.active is None:
             self.active = [d for _, d in active(self.plan, self.values)]
         last = None if self.done == 0 else self.active[self.done - 1][0]
         for pipeline, group, gx, gy, gz, _ in self.active[self.done : self.done + n]:
-            if self.compute is None or (self.count == SUBMIT_EVERY and not self.kept):
+            if self.compute is None or (not self.kept and self.count == chunk_size(len(self.encoders) - 1)):
                 if self.compute is not None:
                     self.compute.end()
                 encoder = device.create_command_encoder()

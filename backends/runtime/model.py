@@ -25,7 +25,7 @@ At load (once):
 Per step: evaluate the entry's few distinct expressions, write the token(s) and the uniform buffer, encode every
 dispatch into one command encoder and compute pass, copy the 4-byte token id from ``out`` into a mappable buffer,
 submit once, map and read it. A step the host waits for (not ``decode_stream``'s, whose encoding overlaps the step
-before) is submitted in command buffers of ``plan.SUBMIT_EVERY`` dispatches, so that the GPU starts while the rest
+before) is submitted in command buffers of ``plan.chunk_size`` dispatches (16, 32, 64, ...), so that the GPU starts while the rest
 is encoded, or from the commands recorded while the step before ran (``expect``, ``ahead.py``: where no grid
 moves with the position, one command buffer finished ahead; the scalars of each plan's first named step are
 written while the step before runs, so the one that comes may find them in place). A prompt longer
@@ -317,7 +317,7 @@ class ModelRuntime:
     def _submit(self, plan: _Plan, tokens: np.ndarray, S: int, pos: int, staging: wgpu.GPUBuffer,
                 copies: Sequence[_Copy] = (), chunked: bool = False) -> tuple[float, int | None]:  # fmt: skip
         """Write the step's inputs, encode every dispatch into one command buffer, submit it; ``chunked`` (a step the
-        host waits for): a command buffer of every ``plan.SUBMIT_EVERY`` dispatches, each submitted once encoded.
+        host waits for): command buffers of ``plan.chunk_size`` dispatches, each submitted once encoded.
         ``copies`` (source, destination, bytes) are made after the dispatches. Returns the time the inputs were written
         (the rest is encoding) and the last submission's index (``MappedReader.submit``; None with layer streaming)."""
         if plan.groups is not None:

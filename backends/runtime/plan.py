@@ -25,29 +25,38 @@ the per-step loop relies on without a conversion per dispatch."""
 Dispatch: TypeAlias = tuple[wgpu.GPUComputePipeline, wgpu.GPUBindGroup, int, int, int, int | None]
 """(pipeline, bind group, value index of grid x, y, z, value index of the guard or None)."""
 
-SUBMIT_EVERY = 32
-"""Dispatches per command buffer of a step the host waits for (``_step``: prefill, verification, a decode step
-outside ``decode_stream``): the GPU starts on the first ones while the host encodes the rest. In one command
-buffer, a 5-token verification step of llama3-8b (195 dispatches, about 8 µs of Python each) waited 1.5 ms for
-its encoding before its 5 ms of GPU work began."""
+SUBMIT_FIRST = 16
+"""Dispatches in the first command buffer of a step the host waits for and encodes then (``_step``: prefill,
+verification, a decode step outside ``decode_stream``, unless recorded ahead), each later one holding twice as many
+as the one before (``chunk_size``): the GPU starts on the first ones while the host encodes the rest. In one
+command buffer, a 5-token verification step of llama3-8b (195 dispatches, about 8 µs of Python each then) waited
+1.5 ms for its encoding before its 5 ms of GPU work began. The buffers grow because each costs the GPU about 15 µs
+and its compute pass 20 µs more (an H100, ``scripts/dispatch_costs.py``), while the host encodes a dispatch (3-4
+µs) faster than the GPU runs one (about 13 µs in a Llama-3-8B decode step): 16, 32, 64, then the rest, where
+command buffers of 32 made seven (BENCHMARKS.md, issue 15)."""
+
+
+def chunk_size(chunk: int) -> int:
+    """Dispatches in the ``chunk``-th command buffer (from 0) of a step submitted as it is encoded."""
+    return SUBMIT_FIRST << chunk
 
 
 def encode(encoder: wgpu.GPUCommandEncoder, dispatches: Sequence[Dispatch], values: Values,
            device: wgpu.GPUDevice | None = None) -> wgpu.GPUCommandEncoder:  # fmt: skip
     """One compute pass of the ``dispatches`` whose guards hold, at these expression values; the encoder holding
-    the last of them is returned. With ``device`` (a step the host waits for), a command buffer of every
-    ``SUBMIT_EVERY`` of them, each but the last submitted as soon as it is encoded, so that the GPU runs the first
-    dispatches while the host encodes the next; the caller adds its copies to the returned one and submits it."""
+    the last of them is returned. With ``device`` (a step the host waits for), command buffers of ``chunk_size``
+    dispatches, each but the last submitted as soon as it is encoded, so that the GPU runs the first dispatches
+    while the host encodes the next; the caller adds its copies to the returned one and submits it."""
     compute = PassEncoder(encoder.begin_compute_pass())
-    last, count = None, 0
+    last, count, chunk = None, 0, 0
     for pipeline, group, gx, gy, gz, guard in dispatches:
         if guard is not None and not values[guard]:
             continue
-        if device is not None and count == SUBMIT_EVERY:
+        if device is not None and count == chunk_size(chunk):
             compute.end()
             device.queue.submit([encoder.finish()])
             encoder = device.create_command_encoder()
-            compute, last, count = PassEncoder(encoder.begin_compute_pass()), None, 0
+            compute, last, count, chunk = PassEncoder(encoder.begin_compute_pass()), None, 0, chunk + 1
         compute.dispatch(pipeline, group, values[gx], values[gy], values[gz], pipeline is last)
         last, count = pipeline, count + 1
     compute.end()
