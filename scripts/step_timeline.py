@@ -16,6 +16,9 @@ add two submissions a step; compare cases of one run. Cases alternate, ``--round
 
     python scripts/step_timeline.py --shape llama3-8b        # a GPU (the H100 figures in BENCHMARKS.md, issue 15)
     python scripts/step_timeline.py --shape smollm2-135m --steps 4 --rounds 1   # llvmpipe: that it runs
+
+``--sampled`` adds sampled decode steps with a repetition penalty, which have no stream (each step's penalty window
+needs the token before it): one synchronous step a token, named ahead as ``Session`` names them, or not.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from bench_long import compile_synthetic, prompt_of
 
 from rusty_ir.backends.runtime import Device
 from rusty_ir.backends.runtime.model import ModelRuntime
+from rusty_ir.sampling import Sampler, SamplingParams
 
 QUERIES = 4096
 
@@ -127,11 +131,12 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=24, help="steps per case (default 24)")
     p.add_argument("--rounds", type=int, default=2, help="times each case runs, alternating (default 2)")
     p.add_argument("--verify", type=int, default=5, help="tokens of the verification steps timed (default 5)")
+    p.add_argument("--sampled", action="store_true", help="also sampled decode steps with a repetition penalty (no stream)")
     a = p.parse_args()
     device = Device()
     if "timestamp-query" not in device.features:
         raise SystemExit("this adapter has no timestamp queries")
-    model, artifact = compile_synthetic(device, a.shape)
+    model, artifact = compile_synthetic(device, a.shape, sampling=a.sampled)
     runtime = ModelRuntime(artifact.schedule, artifact.wgsl, artifact.runtime_weights(model.weights), 1024, device)
     timeline = Timeline(device, runtime)
     pos, n, S = 64, a.steps, a.verify
@@ -161,6 +166,19 @@ def main() -> None:
 
         return run
 
+    def sampled(named: bool) -> Callable[[], None]:  # what Session runs for penalized sampling: one step a token
+        sampler = Sampler(SamplingParams(temperature=0.7, top_k=40, repetition_penalty=1.1, seed=1))
+
+        def run() -> None:
+            t = token
+            for i in range(n):
+                if named:
+                    runtime.expect([(1, pos + i + 1)], sampled=True)
+                t = runtime.decode_sample(t, pos + i, sampler.words())
+                sampler.accept(t)
+
+        return run
+
     cases = {
         "decode stream": stream,
         "decode, encoded after the wait": decode(False),
@@ -168,6 +186,9 @@ def main() -> None:
         f"verify {S}, encoded after the wait": verify(False),
         f"verify {S}, recorded ahead": verify(True),
     }
+    if a.sampled:
+        cases["penalized sampled decode, encoded after the wait"] = sampled(False)
+        cases["penalized sampled decode, recorded ahead"] = sampled(True)
     for run in cases.values():
         run()  # warm-up (and the recordings' first use)
     rows: dict[str, list[tuple[float, float, float, float]]] = {c: [] for c in cases}
