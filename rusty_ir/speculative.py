@@ -31,7 +31,8 @@ queued: ``decode_stream``'s ``until``), so no step is wasted and the next round 
 a synchronous Llama-3-8B decode step took 2.72 ms, a streamed one 2.23-2.28 (BENCHMARKS.md). Otherwise (penalized
 sampling, or a backend without streams) each round is one decode step. Rounds name the steps likely to follow
 them to a backend with ``expect`` (the wgpu runtime records them while it waits for the round: the round after
-every draft kept, the decode step after a miss; a stream about to end names the round after it).
+every draft kept, the decode step after a miss; a stream about to end names the round after it, a single decode
+step the steps that may follow it).
 
 Draft length (``adaptive``, the default): K is the most a round drafts, and at most the backend's ``fast_verify``
 less one (the wgpu runtime's steps of more tokens leave the few-token kernels for the prefill's tiles). A round that
@@ -301,6 +302,8 @@ class Speculator:
                     words, until = None if sampler is None else sampler.words, _growing(seq, length.drain(), ready, ending)
                     plain: Any = backend.decode_stream(seq[-1], pos, count - made, sampling=words, until=until)
                 else:  # one step (a back-off's rounds are counted down by ``length.next``)
+                    if expect is not None:  # the likely next steps: another plain one, or a round of length.k drafts
+                        expect([(1, pos + 1), (length.k + 1, pos + 1)])
                     plain = [backend.decode(seq[-1], pos) if sampler is None else backend.decode_sample(seq[-1], pos, sampler.words())]
                     seq.append(int(plain[0]))
                 for t in plain:  # counted as they come: a generation that stops (EOS) closes the stream early

@@ -233,7 +233,8 @@ def test_wgpu_steps_recorded_ahead(models: tuple, monkeypatch: pytest.MonkeyPatc
 def test_wgpu_penalized_sampling_steps_recorded_ahead(models: tuple) -> None:
     """Penalized sampling has no decode stream (a step's penalty window needs the token before it): each synchronous
     step names the next, which the wgpu runtime records while the step runs and submits from the recording; the
-    tokens are those of a runtime that encodes every step after the wait."""
+    tokens are those of a runtime that encodes every step after the wait. So does a speculative round without a
+    draft (a back-off's plain step), naming a plain step and a round of the next draft length."""
     target = models[0]
     params = SamplingParams(temperature=0.8, top_k=5, repetition_penalty=1.3, seed=3)
     fresh, ready = tiny_runtime(64, target), tiny_runtime(64, target)
@@ -242,6 +243,21 @@ def test_wgpu_penalized_sampling_steps_recorded_ahead(models: tuple) -> None:
     got = Session(ready, target.tokenizer).generate(PROMPT, 12, stop_at_eos=False, sampling=params).generated_ids
     assert got == want and len(set(got)) > 2, got
     assert ready._ahead.used == 10 and not fresh._ahead.used  # the 11 decode steps after the prefill's, all but the first
+
+    # speculating, a round without a draft (a drafter backing off) is one such step too, naming the steps that may
+    # follow it: a drafter that is never right drafts 4, 2 and 1, then comes a plain step, 1 draft, plain steps to the end
+    class Never:
+        def propose(self, seq: list[int], k: int) -> list[int]:
+            return [0] * k  # token 0 never follows here (asserted below)
+
+    spec = Speculator(SpeculativeOptions("draft", 4), draft_backend=object())
+    spec.draft = Never()  # type: ignore[assignment]
+    used = ready._ahead.used
+    result = Session(ready, target.tokenizer).generate(PROMPT, 12, stop_at_eos=False, sampling=params, speculative=spec)
+    stats = result.speculative
+    assert result.generated_ids == want and stats is not None and stats["accepted"] == 0, stats
+    assert (stats["verify_steps"], stats["plain_steps"]) == (4, 7)
+    assert ready._ahead.used - used == 8  # the plain steps, each named by the step before, and the round after the first
 
 
 def test_rounds_without_a_draft_stream_until_lookup_matches(models: tuple) -> None:
