@@ -3,8 +3,9 @@ did not predict the model's times.
 
 Each variant compiles the synthetic model with one region kind's few-token configs replaced by one (rows a
 workgroup / rows an invocation / split / invocations, optionally / blocks a lane walks at once (``reduction_tile``) /
-tokens a workgroup; otherwise these two stay the heuristic's), loads it, and times synchronous verification steps of
-2, 3, 4, 5 and 8 tokens and a decode step (medians of 21) and the kernels of those steps (``profile_step``, µs a
+tokens a workgroup / whether the step's activation is quantized once, by a kernel of its own or its producer (1),
+or by every workgroup (0); otherwise these stay the heuristic's), loads it, and times synchronous verification steps of
+2, 3, 5, 6 and 8 tokens and a decode step (medians of 21) and the kernels of those steps (``profile_step``, µs a
 layer). Region kinds by their ops: ``gate+up`` a contraction of two weights, ``qkv`` a region of several
 contractions, ``down`` one contraction over K of 8192 or more, ``o`` one over a plain activation of shorter K,
 ``head`` one over a computed one (the final norm's rows onto the vocabulary). With ``--check``, each variant's
@@ -36,7 +37,7 @@ from rusty_ir.passes.codegen.materialize import static_shape
 from rusty_ir.passes.dispatch.analysis import Kind, kind, root_of
 from rusty_ir.passes.tuning import generic
 
-VERIFY_TOKENS = (2, 3, 4, 5, 8)
+VERIFY_TOKENS = (2, 3, 5, 6, 8)
 
 
 def region_kind(ops) -> str | None:
@@ -64,8 +65,14 @@ def patched(variant: tuple[str, list[int]] | None):
         rows, r, split, threads, *rest = variant[1]
         unroll = rest[0] if rest else widest.config.reduction_tile
         tokens = rest[1] if len(rest) > 1 else widest.config.workgroup_tile[0]
+        prequantize = rest[2] if len(rest) > 2 else widest.config.prequantize
         return widest.replace(
-            workgroup=[threads, 1, 1], workgroup_tile=[tokens, rows], thread_tile=[r], split=split, reduction_tile=unroll
+            workgroup=[threads, 1, 1],
+            workgroup_tile=[tokens, rows],
+            thread_tile=[r],
+            split=split,
+            reduction_tile=unroll,
+            prequantize=prequantize,
         ), None
 
     return few_token_configs
@@ -108,7 +115,7 @@ def run(device: Device, shape: str, prompt: np.ndarray, spec: str, checked: bool
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("variants", nargs="+", help="'heuristic' or KIND:ROWS/R/SPLIT/INVOCATIONS[/UNROLL[/TOKENS]]")
+    p.add_argument("variants", nargs="+", help="'heuristic' or KIND:ROWS/R/SPLIT/INVOCATIONS[/UNROLL[/TOKENS[/PREQUANTIZE]]]")
     p.add_argument("--shape", default="llama3-8b")
     p.add_argument("--check", action="store_true", help="each variant's verification logits against one-token steps")
     a = p.parse_args()

@@ -62,6 +62,7 @@ class Kernel:
         self.body_args: dict[SSAValue, SSAValue] = dict(zip(region.block.args, self.body.args))
         self.grid_args: dict[SSAValue, SSAValue] = dict(zip(region.block.args, self.grid.args))
         self.extra_args = list(self.body.args[len(region.args) :])
+        self._kept_shared: dict[tuple[str, tuple[int, ...], Attribute], SSAValue] = {}
 
     @property
     def threads(self) -> int:
@@ -121,9 +122,16 @@ class Kernel:
             b.insert(ContractTileOp(a, a_offset, bt, b_offset, accs, k, rows, columns, a_stride, b_stride, wide, block_words)).results
         )
 
-    def shared(self, size: int | Sequence[int], elem: Attribute) -> SSAValue:
-        """A workgroup-memory array of ``size`` elements, or of shape ``size`` (allocated at the top of the body)."""
+    def shared(self, size: int | Sequence[int], elem: Attribute, once: str | None = None) -> SSAValue:
+        """A workgroup-memory array of ``size`` elements, or of shape ``size`` (allocated at the top of the body).
+        ``once``: the array of this name, shape and type that an earlier call allocated, if any, for callers that
+        never use it in the same workgroup (the contractions of a gemv region, each in workgroups of its own)."""
         shape = [size] if isinstance(size, int) else list(size)
+        if once is not None:
+            key = (once, tuple(shape), elem)
+            if key not in self._kept_shared:
+                self._kept_shared[key] = self.shared(shape, elem)
+            return self._kept_shared[key]
         op = memref.AllocaOp.get(elem, shape=shape, memory_space=IntegerAttr(WORKGROUP_SPACE, i64))
         first = self.body.first_op
         if first is None:
