@@ -172,8 +172,7 @@ def quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: SS
     if threads % lanes:
         raise RustyError(f"math = dp4a: a workgroup of {threads} invocations cannot split blocks of {block} values among {lanes}", c.root)
     if out is None:
-        # one array for a region's contractions: each runs in workgroups of its own (``by_segment``)
-        xq, first, span = kernel.shared([tokens, blocks * unit], i32, once="int8 activations"), None, blocks
+        xq, first, span = kernel.shared([tokens, blocks * unit], i32, once="int8 activations"), None, blocks  # one per region
 
         def put(pb: IRBuilder, value: SSAValue, tl: SSAValue, t: SSAValue, at: SSAValue) -> None:
             store(pb, value, xq, [tl, at])
