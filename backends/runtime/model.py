@@ -25,10 +25,10 @@ At load (once):
 Per step: evaluate the entry's few distinct expressions, write the token(s) and the uniform buffer, encode every
 dispatch into one command encoder and compute pass, copy the 4-byte token id from ``out`` into a mappable buffer,
 submit once, map and read it. A step the host waits for (not ``decode_stream``'s, whose encoding overlaps the step
-before) is submitted in command buffers of ``plan.chunk_size`` dispatches (16, 32, 64, ...), so that the GPU starts while the rest
-is encoded, or from the commands recorded while the step before ran (``expect``, ``ahead.py``: where no grid
-moves with the position, one command buffer finished ahead; the scalars of each plan's first named step are
-written while the step before runs, so the one that comes may find them in place). A prompt longer
+before) is submitted in command buffers of ``plan.chunk_size`` dispatches (16, 32, 64, ...), so that the GPU
+starts while the rest is encoded, or from the commands recorded while the step before ran (``expect``,
+``ahead.py``: where no grid moves with the position, one command buffer finished ahead; the scalars of each plan's
+first named step are written while the step before runs, so the one that comes may find them in place). A prompt longer
 than ``max_prefill`` is run as several prefill steps of at most ``max_prefill`` tokens.
 
 Layer streaming (``resident_layers=N``, for models larger than device memory): ``streaming.py``'s docstring.
