@@ -551,6 +551,36 @@ def test_few_token_configs_of_qkv_and_of_a_wide_lm_head(tmp_path: Path, monkeypa
     assert (head.few_token_config.config.prequantize, head.few_token_config.config.split) == (1, more.config.split)
 
 
+def test_a_region_of_several_contractions_quantizes_its_tokens_in_each_workgroup(device: Any, tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The tiny model's norm+qkv (a region of several contractions, its RMSNorm computed in the region) given a
+    few-token gemv that quantizes all of a step's tokens in each workgroup (``prequantize`` off, 8 tokens a workgroup):
+    its contractions, each in workgroups of its own, share one workgroup array for the int8 activations
+    (``Kernel.shared(once=...)``), there is no quantizing kernel, and the verification logits of 2, 5 and 8 tokens
+    equal those of one-token steps."""
+    from xdsl.dialects.linalg.ops import GenericOp
+
+    from rusty_ir.dialects.dispatch import LoweringConfigAttr
+    from rusty_ir.passes.dispatch.analysis import Kind, kind
+    from rusty_ir.passes.tuning import generic, tune_workgroups
+
+    def quantized_in_workgroups(single: Any, ops: Any, target: Any) -> tuple[Any, Any]:
+        few, more = generic.few_token_configs(single, ops, target)
+        if few is None or sum(1 for o in ops if isinstance(o, GenericOp) and kind(o) is Kind.CONTRACTION) < 2:
+            return few, more
+        return LoweringConfigAttr("gemv", [64, 1, 1], workgroup_tile=[8, 16], thread_tile=[2], split=8, math="dp4a"), None
+
+    monkeypatch.setattr(tune_workgroups, "few_token_configs", quantized_in_workgroups)
+    art, rt = _int_dot_tiny_model(device, tmp_path, monkeypatch)
+    found = re.findall(
+        r"((?:var<workgroup> [^\n]*\n)*)@compute @workgroup_size\(64, 1, 1\)\nfn (contraction_0_contraction_1_\d+)\(", art.wgsl
+    )
+    assert len(found) == 7, [name for _, name in found]  # one version per step size, 2 to 8 tokens
+    for shared, name in found:
+        assert shared.count("array<vec4<i32>") == 1, (name, shared)
+    _verify_matches_one_token_steps(rt, (2, 5, 8))
+
+
 def _int_dot_tiny_model(device: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     """(artifact, runtime) of the tiny model compiled for packed int8 dot products with its verify entry, its down
     projection prequantized as llama3-8b's is (``PREQUANTIZE_MIN_K`` lowered to its 128)."""
