@@ -147,13 +147,20 @@ def main() -> None:
         for _ in runtime.decode_stream(token, pos, n):
             pass
 
-    def decode(named: bool) -> Callable[[], None]:
+    def decode(named: bool, sampler: Sampler | None = None) -> Callable[[], None]:
+        """Synchronous decode steps, greedy or drawn by ``sampler`` (a penalized one has no stream: what ``Session``
+        runs then), each naming the next when ``named``."""
+
         def run() -> None:
             t = token
             for i in range(n):
                 if named:
-                    runtime.expect([(1, pos + i + 1)])
-                t = runtime.decode(t, pos + i)
+                    runtime.expect([(1, pos + i + 1)], sampled=sampler is not None)
+                if sampler is None:
+                    t = runtime.decode(t, pos + i)
+                else:
+                    t = runtime.decode_sample(t, pos + i, sampler.words())
+                    sampler.accept(t)
 
         return run
 
@@ -166,19 +173,6 @@ def main() -> None:
 
         return run
 
-    def sampled(named: bool) -> Callable[[], None]:  # what Session runs for penalized sampling: one step a token
-        sampler = Sampler(SamplingParams(temperature=0.7, top_k=40, repetition_penalty=1.1, seed=1))
-
-        def run() -> None:
-            t = token
-            for i in range(n):
-                if named:
-                    runtime.expect([(1, pos + i + 1)], sampled=True)
-                t = runtime.decode_sample(t, pos + i, sampler.words())
-                sampler.accept(t)
-
-        return run
-
     cases = {
         "decode stream": stream,
         "decode, encoded after the wait": decode(False),
@@ -187,8 +181,9 @@ def main() -> None:
         f"verify {S}, recorded ahead": verify(True),
     }
     if a.sampled:
-        cases["penalized sampled decode, encoded after the wait"] = sampled(False)
-        cases["penalized sampled decode, recorded ahead"] = sampled(True)
+        penalized = SamplingParams(temperature=0.7, top_k=40, repetition_penalty=1.1, seed=1)
+        cases["penalized sampled decode, encoded after the wait"] = decode(False, Sampler(penalized))
+        cases["penalized sampled decode, recorded ahead"] = decode(True, Sampler(penalized))
     for run in cases.values():
         run()  # warm-up (and the recordings' first use)
     rows: dict[str, list[tuple[float, float, float, float]]] = {c: [] for c in cases}
