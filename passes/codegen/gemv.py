@@ -12,6 +12,8 @@ For config ``workgroup_tile = [T, N]``, ``thread_tile = [R]``, ``split = S``,
           used for R rows), the R rows' weight blocks (rquant.load_block),
           acc[t][r] += scale * sum_j x_j q_j  (+ offset * sum_j x_j)
           [factored prologue: the reductions' partial sums, at the same k]
+          [pipeline_depth = 2 (dp4a): the next step's U blocks' codes loaded before
+          this step's dot products, carried by the loop into the next step]
         tiled.reduce add over the S invocations of the row group (a subgroup
         when S is the target's subgroup size)
         lane 0: the epilogue of its R rows x T tokens (stores of consecutive rows)
