@@ -207,7 +207,7 @@ class _Walk:
 
         def reads(lb: IRBuilder, blk: SSAValue) -> list[list[SSAValue]]:
             assert load is not None
-            return [load(lb, lb.minui(lb.addi(blk, lb.index(u * split)), lb.index(blocks - 1))) for u in range(unroll)]
+            return [load(lb, lb.minui(lb.addi(blk, lb.index(u * split)) if u else blk, lb.index(blocks - 1))) for u in range(unroll)]
 
         def step(lb: IRBuilder, blk: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
             acc = list(carried[: len(inits)])

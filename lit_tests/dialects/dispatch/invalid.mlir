@@ -216,6 +216,16 @@ func.func @config_gemv_invocations() {
 
 // -----
 
+func.func @config_gemv_pipeline_needs_dp4a() {
+  // expected-error @+1 {{gemv: pipeline_depth = 2 needs math = dp4a}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<gemv, workgroup = [256, 1, 1], workgroup_tile = [1, 64], thread_tile = [4], split = 16, pipeline_depth = 2>} : () -> () {
+    dispatch.yield
+  }
+  func.return
+}
+
+// -----
+
 func.func @config_gemm_register_tile() {
   // expected-error @+1 {{gemm needs workgroup_tile = [M, N] and thread_tile = [TM, TN] (multiples of 4 dividing M and N)}}
   dispatch.region "r"() {config = #dispatch.lowering_config<gemm, workgroup = [256, 1, 1], workgroup_tile = [64, 64], thread_tile = [3, 4], reduction_tile = 32>} : () -> () {
