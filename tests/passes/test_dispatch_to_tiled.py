@@ -581,34 +581,6 @@ def test_a_region_of_several_contractions_quantizes_its_tokens_in_each_workgroup
     _verify_matches_one_token_steps(rt, (2, 5, 8))
 
 
-@pytest.mark.parametrize(("which", "unroll"), [("few", 1), ("few", 2), ("single", 2)])
-def test_gemv_walks_that_load_the_next_blocks_first_match_one_token_steps(device: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                         which: str, unroll: int) -> None:  # fmt: skip
-    """The tiny model's dp4a gemvs of steps of 2-8 tokens (``few``) or of one token (``single``) given
-    ``pipeline_depth = 2`` (each step of a lane's walk loads the next step's weight codes before it multiplies its
-    own), walking one or two blocks a step: the loops carry the codes (i32 loop variables beside the f32
-    accumulators), and the verification logits of 2, 5 and 8 tokens equal those of one-token steps (one of the two
-    pipelined, the other not)."""
-    from rusty_ir.passes.tuning import generic, tune_workgroups
-
-    def pipelined(config: Any) -> Any:
-        if config is None or config.config.math != "dp4a":
-            return config
-        return config.replace(pipeline_depth=2, reduction_tile=unroll)
-
-    if which == "few":
-        few_token_configs = generic.few_token_configs
-        monkeypatch.setattr(tune_workgroups, "few_token_configs", lambda *a: tuple(map(pipelined, few_token_configs(*a))))
-    else:
-        gemv_config = generic.gemv_config
-        monkeypatch.setattr(generic, "gemv_config", lambda *a: pipelined(gemv_config(*a)))
-    art, rt = _int_dot_tiny_model(device, tmp_path, monkeypatch)
-    carried = re.findall(r"fn (contraction_\d+(?:_contraction_\d+)?(?:_\d+)?)\([^\n]*\n(?:  [^\n]*\n)*?  var v\d+: i32 = ", art.wgsl)
-    # few: qkv, gate+up and down at least, a version per step size of 2 to 8 tokens; single: o, the LM head, ...
-    assert len(carried) >= (7 * 3 if which == "few" else 2), carried
-    _verify_matches_one_token_steps(rt, (2, 5, 8))
-
-
 def _int_dot_tiny_model(device: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     """(artifact, runtime) of the tiny model compiled for packed int8 dot products with its verify entry, its down
     projection prequantized as llama3-8b's is (``PREQUANTIZE_MIN_K`` lowered to its 128)."""
