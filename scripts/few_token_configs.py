@@ -118,7 +118,7 @@ def run(device: Device, shape: str, prompt: np.ndarray, spec: str, checked: bool
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("variants", nargs="+", help="'heuristic' or KIND:ROWS/R/SPLIT/INVOCATIONS[/UNROLL[/TOKENS[/PREQUANTIZE]]]")
+    p.add_argument("variants", nargs="+", help="'heuristic' or KIND:ROWS/R/SPLIT/INVOCATIONS[/UNROLL[/TOKENS[/PREQUANTIZE[/PIPELINE]]]]")
     p.add_argument("--shape", default="llama3-8b")
     p.add_argument("--check", action="store_true", help="each variant's verification logits against one-token steps")
     a = p.parse_args()

@@ -197,21 +197,22 @@ class _Walk:
     def slot(self, ti: int, r: int, w: int) -> int:
         return (ti * len(self.n_in) + r) * self.c.n_out + w
 
-    def run(self, b: IRBuilder, inits: list[SSAValue], body, load: Callable[[IRBuilder, SSAValue], list[SSAValue]] | None = None,
-            ahead: bool = False) -> list[SSAValue]:  # fmt: skip
+    def run(self, b: IRBuilder, inits: list[SSAValue], body,
+            ahead: Callable[[IRBuilder, SSAValue], list[SSAValue]] | None = None) -> list[SSAValue]:  # fmt: skip
         """``body(builder, acc, block index, in-range flag or None, loaded)`` per unrolled block; the final
-        accumulators. ``ahead`` (``pipeline_depth = 2``): the loop carries what ``load(builder, block index)`` reads
-        of each block, ``loaded``: each step issues the reads of the step after it (clamped to the last block) before
-        it multiplies its own, so the weights' latency hides behind its arithmetic. Otherwise ``loaded`` is None."""
+        accumulators. With ``ahead`` (``pipeline_depth = 2``) the loop carries what ``ahead(builder, block index)``
+        reads of each block, ``loaded``: each step issues the reads of the step after it (clamped to the last block)
+        before it multiplies its own, so the weights' latency hides behind its arithmetic. Otherwise ``loaded`` is
+        None."""
         split, unroll, blocks, stride = self.split, self.unroll, self.blocks, self.split * self.unroll
 
         def reads(lb: IRBuilder, blk: SSAValue) -> list[list[SSAValue]]:
-            assert load is not None
-            return [load(lb, lb.minui(lb.addi(blk, lb.index(u * split)) if u else blk, lb.index(blocks - 1))) for u in range(unroll)]
+            assert ahead is not None
+            return [ahead(lb, lb.minui(lb.addi(blk, lb.index(u * split)) if u else blk, lb.index(blocks - 1))) for u in range(unroll)]
 
         def step(lb: IRBuilder, blk: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
             acc = list(carried[: len(inits)])
-            if ahead:
+            if ahead is not None:
                 width = (len(carried) - len(inits)) // unroll
                 held = [list(carried[len(inits) + u * width : len(inits) + (u + 1) * width]) for u in range(unroll)]
                 following = reads(lb, lb.addi(blk, lb.index(stride)))
@@ -219,10 +220,10 @@ class _Walk:
                 bu = lb.addi(blk, lb.index(u * split)) if u else blk
                 ok = lb.cmpi("ult", bu, lb.index(blocks)) if unroll > 1 or blocks % split else None
                 bu = lb.minui(bu, lb.index(blocks - 1)) if ok is not None else bu
-                body(lb, acc, bu, ok, held[u] if ahead else None)
-            return acc + ([v for block in following for v in block] if ahead else [])
+                body(lb, acc, bu, ok, held[u] if ahead is not None else None)
+            return acc + ([v for block in following for v in block] if ahead is not None else [])
 
-        first = [v for block in reads(b, self.lane) for v in block] if ahead else []
+        first = [v for block in reads(b, self.lane) for v in block] if ahead is not None else []
         return list(b.for_loop(self.lane, b.index(blocks), b.index(stride), [*inits, *first], step))[: len(inits)]
 
     def floats(self, b: IRBuilder, prologue: Sequence[Sequence[SSAValue]]) -> list[SSAValue]:
@@ -307,8 +308,8 @@ class _Walk:
             return lb.fma(d, inner, acc)
 
         pairs = [(r, n, w, ref) for r, n in enumerate(n_in) for w, ref in enumerate(c.refs) if ref is not None]
-        ahead = c.kernel.config.pipeline_depth == 2
-        fused = len(t_in) == 1 and not ahead  # one token: rquant.dot_block, the block's codes loaded where they are used
+        pipelined = c.kernel.config.pipeline_depth == 2
+        fused = len(t_in) == 1 and not pipelined  # one token: rquant.dot_block, the block's codes loaded where they are used
 
         def codes(lb: IRBuilder, bb: SSAValue) -> list[SSAValue]:
             """Every pair's block ``bb`` as ``rquant.load_codes`` reads it (scale, offset, code words), one list."""
@@ -341,7 +342,7 @@ class _Walk:
                     acc[slot] = add(lb, acc[slot], d, scale, offset, _dot4(lb, words_, acts), fsum)
 
         inits = [b.f32(0.0)] * base + (_prologue_inits(c, b, self.lane, t_in) if p else [])
-        return self.run(b, inits, body, codes, ahead)
+        return self.run(b, inits, body, codes if pipelined else None)
 
 
 def _dot4(b: IRBuilder, codes: Sequence[SSAValue], acts: Sequence[SSAValue]) -> SSAValue:

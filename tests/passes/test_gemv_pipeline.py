@@ -17,8 +17,8 @@ def test_gemv_walks_that_load_the_next_blocks_first_match_one_token_steps(device
                                                                          which: str, unroll: int) -> None:  # fmt: skip
     """The tiny model's dp4a gemvs of steps of 2-8 tokens (``few``) or of one token (``single``) given
     ``pipeline_depth = 2`` (each step of a lane's walk loads the next step's weight codes before it multiplies its
-    own), walking two blocks a step (few: the blocks past K's end guarded) or one: the loops carry the codes (i32 loop variables beside the f32
-    accumulators), and the verification logits of 2, 5 and 8 tokens equal those of one-token steps (one of the two
+    own), walking two blocks a step (few: the blocks past K's end guarded) or one: the loops carry the codes (i32
+    loop variables beside the f32 accumulators), and the verification logits of 2, 5 and 8 tokens equal those of one-token steps (one of the two
     pipelined, the other not)."""
     from rusty_ir.passes.tuning import generic, tune_workgroups
 
