@@ -58,10 +58,6 @@ class LoweringConfig:
     (``rquant.load_codes``) and multiplied with every token's int8 words, so
     a workgroup of few rows and a wide ``split`` serves a whole verification
     step at about one read of the weights.
-    ``pipeline_depth = 2`` (with ``math = dp4a``): each step of an
-    invocation's walk loads the next step's weight codes before it multiplies
-    its own (the loop carries them), so the weights' latency hides behind the
-    dot products even where few invocations share a multiprocessor.
 
     ``gemm`` (contractions over many tokens, prefill): ``workgroup_tile = [M, N]``:
     tokens and output rows per workgroup; ``thread_tile = [TM, TN]``: the
@@ -122,6 +118,8 @@ class LoweringConfig:
             return f"vector_width must be 1, 2 or 4, got {self.vector_width}"
         if self.pipeline_depth not in (1, 2):
             return f"pipeline_depth must be 1 or 2, got {self.pipeline_depth}"
+        if self.pipeline_depth == 2 and s != "gemm":
+            return f"pipeline_depth = 2 is a gemm schedule's (a {s} does not pipeline its loads)"
         if self.math not in MATH:
             return f"math must be one of {', '.join(MATH)}, got '{self.math}'"
         if self.math == "dp4a" and s not in ("gemv", "gemm"):
@@ -131,8 +129,6 @@ class LoweringConfig:
         if self.prequantize and (s != "gemv" or self.math != "dp4a"):
             return "prequantize = 1 is a gemv schedule with math = dp4a"
         if s == "gemv":
-            if self.pipeline_depth == 2 and self.math != "dp4a":
-                return "gemv: pipeline_depth = 2 needs math = dp4a"
             if len(tile) != 2 or len(tt) != 1 or self.split < 1 or tile[1] % tt[0]:
                 return "gemv needs workgroup_tile = [tokens, rows], thread_tile = [rows per invocation] dividing rows, split >= 1"
             if tile[1] // tt[0] * self.split != self.threads:

@@ -171,48 +171,6 @@ func.func @contraction_dp4a(%x: memref<?x64xf32>, %w: memref<333xi32> {rquant.st
 
 // -----
 
-// The same gemv with pipeline_depth = 2: the weight codes of each invocation's first block are loaded before the
-// walk, which carries them (iter_args after the accumulators); each step first loads the next step's block
-// (clamped to the last one), then multiplies the carried codes, and yields the new ones.
-// CHECK-LABEL: func.func @contraction_dp4a_pipelined
-// CHECK:         tiled.kernel "gemv_dp4a_pipelined_0"
-// CHECK:           gpu.barrier
-// CHECK-COUNT-4:   rquant.load_codes %{{.*}}[%{{.*}}, %{{.*}}] {scheme = "q4_0", shape = array<i64: 37, 64>, layout = "blocks"} : memref<333xi32> -> f32, f32, i32, i32, i32, i32, i32, i32, i32, i32
-// CHECK:           scf.for %{{.*}} = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %[[SCALE:.*]] = %{{.*}}, %{{.*}} = %{{.*}}, %[[CODE:[^ ]*]] = %{{.*}}
-// CHECK:             %[[NEXT:.*]] = arith.minui
-// CHECK-COUNT-4:     rquant.load_codes %{{.*}}[%{{.*}}, %[[NEXT]]]
-// CHECK:             rgpu.dot4_i8 %[[CODE]], %{{.*}} : i32
-// CHECK:             scf.yield
-func.func @contraction_dp4a_pipelined(%x: memref<?x64xf32>, %w: memref<333xi32> {rquant.stored = tensor<37x64x!rquant.q4_0>}, %h: memref<?x37xf32>, %s: index, %y: memref<?x37xf32>) {
-  dispatch.region "gemv_dp4a_pipelined_0"(%x, %w, %h, %s, %y) {config = #dispatch.lowering_config<gemv, workgroup = [64, 1, 1], workgroup_tile = [1, 8], thread_tile = [4], split = 32, pipeline_depth = 2, math = dp4a>} : (memref<?x64xf32>, memref<333xi32>, memref<?x37xf32>, index, memref<?x37xf32>) -> () {
-  ^bb0(%a: memref<?x64xf32>, %wb: memref<333xi32>, %hb: memref<?x37xf32>, %n: index, %out: memref<?x37xf32>):
-    %at = bufferization.to_tensor %a : memref<?x64xf32> to tensor<?x64xf32>
-    %wt = rquant.to_tensor %wb : memref<333xi32> to tensor<37x64x!rquant.q4_0>
-    %ht = bufferization.to_tensor %hb : memref<?x37xf32> to tensor<?x37xf32>
-    %wf = rquant.dequantize %wt : tensor<37x64x!rquant.q4_0> -> tensor<37x64xf32>
-    %zero = arith.constant 0.0 : f32
-    %e = tensor.empty(%n) : tensor<?x37xf32>
-    %i = linalg.fill ins(%zero : f32) outs(%e : tensor<?x37xf32>) -> tensor<?x37xf32>
-    %mm = linalg.generic {indexing_maps = [affine_map<(d0, d1, d2) -> (d0, d2)>, affine_map<(d0, d1, d2) -> (d1, d2)>, affine_map<(d0, d1, d2) -> (d0, d1)>], iterator_types = ["parallel", "parallel", "reduction"]} ins(%at, %wf : tensor<?x64xf32>, tensor<37x64xf32>) outs(%i : tensor<?x37xf32>) {
-    ^bb1(%xa: f32, %wa: f32, %acc: f32):
-      %p = arith.mulf %xa, %wa : f32
-      %r = arith.addf %p, %acc : f32
-      linalg.yield %r : f32
-    } -> tensor<?x37xf32>
-    %e2 = tensor.empty(%n) : tensor<?x37xf32>
-    %sum = linalg.generic {indexing_maps = [affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>, affine_map<(d0, d1) -> (d0, d1)>], iterator_types = ["parallel", "parallel"]} ins(%ht, %mm : tensor<?x37xf32>, tensor<?x37xf32>) outs(%e2 : tensor<?x37xf32>) {
-    ^bb1(%u: f32, %v: f32, %o: f32):
-      %r = arith.addf %u, %v : f32
-      linalg.yield %r : f32
-    } -> tensor<?x37xf32>
-    bufferization.materialize_in_destination %sum in restrict writable %out : (tensor<?x37xf32>, memref<?x37xf32>) -> ()
-    dispatch.yield
-  }
-  func.return
-}
-
-// -----
-
 // Attention (one workgroup per (KV head, query row)): the scaled query rows of the KV head's 2 query heads
 // promoted to workgroup memory, positions walked 32 at a time: each position's two scores (one per head) from
 // one K read, a tiled.reduce max per head over the tile for the online softmax.

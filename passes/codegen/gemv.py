@@ -12,8 +12,6 @@ For config ``workgroup_tile = [T, N]``, ``thread_tile = [R]``, ``split = S``,
           used for R rows), the R rows' weight blocks (rquant.load_block),
           acc[t][r] += scale * sum_j x_j q_j  (+ offset * sum_j x_j)
           [factored prologue: the reductions' partial sums, at the same k]
-          [pipeline_depth = 2 (dp4a): the next step's U blocks' codes loaded before
-          this step's dot products, carried by the loop into the next step]
         tiled.reduce add over the S invocations of the row group (a subgroup
         when S is the target's subgroup size)
         lane 0: the epilogue of its R rows x T tokens (stores of consecutive rows)
@@ -197,34 +195,19 @@ class _Walk:
     def slot(self, ti: int, r: int, w: int) -> int:
         return (ti * len(self.n_in) + r) * self.c.n_out + w
 
-    def run(self, b: IRBuilder, inits: list[SSAValue], body,
-            ahead: Callable[[IRBuilder, SSAValue], list[SSAValue]] | None = None) -> list[SSAValue]:  # fmt: skip
-        """``body(builder, acc, block index, in-range flag or None, loaded)`` per unrolled block; the final
-        accumulators. With ``ahead`` (``pipeline_depth = 2``) the loop carries what ``ahead(builder, block index)``
-        reads of each block, ``loaded``: each step issues the reads of the step after it (clamped to the last block)
-        before it multiplies its own, so the weights' latency hides behind its arithmetic. Otherwise ``loaded`` is
-        None."""
-        split, unroll, blocks, stride = self.split, self.unroll, self.blocks, self.split * self.unroll
-
-        def reads(lb: IRBuilder, blk: SSAValue) -> list[list[SSAValue]]:
-            assert ahead is not None
-            return [ahead(lb, lb.minui(lb.addi(blk, lb.index(u * split)) if u else blk, lb.index(blocks - 1))) for u in range(unroll)]
+    def run(self, b: IRBuilder, inits: list[SSAValue], body) -> list[SSAValue]:
+        """``body(builder, acc, block index, in-range flag or None)`` per unrolled block; the final accumulators."""
+        split, unroll, blocks = self.split, self.unroll, self.blocks
 
         def step(lb: IRBuilder, blk: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
-            acc = list(carried[: len(inits)])
-            if ahead is not None:
-                width = (len(carried) - len(inits)) // unroll
-                held = [list(carried[len(inits) + u * width : len(inits) + (u + 1) * width]) for u in range(unroll)]
-                following = reads(lb, lb.addi(blk, lb.index(stride)))
+            acc = list(carried)
             for u in range(unroll):
                 bu = lb.addi(blk, lb.index(u * split)) if u else blk
                 ok = lb.cmpi("ult", bu, lb.index(blocks)) if unroll > 1 or blocks % split else None
-                bu = lb.minui(bu, lb.index(blocks - 1)) if ok is not None else bu
-                body(lb, acc, bu, ok, held[u] if ahead is not None else None)
-            return acc + ([v for block in following for v in block] if ahead is not None else [])
+                body(lb, acc, lb.minui(bu, lb.index(blocks - 1)) if ok is not None else bu, ok)
+            return acc
 
-        first = [v for block in reads(b, self.lane) for v in block] if ahead is not None else []
-        return list(b.for_loop(self.lane, b.index(blocks), b.index(stride), [*inits, *first], step))[: len(inits)]
+        return list(b.for_loop(self.lane, b.index(blocks), b.index(split * unroll), inits, step))
 
     def floats(self, b: IRBuilder, prologue: Sequence[Sequence[SSAValue]]) -> list[SSAValue]:
         """The float walk: each block's activation values (once, for every row), times the decoded codes."""
@@ -240,7 +223,7 @@ class _Walk:
         needs_sum = any(r is not None and r.scheme.name in OFFSET_SCHEMES for r in c.refs)
         dot_blocks = c.mac and all(ref is not None for ref in c.refs)
 
-        def body(lb: IRBuilder, acc: list[SSAValue], bb: SSAValue, ok: SSAValue | None, _loaded: None) -> None:
+        def body(lb: IRBuilder, acc: list[SSAValue], bb: SSAValue, ok: SSAValue | None) -> None:
             k0 = lb.muli(bb, lb.index(self.block))
             ks = [lb.addi(k0, lb.index(j)) if j else k0 for j in range(self.block)]
             xs = [[c.lhs_value(lb, t, k, prologue[ti] if prologue else []) for k in ks] for ti, t in enumerate(t_in)]
@@ -307,23 +290,12 @@ class _Walk:
             inner = lb.mulf(scale, lb.sitofp(dot)) if asum is None else lb.fma(scale, lb.sitofp(dot), lb.mulf(offset, asum))
             return lb.fma(d, inner, acc)
 
-        pairs = [(r, n, w, ref) for r, n in enumerate(n_in) for w, ref in enumerate(c.refs) if ref is not None]
-        pipelined = c.kernel.config.pipeline_depth == 2
-        fused = len(t_in) == 1 and not pipelined  # one token: rquant.dot_block, the block's codes loaded where they are used
-
-        def codes(lb: IRBuilder, bb: SSAValue) -> list[SSAValue]:
-            """Every pair's block ``bb`` as ``rquant.load_codes`` reads it (scale, offset, code words), one list."""
-            out: list[SSAValue] = []
-            for _, n, _, ref in pairs:
-                scale, offset, words_ = ref.load_codes(lb, n, bb)
-                out += [scale, offset, *words_]
-            return out
-
-        def body(lb: IRBuilder, acc: list[SSAValue], bb: SSAValue, ok: SSAValue | None, loaded: list[SSAValue] | None) -> None:
+        def body(lb: IRBuilder, acc: list[SSAValue], bb: SSAValue, ok: SSAValue | None) -> None:
             start = lb.muli(bb, lb.index(unit))
+            pairs = [(r, n, w, ref) for r, n in enumerate(n_in) for w, ref in enumerate(c.refs) if ref is not None]
             for ti in range(len(t_in)):
                 add_sums(lb, acc, ti, start, ok)
-            if fused:
+            if len(t_in) == 1:
                 acts, d, asum = activations(lb, 0, start, ok)
                 fsum = lb.sitofp(asum) if any(ref.scheme.name in OFFSET_SCHEMES for *_, ref in pairs) else None
                 for r, n, w, ref in pairs:
@@ -331,18 +303,15 @@ class _Walk:
                     slot = self.slot(0, r, w)
                     acc[slot] = add(lb, acc[slot], d, scale, offset, dot, fsum if ref.scheme.name in OFFSET_SCHEMES else None)
                 return
-            loaded = codes(lb, bb) if loaded is None else loaded
-            width = len(loaded) // len(pairs)
-            blocks_ = [loaded[i * width : (i + 1) * width] for i in range(len(pairs))]
+            codes = [(self.slot(0, r, w), ref.load_codes(lb, n, bb)) for r, n, w, ref in pairs]
             for ti in range(len(t_in)):  # the zero point is in load_codes' offset: every scheme has an offset term
                 acts, d, asum = activations(lb, ti, start, ok)
                 fsum = lb.sitofp(asum)
-                for (r, _, w, _), (scale, offset, *words_) in zip(pairs, blocks_):
-                    slot = self.slot(ti, r, w)
+                for rel, (scale, offset, words_) in codes:
+                    slot = self.slot(ti, 0, 0) + rel
                     acc[slot] = add(lb, acc[slot], d, scale, offset, _dot4(lb, words_, acts), fsum)
 
-        inits = [b.f32(0.0)] * base + (_prologue_inits(c, b, self.lane, t_in) if p else [])
-        return self.run(b, inits, body, codes if pipelined else None)
+        return self.run(b, [b.f32(0.0)] * base + (_prologue_inits(c, b, self.lane, t_in) if p else []), body)
 
 
 def _dot4(b: IRBuilder, codes: Sequence[SSAValue], acts: Sequence[SSAValue]) -> SSAValue:

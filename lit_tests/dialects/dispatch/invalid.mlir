@@ -216,9 +216,9 @@ func.func @config_gemv_invocations() {
 
 // -----
 
-func.func @config_gemv_pipeline_needs_dp4a() {
-  // expected-error @+1 {{gemv: pipeline_depth = 2 needs math = dp4a}}
-  dispatch.region "r"() {config = #dispatch.lowering_config<gemv, workgroup = [256, 1, 1], workgroup_tile = [1, 64], thread_tile = [4], split = 16, pipeline_depth = 2>} : () -> () {
+func.func @config_gemv_pipeline() {
+  // expected-error @+1 {{pipeline_depth = 2 is a gemm schedule's (a gemv does not pipeline its loads)}}
+  dispatch.region "r"() {config = #dispatch.lowering_config<gemv, workgroup = [256, 1, 1], workgroup_tile = [1, 64], thread_tile = [4], split = 16, pipeline_depth = 2, math = dp4a>} : () -> () {
     dispatch.yield
   }
   func.return
