@@ -49,14 +49,12 @@ from rusty_ir.passes.builder import F32, IRBuilder
 from rusty_ir.passes.codegen.common import clone_body, pick
 from rusty_ir.passes.codegen.contraction import Contraction, analyse_all, by_segment
 from rusty_ir.passes.codegen.int8_activations import (
-    CHUNK,
     QuantizeFor,
     activation_unit,
     carries_sums,
     prologue_reductions,
     quantize_staged,
     quantized_activations,  # fmt: skip
-    scratch_offset,
     shared_lhs,
     staging,
 )
@@ -144,22 +142,20 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
         # the activations as int8 blocks: the prologue's row scale inside them, or (``carries_sums``) applied after the
         # sum, from the blocks' partial sums of the prologue reductions
         carried = carries_sums(c)
-        if prequantized is not None:  # each token's chunk-major row of the buffer the quantizing kernel wrote
+        if prequantized is not None:  # each token's row of the buffer the quantizing kernel wrote
             starts = [b.muli(t, b.index(blocks * activation_unit(block))) for t in t_in]
-            stride = CHUNK
 
-            def fetch(lb: IRBuilder, ti: int, start: SSAValue, i: int) -> SSAValue:  # (row + start) + offset: a vector load
-                at, offset = lb.addi(starts[ti], start), scratch_offset(i, blocks)
-                return load(lb, prequantized, [lb.addi(at, lb.index(offset)) if offset else at])
+            def fetch(lb: IRBuilder, ti: int, start: SSAValue, i: int) -> SSAValue:  # (row + start) + i: a vector load
+                at = lb.addi(starts[ti], start)
+                return load(lb, prequantized, [lb.addi(at, lb.index(i)) if i else at])
         else:
             prologue = prologue_reductions(c, b, t_in, linear) if c.prologue and not carried else [[] for _ in ts]
             xq = quantized_activations(c, b, linear, t0, t_in, batch, prologue, block, blocks)
-            stride = activation_unit(block)
 
             def fetch(lb: IRBuilder, ti: int, start: SSAValue, i: int) -> SSAValue:
                 return load(lb, xq, [lb.index(ti), lb.addi(start, lb.index(i)) if i else start])
 
-        totals = c.kernel.reduce(b, "add", walk.integer(b, fetch, stride, carried), split)
+        totals = c.kernel.reduce(b, "add", walk.integer(b, fetch, carried), split)
         totals, scales = _row_scales(c, b, t_in, rows, totals, carried)
     elif c.factored:  # the prologue's partial sums ride along the walk: one reduction for both
         totals, scales = _row_scales(c, b, t_in, rows, c.kernel.reduce(b, "add", walk.floats(b, []), split), True)
@@ -265,16 +261,14 @@ class _Walk:
 
         return self.run(b, inits, body)
 
-    def integer(self, b: IRBuilder, fetch: Callable[[IRBuilder, int, SSAValue, int], SSAValue], stride: int,
-                carried: bool) -> list[SSAValue]:  # fmt: skip
+    def integer(self, b: IRBuilder, fetch: Callable[[IRBuilder, int, SSAValue, int], SSAValue], carried: bool) -> list[SSAValue]:
         """The dp4a walk: each block's int8 activation words, scale and sum (``fetch(builder, token, block's first
-        word, word)``, the first word ``stride`` times the block: from workgroup memory, blocks side by side, or the
-        prequantized buffer's chunk-major rows; once, for every row); per weight row, for
+        word, word)``, from workgroup memory or the prequantized buffer; once, for every row); per weight row, for
         one token ``rquant.dot_block``; for several, ``rquant.load_codes`` once (the block read and unpacked once
         for all of them) and a sum of ``rgpu.dot4_i8`` per token; ``acc += d * (scale * dot + offset * asum)``.
         ``carried`` (``carries_sums``): each token's prologue sums follow, summed from the blocks' partial sums."""
         c, t_in, n_in = self.c, self.t_in, self.n_in
-        words = self.block // 4
+        words, unit = self.block // 4, activation_unit(self.block)
         base, p = len(t_in) * len(n_in) * c.n_out, len(c.prologue) if carried else 0
 
         def add_sums(lb: IRBuilder, acc: list[SSAValue], ti: int, start: SSAValue, ok: SSAValue | None) -> None:
@@ -297,7 +291,7 @@ class _Walk:
             return lb.fma(d, inner, acc)
 
         def body(lb: IRBuilder, acc: list[SSAValue], bb: SSAValue, ok: SSAValue | None) -> None:
-            start = lb.muli(bb, lb.index(stride))
+            start = lb.muli(bb, lb.index(unit))
             pairs = [(r, n, w, ref) for r, n in enumerate(n_in) for w, ref in enumerate(c.refs) if ref is not None]
             for ti in range(len(t_in)):
                 add_sums(lb, acc, ti, start, ok)

@@ -4,8 +4,7 @@ gemv in its epilogue (``QuantizeFor``); and the prologue reductions (RMSNorm's `
 
 A block is ``block / 4`` words of ``round(x / d)`` (4 signed bytes each, in K order), ``d = max |x| / 127`` (as i32
 bits), the sum of its int8 values and, where it ``carries_sums``, the partial sums of the contraction's prologue
-reductions, padded to ``activation_unit(block)`` words. ``gemv.py`` walks them. In workgroup memory a token's
-blocks lie side by side; in the prequantized host buffer its row is chunk-major (``scratch_offset``).
+reductions, padded to ``activation_unit(block)`` words. ``gemv.py`` walks them.
 """
 
 from __future__ import annotations
@@ -139,18 +138,6 @@ def activation_unit(block: int) -> int:
     return -(-(block // 4 + 2) // 4) * 4
 
 
-CHUNK = 4
-"""Words of a 16-byte load: the prequantized buffer's rows are made of such chunks (``scratch_offset``)."""
-
-
-def scratch_offset(word: int, blocks: int) -> int:
-    """Where word ``word`` of a block lies in a token's row of the prequantized buffer, from the block's first word
-    (``CHUNK * block``). The row is chunk-major, ``[activation_unit / CHUNK][blocks][CHUNK]``: the walk's lanes, each
-    at its own block, read neighbouring 16 bytes, where blocks side by side put them a whole block (48 bytes) apart,
-    three times the cache lines a load."""
-    return word // CHUNK * blocks * CHUNK + word % CHUNK
-
-
 def carries_sums(c: Contraction, block: int | None = None) -> bool:
     """Whether a dp4a contraction's int8 activation blocks (of ``block`` values, by default its weights' block) carry
     the partial sums of its prologue reductions (a factored prologue, e.g. RMSNorm's ``sum x^2``, of add reductions,
@@ -187,24 +174,13 @@ def quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: SS
     if out is None:
         xq, first, span = kernel.shared([tokens, blocks * unit], i32, once="int8 activations"), None, blocks  # one per region
 
-        def locate(pb: IRBuilder, t: SSAValue, blk: SSAValue) -> SSAValue:  # a block's first word: blocks side by side
-            return pb.muli(blk, pb.index(unit))
-
-        def put(pb: IRBuilder, value: SSAValue, tl: SSAValue, at: SSAValue, word: SSAValue | int) -> None:
-            store(pb, value, xq, [tl, pb.addi(at, word if isinstance(word, SSAValue) else pb.index(word))])
+        def put(pb: IRBuilder, value: SSAValue, tl: SSAValue, t: SSAValue, at: SSAValue) -> None:
+            store(pb, value, xq, [tl, at])
     else:
         xq, first, span = out
 
-        def locate(pb: IRBuilder, t: SSAValue, blk: SSAValue) -> SSAValue:  # in the token's chunk-major row
-            return pb.addi(pb.muli(t, pb.index(blocks * unit)), pb.muli(blk, pb.index(CHUNK)))
-
-        def put(pb: IRBuilder, value: SSAValue, tl: SSAValue, at: SSAValue, word: SSAValue | int) -> None:
-            if isinstance(word, SSAValue):  # a code word: its chunk and its place in it
-                chunk, lane = pb.divui(word, pb.index(CHUNK)), pb.remui(word, pb.index(CHUNK))
-                offset = pb.addi(pb.muli(chunk, pb.index(blocks * CHUNK)), lane)
-            else:
-                offset = pb.index(scratch_offset(word, blocks))
-            store(pb, value, xq, [pb.addi(at, offset)])
+        def put(pb: IRBuilder, value: SSAValue, tl: SSAValue, t: SSAValue, at: SSAValue) -> None:
+            store(pb, value, xq, [pb.addi(pb.muli(t, pb.index(blocks * unit)), at)])
 
     items = tokens * span * lanes
     lane = b.remui(linear, b.index(lanes))
@@ -229,17 +205,17 @@ def quantized_activations(c: Contraction, b: IRBuilder, linear: SSAValue, t0: SS
         word = pack_bytes(b, ints)
         codes_sum = b.sitofp(b.addi(b.addi(ints[0], ints[1]), b.addi(ints[2], ints[3])))
         (total, *partials) = kernel.reduce(b, "add", [codes_sum, *partials], lanes)
-        base = locate(b, t, blk)
+        base = b.muli(blk, b.index(unit))
 
-        def write(wb: IRBuilder, tl: SSAValue = tl, base: SSAValue = base, word: SSAValue = word,
+        def write(wb: IRBuilder, tl: SSAValue = tl, t: SSAValue = t, base: SSAValue = base, word: SSAValue = word,
                   amax: SSAValue = amax, total: SSAValue = total, partials: list[SSAValue] = partials) -> list[SSAValue]:  # fmt: skip
-            put(wb, word, tl, base, lane)
+            put(wb, word, tl, t, wb.addi(base, lane))
 
             def stats(sb: IRBuilder) -> list[SSAValue]:
-                put(sb, sb.value(arith.BitcastOp(sb.mulf(amax, sb.f32(1.0 / 127.0)), i32)), tl, base, lanes)
-                put(sb, sb.value(arith.FPToSIOp(total, i32)), tl, base, lanes + 1)
+                put(sb, sb.value(arith.BitcastOp(sb.mulf(amax, sb.f32(1.0 / 127.0)), i32)), tl, t, sb.addi(base, sb.index(lanes)))
+                put(sb, sb.value(arith.FPToSIOp(total, i32)), tl, t, sb.addi(base, sb.index(lanes + 1)))
                 for pi, part in enumerate(partials):
-                    put(sb, sb.value(arith.BitcastOp(part, i32)), tl, base, lanes + 2 + pi)
+                    put(sb, sb.value(arith.BitcastOp(part, i32)), tl, t, sb.addi(base, sb.index(lanes + 2 + pi)))
                 return []
 
             wb.if_then(wb.cmpi("eq", lane, wb.index(0)), stats)
@@ -354,7 +330,6 @@ def prequantized_block(ops: Sequence[Operation], args: dict[SSAValue, SSAValue])
 
 __all__ = [
     "QuantizeFor",
-    "CHUNK",
     "activation_unit",
     "carries_sums",
     "lower_gemv_quantize",
@@ -364,7 +339,6 @@ __all__ = [
     "prologue_reductions",
     "quantize_staged",
     "quantized_activations",
-    "scratch_offset",
     "shared_lhs",
     "staging",
 ]
