@@ -509,11 +509,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {{
 """
 
 
-def dp4a_peak_wgsl(chains: int, iterations: int, unroll: int) -> str:
-    """``chains`` independent chains of ``a = dot4I8Packed(a, m) + c`` per invocation (each step one DP4A where
-    the GPU has it: four 8-bit multiply-adds), ``unroll`` steps per loop iteration."""
+DP4A_STEPS = {"dp4a": "dot4I8Packed(a{i}, m) + c", "dp4a-bare": "dot4I8Packed(a{i}, m)", "dp4a-xor": "dot4I8Packed(a{i}, m) ^ c"}
+"""A dp4a chain's step by ``elem``: with an add (one DP4A with its accumulator, where the compiler fuses them), alone,
+or with an xor (which cannot fuse): whether a generated kernel's sum of dot products costs issue slots of its own."""
+
+
+def dp4a_peak_wgsl(chains: int, iterations: int, unroll: int, elem: str = "dp4a") -> str:
+    """``chains`` independent chains of ``a = DP4A_STEPS[elem]`` per invocation (each step one DP4A where the GPU
+    has it: four 8-bit multiply-adds), ``unroll`` steps per loop iteration."""
     init = "\n".join(f"  var a{i} = seed + {i + 1}u;" for i in range(chains))
-    step = "\n".join(f"    a{i} = bitcast<u32>(dot4I8Packed(a{i}, m) + c);" for i in range(chains))
+    step = "\n".join(f"    a{i} = bitcast<u32>({DP4A_STEPS[elem].format(i=i)});" for i in range(chains))
     total = " + ".join(f"a{i}" for i in range(chains))
     body = "\n".join([step] * unroll)
     return f"""@group(0) @binding(0) var<storage, read_write> sink: array<f32>;
@@ -540,12 +545,13 @@ def run_peak(lab: Lab, variants, workgroups: int, reps: int) -> list[dict]:
         label = f"peak {elem} vec{width} chains={chains} iters={iterations} unroll={unroll} wg={workgroups}"
         if elem == "f16" and "shader-f16" not in lab.dev.features:
             continue
-        source = dp4a_peak_wgsl(chains, iterations, unroll) if elem == "dp4a" else peak_wgsl(elem, width, chains, iterations, unroll)
+        dp4a = elem in DP4A_STEPS
+        source = dp4a_peak_wgsl(chains, iterations, unroll, elem) if dp4a else peak_wgsl(elem, width, chains, iterations, unroll)
         p = lab.pipeline(source, label)
         g = lab.group(p, [sink])
         t = lab.time(p, [g], (workgroups, 1, 1), reps)
         # a DP4A step is four multiply-adds (8 operations), an fma of width w is w (2w)
-        tflops = workgroups * 256 * iterations * unroll * chains * (4 if elem == "dp4a" else width) * 2 / t / 1e12
+        tflops = workgroups * 256 * iterations * unroll * chains * (4 if dp4a else width) * 2 / t / 1e12
         print(f"{label:66s} {t * 1e6:9.1f} us {tflops:8.2f} TFLOP/s", flush=True)
         out.append({"kernel": "peak", "elem": elem, "width": width, "chains": chains, "iterations": iterations,
                     "unroll": unroll, "workgroups": workgroups, "us": t * 1e6, "TFLOPs": tflops})  # fmt: skip
@@ -787,9 +793,10 @@ def main() -> int:
     if "peak" in args.only.split(","):  # what measure_fma_peak measures (vec4 x 8 chains, 4096 steps, 1024 workgroups), and variations
         variants = [("f32", 4, 8, 4096, 1), ("f32", 4, 8, 512, 8), ("f32", 1, 16, 512, 8), ("f32", 4, 4, 512, 8),
                     ("f16", 4, 8, 4096, 1), ("f16", 4, 8, 512, 8), ("f16", 2, 16, 512, 8),
-                    ("dp4a", 1, 8, 512, 8), ("dp4a", 1, 16, 512, 8)]  # fmt: skip
+                    ("dp4a", 1, 8, 512, 8), ("dp4a", 1, 16, 512, 8), ("dp4a-bare", 1, 8, 512, 8), ("dp4a-bare", 1, 16, 512, 8),
+                    ("dp4a-xor", 1, 8, 512, 8), ("dp4a-xor", 1, 16, 512, 8)]  # fmt: skip
         if args.small:
-            variants = [(e, w, ch, 16, u) for e, w, ch, _, u in variants[:3] + variants[-1:]]
+            variants = [(e, w, ch, 16, u) for e, w, ch, _, u in variants[:3] + [v for v in variants if v[0] in DP4A_STEPS and v[2] == 16]]
         for wg in (1024,) if args.small else (1024, 4096):
             results += run_peak(lab, variants, wg, reps=1 if args.small else 2)
     if "gemm" in args.only.split(","):
