@@ -280,7 +280,8 @@ def run(twin: Twin, module: str, grid: tuple[int, int, int], params: list[int], 
         stop.record()
         stop.synchronize()
         times.append(cp.cuda.get_elapsed_time(start, stop) / reps * 1e3)
-    print(f"{twin.name} twin (CUDA): {np.median(times):.1f} µs a launch (median of 5 rounds of {reps})", flush=True)
+    print(f"{twin.name} twin (CUDA): {np.median(times):.1f} µs a launch (median of 5 rounds of {reps}); {kernel.num_regs} registers, "
+          f"{kernel.local_size_bytes} bytes of local memory a thread", flush=True)  # fmt: skip
     if check:
         ours = _run_wgsl(twin, module, grid, inputs, reps)
         for b, data in zip(twin.bindings, ours):
