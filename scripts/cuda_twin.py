@@ -8,9 +8,9 @@ workgroup variables, ``for``/``if``, barriers, subgroup operations, ``dot4I8Pack
 arithmetic, say) is refused by name. The twin is then a faithful copy of the schedule (same threads, same loads,
 same arithmetic in the same order), compiled by NVRTC instead of the Vulkan driver.
 
-On a machine with an NVIDIA GPU, CuPy and wgpu: the synthetic model of ``--shape`` is compiled for the adapter, the
-kernel is run through wgpu and as its twin on the same random buffers (``--check``: every written buffer compared),
-and both are timed (medians of 5 rounds of ``--reps`` launches). Under ``ncu`` the twin's launches are what the
+On a machine with an NVIDIA GPU, CuPy and wgpu: the synthetic model of ``--shape`` is compiled for ``--target``
+(or ``--wgsl`` read), the kernel is run as its twin and, with ``--check``, through wgpu on the same random buffers
+(every written buffer compared), each timed (medians of 5 rounds of ``--reps`` launches). Under ``ncu`` the twin's launches are what the
 profiler reads::
 
     python scripts/cuda_twin.py --kernel contraction_6_5 --grid 1,1024,1 --params 6 --check
@@ -37,7 +37,6 @@ import numpy as np
 
 SCALARS = {"i32": "int", "u32": "unsigned", "f32": "float", "f16": "__half", "bool": "bool"}
 VECTORS = {"i32": "int4", "u32": "uint4", "f32": "float4"}
-NUMPY = {"i32": np.int32, "u32": np.uint32, "f32": np.float32, "f16": np.float16}
 
 PRELUDE = r"""#include <cuda_fp16.h>
 __device__ __forceinline__ int bc_i32(int x) { return x; }
