@@ -18,10 +18,14 @@ profiler reads::
         --section LaunchStats --section Occupancy python scripts/cuda_twin.py --kernel contraction_6_5 \\
         --grid 1,1024,1 --params 6 --reps 1
 
-``--emit FILE`` writes the CUDA source (no GPU needed).
+``--emit FILE`` writes the CUDA source, ``--registers`` what ``ptxas -v`` says of each twin for sm_90 (neither needs a
+GPU; ``--registers`` needs NVIDIA's compiler wheels, ``ptxas_report``)::
+
+    python scripts/cuda_twin.py --kernel contraction_5_1,contraction_5_4,contraction_5_7 --registers
 
 Status (2026-12-06): the twins of llama3-8b's gemvs (few-token gate+up, down, LM head; decode down; the quantizing
-kernel) compile under NVRTC for sm_90; the tool has not run on a GPU yet (the session's device time was spent).
+kernel) compile under NVRTC for sm_90 (``--registers`` runs here); the GPU path has not run yet (the session's
+device time was spent).
 The first run should be ``--check``: a twin is only worth profiling where it matches and times like the original.
 """
 
@@ -325,6 +329,45 @@ def _run_wgsl(twin: Twin, module: str, grid: tuple[int, int, int], inputs: list[
     return out
 
 
+def ptxas_report(twin: Twin, arch: str = "90") -> str:
+    """What ``ptxas -v`` says of the twin compiled here for ``sm_<arch>`` (registers, spills, shared memory): NVRTC
+    and ptxas from NVIDIA's wheels (``nvidia-cuda-nvrtc-cu12``, ``nvidia-cuda-nvcc-cu12``,
+    ``nvidia-cuda-runtime-cu12`` for its headers); no GPU needed."""
+    import ctypes
+    import subprocess
+    import tempfile
+
+    try:
+        import nvidia.cuda_nvcc
+        import nvidia.cuda_nvrtc
+        import nvidia.cuda_runtime
+    except ImportError:
+        raise SystemExit("--registers needs NVIDIA's compilers here: pip install nvidia-cuda-nvrtc-cu12 nvidia-cuda-nvcc-cu12 "
+                         "nvidia-cuda-runtime-cu12") from None  # fmt: skip
+    nvrtc_dir, nvcc_dir, runtime_dir = (Path(next(iter(m.__path__))) for m in (nvidia.cuda_nvrtc, nvidia.cuda_nvcc, nvidia.cuda_runtime))
+    nvrtc = ctypes.CDLL(str(next((nvrtc_dir / "lib").glob("libnvrtc.so*"))))
+    prog = ctypes.c_void_p()
+    if nvrtc.nvrtcCreateProgram(ctypes.byref(prog), twin.source.encode(), f"{twin.name}.cu".encode(), 0, None, None):
+        raise SystemExit("cuda_twin: NVRTC could not take the program")
+    options = [b"-std=c++17", b"-w", f"--gpu-architecture=compute_{arch}".encode(), f"-I{runtime_dir / 'include'}".encode()]
+    failed = nvrtc.nvrtcCompileProgram(prog, len(options), (ctypes.c_char_p * len(options))(*options))
+    size = ctypes.c_size_t()
+    if failed:
+        nvrtc.nvrtcGetProgramLogSize(prog, ctypes.byref(size))
+        log = ctypes.create_string_buffer(size.value)
+        nvrtc.nvrtcGetProgramLog(prog, log)
+        raise SystemExit(f"cuda_twin: NVRTC refused the twin of {twin.name}:\n{log.value.decode()[:2000]}")
+    nvrtc.nvrtcGetPTXSize(prog, ctypes.byref(size))
+    ptx = ctypes.create_string_buffer(size.value)
+    nvrtc.nvrtcGetPTX(prog, ptx)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "k.ptx").write_bytes(ptx.value)
+        out = subprocess.run([str(nvcc_dir / "bin" / "ptxas"), f"-arch=sm_{arch}", "-v", "-o", str(Path(tmp) / "k.cubin"), str(Path(tmp) / "k.ptx")],
+                             capture_output=True, text=True, check=True)  # fmt: skip
+    lines = [line.split("ptxas info    : ")[-1].strip() for line in out.stderr.splitlines() if "Used" in line or "spill" in line]
+    return "; ".join(lines)
+
+
 def synthetic_module(shape: str, target: str) -> str:
     """The WGSL module of the synthetic Q4_0 model of ``shape`` (with its verification entry) for ``target``."""
     from rusty_ir.driver import CompileOptions, compile_model
@@ -337,11 +380,12 @@ def synthetic_module(shape: str, target: str) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--kernel", required=True, help="the kernel's name in the module (e.g. contraction_6_5)")
+    p.add_argument("--kernel", required=True, help="the kernel's name in the module (e.g. contraction_6_5); with --registers, a comma list")
     p.add_argument("--wgsl", help="a module the emitter wrote (default: the synthetic model of --shape, compiled here)")
     p.add_argument("--shape", default="llama3-8b")
     p.add_argument("--target", default="nvidia", help="the target the module is compiled for when --wgsl is not given")
     p.add_argument("--emit", help="write the CUDA source here and stop")
+    p.add_argument("--registers", action="store_true", help="print ptxas's registers and spills of each twin for sm_90 and stop")
     p.add_argument("--grid", default="1,1,1", help="workgroups x,y,z")
     p.add_argument("--params", default="", help="the uniform's i32 fields, comma-separated (e.g. the step's tokens)")
     p.add_argument("--mib", type=int, default=300, help="MiB of every storage buffer (enough for the largest index)")
@@ -349,6 +393,10 @@ def main() -> int:
     p.add_argument("--check", action="store_true", help="also run the WGSL kernel through wgpu and compare")
     a = p.parse_args()
     module = Path(a.wgsl).read_text() if a.wgsl else synthetic_module(a.shape, a.target)
+    if a.registers:
+        for name in a.kernel.split(","):
+            print(f"{name}: {ptxas_report(translate(module, name))}", flush=True)
+        return 0
     twin = translate(module, a.kernel)
     if a.emit:
         Path(a.emit).write_text(twin.source)
