@@ -225,9 +225,10 @@ class Bench:
 
 
 def compile_synthetic(device: Any, shape: str, quantize: str = "q4_0", kv_cache: str = "f32", use_cache: bool = True,
-                      sampling: bool = False) -> tuple[Any, Any]:  # fmt: skip
+                      sampling: bool = False, target: str | None = None) -> tuple[Any, Any]:  # fmt: skip
     """(loaded synthetic model of ``shape``, its artifact with the verify entry for ``device``, and with ``sampling``
-    the sampling ones), through the cache unless ``use_cache`` is false (a probe that patches the compiler)."""
+    the sampling ones), through the cache unless ``use_cache`` is false (a probe that patches the compiler). With
+    ``target`` (a target's name) it is compiled for that target, and ``device`` may be None."""
     from rusty_ir.driver import CompileOptions, compile_model
     from rusty_ir.importers import load_model
     from rusty_ir.synthetic import synthetic_model_path
@@ -235,9 +236,10 @@ def compile_synthetic(device: Any, shape: str, quantize: str = "q4_0", kv_cache:
 
     path, _ = synthetic_model_path(shape, quantize, 0, None, lambda m: log(m))
     model = load_model(path)
-    options = CompileOptions(target=target_for_adapter(device.info), verify_entry=True, kv_cache=kv_cache, sampling_entries=sampling)
+    options = CompileOptions(target=target or target_for_adapter(device.info), verify_entry=True, kv_cache=kv_cache,
+                             sampling_entries=sampling)  # fmt: skip
     t = time.perf_counter()
-    result = compile_model(model, options, adapter=device.identity, use_cache=use_cache)
+    result = compile_model(model, options, adapter=device.identity if device is not None else "", use_cache=use_cache)
     log(f"{shape}: compiled in {time.perf_counter() - t:.1f} s (cache hit: {result.cache_hit})")
     return model, result.artifact
 

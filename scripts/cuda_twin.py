@@ -35,6 +35,7 @@ import argparse
 import re
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -194,6 +195,8 @@ def translate(module: str, name: str) -> Twin:
                 body.append(_statement(inner, vectors))
         else:
             raise SystemExit(f"cuda_twin: {s} is not translated")
+    if [b.index for b in bindings] != list(range(len(bindings))):
+        raise SystemExit(f"cuda_twin: {name}'s bindings are not numbered 0, 1, ... in order")
     params = []
     for bnd in bindings:
         if bnd.access == "uniform":  # its fields as int parameters: name.field -> name_field
@@ -228,7 +231,7 @@ def _statement(line: str, vectors: set[str]) -> str:
         return f"{indent}const auto {m.group(1)} = {_expression(m.group(2), vectors)};"
     if m := re.fullmatch(r"for \(var (\w+): (\w+) = (.+); (.+); (\w+) = (.+)\) \{", s):
         var, ty, init, cond, var2, step = m.groups()
-        e = lambda x: _expression(x, vectors)  # noqa: E731
+        e = partial(_expression, vectors=vectors)
         return f"{indent}for ({_type(ty)} {var} = {e(init)}; {e(cond)}; {var2} = {e(step)}) {{"
     if m := re.fullmatch(r"if \((.+)\) \{", s):
         return f"{indent}if ({_expression(m.group(1), vectors)}) {{"
@@ -305,18 +308,14 @@ def _run_wgsl(twin: Twin, module: str, grid: tuple[int, int, int], inputs: list[
     from kernel_lab import Lab
 
     lab = Lab()
-    source = "enable f16;\n" + _kernel_text(module, twin.name)  # the kernel's text holds all it declares
-    pipe = lab.d.create_compute_pipeline(layout="auto", compute={"module": lab.dev.compile(source, label="twin"), "entry_point": twin.name})
+    pipe = lab.pipeline("enable f16;\n" + _kernel_text(module, twin.name), "twin", twin.name)  # the kernel's text declares all it uses
     usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
     bufs = []
     for b, data in zip(twin.bindings, inputs):
         kind = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST if b.access == "uniform" else usage
         payload = np.pad(data, (0, (-data.size) % 4)) if b.access == "uniform" else data
         bufs.append(lab.d.create_buffer_with_data(data=payload.tobytes(), usage=kind))
-    group = lab.d.create_bind_group(
-        layout=pipe.get_bind_group_layout(0),
-        entries=[{"binding": b.index, "resource": {"buffer": buf}} for b, buf in zip(twin.bindings, bufs)],
-    )
+    group = lab.group(pipe, bufs)  # bindings 0, 1, ... in order (``translate`` checks)
     enc = lab.d.create_command_encoder()
     cp_ = enc.begin_compute_pass()
     cp_.set_pipeline(pipe)
@@ -368,16 +367,6 @@ def ptxas_report(twin: Twin, arch: str = "90") -> str:
     return "; ".join(lines)
 
 
-def synthetic_module(shape: str, target: str) -> str:
-    """The WGSL module of the synthetic Q4_0 model of ``shape`` (with its verification entry) for ``target``."""
-    from rusty_ir.driver import CompileOptions, compile_model
-    from rusty_ir.importers import load_model
-    from rusty_ir.synthetic import synthetic_model_path
-
-    path, _ = synthetic_model_path(shape, "q4_0", 0, None, lambda m: print(m, file=sys.stderr))
-    return compile_model(load_model(path), CompileOptions(target=target, verify_entry=True), use_cache=False).artifact.wgsl
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--kernel", required=True, help="the kernel's name in the module (e.g. contraction_6_5); with --registers, a comma list")
@@ -392,7 +381,13 @@ def main() -> int:
     p.add_argument("--reps", type=int, default=50)
     p.add_argument("--check", action="store_true", help="also run the WGSL kernel through wgpu and compare")
     a = p.parse_args()
-    module = Path(a.wgsl).read_text() if a.wgsl else synthetic_module(a.shape, a.target)
+    if a.wgsl:
+        module = Path(a.wgsl).read_text()
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_long import compile_synthetic
+
+        module = compile_synthetic(None, a.shape, use_cache=False, target=a.target)[1].wgsl
     if a.registers:
         for name in a.kernel.split(","):
             print(f"{name}: {ptxas_report(translate(module, name))}", flush=True)

@@ -569,9 +569,9 @@ class Lab:
         self.d = self.dev.device
         self.timestamps = "timestamp-query" in self.dev.features
 
-    def pipeline(self, source: str, label: str):
+    def pipeline(self, source: str, label: str, entry_point: str = "main"):
         module = self.dev.compile(source, label=label)
-        return self.d.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": "main"})
+        return self.d.create_compute_pipeline(layout="auto", compute={"module": module, "entry_point": entry_point})
 
     def try_pipeline(self, source: str, label: str):
         """The pipeline, or None with a line printed where the adapter refuses the variant (not fatal)."""
