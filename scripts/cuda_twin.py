@@ -258,13 +258,16 @@ def _random(bnd: Binding, words: int, rng: np.random.Generator) -> np.ndarray:
     return rng.standard_normal(words, dtype=np.float32).view(np.int32)
 
 
-def run(twin: Twin, module: str, grid: tuple[int, int, int], params: list[int], words: int, reps: int, check: bool) -> None:
-    """Run and time the twin (CuPy) and, with ``check``, the WGSL kernel (wgpu) on the same buffers."""
+def run(twin: Twin, module: str, grid: tuple[int, int, int], params: list[int], words: int, reps: int, check: bool,
+        max_registers: int = 0) -> None:  # fmt: skip
+    """Run and time the twin (CuPy; with ``max_registers``, NVCC's cap on a thread's registers) and, with
+    ``check``, the WGSL kernel (wgpu) on the same buffers."""
     import cupy as cp
 
     rng = np.random.default_rng(0)
     inputs = [np.asarray(params, np.int32) if b.access == "uniform" else _random(b, words, rng) for b in twin.bindings]
-    kernel = cp.RawKernel(twin.source, twin.name, options=("-std=c++17", "-w"))
+    cap = (f"--maxrregcount={max_registers}",) if max_registers else ()
+    kernel = cp.RawKernel(twin.source, twin.name, options=("-std=c++17", "-w", *cap))
     args: list = []
     arrays = {}
     for b, data in zip(twin.bindings, inputs):
@@ -308,14 +311,16 @@ def _run_wgsl(twin: Twin, module: str, grid: tuple[int, int, int], inputs: list[
     from kernel_lab import Lab
 
     lab = Lab()
-    pipe = lab.pipeline("enable f16;\n" + _kernel_text(module, twin.name), "twin", twin.name)  # the kernel's text declares all it uses
+    text = _kernel_text(module, twin.name)  # it declares all the kernel uses
+    pipe = lab.pipeline("enable f16;\n" + text, "twin", twin.name)
     usage = wgpu.BufferUsage.STORAGE | wgpu.BufferUsage.COPY_SRC | wgpu.BufferUsage.COPY_DST
     bufs = []
     for b, data in zip(twin.bindings, inputs):
         kind = wgpu.BufferUsage.UNIFORM | wgpu.BufferUsage.COPY_DST if b.access == "uniform" else usage
         payload = np.pad(data, (0, (-data.size) % 4)) if b.access == "uniform" else data
         bufs.append(lab.d.create_buffer_with_data(data=payload.tobytes(), usage=kind))
-    group = lab.group(pipe, bufs)  # bindings 0, 1, ... in order (``translate`` checks)
+    used = [i for i, b in enumerate(twin.bindings) if len(re.findall(rf"\b{b.name}\b", text)) > 1]  # wgpu's layout has those only
+    group = lab.group(pipe, [bufs[i] for i in used], [twin.bindings[i].index for i in used])
     enc = lab.d.create_command_encoder()
     cp_ = enc.begin_compute_pass()
     cp_.set_pipeline(pipe)
@@ -323,7 +328,8 @@ def _run_wgsl(twin: Twin, module: str, grid: tuple[int, int, int], inputs: list[
     cp_.dispatch_workgroups(*grid)
     cp_.end()
     lab.d.queue.submit([enc.finish()])
-    out = [np.frombuffer(lab.d.queue.read_buffer(buf), np.int32).copy() for buf in bufs]
+    out = [np.frombuffer(lab.d.queue.read_buffer(buf), np.int32).copy() if b.access == "read_write" else data
+           for b, buf, data in zip(twin.bindings, bufs, inputs)]  # fmt: skip
     print(f"{twin.name} (wgpu): {lab.time(pipe, [group], grid, reps) * 1e6:.1f} µs a launch", flush=True)
     return out
 
@@ -380,6 +386,7 @@ def main() -> int:
     p.add_argument("--mib", type=int, default=300, help="MiB of every storage buffer (enough for the largest index)")
     p.add_argument("--reps", type=int, default=50)
     p.add_argument("--check", action="store_true", help="also run the WGSL kernel through wgpu and compare")
+    p.add_argument("--max-registers", type=int, default=0, help="cap the twin's registers a thread (what occupancy buys)")
     a = p.parse_args()
     if a.wgsl:
         module = Path(a.wgsl).read_text()
@@ -400,7 +407,7 @@ def main() -> int:
         return 0
     grid = tuple(int(x) for x in a.grid.split(","))
     params = [int(x) for x in a.params.split(",") if x]
-    run(twin, module, grid, params, a.mib * (1 << 18), a.reps, a.check)  # type: ignore[arg-type]
+    run(twin, module, grid, params, a.mib * (1 << 18), a.reps, a.check, a.max_registers)  # type: ignore[arg-type]
     return 0
 
 

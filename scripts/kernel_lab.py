@@ -581,10 +581,11 @@ class Lab:
             print(f"{label}: FAILED {str(err).splitlines()[0][:300]}", flush=True)
             return None
 
-    def group(self, pipeline, buffers):
+    def group(self, pipeline, buffers, bindings=None):
+        """A bind group of ``buffers`` at ``bindings`` (default 0, 1, ...) of the pipeline's layout."""
         return self.d.create_bind_group(
             layout=pipeline.get_bind_group_layout(0),
-            entries=[{"binding": i, "resource": {"buffer": b}} for i, b in enumerate(buffers)],
+            entries=[{"binding": i, "resource": {"buffer": b}} for i, b in zip(bindings or range(len(buffers)), buffers)],
         )
 
     def time(self, pipeline, groups, grid, reps: int) -> float:
