@@ -4,8 +4,7 @@ did not predict the model's times.
 Each variant compiles the synthetic model with one region kind's few-token configs replaced by one (rows a
 workgroup / rows an invocation / split / invocations, optionally / blocks a lane walks at once (``reduction_tile``) /
 tokens a workgroup / whether the step's activation is quantized once, by a kernel of its own or its producer (1),
-or by every workgroup (0) / token groups, the workgroup's y (each group's invocations take a share of its tokens);
-otherwise these stay the heuristic's), loads it, and times synchronous verification steps of
+or by every workgroup (0); otherwise these stay the heuristic's), loads it, and times synchronous verification steps of
 2, 3, 5, 6 and 8 tokens and a decode step (medians of 21) and the kernels of those steps (``profile_step``, µs a
 layer). Region kinds by their ops: ``gate+up`` a contraction of two weights, ``qkv`` a region of several
 contractions, ``down`` one contraction over K of 8192 or more, ``o`` one over a plain activation of shorter K,
@@ -56,8 +55,7 @@ def region_kind(ops) -> str | None:
 
 def patched(variant: tuple[str, list[int]] | None):
     """``few_token_configs`` where ``variant`` = (region kind, [rows, rows an invocation, split, invocations[, blocks
-    at once[, tokens[, prequantize[, token groups]]]]]) replaces a region kind's few-token configs by one for all of
-    its few-token steps."""
+    at once[, tokens]]]) replaces a region kind's few-token configs by one for all of its few-token steps."""
 
     def few_token_configs(single, ops, target):
         few, more = generic.few_token_configs(single, ops, target)
@@ -68,9 +66,8 @@ def patched(variant: tuple[str, list[int]] | None):
         unroll = rest[0] if rest else widest.config.reduction_tile
         tokens = rest[1] if len(rest) > 1 else widest.config.workgroup_tile[0]
         prequantize = rest[2] if len(rest) > 2 else widest.config.prequantize
-        token_groups = rest[3] if len(rest) > 3 else 1
         return widest.replace(
-            workgroup=[threads, token_groups, 1],
+            workgroup=[threads, 1, 1],
             workgroup_tile=[tokens, rows],
             thread_tile=[r],
             split=split,
@@ -118,7 +115,7 @@ def run(device: Device, shape: str, prompt: np.ndarray, spec: str, checked: bool
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("variants", nargs="+", help="'heuristic' or KIND:ROWS/R/SPLIT/INVOCATIONS[/UNROLL[/TOKENS[/PREQUANTIZE[/GROUPS]]]]")
+    p.add_argument("variants", nargs="+", help="'heuristic' or KIND:ROWS/R/SPLIT/INVOCATIONS[/UNROLL[/TOKENS[/PREQUANTIZE]]]")
     p.add_argument("--shape", default="llama3-8b")
     p.add_argument("--check", action="store_true", help="each variant's verification logits against one-token steps")
     a = p.parse_args()

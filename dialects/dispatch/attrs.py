@@ -44,10 +44,8 @@ class LoweringConfig:
     rows, each taking every ``split``-th weight block of K (their partial sums
     meet in a cross-invocation reduction: one subgroup when ``split`` is the
     target's subgroup size); ``reduction_tile``: weight blocks an invocation
-    loads before it multiplies (loads in flight). ``workgroup = [N / R *
-    split, G, 1]``: G token groups (with ``prequantize = 1``), each taking
-    ceil(T / G) of the workgroup's tokens, so that an invocation holds a G-th
-    of their accumulators. ``math = dp4a`` (needs the target's ``int_dot``):
+    loads before it multiplies (loads in flight). Invocations per workgroup =
+    ``N / R * split``. ``math = dp4a`` (needs the target's ``int_dot``):
     the workgroup first quantizes the activation blocks into workgroup memory
     as int8 with one scale each (``x ~ d * a``, relative error about 0.5%, as
     llama.cpp's Q8_1); each weight block is then ``rquant.dot_block`` against
@@ -133,11 +131,8 @@ class LoweringConfig:
         if s == "gemv":
             if len(tile) != 2 or len(tt) != 1 or self.split < 1 or tile[1] % tt[0]:
                 return "gemv needs workgroup_tile = [tokens, rows], thread_tile = [rows per invocation] dividing rows, split >= 1"
-            x, groups, z = self.workgroup
-            if tile[1] // tt[0] * self.split != x or z != 1:
-                return f"gemv: workgroup must be [rows / thread_tile * split, token groups, 1] = [{tile[1] // tt[0] * self.split}, G, 1]"
-            if groups > 1 and (groups > tile[0] or not self.prequantize):
-                return f"gemv: {groups} token groups need at least as many tokens a workgroup (workgroup_tile[0]) and prequantize = 1"
+            if tile[1] // tt[0] * self.split != self.threads:
+                return f"gemv: workgroup_tile rows / thread_tile * split = {tile[1] // tt[0] * self.split} must equal the {self.threads} invocations"
         if s == "gemm":
             if len(tile) != 2 or len(tt) != 2 or any(t % 4 for t in tt) or tile[0] % tt[0] or tile[1] % tt[1]:
                 return "gemm needs workgroup_tile = [M, N] and thread_tile = [TM, TN] (multiples of 4 dividing M and N)"

@@ -1,16 +1,14 @@
 """The ``gemv`` schedule: contractions over a few tokens (decode), streaming weights at memory speed.
 
 For config ``workgroup_tile = [T, N]``, ``thread_tile = [R]``, ``split = S``,
-``reduction_tile = U``, ``workgroup = [N / R * S, G, 1]``:
+``reduction_tile = U``:
 
     workgroups (wt, wn) over (ceil(tokens / T), ceil(N_total / N))  -- tokens along x:
                                      a row tile's tokens run side by side
-      invocations (tg, g, lane) over (G, N / R, S)     -- every invocation
-        its tokens: the tg-th ceil(T / G) of the workgroup's T (G token groups;
-          a group's tokens past T or the step are computed clamped, not stored)
-        [prologue reductions of its tokens, unless factored: whole workgroup]
+      invocations (g, lane) over (N / R, S)            -- every invocation
+        [prologue reductions of the T tokens, unless factored: whole workgroup]
         for blk = lane; blk < blocks(K); blk += S * U    -- each invocation its share of K
-          U blocks: its tokens' activation values of the block (loaded once,
+          U blocks: the T tokens' activation values of the block (loaded once,
           used for R rows), the R rows' weight blocks (rquant.load_block),
           acc[t][r] += scale * sum_j x_j q_j  (+ offset * sum_j x_j)
           [factored prologue: the reductions' partial sums, at the same k]
@@ -26,10 +24,7 @@ its epilogue (``QuantizeFor``: stage the rows, barrier, quantize them) into a
 host buffer the gemv reads. The T tokens of a workgroup
 then share each weight block: it is read and unpacked once
 (``rquant.load_codes``) and multiplied with every token's int8 words, so a
-verification step of T tokens costs about one read of the weights. With G
-token groups (prequantized only) each invocation holds a G-th of the tokens'
-accumulators and activation words: the groups read the same weight blocks
-(from the cache after the first) and unpack them each.
+verification step of T tokens costs about one read of the weights.
 
 A factored prologue (RMSNorm: ``x * rsqrt(mean(x^2) + eps) * g``) costs one
 extra multiply-add per activation value and nothing else: ``sum x^2`` is
@@ -87,7 +82,7 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], quan
     tokens_per_wg, rows_per_wg = cfg.workgroup_tile
     (rows,) = cfg.thread_tile
     split, unroll = cfg.split, max(1, cfg.reduction_tile)
-    groups, token_groups = rows_per_wg // rows, cfg.workgroup[1]  # token groups: prequantized only (the config's check)
+    groups = rows_per_wg // rows
     for c in segments:
         if not c.batched and tokens_per_wg != 1:
             raise RustyError("a contraction without a token dim takes one token per workgroup", c.root)
@@ -113,58 +108,33 @@ def lower_gemv(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], quan
         wt, wn = wivs
 
         def per_invocation(ib: IRBuilder, ivs: Sequence[SSAValue]) -> None:
-            group, ivs = (ivs[0], ivs[1:]) if token_groups > 1 else (None, ivs)
-
             def segment(sb: IRBuilder, i: int, local: SSAValue) -> None:
-                c, tokens = segments[i], _Tokens(wt, tokens_per_wg, token_groups, group)
-                _invocation(c, sb, ivs, local, tokens, rows, rows_per_wg, split, unroll, c.block, c.k_total // c.block, prequantized, stage)
+                c = segments[i]
+                _invocation(c, sb, ivs, local, wt, rows, rows_per_wg, tokens_per_wg, split, unroll, c.block, c.k_total // c.block,
+                            prequantized, stage)  # fmt: skip
 
             by_segment(ib, wn, tiles, segment)
             if quantize_for is not None and stage is not None:
                 ib.insert(gpu.BarrierOp())
                 linear = ib.addi(ib.muli(ivs[0], ib.index(split)), ivs[1])
-                if group is not None:
-                    linear = ib.addi(ib.muli(group, ib.index(groups * split)), linear)
                 quantize_staged(kernel, ib, quantize_for, stage[0], linear, segments[0].batch_size(ib), wt, wn, tokens_per_wg, rows_per_wg)
 
-        kernel.invocations(wb, [token_groups, groups, split] if token_groups > 1 else [groups, split], per_invocation)
+        kernel.invocations(wb, [groups, split], per_invocation)
 
     kernel.workgroups(wg_bounds, per_workgroup)
     return grid
 
 
-class _Tokens:
-    """The tokens of one invocation of workgroup ``wt``: the workgroup's ``per_wg`` tokens, or with ``groups`` > 1
-    token groups the ``group``-th ``count`` = ceil(per_wg / groups) of them."""
-
-    def __init__(self, wt: SSAValue, per_wg: int, groups: int, group: SSAValue | None) -> None:
-        self.wt, self.per_wg, self.group = wt, per_wg, group
-        self.count = -(-per_wg // groups)
-        self.past_tile = group is not None and self.count * groups > per_wg  # the last group's may run past the tile
-
-    def first(self, b: IRBuilder) -> tuple[SSAValue, SSAValue | None]:
-        """(the first token, its slot in the workgroup's tile: None for the whole tile)."""
-        self.wg_first = b.muli(self.wt, b.index(self.per_wg))
-        if self.group is None:
-            return self.wg_first, None
-        slot = b.muli(self.group, b.index(self.count))
-        return b.addi(self.wg_first, slot), slot
-
-    def limit(self, b: IRBuilder, batch: SSAValue) -> SSAValue:
-        """The first token not to store: the step's end, or the tile's where a group runs past it."""
-        return b.minui(batch, b.addi(self.wg_first, b.index(self.per_wg))) if self.past_tile else batch
-
-
-def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAValue, tokens: _Tokens, rows: int, rows_per_wg: int,
-                split: int, unroll: int, block: int, blocks: int, prequantized: SSAValue | None,
+def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAValue, wt: SSAValue, rows: int, rows_per_wg: int,
+                tokens_per_wg: int, split: int, unroll: int, block: int, blocks: int, prequantized: SSAValue | None,
                 stage: tuple[SSAValue, SSAValue] | None = None) -> None:  # fmt: skip
     grp, lane = ivs
     batch = c.batch_size(b)
     n0 = b.addi(b.muli(wn, b.index(rows_per_wg)), b.muli(grp, b.index(rows)))
     ns = [b.addi(n0, b.index(r)) if r else n0 for r in range(rows)]
     n_in = [b.minui(n, b.index(c.n_total - 1)) for n in ns]  # rows past N compute row N-1 and store nothing
-    t0, slot = tokens.first(b)
-    ts = [b.addi(t0, b.index(i)) if i else t0 for i in range(tokens.count)]
+    t0 = b.muli(wt, b.index(tokens_per_wg))
+    ts = [b.addi(t0, b.index(i)) if i else t0 for i in range(tokens_per_wg)]
     t_in = [b.minui(t, b.subi(batch, b.index(1))) for t in ts]
     linear = b.addi(b.muli(grp, b.index(split)), lane)
     walk = _Walk(c, lane, n_in, t_in, split, unroll, block, blocks)
@@ -193,7 +163,7 @@ def _invocation(c: Contraction, b: IRBuilder, ivs: Sequence[SSAValue], wn: SSAVa
         prologue = prologue_reductions(c, b, t_in, linear) if c.prologue else [[] for _ in ts]
         totals = c.kernel.reduce(b, "add", walk.floats(b, prologue), split)
         scales = [None] * len(ts)
-    _epilogue(c, b, lane, ns, n_in, ts, t_in, tokens.limit(b, batch), totals, scales, rows_per_wg, stage, slot)
+    _epilogue(c, b, lane, ns, n_in, ts, t_in, batch, totals, scales, rows_per_wg, stage)
 
 
 def _row_scales(c: Contraction, b: IRBuilder, t_in: Sequence[SSAValue], rows: int, totals: Sequence[SSAValue],
@@ -356,10 +326,9 @@ def _dot4(b: IRBuilder, codes: Sequence[SSAValue], acts: Sequence[SSAValue]) -> 
 
 def _epilogue(c: Contraction, b: IRBuilder, lane: SSAValue, ns: Sequence[SSAValue], n_in: Sequence[SSAValue], ts: Sequence[SSAValue],
               t_in: Sequence[SSAValue], batch: SSAValue, totals: Sequence[SSAValue], scales: Sequence[SSAValue | None], rows_per_wg: int,
-              stage: tuple[SSAValue, SSAValue] | None = None, slot: SSAValue | None = None) -> None:  # fmt: skip
-    """Lane 0 of each row group: its rows' reduced sums (times the row scale), through the epilogue, stored for
-    the tokens before ``batch``; with ``stage = (array, value)`` the output ``value`` of each row also goes to
-    ``array[slot + token's index][row % rows_per_wg]``."""
+              stage: tuple[SSAValue, SSAValue] | None = None) -> None:  # fmt: skip
+    """Lane 0 of each row group: its rows' reduced sums (times the row scale), through the epilogue, stored; with
+    ``stage = (array, value)`` the output ``value`` of each row also goes to ``array[token][row % rows_per_wg]``."""
     rows, n_out = len(ns), c.n_out
 
     def epilogue(eb: IRBuilder) -> list[SSAValue]:
@@ -379,8 +348,7 @@ def _epilogue(c: Contraction, b: IRBuilder, lane: SSAValue, ns: Sequence[SSAValu
                     else:  # consecutive rows' stores in one block: vectorize merges them
                         c.store_outputs(sb, t, n, known)
                     if stage is not None:
-                        at = sb.addi(slot, sb.index(ti)) if slot is not None else sb.index(ti)
-                        store(sb, c.mat.element(sb, stage[1], [t, n]), stage[0], [at, sb.remui(n, sb.index(rows_per_wg))])
+                        store(sb, c.mat.element(sb, stage[1], [t, n]), stage[0], [sb.index(ti), sb.remui(n, sb.index(rows_per_wg))])
                 return []
 
             if c.batched:

@@ -204,8 +204,7 @@ def _exact_versions(config: LoweringConfigAttr, first: int, last: int) -> list[t
     """``config``'s versions for steps of ``first`` to ``last`` tokens: one per step size below its workgroups' T
     tokens, then ``config`` itself."""
     steps = range(first, min(_tokens_per_workgroup(config), last))
-    (x, groups, z), rows = config.config.workgroup, config.config.workgroup_tile[1]  # no more token groups than tokens
-    exact = [(t, config.replace(workgroup_tile=[t, rows], workgroup=[x, min(groups, t), z])) for t in steps]
+    exact = [(t, config.replace(workgroup_tile=[t, config.config.workgroup_tile[1]])) for t in steps]
     return [*exact, (last, config)]
 
 

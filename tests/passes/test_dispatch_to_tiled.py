@@ -519,31 +519,6 @@ def test_more_token_configs_take_the_larger_few_token_steps(device: Any, tmp_pat
     _verify_matches_one_token_steps(rt, (2, 3, 5, 8))
 
 
-def test_token_groups_split_a_workgroups_tokens_among_its_invocations(device: Any, tmp_path: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    """Every prequantized few-token gemv of the tiny model with 2 token groups (``workgroup = [x, 2, 1]``, 8 tokens a
-    workgroup in groups of 4; the exact versions of 3, 5 and 7 tokens in groups of 2, 3 and 4, the last group's
-    last token past the tile, computed and not stored): gate+up still quantizes down's activation in its epilogue,
-    each group staging its own tokens, and the verification logits of 2, 3, 5 and 8 tokens equal those of one-token
-    steps."""
-    from rusty_ir.passes.tuning import generic, tune_workgroups
-
-    def with_groups(single: Any, ops: Any, target: Any) -> tuple[Any, Any]:
-        few, more = generic.few_token_configs(single, ops, target)
-        if few is None or not few.config.prequantize:
-            return few, more
-        widest = more or few
-        assert widest.config.workgroup_tile[0] == 8
-        return widest.replace(workgroup=[widest.config.workgroup[0], 2, 1]), None
-
-    monkeypatch.setattr(tune_workgroups, "few_token_configs", with_groups)
-    art, rt = _int_dot_tiny_model(device, tmp_path, monkeypatch)
-    for label in ("contraction_5", "contraction_6"):  # steps of 2-7 tokens (exact versions) and of 8; prefill
-        groups = re.findall(rf"^@compute @workgroup_size\(\d+, (\d), 1\)\nfn {label}_\d+\(", art.wgsl, re.M)
-        assert sorted(groups) == ["1"] + ["2"] * 7, groups
-    _verify_matches_one_token_steps(rt, (2, 3, 5, 8))
-
-
 def test_few_token_configs_of_qkv_and_of_a_wide_lm_head(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``tune-workgroups`` on the tiny Q4_0 model with packed int8 dot products, its K taken as 256 blocks (so that
     the configs of 2 tokens and of more differ, as on llama3-8b) and ``PREQUANTIZED_WIDE_ROWS`` lowered to its
