@@ -258,16 +258,13 @@ def _random(bnd: Binding, words: int, rng: np.random.Generator) -> np.ndarray:
     return rng.standard_normal(words, dtype=np.float32).view(np.int32)
 
 
-def run(twin: Twin, module: str, grid: tuple[int, int, int], params: list[int], words: int, reps: int, check: bool,
-        max_registers: int = 0) -> None:  # fmt: skip
-    """Run and time the twin (CuPy; with ``max_registers``, NVCC's cap on a thread's registers) and, with
-    ``check``, the WGSL kernel (wgpu) on the same buffers."""
+def run(twin: Twin, module: str, grid: tuple[int, int, int], params: list[int], words: int, reps: int, check: bool) -> None:
+    """Run and time the twin (CuPy) and, with ``check``, the WGSL kernel (wgpu) on the same buffers."""
     import cupy as cp
 
     rng = np.random.default_rng(0)
     inputs = [np.asarray(params, np.int32) if b.access == "uniform" else _random(b, words, rng) for b in twin.bindings]
-    cap = (f"--maxrregcount={max_registers}",) if max_registers else ()
-    kernel = cp.RawKernel(twin.source, twin.name, options=("-std=c++17", "-w", *cap))
+    kernel = cp.RawKernel(twin.source, twin.name, options=("-std=c++17", "-w"))
     args: list = []
     arrays = {}
     for b, data in zip(twin.bindings, inputs):
@@ -386,7 +383,6 @@ def main() -> int:
     p.add_argument("--mib", type=int, default=300, help="MiB of every storage buffer (enough for the largest index)")
     p.add_argument("--reps", type=int, default=50)
     p.add_argument("--check", action="store_true", help="also run the WGSL kernel through wgpu and compare")
-    p.add_argument("--max-registers", type=int, default=0, help="cap the twin's registers a thread (what occupancy buys)")
     a = p.parse_args()
     if a.wgsl:
         module = Path(a.wgsl).read_text()
@@ -407,7 +403,7 @@ def main() -> int:
         return 0
     grid = tuple(int(x) for x in a.grid.split(","))
     params = [int(x) for x in a.params.split(",") if x]
-    run(twin, module, grid, params, a.mib * (1 << 18), a.reps, a.check, a.max_registers)  # type: ignore[arg-type]
+    run(twin, module, grid, params, a.mib * (1 << 18), a.reps, a.check)  # type: ignore[arg-type]
     return 0
 
 
