@@ -266,6 +266,15 @@ a workgroup has 32 rows, whole blocks of down's activation, which its epilogue t
 MORE_TOKENS = 3
 """The fewest tokens of a step that takes a prequantized gemv's ``more_token_config`` (where it has one)."""
 
+PREQUANTIZED_NARROW_TOKENS = 3
+"""Tokens a workgroup of a prequantized gemv of one weight and fewer than ``PREQUANTIZED_WIDE_ROWS`` rows takes in
+steps of ``MORE_TOKENS`` or more: a step's tokens in ceil(t / 3) workgroups a row tile, each holding 3 tokens'
+accumulators and activation words (fewer registers, more warps a multiprocessor), the weights read by each. On an
+H100 in llama3-8b's verification steps (BENCHMARKS.md, issue 15, ninth session), µs a layer at 5 / 6 / 8 tokens:
+down 32.8 / 37.4 / 44.5 -> 28.9 / 28.7 / 38.0 (2 tokens a workgroup 34.5 / 33.6 / 40.6, 4: 32.6 / 34.7 / 35.6), qkv
+21.4 / 23.2 / 26.5 -> 18.6 / 18.5 / 24.0. Not for gate+up (two weights: 49.4 against 42.9 µs at 6 tokens) nor the
+LM head (its rows past ``PREQUANTIZED_WIDE_ROWS``: 174.5 against 168.9 µs a step)."""
+
 PREQUANTIZED_WIDE_ROWS = 32768
 """Rows (all of a region's contractions) from which a prequantized few-token gemv's lanes walk the larger number of
 ``PREQUANTIZED_LANE_BLOCKS`` in steps of 2 tokens too: enough workgroups either way, fewer lanes to add up.
@@ -286,7 +295,8 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
     ``PREQUANTIZED_LANE_BLOCKS`` weight blocks. Where the number differs for steps of ``MORE_TOKENS`` or more, ``few``
     takes steps of up to ``MORE_TOKENS - 1`` tokens and ``more`` the others, up to ``GEMV_STEP_TOKENS``. At 5
     tokens on an H200, llama3-8b's gate+up 72.5 -> 36.2 µs, down 44.1 -> 24.8, qkv 19.8 -> 18.2 (BENCHMARKS.md, issue 15).
-    From ``PREQUANTIZED_WIDE_ROWS`` rows, the larger steps' config takes every step.
+    From ``PREQUANTIZED_WIDE_ROWS`` rows, the larger steps' config takes every step. Below them, a region of one
+    weight (not gate+up's two) takes ``PREQUANTIZED_NARROW_TOKENS`` tokens a workgroup in the larger steps.
     Otherwise a gemv that took fewer than ``GEMV_ROWS`` rows per invocation, to keep every multiprocessor busy
     on one token, gets ``GEMV_ROWS`` back, since a step's tokens multiply its workgroups (o 13.6 -> 11.3 µs); a dp4a
     one, whose every workgroup quantizes its token's activation, also twice the invocations where the target
@@ -299,7 +309,11 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
         blocks = max(1, _shape(root.inputs[0])[-1] // _weight_block(root, ops))
         few, more = (_prequantized_gemv(blocks, per_lane) for per_lane in PREQUANTIZED_LANE_BLOCKS[min(2, len(root.outputs))])
         rows = sum(_shape(r.outputs[0])[-1] * len(r.outputs) for r in _contractions(root, ops))
-        if more == few or rows >= PREQUANTIZED_WIDE_ROWS:
+        if rows >= PREQUANTIZED_WIDE_ROWS:
+            return more, None
+        if len(root.outputs) == 1:
+            more = more.replace(workgroup_tile=[PREQUANTIZED_NARROW_TOKENS, more.config.workgroup_tile[1]])
+        elif more == few:
             return more, None
         return few.replace(workgroup_tile=[MORE_TOKENS - 1, few.config.workgroup_tile[1]]), more
     if single.config.thread_tile[0] >= GEMV_ROWS:
