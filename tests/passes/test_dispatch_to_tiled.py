@@ -27,6 +27,7 @@ from rusty_ir.dialects.dispatch import RegionOp
 from rusty_ir.dialects.dispatch.interp import BufferInterpreter
 from rusty_ir.dialects.transformer.interp import ReferenceInterpreter
 from rusty_ir.errors import RustyError
+from rusty_ir.passes.codegen.gemv import GEMV_STEP_TOKENS
 from rusty_ir.passes.tuning.signature import parse_config
 from rusty_ir.pipeline import build_pipeline, default_pipeline
 from rusty_ir.registry import build_registry
@@ -525,8 +526,9 @@ def test_few_token_configs_of_qkv_and_of_a_wide_lm_head(tmp_path: Path, monkeypa
     """``tune-workgroups`` on the tiny Q4_0 model with packed int8 dot products, its K taken as 256 blocks (so that
     the configs of 2 tokens and of more differ, as on llama3-8b) and ``PREQUANTIZED_WIDE_ROWS`` lowered to its
     vocabulary: norm+qkv prequantizes steps of 2 tokens in one config (2 tokens a workgroup) and the larger ones in
-    another whose lanes walk more blocks; the verification's LM head, as wide as the vocabulary, takes the larger
-    steps' config for all of its steps."""
+    another whose lanes walk more blocks, ``PREQUANTIZED_NARROW_TOKENS`` tokens a workgroup; the verification's LM
+    head, as wide as the vocabulary, takes the larger steps' config for all of its steps, every step's tokens a
+    workgroup."""
     from rusty_ir.importers import load_model
     from rusty_ir.importers.to_ir import build_module
     from rusty_ir.passes.tuning import generic
@@ -546,11 +548,13 @@ def test_few_token_configs_of_qkv_and_of_a_wide_lm_head(tmp_path: Path, monkeypa
     few, more = qkv.few_token_config, qkv.more_token_config
     assert few is not None and more is not None
     assert (few.config.prequantize, more.config.prequantize, few.config.workgroup_tile[0]) == (1, 1, 2)
+    assert more.config.workgroup_tile[0] == generic.PREQUANTIZED_NARROW_TOKENS
     assert few.config.split > more.config.split  # the larger steps' lanes walk more blocks each
     head = next(r for r in regions if isinstance(fn := r.parent_op(), func.FuncOp) and fn.sym_name.data == "verify"
                 and r.few_token_config is not None)  # fmt: skip
     assert head.more_token_config is None
     assert (head.few_token_config.config.prequantize, head.few_token_config.config.split) == (1, more.config.split)
+    assert head.few_token_config.config.workgroup_tile[0] == GEMV_STEP_TOKENS
 
 
 def test_a_region_of_several_contractions_quantizes_its_tokens_in_each_workgroup(device: Any, tmp_path: Path,
