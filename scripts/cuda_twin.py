@@ -195,8 +195,6 @@ def translate(module: str, name: str) -> Twin:
                 body.append(_statement(inner, vectors))
         else:
             raise SystemExit(f"cuda_twin: {s} is not translated")
-    if [b.index for b in bindings] != list(range(len(bindings))):
-        raise SystemExit(f"cuda_twin: {name}'s bindings are not numbered 0, 1, ... in order")
     params = []
     for bnd in bindings:
         if bnd.access == "uniform":  # its fields as int parameters: name.field -> name_field
