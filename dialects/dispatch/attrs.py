@@ -77,10 +77,8 @@ class LoweringConfig:
     ``attention``: one workgroup per (head, query row); ``reduction_tile``: KV
     positions per step of the online softmax (``workgroup / reduction_tile``
     invocations share one position's dot product); ``split``: positions per
-    workgroup for split-KV (0 = none; a second kernel merges the partitions);
-    with split-KV, ``workgroup_tile = [R]`` gives a workgroup R query rows (per
-    KV head and partition; every K and V load serves all of them).
-    Without split, ``workgroup_tile = [Bq]``: one workgroup per (head, block of Bq query
+    workgroup for split-KV (0 = none; a second kernel merges the partitions).
+    With ``workgroup_tile = [Bq]``: one workgroup per (head, block of Bq query
     rows), FlashAttention-2 with Q, K and V tiles in workgroup memory
     (``reduction_tile`` keys per step; ``workgroup = (Bq / 2) * (Bk / 2)``).
 

@@ -153,8 +153,6 @@ class _Geometry:
     """Invocation groups of ``hd`` (each accumulates its share of a tile's positions)."""
     slices: int
     """Invocations per scored position."""
-    rows: int = 1
-    """Query rows a workgroup (split-KV's ``workgroup_tile = [R]``): their query vectors share each K and V load."""
 
     @staticmethod
     def of(kernel: Kernel, op: AttentionOp) -> _Geometry:
@@ -162,16 +160,13 @@ class _Geometry:
         tile, split, threads = kernel.config.reduction_tile, kernel.config.split, kernel.threads
         groups = threads // hd
         slices = threads // tile if threads % tile == 0 else 0
-        rows = kernel.config.workgroup_tile[0] if split and kernel.config.workgroup_tile else 1
-        if rows > 1 and op.window_size is not None:
-            raise RustyError(f"split-KV attention takes {rows} query rows a workgroup only without a sliding window", op)
         if threads % hd or threads & (threads - 1) or tile & (tile - 1) or not slices or hd % slices or tile % groups:
             raise RustyError(
                 f"attention needs a power-of-two workgroup that is a multiple of head_dim ({hd}) and of a power-of-two "
                 "reduction_tile, with head_dim divisible by workgroup / reduction_tile and reduction_tile by workgroup / head_dim",
                 op,
             )
-        return _Geometry(heads, kv_heads, hd, tile, split, threads, groups, slices, rows)
+        return _Geometry(heads, kv_heads, hd, tile, split, threads, groups, slices)
 
 
 def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation]) -> list[SSAValue]:
@@ -179,7 +174,7 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
     g = kernel.grid_b
     op = _attention(ops)
     geo = _Geometry.of(kernel, op)
-    split, threads, per = geo.split, geo.threads, geo.rows
+    split, threads = geo.split, geo.threads
     rows = mat.dims(g, op.query, kernel.grid_args)[0]
     fixed = bool(split) and op.window_size is None  # the grid's partitions do not depend on the position
     if not split:
@@ -188,12 +183,9 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
         splits = g.index(SPLIT_KV_PARTITIONS)
     else:
         splits = split_count(g, op, kernel.grid_args[op.pos], rows, split)
-    grid = [g.index(geo.kv_heads), rows if per == 1 else g.ceildiv(rows, g.index(per)), splits]
+    grid = [g.index(geo.kv_heads), rows, splits]
     b = kernel.b
-    if per == 1:
-        rows_b = kernel.grid_dim(b, "y")  # the query rows: a buffer's size on the host, the grid's y in the kernel
-    else:
-        rows_b = kernel.extra_args[1]  # computed on the host (convert-dispatch-to-tiled): the grid's y is a row block's
+    rows_b = kernel.grid_dim(b, "y")  # the query rows: a buffer's size on the host, the grid's y in the kernel
     splits_b = split_count(b, op, mat.args[op.pos], rows_b, split) if fixed else kernel.grid_dim(b, "z")
     partition = partition_size(b, op, mat.args[op.pos], rows_b, split) if split else None
 
@@ -215,31 +207,24 @@ def lower_attention(kernel: Kernel, mat: Materializer, ops: Sequence[Operation])
 
         kernel.invocations(wb, [threads], body)
 
-    blocks = rows_b if per == 1 else b.ceildiv(rows_b, b.index(per))
-    kernel.workgroups([b.index(geo.kv_heads), blocks, b.index(SPLIT_KV_PARTITIONS) if fixed else splits_b], per_workgroup)
+    kernel.workgroups([b.index(geo.kv_heads), rows_b, b.index(SPLIT_KV_PARTITIONS) if fixed else splits_b], per_workgroup)
     return grid
 
 
 def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geometry, b: IRBuilder, tid: SSAValue,
           where: tuple[SSAValue, SSAValue, SSAValue, SSAValue, SSAValue], partition: SSAValue | None) -> None:  # fmt: skip
-    """One invocation of the per-row kernel at ``where`` = (KV head, query row or block of ``geo.rows`` rows,
-    partition, rows, partitions); ``partition``: the positions a split-KV partition takes (``partition_size``), None
-    without split-KV. The block's rows (``geo.rows``) and their query heads make ``units`` query vectors, unit
-    ``r * heads + h``: each K and V load serves all of them."""
+    """One invocation of the per-row kernel at ``where`` = (KV head, query row, partition, rows, partitions);
+    ``partition``: the positions a split-KV partition takes (``partition_size``), None without split-KV."""
     op = _attention(ops)
-    hd, tile, per = geo.hd, geo.tile, geo.rows
-    kv, s, z, rows = where[:4]
+    hd, tile = geo.hd, geo.tile
+    kv, s, z = where[:3]
     threads, groups, slices = geo.threads, geo.groups, geo.slices
     heads = geo.heads // geo.kv_heads  # query heads sharing this KV head
-    units = per * heads
     share = tile // groups  # positions of a tile each group accumulates
     width = hd // slices  # dimensions of a position's dot product each of its invocations takes
     scale = op.scale.value.data
     kv_col = b.muli(kv, b.index(hd))
-    # the block's query rows, a row past the step's last repeating it (its results are not stored)
-    row_of = [s] if per == 1 else [b.minui(b.addi(b.muli(s, b.index(per)), b.index(r)), b.subi(rows, b.index(1))) for r in range(per)]
-    bounds = [_positions(b, op, mat.args[op.pos], row, z, geo.split, partition) for row in row_of]
-    lo, hi = bounds[-1]  # the last row sees the most positions (rows share ``lo``: no window with several)
+    lo, hi = _positions(b, op, mat.args[op.pos], s, z, geo.split, partition)
     kc, vc, table = mat.args[op.k_cache], mat.args[op.v_cache], _table(mat, op)
     group = b.divui(tid, b.index(hd))
     d = b.remui(tid, b.index(hd))
@@ -249,37 +234,30 @@ def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geo
     q_col0 = b.muli(kv, b.index(heads * hd))  # the group's first query column
 
     def query(pb: IRBuilder, unit: Sequence[SSAValue]) -> list[SSAValue]:
-        row, h = s, unit[0]
-        if per > 1:
-            row = pb.minui(pb.addi(pb.muli(s, pb.index(per)), pb.divui(unit[0], pb.index(heads))), pb.subi(rows, pb.index(1)))
-            h = pb.remui(unit[0], pb.index(heads))
-        q = mat.element(pb, op.query, [row, pb.addi(q_col0, pb.addi(pb.muli(h, pb.index(hd)), unit[1]))])
+        q = mat.element(pb, op.query, [s, pb.addi(q_col0, pb.addi(pb.muli(unit[0], pb.index(hd)), unit[1]))])
         return [pb.mulf(q, pb.f32(scale))]
 
-    q_tile = kernel.promote(b, [units, hd], F32, query, name="q")
-    probs = kernel.shared(units * tile, F32)
+    q_tile = kernel.promote(b, [heads, hd], F32, query, name="q")
+    probs = kernel.shared(heads * tile, F32)
 
     def per_tile(ib: IRBuilder, t0: SSAValue, carried: Sequence[SSAValue]) -> list[SSAValue]:
-        m, lsum, acc = carried[:units], carried[units : 2 * units], carried[2 * units :]
+        m, lsum, acc = carried[:heads], carried[heads : 2 * heads], carried[2 * heads :]
         t = ib.addi(t0, p_of)
         inside = ib.cmpi("ult", t, hi)
-        visible = [inside] if per == 1 else [ib.cmpi("ult", t, row_hi) for _, row_hi in bounds]
 
         def score(jb: IRBuilder) -> list[SSAValue]:
-            return _dot_slice(jb, op, cache_row(jb, op, table, t), (kc, kv_col), q_tile, units, dim0, width)
+            return _dot_slice(jb, op, cache_row(jb, op, table, t), (kc, kv_col), q_tile, heads, dim0, width)
 
-        partial = ib.if_then(inside, score, lambda jb: [jb.f32(0.0)] * units, [F32] * units)
+        partial = ib.if_then(inside, score, lambda jb: [jb.f32(0.0)] * heads, [F32] * heads)
         dots = kernel.reduce(ib, "add", list(partial), slices)  # the slices of a position
-        scores = [ib.select(visible[u // heads], softcap_score(ib, op, x), ib.f32(float("-inf"))) for u, x in enumerate(dots)]
+        scores = [ib.select(inside, softcap_score(ib, op, x), ib.f32(float("-inf"))) for x in dots]
         tile_max = kernel.reduce(ib, "max", scores, threads)
         m_new = [ib.maximumf(mh, th) for mh, th in zip(m, tile_max)]
-        # a row of several may see none of this partition's positions yet (m = -inf): it subtracts 0 instead
-        ref = m_new if per == 1 else [ib.select(ib.cmpf("oeq", mn, ib.f32(float("-inf"))), ib.f32(0.0), mn) for mn in m_new]
-        alpha = [ib.exp(ib.subf(mh, mr)) for mh, mr in zip(m, ref)]
+        alpha = [ib.exp(ib.subf(mh, mn)) for mh, mn in zip(m, m_new)]
 
         def write(jb: IRBuilder) -> list[SSAValue]:
-            for u in range(units):
-                store(jb, jb.exp(jb.subf(scores[u], ref[u])), probs, [jb.addi(jb.index(u * tile), p_of)])
+            for h in range(heads):
+                store(jb, jb.exp(jb.subf(scores[h], m_new[h])), probs, [jb.addi(jb.index(h * tile), p_of)])
             return []
 
         ib.if_then(ib.cmpi("eq", slice_, ib.index(0)), write)
@@ -291,11 +269,11 @@ def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geo
         def accumulate(jb: IRBuilder, i: SSAValue, c: Sequence[SSAValue]) -> list[SSAValue]:
             # ``unroll`` positions at a time, their loads independent; positions past ``hi`` weigh 0 (their
             # probabilities are e^-inf) and read the last row inside it
-            ls, accs = list(c[:units]), list(c[units:])
+            ls, accs = list(c[:heads]), list(c[heads:])
             for u in range(unroll):
                 iu = jb.addi(i, jb.index(u)) if u else i
                 v = cache_load(jb, op.v_cache, vc, cache_row(jb, op, table, jb.minui(jb.addi(t0, iu), last_row)), jb.addi(kv_col, d))
-                for h in range(units):
+                for h in range(heads):
                     p = load(jb, probs, [jb.addi(jb.index(h * tile), iu)])
                     ls[h], accs[h] = jb.addf(ls[h], p), jb.fma(p, v, accs[h])
             return [*ls, *accs]
@@ -305,15 +283,9 @@ def _body(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geo
         _barrier(ib)  # the next tile overwrites the probabilities
         return [*m_new, *new]
 
-    inits = [b.f32(float("-inf"))] * units + [b.f32(0.0)] * (2 * units)
-    carried = list(b.for_loop(lo, hi, b.index(tile), inits, per_tile))
-    m, lsum, acc = carried[:units], carried[units : 2 * units], carried[2 * units :]
-    for r, row in enumerate(row_of):
-        if r:
-            _barrier(b)  # the row before's partial sums are read
-        own = slice(r * heads, (r + 1) * heads)
-        stored = b.cmpi("ult", b.addi(b.muli(s, b.index(per)), b.index(r)), rows) if r else None  # a row of the step
-        _finish(kernel, mat, ops, geo, b, [*m[own], *lsum[own], *acc[own]], (tid, group, d), (kv, row, *where[2:]), q_col0, stored)
+    inits = [b.f32(float("-inf"))] * heads + [b.f32(0.0)] * (2 * heads)
+    carried = b.for_loop(lo, hi, b.index(tile), inits, per_tile)
+    _finish(kernel, mat, ops, geo, b, list(carried), (tid, group, d), where, q_col0)
 
 
 def _positions(b: IRBuilder, op: AttentionOp, pos: SSAValue, s: SSAValue, z: SSAValue, split: int,
@@ -358,18 +330,17 @@ def _dot_slice(jb: IRBuilder, op: AttentionOp, row: SSAValue, keys_at: tuple[SSA
 
 def _finish(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _Geometry, b: IRBuilder, carried: list[SSAValue],
             lanes: tuple[SSAValue, SSAValue, SSAValue], where: tuple[SSAValue, SSAValue, SSAValue, SSAValue, SSAValue],
-            q_col0: SSAValue, stored: SSAValue | None = None) -> None:  # fmt: skip
-    """After the key tiles: the groups' partial sums of one query row meet in workgroup memory; group 0 writes this
-    split's partition (``m``, ``l`` and the unnormalized output, split-KV) or the normalized output rows. ``stored``:
-    whether the row is one of the step's (a uniform condition; None: it is)."""
+            q_col0: SSAValue) -> None:  # fmt: skip
+    """After the key tiles: the groups' partial sums meet in workgroup memory; group 0 writes this split's
+    partition (``m``, ``l`` and the unnormalized output, split-KV) or the normalized output rows."""
     op = _attention(ops)
     hd, split, threads, groups = geo.hd, geo.split, geo.threads, geo.groups
     heads = geo.heads // geo.kv_heads
     tid, group, d = lanes
     kv, s, z, rows, n_splits = where
     m, lsum, acc = carried[:heads], carried[heads : 2 * heads], carried[2 * heads :]
-    partial_acc = kernel.shared(heads * threads, F32, once="partial_acc")  # a block's rows take turns (barriers between)
-    partial_l = kernel.shared(heads * threads, F32, once="partial_l")
+    partial_acc = kernel.shared(heads * threads, F32)
+    partial_l = kernel.shared(heads * threads, F32)
     for h in range(heads):
         store(b, acc[h], partial_acc, [b.addi(b.index(h * threads), tid)])
         store(b, lsum[h], partial_l, [b.addi(b.index(h * threads), tid)])
@@ -382,7 +353,7 @@ def _finish(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _G
         return value
 
     if split:
-        scratch = kernel.extra_args[0]
+        (scratch,) = kernel.extra_args
 
         def store_partial(ib: IRBuilder) -> list[SSAValue]:
             for h in range(heads):
@@ -399,10 +370,7 @@ def _finish(kernel: Kernel, mat: Materializer, ops: Sequence[Operation], geo: _G
                 ib.if_then(ib.cmpi("eq", d, ib.index(0)), stats)
             return []
 
-        writer = b.cmpi("eq", group, b.index(0))
-        if stored is not None:
-            writer = b.andi(writer, stored)
-        b.if_then(writer, store_partial)
+        b.if_then(b.cmpi("eq", group, b.index(0)), store_partial)
         return
 
     def write_out(ib: IRBuilder) -> list[SSAValue]:

@@ -110,11 +110,7 @@ def _lower(region: RegionOp, config: LoweringConfigAttr, target: TargetDescripti
         gemv, writes = partial(lower_gemv, quantize_for=fused.quantize_for), [fused.writes, *fused.extra]
     if config.strategy == "attention" and config.config.split:
         scratch = split_kv_scratch(b, region_ops(region), args, config)
-        extra = [scratch]
-        if config.config.workgroup_tile:  # blocks of query rows: the kernel takes the rows (a kernel cannot read a buffer's size)
-            query = next(o for o in region_ops(region) if isinstance(o, AttentionOp)).query
-            extra.append(Materializer(args).dim(b, query, 0, args))
-        b.insert(_kernel(region, config, target, lower_attention, extra))
+        b.insert(_kernel(region, config, target, lower_attention, [scratch]))
         b.insert(_kernel(region, config, target, lower_attention_combine, [scratch]))
     elif config.strategy == "sample" and config.config.split:
         buffers = split_sample_scratch(b, region_ops(region), args, config)

@@ -233,29 +233,6 @@ def flash_memory(bq: int, bk: int, hd: int, f16: bool) -> int:
     return (2 if f16 else 4) * (bq * hd + 2 * bk * hd + bk * bq) + 4 * bq * bk + 8 * bq
 
 
-SPLIT_KV_ROWS = 4
-"""Query rows a split-KV attention workgroup takes (few-token steps: a verification step's rows share each K and V
-load). One row a workgroup, Llama-3-8B's 6-token step at 1000 positions spent 39.4 us a layer in the kernel against
-14.0 for a decode step (H100, BENCHMARKS.md, issue 15)."""
-
-
-def split_kv_memory(rows: int, group: int, hd: int, tile: int, threads: int) -> int:
-    """Workgroup memory of split-KV attention with ``rows`` query rows of ``group`` heads a workgroup: their query
-    tile and a tile's probabilities, and one row's partial sums (``attention.py``)."""
-    return 4 * (rows * group * (hd + tile) + 2 * group * threads)
-
-
-def _split_kv_rows(single: LoweringConfigAttr, ops: Sequence[Operation], target: TargetDescription) -> LoweringConfigAttr | None:
-    """Few-token steps' split-KV attention: ``SPLIT_KV_ROWS`` query rows a workgroup (``workgroup_tile``) where the
-    single-token kernel is split-KV without a sliding window and the rows' tiles fit the workgroup memory, else None."""
-    root = next((o for o in ops if isinstance(o, AttentionOp)), None)
-    if root is None or not single.config.split or single.config.workgroup_tile or root.window_size is not None:
-        return None
-    group = root.num_heads.value.data // root.num_kv_heads.value.data
-    memory = split_kv_memory(SPLIT_KV_ROWS, group, root.head_dim.value.data, single.config.reduction_tile, single.config.workgroup[0])
-    return single.replace(workgroup_tile=[SPLIT_KV_ROWS]) if memory <= target.max_workgroup_memory else None
-
-
 def attention_configs(root: AttentionOp, target: TargetDescription) -> tuple[LoweringConfigAttr, LoweringConfigAttr]:
     """Prefill: FlashAttention-2 over blocks of query rows (``flash_attention.py``), the largest of ``FLASH_TILES``
     whose tiles fit the target's workgroup memory and invocations. One token: one workgroup per KV head and
@@ -309,10 +286,7 @@ Llama-3-8B's LM head (128256 rows) at 2 tokens: 84.2 µs with 8 blocks a lane, 9
 def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation],
                       target: TargetDescription) -> tuple[LoweringConfigAttr | None, LoweringConfigAttr | None]:  # fmt: skip
     """(few, more): the versions for steps of 2 to ``GEMV_STEP_TOKENS`` tokens (speculative verification) of the
-    region of ``ops``, where they should differ from the single-token gemv or attention ``single``, else None.
-
-    Split-KV attention gets ``SPLIT_KV_ROWS`` query rows a workgroup (``_split_kv_rows``): one K and V load serves all
-    of a step's rows where one workgroup a row read them once a row.
+    region of ``ops``, where they should differ from the single-token gemv ``single``, else None.
 
     Where every workgroup of the single-token gemv would quantize much (``_prequantizes``: an activation computed
     in the region, or a long one), ``prequantize = 1``: the step's activations are quantized once, and
@@ -328,8 +302,6 @@ def few_token_configs(single: LoweringConfigAttr | None, ops: Sequence[Operation
     one, whose every workgroup quantizes its token's activation, also twice the invocations where the target
     allows: half the workgroups, each quantizing once for twice the rows (o at 2 / 5 / 8 tokens 14.7 / 21.3 / 22.7 ->
     14.4 / 15.4 / 21.1 µs with 64 rows a workgroup instead of 32)."""
-    if single is not None and single.strategy == "attention":
-        return _split_kv_rows(single, ops, target), None
     if single is None or single.strategy != "gemv":
         return None, None
     root = root_of(list(ops)) if ops else None
