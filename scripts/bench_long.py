@@ -199,6 +199,36 @@ class Replay:
         return np.asarray(rows + [-1] * (ids.size - len(rows)), np.int32)
 
 
+class Recording:
+    """A ``--record-text`` recording of ``path`` (its ``prompts``), generated again over a runtime with ``model``'s
+    tokenizer (``Replay``): (d) and ``scripts/replay_trace.py``."""
+
+    def __init__(self, path: str | Path, model: Any) -> None:
+        recorded = json.loads(Path(path).read_text())
+        self.prompts: dict[str, dict[str, Any]] = recorded["prompts"]
+        self.max_tokens: int = recorded["max_tokens"]
+        self.texts = {name: [*r["prompt_ids"], *r["generated_ids"]] for name, r in self.prompts.items()}
+        # generation ends as the recorded chat did: at the recorded model's EOS (kept in the text) or at max_tokens
+        self.tokenizer: Any = SimpleNamespace(eos_token_ids=recorded["eos_token_ids"], stream=model.tokenizer.stream)
+
+    @property
+    def context(self) -> int:
+        """A runtime context that holds every prompt and its answer."""
+        return max(len(r["prompt_ids"]) for r in self.prompts.values()) + self.max_tokens + 40
+
+    def generate(self, rt: Any, name: str, k: int | None) -> tuple[Any, dict[int, list[float]]]:
+        """One greedy generation of prompt ``name``'s recorded answer over ``rt``, plain (k None) or prompt lookup with
+        K = k, and its synchronous steps' walls (``Replay.walls``)."""
+        r = self.prompts[name]
+        rt.reset()
+        spec = None if k is None else Speculator(SpeculativeOptions("lookup", k))
+        backend = Replay(rt, self.texts[name])
+        got = Session(backend, self.tokenizer).generate(r["prompt_ids"], self.max_tokens, speculative=spec)
+        if got.generated_ids != r["generated_ids"]:
+            log(f"(d) {name} k={k}: the generated tokens are not the recorded ones")
+        return got, backend.walls
+
+
 class Bench:
     def __init__(self, args: argparse.Namespace) -> None:
         from rusty_ir.backends.runtime import Device
@@ -421,32 +451,17 @@ def replay(b: Bench) -> list[dict[str, Any]]:
     and their decode time outside those steps (``outside_steps_s``, a run's: plain decode streams and the host's
     work between steps), to set beside the isolated step costs of (a)."""
     a = b.args
-    recorded = json.loads(Path(a.replay).read_text())
-    recording, max_tokens = recorded["prompts"], recorded["max_tokens"]
     model, _ = b.compiled(a.replay_shape)
-    texts = {name: [*r["prompt_ids"], *r["generated_ids"]] for name, r in recording.items()}
-    if max(max(t) for t in texts.values()) >= model.config.vocab:
+    recorded = Recording(a.replay, model)
+    recording = recorded.prompts
+    if max(max(t) for t in recorded.texts.values()) >= model.config.vocab:
         raise SystemExit(f"{a.replay}: token ids past {a.replay_shape}'s vocabulary of {model.config.vocab}")
-    rt = b.runtime(a.replay_shape, max(len(r["prompt_ids"]) for r in recording.values()) + max_tokens + 40)
-    # generation ends as the recorded chat did: at the recorded model's EOS (kept in the text) or at max_tokens
-    tok: Any = SimpleNamespace(eos_token_ids=recorded["eos_token_ids"], stream=model.tokenizer.stream)
+    rt = b.runtime(a.replay_shape, recorded.context)
     repeats = max(1, a.replay_repeats)
-
-    def run(name: str, k: int | None) -> tuple[Any, dict[int, list[float]]]:
-        """One greedy generation of prompt ``name``'s recorded answer, plain (k None) or prompt lookup with K = k, and
-        its synchronous steps' walls (``Replay.walls``)."""
-        r = recording[name]
-        rt.reset()
-        spec = None if k is None else Speculator(SpeculativeOptions("lookup", k))
-        backend = Replay(rt, texts[name])
-        got = Session(backend, tok).generate(r["prompt_ids"], max_tokens, speculative=spec)
-        if got.generated_ids != r["generated_ids"]:
-            log(f"(d) {name} k={k}: the generated tokens are not the recorded ones")
-        return got, backend.walls
 
     first = next(iter(recording))
     for k in [None, *a.replay_k]:  # warm-up: first use of each step size
-        run(first, k)
+        recorded.generate(rt, first, k)
     rows: list[dict[str, Any]] = []
     totals = {k: [0, 0.0, 0.0] for k in a.replay_k}  # decode tokens, plain seconds, speculative seconds
     walls: dict[int, dict[int, list[float]]] = {k: {} for k in a.replay_k}  # K -> step tokens -> step walls (all runs)
@@ -459,7 +474,7 @@ def replay(b: Bench) -> list[dict[str, Any]]:
         stats: dict[int, Any] = {}
         for _ in range(repeats):  # alternating, so that a drift of the device's clock affects both alike
             for k in [None, *a.replay_k]:
-                got, step_walls = run(name, k)
+                got, step_walls = recorded.generate(rt, name, k)
                 times[k].append(got.timings.decode_s)
                 if k is not None:
                     stats[k] = got.speculative

@@ -1,6 +1,6 @@
 """Issue 15's probe of where a replay's speculative decode time goes, on the host's clock.
 
-``bench_long.py --replay``'s recorded answers are generated again (``bench_long.Replay`` over a synthetic shape),
+``bench_long.py --replay``'s recorded answers are generated again (``bench_long.Recording`` over a synthetic shape),
 plain and with prompt lookup at ``--k``, and every runtime call of the speculative runs is timed: verification
 steps, ``expect``, decode streams (the time to a stream's first token, to each later one, and after its last), and
 the host's time between runtime calls (the session's per-token work, prompt lookup, the speculator). Medians of
@@ -12,22 +12,18 @@ the host's time between runtime calls (the session's per-token work, prompt look
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_long import Replay, compile_synthetic
+from bench_long import Recording, compile_synthetic
 
 from rusty_ir.backends.runtime import Device
 from rusty_ir.backends.runtime.model import ModelRuntime
-from rusty_ir.generate import Session
-from rusty_ir.speculative import SpeculativeOptions, Speculator
 
 KINDS = ("verify", "expect", "stream-first", "stream-next", "stream-end")
 
@@ -85,21 +81,15 @@ def main() -> None:
     p.add_argument("--k", type=int, default=5, help="draft tokens per round (default 5)")
     p.add_argument("--repeats", type=int, default=3, help="runs a prompt (medians; default 3)")
     a = p.parse_args()
-    recorded = json.loads(Path(a.text).read_text())
-    prompts = recorded["prompts"]
     device = Device()
     model, art = compile_synthetic(device, a.shape)
-    context = max(len(r["prompt_ids"]) for r in prompts.values()) + recorded["max_tokens"] + 40
-    rt = ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), context, device)
-    tok = SimpleNamespace(eos_token_ids=recorded["eos_token_ids"], stream=model.tokenizer.stream)
+    recorded = Recording(a.text, model)
+    prompts = recorded.prompts
+    rt = ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), recorded.context, device)
     traced = Traced(rt)
 
     def run(name: str, k: int | None) -> float:
-        r = prompts[name]
-        rt.reset()
-        spec = None if k is None else Speculator(SpeculativeOptions("lookup", k))
-        return Session(Replay(rt, [*r["prompt_ids"], *r["generated_ids"]]), tok).generate(r["prompt_ids"], recorded["max_tokens"],
-                                                                                            speculative=spec).timings.decode_s  # fmt: skip
+        return recorded.generate(rt, name, k)[0].timings.decode_s
 
     for name in prompts:  # warm-up: every step size once
         run(name, None)
