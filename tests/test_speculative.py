@@ -180,6 +180,21 @@ def test_wgpu_verify_steps_and_truncation(models: tuple, tiny_pair: tuple[Path, 
         assert kv["blocks_used"] == -(-(len(LOOP) + 23) // kv["block_size"]), kv  # rejected rows' blocks given back
 
 
+def _record_in_the_first_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which named steps a wait records depends on how long it lasts (``SLICE`` dispatches between two polls, the
+    steps in turn): on a quick adapter maybe the first step's first slice only. Tests that count the steps submitted
+    from recordings record all they can in the wait's first call, as a GPU's long wait does."""
+    one_slice = ahead.Ahead.record
+
+    def record_all(self: ahead.Ahead) -> bool:
+        for _ in range(1000):  # bounded: a recording cut short (below) stays unfinished
+            if not one_slice(self):
+                break
+        return False
+
+    monkeypatch.setattr(ahead.Ahead, "record", record_all)
+
+
 def test_wgpu_steps_recorded_ahead(models: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     """Steps named by ``ModelRuntime.expect`` are recorded while the step before runs, and the next step of one's
     grids and guards is submitted from it, with the tokens and KV-cache rows (the logits of the step after) of a
@@ -190,6 +205,7 @@ def test_wgpu_steps_recorded_ahead(models: tuple, monkeypatch: pytest.MonkeyPatc
     only; a step not named is encoded as usual. Speculative greedy decoding names its likely steps and uses some."""
     target = models[0]
     monkeypatch.setattr(plan, "SUBMIT_FIRST", 4)  # a position-bound recording of several command encoders
+    _record_in_the_first_poll(monkeypatch)
     fresh, ready = tiny_runtime(64, target), tiny_runtime(64, target)
     ids = np.asarray(LOOP * 2, np.int32)
     for rt in (fresh, ready):
@@ -215,6 +231,7 @@ def test_wgpu_steps_recorded_ahead(models: tuple, monkeypatch: pytest.MonkeyPatc
     round_([(3, 14)], 3, 13, 1)  # cut short after 6 dispatches: one encoder, the rest encoded as usual
     monkeypatch.undo()
     monkeypatch.setattr(plan, "SUBMIT_FIRST", 4)
+    _record_in_the_first_poll(monkeypatch)
     for p in ready._plans.values():
         monkeypatch.setattr(p, "position_free", False)
     round_([(3, 14), (1, 13)], 3, 13, 1)  # recorded whole in encoders of 4, 8, 16, ... dispatches
@@ -230,7 +247,7 @@ def test_wgpu_steps_recorded_ahead(models: tuple, monkeypatch: pytest.MonkeyPatc
     assert got.generated_ids == plain and runtime._ahead.used > 0
 
 
-def test_wgpu_penalized_sampling_steps_recorded_ahead(models: tuple) -> None:
+def test_wgpu_penalized_sampling_steps_recorded_ahead(models: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     """Penalized sampling has no decode stream (a step's penalty window needs the token before it): each synchronous
     step names the next, which the wgpu runtime records while the step runs and submits from the recording; the
     tokens are those of a runtime that encodes every step after the wait. So does a speculative round without a
@@ -252,6 +269,7 @@ def test_wgpu_penalized_sampling_steps_recorded_ahead(models: tuple) -> None:
 
     spec = Speculator(SpeculativeOptions("draft", 4), draft_backend=object())
     spec.draft = Never()  # type: ignore[assignment]
+    _record_in_the_first_poll(monkeypatch)
     used = ready._ahead.used
     result = Session(ready, target.tokenizer).generate(PROMPT, 12, stop_at_eos=False, sampling=params, speculative=spec)
     stats = result.speculative
