@@ -2,11 +2,12 @@
 
 Runs `rusty run --json --max-tokens 1` twice in fresh processes with a private cache
 folder, and prints the compile seconds, cache hits and wall time to the first token of each.
-Usage: python scripts/bench_compile.py [MODEL]
+Usage: python scripts/bench_compile.py [MODEL]   (no MODEL: the bundled SmolLM2-135M-Instruct)
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ import time
 def run_once(model: list[str], cache: str) -> dict:
     start = time.perf_counter()
     out = subprocess.run(
-        ["rusty", "run", *model, "--json", "--max-tokens", "1", "--prompt", "Hi"],
+        [sys.executable, "-m", "rusty_ir.tools.rusty", "run", *model, "--json", "--max-tokens", "1", "--prompt", "Hi"],
         capture_output=True,
         text=True,
         check=True,
@@ -36,7 +37,9 @@ def run_once(model: list[str], cache: str) -> dict:
 
 
 def main() -> None:
-    model = sys.argv[1:2]
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", nargs="?", help="a .gguf or .safetensors checkpoint (default: the bundled model)")
+    model = [m for m in [parser.parse_args().model] if m]
     with tempfile.TemporaryDirectory() as cache:
         cold = run_once(model, cache)
         warm = run_once(model, cache)
