@@ -9,6 +9,7 @@ before runs; a stream's first token costs a decode step), ``--round-ms`` the hos
 steps. The speed-up is plain decoding's time over the speculative one's, per prompt and in all. With the costs measured on an H200 it
 reproduced ``bench_long.py --replay``'s measured speed-ups within a few percent (BENCHMARKS.md, issue 15); it answers
 what the steps would have to cost for a given speed-up on the same text, and which drafting policy helps.
+Each line also gives this host's time in the speculator, prompt lookup and the stand-ins (the policy's own host cost).
 
     python scripts/speculation_model.py --costs 1:2.93,2:3.36,3:3.75,4:4.31,5:5.15,6:5.8,7:6.5,8:7.15 --stream 2.85
     python scripts/speculation_model.py --measured bench-out/verification.json   # what bench_long.py (a) measured
@@ -20,6 +21,7 @@ import argparse
 import json
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("give the step costs and plain decoding's time: --measured FILE, or --costs and --stream")
     recording = prompts(Path(a.text))
     for k in a.k:
-        plain_all = spec_all = 0.0
+        plain_all = spec_all = host = 0.0
         cells = []
         for name, r in recording.items():
             prompt, answer = r["prompt_ids"], r["generated_ids"]
@@ -128,13 +130,16 @@ def main(argv: list[str] | None = None) -> int:
             backend = Replay(runtime, [*prompt, *answer])
             spec = Speculator(SpeculativeOptions("lookup", k, adaptive=not a.fixed))
             stats = SpeculativeStats("lookup", k)
+            start = time.perf_counter()
             got = list(spec.tokens(backend, prompt, answer[0], len(answer) - 1, stats))
+            host += time.perf_counter() - start
             if got != answer[1:]:
                 raise SystemExit(f"{name}: the replay did not give the recorded answer")
             plain = (len(answer) - 1) * stream
             plain_all, spec_all = plain_all + plain, spec_all + runtime.spent
             cells.append(f"{name} {plain / runtime.spent:.2f}x")
-        print(f"K = {k}: all {plain_all / spec_all:.3f}x ({', '.join(cells)})")
+        print(f"K = {k}: all {plain_all / spec_all:.3f}x ({', '.join(cells)}); this host's time in the speculator, prompt "
+              f"lookup and the stand-ins: {1e3 * host:.1f} ms")  # fmt: skip
     return 0
 
 
