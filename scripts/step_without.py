@@ -54,7 +54,8 @@ def roles(seq: list[str], single: set[str], layers: int) -> dict[str, set[str]]:
 
 
 def wall_ms(rt: ModelRuntime, ids: np.ndarray, repeats: int) -> float:
-    """Median wall time of a verification step of ``ids`` at ``POS``, named ahead each time."""
+    """Median wall time of a verification step of ``ids`` at ``POS``, named ahead each time (``expect`` outside the
+    timed span, which is why ``bench_long.median_seconds`` does not serve)."""
     times = []
     for i in range(repeats + 2):  # two warm-up steps: the first records the step, the second runs the recording
         rt.expect([(ids.size, POS)])
