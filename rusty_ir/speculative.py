@@ -26,8 +26,10 @@ Drafters:
 
 A round with no draft (lookup found no match) runs plain decode steps. On a backend with ``decode_stream``
 (and, sampled, without penalties), they run as one stream (each step queued behind the one whose token is being read, plain greedy
-decoding's pace) that goes on until the lookup matches the text so far and ends one token later (the step already
-queued: ``decode_stream``'s ``until``), so no step is wasted and the next round drafts after that token. On an H200
+decoding's pace) that goes on until the lookup matches the text so far (``decode_stream``'s ``until``). Where the
+token being read might give a match (the token before it occurs earlier in the text), the step after it is held
+until it is read (``hold``), so that a match ends the stream with that token and the next round drafts after it;
+elsewhere the stream ends one token later (the step already queued, not wasted). On an H200
 a synchronous Llama-3-8B decode step took 2.72 ms, a streamed one 2.23-2.28 (BENCHMARKS.md). Otherwise (penalized
 sampling, or a backend without streams) each round is one decode step. Rounds name the steps likely to follow
 them to a backend with ``expect`` (the wgpu runtime records them while it waits for the round: the round after
@@ -200,6 +202,15 @@ class PromptLookup:
         """Whether ``propose`` would draft after ``seq``."""
         return self._match(seq) is not None
 
+    def could_match_next(self, seq: Sequence[int]) -> bool:
+        """Whether ``propose`` might draft after ``seq`` and one more token: its last ``min_ngram - 1`` tokens occur
+        earlier with a token after them (a match of ``min_ngram`` ending at that token is possible)."""
+        n = self.min_ngram - 1
+        if n <= 0:
+            return True
+        self._match(seq)  # indexes what came since the last call
+        return len(seq) >= n and tuple(seq[-n:]) in self.index[n]
+
     def propose(self, seq: Sequence[int], k: int) -> list[int]:
         at = self._match(seq)
         if at is None:
@@ -299,8 +310,12 @@ class Speculator:
                     # each step's words drawn as it is queued, as plain sampled decoding draws them)
                     # the stream ends before a round of length.k drafts, at the position after its last token
                     ending = None if expect is None else lambda: expect([(length.k + 1, len(seq))])
-                    words, until = None if sampler is None else sampler.words, _growing(seq, length.drain(), ready, ending)
-                    plain: Any = backend.decode_stream(seq[-1], pos, count - made, sampling=words, until=until)
+                    # held before a token that might end the stream: the round after it or the stream's next step
+                    named = None if expect is None else lambda: expect([(length.k + 1, len(seq)), (1, len(seq))])
+                    could = drafter.could_match_next if isinstance(drafter, PromptLookup) else None
+                    until = _Growing(seq, length.drain(), ready, ending, could, named)
+                    words, hold = None if sampler is None else sampler.words, until.hold if could is not None else None
+                    plain: Any = backend.decode_stream(seq[-1], pos, count - made, sampling=words, until=until, hold=hold)
                 else:  # one step (a back-off's rounds are counted down by ``length.next``)
                     if expect is not None:  # the likely next steps: another plain one, or a round of length.k drafts
                         expect([(1, pos + 1), (length.k + 1, pos + 1)])
@@ -375,25 +390,40 @@ class DraftLength:
             self.wait, self.backoff = self.backoff, min(MAX_BACKOFF, BACKOFF_GROWTH * self.backoff)
 
 
-def _growing(seq: list[int], wait: int, ready: Callable[[list[int]], bool],
-             ending: Callable[[], None] | None = None) -> Callable[[int], bool]:  # fmt: skip
-    """A plain round's ``until`` for ``decode_stream``: each token, as it is read, joins ``seq``; the stream ends (one
-    token later) once ``wait`` tokens came and ``ready(seq)`` says that the drafter would draft, when ``ending`` is
-    called (once)."""
-    streamed, ended = 0, False
+class _Growing:
+    """A plain round's ``until`` for ``decode_stream``: each token, as it is read, joins ``seq``; the stream ends once
+    ``wait`` tokens came and ``ready(seq)`` says that the drafter would draft, when ``ending`` is called (once): one
+    token later, or with that token where ``hold`` held the step after it.
 
-    def read(token: int) -> bool:
-        nonlocal streamed, ended
-        seq.append(token)
-        streamed += 1
-        if streamed >= wait and ready(seq):
-            if ending is not None and not ended:
-                ending()
-            ended = True
+    ``hold`` (given ``could``) is the stream's ``hold``: before a token is read, whether it might end the stream (the
+    wait done and ``could(seq)``: the drafter might draft after one more token), naming the steps that may follow it
+    (``named``) when it holds. A held step is submitted after the read (about 0.1 ms of a synchronous step's round
+    trip, recorded ahead); a step queued behind the token that ends a stream is a plain step where the round after
+    could have checked that token's successor as a draft. With Llama-3-8B's step costs on an H100,
+    ``scripts/speculation_model.py`` gives 1.736x -> 1.789x on the recorded input-heavy answers and 1.411x -> 1.437x
+    held-out, holding before 140 of their tokens of which 64 ended a stream (BENCHMARKS.md, issue 15)."""
+
+    def __init__(self, seq: list[int], wait: int, ready: Callable[[list[int]], bool], ending: Callable[[], None] | None = None,
+                 could: Callable[[list[int]], bool] | None = None, named: Callable[[], None] | None = None) -> None:  # fmt: skip
+        self.seq, self.wait, self.ready, self.ending, self.could, self.named = seq, wait, ready, ending, could, named
+        self.streamed, self.ended = 0, False
+
+    def __call__(self, token: int) -> bool:
+        self.seq.append(token)
+        self.streamed += 1
+        if self.streamed >= self.wait and self.ready(self.seq):
+            if self.ending is not None and not self.ended:
+                self.ending()
+            self.ended = True
             return True
         return False
 
-    return read
+    def hold(self) -> bool:
+        if self.could is None or self.streamed + 1 < self.wait or not self.could(self.seq):
+            return False
+        if self.named is not None:
+            self.named()
+        return True
 
 
 def cpu_adapter_warning(info: Mapping[str, Any]) -> str | None:

@@ -177,12 +177,13 @@ class Replay:
         return self._token(self._after(pos, [token]))
 
     def decode_stream(self, token: int, pos: int, count: int, sampling: Callable[[], np.ndarray] | None = None,
-                      until: Callable[[int], bool] | None = None) -> Iterator[int]:  # fmt: skip
+                      until: Callable[[int], bool] | None = None, hold: Callable[[], bool] | None = None) -> Iterator[int]:  # fmt: skip
         if sampling is not None:
             raise ValueError("replay is greedy only")
         at = self._after(pos, [token])
         read = iter(range(at, at + count))  # ``until`` sees the recorded token, not the random model's
-        steps = self.runtime.decode_stream(token, pos, count, until=None if until is None else lambda _: until(self._token(next(read))))
+        steps = self.runtime.decode_stream(token, pos, count, until=None if until is None else lambda _: until(self._token(next(read))),
+                                           hold=hold)  # fmt: skip
         try:
             for i, _ in enumerate(steps):
                 yield self._token(at + i)

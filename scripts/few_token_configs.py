@@ -88,12 +88,12 @@ def check(rt: ModelRuntime) -> None:
               f"argmax agree {(few.argmax(1) == one.argmax(1)).tolist()}", flush=True)  # fmt: skip
 
 
-def run(device: Device, shape: str, prompt: np.ndarray, spec: str, checked: bool) -> None:
+def run(device: Device, shape: str, prompt: np.ndarray, spec: str, checked: bool, target: str | None = None) -> None:
     """One variant: compiled, loaded, (checked,) timed, one line printed."""
     region, _, numbers = spec.partition(":")
     tune_workgroups.few_token_configs = patched(None if spec == "heuristic" else (region, [int(x) for x in numbers.split("/")]))
     start = time.perf_counter()
-    model, art = compile_synthetic(device, shape, use_cache=False)
+    model, art = compile_synthetic(device, shape, use_cache=False, target=target)
     rt = ModelRuntime(art.schedule, art.wgsl, art.runtime_weights(model.weights), 512, device)
     if checked:
         check(rt)
@@ -118,11 +118,12 @@ def main() -> None:
     p.add_argument("variants", nargs="+", help="'heuristic' or KIND:ROWS/R/SPLIT/INVOCATIONS[/UNROLL[/TOKENS[/PREQUANTIZE]]]")
     p.add_argument("--shape", default="llama3-8b")
     p.add_argument("--check", action="store_true", help="each variant's verification logits against one-token steps")
+    p.add_argument("--target", help="compile for this target instead of the adapter's (e.g. nvidia on llvmpipe, with --check)")
     a = p.parse_args()
     device = Device()
     prompt = np.random.default_rng(0).integers(3, 30000, 256).astype(np.int32)
     for spec in a.variants:
-        run(device, a.shape, prompt, spec, a.check)
+        run(device, a.shape, prompt, spec, a.check, a.target)
         gc.collect()
 
 

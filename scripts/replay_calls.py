@@ -57,10 +57,10 @@ def main() -> None:
     rt.decode = timed("decode", rt.decode, lambda token, pos: 1)  # type: ignore[method-assign]
     rt.truncate = timed("truncate", rt.truncate, lambda n: 0)  # type: ignore[method-assign]
 
-    def stream(token: int, pos: int, count: int, sampling: Any = None, until: Any = None) -> Any:
+    def stream(token: int, pos: int, count: int, sampling: Any = None, until: Any = None, hold: Any = None) -> Any:
         start = time.perf_counter()
         try:
-            yield from decode_stream(token, pos, count, until=until)
+            yield from decode_stream(token, pos, count, until=until, hold=hold)
         finally:  # a generation closes the stream after its last token
             calls[("stream", count)].append(time.perf_counter() - start)
 

@@ -55,17 +55,19 @@ class CostRuntime:
         self._step(1)
         return 0
 
-    def decode_stream(self, token: int, pos: int, count: int, until: Any = None) -> Any:
+    def decode_stream(self, token: int, pos: int, count: int, until: Any = None, hold: Any = None) -> Any:
         """The first token waits as a synchronous decode step does, the later ones come at the stream's pace;
-        ``until`` ends the stream one token later, as the wgpu runtime's does."""
-        end = count
+        ``until`` ends the stream one token later, as the wgpu runtime's does, or with the token where ``hold`` held
+        the step after it, which then costs a synchronous decode step."""
+        end, held = count, False
         for i in range(count):
-            if i == 0:
+            if i == 0 or held:
                 self._step(1)
             else:
                 self.spent += self.stream
+            held = hold is not None and i + 1 < end and hold()
             if until is not None and until(0):
-                end = min(end, i + 2)
+                end = min(end, i + 1 if held else i + 2)
             yield 0
             if i + 1 == end:
                 return

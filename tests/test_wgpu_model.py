@@ -127,3 +127,14 @@ def test_decode_stream_runs_ahead_and_matches_decode(smollm2_gpu: tuple[Any, Mod
     assert stopped == seen == stepwise[:3]
     runtime.prefill(prompt, 0)
     assert list(runtime.decode_stream(first, len(prompt), 2, until=lambda t: True)) == stepwise[:2]
+    # ``hold``: the steps after the 2nd and 4th tokens wait for them (submitted after the read); the same tokens, and
+    # a stream that ``until`` ends at a held token ends with it
+    runtime.prefill(prompt, 0)
+    asked: list[int] = []
+    held = list(runtime.decode_stream(first, len(prompt), 6, hold=lambda: asked.append(len(asked)) or len(asked) in (2, 4)))
+    assert held == stepwise and len(asked) == 5
+    runtime.prefill(prompt, 0)
+    seen.clear()
+    asked.clear()
+    hold = lambda: asked.append(len(asked)) or len(asked) == 3  # noqa: E731
+    assert list(runtime.decode_stream(first, len(prompt), 6, until=lambda t: seen.append(t) or len(seen) >= 3, hold=hold)) == stepwise[:3]

@@ -417,7 +417,7 @@ class ModelRuntime:
                 self._ahead.expect(plan, self._values(plan, S, pos))
 
     def decode_stream(self, token: int, pos: int, count: int, sampling: Callable[[], np.ndarray] | None = None,
-                      until: Callable[[int], bool] | None = None) -> Iterator[int]:  # fmt: skip
+                      until: Callable[[int], bool] | None = None, hold: Callable[[], bool] | None = None) -> Iterator[int]:  # fmt: skip
         """Up to ``count`` greedy decode steps from ``token`` at ``pos``, yielding each next token; with
         ``sampling`` (a function giving each step's packed words, ``rusty_ir.sampling``) sampled ones.
 
@@ -429,6 +429,10 @@ class ModelRuntime:
         returns True the stream ends one token later, with the step already queued behind that one (``count`` still
         bounds it), so a caller that decides from each token whether to go on wastes no step. Closing the generator
         early leaves at most one extra step's KV row written, which the next step at that position overwrites.
+        ``hold`` is asked before each token but the last is read: where it returns True, the next step waits for that
+        token (submitted after the read, from a recording where ``expect`` named it), so that a stream that ``until``
+        ends there ends with that token, no step queued behind it. A caller holds where the token might end the
+        stream: a held step costs a read's round trip (about 0.1 ms), a step queued in vain a whole step.
         With layer streaming (``resident_layers``) or offload, steps run one at a time, and the stream ends alike."""
         if count <= 0:
             return
@@ -447,9 +451,10 @@ class ModelRuntime:
                     self._reserve(1, pos + i)
                 self._token[0] = token
                 write_words()
+                held = hold is not None and i + 1 < end and hold()
                 token = self._step(plan, self._token, 1, pos + i)
                 if until is not None and until(token):
-                    end = min(end, i + 2)
+                    end = min(end, i + 1 if held else i + 2)
                 yield token
                 if i + 1 == end:
                     return
@@ -462,19 +467,27 @@ class ModelRuntime:
         self._token[0] = token
         write_words()
         _, index = self._submit(plan, self._token, 1, pos, stagings[0], chunked=True)
-        for i in range(count):  # read step i's token, step i + 1 encoded first unless the stream ends at i
+        at = 0  # step i's staging buffer
+        for i in range(count):  # read step i's token, step i + 1 encoded first unless the stream ends at i or holds
             ahead, after = None, index
-            if i + 1 < end:
+            held = hold is not None and i + 1 < end and hold()
+            if i + 1 < end and not held:
                 write_words()
                 values, _ = self._write_inputs(plan, None, 1, pos + i + 1)
-                ahead = self._encode(plan, values, True, stagings[(i + 1) % 2])
+                ahead = self._encode(plan, values, True, stagings[1 - at])
                 if reader.per_submission:  # queued behind step i, so the GPU goes on while its token is read
                     index, ahead = reader.submit(ahead), None
-            token = self._read(plan, stagings[i % 2], after, record=i + 1 == end)
+            token = self._read(plan, stagings[at], after, record=held or i + 1 == end)
             if ahead is not None:  # a read waits for the whole queue: submit after it
                 index = reader.submit(ahead)
             if until is not None and until(token):
-                end = min(end, i + 2)
+                end = min(end, i + 1 if held else i + 2)
+            at = 1 - at
+            if held and i + 1 < end:  # the token read starts the next step, as a stream's first (recorded where named)
+                self._token[0] = token
+                write_words()
+                _, index = self._submit(plan, self._token, 1, pos + i + 1, stagings[0], chunked=True)
+                at = 0
             yield token
             if i + 1 == end:
                 return
