@@ -110,6 +110,13 @@ MAX_BACKOFF = 64
 """The most plain decode steps between two tries of a drafter whose single drafted token was rejected (adaptive
 draft length): one verification step of about 1.3 decode steps per 64 tokens costs well under 1% of plain decoding."""
 
+HOLD_FOLLOWERS = 2
+"""A decode stream holds its next step (``_Growing.hold``) before a token whose token before has been followed by at
+most this many different tokens: after a rarer token the next one more often repeats what followed it. On the
+recorded answers (``scripts/speculation_model.py`` with an H100's Llama-3-8B step costs) holding wherever a match
+is possible gave 1.789x / 1.437x (input-heavy / held-out), at most 1, 2 or 4 followers 1.803x / 1.435x, 1.808x /
+1.450x, 1.791x / 1.444x, never holding 1.736x / 1.411x (BENCHMARKS.md, issue 15)."""
+
 BACKOFF_GROWTH = 8
 """How much longer each back-off is than the one before (1, 8, 64). Doubling (1, 2, 4, ...) ran six single-draft
 verification steps before its first wait of 64: on an H200, a drafter that never agrees made 128 Llama-3-8B tokens
@@ -182,34 +189,43 @@ class PromptLookup:
         """N-grams ending before this position are indexed (one that ends at the last token has no continuation yet)."""
         self._last: int | None = None
         """The token at ``indexed - 1``: a sequence with another token there is a new one."""
+        self.followers: dict[tuple[int, ...], set[int]] = {}
+        """The tokens seen after each indexed n-gram one shorter than ``min_ngram`` (``could_match_next``)."""
 
     def _match(self, seq: Sequence[int]) -> int | None:
         """Index the n-grams of ``seq`` not indexed yet; where the tokens after the longest match of its end start."""
-        if self.indexed and (len(seq) <= self.indexed or seq[self.indexed - 1] != self._last):
-            self._start()
-        for end in range(self.indexed, len(seq) - 1):
-            for n in range(1, min(self.max_ngram, end + 1) + 1):
-                self.index[n][tuple(seq[end - n + 1 : end + 1])] = end + 1
-        self.indexed = max(self.indexed, len(seq) - 1)
-        self._last = int(seq[self.indexed - 1]) if self.indexed else None
+        self._index(seq)
         for n in range(min(self.max_ngram, len(seq)), self.min_ngram - 1, -1):
             at = self.index[n].get(tuple(seq[-n:]))
             if at is not None:
                 return at
         return None
 
+    def _index(self, seq: Sequence[int]) -> None:
+        """Index the n-grams of ``seq`` not indexed yet."""
+        if self.indexed and (len(seq) <= self.indexed or seq[self.indexed - 1] != self._last):
+            self._start()
+        for end in range(self.indexed, len(seq) - 1):
+            for n in range(1, min(self.max_ngram, end + 1) + 1):
+                self.index[n][tuple(seq[end - n + 1 : end + 1])] = end + 1
+                if n == self.min_ngram - 1:
+                    self.followers.setdefault(tuple(seq[end - n + 1 : end + 1]), set()).add(int(seq[end + 1]))
+        self.indexed = max(self.indexed, len(seq) - 1)
+        self._last = int(seq[self.indexed - 1]) if self.indexed else None
+
     def matches(self, seq: Sequence[int]) -> bool:
         """Whether ``propose`` would draft after ``seq``."""
         return self._match(seq) is not None
 
     def could_match_next(self, seq: Sequence[int]) -> bool:
-        """Whether ``propose`` might draft after ``seq`` and one more token: its last ``min_ngram - 1`` tokens occur
-        earlier with a token after them (a match of ``min_ngram`` ending at that token is possible)."""
+        """Whether ``propose`` is likely to draft after ``seq`` and one more token: its last ``min_ngram - 1`` tokens
+        occur earlier followed by at most ``HOLD_FOLLOWERS`` different tokens (a match of ``min_ngram`` ending at the
+        next token is possible, and likely where the text copies a span)."""
         n = self.min_ngram - 1
         if n <= 0:
             return True
-        self._match(seq)  # indexes what came since the last call
-        return len(seq) >= n and tuple(seq[-n:]) in self.index[n]
+        self._index(seq)
+        return len(seq) >= n and 0 < len(self.followers.get(tuple(seq[-n:]), ())) <= HOLD_FOLLOWERS
 
     def propose(self, seq: Sequence[int], k: int) -> list[int]:
         at = self._match(seq)
@@ -399,9 +415,9 @@ class _Growing:
     wait done and ``could(seq)``: the drafter might draft after one more token), naming the steps that may follow it
     (``named``) when it holds. A held step is submitted after the read (about 0.1 ms of a synchronous step's round
     trip, recorded ahead); a step queued behind the token that ends a stream is a plain step where the round after
-    could have checked that token's successor as a draft. With Llama-3-8B's step costs on an H100,
-    ``scripts/speculation_model.py`` gives 1.736x -> 1.789x on the recorded input-heavy answers and 1.411x -> 1.437x
-    held-out, holding before 140 of their tokens of which 64 ended a stream (BENCHMARKS.md, issue 15)."""
+    could have checked that token's successor as a draft. Prompt lookup holds where ``could_match_next`` says
+    (``HOLD_FOLLOWERS``): with Llama-3-8B's step costs on an H100, ``scripts/speculation_model.py`` gives 1.736x ->
+    1.808x on the recorded input-heavy answers and 1.411x -> 1.450x held-out (BENCHMARKS.md, issue 15)."""
 
     def __init__(self, seq: list[int], wait: int, ready: Callable[[list[int]], bool], ending: Callable[[], None] | None = None,
                  could: Callable[[list[int]], bool] | None = None, named: Callable[[], None] | None = None) -> None:  # fmt: skip

@@ -25,7 +25,7 @@ from rusty_ir.generate import ReferenceBackend, Session
 from rusty_ir.importers import load_model
 from rusty_ir.importers.to_ir import build_module
 from rusty_ir.sampling import Sampler, SamplingParams, sample_token, unpack
-from rusty_ir.speculative import DraftLength, PromptLookup, SpeculativeOptions, Speculator, check_same_vocabulary
+from rusty_ir.speculative import HOLD_FOLLOWERS, DraftLength, PromptLookup, SpeculativeOptions, Speculator, check_same_vocabulary
 from rusty_ir.tools import rusty
 
 PROMPT = [5, 6, 7, 8, 9, 10, 5, 6, 7, 40, 41, 5, 6]
@@ -59,6 +59,18 @@ def test_prompt_lookup_drafts_what_followed_the_latest_match() -> None:
     assert not lookup.matches([1, 2, 3, 9, 1, 2, 3, 7, 1, 2, 3, 7, 4])  # the sequence above, indexed already
     assert lookup.matches([1, 2, 3, 9, 1, 2, 3, 7, 1, 2, 3, 7, 4, 1, 2])
     assert lookup.propose([9, 9, 5, 6, 9, 9], 2) == [5, 6]  # another sequence: a new index
+
+
+def test_prompt_lookup_could_match_after_a_token_with_few_followers() -> None:
+    """``could_match_next``: a 2-token match ending at the next token is possible (the last token came before, with
+    a token after it) and likely (at most ``HOLD_FOLLOWERS`` different tokens came after it)."""
+    lookup = PromptLookup()
+    assert HOLD_FOLLOWERS == 2
+    assert lookup.could_match_next([1, 2, 3, 1])  # 1 was followed by 2
+    assert not lookup.could_match_next([1, 2, 3, 1, 2, 4])  # 4 never came before
+    assert lookup.could_match_next([1, 2, 3, 1, 5, 6, 1])  # 1 followed by 2 and 5
+    assert not lookup.could_match_next([1, 2, 3, 1, 5, 6, 1, 7, 1])  # by 2, 5 and 7
+    assert PromptLookup(min_ngram=1).could_match_next([8])  # a 1-token match may follow any token
 
 
 @pytest.mark.parametrize(("mode", "k"), [("lookup", 1), ("lookup", 4), ("draft", 3), ("draft", 8)])
@@ -280,8 +292,8 @@ def test_wgpu_penalized_sampling_steps_recorded_ahead(models: tuple, monkeypatch
 
 def test_rounds_without_a_draft_stream_until_lookup_matches(models: tuple) -> None:
     """On wgpu, greedy prompt lookup runs the tokens it cannot draft as decode streams, not as synchronous steps,
-    and a stream ends with the first token that gives the lookup a match: the step after a token that might (its
-    token before occurs earlier in the text) is held until that token is read, so none is queued in vain."""
+    and a stream ends with the first token that gives the lookup a match where the step after it was held (the
+    lookup's ``could_match_next`` before that token was read), else one token later (the step queued already)."""
     target = models[0]
     runtime = tiny_runtime(64, target)
     plain = Session(runtime, target.tokenizer).generate(LOOP, 24, stop_at_eos=False).generated_ids
@@ -304,7 +316,8 @@ def test_rounds_without_a_draft_stream_until_lookup_matches(models: tuple) -> No
     assert pos == len(LOOP) and first == plain[1 : len(first) + 1]
     lookup = PromptLookup()
     matched = next(j for j in range(1, len(first) + 1) if lookup.matches(text[: pos + 1 + j]))
-    assert len(first) == matched, (first, matched)
+    held = PromptLookup().could_match_next(text[: pos + matched])
+    assert held and len(first) == matched, (first, matched, held)
 
 
 def test_wgpu_drafts_stay_within_the_few_token_steps(models: tuple) -> None:
