@@ -429,11 +429,9 @@ class ModelRuntime:
         returns True the stream ends one token later, with the step already queued behind that one (``count`` still
         bounds it), so a caller that decides from each token whether to go on wastes no step. Closing the generator
         early leaves at most one extra step's KV row written, which the next step at that position overwrites.
-        ``hold`` is asked before each token but the last is read: where it returns True, the next step waits for that
-        token (submitted after the read, from a recording where ``expect`` named it), so that a stream that ``until``
-        ends there ends with that token, no step queued behind it. A caller holds where the token might end the
-        stream: a held step costs a read's round trip (about 0.1 ms), a step queued in vain a whole step.
-        With layer streaming (``resident_layers``) or offload, steps run one at a time, and the stream ends alike."""
+        ``hold``, asked before each token but the last is read: where True, the next step waits for that token
+        (submitted after the read, recorded where named), so a stream ``until`` ends there ends with it (a caller
+        holds where the token might end the stream). Layer streaming or offload: one step at a time, ending alike."""
         if count <= 0:
             return
         if not self.offloading:
