@@ -207,6 +207,30 @@ def _record_in_the_first_poll(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ahead.Ahead, "record", record_all)
 
 
+def test_wgpu_held_stream_step_starts_from_its_recording(models: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decode stream's step held by ``hold`` (submitted after the token before it is read) starts from the
+    recording that ``hold`` named (``expect``) while the held token's step ran, and the stream's tokens are those
+    of a stream that holds nothing."""
+    target = models[0]
+    _record_in_the_first_poll(monkeypatch)
+    fresh, held = tiny_runtime(64, target), tiny_runtime(64, target)
+    ids = np.asarray(LOOP, np.int32)
+    first = [rt.prefill(ids, 0) for rt in (fresh, held)][0]
+    want = list(fresh.decode_stream(first, ids.size, 6))
+    asked: list[int] = []
+
+    def hold() -> bool:  # before the 3rd token (position 14) is read: its step's successor, at 15, waits for it
+        asked.append(len(asked))
+        if len(asked) != 3:
+            return False
+        held.expect([(1, ids.size + 3)])
+        return True
+
+    before = held._ahead.used
+    assert list(held.decode_stream(first, ids.size, 6, hold=hold)) == want
+    assert held._ahead.used == before + 1 and len(asked) == 5
+
+
 def test_wgpu_steps_recorded_ahead(models: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     """Steps named by ``ModelRuntime.expect`` are recorded while the step before runs, and the next step of one's
     grids and guards is submitted from it, with the tokens and KV-cache rows (the logits of the step after) of a
