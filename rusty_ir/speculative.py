@@ -27,9 +27,10 @@ Drafters:
 A round with no draft (lookup found no match) runs plain decode steps. On a backend with ``decode_stream``
 (and, sampled, without penalties), they run as one stream (each step queued behind the one whose token is being read, plain greedy
 decoding's pace) that goes on until the lookup matches the text so far (``decode_stream``'s ``until``). Where the
-token being read might give a match (the token before it occurs earlier in the text), the step after it is held
-until it is read (``hold``), so that a match ends the stream with that token and the next round drafts after it;
-elsewhere the stream ends one token later (the step already queued, not wasted). On an H200
+token being read might give a match (the token before it came earlier, followed by at most ``HOLD_FOLLOWERS``
+different tokens), the step after it is held until it is read (``hold``), so that a match ends the stream with that
+token and the next round drafts after it; elsewhere the stream ends one token later (the step already queued, not
+wasted). On an H200
 a synchronous Llama-3-8B decode step took 2.72 ms, a streamed one 2.23-2.28 (BENCHMARKS.md). Otherwise (penalized
 sampling, or a backend without streams) each round is one decode step. Rounds name the steps likely to follow
 them to a backend with ``expect`` (the wgpu runtime records them while it waits for the round: the round after
@@ -413,8 +414,8 @@ class _Growing:
 
     ``hold`` (given ``could``) is the stream's ``hold``: before a token is read, whether it might end the stream (the
     wait done and ``could(seq)``: the drafter might draft after one more token), naming the steps that may follow it
-    (``named``) when it holds. A held step is submitted after the read (about 0.1 ms of a synchronous step's round
-    trip, recorded ahead); a step queued behind the token that ends a stream is a plain step where the round after
+    (``named``) when it holds. A held step is submitted after the read (the GPU idles for a synchronous step's round
+    trip, 0.10-0.14 ms recorded ahead on an H100); a step queued behind the token that ends a stream is a plain step where the round after
     could have checked that token's successor as a draft. Prompt lookup holds where ``could_match_next`` says
     (``HOLD_FOLLOWERS``): with Llama-3-8B's step costs on an H100, ``scripts/speculation_model.py`` gives 1.736x ->
     1.808x on the recorded input-heavy answers and 1.411x -> 1.450x held-out (BENCHMARKS.md, issue 15)."""
@@ -435,6 +436,7 @@ class _Growing:
         return False
 
     def hold(self) -> bool:
+        """Whether the next step should wait for the token about to be read (named ahead when it should)."""
         if self.could is None or self.streamed + 1 < self.wait or not self.could(self.seq):
             return False
         if self.named is not None:
