@@ -103,6 +103,8 @@ def main() -> None:
     for t in a.tokens:
         print(f"{t} token(s): " + "; ".join(f"{r} {sorted(found[t][r])}" for r in wanted), flush=True)
     print("ms a step: as it runs, then without each role (its share: µs a layer, a step for quantize and head)")
+    for t in a.tokens:  # not reported: a fresh GPU's first round swung by up to 0.7 ms (BENCHMARKS.md, issue 15)
+        wall_ms(rt, prompt[POS : POS + t], 3 * a.repeats)
     for _ in range(a.rounds):
         for t in a.tokens:
             ids = prompt[POS : POS + t]
