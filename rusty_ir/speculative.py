@@ -331,8 +331,8 @@ class Speculator:
                     named = None if expect is None else lambda: expect([(length.k + 1, len(seq)), (1, len(seq))])
                     could = drafter.could_match_next if isinstance(drafter, PromptLookup) else None
                     until = _Growing(seq, length.drain(), ready, ending, could, named)
-                    words, hold = None if sampler is None else sampler.words, until.hold if could is not None else None
-                    plain: Any = backend.decode_stream(seq[-1], pos, count - made, sampling=words, until=until, hold=hold)
+                    words = None if sampler is None else sampler.words
+                    plain: Any = backend.decode_stream(seq[-1], pos, count - made, sampling=words, until=until, hold=until.hold)
                 else:  # one step (a back-off's rounds are counted down by ``length.next``)
                     if expect is not None:  # the likely next steps: another plain one, or a round of length.k drafts
                         expect([(1, pos + 1), (length.k + 1, pos + 1)])
@@ -416,9 +416,8 @@ class _Growing:
     wait done and ``could(seq)``: the drafter might draft after one more token), naming the steps that may follow it
     (``named``) when it holds. A held step is submitted after the read (the GPU idles for a synchronous step's round
     trip, 0.10-0.14 ms recorded ahead on an H100); a step queued behind the token that ends a stream is a plain step where the round after
-    could have checked that token's successor as a draft. Prompt lookup holds where ``could_match_next`` says
-    (``HOLD_FOLLOWERS``): with Llama-3-8B's step costs on an H100, ``scripts/speculation_model.py`` gives 1.736x ->
-    1.808x on the recorded input-heavy answers and 1.411x -> 1.450x held-out (BENCHMARKS.md, issue 15)."""
+    could have checked that token's successor as a draft. Prompt lookup holds where ``could_match_next`` says (what
+    that gains in the cost model: ``HOLD_FOLLOWERS``); a draft model never holds (``could`` None)."""
 
     def __init__(self, seq: list[int], wait: int, ready: Callable[[list[int]], bool], ending: Callable[[], None] | None = None,
                  could: Callable[[list[int]], bool] | None = None, named: Callable[[], None] | None = None) -> None:  # fmt: skip

@@ -462,10 +462,13 @@ class ModelRuntime:
                 size=plan.staging.size, usage=wgpu.BufferUsage.MAP_READ | wgpu.BufferUsage.COPY_DST, label="decode.out2"
             )
         stagings, reader = (plan.staging, plan.spare_staging), self._reader
-        self._token[0] = token
-        write_words()
-        _, index = self._submit(plan, self._token, 1, pos, stagings[0], chunked=True)
-        at = 0  # step i's staging buffer
+
+        def start(first: int, at: int) -> int | None:  # a step from a token the host has: the first, or after a hold
+            self._token[0] = first
+            write_words()
+            return self._submit(plan, self._token, 1, at, stagings[0], chunked=True)[1]  # from a recording where named
+
+        index, at = start(token, pos), 0  # ``at``: step i's staging buffer
         for i in range(count):  # read step i's token, step i + 1 encoded first unless the stream ends at i or holds
             ahead, after = None, index
             held = hold is not None and i + 1 < end and hold()
@@ -481,11 +484,8 @@ class ModelRuntime:
             if until is not None and until(token):
                 end = min(end, i + 1 if held else i + 2)
             at = 1 - at
-            if held and i + 1 < end:  # the token read starts the next step, as a stream's first (recorded where named)
-                self._token[0] = token
-                write_words()
-                _, index = self._submit(plan, self._token, 1, pos + i + 1, stagings[0], chunked=True)
-                at = 0
+            if held and i + 1 < end:
+                index, at = start(token, pos + i + 1), 0
             yield token
             if i + 1 == end:
                 return
