@@ -18,14 +18,17 @@ On synthetic random-weight models (``rusty_ir.synthetic``; no checkpoint needed)
     all: the measured speed-up on input-heavy tasks. ``scripts/data/acceptance_text.json`` is SmolLM2-135M-Instruct's.
 
 Each case is skipped (and says so) once ``--time-limit`` seconds have passed. JSON per section in ``--out``, a
-markdown table on stdout. ``--acceptance`` instead measures prompt lookup's acceptance rate with a real checkpoint
-(``--model``, default the bundled SmolLM2) on input-heavy prompts (summary, typo fixes, a code edit, extraction);
+markdown table on stdout. ``--acceptance`` instead measures prompt lookup's (or with ``--draft``, a draft model's)
+acceptance rate with a real checkpoint (``--model``, default the bundled SmolLM2) on input-heavy prompts (summary,
+typo fixes, a code edit, extraction; ``--prompt-set held-out`` for others);
 ``--record-text FILE`` records that checkpoint's greedy answers to them (token ids, JSON) for (d).
 
     python scripts/bench_long.py --out bench-out                                   # the GPU run (defaults)
     python scripts/bench_long.py --out /tmp/b --shapes smollm2-135m --offload-shape smollm2-135m \\
         --prefill-shape smollm2-135m --contexts 128,256 --prefill-lengths 256 --decode-tokens 8   # a quick check
     python scripts/bench_long.py --acceptance --backend reference --out /tmp/acc   # prompt lookup on real text
+    python scripts/bench_long.py --acceptance --model /tmp/pair/target.gguf --draft /tmp/pair/draft.gguf --out /tmp/d
+                                             # a draft model's (scripts/make_draft_pair.py makes a pair)
     python scripts/bench_long.py --record-text scripts/data/acceptance_text.json --out /tmp/rec   # record it (CPU)
     python scripts/bench_long.py --out bench-out --replay scripts/data/acceptance_text.json        # the GPU run with (d)
     python scripts/bench_long.py --out /tmp/r --shapes none --offload-shape none --prefill-shape none \\
@@ -417,13 +420,15 @@ def prefill(b: Bench) -> list[dict[str, Any]]:
 
 
 def acceptance(a: argparse.Namespace) -> list[dict[str, Any]]:
-    """Prompt lookup's acceptance rate with a real checkpoint on ACCEPTANCE_PROMPTS, greedy, per K."""
+    """The acceptance rate of prompt lookup, or of the draft model ``--draft``, with a real checkpoint on the prompts
+    of ``--prompt-set``, greedy, per K."""
     import rusty_ir
 
     rows = []
     for k in a.acceptance_k:
-        model = rusty_ir.load(a.model, backend=a.backend, speculate="lookup", draft_tokens=k, context_length=1024)
-        for name, prompt in ACCEPTANCE_PROMPTS.items():
+        model = rusty_ir.load(a.model, backend=a.backend, speculate="draft" if a.draft else "lookup", draft=a.draft,
+                              draft_tokens=k, context_length=1024)  # fmt: skip
+        for name, prompt in PROMPT_SETS[a.prompt_set].items():
             model.reset()
             r = model.chat(prompt, max_tokens=a.acceptance_tokens)
             steps = (r.speculative or {}).get("verify_steps", 0) + (r.speculative or {}).get("plain_steps", 0)
@@ -552,14 +557,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quantize", default="q4_0", help="synthetic weights (default q4_0)")
     p.add_argument("--kv-cache", default="f32", help="KV cache element type: f32 (default), f16, q8_0")
     p.add_argument("--time-limit", type=float, default=480, help="skip cases once this many seconds have passed (default 480)")
-    p.add_argument("--acceptance", action="store_true", help="only measure prompt lookup's acceptance on real text (--model)")
+    p.add_argument("--acceptance", action="store_true",
+                   help="only measure prompt lookup's (or --draft's) acceptance on real text (--model)")  # fmt: skip
+    p.add_argument("--draft", default=None, metavar="MODEL", help="--acceptance: a draft model's instead of prompt lookup's")
     p.add_argument("--model", default=None, help="--acceptance, --record-text: the checkpoint (default: the bundled SmolLM2)")
     p.add_argument("--backend", default="reference", help="--acceptance, --record-text: reference (default) or wgpu")
     p.add_argument("--acceptance-k", type=ints, default=[4, 8], help="--acceptance: draft tokens per round (default 4,8)")
     p.add_argument("--acceptance-tokens", type=int, default=96, help="--acceptance, --record-text: new tokens per prompt (default 96)")
     p.add_argument("--record-text", default=None, metavar="FILE", help="only record --model's greedy answers to the prompts for --replay")
     p.add_argument("--prompt-set", choices=sorted(PROMPT_SETS), default="acceptance",
-                   help="--record-text: the prompts (default acceptance; held-out: ones the drafting rules were not tuned on)")  # fmt: skip
+                   help="--acceptance, --record-text: the prompts (default acceptance; held-out: ones the drafting rules were not tuned on)")  # fmt: skip
     p.add_argument("--replay", default=None, metavar="FILE", help="(d) a --record-text recording (default none: (d) skipped)")
     p.add_argument("--replay-shape", default="llama3-8b", help="(d) shape that replays the recording (default llama3-8b)")
     p.add_argument("--replay-k", type=ints, default=[4, 8], help="(d) prompt lookup's draft tokens per round (default 4,8)")
