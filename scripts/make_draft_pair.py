@@ -24,7 +24,8 @@ import gguf
 import numpy as np
 from gguf import GGMLQuantizationType as Q
 
-SET_BY_WRITER = {"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count", "general.architecture", "general.file_type"}
+NOT_COPIED = {"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count", "general.architecture", "general.file_type"}
+"""Fields the writer sets itself, and the source's file type (its quantization), which the copies no longer have."""
 FLOAT = {Q.F32, Q.F16, Q.BF16}
 
 
@@ -33,7 +34,7 @@ def write(reader: gguf.GGUFReader, out: Path, matrix_type: Q) -> None:
     arch = str(reader.fields["general.architecture"].contents())
     writer = gguf.GGUFWriter(out, arch)
     for name, field in reader.fields.items():
-        if name not in SET_BY_WRITER:
+        if name not in NOT_COPIED:
             sub_type = field.types[1] if field.types[0] == gguf.GGUFValueType.ARRAY else None
             writer.add_key_value(name, field.contents(), field.types[0], sub_type)
     for t in reader.tensors:
