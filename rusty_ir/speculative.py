@@ -30,9 +30,8 @@ decoding's pace) that goes on until the lookup matches the text so far (``decode
 token being read might give a match (the token before it came earlier, followed by at most ``HOLD_FOLLOWERS``
 different tokens), the step after it is held until it is read (``hold``), so that a match ends the stream with that
 token and the next round drafts after it; elsewhere the stream ends one token later (the step already queued, not
-wasted). On an H200
-a synchronous Llama-3-8B decode step took 2.72 ms, a streamed one 2.23-2.28 (BENCHMARKS.md). Otherwise (penalized
-sampling, or a backend without streams) each round is one decode step. Rounds name the steps likely to follow
+wasted). On an H200 a synchronous Llama-3-8B decode step took 2.72 ms, a streamed one 2.23-2.28 (BENCHMARKS.md).
+Otherwise (penalized sampling, or a backend without streams) each round is one decode step. Rounds name the steps likely to follow
 them to a backend with ``expect`` (the wgpu runtime records them while it waits for the round: the round after
 every draft kept, the decode step after a miss; a stream about to end names the round after it, a single decode
 step the steps that may follow it).
@@ -309,7 +308,9 @@ class Speculator:
         ``accept``s each yielded token before asking for the next), a draft kept while it equals the draw."""
         drafter = self.draft if self.options.mode == "draft" else PromptLookup()
         assert drafter is not None
-        ready = drafter.matches if isinstance(drafter, PromptLookup) else lambda seq: True  # whether a round would draft
+        lookup = drafter if isinstance(drafter, PromptLookup) else None
+        ready = (lambda seq: True) if lookup is None else lookup.matches  # whether a round would draft
+        could = None if lookup is None else lookup.could_match_next  # whether a stream holds (``_Growing``)
         seq = [*prompt, token]  # seq[-1] is the next token to run, at position len(seq) - 1
         made = 0
         # the most a round drafts: K, and the backend's largest cheap verify step (``fast_verify``) less one
@@ -329,7 +330,6 @@ class Speculator:
                     ending = None if expect is None else lambda: expect([(length.k + 1, len(seq))])
                     # held before a token that might end the stream: the round after it or the stream's next step
                     named = None if expect is None else lambda: expect([(length.k + 1, len(seq)), (1, len(seq))])
-                    could = drafter.could_match_next if isinstance(drafter, PromptLookup) else None
                     until = _Growing(seq, length.drain(), ready, ending, could, named)
                     words = None if sampler is None else sampler.words
                     plain: Any = backend.decode_stream(seq[-1], pos, count - made, sampling=words, until=until, hold=until.hold)
@@ -415,8 +415,8 @@ class _Growing:
     ``hold`` (given ``could``) is the stream's ``hold``: before a token is read, whether it might end the stream (the
     wait done and ``could(seq)``: the drafter might draft after one more token), naming the steps that may follow it
     (``named``) when it holds. A held step is submitted after the read (the GPU idles for a synchronous step's round
-    trip, 0.10-0.14 ms recorded ahead on an H100); a step queued behind the token that ends a stream is a plain step where the round after
-    could have checked that token's successor as a draft. Prompt lookup holds where ``could_match_next`` says (what
+    trip, 0.10-0.14 ms recorded ahead on an H100); a step queued behind the token that ends a stream is a plain step
+    where the round after could have checked that token's successor as a draft. Prompt lookup holds where ``could_match_next`` says (what
     that gains in the cost model: ``HOLD_FOLLOWERS``); a draft model never holds (``could`` None)."""
 
     def __init__(self, seq: list[int], wait: int, ready: Callable[[list[int]], bool], ending: Callable[[], None] | None = None,
